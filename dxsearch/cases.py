@@ -1,0 +1,170 @@
+"""The case model: what the system is given about a patient, and gold labels for evaluation.
+
+A ``Case`` is exactly what the standard track allows a system to see (findings,
+observed or excluded, sex, age, optional free text). The gold diagnosis, the
+publication and genes live beside it in ``LabelledCase`` so that evaluation code
+cannot hand them to a policy by accident.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+Sex = Literal["male", "female", "other", "unknown"]
+
+_SEX_ALIASES: dict[str, Sex] = {
+    "male": "male",
+    "female": "female",
+    "other": "other",
+    "other_sex": "other",
+    "unknown": "unknown",
+    "unknown_sex": "unknown",
+}
+
+
+def normalise_sex(value: str | None) -> Sex:
+    """Map phenopacket / FHIR spellings (``MALE``, ``UNKNOWN_SEX``, ``female``) onto one set."""
+    if not value:
+        return "unknown"
+    return _SEX_ALIASES.get(value.strip().lower(), "unknown")
+
+
+class Finding(BaseModel):
+    """A phenotypic finding: an HPO term where known, else free words."""
+
+    model_config = ConfigDict(frozen=True)
+
+    label: str = Field(min_length=1)
+    hpo_id: str | None = Field(default=None, pattern=r"^HP:\d{7}$")
+    excluded: bool = False
+
+
+class Case(BaseModel):
+    """What a diagnostic system may see about one patient."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    sex: Sex = "unknown"
+    age: str | None = Field(default=None, description="ISO 8601 duration, e.g. P5Y2M.")
+    findings: tuple[Finding, ...] = ()
+    text: str | None = None
+
+    @property
+    def observed(self) -> list[Finding]:
+        return [f for f in self.findings if not f.excluded]
+
+    @property
+    def excluded(self) -> list[Finding]:
+        return [f for f in self.findings if f.excluded]
+
+    def findings_query(self) -> str:
+        """The observed findings as one retrieval query; excluded ones would only add false matches."""
+        return "; ".join(f.label for f in self.observed)
+
+
+class GoldDiagnosis(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(description="CURIE such as OMIM:154700.")
+    label: str
+
+
+class LabelledCase(BaseModel):
+    """A case plus what only an evaluator may know."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case: Case
+    gold: GoldDiagnosis
+    pmid: str | None = None
+    genes: tuple[str, ...] = ()
+
+
+class CaseFileError(ValueError):
+    """A line of a case file could not be read; carries file and line for the report."""
+
+    def __init__(self, path: Path, line: int, reason: str) -> None:
+        super().__init__(f"{path}:{line}: {reason}")
+        self.path = path
+        self.line = line
+        self.reason = reason
+
+
+class _PhenopacketPhenotype(BaseModel):
+    id: str = Field(pattern=r"^HP:\d{7}$")
+    label: str = Field(min_length=1)
+    excluded: bool = False
+
+
+class _PhenopacketDisease(BaseModel):
+    id: str
+    label: str
+
+
+class PhenopacketRow(BaseModel):
+    """One line of the phenopacket JSONL format (see the benchmark README)."""
+
+    case_id: str = Field(min_length=1)
+    pmid: str | None = None
+    sex: str | None = None
+    age: str | None = None
+    phenotypes: list[_PhenopacketPhenotype] = Field(min_length=1)
+    disease: _PhenopacketDisease
+    genes: list[str] = Field(default_factory=list)
+
+    def to_labelled_case(self) -> LabelledCase:
+        case = Case(
+            case_id=self.case_id,
+            sex=normalise_sex(self.sex),
+            age=self.age,
+            findings=tuple(Finding(label=p.label, hpo_id=p.id, excluded=p.excluded) for p in self.phenotypes),
+        )
+        return LabelledCase(
+            case=case,
+            gold=GoldDiagnosis(id=self.disease.id, label=self.disease.label),
+            pmid=self.pmid,
+            genes=tuple(self.genes),
+        )
+
+
+def iter_phenopacket_rows(path: Path) -> Iterator[PhenopacketRow | CaseFileError]:
+    """Yield each row of a phenopacket JSONL file, or a ``CaseFileError`` for a bad line.
+
+    Errors are yielded, not raised, so that one bad line never loses the rest.
+    """
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield CaseFileError(path, number, f"not UTF-8 ({exc.reason} at byte {exc.start})")
+                continue
+            try:
+                payload = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield CaseFileError(path, number, f"invalid JSON: {exc.msg} at column {exc.colno}")
+                continue
+            try:
+                yield PhenopacketRow.model_validate(payload)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or "<root>"
+                yield CaseFileError(path, number, f"{where}: {first['msg']}")
+
+
+def load_labelled_cases(path: Path) -> list[LabelledCase]:
+    """Read a phenopacket JSONL file strictly: the first bad line raises ``CaseFileError``."""
+    cases: list[LabelledCase] = []
+    for item in iter_phenopacket_rows(path):
+        if isinstance(item, CaseFileError):
+            raise item
+        cases.append(item.to_labelled_case())
+    return cases

