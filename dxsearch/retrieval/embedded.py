@@ -1,0 +1,138 @@
+"""The embedded backend: chunk store + tantivy + FAISS in one generation directory.
+
+``EmbeddedIndexWriter`` fills a generation; ``EmbeddedIndex`` opens the live one
+and hands out retrievers by name. The reader takes its embedder configuration
+from the manifest, not from the environment, so queries are always embedded in
+the same space as the index.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+from dxsearch.corpus import Chunk, Document, DocumentKind
+from dxsearch.retrieval.base import Retriever
+from dxsearch.retrieval.dense import DenseIndexWriter, DenseRetriever
+from dxsearch.retrieval.embedder import Embedder, get_embedder
+from dxsearch.retrieval.fusion import HybridRetriever
+from dxsearch.retrieval.layout import IndexManifest, current_generation, read_manifest
+from dxsearch.retrieval.lexical import LexicalIndexWriter, LexicalRetriever
+from dxsearch.retrieval.store import ChunkStore
+from dxsearch.settings import Settings, get_settings
+
+
+def index_text(document: Document, chunk: Chunk) -> str:
+    """The text both retrievers index for a chunk: prefixed with its document's title when the
+    chunk lacks it, so the tail of a long disease description still says which disease it is."""
+    prefix = "" if document.title in chunk.text else document.title
+    if chunk.section and chunk.section not in chunk.text:
+        prefix = f"{prefix} — {chunk.section}" if prefix else chunk.section
+    return f"{prefix}\n{chunk.text}" if prefix else chunk.text
+
+
+class EmbeddedIndexWriter:
+    """Adds documents to one generation: rows in SQLite, terms in tantivy, vectors in FAISS."""
+
+    def __init__(self, generation: Path, embedder: Embedder) -> None:
+        self.generation = generation
+        self.embedder = embedder
+        self.store = ChunkStore(generation)
+        self._lexical = LexicalIndexWriter(generation)
+        self._dense = DenseIndexWriter(generation, embedder.spec.dim)
+        self._next_row = self.store.next_row()
+
+    def add(self, batch: Sequence[tuple[Document, Sequence[Chunk]]]) -> dict[str, int]:
+        """Index a batch; returns counts of ``added``, ``replaced`` and ``unchanged`` documents.
+
+        A document whose id exists with the same content is left alone; with other content
+        it is replaced everywhere, so an incremental update never leaves stale passages.
+        """
+        counts = {"added": 0, "replaced": 0, "unchanged": 0}
+        rows: list[int] = []
+        texts: list[str] = []
+        kinds: list[DocumentKind] = []
+        doc_ids: list[str] = []
+        sources: list[str] = []
+        for document, chunks in batch:
+            previous = self.store.content_hash(document.id)
+            if previous == document.content_hash():
+                counts["unchanged"] += 1
+                continue
+            if previous is not None:
+                freed = self.store.remove_document(document.id)
+                self._lexical.delete_document(document.id)
+                self._dense.delete_rows(freed)
+                counts["replaced"] += 1
+            else:
+                counts["added"] += 1
+            self.store.add(document, chunks, self._next_row)
+            for offset, chunk in enumerate(chunks):
+                rows.append(self._next_row + offset)
+                texts.append(index_text(document, chunk))
+                kinds.append(document.kind)
+                doc_ids.append(document.id)
+                sources.append(document.metadata.source)
+            self._next_row += len(chunks)
+        if rows:
+            self._lexical.add(rows, doc_ids, [k.value for k in kinds], sources, texts)
+            vectors = self.embedder.encode(texts)
+            by_kind: dict[DocumentKind, list[int]] = defaultdict(list)
+            for position, kind in enumerate(kinds):
+                by_kind[kind].append(position)
+            for kind, positions in by_kind.items():
+                self._dense.add(kind, [rows[p] for p in positions], vectors[positions])
+        return counts
+
+    def commit(self) -> None:
+        """Make everything added so far durable in this generation (not yet visible to readers)."""
+        self.store.commit()
+        self._lexical.commit()
+        self._dense.commit()
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class EmbeddedIndex:
+    """The live generation of an index directory, opened read-only."""
+
+    def __init__(self, index_dir: Path, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.index_dir = index_dir
+        self.generation = current_generation(index_dir)
+        self.manifest: IndexManifest = read_manifest(self.generation)
+        self.store = ChunkStore(self.generation, readonly=True)
+        self.embedder = get_embedder(
+            quantize=self.manifest.embedder.quantized,
+            batch_size=self.settings.embed_batch_size,
+            threads=self.settings.embed_threads,
+        )
+        if self.embedder.spec.name != self.manifest.embedder.name:
+            raise ValueError(
+                f"index was embedded with {self.manifest.embedder.name}, this process has {self.embedder.spec.name}"
+            )
+        self.lexical = LexicalRetriever(self.generation, self.store)
+        self.dense = DenseRetriever(self.generation, self.store, self.embedder)
+        self.hybrid = HybridRetriever(
+            self.lexical,
+            self.dense,
+            k0=self.settings.rrf_k,
+            lexical_weight=self.settings.rrf_lexical_weight,
+            dense_weight=self.settings.rrf_dense_weight,
+            candidates=self.settings.fusion_candidates,
+        )
+
+    @property
+    def version(self) -> str:
+        return self.manifest.index_version
+
+    def retriever(self, name: str) -> Retriever:
+        """A retriever by registered name (``lexical``, ``dense`` or ``hybrid``)."""
+        from dxsearch.retrieval import RETRIEVERS
+
+        return RETRIEVERS.get(name)(self)
+
+    def close(self) -> None:
+        self.store.close()
