@@ -1,0 +1,1 @@
+"""Medical knowledge loaded from release files shipped offline: HPO, its annotations, Disease Ontology."""

