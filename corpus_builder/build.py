@@ -41,6 +41,8 @@ from dxsearch.retrieval.layout import (
 from dxsearch.settings import Settings
 
 _BATCH_CHUNKS = 256
+#: Bumped whenever what is stored or how it is scored changes, so the index version changes with it.
+INDEX_FORMAT = "dxsearch-embedded/2 (tantivy bm25 + statement-level maxsim dense)"
 _REJECTS_IN_MANIFEST = 200
 _VERSIONED_PACKAGES = (
     "dxsearch",
@@ -75,7 +77,11 @@ def peak_rss_mb() -> float:
 
 
 def _batches(
-    items: Iterator[Document | Reject], max_chars: int, rejects: list[Reject], seen: dict[str, str], source: str
+    items: Iterator[Document | Reject],
+    max_chars: int,
+    rejects: list[Reject],
+    seen: dict[str, str],
+    source: str,
 ) -> Iterator[list[tuple[Document, list[Chunk]]]]:
     batch: list[tuple[Document, list[Chunk]]] = []
     size = 0
@@ -85,7 +91,11 @@ def _batches(
             continue
         if item.id in seen:
             rejects.append(
-                Reject(source=source, location=item.id, reason=f"duplicate document id (first from {seen[item.id]})")
+                Reject(
+                    source=source,
+                    location=item.id,
+                    reason=f"duplicate document id (first from {seen[item.id]})",
+                )
             )
             continue
         seen[item.id] = source
@@ -187,7 +197,7 @@ def run_build(
                 handle.write(reject.model_dump_json() + "\n")
         spec = embedder.spec
         index_version = hashlib.sha256(
-            f"{corpus_hash}|{spec.name}|{spec.dim}|{settings.chunk_max_chars}".encode()
+            f"{INDEX_FORMAT}|{corpus_hash}|{spec.name}|{spec.dim}|{settings.chunk_max_chars}".encode()
         ).hexdigest()[:16]
         all_sources = (parent_manifest.sources if parent_manifest else []) + source_reports
         timings["total"] = time.perf_counter() - started
@@ -197,7 +207,11 @@ def run_build(
             index_version=index_version,
             corpus_hash=corpus_hash,
             embedder=EmbedderRecord(
-                name=spec.name, model=spec.model, dim=spec.dim, quantized=spec.quantized, normalized=spec.normalized
+                name=spec.name,
+                model=spec.model,
+                dim=spec.dim,
+                quantized=spec.quantized,
+                normalized=spec.normalized,
             ),
             chunk_max_chars=settings.chunk_max_chars,
             counts=counts,
@@ -212,6 +226,7 @@ def run_build(
             timings_s={k: round(v, 3) for k, v in timings.items()},
             parent=parent_manifest.build_id if parent_manifest else None,
             peak_rss_mb=round(peak_rss_mb(), 1),
+            index_format=INDEX_FORMAT,
             fusion={
                 "method": "weighted reciprocal rank fusion",
                 "k0": settings.rrf_k,

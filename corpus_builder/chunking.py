@@ -99,7 +99,13 @@ def chunk_document(document: Document, max_chars: int) -> list[Chunk]:
         start, end = start + lead, end - trail
         if end > start:
             chunks.append(
-                Chunk(doc_id=document.id, ordinal=len(chunks), text=text[start:end], start=start, end=end, section=section)
+                Chunk(
+                    doc_id=document.id,
+                    ordinal=len(chunks),
+                    text=text[start:end],
+                    start=start,
+                    end=end,
+                    section=section,
+                )
             )
     return chunks
-

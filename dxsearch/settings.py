@@ -46,7 +46,9 @@ class Settings(BaseSettings):
     fusion_candidates: int = Field(
         default=50, ge=1, description="How many hits each retriever contributes before fusion."
     )
-    chunk_max_chars: int = Field(default=900, ge=200, le=20000)
+    chunk_max_chars: int = Field(
+        default=2000, ge=200, le=20000, description="Chunk size; 2000 measured best for findings -> disease."
+    )
     pseudonym_key: str = Field(
         default="dxsearch-development-pseudonym-key",
         min_length=16,

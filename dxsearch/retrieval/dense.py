@@ -1,94 +1,156 @@
-"""Dense retrieval: exact inner-product search over unit sentence embeddings with FAISS.
+"""Dense retrieval: statement-level embeddings in FAISS, scored by late interaction (MaxSim).
 
-One FAISS index per document kind, so a kind filter costs nothing and never
-starves results (a global top-k filtered afterwards can return fewer than k).
-Vectors are keyed by chunk-store row (``IndexIDMap2``), which makes deletes
-and incremental additions exact.
+Each chunk is cut into statements (see :mod:`dxsearch.retrieval.segments`);
+every distinct statement is embedded once with MiniLM and stored in one FAISS
+inner-product index, with postings from statement to the chunk rows that
+contain it. A query is cut the same way; each query statement finds its
+nearest corpus statements, and a chunk's score is the mean over query
+statements of the best (similarity x IDF) among its own statements. So a
+patient's twelve findings are matched one by one, a paraphrase still matches
+("lens dislocation" ~ "Ectopia lentis"), and a finding that half the corpus
+mentions counts for less than a rare one.
+
+Deduplicating statements also makes the build cheap: the default corpus has
+~0.4 M statement occurrences but far fewer distinct statements, and short
+texts embed an order of magnitude faster than full chunks on a CPU.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import faiss
 import numpy as np
+import numpy.typing as npt
 
 from dxsearch.corpus import DocumentKind, Evidence
 from dxsearch.retrieval.base import SearchFilters
-from dxsearch.retrieval.embedder import Embedder, FloatMatrix
+from dxsearch.retrieval.embedder import Embedder
+from dxsearch.retrieval.segments import query_segments, segments
 from dxsearch.retrieval.store import ChunkStore
 
 DIR_NAME = "dense"
-
-
-def _index_path(generation: Path, kind: DocumentKind) -> Path:
-    return generation / DIR_NAME / f"{kind.value}.faiss"
-
-
-def _new_index(dim: int) -> faiss.Index:
-    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+_INDEX_FILE = "segments.faiss"
+_DB_FILE = "segments.sqlite"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS segments (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS postings (segment_id INTEGER NOT NULL, row INTEGER NOT NULL, PRIMARY KEY (segment_id, row));
+CREATE INDEX IF NOT EXISTS postings_row ON postings(row);
+"""
+#: Corpus statements each query statement considers, and the least cosine that counts as a match.
+NEIGHBOURS = 64
+MIN_SIMILARITY = 0.45
 
 
 class DenseIndexWriter:
-    """Adds, deletes and persists vectors of one generation."""
+    """Adds chunks' statements (embedding only statements not seen before) and their postings."""
 
-    def __init__(self, generation: Path, dim: int) -> None:
-        self._generation = generation
-        self._dim = dim
-        (generation / DIR_NAME).mkdir(parents=True, exist_ok=True)
-        self._indexes: dict[DocumentKind, faiss.Index] = {}
-        for kind in DocumentKind:
-            path = _index_path(generation, kind)
-            self._indexes[kind] = faiss.read_index(str(path)) if path.exists() else _new_index(dim)
+    def __init__(self, generation: Path, embedder: Embedder) -> None:
+        directory = generation / DIR_NAME
+        directory.mkdir(parents=True, exist_ok=True)
+        self._index_path = directory / _INDEX_FILE
+        self._embedder = embedder
+        self._db = sqlite3.connect(directory / _DB_FILE)
+        self._db.executescript(_SCHEMA)
+        self._ids: dict[str, int] = dict(self._db.execute("SELECT text, id FROM segments"))
+        if self._index_path.exists():
+            self._index = faiss.read_index(str(self._index_path))
+        else:
+            self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(embedder.spec.dim))
+        self.embedded_segments = 0
 
-    def add(self, kind: DocumentKind, rows: Sequence[int], vectors: FloatMatrix) -> None:
-        if vectors.shape != (len(rows), self._dim):
-            raise ValueError(f"expected {len(rows)} x {self._dim} vectors, got {vectors.shape}")
-        self._indexes[kind].add_with_ids(vectors, np.asarray(rows, dtype=np.int64))
+    def add(self, rows: Sequence[int], texts: Sequence[str]) -> None:
+        postings: list[tuple[int, int]] = []
+        new_texts: list[str] = []
+        for row, text in zip(rows, texts, strict=True):
+            for segment in segments(text):
+                segment_id = self._ids.get(segment)
+                if segment_id is None:
+                    segment_id = len(self._ids)
+                    self._ids[segment] = segment_id
+                    new_texts.append(segment)
+                postings.append((segment_id, row))
+        if new_texts:
+            vectors = self._embedder.encode(new_texts)
+            ids = np.asarray([self._ids[t] for t in new_texts], dtype=np.int64)
+            self._index.add_with_ids(vectors, ids)
+            self._db.executemany("INSERT INTO segments VALUES (?, ?)", [(self._ids[t], t) for t in new_texts])
+            self.embedded_segments += len(new_texts)
+        self._db.executemany("INSERT OR IGNORE INTO postings VALUES (?, ?)", postings)
 
     def delete_rows(self, rows: Sequence[int]) -> None:
-        if not rows:
-            return
-        selector = faiss.IDSelectorBatch(np.asarray(rows, dtype=np.int64))
-        for index in self._indexes.values():
-            index.remove_ids(selector)
+        """Forget chunks; their statements stay embedded (harmless, and reused if they come back)."""
+        self._db.executemany("DELETE FROM postings WHERE row = ?", [(r,) for r in rows])
 
     def commit(self) -> None:
-        for kind, index in self._indexes.items():
-            path = _index_path(self._generation, kind)
-            tmp = path.with_suffix(".tmp")
-            faiss.write_index(index, str(tmp))
-            tmp.replace(path)
+        self._db.commit()
+        tmp = self._index_path.with_suffix(".tmp")
+        faiss.write_index(self._index, str(tmp))
+        tmp.replace(self._index_path)
+
+    def close(self) -> None:
+        self._db.close()
 
 
 class DenseRetriever:
-    """Cosine-similarity retriever over one generation's FAISS indexes."""
+    """Late-interaction dense retriever over one generation."""
 
     name = "dense"
 
     def __init__(self, generation: Path, store: ChunkStore, embedder: Embedder) -> None:
+        directory = generation / DIR_NAME
         self._store = store
         self._embedder = embedder
-        self._indexes: dict[DocumentKind, faiss.Index] = {}
-        for kind in DocumentKind:
-            path = _index_path(generation, kind)
-            if path.exists():
-                index = faiss.read_index(str(path))
-                if index.d != embedder.spec.dim:
-                    raise ValueError(f"{path} has dimension {index.d}, embedder gives {embedder.spec.dim}")
-                self._indexes[kind] = index
+        self._index = faiss.read_index(str(directory / _INDEX_FILE))
+        if self._index.d != embedder.spec.dim:
+            raise ValueError(f"{directory} has dimension {self._index.d}, embedder gives {embedder.spec.dim}")
+        db = sqlite3.connect(f"file:{directory / _DB_FILE}?mode=ro", uri=True)
+        try:
+            pairs = np.asarray(
+                db.execute("SELECT segment_id, row FROM postings ORDER BY segment_id, row").fetchall(),
+                dtype=np.int64,
+            ).reshape(-1, 2)
+        finally:
+            db.close()
+        n_segments = int(self._index.ntotal)
+        counts = np.bincount(pairs[:, 0], minlength=n_segments) if len(pairs) else np.zeros(n_segments, np.int64)
+        self._offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self._rows = pairs[:, 1].copy()
+        n_rows = int(self._rows.max()) + 1 if len(self._rows) else 0
+        live = len(np.unique(self._rows))
+        with np.errstate(divide="ignore"):
+            self._idf = np.where(counts > 0, np.log1p(live / np.maximum(counts, 1)), 0.0).astype(np.float32)
+        self._idf_max = float(self._idf.max()) if len(self._idf) else 1.0
+        self._row_kind = np.full(n_rows, -1, dtype=np.int8)
+        kinds = list(DocumentKind)
+        for row, kind in store.row_kinds():
+            if row < n_rows:
+                self._row_kind[row] = kinds.index(kind)
+        self._kinds = kinds
 
-    def _raw_search(self, vector: FloatMatrix, kinds: Collection[DocumentKind], n: int) -> list[tuple[float, int]]:
-        merged: list[tuple[float, int]] = []
-        for kind in kinds:
-            index = self._indexes.get(kind)
-            if index is None or index.ntotal == 0:
-                continue
-            scores, rows = index.search(vector, min(n, index.ntotal))
-            merged.extend((float(s), int(r)) for s, r in zip(scores[0], rows[0], strict=True) if r >= 0)
-        merged.sort(key=lambda pair: (-pair[0], pair[1]))
-        return merged
+    def _postings(self, segment_id: int) -> npt.NDArray[np.int64]:
+        return self._rows[self._offsets[segment_id] : self._offsets[segment_id + 1]]
+
+    def _score_rows(self, query: str) -> tuple[npt.NDArray[np.float32], int]:
+        statements = query_segments(query)
+        if not statements or len(self._row_kind) == 0:
+            return np.zeros(0, dtype=np.float32), 0
+        vectors = self._embedder.encode(statements)
+        similarities, neighbours = self._index.search(vectors, min(NEIGHBOURS, max(1, self._index.ntotal)))
+        total = np.zeros(len(self._row_kind), dtype=np.float32)
+        for sims, ids in zip(similarities, neighbours, strict=True):
+            best = np.zeros(len(self._row_kind), dtype=np.float32)
+            for similarity, segment_id in zip(sims, ids, strict=True):
+                if segment_id < 0 or similarity < MIN_SIMILARITY:
+                    continue
+                rows = self._postings(int(segment_id))
+                if len(rows):
+                    weight = float(similarity) * float(self._idf[segment_id]) / self._idf_max
+                    np.maximum.at(best, rows, weight)
+            total += best
+        return (total / np.float32(len(statements))).astype(np.float32), len(statements)
 
     def search(
         self,
@@ -97,17 +159,21 @@ class DenseRetriever:
         k: int = 10,
         filters: SearchFilters | None = None,
     ) -> list[Evidence]:
-        if not query.strip() or k <= 0:
+        if k <= 0:
             return []
-        wanted = list(kinds) if kinds else list(DocumentKind)
-        vector = self._embedder.encode([query])
-        restrictive = filters is not None and (filters.sources is not None or bool(filters.exclude_doc_ids))
-        n = k * 4 if restrictive else k
-        while True:
-            candidates = self._raw_search(vector, wanted, n)
-            stored = self._store.chunks_by_rows(row for _, row in candidates)
-            results: list[Evidence] = []
-            for score, row in candidates:
+        scores, _ = self._score_rows(query)
+        if not len(scores):
+            return []
+        if kinds:
+            allowed = np.isin(self._row_kind, [self._kinds.index(kind) for kind in kinds])
+            scores = np.where(allowed, scores, 0.0)
+        candidates = np.flatnonzero(scores > 0)
+        order = candidates[np.lexsort((candidates, -scores[candidates]))]
+        results: list[Evidence] = []
+        for start in range(0, len(order), max(k * 4, 64)):
+            window = [int(r) for r in order[start : start + max(k * 4, 64)]]
+            stored = self._store.chunks_by_rows(window)
+            for row in window:
                 chunk = stored.get(row)
                 if chunk is None:
                     continue
@@ -122,14 +188,11 @@ class DenseRetriever:
                         kind=chunk.kind,
                         title=chunk.title,
                         text=chunk.text,
-                        score=score,
+                        score=float(scores[row]),
                         rank=len(results) + 1,
                         retriever=self.name,
                     )
                 )
                 if len(results) == k:
                     return results
-            total = sum(self._indexes[kd].ntotal for kd in wanted if kd in self._indexes)
-            if n >= total:
-                return results
-            n *= 4
+        return results

@@ -8,7 +8,6 @@ the same space as the index.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,17 +18,20 @@ from dxsearch.retrieval.embedder import Embedder, get_embedder
 from dxsearch.retrieval.fusion import HybridRetriever
 from dxsearch.retrieval.layout import IndexManifest, current_generation, read_manifest
 from dxsearch.retrieval.lexical import LexicalIndexWriter, LexicalRetriever
+from dxsearch.retrieval.segments import positive_text
 from dxsearch.retrieval.store import ChunkStore
 from dxsearch.settings import Settings, get_settings
 
 
 def index_text(document: Document, chunk: Chunk) -> str:
     """The text both retrievers index for a chunk: prefixed with its document's title when the
-    chunk lacks it, so the tail of a long disease description still says which disease it is."""
+    chunk lacks it, so the tail of a long disease description still says which disease it is,
+    and without negated lines ("Excluded findings: ..."), which must never match as findings."""
     prefix = "" if document.title in chunk.text else document.title
     if chunk.section and chunk.section not in chunk.text:
         prefix = f"{prefix} — {chunk.section}" if prefix else chunk.section
-    return f"{prefix}\n{chunk.text}" if prefix else chunk.text
+    body = positive_text(chunk.text)
+    return f"{prefix}\n{body}" if prefix else body
 
 
 class EmbeddedIndexWriter:
@@ -40,7 +42,7 @@ class EmbeddedIndexWriter:
         self.embedder = embedder
         self.store = ChunkStore(generation)
         self._lexical = LexicalIndexWriter(generation)
-        self._dense = DenseIndexWriter(generation, embedder.spec.dim)
+        self._dense = DenseIndexWriter(generation, embedder)
         self._next_row = self.store.next_row()
 
     def add(self, batch: Sequence[tuple[Document, Sequence[Chunk]]]) -> dict[str, int]:
@@ -77,12 +79,7 @@ class EmbeddedIndexWriter:
             self._next_row += len(chunks)
         if rows:
             self._lexical.add(rows, doc_ids, [k.value for k in kinds], sources, texts)
-            vectors = self.embedder.encode(texts)
-            by_kind: dict[DocumentKind, list[int]] = defaultdict(list)
-            for position, kind in enumerate(kinds):
-                by_kind[kind].append(position)
-            for kind, positions in by_kind.items():
-                self._dense.add(kind, [rows[p] for p in positions], vectors[positions])
+            self._dense.add(rows, texts)
         return counts
 
     def commit(self) -> None:
@@ -93,6 +90,7 @@ class EmbeddedIndexWriter:
 
     def close(self) -> None:
         self.store.close()
+        self._dense.close()
 
 
 class EmbeddedIndex:

@@ -61,6 +61,9 @@ class IndexManifest(BaseModel):
     versions: dict[str, str]
     timings_s: dict[str, float] = {}
     parent: str | None = None
+    peak_rss_mb: float | None = None
+    index_format: str | None = None
+    fusion: dict[str, Any] = {}
 
 
 def _fsync_dir(path: Path) -> None:

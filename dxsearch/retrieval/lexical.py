@@ -48,12 +48,16 @@ class LexicalIndexWriter:
         self._index = tantivy.Index(_schema(), path=str(path), reuse=True)
         self._writer = self._index.writer(heap_size=256_000_000, num_threads=1)
 
-    def add(self, rows: Sequence[int], doc_ids: Sequence[str], kinds: Sequence[str], sources: Sequence[str],
-            texts: Sequence[str]) -> None:
+    def add(
+        self,
+        rows: Sequence[int],
+        doc_ids: Sequence[str],
+        kinds: Sequence[str],
+        sources: Sequence[str],
+        texts: Sequence[str],
+    ) -> None:
         for row, doc_id, kind, source, text in zip(rows, doc_ids, kinds, sources, texts, strict=True):
-            self._writer.add_document(
-                tantivy.Document(row=row, doc_id=doc_id, kind=kind, source=source, body=text)
-            )
+            self._writer.add_document(tantivy.Document(row=row, doc_id=doc_id, kind=kind, source=source, body=text))
 
     def delete_document(self, doc_id: str) -> None:
         self._writer.delete_documents_by_term("doc_id", doc_id)
@@ -87,11 +91,17 @@ class LexicalRetriever:
         clauses: list[tuple[tantivy.Occur, tantivy.Query]] = [(tantivy.Occur.Must, text_query)]
         if kinds:
             clauses.append(
-                (tantivy.Occur.Must, tantivy.Query.term_set_query(self._schema, "kind", [k_.value for k_ in kinds]))
+                (
+                    tantivy.Occur.Must,
+                    tantivy.Query.term_set_query(self._schema, "kind", [k_.value for k_ in kinds]),
+                )
             )
         if filters and filters.sources is not None:
             clauses.append(
-                (tantivy.Occur.Must, tantivy.Query.term_set_query(self._schema, "source", sorted(filters.sources)))
+                (
+                    tantivy.Occur.Must,
+                    tantivy.Query.term_set_query(self._schema, "source", sorted(filters.sources)),
+                )
             )
         if filters and filters.exclude_doc_ids:
             clauses.append(

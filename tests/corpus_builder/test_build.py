@@ -51,9 +51,14 @@ def test_incremental_add_replaces_changed_and_keeps_the_rest(tmp_path: Path, tes
     run_build(tmp_path, [ListSource("t", list(SMALL_DOCS))], test_settings)
     old_generation = current_generation(tmp_path)
     changed = make_doc(
-        "omim:143100", DocumentKind.DISEASE_KNOWLEDGE, "Huntington disease", "Huntington disease\n- Chorea\n- Dystonia"
+        "omim:143100",
+        DocumentKind.DISEASE_KNOWLEDGE,
+        "Huntington disease",
+        "Huntington disease\n- Chorea\n- Dystonia",
     )
-    new = make_doc("orpha:558", DocumentKind.DISEASE_KNOWLEDGE, "Marfan (Orphanet)", "Marfan syndrome Orphanet\n- Myopia")
+    new = make_doc(
+        "orpha:558", DocumentKind.DISEASE_KNOWLEDGE, "Marfan (Orphanet)", "Marfan syndrome Orphanet\n- Myopia"
+    )
     manifest = run_build(tmp_path, [ListSource("t2", [changed, new, SMALL_DOCS[0]])], test_settings, incremental=True)
     report = manifest.sources[-1]
     assert (report["added"], report["replaced"], report["unchanged"]) == (1, 1, 1)
@@ -63,8 +68,11 @@ def test_incremental_add_replaces_changed_and_keeps_the_rest(tmp_path: Path, tes
     hits = index.lexical.search("dystonia", None, 5)
     assert [h.doc_id for h in hits] == ["omim:143100"]
     assert index.lexical.search("dementia caudate", None, 5) == []  # the old text is gone everywhere
-    assert all(h.doc_id != "omim:143100" for h in index.dense.search("dementia caudate atrophy", None, 20)
-               if "Dementia" in h.text)
+    assert all(
+        h.doc_id != "omim:143100"
+        for h in index.dense.search("dementia caudate atrophy", None, 20)
+        if "Dementia" in h.text
+    )
 
 
 def test_killed_build_leaves_previous_index_live(tmp_path: Path, test_settings: Settings) -> None:
