@@ -1,0 +1,30 @@
+"""Where source specs on the command line resolve: registered names first, then paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from corpus_builder.sources.base import SOURCES, Source
+
+#: The default corpus: disease knowledge, real published cases (index side of the
+#: by-publication split) and simulated patients (index side), all offline.
+DEFAULT_SOURCES: tuple[str, ...] = ("hpo-diseases", "phenopackets", "simulated-patients")
+
+
+def _register_all() -> None:
+    # Imported for their @SOURCES.register side effects.
+    from corpus_builder.sources import hpo_diseases, phenopackets, simulated  # noqa: F401
+
+
+def resolve_source(spec: str) -> Source:
+    """A registered source by name, else a file or directory of supported files."""
+    _register_all()
+    if spec in SOURCES:
+        return SOURCES.get(spec)()
+    path = Path(spec)
+    if path.exists():
+        from corpus_builder.sources.files import sources_for_path
+
+        return sources_for_path(path)
+    known = ", ".join(SOURCES.names())
+    raise ValueError(f"{spec}: neither a registered source ({known}) nor an existing path")
