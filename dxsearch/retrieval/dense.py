@@ -41,7 +41,10 @@ CREATE INDEX IF NOT EXISTS postings_row ON postings(row);
 """
 #: Corpus statements each query statement considers, and the least cosine that counts as a match.
 NEIGHBOURS = 64
-MIN_SIMILARITY = 0.45
+MIN_SIMILARITY = 0.4
+#: A match's weight grows from 0 at MIN_SIMILARITY to 1 at identity, raised to this power, so
+#: near-identical statements dominate while paraphrases still count.
+SHARPNESS = 2.0
 
 
 class DenseIndexWriter:
@@ -147,7 +150,8 @@ class DenseRetriever:
                     continue
                 rows = self._postings(int(segment_id))
                 if len(rows):
-                    weight = float(similarity) * float(self._idf[segment_id]) / self._idf_max
+                    closeness = (float(similarity) - MIN_SIMILARITY) / (1.0 - MIN_SIMILARITY)
+                    weight = closeness**SHARPNESS * float(self._idf[segment_id]) / self._idf_max
                     np.maximum.at(best, rows, weight)
             total += best
         return (total / np.float32(len(statements))).astype(np.float32), len(statements)

@@ -86,3 +86,48 @@ def test_eval_retrieval_rejects_bad_case_files(tmp_path: Path, small_index: Path
         assert "cases.jsonl:1:" in result.output
     else:  # an empty case file is no error, just nothing to evaluate
         assert result.exit_code == 0
+
+
+def _bundle_json(case_id: str) -> str:
+    from corpus_builder.fhir_bundles import case_to_bundle
+    from dxsearch.cases import Case, Finding, GoldDiagnosis, LabelledCase
+
+    labelled = LabelledCase(
+        case=Case(case_id=case_id, sex="female", findings=(Finding(label="Chorea", hpo_id="HP:0002072"),)),
+        gold=GoldDiagnosis(id="OMIM:143100", label="Huntington disease"),
+    )
+    return json.dumps(case_to_bundle(labelled))
+
+
+def test_build_from_a_directory_with_bad_files_indexes_the_good_and_reports_the_bad(tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    (inputs / "good.json").write_text(_bundle_json("good-1"), encoding="utf-8")
+    (inputs / "truncated.json").write_text(_bundle_json("t")[:-40], encoding="utf-8")
+    (inputs / "observation.json").write_text('{"resourceType": "Observation", "status": "final"}', encoding="utf-8")
+    (inputs / "empty.json").write_bytes(b"")
+    (inputs / "binary.json").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    (inputs / "latin1.md").write_bytes("# Hinweise\nGrö\xdfe".encode("latin-1"))
+    (inputs / "guide.md").write_text("# Test guide\nWritten by the test suite.\n", encoding="utf-8")
+    index = tmp_path / "index"
+
+    result = runner.invoke(app, ["build", "--out", str(index), "--source", str(inputs)])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(runner.invoke(app, ["stats", "--index", str(index), "--json"]).output)
+    assert manifest["counts"]["documents"] == {"patient_record": 1, "guideline": 1}
+    reasons = {Path(r["location"].split(":")[0].split("#")[0]).name: r["reason"] for r in manifest["rejects"]["first"]}
+    assert set(reasons) == {"truncated.json", "observation.json", "empty.json", "binary.json", "latin1.md"}
+    assert "Bundle" in reasons["observation.json"]
+
+    # A bad file added later is rejected and loses nothing already indexed.
+    bad = tmp_path / "later.json"
+    bad.write_text("{not json", encoding="utf-8")
+    result = runner.invoke(app, ["add", "--index", str(index), "--source", str(bad)])
+    assert result.exit_code == 0, result.output
+    after = json.loads(runner.invoke(app, ["stats", "--index", str(index), "--json"]).output)
+    assert after["counts"]["documents"] == manifest["counts"]["documents"]
+    assert after["rejects"]["total"] == 1
+
+    validate = runner.invoke(app, ["validate", str(bad)])
+    assert validate.exit_code == 2
+    assert "later.json" in validate.output
