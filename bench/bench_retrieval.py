@@ -16,6 +16,7 @@ import argparse
 import json
 import platform
 import random
+import re
 import sqlite3
 import statistics
 import sys
@@ -67,8 +68,8 @@ class _ReplicaEmbedder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         out = np.empty((len(texts), self.spec.dim), dtype=np.float32)
         for i, text in enumerate(texts):
-            base, _, _ = text.partition(_COPY_MARK)
-            found: np.ndarray | None = self._vectors.get(base.strip())
+            base = re.sub(re.escape(_COPY_MARK) + r"\d+", "", text).strip()
+            found: np.ndarray | None = self._vectors.get(base)
             if found is None:
                 pieces = segments(base)
                 found = self._vectors.get(pieces[0]) if pieces else None
@@ -84,10 +85,14 @@ def _load_corpus(index: EmbeddedIndex) -> list[Document]:
 
 
 def _replica(document: Document, copy: int) -> Document:
+    """A copy whose every statement (each line, each ';' item, the title) is distinct from the original's."""
     if copy == 0:
         return document
-    text = "\n".join(f"{line}{_COPY_MARK}{copy}" if line.strip() else line for line in document.text.splitlines())
-    return document.model_copy(update={"id": f"{document.id}_r{copy}", "text": text})
+    mark = f"{_COPY_MARK}{copy}"
+    lines = [line.replace(";", f"{mark};") + mark if line.strip() else line for line in document.text.splitlines()]
+    return document.model_copy(
+        update={"id": f"{document.id}_r{copy}", "title": f"{document.title}{mark}", "text": "\n".join(lines)}
+    )
 
 
 def _build_replicated(

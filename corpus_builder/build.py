@@ -57,6 +57,11 @@ _VERSIONED_PACKAGES = (
     "pronto",
 )
 
+
+class EmptyBuildError(ValueError):
+    """A full build indexed nothing: publishing it would replace the live index with an empty one."""
+
+
 #: Called as ``progress(source_name, documents_so_far, chunks_so_far)``.
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -131,6 +136,8 @@ def run_build(
     """Build a new generation from ``sources`` (or, if ``incremental``, the live one plus them) and publish it."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
+    if incremental:
+        current_generation(index_dir)  # fail before creating anything in a mistyped directory
     with writer_lock(index_dir):
         sweep(index_dir)
         parent_manifest: IndexManifest | None = None
@@ -148,8 +155,10 @@ def run_build(
                 else:
                     shutil.copy2(entry, target)
             quantize = parent_manifest.embedder.quantized
+            max_chars = parent_manifest.chunk_max_chars  # one index, one chunking
         else:
             quantize = settings.embed_quantize
+            max_chars = settings.chunk_max_chars
         t0 = time.perf_counter()
         embedder = get_embedder(quantize, settings.embed_batch_size, settings.embed_threads)
         timings["load_embedder"] = time.perf_counter() - t0
@@ -166,7 +175,7 @@ def run_build(
                 items: Iterator[Document | Reject] = source.iter_items()
                 if limit_per_source is not None:
                     items = _limited(items, limit_per_source)
-                for batch in _batches(items, settings.chunk_max_chars, rejects, seen, info.name):
+                for batch in _batches(items, max_chars, rejects, seen, info.name):
                     tally.update(writer.add(batch))
                     tally["documents"] += len(batch)
                     tally["chunks"] += sum(len(chunks) for _, chunks in batch)
@@ -191,13 +200,19 @@ def run_build(
             corpus_hash = _corpus_hash(writer)
         finally:
             writer.close()
+        if not incremental and not any(counts["documents"].values()):
+            shutil.rmtree(building, ignore_errors=True)
+            first = f"; first: {rejects[0].location}: {rejects[0].reason}" if rejects else ""
+            raise EmptyBuildError(
+                f"nothing was indexed ({len(rejects)} rejected{first}); the previous index, if any, stays live"
+            )
 
         with (building / "rejects.jsonl").open("w", encoding="utf-8") as handle:
             for reject in rejects:
                 handle.write(reject.model_dump_json() + "\n")
         spec = embedder.spec
         index_version = hashlib.sha256(
-            f"{INDEX_FORMAT}|{corpus_hash}|{spec.name}|{spec.dim}|{settings.chunk_max_chars}".encode()
+            f"{INDEX_FORMAT}|{corpus_hash}|{spec.name}|{spec.dim}|{max_chars}".encode()
         ).hexdigest()[:16]
         all_sources = (parent_manifest.sources if parent_manifest else []) + source_reports
         timings["total"] = time.perf_counter() - started
@@ -213,7 +228,7 @@ def run_build(
                 quantized=spec.quantized,
                 normalized=spec.normalized,
             ),
-            chunk_max_chars=settings.chunk_max_chars,
+            chunk_max_chars=max_chars,
             counts=counts,
             sources=all_sources,
             rejects={
@@ -227,12 +242,6 @@ def run_build(
             parent=parent_manifest.build_id if parent_manifest else None,
             peak_rss_mb=round(peak_rss_mb(), 1),
             index_format=INDEX_FORMAT,
-            fusion={
-                "method": "weighted reciprocal rank fusion",
-                "k0": settings.rrf_k,
-                "lexical_weight": settings.rrf_lexical_weight,
-                "dense_weight": settings.rrf_dense_weight,
-            },
         )
         publish_generation(index_dir, building, manifest)
         sweep(index_dir)

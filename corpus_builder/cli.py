@@ -12,16 +12,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from corpus_builder.build import run_build
+from corpus_builder.build import EmptyBuildError, run_build
 from corpus_builder.sources.base import Source
 from corpus_builder.sources.catalog import DEFAULT_SOURCES, resolve_source
 from dxsearch.corpus import DocumentKind
-from dxsearch.retrieval.layout import IndexNotFoundError
-from dxsearch.settings import get_settings
+from dxsearch.retrieval.embedded import EmbeddedIndex
+from dxsearch.retrieval.layout import IndexNotFoundError, LockHeldError
+from dxsearch.settings import Settings, get_settings
 
 app = typer.Typer(
     help=(
@@ -46,6 +48,23 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise fail(f"invalid DXSEARCH_{str(first['loc'][0]).upper()}: {first['msg']}") from None
+
+
+def _open_index(index: Path) -> EmbeddedIndex:
+    from dxsearch.retrieval.embedded import EmbeddedIndex
+
+    try:
+        return EmbeddedIndex(index, _settings())
+    except (IndexNotFoundError, ValueError, OSError) as exc:
+        raise fail(str(exc)) from None
+
+
 def _resolve_sources(specs: list[str] | None) -> list[Source]:
     try:
         return [resolve_source(spec) for spec in (specs or DEFAULT_SOURCES)]
@@ -54,7 +73,7 @@ def _resolve_sources(specs: list[str] | None) -> list[Source]:
 
 
 def _build(index_dir: Path, sources: list[Source], incremental: bool, limit: int | None) -> None:
-    settings = get_settings()
+    settings = _settings()
     columns = (
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -74,10 +93,10 @@ def _build(index_dir: Path, sources: list[Source], incremental: bool, limit: int
             manifest = run_build(
                 index_dir, sources, settings, incremental=incremental, progress=report, limit_per_source=limit
             )
-        except IndexNotFoundError as exc:
+        except (IndexNotFoundError, LockHeldError, EmptyBuildError) as exc:
             raise fail(str(exc)) from None
-        except RuntimeError as exc:
-            raise fail(str(exc)) from None
+        except OSError as exc:
+            raise fail(f"{exc.filename or index_dir}: {exc.strerror or exc}") from None
         for task in tasks.values():
             bar.update(task, total=1, completed=1)
     _print_manifest_summary(index_dir, manifest.model_dump(mode="json"))
@@ -180,13 +199,10 @@ def search(
 ) -> None:
     """Search an index and print ranked passages with their evidence ids."""
     from dxsearch.registry import RegistryError
-    from dxsearch.retrieval.embedded import EmbeddedIndex
 
+    opened = _open_index(index)
     try:
-        opened = EmbeddedIndex(index)
         found = opened.retriever(retriever).search(query, kind or None, k)
-    except IndexNotFoundError as exc:
-        raise fail(str(exc)) from None
     except RegistryError as exc:
         raise fail(str(exc.args[0])) from None
     if as_json:
@@ -212,8 +228,10 @@ def validate(
     report = validate_path(file)
     for reject in report.rejects:
         console.print(f"{reject.location}: {reject.reason}", highlight=False, soft_wrap=True)
+    for duplicate in report.duplicate_ids:
+        console.print(f"{file}: duplicate document id {duplicate} (a build keeps only the first)", highlight=False)
     console.print(f"{report.documents} document(s) ok, {len(report.rejects)} rejected")
-    if report.rejects:
+    if report.rejects or report.duplicate_ids or not report.documents:
         raise typer.Exit(code=2)
 
 
@@ -232,7 +250,12 @@ def simulate_cases_command(
     from corpus_builder.sources.simulated import write_simulation
 
     started = time.perf_counter()
-    counts = write_simulation(out, seed=seed, n_diseases=diseases, per_disease=per_disease)
+    try:
+        counts = write_simulation(out, seed=seed, n_diseases=diseases, per_disease=per_disease)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"{exc.filename or out}: {exc.strerror or exc}") from None
     console.print(
         f"wrote {counts['indexed']} indexed and {counts['heldout']} held-out patients to {out} "
         f"in {time.perf_counter() - started:.1f} s"
@@ -251,10 +274,11 @@ def eval_retrieval(
 ) -> None:
     """Recall@1/5/10 of the gold disease's knowledge document, per retriever, on held-out cases."""
     from corpus_builder.evaluate import default_case_sets, evaluate_retrieval, load_case_set
-    from dxsearch.retrieval.embedded import EmbeddedIndex
 
+    if json_out.is_dir():
+        raise fail(f"{json_out}: is a directory; give a file path for --json")
+    opened = _open_index(index)
     try:
-        opened = EmbeddedIndex(index)
         if cases:
             loaded, errors = load_case_set(cases)
             for error in errors:
@@ -264,7 +288,7 @@ def eval_retrieval(
             case_sets = {cases.stem: loaded}
         else:
             case_sets = default_case_sets()
-    except (IndexNotFoundError, FileNotFoundError) as exc:
+    except OSError as exc:
         raise fail(str(exc)) from None
     report = evaluate_retrieval(opened, case_sets, limit=limit)
     json_out.parent.mkdir(parents=True, exist_ok=True)

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
         default=True, description="int8 dynamic quantisation of the encoder (~2x faster on CPU)."
     )
     embed_threads: int = Field(default=0, ge=0, description="torch threads for embedding; 0 = torch default")
-    # Fusion defaults measured on the held-out sets (bench/README numbers): recall@10 is flat for
+    # Fusion defaults measured on the held-out sets (README, "Retrieval"): recall@10 is flat for
     # k0 in 5..20 and dense weight 2.5..4; the statement-level dense retriever is the stronger one.
     rrf_k: int = Field(default=10, ge=1, description="Reciprocal-rank-fusion constant.")
     rrf_lexical_weight: float = Field(default=1.0, ge=0.0)

@@ -58,6 +58,7 @@ class DenseIndexWriter:
         self._db = sqlite3.connect(directory / _DB_FILE)
         self._db.executescript(_SCHEMA)
         self._ids: dict[str, int] = dict(self._db.execute("SELECT text, id FROM segments"))
+        self._next_id = max(self._ids.values(), default=-1) + 1  # ids are never reused
         if self._index_path.exists():
             self._index = faiss.read_index(str(self._index_path))
         else:
@@ -71,7 +72,8 @@ class DenseIndexWriter:
             for segment in segments(text):
                 segment_id = self._ids.get(segment)
                 if segment_id is None:
-                    segment_id = len(self._ids)
+                    segment_id = self._next_id
+                    self._next_id += 1
                     self._ids[segment] = segment_id
                     new_texts.append(segment)
                 postings.append((segment_id, row))
@@ -84,8 +86,22 @@ class DenseIndexWriter:
         self._db.executemany("INSERT OR IGNORE INTO postings VALUES (?, ?)", postings)
 
     def delete_rows(self, rows: Sequence[int]) -> None:
-        """Forget chunks; their statements stay embedded (harmless, and reused if they come back)."""
+        """Forget chunks, and the statements no remaining chunk contains (so they stop taking
+        nearest-neighbour slots from live statements)."""
+        touched: set[int] = set()
+        for row in rows:
+            touched.update(r[0] for r in self._db.execute("SELECT segment_id FROM postings WHERE row = ?", (row,)))
         self._db.executemany("DELETE FROM postings WHERE row = ?", [(r,) for r in rows])
+        orphans = [
+            s
+            for s in touched
+            if self._db.execute("SELECT 1 FROM postings WHERE segment_id = ?", (s,)).fetchone() is None
+        ]
+        if orphans:
+            self._index.remove_ids(faiss.IDSelectorBatch(np.asarray(orphans, dtype=np.int64)))
+            self._db.executemany("DELETE FROM segments WHERE id = ?", [(s,) for s in orphans])
+            gone = set(orphans)
+            self._ids = {text: i for text, i in self._ids.items() if i not in gone}
 
     def commit(self) -> None:
         self._db.commit()
@@ -109,7 +125,7 @@ class DenseRetriever:
         self._index = faiss.read_index(str(directory / _INDEX_FILE))
         if self._index.d != embedder.spec.dim:
             raise ValueError(f"{directory} has dimension {self._index.d}, embedder gives {embedder.spec.dim}")
-        db = sqlite3.connect(f"file:{directory / _DB_FILE}?mode=ro", uri=True)
+        db = sqlite3.connect(f"{(directory / _DB_FILE).resolve().as_uri()}?mode=ro", uri=True)
         try:
             pairs = np.asarray(
                 db.execute("SELECT segment_id, row FROM postings ORDER BY segment_id, row").fetchall(),
@@ -117,8 +133,8 @@ class DenseRetriever:
             ).reshape(-1, 2)
         finally:
             db.close()
-        n_segments = int(self._index.ntotal)
-        counts = np.bincount(pairs[:, 0], minlength=n_segments) if len(pairs) else np.zeros(n_segments, np.int64)
+        n_segments = int(pairs[:, 0].max()) + 1 if len(pairs) else 0
+        counts = np.bincount(pairs[:, 0], minlength=n_segments) if len(pairs) else np.zeros(0, np.int64)
         self._offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self._rows = pairs[:, 1].copy()
         n_rows = int(self._rows.max()) + 1 if len(self._rows) else 0
@@ -146,13 +162,14 @@ class DenseRetriever:
         for sims, ids in zip(similarities, neighbours, strict=True):
             best = np.zeros(len(self._row_kind), dtype=np.float32)
             for similarity, segment_id in zip(sims, ids, strict=True):
-                if segment_id < 0 or similarity < MIN_SIMILARITY:
+                if segment_id < 0 or segment_id >= len(self._idf) or similarity < MIN_SIMILARITY:
                     continue
                 rows = self._postings(int(segment_id))
                 if len(rows):
                     closeness = (float(similarity) - MIN_SIMILARITY) / (1.0 - MIN_SIMILARITY)
                     weight = closeness**SHARPNESS * float(self._idf[segment_id]) / self._idf_max
-                    np.maximum.at(best, rows, weight)
+                    # A statement's postings hold each row once, so plain fancy indexing is exact here.
+                    best[rows] = np.maximum(best[rows], weight)
             total += best
         return (total / np.float32(len(statements))).astype(np.float32), len(statements)
 
@@ -163,12 +180,12 @@ class DenseRetriever:
         k: int = 10,
         filters: SearchFilters | None = None,
     ) -> list[Evidence]:
-        if k <= 0:
+        if k <= 0 or (kinds is not None and not kinds):
             return []
         scores, _ = self._score_rows(query)
         if not len(scores):
             return []
-        if kinds:
+        if kinds is not None:
             allowed = np.isin(self._row_kind, [self._kinds.index(kind) for kind in kinds])
             scores = np.where(allowed, scores, 0.0)
         candidates = np.flatnonzero(scores > 0)

@@ -90,6 +90,7 @@ class EmbeddedIndexWriter:
 
     def close(self) -> None:
         self.store.close()
+        self._lexical.close()
         self._dense.close()
 
 

@@ -67,6 +67,8 @@ class HybridRetriever:
         k: int = 10,
         filters: SearchFilters | None = None,
     ) -> list[Evidence]:
+        if k <= 0 or (kinds is not None and not kinds):
+            return []
         n = max(k, self._candidates)
         lexical_hits = self._lexical.search(query, kinds, n, filters) if self._weights[0] > 0 else []
         dense_hits = self._dense.search(query, kinds, n, filters) if self._weights[1] > 0 else []

@@ -34,6 +34,10 @@ class IndexNotFoundError(FileNotFoundError):
     """The directory holds no published index generation."""
 
 
+class LockHeldError(RuntimeError):
+    """Another writer is building into the same index directory."""
+
+
 class EmbedderRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -63,7 +67,6 @@ class IndexManifest(BaseModel):
     parent: str | None = None
     peak_rss_mb: float | None = None
     index_format: str | None = None
-    fusion: dict[str, Any] = {}
 
 
 def _fsync_dir(path: Path) -> None:
@@ -112,9 +115,21 @@ def start_generation(index_dir: Path, name: str) -> Path:
     return building
 
 
+def _fsync_tree(root: Path) -> None:
+    """Flush every file and directory of a generation, so CURRENT never names torn files after a crash."""
+    for path in sorted(root.rglob("*"), reverse=True):
+        if path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+        elif path.is_dir():
+            _fsync_dir(path)
+    _fsync_dir(root)
+
+
 def publish_generation(index_dir: Path, building: Path, manifest: IndexManifest) -> Path:
-    """Write the manifest, make the generation final, then point ``CURRENT`` at it."""
+    """Write the manifest, flush the generation, make it final, then point ``CURRENT`` at it."""
     write_atomically(building / MANIFEST, manifest.model_dump_json(indent=2).encode("utf-8"))
+    _fsync_tree(building)
     final = building.with_name(building.name.removeprefix(BUILDING_PREFIX))
     building.rename(final)
     _fsync_dir(final.parent)
@@ -146,7 +161,7 @@ def writer_lock(index_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RuntimeError(f"another build holds the lock on {index_dir}") from None
+            raise LockHeldError(f"another build holds the lock on {index_dir}") from None
         try:
             yield
         finally:

@@ -64,6 +64,9 @@ class LexicalIndexWriter:
 
     def commit(self) -> None:
         self._writer.commit()
+
+    def close(self) -> None:
+        """Finish background merges; the writer cannot be used afterwards."""
         self._writer.wait_merging_threads()
 
 
@@ -85,11 +88,11 @@ class LexicalRetriever:
         filters: SearchFilters | None = None,
     ) -> list[Evidence]:
         terms = query_terms(query)
-        if not terms or k <= 0:
+        if not terms or k <= 0 or (kinds is not None and not kinds):
             return []
         text_query, _errors = self._index.parse_query_lenient(" ".join(terms), ["body"])
         clauses: list[tuple[tantivy.Occur, tantivy.Query]] = [(tantivy.Occur.Must, text_query)]
-        if kinds:
+        if kinds is not None:
             clauses.append(
                 (
                     tantivy.Occur.Must,

@@ -28,20 +28,37 @@ MAX_QUERY_SEGMENTS = 64
 
 def is_negated_line(line: str) -> bool:
     match = _LABEL_LINE.match(line)
-    return bool(match) and match.group(1).strip().lower().startswith(NEGATED_LABELS)  # type: ignore[union-attr]
+    return match is not None and match.group(1).strip().lower().startswith(NEGATED_LABELS)
+
+
+def _positive_lines(text: str) -> list[str]:
+    """Lines of ``text`` minus negated ones: a negated label line ("Not a feature: a; b") and, when
+    its value is empty, the bullet lines listed under it."""
+    kept: list[str] = []
+    in_negated_list = False
+    for line in text.splitlines():
+        if is_negated_line(line):
+            match = _LABEL_LINE.match(line)
+            in_negated_list = match is not None and not match.group(2).strip()
+            continue
+        if in_negated_list and _BULLET.match(line):
+            continue
+        in_negated_list = False
+        kept.append(line)
+    return kept
 
 
 def positive_text(text: str) -> str:
     """``text`` without its negated lines: what a retriever may match on."""
-    return "\n".join(line for line in text.splitlines() if not is_negated_line(line))
+    return "\n".join(_positive_lines(text))
 
 
 def segments(text: str) -> list[str]:
     """The statements of ``text``: one per bullet or line, list values split on ';', qualifiers dropped."""
     found: list[str] = []
-    for raw in text.splitlines():
+    for raw in _positive_lines(text):
         line = _HEADING.sub("", raw).strip()
-        if not line or is_negated_line(line):
+        if not line:
             continue
         match = _LABEL_LINE.match(line)
         if match and ";" in match.group(2):

@@ -63,7 +63,7 @@ class ChunkStore:
         if readonly:
             if not path.exists():
                 raise FileNotFoundError(f"no chunk store at {path}")
-            uri = f"file:{path}?mode=ro"
+            uri = f"{path.resolve().as_uri()}?mode=ro"
             self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
         else:
             self._db = sqlite3.connect(path, check_same_thread=False)

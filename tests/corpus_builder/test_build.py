@@ -122,3 +122,18 @@ def test_second_concurrent_writer_is_refused(tmp_path: Path, test_settings: Sett
 
     with writer_lock(tmp_path), pytest.raises(RuntimeError, match="another build holds the lock"):
         run_build(tmp_path, [ListSource("t", list(SMALL_DOCS))], test_settings)
+
+
+def test_replaced_statements_leave_the_dense_index(tmp_path: Path, test_settings: Settings) -> None:
+    import sqlite3
+
+    run_build(tmp_path, [ListSource("t", list(SMALL_DOCS))], test_settings)
+    changed = make_doc(
+        "omim:143100", DocumentKind.DISEASE_KNOWLEDGE, "Huntington disease", "Huntington disease\n- Dystonia"
+    )
+    run_build(tmp_path, [ListSource("t2", [changed])], test_settings, incremental=True)
+    db = sqlite3.connect(current_generation(tmp_path) / "dense" / "segments.sqlite")
+    statements = {row[0] for row in db.execute("SELECT text FROM segments")}
+    assert "Dystonia" in statements
+    assert "Caudate atrophy" not in statements  # only Huntington's old card had it
+    assert "Dementia" not in statements

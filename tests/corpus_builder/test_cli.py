@@ -131,3 +131,25 @@ def test_build_from_a_directory_with_bad_files_indexes_the_good_and_reports_the_
     validate = runner.invoke(app, ["validate", str(bad)])
     assert validate.exit_code == 2
     assert "later.json" in validate.output
+
+
+def test_a_build_that_indexes_nothing_keeps_the_live_index(tmp_path: Path, small_index: Path) -> None:
+    import shutil
+
+    index = tmp_path / "index"
+    shutil.copytree(small_index, index)
+    before = (index / "CURRENT").read_text()
+    bad = tmp_path / "bad.json"
+    bad.write_text("{", encoding="utf-8")
+    result = runner.invoke(app, ["build", "--out", str(index), "--source", str(bad)])
+    assert result.exit_code == 2
+    assert "nothing was indexed" in result.output and "bad.json" in result.output
+    assert (index / "CURRENT").read_text() == before
+
+
+def test_add_to_a_mistyped_directory_creates_nothing(tmp_path: Path) -> None:
+    typo = tmp_path / "indx"
+    result = runner.invoke(app, ["add", "--index", str(typo), "--source", "hpo-diseases"])
+    assert result.exit_code == 2
+    assert "holds no index" in result.output
+    assert not typo.exists()

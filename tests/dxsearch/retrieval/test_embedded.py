@@ -88,3 +88,11 @@ def test_manifest_records_versions_and_counts(index: EmbeddedIndex) -> None:
     assert manifest.counts["phenotype_terms"]["disease_knowledge"] == 2
     assert len(manifest.index_version) == 16
     assert manifest.versions["tantivy"] != "not installed"
+
+
+def test_empty_kind_list_and_non_positive_k_return_nothing(index: EmbeddedIndex) -> None:
+    for name in ("lexical", "dense", "hybrid"):
+        retriever = index.retriever(name)
+        assert retriever.search("marfan", [], 5) == []
+        assert retriever.search("marfan", None, 0) == []
+        assert retriever.search("marfan", None, -1) == []
