@@ -70,6 +70,14 @@ class Document(BaseModel):
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def diagnosis_codes(codes: tuple[str, ...]) -> tuple[str, ...]:
+    """The disease codes among a document's codes: what a diagnosis can be matched and cited by.
+
+    Phenotype terms (``HP:``) describe findings, not diagnoses, so they are left out.
+    """
+    return tuple(code for code in codes if not code.startswith("HP:"))
+
+
 def chunk_id(doc_id: str, ordinal: int) -> str:
     """The evidence id of a chunk: ``doc_id#ordinal``."""
     return f"{doc_id}{EVIDENCE_SEPARATOR}{ordinal}"
@@ -119,6 +127,9 @@ class Evidence(BaseModel):
     score: float
     rank: int = Field(ge=1)
     retriever: str
+    codes: tuple[str, ...] = Field(
+        default=(), description="Diagnosis codes of the source document (OMIM/ORPHA/ICD-10; no HPO terms)."
+    )
     component_ranks: dict[str, int] = Field(
         default_factory=dict, description="For fused results: the rank each member retriever gave."
     )

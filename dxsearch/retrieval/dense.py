@@ -212,6 +212,7 @@ class DenseRetriever:
                         score=float(scores[row]),
                         rank=len(results) + 1,
                         retriever=self.name,
+                        codes=chunk.codes,
                     )
                 )
                 if len(results) == k:

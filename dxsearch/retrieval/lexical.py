@@ -132,6 +132,7 @@ class LexicalRetriever:
                     score=score,
                     rank=len(results) + 1,
                     retriever=self.name,
+                    codes=chunk.codes,
                 )
             )
         return results

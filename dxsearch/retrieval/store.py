@@ -7,12 +7,13 @@ SQLite keeps it one file, transactional and readable by any tool an auditor has.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dxsearch.corpus import Chunk, Document, DocumentKind, DocumentMetadata
+from dxsearch.corpus import Chunk, Document, DocumentKind, DocumentMetadata, diagnosis_codes
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -51,6 +52,7 @@ class StoredChunk:
     source: str
     text: str
     section: str | None
+    codes: tuple[str, ...] = ()
 
 
 class ChunkStore:
@@ -123,7 +125,8 @@ class ChunkStore:
             batch = wanted[start : start + 500]
             marks = ",".join("?" * len(batch))
             query = (
-                "SELECT c.row, c.chunk_id, c.doc_id, d.kind, d.title, d.source, c.text, c.section "
+                "SELECT c.row, c.chunk_id, c.doc_id, d.kind, d.title, d.source, c.text, c.section, "
+                "json_extract(d.metadata, '$.codes') "
                 f"FROM chunks c JOIN documents d USING (doc_id) WHERE c.row IN ({marks})"
             )
             for r in self._db.execute(query, batch):
@@ -136,6 +139,7 @@ class ChunkStore:
                     source=r[5],
                     text=r[6],
                     section=r[7],
+                    codes=diagnosis_codes(tuple(json.loads(r[8]) or ())),
                 )
         return found
 
