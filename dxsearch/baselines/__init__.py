@@ -1,0 +1,1 @@
+"""Classical, non-learned diagnostic rankers: the floor any agent or retrieval policy has to beat."""

@@ -1,0 +1,162 @@
+"""TermLookup on the real hp.obo and hpo3 ontology: labels and clinical text to HPO ids."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from dxsearch.cases import Case, Finding
+from dxsearch.knowledge.hpo import get_hpo_knowledge
+from dxsearch.knowledge.term_lookup import (
+    ExtractedTerm,
+    TermLookup,
+    get_term_lookup,
+    normalise,
+    resolve_findings,
+)
+
+ARACHNODACTYLY = "HP:0001166"
+SEIZURE = "HP:0001250"
+ECTOPIA_LENTIS = "HP:0001083"
+TALL_STATURE = "HP:0000098"
+PECTUS_EXCAVATUM = "HP:0000767"
+SCOLIOSIS = "HP:0002650"
+INTELLECTUAL_DISABILITY = "HP:0001249"
+
+
+@pytest.fixture(scope="module")
+def lookup() -> TermLookup:
+    return get_term_lookup()
+
+
+def test_built_once_per_process_and_fast() -> None:
+    knowledge = get_hpo_knowledge()
+    start = time.perf_counter()
+    built = TermLookup(knowledge)
+    assert time.perf_counter() - start < 3.0
+    assert len(built) > 30_000
+    assert get_term_lookup() is get_term_lookup()
+
+
+def test_normalise_ignores_case_punctuation_articles_and_plurals() -> None:
+    assert normalise("  Long, slender   FINGERS. ") == normalise("long slender finger")
+    assert normalise("Dilatation of the ascending aorta") == "dilatation of ascending aorta"
+    assert normalise("Sjögren") == "sjogren"
+
+
+@pytest.mark.parametrize(
+    ("label", "term_id"),
+    [
+        ("Arachnodactyly", ARACHNODACTYLY),
+        ("arachnodactyly.", ARACHNODACTYLY),
+        ("Spider fingers", ARACHNODACTYLY),  # EXACT layperson synonym
+        ("long slender fingers", ARACHNODACTYLY),  # layperson synonym, other case and punctuation
+        ("Mental retardation", INTELLECTUAL_DISABILITY),  # EXACT synonym
+        ("Seizures", SEIZURE),  # plural of the name
+        ("VSD", "HP:0001629"),  # unambiguous abbreviation
+    ],
+)
+def test_lookup_whole_label(lookup: TermLookup, label: str, term_id: str) -> None:
+    assert lookup.lookup(label) == term_id
+
+
+def test_lookup_rejects_partial_ambiguous_and_non_phenotype_labels(lookup: TermLookup) -> None:
+    assert lookup.lookup("arachnodactyly and scoliosis") is None
+    assert lookup.lookup("") is None
+    # Atrial septal defect or autism spectrum disorder: the dictionary does not guess.
+    assert "asd" in lookup.ambiguous
+    assert lookup.lookup("ASD") is None
+    # A modifier, not a phenotypic abnormality.
+    assert lookup.lookup("Severe") is None
+
+
+def test_lookup_returns_current_ids(lookup: TermLookup) -> None:
+    knowledge = get_hpo_knowledge()
+    for label in ("Arachnodactyly", "Hypotonia", "Tall stature", "Pectus excavatum"):
+        term_id = lookup.lookup(label)
+        assert term_id is not None
+        assert knowledge.current_id(term_id) == term_id
+
+
+def test_extract_finds_terms_and_negation(lookup: TermLookup) -> None:
+    text = (
+        "12-year-old boy with arachnodactyly, ectopia lentis and tall stature. "
+        "No seizures; denies headache. Negative for scoliosis but pectus excavatum was noted."
+    )
+    found = {m.term_id: m for m in lookup.extract(text)}
+    assert not found[ARACHNODACTYLY].excluded
+    assert not found[ECTOPIA_LENTIS].excluded
+    assert not found[TALL_STATURE].excluded
+    assert found[SEIZURE].excluded
+    assert found[SEIZURE].label == "seizures"
+    assert found["HP:0002315"].excluded  # Headache
+    assert found[SCOLIOSIS].excluded
+    assert not found[PECTUS_EXCAVATUM].excluded
+    mention = found[ECTOPIA_LENTIS]
+    assert text[mention.start : mention.end] == "ectopia lentis"
+
+
+def test_extract_no_seizures(lookup: TermLookup) -> None:
+    assert lookup.extract("no seizures") == [ExtractedTerm(SEIZURE, "seizures", True, 3, 11)]
+
+
+def test_negation_ends_at_comma_and_sentence(lookup: TermLookup) -> None:
+    found = {m.term_id: m.excluded for m in lookup.extract("Without scoliosis, seizures were frequent. Hypotonia.")}
+    assert found == {SCOLIOSIS: True, SEIZURE: False, "HP:0001252": False}
+
+
+def test_extract_prefers_longest_match(lookup: TermLookup) -> None:
+    (mention,) = lookup.extract("She has mild intellectual disability.")
+    assert mention.term_id == "HP:0001256"  # Mild intellectual disability, not Intellectual disability
+    assert mention.label == "mild intellectual disability"
+
+
+def test_negation_cue_inside_a_term_name_is_not_negation(lookup: TermLookup) -> None:
+    agenesis_of_corpus_callosum = "HP:0001274"
+    assert lookup.lookup("Absence of corpus callosum") == agenesis_of_corpus_callosum  # an EXACT synonym
+    (mention,) = lookup.extract("MRI: absence of the corpus callosum.")
+    assert mention.term_id == agenesis_of_corpus_callosum
+    assert not mention.excluded
+    (negated,) = lookup.extract("MRI: absence of hydrocephalus.")
+    assert negated.term_id == "HP:0000238"
+    assert negated.excluded
+
+
+def test_affirmed_mention_wins_over_negated(lookup: TermLookup) -> None:
+    (mention,) = lookup.extract("No seizures at first. Seizures from age 3.")
+    assert mention.term_id == SEIZURE
+    assert not mention.excluded
+
+
+def test_abbreviations_must_be_written_as_abbreviations(lookup: TermLookup) -> None:
+    assert [m.term_id for m in lookup.extract("Echo showed a VSD.")] == ["HP:0001629"]
+    assert lookup.extract("echo showed a vsd.") == []
+
+
+def test_resolve_findings_fills_ids_and_appends_text_terms(lookup: TermLookup) -> None:
+    case = Case(
+        case_id="c1",
+        findings=(
+            Finding(label="Spider fingers"),
+            Finding(label="something unheard of"),
+            Finding(label="Scoliosis", hpo_id=SCOLIOSIS),
+        ),
+        text="Arachnodactyly and scoliosis. No seizures. Dislocated lenses, ectopia lentis.",
+    )
+    resolved = resolve_findings(case)
+    assert resolved is not case
+    assert case.findings[0].hpo_id is None  # the input is untouched
+    assert resolved.findings[0] == Finding(label="Spider fingers", hpo_id=ARACHNODACTYLY)
+    assert resolved.findings[1] == Finding(label="something unheard of")
+    assert resolved.findings[2] == case.findings[2]
+    appended = resolved.findings[3:]
+    assert [(f.hpo_id, f.excluded) for f in appended] == [(SEIZURE, True), (ECTOPIA_LENTIS, False)]
+    assert [f.hpo_id for f in resolved.findings].count(ARACHNODACTYLY) == 1
+    assert resolved.case_id == case.case_id
+
+
+def test_resolve_findings_without_text_only_fills_ids() -> None:
+    case = Case(case_id="c2", findings=(Finding(label="Tall stature"),))
+    resolved = resolve_findings(case)
+    assert resolved.findings == (Finding(label="Tall stature", hpo_id=TALL_STATURE),)
