@@ -11,7 +11,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -56,6 +56,21 @@ class Settings(BaseSettings):
         min_length=16,
         description="HMAC key for patient pseudonyms; set a secret one in any real deployment.",
     )
+    llm_model_path: Path | None = Field(
+        default=None, description="Local checkpoint directory for the LLM policy (transformers backend)."
+    )
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible server (vLLM) for the LLM policy, e.g. http://127.0.0.1:8000/v1."
+    )
+    llm_model: str | None = Field(default=None, description="Model name served at llm_base_url.")
+    llm_api_key: SecretStr | None = Field(default=None, description="Bearer token for llm_base_url.")
+    llm_revision: str | None = Field(
+        default=None, description="Checkpoint fingerprint of the served weights; recorded as the policy version."
+    )
+    llm_timeout_s: float = Field(default=60.0, gt=0, description="Per-request timeout of the HTTP backend.")
+    llm_max_retries: int = Field(default=3, ge=0, description="Retries on 429/5xx/timeouts.")
+    llm_max_new_tokens: int = Field(default=512, ge=1, description="Token limit of one turn.")
+    llm_threads: int = Field(default=0, ge=0, description="torch threads for local generation; 0 = torch default.")
     max_input_bytes: int = Field(
         default=20 * 1024 * 1024, ge=1024, description="Largest single input file the builder will read."
     )

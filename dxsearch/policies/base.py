@@ -1,0 +1,40 @@
+"""What every policy is: given the case and the exchanges so far, produce the next turn's text.
+
+A policy returns raw text, not a parsed turn, because that is what a language
+model produces and what the environment, the rewards and the audit trail must
+judge; the evidence baseline renders its turns through :mod:`dxsearch.protocol`
+so it is held to the same grammar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from dxsearch.cases import Case
+from dxsearch.protocol import Result
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One policy turn and the environment's answer to it (``None`` when there is none, e.g. after reasoning)."""
+
+    turn: str
+    observation: Result | None
+
+
+class PolicyError(RuntimeError):
+    """The policy could not produce a turn (backend down, timeout); the rollout stops with this reason."""
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Produces turns; ``name`` and ``version`` go into every trace and audit record."""
+
+    name: str
+    version: str
+
+    def next_turn(self, case: Case, history: Sequence[Exchange]) -> str:
+        """The raw text of the next turn (one tagged action)."""
+        ...
