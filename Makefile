@@ -27,8 +27,7 @@ install: $(STAMP)
 demo: install
 	@test -f $(INDEX)/CURRENT || $(VENV)/bin/corpus-builder build --out $(INDEX)
 	$(VENV)/bin/corpus-builder stats --index $(INDEX)
-	$(VENV)/bin/corpus-builder search "Arachnodactyly; Ectopia lentis; Aortic root aneurysm; Tall stature" \
-		--index $(INDEX) --kind disease_knowledge -k 5
+	$(VENV)/bin/dxsearch diagnose --index $(INDEX) --case examples/heldout-case.jsonl --explain
 
 test: install
 	$(VENV)/bin/pytest -q
@@ -46,6 +45,8 @@ typecheck: install
 bench: install
 	@test -f $(INDEX)/CURRENT || $(VENV)/bin/corpus-builder build --out $(INDEX)
 	$(PY) bench/bench_retrieval.py --index $(INDEX) --out bench/results/retrieval.json
+	$(VENV)/bin/dxsearch eval --index $(INDEX) --json bench/results/diagnosis.json \
+		--policy evidence --policy enrichment --policy lexical --policy dense --policy hybrid
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -65,7 +65,7 @@ class Case(BaseModel):
 
     def findings_query(self) -> str:
         """The observed findings as one retrieval query; excluded ones would only add false matches."""
-        return "; ".join(f.label for f in self.observed)
+        return "; ".join(label for f in self.observed if (label := " ".join(f.label.split())))
 
 
 class GoldDiagnosis(BaseModel):
