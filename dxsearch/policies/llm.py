@@ -104,6 +104,7 @@ class LlmPolicy:
         if max_new_tokens < 1:
             raise ValueError("max_new_tokens must be at least 1")
         self.backend = backend
+        self.model_id = backend.model_id
         self.name = name
         self.max_new_tokens = max_new_tokens
         self.version = f"{backend.model_id}@{backend.version}+prompt.{PROMPT_VERSION}"

@@ -1,0 +1,302 @@
+"""The rollout loop and its product, the ``Trace``: what was asked, retrieved, reasoned and concluded.
+
+A trace is what a clinician reads, what the audit log stores and what an
+auditor queries, so it is self-contained JSON: a pseudonymised case, every turn
+with timings, every retrieved passage with score and rank, and each diagnosis
+with its evidence chain (claim -> evidence id -> source document/section).
+A citation of a passage the agent never retrieved is flagged, never shown as
+evidence. "Insufficient evidence" is an outcome, not an error.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dxsearch.cases import Case, Finding, Sex
+from dxsearch.corpus import Chunk, DocumentKind
+from dxsearch.env import DiagnosticEnv, RetrievalRecord, StopReason
+from dxsearch.policies.base import Exchange, Policy, PolicyError
+from dxsearch.protocol import Candidate, Diagnose, Retrieve, render_result
+from dxsearch.pseudonym import Pseudonymiser
+from dxsearch.settings import get_settings
+
+Outcome = Literal["diagnosed", "insufficient_evidence", "no_diagnosis"]
+#: Pseudonym namespace of case identifiers in traces.
+CASE_NAMESPACE = "case"
+NOTE_NAMESPACE = "note"
+REDACTED = "[note text removed]"
+#: Note fragments shorter than this are too common to redact meaningfully (and carry little).
+_MIN_REDACTED_CHARS = 12
+
+
+class TraceCase(BaseModel):
+    """The case as a trace may hold it: pseudonym instead of id, a hash instead of free text."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pseudonym: str
+    sex: Sex
+    age: str | None
+    findings: tuple[Finding, ...]
+    text_pseudonym: str | None = Field(
+        default=None, description="Keyed pseudonym of the free text (it is PHI): says whether two traces share a note."
+    )
+
+
+class TurnRecord(BaseModel):
+    """One policy turn, as emitted, with what the environment made of it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    text: str
+    action: str | None
+    error: str | None = None
+    observation: str | None = None
+    evidence_ids: tuple[str, ...] = ()
+    policy_ms: float
+    env_ms: float
+
+
+class EvidenceLink(BaseModel):
+    """One step of an evidence chain: a cited passage, where it comes from, and what in it supports the claim."""
+
+    model_config = ConfigDict(frozen=True)
+
+    evidence_id: str
+    doc_id: str
+    kind: DocumentKind
+    title: str
+    section: str | None = None
+    score: float
+    rank: int
+    retriever: str
+    supports: tuple[str, ...] = Field(default=(), description="The patient's findings this passage mentions.")
+    mentions_diagnosis: bool = False
+
+
+class TracedDiagnosis(BaseModel):
+    """A ranked diagnosis with its evidence chain; ``unsupported_citations`` were cited but never retrieved."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rank: int
+    name: str
+    code: str | None
+    confidence: float | None
+    evidence: tuple[EvidenceLink, ...]
+    unsupported_citations: tuple[str, ...] = ()
+
+
+class PolicyInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    version: str
+    model_id: str | None = None
+
+
+class Trace(BaseModel):
+    """The product of one diagnosis: self-contained, JSON-serialisable, free of PHI."""
+
+    model_config = ConfigDict(frozen=True)
+
+    trace_id: str
+    created_at: datetime
+    case: TraceCase
+    policy: PolicyInfo
+    index_version: str | None
+    turns: tuple[TurnRecord, ...]
+    retrievals: tuple[RetrievalRecord, ...]
+    diagnoses: tuple[TracedDiagnosis, ...]
+    outcome: Outcome
+    stop_reason: StopReason
+    error: str | None = None
+    retrievals_used: int = Field(ge=0, description="Retrieval turns charged to the budget, empty ones included.")
+    total_ms: float
+
+
+def trace_case(case: Case, pseudonymiser: Pseudonymiser) -> TraceCase:
+    """The case with its identifier pseudonymised and its free text reduced to a hash."""
+    return TraceCase(
+        pseudonym=pseudonymiser.pseudonym(case.case_id, CASE_NAMESPACE),
+        sex=case.sex,
+        age=case.age,
+        findings=case.findings,
+        text_pseudonym=pseudonymiser.pseudonym(case.text, NOTE_NAMESPACE) if case.text else None,
+    )
+
+
+def _mentions(text: str, phrases: Collection[str]) -> tuple[str, ...]:
+    """Phrases that occur in ``text`` as whole words (case-insensitive): 'syndrome' is not 'Marfan syndrome'."""
+    return tuple(
+        p for p in phrases if p.strip() and re.search(rf"(?<!\w){re.escape(p.strip())}(?!\w)", text, re.IGNORECASE)
+    )
+
+
+def redact_note(text: str, note: str | None) -> str:
+    """Remove the case's free text (PHI) from a policy turn that echoes it, line by line and sentence by sentence."""
+    if not note:
+        return text
+    fragments = {note.strip()}
+    for line in note.splitlines():
+        fragments.add(line.strip())
+        fragments.update(part.strip() for part in re.split(r"(?<=[.;!?])\s+", line))
+    for fragment in sorted(fragments, key=len, reverse=True):
+        if len(fragment) >= _MIN_REDACTED_CHARS:
+            text = text.replace(fragment, REDACTED)
+    return text
+
+
+def _link(
+    env: DiagnosticEnv,
+    evidence_id: str,
+    candidate: Candidate,
+    case: Case,
+    first_seen: dict[str, RetrievalRecord],
+    resolve_chunk: Callable[[str], Chunk | None] | None,
+) -> EvidenceLink | None:
+    evidence = env.seen(evidence_id)
+    record = first_seen.get(evidence_id)
+    if evidence is None or record is None:
+        return None
+    text = evidence.text
+    mentions = (candidate.code is not None and candidate.code in evidence.codes) or bool(
+        _mentions(f"{evidence.title}\n{text}", [candidate.name])
+    )
+    chunk = resolve_chunk(evidence_id) if resolve_chunk else None
+    return EvidenceLink(
+        evidence_id=evidence_id,
+        doc_id=evidence.doc_id,
+        kind=evidence.kind,
+        title=evidence.title,
+        section=chunk.section if chunk else None,
+        score=record.score,
+        rank=record.rank,
+        retriever=record.retriever,
+        supports=_mentions(text, [f.label for f in case.observed]),
+        mentions_diagnosis=mentions,
+    )
+
+
+def diagnose(
+    case: Case,
+    policy: Policy,
+    env: DiagnosticEnv,
+    *,
+    index_version: str | None = None,
+    exclude_doc_ids: Collection[str] = (),
+    pseudonymiser: Pseudonymiser | None = None,
+    resolve_chunk: Callable[[str], Chunk | None] | None = None,
+) -> Trace:
+    """Run ``policy`` on ``case`` in ``env`` until it diagnoses or a budget stops it; return the trace."""
+    started = time.perf_counter()
+    created = datetime.now(UTC)
+    pseudonymiser = pseudonymiser or Pseudonymiser(get_settings().pseudonym_key)
+    env.reset(case, exclude_doc_ids=exclude_doc_ids)
+    history: list[Exchange] = []
+    turns: list[TurnRecord] = []
+    error: str | None = None
+    while not env.done:
+        t0 = time.perf_counter()
+        try:
+            text = policy.next_turn(case, history)
+        except PolicyError as exc:
+            error = str(exc)
+            env.stop(StopReason.POLICY_ERROR)
+            break
+        except Exception as exc:  # a broken policy ends its episode, never the caller's run
+            # Only the type: a message could quote the case.
+            error = f"policy raised {type(exc).__name__}"
+            env.stop(StopReason.POLICY_ERROR)
+            break
+        t1 = time.perf_counter()
+        step = env.step(text)
+        t2 = time.perf_counter()
+        history.append(Exchange(text, step.observation))
+        shown = step.observation.passages if step.observation else ()
+        turns.append(
+            TurnRecord(
+                index=step.turn_index,
+                text=redact_note(text, case.text),
+                action=_action_name(step.turn),
+                error=step.error.kind.value if step.error else None,
+                observation=render_result(step.observation) if step.observation else None,
+                evidence_ids=tuple(p.evidence_id for p in shown),
+                policy_ms=1000 * (t1 - t0),
+                env_ms=1000 * (t2 - t1),
+            )
+        )
+    records = env.records
+    first_seen: dict[str, RetrievalRecord] = {}
+    for record in records:
+        if not record.duplicate:
+            first_seen.setdefault(record.evidence_id, record)
+    final = env.final
+    diagnoses = _traced_diagnoses(final, env, case, first_seen, resolve_chunk) if final else ()
+    outcome: Outcome = "no_diagnosis"
+    if final is not None:
+        outcome = "insufficient_evidence" if final.insufficient else "diagnosed"
+    stop_reason = env.stop_reason or StopReason.POLICY_ERROR
+    return Trace(
+        trace_id=str(uuid.uuid4()),
+        created_at=created,
+        case=trace_case(case, pseudonymiser),
+        policy=PolicyInfo(name=policy.name, version=policy.version, model_id=getattr(policy, "model_id", None)),
+        index_version=index_version,
+        turns=tuple(turns),
+        retrievals=tuple(records),
+        diagnoses=diagnoses,
+        outcome=outcome,
+        stop_reason=stop_reason,
+        error=error,
+        retrievals_used=env.retrievals_used,
+        total_ms=1000 * (time.perf_counter() - started),
+    )
+
+
+def _action_name(turn: object) -> str | None:
+    if turn is None:
+        return None
+    if isinstance(turn, Retrieve):
+        return turn.action.value
+    if isinstance(turn, Diagnose):
+        return "diagnose"
+    return "reason"
+
+
+def _traced_diagnoses(
+    final: Diagnose,
+    env: DiagnosticEnv,
+    case: Case,
+    first_seen: dict[str, RetrievalRecord],
+    resolve_chunk: Callable[[str], Chunk | None] | None,
+) -> tuple[TracedDiagnosis, ...]:
+    traced: list[TracedDiagnosis] = []
+    for rank, candidate in enumerate(final.candidates, start=1):
+        links: list[EvidenceLink] = []
+        unsupported: list[str] = []
+        for evidence_id in candidate.evidence:
+            link = _link(env, evidence_id, candidate, case, first_seen, resolve_chunk)
+            if link is None:
+                unsupported.append(evidence_id)
+            else:
+                links.append(link)
+        traced.append(
+            TracedDiagnosis(
+                rank=rank,
+                name=candidate.name,
+                code=candidate.code,
+                confidence=candidate.confidence,
+                evidence=tuple(links),
+                unsupported_citations=tuple(unsupported),
+            )
+        )
+    return tuple(traced)
