@@ -17,6 +17,19 @@ def test_settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
+def default_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default corpus built from scratch through the CLI, once per session (slow tests only)."""
+    from typer.testing import CliRunner
+
+    from corpus_builder.cli import app
+
+    out = tmp_path_factory.mktemp("default") / "index"
+    result = CliRunner().invoke(app, ["build", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="session")
 def small_index(tmp_path_factory: pytest.TempPathFactory, test_settings: Settings) -> Path:
     index_dir = tmp_path_factory.mktemp("small-index")
     run_build(index_dir, [ListSource("test-docs", list(SMALL_DOCS))], test_settings)

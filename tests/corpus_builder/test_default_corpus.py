@@ -22,14 +22,6 @@ pytestmark = pytest.mark.slow
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def default_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("default") / "index"
-    result = runner.invoke(app, ["build", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    return out
-
-
 def test_default_build_counts_and_manifest(default_index: Path) -> None:
     manifest = EmbeddedIndex(default_index).manifest
     documents = manifest.counts["documents"]

@@ -1,0 +1,370 @@
+"""``dxsearch``: diagnose a case with a traceable evidence chain, and benchmark policies on held-out cases.
+
+Bad input (unreadable case file, missing index, unknown policy) is one line on
+stderr and exit code 2, like ``corpus-builder``.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from dxsearch.cases import CaseFileError, LabelledCase, iter_phenopacket_rows
+from dxsearch.retrieval.layout import IndexNotFoundError
+from dxsearch.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from dxsearch.agent import Trace
+    from dxsearch.policies.base import Policy
+    from dxsearch.retrieval.embedded import EmbeddedIndex
+
+app = typer.Typer(
+    help=(
+        "DxSearch: ranked diagnoses with cited evidence chains.\n\n"
+        "Build an index first with `corpus-builder build --out var/index`, then e.g.\n\n"
+        "  dxsearch diagnose --case case.jsonl --explain\n\n"
+        "  dxsearch eval --policy evidence --policy enrichment --json eval.json"
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+IndexOption = Annotated[Path | None, typer.Option("--index", "-i", help="Index directory (default DXSEARCH_INDEX).")]
+
+
+class PolicyName(StrEnum):
+    """What `--policy` accepts; `phenotype` is the evidence baseline with retrieval votes switched off (ablation)."""
+
+    EVIDENCE = "evidence"
+    PHENOTYPE = "phenotype"
+    LEXICAL = "lexical"
+    DENSE = "dense"
+    HYBRID = "hybrid"
+    ENRICHMENT = "enrichment"
+    LLM = "llm"
+
+
+ModelOption = Annotated[
+    Path | None, typer.Option("--model", help="Local checkpoint directory for --policy llm (transformers).")
+]
+LlmUrlOption = Annotated[
+    str | None, typer.Option("--llm-url", help="OpenAI-compatible server (vLLM) for --policy llm, e.g. http://h:8000")
+]
+LlmNameOption = Annotated[str | None, typer.Option("--llm-name", help="Model name served at --llm-url.")]
+
+
+def fail(message: str) -> typer.Exit:
+    """One line on stderr, exit code 2: the contract for bad input."""
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise fail(f"invalid DXSEARCH_{str(first['loc'][0]).upper()}: {first['msg']}") from None
+
+
+def _open_index(index: Path | None) -> EmbeddedIndex:
+    from dxsearch.retrieval.embedded import EmbeddedIndex
+
+    settings = _settings()
+    try:
+        return EmbeddedIndex(index or settings.index, settings)
+    except (IndexNotFoundError, ValueError, OSError) as exc:
+        raise fail(str(exc)) from None
+
+
+def _read_cases(path: Path) -> list[LabelledCase]:
+    """Cases from a phenopacket JSONL file or a FHIR Bundle (.json); unreadable input fails the command."""
+    if not path.is_file():
+        raise fail(f"{path}: no such case file")
+    if path.suffix == ".json":
+        return [_case_from_bundle(path)]
+    cases: list[LabelledCase] = []
+    for item in iter_phenopacket_rows(path):
+        if isinstance(item, CaseFileError):
+            raise fail(str(item))
+        cases.append(item.to_labelled_case())
+    if not cases:
+        raise fail(f"{path}: no cases in file")
+    return cases
+
+
+def _case_from_bundle(path: Path) -> LabelledCase:
+    from corpus_builder.fhir_bundles import BundleError, parse_bundle
+    from dxsearch.cases import GoldDiagnosis
+
+    try:
+        parsed = parse_bundle(path.read_bytes())
+    except BundleError as exc:
+        raise fail(f"{path}: {exc}") from None
+    if len(parsed.patients) != 1:
+        raise fail(f"{path}: expected one Patient in the bundle, found {len(parsed.patients)}")
+    patient = parsed.patients[0]
+    case = patient.to_case(path.stem)
+    return LabelledCase(case=case, gold=GoldDiagnosis(id="unknown:0", label="unknown"))
+
+
+def _make_policy(
+    name: PolicyName, model: Path | None, llm_url: str | None, llm_name: str | None, settings: Settings
+) -> Policy:
+    if name is PolicyName.EVIDENCE:
+        from dxsearch.policies.evidence import EvidencePolicy
+
+        return EvidencePolicy()
+    if name is PolicyName.PHENOTYPE:
+        from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
+
+        no_votes = EvidencePolicyConfig(vote_weight=0.0, retrieval_weight=0.0)
+        return EvidencePolicy(no_votes, name=PolicyName.PHENOTYPE.value)
+    if name in (PolicyName.LEXICAL, PolicyName.DENSE, PolicyName.HYBRID):
+        from dxsearch.policies.ranking import RetrievalRankingPolicy
+
+        return RetrievalRankingPolicy(name.value)
+    if name is PolicyName.LLM:
+        from dxsearch.policies.base import PolicyError
+        from dxsearch.policies.llm import LlmPolicy, OpenAIChatBackend, TransformersBackend
+
+        model = model or settings.llm_model_path
+        llm_url = llm_url or settings.llm_base_url
+        llm_name = llm_name or settings.llm_model
+        try:
+            if model is not None:
+                backend = TransformersBackend(model, num_threads=settings.llm_threads)
+                return LlmPolicy(backend, max_new_tokens=settings.llm_max_new_tokens)
+            if llm_url is not None and llm_name is not None:
+                key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+                http = OpenAIChatBackend(
+                    llm_url,
+                    llm_name,
+                    api_key=key,
+                    timeout_s=settings.llm_timeout_s,
+                    max_retries=settings.llm_max_retries,
+                    revision=settings.llm_revision,
+                )
+                return LlmPolicy(http, max_new_tokens=settings.llm_max_new_tokens)
+        except (PolicyError, ValueError, OSError) as exc:
+            raise fail(f"cannot load the LLM policy: {exc}") from None
+        raise fail("--policy llm needs --model PATH (local checkpoint) or --llm-url and --llm-name")
+    raise fail(f"policy {name.value} cannot diagnose a single case through the environment")
+
+
+def _retriever_for(name: PolicyName) -> str:
+    return name.value if name in (PolicyName.LEXICAL, PolicyName.DENSE) else "hybrid"
+
+
+@app.command()
+def diagnose(
+    case: Annotated[Path, typer.Option("--case", "-c", help="Phenopacket JSONL (first row) or a FHIR Bundle JSON.")],
+    index: IndexOption = None,
+    policy: Annotated[PolicyName, typer.Option(help="Who reasons: evidence baseline, a ranking, or an LLM.")] = (
+        PolicyName.EVIDENCE
+    ),
+    explain: Annotated[bool, typer.Option("--explain", help="Print every turn, passage and evidence chain.")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full trace as JSON.")] = None,
+    model: ModelOption = None,
+    llm_url: LlmUrlOption = None,
+    llm_name: LlmNameOption = None,
+) -> None:
+    """Diagnose one case: ranked diagnoses, each with the passages it rests on."""
+    from dxsearch.agent import diagnose as run_diagnosis
+    from dxsearch.env import DiagnosticEnv
+
+    labelled = _read_cases(case)[0]
+    settings = _settings()
+    opened = _open_index(index)
+    chosen = _make_policy(policy, model, llm_url, llm_name, settings)
+    env = DiagnosticEnv(opened.retriever(_retriever_for(policy)))
+    trace = run_diagnosis(labelled.case, chosen, env, index_version=opened.version, resolve_chunk=opened.store.chunk)
+    if json_out is not None:
+        json_out.write_text(trace.model_dump_json(indent=2), encoding="utf-8")
+    print_trace(trace, explain=explain)
+
+
+def print_trace(trace: Trace, *, explain: bool) -> None:
+    """A human-readable trace: turns and passages (with --explain), then the differential and its chains."""
+    console.print(
+        f"[bold]case[/] {trace.case.pseudonym} · {trace.case.sex}, {trace.case.age or 'age unknown'} · "
+        f"{sum(1 for f in trace.case.findings if not f.excluded)} observed / "
+        f"{sum(1 for f in trace.case.findings if f.excluded)} excluded findings",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"policy {trace.policy.name} v{trace.policy.version} · index {trace.index_version} · "
+        f"{len(trace.turns)} turns · stop: {trace.stop_reason.value} · {trace.total_ms:.0f} ms",
+        highlight=False,
+    )
+    if explain:
+        for turn in trace.turns:
+            console.rule(f"turn {turn.index + 1}: {turn.action or 'malformed (' + str(turn.error) + ')'}")
+            console.print(turn.text, markup=False, highlight=False, soft_wrap=True)
+            shown = [r for r in trace.retrievals if r.turn == turn.index and not r.duplicate]
+            for record in shown:
+                console.print(
+                    f"  [{record.evidence_id}] rank {record.rank} score {record.score:.3f} "
+                    f"({record.retriever}) {record.title}",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
+    console.rule("differential")
+    if trace.outcome == "insufficient_evidence":
+        console.print("insufficient evidence: the agent declined to name a diagnosis.")
+    elif not trace.diagnoses:
+        console.print(f"no diagnosis ({trace.stop_reason.value}).")
+    for diagnosis in trace.diagnoses:
+        confidence = f" · confidence {diagnosis.confidence:.2f}" if diagnosis.confidence is not None else ""
+        console.print(
+            f"{diagnosis.rank}. {diagnosis.name} [{diagnosis.code or 'no code'}]{confidence}",
+            markup=False,
+            highlight=False,
+        )
+        for link in diagnosis.evidence:
+            section = f" § {link.section}" if link.section else ""
+            supports = ", ".join(link.supports[:6]) or "—"
+            console.print(
+                f"   └ {link.evidence_id} ({link.kind.value}: {link.title}{section}); "
+                f"mentions diagnosis: {'yes' if link.mentions_diagnosis else 'no'}; findings: {supports}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+        for missing in diagnosis.unsupported_citations:
+            console.print(
+                f"   ✗ {missing}: cited but never retrieved — not evidence",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+
+
+@app.command("eval")
+def evaluate_command(
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the metrics as JSON.")],
+    index: IndexOption = None,
+    policy: Annotated[
+        list[PolicyName] | None,
+        typer.Option(help="Policy to score; repeat to compare (default: evidence). 'enrichment' is hpo3's floor."),
+    ] = None,
+    cases: Annotated[
+        Path | None,
+        typer.Option("--cases", help="Phenopacket-format JSONL (default: built-in held-out real + simulated sets)."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most N cases per set.")] = None,
+    model: ModelOption = None,
+    llm_url: LlmUrlOption = None,
+    llm_name: LlmNameOption = None,
+) -> None:
+    """Top-1/3/5, MRR, citation precision, retrievals and latency of policies on held-out cases."""
+    from dxsearch.evaluation import (
+        ENRICHMENT,
+        GoldMatcher,
+        Runner,
+        annotation_group,
+        enrichment_runner,
+        evaluate,
+        frequency_group,
+        indexed_diagnosis_counts,
+        policy_runner,
+        publication_documents,
+    )
+    from dxsearch.knowledge.disease_ontology import get_disease_ontology
+    from dxsearch.knowledge.hpo import get_hpo_knowledge
+
+    settings = _settings()
+    chosen = list(dict.fromkeys(policy or [PolicyName.EVIDENCE]))
+    if cases is not None:
+        if cases.suffix != ".jsonl":
+            raise fail(f"{cases}: --cases takes labelled cases in the phenopacket JSONL format (.jsonl)")
+        case_sets = {cases.stem: _read_cases(cases)}
+    else:
+        from corpus_builder.evaluate import default_case_sets
+
+        case_sets = dict(default_case_sets())
+    opened = _open_index(index)
+    knowledge = get_hpo_knowledge()
+    same_publication = publication_documents(opened)
+    runners: dict[str, Runner] = {}
+    for name in chosen:
+        if name is PolicyName.ENRICHMENT:
+            runners[ENRICHMENT] = enrichment_runner()
+        else:
+            made = _make_policy(name, model, llm_url, llm_name, settings)
+            runners[name.value] = policy_runner(made, opened, _retriever_for(name), None, knowledge, same_publication)
+    groupers = [frequency_group(indexed_diagnosis_counts(opened)), annotation_group(knowledge)]
+    matcher = GoldMatcher(opened, get_disease_ontology())
+    report = evaluate(runners, case_sets, matcher, groupers, limit=limit)
+    payload: dict[str, Any] = (
+        {**report[chosen[0].value], "policy": chosen[0].value} if len(chosen) == 1 else {"policies": report}
+    )
+    payload["index_version"] = opened.version
+    payload["case_sets"] = {name: len(items) for name, items in case_sets.items()}
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(payload, indent=2, sort_keys=True), encoding="utf-8")
+    _print_report(report)
+    console.print(f"wrote {json_out}")
+
+
+def _print_report(report: dict[str, dict[str, Any]]) -> None:
+    set_names = sorted({s for metrics in report.values() for s in metrics.get("sets", {})})
+    group_names = sorted({g for metrics in report.values() for g in metrics.get("groups", {})})
+    for scope in ["all", *set_names, *group_names]:
+        table = Table(title=f"cases: {scope}")
+        for column in ("policy", "n", "top1", "top3", "top5", "MRR", "cite prec", "retr/case", "p50 ms", "p95 ms"):
+            table.add_column(column, justify="left" if column == "policy" else "right")
+        for name, metrics in report.items():
+            if scope == "all":
+                m = metrics
+            elif scope in group_names:
+                m = metrics["groups"].get(scope, {"cases": 0})
+            else:
+                m = metrics["sets"].get(scope, {"cases": 0})
+            if not m.get("cases"):
+                continue
+            precision = m["citation_precision"]
+            table.add_row(
+                name,
+                str(m["cases"]),
+                f"{m['top1']:.3f}",
+                f"{m['top3']:.3f}",
+                f"{m['top5']:.3f}",
+                f"{m['mrr']:.3f}",
+                "—" if precision is None else f"{precision:.3f}",
+                f"{m['retrievals_per_case']:.1f}",
+                f"{m['latency_p50_ms']:.0f}",
+                f"{m['latency_p95_ms']:.0f}",
+            )
+        console.print(table, width=max(console.width, 132))
+
+
+@app.command("tiny-model")
+def tiny_model(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the checkpoint and tokenizer.")],
+    seed: Annotated[int, typer.Option(help="Same seed, same weights and tokenizer.")] = 0,
+) -> None:
+    """Write a tiny, untrained Qwen2-architecture model (random weights, locally trained tokenizer).
+
+    It shows that the harness scores garbage as garbage, and is what tests and the
+    CPU training preset start from. Nothing is downloaded.
+    """
+    from dxsearch.policies.tiny import build_tiny_model
+
+    path = build_tiny_model(out, seed=seed)
+    console.print(f"wrote {path}")
+
+
+def main() -> None:
+    app()

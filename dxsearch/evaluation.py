@@ -1,0 +1,332 @@
+"""The benchmark harness: run policies over held-out cases and score their differentials.
+
+A policy sees only what the standard track allows (phenotypes observed and
+excluded, sex, age); gold diagnoses stay in ``LabelledCase`` on this side.
+Every policy runs through the same environment and rollout loop as in
+production, so latency and retrieval counts are real. The classical floor,
+hpo3's hypergeometric enrichment, is ranked directly (it retrieves nothing).
+
+"Common" and "rare" split the cases by how many published patients with the
+same diagnosis the index holds (``COMMON_MIN_INDEXED`` or more: common): the
+corpus has no prevalence data, and what matters for a retrieval system is
+whether it has seen the disease before.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from rich.progress import track
+
+from dxsearch.agent import Trace, TracedDiagnosis, diagnose
+from dxsearch.cases import LabelledCase
+from dxsearch.env import Budget, DiagnosticEnv
+from dxsearch.knowledge.disease_ontology import DiseaseOntology
+from dxsearch.knowledge.hpo import HpoKnowledge
+from dxsearch.policies.base import Policy
+from dxsearch.retrieval.embedded import EmbeddedIndex
+
+CUTOFFS = (1, 3, 5)
+METRIC_KEYS = (
+    "top1",
+    "top3",
+    "top5",
+    "mrr",
+    "citation_precision",
+    "retrievals_per_case",
+    "turns_per_case",
+    "latency_p50_ms",
+    "latency_p95_ms",
+)
+COMMON_MIN_INDEXED = 3
+ENRICHMENT = "enrichment"
+
+
+def normalise_name(name: str) -> str:
+    """Case, punctuation and spacing folded: 'Marfan Syndrome' == 'marfan syndrome'."""
+    kept = "".join(ch if ch.isalnum() else " " for ch in name.casefold())
+    return " ".join(kept.split())
+
+
+@dataclass(frozen=True, slots=True)
+class RankedAnswer:
+    """One case's differential reduced to what scoring needs."""
+
+    codes: tuple[str | None, ...]
+    names: tuple[str, ...]
+    cited: int = 0
+    cited_precise: int = 0
+    retrievals: int = 0
+    turns: int = 0
+    latency_ms: float = 0.0
+    outcome: str = "diagnosed"
+
+
+class GoldMatcher:
+    """Does a diagnosis match the gold one: same code, a code the gold's documents share, or a name of it.
+
+    Names are the gold label, the titles of documents coded with the gold id and
+    exact synonyms from the Disease Ontology terms mapped one-to-one to it, all
+    folded by :func:`normalise_name`.
+    """
+
+    def __init__(self, index: EmbeddedIndex, ontology: DiseaseOntology | None = None) -> None:
+        self.index = index
+        self.ontology = ontology
+
+    @lru_cache(maxsize=65536)  # noqa: B019 - one matcher per evaluation run
+    def gold_names(self, gold_id: str, gold_label: str) -> frozenset[str]:
+        names = {normalise_name(gold_label)}
+        for doc_id in self.index.store.doc_ids_by_code(gold_id):
+            document = self.index.store.document(doc_id)
+            if document is not None and document.metadata.codes and document.metadata.codes[0] == gold_id:
+                names.add(normalise_name(document.title))
+        if self.ontology is not None:
+            for term in self.ontology.for_disease(gold_id):
+                if term.n_mapped == 1:
+                    names.update(normalise_name(n) for n in (term.name, *term.exact_synonyms))
+        return frozenset(n for n in names if n)
+
+    @lru_cache(maxsize=65536)  # noqa: B019 - one matcher per evaluation run
+    def equivalent_codes(self, code: str) -> frozenset[str]:
+        """Codes of every disease document carrying ``code`` (OMIM <-> ORPHA <-> ICD-10 via the corpus)."""
+        codes: set[str] = {code}
+        for doc_id in self.index.store.doc_ids_by_code(code):
+            if not doc_id.startswith(("omim:", "orpha:")):
+                continue
+            document = self.index.store.document(doc_id)
+            if document is not None and document.metadata.codes and document.metadata.codes[0] == code:
+                codes.update(c for c in document.metadata.codes if not c.startswith("HP:"))
+        return frozenset(codes)
+
+    def rank_of_gold(self, answer: RankedAnswer, gold_id: str, gold_label: str) -> int | None:
+        gold_names = self.gold_names(gold_id, gold_label)
+        for rank, (code, name) in enumerate(zip(answer.codes, answer.names, strict=True), start=1):
+            if code is not None and (code == gold_id or gold_id in self.equivalent_codes(code)):
+                return rank
+            if name and normalise_name(name) in gold_names:
+                return rank
+        return None
+
+
+def citation_counts(diagnoses: Sequence[TracedDiagnosis], knowledge: HpoKnowledge | None) -> tuple[int, int]:
+    """(cited, precise): a citation is precise if its passage mentions the diagnosis or one of its phenotypes.
+
+    Citations of passages never retrieved count as cited and never as precise.
+    """
+    cited = precise = 0
+    for diagnosis in diagnoses:
+        phenotype_names = _phenotype_names(diagnosis.code, knowledge)
+        cited += len(diagnosis.evidence) + len(diagnosis.unsupported_citations)
+        for link in diagnosis.evidence:
+            if link.mentions_diagnosis or any(normalise_name(s) in phenotype_names for s in link.supports):
+                precise += 1
+    return cited, precise
+
+
+def _phenotype_names(code: str | None, knowledge: HpoKnowledge | None) -> frozenset[str]:
+    if code is None or knowledge is None:
+        return frozenset()
+    try:
+        disease = knowledge.disease(code)
+    except (KeyError, ValueError):
+        return frozenset()
+    return frozenset(normalise_name(p.name) for p in disease.phenotypes)
+
+
+def answer_from_trace(trace: Trace, knowledge: HpoKnowledge | None) -> RankedAnswer:
+    cited, precise = citation_counts(trace.diagnoses, knowledge)
+    return RankedAnswer(
+        codes=tuple(d.code for d in trace.diagnoses),
+        names=tuple(d.name for d in trace.diagnoses),
+        cited=cited,
+        cited_precise=precise,
+        retrievals=trace.retrievals_used,
+        turns=len(trace.turns),
+        latency_ms=trace.total_ms,
+        outcome=trace.outcome,
+    )
+
+
+@dataclass
+class _Tally:
+    ranks: list[int | None] = field(default_factory=list)
+    answers: list[RankedAnswer] = field(default_factory=list)
+
+    def add(self, rank: int | None, answer: RankedAnswer) -> None:
+        self.ranks.append(rank)
+        self.answers.append(answer)
+
+    def summary(self) -> dict[str, Any]:
+        n = len(self.ranks)
+        if n == 0:
+            return {"cases": 0, **dict.fromkeys(METRIC_KEYS)}
+        metrics: dict[str, Any] = {"cases": n}
+        for cutoff in CUTOFFS:
+            metrics[f"top{cutoff}"] = sum(1 for r in self.ranks if r is not None and r <= cutoff) / n
+        metrics["mrr"] = sum(1.0 / r for r in self.ranks if r is not None) / n
+        cited = sum(a.cited for a in self.answers)
+        metrics["citation_precision"] = sum(a.cited_precise for a in self.answers) / cited if cited else None
+        metrics["retrievals_per_case"] = statistics.fmean(a.retrievals for a in self.answers)
+        metrics["turns_per_case"] = statistics.fmean(a.turns for a in self.answers)
+        latencies = [a.latency_ms for a in self.answers]
+        metrics["latency_p50_ms"] = _percentile(latencies, 50)
+        metrics["latency_p95_ms"] = _percentile(latencies, 95)
+        outcomes: dict[str, int] = {}
+        for a in self.answers:
+            outcomes[a.outcome] = outcomes.get(a.outcome, 0) + 1
+        metrics["outcomes"] = outcomes
+        return metrics
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile: the smallest value with at least q% of values at or below it."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+Runner = Callable[[LabelledCase], RankedAnswer]
+
+
+def policy_runner(
+    policy: Policy,
+    index: EmbeddedIndex,
+    retriever: str,
+    budget: Budget | None,
+    knowledge: HpoKnowledge | None,
+    same_publication: Mapping[str, frozenset[str]] | None = None,
+) -> Runner:
+    """Runs one case through the real environment and rollout loop.
+
+    Patient records from the case's own publication are hidden from retrieval
+    (``same_publication``: PMID -> doc ids), so a case file that overlaps the
+    index cannot find itself or its family members.
+    """
+    env = DiagnosticEnv(index.retriever(retriever), budget)
+    hidden = same_publication or {}
+
+    def run(labelled: LabelledCase) -> RankedAnswer:
+        exclude = hidden.get(labelled.pmid or "", frozenset())
+        trace = diagnose(labelled.case, policy, env, index_version=index.version, exclude_doc_ids=exclude)
+        return answer_from_trace(trace, knowledge)
+
+    return run
+
+
+def publication_documents(index: EmbeddedIndex) -> dict[str, frozenset[str]]:
+    """PMID -> the indexed patient records from that publication."""
+    found: dict[str, set[str]] = {}
+    query = (
+        "SELECT doc_id, json_extract(metadata, '$.extra.publication') FROM documents "
+        "WHERE kind = 'patient_record' AND json_extract(metadata, '$.extra.publication') IS NOT NULL"
+    )
+    for doc_id, publication in index.store._db.execute(query):
+        found.setdefault(str(publication), set()).add(str(doc_id))
+    return {pmid: frozenset(ids) for pmid, ids in found.items()}
+
+
+def enrichment_runner() -> Runner:
+    """hpo3's hypergeometric enrichment over OMIM: the classical phenotype-ranking floor."""
+    from dxsearch.baselines.enrichment import rank_diseases
+
+    def run(labelled: LabelledCase) -> RankedAnswer:
+        t0 = time.perf_counter()
+        ranked = rank_diseases(labelled.case, k=5)
+        return RankedAnswer(
+            codes=tuple(r.disease_id for r in ranked),
+            names=tuple(r.name for r in ranked),
+            latency_ms=1000 * (time.perf_counter() - t0),
+            outcome="diagnosed" if ranked else "no_diagnosis",
+        )
+
+    return run
+
+
+def indexed_diagnosis_counts(index: EmbeddedIndex) -> dict[str, int]:
+    """How many indexed patient records carry each diagnosis code (the common/rare split)."""
+    counts: dict[str, int] = {}
+    query = (
+        "SELECT json_extract(metadata, '$.codes[0]') FROM documents WHERE kind = 'patient_record' "
+        "AND json_extract(metadata, '$.codes[0]') IS NOT NULL"
+    )
+    for (code,) in index.store._db.execute(query):
+        counts[code] = counts.get(code, 0) + 1
+    return counts
+
+
+Grouper = Callable[[LabelledCase], str | None]
+
+
+def frequency_group(indexed_counts: Mapping[str, int]) -> Grouper:
+    """``common`` if the index holds ``COMMON_MIN_INDEXED`` published patients with the diagnosis, else ``rare``."""
+
+    def group(labelled: LabelledCase) -> str:
+        return "common" if indexed_counts.get(labelled.gold.id, 0) >= COMMON_MIN_INDEXED else "rare"
+
+    return group
+
+
+def annotation_group(knowledge: HpoKnowledge) -> Grouper:
+    """Whether the gold disease's HPO annotations cite the case's own publication.
+
+    Phenotype scores are built from those annotations, so a case whose paper the
+    annotation was curated from is easier; the independent group is the honest one.
+    """
+
+    def group(labelled: LabelledCase) -> str | None:
+        if not labelled.pmid:
+            return None
+        try:
+            pmids = knowledge.disease(labelled.gold.id).pmids
+        except KeyError:
+            return "annotation_independent"
+        return "annotation_cites_case" if labelled.pmid in pmids else "annotation_independent"
+
+    return group
+
+
+def evaluate(
+    runners: Mapping[str, Runner],
+    case_sets: Mapping[str, Sequence[LabelledCase]],
+    matcher: GoldMatcher,
+    groupers: Sequence[Grouper] = (),
+    *,
+    limit: int | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Per policy: pooled metrics, per-set metrics and per-group metrics (common/rare, annotation overlap).
+
+    The first case of each policy is run once untimed, so one-off loading
+    (similarity matrices, models) does not land in the latency percentiles.
+    """
+    report: dict[str, dict[str, Any]] = {}
+    for name, run in runners.items():
+        pooled = _Tally()
+        per_set: dict[str, _Tally] = {}
+        groups: dict[str, _Tally] = {}
+        warmed = False
+        for set_name, cases in case_sets.items():
+            tally = per_set.setdefault(set_name, _Tally())
+            chosen = list(cases)[:limit] if limit else list(cases)
+            for labelled in track(chosen, description=f"{name} on {set_name}", transient=True):
+                if not warmed:
+                    run(labelled)
+                    warmed = True
+                answer = run(labelled)
+                rank = matcher.rank_of_gold(answer, labelled.gold.id, labelled.gold.label)
+                for bucket in (pooled, tally):
+                    bucket.add(rank, answer)
+                for grouper in groupers:
+                    group = grouper(labelled)
+                    if group is not None:
+                        groups.setdefault(group, _Tally()).add(rank, answer)
+        summary = pooled.summary()
+        summary["sets"] = {s: t.summary() for s, t in per_set.items()}
+        summary["groups"] = {g: t.summary() for g, t in groups.items()}
+        report[name] = summary
+    return report

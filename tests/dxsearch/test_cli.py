@@ -1,0 +1,104 @@
+"""The `dxsearch` CLI: diagnose with --explain, the benchmark harness, and one-line errors on bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from corpus_builder.simulate import phenopacket_row
+from corpus_builder.sources.phenopackets import heldout_phenopacket_cases
+from dxsearch.cli import app
+from dxsearch.policies.tiny import build_tiny_model
+
+runner = CliRunner()
+
+
+def _write_cases(path: Path, count: int) -> Path:
+    cases = heldout_phenopacket_cases()[:count]
+    path.write_text("".join(json.dumps(phenopacket_row(c)) + "\n" for c in cases), encoding="utf-8")
+    return path
+
+
+def test_missing_case_file_is_one_line_and_exit_2(small_index: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["diagnose", "--case", str(tmp_path / "nope.jsonl"), "--index", str(small_index)])
+    assert result.exit_code == 2
+    assert "no such case file" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_malformed_case_line_names_file_and_line(small_index: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"case_id": "x", "phenotypes": [], "disease": {"id": "OMIM:1", "label": "y"}}\n')
+    result = runner.invoke(app, ["diagnose", "--case", str(bad), "--index", str(small_index)])
+    assert result.exit_code == 2 and "bad.jsonl:1" in result.output
+
+
+def test_missing_index_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    cases = _write_cases(tmp_path / "one.jsonl", 1)
+    result = runner.invoke(app, ["diagnose", "--case", str(cases), "--index", str(tmp_path / "no-index")])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+
+
+def test_llm_policy_without_a_model_is_refused(small_index: Path, tmp_path: Path) -> None:
+    cases = _write_cases(tmp_path / "one.jsonl", 1)
+    result = runner.invoke(app, ["diagnose", "--case", str(cases), "--index", str(small_index), "--policy", "llm"])
+    assert result.exit_code == 2 and "--model" in result.output
+
+
+@pytest.mark.slow
+def test_diagnose_explain_prints_turns_passages_and_chains(default_index: Path, tmp_path: Path) -> None:
+    cases = _write_cases(tmp_path / "one.jsonl", 1)
+    out = tmp_path / "trace.json"
+    result = runner.invoke(
+        app, ["diagnose", "--case", str(cases), "--index", str(default_index), "--explain", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "turn 1: match" in result.output and "turn 2: lookup" in result.output
+    assert "differential" in result.output
+    assert re.search(r"└ (omim|orpha|pt):[\w.-]+#\d+ \(", result.output)  # an evidence chain line
+    trace = json.loads(out.read_text())
+    assert trace["stop_reason"] == "diagnosed" and trace["diagnoses"]
+    assert all(link["evidence_id"] for d in trace["diagnoses"] for link in d["evidence"])
+    assert heldout_phenopacket_cases()[0].case.case_id not in out.read_text()
+
+
+@pytest.mark.slow
+def test_eval_compares_policies_and_the_evidence_baseline_beats_the_enrichment_floor(
+    default_index: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "eval.json"
+    args = ["eval", "--index", str(default_index), "--json", str(out), "--limit", "150"]
+    for policy in ("evidence", "enrichment", "lexical", "dense"):
+        args += ["--policy", policy]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())["policies"]
+    for metrics in report.values():
+        assert {"top1", "top3", "top5", "mrr", "citation_precision", "retrievals_per_case"} <= set(metrics)
+        assert {"latency_p50_ms", "latency_p95_ms"} <= set(metrics)
+        assert set(metrics["sets"]) == {"real", "simulated"}
+        assert set(metrics["groups"]) == {"common", "rare", "annotation_cites_case", "annotation_independent"}
+        assert 0.0 <= metrics["top1"] <= metrics["top3"] <= metrics["top5"] <= 1.0
+    real = {name: m["sets"]["real"] for name, m in report.items()}
+    assert real["evidence"]["top1"] > real["enrichment"]["top1"]
+    assert real["evidence"]["mrr"] > real["enrichment"]["mrr"]
+    assert report["evidence"]["citation_precision"] > 0.8
+    assert report["evidence"]["retrievals_per_case"] >= 2 and report["enrichment"]["retrievals_per_case"] == 0
+
+
+@pytest.mark.slow
+def test_an_untrained_llm_is_scored_as_garbage_within_bounded_turns(default_index: Path, tmp_path: Path) -> None:
+    model = build_tiny_model(tmp_path / "tiny", seed=0)
+    cases = _write_cases(tmp_path / "few.jsonl", 6)
+    out = tmp_path / "eval.json"
+    args = ["eval", "--index", str(default_index), "--json", str(out), "--cases", str(cases)]
+    result = runner.invoke(app, [*args, "--policy", "llm", "--model", str(model)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["policy"] == "llm" and report["cases"] == 6
+    assert report["top5"] == 0.0 and report["mrr"] == 0.0
+    assert report["outcomes"].get("no_diagnosis", 0) >= 5
+    assert report["turns_per_case"] <= 12
