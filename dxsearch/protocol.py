@@ -59,7 +59,7 @@ CLOSING_TAGS = tuple(f"</{a.value}>" for a in Action)
 _ANY_PROTOCOL_TAG = re.compile(r"</?\s*(?:" + "|".join(PROTOCOL_TAGS) + r")\s*>", re.IGNORECASE)
 _TURN = re.compile(r"^<(?P<open>[a-z]+)>(?P<body>.*)</(?P<close>[a-z]+)>$", re.DOTALL)
 _CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*:[A-Za-z0-9_.:\-]+$")
-_DIAGNOSIS_LINE = re.compile(r"^(?P<rank>\d+)[.)]\s+(?P<rest>.+)$")
+_DIAGNOSIS_LINE = re.compile(r"^(?P<rank>[0-9]{1,3})[.)]\s+(?P<rest>.+)$")
 _FORBIDDEN_IN_NAME = re.compile(r"[|<>\n\r]")
 
 
@@ -119,7 +119,12 @@ class Candidate:
     confidence: float | None = None
 
     def __post_init__(self) -> None:
-        if not self.name.strip() or self.name != self.name.strip() or _FORBIDDEN_IN_NAME.search(self.name):
+        if (
+            not self.name.strip()
+            or self.name != self.name.strip()
+            or _FORBIDDEN_IN_NAME.search(self.name)
+            or len(self.name.splitlines()) != 1
+        ):
             raise ValueError(f"diagnosis name {self.name!r} must be non-empty, trimmed, without '|', '<', '>'")
         if self.name == NO_VALUE or _ANY_PROTOCOL_TAG.search(self.name):
             raise ValueError(f"diagnosis name {self.name!r} is not a name")
@@ -127,7 +132,7 @@ class Candidate:
             raise ValueError(f"diagnosis code {self.code!r} must be a CURIE such as OMIM:154700")
         for evidence_id in self.evidence:
             split_evidence_id(evidence_id)
-            if "," in evidence_id or any(c.isspace() for c in evidence_id):
+            if any(c in ",|<>" or c.isspace() for c in evidence_id):
                 raise ValueError(f"evidence id {evidence_id!r} contains a separator")
         if self.confidence is not None and not (math.isfinite(self.confidence) and 0.0 <= self.confidence <= 1.0):
             raise ValueError(f"confidence {self.confidence!r} must be in [0, 1]")
