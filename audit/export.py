@@ -1,0 +1,226 @@
+"""Exports: JSONL (one record per line, chain fields included) and FHIR R4B ``AuditEvent`` + ``Provenance``.
+
+Why two formats: JSONL is the lossless form (an auditor can re-verify the chain from it with
+:func:`audit.chain.record_hash`); FHIR is what hospital audit repositories and IHE BALP-style tooling
+ingest. Each record becomes one ``AuditEvent`` (who asked, when, for which patient pseudonym, with what
+outcome, and the full trace as an entity detail) and one ``Provenance`` (the decision was produced by
+model M from index I using evidence documents D₁…Dₙ). Resources are built through ``fhir.resources.R4B``
+so every exported resource has passed the library's validation.
+
+The code systems below that start with ``urn:dxsearch:`` are local to this product (AuditEvent.type and
+the identifier systems are extensible bindings); a deployment that has registered URIs can change them
+here.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from typing import TextIO
+
+from fhir.resources.R4B.auditevent import AuditEvent
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.provenance import Provenance
+
+from audit.canonical import canonical_text
+from audit.models import AuditRecord, format_timestamp
+
+SYSTEM_EVENT_TYPE = "urn:dxsearch:audit-event-type"
+SYSTEM_ACTOR = "urn:dxsearch:actor"
+SYSTEM_ROLE = "urn:dxsearch:role"
+SYSTEM_PATIENT_PSEUDONYM = "urn:dxsearch:patient-pseudonym"
+SYSTEM_REQUEST = "urn:dxsearch:request-id"
+SYSTEM_MODEL_VERSION = "urn:dxsearch:model-version"
+SYSTEM_INDEX_VERSION = "urn:dxsearch:index-version"
+SYSTEM_EVIDENCE_DOCUMENT = "urn:dxsearch:evidence-document"
+SYSTEM_AUDIT_RECORD = "urn:dxsearch:audit-record"
+
+_ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+_OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
+_SECURITY_ROLE_TYPE = "http://terminology.hl7.org/CodeSystem/extra-security-role-type"
+_SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
+_PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+_DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+
+#: Outcomes that mean the decision failed (AuditEvent.outcome "8", serious failure); any other outcome,
+#: "insufficient evidence" included, is a completed decision ("0").
+FAILURE_OUTCOMES = frozenset({"error", "failed", "failure", "rejected", "timeout"})
+
+# Namespace for deriving the Provenance id from the record id: stable across exports, distinct from the
+# AuditEvent id so both can sit in one Bundle.
+_PROVENANCE_NAMESPACE = uuid.UUID("6b0c3f8e-4a59-5d1e-9a43-2f7d0c9b8e11")
+
+
+def record_to_jsonl_line(record: AuditRecord) -> str:
+    """One JSONL line (no newline): sorted keys, UTF-8 text, compact separators."""
+    return json.dumps(record.to_json(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def write_jsonl(records: Iterable[AuditRecord], out: TextIO) -> int:
+    """Write records as JSONL; returns how many were written."""
+    count = 0
+    for record in records:
+        out.write(record_to_jsonl_line(record))
+        out.write("\n")
+        count += 1
+    return count
+
+
+def provenance_id(record: AuditRecord) -> str:
+    return str(uuid.uuid5(_PROVENANCE_NAMESPACE, record.record_id))
+
+
+def _detail(kind: str, value: str) -> dict[str, object]:
+    return {"type": kind, "valueString": value}
+
+
+def to_audit_event(record: AuditRecord) -> AuditEvent:
+    """The FHIR R4B AuditEvent of one record (validated by ``fhir.resources``)."""
+    recorded = format_timestamp(record.created_at)
+    entities: list[dict[str, object]] = []
+    if record.patient_pseudonym is not None:
+        entities.append(
+            {
+                "what": {"identifier": {"system": SYSTEM_PATIENT_PSEUDONYM, "value": record.patient_pseudonym}},
+                "type": {"system": _ENTITY_TYPE, "code": "1", "display": "Person"},
+                "role": {"system": _OBJECT_ROLE, "code": "1", "display": "Patient"},
+            }
+        )
+    entities.append(
+        {
+            "what": {
+                "identifier": {"system": SYSTEM_AUDIT_RECORD, "value": record.record_id},
+                "display": f"Diagnostic trace, audit record {record.seq}",
+            },
+            "type": {"system": _ENTITY_TYPE, "code": "2", "display": "System Object"},
+            "role": {"system": _OBJECT_ROLE, "code": "3", "display": "Report"},
+            "name": f"trace {record.request_id}",
+            "detail": [
+                _detail("seq", str(record.seq)),
+                _detail("hash", record.hash),
+                _detail("prev_hash", record.prev_hash),
+                _detail("request_id", record.request_id),
+                _detail("model_version", record.model_version),
+                _detail("index_version", record.index_version),
+                _detail("outcome", record.outcome),
+                _detail("diagnoses", canonical_text([d.to_json() for d in record.diagnoses])),
+                _detail("evidence_ids", canonical_text(list(record.evidence_ids))),
+                _detail("trace", canonical_text(record.trace)),
+            ],
+        }
+    )
+    return AuditEvent.model_validate(
+        {
+            "id": record.record_id,
+            "type": {"system": SYSTEM_EVENT_TYPE, "code": "diagnostic-decision", "display": "Diagnostic decision"},
+            "action": "E",
+            "recorded": recorded,
+            "outcome": "8" if record.outcome.lower() in FAILURE_OUTCOMES else "0",
+            "outcomeDesc": record.outcome,
+            "agent": [
+                {
+                    "type": {"coding": [{"system": _SECURITY_ROLE_TYPE, "code": "humanuser", "display": "human user"}]},
+                    "role": [
+                        {"coding": [{"system": SYSTEM_ROLE, "code": record.actor_role}], "text": record.actor_role}
+                    ],
+                    "who": {"identifier": {"system": SYSTEM_ACTOR, "value": record.actor_id}},
+                    "requestor": True,
+                },
+                {
+                    "type": {
+                        "coding": [
+                            {"system": _SECURITY_ROLE_TYPE, "code": "dataprocessor", "display": "data processor"}
+                        ]
+                    },
+                    "who": {
+                        "identifier": {"system": SYSTEM_MODEL_VERSION, "value": record.model_version},
+                        "display": f"DxSearch {record.model_version}",
+                    },
+                    "requestor": False,
+                },
+            ],
+            "source": {
+                "observer": {"display": "DxSearch audit log"},
+                "type": [{"system": _SOURCE_TYPE, "code": "4", "display": "Application Server"}],
+            },
+            "entity": entities,
+        }
+    )
+
+
+def to_provenance(record: AuditRecord) -> Provenance:
+    """The FHIR R4B Provenance of one record: what produced the decision, from which evidence."""
+    recorded = format_timestamp(record.created_at)
+    entities: list[dict[str, object]] = [
+        {
+            "role": "source",
+            "what": {
+                "identifier": {"system": SYSTEM_INDEX_VERSION, "value": record.index_version},
+                "display": "Evidence index",
+            },
+        }
+    ]
+    entities.extend(
+        {"role": "source", "what": {"identifier": {"system": SYSTEM_EVIDENCE_DOCUMENT, "value": doc_id}}}
+        for doc_id in record.evidence_ids
+    )
+    return Provenance.model_validate(
+        {
+            "id": provenance_id(record),
+            "target": [
+                {
+                    "reference": f"AuditEvent/{record.record_id}",
+                    "identifier": {"system": SYSTEM_REQUEST, "value": record.request_id},
+                    "display": "DxSearch diagnostic decision",
+                }
+            ],
+            "occurredDateTime": recorded,
+            "recorded": recorded,
+            "activity": {
+                "coding": [{"system": _DATA_OPERATION, "code": "CREATE", "display": "create"}],
+                "text": "differential diagnosis",
+            },
+            "agent": [
+                {
+                    "type": {"coding": [{"system": _PARTICIPANT_TYPE, "code": "assembler", "display": "Assembler"}]},
+                    "who": {
+                        "identifier": {"system": SYSTEM_MODEL_VERSION, "value": record.model_version},
+                        "display": f"DxSearch {record.model_version}",
+                    },
+                },
+                {
+                    "type": {"coding": [{"system": _PARTICIPANT_TYPE, "code": "enterer", "display": "Enterer"}]},
+                    "role": [{"coding": [{"system": SYSTEM_ROLE, "code": record.actor_role}]}],
+                    "who": {"identifier": {"system": SYSTEM_ACTOR, "value": record.actor_id}},
+                },
+            ],
+            "entity": entities,
+        }
+    )
+
+
+def to_fhir(record: AuditRecord) -> tuple[AuditEvent, Provenance]:
+    """Both FHIR resources of one record."""
+    return to_audit_event(record), to_provenance(record)
+
+
+def write_fhir_ndjson(records: Iterable[AuditRecord], out: TextIO) -> int:
+    """FHIR Bulk Data style NDJSON: an AuditEvent line then its Provenance line per record; returns records."""
+    count = 0
+    for record in records:
+        for resource in to_fhir(record):
+            out.write(resource.model_dump_json(exclude_none=True))
+            out.write("\n")
+        count += 1
+    return count
+
+
+def fhir_bundle(records: Iterable[AuditRecord]) -> Bundle:
+    """A ``collection`` Bundle holding both resources of each record (for small exports and API replies)."""
+    entries: list[dict[str, object]] = []
+    for record in records:
+        event, provenance = to_fhir(record)
+        entries.append({"fullUrl": f"urn:uuid:{record.record_id}", "resource": event})
+        entries.append({"fullUrl": f"urn:uuid:{provenance_id(record)}", "resource": provenance})
+    return Bundle.model_validate({"type": "collection", "entry": entries})

@@ -1,0 +1,293 @@
+"""Value types of the audit log: what callers append, what stores keep, and what queries return.
+
+Plain frozen dataclasses rather than pydantic models: the package must stay importable without the rest
+of the project, and these types carry no parsing logic beyond the checks an append needs before it
+touches the store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from audit.canonical import JsonObject, JsonValue
+from audit.errors import InvalidEntryError
+
+#: Longest value accepted for an indexed text field; longer ones are almost certainly a caller bug (free
+#: text where an identifier belongs) and would bloat every index.
+MAX_FIELD_CHARS = 512
+
+
+def _require_text(name: str, value: object, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidEntryError(f"{name} must be a non-empty string, got {value!r}")
+    if len(value) > MAX_FIELD_CHARS:
+        raise InvalidEntryError(f"{name} is longer than {MAX_FIELD_CHARS} characters")
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """One diagnosis of a decision, as an indexed query field (the full ranked list lives in the trace)."""
+
+    name: str
+    code: str | None = None
+
+    def __post_init__(self) -> None:
+        _require_text("diagnosis name", self.name)
+        _require_text("diagnosis code", self.code, optional=True)
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {"code": self.code, "name": self.name}
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One decision to record.
+
+    The trace is opaque to this package: the caller also extracts the few fields auditors search by
+    (patient pseudonym, diagnoses, evidence document ids, outcome), so the log never needs to know the
+    trace schema. All of these are covered by the record hash, so tampering with an indexed field is as
+    detectable as tampering with the trace.
+    """
+
+    trace: JsonObject
+    request_id: str
+    actor_role: str
+    actor_id: str
+    model_version: str
+    index_version: str
+    outcome: str
+    patient_pseudonym: str | None = None
+    diagnoses: Sequence[Diagnosis] = ()
+    evidence_ids: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.trace, dict):
+            raise InvalidEntryError(f"trace must be a JSON object (dict), got {type(self.trace).__name__}")
+        for name in ("request_id", "actor_role", "actor_id", "model_version", "index_version", "outcome"):
+            _require_text(name, getattr(self, name))
+        _require_text("patient_pseudonym", self.patient_pseudonym, optional=True)
+        diagnoses = tuple(self.diagnoses)
+        for diagnosis in diagnoses:
+            if not isinstance(diagnosis, Diagnosis):
+                raise InvalidEntryError(f"diagnoses must be Diagnosis values, got {diagnosis!r}")
+        evidence_ids = tuple(self.evidence_ids)
+        for evidence_id in evidence_ids:
+            _require_text("evidence id", evidence_id)
+        # Normalise to tuples so an entry cannot change after validation through a list the caller kept.
+        object.__setattr__(self, "diagnoses", diagnoses)
+        object.__setattr__(self, "evidence_ids", evidence_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A record exactly as a store keeps it: JSON-valued fields as their canonical text.
+
+    Verification works on this form, not on :class:`AuditRecord`, so that a record whose stored JSON was
+    corrupted is reported as broken instead of making the reader raise.
+    """
+
+    seq: int
+    record_id: str
+    created_at: str
+    request_id: str
+    actor_role: str
+    actor_id: str
+    model_version: str
+    index_version: str
+    outcome: str
+    patient_pseudonym: str | None
+    diagnoses_json: str
+    evidence_ids_json: str
+    trace_json: str
+    prev_hash: str
+    hash: str
+    format_version: int
+    #: The rows of the store's lookup tables for this record, as ``(code_key, name_key)`` and document
+    #: ids; verification checks they agree with the hashed fields, so a forged index cannot make a query
+    #: return (or hide) a record.
+    indexed_diagnoses: tuple[tuple[str | None, str], ...] = ()
+    indexed_evidence_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """A record as read back: the entry's fields plus its place in the chain."""
+
+    seq: int
+    record_id: str
+    created_at: datetime
+    request_id: str
+    actor_role: str
+    actor_id: str
+    model_version: str
+    index_version: str
+    outcome: str
+    patient_pseudonym: str | None
+    diagnoses: tuple[Diagnosis, ...]
+    evidence_ids: tuple[str, ...]
+    trace: JsonObject
+    prev_hash: str
+    hash: str
+    format_version: int
+
+    @classmethod
+    def from_stored(cls, stored: StoredRecord) -> AuditRecord:
+        """Parse a stored record (raises ``ValueError`` if its JSON fields are corrupt)."""
+        trace = json.loads(stored.trace_json)
+        diagnoses_raw = json.loads(stored.diagnoses_json)
+        evidence_raw = json.loads(stored.evidence_ids_json)
+        if not isinstance(trace, dict) or not isinstance(diagnoses_raw, list) or not isinstance(evidence_raw, list):
+            raise ValueError(f"record {stored.seq}: stored JSON fields have the wrong shape")
+        diagnoses = tuple(Diagnosis(name=d["name"], code=d.get("code")) for d in diagnoses_raw)
+        return cls(
+            seq=stored.seq,
+            record_id=stored.record_id,
+            created_at=parse_timestamp(stored.created_at),
+            request_id=stored.request_id,
+            actor_role=stored.actor_role,
+            actor_id=stored.actor_id,
+            model_version=stored.model_version,
+            index_version=stored.index_version,
+            outcome=stored.outcome,
+            patient_pseudonym=stored.patient_pseudonym,
+            diagnoses=diagnoses,
+            evidence_ids=tuple(str(e) for e in evidence_raw),
+            trace=trace,
+            prev_hash=stored.prev_hash,
+            hash=stored.hash,
+            format_version=stored.format_version,
+        )
+
+    def to_json(self) -> dict[str, JsonValue]:
+        """The record as one JSON object: the JSONL export line and what an API returns for a trace."""
+        return {
+            "seq": self.seq,
+            "record_id": self.record_id,
+            "created_at": format_timestamp(self.created_at),
+            "request_id": self.request_id,
+            "actor_role": self.actor_role,
+            "actor_id": self.actor_id,
+            "model_version": self.model_version,
+            "index_version": self.index_version,
+            "outcome": self.outcome,
+            "patient_pseudonym": self.patient_pseudonym,
+            "diagnoses": [d.to_json() for d in self.diagnoses],
+            "evidence_ids": list(self.evidence_ids),
+            "trace": self.trace,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+            "format_version": self.format_version,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """The last record of the chain: what a checkpoint signs."""
+
+    seq: int
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A signed statement "the chain had head ``head_hash`` at ``seq``", made with an Ed25519 key.
+
+    The public key travels with the checkpoint so a log can be checked for internal consistency without
+    any key at hand; trust comes only from verifying against a key the auditor holds (its fingerprint
+    must match ``key_fingerprint``).
+    """
+
+    checkpoint_id: int
+    seq: int
+    head_hash: str
+    created_at: str
+    key_fingerprint: str
+    public_key: str  # base64 of the raw 32-byte Ed25519 public key
+    signature: str  # base64 of the 64-byte Ed25519 signature
+
+
+SortOrder = Literal["asc", "desc"]
+
+#: Largest page a query may ask for: bounds memory per request in the API.
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Filters (all optional, combined with AND) and pagination for :meth:`AuditStore.query`.
+
+    ``since`` is inclusive and ``until`` exclusive, both timezone-aware. ``diagnosis`` matches a code or a
+    name, case-insensitively (Unicode case folding), exactly. Pagination is by ``cursor`` (the
+    ``next_cursor`` of the previous page: stable while records are appended) and/or ``offset``.
+    """
+
+    since: datetime | None = None
+    until: datetime | None = None
+    patient_pseudonym: str | None = None
+    diagnosis: str | None = None
+    evidence_id: str | None = None
+    model_version: str | None = None
+    index_version: str | None = None
+    outcome: str | None = None
+    request_id: str | None = None
+    actor_id: str | None = None
+    limit: int = 50
+    offset: int = 0
+    cursor: str | None = None
+    order: SortOrder = "asc"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= MAX_PAGE_SIZE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {self.limit}")
+        if self.offset < 0:
+            raise ValueError(f"offset must be >= 0, got {self.offset}")
+        if self.order not in ("asc", "desc"):
+            raise ValueError(f"order must be 'asc' or 'desc', got {self.order!r}")
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"{name} must be timezone-aware")
+        if self.cursor is not None:
+            cursor_seq(self.cursor)
+
+    def after_cursor_seq(self) -> int | None:
+        return None if self.cursor is None else cursor_seq(self.cursor)
+
+
+def cursor_seq(cursor: str) -> int:
+    """The sequence number a cursor stands for; cursors are opaque to callers but just ``s<seq>``."""
+    if not cursor.startswith("s") or not cursor[1:].isdigit():
+        raise ValueError(f"malformed cursor {cursor!r}")
+    return int(cursor[1:])
+
+
+def make_cursor(seq: int) -> str:
+    return f"s{seq}"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    """One page of query results; ``next_cursor`` is None on the last page."""
+
+    records: list[AuditRecord]
+    next_cursor: str | None = None
+
+
+_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def format_timestamp(value: datetime) -> str:
+    """Fixed-width UTC ISO 8601 with microseconds, so text order is time order in every store's index."""
+    if value.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return value.astimezone(UTC).strftime(_TIMESTAMP_FORMAT)
+
+
+def parse_timestamp(value: str) -> datetime:
+    return datetime.strptime(value, _TIMESTAMP_FORMAT).replace(tzinfo=UTC)

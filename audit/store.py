@@ -1,0 +1,158 @@
+"""The store interface every audit backend implements, and ``open_store(url)``.
+
+Why an abstract base class: the API, the CLI and :func:`audit.verify.verify` talk only to this
+interface, so the embedded SQLite store and a PostgreSQL store (psycopg 3, for deployments; not built
+yet) are interchangeable behind ``DXSEARCH_AUDIT_URL``. Hashing, canonicalisation and checkpoint payloads
+live in :mod:`audit.chain` and :mod:`audit.signing`, so a new store only has to supply storage and an
+atomic "read head, insert next" transaction.
+
+Contract for implementations:
+
+* :meth:`AuditStore.append` returns only after the record is durably committed; the new record's
+  ``seq`` is the previous head's plus one and its ``prev_hash`` the head's hash, atomically with respect
+  to every other writer (threads and processes).
+* There is no update or delete, and the backend itself refuses them (triggers, grants).
+* With a signer and ``checkpoint_every=N``, the append that writes a multiple of N also writes a signed
+  checkpoint of that head, in the same transaction.
+* :meth:`AuditStore.iter_stored` returns fields as stored (JSON as text), so verification can report a
+  corrupted record instead of failing to read it.
+
+For the PostgreSQL store (not built yet) the same contract maps onto: the tables and indexes of
+:mod:`audit.sqlite_store` (``jsonb`` is not suitable for the hashed text, which must keep its exact
+bytes: use ``text``); appends as ``BEGIN; SELECT pg_advisory_xact_lock(<log key>); read head; INSERT …;
+COMMIT`` (or ``LOCK TABLE audit_records IN EXCLUSIVE MODE``), so concurrent writers serialise like
+SQLite's ``BEGIN IMMEDIATE``; ``synchronous_commit = on``; UPDATE/DELETE refused by triggers and by
+granting the service role only INSERT and SELECT.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+from urllib.parse import unquote, urlsplit
+
+from audit.errors import StoreUrlError
+from audit.models import AuditEntry, AuditPage, AuditQuery, AuditRecord, ChainHead, Checkpoint, StoredRecord
+from audit.signing import CheckpointSigner
+
+
+class AuditStore(ABC):
+    """An append-only, hash-chained log of decisions."""
+
+    @abstractmethod
+    def append(self, entry: AuditEntry) -> AuditRecord:
+        """Record one decision and return it (``record_id``, ``seq``, ``hash``) once it is committed."""
+
+    @abstractmethod
+    def get(self, record_id: str) -> AuditRecord | None:
+        """The record with this id, or None."""
+
+    @abstractmethod
+    def get_by_seq(self, seq: int) -> AuditRecord | None:
+        """The record at this sequence number, or None."""
+
+    @abstractmethod
+    def head(self) -> ChainHead | None:
+        """The last record's sequence number and hash, or None for an empty log."""
+
+    @abstractmethod
+    def query(self, query: AuditQuery) -> AuditPage:
+        """One page of records matching ``query``, in sequence order (``query.order``)."""
+
+    @abstractmethod
+    def count(self, query: AuditQuery) -> int:
+        """How many records match ``query``'s filters (pagination fields are ignored)."""
+
+    @abstractmethod
+    def iter_stored(self, *, after_seq: int = 0, up_to_seq: int | None = None) -> Iterator[StoredRecord]:
+        """Records as stored (raw text, lookup rows included), by ascending ``seq``: what verification reads."""
+
+    @abstractmethod
+    def checkpoint(self) -> Checkpoint:
+        """Sign the current head now (returns the existing checkpoint if the head is already signed)."""
+
+    @abstractmethod
+    def checkpoints(self) -> list[Checkpoint]:
+        """Every checkpoint, oldest first."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections; the store cannot be used afterwards."""
+
+    def iter_query(self, query: AuditQuery) -> Iterator[AuditRecord]:
+        """Every record matching ``query``, following cursors page by page (exports stream through this)."""
+        page = self.query(query)
+        while True:
+            yield from page.records
+            if page.next_cursor is None:
+                return
+            page = self.query(replace(query, cursor=page.next_cursor, offset=0))
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def sqlite_path_from_url(url: str) -> Path:
+    """The file a ``sqlite:`` URL names, with SQLAlchemy's convention.
+
+    ``sqlite:///var/audit.db`` is relative to the working directory; ``sqlite:////srv/audit.db`` (four
+    slashes) is absolute. In-memory databases are refused: the log must be shared between processes and
+    survive them.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite":
+        raise StoreUrlError(f"not a sqlite URL: {url!r}")
+    if parts.netloc:
+        raise StoreUrlError(
+            f"sqlite URLs take no host: use sqlite:///relative.db or sqlite:////absolute.db, got {url!r}"
+        )
+    if parts.query or parts.fragment:
+        raise StoreUrlError(f"sqlite audit URLs take no query or fragment: {url!r}")
+    raw = unquote(parts.path)
+    if not raw.startswith("/") or len(raw) < 2:
+        raise StoreUrlError(f"sqlite URL has no path: {url!r} (expected sqlite:///path/to/audit.db)")
+    path = raw[1:]
+    if path in (":memory:", "") or path.startswith("file:"):
+        raise StoreUrlError("the audit log needs a database file shared by every process; in-memory is refused")
+    return Path(path)
+
+
+def open_store(
+    url: str,
+    *,
+    signer: CheckpointSigner | None = None,
+    checkpoint_every: int | None = None,
+    busy_timeout_s: float = 30.0,
+    read_only: bool = False,
+) -> AuditStore:
+    """Open the store a URL names: ``sqlite:///relative.db`` or ``sqlite:////absolute.db``.
+
+    ``read_only`` is for auditors' tools (verify, export): they must not write to the log they judge.
+
+    ``postgresql://…`` is recognised but raises :class:`StoreUrlError`: that store is not built yet.
+    """
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "sqlite":
+        from audit.sqlite_store import SqliteAuditStore
+
+        return SqliteAuditStore(
+            sqlite_path_from_url(url),
+            signer=signer,
+            checkpoint_every=checkpoint_every,
+            busy_timeout_s=busy_timeout_s,
+            read_only=read_only,
+        )
+    if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
+        raise StoreUrlError(
+            "the PostgreSQL audit store (psycopg 3) is not built yet; use sqlite:///path/to/audit.db for now"
+        )
+    raise StoreUrlError(f"unsupported audit store URL {url!r}: expected sqlite:///path (or postgresql://… later)")

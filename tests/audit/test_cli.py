@@ -1,0 +1,130 @@
+"""The ``audit`` CLI: verify (exit 1 naming the broken record), export, checkpoint, keygen, URL errors."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from fhir.resources.R4B.auditevent import AuditEvent
+from fhir.resources.R4B.bundle import Bundle
+from typer.testing import CliRunner
+
+from audit import AuditEntry, SqliteAuditStore
+from audit.cli import app
+
+runner = CliRunner()
+
+
+def _url(path: Path) -> str:
+    return f"sqlite:///{path}"  # an absolute path gives the four-slash form
+
+
+def _populate(db_path: Path, make_entry: Callable[..., AuditEntry], count: int = 5) -> None:
+    with SqliteAuditStore(db_path) as store:
+        for i in range(1, count + 1):
+            store.append(make_entry(i))
+
+
+def test_verify_ok_then_broken(db_path: Path, make_entry: Callable[..., AuditEntry]) -> None:
+    _populate(db_path, make_entry)
+    result = runner.invoke(app, ["verify", "--url", _url(db_path)])
+    assert result.exit_code == 0, result.output
+    assert "OK: 5 records" in result.output
+
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("DROP TRIGGER audit_records_no_update")
+    conn.execute(
+        "UPDATE audit_records SET trace = replace(trace, 'marker-record-0004', 'marker-record-0005') WHERE seq = 4"
+    )
+    conn.close()
+
+    result = runner.invoke(app, ["verify", "--url", _url(db_path)])
+    assert result.exit_code == 1
+    assert "first broken record: 4" in result.output
+
+    result = runner.invoke(app, ["verify", "--url", _url(db_path), "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert (report["ok"], report["first_broken"], report["records_checked"]) == (False, 4, 3)
+    # verify opened the file read-only: the dropped trigger was not put back.
+    with sqlite3.connect(db_path) as check:
+        names = {row[0] for row in check.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    assert "audit_records_no_update" not in names
+
+
+def test_keygen_checkpoint_and_verify_with_the_public_key(
+    tmp_path: Path, db_path: Path, make_entry: Callable[..., AuditEntry]
+) -> None:
+    _populate(db_path, make_entry)
+    key = tmp_path / "audit-key.pem"
+    result = runner.invoke(app, ["keygen", "--out", str(key)])
+    assert result.exit_code == 0, result.output
+    public = tmp_path / "audit-key.pem.pub"
+    assert key.exists() and public.exists()
+    assert runner.invoke(app, ["keygen", "--out", str(key)]).exit_code == 2  # never overwrites
+
+    result = runner.invoke(app, ["checkpoint", "--url", _url(db_path), "--key", str(key)])
+    assert result.exit_code == 0, result.output
+    assert "seq 5" in result.output
+
+    result = runner.invoke(app, ["verify", "--url", _url(db_path), "--public-key", str(public)])
+    assert result.exit_code == 0, result.output
+    assert "1 checkpoints verified" in result.output
+
+    other = tmp_path / "other.pem"
+    runner.invoke(app, ["keygen", "--out", str(other)])
+    result = runner.invoke(app, ["verify", "--url", _url(db_path), "--public-key", str(tmp_path / "other.pem.pub")])
+    assert result.exit_code == 1
+    assert "not the trusted key" in result.output
+
+
+def test_export_formats(tmp_path: Path, db_path: Path, make_entry: Callable[..., AuditEntry]) -> None:
+    _populate(db_path, make_entry, count=6)
+
+    out = tmp_path / "audit.jsonl"
+    result = runner.invoke(app, ["export", "--url", _url(db_path), "--format", "jsonl", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["seq"] for r in rows] == [1, 2, 3, 4, 5, 6]
+
+    result = runner.invoke(app, ["export", "--url", _url(db_path), "--format", "fhir", "--patient", "pt-1"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    events = [AuditEvent.model_validate(r) for r in lines if r["resourceType"] == "AuditEvent"]
+    assert len(lines) == 4 and len(events) == 2  # records 1 and 4 (pt-1), each AuditEvent + Provenance
+    assert "exported 2 records" in result.stderr
+
+    out = tmp_path / "bundle.json"
+    result = runner.invoke(
+        app,
+        [
+            "export",
+            "--url",
+            _url(db_path),
+            "--format",
+            "fhir-bundle",
+            "--out",
+            str(out),
+            "--since",
+            "2000-01-01T00:00Z",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert len(Bundle.model_validate_json(out.read_text(encoding="utf-8")).entry) == 12
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, db_path: Path, make_entry: Callable[..., AuditEntry]) -> None:
+    result = runner.invoke(app, ["verify", "--url", "postgresql://audit@db/audit"])
+    assert result.exit_code == 2
+    assert "PostgreSQL audit store (psycopg 3) is not built yet" in result.stderr
+
+    result = runner.invoke(app, ["verify", "--url", _url(tmp_path / "absent.db")])
+    assert result.exit_code == 2
+    assert "no audit log" in result.stderr
+
+    _populate(db_path, make_entry, count=1)
+    result = runner.invoke(app, ["export", "--url", _url(db_path), "--since", "2024-01-01"])
+    assert result.exit_code == 2
+    assert "timezone" in result.stderr
