@@ -36,6 +36,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+#: Metric tables are wide; when output is not a terminal (CI logs, pipes) rich would squeeze them to 80 columns.
+tables = console if console.is_terminal else Console(width=140)
 errors = Console(stderr=True)
 
 IndexOption = Annotated[Path | None, typer.Option("--index", "-i", help="Index directory (default DXSEARCH_INDEX).")]
@@ -347,7 +349,7 @@ def _print_report(report: dict[str, dict[str, Any]]) -> None:
                 f"{m['latency_p50_ms']:.0f}",
                 f"{m['latency_p95_ms']:.0f}",
             )
-        console.print(table, width=max(console.width, 132))
+        tables.print(table)
 
 
 @app.command("tiny-model")
