@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -20,10 +19,10 @@ from rich.table import Table
 from corpus_builder.build import EmptyBuildError, run_build
 from corpus_builder.sources.base import Source
 from corpus_builder.sources.catalog import DEFAULT_SOURCES, resolve_source
+from dxsearch.cli_errors import fail, settings_or_fail
 from dxsearch.corpus import DocumentKind
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.retrieval.layout import IndexNotFoundError, LockHeldError
-from dxsearch.settings import Settings, get_settings
 
 app = typer.Typer(
     help=(
@@ -42,25 +41,11 @@ console = Console(stderr=True)
 IndexOption = Annotated[Path, typer.Option("--index", "-i", help="Index directory made by `build --out`.")]
 
 
-def fail(message: str) -> typer.Exit:
-    """One line on stderr, exit code 2: the contract for bad input."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise fail(f"invalid DXSEARCH_{str(first['loc'][0]).upper()}: {first['msg']}") from None
-
-
 def _open_index(index: Path) -> EmbeddedIndex:
     from dxsearch.retrieval.embedded import EmbeddedIndex
 
     try:
-        return EmbeddedIndex(index, _settings())
+        return EmbeddedIndex(index, settings_or_fail())
     except (IndexNotFoundError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
 
@@ -73,7 +58,7 @@ def _resolve_sources(specs: list[str] | None) -> list[Source]:
 
 
 def _build(index_dir: Path, sources: list[Source], incremental: bool, limit: int | None) -> None:
-    settings = _settings()
+    settings = settings_or_fail()
     columns = (
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),

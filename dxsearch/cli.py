@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from dxsearch.cases import CaseFileError, LabelledCase, iter_phenopacket_rows
+from dxsearch.cli_errors import fail, settings_or_fail
 from dxsearch.retrieval.layout import IndexNotFoundError
-from dxsearch.settings import Settings, get_settings
+from dxsearch.settings import Settings
 
 if TYPE_CHECKING:
     from dxsearch.agent import Trace
@@ -38,7 +38,6 @@ app = typer.Typer(
 console = Console()
 #: Metric tables are wide; when output is not a terminal (CI logs, pipes) rich would squeeze them to 80 columns.
 tables = console if console.is_terminal else Console(width=140)
-errors = Console(stderr=True)
 
 IndexOption = Annotated[Path | None, typer.Option("--index", "-i", help="Index directory (default DXSEARCH_INDEX).")]
 
@@ -64,24 +63,10 @@ LlmUrlOption = Annotated[
 LlmNameOption = Annotated[str | None, typer.Option("--llm-name", help="Model name served at --llm-url.")]
 
 
-def fail(message: str) -> typer.Exit:
-    """One line on stderr, exit code 2: the contract for bad input."""
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise fail(f"invalid DXSEARCH_{str(first['loc'][0]).upper()}: {first['msg']}") from None
-
-
 def _open_index(index: Path | None) -> EmbeddedIndex:
     from dxsearch.retrieval.embedded import EmbeddedIndex
 
-    settings = _settings()
+    settings = settings_or_fail()
     try:
         return EmbeddedIndex(index or settings.index, settings)
     except (IndexNotFoundError, ValueError, OSError) as exc:
@@ -185,7 +170,7 @@ def diagnose(
     from dxsearch.env import DiagnosticEnv
 
     labelled = _read_cases(case)[0]
-    settings = _settings()
+    settings = settings_or_fail()
     opened = _open_index(index)
     chosen = _make_policy(policy, model, llm_url, llm_name, settings)
     env = DiagnosticEnv(opened.retriever(_retriever_for(policy)))
@@ -286,7 +271,7 @@ def evaluate_command(
     from dxsearch.knowledge.disease_ontology import get_disease_ontology
     from dxsearch.knowledge.hpo import get_hpo_knowledge
 
-    settings = _settings()
+    settings = settings_or_fail()
     chosen = list(dict.fromkeys(policy or [PolicyName.EVIDENCE]))
     if cases is not None:
         if cases.suffix != ".jsonl":
