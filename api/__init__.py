@@ -1,5 +1,8 @@
-"""The FastAPI service: diagnose, traces, corpus info, CDS Hooks and the clinician viewer.
+"""The FastAPI service: diagnose, traces, corpus info, CDS Hooks (and, later, the clinician viewer).
 
-Imports ``dxsearch`` and ``audit``, never the other way round. Empty until the
-serving issue lands; the package exists so the distribution's layout is settled.
+Imports ``dxsearch`` and ``audit`` (and ``corpus_builder``'s FHIR reader), never the other way round.
+Entry points: :func:`api.app.create_app` builds the app, :func:`api.serve.serve` runs it with uvicorn.
+Modules: ``auth`` (keys, roles), ``limits`` (body size, rate limit), ``logging`` (structlog, request
+ids, no PHI), ``intake`` (request -> ``Case``), ``service`` (diagnose -> audit record), ``routes``
+(``/v1``, probes), ``cds`` (CDS Hooks). Nothing is imported here, so ``import api`` stays cheap.
 """

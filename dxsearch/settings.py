@@ -74,6 +74,45 @@ class Settings(BaseSettings):
     max_input_bytes: int = Field(
         default=20 * 1024 * 1024, ge=1024, description="Largest single input file the builder will read."
     )
+    # -- serving (``api/``) -------------------------------------------------------------------------------------
+    audit_url: str = Field(
+        default="sqlite:///var/audit.db",
+        description="Audit store: sqlite:///relative.db, sqlite:////absolute.db (postgresql://… once built).",
+    )
+    api_keys: SecretStr | None = Field(
+        default=None,
+        description=(
+            "API keys as 'key:role,key:role' (roles: clinician, data_team, auditor, admin); an entry "
+            "'sha256=<hex>:role' gives the key's digest instead, so the raw key need not be in the environment. "
+            "Unset: every authenticated route answers 401."
+        ),
+    )
+    audit_signing_key: Path | None = Field(
+        default=None,
+        description=(
+            "Ed25519 private key (PKCS#8 PEM) that signs audit checkpoints; a missing file is created with a "
+            "fresh key (development). Unset: no checkpoints."
+        ),
+    )
+    audit_checkpoint_every: int = Field(
+        default=1000, ge=1, description="Sign a checkpoint of the chain head every N audit records."
+    )
+    max_request_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest request body the API reads (413 above it)."
+    )
+    rate_limit_per_minute: int = Field(
+        default=120, ge=0, description="Requests per minute per API key (token bucket, burst = one minute); 0: off."
+    )
+    policy_timeout_s: float = Field(
+        default=30.0, gt=0, description="How long one diagnosis may take before the API answers 504."
+    )
+    policy_workers: int = Field(
+        default=4, ge=1, le=64, description="Worker threads running diagnoses (the policy itself may serialise)."
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Absolute base URL of the API as clients see it (CDS Hooks card links); unset: the request's.",
+    )
 
 
 @lru_cache(maxsize=1)

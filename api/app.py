@@ -1,0 +1,148 @@
+"""``create_app``: the FastAPI application, its middleware, error handlers and lifecycle.
+
+Dependencies are injectable (``index``, ``policy``, ``audit_store``) so tests run the real components
+side by side in one process; left out, each comes from the settings (``DXSEARCH_INDEX``,
+``DXSEARCH_AUDIT_URL``, the configured policy). Startup opens the audit store at once (a server that
+cannot audit must not start) and warms the index and policy in a background thread, so ``/healthz``
+answers immediately and ``/readyz`` reports when diagnoses can be served.
+
+Middleware, outermost first: request context (request id, access log, last-resort 500), then the body
+size limit, so even a 413 carries a request id and a log line.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from api import cds, routes
+from api.auth import KeyRing
+from api.errors import error_response
+from api.intake import IntakeError
+from api.limits import BodySizeLimitMiddleware, RateLimiter
+from api.logging import RequestContextMiddleware, configure_logging, get_logger
+from api.service import DiagnosisService, PolicyTimeoutError, ServiceUnavailableError
+from api.state import AppServices
+from audit import AuditStore
+from dxsearch import __version__
+from dxsearch.policies.base import Policy
+from dxsearch.pseudonym import Pseudonymiser
+from dxsearch.retrieval.embedded import EmbeddedIndex
+from dxsearch.settings import Settings, get_settings
+
+#: Validation errors listed in a 422 body (the message names the first few).
+_MAX_LISTED_ERRORS = 20
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    index: EmbeddedIndex | None = None,
+    policy: Policy | None = None,
+    audit_store: AuditStore | None = None,
+) -> FastAPI:
+    """The API app. Injected ``index``, ``policy`` and ``audit_store`` stay the caller's (not closed here)."""
+    settings = settings or get_settings()
+    if not structlog.is_configured():
+        configure_logging()
+    pseudonymiser = Pseudonymiser(settings.pseudonym_key)
+    keyring = KeyRing.parse(settings.api_keys.get_secret_value() if settings.api_keys else None, pseudonymiser)
+    # From here on the app holds keys as digests only: its copy of the settings forgets the raw keys.
+    settings = settings.model_copy(update={"api_keys": None})
+    service = DiagnosisService(
+        settings, pseudonymiser=pseudonymiser, index=index, policy=policy, audit_store=audit_store
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log = get_logger()
+        service.open_audit_store()
+        if not len(keyring):
+            log.warning("no_api_keys", detail="DXSEARCH_API_KEYS is empty: every authenticated route answers 401")
+        warm_up = threading.Thread(target=service.warm, name="dxsearch-warm-up", daemon=True)
+        warm_up.start()
+        log.info("started", api_keys=len(keyring), audit_url_scheme=settings.audit_url.partition(":")[0])
+        try:
+            yield
+        finally:
+            service.close()
+
+    app = FastAPI(
+        title="DxSearch API",
+        version=__version__,
+        summary="Ranked differential diagnoses with cited evidence chains, every decision in an audit log.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.services = AppServices(
+        settings=settings,
+        keyring=keyring,
+        rate_limiter=RateLimiter(settings.rate_limit_per_minute),
+        diagnosis=service,
+    )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestContextMiddleware)  # added last: the outermost
+    _add_error_handlers(app)
+    app.include_router(routes.router)
+    app.include_router(cds.router)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error in the one shape of :mod:`api.errors`."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(request.scope, exc.status_code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        for error in errors:
+            if error.get("type") == "json_invalid":
+                reason = (error.get("ctx") or {}).get("error", "invalid JSON")
+                where = error.get("loc", ())[-1] if error.get("loc") else "?"
+                return error_response(request.scope, 400, f"malformed JSON body: {reason} (at character {where})")
+        listed = [_describe(error) for error in errors[:_MAX_LISTED_ERRORS]]
+        message = "invalid request: " + "; ".join(f"{item['loc']}: {item['msg']}" for item in listed[:3])
+        return error_response(request.scope, 422, message, errors=listed)
+
+    @app.exception_handler(IntakeError)
+    async def intake_error(request: Request, exc: IntakeError) -> JSONResponse:
+        extra: dict[str, Any] = {}
+        if exc.path is not None:
+            extra["path"] = exc.path
+        if exc.reason is not None:
+            extra["reason"] = exc.reason
+        return error_response(request.scope, exc.status, exc.message, **extra)
+
+    @app.exception_handler(ServiceUnavailableError)
+    async def unavailable(request: Request, exc: ServiceUnavailableError) -> JSONResponse:
+        return error_response(request.scope, 503, str(exc), headers={"Retry-After": "5"})
+
+    @app.exception_handler(PolicyTimeoutError)
+    async def timed_out(request: Request, exc: PolicyTimeoutError) -> JSONResponse:
+        return error_response(request.scope, 504, str(exc))
+
+
+def _describe(error: Any) -> dict[str, str]:
+    """A validation error as ``{"loc": "body.findings[0].label", "msg": ..., "type": ...}``, input left out.
+
+    The input is left out on purpose: it is the caller's clinical data, and error bodies get logged by
+    proxies and clients.
+    """
+    loc = ""
+    for part in error.get("loc", ()):
+        loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+    message = str(error.get("msg", "invalid"))
+    message = message.removeprefix("Value error, ")
+    return {"loc": loc or "body", "msg": message, "type": str(error.get("type", "invalid"))}

@@ -1,0 +1,171 @@
+"""CDS Hooks: discovery and a ``patient-view`` service that returns the differential as cards.
+
+Why cards carry so little: an EHR shows the summary (at most 140 characters) in a busy chart; the
+evidence chain is one click away in the viewer (``/viewer/?trace=<audit_id>``), linked from every card.
+Every card set comes from a decision committed to the audit log first, exactly as ``/v1/diagnose``.
+Corpus titles and model output are escaped before they enter the card's markdown, so a poisoned
+document cannot inject links or HTML into the EHR.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import Clinical
+from api.intake import IntakeError, NoFindingsError, bundle_from_prefetch, case_from_bundle
+from api.logging import log_fields
+from api.routes import diagnose_case
+from api.service import Diagnosed
+from api.state import services_of
+
+router = APIRouter(tags=["cds-hooks"])
+
+SERVICE_ID = "dxsearch-patient-view"
+HOOK = "patient-view"
+SUMMARY_MAX_CHARS = 140
+MAX_CARD_DIAGNOSES = 5
+SOURCE_LABEL = "DxSearch"
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+SERVICE_DEFINITION: dict[str, Any] = {
+    "hook": HOOK,
+    "id": SERVICE_ID,
+    "title": "DxSearch differential diagnosis",
+    "description": (
+        "Ranks differential diagnoses from the patient's recorded findings (HPO-coded or named Observations) "
+        "and links each to the evidence it rests on."
+    ),
+    "prefetch": {
+        "patient": "Patient/{{context.patientId}}",
+        "conditions": "Condition?patient={{context.patientId}}",
+        "observations": "Observation?patient={{context.patientId}}",
+    },
+}
+
+
+class CdsHookRequest(BaseModel):
+    """A CDS Hooks service request; only ``hook``, ``context`` and ``prefetch`` are read."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    hook: str = Field(max_length=128)
+    hook_instance: str = Field(alias="hookInstance", min_length=1, max_length=256)
+    context: dict[str, Any] = Field(default_factory=dict)
+    prefetch: dict[str, Any] | None = None
+
+
+class CdsFeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    feedback: list[dict[str, Any]] = Field(max_length=100)
+
+
+def markdown_text(text: str) -> str:
+    """Plain text made inert in CDS markdown: HTML escaped, markdown punctuation backslash-escaped."""
+    flat = _CONTROL.sub(" ", text)
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(flat, quote=False))
+
+
+def plain_summary(text: str) -> str:
+    """One line of at most 140 characters (CDS Hooks' limit for a card summary)."""
+    flat = " ".join(_CONTROL.sub(" ", text).split())
+    return flat if len(flat) <= SUMMARY_MAX_CHARS else flat[: SUMMARY_MAX_CHARS - 1] + "…"
+
+
+def build_cards(done: Diagnosed, viewer_url: str) -> list[dict[str, Any]]:
+    """One info card for the decision: the differential, or an honest "insufficient evidence"."""
+    trace = done.trace
+    diagnoses = trace.diagnoses[:MAX_CARD_DIAGNOSES]
+    if trace.outcome == "diagnosed" and diagnoses:
+        top = diagnoses[0]
+        named = f"{top.name} ({top.code})" if top.code else top.name
+        more = f"; {len(trace.diagnoses) - 1} more in the differential" if len(trace.diagnoses) > 1 else ""
+        summary = plain_summary(f"Consider {named}{more}")
+        lines = ["Ranked differential from the recorded findings (decision support, not a diagnosis):", ""]
+        for d in diagnoses:
+            code = f" ({markdown_text(d.code)})" if d.code else ""
+            sources = "; ".join(markdown_text(link.title) for link in d.evidence[:3]) or "no cited passage"
+            lines.append(f"{d.rank}\\. **{markdown_text(d.name)}**{code}: evidence: {sources}")
+    elif trace.outcome == "insufficient_evidence":
+        summary = plain_summary("Insufficient evidence for a differential from the recorded findings")
+        lines = ["The corpus does not support any candidate diagnosis well enough to list one."]
+    else:
+        summary = plain_summary("No differential could be produced for the recorded findings")
+        lines = [f"The diagnostic run ended without a diagnosis ({markdown_text(trace.stop_reason.value)})."]
+    lines += ["", f"Policy {markdown_text(trace.policy.name)}, index {markdown_text(trace.index_version or '?')}."]
+    return [
+        {
+            "uuid": str(uuid.uuid4()),
+            "summary": summary,
+            "detail": "\n".join(lines),
+            "indicator": "info",
+            "source": {"label": SOURCE_LABEL},
+            "links": [{"label": "Open the evidence chain in DxSearch", "url": viewer_url, "type": "absolute"}],
+        }
+    ]
+
+
+@router.get("/cds-services", summary="CDS Hooks discovery")
+async def discovery() -> dict[str, Any]:
+    """The services this server offers (public, as CDS Hooks discovery is: it holds no patient data)."""
+    return {"services": [SERVICE_DEFINITION]}
+
+
+@router.post(f"/cds-services/{SERVICE_ID}", summary="patient-view: the differential as CDS cards")
+async def patient_view(body: CdsHookRequest, principal: Clinical, request: Request) -> dict[str, Any]:
+    """Cards for the patient in ``prefetch`` (roles: clinician, admin); audited like ``/v1/diagnose``.
+
+    A patient with no observed finding gets no card (and no audit record: nothing was decided).
+    """
+    if body.hook != HOOK:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"this service answers the '{HOOK}' hook")
+    services = services_of(request)
+    bundle = bundle_from_prefetch(body.prefetch)
+    context_patient = body.context.get("patientId")
+    prefetched = (body.prefetch or {}).get("patient")
+    if (
+        isinstance(context_patient, str)
+        and isinstance(prefetched, dict)
+        and prefetched.get("id")
+        not in (
+            None,
+            context_patient,
+        )
+    ):
+        raise IntakeError("prefetch.patient is not the patient named in context.patientId", path="prefetch.patient")
+    log = log_fields(request.scope)
+    try:
+        _, done = await diagnose_case(
+            request,
+            principal,
+            lambda: case_from_bundle(bundle, pseudonymiser=services.diagnosis.pseudonymiser),
+            log=log,
+        )
+    except NoFindingsError:  # a patient without findings: nothing to say
+        log["cards"] = 0
+        return {"cards": []}
+    base = (services.settings.public_url or str(request.base_url)).rstrip("/")
+    cards = build_cards(done, f"{base}/viewer/?trace={done.record.record_id}")
+    log["cards"] = len(cards)
+    return {"cards": cards}
+
+
+@router.post("/cds-services/{service_id}/feedback", summary="CDS Hooks feedback on cards")
+async def feedback(
+    service_id: Annotated[str, Path(max_length=128)], body: CdsFeedbackRequest, principal: Clinical, request: Request
+) -> dict[str, Any]:
+    """Accept card feedback (accepted / overridden); only counts are logged (roles: clinician, admin)."""
+    if service_id != SERVICE_ID:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no CDS service '{service_id}'")
+    outcomes = [str(item.get("outcome")) for item in body.feedback]
+    log = log_fields(request.scope)
+    log["feedback_accepted"] = outcomes.count("accepted")
+    log["feedback_overridden"] = outcomes.count("overridden")
+    return {}

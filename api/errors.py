@@ -1,0 +1,31 @@
+"""One error shape for every 4xx/5xx the API sends: ``{"detail": message, "request_id": id, ...}``.
+
+Why one shape: clients (the viewer, an EHR's CDS client, scripts) show ``detail`` to a person and quote
+``request_id`` to an operator, who finds the matching log line by it. Messages say what was wrong with the
+request in words; they never echo request values back into logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.responses import JSONResponse
+from starlette.types import Scope
+
+#: Scope key holding the request id (set by :class:`api.logging.RequestContextMiddleware`).
+REQUEST_ID_KEY = "dxsearch.request_id"
+
+
+def request_id_of(scope: Scope) -> str:
+    """The request id of this request ("unknown" only if the context middleware did not run)."""
+    value = scope.get(REQUEST_ID_KEY)
+    return value if isinstance(value, str) else "unknown"
+
+
+def error_response(
+    scope: Scope, status: int, message: str, *, headers: Mapping[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    """A JSON error response in the API's one shape."""
+    body: dict[str, Any] = {"detail": message, "request_id": request_id_of(scope), **extra}
+    return JSONResponse(body, status_code=status, headers=headers)

@@ -1,0 +1,320 @@
+"""The ``/v1`` routes and the health probes.
+
+Each route names who may call it through its principal parameter (``Clinical``, ``TraceReader``,
+``Auditor``, ``AnyRole``): authentication, rate limiting and the role check happen before the body of
+the route runs, so a rejected request never reaches the policy or the audit log.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi.responses import JSONResponse
+
+from api.auth import AnyRole, Auditor, Clinical, Principal, TraceReader
+from api.errors import request_id_of
+from api.intake import PreparedCase, prepare_case
+from api.logging import log_fields
+from api.schemas import (
+    DiagnoseRequest,
+    DiagnoseResponse,
+    DiagnosisOut,
+    EvidenceOut,
+    PassageOut,
+    SourceDocumentOut,
+)
+from api.service import Diagnosed, DiagnosisService, model_version
+from api.state import services_of
+from audit import AuditQuery, verify
+from audit.models import MAX_PAGE_SIZE
+from dxsearch.corpus import split_evidence_id
+
+router = APIRouter()
+#: An evidence id: a document id (``prefix:local``) and a chunk ordinal.
+_EVIDENCE_ID = re.compile(r"^[a-z][a-z0-9_]*:[A-Za-z0-9_.:\-]+#\d+$")
+
+
+# -- probes ------------------------------------------------------------------------------------------------
+
+
+@router.get("/healthz", tags=["probes"], summary="Liveness: the process answers")
+async def healthz() -> dict[str, str]:
+    """Always 200 while the process serves requests; says nothing about the index or the policy."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["probes"], summary="Readiness: index and policy are loaded and warmed")
+async def readyz(request: Request) -> JSONResponse:
+    """200 once the index is open and the policy has run its warm-up case; 503 (with the reason) before."""
+    service = services_of(request).diagnosis
+    if not service.ready:
+        return JSONResponse(
+            {"ready": False, "state": service.state, "reason": service.reason},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
+    return JSONResponse(
+        {
+            "ready": True,
+            "state": service.state,
+            "index_version": service.index.version,
+            "policy": service.policy.name,
+            "policy_version": service.policy.version,
+        }
+    )
+
+
+# -- diagnosis ---------------------------------------------------------------------------------------------
+
+
+async def diagnose_case(
+    request: Request, principal: Principal, prepare: Callable[[], PreparedCase], *, log: dict[str, Any]
+) -> tuple[PreparedCase, Diagnosed]:
+    """Prepare (in a thread), diagnose (under the timeout), and commit the audit record, in that order.
+
+    Shared by ``/v1/diagnose`` and the CDS Hooks service. ``prepare`` is a no-argument callable returning
+    the :class:`PreparedCase`; it raises :class:`api.intake.IntakeError` for a request that is not a case.
+    """
+    service: DiagnosisService = services_of(request).diagnosis
+    service.require_ready()
+    prepared: PreparedCase = await service.in_thread(prepare)
+    log["source"] = prepared.source
+    log["findings_observed"] = len(prepared.case.observed)
+    log["findings_excluded"] = len(prepared.case.excluded)
+    trace = await service.run_policy(prepared.case)
+    request_id = request_id_of(request.scope)
+    done = await service.in_thread(lambda: service.record(trace, prepared, principal, request_id))
+    log["outcome"] = trace.outcome
+    log["audit_id"] = done.record.record_id
+    log["audit_seq"] = done.record.seq
+    log["policy_ms"] = round(trace.total_ms, 1)
+    return prepared, done
+
+
+def diagnosis_out(done: Diagnosed) -> list[DiagnosisOut]:
+    """The differential as the API returns it: ranked, each diagnosis with its evidence chain."""
+    return [
+        DiagnosisOut(
+            rank=d.rank,
+            name=d.name,
+            code=d.code,
+            score=d.confidence,
+            evidence=[
+                EvidenceOut(
+                    evidence_id=link.evidence_id,
+                    doc_id=link.doc_id,
+                    title=link.title,
+                    kind=link.kind.value,
+                    section=link.section,
+                    supports=list(link.supports),
+                    mentions_diagnosis=link.mentions_diagnosis,
+                    retrieval_score=link.score,
+                    retrieval_rank=link.rank,
+                )
+                for link in d.evidence
+            ],
+            unsupported_citations=list(d.unsupported_citations),
+        )
+        for d in done.trace.diagnoses
+    ]
+
+
+@router.post(
+    "/v1/diagnose",
+    tags=["diagnosis"],
+    summary="Ranked differential with evidence chains, committed to the audit log before it is returned",
+    responses={
+        400: {"description": "Malformed JSON"},
+        401: {"description": "Missing or unknown API key"},
+        403: {"description": "Role may not diagnose"},
+        413: {"description": "Body over the size limit"},
+        422: {"description": "Not a case: invalid fields, malformed FHIR bundle (with path), no findings"},
+        429: {"description": "Rate limit of the key exceeded"},
+        503: {"description": "Not ready, or the audit log could not record the decision"},
+        504: {"description": "The policy did not finish in time"},
+    },
+)
+async def post_diagnose(body: DiagnoseRequest, principal: Clinical, request: Request) -> DiagnoseResponse:
+    """Diagnose a case given as a note, findings or a FHIR Bundle (roles: clinician, admin)."""
+    services = services_of(request)
+    request_id = request_id_of(request.scope)
+    log = log_fields(request.scope)
+    _, done = await diagnose_case(
+        request,
+        principal,
+        lambda: prepare_case(body, request_id=request_id, pseudonymiser=services.diagnosis.pseudonymiser),
+        log=log,
+    )
+    trace = done.trace
+    return DiagnoseResponse(
+        diagnoses=diagnosis_out(done),
+        outcome=trace.outcome,
+        stop_reason=trace.stop_reason.value,
+        audit_id=done.record.record_id,
+        request_id=request_id,
+        model_version=model_version(trace),
+        index_version=done.record.index_version,
+        trace=done.trace_json,
+    )
+
+
+# -- audit -------------------------------------------------------------------------------------------------
+
+
+@router.get("/v1/traces/{audit_id}", tags=["audit"], summary="One audit record with its full trace")
+async def get_trace(
+    audit_id: Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")],
+    principal: TraceReader,
+    request: Request,
+) -> dict[str, Any]:
+    """The record committed for a diagnosis, trace included (roles: clinician, auditor, admin)."""
+    service = services_of(request).diagnosis
+    record = await service.in_thread(lambda: service.audit_store.get(audit_id))
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no audit record with this id")
+    return record.to_json()
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """Timestamps without a zone are read as UTC (what the log stores)."""
+    if value is None:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@router.get("/v1/traces", tags=["audit"], summary="Search the audit log")
+async def list_traces(
+    principal: Auditor,
+    request: Request,
+    since: Annotated[datetime | None, Query(description="Inclusive lower bound (ISO 8601; no zone = UTC).")] = None,
+    until: Annotated[datetime | None, Query(description="Exclusive upper bound (ISO 8601; no zone = UTC).")] = None,
+    patient: Annotated[str | None, Query(max_length=128, description="Patient pseudonym.")] = None,
+    diagnosis: Annotated[str | None, Query(max_length=512, description="Diagnosis code or name (exact).")] = None,
+    evidence: Annotated[
+        str | None, Query(max_length=512, description="Evidence document id (an evidence id `doc#n` works too).")
+    ] = None,
+    model_version: Annotated[str | None, Query(max_length=512)] = None,
+    outcome: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=32, pattern=r"^s\d+$")] = None,
+    include_trace: Annotated[bool, Query(description="Include each record's full trace.")] = False,
+) -> dict[str, Any]:
+    """Records matching every given filter, oldest first, a page at a time (roles: auditor, admin)."""
+    if evidence is not None and "#" in evidence:
+        evidence = evidence.rpartition("#")[0]
+    try:
+        query = AuditQuery(
+            since=_aware(since),
+            until=_aware(until),
+            patient_pseudonym=patient,
+            diagnosis=diagnosis,
+            evidence_id=evidence,
+            model_version=model_version,
+            outcome=outcome,
+            limit=limit,
+            cursor=cursor,
+        )
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    service = services_of(request).diagnosis
+    page = await service.in_thread(lambda: service.audit_store.query(query))
+    records = []
+    for record in page.records:
+        item = record.to_json()
+        if not include_trace:
+            item.pop("trace", None)
+        records.append(item)
+    return {"records": records, "next_cursor": page.next_cursor}
+
+
+@router.get("/v1/audit/verify", tags=["audit"], summary="Verify the audit log's hash chain and checkpoints")
+async def verify_audit_log(principal: Auditor, request: Request) -> JSONResponse:
+    """Walk the whole chain; ``ok`` is false with the first broken record named (roles: auditor, admin).
+
+    Checkpoints are checked against this server's signing key when one is configured.
+    """
+    service = services_of(request).diagnosis
+    store = service.audit_store
+    signer = getattr(store, "signer", None)
+    public_key = getattr(signer, "public_key", None)
+    report = await service.in_thread(lambda: verify(store, public_key))
+    return JSONResponse(report.to_json())
+
+
+# -- corpus ------------------------------------------------------------------------------------------------
+
+
+@router.get("/v1/corpus", tags=["corpus"], summary="Which index answers, and what it holds")
+async def corpus(principal: AnyRole, request: Request) -> dict[str, Any]:
+    """Index version, build, document and chunk counts, sources and their licences (any role)."""
+    index = services_of(request).diagnosis.index
+    manifest = index.manifest
+    sources = [
+        {key: source.get(key) for key in ("name", "description", "licence", "citation", "versions", "documents")}
+        for source in manifest.sources
+    ]
+    return {
+        "index_version": manifest.index_version,
+        "build_id": manifest.build_id,
+        "created_at": manifest.created_at,
+        "corpus_hash": manifest.corpus_hash,
+        "embedder": manifest.embedder.name,
+        "chunk_max_chars": manifest.chunk_max_chars,
+        "counts": manifest.counts,
+        "sources": sources,
+        "versions": manifest.versions,
+    }
+
+
+@router.get(
+    "/v1/documents/{evidence_id}",
+    tags=["corpus"],
+    summary="A cited passage in its source document (percent-encode '#' as %23)",
+    responses={400: {"description": "Malformed evidence id"}, 404: {"description": "Unknown evidence id"}},
+)
+async def document(
+    evidence_id: Annotated[str, Path(max_length=512, description="Evidence id `doc_id#n`, e.g. omim:154700%230.")],
+    principal: AnyRole,
+    request: Request,
+) -> PassageOut:
+    """The chunk an evidence id names, with its document and span, so a viewer can highlight it (any role)."""
+    if not _EVIDENCE_ID.match(evidence_id):
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, "malformed evidence id: expected 'doc_id#n' such as 'omim:154700#0'"
+        )
+    doc_id, _ = split_evidence_id(evidence_id)
+    service = services_of(request).diagnosis
+    store = service.index.store
+
+    def load() -> PassageOut | None:
+        chunk = store.chunk(evidence_id)
+        source = store.document(doc_id) if chunk is not None else None
+        if chunk is None or source is None:
+            return None
+        return PassageOut(
+            evidence_id=evidence_id,
+            doc_id=doc_id,
+            ordinal=chunk.ordinal,
+            start=chunk.start,
+            end=chunk.end,
+            section=chunk.section,
+            passage=chunk.text,
+            document=SourceDocumentOut(
+                id=source.id,
+                title=source.title,
+                kind=source.kind.value,
+                source=source.metadata.source,
+                licence=source.metadata.licence,
+                codes=list(source.metadata.codes),
+                text=source.text,
+            ),
+        )
+
+    found = await service.in_thread(load)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no passage with this evidence id in the current index")
+    return found

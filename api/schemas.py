@@ -1,0 +1,173 @@
+"""Request and response bodies of the API, as pydantic models (they are also the OpenAPI schema).
+
+Why strict: a diagnosis request is clinical input, so unknown fields are refused (a typo such as
+``finding`` instead of ``findings`` must not silently diagnose nothing), and finding labels are checked
+here, before anything runs: they are data, spliced verbatim into the agent's tagged action grammar
+(``<match>…</match>``), so a label holding ``<`` or ``>`` is refused with 422 rather than escaped.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+Sex = Literal["male", "female", "other", "unknown"]
+
+MAX_LABEL_CHARS = 200
+MAX_FINDINGS = 500
+MAX_TEXT_CHARS = 100_000
+MARKUP_MESSAGE = "finding labels may not contain '<' or '>': findings are data, and markup in them is refused"
+_ISO_DURATION = re.compile(r"^P(?!$)(?:\d+Y)?(?:\d+M)?(?:\d+W)?(?:\d+D)?$")
+_MAX_AGE_YEARS = 150
+
+
+def check_label(label: str) -> str:
+    """A finding label with whitespace collapsed; empty or markup-bearing labels are refused."""
+    collapsed = " ".join(label.split())
+    if not collapsed:
+        raise ValueError("finding label is empty")
+    if "<" in collapsed or ">" in collapsed:
+        raise ValueError(MARKUP_MESSAGE)
+    return collapsed
+
+
+def _string_to_finding(value: object) -> object:
+    """A bare string in ``findings`` is a finding label (observed)."""
+    return {"label": value} if isinstance(value, str) else value
+
+
+def _age(value: object) -> object:
+    """An age as an ISO 8601 duration (``P14Y``, ``P2Y6M``) or whole years (``14`` becomes ``P14Y``)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("age must be an ISO 8601 duration such as P14Y, or whole years")
+    if isinstance(value, int):
+        if not 0 <= value <= _MAX_AGE_YEARS:
+            raise ValueError(f"age in years must be between 0 and {_MAX_AGE_YEARS}")
+        return f"P{value}Y"
+    if isinstance(value, str) and _ISO_DURATION.match(value.strip()):
+        return value.strip()
+    raise ValueError("age must be an ISO 8601 duration such as P14Y or P2Y6M, or whole years")
+
+
+Label = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_CHARS), AfterValidator(check_label)]
+
+
+class FindingIn(BaseModel):
+    """One finding: words as a clinician writes them, optionally with its HPO id, possibly excluded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: Label
+    hpo_id: str | None = Field(default=None, pattern=r"^HP:\d{7}$", description="HPO term id, e.g. HP:0001166.")
+    excluded: bool = Field(default=False, description="True when the finding was looked for and is absent.")
+
+
+class DiagnoseRequest(BaseModel):
+    """A case as exactly one of: a free clinical note, a list of findings, or a FHIR R4B/R5 Bundle."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"findings": ["Arachnodactyly", {"label": "Ectopia lentis", "hpo_id": "HP:0001083"}], "sex": "female"},
+                {"text": "Tall girl with long slender fingers and lens dislocation; no seizures.", "age": 14},
+            ]
+        },
+    )
+
+    text: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_TEXT_CHARS,
+        description="Free clinical note; findings are extracted from it (negations respected). Never logged.",
+    )
+    findings: list[Annotated[FindingIn, BeforeValidator(_string_to_finding)]] | None = Field(
+        default=None, max_length=MAX_FINDINGS, description="Findings as strings or objects."
+    )
+    bundle: dict[str, Any] | None = Field(
+        default=None, description="FHIR R4B or R5 Bundle with one Patient and its Observations."
+    )
+    sex: Sex | None = None
+    age: Annotated[str | None, BeforeValidator(_age)] = Field(
+        default=None, description="ISO 8601 duration (P14Y) or whole years."
+    )
+    patient_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="The patient's identifier; only its keyed pseudonym is kept (trace, audit log).",
+    )
+
+    @model_validator(mode="after")
+    def _one_input(self) -> DiagnoseRequest:
+        given = [name for name in ("text", "findings", "bundle") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'text', 'findings' or 'bundle'")
+        if self.bundle is not None and (self.sex is not None or self.age is not None or self.patient_id is not None):
+            raise ValueError("with 'bundle', sex, age and patient identifiers come from the bundle")
+        return self
+
+
+class EvidenceOut(BaseModel):
+    """One passage a diagnosis rests on; ``evidence_id`` resolves at ``GET /v1/documents/{evidence_id}``."""
+
+    evidence_id: str
+    doc_id: str
+    title: str
+    kind: str
+    section: str | None
+    supports: list[str] = Field(description="The case's findings this passage mentions.")
+    mentions_diagnosis: bool
+    retrieval_score: float
+    retrieval_rank: int
+
+
+class DiagnosisOut(BaseModel):
+    rank: int
+    name: str
+    code: str | None
+    score: float | None = Field(description="The policy's confidence, when it gives one.")
+    evidence: list[EvidenceOut]
+    unsupported_citations: list[str] = Field(
+        default_factory=list, description="Evidence ids the policy cited but never retrieved (not evidence)."
+    )
+
+
+class DiagnoseResponse(BaseModel):
+    """The differential, the audit record id it was committed under, and the full trace."""
+
+    diagnoses: list[DiagnosisOut]
+    outcome: str = Field(description="diagnosed | insufficient_evidence | no_diagnosis")
+    stop_reason: str
+    audit_id: str
+    request_id: str
+    model_version: str
+    index_version: str
+    trace: dict[str, Any]
+
+
+class SourceDocumentOut(BaseModel):
+    id: str
+    title: str
+    kind: str
+    source: str
+    licence: str
+    codes: list[str]
+    text: str
+
+
+class PassageOut(BaseModel):
+    """A cited chunk in its source document: ``document.text[start:end] == passage``."""
+
+    evidence_id: str
+    doc_id: str
+    ordinal: int
+    start: int
+    end: int
+    section: str | None
+    passage: str
+    document: SourceDocumentOut

@@ -1,0 +1,315 @@
+"""The diagnosis service behind the routes: warm-up, one diagnosis under a timeout, and its audit record.
+
+Why a class apart from FastAPI: the order of a diagnosis is the API's central promise and is easier to
+read (and test) in one place: the case is prepared, the policy runs in a worker thread under
+``policy_timeout_s``, the trace is appended to the audit log, and only a committed record lets a response
+go out. A failed append is a 503 with no diagnosis; a timeout is a 504 and writes nothing (no decision
+was made, and the abandoned run's result is discarded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar, cast
+
+from anyio import to_thread
+
+from api.auth import Principal
+from api.intake import PreparedCase
+from api.logging import get_logger
+from audit import AuditEntry, AuditRecord, AuditStore, CheckpointSigner, Diagnosis, open_store
+from dxsearch.agent import Trace, diagnose
+from dxsearch.cases import Case, Finding
+from dxsearch.env import DiagnosticEnv
+from dxsearch.knowledge.term_lookup import get_term_lookup
+from dxsearch.policies.base import Exchange, Policy, PolicyError
+from dxsearch.pseudonym import Pseudonymiser
+from dxsearch.retrieval.embedded import EmbeddedIndex
+from dxsearch.settings import Settings
+
+T = TypeVar("T")
+ReadyState = Literal["starting", "ready", "failed"]
+
+#: The case every warm-up runs: one common, unambiguous finding, never audited.
+WARM_UP_CASE = Case(case_id="warm-up", findings=(Finding(label="Tall stature", hpo_id="HP:0000098"),))
+
+
+class ServiceUnavailableError(RuntimeError):
+    """The service cannot answer now (warming up, warm-up failed, audit log unavailable): a 503."""
+
+
+class PolicyTimeoutError(RuntimeError):
+    """The policy did not finish within ``policy_timeout_s``: a 504."""
+
+
+class SerialisedPolicy:
+    """A policy whose turns run one at a time, for policies that keep unsynchronised caches.
+
+    The evidence baseline memoises per-case scores in a plain dict; its turns are CPU-bound Python, so
+    serialising them costs little, while retrieval (tantivy, FAISS, the encoder release the GIL) still
+    overlaps between requests.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        self.inner = policy
+        self.name = policy.name
+        self.version = policy.version
+        self.model_id: str | None = getattr(policy, "model_id", None)
+        self._lock = threading.Lock()
+
+    def next_turn(self, case: Case, history: Sequence[Exchange]) -> str:
+        with self._lock:
+            return self.inner.next_turn(case, history)
+
+
+class _Cancellable:
+    """One request's view of the policy: once its request has timed out, the next turn stops the run.
+
+    A timed-out run cannot be killed (it is a thread), but it can be told to stop at its next turn, so an
+    overloaded server does not keep spending CPU on answers nobody will receive.
+    """
+
+    def __init__(self, policy: Policy, cancelled: threading.Event) -> None:
+        self.inner = policy
+        self.name = policy.name
+        self.version = policy.version
+        self.model_id: str | None = getattr(policy, "model_id", None)
+        self._cancelled = cancelled
+
+    def next_turn(self, case: Case, history: Sequence[Exchange]) -> str:
+        if self._cancelled.is_set():
+            raise PolicyError("the request timed out; run abandoned")
+        return self.inner.next_turn(case, history)
+
+
+def default_policy(settings: Settings) -> Policy:
+    """The configured policy: a local LLM checkpoint, an OpenAI-compatible server, or the evidence baseline."""
+    if settings.llm_model_path is not None or (settings.llm_base_url and settings.llm_model):
+        from dxsearch.policies.llm import LlmPolicy, OpenAIChatBackend, TransformersBackend
+
+        if settings.llm_model_path is not None:
+            local = TransformersBackend(settings.llm_model_path, num_threads=settings.llm_threads)
+            return LlmPolicy(local, max_new_tokens=settings.llm_max_new_tokens)
+        assert settings.llm_base_url is not None and settings.llm_model is not None
+        http = OpenAIChatBackend(
+            settings.llm_base_url,
+            settings.llm_model,
+            api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+            timeout_s=settings.llm_timeout_s,
+            max_retries=settings.llm_max_retries,
+            revision=settings.llm_revision,
+        )
+        return LlmPolicy(http, max_new_tokens=settings.llm_max_new_tokens)
+    from dxsearch.policies.evidence import EvidencePolicy
+
+    return EvidencePolicy()
+
+
+def _guarded(policy: Policy) -> Policy:
+    """Serialise every policy but the LLM one, whose backends synchronise (or are stateless) themselves.
+
+    The LLM module is looked up, not imported: importing it pulls in transformers, and a policy cannot
+    be an ``LlmPolicy`` unless its module was imported already.
+    """
+    llm = sys.modules.get("dxsearch.policies.llm")
+    is_llm = llm is not None and isinstance(policy, llm.LlmPolicy)
+    return policy if is_llm else SerialisedPolicy(policy)
+
+
+def open_audit_store(settings: Settings) -> AuditStore:
+    """The audit store the settings name, signing checkpoints when a signing key is configured.
+
+    A configured key path that does not exist yet gets a fresh key (development); deployments provision
+    the key and give auditors its public half.
+    """
+    signer = None
+    if settings.audit_signing_key is not None:
+        signer = CheckpointSigner.from_pem_or_generate(settings.audit_signing_key)
+    return open_store(
+        settings.audit_url,
+        signer=signer,
+        checkpoint_every=settings.audit_checkpoint_every if signer is not None else None,
+    )
+
+
+def model_version(trace: Trace) -> str:
+    """``policy@version``, the model version recorded in the audit log (LLM versions name the checkpoint)."""
+    return f"{trace.policy.name}@{trace.policy.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosed:
+    trace: Trace
+    trace_json: dict[str, Any]
+    record: AuditRecord
+
+
+class DiagnosisService:
+    """Owns the index, the policy and the audit store of one app; see the module docstring for the order."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        pseudonymiser: Pseudonymiser,
+        index: EmbeddedIndex | None = None,
+        policy: Policy | None = None,
+        audit_store: AuditStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.pseudonymiser = pseudonymiser
+        self._index = index
+        self._owns_index = index is None
+        self._policy: Policy | None = _guarded(policy) if policy is not None else None
+        self._audit_store = audit_store
+        self._owns_store = audit_store is None
+        self._executor = ThreadPoolExecutor(max_workers=settings.policy_workers, thread_name_prefix="dxsearch-policy")
+        self.state: ReadyState = "starting"
+        self.reason = "warming up: loading the index and the policy"
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def open_audit_store(self) -> None:
+        """Open the configured audit store (at startup: a server that cannot audit must not start)."""
+        if self._audit_store is None:
+            self._audit_store = open_audit_store(self.settings)
+
+    def warm(self) -> None:
+        """Open the index, build the policy and run one unaudited diagnosis, so the first request is fast.
+
+        Runs in a background thread at startup; ``/readyz`` answers 503 until it has finished.
+        """
+        log = get_logger()
+        try:
+            if self._index is None:
+                self._index = EmbeddedIndex(self.settings.index, self.settings)
+            if self._policy is None:
+                self._policy = _guarded(default_policy(self.settings))
+            get_term_lookup()
+            trace = self._run(WARM_UP_CASE)
+            if trace.error is not None:  # e.g. the LLM server is unreachable: not ready, and say why
+                raise RuntimeError(f"the policy failed on the warm-up case ({trace.error})")
+        except Exception as exc:
+            self.state = "failed"
+            # Configuration errors (missing index, bad checkpoint) say what is wrong without any case data.
+            self.reason = f"warm-up failed: {type(exc).__name__}: {exc}"
+            log.error("warm_up_failed", error_type=type(exc).__name__)
+            return
+        self.state = "ready"
+        self.reason = "ready"
+        log.info("ready", index_version=self.index.version, policy=self.policy.name)
+
+    def close(self) -> None:
+        """Stop the workers; close what this service opened itself (injected objects belong to the caller)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._owns_store and self._audit_store is not None:
+            self._audit_store.close()
+        if self._owns_index and self._index is not None:
+            self._index.close()
+
+    # -- accessors -------------------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+    def require_ready(self) -> None:
+        if not self.ready:
+            raise ServiceUnavailableError(self.reason)
+
+    @property
+    def index(self) -> EmbeddedIndex:
+        if self._index is None:
+            raise ServiceUnavailableError(self.reason)
+        return self._index
+
+    @property
+    def policy(self) -> Policy:
+        if self._policy is None:
+            raise ServiceUnavailableError(self.reason)
+        return self._policy
+
+    @property
+    def audit_store(self) -> AuditStore:
+        if self._audit_store is None:
+            raise ServiceUnavailableError("the audit log is not open")
+        return self._audit_store
+
+    # -- one diagnosis ---------------------------------------------------------------------------------
+
+    def _run(self, case: Case, cancelled: threading.Event | None = None) -> Trace:
+        index = self.index
+        env = DiagnosticEnv(index.retriever("hybrid"))
+        policy = self.policy if cancelled is None else _Cancellable(self.policy, cancelled)
+        return diagnose(
+            case,
+            policy,
+            env,
+            index_version=index.version,
+            pseudonymiser=self.pseudonymiser,
+            resolve_chunk=index.store.chunk,
+        )
+
+    async def run_policy(self, case: Case) -> Trace:
+        """Diagnose ``case`` in a worker thread; :class:`PolicyTimeoutError` after ``policy_timeout_s``.
+
+        The time spent queued for a worker counts: under overload requests fail fast with 504 instead of
+        piling up. A run that times out stops at its next turn, and its result is dropped.
+        """
+        context = contextvars.copy_context()
+        cancelled = threading.Event()
+        future = self._executor.submit(context.run, self._run, case, cancelled)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout=self.settings.policy_timeout_s)
+        except TimeoutError:
+            cancelled.set()
+            future.cancel()
+            raise PolicyTimeoutError(
+                f"the diagnosis did not finish within {self.settings.policy_timeout_s:g} s"
+            ) from None
+        except asyncio.CancelledError:  # the request itself was cancelled (client gone, shutdown)
+            cancelled.set()
+            raise
+
+    def record(self, trace: Trace, prepared: PreparedCase, principal: Principal, request_id: str) -> Diagnosed:
+        """Append the decision to the audit log; returns once the record is committed.
+
+        Raises :class:`ServiceUnavailableError` when the append fails, so the caller sends no diagnosis.
+        """
+        trace_json = cast(dict[str, Any], json.loads(trace.model_dump_json()))
+        evidence_docs: list[str] = []
+        for diagnosis in trace.diagnoses:
+            for link in diagnosis.evidence:
+                if link.doc_id not in evidence_docs:
+                    evidence_docs.append(link.doc_id)
+        entry = AuditEntry(
+            trace=trace_json,
+            request_id=request_id,
+            actor_role=principal.role.value,
+            actor_id=principal.actor_id,
+            model_version=model_version(trace),
+            index_version=trace.index_version or self.index.version,
+            outcome=trace.outcome,
+            patient_pseudonym=trace.case.pseudonym if prepared.identified else None,
+            diagnoses=tuple(Diagnosis(name=d.name, code=d.code) for d in trace.diagnoses),
+            evidence_ids=tuple(evidence_docs),
+        )
+        try:
+            record = self.audit_store.append(entry)
+        except Exception as exc:
+            get_logger().error("audit_append_failed", error_type=type(exc).__name__)
+            raise ServiceUnavailableError(
+                "the audit log could not record this decision, so no diagnosis is returned; retry later"
+            ) from None
+        return Diagnosed(trace=trace, trace_json=trace_json, record=record)
+
+    async def in_thread(self, function: Callable[[], T]) -> T:
+        """Run a blocking call (intake, audit append, audit queries) off the event loop."""
+        return await to_thread.run_sync(function)

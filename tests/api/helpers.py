@@ -1,0 +1,109 @@
+"""Shared values and helpers of the API tests: keys, the test patient (with PHI to look for), app runners."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from audit import AuditQuery, AuditStore
+from dxsearch.settings import Settings
+
+KEYS: dict[str, str] = {
+    "clinician": "clinician-test-key-0000000001",
+    "auditor": "auditor-test-key-00000000002",
+    "admin": "admin-test-key-0000000000003",
+    "data_team": "data-team-test-key-000000004",
+}
+
+# The test patient of the FHIR bundles: none of these may reach a log, a trace or the audit log.
+PATIENT_NAME_GIVEN = "Zebedee"
+PATIENT_NAME_FAMILY = "Quixote-Testperson"
+PATIENT_MRN = "MRN-7734-SECRET"
+PATIENT_BIRTH_DATE = "2011-07-04"
+PHI_STRINGS = (PATIENT_NAME_GIVEN, PATIENT_NAME_FAMILY, PATIENT_MRN, PATIENT_BIRTH_DATE)
+HPO_SYSTEM = "http://purl.obolibrary.org/obo/hp.owl"
+MARFAN_FINDINGS: list[tuple[str, str]] = [
+    ("HP:0001166", "Arachnodactyly"),
+    ("HP:0001083", "Ectopia lentis"),
+    ("HP:0000098", "Tall stature"),
+]
+
+
+def auth(role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {KEYS[role]}"}
+
+
+def patient_resource() -> dict[str, Any]:
+    return {
+        "resourceType": "Patient",
+        "id": "p1",
+        "identifier": [{"system": "urn:oid:1.2.36.146.595.217.0.1", "value": PATIENT_MRN}],
+        "name": [{"family": PATIENT_NAME_FAMILY, "given": [PATIENT_NAME_GIVEN]}],
+        "gender": "female",
+        "birthDate": PATIENT_BIRTH_DATE,
+    }
+
+
+def observation(code: str, display: str, *, present: bool = True) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": HPO_SYSTEM, "code": code, "display": display}]},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2025-07-05",
+        "valueBoolean": present,
+    }
+
+
+def patient_bundle(findings: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """An R4B collection Bundle for the test patient: name, MRN, birth date and HPO-coded findings."""
+    resources = [patient_resource()] + [observation(c, d) for c, d in (findings or MARFAN_FINDINGS)]
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": "2025-07-05T09:00:00Z",
+        "entry": [{"resource": r} for r in resources],
+    }
+
+
+def audit_count(store: AuditStore) -> int:
+    return store.count(AuditQuery())
+
+
+def api_settings(base: Settings, **overrides: Any) -> Settings:
+    spec = ",".join(f"{key}:{role}" for role, key in KEYS.items())
+    values: dict[str, Any] = {
+        "api_keys": SecretStr(spec),
+        "rate_limit_per_minute": 10_000,
+        "policy_timeout_s": 60.0,
+        "max_request_bytes": 64 * 1024,
+        "pseudonym_key": "api-test-pseudonym-key-0123456789",
+        **overrides,
+    }
+    return base.model_copy(update=values)
+
+
+def wait_ready(client: TestClient, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        response = client.get("/readyz")
+        if response.status_code == 200:
+            return
+        assert response.json()["state"] != "failed", response.json()
+        time.sleep(0.05)
+    raise AssertionError("the app did not become ready")
+
+
+@contextmanager
+def running(app: FastAPI, *, ready: bool = True) -> Iterator[TestClient]:
+    """A client with the app's lifespan running (warm-up started); waits for readiness unless told not to."""
+    with TestClient(app) as client:
+        if ready:
+            wait_ready(client)
+        yield client

@@ -1,0 +1,446 @@
+"""The API end to end on real components: diagnoses with evidence, the audit record behind each, and refusals."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.cds import SUMMARY_MAX_CHARS
+from audit import AuditEntry, AuditRecord, SqliteAuditStore
+from dxsearch.cases import Case
+from dxsearch.policies.base import Exchange
+from dxsearch.policies.evidence import EvidencePolicy
+from dxsearch.retrieval.embedded import EmbeddedIndex
+from dxsearch.settings import Settings
+from tests.api.helpers import (
+    KEYS,
+    MARFAN_FINDINGS,
+    PHI_STRINGS,
+    api_settings,
+    audit_count,
+    auth,
+    observation,
+    patient_bundle,
+    patient_resource,
+    running,
+)
+
+NOTE = "Fourteen-year-old girl, very tall, with arachnodactyly and ectopia lentis. No seizures."
+
+
+def test_diagnose_by_findings_returns_evidence_and_an_audit_record(client: TestClient, store: SqliteAuditStore) -> None:
+    before = audit_count(store)
+    body = {
+        "findings": ["HP:0001166", {"label": "Ectopia lentis", "hpo_id": "HP:0001083"}, "Tall stature"],
+        "sex": "female",
+        "age": 14,
+    }
+    response = client.post("/v1/diagnose", json=body, headers=auth("clinician"))
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert data["outcome"] == "diagnosed" and data["model_version"] == "evidence@1"
+    top = data["diagnoses"][0]
+    assert top["code"] == "OMIM:154700" and top["name"]
+    assert top["evidence"], "a diagnosis without evidence"
+    cited = {e["evidence_id"]: e for e in top["evidence"]}
+    assert "omim:154700#0" in cited
+    link = cited["omim:154700#0"]
+    assert link["doc_id"] == "omim:154700" and link["kind"] == "disease_knowledge" and link["mentions_diagnosis"]
+    assert "Arachnodactyly" in link["supports"]
+    assert audit_count(store) == before + 1
+
+    record = client.get(f"/v1/traces/{data['audit_id']}", headers=auth("clinician"))
+    assert record.status_code == 200
+    stored = record.json()
+    assert stored["trace"] == data["trace"]
+    assert stored["request_id"] == response.headers["X-Request-ID"] == data["request_id"]
+    assert stored["actor_role"] == "clinician" and KEYS["clinician"] not in json.dumps(stored)
+    assert stored["patient_pseudonym"] is None  # no patient identifier was given
+    assert {"code": "OMIM:154700", "name": top["name"]} in stored["diagnoses"]
+    assert "omim:154700" in stored["evidence_ids"]
+    assert stored["index_version"] == data["index_version"]
+
+
+def test_diagnose_by_text_extracts_findings_and_keeps_the_note_out_of_the_record(
+    client: TestClient, store: SqliteAuditStore
+) -> None:
+    response = client.post("/v1/diagnose", json={"text": NOTE}, headers=auth("admin"))
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert data["diagnoses"] and data["diagnoses"][0]["code"] == "OMIM:154700"
+    findings = {f["hpo_id"]: f for f in data["trace"]["case"]["findings"]}
+    assert "HP:0001166" in findings and findings.get("HP:0001250", {}).get("excluded") is True
+    record = store.get(data["audit_id"])
+    assert record is not None
+    assert NOTE not in json.dumps(record.to_json()) and "Fourteen-year-old girl" not in json.dumps(data)
+
+
+def test_diagnose_by_bundle_pseudonymises_the_patient(client: TestClient, store: SqliteAuditStore) -> None:
+    response = client.post("/v1/diagnose", json={"bundle": patient_bundle()}, headers=auth("clinician"))
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert data["diagnoses"][0]["code"] == "OMIM:154700"
+    assert data["trace"]["case"]["age"] == "P14Y"  # from the birth date, which itself is not kept
+    record = store.get(data["audit_id"])
+    assert record is not None and record.patient_pseudonym == data["trace"]["case"]["pseudonym"]
+    written = json.dumps(record.to_json()) + response.text
+    for phi in PHI_STRINGS:
+        assert phi not in written
+    # The same patient again: the same pseudonym, so an auditor finds both decisions.
+    again = client.post("/v1/diagnose", json={"bundle": patient_bundle()}, headers=auth("clinician")).json()
+    assert again["trace"]["case"]["pseudonym"] == record.patient_pseudonym
+    found = client.get("/v1/traces", params={"patient": record.patient_pseudonym}, headers=auth("auditor"))
+    assert found.status_code == 200
+    assert {r["record_id"] for r in found.json()["records"]} >= {data["audit_id"], again["audit_id"]}
+
+
+def _streamed(body: bytes, chunk: int = 4096) -> Iterator[bytes]:
+    for start in range(0, len(body), chunk):
+        yield body[start : start + chunk]
+
+
+def _bundle_with_script() -> dict[str, Any]:
+    return patient_bundle([("HP:0001166", "<script>alert(1)</script>")])
+
+
+def _malformed_bundle() -> dict[str, Any]:
+    bundle = patient_bundle()
+    bundle["entry"][1]["resource"]["valueBoolean"] = "maybe"
+    return bundle
+
+
+# (name, role or None, request kwargs, expected status, words the message must contain)
+REJECTIONS: list[tuple[str, str | None, dict[str, Any], int, Sequence[str]]] = [
+    ("no key", None, {"json": {"findings": ["Tall stature"]}}, 401, ["missing API key"]),
+    ("unknown key", "bogus", {"json": {"findings": ["Tall stature"]}}, 401, ["unknown API key"]),
+    ("auditor may not diagnose", "auditor", {"json": {"findings": ["Tall stature"]}}, 403, ["auditor", "clinician"]),
+    ("data team may not diagnose", "data_team", {"json": {"findings": ["Tall stature"]}}, 403, ["data_team"]),
+    (
+        "oversized by Content-Length",
+        "clinician",
+        {"json": {"text": "tall " * 20_000}},
+        413,
+        ["larger than the limit"],
+    ),
+    (
+        "oversized while streaming",
+        "clinician",
+        {"content": _streamed(json.dumps({"text": "tall " * 20_000}).encode())},
+        413,
+        ["larger than the limit"],
+    ),
+    ("malformed JSON", "clinician", {"content": b'{"findings": ["Tall stature",]', "json_header": True}, 400, ["JSON"]),
+    ("not a JSON object", "clinician", {"json": ["Tall stature"]}, 422, ["invalid request"]),
+    ("two inputs", "clinician", {"json": {"text": NOTE, "findings": ["Tall stature"]}}, 422, ["exactly one"]),
+    ("no input", "clinician", {"json": {"sex": "female"}}, 422, ["exactly one"]),
+    ("unknown field", "clinician", {"json": {"finding": ["Tall stature"]}}, 422, ["finding"]),
+    ("script tag in findings", "clinician", {"json": {"findings": ["<script>alert(1)</script>"]}}, 422, ["'<'"]),
+    (
+        "script tag in a finding object",
+        "clinician",
+        {"json": {"findings": [{"label": "Tall <b>stature</b>"}]}},
+        422,
+        ["findings[0].label"],
+    ),
+    ("script tag in a bundle", "clinician", {"json": {"bundle": _bundle_with_script()}}, 422, ["'<'"]),
+    ("malformed bundle", "clinician", {"json": {"bundle": _malformed_bundle()}}, 422, ["entry[1]", "valueBoolean"]),
+    (
+        "not a bundle",
+        "clinician",
+        {"json": {"bundle": {"resourceType": "Patient"}}},
+        422,
+        ["resourceType"],
+    ),
+    ("no findings in the text", "clinician", {"json": {"text": "Seen today, feeling well."}}, 422, ["no findings"]),
+    (
+        "only excluded findings",
+        "clinician",
+        {"json": {"findings": [{"label": "Seizure", "excluded": True}]}},
+        422,
+        ["no observed finding"],
+    ),
+    ("unknown HPO term", "clinician", {"json": {"findings": ["HP:9999999"]}}, 422, ["unknown HPO term"]),
+    ("bad age", "clinician", {"json": {"findings": ["Tall stature"], "age": "fourteen"}}, 422, ["ISO 8601"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("role", "kwargs", "status", "words"),
+    [r[1:] for r in REJECTIONS],
+    ids=[r[0] for r in REJECTIONS],
+)
+def test_rejected_requests_get_the_right_4xx_and_write_nothing(
+    client: TestClient,
+    store: SqliteAuditStore,
+    role: str | None,
+    kwargs: dict[str, Any],
+    status: int,
+    words: Sequence[str],
+) -> None:
+    kwargs = dict(kwargs)
+    headers: dict[str, str] = {}
+    if role == "bogus":
+        headers["X-API-Key"] = "not-a-configured-key-at-all"
+    elif role is not None:
+        headers.update(auth(role))
+    if kwargs.pop("json_header", False):
+        headers["Content-Type"] = "application/json"
+    before = audit_count(store)
+    response = client.post("/v1/diagnose", headers=headers, **kwargs)
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    for word in words:
+        assert word in detail, detail
+    assert response.json()["request_id"] == response.headers["X-Request-ID"]
+    assert audit_count(store) == before
+    if status == 401:
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_malformed_bundle_names_the_path(client: TestClient) -> None:
+    response = client.post("/v1/diagnose", json={"bundle": _malformed_bundle()}, headers=auth("clinician"))
+    assert response.status_code == 422
+    assert response.json()["path"] == "entry[1].resource.valueBoolean"
+    assert response.json()["reason"]
+
+
+class FailingStore(SqliteAuditStore):
+    """A real store whose appends fail as a full or broken disk would make them fail."""
+
+    def append(self, entry: AuditEntry) -> AuditRecord:
+        raise sqlite3.OperationalError("disk I/O error")
+
+
+def test_a_failed_audit_append_returns_503_and_no_diagnosis(
+    tmp_path: Any, settings: Settings, index: EmbeddedIndex, policy: EvidencePolicy
+) -> None:
+    failing = FailingStore(tmp_path / "audit.db")
+    try:
+        app = create_app(settings, index=index, policy=policy, audit_store=failing)
+        with running(app) as client:
+            response = client.post("/v1/diagnose", json={"findings": ["Tall stature"]}, headers=auth("clinician"))
+        assert response.status_code == 503
+        assert "audit log" in response.json()["detail"] and "diagnoses" not in response.json()
+        assert audit_count(failing) == 0
+    finally:
+        failing.close()
+
+
+def test_verify_walks_the_chain(client: TestClient, store: SqliteAuditStore) -> None:
+    client.post("/v1/diagnose", json={"findings": ["Arachnodactyly", "Tall stature"]}, headers=auth("clinician"))
+    response = client.get("/v1/audit/verify", headers=auth("auditor"))
+    assert response.status_code == 200
+    report = response.json()
+    assert report["ok"] is True and report["records_checked"] == audit_count(store) > 0
+    assert report["checkpoints_checked"] >= 1 and report["trusted_key_fingerprint"]
+    assert client.get("/v1/audit/verify", headers=auth("clinician")).status_code == 403
+
+
+def test_auditors_query_by_diagnosis_and_evidence_with_pagination(client: TestClient) -> None:
+    for _ in range(2):
+        client.post("/v1/diagnose", json={"findings": [c for c, _ in MARFAN_FINDINGS]}, headers=auth("clinician"))
+    params: dict[str, Any] = {"diagnosis": "omim:154700", "evidence": "omim:154700#0", "limit": 1}
+    first = client.get("/v1/traces", params=params, headers=auth("auditor"))
+    assert first.status_code == 200, first.text
+    page = first.json()
+    assert len(page["records"]) == 1 and page["next_cursor"] and "trace" not in page["records"][0]
+    second = client.get("/v1/traces", params={**params, "cursor": page["next_cursor"]}, headers=auth("admin"))
+    assert second.json()["records"][0]["seq"] > page["records"][0]["seq"]
+    assert client.get("/v1/traces", params=params, headers=auth("clinician")).status_code == 403
+    since = client.get(
+        "/v1/traces", params={"since": "2999-01-01T00:00:00Z", "include_trace": True}, headers=auth("auditor")
+    )
+    assert since.json() == {"records": [], "next_cursor": None}
+    assert client.get("/v1/traces/nope", headers=auth("auditor")).status_code == 404
+
+
+def test_corpus_and_documents_for_any_role(client: TestClient, index: EmbeddedIndex) -> None:
+    corpus = client.get("/v1/corpus", headers=auth("data_team"))
+    assert corpus.status_code == 200
+    assert corpus.json()["index_version"] == index.version
+    assert corpus.json()["counts"]["documents"]["disease_knowledge"] == 3
+
+    response = client.get("/v1/documents/gl:0123456789abcdef%231", headers=auth("auditor"))
+    assert response.status_code == 200, response.text
+    passage = response.json()
+    document = passage["document"]
+    assert document["text"][passage["start"] : passage["end"]] == passage["passage"]
+    assert passage["start"] > 0 and passage["section"] and document["licence"] == "CC0-1.0"
+    assert document["kind"] == "guideline" and document["title"] == "Test guideline on sweat testing"
+
+    assert client.get("/v1/documents/omim:000000%230", headers=auth("clinician")).status_code == 404
+    malformed = client.get("/v1/documents/not-an-evidence-id", headers=auth("clinician"))
+    assert malformed.status_code == 400 and "doc_id#n" in malformed.json()["detail"]
+    assert client.get("/v1/documents/omim:154700%230").status_code == 401
+
+
+def test_probes_and_docs(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["ready"] is True and ready["policy"] == "evidence"
+    schema = client.get("/openapi.json").json()
+    assert {"/v1/diagnose", "/v1/traces/{audit_id}", "/cds-services"} <= set(schema["paths"])
+    assert client.get("/docs").status_code == 200
+
+
+class GatedPolicy:
+    """The evidence policy, held back until the test opens the gate (a slow warm-up made deterministic)."""
+
+    name = "evidence"
+    version = "1"
+
+    def __init__(self, inner: EvidencePolicy) -> None:
+        self.inner = inner
+        self.gate = threading.Event()
+
+    def next_turn(self, case: Case, history: Sequence[Exchange]) -> str:
+        assert self.gate.wait(30)
+        return self.inner.next_turn(case, history)
+
+
+def test_readyz_is_503_until_the_policy_is_warm(
+    settings: Settings, index: EmbeddedIndex, policy: EvidencePolicy, store: SqliteAuditStore
+) -> None:
+    gated = GatedPolicy(policy)
+    app = create_app(settings, index=index, policy=gated, audit_store=store)
+    with running(app, ready=False) as client:
+        assert client.get("/healthz").status_code == 200
+        response = client.get("/readyz")
+        assert response.status_code == 503 and response.json()["ready"] is False
+        before = audit_count(store)
+        early = client.post("/v1/diagnose", json={"findings": ["Tall stature"]}, headers=auth("clinician"))
+        assert early.status_code == 503 and audit_count(store) == before
+        gated.gate.set()
+        deadline = time.monotonic() + 30
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+
+class SlowPolicy:
+    name = "slow"
+    version = "test"
+
+    def next_turn(self, case: Case, history: Sequence[Exchange]) -> str:
+        time.sleep(1.0)
+        return "<diagnose>insufficient evidence</diagnose>"
+
+
+def test_a_slow_policy_times_out_with_504_and_no_record(
+    test_settings: Settings, index: EmbeddedIndex, store: SqliteAuditStore
+) -> None:
+    slow = api_settings(test_settings, policy_timeout_s=0.2)
+    app = create_app(slow, index=index, policy=SlowPolicy(), audit_store=store)
+    with running(app) as client:
+        before = audit_count(store)
+        response = client.post("/v1/diagnose", json={"findings": ["Tall stature"]}, headers=auth("clinician"))
+        assert response.status_code == 504 and "0.2 s" in response.json()["detail"]
+        assert audit_count(store) == before
+
+
+def test_rate_limit_per_key(
+    test_settings: Settings, index: EmbeddedIndex, policy: EvidencePolicy, store: SqliteAuditStore
+) -> None:
+    limited = api_settings(test_settings, rate_limit_per_minute=3)
+    app = create_app(limited, index=index, policy=policy, audit_store=store)
+    with running(app) as client:
+        statuses = [client.get("/v1/corpus", headers=auth("clinician")).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        limited = client.get("/v1/corpus", headers=auth("clinician"))
+        assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+        assert "rate limit" in limited.json()["detail"]
+        assert client.get("/v1/corpus", headers=auth("auditor")).status_code == 200  # another key, another bucket
+
+
+def _cds_request(prefetch: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "hook": "patient-view",
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": {"userId": "Practitioner/example", "patientId": "p1"},
+        "prefetch": prefetch,
+    }
+
+
+def test_cds_hooks_discovery_and_patient_view_cards(client: TestClient, store: SqliteAuditStore) -> None:
+    discovery = client.get("/cds-services")
+    assert discovery.status_code == 200
+    (service,) = discovery.json()["services"]
+    assert service["hook"] == "patient-view" and "patient" in service["prefetch"]
+
+    searchset = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": observation(c, d)} for c, d in MARFAN_FINDINGS],
+    }
+    prefetch = {"patient": patient_resource(), "observations": searchset, "conditions": None}
+    before = audit_count(store)
+    response = client.post(f"/cds-services/{service['id']}", json=_cds_request(prefetch), headers=auth("clinician"))
+    assert response.status_code == 200, response.text
+    (card,) = response.json()["cards"]
+    assert len(card["summary"]) <= SUMMARY_MAX_CHARS and "Marfan" in card["summary"]
+    assert card["indicator"] == "info" and card["source"]["label"] == "DxSearch"
+    assert "Marfan" in card["detail"]
+    (link,) = card["links"]
+    assert link["type"] == "absolute" and "/viewer/?trace=" in link["url"]
+    audit_id = link["url"].rpartition("=")[2]
+    assert audit_count(store) == before + 1
+    assert client.get(f"/v1/traces/{audit_id}", headers=auth("clinician")).status_code == 200
+    for phi in PHI_STRINGS:
+        assert phi not in response.text
+
+    # No findings: no card and no record; no prefetch: 412; wrong role: 403.
+    empty = client.post(
+        f"/cds-services/{service['id']}", json=_cds_request({"patient": patient_resource()}), headers=auth("clinician")
+    )
+    assert empty.status_code == 200 and empty.json() == {"cards": []}
+    missing = client.post(f"/cds-services/{service['id']}", json=_cds_request(None), headers=auth("clinician"))
+    assert missing.status_code == 412 and "prefetch" in missing.json()["detail"]
+    forbidden = client.post(f"/cds-services/{service['id']}", json=_cds_request(prefetch), headers=auth("auditor"))
+    assert forbidden.status_code == 403
+    assert audit_count(store) == before + 1
+    feedback = client.post(
+        f"/cds-services/{service['id']}/feedback",
+        json={"feedback": [{"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": "2025-07-05T09:00:00Z"}]},
+        headers=auth("clinician"),
+    )
+    assert feedback.status_code == 200
+
+
+def test_logs_carry_request_ids_and_no_phi(client: TestClient, log_stream: io.StringIO) -> None:
+    start = log_stream.tell()
+    ok = client.post("/v1/diagnose", json={"bundle": patient_bundle()}, headers=auth("clinician"))
+    bad = client.post("/v1/diagnose", json={"bundle": _malformed_bundle()}, headers=auth("clinician"))
+    note = client.post("/v1/diagnose", json={"text": NOTE, "patient_id": "MRN-7734-SECRET"}, headers=auth("clinician"))
+    assert (ok.status_code, bad.status_code, note.status_code) == (200, 422, 200)
+    written = log_stream.getvalue()[start:]
+    lines = [json.loads(line) for line in written.splitlines() if line.strip()]
+    requests = [line for line in lines if line.get("event") == "request"]
+    assert {r["request_id"] for r in requests} >= {ok.headers["X-Request-ID"], bad.headers["X-Request-ID"]}
+    first = next(r for r in requests if r["request_id"] == ok.headers["X-Request-ID"])
+    assert first["route"] == "/v1/diagnose" and first["status"] == 200 and first["role"] == "clinician"
+    assert first["actor_id"] and first["audit_id"] == ok.json()["audit_id"] and first["duration_ms"] > 0
+    for phi in (*PHI_STRINGS, NOTE, "arachnodactyly", "Arachnodactyly", KEYS["clinician"]):
+        assert phi not in written, phi
+
+
+def test_a_missing_index_leaves_the_app_unready_with_a_reason(
+    tmp_path: Any, test_settings: Settings, store: SqliteAuditStore
+) -> None:
+    app = create_app(api_settings(test_settings, index=tmp_path / "no-index"), audit_store=store)
+    with running(app, ready=False) as client:
+        deadline = time.monotonic() + 30
+        while (state := client.get("/readyz").json())["state"] == "starting":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert state["state"] == "failed" and "warm-up failed" in state["reason"]
+        assert client.get("/readyz").status_code == 503
+        assert client.get("/v1/corpus", headers=auth("clinician")).status_code == 503

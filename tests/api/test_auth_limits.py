@@ -1,0 +1,103 @@
+"""Key ring parsing and lookup, the token bucket, CDS markdown escaping: the parts with no app around them."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.auth import KeyConfigError, KeyRing, Role
+from api.cds import markdown_text, plain_summary
+from api.limits import RateLimiter
+from api.logging import get_logger
+from dxsearch.pseudonym import Pseudonymiser
+from tests.api.helpers import KEYS, PATIENT_NAME_FAMILY, PATIENT_NAME_GIVEN
+
+PSEUDONYMISER = Pseudonymiser("auth-test-pseudonym-key-0123")
+KEY = "a-clinician-key-long-enough"
+
+
+def test_keys_are_kept_as_digests_and_map_to_roles() -> None:
+    digest = hashlib.sha256(b"an-auditor-key-given-as-digest").hexdigest()
+    ring = KeyRing.parse(f" {KEY}:clinician , sha256={digest}:auditor ,", PSEUDONYMISER)
+    assert len(ring) == 2
+    clinician = ring.authenticate(KEY)
+    auditor = ring.authenticate("an-auditor-key-given-as-digest")
+    assert clinician is not None and clinician.role is Role.CLINICIAN
+    assert auditor is not None and auditor.role is Role.AUDITOR
+    assert ring.authenticate(KEY + "x") is None and ring.authenticate("") is None
+    # The actor id is a keyed pseudonym: stable, distinct per key, and neither the key nor its digest.
+    again = KeyRing.parse(f"{KEY}:clinician", PSEUDONYMISER).authenticate(KEY)
+    assert again is not None and again.actor_id == clinician.actor_id
+    assert clinician.actor_id != auditor.actor_id
+    assert KEY not in repr(ring.__dict__) and KEY not in repr(clinician)
+    assert clinician.actor_id not in clinician.key_digest
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("short:clinician", "shorter than"),
+        (f"{KEY}:surgeon", "unknown role"),
+        (f"{KEY}", "not 'key:role'"),
+        (f"{KEY}:clinician,{KEY}:admin", "twice"),
+    ],
+)
+def test_bad_key_settings_are_refused_without_echoing_the_key(spec: str, message: str) -> None:
+    with pytest.raises(KeyConfigError, match=message) as caught:
+        KeyRing.parse(spec, PSEUDONYMISER)
+    assert KEY not in str(caught.value)
+
+
+def test_an_empty_ring_admits_nobody() -> None:
+    assert len(KeyRing.parse(None, PSEUDONYMISER)) == 0
+    assert KeyRing.parse("", PSEUDONYMISER).authenticate("anything") is None
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_bucket_allows_a_burst_then_the_steady_rate() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(60, clock=clock)  # one token per second, burst of 60
+    assert all(limiter.acquire("k") == 0.0 for _ in range(60))
+    wait = limiter.acquire("k")
+    assert wait == pytest.approx(1.0)
+    assert limiter.acquire("other") == 0.0  # buckets are per key
+    clock.now += 1.0
+    assert limiter.acquire("k") == 0.0 and limiter.acquire("k") > 0
+    clock.now += 3600
+    assert sum(limiter.acquire("k") == 0.0 for _ in range(100)) == 60  # refill is capped at the burst
+    assert RateLimiter(0).acquire("k") == 0.0  # 0 turns limiting off
+
+
+def test_cds_text_is_inert_markdown_and_summaries_fit() -> None:
+    escaped = markdown_text("[click](javascript:alert(1)) <img src=x> **bold**")
+    assert "<img" not in escaped and "](" not in escaped and "\\*\\*" in escaped
+    assert len(plain_summary("x" * 500)) == 140 and "\n" not in plain_summary("a\nb")
+
+
+def test_the_api_key_header_works_like_a_bearer_token(client: TestClient) -> None:
+    assert client.get("/v1/corpus", headers={"X-API-Key": KEYS["data_team"]}).status_code == 200
+    assert client.get("/v1/corpus", headers={"Authorization": f"Basic {KEYS['data_team']}"}).status_code == 401
+
+
+def test_exceptions_reach_the_log_as_their_type_only(log_stream: io.StringIO) -> None:
+    start = log_stream.tell()
+    try:
+        raise KeyError(f"{PATIENT_NAME_GIVEN} {PATIENT_NAME_FAMILY}")
+    except KeyError:
+        logging.getLogger("dxsearch.test").exception("Exception in ASGI application")
+        get_logger().error("failed", exc_info=True)
+    lines = [json.loads(line) for line in log_stream.getvalue()[start:].splitlines() if line.strip()]
+    assert [line["error_type"] for line in lines] == ["KeyError", "KeyError"]
+    assert PATIENT_NAME_GIVEN not in log_stream.getvalue()[start:]
