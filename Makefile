@@ -24,10 +24,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Development keys only: a real deployment sets DXSEARCH_API_KEYS (ideally as sha256=<hex>:role entries).
+DEMO_KEYS ?= demo-clinician-key:clinician,demo-auditor-key:auditor
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
 demo: install
 	@test -f $(INDEX)/CURRENT || $(VENV)/bin/corpus-builder build --out $(INDEX)
 	$(VENV)/bin/corpus-builder stats --index $(INDEX)
 	$(VENV)/bin/dxsearch diagnose --index $(INDEX) --case examples/heldout-case.jsonl --explain
+	@echo "API keys for the demo: demo-clinician-key (clinician), demo-auditor-key (auditor)"
+	DXSEARCH_API_KEYS='$(DEMO_KEYS)' DXSEARCH_AUDIT_URL=sqlite:///var/audit.db \
+		DXSEARCH_AUDIT_SIGNING_KEY=var/audit-signing-key.pem \
+		$(VENV)/bin/dxsearch serve --index $(INDEX) --host $(HOST) --port $(PORT)
 
 test: install
 	$(VENV)/bin/pytest -q

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from dxsearch.cases import CaseFileError, LabelledCase, iter_phenopacket_rows
 from dxsearch.cli_errors import fail, settings_or_fail
-from dxsearch.retrieval.layout import IndexNotFoundError
+from dxsearch.retrieval.layout import IndexNotFoundError, current_generation
 from dxsearch.settings import Settings
 
 if TYPE_CHECKING:
@@ -335,6 +335,40 @@ def _print_report(report: dict[str, dict[str, Any]]) -> None:
                 f"{m['latency_p95_ms']:.0f}",
             )
         tables.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind; loopback unless a deployment decides otherwise.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    index: IndexOption = None,
+) -> None:
+    """Serve the diagnosis API (and the viewer at /viewer/) until interrupted.
+
+    Settings come from DXSEARCH_* variables: DXSEARCH_INDEX, DXSEARCH_AUDIT_URL
+    (sqlite:///var/audit.db by default), DXSEARCH_API_KEYS as 'key:role,key:role'
+    (roles clinician, data_team, auditor, admin). The evidence baseline answers unless
+    an LLM is configured (DXSEARCH_LLM_MODEL_PATH or DXSEARCH_LLM_BASE_URL).
+    """
+    from api.serve import serve as run_server
+
+    settings = settings_or_fail()
+    if index is not None:
+        settings = settings.model_copy(update={"index": index})
+    try:
+        current_generation(settings.index)  # a missing index fails here, in one line, before uvicorn starts
+    except IndexNotFoundError as exc:
+        raise fail(str(exc)) from None
+    from api.auth import KeyConfigError
+    from audit.errors import AuditError
+
+    console.print(f"DxSearch API on http://{host}:{port}/  (viewer: http://{host}:{port}/viewer/, docs: /docs)")
+    try:
+        run_server(host, port, settings)
+    except (KeyConfigError, AuditError) as exc:
+        raise fail(f"cannot start the API: {exc}") from None
 
 
 @app.command("tiny-model")
