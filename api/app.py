@@ -31,6 +31,7 @@ from api.limits import BodySizeLimitMiddleware, RateLimiter
 from api.logging import RequestContextMiddleware, configure_logging, get_logger
 from api.service import DiagnosisService, PolicyTimeoutError, ServiceUnavailableError
 from api.state import AppServices
+from api.viewer import mount_viewer
 from audit import AuditStore
 from dxsearch import __version__
 from dxsearch.policies.base import Policy
@@ -94,6 +95,7 @@ def create_app(
     _add_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(cds.router)
+    mount_viewer(app)  # the clinician viewer and auditor view at /viewer/
     return app
 
 

@@ -1,0 +1,368 @@
+"""End to end in headless Chromium: the real app served by uvicorn on loopback, driven by Playwright.
+
+The app is the real one (embedded index built here from the small test documents plus one poisoned
+document, the evidence policy, a SQLite audit log with signed checkpoints). The browser is Debian's
+chromium (``/usr/bin/chromium``, installed by ``.ci/run``): Playwright's own browser downloads are never
+used. Screenshots go to ``artifacts/`` (kept by CI).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from pydantic import SecretStr
+from support import SMALL_DOCS, ListSource, make_doc
+
+from api.app import create_app
+from audit import CheckpointSigner, SqliteAuditStore
+from corpus_builder.build import run_build
+from dxsearch.corpus import DocumentKind
+from dxsearch.policies.evidence import EvidencePolicy
+from dxsearch.retrieval.embedded import EmbeddedIndex
+from dxsearch.settings import Settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+CLINICIAN_KEY = "viewer-clinician-key-000000001"
+AUDITOR_KEY = "viewer-auditor-key-0000000002"
+MARFAN_FINDINGS = "Arachnodactyly\nEctopia lentis\nTall stature\n- Seizures"
+
+# A poisoned corpus document: markup in its title and text must reach the page as characters.
+POISON_ID = "pt:bbbb2222"
+POISON_TITLE = 'Patient record <img src=x onerror="window.__xss=1">'
+POISON_SCRIPT = "<script>window.__xss=2</script>"
+POISON_TEXT = (
+    f"Observed findings: Arachnodactyly; Ectopia lentis; Tall stature {POISON_SCRIPT}\n"
+    "Diagnosis: Marfan syndrome (OMIM:154700)\n"
+    '# Follow-up <img src=x onerror="window.__xss=3">\n'
+    "Seen again a year later; an echocardiogram is planned.\n"
+)
+NOTE = "Fourteen-year-old girl, very tall, with arachnodactyly and ectopia lentis. No seizures."
+HPO = "http://purl.obolibrary.org/obo/hp.owl"
+BUNDLE = {
+    "resourceType": "Bundle",
+    "type": "collection",
+    "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "2010-03-15"}},
+        *(
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"coding": [{"system": HPO, "code": code, "display": display}]},
+                    "subject": {"reference": "Patient/p1"},
+                    "valueBoolean": True,
+                }
+            }
+            for code, display in (
+                ("HP:0001166", "Arachnodactyly"),
+                ("HP:0001083", "Ectopia lentis"),
+                ("HP:0000098", "Tall stature"),
+            )
+        ),
+    ],
+}
+POISONED = make_doc(POISON_ID, DocumentKind.PATIENT_RECORD, POISON_TITLE, POISON_TEXT, ("OMIM:154700",))
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.is_file(),
+        reason="Debian's chromium is missing at /usr/bin/chromium (.ci/run installs it: apt-get install chromium)",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    base_url: str
+    index: EmbeddedIndex
+
+    def get(self, path: str, key: str) -> httpx.Response:
+        return httpx.get(self.base_url + path, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+    def diagnose(self, findings: list[str]) -> httpx.Response:
+        return httpx.post(
+            self.base_url + "/v1/diagnose",
+            json={"findings": findings},
+            headers={"Authorization": f"Bearer {CLINICIAN_KEY}"},
+            timeout=60,
+        )
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory, test_settings: Settings) -> Iterator[LiveServer]:
+    """The real app on 127.0.0.1 and a free port, in a background thread, ready to diagnose."""
+    root = tmp_path_factory.mktemp("viewer-e2e")
+    index_dir = root / "index"
+    run_build(index_dir, [ListSource("viewer-docs", [*SMALL_DOCS, POISONED])], test_settings)
+    settings = test_settings.model_copy(
+        update={
+            "api_keys": SecretStr(f"{CLINICIAN_KEY}:clinician,{AUDITOR_KEY}:auditor"),
+            "rate_limit_per_minute": 10_000,
+            "policy_timeout_s": 60.0,
+            "pseudonym_key": "viewer-test-pseudonym-key-0123456789",
+        }
+    )
+    index = EmbeddedIndex(index_dir, settings)
+    store = SqliteAuditStore(root / "audit.db", signer=CheckpointSigner.generate(), checkpoint_every=2)
+    app = create_app(settings, index=index, policy=EvidencePolicy(), audit_store=store)
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))  # the port is held from here on: no race with another process
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="viewer-e2e-uvicorn", daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                response = httpx.get(base_url + "/readyz", timeout=5)
+                if response.status_code == 200:
+                    break
+                assert response.json().get("state") != "failed", response.text
+            except httpx.TransportError:
+                pass
+            assert thread.is_alive(), "uvicorn stopped during start-up"
+            assert time.monotonic() < deadline, "the app did not become ready in 90 s"
+            time.sleep(0.1)
+        yield LiveServer(base_url, index)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+        index.close()
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def _watch(page: Page, problems: list[str]) -> None:
+    """Collects uncaught page errors and every CSP / Trusted Types violation the console reports."""
+    page.set_default_timeout(20_000)
+    page.on("pageerror", lambda exc: problems.append(f"uncaught: {exc}"))
+
+    def console(message: ConsoleMessage) -> None:
+        text = message.text
+        if "Content Security Policy" in text or "Trusted Type" in text or "TrustedHTML" in text:
+            problems.append(f"console: {text}")
+
+    page.on("console", console)
+
+
+def _use_key(page: Page, key: str) -> None:
+    page.fill("#api-key", key)
+    page.get_by_role("button", name="Use key").click()
+
+
+def test_clinician_and_auditor_views_in_chromium(live_server: LiveServer, browser: Browser) -> None:
+    expect.set_options(timeout=20_000)  # two cores in CI: a diagnosis can take a while
+    ARTIFACTS.mkdir(exist_ok=True)
+    base = live_server.base_url
+    chunk_text = live_server.index.store.chunk("omim:154700#0")
+    assert chunk_text is not None
+    problems: list[str] = []
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = context.new_page()
+    _watch(page, problems)
+
+    # -- the page, with its CSP -----------------------------------------------------------------------------
+    response = page.goto(f"{base}/viewer/")
+    assert response is not None and response.ok
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    expect(page.locator("#key-status")).to_contain_text("No key set")
+
+    # -- errors are shown: an unknown key (401), markup in a finding (422), a bundle that is not JSON ------------
+    _use_key(page, "not-a-configured-key-0000")
+    expect(page.locator("#key-status")).to_contain_text("refused")
+    page.fill("#findings", MARFAN_FINDINGS)
+    page.get_by_role("button", name="Diagnose").click()
+    expect(page.locator("#message")).to_contain_text("HTTP 401")
+
+    _use_key(page, CLINICIAN_KEY)
+    expect(page.locator("#key-status")).to_contain_text("Key accepted")
+    page.fill("#findings", "Arachnodactyly\n<b>bold</b>")
+    page.get_by_role("button", name="Diagnose").click()
+    expect(page.locator("#message")).to_contain_text("HTTP 422")
+    page.get_by_role("radio", name="FHIR bundle").check()
+    expect(page.locator("#demographics")).to_be_hidden()
+    page.fill("#bundle", "{not json")
+    page.get_by_role("button", name="Diagnose").click()
+    expect(page.locator("#message")).to_contain_text("not valid JSON")
+    page.get_by_role("radio", name="Findings").check()
+
+    # -- a differential, its evidence chain, a passage highlighted in its document ------------------------------
+    page.fill("#findings", MARFAN_FINDINGS)
+    page.get_by_role("button", name="Diagnose").click()
+    first = page.locator(".differential > li").first
+    expect(first).to_contain_text("Marfan")
+    expect(page.locator("#message")).to_be_hidden()
+    expect(page.locator(".chip.excluded")).to_contain_text("Seizures")
+    audit_id = page.locator("#result .audit-id").text_content()
+    assert audit_id
+    first.locator("summary").focus()
+    page.keyboard.press("Enter")  # expands with the keyboard
+    expect(first.locator("details")).to_have_attribute("open", "")
+    evidence = first.locator("button.evidence-link", has_text="omim:154700#0")
+    expect(evidence).to_be_visible()
+    expect(first).to_contain_text("Arachnodactyly")  # the findings this passage supports
+    evidence.click()
+    mark = page.locator("#passage mark")
+    expect(mark).to_be_visible()
+    assert mark.text_content() == chunk_text.text
+    expect(page.locator("#passage")).to_contain_text("Disease knowledge")
+    # The reasoning turns, with the passages each retrieved.
+    expect(page.locator(".turn").first).to_contain_text("match")
+    assert page.locator(".turn .retrieved button.evidence-link").count() > 0
+    page.screenshot(path=str(ARTIFACTS / "viewer.png"), full_page=True)
+
+    # -- the poisoned document renders as text -----------------------------------------------------------------
+    expect(first.locator(".doc-title", has_text=POISON_TITLE)).to_have_count(1)
+    first.locator("button.evidence-link", has_text=f"{POISON_ID}#0").click()
+    expect(page.locator("#passage .doc-title")).to_have_text(POISON_TITLE)
+    expect(mark).to_contain_text(POISON_SCRIPT)
+    document_text = page.locator("#passage .document-text").text_content() or ""
+    assert document_text == POISON_TEXT  # the whole document, the chunk marked inside it
+    poisoned_chunk = live_server.index.store.chunk(f"{POISON_ID}#0")
+    assert poisoned_chunk is not None and poisoned_chunk.end < len(POISON_TEXT)
+    assert mark.text_content() == poisoned_chunk.text  # the chunk only: the follow-up stays outside the mark
+    assert document_text.startswith(poisoned_chunk.text)
+    assert page.locator("img").count() == 0
+    assert page.evaluate("document.scripts.length") == 1  # only the viewer's module
+    assert page.evaluate("typeof window.__xss") == "undefined"
+    page.screenshot(path=str(ARTIFACTS / "viewer-poisoned.png"), full_page=True)
+
+    # -- insufficient evidence -----------------------------------------------------------------------------
+    page.fill("#findings", "Blue toenails")
+    page.get_by_role("button", name="Diagnose").click()
+    expect(page.locator(".insufficient")).to_contain_text("Insufficient evidence")
+    expect(page.locator(".differential")).to_have_count(0)
+    expect(page.locator("#progress")).to_contain_text("Done: Insufficient evidence")
+    page.locator("#result").screenshot(path=str(ARTIFACTS / "viewer-insufficient.png"))
+
+    # -- a clinical note, and a FHIR bundle ---------------------------------------------------------------------
+    page.get_by_role("radio", name="Clinical note").check()
+    page.fill("#note", NOTE)
+    page.get_by_role("button", name="Diagnose").click()
+    expect(page.locator(".differential > li").first).to_contain_text("Marfan")
+    expect(page.locator(".chip.excluded")).to_contain_text("seizures", ignore_case=True)
+    page.get_by_role("radio", name="FHIR bundle").check()
+    page.fill("#bundle", json.dumps(BUNDLE))
+    page.get_by_role("button", name="Diagnose").click()
+    expect(page.locator("#progress")).to_contain_text("Done")
+    expect(page.locator(".differential > li").first).to_contain_text("Marfan")
+    expect(page.locator("#result")).to_contain_text("patient pseudonym")
+
+    # -- a stored decision by its audit id (the link of the CDS Hooks cards) ------------------------------------
+    page.goto(f"{base}/viewer/?trace={audit_id}")
+    expect(page.locator(".differential > li").first).to_contain_text("Marfan")
+    expect(page.locator("#result .audit-id")).to_have_text(audit_id)
+
+    # A new tab has no key yet: the link asks for one, then opens the record.
+    linked = context.new_page()
+    _watch(linked, problems)
+    linked.goto(f"{base}/viewer/?trace={audit_id}")
+    expect(linked.locator("#progress")).to_contain_text("Enter your API key")
+    _use_key(linked, CLINICIAN_KEY)
+    expect(linked.locator(".differential > li").first).to_contain_text("Marfan")
+    linked.close()
+
+    # -- the auditor view --------------------------------------------------------------------------------------
+    for _ in range(7):  # enough records for a second page of 10
+        assert live_server.diagnose(["Chorea", "Dementia"]).status_code == 200
+    total = len(live_server.get("/v1/traces?limit=1000", AUDITOR_KEY).json()["records"])
+    assert total == 11  # Marfan findings, insufficient evidence, note, bundle, and these 7
+    auditor = context.new_page()  # a new tab: sessionStorage, so the key, is per tab
+    _watch(auditor, problems)
+    auditor.goto(f"{base}/viewer/audit.html")
+    expect(auditor.locator("#verification")).to_contain_text("Enter an auditor")
+    _use_key(auditor, CLINICIAN_KEY)
+    expect(auditor.locator("#verification")).to_contain_text("HTTP 403")
+    _use_key(auditor, AUDITOR_KEY)
+    expect(auditor.locator("#verify-status")).to_contain_text("Chain verified")
+    expect(auditor.locator("#verification")).to_contain_text("Records checked11")
+    rows = auditor.locator("#records-table tbody tr")
+    expect(rows).to_have_count(11)
+
+    auditor.select_option("#limit", "10")
+    auditor.get_by_role("button", name="Search").click()
+    expect(rows).to_have_count(10)
+    auditor.get_by_role("button", name="Next page").click()
+    expect(rows).to_have_count(1)
+    expect(auditor.get_by_role("button", name="Next page")).to_be_disabled()
+    auditor.get_by_role("button", name="Previous page").click()
+    expect(rows).to_have_count(10)
+
+    auditor.fill("#since", "2999-01-01T00:00:00")
+    auditor.get_by_role("button", name="Search").click()
+    expect(auditor.locator("#records")).to_contain_text("No audit record matches")
+    auditor.get_by_role("button", name="Clear filters").click()  # back to 25 a page
+
+    def count(query: str) -> int:
+        found = live_server.get(f"/v1/traces?limit=1000&{query}", AUDITOR_KEY).json()["records"]
+        return len(found)
+
+    pseudonyms = {r["patient_pseudonym"] for r in live_server.get("/v1/traces", AUDITOR_KEY).json()["records"]}
+    pseudonyms.discard(None)
+    assert len(pseudonyms) == 1  # the bundle's patient
+    filters = [
+        ("#outcome", "insufficient_evidence", "outcome=insufficient_evidence", 1),
+        ("#evidence", POISON_ID, f"evidence={POISON_ID}", None),
+        ("#patient", next(iter(pseudonyms)), f"patient={next(iter(pseudonyms))}", 1),
+        ("#model_version", "evidence@1", "model_version=evidence@1", total),
+        ("#diagnosis", "OMIM:154700", "diagnosis=OMIM:154700", 3),
+    ]
+    for selector, value, query, expected in filters:
+        if selector == "#outcome":
+            auditor.select_option(selector, value)
+        else:
+            auditor.fill(selector, value)
+        auditor.get_by_role("button", name="Search").click()
+        wanted = count(query)
+        assert expected is None or wanted == expected, (query, wanted)
+        expect(rows).to_have_count(wanted)
+        auditor.get_by_role("button", name="Clear filters").click()
+    auditor.fill("#diagnosis", "OMIM:154700")
+    auditor.get_by_role("button", name="Search").click()
+    expect(rows).to_have_count(3)
+    expect(rows.first).to_contain_text("Marfan")
+    rows.first.get_by_role("button", name="Open audit record").click()
+    expect(auditor.locator("#record-heading")).to_be_visible()
+    expect(auditor.locator("#record")).to_contain_text(audit_id)
+    opened = auditor.locator(".differential > li").first
+    expect(opened).to_contain_text("Marfan")
+    opened.locator("summary").click()
+    opened.locator("button.evidence-link", has_text="omim:154700#0").click()
+    expect(auditor.locator("#passage mark")).to_have_text(chunk_text.text)
+    auditor.screenshot(path=str(ARTIFACTS / "viewer-audit.png"), full_page=True)
+
+    context.close()
+    assert not problems, problems
