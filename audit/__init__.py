@@ -29,6 +29,20 @@ from audit.sqlite_store import CorruptRecordError, SqliteAuditStore
 from audit.store import AuditStore, open_store
 from audit.verify import VerifyReport, verify
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from audit.postgres_store import PostgresAuditStore
+
+
+def __getattr__(name: str) -> object:
+    # Lazy: psycopg is an optional dependency (the ``pg`` extra); ``import audit`` must work without it.
+    if name == "PostgresAuditStore":
+        from audit.postgres_store import PostgresAuditStore
+
+        return PostgresAuditStore
+    raise AttributeError(f"module 'audit' has no attribute {name!r}")
+
+
 __all__ = [
     "AuditEntry",
     "AuditError",
@@ -43,6 +57,7 @@ __all__ = [
     "Diagnosis",
     "EmptyLogError",
     "InvalidEntryError",
+    "PostgresAuditStore",
     "SigningKeyError",
     "SqliteAuditStore",
     "StoreUrlError",

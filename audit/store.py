@@ -1,8 +1,9 @@
 """The store interface every audit backend implements, and ``open_store(url)``.
 
 Why an abstract base class: the API, the CLI and :func:`audit.verify.verify` talk only to this
-interface, so the embedded SQLite store and a PostgreSQL store (psycopg 3, for deployments; not built
-yet) are interchangeable behind ``DXSEARCH_AUDIT_URL``. Hashing, canonicalisation and checkpoint payloads
+interface, so the embedded SQLite store and the PostgreSQL store (psycopg 3, for deployments:
+:mod:`audit.postgres_store`) are interchangeable behind ``DXSEARCH_AUDIT_URL``. Hashing, canonicalisation
+and checkpoint payloads
 live in :mod:`audit.chain` and :mod:`audit.signing`, so a new store only has to supply storage and an
 atomic "read head, insert next" transaction.
 
@@ -17,7 +18,7 @@ Contract for implementations:
 * :meth:`AuditStore.iter_stored` returns fields as stored (JSON as text), so verification can report a
   corrupted record instead of failing to read it.
 
-For the PostgreSQL store (not built yet) the same contract maps onto: the tables and indexes of
+For the PostgreSQL store (:mod:`audit.postgres_store`) the same contract maps onto: the tables and indexes of
 :mod:`audit.sqlite_store` (``jsonb`` is not suitable for the hashed text, which must keep its exact
 bytes: use ``text``); appends as ``BEGIN; SELECT pg_advisory_xact_lock(<log key>); read head; INSERT …;
 COMMIT`` (or ``LOCK TABLE audit_records IN EXCLUSIVE MODE``), so concurrent writers serialise like
@@ -134,11 +135,12 @@ def open_store(
     busy_timeout_s: float = 30.0,
     read_only: bool = False,
 ) -> AuditStore:
-    """Open the store a URL names: ``sqlite:///relative.db`` or ``sqlite:////absolute.db``.
+    """Open the store a URL names: ``sqlite:///relative.db``, ``sqlite:////absolute.db`` or
+    ``postgresql://user@host:port/db`` (psycopg 3; ``postgres://`` and ``postgresql+psycopg://`` too).
 
     ``read_only`` is for auditors' tools (verify, export): they must not write to the log they judge.
 
-    ``postgresql://…`` is recognised but raises :class:`StoreUrlError`: that store is not built yet.
+    A PostgreSQL URL needs the ``pg`` extra (``psycopg[binary]``).
     """
     scheme = urlsplit(url).scheme.lower()
     if scheme == "sqlite":
@@ -152,7 +154,16 @@ def open_store(
             read_only=read_only,
         )
     if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
-        raise StoreUrlError(
-            "the PostgreSQL audit store (psycopg 3) is not built yet; use sqlite:///path/to/audit.db for now"
+        try:
+            from audit.postgres_store import PostgresAuditStore
+        except ImportError as exc:
+            raise StoreUrlError(f"the PostgreSQL audit store needs psycopg 3 (pip install '.[pg]'): {exc}") from exc
+
+        return PostgresAuditStore(
+            url,
+            signer=signer,
+            checkpoint_every=checkpoint_every,
+            busy_timeout_s=busy_timeout_s,
+            read_only=read_only,
         )
-    raise StoreUrlError(f"unsupported audit store URL {url!r}: expected sqlite:///path (or postgresql://… later)")
+    raise StoreUrlError(f"unsupported audit store URL {url!r}: expected sqlite:///path or postgresql://…")
