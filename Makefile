@@ -56,6 +56,7 @@ bench: install
 	$(PY) bench/bench_retrieval.py --index $(INDEX) --out bench/results/retrieval.json
 	$(VENV)/bin/dxsearch eval --index $(INDEX) --json bench/results/diagnosis.json \
 		--policy evidence --policy enrichment --policy lexical --policy dense --policy hybrid
+	$(PY) bench/bench_api.py --index $(INDEX) --requests 2000 --concurrency 16 --out bench/results/api.json
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
