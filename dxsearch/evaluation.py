@@ -84,6 +84,8 @@ class GoldMatcher:
     def gold_names(self, gold_id: str, gold_label: str) -> frozenset[str]:
         names = {normalise_name(gold_label)}
         for doc_id in self.index.store.doc_ids_by_code(gold_id):
+            if not doc_id.startswith(("omim:", "orpha:")):
+                continue  # a patient record's title ("Patient record (female, 14 years)") names no disease
             document = self.index.store.document(doc_id)
             if document is not None and document.metadata.codes and document.metadata.codes[0] == gold_id:
                 names.add(normalise_name(document.title))
