@@ -26,6 +26,7 @@ from dxsearch.knowledge.similarity import PhenotypeSimilarity, get_phenotype_sim
 from dxsearch.knowledge.term_lookup import resolve_findings
 from dxsearch.policies.base import Exchange
 from dxsearch.protocol import (
+    MAX_DIAGNOSES,
     Action,
     Candidate,
     Diagnose,
@@ -58,8 +59,16 @@ class EvidencePolicyConfig(BaseModel):
         default=0.8, ge=0.0, le=1.0, description="Phenotype scores of Orphanet entries (often disease groups) shrink."
     )
     enrichment_depth: int = Field(default=300, ge=1, description="How deep the enrichment ranking is read.")
-    max_finalist_lookups: int = Field(default=5, ge=0, le=5)
+    max_query_findings: int | None = Field(
+        default=None, ge=1, description="Retrieval queries name at most this many observed findings (None: all)."
+    )
+    lookup_findings: bool = Field(default=True, description="Look the findings up in disease knowledge too.")
+    finalists: int = Field(default=5, ge=1, le=MAX_DIAGNOSES, description="Candidates reasoned about and diagnosed.")
+    max_finalist_lookups: int = Field(default=5, ge=0, le=MAX_DIAGNOSES)
     patients_cited: int = Field(default=3, ge=0, description="Similar patients cited per diagnosis.")
+    brief_reasoning: bool = Field(
+        default=False, description="One short line per finalist (for small models with short contexts)."
+    )
     min_score: float = Field(default=0.05, description="Below this best score: insufficient evidence.")
 
 
@@ -143,16 +152,16 @@ class EvidencePolicy:
     def next_turn(self, case: Case, history: Sequence[Exchange]) -> str:
         """The next turn, derived from the history alone (the policy keeps no hidden state)."""
         case = resolve_findings(case)
-        query = case.findings_query()
+        query = self.findings_query(case)
         if not query:
             return render_turn(Diagnose(()))
         seen = _read_history(history)
         if Action.MATCH not in seen.actions:
             return render_turn(Retrieve(Action.MATCH, query))
-        if query not in seen.lookups_done:
+        if self.config.lookup_findings and query not in seen.lookups_done:
             return render_turn(Retrieve(Action.LOOKUP, query))
         ranked = self.rank(case, seen)
-        finalists = ranked[:5]
+        finalists = ranked[: self.config.finalists]
         for candidate in finalists[: self.config.max_finalist_lookups]:
             lookup = f"{candidate.name} ({candidate.code})"
             if not candidate.knowledge and lookup not in seen.lookups_done:
@@ -164,6 +173,14 @@ class EvidencePolicy:
         if not seen.reasoned:
             return render_turn(Reason(self._explain(case, finalists)))
         return render_turn(Diagnose(tuple(self._cite(c, finalists[0].score) for c in finalists)))
+
+    def findings_query(self, case: Case) -> str:
+        """The observed findings as one query, cut to ``max_query_findings`` (in the case's order)."""
+        limit = self.config.max_query_findings
+        if limit is None:
+            return case.findings_query()
+        labels = [label for f in case.observed if (label := " ".join(f.label.split()))]
+        return "; ".join(labels[:limit])
 
     # -- scoring -------------------------------------------------------------------------------
 
@@ -219,7 +236,7 @@ class EvidencePolicy:
             if code:
                 votes[code] += weight
                 candidate(code).patients.append(passage.evidence_id)
-        findings_query = case.findings_query()
+        findings_query = self.findings_query(case)
         for lookup_query, passages in seen.looked_up:
             for position, passage in enumerate(passages):
                 code = _primary_code(passage)
@@ -258,6 +275,12 @@ class EvidencePolicy:
         labels = {f.hpo_id: f.label for f in case.observed if f.hpo_id}
         lines = [f"Scored {len(finalists)} finalists by phenotype similarity, similar patients and retrieval."]
         for c in finalists:
+            if self.config.brief_reasoning:
+                lines.append(
+                    f"{c.name} ({c.code}): score {c.score:.2f}; explains {len(c.matched)}/{len(labels)} findings; "
+                    f"{len(c.patients)} similar patient(s)."
+                )
+                continue
             explained = ", ".join(labels.get(t, t) for t in c.matched[:6]) or "none directly"
             enrichment = f"enrichment p={c.enrichment_p:.2g}" if c.enrichment_p is not None else "not enriched"
             lines.append(

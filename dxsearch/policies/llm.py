@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Protocol, cast, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import httpx
 import structlog
@@ -41,7 +41,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, 
 
 from dxsearch.cases import Case
 from dxsearch.policies.base import Exchange, PolicyError
-from dxsearch.policies.prompt import PROMPT_VERSION, build_messages
+from dxsearch.policies.prompt import SYSTEM_PROMPT, build_messages, prompt_version
 from dxsearch.protocol import CLOSING_TAGS, Action
 
 _log = structlog.get_logger(__name__)
@@ -96,22 +96,30 @@ def cut_at_first_stop(text: str, stop: Sequence[str]) -> tuple[str, str | None]:
 class LlmPolicy:
     """A :class:`~dxsearch.policies.base.Policy` over any :class:`TextBackend`.
 
-    ``version`` combines the backend's model id and version with :data:`PROMPT_VERSION`, so a
+    ``version`` combines the backend's model id and version with the system prompt's hash, so a
     trace pins both the checkpoint and the prompt it was given.
     """
 
-    def __init__(self, backend: TextBackend, name: str = "llm", max_new_tokens: int = 512) -> None:
+    def __init__(
+        self,
+        backend: TextBackend,
+        name: str = "llm",
+        max_new_tokens: int = 512,
+        system_prompt: str = SYSTEM_PROMPT,
+    ) -> None:
         if max_new_tokens < 1:
             raise ValueError("max_new_tokens must be at least 1")
         self.backend = backend
         self.model_id = backend.model_id
         self.name = name
         self.max_new_tokens = max_new_tokens
-        self.version = f"{backend.model_id}@{backend.version}+prompt.{PROMPT_VERSION}"
+        self.system_prompt = system_prompt
+        self.version = f"{backend.model_id}@{backend.version}+prompt.{prompt_version(system_prompt)}"
 
     def next_turn(self, case: Case, history: Sequence[Exchange]) -> str:
         """The raw next turn, cut after its closing tag; malformed text is returned as it is."""
-        text = self.backend.complete(build_messages(case, history), CLOSING_TAGS, self.max_new_tokens)
+        messages = build_messages(case, history, self.system_prompt)
+        text = self.backend.complete(messages, CLOSING_TAGS, self.max_new_tokens)
         return cut_at_first_stop(text, CLOSING_TAGS)[0]
 
 
@@ -226,22 +234,67 @@ class TransformersBackend:
         torch_dtype: object = dtype if dtype == "auto" else getattr(torch, dtype, None)
         if not (torch_dtype == "auto" or isinstance(torch_dtype, torch.dtype)):
             raise ValueError(f"unknown dtype {dtype!r}; use 'auto' or a torch dtype name such as 'bfloat16'")
-        self.checkpoint = checkpoint_fingerprint(model_path)
-        self.model_id = model_id or model_path.name
+        tokenizer: Any = AutoTokenizer.from_pretrained(model_path, local_files_only=True)
+        model: Any = AutoModelForCausalLM.from_pretrained(model_path, local_files_only=True, dtype=torch_dtype)
+        model.to(torch.device(device))
+        model.eval()
+        self._attach(
+            model,
+            tokenizer,
+            checkpoint=checkpoint_fingerprint(model_path),
+            model_id=model_id or model_path.name,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+        )
+
+    @classmethod
+    def from_model(
+        cls,
+        model: Any,
+        tokenizer: Any,
+        *,
+        model_id: str,
+        checkpoint: str,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> TransformersBackend:
+        """A backend over a model already in memory: the trainer's live weights during GRPO rollouts.
+
+        ``checkpoint`` names the weights (e.g. ``step-12``), since live weights have no files to hash.
+        The model is used as it is (device, train/eval mode): the caller owns it.
+        """
+        _check_sampling(temperature, top_p)
+        backend = cls.__new__(cls)
+        backend._attach(
+            model, tokenizer, checkpoint=checkpoint, model_id=model_id, temperature=temperature, top_p=top_p, seed=seed
+        )
+        return backend
+
+    def _attach(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        checkpoint: str,
+        model_id: str,
+        temperature: float,
+        top_p: float,
+        seed: int | None,
+    ) -> None:
+        self.checkpoint = checkpoint
+        self.model_id = model_id
         self.version = self.checkpoint + _sampling_suffix(temperature, top_p, seed)
-        self.device = torch.device(device)
         self.temperature = temperature
         self.top_p = top_p
         self.seed = seed
-        self.tokenizer: Any = cast(Any, AutoTokenizer.from_pretrained(model_path, local_files_only=True))
+        self.tokenizer: Any = tokenizer
         if self.tokenizer.chat_template is None:
-            raise ValueError(f"the tokenizer in {model_path} has no chat template")
+            raise ValueError(f"the tokenizer of {model_id} has no chat template")
         # Any: transformers' generate/to typing is narrower than what a loaded model accepts.
-        self.model: Any = cast(
-            Any, AutoModelForCausalLM.from_pretrained(model_path, local_files_only=True, dtype=torch_dtype)
-        )
-        self.model.to(self.device)
-        self.model.eval()
+        self.model: Any = model
+        self.device = next(model.parameters()).device
         eos = self.model.generation_config.eos_token_id
         if eos is None:
             eos = self.tokenizer.eos_token_id

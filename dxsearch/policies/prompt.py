@@ -187,18 +187,36 @@ Example ([you] marks your replies, [environment] the answers):
 
 #: The system message of every LLM policy conversation.
 SYSTEM_PROMPT = _SYSTEM_PROMPT_HEAD + _render_example()
+#: The same grammar in three sentences, for models trained from scratch on this machine: the
+#: full prompt's worked example costs a tiny model most of its compute per step and teaches it
+#: nothing its training episodes do not. A checkpoint's card says which prompt it was trained with.
+COMPACT_SYSTEM_PROMPT = (
+    "Diagnose the patient in turns, exactly one action per reply: <reason>thinking</reason>, "
+    "<match>findings separated by ;</match>, <lookup>disease or findings</lookup>, <search>text</search>, "
+    f"or the final <diagnose> with at most {MAX_DIAGNOSES} lines 'N. name | code | evidence ids | confidence' "
+    f"(or {INSUFFICIENT_EVIDENCE}). Cite only ids of passages you were shown."
+)
+#: The prompts a policy can be given, by the name a policy card records.
+SYSTEM_PROMPTS = {"full": SYSTEM_PROMPT, "compact": COMPACT_SYSTEM_PROMPT}
+
+
+def prompt_version(system_prompt: str) -> str:
+    """Short hash of a system prompt: goes into policy versions, so traces pin the prompt."""
+    return hashlib.sha256(system_prompt.encode("utf-8")).hexdigest()[:12]
+
+
 #: Short hash of :data:`SYSTEM_PROMPT` (and so of the case format): goes into policy versions.
-PROMPT_VERSION = hashlib.sha256(SYSTEM_PROMPT.encode("utf-8")).hexdigest()[:12]
+PROMPT_VERSION = prompt_version(SYSTEM_PROMPT)
 
 
-def build_messages(case: Case, history: Sequence[Exchange]) -> list[dict[str, str]]:
+def build_messages(case: Case, history: Sequence[Exchange], system_prompt: str = SYSTEM_PROMPT) -> list[dict[str, str]]:
     """The chat transcript for the next turn: system, the case, then each turn and its result.
 
     A turn without an observation (``<reason>``) is followed directly by the next assistant
     turn, exactly as the environment produced it, so the model sees the real episode.
     """
     messages = [
-        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "system", "content": system_prompt},
         {"role": "user", "content": render_case(case)},
     ]
     for exchange in history:

@@ -135,12 +135,12 @@ def _synthetic_texts(rng: random.Random, count: int) -> Iterator[str]:
         yield render_turn(Diagnose(()))
 
 
-def _train_tokenizer(texts: Iterable[str]) -> PreTrainedTokenizerFast:
+def _train_tokenizer(texts: Iterable[str], vocab_size: int = VOCAB_SIZE) -> PreTrainedTokenizerFast:
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE,
+        vocab_size=vocab_size,
         min_frequency=2,
         special_tokens=[ENDOFTEXT, IM_START, IM_END],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
@@ -163,30 +163,44 @@ def _token_id(tokenizer: PreTrainedTokenizerFast, token: str) -> int:
     return found
 
 
-def build_tiny_model(out_dir: Path, *, seed: int = 0, corpus: Iterable[str] | None = None) -> Path:
+def build_tiny_model(
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    corpus: Iterable[str] | None = None,
+    vocab_size: int = VOCAB_SIZE,
+    hidden_size: int = 64,
+    intermediate_size: int = 128,
+    num_hidden_layers: int = 2,
+    num_attention_heads: int = 4,
+    num_key_value_heads: int = 2,
+    initializer_range: float = 0.3,
+) -> Path:
     """Build and save a tiny Qwen2 chat model and its tokenizer to ``out_dir``; returns ``out_dir``.
 
     ``corpus`` adds texts to the tokenizer's training data (the protocol text is always in).
+    The defaults are the test model; the local trainer passes its preset's shape, and a
+    normal ``initializer_range`` (0.02) for a model that is going to be trained.
     The model is untrained: its output is noise in the right format of bytes, which is what
     tests of loading, generation, stopping and serving need, and a starting point for training.
     """
     rng = random.Random(seed)
     texts = [SYSTEM_PROMPT, *_synthetic_texts(rng, 200), *(corpus or ())]
-    tokenizer = _train_tokenizer(texts)
+    tokenizer = _train_tokenizer(texts, vocab_size)
     eos_id = _token_id(tokenizer, IM_END)
     pad_id = _token_id(tokenizer, ENDOFTEXT)
     config = Qwen2Config(
         vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=num_hidden_layers,
+        num_attention_heads=num_attention_heads,
+        num_key_value_heads=num_key_value_heads,
         max_position_embeddings=8192,
         tie_word_embeddings=True,
-        # The usual 0.02 makes an untrained model this small repeat one token forever; 0.3 gives
-        # varied output, so tests exercise stopping and parsing on more than one string.
-        initializer_range=0.3,
+        # The usual 0.02 makes an untrained model this small repeat one token forever; the test
+        # default 0.3 gives varied output, so tests exercise stopping and parsing on more than one string.
+        initializer_range=initializer_range,
         bos_token_id=None,
         eos_token_id=eos_id,
         pad_token_id=pad_id,
