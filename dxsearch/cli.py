@@ -22,6 +22,7 @@ from dxsearch.settings import Settings
 
 if TYPE_CHECKING:
     from dxsearch.agent import Trace
+    from dxsearch.env import Budget
     from dxsearch.policies.base import Policy
     from dxsearch.retrieval.embedded import EmbeddedIndex
 
@@ -129,8 +130,14 @@ def _make_policy(
         llm_name = llm_name or settings.llm_model
         try:
             if model is not None:
+                from dxsearch.policies.card import read_card
+                from dxsearch.policies.prompt import SYSTEM_PROMPTS
+
                 backend = TransformersBackend(model, num_threads=settings.llm_threads)
-                return LlmPolicy(backend, max_new_tokens=settings.llm_max_new_tokens)
+                card = read_card(model)
+                if card is None:
+                    return LlmPolicy(backend, max_new_tokens=settings.llm_max_new_tokens)
+                return LlmPolicy(backend, max_new_tokens=card.max_new_tokens, system_prompt=SYSTEM_PROMPTS[card.prompt])
             if llm_url is not None and llm_name is not None:
                 key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
                 http = OpenAIChatBackend(
@@ -146,6 +153,22 @@ def _make_policy(
             raise fail(f"cannot load the LLM policy: {exc}") from None
         raise fail("--policy llm needs --model PATH (local checkpoint) or --llm-url and --llm-name")
     raise fail(f"policy {name.value} cannot diagnose a single case through the environment")
+
+
+def _card_budget(model: Path | None) -> Budget | None:
+    """The budget a trained checkpoint's card asks for (``dxsearch train`` writes one), else the default."""
+    from dxsearch.policies.card import read_card
+
+    if model is None or not model.is_dir():
+        return None
+    try:
+        card = read_card(model)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if card is None:
+        return None
+    console.print(f"episode budget from {model}'s policy card: {card.budget.model_dump()}")
+    return card.budget
 
 
 def _retriever_for(name: PolicyName) -> str:
@@ -290,7 +313,8 @@ def evaluate_command(
             runners[ENRICHMENT] = enrichment_runner()
         else:
             made = _make_policy(name, model, llm_url, llm_name, settings)
-            runners[name.value] = policy_runner(made, opened, _retriever_for(name), None, knowledge, same_publication)
+            budget = _card_budget(model) if name is PolicyName.LLM else None
+            runners[name.value] = policy_runner(made, opened, _retriever_for(name), budget, knowledge, same_publication)
     groupers = [frequency_group(indexed_diagnosis_counts(opened)), annotation_group(knowledge)]
     matcher = GoldMatcher(opened, get_disease_ontology())
     report = evaluate(runners, case_sets, matcher, groupers, limit=limit)
@@ -369,6 +393,76 @@ def serve(
         run_server(host, port, settings)
     except (KeyConfigError, AuditError) as exc:
         raise fail(f"cannot start the API: {exc}") from None
+
+
+class Preset(StrEnum):
+    """What `dxsearch train --preset` accepts (see dxsearch/train/config.py)."""
+
+    CPU_TINY = "cpu-tiny"
+    SMOKE = "smoke"
+
+
+@app.command("train")
+def train_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory: checkpoints, metrics, plot, summary.json.")],
+    preset: Annotated[Preset, typer.Option(help="cpu-tiny: the full local run (<30 min, 2 cores); smoke: seconds.")] = (
+        Preset.CPU_TINY
+    ),
+    index: IndexOption = None,
+    seed: Annotated[int | None, typer.Option(help="Override the preset's seed (same seed, same curve).")] = None,
+    curriculum: Annotated[
+        bool | None, typer.Option("--curriculum/--no-curriculum", help="GRPO on easy cases first (teacher reward).")
+    ] = None,
+    grpo_steps: Annotated[int | None, typer.Option(min=1, help="Override the preset's GRPO steps.")] = None,
+) -> None:
+    """Train a tiny model on this CPU: SFT on the evidence baseline's episodes, then GRPO over DiagnosticEnv.
+
+    Training cases come from the index side of the publication split (never the held-out
+    benchmark), validation cases from other publications. Rerunning the same command on the
+    same --out resumes: finished stages are skipped and an interrupted trainer continues from
+    its last checkpoint. Ends by writing OUT/summary.json with the mean combined reward of the
+    untrained, SFT and GRPO models on the fixed validation cases, and OUT/reward_curve.png.
+    Score the result on the benchmark with `dxsearch eval --policy llm --model OUT/models/grpo`.
+    """
+    from dxsearch.train.config import PRESETS
+    from dxsearch.train.pipeline import RunConfigMismatchError, run
+
+    settings = settings_or_fail()
+    index_dir = index or settings.index
+    try:
+        current_generation(index_dir)
+    except IndexNotFoundError as exc:
+        raise fail(str(exc)) from None
+    config = PRESETS[preset.value]
+    overrides: dict[str, Any] = {}
+    if seed is not None:
+        overrides["seed"] = seed
+    grpo_overrides: dict[str, Any] = {}
+    if curriculum is not None:
+        grpo_overrides["curriculum"] = curriculum
+    if grpo_steps is not None:
+        grpo_overrides["steps"] = grpo_steps
+    if grpo_overrides:
+        overrides["grpo"] = config.grpo.model_copy(update=grpo_overrides)
+    config = config.model_copy(update=overrides)
+    try:
+        summary = run(config, out, index_dir, log=console.print)
+    except RunConfigMismatchError as exc:
+        raise fail(str(exc)) from None
+    table = Table(title=f"validation ({summary['validation_cases']} cases, mean over episodes)")
+    for column in ("model", "reward", "format", "retrieval", "structure", "accuracy", "top-1"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for name in ("untrained", "sft", "grpo", "teacher"):
+        row = summary[name]
+        parts = row["components"]
+        table.add_row(
+            name,
+            f"{row['reward']:.3f}",
+            *(f"{parts[c]:.3f}" for c in ("format", "retrieval", "structure", "accuracy")),
+            f"{row['top1']:.3f}",
+        )
+    tables.print(table)
+    console.print(f"wrote {out / 'summary.json'} and {out / 'reward_curve.png'}")
 
 
 @app.command("tiny-model")

@@ -1,0 +1,87 @@
+"""Training and validation cases, their gold for the rewards, and the teacher's episodes for SFT.
+
+Cases come from the index side of the publication split only; the held-out side
+(the benchmark) is never read here. Validation takes whole publications that no
+training case shares (a second salted split, so the choice is stable across runs and
+machines), and every episode hides the indexed records of its case's own
+publication, so no case can retrieve itself or its siblings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from corpus_builder.sources.phenopackets import index_phenopacket_cases
+from corpus_builder.splits import publication_split
+from dxsearch.cases import LabelledCase
+from dxsearch.evaluation import GoldMatcher
+from rewards.gold import Gold
+
+#: Salt of the train/validation split inside the index side (independent of the index/held-out one).
+VALIDATION_SALT = "dxsearch-train-validation-v1"
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingCase:
+    """A case with its gold (codes and names the reward accepts) and the documents its episodes hide."""
+
+    labelled: LabelledCase
+    gold: Gold
+    hidden_doc_ids: tuple[str, ...]
+
+
+def split_train_validation(
+    cases: Iterable[LabelledCase], validation_fraction: float, max_findings: int
+) -> tuple[list[LabelledCase], list[LabelledCase]]:
+    """Index-side cases split by publication into (train, validation), in file order.
+
+    Cases without observed findings are dropped (nothing to reason from), and so are
+    cases with more than ``max_findings`` observed findings (prompt length on a CPU).
+    """
+    train: list[LabelledCase] = []
+    validation: list[LabelledCase] = []
+    for labelled in cases:
+        observed = len(labelled.case.observed)
+        if observed == 0 or observed > max_findings:
+            continue
+        side = publication_split(
+            labelled.pmid, labelled.case.case_id, heldout_fraction=validation_fraction, salt=VALIDATION_SALT
+        )
+        (validation if side == "heldout" else train).append(labelled)
+    return train, validation
+
+
+def spread(cases: Sequence[LabelledCase], count: int) -> list[LabelledCase]:
+    """``count`` cases taken evenly across the list (file order groups publications and diseases)."""
+    if count >= len(cases):
+        return list(cases)
+    step = len(cases) / count
+    return [cases[int(i * step)] for i in range(count)]
+
+
+def gold_for(labelled: LabelledCase, matcher: GoldMatcher) -> Gold:
+    """The reward's gold: the case's diagnosis with the codes and names the benchmark also accepts."""
+    gold = labelled.gold
+    codes = tuple(sorted(matcher.equivalent_codes(gold.id) - {gold.id}))
+    names = tuple(sorted(matcher.gold_names(gold.id, gold.label)))
+    return Gold(id=gold.id, label=gold.label, synonyms=names, equivalent_codes=codes)
+
+
+def training_cases(
+    cases: Sequence[LabelledCase], matcher: GoldMatcher, hidden_by_publication: dict[str, frozenset[str]]
+) -> list[TrainingCase]:
+    """Attach gold and hidden documents to each case."""
+    return [
+        TrainingCase(
+            labelled,
+            gold_for(labelled, matcher),
+            tuple(sorted(hidden_by_publication.get(labelled.pmid or "", frozenset()))),
+        )
+        for labelled in cases
+    ]
+
+
+def load_split(validation_fraction: float, max_findings: int) -> tuple[list[LabelledCase], list[LabelledCase]]:
+    """The shipped phenopackets' index side, split into training and validation publications."""
+    return split_train_validation(index_phenopacket_cases(), validation_fraction, max_findings)

@@ -1,0 +1,197 @@
+"""The local trainer's parts on a real small index: token masks, SFT, and a short GRPO job that really updates.
+
+The GRPO test is the issue's check: a few steps of TRL's GRPOTrainer over DiagnosticEnv
+from a briefly warm-started model, asserting a finite loss, non-zero reward spread within
+groups (or GRPO has nothing to learn from) and parameters that moved.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from dxsearch.cases import Case, Finding, GoldDiagnosis, LabelledCase
+from dxsearch.env import Budget, DiagnosticEnv
+from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
+from dxsearch.policies.prompt import COMPACT_SYSTEM_PROMPT, build_messages, render_case
+from dxsearch.policies.tiny import build_tiny_model
+from dxsearch.retrieval.embedded import EmbeddedIndex
+from dxsearch.settings import Settings
+from dxsearch.train.config import GrpoConfig, ModelShape, SftConfig, TrainConfig
+from dxsearch.train.data import TrainingCase, split_train_validation
+from dxsearch.train.episodes import encode_conversation, play
+from dxsearch.train.grpo import run_grpo
+from dxsearch.train.metrics import read_metrics
+from dxsearch.train.sft import run_sft
+from rewards.gold import Gold
+
+MARFAN = LabelledCase(
+    case=Case(
+        case_id="marfan",
+        sex="female",
+        age="P14Y",
+        findings=(
+            Finding(label="Arachnodactyly", hpo_id="HP:0001166"),
+            Finding(label="Ectopia lentis", hpo_id="HP:0001083"),
+            Finding(label="Tall stature", hpo_id="HP:0000098"),
+        ),
+    ),
+    gold=GoldDiagnosis(id="OMIM:154700", label="Marfan syndrome"),
+)
+CF = LabelledCase(
+    case=Case(
+        case_id="cf",
+        sex="male",
+        age="P3Y",
+        findings=(
+            Finding(label="Recurrent respiratory infections", hpo_id="HP:0002205"),
+            Finding(label="Pancreatic insufficiency", hpo_id="HP:0001738"),
+        ),
+    ),
+    gold=GoldDiagnosis(id="OMIM:219700", label="Cystic fibrosis"),
+)
+BUDGET = Budget(max_turns=4, max_retrievals=2, passages_per_retrieval=2, observation_tokens=120)
+CONFIG = TrainConfig(
+    preset="test",
+    prompt="compact",
+    model=ModelShape(vocab_size=1024, hidden_size=32, intermediate_size=64, num_hidden_layers=2),
+    budget=BUDGET,
+    teacher=EvidencePolicyConfig(max_finalist_lookups=0, patients_cited=1, finalists=2, brief_reasoning=True),
+    sft=SftConfig(epochs=40, learning_rate=1e-2, batch_size=2, max_length=4096),
+    grpo=GrpoConfig(steps=2, num_generations=4, cases_per_step=2, temperature=1.2, max_new_tokens=48, save_steps=1),
+)
+
+
+def _training_case(labelled: LabelledCase) -> TrainingCase:
+    return TrainingCase(labelled, Gold(id=labelled.gold.id, label=labelled.gold.label), ())
+
+
+@pytest.fixture(scope="module")
+def env(small_index: Path, test_settings: Settings) -> DiagnosticEnv:
+    return DiagnosticEnv(EmbeddedIndex(small_index, test_settings).retriever("hybrid"), BUDGET)
+
+
+@pytest.fixture(scope="module")
+def teacher_conversations(env: DiagnosticEnv) -> list[list[dict[str, str]]]:
+    teacher = EvidencePolicy(CONFIG.teacher)
+    episodes = [
+        play(c.labelled.case, teacher, env, c.gold, CONFIG.reward_config()) for c in map(_training_case, (MARFAN, CF))
+    ]
+    assert all(e.stop_reason == "diagnosed" for e in episodes)
+    return [e.messages(COMPACT_SYSTEM_PROMPT) for e in episodes]
+
+
+@pytest.fixture(scope="module")
+def untrained(tmp_path_factory: pytest.TempPathFactory, teacher_conversations: list[list[dict[str, str]]]) -> Path:
+    texts = [m["content"] for messages in teacher_conversations for m in messages]
+    shape = CONFIG.model
+    return build_tiny_model(
+        tmp_path_factory.mktemp("untrained"),
+        corpus=texts,
+        vocab_size=shape.vocab_size,
+        hidden_size=shape.hidden_size,
+        intermediate_size=shape.intermediate_size,
+        num_hidden_layers=shape.num_hidden_layers,
+        initializer_range=0.02,
+    )
+
+
+def test_assistant_mask_covers_exactly_the_turns_the_model_wrote(
+    untrained: Path, teacher_conversations: list[list[dict[str, str]]]
+) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(untrained, local_files_only=True)
+    messages = teacher_conversations[0]
+    encoded = encode_conversation(tokenizer, messages)
+    assert len(encoded.input_ids) == len(encoded.assistant_mask)
+    # The prompt is exactly what the policy is given before its first turn.
+    prompt = tokenizer.apply_chat_template(messages[:2], tokenize=False, add_generation_prompt=True)
+    assert encoded.input_ids[: encoded.prompt_length] == tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    assert not any(encoded.assistant_mask[: encoded.prompt_length])
+    # Masked-in tokens decode to the assistant turns (each closed by the end-of-message token), nothing else.
+    written = tokenizer.decode([t for t, m in zip(encoded.input_ids, encoded.assistant_mask, strict=True) if m])
+    turns = [m["content"] for m in messages if m["role"] == "assistant"]
+    assert written == "".join(f"{turn}<|im_end|>" for turn in turns)
+    observations = [m["content"] for m in messages[2:] if m["role"] == "user"]
+    assert observations and all(o not in written for o in observations)
+
+
+def test_split_keeps_publications_on_one_side() -> None:
+    cases = [
+        LabelledCase(case=MARFAN.case.model_copy(update={"case_id": f"c{i}"}), gold=MARFAN.gold, pmid=f"PMID:{i % 7}")
+        for i in range(70)
+    ]
+    train, validation = split_train_validation(cases, validation_fraction=0.3, max_findings=8)
+    assert train and validation and len(train) + len(validation) == 70
+    assert not {c.pmid for c in train} & {c.pmid for c in validation}
+    assert split_train_validation(cases, 0.3, max_findings=2) == ([], [])  # 3 findings > 2: all skipped
+
+
+@pytest.fixture(scope="module")
+def sft_model(
+    tmp_path_factory: pytest.TempPathFactory, untrained: Path, teacher_conversations: list[list[dict[str, str]]]
+) -> Path:
+    work = tmp_path_factory.mktemp("sft")
+    torch.manual_seed(0)
+    run_sft(CONFIG, untrained, teacher_conversations * 4, work / "run", work / "final", work / "metrics.jsonl")
+    losses = [r["loss"] for r in read_metrics(work / "metrics.jsonl") if "loss" in r]
+    assert losses and losses[-1] < losses[0] / 2, losses  # it memorises the teacher's two episodes
+    return work / "final"
+
+
+@pytest.mark.slow
+def test_sft_model_follows_the_protocol(sft_model: Path, env: DiagnosticEnv) -> None:
+    from dxsearch.policies.llm import LlmPolicy, TransformersBackend
+
+    policy = LlmPolicy(
+        TransformersBackend(sft_model), max_new_tokens=CONFIG.grpo.max_new_tokens, system_prompt=COMPACT_SYSTEM_PROMPT
+    )
+    case = _training_case(MARFAN)
+    episode = play(case.labelled.case, policy, env, case.gold, CONFIG.reward_config())
+    assert episode.reward.breakdown["format/well_formed"] > 0.0
+    assert episode.reward.value > 0.0
+
+
+@pytest.mark.slow
+def test_short_grpo_job_has_finite_loss_and_changes_parameters(
+    tmp_path: Path, sft_model: Path, small_index: Path, test_settings: Settings
+) -> None:
+    retriever = EmbeddedIndex(small_index, test_settings).retriever("hybrid")
+    cases = [_training_case(MARFAN), _training_case(CF)]
+    metrics = tmp_path / "metrics.jsonl"
+    run_grpo(CONFIG, sft_model, cases, retriever, tmp_path / "run", tmp_path / "final", metrics)
+
+    steps = [r for r in read_metrics(metrics) if r.get("stage") == "grpo" and "loss" in r and "reward" in r]
+    assert [r["step"] for r in steps] == [1, 2]
+    assert all(r["loss"] is not None and math.isfinite(r["loss"]) for r in steps)
+    assert any(r["reward_std"] > 0 for r in steps), "no reward spread in any group: nothing to learn from"
+    assert all(0.0 <= r["rewards/total/mean"] <= 1.0 for r in steps)
+    before = load_file(sft_model / "model.safetensors")
+    after = load_file(tmp_path / "final" / "model.safetensors")
+    changed = [name for name in before if not torch.equal(before[name], after[name])]
+    assert changed, "GRPO left every parameter as it was"
+    assert (tmp_path / "run" / "checkpoint-2").is_dir()
+
+
+def test_curriculum_puts_easy_cases_first_and_keeps_ties_in_order() -> None:
+    from dxsearch.train.pipeline import curriculum_order
+
+    cases = [_training_case(c) for c in (MARFAN, CF, MARFAN, CF)]
+    ordered = curriculum_order(cases, [0.2, 0.9, 0.9, 0.0])
+    assert ordered == [cases[1], cases[2], cases[0], cases[3]]
+
+
+def test_prompts_identify_their_case() -> None:
+    from dxsearch.train.grpo import case_key, grpo_dataset
+
+    dataset = grpo_dataset([_training_case(MARFAN), _training_case(CF)], COMPACT_SYSTEM_PROMPT)
+    keys = [case_key(row["prompt"]) for row in dataset]
+    assert keys == [render_case(MARFAN.case), render_case(CF.case)]
+    assert dataset[0]["prompt"] == build_messages(MARFAN.case, [], COMPACT_SYSTEM_PROMPT)
+    json.dumps(dataset[0]["prompt"])  # plain data, as TRL's sampler hands it over
