@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -43,16 +43,16 @@ SCORE_KEYS = ("score", *COMPONENTS, "acc", "reason")
 _MAX_REASON = 300
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Plain Python values from what verl hands over: numpy arrays (parquet list columns), OmegaConf containers."""
     if isinstance(value, str | bytes):
         return value
     if hasattr(value, "tolist"):
         return value.tolist()
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, Sequence):
-        return [_plain(v) for v in value]
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, Collection):
+        return [plain(v) for v in value]
     return value
 
 
@@ -70,7 +70,7 @@ def parse_ground_truth(ground_truth: Any) -> Gold:
     if not isinstance(ground_truth, Mapping):
         raise ValueError(f"ground_truth must be a JSON object or dict, got {type(ground_truth).__name__}")
     try:
-        return Gold.model_validate(_plain(ground_truth))
+        return Gold.model_validate(plain(ground_truth))
     except ValidationError as exc:
         raise ValueError(f"ground_truth is not a gold diagnosis: {exc.errors()[0].get('msg', 'invalid')}") from exc
 
@@ -82,7 +82,7 @@ def _config(raw: Any) -> RewardConfig:
         return raw
     if isinstance(raw, str):
         return RewardConfig.model_validate_json(raw)
-    return RewardConfig.model_validate(_plain(raw))
+    return RewardConfig.model_validate(plain(raw))
 
 
 def _retrieved(extra_info: Any) -> tuple[tuple[RetrievedEvidence, ...] | None, str]:
@@ -90,7 +90,7 @@ def _retrieved(extra_info: Any) -> tuple[tuple[RetrievedEvidence, ...] | None, s
     if not isinstance(extra_info, Mapping) or extra_info.get("retrieved") is None:
         return None, ""
     try:
-        rows = _plain(extra_info["retrieved"])
+        rows = plain(extra_info["retrieved"])
         if not isinstance(rows, Sequence) or isinstance(rows, str):
             raise ValueError("not a list")
         evidence = tuple(

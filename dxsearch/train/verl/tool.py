@@ -49,6 +49,7 @@ from rewards.evidence import evidence_from_records
 from rewards.gold import Gold
 from rewards.scoring import retrieval_reward
 from rewards.transcript import transcript_from_turns
+from rewards.verl_entry import plain
 
 #: ``agent_data.extra_fields`` key of the retrieval records; :mod:`rewards.verl_entry` reads it from ``extra_info``.
 RETRIEVED_KEY = "retrieved"
@@ -93,19 +94,6 @@ class _Episode:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _plain(value: Any) -> Any:
-    """Plain Python values from what verl hands over (numpy arrays from parquet list columns, OmegaConf)."""
-    if isinstance(value, str | bytes):
-        return value
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, Collection):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _note(text: str) -> str:
     """A note-only ``<result>``: how the environment answers anything it cannot execute."""
     return render_result(Result(note=text))
@@ -115,7 +103,7 @@ class RetrieveTool(BaseTool):
     """verl ``BaseTool`` whose one function, ``retrieve(action, query)``, is a DiagnosticEnv retrieval turn."""
 
     def __init__(self, config: Mapping[str, Any], tool_schema: OpenAIFunctionToolSchema | None = None) -> None:
-        settings = ToolSettings.model_validate(_plain(config))
+        settings = ToolSettings.model_validate(plain(config))
         schema = tool_schema or OpenAIFunctionToolSchema.model_validate(default_tool_schema())
         super().__init__(config=dict(config), tool_schema=schema)
         self.settings = settings
@@ -134,7 +122,7 @@ class RetrieveTool(BaseTool):
         A row that does not hold a valid case raises ``ValueError``: that is a dataset bug, not a
         policy error (verl reports it as the call's response and logs it).
         """
-        payload = _plain(kwargs.get("create_kwargs", kwargs))
+        payload = plain(kwargs.get("create_kwargs", kwargs))
         try:
             if isinstance(payload, Mapping) and isinstance(payload.get("case"), str):  # a case stored as JSON text
                 payload = {**payload, "case": json.loads(payload["case"])}
@@ -163,7 +151,7 @@ class RetrieveTool(BaseTool):
         if episode is None:
             return ToolResponse(text=_note(f"no open {self.name} episode {instance_id!r}")), 0.0, {"error": 1.0}
         try:
-            turn = turn_from_arguments(_plain(parameters))
+            turn = turn_from_arguments(plain(parameters))
         except ToolCallError as exc:
             note = f"invalid {self.name} call: {exc}. Call {self.name} with an action and a non-empty query."
             return ToolResponse(text=_note(note)), 0.0, {"invalid_call": 1.0}
