@@ -196,7 +196,8 @@ def diagnose(
     settings = settings_or_fail()
     opened = _open_index(index)
     chosen = _make_policy(policy, model, llm_url, llm_name, settings)
-    env = DiagnosticEnv(opened.retriever(_retriever_for(policy)))
+    budget = _card_budget(model) if policy is PolicyName.LLM else None
+    env = DiagnosticEnv(opened.retriever(_retriever_for(policy)), budget)
     trace = run_diagnosis(labelled.case, chosen, env, index_version=opened.version, resolve_chunk=opened.store.chunk)
     if json_out is not None:
         json_out.write_text(trace.model_dump_json(indent=2), encoding="utf-8")
