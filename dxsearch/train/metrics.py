@@ -14,6 +14,8 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from dxsearch.retrieval.layout import write_atomically
+
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
     """Every metrics line (a missing file is an empty run)."""
@@ -44,7 +46,8 @@ class JsonlMetrics(TrainerCallback):
     ) -> None:
         kept = [r for r in read_metrics(self.path) if r.get("stage") != self.stage or r["step"] <= state.global_step]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+        # Atomically: a kill during this rewrite must not lose the stages already logged.
+        write_atomically(self.path, "".join(json.dumps(r) + "\n" for r in kept).encode("utf-8"))
 
     def on_log(
         self,

@@ -33,6 +33,7 @@ from dxsearch.policies.llm import LlmPolicy, TransformersBackend
 from dxsearch.policies.prompt import SYSTEM_PROMPTS
 from dxsearch.policies.tiny import build_tiny_model
 from dxsearch.retrieval.embedded import EmbeddedIndex
+from dxsearch.retrieval.layout import write_atomically
 from dxsearch.train.config import TrainConfig
 from dxsearch.train.data import TrainingCase, load_split, spread, training_cases
 from dxsearch.train.episodes import Episode, play
@@ -52,9 +53,7 @@ class RunConfigMismatchError(ValueError):
 def _write_json(path: Path, value: Any) -> None:
     """Write through a temporary file and rename, so a killed run never leaves half a JSON file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_atomically(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
 class RunDirectory:
