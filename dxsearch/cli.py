@@ -107,20 +107,21 @@ def _case_from_bundle(path: Path) -> LabelledCase:
 
 def _make_policy(
     name: PolicyName, model: Path | None, llm_url: str | None, llm_name: str | None, settings: Settings
-) -> Policy:
+) -> tuple[Policy, Budget | None]:
+    """The policy, and the episode budget it asks for (a trained checkpoint's card; ``None``: the default)."""
     if name is PolicyName.EVIDENCE:
         from dxsearch.policies.evidence import EvidencePolicy
 
-        return EvidencePolicy()
+        return EvidencePolicy(), None
     if name is PolicyName.PHENOTYPE:
         from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
 
         no_votes = EvidencePolicyConfig(vote_weight=0.0, retrieval_weight=0.0)
-        return EvidencePolicy(no_votes, name=PolicyName.PHENOTYPE.value)
+        return EvidencePolicy(no_votes, name=PolicyName.PHENOTYPE.value), None
     if name in (PolicyName.LEXICAL, PolicyName.DENSE, PolicyName.HYBRID):
         from dxsearch.policies.ranking import RetrievalRankingPolicy
 
-        return RetrievalRankingPolicy(name.value)
+        return RetrievalRankingPolicy(name.value), None
     if name is PolicyName.LLM:
         from dxsearch.policies.base import PolicyError
         from dxsearch.policies.llm import LlmPolicy, OpenAIChatBackend, TransformersBackend
@@ -136,8 +137,10 @@ def _make_policy(
                 backend = TransformersBackend(model, num_threads=settings.llm_threads)
                 card = read_card(model)
                 if card is None:
-                    return LlmPolicy(backend, max_new_tokens=settings.llm_max_new_tokens)
-                return LlmPolicy(backend, max_new_tokens=card.max_new_tokens, system_prompt=SYSTEM_PROMPTS[card.prompt])
+                    return LlmPolicy(backend, max_new_tokens=settings.llm_max_new_tokens), None
+                console.print(f"episode budget from {model}'s policy card: {card.budget.model_dump()}")
+                prompt = SYSTEM_PROMPTS[card.prompt]
+                return LlmPolicy(backend, max_new_tokens=card.max_new_tokens, system_prompt=prompt), card.budget
             if llm_url is not None and llm_name is not None:
                 key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
                 http = OpenAIChatBackend(
@@ -148,27 +151,11 @@ def _make_policy(
                     max_retries=settings.llm_max_retries,
                     revision=settings.llm_revision,
                 )
-                return LlmPolicy(http, max_new_tokens=settings.llm_max_new_tokens)
+                return LlmPolicy(http, max_new_tokens=settings.llm_max_new_tokens), None
         except (PolicyError, ValueError, OSError) as exc:
             raise fail(f"cannot load the LLM policy: {exc}") from None
         raise fail("--policy llm needs --model PATH (local checkpoint) or --llm-url and --llm-name")
     raise fail(f"policy {name.value} cannot diagnose a single case through the environment")
-
-
-def _card_budget(model: Path | None) -> Budget | None:
-    """The budget a trained checkpoint's card asks for (``dxsearch train`` writes one), else the default."""
-    from dxsearch.policies.card import read_card
-
-    if model is None or not model.is_dir():
-        return None
-    try:
-        card = read_card(model)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
-    if card is None:
-        return None
-    console.print(f"episode budget from {model}'s policy card: {card.budget.model_dump()}")
-    return card.budget
 
 
 def _retriever_for(name: PolicyName) -> str:
@@ -195,8 +182,7 @@ def diagnose(
     labelled = _read_cases(case)[0]
     settings = settings_or_fail()
     opened = _open_index(index)
-    chosen = _make_policy(policy, model, llm_url, llm_name, settings)
-    budget = _card_budget(model) if policy is PolicyName.LLM else None
+    chosen, budget = _make_policy(policy, model, llm_url, llm_name, settings)
     env = DiagnosticEnv(opened.retriever(_retriever_for(policy)), budget)
     trace = run_diagnosis(labelled.case, chosen, env, index_version=opened.version, resolve_chunk=opened.store.chunk)
     if json_out is not None:
@@ -313,8 +299,7 @@ def evaluate_command(
         if name is PolicyName.ENRICHMENT:
             runners[ENRICHMENT] = enrichment_runner()
         else:
-            made = _make_policy(name, model, llm_url, llm_name, settings)
-            budget = _card_budget(model) if name is PolicyName.LLM else None
+            made, budget = _make_policy(name, model, llm_url, llm_name, settings)
             runners[name.value] = policy_runner(made, opened, _retriever_for(name), budget, knowledge, same_publication)
     groupers = [frequency_group(indexed_diagnosis_counts(opened)), annotation_group(knowledge)]
     matcher = GoldMatcher(opened, get_disease_ontology())
