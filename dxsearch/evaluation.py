@@ -26,6 +26,7 @@ from rich.progress import track
 
 from dxsearch.agent import Trace, TracedDiagnosis, diagnose
 from dxsearch.cases import LabelledCase
+from dxsearch.corpus import DocumentKind
 from dxsearch.env import Budget, DiagnosticEnv
 from dxsearch.knowledge.disease_ontology import DiseaseOntology
 from dxsearch.knowledge.hpo import HpoKnowledge
@@ -68,6 +69,25 @@ class RankedAnswer:
     outcome: str = "diagnosed"
 
 
+def disease_names(index: EmbeddedIndex, code: str) -> list[str]:
+    """Titles of the disease-knowledge documents whose primary code is ``code``: the disease's names in the corpus.
+
+    Only disease knowledge: a patient record's title ("Patient record (female, 21 years)") is not a
+    name of its diagnosis, and as a synonym it would pay a policy for answering with it.
+    """
+    names: set[str] = set()
+    for doc_id in index.store.doc_ids_by_code(code):
+        document = index.store.document(doc_id)
+        if (
+            document is not None
+            and document.kind is DocumentKind.DISEASE_KNOWLEDGE
+            and document.metadata.codes
+            and document.metadata.codes[0] == code
+        ):
+            names.add(document.title)
+    return sorted(names)
+
+
 class GoldMatcher:
     """Does a diagnosis match the gold one: same code, a code the gold's documents share, or a name of it.
 
@@ -83,12 +103,7 @@ class GoldMatcher:
     @lru_cache(maxsize=65536)  # noqa: B019 - one matcher per evaluation run
     def gold_names(self, gold_id: str, gold_label: str) -> frozenset[str]:
         names = {normalise_name(gold_label)}
-        for doc_id in self.index.store.doc_ids_by_code(gold_id):
-            if not doc_id.startswith(("omim:", "orpha:")):
-                continue  # a patient record's title ("Patient record (female, 14 years)") names no disease
-            document = self.index.store.document(doc_id)
-            if document is not None and document.metadata.codes and document.metadata.codes[0] == gold_id:
-                names.add(normalise_name(document.title))
+        names.update(normalise_name(title) for title in disease_names(self.index, gold_id))
         if self.ontology is not None:
             for term in self.ontology.for_disease(gold_id):
                 if term.n_mapped == 1:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from corpus_builder.sources.phenopackets import index_phenopacket_cases
 from corpus_builder.splits import publication_split
 from dxsearch.cases import LabelledCase
-from dxsearch.evaluation import GoldMatcher
+from dxsearch.evaluation import GoldMatcher, disease_names
 from rewards.gold import Gold
 
 #: Salt of the train/validation split inside the index side (independent of the index/held-out one).
@@ -61,10 +61,14 @@ def spread(cases: Sequence[LabelledCase], count: int) -> list[LabelledCase]:
 
 
 def gold_for(labelled: LabelledCase, matcher: GoldMatcher) -> Gold:
-    """The reward's gold: the case's diagnosis with the codes and names the benchmark also accepts."""
+    """The reward's gold: the case's diagnosis with the codes and disease names the corpus gives it.
+
+    Training episodes and verl's exported rows both take their gold from here. Names are the
+    corpus's disease-card titles other than the label (the reward folds names itself).
+    """
     gold = labelled.gold
     codes = tuple(sorted(matcher.equivalent_codes(gold.id) - {gold.id}))
-    names = tuple(sorted(matcher.gold_names(gold.id, gold.label)))
+    names = tuple(name for name in disease_names(matcher.index, gold.id) if name != gold.label)
     return Gold(id=gold.id, label=gold.label, synonyms=names, equivalent_codes=codes)
 
 

@@ -37,9 +37,10 @@ from typing import Any, Literal, get_args
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from corpus_builder.splits import split_key
 from dxsearch.cases import Case, LabelledCase, load_labelled_cases
-from dxsearch.corpus import DocumentKind
 from dxsearch.retrieval.embedded import EmbeddedIndex
+from dxsearch.train.data import gold_for
 from dxsearch.train.verl.calls import TOOL_NAME
 from dxsearch.train.verl.prompt import TOOL_PROMPT_VERSION, build_prompt
 from rewards.gold import Gold
@@ -93,11 +94,8 @@ class HeldOutLeakError(ValueError):
 
 
 def publication_key(labelled: LabelledCase) -> str:
-    """The unit a split is made of: the PMID (``PMID:1`` == ``1``), else the case id (as corpus_builder.splits)."""
-    pmid = (labelled.pmid or "").strip()
-    if pmid:
-        return "pmid:" + (pmid[5:].strip() if pmid.upper().startswith("PMID:") else pmid)
-    return f"case:{labelled.case.case_id}"
+    """The unit a split is made of: the PMID (``PMID:1`` == ``1``), else the case id (corpus_builder.splits)."""
+    return split_key(labelled.pmid, labelled.case.case_id)
 
 
 def check_no_heldout(cases: Iterable[LabelledCase], heldout: Iterable[LabelledCase]) -> None:
@@ -191,25 +189,6 @@ def export_parquet(
 # -- golds and hidden documents from an index; the command line ------------------------------------
 
 
-def disease_names(index: EmbeddedIndex, gold_id: str) -> list[str]:
-    """Titles of the disease-knowledge documents whose primary code is ``gold_id`` (the gold's other names).
-
-    Only disease knowledge: a patient record's title ("Patient record (female, 21 years)") is not a
-    name of its diagnosis, and as a synonym it would pay a policy for answering with it.
-    """
-    names: list[str] = []
-    for doc_id in index.store.doc_ids_by_code(gold_id):
-        document = index.store.document(doc_id)
-        if (
-            document is not None
-            and document.kind is DocumentKind.DISEASE_KNOWLEDGE
-            and document.metadata.codes
-            and document.metadata.codes[0] == gold_id
-        ):
-            names.append(document.title)
-    return sorted(set(names))
-
-
 def index_helpers(
     index: EmbeddedIndex,
 ) -> tuple[Callable[[LabelledCase], Collection[str]], Callable[[LabelledCase], Gold]]:
@@ -223,10 +202,7 @@ def index_helpers(
         return hidden.get(labelled.pmid or "", frozenset())
 
     def enriched(labelled: LabelledCase) -> Gold:
-        gold = labelled.gold
-        codes = sorted(matcher.equivalent_codes(gold.id) - {gold.id})
-        names = [n for n in disease_names(index, gold.id) if n != gold.label]
-        return Gold(id=gold.id, label=gold.label, synonyms=tuple(names), equivalent_codes=tuple(codes))
+        return gold_for(labelled, matcher)
 
     return exclude, enriched
 

@@ -11,11 +11,11 @@ from omegaconf import DictConfig
 from transformers import PreTrainedTokenizerBase
 
 from dxsearch.cases import Case, LabelledCase
+from dxsearch.evaluation import disease_names
 from dxsearch.policies.prompt import render_case
 from dxsearch.train.verl.calls import tool_schema
 from dxsearch.train.verl.export import (
     HeldOutLeakError,
-    disease_names,
     export_parquet,
     index_helpers,
     main,
