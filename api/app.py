@@ -24,9 +24,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from api import cds, routes
-from api.auth import KeyRing
 from api.errors import error_response
-from api.intake import IntakeError
+from api.keys import KeyRing
 from api.limits import BodySizeLimitMiddleware, RateLimiter
 from api.logging import RequestContextMiddleware, configure_logging, get_logger
 from api.service import DiagnosisService, PolicyTimeoutError, ServiceUnavailableError
@@ -34,6 +33,7 @@ from api.state import AppServices
 from api.viewer import mount_viewer
 from audit import AuditStore
 from dxsearch import __version__
+from dxsearch.intake import IntakeError
 from dxsearch.policies.base import Policy
 from dxsearch.pseudonym import Pseudonymiser
 from dxsearch.retrieval.embedded import EmbeddedIndex

@@ -18,11 +18,12 @@ from fastapi import APIRouter, HTTPException, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Clinical
-from api.intake import IntakeError, NoFindingsError, bundle_from_prefetch, case_from_bundle
 from api.logging import log_fields
+from api.prefetch import bundle_from_prefetch
 from api.routes import diagnose_case
 from api.service import Diagnosed
 from api.state import services_of
+from dxsearch.intake import IntakeError, NoFindingsError, case_from_bundle
 
 router = APIRouter(tags=["cds-hooks"])
 

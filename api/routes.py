@@ -15,9 +15,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 
-from api.auth import AnyRole, Auditor, Clinical, Principal, TraceReader
+from api.auth import AnyRole, Auditor, Clinical, TraceReader
 from api.errors import request_id_of
-from api.intake import PreparedCase, prepare_case
+from api.keys import Principal
 from api.logging import log_fields
 from api.schemas import (
     DiagnoseRequest,
@@ -32,6 +32,7 @@ from api.state import services_of
 from audit import AuditQuery, verify
 from audit.models import MAX_PAGE_SIZE
 from dxsearch.corpus import split_evidence_id
+from dxsearch.intake import PreparedCase, intake
 
 router = APIRouter()
 #: An evidence id: a document id (``prefix:local``) and a chunk ordinal.
@@ -77,7 +78,7 @@ async def diagnose_case(
     """Prepare (in a thread), diagnose (under the timeout), and commit the audit record, in that order.
 
     Shared by ``/v1/diagnose`` and the CDS Hooks service. ``prepare`` is a no-argument callable returning
-    the :class:`PreparedCase`; it raises :class:`api.intake.IntakeError` for a request that is not a case.
+    the :class:`PreparedCase`; it raises :class:`dxsearch.intake.IntakeError` for a request that is not a case.
     """
     service: DiagnosisService = services_of(request).diagnosis
     service.require_ready()
@@ -146,7 +147,9 @@ async def post_diagnose(body: DiagnoseRequest, principal: Clinical, request: Req
     _, done = await diagnose_case(
         request,
         principal,
-        lambda: prepare_case(body, request_id=request_id, pseudonymiser=services.diagnosis.pseudonymiser),
+        lambda: intake(
+            body.case_input(), pseudonymiser=services.diagnosis.pseudonymiser, fallback_id=f"request:{request_id}"
+        ),
         log=log,
     )
     trace = done.trace

@@ -13,24 +13,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from dxsearch.intake import CaseInput, check_label
+
 Sex = Literal["male", "female", "other", "unknown"]
 
 MAX_LABEL_CHARS = 200
 MAX_FINDINGS = 500
 MAX_TEXT_CHARS = 100_000
-MARKUP_MESSAGE = "finding labels may not contain '<' or '>': findings are data, and markup in them is refused"
 _ISO_DURATION = re.compile(r"^P(?!$)(?:\d+Y)?(?:\d+M)?(?:\d+W)?(?:\d+D)?$")
 _MAX_AGE_YEARS = 150
-
-
-def check_label(label: str) -> str:
-    """A finding label with whitespace collapsed; empty or markup-bearing labels are refused."""
-    collapsed = " ".join(label.split())
-    if not collapsed:
-        raise ValueError("finding label is empty")
-    if "<" in collapsed or ">" in collapsed:
-        raise ValueError(MARKUP_MESSAGE)
-    return collapsed
 
 
 def _string_to_finding(value: object) -> object:
@@ -110,6 +101,10 @@ class DiagnoseRequest(BaseModel):
         if self.bundle is not None and (self.sex is not None or self.age is not None or self.patient_id is not None):
             raise ValueError("with 'bundle', sex, age and patient identifiers come from the bundle")
         return self
+
+    def case_input(self) -> CaseInput:
+        """The request as the one intake reads it (:func:`dxsearch.intake.intake`)."""
+        return CaseInput.model_validate(self.model_dump())
 
 
 class EvidenceOut(BaseModel):

@@ -21,15 +21,17 @@ from typing import Any, Literal, TypeVar, cast
 
 from anyio import to_thread
 
-from api.auth import Principal
-from api.intake import PreparedCase
+from api.keys import Principal
 from api.logging import get_logger
 from audit import AuditEntry, AuditRecord, AuditStore, CheckpointSigner, Diagnosis, open_store
 from dxsearch.agent import Trace, diagnose
 from dxsearch.cases import Case, Finding
 from dxsearch.env import DiagnosticEnv
+from dxsearch.episode import Budget, Exchange
+from dxsearch.intake import PreparedCase
 from dxsearch.knowledge.term_lookup import get_term_lookup
-from dxsearch.policies.base import Exchange, Policy, PolicyError
+from dxsearch.policies.base import Policy, PolicyError
+from dxsearch.policies.catalog import configured_policy_name, make_policy, retriever_for
 from dxsearch.pseudonym import Pseudonymiser
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings
@@ -89,27 +91,11 @@ class _Cancellable:
         return self.inner.next_turn(case, history)
 
 
-def default_policy(settings: Settings) -> Policy:
-    """The configured policy: a local LLM checkpoint, an OpenAI-compatible server, or the evidence baseline."""
-    if settings.llm_model_path is not None or (settings.llm_base_url and settings.llm_model):
-        from dxsearch.policies.llm import LlmPolicy, OpenAIChatBackend, TransformersBackend
-
-        if settings.llm_model_path is not None:
-            local = TransformersBackend(settings.llm_model_path, num_threads=settings.llm_threads)
-            return LlmPolicy(local, max_new_tokens=settings.llm_max_new_tokens)
-        assert settings.llm_base_url is not None and settings.llm_model is not None
-        http = OpenAIChatBackend(
-            settings.llm_base_url,
-            settings.llm_model,
-            api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
-            timeout_s=settings.llm_timeout_s,
-            max_retries=settings.llm_max_retries,
-            revision=settings.llm_revision,
-        )
-        return LlmPolicy(http, max_new_tokens=settings.llm_max_new_tokens)
-    from dxsearch.policies.evidence import EvidencePolicy
-
-    return EvidencePolicy()
+def default_policy(settings: Settings) -> tuple[Policy, Budget, str]:
+    """The configured policy, the budget its card asks for, and its retriever, from the one policy factory."""
+    name = configured_policy_name(settings)
+    policy, budget = make_policy(name, settings)
+    return policy, budget, retriever_for(name)
 
 
 def _guarded(policy: Policy) -> Policy:
@@ -168,6 +154,8 @@ class DiagnosisService:
         self._index = index
         self._owns_index = index is None
         self._policy: Policy | None = _guarded(policy) if policy is not None else None
+        self._budget = Budget()
+        self._retriever = "hybrid"
         self._audit_store = audit_store
         self._owns_store = audit_store is None
         self._executor = ThreadPoolExecutor(max_workers=settings.policy_workers, thread_name_prefix="dxsearch-policy")
@@ -191,7 +179,8 @@ class DiagnosisService:
             if self._index is None:
                 self._index = EmbeddedIndex(self.settings.index, self.settings)
             if self._policy is None:
-                self._policy = _guarded(default_policy(self.settings))
+                policy, self._budget, self._retriever = default_policy(self.settings)
+                self._policy = _guarded(policy)
             get_term_lookup()
             trace = self._run(WARM_UP_CASE)
             if trace.error is not None:  # e.g. the LLM server is unreachable: not ready, and say why
@@ -246,7 +235,7 @@ class DiagnosisService:
 
     def _run(self, case: Case, cancelled: threading.Event | None = None) -> Trace:
         index = self.index
-        env = DiagnosticEnv(index.retriever("hybrid"))
+        env = DiagnosticEnv(index.retriever(self._retriever), self._budget)
         policy = self.policy if cancelled is None else _Cancellable(self.policy, cancelled)
         return diagnose(
             case,

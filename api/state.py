@@ -14,7 +14,7 @@ from starlette.requests import HTTPConnection
 from dxsearch.settings import Settings
 
 if TYPE_CHECKING:
-    from api.auth import KeyRing
+    from api.keys import KeyRing
     from api.limits import RateLimiter
     from api.service import DiagnosisService
 

@@ -41,7 +41,6 @@ from rich.table import Table
 
 from audit import AuditQuery, CheckpointSigner, open_store, verify
 from corpus_builder.sources.phenopackets import heldout_phenopacket_cases
-from dxsearch.cases import Case, Finding
 
 console = Console(width=130)
 REPO = Path(__file__).resolve().parents[1]
@@ -221,19 +220,23 @@ def in_process(index: Path, bodies: Sequence[list[str]]) -> Run:
     from api.service import default_policy
     from dxsearch.agent import diagnose
     from dxsearch.env import DiagnosticEnv
+    from dxsearch.intake import CaseInput, FindingInput, intake
+    from dxsearch.pseudonym import Pseudonymiser
     from dxsearch.retrieval.embedded import EmbeddedIndex
     from dxsearch.settings import get_settings
 
     settings = get_settings().model_copy(update={"index": index})
     opened = EmbeddedIndex(index, settings)
+    pseudonymiser = Pseudonymiser(settings.pseudonym_key)
     try:
-        policy = default_policy(settings)
-        run = Run(name="in-process diagnose()", concurrency=1)
+        policy, budget, retriever = default_policy(settings)
+        run = Run(name="in-process intake() + diagnose()", concurrency=1)
 
         def once(i: int, labels: list[str]) -> float:
-            case = Case(case_id=f"bench-{i}", findings=tuple(Finding(label=label) for label in labels))
-            env = DiagnosticEnv(opened.retriever("hybrid"))
+            payload = CaseInput(findings=tuple(FindingInput(label=label) for label in labels))
+            env = DiagnosticEnv(opened.retriever(retriever), budget)
             t0 = time.perf_counter()
+            case = intake(payload, pseudonymiser=pseudonymiser, fallback_id=f"bench-{i}").case
             diagnose(case, policy, env, index_version=opened.version, resolve_chunk=opened.store.chunk)
             return 1000 * (time.perf_counter() - t0)
 

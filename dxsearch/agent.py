@@ -14,6 +14,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -21,8 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dxsearch.cases import Case, Finding, Sex
 from dxsearch.corpus import Chunk, DocumentKind
-from dxsearch.env import DiagnosticEnv, RetrievalRecord, StopReason
-from dxsearch.policies.base import Exchange, Policy, PolicyError
+from dxsearch.env import DiagnosticEnv, StepResult
+from dxsearch.episode import Exchange, RetrievalRecord, StopReason
+from dxsearch.policies.base import Policy, PolicyError
 from dxsearch.protocol import Candidate, Diagnose, Retrieve, render_result
 from dxsearch.pseudonym import Pseudonymiser
 from dxsearch.settings import get_settings
@@ -186,23 +188,36 @@ def _link(
     )
 
 
-def diagnose(
-    case: Case,
-    policy: Policy,
-    env: DiagnosticEnv,
-    *,
-    index_version: str | None = None,
-    exclude_doc_ids: Collection[str] = (),
-    pseudonymiser: Pseudonymiser | None = None,
-    resolve_chunk: Callable[[str], Chunk | None] | None = None,
-) -> Trace:
-    """Run ``policy`` on ``case`` in ``env`` until it diagnoses or a budget stops it; return the trace."""
-    started = time.perf_counter()
-    created = datetime.now(UTC)
-    pseudonymiser = pseudonymiser or Pseudonymiser(get_settings().pseudonym_key)
+@dataclass(frozen=True, slots=True)
+class RolloutStep:
+    """One policy turn as played: the raw text, what the environment made of it, and how long each side took."""
+
+    text: str
+    result: StepResult
+    policy_ms: float
+    env_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """One episode played to its end; ``error`` says why the policy stopped answering, if it did."""
+
+    history: tuple[Exchange, ...]
+    steps: tuple[RolloutStep, ...]
+    error: str | None
+
+
+def rollout(case: Case, policy: Policy, env: DiagnosticEnv, *, exclude_doc_ids: Collection[str] = ()) -> Rollout:
+    """The one loop of policy and environment: turns until the environment ends the episode.
+
+    Inference (:func:`diagnose`), the benchmark and training all play episodes through here, so a policy
+    meets the same budgets and the same error handling everywhere. A policy that raises ends its episode
+    (never the caller's run) with stop reason ``policy_error``: a :class:`PolicyError` keeps its message,
+    any other exception only its type, since a message could quote the case.
+    """
     env.reset(case, exclude_doc_ids=exclude_doc_ids)
     history: list[Exchange] = []
-    turns: list[TurnRecord] = []
+    steps: list[RolloutStep] = []
     error: str | None = None
     while not env.done:
         t0 = time.perf_counter()
@@ -213,25 +228,46 @@ def diagnose(
             env.stop(StopReason.POLICY_ERROR)
             break
         except Exception as exc:  # a broken policy ends its episode, never the caller's run
-            # Only the type: a message could quote the case.
             error = f"policy raised {type(exc).__name__}"
             env.stop(StopReason.POLICY_ERROR)
             break
         t1 = time.perf_counter()
-        step = env.step(text)
+        result = env.step(text)
         t2 = time.perf_counter()
-        history.append(Exchange(text, step.observation))
-        shown = step.observation.passages if step.observation else ()
+        history.append(Exchange(text, result.observation))
+        steps.append(RolloutStep(text, result, 1000 * (t1 - t0), 1000 * (t2 - t1)))
+    return Rollout(tuple(history), tuple(steps), error)
+
+
+def diagnose(
+    case: Case,
+    policy: Policy,
+    env: DiagnosticEnv,
+    *,
+    index_version: str | None = None,
+    exclude_doc_ids: Collection[str] = (),
+    pseudonymiser: Pseudonymiser | None = None,
+    resolve_chunk: Callable[[str], Chunk | None] | None = None,
+) -> Trace:
+    """Run ``policy`` on ``case`` in ``env`` (:func:`rollout`) and return the trace: the rollout, bookkept."""
+    started = time.perf_counter()
+    created = datetime.now(UTC)
+    pseudonymiser = pseudonymiser or Pseudonymiser(get_settings().pseudonym_key)
+    played = rollout(case, policy, env, exclude_doc_ids=exclude_doc_ids)
+    turns: list[TurnRecord] = []
+    for step in played.steps:
+        result = step.result
+        shown = result.observation.passages if result.observation else ()
         turns.append(
             TurnRecord(
-                index=step.turn_index,
-                text=redact_note(text, case.text),
-                action=_action_name(step.turn),
-                error=step.error.kind.value if step.error else None,
-                observation=render_result(step.observation) if step.observation else None,
+                index=result.turn_index,
+                text=redact_note(step.text, case.text),
+                action=_action_name(result.turn),
+                error=result.error.kind.value if result.error else None,
+                observation=render_result(result.observation) if result.observation else None,
                 evidence_ids=tuple(p.evidence_id for p in shown),
-                policy_ms=1000 * (t1 - t0),
-                env_ms=1000 * (t2 - t1),
+                policy_ms=step.policy_ms,
+                env_ms=step.env_ms,
             )
         )
     records = env.records
@@ -256,7 +292,7 @@ def diagnose(
         diagnoses=diagnoses,
         outcome=outcome,
         stop_reason=stop_reason,
-        error=error,
+        error=played.error,
         retrievals_used=env.retrievals_used,
         total_ms=1000 * (time.perf_counter() - started),
     )

@@ -15,14 +15,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dxsearch.cases import CaseFileError, LabelledCase, iter_phenopacket_rows
+from dxsearch.cases import Case, CaseFileError, LabelledCase, iter_phenopacket_rows
 from dxsearch.cli_errors import fail, settings_or_fail
+from dxsearch.episode import Budget
+from dxsearch.policies.catalog import POLICIES
 from dxsearch.retrieval.layout import IndexNotFoundError, current_generation
 from dxsearch.settings import Settings
 
 if TYPE_CHECKING:
     from dxsearch.agent import Trace
-    from dxsearch.env import Budget
     from dxsearch.policies.base import Policy
     from dxsearch.retrieval.embedded import EmbeddedIndex
 
@@ -43,16 +44,20 @@ tables = console if console.is_terminal else Console(width=140)
 IndexOption = Annotated[Path | None, typer.Option("--index", "-i", help="Index directory (default DXSEARCH_INDEX).")]
 
 
-class PolicyName(StrEnum):
-    """What `--policy` accepts; `phenotype` is the evidence baseline with retrieval votes switched off (ablation)."""
+#: What `--policy` accepts: the registered policies, and `enrichment` (hpo3's floor, eval only).
+ENRICHMENT_NAME = "enrichment"
+POLICY_CHOICES = [*POLICIES.names(), ENRICHMENT_NAME]
+POLICY_HELP = "; ".join(f"{name}: {POLICIES.get(name).description}" for name in POLICIES.names())
 
-    EVIDENCE = "evidence"
-    PHENOTYPE = "phenotype"
-    LEXICAL = "lexical"
-    DENSE = "dense"
-    HYBRID = "hybrid"
-    ENRICHMENT = "enrichment"
-    LLM = "llm"
+
+def _policy_choice(value: str) -> str:
+    if value not in POLICY_CHOICES:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(POLICY_CHOICES)}")
+    return value
+
+
+def _policy_choices(values: list[str] | None) -> list[str] | None:
+    return None if values is None else [_policy_choice(value) for value in values]
 
 
 ModelOption = Annotated[
@@ -74,12 +79,10 @@ def _open_index(index: Path | None) -> EmbeddedIndex:
         raise fail(str(exc)) from None
 
 
-def _read_cases(path: Path) -> list[LabelledCase]:
-    """Cases from a phenopacket JSONL file or a FHIR Bundle (.json); unreadable input fails the command."""
+def _read_labelled_cases(path: Path) -> list[LabelledCase]:
+    """Labelled cases from a phenopacket JSONL file (for eval); an unreadable line fails the command."""
     if not path.is_file():
         raise fail(f"{path}: no such case file")
-    if path.suffix == ".json":
-        return [_case_from_bundle(path)]
     cases: list[LabelledCase] = []
     for item in iter_phenopacket_rows(path):
         if isinstance(item, CaseFileError):
@@ -90,85 +93,50 @@ def _read_cases(path: Path) -> list[LabelledCase]:
     return cases
 
 
-def _case_from_bundle(path: Path) -> LabelledCase:
-    from corpus_builder.fhir_bundles import BundleError, parse_bundle
-    from dxsearch.cases import GoldDiagnosis
+def _read_case(path: Path, settings: Settings) -> Case:
+    """The case of a FHIR Bundle (.json) or of the first row of a phenopacket JSONL file, read by the one intake."""
+    from dxsearch.intake import CaseInput, FindingInput, IntakeError, intake
+    from dxsearch.pseudonym import Pseudonymiser
 
+    if not path.is_file():
+        raise fail(f"{path}: no such case file")
+    if path.suffix == ".json":
+        payload = CaseInput(bundle=path.read_bytes())
+    else:
+        row = _read_labelled_cases(path)[0].case
+        findings = tuple(FindingInput(label=f.label, hpo_id=f.hpo_id, excluded=f.excluded) for f in row.findings)
+        payload = CaseInput(findings=findings, sex=row.sex, age=row.age, patient_id=row.case_id)
     try:
-        parsed = parse_bundle(path.read_bytes())
-    except BundleError as exc:
-        raise fail(f"{path}: {exc}") from None
-    if len(parsed.patients) != 1:
-        raise fail(f"{path}: expected one Patient in the bundle, found {len(parsed.patients)}")
-    patient = parsed.patients[0]
-    case = patient.to_case(path.stem)
-    return LabelledCase(case=case, gold=GoldDiagnosis(id="unknown:0", label="unknown"))
+        prepared = intake(payload, pseudonymiser=Pseudonymiser(settings.pseudonym_key), fallback_id=path.stem)
+    except IntakeError as exc:
+        raise fail(f"{path}: {exc.message}") from None
+    return prepared.case
 
 
 def _make_policy(
-    name: PolicyName, model: Path | None, llm_url: str | None, llm_name: str | None, settings: Settings
-) -> tuple[Policy, Budget | None]:
-    """The policy, and the episode budget it asks for (a trained checkpoint's card; ``None``: the default)."""
-    if name is PolicyName.EVIDENCE:
-        from dxsearch.policies.evidence import EvidencePolicy
+    name: str, model: Path | None, llm_url: str | None, llm_name: str | None, settings: Settings
+) -> tuple[Policy, Budget]:
+    """The named policy from the one policy factory, and the budget it is played under (a checkpoint's card)."""
+    from dxsearch.policies.catalog import PolicyLoadError, make_policy
 
-        return EvidencePolicy(), None
-    if name is PolicyName.PHENOTYPE:
-        from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
-
-        no_votes = EvidencePolicyConfig(vote_weight=0.0, retrieval_weight=0.0)
-        return EvidencePolicy(no_votes, name=PolicyName.PHENOTYPE.value), None
-    if name in (PolicyName.LEXICAL, PolicyName.DENSE, PolicyName.HYBRID):
-        from dxsearch.policies.ranking import RetrievalRankingPolicy
-
-        return RetrievalRankingPolicy(name.value), None
-    if name is PolicyName.LLM:
-        from dxsearch.policies.base import PolicyError
-        from dxsearch.policies.llm import LlmPolicy, OpenAIChatBackend, TransformersBackend
-
-        model = model or settings.llm_model_path
-        llm_url = llm_url or settings.llm_base_url
-        llm_name = llm_name or settings.llm_model
-        try:
-            if model is not None:
-                from dxsearch.policies.card import read_card
-                from dxsearch.policies.prompt import SYSTEM_PROMPTS
-
-                backend = TransformersBackend(model, num_threads=settings.llm_threads)
-                card = read_card(model)
-                if card is None:
-                    return LlmPolicy(backend, max_new_tokens=settings.llm_max_new_tokens), None
-                console.print(f"episode budget from {model}'s policy card: {card.budget.model_dump()}")
-                prompt = SYSTEM_PROMPTS[card.prompt]
-                return LlmPolicy(backend, max_new_tokens=card.max_new_tokens, system_prompt=prompt), card.budget
-            if llm_url is not None and llm_name is not None:
-                key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-                http = OpenAIChatBackend(
-                    llm_url,
-                    llm_name,
-                    api_key=key,
-                    timeout_s=settings.llm_timeout_s,
-                    max_retries=settings.llm_max_retries,
-                    revision=settings.llm_revision,
-                )
-                return LlmPolicy(http, max_new_tokens=settings.llm_max_new_tokens), None
-        except (PolicyError, ValueError, OSError) as exc:
-            raise fail(f"cannot load the LLM policy: {exc}") from None
-        raise fail("--policy llm needs --model PATH (local checkpoint) or --llm-url and --llm-name")
-    raise fail(f"policy {name.value} cannot diagnose a single case through the environment")
-
-
-def _retriever_for(name: PolicyName) -> str:
-    return name.value if name in (PolicyName.LEXICAL, PolicyName.DENSE) else "hybrid"
+    if name == ENRICHMENT_NAME:
+        raise fail("policy enrichment ranks diseases directly: it runs only under `dxsearch eval`")
+    overrides = {"llm_base_url": llm_url, "llm_model": llm_name}
+    settings = settings.model_copy(update={key: value for key, value in overrides.items() if value is not None})
+    try:
+        policy, budget = make_policy(name, settings, model)
+    except PolicyLoadError as exc:
+        raise fail(str(exc)) from None
+    if budget != Budget():
+        console.print(f"episode budget from the policy card: {budget.model_dump()}", highlight=False)
+    return policy, budget
 
 
 @app.command()
 def diagnose(
     case: Annotated[Path, typer.Option("--case", "-c", help="Phenopacket JSONL (first row) or a FHIR Bundle JSON.")],
     index: IndexOption = None,
-    policy: Annotated[PolicyName, typer.Option(help="Who reasons: evidence baseline, a ranking, or an LLM.")] = (
-        PolicyName.EVIDENCE
-    ),
+    policy: Annotated[str, typer.Option(help=f"Who reasons. {POLICY_HELP}.", callback=_policy_choice)] = "evidence",
     explain: Annotated[bool, typer.Option("--explain", help="Print every turn, passage and evidence chain.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full trace as JSON.")] = None,
     model: ModelOption = None,
@@ -178,13 +146,14 @@ def diagnose(
     """Diagnose one case: ranked diagnoses, each with the passages it rests on."""
     from dxsearch.agent import diagnose as run_diagnosis
     from dxsearch.env import DiagnosticEnv
+    from dxsearch.policies.catalog import retriever_for
 
-    labelled = _read_cases(case)[0]
     settings = settings_or_fail()
+    read = _read_case(case, settings)
     opened = _open_index(index)
     chosen, budget = _make_policy(policy, model, llm_url, llm_name, settings)
-    env = DiagnosticEnv(opened.retriever(_retriever_for(policy)), budget)
-    trace = run_diagnosis(labelled.case, chosen, env, index_version=opened.version, resolve_chunk=opened.store.chunk)
+    env = DiagnosticEnv(opened.retriever(retriever_for(policy)), budget)
+    trace = run_diagnosis(read, chosen, env, index_version=opened.version, resolve_chunk=opened.store.chunk)
     if json_out is not None:
         json_out.write_text(trace.model_dump_json(indent=2), encoding="utf-8")
     print_trace(trace, explain=explain)
@@ -253,8 +222,12 @@ def evaluate_command(
     json_out: Annotated[Path, typer.Option("--json", help="Where to write the metrics as JSON.")],
     index: IndexOption = None,
     policy: Annotated[
-        list[PolicyName] | None,
-        typer.Option(help="Policy to score; repeat to compare (default: evidence). 'enrichment' is hpo3's floor."),
+        list[str] | None,
+        typer.Option(
+            help=f"Policy to score; repeat to compare (default: evidence). {POLICY_HELP}; "
+            f"{ENRICHMENT_NAME}: hpo3's hypergeometric enrichment, the classical floor.",
+            callback=_policy_choices,
+        ),
     ] = None,
     cases: Annotated[
         Path | None,
@@ -280,13 +253,14 @@ def evaluate_command(
     )
     from dxsearch.knowledge.disease_ontology import get_disease_ontology
     from dxsearch.knowledge.hpo import get_hpo_knowledge
+    from dxsearch.policies.catalog import retriever_for
 
     settings = settings_or_fail()
-    chosen = list(dict.fromkeys(policy or [PolicyName.EVIDENCE]))
+    chosen = list(dict.fromkeys(policy or ["evidence"]))
     if cases is not None:
         if cases.suffix != ".jsonl":
             raise fail(f"{cases}: --cases takes labelled cases in the phenopacket JSONL format (.jsonl)")
-        case_sets = {cases.stem: _read_cases(cases)}
+        case_sets = {cases.stem: _read_labelled_cases(cases)}
     else:
         from corpus_builder.evaluate import default_case_sets
 
@@ -296,17 +270,15 @@ def evaluate_command(
     same_publication = publication_documents(opened)
     runners: dict[str, Runner] = {}
     for name in chosen:
-        if name is PolicyName.ENRICHMENT:
+        if name == ENRICHMENT_NAME:
             runners[ENRICHMENT] = enrichment_runner()
         else:
             made, budget = _make_policy(name, model, llm_url, llm_name, settings)
-            runners[name.value] = policy_runner(made, opened, _retriever_for(name), budget, knowledge, same_publication)
+            runners[name] = policy_runner(made, opened, retriever_for(name), budget, knowledge, same_publication)
     groupers = [frequency_group(indexed_diagnosis_counts(opened)), annotation_group(knowledge)]
     matcher = GoldMatcher(opened, get_disease_ontology())
     report = evaluate(runners, case_sets, matcher, groupers, limit=limit)
-    payload: dict[str, Any] = (
-        {**report[chosen[0].value], "policy": chosen[0].value} if len(chosen) == 1 else {"policies": report}
-    )
+    payload: dict[str, Any] = {**report[chosen[0]], "policy": chosen[0]} if len(chosen) == 1 else {"policies": report}
     payload["index_version"] = opened.version
     payload["case_sets"] = {name: len(items) for name, items in case_sets.items()}
     json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -371,7 +343,7 @@ def serve(
         current_generation(settings.index)  # a missing index fails here, in one line, before uvicorn starts
     except IndexNotFoundError as exc:
         raise fail(str(exc)) from None
-    from api.auth import KeyConfigError
+    from api.keys import KeyConfigError
     from audit.errors import AuditError
 
     console.print(f"DxSearch API on http://{host}:{port}/  (viewer: http://{host}:{port}/viewer/, docs: /docs)")
@@ -410,6 +382,7 @@ def train_command(
     untrained, SFT and GRPO models on the fixed validation cases, and OUT/reward_curve.png.
     Score the result on the benchmark with `dxsearch eval --policy llm --model OUT/models/grpo`.
     """
+    from corpus_builder.sources.phenopackets import index_phenopacket_cases
     from dxsearch.train.config import PRESETS
     from dxsearch.train.pipeline import RunConfigMismatchError, run
 
@@ -432,7 +405,7 @@ def train_command(
         overrides["grpo"] = config.grpo.model_copy(update=grpo_overrides)
     config = config.model_copy(update=overrides)
     try:
-        summary = run(config, out, index_dir, log=console.print)
+        summary = run(config, out, index_dir, index_phenopacket_cases(), log=console.print)
     except RunConfigMismatchError as exc:
         raise fail(str(exc)) from None
     table = Table(title=f"validation ({summary['validation_cases']} cases, mean over episodes)")

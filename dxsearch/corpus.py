@@ -133,3 +133,9 @@ class Evidence(BaseModel):
     component_ranks: dict[str, int] = Field(
         default_factory=dict, description="For fused results: the rank each member retriever gave."
     )
+
+
+def normalise_name(name: str) -> str:
+    """Case, punctuation and spacing folded: 'Marfan Syndrome' == 'marfan syndrome'."""
+    kept = "".join(ch if ch.isalnum() else " " for ch in name.casefold())
+    return " ".join(kept.split())

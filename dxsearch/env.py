@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from enum import StrEnum
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from dxsearch.cases import Case
 from dxsearch.corpus import DocumentKind, Evidence
+from dxsearch.episode import Budget, RetrievalRecord, StopReason
 from dxsearch.protocol import (
     Action,
     Diagnose,
@@ -42,47 +40,6 @@ TRUNCATION_MARK = " …[truncated]"
 def approximate_tokens(text: str) -> int:
     """Model-agnostic token estimate (~4 characters per token of English); budgets need no tokenizer."""
     return (len(text) + 3) // 4
-
-
-class Budget(BaseModel):
-    """Limits of one episode; a policy that ignores them is stopped, not trusted."""
-
-    model_config = ConfigDict(frozen=True)
-
-    max_turns: int = Field(default=12, ge=1, le=200)
-    max_retrievals: int = Field(default=8, ge=0, le=100)
-    passages_per_retrieval: int = Field(default=8, ge=1, le=50)
-    observation_tokens: int = Field(default=2048, ge=16, description="Token budget of one <result>.")
-    max_parse_errors: int = Field(default=3, ge=1, description="Consecutive malformed turns before stopping.")
-    max_query_chars: int = Field(default=2000, ge=16)
-
-
-class StopReason(StrEnum):
-    """Why an episode ended; every trace carries one."""
-
-    DIAGNOSED = "diagnosed"
-    INSUFFICIENT_EVIDENCE = "insufficient_evidence"
-    TURN_BUDGET = "turn_budget"
-    PARSE_ERRORS = "parse_errors"
-    POLICY_ERROR = "policy_error"
-
-
-class RetrievalRecord(BaseModel):
-    """One passage a retrieval turn found: shown to the policy, or withheld as already seen."""
-
-    model_config = ConfigDict(frozen=True)
-
-    turn: int = Field(ge=0)
-    action: Action
-    evidence_id: str
-    doc_id: str
-    kind: DocumentKind
-    title: str
-    score: float
-    rank: int = Field(ge=1)
-    retriever: str
-    codes: tuple[str, ...] = ()
-    duplicate: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,8 +26,9 @@ from rich.progress import track
 
 from dxsearch.agent import Trace, TracedDiagnosis, diagnose
 from dxsearch.cases import LabelledCase
-from dxsearch.corpus import DocumentKind
-from dxsearch.env import Budget, DiagnosticEnv
+from dxsearch.corpus import DocumentKind, normalise_name
+from dxsearch.env import DiagnosticEnv
+from dxsearch.episode import Budget
 from dxsearch.knowledge.disease_ontology import DiseaseOntology
 from dxsearch.knowledge.hpo import HpoKnowledge
 from dxsearch.policies.base import Policy
@@ -47,12 +48,6 @@ METRIC_KEYS = (
 )
 COMMON_MIN_INDEXED = 3
 ENRICHMENT = "enrichment"
-
-
-def normalise_name(name: str) -> str:
-    """Case, punctuation and spacing folded: 'Marfan Syndrome' == 'marfan syndrome'."""
-    kept = "".join(ch if ch.isalnum() else " " for ch in name.casefold())
-    return " ".join(kept.split())
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
         min_length=16,
         description="HMAC key for patient pseudonyms; set a secret one in any real deployment.",
     )
+    policy: str = Field(
+        default="evidence",
+        min_length=1,
+        description="Policy a server plays when no LLM is configured (a name in dxsearch.policies.catalog.POLICIES).",
+    )
     llm_model_path: Path | None = Field(
         default=None, description="Local checkpoint directory for the LLM policy (transformers backend)."
     )

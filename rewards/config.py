@@ -12,7 +12,7 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from dxsearch.env import Budget
+from dxsearch.episode import Budget
 
 _ENV_BUDGET = Budget()
 

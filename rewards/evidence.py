@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dxsearch.env import RetrievalRecord
+from dxsearch.episode import RetrievalRecord
 from rewards.transcript import Transcript
 
 

@@ -14,7 +14,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from dxsearch.evaluation import normalise_name
+from dxsearch.corpus import normalise_name
 
 _CURIE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*:\S+$")
 
@@ -65,7 +65,7 @@ class Gold(BaseModel):
 
     @property
     def names(self) -> frozenset[str]:
-        """The label and synonyms folded by :func:`dxsearch.evaluation.normalise_name` (empty ones dropped)."""
+        """The label and synonyms folded by :func:`dxsearch.corpus.normalise_name` (empty ones dropped)."""
         folded = (normalise_name(n) for n in (self.label, *self.synonyms))
         return frozenset(n for n in folded if n)
 

@@ -56,7 +56,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from dxsearch.evaluation import normalise_name
+from dxsearch.corpus import normalise_name
 from dxsearch.protocol import Action, Diagnose, Reason, Retrieve
 from rewards.config import RewardConfig
 from rewards.evidence import RetrievedEvidence, evidence_from_transcript

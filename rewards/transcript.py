@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from dxsearch.policies.base import Exchange
+from dxsearch.episode import Exchange
 from dxsearch.protocol import (
     CLOSING_TAGS,
     PROTOCOL_TAGS,

@@ -35,7 +35,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from corpus_builder.fhir_bundles import BundleError, parse_bundle, patient_document
+from corpus_builder.fhir_bundles import patient_document
 from corpus_builder.sources.base import Reject, Source, SourceInfo
 from corpus_builder.sources.guidelines import (
     GUIDELINE_SUFFIXES,
@@ -46,6 +46,7 @@ from corpus_builder.sources.guidelines import (
 from corpus_builder.sources.phenopackets import labelled_case_document
 from dxsearch.cases import PhenopacketRow
 from dxsearch.corpus import Document
+from dxsearch.intake.fhir import BundleError, parse_bundle
 from dxsearch.pseudonym import Pseudonymiser
 from dxsearch.settings import Settings, get_settings
 

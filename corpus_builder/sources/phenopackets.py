@@ -4,7 +4,7 @@ The index side becomes patient-record documents for case-based retrieval, with
 the diagnosis in the record (finding similar patients is only useful if their
 diagnoses come along). The held-out side is never indexed: it is what
 :func:`heldout_phenopacket_cases` hands to evaluation. The split is by PMID
-(:mod:`corpus_builder.splits`), so no publication is on both sides.
+(:mod:`dxsearch.intake.splits`), so no publication is on both sides.
 
 Each case goes LabelledCase -> FHIR Bundle -> :func:`parse_bundle` ->
 :func:`patient_document`, the same path a user's FHIR export takes, so the
@@ -20,17 +20,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from corpus_builder.fhir_bundles import (
-    BundleError,
-    FhirVersion,
-    case_to_bundle,
-    parse_bundle,
-    patient_document,
-)
+from corpus_builder.fhir_bundles import case_to_bundle, patient_document
 from corpus_builder.sources.base import SOURCES, Reject, Source, SourceInfo
-from corpus_builder.splits import DEFAULT_HELDOUT_FRACTION, DEFAULT_SALT, Side, publication_split, split_key
 from dxsearch.cases import CaseFileError, LabelledCase, iter_phenopacket_rows
 from dxsearch.corpus import Document
+from dxsearch.intake.fhir import BundleError, FhirVersion, parse_bundle
+from dxsearch.intake.splits import DEFAULT_HELDOUT_FRACTION, DEFAULT_SALT, Side, publication_split, split_key
 from dxsearch.pseudonym import Pseudonymiser
 from dxsearch.settings import get_settings
 

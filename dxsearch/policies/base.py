@@ -9,19 +9,10 @@ so it is held to the same grammar.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from dxsearch.cases import Case
-from dxsearch.protocol import Result
-
-
-@dataclass(frozen=True, slots=True)
-class Exchange:
-    """One policy turn and the environment's answer to it (``None`` when there is none, e.g. after reasoning)."""
-
-    turn: str
-    observation: Result | None
+from dxsearch.episode import Exchange
 
 
 class PolicyError(RuntimeError):

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dxsearch.env import Budget
+from dxsearch.episode import Budget
 
 CARD_NAME = "dxsearch-policy.json"
 

@@ -22,9 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dxsearch.baselines.enrichment import rank_diseases
 from dxsearch.cases import Case
+from dxsearch.episode import Exchange
 from dxsearch.knowledge.similarity import PhenotypeSimilarity, get_phenotype_similarity
-from dxsearch.knowledge.term_lookup import resolve_findings
-from dxsearch.policies.base import Exchange
 from dxsearch.protocol import (
     MAX_DIAGNOSES,
     Action,
@@ -150,8 +149,10 @@ class EvidencePolicy:
         return self._similarity
 
     def next_turn(self, case: Case, history: Sequence[Exchange]) -> str:
-        """The next turn, derived from the history alone (the policy keeps no hidden state)."""
-        case = resolve_findings(case)
+        """The next turn, derived from the history alone (the policy keeps no hidden state).
+
+        ``case`` is as :func:`dxsearch.intake.intake` read it: terms are resolved once, there.
+        """
         query = self.findings_query(case)
         if not query:
             return render_turn(Diagnose(()))

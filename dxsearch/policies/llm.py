@@ -40,7 +40,8 @@ from tenacity import (
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
 
 from dxsearch.cases import Case
-from dxsearch.policies.base import Exchange, PolicyError
+from dxsearch.episode import Exchange
+from dxsearch.policies.base import PolicyError
 from dxsearch.policies.prompt import SYSTEM_PROMPT, build_messages, prompt_version
 from dxsearch.protocol import CLOSING_TAGS, Action
 

@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 
 from dxsearch.cases import Case, Finding
-from dxsearch.policies.base import Exchange
+from dxsearch.episode import Exchange
 from dxsearch.protocol import (
     INSUFFICIENT_EVIDENCE,
     MAX_DIAGNOSES,

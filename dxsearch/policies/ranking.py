@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dxsearch.cases import Case
-from dxsearch.policies.base import Exchange
+from dxsearch.episode import Exchange
 from dxsearch.protocol import MAX_DIAGNOSES, Action, Candidate, Diagnose, Retrieve, render_turn
 
 _DISEASE_PREFIXES = ("OMIM:", "ORPHA:")

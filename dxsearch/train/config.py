@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dxsearch.env import Budget
+from dxsearch.episode import Budget
 from dxsearch.policies.evidence import EvidencePolicyConfig
 from rewards.config import BudgetLimits, RewardConfig, RewardWeights
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from corpus_builder.sources.phenopackets import index_phenopacket_cases
-from corpus_builder.splits import publication_split
 from dxsearch.cases import LabelledCase
 from dxsearch.evaluation import GoldMatcher, disease_names
+from dxsearch.intake.splits import publication_split
 from rewards.gold import Gold
 
 #: Salt of the train/validation split inside the index side (independent of the index/held-out one).
@@ -84,8 +83,3 @@ def training_cases(
         )
         for labelled in cases
     ]
-
-
-def load_split(validation_fraction: float, max_findings: int) -> tuple[list[LabelledCase], list[LabelledCase]]:
-    """The shipped phenopackets' index side, split into training and validation publications."""
-    return split_train_validation(index_phenopacket_cases(), validation_fraction, max_findings)

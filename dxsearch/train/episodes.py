@@ -13,9 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dxsearch.agent import rollout
 from dxsearch.cases import Case
 from dxsearch.env import DiagnosticEnv
-from dxsearch.policies.base import Exchange, Policy
+from dxsearch.episode import Exchange
+from dxsearch.policies.base import Policy
 from dxsearch.policies.prompt import SYSTEM_PROMPT, build_messages
 from rewards.config import RewardConfig
 from rewards.evidence import evidence_from_records
@@ -49,19 +51,11 @@ def play(
 ) -> Episode:
     """Run ``policy`` on ``case`` until the environment ends the episode, and score it.
 
-    The same loop as :func:`dxsearch.agent.diagnose` without the trace bookkeeping
+    The one rollout loop (:func:`dxsearch.agent.rollout`) without the trace bookkeeping
     (pseudonyms, evidence chains), which training has no use for. A policy exception
-    ends the episode like a malformed turn budget would: the episode is scored as it stands.
+    ends the episode: it is scored as it stands.
     """
-    env.reset(case, exclude_doc_ids=exclude_doc_ids)
-    history: list[Exchange] = []
-    while not env.done:
-        try:
-            text = policy.next_turn(case, history)
-        except Exception:  # a broken rollout scores what it has; training must go on
-            break
-        step = env.step(text)
-        history.append(Exchange(text, step.observation))
+    history = rollout(case, policy, env, exclude_doc_ids=exclude_doc_ids).history
     reward = score(history, env, gold, reward_config)
     return Episode(case, tuple(history), reward, str(env.stop_reason or "policy_error"))
 

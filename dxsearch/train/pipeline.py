@@ -24,6 +24,7 @@ import torch
 from rich.progress import track
 from transformers import set_seed
 
+from dxsearch.cases import LabelledCase
 from dxsearch.env import DiagnosticEnv
 from dxsearch.evaluation import GoldMatcher, publication_documents
 from dxsearch.policies.base import Policy
@@ -35,7 +36,7 @@ from dxsearch.policies.tiny import build_tiny_model
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.retrieval.layout import write_atomically
 from dxsearch.train.config import TrainConfig
-from dxsearch.train.data import TrainingCase, load_split, spread, training_cases
+from dxsearch.train.data import TrainingCase, split_train_validation, spread, training_cases
 from dxsearch.train.episodes import Episode, play
 from dxsearch.train.grpo import run_grpo
 from dxsearch.train.metrics import read_metrics
@@ -160,10 +161,15 @@ def run(
     config: TrainConfig,
     out: Path,
     index_dir: Path,
+    cases: Sequence[LabelledCase],
     *,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run (or resume) every stage and return the summary written to ``out/summary.json``."""
+    """Run (or resume) every stage and return the summary written to ``out/summary.json``.
+
+    ``cases`` are the index side of the publication split (the command line passes the shipped
+    phenopackets' index side); they are split again by publication into training and validation.
+    """
     torch.set_num_threads(config.threads)
     set_seed(config.seed)
     run_dir = RunDirectory(out)
@@ -177,7 +183,7 @@ def run(
     env = DiagnosticEnv(retriever, config.budget)
     matcher = GoldMatcher(index)
     hidden = publication_documents(index)
-    train_all, validation_all = load_split(config.data.validation_fraction, config.data.max_findings)
+    train_all, validation_all = split_train_validation(cases, config.data.validation_fraction, config.data.max_findings)
     train = training_cases(spread(train_all, config.data.train_cases), matcher, hidden)
     validation = training_cases(spread(validation_all, config.data.validation_cases), matcher, hidden)
     _write_json(

@@ -17,7 +17,7 @@ from api.app import create_app
 from api.cds import SUMMARY_MAX_CHARS
 from audit import AuditEntry, AuditRecord, SqliteAuditStore
 from dxsearch.cases import Case
-from dxsearch.policies.base import Exchange
+from dxsearch.episode import Exchange
 from dxsearch.policies.evidence import EvidencePolicy
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings

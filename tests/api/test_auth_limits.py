@@ -10,8 +10,8 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from api.auth import KeyConfigError, KeyRing, Role
 from api.cds import markdown_text, plain_summary
+from api.keys import KeyConfigError, KeyRing, Role
 from api.limits import RateLimiter
 from api.logging import get_logger
 from dxsearch.pseudonym import Pseudonymiser

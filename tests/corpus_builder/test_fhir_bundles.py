@@ -16,15 +16,13 @@ from corpus_builder.fhir_bundles import (
     HPO_SYSTEM,
     OMIM_SYSTEM,
     ORPHA_SYSTEM,
-    BundleError,
-    FhirVersion,
     case_to_bundle,
     describe_age,
-    parse_bundle,
     patient_document,
 )
 from dxsearch.cases import Case, Finding, GoldDiagnosis, LabelledCase
 from dxsearch.corpus import DocumentKind
+from dxsearch.intake.fhir import BundleError, FhirVersion, parse_bundle
 from dxsearch.pseudonym import Pseudonymiser
 
 PSEUDONYMISER = Pseudonymiser("test-key-for-pseudonyms-0001")

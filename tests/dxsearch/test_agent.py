@@ -10,8 +10,9 @@ import pytest
 
 from dxsearch.agent import diagnose
 from dxsearch.cases import Case, Finding
-from dxsearch.env import Budget, DiagnosticEnv, StopReason
-from dxsearch.policies.base import Exchange, PolicyError
+from dxsearch.env import DiagnosticEnv
+from dxsearch.episode import Budget, Exchange, StopReason
+from dxsearch.policies.base import PolicyError
 from dxsearch.policies.evidence import EvidencePolicy
 from dxsearch.pseudonym import Pseudonymiser
 from dxsearch.retrieval.embedded import EmbeddedIndex

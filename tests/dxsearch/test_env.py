@@ -8,7 +8,8 @@ import pytest
 
 from dxsearch.cases import Case, Finding
 from dxsearch.corpus import DocumentKind
-from dxsearch.env import TRUNCATION_MARK, Budget, DiagnosticEnv, StopReason, approximate_tokens
+from dxsearch.env import TRUNCATION_MARK, DiagnosticEnv, approximate_tokens
+from dxsearch.episode import Budget, StopReason
 from dxsearch.protocol import Diagnose, ParseErrorKind
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings

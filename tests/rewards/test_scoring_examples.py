@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from dxsearch.corpus import DocumentKind
-from dxsearch.env import Budget, RetrievalRecord
+from dxsearch.episode import Budget, RetrievalRecord
 from dxsearch.protocol import (
     Action,
     Candidate,

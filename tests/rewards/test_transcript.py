@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dxsearch.policies.base import Exchange
+from dxsearch.episode import Exchange
 from dxsearch.protocol import (
     Action,
     Candidate,

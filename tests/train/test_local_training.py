@@ -16,7 +16,8 @@ import torch
 from safetensors.torch import load_file
 
 from dxsearch.cases import Case, Finding, GoldDiagnosis, LabelledCase
-from dxsearch.env import Budget, DiagnosticEnv
+from dxsearch.env import DiagnosticEnv
+from dxsearch.episode import Budget
 from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
 from dxsearch.policies.prompt import COMPACT_SYSTEM_PROMPT, build_messages, render_case
 from dxsearch.policies.tiny import build_tiny_model

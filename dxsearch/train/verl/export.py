@@ -37,8 +37,8 @@ from typing import Any, Literal, get_args
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from corpus_builder.splits import split_key
 from dxsearch.cases import Case, LabelledCase, load_labelled_cases
+from dxsearch.intake.splits import split_key
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.train.data import gold_for
 from dxsearch.train.verl.calls import TOOL_NAME
@@ -94,7 +94,7 @@ class HeldOutLeakError(ValueError):
 
 
 def publication_key(labelled: LabelledCase) -> str:
-    """The unit a split is made of: the PMID (``PMID:1`` == ``1``), else the case id (corpus_builder.splits)."""
+    """The unit a split is made of: the PMID (``PMID:1`` == ``1``), else the case id (dxsearch.intake.splits)."""
     return split_key(labelled.pmid, labelled.case.case_id)
 
 

@@ -38,7 +38,8 @@ from verl.tools.schemas import OpenAIFunctionToolSchema, ToolResponse
 
 from dxsearch.cases import Case
 from dxsearch.corpus import DocumentKind, Evidence
-from dxsearch.env import Budget, DiagnosticEnv
+from dxsearch.env import DiagnosticEnv
+from dxsearch.episode import Budget
 from dxsearch.protocol import Result, render_result, render_turn
 from dxsearch.retrieval.base import Retriever, SearchFilters
 from dxsearch.retrieval.embedded import EmbeddedIndex

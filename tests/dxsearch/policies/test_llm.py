@@ -25,7 +25,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
 from dxsearch.cases import Case, Finding
-from dxsearch.policies.base import Exchange, Policy, PolicyError
+from dxsearch.episode import Exchange
+from dxsearch.policies.base import Policy, PolicyError
 from dxsearch.policies.llm import (
     Completion,
     LlmPolicy,

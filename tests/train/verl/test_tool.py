@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from verl.tools.schemas import ToolResponse
 
-from dxsearch.env import Budget, DiagnosticEnv
+from dxsearch.env import DiagnosticEnv
+from dxsearch.episode import Budget
 from dxsearch.protocol import parse_result, render_result
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.train.verl.tool import RETRIEVED_KEY, RetrieveTool

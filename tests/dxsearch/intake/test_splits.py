@@ -7,8 +7,8 @@ from collections import defaultdict
 import pytest
 
 from corpus_builder.sources.phenopackets import CASES_PATH
-from corpus_builder.splits import publication_split
 from dxsearch.cases import PhenopacketRow, iter_phenopacket_rows
+from dxsearch.intake.splits import publication_split
 
 ROWS = [row for row in iter_phenopacket_rows(CASES_PATH) if isinstance(row, PhenopacketRow)]
 

@@ -1,0 +1,29 @@
+"""One intake: every input (a note, findings, a FHIR Bundle, a case file) is read here, once, into a ``Case``.
+
+``reading`` turns a payload into a case (pseudonymised id, HPO-resolved findings, refusals with a
+reason); ``fhir`` reads FHIR R4B/R5 Bundles; ``splits`` decides which publications are held out.
+"""
+
+from dxsearch.intake.reading import (
+    MARKUP_MESSAGE,
+    CaseInput,
+    FindingInput,
+    IntakeError,
+    NoFindingsError,
+    PreparedCase,
+    case_from_bundle,
+    check_label,
+    intake,
+)
+
+__all__ = [
+    "MARKUP_MESSAGE",
+    "CaseInput",
+    "FindingInput",
+    "IntakeError",
+    "NoFindingsError",
+    "PreparedCase",
+    "case_from_bundle",
+    "check_label",
+    "intake",
+]

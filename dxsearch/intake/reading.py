@@ -1,0 +1,183 @@
+"""From what a caller sends (a note, findings, a FHIR Bundle) to one ``Case``: the one reading of every input.
+
+Why one place: every entry point (``POST /v1/diagnose``, the CDS Hooks service, ``dxsearch diagnose``)
+must make the same decisions. Identifiers become keyed pseudonyms before anything else sees them,
+findings get HPO ids where their words say which term they mean, markup in labels is refused, and a case
+with no observed finding is refused rather than diagnosed as nothing. Policies receive the case as read
+here and do not resolve terms again. Everything here is synchronous and CPU-bound (FHIR validation, term
+extraction), so the API runs it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dxsearch.cases import Case, Finding, Sex
+from dxsearch.intake.fhir import BundleError, ParsedPatient, parse_bundle
+from dxsearch.knowledge.hpo import get_hpo_knowledge
+from dxsearch.knowledge.term_lookup import resolve_findings
+from dxsearch.pseudonym import Pseudonymiser
+
+#: Pseudonym namespace of patient identifiers given to intake (the trace pseudonymises the result again).
+PATIENT_NAMESPACE = "api|patient"
+MARKUP_MESSAGE = "finding labels may not contain '<' or '>': findings are data, and markup in them is refused"
+_HPO_ID = re.compile(r"^HP:\d{7}$")
+
+CaseSource = Literal["text", "findings", "bundle"]
+
+
+def check_label(label: str) -> str:
+    """A finding label with whitespace collapsed; empty or markup-bearing labels are refused.
+
+    Labels are spliced verbatim into the agent's tagged action grammar (``<match>…</match>``), so a
+    label holding ``<`` or ``>`` is refused rather than escaped.
+    """
+    collapsed = " ".join(label.split())
+    if not collapsed:
+        raise ValueError("finding label is empty")
+    if "<" in collapsed or ">" in collapsed:
+        raise ValueError(MARKUP_MESSAGE)
+    return collapsed
+
+
+class IntakeError(ValueError):
+    """The input cannot become a case; ``status`` is the HTTP status, ``path`` points into a bundle."""
+
+    def __init__(self, message: str, *, status: int = 422, path: str | None = None, reason: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.path = path
+        self.reason = reason
+
+
+class NoFindingsError(IntakeError):
+    """The case has no observed finding: a 422 for ``/v1/diagnose``, no card for CDS Hooks, exit 2 on the CLI."""
+
+
+class FindingInput(BaseModel):
+    """One finding as given: words, optionally its HPO id, possibly excluded (looked for and absent)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    label: str = ""
+    hpo_id: str | None = None
+    excluded: bool = False
+
+
+class CaseInput(BaseModel):
+    """A case as exactly one of a free note, a list of findings, or a FHIR Bundle, with optional demographics.
+
+    ``patient_id`` is the patient's identifier (PHI): only its keyed pseudonym is kept.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str | None = None
+    findings: tuple[FindingInput, ...] | None = None
+    bundle: Mapping[str, Any] | bytes | None = None
+    sex: Sex | None = None
+    age: str | None = Field(default=None, description="ISO 8601 duration, e.g. P14Y.")
+    patient_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedCase:
+    """A case ready for a policy; ``identified`` says whether its id stands for a real patient."""
+
+    case: Case
+    source: CaseSource
+    identified: bool
+
+
+def intake(payload: CaseInput, *, pseudonymiser: Pseudonymiser, fallback_id: str) -> PreparedCase:
+    """The case ``payload`` describes, with findings resolved to HPO terms; raises :class:`IntakeError`.
+
+    ``fallback_id`` names the case when the input identifies no patient (the API passes its request id).
+    """
+    if payload.bundle is not None:
+        return case_from_bundle(payload.bundle, pseudonymiser=pseudonymiser)
+    if payload.patient_id is not None:
+        case_id = pseudonymiser.pseudonym(payload.patient_id, PATIENT_NAMESPACE)
+    else:
+        case_id = fallback_id
+    findings = [_finding(item) for item in payload.findings or ()]
+    source: CaseSource = "text" if payload.text is not None else "findings"
+    case = Case(
+        case_id=case_id,
+        sex=payload.sex or "unknown",
+        age=payload.age,
+        findings=tuple(findings),
+        text=payload.text,
+    )
+    return PreparedCase(_resolved(case, source), source, identified=payload.patient_id is not None)
+
+
+def _finding(item: FindingInput) -> Finding:
+    """A finding with a known HPO id; a bare HPO id as label takes the term's name as its label."""
+    label, hpo_id = item.label, item.hpo_id
+    if hpo_id is None and _HPO_ID.match(label):
+        hpo_id, label = label, ""
+    if label:
+        try:
+            label = check_label(label)
+        except ValueError as exc:
+            raise IntakeError(str(exc)) from None
+    if hpo_id is not None:
+        knowledge = get_hpo_knowledge()
+        if not knowledge.has_term(hpo_id):
+            raise IntakeError(f"unknown HPO term {hpo_id} (not in the HPO release this server uses)")
+        if not label:
+            label = knowledge.term_name(hpo_id)
+    if not label:
+        raise IntakeError("finding label is empty")
+    return Finding(label=label, hpo_id=hpo_id, excluded=item.excluded)
+
+
+def _resolved(case: Case, source: CaseSource) -> Case:
+    resolved = resolve_findings(case)
+    if not resolved.observed:
+        if source == "text":
+            raise NoFindingsError("no findings recognised in the text: name at least one observed finding")
+        raise NoFindingsError("the case has no observed finding: give at least one finding that is present")
+    return resolved
+
+
+def case_from_bundle(payload: Mapping[str, Any] | bytes, *, pseudonymiser: Pseudonymiser) -> PreparedCase:
+    """The case of a Bundle holding exactly one Patient; its id is a pseudonym of the patient's identifiers."""
+    try:
+        parsed = parse_bundle(payload)
+    except BundleError as exc:
+        raise IntakeError(
+            f"malformed FHIR bundle at {exc.path}: {exc.reason}", path=exc.path, reason=exc.reason
+        ) from None
+    if len(parsed.patients) != 1:
+        raise IntakeError(
+            f"the bundle must describe exactly one Patient, it has {len(parsed.patients)}",
+            path="entry",
+            reason="expected exactly one Patient resource",
+        )
+    patient = parsed.patients[0]
+    for finding in patient.findings:
+        if "<" in finding.label or ">" in finding.label:
+            raise IntakeError(MARKUP_MESSAGE, path=f"entry[{patient.entry_index}]", reason=MARKUP_MESSAGE)
+    case = patient.to_case(patient_case_id(patient, pseudonymiser))
+    return PreparedCase(_resolved(case, "bundle"), "bundle", identified=True)
+
+
+def patient_case_id(patient: ParsedPatient, pseudonymiser: Pseudonymiser) -> str:
+    """Pseudonym of the preferred identifier (system + value), else of bundle + resource id, else of content.
+
+    Never the raw identifier: it is PHI, and the case id ends up (pseudonymised once more) in the trace.
+    """
+    if patient.identifiers:
+        system, value = patient.identifiers[0]
+        return pseudonymiser.pseudonym(value, f"{PATIENT_NAMESPACE}|identifier|{system}")
+    if patient.bundle_id and patient.resource_id:
+        return pseudonymiser.pseudonym(f"{patient.bundle_id}/{patient.resource_id}", f"{PATIENT_NAMESPACE}|resource")
+    return pseudonymiser.pseudonym(patient.content_hash, f"{PATIENT_NAMESPACE}|content")

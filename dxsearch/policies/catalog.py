@@ -1,0 +1,139 @@
+"""The policy registry and its one factory: every entry point builds a policy by name, the same way.
+
+Why one factory: the CLI (``diagnose``, ``eval``), the API and the benchmark must play a policy under the
+same conditions. A trained checkpoint carries a policy card (its prompt, turn length and episode budget);
+reading that card in one place means the API cannot serve a checkpoint under a different prompt or
+budget than ``dxsearch eval`` scored it with. Heavy modules (the LLM backends, the phenotype scorer) are
+imported inside the builders, so choosing a policy imports only what that policy needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dxsearch.episode import Budget
+from dxsearch.policies.base import Policy, PolicyError
+from dxsearch.registry import Registry
+from dxsearch.settings import Settings
+
+PolicyBuilder = Callable[[Settings], tuple[Policy, Budget | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyEntry:
+    """How to build one named policy, and which retriever its environment searches with."""
+
+    build: PolicyBuilder
+    retriever: str = "hybrid"
+    description: str = ""
+
+
+#: Policies by the name ``--policy`` and ``DXSEARCH_POLICY`` accept.
+POLICIES: Registry[PolicyEntry] = Registry("policy")
+
+
+class PolicyLoadError(ValueError):
+    """A policy could not be built (missing checkpoint, malformed card, no LLM configured): one line for users."""
+
+
+def make_policy(name: str, settings: Settings, model: Path | None = None) -> tuple[Policy, Budget]:
+    """The policy called ``name`` and the episode budget to play it under (its card's, else the default).
+
+    ``model`` overrides ``settings.llm_model_path`` (a local checkpoint for ``llm``). Unknown names raise
+    :class:`dxsearch.registry.RegistryError`; a policy that cannot be built raises :class:`PolicyLoadError`.
+    """
+    entry = POLICIES.get(name)
+    if model is not None:
+        settings = settings.model_copy(update={"llm_model_path": model})
+    try:
+        policy, budget = entry.build(settings)
+    except PolicyLoadError:
+        raise
+    except (PolicyError, ValueError, OSError) as exc:
+        raise PolicyLoadError(f"cannot load the {name} policy: {exc}") from None
+    return policy, budget or Budget()
+
+
+def retriever_for(name: str) -> str:
+    """The retriever the named policy's environment searches with."""
+    return POLICIES.get(name).retriever
+
+
+def configured_policy_name(settings: Settings) -> str:
+    """What a server plays: the LLM when one is configured (a checkpoint or a server), else ``settings.policy``."""
+    if settings.llm_model_path is not None or (settings.llm_base_url and settings.llm_model):
+        return "llm"
+    return settings.policy
+
+
+def _evidence(settings: Settings) -> tuple[Policy, Budget | None]:
+    from dxsearch.policies.evidence import EvidencePolicy
+
+    return EvidencePolicy(), None
+
+
+def _phenotype(settings: Settings) -> tuple[Policy, Budget | None]:
+    from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
+
+    no_votes = EvidencePolicyConfig(vote_weight=0.0, retrieval_weight=0.0)
+    return EvidencePolicy(no_votes, name="phenotype"), None
+
+
+def _ranking(retriever: str) -> PolicyBuilder:
+    def build(settings: Settings) -> tuple[Policy, Budget | None]:
+        from dxsearch.policies.ranking import RetrievalRankingPolicy
+
+        return RetrievalRankingPolicy(retriever), None
+
+    return build
+
+
+def _llm(settings: Settings) -> tuple[Policy, Budget | None]:
+    """A local checkpoint (played under its policy card), else an OpenAI-compatible server."""
+    from dxsearch.policies.llm import LlmPolicy
+
+    if settings.llm_model_path is not None:
+        from dxsearch.policies.card import read_card
+        from dxsearch.policies.llm import TransformersBackend
+        from dxsearch.policies.prompt import SYSTEM_PROMPTS
+
+        model = settings.llm_model_path
+        backend = TransformersBackend(model, num_threads=settings.llm_threads)
+        card = read_card(model)
+        if card is None:
+            return LlmPolicy(backend, max_new_tokens=settings.llm_max_new_tokens), None
+        prompt = SYSTEM_PROMPTS[card.prompt]
+        return LlmPolicy(backend, max_new_tokens=card.max_new_tokens, system_prompt=prompt), card.budget
+    if settings.llm_base_url is not None and settings.llm_model is not None:
+        from dxsearch.policies.llm import OpenAIChatBackend
+
+        http = OpenAIChatBackend(
+            settings.llm_base_url,
+            settings.llm_model,
+            api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+            timeout_s=settings.llm_timeout_s,
+            max_retries=settings.llm_max_retries,
+            revision=settings.llm_revision,
+        )
+        return LlmPolicy(http, max_new_tokens=settings.llm_max_new_tokens), None
+    raise PolicyLoadError(
+        "--policy llm needs --model PATH (local checkpoint) or --llm-url and --llm-name "
+        "(DXSEARCH_LLM_MODEL_PATH, or DXSEARCH_LLM_BASE_URL and DXSEARCH_LLM_MODEL)"
+    )
+
+
+POLICIES.register("evidence")(
+    PolicyEntry(_evidence, description="hand-weighted evidence baseline: phenotype scores, similar patients, lookups")
+)
+POLICIES.register("phenotype")(
+    PolicyEntry(_phenotype, description="the evidence baseline with retrieval votes off (ablation)")
+)
+for _name in ("lexical", "dense", "hybrid"):
+    POLICIES.register(_name)(
+        PolicyEntry(_ranking(_name), retriever=_name, description=f"diagnose the {_name} retrieval ranking in order")
+    )
+POLICIES.register("llm")(
+    PolicyEntry(_llm, description="a language model: local checkpoint (--model) or OpenAI-compatible server")
+)
