@@ -13,7 +13,14 @@ See :mod:`audit.store` for the store contract, :mod:`audit.chain` for what is ha
 :mod:`audit.verify` for what verification proves.
 """
 
-from audit.errors import AuditError, EmptyLogError, InvalidEntryError, SigningKeyError, StoreUrlError
+from audit.errors import (
+    AuditError,
+    CorruptRecordError,
+    EmptyLogError,
+    InvalidEntryError,
+    SigningKeyError,
+    StoreUrlError,
+)
 from audit.models import (
     AuditEntry,
     AuditPage,
@@ -25,7 +32,7 @@ from audit.models import (
     StoredRecord,
 )
 from audit.signing import CheckpointSigner, load_public_key
-from audit.sqlite_store import CorruptRecordError, SqliteAuditStore
+from audit.sqlite_store import SqliteAuditStore
 from audit.store import AuditStore, open_store
 from audit.verify import VerifyReport, verify
 

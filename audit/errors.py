@@ -28,3 +28,7 @@ class SigningKeyError(AuditError):
 
 class EmptyLogError(AuditError):
     """An operation that needs at least one record (an on-demand checkpoint) ran on an empty log."""
+
+
+class CorruptRecordError(AuditError):
+    """A stored record cannot be parsed: the log was altered outside the API (run ``audit verify``)."""

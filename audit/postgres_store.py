@@ -32,7 +32,7 @@ import psycopg
 from psycopg import sql
 
 from audit.chain import GENESIS_HASH, fold, prepare, seal
-from audit.errors import AuditError, EmptyLogError, SigningKeyError
+from audit.errors import AuditError, CorruptRecordError, EmptyLogError, SigningKeyError
 from audit.models import (
     AuditEntry,
     AuditPage,
@@ -46,7 +46,6 @@ from audit.models import (
     parse_timestamp,
 )
 from audit.signing import CheckpointSigner, checkpoint_payload
-from audit.sqlite_store import CorruptRecordError
 from audit.store import AuditStore
 
 SCHEMA_VERSION = 1

@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from audit.chain import GENESIS_HASH, fold, prepare, seal
-from audit.errors import AuditError, EmptyLogError, SigningKeyError
+from audit.errors import AuditError, CorruptRecordError, EmptyLogError, SigningKeyError
 from audit.models import (
     AuditEntry,
     AuditPage,
@@ -141,10 +141,6 @@ _CHECKPOINT_COLUMNS = "checkpoint_id, seq, head_hash, created_at, key_fingerprin
 
 #: How many records :meth:`SqliteAuditStore.iter_stored` reads per round trip.
 _BATCH = 500
-
-
-class CorruptRecordError(AuditError):
-    """A stored record cannot be parsed: the file was altered outside the API (run ``audit verify``)."""
 
 
 def _decode_text(raw: bytes) -> str:
