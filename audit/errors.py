@@ -32,3 +32,7 @@ class EmptyLogError(AuditError):
 
 class CorruptRecordError(AuditError):
     """A stored record cannot be parsed: the log was altered outside the API (run ``audit verify``)."""
+
+
+class RegistryError(AuditError, KeyError):
+    """A registry was asked for a name it does not have, or to register a name twice."""

@@ -35,9 +35,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from audit.chain import GENESIS_HASH, fold, prepare, seal
-from audit.errors import AuditError, CorruptRecordError, EmptyLogError, SigningKeyError
+from audit.errors import AuditError, CorruptRecordError, EmptyLogError, SigningKeyError, StoreUrlError
 from audit.models import (
     AuditEntry,
     AuditPage,
@@ -151,6 +152,31 @@ def _decode_text(raw: bytes) -> str:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def sqlite_path_from_url(url: str) -> Path:
+    """The file a ``sqlite:`` URL names, with SQLAlchemy's convention.
+
+    ``sqlite:///var/audit.db`` is relative to the working directory; ``sqlite:////srv/audit.db`` (four
+    slashes) is absolute. In-memory databases are refused: the log must be shared between processes and
+    survive them.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite":
+        raise StoreUrlError(f"not a sqlite URL: {url!r}")
+    if parts.netloc:
+        raise StoreUrlError(
+            f"sqlite URLs take no host: use sqlite:///relative.db or sqlite:////absolute.db, got {url!r}"
+        )
+    if parts.query or parts.fragment:
+        raise StoreUrlError(f"sqlite audit URLs take no query or fragment: {url!r}")
+    raw = unquote(parts.path)
+    if not raw.startswith("/") or len(raw) < 2:
+        raise StoreUrlError(f"sqlite URL has no path: {url!r} (expected sqlite:///path/to/audit.db)")
+    path = raw[1:]
+    if path in (":memory:", "") or path.startswith("file:"):
+        raise StoreUrlError("the audit log needs a database file shared by every process; in-memory is refused")
+    return Path(path)
 
 
 _LIVE_STORES: weakref.WeakSet[SqliteAuditStore] = weakref.WeakSet()
