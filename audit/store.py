@@ -3,9 +3,9 @@
 Why an abstract base class: the API, the CLI and :func:`audit.verify.verify` talk only to this
 interface, so the embedded SQLite store and the PostgreSQL store (psycopg 3, for deployments:
 :mod:`audit.postgres_store`) are interchangeable behind ``DXSEARCH_AUDIT_URL``. Hashing, canonicalisation
-and checkpoint payloads
-live in :mod:`audit.chain` and :mod:`audit.signing`, so a new store only has to supply storage and an
-atomic "read head, insert next" transaction.
+and checkpoint payloads live in :mod:`audit.chain` and :mod:`audit.signing`, and the chain protocol in SQL
+(append, checkpoints, queries, reads) in :class:`audit.sql_store.SqlAuditStore`, so a new SQL store only
+has to supply a connection, its schema and an atomic "read head, insert next" transaction.
 
 Contract for implementations:
 
