@@ -9,11 +9,19 @@ the few fields auditors search by. Typical use::
     record = store.append(AuditEntry(trace=trace_json, request_id=..., actor_role="clinician", ...))
     report = verify(store, public_key)
 
-See :mod:`audit.store` for the store contract, :mod:`audit.chain` for what is hashed, and
-:mod:`audit.verify` for what verification proves.
+See :mod:`audit.store` for the store contract, :mod:`audit.backends` for store URLs, :mod:`audit.chain`
+for what is hashed, and :mod:`audit.verify` for what verification proves.
 """
 
-from audit.errors import AuditError, EmptyLogError, InvalidEntryError, SigningKeyError, StoreUrlError
+from audit.backends import open_store
+from audit.errors import (
+    AuditError,
+    CorruptRecordError,
+    EmptyLogError,
+    InvalidEntryError,
+    SigningKeyError,
+    StoreUrlError,
+)
 from audit.models import (
     AuditEntry,
     AuditPage,
@@ -25,8 +33,8 @@ from audit.models import (
     StoredRecord,
 )
 from audit.signing import CheckpointSigner, load_public_key
-from audit.sqlite_store import CorruptRecordError, SqliteAuditStore
-from audit.store import AuditStore, open_store
+from audit.sqlite_store import SqliteAuditStore
+from audit.store import AuditStore
 from audit.verify import VerifyReport, verify
 
 TYPE_CHECKING = False

@@ -18,11 +18,11 @@ from typing import Annotated, TextIO
 
 import typer
 
+from audit.backends import open_store
 from audit.errors import AuditError
 from audit.export import fhir_bundle, write_fhir_ndjson, write_jsonl
 from audit.models import AuditQuery
 from audit.signing import CheckpointSigner, load_public_key
-from audit.store import open_store
 from audit.verify import verify
 
 app = typer.Typer(

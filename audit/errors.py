@@ -28,3 +28,11 @@ class SigningKeyError(AuditError):
 
 class EmptyLogError(AuditError):
     """An operation that needs at least one record (an on-demand checkpoint) ran on an empty log."""
+
+
+class CorruptRecordError(AuditError):
+    """A stored record cannot be parsed: the log was altered outside the API (run ``audit verify``)."""
+
+
+class RegistryError(AuditError, KeyError):
+    """A registry was asked for a name it does not have, or to register a name twice."""

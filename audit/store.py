@@ -1,11 +1,11 @@
-"""The store interface every audit backend implements, and ``open_store(url)``.
+"""The store interface every audit backend implements (stores are opened by URL: :mod:`audit.backends`).
 
 Why an abstract base class: the API, the CLI and :func:`audit.verify.verify` talk only to this
 interface, so the embedded SQLite store and the PostgreSQL store (psycopg 3, for deployments:
 :mod:`audit.postgres_store`) are interchangeable behind ``DXSEARCH_AUDIT_URL``. Hashing, canonicalisation
-and checkpoint payloads
-live in :mod:`audit.chain` and :mod:`audit.signing`, so a new store only has to supply storage and an
-atomic "read head, insert next" transaction.
+and checkpoint payloads live in :mod:`audit.chain` and :mod:`audit.signing`, and the chain protocol in SQL
+(append, checkpoints, queries, reads) in :class:`audit.sql_store.SqlAuditStore`, so a new SQL store only
+has to supply a connection, its schema and an atomic "read head, insert next" transaction.
 
 Contract for implementations:
 
@@ -31,14 +31,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from types import TracebackType
 from typing import Self
-from urllib.parse import unquote, urlsplit
 
-from audit.errors import StoreUrlError
 from audit.models import AuditEntry, AuditPage, AuditQuery, AuditRecord, ChainHead, Checkpoint, StoredRecord
-from audit.signing import CheckpointSigner
 
 
 class AuditStore(ABC):
@@ -100,70 +96,3 @@ class AuditStore(ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def sqlite_path_from_url(url: str) -> Path:
-    """The file a ``sqlite:`` URL names, with SQLAlchemy's convention.
-
-    ``sqlite:///var/audit.db`` is relative to the working directory; ``sqlite:////srv/audit.db`` (four
-    slashes) is absolute. In-memory databases are refused: the log must be shared between processes and
-    survive them.
-    """
-    parts = urlsplit(url)
-    if parts.scheme != "sqlite":
-        raise StoreUrlError(f"not a sqlite URL: {url!r}")
-    if parts.netloc:
-        raise StoreUrlError(
-            f"sqlite URLs take no host: use sqlite:///relative.db or sqlite:////absolute.db, got {url!r}"
-        )
-    if parts.query or parts.fragment:
-        raise StoreUrlError(f"sqlite audit URLs take no query or fragment: {url!r}")
-    raw = unquote(parts.path)
-    if not raw.startswith("/") or len(raw) < 2:
-        raise StoreUrlError(f"sqlite URL has no path: {url!r} (expected sqlite:///path/to/audit.db)")
-    path = raw[1:]
-    if path in (":memory:", "") or path.startswith("file:"):
-        raise StoreUrlError("the audit log needs a database file shared by every process; in-memory is refused")
-    return Path(path)
-
-
-def open_store(
-    url: str,
-    *,
-    signer: CheckpointSigner | None = None,
-    checkpoint_every: int | None = None,
-    busy_timeout_s: float = 30.0,
-    read_only: bool = False,
-) -> AuditStore:
-    """Open the store a URL names: ``sqlite:///relative.db``, ``sqlite:////absolute.db`` or
-    ``postgresql://user@host:port/db`` (psycopg 3; ``postgres://`` and ``postgresql+psycopg://`` too).
-
-    ``read_only`` is for auditors' tools (verify, export): they must not write to the log they judge.
-
-    A PostgreSQL URL needs the ``pg`` extra (``psycopg[binary]``).
-    """
-    scheme = urlsplit(url).scheme.lower()
-    if scheme == "sqlite":
-        from audit.sqlite_store import SqliteAuditStore
-
-        return SqliteAuditStore(
-            sqlite_path_from_url(url),
-            signer=signer,
-            checkpoint_every=checkpoint_every,
-            busy_timeout_s=busy_timeout_s,
-            read_only=read_only,
-        )
-    if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
-        try:
-            from audit.postgres_store import PostgresAuditStore
-        except ImportError as exc:
-            raise StoreUrlError(f"the PostgreSQL audit store needs psycopg 3 (pip install '.[pg]'): {exc}") from exc
-
-        return PostgresAuditStore(
-            url,
-            signer=signer,
-            checkpoint_every=checkpoint_every,
-            busy_timeout_s=busy_timeout_s,
-            read_only=read_only,
-        )
-    raise StoreUrlError(f"unsupported audit store URL {url!r}: expected sqlite:///path or postgresql://…")

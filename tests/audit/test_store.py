@@ -22,7 +22,7 @@ from audit import (
 )
 from audit.canonical import canonical_bytes
 from audit.chain import GENESIS_HASH, hash_payload, record_hash
-from audit.store import sqlite_path_from_url
+from audit.sqlite_store import sqlite_path_from_url
 
 
 def test_append_returns_committed_records_in_a_gapless_chain(

@@ -1,0 +1,482 @@
+"""The chain protocol both SQL audit stores share, written once over one table layout.
+
+:class:`SqlAuditStore` holds what is the same SQL on SQLite and PostgreSQL: reading the head and inserting
+head + 1 (with its lookup rows and, every ``checkpoint_every`` records, a signed checkpoint) inside one
+write transaction, on-demand checkpoints, the WHERE clauses of auditors' queries and their cursors,
+batched reads for verification, decoding rows into records, and the per-process plumbing (one connection
+behind a lock, forgotten in a forked child). Statements here use ``?`` placeholders. A backend supplies
+only what differs:
+
+* :meth:`~SqlAuditStore._connect`: open a connection, set durability, create or check the schema;
+* :meth:`~SqlAuditStore._write_transaction`: a transaction in which this writer alone extends the chain
+  (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: ``pg_advisory_xact_lock``), committed on success;
+* :meth:`~SqlAuditStore._execute`, :meth:`~SqlAuditStore._execute_many` and
+  :meth:`~SqlAuditStore._insert_returning_id`: run a statement in the driver's placeholder style.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+import weakref
+from abc import abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from audit.chain import GENESIS_HASH, fold, prepare, seal
+from audit.errors import AuditError, CorruptRecordError, EmptyLogError, SigningKeyError
+from audit.models import (
+    AuditEntry,
+    AuditPage,
+    AuditQuery,
+    AuditRecord,
+    ChainHead,
+    Checkpoint,
+    StoredRecord,
+    format_timestamp,
+    make_cursor,
+    parse_timestamp,
+)
+from audit.signing import CheckpointSigner, checkpoint_payload
+from audit.store import AuditStore
+
+SCHEMA_VERSION = 1
+
+APPEND_ONLY_TABLES = ("audit_records", "audit_record_diagnoses", "audit_record_evidence", "audit_checkpoints")
+
+#: The indexes of every query field, the same SQL on each backend (created after their tables).
+RECORD_INDEXES: tuple[str, ...] = (
+    "CREATE INDEX IF NOT EXISTS audit_records_created_at ON audit_records (created_at)",
+    "CREATE INDEX IF NOT EXISTS audit_records_patient ON audit_records (patient_pseudonym)",
+    "CREATE INDEX IF NOT EXISTS audit_records_model ON audit_records (model_version)",
+    "CREATE INDEX IF NOT EXISTS audit_records_index_version ON audit_records (index_version)",
+    "CREATE INDEX IF NOT EXISTS audit_records_outcome ON audit_records (outcome)",
+    "CREATE INDEX IF NOT EXISTS audit_records_request ON audit_records (request_id)",
+    "CREATE INDEX IF NOT EXISTS audit_records_actor ON audit_records (actor_id)",
+)
+DIAGNOSIS_INDEXES: tuple[str, ...] = (
+    "CREATE INDEX IF NOT EXISTS audit_record_diagnoses_code ON audit_record_diagnoses (code_key)",
+    "CREATE INDEX IF NOT EXISTS audit_record_diagnoses_name ON audit_record_diagnoses (name_key)",
+)
+EVIDENCE_INDEXES: tuple[str, ...] = (
+    "CREATE INDEX IF NOT EXISTS audit_record_evidence_doc ON audit_record_evidence (doc_id)",
+)
+
+_RECORD_COLUMNS = (
+    "seq, record_id, created_at, request_id, actor_role, actor_id, model_version, index_version, outcome, "
+    "patient_pseudonym, diagnoses, evidence_ids, trace, prev_hash, hash, format_version"
+)
+
+_CHECKPOINT_COLUMNS = "checkpoint_id, seq, head_hash, created_at, key_fingerprint, public_key, signature"
+
+#: How many records :meth:`SqlAuditStore.iter_stored` reads per round trip.
+_BATCH = 500
+
+Row = Sequence[Any]
+
+
+class Connection(Protocol):
+    def close(self) -> None: ...
+
+
+class Cursor(Protocol):
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+ConnT = TypeVar("ConnT", bound=Connection)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+_LIVE_STORES: weakref.WeakSet[SqlAuditStore[Any]] = weakref.WeakSet()
+# Connections inherited through fork: referenced forever so they are never closed (nor finalised) in the
+# child. SQLite forbids touching a connection across fork, closing included; closing a PostgreSQL one
+# would end the parent's session on the shared socket.
+_INHERITED_CONNECTIONS: list[object] = []
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_LIVE_STORES):
+        store._forget_connection_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class SqlAuditStore(AuditStore, Generic[ConnT]):
+    """An audit log in SQL tables, one connection per store (behind a lock), the chain protocol in SQL.
+
+    ``signer`` and ``checkpoint_every`` enable automatic checkpoints: the append that writes record
+    ``k * checkpoint_every`` also signs that head, in the same transaction. ``clock`` exists for tests
+    (timestamps are taken inside the write transaction, so they follow chain order on one machine).
+    A backend sets what its :meth:`_connect` needs, then calls this ``__init__``, which connects.
+    """
+
+    def __init__(
+        self,
+        *,
+        signer: CheckpointSigner | None,
+        checkpoint_every: int | None,
+        busy_timeout_s: float,
+        clock: Callable[[], datetime],
+        read_only: bool,
+    ) -> None:
+        if checkpoint_every is not None:
+            if checkpoint_every < 1:
+                raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
+            if signer is None:
+                raise SigningKeyError("checkpoint_every needs a signer")
+        self.signer = signer
+        self.checkpoint_every = checkpoint_every
+        self.busy_timeout_s = busy_timeout_s
+        self._clock = clock
+        self.read_only = read_only
+        self._lock = threading.RLock()
+        self._conn: ConnT | None = None
+        self._closed = False
+        _LIVE_STORES.add(self)
+        self._connection()  # connect and create the schema now, so configuration errors surface at startup
+
+    # -- backend hooks ---------------------------------------------------------------------------------
+
+    @abstractmethod
+    def _connect(self) -> ConnT:
+        """A new connection with the backend's durability settings and a checked (or created) schema."""
+
+    @abstractmethod
+    def _write_transaction(self) -> AbstractContextManager[ConnT]:
+        """Hold this store's lock and the log's write lock: commit on success, roll back on error."""
+
+    @abstractmethod
+    def _execute(self, conn: ConnT, statement: str, params: Sequence[object] | None = None) -> Cursor:
+        """Run one statement written with ``?`` placeholders."""
+
+    @abstractmethod
+    def _execute_many(self, conn: ConnT, statement: str, rows: Sequence[Sequence[object]]) -> None:
+        """Run one statement written with ``?`` placeholders once per row."""
+
+    @abstractmethod
+    def _insert_returning_id(self, conn: ConnT, statement: str, params: Sequence[object], id_column: str) -> int:
+        """Run an INSERT of one row and return the value its database generated for ``id_column``."""
+
+    def _connection_lost(self, conn: ConnT) -> bool:
+        """True when ``conn`` was closed under the store (by the server, say) and must be replaced."""
+        return False
+
+    # -- connection management -------------------------------------------------------------------------
+
+    def _connection(self) -> ConnT:
+        if self._closed:
+            raise AuditError("the audit store is closed")
+        if self._conn is None or self._connection_lost(self._conn):
+            self._conn = self._connect()
+        return self._conn
+
+    def _forget_connection_after_fork(self) -> None:
+        self._lock = threading.RLock()  # another thread of the parent may have held it at the fork
+        if self._conn is not None:
+            _INHERITED_CONNECTIONS.append(self._conn)
+            self._conn = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = None
+            self._closed = True
+
+    # -- writes ----------------------------------------------------------------------------------------
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise AuditError("this audit store was opened read-only")
+
+    def append(self, entry: AuditEntry) -> AuditRecord:
+        self._writable()
+        prepared = prepare(entry)  # canonicalise outside the write transaction
+        record_id = str(uuid.uuid4())
+        with self._write_transaction() as conn:
+            head = self._head(conn)
+            seq, prev_hash = (1, GENESIS_HASH) if head is None else (head.seq + 1, head.hash)
+            stored = seal(
+                prepared,
+                seq=seq,
+                prev_hash=prev_hash,
+                record_id=record_id,
+                created_at=format_timestamp(self._clock()),
+            )
+            self._insert(conn, stored)
+            if self.signer is not None and self.checkpoint_every is not None and seq % self.checkpoint_every == 0:
+                self._insert_checkpoint(conn, self.signer, ChainHead(seq=seq, hash=stored.hash), stored.created_at)
+        return AuditRecord(
+            seq=stored.seq,
+            record_id=stored.record_id,
+            created_at=parse_timestamp(stored.created_at),
+            request_id=entry.request_id,
+            actor_role=entry.actor_role,
+            actor_id=entry.actor_id,
+            model_version=entry.model_version,
+            index_version=entry.index_version,
+            outcome=entry.outcome,
+            patient_pseudonym=entry.patient_pseudonym,
+            diagnoses=tuple(entry.diagnoses),
+            evidence_ids=tuple(entry.evidence_ids),
+            trace=entry.trace,
+            prev_hash=stored.prev_hash,
+            hash=stored.hash,
+            format_version=stored.format_version,
+        )
+
+    def _insert(self, conn: ConnT, stored: StoredRecord) -> None:
+        self._execute(
+            conn,
+            f"INSERT INTO audit_records ({_RECORD_COLUMNS}) VALUES ({', '.join('?' * 16)})",
+            (
+                stored.seq,
+                stored.record_id,
+                stored.created_at,
+                stored.request_id,
+                stored.actor_role,
+                stored.actor_id,
+                stored.model_version,
+                stored.index_version,
+                stored.outcome,
+                stored.patient_pseudonym,
+                stored.diagnoses_json,
+                stored.evidence_ids_json,
+                stored.trace_json,
+                stored.prev_hash,
+                stored.hash,
+                stored.format_version,
+            ),
+        )
+        if stored.indexed_diagnoses:
+            self._execute_many(
+                conn,
+                "INSERT INTO audit_record_diagnoses (seq, pos, code_key, name_key) VALUES (?, ?, ?, ?)",
+                [(stored.seq, pos, code, name) for pos, (code, name) in enumerate(stored.indexed_diagnoses)],
+            )
+        if stored.indexed_evidence_ids:
+            self._execute_many(
+                conn,
+                "INSERT INTO audit_record_evidence (seq, pos, doc_id) VALUES (?, ?, ?)",
+                [(stored.seq, pos, doc_id) for pos, doc_id in enumerate(stored.indexed_evidence_ids)],
+            )
+
+    def _insert_checkpoint(self, conn: ConnT, signer: CheckpointSigner, head: ChainHead, created_at: str) -> Checkpoint:
+        signature = signer.sign(
+            checkpoint_payload(
+                seq=head.seq, head_hash=head.hash, created_at=created_at, key_fingerprint=signer.fingerprint
+            )
+        )
+        checkpoint_id = self._insert_returning_id(
+            conn,
+            "INSERT INTO audit_checkpoints (seq, head_hash, created_at, key_fingerprint, public_key, signature) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (head.seq, head.hash, created_at, signer.fingerprint, signer.public_key_b64, signature),
+            "checkpoint_id",
+        )
+        return Checkpoint(
+            checkpoint_id=checkpoint_id,
+            seq=head.seq,
+            head_hash=head.hash,
+            created_at=created_at,
+            key_fingerprint=signer.fingerprint,
+            public_key=signer.public_key_b64,
+            signature=signature,
+        )
+
+    def checkpoint(self) -> Checkpoint:
+        self._writable()
+        if self.signer is None:
+            raise SigningKeyError("this store has no checkpoint signer; open it with signer=CheckpointSigner(...)")
+        signer = self.signer
+        with self._write_transaction() as conn:
+            head = self._head(conn)
+            if head is None:
+                raise EmptyLogError("cannot checkpoint an empty audit log")
+            row = self._execute(
+                conn,
+                f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE seq = ? AND key_fingerprint = ? "
+                "ORDER BY checkpoint_id DESC LIMIT 1",
+                (head.seq, signer.fingerprint),
+            ).fetchone()
+            if row is not None:
+                return self._checkpoint_from_row(row)
+            return self._insert_checkpoint(conn, signer, head, format_timestamp(self._clock()))
+
+    # -- reads -----------------------------------------------------------------------------------------
+
+    def _head(self, conn: ConnT) -> ChainHead | None:
+        row = self._execute(conn, "SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1").fetchone()
+        return None if row is None else ChainHead(seq=int(row[0]), hash=str(row[1]))
+
+    def head(self) -> ChainHead | None:
+        with self._lock:
+            return self._head(self._connection())
+
+    @staticmethod
+    def _stored_from_row(
+        row: Row,
+        diagnoses: tuple[tuple[str | None, str], ...] = (),
+        evidence: tuple[str, ...] = (),
+    ) -> StoredRecord:
+        # int(str(...)), as the SQLite store always read them: a value of another type written around the
+        # API (SQLite keeps what it is given, 1.5 in an INTEGER column) fails to parse instead of rounding.
+        return StoredRecord(
+            seq=int(str(row[0])),
+            record_id=str(row[1]),
+            created_at=str(row[2]),
+            request_id=str(row[3]),
+            actor_role=str(row[4]),
+            actor_id=str(row[5]),
+            model_version=str(row[6]),
+            index_version=str(row[7]),
+            outcome=str(row[8]),
+            patient_pseudonym=None if row[9] is None else str(row[9]),
+            diagnoses_json=str(row[10]),
+            evidence_ids_json=str(row[11]),
+            trace_json=str(row[12]),
+            prev_hash=str(row[13]),
+            hash=str(row[14]),
+            format_version=int(str(row[15])),
+            indexed_diagnoses=diagnoses,
+            indexed_evidence_ids=evidence,
+        )
+
+    @classmethod
+    def _record_from_row(cls, row: Row) -> AuditRecord:
+        stored = cls._stored_from_row(row)
+        try:
+            return AuditRecord.from_stored(stored)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorruptRecordError(f"record {stored.seq} cannot be read ({exc}); run `audit verify`") from exc
+
+    @staticmethod
+    def _checkpoint_from_row(row: Row) -> Checkpoint:
+        return Checkpoint(
+            checkpoint_id=int(str(row[0])),
+            seq=int(str(row[1])),
+            head_hash=str(row[2]),
+            created_at=str(row[3]),
+            key_fingerprint=str(row[4]),
+            public_key=str(row[5]),
+            signature=str(row[6]),
+        )
+
+    def _record_where(self, column: str, value: object) -> AuditRecord | None:
+        with self._lock:
+            row = self._execute(
+                self._connection(), f"SELECT {_RECORD_COLUMNS} FROM audit_records WHERE {column} = ?", (value,)
+            ).fetchone()
+        return None if row is None else self._record_from_row(row)
+
+    def get(self, record_id: str) -> AuditRecord | None:
+        return self._record_where("record_id", record_id)
+
+    def get_by_seq(self, seq: int) -> AuditRecord | None:
+        return self._record_where("seq", seq)
+
+    @staticmethod
+    def _where(query: AuditQuery, *, with_cursor: bool) -> tuple[str, list[object]]:
+        clauses: list[str] = []
+        params: list[object] = []
+        if query.since is not None:
+            clauses.append("created_at >= ?")
+            params.append(format_timestamp(query.since))
+        if query.until is not None:
+            clauses.append("created_at < ?")
+            params.append(format_timestamp(query.until))
+        for column, value in (
+            ("patient_pseudonym", query.patient_pseudonym),
+            ("model_version", query.model_version),
+            ("index_version", query.index_version),
+            ("outcome", query.outcome),
+            ("request_id", query.request_id),
+            ("actor_id", query.actor_id),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if query.diagnosis is not None:
+            # A UNION of two indexed lookups instead of "code_key = ? OR name_key = ?", which SQLite
+            # may answer with a full scan.
+            clauses.append(
+                "seq IN (SELECT seq FROM audit_record_diagnoses WHERE code_key = ? "
+                "UNION SELECT seq FROM audit_record_diagnoses WHERE name_key = ?)"
+            )
+            key = fold(query.diagnosis)
+            params.extend((key, key))
+        if query.evidence_id is not None:
+            clauses.append("seq IN (SELECT seq FROM audit_record_evidence WHERE doc_id = ?)")
+            params.append(query.evidence_id)
+        after = query.after_cursor_seq() if with_cursor else None
+        if after is not None:
+            clauses.append("seq > ?" if query.order == "asc" else "seq < ?")
+            params.append(after)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def query(self, query: AuditQuery) -> AuditPage:
+        where, params = self._where(query, with_cursor=True)
+        order = "ASC" if query.order == "asc" else "DESC"
+        statement = f"SELECT {_RECORD_COLUMNS} FROM audit_records{where} ORDER BY seq {order} LIMIT ? OFFSET ?"
+        with self._lock:
+            rows = self._execute(self._connection(), statement, [*params, query.limit + 1, query.offset]).fetchall()
+        records = [self._record_from_row(row) for row in rows[: query.limit]]
+        next_cursor = make_cursor(records[-1].seq) if len(rows) > query.limit else None
+        return AuditPage(records=records, next_cursor=next_cursor)
+
+    def count(self, query: AuditQuery) -> int:
+        where, params = self._where(query, with_cursor=False)
+        with self._lock:
+            row = self._execute(self._connection(), f"SELECT COUNT(*) FROM audit_records{where}", params).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def iter_stored(self, *, after_seq: int = 0, up_to_seq: int | None = None) -> Iterator[StoredRecord]:
+        last = after_seq
+        upper = up_to_seq if up_to_seq is not None else 2**63 - 1
+        while True:
+            with self._lock:
+                conn = self._connection()
+                rows = self._execute(
+                    conn,
+                    f"SELECT {_RECORD_COLUMNS} FROM audit_records WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                    (last, upper, _BATCH),
+                ).fetchall()
+                if not rows:
+                    return
+                low, high = int(rows[0][0]), int(rows[-1][0])
+                diagnoses: dict[int, list[tuple[str | None, str]]] = {}
+                for seq, code_key, name_key in self._execute(
+                    conn,
+                    "SELECT seq, code_key, name_key FROM audit_record_diagnoses WHERE seq BETWEEN ? AND ? "
+                    "ORDER BY seq, pos",
+                    (low, high),
+                ).fetchall():
+                    diagnoses.setdefault(int(seq), []).append((code_key, name_key))
+                evidence: dict[int, list[str]] = {}
+                for seq, doc_id in self._execute(
+                    conn,
+                    "SELECT seq, doc_id FROM audit_record_evidence WHERE seq BETWEEN ? AND ? ORDER BY seq, pos",
+                    (low, high),
+                ).fetchall():
+                    evidence.setdefault(int(seq), []).append(doc_id)
+            for row in rows:
+                seq = int(row[0])
+                yield self._stored_from_row(row, tuple(diagnoses.get(seq, ())), tuple(evidence.get(seq, ())))
+            last = high
+
+    def checkpoints(self) -> list[Checkpoint]:
+        with self._lock:
+            rows = self._execute(
+                self._connection(), f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY checkpoint_id"
+            ).fetchall()
+        return [self._checkpoint_from_row(row) for row in rows]
