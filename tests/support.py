@@ -5,7 +5,38 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from corpus_builder.sources.base import Reject, SourceInfo
+from dxsearch.cases import Case, Finding, GoldDiagnosis, LabelledCase
 from dxsearch.corpus import Document, DocumentKind, DocumentMetadata
+
+#: The Marfan syndrome case most tests reason about: its cardinal findings, by HPO id.
+MARFAN_TERMS: dict[str, str] = {
+    "HP:0001166": "Arachnodactyly",
+    "HP:0001083": "Ectopia lentis",
+    "HP:0000098": "Tall stature",
+    "HP:0002616": "Aortic root aneurysm",
+}
+MARFAN_GOLD = GoldDiagnosis(id="OMIM:154700", label="Marfan syndrome")
+#: The three findings a clinician names first (the short Marfan case).
+MARFAN_CORE = ("HP:0001166", "HP:0001083", "HP:0000098")
+
+
+def marfan_findings(
+    terms: tuple[str, ...] = MARFAN_CORE, *, excluded: dict[str, str] | None = None
+) -> tuple[Finding, ...]:
+    """Marfan findings by id (observed), then ``excluded`` ({id: label}) as findings looked for and absent."""
+    observed = tuple(Finding(label=MARFAN_TERMS[term], hpo_id=term) for term in terms)
+    absent = tuple(Finding(label=label, hpo_id=term, excluded=True) for term, label in (excluded or {}).items())
+    return observed + absent
+
+
+def marfan_case(case_id: str = "marfan", *, findings: tuple[Finding, ...] | None = None, **fields: object) -> Case:
+    """A Marfan-like case (female, 14 years unless ``fields`` say otherwise)."""
+    values: dict[str, object] = {"sex": "female", "age": "P14Y", **fields}
+    return Case(case_id=case_id, findings=findings if findings is not None else marfan_findings(), **values)  # type: ignore[arg-type]
+
+
+def marfan_labelled(case: Case | None = None, *, pmid: str | None = None) -> LabelledCase:
+    return LabelledCase(case=case or marfan_case(), gold=MARFAN_GOLD, pmid=pmid)
 
 
 class ListSource:

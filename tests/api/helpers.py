@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from support import MARFAN_CORE, MARFAN_TERMS
 
 from audit import AuditQuery, AuditStore
 from dxsearch.settings import Settings
@@ -28,11 +29,7 @@ PATIENT_MRN = "MRN-7734-SECRET"
 PATIENT_BIRTH_DATE = "2011-07-04"
 PHI_STRINGS = (PATIENT_NAME_GIVEN, PATIENT_NAME_FAMILY, PATIENT_MRN, PATIENT_BIRTH_DATE)
 HPO_SYSTEM = "http://purl.obolibrary.org/obo/hp.owl"
-MARFAN_FINDINGS: list[tuple[str, str]] = [
-    ("HP:0001166", "Arachnodactyly"),
-    ("HP:0001083", "Ectopia lentis"),
-    ("HP:0000098", "Tall stature"),
-]
+MARFAN_FINDINGS: list[tuple[str, str]] = [(term, MARFAN_TERMS[term]) for term in MARFAN_CORE]
 
 
 def auth(role: str) -> dict[str, str]:

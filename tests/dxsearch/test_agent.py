@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from support import marfan_case, marfan_findings
 
 from dxsearch.agent import diagnose
-from dxsearch.cases import Case, Finding
+from dxsearch.cases import Case
 from dxsearch.env import DiagnosticEnv
 from dxsearch.episode import Budget, Exchange, StopReason
 from dxsearch.policies.base import PolicyError
@@ -18,16 +19,10 @@ from dxsearch.pseudonym import Pseudonymiser
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings
 
-MARFAN_LIKE = Case(
-    case_id="MRN-0042-secret",
-    sex="female",
-    age="P14Y",
-    findings=(
-        Finding(label="Arachnodactyly", hpo_id="HP:0001166"),
-        Finding(label="Ectopia lentis", hpo_id="HP:0001083"),
-        Finding(label="Aortic root aneurysm", hpo_id="HP:0002616"),
-        Finding(label="Tall stature", hpo_id="HP:0000098"),
-        Finding(label="Seizure", hpo_id="HP:0001250", excluded=True),
+MARFAN_LIKE = marfan_case(
+    "MRN-0042-secret",
+    findings=marfan_findings(
+        ("HP:0001166", "HP:0001083", "HP:0002616", "HP:0000098"), excluded={"HP:0001250": "Seizure"}
     ),
     text="Jane Roe, born 1990-02-03, seen in clinic.",
 )

@@ -5,15 +5,15 @@ from __future__ import annotations
 import time
 
 import pytest
+from support import MARFAN_TERMS as SHARED_TERMS
 
 from dxsearch.baselines.enrichment import MAX_SCORE, RankedDisease, query_term_ids, rank_diseases
 from dxsearch.cases import Case, Finding
 from dxsearch.knowledge.hpo import get_hpo_knowledge
 
+#: Marfan's cardinal findings plus two skeletal ones, so enrichment has five specific terms to count.
 MARFAN_TERMS = {
-    "HP:0001166": "Arachnodactyly",
-    "HP:0001083": "Ectopia lentis",
-    "HP:0002616": "Aortic root aneurysm",
+    **{term: SHARED_TERMS[term] for term in ("HP:0001166", "HP:0001083", "HP:0002616")},
     "HP:0001519": "Disproportionate tall stature",
     "HP:0000768": "Pectus carinatum",
 }

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support import marfan_case, marfan_findings
 
-from dxsearch.cases import Case, Finding
 from dxsearch.corpus import DocumentKind
 from dxsearch.env import TRUNCATION_MARK, DiagnosticEnv, approximate_tokens
 from dxsearch.episode import Budget, StopReason
@@ -14,15 +14,7 @@ from dxsearch.protocol import Diagnose, ParseErrorKind
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings
 
-CASE = Case(
-    case_id="test-case",
-    sex="female",
-    age="P14Y",
-    findings=(
-        Finding(label="Arachnodactyly", hpo_id="HP:0001166"),
-        Finding(label="Ectopia lentis", hpo_id="HP:0001083"),
-    ),
-)
+CASE = marfan_case("test-case", findings=marfan_findings(("HP:0001166", "HP:0001083")))
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from support import MARFAN_TERMS as SHARED_TERMS
 
 from dxsearch.knowledge.similarity import get_phenotype_similarity
 
-MARFAN_TERMS = ["HP:0001166", "HP:0001083", "HP:0002616", "HP:0000098", "HP:0100775"]  # + dural ectasia
+MARFAN_TERMS = [*SHARED_TERMS, "HP:0100775"]  # the shared Marfan findings + dural ectasia
 
 
 def test_marfan_findings_rank_marfan_syndrome_near_the_top() -> None:
