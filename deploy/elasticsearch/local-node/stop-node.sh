@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Stop the node started by start-node.sh (by its pid file only).
+set -uo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+REPO="$(cd "$HERE/../../.." && pwd)"
+# Downloads, the unpacked distribution and the node's data live under var/ (never committed).
+STATE="${ES_STATE_DIR:-$REPO/var/es}"
+PIDF="$STATE/run/es.pid"
+if [ ! -f "$PIDF" ]; then echo "no pid file; nothing to stop"; exit 0; fi
+PID="$(cat "$PIDF")"
+if kill -0 "$PID" 2>/dev/null; then
+  kill "$PID"
+  for _ in $(seq 1 30); do kill -0 "$PID" 2>/dev/null || break; sleep 1; done
+  if kill -0 "$PID" 2>/dev/null; then kill -9 "$PID"; fi
+  echo "stopped pid $PID"
+else
+  echo "pid $PID not running"
+fi
+rm -f "$PIDF" "$REPO/var/es.url" "$STATE/run/es-url"
