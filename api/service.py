@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -113,14 +112,8 @@ def default_policy(settings: Settings) -> Policy:
 
 
 def _guarded(policy: Policy) -> Policy:
-    """Serialise every policy but the LLM one, whose backends synchronise (or are stateless) themselves.
-
-    The LLM module is looked up, not imported: importing it pulls in transformers, and a policy cannot
-    be an ``LlmPolicy`` unless its module was imported already.
-    """
-    llm = sys.modules.get("dxsearch.policies.llm")
-    is_llm = llm is not None and isinstance(policy, llm.LlmPolicy)
-    return policy if is_llm else SerialisedPolicy(policy)
+    """Serialise every policy that does not declare itself ``thread_safe`` (the LLM policy does)."""
+    return policy if getattr(policy, "thread_safe", False) else SerialisedPolicy(policy)
 
 
 def open_audit_store(settings: Settings) -> AuditStore:

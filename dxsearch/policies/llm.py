@@ -98,7 +98,13 @@ class LlmPolicy:
 
     ``version`` combines the backend's model id and version with the system prompt's hash, so a
     trace pins both the checkpoint and the prompt it was given.
+
+    ``thread_safe``: callers may run turns from several threads at once without serialising them.
+    The policy holds no state of its own, and its backends synchronise (the local model holds a
+    lock) or are stateless (an HTTP client).
     """
+
+    thread_safe: bool = True
 
     def __init__(
         self,

@@ -127,6 +127,7 @@ def test_backend_loads_the_local_checkpoint(backend: TransformersBackend, tiny_d
 def test_policy_returns_one_structurally_sound_turn(backend: TransformersBackend) -> None:
     policy = LlmPolicy(backend, max_new_tokens=MAX_NEW)
     assert isinstance(policy, Policy)
+    assert policy.thread_safe  # the API runs its turns unserialised
     assert policy.version.startswith(f"{backend.model_id}@{backend.version}+prompt.")
     text = policy.next_turn(CASE, HISTORY)
     completion = backend.generate(build_messages(CASE, HISTORY), CLOSING_TAGS, MAX_NEW)
