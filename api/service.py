@@ -91,11 +91,15 @@ class _Cancellable:
 def default_policy(settings: Settings) -> Policy:
     """The configured policy: a local LLM checkpoint, an OpenAI-compatible server, or the evidence baseline."""
     if settings.llm_model_path is not None or (settings.llm_base_url and settings.llm_model):
-        from dxsearch.policies.llm import LlmPolicy, OpenAIChatBackend, TransformersBackend
+        from dxsearch.policies.llm import LlmPolicy
 
         if settings.llm_model_path is not None:
+            from dxsearch.policies.backends.transformers import TransformersBackend
+
             local = TransformersBackend(settings.llm_model_path, num_threads=settings.llm_threads)
             return LlmPolicy(local, max_new_tokens=settings.llm_max_new_tokens)
+        from dxsearch.policies.backends.openai_http import OpenAIChatBackend
+
         assert settings.llm_base_url is not None and settings.llm_model is not None
         http = OpenAIChatBackend(
             settings.llm_base_url,

@@ -124,13 +124,14 @@ def _make_policy(
         return RetrievalRankingPolicy(name.value), None
     if name is PolicyName.LLM:
         from dxsearch.policies.base import PolicyError
-        from dxsearch.policies.llm import LlmPolicy, OpenAIChatBackend, TransformersBackend
+        from dxsearch.policies.llm import LlmPolicy
 
         model = model or settings.llm_model_path
         llm_url = llm_url or settings.llm_base_url
         llm_name = llm_name or settings.llm_model
         try:
             if model is not None:
+                from dxsearch.policies.backends.transformers import TransformersBackend
                 from dxsearch.policies.card import read_card
                 from dxsearch.policies.prompt import SYSTEM_PROMPTS
 
@@ -142,6 +143,8 @@ def _make_policy(
                 prompt = SYSTEM_PROMPTS[card.prompt]
                 return LlmPolicy(backend, max_new_tokens=card.max_new_tokens, system_prompt=prompt), card.budget
             if llm_url is not None and llm_name is not None:
+                from dxsearch.policies.backends.openai_http import OpenAIChatBackend
+
                 key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
                 http = OpenAIChatBackend(
                     llm_url,

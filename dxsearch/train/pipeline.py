@@ -26,10 +26,11 @@ from transformers import set_seed
 
 from dxsearch.env import DiagnosticEnv
 from dxsearch.evaluation import GoldMatcher, publication_documents
+from dxsearch.policies.backends.transformers import TransformersBackend
 from dxsearch.policies.base import Policy
 from dxsearch.policies.card import PolicyCard, write_card
 from dxsearch.policies.evidence import EvidencePolicy
-from dxsearch.policies.llm import LlmPolicy, TransformersBackend
+from dxsearch.policies.llm import LlmPolicy
 from dxsearch.policies.prompt import SYSTEM_PROMPTS
 from dxsearch.policies.tiny import build_tiny_model
 from dxsearch.retrieval.embedded import EmbeddedIndex

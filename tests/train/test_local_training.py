@@ -147,7 +147,8 @@ def sft_model(
 
 @pytest.mark.slow
 def test_sft_model_follows_the_protocol(sft_model: Path, env: DiagnosticEnv) -> None:
-    from dxsearch.policies.llm import LlmPolicy, TransformersBackend
+    from dxsearch.policies.backends.transformers import TransformersBackend
+    from dxsearch.policies.llm import LlmPolicy
 
     policy = LlmPolicy(
         TransformersBackend(sft_model), max_new_tokens=CONFIG.grpo.max_new_tokens, system_prompt=COMPACT_SYSTEM_PROMPT

@@ -25,16 +25,11 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
 from dxsearch.cases import Case, Finding
+from dxsearch.policies.backends.base import Completion, TextBackend, cut_at_first_stop
+from dxsearch.policies.backends.openai_http import OpenAIChatBackend
+from dxsearch.policies.backends.transformers import TransformersBackend, checkpoint_fingerprint
 from dxsearch.policies.base import Exchange, Policy, PolicyError
-from dxsearch.policies.llm import (
-    Completion,
-    LlmPolicy,
-    OpenAIChatBackend,
-    TextBackend,
-    TransformersBackend,
-    checkpoint_fingerprint,
-    cut_at_first_stop,
-)
+from dxsearch.policies.llm import LlmPolicy
 from dxsearch.policies.prompt import SYSTEM_PROMPT, age_in_words, build_messages, render_case
 from dxsearch.policies.tiny import build_tiny_model
 from dxsearch.protocol import CLOSING_TAGS, INSUFFICIENT_EVIDENCE, Action, Passage, ProtocolError, Result, parse_turn
