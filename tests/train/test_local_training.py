@@ -19,7 +19,6 @@ from dxsearch.cases import Case, Finding, GoldDiagnosis, LabelledCase
 from dxsearch.env import Budget, DiagnosticEnv
 from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
 from dxsearch.policies.prompt import COMPACT_SYSTEM_PROMPT, build_messages, render_case
-from dxsearch.policies.tiny import build_tiny_model
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings
 from dxsearch.train.config import GrpoConfig, ModelShape, SftConfig, TrainConfig
@@ -28,6 +27,7 @@ from dxsearch.train.episodes import encode_conversation, play
 from dxsearch.train.grpo import run_grpo
 from dxsearch.train.metrics import read_metrics
 from dxsearch.train.sft import run_sft
+from dxsearch.train.tiny_model import build_tiny_model
 from rewards.gold import Gold
 
 MARFAN = LabelledCase(
