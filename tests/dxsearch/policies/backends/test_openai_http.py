@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +32,8 @@ from dxsearch.policies.llm import LlmPolicy
 from dxsearch.policies.prompt import build_messages
 from dxsearch.protocol import CLOSING_TAGS
 from tests.dxsearch.policies.helpers import CASE, HISTORY, MAX_NEW, free_output, stop_inside
+
+REPO = Path(__file__).resolve().parents[4]
 
 
 @dataclass
@@ -261,3 +267,20 @@ def test_http_backend_reports_refused_connections_and_bad_answers(server: Server
         client.complete([{"role": "user", "content": "hi"}], CLOSING_TAGS, 8)
     with _client(f"{server.url}/scripted/aborted") as client, pytest.raises(PolicyError, match="abort"):
         client.complete([{"role": "user", "content": "hi"}], CLOSING_TAGS, 8)
+
+
+def test_the_http_policy_loads_neither_torch_nor_transformers() -> None:
+    """A fresh interpreter imports the policy and this backend and builds both (no request): no torch."""
+    code = textwrap.dedent(
+        """
+        import sys
+        from dxsearch.policies.backends.openai_http import OpenAIChatBackend
+        from dxsearch.policies.llm import LlmPolicy
+        with OpenAIChatBackend("http://127.0.0.1:9", "served") as backend:
+            LlmPolicy(backend)
+        print(sorted(name for name in ("torch", "transformers") if name in sys.modules))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
