@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -99,14 +98,8 @@ def default_policy(settings: Settings) -> tuple[Policy, Budget, str]:
 
 
 def _guarded(policy: Policy) -> Policy:
-    """Serialise every policy but the LLM one, whose backends synchronise (or are stateless) themselves.
-
-    The LLM module is looked up, not imported: importing it pulls in transformers, and a policy cannot
-    be an ``LlmPolicy`` unless its module was imported already.
-    """
-    llm = sys.modules.get("dxsearch.policies.llm")
-    is_llm = llm is not None and isinstance(policy, llm.LlmPolicy)
-    return policy if is_llm else SerialisedPolicy(policy)
+    """Serialise every policy that does not declare itself ``thread_safe`` (the LLM policy does)."""
+    return policy if getattr(policy, "thread_safe", False) else SerialisedPolicy(policy)
 
 
 def open_audit_store(settings: Settings) -> AuditStore:
@@ -224,6 +217,16 @@ class DiagnosisService:
         if self._policy is None:
             raise ServiceUnavailableError(self.reason)
         return self._policy
+
+    @property
+    def budget(self) -> Budget:
+        """The episode budget every diagnosis is played under (a trained checkpoint's card, else the default)."""
+        return self._budget
+
+    @property
+    def retriever(self) -> str:
+        """The retriever the policy's environment searches with."""
+        return self._retriever
 
     @property
     def audit_store(self) -> AuditStore:

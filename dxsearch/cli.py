@@ -434,7 +434,7 @@ def tiny_model(
     It shows that the harness scores garbage as garbage, and is what tests and the
     CPU training preset start from. Nothing is downloaded.
     """
-    from dxsearch.policies.tiny import build_tiny_model
+    from dxsearch.train.tiny_model import build_tiny_model
 
     path = build_tiny_model(out, seed=seed)
     console.print(f"wrote {path}")

@@ -95,8 +95,8 @@ def _llm(settings: Settings) -> tuple[Policy, Budget | None]:
     from dxsearch.policies.llm import LlmPolicy
 
     if settings.llm_model_path is not None:
+        from dxsearch.policies.backends.transformers import TransformersBackend
         from dxsearch.policies.card import read_card
-        from dxsearch.policies.llm import TransformersBackend
         from dxsearch.policies.prompt import SYSTEM_PROMPTS
 
         model = settings.llm_model_path
@@ -107,7 +107,7 @@ def _llm(settings: Settings) -> tuple[Policy, Budget | None]:
         prompt = SYSTEM_PROMPTS[card.prompt]
         return LlmPolicy(backend, max_new_tokens=card.max_new_tokens, system_prompt=prompt), card.budget
     if settings.llm_base_url is not None and settings.llm_model is not None:
-        from dxsearch.policies.llm import OpenAIChatBackend
+        from dxsearch.policies.backends.openai_http import OpenAIChatBackend
 
         http = OpenAIChatBackend(
             settings.llm_base_url,

@@ -23,7 +23,8 @@ from trl.trainer.grpo_config import GRPOConfig
 from trl.trainer.grpo_trainer import GRPOTrainer
 
 from dxsearch.env import DiagnosticEnv
-from dxsearch.policies.llm import LlmPolicy, TransformersBackend
+from dxsearch.policies.backends.transformers import TransformersBackend
+from dxsearch.policies.llm import LlmPolicy
 from dxsearch.policies.prompt import SYSTEM_PROMPTS, build_messages
 from dxsearch.retrieval.base import Retriever
 from dxsearch.train.checkpoints import cpu_trainer_arguments, latest_checkpoint

@@ -27,12 +27,12 @@ from transformers import set_seed
 from dxsearch.cases import LabelledCase
 from dxsearch.env import DiagnosticEnv
 from dxsearch.evaluation import GoldMatcher, publication_documents
+from dxsearch.policies.backends.transformers import TransformersBackend
 from dxsearch.policies.base import Policy
 from dxsearch.policies.card import PolicyCard, write_card
 from dxsearch.policies.evidence import EvidencePolicy
-from dxsearch.policies.llm import LlmPolicy, TransformersBackend
+from dxsearch.policies.llm import LlmPolicy
 from dxsearch.policies.prompt import SYSTEM_PROMPTS
-from dxsearch.policies.tiny import build_tiny_model
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.retrieval.layout import write_atomically
 from dxsearch.train.config import TrainConfig
@@ -42,6 +42,7 @@ from dxsearch.train.grpo import run_grpo
 from dxsearch.train.metrics import read_metrics
 from dxsearch.train.plot import plot_reward_curve
 from dxsearch.train.sft import run_sft
+from dxsearch.train.tiny_model import build_tiny_model
 from rewards.scoring import COMPONENTS
 
 MODELS = ("untrained", "sft", "grpo")

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from corpus_builder.simulate import phenopacket_row
 from corpus_builder.sources.phenopackets import heldout_phenopacket_cases
 from dxsearch.cli import app
-from dxsearch.policies.tiny import build_tiny_model
+from dxsearch.train.tiny_model import build_tiny_model
 
 runner = CliRunner()
 

@@ -20,7 +20,6 @@ from dxsearch.env import DiagnosticEnv
 from dxsearch.episode import Budget
 from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
 from dxsearch.policies.prompt import COMPACT_SYSTEM_PROMPT, build_messages, render_case
-from dxsearch.policies.tiny import build_tiny_model
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings
 from dxsearch.train.config import GrpoConfig, ModelShape, SftConfig, TrainConfig
@@ -29,6 +28,7 @@ from dxsearch.train.episodes import encode_conversation, play
 from dxsearch.train.grpo import run_grpo
 from dxsearch.train.metrics import read_metrics
 from dxsearch.train.sft import run_sft
+from dxsearch.train.tiny_model import build_tiny_model
 from rewards.gold import Gold
 
 MARFAN = LabelledCase(
@@ -148,7 +148,8 @@ def sft_model(
 
 @pytest.mark.slow
 def test_sft_model_follows_the_protocol(sft_model: Path, env: DiagnosticEnv) -> None:
-    from dxsearch.policies.llm import LlmPolicy, TransformersBackend
+    from dxsearch.policies.backends.transformers import TransformersBackend
+    from dxsearch.policies.llm import LlmPolicy
 
     policy = LlmPolicy(
         TransformersBackend(sft_model), max_new_tokens=CONFIG.grpo.max_new_tokens, system_prompt=COMPACT_SYSTEM_PROMPT

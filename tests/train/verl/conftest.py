@@ -9,7 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from dxsearch.policies.tiny import build_tiny_model
+from dxsearch.train.tiny_model import build_tiny_model
 from dxsearch.train.verl.preflight import TOOL_CONFIG
 from dxsearch.train.verl.tool import RetrieveTool
 from tests.train.verl.helpers import HERMES_TEMPLATE
