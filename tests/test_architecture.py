@@ -59,3 +59,16 @@ def test_every_dxsearch_module_is_in_a_layer() -> None:
     modules = {f"dxsearch.{p.stem}" for p in package.glob("*.py") if p.stem != "__init__"}
     modules |= {f"dxsearch.{p.name}" for p in package.iterdir() if (p / "__init__.py").is_file()}
     assert modules - placed == set()
+
+
+def test_tests_mirror_the_packages() -> None:
+    """Every folder of tests/ is the folder of a package (or bench/), so a module's tests are found by its path."""
+    tests = ROOT / "tests"
+    strays = [
+        folder.relative_to(tests).as_posix()
+        for folder in tests.rglob("*")
+        if folder.is_dir()
+        and folder.name != "__pycache__"
+        and not (ROOT / folder.relative_to(tests)).is_dir()
+    ]
+    assert strays == []

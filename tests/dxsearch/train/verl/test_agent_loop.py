@@ -30,7 +30,7 @@ from dxsearch.train.verl.reward import compute_score
 from dxsearch.train.verl.tool import RETRIEVED_KEY, RetrieveTool
 from rewards import verl_entry
 from rewards.evidence import evidence_from_records
-from tests.train.verl.helpers import MARFAN, MARFAN_CARD, MARFAN_PATIENT
+from tests.dxsearch.train.verl.helpers import MARFAN, MARFAN_CARD, MARFAN_PATIENT
 
 MATCH = Retrieve(Action.MATCH, "Arachnodactyly; Ectopia lentis")
 LOOKUP = Retrieve(Action.LOOKUP, "Marfan syndrome")

@@ -12,7 +12,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from dxsearch.train.tiny_model import build_tiny_model
 from dxsearch.train.verl.preflight import TOOL_CONFIG
 from dxsearch.train.verl.tool import RetrieveTool
-from tests.train.verl.helpers import HERMES_TEMPLATE
+from tests.dxsearch.train.verl.helpers import HERMES_TEMPLATE
 
 
 @pytest.fixture(scope="session")

@@ -39,7 +39,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts"
 CLINICIAN_KEY = "viewer-clinician-key-000000001"
 AUDITOR_KEY = "viewer-auditor-key-0000000002"
 MARFAN_FINDINGS = "Arachnodactyly\nEctopia lentis\nTall stature\n- Seizures"

@@ -15,7 +15,7 @@ from dxsearch.episode import Budget
 from dxsearch.protocol import parse_result, render_result
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.train.verl.tool import RETRIEVED_KEY, RetrieveTool
-from tests.train.verl.helpers import CYSTIC_FIBROSIS, MARFAN, MARFAN_CARD, MARFAN_PATIENT
+from tests.dxsearch.train.verl.helpers import CYSTIC_FIBROSIS, MARFAN, MARFAN_CARD, MARFAN_PATIENT
 
 MATCH = {"action": "match", "query": "Arachnodactyly; Ectopia lentis"}
 

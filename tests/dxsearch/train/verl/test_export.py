@@ -27,7 +27,7 @@ from dxsearch.train.verl.tool import CreateKwargs
 from rewards import verl_entry
 from rewards.gold import Gold
 from rewards.verl_entry import parse_ground_truth
-from tests.train.verl.helpers import CYSTIC_FIBROSIS, MARFAN
+from tests.dxsearch.train.verl.helpers import CYSTIC_FIBROSIS, MARFAN
 
 SIBLING = LabelledCase(  # another patient of MARFAN's publication, written "1000001" instead of "PMID:1000001"
     case=MARFAN.case.model_copy(update={"case_id": "PMID:1000001-case-2"}),

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from dxsearch.train.verl.export import export_parquet
-from tests.train.verl.helpers import CYSTIC_FIBROSIS, MARFAN
+from tests.dxsearch.train.verl.helpers import CYSTIC_FIBROSIS, MARFAN
 
-SCRIPT = Path(__file__).resolve().parents[3] / "deploy" / "verl" / "launch_ray.sh"
+SCRIPT = Path(__file__).resolve().parents[4] / "deploy" / "verl" / "launch_ray.sh"
 
 
 def launch(command: str, *args: str) -> subprocess.CompletedProcess[str]:
