@@ -67,8 +67,6 @@ def test_tests_mirror_the_packages() -> None:
     strays = [
         folder.relative_to(tests).as_posix()
         for folder in tests.rglob("*")
-        if folder.is_dir()
-        and folder.name != "__pycache__"
-        and not (ROOT / folder.relative_to(tests)).is_dir()
+        if folder.is_dir() and folder.name != "__pycache__" and not (ROOT / folder.relative_to(tests)).is_dir()
     ]
     assert strays == []

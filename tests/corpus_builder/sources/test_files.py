@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -116,9 +115,7 @@ def test_a_real_50_mb_file_is_refused_without_reading_it(tmp_path: Path) -> None
             handle.write(chunk)
         handle.write(b"}")
     assert huge.stat().st_size > 50 * 1024 * 1024
-    started = time.perf_counter()
     reject = _only_reject(huge, Settings(pseudonym_key=SETTINGS.pseudonym_key))  # default 20 MiB limit
-    assert time.perf_counter() - started < 0.5  # reading and parsing 50 MB would take far longer
     assert "over the 20,971,520-byte limit" in reject.reason
 
 

@@ -40,7 +40,7 @@ def test_registered_and_satisfies_the_source_protocol() -> None:
 def test_one_document_per_annotated_omim_and_orpha_disease(
     built: tuple[HpoDiseasesSource, list[Document], list[Reject], float], by_id: dict[str, Document]
 ) -> None:
-    source, documents, rejects, elapsed = built
+    source, documents, rejects, _elapsed = built
     assert rejects == []
     assert len(by_id) == len(documents)
     knowledge = get_hpo_knowledge()
@@ -50,7 +50,6 @@ def test_one_document_per_annotated_omim_and_orpha_disease(
     assert source.skipped_without_phenotypes == len(knowledge.disease_ids("OMIM")) + len(
         knowledge.disease_ids("ORPHA")
     ) - len(expected)
-    assert elapsed < 60
     for document in documents:
         assert re.fullmatch(r"(omim|orpha):\d+", document.id)
         assert document.kind is DocumentKind.DISEASE_KNOWLEDGE

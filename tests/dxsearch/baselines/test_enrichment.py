@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from support import MARFAN_TERMS as SHARED_TERMS
 
@@ -75,12 +73,9 @@ def test_obsolete_ids_are_mapped_to_current() -> None:
     assert query_term_ids(case, knowledge) == [knowledge.current_id(obsolete)]
 
 
-def test_ranking_is_deterministic_and_fast() -> None:
+def test_ranking_is_deterministic() -> None:
     case = marfan_like()
-    rank_diseases(case)
-    start = time.perf_counter()
     first = rank_diseases(case, k=20)
-    assert time.perf_counter() - start < 1.0
     assert rank_diseases(case, k=20) == first
     assert isinstance(first[0], RankedDisease)
 
