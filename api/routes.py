@@ -238,13 +238,15 @@ async def list_traces(
 async def verify_audit_log(principal: Auditor, request: Request) -> JSONResponse:
     """Walk the whole chain; ``ok`` is false with the first broken record named (roles: auditor, admin).
 
-    Checkpoints are checked against this server's signing key when one is configured.
+    Checkpoints are checked against this server's signing key when one is configured, and one is then
+    required at every multiple of the configured checkpoint interval.
     """
     service = services_of(request).diagnosis
     store = service.audit_store
     signer = getattr(store, "signer", None)
     public_key = getattr(signer, "public_key", None)
-    report = await service.in_thread(lambda: verify(store, public_key))
+    every = getattr(store, "checkpoint_every", None)
+    report = await service.in_thread(lambda: verify(store, public_key, checkpoint_every=every))
     return JSONResponse(report.to_json())
 
 

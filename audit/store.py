@@ -70,11 +70,22 @@ class AuditStore(ABC):
 
     @abstractmethod
     def checkpoint(self) -> Checkpoint:
-        """Sign the current head now (returns the existing checkpoint if the head is already signed)."""
+        """Sign the current head now (returns the existing checkpoint if the head is already signed).
+
+        With a checkpoint file, the checkpoint returned is (re)published to it, and an error to do so raised.
+        """
 
     @abstractmethod
     def checkpoints(self) -> list[Checkpoint]:
         """Every checkpoint, oldest first."""
+
+    @abstractmethod
+    def dangling_rows(self) -> dict[str, int]:
+        """Rows of the lookup and checkpoint tables whose record does not exist, counted per table.
+
+        A log cut short by deleting records (triggers dropped) leaves these behind unless the tamperer
+        cleaned every table; an intact log has none (a record and its rows commit together).
+        """
 
     @abstractmethod
     def close(self) -> None:

@@ -169,8 +169,8 @@ def test_a_log_with_another_schema_version_is_refused(pg_url: str, make_entry: C
     with PostgresAuditStore(pg_url) as store:
         store.append(make_entry(1))
     with _superuser(pg_url) as raw:
-        raw.execute("UPDATE audit_meta SET value = '2' WHERE key = 'schema_version'")
-    with pytest.raises(AuditError, match="schema version 2"):
+        raw.execute("UPDATE audit_meta SET value = '3' WHERE key = 'schema_version'")
+    with pytest.raises(AuditError, match="schema version 3"):
         PostgresAuditStore(pg_url)
 
 
