@@ -29,8 +29,9 @@ from api.schemas import (
 )
 from api.service import Diagnosed, DiagnosisService, model_version
 from api.state import services_of
-from audit import AuditQuery, verify
+from audit import AuditQuery
 from audit.models import MAX_PAGE_SIZE
+from audit.verify import verify_with_checkpoint_file
 from dxsearch.corpus import split_evidence_id
 from dxsearch.intake import PreparedCase, intake
 
@@ -238,15 +239,19 @@ async def list_traces(
 async def verify_audit_log(principal: Auditor, request: Request) -> JSONResponse:
     """Walk the whole chain; ``ok`` is false with the first broken record named (roles: auditor, admin).
 
-    Checkpoints are checked against this server's signing key when one is configured, and one is then
-    required at every multiple of the configured checkpoint interval.
+    Checkpoints are checked against this server's signing key when one is configured: one is then
+    required at every multiple of the configured checkpoint interval, and the log must extend every
+    checkpoint published to the configured checkpoint file.
     """
     service = services_of(request).diagnosis
     store = service.audit_store
     signer = getattr(store, "signer", None)
     public_key = getattr(signer, "public_key", None)
     every = getattr(store, "checkpoint_every", None)
-    report = await service.in_thread(lambda: verify(store, public_key, checkpoint_every=every))
+    published = getattr(store, "checkpoint_file", None)
+    report = await service.in_thread(
+        lambda: verify_with_checkpoint_file(store, public_key, checkpoint_every=every, checkpoint_file=published)
+    )
     return JSONResponse(report.to_json())
 
 

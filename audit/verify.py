@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -40,7 +41,7 @@ from audit.merkle import MerkleFrontier, consistency_proof, leaf_hash, verify_co
 from audit.models import Checkpoint
 from audit.signing import check_checkpoint_signature, key_fingerprint
 from audit.store import AuditStore
-from audit.witness import KeptCheckpoint
+from audit.witness import CheckpointFileError, KeptCheckpoint, read_checkpoints
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,3 +250,32 @@ def verify(
     except _BrokenError as broken:
         return report(broken)
     return report(None)
+
+
+def verify_with_checkpoint_file(
+    store: AuditStore,
+    public_key: Ed25519PublicKey | None,
+    *,
+    checkpoint_every: int | None = None,
+    checkpoint_file: Path | None = None,
+) -> VerifyReport:
+    """:func:`verify`, against the checkpoints published to ``checkpoint_file`` too when it exists.
+
+    What a server runs on its own log (its key, its interval, its published file). A file that cannot be
+    read or holds a checkpoint not signed by ``public_key`` fails the verification, with the reason.
+    """
+    kept: list[KeptCheckpoint] = []
+    if public_key is not None and checkpoint_file is not None and checkpoint_file.exists():
+        try:
+            kept = read_checkpoints(checkpoint_file, public_key)
+        except CheckpointFileError as exc:
+            return VerifyReport(
+                ok=False,
+                records_checked=0,
+                first_broken=None,
+                reason=f"published checkpoints: {exc}",
+                checkpoints_checked=0,
+                trusted_key_fingerprint=key_fingerprint(public_key),
+                checkpoint_every=checkpoint_every,
+            )
+    return verify(store, public_key, checkpoint_every=checkpoint_every, kept=kept)

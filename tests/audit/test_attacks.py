@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from audit import AuditEntry, CheckpointSigner, open_store, verify
-from audit.verify import VerifyReport
+from audit.verify import VerifyReport, verify_with_checkpoint_file
 from audit.witness import KeptCheckpoint, append_checkpoint, read_checkpoints
 
 EVERY = 5
@@ -194,3 +194,22 @@ def test_deleted_middle_record(log: Log) -> None:
     for report in (log.db_only(), log.against()):
         assert (report.ok, report.first_broken) == (False, 7)
         assert "missing" in (report.reason or "")
+
+
+def test_the_server_view_uses_its_published_file(log: Log) -> None:
+    """What ``GET /v1/audit/verify`` runs: the server's key, interval and published checkpoint file."""
+    with open_store(log.url, read_only=True) as store:
+        ok = verify_with_checkpoint_file(
+            store, log.signer.public_key, checkpoint_every=EVERY, checkpoint_file=log.published_file
+        )
+    assert (ok.ok, ok.kept_checked) == (True, 3)
+    log.cut_after(RECORDS - 1)
+    with open_store(log.url, read_only=True) as store:
+        cut = verify_with_checkpoint_file(
+            store, log.signer.public_key, checkpoint_every=EVERY, checkpoint_file=log.published_file
+        )
+        forged_file = verify_with_checkpoint_file(
+            store, CheckpointSigner.generate().public_key, checkpoint_file=log.published_file
+        )
+    assert not cut.ok and "removed from the end" in (cut.reason or "")
+    assert not forged_file.ok and "published checkpoints" in (forged_file.reason or "")

@@ -11,7 +11,7 @@ from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
 from typer.testing import CliRunner
 
-from audit import AuditEntry, SqliteAuditStore
+from audit import AuditEntry, CheckpointSigner, SqliteAuditStore
 from audit.cli import app
 
 runner = CliRunner()
@@ -128,3 +128,53 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, db_path: Path, make_en
     result = runner.invoke(app, ["export", "--url", _url(db_path), "--since", "2024-01-01"])
     assert result.exit_code == 2
     assert "timezone" in result.stderr
+
+
+def test_an_auditor_keeps_checkpoints_and_verifies_against_them(
+    tmp_path: Path, db_path: Path, make_entry: Callable[..., AuditEntry]
+) -> None:
+    key = tmp_path / "log.pem"
+    assert runner.invoke(app, ["keygen", "--out", str(key)]).exit_code == 0
+    public = str(tmp_path / "log.pem.pub")
+    with SqliteAuditStore(db_path, signer=CheckpointSigner.from_pem(key), checkpoint_every=5) as store:
+        for i in range(1, 8):
+            store.append(make_entry(i))
+    kept = tmp_path / "kept.jsonl"
+
+    result = runner.invoke(app, ["checkpoint", "--url", _url(db_path), "--out", str(kept)])  # no key: the latest
+    assert result.exit_code == 0, result.output
+    assert "seq 5" in result.stdout and "merkle root" in result.stdout
+    result = runner.invoke(app, ["checkpoint", "--url", _url(db_path), "--key", str(key), "--out", str(kept)])
+    assert result.exit_code == 0, result.output
+    assert "seq 7" in result.stdout
+    assert len(kept.read_text(encoding="utf-8").splitlines()) == 2
+    assert runner.invoke(app, ["checkpoint", "--url", _url(db_path)]).exit_code == 2
+
+    verify_args = ["verify", "--url", _url(db_path), "--public-key", public, "--checkpoint-every", "5"]
+    result = runner.invoke(app, [*verify_args, "--against", str(kept)])
+    assert result.exit_code == 0, result.output
+    assert "extends all 2 kept checkpoints" in result.stdout
+
+    result = runner.invoke(app, ["verify", "--url", _url(db_path), "--against", str(kept)])
+    assert result.exit_code == 2 and "--public-key" in result.stderr
+
+    # Cut the last record and the checkpoint that signed it: the database alone no longer tells.
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        conn.execute(f"DROP TRIGGER {name}")
+    for table in ("audit_record_diagnoses", "audit_record_evidence", "audit_checkpoints", "audit_records"):
+        conn.execute(f"DELETE FROM {table} WHERE seq = 7")
+    conn.close()
+    assert runner.invoke(app, verify_args).exit_code == 0
+    result = runner.invoke(app, [*verify_args, "--against", str(kept), "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert (report["ok"], report["first_broken"], report["head_seq"]) == (False, 7, 6)
+    assert "removed from the end" in report["reason"]
+
+    other = tmp_path / "other.pem"
+    runner.invoke(app, ["keygen", "--out", str(other)])
+    result = runner.invoke(
+        app, ["verify", "--url", _url(db_path), "--public-key", str(tmp_path / "other.pem.pub"), "--against", str(kept)]
+    )
+    assert result.exit_code == 2 and "not a checkpoint signed by the trusted key" in result.stderr
