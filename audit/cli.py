@@ -27,6 +27,7 @@ from audit.backends import open_store
 from audit.errors import AuditError
 from audit.export import fhir_bundle, write_fhir_ndjson, write_jsonl
 from audit.models import AuditQuery, Checkpoint
+from audit.proofs import prove_consistency, prove_inclusion
 from audit.signing import CheckpointSigner, load_public_key
 from audit.verify import verify
 from audit.witness import append_checkpoint, read_checkpoints
@@ -214,6 +215,33 @@ def checkpoint_command(
     typer.echo(f"key {checkpoint.key_fingerprint}")
     if out is not None:
         typer.echo(f"appended to {out}", err=True)
+
+
+@app.command("prove")
+def prove_command(
+    url: UrlOption,
+    seq: Annotated[int | None, typer.Option("--seq", min=1, help="Inclusion proof of this record")] = None,
+    old_size: Annotated[
+        int | None, typer.Option("--from", min=1, help="Consistency proof from the tree of this many records")
+    ] = None,
+    size: Annotated[
+        int | None, typer.Option("--size", "--to", min=1, help="Tree size to prove against (default: the head)")
+    ] = None,
+) -> None:
+    """Print a Merkle proof as JSON: a record's inclusion (--seq) or a prefix's consistency (--from).
+
+    Check it against the root of a signed checkpoint of the same tree size that you hold.
+    """
+    if (seq is None) == (old_size is None):
+        raise _fail("give exactly one of --seq (inclusion) or --from (consistency)")
+    try:
+        with open_store(url, read_only=True) as store:
+            proof = (
+                prove_inclusion(store, seq, size) if seq is not None else prove_consistency(store, old_size or 0, size)
+            )
+    except AuditError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(json.dumps(proof.to_json(), indent=2))
 
 
 @app.command("keygen")

@@ -178,3 +178,24 @@ def test_an_auditor_keeps_checkpoints_and_verifies_against_them(
         app, ["verify", "--url", _url(db_path), "--public-key", str(tmp_path / "other.pem.pub"), "--against", str(kept)]
     )
     assert result.exit_code == 2 and "not a checkpoint signed by the trusted key" in result.stderr
+
+
+def test_prove_prints_proofs_that_verify(db_path: Path, make_entry: Callable[..., AuditEntry]) -> None:
+    from audit.merkle import verify_consistency, verify_inclusion
+
+    _populate(db_path, make_entry, count=6)
+    result = runner.invoke(app, ["prove", "--url", _url(db_path), "--seq", "3"])
+    assert result.exit_code == 0, result.output
+    proof = json.loads(result.stdout)
+    assert proof["tree_size"] == 6
+    path = [bytes.fromhex(h) for h in proof["path"]]
+    assert verify_inclusion(bytes.fromhex(proof["leaf_hash"]), 2, 6, path, bytes.fromhex(proof["root_hash"]))
+
+    result = runner.invoke(app, ["prove", "--url", _url(db_path), "--from", "4", "--to", "6"])
+    assert result.exit_code == 0, result.output
+    proof = json.loads(result.stdout)
+    path = [bytes.fromhex(h) for h in proof["path"]]
+    assert verify_consistency(4, 6, bytes.fromhex(proof["old_root"]), bytes.fromhex(proof["new_root"]), path)
+
+    assert runner.invoke(app, ["prove", "--url", _url(db_path)]).exit_code == 2
+    assert runner.invoke(app, ["prove", "--url", _url(db_path), "--seq", "7"]).exit_code == 2
