@@ -237,11 +237,17 @@ class SqlAuditStore(AuditStore, Generic[ConnT]):
             )
             self._insert(conn, stored)
             if self.signer is not None:
-                frontier = self._frontier_at(conn, head)
+                due = self.checkpoint_every is not None and seq % self.checkpoint_every == 0
+                # Extend this process's frontier when it is the head's; when another writer moved the head,
+                # rebuild only when a checkpoint is due (at most once per N appends, never per append).
+                frontier = self._cached_frontier(head)
+                if frontier is None and due:
+                    frontier = self._frontier_at(conn, head)
                 self._tree = None  # until the frontier below is the committed head's
-                frontier.append(leaf_hash(hash_payload(stored)))
-                self._tree = (seq, stored.hash, frontier)
-                if self.checkpoint_every is not None and seq % self.checkpoint_every == 0:
+                if frontier is not None:
+                    frontier.append(leaf_hash(hash_payload(stored)))
+                    self._tree = (seq, stored.hash, frontier)
+                if due and frontier is not None:
                     checkpoint = self._insert_checkpoint(
                         conn, self.signer, ChainHead(seq=seq, hash=stored.hash), stored.created_at, frontier
                     )
@@ -302,6 +308,14 @@ class SqlAuditStore(AuditStore, Generic[ConnT]):
                 [(stored.seq, pos, doc_id) for pos, doc_id in enumerate(stored.indexed_evidence_ids)],
             )
 
+    def _cached_frontier(self, head: ChainHead | None) -> MerkleFrontier | None:
+        """The frontier at ``head`` without reading the database, if this process knows it."""
+        if head is None:
+            return MerkleFrontier()
+        if self._tree is not None and self._tree[:2] == (head.seq, head.hash):
+            return self._tree[2]
+        return None
+
     def _frontier_at(self, conn: ConnT, head: ChainHead | None) -> MerkleFrontier:
         """The Merkle frontier of records 1..head, inside the write transaction.
 
@@ -309,10 +323,10 @@ class SqlAuditStore(AuditStore, Generic[ConnT]):
         frontier at or below the head (a checkpoint's), extended by the records after it: at most
         ``checkpoint_every`` records are read when checkpoints are automatic.
         """
-        if head is None:
-            return MerkleFrontier()
-        if self._tree is not None and self._tree[:2] == (head.seq, head.hash):
-            return self._tree[2]
+        cached = self._cached_frontier(head)
+        if cached is not None:
+            return cached
+        assert head is not None  # the empty log's frontier is always known
         frontier = MerkleFrontier()
         row = self._execute(
             conn,

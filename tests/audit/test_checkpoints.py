@@ -115,8 +115,16 @@ def test_a_writer_in_another_process_state_extends_the_stored_frontier(
         SqliteAuditStore(db_path, signer=signer, checkpoint_every=3) as first,
         SqliteAuditStore(db_path, signer=signer, checkpoint_every=3) as second,
     ):
+        rebuilds: list[int] = []
+        for store in (first, second):
+            rebuild = store._frontier_at
+            store._frontier_at = lambda conn, head, rebuild=rebuild: (  # type: ignore[method-assign]
+                rebuilds.append(0 if head is None else head.seq),
+                rebuild(conn, head),
+            )[1]
         for i in range(1, 17):
             (first if i % 2 else second).append(make_entry(i))
+        assert rebuilds == [2, 5, 8, 11, 14]  # only when a checkpoint is due, never on every append
         leaves = [leaf_hash(hash_payload(r)) for r in first.iter_stored()]
         for checkpoint in first.checkpoints():
             assert checkpoint.root_hash == root(leaves, checkpoint.seq).hex()
