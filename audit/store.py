@@ -14,7 +14,8 @@ Contract for implementations:
   to every other writer (threads and processes).
 * There is no update or delete, and the backend itself refuses them (triggers, grants).
 * With a signer and ``checkpoint_every=N``, the append that writes a multiple of N also writes a signed
-  checkpoint of that head, in the same transaction.
+  checkpoint of that head (tree size, Merkle root of records 1..N·k, chain head, time: a signed note,
+  :mod:`audit.note`), in the same transaction; with a ``checkpoint_file`` it is then appended there too.
 * :meth:`AuditStore.iter_stored` returns fields as stored (JSON as text), so verification can report a
   corrupted record instead of failing to read it.
 
