@@ -43,8 +43,8 @@ from audit.models import (
     make_cursor,
     parse_timestamp,
 )
-from audit.note import TreeHead
-from audit.signing import CheckpointSigner
+from audit.note import TreeHead, open_note
+from audit.signing import CheckpointSigner, raw_public_bytes
 from audit.store import AuditStore
 from audit.witness import append_checkpoint
 
@@ -316,6 +316,24 @@ class SqlAuditStore(AuditStore, Generic[ConnT]):
             return self._tree[2]
         return None
 
+    def _trusted_frontier(self, checkpoint: Checkpoint) -> MerkleFrontier | None:
+        """The checkpoint's stored frontier, if this store's own key signed a note whose size and root it gives.
+
+        The frontier column is not signed; a writer that extended an edited one would sign wrong roots from
+        then on. Checking it against the signed note costs one signature verification per rebuild.
+        """
+        signer = self.signer
+        if signer is None or checkpoint.note is None or checkpoint.frontier is None:
+            return None
+        try:
+            frontier = MerkleFrontier.from_text(checkpoint.frontier)
+            head = open_note(checkpoint.note, signer.public_key, raw_public_bytes(signer.public_key))
+        except ValueError:  # NoteError is a ValueError
+            return None
+        if (head.size, head.root_hash) != (frontier.size, frontier.root().hex()) or head.size != checkpoint.seq:
+            return None
+        return frontier
+
     def _frontier_at(self, conn: ConnT, head: ChainHead | None) -> MerkleFrontier:
         """The Merkle frontier of records 1..head, inside the write transaction.
 
@@ -330,15 +348,16 @@ class SqlAuditStore(AuditStore, Generic[ConnT]):
         frontier = MerkleFrontier()
         row = self._execute(
             conn,
-            "SELECT frontier FROM audit_checkpoints WHERE frontier IS NOT NULL AND seq <= ? "
+            f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE frontier IS NOT NULL AND seq <= ? "
             "ORDER BY seq DESC, checkpoint_id DESC LIMIT 1",
             (head.seq,),
         ).fetchone()
         if row is not None:
-            try:
-                frontier = MerkleFrontier.from_text(str(row[0]))
-            except ValueError:
-                log.warning("audit: a stored Merkle frontier is malformed; rebuilding the tree from record 1")
+            trusted = self._trusted_frontier(self._checkpoint_from_row(row))
+            if trusted is None:
+                log.warning("audit: the latest stored Merkle frontier is not one this key signed; rebuilding from 1")
+            else:
+                frontier = trusted
         last = frontier.size
         while last < head.seq:
             rows = self._execute(

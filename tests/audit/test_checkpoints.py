@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from audit import AuditEntry, AuditError, CheckpointSigner, SqliteAuditStore, verify
 from audit.canonical import sha256_hex
 from audit.chain import hash_payload
-from audit.merkle import leaf_hash, root
+from audit.merkle import MerkleFrontier, leaf_hash, root
 from audit.note import NoteError, TreeHead, key_id, open_note, verified_body
 from audit.signing import checkpoint_payload, raw_public_bytes
 from audit.store import AuditStore
@@ -208,3 +208,25 @@ def test_a_version_1_log_is_upgraded_and_its_old_checkpoints_still_verify(
         report = verify(reader, signer.public_key, checkpoint_every=5)
     assert (report.ok, report.checkpoints_checked) == (True, 2), report.reason
     assert sha256_hex(b"") != report.tree_root
+
+
+def test_an_edited_frontier_does_not_poison_later_checkpoints(
+    db_path: Path, signer: CheckpointSigner, make_entry: Callable[..., AuditEntry], caplog: pytest.LogCaptureFixture
+) -> None:
+    with SqliteAuditStore(db_path, signer=signer, checkpoint_every=4) as store:
+        for i in range(1, 5):
+            store.append(make_entry(i))
+    forged = MerkleFrontier(4, [leaf_hash(b"forged")])
+    raw = sqlite3.connect(db_path, isolation_level=None)
+    raw.execute("DROP TRIGGER audit_checkpoints_no_update")
+    raw.execute("UPDATE audit_checkpoints SET frontier = ? WHERE seq = 4", (forged.to_text(),))
+    raw.close()
+    with SqliteAuditStore(db_path, signer=signer, checkpoint_every=4) as store:  # a new process: no cached tree
+        for i in range(5, 9):
+            store.append(make_entry(i))
+        leaves = [leaf_hash(hash_payload(r)) for r in store.iter_stored()]
+        assert store.checkpoints()[-1].root_hash == root(leaves).hex()
+        report = verify(store, signer.public_key, checkpoint_every=4)
+    assert "not one this key signed" in caplog.text
+    assert not report.ok and report.broken_checkpoint == 1  # the edit itself is still reported
+    assert "frontier" in (report.reason or "")
