@@ -119,6 +119,11 @@ def verify_command(
             typer.echo(f"note: the last {report.unsigned_tail} records are not covered by a signed checkpoint yet")
         if key is None and report.checkpoints_checked:
             typer.echo("note: checkpoints were checked against their embedded keys; pass --public-key to trust them")
+        if key is not None and checkpoint_every is None:
+            typer.echo(
+                "note: without --checkpoint-every, checkpoints deleted along with a rewrite go unnoticed; "
+                "without --against, so does a cut of the tail with its checkpoints"
+            )
     else:
         where = f"first broken record: {report.first_broken}" if report.first_broken is not None else "log rejected"
         typer.echo(f"BROKEN: {where}: {report.reason}", err=True)

@@ -72,6 +72,7 @@ def test_keygen_checkpoint_and_verify_with_the_public_key(
     result = runner.invoke(app, ["verify", "--url", _url(db_path), "--public-key", str(public)])
     assert result.exit_code == 0, result.output
     assert "1 checkpoints verified" in result.output
+    assert "without --checkpoint-every" in result.output
 
     other = tmp_path / "other.pem"
     runner.invoke(app, ["keygen", "--out", str(other)])
