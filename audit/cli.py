@@ -94,17 +94,40 @@ def verify_command(
             help="With --public-key: require a checkpoint by that key at every multiple of N records",
         ),
     ] = None,
+    remember: Annotated[
+        bool,
+        typer.Option(
+            "--remember",
+            help="With --against: once the log verifies, append its newest checkpoint to that file",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
 ) -> None:
     """Walk the hash chain, Merkle tree and checkpoints; exit 1 and name what is broken if the log was altered."""
     if against is not None and public_key is None:
         raise _fail("--against needs --public-key (the key that signed the kept checkpoints)")
+    if remember and against is None:
+        raise _fail("--remember needs --against (the file to remember the checkpoint in)")
+    remembered: Checkpoint | None = None
     try:
         key = None if public_key is None else load_public_key(public_key)
         kept = [] if against is None or key is None else read_checkpoints(against, key)
         with open_store(url, read_only=True) as store:
             report = verify(store, key, checkpoint_every=checkpoint_every, kept=kept)
-    except AuditError as exc:
+            if remember and report.ok and against is not None:
+                # Every checkpoint up to the head was just verified against the trusted key.
+                newest_kept = max(k.head.size for k in kept)
+                fresh = [
+                    c
+                    for c in store.checkpoints()
+                    if c.note is not None
+                    and newest_kept < c.seq <= report.head_seq
+                    and c.key_fingerprint == report.trusted_key_fingerprint
+                ]
+                if fresh:
+                    remembered = max(fresh, key=lambda c: (c.seq, c.checkpoint_id))
+                    append_checkpoint(against, remembered)
+    except (AuditError, OSError) as exc:
         raise _fail(str(exc)) from exc
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=2))
@@ -120,10 +143,11 @@ def verify_command(
         if key is None and report.checkpoints_checked:
             typer.echo("note: checkpoints were checked against their embedded keys; pass --public-key to trust them")
         if key is not None and checkpoint_every is None:
-            typer.echo(
-                "note: without --checkpoint-every, checkpoints deleted along with a rewrite go unnoticed; "
-                "without --against, so does a cut of the tail with its checkpoints"
-            )
+            typer.echo("note: without --checkpoint-every, checkpoints deleted along with a rewrite go unnoticed")
+        if key is not None and against is None:
+            typer.echo("note: without --against, a cut of the tail together with its checkpoints goes unnoticed")
+        if remembered is not None:
+            typer.echo(f"remembered checkpoint at seq {remembered.seq} in {against}")
     else:
         where = f"first broken record: {report.first_broken}" if report.first_broken is not None else "log rejected"
         typer.echo(f"BROKEN: {where}: {report.reason}", err=True)

@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 
 from audit import AuditEntry, CheckpointSigner, SqliteAuditStore
 from audit.cli import app
+from audit.signing import load_public_key
+from audit.witness import read_checkpoints
 
 runner = CliRunner()
 
@@ -158,19 +160,31 @@ def test_an_auditor_keeps_checkpoints_and_verifies_against_them(
 
     result = runner.invoke(app, ["verify", "--url", _url(db_path), "--against", str(kept)])
     assert result.exit_code == 2 and "--public-key" in result.stderr
+    assert runner.invoke(app, [*verify_args, "--remember"]).exit_code == 2
 
-    # Cut the last record and the checkpoint that signed it: the database alone no longer tells.
+    # The verifier remembers: a newer checkpoint is kept once the log proved to extend the old ones.
+    with SqliteAuditStore(db_path, signer=CheckpointSigner.from_pem(key), checkpoint_every=5) as store:
+        for i in range(8, 11):
+            store.append(make_entry(i))  # checkpoint at 10
+    result = runner.invoke(app, [*verify_args, "--against", str(kept), "--remember"])
+    assert result.exit_code == 0, result.output
+    assert "remembered checkpoint at seq 10" in result.stdout
+    assert [k.head.size for k in read_checkpoints(kept, load_public_key(Path(public)))] == [5, 7, 10]
+    result = runner.invoke(app, [*verify_args, "--against", str(kept), "--remember"])
+    assert "remembered" not in result.stdout  # nothing newer
+
+    # Cut the last records and the checkpoint that signed them: the database alone no longer tells.
     conn = sqlite3.connect(db_path, isolation_level=None)
     for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
         conn.execute(f"DROP TRIGGER {name}")
     for table in ("audit_record_diagnoses", "audit_record_evidence", "audit_checkpoints", "audit_records"):
-        conn.execute(f"DELETE FROM {table} WHERE seq = 7")
+        conn.execute(f"DELETE FROM {table} WHERE seq > 8")
     conn.close()
     assert runner.invoke(app, verify_args).exit_code == 0
     result = runner.invoke(app, [*verify_args, "--against", str(kept), "--json"])
     assert result.exit_code == 1
     report = json.loads(result.stdout)
-    assert (report["ok"], report["first_broken"], report["head_seq"]) == (False, 7, 6)
+    assert (report["ok"], report["first_broken"], report["head_seq"]) == (False, 9, 8)
     assert "removed from the end" in report["reason"]
 
     other = tmp_path / "other.pem"
