@@ -11,8 +11,9 @@ Format: JSON Lines, one checkpoint per line, oldest first::
 
 Only ``note`` is trusted (it is signed, :mod:`audit.note`); the other fields are for people and ``grep``.
 Each line is written with one ``write`` on a descriptor opened ``O_APPEND`` and fsynced before the call
-returns (the directory too when the file is new), so a crash leaves at most a torn last line, which
-readers ignore.
+returns (the directory too when the file is new), so a crash leaves at most a torn last line: readers
+ignore it, and the next append cuts it off before writing. One writer at a time is assumed (the store's
+write lock serialises its own appends; give each writer its own file).
 """
 
 from __future__ import annotations
@@ -62,12 +63,48 @@ def checkpoint_line(checkpoint: Checkpoint) -> bytes:
     )
 
 
-def append_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
-    """Append one checkpoint to ``path`` and fsync it (and its directory when the file is new)."""
-    data = checkpoint_line(checkpoint)
-    created = not path.exists()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+def _last_line(path: Path) -> bytes | None:
     try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - 16384))
+            tail = handle.read()
+    except FileNotFoundError:
+        return None
+    lines = tail.split(b"\n")
+    return lines[-2] + b"\n" if len(lines) >= 2 else None
+
+
+def _drop_torn_tail(fd: int) -> None:
+    """Cut bytes after the last newline: the remains of a write a crash cut short, never a whole line."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return
+    end = size
+    while end > 0:
+        start = max(0, end - 16384)
+        chunk = os.pread(fd, end - start, start)
+        cut = chunk.rfind(b"\n")
+        if cut >= 0:
+            os.ftruncate(fd, start + cut + 1)
+            return
+        end = start
+    os.ftruncate(fd, 0)
+
+
+def append_checkpoint(path: Path, checkpoint: Checkpoint) -> bool:
+    """Append one checkpoint to ``path`` and fsync it (and its directory when the file is new).
+
+    Returns False, writing nothing, when the file already ends with this very checkpoint (an on-demand
+    checkpoint of an unchanged head, run from cron, does not grow the file).
+    """
+    data = checkpoint_line(checkpoint)
+    if _last_line(path) == data:
+        return False
+    created = not path.exists()
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        _drop_torn_tail(fd)
         written = os.write(fd, data)
         if written != len(data):
             raise OSError(f"short write to {path}: {written} of {len(data)} bytes")
@@ -80,6 +117,7 @@ def append_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+    return True
 
 
 def read_checkpoints(path: Path, public_key: Ed25519PublicKey) -> list[KeptCheckpoint]:

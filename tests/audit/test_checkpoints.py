@@ -23,7 +23,7 @@ from audit.merkle import MerkleFrontier, leaf_hash, root
 from audit.note import NoteError, TreeHead, key_id, open_note, verified_body
 from audit.signing import checkpoint_payload, raw_public_bytes
 from audit.store import AuditStore
-from audit.witness import CheckpointFileError, read_checkpoints
+from audit.witness import CheckpointFileError, append_checkpoint, read_checkpoints
 
 PETER_KEY = base64.b64decode("ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")[1:]
 PETER_NOTE = (
@@ -151,6 +151,8 @@ def test_the_checkpoint_file_is_appended_and_fsynced(
             store.append(make_entry(i))
         store.append(make_entry(7))
         store.checkpoint()
+        store.checkpoint()  # the same head again: the file does not grow
+        first_checkpoint = store.checkpoints()[0]
     lines = published.read_bytes().split(b"\n")
     assert lines[-1] == b""
     rows = [json.loads(line) for line in lines[:-1]]
@@ -164,6 +166,9 @@ def test_the_checkpoint_file_is_appended_and_fsynced(
     with published.open("ab") as handle:
         handle.write(b'{"note": "dxsearch/au')
     assert len(read_checkpoints(published, signer.public_key)) == 3
+    assert append_checkpoint(published, first_checkpoint)  # cuts the torn bytes, then appends
+    assert [k.head.size for k in read_checkpoints(published, signer.public_key)] == [4, 6, 7, 2]
+    assert not append_checkpoint(published, first_checkpoint)  # already the last line
     published.write_bytes(b"not json\n" + published.read_bytes())
     with pytest.raises(CheckpointFileError, match=":1:"):
         read_checkpoints(published, signer.public_key)
