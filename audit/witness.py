@@ -95,11 +95,17 @@ def _drop_torn_tail(fd: int) -> None:
 def append_checkpoint(path: Path, checkpoint: Checkpoint) -> bool:
     """Append one checkpoint to ``path`` and fsync it (and its directory when the file is new).
 
-    Returns False, writing nothing, when the file already ends with this very checkpoint (an on-demand
-    checkpoint of an unchanged head, run from cron, does not grow the file).
+    Returns False, writing nothing (but fsyncing), when the file already ends with this very checkpoint
+    (an on-demand checkpoint of an unchanged head, run from cron, does not grow the file).
     """
     data = checkpoint_line(checkpoint)
     if _last_line(path) == data:
+        # Already there, but perhaps from a write whose fsync failed: make sure it is on disk.
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         return False
     created = not path.exists()
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audit import AuditEntry, AuditError, CheckpointSigner, SqliteAuditStore, verify
 from audit.canonical import sha256_hex
@@ -235,3 +237,49 @@ def test_an_edited_frontier_does_not_poison_later_checkpoints(
     assert "not one this key signed" in caplog.text
     assert not report.ok and report.broken_checkpoint == 1  # the edit itself is still reported
     assert "frontier" in (report.reason or "")
+
+
+def test_an_injected_fsync_failure_is_reported_and_the_record_kept(
+    tmp_path: Path, signer: CheckpointSigner, make_entry: Callable[..., AuditEntry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import audit.witness
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError(errno.EIO, "injected fsync failure")
+
+    published = tmp_path / "checkpoints.jsonl"
+    with SqliteAuditStore(tmp_path / "a.db", signer=signer, checkpoint_every=2, checkpoint_file=published) as store:
+        monkeypatch.setattr(audit.witness.os, "fsync", failing_fsync)
+        store.append(make_entry(1))
+        record = store.append(make_entry(2))  # due: publication fails, the append does not
+        assert record.seq == 2 and store.head() is not None
+        with pytest.raises(AuditError, match="injected fsync failure"):
+            store.checkpoint()
+        monkeypatch.undo()
+        store.checkpoint()  # a later publication succeeds
+    kept = read_checkpoints(published, signer.public_key)
+    assert kept[-1].head.size == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    size=st.integers(0, 2**63),
+    root_hash=st.binary(min_size=32, max_size=32),
+    chain=st.text("0123456789abcdef", min_size=1, max_size=64),
+    time=st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=30),
+)
+def test_notes_round_trip(size: int, root_hash: bytes, chain: str, time: str) -> None:
+    head = TreeHead(size=size, root_hash=root_hash.hex(), chain_head=chain, time=time)
+    note, _ = FIXED.sign_tree_head(head)
+    assert open_note(note, FIXED.public_key, raw_public_bytes(FIXED.public_key)) == head
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(max_size=300) | st.builds(lambda a, b: a + "\n\n" + b, st.text(max_size=100), st.text(max_size=100))
+)
+def test_note_parsing_refuses_garbage_with_note_error_only(text: str) -> None:
+    with pytest.raises(NoteError):
+        open_note(text, FIXED.public_key, raw_public_bytes(FIXED.public_key))
