@@ -12,12 +12,12 @@ Format: JSON Lines, one checkpoint per line, oldest first::
 Only ``note`` is trusted (it is signed, :mod:`audit.note`); the other fields are for people and ``grep``.
 Each line is written with one ``write`` on a descriptor opened ``O_APPEND`` and fsynced before the call
 returns (the directory too when the file is new), so a crash leaves at most a torn last line: readers
-ignore it, and the next append cuts it off before writing. One writer at a time is assumed (the store's
-write lock serialises its own appends; give each writer its own file).
+ignore it, and the next append cuts it off before writing. Writers take turns on a ``flock`` of the file.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from dataclasses import dataclass
@@ -63,15 +63,10 @@ def checkpoint_line(checkpoint: Checkpoint) -> bytes:
     )
 
 
-def _last_line(path: Path) -> bytes | None:
-    try:
-        with path.open("rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, size - 16384))
-            tail = handle.read()
-    except FileNotFoundError:
-        return None
-    lines = tail.split(b"\n")
+def _last_line(fd: int) -> bytes | None:
+    size = os.fstat(fd).st_size
+    start = max(0, size - 16384)
+    lines = os.pread(fd, size - start, start).split(b"\n")
     return lines[-2] + b"\n" if len(lines) >= 2 else None
 
 
@@ -95,35 +90,31 @@ def _drop_torn_tail(fd: int) -> None:
 def append_checkpoint(path: Path, checkpoint: Checkpoint) -> bool:
     """Append one checkpoint to ``path`` and fsync it (and its directory when the file is new).
 
+    Writers (several server processes, a cron job) take turns on an exclusive ``flock`` of the file.
     Returns False, writing nothing (but fsyncing), when the file already ends with this very checkpoint
     (an on-demand checkpoint of an unchanged head, run from cron, does not grow the file).
     """
     data = checkpoint_line(checkpoint)
-    if _last_line(path) == data:
-        # Already there, but perhaps from a write whose fsync failed: make sure it is on disk.
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        return False
     created = not path.exists()
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        _drop_torn_tail(fd)
-        written = os.write(fd, data)
-        if written != len(data):
-            raise OSError(f"short write to {path}: {written} of {len(data)} bytes")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        appended = _last_line(fd) != data  # if it is there already, perhaps its fsync failed: sync again
+        if appended:
+            _drop_torn_tail(fd)
+            written = os.write(fd, data)
+            if written != len(data):
+                raise OSError(f"short write to {path}: {written} of {len(data)} bytes")
         os.fsync(fd)
     finally:
-        os.close(fd)
+        os.close(fd)  # releases the lock
     if created:
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-    return True
+    return appended
 
 
 def read_checkpoints(path: Path, public_key: Ed25519PublicKey) -> list[KeptCheckpoint]:

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit import AuditEntry, AuditError, CheckpointSigner, SqliteAuditStore, verify
+from audit import AuditEntry, AuditError, Checkpoint, CheckpointSigner, SqliteAuditStore, verify
 from audit.canonical import sha256_hex
 from audit.chain import hash_payload
 from audit.merkle import MerkleFrontier, leaf_hash, root
@@ -283,3 +283,36 @@ def test_notes_round_trip(size: int, root_hash: bytes, chain: str, time: str) ->
 def test_note_parsing_refuses_garbage_with_note_error_only(text: str) -> None:
     with pytest.raises(NoteError):
         open_note(text, FIXED.public_key, raw_public_bytes(FIXED.public_key))
+
+
+def _publish_many(path: str, first: int, count: int) -> None:
+    for size in range(first, first + count):
+        head = TreeHead(size=size, root_hash="ab" * 32, chain_head="cd" * 32, time=f"t{size}")
+        note, signature = FIXED.sign_tree_head(head)
+        checkpoint = Checkpoint(
+            checkpoint_id=size,
+            seq=size,
+            head_hash=head.chain_head,
+            created_at=head.time,
+            key_fingerprint=FIXED.fingerprint,
+            public_key=FIXED.public_key_b64,
+            signature=signature,
+            root_hash=head.root_hash,
+            note=note,
+        )
+        append_checkpoint(Path(path), checkpoint)
+
+
+def test_several_processes_publish_to_one_file(tmp_path: Path) -> None:
+    import multiprocessing
+
+    published = tmp_path / "checkpoints.jsonl"
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_publish_many, args=(str(published), 1 + 100 * w, 25)) for w in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    sizes = sorted(k.head.size for k in read_checkpoints(published, FIXED.public_key))
+    assert sizes == sorted(1 + 100 * w + i for w in range(4) for i in range(25))
