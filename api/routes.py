@@ -29,8 +29,10 @@ from api.schemas import (
 )
 from api.service import Diagnosed, DiagnosisService, model_version
 from api.state import services_of
-from audit import AuditQuery, verify
+from audit import AuditError, AuditQuery
 from audit.models import MAX_PAGE_SIZE
+from audit.proofs import prove_consistency, prove_inclusion
+from audit.verify import verify_with_checkpoint_file
 from dxsearch.corpus import split_evidence_id
 from dxsearch.intake import PreparedCase, intake
 
@@ -238,14 +240,89 @@ async def list_traces(
 async def verify_audit_log(principal: Auditor, request: Request) -> JSONResponse:
     """Walk the whole chain; ``ok`` is false with the first broken record named (roles: auditor, admin).
 
-    Checkpoints are checked against this server's signing key when one is configured.
+    Checkpoints are checked against this server's signing key when one is configured: one is then
+    required at every multiple of the configured checkpoint interval, and the log must extend every
+    checkpoint published to the configured checkpoint file.
     """
     service = services_of(request).diagnosis
     store = service.audit_store
     signer = getattr(store, "signer", None)
     public_key = getattr(signer, "public_key", None)
-    report = await service.in_thread(lambda: verify(store, public_key))
+    every = getattr(store, "checkpoint_every", None)
+    published = getattr(store, "checkpoint_file", None)
+    report = await service.in_thread(
+        lambda: verify_with_checkpoint_file(store, public_key, checkpoint_every=every, checkpoint_file=published)
+    )
     return JSONResponse(report.to_json())
+
+
+@router.get(
+    "/v1/audit/checkpoint",
+    tags=["audit"],
+    summary="The latest signed checkpoint (tree size, Merkle root, time), for auditors to keep",
+    responses={404: {"description": "No signed Merkle checkpoint yet"}},
+)
+async def latest_checkpoint(principal: Auditor, request: Request) -> dict[str, Any]:
+    """The newest checkpoint's signed note and fields (roles: auditor, admin).
+
+    Keep what this returns outside the service (one JSON line per poll makes a file for
+    ``audit verify --against``); later, ask for a consistency proof from its ``tree_size``.
+    """
+    service = services_of(request).diagnosis
+    checkpoints = await service.in_thread(service.audit_store.checkpoints)
+    signed = [c for c in checkpoints if c.note is not None]
+    if not signed:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "the audit log has no signed Merkle checkpoint yet")
+    latest = max(signed, key=lambda c: (c.seq, c.checkpoint_id))
+    return {
+        "tree_size": latest.seq,
+        "root_hash": latest.root_hash,
+        "created_at": latest.created_at,
+        "key_fingerprint": latest.key_fingerprint,
+        "note": latest.note,
+    }
+
+
+@router.get(
+    "/v1/audit/proof/consistency",
+    tags=["audit"],
+    summary="Merkle consistency proof between two tree sizes",
+    responses={422: {"description": "A tree size outside the log"}},
+)
+async def consistency(
+    principal: Auditor,
+    request: Request,
+    old_size: Annotated[int, Query(alias="from", ge=1, le=2**62, description="Tree size of a checkpoint you hold")],
+    new_size: Annotated[int | None, Query(alias="to", ge=1, le=2**62, description="Later tree size (the head)")] = None,
+) -> dict[str, Any]:
+    """Proof that the log of ``from`` records is a prefix of the log of ``to`` (roles: auditor, admin)."""
+    service = services_of(request).diagnosis
+    try:
+        proof = await service.in_thread(lambda: prove_consistency(service.audit_store, old_size, new_size))
+    except AuditError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    return proof.to_json()
+
+
+@router.get(
+    "/v1/audit/proof/inclusion",
+    tags=["audit"],
+    summary="Merkle inclusion proof of one record",
+    responses={422: {"description": "A record or tree size outside the log"}},
+)
+async def inclusion(
+    principal: Auditor,
+    request: Request,
+    seq: Annotated[int, Query(ge=1, le=2**62, description="The record's sequence number")],
+    size: Annotated[int | None, Query(ge=1, le=2**62, description="Tree size (default: the head)")] = None,
+) -> dict[str, Any]:
+    """Proof that record ``seq`` is leaf ``seq - 1`` of the tree of ``size`` records (roles: auditor, admin)."""
+    service = services_of(request).diagnosis
+    try:
+        proof = await service.in_thread(lambda: prove_inclusion(service.audit_store, seq, size))
+    except AuditError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    return proof.to_json()
 
 
 # -- corpus ------------------------------------------------------------------------------------------------

@@ -115,6 +115,7 @@ def open_audit_store(settings: Settings) -> AuditStore:
         settings.audit_url,
         signer=signer,
         checkpoint_every=settings.audit_checkpoint_every if signer is not None else None,
+        checkpoint_file=settings.audit_checkpoint_file if signer is not None else None,
     )
 
 

@@ -5,12 +5,19 @@ the few fields auditors search by. Typical use::
 
     from audit import AuditEntry, CheckpointSigner, Diagnosis, open_store, verify
 
-    store = open_store("sqlite:///var/audit.db", signer=CheckpointSigner.from_pem(key_path), checkpoint_every=1000)
+    store = open_store(
+        "sqlite:///var/audit.db",
+        signer=CheckpointSigner.from_pem(key_path),
+        checkpoint_every=1000,
+        checkpoint_file=Path("/srv/witness/audit-checkpoints.jsonl"),
+    )
     record = store.append(AuditEntry(trace=trace_json, request_id=..., actor_role="clinician", ...))
-    report = verify(store, public_key)
+    report = verify(store, public_key, checkpoint_every=1000, kept=read_checkpoints(kept_path, public_key))
 
 See :mod:`audit.store` for the store contract, :mod:`audit.backends` for store URLs, :mod:`audit.chain`
-for what is hashed, and :mod:`audit.verify` for what verification proves.
+for what is hashed, :mod:`audit.merkle` for the tree over the records, :mod:`audit.note` for signed
+checkpoints, :mod:`audit.witness` for checkpoints kept outside the database, :mod:`audit.proofs` for
+inclusion and consistency proofs, and :mod:`audit.verify` for what verification proves.
 """
 
 from audit.backends import open_store
@@ -32,10 +39,12 @@ from audit.models import (
     Diagnosis,
     StoredRecord,
 )
+from audit.proofs import ConsistencyProof, InclusionProof, prove_consistency, prove_inclusion
 from audit.signing import CheckpointSigner, load_public_key
 from audit.sqlite_store import SqliteAuditStore
 from audit.store import AuditStore
-from audit.verify import VerifyReport, verify
+from audit.verify import VerifyReport, verify, verify_with_checkpoint_file
+from audit.witness import CheckpointFileError, KeptCheckpoint, append_checkpoint, read_checkpoints
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -60,18 +69,27 @@ __all__ = [
     "AuditStore",
     "ChainHead",
     "Checkpoint",
+    "CheckpointFileError",
     "CheckpointSigner",
+    "ConsistencyProof",
     "CorruptRecordError",
     "Diagnosis",
     "EmptyLogError",
+    "InclusionProof",
     "InvalidEntryError",
+    "KeptCheckpoint",
     "PostgresAuditStore",
     "SigningKeyError",
     "SqliteAuditStore",
     "StoreUrlError",
     "StoredRecord",
     "VerifyReport",
+    "append_checkpoint",
     "load_public_key",
     "open_store",
+    "prove_consistency",
+    "prove_inclusion",
+    "read_checkpoints",
     "verify",
+    "verify_with_checkpoint_file",
 ]

@@ -9,6 +9,7 @@ every SQLAlchemy-style ``dialect+driver`` scheme of that dialect (``postgresql+`
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -27,6 +28,7 @@ class StoreOpener(Protocol):
         checkpoint_every: int | None,
         busy_timeout_s: float,
         read_only: bool,
+        checkpoint_file: Path | None,
     ) -> AuditStore: ...
 
 
@@ -36,7 +38,13 @@ STORES: Registry[StoreOpener] = Registry("audit store scheme")
 
 @STORES.register("sqlite")
 def _open_sqlite(
-    url: str, *, signer: CheckpointSigner | None, checkpoint_every: int | None, busy_timeout_s: float, read_only: bool
+    url: str,
+    *,
+    signer: CheckpointSigner | None,
+    checkpoint_every: int | None,
+    busy_timeout_s: float,
+    read_only: bool,
+    checkpoint_file: Path | None,
 ) -> AuditStore:
     from audit.sqlite_store import SqliteAuditStore, sqlite_path_from_url
 
@@ -46,6 +54,7 @@ def _open_sqlite(
         checkpoint_every=checkpoint_every,
         busy_timeout_s=busy_timeout_s,
         read_only=read_only,
+        checkpoint_file=checkpoint_file,
     )
 
 
@@ -53,7 +62,13 @@ def _open_sqlite(
 @STORES.register("postgres")
 @STORES.register("postgresql+")
 def _open_postgres(
-    url: str, *, signer: CheckpointSigner | None, checkpoint_every: int | None, busy_timeout_s: float, read_only: bool
+    url: str,
+    *,
+    signer: CheckpointSigner | None,
+    checkpoint_every: int | None,
+    busy_timeout_s: float,
+    read_only: bool,
+    checkpoint_file: Path | None,
 ) -> AuditStore:
     try:
         from audit.postgres_store import PostgresAuditStore
@@ -66,6 +81,7 @@ def _open_postgres(
         checkpoint_every=checkpoint_every,
         busy_timeout_s=busy_timeout_s,
         read_only=read_only,
+        checkpoint_file=checkpoint_file,
     )
 
 
@@ -85,11 +101,13 @@ def open_store(
     checkpoint_every: int | None = None,
     busy_timeout_s: float = 30.0,
     read_only: bool = False,
+    checkpoint_file: Path | None = None,
 ) -> AuditStore:
     """Open the store a URL names: ``sqlite:///relative.db``, ``sqlite:////absolute.db`` or
     ``postgresql://user@host:port/db`` (psycopg 3; ``postgres://`` and ``postgresql+psycopg://`` too).
 
     ``read_only`` is for auditors' tools (verify, export): they must not write to the log they judge.
+    ``checkpoint_file`` publishes every checkpoint the store signs to that append-only file as well.
 
     A PostgreSQL URL needs the ``pg`` extra (``psycopg[binary]``).
     """
@@ -97,5 +115,10 @@ def open_store(
     if scheme is None:
         raise StoreUrlError(f"unsupported audit store URL {url!r}: expected sqlite:///path or postgresql://…")
     return STORES.get(scheme)(
-        url, signer=signer, checkpoint_every=checkpoint_every, busy_timeout_s=busy_timeout_s, read_only=read_only
+        url,
+        signer=signer,
+        checkpoint_every=checkpoint_every,
+        busy_timeout_s=busy_timeout_s,
+        read_only=read_only,
+        checkpoint_file=checkpoint_file,
     )

@@ -2,7 +2,12 @@
 
 Runs as ``python -m audit …`` (or as an ``audit`` console script once one is declared). Stores are
 named by URL (``sqlite:///relative.db``, ``sqlite:////absolute.db``). Bad input (malformed URL, missing
-file, unreadable key) is one line on stderr and exit code 2; a log that fails verification exits 1.
+file, unreadable key, a checkpoint file that is not signed by the trusted key) is one line on stderr and
+exit code 2; a log that fails verification exits 1.
+
+An auditor's routine: ``audit checkpoint --url URL --out kept.jsonl`` now and then (kept somewhere the
+log's operators cannot write), and ``audit verify --url URL --public-key PUB --against kept.jsonl``,
+which fails unless the log still extends every checkpoint kept.
 """
 
 from __future__ import annotations
@@ -21,14 +26,17 @@ import typer
 from audit.backends import open_store
 from audit.errors import AuditError
 from audit.export import fhir_bundle, write_fhir_ndjson, write_jsonl
-from audit.models import AuditQuery
+from audit.models import AuditQuery, Checkpoint
+from audit.proofs import prove_consistency, prove_inclusion
 from audit.signing import CheckpointSigner, load_public_key
 from audit.verify import verify
+from audit.witness import append_checkpoint, read_checkpoints
 
 app = typer.Typer(
     help=(
         "Audit log of DxSearch decisions: verify the hash chain, export records, sign checkpoints.\n\n"
-        "  audit verify --url sqlite:///var/audit.db --public-key audit-key.pub.pem\n\n"
+        "  audit verify --url sqlite:///var/audit.db --public-key audit-key.pub.pem --against kept.jsonl\n\n"
+        "  audit checkpoint --url sqlite:///var/audit.db --out kept.jsonl\n\n"
         "  audit export --url sqlite:///var/audit.db --format fhir --out audit.ndjson"
     ),
     no_args_is_help=True,
@@ -70,14 +78,56 @@ def verify_command(
             "--public-key", help="Trusted Ed25519 public key (PEM); without it signatures prove consistency only"
         ),
     ] = None,
+    against: Annotated[
+        Path | None,
+        typer.Option(
+            "--against",
+            help="Checkpoint file kept outside the log (audit checkpoint --out); the log must extend every one",
+        ),
+    ] = None,
+    checkpoint_every: Annotated[
+        int | None,
+        typer.Option(
+            "--checkpoint-every",
+            min=1,
+            envvar="DXSEARCH_AUDIT_CHECKPOINT_EVERY",
+            help="With --public-key: require a checkpoint by that key at every multiple of N records",
+        ),
+    ] = None,
+    remember: Annotated[
+        bool,
+        typer.Option(
+            "--remember",
+            help="With --against: once the log verifies, append its newest checkpoint to that file",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
 ) -> None:
-    """Walk the hash chain and checkpoints; exit 1 and name the first broken record if the log was altered."""
+    """Walk the hash chain, Merkle tree and checkpoints; exit 1 and name what is broken if the log was altered."""
+    if against is not None and public_key is None:
+        raise _fail("--against needs --public-key (the key that signed the kept checkpoints)")
+    if remember and against is None:
+        raise _fail("--remember needs --against (the file to remember the checkpoint in)")
+    remembered: Checkpoint | None = None
     try:
         key = None if public_key is None else load_public_key(public_key)
+        kept = [] if against is None or key is None else read_checkpoints(against, key)
         with open_store(url, read_only=True) as store:
-            report = verify(store, key)
-    except AuditError as exc:
+            report = verify(store, key, checkpoint_every=checkpoint_every, kept=kept)
+            if remember and report.ok and against is not None:
+                # Every checkpoint up to the head was just verified against the trusted key.
+                newest_kept = max(k.head.size for k in kept)
+                fresh = [
+                    c
+                    for c in store.checkpoints()
+                    if c.note is not None
+                    and newest_kept < c.seq <= report.head_seq
+                    and c.key_fingerprint == report.trusted_key_fingerprint
+                ]
+                if fresh:
+                    remembered = max(fresh, key=lambda c: (c.seq, c.checkpoint_id))
+                    append_checkpoint(against, remembered)
+    except (AuditError, OSError) as exc:
         raise _fail(str(exc)) from exc
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=2))
@@ -86,10 +136,18 @@ def verify_command(
             f"OK: {report.records_checked} records, {report.checkpoints_checked} checkpoints verified; "
             f"head seq {report.head_seq} {report.head_hash or '-'}"
         )
+        if report.kept_checked:
+            typer.echo(f"the log extends all {report.kept_checked} kept checkpoints (consistency proofs verified)")
         if report.unsigned_tail:
             typer.echo(f"note: the last {report.unsigned_tail} records are not covered by a signed checkpoint yet")
         if key is None and report.checkpoints_checked:
             typer.echo("note: checkpoints were checked against their embedded keys; pass --public-key to trust them")
+        if key is not None and checkpoint_every is None:
+            typer.echo("note: without --checkpoint-every, checkpoints deleted along with a rewrite go unnoticed")
+        if key is not None and against is None:
+            typer.echo("note: without --against, a cut of the tail together with its checkpoints goes unnoticed")
+        if remembered is not None:
+            typer.echo(f"remembered checkpoint at seq {remembered.seq} in {against}")
     else:
         where = f"first broken record: {report.first_broken}" if report.first_broken is not None else "log rejected"
         typer.echo(f"BROKEN: {where}: {report.reason}", err=True)
@@ -149,17 +207,70 @@ def export_command(
 @app.command("checkpoint")
 def checkpoint_command(
     url: UrlOption,
-    key: Annotated[Path, typer.Option("--key", help="Ed25519 private key (PKCS#8 PEM)")],
+    key: Annotated[
+        Path | None, typer.Option("--key", help="Ed25519 private key (PKCS#8 PEM): sign the current head now")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Append the signed checkpoint to this file (fsynced), for an auditor to keep"),
+    ] = None,
 ) -> None:
-    """Sign the current chain head now (e.g. from cron, or before handing the log to an auditor)."""
+    """Sign the current head now (--key), and/or hand out the latest signed checkpoint (--out).
+
+    Without --key the log is opened read-only and its latest checkpoint (size, Merkle root, time, signed
+    note) is written to --out: what an auditor without the private key runs.
+    """
+    if key is None and out is None:
+        raise _fail("give --key (sign the head now), --out (keep the latest checkpoint), or both")
     try:
-        signer = CheckpointSigner.from_pem(key)
-        with open_store(url, signer=signer) as store:
-            checkpoint = store.checkpoint()
-    except AuditError as exc:
+        checkpoint: Checkpoint | None
+        if key is not None:
+            signer = CheckpointSigner.from_pem(key)
+            with open_store(url, signer=signer) as store:
+                checkpoint = store.checkpoint()
+        else:
+            with open_store(url, read_only=True) as store:
+                signed = [c for c in store.checkpoints() if c.note is not None]
+            checkpoint = max(signed, key=lambda c: (c.seq, c.checkpoint_id)) if signed else None
+            if checkpoint is None:
+                raise _fail("the log has no signed Merkle checkpoint yet (sign one with --key)")
+        if out is not None:
+            append_checkpoint(out, checkpoint)
+    except (AuditError, OSError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"checkpoint {checkpoint.checkpoint_id}: seq {checkpoint.seq} {checkpoint.head_hash}")
+    if checkpoint.root_hash is not None:
+        typer.echo(f"merkle root {checkpoint.root_hash}")
     typer.echo(f"key {checkpoint.key_fingerprint}")
+    if out is not None:
+        typer.echo(f"appended to {out}", err=True)
+
+
+@app.command("prove")
+def prove_command(
+    url: UrlOption,
+    seq: Annotated[int | None, typer.Option("--seq", min=1, help="Inclusion proof of this record")] = None,
+    old_size: Annotated[
+        int | None, typer.Option("--from", min=1, help="Consistency proof from the tree of this many records")
+    ] = None,
+    size: Annotated[
+        int | None, typer.Option("--size", "--to", min=1, help="Tree size to prove against (default: the head)")
+    ] = None,
+) -> None:
+    """Print a Merkle proof as JSON: a record's inclusion (--seq) or a prefix's consistency (--from).
+
+    Check it against the root of a signed checkpoint of the same tree size that you hold.
+    """
+    if (seq is None) == (old_size is None):
+        raise _fail("give exactly one of --seq (inclusion) or --from (consistency)")
+    try:
+        with open_store(url, read_only=True) as store:
+            proof = (
+                prove_inclusion(store, seq, size) if seq is not None else prove_consistency(store, old_size or 0, size)
+            )
+    except AuditError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(json.dumps(proof.to_json(), indent=2))
 
 
 @app.command("keygen")

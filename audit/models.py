@@ -210,6 +210,14 @@ class Checkpoint:
     key_fingerprint: str
     public_key: str  # base64 of the raw 32-byte Ed25519 public key
     signature: str  # base64 of the 64-byte Ed25519 signature
+    #: Merkle root (hex) of records 1..seq (:mod:`audit.merkle`); None on checkpoints of schema version 1.
+    root_hash: str | None = None
+    #: The signed note (:mod:`audit.note`) the signature is over; None on version-1 checkpoints, whose
+    #: signature covers :func:`audit.signing.checkpoint_payload` (seq and chain head only).
+    note: str | None = None
+    #: The Merkle frontier at ``seq`` (:class:`audit.merkle.MerkleFrontier` text), so a writer extends the
+    #: tree from here instead of from the first record. Not signed: verification recomputes it.
+    frontier: str | None = None
 
 
 SortOrder = Literal["asc", "desc"]

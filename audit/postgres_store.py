@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -32,8 +33,10 @@ from audit.errors import AuditError
 from audit.signing import CheckpointSigner
 from audit.sql_store import (
     APPEND_ONLY_TABLES,
+    CHECKPOINT_V2_COLUMNS,
     DIAGNOSIS_INDEXES,
     EVIDENCE_INDEXES,
+    MIGRATABLE_VERSIONS,
     RECORD_INDEXES,
     SCHEMA_VERSION,
     SqlAuditStore,
@@ -86,8 +89,12 @@ _SCHEMA: tuple[str, ...] = (
         created_at TEXT NOT NULL,
         key_fingerprint TEXT NOT NULL,
         public_key TEXT NOT NULL,
-        signature TEXT NOT NULL
+        signature TEXT NOT NULL,
+        root_hash TEXT,
+        note TEXT,
+        frontier TEXT
     )""",
+    *(f"ALTER TABLE audit_checkpoints ADD COLUMN IF NOT EXISTS {column} TEXT" for column in CHECKPOINT_V2_COLUMNS),
     """CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP;
@@ -170,6 +177,7 @@ class PostgresAuditStore(SqlAuditStore[psycopg.Connection[Any]]):
         clock: Callable[[], datetime] = utc_now,
         read_only: bool = False,
         connect_timeout_s: float = 10.0,
+        checkpoint_file: Path | None = None,
     ) -> None:
         self.url = libpq_url(url)
         self.connect_timeout_s = connect_timeout_s
@@ -179,6 +187,7 @@ class PostgresAuditStore(SqlAuditStore[psycopg.Connection[Any]]):
             busy_timeout_s=busy_timeout_s,
             clock=clock,
             read_only=read_only,
+            checkpoint_file=checkpoint_file,
         )
 
     # -- connection management -------------------------------------------------------------------------
@@ -198,7 +207,11 @@ class PostgresAuditStore(SqlAuditStore[psycopg.Connection[Any]]):
                 conn.execute("SET default_transaction_read_only = on")
                 if conn.execute("SELECT to_regclass('audit_records')").fetchone() in (None, (None,)):
                     raise AuditError("no audit log in this PostgreSQL database/schema")
-                self._check_version(conn)
+                if self._check_version(conn) != SCHEMA_VERSION:
+                    raise AuditError(
+                        f"this PostgreSQL log has an older audit schema; open it once for writing to upgrade it "
+                        f"to version {SCHEMA_VERSION}"
+                    )
             else:
                 self._ensure_schema(conn)
         except BaseException:
@@ -207,32 +220,34 @@ class PostgresAuditStore(SqlAuditStore[psycopg.Connection[Any]]):
         return conn
 
     @staticmethod
-    def _check_version(conn: psycopg.Connection[Any]) -> bool:
-        """Raise on another schema version; True if the log already has a version row."""
+    def _check_version(conn: psycopg.Connection[Any]) -> int | None:
+        """The log's schema version (None before one is recorded); raise on one this build cannot read."""
         has_meta = conn.execute("SELECT to_regclass('audit_meta')").fetchone()
         if has_meta is None or has_meta[0] is None:
-            return False
+            return None
         row = conn.execute("SELECT value FROM audit_meta WHERE key = 'schema_version'").fetchone()
         if row is None:
-            return False
-        if int(row[0]) != SCHEMA_VERSION:
+            return None
+        if int(row[0]) not in (SCHEMA_VERSION, *MIGRATABLE_VERSIONS):
             raise AuditError(
                 f"this PostgreSQL log has audit schema version {row[0]}, this build reads {SCHEMA_VERSION}"
             )
-        return True
+        return int(row[0])
 
     def _ensure_schema(self, conn: psycopg.Connection[Any]) -> None:
         # Idempotent, run at every open under the log's advisory lock (concurrent first opens would race on
         # the catalogs otherwise); it also restores a dropped trigger.
         with conn.transaction():
             conn.execute(_q(f"SELECT pg_advisory_xact_lock({_LOCK_KEY_SQL})"))
-            has_version = self._check_version(conn)
+            version = self._check_version(conn)
             for statement in _SCHEMA:
                 conn.execute(_q(statement))
-            if not has_version:
+            if version is None:
                 conn.execute(
                     "INSERT INTO audit_meta (key, value) VALUES ('schema_version', %s)", (str(SCHEMA_VERSION),)
                 )
+            elif version != SCHEMA_VERSION:  # the ALTERs above upgraded it
+                conn.execute("UPDATE audit_meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
     # -- statements and transactions -------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from audit.canonical import canonical_bytes, sha256_hex
 from audit.errors import SigningKeyError
 from audit.models import Checkpoint
+from audit.note import NoteError, TreeHead, open_note, signed_note
 
 #: Domain separation: a checkpoint signature can never be mistaken for a signature over anything else.
 CHECKPOINT_TYPE = "dxsearch.audit.checkpoint"
@@ -91,6 +92,13 @@ class CheckpointSigner:
         """Base64 Ed25519 signature of ``payload``."""
         return base64.b64encode(self._private_key.sign(payload)).decode("ascii")
 
+    def sign_tree_head(self, head: TreeHead) -> tuple[str, str]:
+        """(signed note, base64 signature) of a checkpoint body."""
+        signature = self._private_key.sign(head.body().encode("utf-8"))
+        return signed_note(head, raw_public_bytes(self.public_key), signature), base64.b64encode(signature).decode(
+            "ascii"
+        )
+
     def private_pem(self) -> bytes:
         return self._private_key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -157,6 +165,8 @@ def check_checkpoint_signature(checkpoint: Checkpoint, trusted_key: Ed25519Publi
                 f"{checkpoint.key_fingerprint[:16]}…, not the trusted key {expected[:16]}…"
             )
         key = trusted_key
+    if checkpoint.note is not None:
+        return _check_note(checkpoint, key)
     payload = checkpoint_payload(
         seq=checkpoint.seq,
         head_hash=checkpoint.head_hash,
@@ -167,4 +177,29 @@ def check_checkpoint_signature(checkpoint: Checkpoint, trusted_key: Ed25519Publi
         key.verify(base64.b64decode(checkpoint.signature, validate=True), payload)
     except (InvalidSignature, ValueError):
         return f"checkpoint {checkpoint.checkpoint_id} (seq {checkpoint.seq}): signature does not verify"
+    return None
+
+
+def _check_note(checkpoint: Checkpoint, key: Ed25519PublicKey) -> str | None:
+    """A note checkpoint: the note is signed by ``key`` and states exactly the row's fields."""
+    assert checkpoint.note is not None
+    try:
+        head = open_note(checkpoint.note, key, raw_public_bytes(key))
+    except NoteError as exc:
+        return f"checkpoint {checkpoint.checkpoint_id} (seq {checkpoint.seq}): {exc}"
+    try:
+        stored_signature = base64.b64decode(checkpoint.signature, validate=True)
+    except ValueError:
+        stored_signature = b""
+    if signed_note(head, raw_public_bytes(key), stored_signature) != checkpoint.note:
+        return (
+            f"checkpoint {checkpoint.checkpoint_id} (seq {checkpoint.seq}): signature does not verify "
+            "(the stored signature is not its note's, or the note carries other lines)"
+        )
+    stated = (head.size, head.root_hash, head.chain_head, head.time)
+    if stated != (checkpoint.seq, checkpoint.root_hash, checkpoint.head_hash, checkpoint.created_at):
+        return (
+            f"checkpoint {checkpoint.checkpoint_id} (seq {checkpoint.seq}): its signed note states "
+            f"size {head.size}, root {head.root_hash[:16]}…, which the stored row does not match"
+        )
     return None

@@ -16,6 +16,7 @@ only what differs:
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import uuid
@@ -24,10 +25,12 @@ from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from audit.chain import GENESIS_HASH, fold, prepare, seal
+from audit.chain import GENESIS_HASH, fold, hash_payload, prepare, seal
 from audit.errors import AuditError, CorruptRecordError, EmptyLogError, SigningKeyError
+from audit.merkle import MerkleFrontier, leaf_hash
 from audit.models import (
     AuditEntry,
     AuditPage,
@@ -40,10 +43,19 @@ from audit.models import (
     make_cursor,
     parse_timestamp,
 )
-from audit.signing import CheckpointSigner, checkpoint_payload
+from audit.note import TreeHead, open_note
+from audit.signing import CheckpointSigner, raw_public_bytes
 from audit.store import AuditStore
+from audit.witness import append_checkpoint
 
-SCHEMA_VERSION = 1
+log = logging.getLogger(__name__)
+
+#: 2 added the Merkle root, frontier and signed note to checkpoints; a writer migrates a version-1 log.
+SCHEMA_VERSION = 2
+#: Schema versions a writer upgrades to :data:`SCHEMA_VERSION` when it opens the log.
+MIGRATABLE_VERSIONS = (1,)
+#: Columns version 2 added to ``audit_checkpoints`` (all nullable: version-1 checkpoints have none).
+CHECKPOINT_V2_COLUMNS = ("root_hash", "frontier", "note")
 
 APPEND_ONLY_TABLES = ("audit_records", "audit_record_diagnoses", "audit_record_evidence", "audit_checkpoints")
 
@@ -70,7 +82,9 @@ _RECORD_COLUMNS = (
     "patient_pseudonym, diagnoses, evidence_ids, trace, prev_hash, hash, format_version"
 )
 
-_CHECKPOINT_COLUMNS = "checkpoint_id, seq, head_hash, created_at, key_fingerprint, public_key, signature"
+_CHECKPOINT_COLUMNS = (
+    "checkpoint_id, seq, head_hash, created_at, key_fingerprint, public_key, signature, root_hash, note, frontier"
+)
 
 #: How many records :meth:`SqlAuditStore.iter_stored` reads per round trip.
 _BATCH = 500
@@ -114,9 +128,11 @@ class SqlAuditStore(AuditStore, Generic[ConnT]):
     """An audit log in SQL tables, one connection per store (behind a lock), the chain protocol in SQL.
 
     ``signer`` and ``checkpoint_every`` enable automatic checkpoints: the append that writes record
-    ``k * checkpoint_every`` also signs that head, in the same transaction. ``clock`` exists for tests
-    (timestamps are taken inside the write transaction, so they follow chain order on one machine).
-    A backend sets what its :meth:`_connect` needs, then calls this ``__init__``, which connects.
+    ``k * checkpoint_every`` also signs that head (tree size, Merkle root, chain head, time: a signed
+    note), in the same transaction. ``checkpoint_file`` publishes every checkpoint this store signs to an
+    append-only file outside the database (:mod:`audit.witness`) once its transaction has committed.
+    ``clock`` exists for tests (timestamps are taken inside the write transaction, so they follow chain
+    order on one machine). A backend sets what its :meth:`_connect` needs, then calls this ``__init__``, which connects.
     """
 
     def __init__(
@@ -127,14 +143,20 @@ class SqlAuditStore(AuditStore, Generic[ConnT]):
         busy_timeout_s: float,
         clock: Callable[[], datetime],
         read_only: bool,
+        checkpoint_file: Path | None = None,
     ) -> None:
         if checkpoint_every is not None:
             if checkpoint_every < 1:
                 raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
             if signer is None:
                 raise SigningKeyError("checkpoint_every needs a signer")
+        if checkpoint_file is not None and signer is None:
+            raise SigningKeyError("checkpoint_file needs a signer")
         self.signer = signer
         self.checkpoint_every = checkpoint_every
+        self.checkpoint_file = checkpoint_file
+        # The Merkle frontier at the head this process last wrote: (seq, chain hash, frontier).
+        self._tree: tuple[int, str, MerkleFrontier] | None = None
         self.busy_timeout_s = busy_timeout_s
         self._clock = clock
         self.read_only = read_only
@@ -202,6 +224,7 @@ class SqlAuditStore(AuditStore, Generic[ConnT]):
         self._writable()
         prepared = prepare(entry)  # canonicalise outside the write transaction
         record_id = str(uuid.uuid4())
+        checkpoint = None
         with self._write_transaction() as conn:
             head = self._head(conn)
             seq, prev_hash = (1, GENESIS_HASH) if head is None else (head.seq + 1, head.hash)
@@ -213,8 +236,23 @@ class SqlAuditStore(AuditStore, Generic[ConnT]):
                 created_at=format_timestamp(self._clock()),
             )
             self._insert(conn, stored)
-            if self.signer is not None and self.checkpoint_every is not None and seq % self.checkpoint_every == 0:
-                self._insert_checkpoint(conn, self.signer, ChainHead(seq=seq, hash=stored.hash), stored.created_at)
+            if self.signer is not None:
+                due = self.checkpoint_every is not None and seq % self.checkpoint_every == 0
+                # Extend this process's frontier when it is the head's; when another writer moved the head,
+                # rebuild only when a checkpoint is due (at most once per N appends, never per append).
+                frontier = self._cached_frontier(head)
+                if frontier is None and due:
+                    frontier = self._frontier_at(conn, head)
+                self._tree = None  # until the frontier below is the committed head's
+                if frontier is not None:
+                    frontier.append(leaf_hash(hash_payload(stored)))
+                    self._tree = (seq, stored.hash, frontier)
+                if due and frontier is not None:
+                    checkpoint = self._insert_checkpoint(
+                        conn, self.signer, ChainHead(seq=seq, hash=stored.hash), stored.created_at, frontier
+                    )
+        if checkpoint is not None:
+            self._publish(checkpoint, raise_errors=False)
         return AuditRecord(
             seq=stored.seq,
             record_id=stored.record_id,
@@ -270,17 +308,101 @@ class SqlAuditStore(AuditStore, Generic[ConnT]):
                 [(stored.seq, pos, doc_id) for pos, doc_id in enumerate(stored.indexed_evidence_ids)],
             )
 
-    def _insert_checkpoint(self, conn: ConnT, signer: CheckpointSigner, head: ChainHead, created_at: str) -> Checkpoint:
-        signature = signer.sign(
-            checkpoint_payload(
-                seq=head.seq, head_hash=head.hash, created_at=created_at, key_fingerprint=signer.fingerprint
-            )
+    def _cached_frontier(self, head: ChainHead | None) -> MerkleFrontier | None:
+        """The frontier at ``head`` without reading the database, if this process knows it."""
+        if head is None:
+            return MerkleFrontier()
+        if self._tree is not None and self._tree[:2] == (head.seq, head.hash):
+            return self._tree[2]
+        return None
+
+    def _trusted_frontier(self, checkpoint: Checkpoint) -> MerkleFrontier | None:
+        """The checkpoint's stored frontier, if this store's own key signed a note whose size and root it gives.
+
+        The frontier column is not signed; a writer that extended an edited one would sign wrong roots from
+        then on. Checking it against the signed note costs one signature verification per rebuild.
+        """
+        signer = self.signer
+        if signer is None or checkpoint.note is None or checkpoint.frontier is None:
+            return None
+        try:
+            frontier = MerkleFrontier.from_text(checkpoint.frontier)
+            head = open_note(checkpoint.note, signer.public_key, raw_public_bytes(signer.public_key))
+        except ValueError:  # NoteError is a ValueError
+            return None
+        if (head.size, head.root_hash) != (frontier.size, frontier.root().hex()) or head.size != checkpoint.seq:
+            return None
+        return frontier
+
+    def _frontier_at(self, conn: ConnT, head: ChainHead | None) -> MerkleFrontier:
+        """The Merkle frontier of records 1..head, inside the write transaction.
+
+        From this process's last append when nobody wrote since; otherwise from the latest stored
+        frontier at or below the head (a checkpoint's), extended by the records after it: at most
+        ``checkpoint_every`` records are read when checkpoints are automatic.
+        """
+        cached = self._cached_frontier(head)
+        if cached is not None:
+            return cached
+        assert head is not None  # the empty log's frontier is always known
+        frontier = MerkleFrontier()
+        row = self._execute(
+            conn,
+            f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE frontier IS NOT NULL AND seq <= ? "
+            "ORDER BY seq DESC, checkpoint_id DESC LIMIT 1",
+            (head.seq,),
+        ).fetchone()
+        if row is not None:
+            trusted = self._trusted_frontier(self._checkpoint_from_row(row))
+            if trusted is None:
+                log.warning("audit: the latest stored Merkle frontier is not one this key signed; rebuilding from 1")
+            else:
+                frontier = trusted
+        last = frontier.size
+        while last < head.seq:
+            rows = self._execute(
+                conn,
+                f"SELECT {_RECORD_COLUMNS} FROM audit_records WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                (last, head.seq, _BATCH),
+            ).fetchall()
+            if not rows:
+                break
+            for record_row in rows:
+                stored = self._stored_from_row(record_row)
+                if stored.seq != frontier.size + 1:
+                    raise CorruptRecordError(f"record {frontier.size + 1} is missing; run `audit verify`")
+                try:
+                    frontier.append(leaf_hash(hash_payload(stored)))
+                except (ValueError, TypeError) as exc:
+                    raise CorruptRecordError(f"record {stored.seq} cannot be read ({exc}); run `audit verify`") from exc
+            last = frontier.size
+        return frontier
+
+    def _insert_checkpoint(
+        self, conn: ConnT, signer: CheckpointSigner, head: ChainHead, created_at: str, frontier: MerkleFrontier
+    ) -> Checkpoint:
+        if frontier.size != head.seq:
+            raise AuditError(f"Merkle frontier covers {frontier.size} records, the head is {head.seq}")
+        root_hash = frontier.root().hex()
+        note, signature = signer.sign_tree_head(
+            TreeHead(size=head.seq, root_hash=root_hash, chain_head=head.hash, time=created_at)
         )
+        frontier_text = frontier.to_text()
         checkpoint_id = self._insert_returning_id(
             conn,
-            "INSERT INTO audit_checkpoints (seq, head_hash, created_at, key_fingerprint, public_key, signature) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (head.seq, head.hash, created_at, signer.fingerprint, signer.public_key_b64, signature),
+            "INSERT INTO audit_checkpoints (seq, head_hash, created_at, key_fingerprint, public_key, signature, "
+            "root_hash, note, frontier) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                head.seq,
+                head.hash,
+                created_at,
+                signer.fingerprint,
+                signer.public_key_b64,
+                signature,
+                root_hash,
+                note,
+                frontier_text,
+            ),
             "checkpoint_id",
         )
         return Checkpoint(
@@ -291,7 +413,25 @@ class SqlAuditStore(AuditStore, Generic[ConnT]):
             key_fingerprint=signer.fingerprint,
             public_key=signer.public_key_b64,
             signature=signature,
+            root_hash=root_hash,
+            note=note,
+            frontier=frontier_text,
         )
+
+    def _publish(self, checkpoint: Checkpoint, *, raise_errors: bool) -> None:
+        """Append a committed checkpoint to the checkpoint file, if one is configured.
+
+        An automatic checkpoint whose publication fails is logged, not raised: its record is committed,
+        and the next checkpoint published extends it (consistency proofs cover the gap).
+        """
+        if self.checkpoint_file is None:
+            return
+        try:
+            append_checkpoint(self.checkpoint_file, checkpoint)
+        except OSError as exc:
+            if raise_errors:
+                raise AuditError(f"checkpoint {checkpoint.seq} committed but not published to the file: {exc}") from exc
+            log.error("audit: checkpoint %d not published to %s: %s", checkpoint.seq, self.checkpoint_file, exc)
 
     def checkpoint(self) -> Checkpoint:
         self._writable()
@@ -305,12 +445,18 @@ class SqlAuditStore(AuditStore, Generic[ConnT]):
             row = self._execute(
                 conn,
                 f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE seq = ? AND key_fingerprint = ? "
-                "ORDER BY checkpoint_id DESC LIMIT 1",
+                "AND note IS NOT NULL ORDER BY checkpoint_id DESC LIMIT 1",
                 (head.seq, signer.fingerprint),
             ).fetchone()
             if row is not None:
-                return self._checkpoint_from_row(row)
-            return self._insert_checkpoint(conn, signer, head, format_timestamp(self._clock()))
+                checkpoint = self._checkpoint_from_row(row)
+            else:
+                frontier = self._frontier_at(conn, head)
+                self._tree = (head.seq, head.hash, frontier)
+                checkpoint = self._insert_checkpoint(conn, signer, head, format_timestamp(self._clock()), frontier)
+        # Published even when the head was already signed: its automatic publication may have failed.
+        self._publish(checkpoint, raise_errors=True)
+        return checkpoint
 
     # -- reads -----------------------------------------------------------------------------------------
 
@@ -369,6 +515,9 @@ class SqlAuditStore(AuditStore, Generic[ConnT]):
             key_fingerprint=str(row[4]),
             public_key=str(row[5]),
             signature=str(row[6]),
+            root_hash=None if row[7] is None else str(row[7]),
+            note=None if row[8] is None else str(row[8]),
+            frontier=None if row[9] is None else str(row[9]),
         )
 
     def _record_where(self, column: str, value: object) -> AuditRecord | None:
@@ -473,6 +622,20 @@ class SqlAuditStore(AuditStore, Generic[ConnT]):
                 seq = int(row[0])
                 yield self._stored_from_row(row, tuple(diagnoses.get(seq, ())), tuple(evidence.get(seq, ())))
             last = high
+
+    def dangling_rows(self) -> dict[str, int]:
+        rows: dict[str, int] = {}
+        with self._lock:
+            conn = self._connection()
+            for table in ("audit_record_diagnoses", "audit_record_evidence", "audit_checkpoints"):
+                (count,) = self._execute(
+                    conn,
+                    f"SELECT COUNT(*) FROM {table} t "
+                    "WHERE NOT EXISTS (SELECT 1 FROM audit_records r WHERE r.seq = t.seq)",
+                ).fetchone()
+                if int(count):
+                    rows[table] = int(count)
+        return rows
 
     def checkpoints(self) -> list[Checkpoint]:
         with self._lock:

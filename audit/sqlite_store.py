@@ -39,8 +39,10 @@ from audit.errors import AuditError, StoreUrlError
 from audit.signing import CheckpointSigner
 from audit.sql_store import (
     APPEND_ONLY_TABLES,
+    CHECKPOINT_V2_COLUMNS,
     DIAGNOSIS_INDEXES,
     EVIDENCE_INDEXES,
+    MIGRATABLE_VERSIONS,
     RECORD_INDEXES,
     SCHEMA_VERSION,
     SqlAuditStore,
@@ -90,7 +92,10 @@ _SCHEMA: tuple[str, ...] = (
         created_at TEXT NOT NULL,
         key_fingerprint TEXT NOT NULL,
         public_key TEXT NOT NULL,
-        signature TEXT NOT NULL
+        signature TEXT NOT NULL,
+        root_hash TEXT,
+        note TEXT,
+        frontier TEXT
     )""",
     *(
         f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{verb.lower()} BEFORE {verb} ON {table}
@@ -162,6 +167,7 @@ class SqliteAuditStore(SqlAuditStore[sqlite3.Connection]):
         busy_timeout_s: float = 30.0,
         clock: Callable[[], datetime] = utc_now,
         read_only: bool = False,
+        checkpoint_file: Path | None = None,
     ) -> None:
         if read_only and not Path(path).exists():
             raise AuditError(f"no audit log at {path}")
@@ -173,6 +179,7 @@ class SqliteAuditStore(SqlAuditStore[sqlite3.Connection]):
             busy_timeout_s=busy_timeout_s,
             clock=clock,
             read_only=read_only,
+            checkpoint_file=checkpoint_file,
         )
 
     # -- connection management -------------------------------------------------------------------------
@@ -197,6 +204,16 @@ class SqliteAuditStore(SqlAuditStore[sqlite3.Connection]):
             )
             conn.text_factory = _decode_text
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+            try:
+                version = conn.execute("SELECT value FROM audit_meta WHERE key = 'schema_version'").fetchone()
+            except sqlite3.DatabaseError:
+                version = None
+            if version is not None and int(version[0]) != SCHEMA_VERSION:
+                conn.close()
+                raise AuditError(
+                    f"{self.path} has audit schema version {version[0]}, this build reads {SCHEMA_VERSION}"
+                    + (" (open it once for writing to upgrade it)" if int(version[0]) in MIGRATABLE_VERSIONS else "")
+                )
             return conn
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False)
@@ -248,15 +265,21 @@ class SqliteAuditStore(SqlAuditStore[sqlite3.Connection]):
                 if has_meta
                 else None
             )
-            if version is not None and int(version[0]) != SCHEMA_VERSION:
+            if version is not None and int(version[0]) not in (SCHEMA_VERSION, *MIGRATABLE_VERSIONS):
                 # Checked before touching anything: a newer layout must not get this build's triggers.
                 raise AuditError(
                     f"{self.path} has audit schema version {version[0]}, this build reads {SCHEMA_VERSION}"
                 )
             for statement in _SCHEMA:
                 conn.execute(statement)
+            columns = {str(row[1]) for row in conn.execute("PRAGMA table_info(audit_checkpoints)")}
+            for column in CHECKPOINT_V2_COLUMNS:
+                if column not in columns:  # version 1 -> 2
+                    conn.execute(f"ALTER TABLE audit_checkpoints ADD COLUMN {column} TEXT")
             if version is None:
                 conn.execute("INSERT INTO audit_meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(version[0]) != SCHEMA_VERSION:
+                conn.execute("UPDATE audit_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

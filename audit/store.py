@@ -14,7 +14,8 @@ Contract for implementations:
   to every other writer (threads and processes).
 * There is no update or delete, and the backend itself refuses them (triggers, grants).
 * With a signer and ``checkpoint_every=N``, the append that writes a multiple of N also writes a signed
-  checkpoint of that head, in the same transaction.
+  checkpoint of that head (tree size, Merkle root of records 1..N·k, chain head, time: a signed note,
+  :mod:`audit.note`), in the same transaction; with a ``checkpoint_file`` it is then appended there too.
 * :meth:`AuditStore.iter_stored` returns fields as stored (JSON as text), so verification can report a
   corrupted record instead of failing to read it.
 
@@ -70,11 +71,22 @@ class AuditStore(ABC):
 
     @abstractmethod
     def checkpoint(self) -> Checkpoint:
-        """Sign the current head now (returns the existing checkpoint if the head is already signed)."""
+        """Sign the current head now (returns the existing checkpoint if the head is already signed).
+
+        With a checkpoint file, the checkpoint returned is (re)published to it, and an error to do so raised.
+        """
 
     @abstractmethod
     def checkpoints(self) -> list[Checkpoint]:
         """Every checkpoint, oldest first."""
+
+    @abstractmethod
+    def dangling_rows(self) -> dict[str, int]:
+        """Rows of the lookup and checkpoint tables whose record does not exist, counted per table.
+
+        A log cut short by deleting records (triggers dropped) leaves these behind unless the tamperer
+        cleaned every table; an intact log has none (a record and its rows commit together).
+        """
 
     @abstractmethod
     def close(self) -> None:

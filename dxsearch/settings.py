@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     audit_checkpoint_every: int = Field(
         default=1000, ge=1, description="Sign a checkpoint of the chain head every N audit records."
     )
+    audit_checkpoint_file: Path | None = Field(
+        default=None,
+        description=(
+            "Append-only file (fsynced) that every signed audit checkpoint is also published to, outside the "
+            "database; put it on another volume or ship it off the host. Needs DXSEARCH_AUDIT_SIGNING_KEY."
+        ),
+    )
     max_request_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest request body the API reads (413 above it)."
     )

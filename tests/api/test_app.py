@@ -16,6 +16,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.cds import SUMMARY_MAX_CHARS
 from audit import AuditEntry, AuditRecord, SqliteAuditStore
+from audit.merkle import verify_consistency, verify_inclusion
+from audit.note import open_note
+from audit.signing import raw_public_bytes
 from dxsearch.cases import Case
 from dxsearch.episode import Exchange
 from dxsearch.policies.evidence import EvidencePolicy
@@ -243,6 +246,31 @@ def test_verify_walks_the_chain(client: TestClient, store: SqliteAuditStore) -> 
     assert report["ok"] is True and report["records_checked"] == audit_count(store) > 0
     assert report["checkpoints_checked"] >= 1 and report["trusted_key_fingerprint"]
     assert client.get("/v1/audit/verify", headers=auth("clinician")).status_code == 403
+
+
+def test_auditors_poll_checkpoints_and_proofs(client: TestClient, store: SqliteAuditStore) -> None:
+    for _ in range(2):
+        client.post("/v1/diagnose", json={"findings": ["Arachnodactyly"]}, headers=auth("clinician"))
+    assert client.get("/v1/audit/checkpoint", headers=auth("clinician")).status_code == 403
+    kept = client.get("/v1/audit/checkpoint", headers=auth("auditor")).json()
+    size = kept["tree_size"]
+    assert size >= 2 and kept["note"].startswith(f"dxsearch/audit\n{size}\n")
+    assert open_note(kept["note"], store.signer.public_key, raw_public_bytes(store.signer.public_key)).size == size  # type: ignore[union-attr]
+
+    client.post("/v1/diagnose", json={"findings": ["Tall stature"]}, headers=auth("clinician"))
+    proof = client.get(f"/v1/audit/proof/consistency?from={size}", headers=auth("auditor")).json()
+    assert proof["old_root"] == kept["root_hash"] and proof["new_size"] == audit_count(store)
+    path = [bytes.fromhex(h) for h in proof["path"]]
+    new_root = bytes.fromhex(proof["new_root"])
+    assert verify_consistency(size, proof["new_size"], bytes.fromhex(kept["root_hash"]), new_root, path)
+
+    inclusion = client.get("/v1/audit/proof/inclusion?seq=1", headers=auth("auditor")).json()
+    path = [bytes.fromhex(h) for h in inclusion["path"]]
+    leaf = bytes.fromhex(inclusion["leaf_hash"])
+    assert verify_inclusion(leaf, 0, inclusion["tree_size"], path, bytes.fromhex(inclusion["root_hash"]))
+
+    for query in ("consistency?from=999999", "consistency?from=0", "inclusion?seq=999999", "inclusion?seq=1&size=0"):
+        assert client.get(f"/v1/audit/proof/{query}", headers=auth("auditor")).status_code == 422, query
 
 
 def test_auditors_query_by_diagnosis_and_evidence_with_pagination(client: TestClient) -> None:

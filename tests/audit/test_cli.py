@@ -11,8 +11,10 @@ from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
 from typer.testing import CliRunner
 
-from audit import AuditEntry, SqliteAuditStore
+from audit import AuditEntry, CheckpointSigner, SqliteAuditStore
 from audit.cli import app
+from audit.signing import load_public_key
+from audit.witness import read_checkpoints
 
 runner = CliRunner()
 
@@ -72,6 +74,7 @@ def test_keygen_checkpoint_and_verify_with_the_public_key(
     result = runner.invoke(app, ["verify", "--url", _url(db_path), "--public-key", str(public)])
     assert result.exit_code == 0, result.output
     assert "1 checkpoints verified" in result.output
+    assert "without --checkpoint-every" in result.output
 
     other = tmp_path / "other.pem"
     runner.invoke(app, ["keygen", "--out", str(other)])
@@ -128,3 +131,86 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, db_path: Path, make_en
     result = runner.invoke(app, ["export", "--url", _url(db_path), "--since", "2024-01-01"])
     assert result.exit_code == 2
     assert "timezone" in result.stderr
+
+
+def test_an_auditor_keeps_checkpoints_and_verifies_against_them(
+    tmp_path: Path, db_path: Path, make_entry: Callable[..., AuditEntry]
+) -> None:
+    key = tmp_path / "log.pem"
+    assert runner.invoke(app, ["keygen", "--out", str(key)]).exit_code == 0
+    public = str(tmp_path / "log.pem.pub")
+    with SqliteAuditStore(db_path, signer=CheckpointSigner.from_pem(key), checkpoint_every=5) as store:
+        for i in range(1, 8):
+            store.append(make_entry(i))
+    kept = tmp_path / "kept.jsonl"
+
+    result = runner.invoke(app, ["checkpoint", "--url", _url(db_path), "--out", str(kept)])  # no key: the latest
+    assert result.exit_code == 0, result.output
+    assert "seq 5" in result.stdout and "merkle root" in result.stdout
+    result = runner.invoke(app, ["checkpoint", "--url", _url(db_path), "--key", str(key), "--out", str(kept)])
+    assert result.exit_code == 0, result.output
+    assert "seq 7" in result.stdout
+    assert len(kept.read_text(encoding="utf-8").splitlines()) == 2
+    assert runner.invoke(app, ["checkpoint", "--url", _url(db_path)]).exit_code == 2
+
+    verify_args = ["verify", "--url", _url(db_path), "--public-key", public, "--checkpoint-every", "5"]
+    result = runner.invoke(app, [*verify_args, "--against", str(kept)])
+    assert result.exit_code == 0, result.output
+    assert "extends all 2 kept checkpoints" in result.stdout
+
+    result = runner.invoke(app, ["verify", "--url", _url(db_path), "--against", str(kept)])
+    assert result.exit_code == 2 and "--public-key" in result.stderr
+    assert runner.invoke(app, [*verify_args, "--remember"]).exit_code == 2
+
+    # The verifier remembers: a newer checkpoint is kept once the log proved to extend the old ones.
+    with SqliteAuditStore(db_path, signer=CheckpointSigner.from_pem(key), checkpoint_every=5) as store:
+        for i in range(8, 11):
+            store.append(make_entry(i))  # checkpoint at 10
+    result = runner.invoke(app, [*verify_args, "--against", str(kept), "--remember"])
+    assert result.exit_code == 0, result.output
+    assert "remembered checkpoint at seq 10" in result.stdout
+    assert [k.head.size for k in read_checkpoints(kept, load_public_key(Path(public)))] == [5, 7, 10]
+    result = runner.invoke(app, [*verify_args, "--against", str(kept), "--remember"])
+    assert "remembered" not in result.stdout  # nothing newer
+
+    # Cut the last records and the checkpoint that signed them: the database alone no longer tells.
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        conn.execute(f"DROP TRIGGER {name}")
+    for table in ("audit_record_diagnoses", "audit_record_evidence", "audit_checkpoints", "audit_records"):
+        conn.execute(f"DELETE FROM {table} WHERE seq > 8")
+    conn.close()
+    assert runner.invoke(app, verify_args).exit_code == 0
+    result = runner.invoke(app, [*verify_args, "--against", str(kept), "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert (report["ok"], report["first_broken"], report["head_seq"]) == (False, 9, 8)
+    assert "removed from the end" in report["reason"]
+
+    other = tmp_path / "other.pem"
+    runner.invoke(app, ["keygen", "--out", str(other)])
+    result = runner.invoke(
+        app, ["verify", "--url", _url(db_path), "--public-key", str(tmp_path / "other.pem.pub"), "--against", str(kept)]
+    )
+    assert result.exit_code == 2 and "not a checkpoint signed by the trusted key" in result.stderr
+
+
+def test_prove_prints_proofs_that_verify(db_path: Path, make_entry: Callable[..., AuditEntry]) -> None:
+    from audit.merkle import verify_consistency, verify_inclusion
+
+    _populate(db_path, make_entry, count=6)
+    result = runner.invoke(app, ["prove", "--url", _url(db_path), "--seq", "3"])
+    assert result.exit_code == 0, result.output
+    proof = json.loads(result.stdout)
+    assert proof["tree_size"] == 6
+    path = [bytes.fromhex(h) for h in proof["path"]]
+    assert verify_inclusion(bytes.fromhex(proof["leaf_hash"]), 2, 6, path, bytes.fromhex(proof["root_hash"]))
+
+    result = runner.invoke(app, ["prove", "--url", _url(db_path), "--from", "4", "--to", "6"])
+    assert result.exit_code == 0, result.output
+    proof = json.loads(result.stdout)
+    path = [bytes.fromhex(h) for h in proof["path"]]
+    assert verify_consistency(4, 6, bytes.fromhex(proof["old_root"]), bytes.fromhex(proof["new_root"]), path)
+
+    assert runner.invoke(app, ["prove", "--url", _url(db_path)]).exit_code == 2
+    assert runner.invoke(app, ["prove", "--url", _url(db_path), "--seq", "7"]).exit_code == 2

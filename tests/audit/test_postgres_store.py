@@ -169,8 +169,8 @@ def test_a_log_with_another_schema_version_is_refused(pg_url: str, make_entry: C
     with PostgresAuditStore(pg_url) as store:
         store.append(make_entry(1))
     with _superuser(pg_url) as raw:
-        raw.execute("UPDATE audit_meta SET value = '2' WHERE key = 'schema_version'")
-    with pytest.raises(AuditError, match="schema version 2"):
+        raw.execute("UPDATE audit_meta SET value = '3' WHERE key = 'schema_version'")
+    with pytest.raises(AuditError, match="schema version 3"):
         PostgresAuditStore(pg_url)
 
 
@@ -178,3 +178,24 @@ def test_durability_setting(pg_url: str) -> None:
     with PostgresAuditStore(pg_url) as store:
         row = store._connection().execute("SHOW synchronous_commit").fetchone()
     assert row == ("on",)
+
+
+def test_a_version_1_log_is_upgraded_by_its_first_writer(
+    pg_url: str, signer: CheckpointSigner, make_entry: Callable[..., AuditEntry]
+) -> None:
+    with PostgresAuditStore(pg_url) as store:
+        for i in range(1, 4):
+            store.append(make_entry(i))
+    with _superuser(pg_url) as raw:
+        raw.execute("ALTER TABLE audit_checkpoints DROP COLUMN root_hash, DROP COLUMN note, DROP COLUMN frontier")
+        raw.execute("UPDATE audit_meta SET value = '1' WHERE key = 'schema_version'")
+    with pytest.raises(AuditError, match="open it once for writing"):
+        PostgresAuditStore(pg_url, read_only=True)
+    with PostgresAuditStore(pg_url, signer=signer, checkpoint_every=5) as store:
+        for i in range(4, 6):
+            store.append(make_entry(i))
+        assert [(c.seq, c.root_hash is not None) for c in store.checkpoints()] == [(5, True)]
+    with PostgresAuditStore(pg_url, read_only=True) as reader:
+        assert verify(reader, signer.public_key, checkpoint_every=5).ok
+    with _superuser(pg_url) as raw:
+        assert raw.execute("SELECT value FROM audit_meta WHERE key = 'schema_version'").fetchone() == ("2",)

@@ -210,6 +210,6 @@ def test_a_log_with_another_schema_version_is_refused(db_path: Path, make_entry:
     with SqliteAuditStore(db_path) as store:
         store.append(make_entry(1))
     with sqlite3.connect(db_path) as raw:
-        raw.execute("UPDATE audit_meta SET value = '2' WHERE key = 'schema_version'")
-    with pytest.raises(AuditError, match="schema version 2"):
+        raw.execute("UPDATE audit_meta SET value = '3' WHERE key = 'schema_version'")
+    with pytest.raises(AuditError, match="schema version 3"):
         SqliteAuditStore(db_path)
