@@ -110,7 +110,7 @@ def test_lexical_search_from_the_shell_writes_stdout_and_never_imports_the_model
         "try:\n"
         "    app()\n"
         "finally:\n"
-        "    heavy = sorted({'torch', 'sentence_transformers', 'faiss'} & set(sys.modules))\n"
+        "    heavy = sorted({'torch', 'sentence_transformers', 'faiss', 'numpy'} & set(sys.modules))\n"
         "    print('heavy modules:', heavy, file=sys.stderr)\n"
     )
     root = Path(__file__).resolve().parents[2]
