@@ -1,8 +1,9 @@
 """``audit``: verify, export, checkpoint and key generation for the audit log.
 
 Runs as ``python -m audit …`` (or as an ``audit`` console script once one is declared). Stores are
-named by URL (``sqlite:///relative.db``, ``sqlite:////absolute.db``). Bad input (malformed URL, missing
-file, unreadable key) is one line on stderr and exit code 2; a log that fails verification exits 1.
+named by URL (``sqlite:///relative.db``, ``sqlite:////absolute.db``). Results (the verdict, exported
+records) go to stdout, notes to stderr. Bad input (malformed URL, missing file, unreadable key) is one
+line on stderr and exit code 2; a log that fails verification exits 1.
 """
 
 from __future__ import annotations
@@ -87,12 +88,16 @@ def verify_command(
             f"head seq {report.head_seq} {report.head_hash or '-'}"
         )
         if report.unsigned_tail:
-            typer.echo(f"note: the last {report.unsigned_tail} records are not covered by a signed checkpoint yet")
+            typer.echo(
+                f"note: the last {report.unsigned_tail} records are not covered by a signed checkpoint yet", err=True
+            )
         if key is None and report.checkpoints_checked:
-            typer.echo("note: checkpoints were checked against their embedded keys; pass --public-key to trust them")
-    else:
+            typer.echo(
+                "note: checkpoints were checked against their embedded keys; pass --public-key to trust them", err=True
+            )
+    else:  # the verdict is the result (stdout), whichever it is; exit 1 says it is a failure
         where = f"first broken record: {report.first_broken}" if report.first_broken is not None else "log rejected"
-        typer.echo(f"BROKEN: {where}: {report.reason}", err=True)
+        typer.echo(f"BROKEN: {where}: {report.reason}")
     if not report.ok:
         raise typer.Exit(code=1)
 
