@@ -360,6 +360,8 @@ def eval_retrieval(
                 console.print(f"skipped {error}", highlight=False, soft_wrap=True)
             if errors and not loaded:
                 raise fail(f"{errors[0]} (and no readable case in the file)")
+            if not loaded:
+                raise fail(f"{cases}: no cases in the file, nothing to evaluate")
             case_sets = {cases.stem: loaded}
         else:
             case_sets = default_case_sets()

@@ -160,11 +160,9 @@ def test_eval_retrieval_rejects_bad_case_files(tmp_path: Path, small_index: Path
             str(tmp_path / "o.json"),
         ],
     )
-    if content:
-        assert result.exit_code == 2
-        assert "cases.jsonl:1:" in result.output
-    else:  # an empty case file is no error, just nothing to evaluate
-        assert result.exit_code == 0
+    assert result.exit_code == 2
+    assert "cases.jsonl:1:" in result.stderr if content else "no cases in the file" in result.stderr
+    assert not (tmp_path / "o.json").exists()
 
 
 def _bundle_json(case_id: str) -> str:
