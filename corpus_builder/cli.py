@@ -46,6 +46,7 @@ console = Console(stderr=True, soft_wrap=True, highlight=False)
 #: ... and results (stdout); tables keep their width when piped instead of being squeezed to 80 columns.
 results = Console() if Console().is_terminal else Console(width=140)
 
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the new generation's manifest as JSON.")]
 IndexOption = Annotated[
     Path | None,
     typer.Option("--index", "-i", help="Index directory made by `build --out` (default: DXSEARCH_INDEX, var/index)."),
@@ -79,7 +80,7 @@ def _resolve_sources(specs: list[str] | None) -> list[Source]:
         raise fail(str(exc).strip("'\"")) from None
 
 
-def _build(index_dir: Path, sources: list[Source], incremental: bool, limit: int | None) -> None:
+def _build(index_dir: Path, sources: list[Source], incremental: bool, limit: int | None, as_json: bool) -> None:
     from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
     from corpus_builder.build import EmptyBuildError, run_build
@@ -114,7 +115,11 @@ def _build(index_dir: Path, sources: list[Source], incremental: bool, limit: int
             raise fail(f"{exc.filename or index_dir}: {exc.strerror or exc}") from None
         for task in tasks.values():
             bar.update(task, total=1, completed=1)
-    _print_manifest_summary(index_dir, manifest.model_dump(mode="json"))
+    if as_json:
+        typer.echo(manifest.model_dump_json(indent=2))
+    else:
+        _print_manifest_summary(index_dir, manifest.model_dump(mode="json"))
+    _note_rejects(manifest.model_dump(mode="json"))
 
 
 def _print_manifest_summary(index_dir: Path, manifest: dict[str, object]) -> None:
@@ -141,6 +146,12 @@ def _print_manifest_summary(index_dir: Path, manifest: dict[str, object]) -> Non
         f"peak RSS: {manifest.get('peak_rss_mb')} MB",
         highlight=False,
     )
+
+
+def _note_rejects(manifest: dict[str, object]) -> None:
+    """Name a build's rejects on stderr (from the manifest: locations and reasons, never values)."""
+    rejects = manifest["rejects"]
+    assert isinstance(rejects, dict)
     for reject in rejects.get("first", [])[:10]:
         console.print(f"  rejected {reject['location']}: {reject['reason']}", markup=False)
     if rejects["total"]:
@@ -170,18 +181,20 @@ def build(
     limit_per_source: Annotated[
         int | None, typer.Option(help="Index at most N documents per source (smoke tests, demos).", min=1)
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Build a new index generation from sources and make it live only when complete.
 
     Bad records are reported and skipped; an interrupted build leaves the previous index usable.
     """
-    _build(_index_dir(out), _resolve_sources(source), incremental=False, limit=limit_per_source)
+    _build(_index_dir(out), _resolve_sources(source), incremental=False, limit=limit_per_source, as_json=as_json)
 
 
 @app.command()
 def add(
     source: Annotated[list[str], typer.Option("--source", "-s", help="Source name or path to add; repeatable.")],
     index: IndexOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Add (or update by id) documents in an existing index, as a new generation.
 
@@ -189,7 +202,7 @@ def add(
     Rejected records are named on stderr; when nothing could be read (every record rejected) the
     index is left as it was and the exit code is 2.
     """
-    _build(_index_dir(index), _resolve_sources(source), incremental=True, limit=None)
+    _build(_index_dir(index), _resolve_sources(source), incremental=True, limit=None, as_json=as_json)
 
 
 @app.command()
@@ -209,6 +222,7 @@ def stats(
         typer.echo(json.dumps(manifest, indent=2))
         return
     _print_manifest_summary(index_dir, manifest)
+    _note_rejects(manifest)
     table = Table(title="sources")
     for column in ("source", "licence", "documents", "rejects"):
         table.add_column(column)

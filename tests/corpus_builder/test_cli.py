@@ -210,9 +210,10 @@ def test_build_from_a_directory_with_bad_files_indexes_the_good_and_reports_the_
     mixed.mkdir()
     (mixed / "new.json").write_text(_bundle_json("good-2"), encoding="utf-8")
     (mixed / "broken.json").write_text("{", encoding="utf-8")
-    result = runner.invoke(app, ["add", "--index", str(index), "--source", str(mixed)])
+    result = runner.invoke(app, ["add", "--index", str(index), "--source", str(mixed), "--json"])
     assert result.exit_code == 0, result.output
     assert "broken.json" in result.stderr
+    assert json.loads(result.stdout)["sources"][-1]["added"] == 1  # --json: the new manifest, for programs
     after = json.loads(runner.invoke(app, ["stats", "--index", str(index), "--json"]).stdout)
     assert after["counts"]["documents"] == {"patient_record": 2, "guideline": 1}
 
