@@ -183,6 +183,7 @@ class EmbeddedIndex:
                     lexical_weight=self.settings.rrf_lexical_weight,
                     dense_weight=self.settings.rrf_dense_weight,
                     candidates=self.settings.fusion_candidates,
+                    dense_only_min_similarity=self.settings.dense_only_min_similarity,
                 )
             return self._hybrid
 
