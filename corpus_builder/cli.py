@@ -35,7 +35,9 @@ app = typer.Typer(
         "A corpus is built from named sources (the default: HPO disease knowledge, real published "
         "cases and simulated patients, all offline) and/or files you supply (FHIR R4B/R5 bundles as "
         ".json/.ndjson, phenopacket-style .jsonl case files, guidelines as .md/.txt/.html/.pdf). "
-        "Start with:  corpus-builder build --out var/index"
+        "Start with:  corpus-builder build --out var/index\n\n"
+        "Results go to stdout (--json for programs), progress and rejects to stderr; exit 0 when done, "
+        "1 when nothing was found, 2 for bad input. --index defaults to DXSEARCH_INDEX (var/index)."
     ),
     no_args_is_help=True,
     add_completion=False,
