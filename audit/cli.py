@@ -1,9 +1,10 @@
 """``audit``: verify, export, checkpoint and key generation for the audit log.
 
 Runs as ``python -m audit …`` (or as an ``audit`` console script once one is declared). Stores are
-named by URL (``sqlite:///relative.db``, ``sqlite:////absolute.db``). Bad input (malformed URL, missing
-file, unreadable key, a checkpoint file that is not signed by the trusted key) is one line on stderr and
-exit code 2; a log that fails verification exits 1.
+named by URL (``sqlite:///relative.db``, ``sqlite:////absolute.db``). Results (the verdict, exported
+records) go to stdout, notes to stderr. Bad input (malformed URL, missing file, unreadable key, a
+checkpoint file that is not signed by the trusted key) is one line on stderr and exit code 2; a log that
+fails verification exits 1.
 
 An auditor's routine: ``audit checkpoint --url URL --out kept.jsonl`` now and then (kept somewhere the
 log's operators cannot write), and ``audit verify --url URL --public-key PUB --against kept.jsonl``,
@@ -139,18 +140,26 @@ def verify_command(
         if report.kept_checked:
             typer.echo(f"the log extends all {report.kept_checked} kept checkpoints (consistency proofs verified)")
         if report.unsigned_tail:
-            typer.echo(f"note: the last {report.unsigned_tail} records are not covered by a signed checkpoint yet")
+            typer.echo(
+                f"note: the last {report.unsigned_tail} records are not covered by a signed checkpoint yet", err=True
+            )
         if key is None and report.checkpoints_checked:
-            typer.echo("note: checkpoints were checked against their embedded keys; pass --public-key to trust them")
+            typer.echo(
+                "note: checkpoints were checked against their embedded keys; pass --public-key to trust them", err=True
+            )
         if key is not None and checkpoint_every is None:
-            typer.echo("note: without --checkpoint-every, checkpoints deleted along with a rewrite go unnoticed")
+            typer.echo(
+                "note: without --checkpoint-every, checkpoints deleted along with a rewrite go unnoticed", err=True
+            )
         if key is not None and against is None:
-            typer.echo("note: without --against, a cut of the tail together with its checkpoints goes unnoticed")
+            typer.echo(
+                "note: without --against, a cut of the tail together with its checkpoints goes unnoticed", err=True
+            )
         if remembered is not None:
-            typer.echo(f"remembered checkpoint at seq {remembered.seq} in {against}")
-    else:
+            typer.echo(f"remembered checkpoint at seq {remembered.seq} in {against}", err=True)
+    else:  # the verdict is the result (stdout), whichever it is; exit 1 says it is a failure
         where = f"first broken record: {report.first_broken}" if report.first_broken is not None else "log rejected"
-        typer.echo(f"BROKEN: {where}: {report.reason}", err=True)
+        typer.echo(f"BROKEN: {where}: {report.reason}")
     if not report.ok:
         raise typer.Exit(code=1)
 

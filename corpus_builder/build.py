@@ -9,7 +9,6 @@ rejected and why, how long each stage took and the peak memory.
 from __future__ import annotations
 
 import hashlib
-import json
 import resource
 import shutil
 import sys
@@ -59,7 +58,12 @@ _VERSIONED_PACKAGES = (
 
 
 class EmptyBuildError(ValueError):
-    """A full build indexed nothing: publishing it would replace the live index with an empty one."""
+    """A build indexed nothing: a full build would replace the live index with an empty one, an
+    incremental one (``add``) would publish a generation that adds nothing. ``rejects`` says why."""
+
+    def __init__(self, message: str, rejects: Sequence[Reject] = ()) -> None:
+        super().__init__(message)
+        self.rejects = tuple(rejects)
 
 
 #: Called as ``progress(source_name, documents_so_far, chunks_so_far)``.
@@ -200,16 +204,18 @@ def run_build(
             corpus_hash = _corpus_hash(writer)
         finally:
             writer.close()
-        if not incremental and not any(counts["documents"].values()):
+        read = sum(report["documents"] for report in source_reports)
+        if (incremental and not read) or (not incremental and not any(counts["documents"].values())):
             shutil.rmtree(building, ignore_errors=True)
             first = f"; first: {rejects[0].location}: {rejects[0].reason}" if rejects else ""
             raise EmptyBuildError(
-                f"nothing was indexed ({len(rejects)} rejected{first}); the previous index, if any, stays live"
+                f"nothing was indexed ({len(rejects)} rejected{first}); the previous index, if any, stays live",
+                rejects,
             )
 
         with (building / "rejects.jsonl").open("w", encoding="utf-8") as handle:
             for reject in rejects:
-                handle.write(reject.model_dump_json() + "\n")
+                handle.write(reject.model_dump_json(exclude={"problems"}) + "\n")  # values stay out of the index
         spec = embedder.spec
         index_version = hashlib.sha256(
             f"{INDEX_FORMAT}|{corpus_hash}|{spec.name}|{spec.dim}|{max_chars}".encode()
@@ -234,7 +240,7 @@ def run_build(
             rejects={
                 "total": len(rejects),
                 "by_source": dict(Counter(r.source for r in rejects)),
-                "first": [json.loads(r.model_dump_json()) for r in rejects[:_REJECTS_IN_MANIFEST]],
+                "first": [r.model_dump(mode="json", exclude={"problems"}) for r in rejects[:_REJECTS_IN_MANIFEST]],
                 "file": "rejects.jsonl",
             },
             versions=package_versions(),

@@ -1,28 +1,33 @@
 """corpus-builder: build, update, inspect and evaluate DxSearch indexes.
 
-Every command that reads user input reports a bad file as one line
-(``file[:line]: reason``) and, where it cannot go on, exits with code 2.
+Like a Unix tool: results on stdout (tables for people, ``--json`` for programs),
+progress and logs on stderr; exit 0 when the command did what was asked, 1 when
+it found nothing, 2 for bad input. A bad file is one line (``file[:line]: reason``).
+Heavy modules (the build pipeline, FAISS, the embedding model) are imported by
+the commands that need them, so ``search --retriever lexical`` starts in well
+under a second.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from corpus_builder.build import EmptyBuildError, run_build
-from corpus_builder.sources.base import Source
 from corpus_builder.sources.catalog import DEFAULT_SOURCES, resolve_source
 from dxsearch.cli_errors import fail, settings_or_fail
 from dxsearch.corpus import DocumentKind
-from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.retrieval.layout import IndexNotFoundError, LockHeldError
+
+if TYPE_CHECKING:
+    from corpus_builder.sources.base import Reject, Source
+    from dxsearch.retrieval.embedded import EmbeddedIndex
 
 app = typer.Typer(
     help=(
@@ -30,24 +35,44 @@ app = typer.Typer(
         "A corpus is built from named sources (the default: HPO disease knowledge, real published "
         "cases and simulated patients, all offline) and/or files you supply (FHIR R4B/R5 bundles as "
         ".json/.ndjson, phenopacket-style .jsonl case files, guidelines as .md/.txt/.html/.pdf). "
-        "Start with:  corpus-builder build --out var/index"
+        "Start with:  corpus-builder build --out var/index\n\n"
+        "Results go to stdout (--json for programs), progress and rejects to stderr; exit 0 when done, "
+        "1 when nothing was found, 2 for bad input. --index defaults to DXSEARCH_INDEX (var/index)."
     ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
+#: Progress and logs (stderr) ...
+console = Console(stderr=True, soft_wrap=True, highlight=False)
+#: ... and results (stdout); tables keep their width when piped instead of being squeezed to 80 columns.
+results = Console() if Console().is_terminal else Console(width=140)
 
-IndexOption = Annotated[Path, typer.Option("--index", "-i", help="Index directory made by `build --out`.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the new generation's manifest as JSON.")]
+IndexOption = Annotated[
+    Path | None,
+    typer.Option("--index", "-i", help="Index directory made by `build --out` (default: DXSEARCH_INDEX, var/index)."),
+]
 
 
-def _open_index(index: Path) -> EmbeddedIndex:
+def _index_dir(index: Path | None) -> Path:
+    return index if index is not None else settings_or_fail().index
+
+
+def _open_index(index: Path | None) -> EmbeddedIndex:
     from dxsearch.retrieval.embedded import EmbeddedIndex
 
     try:
-        return EmbeddedIndex(index, settings_or_fail())
+        return EmbeddedIndex(_index_dir(index), settings_or_fail())
     except (IndexNotFoundError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
+
+
+def _name_rejects(rejects: tuple[Reject, ...] | list[Reject]) -> None:
+    for reject in rejects:
+        console.print(f"  rejected {reject.location}: {reject.reason}", markup=False)
+    if rejects:
+        console.print("  (`corpus-builder validate FILE` lists every problem with its value)", markup=False)
 
 
 def _resolve_sources(specs: list[str] | None) -> list[Source]:
@@ -57,7 +82,11 @@ def _resolve_sources(specs: list[str] | None) -> list[Source]:
         raise fail(str(exc).strip("'\"")) from None
 
 
-def _build(index_dir: Path, sources: list[Source], incremental: bool, limit: int | None) -> None:
+def _build(index_dir: Path, sources: list[Source], incremental: bool, limit: int | None, as_json: bool) -> None:
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+
+    from corpus_builder.build import EmptyBuildError, run_build
+
     settings = settings_or_fail()
     columns = (
         SpinnerColumn(),
@@ -78,13 +107,21 @@ def _build(index_dir: Path, sources: list[Source], incremental: bool, limit: int
             manifest = run_build(
                 index_dir, sources, settings, incremental=incremental, progress=report, limit_per_source=limit
             )
-        except (IndexNotFoundError, LockHeldError, EmptyBuildError) as exc:
+        except EmptyBuildError as exc:
+            bar.stop()
+            _name_rejects(exc.rejects)
+            raise fail(str(exc)) from None
+        except (IndexNotFoundError, LockHeldError) as exc:
             raise fail(str(exc)) from None
         except OSError as exc:
             raise fail(f"{exc.filename or index_dir}: {exc.strerror or exc}") from None
         for task in tasks.values():
             bar.update(task, total=1, completed=1)
-    _print_manifest_summary(index_dir, manifest.model_dump(mode="json"))
+    if as_json:
+        typer.echo(manifest.model_dump_json(indent=2))
+    else:
+        _print_manifest_summary(index_dir, manifest.model_dump(mode="json"))
+    _note_rejects(manifest.model_dump(mode="json"))
 
 
 def _print_manifest_summary(index_dir: Path, manifest: dict[str, object]) -> None:
@@ -100,23 +137,40 @@ def _print_manifest_summary(index_dir: Path, manifest: dict[str, object]) -> Non
             str(counts["documents"].get(kind.value, 0)),
             str(counts["chunks"].get(kind.value, 0)),
         )
-    console.print(table)
+    results.print(table)
     rejects = manifest["rejects"]
     assert isinstance(rejects, dict)
     timings = manifest.get("timings_s", {})
     assert isinstance(timings, dict)
-    console.print(
+    results.print(
         f"phenotype terms in disease knowledge: {counts['phenotype_terms']['disease_knowledge']}; "
         f"rejects: {rejects['total']}; build time: {timings.get('total', 0):.1f} s; "
-        f"peak RSS: {manifest.get('peak_rss_mb')} MB"
+        f"peak RSS: {manifest.get('peak_rss_mb')} MB",
+        highlight=False,
     )
+
+
+def _note_rejects(manifest: dict[str, object]) -> None:
+    """Name a build's rejects on stderr (from the manifest: locations and reasons, never values)."""
+    rejects = manifest["rejects"]
+    assert isinstance(rejects, dict)
     for reject in rejects.get("first", [])[:10]:
-        console.print(f"  rejected {reject['location']}: {reject['reason']}", highlight=False)
+        console.print(f"  rejected {reject['location']}: {reject['reason']}", markup=False)
+    if rejects["total"]:
+        more = f"all {rejects['total']} in {rejects.get('file', 'rejects.jsonl')} of the generation; " * (
+            rejects["total"] > 10
+        )
+        console.print(f"  ({more}`corpus-builder validate FILE` lists every problem with its value)", markup=False)
 
 
 @app.command()
 def build(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Index directory to create or replace atomically.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Index directory to create or replace atomically (default: DXSEARCH_INDEX, var/index)."
+        ),
+    ] = None,
     source: Annotated[
         list[str] | None,
         typer.Option(
@@ -129,94 +183,146 @@ def build(
     limit_per_source: Annotated[
         int | None, typer.Option(help="Index at most N documents per source (smoke tests, demos).", min=1)
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Build a new index generation from sources and make it live only when complete.
 
     Bad records are reported and skipped; an interrupted build leaves the previous index usable.
     """
-    _build(out, _resolve_sources(source), incremental=False, limit=limit_per_source)
+    _build(_index_dir(out), _resolve_sources(source), incremental=False, limit=limit_per_source, as_json=as_json)
 
 
 @app.command()
 def add(
-    index: IndexOption,
     source: Annotated[list[str], typer.Option("--source", "-s", help="Source name or path to add; repeatable.")],
+    index: IndexOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Add (or update by id) documents in an existing index, as a new generation.
 
     Documents whose id already exists with the same content are left alone; changed ones are replaced.
+    Rejected records are named on stderr; when nothing could be read (every record rejected) the
+    index is left as it was and the exit code is 2.
     """
-    _build(index, _resolve_sources(source), incremental=True, limit=None)
+    _build(_index_dir(index), _resolve_sources(source), incremental=True, limit=None, as_json=as_json)
 
 
 @app.command()
 def stats(
-    index: IndexOption,
+    index: IndexOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full manifest as JSON.")] = False,
 ) -> None:
     """Show what an index holds: counts by kind, sources and licences, rejects, versions."""
     from dxsearch.retrieval.layout import current_generation, read_manifest
 
+    index_dir = _index_dir(index)
     try:
-        manifest = read_manifest(current_generation(index)).model_dump(mode="json")
+        manifest = read_manifest(current_generation(index_dir)).model_dump(mode="json")
     except IndexNotFoundError as exc:
         raise fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(manifest, indent=2))
         return
-    _print_manifest_summary(index, manifest)
+    _print_manifest_summary(index_dir, manifest)
+    _note_rejects(manifest)
     table = Table(title="sources")
     for column in ("source", "licence", "documents", "rejects"):
         table.add_column(column)
     for entry in manifest["sources"]:
         table.add_row(entry["name"], entry["licence"], str(entry["documents"]), str(entry["rejects"]))
-    console.print(table)
+    results.print(table)
+
+
+def _retriever_name(value: str) -> str:
+    """Refuse an unknown --retriever while parsing arguments, before any index or model is opened."""
+    from dxsearch.retrieval import RETRIEVERS
+
+    if value not in RETRIEVERS:
+        raise typer.BadParameter(f"unknown retriever {value!r}; known: {', '.join(RETRIEVERS.names())}")
+    return value
 
 
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help="Free text, e.g. 'arachnodactyly; ectopia lentis; tall stature'.")],
-    index: IndexOption,
-    retriever: Annotated[str, typer.Option(help="lexical, dense or hybrid.")] = "hybrid",
+    index: IndexOption = None,
+    retriever: Annotated[
+        str,
+        typer.Option(
+            help="lexical (BM25; loads no model), dense (embeddings) or hybrid (both, fused).", callback=_retriever_name
+        ),
+    ] = "hybrid",
     kind: Annotated[list[DocumentKind] | None, typer.Option(help="Restrict to document kinds; repeatable.")] = None,
     k: Annotated[int, typer.Option("-k", min=1, max=200, help="How many passages.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print evidence as JSON lines.")] = False,
 ) -> None:
-    """Search an index and print ranked passages with their evidence ids."""
-    from dxsearch.registry import RegistryError
+    """Search an index and print ranked passages with their evidence ids on stdout.
 
+    Exit 1 (with a note on stderr) when nothing matches, or when the index holds no passage of the
+    requested --kind; exit 2 for an empty query or a missing index. Hybrid search drops passages
+    that only the dense side found, and only weakly (DXSEARCH_DENSE_ONLY_MIN_SIMILARITY).
+    """
+    if not re.search(r"\w", query):
+        raise fail("empty query: give words to search for, e.g. 'arachnodactyly; ectopia lentis'")
     opened = _open_index(index)
-    try:
-        found = opened.retriever(retriever).search(query, kind or None, k)
-    except RegistryError as exc:
-        raise fail(str(exc.args[0])) from None
-    if as_json:
-        for item in found:
-            typer.echo(item.model_dump_json())
-        return
+    if kind:
+        chunks = opened.manifest.counts.get("chunks", {})
+        present = [k_ for k_ in kind if chunks.get(k_.value, 0) > 0]
+        if not present:
+            held = ", ".join(name for name, n in sorted(chunks.items()) if n) or "nothing"
+            asked = ", ".join(k_.value for k_ in kind)
+            console.print(f"index {opened.index_dir} holds no {asked} passages (it holds: {held})", markup=False)
+            raise typer.Exit(code=1)
+        kind = present
+    started = time.perf_counter()
+    found = opened.retriever(retriever).search(query, kind or None, k)
+    elapsed = time.perf_counter() - started
+    if not found:
+        console.print(f"no match for {query!r} ({retriever}, index {opened.version})", highlight=False, markup=False)
+        raise typer.Exit(code=1)
     for item in found:
-        console.print(
-            f"[bold]{item.rank:>2}. {item.evidence_id}[/]  {item.kind.value}  score={item.score:.4f}  {item.title}",
-            highlight=False,
-        )
+        if as_json:
+            typer.echo(item.model_dump_json())
+            continue
+        typer.echo(f"{item.rank:>2}. {item.evidence_id}  {item.kind.value}  score={item.score:.4f}  {item.title}")
         snippet = item.text.replace("\n", " ")
-        console.print(f"    {snippet[:240]}{'…' if len(snippet) > 240 else ''}", highlight=False)
+        typer.echo(f"    {snippet[:240]}{'…' if len(snippet) > 240 else ''}")
+    console.print(
+        f"{len(found)} passage(s) · {retriever} · index {opened.version} · {elapsed:.2f} s",
+        highlight=False,
+        markup=False,
+    )
 
 
 @app.command()
 def validate(
     file: Annotated[Path, typer.Argument(help="A FHIR bundle (.json/.ndjson), case file (.jsonl) or guideline.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report (documents, every reject) as JSON.")
+    ] = False,
 ) -> None:
-    """Check a file without indexing it: every problem as `location: reason`; exit 2 if any."""
+    """Check a file without indexing it: every problem as `location: reason (got value)` on stdout.
+
+    Exit 2 if anything was rejected or nothing would be indexed; the summary goes to stderr.
+    """
     from corpus_builder.validate import validate_path
 
     report = validate_path(file)
-    for reject in report.rejects:
-        console.print(f"{reject.location}: {reject.reason}", highlight=False, soft_wrap=True)
-    for duplicate in report.duplicate_ids:
-        console.print(f"{file}: duplicate document id {duplicate} (a build keeps only the first)", highlight=False)
-    console.print(f"{report.documents} document(s) ok, {len(report.rejects)} rejected")
-    if report.rejects or report.duplicate_ids or not report.documents:
+    failed = bool(report.rejects or report.duplicate_ids or not report.documents)
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        for reject in report.rejects:
+            for line in reject.lines():
+                typer.echo(line)
+        for duplicate in report.duplicate_ids:
+            typer.echo(f"{file}: duplicate document id {duplicate} (a build keeps only the first)")
+        problems = sum(len(reject.lines()) for reject in report.rejects)
+        console.print(
+            f"{report.documents} document(s) ok, {len(report.rejects)} rejected ({problems} problem(s))",
+            highlight=False,
+        )
+    if failed:
         raise typer.Exit(code=2)
 
 
@@ -241,7 +347,7 @@ def simulate_cases_command(
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"{exc.filename or out}: {exc.strerror or exc}") from None
-    console.print(
+    typer.echo(
         f"wrote {counts['indexed']} indexed and {counts['heldout']} held-out patients to {out} "
         f"in {time.perf_counter() - started:.1f} s"
     )
@@ -249,8 +355,8 @@ def simulate_cases_command(
 
 @app.command("eval-retrieval")
 def eval_retrieval(
-    index: IndexOption,
     json_out: Annotated[Path, typer.Option("--json", help="Where to write the metrics as JSON.")],
+    index: IndexOption = None,
     cases: Annotated[
         Path | None,
         typer.Option(help="Cases in phenopacket JSONL format (default: the built-in held-out sets)."),
@@ -270,6 +376,8 @@ def eval_retrieval(
                 console.print(f"skipped {error}", highlight=False, soft_wrap=True)
             if errors and not loaded:
                 raise fail(f"{errors[0]} (and no readable case in the file)")
+            if not loaded:
+                raise fail(f"{cases}: no cases in the file, nothing to evaluate")
             case_sets = {cases.stem: loaded}
         else:
             case_sets = default_case_sets()
@@ -291,8 +399,8 @@ def eval_retrieval(
                 f"{metrics['recall@5']:.3f}",
                 f"{metrics['recall@10']:.3f}",
             )
-    console.print(table)
-    console.print(f"written to {json_out}")
+    results.print(table)
+    console.print(f"written to {json_out}", highlight=False)
 
 
 if __name__ == "__main__":

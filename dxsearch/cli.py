@@ -37,7 +37,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+#: Results (traces, metric tables) on stdout; progress and notes on stderr: `dxsearch ... > out.txt` keeps results.
 console = Console()
+log = Console(stderr=True, soft_wrap=True, highlight=False)
 #: Metric tables are wide; when output is not a terminal (CI logs, pipes) rich would squeeze them to 80 columns.
 tables = console if console.is_terminal else Console(width=140)
 
@@ -128,7 +130,7 @@ def _make_policy(
     except PolicyLoadError as exc:
         raise fail(str(exc)) from None
     if budget != Budget():
-        console.print(f"episode budget from the policy card: {budget.model_dump()}", highlight=False)
+        log.print(f"episode budget from the policy card: {budget.model_dump()}")
     return policy, budget
 
 
@@ -284,7 +286,7 @@ def evaluate_command(
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(payload, indent=2, sort_keys=True), encoding="utf-8")
     _print_report(report)
-    console.print(f"wrote {json_out}")
+    log.print(f"wrote {json_out}")
 
 
 def _print_report(report: dict[str, dict[str, Any]]) -> None:
@@ -346,7 +348,7 @@ def serve(
     from api.keys import KeyConfigError
     from audit.errors import AuditError
 
-    console.print(f"DxSearch API on http://{host}:{port}/  (viewer: http://{host}:{port}/viewer/, docs: /docs)")
+    log.print(f"DxSearch API on http://{host}:{port}/  (viewer: http://{host}:{port}/viewer/, docs: /docs)")
     try:
         run_server(host, port, settings)
     except (KeyConfigError, AuditError) as exc:
@@ -405,7 +407,7 @@ def train_command(
         overrides["grpo"] = config.grpo.model_copy(update=grpo_overrides)
     config = config.model_copy(update=overrides)
     try:
-        summary = run(config, out, index_dir, index_phenopacket_cases(), log=console.print)
+        summary = run(config, out, index_dir, index_phenopacket_cases(), log=log.print)
     except RunConfigMismatchError as exc:
         raise fail(str(exc)) from None
     table = Table(title=f"validation ({summary['validation_cases']} cases, mean over episodes)")
@@ -421,7 +423,7 @@ def train_command(
             f"{row['top1']:.3f}",
         )
     tables.print(table)
-    console.print(f"wrote {out / 'summary.json'} and {out / 'reward_curve.png'}")
+    log.print(f"wrote {out / 'summary.json'} and {out / 'reward_curve.png'}")
 
 
 @app.command("tiny-model")

@@ -48,6 +48,16 @@ class Settings(BaseSettings):
     fusion_candidates: int = Field(
         default=100, ge=1, description="How many hits each retriever contributes before fusion."
     )
+    # bench/bench_dense_floor.py on the default index: the closest corpus statement of 20 nonsense queries
+    # reaches at most 0.556 cosine, of 60 held-out findings at least 0.786, of 12 disease names 0.59-0.97;
+    # hybrid recall@10 on 300 held-out cases is the same for every floor from 0 to 0.75.
+    dense_only_min_similarity: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="Hybrid keeps a passage only the dense side found if its closest statement has at least "
+        "this cosine similarity to a query statement (0: keep all).",
+    )
     chunk_max_chars: int = Field(
         default=2000, ge=200, le=20000, description="Chunk size; 2000 measured best for findings -> disease."
     )

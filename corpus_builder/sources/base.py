@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from dxsearch.corpus import Document
 from dxsearch.registry import Registry
@@ -24,6 +24,15 @@ class Reject(BaseModel):
     source: str
     location: str  # "file", "file:line" or "file#/entry/3/resource"
     reason: str
+    problems: tuple[tuple[str, str], ...] = Field(
+        default=(),
+        description="Every (location, reason with the offending value) of a record that failed validation. "
+        "Shown by `validate` and `add` to whoever ran them; never written to the index (reason names no value).",
+    )
+
+    def lines(self) -> list[str]:
+        """Every problem of this record as ``location: reason (got value)``, one per line."""
+        return [f"{where}: {why}" for where, why in self.problems] or [f"{self.location}: {self.reason}"]
 
 
 class SourceInfo(BaseModel):

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ from corpus_builder.sources.guidelines import (
 from corpus_builder.sources.phenopackets import labelled_case_document
 from dxsearch.cases import PhenopacketRow
 from dxsearch.corpus import Document
-from dxsearch.intake.fhir import BundleError, parse_bundle
+from dxsearch.intake.fhir import BundleError, offending_value, parse_bundle
 from dxsearch.pseudonym import Pseudonymiser
 from dxsearch.settings import Settings, get_settings
 
@@ -195,13 +195,17 @@ class FileSource:
             try:
                 row = PhenopacketRow.model_validate_json(line)
             except ValidationError as exc:
-                first = exc.errors()[0]
-                if first["type"] == "json_invalid":
-                    reason = json_error_reason_from_line(line)
-                else:
-                    where = ".".join(str(p) for p in first["loc"]) or "<root>"
-                    reason = f"{where}: {first['msg']}"
-                yield Reject(source=SOURCE_NAME, location=location, reason=reason)
+                errors = exc.errors()
+                if errors[0]["type"] == "json_invalid":
+                    yield Reject(source=SOURCE_NAME, location=location, reason=json_error_reason_from_line(line))
+                    continue
+                more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+                yield Reject(
+                    source=SOURCE_NAME,
+                    location=location,
+                    reason=_row_error(errors[0], with_value=False) + more,
+                    problems=tuple((location, _row_error(error, with_value=True)) for error in errors),
+                )
                 continue
             try:
                 yield labelled_case_document(
@@ -211,7 +215,7 @@ class FileSource:
                     pseudonymiser=self._pseudonymiser,
                 )
             except BundleError as exc:
-                yield Reject(source=SOURCE_NAME, location=f"{location}#{exc.path}", reason=exc.reason)
+                yield _bundle_reject(exc, location)
             except ValueError as exc:
                 yield Reject(source=SOURCE_NAME, location=location, reason=_one_line(str(exc)))
 
@@ -224,7 +228,7 @@ class FileSource:
         try:
             parsed = parse_bundle(payload)
         except BundleError as exc:
-            yield Reject(source=SOURCE_NAME, location=f"{location}#{exc.path}", reason=exc.reason)
+            yield _bundle_reject(exc, location)
             return
         for patient in parsed.patients:
             if not patient.findings and not patient.conditions:
@@ -363,6 +367,21 @@ def bundle_shape_problem(payload: object) -> str | None:
     ):
         return "bundle has no Patient entry"
     return None
+
+
+def _bundle_reject(exc: BundleError, location: str) -> Reject:
+    """A bundle that failed validation, with every problem when there were several."""
+    problems = tuple((f"{location}#{path}", reason) for path, reason in exc.problems)
+    return Reject(source=SOURCE_NAME, location=f"{location}#{exc.path}", reason=exc.reason, problems=problems)
+
+
+def _row_error(error: Mapping[str, Any], *, with_value: bool) -> str:
+    """One pydantic error of a case row as ``field: message``, optionally with ``(got value)``."""
+    where = ".".join(str(p) for p in error["loc"]) or "<root>"
+    reason = f"{where}: {_one_line(str(error['msg']))}"
+    if with_value and "input" in error and error.get("type") != "missing":  # a missing field's input: its parent
+        reason += f" (got {offending_value(error['input'])})"
+    return reason
 
 
 def _one_line(text: str, limit: int = 240) -> str:

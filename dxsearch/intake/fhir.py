@@ -72,12 +72,18 @@ _IDENTIFIER_USE_ORDER = {"usual": 0, "official": 1, None: 2, "secondary": 3, "te
 
 
 class BundleError(ValueError):
-    """A bundle could not be read; ``path`` points into it, e.g. ``entry[3].resource.code``."""
+    """A bundle could not be read; ``path`` points into it, e.g. ``entry[3].resource.code``.
 
-    def __init__(self, path: str, reason: str) -> None:
+    ``problems`` lists every ``(path, reason with the offending value)`` that validation
+    found, so a validator can show them all; ``reason`` names no value (it reaches API
+    responses and index manifests, where patient data must not).
+    """
+
+    def __init__(self, path: str, reason: str, problems: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+        self.problems = problems
 
 
 class ParsedCondition(BaseModel):
@@ -166,7 +172,7 @@ def parse_bundle(
         raise failures[0][1]
     best_version, best, _ = min(failures, key=lambda item: (item[2], item[0] != "R4B"))
     others = ", ".join(v for v, _, _ in failures if v != best_version)
-    raise BundleError(best.path, f"{best.reason} (as {best_version}; also invalid as {others})")
+    raise BundleError(best.path, f"{best.reason} (as {best_version}; also invalid as {others})", best.problems)
 
 
 class _VersionError(Exception):
@@ -211,11 +217,11 @@ def _validate(data: Mapping[str, Any], version: FhirVersion) -> FHIRAbstractMode
         return model_class("Bundle").model_validate(data)
     except ValidationError as exc:
         errors = exc.errors()
-        first = errors[0]
-        reason = _one_line(str(first["msg"]))
+        problems = tuple((_json_path(error["loc"]), _error_reason(error, with_value=True)) for error in errors)
+        reason = _error_reason(first := errors[0], with_value=False)
         if len(errors) > 1:
             reason += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
-        raise _VersionError(BundleError(_json_path(first["loc"]), reason), len(errors)) from None
+        raise _VersionError(BundleError(_json_path(first["loc"]), reason, problems), len(errors)) from None
     except (KeyError, TypeError, ValueError) as exc:  # fhir_core raises these for some malformed shapes
         raise _VersionError(BundleError("<root>", _one_line(f"{type(exc).__name__}: {exc}")), 1) from None
 
@@ -254,6 +260,23 @@ def _json_path(loc: Sequence[int | str]) -> str:
         elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part):
             path += f".{part}" if path else part
     return path or "<root>"
+
+
+def _error_reason(error: Mapping[str, Any], *, with_value: bool) -> str:
+    """A pydantic error as one line, optionally with the offending value (``... (got 17)``)."""
+    reason = _one_line(str(error["msg"]))
+    if with_value and "input" in error and error.get("type") != "missing":  # a missing field's input is its parent
+        reason += f" (got {offending_value(error['input'])})"
+    return reason
+
+
+def offending_value(value: Any, limit: int = 80) -> str:
+    """A short, JSON-like rendering of a value that failed validation."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _one_line(text: str, limit: int = 240) -> str:

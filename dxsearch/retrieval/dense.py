@@ -152,13 +152,16 @@ class DenseRetriever:
     def _postings(self, segment_id: int) -> npt.NDArray[np.int64]:
         return self._rows[self._offsets[segment_id] : self._offsets[segment_id + 1]]
 
-    def _score_rows(self, query: str) -> tuple[npt.NDArray[np.float32], int]:
+    def _score_rows(self, query: str) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Per row: the late-interaction score, and the best cosine similarity of any of its statements
+        to any query statement (how close its closest match is, whatever the query's length)."""
         statements = query_segments(query)
         if not statements or len(self._row_kind) == 0:
-            return np.zeros(0, dtype=np.float32), 0
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32)
         vectors = self._embedder.encode(statements)
         similarities, neighbours = self._index.search(vectors, min(NEIGHBOURS, max(1, self._index.ntotal)))
         total = np.zeros(len(self._row_kind), dtype=np.float32)
+        peak = np.zeros(len(self._row_kind), dtype=np.float32)
         for sims, ids in zip(similarities, neighbours, strict=True):
             best = np.zeros(len(self._row_kind), dtype=np.float32)
             for similarity, segment_id in zip(sims, ids, strict=True):
@@ -170,8 +173,9 @@ class DenseRetriever:
                     weight = closeness**SHARPNESS * float(self._idf[segment_id]) / self._idf_max
                     # A statement's postings hold each row once, so plain fancy indexing is exact here.
                     best[rows] = np.maximum(best[rows], weight)
+                    peak[rows] = np.maximum(peak[rows], float(similarity))
             total += best
-        return (total / np.float32(len(statements))).astype(np.float32), len(statements)
+        return (total / np.float32(len(statements))).astype(np.float32), peak
 
     def search(
         self,
@@ -180,9 +184,21 @@ class DenseRetriever:
         k: int = 10,
         filters: SearchFilters | None = None,
     ) -> list[Evidence]:
+        return [item for item, _ in self.search_with_peaks(query, kinds, k, filters)]
+
+    def search_with_peaks(
+        self,
+        query: str,
+        kinds: Collection[DocumentKind] | None = None,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+    ) -> list[tuple[Evidence, float]]:
+        """Like ``search``, with each hit's peak similarity: the cosine of its closest statement to the
+        closest query statement. Fusion uses it to tell a real paraphrase from a nearest neighbour
+        that is merely the least unrelated statement in the corpus."""
         if k <= 0 or (kinds is not None and not kinds):
             return []
-        scores, _ = self._score_rows(query)
+        scores, peaks = self._score_rows(query)
         if not len(scores):
             return []
         if kinds is not None:
@@ -190,7 +206,7 @@ class DenseRetriever:
             scores = np.where(allowed, scores, 0.0)
         candidates = np.flatnonzero(scores > 0)
         order = candidates[np.lexsort((candidates, -scores[candidates]))]
-        results: list[Evidence] = []
+        results: list[tuple[Evidence, float]] = []
         for start in range(0, len(order), max(k * 4, 64)):
             window = [int(r) for r in order[start : start + max(k * 4, 64)]]
             stored = self._store.chunks_by_rows(window)
@@ -202,19 +218,18 @@ class DenseRetriever:
                     continue
                 if filters and filters.exclude_doc_ids and chunk.doc_id in filters.exclude_doc_ids:
                     continue
-                results.append(
-                    Evidence(
-                        evidence_id=chunk.chunk_id,
-                        doc_id=chunk.doc_id,
-                        kind=chunk.kind,
-                        title=chunk.title,
-                        text=chunk.text,
-                        score=float(scores[row]),
-                        rank=len(results) + 1,
-                        retriever=self.name,
-                        codes=chunk.codes,
-                    )
+                evidence = Evidence(
+                    evidence_id=chunk.chunk_id,
+                    doc_id=chunk.doc_id,
+                    kind=chunk.kind,
+                    title=chunk.title,
+                    text=chunk.text,
+                    score=float(scores[row]),
+                    rank=len(results) + 1,
+                    retriever=self.name,
+                    codes=chunk.codes,
                 )
+                results.append((evidence, float(peaks[row])))
                 if len(results) == k:
                     return results
         return results

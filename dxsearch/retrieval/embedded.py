@@ -4,23 +4,31 @@
 and hands out retrievers by name. The reader takes its embedder configuration
 from the manifest, not from the environment, so queries are always embedded in
 the same space as the index.
+
+Opening an index reads only its manifest and chunk store; each retriever (and
+the embedding model, ~1 GB and seconds to load) is opened the first time it is
+asked for, so a lexical search never pays for the dense side.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dxsearch.corpus import Chunk, Document, DocumentKind
 from dxsearch.retrieval.base import Retriever
-from dxsearch.retrieval.dense import DenseIndexWriter, DenseRetriever
-from dxsearch.retrieval.embedder import Embedder, get_embedder
-from dxsearch.retrieval.fusion import HybridRetriever
 from dxsearch.retrieval.layout import IndexManifest, current_generation, read_manifest
-from dxsearch.retrieval.lexical import LexicalIndexWriter, LexicalRetriever
 from dxsearch.retrieval.segments import positive_text
 from dxsearch.retrieval.store import ChunkStore
 from dxsearch.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from dxsearch.retrieval.dense import DenseRetriever
+    from dxsearch.retrieval.embedder import Embedder
+    from dxsearch.retrieval.fusion import HybridRetriever
+    from dxsearch.retrieval.lexical import LexicalRetriever
 
 
 def index_text(document: Document, chunk: Chunk) -> str:
@@ -38,6 +46,9 @@ class EmbeddedIndexWriter:
     """Adds documents to one generation: rows in SQLite, terms in tantivy, vectors in FAISS."""
 
     def __init__(self, generation: Path, embedder: Embedder) -> None:
+        from dxsearch.retrieval.dense import DenseIndexWriter
+        from dxsearch.retrieval.lexical import LexicalIndexWriter
+
         self.generation = generation
         self.embedder = embedder
         self.store = ChunkStore(generation)
@@ -95,40 +106,89 @@ class EmbeddedIndexWriter:
 
 
 class EmbeddedIndex:
-    """The live generation of an index directory, opened read-only."""
+    """The live generation of an index directory, opened read-only; retrievers open on first use."""
 
     def __init__(self, index_dir: Path, settings: Settings | None = None) -> None:
+        from dxsearch.retrieval.embedder import MODEL_NAME, EmbedderSpec
+
         self.settings = settings or get_settings()
         self.index_dir = index_dir
         self.generation = current_generation(index_dir)
         self.manifest: IndexManifest = read_manifest(self.generation)
+        recorded = self.manifest.embedder
+        expected = EmbedderSpec(model=MODEL_NAME, dim=recorded.dim, quantized=recorded.quantized).name
+        if expected != recorded.name:  # checked from names alone: a mismatch fails before any model loads
+            raise ValueError(f"index was embedded with {recorded.name}, this process has {expected}")
         self.store = ChunkStore(self.generation, readonly=True)
-        self.embedder = get_embedder(
-            quantize=self.manifest.embedder.quantized,
-            batch_size=self.settings.embed_batch_size,
-            threads=self.settings.embed_threads,
-        )
-        if self.embedder.spec.name != self.manifest.embedder.name:
-            raise ValueError(
-                f"index was embedded with {self.manifest.embedder.name}, this process has {self.embedder.spec.name}"
-            )
-        self.lexical = LexicalRetriever(self.generation, self.store)
-        self.dense = DenseRetriever(self.generation, self.store, self.embedder)
-        self.hybrid = HybridRetriever(
-            self.lexical,
-            self.dense,
-            k0=self.settings.rrf_k,
-            lexical_weight=self.settings.rrf_lexical_weight,
-            dense_weight=self.settings.rrf_dense_weight,
-            candidates=self.settings.fusion_candidates,
-        )
+        self._lock = threading.RLock()
+        self._embedder: Embedder | None = None
+        self._lexical: LexicalRetriever | None = None
+        self._dense: DenseRetriever | None = None
+        self._hybrid: HybridRetriever | None = None
 
     @property
     def version(self) -> str:
         return self.manifest.index_version
 
+    @property
+    def embedder(self) -> Embedder:
+        """The query embedder, in the index's embedding space (loaded on first use)."""
+        with self._lock:
+            if self._embedder is None:
+                from dxsearch.retrieval.embedder import get_embedder
+
+                embedder = get_embedder(
+                    quantize=self.manifest.embedder.quantized,
+                    batch_size=self.settings.embed_batch_size,
+                    threads=self.settings.embed_threads,
+                )
+                if embedder.spec.name != self.manifest.embedder.name:
+                    raise ValueError(
+                        f"index was embedded with {self.manifest.embedder.name}, this process has {embedder.spec.name}"
+                    )
+                self._embedder = embedder
+            return self._embedder
+
+    @property
+    def lexical(self) -> LexicalRetriever:
+        """BM25 over the tantivy index (opened on first use; no model is loaded)."""
+        with self._lock:
+            if self._lexical is None:
+                from dxsearch.retrieval.lexical import LexicalRetriever
+
+                self._lexical = LexicalRetriever(self.generation, self.store)
+            return self._lexical
+
+    @property
+    def dense(self) -> DenseRetriever:
+        """Late-interaction dense retrieval (opens FAISS and loads the embedder on first use)."""
+        with self._lock:
+            if self._dense is None:
+                from dxsearch.retrieval.dense import DenseRetriever
+
+                self._dense = DenseRetriever(self.generation, self.store, self.embedder)
+            return self._dense
+
+    @property
+    def hybrid(self) -> HybridRetriever:
+        """Lexical + dense fused by weighted RRF, with the settings' weights."""
+        with self._lock:
+            if self._hybrid is None:
+                from dxsearch.retrieval.fusion import HybridRetriever
+
+                self._hybrid = HybridRetriever(
+                    self.lexical,
+                    self.dense,
+                    k0=self.settings.rrf_k,
+                    lexical_weight=self.settings.rrf_lexical_weight,
+                    dense_weight=self.settings.rrf_dense_weight,
+                    candidates=self.settings.fusion_candidates,
+                    dense_only_min_similarity=self.settings.dense_only_min_similarity,
+                )
+            return self._hybrid
+
     def retriever(self, name: str) -> Retriever:
-        """A retriever by registered name (``lexical``, ``dense`` or ``hybrid``)."""
+        """A retriever by registered name (``lexical``, ``dense`` or ``hybrid``), opened on first use."""
         from dxsearch.retrieval import RETRIEVERS
 
         return RETRIEVERS.get(name)(self)

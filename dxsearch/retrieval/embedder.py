@@ -16,17 +16,18 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:  # numpy is imported where vectors are made: naming an embedding space must stay cheap
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatMatrix = npt.NDArray[np.float32]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # noqa: TID251 - must precede the hub's import
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")  # noqa: TID251
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-
-FloatMatrix = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class Embedder:
 
     def encode(self, texts: Sequence[str]) -> FloatMatrix:
         """Embed ``texts`` as unit vectors (cosine similarity = inner product)."""
+        import numpy as np
+
         if not texts:
             return np.zeros((0, self.spec.dim), dtype=np.float32)
         with self._lock:

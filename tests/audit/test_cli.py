@@ -33,7 +33,7 @@ def test_verify_ok_then_broken(db_path: Path, make_entry: Callable[..., AuditEnt
     _populate(db_path, make_entry)
     result = runner.invoke(app, ["verify", "--url", _url(db_path)])
     assert result.exit_code == 0, result.output
-    assert "OK: 5 records" in result.output
+    assert "OK: 5 records" in result.stdout
 
     conn = sqlite3.connect(db_path, isolation_level=None)
     conn.execute("DROP TRIGGER audit_records_no_update")
@@ -44,7 +44,7 @@ def test_verify_ok_then_broken(db_path: Path, make_entry: Callable[..., AuditEnt
 
     result = runner.invoke(app, ["verify", "--url", _url(db_path)])
     assert result.exit_code == 1
-    assert "first broken record: 4" in result.output
+    assert result.stdout.startswith("BROKEN: first broken record: 4")  # the verdict is the result
 
     result = runner.invoke(app, ["verify", "--url", _url(db_path), "--json"])
     assert result.exit_code == 1

@@ -1,4 +1,5 @@
-"""The corpus-builder command line: help that teaches, docs kept true, bad input -> exit 2 + one line."""
+"""The corpus-builder command line as a Unix tool: results on stdout, logs on stderr, exit 0 / 1 (nothing
+found) / 2 (bad input), every problem named; help that teaches, docs kept true."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from corpus_builder.cli import app
+from dxsearch.settings import Settings
 
 runner = CliRunner()
 
@@ -21,14 +23,16 @@ def test_missing_index_is_one_line_and_exit_2(tmp_path: Path) -> None:
         assert "Traceback" not in result.output
 
 
-def test_unknown_source_and_unknown_retriever_exit_2(tmp_path: Path, small_index: Path) -> None:
+def test_unknown_source_and_unknown_retriever_exit_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["build", "--out", str(tmp_path / "i"), "--source", "no-such-source"])
     assert result.exit_code == 2
     assert "neither a registered source" in result.output
     assert not (tmp_path / "i" / "CURRENT").exists()
-    result = runner.invoke(app, ["search", "marfan", "--index", str(small_index), "--retriever", "bm99"])
+    # Refused while parsing arguments: the (missing) index is never opened, no model is loaded.
+    result = runner.invoke(app, ["search", "marfan", "--index", str(tmp_path / "none"), "--retriever", "bm99"])
     assert result.exit_code == 2
-    assert "unknown retriever 'bm99'" in result.output
+    assert "unknown retriever 'bm99'" in result.stderr and "holds no index" not in result.stderr
+    assert result.stdout == ""
 
 
 def test_search_and_stats_on_a_real_index(small_index: Path) -> None:
@@ -45,11 +49,99 @@ def test_search_and_stats_on_a_real_index(small_index: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    first = json.loads(result.output.splitlines()[0])
+    first = json.loads(result.stdout.splitlines()[0])
     assert first["doc_id"] == "omim:143100" and first["evidence_id"].startswith("omim:143100#")
     stats = runner.invoke(app, ["stats", "--index", str(small_index), "--json"])
-    manifest = json.loads(stats.output)
+    manifest = json.loads(stats.stdout)
     assert manifest["counts"]["documents"]["guideline"] == 1
+
+
+@pytest.mark.parametrize("retriever", ["lexical", "hybrid"])
+def test_search_results_go_to_stdout_and_the_summary_to_stderr(small_index: Path, retriever: str) -> None:
+    result = runner.invoke(app, ["search", "marfan", "--index", str(small_index), "--retriever", retriever])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(" 1. ") and "Marfan syndrome" in result.stdout
+    assert "passage(s)" in result.stderr and "passage(s)" not in result.stdout
+    table = runner.invoke(app, ["stats", "--index", str(small_index)])
+    assert table.exit_code == 0 and "disease_knowledge" in table.stdout and "test-docs" in table.stdout
+
+
+def test_a_search_that_finds_nothing_says_so_on_stderr_and_exits_1(small_index: Path) -> None:
+    for retriever in ("lexical", "hybrid"):
+        result = runner.invoke(app, ["search", "zzqxv", "--index", str(small_index), "--retriever", retriever])
+        assert result.exit_code == 1, result.output
+        assert result.stdout == ""
+        assert "no match for 'zzqxv'" in result.stderr
+
+
+@pytest.mark.parametrize("query", ["", "   ", ";;, --"])
+def test_an_empty_query_is_bad_input(small_index: Path, query: str) -> None:
+    result = runner.invoke(app, ["search", query, "--index", str(small_index)])
+    assert result.exit_code == 2
+    assert "empty query" in result.stderr and result.stdout == ""
+
+
+def test_a_kind_the_index_does_not_hold_says_so_and_exits_1(tmp_path: Path, test_settings: Settings) -> None:
+    from support import SMALL_DOCS, ListSource
+
+    from corpus_builder.build import run_build
+    from dxsearch.corpus import DocumentKind
+
+    knowledge = [d for d in SMALL_DOCS if d.kind is DocumentKind.DISEASE_KNOWLEDGE]
+    run_build(tmp_path, [ListSource("knowledge-only", knowledge)], test_settings)
+    result = runner.invoke(app, ["search", "marfan", "--index", str(tmp_path), "--kind", "guideline"])
+    assert result.exit_code == 1
+    assert "holds no guideline passages" in result.stderr and "disease_knowledge" in result.stderr
+    assert result.stdout == ""
+    # A kind it does hold still answers, even alongside one it does not.
+    both = ["search", "marfan", "--index", str(tmp_path), "--kind", "guideline", "--kind", "disease_knowledge"]
+    assert runner.invoke(app, both).exit_code == 0
+
+
+def test_lexical_search_from_the_shell_writes_stdout_and_never_imports_the_model(small_index: Path) -> None:
+    """The user's view: `corpus-builder search ... > out.txt` gives the results, and no model is loaded."""
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from corpus_builder.cli import app\n"
+        "try:\n"
+        "    app()\n"
+        "finally:\n"
+        "    heavy = sorted({'torch', 'sentence_transformers', 'faiss', 'numpy'} & set(sys.modules))\n"
+        "    print('heavy modules:', heavy, file=sys.stderr)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}  # noqa: TID251 - the child must see this checkout
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "search", "marfan", "--retriever", "lexical", "--index", str(small_index)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Marfan syndrome" in done.stdout
+    assert "heavy modules: []" in done.stderr
+
+
+def test_dxsearch_index_is_the_default_index(small_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dxsearch.settings import get_settings
+
+    monkeypatch.setenv("DXSEARCH_INDEX", str(small_index))
+    get_settings.cache_clear()
+    try:
+        stats = runner.invoke(app, ["stats", "--json"])
+        assert stats.exit_code == 0, stats.output
+        assert json.loads(stats.stdout)["counts"]["documents"]["guideline"] == 1
+        found = runner.invoke(app, ["search", "marfan", "--retriever", "lexical"])
+        assert found.exit_code == 0 and "Marfan" in found.stdout
+    finally:
+        monkeypatch.delenv("DXSEARCH_INDEX")
+        get_settings.cache_clear()
 
 
 @pytest.mark.parametrize("content", [b"", b'{"resourceType": "Bundle", "entry": [', b"\x00\x01binary\x00"])
@@ -68,11 +160,9 @@ def test_eval_retrieval_rejects_bad_case_files(tmp_path: Path, small_index: Path
             str(tmp_path / "o.json"),
         ],
     )
-    if content:
-        assert result.exit_code == 2
-        assert "cases.jsonl:1:" in result.output
-    else:  # an empty case file is no error, just nothing to evaluate
-        assert result.exit_code == 0
+    assert result.exit_code == 2
+    assert "cases.jsonl:1:" in result.stderr if content else "no cases in the file" in result.stderr
+    assert not (tmp_path / "o.json").exists()
 
 
 def _bundle_json(case_id: str) -> str:
@@ -106,18 +196,63 @@ def test_build_from_a_directory_with_bad_files_indexes_the_good_and_reports_the_
     assert set(reasons) == {"truncated.json", "observation.json", "empty.json", "binary.json", "latin1.md"}
     assert "Bundle" in reasons["observation.json"]
 
-    # A bad file added later is rejected and loses nothing already indexed.
+    # A file whose every record is rejected: `add` names the rejects, exits 2 and leaves the index as it was.
+    before = (index / "CURRENT").read_text()
     bad = tmp_path / "later.json"
     bad.write_text("{not json", encoding="utf-8")
     result = runner.invoke(app, ["add", "--index", str(index), "--source", str(bad)])
+    assert result.exit_code == 2, result.output
+    assert "rejected " in result.stderr and "later.json" in result.stderr and "nothing was indexed" in result.stderr
+    assert (index / "CURRENT").read_text() == before
+
+    # One good record among bad ones is added (exit 0), and the bad ones are still named.
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "new.json").write_text(_bundle_json("good-2"), encoding="utf-8")
+    (mixed / "broken.json").write_text("{", encoding="utf-8")
+    result = runner.invoke(app, ["add", "--index", str(index), "--source", str(mixed), "--json"])
     assert result.exit_code == 0, result.output
-    after = json.loads(runner.invoke(app, ["stats", "--index", str(index), "--json"]).output)
-    assert after["counts"]["documents"] == manifest["counts"]["documents"]
-    assert after["rejects"]["total"] == 1
+    assert "broken.json" in result.stderr
+    assert json.loads(result.stdout)["sources"][-1]["added"] == 1  # --json: the new manifest, for programs
+    after = json.loads(runner.invoke(app, ["stats", "--index", str(index), "--json"]).stdout)
+    assert after["counts"]["documents"] == {"patient_record": 2, "guideline": 1}
 
     validate = runner.invoke(app, ["validate", str(bad)])
     assert validate.exit_code == 2
-    assert "later.json" in validate.output
+    assert "later.json" in validate.stdout and "rejected" in validate.stderr
+
+
+def test_validate_lists_every_error_with_its_offending_value(tmp_path: Path) -> None:
+    bundle = json.loads(_bundle_json("v-1"))
+    observations = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
+    observations[0]["status"] = ["final"]
+    observations[0]["valueBoolean"] = "maybe"
+    bundle["entry"].append({"resource": {**observations[0], "status": 17, "valueBoolean": True}})
+    path = tmp_path / "three-errors.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3, result.stdout
+    assert all(line.startswith(f"{path}#entry[") for line in lines)
+    assert "more error" not in result.stdout
+    assert '(got ["final"])' in lines[0] and '(got "maybe")' in lines[1] and "(got 17)" in lines[2]
+    assert "1 rejected (3 problem(s))" in result.stderr
+
+    as_json = json.loads(runner.invoke(app, ["validate", str(path), "--json"]).stdout)
+    assert len(as_json["rejects"][0]["problems"]) == 3 and as_json["documents"] == 0
+
+
+def test_validate_lists_every_error_of_a_case_row(tmp_path: Path) -> None:
+    path = tmp_path / "cases.jsonl"
+    row = {"case_id": "", "phenotypes": "lots", "disease": {"id": "OMIM:1", "label": "x"}, "genes": [7]}
+    path.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 and all(line.startswith(f"{path}:1: ") for line in lines), result.stdout
+    assert '(got "")' in lines[0] and '(got "lots")' in lines[1] and "(got 7)" in lines[2]
 
 
 def test_a_build_that_indexes_nothing_keeps_the_live_index(tmp_path: Path, small_index: Path) -> None:
@@ -140,3 +275,30 @@ def test_add_to_a_mistyped_directory_creates_nothing(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "holds no index" in result.output
     assert not typo.exists()
+
+
+def test_offending_values_are_shown_to_the_user_but_never_written_into_the_index(tmp_path: Path) -> None:
+    """Values in a bad record are patient data: `validate` shows them to its user; `add` names the record and
+    its problem but no value, and neither the manifest nor rejects.jsonl holds one."""
+    from dxsearch.retrieval.layout import current_generation
+
+    index = tmp_path / "index"
+    good = tmp_path / "good.json"
+    good.write_text(_bundle_json("g-1"), encoding="utf-8")
+    assert runner.invoke(app, ["build", "--out", str(index), "--source", str(good)]).exit_code == 0
+    bundle = json.loads(_bundle_json("g-2"))
+    bundle["entry"][1]["resource"]["status"] = ["secret-value-1984"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(bundle), encoding="utf-8")
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "bad.json").write_text(json.dumps(bundle), encoding="utf-8")
+    (mixed / "other.json").write_text(_bundle_json("g-3"), encoding="utf-8")
+    result = runner.invoke(app, ["add", "--index", str(index), "--source", str(mixed)])
+    assert result.exit_code == 0, result.output
+    assert "mixed/bad.json#entry[1].resource.status" in result.stderr and "secret-value-1984" not in result.output
+    assert "secret-value-1984" in runner.invoke(app, ["validate", str(bad)]).stdout
+    generation = current_generation(index)
+    assert "secret-value-1984" not in (generation / "manifest.json").read_text()
+    assert "secret-value-1984" not in (generation / "rejects.jsonl").read_text()
+    assert "bad.json" in (generation / "rejects.jsonl").read_text()

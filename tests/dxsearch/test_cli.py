@@ -48,6 +48,24 @@ def test_llm_policy_without_a_model_is_refused(small_index: Path, tmp_path: Path
     assert result.exit_code == 2 and "--model" in result.output
 
 
+def test_diagnose_prints_the_differential_on_stdout_with_dxsearch_index_as_the_default(
+    small_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dxsearch.settings import get_settings
+
+    case = Path(__file__).resolve().parents[2] / "examples" / "heldout-case.jsonl"
+    monkeypatch.setenv("DXSEARCH_INDEX", str(small_index))
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["diagnose", "--case", str(case)])
+    finally:
+        monkeypatch.delenv("DXSEARCH_INDEX")
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "differential" in result.stdout and "policy evidence" in result.stdout
+    assert "differential" not in result.stderr
+
+
 @pytest.mark.slow
 def test_diagnose_explain_prints_turns_passages_and_chains(default_index: Path, tmp_path: Path) -> None:
     cases = _write_cases(tmp_path / "one.jsonl", 1)
@@ -56,9 +74,9 @@ def test_diagnose_explain_prints_turns_passages_and_chains(default_index: Path, 
         app, ["diagnose", "--case", str(cases), "--index", str(default_index), "--explain", "--json", str(out)]
     )
     assert result.exit_code == 0, result.output
-    assert "turn 1: match" in result.output and "turn 2: lookup" in result.output
-    assert "differential" in result.output
-    assert re.search(r"└ (omim|orpha|pt):[\w.-]+#\d+ \(", result.output)  # an evidence chain line
+    assert "turn 1: match" in result.stdout and "turn 2: lookup" in result.stdout
+    assert "differential" in result.stdout
+    assert re.search(r"└ (omim|orpha|pt):[\w.-]+#\d+ \(", result.stdout)  # an evidence chain line
     trace = json.loads(out.read_text())
     assert trace["stop_reason"] == "diagnosed" and trace["diagnoses"]
     assert all(link["evidence_id"] for d in trace["diagnoses"] for link in d["evidence"])

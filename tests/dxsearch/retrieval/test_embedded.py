@@ -96,3 +96,26 @@ def test_empty_kind_list_and_non_positive_k_return_nothing(index: EmbeddedIndex)
         assert retriever.search("marfan", [], 5) == []
         assert retriever.search("marfan", None, 0) == []
         assert retriever.search("marfan", None, -1) == []
+
+
+def test_opening_an_index_loads_no_retriever_and_lexical_never_loads_the_dense_side(small_index: Path) -> None:
+    opened = EmbeddedIndex(small_index)
+    assert (opened._lexical, opened._dense, opened._embedder) == (None, None, None)
+    assert opened.retriever("lexical").search("marfan", None, 3)
+    assert opened._lexical is not None
+    assert (opened._dense, opened._embedder, opened._hybrid) == (None, None, None)
+    assert opened.retriever("hybrid") is opened.hybrid  # opened once, then reused
+    assert opened._dense is not None and opened._embedder is not None
+
+
+def test_an_index_from_another_embedder_is_refused_before_any_model_loads(small_index: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from dxsearch.retrieval.layout import current_generation
+
+    copy = tmp_path / "index"
+    shutil.copytree(small_index, copy)
+    manifest = current_generation(copy) / "manifest.json"
+    manifest.write_text(manifest.read_text().replace("all-MiniLM-L6-v2", "other-model"), encoding="utf-8")
+    with pytest.raises(ValueError, match="other-model"):
+        EmbeddedIndex(copy)
