@@ -156,7 +156,7 @@ def verify_command(
                 "note: without --against, a cut of the tail together with its checkpoints goes unnoticed", err=True
             )
         if remembered is not None:
-            typer.echo(f"remembered checkpoint at seq {remembered.seq} in {against}", err=True)
+            typer.echo(f"remembered checkpoint at seq {remembered.seq} in {against}")
     else:  # the verdict is the result (stdout), whichever it is; exit 1 says it is a failure
         where = f"first broken record: {report.first_broken}" if report.first_broken is not None else "log rejected"
         typer.echo(f"BROKEN: {where}: {report.reason}")
