@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dxsearch.cases import Case, CaseFileError, LabelledCase, iter_phenopacket_rows
+from dxsearch.cases import CaseFileError, LabelledCase, iter_phenopacket_rows
 from dxsearch.cli_errors import fail, settings_or_fail
 from dxsearch.episode import Budget
 from dxsearch.policies.catalog import POLICIES
@@ -24,6 +24,7 @@ from dxsearch.settings import Settings
 
 if TYPE_CHECKING:
     from dxsearch.agent import Trace
+    from dxsearch.intake import PreparedCase
     from dxsearch.policies.base import Policy
     from dxsearch.retrieval.embedded import EmbeddedIndex
 
@@ -93,7 +94,7 @@ def _read_labelled_cases(path: Path) -> list[LabelledCase]:
     return cases
 
 
-def _read_case(path: Path, settings: Settings) -> Case:
+def _read_case(path: Path, settings: Settings) -> PreparedCase:
     """The case of a FHIR Bundle (.json) or of the first row of a phenopacket JSONL file, read by the one intake."""
     from dxsearch.intake import CaseInput, FindingInput, IntakeError, intake
     from dxsearch.pseudonym import Pseudonymiser
@@ -110,7 +111,7 @@ def _read_case(path: Path, settings: Settings) -> Case:
         prepared = intake(payload, pseudonymiser=Pseudonymiser(settings.pseudonym_key), fallback_id=path.stem)
     except IntakeError as exc:
         raise fail(f"{path}: {exc.message}") from None
-    return prepared.case
+    return prepared
 
 
 def _make_policy(
@@ -153,7 +154,14 @@ def diagnose(
     opened = _open_index(index)
     chosen, budget = _make_policy(policy, model, llm_url, llm_name, settings)
     env = DiagnosticEnv(opened.retriever(retriever_for(policy)), budget)
-    trace = run_diagnosis(read, chosen, env, index_version=opened.version, resolve_chunk=opened.store.chunk)
+    trace = run_diagnosis(
+        read.case,
+        chosen,
+        env,
+        index_version=opened.version,
+        resolve_chunk=opened.store.chunk,
+        input_account=read.account,
+    )
     if json_out is not None:
         json_out.write_text(trace.model_dump_json(indent=2), encoding="utf-8")
     print_trace(trace, explain=explain)
@@ -168,6 +176,15 @@ def print_trace(trace: Trace, *, explain: bool) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    account = trace.input_account
+    if account is not None:
+        console.print(
+            f"input: {len(account.mapped)} item(s) mapped to HPO, {len(account.not_understood)} not understood",
+            highlight=False,
+        )
+        for item in account.not_understood:
+            where = repr(item.given) if item.given is not None else f"{item.path} {list(item.span or ())}"
+            console.print(f"  not understood — not used: {where}: {item.reason}", markup=False, highlight=False)
     console.print(
         f"policy {trace.policy.name} v{trace.policy.version} · index {trace.index_version} · "
         f"{len(trace.turns)} turns · stop: {trace.stop_reason.value} · {trace.total_ms:.0f} ms",

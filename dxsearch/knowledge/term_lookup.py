@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from dxsearch.cases import Case, Finding
 from dxsearch.knowledge.hpo import HP_OBO, HpoKnowledge, get_hpo_knowledge
@@ -43,28 +44,57 @@ _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _HARD_BOUNDARY = re.compile(r"[.;:!?\n]")
 _SOFT_BOUNDARY = re.compile(r",")
 _ARTICLES = frozenset({"the", "a", "an"})
-_NEGATION_CUES: tuple[tuple[str, ...], ...] = (
-    ("negative", "for"),
-    ("absence", "of"),
-    ("no",),
-    ("deny",),  # "denies" after singularising
-    ("denied",),
-    ("without",),
+#: What a mention says about the patient (ConText-style): a finding present, absent (looked for, not found),
+#: in the family, uncertain (possible, suspected) or historical (a history of it).
+Assertion = Literal["present", "absent", "family_history", "uncertain", "historical"]
+#: Which assertion wins when one term is mentioned several times: what the patient has wins over the rest.
+ASSERTION_ORDER: dict[Assertion, int] = {
+    "present": 0,
+    "historical": 1,
+    "uncertain": 2,
+    "family_history": 3,
+    "absent": 4,
+}
+# Cues that open a clause with an assertion other than "present", in normalised tokens; the longest cue
+# starting at a token wins, so "family history of" is a family cue and not "history of".
+_CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
+    (("negative", "for"), "absent"),
+    (("absence", "of"), "absent"),
+    (("no",), "absent"),
+    (("deny",), "absent"),  # "denies" after singularising
+    (("denied",), "absent"),
+    (("without",), "absent"),
+    (("family", "history", "of"), "family_history"),
+    (("family", "history"), "family_history"),
+    (("possible",), "uncertain"),
+    (("possibly",), "uncertain"),
+    (("suspected",), "uncertain"),
+    (("suspicion", "of"), "uncertain"),
+    (("probable",), "uncertain"),
+    (("questionable",), "uncertain"),
+    (("history", "of"), "historical"),
+    (("previous",), "historical"),
+    (("previously",), "historical"),
 )
-# Words that close a negated clause even without punctuation: "no fever but seizures".
+_CUES_LONGEST_FIRST = tuple(sorted(_CUES, key=lambda cue: -len(cue[0])))
+# Words that close an asserted clause even without punctuation: "no fever but seizures".
 _CLAUSE_BREAKERS = frozenset({"but", "however", "although", "though", "except"})
 _SYNONYM = re.compile(r'^"((?:[^"\\]|\\.)*)" (EXACT|RELATED|BROAD|NARROW)(?: ([A-Za-z_:0-9]+))?')
 
 
 @dataclass(frozen=True, slots=True)
 class ExtractedTerm:
-    """One HPO term found in free text; ``label`` is the text as written, offsets index the input."""
+    """One HPO term found in free text; ``label`` is the text as written, offsets index the input.
+
+    ``excluded`` is ``assertion == "absent"``, kept as a field for the many readers that only ask that.
+    """
 
     term_id: str
     label: str
     excluded: bool
     start: int
     end: int
+    assertion: Assertion = "present"
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,43 +239,60 @@ class TermLookup:
     def extract(self, text: str) -> list[ExtractedTerm]:
         """HPO terms mentioned in clinical text, each once, in order of first mention.
 
-        Greedy longest match over normalised tokens within a sentence; a mention
-        inside a clause opened by "no", "denies", "without", "negative for" or
-        "absence of" (closed by a comma, semicolon, sentence end or "but") is
-        excluded. A term both affirmed and negated is kept as observed: a note
-        that says "no seizures at first; seizures from age 3" reports seizures.
+        Every mention of :meth:`mentions`, one per term: the mention whose assertion says most about
+        the patient wins (present, then historical, uncertain, family history, absent), so a note that
+        says "no seizures at first; seizures from age 3" reports seizures.
         """
         found: dict[str, ExtractedTerm] = {}
-        for sentence in _sentences(text):
-            for mention in self._extract_sentence(text, sentence):
-                previous = found.get(mention.term_id)
-                if previous is None or (previous.excluded and not mention.excluded):
-                    found[mention.term_id] = mention
+        for mention in self.mentions(text):
+            previous = found.get(mention.term_id)
+            if previous is None or ASSERTION_ORDER[mention.assertion] < ASSERTION_ORDER[previous.assertion]:
+                found[mention.term_id] = mention
         return sorted(found.values(), key=lambda m: m.start)
 
+    def mentions(self, text: str) -> list[ExtractedTerm]:
+        """Every HPO term mention in clinical text, in order, with its span and assertion.
+
+        Greedy longest match over normalised tokens within a sentence. A mention inside a clause opened
+        by a cue ("no", "denies", "without", "negative for", "absence of"; "family history of";
+        "possible", "suspected"; "history of", "previous") takes that cue's assertion; the clause ends at
+        a comma, semicolon, sentence end or "but".
+        """
+        found: list[ExtractedTerm] = []
+        for sentence in _sentences(text):
+            found.extend(self._extract_sentence(text, sentence))
+        return found
+
     def _extract_sentence(self, text: str, tokens: list[tuple[_Token, bool]]) -> Iterator[ExtractedTerm]:
-        negated = False
+        assertion: Assertion = "present"
         i = 0
         while i < len(tokens):
             if tokens[i][1]:
-                negated = False
+                assertion = "present"
             match = self._longest_match(tokens, i)
             if match is not None:
                 end, entry = match
                 first, last = tokens[i][0], tokens[end - 1][0]
-                yield ExtractedTerm(entry.term_id, text[first.start : last.end], negated, first.start, last.end)
-                # A clause break inside the mention ("long, slender fingers") ends the negation after it.
+                yield ExtractedTerm(
+                    entry.term_id,
+                    text[first.start : last.end],
+                    assertion == "absent",
+                    first.start,
+                    last.end,
+                    assertion,
+                )
+                # A clause break inside the mention ("long, slender fingers") ends the cue's scope after it.
                 if any(soft for _, soft in tokens[i + 1 : end]):
-                    negated = False
+                    assertion = "present"
                 i = end
                 continue
-            cue = _negation_cue(tokens, i)
-            if cue:
-                negated = True
-                i += cue
+            cue = _cue(tokens, i)
+            if cue is not None:
+                assertion = cue[1]
+                i += len(cue[0])
                 continue
             if tokens[i][0].norm in _CLAUSE_BREAKERS:
-                negated = False
+                assertion = "present"
             i += 1
 
     def _longest_match(self, tokens: list[tuple[_Token, bool]], i: int) -> tuple[int, _Entry] | None:
@@ -290,13 +337,16 @@ def _sentences(text: str) -> Iterator[list[tuple[_Token, bool]]]:
         yield sentence
 
 
-def _negation_cue(tokens: list[tuple[_Token, bool]], i: int) -> int:
-    """Length in tokens of the negation cue starting at ``i``, 0 if none."""
-    for cue in _NEGATION_CUES:
-        words = tuple(token.norm for token, _ in tokens[i : i + len(cue)])
-        if words == cue:
-            return len(cue)
-    return 0
+def _cue(tokens: list[tuple[_Token, bool]], i: int) -> tuple[tuple[str, ...], Assertion] | None:
+    """The (longest) assertion cue starting at token ``i``, ``None`` if none."""
+    for words, assertion in _CUES_LONGEST_FIRST:
+        if tuple(token.norm for token, _ in tokens[i : i + len(words)]) == words:
+            return words, assertion
+    return None
+
+
+#: Mentions that do not describe the patient as they are: kept in the intake's account, not in the case.
+_NOT_THE_PATIENTS: frozenset[Assertion] = frozenset({"family_history", "uncertain"})
 
 
 @lru_cache(maxsize=1)
@@ -310,8 +360,10 @@ def resolve_findings(case: Case, lookup: TermLookup | None = None) -> Case:
 
     Findings without an id get the id of their whole label when the dictionary
     knows it (label kept, so nothing the case said is lost). Terms found in
-    ``case.text`` are appended unless a finding already carries that id; the
-    case is otherwise unchanged (a new object, the input is not touched).
+    ``case.text`` are appended unless a finding already carries that id (terms
+    asserted of the family or as uncertain are not the patient's findings and are
+    left out; historical ones are kept as observed); the case is otherwise
+    unchanged (a new object, the input is not touched).
     """
     resolver = lookup if lookup is not None else get_term_lookup()
     findings: list[Finding] = []
@@ -324,6 +376,8 @@ def resolve_findings(case: Case, lookup: TermLookup | None = None) -> Case:
     if case.text:
         known = {f.hpo_id for f in findings if f.hpo_id is not None}
         for mention in resolver.extract(case.text):
+            if mention.assertion in _NOT_THE_PATIENTS:
+                continue
             if mention.term_id not in known:
                 findings.append(Finding(label=mention.label, hpo_id=mention.term_id, excluded=mention.excluded))
                 known.add(mention.term_id)
@@ -331,7 +385,9 @@ def resolve_findings(case: Case, lookup: TermLookup | None = None) -> Case:
 
 
 __all__ = [
+    "ASSERTION_ORDER",
     "MAX_MENTION_TOKENS",
+    "Assertion",
     "ExtractedTerm",
     "TermLookup",
     "get_term_lookup",

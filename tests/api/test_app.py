@@ -444,3 +444,21 @@ def test_a_missing_index_leaves_the_app_unready_with_a_reason(
         assert state["state"] == "failed" and "warm-up failed" in state["reason"]
         assert client.get("/readyz").status_code == 503
         assert client.get("/v1/corpus", headers=auth("clinician")).status_code == 503
+
+
+def test_the_account_of_the_input_is_returned_and_recorded(client: TestClient, store: SqliteAuditStore) -> None:
+    body = {"findings": ["Arachnodactyly", "Ectopia lentis", "Tall stature", "wobbly florp"], "sex": "female"}
+    response = client.post("/v1/diagnose", json=body, headers=auth("clinician"))
+    assert response.status_code == 200, response.text
+    data = response.json()
+    account = data["account"]
+    assert account == data["trace"]["input_account"]
+    assert [m["hpo_id"] for m in account["mapped"]] == ["HP:0001166", "HP:0001083", "HP:0000098"]
+    assert account["not_understood"] == [
+        {"path": "findings[3]", "span": [0, 12], "given": "wobbly florp", "reason": "no HPO term matches these words"}
+    ]
+    # Coverage counts over everything entered: the finding not understood is one the diagnosis does not explain.
+    reasoning = "\n".join(turn["text"] for turn in data["trace"]["turns"])
+    assert "/4 findings" in reasoning and "/3 findings" not in reasoning
+    record = store.get(data["audit_id"])
+    assert record is not None and record.to_json()["trace"]["input_account"] == account

@@ -98,7 +98,7 @@ def test_extract_finds_terms_and_negation(lookup: TermLookup) -> None:
 
 
 def test_extract_no_seizures(lookup: TermLookup) -> None:
-    assert lookup.extract("no seizures") == [ExtractedTerm(SEIZURE, "seizures", True, 3, 11)]
+    assert lookup.extract("no seizures") == [ExtractedTerm(SEIZURE, "seizures", True, 3, 11, "absent")]
 
 
 def test_negation_ends_at_comma_and_sentence(lookup: TermLookup) -> None:
@@ -160,3 +160,14 @@ def test_resolve_findings_without_text_only_fills_ids() -> None:
     case = Case(case_id="c2", findings=(Finding(label="Tall stature"),))
     resolved = resolve_findings(case)
     assert resolved.findings == (Finding(label="Tall stature", hpo_id=TALL_STATURE),)
+
+
+def test_mentions_carry_assertions_in_their_clause(lookup: TermLookup) -> None:
+    text = "Family history of seizures. Possible scoliosis. History of hypotonia. No headache but arachnodactyly."
+    assert [(m.term_id, m.assertion) for m in lookup.mentions(text)] == [
+        (SEIZURE, "family_history"),
+        (SCOLIOSIS, "uncertain"),
+        ("HP:0001252", "historical"),
+        ("HP:0002315", "absent"),
+        (ARACHNODACTYLY, "present"),
+    ]

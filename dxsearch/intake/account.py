@@ -1,0 +1,211 @@
+"""The account of an input: what the intake understood of each thing the caller entered, and what it did not.
+
+The ``Case`` is what a policy may see; the account is what a clinician and an auditor need to trust it.
+Every input item (a finding of a findings list, a segment of a note, a finding or condition of a bundle)
+ends up either *mapped* (an HPO term, where it came from, and what the words assert of it) or *not
+understood* (where it is, and why), never dropped in silence. The account travels in the trace and the
+audit record, so it is free of PHI: an item of a note is given by its character span in the note, never
+by its words; findings-list and bundle items keep the label the caller gave (the trace already holds
+finding labels).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dxsearch.cases import Finding, Sex
+from dxsearch.knowledge.hpo import HpoKnowledge
+from dxsearch.knowledge.term_lookup import ASSERTION_ORDER, Assertion, ExtractedTerm, TermLookup
+
+__all__ = [
+    "NOT_A_FINDING",
+    "NO_TERM",
+    "Assertion",
+    "InputAccount",
+    "MappedItem",
+    "NotUnderstood",
+    "Reading",
+    "read_items",
+    "read_text",
+]
+
+#: Why an item was not understood: its words name no HPO phenotype the dictionary knows.
+NO_TERM = "no HPO term matches these words"
+#: Why a bundle condition is not a finding: it names a diagnosis (history), not a phenotype.
+NOT_A_FINDING = "a Condition names a diagnosis, not a phenotype: kept out of the findings"
+#: Assertions that describe the patient's own findings (observed or excluded); others stay in the account only.
+PATIENT_ASSERTIONS: frozenset[Assertion] = frozenset({"present", "historical", "absent"})
+
+Span = tuple[int, int]
+DemographicSource = Literal["given", "text", "bundle"]
+
+
+class MappedItem(BaseModel):
+    """An input item (or part of one) understood as an HPO term.
+
+    ``path`` says which input it came from (``text``, ``findings[3]``, ``bundle.findings[0]``); ``span``
+    is ``[start, end]`` in the note (``text``) or in the label given (``findings[i]``). ``given`` is the
+    label the caller gave, for list and bundle items only (never words of a note).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    span: Span | None = None
+    given: str | None = None
+    hpo_id: str = Field(pattern=r"^HP:\d{7}$")
+    label: str = Field(description="The HPO term's name.")
+    assertion: Assertion
+
+
+class NotUnderstood(BaseModel):
+    """An input item (or part of one) the intake could not use, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    span: Span | None = None
+    given: str | None = None
+    reason: str
+
+
+class InputAccount(BaseModel):
+    """Every input item, mapped or not understood, and where age and sex came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: Literal["text", "findings", "bundle"]
+    mapped: tuple[MappedItem, ...] = ()
+    not_understood: tuple[NotUnderstood, ...] = ()
+    age: str | None = None
+    age_from: DemographicSource | None = None
+    age_span: Span | None = Field(default=None, description="Where in the note the age was read, if from text.")
+    sex: Sex = "unknown"
+    sex_from: DemographicSource | None = None
+    sex_span: Span | None = Field(default=None, description="Where in the note the sex was read, if from text.")
+
+    @property
+    def items(self) -> int:
+        """How many input items (or parts of items) the account covers: one per path and span."""
+        return len({(m.path, m.span) for m in self.mapped} | {(n.path, n.span) for n in self.not_understood})
+
+
+@dataclass(frozen=True, slots=True)
+class ItemIn:
+    """One item as entered: a label, maybe an HPO id, maybe excluded (duck-typed from the intake's inputs)."""
+
+    label: str
+    hpo_id: str | None = None
+    excluded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """Findings for the case, with the account entries they came from."""
+
+    findings: tuple[Finding, ...]
+    mapped: tuple[MappedItem, ...]
+    not_understood: tuple[NotUnderstood, ...]
+
+
+def read_items(
+    items: Sequence[ItemIn], lookup: TermLookup, knowledge: HpoKnowledge, *, prefix: str = "findings"
+) -> Reading:
+    """Findings of a findings list: each item mapped (by its id, its whole label, or terms in its words) or not.
+
+    An item whose words name no term is kept as a finding with its label only (retrieval can still use the
+    words) and listed as not understood. Every item yields at least one account entry.
+    """
+    findings: list[Finding] = []
+    mapped: list[MappedItem] = []
+    missed: list[NotUnderstood] = []
+    for index, item in enumerate(items):
+        path = f"{prefix}[{index}]"
+        whole: Span = (0, len(item.label))
+        forced: Assertion | None = "absent" if item.excluded else None
+        term_id = item.hpo_id or lookup.lookup(item.label)
+        if term_id is not None:
+            assertion = forced or "present"
+            findings.append(Finding(label=item.label, hpo_id=term_id, excluded=item.excluded))
+            mapped.append(_mapped(path, whole, item.label, term_id, assertion, knowledge))
+            continue
+        mentions = _best_per_term(lookup.mentions(item.label))
+        if not mentions:
+            findings.append(Finding(label=item.label, excluded=item.excluded))
+            missed.append(NotUnderstood(path=path, span=whole, given=item.label, reason=NO_TERM))
+            continue
+        for mention in mentions:
+            assertion = forced or mention.assertion
+            if assertion in PATIENT_ASSERTIONS:
+                # One term in the words: the finding keeps the caller's whole label; several: each its own words.
+                label = item.label if len(mentions) == 1 else mention.label
+                findings.append(Finding(label=label, hpo_id=mention.term_id, excluded=assertion == "absent"))
+            span = (mention.start, mention.end)
+            mapped.append(_mapped(path, span, item.label, mention.term_id, assertion, knowledge))
+    return Reading(tuple(findings), tuple(mapped), tuple(missed))
+
+
+def read_text(text: str, lookup: TermLookup, knowledge: HpoKnowledge, *, covered: Sequence[Span] = ()) -> Reading:
+    """Findings of a note, every mention in the account, and every segment with no mention as not understood.
+
+    ``covered`` are spans already accounted for otherwise (age, sex). A segment (a line, a sentence, a
+    list item between commas or semicolons) that holds words but no mention and nothing covered is listed
+    as not understood, by its span only.
+    """
+    mentions = lookup.mentions(text)
+    findings: list[Finding] = []
+    known: set[str] = set()
+    for mention in _best_per_term(mentions):
+        if mention.assertion in PATIENT_ASSERTIONS and mention.term_id not in known:
+            findings.append(Finding(label=mention.label, hpo_id=mention.term_id, excluded=mention.excluded))
+            known.add(mention.term_id)
+    mapped = tuple(_mapped("text", (m.start, m.end), None, m.term_id, m.assertion, knowledge) for m in mentions)
+    used = [(m.start, m.end) for m in mentions] + list(covered)
+    missed = tuple(
+        NotUnderstood(path="text", span=span, reason=NO_TERM)
+        for span in segments(text)
+        if not any(start < span[1] and span[0] < end for start, end in used)
+    )
+    return Reading(tuple(findings), mapped, missed)
+
+
+_SEGMENT_BREAK = re.compile(r"[\n;,•·]|[.!?](?=\s|$)")
+_CONTENT_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def segments(text: str) -> list[Span]:
+    """Spans of a note's segments (lines, sentences, items between commas or semicolons) that hold a word."""
+    spans: list[Span] = []
+    start = 0
+    for match in [*_SEGMENT_BREAK.finditer(text), None]:
+        end = match.start() if match is not None else len(text)
+        piece = text[start:end]
+        if _CONTENT_WORD.search(piece):
+            left = start + len(piece) - len(piece.lstrip())
+            right = start + len(piece.rstrip())
+            spans.append((left, right))
+        if match is not None:
+            start = match.end()
+    return spans
+
+
+def _best_per_term(mentions: Sequence[ExtractedTerm]) -> list[ExtractedTerm]:
+    """One mention per term (the one that says most about the patient), in order of first mention."""
+    best: dict[str, ExtractedTerm] = {}
+    for mention in mentions:
+        previous = best.get(mention.term_id)
+        if previous is None or ASSERTION_ORDER[mention.assertion] < ASSERTION_ORDER[previous.assertion]:
+            best[mention.term_id] = mention
+    return sorted(best.values(), key=lambda m: m.start)
+
+
+def _mapped(
+    path: str, span: Span, given: str | None, term_id: str, assertion: Assertion, knowledge: HpoKnowledge
+) -> MappedItem:
+    name = knowledge.term_name(term_id) if knowledge.has_term(term_id) else term_id
+    return MappedItem(path=path, span=span, given=given, hpo_id=term_id, label=name, assertion=assertion)

@@ -1,0 +1,116 @@
+"""The intake's account of its input, on the real HPO dictionary: every item mapped or not understood."""
+
+from __future__ import annotations
+
+import json
+
+from dxsearch.intake import CaseInput, FindingInput, PreparedCase, intake
+from dxsearch.intake.account import NO_TERM, NOT_A_FINDING, segments
+from dxsearch.pseudonym import Pseudonymiser
+
+PSEUDONYMISER = Pseudonymiser("account-test-key")
+ARACHNODACTYLY = "HP:0001166"
+SEIZURE = "HP:0001250"
+
+
+def read(payload: CaseInput) -> PreparedCase:
+    return intake(payload, pseudonymiser=PSEUDONYMISER, fallback_id="test")
+
+
+def test_findings_list_items_are_mapped_or_listed_as_not_understood() -> None:
+    prepared = read(
+        CaseInput(
+            findings=(
+                FindingInput(label="Spider fingers"),
+                FindingInput(label="flibbertigibbet wombles"),
+                FindingInput(label="Seizures", excluded=True),
+                FindingInput(label="HP:0000098"),
+            )
+        )
+    )
+    account = prepared.account
+    assert account.source == "findings"
+    by_path = {m.path: m for m in account.mapped}
+    assert by_path["findings[0]"].hpo_id == ARACHNODACTYLY
+    assert by_path["findings[0]"].label == "Arachnodactyly"  # the term's name
+    assert by_path["findings[0]"].given == "Spider fingers"
+    assert by_path["findings[0]"].span == (0, len("Spider fingers"))
+    assert by_path["findings[2]"].assertion == "absent"
+    assert by_path["findings[3]"].hpo_id == "HP:0000098" and by_path["findings[3]"].given == "Tall stature"
+    (missed,) = account.not_understood
+    assert missed.path == "findings[1]" and missed.given == "flibbertigibbet wombles" and missed.reason == NO_TERM
+    # The unmapped finding is still a finding (its words can still be searched), never dropped.
+    labels = [(f.label, f.hpo_id) for f in prepared.case.findings]
+    assert ("flibbertigibbet wombles", None) in labels
+    assert account.items == 4
+
+
+def test_a_label_holding_a_term_among_other_words_is_mapped_with_its_span() -> None:
+    prepared = read(CaseInput(findings=(FindingInput(label="seizures since infancy"),)))
+    (mapped,) = prepared.account.mapped
+    assert mapped.hpo_id == SEIZURE and mapped.span == (0, len("seizures"))
+    assert prepared.case.findings[0].label == "seizures since infancy"  # the caller's words are kept
+    assert not prepared.account.not_understood
+
+
+def test_note_mentions_keep_spans_and_assertions_and_no_words_of_the_note() -> None:
+    note = "Arachnodactyly and scoliosis. No seizures. Family history of hypotonia. Seen at the clinic on Tuesday."
+    prepared = read(CaseInput(text=note))
+    account = prepared.account
+    assert account.source == "text"
+    spans = {m.hpo_id: m for m in account.mapped}
+    mention = spans[ARACHNODACTYLY]
+    assert mention.span is not None and note[mention.span[0] : mention.span[1]] == "Arachnodactyly"
+    assert spans[SEIZURE].assertion == "absent"
+    assert spans["HP:0001252"].assertion == "family_history"
+    # The family's hypotonia is in the account, not among the patient's findings.
+    assert "HP:0001252" not in {f.hpo_id for f in prepared.case.findings}
+    (missed,) = account.not_understood
+    assert missed.span is not None and note[missed.span[0] : missed.span[1]] == "Seen at the clinic on Tuesday"
+    assert missed.given is None
+    dumped = account.model_dump_json()
+    assert "Tuesday" not in dumped and "clinic" not in dumped and "scoliosis" not in dumped
+
+
+def test_segments_are_lines_sentences_and_list_items() -> None:
+    text = "Tall stature, arachnodactyly; lens dislocation.\n- aortic root dilatation\n14"
+    assert [text[a:b] for a, b in segments(text)] == [
+        "Tall stature",
+        "arachnodactyly",
+        "lens dislocation",
+        "- aortic root dilatation",
+    ]
+
+
+def test_bundle_conditions_are_listed_not_dropped() -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": {"resourceType": "Patient", "id": "p1", "gender": "male"}},
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {
+                        "coding": [{"system": "http://purl.obolibrary.org/obo/hp.owl", "code": ARACHNODACTYLY}],
+                        "text": "Arachnodactyly",
+                    },
+                    "subject": {"reference": "Patient/p1"},
+                }
+            },
+            {
+                "resource": {
+                    "resourceType": "Condition",
+                    "code": {"text": "Marfan syndrome"},
+                    "subject": {"reference": "Patient/p1"},
+                }
+            },
+        ],
+    }
+    prepared = read(CaseInput(bundle=json.dumps(bundle).encode()))
+    account = prepared.account
+    assert [m.hpo_id for m in account.mapped] == [ARACHNODACTYLY]
+    assert account.mapped[0].path == "bundle.findings[0]"
+    assert [(n.given, n.reason) for n in account.not_understood] == [("Marfan syndrome", NOT_A_FINDING)]
+    assert account.sex == "male" and account.sex_from == "bundle"
