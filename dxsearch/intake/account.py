@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from dxsearch.cases import Finding, Sex
+from dxsearch.intake.demographics import Demographics, read_demographics
 from dxsearch.knowledge.hpo import HpoKnowledge
 from dxsearch.knowledge.term_lookup import ASSERTION_ORDER, Assertion, ExtractedTerm, TermLookup
 
@@ -42,7 +43,8 @@ NOT_A_FINDING = "a Condition names a diagnosis, not a phenotype: kept out of the
 PATIENT_ASSERTIONS: frozenset[Assertion] = frozenset({"present", "historical", "absent"})
 
 Span = tuple[int, int]
-DemographicSource = Literal["given", "text", "bundle"]
+#: Where age or sex came from: ``given`` (a field of the request), ``bundle``, ``text`` or a findings item path.
+DemographicSource = str
 
 
 class MappedItem(BaseModel):
@@ -106,11 +108,16 @@ class ItemIn:
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """Findings for the case, with the account entries they came from."""
+    """Findings for the case, with the account entries they came from, and age and sex the words gave.
+
+    ``demographics`` spans index the text of ``demographics_path`` (``text`` or a findings item).
+    """
 
     findings: tuple[Finding, ...]
     mapped: tuple[MappedItem, ...]
     not_understood: tuple[NotUnderstood, ...]
+    demographics: Demographics = field(default_factory=Demographics)
+    demographics_path: str | None = None
 
 
 def read_items(
@@ -118,45 +125,107 @@ def read_items(
 ) -> Reading:
     """Findings of a findings list: each item mapped (by its id, its whole label, or terms in its words) or not.
 
-    An item whose words name no term is kept as a finding with its label only (retrieval can still use the
-    words) and listed as not understood. Every item yields at least one account entry.
+    An item whose whole label is no term but which holds a list ("tall stature, arachnodactyly; lens
+    dislocation") is read part by part, parts joined back where the joined words are a term (some HPO
+    names hold a comma). A part that is an age and sex ("14-year-old boy") gives the case's demographics.
+    A part whose words name no term is kept as a finding with its label only (retrieval can still use
+    the words) and listed as not understood. Every item yields at least one account entry or demographic.
     """
     findings: list[Finding] = []
     mapped: list[MappedItem] = []
     missed: list[NotUnderstood] = []
+    demographics, demographics_path = Demographics(), None
     for index, item in enumerate(items):
         path = f"{prefix}[{index}]"
-        whole: Span = (0, len(item.label))
         forced: Assertion | None = "absent" if item.excluded else None
         term_id = item.hpo_id or lookup.lookup(item.label)
         if term_id is not None:
-            assertion = forced or "present"
             findings.append(Finding(label=item.label, hpo_id=term_id, excluded=item.excluded))
-            mapped.append(_mapped(path, whole, item.label, term_id, assertion, knowledge))
+            whole = (0, len(item.label))
+            mapped.append(_mapped(path, whole, item.label, term_id, forced or "present", knowledge))
             continue
-        mentions = _best_per_term(lookup.mentions(item.label))
-        if not mentions:
-            findings.append(Finding(label=item.label, excluded=item.excluded))
-            missed.append(NotUnderstood(path=path, span=whole, given=item.label, reason=NO_TERM))
-            continue
-        for mention in mentions:
-            assertion = forced or mention.assertion
-            if assertion in PATIENT_ASSERTIONS:
-                # One term in the words: the finding keeps the caller's whole label; several: each its own words.
-                label = item.label if len(mentions) == 1 else mention.label
-                findings.append(Finding(label=label, hpo_id=mention.term_id, excluded=assertion == "absent"))
-            span = (mention.start, mention.end)
-            mapped.append(_mapped(path, span, item.label, mention.term_id, assertion, knowledge))
-    return Reading(tuple(findings), tuple(mapped), tuple(missed))
+        for start, end in list_parts(item.label, lookup):
+            words = item.label[start:end]
+            if start > 0 or end < len(item.label):
+                term_id = lookup.lookup(words)
+                if term_id is not None:
+                    findings.append(Finding(label=words, hpo_id=term_id, excluded=item.excluded))
+                    mapped.append(_mapped(path, (start, end), item.label, term_id, forced or "present", knowledge))
+                    continue
+            read = read_demographics(words)
+            if read.age is not None and demographics.age is None:
+                demographics, demographics_path = _shifted(read, start), path
+            mentions = _best_per_term(lookup.mentions(words))
+            for mention in mentions:
+                assertion = forced or mention.assertion
+                if assertion in PATIENT_ASSERTIONS:
+                    # One term in the words: the finding keeps the caller's words; several: each its own words.
+                    label = words if len(mentions) == 1 else mention.label
+                    findings.append(Finding(label=label, hpo_id=mention.term_id, excluded=assertion == "absent"))
+                span = (start + mention.start, start + mention.end)
+                mapped.append(_mapped(path, span, item.label, mention.term_id, assertion, knowledge))
+            if mentions:
+                continue
+            if read.age is not None and not _has_content(words, read.spans):
+                continue  # an age (and sex) and nothing else: accounted for as demographics
+            findings.append(Finding(label=words, excluded=item.excluded))
+            missed.append(NotUnderstood(path=path, span=(start, end), given=item.label, reason=NO_TERM))
+    return Reading(tuple(findings), tuple(mapped), tuple(missed), demographics, demographics_path)
 
 
-def read_text(text: str, lookup: TermLookup, knowledge: HpoKnowledge, *, covered: Sequence[Span] = ()) -> Reading:
-    """Findings of a note, every mention in the account, and every segment with no mention as not understood.
+_LIST_SEPARATOR = re.compile(r"[,;\n•·]|(?:^|(?<=\s))[-*](?=\s)")
 
-    ``covered`` are spans already accounted for otherwise (age, sex). A segment (a line, a sentence, a
-    list item between commas or semicolons) that holds words but no mention and nothing covered is listed
-    as not understood, by its span only.
+
+def list_parts(label: str, lookup: TermLookup) -> list[Span]:
+    """Spans of the items of a list in ``label`` (commas, semicolons, bullets, new lines); one span if no list.
+
+    Neighbouring parts are joined back when their joined words are a term of the dictionary, longest
+    join first, so a term that holds a comma stays one part.
     """
+    pieces: list[Span] = []
+    start = 0
+    for match in [*_LIST_SEPARATOR.finditer(label), None]:
+        end = match.start() if match is not None else len(label)
+        piece = label[start:end]
+        if piece.strip(" \t\n.-*"):
+            left = start + len(piece) - len(piece.lstrip(" \t\n-*"))
+            pieces.append((left, start + len(piece.rstrip(" \t\n."))))
+        if match is not None:
+            start = match.end()
+    if len(pieces) <= 1:
+        stripped = label.strip()
+        return [(label.index(stripped), label.index(stripped) + len(stripped))] if stripped else []
+    parts: list[Span] = []
+    i = 0
+    while i < len(pieces):
+        j = next(
+            (j for j in range(len(pieces) - 1, i, -1) if lookup.lookup(label[pieces[i][0] : pieces[j][1]])),
+            i,
+        )
+        parts.append((pieces[i][0], pieces[j][1]))
+        i = j + 1
+    return parts
+
+
+def _has_content(words: str, covered: Sequence[Span]) -> bool:
+    """Whether ``words`` hold a word outside the ``covered`` spans."""
+    return any(not any(a <= match.start() < b for a, b in covered) for match in _CONTENT_WORD.finditer(words))
+
+
+def _shifted(read: Demographics, offset: int) -> Demographics:
+    def shift(span: Span | None) -> Span | None:
+        return None if span is None else (span[0] + offset, span[1] + offset)
+
+    return Demographics(read.age, shift(read.age_span), read.sex, shift(read.sex_span))
+
+
+def read_text(text: str, lookup: TermLookup, knowledge: HpoKnowledge) -> Reading:
+    """Findings of a note, every mention in the account, age and sex, and every segment with none as not understood.
+
+    A segment (a line, a sentence, a list item between commas, semicolons or bullets) that holds words but
+    no mention and no age or sex is listed as not understood, by its span only.
+    """
+    demographics = read_demographics(text)
     mentions = lookup.mentions(text)
     findings: list[Finding] = []
     known: set[str] = set()
@@ -165,13 +234,13 @@ def read_text(text: str, lookup: TermLookup, knowledge: HpoKnowledge, *, covered
             findings.append(Finding(label=mention.label, hpo_id=mention.term_id, excluded=mention.excluded))
             known.add(mention.term_id)
     mapped = tuple(_mapped("text", (m.start, m.end), None, m.term_id, m.assertion, knowledge) for m in mentions)
-    used = [(m.start, m.end) for m in mentions] + list(covered)
+    used = [(m.start, m.end) for m in mentions] + demographics.spans
     missed = tuple(
         NotUnderstood(path="text", span=span, reason=NO_TERM)
         for span in segments(text)
         if not any(start < span[1] and span[0] < end for start, end in used)
     )
-    return Reading(tuple(findings), mapped, missed)
+    return Reading(tuple(findings), mapped, missed, demographics, "text" if demographics.age else None)
 
 
 _SEGMENT_BREAK = re.compile(r"[\n;,•·]|[.!?](?=\s|$)")

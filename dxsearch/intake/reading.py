@@ -126,10 +126,19 @@ def intake(payload: CaseInput, *, pseudonymiser: Pseudonymiser, fallback_id: str
     if payload.text is not None:
         readings.append(read_text(payload.text, lookup, knowledge))
     source: CaseSource = "text" if payload.text is not None else "findings"
+    # Age and sex the caller gave win; else the first reading that found them in words ("14-year-old boy").
+    age, age_from, age_span = payload.age, "given" if payload.age is not None else None, None
+    sex, sex_from, sex_span = payload.sex, "given" if payload.sex is not None else None, None
+    for reading in readings:
+        read = reading.demographics
+        if age is None and read.age is not None:
+            age, age_from, age_span = read.age, reading.demographics_path, read.age_span
+        if sex is None and read.sex is not None:
+            sex, sex_from, sex_span = read.sex, reading.demographics_path, read.sex_span
     case = Case(
         case_id=case_id,
-        sex=payload.sex or "unknown",
-        age=payload.age,
+        sex=sex or "unknown",
+        age=age,
         findings=tuple(_unique(f for reading in readings for f in reading.findings)),
         text=payload.text,
     )
@@ -138,9 +147,11 @@ def intake(payload: CaseInput, *, pseudonymiser: Pseudonymiser, fallback_id: str
         mapped=tuple(m for reading in readings for m in reading.mapped),
         not_understood=tuple(n for reading in readings for n in reading.not_understood),
         age=case.age,
-        age_from="given" if payload.age is not None else None,
+        age_from=age_from,
+        age_span=age_span,
         sex=case.sex,
-        sex_from="given" if payload.sex is not None else None,
+        sex_from=sex_from,
+        sex_span=sex_span,
     )
     _require_observed(case, source)
     return PreparedCase(case, source, identified=payload.patient_id is not None, account=account)

@@ -114,3 +114,52 @@ def test_bundle_conditions_are_listed_not_dropped() -> None:
     assert account.mapped[0].path == "bundle.findings[0]"
     assert [(n.given, n.reason) for n in account.not_understood] == [("Marfan syndrome", NOT_A_FINDING)]
     assert account.sex == "male" and account.sex_from == "bundle"
+
+
+def test_a_findings_item_holding_a_list_is_read_item_by_item() -> None:
+    label = "tall stature, arachnodactyly; lens dislocation\n- wibbly wobbles"
+    prepared = read(CaseInput(findings=(FindingInput(label=label),)))
+    account = prepared.account
+    assert [(label[m.span[0] : m.span[1]], m.hpo_id) for m in account.mapped if m.span] == [
+        ("tall stature", "HP:0000098"),
+        ("arachnodactyly", ARACHNODACTYLY),
+        ("lens dislocation", "HP:0001083"),
+    ]
+    (missed,) = account.not_understood
+    assert missed.span is not None and label[missed.span[0] : missed.span[1]] == "wibbly wobbles"
+    assert [f.label for f in prepared.case.findings] == [
+        "tall stature",
+        "arachnodactyly",
+        "lens dislocation",
+        "wibbly wobbles",
+    ]
+
+
+def test_a_term_holding_a_comma_is_not_split() -> None:
+    label = "Long, slender fingers; scoliosis"
+    prepared = read(CaseInput(findings=(FindingInput(label=label),)))
+    assert [(label[m.span[0] : m.span[1]], m.hpo_id) for m in prepared.account.mapped if m.span] == [
+        ("Long, slender fingers", ARACHNODACTYLY),
+        ("scoliosis", "HP:0002650"),
+    ]
+
+
+def test_age_and_sex_from_text_fill_the_case_unless_given() -> None:
+    note = "14-year-old boy, tall stature, arachnodactyly"
+    prepared = read(CaseInput(text=note))
+    assert (prepared.case.age, prepared.case.sex) == ("P14Y", "male")
+    account = prepared.account
+    assert (account.age_from, account.sex_from) == ("text", "text")
+    assert account.age_span == (0, 11) and account.sex_span == (12, 15)
+    assert not account.not_understood  # the demographic segment is accounted for
+    given = read(CaseInput(text=note, age="P15Y", sex="female"))
+    assert (given.case.age, given.case.sex) == ("P15Y", "female")
+    assert (given.account.age_from, given.account.sex_from) == ("given", "given")
+
+
+def test_a_findings_item_that_is_an_age_and_sex_gives_the_demographics() -> None:
+    prepared = read(CaseInput(findings=(FindingInput(label="14 yo M"), FindingInput(label="Arachnodactyly"))))
+    assert (prepared.case.age, prepared.case.sex) == ("P14Y", "male")
+    assert prepared.account.age_from == "findings[0]"
+    assert [f.hpo_id for f in prepared.case.findings] == [ARACHNODACTYLY]
+    assert not prepared.account.not_understood
