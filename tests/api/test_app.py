@@ -462,3 +462,22 @@ def test_the_account_of_the_input_is_returned_and_recorded(client: TestClient, s
     assert "/4 findings" in reasoning and "/3 findings" not in reasoning
     record = store.get(data["audit_id"])
     assert record is not None and record.to_json()["trace"]["input_account"] == account
+
+
+@pytest.mark.parametrize(
+    ("note", "findings", "within"),
+    [
+        ("14-year-old boy, tall stature, arachnodactyly, lens dislocation, aortic root dilatation", 4, 1),
+        ("14 yo M. Marfanoid habitus, dislocated lenses bilaterally, dilated aortic root on echo", 3, 3),
+    ],
+)
+def test_marfan_notes_through_the_api(client: TestClient, note: str, findings: int, within: int) -> None:
+    response = client.post("/v1/diagnose", json={"text": note}, headers=auth("clinician"))
+    assert response.status_code == 200, response.text
+    data = response.json()
+    case = data["trace"]["case"]
+    assert (case["sex"], case["age"]) == ("male", "P14Y")
+    assert len(case["findings"]) == findings
+    assert data["account"]["not_understood"] == [] and data["account"]["age_from"] == "text"
+    assert "OMIM:154700" in [d["code"] for d in data["diagnoses"][:within]]
+    assert note not in json.dumps(data["account"])

@@ -163,3 +163,25 @@ def test_a_findings_item_that_is_an_age_and_sex_gives_the_demographics() -> None
     assert prepared.account.age_from == "findings[0]"
     assert [f.hpo_id for f in prepared.case.findings] == [ARACHNODACTYLY]
     assert not prepared.account.not_understood
+
+
+def test_the_marfan_notes() -> None:
+    note = "14-year-old boy, tall stature, arachnodactyly, lens dislocation, aortic root dilatation"
+    prepared = read(CaseInput(text=note))
+    assert [f.hpo_id for f in prepared.case.findings] == ["HP:0000098", ARACHNODACTYLY, "HP:0001083", "HP:0002616"]
+    assert (prepared.case.sex, prepared.case.age) == ("male", "P14Y")
+    assert not prepared.account.not_understood  # all five items: four findings, one age and sex
+    realistic = "14 yo M. Marfanoid habitus, dislocated lenses bilaterally, dilated aortic root on echo"
+    prepared = read(CaseInput(text=realistic))
+    assert [f.hpo_id for f in prepared.case.findings] == ["HP:0001519", "HP:0001083", "HP:0002616"]
+    assert (prepared.case.sex, prepared.case.age) == ("male", "P14Y")
+    assert not prepared.account.not_understood
+
+
+def test_findings_mode_maps_a_broad_synonym_and_a_modified_term() -> None:
+    prepared = read(
+        CaseInput(findings=(FindingInput(label="Aortic root dilatation"), FindingInput(label="marked hypotonia")))
+    )
+    assert [m.hpo_id for m in prepared.account.mapped] == ["HP:0002616", "HP:0001252"]
+    assert prepared.account.mapped[1].span == (7, 16)
+    assert not prepared.account.not_understood
