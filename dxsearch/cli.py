@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dxsearch.cases import CaseFileError, LabelledCase, iter_phenopacket_rows
+from dxsearch.cases import CaseFileError, LabelledCase, iter_case_rows, iter_phenopacket_rows, normalise_sex
 from dxsearch.cli_errors import fail, settings_or_fail
 from dxsearch.episode import Budget
 from dxsearch.policies.catalog import POLICIES
@@ -95,7 +95,10 @@ def _read_labelled_cases(path: Path) -> list[LabelledCase]:
 
 
 def _read_case(path: Path, settings: Settings) -> PreparedCase:
-    """The case of a FHIR Bundle (.json) or of the first row of a phenopacket JSONL file, read by the one intake."""
+    """The case of a FHIR Bundle (.json) or of the first row of a JSONL case file, read by the one intake.
+
+    A case row needs no answer (``disease``) and its phenotypes may be labels alone (:class:`CaseRow`).
+    """
     from dxsearch.intake import CaseInput, FindingInput, IntakeError, intake
     from dxsearch.pseudonym import Pseudonymiser
 
@@ -104,9 +107,19 @@ def _read_case(path: Path, settings: Settings) -> PreparedCase:
     if path.suffix == ".json":
         payload = CaseInput(bundle=path.read_bytes())
     else:
-        row = _read_labelled_cases(path)[0].case
-        findings = tuple(FindingInput(label=f.label, hpo_id=f.hpo_id, excluded=f.excluded) for f in row.findings)
-        payload = CaseInput(findings=findings, sex=row.sex, age=row.age, patient_id=row.case_id)
+        row = next(iter_case_rows(path), None)
+        if row is None:
+            raise fail(f"{path}: no cases in file")
+        if isinstance(row, CaseFileError):
+            raise fail(str(row))
+        findings = tuple(FindingInput(label=p.label or "", hpo_id=p.id, excluded=p.excluded) for p in row.phenotypes)
+        payload = CaseInput(
+            findings=findings or None,
+            text=row.text,
+            sex=normalise_sex(row.sex) if row.sex else None,
+            age=row.age,
+            patient_id=row.case_id,
+        )
     try:
         prepared = intake(payload, pseudonymiser=Pseudonymiser(settings.pseudonym_key), fallback_id=path.stem)
     except IntakeError as exc:
@@ -135,7 +148,14 @@ def _make_policy(
 
 @app.command()
 def diagnose(
-    case: Annotated[Path, typer.Option("--case", "-c", help="Phenopacket JSONL (first row) or a FHIR Bundle JSON.")],
+    case: Annotated[
+        Path,
+        typer.Option(
+            "--case",
+            "-c",
+            help="A FHIR Bundle (.json), or a JSONL case file (first row; format below): no answer needed.",
+        ),
+    ],
     index: IndexOption = None,
     policy: Annotated[str, typer.Option(help=f"Who reasons. {POLICY_HELP}.", callback=_policy_choice)] = "evidence",
     explain: Annotated[bool, typer.Option("--explain", help="Print every turn, passage and evidence chain.")] = False,
@@ -144,7 +164,20 @@ def diagnose(
     llm_url: LlmUrlOption = None,
     llm_name: LlmNameOption = None,
 ) -> None:
-    """Diagnose one case: ranked diagnoses, each with the passages it rests on."""
+    """Diagnose one case: ranked diagnoses, each with the passages it rests on.
+
+    A JSONL case row (the phenopacket format, without the answer):
+
+    \b
+      {"case_id": "p1", "sex": "male", "age": "P14Y",
+       "phenotypes": [{"label": "Arachnodactyly"}, {"id": "HP:0001083"},
+                      {"label": "Seizures", "excluded": true}],
+       "text": "optional clinical note, read like the phenotypes"}
+
+    Phenotypes need a label or an HPO id. Sex and age may be left out: a note's "14-year-old boy" fills them.
+
+    No "disease" is needed (one given is never read). What was not understood is listed.
+    """
     from dxsearch.agent import diagnose as run_diagnosis
     from dxsearch.env import DiagnosticEnv
     from dxsearch.policies.catalog import retriever_for
