@@ -369,6 +369,63 @@ def _print_report(report: dict[str, dict[str, Any]]) -> None:
         tables.print(table)
 
 
+@app.command("read")
+def read_command(
+    notes: Annotated[Path, typer.Option("--notes", help='JSONL: one {"doc_id": ..., "text": ...} per line.')],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write one account per note (JSONL).")],
+) -> None:
+    """Read clinical notes into HPO findings, as the intake does: one account per note, nothing dropped.
+
+    Each output line:
+
+    \b
+      {"doc_id": ..., "findings": [{"id": "HP:...", "label": ..., "span": [start, end],
+                                   "assertion": "present|absent|family_history|uncertain|historical"}],
+       "not_understood": [{"span": [start, end], "reason": ...}], "age": "P14Y", "sex": "male"}
+    """
+    from dxsearch.intake.account import read_text
+    from dxsearch.knowledge.hpo import get_hpo_knowledge
+    from dxsearch.knowledge.term_lookup import get_term_lookup
+
+    if not notes.is_file():
+        raise fail(f"{notes}: no such notes file")
+    lookup, knowledge = get_term_lookup(), get_hpo_knowledge()
+    lines: list[str] = []
+    counts = {"findings": 0, "not_understood": 0}
+    with notes.open(encoding="utf-8") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise fail(f"{notes}:{number}: invalid JSON: {exc.msg}") from None
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str) or "doc_id" not in row:
+                raise fail(f'{notes}:{number}: expected {{"doc_id": ..., "text": "..."}}')
+            reading = read_text(row["text"], lookup, knowledge)
+            found = [
+                {"id": m.hpo_id, "label": m.label, "span": list(m.span or ()), "assertion": m.assertion}
+                for m in reading.mapped
+            ]
+            missed = [{"span": list(n.span or ()), "reason": n.reason} for n in reading.not_understood]
+            counts["findings"] += len(found)
+            counts["not_understood"] += len(missed)
+            account = {
+                "doc_id": row["doc_id"],
+                "findings": found,
+                "not_understood": missed,
+                "age": reading.demographics.age,
+                "sex": reading.demographics.sex,
+            }
+            lines.append(json.dumps(account, ensure_ascii=False))
+    json_out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    console.print(
+        f"read {len(lines)} note(s): {counts['findings']} term mention(s), "
+        f"{counts['not_understood']} segment(s) not understood -> {json_out}",
+        highlight=False,
+    )
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind; loopback unless a deployment decides otherwise.")] = (

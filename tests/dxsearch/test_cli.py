@@ -147,3 +147,30 @@ def test_eval_still_needs_the_answer(small_index: Path, tmp_path: Path) -> None:
     args = ["eval", "--index", str(small_index), "--cases", str(cases), "--json", str(tmp_path / "e.json")]
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "disease" in result.output
+
+
+def test_read_notes_writes_one_account_per_note(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.jsonl"
+    texts = [
+        "14 yo M. Marfanoid habitus, dislocated lenses bilaterally, dilated aortic root on echo. Seen on Tuesday.",
+        "Family history of scoliosis; no seizures.",
+    ]
+    notes.write_text("".join(json.dumps({"doc_id": f"n{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
+    out = tmp_path / "accounts.jsonl"
+    result = runner.invoke(app, ["read", "--notes", str(notes), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    first, second = (json.loads(line) for line in out.read_text().splitlines())
+    assert first["doc_id"] == "n0" and (first["age"], first["sex"]) == ("P14Y", "male")
+    assert [f["id"] for f in first["findings"]] == ["HP:0001519", "HP:0001083", "HP:0002616"]
+    span = first["findings"][1]["span"]
+    assert texts[0][span[0] : span[1]] == "dislocated lenses"
+    (missed,) = first["not_understood"]
+    assert texts[0][missed["span"][0] : missed["span"][1]] == "Seen on Tuesday"
+    assert [(f["id"], f["assertion"]) for f in second["findings"]] == [
+        ("HP:0002650", "family_history"),
+        ("HP:0001250", "absent"),
+    ]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "no id"}\n')
+    result = runner.invoke(app, ["read", "--notes", str(bad), "--json", str(out)])
+    assert result.exit_code == 2 and "bad.jsonl:1" in result.output
