@@ -25,6 +25,7 @@ from dxsearch.knowledge.term_lookup import ASSERTION_ORDER, Assertion, Extracted
 
 __all__ = [
     "NOT_A_FINDING",
+    "NO_LOINC_MAPPING",
     "NO_TERM",
     "Assertion",
     "InputAccount",
@@ -39,6 +40,8 @@ __all__ = [
 NO_TERM = "no HPO term matches these words"
 #: Why a bundle condition is not a finding: it names a diagnosis (history), not a phenotype.
 NOT_A_FINDING = "a Condition names a diagnosis, not a phenotype: kept out of the findings"
+#: Why a LOINC-coded measurement is not a finding: no mapping from LOINC to HPO is available offline.
+NO_LOINC_MAPPING = "a LOINC-coded measurement: no offline mapping from LOINC to HPO, not used as a finding"
 #: Assertions that describe the patient's own findings (observed or excluded); others stay in the account only.
 PATIENT_ASSERTIONS: frozenset[Assertion] = frozenset({"present", "historical", "absent"})
 
@@ -50,9 +53,9 @@ DemographicSource = str
 class MappedItem(BaseModel):
     """An input item (or part of one) understood as an HPO term.
 
-    ``path`` says which input it came from (``text``, ``findings[3]``, ``bundle.findings[0]``); ``span``
-    is ``[start, end]`` in the note (``text``) or in the label given (``findings[i]``). ``given`` is the
-    label the caller gave, for list and bundle items only (never words of a note).
+    ``path`` says which input it came from (``text``, ``findings[3]``, a bundle's ``entry[4].resource`` or
+    ``bundle.conditions[0]``); ``span`` is ``[start, end]`` in the note (``text``) or in the label given.
+    ``given`` is the label the caller gave, for list and bundle items only (never words of a note).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -121,7 +124,13 @@ class Reading:
 
 
 def read_items(
-    items: Sequence[ItemIn], lookup: TermLookup, knowledge: HpoKnowledge, *, prefix: str = "findings"
+    items: Sequence[ItemIn],
+    lookup: TermLookup,
+    knowledge: HpoKnowledge,
+    *,
+    prefix: str = "findings",
+    paths: Sequence[str] | None = None,
+    split_lists: bool = True,
 ) -> Reading:
     """Findings of a findings list: each item mapped (by its id, its whole label, or terms in its words) or not.
 
@@ -130,13 +139,15 @@ def read_items(
     names hold a comma). A part that is an age and sex ("14-year-old boy") gives the case's demographics.
     A part whose words name no term is kept as a finding with its label only (retrieval can still use
     the words) and listed as not understood. Every item yields at least one account entry or demographic.
+    ``paths`` name the items (default ``prefix[i]``); ``split_lists=False`` reads each label whole
+    (a bundle's "Blood pressure: 150/95 mmHg (high, abnormal)" is one item, not a list).
     """
     findings: list[Finding] = []
     mapped: list[MappedItem] = []
     missed: list[NotUnderstood] = []
     demographics, demographics_path = Demographics(), None
     for index, item in enumerate(items):
-        path = f"{prefix}[{index}]"
+        path = paths[index] if paths is not None else f"{prefix}[{index}]"
         forced: Assertion | None = "absent" if item.excluded else None
         term_id = item.hpo_id or lookup.lookup(item.label)
         if term_id is not None:
@@ -144,7 +155,8 @@ def read_items(
             whole = (0, len(item.label))
             mapped.append(_mapped(path, whole, item.label, term_id, forced or "present", knowledge))
             continue
-        for start, end in list_parts(item.label, lookup):
+        whole_label = [(0, len(item.label))]
+        for start, end in list_parts(item.label, lookup) if split_lists else whole_label:
             words = item.label[start:end]
             if start > 0 or end < len(item.label):
                 term_id = lookup.lookup(words)

@@ -48,6 +48,8 @@ _SYSTEM_TO_PREFIX: dict[str, str] = {
     "hl7.org/fhir/sid/icd-10-cm": "ICD10CM",
     "hl7.org/fhir/sid/icd-10": "ICD10",
     "snomed.info/sct": "SNOMED",
+    "www.nlm.nih.gov/research/umls": "UMLS",
+    "loinc.org": "LOINC",
     "purl.obolibrary.org/obo/mondo.owl": "MONDO",
     "purl.obolibrary.org/obo/mondo": "MONDO",
 }
@@ -108,6 +110,10 @@ class ParsedPatient(BaseModel):
     sex: Sex = "unknown"
     age: str | None = None
     findings: tuple[Finding, ...] = ()
+    finding_codes: tuple[tuple[str, ...], ...] = Field(
+        default=(), description="Per finding: the codes (CURIEs) of its Observation's code and value, HPO aside."
+    )
+    finding_entries: tuple[int, ...] = Field(default=(), description="Per finding: its Bundle entry index.")
     conditions: tuple[ParsedCondition, ...] = ()
     publication: str | None = Field(default=None, description="PMID:n when meta.source is a PubMed URL.")
     fhir_version: FhirVersion
@@ -347,6 +353,8 @@ def _patient(
     identifiers = _identifiers(resource.get("identifier") or [])
     age = _age_from_extensions(resource, index)
     findings: list[Finding] = []
+    finding_codes: list[tuple[str, ...]] = []
+    finding_entries: list[int] = []
     conditions: list[ParsedCondition] = []
     latest: date | None = None
     for entry_index, item in owned:
@@ -366,6 +374,8 @@ def _patient(
         finding = _finding(item, entry_index)
         if finding is not None and finding not in findings:  # repeated observations: one finding
             findings.append(finding)
+            finding_codes.append(_codes(item.get("code"), item.get("valueCodeableConcept")))
+            finding_entries.append(entry_index)
     if age is None and resource.get("birthDate"):
         age = _age_from_birth_date(str(resource["birthDate"]), reference_date or latest)
     canonical = json.dumps([resource, *(item for _, item in owned)], sort_keys=True, ensure_ascii=False)
@@ -379,6 +389,8 @@ def _patient(
         sex=normalise_sex(resource.get("gender")),
         age=age,
         findings=tuple(findings),
+        finding_codes=tuple(finding_codes),
+        finding_entries=tuple(finding_entries),
         conditions=tuple(conditions),
         publication=f"PMID:{source_match.group(1)}" if source_match else None,
         fhir_version=version,
@@ -543,6 +555,17 @@ def _number(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return "?" if value is None else str(value)
+
+
+def _codes(*concepts: dict[str, Any] | None) -> tuple[str, ...]:
+    """CURIEs of the codings of CodeableConcepts in systems the reader knows, in order, once each."""
+    codes: list[str] = []
+    for concept in concepts:
+        for coding in (concept or {}).get("coding") or []:
+            curie = _coding_curie(coding)
+            if curie is not None and curie not in codes:
+                codes.append(curie)
+    return tuple(codes)
 
 
 def _condition(resource: dict[str, Any]) -> ParsedCondition | None:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dxsearch.cases import Case, Finding, Sex
 from dxsearch.intake.account import (
+    NO_LOINC_MAPPING,
     NOT_A_FINDING,
     InputAccount,
     ItemIn,
@@ -29,7 +30,7 @@ from dxsearch.intake.account import (
 )
 from dxsearch.intake.fhir import BundleError, ParsedPatient, parse_bundle
 from dxsearch.knowledge.hpo import get_hpo_knowledge
-from dxsearch.knowledge.term_lookup import get_term_lookup
+from dxsearch.knowledge.term_lookup import TermLookup, get_term_lookup
 from dxsearch.pseudonym import Pseudonymiser
 
 #: Pseudonym namespace of patient identifiers given to intake (the trace pseudonymises the result again).
@@ -216,19 +217,14 @@ def case_from_bundle(payload: Mapping[str, Any] | bytes, *, pseudonymiser: Pseud
     for finding in patient.findings:
         if "<" in finding.label or ">" in finding.label:
             raise IntakeError(MARKUP_MESSAGE, path=f"entry[{patient.entry_index}]", reason=MARKUP_MESSAGE)
-    items = [ItemIn(label=f.label, hpo_id=f.hpo_id, excluded=f.excluded) for f in patient.findings]
-    reading: Reading = read_items(items, get_term_lookup(), get_hpo_knowledge(), prefix="bundle.findings")
-    conditions = tuple(
-        NotUnderstood(path=f"bundle.conditions[{index}]", given=condition.label, reason=NOT_A_FINDING)
-        for index, condition in enumerate(patient.conditions)
-    )
+    reading, history = _read_patient(patient)
     case = patient.to_case(patient_case_id(patient, pseudonymiser)).model_copy(
         update={"findings": tuple(_unique(reading.findings))}
     )
     account = InputAccount(
         source="bundle",
         mapped=reading.mapped,
-        not_understood=reading.not_understood + conditions,
+        not_understood=reading.not_understood + history,
         age=case.age,
         age_from="bundle" if case.age is not None else None,
         sex=case.sex,
@@ -236,6 +232,53 @@ def case_from_bundle(payload: Mapping[str, Any] | bytes, *, pseudonymiser: Pseud
     )
     _require_observed(case, "bundle")
     return PreparedCase(case, "bundle", identified=True, account=account)
+
+
+def _read_patient(patient: ParsedPatient) -> tuple[Reading, tuple[NotUnderstood, ...]]:
+    """A bundle patient's Observations and Conditions read into findings, and the Conditions that are history.
+
+    An Observation without an HPO coding is mapped through the cross-references ``hp.obo`` carries from
+    its SNOMED CT / UMLS / ICD-10 codes, else by its words; a LOINC-coded measurement that maps to nothing
+    is reported as such. A Condition coded (or named) as an HPO phenotype is a finding (absent if refuted);
+    one naming a diagnosis is history, listed as not a finding.
+    """
+    lookup, knowledge = get_term_lookup(), get_hpo_knowledge()
+    items: list[ItemIn] = []
+    paths: list[str] = []
+    loinc_only: set[str] = set()
+    for index, finding in enumerate(patient.findings):
+        codes = patient.finding_codes[index] if index < len(patient.finding_codes) else ()
+        hpo_id = finding.hpo_id or _by_codes(lookup, codes)
+        items.append(ItemIn(label=finding.label, hpo_id=hpo_id, excluded=finding.excluded))
+        entry = patient.finding_entries[index] if index < len(patient.finding_entries) else None
+        path = f"entry[{entry}].resource" if entry is not None else f"bundle.findings[{index}]"
+        paths.append(path)
+        if codes and all(code.startswith("LOINC:") for code in codes):
+            loinc_only.add(path)
+    history: list[NotUnderstood] = []
+    for index, condition in enumerate(patient.conditions):
+        path = f"bundle.conditions[{index}]"
+        term_id = _by_codes(lookup, condition.codes) or lookup.lookup(condition.label)
+        if term_id is None:
+            history.append(NotUnderstood(path=path, given=condition.label, reason=NOT_A_FINDING))
+            continue
+        items.append(ItemIn(label=condition.label, hpo_id=term_id, excluded=condition.refuted))
+        paths.append(path)
+    reading = read_items(items, lookup, knowledge, paths=paths, split_lists=False)
+    missed = tuple(
+        entry.model_copy(update={"reason": NO_LOINC_MAPPING}) if entry.path in loinc_only else entry
+        for entry in reading.not_understood
+    )
+    return Reading(reading.findings, reading.mapped, missed), tuple(history)
+
+
+def _by_codes(lookup: TermLookup, codes: Iterable[str]) -> str | None:
+    """The first phenotype term one of ``codes`` cross-references (ICD-10-CM read as ICD-10)."""
+    for code in codes:
+        term_id = lookup.by_code(code.replace("ICD10CM:", "ICD10:", 1))
+        if term_id is not None:
+            return term_id
+    return None
 
 
 def patient_case_id(patient: ParsedPatient, pseudonymiser: Pseudonymiser) -> str:

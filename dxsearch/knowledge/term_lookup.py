@@ -53,6 +53,8 @@ _TIER_ABBREVIATION = 4
 # BROAD / NARROW / RELATED synonyms of two words or more ("Aortic root dilatation" of Aortic root aneurysm):
 # used only where no better source claims the phrase and one term alone does.
 _TIER_LOOSE_SYNONYM = 5
+# ``xref:`` prefixes of hp.obo -> the CURIE prefixes the FHIR reader gives codes.
+_XREF_PREFIXES = {"SNOMEDCT_US": "SNOMED", "UMLS": "UMLS", "ICD-10": "ICD10"}
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _HARD_BOUNDARY = re.compile(r"[.;:!?\n]")
@@ -250,6 +252,7 @@ class TermLookup:
         self.max_mention_tokens = max_mention_tokens
         candidates: dict[str, dict[str, tuple[int, set[tuple[str, ...]]]]] = defaultdict(dict)
         keys: dict[str, str] = {}
+        xrefs: dict[str, set[str]] = defaultdict(set)
 
         def add(phrase: str, term_id: str | None, tier: int) -> None:
             if term_id is None or not knowledge.is_phenotypic_abnormality(term_id):
@@ -277,6 +280,11 @@ class TermLookup:
                 synonym = _synonym(value)
                 if synonym is not None:
                     add(synonym[0], term_id, synonym[1])
+            if term_id is not None and knowledge.is_phenotypic_abnormality(term_id):
+                for value in stanza.get("xref", []):
+                    prefix, _, local = value.split(" ", 1)[0].partition(":")
+                    if prefix in _XREF_PREFIXES and local:
+                        xrefs[f"{_XREF_PREFIXES[prefix]}:{local}"].add(term_id)
 
         self._entries: dict[str, _Entry] = {}
         ambiguous: set[str] = set()
@@ -292,6 +300,8 @@ class TermLookup:
             self._entries[key] = _Entry(term_id, best_tier, frozenset(surfaces))
         #: Keys two terms claim equally (e.g. "asd"); left out rather than guessed.
         self.ambiguous: frozenset[str] = frozenset(ambiguous)
+        # Code of another terminology (SNOMED:…, UMLS:…, ICD10:…) -> the one phenotype term hp.obo cross-references.
+        self._xrefs: dict[str, str] = {code: ids.pop() for code, ids in xrefs.items() if len(ids) == 1}
         bags: dict[tuple[str, ...], set[str]] = defaultdict(set)
         for key, entry in self._entries.items():
             if entry.tier != _TIER_ABBREVIATION:
@@ -303,6 +313,14 @@ class TermLookup:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def by_code(self, code: str) -> str | None:
+        """The phenotype term ``hp.obo`` cross-references from a code (``SNOMED:74969002``, ``UMLS:C0037932``).
+
+        Codes are CURIEs with the prefixes the FHIR reader writes: ``SNOMED``, ``UMLS``, ``ICD10``. A code
+        two terms claim is not mapped.
+        """
+        return self._xrefs.get(code)
 
     def lookup(self, label: str) -> str | None:
         """The current HPO id whose name or synonym equals the whole label once normalised, else ``None``."""

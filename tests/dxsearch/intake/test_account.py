@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from dxsearch.intake import CaseInput, FindingInput, PreparedCase, intake
-from dxsearch.intake.account import NO_TERM, NOT_A_FINDING, segments
+from dxsearch.intake.account import NO_LOINC_MAPPING, NO_TERM, NOT_A_FINDING, segments
 from dxsearch.pseudonym import Pseudonymiser
 
 PSEUDONYMISER = Pseudonymiser("account-test-key")
@@ -111,7 +112,7 @@ def test_bundle_conditions_are_listed_not_dropped() -> None:
     prepared = read(CaseInput(bundle=json.dumps(bundle).encode()))
     account = prepared.account
     assert [m.hpo_id for m in account.mapped] == [ARACHNODACTYLY]
-    assert account.mapped[0].path == "bundle.findings[0]"
+    assert account.mapped[0].path == "entry[1].resource"  # the Bundle entry it came from
     assert [(n.given, n.reason) for n in account.not_understood] == [("Marfan syndrome", NOT_A_FINDING)]
     assert account.sex == "male" and account.sex_from == "bundle"
 
@@ -185,3 +186,24 @@ def test_findings_mode_maps_a_broad_synonym_and_a_modified_term() -> None:
     assert [m.hpo_id for m in prepared.account.mapped] == ["HP:0002616", "HP:0001252"]
     assert prepared.account.mapped[1].span == (7, 16)
     assert not prepared.account.not_understood
+
+
+def test_an_ehr_bundle_maps_codes_through_hpo_cross_references() -> None:
+    """Patient, Conditions (SNOMED CT, ICD-10), Observations (HPO, SNOMED CT, LOINC with interpretation)."""
+    bundle = (Path(__file__).parent / "data" / "ehr-bundle.json").read_bytes()
+    prepared = read(CaseInput(bundle=bundle))
+    case, account = prepared.case, prepared.account
+    assert (case.sex, case.age) == ("male", "P14Y")  # gender; birthDate at the latest clinical date
+    assert [(f.label, f.hpo_id) for f in case.observed] == [
+        ("Arachnodactyly", ARACHNODACTYLY),  # coded in HPO
+        ("Dislocation of lens", "HP:0001083"),  # SNOMED CT 74969002 -> Ectopia lentis (hp.obo xref)
+        ("Body height: 185 cm (high)", None),  # kept by its words, and listed as not understood
+        ("Scoliosis", "HP:0002650"),  # a Condition coded in SNOMED CT as a phenotype is a finding
+    ]
+    by_path = {m.path: m for m in account.mapped}
+    assert by_path["entry[4].resource"].label == "Ectopia lentis"
+    assert by_path["entry[6].resource"].assertion == "absent"  # valueBoolean false, SNOMED CT of Arachnodactyly
+    assert [(n.path, n.reason) for n in account.not_understood] == [
+        ("entry[5].resource", NO_LOINC_MAPPING),
+        ("bundle.conditions[1]", NOT_A_FINDING),  # ICD-10 Q87.4 Marfan syndrome: history, not a finding
+    ]
