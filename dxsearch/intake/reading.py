@@ -218,13 +218,17 @@ def case_from_bundle(payload: Mapping[str, Any] | bytes, *, pseudonymiser: Pseud
         if "<" in finding.label or ">" in finding.label:
             raise IntakeError(MARKUP_MESSAGE, path=f"entry[{patient.entry_index}]", reason=MARKUP_MESSAGE)
     reading, history = _read_patient(patient)
+    ignored = tuple(
+        NotUnderstood(path=f"entry[{index}].resource", reason=reason)
+        for index, reason in sorted([*parsed.ignored, *patient.ignored])
+    )
     case = patient.to_case(patient_case_id(patient, pseudonymiser)).model_copy(
         update={"findings": tuple(_unique(reading.findings))}
     )
     account = InputAccount(
         source="bundle",
         mapped=reading.mapped,
-        not_understood=reading.not_understood + history,
+        not_understood=reading.not_understood + history + ignored,
         age=case.age,
         age_from="bundle" if case.age is not None else None,
         sex=case.sex,
@@ -257,7 +261,8 @@ def _read_patient(patient: ParsedPatient) -> tuple[Reading, tuple[NotUnderstood,
             loinc_only.add(path)
     history: list[NotUnderstood] = []
     for index, condition in enumerate(patient.conditions):
-        path = f"bundle.conditions[{index}]"
+        entry = condition.entry_index
+        path = f"entry[{entry}].resource" if entry is not None else f"bundle.conditions[{index}]"
         term_id = _by_codes(lookup, condition.codes) or lookup.lookup(condition.label)
         if term_id is None:
             history.append(NotUnderstood(path=path, given=condition.label, reason=NOT_A_FINDING))

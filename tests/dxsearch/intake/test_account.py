@@ -205,5 +205,8 @@ def test_an_ehr_bundle_maps_codes_through_hpo_cross_references() -> None:
     assert by_path["entry[6].resource"].assertion == "absent"  # valueBoolean false, SNOMED CT of Arachnodactyly
     assert [(n.path, n.reason) for n in account.not_understood] == [
         ("entry[5].resource", NO_LOINC_MAPPING),
-        ("bundle.conditions[1]", NOT_A_FINDING),  # ICD-10 Q87.4 Marfan syndrome: history, not a finding
+        ("entry[2].resource", NOT_A_FINDING),  # ICD-10 Q87.4 Marfan syndrome: history, not a finding
+        ("entry[7].resource", "Encounter: not read (only Patient, Observation, Condition)"),
+        ("entry[8].resource", "Observation with status entered-in-error: not read"),
+        ("entry[9].resource", "repeats the finding of entry[3]: counted once"),
     ]

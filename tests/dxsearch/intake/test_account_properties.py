@@ -1,12 +1,13 @@
 """Property: whatever a caller enters, every input item is accounted for exactly once (hypothesis).
 
-Findings lists and notes are built from real HPO names, layperson words, junk words, negations and list
+Findings lists, notes and FHIR bundles are built from real HPO names, layperson words, junk words, negations and list
 separators; the account must cover each item (or part of a list item) once, as mapped or as not
 understood, never both and never neither, with spans inside the input, and keep no words of a note.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import string
 from functools import lru_cache
@@ -14,9 +15,11 @@ from functools import lru_cache
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dxsearch.intake import CaseInput, intake
 from dxsearch.intake.account import ItemIn, Reading, Span, read_items, read_text, segments
 from dxsearch.knowledge.hpo import get_hpo_knowledge
 from dxsearch.knowledge.term_lookup import TermLookup, get_term_lookup
+from dxsearch.pseudonym import Pseudonymiser
 
 PROPERTY_SETTINGS = settings(
     max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
@@ -93,3 +96,71 @@ def test_every_note_segment_is_mapped_or_not_understood_and_no_words_are_kept(
     for span in used + missed:
         assert 0 <= span[0] < span[1] <= len(note)
     assert all(entry.given is None for entry in [*reading.mapped, *reading.not_understood])
+
+
+HPO_SYSTEM = "http://purl.obolibrary.org/obo/hp.owl"
+
+
+@st.composite
+def bundle_resources(draw: st.DrawFn) -> dict[str, object]:
+    """One resource of a random EHR bundle, about the patient ``p1`` (or, for an Encounter, about nothing)."""
+    kind = draw(st.sampled_from(["hpo", "snomed", "loinc", "text", "condition", "encounter", "age"]))
+    subject = {"reference": "Patient/p1"}
+    status = draw(st.sampled_from(["final", "final", "final", "entered-in-error", "cancelled"]))
+    words = draw(phrase)
+    if kind == "encounter":
+        return {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"}}
+    if kind == "condition":
+        coding = {"system": "http://hl7.org/fhir/sid/icd-10", "code": draw(st.sampled_from(["Q87.4", "M41.9"]))}
+        return {"resourceType": "Condition", "code": {"coding": [coding], "text": words}, "subject": subject}
+    if kind == "age":
+        code = {"coding": [{"system": "http://loinc.org", "code": "30525-0", "display": "Age"}]}
+        return {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": code,
+            "valueQuantity": {"value": draw(st.integers(0, 90)), "unit": "a", "system": "http://unitsofmeasure.org"},
+            "subject": subject,
+        }
+    observation: dict[str, object] = {"resourceType": "Observation", "status": status, "subject": subject}
+    if kind == "hpo":
+        term = draw(st.sampled_from(["HP:0001166", "HP:0001083", "HP:0000098", "HP:0001250"]))
+        observation["code"] = {"coding": [{"system": HPO_SYSTEM, "code": term}], "text": words}
+        if draw(st.booleans()):
+            observation["valueBoolean"] = False
+    elif kind == "snomed":
+        code = draw(st.sampled_from(["74969002", "62250003", "111266001", "12345678"]))
+        observation["code"] = {"coding": [{"system": "http://snomed.info/sct", "code": code, "display": words}]}
+    elif kind == "loinc":
+        observation["code"] = {"coding": [{"system": "http://loinc.org", "code": "8302-2", "display": "Body height"}]}
+        observation["valueQuantity"] = {"value": draw(st.integers(40, 210)), "unit": "cm"}
+    else:
+        observation["code"] = {"text": words}
+    return observation
+
+
+@PROPERTY_SETTINGS
+@given(resources=st.lists(bundle_resources(), max_size=8))
+def test_every_bundle_entry_is_mapped_or_listed_once(resources: list[dict[str, object]]) -> None:
+    anchor = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": HPO_SYSTEM, "code": "HP:0001166"}]},
+        "subject": {"reference": "Patient/p1"},
+    }
+    patient = {"resourceType": "Patient", "id": "p1", "gender": "female"}
+    entries = [{"resource": r} for r in [patient, anchor, *resources]]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    prepared = intake(
+        CaseInput(bundle=json.dumps(bundle).encode()), pseudonymiser=Pseudonymiser("k" * 20), fallback_id="x"
+    )
+    account = prepared.account
+    mapped = [m.path for m in account.mapped]
+    listed = [n.path for n in account.not_understood]
+    for index, entry in enumerate(entries):
+        if index == 0:
+            continue
+        path = f"entry[{index}].resource"
+        assert (path in mapped) != (path in listed), (path, entry, account)
+        assert listed.count(path) <= 1
+    assert set(mapped) | set(listed) <= {f"entry[{i}].resource" for i in range(1, len(entries))}
