@@ -88,7 +88,7 @@ async def diagnose_case(
     log["source"] = prepared.source
     log["findings_observed"] = len(prepared.case.observed)
     log["findings_excluded"] = len(prepared.case.excluded)
-    trace = await service.run_policy(prepared.case)
+    trace = await service.run_policy(prepared.case, prepared.account)
     request_id = request_id_of(request.scope)
     done = await service.in_thread(lambda: service.record(trace, prepared, principal, request_id))
     log["outcome"] = trace.outcome
@@ -163,6 +163,7 @@ async def post_diagnose(body: DiagnoseRequest, principal: Clinical, request: Req
         request_id=request_id,
         model_version=model_version(trace),
         index_version=done.record.index_version,
+        account=done.trace_json.get("input_account"),
         trace=done.trace_json,
     )
 

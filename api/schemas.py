@@ -142,6 +142,13 @@ class DiagnoseResponse(BaseModel):
     request_id: str
     model_version: str
     index_version: str
+    account: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "What was understood of each input item: `mapped` (HPO id, term label, `path` and `span` of the input "
+            "it came from, assertion) and `not_understood` (where, and why); the same object as `trace.input_account`."
+        ),
+    )
     trace: dict[str, Any]
 
 

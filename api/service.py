@@ -27,7 +27,7 @@ from dxsearch.agent import Trace, diagnose
 from dxsearch.cases import Case, Finding
 from dxsearch.env import DiagnosticEnv
 from dxsearch.episode import Budget, Exchange
-from dxsearch.intake import PreparedCase
+from dxsearch.intake import InputAccount, PreparedCase
 from dxsearch.knowledge.term_lookup import get_term_lookup
 from dxsearch.policies.base import Policy, PolicyError
 from dxsearch.policies.catalog import configured_policy_name, make_policy, retriever_for
@@ -237,7 +237,7 @@ class DiagnosisService:
 
     # -- one diagnosis ---------------------------------------------------------------------------------
 
-    def _run(self, case: Case, cancelled: threading.Event | None = None) -> Trace:
+    def _run(self, case: Case, cancelled: threading.Event | None = None, account: InputAccount | None = None) -> Trace:
         index = self.index
         env = DiagnosticEnv(index.retriever(self._retriever), self._budget)
         policy = self.policy if cancelled is None else _Cancellable(self.policy, cancelled)
@@ -248,9 +248,10 @@ class DiagnosisService:
             index_version=index.version,
             pseudonymiser=self.pseudonymiser,
             resolve_chunk=index.store.chunk,
+            input_account=account,
         )
 
-    async def run_policy(self, case: Case) -> Trace:
+    async def run_policy(self, case: Case, account: InputAccount | None = None) -> Trace:
         """Diagnose ``case`` in a worker thread; :class:`PolicyTimeoutError` after ``policy_timeout_s``.
 
         The time spent queued for a worker counts: under overload requests fail fast with 504 instead of
@@ -258,7 +259,7 @@ class DiagnosisService:
         """
         context = contextvars.copy_context()
         cancelled = threading.Event()
-        future = self._executor.submit(context.run, self._run, case, cancelled)
+        future = self._executor.submit(context.run, self._run, case, cancelled, account)
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout=self.settings.policy_timeout_s)
         except TimeoutError:

@@ -24,6 +24,7 @@ from dxsearch.cases import Case, Finding, Sex
 from dxsearch.corpus import Chunk, DocumentKind
 from dxsearch.env import DiagnosticEnv, StepResult
 from dxsearch.episode import Exchange, RetrievalRecord, StopReason
+from dxsearch.intake.account import InputAccount
 from dxsearch.policies.base import Policy, PolicyError
 from dxsearch.protocol import Candidate, Diagnose, Retrieve, render_result
 from dxsearch.pseudonym import Pseudonymiser
@@ -123,6 +124,10 @@ class Trace(BaseModel):
     error: str | None = None
     retrievals_used: int = Field(ge=0, description="Retrieval turns charged to the budget, empty ones included.")
     total_ms: float
+    input_account: InputAccount | None = Field(
+        default=None,
+        description="What the intake made of every input item (mapped to HPO or not understood); PHI-free.",
+    )
 
 
 def trace_case(case: Case, pseudonymiser: Pseudonymiser) -> TraceCase:
@@ -248,8 +253,12 @@ def diagnose(
     exclude_doc_ids: Collection[str] = (),
     pseudonymiser: Pseudonymiser | None = None,
     resolve_chunk: Callable[[str], Chunk | None] | None = None,
+    input_account: InputAccount | None = None,
 ) -> Trace:
-    """Run ``policy`` on ``case`` in ``env`` (:func:`rollout`) and return the trace: the rollout, bookkept."""
+    """Run ``policy`` on ``case`` in ``env`` (:func:`rollout`) and return the trace: the rollout, bookkept.
+
+    ``input_account`` is the intake's account of the input the case was read from; it goes into the trace.
+    """
     started = time.perf_counter()
     created = datetime.now(UTC)
     pseudonymiser = pseudonymiser or Pseudonymiser(get_settings().pseudonym_key)
@@ -295,6 +304,7 @@ def diagnose(
         error=played.error,
         retrievals_used=env.retrievals_used,
         total_ms=1000 * (time.perf_counter() - started),
+        input_account=input_account,
     )
 
 

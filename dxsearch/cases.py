@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Sex = Literal["male", "female", "other", "unknown"]
 
@@ -24,6 +24,8 @@ _SEX_ALIASES: dict[str, Sex] = {
     "other_sex": "other",
     "unknown": "unknown",
     "unknown_sex": "unknown",
+    "m": "male",
+    "f": "female",
 }
 
 
@@ -133,11 +135,63 @@ class PhenopacketRow(BaseModel):
         )
 
 
+class _CasePhenotype(BaseModel):
+    id: str | None = Field(default=None, pattern=r"^HP:\d{7}$")
+    label: str | None = Field(default=None, min_length=1)
+    excluded: bool = False
+
+    @model_validator(mode="after")
+    def _named(self) -> _CasePhenotype:
+        if self.id is None and self.label is None:
+            raise ValueError("a phenotype needs a label or an HPO id")
+        return self
+
+
+class CaseRow(BaseModel):
+    """One case to diagnose, in the phenopacket JSONL format without the answer (``dxsearch diagnose --case``).
+
+    Unlike :class:`PhenopacketRow` (gold for evaluation and the corpus), no ``disease`` is needed (one given
+    is ignored: it never reaches the intake), a phenotype needs only a ``label`` or an ``id``, and a free
+    ``text`` note may stand beside or instead of the phenotypes. ``age`` is an ISO 8601 duration or whole years.
+    """
+
+    case_id: str | None = Field(default=None, min_length=1)
+    sex: str | None = None
+    age: str | None = None
+    phenotypes: list[_CasePhenotype] = Field(default_factory=list)
+    text: str | None = Field(default=None, min_length=1)
+
+    @field_validator("age", mode="before")
+    @classmethod
+    def _years(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"P{value}Y"
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_read(self) -> CaseRow:
+        if not self.phenotypes and self.text is None:
+            raise ValueError("give at least one phenotype or a text note")
+        return self
+
+
+_Row = TypeVar("_Row", bound=BaseModel)
+
+
 def iter_phenopacket_rows(path: Path) -> Iterator[PhenopacketRow | CaseFileError]:
     """Yield each row of a phenopacket JSONL file, or a ``CaseFileError`` for a bad line.
 
     Errors are yielded, not raised, so that one bad line never loses the rest.
     """
+    return _iter_rows(path, PhenopacketRow)
+
+
+def iter_case_rows(path: Path) -> Iterator[CaseRow | CaseFileError]:
+    """Like :func:`iter_phenopacket_rows`, for case files without answers (:class:`CaseRow`)."""
+    return _iter_rows(path, CaseRow)
+
+
+def _iter_rows(path: Path, model: type[_Row]) -> Iterator[_Row | CaseFileError]:
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
@@ -153,7 +207,7 @@ def iter_phenopacket_rows(path: Path) -> Iterator[PhenopacketRow | CaseFileError
                 yield CaseFileError(path, number, f"invalid JSON: {exc.msg} at column {exc.colno}")
                 continue
             try:
-                yield PhenopacketRow.model_validate(payload)
+                yield model.model_validate(payload)
             except ValidationError as exc:
                 first = exc.errors()[0]
                 where = ".".join(str(p) for p in first["loc"]) or "<root>"

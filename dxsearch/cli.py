@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dxsearch.cases import Case, CaseFileError, LabelledCase, iter_phenopacket_rows
+from dxsearch.cases import CaseFileError, LabelledCase, iter_case_rows, iter_phenopacket_rows, normalise_sex
 from dxsearch.cli_errors import fail, settings_or_fail
 from dxsearch.episode import Budget
 from dxsearch.policies.catalog import POLICIES
@@ -24,6 +24,7 @@ from dxsearch.settings import Settings
 
 if TYPE_CHECKING:
     from dxsearch.agent import Trace
+    from dxsearch.intake import PreparedCase
     from dxsearch.policies.base import Policy
     from dxsearch.retrieval.embedded import EmbeddedIndex
 
@@ -95,8 +96,11 @@ def _read_labelled_cases(path: Path) -> list[LabelledCase]:
     return cases
 
 
-def _read_case(path: Path, settings: Settings) -> Case:
-    """The case of a FHIR Bundle (.json) or of the first row of a phenopacket JSONL file, read by the one intake."""
+def _read_case(path: Path, settings: Settings) -> PreparedCase:
+    """The case of a FHIR Bundle (.json) or of the first row of a JSONL case file, read by the one intake.
+
+    A case row needs no answer (``disease``) and its phenotypes may be labels alone (:class:`CaseRow`).
+    """
     from dxsearch.intake import CaseInput, FindingInput, IntakeError, intake
     from dxsearch.pseudonym import Pseudonymiser
 
@@ -105,14 +109,24 @@ def _read_case(path: Path, settings: Settings) -> Case:
     if path.suffix == ".json":
         payload = CaseInput(bundle=path.read_bytes())
     else:
-        row = _read_labelled_cases(path)[0].case
-        findings = tuple(FindingInput(label=f.label, hpo_id=f.hpo_id, excluded=f.excluded) for f in row.findings)
-        payload = CaseInput(findings=findings, sex=row.sex, age=row.age, patient_id=row.case_id)
+        row = next(iter_case_rows(path), None)
+        if row is None:
+            raise fail(f"{path}: no cases in file")
+        if isinstance(row, CaseFileError):
+            raise fail(str(row))
+        findings = tuple(FindingInput(label=p.label or "", hpo_id=p.id, excluded=p.excluded) for p in row.phenotypes)
+        payload = CaseInput(
+            findings=findings or None,
+            text=row.text,
+            sex=normalise_sex(row.sex) if row.sex else None,
+            age=row.age,
+            patient_id=row.case_id,
+        )
     try:
         prepared = intake(payload, pseudonymiser=Pseudonymiser(settings.pseudonym_key), fallback_id=path.stem)
     except IntakeError as exc:
         raise fail(f"{path}: {exc.message}") from None
-    return prepared.case
+    return prepared
 
 
 def _make_policy(
@@ -136,7 +150,14 @@ def _make_policy(
 
 @app.command()
 def diagnose(
-    case: Annotated[Path, typer.Option("--case", "-c", help="Phenopacket JSONL (first row) or a FHIR Bundle JSON.")],
+    case: Annotated[
+        Path,
+        typer.Option(
+            "--case",
+            "-c",
+            help="A FHIR Bundle (.json), or a JSONL case file (first row; format below): no answer needed.",
+        ),
+    ],
     index: IndexOption = None,
     policy: Annotated[str, typer.Option(help=f"Who reasons. {POLICY_HELP}.", callback=_policy_choice)] = "evidence",
     explain: Annotated[bool, typer.Option("--explain", help="Print every turn, passage and evidence chain.")] = False,
@@ -145,7 +166,20 @@ def diagnose(
     llm_url: LlmUrlOption = None,
     llm_name: LlmNameOption = None,
 ) -> None:
-    """Diagnose one case: ranked diagnoses, each with the passages it rests on."""
+    """Diagnose one case: ranked diagnoses, each with the passages it rests on.
+
+    A JSONL case row (the phenopacket format, without the answer):
+
+    \b
+      {"case_id": "p1", "sex": "male", "age": "P14Y",
+       "phenotypes": [{"label": "Arachnodactyly"}, {"id": "HP:0001083"},
+                      {"label": "Seizures", "excluded": true}],
+       "text": "optional clinical note, read like the phenotypes"}
+
+    Phenotypes need a label or an HPO id. Sex and age may be left out: a note's "14-year-old boy" fills them.
+
+    No "disease" is needed (one given is never read). What was not understood is listed.
+    """
     from dxsearch.agent import diagnose as run_diagnosis
     from dxsearch.env import DiagnosticEnv
     from dxsearch.policies.catalog import retriever_for
@@ -155,7 +189,14 @@ def diagnose(
     opened = _open_index(index)
     chosen, budget = _make_policy(policy, model, llm_url, llm_name, settings)
     env = DiagnosticEnv(opened.retriever(retriever_for(policy)), budget)
-    trace = run_diagnosis(read, chosen, env, index_version=opened.version, resolve_chunk=opened.store.chunk)
+    trace = run_diagnosis(
+        read.case,
+        chosen,
+        env,
+        index_version=opened.version,
+        resolve_chunk=opened.store.chunk,
+        input_account=read.account,
+    )
     if json_out is not None:
         json_out.write_text(trace.model_dump_json(indent=2), encoding="utf-8")
     print_trace(trace, explain=explain)
@@ -170,6 +211,15 @@ def print_trace(trace: Trace, *, explain: bool) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    account = trace.input_account
+    if account is not None:
+        console.print(
+            f"input: {len(account.mapped)} item(s) mapped to HPO, {len(account.not_understood)} not understood",
+            highlight=False,
+        )
+        for item in account.not_understood:
+            where = repr(item.given) if item.given is not None else f"{item.path} {list(item.span or ())}"
+            console.print(f"  not understood — not used: {where}: {item.reason}", markup=False, highlight=False)
     console.print(
         f"policy {trace.policy.name} v{trace.policy.version} · index {trace.index_version} · "
         f"{len(trace.turns)} turns · stop: {trace.stop_reason.value} · {trace.total_ms:.0f} ms",
@@ -319,6 +369,63 @@ def _print_report(report: dict[str, dict[str, Any]]) -> None:
                 f"{m['latency_p95_ms']:.0f}",
             )
         tables.print(table)
+
+
+@app.command("read")
+def read_command(
+    notes: Annotated[Path, typer.Option("--notes", help='JSONL: one {"doc_id": ..., "text": ...} per line.')],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write one account per note (JSONL).")],
+) -> None:
+    """Read clinical notes into HPO findings, as the intake does: one account per note, nothing dropped.
+
+    Each output line:
+
+    \b
+      {"doc_id": ..., "findings": [{"id": "HP:...", "label": ..., "span": [start, end],
+                                   "assertion": "present|absent|family_history|uncertain|historical"}],
+       "not_understood": [{"span": [start, end], "reason": ...}], "age": "P14Y", "sex": "male"}
+    """
+    from dxsearch.intake.account import read_text
+    from dxsearch.knowledge.hpo import get_hpo_knowledge
+    from dxsearch.knowledge.term_lookup import get_term_lookup
+
+    if not notes.is_file():
+        raise fail(f"{notes}: no such notes file")
+    lookup, knowledge = get_term_lookup(), get_hpo_knowledge()
+    lines: list[str] = []
+    counts = {"findings": 0, "not_understood": 0}
+    with notes.open(encoding="utf-8") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise fail(f"{notes}:{number}: invalid JSON: {exc.msg}") from None
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str) or "doc_id" not in row:
+                raise fail(f'{notes}:{number}: expected {{"doc_id": ..., "text": "..."}}')
+            reading = read_text(row["text"], lookup, knowledge)
+            found = [
+                {"id": m.hpo_id, "label": m.label, "span": list(m.span or ()), "assertion": m.assertion}
+                for m in reading.mapped
+            ]
+            missed = [{"span": list(n.span or ()), "reason": n.reason} for n in reading.not_understood]
+            counts["findings"] += len(found)
+            counts["not_understood"] += len(missed)
+            account = {
+                "doc_id": row["doc_id"],
+                "findings": found,
+                "not_understood": missed,
+                "age": reading.demographics.age,
+                "sex": reading.demographics.sex,
+            }
+            lines.append(json.dumps(account, ensure_ascii=False))
+    json_out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    console.print(
+        f"read {len(lines)} note(s): {counts['findings']} term mention(s), "
+        f"{counts['not_understood']} segment(s) not understood -> {json_out}",
+        highlight=False,
+    )
 
 
 @app.command()

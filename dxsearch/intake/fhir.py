@@ -48,6 +48,8 @@ _SYSTEM_TO_PREFIX: dict[str, str] = {
     "hl7.org/fhir/sid/icd-10-cm": "ICD10CM",
     "hl7.org/fhir/sid/icd-10": "ICD10",
     "snomed.info/sct": "SNOMED",
+    "www.nlm.nih.gov/research/umls": "UMLS",
+    "loinc.org": "LOINC",
     "purl.obolibrary.org/obo/mondo.owl": "MONDO",
     "purl.obolibrary.org/obo/mondo": "MONDO",
 }
@@ -94,6 +96,7 @@ class ParsedCondition(BaseModel):
     label: str
     codes: tuple[str, ...] = ()
     refuted: bool = False
+    entry_index: int | None = Field(default=None, description="The Bundle entry it was read from.")
 
 
 class ParsedPatient(BaseModel):
@@ -114,7 +117,14 @@ class ParsedPatient(BaseModel):
     sex: Sex = "unknown"
     age: str | None = None
     findings: tuple[Finding, ...] = ()
+    finding_codes: tuple[tuple[str, ...], ...] = Field(
+        default=(), description="Per finding: the codes (CURIEs) of its Observation's code and value, HPO aside."
+    )
+    finding_entries: tuple[int, ...] = Field(default=(), description="Per finding: its Bundle entry index.")
     conditions: tuple[ParsedCondition, ...] = ()
+    ignored: tuple[tuple[int, str], ...] = Field(
+        default=(), description="(entry index, why) of this patient's resources that became no finding or condition."
+    )
     publication: str | None = Field(default=None, description="PMID:n when meta.source is a PubMed URL.")
     fhir_version: FhirVersion
 
@@ -131,6 +141,9 @@ class ParsedBundle(BaseModel):
     fhir_version: FhirVersion
     bundle_type: str
     patients: tuple[ParsedPatient, ...]
+    ignored: tuple[tuple[int, str], ...] = Field(
+        default=(), description="(entry index, why) of entries about no patient, or of types not read."
+    )
 
 
 def fhir_model_class(version: FhirVersion) -> Callable[[str], type[FHIRAbstractModel]]:
@@ -305,13 +318,22 @@ def _extract(bundle: FHIRAbstractModel, version: FhirVersion, reference_date: da
             references.setdefault(f"Patient/{resource['id']}", index)
 
     owned: dict[int, list[tuple[int, dict[str, Any]]]] = {index: [] for index in patients}
+    ignored: list[tuple[int, str]] = []
     for index, entry in enumerate(entries):
         resource = entry.get("resource") or {}
-        if resource.get("resourceType") not in {"Observation", "Condition"}:
+        kind = resource.get("resourceType")
+        if kind == "Patient":
+            continue
+        if kind not in {"Observation", "Condition"}:
+            ignored.append(
+                (index, f"{kind or 'an entry without a resource'}: not read (only Patient, Observation, Condition)")
+            )
             continue
         owner = _owner(resource, index, references, patients)
         if owner is not None:
             owned[owner].append((index, resource))
+        else:
+            ignored.append((index, f"{kind} about no patient of this bundle: not read"))
 
     timestamp = getattr(bundle, "timestamp", None)
     bundle_date = timestamp.date() if isinstance(timestamp, datetime) else None
@@ -326,7 +348,12 @@ def _extract(bundle: FHIRAbstractModel, version: FhirVersion, reference_date: da
         )
         for index in sorted(patients)
     )
-    return ParsedBundle(fhir_version=version, bundle_type=str(getattr(bundle, "type", "")), patients=parsed)
+    return ParsedBundle(
+        fhir_version=version,
+        bundle_type=str(getattr(bundle, "type", "")),
+        patients=parsed,
+        ignored=tuple(ignored),
+    )
 
 
 def _owner(
@@ -370,7 +397,10 @@ def _patient(
     identifiers = _identifiers(resource.get("identifier") or [])
     age = _age_from_extensions(resource, index)
     findings: list[Finding] = []
+    finding_codes: list[tuple[str, ...]] = []
+    finding_entries: list[int] = []
     conditions: list[ParsedCondition] = []
+    ignored: list[tuple[int, str]] = []
     latest: date | None = None
     for entry_index, item in owned:
         for key in ("effectiveDateTime", "issued", "recordedDate", "onsetDateTime"):
@@ -378,17 +408,28 @@ def _patient(
         if item.get("resourceType") == "Condition":
             condition = _condition(item)
             if condition is not None:
-                conditions.append(condition)
+                conditions.append(condition.model_copy(update={"entry_index": entry_index}))
+            else:
+                ignored.append((entry_index, "Condition entered in error, or with no code or text: not read"))
             continue
         if item.get("status") in _SKIPPED_STATUSES:
+            ignored.append((entry_index, f"Observation with status {item.get('status')}: not read"))
             continue
         observed_age = _age_from_observation(item)
         if observed_age is not None:
             age = age or observed_age
+            ignored.append((entry_index, "an age Observation: read as the patient's age, not a finding"))
             continue
         finding = _finding(item, entry_index)
-        if finding is not None and finding not in findings:  # repeated observations: one finding
+        if finding is None:
+            ignored.append((entry_index, "Observation with no code or text to read"))
+        elif finding in findings:  # repeated observations: one finding
+            first = finding_entries[findings.index(finding)]
+            ignored.append((entry_index, f"repeats the finding of entry[{first}]: counted once"))
+        else:
             findings.append(finding)
+            finding_codes.append(_codes(item.get("code"), item.get("valueCodeableConcept")))
+            finding_entries.append(entry_index)
     if age is None and resource.get("birthDate"):
         age = _age_from_birth_date(str(resource["birthDate"]), reference_date or latest)
     canonical = json.dumps([resource, *(item for _, item in owned)], sort_keys=True, ensure_ascii=False)
@@ -402,7 +443,10 @@ def _patient(
         sex=normalise_sex(resource.get("gender")),
         age=age,
         findings=tuple(findings),
+        finding_codes=tuple(finding_codes),
+        finding_entries=tuple(finding_entries),
         conditions=tuple(conditions),
+        ignored=tuple(ignored),
         publication=f"PMID:{source_match.group(1)}" if source_match else None,
         fhir_version=version,
     )
@@ -566,6 +610,17 @@ def _number(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return "?" if value is None else str(value)
+
+
+def _codes(*concepts: dict[str, Any] | None) -> tuple[str, ...]:
+    """CURIEs of the codings of CodeableConcepts in systems the reader knows, in order, once each."""
+    codes: list[str] = []
+    for concept in concepts:
+        for coding in (concept or {}).get("coding") or []:
+            curie = _coding_curie(coding)
+            if curie is not None and curie not in codes:
+                codes.append(curie)
+    return tuple(codes)
 
 
 def _condition(resource: dict[str, Any]) -> ParsedCondition | None:

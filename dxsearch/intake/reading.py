@@ -11,16 +11,26 @@ extraction), so the API runs it in a worker thread.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from dxsearch.cases import Case, Finding, Sex
+from dxsearch.intake.account import (
+    NO_LOINC_MAPPING,
+    NOT_A_FINDING,
+    InputAccount,
+    ItemIn,
+    NotUnderstood,
+    Reading,
+    read_items,
+    read_text,
+)
 from dxsearch.intake.fhir import BundleError, ParsedPatient, parse_bundle
 from dxsearch.knowledge.hpo import get_hpo_knowledge
-from dxsearch.knowledge.term_lookup import resolve_findings
+from dxsearch.knowledge.term_lookup import TermLookup, get_term_lookup
 from dxsearch.pseudonym import Pseudonymiser
 
 #: Pseudonym namespace of patient identifiers given to intake (the trace pseudonymises the result again).
@@ -88,15 +98,20 @@ class CaseInput(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class PreparedCase:
-    """A case ready for a policy; ``identified`` says whether its id stands for a real patient."""
+    """A case ready for a policy, and the account of the input it was read from.
+
+    ``identified`` says whether the case id stands for a real patient. ``account`` lists every input item
+    as mapped or not understood (:mod:`dxsearch.intake.account`); it is PHI-free and goes into the trace.
+    """
 
     case: Case
     source: CaseSource
     identified: bool
+    account: InputAccount
 
 
 def intake(payload: CaseInput, *, pseudonymiser: Pseudonymiser, fallback_id: str) -> PreparedCase:
-    """The case ``payload`` describes, with findings resolved to HPO terms; raises :class:`IntakeError`.
+    """The case ``payload`` describes, with findings resolved to HPO terms and its account; raises :class:`IntakeError`.
 
     ``fallback_id`` names the case when the input identifies no patient (the API passes its request id).
     """
@@ -106,20 +121,45 @@ def intake(payload: CaseInput, *, pseudonymiser: Pseudonymiser, fallback_id: str
         case_id = pseudonymiser.pseudonym(payload.patient_id, PATIENT_NAMESPACE)
     else:
         case_id = fallback_id
-    findings = [_finding(item) for item in payload.findings or ()]
+    lookup, knowledge = get_term_lookup(), get_hpo_knowledge()
+    items = [_item(item) for item in payload.findings or ()]
+    readings = [read_items(items, lookup, knowledge)]
+    if payload.text is not None:
+        readings.append(read_text(payload.text, lookup, knowledge))
     source: CaseSource = "text" if payload.text is not None else "findings"
+    # Age and sex the caller gave win; else the first reading that found them in words ("14-year-old boy").
+    age, age_from, age_span = payload.age, "given" if payload.age is not None else None, None
+    sex, sex_from, sex_span = payload.sex, "given" if payload.sex is not None else None, None
+    for reading in readings:
+        read = reading.demographics
+        if age is None and read.age is not None:
+            age, age_from, age_span = read.age, reading.demographics_path, read.age_span
+        if sex is None and read.sex is not None:
+            sex, sex_from, sex_span = read.sex, reading.demographics_path, read.sex_span
     case = Case(
         case_id=case_id,
-        sex=payload.sex or "unknown",
-        age=payload.age,
-        findings=tuple(findings),
+        sex=sex or "unknown",
+        age=age,
+        findings=tuple(_unique(f for reading in readings for f in reading.findings)),
         text=payload.text,
     )
-    return PreparedCase(_resolved(case, source), source, identified=payload.patient_id is not None)
+    account = InputAccount(
+        source=source,
+        mapped=tuple(m for reading in readings for m in reading.mapped),
+        not_understood=tuple(n for reading in readings for n in reading.not_understood),
+        age=case.age,
+        age_from=age_from,
+        age_span=age_span,
+        sex=case.sex,
+        sex_from=sex_from,
+        sex_span=sex_span,
+    )
+    _require_observed(case, source)
+    return PreparedCase(case, source, identified=payload.patient_id is not None, account=account)
 
 
-def _finding(item: FindingInput) -> Finding:
-    """A finding with a known HPO id; a bare HPO id as label takes the term's name as its label."""
+def _item(item: FindingInput) -> ItemIn:
+    """A finding as entered, checked: a known HPO id, a label without markup; a bare HPO id as label is an id."""
     label, hpo_id = item.label, item.hpo_id
     if hpo_id is None and _HPO_ID.match(label):
         hpo_id, label = label, ""
@@ -136,16 +176,27 @@ def _finding(item: FindingInput) -> Finding:
             label = knowledge.term_name(hpo_id)
     if not label:
         raise IntakeError("finding label is empty")
-    return Finding(label=label, hpo_id=hpo_id, excluded=item.excluded)
+    return ItemIn(label=label, hpo_id=hpo_id, excluded=item.excluded)
 
 
-def _resolved(case: Case, source: CaseSource) -> Case:
-    resolved = resolve_findings(case)
-    if not resolved.observed:
+def _unique(findings: Iterable[Finding]) -> list[Finding]:
+    """Findings in order, a text mention dropped when an earlier finding already carries its term."""
+    kept: list[Finding] = []
+    known: set[str] = set()
+    for finding in findings:
+        if finding.hpo_id is not None and finding.hpo_id in known:
+            continue
+        if finding.hpo_id is not None:
+            known.add(finding.hpo_id)
+        kept.append(finding)
+    return kept
+
+
+def _require_observed(case: Case, source: CaseSource) -> None:
+    if not case.observed:
         if source == "text":
             raise NoFindingsError("no findings recognised in the text: name at least one observed finding")
         raise NoFindingsError("the case has no observed finding: give at least one finding that is present")
-    return resolved
 
 
 def case_from_bundle(payload: Mapping[str, Any] | bytes, *, pseudonymiser: Pseudonymiser) -> PreparedCase:
@@ -166,8 +217,73 @@ def case_from_bundle(payload: Mapping[str, Any] | bytes, *, pseudonymiser: Pseud
     for finding in patient.findings:
         if "<" in finding.label or ">" in finding.label:
             raise IntakeError(MARKUP_MESSAGE, path=f"entry[{patient.entry_index}]", reason=MARKUP_MESSAGE)
-    case = patient.to_case(patient_case_id(patient, pseudonymiser))
-    return PreparedCase(_resolved(case, "bundle"), "bundle", identified=True)
+    reading, history = _read_patient(patient)
+    ignored = tuple(
+        NotUnderstood(path=f"entry[{index}].resource", reason=reason)
+        for index, reason in sorted([*parsed.ignored, *patient.ignored])
+    )
+    case = patient.to_case(patient_case_id(patient, pseudonymiser)).model_copy(
+        update={"findings": tuple(_unique(reading.findings))}
+    )
+    account = InputAccount(
+        source="bundle",
+        mapped=reading.mapped,
+        not_understood=reading.not_understood + history + ignored,
+        age=case.age,
+        age_from="bundle" if case.age is not None else None,
+        sex=case.sex,
+        sex_from="bundle" if case.sex != "unknown" else None,
+    )
+    _require_observed(case, "bundle")
+    return PreparedCase(case, "bundle", identified=True, account=account)
+
+
+def _read_patient(patient: ParsedPatient) -> tuple[Reading, tuple[NotUnderstood, ...]]:
+    """A bundle patient's Observations and Conditions read into findings, and the Conditions that are history.
+
+    An Observation without an HPO coding is mapped through the cross-references ``hp.obo`` carries from
+    its SNOMED CT / UMLS / ICD-10 codes, else by its words; a LOINC-coded measurement that maps to nothing
+    is reported as such. A Condition coded (or named) as an HPO phenotype is a finding (absent if refuted);
+    one naming a diagnosis is history, listed as not a finding.
+    """
+    lookup, knowledge = get_term_lookup(), get_hpo_knowledge()
+    items: list[ItemIn] = []
+    paths: list[str] = []
+    loinc_only: set[str] = set()
+    for index, finding in enumerate(patient.findings):
+        codes = patient.finding_codes[index] if index < len(patient.finding_codes) else ()
+        hpo_id = finding.hpo_id or _by_codes(lookup, codes)
+        items.append(ItemIn(label=finding.label, hpo_id=hpo_id, excluded=finding.excluded))
+        entry = patient.finding_entries[index] if index < len(patient.finding_entries) else None
+        path = f"entry[{entry}].resource" if entry is not None else f"bundle.findings[{index}]"
+        paths.append(path)
+        if codes and all(code.startswith("LOINC:") for code in codes):
+            loinc_only.add(path)
+    history: list[NotUnderstood] = []
+    for index, condition in enumerate(patient.conditions):
+        entry = condition.entry_index
+        path = f"entry[{entry}].resource" if entry is not None else f"bundle.conditions[{index}]"
+        term_id = _by_codes(lookup, condition.codes) or lookup.lookup(condition.label)
+        if term_id is None:
+            history.append(NotUnderstood(path=path, given=condition.label, reason=NOT_A_FINDING))
+            continue
+        items.append(ItemIn(label=condition.label, hpo_id=term_id, excluded=condition.refuted))
+        paths.append(path)
+    reading = read_items(items, lookup, knowledge, paths=paths, split_lists=False)
+    missed = tuple(
+        entry.model_copy(update={"reason": NO_LOINC_MAPPING}) if entry.path in loinc_only else entry
+        for entry in reading.not_understood
+    )
+    return Reading(reading.findings, reading.mapped, missed), tuple(history)
+
+
+def _by_codes(lookup: TermLookup, codes: Iterable[str]) -> str | None:
+    """The first phenotype term one of ``codes`` cross-references (ICD-10-CM read as ICD-10)."""
+    for code in codes:
+        term_id = lookup.by_code(code.replace("ICD10CM:", "ICD10:", 1))
+        if term_id is not None:
+            return term_id
+    return None
 
 
 def patient_case_id(patient: ParsedPatient, pseudonymiser: Pseudonymiser) -> str:

@@ -14,6 +14,17 @@ Every id is mapped to today's id with :meth:`HpoKnowledge.current_id`; only
 terms under "Phenotypic abnormality" enter the dictionary, because modifiers
 ("Severe", "Bilateral"), onsets and inheritance modes are not findings and
 their one-word names would match everywhere in running text.
+
+Beyond exact spellings: BROAD / NARROW / RELATED synonyms of two words or more
+fill phrases no better source claims ("Aortic root dilatation"); acronyms in
+abbreviations keep their case but not the words around them ("recurrent UTIs");
+"-omas" plurals fold; and where no exact match starts, a bag of content-word
+stems matches a term whatever the word order and form ("dilated aortic root",
+"dislocated lenses") if exactly one term has that bag. Mentions carry a
+ConText-style assertion (present, absent, family history, uncertain,
+historical) with clause scope, "apart from" / "other than" ending it, "normal
+X" and "X was not seen" asserting absence. ``bench/bench_term_variants.py``
+measures how this generalises and what it costs in precision.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from dxsearch.cases import Case, Finding
 from dxsearch.knowledge.hpo import HP_OBO, HpoKnowledge, get_hpo_knowledge
@@ -38,33 +50,99 @@ _TIER_OBO_NAME = 1
 _TIER_EXACT_SYNONYM = 2
 _TIER_LAYPERSON = 3
 _TIER_ABBREVIATION = 4
+# BROAD / NARROW / RELATED synonyms of two words or more ("Aortic root dilatation" of Aortic root aneurysm):
+# used only where no better source claims the phrase and one term alone does.
+_TIER_LOOSE_SYNONYM = 5
+# ``xref:`` prefixes of hp.obo -> the CURIE prefixes the FHIR reader gives codes.
+_XREF_PREFIXES = {"SNOMEDCT_US": "SNOMED", "UMLS": "UMLS", "ICD-10": "ICD10"}
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _HARD_BOUNDARY = re.compile(r"[.;:!?\n]")
 _SOFT_BOUNDARY = re.compile(r",")
 _ARTICLES = frozenset({"the", "a", "an"})
-_NEGATION_CUES: tuple[tuple[str, ...], ...] = (
-    ("negative", "for"),
-    ("absence", "of"),
-    ("no",),
-    ("deny",),  # "denies" after singularising
-    ("denied",),
-    ("without",),
+#: What a mention says about the patient (ConText-style): a finding present, absent (looked for, not found),
+#: in the family, uncertain (possible, suspected) or historical (a history of it).
+Assertion = Literal["present", "absent", "family_history", "uncertain", "historical"]
+#: Which assertion wins when one term is mentioned several times: what the patient has wins over the rest.
+ASSERTION_ORDER: dict[Assertion, int] = {
+    "present": 0,
+    "historical": 1,
+    "uncertain": 2,
+    "family_history": 3,
+    "absent": 4,
+}
+# Cues that open a clause with an assertion other than "present", in normalised tokens; the longest cue
+# starting at a token wins, so "family history of" is a family cue and not "history of".
+_CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
+    (("negative", "for"), "absent"),
+    (("absence", "of"), "absent"),
+    (("no",), "absent"),
+    (("deny",), "absent"),  # "denies" after singularising
+    (("denied",), "absent"),
+    (("without",), "absent"),
+    (("not",), "absent"),
+    (("never",), "absent"),
+    (("free", "of"), "absent"),
+    (("family", "history", "of"), "family_history"),
+    (("family", "history"), "family_history"),
+    (("possible",), "uncertain"),
+    (("possibly",), "uncertain"),
+    (("suspected",), "uncertain"),
+    (("suspicion", "of"), "uncertain"),
+    (("probable",), "uncertain"),
+    (("questionable",), "uncertain"),
+    (("history", "of"), "historical"),
+    (("previous",), "historical"),
+    (("previously",), "historical"),
+    # Scope ends: "no dysmorphic features apart from bilateral clinodactyly" reports clinodactyly.
+    (("apart", "from"), "present"),
+    (("aside", "from"), "present"),
+    (("other", "than"), "present"),
+    (("except", "for"), "present"),
+    (("with", "exception", "of"), "present"),
+    (("besides",), "present"),
 )
-# Words that close a negated clause even without punctuation: "no fever but seizures".
+#: Cues that assert only the mention that starts right after them: "normal sweating" (hyperhidrosis absent),
+#: not "normal development until seizures began".
+_ADJACENT_CUES: dict[str, Assertion] = {"normal": "absent", "unremarkable": "absent"}
+#: Cues after a mention that say it is absent: "aortic root dilatation was not seen", "hearing normal".
+_POST_CUES: tuple[tuple[str, ...], ...] = tuple(
+    (*copula, *tail)
+    for copula in ((), ("wa",), ("was",), ("were",), ("is",), ("are",))
+    for tail in (
+        ("normal",),
+        ("absent",),
+        ("negative",),
+        ("unremarkable",),
+        ("not", "seen"),
+        ("not", "present"),
+        ("not", "detected"),
+        ("not", "found"),
+        ("not", "observed"),
+        ("ruled", "out"),
+        ("excluded",),
+    )
+)
+_POST_CUES_LONGEST_FIRST = tuple(sorted(set(_POST_CUES), key=lambda cue: -len(cue)))
+_CUES_LONGEST_FIRST = tuple(sorted(_CUES, key=lambda cue: -len(cue[0])))
+# Words that close an asserted clause even without punctuation: "no fever but seizures".
 _CLAUSE_BREAKERS = frozenset({"but", "however", "although", "though", "except"})
 _SYNONYM = re.compile(r'^"((?:[^"\\]|\\.)*)" (EXACT|RELATED|BROAD|NARROW)(?: ([A-Za-z_:0-9]+))?')
 
 
 @dataclass(frozen=True, slots=True)
 class ExtractedTerm:
-    """One HPO term found in free text; ``label`` is the text as written, offsets index the input."""
+    """One HPO term found in free text; ``label`` is the text as written, offsets index the input.
+
+    ``excluded`` is ``assertion == "absent"``, kept as a field for the many readers that only ask that.
+    """
 
     term_id: str
     label: str
     excluded: bool
     start: int
     end: int
+    assertion: Assertion = "present"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +157,18 @@ class _Token:
 class _Entry:
     term_id: str
     tier: int
-    # Case-sensitive spellings an abbreviation must match in text ("ASD", not "asd"); empty otherwise.
+    # Spellings an abbreviation must match in text (see ``_surface``: "ASD", not "asd"); empty otherwise.
     surfaces: frozenset[tuple[str, ...]]
+
+
+def _surface(raw: str) -> str:
+    """How a token of an abbreviation must be spelled: acronyms as written (a plural -s folded), words any case.
+
+    "Recurrent UTIs" thus matches "recurrent UTIs" and "recurrent UTI", never "recurrent utis".
+    """
+    if sum(c.isupper() for c in raw) >= 2:
+        return raw[:-1] if raw.endswith("s") and raw[:-1].isupper() else raw
+    return _normalise_word(raw)
 
 
 def _singular(token: str) -> str:
@@ -89,6 +177,10 @@ def _singular(token: str) -> str:
         return token
     if token.endswith("ies") and len(token) > 4:
         return token[:-3] + "y"
+    if token.endswith("omas"):  # neurofibromas, hamartomas: the -as rule below would keep them plural
+        return token[:-1]
+    if token.endswith("omata"):
+        return token[:-2]
     if token.endswith(("ss", "us", "is", "as")):
         return token
     if token.endswith("s"):
@@ -99,6 +191,8 @@ def _singular(token: str) -> str:
 @lru_cache(maxsize=65536)
 def _normalise_word(word: str) -> str:
     """Casefolded, accents and apostrophes removed, singular; memoised, the vocabulary is small."""
+    if len(word) >= 3 and word.endswith("s") and word[:-1].isupper():
+        word = word[:-1]  # an acronym's plural: "UTIs" is "UTI"
     folded = word.casefold()
     if not folded.isascii():
         folded = "".join(c for c in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(c))
@@ -122,7 +216,7 @@ def normalise(text: str) -> str:
 
 
 def _unescape(value: str) -> str:
-    return re.sub(r"\\(.)", r"\1", value)
+    return re.sub(r"\\(.)", r"\1", value) if "\\" in value else value
 
 
 def _obo_stanzas(path: Path) -> Iterator[dict[str, list[str]]]:
@@ -157,16 +251,20 @@ class TermLookup:
     def __init__(self, knowledge: HpoKnowledge, max_mention_tokens: int = MAX_MENTION_TOKENS) -> None:
         self.max_mention_tokens = max_mention_tokens
         candidates: dict[str, dict[str, tuple[int, set[tuple[str, ...]]]]] = defaultdict(dict)
+        keys: dict[str, str] = {}
+        xrefs: dict[str, set[str]] = defaultdict(set)
 
         def add(phrase: str, term_id: str | None, tier: int) -> None:
             if term_id is None or not knowledge.is_phenotypic_abnormality(term_id):
                 return
-            key = normalise(phrase)
+            key = keys.get(phrase)
+            if key is None:
+                key = keys[phrase] = normalise(phrase)  # most names come twice (hpo3 and hp.obo)
             if not key:
                 return
             best, surfaces = candidates[key].get(term_id, (tier, set()))
             if tier == _TIER_ABBREVIATION:
-                surfaces.add(tuple(token.raw for token in _tokens(phrase)))
+                surfaces.add(tuple(_surface(token.raw) for token in _tokens(phrase)))
             candidates[key][term_id] = (min(best, tier), surfaces)
 
         for term in knowledge.ontology:
@@ -182,6 +280,11 @@ class TermLookup:
                 synonym = _synonym(value)
                 if synonym is not None:
                     add(synonym[0], term_id, synonym[1])
+            if term_id is not None and knowledge.is_phenotypic_abnormality(term_id):
+                for value in stanza.get("xref", []):
+                    prefix, _, local = value.split(" ", 1)[0].partition(":")
+                    if prefix in _XREF_PREFIXES and local:
+                        xrefs[f"{_XREF_PREFIXES[prefix]}:{local}"].add(term_id)
 
         self._entries: dict[str, _Entry] = {}
         ambiguous: set[str] = set()
@@ -197,9 +300,27 @@ class TermLookup:
             self._entries[key] = _Entry(term_id, best_tier, frozenset(surfaces))
         #: Keys two terms claim equally (e.g. "asd"); left out rather than guessed.
         self.ambiguous: frozenset[str] = frozenset(ambiguous)
+        # Code of another terminology (SNOMED:…, UMLS:…, ICD10:…) -> the one phenotype term hp.obo cross-references.
+        self._xrefs: dict[str, str] = {code: ids.pop() for code, ids in xrefs.items() if len(ids) == 1}
+        bags: dict[tuple[str, ...], set[str]] = defaultdict(set)
+        for key, entry in self._entries.items():
+            if entry.tier != _TIER_ABBREVIATION:
+                bag = _bag(key.split())
+                if bag is not None:
+                    bags[bag].add(entry.term_id)
+        # Bag of content-word stems -> the one term whose names and synonyms have it (word order and form free).
+        self._bags: dict[tuple[str, ...], str] = {bag: ids.pop() for bag, ids in bags.items() if len(ids) == 1}
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def by_code(self, code: str) -> str | None:
+        """The phenotype term ``hp.obo`` cross-references from a code (``SNOMED:74969002``, ``UMLS:C0037932``).
+
+        Codes are CURIEs with the prefixes the FHIR reader writes: ``SNOMED``, ``UMLS``, ``ICD10``. A code
+        two terms claim is not mapped.
+        """
+        return self._xrefs.get(code)
 
     def lookup(self, label: str) -> str | None:
         """The current HPO id whose name or synonym equals the whole label once normalised, else ``None``."""
@@ -209,54 +330,92 @@ class TermLookup:
     def extract(self, text: str) -> list[ExtractedTerm]:
         """HPO terms mentioned in clinical text, each once, in order of first mention.
 
-        Greedy longest match over normalised tokens within a sentence; a mention
-        inside a clause opened by "no", "denies", "without", "negative for" or
-        "absence of" (closed by a comma, semicolon, sentence end or "but") is
-        excluded. A term both affirmed and negated is kept as observed: a note
-        that says "no seizures at first; seizures from age 3" reports seizures.
+        Every mention of :meth:`mentions`, one per term: the mention whose assertion says most about
+        the patient wins (present, then historical, uncertain, family history, absent), so a note that
+        says "no seizures at first; seizures from age 3" reports seizures.
         """
         found: dict[str, ExtractedTerm] = {}
-        for sentence in _sentences(text):
-            for mention in self._extract_sentence(text, sentence):
-                previous = found.get(mention.term_id)
-                if previous is None or (previous.excluded and not mention.excluded):
-                    found[mention.term_id] = mention
+        for mention in self.mentions(text):
+            previous = found.get(mention.term_id)
+            if previous is None or ASSERTION_ORDER[mention.assertion] < ASSERTION_ORDER[previous.assertion]:
+                found[mention.term_id] = mention
         return sorted(found.values(), key=lambda m: m.start)
 
+    def mentions(self, text: str) -> list[ExtractedTerm]:
+        """Every HPO term mention in clinical text, in order, with its span and assertion.
+
+        Greedy longest match over normalised tokens within a sentence. A mention inside a clause opened
+        by a cue ("no", "denies", "without", "negative for", "absence of"; "family history of";
+        "possible", "suspected"; "history of", "previous") takes that cue's assertion; the clause ends at
+        a comma, semicolon, sentence end or "but".
+        """
+        found: list[ExtractedTerm] = []
+        for sentence in _sentences(text):
+            found.extend(self._extract_sentence(text, sentence))
+        return found
+
     def _extract_sentence(self, text: str, tokens: list[tuple[_Token, bool]]) -> Iterator[ExtractedTerm]:
-        negated = False
+        assertion: Assertion = "present"
+        adjacent: tuple[int, Assertion] | None = None  # (token index, assertion) of an adjacent-only cue
         i = 0
         while i < len(tokens):
             if tokens[i][1]:
-                negated = False
-            match = self._longest_match(tokens, i)
+                assertion = "present"
+            match = self._longest_match(tokens, i) or self._bag_match(tokens, i)
             if match is not None:
-                end, entry = match
+                end, term_id = match
                 first, last = tokens[i][0], tokens[end - 1][0]
-                yield ExtractedTerm(entry.term_id, text[first.start : last.end], negated, first.start, last.end)
-                # A clause break inside the mention ("long, slender fingers") ends the negation after it.
+                said = adjacent[1] if adjacent is not None and adjacent[0] == i else assertion
+                post = _post_cue(tokens, end)
+                if post and said == "present":
+                    said = "absent"
+                yield ExtractedTerm(
+                    term_id, text[first.start : last.end], said == "absent", first.start, last.end, said
+                )
+                # A clause break inside the mention ("long, slender fingers") ends the cue's scope after it.
                 if any(soft for _, soft in tokens[i + 1 : end]):
-                    negated = False
-                i = end
+                    assertion = "present"
+                i = end + post
                 continue
-            cue = _negation_cue(tokens, i)
-            if cue:
-                negated = True
-                i += cue
+            cue = _cue(tokens, i)
+            if cue is not None:
+                assertion = cue[1]
+                i += len(cue[0])
                 continue
-            if tokens[i][0].norm in _CLAUSE_BREAKERS:
-                negated = False
+            adjacent_cue = _ADJACENT_CUES.get(tokens[i][0].norm)
+            if adjacent_cue is not None:
+                adjacent = (i + 1, adjacent_cue)
+            elif tokens[i][0].norm in _CLAUSE_BREAKERS:
+                assertion = "present"
             i += 1
 
-    def _longest_match(self, tokens: list[tuple[_Token, bool]], i: int) -> tuple[int, _Entry] | None:
+    def _bag_match(self, tokens: list[tuple[_Token, bool]], i: int) -> tuple[int, str] | None:
+        """The longest window from ``i`` whose content words, in any order and form, are one term's only.
+
+        Used only where exact matching found nothing: "dilated aortic root" is Aortic root dilatation,
+        "dislocated lenses" Lens dislocation. A window starts and ends on a content word and never
+        crosses a comma; a bag two terms share is not in the index.
+        """
+        if tokens[i][0].norm in _BAG_STOPWORDS:
+            return None
+        for end in range(min(len(tokens), i + MAX_BAG_TOKENS), i + 1, -1):
+            if tokens[end - 1][0].norm in _BAG_STOPWORDS or any(soft for _, soft in tokens[i + 1 : end]):
+                continue
+            bag = _bag([token.norm for token, _ in tokens[i:end]])
+            term_id = self._bags.get(bag) if bag is not None else None
+            if term_id is not None:
+                return end, term_id
+        return None
+
+    def _longest_match(self, tokens: list[tuple[_Token, bool]], i: int) -> tuple[int, str] | None:
         for end in range(min(len(tokens), i + self.max_mention_tokens), i, -1):
             span = [token for token, _ in tokens[i:end]]
             entry = self._entries.get(" ".join(t.norm for t in span))
             if entry is None:
                 continue
-            if entry.tier == _TIER_ABBREVIATION and tuple(t.raw for t in span) not in entry.surfaces:
+            if entry.tier == _TIER_ABBREVIATION and tuple(_surface(t.raw) for t in span) not in entry.surfaces:
                 continue
-            return end, entry
+            return end, entry.term_id
         return None
 
 
@@ -271,7 +430,9 @@ def _synonym(value: str) -> tuple[str, int] | None:
     if kind == "layperson":
         return text, _TIER_EXACT_SYNONYM if scope == "EXACT" else _TIER_LAYPERSON
     if scope != "EXACT":
-        return None
+        if kind == "abbreviation" or len(_WORD.findall(text)) < 2:
+            return None
+        return text, _TIER_LOOSE_SYNONYM
     return text, _TIER_ABBREVIATION if kind == "abbreviation" else _TIER_EXACT_SYNONYM
 
 
@@ -290,13 +451,78 @@ def _sentences(text: str) -> Iterator[list[tuple[_Token, bool]]]:
         yield sentence
 
 
-def _negation_cue(tokens: list[tuple[_Token, bool]], i: int) -> int:
-    """Length in tokens of the negation cue starting at ``i``, 0 if none."""
-    for cue in _NEGATION_CUES:
-        words = tuple(token.norm for token, _ in tokens[i : i + len(cue)])
-        if words == cue:
-            return len(cue)
+def _post_cue(tokens: list[tuple[_Token, bool]], end: int) -> int:
+    """Length in tokens of a cue right after a mention that says it is absent ("was normal"), 0 if none."""
+    for words in _POST_CUES_LONGEST_FIRST:
+        window = tokens[end : end + len(words)]
+        unbroken = len(window) == len(words) and not any(soft for _, soft in window)
+        if unbroken and tuple(token.norm for token, _ in window) == words:
+            return len(words)
     return 0
+
+
+#: Words a bag of content words leaves out: they carry no meaning of their own in a term's name.
+_BAG_STOPWORDS = frozenset({"of", "the", "a", "an", "in", "on", "with", "and", "to", "at", "by", "for", "from", "or"})
+#: Longest window a bag match looks at, in tokens.
+MAX_BAG_TOKENS = 6
+_STEM_SUFFIXES = (
+    "isation",
+    "ization",
+    "ification",
+    "ation",
+    "ition",
+    "ement",
+    "ment",
+    "ities",
+    "ity",
+    "ion",
+    "ating",
+    "ated",
+    "ate",
+    "ing",
+    "ied",
+    "ed",
+    "es",
+    "e",
+)
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    """A crude stem shared by a word's forms: dilated / dilatation / dilation, dislocated / dislocation, lens / lenses.
+
+    Applied alike to dictionary and text, like ``_singular``: only that forms of one word meet matters.
+    """
+    for _ in range(2):
+        for suffix in _STEM_SUFFIXES:
+            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+                word = word[: -len(suffix)]
+                break
+        else:
+            break
+    if word.endswith("at") and len(word) > 4:
+        word = word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")) and len(word) > 3:
+        word = word[:-1]
+    return word
+
+
+def _bag(norms: list[str]) -> tuple[str, ...] | None:
+    """Sorted stems of the content words of normalised tokens, ``None`` below two content words."""
+    stems = sorted(_stem(norm) for norm in norms if norm not in _BAG_STOPWORDS)
+    return tuple(stems) if len(stems) >= 2 else None
+
+
+def _cue(tokens: list[tuple[_Token, bool]], i: int) -> tuple[tuple[str, ...], Assertion] | None:
+    """The (longest) assertion cue starting at token ``i``, ``None`` if none."""
+    for words, assertion in _CUES_LONGEST_FIRST:
+        if tuple(token.norm for token, _ in tokens[i : i + len(words)]) == words:
+            return words, assertion
+    return None
+
+
+#: Mentions that do not describe the patient as they are: kept in the intake's account, not in the case.
+_NOT_THE_PATIENTS: frozenset[Assertion] = frozenset({"family_history", "uncertain"})
 
 
 @lru_cache(maxsize=1)
@@ -310,8 +536,10 @@ def resolve_findings(case: Case, lookup: TermLookup | None = None) -> Case:
 
     Findings without an id get the id of their whole label when the dictionary
     knows it (label kept, so nothing the case said is lost). Terms found in
-    ``case.text`` are appended unless a finding already carries that id; the
-    case is otherwise unchanged (a new object, the input is not touched).
+    ``case.text`` are appended unless a finding already carries that id (terms
+    asserted of the family or as uncertain are not the patient's findings and are
+    left out; historical ones are kept as observed); the case is otherwise
+    unchanged (a new object, the input is not touched).
     """
     resolver = lookup if lookup is not None else get_term_lookup()
     findings: list[Finding] = []
@@ -324,6 +552,8 @@ def resolve_findings(case: Case, lookup: TermLookup | None = None) -> Case:
     if case.text:
         known = {f.hpo_id for f in findings if f.hpo_id is not None}
         for mention in resolver.extract(case.text):
+            if mention.assertion in _NOT_THE_PATIENTS:
+                continue
             if mention.term_id not in known:
                 findings.append(Finding(label=mention.label, hpo_id=mention.term_id, excluded=mention.excluded))
                 known.add(mention.term_id)
@@ -331,7 +561,10 @@ def resolve_findings(case: Case, lookup: TermLookup | None = None) -> Case:
 
 
 __all__ = [
+    "ASSERTION_ORDER",
+    "MAX_BAG_TOKENS",
     "MAX_MENTION_TOKENS",
+    "Assertion",
     "ExtractedTerm",
     "TermLookup",
     "get_term_lookup",

@@ -274,11 +274,13 @@ class EvidencePolicy:
 
     def _explain(self, case: Case, finalists: list[_Candidate]) -> str:
         labels = {f.hpo_id: f.label for f in case.observed if f.hpo_id}
+        # Over every observed finding entered, understood or not: an unmapped finding is one not explained.
+        entered = len(case.observed)
         lines = [f"Scored {len(finalists)} finalists by phenotype similarity, similar patients and retrieval."]
         for c in finalists:
             if self.config.brief_reasoning:
                 lines.append(
-                    f"{c.name} ({c.code}): score {c.score:.2f}; explains {len(c.matched)}/{len(labels)} findings; "
+                    f"{c.name} ({c.code}): score {c.score:.2f}; explains {len(c.matched)}/{entered} findings; "
                     f"{len(c.patients)} similar patient(s)."
                 )
                 continue
@@ -286,7 +288,7 @@ class EvidencePolicy:
             enrichment = f"enrichment p={c.enrichment_p:.2g}" if c.enrichment_p is not None else "not enriched"
             lines.append(
                 f"{c.name} ({c.code}): score {c.score:.3f}; similarity {c.phenotype:.2f}, {enrichment}; explains "
-                f"{len(c.matched)}/{len(labels)} findings ({explained}); "
+                f"{len(c.matched)}/{entered} findings ({explained}); "
                 f"{len(c.patients)} similar patient(s); knowledge rank weight {c.retrieval:.2f}."
             )
         return "\n".join(lines)

@@ -472,3 +472,40 @@ def test_a_missing_index_leaves_the_app_unready_with_a_reason(
         assert state["state"] == "failed" and "warm-up failed" in state["reason"]
         assert client.get("/readyz").status_code == 503
         assert client.get("/v1/corpus", headers=auth("clinician")).status_code == 503
+
+
+def test_the_account_of_the_input_is_returned_and_recorded(client: TestClient, store: SqliteAuditStore) -> None:
+    body = {"findings": ["Arachnodactyly", "Ectopia lentis", "Tall stature", "wobbly florp"], "sex": "female"}
+    response = client.post("/v1/diagnose", json=body, headers=auth("clinician"))
+    assert response.status_code == 200, response.text
+    data = response.json()
+    account = data["account"]
+    assert account == data["trace"]["input_account"]
+    assert [m["hpo_id"] for m in account["mapped"]] == ["HP:0001166", "HP:0001083", "HP:0000098"]
+    assert account["not_understood"] == [
+        {"path": "findings[3]", "span": [0, 12], "given": "wobbly florp", "reason": "no HPO term matches these words"}
+    ]
+    # Coverage counts over everything entered: the finding not understood is one the diagnosis does not explain.
+    reasoning = "\n".join(turn["text"] for turn in data["trace"]["turns"])
+    assert "/4 findings" in reasoning and "/3 findings" not in reasoning
+    record = store.get(data["audit_id"])
+    assert record is not None and record.to_json()["trace"]["input_account"] == account
+
+
+@pytest.mark.parametrize(
+    ("note", "findings", "within"),
+    [
+        ("14-year-old boy, tall stature, arachnodactyly, lens dislocation, aortic root dilatation", 4, 1),
+        ("14 yo M. Marfanoid habitus, dislocated lenses bilaterally, dilated aortic root on echo", 3, 3),
+    ],
+)
+def test_marfan_notes_through_the_api(client: TestClient, note: str, findings: int, within: int) -> None:
+    response = client.post("/v1/diagnose", json={"text": note}, headers=auth("clinician"))
+    assert response.status_code == 200, response.text
+    data = response.json()
+    case = data["trace"]["case"]
+    assert (case["sex"], case["age"]) == ("male", "P14Y")
+    assert len(case["findings"]) == findings
+    assert data["account"]["not_understood"] == [] and data["account"]["age_from"] == "text"
+    assert "OMIM:154700" in [d["code"] for d in data["diagnoses"][:within]]
+    assert note not in json.dumps(data["account"])

@@ -120,3 +120,75 @@ def test_an_untrained_llm_is_scored_as_garbage_within_bounded_turns(default_inde
     assert report["top5"] == 0.0 and report["mrr"] == 0.0
     assert report["outcomes"].get("no_diagnosis", 0) >= 5
     assert report["turns_per_case"] <= 12
+
+
+def test_diagnose_a_case_without_an_answer_and_with_labels_only(small_index: Path, tmp_path: Path) -> None:
+    row = {
+        "phenotypes": [
+            {"label": "Arachnodactyly"},
+            {"id": "HP:0001083"},
+            {"label": "tall stature, aortic root dilatation"},
+            {"label": "Seizures", "excluded": True},
+            {"label": "zorbly wimples"},
+        ],
+        "text": "14-year-old boy seen in clinic",
+    }
+    cases = tmp_path / "undiagnosed.jsonl"
+    cases.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    out = tmp_path / "trace.json"
+    result = runner.invoke(app, ["diagnose", "--case", str(cases), "--index", str(small_index), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "not understood — not used: 'zorbly wimples'" in result.output
+    trace = json.loads(out.read_text())
+    assert (trace["case"]["sex"], trace["case"]["age"]) == ("male", "P14Y")
+    account = trace["input_account"]
+    assert {m["hpo_id"] for m in account["mapped"]} == {
+        "HP:0001166",
+        "HP:0001083",
+        "HP:0000098",
+        "HP:0002616",
+        "HP:0001250",
+    }
+    assert [n.get("given") for n in account["not_understood"]] == ["zorbly wimples"]
+    assert trace["diagnoses"][0]["code"] == "OMIM:154700"
+
+
+def test_diagnose_help_shows_the_case_format() -> None:
+    result = runner.invoke(app, ["diagnose", "--help"])
+    assert result.exit_code == 0
+    assert '"phenotypes"' in result.output and "HP:0001083" in result.output and "disease" in result.output
+
+
+def test_eval_still_needs_the_answer(small_index: Path, tmp_path: Path) -> None:
+    cases = tmp_path / "unlabelled.jsonl"
+    cases.write_text(json.dumps({"case_id": "u1", "phenotypes": [{"id": "HP:0001166", "label": "A"}]}) + "\n")
+    args = ["eval", "--index", str(small_index), "--cases", str(cases), "--json", str(tmp_path / "e.json")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "disease" in result.output
+
+
+def test_read_notes_writes_one_account_per_note(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.jsonl"
+    texts = [
+        "14 yo M. Marfanoid habitus, dislocated lenses bilaterally, dilated aortic root on echo. Seen on Tuesday.",
+        "Family history of scoliosis; no seizures.",
+    ]
+    notes.write_text("".join(json.dumps({"doc_id": f"n{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
+    out = tmp_path / "accounts.jsonl"
+    result = runner.invoke(app, ["read", "--notes", str(notes), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    first, second = (json.loads(line) for line in out.read_text().splitlines())
+    assert first["doc_id"] == "n0" and (first["age"], first["sex"]) == ("P14Y", "male")
+    assert [f["id"] for f in first["findings"]] == ["HP:0001519", "HP:0001083", "HP:0002616"]
+    span = first["findings"][1]["span"]
+    assert texts[0][span[0] : span[1]] == "dislocated lenses"
+    (missed,) = first["not_understood"]
+    assert texts[0][missed["span"][0] : missed["span"][1]] == "Seen on Tuesday"
+    assert [(f["id"], f["assertion"]) for f in second["findings"]] == [
+        ("HP:0002650", "family_history"),
+        ("HP:0001250", "absent"),
+    ]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "no id"}\n')
+    result = runner.invoke(app, ["read", "--notes", str(bad), "--json", str(out)])
+    assert result.exit_code == 2 and "bad.jsonl:1" in result.output

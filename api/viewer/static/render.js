@@ -72,6 +72,7 @@ function renderFindings(trace) {
   append(section, h("h3", { id: "findings-heading" }, "Findings as understood"));
   if (!findings.length) {
     append(section, h("p", {}, "No findings were recognised in the input."));
+    append(section, renderNotUnderstood(trace && trace.input_account));
     return section;
   }
   const list = h("ul", { class: "chips" });
@@ -84,11 +85,12 @@ function renderFindings(trace) {
         { class: excluded ? "chip excluded" : "chip" },
         excluded ? h("span", { class: "chip-flag" }, "absent: ") : null,
         String(f.label ?? ""),
-        f.hpo_id ? h("span", { class: "code" }, ` ${f.hpo_id}`) : null,
+        f.hpo_id ? h("span", { class: "code" }, ` ${f.hpo_id}`) : h("span", { class: "code" }, " (no HPO term)"),
       ),
     );
   }
   append(section, list);
+  append(section, renderNotUnderstood(trace.input_account));
   const c = trace.case;
   const about = [];
   if (c.sex && c.sex !== "unknown") about.push(`sex: ${c.sex}`);
@@ -96,6 +98,36 @@ function renderFindings(trace) {
   if (c.pseudonym) about.push(`patient pseudonym: ${c.pseudonym}`);
   if (about.length) append(section, h("p", { class: "meta" }, about.join(" · ")));
   return section;
+}
+
+/** Where an input item was: the words given (findings, bundle), or characters of the note (never kept). */
+function inputPlace(item) {
+  if (typeof item.given === "string") return item.given;
+  const span = Array.isArray(item.span) ? item.span : null;
+  return span ? `${String(item.path ?? "input")}, characters ${span[0]}–${span[1]}` : String(item.path ?? "input");
+}
+
+/** The input items the intake did not understand: shown, never dropped ("not understood — not used"). */
+function renderNotUnderstood(account) {
+  const items = (account && Array.isArray(account.not_understood) && account.not_understood) || [];
+  if (!items.length) return null;
+  const list = h("ul", { class: "chips" });
+  for (const item of items) {
+    append(
+      list,
+      h(
+        "li",
+        { class: "chip not-understood", title: String(item.reason ?? "") },
+        h("span", { class: "chip-flag" }, "not understood — not used: "),
+        inputPlace(item),
+      ),
+    );
+  }
+  const mapped = Array.isArray(account.mapped) ? account.mapped.length : 0;
+  return [
+    h("p", { class: "meta" }, `${mapped} input item(s) mapped to HPO terms; ${items.length} not understood:`),
+    list,
+  ];
 }
 
 function renderEvidenceTable(diagnosis) {

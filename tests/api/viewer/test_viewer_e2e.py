@@ -264,6 +264,7 @@ def test_clinician_and_auditor_views_in_chromium(live_server: LiveServer, browse
     page.fill("#findings", "Blue toenails")
     page.get_by_role("button", name="Diagnose").click()
     expect(page.locator(".insufficient")).to_contain_text("Insufficient evidence")
+    expect(page.locator(".chip.not-understood")).to_contain_text("Blue toenails")  # shown, not dropped
     expect(page.locator(".differential")).to_have_count(0)
     expect(page.locator("#progress")).to_contain_text("Done: Insufficient evidence")
     page.locator("#result").screenshot(path=str(ARTIFACTS / "viewer-insufficient.png"))

@@ -1,0 +1,292 @@
+"""The account of an input: what the intake understood of each thing the caller entered, and what it did not.
+
+The ``Case`` is what a policy may see; the account is what a clinician and an auditor need to trust it.
+Every input item (a finding of a findings list, a segment of a note, a finding or condition of a bundle)
+ends up either *mapped* (an HPO term, where it came from, and what the words assert of it) or *not
+understood* (where it is, and why), never dropped in silence. The account travels in the trace and the
+audit record, so it is free of PHI: an item of a note is given by its character span in the note, never
+by its words; findings-list and bundle items keep the label the caller gave (the trace already holds
+finding labels).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dxsearch.cases import Finding, Sex
+from dxsearch.intake.demographics import Demographics, read_demographics
+from dxsearch.knowledge.hpo import HpoKnowledge
+from dxsearch.knowledge.term_lookup import ASSERTION_ORDER, Assertion, ExtractedTerm, TermLookup
+
+__all__ = [
+    "NOT_A_FINDING",
+    "NO_LOINC_MAPPING",
+    "NO_TERM",
+    "Assertion",
+    "InputAccount",
+    "MappedItem",
+    "NotUnderstood",
+    "Reading",
+    "read_items",
+    "read_text",
+]
+
+#: Why an item was not understood: its words name no HPO phenotype the dictionary knows.
+NO_TERM = "no HPO term matches these words"
+#: Why a bundle condition is not a finding: it names a diagnosis (history), not a phenotype.
+NOT_A_FINDING = "a Condition names a diagnosis, not a phenotype: kept out of the findings"
+#: Why a LOINC-coded measurement is not a finding: no mapping from LOINC to HPO is available offline.
+NO_LOINC_MAPPING = "a LOINC-coded measurement: no offline mapping from LOINC to HPO, not used as a finding"
+#: Assertions that describe the patient's own findings (observed or excluded); others stay in the account only.
+PATIENT_ASSERTIONS: frozenset[Assertion] = frozenset({"present", "historical", "absent"})
+
+Span = tuple[int, int]
+#: Where age or sex came from: ``given`` (a field of the request), ``bundle``, ``text`` or a findings item path.
+DemographicSource = str
+
+
+class MappedItem(BaseModel):
+    """An input item (or part of one) understood as an HPO term.
+
+    ``path`` says which input it came from (``text``, ``findings[3]``, a bundle's ``entry[4].resource`` or
+    ``bundle.conditions[0]``); ``span`` is ``[start, end]`` in the note (``text``) or in the label given.
+    ``given`` is the label the caller gave, for list and bundle items only (never words of a note).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    span: Span | None = None
+    given: str | None = None
+    hpo_id: str = Field(pattern=r"^HP:\d{7}$")
+    label: str = Field(description="The HPO term's name.")
+    assertion: Assertion
+
+
+class NotUnderstood(BaseModel):
+    """An input item (or part of one) the intake could not use, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    span: Span | None = None
+    given: str | None = None
+    reason: str
+
+
+class InputAccount(BaseModel):
+    """Every input item, mapped or not understood, and where age and sex came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: Literal["text", "findings", "bundle"]
+    mapped: tuple[MappedItem, ...] = ()
+    not_understood: tuple[NotUnderstood, ...] = ()
+    age: str | None = None
+    age_from: DemographicSource | None = None
+    age_span: Span | None = Field(default=None, description="Where in the note the age was read, if from text.")
+    sex: Sex = "unknown"
+    sex_from: DemographicSource | None = None
+    sex_span: Span | None = Field(default=None, description="Where in the note the sex was read, if from text.")
+
+    @property
+    def items(self) -> int:
+        """How many input items (or parts of items) the account covers: one per path and span."""
+        return len({(m.path, m.span) for m in self.mapped} | {(n.path, n.span) for n in self.not_understood})
+
+
+@dataclass(frozen=True, slots=True)
+class ItemIn:
+    """One item as entered: a label, maybe an HPO id, maybe excluded (duck-typed from the intake's inputs)."""
+
+    label: str
+    hpo_id: str | None = None
+    excluded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """Findings for the case, with the account entries they came from, and age and sex the words gave.
+
+    ``demographics`` spans index the text of ``demographics_path`` (``text`` or a findings item).
+    """
+
+    findings: tuple[Finding, ...]
+    mapped: tuple[MappedItem, ...]
+    not_understood: tuple[NotUnderstood, ...]
+    demographics: Demographics = field(default_factory=Demographics)
+    demographics_path: str | None = None
+
+
+def read_items(
+    items: Sequence[ItemIn],
+    lookup: TermLookup,
+    knowledge: HpoKnowledge,
+    *,
+    prefix: str = "findings",
+    paths: Sequence[str] | None = None,
+    split_lists: bool = True,
+) -> Reading:
+    """Findings of a findings list: each item mapped (by its id, its whole label, or terms in its words) or not.
+
+    An item whose whole label is no term but which holds a list ("tall stature, arachnodactyly; lens
+    dislocation") is read part by part, parts joined back where the joined words are a term (some HPO
+    names hold a comma). A part that is an age and sex ("14-year-old boy") gives the case's demographics.
+    A part whose words name no term is kept as a finding with its label only (retrieval can still use
+    the words) and listed as not understood. Every item yields at least one account entry or demographic.
+    ``paths`` name the items (default ``prefix[i]``); ``split_lists=False`` reads each label whole
+    (a bundle's "Blood pressure: 150/95 mmHg (high, abnormal)" is one item, not a list).
+    """
+    findings: list[Finding] = []
+    mapped: list[MappedItem] = []
+    missed: list[NotUnderstood] = []
+    demographics, demographics_path = Demographics(), None
+    for index, item in enumerate(items):
+        path = paths[index] if paths is not None else f"{prefix}[{index}]"
+        forced: Assertion | None = "absent" if item.excluded else None
+        term_id = item.hpo_id or lookup.lookup(item.label)
+        if term_id is not None:
+            findings.append(Finding(label=item.label, hpo_id=term_id, excluded=item.excluded))
+            whole = (0, len(item.label))
+            mapped.append(_mapped(path, whole, item.label, term_id, forced or "present", knowledge))
+            continue
+        whole_label = [(0, len(item.label))]
+        for start, end in list_parts(item.label, lookup) if split_lists else whole_label:
+            words = item.label[start:end]
+            if start > 0 or end < len(item.label):
+                term_id = lookup.lookup(words)
+                if term_id is not None:
+                    findings.append(Finding(label=words, hpo_id=term_id, excluded=item.excluded))
+                    mapped.append(_mapped(path, (start, end), item.label, term_id, forced or "present", knowledge))
+                    continue
+            read = read_demographics(words)
+            if read.age is not None and demographics.age is None:
+                demographics, demographics_path = _shifted(read, start), path
+            mentions = _best_per_term(lookup.mentions(words))
+            for mention in mentions:
+                assertion = forced or mention.assertion
+                if assertion in PATIENT_ASSERTIONS:
+                    # One term in the words: the finding keeps the caller's words; several: each its own words.
+                    label = words if len(mentions) == 1 else mention.label
+                    findings.append(Finding(label=label, hpo_id=mention.term_id, excluded=assertion == "absent"))
+                span = (start + mention.start, start + mention.end)
+                mapped.append(_mapped(path, span, item.label, mention.term_id, assertion, knowledge))
+            if mentions:
+                continue
+            if read.age is not None and not _has_content(words, read.spans):
+                continue  # an age (and sex) and nothing else: accounted for as demographics
+            findings.append(Finding(label=words, excluded=item.excluded))
+            missed.append(NotUnderstood(path=path, span=(start, end), given=item.label, reason=NO_TERM))
+    return Reading(tuple(findings), tuple(mapped), tuple(missed), demographics, demographics_path)
+
+
+_LIST_SEPARATOR = re.compile(r"[,;\n•·]|(?:^|(?<=\s))[-*](?=\s)")
+
+
+def list_parts(label: str, lookup: TermLookup) -> list[Span]:
+    """Spans of the items of a list in ``label`` (commas, semicolons, bullets, new lines); one span if no list.
+
+    Neighbouring parts are joined back when their joined words are a term of the dictionary, longest
+    join first, so a term that holds a comma stays one part.
+    """
+    pieces: list[Span] = []
+    start = 0
+    for match in [*_LIST_SEPARATOR.finditer(label), None]:
+        end = match.start() if match is not None else len(label)
+        piece = label[start:end]
+        if piece.strip(" \t\n.-*"):
+            left = start + len(piece) - len(piece.lstrip(" \t\n-*"))
+            pieces.append((left, start + len(piece.rstrip(" \t\n."))))
+        if match is not None:
+            start = match.end()
+    if len(pieces) <= 1:
+        stripped = label.strip()
+        return [(label.index(stripped), label.index(stripped) + len(stripped))] if stripped else []
+    parts: list[Span] = []
+    i = 0
+    while i < len(pieces):
+        j = next(
+            (j for j in range(len(pieces) - 1, i, -1) if lookup.lookup(label[pieces[i][0] : pieces[j][1]])),
+            i,
+        )
+        parts.append((pieces[i][0], pieces[j][1]))
+        i = j + 1
+    return parts
+
+
+def _has_content(words: str, covered: Sequence[Span]) -> bool:
+    """Whether ``words`` hold a word outside the ``covered`` spans."""
+    return any(not any(a <= match.start() < b for a, b in covered) for match in _CONTENT_WORD.finditer(words))
+
+
+def _shifted(read: Demographics, offset: int) -> Demographics:
+    def shift(span: Span | None) -> Span | None:
+        return None if span is None else (span[0] + offset, span[1] + offset)
+
+    return Demographics(read.age, shift(read.age_span), read.sex, shift(read.sex_span))
+
+
+def read_text(text: str, lookup: TermLookup, knowledge: HpoKnowledge) -> Reading:
+    """Findings of a note, every mention in the account, age and sex, and every segment with none as not understood.
+
+    A segment (a line, a sentence, a list item between commas, semicolons or bullets) that holds words but
+    no mention and no age or sex is listed as not understood, by its span only.
+    """
+    demographics = read_demographics(text)
+    mentions = lookup.mentions(text)
+    findings: list[Finding] = []
+    known: set[str] = set()
+    for mention in _best_per_term(mentions):
+        if mention.assertion in PATIENT_ASSERTIONS and mention.term_id not in known:
+            findings.append(Finding(label=mention.label, hpo_id=mention.term_id, excluded=mention.excluded))
+            known.add(mention.term_id)
+    mapped = tuple(_mapped("text", (m.start, m.end), None, m.term_id, m.assertion, knowledge) for m in mentions)
+    used = [(m.start, m.end) for m in mentions] + demographics.spans
+    missed = tuple(
+        NotUnderstood(path="text", span=span, reason=NO_TERM)
+        for span in segments(text)
+        if not any(start < span[1] and span[0] < end for start, end in used)
+    )
+    return Reading(tuple(findings), mapped, missed, demographics, "text" if demographics.age else None)
+
+
+_SEGMENT_BREAK = re.compile(r"[\n;,•·]|[.!?](?=\s|$)")
+_CONTENT_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def segments(text: str) -> list[Span]:
+    """Spans of a note's segments (lines, sentences, items between commas or semicolons) that hold a word."""
+    spans: list[Span] = []
+    start = 0
+    for match in [*_SEGMENT_BREAK.finditer(text), None]:
+        end = match.start() if match is not None else len(text)
+        piece = text[start:end]
+        if _CONTENT_WORD.search(piece):
+            left = start + len(piece) - len(piece.lstrip())
+            right = start + len(piece.rstrip())
+            spans.append((left, right))
+        if match is not None:
+            start = match.end()
+    return spans
+
+
+def _best_per_term(mentions: Sequence[ExtractedTerm]) -> list[ExtractedTerm]:
+    """One mention per term (the one that says most about the patient), in order of first mention."""
+    best: dict[str, ExtractedTerm] = {}
+    for mention in mentions:
+        previous = best.get(mention.term_id)
+        if previous is None or ASSERTION_ORDER[mention.assertion] < ASSERTION_ORDER[previous.assertion]:
+            best[mention.term_id] = mention
+    return sorted(best.values(), key=lambda m: m.start)
+
+
+def _mapped(
+    path: str, span: Span, given: str | None, term_id: str, assertion: Assertion, knowledge: HpoKnowledge
+) -> MappedItem:
+    name = knowledge.term_name(term_id) if knowledge.has_term(term_id) else term_id
+    return MappedItem(path=path, span=span, given=given, hpo_id=term_id, label=name, assertion=assertion)

@@ -1,0 +1,100 @@
+"""Age and sex as notes write them: "14-year-old boy", "14 yo M", "a 3-month-old girl", "45-year-old woman".
+
+Only the phrases clinicians use to open a case are read: a number (in digits or words) with a unit of
+age and "old" (or the "yo" / "y/o" shorthand), optionally followed by a word for the patient's sex.
+Sex is read only there, never from a pronoun or a relative elsewhere in the note ("his mother"), so a
+note that names no patient in this way gives neither.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dxsearch.cases import Sex
+
+__all__ = ["Demographics", "read_demographics"]
+
+_UNITS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
+_UNITS |= {"nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15}
+_UNITS |= {"sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19}
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_NUMBER_WORD = (
+    rf"(?:(?:{'|'.join(_TENS)})(?:[- ](?:{'|'.join(k for k, v in _UNITS.items() if 0 < v < 10)}))?"
+    rf"|{'|'.join(sorted(_UNITS, key=len, reverse=True))})"
+)
+_NUMBER = rf"(?P<number>\d{{1,3}}(?:\.5)?|{_NUMBER_WORD})"
+_UNIT = r"(?P<unit>years?|yrs?|months?|mos?|weeks?|wks?|days?)"
+_SEX_WORDS: dict[str, Sex] = {
+    "boy": "male",
+    "man": "male",
+    "male": "male",
+    "m": "male",
+    "gentleman": "male",
+    "son": "male",
+    "girl": "female",
+    "woman": "female",
+    "female": "female",
+    "f": "female",
+    "lady": "female",
+    "daughter": "female",
+}
+# The sex word right after the age; the one-letter forms only in upper case ("14 yo M"), never "m" or "f".
+_SEX = (
+    r"(?:(?:infant|baby|child|toddler|teenage|adolescent|young)\s+)?"
+    r"(?P<sex>boy|girl|man|woman|male|female|gentleman|lady|son|daughter|(?-i:M|F))\b"
+)
+_AGE_PHRASES = (
+    # "14-year-old boy", "a 3-month-old girl", "fourteen year old", "14 years old"
+    re.compile(rf"\b{_NUMBER}[- ]?{_UNIT}[- ]old\b(?:[\s,]+{_SEX})?", re.IGNORECASE),
+    # "14 yo M", "14yo", "14 y/o female", "14 y.o. boy"
+    re.compile(rf"\b{_NUMBER}\s?(?:yo|y/o|y\.o\.?)(?![\w/])(?:[\s,]+{_SEX})?", re.IGNORECASE),
+)
+_DURATION_LETTER = {"y": "Y", "m": "M", "w": "W", "d": "D"}
+
+
+@dataclass(frozen=True, slots=True)
+class Demographics:
+    """Age (ISO 8601 duration) and sex read from text, with the spans they were read from."""
+
+    age: str | None = None
+    age_span: tuple[int, int] | None = None
+    sex: Sex | None = None
+    sex_span: tuple[int, int] | None = None
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        return [span for span in (self.age_span, self.sex_span) if span is not None]
+
+
+def read_demographics(text: str) -> Demographics:
+    """The first age phrase of ``text`` (and the sex word that follows it), or nothing."""
+    found: list[re.Match[str]] = [m for pattern in _AGE_PHRASES if (m := pattern.search(text)) is not None]
+    if not found:
+        return Demographics()
+    match = min(found, key=lambda m: m.start())
+    age = _duration(match.group("number"), match.groupdict().get("unit") or "year")
+    sex_word = match.group("sex")
+    sex = _SEX_WORDS[sex_word.lower()] if sex_word else None
+    age_end = match.start("sex") if sex_word else match.end()
+    age_span = (match.start(), len(text[:age_end].rstrip(" ,\t\n")))
+    sex_span = (match.start("sex"), match.end("sex")) if sex_word else None
+    return Demographics(age=age, age_span=age_span if age else None, sex=sex, sex_span=sex_span)
+
+
+def _duration(number: str, unit: str) -> str | None:
+    """``P14Y``, ``P3M``, ``P2W``, ``P5D``; half years become months; ``None`` for an implausible age."""
+    word = number.lower().replace(" ", "-")
+    if word[0].isdigit():
+        value = float(word)
+    elif word in _UNITS:
+        value = _UNITS[word]
+    else:
+        tens, _, units = word.partition("-")
+        value = _TENS[tens] + _UNITS.get(units, 0)
+    letter = _DURATION_LETTER[unit.lower()[0]]
+    if letter == "Y" and value != int(value):
+        return f"P{int(value * 12)}M"
+    if value > 150 or (letter == "Y" and value > 130):
+        return None
+    return f"P{int(value)}{letter}"

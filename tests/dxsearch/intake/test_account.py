@@ -1,0 +1,212 @@
+"""The intake's account of its input, on the real HPO dictionary: every item mapped or not understood."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dxsearch.intake import CaseInput, FindingInput, PreparedCase, intake
+from dxsearch.intake.account import NO_LOINC_MAPPING, NO_TERM, NOT_A_FINDING, segments
+from dxsearch.pseudonym import Pseudonymiser
+
+PSEUDONYMISER = Pseudonymiser("account-test-key")
+ARACHNODACTYLY = "HP:0001166"
+SEIZURE = "HP:0001250"
+
+
+def read(payload: CaseInput) -> PreparedCase:
+    return intake(payload, pseudonymiser=PSEUDONYMISER, fallback_id="test")
+
+
+def test_findings_list_items_are_mapped_or_listed_as_not_understood() -> None:
+    prepared = read(
+        CaseInput(
+            findings=(
+                FindingInput(label="Spider fingers"),
+                FindingInput(label="flibbertigibbet wombles"),
+                FindingInput(label="Seizures", excluded=True),
+                FindingInput(label="HP:0000098"),
+            )
+        )
+    )
+    account = prepared.account
+    assert account.source == "findings"
+    by_path = {m.path: m for m in account.mapped}
+    assert by_path["findings[0]"].hpo_id == ARACHNODACTYLY
+    assert by_path["findings[0]"].label == "Arachnodactyly"  # the term's name
+    assert by_path["findings[0]"].given == "Spider fingers"
+    assert by_path["findings[0]"].span == (0, len("Spider fingers"))
+    assert by_path["findings[2]"].assertion == "absent"
+    assert by_path["findings[3]"].hpo_id == "HP:0000098" and by_path["findings[3]"].given == "Tall stature"
+    (missed,) = account.not_understood
+    assert missed.path == "findings[1]" and missed.given == "flibbertigibbet wombles" and missed.reason == NO_TERM
+    # The unmapped finding is still a finding (its words can still be searched), never dropped.
+    labels = [(f.label, f.hpo_id) for f in prepared.case.findings]
+    assert ("flibbertigibbet wombles", None) in labels
+    assert account.items == 4
+
+
+def test_a_label_holding_a_term_among_other_words_is_mapped_with_its_span() -> None:
+    prepared = read(CaseInput(findings=(FindingInput(label="seizures since infancy"),)))
+    (mapped,) = prepared.account.mapped
+    assert mapped.hpo_id == SEIZURE and mapped.span == (0, len("seizures"))
+    assert prepared.case.findings[0].label == "seizures since infancy"  # the caller's words are kept
+    assert not prepared.account.not_understood
+
+
+def test_note_mentions_keep_spans_and_assertions_and_no_words_of_the_note() -> None:
+    note = "Arachnodactyly and scoliosis. No seizures. Family history of hypotonia. Seen at the clinic on Tuesday."
+    prepared = read(CaseInput(text=note))
+    account = prepared.account
+    assert account.source == "text"
+    spans = {m.hpo_id: m for m in account.mapped}
+    mention = spans[ARACHNODACTYLY]
+    assert mention.span is not None and note[mention.span[0] : mention.span[1]] == "Arachnodactyly"
+    assert spans[SEIZURE].assertion == "absent"
+    assert spans["HP:0001252"].assertion == "family_history"
+    # The family's hypotonia is in the account, not among the patient's findings.
+    assert "HP:0001252" not in {f.hpo_id for f in prepared.case.findings}
+    (missed,) = account.not_understood
+    assert missed.span is not None and note[missed.span[0] : missed.span[1]] == "Seen at the clinic on Tuesday"
+    assert missed.given is None
+    dumped = account.model_dump_json()
+    assert "Tuesday" not in dumped and "clinic" not in dumped and "scoliosis" not in dumped
+
+
+def test_segments_are_lines_sentences_and_list_items() -> None:
+    text = "Tall stature, arachnodactyly; lens dislocation.\n- aortic root dilatation\n14"
+    assert [text[a:b] for a, b in segments(text)] == [
+        "Tall stature",
+        "arachnodactyly",
+        "lens dislocation",
+        "- aortic root dilatation",
+    ]
+
+
+def test_bundle_conditions_are_listed_not_dropped() -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": {"resourceType": "Patient", "id": "p1", "gender": "male"}},
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {
+                        "coding": [{"system": "http://purl.obolibrary.org/obo/hp.owl", "code": ARACHNODACTYLY}],
+                        "text": "Arachnodactyly",
+                    },
+                    "subject": {"reference": "Patient/p1"},
+                }
+            },
+            {
+                "resource": {
+                    "resourceType": "Condition",
+                    "code": {"text": "Marfan syndrome"},
+                    "subject": {"reference": "Patient/p1"},
+                }
+            },
+        ],
+    }
+    prepared = read(CaseInput(bundle=json.dumps(bundle).encode()))
+    account = prepared.account
+    assert [m.hpo_id for m in account.mapped] == [ARACHNODACTYLY]
+    assert account.mapped[0].path == "entry[1].resource"  # the Bundle entry it came from
+    assert [(n.given, n.reason) for n in account.not_understood] == [("Marfan syndrome", NOT_A_FINDING)]
+    assert account.sex == "male" and account.sex_from == "bundle"
+
+
+def test_a_findings_item_holding_a_list_is_read_item_by_item() -> None:
+    label = "tall stature, arachnodactyly; lens dislocation\n- wibbly wobbles"
+    prepared = read(CaseInput(findings=(FindingInput(label=label),)))
+    account = prepared.account
+    assert [(label[m.span[0] : m.span[1]], m.hpo_id) for m in account.mapped if m.span] == [
+        ("tall stature", "HP:0000098"),
+        ("arachnodactyly", ARACHNODACTYLY),
+        ("lens dislocation", "HP:0001083"),
+    ]
+    (missed,) = account.not_understood
+    assert missed.span is not None and label[missed.span[0] : missed.span[1]] == "wibbly wobbles"
+    assert [f.label for f in prepared.case.findings] == [
+        "tall stature",
+        "arachnodactyly",
+        "lens dislocation",
+        "wibbly wobbles",
+    ]
+
+
+def test_a_term_holding_a_comma_is_not_split() -> None:
+    label = "Long, slender fingers; scoliosis"
+    prepared = read(CaseInput(findings=(FindingInput(label=label),)))
+    assert [(label[m.span[0] : m.span[1]], m.hpo_id) for m in prepared.account.mapped if m.span] == [
+        ("Long, slender fingers", ARACHNODACTYLY),
+        ("scoliosis", "HP:0002650"),
+    ]
+
+
+def test_age_and_sex_from_text_fill_the_case_unless_given() -> None:
+    note = "14-year-old boy, tall stature, arachnodactyly"
+    prepared = read(CaseInput(text=note))
+    assert (prepared.case.age, prepared.case.sex) == ("P14Y", "male")
+    account = prepared.account
+    assert (account.age_from, account.sex_from) == ("text", "text")
+    assert account.age_span == (0, 11) and account.sex_span == (12, 15)
+    assert not account.not_understood  # the demographic segment is accounted for
+    given = read(CaseInput(text=note, age="P15Y", sex="female"))
+    assert (given.case.age, given.case.sex) == ("P15Y", "female")
+    assert (given.account.age_from, given.account.sex_from) == ("given", "given")
+
+
+def test_a_findings_item_that_is_an_age_and_sex_gives_the_demographics() -> None:
+    prepared = read(CaseInput(findings=(FindingInput(label="14 yo M"), FindingInput(label="Arachnodactyly"))))
+    assert (prepared.case.age, prepared.case.sex) == ("P14Y", "male")
+    assert prepared.account.age_from == "findings[0]"
+    assert [f.hpo_id for f in prepared.case.findings] == [ARACHNODACTYLY]
+    assert not prepared.account.not_understood
+
+
+def test_the_marfan_notes() -> None:
+    note = "14-year-old boy, tall stature, arachnodactyly, lens dislocation, aortic root dilatation"
+    prepared = read(CaseInput(text=note))
+    assert [f.hpo_id for f in prepared.case.findings] == ["HP:0000098", ARACHNODACTYLY, "HP:0001083", "HP:0002616"]
+    assert (prepared.case.sex, prepared.case.age) == ("male", "P14Y")
+    assert not prepared.account.not_understood  # all five items: four findings, one age and sex
+    realistic = "14 yo M. Marfanoid habitus, dislocated lenses bilaterally, dilated aortic root on echo"
+    prepared = read(CaseInput(text=realistic))
+    assert [f.hpo_id for f in prepared.case.findings] == ["HP:0001519", "HP:0001083", "HP:0002616"]
+    assert (prepared.case.sex, prepared.case.age) == ("male", "P14Y")
+    assert not prepared.account.not_understood
+
+
+def test_findings_mode_maps_a_broad_synonym_and_a_modified_term() -> None:
+    prepared = read(
+        CaseInput(findings=(FindingInput(label="Aortic root dilatation"), FindingInput(label="marked hypotonia")))
+    )
+    assert [m.hpo_id for m in prepared.account.mapped] == ["HP:0002616", "HP:0001252"]
+    assert prepared.account.mapped[1].span == (7, 16)
+    assert not prepared.account.not_understood
+
+
+def test_an_ehr_bundle_maps_codes_through_hpo_cross_references() -> None:
+    """Patient, Conditions (SNOMED CT, ICD-10), Observations (HPO, SNOMED CT, LOINC with interpretation)."""
+    bundle = (Path(__file__).parent / "data" / "ehr-bundle.json").read_bytes()
+    prepared = read(CaseInput(bundle=bundle))
+    case, account = prepared.case, prepared.account
+    assert (case.sex, case.age) == ("male", "P14Y")  # gender; birthDate at the latest clinical date
+    assert [(f.label, f.hpo_id) for f in case.observed] == [
+        ("Arachnodactyly", ARACHNODACTYLY),  # coded in HPO
+        ("Dislocation of lens", "HP:0001083"),  # SNOMED CT 74969002 -> Ectopia lentis (hp.obo xref)
+        ("Body height: 185 cm (high)", None),  # kept by its words, and listed as not understood
+        ("Scoliosis", "HP:0002650"),  # a Condition coded in SNOMED CT as a phenotype is a finding
+    ]
+    by_path = {m.path: m for m in account.mapped}
+    assert by_path["entry[4].resource"].label == "Ectopia lentis"
+    assert by_path["entry[6].resource"].assertion == "absent"  # valueBoolean false, SNOMED CT of Arachnodactyly
+    assert [(n.path, n.reason) for n in account.not_understood] == [
+        ("entry[5].resource", NO_LOINC_MAPPING),
+        ("entry[2].resource", NOT_A_FINDING),  # ICD-10 Q87.4 Marfan syndrome: history, not a finding
+        ("entry[7].resource", "Encounter: not read (only Patient, Observation, Condition)"),
+        ("entry[8].resource", "Observation with status entered-in-error: not read"),
+        ("entry[9].resource", "repeats the finding of entry[3]: counted once"),
+    ]

@@ -1,0 +1,51 @@
+"""Age and sex from the phrases notes open with."""
+
+from __future__ import annotations
+
+import pytest
+
+from dxsearch.intake.demographics import read_demographics
+
+
+@pytest.mark.parametrize(
+    ("text", "age", "sex", "age_words", "sex_words"),
+    [
+        ("14-year-old boy, tall stature", "P14Y", "male", "14-year-old", "boy"),
+        ("14 yo M. Marfanoid habitus", "P14Y", "male", "14 yo", "M"),
+        ("a 3-month-old girl with seizures", "P3M", "female", "3-month-old", "girl"),
+        ("45-year-old woman", "P45Y", "female", "45-year-old", "woman"),
+        ("Fourteen-year-old girl, very tall", "P14Y", "female", "Fourteen-year-old", "girl"),
+        ("twenty-two year old male", "P22Y", "male", "twenty-two year old", "male"),
+        ("6 y/o F with short stature", "P6Y", "female", "6 y/o", "F"),
+        ("The patient is 7 years old.", "P7Y", None, "7 years old", None),
+        ("a 10 day old male infant", "P10D", "male", "10 day old", "male"),
+        ("2.5-year-old boy", "P30M", "male", "2.5-year-old", "boy"),
+    ],
+)
+def test_age_and_sex_with_their_spans(
+    text: str, age: str, sex: str | None, age_words: str, sex_words: str | None
+) -> None:
+    read = read_demographics(text)
+    assert (read.age, read.sex) == (age, sex)
+    assert read.age_span is not None and text[read.age_span[0] : read.age_span[1]] == age_words
+    if sex_words is None:
+        assert read.sex_span is None
+    else:
+        assert read.sex_span is not None and text[read.sex_span[0] : read.sex_span[1]] == sex_words
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "His mother, 40, has scoliosis.",  # no age phrase
+        "Seizures for 3 years.",  # a duration, not an age
+        "14 yo m",  # lower-case one-letter sex is not read (but the age is)
+        "male pattern baldness in the father",  # sex only from the age phrase
+    ],
+)
+def test_no_sex_outside_an_age_phrase(text: str) -> None:
+    assert read_demographics(text).sex is None
+
+
+def test_a_duration_is_not_an_age() -> None:
+    assert read_demographics("Seizures for 3 years.").age is None
