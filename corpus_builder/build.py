@@ -19,13 +19,13 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from corpus_builder.chunking import chunk_document
 from corpus_builder.sources.base import Reject, Source
 from dxsearch.corpus import Chunk, Document
 from dxsearch.retrieval.embedded import EmbeddedIndexWriter
-from dxsearch.retrieval.embedder import get_embedder
+from dxsearch.retrieval.embedder import Embedder, EmbedderSpec, get_embedder
 from dxsearch.retrieval.layout import (
     EmbedderRecord,
     IndexManifest,
@@ -38,6 +38,9 @@ from dxsearch.retrieval.layout import (
     writer_lock,
 )
 from dxsearch.settings import Settings
+
+if TYPE_CHECKING:
+    from dxsearch.retrieval.embedder import FloatMatrix
 
 _BATCH_CHUNKS = 256
 #: Bumped whenever what is stored or how it is scored changes, so the index version changes with it.
@@ -121,6 +124,35 @@ def _batches(
         yield batch
 
 
+class _DeferredEmbedder:
+    """The build's embedder, loaded when the first new statement needs a vector (the load costs seconds
+    and ~1 GB): an ``add`` whose records are all rejected, or all unchanged, never loads the model. An
+    incremental build knows its embedding space from the parent's manifest; a full build loads to learn it."""
+
+    def __init__(self, load: Callable[[], Embedder], known: EmbedderSpec | None, timings: dict[str, float]) -> None:
+        self._load = load
+        self._known = known
+        self._timings = timings
+        self._loaded: Embedder | None = None
+
+    def _embedder(self) -> Embedder:
+        if self._loaded is None:
+            t0 = time.perf_counter()
+            loaded = self._load()
+            self._timings["load_embedder"] = time.perf_counter() - t0
+            if self._known is not None and loaded.spec.name != self._known.name:
+                raise ValueError(f"index was embedded with {self._known.name}, this process has {loaded.spec.name}")
+            self._loaded = loaded
+        return self._loaded
+
+    @property
+    def spec(self) -> EmbedderSpec:
+        return self._known if self._known is not None else self._embedder().spec
+
+    def encode(self, texts: Sequence[str]) -> FloatMatrix:
+        return self._embedder().encode(texts)
+
+
 def _corpus_hash(writer: EmbeddedIndexWriter) -> str:
     digest = hashlib.sha256()
     for doc_id, content_hash in writer.store.document_hashes():
@@ -163,9 +195,15 @@ def run_build(
         else:
             quantize = settings.embed_quantize
             max_chars = settings.chunk_max_chars
-        t0 = time.perf_counter()
-        embedder = get_embedder(quantize, settings.embed_batch_size, settings.embed_threads)
-        timings["load_embedder"] = time.perf_counter() - t0
+        known = None
+        if parent_manifest is not None:
+            recorded = parent_manifest.embedder
+            known = EmbedderSpec(
+                model=recorded.model, dim=recorded.dim, quantized=recorded.quantized, normalized=recorded.normalized
+            )
+        embedder = _DeferredEmbedder(
+            lambda: get_embedder(quantize, settings.embed_batch_size, settings.embed_threads), known, timings
+        )
         writer = EmbeddedIndexWriter(building, embedder)
         rejects: list[Reject] = []
         source_reports: list[dict[str, Any]] = []

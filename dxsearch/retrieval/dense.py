@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from dxsearch.corpus import DocumentKind, Evidence
 from dxsearch.retrieval.base import SearchFilters
-from dxsearch.retrieval.embedder import Embedder
+from dxsearch.retrieval.embedder import Embedder, TextEmbedder
 from dxsearch.retrieval.segments import query_segments, segments
 from dxsearch.retrieval.store import ChunkStore
 
@@ -50,7 +50,7 @@ SHARPNESS = 2.0
 class DenseIndexWriter:
     """Adds chunks' statements (embedding only statements not seen before) and their postings."""
 
-    def __init__(self, generation: Path, embedder: Embedder) -> None:
+    def __init__(self, generation: Path, embedder: TextEmbedder) -> None:
         directory = generation / DIR_NAME
         directory.mkdir(parents=True, exist_ok=True)
         self._index_path = directory / _INDEX_FILE

@@ -26,7 +26,7 @@ from dxsearch.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from dxsearch.retrieval.dense import DenseRetriever
-    from dxsearch.retrieval.embedder import Embedder
+    from dxsearch.retrieval.embedder import Embedder, TextEmbedder
     from dxsearch.retrieval.fusion import HybridRetriever
     from dxsearch.retrieval.lexical import LexicalRetriever
 
@@ -45,7 +45,7 @@ def index_text(document: Document, chunk: Chunk) -> str:
 class EmbeddedIndexWriter:
     """Adds documents to one generation: rows in SQLite, terms in tantivy, vectors in FAISS."""
 
-    def __init__(self, generation: Path, embedder: Embedder) -> None:
+    def __init__(self, generation: Path, embedder: TextEmbedder) -> None:
         from dxsearch.retrieval.dense import DenseIndexWriter
         from dxsearch.retrieval.lexical import LexicalIndexWriter
 

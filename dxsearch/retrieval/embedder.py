@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # numpy is imported where vectors are made: naming an embedding space must stay cheap
     import numpy as np
@@ -42,6 +42,15 @@ class EmbedderSpec:
     @property
     def name(self) -> str:
         return f"{self.model}{'+int8-dynamic' if self.quantized else ''}"
+
+
+class TextEmbedder(Protocol):
+    """What index writers need of an embedder: its space, and vectors for texts."""
+
+    @property
+    def spec(self) -> EmbedderSpec: ...
+
+    def encode(self, texts: Sequence[str]) -> FloatMatrix: ...
 
 
 class Embedder:

@@ -302,3 +302,27 @@ def test_offending_values_are_shown_to_the_user_but_never_written_into_the_index
     assert "secret-value-1984" not in (generation / "manifest.json").read_text()
     assert "secret-value-1984" not in (generation / "rejects.jsonl").read_text()
     assert "bad.json" in (generation / "rejects.jsonl").read_text()
+
+
+def test_an_add_that_reads_nothing_never_loads_the_embedding_model(
+    tmp_path: Path, small_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    import corpus_builder.build
+
+    index = tmp_path / "index"
+    shutil.copytree(small_index, index)
+    before = (index / "CURRENT").read_text()
+
+    def no_model(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the embedding model was loaded")
+
+    monkeypatch.setattr(corpus_builder.build, "get_embedder", no_model)
+    bad = tmp_path / "bad.jsonl"
+    row = {"case_id": "", "phenotypes": "lots", "disease": {"id": "OMIM:1", "label": "x"}}
+    bad.write_text(json.dumps(row) + '\n{"broken\n', encoding="utf-8")
+    result = runner.invoke(app, ["add", "--index", str(index), "--source", str(bad)])
+    assert result.exit_code == 2, result.output
+    assert "bad.jsonl:1" in result.stderr and "bad.jsonl:2" in result.stderr
+    assert (index / "CURRENT").read_text() == before
