@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,14 @@ def test_settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def default_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default corpus built from scratch through the CLI, once per session (slow tests only)."""
+    """The default corpus built from scratch through the CLI, once per session (slow tests only).
+
+    ``DXSEARCH_TEST_DEFAULT_INDEX`` names an index already built by ``corpus-builder build`` from this
+    tree, to skip the build on a developer's machine; CI leaves it unset and builds from scratch.
+    """
+    prebuilt = os.environ.get("DXSEARCH_TEST_DEFAULT_INDEX")  # noqa: TID251 (a test-run switch, not configuration)
+    if prebuilt:
+        return Path(prebuilt)
     from typer.testing import CliRunner
 
     from corpus_builder.cli import app
