@@ -68,7 +68,7 @@ STATE_FEATURES = (
     "retrievals_used",  # share of the retrieval budget
     "top_probability",  # first-choice probability of the best candidate
     "margin",  # its lead over the second
-    "finalists_grounded",  # share of the top five with a citable passage
+    "finalists_grounded",  # share of the top five with a knowledge passage retrieved
     "findings",  # observed findings, /10, capped
     "no_candidates",
 )
@@ -282,6 +282,7 @@ class LearnedPolicy:
         name: str = POLICY_NAME,
         rng: np.random.Generator | None = None,
         recorder: list[Decision] | None = None,
+        memo: dict[tuple[object, ...], list[Any]] | None = None,
     ) -> None:
         self.name = name
         self.params = params
@@ -289,6 +290,7 @@ class LearnedPolicy:
         self.evidence = evidence or EvidencePolicy()
         self.rng = rng
         self.recorder = recorder
+        self._memo = memo if memo is not None else {}
 
     def next_turn(self, case: Case, history: Sequence[Exchange]) -> str:
         query = case.findings_query()
@@ -322,7 +324,7 @@ class LearnedPolicy:
     def observe(self, case: Case, history: Sequence[Exchange]) -> Observed:
         """What the policy sees after ``history``: candidates, their features and scores, the state and the mask."""
         done = _progress(history, case.findings_query())
-        candidates = self.evidence.candidates(case, history)
+        candidates = self._candidates(case, history)
         observed = len(case.observed)
         features = np.array([candidate_features(c, observed) for c in candidates], dtype=np.float64)
         features = features.reshape(len(candidates), len(CANDIDATE_FEATURES))
@@ -332,6 +334,25 @@ class LearnedPolicy:
         state = self._state(done, candidates, probabilities, top, observed)
         mask = self._mask(done, candidates, top, len(history))
         return Observed(done, candidates, features, scores, interactions, probabilities, state, mask, top)
+
+    def _candidates(self, case: Case, history: Sequence[Exchange]) -> list[Any]:
+        """The evidence candidates, memoised on what they depend on: the case and the passages retrieved so far.
+
+        Sampled episodes of one case share most of their prefixes; the memo (shareable between
+        policy instances) makes each distinct retrieval history cost one scoring.
+        """
+        retrieved = tuple(
+            (e.turn, tuple(p.evidence_id for p in e.observation.passages))
+            for e in history
+            if e.observation is not None and e.observation.passages
+        )
+        key = (case.findings, case.text, case.sex, case.age, retrieved)
+        found = self._memo.get(key)
+        if found is None:
+            if len(self._memo) >= 4096:
+                self._memo.clear()
+            found = self._memo[key] = self.evidence.candidates(case, history)
+        return found
 
     # -- decisions ---------------------------------------------------------------------------------
 
@@ -346,7 +367,7 @@ class LearnedPolicy:
         ranked = np.sort(probabilities)[::-1]
         best = float(ranked[0]) if ranked.size else 0.0
         margin = best - float(ranked[1]) if ranked.size > 1 else best
-        grounded = [bool(candidates[i].knowledge or candidates[i].patients) for i in top]
+        grounded = [bool(candidates[i].knowledge) for i in top]
         limit = max(self.budget.max_retrievals, 1)
         return np.array(
             [

@@ -164,8 +164,8 @@ class PolicyGrpoConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    steps: int = Field(default=40, ge=1)
-    cases_per_step: int = Field(default=16, ge=1)
+    steps: int = Field(default=30, ge=1)
+    cases_per_step: int = Field(default=8, ge=1)
     group_size: int = Field(default=8, ge=2, description="Sampled episodes per case (the GRPO group).")
     learning_rate: float = Field(default=0.02, gt=0.0)
     iterations: int = Field(default=2, ge=1, description="Optimiser steps per batch of episodes (clipped ratio).")
@@ -183,7 +183,7 @@ class PolicyTrainConfig(BaseModel):
     kind: Literal["learned-policy"] = "learned-policy"
     preset: str = "custom"
     seed: int = 0
-    data: DataConfig = Field(default_factory=lambda: DataConfig(train_cases=400, validation_cases=150, max_findings=60))
+    data: DataConfig = Field(default_factory=lambda: DataConfig(train_cases=200, validation_cases=100, max_findings=60))
     budget: Budget = Field(default_factory=Budget)
     teacher: EvidencePolicyConfig = Field(default_factory=EvidencePolicyConfig)
     bc: BcConfig = Field(default_factory=BcConfig)

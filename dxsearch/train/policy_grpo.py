@@ -300,7 +300,9 @@ def behaviour_clone(
     """Ranker first (its targets do not depend on the action head), then the action head in the ranker's states."""
     rank_names = ("rank_linear", "rank_hidden", "rank_hidden_bias", "rank_out")
     model = TorchPolicy(initial)
-    policy = LearnedPolicy(initial, config.budget, evidence=EvidencePolicy(config.teacher))
+    evidence = EvidencePolicy(config.teacher)
+    memo: dict[tuple[object, ...], list[Any]] = {}  # candidates depend on the history, not on the weights
+    policy = LearnedPolicy(initial, config.budget, evidence=evidence, memo=memo)
     rankings, _ = teacher_decisions(episodes, policy)
     _, ranks = batch_decisions([(0, d) for d in rankings])
     rank_loss = 0.0
@@ -312,7 +314,7 @@ def behaviour_clone(
 
         rank_loss = _fit(model, ranking_nll, rank_names, config.bc)
     fitted = model.to_params()
-    policy = LearnedPolicy(fitted, config.budget, evidence=EvidencePolicy(config.teacher))
+    policy = LearnedPolicy(fitted, config.budget, evidence=evidence, memo=memo)
     _, labelled = teacher_decisions(episodes, policy)
     decisions: list[tuple[int, Decision]] = []
     skipped = 0
@@ -416,6 +418,7 @@ def run_policy_grpo(
         first = int(state["step"]) + 1
     _drop_metrics_after(metrics_path, stage, first - 1)
     evidence = EvidencePolicy(config.teacher)
+    memo: dict[tuple[object, ...], list[Any]] = {}
     with _progress_bar() as bar:
         task = bar.add_task(stage, total=grpo.steps, completed=first, info="")
         for step in range(first, grpo.steps):
@@ -430,7 +433,9 @@ def run_policy_grpo(
                 for member in range(grpo.group_size):
                     recorder: list[Decision] = []
                     rng = np.random.default_rng([config.seed, step, case_index, member])
-                    policy = LearnedPolicy(params, config.budget, evidence=evidence, rng=rng, recorder=recorder)
+                    policy = LearnedPolicy(
+                        params, config.budget, evidence=evidence, rng=rng, recorder=recorder, memo=memo
+                    )
                     episode = play(
                         case.labelled.case, policy, env, case.gold, reward_config, exclude_doc_ids=case.hidden_doc_ids
                     )
@@ -634,9 +639,12 @@ def run(
         )
         name = "grpo-curriculum" if not config.grpo.curriculum else "grpo-no-curriculum"
         variants[name] = (flipped, reward_config)
-    for name, (variant, variant_reward) in variants.items():
+    results: dict[str, Any] = {}
+
+    def train_variant(name: str) -> None:
         if run_dir.done(name):
-            continue
+            return
+        variant, variant_reward = variants[name]
         t0 = time.perf_counter()
         trained = run_policy_grpo(
             variant,
@@ -653,8 +661,7 @@ def run(
         timings[name] = time.perf_counter() - t0
         run_dir.mark(name)
 
-    results: dict[str, Any] = {}
-    for name in (*STAGES, *(v for v in variants if v != "grpo")):
+    def validate(name: str) -> None:
         path = out / "eval" / f"{name}.json"
         if not run_dir.done(f"eval-{name}"):
             t0 = time.perf_counter()
@@ -668,25 +675,37 @@ def run(
             run_dir.mark(f"eval-{name}")
         results[name] = json.loads(path.read_text(encoding="utf-8"))
 
-    plot_reward_curve(read_metrics(metrics_path), results, out / "reward_curve.png")
-    previous = json.loads((out / "summary.json").read_text(encoding="utf-8")) if (out / "summary.json").exists() else {}
-    timings_s = {**previous.get("timings_s", {}), **{k: round(v, 1) for k, v in timings.items()}}
-    timings_s["last_invocation"] = round(time.perf_counter() - started, 1)
-    ordered = all(
-        results[a][m] < results[b][m] for m in ("reward", "top1") for a, b in (("untrained", "sft"), ("sft", "grpo"))
-    )
-    summary = {
-        **{name: results[name] for name in STAGES},
-        "ablations": {name: results[name] for name in variants if name != "grpo"},
-        "model_dir": str(run_dir.model("grpo")),
-        "parameters": sft.size,
-        "preset": config.preset,
-        "seed": config.seed,
-        "train_cases": len(train),
-        "validation_cases": len(validation),
-        "ordered": ordered,
-        "retrieval_cache": {"hits": cached.hits, "misses": cached.misses},
-        "timings_s": timings_s,
-    }
-    _write_json(out / "summary.json", summary)
+    def write_summary() -> dict[str, Any]:
+        plot_reward_curve(read_metrics(metrics_path), results, out / "reward_curve.png")
+        summary_path = out / "summary.json"
+        previous = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else {}
+        timings_s = {**previous.get("timings_s", {}), **{k: round(v, 1) for k, v in timings.items()}}
+        timings_s["last_invocation"] = round(time.perf_counter() - started, 1)
+        pairs = (("untrained", "sft"), ("sft", "grpo"))
+        summary = {
+            **{name: results[name] for name in STAGES},
+            "ablations": {name: results[name] for name in variants if name != "grpo" and name in results},
+            "model_dir": str(run_dir.model("grpo")),
+            "parameters": sft.size,
+            "preset": config.preset,
+            "seed": config.seed,
+            "train_cases": len(train),
+            "validation_cases": len(validation),
+            "ordered": all(results[a][m] < results[b][m] for m in ("reward", "top1") for a, b in pairs),
+            "retrieval_cache": {"hits": cached.hits, "misses": cached.misses},
+            "timings_s": timings_s,
+        }
+        _write_json(summary_path, summary)
+        return summary
+
+    # The main run is validated and summarised first; ablations (if any) follow and extend the summary.
+    train_variant("grpo")
+    for name in STAGES:
+        validate(name)
+    summary = write_summary()
+    for name in variants:
+        if name != "grpo":
+            train_variant(name)
+            validate(name)
+            summary = write_summary()
     return summary

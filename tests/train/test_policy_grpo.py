@@ -56,6 +56,7 @@ def _grpo(env: DiagnosticEnv, out: Path, steps: int = 3) -> LearnedParams:
     )
 
 
+@pytest.mark.slow  # ~2 min wall on 2 shared cores under load (the phenotype scorer loads first)
 def test_a_few_grpo_steps_move_parameters_and_reward_with_finite_loss(env: DiagnosticEnv, tmp_path: Path) -> None:
     trained = _grpo(env, tmp_path)
     rows = read_metrics(tmp_path / "metrics.jsonl")
@@ -67,6 +68,7 @@ def test_a_few_grpo_steps_move_parameters_and_reward_with_finite_loss(env: Diagn
     assert all(f"rewards/{c}/mean" in rows[0] for c in ("format", "retrieval", "structure", "accuracy", "frugality"))
 
 
+@pytest.mark.slow  # four short GRPO runs: ~40 s wall on 2 shared cores under load
 def test_same_seed_same_curve_and_resume_continues_it(env: DiagnosticEnv, tmp_path: Path) -> None:
     first = _grpo(env, tmp_path / "a")
     second = _grpo(env, tmp_path / "b")
