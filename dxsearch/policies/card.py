@@ -21,10 +21,14 @@ class PolicyCard(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     budget: Budget
-    max_new_tokens: int = Field(ge=1)
+    max_new_tokens: int = Field(default=256, ge=1, description="Token limit of one turn (language models).")
     prompt: Literal["full", "compact"] = Field(
         default="full", description="Which system prompt (dxsearch.policies.prompt.SYSTEM_PROMPTS) it was trained with."
     )
+    features: tuple[str, ...] = Field(
+        default=(), description="Learned policy: the candidate and state features its weights read, in order."
+    )
+    features_version: str | None = Field(default=None, description="Learned policy: version of those features.")
     trained_by: str = Field(description="What produced the checkpoint, e.g. 'dxsearch train --preset cpu-tiny (grpo)'.")
 
 

@@ -124,6 +124,21 @@ def _llm(settings: Settings) -> tuple[Policy, Budget | None]:
     )
 
 
+def _learned(settings: Settings) -> tuple[Policy, Budget | None]:
+    """Weights from ``--model DIR`` (a ``dxsearch train --preset cpu-policy`` model), else the shipped ones."""
+    from dxsearch.policies.card import read_card
+    from dxsearch.policies.learned import LearnedPolicy, default_weights, load_params
+
+    model = settings.llm_model_path or default_weights()
+    if model is None:
+        raise PolicyLoadError(
+            "--policy learned needs --model DIR (OUT/models/grpo of `dxsearch train --preset cpu-policy --out OUT`)"
+        )
+    card = read_card(model) if model.is_dir() else None
+    budget = card.budget if card is not None else None
+    return LearnedPolicy(load_params(model), budget), budget
+
+
 POLICIES.register("evidence")(
     PolicyEntry(_evidence, description="hand-weighted evidence baseline: phenotype scores, similar patients, lookups")
 )
@@ -134,6 +149,9 @@ for _name in ("lexical", "dense", "hybrid"):
     POLICIES.register(_name)(
         PolicyEntry(_ranking(_name), retriever=_name, description=f"diagnose the {_name} retrieval ranking in order")
     )
+POLICIES.register("learned")(
+    PolicyEntry(_learned, description="the evidence signals with decisions and ranking learned by GRPO (--model DIR)")
+)
 POLICIES.register("llm")(
     PolicyEntry(_llm, description="a language model: local checkpoint (--model) or OpenAI-compatible server")
 )

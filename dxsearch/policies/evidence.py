@@ -183,6 +183,13 @@ class EvidencePolicy:
         labels = [label for f in case.observed if (label := " ".join(f.label.split()))]
         return "; ".join(labels[:limit])
 
+    def candidates(self, case: Case, history: Sequence[Exchange]) -> list[_Candidate]:
+        """Every candidate with its evidence signals (best first), as :meth:`rank` scores them after ``history``.
+
+        The learned policy (:mod:`dxsearch.policies.learned`) reads its features from here.
+        """
+        return self.rank(case, _read_history(history))
+
     # -- scoring -------------------------------------------------------------------------------
 
     def _phenotype_scores(self, case: Case) -> tuple[np.ndarray, dict[str, tuple[float, float]]]:

@@ -144,3 +144,68 @@ PRESETS: dict[str, TrainConfig] = {
         grpo=GrpoConfig(steps=2, num_generations=2, cases_per_step=1, max_new_tokens=24, save_steps=1),
     ),
 }
+
+
+# -- the learned evidence policy (``--preset cpu-policy``) ------------------------------------------
+
+
+class BcConfig(BaseModel):
+    """Behaviour cloning of the evidence policy: the warm start GRPO begins from (full-batch Adam)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    epochs: int = Field(default=300, ge=1)
+    learning_rate: float = Field(default=0.05, gt=0.0)
+    l2: float = Field(default=1e-3, ge=0.0, description="Keeps the Plackett–Luce scale finite on separable data.")
+
+
+class PolicyGrpoConfig(BaseModel):
+    """GRPO on the learned policy's decisions: groups of sampled episodes per case, clipped ratio, KL to BC."""
+
+    model_config = ConfigDict(frozen=True)
+
+    steps: int = Field(default=30, ge=1)
+    cases_per_step: int = Field(default=8, ge=1)
+    group_size: int = Field(default=8, ge=2, description="Sampled episodes per case (the GRPO group).")
+    learning_rate: float = Field(default=0.02, gt=0.0)
+    iterations: int = Field(default=2, ge=1, description="Optimiser steps per batch of episodes (clipped ratio).")
+    clip: float = Field(default=0.2, gt=0.0)
+    beta: float = Field(default=0.02, ge=0.0, description="Weight of the KL to the behaviour-cloned policy.")
+    curriculum: bool = Field(default=False, description="Easy cases first (teacher reward), widening to all.")
+    save_steps: int = Field(default=5, ge=1)
+
+
+class PolicyTrainConfig(BaseModel):
+    """A learned-policy run: BC warm start from the evidence policy, GRPO, validation of every stage."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["learned-policy"] = "learned-policy"
+    preset: str = "custom"
+    seed: int = 0
+    data: DataConfig = Field(default_factory=lambda: DataConfig(train_cases=200, validation_cases=100, max_findings=60))
+    budget: Budget = Field(default_factory=Budget)
+    teacher: EvidencePolicyConfig = Field(default_factory=EvidencePolicyConfig)
+    bc: BcConfig = Field(default_factory=BcConfig)
+    grpo: PolicyGrpoConfig = Field(default_factory=PolicyGrpoConfig)
+    reward: RewardConfig = Field(
+        default_factory=lambda: RewardConfig(
+            weights=RewardWeights(format=0.2, retrieval=0.2, structure=0.1, accuracy=0.5, frugality=0.1)
+        )
+    )
+    ablations: bool = Field(default=False, description="Also train without frugality and with the curriculum flipped.")
+
+    def reward_config(self) -> RewardConfig:
+        return self.reward.model_copy(update={"budget": BudgetLimits.from_budget(self.budget)})
+
+
+#: ``dxsearch train --preset NAME`` for the learned policy; ``policy-smoke`` is seconds, for tests.
+POLICY_PRESETS: dict[str, PolicyTrainConfig] = {
+    "cpu-policy": PolicyTrainConfig(preset="cpu-policy"),
+    "policy-smoke": PolicyTrainConfig(
+        preset="policy-smoke",
+        data=DataConfig(train_cases=6, validation_cases=3, max_findings=60),
+        bc=BcConfig(epochs=30),
+        grpo=PolicyGrpoConfig(steps=3, cases_per_step=2, group_size=4, save_steps=1),
+    ),
+}

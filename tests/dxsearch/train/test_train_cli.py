@@ -82,3 +82,20 @@ def test_eval_runs_the_trained_checkpoint_through_the_benchmark(
 def test_train_without_an_index_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", "--out", str(tmp_path / "run"), "--index", str(tmp_path / "none")])
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_policy_preset_writes_the_summary_and_its_model_plays_through_eval(default_index: Path, tmp_path: Path) -> None:
+    out = tmp_path / "policy"
+    result = runner.invoke(app, ["train", "--preset", "policy-smoke", "--out", str(out), "--index", str(default_index)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model_dir"] == str(out / "models" / "grpo")
+    for name in ("untrained", "sft", "grpo", "evidence"):
+        assert {"reward", "top1", "top5", "mrr", "retrievals_per_case"} <= summary[name].keys()
+    assert (out / "reward_curve.png").stat().st_size > 0
+    report_path = tmp_path / "eval.json"
+    args = ["eval", "--policy", "learned", "--model", summary["model_dir"], "--index", str(default_index)]
+    evaluated = runner.invoke(app, [*args, "--limit", "2", "--json", str(report_path)])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(report_path.read_text())["policy"] == "learned"

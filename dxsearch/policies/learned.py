@@ -1,0 +1,478 @@
+"""The learned evidence policy: the evidence baseline's signals, decisions by a few hundred trained parameters.
+
+Where the evidence policy (:mod:`dxsearch.policies.evidence`) follows a fixed script with
+hand-set weights, this policy decides with parameters trained by ``dxsearch train --preset
+cpu-policy`` (behaviour cloning of the evidence policy, then GRPO on the combined reward):
+
+* **what to do next**: a categorical over :data:`ACTIONS` (match the findings, look them up,
+  search the whole corpus, look up the best candidate not yet grounded, diagnose, or declare
+  "insufficient evidence"), logits linear in a state summary (:data:`STATE_FEATURES`: what
+  was retrieved, budget used, how sure the ranking is, how many finalists are grounded);
+  impossible actions are masked;
+* **the ranking**: a Plackett–Luce distribution over every candidate the evidence signals
+  produce, scored by a linear term plus a small tanh layer over :data:`CANDIDATE_FEATURES`;
+  greedy play sorts by score, training samples orderings;
+* **its confidence**: each diagnosis's first-choice probability under that distribution.
+
+It speaks the protocol through the same :class:`~dxsearch.env.DiagnosticEnv` as every policy.
+Before diagnosing it reasons once: one line per finalist with its probability, its score and
+each feature's contribution (weight × value, the tanh layer as one ``interactions`` term), so
+the trace records why each diagnosis ranks where it does; the ``<diagnose>`` turn replays the
+order that line fixed (the policy keeps no hidden state between turns).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from dxsearch.cases import Case
+from dxsearch.episode import Budget, Exchange
+from dxsearch.policies.evidence import EvidencePolicy
+from dxsearch.protocol import MAX_DIAGNOSES, Action, Candidate, Diagnose, Reason, Retrieve, parse_turn, render_turn
+
+POLICY_NAME = "learned"
+#: Bump when a feature's definition changes: weights trained on other features must not load.
+FEATURES_VERSION = "1"
+WEIGHTS_NAME = "learned-policy.json"
+WEIGHTS_FORMAT = "dxsearch-learned-policy"
+
+#: Per candidate, each in [0, 1] (see :func:`candidate_features`).
+CANDIDATE_FEATURES = (
+    "similarity",  # IC/frequency phenotype similarity, scaled by the case's best
+    "enrichment",  # hypergeometric enrichment score, scaled by the case's best
+    "enrichment_log_p",  # -log10 p of the enrichment, /30, capped
+    "votes",  # share of similar-patient votes (rank-weighted)
+    "retrieval",  # 1/rank of its knowledge passage in the findings lookup or search
+    "explained",  # share of the observed findings its annotations explain
+    "unexplained",  # observed findings it fails to explain, /10, capped
+    "patients",  # similar patients retrieved with this diagnosis, /5, capped
+    "knowledge",  # 1 if a knowledge passage of it was retrieved (it can be cited)
+    "orphanet",  # 1 for Orphanet entries (often disease groups)
+)
+#: The state summary the action head reads.
+STATE_FEATURES = (
+    "bias",
+    "matched",  # patients matched already
+    "looked_up_findings",
+    "searched",
+    "candidate_lookups",  # lookups of candidates so far, /5
+    "retrievals_used",  # share of the retrieval budget
+    "top_probability",  # first-choice probability of the best candidate
+    "margin",  # its lead over the second
+    "finalists_grounded",  # share of the top five with a knowledge passage retrieved
+    "findings",  # observed findings, /10, capped
+    "no_candidates",
+)
+ACTIONS = ("match", "lookup_findings", "search", "lookup_candidate", "diagnose", "abstain")
+HIDDEN = 16
+_RANKED_LINE = re.compile(r"^\d+\. .+ \[([A-Za-z][A-Za-z0-9_.-]*:[^\]\s]+)\] p=", re.MULTILINE)
+
+
+def _softmax(logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    shifted = np.exp(logits - logits.max())
+    out: npt.NDArray[np.float64] = shifted / shifted.sum()
+    return out
+
+
+@dataclass
+class LearnedParams:
+    """The policy's parameters (numpy; the trainer mirrors them in torch)."""
+
+    action: npt.NDArray[np.float64]  # (len(ACTIONS), len(STATE_FEATURES))
+    rank_linear: npt.NDArray[np.float64]  # (F,)
+    rank_hidden: npt.NDArray[np.float64]  # (HIDDEN, F)
+    rank_hidden_bias: npt.NDArray[np.float64]  # (HIDDEN,)
+    rank_out: npt.NDArray[np.float64]  # (HIDDEN,)
+
+    NAMES = ("action", "rank_linear", "rank_hidden", "rank_hidden_bias", "rank_out")
+
+    @classmethod
+    def initial(cls, seed: int, scale: float = 0.1) -> LearnedParams:
+        """Small random weights (the untrained policy): near-uniform actions, near-random ranking."""
+        rng = np.random.default_rng(seed)
+        features = len(CANDIDATE_FEATURES)
+        return cls(
+            action=rng.normal(0.0, scale, (len(ACTIONS), len(STATE_FEATURES))),
+            rank_linear=rng.normal(0.0, scale, features),
+            rank_hidden=rng.normal(0.0, scale, (HIDDEN, features)),
+            rank_hidden_bias=np.zeros(HIDDEN),
+            rank_out=rng.normal(0.0, scale, HIDDEN),
+        )
+
+    def arrays(self) -> dict[str, npt.NDArray[np.float64]]:
+        return {name: getattr(self, name) for name in self.NAMES}
+
+    @property
+    def size(self) -> int:
+        return sum(int(a.size) for a in self.arrays().values())
+
+    def scores(self, features: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Candidate scores and the tanh layer's part of them, for a (candidates, F) feature matrix."""
+        interactions = np.tanh(features @ self.rank_hidden.T + self.rank_hidden_bias) @ self.rank_out
+        return features @ self.rank_linear + interactions, interactions
+
+    def action_logits(self, state: npt.NDArray[np.float64], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+        logits = self.action @ state
+        out: npt.NDArray[np.float64] = np.where(mask, logits, -np.inf)
+        return out
+
+
+def save_params(params: LearnedParams, model_dir: Path, *, trained_by: str) -> Path:
+    """Write the weights as JSON (floats round-trip exactly, so a rerun can be compared bit for bit)."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": WEIGHTS_FORMAT,
+        "features_version": FEATURES_VERSION,
+        "candidate_features": list(CANDIDATE_FEATURES),
+        "state_features": list(STATE_FEATURES),
+        "actions": list(ACTIONS),
+        "hidden": HIDDEN,
+        "parameters": params.size,
+        "trained_by": trained_by,
+        "weights": {name: array.tolist() for name, array in params.arrays().items()},
+    }
+    path = model_dir / WEIGHTS_NAME
+    path.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def load_params(model_dir: Path) -> LearnedParams:
+    """The weights in ``model_dir``; features of another version or shape are refused, not guessed."""
+    path = model_dir / WEIGHTS_NAME if model_dir.is_dir() else model_dir
+    if not path.is_file():
+        raise ValueError(f"{model_dir}: no {WEIGHTS_NAME} (train one with `dxsearch train --preset cpu-policy`)")
+    payload: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    if payload.get("format") != WEIGHTS_FORMAT:
+        raise ValueError(f"{path}: not learned-policy weights")
+    expected = (FEATURES_VERSION, list(CANDIDATE_FEATURES), list(STATE_FEATURES), list(ACTIONS), HIDDEN)
+    found = (
+        payload.get("features_version"),
+        payload.get("candidate_features"),
+        payload.get("state_features"),
+        payload.get("actions"),
+        payload.get("hidden"),
+    )
+    if found != expected:
+        raise ValueError(f"{path}: trained on features version {found[0]}, this code reads {FEATURES_VERSION}")
+    weights = payload["weights"]
+    params = LearnedParams(**{name: np.asarray(weights[name], dtype=np.float64) for name in LearnedParams.NAMES})
+    reference = LearnedParams.initial(0)
+    for name, array in params.arrays().items():
+        if array.shape != getattr(reference, name).shape:
+            raise ValueError(f"{path}: {name} has shape {array.shape}")
+    return params
+
+
+# -- what a decision saw (the trainer recomputes log-probabilities from these) ---------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ActionDecision:
+    state: npt.NDArray[np.float64]
+    mask: npt.NDArray[np.bool_]
+    choice: int
+
+
+@dataclass(frozen=True, slots=True)
+class RankDecision:
+    features: npt.NDArray[np.float64]  # (candidates, F)
+    order: tuple[int, ...]  # the rows chosen, best first
+
+
+Decision = ActionDecision | RankDecision
+
+
+def candidate_features(candidate: Any, observed: int) -> list[float]:
+    """The :data:`CANDIDATE_FEATURES` of one evidence candidate (``observed``: the case's observed findings)."""
+    log_p = 0.0
+    if candidate.enrichment_p is not None and candidate.enrichment_p > 0:
+        log_p = min(-math.log10(candidate.enrichment_p), 30.0) / 30.0
+    explained = len(candidate.matched)
+    return [
+        candidate.phenotype,
+        candidate.enrichment,
+        max(log_p, 0.0),
+        candidate.votes,
+        candidate.retrieval,
+        explained / observed if observed else 0.0,
+        min(max(observed - explained, 0), 10) / 10.0,
+        min(len(candidate.patients), 5) / 5.0,
+        float(bool(candidate.knowledge)),
+        float(candidate.code.startswith("ORPHA:")),
+    ]
+
+
+@dataclass
+class _Progress:
+    matched: bool = False
+    looked_up_findings: bool = False
+    searched: bool = False
+    candidate_lookups: int = 0
+    retrievals: int = 0
+    lookups: set[str] = field(default_factory=set)
+    last: object = None
+
+
+def _progress(history: Sequence[Exchange], findings_query: str) -> _Progress:
+    done = _Progress()
+    for exchange in history:
+        try:
+            turn = parse_turn(exchange.turn)
+        except ValueError:
+            done.last = None
+            continue
+        done.last = turn
+        if not isinstance(turn, Retrieve):
+            continue
+        done.retrievals += 1
+        if turn.action is Action.MATCH:
+            done.matched = True
+        elif turn.action is Action.SEARCH:
+            done.searched = True
+        elif turn.query == findings_query:
+            done.looked_up_findings = True
+        else:
+            done.candidate_lookups += 1
+            done.lookups.add(turn.query)
+    return done
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    done: _Progress
+    candidates: Sequence[Any]
+    features: npt.NDArray[np.float64]
+    scores: npt.NDArray[np.float64]
+    interactions: npt.NDArray[np.float64]
+    probabilities: npt.NDArray[np.float64]
+    state: npt.NDArray[np.float64]
+    mask: npt.NDArray[np.bool_]
+    top: npt.NDArray[np.int64]
+
+
+def _clean(name: str) -> str:
+    return " ".join(
+        name.replace("|", "/").replace("<", "(").replace(">", ")").replace("[", "(").replace("]", ")").split()
+    )
+
+
+class LearnedPolicy:
+    """Evidence signals in, decisions by :class:`LearnedParams`; greedy unless given a sampler.
+
+    ``rng`` makes it sample (training); ``recorder`` collects every decision it takes with what it saw.
+    """
+
+    version = f"1/features-{FEATURES_VERSION}"
+
+    def __init__(
+        self,
+        params: LearnedParams,
+        budget: Budget | None = None,
+        *,
+        evidence: EvidencePolicy | None = None,
+        name: str = POLICY_NAME,
+        rng: np.random.Generator | None = None,
+        recorder: list[Decision] | None = None,
+        memo: dict[tuple[object, ...], list[Any]] | None = None,
+    ) -> None:
+        self.name = name
+        self.params = params
+        self.budget = budget or Budget()
+        self.evidence = evidence or EvidencePolicy()
+        self.rng = rng
+        self.recorder = recorder
+        self._memo = memo if memo is not None else {}
+
+    def next_turn(self, case: Case, history: Sequence[Exchange]) -> str:
+        query = case.findings_query()
+        if not query:
+            return render_turn(Diagnose(()))
+        seen = self.observe(case, history)
+        done, candidates, features, scores = seen.done, seen.candidates, seen.features, seen.scores
+        if isinstance(done.last, Reason):
+            return render_turn(self._diagnose(done.last.text, candidates, scores))
+        state, mask = seen.state, seen.mask
+        choice = self._choose(self.params.action_logits(state, mask))
+        if self.recorder is not None:
+            self.recorder.append(ActionDecision(state, mask, choice))
+        action = ACTIONS[choice]
+        if action == "match":
+            return render_turn(Retrieve(Action.MATCH, query))
+        if action == "lookup_findings":
+            return render_turn(Retrieve(Action.LOOKUP, query))
+        if action == "search":
+            return render_turn(Retrieve(Action.SEARCH, query))
+        if action == "lookup_candidate":
+            lookup = self._next_lookup(candidates, seen.top, done)
+            assert lookup is not None  # the mask allows this action only when there is one
+            return render_turn(Retrieve(Action.LOOKUP, lookup))
+        if action == "abstain":
+            return render_turn(Diagnose(()))
+        order = self._order(scores, features)
+        text = self._explain(case, candidates, order, features, scores, seen.interactions, seen.probabilities)
+        return render_turn(Reason(text))
+
+    def observe(self, case: Case, history: Sequence[Exchange]) -> Observed:
+        """What the policy sees after ``history``: candidates, their features and scores, the state and the mask."""
+        done = _progress(history, case.findings_query())
+        candidates = self._candidates(case, history)
+        observed = len(case.observed)
+        features = np.array([candidate_features(c, observed) for c in candidates], dtype=np.float64)
+        features = features.reshape(len(candidates), len(CANDIDATE_FEATURES))
+        scores, interactions = self.params.scores(features)
+        probabilities = _softmax(scores) if len(candidates) else np.zeros(0)
+        top = np.argsort(-scores, kind="stable")[:MAX_DIAGNOSES]
+        state = self._state(done, candidates, probabilities, top, observed)
+        mask = self._mask(done, candidates, top, len(history))
+        return Observed(done, candidates, features, scores, interactions, probabilities, state, mask, top)
+
+    def _candidates(self, case: Case, history: Sequence[Exchange]) -> list[Any]:
+        """The evidence candidates, memoised on what they depend on: the case and the passages retrieved so far.
+
+        Sampled episodes of one case share most of their prefixes; the memo (shareable between
+        policy instances) makes each distinct retrieval history cost one scoring.
+        """
+        retrieved = tuple(
+            (e.turn, tuple(p.evidence_id for p in e.observation.passages))
+            for e in history
+            if e.observation is not None and e.observation.passages
+        )
+        key = (case.findings, case.text, case.sex, case.age, retrieved)
+        found = self._memo.get(key)
+        if found is None:
+            if len(self._memo) >= 4096:
+                self._memo.clear()
+            found = self._memo[key] = self.evidence.candidates(case, history)
+        return found
+
+    # -- decisions ---------------------------------------------------------------------------------
+
+    def _state(
+        self,
+        done: _Progress,
+        candidates: Sequence[Any],
+        probabilities: npt.NDArray[np.float64],
+        top: npt.NDArray[np.int64],
+        observed: int,
+    ) -> npt.NDArray[np.float64]:
+        ranked = np.sort(probabilities)[::-1]
+        best = float(ranked[0]) if ranked.size else 0.0
+        margin = best - float(ranked[1]) if ranked.size > 1 else best
+        grounded = [bool(candidates[i].knowledge) for i in top]
+        limit = max(self.budget.max_retrievals, 1)
+        return np.array(
+            [
+                1.0,
+                float(done.matched),
+                float(done.looked_up_findings),
+                float(done.searched),
+                min(done.candidate_lookups, 5) / 5.0,
+                min(done.retrievals / limit, 1.0),
+                best,
+                margin,
+                sum(grounded) / len(grounded) if grounded else 0.0,
+                min(observed, 10) / 10.0,
+                float(not candidates),
+            ]
+        )
+
+    def _next_lookup(self, candidates: Sequence[Any], top: npt.NDArray[np.int64], done: _Progress) -> str | None:
+        for row in top:
+            candidate = candidates[int(row)]
+            lookup = f"{candidate.name} ({candidate.code})"
+            if not candidate.knowledge and lookup not in done.lookups:
+                return lookup
+        return None
+
+    def _mask(
+        self, done: _Progress, candidates: Sequence[Any], top: npt.NDArray[np.int64], turns: int
+    ) -> npt.NDArray[np.bool_]:
+        # Two turns are kept for reasoning and diagnosing; no retrieval once the budget is spent.
+        can_retrieve = done.retrievals < self.budget.max_retrievals and turns + 2 < self.budget.max_turns
+        allowed = {
+            "match": can_retrieve and not done.matched,
+            "lookup_findings": can_retrieve and not done.looked_up_findings,
+            "search": can_retrieve and not done.searched,
+            "lookup_candidate": can_retrieve and self._next_lookup(candidates, top, done) is not None,
+            "diagnose": bool(candidates) and turns + 1 < self.budget.max_turns,
+            "abstain": True,
+        }
+        return np.array([allowed[a] for a in ACTIONS])
+
+    def _choose(self, logits: npt.NDArray[np.float64]) -> int:
+        if self.rng is None:
+            return int(np.argmax(logits))
+        return int(self.rng.choice(len(logits), p=_softmax(logits)))
+
+    def _order(self, scores: npt.NDArray[np.float64], features: npt.NDArray[np.float64]) -> list[int]:
+        """The finalists, best first: by score (greedy) or sampled from the Plackett–Luce distribution."""
+        count = min(MAX_DIAGNOSES, len(scores))
+        if self.rng is None:
+            order = [int(i) for i in np.argsort(-scores, kind="stable")[:count]]
+        else:
+            # Gumbel top-k is an exact Plackett–Luce sample.
+            perturbed = scores + self.rng.gumbel(size=len(scores))
+            order = [int(i) for i in np.argsort(-perturbed, kind="stable")[:count]]
+        if self.recorder is not None:
+            self.recorder.append(RankDecision(features, tuple(order)))
+        return order
+
+    # -- turns ---------------------------------------------------------------------------------------
+
+    def _explain(
+        self,
+        case: Case,
+        candidates: Sequence[Any],
+        order: Sequence[int],
+        features: npt.NDArray[np.float64],
+        scores: npt.NDArray[np.float64],
+        interactions: npt.NDArray[np.float64],
+        probabilities: npt.NDArray[np.float64],
+    ) -> str:
+        observed = len(case.observed)
+        lines = [
+            f"Ranked {len(candidates)} candidates by a learned score over evidence features "
+            f"(features v{FEATURES_VERSION}; contribution = weight x value; p = first-choice probability)."
+        ]
+        for position, row in enumerate(order, start=1):
+            c = candidates[row]
+            parts = [
+                f"{name} {weight * value:+.3f}"
+                for name, weight, value in zip(CANDIDATE_FEATURES, self.params.rank_linear, features[row], strict=True)
+                if value != 0.0
+            ]
+            parts.append(f"interactions {interactions[row]:+.3f}")
+            cited = ", ".join([*c.knowledge[:2], *c.patients[:3]]) or "none"
+            lines.append(
+                f"{position}. {_clean(c.name)} [{c.code}] p={probabilities[row]:.3f} score {scores[row]:.3f} = "
+                f"{', '.join(parts)}; explains {len(c.matched)}/{observed} findings; evidence {cited}"
+            )
+        return "\n".join(lines)
+
+    def _diagnose(self, reasoning: str, candidates: Sequence[Any], scores: npt.NDArray[np.float64]) -> Diagnose:
+        by_code = {c.code: (row, c) for row, c in enumerate(candidates)}
+        probabilities = _softmax(scores) if len(candidates) else np.zeros(0)
+        chosen: list[Candidate] = []
+        for code in _RANKED_LINE.findall(reasoning):
+            if code not in by_code:
+                continue
+            row, c = by_code[code]
+            evidence = (*c.knowledge[:2], *c.patients[: self.evidence.config.patients_cited])
+            confidence = round(min(max(float(probabilities[row]), 0.0), 1.0), 3)
+            chosen.append(Candidate(name=_clean(c.name), code=c.code, evidence=evidence, confidence=confidence))
+        return Diagnose(tuple(chosen))
+
+
+def default_weights() -> Path | None:
+    """Weights shipped in the package, if any (only when they beat the evidence baseline on held-out cases)."""
+    path = Path(__file__).parent / "weights" / WEIGHTS_NAME
+    return path if path.is_file() else None
