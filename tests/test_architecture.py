@@ -62,11 +62,16 @@ def test_every_dxsearch_module_is_in_a_layer() -> None:
 
 
 def test_tests_mirror_the_packages() -> None:
-    """Every folder of tests/ is the folder of a package (or bench/), so a module's tests are found by its path."""
+    """Every folder of tests/ is the folder of a package (or bench/), so a module's tests are found by its path.
+
+    Folders named ``data`` hold a test's input files (e.g. a FHIR bundle) and are exempt.
+    """
     tests = ROOT / "tests"
     strays = [
         folder.relative_to(tests).as_posix()
         for folder in tests.rglob("*")
-        if folder.is_dir() and folder.name != "__pycache__" and not (ROOT / folder.relative_to(tests)).is_dir()
+        if folder.is_dir()
+        and folder.name not in {"__pycache__", "data"}
+        and not (ROOT / folder.relative_to(tests)).is_dir()
     ]
     assert strays == []

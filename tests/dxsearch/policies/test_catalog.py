@@ -18,11 +18,14 @@ from dxsearch.policies.catalog import (
 from dxsearch.registry import RegistryError
 from dxsearch.settings import Settings
 
+#: Policies that need trained weights (``--model``); the learned one has its own tests with a checkpoint.
+NEED_A_MODEL = {"llm", "learned"}
 
-def test_every_registered_policy_but_the_llm_builds_with_the_default_budget() -> None:
-    assert POLICIES.names() == ["dense", "evidence", "hybrid", "lexical", "llm", "phenotype"]
+
+def test_every_registered_policy_without_weights_builds_with_the_default_budget() -> None:
+    assert POLICIES.names() == ["dense", "evidence", "hybrid", "learned", "lexical", "llm", "phenotype"]
     for name in POLICIES.names():
-        if name == "llm":
+        if name in NEED_A_MODEL:
             continue
         policy, budget = make_policy(name, Settings())
         assert isinstance(policy, Policy)
@@ -36,6 +39,7 @@ def test_rankings_search_with_their_own_retriever_and_the_rest_with_hybrid() -> 
         "dense": "dense",
         "evidence": "hybrid",
         "hybrid": "hybrid",
+        "learned": "hybrid",
         "lexical": "lexical",
         "llm": "hybrid",
         "phenotype": "hybrid",
@@ -47,6 +51,8 @@ def test_unknown_names_and_an_unconfigured_llm_are_refused_with_a_reason() -> No
         make_policy("nope", Settings())
     with pytest.raises(PolicyLoadError, match="--model PATH"):
         make_policy("llm", Settings())
+    with pytest.raises(PolicyLoadError, match="--policy learned needs --model DIR"):
+        make_policy("learned", Settings())
 
 
 def test_a_missing_checkpoint_is_a_load_error_not_a_crash(tmp_path: Path) -> None:
