@@ -37,8 +37,9 @@ from dxsearch.corpus import split_evidence_id
 from dxsearch.intake import PreparedCase, intake
 
 router = APIRouter()
-#: An evidence id: a document id (``prefix:local``) and a chunk ordinal.
-_EVIDENCE_ID = re.compile(r"^[a-z][a-z0-9_]*:[A-Za-z0-9_.:\-]+#\d+$")
+#: An evidence id: a document id (``prefix:local``) and a chunk ordinal; matched whole (``fullmatch``: a
+#: ``$`` would let a trailing newline through).
+_EVIDENCE_ID = re.compile(r"[a-z][a-z0-9_]*:[A-Za-z0-9_.:\-]+#[0-9]+")
 
 
 # -- probes ------------------------------------------------------------------------------------------------
@@ -363,7 +364,7 @@ async def document(
     request: Request,
 ) -> PassageOut:
     """The chunk an evidence id names, with its document and span, so a viewer can highlight it (any role)."""
-    if not _EVIDENCE_ID.match(evidence_id):
+    if not _EVIDENCE_ID.fullmatch(evidence_id):
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST, "malformed evidence id: expected 'doc_id#n' such as 'omim:154700#0'"
         )

@@ -1,0 +1,87 @@
+"""No 500 from input (issue 16, part 5): each hostile input is a 4xx with a message, and writes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+
+from audit import SqliteAuditStore
+from tests.api.helpers import audit_count, auth, patient_resource
+
+CDS_SERVICE = "/cds-services/dxsearch-patient-view"
+
+
+def _cds_request(prefetch: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "hook": "patient-view",
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": {"userId": "Practitioner/example", "patientId": "p1"},
+        "prefetch": prefetch,
+    }
+
+
+def _detail(response: Any) -> str:
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and detail
+    return detail
+
+
+@pytest.mark.parametrize("cursor", [f"s{2**63}", f"s{2**64 + 1}", "s" + "9" * 31])
+def test_a_cursor_beyond_any_sequence_number_is_a_422(client: TestClient, cursor: str) -> None:
+    response = client.get("/v1/traces", params={"cursor": cursor}, headers=auth("auditor"))
+    assert response.status_code == 422, response.text
+    assert "cursor" in _detail(response)
+
+
+def test_the_largest_sequence_number_is_a_valid_cursor(client: TestClient) -> None:
+    response = client.get("/v1/traces", params={"cursor": f"s{2**63 - 1}"}, headers=auth("auditor"))
+    assert response.status_code == 200, response.text
+    assert response.json()["records"] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("since", "9999-12-31T23:59:59-05:00"),
+        ("until", "0001-01-01T00:00:00+05:00"),
+        ("since", "0001-01-01T00:00:00+23:59"),
+    ],
+)
+def test_times_that_overflow_in_utc_are_a_422(client: TestClient, name: str, value: str) -> None:
+    response = client.get("/v1/traces", params={name: value}, headers=auth("auditor"))
+    assert response.status_code == 422, response.text
+    assert name in _detail(response)
+
+
+@pytest.mark.parametrize("evidence_id", ["omim:154700#0\n", "omim:154700#0\r\n", "omim:154700\n#0"])
+def test_an_evidence_id_with_a_line_break_is_a_400(client: TestClient, evidence_id: str) -> None:
+    response = client.get(f"/v1/documents/{quote(evidence_id, safe=':')}", headers=auth("clinician"))
+    assert response.status_code == 400, response.text
+    assert "malformed evidence id" in _detail(response)
+
+
+@pytest.mark.parametrize("entry", ["abc", 5, {"resource": {}}, ["abc"], [{"resource": "abc"}], True])
+def test_a_prefetch_searchset_whose_entries_are_not_entries_is_a_422(
+    client: TestClient, store: SqliteAuditStore, entry: object
+) -> None:
+    searchset = {"resourceType": "Bundle", "type": "searchset", "entry": entry}
+    before = audit_count(store)
+    response = client.post(
+        CDS_SERVICE,
+        json=_cds_request({"patient": patient_resource(), "observations": searchset}),
+        headers=auth("clinician"),
+    )
+    assert response.status_code == 422, response.text
+    assert "prefetch.observations" in _detail(response)
+    assert response.json()["path"].startswith("prefetch.observations.entry")
+    assert audit_count(store) == before
+
+
+@pytest.mark.parametrize("bundle", ["abc", ["x"], {"resourceType": "Bundle", "type": "collection", "entry": "abc"}])
+def test_a_prefetch_bundle_that_is_not_a_bundle_is_a_4xx(client: TestClient, bundle: object) -> None:
+    response = client.post(CDS_SERVICE, json=_cds_request({"bundle": bundle}), headers=auth("clinician"))
+    assert 400 <= response.status_code < 500, response.text
+    assert _detail(response)
