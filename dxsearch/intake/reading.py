@@ -28,6 +28,7 @@ from dxsearch.intake.account import (
     read_items,
     read_text,
 )
+from dxsearch.intake.demographics import check_age
 from dxsearch.intake.fhir import BundleError, ParsedPatient, parse_bundle
 from dxsearch.knowledge.hpo import get_hpo_knowledge
 from dxsearch.knowledge.term_lookup import TermLookup, get_term_lookup
@@ -36,22 +37,32 @@ from dxsearch.pseudonym import Pseudonymiser
 #: Pseudonym namespace of patient identifiers given to intake (the trace pseudonymises the result again).
 PATIENT_NAMESPACE = "api|patient"
 MARKUP_MESSAGE = "finding labels may not contain '<' or '>': findings are data, and markup in them is refused"
+CONTROL_MESSAGE = (
+    "finding labels may not contain control characters (such as NUL) or bidirectional overrides "
+    "(U+202A-U+202E, U+2066-U+2069): they hide or reorder what a reader of the label sees"
+)
+#: Control characters (whitespace aside: it is collapsed) and the bidi embedding, override and isolate marks.
+_HIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _HPO_ID = re.compile(r"^HP:\d{7}$")
 
 CaseSource = Literal["text", "findings", "bundle"]
 
 
 def check_label(label: str) -> str:
-    """A finding label with whitespace collapsed; empty or markup-bearing labels are refused.
+    """A finding label with whitespace collapsed; empty, markup-bearing or hiding labels are refused.
 
     Labels are spliced verbatim into the agent's tagged action grammar (``<match>…</match>``), so a
-    label holding ``<`` or ``>`` is refused rather than escaped.
+    label holding ``<`` or ``>`` is refused rather than escaped. Control characters (NUL among them)
+    and bidirectional overrides are refused too: they make a label read differently on screen, in an
+    audit record and to the policy (a "Trojan Source" label).
     """
     collapsed = " ".join(label.split())
     if not collapsed:
         raise ValueError("finding label is empty")
     if "<" in collapsed or ">" in collapsed:
         raise ValueError(MARKUP_MESSAGE)
+    if _HIDDEN.search(collapsed):
+        raise ValueError(CONTROL_MESSAGE)
     return collapsed
 
 
@@ -117,6 +128,11 @@ def intake(payload: CaseInput, *, pseudonymiser: Pseudonymiser, fallback_id: str
     """
     if payload.bundle is not None:
         return case_from_bundle(payload.bundle, pseudonymiser=pseudonymiser)
+    if payload.age is not None:
+        try:
+            check_age(payload.age)
+        except ValueError as exc:
+            raise IntakeError(str(exc), path="age") from None
     if payload.patient_id is not None:
         case_id = pseudonymiser.pseudonym(payload.patient_id, PATIENT_NAMESPACE)
     else:
@@ -214,9 +230,13 @@ def case_from_bundle(payload: Mapping[str, Any] | bytes, *, pseudonymiser: Pseud
             reason="expected exactly one Patient resource",
         )
     patient = parsed.patients[0]
-    for finding in patient.findings:
-        if "<" in finding.label or ">" in finding.label:
-            raise IntakeError(MARKUP_MESSAGE, path=f"entry[{patient.entry_index}]", reason=MARKUP_MESSAGE)
+    for index, finding in enumerate(patient.findings):
+        try:
+            check_label(finding.label)
+        except ValueError as exc:
+            entry = patient.finding_entries[index] if index < len(patient.finding_entries) else patient.entry_index
+            path = f"entry[{entry}].resource"
+            raise IntakeError(f"{exc} (at {path})", path=path, reason=str(exc)) from None
     reading, history = _read_patient(patient)
     ignored = tuple(
         NotUnderstood(path=f"entry[{index}].resource", reason=reason)

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from audit import SqliteAuditStore
-from tests.api.helpers import audit_count, auth, patient_resource
+from tests.api.helpers import audit_count, auth, observation, patient_bundle, patient_resource
 
 CDS_SERVICE = "/cds-services/dxsearch-patient-view"
 
@@ -85,3 +85,54 @@ def test_a_prefetch_bundle_that_is_not_a_bundle_is_a_4xx(client: TestClient, bun
     response = client.post(CDS_SERVICE, json=_cds_request({"bundle": bundle}), headers=auth("clinician"))
     assert 400 <= response.status_code < 500, response.text
     assert _detail(response)
+
+
+@pytest.mark.parametrize("age", ["P999Y", "P151Y", "P2000M", "P9999W", "P100000D", "P" + "9" * 40 + "Y", "P1٣Y"])
+def test_an_age_beyond_a_lifetime_is_refused(client: TestClient, age: str) -> None:
+    response = client.post("/v1/diagnose", json={"findings": ["Tall stature"], "age": age}, headers=auth("clinician"))
+    assert response.status_code == 422, response.text
+    assert "age" in _detail(response)
+
+
+def test_an_age_extension_beyond_a_lifetime_is_refused_with_its_path(client: TestClient) -> None:
+    bundle = patient_bundle()
+    bundle["entry"][0]["resource"]["extension"] = [
+        {"url": "urn:dxsearch:fhir:extension:age-iso8601", "valueString": "P999Y"}
+    ]
+    response = client.post("/v1/diagnose", json={"bundle": bundle}, headers=auth("clinician"))
+    assert response.status_code == 422, response.text
+    assert response.json()["path"] == "entry[0].resource.extension[0].valueString"
+
+
+@pytest.mark.parametrize("label", ["Tall\x00stature", "Tall \u202estature", "Tall \u2066stature\u2069", "\u202aTall"])
+def test_nul_and_bidi_overrides_are_refused_in_labels(client: TestClient, label: str) -> None:
+    response = client.post("/v1/diagnose", json={"findings": [label]}, headers=auth("clinician"))
+    assert response.status_code == 422, response.text
+    assert "label" in _detail(response)
+
+
+def test_nul_and_bidi_overrides_are_refused_in_bundle_labels(client: TestClient) -> None:
+    bundle = patient_bundle()
+    bundle["entry"].append({"resource": observation("HP:0000098", "Tall \u202estature")})
+    response = client.post("/v1/diagnose", json={"bundle": bundle}, headers=auth("clinician"))
+    assert response.status_code == 422, response.text
+    assert response.json()["path"].startswith(f"entry[{len(bundle['entry']) - 1}]")
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "path"),
+    [
+        ("type", "not-a-bundle-type", "type"),
+        ("gender", "yes", "entry[0].resource.gender"),
+        ("gender", "Female", "entry[0].resource.gender"),
+    ],
+)
+def test_fhir_code_values_are_checked(client: TestClient, where: str, value: str, path: str) -> None:
+    bundle = patient_bundle()
+    if where == "type":
+        bundle["type"] = value
+    else:
+        bundle["entry"][0]["resource"]["gender"] = value
+    response = client.post("/v1/diagnose", json={"bundle": bundle}, headers=auth("clinician"))
+    assert response.status_code == 422, response.text
+    assert response.json()["path"] == path
