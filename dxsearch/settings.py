@@ -141,7 +141,15 @@ class Settings(BaseSettings):
         default=120, ge=0, description="Requests per minute per API key (token bucket, burst = one minute); 0: off."
     )
     policy_timeout_s: float = Field(
-        default=30.0, gt=0, description="How long one diagnosis may take before the API answers 504."
+        default=30.0,
+        gt=0,
+        description="How long one diagnosis (reading the case, then the policy) may take before the API answers 504.",
+    )
+    max_bundle_entries: int = Field(
+        default=1000, ge=1, description="Most entries a FHIR Bundle sent to the API may hold (413 above it)."
+    )
+    max_case_findings: int = Field(
+        default=500, ge=1, description="Most findings one case may hold, however it is given (422 above it)."
     )
     policy_workers: int = Field(
         default=4, ge=1, le=64, description="Worker threads running diagnoses (the policy itself may serialise)."

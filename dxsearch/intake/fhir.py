@@ -102,6 +102,15 @@ class BundleError(ValueError):
         self.problems = problems
 
 
+class BundleTooLargeError(BundleError):
+    """A bundle with more entries than the reader was told to read (``limit``); nothing of it was validated."""
+
+    def __init__(self, entries: int, limit: int) -> None:
+        super().__init__("entry", f"the bundle has {entries} entries, more than the {limit} this reader accepts")
+        self.entries = entries
+        self.limit = limit
+
+
 class ParsedCondition(BaseModel):
     """A diagnosis as codes (CURIEs) and a display name."""
 
@@ -170,6 +179,7 @@ def parse_bundle(
     *,
     fhir_version: FhirVersion | Literal["auto"] = "auto",
     reference_date: date | None = None,
+    max_entries: int | None = None,
 ) -> ParsedBundle:
     """Validate a Bundle with ``fhir.resources`` and extract each Patient's indexable content.
 
@@ -181,11 +191,17 @@ def parse_bundle(
     bundle ``timestamp``, else the latest date on the patient's observations or
     conditions. Without one the age stays unknown: "today" would make a rebuild
     give different documents on different days.
+
+    ``max_entries`` bounds the work: a bundle with more entries raises :class:`BundleTooLargeError`
+    before any validation (validating is what costs, some milliseconds per entry).
     """
     data = _as_mapping(payload)
     resource_type = data.get("resourceType")
     if resource_type != "Bundle":
         raise BundleError("resourceType", f"resourceType is {resource_type!r}, expected 'Bundle'")
+    entries = data.get("entry")
+    if max_entries is not None and isinstance(entries, list) and len(entries) > max_entries:
+        raise BundleTooLargeError(len(entries), max_entries)
     versions: tuple[FhirVersion, ...] = ("R5", "R4B") if fhir_version == "auto" else (fhir_version,)
     failures: list[tuple[FhirVersion, BundleError, int]] = []
     for version in versions:
@@ -426,6 +442,7 @@ def _patient(
     conditions: list[ParsedCondition] = []
     ignored: list[tuple[int, str]] = []
     latest: date | None = None
+    first_entry: dict[Finding, int] = {}  # finding -> entry it was first read from: linear de-duplication
     for entry_index, item in owned:
         for key in ("effectiveDateTime", "issued", "recordedDate", "onsetDateTime"):
             latest = max(filter(None, [latest, _date_of(item.get(key))]), default=None)
@@ -447,10 +464,10 @@ def _patient(
         finding = _finding(item, entry_index)
         if finding is None:
             ignored.append((entry_index, "Observation with no code or text to read"))
-        elif finding in findings:  # repeated observations: one finding
-            first = finding_entries[findings.index(finding)]
-            ignored.append((entry_index, f"repeats the finding of entry[{first}]: counted once"))
+        elif finding in first_entry:  # repeated observations: one finding
+            ignored.append((entry_index, f"repeats the finding of entry[{first_entry[finding]}]: counted once"))
         else:
+            first_entry[finding] = entry_index
             findings.append(finding)
             finding_codes.append(_codes(item.get("code"), item.get("valueCodeableConcept")))
             finding_entries.append(entry_index)

@@ -29,7 +29,7 @@ from dxsearch.intake.account import (
     read_text,
 )
 from dxsearch.intake.demographics import check_age
-from dxsearch.intake.fhir import BundleError, ParsedPatient, parse_bundle
+from dxsearch.intake.fhir import BundleError, BundleTooLargeError, ParsedPatient, parse_bundle
 from dxsearch.knowledge.hpo import get_hpo_knowledge
 from dxsearch.knowledge.term_lookup import TermLookup, get_term_lookup
 from dxsearch.pseudonym import Pseudonymiser
@@ -108,6 +108,33 @@ class CaseInput(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
+class IntakeLimits:
+    """How much one input may ask of the reader: bundle entries, and findings in the case.
+
+    Why: reading costs per entry (FHIR validation) and per finding (term lookup, then every policy
+    turn), so an unbounded input is unbounded work. The ``*_setting`` fields name what raises a cap.
+    """
+
+    max_bundle_entries: int | None = None
+    max_findings: int | None = None
+    entries_setting: str = "DXSEARCH_MAX_BUNDLE_ENTRIES"
+    findings_setting: str = "DXSEARCH_MAX_CASE_FINDINGS"
+
+    def check_findings(self, count: int, *, path: str | None = None) -> None:
+        """A 422 naming the cap when a case would hold more than ``max_findings`` findings."""
+        if self.max_findings is not None and count > self.max_findings:
+            raise IntakeError(
+                f"the case has {count} findings; this server reads at most {self.max_findings} "
+                f"({self.findings_setting})",
+                path=path,
+                reason=f"more than {self.max_findings} findings",
+            )
+
+
+NO_LIMITS = IntakeLimits()
+
+
+@dataclass(frozen=True, slots=True)
 class PreparedCase:
     """A case ready for a policy, and the account of the input it was read from.
 
@@ -121,13 +148,17 @@ class PreparedCase:
     account: InputAccount
 
 
-def intake(payload: CaseInput, *, pseudonymiser: Pseudonymiser, fallback_id: str) -> PreparedCase:
+def intake(
+    payload: CaseInput, *, pseudonymiser: Pseudonymiser, fallback_id: str, limits: IntakeLimits = NO_LIMITS
+) -> PreparedCase:
     """The case ``payload`` describes, with findings resolved to HPO terms and its account; raises :class:`IntakeError`.
 
     ``fallback_id`` names the case when the input identifies no patient (the API passes its request id).
+    ``limits`` bounds the work (bundle entries, findings); an input over a cap is refused, the cap named.
     """
     if payload.bundle is not None:
-        return case_from_bundle(payload.bundle, pseudonymiser=pseudonymiser)
+        return case_from_bundle(payload.bundle, pseudonymiser=pseudonymiser, limits=limits)
+    limits.check_findings(len(payload.findings or ()), path="findings")
     if payload.age is not None:
         try:
             check_age(payload.age)
@@ -142,6 +173,7 @@ def intake(payload: CaseInput, *, pseudonymiser: Pseudonymiser, fallback_id: str
     readings = [read_items(items, lookup, knowledge)]
     if payload.text is not None:
         readings.append(read_text(payload.text, lookup, knowledge))
+    limits.check_findings(sum(len(reading.findings) for reading in readings))
     source: CaseSource = "text" if payload.text is not None else "findings"
     # Age and sex the caller gave win; else the first reading that found them in words ("14-year-old boy").
     age, age_from, age_span = payload.age, "given" if payload.age is not None else None, None
@@ -215,10 +247,23 @@ def _require_observed(case: Case, source: CaseSource) -> None:
         raise NoFindingsError("the case has no observed finding: give at least one finding that is present")
 
 
-def case_from_bundle(payload: Mapping[str, Any] | bytes, *, pseudonymiser: Pseudonymiser) -> PreparedCase:
-    """The case of a Bundle holding exactly one Patient; its id is a pseudonym of the patient's identifiers."""
+def case_from_bundle(
+    payload: Mapping[str, Any] | bytes, *, pseudonymiser: Pseudonymiser, limits: IntakeLimits = NO_LIMITS
+) -> PreparedCase:
+    """The case of a Bundle holding exactly one Patient; its id is a pseudonym of the patient's identifiers.
+
+    A bundle of more than ``limits.max_bundle_entries`` entries is a 413 (refused before validation), one
+    whose patient has more than ``limits.max_findings`` distinct findings a 422; each message names the cap.
+    """
     try:
-        parsed = parse_bundle(payload)
+        parsed = parse_bundle(payload, max_entries=limits.max_bundle_entries)
+    except BundleTooLargeError as exc:
+        raise IntakeError(
+            f"the bundle has {exc.entries} entries; this server reads at most {exc.limit} ({limits.entries_setting})",
+            status=413,
+            path="entry",
+            reason=f"more than {exc.limit} entries",
+        ) from None
     except BundleError as exc:
         raise IntakeError(
             f"malformed FHIR bundle at {exc.path}: {exc.reason}", path=exc.path, reason=exc.reason
@@ -230,6 +275,7 @@ def case_from_bundle(payload: Mapping[str, Any] | bytes, *, pseudonymiser: Pseud
             reason="expected exactly one Patient resource",
         )
     patient = parsed.patients[0]
+    limits.check_findings(len(patient.findings), path="entry")
     for index, finding in enumerate(patient.findings):
         try:
             check_label(finding.label)
