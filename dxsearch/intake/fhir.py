@@ -506,7 +506,9 @@ def _age_from_extensions(resource: dict[str, Any], index: int) -> str | None:
             continue
         value = extension.get("valueString")
         try:
-            return check_age(value) if isinstance(value, str) else check_age("")
+            if not isinstance(value, str):
+                raise ValueError("no valueString")
+            return check_age(value)
         except ValueError:
             raise BundleError(
                 f"entry[{index}].resource.extension[{number}].valueString",

@@ -136,3 +136,21 @@ def test_fhir_code_values_are_checked(client: TestClient, where: str, value: str
     response = client.post("/v1/diagnose", json={"bundle": bundle}, headers=auth("clinician"))
     assert response.status_code == 422, response.text
     assert response.json()["path"] == path
+
+
+def test_a_loinc_age_observation_beyond_a_lifetime_is_refused_with_its_path(client: TestClient) -> None:
+    bundle = patient_bundle()
+    bundle["entry"].append(
+        {
+            "resource": {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "30525-0", "display": "Age"}]},
+                "subject": {"reference": "Patient/p1"},
+                "valueQuantity": {"value": 999, "unit": "a", "system": "http://unitsofmeasure.org", "code": "a"},
+            }
+        }
+    )
+    response = client.post("/v1/diagnose", json={"bundle": bundle}, headers=auth("clinician"))
+    assert response.status_code == 422, response.text
+    assert response.json()["path"] == f"entry[{len(bundle['entry']) - 1}].resource.valueQuantity.value"
