@@ -34,9 +34,10 @@ demo: install
 	$(VENV)/bin/corpus-builder stats --index $(INDEX)
 	$(VENV)/bin/dxsearch diagnose --index $(INDEX) --case examples/heldout-case.jsonl --explain
 	@echo "API keys for the demo: demo-clinician-key (clinician), demo-auditor-key (auditor)"
+	@# --dev: the demo keeps the public default pseudonym key, which serving refuses outside development.
 	DXSEARCH_API_KEYS='$(DEMO_KEYS)' DXSEARCH_AUDIT_URL=sqlite:///var/audit.db \
 		DXSEARCH_AUDIT_SIGNING_KEY=var/audit-signing-key.pem \
-		$(VENV)/bin/dxsearch serve --index $(INDEX) --host $(HOST) --port $(PORT)
+		$(VENV)/bin/dxsearch serve --dev --index $(INDEX) --host $(HOST) --port $(PORT)
 
 test: install
 	$(VENV)/bin/pytest -q

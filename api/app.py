@@ -70,7 +70,15 @@ def create_app(
             log.warning("no_api_keys", detail="DXSEARCH_API_KEYS is empty: every authenticated route answers 401")
         warm_up = threading.Thread(target=service.warm, name="dxsearch-warm-up", daemon=True)
         warm_up.start()
-        log.info("started", api_keys=len(keyring), audit_url_scheme=settings.audit_url.partition(":")[0])
+        if settings.development:
+            log.warning("development_mode", detail="DXSEARCH_DEVELOPMENT is set: never serve patients like this")
+        log.info(
+            "started",
+            api_keys=len(keyring),
+            audit_url_scheme=settings.audit_url.partition(":")[0],
+            pseudonym_key_fingerprint=pseudonymiser.key_fingerprint(),
+            development=settings.development,
+        )
         try:
             yield
         finally:

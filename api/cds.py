@@ -146,7 +146,9 @@ async def patient_view(body: CdsHookRequest, principal: Clinical, request: Reque
         _, done = await diagnose_case(
             request,
             principal,
-            lambda: case_from_bundle(bundle, pseudonymiser=services.diagnosis.pseudonymiser),
+            lambda: case_from_bundle(
+                bundle, pseudonymiser=services.diagnosis.pseudonymiser, limits=services.diagnosis.intake_limits
+            ),
             log=log,
         )
     except NoFindingsError:  # a patient without findings: nothing to say

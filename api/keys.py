@@ -25,7 +25,7 @@ from dxsearch.pseudonym import Pseudonymiser
 ACTOR_NAMESPACE = "api-key"
 #: Shortest raw key accepted in settings: anything shorter is guessable.
 MIN_KEY_CHARS = 16
-_DIGEST_ENTRY = re.compile(r"^sha256=([0-9a-fA-F]{64})$")
+_DIGEST_ENTRY = re.compile(r"sha256=([0-9a-fA-F]{64})")
 
 
 class Role(StrEnum):
@@ -92,7 +92,7 @@ class KeyRing:
             except ValueError:
                 roles = ", ".join(r.value for r in Role)
                 raise KeyConfigError(f"API key entry {position} has an unknown role (roles: {roles})") from None
-            digest_match = _DIGEST_ENTRY.match(key)
+            digest_match = _DIGEST_ENTRY.fullmatch(key)
             if digest_match is not None:
                 entries.append((bytes.fromhex(digest_match.group(1)), role))
                 continue

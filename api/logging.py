@@ -29,7 +29,7 @@ LOG_FIELDS_KEY = "dxsearch.log_fields"
 REQUEST_ID_HEADER = "X-Request-ID"
 _PROBE_ROUTES = frozenset({"/healthz", "/readyz"})
 #: A caller's own request id is kept only if it looks like an id (it is echoed and stored in the audit log).
-_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 #: Keys no log event may carry, whatever a future caller passes: a last guard against PHI in logs.
 _FORBIDDEN_KEYS = frozenset(
     {
@@ -193,6 +193,6 @@ class RequestContextMiddleware:
         for name, value in scope.get("headers", []):
             if name.lower() == REQUEST_ID_HEADER.lower().encode():
                 candidate = bytes(value).decode("latin-1")
-                if _CLIENT_REQUEST_ID.match(candidate):
+                if _CLIENT_REQUEST_ID.fullmatch(candidate):
                     return candidate
         return uuid.uuid4().hex

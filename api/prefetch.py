@@ -25,6 +25,8 @@ def bundle_from_prefetch(prefetch: Mapping[str, Any] | None) -> dict[str, Any]:
     whole = prefetch.get("bundle")
     if isinstance(whole, Mapping):
         return dict(whole)
+    if whole is not None:
+        raise IntakeError("prefetch.bundle is not a FHIR Bundle object", path="prefetch.bundle")
     patient = prefetch.get("patient")
     if not isinstance(patient, Mapping):
         raise IntakeError("prefetch.patient is missing or null: this service needs the Patient resource", status=412)
@@ -49,14 +51,40 @@ def bundle_from_prefetch(prefetch: Mapping[str, Any] | None) -> dict[str, Any]:
 def _resources(value: object, key: str) -> list[dict[str, Any]]:
     """The resources of a prefetch value: a (searchset) Bundle, a list of resources, or one resource."""
     if isinstance(value, Mapping) and value.get("resourceType") == "Bundle":
+        entries = value.get("entry")
+        if entries is None:
+            return []
+        if not isinstance(entries, list):
+            raise IntakeError(
+                f"prefetch.{key}.entry must be a list of Bundle entries, got {_json_type(entries)}",
+                path=f"prefetch.{key}.entry",
+            )
         found: list[dict[str, Any]] = []
-        for entry in value.get("entry") or []:
+        for position, entry in enumerate(entries):
             resource = entry.get("resource") if isinstance(entry, Mapping) else None
-            if isinstance(resource, Mapping):
-                found.append(dict(resource))
+            if not isinstance(resource, Mapping):
+                # An entry that is no object, or holds no resource, would otherwise be a finding silently lost.
+                raise IntakeError(
+                    f"prefetch.{key}.entry[{position}] is not a Bundle entry holding a resource object",
+                    path=f"prefetch.{key}.entry[{position}]",
+                )
+            found.append(dict(resource))
         return found
     if isinstance(value, Mapping):
         return [dict(value)]
     if isinstance(value, list) and all(isinstance(item, Mapping) for item in value):
         return [dict(item) for item in value]
     raise IntakeError(f"prefetch.{key} is neither a Bundle nor a list of resources", path=f"prefetch.{key}")
+
+
+def _json_type(value: object) -> str:
+    """The JSON type of a value, for messages that must not echo the (clinical) value itself."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "an object"
+    return "an array" if isinstance(value, list) else "null"

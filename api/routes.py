@@ -37,8 +37,9 @@ from dxsearch.corpus import split_evidence_id
 from dxsearch.intake import PreparedCase, intake
 
 router = APIRouter()
-#: An evidence id: a document id (``prefix:local``) and a chunk ordinal.
-_EVIDENCE_ID = re.compile(r"^[a-z][a-z0-9_]*:[A-Za-z0-9_.:\-]+#\d+$")
+#: An evidence id: a document id (``prefix:local``) and a chunk ordinal; matched whole (``fullmatch``: a
+#: ``$`` would let a trailing newline through).
+_EVIDENCE_ID = re.compile(r"[a-z][a-z0-9_]*:[A-Za-z0-9_.:\-]+#[0-9]+")
 
 
 # -- probes ------------------------------------------------------------------------------------------------
@@ -77,18 +78,20 @@ async def readyz(request: Request) -> JSONResponse:
 async def diagnose_case(
     request: Request, principal: Principal, prepare: Callable[[], PreparedCase], *, log: dict[str, Any]
 ) -> tuple[PreparedCase, Diagnosed]:
-    """Prepare (in a thread), diagnose (under the timeout), and commit the audit record, in that order.
+    """Prepare (in a worker), diagnose, and commit the audit record, in that order.
 
     Shared by ``/v1/diagnose`` and the CDS Hooks service. ``prepare`` is a no-argument callable returning
     the :class:`PreparedCase`; it raises :class:`dxsearch.intake.IntakeError` for a request that is not a case.
+    Reading the case and the policy run under one deadline (``policy_timeout_s``): 504 when it passes.
     """
     service: DiagnosisService = services_of(request).diagnosis
     service.require_ready()
-    prepared: PreparedCase = await service.in_thread(prepare)
+    deadline = service.deadline()  # one deadline for reading the case and the policy
+    prepared: PreparedCase = await service.prepare(prepare, deadline)
     log["source"] = prepared.source
     log["findings_observed"] = len(prepared.case.observed)
     log["findings_excluded"] = len(prepared.case.excluded)
-    trace = await service.run_policy(prepared.case, prepared.account)
+    trace = await service.run_policy(prepared.case, prepared.account, deadline)
     request_id = request_id_of(request.scope)
     done = await service.in_thread(lambda: service.record(trace, prepared, principal, request_id))
     log["outcome"] = trace.outcome
@@ -134,8 +137,8 @@ def diagnosis_out(done: Diagnosed) -> list[DiagnosisOut]:
         400: {"description": "Malformed JSON"},
         401: {"description": "Missing or unknown API key"},
         403: {"description": "Role may not diagnose"},
-        413: {"description": "Body over the size limit"},
-        422: {"description": "Not a case: invalid fields, malformed FHIR bundle (with path), no findings"},
+        413: {"description": "Body over the size limit, or a bundle over the entry cap"},
+        422: {"description": "Not a case: invalid fields, malformed FHIR bundle (with path), no findings, too many"},
         429: {"description": "Rate limit of the key exceeded"},
         503: {"description": "Not ready, or the audit log could not record the decision"},
         504: {"description": "The policy did not finish in time"},
@@ -150,7 +153,10 @@ async def post_diagnose(body: DiagnoseRequest, principal: Clinical, request: Req
         request,
         principal,
         lambda: intake(
-            body.case_input(), pseudonymiser=services.diagnosis.pseudonymiser, fallback_id=f"request:{request_id}"
+            body.case_input(),
+            pseudonymiser=services.diagnosis.pseudonymiser,
+            fallback_id=f"request:{request_id}",
+            limits=services.diagnosis.intake_limits,
         ),
         log=log,
     )
@@ -363,7 +369,7 @@ async def document(
     request: Request,
 ) -> PassageOut:
     """The chunk an evidence id names, with its document and span, so a viewer can highlight it (any role)."""
-    if not _EVIDENCE_ID.match(evidence_id):
+    if not _EVIDENCE_ID.fullmatch(evidence_id):
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST, "malformed evidence id: expected 'doc_id#n' such as 'omim:154700#0'"
         )

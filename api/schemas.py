@@ -8,20 +8,18 @@ here, before anything runs: they are data, spliced verbatim into the agent's tag
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from dxsearch.intake import CaseInput, check_label
+from dxsearch.intake.demographics import MAX_AGE_YEARS, check_age
 
 Sex = Literal["male", "female", "other", "unknown"]
 
 MAX_LABEL_CHARS = 200
 MAX_FINDINGS = 500
 MAX_TEXT_CHARS = 100_000
-_ISO_DURATION = re.compile(r"^P(?!$)(?:\d+Y)?(?:\d+M)?(?:\d+W)?(?:\d+D)?$")
-_MAX_AGE_YEARS = 150
 
 
 def _string_to_finding(value: object) -> object:
@@ -36,11 +34,11 @@ def _age(value: object) -> object:
     if isinstance(value, bool):
         raise ValueError("age must be an ISO 8601 duration such as P14Y, or whole years")
     if isinstance(value, int):
-        if not 0 <= value <= _MAX_AGE_YEARS:
-            raise ValueError(f"age in years must be between 0 and {_MAX_AGE_YEARS}")
+        if not 0 <= value <= MAX_AGE_YEARS:
+            raise ValueError(f"age in years must be between 0 and {MAX_AGE_YEARS}")
         return f"P{value}Y"
-    if isinstance(value, str) and _ISO_DURATION.match(value.strip()):
-        return value.strip()
+    if isinstance(value, str):
+        return check_age(value.strip())
     raise ValueError("age must be an ISO 8601 duration such as P14Y or P2Y6M, or whole years")
 
 

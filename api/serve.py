@@ -17,12 +17,25 @@ from api.logging import configure_logging
 from dxsearch.settings import Settings, get_settings
 
 
+class UnsafeSettingsError(RuntimeError):
+    """The settings must not serve patients (a public or short pseudonym key, no audit signing key)."""
+
+
+def require_safe(settings: Settings) -> None:
+    """Refuse to serve with :meth:`Settings.serving_refusal`'s reason, unless in development mode."""
+    reason = settings.serving_refusal()
+    if reason is not None:
+        raise UnsafeSettingsError(reason)
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, settings: Settings | None = None) -> None:
     """Serve the API on ``host:port`` until interrupted (one process; JSON logs on stderr).
 
     Loopback by default: exposing the API beyond the machine is a deployment decision (TLS, a proxy).
+    Raises :class:`UnsafeSettingsError` before anything starts when the settings must not serve.
     """
     settings = settings or get_settings()
+    require_safe(settings)
     configure_logging(level=logging.INFO)
     app = create_app(settings)
     uvicorn.run(
@@ -40,5 +53,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, settings: Settings | None =
 
 def app_factory() -> FastAPI:
     """For ``uvicorn --factory api.serve:app_factory`` (several workers): settings from the environment."""
+    settings = get_settings()
+    require_safe(settings)
     configure_logging(level=logging.INFO)
-    return create_app(get_settings())
+    return create_app(settings)

@@ -13,6 +13,7 @@ import asyncio
 import contextvars
 import json
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from dxsearch.agent import Trace, diagnose
 from dxsearch.cases import Case, Finding
 from dxsearch.env import DiagnosticEnv
 from dxsearch.episode import Budget, Exchange
-from dxsearch.intake import InputAccount, PreparedCase
+from dxsearch.intake import InputAccount, IntakeLimits, PreparedCase
 from dxsearch.knowledge.term_lookup import get_term_lookup
 from dxsearch.policies.base import Policy, PolicyError
 from dxsearch.policies.catalog import configured_policy_name, make_policy, retriever_for
@@ -251,17 +252,54 @@ class DiagnosisService:
             input_account=account,
         )
 
-    async def run_policy(self, case: Case, account: InputAccount | None = None) -> Trace:
-        """Diagnose ``case`` in a worker thread; :class:`PolicyTimeoutError` after ``policy_timeout_s``.
+    @property
+    def intake_limits(self) -> IntakeLimits:
+        """The caps on what one request may ask of the intake (bundle entries, findings), from the settings."""
+        return IntakeLimits(
+            max_bundle_entries=self.settings.max_bundle_entries, max_findings=self.settings.max_case_findings
+        )
 
-        The time spent queued for a worker counts: under overload requests fail fast with 504 instead of
-        piling up. A run that times out stops at its next turn, and its result is dropped.
+    def deadline(self) -> float:
+        """The ``time.monotonic()`` by which one diagnosis, intake included, must be done."""
+        return time.monotonic() + self.settings.policy_timeout_s
+
+    async def prepare(self, prepare: Callable[[], T], deadline: float) -> T:
+        """Read the case in a worker thread, within the diagnosis deadline (:class:`PolicyTimeoutError` after).
+
+        The same workers as the policy's, so reading competes for the same bounded pool. A read that
+        overruns cannot be interrupted; it is bounded by :attr:`intake_limits`, and its result dropped.
         """
+        future = self._executor.submit(contextvars.copy_context().run, prepare)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout=self._remaining(deadline))
+        except TimeoutError:
+            future.cancel()
+            raise PolicyTimeoutError(
+                f"the diagnosis did not finish within {self.settings.policy_timeout_s:g} s (reading the case)"
+            ) from None
+
+    def _remaining(self, deadline: float | None) -> float:
+        if deadline is None:
+            return self.settings.policy_timeout_s
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise PolicyTimeoutError(f"the diagnosis did not finish within {self.settings.policy_timeout_s:g} s")
+        return remaining
+
+    async def run_policy(self, case: Case, account: InputAccount | None = None, deadline: float | None = None) -> Trace:
+        """Diagnose ``case`` in a worker thread; :class:`PolicyTimeoutError` at ``deadline``.
+
+        ``deadline`` (``time.monotonic()``) is the one deadline of the request, intake included; without
+        one the policy gets ``policy_timeout_s``. The time spent queued for a worker counts: under overload
+        requests fail fast with 504 instead of piling up. A run that times out stops at its next turn, and
+        its result is dropped.
+        """
+        timeout = self._remaining(deadline)
         context = contextvars.copy_context()
         cancelled = threading.Event()
         future = self._executor.submit(context.run, self._run, case, cancelled, account)
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), timeout=self.settings.policy_timeout_s)
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout=timeout)
         except TimeoutError:
             cancelled.set()
             future.cancel()

@@ -224,6 +224,9 @@ SortOrder = Literal["asc", "desc"]
 
 #: Largest page a query may ask for: bounds memory per request in the API.
 MAX_PAGE_SIZE = 1000
+#: Largest sequence number a store can hold (a signed 64-bit integer in SQLite and PostgreSQL).
+MAX_SEQ = 2**63 - 1
+_MAX_SEQ_DIGITS = len(str(MAX_SEQ))
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +264,11 @@ class AuditQuery:
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
                 raise ValueError(f"{name} must be timezone-aware")
+            if value is not None:
+                try:
+                    value.astimezone(UTC)
+                except OverflowError:
+                    raise ValueError(f"{name} is outside the years 1 to 9999 once converted to UTC") from None
         if self.cursor is not None:
             cursor_seq(self.cursor)
 
@@ -270,9 +278,13 @@ class AuditQuery:
 
 def cursor_seq(cursor: str) -> int:
     """The sequence number a cursor stands for; cursors are opaque to callers but just ``s<seq>``."""
-    if not cursor.startswith("s") or not cursor[1:].isdigit():
+    digits = cursor[1:]
+    if not cursor.startswith("s") or not digits.isascii() or not digits.isdigit() or len(digits) > _MAX_SEQ_DIGITS:
         raise ValueError(f"malformed cursor {cursor!r}")
-    return int(cursor[1:])
+    seq = int(digits)
+    if seq > MAX_SEQ:
+        raise ValueError(f"cursor {cursor!r} is beyond the largest sequence number ({MAX_SEQ})")
+    return seq
 
 
 def make_cursor(seq: int) -> str:

@@ -132,6 +132,7 @@ def server(index: Path, workdir: Path, port: int, *, ready_timeout_s: float) -> 
             "DXSEARCH_POLICY_TIMEOUT_S": "300",
             "DXSEARCH_AUDIT_SIGNING_KEY": str((workdir / "audit-key.pem").resolve()),
             "DXSEARCH_AUDIT_CHECKPOINT_EVERY": "100",
+            "DXSEARCH_DEVELOPMENT": "1",  # the default (public) pseudonym key is fine for a benchmark
         }
     )
     log_path = workdir / "server.log"

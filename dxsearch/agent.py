@@ -51,6 +51,10 @@ class TraceCase(BaseModel):
     text_pseudonym: str | None = Field(
         default=None, description="Keyed pseudonym of the free text (it is PHI): says whether two traces share a note."
     )
+    pseudonym_key: str | None = Field(
+        default=None,
+        description="Fingerprint of the key the pseudonyms were made with: a key rotation shows here, the key never.",
+    )
 
 
 class TurnRecord(BaseModel):
@@ -138,6 +142,7 @@ def trace_case(case: Case, pseudonymiser: Pseudonymiser) -> TraceCase:
         age=case.age,
         findings=case.findings,
         text_pseudonym=pseudonymiser.pseudonym(case.text, NOTE_NAMESPACE) if case.text else None,
+        pseudonym_key=pseudonymiser.key_fingerprint(),
     )
 
 

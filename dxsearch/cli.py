@@ -435,6 +435,13 @@ def serve(
     ),
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
     index: IndexOption = None,
+    dev: Annotated[
+        bool,
+        typer.Option(
+            "--dev",
+            help="Development mode (as DXSEARCH_DEVELOPMENT=1): allow the public pseudonym key, no signing key.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the diagnosis API (and the viewer at /viewer/) until interrupted.
 
@@ -442,12 +449,21 @@ def serve(
     (sqlite:///var/audit.db by default), DXSEARCH_API_KEYS as 'key:role,key:role'
     (roles clinician, data_team, auditor, admin). The evidence baseline answers unless
     an LLM is configured (DXSEARCH_LLM_MODEL_PATH or DXSEARCH_LLM_BASE_URL).
+    Outside development (--dev or DXSEARCH_DEVELOPMENT=1) it refuses to start (exit 2)
+    unless DXSEARCH_PSEUDONYM_KEY is a secret of at least 32 bytes and
+    DXSEARCH_AUDIT_SIGNING_KEY names the Ed25519 key that signs audit checkpoints.
     """
+    from api.serve import UnsafeSettingsError
     from api.serve import serve as run_server
 
     settings = settings_or_fail()
     if index is not None:
         settings = settings.model_copy(update={"index": index})
+    if dev:
+        settings = settings.model_copy(update={"development": True})
+    refusal = settings.serving_refusal()
+    if refusal is not None:
+        raise fail(f"cannot start the API: {refusal}")
     try:
         current_generation(settings.index)  # a missing index fails here, in one line, before uvicorn starts
     except IndexNotFoundError as exc:
@@ -458,7 +474,7 @@ def serve(
     log.print(f"DxSearch API on http://{host}:{port}/  (viewer: http://{host}:{port}/viewer/, docs: /docs)")
     try:
         run_server(host, port, settings)
-    except (KeyConfigError, AuditError) as exc:
+    except (KeyConfigError, AuditError, UnsafeSettingsError) as exc:
         raise fail(f"cannot start the API: {exc}") from None
 
 

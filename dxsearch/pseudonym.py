@@ -11,6 +11,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+#: What the key fingerprint is the HMAC of.
+FINGERPRINT_LABEL = b"dxsearch pseudonym key fingerprint v1"
+
 
 class Pseudonymiser:
     """Maps (namespace, identifier) pairs to stable, non-reversible pseudonyms."""
@@ -29,5 +32,9 @@ class Pseudonymiser:
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()[: self._length]
 
     def key_fingerprint(self) -> str:
-        """A fingerprint of the key, safe to record in a manifest (says which key, never what key)."""
-        return hashlib.sha256(b"dxsearch-pseudonym-key\x1f" + self._key).hexdigest()[:16]
+        """A fingerprint of the key, safe to log and record (says which key, never what key).
+
+        The first 16 hex digits of HMAC-SHA-256 of a fixed label under the key: a key rotation shows as a
+        new fingerprint in the startup log and in every trace (``case.pseudonym_key``).
+        """
+        return hmac.new(self._key, FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:16]

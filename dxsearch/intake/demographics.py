@@ -13,7 +13,10 @@ from dataclasses import dataclass
 
 from dxsearch.cases import Sex
 
-__all__ = ["Demographics", "read_demographics"]
+__all__ = ["MAX_AGE_YEARS", "Demographics", "check_age", "read_demographics"]
+
+#: The oldest age any input may state; beyond it an age is refused, not read.
+MAX_AGE_YEARS = 150
 
 _UNITS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
 _UNITS |= {"nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15}
@@ -51,6 +54,30 @@ _AGE_PHRASES = (
     re.compile(rf"\b{_NUMBER}\s?(?:yo|y/o|y\.o\.?)(?![\w/])(?:[\s,]+{_SEX})?", re.IGNORECASE),
 )
 _DURATION_LETTER = {"y": "Y", "m": "M", "w": "W", "d": "D"}
+#: An ISO 8601 duration as ages are written (``P14Y``, ``P2Y6M``, ``P3W``, ``PT12H``), ASCII digits only.
+_AGE_DURATION = re.compile(
+    r"P(?:(?P<Y>[0-9]{1,6})Y)?(?:(?P<M>[0-9]{1,6})M)?(?:(?P<W>[0-9]{1,6})W)?(?:(?P<D>[0-9]{1,6})D)?"
+    r"(?:T(?:(?P<h>[0-9]{1,6})H)?(?:(?P<m>[0-9]{1,6})M)?(?:(?P<s>[0-9]{1,6}(?:\.[0-9]{1,6})?)S)?)?"
+)
+#: Years per unit of an ISO 8601 duration (a year of 365.25 days).
+_YEARS_PER_UNIT = {"Y": 1.0, "M": 1 / 12, "W": 7 / 365.25, "D": 1 / 365.25}
+_YEARS_PER_UNIT |= {"h": 1 / 8766, "m": 1 / 525_960, "s": 1 / 31_557_600}
+AGE_MESSAGE = f"age must be an ISO 8601 duration such as P14Y or P2Y6M, of at most {MAX_AGE_YEARS} years"
+
+
+def check_age(value: str) -> str:
+    """An age as given, if it is an ISO 8601 duration of at most :data:`MAX_AGE_YEARS`; else ``ValueError``.
+
+    The one age rule of every input (request fields, case files, FHIR age extensions and Observations):
+    an age of ``P999Y`` is not information but an error, and an unbounded number would reach the prompt.
+    """
+    found = _AGE_DURATION.fullmatch(value)
+    if found is None or value in ("P", "PT") or value.endswith("T"):
+        raise ValueError(AGE_MESSAGE)
+    years = sum(float(number) * _YEARS_PER_UNIT[unit] for unit, number in found.groupdict().items() if number)
+    if years > MAX_AGE_YEARS:
+        raise ValueError(AGE_MESSAGE)
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from fhir_core.fhirabstractmodel import FHIRAbstractModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dxsearch.cases import Case, Finding, Sex, normalise_sex
+from dxsearch.intake.demographics import MAX_AGE_YEARS, check_age
 
 FhirVersion = Literal["R4B", "R5"]
 AGE_EXTENSION_URL = "urn:dxsearch:fhir:extension:age-iso8601"
@@ -70,6 +71,19 @@ _SKIPPED_STATUSES = {"entered-in-error", "cancelled"}
 ISO_DURATION = re.compile(r"^P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T[0-9HMS.]*)?$")
 _HPO_CODE = re.compile(r"^(?:HP[:_])?(\d{7})$")
 _PUBMED_SOURCE = re.compile(r"^https?://(?:www\.)?pubmed\.ncbi\.nlm\.nih\.gov/(\d+)/?$")
+#: Bundle.type codes (http://hl7.org/fhir/bundle-type; R5 adds subscription-notification).
+BUNDLE_TYPES: dict[FhirVersion, frozenset[str]] = {
+    "R4B": frozenset(
+        {"document", "message", "transaction", "transaction-response", "batch", "batch-response", "history"}
+        | {"searchset", "collection"}
+    ),
+    "R5": frozenset(
+        {"document", "message", "transaction", "transaction-response", "batch", "batch-response", "history"}
+        | {"searchset", "collection", "subscription-notification"}
+    ),
+}
+#: Patient.gender codes (http://hl7.org/fhir/administrative-gender), the same in R4B and R5.
+ADMINISTRATIVE_GENDERS = frozenset({"male", "female", "other", "unknown"})
 _IDENTIFIER_USE_ORDER = {"usual": 0, "official": 1, None: 2, "secondary": 3, "temp": 4, "old": 5}
 
 
@@ -86,6 +100,15 @@ class BundleError(ValueError):
         self.path = path
         self.reason = reason
         self.problems = problems
+
+
+class BundleTooLargeError(BundleError):
+    """A bundle with more entries than the reader was told to read (``limit``); nothing of it was validated."""
+
+    def __init__(self, entries: int, limit: int) -> None:
+        super().__init__("entry", f"the bundle has {entries} entries, more than the {limit} this reader accepts")
+        self.entries = entries
+        self.limit = limit
 
 
 class ParsedCondition(BaseModel):
@@ -156,6 +179,7 @@ def parse_bundle(
     *,
     fhir_version: FhirVersion | Literal["auto"] = "auto",
     reference_date: date | None = None,
+    max_entries: int | None = None,
 ) -> ParsedBundle:
     """Validate a Bundle with ``fhir.resources`` and extract each Patient's indexable content.
 
@@ -167,11 +191,17 @@ def parse_bundle(
     bundle ``timestamp``, else the latest date on the patient's observations or
     conditions. Without one the age stays unknown: "today" would make a rebuild
     give different documents on different days.
+
+    ``max_entries`` bounds the work: a bundle with more entries raises :class:`BundleTooLargeError`
+    before any validation (validating is what costs, some milliseconds per entry).
     """
     data = _as_mapping(payload)
     resource_type = data.get("resourceType")
     if resource_type != "Bundle":
         raise BundleError("resourceType", f"resourceType is {resource_type!r}, expected 'Bundle'")
+    entries = data.get("entry")
+    if max_entries is not None and isinstance(entries, list) and len(entries) > max_entries:
+        raise BundleTooLargeError(len(entries), max_entries)
     versions: tuple[FhirVersion, ...] = ("R5", "R4B") if fhir_version == "auto" else (fhir_version,)
     failures: list[tuple[FhirVersion, BundleError, int]] = []
     for version in versions:
@@ -298,6 +328,11 @@ def _one_line(text: str, limit: int = 240) -> str:
 
 
 def _extract(bundle: FHIRAbstractModel, version: FhirVersion, reference_date: date | None) -> ParsedBundle:
+    bundle_type = getattr(bundle, "type", None)
+    if bundle_type is not None and str(bundle_type) not in BUNDLE_TYPES[version]:
+        raise BundleError(
+            "type", f"{offending_value(str(bundle_type))} is not a {version} Bundle.type code (such as 'collection')"
+        )
     entries: list[dict[str, Any]] = []
     for entry in getattr(bundle, "entry", None) or []:
         plain: dict[str, Any] = _plain(entry)
@@ -394,6 +429,11 @@ def _patient(
     version: FhirVersion,
     reference_date: date | None,
 ) -> ParsedPatient:
+    gender = resource.get("gender")
+    if gender is not None and gender not in ADMINISTRATIVE_GENDERS:
+        raise BundleError(
+            f"entry[{index}].resource.gender", "Patient.gender must be one of male, female, other, unknown"
+        )
     identifiers = _identifiers(resource.get("identifier") or [])
     age = _age_from_extensions(resource, index)
     findings: list[Finding] = []
@@ -402,6 +442,7 @@ def _patient(
     conditions: list[ParsedCondition] = []
     ignored: list[tuple[int, str]] = []
     latest: date | None = None
+    first_entry: dict[Finding, int] = {}  # finding -> entry it was first read from: linear de-duplication
     for entry_index, item in owned:
         for key in ("effectiveDateTime", "issued", "recordedDate", "onsetDateTime"):
             latest = max(filter(None, [latest, _date_of(item.get(key))]), default=None)
@@ -415,7 +456,7 @@ def _patient(
         if item.get("status") in _SKIPPED_STATUSES:
             ignored.append((entry_index, f"Observation with status {item.get('status')}: not read"))
             continue
-        observed_age = _age_from_observation(item)
+        observed_age = _age_from_observation(item, entry_index)
         if observed_age is not None:
             age = age or observed_age
             ignored.append((entry_index, "an age Observation: read as the patient's age, not a finding"))
@@ -423,10 +464,10 @@ def _patient(
         finding = _finding(item, entry_index)
         if finding is None:
             ignored.append((entry_index, "Observation with no code or text to read"))
-        elif finding in findings:  # repeated observations: one finding
-            first = finding_entries[findings.index(finding)]
-            ignored.append((entry_index, f"repeats the finding of entry[{first}]: counted once"))
+        elif finding in first_entry:  # repeated observations: one finding
+            ignored.append((entry_index, f"repeats the finding of entry[{first_entry[finding]}]: counted once"))
         else:
+            first_entry[finding] = entry_index
             findings.append(finding)
             finding_codes.append(_codes(item.get("code"), item.get("valueCodeableConcept")))
             finding_entries.append(entry_index)
@@ -464,16 +505,19 @@ def _age_from_extensions(resource: dict[str, Any], index: int) -> str | None:
         if extension.get("url") != AGE_EXTENSION_URL:
             continue
         value = extension.get("valueString")
-        if not isinstance(value, str) or not ISO_DURATION.match(value):
+        try:
+            if not isinstance(value, str):
+                raise ValueError("no valueString")
+            return check_age(value)
+        except ValueError:
             raise BundleError(
                 f"entry[{index}].resource.extension[{number}].valueString",
-                "age extension must hold an ISO 8601 duration such as P5Y2M",
-            )
-        return value
+                f"age extension must hold an ISO 8601 duration such as P5Y2M, of at most {MAX_AGE_YEARS} years",
+            ) from None
     return None
 
 
-def _age_from_observation(observation: dict[str, Any]) -> str | None:
+def _age_from_observation(observation: dict[str, Any], index: int) -> str | None:
     codings = (observation.get("code") or {}).get("coding") or []
     if not any(_system_key(c.get("system")) == _LOINC_SYSTEM and c.get("code") in _AGE_LOINC for c in codings):
         return None
@@ -482,6 +526,8 @@ def _age_from_observation(observation: dict[str, Any]) -> str | None:
     value = quantity.get("value")
     if unit is None or not isinstance(value, int | float) or value < 0:
         return None
+    if value > MAX_AGE_YEARS * {"Y": 1, "M": 12, "W": 53, "D": 366}[unit]:
+        raise BundleError(f"entry[{index}].resource.valueQuantity.value", f"an age of more than {MAX_AGE_YEARS} years")
     return f"P{int(value)}{unit}"
 
 

@@ -28,7 +28,8 @@ from dxsearch.intake.account import (
     read_items,
     read_text,
 )
-from dxsearch.intake.fhir import BundleError, ParsedPatient, parse_bundle
+from dxsearch.intake.demographics import check_age
+from dxsearch.intake.fhir import BundleError, BundleTooLargeError, ParsedPatient, parse_bundle
 from dxsearch.knowledge.hpo import get_hpo_knowledge
 from dxsearch.knowledge.term_lookup import TermLookup, get_term_lookup
 from dxsearch.pseudonym import Pseudonymiser
@@ -36,22 +37,32 @@ from dxsearch.pseudonym import Pseudonymiser
 #: Pseudonym namespace of patient identifiers given to intake (the trace pseudonymises the result again).
 PATIENT_NAMESPACE = "api|patient"
 MARKUP_MESSAGE = "finding labels may not contain '<' or '>': findings are data, and markup in them is refused"
+CONTROL_MESSAGE = (
+    "finding labels may not contain control characters (such as NUL) or bidirectional overrides "
+    "(U+202A-U+202E, U+2066-U+2069): they hide or reorder what a reader of the label sees"
+)
+#: Control characters (whitespace aside: it is collapsed) and the bidi embedding, override and isolate marks.
+_HIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _HPO_ID = re.compile(r"^HP:\d{7}$")
 
 CaseSource = Literal["text", "findings", "bundle"]
 
 
 def check_label(label: str) -> str:
-    """A finding label with whitespace collapsed; empty or markup-bearing labels are refused.
+    """A finding label with whitespace collapsed; empty, markup-bearing or hiding labels are refused.
 
     Labels are spliced verbatim into the agent's tagged action grammar (``<match>…</match>``), so a
-    label holding ``<`` or ``>`` is refused rather than escaped.
+    label holding ``<`` or ``>`` is refused rather than escaped. Control characters (NUL among them)
+    and bidirectional overrides are refused too: they make a label read differently on screen, in an
+    audit record and to the policy (a "Trojan Source" label).
     """
     collapsed = " ".join(label.split())
     if not collapsed:
         raise ValueError("finding label is empty")
     if "<" in collapsed or ">" in collapsed:
         raise ValueError(MARKUP_MESSAGE)
+    if _HIDDEN.search(collapsed):
+        raise ValueError(CONTROL_MESSAGE)
     return collapsed
 
 
@@ -97,6 +108,33 @@ class CaseInput(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
+class IntakeLimits:
+    """How much one input may ask of the reader: bundle entries, and findings in the case.
+
+    Why: reading costs per entry (FHIR validation) and per finding (term lookup, then every policy
+    turn), so an unbounded input is unbounded work. The ``*_setting`` fields name what raises a cap.
+    """
+
+    max_bundle_entries: int | None = None
+    max_findings: int | None = None
+    entries_setting: str = "DXSEARCH_MAX_BUNDLE_ENTRIES"
+    findings_setting: str = "DXSEARCH_MAX_CASE_FINDINGS"
+
+    def check_findings(self, count: int, *, path: str | None = None) -> None:
+        """A 422 naming the cap when a case would hold more than ``max_findings`` findings."""
+        if self.max_findings is not None and count > self.max_findings:
+            raise IntakeError(
+                f"the case has {count} findings; this server reads at most {self.max_findings} "
+                f"({self.findings_setting})",
+                path=path,
+                reason=f"more than {self.max_findings} findings",
+            )
+
+
+NO_LIMITS = IntakeLimits()
+
+
+@dataclass(frozen=True, slots=True)
 class PreparedCase:
     """A case ready for a policy, and the account of the input it was read from.
 
@@ -110,13 +148,22 @@ class PreparedCase:
     account: InputAccount
 
 
-def intake(payload: CaseInput, *, pseudonymiser: Pseudonymiser, fallback_id: str) -> PreparedCase:
+def intake(
+    payload: CaseInput, *, pseudonymiser: Pseudonymiser, fallback_id: str, limits: IntakeLimits = NO_LIMITS
+) -> PreparedCase:
     """The case ``payload`` describes, with findings resolved to HPO terms and its account; raises :class:`IntakeError`.
 
     ``fallback_id`` names the case when the input identifies no patient (the API passes its request id).
+    ``limits`` bounds the work (bundle entries, findings); an input over a cap is refused, the cap named.
     """
     if payload.bundle is not None:
-        return case_from_bundle(payload.bundle, pseudonymiser=pseudonymiser)
+        return case_from_bundle(payload.bundle, pseudonymiser=pseudonymiser, limits=limits)
+    limits.check_findings(len(payload.findings or ()), path="findings")
+    if payload.age is not None:
+        try:
+            check_age(payload.age)
+        except ValueError as exc:
+            raise IntakeError(str(exc), path="age") from None
     if payload.patient_id is not None:
         case_id = pseudonymiser.pseudonym(payload.patient_id, PATIENT_NAMESPACE)
     else:
@@ -126,6 +173,7 @@ def intake(payload: CaseInput, *, pseudonymiser: Pseudonymiser, fallback_id: str
     readings = [read_items(items, lookup, knowledge)]
     if payload.text is not None:
         readings.append(read_text(payload.text, lookup, knowledge))
+    limits.check_findings(sum(len(reading.findings) for reading in readings))
     source: CaseSource = "text" if payload.text is not None else "findings"
     # Age and sex the caller gave win; else the first reading that found them in words ("14-year-old boy").
     age, age_from, age_span = payload.age, "given" if payload.age is not None else None, None
@@ -199,10 +247,23 @@ def _require_observed(case: Case, source: CaseSource) -> None:
         raise NoFindingsError("the case has no observed finding: give at least one finding that is present")
 
 
-def case_from_bundle(payload: Mapping[str, Any] | bytes, *, pseudonymiser: Pseudonymiser) -> PreparedCase:
-    """The case of a Bundle holding exactly one Patient; its id is a pseudonym of the patient's identifiers."""
+def case_from_bundle(
+    payload: Mapping[str, Any] | bytes, *, pseudonymiser: Pseudonymiser, limits: IntakeLimits = NO_LIMITS
+) -> PreparedCase:
+    """The case of a Bundle holding exactly one Patient; its id is a pseudonym of the patient's identifiers.
+
+    A bundle of more than ``limits.max_bundle_entries`` entries is a 413 (refused before validation), one
+    whose patient has more than ``limits.max_findings`` distinct findings a 422; each message names the cap.
+    """
     try:
-        parsed = parse_bundle(payload)
+        parsed = parse_bundle(payload, max_entries=limits.max_bundle_entries)
+    except BundleTooLargeError as exc:
+        raise IntakeError(
+            f"the bundle has {exc.entries} entries; this server reads at most {exc.limit} ({limits.entries_setting})",
+            status=413,
+            path="entry",
+            reason=f"more than {exc.limit} entries",
+        ) from None
     except BundleError as exc:
         raise IntakeError(
             f"malformed FHIR bundle at {exc.path}: {exc.reason}", path=exc.path, reason=exc.reason
@@ -214,9 +275,14 @@ def case_from_bundle(payload: Mapping[str, Any] | bytes, *, pseudonymiser: Pseud
             reason="expected exactly one Patient resource",
         )
     patient = parsed.patients[0]
-    for finding in patient.findings:
-        if "<" in finding.label or ">" in finding.label:
-            raise IntakeError(MARKUP_MESSAGE, path=f"entry[{patient.entry_index}]", reason=MARKUP_MESSAGE)
+    limits.check_findings(len(patient.findings), path="entry")
+    for index, finding in enumerate(patient.findings):
+        try:
+            check_label(finding.label)
+        except ValueError as exc:
+            entry = patient.finding_entries[index] if index < len(patient.finding_entries) else patient.entry_index
+            path = f"entry[{entry}].resource"
+            raise IntakeError(f"{exc} (at {path})", path=path, reason=str(exc)) from None
     reading, history = _read_patient(patient)
     ignored = tuple(
         NotUnderstood(path=f"entry[{index}].resource", reason=reason)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,65 @@ def test_read_notes_writes_one_account_per_note(tmp_path: Path) -> None:
     bad.write_text('{"text": "no id"}\n')
     result = runner.invoke(app, ["read", "--notes", str(bad), "--json", str(out)])
     assert result.exit_code == 2 and "bad.jsonl:1" in result.output
+
+
+SECRET_KEY = "0123456789abcdef0123456789abcdef-serve-test"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({}, "DXSEARCH_PSEUDONYM_KEY is the public default"),
+        ({"DXSEARCH_PSEUDONYM_KEY": "short-but-16-chars-ok"}, "shorter than 32 bytes"),
+        ({"DXSEARCH_PSEUDONYM_KEY": SECRET_KEY}, "DXSEARCH_AUDIT_SIGNING_KEY is not set"),
+    ],
+)
+def test_serve_refuses_unsafe_keys_outside_development(
+    small_index: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], named: str
+) -> None:
+    started = _no_server(monkeypatch, env)
+    result = runner.invoke(app, ["serve", "--index", str(small_index)])
+    assert result.exit_code == 2, result.output
+    assert named in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert started == []
+    assert SECRET_KEY not in result.output
+
+
+@pytest.mark.parametrize(
+    ("env", "args"),
+    [
+        ({}, ["--dev"]),
+        ({"DXSEARCH_DEVELOPMENT": "1"}, []),
+        ({"DXSEARCH_PSEUDONYM_KEY": SECRET_KEY, "DXSEARCH_AUDIT_SIGNING_KEY": "var/key.pem"}, []),
+    ],
+)
+def test_serve_starts_in_development_or_with_proper_keys(
+    small_index: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], args: list[str]
+) -> None:
+    started = _no_server(monkeypatch, env)
+    result = runner.invoke(app, ["serve", "--index", str(small_index), *args])
+    assert result.exit_code == 0, result.output
+    assert len(started) == 1
+
+
+def _no_server(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> list[object]:
+    """Settings from ``env`` alone (DXSEARCH_* cleared), and a stand-in for uvicorn that records the settings."""
+    import api.serve
+    from dxsearch.settings import get_settings
+
+    for name in ("DXSEARCH_PSEUDONYM_KEY", "DXSEARCH_AUDIT_SIGNING_KEY", "DXSEARCH_DEVELOPMENT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    started: list[object] = []
+    monkeypatch.setattr(api.serve, "serve", lambda host, port, settings: started.append(settings))
+    return started
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    from dxsearch.settings import get_settings
+
+    yield
+    get_settings.cache_clear()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dxsearch.intake.demographics import read_demographics
+from dxsearch.intake.demographics import check_age, read_demographics
 
 
 @pytest.mark.parametrize(
@@ -49,3 +49,19 @@ def test_no_sex_outside_an_age_phrase(text: str) -> None:
 
 def test_a_duration_is_not_an_age() -> None:
     assert read_demographics("Seizures for 3 years.").age is None
+
+
+@pytest.mark.parametrize(
+    "age", ["P14Y", "P2Y6M", "P3W", "P5D", "PT12H", "P0D", "P150Y", "P1800M", "P1Y2M3W4DT5H6M7.5S"]
+)
+def test_check_age_keeps_ages_of_a_lifetime(age: str) -> None:
+    assert check_age(age) == age
+
+
+@pytest.mark.parametrize(
+    "age",
+    ["P999Y", "P151Y", "P1900M", "P8000W", "P60000D", "P", "PT", "P1YT", "14", "P1٣Y", "P1Y\n", "P" + "9" * 7 + "Y"],
+)
+def test_check_age_refuses_what_is_no_age(age: str) -> None:
+    with pytest.raises(ValueError, match="at most 150 years"):
+        check_age(age)

@@ -1,0 +1,156 @@
+"""No 500 from input (issue 16, part 5): each hostile input is a 4xx with a message, and writes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+
+from audit import SqliteAuditStore
+from tests.api.helpers import audit_count, auth, observation, patient_bundle, patient_resource
+
+CDS_SERVICE = "/cds-services/dxsearch-patient-view"
+
+
+def _cds_request(prefetch: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "hook": "patient-view",
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": {"userId": "Practitioner/example", "patientId": "p1"},
+        "prefetch": prefetch,
+    }
+
+
+def _detail(response: Any) -> str:
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and detail
+    return detail
+
+
+@pytest.mark.parametrize("cursor", [f"s{2**63}", f"s{2**64 + 1}", "s" + "9" * 31])
+def test_a_cursor_beyond_any_sequence_number_is_a_422(client: TestClient, cursor: str) -> None:
+    response = client.get("/v1/traces", params={"cursor": cursor}, headers=auth("auditor"))
+    assert response.status_code == 422, response.text
+    assert "cursor" in _detail(response)
+
+
+def test_the_largest_sequence_number_is_a_valid_cursor(client: TestClient) -> None:
+    response = client.get("/v1/traces", params={"cursor": f"s{2**63 - 1}"}, headers=auth("auditor"))
+    assert response.status_code == 200, response.text
+    assert response.json()["records"] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("since", "9999-12-31T23:59:59-05:00"),
+        ("until", "0001-01-01T00:00:00+05:00"),
+        ("since", "0001-01-01T00:00:00+23:59"),
+    ],
+)
+def test_times_that_overflow_in_utc_are_a_422(client: TestClient, name: str, value: str) -> None:
+    response = client.get("/v1/traces", params={name: value}, headers=auth("auditor"))
+    assert response.status_code == 422, response.text
+    assert name in _detail(response)
+
+
+@pytest.mark.parametrize("evidence_id", ["omim:154700#0\n", "omim:154700#0\r\n", "omim:154700\n#0"])
+def test_an_evidence_id_with_a_line_break_is_a_400(client: TestClient, evidence_id: str) -> None:
+    response = client.get(f"/v1/documents/{quote(evidence_id, safe=':')}", headers=auth("clinician"))
+    assert response.status_code == 400, response.text
+    assert "malformed evidence id" in _detail(response)
+
+
+@pytest.mark.parametrize("entry", ["abc", 5, {"resource": {}}, ["abc"], [{"resource": "abc"}], True])
+def test_a_prefetch_searchset_whose_entries_are_not_entries_is_a_422(
+    client: TestClient, store: SqliteAuditStore, entry: object
+) -> None:
+    searchset = {"resourceType": "Bundle", "type": "searchset", "entry": entry}
+    before = audit_count(store)
+    response = client.post(
+        CDS_SERVICE,
+        json=_cds_request({"patient": patient_resource(), "observations": searchset}),
+        headers=auth("clinician"),
+    )
+    assert response.status_code == 422, response.text
+    assert "prefetch.observations" in _detail(response)
+    assert response.json()["path"].startswith("prefetch.observations.entry")
+    assert audit_count(store) == before
+
+
+@pytest.mark.parametrize("bundle", ["abc", ["x"], {"resourceType": "Bundle", "type": "collection", "entry": "abc"}])
+def test_a_prefetch_bundle_that_is_not_a_bundle_is_a_4xx(client: TestClient, bundle: object) -> None:
+    response = client.post(CDS_SERVICE, json=_cds_request({"bundle": bundle}), headers=auth("clinician"))
+    assert 400 <= response.status_code < 500, response.text
+    assert _detail(response)
+
+
+@pytest.mark.parametrize("age", ["P999Y", "P151Y", "P2000M", "P9999W", "P100000D", "P" + "9" * 40 + "Y", "P1٣Y"])
+def test_an_age_beyond_a_lifetime_is_refused(client: TestClient, age: str) -> None:
+    response = client.post("/v1/diagnose", json={"findings": ["Tall stature"], "age": age}, headers=auth("clinician"))
+    assert response.status_code == 422, response.text
+    assert "age" in _detail(response)
+
+
+def test_an_age_extension_beyond_a_lifetime_is_refused_with_its_path(client: TestClient) -> None:
+    bundle = patient_bundle()
+    bundle["entry"][0]["resource"]["extension"] = [
+        {"url": "urn:dxsearch:fhir:extension:age-iso8601", "valueString": "P999Y"}
+    ]
+    response = client.post("/v1/diagnose", json={"bundle": bundle}, headers=auth("clinician"))
+    assert response.status_code == 422, response.text
+    assert response.json()["path"] == "entry[0].resource.extension[0].valueString"
+
+
+@pytest.mark.parametrize("label", ["Tall\x00stature", "Tall \u202estature", "Tall \u2066stature\u2069", "\u202aTall"])
+def test_nul_and_bidi_overrides_are_refused_in_labels(client: TestClient, label: str) -> None:
+    response = client.post("/v1/diagnose", json={"findings": [label]}, headers=auth("clinician"))
+    assert response.status_code == 422, response.text
+    assert "label" in _detail(response)
+
+
+def test_nul_and_bidi_overrides_are_refused_in_bundle_labels(client: TestClient) -> None:
+    bundle = patient_bundle()
+    bundle["entry"].append({"resource": observation("HP:0000098", "Tall \u202estature")})
+    response = client.post("/v1/diagnose", json={"bundle": bundle}, headers=auth("clinician"))
+    assert response.status_code == 422, response.text
+    assert response.json()["path"].startswith(f"entry[{len(bundle['entry']) - 1}]")
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "path"),
+    [
+        ("type", "not-a-bundle-type", "type"),
+        ("gender", "yes", "entry[0].resource.gender"),
+        ("gender", "Female", "entry[0].resource.gender"),
+    ],
+)
+def test_fhir_code_values_are_checked(client: TestClient, where: str, value: str, path: str) -> None:
+    bundle = patient_bundle()
+    if where == "type":
+        bundle["type"] = value
+    else:
+        bundle["entry"][0]["resource"]["gender"] = value
+    response = client.post("/v1/diagnose", json={"bundle": bundle}, headers=auth("clinician"))
+    assert response.status_code == 422, response.text
+    assert response.json()["path"] == path
+
+
+def test_a_loinc_age_observation_beyond_a_lifetime_is_refused_with_its_path(client: TestClient) -> None:
+    bundle = patient_bundle()
+    bundle["entry"].append(
+        {
+            "resource": {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "30525-0", "display": "Age"}]},
+                "subject": {"reference": "Patient/p1"},
+                "valueQuantity": {"value": 999, "unit": "a", "system": "http://unitsofmeasure.org", "code": "a"},
+            }
+        }
+    )
+    response = client.post("/v1/diagnose", json={"bundle": bundle}, headers=auth("clinician"))
+    assert response.status_code == 422, response.text
+    assert response.json()["path"] == f"entry[{len(bundle['entry']) - 1}].resource.valueQuantity.value"
