@@ -188,7 +188,8 @@ def print_trace(trace: Trace, *, explain: bool) -> None:
                 )
     console.rule("differential")
     if trace.outcome == "insufficient_evidence":
-        console.print("insufficient evidence: the agent declined to name a diagnosis.")
+        why = trace.reason or "the agent declined to name a diagnosis"
+        console.print(f"insufficient evidence: {why}.", markup=False, highlight=False)
     elif not trace.diagnoses:
         console.print(f"no diagnosis ({trace.stop_reason.value}).")
     for diagnosis in trace.diagnoses:
@@ -422,6 +423,89 @@ def train_command(
         )
     tables.print(table)
     console.print(f"wrote {out / 'summary.json'} and {out / 'reward_curve.png'}")
+
+
+DEFAULT_CALIBRATION_OUT = Path(__file__).parent / "policies" / "data" / "evidence-calibration.json"
+
+
+@app.command("calibrate")
+def calibrate_command(
+    index: IndexOption = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to write the calibrator (default: the file the package ships).")
+    ] = DEFAULT_CALIBRATION_OUT,
+    cases: Annotated[int, typer.Option(min=50, help="Index-side published cases to play (spread over the file).")] = (
+        1000
+    ),
+    played: Annotated[
+        Path | None,
+        typer.Option("--played", help="JSONL of played cases: written after playing, or read instead of playing."),
+    ] = None,
+) -> None:
+    """Fit the evidence policy's probabilities on index-side published cases, leave-publication-out.
+
+    Plays the evidence policy (abstention off) on index-side phenopacket cases, each with the records of
+    its own publication hidden, then fits a temperature softmax with a "none of these" outcome and an
+    isotonic map of the top probability on out-of-fold predictions (folds are publications). The
+    held-out benchmark is never read. Cases the findings checks reject (Settings abstain_*) are left out
+    of the fit, as the policy never gives them probabilities.
+    """
+    from corpus_builder.sources.phenopackets import index_phenopacket_cases
+    from dxsearch.evaluation import GoldMatcher, publication_documents
+    from dxsearch.knowledge.disease_ontology import get_disease_ontology
+    from dxsearch.policies.calibration import PROVISIONAL
+    from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
+    from dxsearch.train.calibrate import CalibrationCase, collect, fit
+    from dxsearch.train.data import spread
+
+    settings = settings_or_fail()
+    if played is not None and played.is_file():
+        rows = [CalibrationCase.from_json(json.loads(line)) for line in played.read_text().splitlines() if line]
+        console.print(f"read {len(rows)} played cases from {played}")
+    else:
+        opened = _open_index(index)
+        chosen = spread([c for c in index_phenopacket_cases() if c.case.observed], cases)
+        policy = EvidencePolicy(
+            # Finalist lookups add citations, never scores: the ranking is complete after the findings lookup.
+            EvidencePolicyConfig(
+                abstain_below=0.0, min_specific_findings=0, min_information=0.0, max_finalist_lookups=0
+            ),
+            calibrator=PROVISIONAL,
+        )
+        matcher = GoldMatcher(opened, get_disease_ontology())
+
+        def progress(done: int) -> None:
+            if done % 25 == 0:
+                typer.echo(f"played {done}/{len(chosen)}", err=True)
+
+        rows = collect(chosen, policy, opened, matcher, publication_documents(opened), progress=progress)
+        if played is not None:
+            played.parent.mkdir(parents=True, exist_ok=True)
+            played.write_text("".join(json.dumps(r.to_json()) + "\n" for r in rows), encoding="utf-8")
+    gate = EvidencePolicyConfig.from_settings(settings)
+    kept = [
+        r
+        for r in rows
+        if sum(ic >= gate.specific_ic for ic in r.ics) >= gate.min_specific_findings
+        and sum(r.ics) >= gate.min_information
+        and r.ics
+    ]
+    calibrator = fit(kept)
+    fitted_on = {
+        **calibrator.fitted_on,
+        "played": len(rows),
+        "source": "index side of the phenopacket publication split, own publication hidden from retrieval",
+        "command": f"dxsearch calibrate --cases {cases}",
+    }
+    calibrator = calibrator.model_copy(update={"fitted_on": fitted_on})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(calibrator.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    console.print(
+        f"fitted on {fitted_on['cases']} cases ({fitted_on['publications']} publications); out-of-fold ECE "
+        f"{fitted_on['ece_softmax_out_of_fold']:.3f} (softmax) -> {fitted_on['ece_isotonic_out_of_fold']:.3f} "
+        f"(isotonic); wrote {out}",
+        highlight=False,
+    )
 
 
 @app.command("tiny-model")

