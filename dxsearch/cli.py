@@ -257,6 +257,10 @@ def evaluate_command(
     from dxsearch.policies.catalog import retriever_for
 
     settings = settings_or_fail()
+    threshold = settings.abstain_below
+    # Policies play with probability abstention off, so top-k and ECE see every ranking; coverage and
+    # accuracy are reported at the configured threshold instead.
+    settings = settings.model_copy(update={"abstain_below": 0.0})
     chosen = list(dict.fromkeys(policy or ["evidence"]))
     if cases is not None:
         if cases.suffix != ".jsonl":
@@ -278,7 +282,7 @@ def evaluate_command(
             runners[name] = policy_runner(made, opened, retriever_for(name), budget, knowledge, same_publication)
     groupers = [frequency_group(indexed_diagnosis_counts(opened)), annotation_group(knowledge)]
     matcher = GoldMatcher(opened, get_disease_ontology())
-    report = evaluate(runners, case_sets, matcher, groupers, limit=limit)
+    report = evaluate(runners, case_sets, matcher, groupers, limit=limit, abstain_below=threshold)
     payload: dict[str, Any] = {**report[chosen[0]], "policy": chosen[0]} if len(chosen) == 1 else {"policies": report}
     payload["index_version"] = opened.version
     payload["case_sets"] = {name: len(items) for name, items in case_sets.items()}
@@ -286,6 +290,14 @@ def evaluate_command(
     json_out.write_text(json.dumps(payload, indent=2, sort_keys=True), encoding="utf-8")
     _print_report(report)
     console.print(f"wrote {json_out}")
+    plot = json_out.with_suffix(".reliability.png")
+    try:
+        from dxsearch.train.plot import plot_reliability
+    except ImportError:
+        console.print("no reliability diagram: matplotlib is not installed (pip install '.[train]')")
+    else:
+        plot_reliability(report, plot)
+        console.print(f"wrote {plot}")
 
 
 def _print_report(report: dict[str, dict[str, Any]]) -> None:
@@ -293,7 +305,8 @@ def _print_report(report: dict[str, dict[str, Any]]) -> None:
     group_names = sorted({g for metrics in report.values() for g in metrics.get("groups", {})})
     for scope in ["all", *set_names, *group_names]:
         table = Table(title=f"cases: {scope}")
-        for column in ("policy", "n", "top1", "top3", "top5", "MRR", "cite prec", "retr/case", "p50 ms", "p95 ms"):
+        columns = ("policy", "n", "top1", "top3", "top5", "MRR", "ECE", "coverage", "acc@cov", "cite prec")
+        for column in (*columns, "retr/case", "p50 ms", "p95 ms"):
             table.add_column(column, justify="left" if column == "policy" else "right")
         for name, metrics in report.items():
             if scope == "all":
@@ -305,6 +318,7 @@ def _print_report(report: dict[str, dict[str, Any]]) -> None:
             if not m.get("cases"):
                 continue
             precision = m["citation_precision"]
+            coverage = m.get("coverage") or {}
             table.add_row(
                 name,
                 str(m["cases"]),
@@ -312,6 +326,9 @@ def _print_report(report: dict[str, dict[str, Any]]) -> None:
                 f"{m['top3']:.3f}",
                 f"{m['top5']:.3f}",
                 f"{m['mrr']:.3f}",
+                "—" if m.get("ece") is None else f"{m['ece']:.3f}",
+                "—" if not coverage else f"{coverage['coverage']:.3f}",
+                "—" if coverage.get("accuracy") is None else f"{coverage['accuracy']:.3f}",
                 "—" if precision is None else f"{precision:.3f}",
                 f"{m['retrievals_per_case']:.1f}",
                 f"{m['latency_p50_ms']:.0f}",
@@ -438,18 +455,22 @@ def calibrate_command(
         1000
     ),
     played: Annotated[
-        Path | None,
-        typer.Option("--played", help="JSONL of played cases: written after playing, or read instead of playing."),
-    ] = None,
+        Path,
+        typer.Option("--played", help="JSONL of played cases, appended case by case; a rerun resumes from it."),
+    ] = Path("var/calibration-played.jsonl"),
+    play: Annotated[bool, typer.Option(help="Play the cases not yet in --played (--no-play: fit on it as is).")] = True,
 ) -> None:
     """Fit the evidence policy's probabilities on index-side published cases, leave-publication-out.
 
-    Plays the evidence policy (abstention off) on index-side phenopacket cases, each with the records of
-    its own publication hidden, then fits a temperature softmax with a "none of these" outcome and an
-    isotonic map of the top probability on out-of-fold predictions (folds are publications). The
-    held-out benchmark is never read. Cases the findings checks reject (Settings abstain_*) are left out
-    of the fit, as the policy never gives them probabilities.
+    Plays the evidence policy (abstention off) on index-side phenopacket cases (spread over the file,
+    in a fixed hash order, so any prefix is a fair sample), each with the records of its own
+    publication hidden, then fits a temperature softmax with a "none of these" outcome and an isotonic
+    map of the top probability on out-of-fold predictions (folds are publications). The held-out
+    benchmark is never read. Cases the findings checks reject (Settings abstain_*) are left out of the
+    fit, as the policy never gives them probabilities.
     """
+    import hashlib
+
     from corpus_builder.sources.phenopackets import index_phenopacket_cases
     from dxsearch.evaluation import GoldMatcher, publication_documents
     from dxsearch.knowledge.disease_ontology import get_disease_ontology
@@ -459,12 +480,18 @@ def calibrate_command(
     from dxsearch.train.data import spread
 
     settings = settings_or_fail()
-    if played is not None and played.is_file():
+    rows: list[CalibrationCase] = []
+    if played.is_file():
         rows = [CalibrationCase.from_json(json.loads(line)) for line in played.read_text().splitlines() if line]
-        console.print(f"read {len(rows)} played cases from {played}")
-    else:
+        typer.echo(f"{len(rows)} played cases in {played}", err=True)
+    if play:
         opened = _open_index(index)
-        chosen = spread([c for c in index_phenopacket_cases() if c.case.observed], cases)
+        done = {r.case_id for r in rows}
+        chosen = sorted(
+            spread([c for c in index_phenopacket_cases() if c.case.observed], cases),
+            key=lambda c: hashlib.sha256(c.case.case_id.encode()).hexdigest(),
+        )
+        todo = [c for c in chosen if c.case.case_id not in done]
         policy = EvidencePolicy(
             # Finalist lookups add citations, never scores: the ranking is complete after the findings lookup.
             EvidencePolicyConfig(
@@ -473,15 +500,15 @@ def calibrate_command(
             calibrator=PROVISIONAL,
         )
         matcher = GoldMatcher(opened, get_disease_ontology())
+        played.parent.mkdir(parents=True, exist_ok=True)
 
-        def progress(done: int) -> None:
-            if done % 25 == 0:
-                typer.echo(f"played {done}/{len(chosen)}", err=True)
+        def keep(number: int, row: CalibrationCase) -> None:
+            with played.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(row.to_json()) + "\n")
+            if number % 25 == 0:
+                typer.echo(f"played {number}/{len(todo)}", err=True)
 
-        rows = collect(chosen, policy, opened, matcher, publication_documents(opened), progress=progress)
-        if played is not None:
-            played.parent.mkdir(parents=True, exist_ok=True)
-            played.write_text("".join(json.dumps(r.to_json()) + "\n" for r in rows), encoding="utf-8")
+        rows += collect(todo, policy, opened, matcher, publication_documents(opened), progress=keep)
     gate = EvidencePolicyConfig.from_settings(settings)
     kept = [
         r
@@ -495,7 +522,7 @@ def calibrate_command(
         **calibrator.fitted_on,
         "played": len(rows),
         "source": "index side of the phenopacket publication split, own publication hidden from retrieval",
-        "command": f"dxsearch calibrate --cases {cases}",
+        "command": "dxsearch calibrate --index var/index --cases 600 (DXSEARCH_ABSTAIN_* at their defaults)",
     }
     calibrator = calibrator.model_copy(update={"fitted_on": fitted_on})
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ from scipy.optimize import minimize
 
 from dxsearch.agent import rollout
 from dxsearch.cases import LabelledCase
+from dxsearch.corpus import normalise_name
 from dxsearch.env import DiagnosticEnv
 from dxsearch.evaluation import GoldMatcher, RankedAnswer
 from dxsearch.policies.calibration import FEATURES, Calibrator, CaseSignals, expected_calibration_error
@@ -76,7 +77,7 @@ def collect(
     hidden_by_publication: Mapping[str, frozenset[str]],
     *,
     retriever: str = "hybrid",
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, CalibrationCase], None] | None = None,
 ) -> list[CalibrationCase]:
     """Play ``policy`` on each case (its own publication's records hidden) and keep its full ranking.
 
@@ -89,26 +90,41 @@ def collect(
         played = rollout(labelled.case, policy, env, exclude_doc_ids=hidden)
         ranking = policy.ranking_after(labelled.case, played.history)
         ranked = ranking.candidates[:MAX_CANDIDATES]
-        answer = RankedAnswer(codes=tuple(c.code for c in ranked), names=tuple(c.name for c in ranked))
         signals = ranking.signals
-        collected.append(
-            CalibrationCase(
-                case_id=labelled.case.case_id,
-                pmid=labelled.pmid,
-                signals=CaseSignals(
-                    scores=signals.scores[:MAX_CANDIDATES],
-                    best_similarity=signals.best_similarity,
-                    information=signals.information,
-                    findings=signals.findings,
-                    top_votes=signals.top_votes,
-                ),
-                gold_rank=matcher.rank_of_gold(answer, labelled.gold.id, labelled.gold.label),
-                ics=tuple(ic for _, _, ic in policy.understood(labelled.case)),
-            )
+        played_case = CalibrationCase(
+            case_id=labelled.case.case_id,
+            pmid=labelled.pmid,
+            signals=CaseSignals(
+                scores=signals.scores[:MAX_CANDIDATES],
+                best_similarity=signals.best_similarity,
+                information=signals.information,
+                findings=signals.findings,
+                top_votes=signals.top_votes,
+            ),
+            gold_rank=_gold_rank(matcher, labelled, [(c.code, c.name) for c in ranked]),
+            ics=tuple(ic for _, _, ic in policy.understood(labelled.case)),
         )
+        collected.append(played_case)
         if progress is not None:
-            progress(number)
+            progress(number, played_case)
     return collected
+
+
+def _gold_rank(matcher: GoldMatcher, labelled: LabelledCase, ranked: Sequence[tuple[str, str]]) -> int | None:
+    """Where the gold ranks: the benchmark's matcher on the first five (what a differential shows), below
+    them the gold's own equivalent codes and names (one look-up per case instead of one per candidate)."""
+    gold = labelled.gold
+    head = ranked[:5]
+    answer = RankedAnswer(codes=tuple(code for code, _ in head), names=tuple(name for _, name in head))
+    rank = matcher.rank_of_gold(answer, gold.id, gold.label)
+    if rank is not None:
+        return rank
+    codes = matcher.equivalent_codes(gold.id)
+    names = matcher.gold_names(gold.id, gold.label)
+    for position, (code, name) in enumerate(ranked[5:], start=6):
+        if code in codes or normalise_name(name) in names:
+            return position
+    return None
 
 
 def fold_of(case: CalibrationCase, folds: int = FOLDS) -> int:
