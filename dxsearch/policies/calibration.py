@@ -31,6 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 CALIBRATION_FILE = "evidence-calibration.json"
 #: The features of the null logit, in the order of ``null_weights`` (after the bias).
 FEATURES = ("best_similarity", "log_findings", "information", "top_votes")
+#: Raw phenotype similarity above this is a degenerate disease norm, not a closer match (see CaseSignals.features).
+SIMILARITY_CAP = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +51,22 @@ class CaseSignals:
     """Share of similar-patient votes the best candidate received."""
 
     def features(self) -> npt.NDArray[np.float64]:
-        """The null logit's inputs: bias first, then :data:`FEATURES`."""
-        return np.array([1.0, self.best_similarity, math.log1p(self.findings), self.information / 10.0, self.top_votes])
+        """The null logit's inputs: bias first, then :data:`FEATURES`.
+
+        The raw similarity is capped at :data:`SIMILARITY_CAP`: a disease whose annotated terms all
+        have zero information content gets a near-zero norm in :mod:`dxsearch.knowledge.similarity`
+        and a similarity of up to ~1e9 (about a third of index-side cases); the cap keeps such a case
+        one finite, recognisable value.
+        """
+        return np.array(
+            [
+                1.0,
+                min(self.best_similarity, SIMILARITY_CAP),
+                math.log1p(self.findings),
+                self.information / 10.0,
+                self.top_votes,
+            ]
+        )
 
 
 class Calibrator(BaseModel):

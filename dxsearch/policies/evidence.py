@@ -256,19 +256,20 @@ class EvidencePolicy:
         if not understood:
             missed = ", ".join(_plain(f.label) for f in case.observed[:5])
             return f"no finding was understood as an HPO phenotype term (not understood: {missed})"
-        specific = [label for label, _, ic in understood if ic >= config.specific_ic]
-        if len(specific) < config.min_specific_findings:
-            general = ", ".join(_plain(label) for label, _, _ in understood[:5])
-            return (
-                f"too few specific findings: {len(specific)} of the {config.min_specific_findings} needed; "
-                f"{general} occur in too many diseases to tell them apart"
-            )
         information = sum(ic for _, _, ic in understood)
         if information < config.min_information:
             named = ", ".join(_plain(label) for label, _, _ in understood[:5])
             return (
                 f"the findings are nonspecific: together ({named}) they carry information content "
                 f"{information:.1f}, below the {config.min_information:.1f} needed to rank rare diseases"
+            )
+        specific = [_plain(label) for label, _, ic in understood if ic >= config.specific_ic]
+        if len(specific) < config.min_specific_findings:
+            general = ", ".join([_plain(label) for label, _, ic in understood if ic < config.specific_ic][:5])
+            return (
+                f"too few specific findings: {len(specific)} of the {config.min_specific_findings} needed "
+                f"({', '.join(specific) or 'none'}); the others ({general}) occur in too many diseases to tell "
+                "them apart"
             )
         return None
 

@@ -149,10 +149,10 @@ def _negative_log_likelihood(theta: npt.NDArray[np.float64], cases: Sequence[Cal
 
 
 def fit_softmax(cases: Sequence[CalibrationCase]) -> Calibrator:
-    """Temperature and null-logit weights by maximum likelihood (L-BFGS, a light L2 on the feature weights)."""
+    """Temperature and null-logit weights by maximum likelihood (Powell, a light L2 on the feature weights)."""
     start = np.zeros(len(FEATURES) + 2)
     start[0] = math.log(0.25)
-    result = minimize(_negative_log_likelihood, start, args=(list(cases),), method="L-BFGS-B")
+    result = minimize(_negative_log_likelihood, start, args=(list(cases),), method="Powell")
     theta = result.x
     return Calibrator(temperature=math.exp(theta[0]), null_weights=tuple(float(w) for w in theta[1:]))
 

@@ -35,7 +35,11 @@ def _first_turn(labels: list[str], policy: EvidencePolicy | None = None) -> Diag
         (["Headache"], "nonspecific"),
         (["Fever"], "nonspecific"),
         (["Cough"], "nonspecific"),
-        (["Seizure", "Hypotonia", "Intellectual disability"], "too few specific findings"),
+        (["Seizure", "Hypotonia", "Intellectual disability"], "nonspecific"),
+        (
+            ["Ectopia lentis", "Seizure", "Hypotonia", "Intellectual disability", "Global developmental delay"],
+            "too few specific findings: 1 of the 2",
+        ),
     ],
 )
 def test_unsupported_findings_are_insufficient_evidence_with_a_reason(labels: list[str], why: str) -> None:
