@@ -97,6 +97,8 @@ def build_cards(done: Diagnosed, viewer_url: str) -> list[dict[str, Any]]:
     elif trace.outcome == "insufficient_evidence":
         summary = plain_summary("Insufficient evidence for a differential from the recorded findings")
         lines = ["The corpus does not support any candidate diagnosis well enough to list one."]
+        if trace.reason:
+            lines.append(f"Reason: {markdown_text(trace.reason)}.")
     else:
         summary = plain_summary("No differential could be produced for the recorded findings")
         lines = [f"The diagnostic run ended without a diagnosis ({markdown_text(trace.stop_reason.value)})."]

@@ -108,6 +108,7 @@ def diagnosis_out(done: Diagnosed) -> list[DiagnosisOut]:
             rank=d.rank,
             name=d.name,
             code=d.code,
+            confidence=d.confidence,
             score=d.confidence,
             evidence=[
                 EvidenceOut(
@@ -164,6 +165,7 @@ async def post_diagnose(body: DiagnoseRequest, principal: Clinical, request: Req
     return DiagnoseResponse(
         diagnoses=diagnosis_out(done),
         outcome=trace.outcome,
+        reason=trace.reason,
         stop_reason=trace.stop_reason.value,
         audit_id=done.record.record_id,
         request_id=request_id,

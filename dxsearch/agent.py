@@ -124,6 +124,9 @@ class Trace(BaseModel):
     retrievals: tuple[RetrievalRecord, ...]
     diagnoses: tuple[TracedDiagnosis, ...]
     outcome: Outcome
+    reason: str | None = Field(
+        default=None, description="Why the answer is 'insufficient evidence', when the policy said why."
+    )
     stop_reason: StopReason
     error: str | None = None
     retrievals_used: int = Field(ge=0, description="Retrieval turns charged to the budget, empty ones included.")
@@ -305,6 +308,7 @@ def diagnose(
         retrievals=tuple(records),
         diagnoses=diagnoses,
         outcome=outcome,
+        reason=final.reason if final is not None else None,
         stop_reason=stop_reason,
         error=played.error,
         retrievals_used=env.retrievals_used,

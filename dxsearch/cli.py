@@ -240,7 +240,8 @@ def print_trace(trace: Trace, *, explain: bool) -> None:
                 )
     console.rule("differential")
     if trace.outcome == "insufficient_evidence":
-        console.print("insufficient evidence: the agent declined to name a diagnosis.")
+        why = trace.reason or "the agent declined to name a diagnosis"
+        console.print(f"insufficient evidence: {why}.", markup=False, highlight=False)
     elif not trace.diagnoses:
         console.print(f"no diagnosis ({trace.stop_reason.value}).")
     for diagnosis in trace.diagnoses:
@@ -308,6 +309,10 @@ def evaluate_command(
     from dxsearch.policies.catalog import retriever_for
 
     settings = settings_or_fail()
+    threshold = settings.abstain_below
+    # Policies play with probability abstention off, so top-k and ECE see every ranking; coverage and
+    # accuracy are reported at the configured threshold instead.
+    settings = settings.model_copy(update={"abstain_below": 0.0})
     chosen = list(dict.fromkeys(policy or ["evidence"]))
     if cases is not None:
         if cases.suffix != ".jsonl":
@@ -329,7 +334,7 @@ def evaluate_command(
             runners[name] = policy_runner(made, opened, retriever_for(name), budget, knowledge, same_publication)
     groupers = [frequency_group(indexed_diagnosis_counts(opened)), annotation_group(knowledge)]
     matcher = GoldMatcher(opened, get_disease_ontology())
-    report = evaluate(runners, case_sets, matcher, groupers, limit=limit)
+    report = evaluate(runners, case_sets, matcher, groupers, limit=limit, abstain_below=threshold)
     payload: dict[str, Any] = {**report[chosen[0]], "policy": chosen[0]} if len(chosen) == 1 else {"policies": report}
     payload["index_version"] = opened.version
     payload["case_sets"] = {name: len(items) for name, items in case_sets.items()}
@@ -337,6 +342,14 @@ def evaluate_command(
     json_out.write_text(json.dumps(payload, indent=2, sort_keys=True), encoding="utf-8")
     _print_report(report)
     log.print(f"wrote {json_out}")
+    plot = json_out.with_suffix(".reliability.png")
+    try:
+        from dxsearch.train.plot import plot_reliability
+    except ImportError:
+        log.print("no reliability diagram: matplotlib is not installed (pip install '.[train]')")
+    else:
+        plot_reliability(report, plot)
+        log.print(f"wrote {plot}")
 
 
 def _print_report(report: dict[str, dict[str, Any]]) -> None:
@@ -344,7 +357,8 @@ def _print_report(report: dict[str, dict[str, Any]]) -> None:
     group_names = sorted({g for metrics in report.values() for g in metrics.get("groups", {})})
     for scope in ["all", *set_names, *group_names]:
         table = Table(title=f"cases: {scope}")
-        for column in ("policy", "n", "top1", "top3", "top5", "MRR", "cite prec", "retr/case", "p50 ms", "p95 ms"):
+        columns = ("policy", "n", "top1", "top3", "top5", "MRR", "ECE", "coverage", "acc@cov", "cite prec")
+        for column in (*columns, "retr/case", "p50 ms", "p95 ms"):
             table.add_column(column, justify="left" if column == "policy" else "right")
         for name, metrics in report.items():
             if scope == "all":
@@ -356,6 +370,7 @@ def _print_report(report: dict[str, dict[str, Any]]) -> None:
             if not m.get("cases"):
                 continue
             precision = m["citation_precision"]
+            coverage = m.get("coverage") or {}
             table.add_row(
                 name,
                 str(m["cases"]),
@@ -363,6 +378,9 @@ def _print_report(report: dict[str, dict[str, Any]]) -> None:
                 f"{m['top3']:.3f}",
                 f"{m['top5']:.3f}",
                 f"{m['mrr']:.3f}",
+                "—" if m.get("ece") is None else f"{m['ece']:.3f}",
+                "—" if not coverage else f"{coverage['coverage']:.3f}",
+                "—" if coverage.get("accuracy") is None else f"{coverage['accuracy']:.3f}",
                 "—" if precision is None else f"{precision:.3f}",
                 f"{m['retrievals_per_case']:.1f}",
                 f"{m['latency_p50_ms']:.0f}",
@@ -614,6 +632,99 @@ def _train_policy(
         )
     tables.print(table)
     console.print(f"wrote {out / 'summary.json'} and {out / 'reward_curve.png'}; model_dir {summary['model_dir']}")
+
+
+DEFAULT_CALIBRATION_OUT = Path(__file__).parent / "policies" / "data" / "evidence-calibration.json"
+
+
+@app.command("calibrate")
+def calibrate_command(
+    index: IndexOption = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to write the calibrator (default: the file the package ships).")
+    ] = DEFAULT_CALIBRATION_OUT,
+    cases: Annotated[int, typer.Option(min=50, help="Index-side published cases to play (spread over the file).")] = (
+        1000
+    ),
+    played: Annotated[
+        Path,
+        typer.Option("--played", help="JSONL of played cases, appended case by case; a rerun resumes from it."),
+    ] = Path("var/calibration-played.jsonl"),
+    play: Annotated[bool, typer.Option(help="Play the cases not yet in --played (--no-play: fit on it as is).")] = True,
+) -> None:
+    """Fit the evidence policy's probabilities on index-side published cases, leave-publication-out.
+
+    Plays the evidence policy (abstention off) on index-side phenopacket cases (spread over the file,
+    in a fixed hash order, so any prefix is a fair sample), each with the records of its own
+    publication hidden, then fits a temperature softmax with a "none of these" outcome and an isotonic
+    map of the top probability on out-of-fold predictions (folds are publications). The held-out
+    benchmark is never read. Cases the findings checks reject (Settings abstain_*) are left out of the
+    fit, as the policy never gives them probabilities.
+    """
+    import hashlib
+
+    from corpus_builder.sources.phenopackets import index_phenopacket_cases
+    from dxsearch.evaluation import GoldMatcher, publication_documents
+    from dxsearch.knowledge.disease_ontology import get_disease_ontology
+    from dxsearch.policies.calibration import PROVISIONAL
+    from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
+    from dxsearch.train.calibrate import CalibrationCase, collect, fit
+    from dxsearch.train.data import spread
+
+    settings = settings_or_fail()
+    rows: list[CalibrationCase] = []
+    if played.is_file():
+        rows = [CalibrationCase.from_json(json.loads(line)) for line in played.read_text().splitlines() if line]
+        typer.echo(f"{len(rows)} played cases in {played}", err=True)
+    if play:
+        opened = _open_index(index)
+        done = {r.case_id for r in rows}
+        chosen = sorted(
+            spread([c for c in index_phenopacket_cases() if c.case.observed], cases),
+            key=lambda c: hashlib.sha256(c.case.case_id.encode()).hexdigest(),
+        )
+        todo = [c for c in chosen if c.case.case_id not in done]
+        policy = EvidencePolicy(
+            # Finalist lookups add citations, never scores: the ranking is complete after the findings lookup.
+            EvidencePolicyConfig(
+                abstain_below=0.0, min_specific_findings=0, min_information=0.0, max_finalist_lookups=0
+            ),
+            calibrator=PROVISIONAL,
+        )
+        matcher = GoldMatcher(opened, get_disease_ontology())
+        played.parent.mkdir(parents=True, exist_ok=True)
+
+        def keep(number: int, row: CalibrationCase) -> None:
+            with played.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(row.to_json()) + "\n")
+            if number % 25 == 0:
+                typer.echo(f"played {number}/{len(todo)}", err=True)
+
+        rows += collect(todo, policy, opened, matcher, publication_documents(opened), progress=keep)
+    gate = EvidencePolicyConfig.from_settings(settings)
+    kept = [
+        r
+        for r in rows
+        if sum(ic >= gate.specific_ic for ic in r.ics) >= gate.min_specific_findings
+        and sum(r.ics) >= gate.min_information
+        and r.ics
+    ]
+    calibrator = fit(kept)
+    fitted_on = {
+        **calibrator.fitted_on,
+        "played": len(rows),
+        "source": "index side of the phenopacket publication split, own publication hidden from retrieval",
+        "command": "dxsearch calibrate --index var/index --cases 600 (DXSEARCH_ABSTAIN_* at their defaults)",
+    }
+    calibrator = calibrator.model_copy(update={"fitted_on": fitted_on})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(calibrator.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    console.print(
+        f"fitted on {fitted_on['cases']} cases ({fitted_on['publications']} publications); out-of-fold ECE "
+        f"{fitted_on['ece_softmax_out_of_fold']:.3f} (softmax) -> {fitted_on['ece_isotonic_out_of_fold']:.3f} "
+        f"(isotonic); wrote {out}",
+        highlight=False,
+    )
 
 
 @app.command("tiny-model")

@@ -32,6 +32,7 @@ from dxsearch.episode import Budget
 from dxsearch.knowledge.disease_ontology import DiseaseOntology
 from dxsearch.knowledge.hpo import HpoKnowledge
 from dxsearch.policies.base import Policy
+from dxsearch.policies.calibration import expected_calibration_error
 from dxsearch.retrieval.embedded import EmbeddedIndex
 
 CUTOFFS = (1, 3, 5)
@@ -45,6 +46,8 @@ METRIC_KEYS = (
     "turns_per_case",
     "latency_p50_ms",
     "latency_p95_ms",
+    "ece",
+    "coverage",
 )
 COMMON_MIN_INDEXED = 3
 ENRICHMENT = "enrichment"
@@ -62,6 +65,8 @@ class RankedAnswer:
     turns: int = 0
     latency_ms: float = 0.0
     outcome: str = "diagnosed"
+    confidence: float | None = None
+    """The stated probability of the first diagnosis, when the policy gives one."""
 
 
 def disease_names(index: EmbeddedIndex, code: str) -> list[str]:
@@ -163,13 +168,19 @@ def answer_from_trace(trace: Trace, knowledge: HpoKnowledge | None) -> RankedAns
         turns=len(trace.turns),
         latency_ms=trace.total_ms,
         outcome=trace.outcome,
+        confidence=trace.diagnoses[0].confidence if trace.diagnoses else None,
     )
+
+
+#: Confidence bins of the reliability diagram and the expected calibration error.
+ECE_BINS = 10
 
 
 @dataclass
 class _Tally:
     ranks: list[int | None] = field(default_factory=list)
     answers: list[RankedAnswer] = field(default_factory=list)
+    abstain_below: float = 0.0
 
     def add(self, rank: int | None, answer: RankedAnswer) -> None:
         self.ranks.append(rank)
@@ -194,7 +205,70 @@ class _Tally:
         for a in self.answers:
             outcomes[a.outcome] = outcomes.get(a.outcome, 0) + 1
         metrics["outcomes"] = outcomes
+        metrics.update(self._calibration())
         return metrics
+
+    def _calibration(self) -> dict[str, Any]:
+        """ECE of the first diagnosis's probability, reliability bins, and coverage/accuracy at the threshold.
+
+        Only cases whose first diagnosis carries a probability enter the ECE and the bins; a case
+        answers at the threshold when it has one at or above ``abstain_below`` (abstentions on the
+        findings alone never answer).
+        """
+        stated = [
+            (a.confidence, r == 1) for a, r in zip(self.answers, self.ranks, strict=True) if a.confidence is not None
+        ]
+        if not stated:
+            return {"ece": None, "reliability": [], "coverage": None}
+        confidences = [c for c, _ in stated]
+        correct = [hit for _, hit in stated]
+        bins: list[dict[str, float | int]] = []
+        for b in range(ECE_BINS):
+            low, high = b / ECE_BINS, (b + 1) / ECE_BINS
+            members = [(c, hit) for c, hit in stated if low <= c < high or (b == ECE_BINS - 1 and c == 1.0)]
+            if members:
+                bins.append(
+                    {
+                        "low": low,
+                        "high": high,
+                        "cases": len(members),
+                        "confidence": statistics.fmean(c for c, _ in members),
+                        "accuracy": sum(hit for _, hit in members) / len(members),
+                    }
+                )
+        answered = [hit for c, hit in stated if c >= self.abstain_below]
+        n = len(self.ranks)
+        return {
+            "ece": expected_calibration_error(confidences, correct, ECE_BINS),
+            "ece_cases": len(stated),
+            "reliability": bins,
+            "coverage": {
+                "threshold": self.abstain_below,
+                "coverage": len(answered) / n,
+                "accuracy": sum(answered) / len(answered) if answered else None,
+                "answered": len(answered),
+            },
+            "risk_coverage": _risk_coverage(stated, n),
+        }
+
+
+def _risk_coverage(stated: Sequence[tuple[float, bool]], n: int, points: int = 20) -> list[dict[str, float]]:
+    """Accuracy of the answered cases against the share answered, as the threshold rises (selective prediction)."""
+    ordered = sorted(stated, key=lambda pair: -pair[0])
+    curve: list[dict[str, float]] = []
+    for step in range(1, points + 1):
+        keep = round(len(ordered) * step / points)
+        if keep == 0:
+            continue
+        kept = ordered[:keep]
+        curve.append(
+            {
+                "threshold": kept[-1][0],
+                "coverage": keep / n,
+                "accuracy": sum(hit for _, hit in kept) / keep,
+            }
+        )
+    return curve
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -310,20 +384,23 @@ def evaluate(
     groupers: Sequence[Grouper] = (),
     *,
     limit: int | None = None,
+    abstain_below: float = 0.0,
 ) -> dict[str, dict[str, Any]]:
     """Per policy: pooled metrics, per-set metrics and per-group metrics (common/rare, annotation overlap).
 
     The first case of each policy is run once untimed, so one-off loading
     (similarity matrices, models) does not land in the latency percentiles.
+    ``abstain_below`` is the threshold coverage and accuracy are reported at (``coverage``): play
+    policies with their probability abstention off, so top-k and ECE see every ranking.
     """
     report: dict[str, dict[str, Any]] = {}
     for name, run in runners.items():
-        pooled = _Tally()
+        pooled = _Tally(abstain_below=abstain_below)
         per_set: dict[str, _Tally] = {}
         groups: dict[str, _Tally] = {}
         warmed = False
         for set_name, cases in case_sets.items():
-            tally = per_set.setdefault(set_name, _Tally())
+            tally = per_set.setdefault(set_name, _Tally(abstain_below=abstain_below))
             chosen = list(cases)[:limit] if limit else list(cases)
             for labelled in track(chosen, description=f"{name} on {set_name}", transient=True):
                 if not warmed:
@@ -336,7 +413,7 @@ def evaluate(
                 for grouper in groupers:
                     group = grouper(labelled)
                     if group is not None:
-                        groups.setdefault(group, _Tally()).add(rank, answer)
+                        groups.setdefault(group, _Tally(abstain_below=abstain_below)).add(rank, answer)
         summary = pooled.summary()
         summary["sets"] = {s: t.summary() for s, t in per_set.items()}
         summary["groups"] = {g: t.summary() for g, t in groups.items()}

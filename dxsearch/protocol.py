@@ -13,9 +13,10 @@ A model turn is exactly one tagged action::
 
 A diagnosis line is ``rank. name | code | evidence ids [| confidence]``; ``-``
 stands for "no code" or "no evidence". ``<diagnose>insufficient evidence</diagnose>``
-is an explicit, scored outcome. The environment answers retrieval turns with a
-``<result>`` holding ``<passage>`` elements, each tagged with its evidence id;
-passage text is HTML-escaped so a poisoned corpus cannot forge tags.
+is an explicit, scored outcome; it may name why, on one line:
+``<diagnose>insufficient evidence: no finding was understood</diagnose>``.
+The environment answers retrieval turns with a ``<result>`` holding ``<passage>``
+elements, each tagged with its evidence id; passage text is HTML-escaped so a poisoned corpus cannot forge tags.
 
 The environment, the policies, the reward functions and the audit trail all use
 this module, so a malformed turn means the same thing everywhere: a
@@ -140,13 +141,26 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class Diagnose:
-    """The final answer: up to five ranked candidates, or an explicit "insufficient evidence"."""
+    """The final answer: up to five ranked candidates, or an explicit "insufficient evidence" with its reason."""
 
     candidates: tuple[Candidate, ...] = ()
+    reason: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.candidates) > MAX_DIAGNOSES:
             raise ValueError(f"at most {MAX_DIAGNOSES} diagnoses, got {len(self.candidates)}")
+        if self.reason is None:
+            return
+        if self.candidates:
+            raise ValueError("a reason goes with 'insufficient evidence' only, not with diagnoses")
+        if (
+            not self.reason.strip()
+            or self.reason != self.reason.strip()
+            or len(self.reason.splitlines()) != 1
+            or "<" in self.reason
+            or ">" in self.reason
+        ):
+            raise ValueError(f"reason {self.reason!r} must be one non-empty trimmed line without '<' or '>'")
 
     @property
     def insufficient(self) -> bool:
@@ -204,8 +218,16 @@ def _action_list() -> str:
 
 
 def _parse_diagnosis(body: str) -> Diagnose:
-    if body.strip().rstrip(".").casefold() == INSUFFICIENT_EVIDENCE:
-        return Diagnose(())
+    text = body.strip()
+    if text[: len(INSUFFICIENT_EVIDENCE)].casefold() == INSUFFICIENT_EVIDENCE:
+        rest = text[len(INSUFFICIENT_EVIDENCE) :]
+        if not rest.strip().rstrip("."):
+            return Diagnose(())
+        if rest.startswith(":"):
+            try:
+                return Diagnose((), reason=rest[1:].strip())
+            except ValueError as exc:
+                raise ProtocolError(ParseErrorKind.BAD_DIAGNOSIS, str(exc)) from exc
     lines = [line.strip() for line in body.splitlines() if line.strip()]
     if len(lines) > MAX_DIAGNOSES:
         raise ProtocolError(ParseErrorKind.TOO_MANY_DIAGNOSES, f"{len(lines)} diagnoses; at most {MAX_DIAGNOSES}")
@@ -250,7 +272,8 @@ def render_turn(turn: Turn) -> str:
     if isinstance(turn, Retrieve):
         return f"<{turn.action.value}>{_render_body(turn.action, turn.query)}</{turn.action.value}>"
     if turn.insufficient:
-        return f"<diagnose>{INSUFFICIENT_EVIDENCE}</diagnose>"
+        reason = f": {turn.reason}" if turn.reason else ""
+        return f"<diagnose>{INSUFFICIENT_EVIDENCE}{reason}</diagnose>"
     lines = [_render_candidate(rank, c) for rank, c in enumerate(turn.candidates, start=1)]
     return "<diagnose>\n" + "\n".join(lines) + "\n</diagnose>"
 

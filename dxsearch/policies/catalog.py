@@ -69,15 +69,15 @@ def configured_policy_name(settings: Settings) -> str:
 
 
 def _evidence(settings: Settings) -> tuple[Policy, Budget | None]:
-    from dxsearch.policies.evidence import EvidencePolicy
+    from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
 
-    return EvidencePolicy(), None
+    return EvidencePolicy(EvidencePolicyConfig.from_settings(settings)), None
 
 
 def _phenotype(settings: Settings) -> tuple[Policy, Budget | None]:
     from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
 
-    no_votes = EvidencePolicyConfig(vote_weight=0.0, retrieval_weight=0.0)
+    no_votes = EvidencePolicyConfig.from_settings(settings, vote_weight=0.0, retrieval_weight=0.0)
     return EvidencePolicy(no_votes, name="phenotype"), None
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +25,7 @@ from dxsearch.baselines.enrichment import rank_diseases
 from dxsearch.cases import Case
 from dxsearch.episode import Exchange
 from dxsearch.knowledge.similarity import PhenotypeSimilarity, get_phenotype_similarity
+from dxsearch.policies.calibration import Calibrator, CaseSignals, shipped_calibrator
 from dxsearch.protocol import (
     MAX_DIAGNOSES,
     Action,
@@ -35,9 +37,16 @@ from dxsearch.protocol import (
     parse_turn,
     render_turn,
 )
+from dxsearch.settings import (
+    DEFAULT_ABSTAIN_BELOW,
+    DEFAULT_MIN_INFORMATION,
+    DEFAULT_MIN_SPECIFIC_FINDINGS,
+    DEFAULT_SPECIFIC_IC,
+    Settings,
+)
 
 POLICY_NAME = "evidence"
-POLICY_VERSION = "1"
+POLICY_VERSION = "2"
 _DISEASE_PREFIXES = ("OMIM:", "ORPHA:")
 
 
@@ -68,7 +77,34 @@ class EvidencePolicyConfig(BaseModel):
     brief_reasoning: bool = Field(
         default=False, description="One short line per finalist (for small models with short contexts)."
     )
-    min_score: float = Field(default=0.05, description="Below this best score: insufficient evidence.")
+    abstain_below: float = Field(
+        default=DEFAULT_ABSTAIN_BELOW,
+        ge=0.0,
+        le=1.0,
+        description="Top calibrated probability below this: insufficient evidence (Settings.abstain_below).",
+    )
+    min_specific_findings: int = Field(
+        default=DEFAULT_MIN_SPECIFIC_FINDINGS, ge=0, description="Fewer specific findings: insufficient evidence."
+    )
+    specific_ic: float = Field(
+        default=DEFAULT_SPECIFIC_IC, ge=0.0, description="Information content from which a finding is specific."
+    )
+    min_information: float = Field(
+        default=DEFAULT_MIN_INFORMATION,
+        ge=0.0,
+        description="Less total information content in the understood findings: nonspecific, insufficient evidence.",
+    )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> EvidencePolicyConfig:
+        """The defaults with the abstention thresholds of ``settings`` (``DXSEARCH_ABSTAIN_*``)."""
+        values: dict[str, Any] = {
+            "abstain_below": settings.abstain_below,
+            "min_specific_findings": settings.abstain_min_specific_findings,
+            "specific_ic": settings.abstain_specific_ic,
+            "min_information": settings.abstain_min_information,
+        }
+        return cls(**{**values, **overrides})
 
 
 @dataclass
@@ -84,6 +120,15 @@ class _Candidate:
     knowledge: list[str] = field(default_factory=list)
     patients: list[str] = field(default_factory=list)
     score: float = 0.0
+    probability: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """The ranked candidates of one case and what the calibrator read to give them probabilities."""
+
+    candidates: list[_Candidate]
+    signals: CaseSignals
 
 
 @dataclass
@@ -136,10 +181,12 @@ class EvidencePolicy:
         config: EvidencePolicyConfig | None = None,
         similarity: PhenotypeSimilarity | None = None,
         name: str = POLICY_NAME,
+        calibrator: Calibrator | None = None,
     ) -> None:
         self.name = name
         self.config = config or EvidencePolicyConfig()
         self._similarity = similarity
+        self.calibrator = calibrator or shipped_calibrator()
         self._cache: dict[tuple[object, ...], tuple[np.ndarray, dict[str, tuple[float, float]]]] = {}
 
     @property
@@ -155,7 +202,10 @@ class EvidencePolicy:
         """
         query = self.findings_query(case)
         if not query:
-            return render_turn(Diagnose(()))
+            return render_turn(Diagnose((), reason="no observed finding was given"))
+        unsupported = self.abstention(case)
+        if unsupported is not None:
+            return render_turn(Diagnose((), reason=unsupported))
         seen = _read_history(history)
         if Action.MATCH not in seen.actions:
             return render_turn(Retrieve(Action.MATCH, query))
@@ -167,13 +217,61 @@ class EvidencePolicy:
             lookup = f"{candidate.name} ({candidate.code})"
             if not candidate.knowledge and lookup not in seen.lookups_done:
                 return render_turn(Retrieve(Action.LOOKUP, lookup))
-        if not finalists or finalists[0].score < self.config.min_score:
+        if not finalists:
             if not seen.reasoned:
-                return render_turn(Reason("The retrieved evidence does not support any candidate well enough."))
-            return render_turn(Diagnose(()))
+                return render_turn(Reason("No candidate disease came out of the findings or the retrieved evidence."))
+            return render_turn(Diagnose((), reason="no candidate disease was found"))
+        top = finalists[0]
+        if top.probability < self.config.abstain_below:
+            if not seen.reasoned:
+                return render_turn(Reason(self._explain(case, finalists)))
+            return render_turn(
+                Diagnose(
+                    (),
+                    reason=(
+                        f"the most probable diagnosis, {_plain(top.name)} ({top.code}), has probability "
+                        f"{top.probability:.2f}, below the {self.config.abstain_below:.2f} needed to answer"
+                    ),
+                )
+            )
         if not seen.reasoned:
             return render_turn(Reason(self._explain(case, finalists)))
-        return render_turn(Diagnose(tuple(self._cite(c, finalists[0].score) for c in finalists)))
+        return render_turn(Diagnose(tuple(self._cite(c) for c in finalists)))
+
+    def understood(self, case: Case) -> list[tuple[str, str, float]]:
+        """Observed findings the phenotype scorer knows: (label, current HPO id, information content)."""
+        knowledge = self.similarity.knowledge
+        found: list[tuple[str, str, float]] = []
+        for finding in case.observed:
+            current = knowledge.current_id(finding.hpo_id) if finding.hpo_id else None
+            if current is not None and all(current != known for _, known, _ in found):
+                found.append((finding.label, current, knowledge.information_content(current)))
+        return found
+
+    def abstention(self, case: Case) -> str | None:
+        """Why the findings alone cannot support a diagnosis (none understood, too few specific ones,
+        too little information in all of them together), or ``None`` when they can."""
+        config = self.config
+        understood = self.understood(case)
+        if not understood:
+            missed = ", ".join(_plain(f.label) for f in case.observed[:5])
+            return f"no finding was understood as an HPO phenotype term (not understood: {missed})"
+        information = sum(ic for _, _, ic in understood)
+        if information < config.min_information:
+            named = ", ".join(_plain(label) for label, _, _ in understood[:5])
+            return (
+                f"the findings are nonspecific: together ({named}) they carry information content "
+                f"{information:.1f}, below the {config.min_information:.1f} needed to rank rare diseases"
+            )
+        specific = [_plain(label) for label, _, ic in understood if ic >= config.specific_ic]
+        if len(specific) < config.min_specific_findings:
+            general = ", ".join([_plain(label) for label, _, ic in understood if ic < config.specific_ic][:5])
+            return (
+                f"too few specific findings: {len(specific)} of the {config.min_specific_findings} needed "
+                f"({', '.join(specific) or 'none'}); the others ({general}) occur in too many diseases to tell "
+                "them apart"
+            )
+        return None
 
     def findings_query(self, case: Case) -> str:
         """The observed findings as one query, cut to ``max_query_findings`` (in the case's order)."""
@@ -210,8 +308,16 @@ class EvidencePolicy:
             self._cache[key] = cached
         return cached
 
+    def ranking_after(self, case: Case, history: Sequence[Exchange]) -> Ranking:
+        """The ranking the policy holds after ``history`` (what it diagnosed from, or abstained on)."""
+        return self.ranking(case, _read_history(history))
+
     def rank(self, case: Case, seen: _Seen) -> list[_Candidate]:
-        """Candidates from phenotype scores, patient votes and knowledge retrieval, best first.
+        """Candidates best first, each with its calibrated probability (:meth:`ranking`)."""
+        return self.ranking(case, seen).candidates
+
+    def ranking(self, case: Case, seen: _Seen) -> Ranking:
+        """Candidates from phenotype scores, patient votes and knowledge retrieval, best first, with probabilities.
 
         Each part is scaled to [0, 1] within the case (similarity and enrichment by
         their best disease, votes as a share), then weighted by the config.
@@ -277,7 +383,18 @@ class EvidencePolicy:
                 + config.vote_weight * found.votes
                 + config.retrieval_weight * found.retrieval
             )
-        return sorted(candidates.values(), key=lambda c: (-c.score, c.code))
+        ranked = sorted(candidates.values(), key=lambda c: (-c.score, c.code))
+        understood = self.understood(case)
+        signals = CaseSignals(
+            scores=tuple(c.score for c in ranked),
+            best_similarity=best_similarity,
+            information=sum(ic for _, _, ic in understood),
+            findings=len(understood),
+            top_votes=ranked[0].votes if ranked else 0.0,
+        )
+        for found, probability in zip(ranked, self.calibrator.probabilities(signals), strict=True):
+            found.probability = probability
+        return Ranking(ranked, signals)
 
     def _explain(self, case: Case, finalists: list[_Candidate]) -> str:
         labels = {f.hpo_id: f.label for f in case.observed if f.hpo_id}
@@ -287,21 +404,29 @@ class EvidencePolicy:
         for c in finalists:
             if self.config.brief_reasoning:
                 lines.append(
-                    f"{c.name} ({c.code}): score {c.score:.2f}; explains {len(c.matched)}/{entered} findings; "
+                    f"{c.name} ({c.code}): probability {c.probability:.2f}; "
+                    f"explains {len(c.matched)}/{entered} findings; "
                     f"{len(c.patients)} similar patient(s)."
                 )
                 continue
             explained = ", ".join(labels.get(t, t) for t in c.matched[:6]) or "none directly"
             enrichment = f"enrichment p={c.enrichment_p:.2g}" if c.enrichment_p is not None else "not enriched"
             lines.append(
-                f"{c.name} ({c.code}): score {c.score:.3f}; similarity {c.phenotype:.2f}, {enrichment}; explains "
+                f"{c.name} ({c.code}): probability {c.probability:.2f}; score {c.score:.3f}; "
+                f"similarity {c.phenotype:.2f}, {enrichment}; explains "
                 f"{len(c.matched)}/{entered} findings ({explained}); "
                 f"{len(c.patients)} similar patient(s); knowledge rank weight {c.retrieval:.2f}."
             )
         return "\n".join(lines)
 
-    def _cite(self, candidate: _Candidate, best: float) -> Candidate:
+    def _cite(self, candidate: _Candidate) -> Candidate:
         evidence = [*candidate.knowledge[:2], *candidate.patients[: self.config.patients_cited]]
-        name = " ".join(candidate.name.replace("|", "/").replace("<", "(").replace(">", ")").split())
-        confidence = round(min(max(candidate.score / best, 0.0), 1.0), 3) if best > 0 else None
-        return Candidate(name=name, code=candidate.code, evidence=tuple(evidence), confidence=confidence)
+        confidence = round(min(max(candidate.probability, 0.0), 1.0), 3)
+        return Candidate(
+            name=_plain(candidate.name), code=candidate.code, evidence=tuple(evidence), confidence=confidence
+        )
+
+
+def _plain(name: str) -> str:
+    """A name as a diagnosis line or a reason may hold it: one line, no '|', '<' or '>'."""
+    return " ".join(name.replace("|", "/").replace("<", "(").replace(">", ")").split())

@@ -42,3 +42,43 @@ def plot_reward_curve(
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def plot_reliability(report: Mapping[str, Mapping[str, Any]], path: Path) -> None:
+    """Reliability diagram (stated probability of the first diagnosis against its accuracy, per bin) and the
+    risk-coverage curve, one line per policy that states probabilities."""
+    figure, (reliability, coverage) = plt.subplots(1, 2, figsize=(10, 4.5))
+    reliability.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfect calibration")
+    for name, metrics in report.items():
+        bins = metrics.get("reliability") or []
+        if not bins:
+            continue
+        ece = metrics.get("ece")
+        label = f"{name} (ECE {ece:.3f}, n={metrics.get('ece_cases')})" if ece is not None else name
+        reliability.plot(
+            [b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o", linewidth=1.5, label=label
+        )
+        for b in bins:
+            reliability.annotate(str(b["cases"]), (b["confidence"], b["accuracy"]), fontsize=6, alpha=0.7)
+        curve = metrics.get("risk_coverage") or []
+        coverage.plot([p["coverage"] for p in curve], [p["accuracy"] for p in curve], linewidth=1.5, label=name)
+        at = metrics.get("coverage") or {}
+        if at.get("accuracy") is not None:
+            coverage.scatter([at["coverage"]], [at["accuracy"]], marker="x", color="black")
+            coverage.annotate(f"threshold {at['threshold']:.2f}", (at["coverage"], at["accuracy"]), fontsize=7)
+    reliability.set_xlabel("stated probability of the first diagnosis")
+    reliability.set_ylabel("share of first diagnoses that were right")
+    reliability.set_xlim(0, 1)
+    reliability.set_ylim(0, 1)
+    reliability.set_title("Reliability (numbers: cases per bin)")
+    reliability.legend(fontsize=7, loc="upper left")
+    coverage.set_xlabel("coverage (share of cases answered)")
+    coverage.set_ylabel("top-1 accuracy of the answered")
+    coverage.set_xlim(0, 1)
+    coverage.set_ylim(0, 1)
+    coverage.set_title("Accuracy against coverage")
+    coverage.legend(fontsize=7, loc="lower left")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

@@ -50,7 +50,7 @@ def test_diagnose_by_findings_returns_evidence_and_an_audit_record(client: TestC
     response = client.post("/v1/diagnose", json=body, headers=auth("clinician"))
     assert response.status_code == 200, response.text
     data = response.json()
-    assert data["outcome"] == "diagnosed" and data["model_version"] == "evidence@1"
+    assert data["outcome"] == "diagnosed" and data["model_version"] == "evidence@2"
     top = data["diagnoses"][0]
     assert top["code"] == "OMIM:154700" and top["name"]
     assert top["evidence"], "a diagnosis without evidence"
@@ -509,3 +509,40 @@ def test_marfan_notes_through_the_api(client: TestClient, note: str, findings: i
     assert data["account"]["not_understood"] == [] and data["account"]["age_from"] == "text"
     assert "OMIM:154700" in [d["code"] for d in data["diagnoses"][:within]]
     assert note not in json.dumps(data["account"])
+
+
+@pytest.mark.parametrize(
+    ("findings", "why"),
+    [
+        (["xyzzy plugh"], "no finding was understood"),
+        (["Fever", "Cough"], "nonspecific"),
+        (["Headache"], "nonspecific"),
+    ],
+)
+def test_unsupported_findings_answer_insufficient_evidence_with_a_reason(
+    client: TestClient, store: SqliteAuditStore, findings: list[str], why: str
+) -> None:
+    response = client.post("/v1/diagnose", json={"findings": findings}, headers=auth("clinician"))
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert data["outcome"] == "insufficient_evidence" and data["diagnoses"] == []
+    assert data["reason"] and why in data["reason"]
+    assert data["trace"]["reason"] == data["reason"]
+    assert data["stop_reason"] == "insufficient_evidence"
+    record = store.get(data["audit_id"])
+    assert record is not None and record.to_json()["trace"]["reason"] == data["reason"]
+
+
+def test_confidence_is_a_probability_described_in_the_schema(client: TestClient) -> None:
+    findings = ["Arachnodactyly", "Ectopia lentis", "Tall stature", "Aortic root aneurysm"]
+    data = client.post("/v1/diagnose", json={"findings": findings}, headers=auth("clinician")).json()
+    assert data["outcome"] == "diagnosed" and data["reason"] is None
+    top = data["diagnoses"][0]
+    assert top["code"] == "OMIM:154700"
+    probabilities = [d["confidence"] for d in data["diagnoses"]]
+    assert all(isinstance(p, float) and 0.0 <= p <= 1.0 for p in probabilities)
+    assert sum(probabilities) <= 1.0 + 1e-6 and probabilities == sorted(probabilities, reverse=True)
+    assert top["score"] == top["confidence"]
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    assert "Probability" in schema["DiagnosisOut"]["properties"]["confidence"]["description"]
+    assert "reason" in schema["DiagnoseResponse"]["properties"]

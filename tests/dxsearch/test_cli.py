@@ -255,3 +255,61 @@ def _fresh_settings() -> Iterator[None]:
 
     yield
     get_settings.cache_clear()
+
+
+def _bundle(path: Path, findings: list[tuple[str | None, str]]) -> Path:
+    observations = [
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"coding": [{"system": "http://human-phenotype-ontology.org", "code": code, "display": label}]}
+            if code
+            else {"text": label},
+            "subject": {"reference": "Patient/p1"},
+            "valueBoolean": True,
+        }
+        for code, label in findings
+    ]
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": r} for r in [{"resourceType": "Patient", "id": "p1"}, *observations]],
+    }
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("findings", "why"),
+    [
+        ([(None, "xyzzy plugh")], "no finding was understood"),
+        ([("HP:0001945", "Fever"), ("HP:0012735", "Cough")], "nonspecific"),
+        ([("HP:0002315", "Headache")], "nonspecific"),
+    ],
+)
+def test_diagnose_says_insufficient_evidence_and_why(
+    small_index: Path, tmp_path: Path, findings: list[tuple[str | None, str]], why: str
+) -> None:
+    case = _bundle(tmp_path / "case.json", findings)
+    out = tmp_path / "trace.json"
+    result = runner.invoke(app, ["diagnose", "--case", str(case), "--index", str(small_index), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "insufficient evidence:" in result.output and why in " ".join(result.output.split())
+    trace = json.loads(out.read_text())
+    assert trace["outcome"] == "insufficient_evidence" and why in trace["reason"]
+
+
+def test_diagnose_gives_marfan_first_with_a_probability(small_index: Path, tmp_path: Path) -> None:
+    marfan = [
+        ("HP:0001166", "Arachnodactyly"),
+        ("HP:0001083", "Ectopia lentis"),
+        ("HP:0000098", "Tall stature"),
+        ("HP:0002616", "Aortic root aneurysm"),
+    ]
+    case = _bundle(tmp_path / "marfan.json", marfan)
+    out = tmp_path / "trace.json"
+    result = runner.invoke(app, ["diagnose", "--case", str(case), "--index", str(small_index), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    trace = json.loads(out.read_text())
+    assert trace["outcome"] == "diagnosed" and trace["diagnoses"][0]["code"] == "OMIM:154700"
+    assert 0.0 < trace["diagnoses"][0]["confidence"] <= 1.0 and "confidence" in result.output

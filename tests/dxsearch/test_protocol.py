@@ -53,10 +53,20 @@ candidates = st.builds(
     evidence=st.lists(evidence_ids, max_size=4, unique=True).map(tuple),
     confidence=st.none() | st.floats(min_value=0.0, max_value=1.0),
 )
+reasons = (
+    st.text(
+        st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="<>\n\r\x85\u2028\u2029"),
+        min_size=1,
+        max_size=60,
+    )
+    .map(str.strip)
+    .filter(bool)
+)
 turns: st.SearchStrategy[Turn] = st.one_of(
     st.builds(Reason, bodies),
     st.builds(Retrieve, st.sampled_from([Action.LOOKUP, Action.MATCH, Action.SEARCH]), bodies),
     st.builds(Diagnose, st.lists(candidates, max_size=MAX_DIAGNOSES).map(tuple)),
+    st.builds(Diagnose, st.just(()), reasons),
 )
 
 
@@ -169,3 +179,25 @@ def test_poisoned_passage_text_is_escaped() -> None:
     rendered = render_result(Result((poisoned,)))
     assert "<script>" not in rendered and "<diagnose>" not in rendered
     assert parse_result(rendered).passages == (poisoned,)
+
+
+def test_insufficient_evidence_names_its_reason() -> None:
+    turn = parse_turn("<diagnose>Insufficient evidence: no finding was understood</diagnose>")
+    assert turn == Diagnose((), reason="no finding was understood") and turn.insufficient
+    assert render_turn(turn) == "<diagnose>insufficient evidence: no finding was understood</diagnose>"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["<diagnose>insufficient evidence because</diagnose>", "<diagnose>insufficient evidence:   </diagnose>x"],
+)
+def test_a_reason_needs_its_colon(text: str) -> None:
+    with pytest.raises(ProtocolError):
+        parse_turn(text)
+
+
+def test_a_reason_goes_with_insufficient_evidence_only() -> None:
+    with pytest.raises(ValueError, match="reason"):
+        Diagnose((Candidate("Marfan syndrome"),), reason="why not")
+    with pytest.raises(ValueError, match="reason"):
+        Diagnose((), reason="two\nlines")

@@ -265,6 +265,7 @@ def test_clinician_and_auditor_views_in_chromium(live_server: LiveServer, browse
     page.get_by_role("button", name="Diagnose").click()
     expect(page.locator(".insufficient")).to_contain_text("Insufficient evidence")
     expect(page.locator(".chip.not-understood")).to_contain_text("Blue toenails")  # shown, not dropped
+    expect(page.locator(".insufficient .reason")).to_contain_text("Why: ")
     expect(page.locator(".differential")).to_have_count(0)
     expect(page.locator("#progress")).to_contain_text("Done: Insufficient evidence")
     page.locator("#result").screenshot(path=str(ARTIFACTS / "viewer-insufficient.png"))
@@ -297,7 +298,7 @@ def test_clinician_and_auditor_views_in_chromium(live_server: LiveServer, browse
     linked.close()
 
     # -- the auditor view --------------------------------------------------------------------------------------
-    for _ in range(7):  # enough records for a second page of 10
+    for _ in range(7):  # enough records for a second page of 10; nonspecific (IC 7.9): insufficient evidence
         assert live_server.diagnose(["Chorea", "Dementia"]).status_code == 200
     total = len(live_server.get("/v1/traces?limit=1000", AUDITOR_KEY).json()["records"])
     assert total == 11  # Marfan findings, insufficient evidence, note, bundle, and these 7
@@ -335,10 +336,10 @@ def test_clinician_and_auditor_views_in_chromium(live_server: LiveServer, browse
     pseudonyms.discard(None)
     assert len(pseudonyms) == 1  # the bundle's patient
     filters = [
-        ("#outcome", "insufficient_evidence", "outcome=insufficient_evidence", 1),
+        ("#outcome", "insufficient_evidence", "outcome=insufficient_evidence", 8),
         ("#evidence", POISON_ID, f"evidence={POISON_ID}", None),
         ("#patient", next(iter(pseudonyms)), f"patient={next(iter(pseudonyms))}", 1),
-        ("#model_version", "evidence@1", "model_version=evidence@1", total),
+        ("#model_version", "evidence@2", "model_version=evidence@2", total),
         ("#diagnosis", "OMIM:154700", "diagnosis=OMIM:154700", 3),
     ]
     for selector, value, query, expected in filters:

@@ -1,0 +1,228 @@
+"""Fit the evidence policy's calibrator on index-side published cases, leave-publication-out.
+
+1. :func:`collect` plays the evidence policy (abstention off) on index-side cases, each with the
+   patient records of its own publication hidden from retrieval, and keeps, per case, what the
+   calibrator reads (:class:`~dxsearch.policies.calibration.CaseSignals`) and where the gold
+   diagnosis ranks among all candidates.
+2. :func:`fit` chooses the temperature and the "none of these" logit by maximum likelihood of the
+   gold candidate (or of "none", when the gold is not a candidate), then an isotonic map of the top
+   probability, fitted on out-of-fold predictions (folds are whole publications), so the map
+   corrects what a fit does on cases it has not seen.
+
+The held-out benchmark is never read here. ``dxsearch calibrate`` runs both steps and writes the
+JSON the package ships (:data:`dxsearch.policies.calibration.CALIBRATION_FILE`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import minimize
+
+from dxsearch.agent import rollout
+from dxsearch.cases import LabelledCase
+from dxsearch.corpus import normalise_name
+from dxsearch.env import DiagnosticEnv
+from dxsearch.evaluation import GoldMatcher, RankedAnswer
+from dxsearch.policies.calibration import FEATURES, Calibrator, CaseSignals, expected_calibration_error
+from dxsearch.policies.evidence import EvidencePolicy
+from dxsearch.retrieval.embedded import EmbeddedIndex
+
+#: Candidates beyond this rank carry ~no probability; the fit reads at most this many per case.
+MAX_CANDIDATES = 60
+FOLDS = 5
+L2 = 1e-3
+
+
+@dataclass(frozen=True, slots=True)
+class CalibrationCase:
+    """One played case: the calibrator's input and where the gold ranks (``None``: not a candidate)."""
+
+    case_id: str
+    pmid: str | None
+    signals: CaseSignals
+    gold_rank: int | None
+    ics: tuple[float, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["signals"]["scores"] = list(self.signals.scores)
+        row["ics"] = list(self.ics)
+        return row
+
+    @classmethod
+    def from_json(cls, row: Mapping[str, Any]) -> CalibrationCase:
+        signals = dict(row["signals"])
+        signals["scores"] = tuple(signals["scores"])
+        return cls(
+            case_id=row["case_id"],
+            pmid=row["pmid"],
+            signals=CaseSignals(**signals),
+            gold_rank=row["gold_rank"],
+            ics=tuple(row["ics"]),
+        )
+
+
+def collect(
+    cases: Iterable[LabelledCase],
+    policy: EvidencePolicy,
+    index: EmbeddedIndex,
+    matcher: GoldMatcher,
+    hidden_by_publication: Mapping[str, frozenset[str]],
+    *,
+    retriever: str = "hybrid",
+    progress: Callable[[int, CalibrationCase], None] | None = None,
+) -> list[CalibrationCase]:
+    """Play ``policy`` on each case (its own publication's records hidden) and keep its full ranking.
+
+    ``policy`` should not abstain (abstention thresholds at zero), so every case is ranked.
+    """
+    env = DiagnosticEnv(index.retriever(retriever))
+    collected: list[CalibrationCase] = []
+    for number, labelled in enumerate(cases, start=1):
+        hidden = hidden_by_publication.get(labelled.pmid or "", frozenset())
+        played = rollout(labelled.case, policy, env, exclude_doc_ids=hidden)
+        ranking = policy.ranking_after(labelled.case, played.history)
+        ranked = ranking.candidates[:MAX_CANDIDATES]
+        signals = ranking.signals
+        played_case = CalibrationCase(
+            case_id=labelled.case.case_id,
+            pmid=labelled.pmid,
+            signals=CaseSignals(
+                scores=signals.scores[:MAX_CANDIDATES],
+                best_similarity=signals.best_similarity,
+                information=signals.information,
+                findings=signals.findings,
+                top_votes=signals.top_votes,
+            ),
+            gold_rank=_gold_rank(matcher, labelled, [(c.code, c.name) for c in ranked]),
+            ics=tuple(ic for _, _, ic in policy.understood(labelled.case)),
+        )
+        collected.append(played_case)
+        if progress is not None:
+            progress(number, played_case)
+    return collected
+
+
+def _gold_rank(matcher: GoldMatcher, labelled: LabelledCase, ranked: Sequence[tuple[str, str]]) -> int | None:
+    """Where the gold ranks: the benchmark's matcher on the first five (what a differential shows), below
+    them the gold's own equivalent codes and names (one look-up per case instead of one per candidate)."""
+    gold = labelled.gold
+    head = ranked[:5]
+    answer = RankedAnswer(codes=tuple(code for code, _ in head), names=tuple(name for _, name in head))
+    rank = matcher.rank_of_gold(answer, gold.id, gold.label)
+    if rank is not None:
+        return rank
+    codes = matcher.equivalent_codes(gold.id)
+    names = matcher.gold_names(gold.id, gold.label)
+    for position, (code, name) in enumerate(ranked[5:], start=6):
+        if code in codes or normalise_name(name) in names:
+            return position
+    return None
+
+
+def fold_of(case: CalibrationCase, folds: int = FOLDS) -> int:
+    """A stable fold per publication (per case when it has none)."""
+    key = case.pmid or f"case:{case.case_id}"
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") % folds
+
+
+def _negative_log_likelihood(theta: npt.NDArray[np.float64], cases: Sequence[CalibrationCase]) -> float:
+    temperature = math.exp(theta[0])
+    weights = theta[1:]
+    total = 0.0
+    for case in cases:
+        logits = np.array(case.signals.scores, dtype=np.float64) / temperature
+        null = float(np.dot(weights, case.signals.features()))
+        everything = np.append(logits, null)
+        top = float(everything.max())
+        log_total = top + math.log(float(np.exp(everything - top).sum()))
+        chosen = null if case.gold_rank is None else float(logits[case.gold_rank - 1])
+        total += log_total - chosen
+    return total / max(len(cases), 1) + L2 * float(np.dot(weights[1:], weights[1:]))
+
+
+def fit_softmax(cases: Sequence[CalibrationCase]) -> Calibrator:
+    """Temperature and null-logit weights by maximum likelihood (Powell, a light L2 on the feature weights)."""
+    start = np.zeros(len(FEATURES) + 2)
+    start[0] = math.log(0.25)
+    result = minimize(_negative_log_likelihood, start, args=(list(cases),), method="Powell")
+    theta = result.x
+    return Calibrator(temperature=math.exp(theta[0]), null_weights=tuple(float(w) for w in theta[1:]))
+
+
+def isotonic(x: Sequence[float], y: Sequence[float]) -> tuple[list[float], list[float]]:
+    """Pool-adjacent-violators: the non-decreasing step fit of ``y`` on ``x``, as (knots, values)."""
+    order = np.argsort(np.asarray(x, dtype=np.float64), kind="stable")
+    xs = [float(x[i]) for i in order]
+    blocks: list[list[float]] = []  # [sum of y, count, min x, max x]
+    for i in order:
+        blocks.append([float(y[i]), 1.0, float(x[i]), float(x[i])])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+            last = blocks.pop()
+            blocks[-1][0] += last[0]
+            blocks[-1][1] += last[1]
+            blocks[-1][3] = last[3]
+    knots: list[float] = []
+    values: list[float] = []
+    for total, count, low, high in blocks:
+        for point in (low, high) if high > low else (low,):
+            if knots and point <= knots[-1]:
+                values[-1] = total / count
+                continue
+            knots.append(point)
+            values.append(total / count)
+    if not xs:
+        return [], []
+    return knots, values
+
+
+def _top_probabilities(calibrator: Calibrator, cases: Sequence[CalibrationCase]) -> list[float]:
+    return [float(calibrator.probabilities(c.signals)[0]) if c.signals.scores else 0.0 for c in cases]
+
+
+def fit(cases: Sequence[CalibrationCase], *, folds: int = FOLDS) -> Calibrator:
+    """The shipped calibrator: softmax fitted on all cases, isotonic map fitted on out-of-fold top probabilities.
+
+    ``fitted_on`` records the cases, publications, and the out-of-fold ECE before and after the
+    isotonic map (the map's own ECE is measured by a second cross-validation over the same folds).
+    """
+    usable = [c for c in cases if c.signals.scores]
+    out_of_fold = np.zeros(len(usable))
+    fold = np.array([fold_of(c, folds) for c in usable])
+    for k in range(folds):
+        train = [c for c, f in zip(usable, fold, strict=True) if f != k]
+        model = fit_softmax(train)
+        tested = [i for i in range(len(usable)) if fold[i] == k]
+        for i, p in zip(tested, _top_probabilities(model, [usable[i] for i in tested]), strict=True):
+            out_of_fold[i] = p
+    correct = np.array([c.gold_rank == 1 for c in usable], dtype=np.float64)
+    # The isotonic map's own out-of-fold error: fit on the other folds' predictions, apply to this fold's.
+    mapped = np.zeros(len(usable))
+    for k in range(folds):
+        others = fold != k
+        knots, values = isotonic(list(out_of_fold[others]), list(correct[others]))
+        mapped[~others] = np.interp(out_of_fold[~others], knots, values) if knots else out_of_fold[~others]
+    knots, values = isotonic(list(out_of_fold), list(correct))
+    softmax = fit_softmax(usable)
+    publications = {c.pmid for c in usable if c.pmid}
+    return softmax.model_copy(
+        update={
+            "isotonic_x": tuple(knots),
+            "isotonic_y": tuple(values),
+            "fitted_on": {
+                "cases": len(usable),
+                "publications": len(publications),
+                "top1": float(correct.mean()) if len(correct) else 0.0,
+                "folds": folds,
+                "ece_softmax_out_of_fold": expected_calibration_error(list(out_of_fold), list(correct.astype(bool))),
+                "ece_isotonic_out_of_fold": expected_calibration_error(list(mapped), list(correct.astype(bool))),
+            },
+        }
+    )

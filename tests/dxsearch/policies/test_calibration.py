@@ -1,0 +1,78 @@
+"""Calibrated probabilities: their invariants, the shipped fit, ECE, and the isotonic fit."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dxsearch.policies.calibration import (
+    FEATURES,
+    PROVISIONAL,
+    Calibrator,
+    CaseSignals,
+    expected_calibration_error,
+    shipped_calibrator,
+)
+from dxsearch.train.calibrate import isotonic
+
+scores = st.lists(st.floats(min_value=0.0, max_value=3.0), min_size=1, max_size=40).map(
+    lambda xs: tuple(sorted(xs, reverse=True))
+)
+signals = st.builds(
+    CaseSignals,
+    scores=scores,
+    best_similarity=st.floats(min_value=0.0, max_value=1.0),
+    information=st.floats(min_value=0.0, max_value=200.0),
+    findings=st.integers(min_value=1, max_value=60),
+    top_votes=st.floats(min_value=0.0, max_value=1.0),
+)
+
+
+@given(signals)
+def test_probabilities_keep_the_order_and_sum_to_at_most_one(case: CaseSignals) -> None:
+    for calibrator in (PROVISIONAL, shipped_calibrator()):
+        probabilities = calibrator.probabilities(case)
+        assert len(probabilities) == len(case.scores)
+        assert all(0.0 <= p <= 1.0 for p in probabilities)
+        assert sum(probabilities) <= 1.0 + 1e-9
+        assert all(a >= b - 1e-12 for a, b in itertools.pairwise(probabilities))
+
+
+def test_a_clear_winner_is_more_probable_than_a_tie() -> None:
+    calibrator = shipped_calibrator()
+    clear = CaseSignals(scores=(2.2, 0.6, 0.5), best_similarity=0.6, information=20.0, findings=5, top_votes=0.8)
+    tie = CaseSignals(scores=(2.2, 2.19, 2.18), best_similarity=0.6, information=20.0, findings=5, top_votes=0.8)
+    assert calibrator.probabilities(clear)[0] > calibrator.probabilities(tie)[0]
+    assert calibrator.probabilities(tie)[0] < 0.5
+
+
+def test_the_shipped_fit_was_made_on_index_side_cases_and_says_so() -> None:
+    calibrator = shipped_calibrator()
+    assert calibrator.features == FEATURES
+    if calibrator is not PROVISIONAL:
+        assert int(str(calibrator.fitted_on["cases"])) >= 300
+        assert "command" in calibrator.fitted_on
+
+
+def test_a_fit_for_other_features_is_refused() -> None:
+    with pytest.raises(ValueError, match="features"):
+        Calibrator(temperature=1.0, null_weights=(0.0,) * (len(FEATURES) + 1), features=("other",) * len(FEATURES))
+
+
+def test_ece_is_the_weighted_gap_between_confidence_and_accuracy() -> None:
+    assert expected_calibration_error([0.9, 0.9], [True, True]) == pytest.approx(0.1)
+    assert expected_calibration_error([0.25] * 4, [True, False, False, False]) == pytest.approx(0.0)
+    assert expected_calibration_error([1.0, 0.0], [False, True]) == pytest.approx(1.0)
+    assert expected_calibration_error([], []) == 0.0
+
+
+@given(st.lists(st.tuples(st.floats(0, 1), st.booleans()), min_size=1, max_size=60))
+def test_isotonic_is_non_decreasing_and_within_the_data(pairs: list[tuple[float, bool]]) -> None:
+    knots, values = isotonic([x for x, _ in pairs], [float(y) for _, y in pairs])
+    assert knots == sorted(set(knots)) and len(knots) == len(values)
+    assert all(b >= a for a, b in itertools.pairwise(values))
+    assert all(0.0 <= v <= 1.0 and not math.isnan(v) for v in values)

@@ -1,0 +1,54 @@
+"""The harness's calibration report: ECE, reliability bins, coverage and accuracy at the threshold, the plot."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dxsearch.cases import Case, Finding, GoldDiagnosis, LabelledCase
+from dxsearch.evaluation import GoldMatcher, RankedAnswer, evaluate
+from dxsearch.retrieval.embedded import EmbeddedIndex
+from dxsearch.settings import Settings
+from dxsearch.train.plot import plot_reliability
+
+MARFAN = GoldDiagnosis(id="OMIM:154700", label="Marfan syndrome")
+
+
+@pytest.fixture(scope="module")
+def matcher(small_index: Path, test_settings: Settings) -> Iterator[GoldMatcher]:
+    index = EmbeddedIndex(small_index, test_settings)
+    yield GoldMatcher(index)
+    index.close()
+
+
+def _case(number: int) -> LabelledCase:
+    case = Case(case_id=f"c{number}", findings=(Finding(label="Arachnodactyly", hpo_id="HP:0001166"),))
+    return LabelledCase(case=case, gold=MARFAN)
+
+
+# Ten cases: stated 0.9 on four (three right), 0.3 on four (one right), two abstentions on the findings.
+ANSWERS = {
+    **{f"c{i}": RankedAnswer(("OMIM:154700",), ("Marfan syndrome",), confidence=0.9) for i in range(3)},
+    "c3": RankedAnswer(("OMIM:000001",), ("Other",), confidence=0.9),
+    "c4": RankedAnswer(("OMIM:154700",), ("Marfan syndrome",), confidence=0.3),
+    **{f"c{i}": RankedAnswer(("OMIM:000001",), ("Other",), confidence=0.3) for i in range(5, 8)},
+    **{f"c{i}": RankedAnswer((), (), outcome="insufficient_evidence") for i in range(8, 10)},
+}
+
+
+def test_ece_coverage_and_reliability_are_reported(matcher: GoldMatcher, tmp_path: Path) -> None:
+    cases = [_case(i) for i in range(10)]
+    report = evaluate({"p": lambda labelled: ANSWERS[labelled.case.case_id]}, {"s": cases}, matcher, abstain_below=0.5)
+    metrics = report["p"]
+    assert metrics["top1"] == pytest.approx(0.4)
+    # |0.9 - 0.75| * 4/8 + |0.3 - 0.25| * 4/8
+    assert metrics["ece"] == pytest.approx(0.1) and metrics["ece_cases"] == 8
+    assert metrics["coverage"] == {"threshold": 0.5, "coverage": 0.4, "accuracy": 0.75, "answered": 4}
+    assert [(b["cases"], b["accuracy"]) for b in metrics["reliability"]] == [(4, 0.25), (4, 0.75)]
+    assert metrics["risk_coverage"][-1]["coverage"] == pytest.approx(0.8)
+    assert metrics["sets"]["s"]["ece"] == pytest.approx(0.1)
+    plot = tmp_path / "eval.reliability.png"
+    plot_reliability(report, plot)
+    assert plot.read_bytes().startswith(b"\x89PNG")
