@@ -174,3 +174,22 @@ def test_read_notes_writes_one_account_per_note(tmp_path: Path) -> None:
     bad.write_text('{"text": "no id"}\n')
     result = runner.invoke(app, ["read", "--notes", str(bad), "--json", str(out)])
     assert result.exit_code == 2 and "bad.jsonl:1" in result.output
+
+
+@pytest.mark.parametrize(
+    ("note", "within"),
+    [
+        ("14-year-old boy, tall stature, arachnodactyly, lens dislocation, aortic root dilatation", 1),
+        ("14 yo M. Marfanoid habitus, dislocated lenses bilaterally, dilated aortic root on echo", 3),
+    ],
+)
+def test_marfan_notes_on_the_default_corpus(default_index: Path, tmp_path: Path, note: str, within: int) -> None:
+    cases = tmp_path / "note.jsonl"
+    cases.write_text(json.dumps({"text": note}) + "\n", encoding="utf-8")
+    out = tmp_path / "trace.json"
+    result = runner.invoke(app, ["diagnose", "--case", str(cases), "--index", str(default_index), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    trace = json.loads(out.read_text())
+    assert (trace["case"]["sex"], trace["case"]["age"]) == ("male", "P14Y")
+    codes = [d["code"] for d in trace["diagnoses"]]
+    assert "OMIM:154700" in codes[:within], codes[:5]
