@@ -211,8 +211,8 @@ def _tokens(text: str) -> list[_Token]:
 
 def normalise(text: str) -> str:
     """The dictionary key of a phrase: casefolded, accents, punctuation and articles gone, singular words."""
-    words = (_normalise_word(word) for word in _WORD.findall(text))
-    return " ".join(word for word in words if word and word not in _ARTICLES)
+    words = map(_normalise_word, _WORD.findall(text))
+    return " ".join([word for word in words if word and word not in _ARTICLES])
 
 
 def _unescape(value: str) -> str:
@@ -289,6 +289,11 @@ class TermLookup:
         self._entries: dict[str, _Entry] = {}
         ambiguous: set[str] = set()
         for key, by_term in candidates.items():
+            if len(by_term) == 1:  # most phrases: one term, nothing to arbitrate
+                ((term_id, (best_tier, surfaces)),) = by_term.items()
+                kept = frozenset(surfaces) if best_tier == _TIER_ABBREVIATION else frozenset()
+                self._entries[key] = _Entry(term_id, best_tier, kept)
+                continue
             best_tier = min(tier for tier, _ in by_term.values())
             winners = [term_id for term_id, (tier, _) in by_term.items() if tier == best_tier]
             if len(winners) > 1:
