@@ -29,10 +29,12 @@ measures how this generalises and what it costs in precision.
 
 from __future__ import annotations
 
+import gc
 import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -215,6 +217,18 @@ def normalise(text: str) -> str:
     return " ".join([word for word in words if word and word not in _ARTICLES])
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Cyclic garbage collection off for the block (as it was before, after it)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _unescape(value: str) -> str:
     return re.sub(r"\\(.)", r"\1", value) if "\\" in value else value
 
@@ -250,6 +264,12 @@ class TermLookup:
 
     def __init__(self, knowledge: HpoKnowledge, max_mention_tokens: int = MAX_MENTION_TOKENS) -> None:
         self.max_mention_tokens = max_mention_tokens
+        # ~200k small objects and no reference cycles: a cyclic GC pass over a large process heap (a server,
+        # a test session) would cost more than the build itself, so collection waits until it is done.
+        with _gc_paused():
+            self._build(knowledge)
+
+    def _build(self, knowledge: HpoKnowledge) -> None:
         candidates: dict[str, dict[str, tuple[int, set[tuple[str, ...]]]]] = defaultdict(dict)
         keys: dict[str, str] = {}
         xrefs: dict[str, set[str]] = defaultdict(set)
