@@ -41,4 +41,4 @@ def test_the_command_sets_are_the_documented_ones() -> None:
     assert _commands(corpus_builder_app) == [
         "add", "build", "eval-retrieval", "search", "simulate-cases", "stats", "validate",
     ]  # fmt: skip
-    assert _commands(dxsearch_app) == ["diagnose", "eval", "read", "serve", "tiny-model", "train"]
+    assert _commands(dxsearch_app) == ["calibrate", "diagnose", "eval", "read", "serve", "tiny-model", "train"]

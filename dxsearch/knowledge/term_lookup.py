@@ -29,10 +29,12 @@ measures how this generalises and what it costs in precision.
 
 from __future__ import annotations
 
+import gc
 import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -211,8 +213,20 @@ def _tokens(text: str) -> list[_Token]:
 
 def normalise(text: str) -> str:
     """The dictionary key of a phrase: casefolded, accents, punctuation and articles gone, singular words."""
-    words = (_normalise_word(word) for word in _WORD.findall(text))
-    return " ".join(word for word in words if word and word not in _ARTICLES)
+    words = map(_normalise_word, _WORD.findall(text))
+    return " ".join([word for word in words if word and word not in _ARTICLES])
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Cyclic garbage collection off for the block (as it was before, after it)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _unescape(value: str) -> str:
@@ -250,6 +264,12 @@ class TermLookup:
 
     def __init__(self, knowledge: HpoKnowledge, max_mention_tokens: int = MAX_MENTION_TOKENS) -> None:
         self.max_mention_tokens = max_mention_tokens
+        # ~200k small objects and no reference cycles: a cyclic GC pass over a large process heap (a server,
+        # a test session) would cost more than the build itself, so collection waits until it is done.
+        with _gc_paused():
+            self._build(knowledge)
+
+    def _build(self, knowledge: HpoKnowledge) -> None:
         candidates: dict[str, dict[str, tuple[int, set[tuple[str, ...]]]]] = defaultdict(dict)
         keys: dict[str, str] = {}
         xrefs: dict[str, set[str]] = defaultdict(set)
@@ -289,6 +309,11 @@ class TermLookup:
         self._entries: dict[str, _Entry] = {}
         ambiguous: set[str] = set()
         for key, by_term in candidates.items():
+            if len(by_term) == 1:  # most phrases: one term, nothing to arbitrate
+                ((term_id, (best_tier, surfaces)),) = by_term.items()
+                kept = frozenset(surfaces) if best_tier == _TIER_ABBREVIATION else frozenset()
+                self._entries[key] = _Entry(term_id, best_tier, kept)
+                continue
             best_tier = min(tier for tier, _ in by_term.values())
             winners = [term_id for term_id, (tier, _) in by_term.items() if tier == best_tier]
             if len(winners) > 1:

@@ -313,3 +313,23 @@ def test_diagnose_gives_marfan_first_with_a_probability(small_index: Path, tmp_p
     trace = json.loads(out.read_text())
     assert trace["outcome"] == "diagnosed" and trace["diagnoses"][0]["code"] == "OMIM:154700"
     assert 0.0 < trace["diagnoses"][0]["confidence"] <= 1.0 and "confidence" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("note", "within"),
+    [
+        ("14-year-old boy, tall stature, arachnodactyly, lens dislocation, aortic root dilatation", 1),
+        ("14 yo M. Marfanoid habitus, dislocated lenses bilaterally, dilated aortic root on echo", 3),
+    ],
+)
+def test_marfan_notes_on_the_default_corpus(default_index: Path, tmp_path: Path, note: str, within: int) -> None:
+    cases = tmp_path / "note.jsonl"
+    cases.write_text(json.dumps({"text": note}) + "\n", encoding="utf-8")
+    out = tmp_path / "trace.json"
+    result = runner.invoke(app, ["diagnose", "--case", str(cases), "--index", str(default_index), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    trace = json.loads(out.read_text())
+    assert (trace["case"]["sex"], trace["case"]["age"]) == ("male", "P14Y")
+    codes = [d["code"] for d in trace["diagnoses"]]
+    assert "OMIM:154700" in codes[:within], codes[:5]
