@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
@@ -556,18 +557,7 @@ def train_command(
     if preset.value in ("cpu-policy", "policy-smoke"):
         _train_policy(out, preset.value, index_dir, seed, curriculum, grpo_steps, ablations)
         return
-    config = PRESETS[preset.value]
-    overrides: dict[str, Any] = {}
-    if seed is not None:
-        overrides["seed"] = seed
-    grpo_overrides: dict[str, Any] = {}
-    if curriculum is not None:
-        grpo_overrides["curriculum"] = curriculum
-    if grpo_steps is not None:
-        grpo_overrides["steps"] = grpo_steps
-    if grpo_overrides:
-        overrides["grpo"] = config.grpo.model_copy(update=grpo_overrides)
-    config = config.model_copy(update=overrides)
+    config = _overridden(PRESETS[preset.value], seed=seed, curriculum=curriculum, grpo_steps=grpo_steps)
     try:
         summary = run(config, out, index_dir, index_phenopacket_cases(), log=log.print)
     except RunConfigMismatchError as exc:
@@ -588,6 +578,20 @@ def train_command(
     log.print(f"wrote {out / 'summary.json'} and {out / 'reward_curve.png'}")
 
 
+PresetConfig = TypeVar("PresetConfig", bound=BaseModel)
+
+
+def _overridden(
+    config: PresetConfig, *, seed: int | None, curriculum: bool | None, grpo_steps: int | None, **top: Any
+) -> PresetConfig:
+    """A preset with the options the user gave (``None``: keep the preset's); GRPO options go to ``config.grpo``."""
+    overrides = {key: value for key, value in {"seed": seed, **top}.items() if value is not None}
+    grpo = {key: value for key, value in {"curriculum": curriculum, "steps": grpo_steps}.items() if value is not None}
+    if grpo:
+        overrides["grpo"] = getattr(config, "grpo").model_copy(update=grpo)  # noqa: B009 (both presets have grpo)
+    return config.model_copy(update=overrides)
+
+
 def _train_policy(
     out: Path,
     preset: str,
@@ -602,20 +606,9 @@ def _train_policy(
     from dxsearch.train.pipeline import RunConfigMismatchError
     from dxsearch.train.policy_grpo import STAGES, run
 
-    config = POLICY_PRESETS[preset]
-    overrides: dict[str, Any] = {}
-    if seed is not None:
-        overrides["seed"] = seed
-    if ablations is not None:
-        overrides["ablations"] = ablations
-    grpo_overrides: dict[str, Any] = {}
-    if curriculum is not None:
-        grpo_overrides["curriculum"] = curriculum
-    if grpo_steps is not None:
-        grpo_overrides["steps"] = grpo_steps
-    if grpo_overrides:
-        overrides["grpo"] = config.grpo.model_copy(update=grpo_overrides)
-    config = config.model_copy(update=overrides)
+    config = _overridden(
+        POLICY_PRESETS[preset], seed=seed, curriculum=curriculum, grpo_steps=grpo_steps, ablations=ablations
+    )
     try:
         summary = run(config, out, index_dir, index_phenopacket_cases(), log=console.print)
     except RunConfigMismatchError as exc:

@@ -1,9 +1,18 @@
-"""What every local trainer stage shares: CPU training arguments and where a resume starts."""
+"""What every local trainer stage shares: CPU training arguments, where a resume starts, atomic JSON files."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
+
+from dxsearch.retrieval.layout import write_atomically
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Write through a temporary file and rename, so a killed run never leaves half a JSON file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
 def cpu_trainer_arguments(seed: int, save_steps: int) -> dict[str, Any]:

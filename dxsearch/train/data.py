@@ -9,12 +9,15 @@ publication, so no case can retrieve itself or its siblings.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from dxsearch.cases import LabelledCase
 from dxsearch.evaluation import GoldMatcher, disease_names
 from dxsearch.intake.splits import publication_split
+from dxsearch.train.checkpoints import write_json
+from dxsearch.train.config import DataConfig
 from rewards.gold import Gold
 
 #: Salt of the train/validation split inside the index side (independent of the index/held-out one).
@@ -72,7 +75,7 @@ def gold_for(labelled: LabelledCase, matcher: GoldMatcher) -> Gold:
 
 
 def training_cases(
-    cases: Sequence[LabelledCase], matcher: GoldMatcher, hidden_by_publication: dict[str, frozenset[str]]
+    cases: Sequence[LabelledCase], matcher: GoldMatcher, hidden_by_publication: Mapping[str, frozenset[str]]
 ) -> list[TrainingCase]:
     """Attach gold and hidden documents to each case."""
     return [
@@ -83,3 +86,30 @@ def training_cases(
         )
         for labelled in cases
     ]
+
+
+def prepare_cases(
+    data: DataConfig,
+    cases: Sequence[LabelledCase],
+    matcher: GoldMatcher,
+    hidden: Mapping[str, frozenset[str]],
+    out: Path,
+    log: Callable[[str], None],
+) -> tuple[list[TrainingCase], list[TrainingCase]]:
+    """A run's (training, validation) cases, spread over the split, recorded in ``out/cases.json``.
+
+    Every trainer draws its cases the same way, so runs of different trainers on one seed meet the
+    same patients.
+    """
+    train_all, validation_all = split_train_validation(cases, data.validation_fraction, data.max_findings)
+    train = training_cases(spread(train_all, data.train_cases), matcher, hidden)
+    validation = training_cases(spread(validation_all, data.validation_cases), matcher, hidden)
+    write_json(
+        out / "cases.json",
+        {
+            "train": [c.labelled.case.case_id for c in train],
+            "validation": [c.labelled.case.case_id for c in validation],
+        },
+    )
+    log(f"{len(train)} training and {len(validation)} validation cases (index side, disjoint publications)")
+    return train, validation

@@ -34,9 +34,9 @@ from dxsearch.policies.evidence import EvidencePolicy
 from dxsearch.policies.llm import LlmPolicy
 from dxsearch.policies.prompt import SYSTEM_PROMPTS
 from dxsearch.retrieval.embedded import EmbeddedIndex
-from dxsearch.retrieval.layout import write_atomically
+from dxsearch.train.checkpoints import write_json
 from dxsearch.train.config import TrainConfig
-from dxsearch.train.data import TrainingCase, split_train_validation, spread, training_cases
+from dxsearch.train.data import TrainingCase, prepare_cases
 from dxsearch.train.episodes import Episode, play
 from dxsearch.train.grpo import run_grpo
 from dxsearch.train.metrics import read_metrics
@@ -50,12 +50,6 @@ MODELS = ("untrained", "sft", "grpo")
 
 class RunConfigMismatchError(ValueError):
     """The run directory holds a run with another config; mixing them would make its numbers meaningless."""
-
-
-def _write_json(path: Path, value: Any) -> None:
-    """Write through a temporary file and rename, so a killed run never leaves half a JSON file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
 class RunDirectory:
@@ -98,7 +92,7 @@ class RunDirectory:
                     f"{self.root} holds a run with another config; use a new --out directory or the same preset"
                 )
             return
-        _write_json(path, wanted)
+        write_json(path, wanted)
 
 
 def mean_breakdown(episodes: Sequence[Episode]) -> dict[str, Any]:
@@ -184,17 +178,7 @@ def run(
     env = DiagnosticEnv(retriever, config.budget)
     matcher = GoldMatcher(index)
     hidden = publication_documents(index)
-    train_all, validation_all = split_train_validation(cases, config.data.validation_fraction, config.data.max_findings)
-    train = training_cases(spread(train_all, config.data.train_cases), matcher, hidden)
-    validation = training_cases(spread(validation_all, config.data.validation_cases), matcher, hidden)
-    _write_json(
-        out / "cases.json",
-        {
-            "train": [c.labelled.case.case_id for c in train],
-            "validation": [c.labelled.case.case_id for c in validation],
-        },
-    )
-    log(f"{len(train)} training and {len(validation)} validation cases (index side, disjoint publications)")
+    train, validation = prepare_cases(config.data, cases, matcher, hidden, out, log)
 
     # 1. The teacher: the evidence baseline's episodes on training cases (SFT data, curriculum difficulty).
     teacher_path = out / "teacher.jsonl"
@@ -213,7 +197,7 @@ def run(
             for c, e in zip(train, episodes, strict=True)
         ]
         teacher_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        _write_json(out / "eval" / "teacher-train.json", mean_breakdown(episodes))
+        write_json(out / "eval" / "teacher-train.json", mean_breakdown(episodes))
         timings["teacher_s"] = time.perf_counter() - t0
         run_dir.mark("teacher")
     rows = [json.loads(line) for line in teacher_path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -274,14 +258,14 @@ def run(
         path = out / "eval" / f"{name}.json"
         if not run_dir.done(f"eval-{name}"):
             t0 = time.perf_counter()
-            _write_json(path, validate_model(config, run_dir.model(name), name, validation, env))
+            write_json(path, validate_model(config, run_dir.model(name), name, validation, env))
             timings[f"eval_{name}_s"] = time.perf_counter() - t0
             run_dir.mark(f"eval-{name}")
         results[name] = json.loads(path.read_text(encoding="utf-8"))
     teacher_validation = out / "eval" / "teacher.json"
     if not run_dir.done("eval-teacher"):
         episodes = run_policy(EvidencePolicy(config.teacher), validation, env, config, "validate teacher")
-        _write_json(teacher_validation, mean_breakdown(episodes))
+        write_json(teacher_validation, mean_breakdown(episodes))
         run_dir.mark("eval-teacher")
     results["teacher"] = json.loads(teacher_validation.read_text(encoding="utf-8"))
 
@@ -298,5 +282,5 @@ def run(
         "ordered": results["untrained"]["reward"] < results["sft"]["reward"] < results["grpo"]["reward"],
         "timings_s": timings,
     }
-    _write_json(out / "summary.json", summary)
+    write_json(out / "summary.json", summary)
     return summary

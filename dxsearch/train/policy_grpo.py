@@ -60,8 +60,9 @@ from dxsearch.protocol import Action, Diagnose, Reason, Retrieve, parse_turn
 from dxsearch.retrieval.base import Retriever, SearchFilters
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.retrieval.layout import write_atomically
+from dxsearch.train.checkpoints import write_json
 from dxsearch.train.config import PolicyTrainConfig
-from dxsearch.train.data import TrainingCase, split_train_validation, spread, training_cases
+from dxsearch.train.data import TrainingCase, prepare_cases
 from dxsearch.train.episodes import Episode, play
 from dxsearch.train.metrics import read_metrics
 from dxsearch.train.plot import plot_reward_curve
@@ -529,11 +530,6 @@ def play_all(
     return episodes
 
 
-def _write_json(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8"))
-
-
 class _Run:
     def __init__(self, root: Path, config: PolicyTrainConfig) -> None:
         self.root = root
@@ -584,7 +580,7 @@ def run(
     config_path = out / "config.json"
     if config_path.exists() and json.loads(config_path.read_text(encoding="utf-8")) != wanted:
         raise RunConfigMismatchError(f"{out} holds a run with another config; use a new --out directory")
-    _write_json(config_path, wanted)
+    write_json(config_path, wanted)
     run_dir = _Run(out, config)
     timings: dict[str, float] = {}
 
@@ -593,17 +589,7 @@ def run(
     env = DiagnosticEnv(cached, config.budget)
     matcher = GoldMatcher(index)
     hidden = publication_documents(index)
-    train_all, validation_all = split_train_validation(cases, config.data.validation_fraction, config.data.max_findings)
-    train = training_cases(spread(train_all, config.data.train_cases), matcher, hidden)
-    validation = training_cases(spread(validation_all, config.data.validation_cases), matcher, hidden)
-    _write_json(
-        out / "cases.json",
-        {
-            "train": [c.labelled.case.case_id for c in train],
-            "validation": [c.labelled.case.case_id for c in validation],
-        },
-    )
-    log(f"{len(train)} training and {len(validation)} validation cases (index side, disjoint publications)")
+    train, validation = prepare_cases(config.data, cases, matcher, hidden, out, log)
     reward_config = config.reward_config()
     metrics_path = out / "metrics.jsonl"
 
@@ -670,7 +656,7 @@ def run(
                 policy = EvidencePolicy(config.teacher)
             else:
                 policy = LearnedPolicy(load_params(run_dir.model(name)), config.budget, name=name)
-            _write_json(path, episode_metrics(play_all(policy, validation, env, reward_config, f"validate {name}")))
+            write_json(path, episode_metrics(play_all(policy, validation, env, reward_config, f"validate {name}")))
             timings[f"eval_{name}"] = time.perf_counter() - t0
             run_dir.mark(f"eval-{name}")
         results[name] = json.loads(path.read_text(encoding="utf-8"))
@@ -695,7 +681,7 @@ def run(
             "retrieval_cache": {"hits": cached.hits, "misses": cached.misses},
             "timings_s": timings_s,
         }
-        _write_json(summary_path, summary)
+        write_json(summary_path, summary)
         return summary
 
     # The main run is validated and summarised first; ablations (if any) follow and extend the summary.
