@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from support import marfan_labelled
 
 from dxsearch.cases import Case, Finding, GoldDiagnosis, LabelledCase
 from dxsearch.env import DiagnosticEnv
@@ -31,19 +32,7 @@ from dxsearch.train.sft import run_sft
 from dxsearch.train.tiny_model import build_tiny_model
 from rewards.gold import Gold
 
-MARFAN = LabelledCase(
-    case=Case(
-        case_id="marfan",
-        sex="female",
-        age="P14Y",
-        findings=(
-            Finding(label="Arachnodactyly", hpo_id="HP:0001166"),
-            Finding(label="Ectopia lentis", hpo_id="HP:0001083"),
-            Finding(label="Tall stature", hpo_id="HP:0000098"),
-        ),
-    ),
-    gold=GoldDiagnosis(id="OMIM:154700", label="Marfan syndrome"),
-)
+MARFAN = marfan_labelled()
 CF = LabelledCase(
     case=Case(
         case_id="cf",

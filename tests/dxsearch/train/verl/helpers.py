@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
+from support import marfan_case, marfan_findings, marfan_labelled
+
 from dxsearch.cases import Case, Finding, GoldDiagnosis, LabelledCase
 
 #: The Marfan patient record of tests/support.py's SMALL_DOCS, as an evidence id.
 MARFAN_PATIENT = "pt:aaaa1111#0"
 MARFAN_CARD = "omim:154700#0"
 
-MARFAN = LabelledCase(
-    case=Case(
-        case_id="PMID:1000001-case-1",
-        sex="female",
+MARFAN = marfan_labelled(
+    marfan_case(
+        "PMID:1000001-case-1",
         age="P15Y",
-        findings=(
-            Finding(label="Arachnodactyly", hpo_id="HP:0001166"),
-            Finding(label="Ectopia lentis", hpo_id="HP:0001083"),
-            Finding(label="Intellectual disability", hpo_id="HP:0001249", excluded=True),
-        ),
+        findings=marfan_findings(("HP:0001166", "HP:0001083"), excluded={"HP:0001249": "Intellectual disability"}),
     ),
-    gold=GoldDiagnosis(id="OMIM:154700", label="Marfan syndrome"),
     pmid="PMID:1000001",
 )
 CYSTIC_FIBROSIS = LabelledCase(
