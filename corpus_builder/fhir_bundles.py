@@ -182,21 +182,12 @@ def patient_document(
     if publication:
         extra["publication"] = publication
     return Document(
-        id=f"pt:{_patient_pseudonym(patient, pseudonymiser, origin_namespace)}",
+        id=f"pt:{patient.pseudonym(pseudonymiser, origin_namespace)}",
         kind=DocumentKind.PATIENT_RECORD,
         title=f"Patient record ({sex_text}, {age_text})",
         text="\n".join(lines),
         metadata=DocumentMetadata(source=source, licence=licence, codes=tuple(codes), extra=extra),
     )
-
-
-def _patient_pseudonym(patient: ParsedPatient, pseudonymiser: Pseudonymiser, origin_namespace: str) -> str:
-    if patient.identifiers:
-        system, value = patient.identifiers[0]
-        return pseudonymiser.pseudonym(value, f"{origin_namespace}|identifier|{system}")
-    if patient.bundle_id and patient.resource_id:
-        return pseudonymiser.pseudonym(f"{patient.bundle_id}/{patient.resource_id}", f"{origin_namespace}|resource")
-    return pseudonymiser.pseudonym(patient.content_hash, f"{origin_namespace}|content")
 
 
 def _condition_text(condition: ParsedCondition) -> str:

@@ -122,6 +122,6 @@ def _duration(number: str, unit: str) -> str | None:
     letter = _DURATION_LETTER[unit.lower()[0]]
     if letter == "Y" and value != int(value):
         return f"P{int(value * 12)}M"
-    if value > 150 or (letter == "Y" and value > 130):
+    if value > MAX_AGE_YEARS or (letter == "Y" and value > 130):
         return None
     return f"P{int(value)}{letter}"

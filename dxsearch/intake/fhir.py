@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dxsearch.cases import Case, Finding, Sex, normalise_sex
 from dxsearch.intake.demographics import MAX_AGE_YEARS, check_age
+from dxsearch.pseudonym import Pseudonymiser
 
 FhirVersion = Literal["R4B", "R5"]
 AGE_EXTENSION_URL = "urn:dxsearch:fhir:extension:age-iso8601"
@@ -154,6 +155,19 @@ class ParsedPatient(BaseModel):
     def to_case(self, case_id: str) -> Case:
         """The ``Case`` a diagnostic system may see (no diagnosis); ``case_id`` should be a pseudonym."""
         return Case(case_id=case_id, sex=self.sex, age=self.age, findings=self.findings)
+
+    def pseudonym(self, pseudonymiser: Pseudonymiser, namespace: str) -> str:
+        """Pseudonym of the preferred identifier (system + value), else of bundle + resource id, else of content.
+
+        Never the raw identifier: it is PHI. ``namespace`` keeps pseudonyms of different origins (an API
+        request, an indexed corpus) apart; the same patient in one namespace always gets the same one.
+        """
+        if self.identifiers:
+            system, value = self.identifiers[0]
+            return pseudonymiser.pseudonym(value, f"{namespace}|identifier|{system}")
+        if self.bundle_id and self.resource_id:
+            return pseudonymiser.pseudonym(f"{self.bundle_id}/{self.resource_id}", f"{namespace}|resource")
+        return pseudonymiser.pseudonym(self.content_hash, f"{namespace}|content")
 
 
 class ParsedBundle(BaseModel):

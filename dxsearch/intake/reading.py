@@ -288,7 +288,7 @@ def case_from_bundle(
         NotUnderstood(path=f"entry[{index}].resource", reason=reason)
         for index, reason in sorted([*parsed.ignored, *patient.ignored])
     )
-    case = patient.to_case(patient_case_id(patient, pseudonymiser)).model_copy(
+    case = patient.to_case(patient.pseudonym(pseudonymiser, PATIENT_NAMESPACE)).model_copy(
         update={"findings": tuple(_unique(reading.findings))}
     )
     account = InputAccount(
@@ -350,16 +350,3 @@ def _by_codes(lookup: TermLookup, codes: Iterable[str]) -> str | None:
         if term_id is not None:
             return term_id
     return None
-
-
-def patient_case_id(patient: ParsedPatient, pseudonymiser: Pseudonymiser) -> str:
-    """Pseudonym of the preferred identifier (system + value), else of bundle + resource id, else of content.
-
-    Never the raw identifier: it is PHI, and the case id ends up (pseudonymised once more) in the trace.
-    """
-    if patient.identifiers:
-        system, value = patient.identifiers[0]
-        return pseudonymiser.pseudonym(value, f"{PATIENT_NAMESPACE}|identifier|{system}")
-    if patient.bundle_id and patient.resource_id:
-        return pseudonymiser.pseudonym(f"{patient.bundle_id}/{patient.resource_id}", f"{PATIENT_NAMESPACE}|resource")
-    return pseudonymiser.pseudonym(patient.content_hash, f"{PATIENT_NAMESPACE}|content")
