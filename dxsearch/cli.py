@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from dxsearch.cases import CaseFileError, LabelledCase, iter_case_rows, iter_phenopacket_rows, normalise_sex
+from dxsearch.cases import CaseFileError, LabelledCase, iter_case_rows, load_labelled_cases, normalise_sex
 from dxsearch.cli_errors import fail, settings_or_fail
 from dxsearch.episode import Budget
 from dxsearch.policies.catalog import POLICIES
@@ -87,11 +87,10 @@ def _read_labelled_cases(path: Path) -> list[LabelledCase]:
     """Labelled cases from a phenopacket JSONL file (for eval); an unreadable line fails the command."""
     if not path.is_file():
         raise fail(f"{path}: no such case file")
-    cases: list[LabelledCase] = []
-    for item in iter_phenopacket_rows(path):
-        if isinstance(item, CaseFileError):
-            raise fail(str(item))
-        cases.append(item.to_labelled_case())
+    try:
+        cases = load_labelled_cases(path)
+    except CaseFileError as exc:
+        raise fail(str(exc)) from None
     if not cases:
         raise fail(f"{path}: no cases in file")
     return cases
