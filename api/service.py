@@ -31,7 +31,7 @@ from dxsearch.episode import Budget, Exchange
 from dxsearch.intake import InputAccount, IntakeLimits, PreparedCase
 from dxsearch.knowledge.term_lookup import get_term_lookup
 from dxsearch.policies.base import Policy, PolicyError
-from dxsearch.policies.catalog import configured_policy_name, make_policy, retriever_for
+from dxsearch.policies.catalog import configured_policy_name, index_knowledge, make_policy, retriever_for
 from dxsearch.pseudonym import Pseudonymiser
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings
@@ -91,10 +91,14 @@ class _Cancellable:
         return self.inner.next_turn(case, history)
 
 
-def default_policy(settings: Settings) -> tuple[Policy, Budget, str]:
-    """The configured policy, the budget its card asks for, and its retriever, from the one policy factory."""
+def default_policy(settings: Settings, index: EmbeddedIndex | None = None) -> tuple[Policy, Budget, str]:
+    """The configured policy, the budget its card asks for, and its retriever, from the one policy factory.
+
+    Given the index it will play against, it ranks with that index's disease knowledge (its manifest's
+    excluded publications dropped).
+    """
     name = configured_policy_name(settings)
-    policy, budget = make_policy(name, settings)
+    policy, budget = make_policy(name, settings, knowledge=index_knowledge(index) if index is not None else None)
     return policy, budget, retriever_for(name)
 
 
@@ -174,7 +178,7 @@ class DiagnosisService:
             if self._index is None:
                 self._index = EmbeddedIndex(self.settings.index, self.settings)
             if self._policy is None:
-                policy, self._budget, self._retriever = default_policy(self.settings)
+                policy, self._budget, self._retriever = default_policy(self.settings, self._index)
                 self._policy = _guarded(policy)
             get_term_lookup()
             trace = self._run(WARM_UP_CASE)

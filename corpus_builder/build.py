@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from corpus_builder.chunking import chunk_document
 from corpus_builder.sources.base import Reject, Source
 from dxsearch.corpus import Chunk, Document
+from dxsearch.knowledge.hpo import HpoKnowledge, get_hpo_knowledge, publication_id
 from dxsearch.retrieval.embedded import EmbeddedIndexWriter
 from dxsearch.retrieval.embedder import Embedder, EmbedderSpec, get_embedder
 from dxsearch.retrieval.layout import (
@@ -88,18 +89,32 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def excluded_publication(document: Document, excluded: frozenset[str]) -> str | None:
+    """The document's publication if the build leaves it out (``PMID:n``), else ``None``."""
+    raw = document.metadata.extra.get("publication")
+    if not excluded or not isinstance(raw, str):
+        return None
+    pmid = publication_id(raw)
+    return pmid if pmid in excluded else None
+
+
 def _batches(
     items: Iterator[Document | Reject],
     max_chars: int,
     rejects: list[Reject],
     seen: dict[str, str],
     source: str,
+    excluded: frozenset[str],
+    tally: Counter[str],
 ) -> Iterator[list[tuple[Document, list[Chunk]]]]:
     batch: list[tuple[Document, list[Chunk]]] = []
     size = 0
     for item in items:
         if isinstance(item, Reject):
             rejects.append(item)
+            continue
+        if excluded_publication(item, excluded):
+            tally["excluded_by_publication"] += 1
             continue
         if item.id in seen:
             rejects.append(
@@ -168,8 +183,16 @@ def run_build(
     incremental: bool = False,
     progress: ProgressCallback | None = None,
     limit_per_source: int | None = None,
+    excluded_publications: frozenset[str] = frozenset(),
 ) -> IndexManifest:
-    """Build a new generation from ``sources`` (or, if ``incremental``, the live one plus them) and publish it."""
+    """Build a new generation from ``sources`` (or, if ``incremental``, the live one plus them) and publish it.
+
+    ``excluded_publications``: no document of those publications is indexed (their count is in each
+    source's report) and the manifest records the list, so readers rank with the annotation rows of the
+    same publications dropped. Sources that derive documents from annotations must have been made with the
+    same exclusions (:class:`corpus_builder.sources.base.BuildScope`). An incremental build keeps its
+    parent's list: one index, one annotation table.
+    """
     started = time.perf_counter()
     timings: dict[str, float] = {}
     if incremental:
@@ -192,6 +215,14 @@ def run_build(
                     shutil.copy2(entry, target)
             quantize = parent_manifest.embedder.quantized
             max_chars = parent_manifest.chunk_max_chars  # one index, one chunking
+            inherited = frozenset(parent_manifest.excluded_publications)
+            if excluded_publications and excluded_publications != inherited:
+                shutil.rmtree(building, ignore_errors=True)
+                raise ValueError(
+                    "an incremental build keeps the index's excluded publications "
+                    f"({len(inherited)} PMIDs); rebuild to change them"
+                )
+            excluded_publications = inherited
         else:
             quantize = settings.embed_quantize
             max_chars = settings.chunk_max_chars
@@ -217,7 +248,7 @@ def run_build(
                 items: Iterator[Document | Reject] = source.iter_items()
                 if limit_per_source is not None:
                     items = _limited(items, limit_per_source)
-                for batch in _batches(items, max_chars, rejects, seen, info.name):
+                for batch in _batches(items, max_chars, rejects, seen, info.name, excluded_publications, tally):
                     tally.update(writer.add(batch))
                     tally["documents"] += len(batch)
                     tally["chunks"] += sum(len(chunks) for _, chunks in batch)
@@ -232,6 +263,7 @@ def run_build(
                         "added": tally["added"],
                         "replaced": tally["replaced"],
                         "unchanged": tally["unchanged"],
+                        "excluded_by_publication": tally["excluded_by_publication"],
                         "rejects": len(rejects) - rejects_before,
                     }
                 )
@@ -255,8 +287,10 @@ def run_build(
             for reject in rejects:
                 handle.write(reject.model_dump_json(exclude={"problems"}) + "\n")  # values stay out of the index
         spec = embedder.spec
+        excluded_list = sorted(excluded_publications, key=lambda p: int(p.removeprefix("PMID:")))
+        exclusions_hash = hashlib.sha256("\n".join(excluded_list).encode()).hexdigest()
         index_version = hashlib.sha256(
-            f"{INDEX_FORMAT}|{corpus_hash}|{spec.name}|{spec.dim}|{max_chars}".encode()
+            f"{INDEX_FORMAT}|{corpus_hash}|{spec.name}|{spec.dim}|{max_chars}|{exclusions_hash}".encode()
         ).hexdigest()[:16]
         all_sources = (parent_manifest.sources if parent_manifest else []) + source_reports
         timings["total"] = time.perf_counter() - started
@@ -286,10 +320,24 @@ def run_build(
             parent=parent_manifest.build_id if parent_manifest else None,
             peak_rss_mb=round(peak_rss_mb(), 1),
             index_format=INDEX_FORMAT,
+            excluded_publications=excluded_list,
+            knowledge=_knowledge_record(get_hpo_knowledge(excluded_publications), exclusions_hash),
         )
         publish_generation(index_dir, building, manifest)
         sweep(index_dir)
         return manifest
+
+
+def _knowledge_record(knowledge: HpoKnowledge, exclusions_hash: str) -> dict[str, Any]:
+    """What the manifest says about the annotation table the index ranks with."""
+    return {
+        "annotations": "phenotype.hpoa rows (hpo3 for the ontology only)",
+        "phenotype_hpoa_date": knowledge.versions["phenotype_hpoa_date"],
+        "excluded_publications": len(knowledge.excluded_publications),
+        "excluded_publications_sha256": exclusions_hash,
+        "annotation_rows_dropped": knowledge.dropped_rows,
+        "diseases_annotated": len(knowledge.disease_ids()),
+    }
 
 
 def _limited(items: Iterator[Document | Reject], limit: int) -> Iterator[Document | Reject]:

@@ -20,10 +20,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from corpus_builder.sources.base import BuildScope
 from corpus_builder.sources.catalog import DEFAULT_SOURCES, resolve_source
 from dxsearch.cli_errors import fail, settings_or_fail
 from dxsearch.corpus import DocumentKind
-from dxsearch.retrieval.layout import IndexNotFoundError, LockHeldError
+from dxsearch.retrieval.layout import IndexNotFoundError, LockHeldError, current_generation, read_manifest
 
 if TYPE_CHECKING:
     from corpus_builder.sources.base import Reject, Source
@@ -75,14 +76,55 @@ def _name_rejects(rejects: tuple[Reject, ...] | list[Reject]) -> None:
         console.print("  (`corpus-builder validate FILE` lists every problem with its value)", markup=False)
 
 
-def _resolve_sources(specs: list[str] | None) -> list[Source]:
+def _resolve_sources(specs: list[str] | None, scope: BuildScope | None = None) -> list[Source]:
     try:
-        return [resolve_source(spec) for spec in (specs or DEFAULT_SOURCES)]
+        return [resolve_source(spec, scope) for spec in (specs or DEFAULT_SOURCES)]
     except (KeyError, ValueError, FileNotFoundError) as exc:
         raise fail(str(exc).strip("'\"")) from None
 
 
-def _build(index_dir: Path, sources: list[Source], incremental: bool, limit: int | None, as_json: bool) -> None:
+HELDOUT_EXCLUSIONS = "heldout"
+NO_EXCLUSIONS = "none"
+
+
+def _excluded_publications(specs: list[str]) -> frozenset[str]:
+    """``heldout`` (the built-in held-out split's PMIDs), ``none``, or files of PMIDs (one per line, ``#`` comments)."""
+    from corpus_builder.sources.phenopackets import heldout_publications
+    from dxsearch.knowledge.hpo import normalise_publications
+
+    if NO_EXCLUSIONS in specs:
+        if len(specs) > 1:
+            raise fail(f"--exclude-publications {NO_EXCLUSIONS} cannot be combined with other lists")
+        return frozenset()
+    excluded: set[str] = set()
+    for spec in specs:
+        if spec == HELDOUT_EXCLUSIONS:
+            excluded |= heldout_publications()
+            continue
+        path = Path(spec)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise fail(f"{path}: cannot read the publication list ({getattr(exc, 'strerror', None) or exc})") from None
+        for number, line in enumerate(lines, start=1):
+            value = line.split("#", 1)[0].strip()
+            if not value:
+                continue
+            try:
+                excluded |= normalise_publications([value])
+            except ValueError as exc:
+                raise fail(f"{path}:{number}: {exc}") from None
+    return frozenset(excluded)
+
+
+def _build(
+    index_dir: Path,
+    sources: list[Source],
+    incremental: bool,
+    limit: int | None,
+    as_json: bool,
+    excluded_publications: frozenset[str] = frozenset(),
+) -> None:
     from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
     from corpus_builder.build import EmptyBuildError, run_build
@@ -105,13 +147,19 @@ def _build(index_dir: Path, sources: list[Source], incremental: bool, limit: int
 
         try:
             manifest = run_build(
-                index_dir, sources, settings, incremental=incremental, progress=report, limit_per_source=limit
+                index_dir,
+                sources,
+                settings,
+                incremental=incremental,
+                progress=report,
+                limit_per_source=limit,
+                excluded_publications=excluded_publications,
             )
         except EmptyBuildError as exc:
             bar.stop()
             _name_rejects(exc.rejects)
             raise fail(str(exc)) from None
-        except (IndexNotFoundError, LockHeldError) as exc:
+        except (IndexNotFoundError, LockHeldError, ValueError) as exc:
             raise fail(str(exc)) from None
         except OSError as exc:
             raise fail(f"{exc.filename or index_dir}: {exc.strerror or exc}") from None
@@ -183,13 +231,33 @@ def build(
     limit_per_source: Annotated[
         int | None, typer.Option(help="Index at most N documents per source (smoke tests, demos).", min=1)
     ] = None,
+    exclude_publications: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude-publications",
+            help="Leave publications out: FILE (PMIDs, one per line), 'heldout' (the built-in held-out split's "
+            "PMIDs) or 'none'; repeatable. Their patient records are not indexed and every HPO annotation row "
+            "citing them is dropped before disease cards, frequencies and rankings are derived. Default: heldout, "
+            "so `dxsearch eval` on the built-in set is leakage-controlled; a deployment indexing all knowledge "
+            "passes 'none'.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Build a new index generation from sources and make it live only when complete.
 
-    Bad records are reported and skipped; an interrupted build leaves the previous index usable.
+    Bad records are reported and skipped; an interrupted build leaves the previous index usable. The
+    manifest records the excluded publications; readers rank with the same annotation rows dropped.
     """
-    _build(_index_dir(out), _resolve_sources(source), incremental=False, limit=limit_per_source, as_json=as_json)
+    excluded = _excluded_publications(exclude_publications or [HELDOUT_EXCLUSIONS])
+    _build(
+        _index_dir(out),
+        _resolve_sources(source, BuildScope(excluded)),
+        incremental=False,
+        limit=limit_per_source,
+        as_json=as_json,
+        excluded_publications=excluded,
+    )
 
 
 @app.command()
@@ -200,11 +268,26 @@ def add(
 ) -> None:
     """Add (or update by id) documents in an existing index, as a new generation.
 
+    The index keeps the publications it was built without (its manifest's list): records of theirs are
+    left out here too.
+
     Documents whose id already exists with the same content are left alone; changed ones are replaced.
     Rejected records are named on stderr; when nothing could be read (every record rejected) the
     index is left as it was and the exit code is 2.
     """
-    _build(_index_dir(index), _resolve_sources(source), incremental=True, limit=None, as_json=as_json)
+    index_dir = _index_dir(index)
+    try:
+        inherited = frozenset(read_manifest(current_generation(index_dir)).excluded_publications)
+    except (IndexNotFoundError, ValueError, OSError) as exc:
+        raise fail(str(exc)) from None
+    _build(
+        index_dir,
+        _resolve_sources(source, BuildScope(inherited)),
+        incremental=True,
+        limit=None,
+        as_json=as_json,
+        excluded_publications=inherited,
+    )
 
 
 @app.command()

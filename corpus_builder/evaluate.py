@@ -41,12 +41,12 @@ def load_case_set(path: Path) -> tuple[list[LabelledCase], list[CaseFileError]]:
     return cases, errors
 
 
-def default_case_sets() -> dict[str, list[LabelledCase]]:
+def default_case_sets(excluded_publications: frozenset[str] = frozenset()) -> dict[str, list[LabelledCase]]:
     """The built-in held-out sets: real cases from held-out publications, and held-out simulated patients."""
     from corpus_builder.sources.phenopackets import heldout_phenopacket_cases
     from corpus_builder.sources.simulated import default_simulation
 
-    return {REAL_SET: heldout_phenopacket_cases(), SIMULATED_SET: default_simulation().heldout}
+    return {REAL_SET: heldout_phenopacket_cases(), SIMULATED_SET: default_simulation(excluded_publications).heldout}
 
 
 def _first_hit_rank(ranked_doc_ids: Sequence[str], targets: set[str]) -> int | None:

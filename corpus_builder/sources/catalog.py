@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from corpus_builder.sources.base import SOURCES, Source
+from corpus_builder.sources.base import SOURCES, BuildScope, Source
 
 #: The default corpus: disease knowledge, real published cases (index side of the
 #: by-publication split) and simulated patients (index side), all offline.
@@ -16,11 +16,11 @@ def _register_all() -> None:
     from corpus_builder.sources import hpo_diseases, phenopackets, simulated  # noqa: F401
 
 
-def resolve_source(spec: str) -> Source:
-    """A registered source by name, else a file or directory of supported files."""
+def resolve_source(spec: str, scope: BuildScope | None = None) -> Source:
+    """A registered source by name (built within ``scope``), else a file or directory of supported files."""
     _register_all()
     if spec in SOURCES:
-        return SOURCES.get(spec)()
+        return SOURCES.get(spec)(scope or BuildScope())
     path = Path(spec)
     if path.exists():
         from corpus_builder.sources.files import sources_for_path

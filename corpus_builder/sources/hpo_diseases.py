@@ -15,7 +15,7 @@ from functools import cached_property
 
 from pydantic import ValidationError
 
-from corpus_builder.sources.base import SOURCES, Reject, SourceInfo
+from corpus_builder.sources.base import SOURCES, BuildScope, Reject, SourceInfo
 from dxsearch.corpus import Document, DocumentKind, DocumentMetadata
 from dxsearch.knowledge.disease_ontology import DiseaseOntology, DoTerm, get_disease_ontology
 from dxsearch.knowledge.hpo import Disease, HpoKnowledge, get_hpo_knowledge
@@ -145,7 +145,11 @@ class HpoDiseasesSource:
         versions.update({f"disease_ontology:{name}": v for name, v in sorted(self.ontology.versions.items())})
         return SourceInfo(
             name=SOURCE_NAME,
-            description="Disease cards from HPO annotations (hpo3 + phenotype.hpoa) and the Disease Ontology",
+            description=(
+                "Disease cards from HPO annotation rows (phenotype.hpoa; hpo3 for the ontology) and the Disease "
+                f"Ontology; {self.knowledge.dropped_rows} rows citing "
+                f"{len(self.knowledge.excluded_publications)} excluded publications left out"
+            ),
             licence=LICENCE,
             versions=versions,
             citation=CITATION,
@@ -165,6 +169,6 @@ class HpoDiseasesSource:
 
 
 @SOURCES.register(SOURCE_NAME)
-def hpo_diseases_source() -> HpoDiseasesSource:
-    """Factory for ``corpus-builder build --source hpo-diseases``."""
-    return HpoDiseasesSource()
+def hpo_diseases_source(scope: BuildScope) -> HpoDiseasesSource:
+    """Factory for ``corpus-builder build --source hpo-diseases``: cards from the rows the scope keeps."""
+    return HpoDiseasesSource(knowledge=scope.knowledge)

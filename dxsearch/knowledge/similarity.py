@@ -12,9 +12,9 @@ matrices once per process, so scoring all ~13k diseases takes milliseconds.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -234,14 +234,19 @@ class PhenotypeSimilarity:
 
 
 _LOCK = threading.Lock()
+_SCORERS: weakref.WeakKeyDictionary[HpoKnowledge, PhenotypeSimilarity] = weakref.WeakKeyDictionary()
 
 
-@lru_cache(maxsize=1)
-def _cached() -> PhenotypeSimilarity:
-    return PhenotypeSimilarity(get_hpo_knowledge())
+def get_phenotype_similarity(knowledge: HpoKnowledge | None = None) -> PhenotypeSimilarity:
+    """The scorer over ``knowledge``'s rows (default: the unfiltered release), built once per knowledge object.
 
-
-def get_phenotype_similarity() -> PhenotypeSimilarity:
-    """The process-wide scorer (a few seconds to build, then read-only)."""
+    An index built with ``--exclude-publications`` is ranked with the knowledge filtered the same way
+    (:func:`dxsearch.knowledge.hpo.get_hpo_knowledge` with the manifest's list). A few seconds to build,
+    then read-only.
+    """
+    known = knowledge if knowledge is not None else get_hpo_knowledge()
     with _LOCK:
-        return _cached()
+        scorer = _SCORERS.get(known)
+        if scorer is None:
+            scorer = _SCORERS[known] = PhenotypeSimilarity(known)
+        return scorer

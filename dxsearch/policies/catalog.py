@@ -12,13 +12,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dxsearch.episode import Budget
 from dxsearch.policies.base import Policy, PolicyError
 from dxsearch.registry import Registry
 from dxsearch.settings import Settings
 
-PolicyBuilder = Callable[[Settings], tuple[Policy, Budget | None]]
+if TYPE_CHECKING:
+    from dxsearch.knowledge.hpo import HpoKnowledge
+    from dxsearch.retrieval.embedded import EmbeddedIndex
+
+#: Builds a policy from the settings and the disease knowledge it may rank with (``None``: the full release).
+PolicyBuilder = Callable[[Settings, "HpoKnowledge | None"], tuple[Policy, Budget | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,22 +44,34 @@ class PolicyLoadError(ValueError):
     """A policy could not be built (missing checkpoint, malformed card, no LLM configured): one line for users."""
 
 
-def make_policy(name: str, settings: Settings, model: Path | None = None) -> tuple[Policy, Budget]:
+def make_policy(
+    name: str, settings: Settings, model: Path | None = None, knowledge: HpoKnowledge | None = None
+) -> tuple[Policy, Budget]:
     """The policy called ``name`` and the episode budget to play it under (its card's, else the default).
 
-    ``model`` overrides ``settings.llm_model_path`` (a local checkpoint for ``llm``). Unknown names raise
-    :class:`dxsearch.registry.RegistryError`; a policy that cannot be built raises :class:`PolicyLoadError`.
+    ``model`` overrides ``settings.llm_model_path`` (a local checkpoint for ``llm``). ``knowledge`` is the
+    disease knowledge the policy ranks with: pass :func:`index_knowledge` of the index it plays against, so
+    an index built without some publications is never ranked with their annotation rows. Unknown names
+    raise :class:`dxsearch.registry.RegistryError`; a policy that cannot be built raises
+    :class:`PolicyLoadError`.
     """
     entry = POLICIES.get(name)
     if model is not None:
         settings = settings.model_copy(update={"llm_model_path": model})
     try:
-        policy, budget = entry.build(settings)
+        policy, budget = entry.build(settings, knowledge)
     except PolicyLoadError:
         raise
     except (PolicyError, ValueError, OSError) as exc:
         raise PolicyLoadError(f"cannot load the {name} policy: {exc}") from None
     return policy, budget or Budget()
+
+
+def index_knowledge(index: EmbeddedIndex) -> HpoKnowledge:
+    """The disease knowledge an index was built with: the HPO rows minus its excluded publications' rows."""
+    from dxsearch.knowledge.hpo import get_hpo_knowledge
+
+    return get_hpo_knowledge(index.manifest.excluded_publications)
 
 
 def retriever_for(name: str) -> str:
@@ -68,21 +86,24 @@ def configured_policy_name(settings: Settings) -> str:
     return settings.policy
 
 
-def _evidence(settings: Settings) -> tuple[Policy, Budget | None]:
+def _evidence(settings: Settings, knowledge: HpoKnowledge | None) -> tuple[Policy, Budget | None]:
+    from dxsearch.knowledge.similarity import get_phenotype_similarity
     from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
 
-    return EvidencePolicy(EvidencePolicyConfig.from_settings(settings)), None
+    config = EvidencePolicyConfig.from_settings(settings)
+    return EvidencePolicy(config, similarity=get_phenotype_similarity(knowledge)), None
 
 
-def _phenotype(settings: Settings) -> tuple[Policy, Budget | None]:
+def _phenotype(settings: Settings, knowledge: HpoKnowledge | None) -> tuple[Policy, Budget | None]:
+    from dxsearch.knowledge.similarity import get_phenotype_similarity
     from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
 
     no_votes = EvidencePolicyConfig.from_settings(settings, vote_weight=0.0, retrieval_weight=0.0)
-    return EvidencePolicy(no_votes, name="phenotype"), None
+    return EvidencePolicy(no_votes, similarity=get_phenotype_similarity(knowledge), name="phenotype"), None
 
 
 def _ranking(retriever: str) -> PolicyBuilder:
-    def build(settings: Settings) -> tuple[Policy, Budget | None]:
+    def build(settings: Settings, knowledge: HpoKnowledge | None) -> tuple[Policy, Budget | None]:
         from dxsearch.policies.ranking import RetrievalRankingPolicy
 
         return RetrievalRankingPolicy(retriever), None
@@ -90,7 +111,7 @@ def _ranking(retriever: str) -> PolicyBuilder:
     return build
 
 
-def _llm(settings: Settings) -> tuple[Policy, Budget | None]:
+def _llm(settings: Settings, knowledge: HpoKnowledge | None) -> tuple[Policy, Budget | None]:
     """A local checkpoint (played under its policy card), else an OpenAI-compatible server."""
     from dxsearch.policies.llm import LlmPolicy
 
@@ -124,9 +145,11 @@ def _llm(settings: Settings) -> tuple[Policy, Budget | None]:
     )
 
 
-def _learned(settings: Settings) -> tuple[Policy, Budget | None]:
+def _learned(settings: Settings, knowledge: HpoKnowledge | None) -> tuple[Policy, Budget | None]:
     """Weights from ``--model DIR`` (a ``dxsearch train --preset cpu-policy`` model), else the shipped ones."""
+    from dxsearch.knowledge.similarity import get_phenotype_similarity
     from dxsearch.policies.card import read_card
+    from dxsearch.policies.evidence import EvidencePolicy
     from dxsearch.policies.learned import LearnedPolicy, default_weights, load_params
 
     model = settings.llm_model_path or default_weights()
@@ -136,7 +159,8 @@ def _learned(settings: Settings) -> tuple[Policy, Budget | None]:
         )
     card = read_card(model) if model.is_dir() else None
     budget = card.budget if card is not None else None
-    return LearnedPolicy(load_params(model), budget), budget
+    evidence = EvidencePolicy(similarity=get_phenotype_similarity(knowledge))
+    return LearnedPolicy(load_params(model), budget, evidence=evidence), budget
 
 
 POLICIES.register("evidence")(

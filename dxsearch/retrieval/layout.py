@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 CURRENT = "CURRENT"
 GENERATIONS = "generations"
@@ -67,6 +67,14 @@ class IndexManifest(BaseModel):
     parent: str | None = None
     peak_rss_mb: float | None = None
     index_format: str | None = None
+    excluded_publications: list[str] = Field(
+        default=[],
+        description="PMIDs left out of the index: no patient record of theirs, and no HPO annotation row citing "
+        "them behind any disease card or ranking (leave-publication-out). Readers rank with the same exclusions.",
+    )
+    knowledge: dict[str, Any] = Field(
+        default={}, description="The annotation table the index was built from: release, rows kept and dropped."
+    )
 
 
 def _fsync_dir(path: Path) -> None:

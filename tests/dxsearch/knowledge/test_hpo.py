@@ -1,4 +1,4 @@
-"""HpoKnowledge on the real release files: hpo3 (2025-11) united with phenotype.hpoa (2025-01)."""
+"""HpoKnowledge on the real release files: hpo3 (2025-11) for the ontology, phenotype.hpoa rows for diseases."""
 
 from __future__ import annotations
 
@@ -103,14 +103,60 @@ def test_onset_and_inheritance_are_classified(knowledge: HpoKnowledge) -> None:
         assert all("HP:0003674" in knowledge.ancestors(t) for t in disease.onset)
 
 
-def test_term_sets_are_the_union_of_both_releases(knowledge: HpoKnowledge) -> None:
-    phenotypes = [p for d in knowledge.diseases() for p in d.phenotypes]
-    assert sum(p.in_hpo3 and not p.in_hpoa for p in phenotypes) > 1000  # newer hpo3 annotations kept
-    assert sum(p.in_hpoa and not p.in_hpo3 for p in phenotypes) > 0  # and older ones not lost
+def test_disease_knowledge_comes_from_the_rows_only(knowledge: HpoKnowledge) -> None:
+    """hpo3 gives the ontology; its built-in disease term sets (no references) never reach a disease."""
+    for disease_id in ("OMIM:154700", "ORPHA:558", "OMIM:607565"):
+        rows = knowledge.annotations(disease_id)
+        annotated = {r.term_id for r in rows if r.aspect == "P"}
+        assert set(knowledge.disease(disease_id).phenotype_ids) <= annotated
     ids = knowledge.disease_ids()
-    assert len(knowledge.disease_ids("OMIM")) >= 8487
-    assert len(knowledge.disease_ids("ORPHA")) >= 4314
+    assert len(knowledge.disease_ids("OMIM")) == 8359
+    assert len(knowledge.disease_ids("ORPHA")) == 4281
     assert ids == sorted(set(ids), key=ids.index)
+
+
+def test_excluding_a_publication_drops_its_rows_before_anything_is_derived(knowledge: HpoKnowledge) -> None:
+    marfan_rows = knowledge.annotations("OMIM:154700")
+    pmid = next(p for r in marfan_rows for p in r.pmids)
+    citing = [r for d in knowledge.disease_ids() for r in knowledge.annotations(d) if pmid in r.pmids]
+    filtered = HpoKnowledge(get_settings().hpo_data_dir, excluded_publications=[pmid.removeprefix("PMID:")])
+    assert filtered.excluded_publications == frozenset({pmid})
+    assert filtered.dropped_rows == len(citing) > 0
+    assert pmid in knowledge.cited_publications()
+    assert pmid not in filtered.cited_publications()
+    kept = filtered.annotations("OMIM:154700")
+    assert len(kept) == len(marfan_rows) - sum(r.disease_id == "OMIM:154700" for r in citing)
+    assert all(pmid not in r.pmids for r in kept)
+    # A phenotype only that publication supported is gone; one others support stays, its frequency
+    # pooled from the remaining rows alone.
+    only_there = {r.term_id for r in citing if r.disease_id == "OMIM:154700"} - {r.term_id for r in kept}
+    assert not only_there & set(filtered.disease("OMIM:154700").phenotype_ids)
+    assert filtered.disease("OMIM:154700").pmids == tuple(sorted({p for r in kept for p in r.pmids}))
+
+
+def test_information_content_is_computed_from_the_kept_rows(knowledge: HpoKnowledge) -> None:
+    assert knowledge.information_content(PHENOTYPIC_ABNORMALITY) == 0.0
+    arachnodactyly = knowledge.information_content("HP:0001166")
+    assert 3.0 < arachnodactyly < 7.0
+    assert knowledge.information_content("HP:9999999") == 0.0
+    # A term no disease is annotated with (at or below) takes its most informative annotated ancestor's value.
+    annotated: set[str] = set()
+    for disease in knowledge.diseases("OMIM"):
+        for term_id in disease.phenotype_ids:
+            annotated |= {term_id, *knowledge.ancestors(term_id)}
+    unannotated = next(t for t in knowledge.phenotypic_abnormality_terms if t not in annotated)
+    expected = max(knowledge.information_content(a) for a in knowledge.ancestors(unannotated) if a in annotated)
+    assert knowledge.information_content(unannotated) == expected > 0
+
+
+def test_the_same_exclusions_give_the_same_knowledge_object() -> None:
+    unfiltered = get_hpo_knowledge()
+    assert get_hpo_knowledge([]) is unfiltered
+    first = get_hpo_knowledge(["PMID:20301510", "12345"])
+    assert get_hpo_knowledge(["PMID:12345", "20301510"]) is first
+    assert first is not unfiltered
+    with pytest.raises(ValueError, match="not a PMID"):
+        get_hpo_knowledge(["doi:10.1/x"])
 
 
 def test_obsolete_terms_map_to_their_replacement(knowledge: HpoKnowledge) -> None:
