@@ -137,3 +137,49 @@ def test_replaced_statements_leave_the_dense_index(tmp_path: Path, test_settings
     assert "Dystonia" in statements
     assert "Caudate atrophy" not in statements  # only Huntington's old card had it
     assert "Dementia" not in statements
+
+
+def test_excluded_publications_leave_their_records_out_and_are_recorded(
+    tmp_path: Path, test_settings: Settings
+) -> None:
+    from dxsearch.corpus import Document, DocumentMetadata
+
+    def record(doc_id: str, publication: str) -> Document:
+        metadata = DocumentMetadata(
+            source="test", licence="CC0-1.0", codes=("OMIM:154700",), extra={"publication": publication}
+        )
+        text = "Observed findings: Arachnodactyly; Ectopia lentis\nDiagnosis: Marfan syndrome (OMIM:154700)"
+        return Document(
+            id=doc_id, kind=DocumentKind.PATIENT_RECORD, title="Patient record", text=text, metadata=metadata
+        )
+
+    from dxsearch.knowledge.hpo import get_hpo_knowledge
+
+    cited = next(p for r in get_hpo_knowledge().annotations("OMIM:154700") for p in r.pmids)  # a Marfan paper
+    items = [*SMALL_DOCS, record("pt:kept", "PMID:111"), record("pt:left-out", cited)]
+    excluded = frozenset({cited})
+    manifest = run_build(tmp_path, [ListSource("t", items)], test_settings, excluded_publications=excluded)
+    index = EmbeddedIndex(tmp_path)
+    assert index.store.document("pt:kept") is not None
+    assert index.store.document("pt:left-out") is None
+    assert manifest.sources[0]["excluded_by_publication"] == 1
+    assert manifest.rejects["total"] == 0  # left out on purpose, not a bad record
+    assert manifest.excluded_publications == [cited]
+    assert manifest.knowledge["excluded_publications"] == 1
+    assert manifest.knowledge["annotation_rows_dropped"] > 0
+    unfiltered = run_build(tmp_path / "all", [ListSource("t", items)], test_settings)
+    assert unfiltered.excluded_publications == [] and unfiltered.index_version != manifest.index_version
+    # An add keeps the index's list: one index, one annotation table.
+    with pytest.raises(ValueError, match="keeps the index's excluded publications"):
+        run_build(
+            tmp_path,
+            [ListSource("t", [])],
+            test_settings,
+            incremental=True,
+            excluded_publications=frozenset({"PMID:1"}),
+        )
+    more = [record("pt:again", cited), record("pt:new", "PMID:222")]
+    added = run_build(tmp_path, [ListSource("t", more)], test_settings, incremental=True)
+    assert added.excluded_publications == [cited]
+    assert EmbeddedIndex(tmp_path).store.document("pt:again") is None
+    assert EmbeddedIndex(tmp_path).store.document("pt:new") is not None

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from corpus_builder.simulate import phenopacket_row
 from corpus_builder.sources.phenopackets import heldout_phenopacket_cases
 from dxsearch.cli import app
+from dxsearch.settings import Settings
 from dxsearch.train.tiny_model import build_tiny_model
 
 runner = CliRunner()
@@ -333,3 +334,56 @@ def test_marfan_notes_on_the_default_corpus(default_index: Path, tmp_path: Path,
     assert (trace["case"]["sex"], trace["case"]["age"]) == ("male", "P14Y")
     codes = [d["code"] for d in trace["diagnoses"]]
     assert "OMIM:154700" in codes[:within], codes[:5]
+
+
+def _cases_cited_by_their_annotations(path: Path, count: int) -> tuple[Path, frozenset[str]]:
+    """Held-out cases from publications HPO curated annotation rows from (the leaky half)."""
+    from dxsearch.knowledge.hpo import get_hpo_knowledge
+
+    cited = get_hpo_knowledge().cited_publications()
+    cases = [c for c in heldout_phenopacket_cases() if c.pmid and c.pmid in cited][:count]
+    path.write_text("".join(json.dumps(phenopacket_row(c)) + "\n" for c in cases), encoding="utf-8")
+    return path, frozenset(c.pmid for c in cases if c.pmid)
+
+
+def test_eval_refuses_cases_whose_publication_feeds_the_index_unless_leakage_is_allowed(
+    small_index: Path, tmp_path: Path
+) -> None:
+    cases, _ = _cases_cited_by_their_annotations(tmp_path / "leaky.jsonl", 3)
+    out = tmp_path / "eval.json"
+    args = ["eval", "--index", str(small_index), "--cases", str(cases), "--json", str(out), "--policy", "enrichment"]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2, refused.output
+    assert len(refused.output.strip().splitlines()) == 1
+    assert "feed this index" in refused.output and "--allow-leakage" in refused.output
+    assert not out.exists()
+    allowed = runner.invoke(app, [*args, "--allow-leakage"])
+    assert allowed.exit_code == 0, allowed.output
+    report = json.loads(out.read_text())
+    assert report["leakage"]["controlled"] is False and report["leakage"]["leaking_cases"] == 3
+    assert "LEAKY" in allowed.output
+
+
+def test_eval_on_an_index_built_without_the_cases_publications_is_leakage_controlled(
+    tmp_path: Path, test_settings: Settings
+) -> None:
+    from support import SMALL_DOCS, ListSource
+
+    from corpus_builder.build import run_build
+
+    cases, pmids = _cases_cited_by_their_annotations(tmp_path / "cases.jsonl", 3)
+    index = tmp_path / "index"
+    run_build(index, [ListSource("t", list(SMALL_DOCS))], test_settings, excluded_publications=pmids)
+    out = tmp_path / "eval.json"
+    args = ["eval", "--index", str(index), "--cases", str(cases), "--json", str(out), "--policy", "enrichment"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["leakage"] == {
+        "controlled": True,
+        "excluded_publications": len(pmids),
+        "leaking_cases": 0,
+        "leaking_publications": [],
+    }
+    assert 0.0 <= report["ceiling"]["cases"] <= 1.0
+    assert "leakage-controlled" in result.output and "ceiling" in result.output
