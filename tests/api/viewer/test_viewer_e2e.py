@@ -231,13 +231,14 @@ def test_clinician_and_auditor_views_in_chromium(live_server: LiveServer, browse
     first.locator("summary").focus()
     page.keyboard.press("Enter")  # expands with the keyboard
     expect(first.locator("details")).to_have_attribute("open", "")
-    evidence = first.locator("button.evidence-link", has_text="omim:154700#0")
+    evidence = first.locator(".table-wrap button.evidence-link", has_text="omim:154700#0")
     expect(evidence).to_be_visible()
     expect(first).to_contain_text("Arachnodactyly")  # the findings this passage supports
     evidence.click()
-    mark = page.locator("#passage mark")
-    expect(mark).to_be_visible()
-    assert mark.text_content() == chunk_text.text
+    chunk = page.locator("#passage-chunk")
+    expect(chunk).to_be_visible()
+    assert chunk.text_content() == chunk_text.text  # the cited chunk, inside its document
+    expect(page.locator("#passage mark").first).to_be_visible()
     expect(page.locator("#passage")).to_contain_text("Disease knowledge")
     # The reasoning turns, with the passages each retrieved.
     expect(page.locator(".turn").first).to_contain_text("match")
@@ -246,14 +247,16 @@ def test_clinician_and_auditor_views_in_chromium(live_server: LiveServer, browse
 
     # -- the poisoned document renders as text -----------------------------------------------------------------
     expect(first.locator(".doc-title", has_text=POISON_TITLE)).to_have_count(1)
-    first.locator("button.evidence-link", has_text=f"{POISON_ID}#0").click()
+    first.locator(".table-wrap button.evidence-link", has_text=f"{POISON_ID}#0").click()
     expect(page.locator("#passage .doc-title")).to_have_text(POISON_TITLE)
-    expect(mark).to_contain_text(POISON_SCRIPT)
+    marks = page.locator("#passage mark")
+    expect(marks.first).to_contain_text(POISON_SCRIPT)  # the line naming the findings, as characters
     document_text = page.locator("#passage .document-text").text_content() or ""
     assert document_text == POISON_TEXT  # the whole document, the chunk marked inside it
     poisoned_chunk = live_server.index.store.chunk(f"{POISON_ID}#0")
     assert poisoned_chunk is not None and poisoned_chunk.end < len(POISON_TEXT)
-    assert mark.text_content() == poisoned_chunk.text  # the chunk only: the follow-up stays outside the mark
+    assert chunk.text_content() == poisoned_chunk.text  # the chunk only: the follow-up stays outside it
+    assert all(m in poisoned_chunk.text for m in marks.all_text_contents())
     assert document_text.startswith(poisoned_chunk.text)
     assert page.locator("img").count() == 0
     assert page.evaluate("document.scripts.length") == 1  # only the viewer's module
@@ -362,8 +365,8 @@ def test_clinician_and_auditor_views_in_chromium(live_server: LiveServer, browse
     opened = auditor.locator(".differential > li").first
     expect(opened).to_contain_text("Marfan")
     opened.locator("summary").click()
-    opened.locator("button.evidence-link", has_text="omim:154700#0").click()
-    expect(auditor.locator("#passage mark")).to_have_text(chunk_text.text)
+    opened.locator(".table-wrap button.evidence-link", has_text="omim:154700#0").click()
+    expect(auditor.locator("#passage-chunk")).to_have_text(chunk_text.text)
     auditor.screenshot(path=str(ARTIFACTS / "viewer-audit.png"), full_page=True)
 
     context.close()
