@@ -137,7 +137,14 @@ export function explainedFindings(diagnosis, coverage, findings) {
     (diagnosis.code && coverage.get(diagnosis.code)) || coverage.get(`name:${diagnosis.name.trim().toLowerCase()}`);
   if (!entry) return null;
   const result = { explained: entry.explained, entered: entry.entered, turn: entry.turn, yes: [], no: [], complete: false };
-  if (entry.listed === null) return result;
+  if (entry.listed === null) {
+    // No names, but "all" and "none" need none.
+    if (findings.present.length === entry.entered && (entry.explained === 0 || entry.explained === entry.entered)) {
+      result[entry.explained ? "yes" : "no"] = [...findings.present];
+      result.complete = true;
+    }
+    return result;
+  }
   const listed = Array.isArray(entry.listed) ? "" : `, ${entry.listed}, `;
   for (const finding of findings.present) {
     const names = [finding.label, finding.hpoId].filter(Boolean);
@@ -503,7 +510,11 @@ async function fillDiseaseFacts({ diagnosis, facts, summaryFacts }) {
   try {
     data = await fetchPassage(card.evidenceId);
   } catch (error) {
-    say(h("dt", {}, "Genes, inheritance"), h("dd", { class: "meta" }, `disease card not available: ${error.message}`));
+    const why =
+      error.status === 404
+        ? `no disease card for ${diagnosis.code ?? diagnosis.name} in this index`
+        : `the disease card could not be read: ${error.message}`;
+    say(h("dt", {}, "Genes, inheritance"), h("dd", { class: "meta" }, why));
     return;
   }
   const fields = cardFields((data.document && data.document.text) || "");
@@ -819,6 +830,9 @@ export function wireEvidenceLinks(root, panel) {
     goHome();
     if (opener && opener.isConnected) opener.focus();
   };
+  panel.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !panel.hidden) close();
+  });
   narrow.addEventListener("change", () => {
     if (!narrow.matches) goHome();
   });
