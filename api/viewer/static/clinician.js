@@ -141,6 +141,8 @@ async function openTrace(auditId) {
       identified: Boolean(record.patient_pseudonym),
     });
     traceShown = true;
+    // The key is accepted: its panel moves below, so the decision is the first thing on the page.
+    document.getElementById("main").after(document.querySelector(".key-panel"));
     progress.textContent = `Showing audit record ${record.record_id}.`;
     document.getElementById("result-heading").focus();
   } catch (error) {

@@ -682,16 +682,35 @@ export function splitAt(text, start, end) {
 }
 
 /**
- * The lines of a passage that carry a claim: those naming one of the phrases (the findings the passage was
- * cited for, the diagnosis's name or code), as [{text, marked}] pieces that join back to the passage.
- * With no phrase, or none found, the whole passage is one marked piece.
+ * Lines that state an absence: a patient record's "Excluded findings: ..." and the items under a disease
+ * card's "Not a feature:" heading. A finding named there does not support a diagnosis, so it is not marked.
+ * Returns a function of one line that keeps the heading state; `preceding` is the document text before the
+ * passage (the heading may be there).
  */
-export function supportingLines(passage, phrases) {
+function absenceTracker(preceding) {
+  let underNotAFeature = false;
+  const step = (line) => {
+    const text = line.replace(/\r?\n$/, "");
+    if (/^Not a feature:\s*$/.test(text)) underNotAFeature = true;
+    else if (!/^- /.test(text)) underNotAFeature = false;
+    return /^Excluded findings\b/.test(text) || /^Not a feature:/.test(text) || (underNotAFeature && /^- /.test(text));
+  };
+  for (const line of preceding.split(/(?<=\n)/)) step(line);
+  return step;
+}
+
+/**
+ * The lines of a passage that carry a claim: those naming one of the phrases (the findings the passage was
+ * cited for, the diagnosis's name or code), as [{text, marked}] pieces that join back to the passage; lines
+ * stating an absence are never marked. With no phrase, or none found, the whole passage is one marked piece.
+ */
+export function supportingLines(passage, phrases, preceding = "") {
   const patterns = phrases.filter((p) => p && p.trim()).map(wordPattern);
+  const absence = absenceTracker(preceding);
   const pieces = [];
   if (patterns.length) {
     for (const line of passage.split(/(?<=\n)/)) {
-      const marked = patterns.some((pattern) => pattern.test(line));
+      const marked = !absence(line) && patterns.some((pattern) => pattern.test(line));
       const last = pieces[pieces.length - 1];
       if (last && last.marked === marked && !marked) last.text += line;
       else pieces.push({ text: line, marked });
@@ -764,7 +783,7 @@ export async function openPassage(panel, evidenceId, claim = null, onClose = nul
     }
   }
   const phrases = claim ? [...(claim.supports || []), claim.name, claim.code].filter(Boolean) : [];
-  const pieces = claim && claim.fields ? fieldLines(chunk) : supportingLines(chunk, phrases);
+  const pieces = claim && claim.fields ? fieldLines(chunk) : supportingLines(chunk, phrases, before);
   const whole = pieces.length === 1 && pieces[0].marked;
   const chunkNode = h(
     "span",

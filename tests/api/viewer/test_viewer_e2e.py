@@ -486,6 +486,13 @@ def test_each_diagnosis_says_what_it_explains_with_its_genes_links_and_a_precise
     expect(marks.first).to_be_visible()
     marked = [m.strip() for m in marks.all_text_contents()]
     assert marked == ["Marfan syndrome (OMIM:154700)", "- Arachnodactyly", "- Ectopia lentis", "- Tall stature"]
+    # A line stating an absence never counts as support, though it names the finding.
+    lines = page.evaluate(
+        """async () => (await import("./render.js")).supportingLines(
+             "Observed findings: Tall stature\\nExcluded findings: Tall stature\\nNot a feature:\\n- Tall stature\\n",
+             ["Tall stature"])"""
+    )
+    assert [line["marked"] for line in lines] == [True, False]
     assert "Aortic root aneurysm" not in " ".join(marked)
     expect(page.locator("#passage .passage-hint")).to_contain_text("Highlighted: the 4 lines")
     # HPO codes with their names, folded away; the disease code a link.
@@ -537,7 +544,9 @@ def test_patient_id_keeps_one_pseudonym_and_a_reopened_trace_comes_first(
     result_box = page.locator("#result").bounding_box()
     form_box = page.locator("#case-form").bounding_box()
     assert result_box and form_box and result_box["y"] < form_box["y"]
-    assert result_box["y"] < 1000  # in the first screen
+    key_box = page.locator(".key-panel").bounding_box()
+    assert key_box and result_box["y"] < key_box["y"]  # the key, accepted, waits below
+    assert result_box["y"] < 200  # the first thing on the page
     expect(page.locator("#result .pseudonym")).to_contain_text("patient pseudonym")
     expect(pseudonym).to_have_text(first or "")
     page.screenshot(path=str(ARTIFACTS / "viewer-reopened.png"))
