@@ -188,19 +188,14 @@ function renderFindings(trace, decision) {
   if (c.pseudonym) {
     // A patient pseudonym only when the input named the patient (a patient id, a bundle's Patient): the same
     // patient then keeps one pseudonym. Otherwise the pseudonym is of this request and identifies nobody.
-    const identified = decision.identified === true;
-    append(
-      section,
-      h(
-        "p",
-        { class: "meta pseudonym" },
-        identified ? "patient pseudonym: " : "case pseudonym: ",
-        h("code", {}, String(c.pseudonym)),
-        identified
-          ? " (the same patient id always gives this pseudonym; the id itself is not kept)"
-          : " (no patient id given: this pseudonym is of this request only)",
-      ),
-    );
+    // (identified: true, false, or not known to the caller.)
+    const [label, note] =
+      decision.identified === true
+        ? ["patient pseudonym: ", " (the same patient id always gives this pseudonym; the id itself is not kept)"]
+        : decision.identified === false
+          ? ["case pseudonym: ", " (no patient id given: this pseudonym is of this request only)"]
+          : ["pseudonym: ", null];
+    append(section, h("p", { class: "meta pseudonym" }, label, h("code", {}, String(c.pseudonym)), note));
   }
   return section;
 }
@@ -369,7 +364,7 @@ function renderCoverage(d, explained, findings) {
  */
 export function explanationDetail(d) {
   if (!d.explanation) return null;
-  return h("div", { class: "explanation-detail", dataset: { slot: "explanation" } });
+  return h("div", { class: "explanation-detail", dataset: { slot: "explanation" }, hidden: true });
 }
 
 function renderDiseaseFacts(d) {
@@ -378,8 +373,15 @@ function renderDiseaseFacts(d) {
   return facts;
 }
 
-function probabilityText(confidence) {
+/**
+ * What a probability means. The evidence policy's are calibrated (API: DiagnosisOut.confidence); for any
+ * other model the viewer does not claim a calibration it was not told about.
+ */
+function probabilityText(confidence, modelVersion) {
   if (confidence === null) return "The policy gave no probability for this diagnosis.";
+  if (!String(modelVersion ?? "").startsWith("evidence@")) {
+    return `Probability ${fixed(confidence, 2)}, as given by the model ${modelVersion ?? "(not recorded)"}.`;
+  }
   const inTen = Math.round(confidence * 10);
   return (
     `Probability ${fixed(confidence, 2)}: of diagnoses given about this probability on published cases the ` +
@@ -388,7 +390,7 @@ function probabilityText(confidence) {
   );
 }
 
-function renderDiagnosis(d, coverage, findings, factsTargets) {
+function renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion }) {
   const confidence = typeof d.confidence === "number" ? d.confidence : null;
   const explained = explainedFindings(d, coverage, findings);
   const summaryFacts = h("span", { class: "dx-facts meta" });
@@ -419,9 +421,7 @@ function renderDiagnosis(d, coverage, findings, factsTargets) {
         "span",
         {
           class: "confidence",
-          title:
-            "Probability that this diagnosis is right, calibrated on published cases the system did not " +
-            "learn from: of diagnoses shown at 0.7, about 7 in 10 were right.",
+          title: probabilityText(confidence, modelVersion),
         },
         confidence === null
           ? "probability –"
@@ -437,7 +437,7 @@ function renderDiagnosis(d, coverage, findings, factsTargets) {
   const card = h(
     "section",
     { class: "explanation", "aria-label": `Why ${d.name}` },
-    h("p", { class: "probability-meaning" }, probabilityText(confidence)),
+    h("p", { class: "probability-meaning" }, probabilityText(confidence, modelVersion)),
     renderCoverage(d, explained, findings),
     facts,
     explanationDetail(d),
@@ -663,7 +663,9 @@ export function renderDecision(target, decision) {
       h(
         "ol",
         { class: "differential", "aria-label": "Ranked differential" },
-        diagnoses.map((d) => renderDiagnosis(d, coverage, findings, factsTargets)),
+        diagnoses.map((d) =>
+          renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion: decision.modelVersion }),
+        ),
       ),
     );
   }

@@ -444,6 +444,7 @@ def test_each_diagnosis_says_what_it_explains_with_its_genes_links_and_a_precise
     assert entered == 4
     expect(first.locator("summary")).to_contain_text(f"explains {explained}/{entered} findings")
     first.locator("summary").click()
+    expect(first.locator(".probability-meaning")).to_contain_text("in 10 were right")  # the evidence policy's
     expect(first.locator(".coverage-box h4")).to_contain_text(f"Explains {explained} of the {entered} findings entered")
     expect(first.locator(".coverage-box h4")).to_contain_text("1 absent finding not counted")
     expect(first.locator(".chips.explains > li")).to_have_count(explained)
