@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, computed_field, model_validator
 
 from dxsearch.intake import CaseInput, check_label
 from dxsearch.intake.demographics import MAX_AGE_YEARS, check_age
+from dxsearch.knowledge.hpo import get_hpo_knowledge
 
 Sex = Literal["male", "female", "other", "unknown"]
 
@@ -170,6 +171,23 @@ class SourceDocumentOut(BaseModel):
     licence: str
     codes: list[str]
     text: str
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The name of each HPO code in `codes` (HP:0001166 -> Arachnodactyly), so a reader sees terms, "
+        "not bare ids; codes HPO does not know are left out."
+    )
+    @property
+    def code_labels(self) -> dict[str, str]:
+        return hpo_labels(self.codes)
+
+
+def hpo_labels(codes: list[str]) -> dict[str, str]:
+    """HPO term names of the ``HP:`` codes among ``codes`` (the process-wide HPO, loaded once at warm-up)."""
+    wanted = [code for code in codes if code.startswith("HP:")]
+    if not wanted:
+        return {}
+    knowledge = get_hpo_knowledge()
+    return {code: knowledge.term_name(code) for code in wanted if knowledge.has_term(code)}
 
 
 class PassageOut(BaseModel):

@@ -69,6 +69,8 @@ function buildRequest() {
     if (!text) throw new Error("Enter a clinical note.");
     body.text = text;
   }
+  const patientId = document.getElementById("patient-id").value.trim();
+  if (patientId) body.patient_id = patientId;
   const sex = document.getElementById("sex").value;
   if (sex) body.sex = sex;
   const age = document.getElementById("age").value.trim();
@@ -97,6 +99,8 @@ async function diagnose(event) {
       outcome: response.outcome,
       modelVersion: response.model_version,
       indexVersion: response.index_version,
+      // A patient id, or a bundle's Patient, names the patient: its pseudonym is the patient's.
+      identified: Boolean(body.patient_id) || Boolean(body.bundle),
     });
     const count = response.diagnoses.length;
     const summary = count ? `${count} diagnos${count === 1 ? "is" : "es"}` : outcomeLabel(response.outcome);
@@ -110,7 +114,18 @@ async function diagnose(event) {
   }
 }
 
+/**
+ * A reopened decision (a CDS Hooks card's link) is what the user came for: it goes above the case form, which
+ * stays below for a new case.
+ */
+function showDecisionFirst() {
+  const caseSection = form.closest("section");
+  caseSection.before(message, progress, result);
+  document.getElementById("case-heading").textContent = "New case";
+}
+
 async function openTrace(auditId) {
+  showDecisionFirst();
   showError(message, null);
   progress.textContent = `Opening audit record ${auditId}…`;
   try {
@@ -123,9 +138,13 @@ async function openTrace(auditId) {
       modelVersion: record.model_version,
       indexVersion: record.index_version,
       createdAt: record.created_at,
+      identified: Boolean(record.patient_pseudonym),
     });
     traceShown = true;
+    // The key is accepted: its panel moves below, so the decision is the first thing on the page.
+    document.getElementById("main").after(document.querySelector(".key-panel"));
     progress.textContent = `Showing audit record ${record.record_id}.`;
+    document.getElementById("result-heading").focus();
   } catch (error) {
     progress.textContent = "";
     showError(message, error);

@@ -1,10 +1,13 @@
-// Rendering of a decision (a diagnose response or a stored audit record): the differential with each
-// diagnosis's evidence chain, the reasoning turns, and a cited passage highlighted in its document.
+// Rendering of a decision (a diagnose response or a stored audit record): the differential with, for each
+// diagnosis, what it explains of the case, its genes and inheritance, and its evidence chain; the reasoning
+// turns; and a cited passage shown in its document with the lines that support the claim highlighted.
 //
 // All of it is text from the corpus or the model: built with h()/append() (text nodes), never parsed as
-// HTML.
+// HTML. Nothing here reasons about the case: every figure is read from the trace or from the cited
+// documents, and the viewer only says where it came from.
 
 import { api, append, clear, fixed, h, localTime, showError } from "./common.js";
+import { codeLink } from "./links.js";
 
 const KIND_LABELS = {
   patient_record: "Patient record",
@@ -26,9 +29,13 @@ export function outcomeLabel(outcome) {
   return OUTCOME_LABELS[outcome] || String(outcome || "unknown");
 }
 
+// What an evidence button was cited for (the diagnosis, the findings the passage names): the passage panel
+// highlights the lines that carry it. Kept beside the button, not in the DOM.
+const claims = new WeakMap();
+
 /** A button that opens an evidence passage (handled by the delegated listener of wireEvidenceLinks). */
-export function evidenceButton(evidenceId) {
-  return h(
+export function evidenceButton(evidenceId, claim = null) {
+  const button = h(
     "button",
     {
       type: "button",
@@ -38,6 +45,8 @@ export function evidenceButton(evidenceId) {
     },
     String(evidenceId),
   );
+  if (claim) claims.set(button, claim);
+  return button;
 }
 
 /**
@@ -63,40 +72,131 @@ export function normaliseDiagnoses(trace) {
       rank: e.retrieval_rank ?? e.rank,
     })),
     unsupported: Array.isArray(d.unsupported_citations) ? d.unsupported_citations.map(String) : [],
+    // A structured explanation, when a later trace or response carries one (see explanationDetail).
+    explanation: d.explanation && typeof d.explanation === "object" ? d.explanation : null,
   }));
 }
 
-function renderFindings(trace) {
-  const findings = (trace && trace.case && Array.isArray(trace.case.findings) && trace.case.findings) || [];
+/** The case's findings: all of them, those present (observed) and those looked for and absent. */
+export function caseFindings(trace) {
+  const all = ((trace && trace.case && Array.isArray(trace.case.findings) && trace.case.findings) || []).map((f) => ({
+    label: String(f.label ?? ""),
+    hpoId: f.hpo_id ? String(f.hpo_id) : null,
+    excluded: Boolean(f.excluded),
+  }));
+  return { all, present: all.filter((f) => !f.excluded), absent: all.filter((f) => f.excluded) };
+}
+
+function escapeRegExp(text) {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Whole-word, case-insensitive: the rule the server uses for `supports` ("syndrome" is not "Marfan syndrome"). */
+function wordPattern(phrase) {
+  return new RegExp(`(?<![\\p{L}\\p{N}_])${escapeRegExp(phrase.trim())}(?![\\p{L}\\p{N}_])`, "iu");
+}
+
+/**
+ * What the policy's reasoning says each diagnosis explains: {explained, entered, listed, turn} per code (and
+ * per name), from lines such as "Marfan syndrome (OMIM:154700): ... explains 3/4 findings (A, B, C); ..." or
+ * "1. Marfan syndrome [OMIM:154700] ... explains 3/4 findings; ...". `listed` is null when the line names
+ * no findings. The last reasoning turn that speaks of a diagnosis wins (it is the one the ranking used).
+ */
+export function reasoningCoverage(trace) {
+  const found = new Map();
+  const turns = Array.isArray(trace && trace.turns) ? trace.turns : [];
+  for (const [position, turn] of turns.entries()) {
+    if (turn.action !== "reason" || typeof turn.text !== "string") continue;
+    for (const line of turn.text.split(/\r?\n/)) {
+      const coverage = /\bexplains (\d+)\/(\d+) findings(?: \(([^()]*)\))?/.exec(line);
+      if (!coverage) continue;
+      const named = /^(?:\d+\.\s+)?(.+?) [([]([A-Za-z]+:[^()[\]\s]+)[)\]][:\s]/.exec(line.replace(/^<reason>/, ""));
+      if (!named) continue;
+      const listed =
+        coverage[3] === undefined ? null : coverage[3] === "none directly" ? [] : coverage[3];
+      const entry = {
+        explained: Number(coverage[1]),
+        entered: Number(coverage[2]),
+        listed,
+        turn: typeof turn.index === "number" ? turn.index : position,
+      };
+      found.set(named[2], entry);
+      found.set(`name:${named[1].trim().toLowerCase()}`, entry);
+    }
+  }
+  return found;
+}
+
+/**
+ * The present findings a diagnosis explains and those it does not, from the reasoning's coverage line.
+ * Returns null when the trace does not say. `complete` is false when the line names only some of the
+ * findings it counts (the reasoning lists at most a few), so "does not explain" cannot be told apart.
+ */
+export function explainedFindings(diagnosis, coverage, findings) {
+  const entry =
+    (diagnosis.code && coverage.get(diagnosis.code)) || coverage.get(`name:${diagnosis.name.trim().toLowerCase()}`);
+  if (!entry) return null;
+  const result = { explained: entry.explained, entered: entry.entered, turn: entry.turn, yes: [], no: [], complete: false };
+  if (entry.listed === null) {
+    // No names, but "all" and "none" need none.
+    if (findings.present.length === entry.entered && (entry.explained === 0 || entry.explained === entry.entered)) {
+      result[entry.explained ? "yes" : "no"] = [...findings.present];
+      result.complete = true;
+    }
+    return result;
+  }
+  const listed = Array.isArray(entry.listed) ? "" : `, ${entry.listed}, `;
+  for (const finding of findings.present) {
+    const names = [finding.label, finding.hpoId].filter(Boolean);
+    const hit = names.some((name) => listed.includes(`, ${name}, `));
+    (hit ? result.yes : result.no).push(finding);
+  }
+  result.complete = result.yes.length === entry.explained && findings.present.length === entry.entered;
+  if (!result.complete) result.no = [];
+  return result;
+}
+
+// -- the case -----------------------------------------------------------------------------------------------
+
+function findingChip(f, extraClass = "") {
+  return h(
+    "li",
+    { class: `chip ${f.excluded ? "excluded" : ""} ${extraClass}`.trim() },
+    f.excluded ? h("span", { class: "chip-flag" }, "absent: ") : null,
+    f.label,
+    " ",
+    f.hpoId ? codeLink(f.hpoId) : h("span", { class: "code" }, "(no HPO term)"),
+  );
+}
+
+function renderFindings(trace, decision) {
+  const { all } = caseFindings(trace);
   const section = h("section", { class: "findings", "aria-labelledby": "findings-heading" });
   append(section, h("h3", { id: "findings-heading" }, "Findings as understood"));
-  if (!findings.length) {
+  if (!all.length) {
     append(section, h("p", {}, "No findings were recognised in the input."));
     append(section, renderNotUnderstood(trace && trace.input_account));
     return section;
   }
-  const list = h("ul", { class: "chips" });
-  for (const f of findings) {
-    const excluded = Boolean(f.excluded);
-    append(
-      list,
-      h(
-        "li",
-        { class: excluded ? "chip excluded" : "chip" },
-        excluded ? h("span", { class: "chip-flag" }, "absent: ") : null,
-        String(f.label ?? ""),
-        f.hpo_id ? h("span", { class: "code" }, ` ${f.hpo_id}`) : h("span", { class: "code" }, " (no HPO term)"),
-      ),
-    );
-  }
-  append(section, list);
+  append(section, h("ul", { class: "chips" }, all.map((f) => findingChip(f))));
   append(section, renderNotUnderstood(trace.input_account));
   const c = trace.case;
   const about = [];
   if (c.sex && c.sex !== "unknown") about.push(`sex: ${c.sex}`);
   if (c.age) about.push(`age: ${c.age}`);
-  if (c.pseudonym) about.push(`patient pseudonym: ${c.pseudonym}`);
   if (about.length) append(section, h("p", { class: "meta" }, about.join(" · ")));
+  if (c.pseudonym) {
+    // A patient pseudonym only when the input named the patient (a patient id, a bundle's Patient): the same
+    // patient then keeps one pseudonym. Otherwise the pseudonym is of this request and identifies nobody.
+    // (identified: true, false, or not known to the caller.)
+    const [label, note] =
+      decision.identified === true
+        ? ["patient pseudonym: ", " (the same patient id always gives this pseudonym; the id itself is not kept)"]
+        : decision.identified === false
+          ? ["case pseudonym: ", " (no patient id given: this pseudonym is of this request only)"]
+          : ["pseudonym: ", null];
+    append(section, h("p", { class: "meta pseudonym" }, label, h("code", {}, String(c.pseudonym)), note));
+  }
   return section;
 }
 
@@ -130,10 +230,13 @@ function renderNotUnderstood(account) {
   ];
 }
 
-function renderEvidenceTable(diagnosis) {
+// -- one diagnosis ------------------------------------------------------------------------------------------
+
+function renderEvidenceTable(diagnosis, findings) {
   if (!diagnosis.evidence.length) {
     return h("p", { class: "no-evidence" }, "No retrieved passage is cited for this diagnosis.");
   }
+  const entered = findings.present.length;
   const table = h("table", { class: "evidence" });
   append(
     table,
@@ -144,7 +247,7 @@ function renderEvidenceTable(diagnosis) {
       h(
         "tr",
         {},
-        ["Evidence id", "Document", "Kind", "Supports findings", "Retrieval"].map((label) =>
+        ["Evidence id", "Document", "Kind", `Findings it names (of ${entered} entered)`, "Retrieval"].map((label) =>
           h("th", { scope: "col" }, label),
         ),
       ),
@@ -152,12 +255,13 @@ function renderEvidenceTable(diagnosis) {
   );
   const body = h("tbody");
   for (const e of diagnosis.evidence) {
+    const claim = { name: diagnosis.name, code: diagnosis.code, supports: e.supports };
     append(
       body,
       h(
         "tr",
         {},
-        h("td", {}, evidenceButton(e.evidenceId)),
+        h("td", {}, evidenceButton(e.evidenceId, claim)),
         h(
           "td",
           {},
@@ -168,25 +272,128 @@ function renderEvidenceTable(diagnosis) {
         h("td", {}, kindLabel(e.kind)),
         h(
           "td",
-          {},
+          { class: "supports-cell" },
+          h("span", { class: "coverage" }, `${e.supports.length}/${entered}`),
           e.supports.length
             ? h(
                 "ul",
                 { class: "supports" },
                 e.supports.map((s) => h("li", {}, s)),
               )
-            : h("span", { class: "meta" }, "none of the case's findings"),
+            : h("span", { class: "meta" }, " none of the case's findings"),
         ),
         h("td", { class: "num" }, `score ${fixed(e.score)}`, h("br"), `rank ${e.rank ?? "–"}`),
       ),
     );
   }
   append(table, body);
-  return h("div", { class: "table-wrap" }, table);
+  return [
+    h("p", { class: "scroll-hint" }, "Scroll the table sideways for every column →"),
+    h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": `Evidence chain for ${diagnosis.name}` }, table),
+  ];
 }
 
-function renderDiagnosis(d) {
+/** "explains 3/4" for the summary line, or null when the trace does not say. */
+function coverageText(explained) {
+  return explained ? `explains ${explained.explained}/${explained.entered} findings` : null;
+}
+
+function renderCoverage(d, explained, findings) {
+  const box = h("div", { class: "coverage-box" });
+  if (!explained) {
+    append(
+      box,
+      h(
+        "p",
+        { class: "meta" },
+        "The reasoning does not say which of the findings this diagnosis explains; the evidence chain below " +
+          "shows which findings each cited passage names.",
+      ),
+    );
+    return box;
+  }
+  const absent = findings.absent.length;
+  append(
+    box,
+    h(
+      "h4",
+      {},
+      `Explains ${explained.explained} of the ${explained.entered} findings entered`,
+      absent ? h("span", { class: "meta" }, ` (${absent} absent finding${absent === 1 ? "" : "s"} not counted)`) : null,
+    ),
+  );
+  if (explained.complete) {
+    append(
+      box,
+      h("p", { class: "coverage-label" }, "Explained:"),
+      explained.yes.length
+        ? h("ul", { class: "chips explains" }, explained.yes.map((f) => findingChip(f, "explained")))
+        : h("p", { class: "meta" }, "none"),
+      h("p", { class: "coverage-label" }, "Not explained:"),
+      explained.no.length
+        ? h("ul", { class: "chips not-explained" }, explained.no.map((f) => findingChip(f, "unexplained")))
+        : h("p", { class: "meta" }, "none: every finding entered is explained"),
+    );
+  } else {
+    append(
+      box,
+      h(
+        "p",
+        { class: "meta" },
+        `The reasoning counts ${explained.explained} explained and ${explained.entered - explained.explained} not ` +
+          "explained, but does not name them all.",
+      ),
+    );
+  }
+  append(
+    box,
+    h(
+      "p",
+      { class: "meta" },
+      `From reasoning turn ${explained.turn + 1}: a finding is explained when the disease is annotated with it ` +
+        "(or with a more specific term); findings without an HPO term count as not explained.",
+    ),
+  );
+  return box;
+}
+
+/**
+ * The richer explanation of a diagnosis (each finding's likelihood-ratio contribution, the findings that
+ * contradict it): its place in the card. A later trace or response will carry it as `explanation`; until
+ * then nothing is drawn here.
+ */
+export function explanationDetail(d) {
+  if (!d.explanation) return null;
+  return h("div", { class: "explanation-detail", dataset: { slot: "explanation" }, hidden: true });
+}
+
+function renderDiseaseFacts(d) {
+  const facts = h("dl", { class: "disease-facts", "aria-live": "polite" });
+  append(facts, h("dt", {}, "Genes, inheritance"), h("dd", { class: "meta" }, "loading from the disease card…"));
+  return facts;
+}
+
+/**
+ * What a probability means. The evidence policy's are calibrated (API: DiagnosisOut.confidence); for any
+ * other model the viewer does not claim a calibration it was not told about.
+ */
+function probabilityText(confidence, modelVersion) {
+  if (confidence === null) return "The policy gave no probability for this diagnosis.";
+  if (!String(modelVersion ?? "").startsWith("evidence@")) {
+    return `Probability ${fixed(confidence, 2)}, as given by the model ${modelVersion ?? "(not recorded)"}.`;
+  }
+  const inTen = Math.round(confidence * 10);
+  return (
+    `Probability ${fixed(confidence, 2)}: of diagnoses given about this probability on published cases the ` +
+    `system did not learn from, about ${inTen} in 10 were right. The probabilities of one differential sum to ` +
+    "at most 1; the rest is “none of these”."
+  );
+}
+
+function renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion }) {
   const confidence = typeof d.confidence === "number" ? d.confidence : null;
+  const explained = explainedFindings(d, coverage, findings);
+  const summaryFacts = h("span", { class: "dx-facts meta" });
   const summary = h(
     "summary",
     {},
@@ -199,16 +406,22 @@ function renderDiagnosis(d) {
         h("span", { class: "rank" }, `${d.rank}.`),
         " ",
         h("span", { class: "dx-name" }, d.name),
-        d.code ? h("span", { class: "code" }, ` ${d.code}`) : null,
-        h("span", { class: "meta" }, ` · ${d.evidence.length} passage${d.evidence.length === 1 ? "" : "s"}`),
+        d.code ? [" ", codeLink(d.code)] : null,
+        h(
+          "span",
+          { class: "meta" },
+          [coverageText(explained), `${d.evidence.length} passage${d.evidence.length === 1 ? "" : "s"}`]
+            .filter(Boolean)
+            .map((part) => ` · ${part}`)
+            .join(""),
+        ),
+        summaryFacts,
       ),
       h(
         "span",
         {
           class: "confidence",
-          title:
-            "Probability that this diagnosis is right, calibrated on published cases the system did not " +
-            "learn from: of diagnoses shown at 0.7, about 7 in 10 were right.",
+          title: probabilityText(confidence, modelVersion),
         },
         confidence === null
           ? "probability –"
@@ -219,7 +432,17 @@ function renderDiagnosis(d) {
       ),
     ),
   );
-  const details = h("details", { class: "diagnosis" }, summary, renderEvidenceTable(d));
+  const facts = renderDiseaseFacts(d);
+  factsTargets.push({ diagnosis: d, facts, summaryFacts });
+  const card = h(
+    "section",
+    { class: "explanation", "aria-label": `Why ${d.name}` },
+    h("p", { class: "probability-meaning" }, probabilityText(confidence, modelVersion)),
+    renderCoverage(d, explained, findings),
+    facts,
+    explanationDetail(d),
+  );
+  const details = h("details", { class: "diagnosis", dataset: { rank: String(d.rank) } }, summary, card, renderEvidenceTable(d, findings));
   if (d.unsupported.length) {
     append(
       details,
@@ -233,6 +456,93 @@ function renderDiagnosis(d) {
   }
   return h("li", {}, details);
 }
+
+// -- genes and inheritance, from the disease card -----------------------------------------------------------
+
+let documents = new Map();
+
+/** A passage by evidence id, fetched once per rendered decision. */
+function fetchPassage(evidenceId) {
+  if (!documents.has(evidenceId)) {
+    const pending = api(`/v1/documents/${encodeURIComponent(evidenceId)}`);
+    pending.catch(() => documents.delete(evidenceId));
+    documents.set(evidenceId, pending);
+  }
+  return documents.get(evidenceId);
+}
+
+/** The disease card a diagnosis rests on: its own card when cited, else a cited card naming it, else its own. */
+export function diseaseCardFor(d) {
+  const own = d.code ? String(d.code).toLowerCase() : null;
+  const cards = d.evidence.filter((e) => e.kind === "disease_knowledge");
+  const cited = cards.find((e) => own && e.docId === own) || cards.find((e) => e.mentionsDiagnosis);
+  if (cited) return { evidenceId: cited.evidenceId, cited: true };
+  if (own && /^(omim|orpha):\d+$/.test(own)) return { evidenceId: `${own}#0`, cited: false };
+  return null;
+}
+
+/** "Label: a, b" lines of a disease card (continued lines joined): {Genes: [...], Inheritance: [...], ...}. */
+export function cardFields(text) {
+  // A long field is wrapped at spaces over "Label (continued): ..." lines: rejoin, then split at commas.
+  const joined = {};
+  for (const line of String(text).split(/\r?\n/)) {
+    const found = /^(Genes|Inheritance|Onset|Clinical course)(?: \(continued\))?: (.+)$/.exec(line);
+    if (found) joined[found[1]] = joined[found[1]] ? `${joined[found[1]]} ${found[2]}` : found[2];
+  }
+  const fields = {};
+  for (const [label, value] of Object.entries(joined)) {
+    fields[label] = value.split(/,\s*/).map((v) => v.trim()).filter(Boolean);
+  }
+  return fields;
+}
+
+async function fillDiseaseFacts({ diagnosis, facts, summaryFacts }) {
+  const card = diseaseCardFor(diagnosis);
+  const say = (...content) => {
+    clear(facts);
+    append(facts, ...content);
+  };
+  if (!card) {
+    say(h("dt", {}, "Genes, inheritance"), h("dd", { class: "meta" }, "no disease card for this diagnosis"));
+    return;
+  }
+  let data;
+  try {
+    data = await fetchPassage(card.evidenceId);
+  } catch (error) {
+    const why =
+      error.status === 404
+        ? `no disease card for ${diagnosis.code ?? diagnosis.name} in this index`
+        : `the disease card could not be read: ${error.message}`;
+    say(h("dt", {}, "Genes, inheritance"), h("dd", { class: "meta" }, why));
+    return;
+  }
+  const fields = cardFields((data.document && data.document.text) || "");
+  const row = (label, values) => [
+    h("dt", {}, label),
+    h("dd", { class: values && values.length ? "" : "meta" }, values && values.length ? values.join(", ") : "not given"),
+  ];
+  say(
+    row("Genes", fields.Genes),
+    row("Inheritance", fields.Inheritance),
+    fields.Onset ? row("Onset", fields.Onset) : null,
+    h("dt", {}, "From"),
+    h(
+      "dd",
+      {},
+      "disease card ",
+      evidenceButton(card.evidenceId, { name: diagnosis.name, code: diagnosis.code, supports: [], fields: true }),
+      card.cited ? null : h("span", { class: "meta" }, " (not cited by the diagnosis)"),
+    ),
+  );
+  const brief = [
+    fields.Genes && fields.Genes.length ? `genes ${fields.Genes.join(", ")}` : null,
+    fields.Inheritance && fields.Inheritance.length ? fields.Inheritance.join(", ") : null,
+  ].filter(Boolean);
+  summaryFacts.textContent = brief.join(" · ");
+}
+
+// -- the decision -------------------------------------------------------------------------------------------
 
 function renderInsufficient(trace, outcome) {
   const box = h("div", { class: "insufficient", role: "status" });
@@ -314,13 +624,18 @@ function renderTurns(trace) {
 
 /**
  * Renders a decision into target. decision: { trace, auditId, outcome, modelVersion, indexVersion,
- * createdAt }. Returns the number of diagnoses shown.
+ * createdAt, identified } (identified: the input named the patient, so its pseudonym is the patient's).
+ * Returns the number of diagnoses shown.
  */
 export function renderDecision(target, decision) {
+  for (const [panel, home] of panelHomes) if (target.contains(panel)) home.append(panel);
   clear(target);
+  documents = new Map();
   const trace = decision.trace || {};
   const outcome = decision.outcome || trace.outcome;
   const diagnoses = normaliseDiagnoses(trace);
+  const findings = caseFindings(trace);
+  const coverage = reasoningCoverage(trace);
   append(
     target,
     h("h2", { id: "result-heading", tabindex: "-1" }, "Differential diagnosis"),
@@ -332,20 +647,35 @@ export function renderDecision(target, decision) {
       ` · model ${decision.modelVersion ?? "–"} · index ${decision.indexVersion ?? trace.index_version ?? "–"}`,
       decision.createdAt || trace.created_at ? ` · ${localTime(decision.createdAt || trace.created_at)}` : "",
     ),
-    renderFindings(trace),
+    renderFindings(trace, decision),
   );
   if (outcome !== "diagnosed" || !diagnoses.length) append(target, renderInsufficient(trace, outcome));
+  const factsTargets = [];
   if (diagnoses.length) {
     append(
       target,
-      h("p", { class: "hint" }, "Open a diagnosis to see its evidence chain; open an evidence id to read the passage."),
-      h("ol", { class: "differential", "aria-label": "Ranked differential" }, diagnoses.map(renderDiagnosis)),
+      h(
+        "p",
+        { class: "hint" },
+        "Open a diagnosis for what it explains, its genes and inheritance, and its evidence chain; open an " +
+          "evidence id to read the passage.",
+      ),
+      h(
+        "ol",
+        { class: "differential", "aria-label": "Ranked differential" },
+        diagnoses.map((d) =>
+          renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion: decision.modelVersion }),
+        ),
+      ),
     );
   }
   append(target, renderTurns(trace));
   target.hidden = false;
+  for (const item of factsTargets) fillDiseaseFacts(item);
   return diagnoses.length;
 }
+
+// -- the passage panel --------------------------------------------------------------------------------------
 
 /** Splits text at [start, end) counted in Unicode code points (the server's Python string offsets). */
 export function splitAt(text, start, end) {
@@ -353,18 +683,87 @@ export function splitAt(text, start, end) {
   return [points.slice(0, start).join(""), points.slice(start, end).join(""), points.slice(end).join("")];
 }
 
-/** Fetches an evidence passage and shows it highlighted (a <mark>) inside its source document. */
-export async function openPassage(panel, evidenceId) {
+/**
+ * Lines that state an absence: a patient record's "Excluded findings: ..." and the items under a disease
+ * card's "Not a feature:" heading. A finding named there does not support a diagnosis, so it is not marked.
+ * Returns a function of one line that keeps the heading state; `preceding` is the document text before the
+ * passage (the heading may be there).
+ */
+function absenceTracker(preceding) {
+  let underNotAFeature = false;
+  const step = (line) => {
+    const text = line.replace(/\r?\n$/, "");
+    if (/^Not a feature:\s*$/.test(text)) underNotAFeature = true;
+    else if (!/^- /.test(text)) underNotAFeature = false;
+    return /^Excluded findings\b/.test(text) || /^Not a feature:/.test(text) || (underNotAFeature && /^- /.test(text));
+  };
+  for (const line of preceding.split(/(?<=\n)/)) step(line);
+  return step;
+}
+
+/**
+ * The lines of a passage that carry a claim: those naming one of the phrases (the findings the passage was
+ * cited for, the diagnosis's name or code), as [{text, marked}] pieces that join back to the passage; lines
+ * stating an absence are never marked. With no phrase, or none found, the whole passage is one marked piece.
+ */
+export function supportingLines(passage, phrases, preceding = "") {
+  const patterns = phrases.filter((p) => p && p.trim()).map(wordPattern);
+  const absence = absenceTracker(preceding);
+  const pieces = [];
+  if (patterns.length) {
+    for (const line of passage.split(/(?<=\n)/)) {
+      const marked = !absence(line) && patterns.some((pattern) => pattern.test(line));
+      const last = pieces[pieces.length - 1];
+      if (last && last.marked === marked && !marked) last.text += line;
+      else pieces.push({ text: line, marked });
+    }
+  }
+  if (!pieces.some((p) => p.marked)) return [{ text: passage, marked: true }];
+  return pieces;
+}
+
+function renderCodes(doc) {
+  const codes = Array.isArray(doc.codes) ? doc.codes.map(String) : [];
+  if (!codes.length) return null;
+  const labels = doc.code_labels && typeof doc.code_labels === "object" ? doc.code_labels : {};
+  const phenotypes = codes.filter((c) => c.startsWith("HP:"));
+  const others = codes.filter((c) => !c.startsWith("HP:"));
+  const block = h("div", { class: "codes" });
+  if (others.length) {
+    append(block, h("p", {}, h("span", { class: "meta" }, "Codes: "), others.map((c, i) => [i ? ", " : "", codeLink(c)])));
+  }
+  if (phenotypes.length) {
+    const list = h(
+      "ul",
+      { class: "term-list" },
+      phenotypes.map((c) => h("li", {}, labels[c] ? `${labels[c]} ` : null, codeLink(c))),
+    );
+    append(
+      block,
+      h(
+        "details",
+        { class: "phenotype-codes" },
+        h("summary", {}, `HPO terms of this document (${phenotypes.length})`),
+        list,
+      ),
+    );
+  }
+  return block;
+}
+
+/** Fetches an evidence passage and shows it in its source document, the lines that carry the claim marked. */
+export async function openPassage(panel, evidenceId, claim = null, onClose = null) {
   clear(panel);
   panel.hidden = false;
   const heading = h("h2", { id: "passage-heading", tabindex: "-1" }, "Evidence ", h("code", {}, evidenceId));
+  const close = h("button", { type: "button", class: "close-passage", onclick: () => onClose && onClose() }, "Close passage");
   const status = h("p", { role: "status" }, "Loading the passage…");
   const errorBox = h("div", { class: "message", role: "alert", hidden: true });
-  append(panel, heading, status, errorBox);
-  heading.focus();
+  append(panel, h("div", { class: "passage-head" }, heading, close), status, errorBox);
+  heading.focus({ preventScroll: true });
   let data;
   try {
-    data = await api(`/v1/documents/${encodeURIComponent(evidenceId)}`);
+    data = await fetchPassage(evidenceId);
   } catch (error) {
     status.remove();
     showError(errorBox, error);
@@ -374,17 +773,40 @@ export async function openPassage(panel, evidenceId) {
   const doc = data.document || {};
   const text = String(doc.text ?? "");
   const passage = String(data.passage ?? "");
-  let [before, marked, after] = splitAt(text, data.start, data.end);
+  let [before, chunk, after] = splitAt(text, data.start, data.end);
   let note = null;
-  if (marked !== passage) {
+  if (chunk !== passage) {
     const at = text.indexOf(passage);
     if (at >= 0 && passage) {
-      [before, marked, after] = [text.slice(0, at), passage, text.slice(at + passage.length)];
+      [before, chunk, after] = [text.slice(0, at), passage, text.slice(at + passage.length)];
     } else {
-      [before, marked, after] = ["", passage, ""];
+      [before, chunk, after] = ["", passage, ""];
       note = "The passage could not be located in the document text; it is shown on its own.";
     }
   }
+  const phrases = claim ? [...(claim.supports || []), claim.name, claim.code].filter(Boolean) : [];
+  const pieces = claim && claim.fields ? fieldLines(chunk) : supportingLines(chunk, phrases, before);
+  const whole = pieces.length === 1 && pieces[0].marked;
+  const chunkNode = h(
+    "span",
+    { class: whole ? "chunk" : "chunk partial", id: "passage-chunk" },
+    pieces.map((p) => (p.marked ? h("mark", {}, p.text) : p.text)),
+  );
+  const body = h("pre", { class: "document-text", tabindex: "0", "aria-label": "Source document text" }, before, chunkNode, after);
+
+  const marks = pieces.filter((p) => p.marked).length;
+  let hint;
+  if (!claim) hint = "The cited passage is highlighted.";
+  else if (claim.fields) hint = `Highlighted: the genes, inheritance and onset of ${claim.name} on its disease card.`;
+  else if (whole) {
+    hint = `Cited for ${claim.name}; the passage names none of the findings line by line, so all of it is highlighted.`;
+  } else {
+    const named = (claim.supports || []).length ? `the findings ${claim.supports.join(", ")}` : "no finding of the case";
+    hint =
+      `Cited for ${claim.name}, naming ${named}. Highlighted: the ${marks} line${marks === 1 ? "" : "s"} of the passage ` +
+      "that name the diagnosis or those findings; the rest of the cited passage is tinted.";
+  }
+
   const meta = h("dl", { class: "doc-meta" });
   const row = (label, ...value) => append(meta, h("dt", {}, label), h("dd", {}, ...value));
   row("Document", h("span", { class: "doc-title" }, String(doc.title ?? "")));
@@ -392,23 +814,67 @@ export async function openPassage(panel, evidenceId) {
   row("Kind", kindLabel(doc.kind));
   if (data.section) row("Section", String(data.section));
   row("Source", `${doc.source ?? "–"} (licence ${doc.licence ?? "–"})`);
-  if (Array.isArray(doc.codes) && doc.codes.length) row("Codes", doc.codes.map(String).join(", "));
   row("Passage", `chunk ${data.ordinal}, characters ${data.start}–${data.end} of ${Array.from(text).length}`);
-  const mark = h("mark", { id: "passage-mark" }, marked);
-  const body = h("pre", { class: "document-text", tabindex: "0", "aria-label": "Source document text" }, before, mark, after);
-  append(panel, meta);
+  append(panel, h("p", { class: "hint passage-hint" }, hint));
   if (note) append(panel, h("p", { class: "warning" }, note));
-  append(panel, h("p", { class: "hint" }, "The cited passage is highlighted."), body);
-  mark.scrollIntoView({ block: "nearest" });
+  append(panel, body, meta, renderCodes(doc));
+  const first = chunkNode.querySelector("mark") || chunkNode;
+  body.scrollTop = Math.max(0, first.offsetTop - 24);
 }
 
-/** Clicking any evidence id button inside root opens its passage in panel (one listener for all). */
+/** The "Genes:", "Inheritance:", "Onset:" lines of a disease card, marked. */
+function fieldLines(chunk) {
+  return chunk
+    .split(/(?<=\n)/)
+    .map((line) => ({ text: line, marked: /^(Genes|Inheritance|Onset)(?: \(continued\))?: /.test(line) }));
+}
+
+const NARROW = "(max-width: 1000px)";
+/** Each wired passage panel and its place on a wide screen (a re-render must not take the panel with it). */
+const panelHomes = new Map();
+
+/**
+ * Clicking any evidence id button inside root opens its passage in panel (one listener for all). On a wide
+ * screen the panel is the side column; on a narrow one (a phone) it opens right below the clicked button's
+ * table or list, so the passage is next to what was clicked. Closing it returns focus to the button.
+ */
 export function wireEvidenceLinks(root, panel) {
+  const home = panel.parentElement;
+  panelHomes.set(panel, home);
+  const narrow = window.matchMedia(NARROW);
+  let opener = null;
+  const goHome = () => {
+    if (panel.parentElement !== home) home.append(panel);
+  };
+  const close = () => {
+    clear(panel).hidden = true;
+    goHome();
+    if (opener && opener.isConnected) opener.focus();
+  };
+  panel.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !panel.hidden) close();
+  });
+  narrow.addEventListener("change", () => {
+    if (!narrow.matches) goHome();
+  });
   root.addEventListener("click", (event) => {
     const button = event.target instanceof Element ? event.target.closest("button.evidence-link") : null;
     if (!button || !root.contains(button)) return;
     event.preventDefault();
     const id = button.dataset.evidenceId;
-    if (id) openPassage(panel, id);
+    if (!id) return;
+    opener = button;
+    if (narrow.matches) {
+      const anchor = button.closest(".table-wrap, ul.retrieved, dl") || button.parentElement;
+      anchor.after(panel);
+      openPassage(panel, id, claims.get(button) || null, close);
+      panel.scrollIntoView({ block: "start" }); // right below the button's table or list
+    } else {
+      // The side column opens and narrows the differential: keep the clicked button where it was on screen.
+      goHome();
+      const top = button.getBoundingClientRect().top;
+      openPassage(panel, id, claims.get(button) || null, close);
+      window.scrollBy(0, button.getBoundingClientRect().top - top);
+    }
   });
 }

@@ -9,6 +9,7 @@ used. Screenshots go to ``artifacts/`` (kept by CI).
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -231,13 +232,14 @@ def test_clinician_and_auditor_views_in_chromium(live_server: LiveServer, browse
     first.locator("summary").focus()
     page.keyboard.press("Enter")  # expands with the keyboard
     expect(first.locator("details")).to_have_attribute("open", "")
-    evidence = first.locator("button.evidence-link", has_text="omim:154700#0")
+    evidence = first.locator(".table-wrap button.evidence-link", has_text="omim:154700#0")
     expect(evidence).to_be_visible()
     expect(first).to_contain_text("Arachnodactyly")  # the findings this passage supports
     evidence.click()
-    mark = page.locator("#passage mark")
-    expect(mark).to_be_visible()
-    assert mark.text_content() == chunk_text.text
+    chunk = page.locator("#passage-chunk")
+    expect(chunk).to_be_visible()
+    assert chunk.text_content() == chunk_text.text  # the cited chunk, inside its document
+    expect(page.locator("#passage mark").first).to_be_visible()
     expect(page.locator("#passage")).to_contain_text("Disease knowledge")
     # The reasoning turns, with the passages each retrieved.
     expect(page.locator(".turn").first).to_contain_text("match")
@@ -246,14 +248,16 @@ def test_clinician_and_auditor_views_in_chromium(live_server: LiveServer, browse
 
     # -- the poisoned document renders as text -----------------------------------------------------------------
     expect(first.locator(".doc-title", has_text=POISON_TITLE)).to_have_count(1)
-    first.locator("button.evidence-link", has_text=f"{POISON_ID}#0").click()
+    first.locator(".table-wrap button.evidence-link", has_text=f"{POISON_ID}#0").click()
     expect(page.locator("#passage .doc-title")).to_have_text(POISON_TITLE)
-    expect(mark).to_contain_text(POISON_SCRIPT)
+    marks = page.locator("#passage mark")
+    expect(marks.first).to_contain_text(POISON_SCRIPT)  # the line naming the findings, as characters
     document_text = page.locator("#passage .document-text").text_content() or ""
     assert document_text == POISON_TEXT  # the whole document, the chunk marked inside it
     poisoned_chunk = live_server.index.store.chunk(f"{POISON_ID}#0")
     assert poisoned_chunk is not None and poisoned_chunk.end < len(POISON_TEXT)
-    assert mark.text_content() == poisoned_chunk.text  # the chunk only: the follow-up stays outside the mark
+    assert chunk.text_content() == poisoned_chunk.text  # the chunk only: the follow-up stays outside it
+    assert all(m in poisoned_chunk.text for m in marks.all_text_contents())
     assert document_text.startswith(poisoned_chunk.text)
     assert page.locator("img").count() == 0
     assert page.evaluate("document.scripts.length") == 1  # only the viewer's module
@@ -362,9 +366,245 @@ def test_clinician_and_auditor_views_in_chromium(live_server: LiveServer, browse
     opened = auditor.locator(".differential > li").first
     expect(opened).to_contain_text("Marfan")
     opened.locator("summary").click()
-    opened.locator("button.evidence-link", has_text="omim:154700#0").click()
-    expect(auditor.locator("#passage mark")).to_have_text(chunk_text.text)
+    opened.locator(".table-wrap button.evidence-link", has_text="omim:154700#0").click()
+    expect(auditor.locator("#passage-chunk")).to_have_text(chunk_text.text)
     auditor.screenshot(path=str(ARTIFACTS / "viewer-audit.png"), full_page=True)
 
     context.close()
+    assert not problems, problems
+
+
+# -- the clinician's view of one diagnosis (issue 17) -----------------------------------------------------------
+# These run after the test above: its auditor part counts every record committed so far.
+
+MARFAN_WITH_UNKNOWN = "Arachnodactyly\nEctopia lentis\nTall stature\nBlue toenails\n- Seizures"
+PHONE = {"width": 390, "height": 844}
+
+
+def _diagnose_in(page: Page, findings: str, patient_id: str = "") -> str:
+    """Submits findings (and a patient id) and waits for a new decision; returns its audit id."""
+    previous = page.locator("#result .audit-id").all_text_contents()
+    page.get_by_role("radio", name="Findings").check()
+    page.fill("#findings", findings)
+    page.fill("#patient-id", patient_id)
+    page.get_by_role("button", name="Diagnose").click()
+    if previous:
+        expect(page.locator("#result .audit-id")).not_to_have_text(previous[0])
+    expect(page.locator("#progress")).to_contain_text("Done")
+    audit_id = page.locator("#result .audit-id").text_content()
+    assert audit_id
+    return audit_id
+
+
+def _clinician_page(browser: Browser, base: str, problems: list[str], **options: object) -> Page:
+    context = browser.new_context(**options)  # type: ignore[arg-type]
+    page = context.new_page()
+    _watch(page, problems)
+    page.goto(f"{base}/viewer/")
+    _use_key(page, CLINICIAN_KEY)
+    expect(page.locator("#key-status")).to_contain_text("Key accepted")
+    return page
+
+
+def test_each_diagnosis_says_what_it_explains_with_its_genes_links_and_a_precise_passage(
+    live_server: LiveServer, browser: Browser
+) -> None:
+    expect.set_options(timeout=20_000)
+    problems: list[str] = []
+    page = _clinician_page(browser, live_server.base_url, problems, viewport={"width": 1440, "height": 1000})
+    _diagnose_in(page, MARFAN_WITH_UNKNOWN)
+    first = page.locator(".differential > li").first
+    expect(first).to_contain_text("Marfan")
+
+    # Codes are links to their reference pages, in a new tab without an opener.
+    code = first.locator("summary a.code-link")
+    expect(code).to_have_attribute("href", "https://omim.org/entry/154700")
+    expect(code).to_have_attribute("target", "_blank")
+    assert "noopener" in (code.get_attribute("rel") or "")
+    hp = page.locator(".findings a.code-link", has_text="HP:0001166")
+    expect(hp).to_have_attribute("href", "https://hpo.jax.org/browse/term/HP:0001166")
+    codes = ["ORPHA:558", "OMIM:154700", "HP:0001166", "OMIM:1547000", "ICD10CM:Q87.4", "HP:1/../x"]
+    to_urls = 'async (codes) => { const m = await import("./links.js"); return codes.map(m.codeUrl); }'
+    urls = page.evaluate(to_urls, codes)
+    assert urls == [
+        "https://www.orpha.net/en/disease/detail/558",
+        "https://omim.org/entry/154700",
+        "https://hpo.jax.org/browse/term/HP:0001166",
+        None,
+        None,
+        None,
+    ]
+
+    # One coverage figure: the reasoning's "explains n/m", m counting every finding entered as present
+    # (the one not understood included, the absent one not), and the same m heads the evidence chain.
+    reasoning = page.locator(".turn-text", has_text="explains").last.text_content() or ""
+    found = re.search(r"Marfan syndrome \(OMIM:154700\):.*?explains (\d+)/(\d+) findings", reasoning)
+    assert found, reasoning
+    explained, entered = int(found.group(1)), int(found.group(2))
+    assert entered == 4
+    expect(first.locator("summary")).to_contain_text(f"explains {explained}/{entered} findings")
+    first.locator("summary").click()
+    expect(first.locator(".probability-meaning")).to_contain_text("in 10 were right")  # the evidence policy's
+    expect(first.locator(".coverage-box h4")).to_contain_text(f"Explains {explained} of the {entered} findings entered")
+    expect(first.locator(".coverage-box h4")).to_contain_text("1 absent finding not counted")
+    expect(first.locator(".chips.explains > li")).to_have_count(explained)
+    expect(first.locator(".chips.not-explained > li")).to_have_count(entered - explained)
+    expect(first.locator(".chips.not-explained")).to_contain_text("Blue toenails")
+    expect(first.locator(".chips.explains")).to_contain_text("Arachnodactyly")
+    expect(first.locator("table.evidence th").nth(3)).to_contain_text(f"(of {entered} entered)")
+    # The learned policy's line names no findings: "all" and "none" still list them, "some" only counts.
+    parsed = page.evaluate(
+        """async () => {
+             const { caseFindings, explainedFindings, reasoningCoverage } = await import("./render.js");
+             const findings = [{ label: "A", hpo_id: "HP:0000001" }, { label: "B" }, { label: "C", excluded: true }];
+             const trace = {
+               case: { findings },
+               turns: [{ index: 2, action: "reason", text: "<reason>Ranked 2 candidates.\\n" +
+                 "1. X syndrome [OMIM:100001] p=0.5 score 1 = f +1; explains 2/2 findings; evidence x\\n" +
+                 "2. Y syndrome [ORPHA:7] p=0.2 score 1 = f +1; explains 1/2 findings; evidence y</reason>" }],
+             };
+             const coverage = reasoningCoverage(trace);
+             return ["OMIM:100001", "ORPHA:7"].map((code) => {
+               const e = explainedFindings({ name: "", code }, coverage, caseFindings(trace));
+               return [e.explained, e.entered, e.complete, e.yes.map((f) => f.label), e.no.map((f) => f.label)];
+             });
+           }"""
+    )
+    assert parsed == [[2, 2, True, ["A", "B"], []], [1, 2, False, [], []]]
+    # Where the richer explanation card will go: nothing drawn until the trace carries one.
+    expect(first.locator(".explanation-detail")).to_have_count(0)
+
+    # Genes (and inheritance) from the disease card the diagnosis cites.
+    expect(first.locator(".disease-facts")).to_contain_text("FBN1")
+    expect(first.locator("summary .dx-facts")).to_contain_text("genes FBN1")
+
+    # The passage: only the lines naming the diagnosis or the findings it is cited for are marked.
+    first.locator(".table-wrap button.evidence-link", has_text="omim:154700#0").click()
+    chunk = live_server.index.store.chunk("omim:154700#0")
+    assert chunk is not None
+    expect(page.locator("#passage-chunk")).to_have_text(chunk.text)
+    marks = page.locator("#passage mark")
+    expect(marks.first).to_be_visible()
+    marked = [m.strip() for m in marks.all_text_contents()]
+    assert marked == ["Marfan syndrome (OMIM:154700)", "- Arachnodactyly", "- Ectopia lentis", "- Tall stature"]
+    # A line stating an absence never counts as support, though it names the finding.
+    lines = page.evaluate(
+        """async () => (await import("./render.js")).supportingLines(
+             "Observed findings: Tall stature\\nExcluded findings: Tall stature\\nNot a feature:\\n- Tall stature\\n",
+             ["Tall stature"])"""
+    )
+    assert [line["marked"] for line in lines] == [True, False]
+    assert "Aortic root aneurysm" not in " ".join(marked)
+    expect(page.locator("#passage .passage-hint")).to_contain_text("Highlighted: the 4 lines")
+    # HPO codes with their names, folded away; the disease code a link.
+    terms = page.locator("#passage .phenotype-codes")
+    expect(terms.locator("summary")).to_have_text("HPO terms of this document (2)")
+    terms.locator("summary").click()
+    expect(terms.locator("li").first).to_have_text("Arachnodactyly HP:0001166")
+    expect(terms.locator("a.code-link").first).to_have_attribute("href", "https://hpo.jax.org/browse/term/HP:0001166")
+    expect(page.locator("#passage .codes a.code-link", has_text="OMIM:154700")).to_have_count(1)
+    page.screenshot(path=str(ARTIFACTS / "viewer-explanation.png"), full_page=True)
+
+    # The disease card's own button marks its genes line.
+    first.locator(".disease-facts button.evidence-link").click()
+    expect(marks).to_have_count(1)
+    expect(marks.first).to_have_text("Genes: FBN1\n")
+
+    page.context.close()
+    assert not problems, problems
+
+
+def test_patient_id_keeps_one_pseudonym_and_a_reopened_trace_comes_first(
+    live_server: LiveServer, browser: Browser
+) -> None:
+    expect.set_options(timeout=20_000)
+    problems: list[str] = []
+    page = _clinician_page(browser, live_server.base_url, problems, viewport={"width": 1440, "height": 1000})
+    pseudonym = page.locator("#result .pseudonym code")
+
+    audit_id = _diagnose_in(page, MARFAN_FINDINGS, patient_id="MRN-0042")
+    expect(page.locator("#result .pseudonym")).to_contain_text("patient pseudonym")
+    first = pseudonym.text_content()
+    _diagnose_in(page, "Arachnodactyly\nTall stature", patient_id="MRN-0042")
+    assert pseudonym.text_content() == first  # the same patient, one pseudonym
+    _diagnose_in(page, MARFAN_FINDINGS, patient_id="MRN-0043")
+    assert pseudonym.text_content() != first
+    _diagnose_in(page, MARFAN_FINDINGS)
+    expect(page.locator("#result .pseudonym")).to_contain_text("case pseudonym")
+    record = live_server.get(f"/v1/traces/{audit_id}", AUDITOR_KEY).json()
+    assert record["patient_pseudonym"] == first  # what the auditor searches by
+    assert "MRN-0042" not in json.dumps(record)
+
+    page.get_by_role("radio", name="FHIR bundle").check()
+    expect(page.locator("#patient-id")).to_be_hidden()  # a bundle names its patient itself
+
+    # A reopened decision is drawn at the top, the form below it for a new case.
+    page.goto(f"{live_server.base_url}/viewer/?trace={audit_id}")
+    expect(page.locator("#result .audit-id")).to_have_text(audit_id)
+    expect(page.locator("#case-heading")).to_have_text("New case")
+    result_box = page.locator("#result").bounding_box()
+    form_box = page.locator("#case-form").bounding_box()
+    assert result_box and form_box and result_box["y"] < form_box["y"]
+    key_box = page.locator(".key-panel").bounding_box()
+    assert key_box and result_box["y"] < key_box["y"]  # the key, accepted, waits below
+    assert result_box["y"] < 200  # the first thing on the page
+    expect(page.locator("#result .pseudonym")).to_contain_text("patient pseudonym")
+    expect(pseudonym).to_have_text(first or "")
+    page.screenshot(path=str(ARTIFACTS / "viewer-reopened.png"))
+
+    page.context.close()
+    assert not problems, problems
+
+
+def test_on_a_phone_the_passage_opens_by_its_button_and_the_evidence_table_scrolls(
+    live_server: LiveServer, browser: Browser
+) -> None:
+    expect.set_options(timeout=20_000)
+    problems: list[str] = []
+    page = _clinician_page(browser, live_server.base_url, problems, viewport=PHONE, is_mobile=True, has_touch=True)
+    _diagnose_in(page, MARFAN_FINDINGS)
+    first = page.locator(".differential > li").first
+    first.locator("summary").click()
+
+    # Nothing is wider than the phone but the evidence table, which scrolls inside its frame.
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    wrap = first.locator(".table-wrap")
+    sizes = wrap.evaluate("w => [w.scrollWidth, w.clientWidth, getComputedStyle(w).overflowX]")
+    assert sizes[0] > sizes[1] and sizes[2] == "auto", sizes
+    expect(first.locator(".scroll-hint")).to_be_visible()
+    last_header = wrap.locator("th").last
+    wrap.evaluate("w => { w.scrollLeft = w.scrollWidth; }")
+    box = last_header.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    wrap.evaluate("w => { w.scrollLeft = 0; }")
+    page.screenshot(path=str(ARTIFACTS / "viewer-phone.png"))
+
+    # The passage opens right below the table of the button clicked, and is scrolled into view.
+    button = wrap.locator("button.evidence-link", has_text="omim:154700#0")
+    button.click()
+    panel = page.locator("#passage")
+    expect(panel.locator("#passage-chunk")).to_be_visible()
+    assert panel.evaluate("p => p.previousElementSibling && p.previousElementSibling.classList.contains('table-wrap')")
+    panel_top = panel.evaluate("p => p.getBoundingClientRect().top + window.scrollY")
+    button_bottom = button.evaluate("b => b.getBoundingClientRect().bottom + window.scrollY")
+    assert 0 <= panel_top - button_bottom < PHONE["height"], (panel_top, button_bottom)
+    expect(panel.locator("#passage-heading")).to_be_in_viewport()
+    expect(panel.locator("mark").first).to_be_in_viewport()
+    page.screenshot(path=str(ARTIFACTS / "viewer-phone-passage.png"))
+
+    # Closing it goes back to the button; a passage of the reasoning opens below its turn's list.
+    panel.get_by_role("button", name="Close passage").click()
+    expect(panel).to_be_hidden()
+    expect(button).to_be_focused()
+    turn_button = page.locator(".turn .retrieved button.evidence-link").first
+    turn_button.click()
+    expect(panel.locator("#passage-chunk")).to_be_visible()
+    assert panel.evaluate("p => p.previousElementSibling.matches('ul.retrieved')")
+    expect(panel.locator("#passage-heading")).to_be_in_viewport()
+
+    # Back to a wide window: the passage returns to its side column.
+    page.set_viewport_size({"width": 1440, "height": 1000})
+    expect(page.locator(".workspace > #passage")).to_have_count(1)
+
+    page.context.close()
     assert not problems, problems

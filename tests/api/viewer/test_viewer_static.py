@@ -94,11 +94,24 @@ def test_pages_have_no_inline_script_style_or_handler(page: Path) -> None:
     assert not HTML_SINKS.search(html)
 
 
+#: The reference pages codes link to (links.js): places a clinician opens in a new tab, never loaded by the page.
+REFERENCE_LINKS = {"https://omim.org", "https://www.orpha.net", "https://hpo.jax.org"}
+
+
 @pytest.mark.parametrize("path", STATIC_FILES, ids=lambda p: p.name)
 def test_nothing_is_loaded_from_outside_the_origin(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
-    assert not re.search(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text, flags=re.I), f"external URL in {path.name}"
+    found = {m.group(0) for m in re.finditer(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text, flags=re.I)}
+    allowed = REFERENCE_LINKS if path.name == "links.js" else set()
+    assert found <= allowed, f"external URL in {path.name}: {sorted(found - allowed)}"
     assert "@import" not in text
+
+
+def test_reference_links_open_in_a_new_tab_without_an_opener() -> None:
+    text = (STATIC_DIR / "links.js").read_text(encoding="utf-8")
+    assert 'target: "_blank"' in text and 'rel: "noopener noreferrer"' in text
+    # The CSP would refuse these hosts as a script, style, image or connection anyway: links only.
+    assert not any(host in CONTENT_SECURITY_POLICY for host in REFERENCE_LINKS)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
