@@ -463,7 +463,7 @@ def eval_retrieval(
                 raise fail(f"{cases}: no cases in the file, nothing to evaluate")
             case_sets = {cases.stem: loaded}
         else:
-            case_sets = default_case_sets()
+            case_sets = default_case_sets(frozenset(opened.manifest.excluded_publications))
     except OSError as exc:
         raise fail(str(exc)) from None
     report = evaluate_retrieval(opened, case_sets, limit=limit)

@@ -697,8 +697,10 @@ def calibrate_command(
 ) -> None:
     """Fit the evidence policy's probabilities on index-side published cases, leave-publication-out.
 
-    Plays the evidence policy (abstention off) on index-side phenopacket cases (spread over the file,
-    in a fixed hash order, so any prefix is a fair sample), each with the records of its own
+    Plays the evidence policy (abstention off, ranking with the index's own disease knowledge) on
+    index-side phenopacket cases whose publication no kept HPO annotation row cites (so, like held-out
+    cases on a leakage-controlled index, the answer was not curated from their paper), spread over the
+    file in a fixed hash order so any prefix is a fair sample, each with the records of its own
     publication hidden, then fits a temperature softmax with a "none of these" outcome and an isotonic
     map of the top probability on out-of-fold predictions (folds are publications). The held-out
     benchmark is never read. Cases the findings checks reject (Settings abstain_*) are left out of the
@@ -709,7 +711,9 @@ def calibrate_command(
     from corpus_builder.sources.phenopackets import index_phenopacket_cases
     from dxsearch.evaluation import GoldMatcher, publication_documents
     from dxsearch.knowledge.disease_ontology import get_disease_ontology
+    from dxsearch.knowledge.similarity import get_phenotype_similarity
     from dxsearch.policies.calibration import PROVISIONAL
+    from dxsearch.policies.catalog import index_knowledge
     from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
     from dxsearch.train.calibrate import CalibrationCase, collect, fit
     from dxsearch.train.data import spread
@@ -721,9 +725,12 @@ def calibrate_command(
         typer.echo(f"{len(rows)} played cases in {played}", err=True)
     if play:
         opened = _open_index(index)
+        knowledge = index_knowledge(opened)
+        cited = knowledge.cited_publications()
         done = {r.case_id for r in rows}
+        independent = [c for c in index_phenopacket_cases() if c.case.observed and (c.pmid or "") not in cited]
         chosen = sorted(
-            spread([c for c in index_phenopacket_cases() if c.case.observed], cases),
+            spread(independent, cases),
             key=lambda c: hashlib.sha256(c.case.case_id.encode()).hexdigest(),
         )
         todo = [c for c in chosen if c.case.case_id not in done]
@@ -732,6 +739,7 @@ def calibrate_command(
             EvidencePolicyConfig(
                 abstain_below=0.0, min_specific_findings=0, min_information=0.0, max_finalist_lookups=0
             ),
+            similarity=get_phenotype_similarity(knowledge),
             calibrator=PROVISIONAL,
         )
         matcher = GoldMatcher(opened, get_disease_ontology())
@@ -756,8 +764,9 @@ def calibrate_command(
     fitted_on = {
         **calibrator.fitted_on,
         "played": len(rows),
-        "source": "index side of the phenopacket publication split, own publication hidden from retrieval",
-        "command": "dxsearch calibrate --index var/index --cases 600 (DXSEARCH_ABSTAIN_* at their defaults)",
+        "source": "index side of the phenopacket publication split, publications no kept HPO annotation row "
+        "cites, own publication hidden from retrieval; ranked with the index's disease knowledge",
+        "command": f"dxsearch calibrate --index var/index --cases {cases} (DXSEARCH_ABSTAIN_* at their defaults)",
     }
     calibrator = calibrator.model_copy(update={"fitted_on": fitted_on})
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -27,9 +27,11 @@ from transformers import set_seed
 from dxsearch.cases import LabelledCase
 from dxsearch.env import DiagnosticEnv
 from dxsearch.evaluation import GoldMatcher, publication_documents
+from dxsearch.knowledge.similarity import get_phenotype_similarity
 from dxsearch.policies.backends.transformers import TransformersBackend
 from dxsearch.policies.base import Policy
 from dxsearch.policies.card import PolicyCard, write_card
+from dxsearch.policies.catalog import index_knowledge
 from dxsearch.policies.evidence import EvidencePolicy
 from dxsearch.policies.llm import LlmPolicy
 from dxsearch.policies.prompt import SYSTEM_PROMPTS
@@ -178,13 +180,14 @@ def run(
     env = DiagnosticEnv(retriever, config.budget)
     matcher = GoldMatcher(index)
     hidden = publication_documents(index)
+    similarity = get_phenotype_similarity(index_knowledge(index))  # the index's rows, its exclusions dropped
     train, validation = prepare_cases(config.data, cases, matcher, hidden, out, log)
 
     # 1. The teacher: the evidence baseline's episodes on training cases (SFT data, curriculum difficulty).
     teacher_path = out / "teacher.jsonl"
     if not run_dir.done("teacher"):
         t0 = time.perf_counter()
-        teacher = EvidencePolicy(config.teacher)
+        teacher = EvidencePolicy(config.teacher, similarity=similarity)
         episodes = run_policy(teacher, train, env, config, "teacher episodes")
         lines = [
             json.dumps(
@@ -264,7 +267,9 @@ def run(
         results[name] = json.loads(path.read_text(encoding="utf-8"))
     teacher_validation = out / "eval" / "teacher.json"
     if not run_dir.done("eval-teacher"):
-        episodes = run_policy(EvidencePolicy(config.teacher), validation, env, config, "validate teacher")
+        episodes = run_policy(
+            EvidencePolicy(config.teacher, similarity=similarity), validation, env, config, "validate teacher"
+        )
         write_json(teacher_validation, mean_breakdown(episodes))
         run_dir.mark("eval-teacher")
     results["teacher"] = json.loads(teacher_validation.read_text(encoding="utf-8"))

@@ -40,8 +40,10 @@ from dxsearch.cases import LabelledCase
 from dxsearch.corpus import DocumentKind, Evidence
 from dxsearch.env import DiagnosticEnv
 from dxsearch.evaluation import GoldMatcher, publication_documents
+from dxsearch.knowledge.similarity import PhenotypeSimilarity, get_phenotype_similarity
 from dxsearch.policies.base import Policy
 from dxsearch.policies.card import PolicyCard, write_card
+from dxsearch.policies.catalog import index_knowledge
 from dxsearch.policies.evidence import EvidencePolicy
 from dxsearch.policies.learned import (
     ACTIONS,
@@ -296,12 +298,19 @@ def _fit(model: TorchPolicy, loss_of: Callable[[], torch.Tensor], names: Sequenc
 
 
 def behaviour_clone(
-    config: PolicyTrainConfig, episodes: Sequence[Episode], initial: LearnedParams
+    config: PolicyTrainConfig,
+    episodes: Sequence[Episode],
+    initial: LearnedParams,
+    similarity: PhenotypeSimilarity | None = None,
 ) -> tuple[LearnedParams, dict[str, float]]:
-    """Ranker first (its targets do not depend on the action head), then the action head in the ranker's states."""
+    """Ranker first (its targets do not depend on the action head), then the action head in the ranker's states.
+
+    ``similarity``: the phenotype scorer over the training index's disease knowledge (its excluded
+    publications' rows dropped); ``None``, the full release.
+    """
     rank_names = ("rank_linear", "rank_hidden", "rank_hidden_bias", "rank_out")
     model = TorchPolicy(initial)
-    evidence = EvidencePolicy(config.teacher)
+    evidence = EvidencePolicy(config.teacher, similarity=similarity)
     memo: dict[tuple[object, ...], list[Any]] = {}  # candidates depend on the history, not on the weights
     policy = LearnedPolicy(initial, config.budget, evidence=evidence, memo=memo)
     rankings, _ = teacher_decisions(episodes, policy)
@@ -404,6 +413,7 @@ def run_policy_grpo(
     *,
     stage: str = "grpo",
     reward_config: RewardConfig | None = None,
+    similarity: PhenotypeSimilarity | None = None,
 ) -> LearnedParams:
     """GRPO from ``start`` (also the KL reference); resumes from ``checkpoint`` if one exists."""
     grpo = config.grpo
@@ -418,7 +428,7 @@ def run_policy_grpo(
         optimiser.load_state_dict(state["optimiser"])
         first = int(state["step"]) + 1
     _drop_metrics_after(metrics_path, stage, first - 1)
-    evidence = EvidencePolicy(config.teacher)
+    evidence = EvidencePolicy(config.teacher, similarity=similarity)
     memo: dict[tuple[object, ...], list[Any]] = {}
     with _progress_bar() as bar:
         task = bar.add_task(stage, total=grpo.steps, completed=first, info="")
@@ -589,12 +599,13 @@ def run(
     env = DiagnosticEnv(cached, config.budget)
     matcher = GoldMatcher(index)
     hidden = publication_documents(index)
+    similarity = get_phenotype_similarity(index_knowledge(index))  # the index's rows, its exclusions dropped
     train, validation = prepare_cases(config.data, cases, matcher, hidden, out, log)
     reward_config = config.reward_config()
     metrics_path = out / "metrics.jsonl"
 
     t0 = time.perf_counter()
-    teacher_policy = EvidencePolicy(config.teacher)
+    teacher_policy = EvidencePolicy(config.teacher, similarity=similarity)
     teacher = play_all(teacher_policy, train, env, reward_config, "teacher episodes")
     timings["teacher"] = time.perf_counter() - t0
     teacher_rewards = [e.reward.value for e in teacher]
@@ -606,7 +617,7 @@ def run(
         run_dir.mark("untrained")
     if not run_dir.done("sft"):
         t0 = time.perf_counter()
-        sft, stats = behaviour_clone(config, teacher, untrained)
+        sft, stats = behaviour_clone(config, teacher, untrained, similarity)
         _drop_metrics_after(metrics_path, "bc", -1)
         _append_metrics(metrics_path, {"stage": "bc", "step": 0, **stats})
         run_dir.save("sft", sft)
@@ -642,6 +653,7 @@ def run(
             metrics_path,
             stage=name,
             reward_config=variant_reward,
+            similarity=similarity,
         )
         run_dir.save(name, trained)
         timings[name] = time.perf_counter() - t0
@@ -653,9 +665,10 @@ def run(
             t0 = time.perf_counter()
             policy: Policy
             if name == "evidence":
-                policy = EvidencePolicy(config.teacher)
+                policy = EvidencePolicy(config.teacher, similarity=similarity)
             else:
-                policy = LearnedPolicy(load_params(run_dir.model(name)), config.budget, name=name)
+                evidence = EvidencePolicy(config.teacher, similarity=similarity)
+                policy = LearnedPolicy(load_params(run_dir.model(name)), config.budget, name=name, evidence=evidence)
             write_json(path, episode_metrics(play_all(policy, validation, env, reward_config, f"validate {name}")))
             timings[f"eval_{name}"] = time.perf_counter() - t0
             run_dir.mark(f"eval-{name}")
