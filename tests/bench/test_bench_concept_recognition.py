@@ -15,7 +15,7 @@ from types import ModuleType
 import pytest
 
 BENCH = Path(__file__).parents[2] / "bench"
-FIXTURE = Path(__file__).parent / "data" / "cr-fixture"
+DATA = Path(__file__).parent / "data"
 
 
 def _load(name: str) -> ModuleType:
@@ -33,26 +33,38 @@ def bench() -> ModuleType:
     return _load("bench_concept_recognition")
 
 
+@pytest.fixture
+def corpus_dir(tmp_path: Path) -> Path:
+    """The two documents laid out as a drop-in corpus: ``corpus/<doc>`` and ``ann/<doc>``."""
+    for doc in ("note1", "abs2"):
+        for kind, suffix in (("corpus", "txt"), ("ann", "ann")):
+            (tmp_path / "cr" / kind).mkdir(parents=True, exist_ok=True)
+            (tmp_path / "cr" / kind / doc).write_text((DATA / f"cr-{doc}.{suffix}").read_text())
+    return tmp_path / "cr"
+
+
 def test_both_annotation_formats_give_present_and_absent_ids(bench: ModuleType) -> None:
     identity = lambda term_id: term_id  # noqa: E731
-    id68 = (FIXTURE / "ann" / "note1").read_text()
+    id68 = (DATA / "cr-note1.ann").read_text()
     assert bench.parse_annotations(id68, identity) == ({"HP:0000098", "HP:0001166"}, {"HP:0001250"})
-    gsc = (FIXTURE / "ann" / "abs2").read_text()
+    gsc = (DATA / "cr-abs2.ann").read_text()
     assert bench.parse_annotations(gsc, identity) == ({"HP:0000252", "HP:0000006"}, set())
 
 
 def test_intake_on_a_dropped_in_directory(
-    bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bench: ModuleType, corpus_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "cr.json"
-    assert bench.main(["--corpus", str(FIXTURE), "--system", "intake", "--json", str(out)]) == 0
+    argv = ["--corpus", str(corpus_dir), "--system", "intake", "--system", "dictionary", "--json", str(out)]
+    assert bench.main(argv) == 0
     result = json.loads(out.read_text())
-    assert result["documents"] == {str(FIXTURE): 2}
-    row = result["results"][str(FIXTURE)]["intake"]
-    # Three present gold ids; the negated seizures are not gold and must not be reported present.
-    assert (row["tp"], row["fp"], row["fn"]) == (3, 0, 1)  # the miss: "autosomal dominant", not a phenotype
-    assert (row["pa"]["tp"], row["pa"]["fn"]) == (3, 0)
-    assert "| intake |" in capsys.readouterr().out
+    assert result["documents"] == {str(corpus_dir): 2}
+    for system in ("intake", "dictionary"):
+        row = result["results"][str(corpus_dir)][system]
+        # Three present gold ids; the negated seizures are not gold and must not be reported present.
+        assert (row["tp"], row["fp"], row["fn"]) == (3, 0, 1)  # the miss: "autosomal dominant", not a phenotype
+        assert (row["pa"]["tp"], row["pa"]["fn"]) == (3, 0)
+    assert "| dictionary |" in capsys.readouterr().out
 
 
 def test_jsonl_drop_in(bench: ModuleType, tmp_path: Path) -> None:
