@@ -172,18 +172,25 @@ def default_cache_dir() -> Path:
     return Path(sys.prefix) / "share" / "dxsearch" / "derived"
 
 
-def cached_slim_index(hp_obo: Path, cache_dir: Path) -> Path:
-    """The slim index file of ``hp_obo`` under ``cache_dir``, built on first use (temp file, then rename)."""
+def cached_slim_index(hp_obo: Path, cache_dir: Path) -> dict[str, Any]:
+    """The slim tables of ``hp_obo``, read from ``cache_dir`` or built and written there (temp file, rename).
+
+    A cache that cannot be written (a read-only environment) costs a build per process, with a note on stderr.
+    """
     digest = hashlib.sha256(hp_obo.read_bytes()).hexdigest()[:16]
     path = cache_dir / f"fasthpocr-{version('fasthpocr')}-slim{SLIM_FORMAT}-{digest}.json"
     if path.is_file():
-        return path
+        tables: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return tables
     tables = build_slim_index(hp_obo)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=cache_dir, suffix=".partial", delete=False, encoding="utf-8") as out:
-        json.dump(tables, out, separators=(",", ":"))
-    Path(out.name).replace(path)
-    return path
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=cache_dir, suffix=".partial", delete=False, encoding="utf-8") as out:
+            json.dump(tables, out, separators=(",", ":"))
+        Path(out.name).replace(path)
+    except OSError as exc:
+        print(f"dxsearch: second reader index not cached ({exc}); built for this process only", file=sys.stderr)
+    return tables
 
 
 class _SlimIndex:
@@ -214,8 +221,7 @@ class _SlimIndex:
 class FastHpoCrReader:
     """Proposes (start, end, HPO id) spans of two words or more, phenotypic abnormalities, ids made current."""
 
-    def __init__(self, slim_index: Path, knowledge: HpoKnowledge) -> None:
-        tables = json.loads(slim_index.read_text(encoding="utf-8"))
+    def __init__(self, tables: dict[str, Any], knowledge: HpoKnowledge) -> None:
         self._kb = _SlimIndex(tables["words"], tables["signatures"], tables["labels"])
         self._knowledge = knowledge
 

@@ -66,9 +66,13 @@ def test_slim_index_built_once_and_read_in_any_word_order(tmp_path: Path) -> Non
     obo.write_text(TINY_OBO)
     tables = build_slim_index(obo)
     assert set(tables) == {"format", "words", "signatures", "labels"}
-    path = cached_slim_index(obo, tmp_path / "cache")
-    assert cached_slim_index(obo, tmp_path / "cache") == path
-    assert json.loads(path.read_text())["words"] == tables["words"]
+    assert cached_slim_index(obo, tmp_path / "cache") == tables
+    (written,) = (tmp_path / "cache").iterdir()
+    assert json.loads(written.read_text()) == tables
+    assert cached_slim_index(obo, tmp_path / "cache") == tables  # read back
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    assert cached_slim_index(obo, blocked / "cache") == tables  # unwritable: built, used, not cached
 
 
 def test_real_index_proposes_reordered_and_clustered_phrasings_of_two_words_or_more() -> None:
