@@ -25,6 +25,7 @@ from dxsearch.knowledge.term_lookup import ASSERTION_ORDER, Assertion, Candidate
 
 __all__ = [
     "NOT_A_FINDING",
+    "NO_LOINC_DIRECTION_TERM",
     "NO_LOINC_MAPPING",
     "NO_TERM",
     "Assertion",
@@ -40,8 +41,17 @@ __all__ = [
 NO_TERM = "no HPO term matches these words"
 #: Why a bundle condition is not a finding: it names a diagnosis (history), not a phenotype.
 NOT_A_FINDING = "a Condition names a diagnosis, not a phenotype: kept out of the findings"
-#: Why a LOINC-coded measurement is not a finding: no mapping from LOINC to HPO is available offline.
-NO_LOINC_MAPPING = "a LOINC-coded measurement: no offline mapping from LOINC to HPO, not used as a finding"
+#: Why a LOINC-coded measurement maps to no HPO term: no LOINC-to-HPO table is available offline (loinc2hpo's
+#: annotations ship in no package registry), and without an interpretation a value names no phenotype.
+NO_LOINC_MAPPING = (
+    "a LOINC-coded measurement with no interpretation (high / low / abnormal): no offline LOINC-to-HPO "
+    "mapping, and a value alone names no phenotype; kept by its words only"
+)
+#: Why a LOINC-coded measurement read as high / low / abnormal maps to no HPO term (``{...}`` filled in).
+NO_LOINC_DIRECTION_TERM = (
+    "a LOINC-coded measurement interpreted as {direction}: no offline LOINC-to-HPO mapping, and no HPO term "
+    "is named '{example}' or the like; kept by its words only"
+)
 #: Assertions that describe the patient's own findings (observed or excluded); others stay in the account only.
 PATIENT_ASSERTIONS: frozenset[Assertion] = frozenset({"present", "historical", "absent"})
 
