@@ -8,8 +8,9 @@ vocabulary once per cluster id (quadratic): it ran for over 14 CPU-minutes here 
 builder runs the package's own label pipeline unchanged (``HPOLabelCollector`` -> ``LabelProcessor`` ->
 ``PreprocessHPOTerms.filterTerms`` -> ``IndexTerms`` -> ``SynonymExpader``, stock configuration) and
 replaces only the two slow parts: the ontology is read by a line parser that gives the pipeline what
-``OntoReader`` gives it (names, EXACT and RELATED synonyms, xref descriptions, names of obsolete terms
-as synonyms of their replacements, is_a ancestors), and cluster lists are grouped in one pass. The index
+``OntoReader`` gives it (``dxsearch.intake.second_reader.read_ontology``: names, EXACT and RELATED
+synonyms, xref descriptions, names of obsolete terms as synonyms of their replacements, is_a
+ancestors), and cluster lists are grouped in one pass. The index
 file is the one ``HPOAnnotator`` loads, kept under a key of the ``hp.obo`` digest and the package version,
 so it is built once (~20 s) and nothing is downloaded.
 """
@@ -21,89 +22,12 @@ import contextlib
 import hashlib
 import io
 import json
-import re
-import sys
 from collections import defaultdict
-from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-_SYNONYM = re.compile(r'^"((?:[^"\\]|\\.)*)" (EXACT|RELATED|BROAD|NARROW)')
-_XREF_DESCRIPTION = re.compile(r'^\S+ "((?:[^"\\]|\\.)*)"')
-PHENOTYPIC_ABNORMALITY = "HP:0000118"
-
-
-def _unescape(value: str) -> str:
-    return re.sub(r"\\(.)", r"\1", value)
-
-
-def _stanzas(path: Path) -> Iterator[dict[str, list[str]]]:
-    stanza: dict[str, list[str]] | None = None
-    with path.open(encoding="utf-8") as handle:
-        for raw in handle:
-            line = raw.rstrip("\n")
-            if line.startswith("["):
-                if stanza is not None:
-                    yield stanza
-                stanza = {} if line == "[Term]" else None
-            elif stanza is not None and line:
-                tag, sep, value = line.partition(": ")
-                if sep:
-                    stanza.setdefault(tag, []).append(value.split(" ! ", 1)[0] if tag != "name" else value)
-    if stanza is not None:
-        yield stanza
-
-
-def read_ontology(hp_obo: Path) -> SimpleNamespace:
-    """What FastHPOCR's ``OntoReader`` gives its label collector: ``terms``, ``synonyms``, ``allSuperClasses``."""
-    terms: dict[str, str] = {}
-    synonyms: dict[str, list[str]] = {}
-    parents: dict[str, list[str]] = {}
-    for stanza in _stanzas(hp_obo):
-        term_id, name = stanza.get("id", [""])[0], stanza.get("name", [""])[0]
-        if not term_id or not name:
-            continue
-        if stanza.get("is_obsolete") == ["true"]:
-            replacement = stanza.get("replaced_by", [None])[0]
-            if replacement:
-                synonyms.setdefault(replacement, [])
-                if name not in synonyms[replacement]:
-                    synonyms[replacement].append(name.replace("obsolete", "").strip())
-            continue
-        terms[term_id] = name
-        found = synonyms.setdefault(term_id, [])
-        for value in stanza.get("synonym", []):
-            match = _SYNONYM.match(value)
-            if match and match.group(2) in ("EXACT", "RELATED"):
-                text = _unescape(match.group(1))
-                if text not in found:
-                    found.append(text)
-        for value in stanza.get("xref", []):
-            match = _XREF_DESCRIPTION.match(value)
-            if match and _unescape(match.group(1)) not in found:
-                found.append(_unescape(match.group(1)))
-        parents[term_id] = [value.split()[0] for value in stanza.get("is_a", [])]
-    ancestors: dict[str, set[str]] = {}
-
-    def up(term_id: str) -> set[str]:
-        if term_id not in ancestors:
-            ancestors[term_id] = set()  # a cycle guard; hp.obo has none
-            found: set[str] = set()
-            for parent in parents.get(term_id, ()):
-                found.add(parent)
-                found |= up(parent)
-            ancestors[term_id] = found
-        return ancestors[term_id]
-
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
-    return SimpleNamespace(
-        terms=terms,
-        synonyms=synonyms,
-        allSuperClasses={term_id: sorted(up(term_id)) for term_id in terms},
-        abn_classes=[t for t, p in parents.items() if PHENOTYPIC_ABNORMALITY in p],
-    )
+from dxsearch.intake.second_reader import read_ontology
 
 
 def build_index(hp_obo: Path, out: Path) -> Path:
