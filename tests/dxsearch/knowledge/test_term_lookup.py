@@ -287,10 +287,10 @@ def test_a_longer_candidate_of_another_reader_replaces_the_dictionary_match(look
     """Candidates are taken when they cover more words (two or more), and get the dictionary's assertion."""
     text = "No brachydactyly type C; scoliosis."
     plain = lookup.mentions(text)
-    assert [m.term_id for m in plain][0] == "HP:0001156"  # Brachydactyly: "type C" not in the dictionary's words
+    assert plain[0].term_id == "HP:0001156"  # Brachydactyly: "type C" not in the dictionary's words
     start = text.index("brachydactyly")
     proposed = [(start, start + len("brachydactyly type C"), "HP:0009373"), (0, 2, SEIZURE)]
     read = lookup.mentions(text, proposed)
-    assert [(m.term_id, m.assertion, m.label) for m in read][0] == ("HP:0009373", "absent", "brachydactyly type C")
+    assert (read[0].term_id, read[0].assertion, read[0].label) == ("HP:0009373", "absent", "brachydactyly type C")
     assert SEIZURE not in {m.term_id for m in read}  # one word ("No"): not taken
     assert read[1:] == plain[1:]
