@@ -383,18 +383,34 @@ def validate(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the report (documents, every reject) as JSON.")
     ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Also say what each record becomes: findings (HPO id or none), diagnoses, sex, age, "
+            "what was ignored, and warnings on normalised values (sex 'M' read as male).",
+        ),
+    ] = False,
 ) -> None:
     """Check a file without indexing it: every problem as `location: reason (got value)` on stdout.
 
     Exit 2 if anything was rejected or nothing would be indexed; the summary goes to stderr.
     """
-    from corpus_builder.validate import validate_path
+    from corpus_builder.validate import explain_path, validate_path
 
     report = validate_path(file)
     failed = bool(report.rejects or report.duplicate_ids or not report.documents)
+    explained = explain_path(file) if explain else []
     if as_json:
-        typer.echo(report.model_dump_json(indent=2))
+        if explain:
+            payload = report.model_dump(mode="json") | {"records": [r.model_dump(mode="json") for r in explained]}
+            typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        else:
+            typer.echo(report.model_dump_json(indent=2))
     else:
+        for record in explained:
+            for line in record.lines():
+                typer.echo(line)
         for reject in report.rejects:
             for line in reject.lines():
                 typer.echo(line)

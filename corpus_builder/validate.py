@@ -4,12 +4,19 @@ Validation is the same code path as a build (same checks, same FHIR
 validation, same document construction), so "validate says ok" means "build
 will accept it"; only the index is not written. Documents are counted, not
 kept, so a large directory validates in constant memory (ids aside).
+
+``--explain`` (:func:`explain_path`) says what each record becomes: the findings indexed (with their HPO
+id, or none), diagnoses, sex and age, the resources read into nothing and why, and warnings on values
+the build normalises ("sex 'M' read as male", an age computed from a birth date, an obsolete HPO id).
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -64,4 +71,166 @@ def validate_path(path: Path, *, settings: Settings | None = None) -> Validation
         by_kind=dict(kinds),
         rejects=tuple(rejects),
         duplicate_ids=tuple(duplicates),
+    )
+
+
+class RecordExplanation(BaseModel):
+    """What one record (a bundle's patient, a case row, a guideline) becomes in the index, and what was not read.
+
+    ``findings`` are ``(label, HPO id or None, excluded)`` as indexed; ``diagnoses`` the Conditions or the
+    gold diagnosis (``code label``); ``ignored`` the resources read into nothing, with why; ``warnings``
+    the values the build normalises or cannot use ("sex 'M' read as male").
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    location: str
+    kind: str
+    sex: str | None = None
+    age: str | None = None
+    findings: tuple[tuple[str, str | None, bool], ...] = ()
+    diagnoses: tuple[str, ...] = ()
+    ignored: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        """The explanation for people: a head line, then one indented line per item."""
+        head = f"{self.location}: {self.kind}"
+        if self.kind != "guideline":
+            head += f" (sex {self.sex}, age {self.age or 'unknown'})"
+        out = [head]
+        for label, hpo_id, excluded in self.findings:
+            out.append(f"  {'excluded' if excluded else 'finding '} {hpo_id or '(no HPO id)':<11} {label}")
+        out.extend(f"  diagnosis {diagnosis}" for diagnosis in self.diagnoses)
+        out.extend(f"  ignored  {item}" for item in self.ignored)
+        out.extend(f"  warning  {warning}" for warning in self.warnings)
+        return out
+
+
+def explain_path(path: Path, *, settings: Settings | None = None) -> list[RecordExplanation]:
+    """What each record under ``path`` becomes (files a build reads; rejects are ``validate_path``'s to tell)."""
+    from corpus_builder.sources.files import RECORD_SUFFIXES, SUPPORTED_SUFFIXES, decode_text, read_checked
+    from dxsearch.settings import get_settings
+
+    limit = (settings or get_settings()).max_input_bytes
+    files = (
+        sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.parts))
+        if path.is_dir()
+        else [path]
+    )
+    explained: list[RecordExplanation] = []
+    for file in files:
+        suffix = file.suffix.lower()
+        if suffix not in SUPPORTED_SUFFIXES:
+            continue
+        if suffix not in RECORD_SUFFIXES:
+            explained.append(RecordExplanation(location=str(file), kind="guideline"))
+            continue
+        try:
+            text = decode_text(read_checked(file, limit))
+        except ValueError:
+            continue  # validate_path reports it
+        explained.extend(_explain_records(file, suffix, text))
+    return explained
+
+
+def _explain_records(file: Path, suffix: str, text: str) -> Iterator[RecordExplanation]:
+    if suffix == ".json":
+        lines = [(str(file), text)]
+    else:
+        lines = [(f"{file}:{n}", line) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
+    for location, raw in lines:
+        try:
+            payload = json.loads(raw)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(payload, dict) and payload.get("resourceType") == "Bundle":
+            yield from _explain_bundle(location, payload)
+        elif isinstance(payload, dict) and "phenotypes" in payload:
+            yield _explain_row(location, payload)
+
+
+def _explain_bundle(location: str, payload: dict[str, Any]) -> Iterator[RecordExplanation]:
+    from dxsearch.intake.fhir import BundleError, parse_bundle
+    from dxsearch.knowledge.term_lookup import get_term_lookup
+
+    lookup = get_term_lookup()
+    try:
+        parsed = parse_bundle(payload)
+    except BundleError:
+        return  # validate_path reports it
+    entries = payload.get("entry") or []
+    for patient in parsed.patients:
+        resource = (entries[patient.entry_index] or {}).get("resource") or {}
+        warnings: list[str] = []
+        if resource.get("gender") in (None, "unknown"):
+            warnings.append("Patient.gender absent or unknown: sex unknown")
+        if resource.get("birthDate") and patient.age is not None:
+            warnings.append(
+                f"age {patient.age} computed from birthDate (at the bundle's latest clinical date, else today)"
+            )
+        for finding, codes in zip(patient.findings, patient.finding_codes, strict=False):
+            mapped = [lookup.by_code(code.replace("ICD10CM:", "ICD10:", 1)) for code in codes]
+            term_id = next((t for t in mapped if t is not None), None)
+            if finding.hpo_id is None and term_id is not None:
+                warnings.append(
+                    f"{finding.label!r} is indexed by its words: its code maps to {term_id} only when a case is "
+                    "read (dxsearch diagnose, the API), not in the index"
+                )
+        ignored = sorted({*parsed.ignored, *patient.ignored})
+        yield RecordExplanation(
+            location=f"{location}#entry[{patient.entry_index}]",
+            kind=f"patient record (FHIR {patient.fhir_version})",
+            sex=patient.sex,
+            age=patient.age,
+            findings=tuple((f.label, f.hpo_id, f.excluded) for f in patient.findings),
+            diagnoses=tuple(
+                f"{' '.join(c.codes) or '(no code)'} {c.label}" + (" (refuted)" if c.refuted else "")
+                for c in patient.conditions
+            ),
+            ignored=tuple(f"entry[{index}]: {why}" for index, why in ignored),
+            warnings=tuple(warnings),
+        )
+
+
+def _explain_row(location: str, row: dict[str, Any]) -> RecordExplanation:
+    from dxsearch.cases import normalise_sex
+    from dxsearch.intake.demographics import check_age
+    from dxsearch.knowledge.hpo import get_hpo_knowledge
+
+    warnings: list[str] = []
+    given_sex = row.get("sex")
+    sex = normalise_sex(given_sex if isinstance(given_sex, str) else None)
+    if isinstance(given_sex, str) and given_sex != sex:
+        if sex == "unknown" and given_sex.strip().lower() not in ("unknown", "unknown_sex"):
+            warnings.append(f"sex {given_sex!r} not recognised: read as unknown")
+        else:
+            warnings.append(f"sex {given_sex!r} read as {sex}")
+    age = row.get("age")
+    if isinstance(age, str):
+        try:
+            check_age(age)
+        except ValueError:
+            warnings.append(f"age {age!r} is not an ISO 8601 duration (P14Y, P2Y6M): a case read from it is refused")
+    knowledge = get_hpo_knowledge()
+    findings: list[tuple[str, str | None, bool]] = []
+    for phenotype in row.get("phenotypes") or []:
+        if not isinstance(phenotype, dict):
+            continue
+        hpo_id, label = phenotype.get("id"), str(phenotype.get("label") or phenotype.get("id") or "")
+        findings.append((label, hpo_id, bool(phenotype.get("excluded"))))
+        current = knowledge.current_id(hpo_id) if isinstance(hpo_id, str) else None
+        if isinstance(hpo_id, str) and current is None:
+            warnings.append(f"{hpo_id} is not in the HPO release this build uses")
+        elif current is not None and current != hpo_id:
+            warnings.append(f"{hpo_id} is obsolete or an alternative id of {current}: indexed as given")
+    disease = row.get("disease") if isinstance(row.get("disease"), dict) else None
+    return RecordExplanation(
+        location=location,
+        kind="case (phenopacket row)",
+        sex=sex,
+        age=age if isinstance(age, str) else None,
+        findings=tuple(findings),
+        diagnoses=(f"{disease.get('id')} {disease.get('label')}",) if disease else (),
+        warnings=tuple(warnings),
     )

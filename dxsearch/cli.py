@@ -455,12 +455,13 @@ def read_command(
        "not_understood": [{"span": [start, end], "reason": ...}], "age": "P14Y", "sex": "male"}
     """
     from dxsearch.intake.account import read_text
+    from dxsearch.intake.second_reader import get_second_reader
     from dxsearch.knowledge.hpo import get_hpo_knowledge
     from dxsearch.knowledge.term_lookup import get_term_lookup
 
     if not notes.is_file():
         raise fail(f"{notes}: no such notes file")
-    lookup, knowledge = get_term_lookup(), get_hpo_knowledge()
+    lookup, knowledge, second = get_term_lookup(), get_hpo_knowledge(), get_second_reader()
     lines: list[str] = []
     counts = {"findings": 0, "not_understood": 0}
     with notes.open(encoding="utf-8") as handle:
@@ -473,7 +474,7 @@ def read_command(
                 raise fail(f"{notes}:{number}: invalid JSON: {exc.msg}") from None
             if not isinstance(row, dict) or not isinstance(row.get("text"), str) or "doc_id" not in row:
                 raise fail(f'{notes}:{number}: expected {{"doc_id": ..., "text": "..."}}')
-            reading = read_text(row["text"], lookup, knowledge)
+            reading = read_text(row["text"], lookup, knowledge, second)
             found = [
                 {"id": m.hpo_id, "label": m.label, "span": list(m.span or ()), "assertion": m.assertion}
                 for m in reading.mapped

@@ -14,17 +14,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from dxsearch.cases import Finding, Sex
 from dxsearch.intake.demographics import Demographics, read_demographics
 from dxsearch.knowledge.hpo import HpoKnowledge
-from dxsearch.knowledge.term_lookup import ASSERTION_ORDER, Assertion, ExtractedTerm, TermLookup
+from dxsearch.knowledge.term_lookup import ASSERTION_ORDER, Assertion, Candidate, ExtractedTerm, TermLookup
 
 __all__ = [
     "NOT_A_FINDING",
+    "NO_LOINC_DIRECTION_TERM",
     "NO_LOINC_MAPPING",
     "NO_TERM",
     "Assertion",
@@ -40,8 +41,17 @@ __all__ = [
 NO_TERM = "no HPO term matches these words"
 #: Why a bundle condition is not a finding: it names a diagnosis (history), not a phenotype.
 NOT_A_FINDING = "a Condition names a diagnosis, not a phenotype: kept out of the findings"
-#: Why a LOINC-coded measurement is not a finding: no mapping from LOINC to HPO is available offline.
-NO_LOINC_MAPPING = "a LOINC-coded measurement: no offline mapping from LOINC to HPO, not used as a finding"
+#: Why a LOINC-coded measurement maps to no HPO term: no LOINC-to-HPO table is available offline (loinc2hpo's
+#: annotations ship in no package registry), and without an interpretation a value names no phenotype.
+NO_LOINC_MAPPING = (
+    "a LOINC-coded measurement with no interpretation (high / low / abnormal): no offline LOINC-to-HPO "
+    "mapping, and a value alone names no phenotype; kept by its words only"
+)
+#: Why a LOINC-coded measurement read as high / low / abnormal maps to no HPO term (``{...}`` filled in).
+NO_LOINC_DIRECTION_TERM = (
+    "a LOINC-coded measurement interpreted as {direction}: no offline LOINC-to-HPO mapping, and no HPO term "
+    "is named '{example}' or the like; kept by its words only"
+)
 #: Assertions that describe the patient's own findings (observed or excluded); others stay in the account only.
 PATIENT_ASSERTIONS: frozenset[Assertion] = frozenset({"present", "historical", "absent"})
 
@@ -98,6 +108,12 @@ class InputAccount(BaseModel):
     def items(self) -> int:
         """How many input items (or parts of items) the account covers: one per path and span."""
         return len({(m.path, m.span) for m in self.mapped} | {(n.path, n.span) for n in self.not_understood})
+
+
+class SecondReader(Protocol):
+    """A second recogniser of HPO terms in text: it proposes spans, the dictionary's reading decides."""
+
+    def candidates(self, text: str) -> list[Candidate]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,14 +247,15 @@ def _shifted(read: Demographics, offset: int) -> Demographics:
     return Demographics(read.age, shift(read.age_span), read.sex, shift(read.sex_span))
 
 
-def read_text(text: str, lookup: TermLookup, knowledge: HpoKnowledge) -> Reading:
+def read_text(text: str, lookup: TermLookup, knowledge: HpoKnowledge, second: SecondReader | None = None) -> Reading:
     """Findings of a note, every mention in the account, age and sex, and every segment with none as not understood.
 
     A segment (a line, a sentence, a list item between commas, semicolons or bullets) that holds words but
-    no mention and no age or sex is listed as not understood, by its span only.
+    no mention and no age or sex is listed as not understood, by its span only. ``second`` proposes
+    more mentions (``dxsearch.intake.second_reader``); the dictionary decides their assertion.
     """
     demographics = read_demographics(text)
-    mentions = lookup.mentions(text)
+    mentions = lookup.mentions(text, second.candidates(text) if second is not None else ())
     findings: list[Finding] = []
     known: set[str] = set()
     for mention in _best_per_term(mentions):

@@ -68,6 +68,29 @@ _UCUM_AGE_UNITS = {"a": "Y", "mo": "M", "wk": "W", "d": "D"}
 _ABSENT_SNOMED = {"2667000", "260385009", "410594000"}
 _ABSENT_WORDS = {"absent", "negative", "not present", "not detected", "excluded", "no"}
 _NEGATIVE_INTERPRETATIONS = {"NEG", "ND"}
+#: v3 ObservationInterpretation codes (and their words) that say which way a measurement is off.
+_DIRECTIONS = {
+    "H": "high",
+    "HH": "high",
+    "HU": "high",
+    ">": "high",
+    "L": "low",
+    "LL": "low",
+    "LU": "low",
+    "<": "low",
+    "A": "abnormal",
+    "AA": "abnormal",
+}
+_DIRECTION_WORDS = {
+    "high": "high",
+    "critical high": "high",
+    "above high normal": "high",
+    "low": "low",
+    "critical low": "low",
+    "below low normal": "low",
+    "abnormal": "abnormal",
+    "critical abnormal": "abnormal",
+}
 _SKIPPED_STATUSES = {"entered-in-error", "cancelled"}
 ISO_DURATION = re.compile(r"^P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T[0-9HMS.]*)?$")
 _HPO_CODE = re.compile(r"^(?:HP[:_])?(\d{7})$")
@@ -145,6 +168,11 @@ class ParsedPatient(BaseModel):
         default=(), description="Per finding: the codes (CURIEs) of its Observation's code and value, HPO aside."
     )
     finding_entries: tuple[int, ...] = Field(default=(), description="Per finding: its Bundle entry index.")
+    finding_directions: tuple[tuple[str, str] | None, ...] = Field(
+        default=(),
+        description="Per finding: (what its Observation measured, 'high' | 'low' | 'abnormal') when its "
+        "interpretation says which way the value is off, else None.",
+    )
     conditions: tuple[ParsedCondition, ...] = ()
     ignored: tuple[tuple[int, str], ...] = Field(
         default=(), description="(entry index, why) of this patient's resources that became no finding or condition."
@@ -453,6 +481,7 @@ def _patient(
     findings: list[Finding] = []
     finding_codes: list[tuple[str, ...]] = []
     finding_entries: list[int] = []
+    finding_directions: list[tuple[str, str] | None] = []
     conditions: list[ParsedCondition] = []
     ignored: list[tuple[int, str]] = []
     latest: date | None = None
@@ -485,6 +514,9 @@ def _patient(
             findings.append(finding)
             finding_codes.append(_codes(item.get("code"), item.get("valueCodeableConcept")))
             finding_entries.append(entry_index)
+            direction = _direction(item)
+            name = _concept_label(item.get("code"))
+            finding_directions.append((name, direction) if direction and name and finding.hpo_id is None else None)
     if age is None and resource.get("birthDate"):
         age = _age_from_birth_date(str(resource["birthDate"]), reference_date or latest)
     canonical = json.dumps([resource, *(item for _, item in owned)], sort_keys=True, ensure_ascii=False)
@@ -500,6 +532,7 @@ def _patient(
         findings=tuple(findings),
         finding_codes=tuple(finding_codes),
         finding_entries=tuple(finding_entries),
+        finding_directions=tuple(finding_directions),
         conditions=tuple(conditions),
         ignored=tuple(ignored),
         publication=f"PMID:{source_match.group(1)}" if source_match else None,
@@ -623,6 +656,21 @@ def _is_negative(observation: dict[str, Any]) -> bool:
         if label in _ABSENT_WORDS:
             return True
     return False
+
+
+def _direction(observation: dict[str, Any]) -> str | None:
+    """'high', 'low' or 'abnormal' when the Observation's interpretation says so (code or words), else None."""
+    for concept in observation.get("interpretation") or []:
+        for coding in concept.get("coding") or []:
+            direction = _DIRECTIONS.get(str(coding.get("code") or "")) or _DIRECTION_WORDS.get(
+                str(coding.get("display") or "").strip().lower()
+            )
+            if direction:
+                return direction
+        direction = _DIRECTION_WORDS.get(str(concept.get("text") or "").strip().lower())
+        if direction:
+            return direction
+    return None
 
 
 def _finding(observation: dict[str, Any], index: int) -> Finding | None:

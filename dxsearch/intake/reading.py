@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dxsearch.cases import Case, Finding, Sex
 from dxsearch.intake.account import (
+    NO_LOINC_DIRECTION_TERM,
     NO_LOINC_MAPPING,
     NOT_A_FINDING,
     InputAccount,
@@ -30,6 +31,7 @@ from dxsearch.intake.account import (
 )
 from dxsearch.intake.demographics import check_age
 from dxsearch.intake.fhir import BundleError, BundleTooLargeError, ParsedPatient, parse_bundle
+from dxsearch.intake.second_reader import get_second_reader
 from dxsearch.knowledge.hpo import get_hpo_knowledge
 from dxsearch.knowledge.term_lookup import TermLookup, get_term_lookup
 from dxsearch.pseudonym import Pseudonymiser
@@ -172,7 +174,7 @@ def intake(
     items = [_item(item) for item in payload.findings or ()]
     readings = [read_items(items, lookup, knowledge)]
     if payload.text is not None:
-        readings.append(read_text(payload.text, lookup, knowledge))
+        readings.append(read_text(payload.text, lookup, knowledge, get_second_reader()))
     limits.check_findings(sum(len(reading.findings) for reading in readings))
     source: CaseSource = "text" if payload.text is not None else "findings"
     # Age and sex the caller gave win; else the first reading that found them in words ("14-year-old boy").
@@ -315,16 +317,25 @@ def _read_patient(patient: ParsedPatient) -> tuple[Reading, tuple[NotUnderstood,
     lookup, knowledge = get_term_lookup(), get_hpo_knowledge()
     items: list[ItemIn] = []
     paths: list[str] = []
-    loinc_only: set[str] = set()
+    loinc_only: dict[str, str] = {}  # path -> why its LOINC measurement maps to no term
     for index, finding in enumerate(patient.findings):
         codes = patient.finding_codes[index] if index < len(patient.finding_codes) else ()
+        directed = patient.finding_directions[index] if index < len(patient.finding_directions) else None
         hpo_id = finding.hpo_id or _by_codes(lookup, codes)
+        if hpo_id is None and directed is not None:
+            hpo_id = by_direction(lookup, *directed)
         items.append(ItemIn(label=finding.label, hpo_id=hpo_id, excluded=finding.excluded))
         entry = patient.finding_entries[index] if index < len(patient.finding_entries) else None
         path = f"entry[{entry}].resource" if entry is not None else f"bundle.findings[{index}]"
         paths.append(path)
         if codes and all(code.startswith("LOINC:") for code in codes):
-            loinc_only.add(path)
+            loinc_only[path] = (
+                NO_LOINC_MAPPING
+                if directed is None
+                else NO_LOINC_DIRECTION_TERM.format(
+                    direction=directed[1], example=direction_phrases(measured(directed[0]), directed[1])[0]
+                )
+            )
     history: list[NotUnderstood] = []
     for index, condition in enumerate(patient.conditions):
         entry = condition.entry_index
@@ -337,10 +348,61 @@ def _read_patient(patient: ParsedPatient) -> tuple[Reading, tuple[NotUnderstood,
         paths.append(path)
     reading = read_items(items, lookup, knowledge, paths=paths, split_lists=False)
     missed = tuple(
-        entry.model_copy(update={"reason": NO_LOINC_MAPPING}) if entry.path in loinc_only else entry
+        entry.model_copy(update={"reason": loinc_only[entry.path]}) if entry.path in loinc_only else entry
         for entry in reading.not_understood
     )
     return Reading(reading.findings, reading.mapped, missed), tuple(history)
+
+
+#: How HPO names a measurement off in one direction, most specific first ("{}" is what was measured).
+_DIRECTION_PHRASES: dict[str, tuple[str, ...]] = {
+    direction: tuple(
+        template.format(word=word)
+        for template in (
+            "{word} circulating {{}} concentration",
+            "{word} circulating {{}} level",
+            "{word} {{}} concentration",
+            "{word} blood {{}} level",
+            "{word} serum {{}} level",
+            "{word} {{}} level",
+            "{word} {{}}",
+        )
+        for word in words
+    )
+    for direction, words in {
+        "high": ("elevated", "increased", "high"),
+        "low": ("decreased", "reduced", "low"),
+        "abnormal": ("abnormal",),
+    }.items()
+}
+_QUALIFIERS = re.compile(r"\s*\[[^\]]*\]|\s*\([^)]*\)")
+_COMPONENT_END = re.compile(r",|:|\s+(?:in|by|from|of)\s+(?:blood|serum|plasma|urine|csf|body|arterial|venous)\b", re.I)
+
+
+def measured(name: str) -> str:
+    """What a LOINC name measures, without property, system and method: "Creatinine [Mass/volume] in Serum"."""
+    bare = _QUALIFIERS.sub("", name)
+    return _COMPONENT_END.split(bare, maxsplit=1)[0].strip().lower()
+
+
+def direction_phrases(component: str, direction: str) -> list[str]:
+    """The phrases HPO uses for ``component`` being high / low / abnormal ("elevated circulating X concentration")."""
+    return [phrase.format(component) for phrase in _DIRECTION_PHRASES.get(direction, ())]
+
+
+def by_direction(lookup: TermLookup, name: str, direction: str) -> str | None:
+    """The phenotype term a measurement off in ``direction`` names, by HPO's own phrasing of it, if any.
+
+    No LOINC-to-HPO table ships in a package registry, so an Observation interpreted as high, low or
+    abnormal is read the way HPO names such findings: "Body height" high is "increased body height" (a
+    synonym of Tall stature), "Creatinine [Mass/volume] in Serum or Plasma" high is "elevated circulating
+    creatinine concentration". Only whole phrases the dictionary knows count; nothing is guessed.
+    """
+    for phrase in direction_phrases(measured(name), direction):
+        term_id = lookup.lookup(phrase)
+        if term_id is not None:
+            return term_id
+    return None
 
 
 def _by_codes(lookup: TermLookup, codes: Iterable[str]) -> str | None:

@@ -33,7 +33,7 @@ import gc
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -128,7 +128,25 @@ _POST_CUES: tuple[tuple[str, ...], ...] = tuple(
 _POST_CUES_LONGEST_FIRST = tuple(sorted(set(_POST_CUES), key=lambda cue: -len(cue)))
 _CUES_LONGEST_FIRST = tuple(sorted(_CUES, key=lambda cue: -len(cue[0])))
 # Words that close an asserted clause even without punctuation: "no fever but seizures".
-_CLAUSE_BREAKERS = frozenset({"but", "however", "although", "though", "except"})
+# "until", "whereas", "which": NegEx / ConText terminators ("may not have symptoms until much later and
+# vestibular schwannomas" does not deny the schwannomas).
+_CLAUSE_BREAKERS = frozenset(
+    {"but", "however", "although", "though", "except", "until", "whereas", "while", "which", "who", "whose", "yet"}
+)
+#: Words that hold a cue word without being a cue (NegEx's pseudo-negations): "no difference in survival
+#: between ... naevus" denies no finding, nor does "not only X but Y".
+_PSEUDO_CUES: tuple[tuple[str, ...], ...] = (
+    ("no", "difference"),
+    ("no", "significant"),
+    ("no", "change"),
+    ("no", "increase"),
+    ("no", "correlation"),
+    ("no", "association"),
+    ("not", "only"),
+    ("not", "necessarily"),
+    ("not", "cause"),
+    ("not", "certain", "whether"),
+)
 _SYNONYM = re.compile(r'^"((?:[^"\\]|\\.)*)" (EXACT|RELATED|BROAD|NARROW)(?: ([A-Za-z_:0-9]+))?')
 
 
@@ -145,6 +163,10 @@ class ExtractedTerm:
     start: int
     end: int
     assertion: Assertion = "present"
+
+
+#: A span another recogniser proposes: (start, end) character offsets into the text, and an HPO id.
+Candidate = tuple[int, int, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +205,8 @@ def _singular(token: str) -> str:
         return token[:-1]
     if token.endswith("omata"):
         return token[:-2]
+    if token.endswith(("oses", "yses")) and len(token) > 6:  # arthrogryposes, exostoses, paralyses
+        return token[:-2] + "is"
     if token.endswith(("ss", "us", "is", "as")):
         return token
     if token.endswith("s"):
@@ -366,27 +390,44 @@ class TermLookup:
                 found[mention.term_id] = mention
         return sorted(found.values(), key=lambda m: m.start)
 
-    def mentions(self, text: str) -> list[ExtractedTerm]:
+    def mentions(self, text: str, candidates: Iterable[Candidate] = ()) -> list[ExtractedTerm]:
         """Every HPO term mention in clinical text, in order, with its span and assertion.
 
         Greedy longest match over normalised tokens within a sentence. A mention inside a clause opened
         by a cue ("no", "denies", "without", "negative for", "absence of"; "family history of";
         "possible", "suspected"; "history of", "previous") takes that cue's assertion; the clause ends at
         a comma, semicolon, sentence end or "but".
+
+        ``candidates`` are ``(start, end, term_id)`` character spans another recogniser proposes (see
+        ``dxsearch.intake.second_reader``): one of two words or more that starts and ends on a word of
+        the text and covers more words than this dictionary's own match there is taken instead, and
+        gets its assertion the same way.
         """
+        by_start: dict[int, tuple[int, str]] = {}
+        for start, end, term_id in candidates:
+            if start not in by_start or end > by_start[start][0]:
+                by_start[start] = (end, term_id)
         found: list[ExtractedTerm] = []
         for sentence in _sentences(text):
-            found.extend(self._extract_sentence(text, sentence))
+            found.extend(self._extract_sentence(text, sentence, by_start))
         return found
 
-    def _extract_sentence(self, text: str, tokens: list[tuple[_Token, bool]]) -> Iterator[ExtractedTerm]:
+    def _extract_sentence(
+        self, text: str, tokens: list[tuple[_Token, bool]], candidates: dict[int, tuple[int, str]]
+    ) -> Iterator[ExtractedTerm]:
         assertion: Assertion = "present"
         adjacent: tuple[int, Assertion] | None = None  # (token index, assertion) of an adjacent-only cue
+        ends = {token.end: index + 1 for index, (token, _) in enumerate(tokens)} if candidates else {}
         i = 0
         while i < len(tokens):
             if tokens[i][1]:
                 assertion = "present"
             match = self._longest_match(tokens, i) or self._bag_match(tokens, i)
+            proposed = candidates.get(tokens[i][0].start)
+            if proposed is not None:
+                stop = ends.get(proposed[0])
+                if stop is not None and stop - i >= 2 and stop > (match[0] if match else i):
+                    match = stop, proposed[1]
             if match is not None:
                 end, term_id = match
                 first, last = tokens[i][0], tokens[end - 1][0]
@@ -404,7 +445,7 @@ class TermLookup:
                 continue
             cue = _cue(tokens, i)
             if cue is not None:
-                assertion = cue[1]
+                assertion = cue[1] or assertion
                 i += len(cue[0])
                 continue
             adjacent_cue = _ADJACENT_CUES.get(tokens[i][0].norm)
@@ -518,6 +559,8 @@ def _stem(word: str) -> str:
 
     Applied alike to dictionary and text, like ``_singular``: only that forms of one word meet matters.
     """
+    if word.endswith("ly") and len(word) >= 7:  # mentally / mental, not early / ear
+        word = word[:-2]
     for _ in range(2):
         for suffix in _STEM_SUFFIXES:
             if word.endswith(suffix) and len(word) - len(suffix) >= 3:
@@ -538,8 +581,11 @@ def _bag(norms: list[str]) -> tuple[str, ...] | None:
     return tuple(stems) if len(stems) >= 2 else None
 
 
-def _cue(tokens: list[tuple[_Token, bool]], i: int) -> tuple[tuple[str, ...], Assertion] | None:
-    """The (longest) assertion cue starting at token ``i``, ``None`` if none."""
+def _cue(tokens: list[tuple[_Token, bool]], i: int) -> tuple[tuple[str, ...], Assertion | None] | None:
+    """The (longest) assertion cue starting at token ``i`` (assertion ``None``: a pseudo-cue), ``None`` if none."""
+    for words in _PSEUDO_CUES:
+        if tuple(token.norm for token, _ in tokens[i : i + len(words)]) == words:
+            return words, None
     for words, assertion in _CUES_LONGEST_FIRST:
         if tuple(token.norm for token, _ in tokens[i : i + len(words)]) == words:
             return words, assertion
@@ -590,6 +636,7 @@ __all__ = [
     "MAX_BAG_TOKENS",
     "MAX_MENTION_TOKENS",
     "Assertion",
+    "Candidate",
     "ExtractedTerm",
     "TermLookup",
     "get_term_lookup",

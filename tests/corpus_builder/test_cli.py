@@ -255,6 +255,48 @@ def test_validate_lists_every_error_of_a_case_row(tmp_path: Path) -> None:
     assert '(got "")' in lines[0] and '(got "lots")' in lines[1] and "(got 7)" in lines[2]
 
 
+def test_validate_explain_says_what_each_record_becomes_and_warns_on_normalised_values(tmp_path: Path) -> None:
+    rows = [
+        {
+            "case_id": "c1",
+            "sex": "M",
+            "age": "P14Y",
+            "phenotypes": [
+                {"id": "HP:0001166", "label": "Arachnodactyly"},
+                {"id": "HP:0001250", "label": "Seizure", "excluded": True},
+            ],
+            "disease": {"id": "OMIM:154700", "label": "Marfan syndrome"},
+        },
+        {
+            "case_id": "c2",
+            "sex": "boy",
+            "phenotypes": [{"id": "HP:0000098", "label": "Tall stature"}],
+            "disease": {"id": "OMIM:154700", "label": "Marfan syndrome"},
+        },
+    ]
+    (tmp_path / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    bundle = Path(__file__).parents[1] / "dxsearch" / "intake" / "data" / "ehr-bundle.json"
+    (tmp_path / "ehr.json").write_bytes(bundle.read_bytes())
+
+    result = runner.invoke(app, ["validate", "--explain", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert f"{tmp_path / 'cases.jsonl'}:1: case (phenopacket row) (sex male, age P14Y)" in out
+    assert "  finding  HP:0001166  Arachnodactyly" in out and "  excluded HP:0001250  Seizure" in out
+    assert "  diagnosis OMIM:154700 Marfan syndrome" in out
+    assert "  warning  sex 'M' read as male" in out
+    assert "  warning  sex 'boy' not recognised: read as unknown" in out
+    assert f"{tmp_path / 'ehr.json'}#entry[0]: patient record (FHIR R4B) (sex male, age P14Y)" in out
+    assert "  ignored  entry[7]: Encounter: not read (only Patient, Observation, Condition)" in out
+    assert "  diagnosis ICD10:Q87.4 Marfan syndrome" in out
+    assert "'Dislocation of lens' is indexed by its words: its code maps to HP:0001083" in out
+    assert "computed from birthDate" in out
+
+    records = json.loads(runner.invoke(app, ["validate", "--explain", "--json", str(tmp_path)]).stdout)["records"]
+    assert [r["sex"] for r in records] == ["male", "unknown", "male"]
+    assert records[0]["findings"][1] == ["Seizure", "HP:0001250", True]
+
+
 def test_a_build_that_indexes_nothing_keeps_the_live_index(tmp_path: Path, small_index: Path) -> None:
     import shutil
 

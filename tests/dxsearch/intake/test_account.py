@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from dxsearch.intake import CaseInput, FindingInput, PreparedCase, intake
-from dxsearch.intake.account import NO_LOINC_MAPPING, NO_TERM, NOT_A_FINDING, segments
+from dxsearch.intake.account import NO_LOINC_DIRECTION_TERM, NO_LOINC_MAPPING, NO_TERM, NOT_A_FINDING, segments
+from dxsearch.intake.reading import measured
 from dxsearch.pseudonym import Pseudonymiser
 
 PSEUDONYMISER = Pseudonymiser("account-test-key")
@@ -197,16 +198,60 @@ def test_an_ehr_bundle_maps_codes_through_hpo_cross_references() -> None:
     assert [(f.label, f.hpo_id) for f in case.observed] == [
         ("Arachnodactyly", ARACHNODACTYLY),  # coded in HPO
         ("Dislocation of lens", "HP:0001083"),  # SNOMED CT 74969002 -> Ectopia lentis (hp.obo xref)
-        ("Body height: 185 cm (high)", None),  # kept by its words, and listed as not understood
+        ("Body height: 185 cm (high)", "HP:0000098"),  # LOINC 8302-2, H: "increased body height", Tall stature
+        ("Creatinine [Mass/volume] in Serum or Plasma: 2.1 mg/dL (high)", "HP:0003259"),  # elevated circulating ...
+        ("Glucose [Mass/volume] in Serum or Plasma: 210 mg/dL (high)", None),  # no such HPO phrase: words only
         ("Scoliosis", "HP:0002650"),  # a Condition coded in SNOMED CT as a phenotype is a finding
     ]
     by_path = {m.path: m for m in account.mapped}
     assert by_path["entry[4].resource"].label == "Ectopia lentis"
+    assert by_path["entry[5].resource"].label == "Tall stature"
+    assert by_path["entry[10].resource"].label == "Elevated circulating creatinine concentration"
     assert by_path["entry[6].resource"].assertion == "absent"  # valueBoolean false, SNOMED CT of Arachnodactyly
+    glucose = NO_LOINC_DIRECTION_TERM.format(direction="high", example="elevated circulating glucose concentration")
     assert [(n.path, n.reason) for n in account.not_understood] == [
-        ("entry[5].resource", NO_LOINC_MAPPING),
+        ("entry[11].resource", glucose),
         ("entry[2].resource", NOT_A_FINDING),  # ICD-10 Q87.4 Marfan syndrome: history, not a finding
         ("entry[7].resource", "Encounter: not read (only Patient, Observation, Condition)"),
         ("entry[8].resource", "Observation with status entered-in-error: not read"),
         ("entry[9].resource", "repeats the finding of entry[3]: counted once"),
     ]
+
+
+def _lab(code: str, name: str, interpretation: dict[str, object] | None) -> dict[str, object]:
+    observation: dict[str, object] = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": name}]},
+        "valueQuantity": {"value": 1, "unit": "x"},
+        "subject": {"reference": "Patient/p"},
+    }
+    if interpretation is not None:
+        observation["interpretation"] = [interpretation]
+    return observation
+
+
+def test_loinc_interpretations_low_and_abnormal_by_code_or_words_and_none_at_all() -> None:
+    v3 = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+    resources = [
+        {"resourceType": "Patient", "id": "p"},
+        _lab("718-7", "Hemoglobin [Mass/volume] in Blood", {"coding": [{"system": v3, "code": "LL"}]}),
+        _lab("2951-2", "Sodium [Moles/volume] in Serum or Plasma", {"text": "Low"}),
+        _lab("8867-4", "Heart rate", {"coding": [{"system": v3, "code": "H"}]}),
+        _lab("29463-7", "Body weight", None),
+    ]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+    account = read(CaseInput(bundle=json.dumps(bundle).encode())).account
+    assert {m.path: m.label for m in account.mapped} == {
+        "entry[1].resource": "Decreased hemoglobin concentration",
+        "entry[2].resource": "Hyponatremia",
+        "entry[3].resource": "Tachycardia",
+    }
+    assert [(n.path, n.reason) for n in account.not_understood] == [("entry[4].resource", NO_LOINC_MAPPING)]
+
+
+def test_what_a_loinc_name_measures() -> None:
+    assert measured("Creatinine [Mass/volume] in Serum or Plasma") == "creatinine"
+    assert measured("Platelets [#/volume] in Blood by Automated count") == "platelets"
+    assert measured("Body height") == "body height"
+    assert "{direction}" in NO_LOINC_DIRECTION_TERM

@@ -255,3 +255,42 @@ def test_recognition_generalises_without_losing_precision() -> None:
     assert table["negated"]["recall_exact"] >= 0.95
     assert table["plural"]["recall_exact"] >= 0.9
     assert table["of_reorder"]["recall_exact"] >= 0.8
+
+
+def _read(lookup: TermLookup, text: str) -> dict[str, str]:
+    return {m.term_id: m.assertion for m in lookup.mentions(text)}
+
+
+def test_pseudo_negations_deny_nothing(lookup: TermLookup) -> None:
+    """NegEx pseudo-cues: "no difference ... naevus" and "not only X but Y" leave X and Y present."""
+    assert _read(lookup, "No difference in survival was seen in cells from patients with scoliosis.")[SCOLIOSIS] == (
+        "present"
+    )
+    assert _read(lookup, "Not only scoliosis but also tall stature.")[SCOLIOSIS] == "present"
+    assert _read(lookup, "No scoliosis.")[SCOLIOSIS] == "absent"
+
+
+def test_negation_scope_ends_at_until_whereas_which(lookup: TermLookup) -> None:
+    read = _read(lookup, "Patients may not have symptoms until much later and scoliosis may be the only sign.")
+    assert read[SCOLIOSIS] == "present"
+    assert _read(lookup, "No seizures whereas scoliosis was seen.") == {SEIZURE: "absent", SCOLIOSIS: "present"}
+
+
+def test_word_forms_meet_their_terms(lookup: TermLookup) -> None:
+    """-oses/-yses plurals of -osis/-ysis words, and -ly adverbs in any order ("mentally retarded")."""
+    assert lookup.lookup("distal arthrogryposes") == "HP:0005684"
+    assert lookup.lookup("multiple exostoses") == "HP:0002762"
+    assert [m.term_id for m in lookup.mentions("He is mentally retarded.")] == [INTELLECTUAL_DISABILITY]
+
+
+def test_a_longer_candidate_of_another_reader_replaces_the_dictionary_match(lookup: TermLookup) -> None:
+    """Candidates are taken when they cover more words (two or more), and get the dictionary's assertion."""
+    text = "No brachydactyly type C; scoliosis."
+    plain = lookup.mentions(text)
+    assert plain[0].term_id == "HP:0001156"  # Brachydactyly: "type C" not in the dictionary's words
+    start = text.index("brachydactyly")
+    proposed = [(start, start + len("brachydactyly type C"), "HP:0009373"), (0, 2, SEIZURE)]
+    read = lookup.mentions(text, proposed)
+    assert (read[0].term_id, read[0].assertion, read[0].label) == ("HP:0009373", "absent", "brachydactyly type C")
+    assert SEIZURE not in {m.term_id for m in read}  # one word ("No"): not taken
+    assert read[1:] == plain[1:]

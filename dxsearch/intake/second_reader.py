@@ -1,0 +1,257 @@
+"""A second recogniser for notes: FastHPOCR's matching over a slim index built once from the local ``hp.obo``.
+
+Why: the dictionary of :mod:`dxsearch.knowledge.term_lookup` matches names and synonyms in their own words
+and order, and a bag of crude stems. FastHPOCR (Groza et al. 2024, MIT) matches a window of words as a
+*set of word clusters*: its 279k-word vocabulary groups forms of a word (myoclonus / myoclonias) and a few
+generic words (anomaly / involvement / manifestation, tumor / cancer, skin / cutaneous), and word order is
+free ("brachydactyly type C" is Type C brachydactyly, "anomalies of the facial nerve" Abnormal seventh
+cranial physiology). On the development split of GSC+ (45 abstracts) it raised the intake's recall by
+0.06 at a cost of 0.005 precision (``bench/bench_concept_recognition.py``, README). Its proposals only
+*add* words to a mention: the dictionary's reading decides the assertion and keeps its own match where it
+covers as many words, and one-word proposals are not taken (they were its false positives: "slow" as
+Lethargy, "collected" as Collectionism).
+
+How: the package's own label pipeline runs once on ``hp.obo`` (stock configuration; its stock index builder
+runs for over 14 CPU-minutes, this one ~5 s) and only what matching needs is kept: word -> cluster for
+words of clusters that occur in some label, cluster-set signature -> term ids by length, and per term
+whether a label of that signature and length is native (not a synonym expansion). The slim index is a
+JSON file (~17 MB) in ``share/dxsearch/derived`` of the environment, keyed by the ``hp.obo`` digest and
+the package version; nothing is downloaded. Matching is the package's (``TextProcessor``,
+``CandidateMatcher``, ``FormatResults`` in longest-match mode) over the part of ``CRIndexKB`` they
+call, answered from that file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import re
+import sys
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterator
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from dxsearch.knowledge.hpo import HP_OBO, HpoKnowledge, get_hpo_knowledge
+from dxsearch.knowledge.term_lookup import Candidate
+
+__all__ = ["FastHpoCrReader", "build_slim_index", "default_cache_dir", "get_second_reader"]
+
+#: Bumped when the slim file's layout changes (part of the cache key).
+SLIM_FORMAT = 1
+_SYNONYM = re.compile(r'^"((?:[^"\\]|\\.)*)" (EXACT|RELATED|BROAD|NARROW)')
+_XREF_DESCRIPTION = re.compile(r'^\S+ "((?:[^"\\]|\\.)*)"')
+_PHENOTYPIC_ABNORMALITY = "HP:0000118"
+
+
+def _unescape(value: str) -> str:
+    return re.sub(r"\\(.)", r"\1", value)
+
+
+def _stanzas(path: Path) -> Iterator[dict[str, list[str]]]:
+    stanza: dict[str, list[str]] | None = None
+    with path.open(encoding="utf-8") as handle:
+        for raw in handle:
+            line = raw.rstrip("\n")
+            if line.startswith("["):
+                if stanza is not None:
+                    yield stanza
+                stanza = {} if line == "[Term]" else None
+            elif stanza is not None and line:
+                tag, sep, value = line.partition(": ")
+                if sep:
+                    stanza.setdefault(tag, []).append(value if tag == "name" else value.split(" ! ", 1)[0])
+    if stanza is not None:
+        yield stanza
+
+
+def read_ontology(hp_obo: Path) -> SimpleNamespace:
+    """What FastHPOCR's pronto-based ``OntoReader`` gives its label collector, read line by line.
+
+    ``terms`` (id -> name), ``synonyms`` (EXACT and RELATED synonyms, xref descriptions, and the names of
+    obsolete terms under their replacement) and ``allSuperClasses`` (is_a ancestors).
+    """
+    terms: dict[str, str] = {}
+    synonyms: dict[str, list[str]] = {}
+    parents: dict[str, list[str]] = {}
+    for stanza in _stanzas(hp_obo):
+        term_id, name = stanza.get("id", [""])[0], stanza.get("name", [""])[0]
+        if not term_id or not name:
+            continue
+        if stanza.get("is_obsolete") == ["true"]:
+            replacement = stanza.get("replaced_by", [""])[0]
+            if replacement:
+                found = synonyms.setdefault(replacement, [])
+                if name not in found:
+                    found.append(name.replace("obsolete", "").strip())
+            continue
+        terms[term_id] = name
+        found = synonyms.setdefault(term_id, [])
+        for value in stanza.get("synonym", []):
+            match = _SYNONYM.match(value)
+            if match and match.group(2) in ("EXACT", "RELATED") and _unescape(match.group(1)) not in found:
+                found.append(_unescape(match.group(1)))
+        for value in stanza.get("xref", []):
+            match = _XREF_DESCRIPTION.match(value)
+            if match and _unescape(match.group(1)) not in found:
+                found.append(_unescape(match.group(1)))
+        parents[term_id] = [value.split()[0] for value in stanza.get("is_a", [])]
+    ancestors: dict[str, frozenset[str]] = {}
+    for term_id in terms:  # iterative closure: hp.obo is a DAG, ~19k terms
+        stack = [term_id]
+        while stack:
+            current = stack[-1]
+            pending = [p for p in parents.get(current, ()) if p not in ancestors]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            if current not in ancestors:
+                closure: set[str] = set()
+                for parent in parents.get(current, ()):
+                    closure.add(parent)
+                    closure |= ancestors[parent]
+                ancestors[current] = frozenset(closure)
+    return SimpleNamespace(
+        terms=terms,
+        synonyms=synonyms,
+        allSuperClasses={term_id: ancestors.get(term_id, frozenset()) for term_id in terms},
+        abn_classes=[t for t, p in parents.items() if _PHENOTYPIC_ABNORMALITY in p],
+    )
+
+
+def build_slim_index(hp_obo: Path) -> dict[str, Any]:
+    """The slim matching tables of FastHPOCR's index of ``hp_obo`` (its label pipeline, stock configuration)."""
+    from FastHPOCR.cr.CRIndexKB import CRIndexKB
+    from FastHPOCR.index.HPOLabelCollector import HPOLabelCollector
+    from FastHPOCR.index.IndexTerms import IndexTerms
+    from FastHPOCR.index.LabelProcessor import LabelProcessor
+    from FastHPOCR.index.PreprocessHPOTerms import PreprocessHPOTerms
+    from FastHPOCR.index.SynonymExpader import SynonymExpader
+    from FastHPOCR.IndexHPO import IndexHPO
+    from FastHPOCR.util.ContentUtil import clusterSignature
+
+    reader = read_ontology(hp_obo)
+    with contextlib.redirect_stdout(io.StringIO()):  # the label processor prints every duplicate label
+        indexer = IndexHPO(str(hp_obo), ".")
+        indexer.loadPrerequisites()
+        preprocess = PreprocessHPOTerms.__new__(PreprocessHPOTerms)
+        preprocess.processedTerms = {}
+        preprocess.terms = LabelProcessor(HPOLabelCollector(reader).getTerms()).getProcessedTerms()
+        preprocess.filterTerms()
+        kb = CRIndexKB()
+        index_terms = IndexTerms(preprocess.getProcessedTerms(), indexer.clusters, kb)
+        expanded = SynonymExpader(index_terms.getTermsToIndex(), index_terms.getVoidTokens(), indexer.synClusters)
+    signatures: dict[str, dict[str, list[str]]] = {}
+    native: dict[str, dict[str, list[list[int]]]] = {}
+    used: set[str] = set()
+    for uri, entry in expanded.getTermsToIndex().items():
+        per_signature: dict[str, set[tuple[int, int]]] = defaultdict(set)
+        for label in entry["labels"]:
+            signature = clusterSignature(label["tokenSet"])
+            used.update(label["tokenSet"])
+            by_length = signatures.setdefault(signature, {})
+            uris = by_length.setdefault(str(label["length"]), [])
+            if uri not in uris:
+                uris.append(uri)
+            per_signature[signature].add((label["length"], int(label["native"])))
+        native[uri] = {sig: sorted([list(pair) for pair in pairs]) for sig, pairs in per_signature.items()}
+    words = {word: cluster for word, cluster in indexer.clusters.items() if cluster in used}
+    words.update({word: cluster for word, cluster in kb.invertedClusters.items() if cluster in used})
+    return {"format": SLIM_FORMAT, "words": words, "signatures": signatures, "labels": native}
+
+
+def default_cache_dir() -> Path:
+    """``share/dxsearch/derived`` of the running environment: beside the HPO files, never among them."""
+    return Path(sys.prefix) / "share" / "dxsearch" / "derived"
+
+
+def cached_slim_index(hp_obo: Path, cache_dir: Path) -> dict[str, Any]:
+    """The slim tables of ``hp_obo``, read from ``cache_dir`` or built and written there (temp file, rename).
+
+    A cache that cannot be written (a read-only environment) costs a build per process, with a note on stderr.
+    """
+    digest = hashlib.sha256(hp_obo.read_bytes()).hexdigest()[:16]
+    path = cache_dir / f"fasthpocr-{version('fasthpocr')}-slim{SLIM_FORMAT}-{digest}.json"
+    if path.is_file():
+        tables: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return tables
+    tables = build_slim_index(hp_obo)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=cache_dir, suffix=".partial", delete=False, encoding="utf-8") as out:
+            json.dump(tables, out, separators=(",", ":"))
+        Path(out.name).replace(path)
+    except OSError as exc:
+        print(f"dxsearch: second reader index not cached ({exc}); built for this process only", file=sys.stderr)
+    return tables
+
+
+class _SlimIndex:
+    """The part of FastHPOCR's ``CRIndexKB`` its matcher calls, over the slim tables, converted when asked."""
+
+    def __init__(
+        self, words: dict[str, str], signatures: dict[str, dict[str, list[str]]], labels: dict[str, Any]
+    ) -> None:
+        self._words = words
+        self._signatures = signatures
+        self._labels = labels
+
+    def getClusterId(self, token: str) -> str:  # noqa: N802 (FastHPOCR's interface)
+        return self._words.get(token, "NULL")
+
+    def getClusterBasedTerms(self, signature: str) -> dict[int, list[str]] | None:  # noqa: N802
+        by_length = self._signatures.get(signature)
+        return None if by_length is None else {int(length): uris for length, uris in by_length.items()}
+
+    def getLabelsForUri(self, uri: str, signature: str) -> list[dict[str, Any]]:  # noqa: N802
+        pairs = self._labels[uri][signature]
+        return [{"length": n, "native": bool(v), "originalLabel": ""} for n, v in pairs]
+
+    def getCategoriesForUri(self, uri: str) -> list[Any]:  # noqa: N802
+        return []
+
+
+class FastHpoCrReader:
+    """Proposes (start, end, HPO id) spans of two words or more, phenotypic abnormalities, ids made current."""
+
+    def __init__(self, tables: dict[str, Any], knowledge: HpoKnowledge) -> None:
+        self._kb = _SlimIndex(tables["words"], tables["signatures"], tables["labels"])
+        self._knowledge = knowledge
+
+    def candidates(self, text: str) -> list[Candidate]:
+        from FastHPOCR.cr.CandidateMatcher import CandidateMatcher
+        from FastHPOCR.cr.FormatResults import FormatResults
+        from FastHPOCR.cr.TextProcessor import TextProcessor
+
+        processor = TextProcessor(self._kb)
+        processor.process(text)
+        matcher = CandidateMatcher(self._kb)
+        matcher.matchCandidates(processor.getCandidates())
+        found: list[Candidate] = []
+        for annotation in FormatResults(text, self._kb, matcher.getMatches(), True).getResult():
+            start, end = annotation.startOffset, annotation.endOffset
+            term_id = self._knowledge.current_id(annotation.hpoUri)
+            if term_id is None or not self._knowledge.is_phenotypic_abnormality(term_id):
+                continue
+            if len(text[start:end].split()) >= 2:
+                found.append((start, end, term_id))
+        return found
+
+
+@lru_cache(maxsize=1)
+def get_second_reader() -> FastHpoCrReader | None:
+    """The process-wide second reader over ``get_hpo_knowledge()``'s ``hp.obo``; ``None`` without FastHPOCR."""
+    try:
+        version("fasthpocr")
+    except PackageNotFoundError:
+        print("dxsearch: FastHPOCR is not installed; notes are read by the dictionary alone", file=sys.stderr)
+        return None
+    knowledge = get_hpo_knowledge()
+    return FastHpoCrReader(cached_slim_index(knowledge.data_dir / HP_OBO, default_cache_dir()), knowledge)

@@ -1,0 +1,97 @@
+"""The second reader: FastHPOCR's matching over a slim index of the local hp.obo, proposing longer mentions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dxsearch.intake import CaseInput, intake
+from dxsearch.intake.account import read_text
+from dxsearch.intake.second_reader import (
+    FastHpoCrReader,
+    build_slim_index,
+    cached_slim_index,
+    get_second_reader,
+    read_ontology,
+)
+from dxsearch.knowledge.hpo import get_hpo_knowledge
+from dxsearch.knowledge.term_lookup import get_term_lookup
+from dxsearch.pseudonym import Pseudonymiser
+
+pytest.importorskip("FastHPOCR")
+
+TINY_OBO = """format-version: 1.2
+
+[Term]
+id: HP:0000001
+name: All
+
+[Term]
+id: HP:0000118
+name: Phenotypic abnormality
+is_a: HP:0000001 ! All
+
+[Term]
+id: HP:0001156
+name: Brachydactyly
+is_a: HP:0000118 ! Phenotypic abnormality
+
+[Term]
+id: HP:0009373
+name: Type C brachydactyly
+synonym: "Brachydactyly type C" EXACT []
+is_a: HP:0001156 ! Brachydactyly
+
+[Term]
+id: HP:0000099
+name: obsolete Short fingers type C
+is_obsolete: true
+replaced_by: HP:0009373
+"""
+
+
+def test_the_ontology_as_fasthpocr_reads_it(tmp_path: Path) -> None:
+    obo = tmp_path / "hp.obo"
+    obo.write_text(TINY_OBO)
+    onto = read_ontology(obo)
+    assert onto.terms["HP:0009373"] == "Type C brachydactyly"
+    assert sorted(onto.synonyms["HP:0009373"]) == ["Brachydactyly type C", "Short fingers type C"]
+    assert onto.allSuperClasses["HP:0009373"] == {"HP:0001156", "HP:0000118", "HP:0000001"}
+
+
+def test_slim_index_built_once_and_read_in_any_word_order(tmp_path: Path) -> None:
+    obo = tmp_path / "hp.obo"
+    obo.write_text(TINY_OBO)
+    tables = build_slim_index(obo)
+    assert set(tables) == {"format", "words", "signatures", "labels"}
+    assert cached_slim_index(obo, tmp_path / "cache") == tables
+    (written,) = (tmp_path / "cache").iterdir()
+    assert json.loads(written.read_text()) == tables
+    assert cached_slim_index(obo, tmp_path / "cache") == tables  # read back
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    assert cached_slim_index(obo, blocked / "cache") == tables  # unwritable: built, used, not cached
+
+
+def test_real_index_proposes_reordered_and_clustered_phrasings_of_two_words_or_more() -> None:
+    reader = get_second_reader()
+    assert isinstance(reader, FastHpoCrReader)
+    text = "Brachydactyly type C, anomalies of the facial nerve; slow."
+    found = {text[start:end]: term for start, end, term in reader.candidates(text)}
+    assert found["Brachydactyly type C"] == "HP:0009373"
+    assert found["anomalies of the facial nerve"] == "HP:0010827"
+    assert "slow" not in found  # one word: FastHPOCR's false positives on development text
+
+
+def test_the_note_reading_uses_it_and_keeps_its_own_assertions() -> None:
+    lookup, knowledge = get_term_lookup(), get_hpo_knowledge()
+    text = "Brachydactyly type C. No anomalies of the facial nerve."
+    alone = {m.hpo_id: m.assertion for m in read_text(text, lookup, knowledge).mapped}
+    both = {m.hpo_id: m.assertion for m in read_text(text, lookup, knowledge, get_second_reader()).mapped}
+    assert "HP:0009373" not in alone
+    assert both["HP:0009373"] == "present"
+    assert both["HP:0010827"] == "absent"
+    prepared = intake(CaseInput(text=text), pseudonymiser=Pseudonymiser("k" * 20), fallback_id="req")
+    assert [(f.hpo_id, f.excluded) for f in prepared.case.findings] == [("HP:0009373", False), ("HP:0010827", True)]
