@@ -29,6 +29,7 @@ from dxsearch.cases import Case, Finding
 from dxsearch.env import DiagnosticEnv
 from dxsearch.episode import Budget, Exchange
 from dxsearch.intake import InputAccount, IntakeLimits, PreparedCase
+from dxsearch.intake.second_reader import get_second_reader
 from dxsearch.knowledge.term_lookup import get_term_lookup
 from dxsearch.policies.base import Policy, PolicyError
 from dxsearch.policies.catalog import configured_policy_name, index_knowledge, make_policy, retriever_for
@@ -181,6 +182,7 @@ class DiagnosisService:
                 policy, self._budget, self._retriever = default_policy(self.settings, self._index)
                 self._policy = _guarded(policy)
             get_term_lookup()
+            get_second_reader()  # its index is built (once) and loaded here, not on the first note
             trace = self._run(WARM_UP_CASE)
             if trace.error is not None:  # e.g. the LLM server is unreachable: not ready, and say why
                 raise RuntimeError(f"the policy failed on the warm-up case ({trace.error})")
