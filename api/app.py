@@ -23,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from api import cds, routes
+from api import audit_routes, cds, routes
 from api.errors import error_response
 from api.keys import KeyRing
 from api.limits import BodySizeLimitMiddleware, RateLimiter
@@ -102,6 +102,7 @@ def create_app(
     app.add_middleware(RequestContextMiddleware)  # added last: the outermost
     _add_error_handlers(app)
     app.include_router(routes.router)
+    app.include_router(audit_routes.router)
     app.include_router(cds.router)
     mount_viewer(app)  # the clinician viewer and auditor view at /viewer/
     return app
