@@ -28,6 +28,7 @@ from api.errors import error_response
 from api.keys import KeyRing
 from api.limits import BodySizeLimitMiddleware, RateLimiter
 from api.logging import RequestContextMiddleware, configure_logging, get_logger
+from api.openapi import install_openapi
 from api.service import DiagnosisService, PolicyTimeoutError, ServiceUnavailableError
 from api.state import AppServices
 from api.viewer import mount_viewer
@@ -89,7 +90,8 @@ def create_app(
         version=__version__,
         summary="Ranked differential diagnoses with cited evidence chains, every decision in an audit log.",
         lifespan=lifespan,
-        docs_url="/docs",
+        # No Swagger UI: it loads from a CDN with no CSP. The schema is at /openapi.json for local tools.
+        docs_url=None,
         redoc_url=None,
     )
     app.state.services = AppServices(
@@ -105,6 +107,7 @@ def create_app(
     app.include_router(audit_routes.router)
     app.include_router(cds.router)
     mount_viewer(app)  # the clinician viewer and auditor view at /viewer/
+    install_openapi(app)  # every 4xx/5xx documented with the one error shape
     return app
 
 

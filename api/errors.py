@@ -15,12 +15,20 @@ from starlette.types import Scope
 
 #: Scope key holding the request id (set by :class:`api.logging.RequestContextMiddleware`).
 REQUEST_ID_KEY = "dxsearch.request_id"
+#: Scope key holding the caller's own ``X-Request-ID``, when it sent a well-formed one.
+CLIENT_REQUEST_ID_KEY = "dxsearch.client_request_id"
 
 
 def request_id_of(scope: Scope) -> str:
     """The request id of this request ("unknown" only if the context middleware did not run)."""
     value = scope.get(REQUEST_ID_KEY)
     return value if isinstance(value, str) else "unknown"
+
+
+def client_request_id_of(scope: Scope) -> str | None:
+    """The caller's own request id (kept beside the server's, never used as it), or None."""
+    value = scope.get(CLIENT_REQUEST_ID_KEY)
+    return value if isinstance(value, str) else None
 
 
 def error_response(

@@ -80,6 +80,10 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+#: The one bucket every missing or unknown key draws on (key digests are hex, so it cannot collide with one).
+UNKNOWN_KEYS = "unknown-keys"
+
+
 @dataclass
 class _Bucket:
     tokens: float

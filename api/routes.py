@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from api.auth import AnyRole, Auditor, Clinical
-from api.errors import request_id_of
+from api.errors import client_request_id_of, request_id_of
 from api.keys import Principal
 from api.logging import log_fields
 from api.schemas import (
@@ -49,7 +49,12 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["probes"], summary="Readiness: index and policy are loaded and warmed")
+@router.get(
+    "/readyz",
+    tags=["probes"],
+    summary="Readiness: index and policy are loaded and warmed",
+    responses={503: {"description": "Not ready yet: `{ready: false, state, reason}`"}},
+)
 async def readyz(request: Request) -> JSONResponse:
     """200 once the index is open and the policy has run its warm-up case; 503 (with the reason) before."""
     service = services_of(request).diagnosis
@@ -91,7 +96,8 @@ async def diagnose_case(
     log["findings_excluded"] = len(prepared.case.excluded)
     trace = await service.run_policy(prepared.case, prepared.account, deadline)
     request_id = request_id_of(request.scope)
-    done = await service.in_thread(lambda: service.record(trace, prepared, principal, request_id))
+    client_id = client_request_id_of(request.scope)
+    done = await service.in_thread(lambda: service.record(trace, prepared, principal, request_id, client_id))
     log["outcome"] = trace.outcome
     log["audit_id"] = done.record.record_id
     log["audit_seq"] = done.record.seq

@@ -316,13 +316,24 @@ class DiagnosisService:
             cancelled.set()
             raise
 
-    def record(self, trace: Trace, prepared: PreparedCase, principal: Principal, request_id: str) -> Diagnosed:
+    def record(
+        self,
+        trace: Trace,
+        prepared: PreparedCase,
+        principal: Principal,
+        request_id: str,
+        client_request_id: str | None = None,
+    ) -> Diagnosed:
         """Append the decision to the audit log; returns once the record is committed.
+
+        ``request_id`` is the server's; the caller's own ``X-Request-ID`` is kept beside it in the trace.
 
         Raises :class:`ServiceUnavailableError` when the append fails, so the caller sends no diagnosis.
         """
         trace_json = cast(dict[str, Any], json.loads(trace.model_dump_json()))
         trace_json["passage_hashes"] = self._passage_hashes(trace)
+        if client_request_id is not None:
+            trace_json["client_request_id"] = client_request_id
         evidence_docs: list[str] = []
         for diagnosis in trace.diagnoses:
             for link in diagnosis.evidence:

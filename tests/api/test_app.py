@@ -322,7 +322,16 @@ def test_probes_and_docs(client: TestClient) -> None:
     assert ready["ready"] is True and ready["policy"] == "evidence"
     schema = client.get("/openapi.json").json()
     assert {"/v1/diagnose", "/v1/traces/{audit_id}", "/cds-services"} <= set(schema["paths"])
-    assert client.get("/docs").status_code == 200
+    assert client.get("/docs").status_code == 404  # no Swagger UI from a CDN
+    error = {"$ref": "#/components/schemas/Error"}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for code, response in operation["responses"].items():
+                if code[0] == "4":
+                    assert response["content"]["application/json"]["schema"] == error, (path, method, code)
+    diagnose = schema["paths"]["/v1/diagnose"]["post"]["responses"]
+    assert {"400", "401", "403", "413", "422", "429", "503", "504"} <= set(diagnose)
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
 
 
 class GatedPolicy:
