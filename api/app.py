@@ -50,8 +50,12 @@ def create_app(
     index: EmbeddedIndex | None = None,
     policy: Policy | None = None,
     audit_store: AuditStore | None = None,
+    body_timeout_s: float | None = None,
 ) -> FastAPI:
-    """The API app. Injected ``index``, ``policy`` and ``audit_store`` stay the caller's (not closed here)."""
+    """The API app. Injected ``index``, ``policy`` and ``audit_store`` stay the caller's (not closed here).
+
+    ``body_timeout_s`` bounds how long a request body may take to arrive (408 after; see :mod:`api.serve`).
+    """
     settings = settings or get_settings()
     if not structlog.is_configured():
         configure_logging()
@@ -100,7 +104,7 @@ def create_app(
         rate_limiter=RateLimiter(settings.rate_limit_per_minute),
         diagnosis=service,
     )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes, body_timeout_s=body_timeout_s)
     app.add_middleware(RequestContextMiddleware)  # added last: the outermost
     _add_error_handlers(app)
     app.include_router(routes.router)
