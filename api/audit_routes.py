@@ -29,7 +29,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Auditor, Clinical, TraceReader
-from api.errors import request_id_of
+from api.errors import request_id_of, single_valued_query
 from api.keys import Principal, Role
 from api.logging import get_logger, log_fields
 from api.state import services_of
@@ -52,7 +52,7 @@ from audit.times import TimeFormatError, parse_instant
 from dxsearch.agent import CASE_NAMESPACE, Outcome
 from dxsearch.intake.reading import PATIENT_NAMESPACE
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(single_valued_query)])
 
 AuditId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
 #: Outcomes a filter may ask for: the agent's, and ``access`` for access events.
@@ -227,19 +227,25 @@ async def search_filters(
     until: Annotated[str | None, Query(max_length=64, description="Exclusive upper bound. " + _TIME_HELP)] = None,
     patient: Annotated[
         str | None,
-        Query(max_length=128, description="Patient pseudonym (POST /v1/audit/pseudonym maps an identifier to it)."),
+        Query(
+            min_length=1,
+            max_length=128,
+            description="Patient pseudonym (POST /v1/audit/pseudonym maps an identifier to it).",
+        ),
     ] = None,
     diagnosis: Annotated[
         str | None,
         Query(
+            min_length=1,
             max_length=512,
             description="Diagnosis code (OMIM:154700, ORPHA:558) or the exact name a decision gives; case-insensitive.",
         ),
     ] = None,
     evidence: Annotated[
-        str | None, Query(max_length=512, description="Evidence document id (an evidence id `doc#n` works too).")
+        str | None,
+        Query(min_length=1, max_length=512, description="Evidence document id (an evidence id `doc#n` works too)."),
     ] = None,
-    model_version: Annotated[str | None, Query(max_length=512)] = None,
+    model_version: Annotated[str | None, Query(min_length=1, max_length=512)] = None,
     outcome: Annotated[
         Literal["diagnosed", "insufficient_evidence", "no_diagnosis", "access"] | None,
         Query(description="Outcome of a decision, or `access` for access events."),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from fastapi import HTTPException, Request, status
 from starlette.responses import JSONResponse
 from starlette.types import Scope
 
@@ -37,3 +38,13 @@ def error_response(
     """A JSON error response in the API's one shape."""
     body: dict[str, Any] = {"detail": message, "request_id": request_id_of(scope), **extra}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def single_valued_query(request: Request) -> None:
+    """Refuse a query parameter given twice (422): no route takes a list, and which one wins is a guess."""
+    params = request.query_params
+    for name in params:
+        if len(params.getlist(name)) > 1:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, f"query parameter '{name[:64]}' is given more than once"
+            )

@@ -11,11 +11,11 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from api.auth import AnyRole, Auditor, Clinical
-from api.errors import client_request_id_of, request_id_of
+from api.errors import client_request_id_of, request_id_of, single_valued_query
 from api.keys import Principal
 from api.logging import log_fields
 from api.schemas import (
@@ -34,7 +34,7 @@ from audit.verify import verify_with_checkpoint_file
 from dxsearch.corpus import split_evidence_id
 from dxsearch.intake import PreparedCase, intake
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(single_valued_query)])
 #: An evidence id: a document id (``prefix:local``) and a chunk ordinal; matched whole (``fullmatch``: a
 #: ``$`` would let a trailing newline through).
 _EVIDENCE_ID = re.compile(r"[a-z][a-z0-9_]*:[A-Za-z0-9_.:\-]+#[0-9]+")
