@@ -12,7 +12,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.app import create_app
@@ -48,6 +48,16 @@ class UnsafeSettingsError(RuntimeError):
     """The settings must not serve patients (a public or short pseudonym key, no audit signing key)."""
 
 
+def server_limits() -> ServerLimits:
+    """The limits from the environment; :class:`UnsafeSettingsError` naming the variable for a bad value."""
+    try:
+        return ServerLimits()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "DXSEARCH_" + str(first["loc"][0]).upper() if first.get("loc") else "a DXSEARCH_ limit"
+        raise UnsafeSettingsError(f"{name}: {first['msg']}") from None
+
+
 def require_safe(settings: Settings) -> None:
     """Refuse to serve with :meth:`Settings.serving_refusal`'s reason, unless in development mode."""
     reason = settings.serving_refusal()
@@ -63,7 +73,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, settings: Settings | None =
     """
     settings = settings or get_settings()
     require_safe(settings)
-    limits = ServerLimits()
+    limits = server_limits()
     configure_logging(level=logging.INFO)
     app = create_app(settings, body_timeout_s=limits.body_timeout_s)
     uvicorn.run(app, host=host, port=port, **uvicorn_options(limits))
@@ -90,4 +100,4 @@ def app_factory() -> FastAPI:
     require_safe(settings)
     configure_logging(level=logging.INFO)
     # Header timeout and concurrency are the server's: pass --limit-concurrency and a proxy's timeouts.
-    return create_app(settings, body_timeout_s=ServerLimits().body_timeout_s)
+    return create_app(settings, body_timeout_s=server_limits().body_timeout_s)

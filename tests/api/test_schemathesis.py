@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -120,5 +119,5 @@ def test_every_operation_keeps_its_contract_for_every_role(api_schema: Any) -> N
     assert {200, 401, 403, 422} <= set(statuses)
 
 
-def test_the_schema_file_is_what_the_app_serves(fuzzed_app: FastAPI, tmp_path: Path) -> None:
+def test_the_schema_file_is_what_the_app_serves(fuzzed_app: FastAPI) -> None:
     assert fuzzed_app.openapi()["components"]["schemas"]["Error"]["required"] == ["detail", "request_id"]

@@ -9,11 +9,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
 from api.limits import BodySizeLimitMiddleware
-from api.serve import ServerLimits, uvicorn_options
+from api.serve import ServerLimits, UnsafeSettingsError, server_limits, uvicorn_options
 
 LIMITS = ServerLimits(header_timeout_s=0.5, body_timeout_s=0.5, max_concurrency=2, keep_alive_s=5)
 
@@ -121,3 +122,9 @@ def test_requests_past_the_concurrency_limit_are_a_503() -> None:
         for sock in held:
             sock.close()
         extra.close()
+
+
+def test_a_bad_limit_in_the_environment_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DXSEARCH_HEADER_TIMEOUT_S", "-1")
+    with pytest.raises(UnsafeSettingsError, match="DXSEARCH_HEADER_TIMEOUT_S"):
+        server_limits()
