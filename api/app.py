@@ -23,11 +23,12 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from api import cds, routes
+from api import audit_routes, cds, routes
 from api.errors import error_response
 from api.keys import KeyRing
 from api.limits import BodySizeLimitMiddleware, RateLimiter
 from api.logging import RequestContextMiddleware, configure_logging, get_logger
+from api.openapi import install_openapi
 from api.service import DiagnosisService, PolicyTimeoutError, ServiceUnavailableError
 from api.state import AppServices
 from api.viewer import mount_viewer
@@ -49,8 +50,12 @@ def create_app(
     index: EmbeddedIndex | None = None,
     policy: Policy | None = None,
     audit_store: AuditStore | None = None,
+    body_timeout_s: float | None = None,
 ) -> FastAPI:
-    """The API app. Injected ``index``, ``policy`` and ``audit_store`` stay the caller's (not closed here)."""
+    """The API app. Injected ``index``, ``policy`` and ``audit_store`` stay the caller's (not closed here).
+
+    ``body_timeout_s`` bounds how long a request body may take to arrive (408 after; see :mod:`api.serve`).
+    """
     settings = settings or get_settings()
     if not structlog.is_configured():
         configure_logging()
@@ -89,7 +94,8 @@ def create_app(
         version=__version__,
         summary="Ranked differential diagnoses with cited evidence chains, every decision in an audit log.",
         lifespan=lifespan,
-        docs_url="/docs",
+        # No Swagger UI: it loads from a CDN with no CSP. The schema is at /openapi.json for local tools.
+        docs_url=None,
         redoc_url=None,
     )
     app.state.services = AppServices(
@@ -98,12 +104,14 @@ def create_app(
         rate_limiter=RateLimiter(settings.rate_limit_per_minute),
         diagnosis=service,
     )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes, body_timeout_s=body_timeout_s)
     app.add_middleware(RequestContextMiddleware)  # added last: the outermost
     _add_error_handlers(app)
     app.include_router(routes.router)
+    app.include_router(audit_routes.router)
     app.include_router(cds.router)
     mount_viewer(app)  # the clinician viewer and auditor view at /viewer/
+    install_openapi(app)  # every 4xx/5xx documented with the one error shape
     return app
 
 

@@ -12,6 +12,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.keys import Principal, Role
+from api.limits import UNKNOWN_KEYS, RateLimiter
 from api.logging import log_fields
 from api.state import services_of
 
@@ -20,10 +21,12 @@ _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="
 
 
 def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
-    """A dependency that authenticates the caller, rate-limits its key and admits only ``roles``.
+    """A dependency that authenticates the caller, admits only ``roles`` and rate-limits its key.
 
-    401 for a missing or unknown key, 429 when the key's bucket is empty, 403 for a known key whose role
-    is not admitted. The role and actor id are added to the request's log line either way.
+    401 for a missing or unknown key, 403 for a known key whose role is not admitted, 429 when the key's
+    bucket is empty. The role is checked before a token is spent (a refused call costs the key nothing);
+    missing and unknown keys all draw on one shared bucket (:data:`api.limits.UNKNOWN_KEYS`), so guessing
+    keys is throttled like any caller. The role and actor id are added to the request's log line.
     """
     allowed = frozenset(roles)
     allowed_text = ", ".join(sorted(r.value for r in allowed))
@@ -36,35 +39,41 @@ def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
         services = services_of(request)
         presented = bearer.credentials if bearer is not None else header_key
         challenge = {"WWW-Authenticate": "Bearer"}
-        if not presented:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
-                headers=challenge,
-            )
-        principal = services.keyring.authenticate(presented)
+        principal = services.keyring.authenticate(presented) if presented else None
         if principal is None:
+            _throttle(services.rate_limiter, UNKNOWN_KEYS)
+            if not presented:
+                raise HTTPException(
+                    status.HTTP_401_UNAUTHORIZED,
+                    "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+                    headers=challenge,
+                )
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown API key", headers=challenge)
         fields = log_fields(request.scope)
         fields["role"] = principal.role.value
         fields["actor_id"] = principal.actor_id
-        wait_s = services.rate_limiter.acquire(principal.key_digest)
-        if wait_s > 0:
-            retry = max(1, int(wait_s + 0.999))
-            raise HTTPException(
-                status.HTTP_429_TOO_MANY_REQUESTS,
-                f"rate limit of {services.rate_limiter.per_minute} requests per minute exceeded for this key; "
-                f"retry in {retry} s",
-                headers={"Retry-After": str(retry)},
-            )
         if principal.role not in allowed:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
                 f"role '{principal.role.value}' may not use this route (allowed: {allowed_text})",
             )
+        _throttle(services.rate_limiter, principal.key_digest)
         return principal
 
     return dependency
+
+
+def _throttle(limiter: RateLimiter, bucket: str) -> None:
+    """Spend one token of ``bucket``; 429 with ``Retry-After`` when there is none."""
+    wait_s = limiter.acquire(bucket)
+    if wait_s > 0:
+        retry = max(1, int(wait_s + 0.999))
+        who = "unauthenticated requests" if bucket == UNKNOWN_KEYS else "this key"
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"rate limit of {limiter.per_minute} requests per minute exceeded for {who}; retry in {retry} s",
+            headers={"Retry-After": str(retry)},
+        )
 
 
 #: Route dependencies by who may call: ``principal: Clinical`` in a signature authenticates and authorises.

@@ -14,10 +14,11 @@ import re
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Clinical
+from api.errors import single_valued_query
 from api.logging import log_fields
 from api.prefetch import bundle_from_prefetch
 from api.routes import diagnose_case
@@ -25,7 +26,7 @@ from api.service import Diagnosed
 from api.state import services_of
 from dxsearch.intake import IntakeError, NoFindingsError, case_from_bundle
 
-router = APIRouter(tags=["cds-hooks"])
+router = APIRouter(tags=["cds-hooks"], dependencies=[Depends(single_valued_query)])
 
 SERVICE_ID = "dxsearch-patient-view"
 HOOK = "patient-view"
@@ -162,7 +163,11 @@ async def patient_view(body: CdsHookRequest, principal: Clinical, request: Reque
     return {"cards": cards}
 
 
-@router.post("/cds-services/{service_id}/feedback", summary="CDS Hooks feedback on cards")
+@router.post(
+    "/cds-services/{service_id}/feedback",
+    summary="CDS Hooks feedback on cards",
+    responses={404: {"description": "No CDS service with this id"}},
+)
 async def feedback(
     service_id: Annotated[str, Path(max_length=128)], body: CdsFeedbackRequest, principal: Clinical, request: Request
 ) -> dict[str, Any]:

@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from fastapi import HTTPException, Request, status
 from starlette.responses import JSONResponse
 from starlette.types import Scope
 
 #: Scope key holding the request id (set by :class:`api.logging.RequestContextMiddleware`).
 REQUEST_ID_KEY = "dxsearch.request_id"
+#: Scope key holding the caller's own ``X-Request-ID``, when it sent a well-formed one.
+CLIENT_REQUEST_ID_KEY = "dxsearch.client_request_id"
 
 
 def request_id_of(scope: Scope) -> str:
@@ -23,9 +26,25 @@ def request_id_of(scope: Scope) -> str:
     return value if isinstance(value, str) else "unknown"
 
 
+def client_request_id_of(scope: Scope) -> str | None:
+    """The caller's own request id (kept beside the server's, never used as it), or None."""
+    value = scope.get(CLIENT_REQUEST_ID_KEY)
+    return value if isinstance(value, str) else None
+
+
 def error_response(
     scope: Scope, status: int, message: str, *, headers: Mapping[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
     """A JSON error response in the API's one shape."""
     body: dict[str, Any] = {"detail": message, "request_id": request_id_of(scope), **extra}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def single_valued_query(request: Request) -> None:
+    """Refuse a query parameter given twice (422): no route takes a list, and which one wins is a guess."""
+    params = request.query_params
+    for name in params:
+        if len(params.getlist(name)) > 1:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, f"query parameter '{name[:64]}' is given more than once"
+            )

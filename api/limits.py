@@ -9,6 +9,7 @@ does not have.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -27,12 +28,14 @@ class BodySizeLimitMiddleware:
 
     The body is read here, bounded, and replayed to the app: nothing downstream (JSON parsing, FHIR
     validation) ever sees more than ``max_bytes``, and a client that lies about ``Content-Length`` or
-    streams chunked data is cut off as soon as it passes the limit.
+    streams chunked data is cut off as soon as it passes the limit. With ``body_timeout_s``, a body not
+    wholly received that long after the app started reading it is a 408 (a slow client holds no worker).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, body_timeout_s: float | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.body_timeout_s = body_timeout_s
         self._too_large = f"request body is larger than the limit of {max_bytes} bytes"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -51,8 +54,16 @@ class BodySizeLimitMiddleware:
                     return
         chunks: list[bytes] = []
         size = 0
+        deadline = None if self.body_timeout_s is None else time.monotonic() + self.body_timeout_s
         while True:
-            message = await receive()
+            try:
+                message = await (
+                    receive() if deadline is None else asyncio.wait_for(receive(), deadline - time.monotonic())
+                )
+            except TimeoutError:
+                slow = f"request body not received within {self.body_timeout_s:g} s"
+                await error_response(scope, 408, slow, headers={"Connection": "close"})(scope, receive, send)
+                return
             if message["type"] == "http.disconnect":
                 return
             body = message.get("body", b"")
@@ -78,6 +89,10 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+#: The one bucket every missing or unknown key draws on (key digests are hex, so it cannot collide with one).
+UNKNOWN_KEYS = "unknown-keys"
 
 
 @dataclass

@@ -21,12 +21,14 @@ from typing import Any, TextIO
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import REQUEST_ID_KEY, error_response
+from api.errors import CLIENT_REQUEST_ID_KEY, REQUEST_ID_KEY, error_response
 
 LOGGER_NAME = "dxsearch.api"
 #: Scope key of the per-request dict endpoints fill with loggable facts (role, actor id, outcome, ...).
 LOG_FIELDS_KEY = "dxsearch.log_fields"
 REQUEST_ID_HEADER = "X-Request-ID"
+#: The caller's own request id, echoed under this header when it looks like an id (never used as ours).
+CLIENT_REQUEST_ID_HEADER = "X-Client-Request-ID"
 _PROBE_ROUTES = frozenset({"/healthz", "/readyz"})
 #: A caller's own request id is kept only if it looks like an id (it is echoed and stored in the audit log).
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
@@ -147,9 +149,15 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = self._request_id(scope)
+        # The server owns request ids: a client's id is kept beside ours (log line, audit trace, echo
+        # header), never used as ours, so two clients (or one replaying an id) cannot share one.
+        request_id = uuid.uuid4().hex
+        client_request_id = self._client_request_id(scope)
         scope[REQUEST_ID_KEY] = request_id
         fields = log_fields(scope)
+        if client_request_id is not None:
+            scope[CLIENT_REQUEST_ID_KEY] = client_request_id
+            fields["client_request_id"] = client_request_id
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -162,6 +170,8 @@ class RequestContextMiddleware:
                 status = int(message["status"])
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER.lower().encode(), request_id.encode()))
+                if client_request_id is not None:
+                    headers.append((CLIENT_REQUEST_ID_HEADER.lower().encode(), client_request_id.encode()))
                 headers.append((b"x-content-type-options", b"nosniff"))
                 if not any(name.lower() == b"cache-control" for name, _ in headers):
                     # Responses carry clinical data: no shared or browser cache should keep them.
@@ -189,10 +199,10 @@ class RequestContextMiddleware:
             structlog.contextvars.reset_contextvars(**token)
 
     @staticmethod
-    def _request_id(scope: Scope) -> str:
+    def _client_request_id(scope: Scope) -> str | None:
         for name, value in scope.get("headers", []):
             if name.lower() == REQUEST_ID_HEADER.lower().encode():
                 candidate = bytes(value).decode("latin-1")
                 if _CLIENT_REQUEST_ID.fullmatch(candidate):
                     return candidate
-        return uuid.uuid4().hex
+        return None

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 
-from api.auth import AnyRole, Auditor, Clinical, TraceReader
-from api.errors import request_id_of
+from api.auth import AnyRole, Auditor, Clinical
+from api.errors import client_request_id_of, request_id_of, single_valued_query
 from api.keys import Principal
 from api.logging import log_fields
 from api.schemas import (
@@ -27,16 +26,15 @@ from api.schemas import (
     PassageOut,
     SourceDocumentOut,
 )
-from api.service import Diagnosed, DiagnosisService, model_version
+from api.service import Diagnosed, DiagnosisService, model_version, passage_hash
 from api.state import services_of
-from audit import AuditError, AuditQuery
-from audit.models import MAX_PAGE_SIZE
+from audit import AuditError
 from audit.proofs import prove_consistency, prove_inclusion
 from audit.verify import verify_with_checkpoint_file
 from dxsearch.corpus import split_evidence_id
 from dxsearch.intake import PreparedCase, intake
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(single_valued_query)])
 #: An evidence id: a document id (``prefix:local``) and a chunk ordinal; matched whole (``fullmatch``: a
 #: ``$`` would let a trailing newline through).
 _EVIDENCE_ID = re.compile(r"[a-z][a-z0-9_]*:[A-Za-z0-9_.:\-]+#[0-9]+")
@@ -51,7 +49,12 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["probes"], summary="Readiness: index and policy are loaded and warmed")
+@router.get(
+    "/readyz",
+    tags=["probes"],
+    summary="Readiness: index and policy are loaded and warmed",
+    responses={503: {"description": "Not ready yet: `{ready: false, state, reason}`"}},
+)
 async def readyz(request: Request) -> JSONResponse:
     """200 once the index is open and the policy has run its warm-up case; 503 (with the reason) before."""
     service = services_of(request).diagnosis
@@ -93,7 +96,8 @@ async def diagnose_case(
     log["findings_excluded"] = len(prepared.case.excluded)
     trace = await service.run_policy(prepared.case, prepared.account, deadline)
     request_id = request_id_of(request.scope)
-    done = await service.in_thread(lambda: service.record(trace, prepared, principal, request_id))
+    client_id = client_request_id_of(request.scope)
+    done = await service.in_thread(lambda: service.record(trace, prepared, principal, request_id, client_id))
     log["outcome"] = trace.outcome
     log["audit_id"] = done.record.record_id
     log["audit_seq"] = done.record.seq
@@ -177,72 +181,6 @@ async def post_diagnose(body: DiagnoseRequest, principal: Clinical, request: Req
 
 
 # -- audit -------------------------------------------------------------------------------------------------
-
-
-@router.get("/v1/traces/{audit_id}", tags=["audit"], summary="One audit record with its full trace")
-async def get_trace(
-    audit_id: Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")],
-    principal: TraceReader,
-    request: Request,
-) -> dict[str, Any]:
-    """The record committed for a diagnosis, trace included (roles: clinician, auditor, admin)."""
-    service = services_of(request).diagnosis
-    record = await service.in_thread(lambda: service.audit_store.get(audit_id))
-    if record is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no audit record with this id")
-    return record.to_json()
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """Timestamps without a zone are read as UTC (what the log stores)."""
-    if value is None:
-        return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-@router.get("/v1/traces", tags=["audit"], summary="Search the audit log")
-async def list_traces(
-    principal: Auditor,
-    request: Request,
-    since: Annotated[datetime | None, Query(description="Inclusive lower bound (ISO 8601; no zone = UTC).")] = None,
-    until: Annotated[datetime | None, Query(description="Exclusive upper bound (ISO 8601; no zone = UTC).")] = None,
-    patient: Annotated[str | None, Query(max_length=128, description="Patient pseudonym.")] = None,
-    diagnosis: Annotated[str | None, Query(max_length=512, description="Diagnosis code or name (exact).")] = None,
-    evidence: Annotated[
-        str | None, Query(max_length=512, description="Evidence document id (an evidence id `doc#n` works too).")
-    ] = None,
-    model_version: Annotated[str | None, Query(max_length=512)] = None,
-    outcome: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
-    cursor: Annotated[str | None, Query(max_length=32, pattern=r"^s\d+$")] = None,
-    include_trace: Annotated[bool, Query(description="Include each record's full trace.")] = False,
-) -> dict[str, Any]:
-    """Records matching every given filter, oldest first, a page at a time (roles: auditor, admin)."""
-    if evidence is not None and "#" in evidence:
-        evidence = evidence.rpartition("#")[0]
-    try:
-        query = AuditQuery(
-            since=_aware(since),
-            until=_aware(until),
-            patient_pseudonym=patient,
-            diagnosis=diagnosis,
-            evidence_id=evidence,
-            model_version=model_version,
-            outcome=outcome,
-            limit=limit,
-            cursor=cursor,
-        )
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    service = services_of(request).diagnosis
-    page = await service.in_thread(lambda: service.audit_store.query(query))
-    records = []
-    for record in page.records:
-        item = record.to_json()
-        if not include_trace:
-            item.pop("trace", None)
-        records.append(item)
-    return {"records": records, "next_cursor": page.next_cursor}
 
 
 @router.get("/v1/audit/verify", tags=["audit"], summary="Verify the audit log's hash chain and checkpoints")
@@ -369,8 +307,20 @@ async def document(
     evidence_id: Annotated[str, Path(max_length=512, description="Evidence id `doc_id#n`, e.g. omim:154700%230.")],
     principal: AnyRole,
     request: Request,
+    expected_hash: Annotated[
+        str | None,
+        Query(
+            pattern=r"^sha256:[0-9a-f]{64}$",
+            description="The passage hash a decision saw (`trace.passage_hashes[evidence_id]`): the answer says "
+            "whether the current index's text still matches it (`changed`).",
+        ),
+    ] = None,
 ) -> PassageOut:
-    """The chunk an evidence id names, with its document and span, so a viewer can highlight it (any role)."""
+    """The chunk an evidence id names, with its document and span, so a viewer can highlight it (any role).
+
+    The answer names the index version it comes from and the passage's hash; given the hash a decision
+    recorded, ``changed`` says whether the passage differs from what that decision saw.
+    """
     if not _EVIDENCE_ID.fullmatch(evidence_id):
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST, "malformed evidence id: expected 'doc_id#n' such as 'omim:154700#0'"
@@ -384,8 +334,13 @@ async def document(
         source = store.document(doc_id) if chunk is not None else None
         if chunk is None or source is None:
             return None
+        current = passage_hash(chunk.text)
         return PassageOut(
             evidence_id=evidence_id,
+            index_version=service.index.version,
+            passage_hash=current,
+            document_hash=store.content_hash(doc_id),
+            changed=None if expected_hash is None else current != expected_hash,
             doc_id=doc_id,
             ordinal=chunk.ordinal,
             start=chunk.start,

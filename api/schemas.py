@@ -194,6 +194,16 @@ class PassageOut(BaseModel):
     """A cited chunk in its source document: ``document.text[start:end] == passage``."""
 
     evidence_id: str
+    index_version: str = Field(description="The index this passage was read from (the current one).")
+    passage_hash: str = Field(
+        description="`sha256:` + hex SHA-256 of the passage text; decisions record the hash of every passage shown "
+        "(`trace.passage_hashes`)."
+    )
+    document_hash: str | None = Field(default=None, description="Content hash of the whole source document.")
+    changed: bool | None = Field(
+        default=None,
+        description="Given `expected_hash`: true when the passage differs from what the decision saw, else false.",
+    )
     doc_id: str
     ordinal: int
     start: int

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import hashlib
 import json
 import threading
 import time
@@ -123,6 +124,11 @@ def open_audit_store(settings: Settings) -> AuditStore:
         checkpoint_every=settings.audit_checkpoint_every if signer is not None else None,
         checkpoint_file=settings.audit_checkpoint_file if signer is not None else None,
     )
+
+
+def passage_hash(text: str) -> str:
+    """``sha256:<hex>`` of a passage's UTF-8 text: what a decision saw, compared later with the index's text."""
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def model_version(trace: Trace) -> str:
@@ -316,12 +322,24 @@ class DiagnosisService:
             cancelled.set()
             raise
 
-    def record(self, trace: Trace, prepared: PreparedCase, principal: Principal, request_id: str) -> Diagnosed:
+    def record(
+        self,
+        trace: Trace,
+        prepared: PreparedCase,
+        principal: Principal,
+        request_id: str,
+        client_request_id: str | None = None,
+    ) -> Diagnosed:
         """Append the decision to the audit log; returns once the record is committed.
+
+        ``request_id`` is the server's; the caller's own ``X-Request-ID`` is kept beside it in the trace.
 
         Raises :class:`ServiceUnavailableError` when the append fails, so the caller sends no diagnosis.
         """
         trace_json = cast(dict[str, Any], json.loads(trace.model_dump_json()))
+        trace_json["passage_hashes"] = self._passage_hashes(trace)
+        if client_request_id is not None:
+            trace_json["client_request_id"] = client_request_id
         evidence_docs: list[str] = []
         for diagnosis in trace.diagnoses:
             for link in diagnosis.evidence:
@@ -347,6 +365,18 @@ class DiagnosisService:
                 "the audit log could not record this decision, so no diagnosis is returned; retry later"
             ) from None
         return Diagnosed(trace=trace, trace_json=trace_json, record=record)
+
+    def _passage_hashes(self, trace: Trace) -> dict[str, str]:
+        """The hash of every passage the decision was shown, so a later change of the index is visible."""
+        hashes: dict[str, str] = {}
+        store = self.index.store
+        for retrieval in trace.retrievals:
+            if retrieval.evidence_id in hashes:
+                continue
+            chunk = store.chunk(retrieval.evidence_id)
+            if chunk is not None:
+                hashes[retrieval.evidence_id] = passage_hash(chunk.text)
+        return hashes
 
     async def in_thread(self, function: Callable[[], T]) -> T:
         """Run a blocking call (intake, audit append, audit queries) off the event loop."""

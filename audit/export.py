@@ -23,6 +23,7 @@ from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.provenance import Provenance
 
+from audit.access import AccessEvent
 from audit.canonical import canonical_text
 from audit.models import AuditRecord, format_timestamp
 
@@ -42,6 +43,22 @@ _SECURITY_ROLE_TYPE = "http://terminology.hl7.org/CodeSystem/extra-security-role
 _SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 _PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 _DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+_AUDIT_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+_RESTFUL_INTERACTION = "http://hl7.org/fhir/restful-interaction"
+_ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+#: AuditEvent.purposeOfEvent of an access, by its purpose (v3 ActReason: treatment, operations, break the glass).
+_PURPOSE_CODES = {
+    "treatment": ("TREAT", "treatment"),
+    "audit": ("HOPERAT", "healthcare operations"),
+    "break-glass": ("BTG", "break the glass"),
+}
+#: AuditEvent.subtype of an access (FHIR restful interactions; a pseudonym lookup is a search by identifier).
+_ACCESS_SUBTYPES = {
+    "read": ("read", "read"),
+    "search": ("search-type", "search type"),
+    "export": ("search-type", "search type"),
+    "pseudonym-lookup": ("search-type", "search type"),
+}
 
 #: Outcomes that mean the decision failed (AuditEvent.outcome "8", serious failure); any other outcome,
 #: "insufficient evidence" included, is a completed decision ("0").
@@ -75,8 +92,90 @@ def _detail(kind: str, value: str) -> dict[str, object]:
     return {"type": kind, "valueString": value}
 
 
+def _actor(record: AuditRecord) -> dict[str, object]:
+    return {
+        "type": {"coding": [{"system": _SECURITY_ROLE_TYPE, "code": "humanuser", "display": "human user"}]},
+        "role": [{"coding": [{"system": SYSTEM_ROLE, "code": record.actor_role}], "text": record.actor_role}],
+        "who": {"identifier": {"system": SYSTEM_ACTOR, "value": record.actor_id}},
+        "requestor": True,
+    }
+
+
+def _source() -> dict[str, object]:
+    return {
+        "observer": {"display": "DxSearch audit log"},
+        "type": [{"system": _SOURCE_TYPE, "code": "4", "display": "Application Server"}],
+    }
+
+
+def access_to_audit_event(record: AuditRecord, event: AccessEvent) -> AuditEvent:
+    """The FHIR R4B AuditEvent of an access event: action ``R`` (read), the records read as entities.
+
+    Shaped like IHE BALP's read and query events: type ``rest``, subtype the restful interaction, the
+    purpose of use (treatment, operations, or break-the-glass with its reason), the reader as the
+    requesting agent, and each record read as a ``Report`` entity (with the patient pseudonym when the
+    read was of one patient's records).
+    """
+    subtype_code, subtype_display = _ACCESS_SUBTYPES[event.action]
+    purpose_code, purpose_display = _PURPOSE_CODES[event.purpose]
+    entities: list[dict[str, object]] = []
+    if record.patient_pseudonym is not None:
+        entities.append(
+            {
+                "what": {"identifier": {"system": SYSTEM_PATIENT_PSEUDONYM, "value": record.patient_pseudonym}},
+                "type": {"system": _ENTITY_TYPE, "code": "1", "display": "Person"},
+                "role": {"system": _OBJECT_ROLE, "code": "1", "display": "Patient"},
+            }
+        )
+    entities.extend(
+        {
+            "what": {"identifier": {"system": SYSTEM_AUDIT_RECORD, "value": record_id}},
+            "type": {"system": _ENTITY_TYPE, "code": "2", "display": "System Object"},
+            "role": {"system": _OBJECT_ROLE, "code": "3", "display": "Report"},
+        }
+        for record_id in event.records
+    )
+    details = [_detail("seq", str(record.seq)), _detail("hash", record.hash), _detail("request_id", record.request_id)]
+    if event.route is not None:
+        details.append(_detail("route", event.route))
+    if event.filters:
+        details.append(_detail("filters", canonical_text(event.filters)))
+    entities.append(
+        {
+            "what": {
+                "identifier": {"system": SYSTEM_AUDIT_RECORD, "value": record.record_id},
+                "display": f"Access event, audit record {record.seq}",
+            },
+            "type": {"system": _ENTITY_TYPE, "code": "2", "display": "System Object"},
+            "role": {"system": _OBJECT_ROLE, "code": "24", "display": "Query"},
+            "detail": details,
+        }
+    )
+    purpose: dict[str, object] = {"coding": [{"system": _ACT_REASON, "code": purpose_code, "display": purpose_display}]}
+    if event.reason is not None:
+        purpose["text"] = event.reason
+    return AuditEvent.model_validate(
+        {
+            "id": record.record_id,
+            "type": {"system": _AUDIT_EVENT_TYPE, "code": "rest", "display": "Restful Operation"},
+            "subtype": [{"system": _RESTFUL_INTERACTION, "code": subtype_code, "display": subtype_display}],
+            "action": "R",
+            "recorded": format_timestamp(record.created_at),
+            "outcome": "0",
+            "outcomeDesc": f"{event.action} ({event.purpose})",
+            "purposeOfEvent": [purpose],
+            "agent": [{**_actor(record), "purposeOfUse": [purpose]}],
+            "source": _source(),
+            "entity": entities,
+        }
+    )
+
+
 def to_audit_event(record: AuditRecord) -> AuditEvent:
-    """The FHIR R4B AuditEvent of one record (validated by ``fhir.resources``)."""
+    """The FHIR R4B AuditEvent of one record (validated by ``fhir.resources``): a decision or an access."""
+    access = AccessEvent.from_record(record)
+    if access is not None:
+        return access_to_audit_event(record, access)
     recorded = format_timestamp(record.created_at)
     entities: list[dict[str, object]] = []
     if record.patient_pseudonym is not None:
@@ -200,13 +299,18 @@ def to_provenance(record: AuditRecord) -> Provenance:
     )
 
 
-def to_fhir(record: AuditRecord) -> tuple[AuditEvent, Provenance]:
-    """Both FHIR resources of one record."""
+def to_fhir(record: AuditRecord) -> tuple[AuditEvent] | tuple[AuditEvent, Provenance]:
+    """The FHIR resources of one record: AuditEvent and Provenance of a decision, the AuditEvent of an access."""
+    if AccessEvent.from_record(record) is not None:
+        return (to_audit_event(record),)
     return to_audit_event(record), to_provenance(record)
 
 
 def write_fhir_ndjson(records: Iterable[AuditRecord], out: TextIO) -> int:
-    """FHIR Bulk Data style NDJSON: an AuditEvent line then its Provenance line per record; returns records."""
+    """FHIR Bulk Data style NDJSON: an AuditEvent line (then a Provenance line for a decision) per record.
+
+    Returns how many records were written.
+    """
     count = 0
     for record in records:
         for resource in to_fhir(record):
@@ -217,10 +321,10 @@ def write_fhir_ndjson(records: Iterable[AuditRecord], out: TextIO) -> int:
 
 
 def fhir_bundle(records: Iterable[AuditRecord]) -> Bundle:
-    """A ``collection`` Bundle holding both resources of each record (for small exports and API replies)."""
+    """A ``collection`` Bundle holding the resources of each record (for small exports and API replies)."""
     entries: list[dict[str, object]] = []
     for record in records:
-        event, provenance = to_fhir(record)
-        entries.append({"fullUrl": f"urn:uuid:{record.record_id}", "resource": event})
-        entries.append({"fullUrl": f"urn:uuid:{provenance_id(record)}", "resource": provenance})
+        for resource in to_fhir(record):
+            full_url = record.record_id if isinstance(resource, AuditEvent) else provenance_id(record)
+            entries.append({"fullUrl": f"urn:uuid:{full_url}", "resource": resource})
     return Bundle.model_validate({"type": "collection", "entry": entries})

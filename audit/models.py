@@ -221,6 +221,10 @@ class Checkpoint:
 
 
 SortOrder = Literal["asc", "desc"]
+#: Which records a query returns: decisions, access events (:mod:`audit.access`), or both (None).
+RecordKind = Literal["decision", "access"]
+#: The reserved ``outcome`` of access events (:mod:`audit.access`); no decision has it.
+ACCESS_OUTCOME = "access"
 
 #: Largest page a query may ask for: bounds memory per request in the API.
 MAX_PAGE_SIZE = 1000
@@ -252,6 +256,7 @@ class AuditQuery:
     offset: int = 0
     cursor: str | None = None
     order: SortOrder = "asc"
+    kind: RecordKind | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.limit <= MAX_PAGE_SIZE:
@@ -260,6 +265,8 @@ class AuditQuery:
             raise ValueError(f"offset must be >= 0, got {self.offset}")
         if self.order not in ("asc", "desc"):
             raise ValueError(f"order must be 'asc' or 'desc', got {self.order!r}")
+        if self.kind not in (None, "decision", "access"):
+            raise ValueError(f"kind must be 'decision' or 'access', got {self.kind!r}")
         for name in ("since", "until"):
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:

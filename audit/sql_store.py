@@ -32,6 +32,7 @@ from audit.chain import GENESIS_HASH, fold, hash_payload, prepare, seal
 from audit.errors import AuditError, CorruptRecordError, EmptyLogError, SigningKeyError
 from audit.merkle import MerkleFrontier, leaf_hash
 from audit.models import (
+    ACCESS_OUTCOME,
     AuditEntry,
     AuditPage,
     AuditQuery,
@@ -554,6 +555,12 @@ class SqlAuditStore(AuditStore, Generic[ConnT]):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
+        if query.kind == "decision":
+            clauses.append("outcome <> ?")
+            params.append(ACCESS_OUTCOME)
+        elif query.kind == "access":
+            clauses.append("outcome = ?")
+            params.append(ACCESS_OUTCOME)
         if query.diagnosis is not None:
             # A UNION of two indexed lookups instead of "code_key = ? OR name_key = ?", which SQLite
             # may answer with a full scan.

@@ -70,7 +70,18 @@ def patient_bundle(findings: list[tuple[str, str]] | None = None) -> dict[str, A
 
 
 def audit_count(store: AuditStore) -> int:
+    """Decisions in the log (reads of records are access events, counted by :func:`access_count`)."""
+    return store.count(AuditQuery(kind="decision"))
+
+
+def log_size(store: AuditStore) -> int:
+    """Every record of the log: decisions and access events."""
     return store.count(AuditQuery())
+
+
+def access_count(store: AuditStore) -> int:
+    """Access events in the log: one per read of records, search, export or pseudonym lookup."""
+    return store.count(AuditQuery(kind="access"))
 
 
 def api_settings(base: Settings, **overrides: Any) -> Settings:

@@ -6,16 +6,22 @@ import hashlib
 import io
 import json
 import logging
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from api.app import create_app
 from api.cds import markdown_text, plain_summary
 from api.keys import KeyConfigError, KeyRing, Role
 from api.limits import RateLimiter
 from api.logging import get_logger
+from audit import SqliteAuditStore
+from dxsearch.policies.evidence import EvidencePolicy
 from dxsearch.pseudonym import Pseudonymiser
-from tests.api.helpers import KEYS, PATIENT_NAME_FAMILY, PATIENT_NAME_GIVEN
+from dxsearch.retrieval.embedded import EmbeddedIndex
+from dxsearch.settings import Settings
+from tests.api.helpers import KEYS, PATIENT_NAME_FAMILY, PATIENT_NAME_GIVEN, auth, running
 
 PSEUDONYMISER = Pseudonymiser("auth-test-pseudonym-key-0123")
 KEY = "a-clinician-key-long-enough"
@@ -101,3 +107,58 @@ def test_exceptions_reach_the_log_as_their_type_only(log_stream: io.StringIO) ->
     lines = [json.loads(line) for line in log_stream.getvalue()[start:].splitlines() if line.strip()]
     assert [line["error_type"] for line in lines] == ["KeyError", "KeyError"]
     assert PATIENT_NAME_GIVEN not in log_stream.getvalue()[start:]
+
+
+def _small_limit_app(settings: Settings, index: EmbeddedIndex, policy: EvidencePolicy, store: SqliteAuditStore) -> Any:
+    return create_app(
+        settings.model_copy(update={"rate_limit_per_minute": 2}), index=index, policy=policy, audit_store=store
+    )
+
+
+def test_the_role_is_checked_before_a_token_is_spent(
+    settings: Settings, index: EmbeddedIndex, policy: EvidencePolicy, store: SqliteAuditStore
+) -> None:
+    with running(_small_limit_app(settings, index, policy, store)) as client:
+        for _ in range(5):  # refused for its role: costs the key nothing
+            assert client.get("/v1/audit/verify", headers=auth("clinician")).status_code == 403
+        assert client.get("/v1/corpus", headers=auth("clinician")).status_code == 200
+        assert client.get("/v1/corpus", headers=auth("clinician")).status_code == 200
+        limited = client.get("/v1/corpus", headers=auth("clinician"))
+        assert limited.status_code == 429 and "this key" in limited.json()["detail"]
+        assert int(limited.headers["Retry-After"]) >= 1
+        assert client.get("/v1/corpus", headers=auth("auditor")).status_code == 200  # its own bucket
+
+
+def test_unknown_and_missing_keys_are_throttled_together(
+    settings: Settings, index: EmbeddedIndex, policy: EvidencePolicy, store: SqliteAuditStore
+) -> None:
+    with running(_small_limit_app(settings, index, policy, store)) as client:
+        guesses = [client.get("/v1/corpus", headers={"X-API-Key": f"guess-{i:020d}"}) for i in range(2)]
+        assert [r.status_code for r in guesses] == [401, 401]
+        guessed = client.get("/v1/corpus", headers={"X-API-Key": "guess-another-one-0000000"})
+        assert guessed.status_code == 429 and "unauthenticated" in guessed.json()["detail"]
+        assert client.get("/v1/corpus").status_code == 429
+        assert client.get("/v1/corpus", headers=auth("data_team")).status_code == 200  # known keys unaffected
+
+
+def test_request_ids_are_the_servers_and_the_clients_is_kept_beside(
+    client: TestClient, store: SqliteAuditStore
+) -> None:
+    chosen = "client-chosen-id-0001"
+    first = client.post(
+        "/v1/diagnose", json={"findings": ["Tall stature"]}, headers={**auth("clinician"), "X-Request-ID": chosen}
+    )
+    second = client.post(
+        "/v1/diagnose", json={"findings": ["Tall stature"]}, headers={**auth("clinician"), "X-Request-ID": chosen}
+    )
+    assert first.status_code == second.status_code == 200
+    ids = {first.headers["X-Request-ID"], second.headers["X-Request-ID"]}
+    assert len(ids) == 2 and chosen not in ids
+    assert first.headers["X-Client-Request-ID"] == chosen
+    # The same client id gave two cases two pseudonyms (it once named the case when no patient id was given).
+    assert first.json()["trace"]["case"]["pseudonym"] != second.json()["trace"]["case"]["pseudonym"]
+    record = store.get(first.json()["audit_id"])
+    assert record is not None and record.request_id == first.headers["X-Request-ID"]
+    assert record.trace["client_request_id"] == chosen
+    odd = client.get("/healthz", headers={"X-Request-ID": "not an id; <script>"})
+    assert "X-Client-Request-ID" not in odd.headers and len(odd.headers["X-Request-ID"]) == 32

@@ -154,3 +154,15 @@ def test_a_loinc_age_observation_beyond_a_lifetime_is_refused_with_its_path(clie
     response = client.post("/v1/diagnose", json={"bundle": bundle}, headers=auth("clinician"))
     assert response.status_code == 422, response.text
     assert response.json()["path"] == f"entry[{len(bundle['entry']) - 1}].resource.valueQuantity.value"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"patient": ""}, {"diagnosis": ""}, {"evidence": ""}, {"model_version": ""}, [("patient", "a"), ("patient", "b")]],
+)
+def test_empty_or_repeated_filters_are_a_422(client: TestClient, params: Any) -> None:
+    # An empty patient filter once reached the access event as an empty pseudonym: a 500 (schemathesis found it).
+    for route in ("/v1/traces", "/v1/audit/export"):
+        response = client.get(route, params=params, headers=auth("auditor"))
+        assert response.status_code == 422, (route, response.text)
+        assert _detail(response)

@@ -130,7 +130,17 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, db_path: Path, make_en
     _populate(db_path, make_entry, count=1)
     result = runner.invoke(app, ["export", "--url", _url(db_path), "--since", "2024-01-01"])
     assert result.exit_code == 2
-    assert "timezone" in result.stderr
+    assert "no zone" in result.stderr and "2026-11-26Z" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_export_takes_a_date_with_a_zone_and_an_offset(db_path: Path, make_entry: Callable[..., AuditEntry]) -> None:
+    _populate(db_path, make_entry, count=2)
+    for since in ("2000-01-01Z", "2000-01-01+01:00", "2000-01-01T00:00:00Z"):
+        result = runner.invoke(app, ["export", "--url", _url(db_path), "--since", since])
+        assert result.exit_code == 0, (since, result.output)
+        assert len(result.stdout.splitlines()) == 2
+    result = runner.invoke(app, ["export", "--url", _url(db_path), "--until", "2000-01-01Z"])
+    assert result.exit_code == 0 and result.stdout == ""
 
 
 def test_an_auditor_keeps_checkpoints_and_verifies_against_them(

@@ -1,0 +1,472 @@
+"""Reading the audit log: records by relationship, break-glass, auditors' search and export, pseudonym lookup.
+
+Who reads what (issue 16 part 4):
+
+* a clinician reads the decisions its own key made (the record's ``actor_id`` is the keyed pseudonym of
+  the key that asked, never the key), and lists only those;
+* a clinician reads another's decision only through ``POST /v1/traces/{audit_id}/break-glass`` with a
+  stated reason;
+* auditors and admins read and search everything.
+
+Every read of a record, by anyone, is appended to the audit log as an access event
+(:mod:`audit.access`) *before* the data goes out: if the log cannot record the read, nothing is returned
+(503). Listing the log is such a read; so are exports and pseudonym lookups.
+
+Filters take one time convention (:mod:`audit.times`: ISO 8601 with ``Z`` or an offset, a date with a
+zone; a naive time is a 422 that says what is wanted) and refuse values that cannot match (an unknown
+outcome, a diagnosis that is neither a code nor a name any decision carries) with 422 instead of an
+empty page.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Annotated, Any, Literal, get_args
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import Auditor, Clinical, TraceReader
+from api.errors import request_id_of, single_valued_query
+from api.keys import Principal, Role
+from api.logging import get_logger, log_fields
+from api.state import services_of
+from audit import AuditQuery, AuditRecord
+from audit.access import (
+    ACCESS_OUTCOME,
+    MAX_REASON_CHARS,
+    MIN_REASON_CHARS,
+    AccessAction,
+    AccessEvent,
+    AccessPurpose,
+    access_entry,
+    check_reason,
+)
+from audit.errors import InvalidEntryError
+from audit.export import fhir_bundle
+from audit.models import MAX_PAGE_SIZE
+from audit.times import EXPECTED as TIME_EXPECTED
+from audit.times import TimeFormatError, parse_instant
+from dxsearch.agent import CASE_NAMESPACE, Outcome
+from dxsearch.intake.reading import PATIENT_NAMESPACE
+
+router = APIRouter(dependencies=[Depends(single_valued_query)])
+
+AuditId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
+#: Outcomes a filter may ask for: the agent's, and ``access`` for access events.
+OUTCOMES: tuple[str, ...] = (*get_args(Outcome), ACCESS_OUTCOME)
+#: A diagnosis code as decisions record them (``OMIM:154700``, ``ORPHA:558``, ``omim:154700``).
+_DIAGNOSIS_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_]*:[A-Za-z0-9_.\-]+")
+#: How the intake's ``source`` is shown in list rows.
+_INPUT_TYPES = {"text": "note", "findings": "findings", "bundle": "fhir"}
+#: Finding labels shown per list row (the count is always whole).
+_MAX_ROW_LABELS = 20
+
+
+# -- access events -----------------------------------------------------------------------------------------
+
+
+async def record_access(
+    request: Request,
+    principal: Principal,
+    action: AccessAction,
+    purpose: AccessPurpose,
+    records: list[AuditRecord],
+    *,
+    reason: str | None = None,
+    filters: dict[str, Any] | None = None,
+    patient_pseudonym: str | None = None,
+) -> AuditRecord:
+    """Append the access event of this read; 503 (nothing returned) when the log cannot take it."""
+    service = services_of(request).diagnosis
+    if patient_pseudonym is None:
+        patients = {r.patient_pseudonym for r in records}
+        if len(patients) == 1:
+            patient_pseudonym = patients.pop()
+    route = getattr(request.scope.get("route"), "path", None)
+    event = AccessEvent(
+        action=action,
+        purpose=purpose,
+        records=[r.record_id for r in records],
+        route=route if isinstance(route, str) else None,
+        reason=reason,
+        filters=filters or {},
+    )
+    entry = access_entry(
+        event,
+        request_id=request_id_of(request.scope),
+        actor_role=principal.role.value,
+        actor_id=principal.actor_id,
+        patient_pseudonym=patient_pseudonym,
+    )
+    store = service.audit_store
+    try:
+        recorded = await service.in_thread(lambda: store.append(entry))
+    except Exception as exc:
+        get_logger().error("audit_access_append_failed", error_type=type(exc).__name__)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the audit log could not record this read, so nothing is returned; retry later",
+            headers={"Retry-After": "5"},
+        ) from None
+    log_fields(request.scope)["access_audit_seq"] = recorded.seq
+    return recorded
+
+
+def _purpose(principal: Principal) -> AccessPurpose:
+    return "treatment" if principal.role is Role.CLINICIAN else "audit"
+
+
+def _with_access_header(body: dict[str, Any], access: AuditRecord) -> JSONResponse:
+    return JSONResponse(body, headers={"X-Audit-Access-Id": access.record_id})
+
+
+async def _load(request: Request, audit_id: str) -> AuditRecord:
+    service = services_of(request).diagnosis
+    record = await service.in_thread(lambda: service.audit_store.get(audit_id))
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no audit record with this id")
+    return record
+
+
+# -- one record --------------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/v1/traces/{audit_id}",
+    tags=["audit"],
+    summary="One audit record with its full trace (clinicians: their own decisions)",
+    responses={
+        403: {"description": "A clinician asked for a decision another key made (use break-glass)"},
+        404: {"description": "No record with this id"},
+    },
+)
+async def get_trace(audit_id: AuditId, principal: TraceReader, request: Request) -> JSONResponse:
+    """The record committed for a decision, trace included; the read is recorded as an access event.
+
+    Clinicians read the decisions their own key made; another's is a 403 that names the break-glass
+    route. Auditors and admins read every record, access events included (roles: clinician, auditor, admin).
+    """
+    record = await _load(request, audit_id)
+    if principal.role is Role.CLINICIAN and (record.actor_id != principal.actor_id or record.outcome == ACCESS_OUTCOME):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "clinicians read only the decisions their own key made; to read this one for a patient's care, "
+            f"POST /v1/traces/{audit_id}/break-glass with a reason (the read is audited)",
+        )
+    access = await record_access(request, principal, "read", _purpose(principal), [record])
+    return _with_access_header(record.to_json(), access)
+
+
+class BreakGlassRequest(BaseModel):
+    """Why a clinician needs a decision another key made; kept in the audit log with the read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(
+        min_length=MIN_REASON_CHARS,
+        max_length=MAX_REASON_CHARS,
+        description="Why this record is needed now, in words (e.g. 'patient transferred to my care tonight').",
+    )
+
+
+@router.post(
+    "/v1/traces/{audit_id}/break-glass",
+    tags=["audit"],
+    summary="Break-glass: read a decision another clinician's key made, with a stated reason (audited)",
+    responses={404: {"description": "No record with this id"}, 422: {"description": "No usable reason"}},
+)
+async def break_glass(
+    audit_id: AuditId, body: BreakGlassRequest, principal: Clinical, request: Request
+) -> JSONResponse:
+    """The record, read for a stated reason; the access event carries the reason (roles: clinician, admin).
+
+    Every break-glass read is an access event with purpose ``break-glass`` (FHIR: purposeOfEvent ``BTG``)
+    that auditors find with ``GET /v1/traces?kind=access``.
+    """
+    try:
+        reason = check_reason(body.reason)
+    except InvalidEntryError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    record = await _load(request, audit_id)
+    if record.outcome == ACCESS_OUTCOME:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no decision with this id (access events are for auditors)")
+    access = await record_access(request, principal, "read", "break-glass", [record], reason=reason)
+    log_fields(request.scope)["break_glass"] = True
+    return _with_access_header(record.to_json(), access)
+
+
+# -- searching ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """An auditor's search, checked: what the store is asked, and what the access event records."""
+
+    query: AuditQuery
+    described: dict[str, Any]
+
+
+def _instant(value: str | None, name: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return parse_instant(value, name)
+    except TimeFormatError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+
+
+_TIME_HELP = f"ISO 8601 with a zone ({TIME_EXPECTED}); a time without a zone is refused."
+
+
+async def search_filters(
+    request: Request,
+    since: Annotated[str | None, Query(max_length=64, description="Inclusive lower bound. " + _TIME_HELP)] = None,
+    until: Annotated[str | None, Query(max_length=64, description="Exclusive upper bound. " + _TIME_HELP)] = None,
+    patient: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=128,
+            description="Patient pseudonym (POST /v1/audit/pseudonym maps an identifier to it).",
+        ),
+    ] = None,
+    diagnosis: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=512,
+            description="Diagnosis code (OMIM:154700, ORPHA:558) or the exact name a decision gives; case-insensitive.",
+        ),
+    ] = None,
+    evidence: Annotated[
+        str | None,
+        Query(min_length=1, max_length=512, description="Evidence document id (an evidence id `doc#n` works too)."),
+    ] = None,
+    model_version: Annotated[str | None, Query(min_length=1, max_length=512)] = None,
+    outcome: Annotated[
+        Literal["diagnosed", "insufficient_evidence", "no_diagnosis", "access"] | None,
+        Query(description="Outcome of a decision, or `access` for access events."),
+    ] = None,
+    kind: Annotated[
+        Literal["decision", "access", "all"],
+        Query(description="Decisions (default), access events (reads of records), or all."),
+    ] = "decision",
+    order: Annotated[Literal["desc", "asc"], Query(description="Newest first (default) or oldest first.")] = "desc",
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=32, pattern=r"^s\d+$")] = None,
+) -> Filters:
+    """The query parameters shared by search and export, checked (422 for a value that can never match)."""
+    if evidence is not None and "#" in evidence:
+        evidence = evidence.rpartition("#")[0]
+    if outcome == ACCESS_OUTCOME and kind == "decision":
+        kind = "access"
+    if outcome is not None and outcome != ACCESS_OUTCOME and kind == "access":
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"outcome '{outcome}' is not an access event's")
+    try:
+        query = AuditQuery(
+            since=_instant(since, "since"),
+            until=_instant(until, "until"),
+            patient_pseudonym=patient,
+            diagnosis=diagnosis,
+            evidence_id=evidence,
+            model_version=model_version,
+            outcome=outcome,
+            kind=None if kind == "all" else kind,
+            order=order,
+            limit=limit,
+            cursor=cursor,
+        )
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    if diagnosis is not None and not _DIAGNOSIS_CODE.fullmatch(diagnosis.strip()):
+        # Not a code: a name matches only exactly, so a partial one ("Marfan") would find nothing, silently.
+        service = services_of(request).diagnosis
+        named = AuditQuery(diagnosis=diagnosis, kind="decision")
+        if await service.in_thread(lambda: service.audit_store.count(named)) == 0:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                "diagnosis must be a code such as OMIM:154700 or ORPHA:558, or a disease name exactly as a decision "
+                "gives it; no decision names a diagnosis like this",
+            )
+    described = {
+        name: value
+        for name, value in (
+            ("since", since),
+            ("until", until),
+            ("patient", patient),
+            ("diagnosis", diagnosis),
+            ("evidence", evidence),
+            ("model_version", model_version),
+            ("outcome", outcome),
+            ("kind", kind),
+            ("order", order),
+            ("limit", limit),
+            ("cursor", cursor),
+        )
+        if value is not None
+    }
+    return Filters(query=query, described=described)
+
+
+SearchFilters = Annotated[Filters, Depends(search_filters)]
+
+
+def row_summary(trace: dict[str, Any]) -> dict[str, Any]:
+    """What a list row shows of a decision without its trace: input type, findings count and labels."""
+    account = trace.get("input_account")
+    source = account.get("source") if isinstance(account, dict) else None
+    case = trace.get("case")
+    findings = case.get("findings") if isinstance(case, dict) else None
+    findings = [f for f in findings if isinstance(f, dict)] if isinstance(findings, list) else []
+    observed = [str(f.get("label")) for f in findings if not f.get("excluded")]
+    excluded = [str(f.get("label")) for f in findings if f.get("excluded")]
+    return {
+        "input_type": _INPUT_TYPES.get(str(source)) if source is not None else None,
+        "findings_count": len(observed),
+        "excluded_count": len(excluded),
+        "finding_labels": observed[:_MAX_ROW_LABELS],
+        "excluded_labels": excluded[:_MAX_ROW_LABELS],
+    }
+
+
+@router.get(
+    "/v1/traces",
+    tags=["audit"],
+    summary="Search the audit log, newest first (clinicians: their own decisions)",
+    responses={422: {"description": "A filter value that is malformed or can never match"}},
+)
+async def list_traces(
+    principal: TraceReader,
+    request: Request,
+    filters: SearchFilters,
+    include_trace: Annotated[bool, Query(description="Include each record's full trace.")] = False,
+) -> JSONResponse:
+    """Records matching every filter, a page at a time; the page read is recorded as an access event.
+
+    Each row carries ``summary`` (input type note/findings/fhir, findings count and labels) so a table can
+    show them without the trace. Clinicians see only the decisions their own key made (roles: clinician,
+    auditor, admin).
+    """
+    query = filters.query
+    if principal.role is Role.CLINICIAN:
+        if query.kind == "access" or query.outcome == ACCESS_OUTCOME:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "access events are for auditors")
+        query = replace(query, actor_id=principal.actor_id, kind="decision")
+    service = services_of(request).diagnosis
+    page = await service.in_thread(lambda: service.audit_store.query(query))
+    access = await record_access(
+        request,
+        principal,
+        "search",
+        _purpose(principal),
+        page.records,
+        filters=filters.described,
+        patient_pseudonym=query.patient_pseudonym,
+    )
+    records = []
+    for record in page.records:
+        item = record.to_json()
+        item["summary"] = row_summary(record.trace) if record.outcome != ACCESS_OUTCOME else None
+        if not include_trace:
+            item.pop("trace", None)
+        records.append(item)
+    return _with_access_header({"records": records, "next_cursor": page.next_cursor}, access)
+
+
+@router.get(
+    "/v1/audit/export",
+    tags=["audit"],
+    summary="Export records as a FHIR R4B Bundle of AuditEvent (+ Provenance for decisions), a page at a time",
+    responses={
+        200: {"content": {"application/fhir+json": {}}, "description": "A FHIR collection Bundle"},
+        422: {"description": "A filter value that is malformed or can never match"},
+    },
+)
+async def export(principal: Auditor, request: Request, filters: SearchFilters) -> JSONResponse:
+    """The records a search selects, as FHIR: a decision is an AuditEvent (action E) and a Provenance, an access
+    event an AuditEvent (action R). The next page is ``link[relation=next]`` (roles: auditor, admin).
+    """
+    service = services_of(request).diagnosis
+    query = filters.query
+    page = await service.in_thread(lambda: service.audit_store.query(query))
+    access = await record_access(
+        request,
+        principal,
+        "export",
+        "audit",
+        page.records,
+        filters=filters.described,
+        patient_pseudonym=query.patient_pseudonym,
+    )
+    bundle = await service.in_thread(lambda: fhir_bundle(page.records))
+    body: dict[str, Any] = bundle.model_dump(mode="json", exclude_none=True)
+    if page.next_cursor is not None:
+        next_query = {**filters.described, "cursor": page.next_cursor}
+        url = request.url.replace_query_params(**{k: str(v) for k, v in next_query.items()})
+        body["link"] = [{"relation": "next", "url": str(url)}]
+    response = _with_access_header(body, access)
+    response.headers["content-type"] = "application/fhir+json"
+    return response
+
+
+# -- patient pseudonyms ------------------------------------------------------------------------------------
+
+
+class PseudonymRequest(BaseModel):
+    """A patient identifier to map to the pseudonym decisions about that patient carry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    patient_id: str = Field(min_length=1, max_length=256, description="The identifier value (an MRN, ...).")
+    system: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description=(
+            "The FHIR identifier system it was sent under in a bundle (`Patient.identifier[0].system`); "
+            "leave out for the `patient_id` of POST /v1/diagnose."
+        ),
+    )
+
+
+@router.post(
+    "/v1/audit/pseudonym",
+    tags=["audit"],
+    summary="Map a patient identifier to its pseudonym (auditors; the lookup is audited)",
+)
+async def pseudonym(body: PseudonymRequest, principal: Auditor, request: Request) -> JSONResponse:
+    """The pseudonym decisions about this patient carry, computed with the server's pseudonym key.
+
+    The identifier is never stored or logged; the lookup is an access event holding only the pseudonym.
+    Search with ``GET /v1/traces?patient=<pseudonym>`` (roles: auditor, admin).
+    """
+    service = services_of(request).diagnosis
+    pseudonymiser = service.pseudonymiser
+    if body.system is None:
+        case_id = pseudonymiser.pseudonym(body.patient_id, PATIENT_NAMESPACE)
+    else:
+        case_id = pseudonymiser.pseudonym(body.patient_id, f"{PATIENT_NAMESPACE}|identifier|{body.system}")
+    found = pseudonymiser.pseudonym(case_id, CASE_NAMESPACE)
+    decisions = await service.in_thread(
+        lambda: service.audit_store.count(AuditQuery(patient_pseudonym=found, kind="decision"))
+    )
+    access = await record_access(
+        request,
+        principal,
+        "pseudonym-lookup",
+        "audit",
+        [],
+        filters={"system": body.system} if body.system is not None else {},
+        patient_pseudonym=found,
+    )
+    return _with_access_header(
+        {
+            "patient_pseudonym": found,
+            "pseudonym_key": pseudonymiser.key_fingerprint(),
+            "decisions": decisions,
+        },
+        access,
+    )

@@ -1,0 +1,300 @@
+"""Reading the audit log (issue 16 part 4, issue 17 auditor): by relationship, break-glass, every read audited.
+
+Two clinicians, an auditor and an admin share one app and one log. An auditor answers "why did the system
+suggest X for patient P on date D, from which evidence, and is that evidence still the same?" through the
+API alone.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from fhir.resources.R4B.auditevent import AuditEvent
+from fhir.resources.R4B.bundle import Bundle
+from pydantic import SecretStr
+
+from api.app import create_app
+from audit import AuditEntry, AuditQuery, AuditRecord, SqliteAuditStore
+from dxsearch.policies.evidence import EvidencePolicy
+from dxsearch.retrieval.embedded import EmbeddedIndex
+from dxsearch.settings import Settings
+from tests.api.helpers import KEYS, MARFAN_FINDINGS, access_count, audit_count, auth, patient_bundle, running
+
+OTHER_CLINICIAN_KEY = "second-clinician-test-key-05"
+MRN = "MRN-2231-AUDITED"
+
+
+def other() -> dict[str, str]:
+    return {"Authorization": f"Bearer {OTHER_CLINICIAN_KEY}"}
+
+
+@pytest.fixture(scope="module")
+def log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteAuditStore]:
+    opened = SqliteAuditStore(tmp_path_factory.mktemp("access") / "audit.db")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(scope="module")
+def app_client(
+    settings: Settings, index: EmbeddedIndex, policy: EvidencePolicy, log: SqliteAuditStore
+) -> Iterator[TestClient]:
+    spec = ",".join(f"{key}:{role}" for role, key in KEYS.items()) + f",{OTHER_CLINICIAN_KEY}:clinician"
+    app = create_app(
+        settings.model_copy(update={"api_keys": SecretStr(spec)}), index=index, policy=policy, audit_store=log
+    )
+    with running(app) as started:
+        yield started
+
+
+def _diagnose(client: TestClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
+    response = client.post("/v1/diagnose", json=body or {"findings": [c for c, _ in MARFAN_FINDINGS]}, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _access(log: SqliteAuditStore, response: Any) -> AuditRecord:
+    """The access event a response says it wrote (X-Audit-Access-Id)."""
+    record = log.get(response.headers["X-Audit-Access-Id"])
+    assert record is not None and record.outcome == "access"
+    return record
+
+
+def test_a_clinician_reads_its_own_decisions_and_each_read_is_an_access_event(
+    app_client: TestClient, log: SqliteAuditStore
+) -> None:
+    mine = _diagnose(app_client, auth("clinician"))
+    decision = log.get(mine["audit_id"])
+    assert decision is not None and KEYS["clinician"] not in json.dumps(decision.to_json())
+    reads = access_count(log)
+    response = app_client.get(f"/v1/traces/{mine['audit_id']}", headers=auth("clinician"))
+    assert response.status_code == 200, response.text
+    assert access_count(log) == reads + 1
+    event = _access(log, response)
+    assert event.actor_id == decision.actor_id and event.actor_role == "clinician"
+    assert event.trace["action"] == "read" and event.trace["purpose"] == "treatment"
+    assert event.trace["records"] == [mine["audit_id"]] and event.request_id == response.headers["X-Request-ID"]
+
+    # Another clinician's key made a different actor id: its decision is not the first one's to read.
+    theirs = _diagnose(app_client, other())
+    assert log.get(theirs["audit_id"]).actor_id != decision.actor_id  # type: ignore[union-attr]
+    reads = access_count(log)
+    denied = app_client.get(f"/v1/traces/{theirs['audit_id']}", headers=auth("clinician"))
+    assert denied.status_code == 403 and "break-glass" in denied.json()["detail"]
+    assert access_count(log) == reads  # nothing was read
+
+    # A clinician lists only its own decisions, newest first, and never the access events.
+    listed = app_client.get("/v1/traces", headers=auth("clinician"))
+    assert listed.status_code == 200
+    ids = [r["record_id"] for r in listed.json()["records"]]
+    assert mine["audit_id"] in ids and theirs["audit_id"] not in ids
+    assert all(r["actor_id"] == decision.actor_id and r["outcome"] != "access" for r in listed.json()["records"])
+    assert app_client.get("/v1/traces", params={"kind": "access"}, headers=auth("clinician")).status_code == 403
+
+
+def test_break_glass_reads_another_clinicians_decision_with_a_reason_on_record(
+    app_client: TestClient, log: SqliteAuditStore
+) -> None:
+    theirs = _diagnose(app_client, other())
+    route = f"/v1/traces/{theirs['audit_id']}/break-glass"
+    for reason in ("", "urgent", "needed \u202e now for care"):
+        refused = app_client.post(route, json={"reason": reason}, headers=auth("clinician"))
+        assert refused.status_code == 422 and "reason" in refused.json()["detail"], reason
+    assert app_client.post(route, json={}, headers=auth("clinician")).status_code == 422
+    assert app_client.post(route, json={"reason": "x" * 20}, headers=auth("auditor")).status_code == 403
+    unknown = app_client.post(
+        "/v1/traces/no-such-record/break-glass", json={"reason": "x" * 20}, headers=auth("clinician")
+    )
+    assert unknown.status_code == 404
+
+    reason = "patient transferred to my care overnight"
+    response = app_client.post(route, json={"reason": reason}, headers=auth("clinician"))
+    assert response.status_code == 200, response.text
+    assert response.json()["record_id"] == theirs["audit_id"] and response.json()["trace"] == theirs["trace"]
+    event = _access(log, response)
+    assert event.trace["purpose"] == "break-glass" and event.trace["reason"] == reason
+    assert event.trace["route"] == "/v1/traces/{audit_id}/break-glass"
+
+    # Auditors find break-glass reads among the access events, newest first, and export them as FHIR reads.
+    found = app_client.get("/v1/traces", params={"kind": "access", "include_trace": True}, headers=auth("auditor"))
+    rows = found.json()["records"]
+    assert [r["seq"] for r in rows] == sorted((r["seq"] for r in rows), reverse=True)
+    assert any(r["record_id"] == event.record_id and r["trace"]["reason"] == reason for r in rows)
+    exported = app_client.get("/v1/audit/export", params={"kind": "access"}, headers=auth("auditor"))
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("application/fhir+json")
+    bundle = Bundle.model_validate(exported.json())
+    events = [e.resource for e in bundle.entry if isinstance(e.resource, AuditEvent)]
+    btg = [e for e in events if e.id == event.record_id]
+    assert len(btg) == 1 and btg[0].action == "R" and btg[0].purposeOfEvent[0].coding[0].code == "BTG"
+    assert btg[0].purposeOfEvent[0].text == reason
+    assert log.count(AuditQuery(kind="access")) >= 2
+
+
+def test_auditors_read_everything_and_their_reads_are_audited_too(
+    app_client: TestClient, log: SqliteAuditStore
+) -> None:
+    theirs = _diagnose(app_client, other())
+    response = app_client.get(f"/v1/traces/{theirs['audit_id']}", headers=auth("auditor"))
+    assert response.status_code == 200
+    event = _access(log, response)
+    assert event.actor_role == "auditor" and event.trace["purpose"] == "audit"
+    # An access event is itself a record auditors can read (and that read is one more access event).
+    again = app_client.get(f"/v1/traces/{event.record_id}", headers=auth("admin"))
+    assert again.status_code == 200 and again.json()["outcome"] == "access"
+    assert _access(log, again).trace["records"] == [event.record_id]
+    page = app_client.get("/v1/traces", params={"limit": 2}, headers=auth("auditor"))
+    searched = _access(log, page)
+    assert searched.trace["action"] == "search" and searched.trace["records"] == [
+        r["record_id"] for r in page.json()["records"]
+    ]
+    assert searched.trace["filters"]["limit"] == 2
+
+
+class FailingAccessStore(SqliteAuditStore):
+    """A store that records decisions but cannot record access events (a disk that just filled up)."""
+
+    def append(self, entry: AuditEntry) -> AuditRecord:
+        if entry.outcome == "access":
+            raise sqlite3.OperationalError("disk I/O error")
+        return super().append(entry)
+
+
+def test_a_read_the_log_cannot_record_returns_nothing(
+    tmp_path: Path, settings: Settings, index: EmbeddedIndex, policy: EvidencePolicy
+) -> None:
+    failing = FailingAccessStore(tmp_path / "audit.db")
+    try:
+        with running(create_app(settings, index=index, policy=policy, audit_store=failing)) as client:
+            made = _diagnose(client, auth("clinician"))
+            for response in (
+                client.get(f"/v1/traces/{made['audit_id']}", headers=auth("clinician")),
+                client.get("/v1/traces", headers=auth("auditor")),
+                client.get("/v1/audit/export", headers=auth("auditor")),
+            ):
+                assert response.status_code == 503 and "could not record this read" in response.json()["detail"]
+                assert made["audit_id"] not in response.text
+    finally:
+        failing.close()
+
+
+@pytest.mark.parametrize(
+    ("params", "says"),
+    [
+        ({"outcome": "insufficient"}, "outcome"),
+        ({"diagnosis": "Marfan"}, "OMIM:154700"),
+        ({"since": "2026-11-26"}, "no zone"),
+        ({"until": "2026-11-26T09:30:00"}, "no zone"),
+        ({"since": "yesterday"}, "ISO 8601"),
+        ({"order": "newest"}, "order"),
+        ({"kind": "reads"}, "kind"),
+    ],
+)
+def test_filter_values_that_can_never_match_are_a_422(
+    app_client: TestClient, params: dict[str, str], says: str
+) -> None:
+    response = app_client.get("/v1/traces", params=params, headers=auth("auditor"))
+    assert response.status_code == 422, response.text
+    assert says in response.json()["detail"]
+
+
+def test_times_with_a_zone_are_one_convention(app_client: TestClient) -> None:
+    _diagnose(app_client, auth("clinician"))
+    today = datetime.now(UTC).date().isoformat()
+    for since in (f"{today}Z", f"{today}+00:00", f"{today}T00:00:00Z"):
+        response = app_client.get("/v1/traces", params={"since": since}, headers=auth("auditor"))
+        assert response.status_code == 200, (since, response.text)
+        assert response.json()["records"]
+    assert (
+        app_client.get("/v1/traces", params={"since": "2999-01-01Z"}, headers=auth("auditor")).json()["records"] == []
+    )
+
+
+def test_rows_carry_the_input_type_and_findings(app_client: TestClient) -> None:
+    by_findings = _diagnose(app_client, auth("clinician"))
+    by_note = _diagnose(
+        app_client, auth("clinician"), text="Tall girl with arachnodactyly and ectopia lentis. No seizures."
+    )
+    by_bundle = _diagnose(app_client, auth("clinician"), bundle=patient_bundle())
+    rows = {r["record_id"]: r for r in app_client.get("/v1/traces", headers=auth("auditor")).json()["records"]}
+    assert rows[by_findings["audit_id"]]["summary"]["input_type"] == "findings"
+    assert rows[by_note["audit_id"]]["summary"]["input_type"] == "note"
+    assert rows[by_bundle["audit_id"]]["summary"]["input_type"] == "fhir"
+    summary = rows[by_findings["audit_id"]]["summary"]
+    assert summary["findings_count"] == len(MARFAN_FINDINGS) == len(summary["finding_labels"])
+    note = rows[by_note["audit_id"]]["summary"]
+    assert note["excluded_count"] >= 1 and "seizure" in " ".join(note["excluded_labels"]).lower()
+    assert "trace" not in rows[by_findings["audit_id"]]
+
+
+def test_an_auditor_answers_why_x_for_patient_p_on_day_d_and_whether_the_evidence_changed(
+    app_client: TestClient, log: SqliteAuditStore
+) -> None:
+    made = _diagnose(app_client, auth("clinician"), findings=[c for c, _ in MARFAN_FINDINGS], patient_id=MRN)
+    day = made["trace"]["created_at"][:10]
+
+    # 1. Patient P: the identifier maps to its pseudonym, on the server, and the lookup is audited.
+    lookup = app_client.post("/v1/audit/pseudonym", json={"patient_id": MRN}, headers=auth("auditor"))
+    assert lookup.status_code == 200, lookup.text
+    pseudonym = lookup.json()["patient_pseudonym"]
+    assert pseudonym == log.get(made["audit_id"]).patient_pseudonym and lookup.json()["decisions"] == 1  # type: ignore[union-attr]
+    event = _access(log, lookup)
+    assert event.trace["action"] == "pseudonym-lookup" and event.patient_pseudonym == pseudonym
+    assert (
+        app_client.post("/v1/audit/pseudonym", json={"patient_id": MRN}, headers=auth("clinician")).status_code == 403
+    )
+
+    # 2. Suggested X on day D: search by pseudonym, diagnosis code and the day (with its zone).
+    found = app_client.get(
+        "/v1/traces",
+        params={"patient": pseudonym, "diagnosis": "OMIM:154700", "since": f"{day}Z", "include_trace": True},
+        headers=auth("auditor"),
+    ).json()["records"]
+    assert [r["record_id"] for r in found] == [made["audit_id"]]
+    trace = found[0]["trace"]
+
+    # 3. From which evidence, and is it still the same: each cited passage against the hash the decision saw.
+    top = next(d for d in trace["diagnoses"] if d["code"] == "OMIM:154700")
+    assert top["evidence"]
+    for link in top["evidence"]:
+        seen = trace["passage_hashes"][link["evidence_id"]]
+        passage = app_client.get(
+            f"/v1/documents/{link['evidence_id'].replace('#', '%23')}",
+            params={"expected_hash": seen},
+            headers=auth("auditor"),
+        ).json()
+        assert passage["changed"] is False and passage["passage_hash"] == seen
+        assert passage["index_version"] == found[0]["index_version"] and passage["document_hash"]
+    changed = app_client.get(
+        f"/v1/documents/{top['evidence'][0]['evidence_id'].replace('#', '%23')}",
+        params={"expected_hash": "sha256:" + "0" * 64},
+        headers=auth("auditor"),
+    ).json()
+    assert changed["changed"] is True
+
+    # The identifier itself is nowhere in the log.
+    exported = app_client.get("/v1/audit/export", params={"kind": "all", "limit": 1000}, headers=auth("auditor"))
+    assert MRN not in exported.text and MRN not in json.dumps([r.to_json() for r in log.iter_query(AuditQuery())])
+    assert audit_count(log) >= 1
+
+
+def test_export_pages_through_the_log_as_fhir(app_client: TestClient) -> None:
+    for _ in range(3):
+        _diagnose(app_client, auth("clinician"))
+    first = app_client.get("/v1/audit/export", params={"limit": 2}, headers=auth("auditor"))
+    assert first.status_code == 200, first.text
+    bundle = Bundle.model_validate(first.json())
+    kinds = [e.resource.get_resource_type() for e in bundle.entry]
+    assert kinds == ["AuditEvent", "Provenance", "AuditEvent", "Provenance"]
+    assert all(e.resource.action == "E" for e in bundle.entry if isinstance(e.resource, AuditEvent))
+    link = first.json()["link"][0]
+    assert link["relation"] == "next" and "cursor=s" in link["url"]
+    nxt = app_client.get(link["url"].removeprefix("http://testserver"), headers=auth("admin"))
+    assert nxt.status_code == 200 and Bundle.model_validate(nxt.json()).entry
+    assert app_client.get("/v1/audit/export", headers=auth("clinician")).status_code == 403

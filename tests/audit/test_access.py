@@ -1,0 +1,79 @@
+"""Access events (issue 16 part 4): reads of records are records of the same log, told apart by kind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fhir.resources.R4B.auditevent import AuditEvent
+
+from audit import AuditEntry, AuditQuery, AuditStore, verify
+from audit.access import ACCESS_OUTCOME, AccessEvent, access_entry, check_reason, is_access
+from audit.errors import InvalidEntryError
+from audit.export import fhir_bundle, to_fhir
+
+
+def _read(record_id: str, **fields: object) -> AuditEntry:
+    event = AccessEvent(
+        action="read",
+        purpose="break-glass",
+        records=[record_id],
+        route="/v1/traces/{audit_id}/break-glass",
+        reason="covering for Dr A on the ward tonight",
+    )
+    return access_entry(event, request_id="req-read", actor_role="clinician", actor_id="actor-9", **fields)  # type: ignore[arg-type]
+
+
+def test_access_events_are_chained_records_that_queries_tell_apart(
+    store: AuditStore, make_entry: Callable[..., AuditEntry]
+) -> None:
+    decision = store.append(make_entry(1))
+    read = store.append(_read(decision.record_id, patient_pseudonym=decision.patient_pseudonym))
+    assert read.seq == decision.seq + 1 and read.prev_hash == decision.hash and is_access(read)
+    assert read.outcome == ACCESS_OUTCOME and not is_access(decision)
+
+    assert [r.seq for r in store.query(AuditQuery(kind="decision")).records] == [decision.seq]
+    assert [r.seq for r in store.query(AuditQuery(kind="access")).records] == [read.seq]
+    assert store.count(AuditQuery()) == 2
+    assert store.count(AuditQuery(kind="access", patient_pseudonym=decision.patient_pseudonym)) == 1
+    assert verify(store).ok
+
+    event = AccessEvent.from_record(read)
+    assert event is not None and event.records == (decision.record_id,) and event.purpose == "break-glass"
+    assert AccessEvent.from_record(decision) is None
+
+
+def test_an_access_event_exports_as_a_fhir_read(store: AuditStore, make_entry: Callable[..., AuditEntry]) -> None:
+    decision = store.append(make_entry(1))
+    read = store.append(_read(decision.record_id, patient_pseudonym="pt-1"))
+    resources = to_fhir(read)
+    assert len(resources) == 1  # no Provenance: nothing was produced
+    event = AuditEvent.model_validate(resources[0].model_dump(mode="json"))
+    assert event.action == "R" and event.type.code == "rest"
+    assert event.subtype[0].code == "read"
+    assert event.purposeOfEvent[0].coding[0].code == "BTG"
+    assert event.purposeOfEvent[0].text == "covering for Dr A on the ward tonight"
+    assert event.agent[0].who.identifier.value == "actor-9" and event.agent[0].requestor
+    read_ids = [e.what.identifier.value for e in event.entity if e.role and e.role.code == "3"]
+    assert read_ids == [decision.record_id]
+    assert any(e.what.identifier.value == "pt-1" for e in event.entity)
+
+    bundle = fhir_bundle([decision, read])
+    kinds = [e.resource.get_resource_type() for e in bundle.entry]
+    assert kinds == ["AuditEvent", "Provenance", "AuditEvent"]
+
+
+@pytest.mark.parametrize(
+    "reason", [None, "", "urgent", " " * 20, "x" * 501, "needed for care\x00now", "care \u202e now ok"]
+)
+def test_a_break_glass_read_needs_a_reason(reason: str | None) -> None:
+    with pytest.raises(InvalidEntryError, match="reason"):
+        AccessEvent(action="read", purpose="break-glass", records=["r"], reason=reason)
+    assert check_reason("patient transferred to my care tonight") == "patient transferred to my care tonight"
+
+
+def test_unknown_actions_and_purposes_are_refused() -> None:
+    with pytest.raises(InvalidEntryError, match="action"):
+        AccessEvent(action="write", purpose="audit")  # type: ignore[arg-type]
+    with pytest.raises(InvalidEntryError, match="purpose"):
+        AccessEvent(action="read", purpose="curiosity")  # type: ignore[arg-type]
