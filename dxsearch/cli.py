@@ -541,7 +541,7 @@ def serve(
     from api.keys import KeyConfigError
     from audit.errors import AuditError
 
-    log.print(f"DxSearch API on http://{host}:{port}/  (viewer: http://{host}:{port}/viewer/, docs: /docs)")
+    log.print(f"DxSearch API on http://{host}:{port}/  (viewer: http://{host}:{port}/viewer/, API schema: /openapi.json)")
     try:
         run_server(host, port, settings)
     except (KeyConfigError, AuditError, UnsafeSettingsError) as exc:

@@ -198,6 +198,8 @@ async function openRecord(recordId) {
     modelVersion: record.model_version,
     indexVersion: record.index_version,
     createdAt: record.created_at,
+    // A stored patient pseudonym means the request named its patient (an id or a bundle's Patient).
+    identified: Boolean(record.patient_pseudonym),
   });
   progress.textContent = `Showing audit record ${record.seq}.`;
   document.getElementById("record-heading").focus();
