@@ -85,16 +85,19 @@ def test_a_finding_in_another_organ_is_not_explained(scorer: LikelihoodRatioScor
 
 
 def test_matches_through_the_ontology_name_the_annotated_term(scorer: LikelihoodRatioScorer) -> None:
-    # Marfan is annotated "Ectopia lentis" and "Disproportionate tall stature" (below "Tall stature").
-    (marfan,) = scorer.explain([MARFAN], ["HP:0001083", "HP:0000098", "HP:0001132"])  # + lens subluxation
-    by_term = {c.term_id: c for c in marfan.contributions}
-    assert by_term["HP:0001083"].relation == "exact"
-    tall = by_term["HP:0000098"]
-    assert tall.relation in ("exact", "ancestor") and tall.kind == "supports"
-    subluxation = by_term["HP:0001132"]
-    assert subluxation.relation in ("exact", "descendant")
-    if subluxation.relation == "descendant":
-        assert subluxation.matched_term in scorer.knowledge.ancestors("HP:0001132")
+    # Marfan is annotated "Ectopia lentis"; "Lens subluxation" lies below it, "Abnormality of the eye" above.
+    (marfan,) = scorer.explain([MARFAN], ["HP:0001083", "HP:0000098"])
+    assert {c.term_id: c.relation for c in marfan.contributions} == {"HP:0001083": "exact", "HP:0000098": "exact"}
+    ((subluxation,),) = (d.contributions for d in scorer.explain([MARFAN], ["HP:0001132"]))
+    ((eye,),) = (d.contributions for d in scorer.explain([MARFAN], ["HP:0000478"]))
+    assert (subluxation.relation, subluxation.matched_term, subluxation.kind) == (
+        "descendant",
+        "HP:0001083",
+        "supports",
+    )
+    assert eye.relation == "ancestor" and eye.matched_term is not None
+    assert "HP:0000478" in scorer.knowledge.ancestors(eye.matched_term)
+    assert eye.lr < subluxation.lr  # a general finding says less than a specific one
 
 
 def test_contributions_multiply_to_the_total(knowledge: HpoKnowledge) -> None:
@@ -193,3 +196,17 @@ def test_background_frequencies_come_from_the_diseases_the_knowledge_yields(know
 
 def test_the_cached_scorer_is_per_knowledge_object(knowledge: HpoKnowledge) -> None:
     assert get_likelihood_scorer(knowledge) is get_likelihood_scorer(knowledge)
+
+
+def test_a_finding_implied_by_a_more_specific_one_counts_once(scorer: LikelihoodRatioScorer) -> None:
+    ectopia_lentis, lens_subluxation = "HP:0001083", "HP:0001132"
+    (both,) = scorer.explain([MARFAN], [ectopia_lentis, lens_subluxation])
+    (specific,) = scorer.explain([MARFAN], [lens_subluxation])
+    assert both.log10_lr == pytest.approx(specific.log10_lr)
+    (implied,) = [c for c in both.contributions if c.term_id == ectopia_lentis]
+    assert (implied.kind, implied.relation, implied.matched_term, implied.lr) == (
+        "neutral",
+        "implied",
+        lens_subluxation,
+        1.0,
+    )
