@@ -323,6 +323,7 @@ def evaluate_command(
         enrichment_runner,
         evaluate,
         frequency_group,
+        gene_group_rank,
         indexed_diagnosis_counts,
         knowledge_ceiling,
         leaking_publications,
@@ -368,7 +369,15 @@ def evaluate_command(
             runners[name] = policy_runner(made, opened, retriever_for(name), budget, knowledge, same_publication)
     groupers = [frequency_group(indexed_diagnosis_counts(opened)), annotation_group(knowledge)]
     matcher = GoldMatcher(opened, get_disease_ontology())
-    report = evaluate(runners, case_sets, matcher, groupers, limit=limit, abstain_below=threshold)
+    report = evaluate(
+        runners,
+        case_sets,
+        matcher,
+        groupers,
+        limit=limit,
+        abstain_below=threshold,
+        group_rank=gene_group_rank(knowledge),
+    )
     payload: dict[str, Any] = {**report[chosen[0]], "policy": chosen[0]} if len(chosen) == 1 else {"policies": report}
     payload["index_version"] = opened.version
     payload["case_sets"] = {name: len(items) for name, items in case_sets.items()}
@@ -408,7 +417,7 @@ def _print_report(report: dict[str, dict[str, Any]]) -> None:
     group_names = sorted({g for metrics in report.values() for g in metrics.get("groups", {})})
     for scope in ["all", *set_names, *group_names]:
         table = Table(title=f"cases: {scope}")
-        columns = ("policy", "n", "top1", "top3", "top5", "MRR", "ECE", "coverage", "acc@cov", "cite prec")
+        columns = ("policy", "n", "top1", "top3", "top5", "MRR", "gene top1", "ECE", "coverage", "acc@cov", "cite prec")
         for column in (*columns, "retr/case", "p50 ms", "p95 ms"):
             table.add_column(column, justify="left" if column == "policy" else "right")
         for name, metrics in report.items():
@@ -429,6 +438,7 @@ def _print_report(report: dict[str, dict[str, Any]]) -> None:
                 f"{m['top3']:.3f}",
                 f"{m['top5']:.3f}",
                 f"{m['mrr']:.3f}",
+                f"{m['group_top1']:.3f}",
                 "—" if m.get("ece") is None else f"{m['ece']:.3f}",
                 "—" if not coverage else f"{coverage['coverage']:.3f}",
                 "—" if coverage.get("accuracy") is None else f"{coverage['accuracy']:.3f}",
@@ -541,7 +551,9 @@ def serve(
     from api.keys import KeyConfigError
     from audit.errors import AuditError
 
-    log.print(f"DxSearch API on http://{host}:{port}/  (viewer: http://{host}:{port}/viewer/, API schema: /openapi.json)")
+    log.print(
+        f"DxSearch API on http://{host}:{port}/  (viewer: http://{host}:{port}/viewer/, API schema: /openapi.json)"
+    )
     try:
         run_server(host, port, settings)
     except (KeyConfigError, AuditError, UnsafeSettingsError) as exc:

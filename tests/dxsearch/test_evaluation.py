@@ -52,3 +52,26 @@ def test_ece_coverage_and_reliability_are_reported(matcher: GoldMatcher, tmp_pat
     plot = tmp_path / "eval.reliability.png"
     plot_reliability(report, plot)
     assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_disease_group_accuracy_counts_a_candidate_of_the_same_gene_beside_the_exact_headline(
+    matcher: GoldMatcher,
+) -> None:
+    """Loeys-Dietz (TGFBR2) for a TGFBR2 case is a group hit, never an exact one; the exact metric is untouched."""
+    from dxsearch.evaluation import gene_group_rank
+    from dxsearch.knowledge.hpo import get_hpo_knowledge
+
+    knowledge = get_hpo_knowledge()
+    assert "TGFBR2" in knowledge.genes("OMIM:610168")  # Loeys-Dietz syndrome 2
+    gold = GoldDiagnosis(id="OMIM:999999", label="A TGFBR2 disorder nobody annotated")
+    case = Case(case_id="g", findings=(Finding(label="Arachnodactyly", hpo_id="HP:0001166"),))
+    labelled = LabelledCase(case=case, gold=gold, genes=("TGFBR2",))
+    ungenotyped = LabelledCase(case=case, gold=gold)
+    answer = RankedAnswer(("OMIM:154700", "OMIM:610168"), ("Marfan syndrome", "Loeys-Dietz syndrome 2"))
+    rank = gene_group_rank(knowledge)
+    assert rank(answer, labelled, None) == 2
+    assert rank(answer, ungenotyped, None) is None
+    assert rank(answer, labelled, 1) == 1  # the exact hit comes first
+    report = evaluate({"p": lambda _: answer}, {"s": [labelled]}, matcher, group_rank=rank)["p"]
+    assert report["top1"] == 0.0 and report["top5"] == 0.0
+    assert report["group_top1"] == 0.0 and report["group_top5"] == 1.0
