@@ -262,6 +262,7 @@ class DiagnosisService:
             pseudonymiser=self.pseudonymiser,
             resolve_chunk=index.store.chunk,
             input_account=account,
+            knowledge=index_knowledge(index),
         )
 
     @property

@@ -25,6 +25,8 @@ from dxsearch.corpus import Chunk, DocumentKind
 from dxsearch.env import DiagnosticEnv, StepResult
 from dxsearch.episode import Exchange, RetrievalRecord, StopReason
 from dxsearch.intake.account import InputAccount
+from dxsearch.knowledge.explanation import Explanation, explain_diagnoses
+from dxsearch.knowledge.hpo import HpoKnowledge
 from dxsearch.policies.base import Policy, PolicyError
 from dxsearch.protocol import Candidate, Diagnose, Retrieve, render_result
 from dxsearch.pseudonym import Pseudonymiser
@@ -100,6 +102,11 @@ class TracedDiagnosis(BaseModel):
     confidence: float | None
     evidence: tuple[EvidenceLink, ...]
     unsupported_citations: tuple[str, ...] = ()
+    explanation: Explanation | None = Field(
+        default=None,
+        description="Findings it explains, does not explain, and that contradict it (likelihood ratios over the "
+        "index's disease knowledge); null for a diagnosis without a code or when no knowledge was given.",
+    )
 
 
 class PolicyInfo(BaseModel):
@@ -262,10 +269,13 @@ def diagnose(
     pseudonymiser: Pseudonymiser | None = None,
     resolve_chunk: Callable[[str], Chunk | None] | None = None,
     input_account: InputAccount | None = None,
+    knowledge: HpoKnowledge | None = None,
 ) -> Trace:
     """Run ``policy`` on ``case`` in ``env`` (:func:`rollout`) and return the trace: the rollout, bookkept.
 
     ``input_account`` is the intake's account of the input the case was read from; it goes into the trace.
+    ``knowledge`` (the index's disease knowledge) adds each diagnosis's explanation: what it explains,
+    what it does not, what contradicts it.
     """
     started = time.perf_counter()
     created = datetime.now(UTC)
@@ -294,6 +304,9 @@ def diagnose(
             first_seen.setdefault(record.evidence_id, record)
     final = env.final
     diagnoses = _traced_diagnoses(final, env, case, first_seen, resolve_chunk) if final else ()
+    if knowledge is not None and diagnoses:
+        explained = explain_diagnoses([d.code for d in diagnoses], case, knowledge)
+        diagnoses = tuple(d.model_copy(update={"explanation": e}) for d, e in zip(diagnoses, explained, strict=True))
     outcome: Outcome = "no_diagnosis"
     if final is not None:
         outcome = "insufficient_evidence" if final.insufficient else "diagnosed"

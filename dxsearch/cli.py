@@ -7,6 +7,7 @@ stderr and exit code 2, like ``corpus-builder``.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -26,6 +27,7 @@ from dxsearch.settings import Settings
 if TYPE_CHECKING:
     from dxsearch.agent import Trace
     from dxsearch.intake import PreparedCase
+    from dxsearch.knowledge.explanation import Explanation, FindingRole
     from dxsearch.knowledge.hpo import HpoKnowledge
     from dxsearch.policies.base import Policy
     from dxsearch.retrieval.embedded import EmbeddedIndex
@@ -196,7 +198,8 @@ def diagnose(
     settings = settings_or_fail()
     read = _read_case(case, settings)
     opened = _open_index(index)
-    chosen, budget = _make_policy(policy, model, llm_url, llm_name, settings, index_knowledge(opened))
+    knowledge = index_knowledge(opened)
+    chosen, budget = _make_policy(policy, model, llm_url, llm_name, settings, knowledge)
     env = DiagnosticEnv(opened.retriever(retriever_for(policy)), budget)
     trace = run_diagnosis(
         read.case,
@@ -205,6 +208,7 @@ def diagnose(
         index_version=opened.version,
         resolve_chunk=opened.store.chunk,
         input_account=read.account,
+        knowledge=knowledge,
     )
     if json_out is not None:
         json_out.write_text(trace.model_dump_json(indent=2), encoding="utf-8")
@@ -260,6 +264,9 @@ def print_trace(trace: Trace, *, explain: bool) -> None:
             markup=False,
             highlight=False,
         )
+        if diagnosis.explanation is not None:
+            for line in _explanation_lines(diagnosis.explanation):
+                console.print(f"   {line}", markup=False, highlight=False, soft_wrap=True)
         for link in diagnosis.evidence:
             section = f" § {link.section}" if link.section else ""
             supports = ", ".join(link.supports[:6]) or "—"
@@ -277,6 +284,26 @@ def print_trace(trace: Trace, *, explain: bool) -> None:
                 highlight=False,
                 soft_wrap=True,
             )
+
+
+def _explanation_lines(explanation: Explanation) -> list[str]:
+    """Explains n/m, what is not explained, what contradicts it (absent but annotated, with its frequency)."""
+
+    def named(roles: Sequence[FindingRole], with_frequency: bool = False) -> str:
+        parts = []
+        for role in roles:
+            frequency = f" ({role.frequency:.0%} of patients)" if with_frequency and role.frequency else ""
+            parts.append(f"{role.label}{frequency}")
+        return ", ".join(parts) or "none"
+
+    if not explanation.annotated:
+        return [f"no phenotype annotation in this index's knowledge: explains 0/{explanation.entered} findings"]
+    lines = [f"explains {len(explanation.supports)}/{explanation.entered} findings: {named(explanation.supports)}"]
+    if explanation.not_explained:
+        lines.append(f"does not explain: {named(explanation.not_explained)}")
+    if explanation.contradicts:
+        lines.append(f"speaks against it: {named(explanation.contradicts, with_frequency=True)}")
+    return lines
 
 
 @app.command("eval")

@@ -3,7 +3,7 @@
 It matches the findings against patient records, looks the findings up in
 disease knowledge, ranks candidates by phenotype similarity (IC- and
 frequency-weighted, :mod:`dxsearch.knowledge.similarity`), phenotype
-enrichment (hypergeometric, hpo3), the votes of similar patients and the rank
+enrichment (hypergeometric, over the same rows), the votes of similar patients and the rank
 of retrieved knowledge, looks up the knowledge
 passage of each finalist so every diagnosis cites something it retrieved, and
 diagnoses. It is the demo's default policy, the SFT teacher and the baseline
@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dxsearch.baselines.enrichment import rank_diseases
 from dxsearch.cases import Case
 from dxsearch.episode import Exchange
+from dxsearch.knowledge.likelihood import LikelihoodRatioScorer, get_likelihood_scorer
 from dxsearch.knowledge.similarity import PhenotypeSimilarity, get_phenotype_similarity
 from dxsearch.policies.calibration import Calibrator, CaseSignals, shipped_calibrator
 from dxsearch.protocol import (
@@ -63,6 +64,11 @@ class EvidencePolicyConfig(BaseModel):
     enrichment_weight: float = Field(default=0.7, ge=0.0, description="Weight of hypergeometric enrichment.")
     vote_weight: float = Field(default=0.4, ge=0.0, description="Weight of similar-patient votes.")
     retrieval_weight: float = Field(default=0.15, ge=0.0, description="Weight of knowledge retrieval rank.")
+    likelihood_weight: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Weight of the likelihood-ratio posterior (dxsearch.knowledge.likelihood), relative to the best.",
+    )
     orpha_factor: float = Field(
         default=0.8, ge=0.0, le=1.0, description="Phenotype scores of Orphanet entries (often disease groups) shrink."
     )
@@ -116,6 +122,8 @@ class _Candidate:
     enrichment_p: float | None = None
     votes: float = 0.0
     retrieval: float = 0.0
+    likelihood: float = 0.0
+    log10_lr: float | None = None
     matched: tuple[str, ...] = ()
     knowledge: list[str] = field(default_factory=list)
     patients: list[str] = field(default_factory=list)
@@ -185,15 +193,22 @@ class EvidencePolicy:
     ) -> None:
         self.name = name
         self.config = config or EvidencePolicyConfig()
+        #: Compute likelihood ratios even at weight 0 (to collect features for fitting the weights).
+        self.collect_likelihood = False
         self._similarity = similarity
         self.calibrator = calibrator or shipped_calibrator()
-        self._cache: dict[tuple[object, ...], tuple[np.ndarray, dict[str, tuple[float, float]]]] = {}
+        self._cache: dict[tuple[object, ...], tuple[np.ndarray, dict[str, tuple[float, float]], np.ndarray]] = {}
 
     @property
     def similarity(self) -> PhenotypeSimilarity:
         if self._similarity is None:
             self._similarity = get_phenotype_similarity()
         return self._similarity
+
+    @property
+    def likelihood(self) -> LikelihoodRatioScorer:
+        """The likelihood-ratio scorer over the same (index's) disease knowledge as the similarity."""
+        return get_likelihood_scorer(self.similarity.knowledge)
 
     def next_turn(self, case: Case, history: Sequence[Exchange]) -> str:
         """The next turn, derived from the history alone (the policy keeps no hidden state).
@@ -290,9 +305,9 @@ class EvidencePolicy:
 
     # -- scoring -------------------------------------------------------------------------------
 
-    def _phenotype_scores(self, case: Case) -> tuple[np.ndarray, dict[str, tuple[float, float]]]:
-        """Similarity of every disease and the enrichment ranking, cached per case (each turn re-ranks)."""
-        key = (case.findings, case.text)
+    def _phenotype_scores(self, case: Case) -> tuple[np.ndarray, dict[str, tuple[float, float]], np.ndarray]:
+        """Similarity of every disease, the enrichment ranking and the log10 likelihood ratios, cached per case."""
+        key = (case.findings, case.text, case.sex, case.age)
         cached = self._cache.get(key)
         if cached is None:
             observed = [f.hpo_id for f in case.observed if f.hpo_id]
@@ -302,7 +317,11 @@ class EvidencePolicy:
                 r.disease_id: (r.score, r.p_value)
                 for r in rank_diseases(case, k=self.config.enrichment_depth, knowledge=self.similarity.knowledge)
             }
-            cached = (similarity, enrichment)
+            if self.config.likelihood_weight > 0 or self.collect_likelihood:
+                lr = self.likelihood.score_all(observed, excluded, sex=_lr_sex(case.sex))
+            else:
+                lr = np.zeros(0)
+            cached = (similarity, enrichment, lr)
             if len(self._cache) >= 16:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key] = cached
@@ -324,7 +343,7 @@ class EvidencePolicy:
         """
         config = self.config
         sim = self.similarity
-        similarity, enrichment = self._phenotype_scores(case)
+        similarity, enrichment, lr = self._phenotype_scores(case)
         candidates: dict[str, _Candidate] = {}
 
         def candidate(code: str, name: str | None = None) -> _Candidate:
@@ -340,6 +359,11 @@ class EvidencePolicy:
                 candidate(sim.disease_ids[int(row)])
         for enriched in list(enrichment)[: config.phenotype_candidates]:
             candidate(enriched)
+        scorer = self.likelihood if lr.size else None
+        best_lr = float(lr.max()) if lr.size else 0.0
+        if scorer is not None:  # computed when weighted or collected: its best diseases are candidates
+            for row in np.argsort(-lr, kind="stable")[: config.phenotype_candidates]:
+                candidate(scorer.disease_ids[int(row)])
         best_enrichment = max((score for score, _ in enrichment.values()), default=0.0)
         votes: dict[str, float] = defaultdict(float)
         total = 0.0
@@ -377,11 +401,17 @@ class EvidencePolicy:
                 found.enrichment = enrichment[found.code][0] / best_enrichment
                 found.enrichment_p = enrichment[found.code][1]
             found.votes = votes.get(found.code, 0.0) / total if total else 0.0
+            lr_row = scorer.row(found.code) if scorer is not None else None
+            if lr_row is not None:
+                found.log10_lr = float(lr[lr_row])
+                # The posterior odds against the best disease's (uniform pretest): 1 for the best, in (0, 1] else.
+                found.likelihood = float(10.0 ** max(found.log10_lr - best_lr, -30.0))
             found.score = (
                 config.similarity_weight * found.phenotype
                 + config.enrichment_weight * found.enrichment
                 + config.vote_weight * found.votes
                 + config.retrieval_weight * found.retrieval
+                + config.likelihood_weight * found.likelihood
             )
         ranked = sorted(candidates.values(), key=lambda c: (-c.score, c.code))
         understood = self.understood(case)
@@ -425,6 +455,11 @@ class EvidencePolicy:
         return Candidate(
             name=_plain(candidate.name), code=candidate.code, evidence=tuple(evidence), confidence=confidence
         )
+
+
+def _lr_sex(sex: str | None) -> str | None:
+    """The case's sex as the likelihood scorer reads it (``male``/``female``), else ``None``."""
+    return sex if sex in ("male", "female") else None
 
 
 def _plain(name: str) -> str:

@@ -293,8 +293,13 @@ function renderEvidenceTable(diagnosis, findings) {
   ];
 }
 
-/** "explains 3/4" for the summary line, or null when the trace does not say. */
-function coverageText(explained) {
+/** "explains 3/4" for the summary line (the trace's explanation first, else the reasoning's), or null. */
+function coverageText(explained, d) {
+  const e = d && d.explanation;
+  if (e) {
+    const supports = Array.isArray(e.supports) ? e.supports.length : 0;
+    return `explains ${e.annotated ? supports : 0}/${Number(e.entered ?? 0)} findings`;
+  }
   return explained ? `explains ${explained.explained}/${explained.entered} findings` : null;
 }
 
@@ -358,13 +363,65 @@ function renderCoverage(d, explained, findings) {
 }
 
 /**
- * The richer explanation of a diagnosis (each finding's likelihood-ratio contribution, the findings that
- * contradict it): its place in the card. A later trace or response will carry it as `explanation`; until
- * then nothing is drawn here.
+ * The explanation the trace carries per diagnosis (`explanation`: likelihood ratios of each finding over the
+ * index's disease knowledge): what it explains, what it does not, and what speaks against it (a finding
+ * reported absent that the disease usually has, with its frequency). Older traces without it fall back to
+ * the reasoning's "explains n/m" line.
  */
 export function explanationDetail(d) {
-  if (!d.explanation) return null;
-  return h("div", { class: "explanation-detail", dataset: { slot: "explanation" }, hidden: true });
+  const e = d.explanation;
+  if (!e) return null;
+  const box = h("div", { class: "coverage-box explanation-detail", dataset: { slot: "explanation" } });
+  const entered = Number(e.entered ?? 0);
+  const supports = Array.isArray(e.supports) ? e.supports : [];
+  const notExplained = Array.isArray(e.not_explained) ? e.not_explained : [];
+  const against = Array.isArray(e.contradicts) ? e.contradicts : [];
+  if (!e.annotated) {
+    append(
+      box,
+      h("h4", {}, `Explains 0 of the ${entered} findings entered`),
+      h("p", { class: "meta" }, "This index's disease knowledge has no phenotype annotation for this diagnosis."),
+    );
+    return box;
+  }
+  const percent = (value) => (value === null || value === undefined ? null : `${Math.round(Number(value) * 100)}%`);
+  const roleChip = (role, cls, absent = false) => {
+    const frequency = percent(role.frequency);
+    const lr = role.likelihood_ratio === null || role.likelihood_ratio === undefined ? null : fixed(role.likelihood_ratio, 2);
+    const matched =
+      role.matched_id && role.matched_id !== role.hpo_id ? [" as ", String(role.matched_name ?? role.matched_id), " ", codeLink(String(role.matched_id))] : [];
+    return h(
+      "li",
+      { class: `chip ${cls}`, title: lr ? `likelihood ratio ${lr}` : "" },
+      absent ? h("span", { class: "chip-flag" }, "absent: ") : null,
+      String(role.label ?? ""),
+      " ",
+      role.hpo_id ? codeLink(String(role.hpo_id)) : h("span", { class: "code" }, "(not understood)"),
+      ...matched,
+      frequency ? h("span", { class: "meta" }, ` · in ${frequency} of patients`) : null,
+    );
+  };
+  append(
+    box,
+    h("h4", {}, `Explains ${supports.length} of the ${entered} findings entered`),
+    h("p", { class: "coverage-label" }, "Explained (annotated for this disease):"),
+    supports.length ? h("ul", { class: "chips explains" }, supports.map((r) => roleChip(r, "explained"))) : h("p", { class: "meta" }, "none"),
+    h("p", { class: "coverage-label" }, "Not explained:"),
+    notExplained.length
+      ? h("ul", { class: "chips not-explained" }, notExplained.map((r) => roleChip(r, "unexplained")))
+      : h("p", { class: "meta" }, "none: every finding entered is explained"),
+    h("p", { class: "coverage-label" }, "Speaks against it:"),
+    against.length
+      ? h("ul", { class: "chips contradicts" }, against.map((r) => roleChip(r, "contradicts", r.frequency !== null && r.frequency > 0)))
+      : h("p", { class: "meta" }, "nothing: no finding reported absent is a feature of this disease"),
+    h(
+      "p",
+      { class: "meta" },
+      "From the trace: likelihood ratios of each finding against this index's disease annotations (frequency = " +
+        "share of the disease's patients with the feature). A finding not understood counts as not explained.",
+    ),
+  );
+  return box;
 }
 
 function renderDiseaseFacts(d) {
@@ -410,7 +467,7 @@ function renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion }) 
         h(
           "span",
           { class: "meta" },
-          [coverageText(explained), `${d.evidence.length} passage${d.evidence.length === 1 ? "" : "s"}`]
+          [coverageText(explained, d), `${d.evidence.length} passage${d.evidence.length === 1 ? "" : "s"}`]
             .filter(Boolean)
             .map((part) => ` · ${part}`)
             .join(""),
@@ -438,9 +495,9 @@ function renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion }) 
     "section",
     { class: "explanation", "aria-label": `Why ${d.name}` },
     h("p", { class: "probability-meaning" }, probabilityText(confidence, modelVersion)),
-    renderCoverage(d, explained, findings),
+    // The trace's explanation, when it carries one, is the one account of coverage; else the reasoning's.
+    d.explanation ? explanationDetail(d) : renderCoverage(d, explained, findings),
     facts,
-    explanationDetail(d),
   );
   const details = h("details", { class: "diagnosis", dataset: { rank: String(d.rank) } }, summary, card, renderEvidenceTable(d, findings));
   if (d.unsupported.length) {

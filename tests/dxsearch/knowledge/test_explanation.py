@@ -1,0 +1,46 @@
+"""The explanation card's data: what a diagnosis explains, does not explain, and what speaks against it."""
+
+from __future__ import annotations
+
+from dxsearch.cases import Case, Finding
+from dxsearch.knowledge.explanation import explain_diagnoses
+from dxsearch.knowledge.hpo import get_hpo_knowledge
+
+MARFAN = "OMIM:154700"
+
+
+def test_a_marfan_patient_explained_against_marfan_and_an_unrelated_disease() -> None:
+    knowledge = get_hpo_knowledge()
+    case = Case(
+        case_id="m",
+        findings=(
+            Finding(label="Arachnodactyly", hpo_id="HP:0001166"),
+            Finding(label="Lens dislocation", hpo_id="HP:0001083"),
+            Finding(label="Blue toenails"),  # not understood: still entered, so not explained
+            Finding(label="Aortic root aneurysm", hpo_id="HP:0002616", excluded=True),
+        ),
+    )
+    marfan, huntington, uncoded = explain_diagnoses([MARFAN, "OMIM:143100", None], case, knowledge)
+    assert uncoded is None
+    assert marfan is not None and marfan.annotated and marfan.entered == 3
+    assert [r.hpo_id for r in marfan.supports] == ["HP:0001166", "HP:0001083"]
+    assert [r.label for r in marfan.supports] == ["Arachnodactyly", "Lens dislocation"]
+    assert all(r.frequency and r.likelihood_ratio and r.likelihood_ratio > 1 for r in marfan.supports)
+    assert [r.label for r in marfan.not_explained] == ["Blue toenails"]
+    # Reported absent, but most Marfan patients have it: it speaks against the diagnosis, with its frequency.
+    (against,) = marfan.contradicts
+    assert against.hpo_id == "HP:0002616" and against.frequency is not None and against.frequency > 0.5
+    assert against.likelihood_ratio is not None and against.likelihood_ratio < 1
+    assert huntington is not None and huntington.annotated
+    assert not huntington.supports and not huntington.contradicts
+    assert {r.label for r in huntington.not_explained} == {"Arachnodactyly", "Lens dislocation", "Blue toenails"}
+    assert marfan.log10_likelihood_ratio is not None and huntington.log10_likelihood_ratio is not None
+    assert marfan.log10_likelihood_ratio > huntington.log10_likelihood_ratio
+
+
+def test_a_disease_the_knowledge_does_not_annotate_explains_nothing_and_says_so() -> None:
+    knowledge = get_hpo_knowledge()
+    case = Case(case_id="x", findings=(Finding(label="Arachnodactyly", hpo_id="HP:0001166"),))
+    (unknown,) = explain_diagnoses(["OMIM:999999"], case, knowledge)
+    assert unknown is not None and not unknown.annotated
+    assert [r.label for r in unknown.not_explained] == ["Arachnodactyly"] and unknown.entered == 1
