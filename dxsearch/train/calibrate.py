@@ -148,12 +148,25 @@ def _negative_log_likelihood(theta: npt.NDArray[np.float64], cases: Sequence[Cal
     return total / max(len(cases), 1) + L2 * float(np.dot(weights[1:], weights[1:]))
 
 
+#: Starting temperatures of the fit (log scale) and its bounds: the likelihood is flat towards an infinite
+#: temperature (every candidate alike), where an unbounded search once stopped (T ~ 1e31) on hard cases.
+_START_LOG_TEMPERATURES = (math.log(0.05), math.log(0.2), math.log(1.0))
+_LOG_TEMPERATURE_BOUNDS = (math.log(0.01), math.log(10.0))
+
+
 def fit_softmax(cases: Sequence[CalibrationCase]) -> Calibrator:
-    """Temperature and null-logit weights by maximum likelihood (Powell, a light L2 on the feature weights)."""
-    start = np.zeros(len(FEATURES) + 2)
-    start[0] = math.log(0.25)
-    result = minimize(_negative_log_likelihood, start, args=(list(cases),), method="Powell")
-    theta = result.x
+    """Temperature and null-logit weights by maximum likelihood (bounded L-BFGS from a few starting
+    temperatures, a light L2 on the feature weights)."""
+    played = list(cases)
+    bounds = [_LOG_TEMPERATURE_BOUNDS] + [(None, None)] * (len(FEATURES) + 1)
+    best: Any = None
+    for log_temperature in _START_LOG_TEMPERATURES:
+        start = np.zeros(len(FEATURES) + 2)
+        start[0] = log_temperature
+        result = minimize(_negative_log_likelihood, start, args=(played,), method="L-BFGS-B", bounds=bounds)
+        if best is None or result.fun < best.fun:
+            best = result
+    theta = best.x
     return Calibrator(temperature=math.exp(theta[0]), null_weights=tuple(float(w) for w in theta[1:]))
 
 
