@@ -25,7 +25,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +34,9 @@ from dxsearch.corpus import Chunk, Document, DocumentKind, Evidence, normalise_n
 from dxsearch.knowledge.frequency import Frequency
 from dxsearch.knowledge.hpo import Disease, HpoKnowledge
 from dxsearch.retrieval.base import Retriever
+
+if TYPE_CHECKING:
+    from dxsearch.retrieval.embedded import EmbeddedIndex
 
 #: How many candidates next steps are computed for (a differential holds at most five).
 TOP_CANDIDATES = 5
@@ -270,6 +273,17 @@ class NextStepsPlanner:
         self.top = top
         self.max_questions = max_questions
 
+    @classmethod
+    def for_index(cls, index: EmbeddedIndex, knowledge: HpoKnowledge) -> NextStepsPlanner:
+        """A planner for one index: ``knowledge`` must be the one the policy ranks with, the index's own
+        (:func:`dxsearch.policies.catalog.index_knowledge`); guidelines are found by its BM25 (no model)."""
+        return cls(
+            knowledge,
+            retriever=index.retriever("lexical"),
+            documents=index.store.document,
+            chunks=index.store.chunk,
+        )
+
     def plan(self, case: Case, candidates: Sequence[PlanCandidate], basis: Basis = "differential") -> NextSteps | None:
         """Next steps for the top candidates; ``None`` when there is no candidate."""
         top = list(candidates[: self.top])
@@ -398,7 +412,7 @@ class NextStepsPlanner:
             shifts = [
                 Shift(rank=c.rank, name=c.name, code=c.code, before=round(b, 4), after=round(a, 4))
                 for c, b, a in zip(refs, prior, after, strict=True)
-                if a > b + 1e-9
+                if a >= b + 0.005  # a visible rise, not a rounding
             ]
             return tuple(sorted(shifts, key=lambda s: -s.after))
 
