@@ -322,7 +322,7 @@ def print_next_steps(steps: NextSteps) -> None:
         say("guideline passages naming a diagnosis:")
     for passage in steps.guidelines:
         section = f" § {passage.section}" if passage.section else ""
-        dois = ", ".join(f"doi:{doi}" for doi in passage.references) or "no reference"
+        dois = ", ".join(passage.references) or "no reference"
         say(f"  [{passage.evidence_id}] {passage.title}{section} — for {refs(passage.diagnoses)}; {dois}")
         say(f"    {passage.source or 'unknown source'}, licence: {passage.licence or 'unknown'}")
         if passage.note:

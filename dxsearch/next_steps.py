@@ -137,7 +137,9 @@ class GuidelinePassage(BaseModel):
     retriever: str
     source: str | None = None
     licence: str | None = None
-    references: tuple[str, ...] = Field(default=(), description="DOIs of the guideline the passage comes from.")
+    references: tuple[str, ...] = Field(
+        default=(), description="References of the guideline the passage comes from ('doi:10.…' for a DOI)."
+    )
     note: str | None = Field(default=None, description="What the text is (e.g. a summary, not the guideline's text).")
 
 
@@ -480,7 +482,7 @@ class NextStepsPlanner:
         document = self._documents(hit.doc_id) if self._documents else None
         chunk = self._chunks(evidence_id) if self._chunks else None
         extra = document.metadata.extra if document is not None else {}
-        references = extra.get("references") or ([extra["doi"]] if extra.get("doi") else [])
+        references = [_reference(r) for r in extra.get("references") or ([extra["doi"]] if extra.get("doi") else [])]
         return GuidelinePassage(
             evidence_id=evidence_id,
             doc_id=hit.doc_id,
@@ -510,6 +512,12 @@ def _chance(frequency: Frequency | None) -> float:
     if count:
         return (int(count.group(1)) + 1) / (int(count.group(2)) + 2)
     return frequency.estimate
+
+
+def _reference(reference: object) -> str:
+    """A bare DOI as ``doi:10.…``; any other reference as written."""
+    text = str(reference).strip()
+    return f"doi:{text}" if text.startswith("10.") else text
 
 
 def _clip(chance: float) -> float:

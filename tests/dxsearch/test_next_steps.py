@@ -205,7 +205,7 @@ def test_guideline_passages_name_the_diagnosis_and_cite_their_references(knowled
     passage = steps.guidelines[0]
     assert [d.code for d in passage.diagnoses] == ["OMIM:301500", "OMIM:301050"]  # one passage, both diagnoses
     assert passage.names == "fabry disease"
-    assert passage.references == ("10.1016/j.kint.2023.10.018",)
+    assert passage.references == ("doi:10.1016/j.kint.2023.10.018",)
     assert passage.licence == "MIT" and passage.section == "Referral"
     assert passage.note == "a summary, not the guideline's text"
 
