@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from dxsearch.cases import Case, Finding, Sex
-from dxsearch.corpus import Chunk, DocumentKind
+from dxsearch.corpus import Chunk, DocumentKind, normalise_name
 from dxsearch.env import DiagnosticEnv, StepResult
 from dxsearch.episode import Exchange, RetrievalRecord, StopReason
 from dxsearch.intake.account import InputAccount
@@ -352,14 +352,15 @@ def _plan(
     if not final.insufficient:
         candidates = [PlanCandidate(d.rank, d.name, d.code, d.confidence) for d in diagnoses]
         return planner.plan(case, candidates)
-    retrieved: dict[str, PlanCandidate] = {}
+    retrieved: dict[str, PlanCandidate] = {}  # by name: an OMIM and an ORPHA card of one disease count once
     for record in records:
         if record.duplicate or record.kind != DocumentKind.DISEASE_KNOWLEDGE:
             continue
         code = next((c for c in record.codes if c.startswith(("OMIM:", "ORPHA:"))), None)
-        if code is None or code in retrieved:
+        name = normalise_name(record.title)
+        if code is None or name in retrieved:
             continue
-        retrieved[code] = PlanCandidate(len(retrieved) + 1, record.title, code)
+        retrieved[name] = PlanCandidate(len(retrieved) + 1, record.title, code)
         if len(retrieved) >= _RETRIEVED_CANDIDATES:
             break
     return planner.plan(case, list(retrieved.values()), basis="retrieved_diseases")
