@@ -1,4 +1,4 @@
-"""Next steps in the diagnose response: the trace's, as a documented top-level field, and in the audit record."""
+"""The diagnose response schema: next steps as a documented top-level field (the trace's), audited with the decision."""
 
 from __future__ import annotations
 
