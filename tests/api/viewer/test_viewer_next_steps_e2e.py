@@ -197,3 +197,53 @@ def test_next_steps_on_a_phone(base_url: str, browser: Browser) -> None:
     assert width <= 390, f"the page scrolls sideways on a phone ({width} px)"
     _shoot(page, "next-steps-phone.png")
     context.close()
+
+
+INSUFFICIENT_STEPS = {
+    "basis": "retrieved_diseases",
+    "candidates": [
+        {"rank": 1, "name": "Fabry disease", "code": "OMIM:301500"},
+        {"rank": 2, "name": "LCAT deficiency", "code": "OMIM:245900"},
+    ],
+    "probabilities": [0.5, 0.5],
+    "gene_panel": None,
+    "questions": [
+        {
+            "hpo_id": "HP:0000365",
+            "label": "Hearing impairment",
+            "information_gain_bits": 0.6,
+            "chance_present": 0.5,
+            "chances": [
+                {"rank": 1, "code": "OMIM:301500", "chance": 0.9, "annotation": "very frequent, 80-99%"},
+                {"rank": 2, "code": "OMIM:245900", "chance": 0.05, "annotation": "not annotated (default chance)"},
+            ],
+            "if_present": [{"rank": 1, "name": "Fabry disease", "code": "OMIM:301500", "before": 0.5, "after": 0.95}],
+            "if_absent": [{"rank": 2, "name": "LCAT deficiency", "code": "OMIM:245900", "before": 0.5, "after": 0.9}],
+        }
+    ],
+    "guidelines": [],
+    "notes": [],
+}
+
+
+def test_an_insufficient_answer_shows_questions_only(base_url: str, browser: Browser) -> None:
+    """The section as drawn from a stored trace whose answer was "insufficient evidence" (questions only)."""
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    page = context.new_page()
+    page.goto(f"{base_url}/viewer/")
+    draw = """async (steps) => {
+        const m = await import("./next_steps.js");
+        const section = m.renderNextSteps({ next_steps: steps }, (id) => document.createTextNode(id));
+        section.id = "drawn";
+        document.querySelector("main").prepend(section);
+        return m.renderNextSteps({}, () => null) === null;
+    }"""
+    assert page.evaluate(draw, INSUFFICIENT_STEPS) is True  # a trace without next steps draws nothing
+    drawn = page.locator("#drawn")
+    expect(drawn).to_contain_text("No differential was given")
+    expect(drawn.locator(".gene-panel")).to_have_count(0)
+    expect(drawn.locator(".guidelines")).to_have_count(0)
+    expect(drawn.locator(".question")).to_contain_text("Does the patient have Hearing impairment?")
+    expect(drawn.locator(".answer-yes")).to_contain_text("Fabry disease 0.50 → 0.95")
+    _shoot(page, "next-steps-insufficient.png", "#drawn")
+    context.close()
