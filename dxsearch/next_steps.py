@@ -96,7 +96,8 @@ class FindingChance(BaseModel):
 
 
 class Shift(BaseModel):
-    """A candidate an answer favours: its probability among the candidates before and after the answer."""
+    """A candidate an answer favours: its probability before and after the answer, among the candidates the
+    disease knowledge annotates (a candidate it does not know cannot be moved by a finding, so it is left out)."""
 
     model_config = ConfigDict(frozen=True)
 
