@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from dxsearch.intake import CaseInput, check_label
 from dxsearch.intake.demographics import MAX_AGE_YEARS, check_age
 from dxsearch.knowledge.hpo import get_hpo_knowledge
+from dxsearch.next_steps import NextSteps
 
 Sex = Literal["male", "female", "other", "unknown"]
 
@@ -161,6 +162,22 @@ class DiagnoseResponse(BaseModel):
         ),
     )
     trace: dict[str, Any]
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description=(
+            "What to do next for this differential (the same object as `trace.next_steps`): `gene_panel` (the genes "
+            "linked to the top candidates in the index's disease knowledge, each with the diagnoses it is for), "
+            "`questions` (findings whose presence or absence would best separate the top candidates, by expected "
+            "information gain in bits, with the candidates each answer favours), and `guidelines` (guideline "
+            "passages of the corpus that name a candidate, with evidence id, licence and DOIs). `basis` says what "
+            "they were computed over: the differential, or for an insufficient-evidence answer the disease cards "
+            "the search retrieved (questions only). Null when nothing was planned."
+        )
+    )
+    @property
+    def next_steps(self) -> NextSteps | None:
+        planned = self.trace.get("next_steps")
+        return NextSteps.model_validate(planned) if planned else None
 
 
 class SourceDocumentOut(BaseModel):

@@ -32,6 +32,7 @@ from dxsearch.episode import Budget, Exchange
 from dxsearch.intake import InputAccount, IntakeLimits, PreparedCase
 from dxsearch.intake.second_reader import get_second_reader
 from dxsearch.knowledge.term_lookup import get_term_lookup
+from dxsearch.next_steps import NextStepsPlanner
 from dxsearch.policies.base import Policy, PolicyError
 from dxsearch.policies.catalog import configured_policy_name, index_knowledge, make_policy, retriever_for
 from dxsearch.pseudonym import Pseudonymiser
@@ -162,6 +163,7 @@ class DiagnosisService:
         self._policy: Policy | None = _guarded(policy) if policy is not None else None
         self._budget = Budget()
         self._retriever = "hybrid"
+        self._next_steps: NextStepsPlanner | None = None
         self._audit_store = audit_store
         self._owns_store = audit_store is None
         self._executor = ThreadPoolExecutor(max_workers=settings.policy_workers, thread_name_prefix="dxsearch-policy")
@@ -187,6 +189,7 @@ class DiagnosisService:
             if self._policy is None:
                 policy, self._budget, self._retriever = default_policy(self.settings, self._index)
                 self._policy = _guarded(policy)
+            self._next_steps = NextStepsPlanner.for_index(self._index, index_knowledge(self._index))
             get_term_lookup()
             get_second_reader()  # its index is built (once) and loaded here, not on the first note
             trace = self._run(WARM_UP_CASE)
@@ -263,6 +266,7 @@ class DiagnosisService:
             resolve_chunk=index.store.chunk,
             input_account=account,
             knowledge=index_knowledge(index),
+            next_steps=self._next_steps,
         )
 
     @property

@@ -21,12 +21,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from dxsearch.cases import Case, Finding, Sex
-from dxsearch.corpus import Chunk, DocumentKind
+from dxsearch.corpus import Chunk, DocumentKind, normalise_name
 from dxsearch.env import DiagnosticEnv, StepResult
 from dxsearch.episode import Exchange, RetrievalRecord, StopReason
 from dxsearch.intake.account import InputAccount
 from dxsearch.knowledge.explanation import Explanation, explain_diagnoses
 from dxsearch.knowledge.hpo import HpoKnowledge
+from dxsearch.next_steps import NextSteps, NextStepsPlanner, PlanCandidate
 from dxsearch.policies.base import Policy, PolicyError
 from dxsearch.protocol import Candidate, Diagnose, Retrieve, render_result
 from dxsearch.pseudonym import Pseudonymiser
@@ -141,6 +142,13 @@ class Trace(BaseModel):
     input_account: InputAccount | None = Field(
         default=None,
         description="What the intake made of every input item (mapped to HPO or not understood); PHI-free.",
+    )
+    next_steps: NextSteps | None = Field(
+        default=None,
+        description="What to do next for the differential, computed from the final diagnoses and the index's "
+        "disease knowledge: a gene panel, ask-next questions (by expected information gain) and guideline "
+        "passages naming a candidate. For an insufficient-evidence answer, questions only, over the disease "
+        "cards the episode retrieved. None when nothing was planned (no planner, no candidate).",
     )
 
 
@@ -270,12 +278,15 @@ def diagnose(
     resolve_chunk: Callable[[str], Chunk | None] | None = None,
     input_account: InputAccount | None = None,
     knowledge: HpoKnowledge | None = None,
+    next_steps: NextStepsPlanner | None = None,
 ) -> Trace:
     """Run ``policy`` on ``case`` in ``env`` (:func:`rollout`) and return the trace: the rollout, bookkept.
 
     ``input_account`` is the intake's account of the input the case was read from; it goes into the trace.
     ``knowledge`` (the index's disease knowledge) adds each diagnosis's explanation: what it explains,
     what it does not, what contradicts it.
+    ``next_steps`` plans the trace's next steps once the policy has answered (it reads the answer, never
+    changes it); give it the knowledge and retriever of the index ``env`` searches.
     """
     started = time.perf_counter()
     created = datetime.now(UTC)
@@ -311,6 +322,7 @@ def diagnose(
     if final is not None:
         outcome = "insufficient_evidence" if final.insufficient else "diagnosed"
     stop_reason = env.stop_reason or StopReason.POLICY_ERROR
+    planned = _plan(next_steps, case, final, diagnoses, records) if next_steps is not None else None
     return Trace(
         trace_id=str(uuid.uuid4()),
         created_at=created,
@@ -327,7 +339,44 @@ def diagnose(
         retrievals_used=env.retrievals_used,
         total_ms=1000 * (time.perf_counter() - started),
         input_account=input_account,
+        next_steps=planned,
     )
+
+
+#: Disease cards an insufficient-evidence answer's questions are planned over, at most.
+_RETRIEVED_CANDIDATES = 5
+
+
+def _plan(
+    planner: NextStepsPlanner,
+    case: Case,
+    final: Diagnose | None,
+    diagnoses: tuple[TracedDiagnosis, ...],
+    records: list[RetrievalRecord],
+) -> NextSteps | None:
+    """Next steps of the final answer: the differential's, or for "insufficient evidence" questions only.
+
+    An insufficient-evidence answer has no differential to test or read about, but more findings are what it
+    lacks: its questions separate the disease cards the episode retrieved (first retrieved first, equally
+    likely), and say so (``basis``). Nothing is planned without an answer or without a candidate.
+    """
+    if final is None:
+        return None
+    if not final.insufficient:
+        candidates = [PlanCandidate(d.rank, d.name, d.code, d.confidence) for d in diagnoses]
+        return planner.plan(case, candidates)
+    retrieved: dict[str, PlanCandidate] = {}  # by name: an OMIM and an ORPHA card of one disease count once
+    for record in records:
+        if record.duplicate or record.kind != DocumentKind.DISEASE_KNOWLEDGE:
+            continue
+        code = next((c for c in record.codes if c.startswith(("OMIM:", "ORPHA:"))), None)
+        name = normalise_name(record.title)
+        if code is None or name in retrieved:
+            continue
+        retrieved[name] = PlanCandidate(len(retrieved) + 1, record.title, code)
+        if len(retrieved) >= _RETRIEVED_CANDIDATES:
+            break
+    return planner.plan(case, list(retrieved.values()), basis="retrieved_diseases")
 
 
 def _action_name(turn: object) -> str | None:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from dxsearch.intake import PreparedCase
     from dxsearch.knowledge.explanation import Explanation, FindingRole
     from dxsearch.knowledge.hpo import HpoKnowledge
+    from dxsearch.next_steps import DiagnosisRef, NextSteps, Shift
     from dxsearch.policies.base import Policy
     from dxsearch.retrieval.embedded import EmbeddedIndex
 
@@ -193,12 +194,13 @@ def diagnose(
     """
     from dxsearch.agent import diagnose as run_diagnosis
     from dxsearch.env import DiagnosticEnv
+    from dxsearch.next_steps import NextStepsPlanner
     from dxsearch.policies.catalog import index_knowledge, retriever_for
 
     settings = settings_or_fail()
     read = _read_case(case, settings)
     opened = _open_index(index)
-    knowledge = index_knowledge(opened)
+    knowledge = index_knowledge(opened)  # what the policy ranks with, and what next steps are planned with
     chosen, budget = _make_policy(policy, model, llm_url, llm_name, settings, knowledge)
     env = DiagnosticEnv(opened.retriever(retriever_for(policy)), budget)
     trace = run_diagnosis(
@@ -209,6 +211,7 @@ def diagnose(
         resolve_chunk=opened.store.chunk,
         input_account=read.account,
         knowledge=knowledge,
+        next_steps=NextStepsPlanner.for_index(opened, knowledge),
     )
     if json_out is not None:
         json_out.write_text(trace.model_dump_json(indent=2), encoding="utf-8")
@@ -284,6 +287,53 @@ def print_trace(trace: Trace, *, explain: bool) -> None:
                 highlight=False,
                 soft_wrap=True,
             )
+    if explain and trace.next_steps is not None:
+        print_next_steps(trace.next_steps)
+
+
+def print_next_steps(steps: NextSteps) -> None:
+    """The trace's next steps: the gene panel, the questions to ask next, and guideline passages."""
+
+    def say(text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def refs(diagnoses: Sequence[DiagnosisRef]) -> str:
+        return ", ".join(f"{d.rank}. {d.name}" for d in diagnoses)
+
+    console.rule("next steps")
+    if steps.basis == "retrieved_diseases":
+        say(f"no differential: questions that would separate the disease cards retrieved ({refs(steps.candidates)})")
+    else:
+        say(f"for the top {len(steps.candidates)} diagnoses (probabilities renormalised among them)")
+    panel = steps.gene_panel
+    if panel is not None:
+        say(f"gene panel: {len(panel.genes)} gene(s) ({panel.source})")
+        for gene in panel.genes:
+            say(f"  {gene.symbol} — {refs(gene.diagnoses)}")
+        if panel.without_genes:
+            say(f"  no gene known for: {refs(panel.without_genes)}")
+    if steps.questions:
+        say("ask next (expected information gain over the candidates):")
+    for number, question in enumerate(steps.questions, start=1):
+
+        def shifts(favoured: Sequence[Shift]) -> str:
+            return "; ".join(f"{s.name} {s.before:.2f}→{s.after:.2f}" for s in favoured) or "none"
+
+        say(
+            f"  {number}. {question.label} [{question.hpo_id}] · {question.information_gain_bits:.2f} bits · "
+            f"yes favours {shifts(question.if_present)} · no favours {shifts(question.if_absent)}"
+        )
+    if steps.guidelines:
+        say("guideline passages naming a diagnosis:")
+    for passage in steps.guidelines:
+        section = f" § {passage.section}" if passage.section else ""
+        dois = ", ".join(passage.references) or "no reference"
+        say(f"  [{passage.evidence_id}] {passage.title}{section} — for {refs(passage.diagnoses)}; {dois}")
+        say(f"    {passage.source or 'unknown source'}, licence: {passage.licence or 'unknown'}")
+        if passage.note:
+            say(f"    {passage.note}")
+    for note in steps.notes:
+        say(f"note: {note}")
 
 
 def _explanation_lines(explanation: Explanation) -> list[str]:

@@ -49,6 +49,9 @@ class SourceInfo(BaseModel):
     licence: str
     versions: dict[str, str] = {}
     citation: str | None = None
+    references: tuple[str, ...] = Field(
+        default=(), description="References of the source's documents (e.g. every guideline's DOI), for citation."
+    )
 
 
 @runtime_checkable

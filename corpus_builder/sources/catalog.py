@@ -7,13 +7,13 @@ from pathlib import Path
 from corpus_builder.sources.base import SOURCES, BuildScope, Source
 
 #: The default corpus: disease knowledge, real published cases (index side of the
-#: by-publication split) and simulated patients (index side), all offline.
-DEFAULT_SOURCES: tuple[str, ...] = ("hpo-diseases", "phenopackets", "simulated-patients")
+#: by-publication split), simulated patients (index side) and guideline summaries, all offline.
+DEFAULT_SOURCES: tuple[str, ...] = ("hpo-diseases", "phenopackets", "simulated-patients", "guidelines")
 
 
 def _register_all() -> None:
     # Imported for their @SOURCES.register side effects.
-    from corpus_builder.sources import hpo_diseases, phenopackets, simulated  # noqa: F401
+    from corpus_builder.sources import hpo_diseases, open_medicine, phenopackets, simulated  # noqa: F401
 
 
 def resolve_source(spec: str, scope: BuildScope | None = None) -> Source:

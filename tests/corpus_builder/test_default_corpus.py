@@ -31,12 +31,35 @@ def test_default_build_counts_and_manifest(default_index: Path) -> None:
     assert documents["patient_record"] == len(simulation.indexed) + next(
         s["documents"] for s in manifest.sources if s["name"] == "phenopackets"
     )
-    assert {s["name"] for s in manifest.sources} == {"hpo-diseases", "phenopackets", "simulated-patients"}
+    assert {s["name"] for s in manifest.sources} == {"hpo-diseases", "phenopackets", "simulated-patients", "guidelines"}
     assert all(s["licence"] for s in manifest.sources)
     # The one shipped case without phenotypes is the only reject, and it is reported with its line.
     assert manifest.rejects["total"] == 1
     assert manifest.rejects["first"][0]["location"].endswith("cases.jsonl:2683")
     assert manifest.peak_rss_mb is not None and manifest.peak_rss_mb > 0  # build time: bench/, not a test
+
+
+def test_the_default_build_has_guideline_summaries_with_dois_and_a_lookup_reaches_one(default_index: Path) -> None:
+    """open-medicine's guideline summaries are in the default stats, with licence and DOIs, and <lookup> finds them."""
+    from corpus_builder.sources.open_medicine import LICENCE, OpenMedicineGuidelines
+    from dxsearch.cases import Case, Finding
+    from dxsearch.env import DiagnosticEnv
+
+    manifest = EmbeddedIndex(default_index).manifest
+    expected = sum(len(entry["sections"]) for entry in OpenMedicineGuidelines().registry)
+    assert manifest.counts["documents"]["guideline"] == expected
+    report = next(s for s in manifest.sources if s["name"] == "guidelines")
+    assert report["licence"] == LICENCE and len(report["references"]) >= 40
+    stats = runner.invoke(app, ["stats", "--index", str(default_index), "--json"])
+    assert stats.exit_code == 0 and '"guideline"' in stats.stdout
+
+    index = EmbeddedIndex(default_index)
+    env = DiagnosticEnv(index.retriever("hybrid"))
+    env.reset(Case(case_id="sepsis", findings=(Finding(label="Fever", hpo_id="HP:0001945"),)))
+    result = env.step("<lookup>qSOFA sepsis screening respiratory rate altered mentation</lookup>")
+    assert result.observation is not None
+    kinds = {r.kind for r in env.records}
+    assert DocumentKind.GUIDELINE in kinds, "a lookup reaches the guideline summaries among 12,000 disease cards"
 
 
 def test_the_default_build_leaves_the_heldout_publications_out_of_disease_knowledge(default_index: Path) -> None:

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 from support import marfan_case, marfan_findings
 
-from dxsearch.agent import diagnose
+from dxsearch.agent import Trace, diagnose
 from dxsearch.cases import Case
 from dxsearch.env import DiagnosticEnv
 from dxsearch.episode import Budget, Exchange, StopReason
+from dxsearch.knowledge.hpo import get_hpo_knowledge
+from dxsearch.next_steps import NextStepsPlanner
 from dxsearch.policies.base import PolicyError
 from dxsearch.policies.evidence import EvidencePolicy
 from dxsearch.pseudonym import Pseudonymiser
@@ -139,6 +141,42 @@ def test_insufficient_evidence_is_an_outcome(index: EmbeddedIndex) -> None:
     trace = diagnose(empty, EvidencePolicy(), env)
     assert trace.outcome == "insufficient_evidence" and trace.stop_reason is StopReason.INSUFFICIENT_EVIDENCE
     assert trace.diagnoses == ()
+
+
+def test_the_trace_carries_next_steps_of_the_differential(index: EmbeddedIndex) -> None:
+    env = DiagnosticEnv(index.retriever("hybrid"))
+    planner = NextStepsPlanner.for_index(index, get_hpo_knowledge())
+    trace = diagnose(MARFAN_LIKE, EvidencePolicy(), env, next_steps=planner)
+    steps = trace.next_steps
+    assert steps is not None and steps.basis == "differential"
+    assert [c.code for c in steps.candidates] == [d.code for d in trace.diagnoses]
+    assert steps.gene_panel is not None
+    assert "FBN1" in {g.symbol for g in steps.gene_panel.genes}
+    assert Trace.model_validate_json(trace.model_dump_json()) == trace  # stored and replayed as it was
+    assert diagnose(MARFAN_LIKE, EvidencePolicy(), env).next_steps is None  # no planner, nothing planned
+
+
+def test_an_insufficient_answer_gets_questions_over_the_retrieved_diseases_only(index: EmbeddedIndex) -> None:
+    env = DiagnosticEnv(index.retriever("lexical"))
+    policy = ScriptedPolicy(
+        [
+            "<lookup>Marfan syndrome; Cystic fibrosis; Huntington disease</lookup>",
+            "<diagnose>insufficient evidence: unsure</diagnose>",
+        ]
+    )
+    trace = diagnose(MARFAN_LIKE, policy, env, next_steps=NextStepsPlanner.for_index(index, get_hpo_knowledge()))
+    assert trace.outcome == "insufficient_evidence"
+    steps = trace.next_steps
+    assert steps is not None and steps.basis == "retrieved_diseases"
+    assert {"OMIM:154700", "OMIM:219700"} <= {c.code for c in steps.candidates}
+    assert steps.questions and steps.gene_panel is None and steps.guidelines == ()
+    empty = diagnose(
+        Case(case_id="c", findings=()),
+        EvidencePolicy(),
+        env,
+        next_steps=NextStepsPlanner.for_index(index, get_hpo_knowledge()),
+    )
+    assert empty.next_steps is None  # nothing retrieved, nothing to separate
 
 
 def test_a_failing_backend_stops_with_policy_error(index: EmbeddedIndex) -> None:

@@ -68,6 +68,25 @@ def test_diagnose_prints_the_differential_on_stdout_with_dxsearch_index_as_the_d
     assert "differential" not in result.stderr
 
 
+def test_diagnose_explain_prints_the_next_steps(small_index: Path, tmp_path: Path) -> None:
+    case = tmp_path / "marfan.jsonl"
+    phenotypes = [{"id": "HP:0001166"}, {"id": "HP:0001083"}, {"id": "HP:0000098"}, {"id": "HP:0002616"}]
+    case.write_text(json.dumps({"case_id": "m1", "phenotypes": phenotypes}) + "\n", encoding="utf-8")
+    out = tmp_path / "trace.json"
+    args = ["diagnose", "--case", str(case), "--index", str(small_index), "--explain", "--json", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    steps = json.loads(out.read_text())["next_steps"]
+    assert steps["basis"] == "differential"
+    assert "next steps" in result.stdout and "gene panel:" in result.stdout
+    assert re.search(r"^  FBN1 — 1\. Marfan syndrome", result.stdout, re.MULTILINE)
+    if steps["questions"]:
+        first = steps["questions"][0]
+        assert f"1. {first['label']} [{first['hpo_id']}]" in result.stdout and "yes favours" in result.stdout
+    plain = runner.invoke(app, args[:-3])  # without --explain: the differential only
+    assert plain.exit_code == 0 and "next steps" not in plain.stdout
+
+
 @pytest.mark.slow
 def test_diagnose_explain_prints_turns_passages_and_chains(default_index: Path, tmp_path: Path) -> None:
     cases = _write_cases(tmp_path / "one.jsonl", 1)
@@ -82,6 +101,7 @@ def test_diagnose_explain_prints_turns_passages_and_chains(default_index: Path, 
     trace = json.loads(out.read_text())
     assert trace["stop_reason"] == "diagnosed" and trace["diagnoses"]
     assert all(link["evidence_id"] for d in trace["diagnoses"] for link in d["evidence"])
+    assert trace["next_steps"]["basis"] == "differential" and "next steps" in result.stdout
     assert heldout_phenopacket_cases()[0].case.case_id not in out.read_text()
 
 

@@ -1,4 +1,4 @@
-// Codes as links to their reference pages: OMIM, Orphanet and the HPO browser.
+// Codes as links to their reference pages: OMIM, Orphanet, the HPO browser, and DOIs at doi.org.
 //
 // These are the only addresses outside the API's origin the viewer names, and they are places a clinician
 // goes (a link opened in a new tab, rel="noopener noreferrer"), never something the page loads: the CSP
@@ -12,9 +12,11 @@ const REFERENCES = {
   OMIM: [/^OMIM:(\d{6})$/, (n) => `https://omim.org/entry/${n}`],
   ORPHA: [/^ORPHA:(\d{1,7})$/, (n) => `https://www.orpha.net/en/disease/detail/${n}`],
   HP: [/^HP:(\d{7})$/, (n) => `https://hpo.jax.org/browse/term/HP:${n}`],
+  // A DOI (a guideline's reference): only the characters DOIs are made of, so it cannot leave doi.org.
+  doi: [/^doi:(10\.\d{4,9}\/[-._;()/:A-Za-z0-9]+)$/, (n) => `https://doi.org/${n}`],
 };
 
-/** The reference page of a code (OMIM:154700, ORPHA:558, HP:0001166), or null for any other code. */
+/** The reference page of a code (OMIM:154700, ORPHA:558, HP:0001166, doi:10.…), or null for any other code. */
 export function codeUrl(code) {
   const text = String(code ?? "").trim();
   const reference = REFERENCES[text.split(":", 1)[0]];

@@ -8,6 +8,7 @@
 
 import { api, append, clear, fixed, h, localTime, showError } from "./common.js";
 import { codeLink } from "./links.js";
+import { renderNextSteps } from "./next_steps.js";
 
 const KIND_LABELS = {
   patient_record: "Patient record",
@@ -726,7 +727,7 @@ export function renderDecision(target, decision) {
       ),
     );
   }
-  append(target, renderTurns(trace));
+  append(target, renderNextSteps(trace, evidenceButton), renderTurns(trace));
   target.hidden = false;
   for (const item of factsTargets) fillDiseaseFacts(item);
   return diagnoses.length;

@@ -95,7 +95,7 @@ def test_pages_have_no_inline_script_style_or_handler(page: Path) -> None:
 
 
 #: The reference pages codes link to (links.js): places a clinician opens in a new tab, never loaded by the page.
-REFERENCE_LINKS = {"https://omim.org", "https://www.orpha.net", "https://hpo.jax.org"}
+REFERENCE_LINKS = {"https://omim.org", "https://www.orpha.net", "https://hpo.jax.org", "https://doi.org"}
 
 
 @pytest.mark.parametrize("path", STATIC_FILES, ids=lambda p: p.name)

@@ -1,0 +1,525 @@
+"""Next steps for a differential: a gene panel, ask-next questions and guideline passages.
+
+Computed once, after the policy has answered, from the final diagnoses and the disease knowledge the
+policy ranked with (an index's knowledge: :func:`dxsearch.policies.catalog.index_knowledge`), so the
+trace, the API, the CLI and the viewer all show the same next steps and nothing is reasoned again in a
+browser. Nothing here changes the differential.
+
+- **Gene panel**: the genes ``genes_to_phenotype.txt`` links to the top candidates, deduplicated, each
+  with the diagnoses it is for.
+- **Ask-next questions**: the annotated findings of the top candidates whose presence or absence would
+  best separate them, by expected information gain (bits) over the candidates' probabilities renormalised
+  among them. A candidate's chance of showing a finding is its annotated frequency (the highest of the
+  finding and its annotated descendants: a patient with a focal seizure has a seizure; a count n/m of
+  reported patients is smoothed to (n + 1) / (m + 2)), a small default
+  when not annotated, and almost none when annotated as absent. Findings the patient has (or that a
+  finding of the patient implies) and findings already reported absent (or implied absent) are skipped.
+- **Guideline passages**: guideline documents of the index that name a top candidate, found with a
+  retriever restricted to the guideline kind and kept only when the passage names the disease (a BM25
+  hit on "syndrome" is not a guideline for it); each cites its evidence id, licence and references.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dxsearch.cases import Case
+from dxsearch.corpus import Chunk, Document, DocumentKind, Evidence, normalise_name
+from dxsearch.knowledge.frequency import Frequency
+from dxsearch.knowledge.hpo import Disease, HpoKnowledge
+from dxsearch.retrieval.base import Retriever
+
+if TYPE_CHECKING:
+    from dxsearch.retrieval.embedded import EmbeddedIndex
+
+#: How many candidates next steps are computed for (a differential holds at most five).
+TOP_CANDIDATES = 5
+MAX_QUESTIONS = 5
+GUIDELINES_PER_DIAGNOSIS = 2
+#: Chance of a finding in a disease not annotated with it (annotations are incomplete, not exhaustive).
+UNANNOTATED_FREQUENCY = 0.05
+#: Chance of a finding annotated without a frequency (HPO: present, frequency unknown).
+UNKNOWN_FREQUENCY = 0.5
+#: Chances are kept within [FLOOR, 1 - FLOOR]: an annotation is not a proof (a NOT row gets FLOOR).
+FLOOR = 0.01
+#: A question that would move the candidates by less than this (bits) is not worth asking.
+MIN_INFORMATION_GAIN = 0.01
+GENE_SOURCE = "HPO genes_to_phenotype.txt (genes linked to each disease)"
+
+Basis = Literal["differential", "retrieved_diseases"]
+
+
+class DiagnosisRef(BaseModel):
+    """Which diagnosis of the differential (or retrieved disease) a next step is for."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rank: int
+    name: str
+    code: str | None = None
+
+
+class PanelGene(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    symbol: str
+    diagnoses: tuple[DiagnosisRef, ...] = Field(description="The candidates this gene is linked to.")
+
+
+class GenePanel(BaseModel):
+    """Genes a genetic test of the top candidates would cover, ordered by the best-ranked diagnosis they serve."""
+
+    model_config = ConfigDict(frozen=True)
+
+    genes: tuple[PanelGene, ...]
+    without_genes: tuple[DiagnosisRef, ...] = Field(
+        default=(), description="Candidates the gene table links to no gene (or that the knowledge does not know)."
+    )
+    source: str = GENE_SOURCE
+
+
+class FindingChance(BaseModel):
+    """How often one candidate shows the asked finding, as the disease knowledge says."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rank: int
+    code: str | None
+    chance: float = Field(description="Probability used for the finding in this disease.")
+    annotation: str = Field(description="Where the chance comes from: the annotated frequency, or why a default.")
+
+
+class Shift(BaseModel):
+    """A candidate an answer favours: its probability before and after the answer, among the candidates the
+    disease knowledge annotates (a candidate it does not know cannot be moved by a finding, so it is left out)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rank: int
+    name: str
+    code: str | None
+    before: float
+    after: float
+
+
+class Question(BaseModel):
+    """Ask whether the patient has this finding: its answer, either way, best separates the candidates."""
+
+    model_config = ConfigDict(frozen=True)
+
+    hpo_id: str
+    label: str
+    information_gain_bits: float = Field(description="Expected fall in the entropy of the candidates (bits).")
+    chance_present: float = Field(description="Probability the answer is yes, over the candidates.")
+    chances: tuple[FindingChance, ...]
+    if_present: tuple[Shift, ...] = Field(description="Candidates a 'yes' favours, most probable after first.")
+    if_absent: tuple[Shift, ...] = Field(description="Candidates a 'no' favours, most probable after first.")
+
+
+class GuidelinePassage(BaseModel):
+    """A guideline passage that names a top candidate; ``evidence_id`` opens at ``/v1/documents/{id}``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    evidence_id: str
+    doc_id: str
+    title: str
+    section: str | None = None
+    diagnoses: tuple[DiagnosisRef, ...]
+    names: str = Field(description="The disease name the passage was found to name.")
+    score: float
+    rank: int
+    retriever: str
+    source: str | None = None
+    licence: str | None = None
+    references: tuple[str, ...] = Field(
+        default=(), description="References of the guideline the passage comes from ('doi:10.…' for a DOI)."
+    )
+    note: str | None = Field(default=None, description="What the text is (e.g. a summary, not the guideline's text).")
+
+
+class NextSteps(BaseModel):
+    """What to do next for a differential: test (gene panel), ask (questions), read (guideline passages)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    basis: Basis = Field(
+        description="'differential': the final diagnoses; 'retrieved_diseases': an insufficient-evidence answer, "
+        "questions only, over the disease cards the search retrieved (equally likely: not a differential)."
+    )
+    candidates: tuple[DiagnosisRef, ...]
+    probabilities: tuple[float, ...] = Field(description="The candidates' probabilities renormalised among them.")
+    gene_panel: GenePanel | None = None
+    questions: tuple[Question, ...] = ()
+    guidelines: tuple[GuidelinePassage, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PlanCandidate:
+    """One candidate to plan for: its rank, name, code and probability (``None``: not given)."""
+
+    rank: int
+    name: str
+    code: str | None
+    confidence: float | None = None
+
+    @property
+    def ref(self) -> DiagnosisRef:
+        return DiagnosisRef(rank=self.rank, name=self.name, code=self.code)
+
+
+# -- disease names as a guideline would write them --------------------------------------------------------
+
+_QUALIFIERS = re.compile(
+    r"^(?:autosomal (?:dominant|recessive)|x linked(?: (?:dominant|recessive))?|y linked|mitochondrial|digenic|"
+    r"(?:type|group|subtype|form)? ?[0-9]+[a-z]?|type [a-z]|(?:type )?[ivx]+[a-z]?|[a-z])$"
+)
+_TRAILING_SUBTYPE = re.compile(r"\s+(?:type|group|subtype)?\s*(?:[0-9]+[a-z]?|[ivx]+|[a-z])$")
+_LEADING_INHERITANCE = re.compile(r"^(?:autosomal (?:dominant|recessive)|x linked(?: (?:dominant|recessive))?)\s+")
+_GENERIC = frozenset((
+    "syndrome", "disease", "disorder", "deficiency", "type", "familial", "congenital", "hereditary", "inherited",
+    "juvenile", "adult", "infantile", "early", "late", "onset", "primary", "secondary", "isolated", "form", "the",
+    "of", "and", "with",
+))  # fmt: skip
+
+
+def name_variants(name: str) -> tuple[str, ...]:
+    """Normalised ways a text may name a disease: 'Hypercholesterolemia, familial, 1' ->
+    ('hypercholesterolemia familial 1', 'familial hypercholesterolemia', 'hypercholesterolemia familial').
+
+    Subtype numbers, inheritance qualifiers and 'with ...' tails are dropped and inverted names turned
+    round; variants of one word, or of generic words only ('familial syndrome'), are not kept.
+    """
+    main = re.sub(r"\([^()]*\)", " ", name.split(";")[0])
+    variants = [normalise_name(main)]
+    main = re.split(r"\s+(?:with or without|with|without|due to|associated with)\s+", main, maxsplit=1)[0]
+    head, *rest = [normalise_name(part) for part in main.split(",")]
+    modifiers = [part for part in rest if part and not _QUALIFIERS.match(part)]
+    head = _LEADING_INHERITANCE.sub("", head)
+    while (stripped := _TRAILING_SUBTYPE.sub("", head)) != head and stripped:
+        head = stripped
+    variants.append(head)
+    if modifiers:
+        variants.append(" ".join([*modifiers, head]))
+        variants.append(" ".join([head, *modifiers]))
+    kept = []
+    for variant in dict.fromkeys(v.strip() for v in variants):
+        words = variant.split()
+        if len(words) >= 2 and any(w not in _GENERIC and not w.isdigit() for w in words):
+            kept.append(variant)
+    return tuple(kept)
+
+
+def names_disease(text: str, variants: Sequence[str]) -> str | None:
+    """The first variant that ``text`` names as whole words (after normalisation), else ``None``."""
+    padded = f" {normalise_name(text)} "
+    return next((v for v in variants if f" {v} " in padded), None)
+
+
+# -- information gain -------------------------------------------------------------------------------------
+
+
+def entropy(probabilities: Sequence[float]) -> float:
+    """Shannon entropy in bits."""
+    return -sum(p * math.log2(p) for p in probabilities if p > 0.0)
+
+
+def information_gain(prior: Sequence[float], chances: Sequence[float]) -> tuple[float, float, list[float], list[float]]:
+    """(expected gain in bits, P(yes), posterior if yes, posterior if no) of asking one yes/no finding."""
+    p_yes = sum(p * c for p, c in zip(prior, chances, strict=True))
+    p_no = 1.0 - p_yes
+    if p_yes <= 0.0 or p_no <= 0.0:
+        return 0.0, p_yes, list(prior), list(prior)
+    if_yes = [p * c / p_yes for p, c in zip(prior, chances, strict=True)]
+    if_no = [p * (1.0 - c) / p_no for p, c in zip(prior, chances, strict=True)]
+    gain = entropy(prior) - p_yes * entropy(if_yes) - p_no * entropy(if_no)
+    return max(gain, 0.0), p_yes, if_yes, if_no
+
+
+def _renormalised(candidates: Sequence[PlanCandidate]) -> list[float]:
+    """The candidates' probabilities among themselves; equal when any is missing or all are zero."""
+    given = [c.confidence for c in candidates]
+    if any(p is None or p < 0 for p in given) or not sum(p or 0.0 for p in given):
+        return [1.0 / len(candidates)] * len(candidates)
+    total = sum(p or 0.0 for p in given)
+    return [(p or 0.0) / total for p in given]
+
+
+class NextStepsPlanner:
+    """Plans next steps with one index's disease knowledge and (optionally) its retriever for guidelines.
+
+    ``documents`` and ``chunks`` resolve a guideline passage's document (licence, references) and section;
+    without a ``retriever`` no guideline is looked for.
+    """
+
+    def __init__(
+        self,
+        knowledge: HpoKnowledge,
+        *,
+        retriever: Retriever | None = None,
+        documents: Callable[[str], Document | None] | None = None,
+        chunks: Callable[[str], Chunk | None] | None = None,
+        top: int = TOP_CANDIDATES,
+        max_questions: int = MAX_QUESTIONS,
+    ) -> None:
+        self.knowledge = knowledge
+        self.retriever = retriever
+        self._documents = documents
+        self._chunks = chunks
+        self.top = top
+        self.max_questions = max_questions
+
+    @classmethod
+    def for_index(cls, index: EmbeddedIndex, knowledge: HpoKnowledge) -> NextStepsPlanner:
+        """A planner for one index: ``knowledge`` must be the one the policy ranks with, the index's own
+        (:func:`dxsearch.policies.catalog.index_knowledge`); guidelines are found by its BM25 (no model)."""
+        return cls(
+            knowledge,
+            retriever=index.retriever("lexical"),
+            documents=index.store.document,
+            chunks=index.store.chunk,
+        )
+
+    def plan(self, case: Case, candidates: Sequence[PlanCandidate], basis: Basis = "differential") -> NextSteps | None:
+        """Next steps for the top candidates; ``None`` when there is no candidate."""
+        top = list(candidates[: self.top])
+        if not top:
+            return None
+        probabilities = _renormalised(top)
+        known: list[tuple[PlanCandidate, float, Disease]] = []
+        unknown: list[PlanCandidate] = []
+        for candidate, probability in zip(top, probabilities, strict=True):
+            disease = self._disease(candidate.code)
+            if disease is None:
+                unknown.append(candidate)
+            else:
+                known.append((candidate, probability, disease))
+        notes: list[str] = []
+        if unknown:
+            notes.append(
+                "not in the disease knowledge (no genes, no annotated findings): "
+                + ", ".join(f"{c.name} ({c.code or 'no code'})" for c in unknown)
+            )
+        questions = self._questions(case, known)
+        if len(known) < 2:
+            notes.append("fewer than two candidates with annotated findings: no question can separate them")
+        gene_panel = self._gene_panel(known, unknown) if basis == "differential" else None
+        guidelines = self._guidelines(top) if basis == "differential" else ()
+        if basis == "differential" and self.retriever is not None and not guidelines:
+            notes.append("no guideline passage in the corpus names these diagnoses")
+        return NextSteps(
+            basis=basis,
+            candidates=tuple(c.ref for c in top),
+            probabilities=tuple(round(p, 4) for p in probabilities),
+            gene_panel=gene_panel,
+            questions=questions,
+            guidelines=guidelines,
+            notes=tuple(notes),
+        )
+
+    def _disease(self, code: str | None) -> Disease | None:
+        if not code:
+            return None
+        try:
+            return self.knowledge.disease(code)
+        except KeyError:
+            return None
+
+    # -- gene panel ---------------------------------------------------------------------------------------
+
+    def _gene_panel(self, known: list[tuple[PlanCandidate, float, Disease]], unknown: list[PlanCandidate]) -> GenePanel:
+        by_gene: dict[str, list[DiagnosisRef]] = {}
+        without: list[PlanCandidate] = list(unknown)
+        for candidate, _, disease in known:
+            if not disease.genes:
+                without.append(candidate)
+            for gene in disease.genes:
+                by_gene.setdefault(gene, []).append(candidate.ref)
+        genes = sorted(by_gene.items(), key=lambda item: (min(r.rank for r in item[1]), item[0]))
+        return GenePanel(
+            genes=tuple(PanelGene(symbol=gene, diagnoses=tuple(refs)) for gene, refs in genes),
+            without_genes=tuple(c.ref for c in sorted(without, key=lambda c: c.rank)),
+        )
+
+    # -- questions ----------------------------------------------------------------------------------------
+
+    def _chances(self, disease: Disease) -> dict[str, tuple[float, str]]:
+        """Finding -> (chance, where it comes from) for a disease: its annotations, passed up to ancestors."""
+        chances: dict[str, tuple[float, str]] = {}
+        for phenotype in disease.phenotypes:
+            chance = _chance(phenotype.frequency)
+            label = phenotype.frequency.label if phenotype.frequency is not None else "annotated, frequency not given"
+            current = chances.get(phenotype.term_id)
+            if current is None or current[0] < chance or current[1].startswith("via "):
+                chances[phenotype.term_id] = (chance, label)
+            for ancestor in self.knowledge.ancestors(phenotype.term_id):
+                held = chances.get(ancestor)
+                if held is None or (held[1].startswith("via ") and held[0] < chance):
+                    chances[ancestor] = (chance, f"via {phenotype.name} ({label})")
+        for term_id in disease.excluded:
+            chances.setdefault(term_id, (FLOOR, "annotated as absent in this disease"))
+        return chances
+
+    def _questions(self, case: Case, known: list[tuple[PlanCandidate, float, Disease]]) -> tuple[Question, ...]:
+        if len(known) < 2:
+            return ()
+        total = sum(p for _, p, _ in known)
+        prior = [p / total for _, p, _ in known] if total else [1.0 / len(known)] * len(known)
+        present, absent = self._patient_terms(case)
+        tables = [self._chances(disease) for _, _, disease in known]
+        asked: list[tuple[float, float, str]] = []
+        seen: set[str] = set()
+        for _, _, disease in known:
+            for phenotype in disease.phenotypes:
+                term = phenotype.term_id
+                if term in seen or not self.knowledge.is_phenotypic_abnormality(term):
+                    continue
+                seen.add(term)
+                if self._implied(term, present, absent):
+                    continue
+                chances = [_clip(table.get(term, (UNANNOTATED_FREQUENCY, ""))[0]) for table in tables]
+                gain = information_gain(prior, chances)[0]
+                if gain >= MIN_INFORMATION_GAIN:
+                    asked.append((gain, self.knowledge.information_content(term), term))
+        asked.sort(key=lambda item: (-round(item[0], 6), -item[1], item[2]))
+        chosen: list[str] = []
+        for _, _, term in asked:
+            if len(chosen) >= self.max_questions:
+                break
+            related = self.knowledge.ancestors(term)
+            if any(other in related or term in self.knowledge.ancestors(other) for other in chosen):
+                continue  # a broader or narrower form of a question already asked
+            chosen.append(term)
+        return tuple(self._question(term, known, prior, tables) for term in chosen)
+
+    def _question(
+        self,
+        term: str,
+        known: list[tuple[PlanCandidate, float, Disease]],
+        prior: list[float],
+        tables: list[dict[str, tuple[float, str]]],
+    ) -> Question:
+        found = [table.get(term, (UNANNOTATED_FREQUENCY, "not annotated (default chance)")) for table in tables]
+        chances = [_clip(chance) for chance, _ in found]
+        gain, p_yes, if_yes, if_no = information_gain(prior, chances)
+        refs = [candidate for candidate, _, _ in known]
+
+        def favoured(after: list[float]) -> tuple[Shift, ...]:
+            shifts = [
+                Shift(rank=c.rank, name=c.name, code=c.code, before=round(b, 4), after=round(a, 4))
+                for c, b, a in zip(refs, prior, after, strict=True)
+                if a >= b + 0.005  # a visible rise, not a rounding
+            ]
+            return tuple(sorted(shifts, key=lambda s: -s.after))
+
+        return Question(
+            hpo_id=term,
+            label=self.knowledge.term_name(term),
+            information_gain_bits=round(gain, 4),
+            chance_present=round(p_yes, 4),
+            chances=tuple(
+                FindingChance(rank=c.rank, code=c.code, chance=round(chance, 4), annotation=label)
+                for c, chance, (_, label) in zip(refs, chances, found, strict=True)
+            ),
+            if_present=favoured(if_yes),
+            if_absent=favoured(if_no),
+        )
+
+    def _patient_terms(self, case: Case) -> tuple[set[str], set[str]]:
+        present: set[str] = set()
+        absent: set[str] = set()
+        for finding in case.findings:
+            term = self.knowledge.current_id(finding.hpo_id) if finding.hpo_id else None
+            if term is not None:
+                (absent if finding.excluded else present).add(term)
+        return present, absent
+
+    def _implied(self, term: str, present: set[str], absent: set[str]) -> bool:
+        """The patient has it (or a narrower finding), or it was reported absent (or a broader finding was)."""
+        if term in present or term in absent:
+            return True
+        if any(term in self.knowledge.ancestors(p) for p in present):
+            return True
+        return bool(absent & self.knowledge.ancestors(term))
+
+    # -- guidelines ---------------------------------------------------------------------------------------
+
+    def _guidelines(self, top: list[PlanCandidate]) -> tuple[GuidelinePassage, ...]:
+        if self.retriever is None:
+            return ()
+        found: dict[str, GuidelinePassage] = {}
+        for candidate in top:
+            names = [candidate.name]
+            disease = self._disease(candidate.code)
+            if disease is not None and disease.name != candidate.name:
+                names.append(disease.name)
+            variants = tuple(dict.fromkeys(v for name in names for v in name_variants(name)))
+            if not variants:
+                continue
+            hits = self.retriever.search(" ".join(variants), (DocumentKind.GUIDELINE,), 20)
+            kept = 0
+            for hit in hits:
+                if kept >= GUIDELINES_PER_DIAGNOSIS:
+                    break
+                named = names_disease(f"{hit.title}\n{hit.text}", variants)
+                if named is None:
+                    continue
+                kept += 1
+                if hit.evidence_id in found:
+                    old = found[hit.evidence_id]
+                    found[hit.evidence_id] = old.model_copy(update={"diagnoses": (*old.diagnoses, candidate.ref)})
+                    continue
+                found[hit.evidence_id] = self._passage(hit.evidence_id, hit, candidate, named)
+        return tuple(found.values())
+
+    def _passage(self, evidence_id: str, hit: Evidence, candidate: PlanCandidate, named: str) -> GuidelinePassage:
+        document = self._documents(hit.doc_id) if self._documents else None
+        chunk = self._chunks(evidence_id) if self._chunks else None
+        extra = document.metadata.extra if document is not None else {}
+        references = [_reference(r) for r in extra.get("references") or ([extra["doi"]] if extra.get("doi") else [])]
+        return GuidelinePassage(
+            evidence_id=evidence_id,
+            doc_id=hit.doc_id,
+            title=hit.title,
+            section=chunk.section if chunk is not None else None,
+            diagnoses=(candidate.ref,),
+            names=named,
+            score=hit.score,
+            rank=hit.rank,
+            retriever=hit.retriever,
+            source=document.metadata.source if document is not None else None,
+            licence=document.metadata.licence if document is not None else None,
+            references=tuple(str(r) for r in references),
+            note=str(extra["nature"]) if extra.get("nature") else None,
+        )
+
+
+_COUNT = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+def _chance(frequency: Frequency | None) -> float:
+    """A finding's chance in a disease from its annotation: a count n/m as (n + 1) / (m + 2), since 1 of 1
+    reported patients is weak evidence of "always"; a frequency term or percentage as its estimate."""
+    if frequency is None:
+        return UNKNOWN_FREQUENCY
+    count = _COUNT.match(frequency.raw)
+    if count:
+        return (int(count.group(1)) + 1) / (int(count.group(2)) + 2)
+    return frequency.estimate
+
+
+def _reference(reference: object) -> str:
+    """A bare DOI as ``doi:10.…``; any other reference as written."""
+    text = str(reference).strip()
+    return f"doi:{text}" if text.startswith("10.") else text
+
+
+def _clip(chance: float) -> float:
+    return min(max(chance, FLOOR), 1.0 - FLOOR)

@@ -1,0 +1,33 @@
+"""The diagnose response schema: next steps as a documented top-level field (the trace's), audited with the decision."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.api.helpers import auth
+
+
+def test_the_response_carries_the_traces_next_steps(client: TestClient) -> None:
+    body = {"findings": ["HP:0001166", {"label": "Ectopia lentis", "hpo_id": "HP:0001083"}, "Tall stature"]}
+    response = client.post("/v1/diagnose", json=body, headers=auth("clinician"))
+    assert response.status_code == 200, response.text
+    data = response.json()
+    steps = data["next_steps"]
+    assert steps == data["trace"]["next_steps"]
+    assert steps["basis"] == "differential"
+    assert [c["code"] for c in steps["candidates"]] == [d["code"] for d in data["diagnoses"]]
+    genes = {g["symbol"]: [d["code"] for d in g["diagnoses"]] for g in steps["gene_panel"]["genes"]}
+    assert "OMIM:154700" in genes["FBN1"]
+    for question in steps["questions"]:  # never about what the patient already has
+        assert question["hpo_id"] not in {"HP:0001166", "HP:0001083"}
+        assert question["information_gain_bits"] > 0
+    stored = client.get(f"/v1/traces/{data['audit_id']}", headers=auth("clinician")).json()
+    assert stored["trace"]["next_steps"] == steps  # audited with the decision
+
+
+def test_next_steps_are_documented_in_the_openapi_schema(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    response = schema["components"]["schemas"]["DiagnoseResponse"]
+    field = response["properties"]["next_steps"]
+    assert "gene_panel" in field["description"] and "questions" in field["description"]
+    assert "NextSteps" in schema["components"]["schemas"]

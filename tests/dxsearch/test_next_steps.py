@@ -1,0 +1,224 @@
+"""Next steps of a differential: gene panel, ask-next questions by information gain, guideline passages."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from support import marfan_case, marfan_findings
+
+from dxsearch.cases import Finding
+from dxsearch.corpus import Chunk, Document, DocumentKind, DocumentMetadata, Evidence
+from dxsearch.knowledge.hpo import HpoKnowledge, get_hpo_knowledge
+from dxsearch.next_steps import (
+    NextStepsPlanner,
+    PlanCandidate,
+    information_gain,
+    name_variants,
+    names_disease,
+)
+from dxsearch.retrieval.base import SearchFilters
+
+MARFAN = PlanCandidate(1, "Marfan syndrome", "OMIM:154700", 0.6)
+LOEYS_DIETZ = PlanCandidate(2, "Loeys-Dietz syndrome 1", "OMIM:609192", 0.2)
+MARFAN_LIPODYSTROPHY = PlanCandidate(3, "Marfan lipodystrophy syndrome", "OMIM:616914", 0.1)
+NOT_KNOWN = PlanCandidate(4, "Something coded elsewhere", "ICD10CM:Q87.4", 0.05)
+BIFID_UVULA = "HP:0000193"
+
+
+@pytest.fixture(scope="module")
+def knowledge() -> HpoKnowledge:
+    return get_hpo_knowledge()
+
+
+def test_information_gain_is_one_bit_for_a_finding_that_splits_two_equal_candidates() -> None:
+    gain, p_yes, if_yes, if_no = information_gain([0.5, 0.5], [1.0, 0.0])
+    assert gain == pytest.approx(1.0)
+    assert p_yes == pytest.approx(0.5)
+    assert if_yes == pytest.approx([1.0, 0.0]) and if_no == pytest.approx([0.0, 1.0])
+
+
+@given(
+    st.lists(st.floats(0.01, 1.0), min_size=2, max_size=5).map(lambda ps: [p / sum(ps) for p in ps]),
+    st.floats(0.01, 0.99),
+)
+def test_a_finding_every_candidate_shows_equally_often_tells_nothing(prior: list[float], chance: float) -> None:
+    gain, p_yes, if_yes, if_no = information_gain(prior, [chance] * len(prior))
+    assert gain == pytest.approx(0.0, abs=1e-9)
+    assert p_yes == pytest.approx(chance)
+    assert if_yes == pytest.approx(prior) and if_no == pytest.approx(prior)
+
+
+@given(
+    st.lists(st.floats(0.01, 1.0), min_size=2, max_size=5).map(lambda ps: [p / sum(ps) for p in ps]),
+    st.lists(st.floats(0.01, 0.99), min_size=5, max_size=5),
+)
+def test_information_gain_is_never_negative_nor_above_the_prior_entropy(
+    prior: list[float], chances: list[float]
+) -> None:
+    gain, *_ = information_gain(prior, chances[: len(prior)])
+    assert 0.0 <= gain <= -sum(p * math.log2(p) for p in prior) + 1e-9
+
+
+def test_name_variants_drop_subtypes_and_qualifiers_and_turn_inverted_names_round() -> None:
+    assert "familial hypercholesterolemia" in name_variants("Hypercholesterolemia, familial, 1")
+    assert "alport syndrome" in name_variants("Alport syndrome 3, autosomal dominant")
+    assert "polycystic kidney disease" in name_variants(
+        "Polycystic kidney disease 4 with or without polycystic liver disease"
+    )
+    assert name_variants("Fabry disease") == ("fabry disease",)
+    assert name_variants("Syndrome") == ()  # one word, or generic words only: would name anything
+    assert "familial syndrome" not in name_variants("Syndrome, familial")
+
+
+def test_a_passage_names_a_disease_only_as_whole_words() -> None:
+    assert names_disease("Refer for Fabry disease testing.", ("fabry disease",)) == "fabry disease"
+    assert names_disease("Fabry-disease-like", ("fabry disease",)) == "fabry disease"  # punctuation folds
+    assert names_disease("Nonfabry disease", ("fabry disease",)) is None
+
+
+def test_the_gene_panel_lists_each_gene_once_with_every_diagnosis_it_is_for(knowledge: HpoKnowledge) -> None:
+    steps = NextStepsPlanner(knowledge).plan(marfan_case(), [MARFAN, LOEYS_DIETZ, MARFAN_LIPODYSTROPHY, NOT_KNOWN])
+    assert steps is not None and steps.gene_panel is not None
+    panel = {gene.symbol: [d.code for d in gene.diagnoses] for gene in steps.gene_panel.genes}
+    assert panel["FBN1"] == ["OMIM:154700", "OMIM:616914"]  # one gene, two diagnoses
+    assert panel["TGFBR1"] == ["OMIM:609192"]
+    assert steps.gene_panel.genes[0].symbol == "FBN1"  # genes of the top diagnosis first
+    assert [d.code for d in steps.gene_panel.without_genes] == ["ICD10CM:Q87.4"]
+    assert any("ICD10CM:Q87.4" in note for note in steps.notes)
+
+
+def test_questions_separate_the_candidates_and_say_which_answer_favours_which(knowledge: HpoKnowledge) -> None:
+    steps = NextStepsPlanner(knowledge).plan(marfan_case(), [MARFAN, LOEYS_DIETZ])
+    assert steps is not None and steps.questions
+    gains = [q.information_gain_bits for q in steps.questions]
+    assert gains == sorted(gains, reverse=True) and gains[0] > 0.1
+    uvula = next(q for q in steps.questions if q.hpo_id == BIFID_UVULA)  # the textbook Loeys-Dietz sign
+    assert [s.code for s in uvula.if_present] == ["OMIM:609192"]
+    assert [s.code for s in uvula.if_absent] == ["OMIM:154700"]
+    shift = uvula.if_present[0]
+    assert shift.after > shift.before
+    chances = {c.code: c for c in uvula.chances}
+    assert chances["OMIM:154700"].annotation.startswith("not annotated")
+    assert "patients" in chances["OMIM:609192"].annotation  # a count n/m, smoothed
+
+
+def test_questions_skip_what_the_patient_has_or_was_asked(knowledge: HpoKnowledge) -> None:
+    case = marfan_case(findings=marfan_findings(excluded={BIFID_UVULA: "Bifid uvula"}))
+    steps = NextStepsPlanner(knowledge, max_questions=50).plan(case, [MARFAN, LOEYS_DIETZ])
+    assert steps is not None
+    asked = {q.hpo_id for q in steps.questions}
+    present = {f.hpo_id for f in case.observed}
+    assert BIFID_UVULA not in asked and not asked & present
+    for term in asked:  # nothing the patient's findings already imply (a broader form of one of them)
+        assert not any(term in knowledge.ancestors(p) for p in present if p)
+    for term in asked:  # no question is a broader or narrower form of another
+        assert not any(other in knowledge.ancestors(term) for other in asked)
+
+
+def test_no_question_separates_a_single_candidate(knowledge: HpoKnowledge) -> None:
+    steps = NextStepsPlanner(knowledge).plan(marfan_case(), [MARFAN])
+    assert steps is not None and steps.questions == ()
+    assert any("fewer than two" in note for note in steps.notes)
+    assert NextStepsPlanner(knowledge).plan(marfan_case(), []) is None
+
+
+def test_missing_probabilities_count_the_candidates_as_equally_likely(knowledge: HpoKnowledge) -> None:
+    unscored = [PlanCandidate(1, MARFAN.name, MARFAN.code), PlanCandidate(2, LOEYS_DIETZ.name, LOEYS_DIETZ.code)]
+    steps = NextStepsPlanner(knowledge).plan(marfan_case(), unscored)
+    assert steps is not None and steps.probabilities == (0.5, 0.5)
+
+
+def test_retrieved_diseases_get_questions_only(knowledge: HpoKnowledge) -> None:
+    steps = NextStepsPlanner(knowledge, retriever=_Guidelines([])).plan(
+        marfan_case(), [MARFAN, LOEYS_DIETZ], basis="retrieved_diseases"
+    )
+    assert steps is not None and steps.questions
+    assert steps.gene_panel is None and steps.guidelines == ()
+
+
+# -- guideline passages ---------------------------------------------------------------------------------------
+
+FABRY = PlanCandidate(1, "Fabry disease", "OMIM:301500", 0.5)
+ALPORT = PlanCandidate(2, "Alport syndrome, X-linked", "OMIM:301050", 0.3)
+GUIDELINE = Document(
+    id="gl:0123456789abcdef",
+    kind=DocumentKind.GUIDELINE,
+    title="KDIGO CKD referral (open-medicine summary)",
+    text="# Referral\n\nRefer suspected genetic kidney disease (Alport syndrome, Fabry disease) to nephrology.",
+    metadata=DocumentMetadata(
+        source="open-medicine-guidelines",
+        licence="MIT",
+        extra={"doi": "10.1016/j.kint.2023.10.018", "nature": "a summary, not the guideline's text"},
+    ),
+)
+
+
+def _evidence(doc: Document, text: str, rank: int) -> Evidence:
+    return Evidence(
+        evidence_id=f"{doc.id}#0",
+        doc_id=doc.id,
+        kind=doc.kind,
+        title=doc.title,
+        text=text,
+        score=3.0 / rank,
+        rank=rank,
+        retriever="lexical",
+    )
+
+
+class _Guidelines:
+    """A retriever over fixed hits that records what it was asked."""
+
+    name = "lexical"
+
+    def __init__(self, hits: list[Evidence]) -> None:
+        self.hits = hits
+        self.asked: list[tuple[str, tuple[DocumentKind, ...] | None]] = []
+
+    def search(
+        self,
+        query: str,
+        kinds: Collection[DocumentKind] | None = None,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+    ) -> list[Evidence]:
+        self.asked.append((query, tuple(kinds) if kinds is not None else None))
+        return self.hits[:k]
+
+
+def test_guideline_passages_name_the_diagnosis_and_cite_their_references(knowledge: HpoKnowledge) -> None:
+    unrelated = GUIDELINE.model_copy(update={"id": "gl:fedcba9876543210", "text": "# Sepsis\n\nA syndrome of ..."})
+    retriever = _Guidelines([_evidence(unrelated, unrelated.text, 1), _evidence(GUIDELINE, GUIDELINE.text, 2)])
+    documents = {d.id: d for d in (GUIDELINE, unrelated)}
+    chunk = Chunk(
+        doc_id=GUIDELINE.id, ordinal=0, text=GUIDELINE.text, start=0, end=len(GUIDELINE.text), section="Referral"
+    )
+    planner = NextStepsPlanner(knowledge, retriever=retriever, documents=documents.get, chunks=lambda _: chunk)
+    steps = planner.plan(marfan_case(), [FABRY, ALPORT])
+    assert steps is not None
+    assert all(kinds == (DocumentKind.GUIDELINE,) for _, kinds in retriever.asked)  # guidelines only
+    assert [g.evidence_id for g in steps.guidelines] == [f"{GUIDELINE.id}#0"]  # "a syndrome" names no diagnosis
+    passage = steps.guidelines[0]
+    assert [d.code for d in passage.diagnoses] == ["OMIM:301500", "OMIM:301050"]  # one passage, both diagnoses
+    assert passage.names == "fabry disease"
+    assert passage.references == ("doi:10.1016/j.kint.2023.10.018",)
+    assert passage.licence == "MIT" and passage.section == "Referral"
+    assert passage.note == "a summary, not the guideline's text"
+
+
+def test_no_guideline_naming_the_diagnoses_is_said(knowledge: HpoKnowledge) -> None:
+    steps = NextStepsPlanner(knowledge, retriever=_Guidelines([])).plan(marfan_case(), [MARFAN, LOEYS_DIETZ])
+    assert steps is not None and steps.guidelines == ()
+    assert any("no guideline passage" in note for note in steps.notes)
+
+
+def test_findings_without_a_known_term_are_ignored(knowledge: HpoKnowledge) -> None:
+    case = marfan_case(
+        findings=(*marfan_findings(), Finding(label="odd feeling"), Finding(label="x", hpo_id="HP:9999999"))
+    )
+    steps = NextStepsPlanner(knowledge).plan(case, [MARFAN, LOEYS_DIETZ])
+    assert steps is not None and steps.questions
