@@ -116,7 +116,8 @@ def _role(contribution: Contribution, supported: set[str]) -> str | None:
         if contribution.kind == "contradicts":
             return "contradicts"
         if contribution.kind == "supports":
-            return "supports"
+            # A finding merely related to one of the disease's (a shared ancestor) is not explained by it.
+            return "not_explained" if contribution.relation == "related" else "supports"
         if contribution.relation == "implied":  # a more general finding of one the patient also has
             return "supports" if contribution.matched_term in supported else "not_explained"
         return "not_explained"

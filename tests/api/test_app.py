@@ -38,7 +38,7 @@ from tests.api.helpers import (
     running,
 )
 
-NOTE = "Fourteen-year-old girl, very tall, with arachnodactyly and ectopia lentis. No seizures."
+NOTE = "Fourteen-year-old girl, very tall, with arachnodactyly, ectopia lentis and aortic root dilatation. No seizures."
 
 
 def test_diagnose_by_findings_returns_evidence_and_an_audit_record(client: TestClient, store: SqliteAuditStore) -> None:
