@@ -53,8 +53,9 @@ IndexOption = Annotated[Path | None, typer.Option("--index", "-i", help="Index d
 
 
 #: What `--policy` accepts: the registered policies, and `enrichment` (hpo3's floor, eval only).
-ENRICHMENT_NAME = "enrichment"
-POLICY_CHOICES = [*POLICIES.names(), ENRICHMENT_NAME]
+#: Rankers ``dxsearch eval`` scores beside the policies (dxsearch.evaluation.DIRECT_RANKERS): no agent loop.
+DIRECT_RANKER_NAMES = ("enrichment", "likelihood")
+POLICY_CHOICES = [*POLICIES.names(), *DIRECT_RANKER_NAMES]
 POLICY_HELP = "; ".join(f"{name}: {POLICIES.get(name).description}" for name in POLICIES.names())
 
 
@@ -147,8 +148,8 @@ def _make_policy(
     """
     from dxsearch.policies.catalog import PolicyLoadError, make_policy
 
-    if name == ENRICHMENT_NAME:
-        raise fail("policy enrichment ranks diseases directly: it runs only under `dxsearch eval`")
+    if name in DIRECT_RANKER_NAMES:
+        raise fail(f"policy {name} ranks diseases directly: it runs only under `dxsearch eval`")
     overrides = {"llm_base_url": llm_url, "llm_model": llm_name}
     settings = settings.model_copy(update={key: value for key, value in overrides.items() if value is not None})
     try:
@@ -364,7 +365,8 @@ def evaluate_command(
         list[str] | None,
         typer.Option(
             help=f"Policy to score; repeat to compare (default: evidence). {POLICY_HELP}; "
-            f"{ENRICHMENT_NAME}: hpo3's hypergeometric enrichment, the classical floor.",
+            "enrichment: hypergeometric enrichment over the index's annotation rows, the classical floor; "
+            "likelihood: the likelihood-ratio scorer alone.",
             callback=_policy_choices,
         ),
     ] = None,
@@ -393,11 +395,10 @@ def evaluate_command(
     share of cases whose gold disease keeps any annotation after the exclusions.
     """
     from dxsearch.evaluation import (
-        ENRICHMENT,
+        DIRECT_RANKERS,
         GoldMatcher,
         Runner,
         annotation_group,
-        enrichment_runner,
         evaluate,
         frequency_group,
         gene_group_rank,
@@ -439,8 +440,8 @@ def evaluate_command(
         log.print(f"leakage allowed: {sum(leak.cases for leak in leaks)} case(s) from publications feeding the index")
     runners: dict[str, Runner] = {}
     for name in chosen:
-        if name == ENRICHMENT_NAME:
-            runners[ENRICHMENT] = enrichment_runner(knowledge)
+        if name in DIRECT_RANKERS:
+            runners[name] = DIRECT_RANKERS[name](knowledge)
         else:
             made, budget = _make_policy(name, model, llm_url, llm_name, settings, knowledge)
             runners[name] = policy_runner(made, opened, retriever_for(name), budget, knowledge, same_publication)

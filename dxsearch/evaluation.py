@@ -340,6 +340,39 @@ def enrichment_runner(knowledge: HpoKnowledge | None = None) -> Runner:
     return run
 
 
+def likelihood_runner(knowledge: HpoKnowledge | None = None) -> Runner:
+    """The likelihood-ratio scorer alone over OMIM (uniform pretest, the index's rows): its post-test
+    probability is the stated confidence, uncalibrated."""
+    from dxsearch.knowledge.hpo import get_hpo_knowledge
+    from dxsearch.knowledge.likelihood import get_likelihood_scorer
+
+    scorer = get_likelihood_scorer(knowledge if knowledge is not None else get_hpo_knowledge())
+
+    def run(labelled: LabelledCase) -> RankedAnswer:
+        t0 = time.perf_counter()
+        case = labelled.case
+        observed = [f.hpo_id for f in case.observed if f.hpo_id]
+        excluded = [f.hpo_id for f in case.excluded if f.hpo_id]
+        sex = case.sex if case.sex in ("male", "female") else None
+        ranked = scorer.rank(observed, excluded, k=5, sex=sex) if observed else []
+        return RankedAnswer(
+            codes=tuple(r.disease_id for r in ranked),
+            names=tuple(r.name for r in ranked),
+            latency_ms=1000 * (time.perf_counter() - t0),
+            outcome="diagnosed" if ranked else "no_diagnosis",
+            confidence=ranked[0].posttest if ranked else None,
+        )
+
+    return run
+
+
+#: Rankers that score diseases directly, without the agent loop (``dxsearch eval`` only), by name.
+DIRECT_RANKERS: dict[str, Callable[[HpoKnowledge | None], Runner]] = {
+    ENRICHMENT: enrichment_runner,
+    "likelihood": likelihood_runner,
+}
+
+
 def indexed_diagnosis_counts(index: EmbeddedIndex) -> dict[str, int]:
     """How many indexed patient records carry each diagnosis code (the common/rare split)."""
     counts: dict[str, int] = {}

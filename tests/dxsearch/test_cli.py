@@ -405,9 +405,11 @@ def test_eval_on_an_index_built_without_the_cases_publications_is_leakage_contro
     run_build(index, [ListSource("t", list(SMALL_DOCS))], test_settings, excluded_publications=pmids)
     out = tmp_path / "eval.json"
     args = ["eval", "--index", str(index), "--cases", str(cases), "--json", str(out), "--policy", "enrichment"]
-    result = runner.invoke(app, args)
+    result = runner.invoke(app, [*args, "--policy", "likelihood"])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
+    assert set(report["policies"]) == {"enrichment", "likelihood"}  # both rank the index's filtered rows
+    assert all(m["cases"] == 3 and "group_top1" in m for m in report["policies"].values())
     assert report["leakage"] == {
         "controlled": True,
         "excluded_publications": len(pmids),

@@ -75,3 +75,10 @@ def test_disease_group_accuracy_counts_a_candidate_of_the_same_gene_beside_the_e
     report = evaluate({"p": lambda _: answer}, {"s": [labelled]}, matcher, group_rank=rank)["p"]
     assert report["top1"] == 0.0 and report["top5"] == 0.0
     assert report["group_top1"] == 0.0 and report["group_top5"] == 1.0
+
+
+def test_the_cli_offers_exactly_the_direct_rankers_evaluation_has() -> None:
+    from dxsearch.cli import DIRECT_RANKER_NAMES
+    from dxsearch.evaluation import DIRECT_RANKERS
+
+    assert set(DIRECT_RANKER_NAMES) == set(DIRECT_RANKERS)
