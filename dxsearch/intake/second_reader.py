@@ -31,7 +31,6 @@ import re
 import sys
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterator
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -39,7 +38,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from dxsearch.knowledge.hpo import HP_OBO, HpoKnowledge, get_hpo_knowledge
-from dxsearch.knowledge.term_lookup import Candidate
+from dxsearch.knowledge.term_lookup import Candidate, obo_stanzas, unescape_obo
 
 __all__ = ["FastHpoCrReader", "build_slim_index", "default_cache_dir", "get_second_reader"]
 
@@ -48,27 +47,6 @@ SLIM_FORMAT = 1
 _SYNONYM = re.compile(r'^"((?:[^"\\]|\\.)*)" (EXACT|RELATED|BROAD|NARROW)')
 _XREF_DESCRIPTION = re.compile(r'^\S+ "((?:[^"\\]|\\.)*)"')
 _PHENOTYPIC_ABNORMALITY = "HP:0000118"
-
-
-def _unescape(value: str) -> str:
-    return re.sub(r"\\(.)", r"\1", value)
-
-
-def _stanzas(path: Path) -> Iterator[dict[str, list[str]]]:
-    stanza: dict[str, list[str]] | None = None
-    with path.open(encoding="utf-8") as handle:
-        for raw in handle:
-            line = raw.rstrip("\n")
-            if line.startswith("["):
-                if stanza is not None:
-                    yield stanza
-                stanza = {} if line == "[Term]" else None
-            elif stanza is not None and line:
-                tag, sep, value = line.partition(": ")
-                if sep:
-                    stanza.setdefault(tag, []).append(value if tag == "name" else value.split(" ! ", 1)[0])
-    if stanza is not None:
-        yield stanza
 
 
 def read_ontology(hp_obo: Path) -> SimpleNamespace:
@@ -80,7 +58,7 @@ def read_ontology(hp_obo: Path) -> SimpleNamespace:
     terms: dict[str, str] = {}
     synonyms: dict[str, list[str]] = {}
     parents: dict[str, list[str]] = {}
-    for stanza in _stanzas(hp_obo):
+    for stanza in obo_stanzas(hp_obo):
         term_id, name = stanza.get("id", [""])[0], stanza.get("name", [""])[0]
         if not term_id or not name:
             continue
@@ -95,12 +73,12 @@ def read_ontology(hp_obo: Path) -> SimpleNamespace:
         found = synonyms.setdefault(term_id, [])
         for value in stanza.get("synonym", []):
             match = _SYNONYM.match(value)
-            if match and match.group(2) in ("EXACT", "RELATED") and _unescape(match.group(1)) not in found:
-                found.append(_unescape(match.group(1)))
+            if match and match.group(2) in ("EXACT", "RELATED") and unescape_obo(match.group(1)) not in found:
+                found.append(unescape_obo(match.group(1)))
         for value in stanza.get("xref", []):
             match = _XREF_DESCRIPTION.match(value)
-            if match and _unescape(match.group(1)) not in found:
-                found.append(_unescape(match.group(1)))
+            if match and unescape_obo(match.group(1)) not in found:
+                found.append(unescape_obo(match.group(1)))
         parents[term_id] = [value.split()[0] for value in stanza.get("is_a", [])]
     ancestors: dict[str, frozenset[str]] = {}
     for term_id in terms:  # iterative closure: hp.obo is a DAG, ~19k terms

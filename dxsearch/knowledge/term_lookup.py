@@ -253,11 +253,11 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _unescape(value: str) -> str:
+def unescape_obo(value: str) -> str:
     return re.sub(r"\\(.)", r"\1", value) if "\\" in value else value
 
 
-def _obo_stanzas(path: Path) -> Iterator[dict[str, list[str]]]:
+def obo_stanzas(path: Path) -> Iterator[dict[str, list[str]]]:
     """``[Term]`` stanzas of an OBO file as tag -> values; a line parser, ~10x faster than pronto."""
     stanza: dict[str, list[str]] | None = None
     with path.open(encoding="utf-8") as handle:
@@ -314,7 +314,7 @@ class TermLookup:
         for term in knowledge.ontology:
             if not term.is_obsolete:
                 add(term.name, knowledge.current_id(term.id), _TIER_HPO3_NAME)
-        for stanza in _obo_stanzas(knowledge.data_dir / HP_OBO):
+        for stanza in obo_stanzas(knowledge.data_dir / HP_OBO):
             if stanza.get("is_obsolete") == ["true"] or "id" not in stanza:
                 continue
             term_id = knowledge.current_id(stanza["id"][0])
@@ -490,7 +490,7 @@ def _synonym(value: str) -> tuple[str, int] | None:
     match = _SYNONYM.match(value)
     if match is None:
         return None
-    text, scope, kind = _unescape(match.group(1)), match.group(2), match.group(3)
+    text, scope, kind = unescape_obo(match.group(1)), match.group(2), match.group(3)
     if kind == "obsolete_synonym":
         return None
     if kind == "layperson":
