@@ -55,7 +55,7 @@ POISON_TEXT = (
     '# Follow-up <img src=x onerror="window.__xss=3">\n'
     "Seen again a year later; an echocardiogram is planned.\n"
 )
-NOTE = "Fourteen-year-old girl, very tall, with arachnodactyly and ectopia lentis. No seizures."
+NOTE = "Fourteen-year-old girl, very tall, with arachnodactyly, ectopia lentis and aortic root dilatation. No seizures."
 HPO = "http://purl.obolibrary.org/obo/hp.owl"
 BUNDLE = {
     "resourceType": "Bundle",
