@@ -361,7 +361,8 @@ def test_clinician_and_auditor_views_in_chromium(live_server: LiveServer, browse
     auditor.get_by_role("button", name="Search").click()
     expect(rows).to_have_count(3)
     expect(rows.first).to_contain_text("Marfan")
-    rows.first.get_by_role("button", name="Open audit record").click()
+    # Newest first: the findings decision (the first Marfan one) is the last row.
+    rows.last.get_by_role("button", name="Open audit record").click()
     expect(auditor.locator("#record-heading")).to_be_visible()
     expect(auditor.locator("#record")).to_contain_text(audit_id)
     opened = auditor.locator(".differential > li").first
