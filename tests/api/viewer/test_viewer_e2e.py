@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from browser_support import CHROMIUM, serving
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 from pydantic import SecretStr
 from support import SMALL_DOCS, ListSource, make_doc
 
@@ -32,14 +29,6 @@ from dxsearch.policies.evidence import EvidencePolicy
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts"
 CLINICIAN_KEY = "viewer-clinician-key-000000001"
 AUDITOR_KEY = "viewer-auditor-key-0000000002"
@@ -126,44 +115,12 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, test_settings: Setting
     store = SqliteAuditStore(root / "audit.db", signer=CheckpointSigner.generate(), checkpoint_every=2)
     app = create_app(settings, index=index, policy=EvidencePolicy(), audit_store=store)
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))  # the port is held from here on: no race with another process
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="viewer-e2e-uvicorn", daemon=True)
-    thread.start()
-    base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                response = httpx.get(base_url + "/readyz", timeout=5)
-                if response.status_code == 200:
-                    break
-                assert response.json().get("state") != "failed", response.text
-            except httpx.TransportError:
-                pass
-            assert thread.is_alive(), "uvicorn stopped during start-up"
-            assert time.monotonic() < deadline, "the app did not become ready in 90 s"
-            time.sleep(0.1)
-        yield LiveServer(base_url, index)
+        with serving(app, "viewer-e2e-uvicorn") as base_url:
+            yield LiveServer(base_url, index)
     finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
         index.close()
         store.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def _watch(page: Page, problems: list[str]) -> None:

@@ -8,16 +8,12 @@ stay characters). Debian's chromium only (``/usr/bin/chromium``); screenshots go
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from browser_support import CHROMIUM, serving
+from playwright.sync_api import Browser, Page, expect
 from pydantic import SecretStr
 from support import SMALL_DOCS, ListSource
 
@@ -29,14 +25,6 @@ from dxsearch.policies.evidence import EvidencePolicy
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts"
 SHOTS = Path("/tmp/viewer-shots")
 CLINICIAN_KEY = "next-steps-clinician-key-00001"
@@ -83,42 +71,12 @@ def base_url(tmp_path_factory: pytest.TempPathFactory, test_settings: Settings) 
     index = EmbeddedIndex(root / "index", settings)
     store = SqliteAuditStore(root / "audit.db")
     app = create_app(settings, index=index, policy=EvidencePolicy(), audit_store=store)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="next-steps-uvicorn", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(url + "/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert thread.is_alive(), "uvicorn stopped during start-up"
-            assert time.monotonic() < deadline, "the app did not become ready in 90 s"
-            time.sleep(0.1)
-        yield url
+        with serving(app, "next-steps-uvicorn") as url:
+            yield url
     finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
         index.close()
         store.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def _diagnose(page: Page, base_url: str, findings: str) -> None:
