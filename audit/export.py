@@ -108,6 +108,15 @@ def _source() -> dict[str, object]:
     }
 
 
+def _patient_entity(pseudonym: str) -> dict[str, object]:
+    """The patient a record is about, by pseudonym only: an AuditEvent entity of type Person, role Patient."""
+    return {
+        "what": {"identifier": {"system": SYSTEM_PATIENT_PSEUDONYM, "value": pseudonym}},
+        "type": {"system": _ENTITY_TYPE, "code": "1", "display": "Person"},
+        "role": {"system": _OBJECT_ROLE, "code": "1", "display": "Patient"},
+    }
+
+
 def access_to_audit_event(record: AuditRecord, event: AccessEvent) -> AuditEvent:
     """The FHIR R4B AuditEvent of an access event: action ``R`` (read), the records read as entities.
 
@@ -120,13 +129,7 @@ def access_to_audit_event(record: AuditRecord, event: AccessEvent) -> AuditEvent
     purpose_code, purpose_display = _PURPOSE_CODES[event.purpose]
     entities: list[dict[str, object]] = []
     if record.patient_pseudonym is not None:
-        entities.append(
-            {
-                "what": {"identifier": {"system": SYSTEM_PATIENT_PSEUDONYM, "value": record.patient_pseudonym}},
-                "type": {"system": _ENTITY_TYPE, "code": "1", "display": "Person"},
-                "role": {"system": _OBJECT_ROLE, "code": "1", "display": "Patient"},
-            }
-        )
+        entities.append(_patient_entity(record.patient_pseudonym))
     entities.extend(
         {
             "what": {"identifier": {"system": SYSTEM_AUDIT_RECORD, "value": record_id}},
@@ -179,13 +182,7 @@ def to_audit_event(record: AuditRecord) -> AuditEvent:
     recorded = format_timestamp(record.created_at)
     entities: list[dict[str, object]] = []
     if record.patient_pseudonym is not None:
-        entities.append(
-            {
-                "what": {"identifier": {"system": SYSTEM_PATIENT_PSEUDONYM, "value": record.patient_pseudonym}},
-                "type": {"system": _ENTITY_TYPE, "code": "1", "display": "Person"},
-                "role": {"system": _OBJECT_ROLE, "code": "1", "display": "Patient"},
-            }
-        )
+        entities.append(_patient_entity(record.patient_pseudonym))
     entities.append(
         {
             "what": {

@@ -30,7 +30,7 @@ from dxsearch.corpus import DocumentKind, normalise_name
 from dxsearch.env import DiagnosticEnv
 from dxsearch.episode import Budget
 from dxsearch.knowledge.disease_ontology import DiseaseOntology
-from dxsearch.knowledge.hpo import HpoKnowledge
+from dxsearch.knowledge.hpo import HpoKnowledge, publication_id
 from dxsearch.policies.base import Policy
 from dxsearch.policies.calibration import expected_calibration_error
 from dxsearch.retrieval.embedded import EmbeddedIndex
@@ -353,8 +353,7 @@ def likelihood_runner(knowledge: HpoKnowledge | None = None) -> Runner:
         case = labelled.case
         observed = [f.hpo_id for f in case.observed if f.hpo_id]
         excluded = [f.hpo_id for f in case.excluded if f.hpo_id]
-        sex = case.sex if case.sex in ("male", "female") else None
-        ranked = scorer.rank(observed, excluded, k=5, sex=sex) if observed else []
+        ranked = scorer.rank(observed, excluded, k=5, sex=case.sex) if observed else []
         return RankedAnswer(
             codes=tuple(r.disease_id for r in ranked),
             names=tuple(r.name for r in ranked),
@@ -443,10 +442,10 @@ def leaking_publications(
     the very paper the case comes from. Most-leaking first.
     """
     cited = knowledge.cited_publications()
-    records = {_pmid(p): ids for p, ids in same_publication.items()}
+    records = {pmid: ids for p, ids in same_publication.items() if (pmid := publication_id(p))}
     by_publication: dict[str, int] = {}
     for labelled in cases:
-        pmid = _pmid(labelled.pmid or "")
+        pmid = publication_id(labelled.pmid or "")
         if pmid and (pmid in cited or pmid in records):
             by_publication[pmid] = by_publication.get(pmid, 0) + 1
     if not by_publication:
@@ -459,11 +458,6 @@ def leaking_publications(
                     rows[pmid] += 1
     leaks = [Leak(p, n, rows[p], len(records.get(p, ()))) for p, n in by_publication.items()]
     return sorted(leaks, key=lambda leak: (-leak.cases, leak.publication))
-
-
-def _pmid(raw: str) -> str:
-    local = raw.strip().upper().removeprefix("PMID:").strip()
-    return f"PMID:{int(local)}" if local.isdigit() else ""
 
 
 def knowledge_ceiling(cases: Sequence[LabelledCase], knowledge: HpoKnowledge) -> float | None:

@@ -26,6 +26,7 @@ from dxsearch.cases import CaseFileError, LabelledCase, iter_phenopacket_rows
 from dxsearch.corpus import Document
 from dxsearch.intake.fhir import BundleError, FhirVersion, parse_bundle
 from dxsearch.intake.splits import DEFAULT_HELDOUT_FRACTION, DEFAULT_SALT, Side, publication_split, split_key
+from dxsearch.knowledge.hpo import publication_id
 from dxsearch.pseudonym import Pseudonymiser
 from dxsearch.settings import get_settings
 
@@ -192,7 +193,5 @@ def phenopackets_source(scope: BuildScope) -> Source:
 def heldout_publications(path: Path = CASES_PATH) -> frozenset[str]:
     """The PMIDs of the held-out side: what a leakage-controlled build leaves out of disease knowledge too."""
     return frozenset(
-        f"PMID:{int(pmid)}"
-        for labelled in heldout_phenopacket_cases(path)
-        if labelled.pmid and (pmid := labelled.pmid.strip().upper().removeprefix("PMID:").strip()).isdigit()
+        pmid for labelled in heldout_phenopacket_cases(path) if (pmid := publication_id(labelled.pmid or ""))
     )

@@ -318,7 +318,7 @@ class EvidencePolicy:
                 for r in rank_diseases(case, k=self.config.enrichment_depth, knowledge=self.similarity.knowledge)
             }
             if self.config.likelihood_weight > 0 or self.collect_likelihood:
-                lr = self.likelihood.score_all(observed, excluded, sex=_lr_sex(case.sex))
+                lr = self.likelihood.score_all(observed, excluded, sex=case.sex)  # it reads male/female only
             else:
                 lr = np.zeros(0)
             cached = (similarity, enrichment, lr)
@@ -455,11 +455,6 @@ class EvidencePolicy:
         return Candidate(
             name=_plain(candidate.name), code=candidate.code, evidence=tuple(evidence), confidence=confidence
         )
-
-
-def _lr_sex(sex: str | None) -> str | None:
-    """The case's sex as the likelihood scorer reads it (``male``/``female``), else ``None``."""
-    return sex if sex in ("male", "female") else None
 
 
 def _plain(name: str) -> str:
