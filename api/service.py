@@ -31,6 +31,7 @@ from dxsearch.env import DiagnosticEnv
 from dxsearch.episode import Budget, Exchange
 from dxsearch.intake import InputAccount, IntakeLimits, PreparedCase
 from dxsearch.intake.second_reader import get_second_reader
+from dxsearch.knowledge.hpo import HpoKnowledge
 from dxsearch.knowledge.term_lookup import get_term_lookup
 from dxsearch.next_steps import NextStepsPlanner
 from dxsearch.policies.base import Policy, PolicyError
@@ -164,6 +165,7 @@ class DiagnosisService:
         self._budget = Budget()
         self._retriever = "hybrid"
         self._next_steps: NextStepsPlanner | None = None
+        self._knowledge: HpoKnowledge | None = None
         self._audit_store = audit_store
         self._owns_store = audit_store is None
         self._executor = ThreadPoolExecutor(max_workers=settings.policy_workers, thread_name_prefix="dxsearch-policy")
@@ -189,7 +191,8 @@ class DiagnosisService:
             if self._policy is None:
                 policy, self._budget, self._retriever = default_policy(self.settings, self._index)
                 self._policy = _guarded(policy)
-            self._next_steps = NextStepsPlanner.for_index(self._index, index_knowledge(self._index))
+            self._knowledge = index_knowledge(self._index)  # read from the manifest once, not per request
+            self._next_steps = NextStepsPlanner.for_index(self._index, self._knowledge)
             get_term_lookup()
             get_second_reader()  # its index is built (once) and loaded here, not on the first note
             trace = self._run(WARM_UP_CASE)
@@ -265,7 +268,7 @@ class DiagnosisService:
             pseudonymiser=self.pseudonymiser,
             resolve_chunk=index.store.chunk,
             input_account=account,
-            knowledge=index_knowledge(index),
+            knowledge=self._knowledge if self._knowledge is not None else index_knowledge(index),
             next_steps=self._next_steps,
         )
 
