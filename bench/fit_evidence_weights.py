@@ -34,7 +34,7 @@ from dxsearch.knowledge.similarity import get_phenotype_similarity
 from dxsearch.policies.catalog import index_knowledge
 from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
 from dxsearch.retrieval.embedded import EmbeddedIndex
-from dxsearch.train.data import spread
+from dxsearch.train.data import annotation_independent, spread
 
 SIGNALS = ("phenotype", "enrichment", "votes", "retrieval", "likelihood")
 GRID: dict[str, tuple[float, ...]] = {
@@ -52,8 +52,7 @@ def play(index_dir: Path, count: int, played: Path) -> list[dict[str, Any]]:
     done = {r["case_id"] for r in rows}
     index = EmbeddedIndex(index_dir)
     knowledge = index_knowledge(index)
-    cited = knowledge.cited_publications()
-    independent = [c for c in index_phenopacket_cases() if c.case.observed and (c.pmid or "") not in cited]
+    independent = annotation_independent(index_phenopacket_cases(), knowledge.cited_publications())
     chosen = sorted(spread(independent, count), key=lambda c: hashlib.sha256(c.case.case_id.encode()).hexdigest())
     config = EvidencePolicyConfig(
         abstain_below=0.0, min_specific_findings=0, min_information=0.0, max_finalist_lookups=0

@@ -807,7 +807,7 @@ def calibrate_command(
     from dxsearch.policies.catalog import index_knowledge
     from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
     from dxsearch.train.calibrate import CalibrationCase, collect, fit
-    from dxsearch.train.data import spread
+    from dxsearch.train.data import annotation_independent, spread
 
     settings = settings_or_fail()
     rows: list[CalibrationCase] = []
@@ -817,9 +817,8 @@ def calibrate_command(
     if play:
         opened = _open_index(index)
         knowledge = index_knowledge(opened)
-        cited = knowledge.cited_publications()
         done = {r.case_id for r in rows}
-        independent = [c for c in index_phenopacket_cases() if c.case.observed and (c.pmid or "") not in cited]
+        independent = annotation_independent(index_phenopacket_cases(), knowledge.cited_publications())
         chosen = sorted(
             spread(independent, cases),
             key=lambda c: hashlib.sha256(c.case.case_id.encode()).hexdigest(),

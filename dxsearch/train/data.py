@@ -4,7 +4,10 @@ Cases come from the index side of the publication split only; the held-out side
 (the benchmark) is never read here. Validation takes whole publications that no
 training case shares (a second salted split, so the choice is stable across runs and
 machines), and every episode hides the indexed records of its case's own
-publication, so no case can retrieve itself or its siblings.
+publication, so no case can retrieve itself or its siblings. Cases whose publication the
+index's disease annotations cite are left out too (:func:`annotation_independent`): their
+gold's phenotype rows were curated from the very paper, so training and validating on them
+would teach and measure the same leak the benchmark removes.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from dxsearch.cases import LabelledCase
 from dxsearch.evaluation import GoldMatcher, disease_names
 from dxsearch.intake.splits import publication_split
+from dxsearch.knowledge.hpo import publication_id
 from dxsearch.train.checkpoints import write_json
 from dxsearch.train.config import DataConfig
 from rewards.gold import Gold
@@ -52,6 +56,15 @@ def split_train_validation(
         )
         (validation if side == "heldout" else train).append(labelled)
     return train, validation
+
+
+def annotation_independent(cases: Iterable[LabelledCase], cited: frozenset[str]) -> list[LabelledCase]:
+    """Cases with findings whose publication no kept annotation row cites (``cited``: the index knowledge's).
+
+    On a leakage-controlled index these are like the held-out cases: the gold disease's annotations
+    were not curated from the case's own paper. Training, validation and calibration all draw from here.
+    """
+    return [c for c in cases if c.case.observed and (publication_id(c.pmid or "") or c.pmid or "") not in cited]
 
 
 def spread(cases: Sequence[LabelledCase], count: int) -> list[LabelledCase]:
@@ -95,18 +108,23 @@ def prepare_cases(
     hidden: Mapping[str, frozenset[str]],
     out: Path,
     log: Callable[[str], None],
+    *,
+    cited: frozenset[str],
 ) -> tuple[list[TrainingCase], list[TrainingCase]]:
     """A run's (training, validation) cases, spread over the split, recorded in ``out/cases.json``.
 
     Every trainer draws its cases the same way, so runs of different trainers on one seed meet the
-    same patients.
+    same patients. ``cited``: publications the index's annotation rows cite; their cases are left out.
     """
-    train_all, validation_all = split_train_validation(cases, data.validation_fraction, data.max_findings)
+    independent = annotation_independent(cases, cited)
+    log(f"{len(cases) - len(independent)} cases left out: no findings, or their publication feeds the annotations")
+    train_all, validation_all = split_train_validation(independent, data.validation_fraction, data.max_findings)
     train = training_cases(spread(train_all, data.train_cases), matcher, hidden)
     validation = training_cases(spread(validation_all, data.validation_cases), matcher, hidden)
     write_json(
         out / "cases.json",
         {
+            "annotation_independent": True,
             "train": [c.labelled.case.case_id for c in train],
             "validation": [c.labelled.case.case_id for c in validation],
         },

@@ -180,8 +180,11 @@ def run(
     env = DiagnosticEnv(retriever, config.budget)
     matcher = GoldMatcher(index)
     hidden = publication_documents(index)
-    similarity = get_phenotype_similarity(index_knowledge(index))  # the index's rows, its exclusions dropped
-    train, validation = prepare_cases(config.data, cases, matcher, hidden, out, log)
+    knowledge = index_knowledge(index)
+    similarity = get_phenotype_similarity(knowledge)  # the index's rows, its exclusions dropped
+    train, validation = prepare_cases(
+        config.data, cases, matcher, hidden, out, log, cited=knowledge.cited_publications()
+    )
 
     # 1. The teacher: the evidence baseline's episodes on training cases (SFT data, curriculum difficulty).
     teacher_path = out / "teacher.jsonl"

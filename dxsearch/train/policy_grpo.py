@@ -599,8 +599,11 @@ def run(
     env = DiagnosticEnv(cached, config.budget)
     matcher = GoldMatcher(index)
     hidden = publication_documents(index)
-    similarity = get_phenotype_similarity(index_knowledge(index))  # the index's rows, its exclusions dropped
-    train, validation = prepare_cases(config.data, cases, matcher, hidden, out, log)
+    knowledge = index_knowledge(index)
+    similarity = get_phenotype_similarity(knowledge)  # the index's rows, its exclusions dropped
+    train, validation = prepare_cases(
+        config.data, cases, matcher, hidden, out, log, cited=knowledge.cited_publications()
+    )
     reward_config = config.reward_config()
     metrics_path = out / "metrics.jsonl"
 

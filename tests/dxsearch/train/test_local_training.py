@@ -24,7 +24,7 @@ from dxsearch.policies.prompt import COMPACT_SYSTEM_PROMPT, build_messages, rend
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings
 from dxsearch.train.config import GrpoConfig, ModelShape, SftConfig, TrainConfig
-from dxsearch.train.data import TrainingCase, split_train_validation
+from dxsearch.train.data import TrainingCase, annotation_independent, split_train_validation
 from dxsearch.train.episodes import encode_conversation, play
 from dxsearch.train.grpo import run_grpo
 from dxsearch.train.metrics import read_metrics
@@ -68,6 +68,24 @@ CONFIG = TrainConfig(
 
 def _training_case(labelled: LabelledCase) -> TrainingCase:
     return TrainingCase(labelled, Gold(id=labelled.gold.id, label=labelled.gold.label), ())
+
+
+def test_training_leaves_out_cases_whose_publication_feeds_the_disease_annotations() -> None:
+    from corpus_builder.sources.phenopackets import index_phenopacket_cases
+    from dxsearch.knowledge.hpo import get_hpo_knowledge
+
+    knowledge = get_hpo_knowledge()
+    cited = knowledge.cited_publications()
+    cases = index_phenopacket_cases()
+    kept = annotation_independent(cases, cited)
+    assert 0 < len(kept) < len(cases)
+    assert all(c.case.observed and c.pmid not in cited for c in kept)
+    leaky = next(c for c in cases if c.pmid in cited and c.case.observed)
+    # Its gold's rows were curated from its own paper: kept, it would teach the leak the benchmark removes.
+    assert any(leaky.pmid in row.pmids for row in knowledge.annotations(leaky.gold.id))
+    assert leaky not in kept
+    no_findings = leaky.model_copy(update={"case": leaky.case.model_copy(update={"findings": ()}), "pmid": "PMID:1"})
+    assert annotation_independent([no_findings], cited) == []
 
 
 @pytest.fixture(scope="module")
