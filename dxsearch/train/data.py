@@ -75,6 +75,25 @@ def spread(cases: Sequence[LabelledCase], count: int) -> list[LabelledCase]:
     return [cases[int(i * step)] for i in range(count)]
 
 
+def spread_over_publications(cases: Sequence[LabelledCase], count: int) -> list[LabelledCase]:
+    """``count`` cases from as many publications as possible: one per publication in turn, in file order.
+
+    Case series are lopsided (one paper holds 157 patients of one disease); an even spread over the
+    list would let a few papers, and their diseases, decide what is learned and what is measured.
+    """
+    by_publication: dict[str, list[LabelledCase]] = {}
+    for labelled in cases:
+        by_publication.setdefault(labelled.pmid or labelled.case.case_id, []).append(labelled)
+    queues = list(by_publication.values())
+    chosen: list[LabelledCase] = []
+    depth = 0
+    while len(chosen) < count and any(depth < len(q) for q in queues):
+        chosen.extend(q[depth] for q in queues if depth < len(q))
+        depth += 1
+    kept = {id(c) for c in chosen[:count]}
+    return [c for c in cases if id(c) in kept]  # file order, as the trainers expect
+
+
 def gold_for(labelled: LabelledCase, matcher: GoldMatcher) -> Gold:
     """The reward's gold: the case's diagnosis with the codes and disease names the corpus gives it.
 
@@ -119,8 +138,8 @@ def prepare_cases(
     independent = annotation_independent(cases, cited)
     log(f"{len(cases) - len(independent)} cases left out: no findings, or their publication feeds the annotations")
     train_all, validation_all = split_train_validation(independent, data.validation_fraction, data.max_findings)
-    train = training_cases(spread(train_all, data.train_cases), matcher, hidden)
-    validation = training_cases(spread(validation_all, data.validation_cases), matcher, hidden)
+    train = training_cases(spread_over_publications(train_all, data.train_cases), matcher, hidden)
+    validation = training_cases(spread_over_publications(validation_all, data.validation_cases), matcher, hidden)
     write_json(
         out / "cases.json",
         {

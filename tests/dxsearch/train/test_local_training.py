@@ -24,7 +24,12 @@ from dxsearch.policies.prompt import COMPACT_SYSTEM_PROMPT, build_messages, rend
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings
 from dxsearch.train.config import GrpoConfig, ModelShape, SftConfig, TrainConfig
-from dxsearch.train.data import TrainingCase, annotation_independent, split_train_validation
+from dxsearch.train.data import (
+    TrainingCase,
+    annotation_independent,
+    split_train_validation,
+    spread_over_publications,
+)
 from dxsearch.train.episodes import encode_conversation, play
 from dxsearch.train.grpo import run_grpo
 from dxsearch.train.metrics import read_metrics
@@ -68,6 +73,18 @@ CONFIG = TrainConfig(
 
 def _training_case(labelled: LabelledCase) -> TrainingCase:
     return TrainingCase(labelled, Gold(id=labelled.gold.id, label=labelled.gold.label), ())
+
+
+def test_cases_are_spread_over_publications_before_a_second_case_of_any() -> None:
+    sizes = {"PMID:1": 10, "PMID:2": 1, "PMID:3": 3, "PMID:4": 2}
+    cases = [
+        LabelledCase(case=MARFAN.case.model_copy(update={"case_id": f"{pmid}-{i}"}), gold=MARFAN.gold, pmid=pmid)
+        for pmid, size in sizes.items()
+        for i in range(size)
+    ]
+    chosen = spread_over_publications(cases, 6)
+    assert [c.case.case_id for c in chosen] == ["PMID:1-0", "PMID:1-1", "PMID:2-0", "PMID:3-0", "PMID:3-1", "PMID:4-0"]
+    assert spread_over_publications(cases, 100) == cases
 
 
 def test_training_leaves_out_cases_whose_publication_feeds_the_disease_annotations() -> None:
