@@ -14,13 +14,14 @@ Every read of a record, by anyone, is appended to the audit log as an access eve
 
 Filters take one time convention (:mod:`audit.times`: ISO 8601 with ``Z`` or an offset, a date with a
 zone; a naive time is a 422 that says what is wanted) and refuse values that cannot match (an unknown
-outcome, a diagnosis that is neither a code nor a name any decision carries) with 422 instead of an
-empty page.
+outcome, a diagnosis that is neither a code nor a name HPO, the Disease Ontology or any decision gives)
+with 422 instead of an empty page. A diagnosis finds the decisions that carry it or any equivalent:
+``ORPHA:558``, ``OMIM:154700`` and "Marfan syndrome" find the same ones
+(:mod:`dxsearch.knowledge.disease_equivalents`).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal, get_args
 
@@ -46,19 +47,18 @@ from audit.access import (
 )
 from audit.errors import InvalidEntryError
 from audit.export import fhir_bundle
-from audit.models import MAX_PAGE_SIZE
+from audit.models import MAX_DIAGNOSIS_EQUIVALENTS, MAX_PAGE_SIZE
 from audit.times import EXPECTED as TIME_EXPECTED
 from audit.times import TimeFormatError, parse_instant
 from dxsearch.agent import CASE_NAMESPACE, Outcome
 from dxsearch.intake.reading import PATIENT_NAMESPACE
+from dxsearch.knowledge.disease_equivalents import get_disease_equivalents
 
 router = APIRouter(dependencies=[Depends(single_valued_query)])
 
 AuditId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
 #: Outcomes a filter may ask for: the agent's, and ``access`` for access events.
 OUTCOMES: tuple[str, ...] = (*get_args(Outcome), ACCESS_OUTCOME)
-#: A diagnosis code as decisions record them (``OMIM:154700``, ``ORPHA:558``, ``omim:154700``).
-_DIAGNOSIS_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_]*:[A-Za-z0-9_.\-]+")
 #: How the intake's ``source`` is shown in list rows.
 _INPUT_TYPES = {"text": "note", "findings": "findings", "bundle": "fhir"}
 #: Finding labels shown per list row (the count is always whole).
@@ -238,7 +238,10 @@ async def search_filters(
         Query(
             min_length=1,
             max_length=512,
-            description="Diagnosis code (OMIM:154700, ORPHA:558) or the exact name a decision gives; case-insensitive.",
+            description=(
+                "Diagnosis code (OMIM:154700, ORPHA:558) or disease name (whole, case-insensitive); finds decisions "
+                "carrying it or an equivalent code or name (Disease Ontology cross-references, HPO labels)."
+            ),
         ),
     ] = None,
     evidence: Annotated[
@@ -281,16 +284,8 @@ async def search_filters(
         )
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    if diagnosis is not None and not _DIAGNOSIS_CODE.fullmatch(diagnosis.strip()):
-        # Not a code: a name matches only exactly, so a partial one ("Marfan") would find nothing, silently.
-        service = services_of(request).diagnosis
-        named = AuditQuery(diagnosis=diagnosis, kind="decision")
-        if await service.in_thread(lambda: service.audit_store.count(named)) == 0:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                "diagnosis must be a code such as OMIM:154700 or ORPHA:558, or a disease name exactly as a decision "
-                "gives it; no decision names a diagnosis like this",
-            )
+    if diagnosis is not None:
+        query = await _with_equivalents(request, query, diagnosis)
     described = {
         name: value
         for name, value in (
@@ -312,6 +307,28 @@ async def search_filters(
 
 
 SearchFilters = Annotated[Filters, Depends(search_filters)]
+
+
+async def _with_equivalents(request: Request, query: AuditQuery, diagnosis: str) -> AuditQuery:
+    """The query finding ``diagnosis`` or any equivalent; 422 for a name nothing knows.
+
+    A name matches whole, so a partial one ("Marfan") would find nothing, silently: unless HPO or the
+    Disease Ontology knows it, or some decision gives it, it is refused.
+    """
+    service = services_of(request).diagnosis
+    found = await service.in_thread(lambda: get_disease_equivalents().expand(diagnosis))
+    # Codes come first in the keys, so the (theoretical) cut drops names, never a code.
+    expanded = replace(query, diagnosis_equivalents=found.keys()[:MAX_DIAGNOSIS_EQUIVALENTS])
+    if found.codes:  # a code (even one HPO and DO lack), or a name they know
+        return expanded
+    named = AuditQuery(diagnosis=diagnosis, kind="decision")
+    if await service.in_thread(lambda: service.audit_store.count(named)) == 0:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "diagnosis must be a code such as OMIM:154700 or ORPHA:558, or a whole disease name as HPO, the "
+            "Disease Ontology or a decision gives it; nothing names a diagnosis like this",
+        )
+    return expanded
 
 
 def row_summary(trace: dict[str, Any]) -> dict[str, Any]:

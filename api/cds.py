@@ -1,4 +1,4 @@
-"""CDS Hooks: discovery and a ``patient-view`` service that returns the differential as cards.
+"""CDS Hooks: discovery and a ``patient-view`` service that returns the differential, and its next steps, as cards.
 
 Why cards carry so little: an EHR shows the summary (at most 140 characters) in a busy chart; the
 evidence chain is one click away in the viewer (``/viewer/?trace=<audit_id>``), linked from every card.
@@ -9,8 +9,6 @@ document cannot inject links or HTML into the EHR.
 
 from __future__ import annotations
 
-import html
-import re
 import uuid
 from typing import Annotated, Any
 
@@ -18,6 +16,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Clinical
+from api.cds_next_steps import next_steps_card
+from api.cds_text import markdown_text, plain_summary
 from api.errors import single_valued_query
 from api.logging import log_fields
 from api.prefetch import bundle_from_prefetch
@@ -30,11 +30,8 @@ router = APIRouter(tags=["cds-hooks"], dependencies=[Depends(single_valued_query
 
 SERVICE_ID = "dxsearch-patient-view"
 HOOK = "patient-view"
-SUMMARY_MAX_CHARS = 140
 MAX_CARD_DIAGNOSES = 5
 SOURCE_LABEL = "DxSearch"
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 SERVICE_DEFINITION: dict[str, Any] = {
     "hook": HOOK,
@@ -69,20 +66,9 @@ class CdsFeedbackRequest(BaseModel):
     feedback: list[dict[str, Any]] = Field(max_length=100)
 
 
-def markdown_text(text: str) -> str:
-    """Plain text made inert in CDS markdown: HTML escaped, markdown punctuation backslash-escaped."""
-    flat = _CONTROL.sub(" ", text)
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(flat, quote=False))
-
-
-def plain_summary(text: str) -> str:
-    """One line of at most 140 characters (CDS Hooks' limit for a card summary)."""
-    flat = " ".join(_CONTROL.sub(" ", text).split())
-    return flat if len(flat) <= SUMMARY_MAX_CHARS else flat[: SUMMARY_MAX_CHARS - 1] + "…"
-
-
 def build_cards(done: Diagnosed, viewer_url: str) -> list[dict[str, Any]]:
-    """One info card for the decision: the differential, or an honest "insufficient evidence"."""
+    """An info card for the decision (the differential, or an honest "insufficient evidence"), then one for
+    its next steps when it has any (:mod:`api.cds_next_steps`)."""
     trace = done.trace
     diagnoses = trace.diagnoses[:MAX_CARD_DIAGNOSES]
     if trace.outcome == "diagnosed" and diagnoses:
@@ -104,7 +90,7 @@ def build_cards(done: Diagnosed, viewer_url: str) -> list[dict[str, Any]]:
         summary = plain_summary("No differential could be produced for the recorded findings")
         lines = [f"The diagnostic run ended without a diagnosis ({markdown_text(trace.stop_reason.value)})."]
     lines += ["", f"Policy {markdown_text(trace.policy.name)}, index {markdown_text(trace.index_version or '?')}."]
-    return [
+    cards = [
         {
             "uuid": str(uuid.uuid4()),
             "summary": summary,
@@ -114,6 +100,8 @@ def build_cards(done: Diagnosed, viewer_url: str) -> list[dict[str, Any]]:
             "links": [{"label": "Open the evidence chain in DxSearch", "url": viewer_url, "type": "absolute"}],
         }
     ]
+    steps = next_steps_card(trace.next_steps, viewer_url, SOURCE_LABEL)
+    return cards if steps is None else [*cards, steps]
 
 
 @router.get("/cds-services", summary="CDS Hooks discovery")

@@ -27,18 +27,13 @@ from json.encoder import encode_basestring as _json_string
 
 from audit.canonical import canonical_text, sha256_hex
 from audit.errors import InvalidEntryError
-from audit.models import AuditEntry, StoredRecord
+from audit.models import AuditEntry, StoredRecord, fold
 
 #: Version of the hashed layout; stored with each record so a later layout can coexist with old records.
 FORMAT_VERSION = 1
 
 #: ``prev_hash`` of the first record.
 GENESIS_HASH = "0" * 64
-
-
-def fold(value: str) -> str:
-    """Case-insensitive lookup key (Unicode case folding, not just ASCII ``lower``)."""
-    return value.casefold()
 
 
 @dataclass(frozen=True, slots=True)

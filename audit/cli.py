@@ -28,7 +28,7 @@ from fhir.resources.R4B.auditevent import AuditEvent
 from audit.backends import open_store
 from audit.errors import AuditError
 from audit.export import fhir_bundle, write_fhir_ndjson, write_jsonl
-from audit.models import AuditQuery, Checkpoint
+from audit.models import MAX_DIAGNOSIS_EQUIVALENTS, AuditQuery, Checkpoint
 from audit.proofs import prove_consistency, prove_inclusion
 from audit.signing import CheckpointSigner, load_public_key
 from audit.times import TimeFormatError, parse_instant
@@ -63,6 +63,27 @@ class RecordKindOption(StrEnum):
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code=2)
+
+
+def _diagnosis_equivalents(diagnosis: str | None) -> tuple[str, ...]:
+    """The codes and names that mean the same disease as ``diagnosis`` (ORPHA:558 for OMIM:154700, names).
+
+    The one place the audit package reaches into dxsearch, and only when a diagnosis is asked: the CLI is
+    a composition root, and ``verify`` or ``checkpoint`` must not wait for the ontologies (~3 s).
+    """
+    if diagnosis is None:
+        return ()
+    from dxsearch.knowledge.disease_equivalents import get_disease_equivalents
+
+    found = get_disease_equivalents().expand(diagnosis)
+    if not found.codes:
+        typer.echo(
+            f"note: HPO and the Disease Ontology name no disease {diagnosis!r}; only decisions giving exactly this "
+            "name are exported",
+            err=True,
+        )
+    # Codes come first, so the (theoretical) cut drops names, never a code.
+    return found.keys()[:MAX_DIAGNOSIS_EQUIVALENTS]
 
 
 def _parse_time(value: str | None, name: str) -> datetime | None:
@@ -183,7 +204,13 @@ def export_command(
         str | None, typer.Option(help="Exclusive end, ISO 8601 with a zone: 2026-11-27Z, 2026-11-27T00:00+01:00")
     ] = None,
     patient: Annotated[str | None, typer.Option(help="Patient pseudonym")] = None,
-    diagnosis: Annotated[str | None, typer.Option(help="Diagnosis code or name (case-insensitive)")] = None,
+    diagnosis: Annotated[
+        str | None,
+        typer.Option(
+            help="Diagnosis code or whole disease name (case-insensitive); equivalent codes and names match too "
+            "(ORPHA:558 finds OMIM:154700)"
+        ),
+    ] = None,
     evidence_id: Annotated[str | None, typer.Option(help="Evidence document id")] = None,
     model_version: Annotated[str | None, typer.Option(help="Model version")] = None,
     outcome: Annotated[str | None, typer.Option(help="Outcome")] = None,
@@ -198,6 +225,7 @@ def export_command(
         until=_parse_time(until, "--until"),
         patient_pseudonym=patient,
         diagnosis=diagnosis,
+        diagnosis_equivalents=_diagnosis_equivalents(diagnosis),
         evidence_id=evidence_id,
         model_version=model_version,
         outcome=outcome,

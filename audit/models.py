@@ -21,6 +21,11 @@ from audit.errors import InvalidEntryError
 MAX_FIELD_CHARS = 512
 
 
+def fold(value: str) -> str:
+    """Case-insensitive lookup key (Unicode case folding, not just ASCII ``lower``)."""
+    return value.casefold()
+
+
 def _require_text(name: str, value: object, *, optional: bool = False) -> None:
     if value is None and optional:
         return
@@ -228,6 +233,8 @@ ACCESS_OUTCOME = "access"
 
 #: Largest page a query may ask for: bounds memory per request in the API.
 MAX_PAGE_SIZE = 1000
+#: Most codes and names one diagnosis filter may stand for (bounds the parameters of its SQL).
+MAX_DIAGNOSIS_EQUIVALENTS = 128
 #: Largest sequence number a store can hold (a signed 64-bit integer in SQLite and PostgreSQL).
 MAX_SEQ = 2**63 - 1
 _MAX_SEQ_DIGITS = len(str(MAX_SEQ))
@@ -238,7 +245,9 @@ class AuditQuery:
     """Filters (all optional, combined with AND) and pagination for :meth:`AuditStore.query`.
 
     ``since`` is inclusive and ``until`` exclusive, both timezone-aware. ``diagnosis`` matches a code or a
-    name, case-insensitively (Unicode case folding), exactly. Pagination is by ``cursor`` (the
+    name, case-insensitively (Unicode case folding), exactly; ``diagnosis_equivalents`` are further codes
+    and names that count as the same diagnosis (``OMIM:154700`` for ``ORPHA:558``). This package knows no
+    ontology, so the caller expands (``dxsearch.knowledge.disease_equivalents``). Pagination is by ``cursor`` (the
     ``next_cursor`` of the previous page: stable while records are appended) and/or ``offset``.
     """
 
@@ -246,6 +255,7 @@ class AuditQuery:
     until: datetime | None = None
     patient_pseudonym: str | None = None
     diagnosis: str | None = None
+    diagnosis_equivalents: tuple[str, ...] = ()
     evidence_id: str | None = None
     model_version: str | None = None
     index_version: str | None = None
@@ -278,6 +288,19 @@ class AuditQuery:
                     raise ValueError(f"{name} is outside the years 1 to 9999 once converted to UTC") from None
         if self.cursor is not None:
             cursor_seq(self.cursor)
+        if self.diagnosis_equivalents:
+            if self.diagnosis is None:
+                raise ValueError("diagnosis_equivalents need the diagnosis they are equivalent to")
+            if len(self.diagnosis_equivalents) > MAX_DIAGNOSIS_EQUIVALENTS:
+                raise ValueError(f"at most {MAX_DIAGNOSIS_EQUIVALENTS} diagnosis equivalents")
+            for value in self.diagnosis_equivalents:
+                _require_text("diagnosis equivalent", value)
+
+    def diagnosis_keys(self) -> tuple[str, ...]:
+        """The folded codes and names a decision's diagnosis is matched against (empty: no diagnosis filter)."""
+        if self.diagnosis is None:
+            return ()
+        return tuple(dict.fromkeys(fold(v) for v in (self.diagnosis, *self.diagnosis_equivalents)))
 
     def after_cursor_seq(self) -> int | None:
         return None if self.cursor is None else cursor_seq(self.cursor)

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from audit.chain import GENESIS_HASH, fold, hash_payload, prepare, seal
+from audit.chain import GENESIS_HASH, hash_payload, prepare, seal
 from audit.errors import AuditError, CorruptRecordError, EmptyLogError, SigningKeyError
 from audit.merkle import MerkleFrontier, leaf_hash
 from audit.models import (
@@ -561,15 +561,17 @@ class SqlAuditStore(AuditStore, Generic[ConnT]):
         elif query.kind == "access":
             clauses.append("outcome = ?")
             params.append(ACCESS_OUTCOME)
-        if query.diagnosis is not None:
-            # A UNION of two indexed lookups instead of "code_key = ? OR name_key = ?", which SQLite
-            # may answer with a full scan.
+        keys = query.diagnosis_keys()
+        if keys:
+            # A UNION of two indexed lookups instead of "code_key IN (...) OR name_key IN (...)", which
+            # SQLite may answer with a full scan. The asked value and its equivalents are matched alike,
+            # as codes and as names, one bound parameter each.
+            marks = ", ".join("?" * len(keys))
             clauses.append(
-                "seq IN (SELECT seq FROM audit_record_diagnoses WHERE code_key = ? "
-                "UNION SELECT seq FROM audit_record_diagnoses WHERE name_key = ?)"
+                f"seq IN (SELECT seq FROM audit_record_diagnoses WHERE code_key IN ({marks}) "
+                f"UNION SELECT seq FROM audit_record_diagnoses WHERE name_key IN ({marks}))"
             )
-            key = fold(query.diagnosis)
-            params.extend((key, key))
+            params.extend((*keys, *keys))
         if query.evidence_id is not None:
             clauses.append("seq IN (SELECT seq FROM audit_record_evidence WHERE doc_id = ?)")
             params.append(query.evidence_id)

@@ -51,12 +51,10 @@ def _synonym_terms(disease: Disease, matches: tuple[DoTerm, ...]) -> list[DoTerm
     return [t for t in matches if t.n_mapped == 1 or t.name.casefold() == own]
 
 
-def equivalent_codes(disease: Disease, matches: tuple[DoTerm, ...]) -> list[str]:
-    """Codes DO says mean the same disease: the other namespace's id only via a 1 OMIM : <=1 ORPHA term."""
-    codes: list[str] = []
-    for term in matches:
-        if len(term.omim) <= 1 and len(term.orpha) <= 1:
-            codes.extend(c for c in (*term.omim, *term.orpha) if c != disease.id)
+def equivalent_codes(disease: Disease, matches: tuple[DoTerm, ...], ontology: DiseaseOntology) -> list[str]:
+    """Codes DO says mean the same disease (:meth:`DiseaseOntology.equivalent_ids`), then the ICD-10-CM codes
+    of the most specific DO term."""
+    codes = list(ontology.equivalent_ids(disease.id))
     if matches:
         codes.extend(matches[0].icd10cm)
     return list(dict.fromkeys(codes))
@@ -97,7 +95,7 @@ def disease_document(disease: Disease, knowledge: HpoKnowledge, ontology: Diseas
     matches = ontology.for_disease(disease.id)
     prefix, _, local = disease.id.partition(":")
     hp_codes = (*disease.phenotype_ids, *disease.inheritance, *disease.onset, *disease.clinical_course)
-    codes = tuple(dict.fromkeys((disease.id, *equivalent_codes(disease, matches), *hp_codes)))
+    codes = tuple(dict.fromkeys((disease.id, *equivalent_codes(disease, matches, ontology), *hp_codes)))
     return Document(
         id=f"{prefix.lower()}:{local}",
         kind=DocumentKind.DISEASE_KNOWLEDGE,

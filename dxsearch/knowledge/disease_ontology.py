@@ -146,6 +146,15 @@ class DiseaseOntology:
         matches = self.for_disease(curie)
         return matches[0] if matches else None
 
+    def equivalent_ids(self, curie: str) -> tuple[str, ...]:
+        """OMIM / ORPHA ids DO says mean the same disease as ``curie``: those of a term mapping at most one
+        OMIM and at most one ORPHA id (a term grouping several OMIM entries is a group, not a synonym)."""
+        found: list[str] = []
+        for term in self.for_disease(curie):
+            if len(term.omim) <= 1 and len(term.orpha) <= 1:
+                found.extend(c for c in (*term.omim, *term.orpha) if c != curie)
+        return tuple(dict.fromkeys(found))
+
     def mapped_ids(self) -> frozenset[str]:
         """Every OMIM and ORPHA CURIE some DO term cross-references."""
         return frozenset(self._by_code)

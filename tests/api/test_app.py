@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.cds import SUMMARY_MAX_CHARS
+from api.cds_text import SUMMARY_MAX_CHARS, markdown_text
 from audit import AuditEntry, AuditRecord, SqliteAuditStore
 from audit.merkle import verify_consistency, verify_inclusion
 from audit.note import open_note
@@ -427,13 +427,22 @@ def test_cds_hooks_discovery_and_patient_view_cards(client: TestClient, store: S
     before = audit_count(store)
     response = client.post(f"/cds-services/{service['id']}", json=_cds_request(prefetch), headers=auth("clinician"))
     assert response.status_code == 200, response.text
-    (card,) = response.json()["cards"]
+    card, steps = response.json()["cards"]
     assert len(card["summary"]) <= SUMMARY_MAX_CHARS and "Marfan" in card["summary"]
     assert card["indicator"] == "info" and card["source"]["label"] == "DxSearch"
     assert "Marfan" in card["detail"]
     (link,) = card["links"]
     assert link["type"] == "absolute" and "/viewer/?trace=" in link["url"]
     audit_id = link["url"].rpartition("=")[2]
+    # The second card: the decision's next steps, as its trace holds them (questions, gene panel).
+    planned = client.get(f"/v1/traces/{audit_id}", headers=auth("clinician")).json()["trace"]["next_steps"]
+    asked = [q["label"] for q in planned["questions"][:3]]
+    assert len(steps["summary"]) <= SUMMARY_MAX_CHARS and steps["summary"].startswith("Next steps: ask about ")
+    assert asked[0] in steps["summary"] and "FBN1" in steps["summary"]
+    assert steps["indicator"] == "info" and steps["source"]["label"] == "DxSearch" and steps["uuid"] != card["uuid"]
+    assert all(f"**{markdown_text(label)}**" in steps["detail"] for label in asked)
+    assert "- **FBN1**: Marfan syndrome (\\#1)" in steps["detail"]
+    assert [(x["url"], x["type"]) for x in steps["links"]] == [(link["url"], "absolute")]
     assert audit_count(store) == before + 1
     assert client.get(f"/v1/traces/{audit_id}", headers=auth("clinician")).status_code == 200
     for phi in PHI_STRINGS:

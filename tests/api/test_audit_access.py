@@ -21,7 +21,7 @@ from fhir.resources.R4B.bundle import Bundle
 from pydantic import SecretStr
 
 from api.app import create_app
-from audit import AuditEntry, AuditQuery, AuditRecord, SqliteAuditStore
+from audit import AuditEntry, AuditQuery, AuditRecord, Diagnosis, SqliteAuditStore
 from dxsearch.policies.evidence import EvidencePolicy
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings
@@ -202,6 +202,37 @@ def test_filter_values_that_can_never_match_are_a_422(
     response = app_client.get("/v1/traces", params=params, headers=auth("auditor"))
     assert response.status_code == 422, response.text
     assert says in response.json()["detail"]
+
+
+def test_a_diagnosis_filter_finds_equivalent_codes_and_names(app_client: TestClient, log: SqliteAuditStore) -> None:
+    marfan = _diagnose(app_client, auth("clinician"))["audit_id"]
+    assert log.get(marfan).diagnoses[0].code == "OMIM:154700"  # type: ignore[union-attr]
+    unrelated = log.append(
+        AuditEntry(
+            trace={},
+            request_id="req-cf",
+            actor_role="clinician",
+            actor_id="someone",
+            model_version="test",
+            index_version="test",
+            outcome="diagnosed",
+            diagnoses=[Diagnosis(name="Cystic fibrosis", code="OMIM:219700")],
+        )
+    ).record_id
+
+    def found(diagnosis: str) -> set[str]:
+        response = app_client.get("/v1/traces", params={"diagnosis": diagnosis, "limit": 1000}, headers=auth("auditor"))
+        assert response.status_code == 200, response.text
+        return {r["record_id"] for r in response.json()["records"]}
+
+    for asked in ("OMIM:154700", "ORPHA:558", "orpha:558", "marfan syndrome", "Marfan's syndrome"):
+        hits = found(asked)
+        assert marfan in hits and unrelated not in hits, asked
+    for asked in ("ORPHA:586", "cystic FIBROSIS"):
+        hits = found(asked)
+        assert unrelated in hits and marfan not in hits, asked
+    # A disease HPO knows that no decision carries: an empty page, not a 422.
+    assert found("Omphalocele") == set()
 
 
 def test_times_with_a_zone_are_one_convention(app_client: TestClient) -> None:

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.cds import markdown_text, plain_summary
+from api.cds_text import markdown_text, plain_summary
 from api.keys import KeyConfigError, KeyRing, Role
 from api.limits import RateLimiter
 from api.logging import get_logger

@@ -11,7 +11,7 @@ from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
 from typer.testing import CliRunner
 
-from audit import AuditEntry, CheckpointSigner, SqliteAuditStore
+from audit import AuditEntry, CheckpointSigner, Diagnosis, SqliteAuditStore
 from audit.cli import app
 from audit.signing import load_public_key
 from audit.witness import read_checkpoints
@@ -116,6 +116,25 @@ def test_export_formats(tmp_path: Path, db_path: Path, make_entry: Callable[...,
     )
     assert result.exit_code == 0, result.output
     assert len(Bundle.model_validate_json(out.read_text(encoding="utf-8")).entry) == 12
+
+
+def test_export_by_diagnosis_finds_equivalent_codes_and_names(
+    db_path: Path, make_entry: Callable[..., AuditEntry]
+) -> None:
+    """Real HPO and Disease Ontology data: the CLI expands --diagnosis as the API does."""
+    with SqliteAuditStore(db_path) as store:
+        store.append(make_entry(1, diagnoses=[Diagnosis(name="Marfan syndrome", code="OMIM:154700")]))
+        store.append(make_entry(2, diagnoses=[Diagnosis(name="Cystic fibrosis", code="OMIM:219700")]))
+
+    def exported(diagnosis: str) -> list[int]:
+        result = runner.invoke(app, ["export", "--url", _url(db_path), "--diagnosis", diagnosis])
+        assert result.exit_code == 0, result.output
+        return [json.loads(line)["seq"] for line in result.stdout.splitlines()]
+
+    assert exported("ORPHA:558") == exported("marfan syndrome") == exported("OMIM:154700") == [1]
+    assert exported("ORPHA:586") == exported("Cystic fibrosis") == [2]
+    result = runner.invoke(app, ["export", "--url", _url(db_path), "--diagnosis", "Marfan"])
+    assert result.exit_code == 0 and result.stdout == "" and "name no disease 'Marfan'" in result.stderr
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, db_path: Path, make_entry: Callable[..., AuditEntry]) -> None:

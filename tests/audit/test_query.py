@@ -65,6 +65,37 @@ def test_diagnosis_matches_code_or_name_case_insensitively(populated: SqliteAudi
     assert _seqs(populated, diagnosis="orpha:98249", model_version="qwen-sft@2") == [20]
 
 
+def test_diagnosis_equivalents_match_as_codes_and_names_alike(populated: SqliteAuditStore) -> None:
+    everything_but_ed = [i for i in range(1, 21) if i % 5]
+    # OMIM:154700 is on no record: its equivalent ORPHA:558 is, so every Marfan decision is found.
+    assert _seqs(populated, diagnosis="OMIM:154700") == []
+    assert _seqs(populated, diagnosis="OMIM:154700", diagnosis_equivalents=("orpha:558",)) == everything_but_ed
+    # An equivalent name matches a diagnosis by its name; several keys still AND with the other filters.
+    assert _seqs(populated, diagnosis="MFS", diagnosis_equivalents=("MARFAN syndrome", "OMIM:154700")) == (
+        everything_but_ed
+    )
+    assert _seqs(
+        populated,
+        diagnosis="OMIM:154700",
+        diagnosis_equivalents=("ORPHA:558", "ORPHA:98249"),
+        model_version="qwen-sft@2",
+    ) == [16, 17, 18, 19, 20]
+    assert populated.count(AuditQuery(diagnosis="x", diagnosis_equivalents=("Ehlers–Danlos syndrome",))) == 4
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"diagnosis_equivalents": ("ORPHA:558",)},  # equivalent to nothing asked
+        {"diagnosis": "OMIM:154700", "diagnosis_equivalents": ("",)},
+        {"diagnosis": "OMIM:154700", "diagnosis_equivalents": tuple(f"OMIM:{i}" for i in range(129))},
+    ],
+)
+def test_malformed_diagnosis_equivalents_are_refused(filters: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="diagnosis"):
+        AuditQuery(**filters)  # type: ignore[arg-type]
+
+
 def test_cursor_pagination_in_both_orders(populated: SqliteAuditStore) -> None:
     query = AuditQuery(patient_pseudonym="pt-1", limit=3)  # 1, 4, 7, 10, 13, 16, 19
     first = populated.query(query)
