@@ -31,6 +31,7 @@ from dxsearch.env import DiagnosticEnv
 from dxsearch.episode import Budget, Exchange
 from dxsearch.intake import InputAccount, IntakeLimits, PreparedCase
 from dxsearch.intake.second_reader import get_second_reader
+from dxsearch.knowledge.disease_equivalents import get_disease_equivalents
 from dxsearch.knowledge.hpo import HpoKnowledge
 from dxsearch.knowledge.term_lookup import get_term_lookup
 from dxsearch.next_steps import NextStepsPlanner
@@ -195,6 +196,7 @@ class DiagnosisService:
             self._next_steps = NextStepsPlanner.for_index(self._index, self._knowledge)
             get_term_lookup()
             get_second_reader()  # its index is built (once) and loaded here, not on the first note
+            get_disease_equivalents()  # the auditor's diagnosis filter: ~4 s, here rather than on a first query
             trace = self._run(WARM_UP_CASE)
             if trace.error is not None:  # e.g. the LLM server is unreachable: not ready, and say why
                 raise RuntimeError(f"the policy failed on the warm-up case ({trace.error})")
