@@ -191,7 +191,9 @@ class PolicyTrainConfig(BaseModel):
         )
     )
     budget: Budget = Field(default_factory=Budget)
-    teacher: EvidencePolicyConfig = Field(default_factory=EvidencePolicyConfig)
+    # The teacher ranks every case, as `dxsearch eval` plays it (the findings checks stay): with its 0.2
+    # probability bar it abstains on ~95 % of published cases, and behaviour cloning learned to abstain.
+    teacher: EvidencePolicyConfig = Field(default_factory=lambda: EvidencePolicyConfig(abstain_below=0.0))
     bc: BcConfig = Field(default_factory=BcConfig)
     grpo: PolicyGrpoConfig = Field(default_factory=PolicyGrpoConfig)
     reward: RewardConfig = Field(
