@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Clinical
+from api.body import body_openapi, read_body
 from api.errors import single_valued_query
 from api.logging import log_fields
 from api.prefetch import bundle_from_prefetch
@@ -122,12 +123,18 @@ async def discovery() -> dict[str, Any]:
     return {"services": [SERVICE_DEFINITION]}
 
 
-@router.post(f"/cds-services/{SERVICE_ID}", summary="patient-view: the differential as CDS cards")
-async def patient_view(body: CdsHookRequest, principal: Clinical, request: Request) -> dict[str, Any]:
+@router.post(
+    f"/cds-services/{SERVICE_ID}",
+    summary="patient-view: the differential as CDS cards",
+    openapi_extra=body_openapi(CdsHookRequest),
+)
+async def patient_view(principal: Clinical, request: Request) -> dict[str, Any]:
     """Cards for the patient in ``prefetch`` (roles: clinician, admin); audited like ``/v1/diagnose``.
 
     A patient with no observed finding gets no card (and no audit record: nothing was decided).
     """
+    # The prefetch may be a large bundle: read once the caller is admitted, off the event loop (api.body).
+    body = await read_body(request, CdsHookRequest)
     if body.hook != HOOK:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"this service answers the '{HOOK}' hook")
     services = services_of(request)
