@@ -174,11 +174,13 @@ async def patient_view(principal: Clinical, request: Request) -> dict[str, Any]:
     "/cds-services/{service_id}/feedback",
     summary="CDS Hooks feedback on cards",
     responses={404: {"description": "No CDS service with this id"}},
+    openapi_extra=body_openapi(CdsFeedbackRequest),
 )
 async def feedback(
-    service_id: Annotated[str, Path(max_length=128)], body: CdsFeedbackRequest, principal: Clinical, request: Request
+    service_id: Annotated[str, Path(max_length=128)], principal: Clinical, request: Request
 ) -> dict[str, Any]:
     """Accept card feedback (accepted / overridden); only counts are logged (roles: clinician, admin)."""
+    body = await read_body(request, CdsFeedbackRequest)  # once the caller is admitted (api.body)
     if service_id != SERVICE_ID:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no CDS service '{service_id}'")
     outcomes = [str(item.get("outcome")) for item in body.feedback]

@@ -2,8 +2,8 @@
 
 Each route names who may call it through its principal parameter (``Clinical``, ``TraceReader``,
 ``Auditor``, ``AnyRole``): authentication, rate limiting and the role check happen before the body of
-the route runs, so a rejected request never reaches the policy or the audit log. ``/v1/diagnose``
-reads its body itself (:mod:`api.body`), so a rejected request is not even parsed.
+the route runs, so a rejected request never reaches the policy or the audit log. Routes that take a
+body read it themselves (:mod:`api.body`), so a rejected request is not even parsed.
 """
 
 from __future__ import annotations
