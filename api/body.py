@@ -2,8 +2,8 @@
 
 Why not a FastAPI body parameter: FastAPI reads, ``json.loads`` and validates a declared body on the event
 loop before any dependency runs, so every caller, one without a key or over its rate limit included,
-could make the server parse up to ``max_request_bytes`` (a 1 MiB FHIR bundle is some 100,000 objects),
-and no other request moved while it did (issue 16, ``bench/bench_bundle_latency.py``). A route that
+could make the server parse up to ``max_request_bytes`` (a 1 MiB FHIR bundle is some 100,000 objects,
+~6 ms of ``json.loads`` holding the loop; issue 16, ``bench/bench_bundle_latency.py``). A route that
 takes the ``Request`` and awaits :func:`read_body` parses only what its dependencies (key, role, rate
 limit) let through, and in a worker thread; :func:`body_openapi` documents the model as its body.
 
