@@ -51,10 +51,13 @@ def create_app(
     policy: Policy | None = None,
     audit_store: AuditStore | None = None,
     body_timeout_s: float | None = None,
+    freeze_heap: bool = False,
 ) -> FastAPI:
     """The API app. Injected ``index``, ``policy`` and ``audit_store`` stay the caller's (not closed here).
 
     ``body_timeout_s`` bounds how long a request body may take to arrive (408 after; see :mod:`api.serve`).
+    ``freeze_heap`` exempts what warm-up loaded from garbage collection (:mod:`api.heap`); process-wide,
+    so for the serving process only.
     """
     settings = settings or get_settings()
     if not structlog.is_configured():
@@ -64,7 +67,12 @@ def create_app(
     # From here on the app holds keys as digests only: its copy of the settings forgets the raw keys.
     settings = settings.model_copy(update={"api_keys": None})
     service = DiagnosisService(
-        settings, pseudonymiser=pseudonymiser, index=index, policy=policy, audit_store=audit_store
+        settings,
+        pseudonymiser=pseudonymiser,
+        index=index,
+        policy=policy,
+        audit_store=audit_store,
+        freeze_heap=freeze_heap,
     )
 
     @asynccontextmanager

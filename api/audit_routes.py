@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Auditor, Clinical, TraceReader
+from api.body import body_openapi, read_body
 from api.errors import request_id_of, single_valued_query
 from api.keys import Principal, Role
 from api.logging import get_logger, log_fields
@@ -177,15 +178,15 @@ class BreakGlassRequest(BaseModel):
     tags=["audit"],
     summary="Break-glass: read a decision another clinician's key made, with a stated reason (audited)",
     responses={404: {"description": "No record with this id"}, 422: {"description": "No usable reason"}},
+    openapi_extra=body_openapi(BreakGlassRequest),
 )
-async def break_glass(
-    audit_id: AuditId, body: BreakGlassRequest, principal: Clinical, request: Request
-) -> JSONResponse:
+async def break_glass(audit_id: AuditId, principal: Clinical, request: Request) -> JSONResponse:
     """The record, read for a stated reason; the access event carries the reason (roles: clinician, admin).
 
     Every break-glass read is an access event with purpose ``break-glass`` (FHIR: purposeOfEvent ``BTG``)
     that auditors find with ``GET /v1/traces?kind=access``.
     """
+    body = await read_body(request, BreakGlassRequest)  # once the caller is admitted (api.body)
     try:
         reason = check_reason(body.reason)
     except InvalidEntryError as exc:
@@ -453,13 +454,15 @@ class PseudonymRequest(BaseModel):
     "/v1/audit/pseudonym",
     tags=["audit"],
     summary="Map a patient identifier to its pseudonym (auditors; the lookup is audited)",
+    openapi_extra=body_openapi(PseudonymRequest),
 )
-async def pseudonym(body: PseudonymRequest, principal: Auditor, request: Request) -> JSONResponse:
+async def pseudonym(principal: Auditor, request: Request) -> JSONResponse:
     """The pseudonym decisions about this patient carry, computed with the server's pseudonym key.
 
     The identifier is never stored or logged; the lookup is an access event holding only the pseudonym.
     Search with ``GET /v1/traces?patient=<pseudonym>`` (roles: auditor, admin).
     """
+    body = await read_body(request, PseudonymRequest)  # once the caller is admitted (api.body)
     service = services_of(request).diagnosis
     pseudonymiser = service.pseudonymiser
     if body.system is None:

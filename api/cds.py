@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Clinical
+from api.body import body_openapi, read_body
 from api.cds_next_steps import next_steps_card
 from api.cds_text import markdown_text, plain_summary
 from api.errors import single_valued_query
@@ -110,12 +111,18 @@ async def discovery() -> dict[str, Any]:
     return {"services": [SERVICE_DEFINITION]}
 
 
-@router.post(f"/cds-services/{SERVICE_ID}", summary="patient-view: the differential as CDS cards")
-async def patient_view(body: CdsHookRequest, principal: Clinical, request: Request) -> dict[str, Any]:
+@router.post(
+    f"/cds-services/{SERVICE_ID}",
+    summary="patient-view: the differential as CDS cards",
+    openapi_extra=body_openapi(CdsHookRequest),
+)
+async def patient_view(principal: Clinical, request: Request) -> dict[str, Any]:
     """Cards for the patient in ``prefetch`` (roles: clinician, admin); audited like ``/v1/diagnose``.
 
     A patient with no observed finding gets no card (and no audit record: nothing was decided).
     """
+    # The prefetch may be a large bundle: read once the caller is admitted, off the event loop (api.body).
+    body = await read_body(request, CdsHookRequest)
     if body.hook != HOOK:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"this service answers the '{HOOK}' hook")
     services = services_of(request)
@@ -155,11 +162,13 @@ async def patient_view(body: CdsHookRequest, principal: Clinical, request: Reque
     "/cds-services/{service_id}/feedback",
     summary="CDS Hooks feedback on cards",
     responses={404: {"description": "No CDS service with this id"}},
+    openapi_extra=body_openapi(CdsFeedbackRequest),
 )
 async def feedback(
-    service_id: Annotated[str, Path(max_length=128)], body: CdsFeedbackRequest, principal: Clinical, request: Request
+    service_id: Annotated[str, Path(max_length=128)], principal: Clinical, request: Request
 ) -> dict[str, Any]:
     """Accept card feedback (accepted / overridden); only counts are logged (roles: clinician, admin)."""
+    body = await read_body(request, CdsFeedbackRequest)  # once the caller is admitted (api.body)
     if service_id != SERVICE_ID:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no CDS service '{service_id}'")
     outcomes = [str(item.get("outcome")) for item in body.feedback]

@@ -1,5 +1,8 @@
 """The OpenAPI document, with the API's one error shape on every 4xx and 5xx it can send.
 
+Request bodies a route reads itself (:mod:`api.body`) are documented as FastAPI documents a body
+parameter: the model among the components, the operation referring to it.
+
 Why post-process: FastAPI documents a 422 of its own shape (``{"detail": [{"loc": [...], ...}]}``) and
 nothing else, while every error this API sends is :func:`api.errors.error_response`'s
 ``{"detail": message, "request_id": id, ...}``. A client generated from the schema (or a contract test
@@ -68,6 +71,26 @@ def _codes_of(path: str, method: str, operation: dict[str, Any]) -> set[int]:
     return codes
 
 
+def _hoist_request_bodies(schema: dict[str, Any]) -> None:
+    """Inline request-body schemas (:func:`api.body.body_openapi`) moved to the components, by title.
+
+    What FastAPI does for a ``body: Model`` parameter: the model and its nested models become components,
+    the operation refers to the model, and it may answer 422.
+    """
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            media = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+            body = media.get("schema")
+            if not isinstance(body, dict) or "$ref" in body or "title" not in body:
+                continue
+            for name, nested in body.pop("$defs", {}).items():
+                components.setdefault(name, nested)
+            components.setdefault(body["title"], body)
+            media["schema"] = {"$ref": f"#/components/schemas/{body['title']}"}
+            operation.setdefault("responses", {}).setdefault("422", {"description": "Validation Error"})
+
+
 def _document_errors(schema: dict[str, Any]) -> None:
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
@@ -95,6 +118,7 @@ def install_openapi(app: FastAPI) -> None:
                 description=app.description,
                 routes=app.routes,
             )
+            _hoist_request_bodies(schema)
             _document_errors(schema)
             app.openapi_schema = schema
         return app.openapi_schema

@@ -2,7 +2,8 @@
 
 Each route names who may call it through its principal parameter (``Clinical``, ``TraceReader``,
 ``Auditor``, ``AnyRole``): authentication, rate limiting and the role check happen before the body of
-the route runs, so a rejected request never reaches the policy or the audit log.
+the route runs, so a rejected request never reaches the policy or the audit log. Routes that take a
+body read it themselves (:mod:`api.body`), so a rejected request is not even parsed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 from fastapi.responses import JSONResponse
 
 from api.auth import AnyRole, Auditor, Clinical
+from api.body import body_openapi, read_body
 from api.errors import client_request_id_of, request_id_of, single_valued_query
 from api.keys import Principal
 from api.logging import log_fields
@@ -148,9 +150,12 @@ def diagnosis_out(done: Diagnosed) -> list[DiagnosisOut]:
         503: {"description": "Not ready, or the audit log could not record the decision"},
         504: {"description": "The policy did not finish in time"},
     },
+    openapi_extra=body_openapi(DiagnoseRequest),
 )
-async def post_diagnose(body: DiagnoseRequest, principal: Clinical, request: Request) -> DiagnoseResponse:
+async def post_diagnose(principal: Clinical, request: Request) -> DiagnoseResponse:
     """Diagnose a case given as a note, findings or a FHIR Bundle (roles: clinician, admin)."""
+    # Read here, once the caller is admitted, and off the event loop (api.body); documented by openapi_extra.
+    body = await read_body(request, DiagnoseRequest)
     services = services_of(request)
     request_id = request_id_of(request.scope)
     log = log_fields(request.scope)

@@ -22,6 +22,7 @@ from typing import Any, Literal, TypeVar, cast
 
 from anyio import to_thread
 
+from api.heap import freeze_warm_heap
 from api.keys import Principal
 from api.logging import get_logger
 from audit import AuditEntry, AuditRecord, AuditStore, CheckpointSigner, Diagnosis, open_store
@@ -157,8 +158,14 @@ class DiagnosisService:
         index: EmbeddedIndex | None = None,
         policy: Policy | None = None,
         audit_store: AuditStore | None = None,
+        freeze_heap: bool = False,
     ) -> None:
+        """``freeze_heap``: once warm, exempt what warm-up loaded from garbage collection (:mod:`api.heap`).
+
+        Process-wide, so only the serving process asks for it (:mod:`api.serve`).
+        """
         self.settings = settings
+        self._freeze_heap = freeze_heap
         self.pseudonymiser = pseudonymiser
         self._index = index
         self._owns_index = index is None
@@ -183,7 +190,9 @@ class DiagnosisService:
     def warm(self) -> None:
         """Open the index, build the policy and run one unaudited diagnosis, so the first request is fast.
 
-        Runs in a background thread at startup; ``/readyz`` answers 503 until it has finished.
+        Runs in a background thread at startup; ``/readyz`` answers 503 until it has finished. With
+        ``freeze_heap`` the heap is frozen last, before ready is announced: its full collection (about a
+        second) then delays no request.
         """
         log = get_logger()
         try:
@@ -200,6 +209,7 @@ class DiagnosisService:
             trace = self._run(WARM_UP_CASE)
             if trace.error is not None:  # e.g. the LLM server is unreachable: not ready, and say why
                 raise RuntimeError(f"the policy failed on the warm-up case ({trace.error})")
+            frozen = freeze_warm_heap() if self._freeze_heap else 0
         except Exception as exc:
             self.state = "failed"
             # Configuration errors (missing index, bad checkpoint) say what is wrong without any case data.
@@ -208,7 +218,7 @@ class DiagnosisService:
             return
         self.state = "ready"
         self.reason = "ready"
-        log.info("ready", index_version=self.index.version, policy=self.policy.name)
+        log.info("ready", index_version=self.index.version, policy=self.policy.name, heap_objects_frozen=frozen)
 
     def close(self) -> None:
         """Stop the workers; close what this service opened itself (injected objects belong to the caller)."""

@@ -46,6 +46,8 @@ console = Console(width=130)
 REPO = Path(__file__).resolve().parents[1]
 CLINICIAN_KEY = "bench-clinician-key-000000000001"
 AUDITOR_KEY = "bench-auditor-key-0000000000002"
+#: A second clinician, with a rate-limit bucket of its own (a second client of bench_bundle_latency).
+OTHER_CLINICIAN_KEY = "bench-clinician-key-000000000003"
 MAX_LABEL_CHARS = 200  # api.schemas.MAX_LABEL_CHARS
 MAX_FINDINGS = 500
 
@@ -118,8 +120,13 @@ def case_bodies(limit: int | None = None) -> list[list[str]]:
 
 
 @contextmanager
-def server(index: Path, workdir: Path, port: int, *, ready_timeout_s: float) -> Iterator[subprocess.Popen[bytes]]:
-    """The API in its own process on 127.0.0.1:port (rate limit off, audit log in ``workdir``), ready."""
+def server(
+    index: Path, workdir: Path, port: int, *, ready_timeout_s: float, rate_limit_per_minute: int = 0
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The API in its own process on 127.0.0.1:port (audit log in ``workdir``), ready.
+
+    The rate limit is off unless ``rate_limit_per_minute`` is given (per key, as ``DXSEARCH_RATE_LIMIT_PER_MINUTE``).
+    """
     # The child inherits the environment (PATH, thread settings, DXSEARCH_* such as chunk size) with the
     # serving settings of the bench on top; nothing here is configuration of this process.
     env = dict(os.environ.items())  # noqa: TID251
@@ -127,8 +134,8 @@ def server(index: Path, workdir: Path, port: int, *, ready_timeout_s: float) -> 
         {
             "DXSEARCH_INDEX": str(index.resolve()),
             "DXSEARCH_AUDIT_URL": f"sqlite:///{(workdir / 'audit.db').resolve()}",
-            "DXSEARCH_API_KEYS": f"{CLINICIAN_KEY}:clinician,{AUDITOR_KEY}:auditor",
-            "DXSEARCH_RATE_LIMIT_PER_MINUTE": "0",
+            "DXSEARCH_API_KEYS": f"{CLINICIAN_KEY}:clinician,{AUDITOR_KEY}:auditor,{OTHER_CLINICIAN_KEY}:clinician",
+            "DXSEARCH_RATE_LIMIT_PER_MINUTE": str(rate_limit_per_minute),
             "DXSEARCH_POLICY_TIMEOUT_S": "300",
             "DXSEARCH_AUDIT_SIGNING_KEY": str((workdir / "audit-key.pem").resolve()),
             "DXSEARCH_AUDIT_CHECKPOINT_EVERY": "100",

@@ -4,10 +4,10 @@
         --out bench/results/bundle_latency.json
 
 Starts the real server (``api.serve.serve``, uvicorn, through :func:`bench_api.server`: a subprocess on
-127.0.0.1, development keys, rate limit off, a fresh SQLite audit log in a temporary directory) with the
-serving caps left at their defaults (1,000 bundle entries, 500 findings, 1 MiB bodies), then times ordinary
-small ``POST /v1/diagnose`` requests (three findings each, one at a time from one client) in alternating
-windows:
+127.0.0.1, development keys, rate limit off unless ``--rate-limit`` is given, a fresh SQLite audit log in a
+temporary directory) with the serving caps left at their defaults (1,000 bundle entries, 500 findings,
+1 MiB bodies), then times ordinary small ``POST /v1/diagnose`` requests (three findings each, one at a time
+from one client) in alternating windows:
 
 * ``baseline``: the small requests alone;
 * ``loaded``: the same, while a second client POSTs a bundle of one Patient and 10,000 distinct HPO-coded
@@ -16,6 +16,10 @@ windows:
   time recorded (goal: refused or answered in under 2 s; 413 from the entry cap expected by default).
   ``--form full`` sends the 2.3 MB form instead, refused from its ``Content-Length`` without being read:
   a control for what a flood of refusals costs by itself.
+
+The two clients hold different keys, so with ``--rate-limit N`` (requests per minute per key, burst one
+minute's worth) the big client is throttled on its own: 429s once it has spent N requests. N must stay
+above the small client's own rate (a few requests a second here), or its 429s count as failures.
 
 Windows alternate (baseline, loaded, baseline, ...) so that drift in the load of a shared machine falls on
 both sides alike; a window lasts ``--window-s`` and holds at least ``--min-requests`` small requests (at
@@ -46,7 +50,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_api import CLINICIAN_KEY, Run, _free_port, _pct, _ratio, server
+from bench_api import CLINICIAN_KEY, OTHER_CLINICIAN_KEY, Run, _free_port, _pct, _ratio, server
 from bench_bundle_intake import bundle
 
 from dxsearch.settings import Settings
@@ -96,7 +100,10 @@ def small_requests(base_url: str, run: Run, offset: int, *, seconds: float = 0.0
 
 
 class BigClient:
-    """POSTs the big bundle back to back on its own thread until stopped; each status and wall time kept."""
+    """POSTs the big bundle back to back on its own thread until stopped; each status and wall time kept.
+
+    It sends with its own key (:data:`bench_api.OTHER_CLINICIAN_KEY`): another client, another rate-limit bucket.
+    """
 
     def __init__(self, base_url: str, body: bytes) -> None:
         self.base_url = base_url
@@ -119,7 +126,7 @@ class BigClient:
             self._thread.join(timeout=300)
 
     def _loop(self) -> None:
-        headers = {"Authorization": f"Bearer {CLINICIAN_KEY}", "Content-Type": "application/json"}
+        headers = {"Authorization": f"Bearer {OTHER_CLINICIAN_KEY}", "Content-Type": "application/json"}
         payload = b'{"bundle": ' + self.body + b"}"
         with httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(120.0, connect=10.0)) as client:
             while not self._stop.is_set():
@@ -173,11 +180,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="baseline + loaded window pairs")
     parser.add_argument("--min-requests", type=int, default=5, help="small requests per window at least")
     parser.add_argument("--warmup", type=int, default=10, help="untimed small requests first")
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=0,
+        metavar="PER_MINUTE",
+        help="server rate limit per key (0: off); must exceed the small client's rate",
+    )
     parser.add_argument("--ready-timeout", type=float, default=300.0)
     parser.add_argument("--out", type=Path, default=Path("bench/results/bundle_latency.json"))
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.window_s <= 0:
         parser.error("--rounds and --window-s must be positive")
+    if args.rate_limit < 0:
+        parser.error("--rate-limit must be 0 (off) or positive")
     if not args.index.is_dir():
         parser.error(f"--index {args.index}: not a directory (build one with corpus-builder build --out DIR)")
 
@@ -193,7 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         base_url = f"http://127.0.0.1:{port}"
         big = BigClient(base_url, big_body)
         t0 = time.perf_counter()
-        with server(args.index, Path(tmp), port, ready_timeout_s=args.ready_timeout):
+        with server(
+            args.index, Path(tmp), port, ready_timeout_s=args.ready_timeout, rate_limit_per_minute=args.rate_limit
+        ):
             startup_s = time.perf_counter() - t0
             console.print(f"server ready in {startup_s:.1f} s; big bundle {len(big_body):,} bytes")
             warm = Run(name="warm-up", concurrency=1)
@@ -247,7 +265,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "small_case_findings": len(SMALL_CASES[0]),
         "window_s": args.window_s,
         "rounds": args.rounds,
-        "server": {"startup_s": round(startup_s, 2), "rate_limit": "off", "policy": "evidence baseline (default)"},
+        "server": {
+            "startup_s": round(startup_s, 2),
+            "rate_limit": f"{args.rate_limit} per minute per key" if args.rate_limit else "off",
+            "policy": "evidence baseline (default)",
+        },
         "baseline": b,
         "loaded": lo,
         "ratios": ratios,

@@ -1,0 +1,85 @@
+"""A route's JSON body, read once its dependencies have admitted the caller, and parsed off the event loop.
+
+Why not a FastAPI body parameter: FastAPI reads, ``json.loads`` and validates a declared body on the event
+loop before any dependency runs, so every caller, one without a key or over its rate limit included,
+could make the server parse up to ``max_request_bytes`` (a 1 MiB FHIR bundle is some 100,000 objects,
+~6 ms of ``json.loads`` holding the loop; issue 16, ``bench/bench_bundle_latency.py``). A route that
+takes the ``Request`` and awaits :func:`read_body` parses only what its dependencies (key, role, rate
+limit) let through, and in a worker thread; :func:`body_openapi` documents the model as its body.
+
+Errors are FastAPI's own :class:`RequestValidationError`, built as FastAPI builds them, so the app's
+handler answers exactly as for a body parameter: malformed JSON 400, invalid fields 422 (``body.…``
+locations), in the one error shape of :mod:`api.errors`.
+"""
+
+from __future__ import annotations
+
+import email.message
+import json
+from functools import partial
+from typing import Any, TypeVar
+
+from anyio import to_thread
+from fastapi import HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+async def read_body(request: Request, model: type[ModelT]) -> ModelT:
+    """The request's body as ``model``, parsed and validated in a worker thread (see the module docstring)."""
+    raw = await request.body()  # already buffered, and bounded, by api.limits.BodySizeLimitMiddleware
+    return await to_thread.run_sync(partial(parse_body, raw, request.headers.get("content-type"), model))
+
+
+def parse_body(raw: bytes, content_type: str | None, model: type[ModelT]) -> ModelT:
+    """``raw`` as FastAPI reads a body parameter: JSON only under a JSON ``Content-Type``, else bytes.
+
+    FastAPI's strict content type: a body without a JSON media type is not parsed, and is then refused
+    by the model like any other non-object; an empty body is a missing one; a body that cannot be
+    decoded at all is a plain 400.
+    """
+    if not raw:
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}])
+    value: Any = raw
+    if _is_json(content_type):
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            error = {
+                "type": "json_invalid",
+                "loc": ("body", exc.pos),
+                "msg": "JSON decode error",
+                "input": {},
+                "ctx": {"error": exc.msg},
+            }
+            raise RequestValidationError([error], body=exc.doc) from None
+        except Exception:  # not UTF-8, nested too deep: FastAPI's answer, whatever failed
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "There was an error parsing the body") from None
+    try:
+        return model.model_validate(value, from_attributes=True)
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+        raise RequestValidationError(errors, body=value) from None
+
+
+def _is_json(content_type: str | None) -> bool:
+    """``application/json`` or ``application/*+json``, parameters allowed (what FastAPI parses as JSON)."""
+    if not content_type:
+        return False
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
+def body_openapi(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` documenting ``model`` as the route's required JSON body, as a body parameter would.
+
+    The model's schema goes inline, its nested models under ``$defs`` with references to
+    ``#/components/schemas/``; :func:`api.openapi.install_openapi` moves them all to the components, so
+    the document is the one FastAPI writes for a ``body: Model`` parameter.
+    """
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="validation")
+    return {"requestBody": {"content": {"application/json": {"schema": schema}}, "required": True}}
