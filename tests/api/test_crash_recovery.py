@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 
 CLIENTS = 8
 KILL_AFTER_OKS = 20
-READY_TIMEOUT_S = 60.0
+READY_TIMEOUT_S = 120.0  # as tests.api.helpers.wait_ready: warm-up loads HPO, the second reader, equivalences
 REPO = Path(__file__).resolve().parents[2]
 
 
