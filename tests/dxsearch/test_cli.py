@@ -242,6 +242,36 @@ def test_a_second_diagnose_reads_the_derived_tables_and_answers_the_same(
     assert traces[0]["diagnoses"][0]["code"] == "OMIM:154700"
 
 
+def test_several_cases_are_diagnosed_in_one_run_as_each_alone(small_index: Path, tmp_path: Path) -> None:
+    """``--case`` repeated: one load for all, one trace per line of --json, each the trace of that case alone."""
+    marfan = tmp_path / "marfan.jsonl"
+    phenotypes = [{"id": "HP:0001166"}, {"id": "HP:0001083"}, {"id": "HP:0000098"}, {"id": "HP:0002616"}]
+    marfan.write_text(json.dumps({"case_id": "m1", "phenotypes": phenotypes}) + "\n", encoding="utf-8")
+    other = _write_cases(tmp_path / "other.jsonl", 1)
+    both = tmp_path / "both.jsonl"
+    args = ["diagnose", "--index", str(small_index), "--case", str(marfan), "-c", str(other), "--json", str(both)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("differential") == 2
+    lines = both.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2
+    for line, case in zip(lines, (marfan, other), strict=True):
+        alone = tmp_path / f"{case.stem}.json"
+        single = runner.invoke(
+            app, ["diagnose", "--index", str(small_index), "--case", str(case), "--json", str(alone)]
+        )
+        assert single.exit_code == 0, single.output
+        assert _stable(json.loads(line)) == _stable(json.loads(alone.read_text(encoding="utf-8")))
+
+
+def test_a_bad_case_among_several_fails_before_any_is_diagnosed(small_index: Path, tmp_path: Path) -> None:
+    good = _write_cases(tmp_path / "good.jsonl", 1)
+    args = ["diagnose", "--index", str(small_index), "--case", str(good), "--case", str(tmp_path / "nope.jsonl")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "nope.jsonl: no such case file" in result.output
+    assert "differential" not in result.stdout
+
+
 def test_diagnose_help_shows_the_case_format() -> None:
     result = runner.invoke(app, ["diagnose", "--help"])
     assert result.exit_code == 0
