@@ -29,7 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TypeVar
 
-__all__ = ["DerivedCache", "cache_key", "code_digest", "file_digest"]
+__all__ = ["DerivedCache", "cache_key", "code_digest", "file_digest", "gc_paused"]
 
 T = TypeVar("T")
 
@@ -79,9 +79,12 @@ def cache_key(parts: Mapping[str, str]) -> str:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic collection while a large object graph is unpickled: the graph has no cycles, and passes over
-    hundreds of thousands of fresh tuples would cost several times the load itself."""
+def gc_paused() -> Iterator[None]:
+    """Cyclic garbage collection off for the block (as it was before, after it).
+
+    For building or unpickling a large object graph without cycles: collection passes over hundreds of
+    thousands of fresh objects would cost several times the work itself.
+    """
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -113,7 +116,7 @@ class DerivedCache:
             return build()
         if path.is_file():
             try:
-                with path.open("rb") as handle, _gc_paused():
+                with path.open("rb") as handle, gc_paused():
                     loaded: T = pickle.load(handle)
                 with suppress(OSError):  # a read-only directory: the file is still good, only its age is off
                     os.utime(path)

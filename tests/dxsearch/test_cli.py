@@ -234,7 +234,7 @@ def test_a_second_diagnose_reads_the_derived_tables_and_answers_the_same(
             traces.append(_stable(json.loads(out.read_text())))
             if run == 0:
                 kinds = {p.name.rsplit("-", 1)[0] for p in derived.glob("*.pickle")}
-                assert kinds == {"hpo-knowledge", "phenotype-similarity", "enrichment-omim"}
+                assert {"hpo-knowledge", "phenotype-similarity", "enrichment-omim"} <= kinds
     finally:
         monkeypatch.delenv("DXSEARCH_DERIVED_DIR")
         get_settings.cache_clear()

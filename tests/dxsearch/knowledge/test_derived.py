@@ -16,6 +16,7 @@ from dxsearch.baselines.enrichment import EnrichmentModel
 from dxsearch.knowledge.derived import KEEP_PER_KIND, DerivedCache, cache_key, code_digest
 from dxsearch.knowledge.hpo import GENES_TO_PHENOTYPE, HP_OBO, PHENOTYPE_HPOA, HpoKnowledge
 from dxsearch.knowledge.similarity import PhenotypeSimilarity
+from dxsearch.knowledge.term_lookup import TermLookup, lookup_key
 from dxsearch.settings import get_settings
 
 #: Diseases the small release below keeps: Marfan, Loeys-Dietz 1, Ehlers-Danlos (classic), SPG10, Orphanet Marfan.
@@ -208,3 +209,15 @@ def test_scorer_and_enrichment_read_back_rank_as_built_from_scratch(release: Pat
         "phenotype",
         "enrichment",
     }
+
+
+def test_the_term_dictionary_read_back_reads_notes_as_built(release: Path, tmp_path: Path) -> None:
+    cache = DerivedCache(tmp_path / "derived")
+    knowledge = HpoKnowledge(release, cache=cache)
+    built = cache.load_or_build("term-lookup", lookup_key(knowledge), lambda: TermLookup(knowledge))
+    read_back = cache.load_or_build(
+        "term-lookup", lookup_key(knowledge), lambda: pytest.fail("built again, not read back")
+    )
+    assert read_back is not built and vars(read_back) == vars(built)
+    note = "Tall boy with arachnodactyly, no ectopia lentis; his mother has an ASD."
+    assert read_back.extract(note) == built.extract(note) != []
