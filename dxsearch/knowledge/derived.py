@@ -123,7 +123,8 @@ class DerivedCache:
                 return loaded
             except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError) as exc:
                 print(f"dxsearch: derived table {path.name} unreadable ({exc}); rebuilding it", file=sys.stderr)
-        table = build()
+        with gc_paused():  # deriving makes as many long-lived objects as loading does
+            table = build()
         self._write(path, table)
         self._prune(kind)
         return table
