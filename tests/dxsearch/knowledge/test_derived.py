@@ -14,7 +14,7 @@ import pytest
 
 from dxsearch.baselines.enrichment import EnrichmentModel
 from dxsearch.knowledge.derived import KEEP_PER_KIND, DerivedCache, cache_key, code_digest
-from dxsearch.knowledge.hpo import GENES_TO_PHENOTYPE, HP_OBO, PHENOTYPE_HPOA, HpoKnowledge
+from dxsearch.knowledge.hpo import GENES_TO_PHENOTYPE, HP_OBO, PHENOTYPE_HPOA, AnnotationTables, HpoKnowledge
 from dxsearch.knowledge.similarity import PhenotypeSimilarity
 from dxsearch.knowledge.term_lookup import TermLookup, lookup_key
 from dxsearch.settings import get_settings
@@ -45,9 +45,14 @@ def test_builds_once_then_reads_the_file(tmp_path: Path) -> None:
 
 def test_without_a_directory_every_call_builds(tmp_path: Path) -> None:
     builds: list[int] = []
+
+    def build() -> str:
+        builds.append(1)
+        return "value"
+
     cache = DerivedCache(None)
     for _ in range(2):
-        cache.load_or_build("table", "k", lambda: builds.append(1) or "value")
+        cache.load_or_build("table", "k", build)
     assert len(builds) == 2 and cache.path("table", "k") is None
 
 
@@ -134,7 +139,7 @@ def release(tmp_path: Path, release_rows: tuple[list[str], list[str]]) -> Path:
 
 
 def _not_parsed(knowledge: HpoKnowledge) -> HpoKnowledge:
-    def refuse() -> None:
+    def refuse() -> AnnotationTables:
         raise AssertionError("the tables were parsed, not read from the cache")
 
     knowledge._parse_tables = refuse  # type: ignore[method-assign]
@@ -215,7 +220,7 @@ def test_the_term_dictionary_read_back_reads_notes_as_built(release: Path, tmp_p
     cache = DerivedCache(tmp_path / "derived")
     knowledge = HpoKnowledge(release, cache=cache)
     built = cache.load_or_build("term-lookup", lookup_key(knowledge), lambda: TermLookup(knowledge))
-    read_back = cache.load_or_build(
+    read_back: TermLookup = cache.load_or_build(
         "term-lookup", lookup_key(knowledge), lambda: pytest.fail("built again, not read back")
     )
     assert read_back is not built and vars(read_back) == vars(built)
