@@ -41,7 +41,7 @@ from dxsearch.protocol import MAX_DIAGNOSES, Action, Candidate, Diagnose, Reason
 
 POLICY_NAME = "learned"
 #: Bump when a feature's definition changes: weights trained on other features must not load.
-FEATURES_VERSION = "1"
+FEATURES_VERSION = "2"
 WEIGHTS_NAME = "learned-policy.json"
 WEIGHTS_FORMAT = "dxsearch-learned-policy"
 
@@ -57,6 +57,8 @@ CANDIDATE_FEATURES = (
     "patients",  # similar patients retrieved with this diagnosis, /5, capped
     "knowledge",  # 1 if a knowledge passage of it was retrieved (it can be cited)
     "orphanet",  # 1 for Orphanet entries (often disease groups)
+    "likelihood",  # likelihood-ratio posterior odds against the case's best disease (uniform pretest)
+    "likelihood_log_gap",  # 1 + log10 of those odds / 30, floored at 0: the gap where the odds are tiny
 )
 #: The state summary the action head reads.
 STATE_FEATURES = (
@@ -208,6 +210,8 @@ def candidate_features(candidate: Any, observed: int) -> list[float]:
         min(len(candidate.patients), 5) / 5.0,
         float(bool(candidate.knowledge)),
         float(candidate.code.startswith("ORPHA:")),
+        candidate.likelihood,
+        1.0 + max(math.log10(candidate.likelihood), -30.0) / 30.0 if candidate.likelihood > 0 else 0.0,
     ]
 
 
@@ -288,6 +292,8 @@ class LearnedPolicy:
         self.params = params
         self.budget = budget or Budget()
         self.evidence = evidence or EvidencePolicy()
+        # The likelihood features need the ratios even where the evidence policy does not weigh them.
+        self.evidence.collect_likelihood = True
         self.rng = rng
         self.recorder = recorder
         self._memo = memo if memo is not None else {}

@@ -14,7 +14,7 @@ from dxsearch.agent import diagnose
 from dxsearch.env import DiagnosticEnv
 from dxsearch.policies.card import read_card
 from dxsearch.policies.catalog import make_policy
-from dxsearch.policies.learned import LearnedParams, LearnedPolicy, RankDecision, load_params
+from dxsearch.policies.learned import FEATURES_VERSION, LearnedParams, LearnedPolicy, RankDecision, load_params
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings
 from dxsearch.train.config import POLICY_PRESETS
@@ -107,7 +107,7 @@ def test_make_policy_loads_a_checkpoint_and_diagnoses_with_feature_contributions
 ) -> None:
     _Run(tmp_path, CONFIG).save("grpo", LearnedParams.initial(1))
     card = read_card(tmp_path / "models" / "grpo")
-    assert card is not None and card.features_version == "1" and "similarity" in card.features
+    assert card is not None and card.features_version == FEATURES_VERSION and "likelihood" in card.features
     policy, budget = make_policy("learned", Settings(), tmp_path / "models" / "grpo")
     assert isinstance(policy, LearnedPolicy) and budget == CONFIG.budget
     assert load_params(tmp_path / "models" / "grpo").size == policy.params.size
