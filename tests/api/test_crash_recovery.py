@@ -108,7 +108,6 @@ def _flip_one_byte_of_trace(db: Path, seq: int) -> None:
 
 
 def test_kill_9_under_load_loses_no_answered_record_and_tampering_is_named(small_index: Path, tmp_path: Path) -> None:
-    started = time.monotonic()
     db = tmp_path / "audit.db"
     audit_url = f"sqlite:///{db}"  # db is absolute: sqlite:////tmp/...
     signing_key = tmp_path / "audit-key.pem"
@@ -197,4 +196,3 @@ def test_kill_9_under_load_loses_no_answered_record_and_tampering_is_named(small
     )
     assert cli.returncode == 1, (cli.stdout, cli.stderr)
     assert f"first broken record: {target}" in cli.stdout, cli.stdout  # the verdict is the result: stdout
-    assert time.monotonic() - started < 120.0
