@@ -86,6 +86,15 @@ def test_token_bucket_allows_a_burst_then_the_steady_rate() -> None:
     assert RateLimiter(0).acquire("k") == 0.0  # 0 turns limiting off
 
 
+def test_a_refused_callers_body_is_not_read(
+    settings: Settings, index: EmbeddedIndex, policy: EvidencePolicy, store: SqliteAuditStore
+) -> None:
+    streamed = iter([b'{"text": "', *([b"tall " * 1000] * 20), b'"}'])  # ~100 kB, no Content-Length
+    with running(_small_limit_app(settings, index, policy, store)) as client:
+        refused = client.post("/v1/diagnose", content=streamed, headers={"Content-Type": "application/json"})
+        assert refused.status_code == 401  # not 413: the body was never read
+
+
 def test_cds_text_is_inert_markdown_and_summaries_fit() -> None:
     escaped = markdown_text("[click](javascript:alert(1)) <img src=x> **bold**")
     assert "<img" not in escaped and "](" not in escaped and "\\*\\*" in escaped
