@@ -121,6 +121,24 @@ def declared_length(scope: Scope) -> int | None:
     return None
 
 
+def body_cost(scope: Scope, unit_bytes: int, max_bytes: int) -> int:
+    """Rate-limit tokens a request costs: one per started ``unit_bytes`` of its body, at least one.
+
+    Why: a token per request let a client send 1 MB bodies as often as small ones, and each costs the
+    server its receiving and parsing (issue 16). The cost is known from ``Content-Length`` before the body
+    is read; a body sent without one (chunked) is charged as the largest allowed, ``max_bytes``.
+    ``unit_bytes == 0`` charges one token per request whatever its body.
+    """
+    if unit_bytes <= 0 or scope.get("method") not in _BODY_METHODS:
+        return 1
+    try:
+        declared = declared_length(scope)
+    except ValueError:
+        declared = None
+    size = max_bytes if declared is None else min(declared, max_bytes)
+    return max(1, -(-size // unit_bytes))
+
+
 #: The one bucket every missing or unknown key draws on (key digests are hex, so it cannot collide with one).
 UNKNOWN_KEYS = "unknown-keys"
 
@@ -134,6 +152,8 @@ class _Bucket:
 class RateLimiter:
     """Token buckets keyed by API-key digest: ``per_minute`` tokens of burst, refilled at ``per_minute``/60 s.
 
+    A request takes one token, or more for a big body (:func:`body_cost`).
+
     ``per_minute == 0`` turns limiting off. Thread-safe (a lock around a few float operations).
     """
 
@@ -146,10 +166,15 @@ class RateLimiter:
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
 
-    def acquire(self, key: str) -> float:
-        """Take one token for ``key``: 0.0 if allowed, else the seconds until a token is available."""
+    def cost_cap(self, cost: int) -> int:
+        """``cost`` bounded by the burst (one minute's tokens), so that any request can pass once refilled."""
+        return max(1, min(cost, self.per_minute))
+
+    def acquire(self, key: str, cost: int = 1) -> float:
+        """Take ``cost`` tokens for ``key`` (see :meth:`cost_cap`): 0.0 if allowed, else the seconds to wait."""
         if self.per_minute == 0:
             return 0.0
+        needed = float(self.cost_cap(cost))
         now = self._clock()
         with self._lock:
             bucket = self._buckets.get(key)
@@ -157,7 +182,7 @@ class RateLimiter:
                 bucket = self._buckets[key] = _Bucket(tokens=float(self.per_minute), updated=now)
             bucket.tokens = min(float(self.per_minute), bucket.tokens + (now - bucket.updated) * self._rate)
             bucket.updated = now
-            if bucket.tokens >= 1.0:
-                bucket.tokens -= 1.0
+            if bucket.tokens >= needed:
+                bucket.tokens -= needed
                 return 0.0
-            return (1.0 - bucket.tokens) / self._rate
+            return (needed - bucket.tokens) / self._rate
