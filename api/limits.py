@@ -46,8 +46,9 @@ class BodySizeLimitMiddleware:
     is a 408 (a slow client holds no worker).
 
     Why the body is not read here, before the app: the app reads it only once the caller's key, role and
-    rate limit have admitted it (:mod:`api.body`), so a refused caller's body is never received into
-    memory at all (issue 16: one client flooding 1 MB bodies slowed everyone else).
+    rate limit have admitted it (:mod:`api.body`), so a refused caller's body never reaches the app
+    (uvicorn buffers about 64 KiB of it, then discards the rest as it arrives; issue 16: one client
+    flooding 1 MB bodies slowed everyone else).
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int, body_timeout_s: float | None = None) -> None:
