@@ -12,7 +12,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.keys import Principal, Role
-from api.limits import UNKNOWN_KEYS, RateLimiter
+from api.limits import UNKNOWN_KEYS, RateLimiter, body_cost
 from api.logging import log_fields
 from api.state import services_of
 
@@ -26,7 +26,9 @@ def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     401 for a missing or unknown key, 403 for a known key whose role is not admitted, 429 when the key's
     bucket is empty. The role is checked before a token is spent (a refused call costs the key nothing);
     missing and unknown keys all draw on one shared bucket (:data:`api.limits.UNKNOWN_KEYS`), so guessing
-    keys is throttled like any caller. The role and actor id are added to the request's log line.
+    keys is throttled like any caller. A request with a big body costs more tokens (:func:`api.limits.body_cost`),
+    charged from its ``Content-Length`` before the body is read. The role and actor id are added to the
+    request's log line.
     """
     allowed = frozenset(roles)
     allowed_text = ", ".join(sorted(r.value for r in allowed))
@@ -37,11 +39,13 @@ def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
         header_key: Annotated[str | None, Depends(_api_key_header)],
     ) -> Principal:
         services = services_of(request)
+        settings = services.settings
+        cost = body_cost(request.scope, settings.rate_limit_body_unit_bytes, settings.max_request_bytes)
         presented = bearer.credentials if bearer is not None else header_key
         challenge = {"WWW-Authenticate": "Bearer"}
         principal = services.keyring.authenticate(presented) if presented else None
         if principal is None:
-            _throttle(services.rate_limiter, UNKNOWN_KEYS)
+            _throttle(services.rate_limiter, UNKNOWN_KEYS, cost, settings.rate_limit_body_unit_bytes)
             if not presented:
                 raise HTTPException(
                     status.HTTP_401_UNAUTHORIZED,
@@ -57,21 +61,23 @@ def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
                 status.HTTP_403_FORBIDDEN,
                 f"role '{principal.role.value}' may not use this route (allowed: {allowed_text})",
             )
-        _throttle(services.rate_limiter, principal.key_digest)
+        _throttle(services.rate_limiter, principal.key_digest, cost, settings.rate_limit_body_unit_bytes)
         return principal
 
     return dependency
 
 
-def _throttle(limiter: RateLimiter, bucket: str) -> None:
-    """Spend one token of ``bucket``; 429 with ``Retry-After`` when there is none."""
-    wait_s = limiter.acquire(bucket)
+def _throttle(limiter: RateLimiter, bucket: str, cost: int, unit_bytes: int) -> None:
+    """Spend ``cost`` tokens of ``bucket``; 429 with ``Retry-After`` when there are not enough."""
+    wait_s = limiter.acquire(bucket, cost)
     if wait_s > 0:
         retry = max(1, int(wait_s + 0.999))
         who = "unauthenticated requests" if bucket == UNKNOWN_KEYS else "this key"
+        charged = limiter.cost_cap(cost)
+        why = f" (this request counts as {charged}: one per {unit_bytes:,} bytes of body)" if charged > 1 else ""
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            f"rate limit of {limiter.per_minute} requests per minute exceeded for {who}; retry in {retry} s",
+            f"rate limit of {limiter.per_minute} requests per minute exceeded for {who}{why}; retry in {retry} s",
             headers={"Retry-After": str(retry)},
         )
 

@@ -187,6 +187,14 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         default=120, ge=0, description="Requests per minute per API key (token bucket, burst = one minute); 0: off."
     )
+    rate_limit_body_unit_bytes: int = Field(
+        default=64 * 1024,
+        ge=0,
+        description=(
+            "A request costs one rate-limit token per started N bytes of its declared body (at least one; a body "
+            "without Content-Length is charged as max_request_bytes), so big bodies count more; 0: one per request."
+        ),
+    )
     policy_timeout_s: float = Field(
         default=30.0,
         gt=0,

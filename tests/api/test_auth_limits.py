@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.cds_text import markdown_text, plain_summary
 from api.keys import KeyConfigError, KeyRing, Role
-from api.limits import RateLimiter
+from api.limits import RateLimiter, body_cost
 from api.logging import get_logger
 from audit import SqliteAuditStore
 from dxsearch.policies.evidence import EvidencePolicy
@@ -84,6 +84,65 @@ def test_token_bucket_allows_a_burst_then_the_steady_rate() -> None:
     clock.now += 3600
     assert sum(limiter.acquire("k") == 0.0 for _ in range(100)) == 60  # refill is capped at the burst
     assert RateLimiter(0).acquire("k") == 0.0  # 0 turns limiting off
+
+
+def test_a_request_costs_a_token_per_started_unit_of_its_declared_body() -> None:
+    def scope(method: str, length: bytes | None) -> dict[str, Any]:
+        headers = [] if length is None else [(b"content-length", length)]
+        return {"type": "http", "method": method, "headers": headers}
+
+    assert body_cost(scope("GET", None), 1024, 65536) == 1
+    assert body_cost(scope("POST", b"0"), 1024, 65536) == 1
+    assert body_cost(scope("POST", b"1024"), 1024, 65536) == 1
+    assert body_cost(scope("POST", b"1025"), 1024, 65536) == 2
+    assert body_cost(scope("POST", None), 1024, 65536) == 64  # chunked: charged as the largest allowed
+    assert body_cost(scope("POST", b"99999999"), 1024, 65536) == 64  # (refused by size anyway)
+    assert body_cost(scope("POST", b"5000"), 0, 65536) == 1  # 0: one token per request
+    clock = FakeClock()
+    limiter = RateLimiter(10, clock=clock)
+    assert limiter.acquire("k", 4) == 0.0 and limiter.acquire("k", 4) == 0.0
+    assert limiter.acquire("k", 4) == pytest.approx(2 / (10 / 60))  # 2 tokens left, 2 more to wait for
+    assert limiter.acquire("other", 1000) == 0.0  # a cost is capped at the burst: it can always pass once
+
+
+def _body_limit_app(settings: Settings, index: EmbeddedIndex, policy: EvidencePolicy, store: SqliteAuditStore) -> Any:
+    update = {"rate_limit_per_minute": 10, "rate_limit_body_unit_bytes": 1024, "max_request_bytes": 64 * 1024}
+    return create_app(settings.model_copy(update=update), index=index, policy=policy, audit_store=store)
+
+
+def test_big_bodies_cost_more_of_the_rate_limit_charged_before_they_are_read(
+    settings: Settings, index: EmbeddedIndex, policy: EvidencePolicy, store: SqliteAuditStore
+) -> None:
+    malformed = b'{"findings": [' + b" " * 4500  # 4,514 bytes: 5 tokens of 1 KiB; a 400 once read
+    json_header = {"Content-Type": "application/json"}
+    with running(_body_limit_app(settings, index, policy, store)) as client:
+        clinician = {**auth("clinician"), **json_header}
+        assert client.post("/v1/diagnose", content=malformed, headers=clinician).status_code == 400
+        assert client.post("/v1/diagnose", content=malformed, headers=clinician).status_code == 400
+        limited = client.post("/v1/diagnose", content=malformed, headers=clinician)  # refused unread: not a 400
+        assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+        detail = limited.json()["detail"]
+        assert "this key" in detail and "counts as 5: one per 1,024 bytes of body" in detail
+        assert client.get("/v1/corpus", headers=auth("clinician")).status_code == 429  # the bucket is spent
+        # A body without Content-Length is charged as the largest allowed (64 tokens, capped at the burst).
+        auditor = {**auth("auditor"), **json_header}
+        chunked = client.post("/v1/audit/pseudonym", content=iter([b"{}"]), headers=auditor)
+        assert chunked.status_code != 429
+        assert client.get("/v1/traces", headers=auth("auditor")).status_code == 429
+        # Unknown keys share one bucket, charged the same way.
+        guess = {"X-API-Key": "guess-0000000000000000000", **json_header}
+        assert client.post("/v1/diagnose", content=malformed, headers=guess).status_code == 401
+        assert client.post("/v1/diagnose", content=malformed, headers=guess).status_code == 401
+        assert client.post("/v1/diagnose", content=malformed, headers=guess).status_code == 429
+
+
+def test_a_refused_callers_body_is_not_read(
+    settings: Settings, index: EmbeddedIndex, policy: EvidencePolicy, store: SqliteAuditStore
+) -> None:
+    streamed = iter([b'{"text": "', *([b"tall " * 1000] * 20), b'"}'])  # ~100 kB, no Content-Length
+    with running(_small_limit_app(settings, index, policy, store)) as client:
+        refused = client.post("/v1/diagnose", content=streamed, headers={"Content-Type": "application/json"})
+        assert refused.status_code == 401  # not 413: the body was never read
 
 
 def test_cds_text_is_inert_markdown_and_summaries_fit() -> None:

@@ -67,6 +67,13 @@ INPUTS: list[tuple[str, dict[str, Any]]] = [
     ("a list", {"json": [1], "headers": JSON}),
     ("invalid fields", {"json": {"items": [{"label": ""}, {"label": "toolong"}, 3], "extra": 1}, "headers": JSON}),
     ("too many", {"json": {"items": [{"label": "a"}] * 4}, "headers": JSON}),
+    # What orjson refuses and json.loads accepts or refuses in its own words (api.body._loads):
+    ("a trailing comma", {"content": b'{"items": [],}', "headers": JSON}),
+    ("an integer past 64 bits", {"content": b'{"items": [], "note": 18446744073709551616}', "headers": JSON}),
+    ("a negative one", {"content": b'{"items": [], "note": -9223372036854775809}', "headers": JSON}),
+    ("UTF-16", {"content": '{"items": [], "note": "ü"}'.encode("utf-16"), "headers": JSON}),
+    ("a UTF-8 byte order mark", {"content": b'\xef\xbb\xbf{"items": []}', "headers": JSON}),
+    ("nested past 1024 levels", {"content": b"[" * 1100 + b"]" * 1100, "headers": JSON}),
     ("no key, valid", {"json": {"items": []}}),
     ("no key, invalid fields", {"json": {"items": 3}}),
 ]

@@ -20,7 +20,7 @@ LIMITS = ServerLimits(header_timeout_s=0.5, body_timeout_s=0.5, max_concurrency=
 
 
 async def echo_size(scope: Scope, receive: Receive, send: Send) -> None:
-    """Answers with the size of the body it read (through the body limit's replay)."""
+    """Answers with the size of the body it read (through the body limit)."""
     body = b""
     while True:
         message = await receive()
@@ -122,6 +122,28 @@ def test_requests_past_the_concurrency_limit_are_a_503() -> None:
         for sock in held:
             sock.close()
         extra.close()
+
+
+def test_the_server_runs_on_httptools_and_uvloop() -> None:
+    """uvicorn[standard]: the HTTP parser in C (h11 parsed every body byte in Python, issue 16) and uvloop."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    config = uvicorn.Config(echo_size, lifespan="off", **uvicorn_options(LIMITS))
+    config.load()
+    assert issubclass(config.http_protocol_class, HttpToolsProtocol)
+    loop = config.get_loop_factory()
+    assert loop is not None and type(loop()).__module__.startswith("uvloop")
+
+
+def test_a_kept_alive_connection_waits_for_its_next_request_head() -> None:
+    with server() as port:
+        sock = _connect(port)
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+        time.sleep(0.3)
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")  # the next head, never completed
+        closed, answer = _closed_within(sock, 2)
+        assert closed and answer.startswith(b"HTTP/1.1 200") and answer.count(b"HTTP/1.1") == 1
+        sock.close()
 
 
 def test_a_bad_limit_in_the_environment_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
