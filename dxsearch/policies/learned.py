@@ -28,6 +28,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -85,15 +86,55 @@ def _softmax(logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return out
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """Isotonic map from the ranking's first-choice probability to the chance its first diagnosis is right.
+
+    The Plackett–Luce scale is sharp (first choices near 0.9 where a tenth are right), so the
+    confidence a clinician reads goes through this map, fitted after training on the index-side
+    training cases (:func:`dxsearch.train.policy_grpo.fit_calibration`); the others are scaled with it,
+    so that the confidences still sum to at most 1 and keep their order.
+    """
+
+    knots: tuple[float, ...]
+    values: tuple[float, ...]
+    fitted_on: dict[str, Any] = field(default_factory=dict)
+
+    def apply(self, probabilities: npt.NDArray[np.float64], first: int) -> npt.NDArray[np.float64]:
+        """Map the first stated diagnosis's probability (row ``first``); scale the others with it."""
+        if not probabilities.size or not self.knots:
+            return probabilities
+        top = float(probabilities[first])
+        if top <= 0:
+            return probabilities
+        mapped = float(np.interp(top, self.knots, self.values))
+        # The others keep their proportions, below the first and within the mass the first leaves.
+        rest = min(mapped / top, (1.0 - mapped) / (1.0 - top)) if top < 1.0 else 0.0
+        out: npt.NDArray[np.float64] = probabilities * rest
+        out[first] = mapped
+        return out
+
+    def as_json(self) -> dict[str, Any]:
+        return {"isotonic_x": list(self.knots), "isotonic_y": list(self.values), "fitted_on": self.fitted_on}
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> Calibration:
+        knots, values = tuple(map(float, payload["isotonic_x"])), tuple(map(float, payload["isotonic_y"]))
+        if len(knots) != len(values) or any(b < a for a, b in pairwise(values)):
+            raise ValueError("calibration: isotonic_x and isotonic_y must pair up, isotonic_y non-decreasing")
+        return cls(knots, values, dict(payload.get("fitted_on") or {}))
+
+
 @dataclass
 class LearnedParams:
-    """The policy's parameters (numpy; the trainer mirrors them in torch)."""
+    """The policy's parameters (numpy; the trainer mirrors them in torch), and the map of its confidence."""
 
     action: npt.NDArray[np.float64]  # (len(ACTIONS), len(STATE_FEATURES))
     rank_linear: npt.NDArray[np.float64]  # (F,)
     rank_hidden: npt.NDArray[np.float64]  # (HIDDEN, F)
     rank_hidden_bias: npt.NDArray[np.float64]  # (HIDDEN,)
     rank_out: npt.NDArray[np.float64]  # (HIDDEN,)
+    calibration: Calibration | None = None  # None until fitted: confidences are then first-choice probabilities
 
     NAMES = ("action", "rank_linear", "rank_hidden", "rank_hidden_bias", "rank_out")
 
@@ -122,6 +163,16 @@ class LearnedParams:
         interactions = np.tanh(features @ self.rank_hidden.T + self.rank_hidden_bias) @ self.rank_out
         return features @ self.rank_linear + interactions, interactions
 
+    def confidences(self, scores: npt.NDArray[np.float64], first: int | None = None) -> npt.NDArray[np.float64]:
+        """What each candidate's confidence says: calibrated if a calibration was fitted, else first-choice.
+
+        ``first``: the row stated first (default: the best score); the calibration maps its probability.
+        """
+        probabilities = _softmax(scores) if scores.size else np.zeros(0)
+        if self.calibration is None or not probabilities.size:
+            return probabilities
+        return self.calibration.apply(probabilities, int(np.argmax(scores)) if first is None else first)
+
     def action_logits(self, state: npt.NDArray[np.float64], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
         logits = self.action @ state
         out: npt.NDArray[np.float64] = np.where(mask, logits, -np.inf)
@@ -141,6 +192,7 @@ def save_params(params: LearnedParams, model_dir: Path, *, trained_by: str) -> P
         "parameters": params.size,
         "trained_by": trained_by,
         "weights": {name: array.tolist() for name, array in params.arrays().items()},
+        "calibration": params.calibration.as_json() if params.calibration is not None else None,
     }
     path = model_dir / WEIGHTS_NAME
     path.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
@@ -166,7 +218,11 @@ def load_params(model_dir: Path) -> LearnedParams:
     if found != expected:
         raise ValueError(f"{path}: trained on features version {found[0]}, this code reads {FEATURES_VERSION}")
     weights = payload["weights"]
-    params = LearnedParams(**{name: np.asarray(weights[name], dtype=np.float64) for name in LearnedParams.NAMES})
+    action, rank_linear, rank_hidden, rank_hidden_bias, rank_out = (
+        np.asarray(weights[name], dtype=np.float64) for name in LearnedParams.NAMES
+    )
+    calibration = Calibration.from_json(payload["calibration"]) if payload.get("calibration") else None
+    params = LearnedParams(action, rank_linear, rank_hidden, rank_hidden_bias, rank_out, calibration)
     reference = LearnedParams.initial(0)
     for name, array in params.arrays().items():
         if array.shape != getattr(reference, name).shape:
@@ -324,7 +380,8 @@ class LearnedPolicy:
         if action == "abstain":
             return render_turn(Diagnose(()))
         order = self._order(scores, features)
-        text = self._explain(case, candidates, order, features, scores, seen.interactions, seen.probabilities)
+        confidences = self.params.confidences(scores, order[0] if order else None)
+        text = self._explain(case, candidates, order, features, scores, seen.interactions, confidences)
         return render_turn(Reason(text))
 
     def observe(self, case: Case, history: Sequence[Exchange]) -> Observed:
@@ -442,12 +499,13 @@ class LearnedPolicy:
         features: npt.NDArray[np.float64],
         scores: npt.NDArray[np.float64],
         interactions: npt.NDArray[np.float64],
-        probabilities: npt.NDArray[np.float64],
+        confidences: npt.NDArray[np.float64],
     ) -> str:
         observed = len(case.observed)
+        meaning = "calibrated probability" if self.params.calibration is not None else "first-choice probability"
         lines = [
             f"Ranked {len(candidates)} candidates by a learned score over evidence features "
-            f"(features v{FEATURES_VERSION}; contribution = weight x value; p = first-choice probability)."
+            f"(features v{FEATURES_VERSION}; contribution = weight x value; p = {meaning})."
         ]
         for position, row in enumerate(order, start=1):
             c = candidates[row]
@@ -459,21 +517,22 @@ class LearnedPolicy:
             parts.append(f"interactions {interactions[row]:+.3f}")
             cited = ", ".join([*c.knowledge[:2], *c.patients[:3]]) or "none"
             lines.append(
-                f"{position}. {_clean(c.name)} [{c.code}] p={probabilities[row]:.3f} score {scores[row]:.3f} = "
+                f"{position}. {_clean(c.name)} [{c.code}] p={confidences[row]:.3f} score {scores[row]:.3f} = "
                 f"{', '.join(parts)}; explains {len(c.matched)}/{observed} findings; evidence {cited}"
             )
         return "\n".join(lines)
 
     def _diagnose(self, reasoning: str, candidates: Sequence[Any], scores: npt.NDArray[np.float64]) -> Diagnose:
         by_code = {c.code: (row, c) for row, c in enumerate(candidates)}
-        probabilities = _softmax(scores) if len(candidates) else np.zeros(0)
+        rows = [by_code[code][0] for code in _RANKED_LINE.findall(reasoning) if code in by_code]
+        confidences = self.params.confidences(scores, rows[0] if rows else None)
         chosen: list[Candidate] = []
         for code in _RANKED_LINE.findall(reasoning):
             if code not in by_code:
                 continue
             row, c = by_code[code]
             evidence = (*c.knowledge[:2], *c.patients[: self.evidence.config.patients_cited])
-            confidence = round(min(max(float(probabilities[row]), 0.0), 1.0), 3)
+            confidence = round(min(max(float(confidences[row]), 0.0), 1.0), 3)
             chosen.append(Candidate(name=_clean(c.name), code=c.code, evidence=evidence, confidence=confidence))
         return Diagnose(tuple(chosen))
 

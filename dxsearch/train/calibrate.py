@@ -171,12 +171,20 @@ def fit_softmax(cases: Sequence[CalibrationCase]) -> Calibrator:
 
 
 def isotonic(x: Sequence[float], y: Sequence[float]) -> tuple[list[float], list[float]]:
-    """Pool-adjacent-violators: the non-decreasing step fit of ``y`` on ``x``, as (knots, values)."""
-    order = np.argsort(np.asarray(x, dtype=np.float64), kind="stable")
-    xs = [float(x[i]) for i in order]
+    """Pool-adjacent-violators: the non-decreasing step fit of ``y`` on ``x``, as (knots, values).
+
+    Equal ``x`` values are pooled first (one point, weighted by its count), so tied inputs map to one
+    value and the fit keeps the mean of ``y`` (confidences rounded for display tie often).
+    """
+    pooled: dict[float, list[float]] = {}
+    for xi, yi in zip(x, y, strict=True):
+        tally = pooled.setdefault(float(xi), [0.0, 0.0])
+        tally[0] += float(yi)
+        tally[1] += 1.0
     blocks: list[list[float]] = []  # [sum of y, count, min x, max x]
-    for i in order:
-        blocks.append([float(y[i]), 1.0, float(x[i]), float(x[i])])
+    for xi in sorted(pooled):
+        total, count = pooled[xi]
+        blocks.append([total, count, xi, xi])
         while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
             last = blocks.pop()
             blocks[-1][0] += last[0]
@@ -186,13 +194,8 @@ def isotonic(x: Sequence[float], y: Sequence[float]) -> tuple[list[float], list[
     values: list[float] = []
     for total, count, low, high in blocks:
         for point in (low, high) if high > low else (low,):
-            if knots and point <= knots[-1]:
-                values[-1] = total / count
-                continue
             knots.append(point)
             values.append(total / count)
-    if not xs:
-        return [], []
     return knots, values
 
 

@@ -42,6 +42,7 @@ from dxsearch.env import DiagnosticEnv
 from dxsearch.evaluation import GoldMatcher, publication_documents
 from dxsearch.knowledge.similarity import PhenotypeSimilarity, get_phenotype_similarity
 from dxsearch.policies.base import Policy
+from dxsearch.policies.calibration import expected_calibration_error
 from dxsearch.policies.card import PolicyCard, write_card
 from dxsearch.policies.catalog import index_knowledge
 from dxsearch.policies.evidence import EvidencePolicy
@@ -51,6 +52,7 @@ from dxsearch.policies.learned import (
     FEATURES_VERSION,
     STATE_FEATURES,
     ActionDecision,
+    Calibration,
     Decision,
     LearnedParams,
     LearnedPolicy,
@@ -62,6 +64,7 @@ from dxsearch.protocol import Action, Diagnose, Reason, Retrieve, parse_turn
 from dxsearch.retrieval.base import Retriever, SearchFilters
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.retrieval.layout import write_atomically
+from dxsearch.train.calibrate import isotonic
 from dxsearch.train.checkpoints import write_json
 from dxsearch.train.config import PolicyTrainConfig
 from dxsearch.train.data import TrainingCase, prepare_cases
@@ -510,11 +513,53 @@ def run_policy_grpo(
 # -- validation and the run ---------------------------------------------------------------------------
 
 
+def first_confidence(episode: Episode) -> float | None:
+    """The confidence of the episode's first diagnosis; ``None`` when it ended without one."""
+    for exchange in reversed(episode.history):
+        try:
+            turn = parse_turn(exchange.turn)
+        except ValueError:
+            continue
+        if isinstance(turn, Diagnose):
+            return turn.candidates[0].confidence if turn.candidates else None
+    return None
+
+
+def _stated(episodes: Sequence[Episode]) -> list[tuple[float, bool]]:
+    """(first diagnosis's confidence, was it the gold) of every episode that diagnosed."""
+    pairs = []
+    for episode in episodes:
+        confidence = first_confidence(episode)
+        if confidence is not None:
+            pairs.append((confidence, int(episode.reward.breakdown["accuracy/gold_rank"]) == 1))
+    return pairs
+
+
+def fit_calibration(episodes: Sequence[Episode]) -> Calibration:
+    """Isotonic map of first-choice probability to top-1 accuracy over greedy episodes (index-side cases)."""
+    pairs = _stated(episodes)
+    knots, values = isotonic([c for c, _ in pairs], [float(hit) for _, hit in pairs])
+    before = expected_calibration_error([c for c, _ in pairs], [hit for _, hit in pairs]) if pairs else None
+    return Calibration(
+        tuple(knots),
+        tuple(values),
+        {
+            "cases": len(episodes),
+            "diagnosed": len(pairs),
+            "top1": sum(h for _, h in pairs) / max(len(pairs), 1),
+            "ece_before": before,
+        },
+    )
+
+
 def episode_metrics(episodes: Sequence[Episode]) -> dict[str, Any]:
-    """reward, top1, top5, mrr, retrievals_per_case (and each reward component) over episodes."""
+    """reward, top1, top5, mrr, retrievals_per_case, ECE of the first diagnosis (and each reward component)."""
     count = len(episodes)
     ranks = [int(e.reward.breakdown["accuracy/gold_rank"]) for e in episodes]
+    stated = _stated(episodes)
     return {
+        "ece": expected_calibration_error([c for c, _ in stated], [h for _, h in stated]) if stated else None,
+        "ece_cases": len(stated),
         "reward": sum(e.reward.value for e in episodes) / count,
         "top1": sum(r == 1 for r in ranks) / count,
         "top5": sum(1 <= r <= 5 for r in ranks) / count,
@@ -662,6 +707,20 @@ def run(
         timings[name] = time.perf_counter() - t0
         run_dir.mark(name)
 
+    def calibrate(name: str) -> None:
+        """Fit the confidence map of a trained variant on its greedy episodes of the training cases."""
+        if run_dir.done(f"calibrated-{name}"):
+            return
+        t0 = time.perf_counter()
+        params = load_params(run_dir.model(name))
+        params.calibration = None  # fitted on the uncalibrated first-choice probabilities
+        evidence = EvidencePolicy(config.teacher, similarity=similarity)
+        policy = LearnedPolicy(params, config.budget, name=name, evidence=evidence)
+        params.calibration = fit_calibration(play_all(policy, train, env, reward_config, f"calibrate {name}"))
+        run_dir.save(name, params)
+        timings[f"calibrate_{name}"] = time.perf_counter() - t0
+        run_dir.mark(f"calibrated-{name}")
+
     def validate(name: str) -> None:
         path = out / "eval" / f"{name}.json"
         if not run_dir.done(f"eval-{name}"):
@@ -702,12 +761,14 @@ def run(
 
     # The main run is validated and summarised first; ablations (if any) follow and extend the summary.
     train_variant("grpo")
+    calibrate("grpo")
     for name in STAGES:
         validate(name)
     summary = write_summary()
     for name in variants:
         if name != "grpo":
             train_variant(name)
+            calibrate(name)
             validate(name)
             summary = write_summary()
     return summary

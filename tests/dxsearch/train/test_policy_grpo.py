@@ -14,6 +14,7 @@ from dxsearch.agent import diagnose
 from dxsearch.env import DiagnosticEnv
 from dxsearch.policies.card import read_card
 from dxsearch.policies.catalog import make_policy
+from dxsearch.policies.evidence import EvidencePolicy
 from dxsearch.policies.learned import FEATURES_VERSION, LearnedParams, LearnedPolicy, RankDecision, load_params
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings
@@ -26,6 +27,9 @@ from dxsearch.train.policy_grpo import (
     _Run,
     batch_decisions,
     decision_log_probs,
+    first_confidence,
+    fit_calibration,
+    play_all,
     run_policy_grpo,
 )
 from rewards.gold import Gold
@@ -117,6 +121,45 @@ def test_make_policy_loads_a_checkpoint_and_diagnoses_with_feature_contributions
         reasoning = next(t.text for t in trace.turns if t.action == "reason")
         assert "similarity" in reasoning and "interactions" in reasoning and trace.diagnoses[0].code in reasoning
         assert all(d.confidence is not None for d in trace.diagnoses)
+
+
+def test_the_confidence_a_clinician_reads_is_calibrated_on_played_cases_and_survives_a_reload(
+    env: DiagnosticEnv, tmp_path: Path
+) -> None:
+    params = LearnedParams.initial(2, scale=1.0)
+    params.action[:, 0] = [0.0, 5.0, 0.0, 0.0, 10.0, -10.0]  # bias: look the findings up, then diagnose
+    evidence = EvidencePolicy(CONFIG.teacher)
+    cases = _cases()
+    episodes = play_all(
+        LearnedPolicy(params, CONFIG.budget, evidence=evidence), cases, env, CONFIG.reward_config(), "t"
+    )
+    raw = [first_confidence(e) for e in episodes]
+    assert any(c is not None for c in raw)
+    params.calibration = fit_calibration(episodes)
+    assert params.calibration.fitted_on["cases"] == len(cases)
+    # The map is monotone and pulls each stated confidence towards the share of those answers that were right.
+    assert list(params.calibration.values) == sorted(params.calibration.values)
+    hits = [int(e.reward.breakdown["accuracy/gold_rank"]) == 1 for e in episodes]
+    assert all(0.0 <= v <= 1.0 for v in params.calibration.values)
+    stated = [(c, h) for c, h in zip(raw, hits, strict=True) if c is not None]
+    mapped = [float(np.interp(c, params.calibration.knots, params.calibration.values)) for c, _ in stated]
+    assert sum(mapped) == pytest.approx(sum(h for _, h in stated), abs=1e-9)  # isotonic keeps the mean
+
+    _Run(tmp_path, CONFIG).save("grpo", params)
+    reloaded = load_params(tmp_path / "models" / "grpo")
+    assert reloaded.calibration == params.calibration
+    scores = np.array([2.0, 0.5, -1.0])
+    assert reloaded.confidences(scores)[0] == pytest.approx(
+        float(np.interp(np.exp(2.0) / np.exp(scores).sum(), params.calibration.knots, params.calibration.values))
+    )
+    again = play_all(LearnedPolicy(reloaded, CONFIG.budget, evidence=evidence), cases, env, CONFIG.reward_config(), "t")
+    for before, episode in zip(raw, again, strict=True):
+        after = first_confidence(episode)
+        assert (before is None) == (after is None)  # the same answers, with calibrated confidences
+        if after is not None:
+            assert min(reloaded.calibration.values) - 1e-3 <= after <= max(reloaded.calibration.values) + 1e-3
+            reasoning = next(e.turn for e in episode.history if "<reason>" in e.turn)
+            assert "p = calibrated probability" in reasoning
 
 
 def test_weights_of_other_features_are_refused(tmp_path: Path) -> None:
