@@ -149,7 +149,7 @@ def _learned(settings: Settings, knowledge: HpoKnowledge | None) -> tuple[Policy
     """Weights from ``--model DIR`` (a ``dxsearch train --preset cpu-policy`` model), else the shipped ones."""
     from dxsearch.knowledge.similarity import get_phenotype_similarity
     from dxsearch.policies.card import read_card
-    from dxsearch.policies.evidence import EvidencePolicy
+    from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
     from dxsearch.policies.learned import LearnedPolicy, default_weights, load_params
 
     model = settings.llm_model_path or default_weights()
@@ -159,7 +159,10 @@ def _learned(settings: Settings, knowledge: HpoKnowledge | None) -> tuple[Policy
         )
     card = read_card(model) if model.is_dir() else None
     budget = card.budget if card is not None else None
-    evidence = EvidencePolicy(similarity=get_phenotype_similarity(knowledge))
+    # Its features, and its abstention (findings checks, DXSEARCH_ABSTAIN_*), come from the evidence policy.
+    evidence = EvidencePolicy(
+        EvidencePolicyConfig.from_settings(settings), similarity=get_phenotype_similarity(knowledge)
+    )
     return LearnedPolicy(load_params(model), budget, evidence=evidence), budget
 
 

@@ -357,7 +357,10 @@ class LearnedPolicy:
     def next_turn(self, case: Case, history: Sequence[Exchange]) -> str:
         query = case.findings_query()
         if not query:
-            return render_turn(Diagnose(()))
+            return render_turn(Diagnose((), reason="no observed finding was given"))
+        unsupported = self.evidence.abstention(case)  # the same findings checks as the evidence policy's
+        if unsupported is not None:
+            return render_turn(Diagnose((), reason=unsupported))
         seen = self.observe(case, history)
         done, candidates, features, scores = seen.done, seen.candidates, seen.features, seen.scores
         if isinstance(done.last, Reason):
@@ -526,6 +529,16 @@ class LearnedPolicy:
         by_code = {c.code: (row, c) for row, c in enumerate(candidates)}
         rows = [by_code[code][0] for code in _RANKED_LINE.findall(reasoning) if code in by_code]
         confidences = self.params.confidences(scores, rows[0] if rows else None)
+        threshold = self.evidence.config.abstain_below
+        if rows and self.params.calibration is not None and confidences[rows[0]] < threshold:
+            top = candidates[rows[0]]
+            return Diagnose(
+                (),
+                reason=(
+                    f"the most probable diagnosis, {_clean(top.name)} ({top.code}), has probability "
+                    f"{confidences[rows[0]]:.2f}, below the {threshold:.2f} needed to answer"
+                ),
+            )
         chosen: list[Candidate] = []
         for code in _RANKED_LINE.findall(reasoning):
             if code not in by_code:
