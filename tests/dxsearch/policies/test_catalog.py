@@ -18,7 +18,7 @@ from dxsearch.policies.catalog import (
 from dxsearch.registry import RegistryError
 from dxsearch.settings import Settings
 
-#: Policies that need trained weights (``--model``); the learned one has its own tests with a checkpoint.
+#: Policies that need weights: the LLM a checkpoint (``--model``), the learned one its shipped weights (below).
 NEED_A_MODEL = {"llm", "learned"}
 
 
@@ -51,8 +51,6 @@ def test_unknown_names_and_an_unconfigured_llm_are_refused_with_a_reason() -> No
         make_policy("nope", Settings())
     with pytest.raises(PolicyLoadError, match="--model PATH"):
         make_policy("llm", Settings())
-    with pytest.raises(PolicyLoadError, match="--policy learned needs --model DIR"):
-        make_policy("learned", Settings())
 
 
 def test_a_missing_checkpoint_is_a_load_error_not_a_crash(tmp_path: Path) -> None:
@@ -66,3 +64,20 @@ def test_a_server_plays_the_llm_only_when_one_is_configured() -> None:
     assert configured_policy_name(Settings(policy="phenotype")) == "phenotype"
     served = Settings(llm_base_url="http://127.0.0.1:9/v1", llm_model="m")
     assert configured_policy_name(served) == "llm"
+
+
+def test_the_learned_policy_plays_its_shipped_calibrated_weights_and_abstains_on_nonspecific_findings() -> None:
+    from dxsearch.cases import Case, Finding
+    from dxsearch.policies.learned import CANDIDATE_FEATURES, LearnedPolicy, default_weights
+    from dxsearch.protocol import Diagnose, parse_turn
+
+    assert default_weights() is not None  # shipped: it beat the evidence policy on held-out cases (README)
+    policy, budget = make_policy("learned", Settings())
+    assert isinstance(policy, LearnedPolicy) and budget == Budget()
+    assert policy.params.rank_linear.shape == (len(CANDIDATE_FEATURES),)
+    calibration = policy.params.calibration
+    assert calibration is not None and calibration.fitted_on["cases"] > 100
+    assert all(0.0 <= v <= 1.0 for v in calibration.values) and max(calibration.values) < 0.9
+    fever = Case(case_id="fever", findings=(Finding(label="Fever", hpo_id="HP:0001945"),))
+    turn = parse_turn(policy.next_turn(fever, []))
+    assert isinstance(turn, Diagnose) and not turn.candidates and "nonspecific" in (turn.reason or "")
