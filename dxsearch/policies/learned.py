@@ -343,6 +343,7 @@ class LearnedPolicy:
         rng: np.random.Generator | None = None,
         recorder: list[Decision] | None = None,
         memo: dict[tuple[object, ...], list[Any]] | None = None,
+        check_findings: bool = True,
     ) -> None:
         self.name = name
         self.params = params
@@ -352,13 +353,16 @@ class LearnedPolicy:
         self.evidence.collect_likelihood = True
         self.rng = rng
         self.recorder = recorder
+        #: The evidence policy's findings checks, a serving guard: training plays every case (and its
+        #: action head learns when to abstain); served and evaluated, nonspecific input is refused first.
+        self.check_findings = check_findings
         self._memo = memo if memo is not None else {}
 
     def next_turn(self, case: Case, history: Sequence[Exchange]) -> str:
         query = case.findings_query()
         if not query:
             return render_turn(Diagnose((), reason="no observed finding was given"))
-        unsupported = self.evidence.abstention(case)  # the same findings checks as the evidence policy's
+        unsupported = self.evidence.abstention(case) if self.check_findings else None  # as the evidence policy's
         if unsupported is not None:
             return render_turn(Diagnose((), reason=unsupported))
         seen = self.observe(case, history)

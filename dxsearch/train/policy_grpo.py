@@ -315,7 +315,7 @@ def behaviour_clone(
     model = TorchPolicy(initial)
     evidence = EvidencePolicy(config.teacher, similarity=similarity)
     memo: dict[tuple[object, ...], list[Any]] = {}  # candidates depend on the history, not on the weights
-    policy = LearnedPolicy(initial, config.budget, evidence=evidence, memo=memo)
+    policy = LearnedPolicy(initial, config.budget, evidence=evidence, memo=memo, check_findings=False)
     rankings, _ = teacher_decisions(episodes, policy)
     _, ranks = batch_decisions([(0, d) for d in rankings])
     rank_loss = 0.0
@@ -327,7 +327,7 @@ def behaviour_clone(
 
         rank_loss = _fit(model, ranking_nll, rank_names, config.bc)
     fitted = model.to_params()
-    policy = LearnedPolicy(fitted, config.budget, evidence=evidence, memo=memo)
+    policy = LearnedPolicy(fitted, config.budget, evidence=evidence, memo=memo, check_findings=False)
     _, labelled = teacher_decisions(episodes, policy)
     decisions: list[tuple[int, Decision]] = []
     skipped = 0
@@ -448,7 +448,13 @@ def run_policy_grpo(
                     recorder: list[Decision] = []
                     rng = np.random.default_rng([config.seed, step, case_index, member])
                     policy = LearnedPolicy(
-                        params, config.budget, evidence=evidence, rng=rng, recorder=recorder, memo=memo
+                        params,
+                        config.budget,
+                        evidence=evidence,
+                        rng=rng,
+                        recorder=recorder,
+                        memo=memo,
+                        check_findings=False,
                     )
                     episode = play(
                         case.labelled.case, policy, env, case.gold, reward_config, exclude_doc_ids=case.hidden_doc_ids
@@ -715,7 +721,7 @@ def run(
         params = load_params(run_dir.model(name))
         params.calibration = None  # fitted on the uncalibrated first-choice probabilities
         evidence = EvidencePolicy(config.teacher, similarity=similarity)
-        policy = LearnedPolicy(params, config.budget, name=name, evidence=evidence)
+        policy = LearnedPolicy(params, config.budget, name=name, evidence=evidence, check_findings=False)
         params.calibration = fit_calibration(play_all(policy, train, env, reward_config, f"calibrate {name}"))
         run_dir.save(name, params)
         timings[f"calibrate_{name}"] = time.perf_counter() - t0
@@ -730,7 +736,9 @@ def run(
                 policy = EvidencePolicy(config.teacher, similarity=similarity)
             else:
                 evidence = EvidencePolicy(config.teacher, similarity=similarity)
-                policy = LearnedPolicy(load_params(run_dir.model(name)), config.budget, name=name, evidence=evidence)
+                policy = LearnedPolicy(
+                    load_params(run_dir.model(name)), config.budget, name=name, evidence=evidence, check_findings=False
+                )
             write_json(path, episode_metrics(play_all(policy, validation, env, reward_config, f"validate {name}")))
             timings[f"eval_{name}"] = time.perf_counter() - t0
             run_dir.mark(f"eval-{name}")

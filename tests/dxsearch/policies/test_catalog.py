@@ -71,7 +71,7 @@ def test_the_learned_policy_plays_its_shipped_calibrated_weights_and_abstains_on
     from dxsearch.policies.learned import CANDIDATE_FEATURES, LearnedPolicy, default_weights
     from dxsearch.protocol import Diagnose, parse_turn
 
-    assert default_weights() is not None  # shipped: it beat the evidence policy on held-out cases (README)
+    assert default_weights() is not None  # shipped: top-1 above the evidence policy's on held-out cases (README)
     policy, budget = make_policy("learned", Settings())
     assert isinstance(policy, LearnedPolicy) and budget == Budget()
     assert policy.params.rank_linear.shape == (len(CANDIDATE_FEATURES),)
