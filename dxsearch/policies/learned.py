@@ -12,7 +12,10 @@ cpu-policy`` (behaviour cloning of the evidence policy, then GRPO on the combine
 * **the ranking**: a Plackett–Luce distribution over every candidate the evidence signals
   produce, scored by a linear term plus a small tanh layer over :data:`CANDIDATE_FEATURES`;
   greedy play sorts by score, training samples orderings;
-* **its confidence**: each diagnosis's first-choice probability under that distribution.
+* **its confidence**: the first diagnosis's first-choice probability under that distribution,
+  mapped by the :class:`Calibration` fitted after training to the chance it is right, the others
+  scaled with it; below ``abstain_below`` (and on input the evidence policy's findings checks
+  refuse) it answers "insufficient evidence" with the reason.
 
 It speaks the protocol through the same :class:`~dxsearch.env.DiagnosticEnv` as every policy.
 Before diagnosing it reasons once: one line per finalist with its probability, its score and
