@@ -73,6 +73,7 @@ from dxsearch.train.metrics import read_metrics
 from dxsearch.train.plot import plot_reward_curve
 from rewards.config import RewardConfig
 from rewards.scoring import COMPONENTS
+from rewards.transcript import transcript_from_turns
 
 STAGES = ("untrained", "sft", "grpo", "evidence")
 _stderr = Console(stderr=True)
@@ -520,15 +521,9 @@ def run_policy_grpo(
 
 
 def first_confidence(episode: Episode) -> float | None:
-    """The confidence of the episode's first diagnosis; ``None`` when it ended without one."""
-    for exchange in reversed(episode.history):
-        try:
-            turn = parse_turn(exchange.turn)
-        except ValueError:
-            continue
-        if isinstance(turn, Diagnose):
-            return turn.candidates[0].confidence if turn.candidates else None
-    return None
+    """The confidence of the episode's first diagnosis (in the answer the reward scored); ``None`` without one."""
+    final = transcript_from_turns(episode.history).final
+    return final.candidates[0].confidence if final is not None and final.candidates else None
 
 
 def _stated(episodes: Sequence[Episode]) -> list[tuple[float, bool]]:
@@ -713,6 +708,11 @@ def run(
         timings[name] = time.perf_counter() - t0
         run_dir.mark(name)
 
+    def greedy(name: str, params: LearnedParams) -> LearnedPolicy:
+        """A trained variant as calibration and validation play it: greedy, every case (no findings checks)."""
+        evidence = EvidencePolicy(config.teacher, similarity=similarity)
+        return LearnedPolicy(params, config.budget, name=name, evidence=evidence, check_findings=False)
+
     def calibrate(name: str) -> None:
         """Fit the confidence map of a trained variant on its greedy episodes of the training cases."""
         if run_dir.done(f"calibrated-{name}"):
@@ -720,9 +720,8 @@ def run(
         t0 = time.perf_counter()
         params = load_params(run_dir.model(name))
         params.calibration = None  # fitted on the uncalibrated first-choice probabilities
-        evidence = EvidencePolicy(config.teacher, similarity=similarity)
-        policy = LearnedPolicy(params, config.budget, name=name, evidence=evidence, check_findings=False)
-        params.calibration = fit_calibration(play_all(policy, train, env, reward_config, f"calibrate {name}"))
+        played = play_all(greedy(name, params), train, env, reward_config, f"calibrate {name}")
+        params.calibration = fit_calibration(played)
         run_dir.save(name, params)
         timings[f"calibrate_{name}"] = time.perf_counter() - t0
         run_dir.mark(f"calibrated-{name}")
@@ -735,10 +734,7 @@ def run(
             if name == "evidence":
                 policy = EvidencePolicy(config.teacher, similarity=similarity)
             else:
-                evidence = EvidencePolicy(config.teacher, similarity=similarity)
-                policy = LearnedPolicy(
-                    load_params(run_dir.model(name)), config.budget, name=name, evidence=evidence, check_findings=False
-                )
+                policy = greedy(name, load_params(run_dir.model(name)))
             write_json(path, episode_metrics(play_all(policy, validation, env, reward_config, f"validate {name}")))
             timings[f"eval_{name}"] = time.perf_counter() - t0
             run_dir.mark(f"eval-{name}")
