@@ -533,8 +533,8 @@ class LearnedPolicy:
         return "\n".join(lines)
 
     def _diagnose(self, reasoning: str, candidates: Sequence[Any], scores: npt.NDArray[np.float64]) -> Diagnose:
-        by_code = {c.code: (row, c) for row, c in enumerate(candidates)}
-        rows = [by_code[code][0] for code in _RANKED_LINE.findall(reasoning) if code in by_code]
+        by_code = {c.code: row for row, c in enumerate(candidates)}
+        rows = [by_code[code] for code in _RANKED_LINE.findall(reasoning) if code in by_code]
         confidences = self.params.confidences(scores, rows[0] if rows else None)
         threshold = self.evidence.config.abstain_below
         if rows and self.params.calibration is not None and confidences[rows[0]] < threshold:
@@ -547,10 +547,8 @@ class LearnedPolicy:
                 ),
             )
         chosen: list[Candidate] = []
-        for code in _RANKED_LINE.findall(reasoning):
-            if code not in by_code:
-                continue
-            row, c = by_code[code]
+        for row in rows:
+            c = candidates[row]
             evidence = (*c.knowledge[:2], *c.patients[: self.evidence.config.patients_cited])
             confidence = round(min(max(float(confidences[row]), 0.0), 1.0), 3)
             chosen.append(Candidate(name=_clean(c.name), code=c.code, evidence=evidence, confidence=confidence))
