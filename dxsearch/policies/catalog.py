@@ -177,7 +177,7 @@ for _name in ("lexical", "dense", "hybrid"):
         PolicyEntry(_ranking(_name), retriever=_name, description=f"diagnose the {_name} retrieval ranking in order")
     )
 POLICIES.register("learned")(
-    PolicyEntry(_learned, description="the evidence signals with decisions and ranking learned by GRPO (--model DIR)")
+    PolicyEntry(_learned, description="evidence signals; decisions and ranking learned by GRPO (shipped, or --model)")
 )
 POLICIES.register("llm")(
     PolicyEntry(_llm, description="a language model: local checkpoint (--model) or OpenAI-compatible server")
