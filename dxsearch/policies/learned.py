@@ -91,20 +91,28 @@ def _softmax(logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Isotonic map from the ranking's first-choice probability to the chance its first diagnosis is right.
+    """A temperature over the scores, then an isotonic map from the first choice's probability to its accuracy.
 
-    The Plackett–Luce scale is sharp (first choices near 0.9 where a tenth are right), so the
-    confidence a clinician reads goes through this map, fitted after training on the index-side
-    training cases (:func:`dxsearch.train.policy_grpo.fit_calibration`); the others are scaled with it,
-    so that the confidences still sum to at most 1 and keep their order.
+    The Plackett–Luce scale is sharp (first choices near 0.9 where a tenth are right, runners-up
+    near 0), so the confidence a clinician reads is fitted after training on the index-side
+    training cases (:func:`dxsearch.train.policy_grpo.fit_calibration`): ``temperature`` spreads the
+    scores so that the gold's share among the candidates is as likely as it can be (the runners-up
+    then keep a share their evidence justifies, not 0.00), and the isotonic map turns the first
+    choice's tempered probability into the share of such answers that were right. The others are
+    scaled with it, so that the confidences still sum to at most 1 and keep their order.
     """
 
     knots: tuple[float, ...]
     values: tuple[float, ...]
     fitted_on: dict[str, Any] = field(default_factory=dict)
+    temperature: float = 1.0
+
+    def probabilities(self, scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The tempered first-choice probabilities of ``scores`` (what the isotonic map reads)."""
+        return _softmax(scores / self.temperature) if scores.size else np.zeros(0)
 
     def apply(self, probabilities: npt.NDArray[np.float64], first: int) -> npt.NDArray[np.float64]:
-        """Map the first stated diagnosis's probability (row ``first``); scale the others with it."""
+        """Map the first stated diagnosis's tempered probability (row ``first``); scale the others with it."""
         if not probabilities.size or not self.knots:
             return probabilities
         top = float(probabilities[first])
@@ -118,14 +126,22 @@ class Calibration:
         return out
 
     def as_json(self) -> dict[str, Any]:
-        return {"isotonic_x": list(self.knots), "isotonic_y": list(self.values), "fitted_on": self.fitted_on}
+        return {
+            "temperature": self.temperature,
+            "isotonic_x": list(self.knots),
+            "isotonic_y": list(self.values),
+            "fitted_on": self.fitted_on,
+        }
 
     @classmethod
     def from_json(cls, payload: dict[str, Any]) -> Calibration:
         knots, values = tuple(map(float, payload["isotonic_x"])), tuple(map(float, payload["isotonic_y"]))
         if len(knots) != len(values) or any(b < a for a, b in pairwise(values)):
             raise ValueError("calibration: isotonic_x and isotonic_y must pair up, isotonic_y non-decreasing")
-        return cls(knots, values, dict(payload.get("fitted_on") or {}))
+        temperature = float(payload.get("temperature", 1.0))
+        if not temperature > 0:
+            raise ValueError("calibration: temperature must be positive")
+        return cls(knots, values, dict(payload.get("fitted_on") or {}), temperature)
 
 
 @dataclass
@@ -171,10 +187,10 @@ class LearnedParams:
 
         ``first``: the row stated first (default: the best score); the calibration maps its probability.
         """
-        probabilities = _softmax(scores) if scores.size else np.zeros(0)
-        if self.calibration is None or not probabilities.size:
-            return probabilities
-        return self.calibration.apply(probabilities, int(np.argmax(scores)) if first is None else first)
+        if self.calibration is None or not scores.size:
+            return _softmax(scores) if scores.size else np.zeros(0)
+        first = int(np.argmax(scores)) if first is None else first
+        return self.calibration.apply(self.calibration.probabilities(scores), first)
 
     def action_logits(self, state: npt.NDArray[np.float64], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
         logits = self.action @ state

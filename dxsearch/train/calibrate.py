@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import minimize
+from scipy.optimize import minimize, minimize_scalar
 
 from dxsearch.agent import rollout
 from dxsearch.cases import LabelledCase
@@ -170,32 +170,79 @@ def fit_softmax(cases: Sequence[CalibrationCase]) -> Calibrator:
     return Calibrator(temperature=math.exp(theta[0]), null_weights=tuple(float(w) for w in theta[1:]))
 
 
-def isotonic(x: Sequence[float], y: Sequence[float]) -> tuple[list[float], list[float]]:
+def fit_temperature(scored: Sequence[tuple[npt.NDArray[np.float64], int]]) -> float:
+    """The temperature under which each case's gold is most likely among its candidates' scores.
+
+    ``scored``: (every candidate's score, the gold's row) of cases whose gold is a candidate. One
+    parameter, bounded like :func:`fit_softmax`'s (the likelihood flattens towards infinity); 1.0
+    without cases.
+    """
+    if not scored:
+        return 1.0
+
+    def negative_log_likelihood(log_temperature: float) -> float:
+        temperature = math.exp(log_temperature)
+        total = 0.0
+        for scores, gold in scored:
+            logits = scores / temperature
+            top = float(logits.max())
+            total += top + math.log(float(np.exp(logits - top).sum())) - float(logits[gold])
+        return total / len(scored)
+
+    low, high = _LOG_TEMPERATURE_BOUNDS[0], math.log(100.0)
+    result = minimize_scalar(negative_log_likelihood, bounds=(low, high), method="bounded", options={"xatol": 1e-6})
+    return math.exp(float(result.x))
+
+
+def isotonic(x: Sequence[float], y: Sequence[float], *, prior_strength: float = 0.0) -> tuple[list[float], list[float]]:
     """Pool-adjacent-violators: the non-decreasing step fit of ``y`` on ``x``, as (knots, values).
 
     Equal ``x`` values are pooled first (one point, weighted by its count), so tied inputs map to one
     value and the fit keeps the mean of ``y`` (confidences rounded for display tie often).
+
+    ``prior_strength`` > 0 adds that many pseudo-points at the mean of ``y`` to every block, so a
+    block of a few points all right (or all wrong) maps to a probability short of 1 (or 0): a fit
+    on a few hundred cases has no grounds for certainty at its ends. The mean is then kept only
+    approximately.
     """
+    prior = prior_strength * (sum(map(float, y)) / len(y)) if y else 0.0
+
+    def value(block: list[float]) -> float:
+        return (block[0] + prior) / (block[1] + prior_strength)
+
     pooled: dict[float, list[float]] = {}
     for xi, yi in zip(x, y, strict=True):
         tally = pooled.setdefault(float(xi), [0.0, 0.0])
         tally[0] += float(yi)
         tally[1] += 1.0
     blocks: list[list[float]] = []  # [sum of y, count, min x, max x]
-    for xi in sorted(pooled):
-        total, count = pooled[xi]
-        blocks.append([total, count, xi, xi])
-        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+
+    def pool(violates: Callable[[list[float], list[float]], bool]) -> None:
+        while len(blocks) > 1 and violates(blocks[-2], blocks[-1]):
             last = blocks.pop()
             blocks[-1][0] += last[0]
             blocks[-1][1] += last[1]
             blocks[-1][3] = last[3]
+
+    for xi in sorted(pooled):
+        total, count = pooled[xi]
+        blocks.append([total, count, xi, xi])
+        if prior_strength:  # equal means pool too, so that the prior shrinks whole steps, not single points
+            pool(lambda a, b: a[0] / a[1] >= b[0] / b[1])
+        else:
+            pool(lambda a, b: a[0] / a[1] > b[0] / b[1])
+    if prior_strength:  # shrunk steps of different sizes can cross: pool them again until they rise
+        raw, blocks = blocks, []
+        for block in raw:
+            blocks.append(block)
+            pool(lambda a, b: value(a) > value(b))
     knots: list[float] = []
     values: list[float] = []
-    for total, count, low, high in blocks:
+    for block in blocks:
+        low, high = block[2], block[3]
         for point in (low, high) if high > low else (low,):
             knots.append(point)
-            values.append(total / count)
+            values.append(value(block))
     return knots, values
 
 

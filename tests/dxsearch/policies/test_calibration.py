@@ -18,7 +18,7 @@ from dxsearch.policies.calibration import (
     expected_calibration_error,
     shipped_calibrator,
 )
-from dxsearch.train.calibrate import isotonic
+from dxsearch.train.calibrate import fit_temperature, isotonic
 
 scores = st.lists(st.floats(min_value=0.0, max_value=3.0), min_size=1, max_size=40).map(
     lambda xs: tuple(sorted(xs, reverse=True))
@@ -80,3 +80,22 @@ def test_isotonic_is_non_decreasing_and_within_the_data(pairs: list[tuple[float,
     # Tied inputs get one value, and the fit keeps the mean: as many right answers as the data held.
     fitted = [float(np.interp(x, knots, values)) for x, _ in pairs]
     assert sum(fitted) == pytest.approx(sum(y for _, y in pairs), abs=1e-6)
+
+
+def test_the_fitted_temperature_matches_how_often_the_gold_beats_the_rest() -> None:
+    # Two candidates, scores 10 apart; the gold is the first in 3 cases of 4. The maximum-likelihood
+    # temperature makes the first choice's tempered probability 3/4: 10 / T = ln 3.
+    scored = [(np.array([10.0, 0.0]), 0)] * 3 + [(np.array([10.0, 0.0]), 1)]
+    temperature = fit_temperature(scored)
+    assert temperature == pytest.approx(10.0 / math.log(3.0), rel=1e-3)
+    assert fit_temperature([]) == 1.0
+
+
+def test_a_prior_keeps_a_small_fit_from_claiming_certainty() -> None:
+    x = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
+    y = [0.0] * 5 + [1.0] * 5
+    assert isotonic(x, y)[1][0] == 0.0 and isotonic(x, y)[1][-1] == 1.0
+    knots, values = isotonic(x, y, prior_strength=2.0)
+    assert values == sorted(values) and knots == sorted(knots)
+    # Two pseudo-points at the mean (0.5) in each block: 0/5 -> 1/7, 5/5 -> 6/7.
+    assert values[0] == pytest.approx(1 / 7) and values[-1] == pytest.approx(6 / 7)
