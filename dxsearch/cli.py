@@ -67,6 +67,10 @@ def _policy_choice(value: str) -> str:
     return value
 
 
+def _optional_policy_choice(value: str | None) -> str | None:
+    return None if value is None else _policy_choice(value)
+
+
 def _policy_choices(values: list[str] | None) -> list[str] | None:
     return None if values is None else [_policy_choice(value) for value in values]
 
@@ -190,7 +194,14 @@ def diagnose(
         ),
     ],
     index: IndexOption = None,
-    policy: Annotated[str, typer.Option(help=f"Who reasons. {POLICY_HELP}.", callback=_policy_choice)] = "evidence",
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Who reasons (default: DXSEARCH_POLICY, else learned). {POLICY_HELP}.",
+            callback=_optional_policy_choice,
+            show_default=False,
+        ),
+    ] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Print every turn, passage and evidence chain.")] = False,
     json_out: Annotated[
         Path | None,
@@ -220,6 +231,9 @@ def diagnose(
     from dxsearch.policies.catalog import index_knowledge, retriever_for
 
     settings = settings_or_fail()
+    if policy is None and settings.policy not in POLICY_CHOICES:
+        raise fail(f"DXSEARCH_POLICY={settings.policy!r} is not one of {', '.join(POLICY_CHOICES)}")
+    policy = policy or settings.policy
     readings = [_read_case(case, settings) for case in cases]  # every input checked before anything loads
     traces: list[str] = []
 
@@ -641,8 +655,9 @@ def serve(
 
     Settings come from DXSEARCH_* variables: DXSEARCH_INDEX, DXSEARCH_AUDIT_URL
     (sqlite:///var/audit.db by default), DXSEARCH_API_KEYS as 'key:role,key:role'
-    (roles clinician, data_team, auditor, admin). The evidence baseline answers unless
-    an LLM is configured (DXSEARCH_LLM_MODEL_PATH or DXSEARCH_LLM_BASE_URL).
+    (roles clinician, data_team, auditor, admin). The learned evidence policy (its shipped
+    weights) answers unless DXSEARCH_POLICY names another (e.g. evidence) or an LLM is
+    configured (DXSEARCH_LLM_MODEL_PATH or DXSEARCH_LLM_BASE_URL).
     Outside development (--dev or DXSEARCH_DEVELOPMENT=1) it refuses to start (exit 2)
     unless DXSEARCH_PSEUDONYM_KEY is a secret of at least 32 bytes and
     DXSEARCH_AUDIT_SIGNING_KEY names the Ed25519 key that signs audit checkpoints.

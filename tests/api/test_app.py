@@ -569,3 +569,22 @@ def test_confidence_is_a_probability_described_in_the_schema(client: TestClient)
     schema = client.get("/openapi.json").json()["components"]["schemas"]
     assert "Probability" in schema["DiagnosisOut"]["properties"]["confidence"]["description"]
     assert "reason" in schema["DiagnoseResponse"]["properties"]
+
+
+def test_a_server_plays_the_shipped_learned_policy_unless_told_otherwise(
+    settings: Settings, index: EmbeddedIndex, store: SqliteAuditStore
+) -> None:
+    """No policy handed in: the app builds `Settings.policy`, by default the learned policy's shipped weights."""
+    assert settings.policy == "learned"
+    with running(create_app(settings, index=index, audit_store=store)) as served:
+        assert served.get("/readyz").json()["policy"] == "learned"
+        findings = ["Arachnodactyly", "Ectopia lentis", "Tall stature", "Aortic root aneurysm"]
+        data = served.post("/v1/diagnose", json={"findings": findings}, headers=auth("clinician")).json()
+        assert data["trace"]["policy"]["name"] == "learned"
+        assert data["diagnoses"][0]["code"] == "OMIM:154700"
+        confidences = [d["confidence"] for d in data["diagnoses"]]
+        assert 0.2 <= confidences[0] < 1.0 and confidences == sorted(confidences, reverse=True)
+        reasoning = "\n".join(turn["text"] for turn in data["trace"]["turns"])
+        assert "p = calibrated probability" in reasoning and "interactions" in reasoning
+        nonsense = served.post("/v1/diagnose", json={"findings": ["xyzzy plugh"]}, headers=auth("clinician")).json()
+        assert nonsense["outcome"] == "insufficient_evidence" and "no finding was understood" in nonsense["reason"]

@@ -65,7 +65,7 @@ def test_diagnose_prints_the_differential_on_stdout_with_dxsearch_index_as_the_d
         monkeypatch.delenv("DXSEARCH_INDEX")
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
-    assert "differential" in result.stdout and "policy evidence" in result.stdout
+    assert "differential" in result.stdout and "policy learned" in result.stdout
     assert "differential" not in result.stderr
 
 

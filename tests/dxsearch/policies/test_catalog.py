@@ -60,7 +60,7 @@ def test_a_missing_checkpoint_is_a_load_error_not_a_crash(tmp_path: Path) -> Non
 
 
 def test_a_server_plays_the_llm_only_when_one_is_configured() -> None:
-    assert configured_policy_name(Settings()) == "evidence"
+    assert configured_policy_name(Settings()) == "learned"
     assert configured_policy_name(Settings(policy="phenotype")) == "phenotype"
     served = Settings(llm_base_url="http://127.0.0.1:9/v1", llm_model="m")
     assert configured_policy_name(served) == "llm"
