@@ -32,6 +32,7 @@ from dxsearch.env import DiagnosticEnv
 from dxsearch.episode import Budget, Exchange
 from dxsearch.intake import InputAccount, IntakeLimits, PreparedCase
 from dxsearch.intake.second_reader import get_second_reader
+from dxsearch.knowledge.context_lookup import get_context_lookup
 from dxsearch.knowledge.disease_equivalents import get_disease_equivalents
 from dxsearch.knowledge.hpo import HpoKnowledge
 from dxsearch.knowledge.term_lookup import get_term_lookup
@@ -204,6 +205,7 @@ class DiagnosisService:
             self._knowledge = index_knowledge(self._index)  # read from the manifest once, not per request
             self._next_steps = NextStepsPlanner.for_index(self._index, self._knowledge)
             get_term_lookup()
+            get_context_lookup()  # modes of inheritance and onsets in notes: built or read back once, here
             get_second_reader()  # its index is built (once) and loaded here, not on the first note
             get_disease_equivalents()  # the auditor's diagnosis filter: ~4 s, here rather than on a first query
             trace = self._run(WARM_UP_CASE)

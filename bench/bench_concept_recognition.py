@@ -20,11 +20,13 @@ format above (GSC+: ``[start::end]<TAB>HP_0000001 | words``; ID-68:
 
 Scoring: per document, the set of HPO ids of present findings, ids made current (alternative and obsolete
 ids replaced as ``HpoKnowledge.current_id`` does); exact id match; micro precision / recall / F1 over all
-documents. Gold ids outside "Phenotypic abnormality" (inheritance modes, modifiers), which neither
-system reports by design, are counted as misses in the headline row and left out in the ``pa`` row.
+documents. Gold ids outside "Phenotypic abnormality" (inheritance modes, onsets, modifiers) count in the
+headline row (the intake reports modes of inheritance and onsets, ``dxsearch.knowledge.context_lookup``;
+neither system reports modifiers); the ``pa`` row scores gold and found ids within Phenotypic abnormality.
 
 Systems: ``intake`` is ``dxsearch.intake.account.read_text`` (what ``dxsearch read --notes`` and the API
-do to a note): the terms of its account asserted present or historical. ``dictionary`` is the same
+do to a note): the terms of its account asserted present or historical, findings, modes of
+inheritance and onsets alike. ``dictionary`` is the same
 without its second reader (``dxsearch.intake.second_reader``): the dictionary of ``term_lookup`` alone.
 ``fasthpocr`` is FastHPOCR 0.1.4, longest-match mode, its index built from the same ``hp.obo``
 (``bench/fasthpocr_bare.py``), every annotation counted present.
@@ -190,7 +192,10 @@ def evaluate(docs: Sequence[Document], read: Callable[[str], set[str]], knowledg
         whole.add(gold, found)
         whole.misses.update(gold - found)
         whole.wrong.update(found - gold)
-        pa.add({g for g in gold if knowledge.is_phenotypic_abnormality(g)}, found)
+        pa.add(
+            {g for g in gold if knowledge.is_phenotypic_abnormality(g)},
+            {f for f in found if knowledge.is_phenotypic_abnormality(f)},
+        )
     seconds = time.perf_counter() - started
     return {
         **whole.row(),

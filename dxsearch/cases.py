@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -47,7 +47,12 @@ class Finding(BaseModel):
 
 
 class Case(BaseModel):
-    """What a diagnostic system may see about one patient."""
+    """What a diagnostic system may see about one patient.
+
+    ``inheritance`` and ``onset`` are what the input said of the disease itself (a note's "autosomal
+    dominant", "since infancy"): HPO terms outside "Phenotypic abnormality", so not findings to match
+    diseases against, but evidence the likelihood-ratio scorer weighs (its inheritance and onset factors).
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -56,6 +61,12 @@ class Case(BaseModel):
     age: str | None = Field(default=None, description="ISO 8601 duration, e.g. P5Y2M.")
     findings: tuple[Finding, ...] = ()
     text: str | None = None
+    inheritance: tuple[Annotated[str, Field(pattern=r"^HP:\d{7}$")], ...] = Field(
+        default=(), description="Modes of inheritance stated (HPO terms below HP:0000005), e.g. HP:0000006."
+    )
+    onset: str | None = Field(
+        default=None, pattern=r"^HP:\d{7}$", description="The onset stated (an HPO term below HP:0003674)."
+    )
 
     @property
     def observed(self) -> list[Finding]:

@@ -589,8 +589,11 @@ def read_command(
 
     \b
       {"doc_id": ..., "findings": [{"id": "HP:...", "label": ..., "span": [start, end],
-                                   "assertion": "present|absent|family_history|uncertain|historical"}],
+                                   "assertion": "present|absent|family_history|uncertain|historical",
+                                   "kind": "finding|inheritance|onset"}],
        "not_understood": [{"span": [start, end], "reason": ...}], "age": "P14Y", "sex": "male"}
+
+    A mode of inheritance ("autosomal dominant") or an onset ("since infancy") is listed with its kind.
     """
     from dxsearch.intake.account import read_text
     from dxsearch.intake.second_reader import get_second_reader
@@ -614,7 +617,13 @@ def read_command(
                 raise fail(f'{notes}:{number}: expected {{"doc_id": ..., "text": "..."}}')
             reading = read_text(row["text"], lookup, knowledge, second)
             found = [
-                {"id": m.hpo_id, "label": m.label, "span": list(m.span or ()), "assertion": m.assertion}
+                {
+                    "id": m.hpo_id,
+                    "label": m.label,
+                    "span": list(m.span or ()),
+                    "assertion": m.assertion,
+                    "kind": m.kind,
+                }
                 for m in reading.mapped
             ]
             missed = [{"span": list(n.span or ()), "reason": n.reason} for n in reading.not_understood]

@@ -353,7 +353,11 @@ def likelihood_runner(knowledge: HpoKnowledge | None = None) -> Runner:
         case = labelled.case
         observed = [f.hpo_id for f in case.observed if f.hpo_id]
         excluded = [f.hpo_id for f in case.excluded if f.hpo_id]
-        ranked = scorer.rank(observed, excluded, k=5, sex=case.sex) if observed else []
+        ranked = (
+            scorer.rank(observed, excluded, k=5, sex=case.sex, inheritance=case.inheritance, onset=case.onset)
+            if observed
+            else []
+        )
         return RankedAnswer(
             codes=tuple(r.disease_id for r in ranked),
             names=tuple(r.name for r in ranked),

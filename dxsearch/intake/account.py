@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dxsearch.cases import Finding, Sex
 from dxsearch.intake.demographics import Demographics, read_demographics
+from dxsearch.knowledge.context_lookup import ItemKind, case_modes, case_onset, get_context_lookup, kind_of
 from dxsearch.knowledge.hpo import HpoKnowledge
 from dxsearch.knowledge.term_lookup import ASSERTION_ORDER, Assertion, Candidate, ExtractedTerm, TermLookup
 
@@ -54,6 +55,11 @@ NO_LOINC_DIRECTION_TERM = (
 )
 #: Assertions that describe the patient's own findings (observed or excluded); others stay in the account only.
 PATIENT_ASSERTIONS: frozenset[Assertion] = frozenset({"present", "historical", "absent"})
+#: Assertions under which a mode of inheritance or an onset is the patient's: said of them, not denied, not
+#: guessed. A mode under a family-history cue stays in the account only: "family history of autosomal
+#: dominant polycystic kidney disease" names a relative's disease, not the patient's, and a wrong mode
+#: weighs hard against every disease with another one.
+CONTEXT_ASSERTIONS: frozenset[Assertion] = frozenset({"present", "historical"})
 
 Span = tuple[int, int]
 #: Where age or sex came from: ``given`` (a field of the request), ``bundle``, ``text`` or a findings item path.
@@ -66,6 +72,9 @@ class MappedItem(BaseModel):
     ``path`` says which input it came from (``text``, ``findings[3]``, a bundle's ``entry[4].resource`` or
     ``bundle.conditions[0]``); ``span`` is ``[start, end]`` in the note (``text``) or in the label given.
     ``given`` is the label the caller gave, for list and bundle items only (never words of a note).
+    ``kind`` says what the term is: a phenotypic ``finding`` the diseases are matched against, or a mode of
+    ``inheritance`` or an ``onset``, which the case carries beside its findings (``Case.inheritance``,
+    ``Case.onset``) for the likelihood-ratio scorer's inheritance and onset factors.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -76,6 +85,7 @@ class MappedItem(BaseModel):
     hpo_id: str = Field(pattern=r"^HP:\d{7}$")
     label: str = Field(description="The HPO term's name.")
     assertion: Assertion
+    kind: ItemKind = "finding"
 
 
 class NotUnderstood(BaseModel):
@@ -130,6 +140,7 @@ class Reading:
     """Findings for the case, with the account entries they came from, and age and sex the words gave.
 
     ``demographics`` spans index the text of ``demographics_path`` (``text`` or a findings item).
+    ``inheritance`` and ``onset`` are what the words say of the patient's disease (:func:`case_context`).
     """
 
     findings: tuple[Finding, ...]
@@ -137,6 +148,19 @@ class Reading:
     not_understood: tuple[NotUnderstood, ...]
     demographics: Demographics = field(default_factory=Demographics)
     demographics_path: str | None = None
+    inheritance: tuple[str, ...] = ()
+    onset: str | None = None
+
+
+def case_context(mapped: Sequence[MappedItem], knowledge: HpoKnowledge) -> tuple[tuple[str, ...], str | None]:
+    """The modes of inheritance and the onset a case carries, from the account's mapped items.
+
+    Modes: the Mendelian ones asserted of the patient (:func:`case_modes`); onset: the earliest asserted
+    (:func:`case_onset`), when the disease began.
+    """
+    said = [m for m in mapped if m.assertion in CONTEXT_ASSERTIONS]
+    modes = case_modes(knowledge, [m.hpo_id for m in said if m.kind == "inheritance"])
+    return modes, case_onset([m.hpo_id for m in said if m.kind == "onset"])
 
 
 def read_items(
@@ -157,15 +181,21 @@ def read_items(
     the words) and listed as not understood. Every item yields at least one account entry or demographic.
     ``paths`` name the items (default ``prefix[i]``); ``split_lists=False`` reads each label whole
     (a bundle's "Blood pressure: 150/95 mmHg (high, abnormal)" is one item, not a list).
+    An item (or part) that is a mode of inheritance or an onset ("Autosomal dominant inheritance",
+    HP:0000006) is mapped with that kind and carried by the case beside the findings, not as a finding.
     """
     findings: list[Finding] = []
     mapped: list[MappedItem] = []
     missed: list[NotUnderstood] = []
     demographics, demographics_path = Demographics(), None
+    context = get_context_lookup()
     for index, item in enumerate(items):
         path = paths[index] if paths is not None else f"{prefix}[{index}]"
         forced: Assertion | None = "absent" if item.excluded else None
-        term_id = item.hpo_id or lookup.lookup(item.label)
+        term_id = item.hpo_id or lookup.lookup(item.label) or context.lookup(item.label)
+        if term_id is not None and kind_of(knowledge, term_id) != "finding":
+            mapped.append(_mapped(path, (0, len(item.label)), item.label, term_id, forced or "present", knowledge))
+            continue
         if term_id is not None:
             findings.append(Finding(label=item.label, hpo_id=term_id, excluded=item.excluded))
             whole = (0, len(item.label))
@@ -176,6 +206,10 @@ def read_items(
             words = item.label[start:end]
             if start > 0 or end < len(item.label):
                 term_id = lookup.lookup(words)
+                context_id = context.lookup(words) if term_id is None else None
+                if context_id is not None:
+                    mapped.append(_mapped(path, (start, end), item.label, context_id, forced or "present", knowledge))
+                    continue
                 if term_id is not None:
                     findings.append(Finding(label=words, hpo_id=term_id, excluded=item.excluded))
                     mapped.append(_mapped(path, (start, end), item.label, term_id, forced or "present", knowledge))
@@ -192,13 +226,19 @@ def read_items(
                     findings.append(Finding(label=label, hpo_id=mention.term_id, excluded=assertion == "absent"))
                 span = (start + mention.start, start + mention.end)
                 mapped.append(_mapped(path, span, item.label, mention.term_id, assertion, knowledge))
-            if mentions:
+            stated = _best_per_term(context.mentions(words))  # "mother affected, autosomal dominant pattern"
+            for mention in stated:
+                span = (start + mention.start, start + mention.end)
+                assertion = forced or mention.assertion
+                mapped.append(_mapped(path, span, item.label, mention.term_id, assertion, knowledge))
+            if mentions or stated:
                 continue
             if read.age is not None and not _has_content(words, read.spans):
                 continue  # an age (and sex) and nothing else: accounted for as demographics
             findings.append(Finding(label=words, excluded=item.excluded))
             missed.append(NotUnderstood(path=path, span=(start, end), given=item.label, reason=NO_TERM))
-    return Reading(tuple(findings), tuple(mapped), tuple(missed), demographics, demographics_path)
+    modes, onset = case_context(mapped, knowledge)
+    return Reading(tuple(findings), tuple(mapped), tuple(missed), demographics, demographics_path, modes, onset)
 
 
 _LIST_SEPARATOR = re.compile(r"[,;\n•·]|(?:^|(?<=\s))[-*](?=\s)")
@@ -247,29 +287,42 @@ def _shifted(read: Demographics, offset: int) -> Demographics:
     return Demographics(read.age, shift(read.age_span), read.sex, shift(read.sex_span))
 
 
-def read_text(text: str, lookup: TermLookup, knowledge: HpoKnowledge, second: SecondReader | None = None) -> Reading:
+def read_text(
+    text: str,
+    lookup: TermLookup,
+    knowledge: HpoKnowledge,
+    second: SecondReader | None = None,
+    context: TermLookup | None = None,
+) -> Reading:
     """Findings of a note, every mention in the account, age and sex, and every segment with none as not understood.
 
     A segment (a line, a sentence, a list item between commas, semicolons or bullets) that holds words but
     no mention and no age or sex is listed as not understood, by its span only. ``second`` proposes
     more mentions (``dxsearch.intake.second_reader``); the dictionary decides their assertion.
+    ``context`` (default :func:`get_context_lookup`) reads modes of inheritance and onsets ("autosomal
+    dominant", "since infancy"): mapped with their kind, carried by the reading, never findings.
     """
     demographics = read_demographics(text)
     mentions = lookup.mentions(text, second.candidates(text) if second is not None else ())
+    stated = (context if context is not None else get_context_lookup()).mentions(text)
     findings: list[Finding] = []
     known: set[str] = set()
     for mention in _best_per_term(mentions):
         if mention.assertion in PATIENT_ASSERTIONS and mention.term_id not in known:
             findings.append(Finding(label=mention.label, hpo_id=mention.term_id, excluded=mention.excluded))
             known.add(mention.term_id)
-    mapped = tuple(_mapped("text", (m.start, m.end), None, m.term_id, m.assertion, knowledge) for m in mentions)
-    used = [(m.start, m.end) for m in mentions] + demographics.spans
+    mapped = tuple(
+        _mapped("text", (m.start, m.end), None, m.term_id, m.assertion, knowledge)
+        for m in sorted([*mentions, *stated], key=lambda m: m.start)
+    )
+    used = [(m.start, m.end) for m in [*mentions, *stated]] + demographics.spans
     missed = tuple(
         NotUnderstood(path="text", span=span, reason=NO_TERM)
         for span in segments(text)
         if not any(start < span[1] and span[0] < end for start, end in used)
     )
-    return Reading(tuple(findings), mapped, missed, demographics, "text" if demographics.age else None)
+    modes, onset = case_context(mapped, knowledge)
+    return Reading(tuple(findings), mapped, missed, demographics, "text" if demographics.age else None, modes, onset)
 
 
 _SEGMENT_BREAK = re.compile(r"[\n;,•·]|[.!?](?=\s|$)")
@@ -306,4 +359,5 @@ def _mapped(
     path: str, span: Span, given: str | None, term_id: str, assertion: Assertion, knowledge: HpoKnowledge
 ) -> MappedItem:
     name = knowledge.term_name(term_id) if knowledge.has_term(term_id) else term_id
-    return MappedItem(path=path, span=span, given=given, hpo_id=term_id, label=name, assertion=assertion)
+    kind = kind_of(knowledge, term_id)
+    return MappedItem(path=path, span=span, given=given, hpo_id=term_id, label=name, assertion=assertion, kind=kind)

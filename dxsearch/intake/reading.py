@@ -32,6 +32,7 @@ from dxsearch.intake.account import (
 from dxsearch.intake.demographics import check_age
 from dxsearch.intake.fhir import BundleError, BundleTooLargeError, ParsedPatient, parse_bundle
 from dxsearch.intake.second_reader import get_second_reader
+from dxsearch.knowledge.context_lookup import case_onset
 from dxsearch.knowledge.hpo import get_hpo_knowledge
 from dxsearch.knowledge.term_lookup import TermLookup, get_term_lookup
 from dxsearch.pseudonym import Pseudonymiser
@@ -192,6 +193,8 @@ def intake(
         age=age,
         findings=tuple(_unique(f for reading in readings for f in reading.findings)),
         text=payload.text,
+        inheritance=tuple(dict.fromkeys(mode for reading in readings for mode in reading.inheritance)),
+        onset=case_onset(reading.onset for reading in readings if reading.onset is not None),
     )
     account = InputAccount(
         source=source,
@@ -291,7 +294,11 @@ def case_from_bundle(
         for index, reason in sorted([*parsed.ignored, *patient.ignored])
     )
     case = patient.to_case(patient.pseudonym(pseudonymiser, PATIENT_NAMESPACE)).model_copy(
-        update={"findings": tuple(_unique(reading.findings))}
+        update={
+            "findings": tuple(_unique(reading.findings)),
+            "inheritance": reading.inheritance,
+            "onset": reading.onset,
+        }
     )
     account = InputAccount(
         source="bundle",
@@ -351,7 +358,10 @@ def _read_patient(patient: ParsedPatient) -> tuple[Reading, tuple[NotUnderstood,
         entry.model_copy(update={"reason": loinc_only[entry.path]}) if entry.path in loinc_only else entry
         for entry in reading.not_understood
     )
-    return Reading(reading.findings, reading.mapped, missed), tuple(history)
+    return (
+        Reading(reading.findings, reading.mapped, missed, inheritance=reading.inheritance, onset=reading.onset),
+        tuple(history),
+    )
 
 
 #: How HPO names a measurement off in one direction, most specific first ("{}" is what was measured).

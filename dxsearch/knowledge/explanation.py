@@ -70,7 +70,10 @@ def explain_diagnoses(codes: Sequence[str | None], case: Case, knowledge: HpoKno
     excluded = [f.hpo_id for f in case.excluded if f.hpo_id]
     not_understood = tuple(FindingRole(label=f.label, hpo_id=None) for f in case.observed if not f.hpo_id)
     known = [code for code in codes if code is not None and scorer.has_disease(code)]
-    by_code = {d.disease_id: d for d in scorer.explain(known, observed, excluded)} if known else {}
+    explained = (
+        scorer.explain(known, observed, excluded, inheritance=case.inheritance, onset=case.onset) if known else []
+    )
+    by_code = {d.disease_id: d for d in explained}
     explanations: list[Explanation | None] = []
     for code in codes:
         if code is None:

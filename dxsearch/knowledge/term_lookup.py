@@ -33,7 +33,7 @@ import re
 import sys
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -41,7 +41,7 @@ from typing import Literal
 
 from dxsearch.cases import Case, Finding
 from dxsearch.knowledge.derived import cache_key, code_digest, file_digest, gc_paused
-from dxsearch.knowledge.hpo import HP_OBO, HpoKnowledge, get_hpo_knowledge
+from dxsearch.knowledge.hpo import HP_OBO, PHENOTYPIC_ABNORMALITY, HpoKnowledge, get_hpo_knowledge
 
 #: Longest mention ``extract`` looks for, in normalised tokens; longer names are rare in notes.
 MAX_MENTION_TOKENS = 8
@@ -274,25 +274,61 @@ class TermLookup:
     spells them the same way ("VSD", never "vsd"), since many are also words.
     """
 
-    def __init__(self, knowledge: HpoKnowledge, max_mention_tokens: int = MAX_MENTION_TOKENS) -> None:
+    def __init__(
+        self,
+        knowledge: HpoKnowledge,
+        max_mention_tokens: int = MAX_MENTION_TOKENS,
+        *,
+        roots: tuple[str, ...] = (PHENOTYPIC_ABNORMALITY,),
+        leave_out: tuple[str, ...] = (),
+        extra: Mapping[str, str] | None = None,
+        min_words: int = 1,
+    ) -> None:
+        """A dictionary of the live terms strictly below ``roots`` (default: the phenotype findings).
+
+        ``leave_out`` names subtrees (each term and all below it) kept out of the dictionary.
+        ``extra`` adds phrases (phrase -> term id) the ontology does not spell, at the rank of an exact
+        synonym; ``min_words`` leaves out names and synonyms shorter than that many words (not ``extra``
+        phrases): the inheritance and onset dictionary (:mod:`dxsearch.knowledge.context_lookup`) needs
+        it, since one-word synonyms there ("Inheritance", "Mitochondrial") match everywhere in text.
+        """
         self.max_mention_tokens = max_mention_tokens
+        self.roots = roots
         # ~200k small objects and no reference cycles: a cyclic GC pass over a large process heap (a server,
         # a test session) would cost more than the build itself, so collection waits until it is done.
         with gc_paused():
-            self._build(knowledge)
+            self._build(knowledge, roots, leave_out, extra or {}, min_words)
 
-    def _build(self, knowledge: HpoKnowledge) -> None:
+    def _build(
+        self,
+        knowledge: HpoKnowledge,
+        roots: tuple[str, ...],
+        leave_out: tuple[str, ...],
+        extra: Mapping[str, str],
+        min_words: int,
+    ) -> None:
         candidates: dict[str, dict[str, tuple[int, set[tuple[str, ...]]]]] = defaultdict(dict)
         keys: dict[str, str] = {}
         xrefs: dict[str, set[str]] = defaultdict(set)
+        if roots == (PHENOTYPIC_ABNORMALITY,) and not leave_out:
+            within = knowledge.is_phenotypic_abnormality
+        else:
 
-        def add(phrase: str, term_id: str | None, tier: int) -> None:
-            if term_id is None or not knowledge.is_phenotypic_abnormality(term_id):
+            def within(term_id: str) -> bool:
+                ancestors = knowledge.ancestors(term_id)
+                return (
+                    knowledge.current_id(term_id) == term_id
+                    and any(root in ancestors for root in roots)
+                    and not any(out == term_id or out in ancestors for out in leave_out)
+                )
+
+        def add(phrase: str, term_id: str | None, tier: int, *, shortest: int = min_words) -> None:
+            if term_id is None or not within(term_id):
                 return
             key = keys.get(phrase)
             if key is None:
                 key = keys[phrase] = normalise(phrase)  # most names come twice (hpo3 and hp.obo)
-            if not key:
+            if not key or len(key.split()) < shortest:
                 return
             best, surfaces = candidates[key].get(term_id, (tier, set()))
             if tier == _TIER_ABBREVIATION:
@@ -312,11 +348,13 @@ class TermLookup:
                 synonym = _synonym(value)
                 if synonym is not None:
                     add(synonym[0], term_id, synonym[1])
-            if term_id is not None and knowledge.is_phenotypic_abnormality(term_id):
+            if term_id is not None and within(term_id):
                 for value in stanza.get("xref", []):
                     prefix, _, local = value.split(" ", 1)[0].partition(":")
                     if prefix in _XREF_PREFIXES and local:
                         xrefs[f"{_XREF_PREFIXES[prefix]}:{local}"].add(term_id)
+        for phrase, term_id in extra.items():
+            add(phrase, knowledge.current_id(term_id), _TIER_EXACT_SYNONYM, shortest=1)
 
         self._entries: dict[str, _Entry] = {}
         ambiguous: set[str] = set()

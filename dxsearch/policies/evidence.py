@@ -307,7 +307,7 @@ class EvidencePolicy:
 
     def _phenotype_scores(self, case: Case) -> tuple[np.ndarray, dict[str, tuple[float, float]], np.ndarray]:
         """Similarity of every disease, the enrichment ranking and the log10 likelihood ratios, cached per case."""
-        key = (case.findings, case.text, case.sex, case.age)
+        key = (case.findings, case.text, case.sex, case.age, case.inheritance, case.onset)
         cached = self._cache.get(key)
         if cached is None:
             observed = [f.hpo_id for f in case.observed if f.hpo_id]
@@ -318,7 +318,9 @@ class EvidencePolicy:
                 for r in rank_diseases(case, k=self.config.enrichment_depth, knowledge=self.similarity.knowledge)
             }
             if self.config.likelihood_weight > 0 or self.collect_likelihood:
-                lr = self.likelihood.score_all(observed, excluded, sex=case.sex)  # it reads male/female only
+                lr = self.likelihood.score_all(  # sex: it reads male/female only
+                    observed, excluded, sex=case.sex, inheritance=case.inheritance, onset=case.onset
+                )
             else:
                 lr = np.zeros(0)
             cached = (similarity, enrichment, lr)

@@ -291,12 +291,13 @@ def test_read_notes_writes_one_account_per_note(tmp_path: Path) -> None:
     texts = [
         "14 yo M. Marfanoid habitus, dislocated lenses bilaterally, dilated aortic root on echo. Seen on Tuesday.",
         "Family history of scoliosis; no seizures.",
+        "Arachnodactyly since infancy. Autosomal dominant inheritance.",
     ]
     notes.write_text("".join(json.dumps({"doc_id": f"n{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
     out = tmp_path / "accounts.jsonl"
     result = runner.invoke(app, ["read", "--notes", str(notes), "--json", str(out)])
     assert result.exit_code == 0, result.output
-    first, second = (json.loads(line) for line in out.read_text().splitlines())
+    first, second, third = (json.loads(line) for line in out.read_text().splitlines())
     assert first["doc_id"] == "n0" and (first["age"], first["sex"]) == ("P14Y", "male")
     assert [f["id"] for f in first["findings"]] == ["HP:0001519", "HP:0001083", "HP:0002616"]
     span = first["findings"][1]["span"]
@@ -306,6 +307,11 @@ def test_read_notes_writes_one_account_per_note(tmp_path: Path) -> None:
     assert [(f["id"], f["assertion"]) for f in second["findings"]] == [
         ("HP:0002650", "family_history"),
         ("HP:0001250", "absent"),
+    ]
+    assert [(f["id"], f["kind"]) for f in third["findings"]] == [
+        ("HP:0001166", "finding"),
+        ("HP:0003593", "onset"),
+        ("HP:0000006", "inheritance"),
     ]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "no id"}\n')

@@ -13,6 +13,7 @@ from dxsearch.pseudonym import Pseudonymiser
 PSEUDONYMISER = Pseudonymiser("account-test-key")
 ARACHNODACTYLY = "HP:0001166"
 SEIZURE = "HP:0001250"
+INFANTILE_ONSET = "HP:0003593"
 
 
 def read(payload: CaseInput) -> PreparedCase:
@@ -49,9 +50,14 @@ def test_findings_list_items_are_mapped_or_listed_as_not_understood() -> None:
 
 def test_a_label_holding_a_term_among_other_words_is_mapped_with_its_span() -> None:
     prepared = read(CaseInput(findings=(FindingInput(label="seizures since infancy"),)))
-    (mapped,) = prepared.account.mapped
-    assert mapped.hpo_id == SEIZURE and mapped.span == (0, len("seizures"))
+    seizures, since_infancy = prepared.account.mapped
+    assert seizures.hpo_id == SEIZURE and seizures.span == (0, len("seizures")) and seizures.kind == "finding"
+    # "since infancy" is the onset, mapped with its kind and carried by the case, not a finding.
+    assert since_infancy.hpo_id == INFANTILE_ONSET and since_infancy.kind == "onset"
+    assert since_infancy.span == (len("seizures "), len("seizures since infancy"))
     assert prepared.case.findings[0].label == "seizures since infancy"  # the caller's words are kept
+    assert [f.hpo_id for f in prepared.case.findings] == [SEIZURE]
+    assert prepared.case.onset == INFANTILE_ONSET
     assert not prepared.account.not_understood
 
 

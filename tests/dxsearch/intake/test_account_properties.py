@@ -1,8 +1,9 @@
 """Property: whatever a caller enters, every input item is accounted for exactly once (hypothesis).
 
-Findings lists, notes and FHIR bundles are built from real HPO names, layperson words, junk words, negations and list
-separators; the account must cover each item (or part of a list item) once, as mapped or as not
-understood, never both and never neither, with spans inside the input, and keep no words of a note.
+Findings lists, notes and FHIR bundles are built from real HPO names, layperson words, modes of inheritance and
+onsets, junk words, negations and list separators; the account must cover each item (or part of a list item) once,
+as mapped or as not understood, never both and never neither, with spans inside the input, and keep no words of a
+note.
 """
 
 from __future__ import annotations
@@ -26,13 +27,15 @@ PROPERTY_SETTINGS = settings(
     max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
 LAYPERSON = ["long slender fingers", "Spider fingers", "dislocated lenses", "dilated aortic root", "recurrent UTIs"]
+#: Modes of inheritance and onsets: mapped with their own kind, accounted for like findings.
+CONTEXT = ["autosomal dominant inheritance", "X-linked recessive", "de novo", "since infancy", "Childhood onset"]
 
 
 @lru_cache(maxsize=1)
 def hpo_names() -> list[str]:
     knowledge = get_hpo_knowledge()
     terms = sorted(knowledge.phenotypic_abnormality_terms)
-    return [knowledge.term_name(t) for t in random.Random(5).sample(terms, 400)] + LAYPERSON
+    return [knowledge.term_name(t) for t in random.Random(5).sample(terms, 400)] + LAYPERSON + CONTEXT
 
 
 junk = st.text(alphabet=string.ascii_letters, min_size=2, max_size=10).map(lambda w: w.lower())
