@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from api import audit_routes, cds, routes
+from api.body_process import BodyParser
 from api.errors import error_response
 from api.keys import KeyRing
 from api.limits import BodySizeLimitMiddleware, RateLimiter
@@ -52,12 +53,15 @@ def create_app(
     audit_store: AuditStore | None = None,
     body_timeout_s: float | None = None,
     freeze_heap: bool = False,
+    start_body_worker: bool = False,
 ) -> FastAPI:
     """The API app. Injected ``index``, ``policy`` and ``audit_store`` stay the caller's (not closed here).
 
     ``body_timeout_s`` bounds how long a request body may take to arrive (408 after; see :mod:`api.serve`).
     ``freeze_heap`` exempts what warm-up loaded from garbage collection (:mod:`api.heap`); process-wide,
-    so for the serving process only.
+    so for the serving process only. ``start_body_worker`` starts the process that parses big bodies
+    (:mod:`api.body_process`) at startup, not at the first big body: for the serving process, not for
+    the many apps of the tests.
     """
     settings = settings or get_settings()
     if not structlog.is_configured():
@@ -75,10 +79,15 @@ def create_app(
         freeze_heap=freeze_heap,
     )
 
+    # Big bodies are parsed in a low-priority process, started at the first one (api.body_process).
+    body_parser = BodyParser(settings.body_process_min_bytes, timeout_s=settings.policy_timeout_s)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log = get_logger()
         service.open_audit_store()
+        if start_body_worker:
+            body_parser.start()
         if not len(keyring):
             log.warning("no_api_keys", detail="DXSEARCH_API_KEYS is empty: every authenticated route answers 401")
         warm_up = threading.Thread(target=service.warm, name="dxsearch-warm-up", daemon=True)
@@ -95,6 +104,7 @@ def create_app(
         try:
             yield
         finally:
+            body_parser.close()
             service.close()
 
     app = FastAPI(
@@ -111,6 +121,7 @@ def create_app(
         keyring=keyring,
         rate_limiter=RateLimiter(settings.rate_limit_per_minute),
         diagnosis=service,
+        body_parser=body_parser,
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes, body_timeout_s=body_timeout_s)
     app.add_middleware(RequestContextMiddleware)  # added last: the outermost

@@ -184,6 +184,15 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest request body the API reads (413 above it)."
     )
+    body_process_min_bytes: int = Field(
+        default=64 * 1024,
+        ge=0,
+        description=(
+            "Request bodies of at least this many bytes are parsed, validated and screened (a FHIR Bundle over "
+            "DXSEARCH_MAX_BUNDLE_ENTRIES refused) in one separate process at the lowest CPU priority, so a "
+            "stream of big bodies does not slow the other requests; smaller ones in a thread; 0: all in a thread."
+        ),
+    )
     rate_limit_per_minute: int = Field(
         default=120, ge=0, description="Requests per minute per API key (token bucket, burst = one minute); 0: off."
     )
