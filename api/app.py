@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
@@ -30,6 +31,7 @@ from api.keys import KeyRing
 from api.limits import BodySizeLimitMiddleware, RateLimiter
 from api.logging import RequestContextMiddleware, configure_logging, get_logger
 from api.openapi import install_openapi
+from api.schemas import DiagnoseRequest
 from api.service import DiagnosisService, PolicyTimeoutError, ServiceUnavailableError
 from api.state import AppServices
 from api.viewer import mount_viewer
@@ -43,6 +45,14 @@ from dxsearch.settings import Settings, get_settings
 
 #: Validation errors listed in a 422 body (the message names the first few).
 _MAX_LISTED_ERRORS = 20
+#: The models of the routes' bodies (api.body): the body worker imports them as it starts.
+_BODY_MODELS: tuple[type[BaseModel], ...] = (
+    DiagnoseRequest,
+    cds.CdsHookRequest,
+    cds.CdsFeedbackRequest,
+    audit_routes.BreakGlassRequest,
+    audit_routes.PseudonymRequest,
+)
 
 
 def create_app(
@@ -79,8 +89,8 @@ def create_app(
         freeze_heap=freeze_heap,
     )
 
-    # Big bodies are parsed in a low-priority process, started at the first one (api.body_process).
-    body_parser = BodyParser(settings.body_process_min_bytes, timeout_s=settings.policy_timeout_s)
+    # Big bodies are parsed in a low-priority process (api.body_process), which imports these models first.
+    body_parser = BodyParser(settings.body_process_min_bytes, timeout_s=settings.policy_timeout_s, models=_BODY_MODELS)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

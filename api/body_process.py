@@ -84,16 +84,32 @@ def _parse_in_worker(
         return _Outcome(http_error=(exc.status_code, str(exc.detail)))
 
 
+def _warm_up(models: tuple[type[BaseModel], ...]) -> int:
+    """The worker's first call: its pid. Its argument, unpickled, has imported the models' modules."""
+    del models
+    return os.getpid()
+
+
 class BodyParser:
     """Where a request body is parsed: from ``min_bytes`` on in the worker process, else in a thread.
 
     ``min_bytes`` 0 keeps every body in a thread. ``timeout_s`` bounds the wait for the worker (queue
     included), after which it is presumed stuck, killed, and the body parsed in a thread. After a worker
-    was lost, the next is started ``restart_after_s`` later at the earliest.
+    was lost, the next is started ``restart_after_s`` later at the earliest. ``models`` are those the
+    routes parse: the worker imports their modules as it starts (seconds at its priority), so that no body
+    waits for it; a model not named is imported with the first body of it.
     """
 
-    def __init__(self, min_bytes: int, timeout_s: float, *, restart_after_s: float = RESTART_AFTER_S) -> None:
+    def __init__(
+        self,
+        min_bytes: int,
+        timeout_s: float,
+        *,
+        models: tuple[type[BaseModel], ...] = (),
+        restart_after_s: float = RESTART_AFTER_S,
+    ) -> None:
         self.min_bytes = min_bytes
+        self.models = models
         self.timeout_s = timeout_s
         self.restart_after_s = restart_after_s
         self._pool: ProcessPoolExecutor | None = None
@@ -171,7 +187,7 @@ class BodyParser:
         context = multiprocessing.get_context("spawn")  # not fork: this process has threads
         pool = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=os.nice, initargs=(WORKER_NICENESS,))
         self._pool = pool
-        self._started = pool.submit(os.getpid)
+        self._started = pool.submit(_warm_up, self.models)
         get_logger().info("body_worker_starting", min_bytes=self.min_bytes, niceness=WORKER_NICENESS)
 
     def _lose(self, pool: ProcessPoolExecutor, why: str, *, kill: bool = False) -> None:
