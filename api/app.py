@@ -90,7 +90,12 @@ def create_app(
     )
 
     # Big bodies are parsed in a low-priority process (api.body_process), which imports these models first.
-    body_parser = BodyParser(settings.body_process_min_bytes, timeout_s=settings.policy_timeout_s, models=_BODY_MODELS)
+    body_parser = BodyParser(
+        settings.body_process_min_bytes,
+        timeout_s=settings.policy_timeout_s,
+        niceness=settings.body_process_niceness,
+        models=_BODY_MODELS,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -186,3 +186,12 @@ def test_a_stuck_worker_is_killed_and_the_body_parsed_in_a_thread() -> None:
                 asyncio.run(asyncio.sleep(0.05))
     finally:
         parser.close()
+
+
+def test_the_worker_runs_at_the_configured_lower_priority(clients: tuple[TestClient, TestClient]) -> None:
+    worker_client, _ = clients
+    parser = _parser(worker_client)
+    pid = worker_up(parser)
+    expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + Settings().body_process_niceness)
+    assert parser.niceness == Settings().body_process_niceness
+    assert os.getpriority(os.PRIO_PROCESS, pid) == expected
