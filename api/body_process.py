@@ -13,7 +13,7 @@ what parsing did, so for those the gain is in priority only. Smaller bodies are 
 Why niceness 10 by default and not 19: at 19 the worker gets ~1.5% of a core the server keeps busy (CPU
 weight 15 against 1,024), and on a saturated machine (load 7-9 on 2 cores) some refusals took 2-6 s,
 past the issue's 2 s; at 10 (weight 110) small requests gained as much in the bench and refusals stayed
-under 1 s (README, issue 16).
+under 1.7 s (README, issue 16).
 
 The answers are the in-thread path's: the worker runs the same :func:`api.body.parse_screened` and sends
 back its result or its error (FastAPI's validation errors, the 400 for an undecodable body) to be raised
