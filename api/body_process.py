@@ -47,6 +47,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from api.body import Refused, Screen, parse_screened
+from api.body_worker_init import init_worker
 from api.logging import get_logger
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -198,7 +199,9 @@ class BodyParser:
 
     def _start(self) -> None:
         context = multiprocessing.get_context("spawn")  # not fork: this process has threads
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=os.nice, initargs=(self.niceness,))
+        pool = ProcessPoolExecutor(
+            max_workers=1, mp_context=context, initializer=init_worker, initargs=(self.niceness,)
+        )
         self._pool = pool
         self._started = pool.submit(_warm_up, self.models)
         self._started.add_done_callback(_log_started)

@@ -12,8 +12,12 @@ import asyncio
 import io
 import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +25,7 @@ from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
 from fastapi.testclient import TestClient
 
+import api
 from api.app import create_app
 from api.body import Refused, parse_screened
 from api.body_process import BodyParser
@@ -195,3 +200,45 @@ def test_the_worker_runs_at_the_configured_lower_priority(clients: tuple[TestCli
     expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + Settings().body_process_niceness)
     assert parser.niceness == Settings().body_process_niceness
     assert os.getpriority(os.PRIO_PROCESS, pid) == expected
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped by its new parent, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return not stat.parent.parent.is_dir()  # no /proc: trust os.kill
+
+
+def test_the_worker_ends_when_its_server_is_killed_without_shutting_it_down(tmp_path: Path) -> None:
+    script = (
+        "import os, signal, time\n"
+        "from api.body_process import BodyParser\n"
+        "parser = BodyParser(min_bytes=1, timeout_s=60.0)\n"
+        "parser.start()\n"
+        "deadline = time.monotonic() + 120\n"
+        "while parser.worker_pid is None and time.monotonic() < deadline:\n"
+        "    time.sleep(0.05)\n"
+        "print(parser.worker_pid, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    root = Path(api.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}  # noqa: TID251 (the child needs the repository on its path)
+    output = tmp_path / "server.out"  # a file, not a pipe: the worker inherits it, and may outlive the server
+    with output.open("w") as out:
+        server = subprocess.run(
+            [sys.executable, "-c", script], stdout=out, stderr=subprocess.STDOUT, env=env, timeout=180
+        )
+    assert server.returncode == -signal.SIGKILL, output.read_text()
+    worker = int(output.read_text().split()[-1])  # after the log lines
+    for _ in range(600):  # its watchdog checks every second
+        if not _alive(worker):
+            return
+        time.sleep(0.05)
+    os.kill(worker, signal.SIGKILL)
+    raise AssertionError("the worker outlived its server")
