@@ -20,15 +20,18 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from api import audit_routes, cds, routes
+from api.body_process import BodyParser
 from api.errors import error_response
 from api.keys import KeyRing
 from api.limits import BodySizeLimitMiddleware, RateLimiter
 from api.logging import RequestContextMiddleware, configure_logging, get_logger
 from api.openapi import install_openapi
+from api.schemas import DiagnoseRequest
 from api.service import DiagnosisService, PolicyTimeoutError, ServiceUnavailableError
 from api.state import AppServices
 from api.viewer import mount_viewer
@@ -42,6 +45,14 @@ from dxsearch.settings import Settings, get_settings
 
 #: Validation errors listed in a 422 body (the message names the first few).
 _MAX_LISTED_ERRORS = 20
+#: The models of the routes' bodies (api.body): the body worker imports them as it starts.
+_BODY_MODELS: tuple[type[BaseModel], ...] = (
+    DiagnoseRequest,
+    cds.CdsHookRequest,
+    cds.CdsFeedbackRequest,
+    audit_routes.BreakGlassRequest,
+    audit_routes.PseudonymRequest,
+)
 
 
 def create_app(
@@ -52,12 +63,15 @@ def create_app(
     audit_store: AuditStore | None = None,
     body_timeout_s: float | None = None,
     freeze_heap: bool = False,
+    start_body_worker: bool = False,
 ) -> FastAPI:
     """The API app. Injected ``index``, ``policy`` and ``audit_store`` stay the caller's (not closed here).
 
     ``body_timeout_s`` bounds how long a request body may take to arrive (408 after; see :mod:`api.serve`).
     ``freeze_heap`` exempts what warm-up loaded from garbage collection (:mod:`api.heap`); process-wide,
-    so for the serving process only.
+    so for the serving process only. ``start_body_worker`` starts the process that parses big bodies
+    (:mod:`api.body_process`) at startup, not at the first big body: for the serving process, not for
+    the many apps of the tests.
     """
     settings = settings or get_settings()
     if not structlog.is_configured():
@@ -75,10 +89,20 @@ def create_app(
         freeze_heap=freeze_heap,
     )
 
+    # Big bodies are parsed in a low-priority process (api.body_process), which imports these models first.
+    body_parser = BodyParser(
+        settings.body_process_min_bytes,
+        timeout_s=settings.policy_timeout_s,
+        niceness=settings.body_process_niceness,
+        models=_BODY_MODELS,
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log = get_logger()
         service.open_audit_store()
+        if start_body_worker:
+            body_parser.start()
         if not len(keyring):
             log.warning("no_api_keys", detail="DXSEARCH_API_KEYS is empty: every authenticated route answers 401")
         warm_up = threading.Thread(target=service.warm, name="dxsearch-warm-up", daemon=True)
@@ -95,6 +119,7 @@ def create_app(
         try:
             yield
         finally:
+            body_parser.close()
             service.close()
 
     app = FastAPI(
@@ -111,6 +136,7 @@ def create_app(
         keyring=keyring,
         rate_limiter=RateLimiter(settings.rate_limit_per_minute),
         diagnosis=service,
+        body_parser=body_parser,
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes, body_timeout_s=body_timeout_s)
     app.add_middleware(RequestContextMiddleware)  # added last: the outermost

@@ -10,14 +10,22 @@ limit) let through, and in a worker thread; :func:`body_openapi` documents the m
 Errors are FastAPI's own :class:`RequestValidationError`, built as FastAPI builds them, so the app's
 handler answers exactly as for a body parameter: malformed JSON 400, invalid fields 422 (``body.…``
 locations), in the one error shape of :mod:`api.errors`.
+
+A route may pass a *screen*: a check of the validated body that returns the error its route would raise
+later anyway (``/v1/diagnose``: a bundle over the entry cap, :func:`api.schemas.diagnose_refusal`). It runs
+where the body was parsed, and the route gets a :class:`Refused` in place of the body; for big bodies that
+is the separate process of :mod:`api.body_process`, so the serving process never builds the objects of a
+body it is going to refuse.
 """
 
 from __future__ import annotations
 
 import email.message
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar, overload
 
 import orjson
 from anyio import to_thread
@@ -26,12 +34,67 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+#: A check of a validated body: the error its route would raise for it later, or None. Module-level
+#: functions (or partials of them) only: it is pickled to the process that parses big bodies.
+Screen = Callable[[ModelT], Exception | None]
 
 
-async def read_body(request: Request, model: type[ModelT]) -> ModelT:
-    """The request's body as ``model``, parsed and validated in a worker thread (see the module docstring)."""
-    raw = await request.body()  # already buffered, and bounded, by api.limits.BodySizeLimitMiddleware
-    return await to_thread.run_sync(partial(parse_body, raw, request.headers.get("content-type"), model))
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A body its route's screen refused where it was parsed: raise ``error`` where the route would have."""
+
+    error: Exception
+
+    def raise_(self) -> NoReturn:
+        raise self.error
+
+
+class BodyParser(Protocol):
+    """Where bodies are parsed: :class:`api.body_process.BodyParser` (big ones in a low-priority process)."""
+
+    async def parse(
+        self, raw: bytes, content_type: str | None, model: type[ModelT], screen: Screen[ModelT] | None = None
+    ) -> ModelT | Refused: ...
+
+
+@overload
+async def read_body(request: Request, model: type[ModelT], *, parser: BodyParser | None = None) -> ModelT: ...
+
+
+@overload
+async def read_body(
+    request: Request, model: type[ModelT], screen: Screen[ModelT], *, parser: BodyParser | None = None
+) -> ModelT | Refused: ...
+
+
+async def read_body(
+    request: Request, model: type[ModelT], screen: Screen[ModelT] | None = None, *, parser: BodyParser | None = None
+) -> ModelT | Refused:
+    """The request's body as ``model`` (or its screen's :class:`Refused`), parsed off the event loop.
+
+    Where: by ``parser``, else by the app's (:class:`api.body_process.BodyParser`: big bodies in a
+    low-priority process), else in a worker thread (an app not made by :func:`api.app.create_app`).
+    """
+    raw = await request.body()  # bounded by api.limits.BodySizeLimitMiddleware
+    content_type = request.headers.get("content-type")
+    parser = parser or _parser_of(request)
+    if parser is not None:
+        return await parser.parse(raw, content_type, model, screen)
+    return await to_thread.run_sync(partial(parse_screened, raw, content_type, model, screen))
+
+
+def _parser_of(request: Request) -> BodyParser | None:
+    services = getattr(request.app.state, "services", None)
+    return getattr(services, "body_parser", None)
+
+
+def parse_screened(
+    raw: bytes, content_type: str | None, model: type[ModelT], screen: Screen[ModelT] | None
+) -> ModelT | Refused:
+    """:func:`parse_body`, then ``screen``: the body, or :class:`Refused` with the error the screen found."""
+    body = parse_body(raw, content_type, model)
+    error = screen(body) if screen is not None else None
+    return body if error is None else Refused(error)
 
 
 def parse_body(raw: bytes, content_type: str | None, model: type[ModelT]) -> ModelT:

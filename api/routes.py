@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from api.auth import AnyRole, Auditor, Clinical
-from api.body import body_openapi, read_body
+from api.body import Refused, body_openapi, read_body
 from api.errors import client_request_id_of, request_id_of, single_valued_query
 from api.keys import Principal
 from api.logging import log_fields
@@ -27,6 +28,7 @@ from api.schemas import (
     EvidenceOut,
     PassageOut,
     SourceDocumentOut,
+    diagnose_refusal,
 )
 from api.service import Diagnosed, DiagnosisService, model_version, passage_hash
 from api.state import services_of
@@ -155,21 +157,25 @@ def diagnosis_out(done: Diagnosed) -> list[DiagnosisOut]:
 async def post_diagnose(principal: Clinical, request: Request) -> DiagnoseResponse:
     """Diagnose a case given as a note, findings or a FHIR Bundle (roles: clinician, admin)."""
     # Read here, once the caller is admitted, and off the event loop (api.body); documented by openapi_extra.
-    body = await read_body(request, DiagnoseRequest)
+    # A bundle over the entry cap is refused where the body is parsed (diagnose_refusal; for a big body in
+    # the process of api.body_process) and its error raised below, where the intake would raise it.
     services = services_of(request)
+    limits = services.diagnosis.intake_limits
+    read = await read_body(request, DiagnoseRequest, partial(diagnose_refusal, limits=limits))
     request_id = request_id_of(request.scope)
     log = log_fields(request.scope)
-    _, done = await diagnose_case(
-        request,
-        principal,
-        lambda: intake(
-            body.case_input(),
+
+    def prepare() -> PreparedCase:
+        if isinstance(read, Refused):
+            read.raise_()
+        return intake(
+            read.case_input(),
             pseudonymiser=services.diagnosis.pseudonymiser,
             fallback_id=f"request:{request_id}",
-            limits=services.diagnosis.intake_limits,
-        ),
-        log=log,
-    )
+            limits=limits,
+        )
+
+    _, done = await diagnose_case(request, principal, prepare, log=log)
     trace = done.trace
     return DiagnoseResponse(
         diagnoses=diagnosis_out(done),

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, computed_field, model_validator
 
-from dxsearch.intake import CaseInput, check_label
+from dxsearch.intake import CaseInput, IntakeError, IntakeLimits, bundle_refusal, check_label
 from dxsearch.intake.demographics import MAX_AGE_YEARS, check_age
 from dxsearch.knowledge.hpo import get_hpo_knowledge
 from dxsearch.next_steps import NextSteps
@@ -110,6 +110,17 @@ class DiagnoseRequest(BaseModel):
         refuses it for its entry count.
         """
         return CaseInput.model_validate({**self.model_dump(exclude={"bundle"}), "bundle": self.bundle})
+
+
+def diagnose_refusal(body: DiagnoseRequest, limits: IntakeLimits) -> IntakeError | None:
+    """The 413 the intake will raise for ``body``'s bundle (more entries than the cap), or None.
+
+    The screen of ``POST /v1/diagnose`` (:mod:`api.body`): it runs where the body is parsed, for a big body
+    the low-priority process of :mod:`api.body_process`, so a bundle over the cap reaches the serving
+    process as this one error, not as its objects. The route raises it where the intake would have (after
+    the readiness check), so the answer is the same.
+    """
+    return None if body.bundle is None else bundle_refusal(body.bundle, limits)
 
 
 class EvidenceOut(BaseModel):

@@ -75,7 +75,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, settings: Settings | None =
     require_safe(settings)
     limits = server_limits()
     configure_logging(level=logging.INFO)
-    app = create_app(settings, body_timeout_s=limits.body_timeout_s, freeze_heap=True)
+    app = create_app(settings, body_timeout_s=limits.body_timeout_s, freeze_heap=True, start_body_worker=True)
     uvicorn.run(app, host=host, port=port, **uvicorn_options(limits))
 
 
@@ -100,4 +100,4 @@ def app_factory() -> FastAPI:
     require_safe(settings)
     configure_logging(level=logging.INFO)
     # Header timeout and concurrency are the server's: pass --limit-concurrency and a proxy's timeouts.
-    return create_app(settings, body_timeout_s=server_limits().body_timeout_s, freeze_heap=True)
+    return create_app(settings, body_timeout_s=server_limits().body_timeout_s, freeze_heap=True, start_body_worker=True)

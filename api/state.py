@@ -14,6 +14,7 @@ from starlette.requests import HTTPConnection
 from dxsearch.settings import Settings
 
 if TYPE_CHECKING:
+    from api.body_process import BodyParser
     from api.keys import KeyRing
     from api.limits import RateLimiter
     from api.service import DiagnosisService
@@ -25,6 +26,7 @@ class AppServices:
     keyring: KeyRing
     rate_limiter: RateLimiter
     diagnosis: DiagnosisService
+    body_parser: BodyParser
 
 
 def services_of(connection: HTTPConnection) -> AppServices:

@@ -188,6 +188,24 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest request body the API reads (413 above it)."
     )
+    body_process_min_bytes: int = Field(
+        default=64 * 1024,
+        ge=0,
+        description=(
+            "Request bodies of at least this many bytes are parsed, validated and screened (a FHIR Bundle over "
+            "DXSEARCH_MAX_BUNDLE_ENTRIES refused) in one separate process at a lower CPU priority, so a "
+            "stream of big bodies does not slow the other requests; smaller ones in a thread; 0: all in a thread."
+        ),
+    )
+    body_process_niceness: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description=(
+            "CPU niceness added to the server's for the process parsing big bodies: higher leaves more of the CPU "
+            "to other requests and less to big bodies (19: refusing one could take seconds on a saturated machine)."
+        ),
+    )
     rate_limit_per_minute: int = Field(
         default=120, ge=0, description="Requests per minute per API key (token bucket, burst = one minute); 0: off."
     )

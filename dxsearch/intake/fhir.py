@@ -241,9 +241,9 @@ def parse_bundle(
     resource_type = data.get("resourceType")
     if resource_type != "Bundle":
         raise BundleError("resourceType", f"resourceType is {resource_type!r}, expected 'Bundle'")
-    entries = data.get("entry")
-    if max_entries is not None and isinstance(entries, list) and len(entries) > max_entries:
-        raise BundleTooLargeError(len(entries), max_entries)
+    too_large = entry_cap_error(data, max_entries)
+    if too_large is not None:
+        raise too_large
     versions: tuple[FhirVersion, ...] = ("R5", "R4B") if fhir_version == "auto" else (fhir_version,)
     failures: list[tuple[FhirVersion, BundleError, int]] = []
     for version in versions:
@@ -258,6 +258,21 @@ def parse_bundle(
     best_version, best, _ = min(failures, key=lambda item: (item[2], item[0] != "R4B"))
     others = ", ".join(v for v, _, _ in failures if v != best_version)
     raise BundleError(best.path, f"{best.reason} (as {best_version}; also invalid as {others})", best.problems)
+
+
+def entry_cap_error(data: Mapping[str, Any], max_entries: int | None) -> BundleTooLargeError | None:
+    """The :class:`BundleTooLargeError` :func:`parse_bundle` raises for ``data``, or None when it raises none.
+
+    Why apart from :func:`parse_bundle`: the check counts and validates nothing, so whoever holds the
+    parsed JSON can refuse an over-cap bundle at once, where it was parsed (the API does it in the process
+    that parses big bodies, :mod:`api.body_process`), and the bundle's objects go no further.
+    """
+    if max_entries is None or data.get("resourceType") != "Bundle":
+        return None
+    entries = data.get("entry")
+    if isinstance(entries, list) and len(entries) > max_entries:
+        return BundleTooLargeError(len(entries), max_entries)
+    return None
 
 
 class _VersionError(Exception):

@@ -30,7 +30,7 @@ from dxsearch.intake.account import (
     read_text,
 )
 from dxsearch.intake.demographics import check_age
-from dxsearch.intake.fhir import BundleError, BundleTooLargeError, ParsedPatient, parse_bundle
+from dxsearch.intake.fhir import BundleError, BundleTooLargeError, ParsedPatient, entry_cap_error, parse_bundle
 from dxsearch.intake.second_reader import get_second_reader
 from dxsearch.knowledge.context_lookup import case_onset
 from dxsearch.knowledge.hpo import get_hpo_knowledge
@@ -252,6 +252,26 @@ def _require_observed(case: Case, source: CaseSource) -> None:
         raise NoFindingsError("the case has no observed finding: give at least one finding that is present")
 
 
+def bundle_refusal(payload: Mapping[str, Any], limits: IntakeLimits) -> IntakeError | None:
+    """The 413 :func:`case_from_bundle` raises for ``payload``'s entry count, or None; counts, validates nothing.
+
+    Why: a bundle over the entry cap can be refused as soon as it is parsed, in the process that parsed it
+    (:mod:`api.body_process`), with the very error the intake would raise, instead of its objects being
+    handed on to be refused later.
+    """
+    too_large = entry_cap_error(payload, limits.max_bundle_entries)
+    return None if too_large is None else _too_many_entries(too_large, limits)
+
+
+def _too_many_entries(exc: BundleTooLargeError, limits: IntakeLimits) -> IntakeError:
+    return IntakeError(
+        f"the bundle has {exc.entries} entries; this server reads at most {exc.limit} ({limits.entries_setting})",
+        status=413,
+        path="entry",
+        reason=f"more than {exc.limit} entries",
+    )
+
+
 def case_from_bundle(
     payload: Mapping[str, Any] | bytes, *, pseudonymiser: Pseudonymiser, limits: IntakeLimits = NO_LIMITS
 ) -> PreparedCase:
@@ -263,12 +283,7 @@ def case_from_bundle(
     try:
         parsed = parse_bundle(payload, max_entries=limits.max_bundle_entries)
     except BundleTooLargeError as exc:
-        raise IntakeError(
-            f"the bundle has {exc.entries} entries; this server reads at most {exc.limit} ({limits.entries_setting})",
-            status=413,
-            path="entry",
-            reason=f"more than {exc.limit} entries",
-        ) from None
+        raise _too_many_entries(exc, limits) from None
     except BundleError as exc:
         raise IntakeError(
             f"malformed FHIR bundle at {exc.path}: {exc.reason}", path=exc.path, reason=exc.reason

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from support import MARFAN_CORE, MARFAN_TERMS
 
+from api.body_process import BodyParser
 from audit import AuditQuery, AuditStore
 from dxsearch.settings import Settings
 
@@ -115,3 +116,14 @@ def running(app: FastAPI, *, ready: bool = True) -> Iterator[TestClient]:
         if ready:
             wait_ready(client)
         yield client
+
+
+def worker_up(parser: BodyParser, timeout_s: float = 120.0) -> int:
+    """The pid of ``parser``'s body worker once it is up (a big body must have started it)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pid = parser.worker_pid
+        if pid is not None:
+            return pid
+        time.sleep(0.05)
+    raise AssertionError("the body worker did not start")

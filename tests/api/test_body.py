@@ -7,28 +7,18 @@ two otherwise equal apps, one with ``body: Model``, one reading it with :func:`a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from body_support import Order
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.testclient import TestClient
-from pydantic import BaseModel, ConfigDict, Field
 
 from api.body import body_openapi, read_body
+from api.body_process import BodyParser
 from api.openapi import install_openapi
-
-
-class Item(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    label: str = Field(min_length=1, max_length=5)
-
-
-class Order(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    items: list[Item] = Field(max_length=3)
-    note: str | None = None
+from tests.api.helpers import worker_up
 
 
 def _admitted(request: Request) -> None:
@@ -36,7 +26,8 @@ def _admitted(request: Request) -> None:
         raise HTTPException(401, "no key")
 
 
-def _apps() -> tuple[TestClient, TestClient]:
+def _apps(parser: BodyParser | None = None) -> tuple[TestClient, TestClient]:
+    """FastAPI's body parameter, and :func:`read_body` (parsing in ``parser``, else in a thread)."""
     declared = FastAPI()
     read = FastAPI()
 
@@ -46,7 +37,7 @@ def _apps() -> tuple[TestClient, TestClient]:
 
     @read.post("/orders", name="create_order", openapi_extra=body_openapi(Order))
     async def with_read_body(request: Request, _: None = Depends(_admitted)) -> dict[str, Any]:
-        return (await read_body(request, Order)).model_dump()
+        return (await read_body(request, Order, parser=parser)).model_dump()
 
     install_openapi(declared)
     install_openapi(read)
@@ -85,6 +76,30 @@ def test_every_body_gets_the_answer_a_body_parameter_gets(kwargs: dict[str, Any]
     expected = declared.post("/orders", **kwargs)
     got = read.post("/orders", **kwargs)
     assert (got.status_code, got.json()) == (expected.status_code, expected.json())
+
+
+@pytest.fixture(scope="module")
+def worker() -> Iterator[BodyParser]:
+    """A body parser sending every non-empty body to its worker process, the worker up."""
+    parser = BodyParser(min_bytes=1, timeout_s=60.0)
+    parser.start()
+    worker_up(parser)
+    yield parser
+    parser.close()
+
+
+@pytest.mark.parametrize("kwargs", [i[1] for i in INPUTS], ids=[i[0] for i in INPUTS])
+def test_every_body_gets_the_same_answer_parsed_in_the_worker_process(
+    worker: BodyParser, kwargs: dict[str, Any]
+) -> None:
+    declared, read = _apps(worker)
+    answered = worker.worker_answers
+    expected = declared.post("/orders", **kwargs)
+    got = read.post("/orders", **kwargs)
+    assert (got.status_code, got.json()) == (expected.status_code, expected.json())
+    admitted = kwargs.get("headers", {}).get("x-key") == "ok"
+    sent = kwargs.get("content", b"x") != b""  # an empty body is refused before any parsing
+    assert worker.worker_answers == answered + (admitted and sent)
 
 
 def test_the_body_is_parsed_only_once_the_dependencies_admit_the_caller() -> None:
