@@ -73,6 +73,30 @@ ASSERTION_ORDER: dict[Assertion, int] = {
     "family_history": 3,
     "absent": 4,
 }
+#: Relatives (singular, as tokens are normalised) and the words after them that make them the subject.
+_RELATIVES = (
+    "father",
+    "mother",
+    "parent",
+    "sister",
+    "brother",
+    "sibling",
+    "sib",
+    "twin",
+    "aunt",
+    "uncle",
+    "cousin",
+    "grandmother",
+    "grandfather",
+    "grandparent",
+    "niece",
+    "nephew",
+    "son",
+    "daughter",
+)
+#: Words that hand a sentence back to the patient after a relative: "his mother is tall and he has ...".
+_PATIENT_SUBJECTS = frozenset({"he", "she", "patient", "proband", "child", "boy", "girl"})
+_RELATIVE_VERBS = ("had", "has", "have", "with", "was", "wa", "is", "were", "are", "died", "suffered", "also")
 # Cues that open a clause with an assertion other than "present", in normalised tokens; the longest cue
 # starting at a token wins, so "family history of" is a family cue and not "history of".
 _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
@@ -87,6 +111,9 @@ _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
     (("free", "of"), "absent"),
     (("family", "history", "of"), "family_history"),
     (("family", "history"), "family_history"),
+    # A relative as the subject of what follows: "his father had aortic dissection", "a sister with
+    # seizures". Only before a verb or "with": "mother reports seizures" is the patient's history told.
+    *(((relative, verb), "family_history") for relative in _RELATIVES for verb in _RELATIVE_VERBS),
     (("possible",), "uncertain"),
     (("possibly",), "uncertain"),
     (("suspected",), "uncertain"),
@@ -477,7 +504,9 @@ class TermLookup:
             adjacent_cue = _ADJACENT_CUES.get(tokens[i][0].norm)
             if adjacent_cue is not None:
                 adjacent = (i + 1, adjacent_cue)
-            elif tokens[i][0].norm in _CLAUSE_BREAKERS:
+            elif tokens[i][0].norm in _CLAUSE_BREAKERS or (
+                assertion == "family_history" and tokens[i][0].norm in _PATIENT_SUBJECTS
+            ):
                 assertion = "present"
             i += 1
 

@@ -200,7 +200,8 @@ export function renderNextSteps(trace, evidenceButton) {
         ? "No differential was given, so there is no panel or guideline to suggest; these questions would help " +
             "the next attempt. Diseases retrieved: "
         : "For the top diagnoses, computed by the server from the differential and the index's disease " +
-            "knowledge; nothing here changes the ranking. Candidates: ",
+            "knowledge; nothing here changes the ranking. Candidates, with their probabilities renormalised " +
+            "among these (what the questions' information gain is computed over, not the differential's): ",
       candidates.map((c, i) => [
         i ? ", " : "",
         diagnosisLabel(c),

@@ -169,6 +169,29 @@ def test_mentions_carry_assertions_in_their_clause(lookup: TermLookup) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A relative as the subject: the finding is theirs, not the patient's.
+        ("His father had arachnodactyly.", [(ARACHNODACTYLY, "family_history")]),
+        ("A sister with seizures; the patient has scoliosis.", [(SEIZURE, "family_history"), (SCOLIOSIS, "present")]),
+        # The sentence comes back to the patient.
+        (
+            "His mother has tall stature and he has scoliosis.",
+            [(TALL_STATURE, "family_history"), (SCOLIOSIS, "present")],
+        ),
+        # A relative who tells the patient's history is not the subject of the finding.
+        ("Mother reports seizures since infancy.", [(SEIZURE, "present")]),
+        ("Born to healthy parents. Arachnodactyly.", [(ARACHNODACTYLY, "present")]),
+    ],
+)
+def test_a_relatives_findings_are_family_history(
+    lookup: TermLookup, text: str, expected: list[tuple[str, str]]
+) -> None:
+    found = [(m.term_id, m.assertion) for m in lookup.mentions(text) if m.term_id in {e for e, _ in expected}]
+    assert found == expected
+
+
 MARFAN_NOTE = "14-year-old boy, tall stature, arachnodactyly, lens dislocation, aortic root dilatation"
 MARFAN_REALISTIC = "14 yo M. Marfanoid habitus, dislocated lenses bilaterally, dilated aortic root on echo"
 AORTIC_ROOT_ANEURYSM = "HP:0002616"  # "Aortic root dilatation" is its BROAD synonym in hp.obo
