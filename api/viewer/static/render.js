@@ -605,18 +605,14 @@ async function fillDiseaseFacts({ diagnosis, facts, summaryFacts }) {
 function renderInsufficient(trace, outcome) {
   const box = h("div", { class: "insufficient", role: "status" });
   const title = outcome === "no_diagnosis" ? "No diagnosis" : "Insufficient evidence";
-  append(
-    box,
-    h("h3", {}, title),
-    h(
-      "p",
-      {},
-      outcome === "no_diagnosis"
-        ? "The agent stopped without a differential. Nothing here supports a diagnosis."
-        : "The retrieved passages do not support any diagnosis for these findings. " +
-            "Add findings, or review the reasoning below to see what was searched.",
-    ),
-  );
+  const retrieved = Array.isArray(trace && trace.retrievals) && trace.retrievals.length > 0;
+  let summary = "The agent stopped without a differential. Nothing here supports a diagnosis.";
+  if (outcome !== "no_diagnosis")
+    summary = retrieved
+      ? "The retrieved passages do not support any diagnosis for these findings. " +
+        "Add findings, or review the reasoning below to see what was searched."
+      : "Nothing was searched: the findings as understood are not enough to rank diseases. Add findings.";
+  append(box, h("h3", {}, title), h("p", {}, summary));
   if (trace && typeof trace.reason === "string" && trace.reason)
     append(box, h("p", { class: "reason" }, `Why: ${trace.reason}.`));
   if (trace && trace.stop_reason) append(box, h("p", { class: "meta" }, `Stop reason: ${trace.stop_reason}`));

@@ -225,6 +225,7 @@ def test_clinician_and_auditor_views_in_chromium(live_server: LiveServer, browse
     page.fill("#findings", "Blue toenails")
     page.get_by_role("button", name="Diagnose").click()
     expect(page.locator(".insufficient")).to_contain_text("Insufficient evidence")
+    expect(page.locator(".insufficient")).to_contain_text("Nothing was searched")  # it abstained before retrieving
     expect(page.locator(".chip.not-understood")).to_contain_text("Blue toenails")  # shown, not dropped
     expect(page.locator(".insufficient .reason")).to_contain_text("Why: ")
     expect(page.locator(".differential")).to_have_count(0)
