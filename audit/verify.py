@@ -95,18 +95,23 @@ def verify(
     ``kept`` are checkpoints held outside the log (already verified against ``public_key`` by
     :func:`audit.witness.read_checkpoints`) that the log must extend. Safe to run while writers append:
     it checks the log up to the head it sees when it starts (records are immutable, so later appends
-    cannot change what it reads).
+    cannot change what it reads), and leaves the records and checkpoints appended meanwhile to the next run.
     """
     if checkpoint_every is not None and checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
     if kept and public_key is None:
         raise ValueError("kept checkpoints are only meaningful against a trusted public key")
     required_every = checkpoint_every if public_key is not None else None
-    # Checkpoints first, then the head: every checkpoint read must then lie within the head, unless
-    # records were removed.
-    checkpoints = store.checkpoints()
+    # The head, the checkpoints, the head again: records 1..head are what is verified. A checkpoint is
+    # committed with the record it signs, so each checkpoint of 1..head is among those read (a check
+    # for the checkpoint due at every multiple of N needs them all), and every checkpoint of a record
+    # that exists lies within the second head. Those between the two heads sign records appended while
+    # this ran (left for the next verification); those past the second sign records that were removed.
     head = store.head()
     head_seq = 0 if head is None else head.seq
+    checkpoints = store.checkpoints()
+    later = store.head()
+    later_seq = 0 if later is None else later.seq
     trusted = None if public_key is None else key_fingerprint(public_key)
     by_seq: dict[int, list[Checkpoint]] = {}
     for checkpoint in checkpoints:
@@ -213,13 +218,13 @@ def verify(
             expected += 1
         if expected - 1 != head_seq:
             raise _BrokenError(f"records {expected}..{head_seq} are missing", seq=expected)
-        beyond = [c for c in checkpoints if c.seq > head_seq or c.seq < 1]
+        beyond = [c for c in checkpoints if c.seq > later_seq or c.seq < 1]
         if beyond:
             first = min(beyond, key=lambda c: c.checkpoint_id)
             raise _BrokenError(
-                f"checkpoint {first.checkpoint_id} signed seq {first.seq} but the log ends at {head_seq}: "
-                "records were removed from the end",
-                seq=head_seq + 1 if first.seq > head_seq else None,
+                f"checkpoint {first.checkpoint_id} signed seq {first.seq} but the log ends at "
+                f"{later_seq}: records were removed from the end",
+                seq=later_seq + 1 if first.seq > later_seq else None,
                 checkpoint=first.checkpoint_id,
             )
         if kept:
