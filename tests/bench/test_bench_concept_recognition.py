@@ -61,8 +61,9 @@ def test_intake_on_a_dropped_in_directory(
     assert result["documents"] == {str(corpus_dir): 2}
     for system in ("intake", "dictionary"):
         row = result["results"][str(corpus_dir)][system]
-        # Three present gold ids; the negated seizures are not gold and must not be reported present.
-        assert (row["tp"], row["fp"], row["fn"]) == (3, 0, 1)  # the miss: "autosomal dominant", not a phenotype
+        # Four present gold ids, "autosomal dominant" (a mode of inheritance) among them; the negated
+        # seizures are not gold and must not be reported present.
+        assert (row["tp"], row["fp"], row["fn"]) == (4, 0, 0)
         assert (row["pa"]["tp"], row["pa"]["fn"]) == (3, 0)
     assert "| dictionary |" in capsys.readouterr().out
 

@@ -59,6 +59,8 @@ _CASE = pa.struct(
         ("age", pa.string()),
         ("findings", pa.list_(_FINDING)),
         ("text", pa.string()),
+        ("inheritance", pa.list_(pa.string())),
+        ("onset", pa.string()),
     ]
 )
 _CREATE_KWARGS = pa.struct([("case", _CASE), ("exclude_doc_ids", pa.list_(pa.string()))])
