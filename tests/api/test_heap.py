@@ -24,7 +24,9 @@ from tests.api.helpers import api_settings, running
 def test_freezing_moves_every_live_object_out_of_the_collectors_way() -> None:
     try:
         frozen = freeze_warm_heap()
-        assert frozen == gc.get_freeze_count() > 0
+        # Frozen objects leave the permanent generation only by being freed, which other threads of the
+        # test process (e.g. a body worker's pool manager) may do between the two counts.
+        assert 0 < gc.get_freeze_count() <= frozen
         assert gc.collect() >= 0  # a collection still runs, over what was made since
     finally:
         gc.unfreeze()
