@@ -365,18 +365,34 @@ def _plan(
     if not final.insufficient:
         candidates = [PlanCandidate(d.rank, d.name, d.code, d.confidence) for d in diagnoses]
         return planner.plan(case, candidates)
-    retrieved: dict[str, PlanCandidate] = {}  # by name: an OMIM and an ORPHA card of one disease count once
+    return planner.plan(case, retrieved_diseases(records), basis="retrieved_diseases")
+
+
+def retrieved_diseases(records: list[RetrievalRecord]) -> list[PlanCandidate]:
+    """The disease cards an episode retrieved, first retrieved first, each disease once.
+
+    An OMIM and an ORPHA card of one disease count once: by name, or when each card lists the other's
+    own code ("Spastic paraplegia 10, autosomal dominant", OMIM:604187, and "Autosomal dominant spastic
+    paraplegia type 10", ORPHA:100991), so that no question claims to separate a disease from itself.
+    Both ways, because a group card lists the codes of its members.
+    """
+    kept: list[tuple[PlanCandidate, frozenset[str]]] = []
+    names: set[str] = set()
     for record in records:
         if record.duplicate or record.kind != DocumentKind.DISEASE_KNOWLEDGE:
             continue
-        code = next((c for c in record.codes if c.startswith(("OMIM:", "ORPHA:"))), None)
+        disease_codes = [c for c in record.codes if c.startswith(("OMIM:", "ORPHA:"))]
         name = normalise_name(record.title)
-        if code is None or name in retrieved:
+        if not disease_codes or name in names:
             continue
-        retrieved[name] = PlanCandidate(len(retrieved) + 1, record.title, code)
-        if len(retrieved) >= _RETRIEVED_CANDIDATES:
+        code, listed = disease_codes[0], frozenset(disease_codes)
+        if any(code in other and (kept_one.code or "") in listed for kept_one, other in kept):
+            continue
+        names.add(name)
+        kept.append((PlanCandidate(len(kept) + 1, record.title, code), listed))
+        if len(kept) >= _RETRIEVED_CANDIDATES:
             break
-    return planner.plan(case, list(retrieved.values()), basis="retrieved_diseases")
+    return [candidate for candidate, _ in kept]
 
 
 def _action_name(turn: object) -> str | None:

@@ -202,3 +202,37 @@ def test_retrievals_used_counts_empty_and_refused_retrievals(index: EmbeddedInde
     env = DiagnosticEnv(index.retriever("lexical"), Budget(max_turns=4, max_retrievals=2))
     trace = diagnose(MARFAN_LIKE, ScriptedPolicy(["<search>zzzzqqq</search>"]), env)
     assert trace.retrievals_used == 2 and trace.retrievals == ()
+
+
+@pytest.mark.slow
+def test_retrieved_disease_cards_of_one_disease_count_once(default_index: Path) -> None:
+    """The OMIM and ORPHA cards of SPG10 (names differ, each lists the other's code) are one candidate."""
+    from dxsearch.agent import retrieved_diseases
+    from dxsearch.corpus import DocumentKind
+    from dxsearch.episode import RetrievalRecord
+    from dxsearch.protocol import Action
+
+    opened = EmbeddedIndex(default_index, Settings())
+    try:
+        records = []
+        for rank, doc_id in enumerate(("omim:604187", "orpha:100991", "omim:154700", "orpha:558"), start=1):
+            document = opened.store.document(doc_id)
+            assert document is not None
+            records.append(
+                RetrievalRecord(
+                    turn=1,
+                    action=Action.LOOKUP,
+                    evidence_id=f"{doc_id}#0",
+                    doc_id=doc_id,
+                    kind=DocumentKind.DISEASE_KNOWLEDGE,
+                    title=document.title,
+                    score=1.0 / rank,
+                    rank=rank,
+                    retriever="lexical",
+                    codes=tuple(document.metadata.codes),
+                )
+            )
+    finally:
+        opened.close()
+    assert records[0].title != records[1].title  # not caught by name
+    assert [c.code for c in retrieved_diseases(records)] == ["OMIM:604187", "OMIM:154700"]
