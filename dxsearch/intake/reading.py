@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -373,10 +373,7 @@ def _read_patient(patient: ParsedPatient) -> tuple[Reading, tuple[NotUnderstood,
         entry.model_copy(update={"reason": loinc_only[entry.path]}) if entry.path in loinc_only else entry
         for entry in reading.not_understood
     )
-    return (
-        Reading(reading.findings, reading.mapped, missed, inheritance=reading.inheritance, onset=reading.onset),
-        tuple(history),
-    )
+    return replace(reading, not_understood=missed), tuple(history)
 
 
 #: How HPO names a measurement off in one direction, most specific first ("{}" is what was measured).
