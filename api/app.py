@@ -40,6 +40,7 @@ from dxsearch import __version__
 from dxsearch.intake import IntakeError
 from dxsearch.policies.base import Policy
 from dxsearch.pseudonym import Pseudonymiser
+from dxsearch.retrieval.base import RetrievalUnavailableError
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings, get_settings
 
@@ -180,6 +181,11 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceUnavailableError)
     async def unavailable(request: Request, exc: ServiceUnavailableError) -> JSONResponse:
         return error_response(request.scope, 503, str(exc), headers={"Retry-After": "5"})
+
+    @app.exception_handler(RetrievalUnavailableError)
+    async def search_unavailable(request: Request, exc: RetrievalUnavailableError) -> JSONResponse:
+        get_logger().error("search_backend_unavailable")  # no message: a backend's reason may quote the query
+        return error_response(request.scope, 503, f"the index cannot be searched: {exc}", headers={"Retry-After": "5"})
 
     @app.exception_handler(PolicyTimeoutError)
     async def timed_out(request: Request, exc: PolicyTimeoutError) -> JSONResponse:

@@ -25,6 +25,8 @@ from corpus_builder.chunking import chunk_document
 from corpus_builder.sources.base import Reject, Source
 from dxsearch.corpus import Chunk, Document
 from dxsearch.knowledge.hpo import HpoKnowledge, get_hpo_knowledge, publication_id
+from dxsearch.retrieval.backends import BACKENDS
+from dxsearch.retrieval.elasticsearch import RECORD_FILE as ELASTICSEARCH_RECORD
 from dxsearch.retrieval.embedded import EmbeddedIndexWriter
 from dxsearch.retrieval.embedder import Embedder, EmbedderSpec, get_embedder
 from dxsearch.retrieval.layout import (
@@ -184,8 +186,14 @@ def run_build(
     progress: ProgressCallback | None = None,
     limit_per_source: int | None = None,
     excluded_publications: frozenset[str] = frozenset(),
+    backend: str | None = None,
 ) -> IndexManifest:
     """Build a new generation from ``sources`` (or, if ``incremental``, the live one plus them) and publish it.
+
+    ``backend`` (default ``settings.backend``; an incremental build keeps its parent's) says where the BM25
+    side goes: ``embedded`` (tantivy, in the generation) or ``elasticsearch`` (a new Elasticsearch index
+    per generation, behind an alias moved at publication). A build that fails removes what it wrote, in the
+    directory and in Elasticsearch; the previous generation stays live.
 
     ``excluded_publications``: no document of those publications is indexed (their count is in each
     source's report) and the manifest records the list, so readers rank with the annotation rows of the
@@ -198,8 +206,9 @@ def run_build(
     if incremental:
         current_generation(index_dir)  # fail before creating anything in a mistyped directory
     with writer_lock(index_dir):
-        sweep(index_dir)
+        sweep(index_dir, on_remove=_discarder(settings))
         parent_manifest: IndexManifest | None = None
+        parent: Path | None = None
         name = new_generation_name()
         building = start_generation(index_dir, name)
         if incremental:
@@ -223,6 +232,7 @@ def run_build(
                     f"({len(inherited)} PMIDs); rebuild to change them"
                 )
             excluded_publications = inherited
+            backend = parent_manifest.backend  # one index, one backend
         else:
             quantize = settings.embed_quantize
             max_chars = settings.chunk_max_chars
@@ -235,97 +245,170 @@ def run_build(
         embedder = _DeferredEmbedder(
             lambda: get_embedder(quantize, settings.embed_batch_size, settings.embed_threads), known, timings
         )
-        writer = EmbeddedIndexWriter(building, embedder)
-        rejects: list[Reject] = []
-        source_reports: list[dict[str, Any]] = []
-        seen: dict[str, str] = {}
+        backend = backend or settings.backend
         try:
-            for source in sources:
-                info = source.info
-                t0 = time.perf_counter()
-                rejects_before = len(rejects)
-                tally: Counter[str] = Counter()
-                items: Iterator[Document | Reject] = source.iter_items()
-                if limit_per_source is not None:
-                    items = _limited(items, limit_per_source)
-                for batch in _batches(items, max_chars, rejects, seen, info.name, excluded_publications, tally):
-                    tally.update(writer.add(batch))
-                    tally["documents"] += len(batch)
-                    tally["chunks"] += sum(len(chunks) for _, chunks in batch)
-                    if progress:
-                        progress(info.name, tally["documents"], tally["chunks"])
-                timings[f"source:{info.name}"] = time.perf_counter() - t0
-                source_reports.append(
-                    {
-                        **info.model_dump(mode="json"),
-                        "documents": tally["documents"],
-                        "chunks": tally["chunks"],
-                        "added": tally["added"],
-                        "replaced": tally["replaced"],
-                        "unchanged": tally["unchanged"],
-                        "excluded_by_publication": tally["excluded_by_publication"],
-                        "rejects": len(rejects) - rejects_before,
-                    }
-                )
-            t0 = time.perf_counter()
-            writer.commit()
-            timings["commit"] = time.perf_counter() - t0
-            counts = writer.store.counts()
-            corpus_hash = _corpus_hash(writer)
-        finally:
-            writer.close()
-        read = sum(report["documents"] for report in source_reports)
-        if (incremental and not read) or (not incremental and not any(counts["documents"].values())):
-            shutil.rmtree(building, ignore_errors=True)
-            first = f"; first: {rejects[0].location}: {rejects[0].reason}" if rejects else ""
-            raise EmptyBuildError(
-                f"nothing was indexed ({len(rejects)} rejected{first}); the previous index, if any, stays live",
-                rejects,
+            lexical = BACKENDS.get(backend).writer(building, settings, parent)
+        except BaseException:
+            _discard(building, settings)
+            raise
+        writer = EmbeddedIndexWriter(building, embedder, lexical)
+        try:
+            return _fill_and_publish(
+                index_dir,
+                building,
+                name,
+                writer,
+                embedder,
+                sources,
+                started=started,
+                timings=timings,
+                progress=progress,
+                limit_per_source=limit_per_source,
+                incremental=incremental,
+                max_chars=max_chars,
+                excluded_publications=excluded_publications,
+                parent_manifest=parent_manifest,
+                backend=backend,
+                settings=settings,
             )
+        except BaseException:
+            _discard(building, settings)
+            raise
 
-        with (building / "rejects.jsonl").open("w", encoding="utf-8") as handle:
-            for reject in rejects:
-                handle.write(reject.model_dump_json(exclude={"problems"}) + "\n")  # values stay out of the index
-        spec = embedder.spec
-        excluded_list = sorted(excluded_publications, key=lambda p: int(p.removeprefix("PMID:")))
-        exclusions_hash = hashlib.sha256("\n".join(excluded_list).encode()).hexdigest()
-        index_version = hashlib.sha256(
-            f"{INDEX_FORMAT}|{corpus_hash}|{spec.name}|{spec.dim}|{max_chars}|{exclusions_hash}".encode()
-        ).hexdigest()[:16]
-        all_sources = (parent_manifest.sources if parent_manifest else []) + source_reports
-        timings["total"] = time.perf_counter() - started
-        manifest = IndexManifest(
-            build_id=f"{name}-{uuid.uuid4().hex[:8]}",
-            created_at=datetime.now(UTC).isoformat(),
-            index_version=index_version,
-            corpus_hash=corpus_hash,
-            embedder=EmbedderRecord(
-                name=spec.name,
-                model=spec.model,
-                dim=spec.dim,
-                quantized=spec.quantized,
-                normalized=spec.normalized,
-            ),
-            chunk_max_chars=max_chars,
-            counts=counts,
-            sources=all_sources,
-            rejects={
-                "total": len(rejects),
-                "by_source": dict(Counter(r.source for r in rejects)),
-                "first": [r.model_dump(mode="json", exclude={"problems"}) for r in rejects[:_REJECTS_IN_MANIFEST]],
-                "file": "rejects.jsonl",
-            },
-            versions=package_versions(),
-            timings_s={k: round(v, 3) for k, v in timings.items()},
-            parent=parent_manifest.build_id if parent_manifest else None,
-            peak_rss_mb=round(peak_rss_mb(), 1),
-            index_format=INDEX_FORMAT,
-            excluded_publications=excluded_list,
-            knowledge=_knowledge_record(get_hpo_knowledge(excluded_publications), exclusions_hash),
+
+def _discarder(settings: Settings) -> Callable[[Path], None]:
+    """What :func:`sweep` calls before deleting a generation: remove its part kept outside the directory."""
+
+    def discard(generation: Path) -> None:
+        if (generation / ELASTICSEARCH_RECORD).is_file():
+            BACKENDS.get("elasticsearch").discard(generation, settings)
+
+    return discard
+
+
+def _discard(building: Path, settings: Settings) -> None:
+    """Remove a failed build everywhere (best effort: a leftover directory is swept by the next build)."""
+    try:
+        _discarder(settings)(building)
+    except Exception:  # the build's own error is the one to report
+        pass
+    else:
+        shutil.rmtree(building, ignore_errors=True)
+
+
+def _fill_and_publish(
+    index_dir: Path,
+    building: Path,
+    name: str,
+    writer: EmbeddedIndexWriter,
+    embedder: _DeferredEmbedder,
+    sources: Sequence[Source],
+    *,
+    started: float,
+    timings: dict[str, float],
+    progress: ProgressCallback | None,
+    limit_per_source: int | None,
+    incremental: bool,
+    max_chars: int,
+    excluded_publications: frozenset[str],
+    parent_manifest: IndexManifest | None,
+    backend: str,
+    settings: Settings,
+) -> IndexManifest:
+    """Index every source into ``building``, write the manifest and publish the generation."""
+    rejects: list[Reject] = []
+    source_reports: list[dict[str, Any]] = []
+    seen: dict[str, str] = {}
+    try:
+        for source in sources:
+            info = source.info
+            t0 = time.perf_counter()
+            rejects_before = len(rejects)
+            tally: Counter[str] = Counter()
+            items: Iterator[Document | Reject] = source.iter_items()
+            if limit_per_source is not None:
+                items = _limited(items, limit_per_source)
+            for batch in _batches(items, max_chars, rejects, seen, info.name, excluded_publications, tally):
+                tally.update(writer.add(batch))
+                tally["documents"] += len(batch)
+                tally["chunks"] += sum(len(chunks) for _, chunks in batch)
+                if progress:
+                    progress(info.name, tally["documents"], tally["chunks"])
+            timings[f"source:{info.name}"] = time.perf_counter() - t0
+            source_reports.append(
+                {
+                    **info.model_dump(mode="json"),
+                    "documents": tally["documents"],
+                    "chunks": tally["chunks"],
+                    "added": tally["added"],
+                    "replaced": tally["replaced"],
+                    "unchanged": tally["unchanged"],
+                    "excluded_by_publication": tally["excluded_by_publication"],
+                    "rejects": len(rejects) - rejects_before,
+                }
+            )
+        t0 = time.perf_counter()
+        writer.commit()
+        timings["commit"] = time.perf_counter() - t0
+        counts = writer.store.counts()
+        corpus_hash = _corpus_hash(writer)
+    finally:
+        writer.close()
+    read = sum(report["documents"] for report in source_reports)
+    if (incremental and not read) or (not incremental and not any(counts["documents"].values())):
+        first = f"; first: {rejects[0].location}: {rejects[0].reason}" if rejects else ""
+        raise EmptyBuildError(
+            f"nothing was indexed ({len(rejects)} rejected{first}); the previous index, if any, stays live",
+            rejects,
         )
-        publish_generation(index_dir, building, manifest)
-        sweep(index_dir)
-        return manifest
+
+    with (building / "rejects.jsonl").open("w", encoding="utf-8") as handle:
+        for reject in rejects:
+            handle.write(reject.model_dump_json(exclude={"problems"}) + "\n")  # values stay out of the index
+    spec = embedder.spec
+    excluded_list = sorted(excluded_publications, key=lambda p: int(p.removeprefix("PMID:")))
+    exclusions_hash = hashlib.sha256("\n".join(excluded_list).encode()).hexdigest()
+    backend_mark = "" if backend == "embedded" else f"|{backend}"  # the embedded backend's versions stay as they were
+    index_version = hashlib.sha256(
+        f"{INDEX_FORMAT}|{corpus_hash}|{spec.name}|{spec.dim}|{max_chars}|{exclusions_hash}{backend_mark}".encode()
+    ).hexdigest()[:16]
+    all_sources = (parent_manifest.sources if parent_manifest else []) + source_reports
+    timings["total"] = time.perf_counter() - started
+    manifest = IndexManifest(
+        build_id=f"{name}-{uuid.uuid4().hex[:8]}",
+        created_at=datetime.now(UTC).isoformat(),
+        index_version=index_version,
+        corpus_hash=corpus_hash,
+        embedder=EmbedderRecord(
+            name=spec.name,
+            model=spec.model,
+            dim=spec.dim,
+            quantized=spec.quantized,
+            normalized=spec.normalized,
+        ),
+        chunk_max_chars=max_chars,
+        counts=counts,
+        sources=all_sources,
+        rejects={
+            "total": len(rejects),
+            "by_source": dict(Counter(r.source for r in rejects)),
+            "first": [r.model_dump(mode="json", exclude={"problems"}) for r in rejects[:_REJECTS_IN_MANIFEST]],
+            "file": "rejects.jsonl",
+        },
+        versions=package_versions(),
+        timings_s={k: round(v, 3) for k, v in timings.items()},
+        parent=parent_manifest.build_id if parent_manifest else None,
+        peak_rss_mb=round(peak_rss_mb(), 1),
+        index_format=INDEX_FORMAT,
+        excluded_publications=excluded_list,
+        knowledge=_knowledge_record(get_hpo_knowledge(excluded_publications), exclusions_hash),
+        backend=backend,
+    )
+    # The backend's own pointer (an Elasticsearch alias) moves first, in one atomic call, then CURRENT.
+    manifest.elasticsearch = writer.publish_lexical() or None
+    publish_generation(index_dir, building, manifest)
+    sweep(index_dir, on_remove=_discarder(settings))
+    return manifest
 
 
 def _knowledge_record(knowledge: HpoKnowledge, exclusions_hash: str) -> dict[str, Any]:

@@ -22,8 +22,9 @@ from rich.table import Table
 
 from corpus_builder.sources.base import BuildScope
 from corpus_builder.sources.catalog import DEFAULT_SOURCES, resolve_source
-from dxsearch.cli_errors import fail, settings_or_fail
+from dxsearch.cli_errors import fail, one_line_errors, settings_or_fail
 from dxsearch.corpus import DocumentKind
+from dxsearch.retrieval.base import RetrievalUnavailableError
 from dxsearch.retrieval.layout import IndexNotFoundError, LockHeldError, current_generation, read_manifest
 
 if TYPE_CHECKING:
@@ -56,8 +57,18 @@ IndexOption = Annotated[
 ]
 
 
+def _backend_name(value: str | None) -> str | None:
+    """Refuse an unknown --backend while parsing arguments, before anything is read or built."""
+    from dxsearch.retrieval.backends import BACKENDS
+
+    if value is not None and value not in BACKENDS:
+        raise typer.BadParameter(f"unknown backend {value!r}; known: {', '.join(BACKENDS.names())}")
+    return value
+
+
 def _index_dir(index: Path | None) -> Path:
-    return index if index is not None else settings_or_fail().index
+    settings = settings_or_fail()  # a bad DXSEARCH_* variable is one line, whether or not --index is given
+    return index if index is not None else settings.index
 
 
 def _open_index(index: Path | None) -> EmbeddedIndex:
@@ -124,6 +135,7 @@ def _build(
     limit: int | None,
     as_json: bool,
     excluded_publications: frozenset[str] = frozenset(),
+    backend: str | None = None,
 ) -> None:
     from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
@@ -154,6 +166,7 @@ def _build(
                 progress=report,
                 limit_per_source=limit,
                 excluded_publications=excluded_publications,
+                backend=backend,
             )
         except EmptyBuildError as exc:
             bar.stop()
@@ -242,13 +255,26 @@ def build(
             "passes 'none'.",
         ),
     ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend",
+            callback=_backend_name,
+            help="Where BM25 lives: 'embedded' (tantivy, inside --out) or 'elasticsearch' (an index per "
+            "generation at DXSEARCH_ES_URL, default the URL `make es` wrote to var/es.url, behind the alias "
+            "DXSEARCH_ES_INDEX_PREFIX). --out keeps the manifest, chunk store and FAISS side either way, and "
+            "later commands given --index find the backend there. Default: DXSEARCH_BACKEND (embedded).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Build a new index generation from sources and make it live only when complete.
 
-    Bad records are reported and skipped; an interrupted build leaves the previous index usable. The
-    manifest records the excluded publications; readers rank with the same annotation rows dropped.
+    Bad records are reported and skipped; an interrupted build leaves the previous index usable (with
+    Elasticsearch: the new index is deleted and the alias still names the previous one). The manifest
+    records the excluded publications; readers rank with the same annotation rows dropped.
     """
+    settings_or_fail()  # a bad DXSEARCH_* variable is one line before anything is read
     excluded = _excluded_publications(exclude_publications or [HELDOUT_EXCLUSIONS])
     _build(
         _index_dir(out),
@@ -257,6 +283,7 @@ def build(
         limit=limit_per_source,
         as_json=as_json,
         excluded_publications=excluded,
+        backend=backend,
     )
 
 
@@ -501,6 +528,8 @@ def eval_retrieval(
     results.print(table)
     console.print(f"written to {json_out}", highlight=False)
 
+
+one_line_errors(app, RetrievalUnavailableError)
 
 if __name__ == "__main__":
     app()

@@ -31,6 +31,7 @@ from dxsearch.next_steps import NextSteps, NextStepsPlanner, PlanCandidate
 from dxsearch.policies.base import Policy, PolicyError
 from dxsearch.protocol import Candidate, Diagnose, Retrieve, render_result
 from dxsearch.pseudonym import Pseudonymiser
+from dxsearch.retrieval.base import RetrievalUnavailableError
 from dxsearch.settings import get_settings
 
 Outcome = Literal["diagnosed", "insufficient_evidence", "no_diagnosis"]
@@ -241,7 +242,9 @@ def rollout(case: Case, policy: Policy, env: DiagnosticEnv, *, exclude_doc_ids: 
     Inference (:func:`diagnose`), the benchmark and training all play episodes through here, so a policy
     meets the same budgets and the same error handling everywhere. A policy that raises ends its episode
     (never the caller's run) with stop reason ``policy_error``: a :class:`PolicyError` keeps its message,
-    any other exception only its type, since a message could quote the case.
+    any other exception only its type, since a message could quote the case. A search backend that cannot
+    answer (:class:`RetrievalUnavailableError`) ends the whole run instead: nothing may be concluded from
+    evidence that could not be searched.
     """
     env.reset(case, exclude_doc_ids=exclude_doc_ids)
     history: list[Exchange] = []
@@ -255,6 +258,8 @@ def rollout(case: Case, policy: Policy, env: DiagnosticEnv, *, exclude_doc_ids: 
             error = str(exc)
             env.stop(StopReason.POLICY_ERROR)
             break
+        except RetrievalUnavailableError:  # the index cannot be searched: no answer at all, not a wrong one
+            raise
         except Exception as exc:  # a broken policy ends its episode, never the caller's run
             error = f"policy raised {type(exc).__name__}"
             env.stop(StopReason.POLICY_ERROR)

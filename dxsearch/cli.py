@@ -19,10 +19,11 @@ from rich.console import Console
 from rich.table import Table
 
 from dxsearch.cases import CaseFileError, LabelledCase, iter_case_rows, load_labelled_cases, normalise_sex
-from dxsearch.cli_errors import fail, settings_or_fail
+from dxsearch.cli_errors import fail, one_line_errors, settings_or_fail
 from dxsearch.episode import Budget
 from dxsearch.knowledge.derived import gc_paused
 from dxsearch.policies.catalog import POLICIES
+from dxsearch.retrieval.base import RetrievalUnavailableError
 from dxsearch.retrieval.layout import IndexNotFoundError, current_generation
 from dxsearch.settings import Settings
 
@@ -943,6 +944,9 @@ def tiny_model(
 
     path = build_tiny_model(out, seed=seed)
     console.print(f"wrote {path}")
+
+
+one_line_errors(app, RetrievalUnavailableError)
 
 
 def main() -> None:

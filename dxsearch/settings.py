@@ -89,6 +89,33 @@ class Settings(BaseSettings):
     chunk_max_chars: int = Field(
         default=2000, ge=200, le=20000, description="Chunk size; 2000 measured best for findings -> disease."
     )
+    backend: str = Field(
+        default="embedded",
+        description="Where `corpus-builder build` puts BM25: 'embedded' (tantivy, in the index directory) or "
+        "'elasticsearch' (an Elasticsearch index at es_url; the directory keeps the manifest, chunk store and "
+        "FAISS side). Readers take the backend from the index's manifest, never from here.",
+    )
+    es_url: str | None = Field(
+        default=None,
+        description="Elasticsearch base URL, e.g. http://127.0.0.1:9250. Unset: the URL `make es` wrote to "
+        "es_url_file, if that file exists.",
+    )
+    es_url_file: Path = Field(
+        default=Path("var/es.url"), description="File holding the URL of the node `make es` started."
+    )
+    es_index_prefix: str = Field(
+        default="dxsearch",
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,100}$",
+        description="Elasticsearch names: each generation is the index <prefix>-<generation>, and the alias "
+        "<prefix> names the live one. One prefix per index directory.",
+    )
+    es_timeout_s: float = Field(default=30.0, gt=0, description="Per-request timeout of the Elasticsearch client.")
+    es_shards: int = Field(
+        default=1, ge=1, le=64, description="Primary shards of a new generation's Elasticsearch index."
+    )
+    es_replicas: int = Field(
+        default=0, ge=0, le=8, description="Replicas of a new generation's index (0 on a single node)."
+    )
     pseudonym_key: str = Field(
         default=DEFAULT_PSEUDONYM_KEY,
         min_length=16,
@@ -235,6 +262,16 @@ class Settings(BaseSettings):
         default=None,
         description="Absolute base URL of the API as clients see it (CDS Hooks card links); unset: the request's.",
     )
+
+    def elasticsearch_url(self) -> str | None:
+        """The Elasticsearch URL: ``es_url``, else the first line of ``es_url_file`` if it exists."""
+        if self.es_url:
+            return self.es_url.strip()
+        try:
+            written = self.es_url_file.read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        return written.splitlines()[0].strip() if written else None
 
     def serving_refusal(self) -> str | None:
         """Why these settings must not serve patients (one line naming the variable), or None.

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from dxsearch.registry import Registry
-from dxsearch.retrieval.base import Retriever, SearchFilters
+from dxsearch.retrieval.base import RetrievalUnavailableError, Retriever, SearchFilters
 
 if TYPE_CHECKING:
     from dxsearch.retrieval.embedded import EmbeddedIndex
@@ -32,4 +32,4 @@ def _hybrid(index: EmbeddedIndex) -> Retriever:
     return index.hybrid
 
 
-__all__ = ["RETRIEVERS", "Retriever", "RetrieverFactory", "SearchFilters"]
+__all__ = ["RETRIEVERS", "RetrievalUnavailableError", "Retriever", "RetrieverFactory", "SearchFilters"]

@@ -39,3 +39,11 @@ class Retriever(Protocol):
     ) -> list[Evidence]:
         """Return at most ``k`` evidence items, ranks 1..n, scores descending."""
         ...
+
+
+class RetrievalUnavailableError(RuntimeError):
+    """A search backend cannot answer (node down, index missing, wrong URL): one line saying which and why.
+
+    Raised instead of an empty result, so a diagnosis is never made on evidence that could not be
+    searched: the API answers 503, a command line exits 2, and nothing is audited as a decision.
+    """

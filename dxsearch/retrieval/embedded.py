@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dxsearch.corpus import Chunk, Document, DocumentKind
 from dxsearch.retrieval.base import Retriever
@@ -25,10 +25,10 @@ from dxsearch.retrieval.store import ChunkStore
 from dxsearch.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from dxsearch.retrieval.backends import LexicalWriter
     from dxsearch.retrieval.dense import DenseRetriever
     from dxsearch.retrieval.embedder import Embedder, TextEmbedder
     from dxsearch.retrieval.fusion import HybridRetriever
-    from dxsearch.retrieval.lexical import LexicalRetriever
 
 
 def index_text(document: Document, chunk: Chunk) -> str:
@@ -43,16 +43,19 @@ def index_text(document: Document, chunk: Chunk) -> str:
 
 
 class EmbeddedIndexWriter:
-    """Adds documents to one generation: rows in SQLite, terms in tantivy, vectors in FAISS."""
+    """Adds documents to one generation: rows in SQLite, vectors in FAISS, terms in the lexical backend
+    (tantivy in the generation by default, or Elasticsearch)."""
 
-    def __init__(self, generation: Path, embedder: TextEmbedder) -> None:
+    def __init__(self, generation: Path, embedder: TextEmbedder, lexical: LexicalWriter | None = None) -> None:
+        from dxsearch.retrieval.backends import BACKENDS
         from dxsearch.retrieval.dense import DenseIndexWriter
-        from dxsearch.retrieval.lexical import LexicalIndexWriter
 
         self.generation = generation
         self.embedder = embedder
         self.store = ChunkStore(generation)
-        self._lexical = LexicalIndexWriter(generation)
+        self._lexical = (
+            lexical if lexical is not None else BACKENDS.get("embedded").writer(generation, get_settings(), None)
+        )
         self._dense = DenseIndexWriter(generation, embedder)
         self._next_row = self.store.next_row()
 
@@ -75,7 +78,7 @@ class EmbeddedIndexWriter:
                 continue
             if previous is not None:
                 freed = self.store.remove_document(document.id)
-                self._lexical.delete_document(document.id)
+                self._lexical.delete_document(document.id, freed)
                 self._dense.delete_rows(freed)
                 counts["replaced"] += 1
             else:
@@ -104,6 +107,10 @@ class EmbeddedIndexWriter:
         self._lexical.close()
         self._dense.close()
 
+    def publish_lexical(self) -> dict[str, Any]:
+        """Switch the lexical backend's own live pointer, if it has one; what the manifest records."""
+        return self._lexical.publish()
+
 
 class EmbeddedIndex:
     """The live generation of an index directory, opened read-only; retrievers open on first use."""
@@ -122,7 +129,7 @@ class EmbeddedIndex:
         self.store = ChunkStore(self.generation, readonly=True)
         self._lock = threading.RLock()
         self._embedder: Embedder | None = None
-        self._lexical: LexicalRetriever | None = None
+        self._lexical: Retriever | None = None
         self._dense: DenseRetriever | None = None
         self._hybrid: HybridRetriever | None = None
 
@@ -150,13 +157,20 @@ class EmbeddedIndex:
             return self._embedder
 
     @property
-    def lexical(self) -> LexicalRetriever:
-        """BM25 over the tantivy index (opened on first use; no model is loaded)."""
+    def backend(self) -> str:
+        """Where the BM25 side lives (the manifest's ``backend``: embedded tantivy or Elasticsearch)."""
+        return self.manifest.backend
+
+    @property
+    def lexical(self) -> Retriever:
+        """BM25 in the manifest's backend (opened on first use; no model is loaded)."""
         with self._lock:
             if self._lexical is None:
-                from dxsearch.retrieval.lexical import LexicalRetriever
+                from dxsearch.retrieval.backends import BACKENDS
 
-                self._lexical = LexicalRetriever(self.generation, self.store)
+                self._lexical = BACKENDS.get(self.manifest.backend).reader(
+                    self.generation, self.manifest, self.store, self.settings
+                )
             return self._lexical
 
     @property

@@ -17,7 +17,7 @@ import contextlib
 import fcntl
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,13 @@ class IndexManifest(BaseModel):
     )
     knowledge: dict[str, Any] = Field(
         default={}, description="The annotation table the index was built from: release, rows kept and dropped."
+    )
+    backend: str = Field(
+        default="embedded",
+        description="Where the BM25 side lives: 'embedded' (tantivy, in the generation) or 'elasticsearch'.",
+    )
+    elasticsearch: dict[str, Any] | None = Field(
+        default=None, description="The Elasticsearch index of this generation and the alias moved to it."
     )
 
 
@@ -145,8 +152,12 @@ def publish_generation(index_dir: Path, building: Path, manifest: IndexManifest)
     return final
 
 
-def sweep(index_dir: Path, keep: int = 2) -> list[str]:
-    """Remove abandoned builds and all but the newest ``keep`` published generations (never CURRENT)."""
+def sweep(index_dir: Path, keep: int = 2, on_remove: Callable[[Path], None] | None = None) -> list[str]:
+    """Remove abandoned builds and all but the newest ``keep`` published generations (never CURRENT).
+
+    ``on_remove`` is called with each generation directory before it is deleted (a backend that keeps
+    part of a generation elsewhere removes it there); if it raises, that directory is kept for a later
+    sweep."""
     root = index_dir / GENERATIONS
     if not root.is_dir():
         return []
@@ -156,6 +167,11 @@ def sweep(index_dir: Path, keep: int = 2) -> list[str]:
     stale = [n for n in published[:-keep] if n != live] if keep > 0 else [n for n in published if n != live]
     abandoned = [p.name for p in root.iterdir() if p.name.startswith(BUILDING_PREFIX)]
     for name in stale + abandoned:
+        if on_remove is not None:
+            try:
+                on_remove(root / name)
+            except Exception:  # never fail a build over cleaning up an older one
+                continue
         shutil.rmtree(root / name, ignore_errors=True)
         removed.append(name)
     return removed

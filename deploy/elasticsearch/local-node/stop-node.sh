@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stop the node started by start-node.sh (by its pid file only).
+# Stop the node started by start-node.sh (by its pid file only; `make es-stop`).
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../../.." && pwd)"

@@ -1,4 +1,4 @@
-package esstep0;
+package dxsearch.analysis;
 
 import org.apache.lucene.analysis.TokenStream;
 import org.apache.lucene.analysis.miscellaneous.ASCIIFoldingFilter;

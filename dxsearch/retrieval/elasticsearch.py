@@ -1,0 +1,312 @@
+"""Lexical retrieval in Elasticsearch: BM25 over the same chunks as the embedded backend, by the same rows.
+
+The design's "Elasticsearch + FAISS": an index directory built with ``--backend elasticsearch`` keeps
+its manifest, chunk store and FAISS side on disk, and its BM25 side in one Elasticsearch index per
+generation. Each Elasticsearch document is one chunk, with the chunk's row in the chunk store as its
+``_id``; a hit is read back from the chunk store exactly as a tantivy hit is, so evidence ids, traces,
+citations, rewards and the audit log cannot tell the backends apart.
+
+Terms are analysed as tantivy's ``en_stem`` analyses them (runs of letters or digits, lower-cased,
+Snowball English stems, no stop words), by the ``dxsearch_en_stem`` analyzer of the project's small
+analysis plugin (``deploy/elasticsearch/local-node/analysis-plugin``), so BM25 sees the same terms in
+both backends. Shards default to one, so term statistics are global as in tantivy; with more, searches
+run ``dfs_query_then_fetch``.
+
+Generations: a build writes a new index ``<prefix>-<generation>``; an incremental build clones the
+live one first (``_clone``: ``_reindex`` is not in the free distribution's modules) and applies its
+changes to the clone. Publishing refreshes the index, blocks writes to it and moves the alias
+``<prefix>`` to it in one ``_aliases`` call, as the embedded backend switches ``CURRENT``. A reader
+searches the concrete index its generation's manifest names, never the alias, so a query can never
+pair one generation's chunk store with another's BM25 side; the alias is for operators and tools.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Collection, Iterator, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dxsearch.corpus import DocumentKind, Evidence
+from dxsearch.retrieval.base import RetrievalUnavailableError, SearchFilters
+from dxsearch.retrieval.lexical import query_terms
+from dxsearch.retrieval.store import ChunkStore
+from dxsearch.settings import Settings
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+#: The analyzer of the project's analysis plugin that reproduces tantivy's ``en_stem``.
+ANALYZER = "dxsearch_en_stem"
+#: What a generation directory records of its Elasticsearch index (written when the index is created,
+#: so a build that dies before publishing can still be cleaned up).
+RECORD_FILE = "elasticsearch.json"
+_BULK_CHUNK = 1000
+
+MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "_source": {"excludes": ["body"]},  # passages live in the chunk store; the index keeps only terms
+    "properties": {
+        "row": {"type": "long"},
+        "doc_id": {"type": "keyword"},
+        "kind": {"type": "keyword"},
+        "source": {"type": "keyword"},
+        "body": {"type": "text", "analyzer": ANALYZER, "index_options": "freqs"},
+    },
+}
+
+
+def index_name(prefix: str, generation_name: str) -> str:
+    """The Elasticsearch index of one generation (index names must be lower case)."""
+    return f"{prefix}-{generation_name.lower().removeprefix('.building-')}"
+
+
+@lru_cache(maxsize=8)
+def _client(url: str, timeout_s: float) -> Elasticsearch:
+    from elasticsearch import Elasticsearch
+
+    return Elasticsearch(url, request_timeout=timeout_s, max_retries=2, retry_on_timeout=True)
+
+
+def client_for(settings: Settings) -> tuple[Elasticsearch, str]:
+    """A client for the configured node (shared per URL; the client is thread-safe) and its URL."""
+    url = settings.elasticsearch_url()
+    if not url:
+        raise RetrievalUnavailableError(
+            f"no Elasticsearch URL: set DXSEARCH_ES_URL, or start the project's node with `make es` "
+            f"(it writes {settings.es_url_file})"
+        )
+    if not url.startswith(("http://", "https://")):
+        raise RetrievalUnavailableError(f"DXSEARCH_ES_URL {url!r} is not an http(s) URL")
+    return _client(url, settings.es_timeout_s), url
+
+
+def _reason(exc: BaseException) -> str:
+    """The one-line reason of an Elasticsearch client error, without request bodies."""
+    from elasticsearch import ApiError, TransportError
+
+    if isinstance(exc, ApiError):
+        error = exc.body.get("error") if isinstance(exc.body, dict) else None
+        if isinstance(error, dict):
+            root = (error.get("root_cause") or [error])[0]
+            reason = f"{exc.meta.status} {root.get('type', 'error')}: {root.get('reason', '')}".strip()
+            if root.get("type") == "index_not_found_exception":
+                reason += " (deleted outside DxSearch? rebuild with `corpus-builder build --backend elasticsearch`)"
+            return reason
+        return f"{exc.meta.status} {exc.message}"
+    if isinstance(exc, TransportError):
+        return f"cannot connect ({type(exc).__name__}: {str(exc.message).splitlines()[0][:200]})"
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+
+
+@contextlib.contextmanager
+def unavailable_as(url: str, doing: str) -> Iterator[None]:
+    """Turn any Elasticsearch client error into :class:`RetrievalUnavailableError` (one line)."""
+    from elasticsearch import ApiError, TransportError
+    from elasticsearch.helpers import BulkIndexError
+
+    try:
+        yield
+    except BulkIndexError as exc:
+        first: Any = next(iter(exc.errors[0].values()), {}) if exc.errors else {}
+        error = first.get("error", {}) if isinstance(first, dict) else {}
+        detail = f"{error.get('type', 'error')}: {error.get('reason', '')}" if isinstance(error, dict) else str(error)
+        raise RetrievalUnavailableError(
+            f"Elasticsearch at {url} refused {len(exc.errors)} chunk(s) while {doing} ({detail})"
+        ) from None
+    except (ApiError, TransportError) as exc:
+        raise RetrievalUnavailableError(f"Elasticsearch at {url}, {doing}: {_reason(exc)}") from None
+
+
+def write_record(generation: Path, record: dict[str, str]) -> None:
+    (generation / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
+def read_record(generation: Path) -> dict[str, str] | None:
+    try:
+        record = json.loads((generation / RECORD_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+class ElasticsearchLexicalWriter:
+    """Fills one generation's Elasticsearch index: a new empty one, or a clone of the parent's."""
+
+    def __init__(self, generation: Path, settings: Settings, parent_index: str | None = None) -> None:
+        self._client, self._url = client_for(settings)
+        self.alias = settings.es_index_prefix
+        self.index = index_name(settings.es_index_prefix, generation.name)
+        self._shards = settings.es_shards
+        with unavailable_as(self._url, f"creating index {self.index}"):
+            self._refuse_alias_collision()
+            if self._client.indices.exists(index=self.index):
+                raise RetrievalUnavailableError(
+                    f"Elasticsearch at {self._url} already has an index named {self.index}; "
+                    "remove it or use another DXSEARCH_ES_INDEX_PREFIX"
+                )
+            write_record(generation, {"index": self.index, "alias": self.alias, "url": self._url})
+            if parent_index is None:
+                self._client.indices.create(
+                    index=self.index,
+                    settings={
+                        "number_of_shards": settings.es_shards,
+                        "number_of_replicas": settings.es_replicas,
+                        "refresh_interval": "-1",
+                    },
+                    mappings=MAPPINGS,
+                    wait_for_active_shards="1",
+                )
+            else:
+                if not self._client.indices.exists(index=parent_index):
+                    raise RetrievalUnavailableError(
+                        f"Elasticsearch at {self._url} has no index {parent_index}, the live generation's; "
+                        "rebuild with `corpus-builder build --backend elasticsearch`"
+                    )
+                self._client.indices.clone(
+                    index=parent_index,
+                    target=self.index,
+                    settings={"index.blocks.write": False, "index.refresh_interval": "-1"},
+                    wait_for_active_shards="1",
+                )
+
+    def _refuse_alias_collision(self) -> None:
+        """The alias name must not be taken by a concrete index (e.g. one made by hand): that is a conflict
+        Elasticsearch would report only at publish time, after the whole build."""
+        if self._client.indices.exists(index=self.alias) and not self._client.indices.exists_alias(name=self.alias):
+            raise RetrievalUnavailableError(
+                f"Elasticsearch at {self._url} has an index named {self.alias!r}, which this build needs as its "
+                "alias; remove it or set another DXSEARCH_ES_INDEX_PREFIX"
+            )
+
+    def add(
+        self,
+        rows: Sequence[int],
+        doc_ids: Sequence[str],
+        kinds: Sequence[str],
+        sources: Sequence[str],
+        texts: Sequence[str],
+    ) -> None:
+        from elasticsearch import helpers
+
+        actions = (
+            {
+                "_index": self.index,
+                "_id": str(row),
+                "_source": {"row": row, "doc_id": doc_id, "kind": kind, "source": source, "body": text},
+            }
+            for row, doc_id, kind, source, text in zip(rows, doc_ids, kinds, sources, texts, strict=True)
+        )
+        with unavailable_as(self._url, f"indexing into {self.index}"):
+            helpers.bulk(self._client, actions, chunk_size=_BULK_CHUNK, raise_on_error=True)
+
+    def delete_document(self, doc_id: str, rows: Sequence[int]) -> None:
+        """Delete a replaced document's chunks by their rows (``_delete_by_query`` is not in the distribution)."""
+        from elasticsearch import helpers
+
+        actions = ({"_op_type": "delete", "_index": self.index, "_id": str(row)} for row in rows)
+        with unavailable_as(self._url, f"deleting {doc_id!r} from {self.index}"):
+            helpers.bulk(self._client, actions, chunk_size=_BULK_CHUNK, raise_on_error=False)
+
+    def commit(self) -> None:
+        with unavailable_as(self._url, f"refreshing {self.index}"):
+            self._client.indices.refresh(index=self.index)
+
+    def close(self) -> None:
+        """Nothing to release: the client is shared."""
+
+    def publish(self) -> dict[str, str]:
+        """Freeze the index and move the alias to it in one atomic ``_aliases`` call; its manifest record."""
+        with unavailable_as(self._url, f"publishing {self.index}"):
+            self._client.indices.put_settings(
+                index=self.index, settings={"index.blocks.write": True, "index.refresh_interval": None}
+            )
+            previous = (
+                list(self._client.indices.get_alias(name=self.alias))
+                if self._client.indices.exists_alias(name=self.alias)
+                else []
+            )
+            actions: list[dict[str, Any]] = [{"remove": {"index": old, "alias": self.alias}} for old in previous]
+            actions.append({"add": {"index": self.index, "alias": self.alias}})
+            self._client.indices.update_aliases(actions=actions)
+        return {"index": self.index, "alias": self.alias, "analyzer": ANALYZER}
+
+
+def drop_generation_index(generation: Path, settings: Settings) -> str | None:
+    """Delete the Elasticsearch index a removed generation recorded (never one the alias names)."""
+    record = read_record(generation)
+    if not record or "index" not in record:
+        return None
+    client, url = client_for(settings)
+    index = record["index"]
+    with unavailable_as(url, f"removing {index}"):
+        if client.indices.exists_alias(name=record.get("alias", settings.es_index_prefix), index=index):
+            return None
+        client.indices.delete(index=index, ignore_unavailable=True)
+    return index
+
+
+class ElasticsearchLexicalRetriever:
+    """BM25 retriever over one generation's Elasticsearch index; passages come from the chunk store."""
+
+    name = "lexical"
+
+    def __init__(self, index: str, store: ChunkStore, settings: Settings) -> None:
+        self._client, self._url = client_for(settings)
+        self._index = index
+        self._store = store
+        self._search_type = "dfs_query_then_fetch" if settings.es_shards > 1 else "query_then_fetch"
+
+    def search(
+        self,
+        query: str,
+        kinds: Collection[DocumentKind] | None = None,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+    ) -> list[Evidence]:
+        terms = query_terms(query)
+        if not terms or k <= 0 or (kinds is not None and not kinds):
+            return []
+        must_not: list[dict[str, Any]] = []
+        conditions: list[dict[str, Any]] = []
+        if kinds is not None:
+            conditions.append({"terms": {"kind": sorted(k_.value for k_ in kinds)}})
+        if filters and filters.sources is not None:
+            conditions.append({"terms": {"source": sorted(filters.sources)}})
+        if filters and filters.exclude_doc_ids:
+            must_not.append({"terms": {"doc_id": sorted(filters.exclude_doc_ids)}})
+        # The restrictions are scoring clauses, not filters: tantivy's term-set clauses add a constant 1 to
+        # every hit's score, and a `terms` query does the same, so the two backends' scores stay equal.
+        body = {"bool": {"must": [{"match": {"body": " ".join(terms)}}, *conditions], "must_not": must_not}}
+        with unavailable_as(self._url, f"searching {self._index}"):
+            response = self._client.search(
+                index=self._index,
+                query=body,
+                size=k,
+                source=False,
+                track_total_hits=False,
+                search_type=self._search_type,
+            )
+        scored = [(float(hit["_score"]), int(hit["_id"])) for hit in response["hits"]["hits"]]
+        stored = self._store.chunks_by_rows(row for _, row in scored)
+        results: list[Evidence] = []
+        for score, row in scored:
+            chunk = stored.get(row)
+            if chunk is None:  # never cite a passage the chunk store does not have
+                continue
+            results.append(
+                Evidence(
+                    evidence_id=chunk.chunk_id,
+                    doc_id=chunk.doc_id,
+                    kind=chunk.kind,
+                    title=chunk.title,
+                    text=chunk.text,
+                    score=score,
+                    rank=len(results) + 1,
+                    retriever=self.name,
+                    codes=chunk.codes,
+                )
+            )
+        return results
