@@ -145,7 +145,7 @@ for label, analysis in [
         print(f"  {label:24s} REJECTED: {str(e)[:220]}")
     es.options(ignore_status=404).indices.delete(index=name)
 
-print("\nenglish via index-level analyzer definition {type: english} (needs es-step0-english plugin):")
+print("\nenglish via index-level analyzer {type: english} (needs the dxsearch-analysis plugin):")
 name = "probe-english"
 es.options(ignore_status=404).indices.delete(index=name)
 try:

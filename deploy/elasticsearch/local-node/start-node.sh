@@ -3,7 +3,8 @@
 # single node, plain HTTP on 127.0.0.1 only, in the background. Writes its URL to var/es.url, which
 # DXSEARCH_ES_URL defaults to. Idempotent: if our node is already up, it says so and exits 0.
 #
-# The analysis plugin is compiled by ecj (Maven Central) on the node's own Java runtime.
+# ES_ANALYSIS_PLUGIN=1 also installs deploy/.../analysis-plugin (compiled by ecj from Maven Central on the
+# node's own Java runtime): English analysis for queries typed straight at Elasticsearch.
 #
 # Knobs: ES_VERSION (9.4.6; Central serves the integ-test-zip for 9.4.3, 9.4.5, 9.4.6, not 9.4.4 or
 # 9.4.7-9.4.9), ES_PORT (9250), ES_HEAP (512m), ES_JAVA_HOME, ES_USER (esnode, used when run as root:
@@ -62,15 +63,19 @@ fetch() {  # fetch GROUP:ARTIFACT:VERSION[:TYPE] FILE
     -Dartifact="$1" -DoutputDirectory="$CACHE" -Dmdep.overWriteIfNewer=true
 }
 fetch "org.elasticsearch.distribution.integ-test-zip:elasticsearch:${ES_VERSION}:zip" "elasticsearch-${ES_VERSION}.zip"
-fetch "org.eclipse.jdt:ecj:${ECJ_VERSION}" "ecj-${ECJ_VERSION}.jar"
 
-# 2. Unpack once; (re)build the analysis plugin (tantivy's en_stem analysis for BM25 parity, English stemming).
+# 2. Unpack once. The DxSearch backend needs no analysis module (it sends terms tantivy analysed); the small
+#    analysis plugin (English analyzer and stemmers, which the distribution lacks) is built only on request.
 if [ ! -x "$DIST/bin/elasticsearch" ]; then
   mkdir -p "$STATE/dist"
   rm -rf "$DIST"
   unzip -q "$CACHE/elasticsearch-${ES_VERSION}.zip" -d "$STATE/dist"
 fi
-"$HERE/analysis-plugin/build.sh" "$DIST" "$ES_VERSION" "$JAVA_HOME_ES" "$CACHE/ecj-${ECJ_VERSION}.jar"
+rm -rf "$DIST/plugins/"*
+if [ "${ES_ANALYSIS_PLUGIN:-0}" = "1" ]; then
+  fetch "org.eclipse.jdt:ecj:${ECJ_VERSION}" "ecj-${ECJ_VERSION}.jar"
+  "$HERE/analysis-plugin/build.sh" "$DIST" "$ES_VERSION" "$JAVA_HOME_ES" "$CACHE/ecj-${ECJ_VERSION}.jar"
+fi
 
 # 3. As root, run as an unprivileged user; otherwise as whoever runs this.
 RUN_AS=()

@@ -15,7 +15,7 @@ root = pathlib.Path(sys.argv[1])
 with zipfile.ZipFile(sys.argv[2], "w", zipfile.ZIP_DEFLATED) as jar:
     for path in sorted(root.rglob("*.class")):
         jar.write(path, path.relative_to(root).as_posix())' "$OUT/classes" "$OUT/dxsearch-analysis.jar"
-P="$DIST/plugins/dxsearch-analysis"; rm -rf "$DIST/plugins/"*; mkdir -p "$P"
+P="$DIST/plugins/dxsearch-analysis"; rm -rf "$P"; mkdir -p "$P"
 cp "$OUT/dxsearch-analysis.jar" "$HERE/named_components.json" "$P/"
 cat > "$P/stable-plugin-descriptor.properties" <<PROPS
 description=DxSearch analysis: tantivy's en_stem analysis (dxsearch_en_stem), English analyzer and stemming filters, from Lucene analysis-common
