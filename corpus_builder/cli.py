@@ -209,6 +209,13 @@ def _print_manifest_summary(index_dir: Path, manifest: dict[str, object]) -> Non
         f"peak RSS: {manifest.get('peak_rss_mb')} MB",
         highlight=False,
     )
+    elasticsearch = manifest.get("elasticsearch")
+    if isinstance(elasticsearch, dict):
+        results.print(
+            f"BM25 in Elasticsearch: index {elasticsearch.get('index')} (alias {elasticsearch.get('alias')}); "
+            "chunk store and FAISS in the directory",
+            highlight=False,
+        )
 
 
 def _note_rejects(manifest: dict[str, object]) -> None:
