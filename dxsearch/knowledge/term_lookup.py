@@ -96,6 +96,26 @@ _RELATIVES = (
 )
 #: Words that hand a sentence back to the patient after a relative: "his mother is tall and he has ...".
 _PATIENT_SUBJECTS = frozenset({"he", "she", "patient", "proband", "child", "boy", "girl"})
+#: After a patient subject, verbs that state something the patient has: "no seizures and she has scoliosis"
+#: reports scoliosis (the negation's scope ends at the new statement).
+_ASSERTING_VERBS = frozenset(
+    {
+        "has",
+        "had",
+        "have",
+        "shows",
+        "showed",
+        "shown",
+        "presents",
+        "presented",
+        "developed",
+        "develops",
+        "exhibits",
+        "exhibited",
+        "displays",
+        "displayed",
+    }
+)
 _RELATIVE_VERBS = ("had", "has", "have", "with", "was", "wa", "is", "were", "are", "died", "suffered", "also")
 # Cues that open a clause with an assertion other than "present", in normalised tokens; the longest cue
 # starting at a token wins, so "family history of" is a family cue and not "history of".
@@ -498,14 +518,18 @@ class TermLookup:
                 continue
             cue = _cue(tokens, i)
             if cue is not None:
-                assertion = cue[1] or assertion
+                # "no history of seizures", "denies previous surgery": a negated history is still denied.
+                if not (cue[1] == "historical" and assertion == "absent"):
+                    assertion = cue[1] or assertion
                 i += len(cue[0])
                 continue
             adjacent_cue = _ADJACENT_CUES.get(tokens[i][0].norm)
             if adjacent_cue is not None:
                 adjacent = (i + 1, adjacent_cue)
-            elif tokens[i][0].norm in _CLAUSE_BREAKERS or (
-                assertion == "family_history" and tokens[i][0].norm in _PATIENT_SUBJECTS
+            elif (
+                tokens[i][0].norm in _CLAUSE_BREAKERS
+                or (assertion == "family_history" and tokens[i][0].norm in _PATIENT_SUBJECTS)
+                or (assertion != "present" and _patient_asserts(tokens, i))
             ):
                 assertion = "present"
             i += 1
@@ -634,6 +658,16 @@ def _bag(norms: list[str]) -> tuple[str, ...] | None:
     """Sorted stems of the content words of normalised tokens, ``None`` below two content words."""
     stems = sorted(_stem(norm) for norm in norms if norm not in _BAG_STOPWORDS)
     return tuple(stems) if len(stems) >= 2 else None
+
+
+def _patient_asserts(tokens: list[tuple[_Token, bool]], i: int) -> bool:
+    """Whether a new statement about the patient starts at ``i``: "she has", "the patient developed", or a
+    second verb of the same subject ("denies seizures and has scoliosis")."""
+    return (
+        tokens[i][0].norm in (*_PATIENT_SUBJECTS, "and")
+        and i + 1 < len(tokens)
+        and tokens[i + 1][0].norm in _ASSERTING_VERBS
+    )
 
 
 def _cue(tokens: list[tuple[_Token, bool]], i: int) -> tuple[tuple[str, ...], Assertion | None] | None:

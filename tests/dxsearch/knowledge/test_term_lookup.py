@@ -299,6 +299,25 @@ def test_negation_scope_ends_at_until_whereas_which(lookup: TermLookup) -> None:
     assert _read(lookup, "No seizures whereas scoliosis was seen.") == {SEIZURE: "absent", SCOLIOSIS: "present"}
 
 
+def test_a_new_statement_about_the_patient_ends_a_negation(lookup: TermLookup) -> None:
+    """Found trying the viewer: "No seizures and she has scoliosis" had marked scoliosis absent."""
+    assert _read(lookup, "No seizures and she has scoliosis.") == {SEIZURE: "absent", SCOLIOSIS: "present"}
+    assert _read(lookup, "She denies seizures and has developed scoliosis.") == {
+        SEIZURE: "absent",
+        SCOLIOSIS: "present",
+    }
+    assert _read(lookup, "No seizures and has not had scoliosis.") == {SEIZURE: "absent", SCOLIOSIS: "absent"}
+    assert _read(lookup, "No seizures or scoliosis in the patient.") == {SEIZURE: "absent", SCOLIOSIS: "absent"}
+
+
+def test_a_denied_history_stays_denied(lookup: TermLookup) -> None:
+    """ "No history of seizures" had become a historical (so reported) seizure disorder."""
+    assert _read(lookup, "No history of seizures.") == {SEIZURE: "absent"}
+    assert _read(lookup, "Denies previous seizures.") == {SEIZURE: "absent"}
+    assert _read(lookup, "History of seizures.") == {SEIZURE: "historical"}
+    assert _read(lookup, "No scoliosis. History of seizures.") == {SCOLIOSIS: "absent", SEIZURE: "historical"}
+
+
 def test_word_forms_meet_their_terms(lookup: TermLookup) -> None:
     """-oses/-yses plurals of -osis/-ysis words, and -ly adverbs in any order ("mentally retarded")."""
     assert lookup.lookup("distal arthrogryposes") == "HP:0005684"
