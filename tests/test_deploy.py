@@ -207,7 +207,13 @@ def compose_problems(compose: Doc) -> list[str]:
     problems += _settings_values_problems("api", api_env) + _settings_values_problems("corpus-build", build_env)
 
     es_url = urlsplit(api_env["DXSEARCH_ES_URL"])
-    if es_url.hostname not in names or es_url.port != ES_HTTP_PORT:
+    shared_aliases = set.intersection(
+        *(
+            {a for net in (n.get("networks") or {}).values() for a in (net or {}).get("aliases", [])}
+            for n in nodes.values()
+        )
+    )
+    if not ({es_url.hostname} & (names | shared_aliases)) or es_url.port != ES_HTTP_PORT:
         problems.append(f"DXSEARCH_ES_URL {api_env['DXSEARCH_ES_URL']} is no Elasticsearch node's http port")
     if int(api_env["DXSEARCH_ES_REPLICAS"]) > len(nodes) - 1:
         problems.append("DXSEARCH_ES_REPLICAS leaves replicas unassigned on this many nodes")
@@ -607,8 +613,7 @@ def test_compose_and_kubernetes_deploy_the_same_thing() -> None:
     config = _get(docs, "ConfigMap", "dxsearch-config")["data"]
     api_env = compose["services"]["api"]["environment"]
     for key in (*SHARED_SETTINGS, "DXSEARCH_POLICY", "DXSEARCH_LLM_MODEL", "DXSEARCH_BACKEND"):
-        if key not in ("DXSEARCH_ES_URL",):
-            assert api_env[key] == config[key], key
+        assert api_env[key] == config[key], key
     images = {
         c["image"]
         for w in _workloads(docs)
@@ -629,7 +634,11 @@ def _compose_with(change: str) -> Doc:
     compose = copy.deepcopy(load_compose())
     services = compose["services"]
     if change == "es port":
-        services["api"]["environment"]["DXSEARCH_ES_URL"] = "http://es01:9201"
+        services["api"]["environment"]["DXSEARCH_ES_URL"] = "http://elasticsearch:9201"
+    elif change == "es host":
+        services["api"]["environment"]["DXSEARCH_ES_URL"] = "http://es04:9200"
+    elif change == "alias on two nodes":
+        services["es03"] = {k: v for k, v in services["es03"].items() if k != "networks"}
     elif change == "seed hosts":
         services["es02"]["environment"]["discovery.seed_hosts"] = "es01,es02,es04"
     elif change == "vllm port":
@@ -656,6 +665,8 @@ def _compose_with(change: str) -> Doc:
     ("change", "named"),
     [
         ("es port", "DXSEARCH_ES_URL"),
+        ("es host", "DXSEARCH_ES_URL"),
+        ("alias on two nodes", "DXSEARCH_ES_URL"),
         ("seed hosts", "discovery.seed_hosts"),
         ("vllm port", "DXSEARCH_LLM_BASE_URL"),
         ("audit database", "POSTGRES_DB"),
