@@ -161,6 +161,18 @@ def _depends(service: Doc) -> dict[str, str]:
     return {name: spec["condition"] for name, spec in (service.get("depends_on") or {}).items()}
 
 
+def _chowns_to_es_user(service: Doc, path: str, volume: str) -> bool:
+    """Whether a service runs as root, mounts ``volume`` writable at ``path`` and chowns it to the image's user."""
+    argv = _command(service)
+    return (
+        str(service.get("user", "")).split(":")[0] in ("0", "root")
+        and _mounts(service).get(path) == (volume, False)
+        and argv[:1] == ["chown"]
+        and argv[-1] == path
+        and argv[-2].split(":")[0] == "1000"
+    )
+
+
 def compose_problems(compose: Doc) -> list[str]:
     services: dict[str, Doc] = compose["services"]
     problems: list[str] = []
@@ -179,23 +191,20 @@ def compose_problems(compose: Doc) -> list[str]:
             if (setting in env or setting == "discovery.seed_hosts") and set(str(env.get(setting)).split(",")) != names:
                 problems.append(f"{name}: {setting} must name {sorted(names)}, got {env.get(setting)!r}")
         problems += _heap_problems(name, env.get("ES_JAVA_OPTS", ""), node.get("mem_limit", "0g"))
-        if _mounts(node).get(ES_PLUGINS_DIR) != ("es-plugins", True):
-            problems.append(f"{name}: must mount the es-plugins volume read-only at {ES_PLUGINS_DIR}")
-        if _depends(node).get("es-plugin") != "service_completed_successfully":
-            problems.append(f"{name}: must start after es-plugin completed")
-        if "path.repo" in env and _mounts(node).get(env["path.repo"], ("",))[0] != "es-snapshots":
-            problems.append(f"{name}: path.repo must be the shared es-snapshots volume")
+        if "path.repo" in env:
+            if _mounts(node).get(env["path.repo"], ("",))[0] != "es-snapshots":
+                problems.append(f"{name}: path.repo must be the shared es-snapshots volume")
+            # The image has no snapshots directory, so the volume starts out root's: a one-shot hands it over.
+            owners = [
+                other
+                for other, condition in _depends(node).items()
+                if condition == "service_completed_successfully"
+                and _chowns_to_es_user(services.get(other, {}), env["path.repo"], "es-snapshots")
+            ]
+            if not owners:
+                problems.append(f"{name}: must start after a one-shot gave es-snapshots to uid 1000 (path.repo)")
     if len(cluster_names) != 1:
         problems.append(f"the nodes disagree on cluster.name: {cluster_names}")
-
-    installer = services["es-plugin"]
-    argv = _command(installer)
-    if f"file:///plugin/{PLUGIN_ZIP}" not in argv:
-        problems.append("es-plugin must install file:///plugin/" + PLUGIN_ZIP)
-    if _mounts(installer).get(f"/plugin/{PLUGIN_ZIP}", ("",))[0] != f"./es-plugin/{PLUGIN_ZIP}":
-        problems.append(f"es-plugin must mount ./es-plugin/{PLUGIN_ZIP} (build-es-plugin.sh writes it)")
-    if _mounts(installer).get(ES_PLUGINS_DIR) != ("es-plugins", False):
-        problems.append(f"es-plugin must write the es-plugins volume at {ES_PLUGINS_DIR}")
 
     api, build = services["api"], services["corpus-build"]
     api_env, build_env = api["environment"], build["environment"]
@@ -661,6 +670,10 @@ def _compose_with(change: str) -> Doc:
         ]
     elif change == "heap":
         services["es03"]["environment"] = {**services["es03"]["environment"], "ES_JAVA_OPTS": "-Xms3g -Xmx3g"}
+    elif change == "snapshots owner not waited for":
+        services["es02"] = {k: v for k, v in services["es02"].items() if k != "depends_on"}
+    elif change == "snapshots left to root":
+        services["es-snapshots-owner"]["entrypoint"] = ["true"]
     return compose
 
 
@@ -677,6 +690,8 @@ def _compose_with(change: str) -> Doc:
         ("writable index", "read-only"),
         ("probe path", "/readyz"),
         ("heap", "half of the memory"),
+        ("snapshots owner not waited for", "es02: must start after a one-shot gave es-snapshots"),
+        ("snapshots left to root", "es01: must start after a one-shot gave es-snapshots"),
     ],
 )
 def test_a_broken_compose_file_fails(change: str, named: str) -> None:
