@@ -30,7 +30,6 @@ PLUGIN_SCRIPT = DEPLOY / "compose" / "build-es-plugin.sh"
 
 ES_IMAGE_REPO = "docker.elastic.co/elasticsearch/elasticsearch"
 ES_HTTP_PORT = 9200  # the image's default http.port; neither deployment changes it
-ES_PLUGINS_DIR = "/usr/share/elasticsearch/plugins"
 PLUGIN_ZIP = "dxsearch-analysis.zip"
 POSTGRES_PORT = 5432  # the postgres image's default
 SHARED_SETTINGS = (
@@ -442,22 +441,6 @@ def k8s_problems(docs: list[Doc], kustomization: Doc) -> list[str]:
     if _container_ports(es).get("http") != ES_HTTP_PORT:
         problems.append(f"the nodes' http port must be {ES_HTTP_PORT}")
 
-    # The analysis plugin: installed by an init container into the plugins directory the node mounts.
-    installer = next((c for c in _pod_spec(es).get("initContainers", []) if c["name"] == "install-plugin"), None)
-    if installer is None or f"file:///plugin/{PLUGIN_ZIP}" not in installer["command"]:
-        problems.append("an init container install-plugin must install file:///plugin/" + PLUGIN_ZIP)
-    else:
-        if installer["image"] != node["image"]:
-            problems.append("the plugin must be installed by the nodes' own image")
-        init_mounts, node_mounts = _volume_mounts(es, installer), _volume_mounts(es, node)
-        plugins = init_mounts.get(ES_PLUGINS_DIR, ({}, False))[0]
-        if "emptyDir" not in plugins or node_mounts.get(ES_PLUGINS_DIR, ({}, False))[0] is not plugins:
-            problems.append(f"the installer and the node must share an emptyDir at {ES_PLUGINS_DIR}")
-        zip_volume = init_mounts.get("/plugin", ({}, False))[0].get("configMap", {}).get("name")
-        generators = {g["name"]: g.get("files", []) for g in kustomization.get("configMapGenerator", [])}
-        if f"es-plugin/{PLUGIN_ZIP}" not in generators.get(zip_volume, []):
-            problems.append(f"/plugin must be the ConfigMap generated from es-plugin/{PLUGIN_ZIP}")
-
     # The API and the corpus build: one configuration, one index volume.
     api = _get(docs, "Deployment", "dxsearch-api")
     job = _get(docs, "Job", "corpus-build")
@@ -610,7 +593,7 @@ def test_generated_inputs_are_made_on_the_deploying_machine_and_never_committed(
     kustomization = load_kustomization()
     ignored = (K8S / ".gitignore").read_text(encoding="utf-8").split()
     script = PLUGIN_SCRIPT.read_text(encoding="utf-8")
-    for generator in kustomization["configMapGenerator"] + kustomization["secretGenerator"]:
+    for generator in kustomization.get("configMapGenerator", []) + kustomization["secretGenerator"]:
         for spec in generator.get("files", []) + generator.get("envs", []):
             path = spec.split("=", 1)[-1]
             assert f"{Path(path).parent}/" in ignored or f"{Path(path).parent}/*" in ignored, path
