@@ -26,11 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 COMPOSE_FILE = DEPLOY / "compose" / "compose.yaml"
 K8S = DEPLOY / "k8s"
-PLUGIN_SCRIPT = DEPLOY / "compose" / "build-es-plugin.sh"
 
 ES_IMAGE_REPO = "docker.elastic.co/elasticsearch/elasticsearch"
 ES_HTTP_PORT = 9200  # the image's default http.port; neither deployment changes it
-PLUGIN_ZIP = "dxsearch-analysis.zip"
 POSTGRES_PORT = 5432  # the postgres image's default
 SHARED_SETTINGS = (
     "DXSEARCH_INDEX",
@@ -559,8 +557,8 @@ def k8s_problems(docs: list[Doc], kustomization: Doc) -> list[str]:
 def test_every_dxsearch_variable_named_in_deploy_is_a_setting() -> None:
     known = _settings_env_names()
 
-    def committed(path: Path) -> bool:  # not what an operator made locally (secrets, .env, the plugin zip)
-        return path.is_file() and not ({"secrets", "es-plugin"} & set(path.parts[:-1]) or path.name == ".env")
+    def committed(path: Path) -> bool:  # not what an operator made locally (secrets, .env)
+        return path.is_file() and not ("secrets" in path.parts[:-1] or path.name == ".env")
 
     files = [p for p in [*(DEPLOY / "compose").rglob("*"), *K8S.rglob("*")] if committed(p)]
     files += [K8S / "secrets" / "dxsearch.env.example", DEPLOY / "README.md"]
@@ -588,19 +586,16 @@ def test_the_kustomization_lists_every_manifest_and_nothing_else() -> None:
 
 
 def test_generated_inputs_are_made_on_the_deploying_machine_and_never_committed() -> None:
-    """The secret files and the plugin zip the kustomization reads are git-ignored; the secrets' examples exist
-    and the plugin script writes the zip where the compose file and the kustomization read it."""
+    """The secret files the kustomization reads are git-ignored, and their examples exist."""
     kustomization = load_kustomization()
     ignored = (K8S / ".gitignore").read_text(encoding="utf-8").split()
-    script = PLUGIN_SCRIPT.read_text(encoding="utf-8")
     for generator in kustomization.get("configMapGenerator", []) + kustomization["secretGenerator"]:
         for spec in generator.get("files", []) + generator.get("envs", []):
             path = spec.split("=", 1)[-1]
             assert f"{Path(path).parent}/" in ignored or f"{Path(path).parent}/*" in ignored, path
     for env_file in (e for g in kustomization["secretGenerator"] for e in g.get("envs", [])):
         assert (K8S / f"{env_file}.example").is_file()
-    assert f"deploy/k8s/es-plugin/{PLUGIN_ZIP}" in script and f"deploy/compose/es-plugin/{PLUGIN_ZIP}" in script
-    assert {"secrets/", "es-plugin/", ".env"} <= set((DEPLOY / "compose" / ".gitignore").read_text().split())
+    assert {"secrets/", ".env"} <= set((DEPLOY / "compose" / ".gitignore").read_text().split())
 
 
 def test_compose_and_kubernetes_deploy_the_same_thing() -> None:
@@ -617,7 +612,6 @@ def test_compose_and_kubernetes_deploy_the_same_thing() -> None:
     images |= {str(s.get("image")) for s in compose["services"].values()}
     es_versions = {_es_version(image) for image in images if image.startswith(ES_IMAGE_REPO)}
     assert es_versions == {"9.4.6"}
-    assert 'ES_VERSION="${ES_VERSION:-9.4.6}"' in PLUGIN_SCRIPT.read_text(encoding="utf-8")
     # The project's Elasticsearch client must speak to that server (pyproject: elasticsearch>=9.4,<9.5).
     assert 'es = ["elasticsearch>=9.4,<9.5"]' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
 
