@@ -30,6 +30,15 @@ K8S = DEPLOY / "k8s"
 ES_IMAGE_REPO = "docker.elastic.co/elasticsearch/elasticsearch"
 ES_HTTP_PORT = 9200  # the image's default http.port; neither deployment changes it
 POSTGRES_PORT = 5432  # the postgres image's default
+#: Analyzers in Elasticsearch's server itself, with no module or plugin (the local node's distribution has
+#: them too), so a mapping that uses only these runs on the official image as it is.
+BUILT_IN_ANALYZERS = frozenset({"whitespace", "standard", "simple", "keyword", "stop"})
+#: What installing an Elasticsearch plugin looks like; the reference deployment installs none.
+PLUGIN_MARKS = re.compile(
+    r"dxsearch-analysis|elasticsearch-plugin\W+install|build-es-plugin|/usr/share/elasticsearch/plugins"
+)
+#: The project's single development node, which builds the optional analysis plugin on request.
+LOCAL_NODE = DEPLOY / "elasticsearch" / "local-node"
 SHARED_SETTINGS = (
     "DXSEARCH_INDEX",
     "DXSEARCH_ES_URL",
@@ -111,6 +120,43 @@ def _settings_values_problems(where: str, env: dict[str, str]) -> list[str]:
         if urlsplit(url).password:
             problems.append(f"{where}: DXSEARCH_AUDIT_URL carries a password; give it as PGPASSWORD")
     return problems
+
+
+def _committed(path: Path) -> bool:
+    """A file of the deployment, not one an operator made locally (secrets, .env)."""
+    return path.is_file() and not ("secrets" in path.parts[:-1] or path.name == ".env")
+
+
+# -- no Elasticsearch plugin -------------------------------------------------------------------------------
+
+
+def mapping_problems(mappings: Doc) -> list[str]:
+    """The backend's index mapping must use only analyzers Elasticsearch has built in: the cluster has no plugin."""
+    problems = []
+    if "analyzer" not in mappings["properties"]["body"]:
+        problems.append("the body field must name its analyzer")
+    for field, spec in mappings["properties"].items():
+        for key in ("analyzer", "search_analyzer"):
+            if key in spec and spec[key] not in BUILT_IN_ANALYZERS:
+                problems.append(f"{field}: {key} {spec[key]} is not built into Elasticsearch (it would need a plugin)")
+    return problems
+
+
+def reference_deployment_texts() -> dict[str, str]:
+    """Every committed file of deploy/ except the local development node, by its path under the repository."""
+    return {
+        path.relative_to(ROOT).as_posix(): path.read_text(encoding="utf-8", errors="replace")
+        for path in sorted(DEPLOY.rglob("*"))
+        if _committed(path) and LOCAL_NODE not in path.parents and "__pycache__" not in path.parts
+    }
+
+
+def plugin_mention_problems(texts: dict[str, str]) -> list[str]:
+    return [
+        f"{name} installs or names an Elasticsearch plugin: {match.group(0)!r}"
+        for name, text in texts.items()
+        if (match := PLUGIN_MARKS.search(text))
+    ]
 
 
 # -- the compose file --------------------------------------------------------------------------------------
@@ -556,11 +602,7 @@ def k8s_problems(docs: list[Doc], kustomization: Doc) -> list[str]:
 
 def test_every_dxsearch_variable_named_in_deploy_is_a_setting() -> None:
     known = _settings_env_names()
-
-    def committed(path: Path) -> bool:  # not what an operator made locally (secrets, .env)
-        return path.is_file() and not ("secrets" in path.parts[:-1] or path.name == ".env")
-
-    files = [p for p in [*(DEPLOY / "compose").rglob("*"), *K8S.rglob("*")] if committed(p)]
+    files = [p for p in [*(DEPLOY / "compose").rglob("*"), *K8S.rglob("*")] if _committed(p)]
     files += [K8S / "secrets" / "dxsearch.env.example", DEPLOY / "README.md"]
     unknown = {
         (path.relative_to(ROOT).as_posix(), name)
@@ -583,6 +625,19 @@ def test_the_kustomization_lists_every_manifest_and_nothing_else() -> None:
     kustomization = load_kustomization()
     assert sorted(kustomization["resources"]) == [p.name for p in k8s_files()]
     assert kustomization["namespace"] == _get(load_k8s(), "Namespace", kustomization["namespace"])["metadata"]["name"]
+
+
+def test_the_backends_mapping_needs_no_elasticsearch_plugin() -> None:
+    from dxsearch.retrieval.elasticsearch import MAPPINGS
+
+    assert MAPPINGS["properties"]["body"]["analyzer"] in BUILT_IN_ANALYZERS
+    assert mapping_problems(MAPPINGS) == []
+
+
+def test_the_reference_deployment_installs_no_elasticsearch_plugin() -> None:
+    texts = reference_deployment_texts()
+    assert {"deploy/README.md", "deploy/compose/compose.yaml", "deploy/k8s/elasticsearch.yaml"} <= set(texts)
+    assert plugin_mention_problems(texts) == []
 
 
 def test_generated_inputs_are_made_on_the_deploying_machine_and_never_committed() -> None:
@@ -720,3 +775,39 @@ def _k8s_with(change: str) -> list[Doc]:
 def test_broken_kubernetes_manifests_fail(change: str, named: str) -> None:
     problems = k8s_problems(_k8s_with(change), load_kustomization())
     assert any(named in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("analyzers", "named"),
+    [
+        ({"analyzer": "dxsearch_en_stem"}, "body: analyzer dxsearch_en_stem"),
+        ({"analyzer": "whitespace", "search_analyzer": "english"}, "body: search_analyzer english"),
+        ({}, "must name its analyzer"),
+    ],
+)
+def test_a_mapping_that_needs_a_plugin_fails(analyzers: dict[str, str], named: str) -> None:
+    from dxsearch.retrieval.elasticsearch import MAPPINGS
+
+    mappings = copy.deepcopy(MAPPINGS)
+    body = mappings["properties"]["body"]
+    body.pop("analyzer")
+    body.update(analyzers)
+    problems = mapping_problems(mappings)
+    assert any(named in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("path", "added"),
+    [
+        ("deploy/compose/compose.yaml", "bin/elasticsearch-plugin install --batch file:///plugin/x.zip"),
+        ("deploy/k8s/elasticsearch.yaml", "command:\n  - bin/elasticsearch-plugin\n  - install\n"),
+        ("deploy/k8s/elasticsearch.yaml", "mountPath: /usr/share/elasticsearch/plugins\n"),
+        ("deploy/README.md", "Run `deploy/compose/build-es-plugin.sh`.\n"),
+        ("deploy/k8s/kustomization.yaml", "      - es-plugin/dxsearch-analysis.zip\n"),
+    ],
+)
+def test_a_deployment_that_installs_a_plugin_fails(path: str, added: str) -> None:
+    texts = reference_deployment_texts()
+    texts[path] += added
+    problems = plugin_mention_problems(texts)
+    assert any(p.startswith(f"{path} ") for p in problems), problems
