@@ -126,7 +126,7 @@ def _es_reader(generation: Path, manifest: IndexManifest, store: ChunkStore, set
     record = manifest.elasticsearch or {}
     if "index" not in record:
         raise RetrievalUnavailableError(f"{generation} names the elasticsearch backend but no index")
-    return ElasticsearchLexicalRetriever(record["index"], store, settings)
+    return ElasticsearchLexicalRetriever(record["index"], store, settings, int(record.get("shards", 1)))
 
 
 def _es_discard(generation: Path, settings: Settings) -> None:

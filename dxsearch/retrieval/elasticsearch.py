@@ -233,7 +233,7 @@ class ElasticsearchLexicalWriter:
             actions: list[dict[str, Any]] = [{"remove": {"index": old, "alias": self.alias}} for old in previous]
             actions.append({"add": {"index": self.index, "alias": self.alias}})
             self._client.indices.update_aliases(actions=actions)
-        return {"index": self.index, "alias": self.alias, "analyzer": ANALYZER}
+        return {"index": self.index, "alias": self.alias, "analyzer": ANALYZER, "shards": self._shards}
 
 
 def drop_generation_index(generation: Path, settings: Settings) -> str | None:
@@ -284,11 +284,13 @@ class ElasticsearchLexicalRetriever:
 
     name = "lexical"
 
-    def __init__(self, index: str, store: ChunkStore, settings: Settings) -> None:
+    def __init__(self, index: str, store: ChunkStore, settings: Settings, shards: int = 1) -> None:
+        """``shards``: the index's primary shards, as its manifest recorded them (not this process's settings)."""
         self._client, self._url = client_for(settings)
         self._index = index
         self._store = store
-        self._search_type = "dfs_query_then_fetch" if settings.es_shards > 1 else "query_then_fetch"
+        # With several shards, term statistics are gathered across them first, so BM25 stays tantivy's.
+        self._search_type = "dfs_query_then_fetch" if shards > 1 else "query_then_fetch"
 
     def search(
         self,

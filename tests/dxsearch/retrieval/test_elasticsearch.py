@@ -109,6 +109,25 @@ def test_bm25_gives_the_same_evidence_and_scores_as_tantivy(
         theirs.close()
 
 
+def test_several_shards_score_with_the_whole_index_statistics(
+    tmp_path: Path, small_index: Path, test_settings: Settings, es_settings: Settings
+) -> None:
+    """Shards each hold part of the corpus; the manifest records how many, and searches then gather term
+    statistics first (dfs_query_then_fetch), so scores stay those of one index, whatever the reader's settings."""
+    built = es_settings.model_copy(update={"es_index_prefix": f"{es_settings.es_index_prefix}-shards", "es_shards": 3})
+    run_build(tmp_path, [ListSource("test-docs", list(SMALL_DOCS))], built)
+    assert (read_manifest(current_generation(tmp_path)).elasticsearch or {})["shards"] == 3
+    ours, theirs = EmbeddedIndex(tmp_path, es_settings), EmbeddedIndex(small_index, test_settings)
+    try:
+        for query in QUERIES:
+            found, expected = ours.lexical.search(query, k=10), theirs.lexical.search(query, k=10)
+            assert [e.evidence_id for e in found] == [e.evidence_id for e in expected], query
+            assert [e.score for e in found] == pytest.approx([e.score for e in expected], rel=1e-5), query
+    finally:
+        ours.close()
+        theirs.close()
+
+
 def test_filters_behave_as_in_the_embedded_backend(es_index: EmbeddedIndex) -> None:
     from dxsearch.retrieval.base import SearchFilters
 
