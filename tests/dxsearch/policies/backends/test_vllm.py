@@ -181,9 +181,13 @@ def cycle_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(cycle_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
-    python = _vllm_python()
-    started = VllmServer(python, cycle_model, tmp_path_factory.mktemp("vllm-log") / "vllm.log")
+def vllm_python() -> Path:
+    return _vllm_python()
+
+
+@pytest.fixture(scope="module")
+def server(vllm_python: Path, cycle_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
+    started = VllmServer(vllm_python, cycle_model, tmp_path_factory.mktemp("vllm-log") / "vllm.log")
     try:
         took = started.wait_ready(START_TIMEOUT_S)
         print(f"vLLM up in {took:.0f} s at {started.base_url}")  # shown with -s: the start-up time
