@@ -7,7 +7,7 @@
 #
 # Knobs: DXSEARCH_VLLM_PYTHON (the venv's python, default .venv-vllm/bin/python from `make vllm-env`),
 # DXSEARCH_VLLM_NAME (served model name, default the directory's name), VLLM_HOST (127.0.0.1),
-# VLLM_MAX_MODEL_LEN (4096), VLLM_CPU_KVCACHE_SPACE (GiB of KV cache, 1), VLLM_MAX_STOP_STRINGS (8).
+# VLLM_MAX_MODEL_LEN (4096), VLLM_CPU_KVCACHE_SPACE (GiB of KV cache, 1).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -37,9 +37,8 @@ PY
 
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VLLM_TARGET_DEVICE=cpu VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1
 export VLLM_CPU_KVCACHE_SPACE="${VLLM_CPU_KVCACHE_SPACE:-1}"
-# The policy sends the protocol's five closing tags as stop strings; vLLM refuses more than
-# VLLM_MAX_STOP_STRINGS (default 4) with HTTP 400, so every turn would fail.
-export VLLM_MAX_STOP_STRINGS="${VLLM_MAX_STOP_STRINGS:-8}"
+# VLLM_MAX_STOP_STRINGS stays at vLLM's default (4), as on any stock server: the policy's HTTP backend
+# sends the five closing tags' shared prefix "</" (dxsearch/policies/backends/openai_http.py).
 unset PYTHONPATH VIRTUAL_ENV
 
 # Not `vllm serve`: vllm-cpu's console script asks for the version of a distribution named "vllm"

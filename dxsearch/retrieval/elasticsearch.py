@@ -219,7 +219,7 @@ class ElasticsearchLexicalWriter:
     def close(self) -> None:
         """Nothing to release: the client is shared."""
 
-    def publish(self) -> dict[str, str]:
+    def publish(self) -> dict[str, Any]:
         """Freeze the index and move the alias to it in one atomic ``_aliases`` call; its manifest record."""
         with unavailable_as(self._url, f"publishing {self.index}"):
             self._client.indices.put_settings(

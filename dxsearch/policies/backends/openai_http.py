@@ -78,6 +78,26 @@ def _describe(exc: BaseException) -> str:
     return f"connection failed ({type(exc).__name__})"
 
 
+#: Stop strings an OpenAI-compatible API takes at most: OpenAI's limit, and vLLM's default
+#: (``VLLM_MAX_STOP_STRINGS``); more is an HTTP 400 on every request.
+MAX_STOP_STRINGS = 4
+
+
+def stops_to_send(stop: Sequence[str]) -> list[str]:
+    """The stop strings a request carries: ``stop`` itself, or, past :data:`MAX_STOP_STRINGS`, the prefix all
+    of them share (the protocol's five closing tags share ``</``). Generation then stops at any of them,
+    and the reply is completed with the closing tag of the turn's opening tag."""
+    if len(stop) <= MAX_STOP_STRINGS:
+        return list(stop)
+    shared = stop[0]
+    for other in stop[1:]:
+        while not other.startswith(shared):
+            shared = shared[:-1]
+    if not shared:
+        raise ValueError(f"more than {MAX_STOP_STRINGS} stop strings with no common prefix: {list(stop)!r}")
+    return [shared]
+
+
 class OpenAIChatBackend:
     """``/v1/chat/completions`` of an OpenAI-compatible server (vLLM), with retries and timeouts.
 
@@ -143,7 +163,7 @@ class OpenAIChatBackend:
             "model": self.model_id,
             "messages": [dict(m) for m in messages],
             "max_tokens": max_new_tokens,
-            "stop": list(stop),
+            "stop": stops_to_send(stop),
             "temperature": self.temperature,
             "top_p": self.top_p,
             "n": 1,
@@ -201,11 +221,15 @@ class OpenAIChatBackend:
         text, found = cut_at_first_stop(content, stop)
         if found is not None:  # the server kept the stop string (e.g. include_stop_str_in_output)
             return Completion(text, "stop", found, tokens)
-        if choice.finish_reason == "length":
+        sent = stops_to_send(stop)
+        shared = sent[0] if sent != list(stop) else None
+        if shared is not None and shared in content:  # the server kept the shared prefix: cut before it
+            content = content[: content.index(shared)]
+        elif choice.finish_reason == "length":
             return Completion(content, "length", None, tokens)
-        if choice.finish_reason != "stop":
+        elif choice.finish_reason != "stop":
             raise PolicyError(f"chat completion ended with finish_reason={choice.finish_reason!r}")
-        if "stop_reason" in choice.model_fields_set:
+        elif "stop_reason" in choice.model_fields_set and choice.stop_reason != shared:
             if isinstance(choice.stop_reason, str) and choice.stop_reason in stop:
                 return Completion(content + choice.stop_reason, "stop", choice.stop_reason, tokens)
             return Completion(content, "eos", None, tokens)

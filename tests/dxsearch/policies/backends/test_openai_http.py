@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
 from dxsearch.policies.backends.base import TextBackend
-from dxsearch.policies.backends.openai_http import OpenAIChatBackend
+from dxsearch.policies.backends.openai_http import OpenAIChatBackend, stops_to_send
 from dxsearch.policies.backends.transformers import TransformersBackend
 from dxsearch.policies.base import PolicyError
 from dxsearch.policies.llm import LlmPolicy
@@ -184,9 +184,17 @@ def test_http_round_trip_matches_the_local_backend(server: Server, backend: Tran
     assert remote == local
     assert policy_turn == LlmPolicy(backend, max_new_tokens=MAX_NEW).next_turn(CASE, HISTORY)
     sent = server.state.payloads[0]
-    assert sent["stop"] == list(CLOSING_TAGS) and sent["max_tokens"] == MAX_NEW and sent["temperature"] == 0.0
+    # Five closing tags are more stop strings than OpenAI or a stock vLLM take (4): their shared "</" is sent.
+    assert sent["stop"] == ["</"] and sent["max_tokens"] == MAX_NEW and sent["temperature"] == 0.0
     assert sent["messages"] == messages
     assert server.state.headers[0]["authorization"] == "Bearer test-key"
+
+
+def test_stop_strings_past_the_api_limit_are_sent_as_their_shared_prefix() -> None:
+    assert stops_to_send(("</a>", "</b>")) == ["</a>", "</b>"]
+    assert stops_to_send(CLOSING_TAGS) == ["</"]
+    with pytest.raises(ValueError, match="no common prefix"):
+        stops_to_send(("a", "b", "c", "d", "e"))
 
 
 def test_http_backend_puts_back_the_stop_string_vllm_strips(server: Server, backend: TransformersBackend) -> None:
