@@ -38,7 +38,7 @@ from api.viewer import mount_viewer
 from audit import AuditStore
 from dxsearch import __version__
 from dxsearch.intake import IntakeError
-from dxsearch.policies.base import Policy
+from dxsearch.policies.base import Policy, PolicyUnavailableError
 from dxsearch.pseudonym import Pseudonymiser
 from dxsearch.retrieval.base import RetrievalUnavailableError
 from dxsearch.retrieval.embedded import EmbeddedIndex
@@ -181,6 +181,13 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceUnavailableError)
     async def unavailable(request: Request, exc: ServiceUnavailableError) -> JSONResponse:
         return error_response(request.scope, 503, str(exc), headers={"Retry-After": "5"})
+
+    @app.exception_handler(PolicyUnavailableError)
+    async def model_unavailable(request: Request, exc: PolicyUnavailableError) -> JSONResponse:
+        get_logger().error("policy_server_unavailable")
+        return error_response(
+            request.scope, 503, f"the policy's model server cannot answer: {exc}", headers={"Retry-After": "5"}
+        )
 
     @app.exception_handler(RetrievalUnavailableError)
     async def search_unavailable(request: Request, exc: RetrievalUnavailableError) -> JSONResponse:

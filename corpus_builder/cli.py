@@ -24,6 +24,7 @@ from corpus_builder.sources.base import BuildScope
 from corpus_builder.sources.catalog import DEFAULT_SOURCES, resolve_source
 from dxsearch.cli_errors import fail, one_line_errors, settings_or_fail
 from dxsearch.corpus import DocumentKind
+from dxsearch.policies.base import PolicyUnavailableError
 from dxsearch.retrieval.base import RetrievalUnavailableError
 from dxsearch.retrieval.layout import IndexNotFoundError, LockHeldError, current_generation, read_manifest
 
@@ -536,7 +537,7 @@ def eval_retrieval(
     console.print(f"written to {json_out}", highlight=False)
 
 
-one_line_errors(app, RetrievalUnavailableError)
+one_line_errors(app, RetrievalUnavailableError, PolicyUnavailableError)
 
 if __name__ == "__main__":
     app()

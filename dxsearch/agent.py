@@ -28,7 +28,7 @@ from dxsearch.intake.account import InputAccount
 from dxsearch.knowledge.explanation import Explanation, explain_diagnoses
 from dxsearch.knowledge.hpo import HpoKnowledge
 from dxsearch.next_steps import NextSteps, NextStepsPlanner, PlanCandidate
-from dxsearch.policies.base import Policy, PolicyError
+from dxsearch.policies.base import Policy, PolicyError, PolicyUnavailableError
 from dxsearch.protocol import Candidate, Diagnose, Retrieve, render_result
 from dxsearch.pseudonym import Pseudonymiser
 from dxsearch.retrieval.base import RetrievalUnavailableError
@@ -242,9 +242,10 @@ def rollout(case: Case, policy: Policy, env: DiagnosticEnv, *, exclude_doc_ids: 
     Inference (:func:`diagnose`), the benchmark and training all play episodes through here, so a policy
     meets the same budgets and the same error handling everywhere. A policy that raises ends its episode
     (never the caller's run) with stop reason ``policy_error``: a :class:`PolicyError` keeps its message,
-    any other exception only its type, since a message could quote the case. A search backend that cannot
-    answer (:class:`RetrievalUnavailableError`) ends the whole run instead: nothing may be concluded from
-    evidence that could not be searched.
+    any other exception only its type, since a message could quote the case. A search backend or a model
+    server that cannot answer (:class:`RetrievalUnavailableError`, :class:`PolicyUnavailableError`) ends the
+    whole run instead: nothing may be concluded from evidence that could not be searched, nor recorded as
+    the decision of a model that could not be asked.
     """
     env.reset(case, exclude_doc_ids=exclude_doc_ids)
     history: list[Exchange] = []
@@ -254,6 +255,8 @@ def rollout(case: Case, policy: Policy, env: DiagnosticEnv, *, exclude_doc_ids: 
         t0 = time.perf_counter()
         try:
             text = policy.next_turn(case, history)
+        except PolicyUnavailableError:  # its model server is down: no answer at all, not a wrong one
+            raise
         except PolicyError as exc:
             error = str(exc)
             env.stop(StopReason.POLICY_ERROR)

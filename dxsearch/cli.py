@@ -22,6 +22,7 @@ from dxsearch.cases import CaseFileError, LabelledCase, iter_case_rows, load_lab
 from dxsearch.cli_errors import fail, one_line_errors, settings_or_fail
 from dxsearch.episode import Budget
 from dxsearch.knowledge.derived import gc_paused
+from dxsearch.policies.base import PolicyUnavailableError
 from dxsearch.policies.catalog import POLICIES
 from dxsearch.retrieval.base import RetrievalUnavailableError
 from dxsearch.retrieval.layout import IndexNotFoundError, current_generation
@@ -946,7 +947,7 @@ def tiny_model(
     console.print(f"wrote {path}")
 
 
-one_line_errors(app, RetrievalUnavailableError)
+one_line_errors(app, RetrievalUnavailableError, PolicyUnavailableError)
 
 
 def main() -> None:

@@ -16,7 +16,16 @@ from dxsearch.episode import Exchange
 
 
 class PolicyError(RuntimeError):
-    """The policy could not produce a turn (backend down, timeout); the rollout stops with this reason."""
+    """The policy could not produce a turn (a rejected or malformed completion); the rollout stops with this
+    reason, and the trace keeps it."""
+
+
+class PolicyUnavailableError(PolicyError):
+    """The policy's model server cannot answer (down, unreachable, timing out, after the retries).
+
+    Not a decision: like a search backend that is down, it ends the whole run, so the API answers 503
+    and audits nothing, and a command line exits 2, instead of recording a diagnosis nobody could make.
+    """
 
 
 @runtime_checkable

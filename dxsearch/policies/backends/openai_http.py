@@ -24,7 +24,7 @@ from tenacity import (
 )
 
 from dxsearch.policies.backends.base import Completion, Messages, check_sampling, cut_at_first_stop, sampling_suffix
-from dxsearch.policies.base import PolicyError
+from dxsearch.policies.base import PolicyError, PolicyUnavailableError
 from dxsearch.protocol import Action
 
 _log = structlog.get_logger(__name__)
@@ -182,7 +182,9 @@ class OpenAIChatBackend:
         except RetryError as exc:
             last = exc.last_attempt.exception()
             reason = _describe(last) if last is not None else "unknown error"
-            raise PolicyError(f"chat completion failed after {self.max_retries + 1} attempts: {reason}") from None
+            raise PolicyUnavailableError(
+                f"chat completion failed after {self.max_retries + 1} attempts: {reason}"
+            ) from None
         return self._read(response, stop)
 
     def complete(self, messages: Messages, stop: Sequence[str], max_new_tokens: int) -> str:

@@ -328,19 +328,24 @@ def test_the_api_diagnoses_through_vllm(api_client: tuple[TestClient, KillSwitch
     assert len(turns) == 12 and {turn["text"] for turn in turns} == {TURN}
 
 
-def test_a_server_that_dies_mid_episode_ends_it_with_a_policy_error(
+def test_a_server_that_dies_mid_episode_is_a_503_and_no_decision(
     api_client: tuple[TestClient, KillSwitch], server: VllmServer
 ) -> None:
+    """A model server that cannot answer is not a diagnosis: 503 with the reason, nothing audited."""
     client, policy = api_client
+    before = client.get("/v1/traces", params={"limit": 200}, headers=auth("auditor")).json()["records"]
     policy.armed = True
     with capture_logs() as logs:
         response = client.post("/v1/diagnose", json={"findings": ["Tall stature"]}, headers=auth("clinician"))
     assert server.process.poll() is not None  # the server is gone
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["stop_reason"] == "policy_error" and body["diagnoses"] == []
-    assert body["trace"]["error"] == "chat completion failed after 2 attempts: connection failed (ConnectError)"
-    assert [turn["text"] for turn in body["trace"]["turns"]] == [TURN]  # the turn before the kill is kept
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"] == "5"
+    assert response.json()["detail"] == (
+        "the policy's model server cannot answer: chat completion failed after 2 attempts: connection failed "
+        "(ConnectError)"
+    )
     assert [entry["reason"] for entry in logs if entry["event"] == "chat completion retry"] == [
         "connection failed (ConnectError)"
     ]
+    after = client.get("/v1/traces", params={"limit": 200}, headers=auth("auditor")).json()["records"]
+    assert before and after == before, "no decision may be audited for an unanswered request"
