@@ -521,3 +521,21 @@ def test_eval_on_an_index_built_without_the_cases_publications_is_leakage_contro
     }
     assert 0.0 <= report["ceiling"]["cases"] <= 1.0
     assert "leakage-controlled" in result.output and "ceiling" in result.output
+
+
+def test_an_unreachable_model_server_is_one_line_and_exit_2(small_index: Path, tmp_path: Path) -> None:
+    """No trace is printed for a case the model could not be asked about: the run stops, exit 2."""
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    cases = _write_cases(tmp_path / "one.jsonl", 1)
+    server = ["--llm-url", f"http://127.0.0.1:{closed}/v1", "--llm-name", "tiny"]
+    result = runner.invoke(
+        app, ["diagnose", "--case", str(cases), "--index", str(small_index), "--policy", "llm", *server]
+    )
+    assert result.exit_code == 2, result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("error:")]  # retries log above it
+    assert line.startswith("error: chat completion failed after") and "connection failed" in line
+    assert result.output.rstrip().endswith(line), "nothing may follow: no trace for a case nobody could diagnose"
