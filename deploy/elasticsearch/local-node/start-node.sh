@@ -8,12 +8,14 @@
 #
 # Knobs: ES_VERSION (9.4.6; Central serves the integ-test-zip for 9.4.3, 9.4.5, 9.4.6, not 9.4.4 or
 # 9.4.7-9.4.9), ES_PORT (9250), ES_HEAP (512m), ES_JAVA_HOME, ES_USER (esnode, used when run as root:
-# Elasticsearch refuses to run as root), ES_STATE_DIR (var/es), ES_MVN_ARGS, ES_FRESH=1 (empty data).
+# Elasticsearch refuses to run as root), ES_STATE_DIR (see state-dir.sh), ES_MVN_ARGS, ES_FRESH=1 (empty data).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../../.." && pwd)"
-STATE="${ES_STATE_DIR:-$REPO/var/es}"   # downloads, the unpacked distribution and the node's data
+# shellcheck source=state-dir.sh
+. "$HERE/state-dir.sh"
+STATE="$(es_state_dir "$REPO")"   # downloads, the unpacked distribution and the node's data
 ES_VERSION="${ES_VERSION:-9.4.6}"
 ECJ_VERSION="3.41.0"
 ES_PORT="${ES_PORT:-9250}"
@@ -110,7 +112,10 @@ cluster.routing.allocation.disk.threshold_enabled: false
 YML
 if [ "$(id -u)" -eq 0 ]; then
   chown -R "$ES_USER" "$RUN"
+  chmod a+rx "$STATE" "$STATE/dist" "$(dirname "$STATE")"
   chmod -R a+rX "$DIST" "$JAVA_HOME_ES"
+  runuser -u "$ES_USER" -- test -x "$DIST/bin/elasticsearch" || {
+    echo "error: $ES_USER cannot reach $DIST (a private parent directory?); set ES_STATE_DIR" >&2; exit 1; }
 fi
 
 # 5. Launch, daemonized, with a pid file.

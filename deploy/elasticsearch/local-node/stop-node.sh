@@ -4,7 +4,9 @@ set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../../.." && pwd)"
 # Downloads, the unpacked distribution and the node's data live under var/ (never committed).
-STATE="${ES_STATE_DIR:-$REPO/var/es}"
+# shellcheck source=state-dir.sh
+. "$HERE/state-dir.sh"
+STATE="$(es_state_dir "$REPO")"   # downloads, the unpacked distribution and the node's data
 PIDF="$STATE/run/es.pid"
 if [ ! -f "$PIDF" ]; then echo "no pid file; nothing to stop"; exit 0; fi
 PID="$(cat "$PIDF")"
