@@ -29,7 +29,7 @@ URL="http://127.0.0.1:${ES_PORT}"
 healthy() { curl -sf "$URL/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1; }
 
 if [ -f "$RUN/es.pid" ] && kill -0 "$(cat "$RUN/es.pid")" 2>/dev/null && healthy; then
-  echo "$URL" > "$REPO/var/es.url"
+  mkdir -p "$REPO/var" && echo "$URL" > "$REPO/var/es.url"
   echo "Elasticsearch already up at $URL (pid $(cat "$RUN/es.pid"))"
   exit 0
 fi
@@ -129,7 +129,7 @@ T0=$(date +%s%N)
 # 6. Wait for yellow or green.
 for _ in $(seq 1 180); do
   if healthy; then
-    echo "$URL" > "$REPO/var/es.url"
+    mkdir -p "$REPO/var" && echo "$URL" > "$REPO/var/es.url"
     echo "Elasticsearch $ES_VERSION up at $URL (pid $(cat "$RUN/es.pid")) in $(( ($(date +%s%N) - T0) / 1000000 )) ms; URL in var/es.url"
     exit 0
   fi
