@@ -255,8 +255,7 @@ class DenseRetriever:
         if self._index.d != embedder.spec.dim:
             raise ValueError(f"{directory} has dimension {self._index.d}, embedder gives {embedder.spec.dim}")
         self.plan = index_plan_of(self._index)
-        if self.plan.kind == IVF:
-            faiss.extract_index_ivf(self._index).nprobe = min(nprobe, self.plan.lists)
+        self.nprobe = nprobe
         db = sqlite3.connect(f"{(directory / _DB_FILE).resolve().as_uri()}?mode=ro", uri=True)
         try:
             cursor = db.execute("SELECT segment_id, row FROM postings ORDER BY segment_id, row")
@@ -279,6 +278,16 @@ class DenseRetriever:
             if row < n_rows:
                 self._row_kind[row] = kinds.index(kind)
         self._kinds = kinds
+
+    @property
+    def nprobe(self) -> int:
+        """Inverted lists an IVF index searches per query statement (0 for a flat index)."""
+        return int(faiss.extract_index_ivf(self._index).nprobe) if self.plan.kind == IVF else 0
+
+    @nprobe.setter
+    def nprobe(self, value: int) -> None:
+        if self.plan.kind == IVF:
+            faiss.extract_index_ivf(self._index).nprobe = max(1, min(value, self.plan.lists))
 
     def nearest_statements(
         self, vectors: npt.NDArray[np.float32], k: int = NEIGHBOURS
