@@ -441,7 +441,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries-1m", type=int, default=100, help="Fewer at 1M (a flat search is ~1 s there).")
     parser.add_argument("--nprobe", default="16,32,64,128", help="IVF nprobe values also measured.")
     parser.add_argument("--es", action="store_true", help="Also BM25 in Elasticsearch at 1x and 10x.")
-    parser.add_argument("--work", type=Path, default=None, help="Where generations are written (default: a temp dir).")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="Write generations here and keep them; a later run with the same --keep reuses a size's generations "
+        "(and its recorded build figures) instead of rebuilding it, unless Elasticsearch must be filled for it.",
+    )
     args = parser.parse_args(argv)
 
     from corpus_builder.sources.phenopackets import heldout_phenopacket_cases
@@ -484,7 +490,8 @@ def main(argv: list[str] | None = None) -> int:
         "elasticsearch": "measured" if es_up else ("node not reachable" if args.es else "not asked (--es)"),
         "sizes": {},
     }
-    work = Path(tempfile.mkdtemp(prefix="dxsearch-bench-dense-", dir=args.work))
+    keep = args.keep is not None
+    work = args.keep if keep else Path(tempfile.mkdtemp(prefix="dxsearch-bench-dense-"))
     try:
         with _es_cleanup(es_settings, created):
             for label in args.sizes.split(","):
@@ -494,19 +501,34 @@ def main(argv: list[str] | None = None) -> int:
                     copies, max_chunks = int(label.removesuffix("x")), None
                 queries = all_queries[: args.queries_1m] if label == "1M" else all_queries
                 flat_gen, ivf_gen = work / f"{label.lower()}-flat", work / f"{label.lower()}-ivf"
-                flat_gen.mkdir(parents=True)
-                es_writer = None
-                if es_up and label != "1M":
-                    from dxsearch.retrieval.elasticsearch import ElasticsearchLexicalWriter
+                record = work / f"{label.lower()}-build.json"
+                if keep and record.is_file() and not (es_up and label != "1M"):
+                    build = json.loads(record.read_text(encoding="utf-8"))  # built by an earlier run: reused
+                    console.log(f"{label}: reusing {flat_gen} and {ivf_gen} (build figures from {record})")
+                else:
+                    shutil.rmtree(flat_gen, ignore_errors=True)
+                    shutil.rmtree(ivf_gen, ignore_errors=True)
+                    flat_gen.mkdir(parents=True)
+                    es_writer = None
+                    if es_up and label != "1M":
+                        from dxsearch.retrieval.elasticsearch import ElasticsearchLexicalWriter
 
-                    es_writer = ElasticsearchLexicalWriter(flat_gen, es_settings)
-                    created.append(es_writer.index)
-                console.log(f"{label}: building {copies} copies")
-                build = _build(
-                    flat_gen, corpus, copies, max_chunks, variant_embedder, index.manifest.chunk_max_chars, es_writer
-                )
-                console.log(f"{label}: {build['chunks']} chunks, {build['statements']} statements; IVF")
-                build.update(_ivf_generation(flat_gen, ivf_gen, settings))
+                        es_writer = ElasticsearchLexicalWriter(flat_gen, es_settings)
+                        created.append(es_writer.index)
+                    console.log(f"{label}: building {copies} copies")
+                    build = _build(
+                        flat_gen,
+                        corpus,
+                        copies,
+                        max_chunks,
+                        variant_embedder,
+                        index.manifest.chunk_max_chars,
+                        es_writer,
+                    )
+                    console.log(f"{label}: {build['chunks']} chunks, {build['statements']} statements; IVF")
+                    build.update(_ivf_generation(flat_gen, ivf_gen, settings))
+                    if keep:
+                        record.write_text(json.dumps(build, indent=2) + "\n", encoding="utf-8")
                 memory = {k: build.pop(k) for k in ("flat_file_mb", "ivf_file_mb")}
                 measured = _measure_size(
                     label,
@@ -517,18 +539,19 @@ def main(argv: list[str] | None = None) -> int:
                     cached,
                     settings,
                     [int(n) for n in args.nprobe.split(",")],
-                    es_writer.index if es_writer else None,
+                    created[-1] if es_up and label != "1M" else None,
                 )
                 measured["memory"].update(memory)
                 size = {"build": build, **measured, "peak_rss_mb_so_far": peak_rss_mb(), "queries": len(queries)}
                 size["ratios"] = _ratios(size)
                 results["sizes"][label] = size
                 _write(args.out, results)
-                if label != args.sizes.split(",")[-1]:
+                if not keep:
                     shutil.rmtree(flat_gen)
                     shutil.rmtree(ivf_gen)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
     results["machine"] = {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": _cpus()}
     results["peak_rss_mb"] = peak_rss_mb()
     results["goal"] = _goal(results)

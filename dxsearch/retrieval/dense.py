@@ -307,21 +307,32 @@ class DenseRetriever:
         if not statements or len(self._row_kind) == 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32)
         similarities, neighbours = self.nearest_statements(self._embedder.encode(statements))
-        total = np.zeros(len(self._row_kind), dtype=np.float32)
-        peak = np.zeros(len(self._row_kind), dtype=np.float32)
-        for sims, ids in zip(similarities, neighbours, strict=True):
-            best = np.zeros(len(self._row_kind), dtype=np.float32)
-            for similarity, segment_id in zip(sims, ids, strict=True):
-                if segment_id < 0 or segment_id >= len(self._idf) or similarity < MIN_SIMILARITY:
-                    continue
-                rows = self._postings(int(segment_id))
-                if len(rows):
-                    closeness = (float(similarity) - MIN_SIMILARITY) / (1.0 - MIN_SIMILARITY)
-                    weight = closeness**SHARPNESS * float(self._idf[segment_id]) / self._idf_max
-                    # A statement's postings hold each row once, so plain fancy indexing is exact here.
-                    best[rows] = np.maximum(best[rows], weight)
-                    peak[rows] = np.maximum(peak[rows], float(similarity))
-            total += best
+        n_rows = len(self._row_kind)
+        total = np.zeros(n_rows, dtype=np.float32)
+        peak = np.zeros(n_rows, dtype=np.float32)
+        # Every (query statement, matching corpus statement) pair, then each pair's postings, in arrays: the
+        # cost follows the postings touched, not the corpus size (no per-statement pass over every row).
+        matched = (neighbours >= 0) & (neighbours < len(self._idf)) & (similarities >= MIN_SIMILARITY)
+        statement, position = np.nonzero(matched)  # row-major: query statements in order
+        segment_ids = neighbours[statement, position]
+        starts = self._offsets[segment_ids]
+        counts = self._offsets[segment_ids + 1] - starts
+        if not counts.sum():
+            return (total / np.float32(len(statements))).astype(np.float32), peak
+        similarity = similarities[statement, position].astype(np.float64)
+        closeness = (similarity - MIN_SIMILARITY) / (1.0 - MIN_SIMILARITY)
+        weight = closeness**SHARPNESS * self._idf[segment_ids].astype(np.float64) / self._idf_max
+        pair = np.repeat(np.arange(len(segment_ids)), counts)
+        first = np.repeat(np.cumsum(counts) - counts, counts)
+        rows = self._rows[np.arange(len(pair)) - first + starts[pair]]
+        np.maximum.at(peak, rows, similarities[statement, position][pair])
+        # Best weight per (query statement, row), then summed over query statements in their order (float32,
+        # as a running per-statement sum would).
+        key = statement[pair].astype(np.int64) * n_rows + rows
+        order = np.argsort(key, kind="stable")
+        key, best = key[order], weight[pair][order].astype(np.float32)
+        group = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        np.add.at(total, key[group] % n_rows, np.maximum.reduceat(best, group))
         return (total / np.float32(len(statements))).astype(np.float32), peak
 
     def search(
@@ -348,14 +359,14 @@ class DenseRetriever:
         scores, peaks = self._score_rows(query)
         if not len(scores):
             return []
-        if kinds is not None:
-            allowed = np.isin(self._row_kind, [self._kinds.index(kind) for kind in kinds])
-            scores = np.where(allowed, scores, 0.0)
         candidates = np.flatnonzero(scores > 0)
+        if kinds is not None:
+            candidates = candidates[np.isin(self._row_kind[candidates], [self._kinds.index(kind) for kind in kinds])]
         order = candidates[np.lexsort((candidates, -scores[candidates]))]
         results: list[tuple[Evidence, float]] = []
-        for start in range(0, len(order), max(k * 4, 64)):
-            window = [int(r) for r in order[start : start + max(k * 4, 64)]]
+        step = max(k * 4, 64) if filters else k  # unfiltered, only a deleted row is skipped: read k at a time
+        for start in range(0, len(order), step):
+            window = [int(r) for r in order[start : start + step]]
             stored = self._store.chunks_by_rows(window)
             for row in window:
                 chunk = stored.get(row)
