@@ -7,14 +7,17 @@ import sqlite3
 from pathlib import Path
 
 import faiss
+import numpy as np
 import pytest
 from support import SMALL_DOCS, ListSource, make_doc
 
 from corpus_builder.build import INDEX_FORMAT, run_build
 from dxsearch.corpus import DocumentKind
-from dxsearch.retrieval.dense import FLAT, IVF, IndexPlan, plan_index
+from dxsearch.retrieval.dense import FLAT, IVF, MIN_SIMILARITY, SHARPNESS, DenseRetriever, IndexPlan, plan_index
 from dxsearch.retrieval.embedded import EmbeddedIndex
+from dxsearch.retrieval.embedder import Embedder
 from dxsearch.retrieval.layout import current_generation
+from dxsearch.retrieval.segments import query_segments
 from dxsearch.settings import Settings
 
 #: IVF over the 30 statements of SMALL_DOCS: 4 lists, and every list searched unless a test says otherwise.
@@ -125,3 +128,42 @@ def test_a_flat_index_grown_past_the_threshold_becomes_ivf(tmp_path: Path, test_
     index = EmbeddedIndex(tmp_path, grown)
     found = index.dense.search("arachnodactyly, ectopia lentis, tall stature", [DocumentKind.DISEASE_KNOWLEDGE], 1)
     assert [h.doc_id for h in found] == ["omim:154700"]
+
+
+def _reference_scores(dense: DenseRetriever, embedder: Embedder, query: str) -> tuple[np.ndarray, np.ndarray]:
+    """MaxSim as first written: a pass over every row per query statement (independent of the array code)."""
+    statements = query_segments(query)
+    n_rows = len(dense._row_kind)
+    total = np.zeros(n_rows, dtype=np.float32)
+    peak = np.zeros(n_rows, dtype=np.float32)
+    similarities, neighbours = dense.nearest_statements(embedder.encode(statements))
+    for sims, ids in zip(similarities, neighbours, strict=True):
+        best = np.zeros(n_rows, dtype=np.float32)
+        for similarity, segment_id in zip(sims, ids, strict=True):
+            if segment_id < 0 or segment_id >= len(dense._idf) or similarity < MIN_SIMILARITY:
+                continue
+            rows = dense._postings(int(segment_id))
+            if len(rows):
+                closeness = (float(similarity) - MIN_SIMILARITY) / (1.0 - MIN_SIMILARITY)
+                weight = closeness**SHARPNESS * float(dense._idf[segment_id]) / dense._idf_max
+                best[rows] = np.maximum(best[rows], weight)
+                peak[rows] = np.maximum(peak[rows], float(similarity))
+        total += best
+    return (total / np.float32(len(statements))).astype(np.float32), peak
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "arachnodactyly, ectopia lentis, tall stature",
+        "Arachnodactyly; Ectopia lentis; Chorea; Dementia; Bronchiectasis; sweat chloride",
+        "cognitive decline; odd gait",
+        "zanzibarquokka",
+    ],
+)
+def test_array_scoring_equals_the_row_by_row_reference(small_index: Path, test_settings: Settings, query: str) -> None:
+    index = EmbeddedIndex(small_index, test_settings)
+    scores, peaks = index.dense._score_rows(query)
+    expected_scores, expected_peaks = _reference_scores(index.dense, index.embedder, query)
+    assert np.array_equal(scores, expected_scores)  # bit for bit: rankings and ties stay as they were
+    assert np.array_equal(peaks, expected_peaks)
