@@ -504,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
                 record = work / f"{label.lower()}-build.json"
                 if keep and record.is_file() and not (es_up and label != "1M"):
                     build = json.loads(record.read_text(encoding="utf-8"))  # built by an earlier run: reused
+                    build["reused_from"] = str(record)
                     console.log(f"{label}: reusing {flat_gen} and {ivf_gen} (build figures from {record})")
                 else:
                     shutil.rmtree(flat_gen, ignore_errors=True)
