@@ -224,7 +224,8 @@ class DenseIndexWriter:
 
     def commit(self) -> None:
         """Write the index, first moving it to the kind the settings ask for at its size (a flat index
-        that grew past the threshold becomes IVF; an IVF index is kept as trained, never retrained)."""
+        that grew past the threshold becomes IVF, an IVF one asked to be flat becomes flat; an IVF
+        index that stays IVF keeps its trained lists, so new statements go to the nearest of them)."""
         wanted = plan_index(self._settings, self._index.ntotal)
         if wanted.kind != self.plan.kind:
             import time
