@@ -251,7 +251,7 @@ def run_build(
         except BaseException:
             _discard(building, settings)
             raise
-        writer = EmbeddedIndexWriter(building, embedder, lexical)
+        writer = EmbeddedIndexWriter(building, embedder, lexical, settings)
         try:
             return _fill_and_publish(
                 index_dir,
@@ -352,6 +352,7 @@ def _fill_and_publish(
         timings["commit"] = time.perf_counter() - t0
         counts = writer.store.counts()
         corpus_hash = _corpus_hash(writer)
+        dense_plan = writer.dense_plan
     finally:
         writer.close()
     read = sum(report["documents"] for report in source_reports)
@@ -369,8 +370,11 @@ def _fill_and_publish(
     excluded_list = sorted(excluded_publications, key=lambda p: int(p.removeprefix("PMID:")))
     exclusions_hash = hashlib.sha256("\n".join(excluded_list).encode()).hexdigest()
     backend_mark = "" if backend == "embedded" else f"|{backend}"  # the embedded backend's versions stay as they were
+    # The flat dense index's versions stay as they were (the shipped policy weights were trained against them).
+    dense_mark = "" if dense_plan.kind == "flat" else f"|dense:{dense_plan.kind}:{dense_plan.lists}"
     index_version = hashlib.sha256(
-        f"{INDEX_FORMAT}|{corpus_hash}|{spec.name}|{spec.dim}|{max_chars}|{exclusions_hash}{backend_mark}".encode()
+        f"{INDEX_FORMAT}|{corpus_hash}|{spec.name}|{spec.dim}|{max_chars}|{exclusions_hash}{backend_mark}"
+        f"{dense_mark}".encode()
     ).hexdigest()[:16]
     all_sources = (parent_manifest.sources if parent_manifest else []) + source_reports
     timings["total"] = time.perf_counter() - started
@@ -403,6 +407,8 @@ def _fill_and_publish(
         excluded_publications=excluded_list,
         knowledge=_knowledge_record(get_hpo_knowledge(excluded_publications), exclusions_hash),
         backend=backend,
+        dense_index=dense_plan.kind,
+        dense_ivf_lists=dense_plan.lists or None,
     )
     # The backend's own pointer (an Elasticsearch alias) moves first, in one atomic call, then CURRENT.
     manifest.elasticsearch = writer.publish_lexical() or None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -85,6 +86,32 @@ class Settings(BaseSettings):
         le=1.0,
         description="Hybrid keeps a passage only the dense side found if its closest statement has at least "
         "this cosine similarity to a query statement (0: keep all).",
+    )
+    # bench/bench_dense_scale.py (README, "Dense index at scale"), 2 shared cores, 200 held-out cases: flat's hybrid
+    # p95 grows with the statements (75 ms at 36k, 429 ms at 327k, ~1.5 s at 1.66M); IVF-Flat with nprobe 32 keeps
+    # 0.985-0.998 of flat's hybrid top-10 (16 lists searched: 0.973 at 36k; 64: 0.992) at 24/44/135 ms. So the
+    # default index (36k) stays exact, and auto switches at 100k statements (flat's p95 would be ~150 ms there).
+    dense_index: Literal["auto", "flat", "ivf"] = Field(
+        default="auto",
+        description="The FAISS index of the dense side: 'flat' (exact inner product, linear in the corpus), "
+        "'ivf' (IVF-Flat: approximate, searches dense_ivf_nprobe of its inverted lists; deletes stay exact), "
+        "or 'auto' (flat below dense_ivf_min_statements distinct statements, ivf from there). Chosen when a "
+        "generation is written and recorded in its manifest; readers use what the manifest says.",
+    )
+    dense_ivf_min_statements: int = Field(
+        default=100_000,
+        ge=0,
+        description="'auto' switches to IVF from this many distinct statements (the default index has ~36k "
+        "and stays exact).",
+    )
+    dense_ivf_lists: int = Field(
+        default=0,
+        ge=0,
+        description="Inverted lists of a new IVF index; 0 = the power of two at or above the square root of the "
+        "statement count (2048 at 2 M statements), at most statements / 39 (k-means training points).",
+    )
+    dense_ivf_nprobe: int = Field(
+        default=32, ge=1, description="Inverted lists each query statement searches (search time, not recorded)."
     )
     chunk_max_chars: int = Field(
         default=2000, ge=200, le=20000, description="Chunk size; 2000 measured best for findings -> disease."

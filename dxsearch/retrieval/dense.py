@@ -13,13 +13,24 @@ mentions counts for less than a rare one.
 Deduplicating statements also makes the build cheap: the default corpus has
 ~0.4 M statement occurrences but far fewer distinct statements, and short
 texts embed an order of magnitude faster than full chunks on a CPU.
+
+The FAISS index is exact (flat inner product) at today's corpus size and an
+IVF-Flat index above ``Settings.dense_ivf_min_statements`` statements (see
+:func:`plan_index`): a flat search is linear in the statements, which at a
+million chunks (~2 M statements) costs about a second per query. IVF keeps the
+full vectors (no quantisation error) and, unlike HNSW, deletes ids for real,
+so an incremental update still removes a replaced document's statements.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import faiss
 import numpy as np
@@ -30,6 +41,9 @@ from dxsearch.retrieval.base import SearchFilters
 from dxsearch.retrieval.embedder import Embedder, TextEmbedder
 from dxsearch.retrieval.segments import query_segments, segments
 from dxsearch.retrieval.store import ChunkStore
+
+if TYPE_CHECKING:
+    from dxsearch.settings import Settings
 
 DIR_NAME = "dense"
 _INDEX_FILE = "segments.faiss"
@@ -45,13 +59,112 @@ MIN_SIMILARITY = 0.4
 #: A match's weight grows from 0 at MIN_SIMILARITY to 1 at identity, raised to this power, so
 #: near-identical statements dominate while paraphrases still count.
 SHARPNESS = 2.0
+FLAT = "flat"
+IVF = "ivf"
+#: FAISS's k-means wants at least this many training points per centroid; fewer lists are made otherwise.
+MIN_POINTS_PER_LIST = 39
+#: Training sample per inverted list (k-means cost grows with it; 64 is plenty for 384-d sentence vectors).
+TRAIN_POINTS_PER_LIST = 64
+_COPY_BATCH = 65_536
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    """Which FAISS index a generation's statements go in: ``flat``, or ``ivf`` with ``lists`` lists."""
+
+    kind: str
+    lists: int = 0
+
+
+def plan_index(settings: Settings, statements: int) -> IndexPlan:
+    """The index ``settings`` ask for at ``statements`` distinct statements.
+
+    ``auto`` keeps the exact flat index below ``dense_ivf_min_statements``. Lists not given
+    (``dense_ivf_lists=0``) are about the square root of the statements, with at least
+    ``MIN_POINTS_PER_LIST`` statements each to train on; a corpus too small for two lists
+    stays flat whatever was asked (it is also the fastest there).
+    """
+    wanted: str = settings.dense_index
+    if wanted == "auto":
+        wanted = IVF if statements >= settings.dense_ivf_min_statements else FLAT
+    if wanted == FLAT:
+        return IndexPlan(FLAT)
+    if settings.dense_ivf_lists:  # asked for: k-means needs no more lists than points
+        lists = min(settings.dense_ivf_lists, statements)
+    else:
+        lists = min(1 << math.ceil(np.log2(max(1.0, np.sqrt(statements)))), statements // MIN_POINTS_PER_LIST)
+    return IndexPlan(IVF, lists) if lists >= 2 else IndexPlan(FLAT)
+
+
+def index_plan_of(index: faiss.Index) -> IndexPlan:
+    """What an opened FAISS index is."""
+    if isinstance(index, faiss.IndexIVF):
+        return IndexPlan(IVF, int(index.nlist))
+    return IndexPlan(FLAT)
+
+
+def _flat_index(dim: int) -> faiss.Index:
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+
+def _contents(index: faiss.Index) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
+    """(ids, vectors) of every statement in ``index``, a batch at a time (no second full copy)."""
+    dim = index.d
+    if isinstance(index, faiss.IndexIVF):
+        ivf = faiss.extract_index_ivf(index)
+        lists = ivf.invlists
+        assert lists is not None
+        for number in range(ivf.nlist):
+            size = lists.list_size(number)
+            if size:
+                ids = faiss.rev_swig_ptr(lists.get_ids(number), size).copy()
+                codes = faiss.rev_swig_ptr(lists.get_codes(number), size * lists.code_size)
+                yield ids, np.frombuffer(codes.tobytes(), dtype=np.float32).reshape(size, dim)
+        return
+    assert isinstance(index, faiss.IndexIDMap2)
+    ids = faiss.vector_to_array(index.id_map)
+    flat = faiss.downcast_index(index.index)
+    for start in range(0, index.ntotal, _COPY_BATCH):
+        yield ids[start : start + _COPY_BATCH], flat.reconstruct_n(start, min(_COPY_BATCH, index.ntotal - start))
+
+
+def _training_sample(index: faiss.Index, size: int, seed: int = 0) -> npt.NDArray[np.float32]:
+    """``size`` statements of ``index`` drawn uniformly (fixed seed: the same corpus trains the same lists)."""
+    rng = np.random.default_rng(seed)
+    if isinstance(index, faiss.IndexIDMap2):
+        flat = faiss.downcast_index(index.index)
+        assert isinstance(flat, faiss.IndexFlat)
+        positions = np.sort(rng.choice(index.ntotal, size=size, replace=False))
+        stored = faiss.rev_swig_ptr(flat.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
+        return np.ascontiguousarray(stored[positions])
+    every = np.concatenate([vectors for _, vectors in _contents(index)])
+    return np.ascontiguousarray(every[np.sort(rng.choice(len(every), size=size, replace=False))])
+
+
+def rebuild_index(index: faiss.Index, plan: IndexPlan) -> faiss.Index:
+    """A new index of ``plan``'s kind holding the same (id, vector) pairs; an IVF index is trained on a
+    uniform sample of them first."""
+    if plan.kind == FLAT:
+        target = _flat_index(index.d)
+    else:
+        quantizer = faiss.IndexFlatIP(index.d)  # the Python wrapper keeps it alive with the IVF index
+        target = faiss.IndexIVFFlat(quantizer, index.d, plan.lists, faiss.METRIC_INNER_PRODUCT)
+        target.cp.seed = 1234
+        sample = _training_sample(index, min(index.ntotal, plan.lists * TRAIN_POINTS_PER_LIST))
+        target.train(sample)
+    for ids, vectors in _contents(index):
+        target.add_with_ids(vectors, ids)
+    return target
 
 
 class DenseIndexWriter:
     """Adds chunks' statements (embedding only statements not seen before) and their postings."""
 
-    def __init__(self, generation: Path, embedder: TextEmbedder) -> None:
+    def __init__(self, generation: Path, embedder: TextEmbedder, settings: Settings | None = None) -> None:
+        from dxsearch.settings import get_settings
+
         directory = generation / DIR_NAME
+        self._settings = settings or get_settings()
         directory.mkdir(parents=True, exist_ok=True)
         self._index_path = directory / _INDEX_FILE
         self._embedder = embedder
@@ -62,8 +175,9 @@ class DenseIndexWriter:
         if self._index_path.exists():
             self._index = faiss.read_index(str(self._index_path))
         else:
-            self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(embedder.spec.dim))
+            self._index = _flat_index(embedder.spec.dim)
         self.embedded_segments = 0
+        self.rebuild_seconds = 0.0
 
     def add(self, rows: Sequence[int], texts: Sequence[str]) -> None:
         postings: list[tuple[int, int]] = []
@@ -103,7 +217,22 @@ class DenseIndexWriter:
             gone = set(orphans)
             self._ids = {text: i for text, i in self._ids.items() if i not in gone}
 
+    @property
+    def plan(self) -> IndexPlan:
+        """What the index is now (after :meth:`commit`, what the manifest records)."""
+        return index_plan_of(self._index)
+
     def commit(self) -> None:
+        """Write the index, first moving it to the kind the settings ask for at its size (a flat index
+        that grew past the threshold becomes IVF, an IVF one asked to be flat becomes flat; an IVF
+        index that stays IVF keeps its trained lists, so new statements go to the nearest of them)."""
+        wanted = plan_index(self._settings, self._index.ntotal)
+        if wanted.kind != self.plan.kind:
+            import time
+
+            started = time.perf_counter()
+            self._index = rebuild_index(self._index, wanted)
+            self.rebuild_seconds = time.perf_counter() - started
         self._db.commit()
         tmp = self._index_path.with_suffix(".tmp")
         faiss.write_index(self._index, str(tmp))
@@ -118,19 +247,21 @@ class DenseRetriever:
 
     name = "dense"
 
-    def __init__(self, generation: Path, store: ChunkStore, embedder: Embedder) -> None:
+    def __init__(self, generation: Path, store: ChunkStore, embedder: Embedder, nprobe: int = 32) -> None:
+        """``nprobe``: inverted lists each query statement searches when the index is IVF (ignored if flat)."""
         directory = generation / DIR_NAME
         self._store = store
         self._embedder = embedder
         self._index = faiss.read_index(str(directory / _INDEX_FILE))
         if self._index.d != embedder.spec.dim:
             raise ValueError(f"{directory} has dimension {self._index.d}, embedder gives {embedder.spec.dim}")
+        self.plan = index_plan_of(self._index)
+        self.nprobe = nprobe
         db = sqlite3.connect(f"{(directory / _DB_FILE).resolve().as_uri()}?mode=ro", uri=True)
         try:
-            pairs = np.asarray(
-                db.execute("SELECT segment_id, row FROM postings ORDER BY segment_id, row").fetchall(),
-                dtype=np.int64,
-            ).reshape(-1, 2)
+            cursor = db.execute("SELECT segment_id, row FROM postings ORDER BY segment_id, row")
+            # Streamed into one array: a million chunks have ~20 M postings, too many for a list of tuples.
+            pairs = np.fromiter(itertools.chain.from_iterable(cursor), dtype=np.int64).reshape(-1, 2)
         finally:
             db.close()
         n_segments = int(pairs[:, 0].max()) + 1 if len(pairs) else 0
@@ -149,6 +280,24 @@ class DenseRetriever:
                 self._row_kind[row] = kinds.index(kind)
         self._kinds = kinds
 
+    @property
+    def nprobe(self) -> int:
+        """Inverted lists an IVF index searches per query statement (0 for a flat index)."""
+        return int(faiss.extract_index_ivf(self._index).nprobe) if self.plan.kind == IVF else 0
+
+    @nprobe.setter
+    def nprobe(self, value: int) -> None:
+        if self.plan.kind == IVF:
+            faiss.extract_index_ivf(self._index).nprobe = max(1, min(value, self.plan.lists))
+
+    def nearest_statements(
+        self, vectors: npt.NDArray[np.float32], k: int = NEIGHBOURS
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        """Cosine similarities and ids of the ``k`` corpus statements nearest each query vector (id -1
+        pads when an IVF search reaches fewer than ``k``)."""
+        similarities, ids = self._index.search(vectors, min(k, max(1, self._index.ntotal)))
+        return similarities, ids
+
     def _postings(self, segment_id: int) -> npt.NDArray[np.int64]:
         return self._rows[self._offsets[segment_id] : self._offsets[segment_id + 1]]
 
@@ -158,23 +307,33 @@ class DenseRetriever:
         statements = query_segments(query)
         if not statements or len(self._row_kind) == 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32)
-        vectors = self._embedder.encode(statements)
-        similarities, neighbours = self._index.search(vectors, min(NEIGHBOURS, max(1, self._index.ntotal)))
-        total = np.zeros(len(self._row_kind), dtype=np.float32)
-        peak = np.zeros(len(self._row_kind), dtype=np.float32)
-        for sims, ids in zip(similarities, neighbours, strict=True):
-            best = np.zeros(len(self._row_kind), dtype=np.float32)
-            for similarity, segment_id in zip(sims, ids, strict=True):
-                if segment_id < 0 or segment_id >= len(self._idf) or similarity < MIN_SIMILARITY:
-                    continue
-                rows = self._postings(int(segment_id))
-                if len(rows):
-                    closeness = (float(similarity) - MIN_SIMILARITY) / (1.0 - MIN_SIMILARITY)
-                    weight = closeness**SHARPNESS * float(self._idf[segment_id]) / self._idf_max
-                    # A statement's postings hold each row once, so plain fancy indexing is exact here.
-                    best[rows] = np.maximum(best[rows], weight)
-                    peak[rows] = np.maximum(peak[rows], float(similarity))
-            total += best
+        similarities, neighbours = self.nearest_statements(self._embedder.encode(statements))
+        n_rows = len(self._row_kind)
+        total = np.zeros(n_rows, dtype=np.float32)
+        peak = np.zeros(n_rows, dtype=np.float32)
+        # Every (query statement, matching corpus statement) pair, then each pair's postings, in arrays: the
+        # cost follows the postings touched, not the corpus size (no per-statement pass over every row).
+        matched = (neighbours >= 0) & (neighbours < len(self._idf)) & (similarities >= MIN_SIMILARITY)
+        statement, position = np.nonzero(matched)  # row-major: query statements in order
+        segment_ids = neighbours[statement, position]
+        starts = self._offsets[segment_ids]
+        counts = self._offsets[segment_ids + 1] - starts
+        if not counts.sum():
+            return (total / np.float32(len(statements))).astype(np.float32), peak
+        similarity = similarities[statement, position].astype(np.float64)
+        closeness = (similarity - MIN_SIMILARITY) / (1.0 - MIN_SIMILARITY)
+        weight = closeness**SHARPNESS * self._idf[segment_ids].astype(np.float64) / self._idf_max
+        pair = np.repeat(np.arange(len(segment_ids)), counts)
+        first = np.repeat(np.cumsum(counts) - counts, counts)
+        rows = self._rows[np.arange(len(pair)) - first + starts[pair]]
+        np.maximum.at(peak, rows, similarities[statement, position][pair])
+        # Best weight per (query statement, row), then summed over query statements in their order (float32,
+        # as a running per-statement sum would).
+        key = statement[pair].astype(np.int64) * n_rows + rows
+        order = np.argsort(key, kind="stable")
+        key, best = key[order], weight[pair][order].astype(np.float32)
+        group = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        np.add.at(total, key[group] % n_rows, np.maximum.reduceat(best, group))
         return (total / np.float32(len(statements))).astype(np.float32), peak
 
     def search(
@@ -201,14 +360,14 @@ class DenseRetriever:
         scores, peaks = self._score_rows(query)
         if not len(scores):
             return []
-        if kinds is not None:
-            allowed = np.isin(self._row_kind, [self._kinds.index(kind) for kind in kinds])
-            scores = np.where(allowed, scores, 0.0)
         candidates = np.flatnonzero(scores > 0)
+        if kinds is not None:
+            candidates = candidates[np.isin(self._row_kind[candidates], [self._kinds.index(kind) for kind in kinds])]
         order = candidates[np.lexsort((candidates, -scores[candidates]))]
         results: list[tuple[Evidence, float]] = []
-        for start in range(0, len(order), max(k * 4, 64)):
-            window = [int(r) for r in order[start : start + max(k * 4, 64)]]
+        step = max(k * 4, 64) if filters else k  # unfiltered, only a deleted row is skipped: read k at a time
+        for start in range(0, len(order), step):
+            window = [int(r) for r in order[start : start + step]]
             stored = self._store.chunks_by_rows(window)
             for row in window:
                 chunk = stored.get(row)

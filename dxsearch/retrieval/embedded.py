@@ -26,7 +26,7 @@ from dxsearch.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from dxsearch.retrieval.backends import LexicalWriter
-    from dxsearch.retrieval.dense import DenseRetriever
+    from dxsearch.retrieval.dense import DenseRetriever, IndexPlan
     from dxsearch.retrieval.embedder import Embedder, TextEmbedder
     from dxsearch.retrieval.fusion import HybridRetriever
 
@@ -46,17 +46,24 @@ class EmbeddedIndexWriter:
     """Adds documents to one generation: rows in SQLite, vectors in FAISS, terms in the lexical backend
     (tantivy in the generation by default, or Elasticsearch)."""
 
-    def __init__(self, generation: Path, embedder: TextEmbedder, lexical: LexicalWriter | None = None) -> None:
+    def __init__(
+        self,
+        generation: Path,
+        embedder: TextEmbedder,
+        lexical: LexicalWriter | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        """``settings`` (default: the environment's) choose the lexical writer when none is given, and
+        the dense index kind (``dense_index``)."""
         from dxsearch.retrieval.backends import BACKENDS
         from dxsearch.retrieval.dense import DenseIndexWriter
 
+        settings = settings or get_settings()
         self.generation = generation
         self.embedder = embedder
         self.store = ChunkStore(generation)
-        self._lexical = (
-            lexical if lexical is not None else BACKENDS.get("embedded").writer(generation, get_settings(), None)
-        )
-        self._dense = DenseIndexWriter(generation, embedder)
+        self._lexical = lexical if lexical is not None else BACKENDS.get("embedded").writer(generation, settings, None)
+        self._dense = DenseIndexWriter(generation, embedder, settings)
         self._next_row = self.store.next_row()
 
     def add(self, batch: Sequence[tuple[Document, Sequence[Chunk]]]) -> dict[str, int]:
@@ -106,6 +113,11 @@ class EmbeddedIndexWriter:
         self.store.close()
         self._lexical.close()
         self._dense.close()
+
+    @property
+    def dense_plan(self) -> IndexPlan:
+        """The dense side's FAISS index kind (final once committed): what the manifest records."""
+        return self._dense.plan
 
     def publish_lexical(self) -> dict[str, Any]:
         """Switch the lexical backend's own live pointer, if it has one; what the manifest records."""
@@ -180,7 +192,9 @@ class EmbeddedIndex:
             if self._dense is None:
                 from dxsearch.retrieval.dense import DenseRetriever
 
-                self._dense = DenseRetriever(self.generation, self.store, self.embedder)
+                self._dense = DenseRetriever(
+                    self.generation, self.store, self.embedder, nprobe=self.settings.dense_ivf_nprobe
+                )
             return self._dense
 
     @property

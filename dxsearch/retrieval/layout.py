@@ -79,6 +79,12 @@ class IndexManifest(BaseModel):
         default="embedded",
         description="Where the BM25 side lives: 'embedded' (tantivy, in the generation) or 'elasticsearch'.",
     )
+    dense_index: str = Field(
+        default="flat",
+        description="The FAISS index of the dense side: 'flat' (exact) or 'ivf' (IVF-Flat, approximate; "
+        "Settings.dense_index). Indexes built before the field existed are flat.",
+    )
+    dense_ivf_lists: int | None = Field(default=None, description="Inverted lists of an 'ivf' dense index.")
     elasticsearch: dict[str, Any] | None = Field(
         default=None, description="The Elasticsearch index of this generation and the alias moved to it."
     )
