@@ -324,23 +324,4 @@ class ElasticsearchLexicalRetriever:
                 search_type=self._search_type,
             )
         scored = [(float(hit["_score"]), int(hit["_id"])) for hit in response["hits"]["hits"]]
-        stored = self._store.chunks_by_rows(row for _, row in scored)
-        results: list[Evidence] = []
-        for score, row in scored:
-            chunk = stored.get(row)
-            if chunk is None:  # never cite a passage the chunk store does not have
-                continue
-            results.append(
-                Evidence(
-                    evidence_id=chunk.chunk_id,
-                    doc_id=chunk.doc_id,
-                    kind=chunk.kind,
-                    title=chunk.title,
-                    text=chunk.text,
-                    score=score,
-                    rank=len(results) + 1,
-                    retriever=self.name,
-                    codes=chunk.codes,
-                )
-            )
-        return results
+        return self._store.ranked_evidence(scored, self.name)

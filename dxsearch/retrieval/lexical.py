@@ -116,23 +116,4 @@ class LexicalRetriever:
         searcher = self._index.searcher()
         hits = searcher.search(tantivy.Query.boolean_query(clauses), k).hits
         scored = [(float(score), int(searcher.doc(address)["row"][0])) for score, address in hits]
-        stored = self._store.chunks_by_rows(row for _, row in scored)
-        results: list[Evidence] = []
-        for score, row in scored:
-            chunk = stored.get(row)
-            if chunk is None:  # deleted between commit and read; never cite a vanished passage
-                continue
-            results.append(
-                Evidence(
-                    evidence_id=chunk.chunk_id,
-                    doc_id=chunk.doc_id,
-                    kind=chunk.kind,
-                    title=chunk.title,
-                    text=chunk.text,
-                    score=score,
-                    rank=len(results) + 1,
-                    retriever=self.name,
-                    codes=chunk.codes,
-                )
-            )
-        return results
+        return self._store.ranked_evidence(scored, self.name)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dxsearch.corpus import Chunk, Document, DocumentKind, DocumentMetadata, diagnosis_codes
+from dxsearch.corpus import Chunk, Document, DocumentKind, DocumentMetadata, Evidence, diagnosis_codes
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -117,6 +117,30 @@ class ChunkStore:
         self._db.commit()
 
     # -- reading -----------------------------------------------------------------------------
+
+    def ranked_evidence(self, scored: Sequence[tuple[float, int]], retriever: str) -> list[Evidence]:
+        """``(score, row)`` hits, best first, as evidence ranked 1..n; a row the store no longer has (deleted
+        between a commit and this read) is skipped, so a vanished passage is never cited."""
+        stored = self.chunks_by_rows(row for _, row in scored)
+        results: list[Evidence] = []
+        for score, row in scored:
+            chunk = stored.get(row)
+            if chunk is None:
+                continue
+            results.append(
+                Evidence(
+                    evidence_id=chunk.chunk_id,
+                    doc_id=chunk.doc_id,
+                    kind=chunk.kind,
+                    title=chunk.title,
+                    text=chunk.text,
+                    score=score,
+                    rank=len(results) + 1,
+                    retriever=retriever,
+                    codes=chunk.codes,
+                )
+            )
+        return results
 
     def chunks_by_rows(self, rows: Iterable[int]) -> dict[int, StoredChunk]:
         wanted = sorted(set(rows))
