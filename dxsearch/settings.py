@@ -136,6 +136,12 @@ class Settings(BaseSettings):
         description="Elasticsearch names: each generation is the index <prefix>-<generation>, and the alias "
         "<prefix> names the live one. One prefix per index directory.",
     )
+    es_dense_knn: bool = Field(
+        default=False,
+        description="With the elasticsearch backend, also index every statement vector in Elasticsearch "
+        "(dense_vector, HNSW) and find each query statement's nearest statements there (knn) instead of in "
+        "FAISS; postings and IDF stay in the directory. Recorded in the manifest, which readers follow.",
+    )
     es_timeout_s: float = Field(default=30.0, gt=0, description="Per-request timeout of the Elasticsearch client.")
     es_shards: int = Field(
         default=1, ge=1, le=64, description="Primary shards of a new generation's Elasticsearch index."

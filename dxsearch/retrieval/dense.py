@@ -30,7 +30,7 @@ import sqlite3
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import faiss
 import numpy as np
@@ -105,6 +105,11 @@ def index_plan_of(index: faiss.Index) -> IndexPlan:
 
 def _flat_index(dim: int) -> faiss.Index:
     return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+
+def statement_vectors(generation: Path) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
+    """(ids, vectors) of every statement a generation's FAISS index holds, a batch at a time."""
+    yield from _contents(faiss.read_index(str(generation / DIR_NAME / _INDEX_FILE)))
 
 
 def _contents(index: faiss.Index) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
@@ -242,13 +247,31 @@ class DenseIndexWriter:
         self._db.close()
 
 
+class StatementSearch(Protocol):
+    """Finds the ``k`` corpus statements nearest each query vector: (cosine similarities, ids), -1 padded."""
+
+    def search(
+        self, vectors: npt.NDArray[np.float32], k: int
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]: ...
+
+
 class DenseRetriever:
     """Late-interaction dense retriever over one generation."""
 
     name = "dense"
 
-    def __init__(self, generation: Path, store: ChunkStore, embedder: Embedder, nprobe: int = 32) -> None:
-        """``nprobe``: inverted lists each query statement searches when the index is IVF (ignored if flat)."""
+    def __init__(
+        self,
+        generation: Path,
+        store: ChunkStore,
+        embedder: Embedder,
+        nprobe: int = 32,
+        statement_search: StatementSearch | None = None,
+    ) -> None:
+        """``nprobe``: inverted lists each query statement searches when the index is IVF (ignored if flat).
+        ``statement_search``: where nearest statements are found instead of this generation's FAISS index
+        (Elasticsearch's knn, ``es_dense_knn``); the same statement ids, so postings and scoring are unchanged."""
+        self._statement_search = statement_search
         directory = generation / DIR_NAME
         self._store = store
         self._embedder = embedder
@@ -295,7 +318,10 @@ class DenseRetriever:
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
         """Cosine similarities and ids of the ``k`` corpus statements nearest each query vector (id -1
         pads when an IVF search reaches fewer than ``k``)."""
-        similarities, ids = self._index.search(vectors, min(k, max(1, self._index.ntotal)))
+        wanted = min(k, max(1, self._index.ntotal))
+        if self._statement_search is not None:
+            return self._statement_search.search(vectors, wanted)
+        similarities, ids = self._index.search(vectors, wanted)
         return similarities, ids
 
     def _postings(self, segment_id: int) -> npt.NDArray[np.int64]:

@@ -45,6 +45,8 @@ ANALYZER = "whitespace"
 #: What a generation directory records of its Elasticsearch index (written when the index is created,
 #: so a build that dies before publishing can still be cleaned up).
 RECORD_FILE = "elasticsearch.json"
+#: The statement-vector index beside a generation's BM25 index (``es_dense_knn``).
+STATEMENTS_SUFFIX = "-statements"
 _BULK_CHUNK = 1000
 
 MAPPINGS: dict[str, Any] = {
@@ -141,7 +143,10 @@ class ElasticsearchLexicalWriter:
         self._client, self._url = client_for(settings)
         self.alias = settings.es_index_prefix
         self.index = index_name(settings.es_index_prefix, generation.name)
+        self.statements_index = f"{self.index}{STATEMENTS_SUFFIX}" if settings.es_dense_knn else None
+        self._generation = generation
         self._shards = settings.es_shards
+        self._replicas = settings.es_replicas
         with unavailable_as(self._url, f"creating index {self.index}"):
             self._refuse_alias_collision()
             if self._client.indices.exists(index=self.index):
@@ -149,7 +154,10 @@ class ElasticsearchLexicalWriter:
                     f"Elasticsearch at {self._url} already has an index named {self.index}; "
                     "remove it or use another DXSEARCH_ES_INDEX_PREFIX"
                 )
-            write_record(generation, {"index": self.index, "alias": self.alias, "url": self._url})
+            record = {"index": self.index, "alias": self.alias, "url": self._url}
+            if self.statements_index is not None:
+                record["statements_index"] = self.statements_index
+            write_record(generation, record)
             if parent_index is None:
                 self._client.indices.create(
                     index=self.index,
@@ -220,7 +228,20 @@ class ElasticsearchLexicalWriter:
         """Nothing to release: the client is shared."""
 
     def publish(self) -> dict[str, Any]:
-        """Freeze the index and move the alias to it in one atomic ``_aliases`` call; its manifest record."""
+        """Freeze the index and move the alias to it in one atomic ``_aliases`` call; its manifest record.
+
+        With ``es_dense_knn``, first index the generation's statement vectors (from its committed FAISS
+        index) in ``<index>-statements``, whole, so it always matches the directory's statement ids.
+        """
+        record: dict[str, Any] = {
+            "index": self.index,
+            "alias": self.alias,
+            "analyzer": ANALYZER,
+            "shards": self._shards,
+        }
+        if self.statements_index is not None:
+            self._index_statements(self.statements_index)
+            record["statements_index"] = self.statements_index
         with unavailable_as(self._url, f"publishing {self.index}"):
             self._client.indices.put_settings(
                 index=self.index, settings={"index.blocks.write": True, "index.refresh_interval": None}
@@ -233,7 +254,50 @@ class ElasticsearchLexicalWriter:
             actions: list[dict[str, Any]] = [{"remove": {"index": old, "alias": self.alias}} for old in previous]
             actions.append({"add": {"index": self.index, "alias": self.alias}})
             self._client.indices.update_aliases(actions=actions)
-        return {"index": self.index, "alias": self.alias, "analyzer": ANALYZER, "shards": self._shards}
+        return record
+
+    def _index_statements(self, name: str) -> None:
+        from elasticsearch import helpers
+
+        from dxsearch.retrieval.dense import statement_vectors
+
+        batches = statement_vectors(self._generation)
+        actions = (
+            {"_index": name, "_id": str(int(segment_id)), "_source": {"vector": vector.tolist()}}
+            for ids, vectors in batches
+            for segment_id, vector in zip(ids, vectors, strict=True)
+        )
+        with unavailable_as(self._url, f"indexing statement vectors into {name}"):
+            dims = faiss_dimension(self._generation)
+            self._client.indices.create(
+                index=name,
+                settings={"number_of_shards": self._shards, "number_of_replicas": self._replicas},
+                mappings={
+                    "dynamic": "strict",
+                    "properties": {
+                        "vector": {
+                            "type": "dense_vector",
+                            "dims": dims,
+                            "index": True,
+                            "similarity": "cosine",
+                            "index_options": {"type": "hnsw"},
+                        }
+                    },
+                },
+                wait_for_active_shards="1",
+            )
+            helpers.bulk(self._client, actions, chunk_size=500, raise_on_error=True)
+            self._client.indices.refresh(index=name)
+            self._client.indices.put_settings(index=name, settings={"index.blocks.write": True})
+
+
+def faiss_dimension(generation: Path) -> int:
+    """The vector dimension of a generation's statements."""
+    import faiss
+
+    from dxsearch.retrieval.dense import DIR_NAME
+
+    return int(faiss.read_index(str(generation / DIR_NAME / "segments.faiss")).d)
 
 
 def drop_generation_index(generation: Path, settings: Settings) -> str | None:
@@ -247,6 +311,8 @@ def drop_generation_index(generation: Path, settings: Settings) -> str | None:
         if client.indices.exists_alias(name=record.get("alias", settings.es_index_prefix), index=index):
             return None
         client.indices.delete(index=index, ignore_unavailable=True)
+        if record.get("statements_index"):
+            client.indices.delete(index=record["statements_index"], ignore_unavailable=True)
     return index
 
 
@@ -325,3 +391,46 @@ class ElasticsearchLexicalRetriever:
             )
         scored = [(float(hit["_score"]), int(hit["_id"])) for hit in response["hits"]["hits"]]
         return self._store.ranked_evidence(scored, self.name)
+
+
+class ElasticsearchStatementSearch:
+    """The nearest corpus statements of query vectors, by Elasticsearch's HNSW ``knn`` (``es_dense_knn``).
+
+    Replaces only FAISS's search in :class:`~dxsearch.retrieval.dense.DenseRetriever`; the postings, IDF
+    and MaxSim scoring stay the same. One ``_msearch`` carries every query statement.
+    """
+
+    def __init__(self, index: str, settings: Settings) -> None:
+        self._client, self._url = client_for(settings)
+        self._index = index
+
+    def search(self, vectors: Any, k: int) -> tuple[Any, Any]:
+        import numpy as np
+
+        searches: list[dict[str, Any]] = []
+        for vector in vectors:
+            searches.append({"index": self._index})
+            searches.append(
+                {
+                    "knn": {
+                        "field": "vector",
+                        "query_vector": vector.tolist(),
+                        "k": k,
+                        "num_candidates": max(100, 2 * k),
+                    },
+                    "size": k,
+                    "_source": False,
+                }
+            )
+        with unavailable_as(self._url, f"searching statements in {self._index}"):
+            response = self._client.msearch(searches=searches)
+        similarities = np.full((len(vectors), k), -1.0, dtype=np.float32)
+        ids = np.full((len(vectors), k), -1, dtype=np.int64)
+        for number, answer in enumerate(response["responses"]):
+            if "error" in answer:
+                reason = answer["error"].get("type", "error")
+                raise RetrievalUnavailableError(f"Elasticsearch at {self._url}, searching {self._index}: {reason}")
+            for position, hit in enumerate(answer["hits"]["hits"][:k]):
+                ids[number, position] = int(hit["_id"])
+                similarities[number, position] = 2.0 * float(hit["_score"]) - 1.0  # cosine: _score = (1 + cos) / 2
+        return similarities, ids

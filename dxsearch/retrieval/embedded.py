@@ -192,8 +192,18 @@ class EmbeddedIndex:
             if self._dense is None:
                 from dxsearch.retrieval.dense import DenseRetriever
 
+                statements = (self.manifest.elasticsearch or {}).get("statements_index")
+                search = None
+                if statements:
+                    from dxsearch.retrieval.elasticsearch import ElasticsearchStatementSearch
+
+                    search = ElasticsearchStatementSearch(statements, self.settings)
                 self._dense = DenseRetriever(
-                    self.generation, self.store, self.embedder, nprobe=self.settings.dense_ivf_nprobe
+                    self.generation,
+                    self.store,
+                    self.embedder,
+                    nprobe=self.settings.dense_ivf_nprobe,
+                    statement_search=search,
                 )
             return self._dense
 

@@ -291,3 +291,31 @@ def test_searching_with_the_node_down_or_the_index_gone_is_one_line_exit_2(
         corpus_app, ["search", "--index", str(tmp_path / "gone"), "--retriever", "lexical", "tall"]
     )
     assert result.exit_code == 2 and "index_not_found_exception" in _one_line_error(result.output)
+
+
+def test_the_dense_side_can_search_statements_with_elasticsearch_knn(
+    tmp_path: Path, small_index: Path, test_settings: Settings, es_settings: Settings, es_url: str
+) -> None:
+    """``es_dense_knn``: statement vectors in Elasticsearch's HNSW, found by knn; the same evidence as FAISS."""
+    settings = es_settings.model_copy(
+        update={"es_index_prefix": f"{es_settings.es_index_prefix}-knn", "es_dense_knn": True}
+    )
+    run_build(tmp_path, [ListSource("test-docs", list(SMALL_DOCS))], settings)
+    record = read_manifest(current_generation(tmp_path)).elasticsearch or {}
+    statements = record["statements_index"]
+    assert statements == f"{record['index']}-statements"
+    ours, theirs = EmbeddedIndex(tmp_path, settings), EmbeddedIndex(small_index, test_settings)
+    try:
+        held = httpx.get(f"{es_url}/{statements}/_count").json()["count"]
+        assert held == theirs.dense._index.ntotal > 0  # every distinct statement, once
+        for query in [*QUERIES[:-1], "lens dislocation; long fingers"]:
+            found, expected = ours.dense.search_with_peaks(query, k=10), theirs.dense.search_with_peaks(query, k=10)
+            assert [e.evidence_id for e, _ in found] == [e.evidence_id for e, _ in expected], query
+            assert [e.score for e, _ in found] == pytest.approx([e.score for e, _ in expected], abs=1e-4), query
+            assert [p for _, p in found] == pytest.approx([p for _, p in expected], abs=1e-4), query
+    finally:
+        ours.close()
+        theirs.close()
+    assert httpx.delete(f"{es_url}/{statements}").status_code == 200
+    with pytest.raises(RetrievalUnavailableError, match="index_not_found_exception"):
+        EmbeddedIndex(tmp_path, settings).dense.search("tall stature", k=3)
