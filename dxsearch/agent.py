@@ -255,14 +255,12 @@ def rollout(case: Case, policy: Policy, env: DiagnosticEnv, *, exclude_doc_ids: 
         t0 = time.perf_counter()
         try:
             text = policy.next_turn(case, history)
-        except PolicyUnavailableError:  # its model server is down: no answer at all, not a wrong one
+        except (PolicyUnavailableError, RetrievalUnavailableError):  # no answer at all, not a wrong one
             raise
         except PolicyError as exc:
             error = str(exc)
             env.stop(StopReason.POLICY_ERROR)
             break
-        except RetrievalUnavailableError:  # the index cannot be searched: no answer at all, not a wrong one
-            raise
         except Exception as exc:  # a broken policy ends its episode, never the caller's run
             error = f"policy raised {type(exc).__name__}"
             env.stop(StopReason.POLICY_ERROR)

@@ -60,35 +60,10 @@ class LexicalBackend:
 BACKENDS: Registry[LexicalBackend] = Registry("backend")
 
 
-class _TantivyWriter:
-    """The embedded writer with the backend-neutral interface."""
+def _tantivy_writer(generation: Path, settings: Settings, parent: Path | None) -> LexicalWriter:
+    from dxsearch.retrieval.lexical import LexicalIndexWriter
 
-    def __init__(self, generation: Path) -> None:
-        from dxsearch.retrieval.lexical import LexicalIndexWriter
-
-        self._writer = LexicalIndexWriter(generation)
-
-    def add(
-        self,
-        rows: Sequence[int],
-        doc_ids: Sequence[str],
-        kinds: Sequence[str],
-        sources: Sequence[str],
-        texts: Sequence[str],
-    ) -> None:
-        self._writer.add(rows, doc_ids, kinds, sources, texts)
-
-    def delete_document(self, doc_id: str, rows: Sequence[int]) -> None:
-        self._writer.delete_document(doc_id)
-
-    def commit(self) -> None:
-        self._writer.commit()
-
-    def close(self) -> None:
-        self._writer.close()
-
-    def publish(self) -> dict[str, Any]:
-        return {}  # CURRENT, switched by the layout, is the only pointer
+    return LexicalIndexWriter(generation)  # an incremental build's generation already holds the parent's copy
 
 
 def _tantivy_reader(generation: Path, manifest: IndexManifest, store: ChunkStore, settings: Settings) -> Retriever:
@@ -99,7 +74,7 @@ def _tantivy_reader(generation: Path, manifest: IndexManifest, store: ChunkStore
 
 BACKENDS.register("embedded")(
     LexicalBackend(
-        writer=lambda generation, settings, parent: _TantivyWriter(generation),
+        writer=_tantivy_writer,
         reader=_tantivy_reader,
         discard=lambda generation, settings: None,  # its files go with the generation directory
     )

@@ -107,9 +107,13 @@ def _flat_index(dim: int) -> faiss.Index:
     return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
 
-def statement_vectors(generation: Path) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
-    """(ids, vectors) of every statement a generation's FAISS index holds, a batch at a time."""
-    yield from _contents(faiss.read_index(str(generation / DIR_NAME / _INDEX_FILE)))
+def statement_vectors(
+    generation: Path,
+) -> tuple[int, Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]]:
+    """The dimension of a generation's statement vectors, and (ids, vectors) of every statement its FAISS
+    index holds, a batch at a time; the index file is read once."""
+    index = faiss.read_index(str(generation / DIR_NAME / _INDEX_FILE))
+    return int(index.d), _contents(index)
 
 
 def _contents(index: faiss.Index) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:

@@ -261,14 +261,13 @@ class ElasticsearchLexicalWriter:
 
         from dxsearch.retrieval.dense import statement_vectors
 
-        batches = statement_vectors(self._generation)
+        dims, batches = statement_vectors(self._generation)
         actions = (
             {"_index": name, "_id": str(int(segment_id)), "_source": {"vector": vector.tolist()}}
             for ids, vectors in batches
             for segment_id, vector in zip(ids, vectors, strict=True)
         )
         with unavailable_as(self._url, f"indexing statement vectors into {name}"):
-            dims = faiss_dimension(self._generation)
             self._client.indices.create(
                 index=name,
                 settings={"number_of_shards": self._shards, "number_of_replicas": self._replicas},
@@ -289,15 +288,6 @@ class ElasticsearchLexicalWriter:
             helpers.bulk(self._client, actions, chunk_size=500, raise_on_error=True)
             self._client.indices.refresh(index=name)
             self._client.indices.put_settings(index=name, settings={"index.blocks.write": True})
-
-
-def faiss_dimension(generation: Path) -> int:
-    """The vector dimension of a generation's statements."""
-    import faiss
-
-    from dxsearch.retrieval.dense import DIR_NAME
-
-    return int(faiss.read_index(str(generation / DIR_NAME / "segments.faiss")).d)
 
 
 def drop_generation_index(generation: Path, settings: Settings) -> str | None:

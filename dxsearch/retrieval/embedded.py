@@ -169,11 +169,6 @@ class EmbeddedIndex:
             return self._embedder
 
     @property
-    def backend(self) -> str:
-        """Where the BM25 side lives (the manifest's ``backend``: embedded tantivy or Elasticsearch)."""
-        return self.manifest.backend
-
-    @property
     def lexical(self) -> Retriever:
         """BM25 in the manifest's backend (opened on first use; no model is loaded)."""
         with self._lock:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import Any
 
 import tantivy
 
@@ -59,7 +60,8 @@ class LexicalIndexWriter:
         for row, doc_id, kind, source, text in zip(rows, doc_ids, kinds, sources, texts, strict=True):
             self._writer.add_document(tantivy.Document(row=row, doc_id=doc_id, kind=kind, source=source, body=text))
 
-    def delete_document(self, doc_id: str) -> None:
+    def delete_document(self, doc_id: str, rows: Sequence[int] = ()) -> None:
+        """Delete a document's chunks by its id (tantivy deletes by term; ``rows`` are not needed)."""
         self._writer.delete_documents_by_term("doc_id", doc_id)
 
     def commit(self) -> None:
@@ -68,6 +70,10 @@ class LexicalIndexWriter:
     def close(self) -> None:
         """Finish background merges; the writer cannot be used afterwards."""
         self._writer.wait_merging_threads()
+
+    def publish(self) -> dict[str, Any]:
+        """Nothing to record: ``CURRENT``, switched by the layout, is the embedded backend's only pointer."""
+        return {}
 
 
 class LexicalRetriever:

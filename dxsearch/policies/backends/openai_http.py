@@ -6,6 +6,7 @@ load them.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from types import TracebackType
@@ -89,10 +90,7 @@ def stops_to_send(stop: Sequence[str]) -> list[str]:
     and the reply is completed with the closing tag of the turn's opening tag."""
     if len(stop) <= MAX_STOP_STRINGS:
         return list(stop)
-    shared = stop[0]
-    for other in stop[1:]:
-        while not other.startswith(shared):
-            shared = shared[:-1]
+    shared = os.path.commonprefix(list(stop))  # noqa: RUF071 - a character prefix is meant, not a path
     if not shared:
         raise ValueError(f"more than {MAX_STOP_STRINGS} stop strings with no common prefix: {list(stop)!r}")
     return [shared]
@@ -159,11 +157,12 @@ class OpenAIChatBackend:
         """One chat completion, retried on transient failures, with the stop string restored."""
         if max_new_tokens < 1:
             raise ValueError("max_new_tokens must be at least 1")
+        sent = stops_to_send(stop)
         payload: dict[str, Any] = {
             "model": self.model_id,
             "messages": [dict(m) for m in messages],
             "max_tokens": max_new_tokens,
-            "stop": stops_to_send(stop),
+            "stop": sent,
             "temperature": self.temperature,
             "top_p": self.top_p,
             "n": 1,
@@ -185,7 +184,7 @@ class OpenAIChatBackend:
             raise PolicyUnavailableError(
                 f"chat completion failed after {self.max_retries + 1} attempts: {reason}"
             ) from None
-        return self._read(response, stop)
+        return self._read(response, stop, sent)
 
     def complete(self, messages: Messages, stop: Sequence[str], max_new_tokens: int) -> str:
         """:meth:`generate`'s text."""
@@ -210,7 +209,8 @@ class OpenAIChatBackend:
             wait_s=round(state.upcoming_sleep, 3),
         )
 
-    def _read(self, response: httpx.Response, stop: Sequence[str]) -> Completion:
+    def _read(self, response: httpx.Response, stop: Sequence[str], sent: Sequence[str]) -> Completion:
+        """The completion of a response to a request that carried ``sent`` for the stop strings ``stop``."""
         try:
             parsed = _ChatResponse.model_validate_json(response.content)
         except ValidationError:
@@ -223,8 +223,7 @@ class OpenAIChatBackend:
         text, found = cut_at_first_stop(content, stop)
         if found is not None:  # the server kept the stop string (e.g. include_stop_str_in_output)
             return Completion(text, "stop", found, tokens)
-        sent = stops_to_send(stop)
-        shared = sent[0] if sent != list(stop) else None
+        shared = sent[0] if list(sent) != list(stop) else None
         if shared is not None and shared in content:  # the server kept the shared prefix: cut before it
             content = content[: content.index(shared)]
         elif choice.finish_reason == "length":
