@@ -247,8 +247,8 @@ def _ivf_generation(flat_generation: Path, target: Path, settings: Settings) -> 
     """A sibling generation sharing the flat one's files but with an IVF FAISS file; both build times."""
     (target / DIR_NAME).mkdir(parents=True)
     for name in ("chunks.sqlite", "lexical"):
-        (target / name).symlink_to(flat_generation / name)
-    (target / DIR_NAME / "segments.sqlite").symlink_to(flat_generation / DIR_NAME / "segments.sqlite")
+        (target / name).symlink_to((flat_generation / name).resolve())  # absolute: --keep may be relative
+    (target / DIR_NAME / "segments.sqlite").symlink_to((flat_generation / DIR_NAME / "segments.sqlite").resolve())
     flat_path = flat_generation / DIR_NAME / "segments.faiss"
     stored = faiss.read_index(str(flat_path), faiss.IO_FLAG_MMAP_IFC)  # page cache, not a second copy in RSS
     plan = plan_index(settings.model_copy(update={"dense_index": "ivf"}), stored.ntotal)

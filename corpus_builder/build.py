@@ -372,6 +372,7 @@ def _fill_and_publish(
     backend_mark = "" if backend == "embedded" else f"|{backend}"  # the embedded backend's versions stay as they were
     # The flat dense index's versions stay as they were (the shipped policy weights were trained against them).
     dense_mark = "" if dense_plan.kind == "flat" else f"|dense:{dense_plan.kind}:{dense_plan.lists}"
+    dense_mark += f":{dense_plan.storage}" if dense_plan.storage else ""
     index_version = hashlib.sha256(
         f"{INDEX_FORMAT}|{corpus_hash}|{spec.name}|{spec.dim}|{max_chars}|{exclusions_hash}{backend_mark}"
         f"{dense_mark}".encode()
@@ -409,6 +410,7 @@ def _fill_and_publish(
         backend=backend,
         dense_index=dense_plan.kind,
         dense_ivf_lists=dense_plan.lists or None,
+        dense_ivf_storage=dense_plan.storage or None,
     )
     # The backend's own pointer (an Elasticsearch alias) moves first, in one atomic call, then CURRENT.
     manifest.elasticsearch = writer.publish_lexical() or None

@@ -3,11 +3,20 @@
 RRF uses ranks, not scores, so BM25 scores and cosine similarities never need
 calibrating against each other; weights (from Settings) let a deployment lean
 on whichever retriever serves its corpus better.
+
+The two sides run at once: the dense side in a worker thread while the lexical
+side runs in the caller's. Both spend their time in native code that releases
+the GIL (FAISS, NumPy, tantivy, or waiting on Elasticsearch), so a query takes
+about as long as its slower side rather than the sum (at a million chunks the
+two are of the same order; see README, "Dense index at scale").
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Collection, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol, runtime_checkable
 
 from dxsearch.corpus import DocumentKind, Evidence
@@ -25,6 +34,20 @@ class PeakScoredRetriever(Protocol):
         k: int = 10,
         filters: SearchFilters | None = None,
     ) -> list[tuple[Evidence, float]]: ...
+
+
+_SIDES: ThreadPoolExecutor | None = None
+_SIDES_LOCK = threading.Lock()
+
+
+def _side_threads() -> ThreadPoolExecutor:
+    """One pool for every hybrid retriever in the process: concurrent requests share its threads rather than
+    each index keeping its own."""
+    global _SIDES
+    with _SIDES_LOCK:
+        if _SIDES is None:
+            _SIDES = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="dxsearch-dense")
+        return _SIDES
 
 
 def reciprocal_rank_fusion(
@@ -75,7 +98,10 @@ class HybridRetriever:
         dense_weight: float = 1.0,
         candidates: int = 50,
         dense_only_min_similarity: float = 0.0,
+        parallel: bool = True,
     ) -> None:
+        """``parallel``: run the dense side in a worker thread while the lexical side runs (same results)."""
+        self._parallel = parallel
         self._lexical = lexical
         self._dense = dense
         self._k0 = k0
@@ -93,8 +119,21 @@ class HybridRetriever:
         if k <= 0 or (kinds is not None and not kinds):
             return []
         n = max(k, self._candidates)
-        lexical_hits = self._lexical.search(query, kinds, n, filters) if self._weights[0] > 0 else []
-        dense_hits = self._dense_hits(query, kinds, n, filters, {e.evidence_id for e in lexical_hits})
+        dense_side: Future[list[tuple[Evidence, float]]] | None = None
+        if self._parallel and min(self._weights) > 0:
+            dense_side = _side_threads().submit(self._dense_with_peaks, query, kinds, n, filters)
+        try:
+            lexical_hits = self._lexical.search(query, kinds, n, filters) if self._weights[0] > 0 else []
+        except BaseException:
+            if dense_side is not None:
+                dense_side.cancel()  # the lexical side's error is the one raised; the dense side's result is moot
+            raise
+        if dense_side is not None:
+            found = dense_side.result()
+        else:
+            found = self._dense_with_peaks(query, kinds, n, filters) if self._weights[1] > 0 else []
+        lexical_ids = {e.evidence_id for e in lexical_hits}
+        dense_hits = [item for item, peak in found if peak >= self._dense_only_floor or item.evidence_id in lexical_ids]
         return reciprocal_rank_fusion(
             [
                 (self._lexical.name, self._weights[0], lexical_hits),
@@ -105,23 +144,18 @@ class HybridRetriever:
             name=self.name,
         )
 
-    def _dense_hits(
+    def _dense_with_peaks(
         self,
         query: str,
         kinds: Collection[DocumentKind] | None,
         n: int,
         filters: SearchFilters | None,
-        lexical_ids: set[str],
-    ) -> list[Evidence]:
-        if self._weights[1] <= 0:
-            return []
+    ) -> list[tuple[Evidence, float]]:
+        """The dense side's hits, each with its peak similarity (1.0, never below the floor, for a dense
+        retriever that does not report one, or when no floor is set)."""
         if self._dense_only_floor <= 0 or not isinstance(self._dense, PeakScoredRetriever):
-            return self._dense.search(query, kinds, n, filters)
-        return [
-            item
-            for item, peak in self._dense.search_with_peaks(query, kinds, n, filters)
-            if peak >= self._dense_only_floor or item.evidence_id in lexical_ids
-        ]
+            return [(item, 1.0) for item in self._dense.search(query, kinds, n, filters)]
+        return self._dense.search_with_peaks(query, kinds, n, filters)
 
 
 def best_per_document(evidence: Sequence[Evidence]) -> list[Evidence]:

@@ -81,10 +81,15 @@ class IndexManifest(BaseModel):
     )
     dense_index: str = Field(
         default="flat",
-        description="The FAISS index of the dense side: 'flat' (exact) or 'ivf' (IVF-Flat, approximate; "
+        description="The FAISS index of the dense side: 'flat' (exact) or 'ivf' (inverted lists, approximate; "
         "Settings.dense_index). Indexes built before the field existed are flat.",
     )
     dense_ivf_lists: int | None = Field(default=None, description="Inverted lists of an 'ivf' dense index.")
+    dense_ivf_storage: str | None = Field(
+        default=None,
+        description="How an 'ivf' dense index stores its vectors: 'float16' or 'float32' (IVF-Flat; what an "
+        "'ivf' index without this field is).",
+    )
     elasticsearch: dict[str, Any] | None = Field(
         default=None, description="The Elasticsearch index of this generation and the alias moved to it."
     )

@@ -82,3 +82,55 @@ def test_dense_peaks_are_the_closest_statement_similarity(small_index: Path) -> 
     assert [e for e, _ in peaked] == dense.search(
         "Ectopia lentis; nonexistent finding xyz", [DocumentKind.DISEASE_KNOWLEDGE], 5
     )
+
+
+@pytest.mark.parametrize(
+    "query", ["arachnodactyly, ectopia lentis, tall stature", "cognitive decline; odd gait", "zanzibarquokka"]
+)
+def test_both_sides_at_once_rank_as_one_after_the_other(small_index: Path, query: str) -> None:
+    from dxsearch.retrieval.embedded import EmbeddedIndex
+
+    index = EmbeddedIndex(small_index)
+    settings = index.settings
+    sides = {
+        parallel: HybridRetriever(
+            index.lexical,
+            index.dense,
+            k0=settings.rrf_k,
+            lexical_weight=settings.rrf_lexical_weight,
+            dense_weight=settings.rrf_dense_weight,
+            candidates=settings.fusion_candidates,
+            dense_only_min_similarity=settings.dense_only_min_similarity,
+            parallel=parallel,
+        )
+        for parallel in (True, False)
+    }
+    at_once, in_turn = (
+        [(e.evidence_id, e.score) for e in sides[p].search(query, [DocumentKind.DISEASE_KNOWLEDGE], 10)]
+        for p in (True, False)
+    )
+    assert at_once == in_turn
+    assert at_once == [
+        (e.evidence_id, e.score) for e in index.hybrid.search(query, [DocumentKind.DISEASE_KNOWLEDGE], 10)
+    ]
+
+
+class _Broken(_Fixed):
+    """A side whose backend fails (Elasticsearch down, say): every search raises."""
+
+    def search_with_peaks(
+        self,
+        query: str,
+        kinds: Collection[DocumentKind] | None = None,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+    ) -> list[tuple[Evidence, float]]:
+        raise ConnectionError(f"{self.name} backend unreachable")
+
+
+@pytest.mark.parametrize("broken", ["lexical", "dense"])
+def test_a_failing_side_fails_the_search_with_its_own_error(broken: str) -> None:
+    sides = {name: (_Broken if name == broken else _Fixed)(name, [("a", 0.9)]) for name in ("lexical", "dense")}
+    hybrid = HybridRetriever(sides["lexical"], sides["dense"], dense_only_min_similarity=0.6)
+    with pytest.raises(ConnectionError, match=f"{broken} backend unreachable"):
+        hybrid.search("q", None, 10)
