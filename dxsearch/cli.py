@@ -390,7 +390,8 @@ def print_next_steps(steps: NextSteps) -> None:
 
 
 def _explanation_lines(explanation: Explanation) -> list[str]:
-    """Explains n/m, what is not explained, what contradicts it (absent but annotated, with its frequency)."""
+    """Explains n/m, what is not explained, what contradicts it (absent but annotated, with its frequency), and
+    the sex, inheritance and onset-or-age factors with their likelihood ratios."""
 
     def named(roles: Sequence[FindingRole], with_frequency: bool = False) -> str:
         parts = []
@@ -406,6 +407,13 @@ def _explanation_lines(explanation: Explanation) -> list[str]:
         lines.append(f"does not explain: {named(explanation.not_explained)}")
     if explanation.contradicts:
         lines.append(f"speaks against it: {named(explanation.contradicts, with_frequency=True)}")
+    for factor in explanation.factors:
+        given = {"sex": f"sex {factor.value}", "onset": f"stated {factor.name or factor.value}"}.get(
+            factor.evidence, factor.name or factor.value
+        )  # inheritance: its name; age: "age 14 y"
+        onset = f" (its {factor.matched_name.lower()})" if factor.matched_name else ""
+        verdict = f"fits{onset}" if factor.fits else "speaks against it"
+        lines.append(f"{given}: {verdict}, likelihood ratio {factor.likelihood_ratio:g}")
     return lines
 
 
