@@ -9,6 +9,7 @@ cannot hand them to a policy by accident.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
@@ -27,6 +28,26 @@ _SEX_ALIASES: dict[str, Sex] = {
     "m": "male",
     "f": "female",
 }
+
+
+#: An ISO 8601 duration as ages are written (``P14Y``, ``P2Y6M``, ``P3W``, ``PT12H``), ASCII digits only.
+AGE_DURATION = re.compile(
+    r"P(?:(?P<Y>[0-9]{1,6})Y)?(?:(?P<M>[0-9]{1,6})M)?(?:(?P<W>[0-9]{1,6})W)?(?:(?P<D>[0-9]{1,6})D)?"
+    r"(?:T(?:(?P<h>[0-9]{1,6})H)?(?:(?P<m>[0-9]{1,6})M)?(?:(?P<s>[0-9]{1,6}(?:\.[0-9]{1,6})?)S)?)?"
+)
+#: Years per unit of an ISO 8601 duration (a year of 365.25 days).
+_YEARS_PER_UNIT = {"Y": 1.0, "M": 1 / 12, "W": 7 / 365.25, "D": 1 / 365.25}
+_YEARS_PER_UNIT |= {"h": 1 / 8766, "m": 1 / 525_960, "s": 1 / 31_557_600}
+
+
+def duration_years(value: str | None) -> float | None:
+    """An ISO 8601 age duration in years (``P2Y6M`` -> 2.5); ``None`` when absent or not such a duration."""
+    if not value:
+        return None
+    found = AGE_DURATION.fullmatch(value.strip())
+    if found is None or not any(found.groupdict().values()):
+        return None
+    return sum(float(number) * _YEARS_PER_UNIT[unit] for unit, number in found.groupdict().items() if number)
 
 
 def normalise_sex(value: str | None) -> Sex:
@@ -71,6 +92,11 @@ class Case(BaseModel):
     @property
     def observed(self) -> list[Finding]:
         return [f for f in self.findings if not f.excluded]
+
+    @property
+    def age_years(self) -> float | None:
+        """``age`` in years (``P3M`` -> 0.25), or ``None`` when unknown."""
+        return duration_years(self.age)
 
     @property
     def excluded(self) -> list[Finding]:

@@ -30,7 +30,7 @@ from dxsearch.settings import Settings
 
 if TYPE_CHECKING:
     from dxsearch.agent import Trace
-    from dxsearch.intake import PreparedCase
+    from dxsearch.intake import CaseInput, PreparedCase
     from dxsearch.knowledge.explanation import Explanation, FindingRole
     from dxsearch.knowledge.hpo import HpoKnowledge
     from dxsearch.next_steps import DiagnosisRef, NextSteps, Shift
@@ -109,18 +109,79 @@ def _read_labelled_cases(path: Path) -> list[LabelledCase]:
     return cases
 
 
+#: What a ``.json`` case file may hold, for the one-line refusal of anything else.
+JSON_CASE_EXPECTED = (
+    'expected a FHIR Bundle ({"resourceType": "Bundle", ...}) or a case as POST /v1/diagnose takes it '
+    '({"findings": [...]} or {"text": "..."}, with optional "sex", "age", "patient_id")'
+)
+
+
+def _read_json_case(path: Path) -> CaseInput:
+    """A ``.json`` case file: a FHIR Bundle when it says so (``resourceType``), else a case in the API's shape.
+
+    The case object is read by the API's own request model (:class:`api.schemas.DiagnoseRequest`: unknown
+    fields refused, labels checked, age as ISO 8601 or whole years), so a file and a request body mean the
+    same. Anything else (an empty file, not UTF-8, not JSON, not an object, another FHIR resource, an
+    invalid case) stops the command with one line naming what was expected.
+    """
+    from pydantic import ValidationError
+
+    from api.schemas import DiagnoseRequest
+    from dxsearch.intake import CaseInput
+
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise fail(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start}); {JSON_CASE_EXPECTED}") from None
+    if not text.strip():
+        raise fail(f"{path}: empty file; {JSON_CASE_EXPECTED}")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise fail(f"{path}: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise fail(f"{path}: invalid JSON: nested too deeply") from None
+    if not isinstance(data, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(data), "a number")
+        raise fail(f"{path}: the file holds {kind}; {JSON_CASE_EXPECTED}")
+    if "resourceType" in data:
+        resource_type = data["resourceType"]
+        if resource_type != "Bundle":
+            what = f"a FHIR {resource_type} resource" if isinstance(resource_type, str) else "an invalid resourceType"
+            raise fail(
+                f"{path}: {what}; diagnose reads a FHIR Bundle holding one Patient and their Observations "
+                '({"resourceType": "Bundle", "entry": [...]})'
+            )
+        return CaseInput(bundle=data)
+    try:
+        request = DiagnoseRequest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".")
+        reason = str(first["msg"]).removeprefix("Value error, ")
+        if "phenotypes" in data:
+            reason += ' (a case row with "phenotypes" belongs in a .jsonl file)'
+        elif not where:  # the shape, not a field, is wrong: say what the shape should be
+            reason += f"; {JSON_CASE_EXPECTED}"
+        raise fail(f"{path}: not a case: {where + ': ' if where else ''}{reason}") from None
+    return request.case_input()
+
+
 def _read_case(path: Path, settings: Settings) -> PreparedCase:
-    """The case of a FHIR Bundle (.json) or of the first row of a JSONL case file, read by the one intake.
+    """The case of a ``.json`` file (a FHIR Bundle or an API-shaped case) or of the first row of a JSONL case file.
 
     A case row needs no answer (``disease``) and its phenotypes may be labels alone (:class:`CaseRow`).
+    Whatever the file, the one intake reads it, so an empty findings list is refused as the API refuses it.
     """
     from dxsearch.intake import CaseInput, FindingInput, IntakeError, intake
     from dxsearch.pseudonym import Pseudonymiser
 
     if not path.is_file():
         raise fail(f"{path}: no such case file")
+    payload: CaseInput
     if path.suffix == ".json":
-        payload = CaseInput(bundle=path.read_bytes())
+        payload = _read_json_case(path)
     else:
         row = next(iter_case_rows(path), None)
         if row is None:
@@ -190,7 +251,8 @@ def diagnose(
             "--case",
             "-c",
             help=(
-                "A FHIR Bundle (.json), or a JSONL case file (first row; format below): no answer needed. "
+                "A .json file (a FHIR Bundle, or a case as POST /v1/diagnose takes it), or a JSONL case file "
+                "(first row; format below): no answer needed. "
                 "Repeat for several cases: the index, knowledge and models are loaded once for all."
             ),
         ),
@@ -224,6 +286,13 @@ def diagnose(
        "text": "optional clinical note, read like the phenotypes"}
 
     Phenotypes need a label or an HPO id. Sex and age may be left out: a note's "14-year-old boy" fills them.
+
+    A .json file holds one case: a FHIR Bundle ("resourceType": "Bundle") or a POST /v1/diagnose body:
+
+    \b
+      {"findings": ["Arachnodactyly", "Ectopia lentis"], "age": 14}
+
+    It is read by the API's rules: a findings list with no observed finding is refused in the API's words.
 
     No "disease" is needed (one given is never read). What was not understood is listed.
     """
@@ -390,7 +459,8 @@ def print_next_steps(steps: NextSteps) -> None:
 
 
 def _explanation_lines(explanation: Explanation) -> list[str]:
-    """Explains n/m, what is not explained, what contradicts it (absent but annotated, with its frequency)."""
+    """Explains n/m, what is not explained, what contradicts it (absent but annotated, with its frequency), and
+    the sex, inheritance and onset-or-age factors with their likelihood ratios."""
 
     def named(roles: Sequence[FindingRole], with_frequency: bool = False) -> str:
         parts = []
@@ -406,6 +476,13 @@ def _explanation_lines(explanation: Explanation) -> list[str]:
         lines.append(f"does not explain: {named(explanation.not_explained)}")
     if explanation.contradicts:
         lines.append(f"speaks against it: {named(explanation.contradicts, with_frequency=True)}")
+    for factor in explanation.factors:
+        given = {"sex": f"sex {factor.value}", "onset": f"stated {factor.name or factor.value}"}.get(
+            factor.evidence, factor.name or factor.value
+        )  # inheritance: its name; age: "age 14 y"
+        onset = f" (its {factor.matched_name.lower()})" if factor.matched_name else ""
+        verdict = f"fits{onset}" if factor.fits else "speaks against it"
+        lines.append(f"{given}: {verdict}, likelihood ratio {factor.likelihood_ratio:g}")
     return lines
 
 

@@ -351,13 +351,8 @@ def likelihood_runner(knowledge: HpoKnowledge | None = None) -> Runner:
     def run(labelled: LabelledCase) -> RankedAnswer:
         t0 = time.perf_counter()
         case = labelled.case
-        observed = [f.hpo_id for f in case.observed if f.hpo_id]
-        excluded = [f.hpo_id for f in case.excluded if f.hpo_id]
-        ranked = (
-            scorer.rank(observed, excluded, k=5, sex=case.sex, inheritance=case.inheritance, onset=case.onset)
-            if observed
-            else []
-        )
+        # Findings, excluded findings, sex, inheritance, and onset or else age: all the case carries.
+        ranked = scorer.rank_case(case, k=5) if any(f.hpo_id for f in case.observed) else []
         return RankedAnswer(
             codes=tuple(r.disease_id for r in ranked),
             names=tuple(r.name for r in ranked),

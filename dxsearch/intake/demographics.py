@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from dxsearch.cases import Sex
+from dxsearch.cases import AGE_DURATION, Sex, duration_years
 
 __all__ = ["MAX_AGE_YEARS", "Demographics", "check_age", "read_demographics"]
 
@@ -54,14 +54,6 @@ _AGE_PHRASES = (
     re.compile(rf"\b{_NUMBER}\s?(?:yo|y/o|y\.o\.?)(?![\w/])(?:[\s,]+{_SEX})?", re.IGNORECASE),
 )
 _DURATION_LETTER = {"y": "Y", "m": "M", "w": "W", "d": "D"}
-#: An ISO 8601 duration as ages are written (``P14Y``, ``P2Y6M``, ``P3W``, ``PT12H``), ASCII digits only.
-_AGE_DURATION = re.compile(
-    r"P(?:(?P<Y>[0-9]{1,6})Y)?(?:(?P<M>[0-9]{1,6})M)?(?:(?P<W>[0-9]{1,6})W)?(?:(?P<D>[0-9]{1,6})D)?"
-    r"(?:T(?:(?P<h>[0-9]{1,6})H)?(?:(?P<m>[0-9]{1,6})M)?(?:(?P<s>[0-9]{1,6}(?:\.[0-9]{1,6})?)S)?)?"
-)
-#: Years per unit of an ISO 8601 duration (a year of 365.25 days).
-_YEARS_PER_UNIT = {"Y": 1.0, "M": 1 / 12, "W": 7 / 365.25, "D": 1 / 365.25}
-_YEARS_PER_UNIT |= {"h": 1 / 8766, "m": 1 / 525_960, "s": 1 / 31_557_600}
 AGE_MESSAGE = f"age must be an ISO 8601 duration such as P14Y or P2Y6M, of at most {MAX_AGE_YEARS} years"
 
 
@@ -71,11 +63,10 @@ def check_age(value: str) -> str:
     The one age rule of every input (request fields, case files, FHIR age extensions and Observations):
     an age of ``P999Y`` is not information but an error, and an unbounded number would reach the prompt.
     """
-    found = _AGE_DURATION.fullmatch(value)
-    if found is None or value in ("P", "PT") or value.endswith("T"):
+    if AGE_DURATION.fullmatch(value) is None or value in ("P", "PT") or value.endswith("T"):
         raise ValueError(AGE_MESSAGE)
-    years = sum(float(number) * _YEARS_PER_UNIT[unit] for unit, number in found.groupdict().items() if number)
-    if years > MAX_AGE_YEARS:
+    years = duration_years(value)
+    if years is not None and years > MAX_AGE_YEARS:
         raise ValueError(AGE_MESSAGE)
     return value
 

@@ -10,6 +10,7 @@ entered: a finding that was not understood is listed as not explained, never dro
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,6 +39,31 @@ class FindingRole(BaseModel):
     )
 
 
+FactorEvidence = Literal["sex", "inheritance", "onset", "age"]
+_FACTOR_EVIDENCE: dict[str, FactorEvidence] = {
+    "sex": "sex",
+    "inheritance": "inheritance",
+    "onset": "onset",
+    "age": "age",
+}
+
+
+class FactorRole(BaseModel):
+    """Sex, a mode of inheritance, the onset stated or the patient's age, as it bears on one diagnosis."""
+
+    model_config = ConfigDict(frozen=True)
+
+    evidence: FactorEvidence = Field(
+        description="What the factor reads: age bounds onset from above and counts only when no onset was stated."
+    )
+    value: str = Field(description="As given: male/female, an HPO term id, or 'age <years> y'.")
+    name: str | None = Field(default=None, description="The HPO term's name, for inheritance and onset.")
+    fits: bool = Field(description="Whether the disease's annotations allow it (false: it speaks against).")
+    matched_id: str | None = Field(default=None, description="For onset and age: the disease's onset term it met.")
+    matched_name: str | None = None
+    likelihood_ratio: float = Field(description="Its factor in the disease's likelihood ratio (1: says nothing).")
+
+
 class Explanation(BaseModel):
     """What a diagnosis explains, leaves unexplained and is contradicted by, in the index's knowledge."""
 
@@ -53,8 +79,13 @@ class Explanation(BaseModel):
         description="Findings reported absent that the disease is annotated with (with their frequency), "
         "and present findings the disease is annotated NOT to have."
     )
+    factors: tuple[FactorRole, ...] = Field(
+        default=(),
+        description="Sex, inheritance and onset (or else age) where given and the disease is annotated for them.",
+    )
     log10_likelihood_ratio: float | None = Field(
-        default=None, description="Sum of the findings' log10 likelihood ratios (null when not annotated)."
+        default=None,
+        description="Sum of the log10 likelihood ratios of the findings and the factors (null when not annotated).",
     )
 
 
@@ -66,13 +97,9 @@ def explain_diagnoses(codes: Sequence[str | None], case: Case, knowledge: HpoKno
         current = knowledge.current_id(finding.hpo_id) if finding.hpo_id else None
         if current is not None:
             labels.setdefault(current, finding.label)
-    observed = [f.hpo_id for f in case.observed if f.hpo_id]
-    excluded = [f.hpo_id for f in case.excluded if f.hpo_id]
     not_understood = tuple(FindingRole(label=f.label, hpo_id=None) for f in case.observed if not f.hpo_id)
     known = [code for code in codes if code is not None and scorer.has_disease(code)]
-    explained = (
-        scorer.explain(known, observed, excluded, inheritance=case.inheritance, onset=case.onset) if known else []
-    )
+    explained = scorer.explain_case(known, case) if known else []
     by_code = {d.disease_id: d for d in explained}
     explanations: list[Explanation | None] = []
     for code in codes:
@@ -107,6 +134,11 @@ def explain_diagnoses(codes: Sequence[str | None], case: Case, knowledge: HpoKno
                 supports=tuple(roles["supports"]),
                 not_explained=tuple(roles["not_explained"]) + not_understood,
                 contradicts=tuple(roles["contradicts"]),
+                factors=tuple(
+                    _factor(c, knowledge)
+                    for c in likelihood.contributions
+                    if c.evidence in _FACTOR_EVIDENCE and c.lr != 1.0
+                ),
                 log10_likelihood_ratio=round(likelihood.log10_lr, 3),
             )
         )
@@ -129,6 +161,20 @@ def _role(contribution: Contribution, supported: set[str]) -> str | None:
     return None
 
 
+def _factor(contribution: Contribution, knowledge: HpoKnowledge) -> FactorRole:
+    evidence = _FACTOR_EVIDENCE[contribution.evidence]
+    matched = contribution.matched_term
+    return FactorRole(
+        evidence=evidence,
+        value=contribution.term_id,
+        name=_name(contribution.term_id, knowledge) if evidence in ("inheritance", "onset") else None,
+        fits=contribution.relation == "consistent",
+        matched_id=matched,
+        matched_name=_name(matched, knowledge) if matched else None,
+        likelihood_ratio=round(contribution.lr, 3),
+    )
+
+
 def _finding(contribution: Contribution, labels: dict[str, str], knowledge: HpoKnowledge) -> FindingRole:
     term = contribution.term_id
     matched = contribution.matched_term if contribution.relation != "implied" else None
@@ -149,4 +195,4 @@ def _name(term_id: str, knowledge: HpoKnowledge) -> str | None:
         return None
 
 
-__all__ = ["Explanation", "FindingRole", "explain_diagnoses"]
+__all__ = ["Explanation", "FactorRole", "FindingRole", "explain_diagnoses"]

@@ -29,9 +29,26 @@ shown: which findings support D, which it does not explain, which contradict it.
 * Annotated features the patient was not reported to have (off by default,
   ``not_reported_weight``): ``1 - w f`` for each of D's features of frequency at
   least ``not_reported_min_frequency`` that no reported finding touches.
-* Sex (against X- and Y-linked inheritance), a known mode of inheritance, and
-  the age by which findings were present or an onset term (against D's onset
-  annotations), each where given and where D is annotated.
+* Sex (against X- and Y-linked inheritance) and a known mode of inheritance,
+  each where given and where D is annotated.
+* Onset, from one of two sources, never both (one factor, evidence ``onset`` or
+  ``age``), against D's onset annotations (terms of HPO's Onset subtree, read
+  from the same filtered annotation table as the phenotypes; each term is an
+  age range, :data:`ONSET_YEARS`):
+
+  - a stated onset term (``Case.onset``: "since infancy") is the window itself;
+  - else the patient's current age ``a`` bounds onset from above: the findings
+    are present, so the disease began by ``a``, and the window is "antenatal to
+    a". A 3-month-old is evidence against a disease whose every annotated onset
+    is juvenile or later; a 40-year-old fits nearly every onset, so the factor
+    is near 1 for most diseases and weighs only against late-onset ones.
+
+  A stated onset is the more specific of the two (it lies below the current
+  age), so when both are given the age is not counted again. D's probability
+  of the window is ``1 - onset_error`` when one of its onset ranges meets it
+  (with slack: onsets are fuzzy), else ``onset_error``; the background is the
+  same probability averaged over the onset-annotated diseases, so a window
+  every disease meets gives LR 1. A disease with no onset annotation gets 1.
 
 The background frequencies are computed here, from the ``Disease`` records the
 knowledge object yields, never from hpo3's built-in annotations: when the
@@ -53,6 +70,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
+from dxsearch.cases import Case
 from dxsearch.knowledge.frequency import Frequency
 from dxsearch.knowledge.hpo import MODE_OF_INHERITANCE, PHENOTYPIC_ABNORMALITY, Disease, HpoKnowledge
 
@@ -63,11 +81,11 @@ FloatArray = npt.NDArray[np.float64]
 #: disease does not have), or changes nothing.
 ContributionKind = Literal["supports", "unexplained", "contradicts", "against", "consistent", "neutral"]
 #: Which evidence a contribution reads.
-EvidenceKind = Literal["observed", "excluded", "not_reported", "sex", "inheritance", "onset"]
+EvidenceKind = Literal["observed", "excluded", "not_reported", "sex", "inheritance", "onset", "age"]
 #: How the patient's term meets the disease's annotation (``descendant``: the patient's term is more specific
 #: than the annotated one; ``ancestor``: more general; ``not_annotated``: the disease is annotated NOT to have it;
 #: ``unknown``: a term this scorer cannot use; ``implied``: an observed term more general than another observed one,
-#: counted once through the specific one). Sex, inheritance and onset use ``consistent`` / ``inconsistent``.
+#: counted once through the specific one). Sex, inheritance, onset and age use ``consistent`` / ``inconsistent``.
 Relation = Literal[
     "exact",
     "descendant",
@@ -86,7 +104,8 @@ _COUNT = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 _RELATION_CODES: tuple[Relation, ...] = ("none", "related", "ancestor", "descendant", "exact", "not_annotated")
 _NONE, _RELATED, _ANCESTOR, _DESCENDANT, _EXACT, _NOT = range(6)
 
-#: Onset terms as age ranges in years (antenatal below 0); terms unknown to the ontology are skipped.
+#: The terms of HPO's Onset subtree (HP:0003674) as age ranges in years (antenatal below 0). Not listed, so
+#: skipped: the root and, in the 2025-01 release, Puerpural, Perimenopausal and Postmenopausal onset (no age).
 ONSET_YEARS: dict[str, tuple[float, float]] = {
     "HP:0030674": (-1.0, 0.0),  # antenatal
     "HP:0011460": (-1.0, -0.75),  # embryonal
@@ -125,8 +144,9 @@ MALE_SHARE: dict[str, float] = {
 class Contribution:
     """One factor of a disease's likelihood ratio.
 
-    ``term_id`` is the patient's term (for sex, inheritance and onset: the value given), ``matched_term``
-    the disease's term it met (or ``None``), ``frequency`` the disease's frequency used, ``lr`` the factor.
+    ``term_id`` is the patient's term (for sex, inheritance and onset: the value given; for age:
+    ``age <years> y``), ``matched_term`` the disease's term it met (for onset and age: the disease's onset term
+    that meets the window, or ``None``), ``frequency`` the disease's frequency used, ``lr`` the factor.
     """
 
     term_id: str
@@ -347,7 +367,7 @@ class LikelihoodRatioScorer:
         n = len(diseases)
         self._male_share = np.full(n, np.nan)
         self._modes: list[frozenset[str]] = []
-        self._onsets: list[tuple[tuple[float, float], ...]] = []
+        self._onsets: list[tuple[tuple[str, tuple[float, float]], ...]] = []
         mode_counts: dict[str, int] = {}
         with_modes = 0
         for row, disease in enumerate(diseases):
@@ -365,8 +385,13 @@ class LikelihoodRatioScorer:
                 with_modes += 1
                 for mode in modes:
                     mode_counts[mode] = mode_counts.get(mode, 0) + 1
-            self._onsets.append(tuple(ONSET_YEARS[o] for o in disease.onset if o in ONSET_YEARS))
+            self._onsets.append(tuple((o, years) for o in disease.onset if (years := self.onset_years(o)) is not None))
         self._mode_background = {mode: (count + 0.5) / (with_modes + 1.0) for mode, count in mode_counts.items()}
+
+    def onset_years(self, term_id: str) -> tuple[float, float] | None:
+        """The age range of an onset term (its current id's), or ``None`` for a term without one."""
+        current = self.knowledge.current_id(term_id)
+        return ONSET_YEARS.get(current) if current is not None else None
 
     # -- the patient ----------------------------------------------------------------
 
@@ -418,7 +443,7 @@ class LikelihoodRatioScorer:
             sex=sex_value,
             inheritance=tuple(modes),
             age_years=age,
-            onset=onset_id if onset_id in ONSET_YEARS else None,
+            onset=onset_id if onset_id is not None and self.onset_years(onset_id) is not None else None,
         )
 
     # -- the parts ----------------------------------------------------------------
@@ -508,25 +533,38 @@ class LikelihoodRatioScorer:
         return np.array([1.0 if not modes else hit if mode in modes else miss for modes in self._modes])
 
     def _onset_range(self, patient: _Patient) -> tuple[float, float] | None:
+        """The window the disease must have begun in: the stated onset's range, else antenatal to the current age.
+
+        A stated onset wins over the age (it is the more specific, and counting both would count one fact
+        twice); see the module docstring.
+        """
         if patient.onset is not None:
-            return ONSET_YEARS[patient.onset]
+            return self.onset_years(patient.onset)
         if patient.age_years is not None:
             return (-1.0, patient.age_years)
         return None
 
-    def _onset(self, patient: _Patient) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
-        """The onset LR of every disease, and whether the patient's window meets the disease's onset."""
+    def _onset(self, patient: _Patient) -> tuple[FloatArray, npt.NDArray[np.bool_], list[str | None]]:
+        """The onset (or age) LR of every disease, whether its onset meets the patient's window, and the term that did.
+
+        ``P(window | D)`` is ``1 - onset_error`` when one of D's onset ranges meets the window, else
+        ``onset_error``; ``P(window | not D)`` is that probability averaged over the onset-annotated diseases
+        (the consistent share smoothed by half a disease), so a window nearly every disease meets (an adult's
+        age) gives LRs near 1 and says little, and a narrow one separates.
+        """
         window = self._onset_range(patient)
         n = len(self.disease_ids)
         lr = np.ones(n)
         if window is None:
-            return lr, np.ones(n, dtype=bool)
+            return lr, np.ones(n, dtype=bool), [None] * n
         annotated = np.array([bool(o) for o in self._onsets])
-        consistent = np.array([_overlaps(window, o) for o in self._onsets])
+        met = [_meeting(window, o) for o in self._onsets]
+        consistent = np.array([m is not None for m in met])
         share = (np.sum(consistent & annotated) + 0.5) / (np.sum(annotated) + 1.0)
-        lr[annotated & consistent] = (1.0 - self.onset_error) / share
-        lr[annotated & ~consistent] = self.onset_error / share
-        return lr, consistent | ~annotated
+        background = share * (1.0 - self.onset_error) + (1.0 - share) * self.onset_error
+        lr[annotated & consistent] = (1.0 - self.onset_error) / background
+        lr[annotated & ~consistent] = self.onset_error / background
+        return lr, consistent | ~annotated, met
 
     def _totals(self, patient: _Patient) -> tuple[FloatArray, list[_ObservedParts], list[FloatArray], FloatArray]:
         total = np.zeros(len(self.disease_ids))
@@ -559,6 +597,33 @@ class LikelihoodRatioScorer:
         """Total log10 likelihood ratio of every disease (aligned with ``disease_ids``); 0 where nothing is known."""
         patient = self._patient(observed, excluded, sex, inheritance, age_years, onset)
         return self._totals(patient)[0]
+
+    def score_case(self, case: Case) -> FloatArray:
+        """:meth:`score_all` with everything a case carries (findings, sex, inheritance, onset, age)."""
+        return self._totals(self._patient_of(case))[0]
+
+    def rank_case(
+        self, case: Case, *, k: int = 20, pretest: Mapping[str, float] | None = None
+    ) -> list[DiseaseLikelihood]:
+        """:meth:`rank` with everything a case carries."""
+        return self._ranked(self._patient_of(case), k, pretest)
+
+    def explain_case(
+        self, disease_ids: Iterable[str], case: Case, *, pretest: Mapping[str, float] | None = None
+    ) -> list[DiseaseLikelihood]:
+        """:meth:`explain` with everything a case carries."""
+        return self._explained_ids(disease_ids, self._patient_of(case), pretest)
+
+    def _patient_of(self, case: Case) -> _Patient:
+        """The one reading of a ``Case`` for this scorer, so no caller can leave a piece of evidence out."""
+        return self._patient(
+            [f.hpo_id for f in case.observed if f.hpo_id],
+            [f.hpo_id for f in case.excluded if f.hpo_id],
+            case.sex,
+            case.inheritance,
+            case.age_years,
+            case.onset,
+        )
 
     def posttest(self, log10_lr: FloatArray, pretest: Mapping[str, float] | None = None) -> FloatArray:
         """Post-test probabilities over the scored diseases: pretest (uniform unless given) times LR, normalised.
@@ -604,7 +669,9 @@ class LikelihoodRatioScorer:
         pretest: Mapping[str, float] | None = None,
     ) -> list[DiseaseLikelihood]:
         """The ``k`` most probable diseases, explained, best first."""
-        patient = self._patient(observed, excluded, sex, inheritance, age_years, onset)
+        return self._ranked(self._patient(observed, excluded, sex, inheritance, age_years, onset), k, pretest)
+
+    def _ranked(self, patient: _Patient, k: int, pretest: Mapping[str, float] | None) -> list[DiseaseLikelihood]:
         parts = self._totals(patient)
         post = self.posttest(parts[0], pretest)
         top = np.argsort(-post, kind="stable")[: max(k, 0)]
@@ -626,7 +693,13 @@ class LikelihoodRatioScorer:
 
         Post-test probabilities are normalised over all scored diseases, not only the ones asked about.
         """
-        patient = self._patient(observed, excluded, sex, inheritance, age_years, onset)
+        return self._explained_ids(
+            disease_ids, self._patient(observed, excluded, sex, inheritance, age_years, onset), pretest
+        )
+
+    def _explained_ids(
+        self, disease_ids: Iterable[str], patient: _Patient, pretest: Mapping[str, float] | None
+    ) -> list[DiseaseLikelihood]:
         rows = [self._row_of[d] for d in disease_ids if d in self._row_of]
         if not rows:
             return []
@@ -655,7 +728,7 @@ class LikelihoodRatioScorer:
         prior = self.pretest(pretest)
         sex_lr = self._sex_lr(patient.sex)
         inheritance_lr = [self._inheritance_lr(m) for m in patient.inheritance]
-        onset_lr, onset_consistent = self._onset(patient)
+        onset_lr, onset_consistent, onset_met = self._onset(patient)
         touched = self._touched(patient) if self.not_reported_weight > 0.0 else None
         results: list[DiseaseLikelihood] = []
         for row in rows:
@@ -672,11 +745,17 @@ class LikelihoodRatioScorer:
             for mode, mode_lr in zip(patient.inheritance, inheritance_lr, strict=True):
                 consistent = mode in self._modes[row]
                 items.append(_demographic(mode, "inheritance", float(mode_lr[row]), consistent, contradiction=True))
-            window = self._onset_range(patient)
-            if window is not None:
-                label = patient.onset or f"age {patient.age_years:g} y"
-                consistent = bool(onset_consistent[row])
-                items.append(_demographic(label, "onset", float(onset_lr[row]), consistent, contradiction=True))
+            if patient.onset is not None or patient.age_years is not None:
+                items.append(
+                    _demographic(
+                        patient.onset or f"age {round(patient.age_years or 0.0, 2):g} y",
+                        "onset" if patient.onset is not None else "age",
+                        float(onset_lr[row]),
+                        bool(onset_consistent[row]),
+                        contradiction=True,
+                        matched=onset_met[row],
+                    )
+                )
             for term_id, by in patient.implied:
                 items.append(Contribution(term_id, "neutral", "implied", by, None, 1.0, "observed"))
             for term_id in patient.unknown:
@@ -751,21 +830,35 @@ class LikelihoodRatioScorer:
         return items
 
 
-def _overlaps(window: tuple[float, float], ranges: tuple[tuple[float, float], ...]) -> bool:
-    """Whether the patient's onset window meets any of the disease's onset ranges (a year of slack each way)."""
+def _meeting(window: tuple[float, float], onsets: tuple[tuple[str, tuple[float, float]], ...]) -> str | None:
+    """The first of the disease's onset terms whose range meets the patient's window, or ``None``.
+
+    Slack, since onset ranges are fuzzy: a year each way, and above the window a quarter of its upper end
+    when that is more (a 14-year-old meets "adult onset", from 16).
+    """
     low, high = window
-    return any(start <= high + max(1.0, 0.25 * high) and end >= low - 1.0 for start, end in ranges)
+    for term_id, (start, end) in onsets:
+        if start <= high + max(1.0, 0.25 * high) and end >= low - 1.0:
+            return term_id
+    return None
 
 
 def _demographic(
-    value: str, evidence: EvidenceKind, lr: float, consistent: bool, *, contradiction: bool
+    value: str,
+    evidence: EvidenceKind,
+    lr: float,
+    consistent: bool,
+    *,
+    contradiction: bool,
+    matched: str | None = None,
 ) -> Contribution:
-    """Sex, inheritance or onset as a contribution: an inconsistent one contradicts unless it only weighs against."""
+    """Sex, inheritance, onset or age as a factor: an inconsistent one contradicts unless it only weighs against."""
     if lr == 1.0:
-        return Contribution(value, "neutral", "consistent", None, None, lr, evidence)
+        return Contribution(value, "neutral", "consistent", matched, None, lr, evidence)
     if consistent:
-        return Contribution(value, "supports" if lr > 1.0 else "consistent", "consistent", None, None, lr, evidence)
-    kind: ContributionKind = "contradicts" if contradiction else "against"
+        kind: ContributionKind = "supports" if lr > 1.0 else "consistent"
+        return Contribution(value, kind, "consistent", matched, None, lr, evidence)
+    kind = "contradicts" if contradiction else "against"
     return Contribution(value, kind, "inconsistent", None, None, lr, evidence)
 
 

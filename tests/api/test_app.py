@@ -172,6 +172,8 @@ REJECTIONS: list[tuple[str, str | None, dict[str, Any], int, Sequence[str]]] = [
         422,
         ["no observed finding"],
     ),
+    # dxsearch diagnose --case refuses the same body in a .json file with the same words (tests/dxsearch/test_cli.py)
+    ("empty findings", "clinician", {"json": {"findings": []}}, 422, ["the case has no observed finding"]),
     ("unknown HPO term", "clinician", {"json": {"findings": ["HP:9999999"]}}, 422, ["unknown HPO term"]),
     ("bad age", "clinician", {"json": {"findings": ["Tall stature"], "age": "fourteen"}}, 422, ["ISO 8601"]),
 ]

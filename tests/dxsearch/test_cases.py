@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dxsearch.cases import CaseFileError, CaseRow, iter_case_rows, iter_phenopacket_rows, normalise_sex
+import pytest
+
+from dxsearch.cases import Case, CaseFileError, CaseRow, iter_case_rows, iter_phenopacket_rows, normalise_sex
 
 
 def _write(path: Path, *rows: object) -> Path:
@@ -36,3 +38,12 @@ def test_gold_rows_still_need_the_disease_and_ids(tmp_path: Path) -> None:
 
 def test_one_letter_sexes() -> None:
     assert (normalise_sex("M"), normalise_sex("f"), normalise_sex("x")) == ("male", "female", "unknown")
+
+
+@pytest.mark.parametrize(
+    ("age", "years"),
+    [("P3M", 0.25), ("P2Y6M", 2.5), ("P14Y", 14.0), ("P0D", 0.0), ("P2W", 14 / 365.25), (None, None), ("14", None)],
+)
+def test_a_cases_age_in_years(age: str | None, years: float | None) -> None:
+    found = Case(case_id="a", age=age).age_years
+    assert found == (None if years is None else pytest.approx(years))

@@ -276,6 +276,7 @@ def test_diagnose_help_shows_the_case_format() -> None:
     result = runner.invoke(app, ["diagnose", "--help"])
     assert result.exit_code == 0
     assert '"phenotypes"' in result.output and "HP:0001083" in result.output and "disease" in result.output
+    assert "POST /v1/diagnose" in result.output and '"findings"' in result.output
 
 
 def test_eval_still_needs_the_answer(small_index: Path, tmp_path: Path) -> None:
@@ -539,3 +540,58 @@ def test_an_unreachable_model_server_is_one_line_and_exit_2(small_index: Path, t
     (line,) = [line for line in result.output.splitlines() if line.startswith("error:")]  # retries log above it
     assert line.startswith("error: chat completion failed after") and "connection failed" in line
     assert result.output.rstrip().endswith(line), "nothing may follow: no trace for a case nobody could diagnose"
+
+
+NO_OBSERVED_FINDING = "the case has no observed finding: give at least one finding that is present"
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"", "empty file; expected a FHIR Bundle"),
+        (b"  \n", "empty file; expected a FHIR Bundle"),
+        (b"[]", "the file holds an array; expected a FHIR Bundle"),
+        (b"42", "the file holds a number; expected"),
+        (b"{}", "not a case: give exactly one of 'text', 'findings' or 'bundle'; expected a FHIR Bundle"),
+        (b'{"resourceType": "Observation"}', "a FHIR Observation resource; diagnose reads a FHIR Bundle"),
+        (b'{"resourceType": null}', "an invalid resourceType; diagnose reads a FHIR Bundle"),
+        (b"\xff\xfe{\x80}", "not UTF-8 (invalid start byte at byte 0); expected a FHIR Bundle"),
+        (b'{"findings": [', "invalid JSON: Expecting value at line 1 column 15"),
+        (b'{"findings": []}', NO_OBSERVED_FINDING),  # what POST /v1/diagnose answers (422) for the same body
+        (b'{"findings": [{"label": "Seizure", "excluded": true}]}', NO_OBSERVED_FINDING),
+        (b'{"findings": ["Arachnodactyly"], "finding": "typo"}', "not a case: finding: Extra inputs are not permitted"),
+        (b'{"findings": ["a<b"]}', "not a case: findings[0].label: finding labels may not contain"),
+        (b'{"phenotypes": [{"label": "Arachnodactyly"}]}', 'a case row with "phenotypes" belongs in a .jsonl file'),
+        (b'{"resourceType": "Bundle", "type": "collection"}', "the bundle must describe exactly one Patient"),
+    ],
+)
+def test_a_json_case_file_that_is_no_case_is_one_line_and_exit_2(
+    small_index: Path, tmp_path: Path, content: bytes, said: str
+) -> None:
+    """A .json file is FHIR only when it says so (resourceType); else a case as the API takes it; else refused."""
+    path = tmp_path / "case.json"
+    path.write_bytes(content)
+    result = runner.invoke(app, ["diagnose", "--case", str(path), "--index", str(small_index)])
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # typer.Exit(2), not a traceback
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"error: {path}: ") and said in line, line
+
+
+def test_a_json_case_in_the_apis_shape_is_diagnosed_as_the_same_jsonl_row(small_index: Path, tmp_path: Path) -> None:
+    labels = ["Arachnodactyly", "Ectopia lentis", "Tall stature", "Aortic root aneurysm"]
+    as_json = tmp_path / "marfan.json"
+    as_json.write_text(json.dumps({"findings": [*labels, {"label": "Seizure", "excluded": True}], "age": 14}))
+    as_row = tmp_path / "marfan.jsonl"
+    row = {"phenotypes": [*({"label": label} for label in labels), {"label": "Seizure", "excluded": True}], "age": 14}
+    as_row.write_text(json.dumps(row) + "\n")
+    traces = []
+    for path in (as_json, as_row):
+        out = tmp_path / f"{path.suffix[1:]}-trace.json"
+        result = runner.invoke(app, ["diagnose", "--case", str(path), "--index", str(small_index), "--json", str(out)])
+        assert result.exit_code == 0, result.output
+        traces.append(json.loads(out.read_text()))
+    from_json, from_row = traces
+    assert from_json["case"]["age"] == "P14Y" and from_json["diagnoses"][0]["code"] == "OMIM:154700"
+    assert [f["label"] for f in from_json["case"]["findings"]] == [f["label"] for f in from_row["case"]["findings"]]
+    assert [d["code"] for d in from_json["diagnoses"]] == [d["code"] for d in from_row["diagnoses"]]

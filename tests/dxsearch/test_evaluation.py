@@ -82,3 +82,24 @@ def test_the_cli_offers_exactly_the_direct_rankers_evaluation_has() -> None:
     from dxsearch.evaluation import DIRECT_RANKERS
 
     assert set(DIRECT_RANKER_NAMES) == set(DIRECT_RANKERS)
+
+
+def test_the_likelihood_ranker_weighs_the_cases_age() -> None:
+    """Muscular dystrophy: unaged, a dystrophy of juvenile/adult onset is among the five; in a 3-month-old, none."""
+    from dxsearch.evaluation import likelihood_runner
+    from dxsearch.knowledge.hpo import get_hpo_knowledge
+    from dxsearch.knowledge.likelihood import ONSET_YEARS
+
+    knowledge = get_hpo_knowledge()
+    run = likelihood_runner(knowledge)
+    findings = (Finding(label="Muscular dystrophy", hpo_id="HP:0003560"),)
+    gold = GoldDiagnosis(id="OMIM:310200", label="Duchenne muscular dystrophy")
+    infant = run(LabelledCase(case=Case(case_id="i", age="P3M", findings=findings), gold=gold))
+    unknown = run(LabelledCase(case=Case(case_id="i", findings=findings), gold=gold))
+
+    def begins_at_five_or_later(code: str) -> bool:
+        onsets = [ONSET_YEARS[o] for o in knowledge.disease(code).onset if o in ONSET_YEARS]
+        return bool(onsets) and all(start >= 5.0 for start, _ in onsets)
+
+    assert any(begins_at_five_or_later(code) for code in unknown.codes)
+    assert len(infant.codes) == 5 and not any(begins_at_five_or_later(code) for code in infant.codes)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
+
 from dxsearch.cases import Case, Finding
 from dxsearch.knowledge.explanation import explain_diagnoses
 from dxsearch.knowledge.hpo import get_hpo_knowledge
@@ -44,3 +48,24 @@ def test_a_disease_the_knowledge_does_not_annotate_explains_nothing_and_says_so(
     (unknown,) = explain_diagnoses(["OMIM:999999"], case, knowledge)
     assert unknown is not None and not unknown.annotated
     assert [r.label for r in unknown.not_explained] == ["Arachnodactyly"] and unknown.entered == 1
+
+
+def test_the_age_and_sex_are_listed_as_factors_and_counted_in_the_total() -> None:
+    """A 3-month-old girl with muscle weakness: Becker muscular dystrophy (X-linked, adult onset) is spoken
+    against by both; the factors are listed with their ratios and are part of the total."""
+    knowledge = get_hpo_knowledge()
+    findings = (Finding(label="Muscular dystrophy", hpo_id="HP:0003560"),)
+    infant = Case(case_id="b", sex="female", age="P3M", findings=findings)
+    unknown = Case(case_id="b", findings=findings)
+    becker, sma = explain_diagnoses(["OMIM:300376", "OMIM:253300"], infant, knowledge)
+    (plain,) = explain_diagnoses(["OMIM:300376"], unknown, knowledge)
+    assert becker is not None and sma is not None and plain is not None and plain.factors == ()
+    factors = {f.evidence: f for f in becker.factors}
+    assert set(factors) == {"sex", "age"}
+    assert factors["age"].value == "age 0.25 y" and not factors["age"].fits and factors["age"].likelihood_ratio < 0.3
+    assert factors["sex"].value == "female" and factors["sex"].likelihood_ratio < 1
+    product = math.prod(f.likelihood_ratio for f in becker.factors)
+    assert becker.log10_likelihood_ratio is not None and plain.log10_likelihood_ratio is not None
+    assert becker.log10_likelihood_ratio - plain.log10_likelihood_ratio == pytest.approx(math.log10(product), abs=0.01)
+    (sma_age,) = [f for f in sma.factors if f.evidence == "age"]  # spinal muscular atrophy I: begins in infancy
+    assert sma_age.fits and sma_age.matched_name is not None and sma_age.likelihood_ratio > 1

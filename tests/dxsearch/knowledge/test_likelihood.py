@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from support import MARFAN_TERMS
 
+from dxsearch.cases import Case, Finding
 from dxsearch.knowledge.hpo import Disease, HpoKnowledge, get_hpo_knowledge
-from dxsearch.knowledge.likelihood import LikelihoodRatioScorer, get_likelihood_scorer
+from dxsearch.knowledge.likelihood import ONSET_YEARS, DiseaseLikelihood, LikelihoodRatioScorer, get_likelihood_scorer
 
 MARFAN = "OMIM:154700"
 MARFAN_FINDINGS = list(MARFAN_TERMS)  # arachnodactyly, ectopia lentis, tall stature, aortic root aneurysm
@@ -21,6 +22,10 @@ NF2 = "OMIM:101000"  # Neurofibromatosis type II, annotated NOT axillary freckli
 AXILLARY_FRECKLING = "HP:0000997"
 DUCHENNE = "OMIM:310200"  # X-linked recessive, childhood onset
 BECKER = "OMIM:300376"  # X-linked recessive, adult onset
+SMA1 = "OMIM:253300"  # spinal muscular atrophy type I: neonatal and infantile onset
+LATE_PARKINSON = "OMIM:168600"  # Parkinson disease, late-onset: adult and late onset
+INFANTILE_ONSET = "HP:0003593"
+MUSCLE_WEAKNESS = ["HP:0003560", "HP:0001324"]  # muscular dystrophy, muscle weakness
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +128,7 @@ def test_contributions_multiply_to_the_total(knowledge: HpoKnowledge) -> None:
         row = scorer.row(item.disease_id)
         assert row is not None and math.isclose(scores[row], item.log10_lr, abs_tol=1e-9)
         kinds = {c.evidence for c in item.contributions}
-        assert {"observed", "excluded", "sex", "inheritance", "onset"} <= kinds
+        assert {"observed", "excluded", "sex", "inheritance", "age"} <= kinds and "onset" not in kinds
     marfan = explained[0]
     assert any(c.evidence == "not_reported" and c.kind == "against" for c in marfan.contributions)
 
@@ -210,3 +215,66 @@ def test_a_finding_implied_by_a_more_specific_one_counts_once(scorer: Likelihood
         lens_subluxation,
         1.0,
     )
+
+
+def _factor(item: DiseaseLikelihood, evidence: str) -> list[tuple[str, str, str | None, float]]:
+    return [(c.kind, c.relation, c.matched_term, c.lr) for c in item.contributions if c.evidence == evidence]
+
+
+def test_a_three_month_olds_age_speaks_against_a_disease_of_adult_onset_only(scorer: LikelihoodRatioScorer) -> None:
+    """The age bounds onset from above: Becker (adult onset) cannot have begun in a 3-month-old; SMA type I can."""
+    infant = {d.disease_id: d for d in scorer.explain([BECKER, SMA1, MARFAN], MUSCLE_WEAKNESS, age_years=0.25)}
+    ((kind, relation, matched, becker_lr),) = _factor(infant[BECKER], "age")
+    assert (kind, relation, matched) == ("contradicts", "inconsistent", None) and becker_lr < 0.3
+    ((kind, relation, matched, sma_lr),) = _factor(infant[SMA1], "age")
+    assert kind == "supports" and relation == "consistent" and sma_lr > 1.0
+    assert matched in scorer.knowledge.disease(SMA1).onset and ONSET_YEARS[matched][0] <= 0.25
+    ((kind, _, _, marfan_lr),) = _factor(infant[MARFAN], "age")  # no onset annotation: the age says nothing
+    assert (kind, marfan_lr) == ("neutral", 1.0)
+    plain = {d.disease_id: d.log10_lr for d in scorer.explain([BECKER, SMA1], MUSCLE_WEAKNESS)}
+    assert infant[BECKER].log10_lr - plain[BECKER] == pytest.approx(math.log10(becker_lr))
+    assert infant[SMA1].log10_lr - infant[BECKER].log10_lr > plain[SMA1] - plain[BECKER] + 0.5
+
+
+def test_an_adults_age_says_little_and_weighs_only_against_late_onset(scorer: LikelihoodRatioScorer) -> None:
+    diseases = [BECKER, DUCHENNE, SMA1, LATE_PARKINSON]
+    adult = {d.disease_id: d for d in scorer.explain(diseases, MUSCLE_WEAKNESS, age_years=40.0)}
+    for disease_id in (BECKER, DUCHENNE, SMA1):  # adult, childhood, infantile onset: all begun by 40
+        ((kind, _, _, lr),) = _factor(adult[disease_id], "age")
+        assert kind == "supports" and 1.0 < lr < 1.05
+    infant = {d.disease_id: d for d in scorer.explain([BECKER], MUSCLE_WEAKNESS, age_years=0.25)}
+    assert abs(math.log10(_factor(adult[SMA1], "age")[0][3])) < abs(math.log10(_factor(infant[BECKER], "age")[0][3]))
+    # Late-onset Parkinson is also annotated "adult onset" (from 16), so a 40-year-old fits it; a 10-year-old does not.
+    assert _factor(adult[LATE_PARKINSON], "age")[0][0] == "supports"
+    (child,) = scorer.explain([LATE_PARKINSON], MUSCLE_WEAKNESS, age_years=10.0)
+    assert _factor(child, "age")[0][:2] == ("contradicts", "inconsistent")
+
+
+def test_a_stated_onset_wins_over_the_age_and_is_counted_once(scorer: LikelihoodRatioScorer) -> None:
+    both = {
+        d.disease_id: d for d in scorer.explain([BECKER, SMA1], MUSCLE_WEAKNESS, age_years=40.0, onset=INFANTILE_ONSET)
+    }
+    stated = {d.disease_id: d for d in scorer.explain([BECKER, SMA1], MUSCLE_WEAKNESS, onset=INFANTILE_ONSET)}
+    for disease_id in (BECKER, SMA1):
+        assert _factor(both[disease_id], "age") == []
+        assert _factor(both[disease_id], "onset") == _factor(stated[disease_id], "onset")
+        assert both[disease_id].log10_lr == pytest.approx(stated[disease_id].log10_lr)
+    # Infantile onset stated for a 40-year-old: Becker (adult onset) is contradicted, which the age alone would not do.
+    assert _factor(both[BECKER], "onset")[0][0] == "contradicts"
+
+
+def test_the_case_entry_points_read_everything_the_case_carries(scorer: LikelihoodRatioScorer) -> None:
+    """``score_case`` / ``rank_case`` / ``explain_case``: age (an ISO duration), sex, inheritance and onset."""
+    seizure = Finding(label="Seizure", hpo_id="HP:0001250", excluded=True)
+    findings = (*(Finding(label=t, hpo_id=t) for t in MUSCLE_WEAKNESS), seizure)
+    case = Case(case_id="c", sex="female", age="P3M", findings=findings, inheritance=("HP:0000006",))
+    direct = scorer.score_all(MUSCLE_WEAKNESS, ["HP:0001250"], sex="female", inheritance=["HP:0000006"], age_years=0.25)
+    assert np.allclose(scorer.score_case(case), direct)
+    (explained,) = scorer.explain_case([BECKER], case)
+    assert {c.evidence for c in explained.contributions} >= {"observed", "excluded", "sex", "inheritance", "age"}
+    assert _factor(explained, "age")[0][0] == "contradicts"
+    ranked = scorer.rank_case(case, k=3)
+    row = scorer.row(ranked[0].disease_id)
+    assert row is not None and ranked[0].log10_lr == pytest.approx(direct[row])
+    unknown_age = case.model_copy(update={"age": None})
+    assert not any(c.evidence == "age" for c in scorer.explain_case([BECKER], unknown_age)[0].contributions)
