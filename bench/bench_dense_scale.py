@@ -1,16 +1,19 @@
-"""Dense index at scale: exact flat FAISS vs IVF-Flat at 1x, 10x and ~1 M chunks, in one run.
+"""Dense index at scale: exact flat FAISS vs IVF at 1x, 10x and ~1 M chunks, in one run.
 
     nice -n 10 python bench/bench_dense_scale.py --index var/index-lpo --out bench/results/dense_scale.json
 
-For each corpus size one generation is written (chunk store, tantivy, FAISS flat) and an IVF-Flat
-index is made from its statements the way the writer does past ``dense_ivf_min_statements``; the two
-FAISS files then answer the same queries over the same chunk store and tantivy index. Reported per
-size, each also as a ratio IVF / flat: index build time, index size and the resident memory the
-opened dense retriever adds, query p50/p95 of the dense and the hybrid retriever (lexical + dense,
-fused as ``HybridRetriever`` does with the settings' weights), and recall@10 of IVF against flat:
-the share of flat's top-10 chunks that IVF's top-10 also returns, per query, averaged (and the same
-for the 64 nearest statements of each query statement). ``--es`` repeats the lexical and hybrid
-timings with BM25 in Elasticsearch at 1x and 10x (indices ``dxsearch-bench-*``, deleted at the end).
+For each corpus size one generation is written (chunk store, tantivy, FAISS flat) and two IVF indexes
+are made from its statements the way the writer does past ``dense_ivf_min_statements``: ``ivf`` with
+float16 lists (the default, ``dense_ivf_storage``) and ``ivf32`` with float32 lists (IVF-Flat, the
+default before), same lists. The FAISS files then answer the same queries over the same chunk store
+and tantivy index. Reported per size, as ratios IVF / flat and float16 / float32: index build time,
+index size and the resident memory the opened dense retriever adds, query p50/p95 of the dense and
+the hybrid retriever (lexical + dense, fused as ``HybridRetriever`` does with the settings' weights,
+its two sides at once; ``hybrid_ivf_serial`` is the same with the sides one after the other), and
+recall@10 of IVF against flat: the share of flat's top-10 chunks that IVF's top-10 also returns, per
+query, averaged (and the same for the 64 nearest statements of each query statement). ``--es``
+repeats the lexical and hybrid timings with BM25 in Elasticsearch at 1x and 10x (indices
+``dxsearch-bench-*``, deleted at the end).
 
 Queries are the findings of real held-out cases (``heldout_phenopacket_cases``), embedded once with
 the index's real MiniLM encoder; that time is reported on its own, and the retrievers then get the
@@ -56,7 +59,16 @@ from corpus_builder.build import peak_rss_mb
 from corpus_builder.chunking import chunk_document
 from dxsearch.corpus import Chunk, Document, DocumentKind
 from dxsearch.retrieval.backends import LexicalWriter
-from dxsearch.retrieval.dense import DIR_NAME, FLAT, DenseRetriever, IndexPlan, plan_index, rebuild_index
+from dxsearch.retrieval.dense import (
+    DIR_NAME,
+    FLAT,
+    FLOAT16,
+    FLOAT32,
+    DenseRetriever,
+    IndexPlan,
+    plan_index,
+    rebuild_index,
+)
 from dxsearch.retrieval.embedded import EmbeddedIndex, EmbeddedIndexWriter
 from dxsearch.retrieval.embedder import Embedder, EmbedderSpec
 from dxsearch.retrieval.fusion import HybridRetriever
@@ -243,15 +255,16 @@ def _build(
     }
 
 
-def _ivf_generation(flat_generation: Path, target: Path, settings: Settings) -> dict[str, Any]:
-    """A sibling generation sharing the flat one's files but with an IVF FAISS file; both build times."""
+def _ivf_generation(flat_generation: Path, target: Path, settings: Settings, storage: str) -> dict[str, Any]:
+    """A sibling generation sharing the flat one's files but with an IVF FAISS file storing ``storage``
+    vectors; both build times (``ivf32_*`` keys for float32, ``ivf_*`` for the default float16)."""
     (target / DIR_NAME).mkdir(parents=True)
     for name in ("chunks.sqlite", "lexical"):
         (target / name).symlink_to((flat_generation / name).resolve())  # absolute: --keep may be relative
     (target / DIR_NAME / "segments.sqlite").symlink_to((flat_generation / DIR_NAME / "segments.sqlite").resolve())
     flat_path = flat_generation / DIR_NAME / "segments.faiss"
     stored = faiss.read_index(str(flat_path), faiss.IO_FLAG_MMAP_IFC)  # page cache, not a second copy in RSS
-    plan = plan_index(settings.model_copy(update={"dense_index": "ivf"}), stored.ntotal)
+    plan = plan_index(settings.model_copy(update={"dense_index": "ivf", "dense_ivf_storage": storage}), stored.ntotal)
     t0 = time.perf_counter()
     again = rebuild_index(stored, IndexPlan(FLAT))  # what a flat build spends on its index
     flat_seconds = time.perf_counter() - t0
@@ -263,12 +276,13 @@ def _ivf_generation(flat_generation: Path, target: Path, settings: Settings) -> 
     faiss.write_index(ivf, str(target / DIR_NAME / "segments.faiss"))
     del ivf, stored
     gc.collect()
+    name = "ivf" if storage == FLOAT16 else "ivf32"
     return {
         "flat_index_s": flat_seconds,
-        "ivf_index_s": ivf_seconds,
-        "ivf_lists": plan.lists,
+        f"{name}_index_s": ivf_seconds,
+        f"{name}_lists": plan.lists,
         "flat_file_mb": flat_path.stat().st_size / 2**20,
-        "ivf_file_mb": (target / DIR_NAME / "segments.faiss").stat().st_size / 2**20,
+        f"{name}_file_mb": (target / DIR_NAME / "segments.faiss").stat().st_size / 2**20,
     }
 
 
@@ -301,7 +315,7 @@ def _neighbours(dense: DenseRetriever, embedder: _CachedEmbedder, queries: Seque
     return out
 
 
-def _hybrid(lexical: Any, dense: DenseRetriever, settings: Settings) -> HybridRetriever:
+def _hybrid(lexical: Any, dense: DenseRetriever, settings: Settings, parallel: bool = True) -> HybridRetriever:
     return HybridRetriever(
         lexical,
         dense,
@@ -310,13 +324,13 @@ def _hybrid(lexical: Any, dense: DenseRetriever, settings: Settings) -> HybridRe
         dense_weight=settings.rrf_dense_weight,
         candidates=settings.fusion_candidates,
         dense_only_min_similarity=settings.dense_only_min_similarity,
+        parallel=parallel,
     )
 
 
 def _measure_size(
     label: str,
-    flat_gen: Path,
-    ivf_gen: Path,
+    generations: dict[str, Path],
     queries: list[str],
     embed_ms: list[float],
     embedder: _CachedEmbedder,
@@ -324,12 +338,14 @@ def _measure_size(
     nprobes: Sequence[int],
     es_index: str | None,
 ) -> dict[str, Any]:
-    """Query both indexes in turn (one opened at a time, so the 1M run holds one copy of the vectors)."""
+    """Query the indexes in turn (one opened at a time, so the 1M run holds one copy of the vectors):
+    ``flat``, ``ivf`` (float16, the default; also at other nprobe values and with the two sides of hybrid
+    one after the other) and ``ivf32`` (float32 lists, as before float16 became the default)."""
     out: dict[str, Any] = {"query": {}, "recall": {}, "memory": {}}
     tops: dict[str, list[list[str]]] = {}
     es_settings = settings.model_copy(update={"es_index_prefix": ES_PREFIX})
     neighbours: dict[str, list[list[int]]] = {}
-    for kind, generation in (("flat", flat_gen), ("ivf", ivf_gen)):
+    for kind, generation in generations.items():
         store = ChunkStore(generation, readonly=True)
         lexical = LexicalRetriever(generation, store)
         gc.collect()
@@ -339,7 +355,7 @@ def _measure_size(
         runs: list[tuple[str, int]] = [(kind, settings.dense_ivf_nprobe)]
         if kind == "ivf":
             runs += [(f"ivf_nprobe{n}", n) for n in nprobes if n != settings.dense_ivf_nprobe]
-        else:
+        if kind == "flat":
             samples, tops["lexical"] = _timed(lexical, queries)
             out["query"]["lexical"] = _percentiles(samples)
         for name, nprobe in runs:
@@ -350,6 +366,9 @@ def _measure_size(
             hybrid = _hybrid(lexical, dense, settings)
             samples, tops[f"hybrid_{name}"] = _timed(hybrid, queries)
             out["query"][f"hybrid_{name}"] = _percentiles(samples)
+            if name == "ivf":  # the same hybrid with its sides one after the other (how it ran before)
+                samples, tops["hybrid_ivf_serial"] = _timed(_hybrid(lexical, dense, settings, parallel=False), queries)
+                out["query"]["hybrid_ivf_serial"] = _percentiles(samples)
             out["query"][f"embed_plus_hybrid_{name}"] = _percentiles(
                 [a + b for a, b in zip(samples, embed_ms, strict=True)]
             )
@@ -367,6 +386,8 @@ def _measure_size(
         del dense, lexical
         store.close()
         gc.collect()
+    if "hybrid_ivf_serial" in tops:
+        out["recall"]["hybrid@10_ivf_serial_vs_parallel"] = _recall(tops["hybrid_ivf_serial"], tops["hybrid_ivf"])
     for name in [n for n in neighbours if n != "flat"]:
         out["recall"][f"dense@10_{name}"] = _recall(tops[f"dense_{name}"], tops["dense_flat"])
         out["recall"][f"hybrid@10_{name}"] = _recall(tops[f"hybrid_{name}"], tops["hybrid_flat"])
@@ -391,6 +412,19 @@ def _ratios(size: dict[str, Any]) -> dict[str, float]:
                 ratios[f"{kind}_{stat.removesuffix('_ms')}_ivf_over_flat"] = (
                     q[f"{kind}_ivf"][stat] / q[f"{kind}_flat"][stat]
                 )
+    for kind in ("dense", "hybrid"):  # what float16 lists gained over float32 ones, same lists and nprobe
+        if f"{kind}_ivf32" in q:
+            for stat in ("p50_ms", "p95_ms"):
+                ratios[f"{kind}_{stat.removesuffix('_ms')}_float16_over_float32"] = (
+                    q[f"{kind}_ivf"][stat] / q[f"{kind}_ivf32"][stat]
+                )
+    if "ivf32_file_mb" in m:
+        ratios["index_file_float16_over_float32"] = m["ivf_file_mb"] / m["ivf32_file_mb"]
+    if "hybrid_ivf_serial" in q:  # what running the two sides at once gained
+        for stat in ("p50_ms", "p95_ms"):
+            ratios[f"hybrid_{stat.removesuffix('_ms')}_parallel_over_serial"] = (
+                q["hybrid_ivf"][stat] / q["hybrid_ivf_serial"][stat]
+            )
     if "es_lexical" in q:
         for stat in ("p50_ms", "p95_ms"):
             ratios[f"es_lexical_{stat.removesuffix('_ms')}_over_tantivy"] = q["es_lexical"][stat] / q["lexical"][stat]
@@ -500,25 +534,28 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     copies, max_chunks = int(label.removesuffix("x")), None
                 queries = all_queries[: args.queries_1m] if label == "1M" else all_queries
-                flat_gen, ivf_gen = work / f"{label.lower()}-flat", work / f"{label.lower()}-ivf"
+                generations = {
+                    kind: work / f"{label.lower()}-{kind}" for kind in ("flat", "ivf", "ivf32")
+                }  # ivf: float16 lists (the default); ivf32: float32 lists
+                storages = {"ivf": FLOAT16, "ivf32": FLOAT32}
                 record = work / f"{label.lower()}-build.json"
                 if keep and record.is_file() and not (es_up and label != "1M"):
                     build = json.loads(record.read_text(encoding="utf-8"))  # built by an earlier run: reused
                     build["reused_from"] = str(record)
-                    console.log(f"{label}: reusing {flat_gen} and {ivf_gen} (build figures from {record})")
+                    console.log(f"{label}: reusing {generations['flat']} (build figures from {record})")
                 else:
-                    shutil.rmtree(flat_gen, ignore_errors=True)
-                    shutil.rmtree(ivf_gen, ignore_errors=True)
-                    flat_gen.mkdir(parents=True)
+                    for generation in generations.values():
+                        shutil.rmtree(generation, ignore_errors=True)
+                    generations["flat"].mkdir(parents=True)
                     es_writer = None
                     if es_up and label != "1M":
                         from dxsearch.retrieval.elasticsearch import ElasticsearchLexicalWriter
 
-                        es_writer = ElasticsearchLexicalWriter(flat_gen, es_settings)
+                        es_writer = ElasticsearchLexicalWriter(generations["flat"], es_settings)
                         created.append(es_writer.index)
                     console.log(f"{label}: building {copies} copies")
                     build = _build(
-                        flat_gen,
+                        generations["flat"],
                         corpus,
                         copies,
                         max_chunks,
@@ -526,15 +563,18 @@ def main(argv: list[str] | None = None) -> int:
                         index.manifest.chunk_max_chars,
                         es_writer,
                     )
-                    console.log(f"{label}: {build['chunks']} chunks, {build['statements']} statements; IVF")
-                    build.update(_ivf_generation(flat_gen, ivf_gen, settings))
-                    if keep:
-                        record.write_text(json.dumps(build, indent=2) + "\n", encoding="utf-8")
-                memory = {k: build.pop(k) for k in ("flat_file_mb", "ivf_file_mb")}
+                    console.log(f"{label}: {build['chunks']} chunks, {build['statements']} statements")
+                for kind, storage in storages.items():
+                    if not (generations[kind] / DIR_NAME / "segments.faiss").is_file():  # new, or kept without it
+                        shutil.rmtree(generations[kind], ignore_errors=True)
+                        console.log(f"{label}: IVF with {storage} lists")
+                        build.update(_ivf_generation(generations["flat"], generations[kind], settings, storage))
+                if keep:
+                    record.write_text(json.dumps(build, indent=2) + "\n", encoding="utf-8")
+                memory = {k: build.pop(k) for k in ("flat_file_mb", "ivf_file_mb", "ivf32_file_mb")}
                 measured = _measure_size(
                     label,
-                    flat_gen,
-                    ivf_gen,
+                    generations,
                     queries,
                     embed_ms[: len(queries)],
                     cached,
@@ -548,8 +588,8 @@ def main(argv: list[str] | None = None) -> int:
                 results["sizes"][label] = size
                 _write(args.out, results)
                 if not keep:
-                    shutil.rmtree(flat_gen)
-                    shutil.rmtree(ivf_gen)
+                    for generation in generations.values():
+                        shutil.rmtree(generation)
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -583,7 +623,7 @@ def _write(path: Path, results: dict[str, Any]) -> None:
 
 
 def _print(results: dict[str, Any]) -> None:
-    table = Table(title="dense index at scale: IVF-Flat / exact flat, same run")
+    table = Table(title="dense index at scale: IVF (float16 lists) / exact flat, same run")
     for column in (
         "size",
         "chunks",
