@@ -40,6 +40,7 @@ import numpy.typing as npt
 
 from dxsearch.cases import Case
 from dxsearch.episode import Budget, Exchange
+from dxsearch.policies.differential import merge_candidates
 from dxsearch.policies.evidence import EvidencePolicy
 from dxsearch.protocol import MAX_DIAGNOSES, Action, Candidate, Diagnose, Reason, Retrieve, parse_turn, render_turn
 
@@ -568,7 +569,9 @@ class LearnedPolicy:
             evidence = (*c.knowledge[:2], *c.patients[: self.evidence.config.patients_cited])
             confidence = round(min(max(float(confidences[row]), 0.0), 1.0), 3)
             chosen.append(Candidate(name=_clean(c.name), code=c.code, evidence=evidence, confidence=confidence))
-        return Diagnose(tuple(chosen))
+        # Equivalent codes of one disease (OMIM and ORPHA) become one line; the freed slot is not refilled, since
+        # the order was chosen (and, in training, sampled and recorded) over the unmerged candidates.
+        return Diagnose(merge_candidates(chosen))
 
 
 def default_weights() -> Path | None:
