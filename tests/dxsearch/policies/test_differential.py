@@ -9,12 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from support import SMALL_DOCS, ListSource, make_doc, marfan_case, marfan_findings, marfan_labelled
+from support import marfan_case, marfan_findings, marfan_labelled
 
-from corpus_builder.build import run_build
 from dxsearch.agent import diagnose, rollout
 from dxsearch.cases import Case
-from dxsearch.corpus import DocumentKind
 from dxsearch.env import DiagnosticEnv
 from dxsearch.episode import Exchange
 from dxsearch.evaluation import GoldMatcher, answer_from_trace
@@ -25,35 +23,12 @@ from dxsearch.protocol import Candidate
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings
 
-ORPHA_MARFAN = make_doc(
-    "orpha:558",
-    DocumentKind.DISEASE_KNOWLEDGE,
-    "Marfan syndrome",
-    "Marfan syndrome (ORPHA:558)\nClinical features:\n- Arachnodactyly\n- Ectopia lentis\n- Tall stature\n"
-    "- Aortic root aneurysm\n- Dural ectasia",
-    ("ORPHA:558", "HP:0001166", "HP:0001083"),
-)
-#: Published patients recorded under the Orphanet code, as the corpus's simulated patients of ORPHA diseases are.
-ORPHA_PATIENTS = [
-    make_doc(
-        f"pt:orpha558{n}",
-        DocumentKind.PATIENT_RECORD,
-        f"Patient record (male, {age} years)",
-        "Observed findings: Arachnodactyly; Ectopia lentis; Tall stature; Aortic root aneurysm\n"
-        "Diagnosis: Marfan syndrome (ORPHA:558)",
-        ("ORPHA:558",),
-    )
-    for n, age in ((1, 16), (2, 23))
-]
 MARFAN = marfan_case(findings=marfan_findings(("HP:0001166", "HP:0001083", "HP:0000098", "HP:0002616")))
 
 
 @pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory, test_settings: Settings) -> EmbeddedIndex:
-    """The small corpus plus Marfan syndrome's Orphanet card."""
-    index_dir = tmp_path_factory.mktemp("two-marfan-cards")
-    run_build(index_dir, [ListSource("test-docs", [*SMALL_DOCS, ORPHA_MARFAN, *ORPHA_PATIENTS])], test_settings)
-    return EmbeddedIndex(index_dir, test_settings)
+def index(two_marfan_cards_index: Path, test_settings: Settings) -> EmbeddedIndex:
+    return EmbeddedIndex(two_marfan_cards_index, test_settings)
 
 
 def test_equivalence_comes_from_the_release_files_and_never_merges_two_diseases() -> None:
