@@ -55,6 +55,12 @@ def one_to_one(codes: frozenset[str]) -> bool:
     return len(prefixes) == len(set(prefixes))
 
 
+def _mergeable(code: str, equivalents: DiseaseEquivalents | None) -> frozenset[str]:
+    """The codes ``code`` may fold with: its equivalence when one-to-one, else itself only."""
+    found = equivalent_codes(code, equivalents)
+    return found if one_to_one(found) else frozenset((canonical_code(code),))
+
+
 def same_disease(first: str, second: str, equivalents: DiseaseEquivalents | None = None) -> bool:
     """Whether two codes mean one disease: each in the other's equivalence, and that equivalence one-to-one.
 
@@ -65,10 +71,7 @@ def same_disease(first: str, second: str, equivalents: DiseaseEquivalents | None
     namespace merges nothing.
     """
     a, b = canonical_code(first), canonical_code(second)
-    if a == b:
-        return True
-    of_a, of_b = equivalent_codes(a, equivalents), equivalent_codes(b, equivalents)
-    return b in of_a and a in of_b and one_to_one(of_a) and one_to_one(of_b)
+    return a == b or (b in _mergeable(a, equivalents) and a in _mergeable(b, equivalents))
 
 
 def fold_equivalents(
@@ -81,18 +84,26 @@ def fold_equivalents(
     An item without a code is never folded and folds nothing. The table is loaded only when two items
     carry codes (the first call builds it, ~3 s).
     """
-    groups: list[tuple[T, list[T], list[str]]] = []
-    coded = sum(1 for item in items if code_of(item))
+    groups: list[tuple[T, list[T]]] = []
+    home: dict[str, int] = {}  # code -> its group
+    fold = sum(1 for item in items if code_of(item)) > 1
     for item in items:
         code = code_of(item)
-        if code and coded > 1:
-            home = next((g for g in groups if any(same_disease(c, code, equivalents) for c in g[2])), None)
-            if home is not None:
-                home[1].append(item)
-                home[2].append(code)
-                continue
-        groups.append((item, [], [code] if code else []))
-    return [(kept, folded) for kept, folded, _ in groups]
+        if not code or not fold:
+            groups.append((item, []))
+            continue
+        key = canonical_code(code)
+        found = min(
+            (home[c] for c in _mergeable(key, equivalents) if c in home and same_disease(c, key, equivalents)),
+            default=None,
+        )
+        if found is None:
+            found = len(groups)
+            groups.append((item, []))
+        else:
+            groups[found][1].append(item)
+        home.setdefault(key, found)
+    return groups
 
 
 def merge_candidates(
