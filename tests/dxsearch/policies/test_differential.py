@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 from support import marfan_case, marfan_findings, marfan_labelled
 
@@ -18,6 +19,7 @@ from dxsearch.episode import Exchange
 from dxsearch.evaluation import GoldMatcher, answer_from_trace
 from dxsearch.policies.differential import merge_candidates, same_disease
 from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
+from dxsearch.policies.learned import LearnedPolicy, default_weights, load_params
 from dxsearch.policies.ranking import RetrievalRankingPolicy
 from dxsearch.protocol import Candidate
 from dxsearch.retrieval.embedded import EmbeddedIndex
@@ -134,3 +136,21 @@ def test_without_an_orphanet_card_nothing_is_folded(small_index: Path, test_sett
     trace = diagnose(MARFAN, EvidencePolicy(), DiagnosticEnv(index.retriever("hybrid")))
     assert trace.diagnoses[0].code == "OMIM:154700"
     assert all(not d.alternate_codes for d in trace.diagnoses)
+
+
+def test_learned_policy_gives_marfan_once_and_refills_the_slot(index: EmbeddedIndex) -> None:
+    weights = default_weights()
+    assert weights is not None, "the shipped learned weights"
+    evidence = EvidencePolicy(EvidencePolicyConfig(orpha_factor=1.0, abstain_below=0.0))
+    policy = LearnedPolicy(load_params(weights), evidence=evidence)
+    trace = diagnose(MARFAN, policy, DiagnosticEnv(index.retriever("hybrid")))
+    assert trace.outcome == "diagnosed"
+    seen = policy.observe(MARFAN, rollout(MARFAN, policy, DiagnosticEnv(index.retriever("hybrid"))).history[:-1])
+    by_score = [seen.candidates[int(row)].code for row in np.argsort(-seen.scores, kind="stable")]
+    marfan = [d for d in trace.diagnoses if {d.code, *d.alternate_codes} & {"OMIM:154700", "ORPHA:558"}]
+    assert len(marfan) == 1
+    assert {marfan[0].code, *marfan[0].alternate_codes} == {"OMIM:154700", "ORPHA:558"}
+    assert {"omim:154700#0", "orpha:558#0"} <= {link.evidence_id for link in marfan[0].evidence}
+    distinct = [c for c in by_score if c not in {"OMIM:154700", "ORPHA:558"}]
+    assert {"OMIM:154700", "ORPHA:558"} <= set(by_score[:5]), "by score, Marfan takes two of the top five"
+    assert [d.code for d in trace.diagnoses] == [by_score[0], *distinct[:4]]  # the fifth slot went to the next one
