@@ -10,11 +10,19 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.cds_text import markdown_text
 from audit import CheckpointSigner, SqliteAuditStore
 from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings
-from tests.api.helpers import api_settings, auth, running
+from tests.api.helpers import api_settings, auth, observation, patient_resource, running
+
+MARFAN_FOUR = [
+    ("HP:0001166", "Arachnodactyly"),
+    ("HP:0001083", "Ectopia lentis"),
+    ("HP:0000098", "Tall stature"),
+    ("HP:0002616", "Aortic root aneurysm"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +41,7 @@ def client(
 
 
 def test_marfan_is_one_diagnosis_with_both_codes(client: TestClient) -> None:
-    body = {"findings": ["HP:0001166", "HP:0001083", "HP:0000098", "HP:0002616"], "sex": "female", "age": 14}
+    body = {"findings": [code for code, _ in MARFAN_FOUR], "sex": "female", "age": 14}
     response = client.post("/v1/diagnose", json=body, headers=auth("clinician"))
     assert response.status_code == 200, response.text
     data = response.json()
@@ -48,3 +56,23 @@ def test_marfan_is_one_diagnosis_with_both_codes(client: TestClient) -> None:
         found = client.get("/v1/traces", params={"diagnosis": asked}, headers=auth("auditor"))
         assert found.status_code == 200, found.text
         assert data["audit_id"] in {r["record_id"] for r in found.json()["records"]}
+
+
+def test_the_cds_card_lists_marfan_once_with_both_codes(client: TestClient) -> None:
+    searchset = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": observation(code, label)} for code, label in MARFAN_FOUR],
+    }
+    request = {
+        "hook": "patient-view",
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": {"userId": "Practitioner/example", "patientId": "p1"},
+        "prefetch": {"patient": patient_resource(), "observations": searchset, "conditions": None},
+    }
+    (service,) = client.get("/cds-services").json()["services"]
+    response = client.post(f"/cds-services/{service['id']}", json=request, headers=auth("clinician"))
+    assert response.status_code == 200, response.text
+    detail = response.json()["cards"][0]["detail"]
+    assert detail.count("**Marfan syndrome**") == 1
+    assert f"**Marfan syndrome** ({markdown_text('OMIM:154700, ORPHA:558')})" in detail
