@@ -15,8 +15,8 @@ trace for every policy, the language model's included):
 - the entry's ``confidence`` stays the kept entry's calibrated probability. The calibrators were fitted on
   unmerged lists, where each entry's probability was that *this entry* is the right answer; adding the
   folded entry's probability would be a number no calibration run has checked (and the folded entry's is
-  usually the smaller, an Orphanet card scored from retrieval alone). So the merged entry may understate
-  the disease's probability, never overstate it.
+  usually the smaller, an Orphanet card scored from retrieval alone). The disease's probability is at least
+  the kept entry's, so the merged entry's confidence is, if anything, an understatement.
 """
 
 from __future__ import annotations
