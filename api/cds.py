@@ -79,7 +79,7 @@ def build_cards(done: Diagnosed, viewer_url: str) -> list[dict[str, Any]]:
         summary = plain_summary(f"Consider {named}{more}")
         lines = ["Ranked differential from the recorded findings (decision support, not a diagnosis):", ""]
         for d in diagnoses:
-            code = f" ({markdown_text(d.code)})" if d.code else ""
+            code = f" ({markdown_text(', '.join((d.code, *d.alternate_codes)))})" if d.code else ""
             sources = "; ".join(markdown_text(link.title) for link in d.evidence[:3]) or "no cited passage"
             lines.append(f"{d.rank}\\. **{markdown_text(d.name)}**{code}: evidence: {sources}")
     elif trace.outcome == "insufficient_evidence":

@@ -116,6 +116,7 @@ def diagnosis_out(done: Diagnosed) -> list[DiagnosisOut]:
             rank=d.rank,
             name=d.name,
             code=d.code,
+            alternate_codes=list(d.alternate_codes),
             confidence=d.confidence,
             score=d.confidence,
             evidence=[

@@ -141,6 +141,14 @@ class DiagnosisOut(BaseModel):
     rank: int
     name: str
     code: str | None
+    alternate_codes: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Other codes of the same disease (ORPHA:558 beside OMIM:154700): an equivalent entry ranked lower was "
+            "folded into this one, its evidence joined to this one's, so each disease appears once. The confidence "
+            "stays this entry's own calibrated probability, which may understate the disease's."
+        ),
+    )
     confidence: float | None = Field(
         default=None,
         description=(

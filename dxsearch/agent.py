@@ -29,6 +29,7 @@ from dxsearch.knowledge.explanation import Explanation, explain_diagnoses
 from dxsearch.knowledge.hpo import HpoKnowledge
 from dxsearch.next_steps import NextSteps, NextStepsPlanner, PlanCandidate
 from dxsearch.policies.base import Policy, PolicyError, PolicyUnavailableError
+from dxsearch.policies.differential import merge_candidates
 from dxsearch.protocol import Candidate, Diagnose, Retrieve, render_result
 from dxsearch.pseudonym import Pseudonymiser
 from dxsearch.retrieval.base import RetrievalUnavailableError
@@ -104,6 +105,11 @@ class TracedDiagnosis(BaseModel):
     confidence: float | None
     evidence: tuple[EvidenceLink, ...]
     unsupported_citations: tuple[str, ...] = ()
+    alternate_codes: tuple[str, ...] = Field(
+        default=(),
+        description="Other codes of the same disease (ORPHA:558 beside OMIM:154700) whose lower-ranked entries "
+        "were folded into this one (dxsearch.policies.differential); confidence is still this entry's.",
+    )
     explanation: Explanation | None = Field(
         default=None,
         description="Findings it explains, does not explain, and that contradict it (likelihood ratios over the "
@@ -418,8 +424,11 @@ def _traced_diagnoses(
     first_seen: dict[str, RetrievalRecord],
     resolve_chunk: Callable[[str], Chunk | None] | None,
 ) -> tuple[TracedDiagnosis, ...]:
+    """The final answer as the trace shows it: each disease once (equivalent OMIM / ORPHA entries folded into
+    the better-ranked one, :func:`~dxsearch.policies.differential.merge_candidates`), ranks renumbered, every
+    cited evidence id resolved to its chain or listed as unsupported."""
     traced: list[TracedDiagnosis] = []
-    for rank, candidate in enumerate(final.candidates, start=1):
+    for rank, candidate in enumerate(merge_candidates(final.candidates), start=1):
         links: list[EvidenceLink] = []
         unsupported: list[str] = []
         for evidence_id in candidate.evidence:
@@ -436,6 +445,7 @@ def _traced_diagnoses(
                 confidence=candidate.confidence,
                 evidence=tuple(links),
                 unsupported_citations=tuple(unsupported),
+                alternate_codes=candidate.alternate_codes,
             )
         )
     return tuple(traced)

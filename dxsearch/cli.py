@@ -384,8 +384,11 @@ def print_trace(trace: Trace, *, explain: bool) -> None:
         console.print(f"no diagnosis ({trace.stop_reason.value}).")
     for diagnosis in trace.diagnoses:
         confidence = f" · confidence {diagnosis.confidence:.2f}" if diagnosis.confidence is not None else ""
+        codes = diagnosis.code or "no code"
+        if diagnosis.alternate_codes:  # equivalent entries folded into this one
+            codes += f", also {', '.join(diagnosis.alternate_codes)}"
         console.print(
-            f"{diagnosis.rank}. {diagnosis.name} [{diagnosis.code or 'no code'}]{confidence}",
+            f"{diagnosis.rank}. {diagnosis.name} [{codes}]{confidence}",
             markup=False,
             highlight=False,
         )

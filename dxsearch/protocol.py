@@ -12,8 +12,10 @@ A model turn is exactly one tagged action::
     </diagnose>
 
 A diagnosis line is ``rank. name | code | evidence ids [| confidence]``; ``-``
-stands for "no code" or "no evidence". ``<diagnose>insufficient evidence</diagnose>``
-is an explicit, scored outcome; it may name why, on one line:
+stands for "no code" or "no evidence". The code field may list further codes of the
+same disease after the first, comma-separated (``OMIM:154700, ORPHA:558``): the
+alternate codes of a diagnosis whose equivalent entries were folded into it.
+``<diagnose>insufficient evidence</diagnose>`` is an explicit, scored outcome; it may name why, on one line:
 ``<diagnose>insufficient evidence: no finding was understood</diagnose>``.
 The environment answers retrieval turns with a ``<result>`` holding ``<passage>``
 elements, each tagged with its evidence id; passage text is HTML-escaped so a poisoned corpus cannot forge tags.
@@ -112,12 +114,17 @@ class Retrieve:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """One ranked diagnosis with the evidence ids it rests on."""
+    """One ranked diagnosis with the evidence ids it rests on.
+
+    ``alternate_codes``: other codes of the same disease (an Orphanet code beside an OMIM one) whose
+    entries were folded into this one (:mod:`dxsearch.policies.differential`); they need a ``code``.
+    """
 
     name: str
     code: str | None = None
     evidence: tuple[str, ...] = ()
     confidence: float | None = None
+    alternate_codes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if (
@@ -131,6 +138,13 @@ class Candidate:
             raise ValueError(f"diagnosis name {self.name!r} is not a name")
         if self.code is not None and not _CODE.match(self.code):
             raise ValueError(f"diagnosis code {self.code!r} must be a CURIE such as OMIM:154700")
+        if self.alternate_codes and self.code is None:
+            raise ValueError("alternate codes need a code")
+        if len(set(self.alternate_codes)) != len(self.alternate_codes) or self.code in self.alternate_codes:
+            raise ValueError("alternate codes must differ from the code and from each other")
+        for alternate in self.alternate_codes:
+            if not _CODE.match(alternate):
+                raise ValueError(f"alternate code {alternate!r} must be a CURIE such as ORPHA:558")
         for evidence_id in self.evidence:
             split_evidence_id(evidence_id)
             if any(c in ",|<>" or c.isspace() for c in evidence_id):
@@ -248,12 +262,14 @@ def _parse_candidate(rank: int, rest: str) -> Candidate:
         raise ProtocolError(ParseErrorKind.BAD_DIAGNOSIS, f"diagnosis {rank} has more than 4 '|' fields")
     fields += [NO_VALUE] * (4 - len(fields))
     name, code, evidence, confidence = fields
+    codes = [] if code in ("", NO_VALUE) else list(dict.fromkeys(part.strip() for part in code.split(",")))
     try:
         return Candidate(
             name=name,
-            code=None if code in ("", NO_VALUE) else code,
+            code=codes[0] if codes else None,
             evidence=_parse_evidence_ids(evidence),
             confidence=None if confidence in ("", NO_VALUE) else float(confidence),
+            alternate_codes=tuple(codes[1:]),
         )
     except ValueError as exc:
         raise ProtocolError(ParseErrorKind.BAD_DIAGNOSIS, f"diagnosis {rank}: {exc}") from exc
@@ -294,7 +310,7 @@ def _render_body(action: Action, text: str) -> str:
 def _render_candidate(rank: int, candidate: Candidate) -> str:
     parts = [
         f"{rank}. {candidate.name}",
-        candidate.code or NO_VALUE,
+        ", ".join((candidate.code, *candidate.alternate_codes)) if candidate.code else NO_VALUE,
         ", ".join(candidate.evidence) if candidate.evidence else NO_VALUE,
     ]
     if candidate.confidence is not None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import SMALL_DOCS, ListSource
+from support import ORPHA_MARFAN, ORPHA_PATIENTS, SMALL_DOCS, ListSource
 
 from corpus_builder.build import run_build
 from dxsearch.settings import Settings
@@ -50,6 +50,14 @@ def default_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def small_index(tmp_path_factory: pytest.TempPathFactory, test_settings: Settings) -> Path:
     index_dir = tmp_path_factory.mktemp("small-index")
     run_build(index_dir, [ListSource("test-docs", list(SMALL_DOCS))], test_settings)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def two_marfan_cards_index(tmp_path_factory: pytest.TempPathFactory, test_settings: Settings) -> Path:
+    """The small corpus plus Marfan syndrome's Orphanet card and two patients recorded under ORPHA:558."""
+    index_dir = tmp_path_factory.mktemp("two-marfan-cards")
+    run_build(index_dir, [ListSource("test-docs", [*SMALL_DOCS, ORPHA_MARFAN, *ORPHA_PATIENTS])], test_settings)
     return index_dir
 
 

@@ -100,3 +100,25 @@ SMALL_DOCS = [
         "## Interpretation\nValues are compared with a threshold chosen for this test.",
     ),
 ]
+
+#: Marfan syndrome's Orphanet card: with SMALL_DOCS, the disease is in the corpus twice, as in the real one.
+ORPHA_MARFAN = make_doc(
+    "orpha:558",
+    DocumentKind.DISEASE_KNOWLEDGE,
+    "Marfan syndrome",
+    "Marfan syndrome (ORPHA:558)\nClinical features:\n- Arachnodactyly\n- Ectopia lentis\n- Tall stature\n"
+    "- Aortic root aneurysm\n- Dural ectasia",
+    ("ORPHA:558", "HP:0001166", "HP:0001083"),
+)
+#: Patients recorded under the Orphanet code: their votes bring the ORPHA:558 entry into the top five.
+ORPHA_PATIENTS = [
+    make_doc(
+        f"pt:orpha558{n}",
+        DocumentKind.PATIENT_RECORD,
+        f"Patient record (male, {age} years)",
+        "Observed findings: Arachnodactyly; Ectopia lentis; Tall stature; Aortic root aneurysm\n"
+        "Diagnosis: Marfan syndrome (ORPHA:558)",
+        ("ORPHA:558",),
+    )
+    for n, age in ((1, 16), (2, 23))
+]

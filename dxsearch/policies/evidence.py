@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from dxsearch.episode import Exchange
 from dxsearch.knowledge.likelihood import LikelihoodRatioScorer, get_likelihood_scorer
 from dxsearch.knowledge.similarity import PhenotypeSimilarity, get_phenotype_similarity
 from dxsearch.policies.calibration import Calibrator, CaseSignals, shipped_calibrator
+from dxsearch.policies.differential import fold_equivalents
 from dxsearch.protocol import (
     MAX_DIAGNOSES,
     Action,
@@ -129,6 +130,12 @@ class _Candidate:
     patients: list[str] = field(default_factory=list)
     score: float = 0.0
     probability: float = 0.0
+    #: Lower-ranked candidates of the same disease (an ORPHA card beside an OMIM one), folded into this one.
+    folded: tuple[_Candidate, ...] = ()
+
+    def grounded(self) -> bool:
+        """Whether a knowledge passage of this disease was retrieved (under this code or a folded one)."""
+        return bool(self.knowledge) or any(f.knowledge for f in self.folded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,10 +234,10 @@ class EvidencePolicy:
         if self.config.lookup_findings and query not in seen.lookups_done:
             return render_turn(Retrieve(Action.LOOKUP, query))
         ranked = self.rank(case, seen)
-        finalists = ranked[: self.config.finalists]
+        finalists = fold_ranking(ranked)[: self.config.finalists]
         for candidate in finalists[: self.config.max_finalist_lookups]:
             lookup = f"{candidate.name} ({candidate.code})"
-            if not candidate.knowledge and lookup not in seen.lookups_done:
+            if not candidate.grounded() and lookup not in seen.lookups_done:
                 return render_turn(Retrieve(Action.LOOKUP, lookup))
         if not finalists:
             if not seen.reasoned:
@@ -436,7 +443,7 @@ class EvidencePolicy:
         for c in finalists:
             if self.config.brief_reasoning:
                 lines.append(
-                    f"{c.name} ({c.code}): probability {c.probability:.2f}; "
+                    f"{c.name} ({_codes(c)}): probability {c.probability:.2f}; "
                     f"explains {len(c.matched)}/{entered} findings; "
                     f"{len(c.patients)} similar patient(s)."
                 )
@@ -444,7 +451,7 @@ class EvidencePolicy:
             explained = ", ".join(labels.get(t, t) for t in c.matched[:6]) or "none directly"
             enrichment = f"enrichment p={c.enrichment_p:.2g}" if c.enrichment_p is not None else "not enriched"
             lines.append(
-                f"{c.name} ({c.code}): probability {c.probability:.2f}; score {c.score:.3f}; "
+                f"{c.name} ({_codes(c)}): probability {c.probability:.2f}; score {c.score:.3f}; "
                 f"similarity {c.phenotype:.2f}, {enrichment}; explains "
                 f"{len(c.matched)}/{entered} findings ({explained}); "
                 f"{len(c.patients)} similar patient(s); knowledge rank weight {c.retrieval:.2f}."
@@ -452,11 +459,38 @@ class EvidencePolicy:
         return "\n".join(lines)
 
     def _cite(self, candidate: _Candidate) -> Candidate:
-        evidence = [*candidate.knowledge[:2], *candidate.patients[: self.config.patients_cited]]
+        """The diagnosis line: what each member (the candidate, then what was folded into it) would cite, once."""
+        evidence: dict[str, None] = {}
+        for member in (candidate, *candidate.folded):
+            evidence.update(dict.fromkeys([*member.knowledge[:2], *member.patients[: self.config.patients_cited]]))
         confidence = round(min(max(candidate.probability, 0.0), 1.0), 3)
         return Candidate(
-            name=_plain(candidate.name), code=candidate.code, evidence=tuple(evidence), confidence=confidence
+            name=_plain(candidate.name),
+            code=candidate.code,
+            evidence=tuple(evidence),
+            confidence=confidence,
+            alternate_codes=tuple(dict.fromkeys(f.code for f in candidate.folded if f.code != candidate.code)),
         )
+
+
+def fold_ranking(ranked: Sequence[_Candidate]) -> list[_Candidate]:
+    """The ranking with each disease once (:mod:`dxsearch.policies.differential`): lower-ranked equivalents
+    folded into the better-ranked candidate, which keeps its calibrated probability.
+
+    Folding comes after calibration (the calibrator was fitted on unmerged rankings, and its signals are
+    read from them) and before the cut to the finalists, so a folded duplicate frees its slot for another
+    disease. New objects: the ranking itself, which the learned policy memoises, is left as it was.
+    """
+    return [
+        replace(kept, folded=tuple(folded)) if folded else kept
+        for kept, folded in fold_equivalents(ranked, lambda c: c.code)
+    ]
+
+
+def _codes(candidate: _Candidate) -> str:
+    """``OMIM:154700`` or, with codes folded in, ``OMIM:154700, also ORPHA:558``."""
+    also = [f.code for f in candidate.folded if f.code != candidate.code]
+    return f"{candidate.code}, also {', '.join(also)}" if also else candidate.code
 
 
 def _plain(name: str) -> str:

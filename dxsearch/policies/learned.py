@@ -40,6 +40,7 @@ import numpy.typing as npt
 
 from dxsearch.cases import Case
 from dxsearch.episode import Budget, Exchange
+from dxsearch.policies.differential import fold_equivalents, merge_candidates, merge_into
 from dxsearch.policies.evidence import EvidencePolicy
 from dxsearch.protocol import MAX_DIAGNOSES, Action, Candidate, Diagnose, Reason, Retrieve, parse_turn, render_turn
 
@@ -405,7 +406,7 @@ class LearnedPolicy:
             return render_turn(Retrieve(Action.LOOKUP, lookup))
         if action == "abstain":
             return render_turn(Diagnose(()))
-        order = self._order(scores, features)
+        order = self._order(scores, features, candidates)
         confidences = self.params.confidences(scores, order[0] if order else None)
         text = self._explain(case, candidates, order, features, scores, seen.interactions, confidences)
         return render_turn(Reason(text))
@@ -502,11 +503,22 @@ class LearnedPolicy:
             return int(np.argmax(logits))
         return int(self.rng.choice(len(logits), p=_softmax(logits)))
 
-    def _order(self, scores: npt.NDArray[np.float64], features: npt.NDArray[np.float64]) -> list[int]:
-        """The finalists, best first: by score (greedy) or sampled from the Plackett–Luce distribution."""
+    def _order(
+        self, scores: npt.NDArray[np.float64], features: npt.NDArray[np.float64], candidates: Sequence[Any] = ()
+    ) -> list[int]:
+        """The finalists, best first: by score (greedy) or sampled from the Plackett–Luce distribution.
+
+        Greedy, each disease once: a candidate of a disease already ranked under its other code (ORPHA beside
+        OMIM) is skipped, and :meth:`_diagnose` folds it into that one, so its slot goes to the next disease.
+        A sampled order (training) is left as drawn, since the recorded ranking decision must be the draw; its
+        duplicates are folded when diagnosing, without refill.
+        """
         count = min(MAX_DIAGNOSES, len(scores))
         if self.rng is None:
-            order = [int(i) for i in np.argsort(-scores, kind="stable")[:count]]
+            ranked = [int(i) for i in np.argsort(-scores, kind="stable")]
+            if candidates:
+                ranked = [row for row, _ in fold_equivalents(ranked, lambda row: candidates[row].code)]
+            order = ranked[:count]
         else:
             # Gumbel top-k is an exact Plackett–Luce sample.
             perturbed = scores + self.rng.gumbel(size=len(scores))
@@ -562,13 +574,23 @@ class LearnedPolicy:
                     f"{confidences[rows[0]]:.2f}, below the {threshold:.2f} needed to answer"
                 ),
             )
-        chosen: list[Candidate] = []
-        for row in rows:
+
+        def line(row: int) -> Candidate:
             c = candidates[row]
             evidence = (*c.knowledge[:2], *c.patients[: self.evidence.config.patients_cited])
             confidence = round(min(max(float(confidences[row]), 0.0), 1.0), 3)
-            chosen.append(Candidate(name=_clean(c.name), code=c.code, evidence=evidence, confidence=confidence))
-        return Diagnose(tuple(chosen))
+            return Candidate(name=_clean(c.name), code=c.code, evidence=evidence, confidence=confidence)
+
+        # Each disease once (dxsearch.policies.differential): lower-scored candidates of a chosen disease are
+        # folded into its line (codes and citations; the line keeps its own probability), and chosen lines of
+        # one disease (a sampled order may hold both) become one.
+        ranked = [int(i) for i in np.argsort(-scores, kind="stable")]
+        lower = {kept: folded for kept, folded in fold_equivalents(ranked, lambda row: candidates[row].code)}
+        chosen: list[Candidate] = []
+        for row in rows:
+            extra = [line(other) for other in lower.get(row, ()) if other not in rows]
+            chosen.append(merge_into(line(row), extra) if extra else line(row))
+        return Diagnose(merge_candidates(chosen))
 
 
 def default_weights() -> Path | None:

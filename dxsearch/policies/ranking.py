@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from dxsearch.cases import Case
 from dxsearch.episode import Exchange
+from dxsearch.policies.differential import merge_candidates
 from dxsearch.protocol import MAX_DIAGNOSES, Action, Candidate, Diagnose, Retrieve, render_turn
 
 _DISEASE_PREFIXES = ("OMIM:", "ORPHA:")
@@ -40,7 +41,9 @@ class RetrievalRankingPolicy:
                 continue
             seen_codes.add(code)
             name = " ".join(passage.title.replace("|", "/").replace("<", "(").replace(">", ")").split())
-            candidates.append(Candidate(name=name, code=code, evidence=(passage.evidence_id,)))
+            # The card of a disease already ranked under its other code (ORPHA beside OMIM) joins that entry,
+            # as an alternate code with its passage cited; the slot goes to the next disease.
+            candidates = list(merge_candidates([*candidates, Candidate(name, code, (passage.evidence_id,))]))
             if len(candidates) == MAX_DIAGNOSES:
                 break
         return render_turn(Diagnose(tuple(candidates)))

@@ -46,13 +46,22 @@ names = (
 )
 codes = st.from_regex(r"\A(OMIM:[0-9]{6}|ORPHA:[0-9]{1,6}|ICD10CM:[A-Z][0-9][0-9](\.[0-9])?)\Z")
 evidence_ids = st.from_regex(r"\A(omim:[0-9]{6}|orpha:[0-9]{1,6}|pt:[0-9a-f]{20})#[0-9]{1,2}\Z")
-candidates = st.builds(
-    Candidate,
-    name=names,
-    code=st.none() | codes,
-    evidence=st.lists(evidence_ids, max_size=4, unique=True).map(tuple),
-    confidence=st.none() | st.floats(min_value=0.0, max_value=1.0),
-)
+
+
+@st.composite
+def _candidates(draw: st.DrawFn) -> Candidate:
+    code = draw(st.none() | codes)
+    alternates = [] if code is None else draw(st.lists(codes.filter(lambda c: c != code), max_size=2, unique=True))
+    return Candidate(
+        name=draw(names),
+        code=code,
+        evidence=tuple(draw(st.lists(evidence_ids, max_size=4, unique=True))),
+        confidence=draw(st.none() | st.floats(min_value=0.0, max_value=1.0)),
+        alternate_codes=tuple(alternates),
+    )
+
+
+candidates = _candidates()
 reasons = (
     st.text(
         st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="<>\n\r\x85\u2028\u2029"),
@@ -141,6 +150,22 @@ def test_a_diagnosis_line_reads_name_code_evidence_and_confidence() -> None:
             Candidate("Loeys-Dietz syndrome 1"),
         )
     )
+
+
+def test_the_code_field_may_carry_alternate_codes_of_the_same_disease() -> None:
+    turn = parse_turn(
+        "<diagnose>\n1. Marfan syndrome | OMIM:154700, ORPHA:558 | omim:154700#0, orpha:558#0 | 0.3\n</diagnose>"
+    )
+    marfan = Candidate("Marfan syndrome", "OMIM:154700", ("omim:154700#0", "orpha:558#0"), 0.3, ("ORPHA:558",))
+    assert turn == Diagnose((marfan,))
+    assert "| OMIM:154700, ORPHA:558 |" in render_turn(turn)
+    assert parse_turn("<diagnose>1. Marfan syndrome | OMIM:154700, OMIM:154700 | -</diagnose>") == Diagnose(
+        (Candidate("Marfan syndrome", "OMIM:154700"),)
+    )
+    with pytest.raises(ProtocolError):
+        parse_turn("<diagnose>1. Marfan syndrome | OMIM:154700, not a code | -</diagnose>")
+    with pytest.raises(ValueError, match="need a code"):
+        Candidate("Marfan syndrome", None, alternate_codes=("ORPHA:558",))
 
 
 def test_insufficient_evidence_is_an_answer_not_an_error() -> None:

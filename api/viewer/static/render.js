@@ -60,6 +60,7 @@ export function normaliseDiagnoses(trace) {
     rank: typeof d.rank === "number" ? d.rank : i + 1,
     name: String(d.name ?? ""),
     code: d.code ?? null,
+    alternateCodes: Array.isArray(d.alternate_codes) ? d.alternate_codes.map(String) : [],
     confidence: typeof d.confidence === "number" ? d.confidence : typeof d.score === "number" ? d.score : null,
     evidence: (Array.isArray(d.evidence) ? d.evidence : []).map((e) => ({
       evidenceId: String(e.evidence_id ?? ""),
@@ -465,6 +466,14 @@ function renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion }) 
         " ",
         h("span", { class: "dx-name" }, d.name),
         d.code ? [" ", codeLink(d.code)] : null,
+        d.alternateCodes.length
+          ? h(
+              "span",
+              { class: "meta alternate-codes", title: "The same disease under other codes: one entry, not two" },
+              " also ",
+              d.alternateCodes.map((c, i) => [i ? ", " : "", codeLink(c)]),
+            )
+          : null,
         h(
           "span",
           { class: "meta" },
