@@ -87,10 +87,10 @@ class Settings(BaseSettings):
         description="Hybrid keeps a passage only the dense side found if its closest statement has at least "
         "this cosine similarity to a query statement (0: keep all).",
     )
-    # bench/bench_dense_scale.py (README, "Dense index at scale"), 2 shared cores, 200 held-out cases: flat's hybrid
-    # p95 grows with the statements (75 ms at 36k, 429 ms at 327k, ~1.5 s at 1.66M); IVF-Flat with nprobe 32 keeps
-    # 0.985-0.998 of flat's hybrid top-10 (16 lists searched: 0.973 at 36k; 64: 0.992) at 24/44/135 ms. So the
-    # default index (36k) stays exact, and auto switches at 100k statements (flat's p95 would be ~150 ms there).
+    # bench/bench_dense_scale.py (README, "Dense index at scale"), 2 quiet cores, 200 held-out cases: flat's hybrid
+    # p95 grows with the statements (29 ms at 36k, 246 ms at 327k, 1.1 s at 1.66M); IVF (float16 lists) with nprobe
+    # 32 keeps 0.985-0.997 of flat's hybrid top-10 (16 lists searched: 0.973 at 36k; 64: 0.992) at 8/16/40 ms. So
+    # the default index (36k) stays exact, and auto switches at 100k statements (flat's p95 ~75 ms there).
     dense_index: Literal["auto", "flat", "ivf"] = Field(
         default="auto",
         description="The FAISS index of the dense side: 'flat' (exact inner product, linear in the corpus), "
@@ -112,8 +112,9 @@ class Settings(BaseSettings):
     )
     dense_ivf_storage: Literal["float16", "float32"] = Field(
         default="float16",
-        description="How a new IVF index stores its vectors: 'float16' (half the memory and, at 1M chunks, about "
-        "half the search time; similarities move by ~1e-4) or 'float32' (IVF-Flat, as indexes built before).",
+        description="How a new IVF index stores its vectors: 'float16' (half the memory and bytes scanned; at 1M "
+        "chunks hybrid p95 0.75-0.82 of float32's; similarities move by ~1e-4) or 'float32' (IVF-Flat, as indexes "
+        "built before).",
     )
     dense_ivf_nprobe: int = Field(
         default=32, ge=1, description="Inverted lists each query statement searches (search time, not recorded)."
