@@ -316,16 +316,7 @@ def _neighbours(dense: DenseRetriever, embedder: _CachedEmbedder, queries: Seque
 
 
 def _hybrid(lexical: Any, dense: DenseRetriever, settings: Settings, parallel: bool = True) -> HybridRetriever:
-    return HybridRetriever(
-        lexical,
-        dense,
-        k0=settings.rrf_k,
-        lexical_weight=settings.rrf_lexical_weight,
-        dense_weight=settings.rrf_dense_weight,
-        candidates=settings.fusion_candidates,
-        dense_only_min_similarity=settings.dense_only_min_similarity,
-        parallel=parallel,
-    )
+    return HybridRetriever.from_settings(lexical, dense, settings, parallel=parallel)
 
 
 def _measure_size(

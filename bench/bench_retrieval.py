@@ -172,14 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             store = ChunkStore(target, readonly=True)
             lexical = LexicalRetriever(target, store)
             dense = DenseRetriever(target, store, index.embedder)
-            hybrid = HybridRetriever(
-                lexical,
-                dense,
-                k0=index.settings.rrf_k,
-                lexical_weight=index.settings.rrf_lexical_weight,
-                dense_weight=index.settings.rrf_dense_weight,
-                candidates=index.settings.fusion_candidates,
-            )
+            hybrid = HybridRetriever.from_settings(lexical, dense, index.settings)  # as the index's own hybrid
             retrievers: dict[str, Retriever] = {"lexical": lexical, "dense": dense, "hybrid": hybrid}
             for retriever in retrievers.values():  # warm caches and lazy loads outside the timing
                 retriever.search(queries[0], None, 5)

@@ -209,15 +209,7 @@ class EmbeddedIndex:
             if self._hybrid is None:
                 from dxsearch.retrieval.fusion import HybridRetriever
 
-                self._hybrid = HybridRetriever(
-                    self.lexical,
-                    self.dense,
-                    k0=self.settings.rrf_k,
-                    lexical_weight=self.settings.rrf_lexical_weight,
-                    dense_weight=self.settings.rrf_dense_weight,
-                    candidates=self.settings.fusion_candidates,
-                    dense_only_min_similarity=self.settings.dense_only_min_similarity,
-                )
+                self._hybrid = HybridRetriever.from_settings(self.lexical, self.dense, self.settings)
             return self._hybrid
 
     def retriever(self, name: str) -> Retriever:

@@ -17,10 +17,13 @@ import os
 import threading
 from collections.abc import Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from dxsearch.corpus import DocumentKind, Evidence
 from dxsearch.retrieval.base import Retriever, SearchFilters
+
+if TYPE_CHECKING:
+    from dxsearch.settings import Settings
 
 
 @runtime_checkable
@@ -108,6 +111,22 @@ class HybridRetriever:
         self._weights = (lexical_weight, dense_weight)
         self._candidates = candidates
         self._dense_only_floor = dense_only_min_similarity
+
+    @classmethod
+    def from_settings(
+        cls, lexical: Retriever, dense: Retriever, settings: Settings, *, parallel: bool = True
+    ) -> HybridRetriever:
+        """The two sides fused with the settings' RRF constant, weights, candidates and dense-only floor."""
+        return cls(
+            lexical,
+            dense,
+            k0=settings.rrf_k,
+            lexical_weight=settings.rrf_lexical_weight,
+            dense_weight=settings.rrf_dense_weight,
+            candidates=settings.fusion_candidates,
+            dense_only_min_similarity=settings.dense_only_min_similarity,
+            parallel=parallel,
+        )
 
     def search(
         self,

@@ -91,18 +91,8 @@ def test_both_sides_at_once_rank_as_one_after_the_other(small_index: Path, query
     from dxsearch.retrieval.embedded import EmbeddedIndex
 
     index = EmbeddedIndex(small_index)
-    settings = index.settings
     sides = {
-        parallel: HybridRetriever(
-            index.lexical,
-            index.dense,
-            k0=settings.rrf_k,
-            lexical_weight=settings.rrf_lexical_weight,
-            dense_weight=settings.rrf_dense_weight,
-            candidates=settings.fusion_candidates,
-            dense_only_min_similarity=settings.dense_only_min_similarity,
-            parallel=parallel,
-        )
+        parallel: HybridRetriever.from_settings(index.lexical, index.dense, index.settings, parallel=parallel)
         for parallel in (True, False)
     }
     at_once, in_turn = (
