@@ -367,10 +367,11 @@ function renderCoverage(d, explained, findings) {
 /**
  * The explanation the trace carries per diagnosis (`explanation`: likelihood ratios of each finding over the
  * index's disease knowledge): what it explains, what it does not, and what speaks against it (a finding
- * reported absent that the disease usually has, with its frequency). Older traces without it fall back to
- * the reasoning's "explains n/m" line.
+ * reported absent that the disease usually has, with its frequency), then the sex, inheritance and onset (or
+ * age) as they bear on it, each with its likelihood ratio. Older traces without it fall back to the
+ * reasoning's "explains n/m" line. `patient` is the trace's case (what it gave of sex, age, onset, inheritance).
  */
-export function explanationDetail(d) {
+export function explanationDetail(d, patient = null) {
   const e = d.explanation;
   if (!e) return null;
   const box = h("div", { class: "coverage-box explanation-detail", dataset: { slot: "explanation" } });
@@ -378,6 +379,7 @@ export function explanationDetail(d) {
   const supports = Array.isArray(e.supports) ? e.supports : [];
   const notExplained = Array.isArray(e.not_explained) ? e.not_explained : [];
   const against = Array.isArray(e.contradicts) ? e.contradicts : [];
+  const factors = (Array.isArray(e.factors) ? e.factors : []).filter((f) => f && typeof f === "object");
   if (!e.annotated) {
     append(
       box,
@@ -416,14 +418,67 @@ export function explanationDetail(d) {
     against.length
       ? h("ul", { class: "chips contradicts" }, against.map((r) => roleChip(r, "contradicts", r.frequency !== null && r.frequency > 0)))
       : h("p", { class: "meta" }, "nothing: no finding reported absent is a feature of this disease"),
+    h("p", { class: "coverage-label" }, "Sex, inheritance, onset or age:"),
+    factors.length
+      ? h("ul", { class: "chips factors" }, factors.map(factorChip))
+      : h("p", { class: "meta" }, noFactorsText(patient)),
     h(
       "p",
       { class: "meta" },
       "From the trace: likelihood ratios of each finding against this index's disease annotations (frequency = " +
-        "share of the disease's patients with the feature). A finding not understood counts as not explained.",
+        "share of the disease's patients with the feature). A finding not understood counts as not explained. " +
+        "The age counts only when no onset is stated; a factor whose ratio is exactly 1 says nothing and is not listed.",
     ),
   );
   return box;
+}
+
+/** A likelihood ratio as `dxsearch diagnose` prints it (Python's "{:g}": 1.025, 0.05, 1). */
+export function ratioText(value) {
+  const n = Number(value);
+  return Number.isFinite(n) ? String(Number(n.toPrecision(6))) : "–";
+}
+
+/**
+ * One factor in the words of `dxsearch diagnose --explain` (cli._explanation_lines), e.g. "age 14 y: fits (its
+ * congenital onset), likelihood ratio 1.025" or "sex female: speaks against it, likelihood ratio 0.05". A named
+ * HPO term is followed by its code as a link (in a .factor-code span), as a finding's chip is.
+ */
+function factorChip(f) {
+  const value = String(f.value ?? "");
+  const name = f.name ? String(f.name) : null;
+  const code = (id) => (id ? h("span", { class: "factor-code" }, " ", codeLink(String(id))) : null);
+  // Inheritance and a stated onset are HPO terms: their name, else the code itself (as a link).
+  const term = () => (name ? [name, code(value)] : codeLink(value));
+  let given = value; // age: "age 14 y"
+  if (f.evidence === "sex") given = `sex ${value}`;
+  else if (f.evidence === "onset") given = ["stated ", term()];
+  else if (f.evidence === "inheritance") given = term();
+  const verdict = f.fits
+    ? ["fits", f.matched_name ? [" (its ", String(f.matched_name).toLowerCase(), code(f.matched_id), ")"] : null]
+    : "speaks against it";
+  return h(
+    "li",
+    { class: `chip factor ${f.fits ? "factor-fits" : "factor-against"}`, dataset: { evidence: String(f.evidence ?? "") } },
+    given,
+    ": ",
+    verdict,
+    `, likelihood ratio ${ratioText(f.likelihood_ratio)}`,
+  );
+}
+
+/** What to say when no factor is listed: what the case gave says nothing either way, or the case gave none. */
+function noFactorsText(patient) {
+  const c = patient || {};
+  const given = [
+    c.sex && c.sex !== "unknown" ? "sex" : null,
+    Array.isArray(c.inheritance) && c.inheritance.length ? "inheritance" : null,
+    c.onset ? "onset" : null,
+    c.age ? "age" : null,
+  ].filter(Boolean);
+  if (!given.length) return "none given: the case states no sex, inheritance, onset or age";
+  const listed = given.length === 1 ? given[0] : `${given.slice(0, -1).join(", ")} and ${given[given.length - 1]}`;
+  return `nothing either way: the ${listed} given neither fit nor speak against this disease in this index's knowledge`;
 }
 
 function renderDiseaseFacts(d) {
@@ -449,7 +504,7 @@ function probabilityText(confidence, modelVersion) {
   );
 }
 
-function renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion }) {
+function renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion, patient }) {
   const confidence = typeof d.confidence === "number" ? d.confidence : null;
   const explained = explainedFindings(d, coverage, findings);
   const summaryFacts = h("span", { class: "dx-facts meta" });
@@ -506,7 +561,7 @@ function renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion }) 
     { class: "explanation", "aria-label": `Why ${d.name}` },
     h("p", { class: "probability-meaning" }, probabilityText(confidence, modelVersion)),
     // The trace's explanation, when it carries one, is the one account of coverage; else the reasoning's.
-    d.explanation ? explanationDetail(d) : renderCoverage(d, explained, findings),
+    d.explanation ? explanationDetail(d, patient) : renderCoverage(d, explained, findings),
     facts,
   );
   const details = h("details", { class: "diagnosis", dataset: { rank: String(d.rank) } }, summary, card, renderEvidenceTable(d, findings));
@@ -727,7 +782,7 @@ export function renderDecision(target, decision) {
         "ol",
         { class: "differential", "aria-label": "Ranked differential" },
         diagnoses.map((d) =>
-          renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion: decision.modelVersion }),
+          renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion: decision.modelVersion, patient: trace.case }),
         ),
       ),
     );
