@@ -17,15 +17,17 @@ from pathlib import Path
 import httpx
 import pytest
 from browser_support import CHROMIUM, serving
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, expect
 from pydantic import SecretStr
 from support import SMALL_DOCS, ListSource, make_doc
 
 from api.app import create_app
 from audit import CheckpointSigner, SqliteAuditStore
 from corpus_builder.build import run_build
+from dxsearch.cli import _explanation_lines
 from dxsearch.corpus import DocumentKind
-from dxsearch.policies.evidence import EvidencePolicy
+from dxsearch.knowledge.explanation import Explanation
+from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings
 
@@ -564,6 +566,199 @@ def test_on_a_phone_the_passage_opens_by_its_button_and_the_evidence_table_scrol
     # Back to a wide window: the passage returns to its side column.
     page.set_viewport_size({"width": 1440, "height": 1000})
     expect(page.locator(".workspace > #passage")).to_have_count(1)
+
+    page.context.close()
+    assert not problems, problems
+
+
+# -- sex, inheritance, onset or age, as each bears on a diagnosis ------------------------------------------------
+
+MARFAN_FOUR = "Arachnodactyly\nEctopia lentis\nTall stature\nAortic root aneurysm"
+#: The factor chips' text without the HPO codes linked after their terms: what `dxsearch diagnose` prints.
+FACTOR_TEXT = """(item) => {
+  const copy = item.cloneNode(true);
+  copy.querySelectorAll(".factor-code").forEach((code) => code.remove());
+  return copy.textContent;
+}"""
+
+
+def _factor_lines(card: Locator) -> list[str]:
+    lines: list[str] = card.locator(".chips.factors > li").evaluate_all(f"items => items.map({FACTOR_TEXT})")
+    return lines
+
+
+def _cli_factor_lines(explanation: Explanation) -> list[str]:
+    """The CLI's lines for the factors: the last ones of its explanation."""
+    lines = _explanation_lines(explanation)
+    return lines[len(lines) - len(explanation.factors) :] if explanation.factors else []
+
+
+def test_sex_and_age_are_weighed_per_diagnosis_in_the_words_of_the_cli(
+    live_server: LiveServer, browser: Browser
+) -> None:
+    expect.set_options(timeout=20_000)
+    problems: list[str] = []
+    page = _clinician_page(browser, live_server.base_url, problems, viewport={"width": 1440, "height": 1000})
+    page.get_by_role("radio", name="Findings").check()
+    page.fill("#findings", MARFAN_FOUR)
+    page.select_option("#sex", "male")
+    page.fill("#age", "14")
+    with page.expect_response(lambda r: r.url.endswith("/v1/diagnose") and r.request.method == "POST") as answer:
+        page.get_by_role("button", name="Diagnose").click()
+    assert answer.value.ok
+    traced = answer.value.json()["trace"]["diagnoses"]  # the response the page drew
+    expect(page.locator("#progress")).to_contain_text("Done")
+    expect(page.locator(".findings .meta", has_text="sex: male")).to_contain_text("age: P14Y")
+    items = page.locator(".differential > li")
+    expect(items).to_have_count(len(traced))
+
+    # Every diagnosis lists exactly the factors the API gave it, each as `dxsearch diagnose` words it (the
+    # codes of the terms linked besides); one without any says the sex and age given weigh nothing for it.
+    weighed: list[int] = []
+    for position, diagnosis in enumerate(traced):
+        explanation = Explanation.model_validate(diagnosis["explanation"])
+        item = items.nth(position)
+        item.locator("summary").click()
+        card = item.locator(".explanation-detail")
+        expect(card).to_contain_text("Sex, inheritance, onset or age:")
+        assert _factor_lines(card) == _cli_factor_lines(explanation), diagnosis["name"]
+        fits = [f for f in explanation.factors if f.fits]
+        expect(card.locator(".chip.factor-fits")).to_have_count(len(fits))
+        expect(card.locator(".chip.factor-against")).to_have_count(len(explanation.factors) - len(fits))
+        for factor in explanation.factors:
+            if factor.matched_id:
+                link = card.locator(".factor-code a.code-link", has_text=factor.matched_id)
+                expect(link).to_have_attribute("href", f"https://hpo.jax.org/browse/term/{factor.matched_id}")
+        if explanation.factors:
+            weighed.append(position)
+        else:
+            expect(card).to_contain_text(
+                "nothing either way: the sex and age given neither fit nor speak against this disease"
+            )
+        item.locator("summary").click()  # closed again
+    # This index's knowledge gives at least one of these diseases an onset the age of 14 meets.
+    assert weighed, [d["name"] for d in traced]
+    shown = items.nth(weighed[0])
+    shown.locator("summary").click()
+    expect(shown.locator(".chips.factors")).to_contain_text(
+        re.compile(r"age 14 y: fits \(its [a-z ]+ onset HP:\d{7}\)")
+    )
+    expect(shown.locator(".chips.factors")).to_contain_text("likelihood ratio ")
+    shown.scroll_into_view_if_needed()
+    page.locator(".differential").screenshot(path=str(ARTIFACTS / "viewer-factors.png"))
+
+    # What speaks against a diagnosis (not met in this small index with these findings) in the CLI's words too:
+    # the same explanation drawn by the page's own module and printed by the CLI. Names stay characters.
+    against = {
+        "annotated": True,
+        "entered": 1,
+        "supports": [],
+        "not_explained": [{"label": "Muscle weakness", "hpo_id": "HP:0001324"}],
+        "contradicts": [],
+        "factors": [
+            {"evidence": "sex", "value": "female", "fits": False, "likelihood_ratio": 0.05},
+            {
+                "evidence": "inheritance",
+                "value": "HP:0001419",
+                "name": "X-linked recessive inheritance",
+                "fits": False,
+                "likelihood_ratio": 0.2,
+            },
+            {"evidence": "inheritance", "value": "HP:0000006", "fits": True, "likelihood_ratio": 1.5},
+            {
+                "evidence": "onset",
+                "value": "HP:0003593",
+                "name": 'Infantile onset <img src=x onerror="window.__xss=5">',
+                "fits": True,
+                "matched_id": "HP:0003593",
+                "matched_name": "Infantile onset",
+                "likelihood_ratio": 3.25,
+            },
+        ],
+    }
+    drawn = page.evaluate(
+        """async (explanation) => {
+             const { explanationDetail } = await import("./render.js");
+             const factorText = """
+        + FACTOR_TEXT
+        + """;
+             const box = explanationDetail({ explanation }, { sex: "female", age: "P3M" });
+             const none = explanationDetail({ explanation: { ...explanation, factors: [] } }, { sex: "unknown" });
+             document.getElementById("result").append(box); // drawn in the page, for its screenshot
+             const chips = [...box.querySelectorAll(".chips.factors > li")];
+             return {
+               lines: chips.map(factorText),
+               classes: chips.map((chip) => chip.className),
+               links: [...box.querySelectorAll(".chips.factors a.code-link")].map((a) => a.textContent),
+               images: box.querySelectorAll("img").length,
+               none: none.textContent,
+             };
+           }""",
+        against,
+    )
+    assert drawn["lines"] == _cli_factor_lines(Explanation.model_validate(against))
+    assert drawn["lines"][:2] == [
+        "sex female: speaks against it, likelihood ratio 0.05",
+        "X-linked recessive inheritance: speaks against it, likelihood ratio 0.2",
+    ]
+    assert drawn["classes"] == ["chip factor factor-against"] * 2 + ["chip factor factor-fits"] * 2
+    assert drawn["links"] == ["HP:0001419", "HP:0000006", "HP:0003593", "HP:0003593"]
+    assert drawn["images"] == 0 and page.evaluate("typeof window.__xss") == "undefined"
+    assert "none given: the case states no sex, inheritance, onset or age" in drawn["none"]
+    page.locator("#result > .explanation-detail").screenshot(path=str(ARTIFACTS / "viewer-factors-against.png"))
+
+    page.context.close()
+    assert not problems, problems
+
+
+# -- one disease under two codes -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_cards_url(
+    two_marfan_cards_index: Path, test_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The app over the small corpus plus Marfan syndrome's Orphanet card (as tests/api/test_equivalent_diagnoses)."""
+    settings = test_settings.model_copy(
+        update={
+            "api_keys": SecretStr(f"{CLINICIAN_KEY}:clinician"),
+            "rate_limit_per_minute": 10_000,
+            "policy_timeout_s": 60.0,
+            "pseudonym_key": "viewer-test-pseudonym-key-0123456789",
+        }
+    )
+    index = EmbeddedIndex(two_marfan_cards_index, settings)
+    store = SqliteAuditStore(tmp_path_factory.mktemp("two-cards-audit") / "audit.db")
+    # Orphanet phenotype scores unshrunk and no probability bar: the ORPHA:558 entry reaches the top five.
+    policy = EvidencePolicy(EvidencePolicyConfig(orpha_factor=1.0, abstain_below=0.0))
+    app = create_app(settings, index=index, policy=policy, audit_store=store)
+    try:
+        with serving(app, "viewer-two-cards-uvicorn") as url:
+            yield url
+    finally:
+        index.close()
+        store.close()
+
+
+def test_a_disease_folded_from_two_entries_shows_its_other_code(two_cards_url: str, browser: Browser) -> None:
+    expect.set_options(timeout=20_000)
+    problems: list[str] = []
+    page = _clinician_page(browser, two_cards_url, problems, viewport={"width": 1440, "height": 1000})
+    page.get_by_role("radio", name="Findings").check()
+    page.fill("#findings", MARFAN_FOUR)
+    with page.expect_response(lambda r: r.url.endswith("/v1/diagnose") and r.request.method == "POST") as answer:
+        page.get_by_role("button", name="Diagnose").click()
+    diagnoses = answer.value.json()["diagnoses"]
+    assert (diagnoses[0]["code"], diagnoses[0]["alternate_codes"]) == ("OMIM:154700", ["ORPHA:558"])
+    first = page.locator(".differential > li").first
+    expect(first.locator("summary .dx-name")).to_have_text("Marfan syndrome")
+    also = first.locator("summary .alternate-codes")
+    expect(also).to_have_text(" also ORPHA:558")
+    expect(also.locator("a.code-link")).to_have_attribute("href", "https://www.orpha.net/en/disease/detail/558")
+    # One entry: no other diagnosis of the differential carries either code.
+    codes = page.locator(".differential summary .dx-label a.code-link").all_text_contents()
+    assert codes.count("OMIM:154700") == 1 and codes.count("ORPHA:558") == 1, codes
+    first.screenshot(path=str(ARTIFACTS / "viewer-alternate-codes.png"))
 
     page.context.close()
     assert not problems, problems

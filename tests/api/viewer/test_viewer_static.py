@@ -3,6 +3,7 @@ that no text from the API can ever be parsed as HTML (no HTML sinks, no inline s
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.viewer import CONTENT_SECURITY_POLICY, STATIC_DIR
+from dxsearch.cli import _explanation_lines
 from dxsearch.settings import Settings
 
 STATIC_FILES = sorted(p for p in STATIC_DIR.iterdir() if p.is_file())
@@ -131,3 +133,14 @@ def test_scripts_set_no_inline_style() -> None:
     for script in SCRIPTS:
         text = script.read_text(encoding="utf-8")
         assert ".style." not in text and '"style"' not in text and "cssText" not in text, script.name
+
+
+def test_the_viewer_words_sex_inheritance_onset_and_age_as_the_cli_does() -> None:
+    """The phrases of a factor line ("age 14 y: fits (its congenital onset), likelihood ratio 1.025", "sex female:
+    speaks against it, likelihood ratio 0.05") are in both: an edit to one alone fails here, before the browser
+    test (slow) compares whole lines of a real response."""
+    cli = inspect.getsource(_explanation_lines)
+    render = (STATIC_DIR / "render.js").read_text(encoding="utf-8")
+    for phrase in ('"fits', '" (its ', '"speaks against it"', ", likelihood ratio ", '"stated ', '"sex '):
+        assert phrase.strip('"') in cli, phrase
+        assert phrase in render or phrase.replace('"', "`") in render, phrase
