@@ -488,18 +488,28 @@ function renderDiseaseFacts(d) {
 }
 
 /**
+ * A probability as a natural frequency: "about 7 in 10"; below one in ten, in a hundred ("about 4 in 100"),
+ * so a small probability never reads as "about 0 in 10"; below half a percent, "fewer than 1 in 100".
+ */
+export function frequencyText(probability) {
+  const inTen = Math.round(probability * 10);
+  if (inTen >= 1) return `about ${inTen} in 10`;
+  const inHundred = Math.round(probability * 100);
+  return inHundred >= 1 ? `about ${inHundred} in 100` : "fewer than 1 in 100";
+}
+
+/**
  * What a probability means. The evidence policy's are calibrated (API: DiagnosisOut.confidence); for any
  * other model the viewer does not claim a calibration it was not told about.
  */
-function probabilityText(confidence, modelVersion) {
+export function probabilityText(confidence, modelVersion) {
   if (confidence === null) return "The policy gave no probability for this diagnosis.";
   if (!String(modelVersion ?? "").startsWith("evidence@")) {
     return `Probability ${fixed(confidence, 2)}, as given by the model ${modelVersion ?? "(not recorded)"}.`;
   }
-  const inTen = Math.round(confidence * 10);
   return (
     `Probability ${fixed(confidence, 2)}: of diagnoses given about this probability on published cases the ` +
-    `system did not learn from, about ${inTen} in 10 were right. The probabilities of one differential sum to ` +
+    `system did not learn from, ${frequencyText(confidence)} were right. The probabilities of one differential sum to ` +
     "at most 1; the rest is “none of these”."
   );
 }

@@ -455,6 +455,12 @@ def test_each_diagnosis_says_what_it_explains_with_its_genes_links_and_a_precise
              ["Tall stature"])"""
     )
     assert [line["marked"] for line in lines] == [True, False]
+    # A small probability is said in a hundred, never "about 0 in 10".
+    said = page.evaluate(
+        """async () => { const r = await import("./render.js");
+             return [0.73, 0.12, 0.04, 0.004].map((p) => r.frequencyText(p)); }"""
+    )
+    assert said == ["about 7 in 10", "about 1 in 10", "about 4 in 100", "fewer than 1 in 100"]
     assert "Aortic root aneurysm" not in " ".join(marked)
     expect(page.locator("#passage .passage-hint")).to_contain_text("Highlighted: the 4 lines")
     # HPO codes with their names, folded away; the disease code a link.
