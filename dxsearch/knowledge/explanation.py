@@ -10,7 +10,7 @@ entered: a finding that was not understood is listed as not explained, never dro
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,12 +40,8 @@ class FindingRole(BaseModel):
 
 
 FactorEvidence = Literal["sex", "inheritance", "onset", "age"]
-_FACTOR_EVIDENCE: dict[str, FactorEvidence] = {
-    "sex": "sex",
-    "inheritance": "inheritance",
-    "onset": "onset",
-    "age": "age",
-}
+#: The likelihood contributions shown as factors of a diagnosis (the rest are findings).
+_FACTOR_EVIDENCE: frozenset[str] = frozenset(get_args(FactorEvidence))
 
 
 class FactorRole(BaseModel):
@@ -162,7 +158,7 @@ def _role(contribution: Contribution, supported: set[str]) -> str | None:
 
 
 def _factor(contribution: Contribution, knowledge: HpoKnowledge) -> FactorRole:
-    evidence = _FACTOR_EVIDENCE[contribution.evidence]
+    evidence = cast(FactorEvidence, contribution.evidence)  # one of _FACTOR_EVIDENCE: the caller filtered
     matched = contribution.matched_term
     return FactorRole(
         evidence=evidence,
