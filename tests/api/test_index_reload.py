@@ -249,3 +249,37 @@ def test_an_injected_index_or_a_zero_interval_is_never_replaced(
             assert service.live().index is injected
     finally:
         injected.close()
+
+
+@pytest.mark.es
+def test_over_elasticsearch_a_reload_outlives_the_sweep_that_deletes_the_old_index(
+    tmp_path: Path, es_settings: Settings, store: SqliteAuditStore
+) -> None:
+    """The defect as reported: builds sweep old generations, deleting their Elasticsearch indices.
+
+    With a tick after each build the API is always on a kept generation; two builds within one interval
+    sweep the one it serves (503, nothing audited), and the next tick brings it back.
+    """
+    settings = es_settings.model_copy(update={"es_index_prefix": f"{es_settings.es_index_prefix}-reload"})
+    index_dir = tmp_path / "index"
+    run_build(index_dir, [ListSource("test-docs", list(SMALL_DOCS))], settings)
+    app = _app(settings, index_dir, store)
+    with running(app) as client:
+        service = _service(app)
+        version_a = service.live().index.version
+        assert _diagnose(client, store) == (version_a, version_a)
+
+        version_b = _publish_new_generation(index_dir, settings)
+        assert service.reload_if_changed() is True
+        assert _diagnose(client, store) == (version_b, version_b)
+
+        extra = make_doc("omim:999902", DocumentKind.DISEASE_KNOWLEDGE, "Second test syndrome", "Chorea\n- Ataxia")
+        run_build(index_dir, [ListSource("even-more", [extra])], settings, incremental=True)  # sweeps A
+        assert _diagnose(client, store) == (version_b, version_b)  # B is kept: no restart needed
+
+        last = make_doc("omim:999903", DocumentKind.DISEASE_KNOWLEDGE, "Third test syndrome", "Seizures")
+        version_d = run_build(index_dir, [ListSource("last", [last])], settings, incremental=True).index_version
+        swept = client.post("/v1/diagnose", json=MARFAN, headers=auth("clinician"))  # B's index is gone
+        assert swept.status_code == 503 and "index_not_found_exception" in swept.json()["detail"]
+        assert service.reload_if_changed() is True
+        assert _diagnose(client, store) == (version_d, version_d)
