@@ -201,7 +201,7 @@ class DiagnosisService:
         self.pseudonymiser = pseudonymiser
         self._index = index  # injected: the caller's, never reloaded nor closed here
         self._policy: Policy | None = _guarded(policy) if policy is not None else None  # injected: kept on reload
-        self._serving: Serving | None = None  # the live set, replaced whole (never mutated) by a reload
+        self._serving: Serving | None = None  # the live set; a reload replaces it whole, never field by field
         self._swap_lock = threading.Lock()  # guards _serving and every Serving's users/retired/closed
         self._reload_lock = threading.Lock()  # one reload at a time (the watcher, or a test calling it)
         self._stopped = threading.Event()
