@@ -37,6 +37,7 @@ from audit.proofs import prove_consistency, prove_inclusion
 from audit.verify import verify_with_checkpoint_file
 from dxsearch.corpus import split_evidence_id
 from dxsearch.intake import PreparedCase, intake
+from dxsearch.retrieval.embedded import EmbeddedIndex
 
 router = APIRouter(dependencies=[Depends(single_valued_query)])
 #: An evidence id: a document id (``prefix:local``) and a chunk ordinal; matched whole (``fullmatch``: a
@@ -60,7 +61,11 @@ async def healthz() -> dict[str, str]:
     responses={503: {"description": "Not ready yet: `{ready: false, state, reason}`"}},
 )
 async def readyz(request: Request) -> JSONResponse:
-    """200 once the index is open and the policy has run its warm-up case; 503 (with the reason) before."""
+    """200 once the index is open and the policy has run its warm-up case; 503 (with the reason) before.
+
+    Ready, it names the live index version and generation; ``index_reload_error`` says why the last
+    attempt to load a newly published generation failed (the named one keeps serving), else null.
+    """
     service = services_of(request).diagnosis
     if not service.ready:
         return JSONResponse(
@@ -68,13 +73,16 @@ async def readyz(request: Request) -> JSONResponse:
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": "5"},
         )
+    live = service.live()  # one read: version and policy of the same generation
     return JSONResponse(
         {
             "ready": True,
             "state": service.state,
-            "index_version": service.index.version,
-            "policy": service.policy.name,
-            "policy_version": service.policy.version,
+            "index_version": live.index.version,
+            "index_generation": live.index.generation.name,
+            "index_reload_error": service.reload_error,
+            "policy": live.policy.name,
+            "policy_version": live.policy.version,
         }
     )
 
@@ -94,14 +102,19 @@ async def diagnose_case(
     service: DiagnosisService = services_of(request).diagnosis
     service.require_ready()
     deadline = service.deadline()  # one deadline for reading the case and the policy
-    prepared: PreparedCase = await service.prepare(prepare, deadline)
-    log["source"] = prepared.source
-    log["findings_observed"] = len(prepared.case.observed)
-    log["findings_excluded"] = len(prepared.case.excluded)
-    trace = await service.run_policy(prepared.case, prepared.account, deadline)
-    request_id = request_id_of(request.scope)
-    client_id = client_request_id_of(request.scope)
-    done = await service.in_thread(lambda: service.record(trace, prepared, principal, request_id, client_id))
+    # One index generation (index, policy, knowledge) from the policy to the audit record, whatever a
+    # reload swaps in meanwhile; held, it stays open until this request is done.
+    with service.serving() as live:
+        prepared: PreparedCase = await service.prepare(prepare, deadline)
+        log["source"] = prepared.source
+        log["findings_observed"] = len(prepared.case.observed)
+        log["findings_excluded"] = len(prepared.case.excluded)
+        trace = await service.run_policy(prepared.case, prepared.account, deadline, serving=live)
+        request_id = request_id_of(request.scope)
+        client_id = client_request_id_of(request.scope)
+        done = await service.in_thread(
+            lambda: service.record(trace, prepared, principal, request_id, client_id, serving=live)
+        )
     log["outcome"] = trace.outcome
     log["audit_id"] = done.record.record_id
     log["audit_seq"] = done.record.seq
@@ -339,9 +352,9 @@ async def document(
         )
     doc_id, _ = split_evidence_id(evidence_id)
     service = services_of(request).diagnosis
-    store = service.index.store
 
-    def load() -> PassageOut | None:
+    def load(index: EmbeddedIndex) -> PassageOut | None:
+        store = index.store
         chunk = store.chunk(evidence_id)
         source = store.document(doc_id) if chunk is not None else None
         if chunk is None or source is None:
@@ -349,7 +362,7 @@ async def document(
         current = passage_hash(chunk.text)
         return PassageOut(
             evidence_id=evidence_id,
-            index_version=service.index.version,
+            index_version=index.version,
             passage_hash=current,
             document_hash=store.content_hash(doc_id),
             changed=None if expected_hash is None else current != expected_hash,
@@ -370,7 +383,8 @@ async def document(
             ),
         )
 
-    found = await service.in_thread(load)
+    with service.serving() as live:  # one generation's store and version, open until read
+        found = await service.in_thread(lambda: load(live.index))
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no passage with this evidence id in the current index")
     return found

@@ -297,6 +297,17 @@ class Settings(BaseSettings):
     policy_workers: int = Field(
         default=4, ge=1, le=64, description="Worker threads running diagnoses (the policy itself may serialise)."
     )
+    index_reload_interval_s: float = Field(
+        default=30.0,
+        ge=0,
+        description=(
+            "How often a running API checks the index directory's CURRENT; when a build or `add` has published "
+            "another generation, the API opens it beside the live one, warms it with the warm-up case and only "
+            "then switches to it (requests in flight finish on the old one). Costs a second index in memory "
+            "while the new one loads. A generation that fails to load is logged and retried; the old one keeps "
+            "serving. 0: never (the API serves the generation it started with until restarted)."
+        ),
+    )
     public_url: str | None = Field(
         default=None,
         description="Absolute base URL of the API as clients see it (CDS Hooks card links); unset: the request's.",
