@@ -273,12 +273,29 @@ class DiagnosisService:
             self.state = "failed"
             # Configuration errors (missing index, bad checkpoint) say what is wrong without any case data.
             self.reason = f"warm-up failed: {type(exc).__name__}: {exc}"
-            log.error("warm_up_failed", error_type=type(exc).__name__)
+            retry = self._retry_warm_up()
+            log.error("warm_up_failed", error_type=type(exc).__name__, retry_in_s=retry)
             return
         self.state = "ready"
         self.reason = "ready"
         log.info("ready", index_version=serving.index.version, policy=serving.policy.name, heap_objects_frozen=frozen)
         self._start_watcher()
+
+    def _retry_warm_up(self) -> float | None:
+        """After a failed warm-up, run it again in ``warm_up_retry_s`` (on a thread of its own), so an API
+        started before its index was built, or before Elasticsearch or the model server was up, becomes
+        ready once they are, without a restart. Seconds until the retry, or None when there is none (retry
+        off, an injected index, or the service closed)."""
+        delay = self.settings.warm_up_retry_s
+        if delay <= 0 or self._index is not None or self._stopped.is_set():
+            return None
+
+        def again() -> None:
+            if not self._stopped.wait(delay):
+                self.warm()
+
+        threading.Thread(target=again, name="dxsearch-warm-up-retry", daemon=True).start()
+        return delay
 
     def _start_watcher(self) -> None:
         interval = self.settings.index_reload_interval_s

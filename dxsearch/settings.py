@@ -297,6 +297,15 @@ class Settings(BaseSettings):
     policy_workers: int = Field(
         default=4, ge=1, le=64, description="Worker threads running diagnoses (the policy itself may serialise)."
     )
+    warm_up_retry_s: float = Field(
+        default=30.0,
+        ge=0,
+        description=(
+            "When the API's start-up warm-up fails (no index yet, Elasticsearch or the model server not up), try "
+            "again after this many seconds, and again until it succeeds; /readyz answers 503 with the reason "
+            "meanwhile. 0: never (stay failed until restarted). Only for an index the API opens itself."
+        ),
+    )
     index_reload_interval_s: float = Field(
         default=30.0,
         ge=0,

@@ -283,3 +283,41 @@ def test_over_elasticsearch_a_reload_outlives_the_sweep_that_deletes_the_old_ind
         assert swept.status_code == 503 and "index_not_found_exception" in swept.json()["detail"]
         assert service.reload_if_changed() is True
         assert _diagnose(client, store) == (version_d, version_d)
+
+
+def test_an_api_started_before_its_index_exists_becomes_ready_once_it_is_built(
+    test_settings: Settings, tmp_path: Path, store: SqliteAuditStore
+) -> None:
+    """Warm-up fails (no index yet) and is retried: the first build makes the running API ready, no restart."""
+    index_dir = tmp_path / "not-built-yet"
+    app = _app(test_settings, index_dir, store, warm_up_retry_s=0.05)
+    with running(app, ready=False) as client:
+        deadline = time.monotonic() + 60
+        while (status := client.get("/readyz")).json().get("state") != "failed":
+            assert time.monotonic() < deadline, status.text
+            time.sleep(0.02)
+        assert status.status_code == 503 and "holds no index" in status.json()["reason"]
+        manifest = run_build(index_dir, [ListSource("test-docs", list(SMALL_DOCS))], test_settings)
+        deadline = time.monotonic() + 120
+        while (status := client.get("/readyz")).status_code != 200:
+            assert time.monotonic() < deadline, f"warm-up was not retried: {status.text}"
+            time.sleep(0.05)
+        assert status.json()["index_version"] == manifest.index_version
+        assert _diagnose(client, store) == (manifest.index_version, manifest.index_version)
+
+
+def test_a_failed_warm_up_with_retry_off_stays_failed(
+    test_settings: Settings, tmp_path: Path, store: SqliteAuditStore
+) -> None:
+    index_dir = tmp_path / "not-built-yet"
+    app = _app(test_settings, index_dir, store, warm_up_retry_s=0)
+    with running(app, ready=False) as client:
+        deadline = time.monotonic() + 60
+        while client.get("/readyz").json().get("state") != "failed":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert not [t for t in threading.enumerate() if t.name == "dxsearch-warm-up-retry"]  # none scheduled
+        run_build(index_dir, [ListSource("test-docs", list(SMALL_DOCS))], test_settings)
+        time.sleep(0.5)  # ten times the retry interval the other test uses
+        status = client.get("/readyz")
+        assert status.status_code == 503 and status.json()["state"] == "failed"
