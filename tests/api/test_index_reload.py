@@ -285,6 +285,15 @@ def test_over_elasticsearch_a_reload_outlives_the_sweep_that_deletes_the_old_ind
         assert _diagnose(client, store) == (version_d, version_d)
 
 
+def _failed_warm_up(client: TestClient) -> Any:
+    """``/readyz`` once the start-up warm-up has failed (it runs in the background)."""
+    deadline = time.monotonic() + 60
+    while (status := client.get("/readyz")).json().get("state") != "failed":
+        assert time.monotonic() < deadline, status.text
+        time.sleep(0.02)
+    return status
+
+
 def test_an_api_started_before_its_index_exists_becomes_ready_once_it_is_built(
     test_settings: Settings, tmp_path: Path, store: SqliteAuditStore
 ) -> None:
@@ -292,13 +301,10 @@ def test_an_api_started_before_its_index_exists_becomes_ready_once_it_is_built(
     index_dir = tmp_path / "not-built-yet"
     app = _app(test_settings, index_dir, store, warm_up_retry_s=0.05)
     with running(app, ready=False) as client:
-        deadline = time.monotonic() + 60
-        while (status := client.get("/readyz")).json().get("state") != "failed":
-            assert time.monotonic() < deadline, status.text
-            time.sleep(0.02)
+        status = _failed_warm_up(client)
         assert status.status_code == 503 and "holds no index" in status.json()["reason"]
         manifest = run_build(index_dir, [ListSource("test-docs", list(SMALL_DOCS))], test_settings)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 120  # not wait_ready: the state stays "failed" until a retry succeeds
         while (status := client.get("/readyz")).status_code != 200:
             assert time.monotonic() < deadline, f"warm-up was not retried: {status.text}"
             time.sleep(0.05)
@@ -312,10 +318,7 @@ def test_a_failed_warm_up_with_retry_off_stays_failed(
     index_dir = tmp_path / "not-built-yet"
     app = _app(test_settings, index_dir, store, warm_up_retry_s=0)
     with running(app, ready=False) as client:
-        deadline = time.monotonic() + 60
-        while client.get("/readyz").json().get("state") != "failed":
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        _failed_warm_up(client)
         assert not [t for t in threading.enumerate() if t.name == "dxsearch-warm-up-retry"]  # none scheduled
         run_build(index_dir, [ListSource("test-docs", list(SMALL_DOCS))], test_settings)
         time.sleep(0.5)  # ten times the retry interval the other test uses
