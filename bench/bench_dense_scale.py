@@ -315,10 +315,6 @@ def _neighbours(dense: DenseRetriever, embedder: _CachedEmbedder, queries: Seque
     return out
 
 
-def _hybrid(lexical: Any, dense: DenseRetriever, settings: Settings, parallel: bool = True) -> HybridRetriever:
-    return HybridRetriever.from_settings(lexical, dense, settings, parallel=parallel)
-
-
 def _measure_size(
     label: str,
     generations: dict[str, Path],
@@ -354,11 +350,13 @@ def _measure_size(
             console.log(f"  {label}: {name} dense + hybrid over {len(queries)} queries")
             samples, tops[f"dense_{name}"] = _timed(dense, queries)
             out["query"][f"dense_{name}"] = _percentiles(samples)
-            hybrid = _hybrid(lexical, dense, settings)
+            hybrid = HybridRetriever.from_settings(lexical, dense, settings)
             samples, tops[f"hybrid_{name}"] = _timed(hybrid, queries)
             out["query"][f"hybrid_{name}"] = _percentiles(samples)
             if name == "ivf":  # the same hybrid with its sides one after the other (how it ran before)
-                samples, tops["hybrid_ivf_serial"] = _timed(_hybrid(lexical, dense, settings, parallel=False), queries)
+                samples, tops["hybrid_ivf_serial"] = _timed(
+                    HybridRetriever.from_settings(lexical, dense, settings, parallel=False), queries
+                )
                 out["query"]["hybrid_ivf_serial"] = _percentiles(samples)
             out["query"][f"embed_plus_hybrid_{name}"] = _percentiles(
                 [a + b for a, b in zip(samples, embed_ms, strict=True)]
@@ -371,7 +369,7 @@ def _measure_size(
                 if kind == "flat":
                     samples, tops["es_lexical"] = _timed(es, queries)
                     out["query"]["es_lexical"] = _percentiles(samples)
-                es_hybrid = _hybrid(es, dense, settings)
+                es_hybrid = HybridRetriever.from_settings(es, dense, settings)
                 samples, tops[f"es_hybrid_{name}"] = _timed(es_hybrid, queries)
                 out["query"][f"es_hybrid_{name}"] = _percentiles(samples)
         del dense, lexical
