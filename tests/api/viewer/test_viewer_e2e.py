@@ -99,20 +99,25 @@ class LiveServer:
         )
 
 
+def _viewer_settings(test_settings: Settings, api_keys: str) -> Settings:
+    """The settings a browser test serves with: its keys, no rate limit in the way, a test pseudonym key."""
+    return test_settings.model_copy(
+        update={
+            "api_keys": SecretStr(api_keys),
+            "rate_limit_per_minute": 10_000,
+            "policy_timeout_s": 60.0,
+            "pseudonym_key": "viewer-test-pseudonym-key-0123456789",
+        }
+    )
+
+
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory, test_settings: Settings) -> Iterator[LiveServer]:
     """The real app on 127.0.0.1 and a free port, in a background thread, ready to diagnose."""
     root = tmp_path_factory.mktemp("viewer-e2e")
     index_dir = root / "index"
     run_build(index_dir, [ListSource("viewer-docs", [*SMALL_DOCS, POISONED])], test_settings)
-    settings = test_settings.model_copy(
-        update={
-            "api_keys": SecretStr(f"{CLINICIAN_KEY}:clinician,{AUDITOR_KEY}:auditor"),
-            "rate_limit_per_minute": 10_000,
-            "policy_timeout_s": 60.0,
-            "pseudonym_key": "viewer-test-pseudonym-key-0123456789",
-        }
-    )
+    settings = _viewer_settings(test_settings, f"{CLINICIAN_KEY}:clinician,{AUDITOR_KEY}:auditor")
     index = EmbeddedIndex(index_dir, settings)
     store = SqliteAuditStore(root / "audit.db", signer=CheckpointSigner.generate(), checkpoint_every=2)
     app = create_app(settings, index=index, policy=EvidencePolicy(), audit_store=store)
@@ -725,14 +730,7 @@ def two_cards_url(
     two_marfan_cards_index: Path, test_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """The app over the small corpus plus Marfan syndrome's Orphanet card (as tests/api/test_equivalent_diagnoses)."""
-    settings = test_settings.model_copy(
-        update={
-            "api_keys": SecretStr(f"{CLINICIAN_KEY}:clinician"),
-            "rate_limit_per_minute": 10_000,
-            "policy_timeout_s": 60.0,
-            "pseudonym_key": "viewer-test-pseudonym-key-0123456789",
-        }
-    )
+    settings = _viewer_settings(test_settings, f"{CLINICIAN_KEY}:clinician")
     index = EmbeddedIndex(two_marfan_cards_index, settings)
     store = SqliteAuditStore(tmp_path_factory.mktemp("two-cards-audit") / "audit.db")
     # Orphanet phenotype scores unshrunk and no probability bar: the ORPHA:558 entry reaches the top five.
