@@ -752,6 +752,11 @@ def serve(
     Outside development (--dev or DXSEARCH_DEVELOPMENT=1) it refuses to start (exit 2)
     unless DXSEARCH_PSEUDONYM_KEY is a secret of at least 32 bytes and
     DXSEARCH_AUDIT_SIGNING_KEY names the Ed25519 key that signs audit checkpoints.
+
+    It follows the index: a generation a build or `add` publishes is served within
+    DXSEARCH_INDEX_RELOAD_INTERVAL_S (30 s; /readyz names the live one), no restart. A failed
+    start (no index yet, Elasticsearch or the model server down) is retried every
+    DXSEARCH_WARM_UP_RETRY_S (30 s); /readyz answers 503 with the reason until it succeeds.
     """
     from api.serve import UnsafeSettingsError
     from api.serve import serve as run_server
