@@ -29,6 +29,7 @@ __all__ = [
     "NO_LOINC_DIRECTION_TERM",
     "NO_LOINC_MAPPING",
     "NO_TERM",
+    "UNKNOWN_ID",
     "Assertion",
     "InputAccount",
     "MappedItem",
@@ -40,6 +41,8 @@ __all__ = [
 
 #: Why an item was not understood: its words name no HPO phenotype the dictionary knows.
 NO_TERM = "no HPO term matches these words"
+#: Why an item whose own HPO id is no term was not understood (its words named none either).
+UNKNOWN_ID = "{term_id} is not a term of the HPO release this server uses, and " + NO_TERM
 #: Why a bundle condition is not a finding: it names a diagnosis (history), not a phenotype.
 NOT_A_FINDING = "a Condition names a diagnosis, not a phenotype: kept out of the findings"
 #: Why a LOINC-coded measurement maps to no HPO term: no LOINC-to-HPO table is available offline (loinc2hpo's
@@ -192,7 +195,8 @@ def read_items(
     for index, item in enumerate(items):
         path = paths[index] if paths is not None else f"{prefix}[{index}]"
         forced: Assertion | None = "absent" if item.excluded else None
-        term_id = item.hpo_id or lookup.lookup(item.label) or context.lookup(item.label)
+        given_id, unknown_id = _given_id(item.hpo_id, knowledge)
+        term_id = given_id or lookup.lookup(item.label) or context.lookup(item.label)
         if term_id is not None and kind_of(knowledge, term_id) != "finding":
             mapped.append(_mapped(path, (0, len(item.label)), item.label, term_id, forced or "present", knowledge))
             continue
@@ -236,7 +240,8 @@ def read_items(
             if read.age is not None and not _has_content(words, read.spans):
                 continue  # an age (and sex) and nothing else: accounted for as demographics
             findings.append(Finding(label=words, excluded=item.excluded))
-            missed.append(NotUnderstood(path=path, span=(start, end), given=item.label, reason=NO_TERM))
+            reason = NO_TERM if unknown_id is None else UNKNOWN_ID.format(term_id=unknown_id)
+            missed.append(NotUnderstood(path=path, span=(start, end), given=item.label, reason=reason))
     modes, onset = case_context(mapped, knowledge)
     return Reading(tuple(findings), tuple(mapped), tuple(missed), demographics, demographics_path, modes, onset)
 
@@ -353,6 +358,18 @@ def _best_per_term(mentions: Sequence[ExtractedTerm]) -> list[ExtractedTerm]:
         if previous is None or ASSERTION_ORDER[mention.assertion] < ASSERTION_ORDER[previous.assertion]:
             best[mention.term_id] = mention
     return sorted(best.values(), key=lambda m: m.start)
+
+
+def _given_id(hpo_id: str | None, knowledge: HpoKnowledge) -> tuple[str | None, str | None]:
+    """(the id to use, the id given if it is no term at all) for an item's own HPO id.
+
+    An alternative id (merged into another term) reads as that term; an id the release does not know is
+    set aside so the item is read by its words and, if they name nothing, said to be unknown.
+    """
+    if hpo_id is None or knowledge.has_term(hpo_id):
+        return hpo_id, None
+    merged_into = knowledge.current_id(hpo_id)
+    return (merged_into, None) if merged_into is not None else (None, hpo_id)
 
 
 def _mapped(

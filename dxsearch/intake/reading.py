@@ -224,7 +224,11 @@ def _item(item: FindingInput) -> ItemIn:
     if hpo_id is not None:
         knowledge = get_hpo_knowledge()
         if not knowledge.has_term(hpo_id):
-            raise IntakeError(f"unknown HPO term {hpo_id} (not in the HPO release this server uses)")
+            # An alternative id HPO merged into another term reads as that term; anything else is refused.
+            merged_into = knowledge.current_id(hpo_id)
+            if merged_into is None:
+                raise IntakeError(f"unknown HPO term {hpo_id} (not in the HPO release this server uses)")
+            hpo_id = merged_into
         if not label:
             label = knowledge.term_name(hpo_id)
     if not label:

@@ -6,7 +6,14 @@ import json
 from pathlib import Path
 
 from dxsearch.intake import CaseInput, FindingInput, PreparedCase, intake
-from dxsearch.intake.account import NO_LOINC_DIRECTION_TERM, NO_LOINC_MAPPING, NO_TERM, NOT_A_FINDING, segments
+from dxsearch.intake.account import (
+    NO_LOINC_DIRECTION_TERM,
+    NO_LOINC_MAPPING,
+    NO_TERM,
+    NOT_A_FINDING,
+    UNKNOWN_ID,
+    segments,
+)
 from dxsearch.intake.reading import measured
 from dxsearch.pseudonym import Pseudonymiser
 
@@ -122,6 +129,37 @@ def test_bundle_conditions_are_listed_not_dropped() -> None:
     assert account.mapped[0].path == "entry[1].resource"  # the Bundle entry it came from
     assert [(n.given, n.reason) for n in account.not_understood] == [("Marfan syndrome", NOT_A_FINDING)]
     assert account.sex == "male" and account.sex_from == "bundle"
+
+
+def _observation(code: str, text: str | None) -> dict[str, object]:
+    concept: dict[str, object] = {"coding": [{"system": "http://purl.obolibrary.org/obo/hp.owl", "code": code}]}
+    if text is not None:
+        concept["text"] = text
+    return {"resourceType": "Observation", "status": "final", "code": concept, "subject": {"reference": "Patient/p"}}
+
+
+def test_an_alternative_hpo_id_reads_as_the_term_it_was_merged_into() -> None:
+    # HP:0000404 ("Deafness") was merged into HP:0000365, Hearing impairment; older records still carry it.
+    listed = read(
+        CaseInput(findings=(FindingInput(label="HP:0000404"), FindingInput(label="Deafness", hpo_id="HP:0006746")))
+    )
+    assert [(m.hpo_id, m.label) for m in listed.account.mapped] == [
+        ("HP:0000365", "Hearing impairment"),
+        ("HP:0001067", "Neurofibroma"),
+    ]
+    assert [f.hpo_id for f in listed.case.findings] == ["HP:0000365", "HP:0001067"]
+    resources = [
+        {"resourceType": "Patient", "id": "p"},
+        _observation("HP:0000404", None),
+        _observation("HP:9999999", "blue ears"),
+    ]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+    account = read(CaseInput(bundle=json.dumps(bundle).encode())).account
+    assert [(m.path, m.hpo_id) for m in account.mapped] == [("entry[1].resource", "HP:0000365")]
+    # An HPO code no release knows is not passed on as a term: the item is read by its words, and said unknown.
+    assert [(n.path, n.given, n.reason) for n in account.not_understood] == [
+        ("entry[2].resource", "blue ears", UNKNOWN_ID.format(term_id="HP:9999999"))
+    ]
 
 
 def test_a_findings_item_holding_a_list_is_read_item_by_item() -> None:

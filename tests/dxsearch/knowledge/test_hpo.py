@@ -163,6 +163,10 @@ def test_obsolete_terms_map_to_their_replacement(knowledge: HpoKnowledge) -> Non
     assert knowledge.current_id("HP:0000057") == "HP:0008665"
     assert knowledge.current_id("HP:0001166") == "HP:0001166"
     assert knowledge.current_id("HP:9999999") is None
+    # Alternative ids (hp.obo alt_id, unknown to hpo3) read as the term they were merged into.
+    assert knowledge.current_id("HP:0000404") == "HP:0000365"
+    assert knowledge.current_id("HP:0006746") == "HP:0001067"
+    assert not knowledge.has_term("HP:0000404")
     replaced = [r for d in knowledge.disease_ids() for r in knowledge.annotations(d) if r.term_id != r.source_term_id]
     assert replaced
     assert all(knowledge.current_id(r.term_id) == r.term_id for r in replaced)
