@@ -38,7 +38,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from dxsearch.knowledge.hpo import HP_OBO, HpoKnowledge, get_hpo_knowledge
-from dxsearch.knowledge.term_lookup import Candidate, obo_stanzas, unescape_obo
+from dxsearch.knowledge.term_lookup import LINKING_VERBS, Candidate, obo_stanzas, unescape_obo
 from dxsearch.settings import get_settings
 
 __all__ = ["FastHpoCrReader", "build_slim_index", "default_cache_dir", "get_second_reader"]
@@ -220,7 +220,11 @@ class FastHpoCrReader:
             term_id = self._knowledge.current_id(annotation.hpoUri)
             if term_id is None or not self._knowledge.is_phenotypic_abnormality(term_id):
                 continue
-            if len(text[start:end].split()) >= 2:
+            words = text[start:end].lower().split()
+            linking = LINKING_VERBS.intersection(words)
+            if linking and not linking <= set(self._knowledge.term_name(term_id).lower().split()):
+                continue  # its stems met a linking verb: "manifestations affecting" proposed as Abnormal affect
+            if len(words) >= 2:
                 found.append((start, end, term_id))
         return found
 

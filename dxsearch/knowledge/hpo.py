@@ -574,7 +574,7 @@ def _read_alternate_ids(data_dir: Path) -> dict[str, str]:
     known = _hpo3_terms().names
     alternates: dict[str, str] = {}
     primary: str | None = None
-    with open(data_dir / HP_OBO, encoding="utf-8") as obo:
+    with (data_dir / HP_OBO).open(encoding="utf-8") as obo:
         for line in obo:
             if line.startswith("["):
                 primary = None

@@ -62,6 +62,8 @@ _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _HARD_BOUNDARY = re.compile(r"[.;:!?\n]")
 _SOFT_BOUNDARY = re.compile(r",")
 _ARTICLES = frozenset({"the", "a", "an"})
+#: Words that join the members of a coordination whose last member a shared head word follows.
+_CONJUNCTIONS = frozenset({"and", "or"})
 #: What a mention says about the patient (ConText-style): a finding present, absent (looked for, not found),
 #: in the family, uncertain (possible, suspected) or historical (a history of it).
 Assertion = Literal["present", "absent", "family_history", "uncertain", "historical"]
@@ -272,19 +274,47 @@ def _normalise_word(word: str) -> str:
     return _singular(folded.replace("'", "").replace("’", ""))
 
 
+#: Prefixes written both joined and hyphenated ("preauricular" / "pre-auricular", "hypopigmented" /
+#: "hypo-pigmented"): a word after one of them and a hyphen is read joined to it, in text and dictionary alike.
+_JOINED_PREFIXES = frozenset(
+    {"pre", "post", "peri", "para", "hyper", "hypo", "intra", "inter", "sub", "supra", "micro", "macro", "retro"}
+    | {"multi", "poly", "non", "extra", "infra", "trans", "pseudo"}
+)
+
+
+def _words(text: str) -> Iterator[tuple[str, int, int]]:
+    """Words of ``text`` with their offsets, a hyphenated prefix joined to the word it precedes."""
+    pending: tuple[str, int, int] | None = None
+    for match in _WORD.finditer(text):
+        word, start, end = match.group(), match.start(), match.end()
+        if pending is not None:
+            if text[pending[2] : start] == "-":
+                yield pending[0] + word, pending[1], end
+                pending = None
+                continue
+            yield pending
+            pending = None
+        if word.casefold() in _JOINED_PREFIXES and text[end : end + 1] == "-":
+            pending = (word, start, end)
+            continue
+        yield word, start, end
+    if pending is not None:
+        yield pending
+
+
 def _tokens(text: str) -> list[_Token]:
     """Word tokens with their offsets; articles are dropped so "of the aorta" meets "of aorta"."""
     tokens: list[_Token] = []
-    for match in _WORD.finditer(text):
-        norm = _normalise_word(match.group())
+    for word, start, end in _words(text):
+        norm = _normalise_word(word)
         if norm and norm not in _ARTICLES:
-            tokens.append(_Token(norm, match.group(), match.start(), match.end()))
+            tokens.append(_Token(norm, word, start, end))
     return tokens
 
 
 def normalise(text: str) -> str:
     """The dictionary key of a phrase: casefolded, accents, punctuation and articles gone, singular words."""
-    words = map(_normalise_word, _WORD.findall(text))
+    words = (_normalise_word(word) for word, _, _ in _words(text))
     return " ".join([word for word in words if word and word not in _ARTICLES])
 
 
@@ -482,8 +512,79 @@ class TermLookup:
                 by_start[start] = (end, term_id)
         found: list[ExtractedTerm] = []
         for sentence in _sentences(text):
-            found.extend(self._extract_sentence(text, sentence, by_start))
+            matched = list(self._extract_sentence(text, sentence, by_start))
+            found.extend(sorted([*matched, *self._distributed(text, sentence, matched)], key=lambda m: m.start))
         return found
+
+    def _distributed(
+        self, text: str, tokens: list[tuple[_Token, bool]], matched: list[ExtractedTerm]
+    ) -> list[ExtractedTerm]:
+        """Terms a coordination shares out: "renal and hepatic cysts" also says renal cysts, "branchial, otic
+        and renal anomalies" branchial anomalies.
+
+        For a mention of two words or more right after "and" / "or", each single word before the
+        conjunction (back through a comma-separated list) takes the mention's place of its first word; one
+        that then names a term is a mention of it, spanning that word, labelled with the words it stands for,
+        with the mention's assertion. A word already part of a mention is left alone.
+        """
+        index = {token.start: i for i, (token, _) in enumerate(tokens)}
+        taken = {i for m in matched for i, (token, _) in enumerate(tokens) if m.start <= token.start < m.end}
+        shared: list[ExtractedTerm] = []
+        for mention in matched:
+            first = index.get(mention.start)
+            if first is None or first < 2 or tokens[first - 1][0].norm not in _CONJUNCTIONS:
+                continue
+            head = [token for token, _ in tokens[first + 1 :] if token.end <= mention.end]
+            if not head:
+                continue
+            rest = [token.norm for token in head]
+            shared_words = text[head[0].start : head[-1].end]
+            k = first - 2
+            while k >= 0 and k not in taken and tokens[k][0].norm not in _BAG_STOPWORDS:
+                entry = self._entries.get(" ".join([tokens[k][0].norm, *rest]))
+                if entry is not None and entry.tier != _TIER_ABBREVIATION:
+                    word = tokens[k][0]
+                    label = (
+                        f"{word.raw} {shared_words}"  # the words it stands for ("renal cysts"); its span is the word
+                    )
+                    shared.append(
+                        ExtractedTerm(entry.term_id, label, mention.excluded, word.start, word.end, mention.assertion)
+                    )
+                if not tokens[k][1]:  # no comma before this word: the list ends here
+                    break
+                k -= 1
+        return shared
+
+    def named_within(self, text: str, mention: ExtractedTerm) -> list[ExtractedTerm]:
+        """Terms a shorter run of a mention's words names ("schwannoma" and "vestibular schwannoma" inside
+        "bilateral vestibular schwannomas"), each once, longest first, with the mention's assertion.
+
+        Why: longest match keeps one term per run of words, yet the shorter terms are said too, and a
+        reader asked which findings a text names counts them. The caller decides which to keep.
+        """
+        tokens = [
+            _Token(t.norm, t.raw, t.start + mention.start, t.end + mention.start)
+            for t in _tokens(text[mention.start : mention.end])
+        ]
+        found: dict[str, ExtractedTerm] = {}
+        for size in range(min(len(tokens) - 1, self.max_mention_tokens), 0, -1):
+            for i in range(len(tokens) - size + 1):
+                span = tokens[i : i + size]
+                entry = self._entries.get(" ".join(t.norm for t in span))
+                if entry is None or entry.term_id == mention.term_id or entry.term_id in found:
+                    continue
+                if entry.tier == _TIER_ABBREVIATION and tuple(_surface(t.raw) for t in span) not in entry.surfaces:
+                    continue
+                first, last = span[0], span[-1]
+                found[entry.term_id] = ExtractedTerm(
+                    entry.term_id,
+                    text[first.start : last.end],
+                    mention.excluded,
+                    first.start,
+                    last.end,
+                    mention.assertion,
+                )
+        return list(found.values())
 
     def _extract_sentence(
         self, text: str, tokens: list[tuple[_Token, bool]], candidates: dict[int, tuple[int, str]]
@@ -607,7 +708,14 @@ def _post_cue(tokens: list[tuple[_Token, bool]], end: int) -> int:
 
 
 #: Words a bag of content words leaves out: they carry no meaning of their own in a term's name.
-_BAG_STOPWORDS = frozenset({"of", "the", "a", "an", "in", "on", "with", "and", "to", "at", "by", "for", "from", "or"})
+#: Verbs that link a finding to what it touches: "manifestations affecting the ear" is no Abnormal affect.
+LINKING_VERBS = frozenset(
+    {"affecting", "involving", "including", "causing", "resulting", "leading", "presenting", "showing"}
+)
+_BAG_STOPWORDS = (
+    frozenset({"of", "the", "a", "an", "in", "on", "with", "and", "to", "at", "by", "for", "from", "or"})
+    | LINKING_VERBS
+)
 #: Longest window a bag match looks at, in tokens.
 MAX_BAG_TOKENS = 6
 _STEM_SUFFIXES = (

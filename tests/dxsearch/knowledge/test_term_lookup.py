@@ -336,3 +336,30 @@ def test_a_longer_candidate_of_another_reader_replaces_the_dictionary_match(look
     assert (read[0].term_id, read[0].assertion, read[0].label) == ("HP:0009373", "absent", "brachydactyly type C")
     assert SEIZURE not in {m.term_id for m in read}  # one word ("No"): not taken
     assert read[1:] == plain[1:]
+
+
+def test_a_hyphenated_prefix_reads_as_the_joined_word(lookup: TermLookup) -> None:
+    assert normalise("pre-auricular pits") == normalise("preauricular pit") == "preauricular pit"
+    assert [m.term_id for m in lookup.mentions("Bilateral pre-auricular pits.")] == ["HP:0004467"]
+    assert [m.term_id for m in lookup.mentions("post-axial polydactyly")] == ["HP:0100259"]
+    assert normalise("X-linked") == "x linked"  # not a prefix: the words stay apart
+
+
+def test_a_coordination_shares_its_head_word(lookup: TermLookup) -> None:
+    """ "renal and hepatic cysts" says renal cysts too; the shared mention spans its own word, with the
+    assertion of the mention it was shared from."""
+    text = "No renal or hepatic cysts. Upper and lower limb spasticity."
+    read = [(m.term_id, text[m.start : m.end], m.label, m.assertion) for m in lookup.mentions(text)]
+    assert read == [
+        ("HP:0000107", "renal", "renal cysts", "absent"),
+        ("HP:0001407", "hepatic cysts", "hepatic cysts", "absent"),
+        ("HP:0006986", "Upper", "Upper limb spasticity", "present"),
+        ("HP:0002061", "lower limb spasticity", "lower limb spasticity", "present"),
+    ]
+    # A word that is a mention of its own is not shared into: "seizures and renal cysts" is two findings.
+    assert [m.term_id for m in lookup.mentions("seizures and renal cysts")] == [SEIZURE, "HP:0000107"]
+
+
+def test_a_linking_verb_is_no_word_of_a_term(lookup: TermLookup) -> None:
+    """ "affecting" stems to "affect": without the stop, "abnormalities affecting" read as Abnormal affect."""
+    assert "HP:0025766" not in {m.term_id for m in lookup.mentions("with abnormalities affecting branchial arches")}
