@@ -352,8 +352,7 @@ def print_trace(trace: Trace, *, explain: bool) -> None:
     account = trace.input_account
     if account is not None:
         console.print(
-            f"input: {sum(1 for m in account.mapped if m.within is None)} item(s) mapped to HPO, "
-            f"{len(account.not_understood)} not understood",
+            f"input: {len(account.mapped)} item(s) mapped to HPO, {len(account.not_understood)} not understood",
             highlight=False,
         )
         for item in account.not_understood:
@@ -673,12 +672,10 @@ def read_command(
     \b
       {"doc_id": ..., "findings": [{"id": "HP:...", "label": ..., "span": [start, end],
                                    "assertion": "present|absent|family_history|uncertain|historical",
-                                   "kind": "finding|inheritance|onset", "within": null}],
+                                   "kind": "finding|inheritance|onset"}],
        "not_understood": [{"span": [start, end], "reason": ...}], "age": "P14Y", "sex": "male"}
 
     A mode of inheritance ("autosomal dominant") or an onset ("since infancy") is listed with its kind.
-    A broader term named inside a longer mention (Schwannoma in "vestibular schwannomas") is listed too,
-    with "within": the span of that mention, whose term implies it.
     """
     from dxsearch.intake.account import read_text
     from dxsearch.intake.second_reader import get_second_reader
@@ -708,7 +705,6 @@ def read_command(
                     "span": list(m.span or ()),
                     "assertion": m.assertion,
                     "kind": m.kind,
-                    "within": list(m.within) if m.within is not None else None,
                 }
                 for m in reading.mapped
             ]

@@ -89,13 +89,6 @@ class MappedItem(BaseModel):
     label: str = Field(description="The HPO term's name.")
     assertion: Assertion
     kind: ItemKind = "finding"
-    within: Span | None = Field(
-        default=None,
-        description=(
-            "For a term named inside a longer mention of a note (Schwannoma in 'vestibular schwannomas'): that "
-            "mention's span. The longer term is the finding and implies this one, so it is not counted again."
-        ),
-    )
 
 
 class NotUnderstood(BaseModel):
@@ -126,10 +119,8 @@ class InputAccount(BaseModel):
 
     @property
     def items(self) -> int:
-        """How many input items (or parts of items) the account covers: one per path and span (terms named
-        inside a longer mention are part of that mention's item)."""
-        spans = {(m.path, m.span) for m in self.mapped if m.within is None}
-        return len(spans | {(n.path, n.span) for n in self.not_understood})
+        """How many input items (or parts of items) the account covers: one per path and span."""
+        return len({(m.path, m.span) for m in self.mapped} | {(n.path, n.span) for n in self.not_understood})
 
 
 class SecondReader(Protocol):
@@ -325,10 +316,9 @@ def read_text(
         if mention.assertion in PATIENT_ASSERTIONS and mention.term_id not in known:
             findings.append(Finding(label=mention.label, hpo_id=mention.term_id, excluded=mention.excluded))
             known.add(mention.term_id)
-    entries = [(m, None) for m in [*mentions, *stated]] + _named_within(text, mentions, lookup, knowledge)
     mapped = tuple(
-        _mapped("text", (m.start, m.end), None, m.term_id, m.assertion, knowledge, within=within)
-        for m, within in sorted(entries, key=lambda entry: (entry[0].start, entry[1] is not None))
+        _mapped("text", (m.start, m.end), None, m.term_id, m.assertion, knowledge)
+        for m in sorted([*mentions, *stated], key=lambda m: m.start)
     )
     used = [(m.start, m.end) for m in [*mentions, *stated]] + demographics.spans
     missed = tuple(
@@ -370,27 +360,6 @@ def _best_per_term(mentions: Sequence[ExtractedTerm]) -> list[ExtractedTerm]:
     return sorted(best.values(), key=lambda m: m.start)
 
 
-def _named_within(
-    text: str, mentions: Sequence[ExtractedTerm], lookup: TermLookup, knowledge: HpoKnowledge
-) -> list[tuple[ExtractedTerm, Span]]:
-    """Broader terms named inside a finding's mention, each with that mention's span.
-
-    Only ancestors of the mention's term are kept: "vestibular schwannomas" also says schwannoma, but
-    "hypotonic at birth" names the neonatal hypotonia it is, not something beside it. A denied mention
-    adds nothing: "no vestibular schwannoma" does not deny every schwannoma. They stay in the account
-    (a reader of the note sees every term it names) and out of the findings (the longer term implies them).
-    """
-    named: list[tuple[ExtractedTerm, Span]] = []
-    for mention in mentions:
-        if mention.assertion == "absent":
-            continue
-        ancestors = knowledge.ancestors(mention.term_id)
-        for inner in lookup.named_within(text, mention):
-            if inner.term_id in ancestors:
-                named.append((inner, (mention.start, mention.end)))
-    return named
-
-
 def _given_id(hpo_id: str | None, knowledge: HpoKnowledge) -> tuple[str | None, str | None]:
     """(the id to use, the id given if it is no term at all) for an item's own HPO id.
 
@@ -404,17 +373,8 @@ def _given_id(hpo_id: str | None, knowledge: HpoKnowledge) -> tuple[str | None, 
 
 
 def _mapped(
-    path: str,
-    span: Span,
-    given: str | None,
-    term_id: str,
-    assertion: Assertion,
-    knowledge: HpoKnowledge,
-    *,
-    within: Span | None = None,
+    path: str, span: Span, given: str | None, term_id: str, assertion: Assertion, knowledge: HpoKnowledge
 ) -> MappedItem:
     name = knowledge.term_name(term_id) if knowledge.has_term(term_id) else term_id
     kind = kind_of(knowledge, term_id)
-    return MappedItem(
-        path=path, span=span, given=given, hpo_id=term_id, label=name, assertion=assertion, kind=kind, within=within
-    )
+    return MappedItem(path=path, span=span, given=given, hpo_id=term_id, label=name, assertion=assertion, kind=kind)

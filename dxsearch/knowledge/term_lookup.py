@@ -555,37 +555,6 @@ class TermLookup:
                 k -= 1
         return shared
 
-    def named_within(self, text: str, mention: ExtractedTerm) -> list[ExtractedTerm]:
-        """Terms a shorter run of a mention's words names ("schwannoma" and "vestibular schwannoma" inside
-        "bilateral vestibular schwannomas"), each once, longest first, with the mention's assertion.
-
-        Why: longest match keeps one term per run of words, yet the shorter terms are said too, and a
-        reader asked which findings a text names counts them. The caller decides which to keep.
-        """
-        tokens = [
-            _Token(t.norm, t.raw, t.start + mention.start, t.end + mention.start)
-            for t in _tokens(text[mention.start : mention.end])
-        ]
-        found: dict[str, ExtractedTerm] = {}
-        for size in range(min(len(tokens) - 1, self.max_mention_tokens), 0, -1):
-            for i in range(len(tokens) - size + 1):
-                span = tokens[i : i + size]
-                entry = self._entries.get(" ".join(t.norm for t in span))
-                if entry is None or entry.term_id == mention.term_id or entry.term_id in found:
-                    continue
-                if entry.tier == _TIER_ABBREVIATION and tuple(_surface(t.raw) for t in span) not in entry.surfaces:
-                    continue
-                first, last = span[0], span[-1]
-                found[entry.term_id] = ExtractedTerm(
-                    entry.term_id,
-                    text[first.start : last.end],
-                    mention.excluded,
-                    first.start,
-                    last.end,
-                    mention.assertion,
-                )
-        return list(found.values())
-
     def _extract_sentence(
         self, text: str, tokens: list[tuple[_Token, bool]], candidates: dict[int, tuple[int, str]]
     ) -> Iterator[ExtractedTerm]:

@@ -225,8 +225,7 @@ function renderNotUnderstood(account) {
       ),
     );
   }
-  // A term named inside a longer mention (its `within`) is part of that mention's item, not one of its own.
-  const mapped = Array.isArray(account.mapped) ? account.mapped.filter((m) => !m.within).length : 0;
+  const mapped = Array.isArray(account.mapped) ? account.mapped.length : 0;
   return [
     h("p", { class: "meta" }, `${mapped} input item(s) mapped to HPO terms; ${items.length} not understood:`),
     list,
