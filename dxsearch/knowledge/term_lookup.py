@@ -681,9 +681,12 @@ def _post_cue(tokens: list[tuple[_Token, bool]], end: int) -> int:
 LINKING_VERBS = frozenset(
     {"affecting", "involving", "including", "causing", "resulting", "leading", "presenting", "showing"}
 )
+#: A finding stated as a predicate: "the ears were large" is Large ears, "motor milestones were delayed" Motor delay.
+COPULAS = frozenset({"is", "are", "was", "were", "been", "appeared", "seemed"})
 _BAG_STOPWORDS = (
     frozenset({"of", "the", "a", "an", "in", "on", "with", "and", "to", "at", "by", "for", "from", "or"})
     | LINKING_VERBS
+    | COPULAS
 )
 #: Longest window a bag match looks at, in tokens.
 MAX_BAG_TOKENS = 6

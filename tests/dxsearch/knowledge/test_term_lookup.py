@@ -363,3 +363,11 @@ def test_a_coordination_shares_its_head_word(lookup: TermLookup) -> None:
 def test_a_linking_verb_is_no_word_of_a_term(lookup: TermLookup) -> None:
     """ "affecting" stems to "affect": without the stop, "abnormalities affecting" read as Abnormal affect."""
     assert "HP:0025766" not in {m.term_id for m in lookup.mentions("with abnormalities affecting branchial arches")}
+
+
+def test_a_finding_stated_as_a_predicate_is_read(lookup: TermLookup) -> None:
+    """ "X was Y": the copula is no word of the term, so the words meet it in any order."""
+    assert [m.term_id for m in lookup.mentions("His head was small.")] == ["HP:0000252"]
+    assert [m.term_id for m in lookup.mentions("Motor milestones were delayed.")] == ["HP:0001270"]
+    assert [m.term_id for m in lookup.mentions("Hearing was impaired on the left.")] == ["HP:0000365"]
+    assert lookup.mentions("Hearing was not impaired.") == []  # "not" is a word of its own: no term
