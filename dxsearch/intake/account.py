@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dxsearch.cases import Finding, Sex
 from dxsearch.intake.demographics import Demographics, read_demographics
+from dxsearch.intake.quantities import quantity_candidates
 from dxsearch.knowledge.context_lookup import ItemKind, case_modes, case_onset, get_context_lookup, kind_of
 from dxsearch.knowledge.hpo import HpoKnowledge
 from dxsearch.knowledge.term_lookup import ASSERTION_ORDER, Assertion, Candidate, ExtractedTerm, TermLookup
@@ -221,7 +222,7 @@ def read_items(
             read = read_demographics(words)
             if read.age is not None and demographics.age is None:
                 demographics, demographics_path = _shifted(read, start), path
-            mentions = _best_per_term(lookup.mentions(words))
+            mentions = _best_per_term(lookup.mentions(words, quantity_candidates(words)))
             for mention in mentions:
                 assertion = forced or mention.assertion
                 if assertion in PATIENT_ASSERTIONS:
@@ -308,7 +309,8 @@ def read_text(
     dominant", "since infancy"): mapped with their kind, carried by the reading, never findings.
     """
     demographics = read_demographics(text)
-    mentions = lookup.mentions(text, second.candidates(text) if second is not None else ())
+    candidates = [*quantity_candidates(text), *(second.candidates(text) if second is not None else ())]
+    mentions = lookup.mentions(text, candidates)
     stated = (context if context is not None else get_context_lookup()).mentions(text)
     findings: list[Finding] = []
     known: set[str] = set()

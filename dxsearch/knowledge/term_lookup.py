@@ -657,7 +657,8 @@ def _sentences(text: str) -> Iterator[list[tuple[_Token, bool]]]:
     previous_end = 0
     for token in _tokens(text):
         gap = text[previous_end : token.start]
-        if _HARD_BOUNDARY.search(gap) and sentence:
+        decimal = gap in (".", ",") and sentence and sentence[-1][0].raw.isdigit() and token.raw[:1].isdigit()
+        if _HARD_BOUNDARY.search(gap) and sentence and not decimal:  # "2.5 SD" is one sentence
             yield sentence
             sentence = []
         sentence.append((token, bool(_SOFT_BOUNDARY.search(gap))))

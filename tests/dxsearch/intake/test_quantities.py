@@ -1,0 +1,72 @@
+"""Findings stated as numbers, read through the intake on the real HPO dictionary."""
+
+from __future__ import annotations
+
+import pytest
+
+from dxsearch.intake import CaseInput, FindingInput, intake
+from dxsearch.intake.account import read_text
+from dxsearch.intake.quantities import quantity_candidates
+from dxsearch.intake.second_reader import get_second_reader
+from dxsearch.knowledge.hpo import get_hpo_knowledge
+from dxsearch.knowledge.term_lookup import get_term_lookup
+from dxsearch.pseudonym import Pseudonymiser
+
+PSEUDONYMISER = Pseudonymiser("quantities-test-key")
+
+
+def present(note: str) -> list[tuple[str, str]]:
+    """(HPO id, assertion) of every term the intake's reading of a note maps (a note may name none)."""
+    reading = read_text(note, get_term_lookup(), get_hpo_knowledge(), get_second_reader())
+    return [(m.hpo_id, m.assertion) for m in reading.mapped]
+
+
+@pytest.mark.parametrize(
+    ("note", "expected"),
+    [
+        ("Head circumference was 42 cm (-3 SD).", "HP:0000252"),  # Microcephaly
+        ("OFC 52 cm (+2.5 SD).", "HP:0000256"),  # Macrocephaly: a decimal point ends no sentence
+        ("Height 3.2 SD below the mean.", "HP:0004322"),  # Short stature
+        ("Length 45 cm (<P3).", "HP:0004322"),
+        ("Height 192 cm, above the 97th centile.", "HP:0000098"),  # Tall stature
+        ("Weight was below the 3rd centile.", "HP:0004325"),  # Decreased body weight
+        ("She walked independently at 3 years.", "HP:0031936"),  # Delayed ability to walk
+        ("At 18 months he was not yet walking.", "HP:0031936"),
+        ("He sat unsupported at 12 months.", "HP:0025336"),  # Delayed ability to sit
+        ("He spoke his first words at 4 years.", "HP:0000750"),  # Delayed speech and language development
+        ("Full-scale IQ was 55.", "HP:0001256"),  # Mild intellectual disability
+        ("IQ 40", "HP:0002342"),  # Moderate
+    ],
+)
+def test_a_value_beyond_the_normal_range_names_its_finding(note: str, expected: str) -> None:
+    assert present(note) == [(expected, "present")]
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "Head circumference 50 cm (-1 SD).",
+        "Height was on the 50th centile.",
+        "He walked at 13 months.",
+        "She sat at 7 months.",
+        "His IQ is 95.",
+        "Weight 12 kg.",  # a value without a reference names nothing
+    ],
+)
+def test_a_value_within_the_normal_range_names_nothing(note: str) -> None:
+    assert quantity_candidates(note) == []
+    assert present(note) == []
+
+
+def test_a_denied_finding_stays_denied_whatever_the_value_says() -> None:
+    # The value is within range here, so only the word is read, and the cue denies it.
+    assert present("No microcephaly (OFC -1 SD).") == [("HP:0000252", "absent")]
+    assert present("No microcephaly; OFC -3 SD.") == [("HP:0000252", "absent"), ("HP:0000252", "present")]
+
+
+def test_a_findings_list_item_stated_as_a_value_is_mapped() -> None:
+    prepared = intake(
+        CaseInput(findings=(FindingInput(label="OFC -2.5 SD"),)), pseudonymiser=PSEUDONYMISER, fallback_id="t"
+    )
+    assert [(m.hpo_id, m.path) for m in prepared.account.mapped] == [("HP:0000252", "findings[0]")]
+    assert [f.hpo_id for f in prepared.case.findings] == ["HP:0000252"]
