@@ -519,40 +519,80 @@ class TermLookup:
     def _distributed(
         self, text: str, tokens: list[tuple[_Token, bool]], matched: list[ExtractedTerm]
     ) -> list[ExtractedTerm]:
-        """Terms a coordination shares out: "renal and hepatic cysts" also says renal cysts, "branchial, otic
-        and renal anomalies" branchial anomalies.
+        """Terms a coordination shares out: "renal and hepatic cysts" also says renal cysts, "low-set and
+        posteriorly rotated ears" low-set ears, "cleft lip and palate" cleft palate.
 
-        For a mention of two words or more right after "and" / "or", each single word before the
-        conjunction (back through a comma-separated list) takes the mention's place of its first word; one
-        that then names a term is a mention of it, spanning that word, labelled with the words it stands for,
-        with the mention's assertion. A word already part of a mention is left alone.
+        A mention next to "and" / "or" lends its words to the member on the other side: a member before it
+        (one or two words; single words further back through a comma-separated list) takes the place of
+        the mention's first words, a member after it (one or two words) the place of its last words. A
+        member that then names a term is a mention of it, spanning the member's words, labelled with the
+        words it stands for, with the mention's assertion. Words already part of a mention are left alone.
         """
         index = {token.start: i for i, (token, _) in enumerate(tokens)}
         taken = {i for m in matched for i, (token, _) in enumerate(tokens) if m.start <= token.start < m.end}
+
+        def free(i: int, j: int) -> bool:
+            """Tokens i..j-1 exist, are in no mention, are no stop word, and no comma falls between them."""
+            return (
+                0 <= i < j <= len(tokens)
+                and all(k not in taken and tokens[k][0].norm not in _BAG_STOPWORDS for k in range(i, j))
+                and not any(tokens[k][1] for k in range(i + 1, j))
+            )
+
+        def said(part: list[_Token]) -> str:
+            return text[part[0].start : part[-1].end]
+
+        def shared_term(member: list[_Token], words: list[_Token], mention: ExtractedTerm) -> ExtractedTerm | None:
+            entry = self._entries.get(" ".join(t.norm for t in words))
+            if entry is None or entry.tier == _TIER_ABBREVIATION:
+                return None
+            # The words it stands for ("renal cysts", "low-set ears"); its span is the member's own words.
+            parts = [words[: words.index(member[0])], member, words[words.index(member[-1]) + 1 :]]
+            label = " ".join(said(part) for part in parts if part)
+            return ExtractedTerm(
+                entry.term_id, label, mention.excluded, member[0].start, member[-1].end, mention.assertion
+            )
+
         shared: list[ExtractedTerm] = []
         for mention in matched:
             first = index.get(mention.start)
-            if first is None or first < 2 or tokens[first - 1][0].norm not in _CONJUNCTIONS:
+            if first is None:
                 continue
-            head = [token for token, _ in tokens[first + 1 :] if token.end <= mention.end]
-            if not head:
+            last = first
+            while last + 1 < len(tokens) and tokens[last + 1][0].end <= mention.end:
+                last += 1
+            words = [token for token, _ in tokens[first : last + 1]]
+            if len(words) < 2:
                 continue
-            rest = [token.norm for token in head]
-            shared_words = text[head[0].start : head[-1].end]
-            k = first - 2
-            while k >= 0 and k not in taken and tokens[k][0].norm not in _BAG_STOPWORDS:
-                entry = self._entries.get(" ".join([tokens[k][0].norm, *rest]))
-                if entry is not None and entry.tier != _TIER_ABBREVIATION:
-                    word = tokens[k][0]
-                    label = (
-                        f"{word.raw} {shared_words}"  # the words it stands for ("renal cysts"); its span is the word
-                    )
-                    shared.append(
-                        ExtractedTerm(entry.term_id, label, mention.excluded, word.start, word.end, mention.assertion)
-                    )
-                if not tokens[k][1]:  # no comma before this word: the list ends here
-                    break
-                k -= 1
+            if first >= 2 and tokens[first - 1][0].norm in _CONJUNCTIONS:
+                end, size = first - 1, 2
+                while True:
+                    found = None
+                    for width in range(size, 0, -1):
+                        if not free(end - width, end):
+                            continue
+                        member = [token for token, _ in tokens[end - width : end]]
+                        for keep in range(1, len(words)):
+                            found = found or shared_term(member, member + words[keep:], mention)
+                        if found is not None:
+                            break
+                    if found is not None:
+                        shared.append(found)
+                    if not free(end - 1, end) or not tokens[end - 1][1]:  # no comma before it: the list ends
+                        break
+                    end, size = end - 1, 1
+            after = last + 1
+            if after + 1 < len(tokens) and tokens[after][0].norm in _CONJUNCTIONS and not tokens[after][1]:
+                for width in (2, 1):
+                    if not free(after + 1, after + 1 + width):
+                        continue
+                    member = [token for token, _ in tokens[after + 1 : after + 1 + width]]
+                    found = None
+                    for keep in range(len(words) - 1, 0, -1):
+                        found = found or shared_term(member, words[:keep] + member, mention)
+                    if found is not None:
+                        shared.append(found)
+                        break
         return shared
 
     def _extract_sentence(
@@ -778,12 +818,30 @@ def lookup_key(knowledge: HpoKnowledge) -> str:
     )
 
 
+INABILITY_TO_WALK, ABSENT_SPEECH, REDUCED_EYE_CONTACT = "HP:0002540", "HP:0001344", "HP:0000817"
+#: How notes say a patient cannot do something HPO names as an absence ("Inability to walk", "Absent
+#: speech"): the negation is the finding, so the phrase is a term and no cue denies it.
+FINDING_PHRASES: dict[str, str] = {
+    **dict.fromkeys(
+        ("unable to walk", "cannot walk", "can not walk", "does not walk", "not able to walk", "wheelchair bound"),
+        INABILITY_TO_WALK,
+    ),
+    **dict.fromkeys(
+        ("no words", "does not speak", "cannot speak", "can not speak", "unable to speak", "not speaking"),
+        ABSENT_SPEECH,
+    ),
+    **dict.fromkeys(("no eye contact", "absent eye contact", "avoids eye contact"), REDUCED_EYE_CONTACT),
+}
+
+
 @lru_cache(maxsize=1)
 def get_term_lookup() -> TermLookup:
     """The process-wide ``TermLookup`` over ``get_hpo_knowledge()``, built on first call (or read back from the
     knowledge's derived-data cache: every process that reads a case needs it, and building it takes ~0.5 s)."""
     knowledge = get_hpo_knowledge()
-    return knowledge.derived_cache.load_or_build("term-lookup", lookup_key(knowledge), lambda: TermLookup(knowledge))
+    return knowledge.derived_cache.load_or_build(
+        "term-lookup", lookup_key(knowledge), lambda: TermLookup(knowledge, extra=FINDING_PHRASES)
+    )
 
 
 def resolve_findings(case: Case, lookup: TermLookup | None = None) -> Case:

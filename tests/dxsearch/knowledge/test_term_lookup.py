@@ -371,3 +371,20 @@ def test_a_finding_stated_as_a_predicate_is_read(lookup: TermLookup) -> None:
     assert [m.term_id for m in lookup.mentions("Motor milestones were delayed.")] == ["HP:0001270"]
     assert [m.term_id for m in lookup.mentions("Hearing was impaired on the left.")] == ["HP:0000365"]
     assert lookup.mentions("Hearing was not impaired.") == []  # "not" is a word of its own: no term
+
+
+def test_an_inability_said_with_a_negation_is_the_finding(lookup: TermLookup) -> None:
+    """ "cannot walk" is Inability to walk, present: the negation is the finding, no cue denies it."""
+    read = [(m.term_id, m.assertion) for m in lookup.mentions("He cannot walk and does not speak; no eye contact.")]
+    assert read == [("HP:0002540", "present"), ("HP:0001344", "present"), ("HP:0000817", "present")]
+    assert [(m.term_id, m.assertion) for m in lookup.mentions("No speech delay.")] == [("HP:0000750", "absent")]
+
+
+def test_a_coordination_shares_its_modifier(lookup: TermLookup) -> None:
+    read = [(m.term_id, m.label) for m in lookup.mentions("Cleft lip and palate; low-set and posteriorly rotated ears.")]
+    assert read == [
+        ("HP:0410030", "Cleft lip"),
+        ("HP:0000175", "Cleft palate"),
+        ("HP:0000369", "low-set ears"),
+        ("HP:0000358", "posteriorly rotated ears"),
+    ]
