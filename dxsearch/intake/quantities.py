@@ -34,13 +34,19 @@ IQ_BANDS = (
     (20, "HP:0010864"),  # Severe
     (0, "HP:0002187"),  # Profound
 )
-#: (below, above) the population: the HPO terms a measurement's name gives.
+SMALL_FOR_AGE, LARGE_FOR_AGE, SHORT_AT_BIRTH = "HP:0001518", "HP:0001520", "HP:0003561"
+#: (below, above) the population: the HPO terms a measurement's name gives. A measurement at birth is
+#: measured against gestational age (birth weight low: small for gestational age).
 _MEASURES: dict[str, tuple[str, str]] = {
+    "birth_weight": (SMALL_FOR_AGE, LARGE_FOR_AGE),
+    "birth_length": (SHORT_AT_BIRTH, LARGE_FOR_AGE),
     "head": (MICROCEPHALY, MACROCEPHALY),
     "height": (SHORT_STATURE, TALL_STATURE),
     "weight": (DECREASED_WEIGHT, INCREASED_WEIGHT),
 }
 _MEASURE_NAMES = {
+    "birth_weight": r"birth ?weight|weight at birth",
+    "birth_length": r"birth length|length at birth",
     "head": r"head circumference|occipito-?frontal (?:head )?circumference|OFC|HC",
     "height": r"height|body length|length|stature",
     "weight": r"body weight|weight",
