@@ -759,7 +759,7 @@ def _stem(word: str) -> str:
 
     Applied alike to dictionary and text, like ``_singular``: only that forms of one word meet matters.
     """
-    if word.endswith("ly") and len(word) >= 7:  # mentally / mental, not early / ear
+    if word.endswith("ly") and (len(word) >= 7 or word == "mildly"):  # mentally / mental, not early / ear
         word = word[:-2]
     for _ in range(2):
         for suffix in _STEM_SUFFIXES:

@@ -323,6 +323,7 @@ def test_word_forms_meet_their_terms(lookup: TermLookup) -> None:
     assert lookup.lookup("distal arthrogryposes") == "HP:0005684"
     assert lookup.lookup("multiple exostoses") == "HP:0002762"
     assert [m.term_id for m in lookup.mentions("He is mentally retarded.")] == [INTELLECTUAL_DISABILITY]
+    assert [m.term_id for m in lookup.mentions("He is mildly mentally retarded.")] == ["HP:0001256"]
 
 
 def test_a_longer_candidate_of_another_reader_replaces_the_dictionary_match(lookup: TermLookup) -> None:
