@@ -791,12 +791,23 @@ def _patient_asserts(tokens: list[tuple[_Token, bool]], i: int) -> bool:
     )
 
 
+def _cues_by_first_word() -> dict[str, tuple[tuple[tuple[str, ...], Assertion | None], ...]]:
+    """Cues (pseudo-cues first, then longest first) by their first word: a note's token is checked against
+    the few cues that start with it, not all of them (the relative-and-verb cues alone number hundreds)."""
+    by_word: dict[str, list[tuple[tuple[str, ...], Assertion | None]]] = defaultdict(list)
+    for words in _PSEUDO_CUES:
+        by_word[words[0]].append((words, None))
+    for words, assertion in _CUES_LONGEST_FIRST:
+        by_word[words[0]].append((words, assertion))
+    return {word: tuple(cues) for word, cues in by_word.items()}
+
+
+_CUES_BY_FIRST_WORD = _cues_by_first_word()
+
+
 def _cue(tokens: list[tuple[_Token, bool]], i: int) -> tuple[tuple[str, ...], Assertion | None] | None:
     """The (longest) assertion cue starting at token ``i`` (assertion ``None``: a pseudo-cue), ``None`` if none."""
-    for words in _PSEUDO_CUES:
-        if tuple(token.norm for token, _ in tokens[i : i + len(words)]) == words:
-            return words, None
-    for words, assertion in _CUES_LONGEST_FIRST:
+    for words, assertion in _CUES_BY_FIRST_WORD.get(tokens[i][0].norm, ()):
         if tuple(token.norm for token, _ in tokens[i : i + len(words)]) == words:
             return words, assertion
     return None
