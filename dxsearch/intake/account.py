@@ -19,6 +19,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from dxsearch.cases import Finding, Sex
+from dxsearch.intake.abilities import ability_candidates
 from dxsearch.intake.demographics import Demographics, read_demographics
 from dxsearch.intake.quantities import quantity_candidates
 from dxsearch.knowledge.context_lookup import ItemKind, case_modes, case_onset, get_context_lookup, kind_of
@@ -222,7 +223,7 @@ def read_items(
             read = read_demographics(words)
             if read.age is not None and demographics.age is None:
                 demographics, demographics_path = _shifted(read, start), path
-            mentions = _best_per_term(lookup.mentions(words, quantity_candidates(words)))
+            mentions = _best_per_term(lookup.mentions(words, stated_candidates(words)))
             for mention in mentions:
                 assertion = forced or mention.assertion
                 if assertion in PATIENT_ASSERTIONS:
@@ -309,7 +310,7 @@ def read_text(
     dominant", "since infancy"): mapped with their kind, carried by the reading, never findings.
     """
     demographics = read_demographics(text)
-    candidates = [*quantity_candidates(text), *(second.candidates(text) if second is not None else ())]
+    candidates = [*stated_candidates(text), *(second.candidates(text) if second is not None else ())]
     mentions = lookup.mentions(text, candidates)
     stated = (context if context is not None else get_context_lookup()).mentions(text)
     findings: list[Finding] = []
@@ -360,6 +361,12 @@ def _best_per_term(mentions: Sequence[ExtractedTerm]) -> list[ExtractedTerm]:
         if previous is None or ASSERTION_ORDER[mention.assertion] < ASSERTION_ORDER[previous.assertion]:
             best[mention.term_id] = mention
     return sorted(best.values(), key=lambda m: m.start)
+
+
+def stated_candidates(text: str) -> list[Candidate]:
+    """Mentions the dictionary cannot spell, proposed by the readers of stated values and missing abilities:
+    "OFC 42 cm (-3 SD)", "walked at 3 years", "cannot walk"."""
+    return [*quantity_candidates(text), *ability_candidates(text)]
 
 
 def _given_id(hpo_id: str | None, knowledge: HpoKnowledge) -> tuple[str | None, str | None]:

@@ -7,15 +7,20 @@ own definitions use: a measurement more than two standard deviations from the me
 above the 97th centile; IQ bands as HPO grades intellectual disability; milestones against the age by
 which nearly all children reach them (sitting by 9 months, walking by 18, first words by 18).
 
-Each reading is a ``Candidate`` (a span of the note and an HPO id) handed to the dictionary's reading
-(``TermLookup.mentions``), which decides its assertion as it does for any mention. A value within the
-normal range names nothing and is not read.
+A number is read only when it says which side of the mean it is on and belongs to the patient's own
+body measurement: "within 2 SD", "± 2 SD", ranges ("-1 to -2 SD"), a change without a sign ("dropped by
+2.5 SD"), another body part's length ("palpebral fissure length"), a relative's or a target height are
+not read. A measurement followed over time is read at its last value ("OFC -2.4 SD at birth, now 0 SD"
+names nothing). Each reading is a ``Candidate`` (a span of the note and an HPO id) handed to the
+dictionary's reading (``TermLookup.mentions``), which decides its assertion as for any mention
+("his brother walked at 3 years" is family history, "if not walking by 18 months" uncertain).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Literal
 
 from dxsearch.knowledge.term_lookup import Candidate
 
@@ -24,6 +29,7 @@ __all__ = ["quantity_candidates"]
 MICROCEPHALY, MACROCEPHALY = "HP:0000252", "HP:0000256"
 SHORT_STATURE, TALL_STATURE = "HP:0004322", "HP:0000098"
 DECREASED_WEIGHT, INCREASED_WEIGHT = "HP:0004325", "HP:0004324"
+SMALL_FOR_AGE, LARGE_FOR_AGE, SHORT_AT_BIRTH = "HP:0001518", "HP:0001520", "HP:0003561"
 DELAYED_WALKING, DELAYED_SITTING, DELAYED_SPEECH = "HP:0031936", "HP:0025336", "HP:0000750"
 #: (lowest IQ of the band, HPO term), highest band first; below 20 is profound.
 IQ_BANDS = (
@@ -34,7 +40,6 @@ IQ_BANDS = (
     (20, "HP:0010864"),  # Severe
     (0, "HP:0002187"),  # Profound
 )
-SMALL_FOR_AGE, LARGE_FOR_AGE, SHORT_AT_BIRTH = "HP:0001518", "HP:0001520", "HP:0003561"
 #: (below, above) the population: the HPO terms a measurement's name gives. A measurement at birth is
 #: measured against gestational age (birth weight low: small for gestational age).
 _MEASURES: dict[str, tuple[str, str]] = {
@@ -52,31 +57,54 @@ _MEASURE_NAMES = {
     "weight": r"body weight|weight",
 }
 _MEASURE = re.compile(
-    r"\b(?:" + "|".join(f"(?P<{kind}>{names})" for kind, names in _MEASURE_NAMES.items()) + r")\b",
+    r"\b(?:" + "|".join(f"(?P<{kind}>{names})" for kind, names in _MEASURE_NAMES.items()) + r")\b(?!-)",
     re.IGNORECASE,
 )
+#: Words that may stand right before a measurement of the patient's body. Any other word names what is
+#: measured ("palpebral fissure length", "penile length", "mid-parental height", "mother's height").
+_BEFORE_A_BODY_MEASURE = frozenset(
+    {"his", "her", "their", "its", "the", "a", "an", "and", "with", "of", "body", "standing", "current"}
+    | {"present", "adult", "final", "was", "is", "had", "has", "showed", "shows", "revealed", "examination"}
+    | {"measured", "at", "by", "on", "in", "now", "today", "whose", "increased", "decreased", "normal"}
+)
+#: In a measurement's words: it is not (only) the patient's own ("2 SD below mid-parental height").
+_SOMEONE_ELSES = re.compile(r"\b(?:parental|parents?|target|mother|father|sibling|brother|sister)\b", re.IGNORECASE)
 _NUMBER = r"\d+(?:[.,]\d+)?"
-#: A z-score: "-3 SD", "(+2.5 SDS)", "−2 standard deviations"; "below -2 SD" too.
+_SIGN = r"[-+−–]"
+#: A z-score: "-3 SD", "(+2.5 SDS)", "−2 standard deviations", "3 SD below the mean"; or "SDS -2.8".
 _SD = re.compile(
-    rf"(?P<sign>[-+−–])?\s?(?P<value>{_NUMBER})\s?(?:SDS?|s\.d\.|standard deviations?)(?![A-Za-z])",
+    rf"(?P<sign>{_SIGN})?\s?(?P<value>{_NUMBER})\s?(?:SDS?|s\.d\.|standard deviations?)(?![A-Za-z])"
+    rf"|(?:SDS|SD score|z-?score)\s*(?:of|was|is|=|:)?\s*(?P<sign2>{_SIGN})\s?(?P<value2>{_NUMBER})",
     re.IGNORECASE,
 )
-#: A centile: "3rd centile", "<P3", "below the 3rd percentile", "97th %ile".
+#: A centile: "3rd centile", "<P3", "(P99.6)", "below the 3rd percentile", "97th %ile".
 _CENTILE = re.compile(
     rf"(?:(?P<side>below|under|less than|<|above|over|greater than|>)\s*(?:the\s+)?)?"
-    rf"(?:P(?P<p>{_NUMBER})\b|(?P<value>{_NUMBER})\s?(?:st|nd|rd|th)?\s?(?:centile|percentile|%ile)s?\b)",
+    rf"(?:\bP(?P<p>{_NUMBER})|(?P<value>{_NUMBER})\s?(?:st|nd|rd|th)?\s?(?:centile|percentile|%ile)s?\b)",
     re.IGNORECASE,
 )
-#: Where a clause ends: a measurement's value is read within its own clause only.
-_CLAUSE_END = re.compile(r"\.(?=\s|$)|[;\n]|,\s*(?:and\s+)?(?=[A-Za-z]+\s+(?:was|is|of|at|=|:))")
-#: How far after its name a measurement's value may be ("OFC at 2 years was 44 cm, -2.5 SD": 40 characters).
-_VALUE_WINDOW = 60
-_AGE = r"(?:the\s+age\s+of\s+|age\s+)?(?P<age>\d+(?:[.,]\d+)?)\s*(?P<unit>months?|mos?|years?|yrs?|y)\b"
+#: Said of a z-score, it does not place the patient beyond it: "within 2 SD", "± 2 SD", "mean +/- 2 SD".
+_NOT_A_POSITION = re.compile(r"(?:within|±|\+/-|\+-|mean|range|between|from)\s*$", re.IGNORECASE)
+#: A range's first number right before: "-1 to -2 SD", "-1.5 – -2 SD".
+_RANGE_BEFORE = re.compile(rf"\d\s*(?:to|and|–|-|/)\s*{_SIGN}?\s*$", re.IGNORECASE)
+#: Where a measurement's words end: a sentence end, a semicolon or a line break.
+_SENTENCE_END = re.compile(r"\.(?=\s|$)|[;\n]")
+#: How far after its name a measurement's value may be ("OFC at 2 years was 44 cm, -2.5 SD").
+_VALUE_WINDOW = 80
+Side = Literal["below", "above", "normal"]
+
+_AGE = (
+    r"(?:(?P<age_word>the\s+age\s+of|age)\s+)?(?P<age>\d+(?:[.,]\d+)?)\s*"
+    r"(?P<unit>months?|mos?|m|years?|yrs?|y)?(?![A-Za-z0-9])"
+)
+_QUALIFIED = r"(?:independently|alone|unaided|unsupported|without\s+(?:support|help|aid))"
+#: (pattern, HPO term, the age in months by which nearly every child has reached the milestone)
 _MILESTONES: tuple[tuple[re.Pattern[str], str, float], ...] = (
     (
         re.compile(
-            rf"\b(?:(?:not\s+(?:yet\s+)?)?walk(?:ed|ing)?|first\s+(?:independent\s+)?steps)"
-            rf"(?:\s+(?:independently|alone|unaided|unsupported|without\s+support))?\s+(?:at|by)\s+{_AGE}",
+            rf"\b(?:(?:walked|first\s+(?:independent\s+)?steps|walking\s+{_QUALIFIED})(?:\s+{_QUALIFIED})?\s+at"
+            rf"|not\s+(?:yet\s+)?walking(?:\s+{_QUALIFIED})?\s+(?:at|by)"
+            rf"|(?:did|could|does)\s*(?:not|n't)\s+walk(?:\s+{_QUALIFIED})?\s+until)\s+{_AGE}",
             re.IGNORECASE,
         ),
         DELAYED_WALKING,
@@ -84,8 +112,9 @@ _MILESTONES: tuple[tuple[re.Pattern[str], str, float], ...] = (
     ),
     (
         re.compile(
-            rf"\b(?:(?:not\s+(?:yet\s+)?)?s(?:at|itting)|sat\s+up)"
-            rf"(?:\s+(?:independently|alone|unaided|unsupported|without\s+support))?\s+(?:at|by)\s+{_AGE}",
+            rf"\b(?:(?:sat(?:\s+up)?|sitting\s+{_QUALIFIED})(?:\s+{_QUALIFIED})?\s+at"
+            rf"|not\s+(?:yet\s+)?sitting(?:\s+{_QUALIFIED})?\s+(?:at|by)"
+            rf"|(?:did|could|does)\s*(?:not|n't)\s+sit(?:\s+{_QUALIFIED})?\s+until)\s+{_AGE}",
             re.IGNORECASE,
         ),
         DELAYED_SITTING,
@@ -93,7 +122,8 @@ _MILESTONES: tuple[tuple[re.Pattern[str], str, float], ...] = (
     ),
     (
         re.compile(
-            rf"\b(?:first\s+words?|(?:spoke|said)\s+(?:his\s+|her\s+|their\s+)?first\s+words?)\s+(?:at|by)\s+{_AGE}",
+            rf"\b(?:(?:(?:spoke|said)\s+(?:his\s+|her\s+|their\s+)?)?first\s+words?\s+at"
+            rf"|(?:did|could|does)\s*(?:not|n't)\s+(?:speak|talk)\s+until)\s+{_AGE}",
             re.IGNORECASE,
         ),
         DELAYED_SPEECH,
@@ -108,11 +138,10 @@ _NOT_YET = re.compile(
 )
 _NOT_YET_TERMS = {"walk": (DELAYED_WALKING, 18.0), "sit": (DELAYED_SITTING, 9.0)}
 _NOT_YET_TERMS |= {"talk": (DELAYED_SPEECH, 18.0), "speak": (DELAYED_SPEECH, 18.0)}
-_IQ = re.compile(
-    r"\b(?:full[- ]scale\s+)?(?:IQ|FSIQ|intelligence quotient)(?:\s+(?:score|was|of|is|=|:|at))*"
-    r"\s*[:=]?\s*(?P<value>\d{1,3})\b",
-    re.IGNORECASE,
-)
+_IQ = re.compile(r"\b(?:full[- ]scale\s+)?(?:IQ|FSIQ|intelligence quotient)\b", re.IGNORECASE)
+#: A number after "IQ" that is not the IQ: an age, a z-score, a percentage, a centile.
+_NOT_AN_IQ = re.compile(r"\s*(?:months?|mos?|years?|yrs?|y\b|SDS?\b|standard|%|st\b|nd\b|rd\b|th\b|centile|percentile)")
+_IQ_WINDOW = 40
 
 
 def quantity_candidates(text: str) -> list[Candidate]:
@@ -124,60 +153,83 @@ def quantity_candidates(text: str) -> list[Candidate]:
 
 
 def _growth(text: str) -> list[Candidate]:
+    """Body measurements beyond the normal range, each read against its own values only."""
     found: list[Candidate] = []
-    for name in _MEASURE.finditer(text):
-        kind = next(k for k in _MEASURES if name.group(k))
-        window_end = min(len(text), name.end() + _VALUE_WINDOW)
-        clause_end = _CLAUSE_END.search(text, name.end(), window_end)
-        window = text[name.end() : clause_end.start() if clause_end else window_end]
-        side = _z_side(window) or _centile_side(window)
-        if side is None:
+    names = list(_MEASURE.finditer(text))
+    for position, name in enumerate(names):
+        if not _is_own_body_measure(text, name.start()):
             continue
-        value_end, below = side
-        found.append((name.start(), name.end() + value_end, _MEASURES[kind][0 if below else 1]))
+        limit = names[position + 1].start() if position + 1 < len(names) else len(text)
+        limit = min(limit, name.end() + _VALUE_WINDOW)
+        sentence_end = _SENTENCE_END.search(text, name.end(), limit)
+        window = text[name.end() : sentence_end.start() if sentence_end else limit]
+        if _SOMEONE_ELSES.search(window):
+            continue
+        values = _values(window)
+        if not values or values[-1][1] is None:
+            continue  # no value, or the last one says no side (within, ±, a range, a change)
+        end, side = values[-1]
+        if side == "normal":
+            continue
+        kind = next(k for k in _MEASURES if name.group(k))
+        found.append((name.start(), name.end() + end, _MEASURES[kind][0 if side == "below" else 1]))
     return found
 
 
-def _z_side(window: str) -> tuple[int, bool] | None:
-    """(end of the value in ``window``, below the mean?) for a z-score at least 2 from the mean."""
-    match = _SD.search(window)
-    if match is None:
-        return None
-    z = float(match.group("value").replace(",", "."))
+def _is_own_body_measure(text: str, start: int) -> bool:
+    before = re.search(r"([A-Za-z’'-]+)\s*$", text[max(0, start - 40) : start])
+    if before is None:
+        return True  # the measurement opens the note, a sentence, a clause or a list item
+    return before.group(1).casefold() in _BEFORE_A_BODY_MEASURE
+
+
+def _values(window: str) -> list[tuple[int, Side | None]]:
+    """(end, side) of each z-score and centile in a measurement's words, in order; side ``None``: says none."""
+    values: list[tuple[int, int, Side | None]] = []
+    for match in _SD.finditer(window):
+        values.append((match.start(), match.end(), _z_side(window, match)))
+    for match in _CENTILE.finditer(window):
+        values.append((match.start(), match.end(), _centile_side(match)))
+    return [(end, side) for _, end, side in sorted(values)]
+
+
+def _z_side(window: str, match: re.Match[str]) -> Side | None:
+    value = float((match.group("value") or match.group("value2")).replace(",", "."))
+    sign = match.group("sign") or match.group("sign2")
     before, after = window[: match.start()], window[match.end() :]
-    negative = (
-        match.group("sign") in ("-", "−", "–")
-        or re.search(r"below\s*$", before) is not None
-        or re.match(r"\s*below", after) is not None
-    )
-    if z < 2:
+    if _NOT_A_POSITION.search(before) or _RANGE_BEFORE.search(before):
         return None
-    return match.end(), negative
+    if value < 2:
+        return "normal"
+    if sign in ("-", "−", "–") or re.search(r"below\s*$", before) or re.match(r"\s*below", after):
+        return "below"
+    if sign == "+" or re.search(r"above\s*$", before) or re.match(r"\s*above", after):
+        return "above"
+    return None  # "dropped by 2.5 SD": how far, not which side
 
 
-def _centile_side(window: str) -> tuple[int, bool] | None:
-    """(end of the value, below?) for a centile below the 3rd or above the 97th (a bound said so counts)."""
-    match = _CENTILE.search(window)
-    if match is None:
-        return None
+def _centile_side(match: re.Match[str]) -> Side:
+    """Below the 3rd / above the 97th centile (a bound said so counts), else normal."""
     centile = float((match.group("p") or match.group("value")).replace(",", "."))
     side = (match.group("side") or "").casefold()
     below_bound = side in ("below", "under", "less than", "<")
     above_bound = side in ("above", "over", "greater than", ">")
     if (centile < 3 and not above_bound) or (centile <= 3 and below_bound):
-        return match.end(), True
+        return "below"
     if (centile > 97 and not below_bound) or (centile >= 97 and above_bound):
-        return match.end(), False
-    return None
+        return "above"
+    return "normal"
 
 
 def _milestones(text: str) -> list[Candidate]:
     found: list[Candidate] = []
     for pattern, term_id, normal_by_months in _MILESTONES:
         for match in pattern.finditer(text):
-            months = _months(match.group("age"), match.group("unit"))
-            negated = match.group(0).casefold().startswith("not")
-            if months > normal_by_months or (negated and months >= normal_by_months):
+            months = _months(match)
+            if months is None:
+                continue
+            late = "not" in match.group(0).casefold() or "n't" in match.group(0).casefold()
+            if months > normal_by_months or (late and months >= normal_by_months):
                 found.append((match.start(), match.end(), term_id))
     return found
 
@@ -186,7 +238,8 @@ def _not_yet(text: str) -> list[Candidate]:
     found: list[Candidate] = []
     for match in _NOT_YET.finditer(text):
         term_id, normal_by_months = _NOT_YET_TERMS[match.group("verb").casefold()]
-        if _months(match.group("age"), match.group("unit")) >= normal_by_months:
+        months = _months(match)
+        if months is not None and months >= normal_by_months:
             end = match.end()
             while end < len(text) and text[end].isalpha():  # the whole verb: "walking", "sitting"
                 end += 1
@@ -194,18 +247,30 @@ def _not_yet(text: str) -> list[Candidate]:
     return found
 
 
-def _months(number: str, unit: str) -> float:
-    value = float(number.replace(",", "."))
-    return value if unit.casefold().startswith("mo") else value * 12
+def _months(match: re.Match[str]) -> float | None:
+    """The age a milestone match states, in months; ``None`` for a bare number ("at 3") not after "age"."""
+    value = float(match.group("age").replace(",", "."))
+    unit = (match.group("unit") or "").casefold()
+    if not unit:
+        return value * 12 if match.group("age_word") else None
+    return value if unit.startswith("m") else value * 12
 
 
 def _iq(text: str) -> list[Candidate]:
+    """IQ in a band of intellectual disability: the first number after "IQ" that is no age, z-score or centile."""
     found: list[Candidate] = []
     for match in _IQ.finditer(text):
-        value = int(match.group("value"))
-        term_id = next(term for lowest, term in IQ_BANDS if value >= lowest)
-        if term_id is not None:
-            found.append((match.start(), match.end(), term_id))
+        limit = min(len(text), match.end() + _IQ_WINDOW)
+        sentence_end = _SENTENCE_END.search(text, match.end(), limit)
+        window_end = sentence_end.start() if sentence_end else limit
+        for number in re.finditer(r"(?P<below><\s*)?\b(?P<value>\d{1,3})\b(?![.,]\d)", text[match.end() : window_end]):
+            if _NOT_AN_IQ.match(text, match.end() + number.end()):
+                continue
+            value = int(number.group("value")) - (1 if number.group("below") else 0)
+            term_id = next(term for lowest, term in IQ_BANDS if value >= lowest)
+            if term_id is not None:
+                found.append((match.start(), match.end() + number.end(), term_id))
+            break
     return found
 
 

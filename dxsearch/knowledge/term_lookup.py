@@ -34,7 +34,7 @@ import sys
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -97,6 +97,7 @@ _RELATIVES = (
     "daughter",
 )
 #: Words that hand a sentence back to the patient after a relative: "his mother is tall and he has ...".
+_RELATIVE_WORDS = frozenset(_RELATIVES)
 _PATIENT_SUBJECTS = frozenset({"he", "she", "patient", "proband", "child", "boy", "girl"})
 #: After a patient subject, verbs that state something the patient has: "no seizures and she has scoliosis"
 #: reports scoliosis (the negation's scope ends at the new statement).
@@ -119,6 +120,9 @@ _ASSERTING_VERBS = frozenset(
     }
 )
 _RELATIVE_VERBS = ("had", "has", "have", "with", "was", "wa", "is", "were", "are", "died", "suffered", "also")
+# ... and verbs the readers of abilities and milestones meet after a relative: "his brother cannot walk",
+# "2 siblings walked at 3 years" (normalised: "does" is "doe").
+_RELATIVE_VERBS += ("cannot", "cant", "can", "could", "did", "doe", "walked", "spoke", "sat", "never", "developed")
 # Cues that open a clause with an assertion other than "present", in normalised tokens; the longest cue
 # starting at a token wins, so "family history of" is a family cue and not "history of".
 _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
@@ -142,6 +146,9 @@ _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
     (("suspicion", "of"), "uncertain"),
     (("probable",), "uncertain"),
     (("questionable",), "uncertain"),
+    # Hypothetical: "if not walking by 18 months, refer"; "rule out microcephaly".
+    (("if",), "uncertain"),
+    (("rule", "out"), "uncertain"),
     (("history", "of"), "historical"),
     (("previous",), "historical"),
     (("previously",), "historical"),
@@ -278,7 +285,7 @@ def _normalise_word(word: str) -> str:
 #: "hypo-pigmented"): a word after one of them and a hyphen is read joined to it, in text and dictionary alike.
 _JOINED_PREFIXES = frozenset(
     {"pre", "post", "peri", "para", "hyper", "hypo", "intra", "inter", "sub", "supra", "micro", "macro", "retro"}
-    | {"multi", "poly", "non", "extra", "infra", "trans", "pseudo"}
+    | {"multi", "poly", "non", "extra", "infra", "trans", "pseudo", "semi", "hemi", "uni", "bi"}
 )
 
 
@@ -405,7 +412,7 @@ class TermLookup:
             key = keys.get(phrase)
             if key is None:
                 key = keys[phrase] = normalise(phrase)  # most names come twice (hpo3 and hp.obo)
-            if not key or len(key.split()) < shortest:
+            if not key or len(key.split()) < shortest or key in _EVERYDAY_WORDS:
                 return
             best, surfaces = candidates[key].get(term_id, (tier, set()))
             if tier == _TIER_ABBREVIATION:
@@ -514,6 +521,14 @@ class TermLookup:
         for sentence in _sentences(text):
             matched = list(self._extract_sentence(text, sentence, by_start))
             found.extend(sorted([*matched, *self._distributed(text, sentence, matched)], key=lambda m: m.start))
+        sections = family_sections(text)
+        if sections:
+            found = [
+                replace(m, assertion="family_history", excluded=False)
+                if any(start <= m.start < end for start, end in sections)
+                else m
+                for m in found
+            ]
         return found
 
     def _distributed(
@@ -566,6 +581,8 @@ class TermLookup:
                 continue
             if first >= 2 and tokens[first - 1][0].norm in _CONJUNCTIONS:
                 end, size = first - 1, 2
+                if end >= 2 and tokens[end - 1][0].norm == "and" and tokens[first - 1][0].norm == "or":
+                    end -= 1  # "and/or"
                 while True:
                     found = None
                     for width in range(size, 0, -1):
@@ -582,6 +599,8 @@ class TermLookup:
                         break
                     end, size = end - 1, 1
             after = last + 1
+            if after + 2 < len(tokens) and tokens[after][0].norm == "and" and tokens[after + 1][0].norm == "or":
+                after += 1  # "and/or"
             if after + 1 < len(tokens) and tokens[after][0].norm in _CONJUNCTIONS and not tokens[after][1]:
                 for width in (2, 1):
                     if not free(after + 1, after + 1 + width):
@@ -618,6 +637,9 @@ class TermLookup:
                 post = _post_cue(tokens, end)
                 if post and said == "present":
                     said = "absent"
+                family = _post_family(tokens, end)  # "seizures in his mother"
+                if family and said in ("present", "historical"):
+                    said, post = "family_history", max(post, family)
                 yield ExtractedTerm(
                     term_id, text[first.start : last.end], said == "absent", first.start, last.end, said
                 )
@@ -631,7 +653,10 @@ class TermLookup:
                 # "no history of seizures", "denies previous surgery": a negated history is still denied.
                 if not (cue[1] == "historical" and assertion == "absent"):
                     assertion = cue[1] or assertion
-                i += len(cue[0])
+                # A relative's cue ("brother walked", "sister cannot") ends at the relative: the verb may start a
+                # mention of its own ("walked at 3 years", "cannot walk"), which is then the relative's.
+                relative = cue[1] == "family_history" and tokens[i][0].norm in _RELATIVE_WORDS
+                i += 1 if relative else len(cue[0])
                 continue
             adjacent_cue = _ADJACENT_CUES.get(tokens[i][0].norm)
             if adjacent_cue is not None:
@@ -697,7 +722,7 @@ def _sentences(text: str) -> Iterator[list[tuple[_Token, bool]]]:
     previous_end = 0
     for token in _tokens(text):
         gap = text[previous_end : token.start]
-        decimal = gap in (".", ",") and sentence and sentence[-1][0].raw.isdigit() and token.raw[:1].isdigit()
+        decimal = gap in (".", ",") and sentence and sentence[-1][0].raw[-1:].isdigit() and token.raw[:1].isdigit()
         if _HARD_BOUNDARY.search(gap) and sentence and not decimal:  # "2.5 SD" is one sentence
             yield sentence
             sentence = []
@@ -705,6 +730,49 @@ def _sentences(text: str) -> Iterator[list[tuple[_Token, bool]]]:
         previous_end = token.end
     if sentence:
         yield sentence
+
+
+#: A "Family history:" heading (or FHx / FH) at the start of a line.
+_FAMILY_HEADING = re.compile(
+    r"^[ \t]*(?:family\s+(?:medical\s+)?history|family\s+hx|fhx|fh)[ \t]*:", re.IGNORECASE | re.MULTILINE
+)
+#: A heading of another section: a line that starts with a few words and a colon ("Examination:").
+_OTHER_HEADING = re.compile(r"^[ \t]*[A-Za-z][A-Za-z /&()-]{1,40}:", re.MULTILINE)
+
+
+def family_sections(text: str) -> list[tuple[int, int]]:
+    """Character spans of a note's family-history sections: everything in them is said of relatives.
+
+    A section runs from its heading to the end of its line when the heading line holds text ("Family
+    history: father has short stature."), else to the next blank line or heading ("Family history:" then
+    "Father: short stature" and "Brother: cannot walk" on lines of their own).
+    """
+    spans: list[tuple[int, int]] = []
+    for heading in _FAMILY_HEADING.finditer(text):
+        line_end = text.find("\n", heading.end())
+        line_end = len(text) if line_end < 0 else line_end
+        if text[heading.end() : line_end].strip():
+            spans.append((heading.end(), line_end))
+            continue
+        end = len(text)
+        blank = re.search(r"\n[ \t]*\n", text[line_end:])
+        if blank is not None:
+            end = line_end + blank.start()
+        for other in _OTHER_HEADING.finditer(text, line_end + 1, end):
+            if not re.match(r"[ \t]*(?:" + "|".join(_RELATIVES) + r")s?\b", other.group(0), re.IGNORECASE):
+                end = other.start()
+                break
+        spans.append((heading.end(), end))
+    return spans
+
+
+def _post_family(tokens: list[tuple[_Token, bool]], end: int) -> int:
+    """Length in tokens of "in his mother", "in the father", "in both parents" right after a mention, else 0."""
+    words = [token.norm for token, soft in tokens[end : end + 3]]
+    if not words or words[0] != "in" or any(soft for _, soft in tokens[end + 1 : end + 3]):
+        return 0
+    at = 2 if len(words) > 2 and words[1] in ("his", "her", "their", "both", "two") else 1
+    return at + 1 if len(words) > at and words[at] in _RELATIVE_WORDS else 0
 
 
 def _post_cue(tokens: list[tuple[_Token, bool]], end: int) -> int:
@@ -806,7 +874,13 @@ _CUES_BY_FIRST_WORD = _cues_by_first_word()
 
 
 def _cue(tokens: list[tuple[_Token, bool]], i: int) -> tuple[tuple[str, ...], Assertion | None] | None:
-    """The (longest) assertion cue starting at token ``i`` (assertion ``None``: a pseudo-cue), ``None`` if none."""
+    """The (longest) assertion cue starting at token ``i`` (assertion ``None``: a pseudo-cue), ``None`` if none.
+
+    A relative in the possessive is a cue by itself: "mother's height", "his sister's head was small".
+    """
+    token = tokens[i][0]
+    if token.norm in _RELATIVE_WORDS and token.raw.casefold().endswith(("'s", "’s", "s'", "s’")):
+        return (token.norm,), "family_history"
     for words, assertion in _CUES_BY_FIRST_WORD.get(tokens[i][0].norm, ()):
         if tuple(token.norm for token, _ in tokens[i : i + len(words)]) == words:
             return words, assertion
@@ -829,19 +903,25 @@ def lookup_key(knowledge: HpoKnowledge) -> str:
     )
 
 
-INABILITY_TO_WALK, ABSENT_SPEECH, REDUCED_EYE_CONTACT = "HP:0002540", "HP:0001344", "HP:0000817"
-#: How notes say a patient cannot do something HPO names as an absence ("Inability to walk", "Absent
-#: speech"): the negation is the finding, so the phrase is a term and no cue denies it.
+#: Names of findings that are, alone, everyday words far more often ("OFC falls below", "falls asleep"): only
+#: the phrases of :data:`FINDING_PHRASES` and longer synonyms read them.
+_EVERYDAY_WORDS = frozenset({"fall"})
+#: Everyday words for findings HPO does not spell. Phrases that say an ability is missing ("cannot walk")
+#: are read by ``dxsearch.intake.abilities``, which also checks where the phrase ends.
 FINDING_PHRASES: dict[str, str] = {
+    "wheelchair bound": "HP:0002540",
+    "nonambulant": "HP:0002540",
     **dict.fromkeys(
-        ("unable to walk", "cannot walk", "can not walk", "does not walk", "not able to walk", "wheelchair bound"),
-        INABILITY_TO_WALK,
+        (
+            "recurrent falls",
+            "frequent falls",
+            "repeated falls",
+            "multiple falls",
+            "unexplained falls",
+            "prone to falls",
+        ),
+        "HP:0002527",
     ),
-    **dict.fromkeys(
-        ("no words", "does not speak", "cannot speak", "can not speak", "unable to speak", "not speaking"),
-        ABSENT_SPEECH,
-    ),
-    **dict.fromkeys(("no eye contact", "absent eye contact", "avoids eye contact"), REDUCED_EYE_CONTACT),
 }
 
 

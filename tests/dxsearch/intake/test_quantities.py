@@ -72,3 +72,65 @@ def test_a_findings_list_item_stated_as_a_value_is_mapped() -> None:
     )
     assert [(m.hpo_id, m.path) for m in prepared.account.mapped] == [("HP:0000252", "findings[0]")]
     assert [f.hpo_id for f in prepared.case.findings] == ["HP:0000252"]
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "Height 120 cm (50th centile), OFC 48 cm (-1 SD).",  # each measurement against its own value
+        "OFC 48 cm, within 2 SD of the mean.",
+        "Head circumference was normal (mean ± 2 SD).",
+        "OFC between -1 and -2 SD.",
+        "Weight dropped by 2.5 SD over 6 months.",  # how far, not which side
+        "Palpebral fissure length below the 3rd centile.",  # not the body's length
+        "Stretched penile length 2.0 cm (-3 SD).",
+        "Target height 150 cm (-2.3 SD).",
+        "Height 2 SD below mid-parental height.",
+        "IQ 2 SD below the mean.",
+        "Lost the ability to walk at 5 years.",
+        "We expect him to walk by 2 years.",
+        "He was sitting at 2 years in his wheelchair.",
+        "OFC at birth 32 cm (−2.4 SD), now 48 cm (0 SD).",  # followed over time: the last value
+    ],
+)
+def test_numbers_that_place_no_measurement_of_the_patient_beyond_the_range_name_nothing(note: str) -> None:
+    assert quantity_candidates(note) == []
+
+
+@pytest.mark.parametrize(
+    ("note", "expected"),
+    [
+        ("Height 120 cm (50th centile), OFC 48 cm (-3 SD).", [("HP:0000252", "present")]),
+        ("IQ at 7 years was 62.", [("HP:0001256", "present")]),  # the age is not the IQ
+        ("OFC dropped from +1 SD at birth to -2.5 SD at 2 years.", [("HP:0000252", "present")]),
+        ("Height SDS -2.8.", [("HP:0004322", "present")]),
+        ("OFC 56 cm (P99.6).", [("HP:0000256", "present")]),
+        ("His brother walked at 3 years.", [("HP:0031936", "family_history")]),
+        ("Mother's IQ is 65.", [("HP:0001256", "family_history")]),
+        ("Review if not walking by 18 months.", [("HP:0031936", "uncertain")]),
+        (
+            "He cannot walk and does not speak; he does not make eye contact.",
+            [
+                ("HP:0002540", "present"),
+                ("HP:0001344", "present"),
+                ("HP:0000817", "present"),
+            ],
+        ),
+        ("His brother cannot walk.", [("HP:0002540", "family_history")]),
+    ],
+)
+def test_stated_values_and_abilities_are_read_with_their_assertion(note: str, expected: list[tuple[str, str]]) -> None:
+    assert present(note) == expected
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "The family does not speak English.",
+        "He does not speak in full sentences.",
+        "He cannot walk long distances without tiring.",
+        "Unable to walk on heels.",
+    ],
+)
+def test_a_missing_ability_is_read_only_when_the_phrase_ends_there(note: str) -> None:
+    assert present(note) == []

@@ -374,18 +374,45 @@ def test_a_finding_stated_as_a_predicate_is_read(lookup: TermLookup) -> None:
     assert lookup.mentions("Hearing was not impaired.") == []  # "not" is a word of its own: no term
 
 
-def test_an_inability_said_with_a_negation_is_the_finding(lookup: TermLookup) -> None:
-    """ "cannot walk" is Inability to walk, present: the negation is the finding, no cue denies it."""
-    read = [(m.term_id, m.assertion) for m in lookup.mentions("He cannot walk and does not speak; no eye contact.")]
-    assert read == [("HP:0002540", "present"), ("HP:0001344", "present"), ("HP:0000817", "present")]
-    assert [(m.term_id, m.assertion) for m in lookup.mentions("No speech delay.")] == [("HP:0000750", "absent")]
-
-
 def test_a_coordination_shares_its_modifier(lookup: TermLookup) -> None:
-    read = [(m.term_id, m.label) for m in lookup.mentions("Cleft lip and palate; low-set and posteriorly rotated ears.")]
+    read = [
+        (m.term_id, m.label) for m in lookup.mentions("Cleft lip and palate; low-set and posteriorly rotated ears.")
+    ]
     assert read == [
         ("HP:0410030", "Cleft lip"),
         ("HP:0000175", "Cleft palate"),
         ("HP:0000369", "low-set ears"),
         ("HP:0000358", "posteriorly rotated ears"),
     ]
+
+
+def test_a_relative_in_the_possessive_or_after_the_finding_makes_it_family_history(lookup: TermLookup) -> None:
+    def said(text: str) -> list[tuple[str, str]]:
+        return [(m.term_id, m.assertion) for m in lookup.mentions(text)]
+
+    assert said("His sister's head was small.") == [("HP:0000252", "family_history")]
+    assert said("Seizures in his mother; he has scoliosis.") == [
+        (SEIZURE, "family_history"),
+        (SCOLIOSIS, "present"),
+    ]
+
+
+def test_a_family_history_section_is_the_familys(lookup: TermLookup) -> None:
+    note = "Seizures since infancy.\nFamily history:\nFather: short stature.\nBrother: scoliosis.\n\nExam: hypotonia."
+    said = [(m.term_id, m.assertion) for m in lookup.mentions(note)]
+    assert said == [
+        (SEIZURE, "present"),
+        ("HP:0004322", "family_history"),
+        (SCOLIOSIS, "family_history"),
+        ("HP:0001252", "present"),
+    ]
+    one_line = "Family history: father has short stature. \nHe has scoliosis."
+    assert [m.assertion for m in lookup.mentions(one_line)] == ["family_history", "present"]
+
+
+def test_hypothetical_cues_and_everyday_words(lookup: TermLookup) -> None:
+    assert [(m.term_id, m.assertion) for m in lookup.mentions("Rule out microcephaly.")] == [
+        ("HP:0000252", "uncertain")
+    ]
+    assert [m.term_id for m in lookup.mentions("She falls asleep easily. He has recurrent falls.")] == ["HP:0002527"]
+    assert [m.term_id for m in lookup.mentions("Semi-lobar holoprosencephaly")] == ["HP:0002507"]  # not Lobar

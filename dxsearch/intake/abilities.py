@@ -1,0 +1,51 @@
+"""Abilities a note says the patient lacks: "cannot walk", "does not speak", "no eye contact".
+
+Why: HPO names these as findings ("Inability to walk", "Absent speech", "Reduced eye contact"), while a
+note says them with a negation, which the dictionary's reading would take as denying something. Read
+as phrases, the negation is the finding. Only when the phrase ends there (at punctuation, "and", "or",
+"at all", "independently", ...): "cannot walk long distances", "does not speak English", "does not
+speak in full sentences" and "no eye contact issues" say something else, and are not read.
+
+Each reading is a ``Candidate`` handed to the dictionary's reading, which decides its assertion as for
+any mention ("his brother cannot walk" is family history).
+"""
+
+from __future__ import annotations
+
+import re
+
+from dxsearch.knowledge.term_lookup import Candidate
+
+__all__ = ["ability_candidates"]
+
+INABILITY_TO_WALK, ABSENT_SPEECH, REDUCED_EYE_CONTACT = "HP:0002540", "HP:0001344", "HP:0000817"
+_CANNOT = (
+    r"(?:cannot|can\s*not|can['’]t|(?:is\s+|was\s+)?unable\s+to|(?:is\s+|was\s+)?not\s+able\s+to"
+    r"|does\s+not|doesn['’]t|did\s+not|didn['’]t|has\s+never|had\s+never|never)"
+)
+#: Where the phrase must end for it to say the whole ability is missing.
+_ENDS = (
+    r"(?=\s*(?:[.,;:)!?\n]|$)|\s+(?:and|or|but|at\s+all|yet|anymore|any\s+more|independently|unaided|alone"
+    r"|unsupported|without\s+(?:support|aid|help|assistance)|since)\b)"
+)
+_PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(rf"\b{_CANNOT}\s+walk(?:ed)?{_ENDS}", re.IGNORECASE), INABILITY_TO_WALK),
+    (
+        re.compile(rf"\b{_CANNOT}\s+(?:speak|spoken|talk|talked|say\s+(?:any\s+)?words){_ENDS}", re.IGNORECASE),
+        ABSENT_SPEECH,
+    ),
+    (re.compile(rf"\bno\s+(?:speech|words|language){_ENDS}", re.IGNORECASE), ABSENT_SPEECH),
+    (
+        re.compile(
+            rf"\b(?:no|absent|avoids|lacks?|(?:does\s+not|doesn['’]t|did\s+not|never)\s+(?:make|makes))"
+            rf"\s+eye\s+contact{_ENDS}",
+            re.IGNORECASE,
+        ),
+        REDUCED_EYE_CONTACT,
+    ),
+)
+
+
+def ability_candidates(text: str) -> list[Candidate]:
+    """Spans of ``text`` that say the patient lacks an ability HPO names as a finding, each with its id."""
+    return [(match.start(), match.end(), term_id) for pattern, term_id in _PHRASES for match in pattern.finditer(text)]
