@@ -119,7 +119,20 @@ _ASSERTING_VERBS = frozenset(
         "displayed",
     }
 )
-_RELATIVE_VERBS = ("had", "has", "have", "with", "was", "wa", "is", "were", "are", "died", "suffered", "also")
+_RELATIVE_VERBS: tuple[str, ...] = (
+    "had",
+    "has",
+    "have",
+    "with",
+    "was",
+    "wa",
+    "is",
+    "were",
+    "are",
+    "died",
+    "suffered",
+    "also",
+)
 # ... and verbs the readers of abilities and milestones meet after a relative: "his brother cannot walk",
 # "2 siblings walked at 3 years" (normalised: "does" is "doe").
 _RELATIVE_VERBS += ("cannot", "cant", "can", "could", "did", "doe", "walked", "spoke", "sat", "never", "developed")
