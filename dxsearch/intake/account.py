@@ -317,7 +317,8 @@ def read_text(
     known: set[str] = set()
     for mention in _best_per_term(mentions):
         if mention.assertion in PATIENT_ASSERTIONS and mention.term_id not in known:
-            findings.append(Finding(label=mention.label, hpo_id=mention.term_id, excluded=mention.excluded))
+            label = _closed(mention.label, text, mention.end)
+            findings.append(Finding(label=label, hpo_id=mention.term_id, excluded=mention.excluded))
             known.add(mention.term_id)
     mapped = tuple(
         _mapped("text", (m.start, m.end), None, m.term_id, m.assertion, knowledge)
@@ -361,6 +362,14 @@ def _best_per_term(mentions: Sequence[ExtractedTerm]) -> list[ExtractedTerm]:
         if previous is None or ASSERTION_ORDER[mention.assertion] < ASSERTION_ORDER[previous.assertion]:
             best[mention.term_id] = mention
     return sorted(best.values(), key=lambda m: m.start)
+
+
+def _closed(label: str, text: str, end: int) -> str:
+    """A mention's words with the bracket the note closes right after them: "OFC 46 cm (-2.5 SD)", whose
+    span ends at its last word ("SD"), reads as written in a finding's label."""
+    if label.count("(") > label.count(")") and text[end : end + 1] == ")":
+        return label + ")"
+    return label
 
 
 def stated_candidates(text: str) -> list[Candidate]:

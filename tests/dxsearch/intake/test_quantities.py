@@ -66,6 +66,14 @@ def test_a_denied_finding_stays_denied_whatever_the_value_says() -> None:
     assert present("No microcephaly; OFC -3 SD.") == [("HP:0000252", "absent"), ("HP:0000252", "present")]
 
 
+def test_a_finding_stated_as_a_value_keeps_its_words_as_its_label() -> None:
+    prepared = intake(CaseInput(text="OFC 46 cm (-2.5 SD), seizures."), pseudonymiser=PSEUDONYMISER, fallback_id="t")
+    assert [(f.label, f.hpo_id) for f in prepared.case.findings] == [
+        ("OFC 46 cm (-2.5 SD)", "HP:0000252"),
+        ("seizures", "HP:0001250"),
+    ]
+
+
 def test_a_findings_list_item_stated_as_a_value_is_mapped() -> None:
     prepared = intake(
         CaseInput(findings=(FindingInput(label="OFC -2.5 SD"),)), pseudonymiser=PSEUDONYMISER, fallback_id="t"
