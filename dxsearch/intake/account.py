@@ -12,7 +12,7 @@ finding labels).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -91,6 +91,13 @@ class MappedItem(BaseModel):
     label: str = Field(description="The HPO term's name.")
     assertion: Assertion
     kind: ItemKind = "finding"
+    from_value: bool = Field(
+        default=False,
+        description=(
+            "Read from a stated value, not named in the words: a measurement against the population ('OFC 42 cm "
+            "(-3 SD)' is Microcephaly), a milestone's age ('walked at 3 years'), an IQ."
+        ),
+    )
 
 
 class NotUnderstood(BaseModel):
@@ -224,6 +231,7 @@ def read_items(
             if read.age is not None and demographics.age is None:
                 demographics, demographics_path = _shifted(read, start), path
             mentions = _best_per_term(lookup.mentions(words, stated_candidates(words)))
+            values = {(start + a, start + b, term) for a, b, term in quantity_candidates(words)}
             for mention in mentions:
                 assertion = forced or mention.assertion
                 if assertion in PATIENT_ASSERTIONS:
@@ -231,7 +239,7 @@ def read_items(
                     label = words if len(mentions) == 1 else mention.label
                     findings.append(Finding(label=label, hpo_id=mention.term_id, excluded=assertion == "absent"))
                 span = (start + mention.start, start + mention.end)
-                mapped.append(_mapped(path, span, item.label, mention.term_id, assertion, knowledge))
+                mapped.append(_mapped(path, span, item.label, mention.term_id, assertion, knowledge, values))
             stated = _best_per_term(context.mentions(words))  # "mother affected, autosomal dominant pattern"
             for mention in stated:
                 span = (start + mention.start, start + mention.end)
@@ -320,8 +328,9 @@ def read_text(
             label = _closed(mention.label, text, mention.end)
             findings.append(Finding(label=label, hpo_id=mention.term_id, excluded=mention.excluded))
             known.add(mention.term_id)
+    values = set(quantity_candidates(text))
     mapped = tuple(
-        _mapped("text", (m.start, m.end), None, m.term_id, m.assertion, knowledge)
+        _mapped("text", (m.start, m.end), None, m.term_id, m.assertion, knowledge, values)
         for m in sorted([*mentions, *stated], key=lambda m: m.start)
     )
     used = [(m.start, m.end) for m in [*mentions, *stated]] + demographics.spans
@@ -391,8 +400,24 @@ def _given_id(hpo_id: str | None, knowledge: HpoKnowledge) -> tuple[str | None, 
 
 
 def _mapped(
-    path: str, span: Span, given: str | None, term_id: str, assertion: Assertion, knowledge: HpoKnowledge
+    path: str,
+    span: Span,
+    given: str | None,
+    term_id: str,
+    assertion: Assertion,
+    knowledge: HpoKnowledge,
+    values: Collection[Candidate] = (),
 ) -> MappedItem:
+    """The account entry of one mention; ``values`` are the stated-value readings of its words (their spans)."""
     name = knowledge.term_name(term_id) if knowledge.has_term(term_id) else term_id
     kind = kind_of(knowledge, term_id)
-    return MappedItem(path=path, span=span, given=given, hpo_id=term_id, label=name, assertion=assertion, kind=kind)
+    return MappedItem(
+        path=path,
+        span=span,
+        given=given,
+        hpo_id=term_id,
+        label=name,
+        assertion=assertion,
+        kind=kind,
+        from_value=(span[0], span[1], term_id) in values,
+    )

@@ -64,7 +64,8 @@ _MEASURE = re.compile(
 #: measured ("palpebral fissure length", "penile length", "mid-parental height", "mother's height").
 _BEFORE_A_BODY_MEASURE = frozenset(
     {"his", "her", "their", "its", "the", "a", "an", "and", "with", "of", "body", "standing", "current"}
-    | {"present", "adult", "final", "was", "is", "had", "has", "showed", "shows", "revealed", "examination"}
+    | {"present", "adult", "final", "was", "is", "were", "are", "had", "has", "showed", "shows", "revealed"}
+    | {"examination", "parameters", "measurements", "including", "included", "include"}
     | {"measured", "at", "by", "on", "in", "now", "today", "whose", "increased", "decreased", "normal"}
 )
 #: In a measurement's words: it is not (only) the patient's own ("2 SD below mid-parental height").
@@ -171,9 +172,18 @@ def _growth(text: str) -> list[Candidate]:
         end, side = values[-1]
         if side == "normal":
             continue
-        kind = next(k for k in _MEASURES if name.group(k))
+        kind = _at_birth(text, name.start(), next(k for k in _MEASURES if name.group(k)))
         found.append((name.start(), name.end() + end, _MEASURES[kind][0 if side == "below" else 1]))
     return found
+
+
+def _at_birth(text: str, start: int, kind: str) -> str:
+    """A weight or length the sentence dates to birth ("Growth parameters at birth were weight 2.2 kg (<3rd
+    percentile)") is a birth measurement, measured against gestational age."""
+    sentence_start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, start)), default=0)
+    if kind in ("weight", "height") and re.search(r"\bat birth\b", text[sentence_start:start], re.IGNORECASE):
+        return "birth_weight" if kind == "weight" else "birth_length"
+    return kind
 
 
 def _is_own_body_measure(text: str, start: int) -> bool:

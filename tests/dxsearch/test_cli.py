@@ -309,6 +309,7 @@ def test_read_notes_writes_one_account_per_note(tmp_path: Path) -> None:
         ("HP:0002650", "family_history"),
         ("HP:0001250", "absent"),
     ]
+    assert not any(f["from_value"] for f in first["findings"])
     assert [(f["id"], f["kind"]) for f in third["findings"]] == [
         ("HP:0001166", "finding"),
         ("HP:0003593", "onset"),

@@ -74,6 +74,20 @@ def test_a_finding_stated_as_a_value_keeps_its_words_as_its_label() -> None:
     ]
 
 
+def test_the_account_says_which_findings_were_read_from_a_value() -> None:
+    reading = read_text(
+        "Microcephaly. Height 100 cm (-3 SD); he walked at 3 years.",
+        get_term_lookup(),
+        get_hpo_knowledge(),
+        get_second_reader(),
+    )
+    assert [(m.hpo_id, m.from_value) for m in reading.mapped] == [
+        ("HP:0000252", False),  # named in the words
+        ("HP:0004322", True),
+        ("HP:0031936", True),
+    ]
+
+
 def test_a_findings_list_item_stated_as_a_value_is_mapped() -> None:
     prepared = intake(
         CaseInput(findings=(FindingInput(label="OFC -2.5 SD"),)), pseudonymiser=PSEUDONYMISER, fallback_id="t"
