@@ -250,10 +250,20 @@ def _unique(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def _require_observed(case: Case, source: CaseSource) -> None:
-    if not case.observed:
-        if source == "text":
-            raise NoFindingsError("no findings recognised in the text: name at least one observed finding")
+    """Refuses a case without an observed finding, in words that say what was read.
+
+    Why: a note of negations ("No seizures. No microcephaly.") was read, as absent findings; telling the
+    clinician nothing was recognised would send them looking for a spelling fault that is not there.
+    """
+    if case.observed:
+        return
+    if source != "text":
         raise NoFindingsError("the case has no observed finding: give at least one finding that is present")
+    if case.excluded:
+        raise NoFindingsError(
+            f"the text names findings only as absent ({len(case.excluded)}): name at least one observed finding"
+        )
+    raise NoFindingsError("no findings recognised in the text: name at least one observed finding")
 
 
 def bundle_refusal(payload: Mapping[str, Any], limits: IntakeLimits) -> IntakeError | None:

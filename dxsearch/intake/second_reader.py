@@ -19,6 +19,14 @@ JSON file (~17 MB) in ``Settings.derived_dir`` (``share/dxsearch/derived`` of th
 the ``hp.obo`` digest and the package version; nothing is downloaded. Matching is the package's (``TextProcessor``,
 ``CandidateMatcher``, ``FormatResults`` in longest-match mode) over the part of ``CRIndexKB`` they
 call, answered from that file.
+
+Long notes are read in pieces (:func:`note_pieces`): FastHPOCR's ``FormatResults.compressCandidate`` finds
+a match's first word by a running minimum of word indices that starts at 10,000, so a match past the
+10,000th token (a word or a punctuation mark, e.g. ~52,000 characters of "He has seizures and hypotonia. ")
+gets start offset -1. Its position key "-1-<end>-<id>" then breaks the next match's comparison with
+``ValueError: invalid literal for int() with base 10: ''`` (the note could not be read at all), and a lone
+such match is silently dropped. It is the token count, not the character count or any character: 60,000
+characters in a few words read fine.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import re
 import sys
 import tempfile
 from collections import defaultdict
+from collections.abc import Iterator
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -41,13 +50,19 @@ from dxsearch.knowledge.hpo import HP_OBO, HpoKnowledge, get_hpo_knowledge
 from dxsearch.knowledge.term_lookup import LINKING_VERBS, Candidate, obo_stanzas, unescape_obo
 from dxsearch.settings import get_settings
 
-__all__ = ["FastHpoCrReader", "build_slim_index", "default_cache_dir", "get_second_reader"]
+__all__ = ["FastHpoCrReader", "build_slim_index", "default_cache_dir", "get_second_reader", "note_pieces"]
 
 #: Bumped when the slim file's layout changes (part of the cache key).
 SLIM_FORMAT = 1
 _SYNONYM = re.compile(r'^"((?:[^"\\]|\\.)*)" (EXACT|RELATED|BROAD|NARROW)')
 _XREF_DESCRIPTION = re.compile(r'^\S+ "((?:[^"\\]|\\.)*)"')
 _PHENOTYPIC_ABNORMALITY = "HP:0000118"
+#: The longest piece of a note FastHPOCR reads at once. A token takes at least one character, so a piece this
+#: long holds at most 10,000 tokens: under the word index past which the package loses a match's start.
+PIECE_CHARS = 10_000
+#: Where a piece may end, best first: after punctuation that ends a sentence or clause (FastHPOCR ends a
+#: candidate there, so no mention crosses it), at a line break, at any space; else inside a 10,000-character word.
+_PIECE_BREAKS = (re.compile(r"[.!?;:,]\s"), re.compile(r"\n"), re.compile(r"\s"))
 
 
 def read_ontology(hp_obo: Path) -> SimpleNamespace:
@@ -198,6 +213,29 @@ class _SlimIndex:
         return []
 
 
+def _piece_end(text: str, start: int, stop: int) -> int:
+    """Where the piece from ``start`` ends, at most at ``stop``: after the last, best break in between."""
+    for pattern in _PIECE_BREAKS:
+        last = max((match.end() for match in pattern.finditer(text, start, stop)), default=None)
+        if last is not None:
+            return last
+    return stop
+
+
+def note_pieces(text: str, limit: int = PIECE_CHARS) -> Iterator[tuple[int, str]]:
+    """``(offset, piece)`` pieces of ``text`` of at most ``limit`` characters, in order and covering it.
+
+    Why: FastHPOCR loses matches past its 10,000th token (module docstring); pieces ending at sentence ends
+    keep every mention whole, so a long note yields what its pieces yield, offsets shifted back.
+    """
+    start = 0
+    while len(text) - start > limit:
+        end = _piece_end(text, start, start + limit)
+        yield start, text[start:end]
+        start = end
+    yield start, text[start:]
+
+
 class FastHpoCrReader:
     """Proposes (start, end, HPO id) spans of two words or more, phenotypic abnormalities, ids made current."""
 
@@ -206,6 +244,14 @@ class FastHpoCrReader:
         self._knowledge = knowledge
 
     def candidates(self, text: str) -> list[Candidate]:
+        """The proposals for ``text``, read piece by piece (:func:`note_pieces`) so a note of any length reads."""
+        found: list[Candidate] = []
+        for offset, piece in note_pieces(text):
+            found.extend((start + offset, end + offset, term_id) for start, end, term_id in self._read(piece))
+        return found
+
+    def _read(self, text: str) -> list[Candidate]:
+        """One call of FastHPOCR's matching: ``text`` must hold at most 10,000 tokens (``PIECE_CHARS``)."""
         from FastHPOCR.cr.CandidateMatcher import CandidateMatcher
         from FastHPOCR.cr.FormatResults import FormatResults
         from FastHPOCR.cr.TextProcessor import TextProcessor

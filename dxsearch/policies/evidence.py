@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 import numpy as np
@@ -247,12 +248,13 @@ class EvidencePolicy:
         if top.probability < self.config.abstain_below:
             if not seen.reasoned:
                 return render_turn(Reason(self._explain(case, finalists)))
+            probability, needed = shown_below(top.probability, self.config.abstain_below, 2)
             return render_turn(
                 Diagnose(
                     (),
                     reason=(
                         f"the most probable diagnosis, {_plain(top.name)} ({top.code}), has probability "
-                        f"{top.probability:.2f}, below the {self.config.abstain_below:.2f} needed to answer"
+                        f"{probability}, below the {needed} needed to answer"
                     ),
                 )
             )
@@ -281,9 +283,10 @@ class EvidencePolicy:
         information = sum(ic for _, _, ic in understood)
         if information < config.min_information:
             named = ", ".join(_plain(label) for label, _, _ in understood[:5])
+            shown, needed = shown_below(information, config.min_information, 1)
             return (
                 f"the findings are nonspecific: together ({named}) they carry information content "
-                f"{information:.1f}, below the {config.min_information:.1f} needed to rank rare diseases"
+                f"{shown}, below the {needed} needed to rank rare diseases"
             )
         specific = [_plain(label) for label, _, ic in understood if ic >= config.specific_ic]
         if len(specific) < config.min_specific_findings:
@@ -491,6 +494,24 @@ def _codes(candidate: _Candidate) -> str:
     """``OMIM:154700`` or, with codes folded in, ``OMIM:154700, also ORPHA:558``."""
     also = [f.code for f in candidate.folded if f.code != candidate.code]
     return f"{candidate.code}, also {', '.join(also)}" if also else candidate.code
+
+
+def shown_below(value: float, needed: float, decimals: int) -> tuple[str, str]:
+    """``value`` and the ``needed`` it falls short of, printed so that the first reads below the second.
+
+    Why: at a fixed precision a shortfall can print as equal ("information content 9.0, below the 9.0
+    needed" for 8.96). Up to two digits are added until the rounded values differ; a value still closer
+    is rounded down and the need up, which never print equal.
+    """
+    for places in range(decimals, decimals + 3):
+        shown, wanted = f"{value:.{places}f}", f"{needed:.{places}f}"
+        if float(shown) < float(wanted):
+            return shown, wanted
+    last = Decimal(1).scaleb(-(decimals + 2))
+    return (
+        str(Decimal(repr(value)).quantize(last, rounding=ROUND_FLOOR)),
+        str(Decimal(repr(needed)).quantize(last, rounding=ROUND_CEILING)),
+    )
 
 
 def _plain(name: str) -> str:

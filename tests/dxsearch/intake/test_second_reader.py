@@ -14,6 +14,7 @@ from dxsearch.intake.second_reader import (
     build_slim_index,
     cached_slim_index,
     get_second_reader,
+    note_pieces,
     read_ontology,
 )
 from dxsearch.knowledge.hpo import get_hpo_knowledge
@@ -95,3 +96,41 @@ def test_the_note_reading_uses_it_and_keeps_its_own_assertions() -> None:
     assert both["HP:0010827"] == "absent"
     prepared = intake(CaseInput(text=text), pseudonymiser=Pseudonymiser("k" * 20), fallback_id="req")
     assert [(f.hpo_id, f.excluded) for f in prepared.case.findings] == [("HP:0009373", False), ("HP:0010827", True)]
+
+
+def _long_note(length: int) -> str:
+    """A note of ``length`` characters or more: a mention at each end, single-word findings in between."""
+    start, end = "Brachydactyly type C. ", "Anomalies of the facial nerve."
+    filler = "He has seizures and hypotonia. "
+    return start + filler * ((length - len(start) - len(end)) // len(filler) + 1) + end
+
+
+def test_a_60000_character_note_is_read_to_its_end() -> None:
+    # Over 10,000 tokens: FastHPOCR alone lost the start of every match past its 10,000th and then raised
+    # "invalid literal for int() with base 10: ''"; read in pieces, the mentions at both ends are found.
+    reader = get_second_reader()
+    assert isinstance(reader, FastHpoCrReader)
+    text = _long_note(60_000)
+    assert len(text) >= 60_000
+    found = {(text[start:end], term) for start, end, term in reader.candidates(text)}
+    assert ("Brachydactyly type C", "HP:0009373") in found
+    assert ("Anomalies of the facial nerve", "HP:0010827") in found
+    prepared = intake(CaseInput(text=text), pseudonymiser=Pseudonymiser("k" * 20), fallback_id="req")
+    assert {"HP:0009373", "HP:0010827", "HP:0001250", "HP:0001252"} <= {f.hpo_id for f in prepared.case.findings}
+
+
+def test_a_note_yields_what_its_pieces_yield() -> None:
+    reader = get_second_reader()
+    assert isinstance(reader, FastHpoCrReader)
+    text = (
+        "Brachydactyly type C, anomalies of the facial nerve; global developmental delay.\n"
+        "She has an ataxic gait and was born with a cleft palate! Does he have short stature? "
+    ) * 8
+    pieces = list(note_pieces(text, limit=150))
+    assert len(pieces) > 1
+    assert all(len(piece) <= 150 for _, piece in pieces)
+    assert "".join(piece for _, piece in pieces) == text
+    assert [offset for offset, _ in pieces] == [0, *(o + len(p) for o, p in pieces[:-1])]
+    pieced = {(o + s, o + e, t) for o, piece in pieces for s, e, t in reader.candidates(piece)}
+    assert pieced == set(reader.candidates(text))
+    assert len(pieced) >= 8 * 4

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from dxsearch.cases import Case
 from dxsearch.intake import CaseInput, FindingInput, intake
-from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
+from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig, shown_below
 from dxsearch.protocol import Action, Diagnose, Retrieve, parse_turn
 from dxsearch.pseudonym import Pseudonymiser
 from dxsearch.settings import Settings
@@ -18,11 +19,13 @@ PSEUDONYMS = Pseudonymiser("abstention-test-pseudonym-key")
 MARFAN = ["Arachnodactyly", "Ectopia lentis", "Tall stature", "Aortic root aneurysm"]
 
 
+def _case(labels: list[str]) -> Case:
+    findings = tuple(FindingInput(label=label) for label in labels)
+    return intake(CaseInput(findings=findings), pseudonymiser=PSEUDONYMS, fallback_id="t").case
+
+
 def _first_turn(labels: list[str], policy: EvidencePolicy | None = None) -> Diagnose | Retrieve:
-    prepared = intake(
-        CaseInput(findings=[FindingInput(label=label) for label in labels]), pseudonymiser=PSEUDONYMS, fallback_id="t"
-    )
-    turn = parse_turn((policy or EvidencePolicy()).next_turn(prepared.case, []))
+    turn = parse_turn((policy or EvidencePolicy()).next_turn(_case(labels), []))
     assert isinstance(turn, Diagnose | Retrieve)
     return turn
 
@@ -51,6 +54,36 @@ def test_unsupported_findings_are_insufficient_evidence_with_a_reason(labels: li
 def test_the_reason_names_what_was_not_understood() -> None:
     turn = _first_turn(["xyzzy plugh"])
     assert isinstance(turn, Diagnose) and turn.reason is not None and "xyzzy plugh" in turn.reason
+
+
+def test_a_shortfall_never_prints_as_reaching_what_is_needed() -> None:
+    # Fever and Cough carry some information content; a threshold a hair above it printed the same at one
+    # decimal ("information content 9.0, below the 9.0 needed" for 8.96).
+    labels = ["Fever", "Cough"]
+    information = sum(ic for _, _, ic in EvidencePolicy().understood(_case(labels)))
+    threshold = information + 0.001
+    assert f"{information:.1f}" == f"{threshold:.1f}"  # the case the message used to get wrong
+    turn = _first_turn(labels, EvidencePolicy(EvidencePolicyConfig(min_information=threshold)))
+    assert isinstance(turn, Diagnose) and turn.reason is not None
+    shown, needed = turn.reason.split("information content ")[1].split(" needed")[0].split(", below the ")
+    assert float(shown) < float(needed)
+    assert "needed to rank rare diseases" in turn.reason
+
+
+@pytest.mark.parametrize(
+    ("value", "needed", "decimals", "printed"),
+    [
+        (8.96, 9.0, 1, ("8.96", "9.00")),
+        (3.14, 9.0, 1, ("3.1", "9.0")),
+        (0.298, 0.3, 2, ("0.298", "0.300")),
+        (8.999999, 9.0, 1, ("8.999", "9.000")),  # a hair short: three digits more, the value rounded down
+        (0.29999, 0.3, 2, ("0.2999", "0.3000")),
+    ],
+)
+def test_shown_below_adds_digits_only_when_the_values_would_print_equal(
+    value: float, needed: float, decimals: int, printed: tuple[str, str]
+) -> None:
+    assert shown_below(value, needed, decimals) == printed
 
 
 def test_specific_findings_go_on_to_retrieval() -> None:
