@@ -11,7 +11,7 @@ extraction), so the API runs it in a worker thread.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -34,7 +34,7 @@ from dxsearch.intake.fhir import BundleError, BundleTooLargeError, ParsedPatient
 from dxsearch.intake.second_reader import get_second_reader
 from dxsearch.knowledge.context_lookup import case_onset
 from dxsearch.knowledge.hpo import get_hpo_knowledge
-from dxsearch.knowledge.term_lookup import TermLookup, get_term_lookup
+from dxsearch.knowledge.term_lookup import Assertion, TermLookup, get_term_lookup
 from dxsearch.pseudonym import Pseudonymiser
 
 #: Pseudonym namespace of patient identifiers given to intake (the trace pseudonymises the result again).
@@ -174,6 +174,7 @@ def intake(
     lookup, knowledge = get_term_lookup(), get_hpo_knowledge()
     items = [_item(item) for item in payload.findings or ()]
     readings = [read_items(items, lookup, knowledge)]
+    _refuse_contradictions(readings[0], payload.findings or ())
     if payload.text is not None:
         readings.append(read_text(payload.text, lookup, knowledge, get_second_reader()))
     limits.check_findings(sum(len(reading.findings) for reading in readings))
@@ -209,6 +210,32 @@ def intake(
     )
     _require_observed(case, source)
     return PreparedCase(case, source, identified=payload.patient_id is not None, account=account)
+
+
+def _refuse_contradictions(reading: Reading, entered: Sequence[FindingInput]) -> None:
+    """Refuse a findings list that enters one term both present and excluded (perhaps by two of its ids, an
+    alternative id and its term, or two synonyms): the case would otherwise keep one of them in silence."""
+    said: dict[str, tuple[str, Assertion]] = {}
+    for item in reading.mapped:
+        if item.kind != "finding" or item.assertion not in ("present", "absent"):
+            continue
+        earlier = said.setdefault(item.hpo_id, (item.path, item.assertion))
+        if earlier[1] != item.assertion and earlier[0] != item.path:
+            present, absent = (earlier[0], item.path) if earlier[1] == "present" else (item.path, earlier[0])
+            raise IntakeError(
+                f"{_entered(present, entered)} (present) and {_entered(absent, entered)} (excluded) are the same "
+                f"finding, {item.label} ({item.hpo_id}): enter it once, present or excluded",
+                path=absent,
+            )
+
+
+def _entered(path: str, entered: Sequence[FindingInput]) -> str:
+    """``findings[2] 'HP:0000404'``: a findings-list path with what the caller entered there."""
+    index = int(path[len("findings[") : -1]) if path.startswith("findings[") and path.endswith("]") else None
+    if index is None or index >= len(entered):
+        return path
+    given = entered[index].hpo_id or entered[index].label
+    return f"{path} {given!r}"
 
 
 def _item(item: FindingInput) -> ItemIn:

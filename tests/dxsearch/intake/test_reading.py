@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dxsearch.intake import CaseInput, FindingInput, NoFindingsError, intake
+from dxsearch.intake import CaseInput, FindingInput, IntakeError, NoFindingsError, intake
 from dxsearch.pseudonym import Pseudonymiser
 
 PSEUDONYMS = Pseudonymiser("reading-test-pseudonym-key")
@@ -34,3 +34,25 @@ def test_a_findings_list_of_absent_findings_keeps_its_message() -> None:
 def test_one_observed_finding_among_negations_is_enough() -> None:
     prepared = intake(CaseInput(text="No seizures. Microcephaly."), pseudonymiser=PSEUDONYMS, fallback_id="t")
     assert [(f.hpo_id, f.excluded) for f in prepared.case.findings] == [("HP:0001250", True), ("HP:0000252", False)]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "said"),
+    [
+        ("HP:0000404", "HP:0000365", "findings[0] 'HP:0000404' (present) and findings[1] 'HP:0000365' (excluded)"),
+        ("Seizures", "Epilepsy", "findings[0] 'Seizures' (present) and findings[1] 'Epilepsy' (excluded)"),
+    ],
+)
+def test_a_findings_list_entering_one_finding_present_and_excluded_is_refused(
+    first: str, second: str, said: str
+) -> None:
+    """An alternative id and its term, or two synonyms: the case would otherwise keep one in silence."""
+    payload = CaseInput(findings=(FindingInput(label=first), FindingInput(label=second, excluded=True)))
+    with pytest.raises(IntakeError) as refused:
+        intake(payload, pseudonymiser=PSEUDONYMS, fallback_id="t")
+    assert str(refused.value).startswith(said) and refused.value.status == 422
+    # A note may say both ("no seizures at first; seizures from age 3"): read, the present mention wins.
+    note = intake(
+        CaseInput(text="No seizures at first; seizures from age 3."), pseudonymiser=PSEUDONYMS, fallback_id="t"
+    )
+    assert [(f.hpo_id, f.excluded) for f in note.case.findings] == [("HP:0001250", False)]
