@@ -160,15 +160,28 @@ export function explainedFindings(diagnosis, coverage, findings) {
 
 // -- the case -----------------------------------------------------------------------------------------------
 
-function findingChip(f, extraClass = "") {
+function findingChip(f, extraClass = "", fromValue = null) {
+  // A finding read from a stated value ("OFC 42 cm (-3 SD)") names its term, which its words do not.
+  const attrs = { class: `chip ${f.excluded ? "excluded" : ""} ${extraClass}`.trim() };
+  if (fromValue) attrs.title = "read from a stated value: a measurement, a milestone's age or an IQ";
   return h(
     "li",
-    { class: `chip ${f.excluded ? "excluded" : ""} ${extraClass}`.trim() },
+    attrs,
     f.excluded ? h("span", { class: "chip-flag" }, "absent: ") : null,
     f.label,
+    fromValue ? ` → ${fromValue}` : null,
     " ",
     f.hpoId ? codeLink(f.hpoId) : h("span", { class: "code" }, "(no HPO term)"),
   );
+}
+
+/** HPO id -> term name of the findings the intake read from a stated value (the account's `from_value`). */
+function readFromValues(account) {
+  const names = new Map();
+  for (const m of (account && Array.isArray(account.mapped) && account.mapped) || []) {
+    if (m.from_value && typeof m.hpo_id === "string") names.set(m.hpo_id, String(m.label ?? m.hpo_id));
+  }
+  return names;
 }
 
 function renderFindings(trace, decision) {
@@ -180,7 +193,8 @@ function renderFindings(trace, decision) {
     append(section, renderNotUnderstood(trace && trace.input_account));
     return section;
   }
-  append(section, h("ul", { class: "chips" }, all.map((f) => findingChip(f))));
+  const fromValues = readFromValues(trace.input_account);
+  append(section, h("ul", { class: "chips" }, all.map((f) => findingChip(f, "", fromValues.get(f.hpoId)))));
   append(section, renderNotUnderstood(trace.input_account));
   const c = trace.case;
   const about = [];

@@ -46,7 +46,10 @@ POISON_TEXT = (
     '# Follow-up <img src=x onerror="window.__xss=3">\n'
     "Seen again a year later; an echocardiogram is planned.\n"
 )
-NOTE = "Fourteen-year-old girl, very tall, with arachnodactyly, ectopia lentis and aortic root dilatation. No seizures."
+NOTE = (
+    "Fourteen-year-old girl, height 182 cm (>97th centile), with arachnodactyly, ectopia lentis and aortic root "
+    "dilatation. No seizures."
+)
 HPO = "http://purl.obolibrary.org/obo/hp.owl"
 BUNDLE = {
     "resourceType": "Bundle",
@@ -245,6 +248,8 @@ def test_clinician_and_auditor_views_in_chromium(live_server: LiveServer, browse
     page.get_by_role("button", name="Diagnose").click()
     expect(page.locator(".differential > li").first).to_contain_text("Marfan")
     expect(page.locator(".chip.excluded")).to_contain_text("seizures", ignore_case=True)
+    # Read from the stated height, not named in the words: the chip names the term it was read as.
+    expect(page.locator(".findings .chip").first).to_contain_text("height 182 cm (>97th centile) → Tall stature")
     page.get_by_role("radio", name="FHIR bundle").check()
     page.fill("#bundle", json.dumps(BUNDLE))
     page.get_by_role("button", name="Diagnose").click()
