@@ -23,10 +23,23 @@ _CANNOT = (
     r"(?:cannot|can\s*not|can['’]t|(?:is\s+|was\s+)?unable\s+to|(?:is\s+|was\s+)?not\s+able\s+to"
     r"|does\s+not|doesn['’]t|did\s+not|didn['’]t|has\s+never|had\s+never|never)"
 )
-#: Where the phrase must end for it to say the whole ability is missing.
+#: Abilities a missing ability may be listed with: "cannot walk or talk", "does not sit or stand".
+_ABILITY_VERBS = r"(?:walk|talk|speak|sit|stand|crawl|vocali[sz]e|make|say|feed|see|hear|babble|read|write)"
+#: Words that start a new clause after "and": "cannot walk and has seizures", "no eye contact and no speech".
+_CLAUSE_START = (
+    r"(?:has|had|is|was|he|she|they|his|her|their|the|a|an|no|not|never|shows?|showed|needs?|uses?|does|did"
+    r"|doesn['’]t|didn['’]t|can|cannot|can['’]t|could|also|requires?)"
+)
+#: Where the phrase must end for it to say the whole ability is missing: punctuation, "but", "at all",
+#: "independently", or "and" / "or" with another ability or a new clause ("cannot walk or talk", "cannot walk
+#: and has seizures"; not "does not speak or understand English").
 _ENDS = (
-    r"(?=\s*(?:[.,;:)!?\n]|$)|\s+(?:and|or|but|at\s+all|yet|anymore|any\s+more|independently|unaided|alone"
-    r"|unsupported|without\s+(?:support|aid|help|assistance)|since)\b)"
+    r"(?=\s*(?:[.,;:)!?\n]|$)|\s+(?:but|at\s+all|yet|anymore|any\s+more|independently|unaided|alone"
+    rf"|unsupported|without\s+(?:support|aid|help|assistance)|since|(?:and|or)\s+(?:{_ABILITY_VERBS}|{_CLAUSE_START}))\b)"
+    # ... and not at the head of a list of what is not a concern: "no speech or language delay", "no speech,
+    # language or hearing concerns".
+    r"(?!\s*(?:,|\bor\b|\band\b)[^.;:\n]{0,40}?\b(?:delay|concern|problem|issue|difficult|therap|disorder"
+    r"|impairment|loss)\w*)"
 )
 _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"\b{_CANNOT}\s+walk(?:ed)?{_ENDS}", re.IGNORECASE), INABILITY_TO_WALK),

@@ -74,7 +74,7 @@ _NUMBER = r"\d+(?:[.,]\d+)?"
 _SIGN = r"[-+−–]"
 #: A z-score: "-3 SD", "(+2.5 SDS)", "−2 standard deviations", "3 SD below the mean"; or "SDS -2.8".
 _SD = re.compile(
-    rf"(?P<sign>{_SIGN})?\s?(?P<value>{_NUMBER})\s?(?:SDS?|s\.d\.|standard deviations?)(?![A-Za-z])"
+    rf"(?P<sign>{_SIGN})?\s?(?P<value>{_NUMBER})\s?(?:SDS?|s\.d(?=\.)|standard deviations?)(?![A-Za-z])"
     rf"|(?:SDS|SD score|z-?score)\s*(?:of|was|is|=|:)?\s*(?P<sign2>{_SIGN})\s?(?P<value2>{_NUMBER})",
     re.IGNORECASE,
 )
@@ -95,8 +95,8 @@ _VALUE_WINDOW = 80
 Side = Literal["below", "above", "normal"]
 
 _AGE = (
-    r"(?:(?P<age_word>the\s+age\s+of|age)\s+)?(?P<age>\d+(?:[.,]\d+)?)\s*"
-    r"(?P<unit>months?|mos?|m|years?|yrs?|y)?(?![A-Za-z0-9])"
+    r"(?:(?P<age_word>the\s+age\s+of|age)\s+)?(?P<age>\d+(?:[.,]\d+)?)"
+    r"(?:\s*(?P<unit>months?|mos?|m|years?|yrs?|y))?(?![A-Za-z0-9])"
 )
 _QUALIFIED = r"(?:independently|alone|unaided|unsupported|without\s+(?:support|help|aid))"
 #: (pattern, HPO term, the age in months by which nearly every child has reached the milestone)
@@ -133,8 +133,8 @@ _MILESTONES: tuple[tuple[re.Pattern[str], str, float], ...] = (
 )
 #: A milestone not reached, its age first: "at 18 months he was not yet walking", "by 2 years she could not sit".
 _NOT_YET = re.compile(
-    rf"\b(?:at|by)\s+{_AGE}\s*,?\s+(?:(?:he|she|they|the\s+(?:child|patient|boy|girl))\s+)?"
-    r"(?:was|were|is|could|did)?\s*(?:still\s+)?not\s+(?:yet\s+)?(?:able\s+to\s+)?(?P<verb>walk|sit|talk|speak)",
+    rf"\b(?:at|by)\s+{_AGE}(?:\s*,)?\s+(?:(?:he|she|they|the\s+(?:child|patient|boy|girl))\s+)?"
+    r"(?:(?:was|were|is|could|did)\s+)?(?:still\s+)?not\s+(?:yet\s+)?(?:able\s+to\s+)?(?P<verb>walk|sit|talk|speak)",
     re.IGNORECASE,
 )
 _NOT_YET_TERMS = {"walk": (DELAYED_WALKING, 18.0), "sit": (DELAYED_SITTING, 9.0)}
@@ -158,7 +158,7 @@ def _growth(text: str) -> list[Candidate]:
     found: list[Candidate] = []
     names = list(_MEASURE.finditer(text))
     for position, name in enumerate(names):
-        if not _is_own_body_measure(text, name.start()):
+        if not _is_own_body_measure(text, name.start(), name.end()):
             continue
         limit = names[position + 1].start() if position + 1 < len(names) else len(text)
         limit = min(limit, name.end() + _VALUE_WINDOW)
@@ -172,21 +172,35 @@ def _growth(text: str) -> list[Candidate]:
         end, side = values[-1]
         if side == "normal":
             continue
-        kind = _at_birth(text, name.start(), next(k for k in _MEASURES if name.group(k)))
+        kind = _at_birth(text, name.start(), window, next(k for k in _MEASURES if name.group(k)))
         found.append((name.start(), name.end() + end, _MEASURES[kind][0 if side == "below" else 1]))
     return found
 
 
-def _at_birth(text: str, start: int, kind: str) -> str:
-    """A weight or length the sentence dates to birth ("Growth parameters at birth were weight 2.2 kg (<3rd
-    percentile)") is a birth measurement, measured against gestational age."""
-    sentence_start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, start)), default=0)
-    if kind in ("weight", "height") and re.search(r"\bat birth\b", text[sentence_start:start], re.IGNORECASE):
+_AT_BIRTH = re.compile(r"\bat birth\b", re.IGNORECASE)
+#: How far back a sentence may date its measurements to birth ("Growth parameters at birth were weight ...").
+_BIRTH_LOOKBACK = 120
+
+
+def _at_birth(text: str, start: int, window: str, kind: str) -> str:
+    """A weight or length its sentence or its own words date to birth ("Growth parameters at birth were
+    weight 2.2 kg (<3rd percentile)", "weight 2.1 kg at birth (-2.5 SD)") is a birth measurement, measured
+    against gestational age."""
+    if kind not in ("weight", "height"):
+        return kind
+    before = text[max(0, start - _BIRTH_LOOKBACK) : start]
+    ends = list(_SENTENCE_END.finditer(before))
+    sentence = before[ends[-1].end() :] if ends else before
+    if _AT_BIRTH.search(sentence) or _AT_BIRTH.search(window):
         return "birth_weight" if kind == "weight" else "birth_length"
     return kind
 
 
-def _is_own_body_measure(text: str, start: int) -> bool:
+def _is_own_body_measure(text: str, start: int, end: int) -> bool:
+    """Whether the measurement named at ``start:end`` is the patient's body's: nothing but a function word
+    before it, and no "of <part>" after a length ("length of femur")."""
+    if re.match(r"\s+of\s+(?!the\s+(?:child|patient|boy|girl|infant)\b)[A-Za-z]", text[end : end + 40]):
+        return False
     before = re.search(r"([A-Za-z’'-]+)\s*$", text[max(0, start - 40) : start])
     if before is None:
         return True  # the measurement opens the note, a sentence, a clause or a list item
@@ -207,7 +221,8 @@ def _z_side(window: str, match: re.Match[str]) -> Side | None:
     value = float((match.group("value") or match.group("value2")).replace(",", "."))
     sign = match.group("sign") or match.group("sign2")
     before, after = window[: match.start()], window[match.end() :]
-    if _NOT_A_POSITION.search(before) or _RANGE_BEFORE.search(before):
+    # "+/- 2 SD": the "-" was taken as the sign, so the "+/" before it says no side.
+    if _NOT_A_POSITION.search(before + (sign or "")) or _RANGE_BEFORE.search(before):
         return None
     if value < 2:
         return "normal"

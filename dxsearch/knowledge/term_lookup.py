@@ -33,7 +33,7 @@ import re
 import sys
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -531,7 +531,8 @@ class TermLookup:
             if start not in by_start or end > by_start[start][0]:
                 by_start[start] = (end, term_id)
         found: list[ExtractedTerm] = []
-        for sentence in _sentences(text):
+        kept = [(start, end) for start, (end, _) in by_start.items()]
+        for sentence in _sentences(text, kept):
             matched = list(self._extract_sentence(text, sentence, by_start))
             found.extend(sorted([*matched, *self._distributed(text, sentence, matched)], key=lambda m: m.start))
         sections = family_sections(text)
@@ -557,7 +558,12 @@ class TermLookup:
         words it stands for, with the mention's assertion. Words already part of a mention are left alone.
         """
         index = {token.start: i for i, (token, _) in enumerate(tokens)}
-        taken = {i for m in matched for i, (token, _) in enumerate(tokens) if m.start <= token.start < m.end}
+        taken: set[int] = set()
+        for m in matched:
+            i = index.get(m.start, len(tokens))
+            while i < len(tokens) and tokens[i][0].start < m.end:
+                taken.add(i)
+                i += 1
 
         def free(i: int, j: int) -> bool:
             """Tokens i..j-1 exist, are in no mention, are no stop word, and no comma falls between them."""
@@ -661,7 +667,7 @@ class TermLookup:
                     assertion = "present"
                 i = end + post
                 continue
-            cue = _cue(tokens, i)
+            cue = _cue(tokens, i, text)
             if cue is not None:
                 # "no history of seizures", "denies previous surgery": a negated history is still denied.
                 if not (cue[1] == "historical" and assertion == "absent"):
@@ -729,14 +735,19 @@ def _synonym(value: str) -> tuple[str, int] | None:
     return text, _TIER_ABBREVIATION if kind == "abbreviation" else _TIER_EXACT_SYNONYM
 
 
-def _sentences(text: str) -> Iterator[list[tuple[_Token, bool]]]:
-    """Tokens grouped by sentence; the flag marks a token after a comma or semicolon (a new clause)."""
+def _sentences(text: str, kept: Sequence[tuple[int, int]] = ()) -> Iterator[list[tuple[_Token, bool]]]:
+    """Tokens grouped by sentence; the flag marks a token after a comma or semicolon (a new clause).
+
+    No sentence ends inside a span of ``kept`` (another reader's proposal: "IQ: 55", "OFC: -3 SD"), nor at a
+    decimal point ("2.5 SD").
+    """
     sentence: list[tuple[_Token, bool]] = []
     previous_end = 0
     for token in _tokens(text):
         gap = text[previous_end : token.start]
         decimal = gap in (".", ",") and sentence and sentence[-1][0].raw[-1:].isdigit() and token.raw[:1].isdigit()
-        if _HARD_BOUNDARY.search(gap) and sentence and not decimal:  # "2.5 SD" is one sentence
+        inside = any(start < token.start and previous_end < end for start, end in kept)
+        if _HARD_BOUNDARY.search(gap) and sentence and not decimal and not inside:
             yield sentence
             sentence = []
         sentence.append((token, bool(_SOFT_BOUNDARY.search(gap))))
@@ -749,6 +760,17 @@ def _sentences(text: str) -> Iterator[list[tuple[_Token, bool]]]:
 _FAMILY_HEADING = re.compile(
     r"^[ \t]*(?:family\s+(?:medical\s+)?history|family\s+hx|fhx|fh)[ \t]*:", re.IGNORECASE | re.MULTILINE
 )
+_BLANK_LINE = re.compile(r"\n[ \t\r]*\n")
+#: A sentence about the patient after a family-history heading's text: "... noncontributory. He has seizures."
+_PATIENT_SENTENCE = re.compile(
+    r"(?<=[.!?])\s+(?=(?:he|she|they|the\s+(?:patient|child|proband|boy|girl|infant)|our\s+patient)\b)",
+    re.IGNORECASE,
+)
+#: A line headed by a relative inside a family-history section: "Father:", "Maternal aunt:", "Older brother:".
+_RELATIVE_HEADING = re.compile(
+    r"[ \t]*(?:(?:maternal|paternal|older|younger|elder|half-?)\s*)?(?:" + "|".join(_RELATIVES) + r")s?\b",
+    re.IGNORECASE,
+)
 #: A heading of another section: a line that starts with a few words and a colon ("Examination:").
 _OTHER_HEADING = re.compile(r"^[ \t]*[A-Za-z][A-Za-z /&()-]{1,40}:", re.MULTILINE)
 
@@ -756,23 +778,23 @@ _OTHER_HEADING = re.compile(r"^[ \t]*[A-Za-z][A-Za-z /&()-]{1,40}:", re.MULTILIN
 def family_sections(text: str) -> list[tuple[int, int]]:
     """Character spans of a note's family-history sections: everything in them is said of relatives.
 
-    A section runs from its heading to the end of its line when the heading line holds text ("Family
-    history: father has short stature."), else to the next blank line or heading ("Family history:" then
-    "Father: short stature" and "Brother: cannot walk" on lines of their own).
+    A heading with text on its line ("Family history: father has short stature. Mother is well.") runs to
+    the end of the line, or to a sentence about the patient ("... He has seizures."), whichever comes first.
+    A heading alone on its line runs to the next blank line or heading; lines headed by a relative
+    ("Father: short stature", "Maternal aunt: deafness") are part of it.
     """
     spans: list[tuple[int, int]] = []
     for heading in _FAMILY_HEADING.finditer(text):
         line_end = text.find("\n", heading.end())
         line_end = len(text) if line_end < 0 else line_end
         if text[heading.end() : line_end].strip():
-            spans.append((heading.end(), line_end))
+            patient = _PATIENT_SENTENCE.search(text, heading.end(), line_end)
+            spans.append((heading.end(), patient.start() if patient else line_end))
             continue
-        end = len(text)
-        blank = re.search(r"\n[ \t]*\n", text[line_end:])
-        if blank is not None:
-            end = line_end + blank.start()
+        blank = _BLANK_LINE.search(text, line_end)
+        end = blank.start() if blank is not None else len(text)
         for other in _OTHER_HEADING.finditer(text, line_end + 1, end):
-            if not re.match(r"[ \t]*(?:" + "|".join(_RELATIVES) + r")s?\b", other.group(0), re.IGNORECASE):
+            if not _RELATIVE_HEADING.match(other.group(0)):
                 end = other.start()
                 break
         spans.append((heading.end(), end))
@@ -782,10 +804,12 @@ def family_sections(text: str) -> list[tuple[int, int]]:
 def _post_family(tokens: list[tuple[_Token, bool]], end: int) -> int:
     """Length in tokens of "in his mother", "in the father", "in both parents" right after a mention, else 0."""
     words = [token.norm for token, soft in tokens[end : end + 3]]
-    if not words or words[0] != "in" or any(soft for _, soft in tokens[end + 1 : end + 3]):
+    if not words or words[0] != "in":
         return 0
     at = 2 if len(words) > 2 and words[1] in ("his", "her", "their", "both", "two") else 1
-    return at + 1 if len(words) > at and words[at] in _RELATIVE_WORDS else 0
+    if len(words) <= at or words[at] not in _RELATIVE_WORDS or any(soft for _, soft in tokens[end + 1 : end + at + 1]):
+        return 0
+    return at + 1
 
 
 def _post_cue(tokens: list[tuple[_Token, bool]], end: int) -> int:
@@ -886,13 +910,15 @@ def _cues_by_first_word() -> dict[str, tuple[tuple[tuple[str, ...], Assertion | 
 _CUES_BY_FIRST_WORD = _cues_by_first_word()
 
 
-def _cue(tokens: list[tuple[_Token, bool]], i: int) -> tuple[tuple[str, ...], Assertion | None] | None:
+def _cue(tokens: list[tuple[_Token, bool]], i: int, text: str = "") -> tuple[tuple[str, ...], Assertion | None] | None:
     """The (longest) assertion cue starting at token ``i`` (assertion ``None``: a pseudo-cue), ``None`` if none.
 
-    A relative in the possessive is a cue by itself: "mother's height", "his sister's head was small".
+    A relative in the possessive is a cue by itself: "mother's height", "his sister's head was small",
+    "both parents' hearing" (the plural's apostrophe is after the token, in ``text``).
     """
     token = tokens[i][0]
-    if token.norm in _RELATIVE_WORDS and token.raw.casefold().endswith(("'s", "’s", "s'", "s’")):
+    plural_possessive = token.raw[-1:] in ("s", "S") and text[token.end : token.end + 1] in ("'", "’")
+    if token.norm in _RELATIVE_WORDS and (token.raw.casefold().endswith(("'s", "’s")) or plural_possessive):
         return (token.norm,), "family_history"
     for words, assertion in _CUES_BY_FIRST_WORD.get(tokens[i][0].norm, ()):
         if tuple(token.norm for token, _ in tokens[i : i + len(words)]) == words:

@@ -113,6 +113,9 @@ def test_a_findings_list_item_stated_as_a_value_is_mapped() -> None:
         "We expect him to walk by 2 years.",
         "He was sitting at 2 years in his wheelchair.",
         "OFC at birth 32 cm (−2.4 SD), now 48 cm (0 SD).",  # followed over time: the last value
+        "OFC 50 cm (mean +/- 2 SD).",
+        "Height 150 cm (normal range +- 2 SD).",
+        "Length of femur -3 SD.",
     ],
 )
 def test_numbers_that_place_no_measurement_of_the_patient_beyond_the_range_name_nothing(note: str) -> None:
@@ -139,6 +142,13 @@ def test_numbers_that_place_no_measurement_of_the_patient_beyond_the_range_name_
             ],
         ),
         ("His brother cannot walk.", [("HP:0002540", "family_history")]),
+        # A colon or "s.d." inside the stated value ends no sentence.
+        ("OFC: -3 SD.", [("HP:0000252", "present")]),
+        ("IQ: 55.", [("HP:0001256", "present")]),
+        ("OFC 42 cm (-3 s.d.).", [("HP:0000252", "present")]),
+        ("He walked at age 3 (late).", [("HP:0031936", "present")]),
+        ("Weight 2.1 kg at birth (-2.5 SD).", [("HP:0001518", "present")]),
+        ("He cannot walk and has seizures.", [("HP:0002540", "present"), ("HP:0001250", "present")]),
     ],
 )
 def test_stated_values_and_abilities_are_read_with_their_assertion(note: str, expected: list[tuple[str, str]]) -> None:
@@ -152,7 +162,14 @@ def test_stated_values_and_abilities_are_read_with_their_assertion(note: str, ex
         "He does not speak in full sentences.",
         "He cannot walk long distances without tiring.",
         "Unable to walk on heels.",
+        "Does not speak or understand English.",
+        "No speech, language or hearing concerns.",
     ],
 )
 def test_a_missing_ability_is_read_only_when_the_phrase_ends_there(note: str) -> None:
     assert present(note) == []
+
+
+def test_adversarial_spacing_reads_in_linear_time() -> None:
+    """Whitespace after an age once made the milestone pattern backtrack (k^4): 800 spaces took minutes."""
+    assert quantity_candidates("at 1" + " " * 5000 + "x") == []

@@ -391,6 +391,11 @@ def test_a_relative_in_the_possessive_or_after_the_finding_makes_it_family_histo
         return [(m.term_id, m.assertion) for m in lookup.mentions(text)]
 
     assert said("His sister's head was small.") == [("HP:0000252", "family_history")]
+    assert said("Both parents' hearing is impaired.") == [("HP:0000365", "family_history")]
+    assert said("Epilepsy in the father, scoliosis in the mother.") == [
+        (SEIZURE, "family_history"),
+        (SCOLIOSIS, "family_history"),
+    ]
     assert said("Seizures in his mother; he has scoliosis.") == [
         (SEIZURE, "family_history"),
         (SCOLIOSIS, "present"),
@@ -408,6 +413,12 @@ def test_a_family_history_section_is_the_familys(lookup: TermLookup) -> None:
     ]
     one_line = "Family history: father has short stature. \nHe has scoliosis."
     assert [m.assertion for m in lookup.mentions(one_line)] == ["family_history", "present"]
+    # On one line, the section ends where a sentence turns to the patient.
+    pasted = "Family history: father has short stature. He has scoliosis."
+    assert [m.assertion for m in lookup.mentions(pasted)] == ["family_history", "present"]
+    # Windows line ends, and relatives with a qualifier as line headings.
+    crlf = "Family history:\r\nMaternal aunt: short stature\r\n\r\nHe has scoliosis.\r\n"
+    assert [m.assertion for m in lookup.mentions(crlf)] == ["family_history", "present"]
 
 
 def test_hypothetical_cues_and_everyday_words(lookup: TermLookup) -> None:
