@@ -358,6 +358,11 @@ def print_trace(trace: Trace, *, explain: bool) -> None:
         for item in account.not_understood:
             where = repr(item.given) if item.given is not None else f"{item.path} {list(item.span or ())}"
             console.print(f"  not understood — not used: {where}: {item.reason}", markup=False, highlight=False)
+        read_from_values = {m.hpo_id: m.label for m in account.mapped if m.from_value}
+        for finding in trace.case.findings:
+            if finding.hpo_id in read_from_values:
+                name = read_from_values[finding.hpo_id]
+                console.print(f"  read from a stated value: {finding.label!r} -> {name}", markup=False, highlight=False)
     console.print(
         f"policy {trace.policy.name} v{trace.policy.version} · index {trace.index_version} · "
         f"{len(trace.turns)} turns · stop: {trace.stop_reason.value} · {trace.total_ms:.0f} ms",

@@ -69,6 +69,18 @@ def test_diagnose_prints_the_differential_on_stdout_with_dxsearch_index_as_the_d
     assert "differential" not in result.stderr
 
 
+def test_diagnose_says_which_findings_it_read_from_a_stated_value(small_index: Path, tmp_path: Path) -> None:
+    case = tmp_path / "note.json"
+    case.write_text(
+        json.dumps({"text": "Arachnodactyly, ectopia lentis. Height 190 cm (+3 SD). He walked at 30 months."})
+    )
+    result = runner.invoke(app, ["diagnose", "--case", str(case), "--index", str(small_index)])
+    assert result.exit_code == 0, result.output
+    assert "read from a stated value: 'Height 190 cm (+3 SD)' -> Tall stature" in result.stdout
+    assert "read from a stated value: 'walked at 30 months' -> Delayed ability to walk" in result.stdout
+    assert "'Arachnodactyly'" not in result.stdout  # named in the words: not listed as read from a value
+
+
 def test_diagnose_explain_prints_the_next_steps(small_index: Path, tmp_path: Path) -> None:
     case = tmp_path / "marfan.jsonl"
     phenotypes = [{"id": "HP:0001166"}, {"id": "HP:0001083"}, {"id": "HP:0000098"}, {"id": "HP:0002616"}]
