@@ -19,6 +19,7 @@ from dxsearch.knowledge.term_lookup import Candidate
 __all__ = ["ability_candidates"]
 
 INABILITY_TO_WALK, ABSENT_SPEECH, REDUCED_EYE_CONTACT = "HP:0002540", "HP:0001344", "HP:0000817"
+LOSS_OF_AMBULATION = "HP:0002505"
 _CANNOT = (
     r"(?:cannot|can\s*not|can['’]t|(?:is\s+|was\s+)?unable\s+to|(?:is\s+|was\s+)?not\s+able\s+to"
     r"|does\s+not|doesn['’]t|did\s+not|didn['’]t|has\s+never|had\s+never|never)"
@@ -35,7 +36,8 @@ _CLAUSE_START = (
 #: and has seizures"; not "does not speak or understand English").
 _ENDS = (
     r"(?=\s*(?:[.,;:)!?\n]|$)|\s+(?:but|at\s+all|yet|anymore|any\s+more|independently|unaided|alone"
-    rf"|unsupported|without\s+(?:support|aid|help|assistance)|since|(?:and|or)\s+(?:{_ABILITY_VERBS}|{_CLAUSE_START}))\b)"
+    rf"|unsupported|without\s+(?:support|aid|help|assistance)|since|(?:and|or)\s+(?:{_ABILITY_VERBS}|{_CLAUSE_START}))\b"
+    r"|\s+(?:at|by|since|from|in)\s+(?:the\s+age\s+of\s+|age\s+)?\d)"
     # ... and not at the head of a list of what is not a concern: "no speech or language delay", "no speech,
     # language or hearing concerns".
     r"(?!\s*(?:,|\bor\b|\band\b)[^.;:\n]{0,40}?\b(?:delay|concern|problem|issue|difficult|therap|disorder"
@@ -48,6 +50,14 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
         ABSENT_SPEECH,
     ),
     (re.compile(rf"\bno\s+(?:speech|words|language){_ENDS}", re.IGNORECASE), ABSENT_SPEECH),
+    (
+        re.compile(
+            rf"\b(?:can\s+no\s+longer|(?:is|was)\s+no\s+longer\s+able\s+to|lost\s+(?:the\s+|his\s+|her\s+)?"
+            rf"ability\s+to)\s+walk{_ENDS}",
+            re.IGNORECASE,
+        ),
+        LOSS_OF_AMBULATION,
+    ),
     (
         re.compile(
             rf"\b(?:no|absent|avoids|lacks?|(?:does\s+not|doesn['’]t|did\s+not|never)\s+(?:make|makes))"

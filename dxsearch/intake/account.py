@@ -230,7 +230,7 @@ def read_items(
             read = read_demographics(words)
             if read.age is not None and demographics.age is None:
                 demographics, demographics_path = _shifted(read, start), path
-            mentions = _best_per_term(lookup.mentions(words, stated_candidates(words)))
+            mentions = _best_per_term(lookup.mentions(words, stated=stated_candidates(words)))
             values = {(start + a, start + b, term) for a, b, term in quantity_candidates(words)}
             for mention in mentions:
                 assertion = forced or mention.assertion
@@ -318,8 +318,8 @@ def read_text(
     dominant", "since infancy"): mapped with their kind, carried by the reading, never findings.
     """
     demographics = read_demographics(text)
-    candidates = [*stated_candidates(text), *(second.candidates(text) if second is not None else ())]
-    mentions = lookup.mentions(text, candidates)
+    proposed = second.candidates(text) if second is not None else ()
+    mentions = lookup.mentions(text, proposed, stated=stated_candidates(text))
     stated = (context if context is not None else get_context_lookup()).mentions(text)
     findings: list[Finding] = []
     known: set[str] = set()

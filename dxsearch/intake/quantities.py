@@ -64,12 +64,15 @@ _MEASURE = re.compile(
 #: measured ("palpebral fissure length", "penile length", "mid-parental height", "mother's height").
 _BEFORE_A_BODY_MEASURE = frozenset(
     {"his", "her", "their", "its", "the", "a", "an", "and", "with", "of", "body", "standing", "current"}
-    | {"present", "adult", "final", "was", "is", "were", "are", "had", "has", "showed", "shows", "revealed"}
+    | {"present", "was", "is", "were", "are", "had", "has", "showed", "shows", "revealed"}
     | {"examination", "parameters", "measurements", "including", "included", "include"}
     | {"measured", "at", "by", "on", "in", "now", "today", "whose", "increased", "decreased", "normal"}
 )
 #: In a measurement's words: it is not (only) the patient's own ("2 SD below mid-parental height").
-_SOMEONE_ELSES = re.compile(r"\b(?:parental|parents?|target|mother|father|sibling|brother|sister)\b", re.IGNORECASE)
+_SOMEONE_ELSES = re.compile(
+    r"\b(?:parental|parents?|target|predicted|projected|expected|mother|father|sibling|brother|sister)\b",
+    re.IGNORECASE,
+)
 _NUMBER = r"\d+(?:[.,]\d+)?"
 _SIGN = r"[-+−–]"
 #: A z-score: "-3 SD", "(+2.5 SDS)", "−2 standard deviations", "3 SD below the mean"; or "SDS -2.8".
@@ -103,8 +106,10 @@ _QUALIFIED = r"(?:independently|alone|unaided|unsupported|without\s+(?:support|h
 _MILESTONES: tuple[tuple[re.Pattern[str], str, float], ...] = (
     (
         re.compile(
-            rf"\b(?:(?:walked|first\s+(?:independent\s+)?steps|walking\s+{_QUALIFIED})(?:\s+{_QUALIFIED})?\s+at"
+            rf"\b(?:(?:walked|first\s+(?:independent\s+)?steps|walking\s+{_QUALIFIED}|(?:started|began)\s+walking"
+            rf"|(?:independent\s+)?walking\s+was\s+(?:achieved|attained))(?:\s+{_QUALIFIED})?\s+at"
             rf"|not\s+(?:yet\s+)?walking(?:\s+{_QUALIFIED})?\s+(?:at|by)"
+            rf"|(?:was|were)\s+not\s+walking(?:\s+{_QUALIFIED})?\s+until|walking\s*:"
             rf"|(?:did|could|does)\s*(?:not|n't)\s+walk(?:\s+{_QUALIFIED})?\s+until)\s+{_AGE}",
             re.IGNORECASE,
         ),
@@ -113,8 +118,9 @@ _MILESTONES: tuple[tuple[re.Pattern[str], str, float], ...] = (
     ),
     (
         re.compile(
-            rf"\b(?:(?:sat(?:\s+up)?|sitting\s+{_QUALIFIED})(?:\s+{_QUALIFIED})?\s+at"
+            rf"\b(?:(?:sat(?:\s+up)?|sitting\s+{_QUALIFIED}|(?:started|began)\s+sitting)(?:\s+{_QUALIFIED})?\s+at"
             rf"|not\s+(?:yet\s+)?sitting(?:\s+{_QUALIFIED})?\s+(?:at|by)"
+            rf"|(?:was|were)\s+not\s+sitting(?:\s+{_QUALIFIED})?\s+until|sitting\s*:"
             rf"|(?:did|could|does)\s*(?:not|n't)\s+sit(?:\s+{_QUALIFIED})?\s+until)\s+{_AGE}",
             re.IGNORECASE,
         ),
@@ -123,7 +129,7 @@ _MILESTONES: tuple[tuple[re.Pattern[str], str, float], ...] = (
     ),
     (
         re.compile(
-            rf"\b(?:(?:(?:spoke|said)\s+(?:his\s+|her\s+|their\s+)?)?first\s+words?\s+at"
+            rf"\b(?:(?:(?:spoke|said)\s+(?:his\s+|her\s+|their\s+)?)?first\s+words?\s+(?:(?:came|were|was)\s+)?at"
             rf"|(?:did|could|does)\s*(?:not|n't)\s+(?:speak|talk)\s+until)\s+{_AGE}",
             re.IGNORECASE,
         ),
@@ -139,7 +145,12 @@ _NOT_YET = re.compile(
 )
 _NOT_YET_TERMS = {"walk": (DELAYED_WALKING, 18.0), "sit": (DELAYED_SITTING, 9.0)}
 _NOT_YET_TERMS |= {"talk": (DELAYED_SPEECH, 18.0), "speak": (DELAYED_SPEECH, 18.0)}
-_IQ = re.compile(r"\b(?:full[- ]scale\s+)?(?:IQ|FSIQ|intelligence quotient)\b", re.IGNORECASE)
+_IQ = re.compile(
+    # A subscale ("verbal IQ 65, performance IQ 90") is not the IQ.
+    r"\b(?<!verbal )(?<!performance )(?<!nonverbal )(?<!non-verbal )"
+    r"(?:full[- ]scale\s+)?(?:IQ|FSIQ|intelligence quotient)\b",
+    re.IGNORECASE,
+)
 #: A number after "IQ" that is not the IQ: an age, a z-score, a percentage, a centile.
 _NOT_AN_IQ = re.compile(r"\s*(?:months?|mos?|years?|yrs?|y\b|SDS?\b|standard|%|st\b|nd\b|rd\b|th\b|centile|percentile)")
 _IQ_WINDOW = 40
@@ -164,12 +175,16 @@ def _growth(text: str) -> list[Candidate]:
         limit = min(limit, name.end() + _VALUE_WINDOW)
         sentence_end = _SENTENCE_END.search(text, name.end(), limit)
         window = text[name.end() : sentence_end.start() if sentence_end else limit]
-        if _SOMEONE_ELSES.search(window):
-            continue
         values = _values(window)
         if not values or values[-1][1] is None:
             continue  # no value, or the last one says no side (within, ±, a range, a change)
         end, side = values[-1]
+        # Someone else's measurement, or one against someone else's ("2 SD below mid-parental height"); a
+        # relative named after the value, past a comma ("..., mother is 178 cm"), is a sentence of its own.
+        after = re.split(r"[,;(]", window[end:], maxsplit=1)[0]
+        before = re.split(r"[.;\n]", text[max(0, name.start() - 25) : name.start()])[-1]
+        if _SOMEONE_ELSES.search(before + " " + window[:end] + after):
+            continue
         if side == "normal":
             continue
         kind = _at_birth(text, name.start(), window, next(k for k in _MEASURES if name.group(k)))
@@ -207,14 +222,27 @@ def _is_own_body_measure(text: str, start: int, end: int) -> bool:
     return before.group(1).casefold() in _BEFORE_A_BODY_MEASURE
 
 
+#: Right before a value: it is not the patient's now ("previously -2.5 SD", "at 2 years was").
+_PAST_VALUE = re.compile(
+    r"\b(?:previously|formerly|earlier|before|prior|initially|originally)\b[^;]{0,12}$", re.IGNORECASE
+)
+#: Right before a centile: the first number of a range of centiles ("91st-98th centile").
+_CENTILE_RANGE_BEFORE = re.compile(r"\d\s*(?:st|nd|rd|th)?\s*(?:-|–|to)\s*$", re.IGNORECASE)
+
+
 def _values(window: str) -> list[tuple[int, Side | None]]:
-    """(end, side) of each z-score and centile in a measurement's words, in order; side ``None``: says none."""
+    """(end, side) of each z-score and centile in a measurement's words, in order; side ``None``: says none.
+
+    A value said to be a past one ("previously -2.5 SD") is left out: the measurement is read at its
+    latest value.
+    """
     values: list[tuple[int, int, Side | None]] = []
     for match in _SD.finditer(window):
         values.append((match.start(), match.end(), _z_side(window, match)))
     for match in _CENTILE.finditer(window):
-        values.append((match.start(), match.end(), _centile_side(match)))
-    return [(end, side) for _, end, side in sorted(values)]
+        ranged = _CENTILE_RANGE_BEFORE.search(window[: match.start()]) is not None
+        values.append((match.start(), match.end(), None if ranged else _centile_side(match)))
+    return [(end, side) for start, end, side in sorted(values) if not _PAST_VALUE.search(window[:start])]
 
 
 def _z_side(window: str, match: re.Match[str]) -> Side | None:

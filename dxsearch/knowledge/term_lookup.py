@@ -159,9 +159,27 @@ _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
     (("suspicion", "of"), "uncertain"),
     (("probable",), "uncertain"),
     (("questionable",), "uncertain"),
-    # Hypothetical: "if not walking by 18 months, refer"; "rule out microcephaly".
+    # Hypothetical or not (yet) the patient's: "if not walking by 18 months, refer"; "rule out microcephaly";
+    # "to exclude ectopia lentis"; "screening for Wilms tumour"; "at risk of scoliosis"; ConText's cues.
     (("if",), "uncertain"),
     (("rule", "out"), "uncertain"),
+    (("exclude",), "uncertain"),
+    (("query",), "uncertain"),
+    (("unlikely",), "uncertain"),
+    (("screening", "for"), "uncertain"),
+    (("screen", "for"), "uncertain"),
+    (("monitor", "for"), "uncertain"),
+    (("monitoring", "for"), "uncertain"),
+    (("at", "risk", "of"), "uncertain"),
+    (("at", "risk", "for"), "uncertain"),
+    (("risk", "of"), "uncertain"),
+    (("tested", "for"), "uncertain"),
+    (("evaluated", "for"), "uncertain"),
+    (("evaluation", "for"), "uncertain"),
+    (("assessed", "for"), "uncertain"),
+    (("concern", "for"), "uncertain"),
+    (("differential", "diagnosis"), "uncertain"),
+    (("complication", "of"), "uncertain"),
     (("history", "of"), "historical"),
     (("previous",), "historical"),
     (("previously",), "historical"),
@@ -291,7 +309,27 @@ def _normalise_word(word: str) -> str:
     folded = word.casefold()
     if not folded.isascii():
         folded = "".join(c for c in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(c))
-    return _singular(folded.replace("'", "").replace("’", ""))
+    return _american(_singular(folded.replace("'", "").replace("’", "")))
+
+
+#: British spellings and their American forms, applied alike to text and dictionary (HPO spells American):
+#: hypercholesterolaemia, oedema, haemorrhage, paediatric, behaviour, tumour, generalised.
+_BRITISH = (
+    (re.compile(r"aemia$"), "emia"),
+    (re.compile(r"^oe(?=[dsn])"), "e"),
+    (re.compile(r"^(hyper|hypo|an|)haem"), r"\1hem"),
+    (re.compile(r"^paed"), "ped"),
+    (re.compile(r"(?<=[ilmvb])our(?=$|al|ed|ing)"), "or"),
+    (re.compile(r"(?<=[a-z]{3})is(?=e$|ed$|es$|ing$|ation$)"), "iz"),
+)
+
+
+def _american(word: str) -> str:
+    if not word.isalpha() or len(word) < 5:
+        return word
+    for pattern, replacement in _BRITISH:
+        word = pattern.sub(replacement, word)
+    return word
 
 
 #: Prefixes written both joined and hyphenated ("preauricular" / "pre-auricular", "hypopigmented" /
@@ -513,7 +551,9 @@ class TermLookup:
                 found[mention.term_id] = mention
         return sorted(found.values(), key=lambda m: m.start)
 
-    def mentions(self, text: str, candidates: Iterable[Candidate] = ()) -> list[ExtractedTerm]:
+    def mentions(
+        self, text: str, candidates: Iterable[Candidate] = (), stated: Iterable[Candidate] = ()
+    ) -> list[ExtractedTerm]:
         """Every HPO term mention in clinical text, in order, with its span and assertion.
 
         Greedy longest match over normalised tokens within a sentence. A mention inside a clause opened
@@ -524,15 +564,16 @@ class TermLookup:
         ``candidates`` are ``(start, end, term_id)`` character spans another recogniser proposes (see
         ``dxsearch.intake.second_reader``): one of two words or more that starts and ends on a word of
         the text and covers more words than this dictionary's own match there is taken instead, and
-        gets its assertion the same way.
+        gets its assertion the same way. ``stated`` are candidates of a value or phrase stated whole ("IQ: 55",
+        "OFC: -3 SD"; ``dxsearch.intake.quantities``): taken the same way, and no sentence ends inside them.
         """
+        stated = list(stated)
         by_start: dict[int, tuple[int, str]] = {}
-        for start, end, term_id in candidates:
+        for start, end, term_id in [*candidates, *stated]:
             if start not in by_start or end > by_start[start][0]:
                 by_start[start] = (end, term_id)
         found: list[ExtractedTerm] = []
-        kept = [(start, end) for start, (end, _) in by_start.items()]
-        for sentence in _sentences(text, kept):
+        for sentence in _sentences(text, [(start, end) for start, end, _ in stated]):
             matched = list(self._extract_sentence(text, sentence, by_start))
             found.extend(sorted([*matched, *self._distributed(text, sentence, matched)], key=lambda m: m.start))
         sections = family_sections(text)
@@ -549,7 +590,8 @@ class TermLookup:
         self, text: str, tokens: list[tuple[_Token, bool]], matched: list[ExtractedTerm]
     ) -> list[ExtractedTerm]:
         """Terms a coordination shares out: "renal and hepatic cysts" also says renal cysts, "low-set and
-        posteriorly rotated ears" low-set ears, "cleft lip and palate" cleft palate.
+        posteriorly rotated ears" (or "low-set posteriorly rotated ears") low-set ears, "cleft lip and palate"
+        cleft palate.
 
         A mention next to "and" / "or" lends its words to the member on the other side: a member before it
         (one or two words; single words further back through a comma-separated list) takes the place of
@@ -599,24 +641,39 @@ class TermLookup:
             if len(words) < 2:
                 continue
             if first >= 2 and tokens[first - 1][0].norm in _CONJUNCTIONS:
-                end, size = first - 1, 2
+                end, size = first - 1, 3
                 if end >= 2 and tokens[end - 1][0].norm == "and" and tokens[first - 1][0].norm == "or":
                     end -= 1  # "and/or"
                 while True:
-                    found = None
+                    found, found_member = None, []
                     for width in range(size, 0, -1):
                         if not free(end - width, end):
                             continue
-                        member = [token for token, _ in tokens[end - width : end]]
-                        for keep in range(1, len(words)):
+                        member = found_member = [token for token, _ in tokens[end - width : end]]
+                        # The head alone first: "myoclonic and atypical absence seizures" is myoclonic seizures.
+                        for keep in range(len(words) - 1, 0, -1):
                             found = found or shared_term(member, member + words[keep:], mention)
                         if found is not None:
                             break
                     if found is not None:
                         shared.append(found)
-                    if not free(end - 1, end) or not tokens[end - 1][1]:  # no comma before it: the list ends
+                    width = len(found_member) if found is not None else 1
+                    if not free(end - width, end) or not tokens[end - width][1]:  # no comma before it: list ends
                         break
-                    end, size = end - 1, 1
+                    end, size = end - width, 3
+            # Stacked modifiers without a conjunction: "low-set posteriorly rotated ears" also says low-set ears,
+            # "long narrow face" long face. The modifier must not be a word of a mention or a stop word.
+            if first >= 1 and not tokens[first][1] and tokens[first - 1][0].norm not in _CONJUNCTIONS:
+                for width in (2, 1):
+                    if not free(first - width, first):
+                        continue
+                    member = [token for token, _ in tokens[first - width : first]]
+                    stacked = None
+                    for keep in range(len(words) - 1, 0, -1):
+                        stacked = stacked or shared_term(member, member + words[keep:], mention)
+                    if stacked is not None:
+                        shared.append(stacked)
+                        break
             after = last + 1
             if after + 2 < len(tokens) and tokens[after][0].norm == "and" and tokens[after + 1][0].norm == "or":
                 after += 1  # "and/or"
@@ -637,12 +694,13 @@ class TermLookup:
         self, text: str, tokens: list[tuple[_Token, bool]], candidates: dict[int, tuple[int, str]]
     ) -> Iterator[ExtractedTerm]:
         assertion: Assertion = "present"
+        listing = False  # since the last cue, only mentions and conjunctions: a list the cue may run through
         adjacent: tuple[int, Assertion] | None = None  # (token index, assertion) of an adjacent-only cue
         ends = {token.end: index + 1 for index, (token, _) in enumerate(tokens)} if candidates else {}
         i = 0
         while i < len(tokens):
-            if tokens[i][1]:
-                assertion = "present"
+            if tokens[i][1] and not (listing and self._list_item_at(tokens, i)):
+                assertion = "present"  # a comma ends a cue's clause, unless a list goes on ("no X, Y or Z")
             match = self._longest_match(tokens, i) or self._bag_match(tokens, i)
             proposed = candidates.get(tokens[i][0].start)
             if proposed is not None:
@@ -652,10 +710,18 @@ class TermLookup:
             if match is not None:
                 end, term_id = match
                 first, last = tokens[i][0], tokens[end - 1][0]
+                if end < len(tokens) and tokens[end][0].norm in _INSTITUTION_WORDS and not tokens[end][1]:
+                    i = end  # "Neurofibromatosis Clinic": a name, not a finding
+                    continue
                 said = adjacent[1] if adjacent is not None and adjacent[0] == i else assertion
+                if said == "present" and text[max(0, first.start - 2) : first.start].strip() == "?":
+                    said = "uncertain"  # "?ectopia lentis": a query
                 post = _post_cue(tokens, end)
-                if post and said == "present":
+                if said == "present" and (post or _CHECKLIST_NO.match(text, last.end)):
                     said = "absent"
+                unsure = _post_uncertain(tokens, end)
+                if unsure and said == "present":
+                    said, post = "uncertain", max(post, unsure)
                 family = _post_family(tokens, end)  # "seizures in his mother"
                 if family and said in ("present", "historical"):
                     said, post = "family_history", max(post, family)
@@ -669,14 +735,20 @@ class TermLookup:
                 continue
             cue = _cue(tokens, i, text)
             if cue is not None:
-                # "no history of seizures", "denies previous surgery": a negated history is still denied.
-                if not (cue[1] == "historical" and assertion == "absent"):
+                # "no history of seizures", "denies previous surgery": a negated history is still denied;
+                # "his father has never had seizures": a relative's negation is still said of the relative.
+                if not (cue[1] == "historical" and assertion == "absent") and not (
+                    cue[1] == "absent" and assertion == "family_history"
+                ):
                     assertion = cue[1] or assertion
+                listing = cue[1] is not None and cue[1] != "present"
                 # A relative's cue ("brother walked", "sister cannot") ends at the relative: the verb may start a
                 # mention of its own ("walked at 3 years", "cannot walk"), which is then the relative's.
                 relative = cue[1] == "family_history" and tokens[i][0].norm in _RELATIVE_WORDS
                 i += 1 if relative else len(cue[0])
                 continue
+            if tokens[i][0].norm not in _CONJUNCTIONS and tokens[i][0].norm != "nor":
+                listing = False
             adjacent_cue = _ADJACENT_CUES.get(tokens[i][0].norm)
             if adjacent_cue is not None:
                 adjacent = (i + 1, adjacent_cue)
@@ -687,6 +759,18 @@ class TermLookup:
             ):
                 assertion = "present"
             i += 1
+
+    def _list_item_at(self, tokens: list[tuple[_Token, bool]], i: int) -> bool:
+        """Whether a list item starts at ``i`` (after a comma): a term, alone up to the next comma, "and",
+        "or" or the sentence end ("no scoliosis, pectus excavatum or arachnodactyly"), not a new clause
+        ("no fever, hypotonia noted")."""
+        while i < len(tokens) and tokens[i][0].norm in (*_CONJUNCTIONS, "nor"):
+            i += 1
+        match = self._longest_match(tokens, i) if i < len(tokens) else None
+        if match is None:
+            return False
+        end = match[0]
+        return end >= len(tokens) or tokens[end][1] or tokens[end][0].norm in (*_CONJUNCTIONS, "nor")
 
     def _bag_match(self, tokens: list[tuple[_Token, bool]], i: int) -> tuple[int, str] | None:
         """The longest window from ``i`` whose content words, in any order and form, are one term's only.
@@ -761,10 +845,23 @@ _FAMILY_HEADING = re.compile(
     r"^[ \t]*(?:family\s+(?:medical\s+)?history|family\s+hx|fhx|fh)[ \t]*:", re.IGNORECASE | re.MULTILINE
 )
 _BLANK_LINE = re.compile(r"\n[ \t\r]*\n")
-#: A sentence about the patient after a family-history heading's text: "... noncontributory. He has seizures."
-_PATIENT_SENTENCE = re.compile(
-    r"(?<=[.!?])\s+(?=(?:he|she|they|the\s+(?:patient|child|proband|boy|girl|infant)|our\s+patient)\b)",
+_SENTENCE_BOUNDARY = re.compile(r"[.!?](?=\s+\S)")
+#: Another heading within a line: "... EXAMINATION: scoliosis".
+_INLINE_HEADING = re.compile(r"\s*[A-Za-z][A-Za-z /&-]{1,40}:")
+#: A sentence still about relatives: it names one in its first words, or says the family has nothing.
+_ABOUT_RELATIVES = re.compile(
+    r"\s*(?:(?:\w+\s+){0,3}(?:(?:maternal|paternal|older|younger|elder)\s+)?(?:"
+    + "|".join(_RELATIVES)
+    + r")s?\b|no\b|nil\b|non-?contributory|unremarkable|negative\b|none\b|not\s+known|unknown|both\b|family\b"
+    + r"|there\s+is\s+no|consanguin|non-?consanguin)",
     re.IGNORECASE,
+)
+#: A line headed by a relative outside any family-history section: "Mother: ptosis", "Sibling: epilepsy".
+_RELATIVE_LINE = re.compile(
+    r"^[ \t]*(?:(?:maternal|paternal|older|younger|elder|half-?)\s*)?(?:"
+    + "|".join(_RELATIVES)
+    + r")s?[ \t]*:(?P<said>[^\n]*)",
+    re.IGNORECASE | re.MULTILINE,
 )
 #: A line headed by a relative inside a family-history section: "Father:", "Maternal aunt:", "Older brother:".
 _RELATIVE_HEADING = re.compile(
@@ -783,13 +880,12 @@ def family_sections(text: str) -> list[tuple[int, int]]:
     A heading alone on its line runs to the next blank line or heading; lines headed by a relative
     ("Father: short stature", "Maternal aunt: deafness") are part of it.
     """
-    spans: list[tuple[int, int]] = []
+    spans: list[tuple[int, int]] = [(m.start("said"), m.end("said")) for m in _RELATIVE_LINE.finditer(text)]
     for heading in _FAMILY_HEADING.finditer(text):
         line_end = text.find("\n", heading.end())
         line_end = len(text) if line_end < 0 else line_end
         if text[heading.end() : line_end].strip():
-            patient = _PATIENT_SENTENCE.search(text, heading.end(), line_end)
-            spans.append((heading.end(), patient.start() if patient else line_end))
+            spans.append((heading.end(), _inline_section_end(text, heading.end(), line_end)))
             continue
         blank = _BLANK_LINE.search(text, line_end)
         end = blank.start() if blank is not None else len(text)
@@ -801,6 +897,17 @@ def family_sections(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _inline_section_end(text: str, start: int, line_end: int) -> int:
+    """Where a family-history section written on its heading's line ends: at the first sentence that is not
+    about relatives ("Family history: mother has ptosis. On examination he has scoliosis."), or at another
+    heading ("FAMILY HISTORY: mother with ptosis. EXAMINATION: scoliosis."), else at the line's end."""
+    for boundary in _SENTENCE_BOUNDARY.finditer(text, start, line_end):
+        following = text[boundary.end() : line_end]
+        if _INLINE_HEADING.match(following) or not _ABOUT_RELATIVES.match(following):
+            return boundary.start() + 1
+    return line_end
+
+
 def _post_family(tokens: list[tuple[_Token, bool]], end: int) -> int:
     """Length in tokens of "in his mother", "in the father", "in both parents" right after a mention, else 0."""
     words = [token.norm for token, soft in tokens[end : end + 3]]
@@ -810,6 +917,38 @@ def _post_family(tokens: list[tuple[_Token, bool]], end: int) -> int:
     if len(words) <= at or words[at] not in _RELATIVE_WORDS or any(soft for _, soft in tokens[end + 1 : end + at + 1]):
         return 0
     return at + 1
+
+
+#: After a mention, words that leave it open: "mild hypotonia cannot be excluded", "scoliosis is suspected".
+_POST_UNCERTAIN: tuple[tuple[str, ...], ...] = (
+    ("cannot", "be", "excluded"),
+    ("can", "not", "be", "excluded"),
+    ("could", "not", "be", "excluded"),
+    ("not", "excluded"),
+    ("is", "suspected"),
+    ("was", "suspected"),
+    ("is", "possible"),
+    ("is", "unlikely"),
+)
+#: After a mention, words that make it the name of a place or a team, not a finding: "Epilepsy Clinic Letter",
+#: "Neurofibromatosis Clinic", "Skeletal Dysplasia Service".
+_INSTITUTION_WORDS = frozenset(
+    {"clinic", "service", "unit", "department", "team", "society", "foundation", "association", "centre", "center"}
+    | {"nurse", "specialist", "consultant", "ward", "programme", "program", "network", "registry", "trust"}
+)
+#: A checklist answer right after a mention: "Scoliosis: no", "Seizures: none", "Scoliosis (-)", "Hypotonia: absent".
+_CHECKLIST_NO = re.compile(
+    r"\s*(?::\s*|-\s+|\(\s*)(?:no|none|nil|absent|negative|not present|-)(?:\s*\))?(?=\s*(?:[.,;\n)]|$))", re.IGNORECASE
+)
+
+
+def _post_uncertain(tokens: list[tuple[_Token, bool]], end: int) -> int:
+    """Length in tokens of a cue right after a mention that leaves it uncertain, 0 if none."""
+    for words in _POST_UNCERTAIN:
+        window = tokens[end : end + len(words)]
+        if len(window) == len(words) and tuple(token.norm for token, _ in window) == words:
+            return len(words)
+    return 0
 
 
 def _post_cue(tokens: list[tuple[_Token, bool]], end: int) -> int:
@@ -950,6 +1089,9 @@ _EVERYDAY_WORDS = frozenset({"fall"})
 FINDING_PHRASES: dict[str, str] = {
     "wheelchair bound": "HP:0002540",
     "nonambulant": "HP:0002540",
+    # HPO spells it "generalized tonic-clonic seizure without specification of onset" and "bilateral ...".
+    "generalized tonic clonic seizure": "HP:0002069",
+    "tonic clonic seizure": "HP:0002069",
     **dict.fromkeys(
         (
             "recurrent falls",

@@ -116,6 +116,10 @@ def test_a_findings_list_item_stated_as_a_value_is_mapped() -> None:
         "OFC 50 cm (mean +/- 2 SD).",
         "Height 150 cm (normal range +- 2 SD).",
         "Length of femur -3 SD.",
+        "Height 140 cm (-0.5 SD), previously -2.5 SD.",  # the latest value
+        "Predicted adult height 150 cm (-2.5 SD).",
+        "Weight 30 kg (91st-98th centile).",
+        "Verbal IQ 65, performance IQ 90.",  # a subscale is not the IQ
     ],
 )
 def test_numbers_that_place_no_measurement_of_the_patient_beyond_the_range_name_nothing(note: str) -> None:
@@ -149,6 +153,11 @@ def test_numbers_that_place_no_measurement_of_the_patient_beyond_the_range_name_
         ("He walked at age 3 (late).", [("HP:0031936", "present")]),
         ("Weight 2.1 kg at birth (-2.5 SD).", [("HP:0001518", "present")]),
         ("He cannot walk and has seizures.", [("HP:0002540", "present"), ("HP:0001250", "present")]),
+        ("Height 170 cm (+2.5 SD), mother is 178 cm.", [("HP:0000098", "present")]),
+        ("He started walking at 2.5 years.", [("HP:0031936", "present")]),
+        ("Walking: 28 months.", [("HP:0031936", "present")]),
+        ("He was not sitting until 15 months.", [("HP:0025336", "present")]),
+        ("She lost the ability to walk at 5 years.", [("HP:0002505", "present")]),
     ],
 )
 def test_stated_values_and_abilities_are_read_with_their_assertion(note: str, expected: list[tuple[str, str]]) -> None:

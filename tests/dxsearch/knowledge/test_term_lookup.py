@@ -427,3 +427,46 @@ def test_hypothetical_cues_and_everyday_words(lookup: TermLookup) -> None:
     ]
     assert [m.term_id for m in lookup.mentions("She falls asleep easily. He has recurrent falls.")] == ["HP:0002527"]
     assert [m.term_id for m in lookup.mentions("Semi-lobar holoprosencephaly")] == ["HP:0002507"]  # not Lobar
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A cue runs through a list ("no X, Y or Z"), not into a new clause ("no fever, hypotonia noted").
+        ("No scoliosis, pectus excavatum or arachnodactyly.", ["absent", "absent", "absent"]),
+        ("No fever, hypotonia noted.", ["absent", "present"]),
+        # Checklists: "X: no", "X (-)".
+        ("Scoliosis: no. Seizures: yes. Hypotonia: absent.", ["absent", "present", "absent"]),
+        ("Hypotonia: no change.", ["present"]),
+        # What is to be excluded, screened for, queried or at risk is not the patient's finding (yet).
+        ("Review would be needed to exclude ectopia lentis.", ["uncertain"]),
+        ("?ectopia lentis. Mild hypotonia cannot be excluded. At risk of scoliosis.", ["uncertain"] * 3),
+        ("Screening for Wilms tumour is recommended.", ["uncertain"]),
+        # A relative's negation is still said of the relative.
+        ("His father has never had seizures.", ["family_history"]),
+    ],
+)
+def test_assertions_of_lists_checklists_and_hypotheticals(lookup: TermLookup, text: str, expected: list[str]) -> None:
+    assert [m.assertion for m in lookup.mentions(text)] == expected
+
+
+def test_clinic_names_are_no_findings_and_british_spellings_read(lookup: TermLookup) -> None:
+    assert lookup.mentions("Neurofibromatosis Clinic. Epilepsy Clinic Letter.") == []
+    british = "Hypercholesterolaemia, oedema, generalised tonic-clonic seizures and behavioural problems."
+    assert [m.term_id for m in lookup.mentions(british)] == ["HP:0003124", "HP:0000969", "HP:0002069", "HP:0000708"]
+
+
+def test_stacked_modifiers_and_lists_of_seizure_types(lookup: TermLookup) -> None:
+    faces = [m.term_id for m in lookup.mentions("A long narrow face and large protruding ears.")]
+    assert faces == ["HP:0000276", "HP:0000275", "HP:0000400", "HP:0000411"]  # long, narrow; large, protruding
+    seizures = "Seizures: generalised tonic-clonic, myoclonic and atypical absence seizures."
+    assert [m.term_id for m in lookup.mentions(seizures)] == [SEIZURE, "HP:0002069", "HP:0032794", "HP:0007270"]
+
+
+def test_family_sections_on_one_line_and_relative_lines(lookup: TermLookup) -> None:
+    def said(text: str) -> list[str]:
+        return [m.assertion for m in lookup.mentions(text)]
+
+    assert said("Family history: mother has ptosis. On examination he has scoliosis.") == ["family_history", "present"]
+    assert said("FAMILY HISTORY: mother with ptosis. EXAMINATION: scoliosis.") == ["family_history", "present"]
+    assert said("Mother: ptosis\nSibling: epilepsy\nScoliosis.") == ["family_history", "family_history", "present"]
