@@ -557,9 +557,14 @@ class TermLookup:
         """Every HPO term mention in clinical text, in order, with its span and assertion.
 
         Greedy longest match over normalised tokens within a sentence. A mention inside a clause opened
-        by a cue ("no", "denies", "without", "negative for", "absence of"; "family history of";
-        "possible", "suspected"; "history of", "previous") takes that cue's assertion; the clause ends at
-        a comma, semicolon, sentence end or "but".
+        by a cue ("no", "denies", "without", "negative for", "absence of"; "family history of", a relative
+        as subject or in the possessive; "possible", "suspected", "if", "to exclude", "at risk of";
+        "history of", "previous") takes that cue's assertion; the clause ends at a semicolon, sentence end
+        or "but", and at a comma unless a list of terms goes on ("no scoliosis, pectus excavatum or
+        arachnodactyly"). Cues after a mention ("was normal", "cannot be excluded", "in his mother",
+        "Scoliosis: no") and a "Family history:" section (:func:`family_sections`) assert it too; a
+        mention naming a place ("Epilepsy Clinic") is no mention. Coordinations share words
+        (:meth:`_distributed`).
 
         ``candidates`` are ``(start, end, term_id)`` character spans another recogniser proposes (see
         ``dxsearch.intake.second_reader``): one of two words or more that starts and ends on a word of
