@@ -148,6 +148,8 @@ _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
     (("not",), "absent"),
     (("never",), "absent"),
     (("free", "of"), "absent"),
+    (("excluded",), "absent"),  # "we excluded scoliosis"
+    (("ruled", "out"), "absent"),
     (("family", "history", "of"), "family_history"),
     (("family", "history"), "family_history"),
     # A relative as the subject of what follows: "his father had aortic dissection", "a sister with

@@ -440,6 +440,7 @@ def test_hypothetical_cues_and_everyday_words(lookup: TermLookup) -> None:
         ("Hypotonia: no change.", ["present"]),
         # What is to be excluded, screened for, queried or at risk is not the patient's finding (yet).
         ("Review would be needed to exclude ectopia lentis.", ["uncertain"]),
+        ("We excluded scoliosis; scoliosis was ruled out.", ["absent", "absent"]),
         ("?ectopia lentis. Mild hypotonia cannot be excluded. At risk of scoliosis.", ["uncertain"] * 3),
         ("Screening for Wilms tumour is recommended.", ["uncertain"]),
         # A relative's negation is still said of the relative.
