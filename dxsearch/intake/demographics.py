@@ -52,6 +52,20 @@ _AGE_PHRASES = (
     re.compile(rf"\b{_NUMBER}[- ]?{_UNIT}[- ]old\b(?:[\s,]+{_SEX})?", re.IGNORECASE),
     # "14 yo M", "14yo", "14 y/o female", "14 y.o. boy"
     re.compile(rf"\b{_NUMBER}\s?(?:yo|y/o|y\.o\.?)(?![\w/])(?:[\s,]+{_SEX})?", re.IGNORECASE),
+    # "aged 4 years", "Age: 8 years, male"
+    re.compile(rf"\b(?:aged|age\s*:)\s*{_NUMBER}\s?{_UNIT}\b(?:[\s,]+{_SEX})?", re.IGNORECASE),
+    # a letter's header: "Re: Oliver N., 8 years, male"; "4 years 2 months, female" (the sex word required)
+    re.compile(rf"\b{_NUMBER}\s?{_UNIT}(?:\s+\d{{1,2}}\s?months?)?,\s*{_SEX}", re.IGNORECASE),
+)
+#: Before an age phrase: the age at an event, not the patient's now ("first seizure at 6 months old").
+_EVENT_AGE_BEFORE = re.compile(
+    r"\b(?:at|since|from|by|until|before|after|when|till)\s+(?:about\s+|the\s+)?$", re.IGNORECASE
+)
+#: After an age phrase: someone else's age ("her 6-year-old brother").
+_RELATIVE_AFTER = re.compile(
+    r"[\s,]+(?:half-)?(?:brother|sister|sibling|sib|twin|cousin|mother|father|parent|aunt|uncle|niece|nephew"
+    r"|grand\w+)s?\b",
+    re.IGNORECASE,
 )
 _DURATION_LETTER = {"y": "Y", "m": "M", "w": "W", "d": "D"}
 AGE_MESSAGE = f"age must be an ISO 8601 duration such as P14Y or P2Y6M, of at most {MAX_AGE_YEARS} years"
@@ -86,11 +100,18 @@ class Demographics:
 
 
 def read_demographics(text: str) -> Demographics:
-    """The first age phrase of ``text`` (and the sex word that follows it), or nothing."""
-    found: list[re.Match[str]] = [m for pattern in _AGE_PHRASES if (m := pattern.search(text)) is not None]
+    """The first age phrase of ``text`` that gives the patient's age now (and the sex word that follows it).
+
+    An age at an event ("first seizure at 6 months old") or of a relative ("her 6-year-old brother") is
+    passed over.
+    """
+    found = sorted(
+        (m for pattern in _AGE_PHRASES for m in pattern.finditer(text) if _patients_age(text, m)),
+        key=lambda m: m.start(),
+    )
     if not found:
         return Demographics()
-    match = min(found, key=lambda m: m.start())
+    match = found[0]
     age = _duration(match.group("number"), match.groupdict().get("unit") or "year")
     sex_word = match.group("sex")
     sex = _SEX_WORDS[sex_word.lower()] if sex_word else None
@@ -98,6 +119,12 @@ def read_demographics(text: str) -> Demographics:
     age_span = (match.start(), len(text[:age_end].rstrip(" ,\t\n")))
     sex_span = (match.start("sex"), match.end("sex")) if sex_word else None
     return Demographics(age=age, age_span=age_span if age else None, sex=sex, sex_span=sex_span)
+
+
+def _patients_age(text: str, match: re.Match[str]) -> bool:
+    if _EVENT_AGE_BEFORE.search(text[max(0, match.start() - 20) : match.start()]):
+        return False
+    return match.group("sex") is not None or _RELATIVE_AFTER.match(text, match.end()) is None
 
 
 def _duration(number: str, unit: str) -> str | None:

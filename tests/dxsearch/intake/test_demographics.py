@@ -65,3 +65,20 @@ def test_check_age_keeps_ages_of_a_lifetime(age: str) -> None:
 def test_check_age_refuses_what_is_no_age(age: str) -> None:
     with pytest.raises(ValueError, match="at most 150 years"):
         check_age(age)
+
+
+@pytest.mark.parametrize(
+    ("text", "age", "sex"),
+    [
+        ("Re: Zoe D., 4 years, girl. First seizure at 6 months old.", "P4Y", "female"),  # a letter's header
+        ("Zoe, aged 4 years, had her first seizure at 6 months.", "P4Y", None),
+        ("Age: 8 years, male", "P8Y", "male"),
+        # An age at an event, or a relative's, is not the patient's.
+        ("Her first seizure was at 6 months old. She is 3 years old.", "P3Y", None),
+        ("Her 6-year-old brother has ptosis. She is 3 years old.", "P3Y", None),
+        ("At 4 years, girls walk.", None, None),
+    ],
+)
+def test_the_patients_age_among_other_ages(text: str, age: str | None, sex: str | None) -> None:
+    read = read_demographics(text)
+    assert (read.age, read.sex) == (age, sex)
