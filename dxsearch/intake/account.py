@@ -230,8 +230,9 @@ def read_items(
             read = read_demographics(words)
             if read.age is not None and demographics.age is None:
                 demographics, demographics_path = _shifted(read, start), path
-            mentions = _best_per_term(lookup.mentions(words, stated=stated_candidates(words)))
-            values = {(start + a, start + b, term) for a, b, term in quantity_candidates(words)}
+            read_values = quantity_candidates(words)
+            mentions = _best_per_term(lookup.mentions(words, stated=[*read_values, *ability_candidates(words)]))
+            values = {(start + a, start + b, term) for a, b, term in read_values}
             for mention in mentions:
                 assertion = forced or mention.assertion
                 if assertion in PATIENT_ASSERTIONS:
@@ -319,7 +320,9 @@ def read_text(
     """
     demographics = read_demographics(text)
     proposed = second.candidates(text) if second is not None else ()
-    mentions = lookup.mentions(text, proposed, stated=stated_candidates(text))
+    # Values and missing abilities are mentions the dictionary cannot spell: "OFC 42 cm (-3 SD)", "cannot walk".
+    values = quantity_candidates(text)
+    mentions = lookup.mentions(text, proposed, stated=[*values, *ability_candidates(text)])
     stated = (context if context is not None else get_context_lookup()).mentions(text)
     findings: list[Finding] = []
     known: set[str] = set()
@@ -328,7 +331,6 @@ def read_text(
             label = _closed(mention.label, text, mention.end)
             findings.append(Finding(label=label, hpo_id=mention.term_id, excluded=mention.excluded))
             known.add(mention.term_id)
-    values = set(quantity_candidates(text))
     mapped = tuple(
         _mapped("text", (m.start, m.end), None, m.term_id, m.assertion, knowledge, values)
         for m in sorted([*mentions, *stated], key=lambda m: m.start)
@@ -379,12 +381,6 @@ def _closed(label: str, text: str, end: int) -> str:
     if label.count("(") > label.count(")") and text[end : end + 1] == ")":
         return label + ")"
     return label
-
-
-def stated_candidates(text: str) -> list[Candidate]:
-    """Mentions the dictionary cannot spell, proposed by the readers of stated values and missing abilities:
-    "OFC 42 cm (-3 SD)", "walked at 3 years", "cannot walk"."""
-    return [*quantity_candidates(text), *ability_candidates(text)]
 
 
 def _given_id(hpo_id: str | None, knowledge: HpoKnowledge) -> tuple[str | None, str | None]:
