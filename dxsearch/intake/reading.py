@@ -264,15 +264,25 @@ def _item(item: FindingInput) -> ItemIn:
 
 
 def _unique(findings: Iterable[Finding]) -> list[Finding]:
-    """Findings in order, a text mention dropped when an earlier finding already carries its term."""
+    """Findings in order, one per term: a later finding of a term already kept is dropped, unless the kept
+    one is excluded and the later one observed, which then takes its place.
+
+    Why: a record may say a finding both ways (an EHR bundle's Observation "absent" at one visit and
+    "present" at another; a note's "no seizures at first; seizures from age 3"): present wins, as the
+    reading of a note decides, and the account keeps both. A findings list that does so is refused before.
+    """
     kept: list[Finding] = []
-    known: set[str] = set()
+    where: dict[str, int] = {}
     for finding in findings:
-        if finding.hpo_id is not None and finding.hpo_id in known:
+        if finding.hpo_id is None:
+            kept.append(finding)
             continue
-        if finding.hpo_id is not None:
-            known.add(finding.hpo_id)
-        kept.append(finding)
+        at = where.get(finding.hpo_id)
+        if at is None:
+            where[finding.hpo_id] = len(kept)
+            kept.append(finding)
+        elif kept[at].excluded and not finding.excluded:
+            kept[at] = finding
     return kept
 
 

@@ -162,6 +162,19 @@ def test_an_alternative_hpo_id_reads_as_the_term_it_was_merged_into() -> None:
     ]
 
 
+def test_a_bundle_saying_a_finding_both_ways_keeps_it_present_and_both_in_the_account() -> None:
+    """An EHR's Observation "absent" at one visit and "present" at another: present wins, as in a note."""
+    negative = {**_observation(ARACHNODACTYLY, "Arachnodactyly"), "valueBoolean": False}
+    resources = [{"resourceType": "Patient", "id": "p"}, negative, _observation(ARACHNODACTYLY, "Arachnodactyly")]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+    prepared = read(CaseInput(bundle=json.dumps(bundle).encode()))
+    assert [(f.hpo_id, f.excluded) for f in prepared.case.findings] == [(ARACHNODACTYLY, False)]
+    assert [(m.path, m.assertion) for m in prepared.account.mapped] == [
+        ("entry[1].resource", "absent"),
+        ("entry[2].resource", "present"),
+    ]
+
+
 def test_a_findings_item_holding_a_list_is_read_item_by_item() -> None:
     label = "tall stature, arachnodactyly; lens dislocation\n- wibbly wobbles"
     prepared = read(CaseInput(findings=(FindingInput(label=label),)))
