@@ -37,6 +37,7 @@ __all__ = [
     "MappedItem",
     "NotUnderstood",
     "Reading",
+    "given_term_id",
     "read_items",
     "read_text",
 ]
@@ -204,7 +205,7 @@ def read_items(
     for index, item in enumerate(items):
         path = paths[index] if paths is not None else f"{prefix}[{index}]"
         forced: Assertion | None = "absent" if item.excluded else None
-        given_id, unknown_id = _given_id(item.hpo_id, knowledge)
+        given_id, unknown_id = given_term_id(item.hpo_id, knowledge)
         term_id = given_id or lookup.lookup(item.label) or context.lookup(item.label)
         if term_id is not None and kind_of(knowledge, term_id) != "finding":
             mapped.append(_mapped(path, (0, len(item.label)), item.label, term_id, forced or "present", knowledge))
@@ -383,7 +384,7 @@ def _closed(label: str, text: str, end: int) -> str:
     return label
 
 
-def _given_id(hpo_id: str | None, knowledge: HpoKnowledge) -> tuple[str | None, str | None]:
+def given_term_id(hpo_id: str | None, knowledge: HpoKnowledge) -> tuple[str | None, str | None]:
     """(the id to use, the id given if it is no term at all) for an item's own HPO id.
 
     An alternative id (merged into another term) reads as that term; an id the release does not know is

@@ -102,8 +102,10 @@ _AGE = (
     r"(?:\s*(?P<unit>months?|mos?|m|years?|yrs?|y))?(?![A-Za-z0-9])"
 )
 _QUALIFIED = r"(?:independently|alone|unaided|unsupported|without\s+(?:support|help|aid))"
-#: (pattern, HPO term, the age in months by which nearly every child has reached the milestone)
-_MILESTONES: tuple[tuple[re.Pattern[str], str, float], ...] = (
+#: The age in months by which nearly every child has reached the milestone a delay term names.
+_REACHED_BY_MONTHS: dict[str, float] = {DELAYED_WALKING: 18, DELAYED_SITTING: 9, DELAYED_SPEECH: 18}
+#: (pattern, the delay term it can name)
+_MILESTONES: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(
             rf"\b(?:(?:walked|first\s+(?:independent\s+)?steps|walking\s+{_QUALIFIED}|(?:started|began)\s+walking"
@@ -114,7 +116,6 @@ _MILESTONES: tuple[tuple[re.Pattern[str], str, float], ...] = (
             re.IGNORECASE,
         ),
         DELAYED_WALKING,
-        18,
     ),
     (
         re.compile(
@@ -125,7 +126,6 @@ _MILESTONES: tuple[tuple[re.Pattern[str], str, float], ...] = (
             re.IGNORECASE,
         ),
         DELAYED_SITTING,
-        9,
     ),
     (
         re.compile(
@@ -134,7 +134,6 @@ _MILESTONES: tuple[tuple[re.Pattern[str], str, float], ...] = (
             re.IGNORECASE,
         ),
         DELAYED_SPEECH,
-        18,
     ),
 )
 #: A milestone not reached, its age first: "at 18 months he was not yet walking", "by 2 years she could not sit".
@@ -143,8 +142,7 @@ _NOT_YET = re.compile(
     r"(?:(?:was|were|is|could|did)\s+)?(?:still\s+)?not\s+(?:yet\s+)?(?:able\s+to\s+)?(?P<verb>walk|sit|talk|speak)",
     re.IGNORECASE,
 )
-_NOT_YET_TERMS = {"walk": (DELAYED_WALKING, 18.0), "sit": (DELAYED_SITTING, 9.0)}
-_NOT_YET_TERMS |= {"talk": (DELAYED_SPEECH, 18.0), "speak": (DELAYED_SPEECH, 18.0)}
+_NOT_YET_TERMS = {"walk": DELAYED_WALKING, "sit": DELAYED_SITTING, "talk": DELAYED_SPEECH, "speak": DELAYED_SPEECH}
 _IQ = re.compile(
     # A subscale ("verbal IQ 65, performance IQ 90") is not the IQ.
     r"\b(?<!verbal )(?<!performance )(?<!nonverbal )(?<!non-verbal )"
@@ -276,7 +274,8 @@ def _centile_side(match: re.Match[str]) -> Side:
 
 def _milestones(text: str) -> list[Candidate]:
     found: list[Candidate] = []
-    for pattern, term_id, normal_by_months in _MILESTONES:
+    for pattern, term_id in _MILESTONES:
+        normal_by_months = _REACHED_BY_MONTHS[term_id]
         for match in pattern.finditer(text):
             months = _months(match)
             if months is None:
@@ -290,7 +289,8 @@ def _milestones(text: str) -> list[Candidate]:
 def _not_yet(text: str) -> list[Candidate]:
     found: list[Candidate] = []
     for match in _NOT_YET.finditer(text):
-        term_id, normal_by_months = _NOT_YET_TERMS[match.group("verb").casefold()]
+        term_id = _NOT_YET_TERMS[match.group("verb").casefold()]
+        normal_by_months = _REACHED_BY_MONTHS[term_id]
         months = _months(match)
         if months is not None and months >= normal_by_months:
             end = match.end()

@@ -26,6 +26,7 @@ from dxsearch.intake.account import (
     ItemIn,
     NotUnderstood,
     Reading,
+    given_term_id,
     read_items,
     read_text,
 )
@@ -250,12 +251,11 @@ def _item(item: FindingInput) -> ItemIn:
             raise IntakeError(str(exc)) from None
     if hpo_id is not None:
         knowledge = get_hpo_knowledge()
-        if not knowledge.has_term(hpo_id):
-            # An alternative id HPO merged into another term reads as that term; anything else is refused.
-            merged_into = knowledge.current_id(hpo_id)
-            if merged_into is None:
-                raise IntakeError(f"unknown HPO term {hpo_id} (not in the HPO release this server uses)")
-            hpo_id = merged_into
+        # An alternative id HPO merged into another term reads as that term; an id it does not know is refused.
+        known, unknown = given_term_id(hpo_id, knowledge)
+        if known is None:
+            raise IntakeError(f"unknown HPO term {unknown} (not in the HPO release this server uses)")
+        hpo_id = known
         if not label:
             label = knowledge.term_name(hpo_id)
     if not label:

@@ -723,10 +723,10 @@ class TermLookup:
                 said = adjacent[1] if adjacent is not None and adjacent[0] == i else assertion
                 if said == "present" and text[max(0, first.start - 2) : first.start].strip() == "?":
                     said = "uncertain"  # "?ectopia lentis": a query
-                post = _post_cue(tokens, end)
+                post = _cue_after(tokens, end, _POST_CUES_LONGEST_FIRST)
                 if said == "present" and (post or _CHECKLIST_NO.match(text, last.end)):
                     said = "absent"
-                unsure = _post_uncertain(tokens, end)
+                unsure = _cue_after(tokens, end, _POST_UNCERTAIN, across_commas=True)
                 if unsure and said == "present":
                     said, post = "uncertain", max(post, unsure)
                 family = _post_family(tokens, end)  # "seizures in his mother"
@@ -837,8 +837,12 @@ def _sentences(text: str, kept: Sequence[tuple[int, int]] = ()) -> Iterator[list
     for token in _tokens(text):
         gap = text[previous_end : token.start]
         decimal = gap in (".", ",") and sentence and sentence[-1][0].raw[-1:].isdigit() and token.raw[:1].isdigit()
-        inside = any(start < token.start and previous_end < end for start, end in kept)
-        if _HARD_BOUNDARY.search(gap) and sentence and not decimal and not inside:
+        if (
+            _HARD_BOUNDARY.search(gap)
+            and sentence
+            and not decimal
+            and not any(start < token.start and previous_end < end for start, end in kept)
+        ):
             yield sentence
             sentence = []
         sentence.append((token, bool(_SOFT_BOUNDARY.search(gap))))
@@ -949,21 +953,19 @@ _CHECKLIST_NO = re.compile(
 )
 
 
-def _post_uncertain(tokens: list[tuple[_Token, bool]], end: int) -> int:
-    """Length in tokens of a cue right after a mention that leaves it uncertain, 0 if none."""
-    for words in _POST_UNCERTAIN:
-        window = tokens[end : end + len(words)]
-        if len(window) == len(words) and tuple(token.norm for token, _ in window) == words:
-            return len(words)
-    return 0
+def _cue_after(
+    tokens: list[tuple[_Token, bool]], end: int, cues: Sequence[tuple[str, ...]], *, across_commas: bool = False
+) -> int:
+    """Length in tokens of the first of ``cues`` right after a mention ending at token ``end``, 0 if none.
 
-
-def _post_cue(tokens: list[tuple[_Token, bool]], end: int) -> int:
-    """Length in tokens of a cue right after a mention that says it is absent ("was normal"), 0 if none."""
-    for words in _POST_CUES_LONGEST_FIRST:
+    An absence cue must follow without a comma ("hearing normal", not "hearing, normal gait"); an
+    uncertainty cue may follow one ("mild hypotonia, cannot be excluded").
+    """
+    for words in cues:
         window = tokens[end : end + len(words)]
-        unbroken = len(window) == len(words) and not any(soft for _, soft in window)
-        if unbroken and tuple(token.norm for token, _ in window) == words:
+        if len(window) != len(words) or (not across_commas and any(soft for _, soft in window)):
+            continue
+        if tuple(token.norm for token, _ in window) == words:
             return len(words)
     return 0
 
