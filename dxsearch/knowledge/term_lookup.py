@@ -517,11 +517,16 @@ class TermLookup:
         bags: dict[tuple[str, ...], set[str]] = defaultdict(set)
         for key, entry in self._entries.items():
             if entry.tier != _TIER_ABBREVIATION:
-                bag = _bag(key.split())
-                if bag is not None:
+                for bag in _entry_bags(key.split()):
                     bags[bag].add(entry.term_id)
-        # Bag of content-word stems -> the one term whose names and synonyms have it (word order and form free).
-        self._bags: dict[tuple[str, ...], str] = {bag: ids.pop() for bag, ids in bags.items() if len(ids) == 1}
+        # Bag of content-word stems -> the one term whose names and synonyms have it (word order and form free);
+        # a bag a term shares only with terms below it is that term's ("eye abnormalities": Abnormality of the
+        # eye, not its child Abnormal eye morphology), since the broader claim is the one the words make.
+        self._bags: dict[tuple[str, ...], str] = {}
+        for bag, ids in bags.items():
+            broadest = _broadest(ids, knowledge)
+            if broadest is not None:
+                self._bags[bag] = broadest
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -627,14 +632,18 @@ class TermLookup:
 
         def shared_term(member: list[_Token], words: list[_Token], mention: ExtractedTerm) -> ExtractedTerm | None:
             entry = self._entries.get(" ".join(t.norm for t in words))
-            if entry is None or entry.tier == _TIER_ABBREVIATION:
+            term_id: str | None
+            if entry is not None and entry.tier != _TIER_ABBREVIATION:
+                term_id = entry.term_id
+            else:  # in any order and form, as a mention may be: "ear and kidney anomalies"
+                bag = _bag([t.norm for t in words])
+                term_id = self._bags.get(bag) if bag is not None else None
+            if term_id is None:
                 return None
             # The words it stands for ("renal cysts", "low-set ears"); its span is the member's own words.
             parts = [words[: words.index(member[0])], member, words[words.index(member[-1]) + 1 :]]
             label = " ".join(said(part) for part in parts if part)
-            return ExtractedTerm(
-                entry.term_id, label, mention.excluded, member[0].start, member[-1].end, mention.assertion
-            )
+            return ExtractedTerm(term_id, label, mention.excluded, member[0].start, member[-1].end, mention.assertion)
 
         shared: list[ExtractedTerm] = []
         for mention in matched:
@@ -807,6 +816,16 @@ class TermLookup:
                 continue
             return end, entry.term_id
         return None
+
+
+def _broadest(term_ids: set[str], knowledge: HpoKnowledge) -> str | None:
+    """The one term of ``term_ids`` every other is below, or ``None`` when none is (the words are ambiguous)."""
+    if len(term_ids) == 1:
+        return next(iter(term_ids))
+    for candidate in term_ids:
+        if all(other == candidate or candidate in knowledge.ancestors(other) for other in term_ids):
+            return candidate
+    return None
 
 
 def _synonym(value: str) -> tuple[str, int] | None:
@@ -982,6 +1001,23 @@ _BAG_STOPWORDS = (
     | LINKING_VERBS
     | COPULAS
 )
+#: Nouns that say "something is wrong with it": HPO writes "Abnormality of the ear" or "Abnormal heart morphology",
+#: text "ear anomalies", "cardiac malformations", "ocular manifestations", "renal involvement". One word in a bag.
+_ANOMALY_NOUNS = frozenset({"abnormality", "anomaly", "malformation", "defect", "manifestation", "involvement"})
+_ANOMALY = "anomaly"
+#: Stems that say one thing in a bag: an organ's adjective and its noun ("ocular" / "eye", "cutaneous" / "skin").
+_STEM_EQUIVALENTS = {
+    **dict.fromkeys(("ocular", "ophthalmic", "ophthalmologic", "ophthalmological"), "eye"),
+    **dict.fromkeys(("cutaneous", "dermatologic", "dermatological"), "skin"),
+    **dict.fromkeys(("otologic", "otological"), "ear"),
+    "renal": "kidney",
+    "cardiac": "heart",
+    "hepatic": "liver",
+    "pulmonary": "lung",
+    "oral": "mouth",
+    "facial": "fac",
+    "dental": "dent",
+}
 #: Longest window a bag match looks at, in tokens.
 MAX_BAG_TOKENS = 6
 _STEM_SUFFIXES = (
@@ -1030,8 +1066,23 @@ def _stem(word: str) -> str:
 
 def _bag(norms: list[str]) -> tuple[str, ...] | None:
     """Sorted stems of the content words of normalised tokens, ``None`` below two content words."""
-    stems = sorted(_stem(norm) for norm in norms if norm not in _BAG_STOPWORDS)
+    stems = sorted(
+        _ANOMALY if norm in _ANOMALY_NOUNS else _STEM_EQUIVALENTS.get(_stem(norm), _stem(norm))
+        for norm in norms
+        if norm not in _BAG_STOPWORDS
+    )
     return tuple(stems) if len(stems) >= 2 else None
+
+
+def _entry_bags(norms: list[str]) -> Iterator[tuple[str, ...]]:
+    """The bags a dictionary phrase is found by: its own, and for "Abnormal X morphology" also "X anomalies"."""
+    bag = _bag(norms)
+    if bag is not None:
+        yield bag
+    if "abnormal" in norms and "morphology" in norms:
+        anomaly = _bag([_ANOMALY if norm == "abnormal" else norm for norm in norms if norm != "morphology"])
+        if anomaly is not None and anomaly != bag:
+            yield anomaly
 
 
 def _patient_asserts(tokens: list[tuple[_Token, bool]], i: int) -> bool:

@@ -361,6 +361,30 @@ def test_a_coordination_shares_its_head_word(lookup: TermLookup) -> None:
     assert [m.term_id for m in lookup.mentions("seizures and renal cysts")] == [SEIZURE, "HP:0000107"]
 
 
+def test_an_organ_named_with_an_anomaly_noun_is_its_abnormality(lookup: TermLookup) -> None:
+    """Text says "ocular manifestations" or "cardiac defects" where HPO says "Abnormality of the eye" or "Abnormal
+    heart morphology": an organ's adjective meets its noun, the anomaly nouns meet each other, and a bag shared
+    by a term and its children is the broader term's."""
+
+    def said(text: str) -> list[tuple[str, str]]:
+        return [(m.term_id, m.assertion) for m in lookup.mentions(text)]
+
+    assert said("Ocular manifestations were prominent.") == [("HP:0000478", "present")]  # Abnormality of the eye
+    assert said("renal abnormalities") == [("HP:0000077", "present")]  # not its child Abnormal renal morphology
+    assert said("No cardiac defects.") == [("HP:0001627", "absent")]
+    assert said("cutaneous involvement") == [("HP:0000951", "present")]
+    # Shared over a list, as a coordination's head is.
+    assert said("ear and kidney anomalies") == [("HP:0000598", "present"), ("HP:0000077", "present")]
+    assert [m.term_id for m in lookup.mentions("auricular, ophthalmologic, and oral anomalies")] == [
+        "HP:0000377",  # Abnormal pinna morphology
+        "HP:0000478",
+        "HP:0000153",  # Abnormality of the mouth
+    ]
+    # "Abnormal X morphology" meets "X anomalies", never "abnormal X <something else>" nor "involved".
+    assert said("abnormal cell-cell contacts") == []
+    assert said("a gene involved in chondrocyte formation") == []
+
+
 def test_a_linking_verb_is_no_word_of_a_term(lookup: TermLookup) -> None:
     """ "affecting" stems to "affect": without the stop, "abnormalities affecting" read as Abnormal affect."""
     assert "HP:0025766" not in {m.term_id for m in lookup.mentions("with abnormalities affecting branchial arches")}
