@@ -1009,7 +1009,9 @@ _ANOMALY = "anomaly"
 _STEM_EQUIVALENTS = {
     **dict.fromkeys(("ocular", "ophthalmic", "ophthalmologic", "ophthalmological"), "eye"),
     **dict.fromkeys(("cutaneous", "dermatologic", "dermatological"), "skin"),
-    **dict.fromkeys(("otologic", "otological"), "ear"),
+    **dict.fromkeys(("otologic", "otological", "otic"), "ear"),
+    "articular": "joint",
+    "auditory": "hear",
     "renal": "kidney",
     "cardiac": "heart",
     "hepatic": "liver",

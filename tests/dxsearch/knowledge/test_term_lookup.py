@@ -373,6 +373,7 @@ def test_an_organ_named_with_an_anomaly_noun_is_its_abnormality(lookup: TermLook
     assert said("renal abnormalities") == [("HP:0000077", "present")]  # not its child Abnormal renal morphology
     assert said("No cardiac defects.") == [("HP:0001627", "absent")]
     assert said("cutaneous involvement") == [("HP:0000951", "present")]
+    assert said("auditory manifestations") == [("HP:0000364", "present")]  # Hearing abnormality
     # Shared over a list, as a coordination's head is.
     assert said("ear and kidney anomalies") == [("HP:0000598", "present"), ("HP:0000077", "present")]
     assert [m.term_id for m in lookup.mentions("auricular, ophthalmologic, and oral anomalies")] == [
