@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from dxsearch.intake.quantities import DELAYED_SPEECH, DELAYED_WALKING, REACHED_BY_MONTHS
 from dxsearch.knowledge.term_lookup import Candidate
 
 __all__ = ["ability_candidates"]
@@ -69,6 +70,21 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
-def ability_candidates(text: str) -> list[Candidate]:
-    """Spans of ``text`` that say the patient lacks an ability HPO names as a finding, each with its id."""
-    return [(match.start(), match.end(), term_id) for pattern, term_id in _PHRASES for match in pattern.finditer(text)]
+#: An ability not yet due is no finding: a 12-month-old who cannot walk or does not speak is a typical child.
+_DUE_BY_MONTHS = {
+    INABILITY_TO_WALK: REACHED_BY_MONTHS[DELAYED_WALKING],
+    ABSENT_SPEECH: REACHED_BY_MONTHS[DELAYED_SPEECH],
+}
+
+
+def ability_candidates(text: str, age_months: float | None = None) -> list[Candidate]:
+    """Spans of ``text`` that say the patient lacks an ability HPO names as a finding, each with its id.
+
+    With the patient's age (``age_months``), an ability nearly every child has not reached by then is not read.
+    """
+    return [
+        (match.start(), match.end(), term_id)
+        for pattern, term_id in _PHRASES
+        if age_months is None or age_months >= _DUE_BY_MONTHS.get(term_id, 0)
+        for match in pattern.finditer(text)
+    ]

@@ -18,7 +18,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dxsearch.cases import Finding, Sex
+from dxsearch.cases import Finding, Sex, duration_years
 from dxsearch.intake.abilities import ability_candidates
 from dxsearch.intake.demographics import Demographics, read_demographics
 from dxsearch.intake.quantities import quantity_candidates
@@ -310,6 +310,7 @@ def read_text(
     knowledge: HpoKnowledge,
     second: SecondReader | None = None,
     context: TermLookup | None = None,
+    age: str | None = None,
 ) -> Reading:
     """Findings of a note, every mention in the account, age and sex, and every segment with none as not understood.
 
@@ -318,12 +319,15 @@ def read_text(
     more mentions (``dxsearch.intake.second_reader``); the dictionary decides their assertion.
     ``context`` (default :func:`get_context_lookup`) reads modes of inheritance and onsets ("autosomal
     dominant", "since infancy"): mapped with their kind, carried by the reading, never findings.
+    ``age`` (ISO 8601), the age the caller gave, wins over the note's for milestones ("is not yet walking").
     """
     demographics = read_demographics(text)
     proposed = second.candidates(text) if second is not None else ()
+    years = duration_years(age or demographics.age or "")
+    age_months = None if years is None else 12 * years
     # Values and missing abilities are mentions the dictionary cannot spell: "OFC 42 cm (-3 SD)", "cannot walk".
-    values = quantity_candidates(text)
-    mentions = lookup.mentions(text, proposed, stated=[*values, *ability_candidates(text)])
+    values = quantity_candidates(text, age_months)
+    mentions = lookup.mentions(text, proposed, stated=[*values, *ability_candidates(text, age_months)])
     stated = (context if context is not None else get_context_lookup()).mentions(text)
     findings: list[Finding] = []
     known: set[str] = set()

@@ -57,6 +57,10 @@ _AGE_PHRASES = (
     # a letter's header: "Re: Oliver N., 8 years, male"; "4 years 2 months, female" (the sex word required)
     re.compile(rf"\b{_NUMBER}\s?{_UNIT}(?:\s+\d{{1,2}}\s?months?)?,\s*{_SEX}", re.IGNORECASE),
 )
+#: "Age 8 years" without a colon: read only where it opens the note, a line or a sentence (not "maternal age 35
+#: years", "bone age 6 years").
+_BARE_AGE = re.compile(rf"\bage\s+{_NUMBER}\s?{_UNIT}\b(?:[\s,]+{_SEX})?", re.IGNORECASE)
+_OPENS_AFTER = frozenset(".\n;,(:")
 #: Before an age phrase: the age at an event, not the patient's now ("first seizure at 6 months old").
 _EVENT_AGE_BEFORE = re.compile(
     r"\b(?:at|since|from|by|until|before|after|when|till)\s+(?:about\s+|the\s+)?$", re.IGNORECASE
@@ -106,7 +110,7 @@ def read_demographics(text: str) -> Demographics:
     passed over.
     """
     found = sorted(
-        (m for pattern in _AGE_PHRASES for m in pattern.finditer(text) if _patients_age(text, m)),
+        (m for pattern in (*_AGE_PHRASES, _BARE_AGE) for m in pattern.finditer(text) if _patients_age(text, m)),
         key=lambda m: m.start(),
     )
     if not found:
@@ -122,6 +126,10 @@ def read_demographics(text: str) -> Demographics:
 
 
 def _patients_age(text: str, match: re.Match[str]) -> bool:
+    if match.re is _BARE_AGE:
+        before = text[: match.start()].rstrip(" \t")
+        if before and before[-1] not in _OPENS_AFTER:
+            return False
     if _EVENT_AGE_BEFORE.search(text[max(0, match.start() - 20) : match.start()]):
         return False
     return match.group("sex") is not None or _RELATIVE_AFTER.match(text, match.end()) is None

@@ -24,7 +24,7 @@ from typing import Literal
 
 from dxsearch.knowledge.term_lookup import Candidate
 
-__all__ = ["quantity_candidates"]
+__all__ = ["REACHED_BY_MONTHS", "quantity_candidates"]
 
 MICROCEPHALY, MACROCEPHALY = "HP:0000252", "HP:0000256"
 SHORT_STATURE, TALL_STATURE = "HP:0004322", "HP:0000098"
@@ -103,7 +103,7 @@ _AGE = (
 )
 _QUALIFIED = r"(?:independently|alone|unaided|unsupported|without\s+(?:support|help|aid))"
 #: The age in months by which nearly every child has reached the milestone a delay term names.
-_REACHED_BY_MONTHS: dict[str, float] = {DELAYED_WALKING: 18, DELAYED_SITTING: 9, DELAYED_SPEECH: 18}
+REACHED_BY_MONTHS: dict[str, float] = {DELAYED_WALKING: 18, DELAYED_SITTING: 9, DELAYED_SPEECH: 18}
 #: (pattern, the delay term it can name)
 _MILESTONES: tuple[tuple[re.Pattern[str], str], ...] = (
     (
@@ -143,6 +143,19 @@ _NOT_YET = re.compile(
     re.IGNORECASE,
 )
 _NOT_YET_TERMS = {"walk": DELAYED_WALKING, "sit": DELAYED_SITTING, "talk": DELAYED_SPEECH, "speak": DELAYED_SPEECH}
+#: A milestone not reached, no age beside it: "is not yet walking", "still not sitting", "cannot sit yet",
+#: "Walking: not yet". Read against the patient's age (the note's "2-year-old", or the age the caller gave).
+_NOT_YET_NOW = re.compile(
+    r"\b(?:(?:still\s+)?not\s+yet\s+(?:able\s+to\s+)?(?P<yet>walk|sit|talk|speak)"
+    r"|(?:is|was|are)\s+(?:still\s+)?not\s+(?P<ing>walk|sitt|talk|speak)ing"
+    r"|(?:cannot|can['’]t|can\s+not|(?:is\s+)?unable\s+to|(?:is\s+)?not\s+able\s+to|does\s+not|doesn['’]t)"
+    r"\s+(?:yet\s+)?(?P<sit>sit)(?:\s+(?:up|yet|unsupported|unaided|alone|independently|without\s+support))?(?=\s*(?:[.,;:)\n]|$))"
+    r"|(?P<listed>walk|sitt|talk|speak)ing\s*:\s*not\s+yet)"
+    r"(?:ing)?\b",
+    re.IGNORECASE,
+)
+#: "cannot sit" (no "yet") reads as a delay only in a young child; later it says something else.
+_SIT_DELAY_BEFORE_MONTHS = 72
 _IQ = re.compile(
     # A subscale ("verbal IQ 65, performance IQ 90") is not the IQ.
     r"\b(?<!verbal )(?<!performance )(?<!nonverbal )(?<!non-verbal )"
@@ -154,11 +167,34 @@ _NOT_AN_IQ = re.compile(r"\s*(?:months?|mos?|years?|yrs?|y\b|SDS?\b|standard|%|s
 _IQ_WINDOW = 40
 
 
-def quantity_candidates(text: str) -> list[Candidate]:
-    """Spans of ``text`` whose numbers name a finding, each with its HPO id (growth, milestones, IQ)."""
+def quantity_candidates(text: str, age_months: float | None = None) -> list[Candidate]:
+    """Spans of ``text`` whose numbers name a finding, each with its HPO id (growth, milestones, IQ).
+
+    ``age_months``, the patient's age now, reads milestones the note says are not reached without an age
+    ("a 2-year-old who is not yet walking"); without it they are not read.
+    """
     found: list[Candidate] = []
     for reader in _READERS:
         found.extend(reader(text))
+    if age_months is not None:
+        taken = [(start, end) for start, end, _ in found]
+        found.extend(
+            (start, end, term_id)
+            for start, end, term_id in _not_yet_now(text, age_months)
+            if not any(a < end and start < b for a, b in taken)
+        )
+    return found
+
+
+def _not_yet_now(text: str, age_months: float) -> list[Candidate]:
+    found: list[Candidate] = []
+    for match in _NOT_YET_NOW.finditer(text):
+        verb = next(v for v in match.group("yet", "ing", "sit", "listed") if v is not None).casefold()
+        term_id = _NOT_YET_TERMS["sit" if verb == "sitt" else verb]
+        if match.group("sit") is not None and age_months >= _SIT_DELAY_BEFORE_MONTHS:
+            continue
+        if age_months >= REACHED_BY_MONTHS[term_id]:
+            found.append((match.start(), match.end(), term_id))
     return found
 
 
@@ -275,7 +311,7 @@ def _centile_side(match: re.Match[str]) -> Side:
 def _milestones(text: str) -> list[Candidate]:
     found: list[Candidate] = []
     for pattern, term_id in _MILESTONES:
-        normal_by_months = _REACHED_BY_MONTHS[term_id]
+        normal_by_months = REACHED_BY_MONTHS[term_id]
         for match in pattern.finditer(text):
             months = _months(match)
             if months is None:
@@ -290,7 +326,7 @@ def _not_yet(text: str) -> list[Candidate]:
     found: list[Candidate] = []
     for match in _NOT_YET.finditer(text):
         term_id = _NOT_YET_TERMS[match.group("verb").casefold()]
-        normal_by_months = _REACHED_BY_MONTHS[term_id]
+        normal_by_months = REACHED_BY_MONTHS[term_id]
         months = _months(match)
         if months is not None and months >= normal_by_months:
             end = match.end()

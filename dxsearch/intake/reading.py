@@ -177,7 +177,7 @@ def intake(
     readings = [read_items(items, lookup, knowledge)]
     _refuse_contradictions(readings[0], payload.findings or ())
     if payload.text is not None:
-        readings.append(read_text(payload.text, lookup, knowledge, get_second_reader()))
+        readings.append(read_text(payload.text, lookup, knowledge, get_second_reader(), age=payload.age))
     limits.check_findings(sum(len(reading.findings) for reading in readings))
     source: CaseSource = "text" if payload.text is not None else "findings"
     # Age and sex the caller gave win; else the first reading that found them in words ("14-year-old boy").

@@ -77,6 +77,10 @@ def test_check_age_refuses_what_is_no_age(age: str) -> None:
         ("Her first seizure was at 6 months old. She is 3 years old.", "P3Y", None),
         ("Her 6-year-old brother has ptosis. She is 3 years old.", "P3Y", None),
         ("At 4 years, girls walk.", None, None),
+        # "Age 8 years" without a colon, where it opens the note, a line or a sentence; not another's age.
+        ("Age 8 years. Seizures.", "P8Y", None),
+        ("Seizures.\n  Age 3 years, girl", "P3Y", "female"),
+        ("Maternal age 35 years. Bone age 6 years. At age 2 years he walked.", None, None),
     ],
 )
 def test_the_patients_age_among_other_ages(text: str, age: str | None, sex: str | None) -> None:

@@ -182,3 +182,32 @@ def test_a_missing_ability_is_read_only_when_the_phrase_ends_there(note: str) ->
 def test_adversarial_spacing_reads_in_linear_time() -> None:
     """Whitespace after an age once made the milestone pattern backtrack (k^4): 800 spaces took minutes."""
     assert quantity_candidates("at 1" + " " * 5000 + "x") == []
+
+
+@pytest.mark.parametrize(
+    ("note", "expected"),
+    [
+        ("A 2-year-old girl who is not yet walking.", [("HP:0031936", "present")]),
+        ("14-month-old boy. He cannot sit unsupported.", [("HP:0025336", "present")]),
+        ("3-year-old. Walking: not yet. Talking: not yet.", [("HP:0031936", "present"), ("HP:0000750", "present")]),
+        ("2-year-old boy. His brother is not yet walking.", [("HP:0031936", "family_history")]),
+        # Not yet due at the patient's age: a typical child, no finding.
+        ("14-month-old boy who is not yet walking.", []),
+        ("A 12-month-old who cannot walk yet and does not speak.", []),
+        # No age: the reading cannot tell a delay, and says nothing.
+        ("She is not yet walking.", []),
+    ],
+)
+def test_a_milestone_not_reached_is_read_against_the_patients_age(note: str, expected: list[tuple[str, str]]) -> None:
+    assert present(note) == expected
+
+
+def test_the_age_the_caller_gave_dates_the_milestones_of_a_note() -> None:
+    def findings(age: str | None) -> list[str | None]:
+        payload = CaseInput(text="He is not yet walking. Seizures.", age=age)
+        prepared = intake(payload, pseudonymiser=PSEUDONYMISER, fallback_id="case-1")
+        return [f.hpo_id for f in prepared.case.findings]
+
+    assert findings("P2Y") == ["HP:0031936", "HP:0001250"]
+    assert findings("P1Y") == ["HP:0001250"]
+    assert findings(None) == ["HP:0001250"]
