@@ -236,6 +236,15 @@ def note_pieces(text: str, limit: int = PIECE_CHARS) -> Iterator[tuple[int, str]
     yield start, text[start:]
 
 
+#: Words that change what a span means, which a proposal must not read past (see ``_says_its_words``).
+_MEANING_WORDS = (
+    LINKING_VERBS
+    | {"absent", "no", "not", "without", "negative", "normal", "unremarkable", "never", "denies", "denied"}
+    | {"infancy", "infant", "infantile", "childhood", "neonatal", "newborn", "congenital", "adult", "adulthood"}
+    | {"juvenile", "adolescent", "adolescence", "prenatal", "antenatal", "fetal", "late", "early"}
+)
+
+
 class FastHpoCrReader:
     """Proposes (start, end, HPO id) spans of two words or more, phenotypic abnormalities, ids made current."""
 
@@ -266,13 +275,25 @@ class FastHpoCrReader:
             term_id = self._knowledge.current_id(annotation.hpoUri)
             if term_id is None or not self._knowledge.is_phenotypic_abnormality(term_id):
                 continue
-            words = text[start:end].lower().split()
-            linking = LINKING_VERBS.intersection(words)
-            if linking and not linking <= set(self._knowledge.term_name(term_id).lower().split()):
-                continue  # its stems met a linking verb: "manifestations affecting" proposed as Abnormal affect
-            if len(words) >= 2:
+            words = re.findall(r"[a-z]+", text[start:end].lower())
+            if len(words) >= 2 and self._says_its_words(term_id, words):
                 found.append((start, end, term_id))
         return found
+
+    def _says_its_words(self, term_id: str, words: list[str]) -> bool:
+        """Whether the term's names hold every word of the span that changes what it means.
+
+        FastHPOCR matches word stems and clusters: "manifestations affecting" met Abnormal affect, "seizures
+        absent" Absence seizure, "seizures in infancy" Neonatal seizure. A linking verb, a negation or an age
+        period the term does not spell is a word the proposal reads past.
+        """
+        said = _MEANING_WORDS.intersection(words)
+        if not said:
+            return True
+        text = self._knowledge.term_text(term_id)
+        names = [self._knowledge.term_name(term_id), *(text.synonyms if text is not None else ())]
+        spelled = {word for name in names for word in re.findall(r"[a-z]+", name.lower())}
+        return said <= spelled
 
 
 @lru_cache(maxsize=1)

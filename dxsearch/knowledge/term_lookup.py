@@ -195,7 +195,7 @@ _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
 )
 #: Cues that assert only the mention that starts right after them: "normal sweating" (hyperhidrosis absent),
 #: not "normal development until seizures began".
-_ADJACENT_CUES: dict[str, Assertion] = {"normal": "absent", "unremarkable": "absent"}
+_ADJACENT_CUES: dict[str, Assertion] = {"normal": "absent", "unremarkable": "absent", "absent": "absent"}
 #: Cues after a mention that say it is absent: "aortic root dilatation was not seen", "hearing normal".
 _POST_CUES: tuple[tuple[str, ...], ...] = tuple(
     (*copula, *tail)
@@ -1005,8 +1005,12 @@ _BAG_STOPWORDS = (
 #: text "ear anomalies", "cardiac malformations", "ocular manifestations", "renal involvement". One word in a bag.
 _ANOMALY_NOUNS = frozenset({"abnormality", "anomaly", "malformation", "defect", "manifestation", "involvement"})
 _ANOMALY = "anomaly"
-#: Stems that say one thing in a bag: an organ's adjective and its noun ("ocular" / "eye", "cutaneous" / "skin").
+#: Stems that say one thing in a bag: an organ's adjective and its noun ("ocular" / "eye", "cutaneous" / "skin");
+#: "reduced" and "diminished" for HPO's "decreased", "sensitivity" for its "sensation" ("reduced sensitivity to
+#: pain" is Decreased pain sensation, not Pain).
 _STEM_EQUIVALENTS = {
+    **dict.fromkeys(("reduc", "reduct", "diminish"), "decrea"),
+    "sensitiv": "sen",
     **dict.fromkeys(("ocular", "ophthalmic", "ophthalmologic", "ophthalmological"), "eye"),
     **dict.fromkeys(("cutaneous", "dermatologic", "dermatological"), "skin"),
     **dict.fromkeys(("otologic", "otological", "otic"), "ear"),
@@ -1085,6 +1089,19 @@ def _entry_bags(norms: list[str]) -> Iterator[tuple[str, ...]]:
         anomaly = _bag([_ANOMALY if norm == "abnormal" else norm for norm in norms if norm != "morphology"])
         if anomaly is not None and anomaly != bag:
             yield anomaly
+
+
+def speaks_of_a_relative(text: str) -> bool:
+    """Whether words say something of a relative, by the cues the reading uses ("father has Marfan syndrome",
+    "family history of sudden death", "her sister's ..."), even where they name no HPO term."""
+    for tokens in _sentences(text):
+        for i in range(len(tokens)):
+            cue = _cue(tokens, i, text)
+            if cue is not None and cue[1] == "family_history":
+                return True
+            if tokens[i][0].norm in _RELATIVE_WORDS and tokens[i][0].raw.endswith(("'s", "’s", "s'")):
+                return True
+    return False
 
 
 def _patient_asserts(tokens: list[tuple[_Token, bool]], i: int) -> bool:

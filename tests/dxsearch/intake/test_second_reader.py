@@ -86,6 +86,20 @@ def test_real_index_proposes_reordered_and_clustered_phrasings_of_two_words_or_m
     assert "slow" not in found  # one word: FastHPOCR's false positives on development text
 
 
+def test_a_proposal_does_not_read_past_a_negation_or_an_age_period_its_term_does_not_spell() -> None:
+    """FastHPOCR clusters word stems: "seizures absent" met Absence seizure, "seizures in infancy" Neonatal seizure."""
+    reader = get_second_reader()
+    assert isinstance(reader, FastHpoCrReader)
+    for text in ("Seizures absent.", "Absent seizures.", "Seizures in infancy.", "manifestations affecting the face"):
+        assert reader.candidates(text) == [], text
+    lookup, knowledge = get_term_lookup(), get_hpo_knowledge()
+    read = [
+        (m.hpo_id, m.assertion)
+        for m in read_text("Absent seizures. Absent reflexes.", lookup, knowledge, reader).mapped
+    ]
+    assert read == [("HP:0001250", "absent"), ("HP:0001284", "present")]  # Areflexia is a finding of its own
+
+
 def test_the_note_reading_uses_it_and_keeps_its_own_assertions() -> None:
     lookup, knowledge = get_term_lookup(), get_hpo_knowledge()
     text = "Brachydactyly type C. No anomalies of the facial nerve."

@@ -386,6 +386,12 @@ def test_an_organ_named_with_an_anomaly_noun_is_its_abnormality(lookup: TermLook
     assert said("a gene involved in chondrocyte formation") == []
 
 
+def test_reduced_and_sensitivity_meet_hpos_decreased_and_sensation(lookup: TermLookup) -> None:
+    """ "Reduced sensitivity to pain" was read as Pain, the opposite of what it says."""
+    for text in ("Reduced sensitivity to pain.", "diminished pain sensitivity"):
+        assert [m.term_id for m in lookup.mentions(text)] == ["HP:0007328"], text  # Impaired pain sensation
+
+
 def test_a_linking_verb_is_no_word_of_a_term(lookup: TermLookup) -> None:
     """ "affecting" stems to "affect": without the stop, "abnormalities affecting" read as Abnormal affect."""
     assert "HP:0025766" not in {m.term_id for m in lookup.mentions("with abnormalities affecting branchial arches")}
