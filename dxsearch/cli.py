@@ -31,6 +31,7 @@ from dxsearch.settings import Settings
 if TYPE_CHECKING:
     from dxsearch.agent import Trace
     from dxsearch.intake import CaseInput, PreparedCase
+    from dxsearch.intake.account import NotUnderstood
     from dxsearch.knowledge.explanation import Explanation, FindingRole
     from dxsearch.knowledge.hpo import HpoKnowledge
     from dxsearch.next_steps import DiagnosisRef, NextSteps, Shift
@@ -308,9 +309,9 @@ def diagnose(
     readings = [_read_case(case, settings) for case in cases]  # every input checked before anything loads
     traces: list[str] = []
 
-    def show(trace: Trace) -> None:
+    def show(trace: Trace, read: PreparedCase) -> None:
         traces.append(trace.model_dump_json(indent=2) if len(readings) == 1 else trace.model_dump_json())
-        print_trace(trace, explain=explain)
+        print_trace(trace, explain=explain, text=read.case.text)
 
     with gc_paused():  # until all is loaded: see _keep_out_of_collection
         opened = _open_index(index)
@@ -333,15 +334,28 @@ def diagnose(
 
         first = run(readings[0])  # what loads on first use (the knowledge's tables, the scorers) loads here
     _keep_out_of_collection()
-    show(first)
+    show(first, readings[0])
     for read in readings[1:]:
-        show(run(read))
+        show(run(read), read)
     if json_out is not None:
         json_out.write_text("\n".join(traces) + ("\n" if len(traces) > 1 else ""), encoding="utf-8")
 
 
-def print_trace(trace: Trace, *, explain: bool) -> None:
-    """A human-readable trace: turns and passages (with --explain), then the differential and its chains."""
+def _input_place(item: NotUnderstood, text: str | None) -> str:
+    """What the user entered there: the item's words, the note's words at its span, else the element's path."""
+    if item.given is not None:
+        return repr(item.given)
+    if item.path == "text" and item.span is not None and text is not None:
+        return repr(" ".join(text[item.span[0] : item.span[1]].split()))
+    return f"{item.path} {list(item.span or ())}" if item.span else item.path
+
+
+def print_trace(trace: Trace, *, explain: bool, text: str | None = None) -> None:
+    """A human-readable trace: turns and passages (with --explain), then the differential and its chains.
+
+    ``text`` is the note as entered, so that what was not understood is shown in its words; the trace itself
+    keeps no words of a note (they are PHI), only a pseudonym of it.
+    """
     console.print(
         f"[bold]case[/] {trace.case.pseudonym} · {trace.case.sex}, {trace.case.age or 'age unknown'} · "
         f"{sum(1 for f in trace.case.findings if not f.excluded)} observed / "
@@ -356,8 +370,12 @@ def print_trace(trace: Trace, *, explain: bool) -> None:
             highlight=False,
         )
         for item in account.not_understood:
-            where = repr(item.given) if item.given is not None else f"{item.path} {list(item.span or ())}"
-            console.print(f"  not understood — not used: {where}: {item.reason}", markup=False, highlight=False)
+            use = "searched by its words only" if item.words_searched else "not used"
+            console.print(
+                f"  not understood — {use}: {_input_place(item, text)}: {item.reason}",
+                markup=False,
+                highlight=False,
+            )
         read_from_values = {m.hpo_id: m.label for m in account.mapped if m.from_value}
         for finding in trace.case.findings:
             if finding.hpo_id in read_from_values:

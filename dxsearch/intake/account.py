@@ -24,7 +24,14 @@ from dxsearch.intake.demographics import Demographics, read_demographics
 from dxsearch.intake.quantities import quantity_candidates
 from dxsearch.knowledge.context_lookup import ItemKind, case_modes, case_onset, get_context_lookup, kind_of
 from dxsearch.knowledge.hpo import HpoKnowledge
-from dxsearch.knowledge.term_lookup import ASSERTION_ORDER, Assertion, Candidate, ExtractedTerm, TermLookup
+from dxsearch.knowledge.term_lookup import (
+    ASSERTION_ORDER,
+    Assertion,
+    Candidate,
+    ExtractedTerm,
+    TermLookup,
+    speaks_of_a_relative,
+)
 
 __all__ = [
     "NOT_A_FINDING",
@@ -46,6 +53,15 @@ __all__ = [
 NO_TERM = "no HPO term matches these words"
 #: Why an item whose own HPO id is no term was not understood (its words named none either).
 UNKNOWN_ID = "{term_id} is not a term of the HPO release this server uses, and " + NO_TERM
+#: Terms that name a branch of HPO, not anything of a patient: the root, "Phenotypic abnormality", the roots of
+#: the inheritance, onset, course, modifier and frequency branches. Entered as findings they would swell
+#: every "explains n/m" and match every disease.
+NO_FINDING_TERMS = frozenset(
+    {"HP:0000001", "HP:0000118", "HP:0000005", "HP:0003674", "HP:0031797", "HP:0012823", "HP:0040279"}
+)
+NAMES_NO_FINDING = "{term_id} ({name}) names a branch of HPO, not a finding: give the finding itself"
+#: Why words naming no term, said of a relative, are no finding of the patient (and not searched for).
+OF_A_RELATIVE = "said of a relative, and names no HPO term: not a finding of the patient"
 #: Why a bundle condition is not a finding: it names a diagnosis (history), not a phenotype.
 NOT_A_FINDING = "a Condition names a diagnosis, not a phenotype: kept out of the findings"
 #: Why a LOINC-coded measurement maps to no HPO term: no LOINC-to-HPO table is available offline (loinc2hpo's
@@ -110,6 +126,10 @@ class NotUnderstood(BaseModel):
     span: Span | None = None
     given: str | None = None
     reason: str
+    words_searched: bool = Field(
+        default=False,
+        description="Kept in the case by its words alone: retrieval searches them, no HPO-based scoring reads them.",
+    )
 
 
 class InputAccount(BaseModel):
@@ -146,6 +166,9 @@ class ItemIn:
     label: str
     hpo_id: str | None = None
     excluded: bool = False
+    #: What the source says of it beyond present / excluded (a FHIR Condition "provisional" is ``uncertain``,
+    #: "resolved" ``historical``); excluded wins. Only ``present``, ``historical`` and ``absent`` make findings.
+    assertion: Assertion | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,14 +227,19 @@ def read_items(
     context = get_context_lookup()
     for index, item in enumerate(items):
         path = paths[index] if paths is not None else f"{prefix}[{index}]"
-        forced: Assertion | None = "absent" if item.excluded else None
+        forced: Assertion | None = "absent" if item.excluded else item.assertion
         given_id, unknown_id = given_term_id(item.hpo_id, knowledge)
+        if given_id in NO_FINDING_TERMS:
+            reason = NAMES_NO_FINDING.format(term_id=given_id, name=knowledge.term_name(given_id))
+            missed.append(NotUnderstood(path=path, span=(0, len(item.label)), given=item.label, reason=reason))
+            continue
         term_id = given_id or lookup.lookup(item.label) or context.lookup(item.label)
         if term_id is not None and kind_of(knowledge, term_id) != "finding":
             mapped.append(_mapped(path, (0, len(item.label)), item.label, term_id, forced or "present", knowledge))
             continue
         if term_id is not None:
-            findings.append(Finding(label=item.label, hpo_id=term_id, excluded=item.excluded))
+            if (forced or "present") in PATIENT_ASSERTIONS:
+                findings.append(Finding(label=item.label, hpo_id=term_id, excluded=item.excluded))
             whole = (0, len(item.label))
             mapped.append(_mapped(path, whole, item.label, term_id, forced or "present", knowledge))
             continue
@@ -251,9 +279,14 @@ def read_items(
                 continue
             if read.age is not None and not _has_content(words, read.spans):
                 continue  # an age (and sex) and nothing else: accounted for as demographics
+            if speaks_of_a_relative(words):  # "father has Marfan syndrome": not the patient's, not searched for
+                missed.append(NotUnderstood(path=path, span=(start, end), given=item.label, reason=OF_A_RELATIVE))
+                continue
             findings.append(Finding(label=words, excluded=item.excluded))
             reason = NO_TERM if unknown_id is None else UNKNOWN_ID.format(term_id=unknown_id)
-            missed.append(NotUnderstood(path=path, span=(start, end), given=item.label, reason=reason))
+            missed.append(
+                NotUnderstood(path=path, span=(start, end), given=item.label, reason=reason, words_searched=True)
+            )
     modes, onset = case_context(mapped, knowledge)
     return Reading(tuple(findings), tuple(mapped), tuple(missed), demographics, demographics_path, modes, onset)
 
@@ -398,6 +431,25 @@ def given_term_id(hpo_id: str | None, knowledge: HpoKnowledge) -> tuple[str | No
         return hpo_id, None
     merged_into = knowledge.current_id(hpo_id)
     return (merged_into, None) if merged_into is not None else (None, hpo_id)
+
+
+def label_conflict(label: str, hpo_id: str, lookup: TermLookup, knowledge: HpoKnowledge) -> str | None:
+    """Why a label and the HPO id entered with it cannot both be meant, or ``None`` when they agree.
+
+    They disagree when the label is, whole, the name or synonym of another term, neither above nor below the
+    id's ("Seizure" with HP:0001166, Arachnodactyly): keeping the id would show and search the label's words
+    while scoring the id's term. A label that is no term, or a broader or narrower one, is the caller's
+    wording of the id, and the id wins.
+    """
+    named = lookup.lookup(label)
+    if named is None or named == hpo_id or not knowledge.has_term(hpo_id):
+        return None
+    if named in knowledge.ancestors(hpo_id) or hpo_id in knowledge.ancestors(named):
+        return None
+    return (
+        f"the label {label!r} names {named} ({knowledge.term_name(named)}), not {hpo_id} "
+        f"({knowledge.term_name(hpo_id)}): give the label of the id, or the id alone"
+    )
 
 
 def _mapped(

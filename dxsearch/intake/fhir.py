@@ -66,8 +66,12 @@ _AGE_LOINC = {"30525-0", "21612-7"}
 _LOINC_SYSTEM = "loinc.org"
 _UCUM_AGE_UNITS = {"a": "Y", "mo": "M", "wk": "W", "d": "D"}
 _ABSENT_SNOMED = {"2667000", "260385009", "410594000"}
-_ABSENT_WORDS = {"absent", "negative", "not present", "not detected", "excluded", "no"}
+_ABSENT_WORDS = {"absent", "negative", "not present", "not detected", "not observed", "not seen", "excluded", "no"}
 _NEGATIVE_INTERPRETATIONS = {"NEG", "ND"}
+#: v3 ObservationInterpretation "N" (Normal) and its words: of an HPO-coded finding, that it is not there; of a
+#: measurement, a normal result, which is no finding.
+_NORMAL_INTERPRETATIONS = {"N"}
+_NORMAL_WORDS = {"normal", "within normal limits", "wnl"}
 #: v3 ObservationInterpretation codes (and their words) that say which way a measurement is off.
 _DIRECTIONS = {
     "H": "high",
@@ -92,6 +96,10 @@ _DIRECTION_WORDS = {
     "critical abnormal": "abnormal",
 }
 _SKIPPED_STATUSES = {"entered-in-error", "cancelled"}
+#: Condition.verificationStatus codes that leave the condition a possibility, not a fact of the patient.
+_UNCONFIRMED = {"unconfirmed", "provisional", "differential"}
+#: Condition.clinicalStatus codes of a condition the patient had, and no longer has.
+_PAST = {"inactive", "resolved", "remission"}
 ISO_DURATION = re.compile(r"^P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T[0-9HMS.]*)?$")
 _HPO_CODE = re.compile(r"^(?:HP[:_])?(\d{7})$")
 _PUBMED_SOURCE = re.compile(r"^https?://(?:www\.)?pubmed\.ncbi\.nlm\.nih\.gov/(\d+)/?$")
@@ -142,7 +150,10 @@ class ParsedCondition(BaseModel):
 
     label: str
     codes: tuple[str, ...] = ()
+    hpo_id: str | None = Field(default=None, description="The HPO coding, when the Condition is coded as a phenotype.")
     refuted: bool = False
+    unconfirmed: bool = Field(default=False, description="verificationStatus unconfirmed, provisional or differential.")
+    past: bool = Field(default=False, description="clinicalStatus inactive, resolved or in remission.")
     entry_index: int | None = Field(default=None, description="The Bundle entry it was read from.")
 
 
@@ -168,6 +179,11 @@ class ParsedPatient(BaseModel):
         default=(), description="Per finding: the codes (CURIEs) of its Observation's code and value, HPO aside."
     )
     finding_entries: tuple[int, ...] = Field(default=(), description="Per finding: its Bundle entry index.")
+    finding_paths: tuple[str, ...] = Field(
+        default=(),
+        description="Per finding: the element it was read from (``entry[3].resource``, "
+        "``entry[3].resource.component[1]``).",
+    )
     finding_directions: tuple[tuple[str, str] | None, ...] = Field(
         default=(),
         description="Per finding: (what its Observation measured, 'high' | 'low' | 'abnormal') when its "
@@ -222,6 +238,7 @@ def parse_bundle(
     fhir_version: FhirVersion | Literal["auto"] = "auto",
     reference_date: date | None = None,
     max_entries: int | None = None,
+    today: date | None = None,
 ) -> ParsedBundle:
     """Validate a Bundle with ``fhir.resources`` and extract each Patient's indexable content.
 
@@ -231,8 +248,9 @@ def parse_bundle(
 
     Age from ``birthDate`` needs a reference date: ``reference_date``, else the
     bundle ``timestamp``, else the latest date on the patient's observations or
-    conditions. Without one the age stays unknown: "today" would make a rebuild
-    give different documents on different days.
+    conditions, else ``today``. An index build passes no ``today``, so the age stays
+    unknown there: "today" would make a rebuild give different documents on
+    different days; the intake of a patient being diagnosed passes today's date.
 
     ``max_entries`` bounds the work: a bundle with more entries raises :class:`BundleTooLargeError`
     before any validation (validating is what costs, some milliseconds per entry).
@@ -252,7 +270,7 @@ def parse_bundle(
         except _VersionError as exc:
             failures.append((version, exc.error, exc.count))
             continue
-        return _extract(validated, version, reference_date)
+        return _extract(validated, version, reference_date, today)
     if len(failures) == 1:
         raise failures[0][1]
     best_version, best, _ = min(failures, key=lambda item: (item[2], item[0] != "R4B"))
@@ -384,7 +402,9 @@ def _one_line(text: str, limit: int = 240) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _extract(bundle: FHIRAbstractModel, version: FhirVersion, reference_date: date | None) -> ParsedBundle:
+def _extract(
+    bundle: FHIRAbstractModel, version: FhirVersion, reference_date: date | None, today: date | None = None
+) -> ParsedBundle:
     bundle_type = getattr(bundle, "type", None)
     if bundle_type is not None and str(bundle_type) not in BUNDLE_TYPES[version]:
         raise BundleError(
@@ -437,6 +457,7 @@ def _extract(bundle: FHIRAbstractModel, version: FhirVersion, reference_date: da
             bundle_id=getattr(bundle, "id", None),
             version=version,
             reference_date=reference_date or bundle_date,
+            today=today,
         )
         for index in sorted(patients)
     )
@@ -485,6 +506,7 @@ def _patient(
     bundle_id: str | None,
     version: FhirVersion,
     reference_date: date | None,
+    today: date | None = None,
 ) -> ParsedPatient:
     gender = resource.get("gender")
     if gender is not None and gender not in ADMINISTRATIVE_GENDERS:
@@ -500,7 +522,8 @@ def _patient(
     conditions: list[ParsedCondition] = []
     ignored: list[tuple[int, str]] = []
     latest: date | None = None
-    first_entry: dict[Finding, int] = {}  # finding -> entry it was first read from: linear de-duplication
+    finding_paths: list[str] = []
+    first_entry: dict[Finding, str] = {}  # finding -> element it was first read from: linear de-duplication
     for entry_index, item in owned:
         for key in ("effectiveDateTime", "issued", "recordedDate", "onsetDateTime"):
             latest = max(filter(None, [latest, _date_of(item.get(key))]), default=None)
@@ -519,21 +542,33 @@ def _patient(
             age = age or observed_age
             ignored.append((entry_index, "an age Observation: read as the patient's age, not a finding"))
             continue
-        finding = _finding(item, entry_index)
-        if finding is None:
-            ignored.append((entry_index, "Observation with no code or text to read"))
-        elif finding in first_entry:  # repeated observations: one finding
-            ignored.append((entry_index, f"repeats the finding of entry[{first_entry[finding]}]: counted once"))
-        else:
-            first_entry[finding] = entry_index
-            findings.append(finding)
-            finding_codes.append(_codes(item.get("code"), item.get("valueCodeableConcept")))
-            finding_entries.append(entry_index)
-            direction = _direction(item)
-            name = _concept_label(item.get("code"))
-            finding_directions.append((name, direction) if direction and name and finding.hpo_id is None else None)
+        parts = [("", item)] + [
+            (f".component[{number}]", component) for number, component in enumerate(item.get("component") or [])
+        ]
+        if len(parts) > 1 and not _has_value(item):  # a panel ("Blood pressure panel"): its components say it
+            parts = parts[1:]
+        for suffix, part in parts:
+            where = f"entry[{entry_index}].resource{suffix}"
+            finding, why_not = _finding(part)
+            if finding is None:
+                ignored.append((entry_index, f"{why_not}{' (' + suffix[1:] + ')' if suffix else ''}"))
+            elif finding in first_entry:  # repeated observations: one finding
+                ignored.append((entry_index, f"repeats the finding of {first_entry[finding]}: counted once"))
+            else:
+                first_entry[finding] = where if suffix else f"entry[{entry_index}]"
+                findings.append(finding)
+                finding_codes.append(_codes(part.get("code"), part.get("valueCodeableConcept")))
+                finding_entries.append(entry_index)
+                finding_paths.append(where)
+                direction = _direction(part)
+                name = _concept_label(part.get("code"))
+                directed = (name, direction) if direction and name and finding.hpo_id is None else None
+                finding_directions.append(directed)
     if age is None and resource.get("birthDate"):
-        age = _age_from_birth_date(str(resource["birthDate"]), reference_date or latest)
+        counted_from = reference_date or latest or today
+        age = _age_from_birth_date(str(resource["birthDate"]), counted_from)
+        if age is None:
+            ignored.append((index, _no_age_from_birth_date(counted_from)))
     canonical = json.dumps([resource, *(item for _, item in owned)], sort_keys=True, ensure_ascii=False)
     source_match = _PUBMED_SOURCE.match(str((resource.get("meta") or {}).get("source") or ""))
     return ParsedPatient(
@@ -547,6 +582,7 @@ def _patient(
         findings=tuple(findings),
         finding_codes=tuple(finding_codes),
         finding_entries=tuple(finding_entries),
+        finding_paths=tuple(finding_paths),
         finding_directions=tuple(finding_directions),
         conditions=tuple(conditions),
         ignored=tuple(ignored),
@@ -612,6 +648,12 @@ def _age_from_birth_date(birth_date: str, reference: date | None) -> str | None:
     return f"P{(reference - born).days}D"
 
 
+def _no_age_from_birth_date(counted_from: date | None) -> str:
+    if counted_from is None:
+        return "Patient.birthDate: no date in the bundle to count the age from, age not read"
+    return f"Patient.birthDate is after {counted_from.isoformat()}, the date the age is counted from: age not read"
+
+
 def _date_of(value: object) -> date | None:
     if not isinstance(value, str) or len(value) < 10:
         return None
@@ -651,6 +693,29 @@ def _concept_label(concept: dict[str, Any] | None) -> str | None:
     return None
 
 
+#: Words for the v3 ObservationInterpretation codes a coding may carry without a display.
+_INTERPRETATION_WORDS = {**_DIRECTIONS, "N": "normal", "NEG": "negative", "POS": "positive", "ND": "not detected"}
+
+
+def _coded_word(concept: dict[str, Any] | None) -> str | None:
+    """A short word for a coded value (an interpretation, a dataAbsentReason): its display, text, or code.
+
+    Why not :func:`_concept_label`: that names a code without a display by its system ("v3-observation-
+    interpretation h"), which reads as noise in a finding's label; an interpretation code is read as its word.
+    """
+    concept = concept or {}
+    for coding in concept.get("coding") or []:
+        if coding.get("display"):
+            return str(coding["display"])
+    if concept.get("text"):
+        return str(concept["text"])
+    for coding in concept.get("coding") or []:
+        code = str(coding.get("code") or "")
+        if code:
+            return _INTERPRETATION_WORDS.get(code, code)
+    return None
+
+
 def _is_negative(observation: dict[str, Any]) -> bool:
     if observation.get("valueBoolean") is False:
         return True
@@ -662,6 +727,8 @@ def _is_negative(observation: dict[str, Any]) -> bool:
                 return True
         if str(concept.get("text") or "").strip().lower() in _ABSENT_WORDS:
             return True
+    if str(observation.get("valueString") or "").strip().lower() in _ABSENT_WORDS:
+        return True
     value = observation.get("valueCodeableConcept")
     if value is not None and _hpo_coding(value) is None:
         for coding in value.get("coding") or []:
@@ -688,20 +755,45 @@ def _direction(observation: dict[str, Any]) -> str | None:
     return None
 
 
-def _finding(observation: dict[str, Any], index: int) -> Finding | None:
-    """An HPO-coded Observation (in code, or in value) -> HPO finding; any other -> label: value."""
+def _finding(observation: dict[str, Any]) -> tuple[Finding | None, str]:
+    """An HPO-coded Observation (in code, or in value) -> HPO finding; any other -> label: value.
+
+    Or no finding, and why: an Observation (or component) with a ``dataAbsentReason`` holds no value (a
+    finding "asked, unknown" is not a finding present); a measurement interpreted as normal names nothing.
+    """
+    absent_reason = observation.get("dataAbsentReason")
+    if absent_reason is not None and not _has_value(observation):
+        why = _coded_word(absent_reason) or "no value"
+        return None, f"Observation with no value (dataAbsentReason: {why.lower()}): not read"
     excluded = _is_negative(observation)
     hpo = _hpo_coding(observation.get("code")) or _hpo_coding(observation.get("valueCodeableConcept"))
     if hpo is not None:
         hpo_id, display = hpo
         label = display or (observation.get("code") or {}).get("text") or hpo_id
-        return Finding(label=str(label), hpo_id=hpo_id, excluded=excluded)
+        return Finding(label=str(label), hpo_id=hpo_id, excluded=excluded or _is_normal(observation)), ""
     name = _concept_label(observation.get("code"))
     if name is None:
-        return None
+        return None, "Observation with no code or text to read"
+    if not excluded and _is_normal(observation):
+        return None, f"{name}: a normal result, no finding"
     value = _value_text(observation)
     label = f"{name}: {value}" if value else name
-    return Finding(label=label, hpo_id=None, excluded=excluded)
+    return Finding(label=label, hpo_id=None, excluded=excluded), ""
+
+
+def _has_value(observation: dict[str, Any]) -> bool:
+    return any(key.startswith("value") for key in observation)
+
+
+def _is_normal(observation: dict[str, Any]) -> bool:
+    """Whether the interpretation says normal (v3 "N", or its words), and nothing says abnormal beside it."""
+    said_normal = False
+    for concept in observation.get("interpretation") or []:
+        for coding in concept.get("coding") or []:
+            said_normal |= coding.get("code") in _NORMAL_INTERPRETATIONS
+            said_normal |= str(coding.get("display") or "").strip().lower() in _NORMAL_WORDS
+        said_normal |= str(concept.get("text") or "").strip().lower() in _NORMAL_WORDS
+    return said_normal and _direction(observation) is None
 
 
 def _value_text(observation: dict[str, Any]) -> str | None:
@@ -723,7 +815,7 @@ def _value_text(observation: dict[str, Any]) -> str | None:
         high = (observation["valueRange"].get("high") or {}).get("value")
         unit = (observation["valueRange"].get("high") or observation["valueRange"].get("low") or {}).get("unit")
         text = f"{_number(low)}–{_number(high)} {unit or ''}".strip()
-    interpretations = [label for label in (_concept_label(c) for c in observation.get("interpretation") or []) if label]
+    interpretations = [label for label in (_coded_word(c) for c in observation.get("interpretation") or []) if label]
     if interpretations and text:
         text += f" ({', '.join(interpretations).lower()})"
     return text
@@ -748,6 +840,7 @@ def _codes(*concepts: dict[str, Any] | None) -> tuple[str, ...]:
 
 def _condition(resource: dict[str, Any]) -> ParsedCondition | None:
     verification = {c.get("code") for c in (resource.get("verificationStatus") or {}).get("coding") or []}
+    clinical = {c.get("code") for c in (resource.get("clinicalStatus") or {}).get("coding") or []}
     if "entered-in-error" in verification:
         return None
     concept = resource.get("code") or {}
@@ -756,10 +849,19 @@ def _condition(resource: dict[str, Any]) -> ParsedCondition | None:
         curie = _coding_curie(coding)
         if curie is not None and curie not in codes:
             codes.append(curie)
-    label = _concept_label(concept)
+    hpo = _hpo_coding(concept)
+    # Coded in HPO without a display: the id, which the intake names by its term (not "hp.owl HP:0001250").
+    label = (hpo[1] or concept.get("text") or hpo[0]) if hpo is not None else _concept_label(concept)
     if label is None:
         return None
-    return ParsedCondition(label=label, codes=tuple(codes), refuted="refuted" in verification)
+    return ParsedCondition(
+        label=label,
+        codes=tuple(codes),
+        hpo_id=hpo[0] if hpo is not None else None,
+        refuted="refuted" in verification,
+        unconfirmed=bool(verification & _UNCONFIRMED),
+        past=bool(clinical & _PAST),
+    )
 
 
 def _coding_curie(coding: dict[str, Any]) -> str | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +28,7 @@ from dxsearch.intake.account import (
     NotUnderstood,
     Reading,
     given_term_id,
+    label_conflict,
     read_items,
     read_text,
 )
@@ -34,7 +36,7 @@ from dxsearch.intake.demographics import check_age
 from dxsearch.intake.fhir import BundleError, BundleTooLargeError, ParsedPatient, entry_cap_error, parse_bundle
 from dxsearch.intake.second_reader import get_second_reader
 from dxsearch.knowledge.context_lookup import case_onset
-from dxsearch.knowledge.hpo import get_hpo_knowledge
+from dxsearch.knowledge.hpo import HpoKnowledge, get_hpo_knowledge
 from dxsearch.knowledge.term_lookup import Assertion, TermLookup, get_term_lookup
 from dxsearch.pseudonym import Pseudonymiser
 
@@ -173,7 +175,7 @@ def intake(
     else:
         case_id = fallback_id
     lookup, knowledge = get_term_lookup(), get_hpo_knowledge()
-    items = [_item(item) for item in payload.findings or ()]
+    items = [_item(item, f"findings[{index}]") for index, item in enumerate(payload.findings or ())]
     readings = [read_items(items, lookup, knowledge)]
     _refuse_contradictions(readings[0], payload.findings or ())
     if payload.text is not None:
@@ -239,8 +241,9 @@ def _entered(path: str, entered: Sequence[FindingInput]) -> str:
     return f"{path} {given!r}"
 
 
-def _item(item: FindingInput) -> ItemIn:
-    """A finding as entered, checked: a known HPO id, a label without markup; a bare HPO id as label is an id."""
+def _item(item: FindingInput, path: str) -> ItemIn:
+    """A finding as entered, checked: a known HPO id, a label without markup and naming no other term than the
+    id's; a bare HPO id as label is an id."""
     label, hpo_id = item.label, item.hpo_id
     if hpo_id is None and _HPO_ID.match(label):
         hpo_id, label = label, ""
@@ -258,6 +261,9 @@ def _item(item: FindingInput) -> ItemIn:
         hpo_id = known
         if not label:
             label = knowledge.term_name(hpo_id)
+        conflict = label_conflict(label, hpo_id, get_term_lookup(), knowledge)
+        if conflict is not None:
+            raise IntakeError(f"{path}: {conflict}", path=path, reason=conflict)
     if not label:
         raise IntakeError("finding label is empty")
     return ItemIn(label=label, hpo_id=hpo_id, excluded=item.excluded)
@@ -332,7 +338,8 @@ def case_from_bundle(
     whose patient has more than ``limits.max_findings`` distinct findings a 422; each message names the cap.
     """
     try:
-        parsed = parse_bundle(payload, max_entries=limits.max_bundle_entries)
+        # A bundle that dates nothing counts the patient's age from today: the patient is being seen now.
+        parsed = parse_bundle(payload, max_entries=limits.max_bundle_entries, today=date.today())
     except BundleTooLargeError as exc:
         raise _too_many_entries(exc, limits) from None
     except BundleError as exc:
@@ -392,14 +399,13 @@ def _read_patient(patient: ParsedPatient) -> tuple[Reading, tuple[NotUnderstood,
     paths: list[str] = []
     loinc_only: dict[str, str] = {}  # path -> why its LOINC measurement maps to no term
     for index, finding in enumerate(patient.findings):
+        path = patient.finding_paths[index] if index < len(patient.finding_paths) else f"bundle.findings[{index}]"
         codes = patient.finding_codes[index] if index < len(patient.finding_codes) else ()
         directed = patient.finding_directions[index] if index < len(patient.finding_directions) else None
         hpo_id = finding.hpo_id or _by_codes(lookup, codes)
         if hpo_id is None and directed is not None:
             hpo_id = by_direction(lookup, *directed)
         items.append(ItemIn(label=finding.label, hpo_id=hpo_id, excluded=finding.excluded))
-        entry = patient.finding_entries[index] if index < len(patient.finding_entries) else None
-        path = f"entry[{entry}].resource" if entry is not None else f"bundle.findings[{index}]"
         paths.append(path)
         if codes and all(code.startswith("LOINC:") for code in codes):
             loinc_only[path] = (
@@ -413,18 +419,38 @@ def _read_patient(patient: ParsedPatient) -> tuple[Reading, tuple[NotUnderstood,
     for index, condition in enumerate(patient.conditions):
         entry = condition.entry_index
         path = f"entry[{entry}].resource" if entry is not None else f"bundle.conditions[{index}]"
-        term_id = _by_codes(lookup, condition.codes) or lookup.lookup(condition.label)
+        coded = given_term_id(condition.hpo_id, knowledge)[0] if condition.hpo_id else None
+        term_id = coded or _by_codes(lookup, condition.codes) or lookup.lookup(condition.label)
         if term_id is None:
             history.append(NotUnderstood(path=path, given=condition.label, reason=NOT_A_FINDING))
             continue
-        items.append(ItemIn(label=condition.label, hpo_id=term_id, excluded=condition.refuted))
+        # Refuted: absent. Unconfirmed (provisional, a differential): a possibility, kept in the account only.
+        # Resolved or inactive: the patient's history, a finding all the same.
+        said: Assertion | None = "uncertain" if condition.unconfirmed else "historical" if condition.past else None
+        items.append(ItemIn(condition.label, term_id, excluded=condition.refuted, assertion=said))
         paths.append(path)
     reading = read_items(items, lookup, knowledge, paths=paths, split_lists=False)
     missed = tuple(
         entry.model_copy(update={"reason": loinc_only[entry.path]}) if entry.path in loinc_only else entry
         for entry in reading.not_understood
     )
-    return replace(reading, not_understood=missed), tuple(history)
+    labelled = tuple(
+        f.model_copy(update={"label": _coded_label(f, knowledge, lookup)}) if f.hpo_id else f for f in reading.findings
+    )
+    return replace(reading, findings=labelled, not_understood=missed), tuple(history)
+
+
+def _coded_label(finding: Finding, knowledge: HpoKnowledge, lookup: TermLookup) -> str:
+    """The label of a bundle finding: its display or text, or its HPO term's name when the words are only the id
+    or name another term ("Seizure" on a coding of HP:0001166): in FHIR the code is what counts, and the case
+    must not search one finding's words while scoring another's. The account keeps the words as given
+    (``given``), beside the term's name, so the disagreement stays visible."""
+    hpo_id = finding.hpo_id
+    if hpo_id is None or not knowledge.has_term(hpo_id):
+        return finding.label
+    if finding.label == hpo_id or label_conflict(finding.label, hpo_id, lookup, knowledge) is not None:
+        return knowledge.term_name(hpo_id)
+    return finding.label
 
 
 #: How HPO names a measurement off in one direction, most specific first ("{}" is what was measured).

@@ -183,7 +183,7 @@ def test_diagnose_a_case_without_an_answer_and_with_labels_only(small_index: Pat
     out = tmp_path / "trace.json"
     result = runner.invoke(app, ["diagnose", "--case", str(cases), "--index", str(small_index), "--json", str(out)])
     assert result.exit_code == 0, result.output
-    assert "not understood — not used: 'zorbly wimples'" in result.output
+    assert "not understood — searched by its words only: 'zorbly wimples'" in result.output
     trace = json.loads(out.read_text())
     assert (trace["case"]["sex"], trace["case"]["age"]) == ("male", "P14Y")
     account = trace["input_account"]

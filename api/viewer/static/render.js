@@ -223,7 +223,8 @@ function inputPlace(item) {
   return span ? `${String(item.path ?? "input")}, characters ${span[0]}–${span[1]}` : String(item.path ?? "input");
 }
 
-/** The input items the intake did not understand: shown, never dropped ("not understood — not used"). */
+/** The input items the intake did not understand: shown, never dropped ("not understood — not used", or
+ * "searched by its words only" where the case keeps the words for retrieval without an HPO term). */
 function renderNotUnderstood(account) {
   const items = (account && Array.isArray(account.not_understood) && account.not_understood) || [];
   if (!items.length) return null;
@@ -234,7 +235,11 @@ function renderNotUnderstood(account) {
       h(
         "li",
         { class: "chip not-understood", title: String(item.reason ?? "") },
-        h("span", { class: "chip-flag" }, "not understood — not used: "),
+        h(
+          "span",
+          { class: "chip-flag" },
+          item.words_searched ? "not understood — searched by its words only: " : "not understood — not used: ",
+        ),
         inputPlace(item),
       ),
     );

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dxsearch.intake import CaseInput, FindingInput, PreparedCase, intake
+import pytest
+
+from dxsearch.cases import duration_years
+from dxsearch.intake import CaseInput, FindingInput, IntakeError, PreparedCase, intake
 from dxsearch.intake.account import (
     NO_LOINC_DIRECTION_TERM,
     NO_LOINC_MAPPING,
@@ -141,7 +144,7 @@ def _observation(code: str, text: str | None) -> dict[str, object]:
 def test_an_alternative_hpo_id_reads_as_the_term_it_was_merged_into() -> None:
     # HP:0000404 ("Deafness") was merged into HP:0000365, Hearing impairment; older records still carry it.
     listed = read(
-        CaseInput(findings=(FindingInput(label="HP:0000404"), FindingInput(label="Deafness", hpo_id="HP:0006746")))
+        CaseInput(findings=(FindingInput(label="HP:0000404"), FindingInput(label="Neurofibromas", hpo_id="HP:0006746")))
     )
     assert [(m.hpo_id, m.label) for m in listed.account.mapped] == [
         ("HP:0000365", "Hearing impairment"),
@@ -312,3 +315,188 @@ def test_what_a_loinc_name_measures() -> None:
     assert measured("Platelets [#/volume] in Blood by Automated count") == "platelets"
     assert measured("Body height") == "body height"
     assert "{direction}" in NO_LOINC_DIRECTION_TERM
+
+
+def _bundle(*resources: dict[str, object], birth_date: str | None = None, timestamp: str | None = None) -> bytes:
+    patient: dict[str, object] = {"resourceType": "Patient", "id": "p", "gender": "female"}
+    if birth_date is not None:
+        patient["birthDate"] = birth_date
+    bundle: dict[str, object] = {"resourceType": "Bundle", "type": "collection"}
+    if timestamp is not None:
+        bundle["timestamp"] = timestamp
+    bundle["entry"] = [{"resource": r} for r in [patient, *resources]]
+    return json.dumps(bundle).encode()
+
+
+def _condition(code: str, *, verification: str | None = None, clinical: str | None = None) -> dict[str, object]:
+    condition: dict[str, object] = {
+        "resourceType": "Condition",
+        "code": {"coding": [{"system": "http://purl.obolibrary.org/obo/hp.owl", "code": code}]},
+        "subject": {"reference": "Patient/p"},
+    }
+    system = "http://terminology.hl7.org/CodeSystem/condition-"
+    if verification is not None:
+        condition["verificationStatus"] = {"coding": [{"system": system + "ver-status", "code": verification}]}
+    if clinical is not None:
+        condition["clinicalStatus"] = {"coding": [{"system": system + "clinical", "code": clinical}]}
+    return condition
+
+
+def test_what_a_bundle_does_not_say_is_present_is_not_read_as_present() -> None:
+    """Unknown, unconfirmed and normal are not "present": each is in the account, none is an observed finding."""
+    unknown = {
+        **_observation(SEIZURE, "Seizure"),
+        "dataAbsentReason": {"coding": [{"code": "asked-unknown"}]},
+    }
+    normal = {**_observation("HP:0000252", "Microcephaly"), "interpretation": [{"coding": [{"code": "N"}]}]}
+    not_observed = {**_observation("HP:0000316", None), "valueCodeableConcept": {"text": "Not observed"}}
+    said_no = {**_observation("HP:0000175", None), "valueString": "absent"}
+    glucose = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"}]},
+        "valueQuantity": {"value": 5.1, "unit": "mmol/L"},
+        "interpretation": [{"coding": [{"code": "N"}]}],
+        "subject": {"reference": "Patient/p"},
+    }
+    resources = [
+        _observation(ARACHNODACTYLY, "Arachnodactyly"),
+        unknown,
+        normal,
+        not_observed,
+        said_no,
+        glucose,
+        _condition("HP:0001263", verification="provisional"),
+        _condition("HP:0002650", clinical="resolved"),
+        _condition("HP:0000098", verification="refuted"),
+    ]
+    prepared = read(CaseInput(bundle=_bundle(*resources)))
+    assert [(f.hpo_id, f.excluded) for f in prepared.case.findings] == [
+        (ARACHNODACTYLY, False),
+        ("HP:0000252", True),
+        ("HP:0000316", True),
+        ("HP:0000175", True),
+        ("HP:0002650", False),  # Scoliosis, resolved: the patient's history
+        ("HP:0000098", True),
+    ]
+    said = {m.path: (m.hpo_id, m.assertion) for m in prepared.account.mapped}
+    assert said["entry[7].resource"] == ("HP:0001263", "uncertain")  # provisional: kept in the account only
+    assert said["entry[8].resource"] == ("HP:0002650", "historical")
+    reasons = {n.path: n.reason for n in prepared.account.not_understood}
+    assert reasons["entry[2].resource"] == "Observation with no value (dataAbsentReason: asked-unknown): not read"
+    assert reasons["entry[6].resource"] == "Glucose: a normal result, no finding"
+
+
+def test_a_panel_is_read_by_its_components() -> None:
+    """An exam panel or a blood pressure panel says its findings in ``component``; each is read on its own path."""
+    bp_system = "http://loinc.org"
+    panel = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": bp_system, "code": "85354-9", "display": "Blood pressure panel"}]},
+        "subject": {"reference": "Patient/p"},
+        "component": [
+            {
+                "code": {"coding": [{"system": bp_system, "code": "8480-6", "display": "Systolic blood pressure"}]},
+                "valueQuantity": {"value": 180, "unit": "mm[Hg]"},
+                "interpretation": [{"coding": [{"code": "H"}]}],
+            },
+            {
+                "code": {"coding": [{"system": "http://purl.obolibrary.org/obo/hp.owl", "code": "HP:0000175"}]},
+                "valueBoolean": False,
+            },
+        ],
+    }
+    prepared = read(CaseInput(bundle=_bundle(_observation(ARACHNODACTYLY, "Arachnodactyly"), panel)))
+    assert [(m.path, m.hpo_id, m.assertion) for m in prepared.account.mapped] == [
+        ("entry[1].resource", ARACHNODACTYLY, "present"),
+        ("entry[2].resource.component[0]", "HP:0004421", "present"),  # Elevated systolic blood pressure
+        ("entry[2].resource.component[1]", "HP:0000175", "absent"),
+    ]
+    assert prepared.case.findings[1].label == "Systolic blood pressure: 180 mm[Hg] (high)"
+
+
+def test_an_hpo_coded_condition_is_read_by_its_code_and_a_display_naming_another_term_does_not_label_it() -> None:
+    seizure_as_fits = {
+        **_condition(SEIZURE),
+        "code": {"coding": [{"system": "http://purl.obolibrary.org/obo/hp.owl", "code": SEIZURE, "display": "Fits"}]},
+    }
+    mislabelled = _observation(ARACHNODACTYLY, "Seizure")
+    prepared = read(CaseInput(bundle=_bundle(seizure_as_fits, mislabelled)))
+    assert [(f.hpo_id, f.label) for f in prepared.case.findings] == [
+        (ARACHNODACTYLY, "Arachnodactyly"),
+        (SEIZURE, "Fits"),
+    ]
+    assert [(m.given, m.hpo_id) for m in prepared.account.mapped] == [("Seizure", ARACHNODACTYLY), ("Fits", SEIZURE)]
+
+
+def test_a_findings_list_label_naming_another_term_than_its_id_is_refused() -> None:
+    with pytest.raises(
+        IntakeError,
+        match=r"findings\[0\]: the label 'Seizure' names HP:0001250 \(Seizure\), not "
+        r"HP:0001166 \(Arachnodactyly\)",
+    ):
+        read(CaseInput(findings=(FindingInput(label="Seizure", hpo_id=ARACHNODACTYLY),)))
+    # A broader or narrower label is the caller's wording of the id: the id wins.
+    focal = read(CaseInput(findings=(FindingInput(label="Seizure", hpo_id="HP:0007359"),)))
+    assert [f.hpo_id for f in focal.case.findings] == ["HP:0007359"]
+
+
+def test_a_root_of_hpo_is_no_finding() -> None:
+    prepared = read(
+        CaseInput(
+            findings=(
+                FindingInput(label="HP:0000118"),
+                FindingInput(label="All", hpo_id="HP:0000001"),
+                FindingInput(label="Arachnodactyly"),
+            )
+        )
+    )
+    assert [f.hpo_id for f in prepared.case.findings] == [ARACHNODACTYLY]
+    assert [n.path for n in prepared.account.not_understood] == ["findings[0]", "findings[1]"]
+    assert "names a branch of HPO, not a finding" in prepared.account.not_understood[0].reason
+
+
+def test_a_birth_date_is_counted_from_the_bundle_else_today_and_a_future_one_is_said() -> None:
+    dated = read(
+        CaseInput(
+            bundle=_bundle(
+                _observation(ARACHNODACTYLY, "Arachnodactyly"),
+                birth_date="2010-03-01",
+                timestamp="2024-06-01T00:00:00Z",
+            )
+        )
+    )
+    assert dated.case.age == "P14Y"
+    undated = read(CaseInput(bundle=_bundle(_observation(ARACHNODACTYLY, "Arachnodactyly"), birth_date="2010-03-01")))
+    assert (duration_years(undated.case.age) or 0) >= 16  # counted from today
+    future = read(
+        CaseInput(
+            bundle=_bundle(
+                _observation(ARACHNODACTYLY, "Arachnodactyly"),
+                birth_date="2030-01-01",
+                timestamp="2024-06-01T00:00:00Z",
+            )
+        )
+    )
+    assert future.case.age is None
+    assert [(n.path, n.reason) for n in future.account.not_understood] == [
+        ("entry[0].resource", "Patient.birthDate is after 2024-06-01, the date the age is counted from: age not read")
+    ]
+
+
+def test_words_naming_no_term_are_searched_unless_said_of_a_relative() -> None:
+    prepared = read(
+        CaseInput(
+            findings=(
+                FindingInput(label="Arachnodactyly"),
+                FindingInput(label="father has Marfan syndrome"),
+                FindingInput(label="flibbertigibbet wombles"),
+            )
+        )
+    )
+    assert [f.label for f in prepared.case.findings] == ["Arachnodactyly", "flibbertigibbet wombles"]
+    relative, words = prepared.account.not_understood
+    assert (relative.path, relative.words_searched) == ("findings[1]", False)
+    assert relative.reason == "said of a relative, and names no HPO term: not a finding of the patient"
+    assert (words.path, words.words_searched) == ("findings[2]", True)
