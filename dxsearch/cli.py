@@ -96,12 +96,19 @@ def _open_index(index: Path | None) -> EmbeddedIndex:
         raise fail(str(exc)) from None
 
 
+def _input_file(path: Path, what: str) -> Path:
+    """``path`` when it is a file, else one line saying what it is instead ("no such" would mislead for a directory)."""
+    if path.is_dir():
+        raise fail(f"{path}: a directory, not a {what}")
+    if not path.is_file():
+        raise fail(f"{path}: no such {what}")
+    return path
+
+
 def _read_labelled_cases(path: Path) -> list[LabelledCase]:
     """Labelled cases from a phenopacket JSONL file (for eval); an unreadable line fails the command."""
-    if not path.is_file():
-        raise fail(f"{path}: no such case file")
     try:
-        cases = load_labelled_cases(path)
+        cases = load_labelled_cases(_input_file(path, "case file"))
     except CaseFileError as exc:
         raise fail(str(exc)) from None
     if not cases:
@@ -177,8 +184,7 @@ def _read_case(path: Path, settings: Settings) -> PreparedCase:
     from dxsearch.intake import CaseInput, FindingInput, IntakeError, intake
     from dxsearch.pseudonym import Pseudonymiser
 
-    if not path.is_file():
-        raise fail(f"{path}: no such case file")
+    _input_file(path, "case file")
     payload: CaseInput
     if path.suffix == ".json":
         payload = _read_json_case(path)
@@ -665,6 +671,30 @@ def _print_report(report: dict[str, dict[str, Any]]) -> None:
         tables.print(table)
 
 
+def _note_rows(notes: Path) -> list[tuple[Any, str]]:
+    """Every ``(doc_id, text)`` of a notes file, or one line naming the first bad line (exit 2).
+
+    All lines are checked before the readers load (seconds), so a bad line late in the file costs
+    nothing and nothing is written.
+    """
+    rows: list[tuple[Any, str]] = []
+    with notes.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            where = f"{notes}:{number}"
+            try:
+                row = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise fail(f"{where}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+            except json.JSONDecodeError as exc:
+                raise fail(f"{where}: invalid JSON: {exc.msg}") from None
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str) or "doc_id" not in row:
+                raise fail(f'{where}: expected {{"doc_id": ..., "text": "..."}}')
+            rows.append((row["doc_id"], row["text"]))
+    return rows
+
+
 @app.command("read")
 def read_command(
     notes: Annotated[Path, typer.Option("--notes", help='JSONL: one {"doc_id": ..., "text": ...} per line.')],
@@ -689,44 +719,34 @@ def read_command(
     from dxsearch.knowledge.hpo import get_hpo_knowledge
     from dxsearch.knowledge.term_lookup import get_term_lookup
 
-    if not notes.is_file():
-        raise fail(f"{notes}: no such notes file")
+    rows = _note_rows(_input_file(notes, "notes file"))  # every line checked before the readers load
     lookup, knowledge, second = get_term_lookup(), get_hpo_knowledge(), get_second_reader()
     lines: list[str] = []
     counts = {"findings": 0, "not_understood": 0}
-    with notes.open(encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise fail(f"{notes}:{number}: invalid JSON: {exc.msg}") from None
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str) or "doc_id" not in row:
-                raise fail(f'{notes}:{number}: expected {{"doc_id": ..., "text": "..."}}')
-            reading = read_text(row["text"], lookup, knowledge, second)
-            found = [
-                {
-                    "id": m.hpo_id,
-                    "label": m.label,
-                    "span": list(m.span or ()),
-                    "assertion": m.assertion,
-                    "kind": m.kind,
-                    "from_value": m.from_value,
-                }
-                for m in reading.mapped
-            ]
-            missed = [{"span": list(n.span or ()), "reason": n.reason} for n in reading.not_understood]
-            counts["findings"] += len(found)
-            counts["not_understood"] += len(missed)
-            account = {
-                "doc_id": row["doc_id"],
-                "findings": found,
-                "not_understood": missed,
-                "age": reading.demographics.age,
-                "sex": reading.demographics.sex,
+    for doc_id, text in rows:
+        reading = read_text(text, lookup, knowledge, second)
+        found = [
+            {
+                "id": m.hpo_id,
+                "label": m.label,
+                "span": list(m.span or ()),
+                "assertion": m.assertion,
+                "kind": m.kind,
+                "from_value": m.from_value,
             }
-            lines.append(json.dumps(account, ensure_ascii=False))
+            for m in reading.mapped
+        ]
+        missed = [{"span": list(n.span or ()), "reason": n.reason} for n in reading.not_understood]
+        counts["findings"] += len(found)
+        counts["not_understood"] += len(missed)
+        account = {
+            "doc_id": doc_id,
+            "findings": found,
+            "not_understood": missed,
+            "age": reading.demographics.age,
+            "sex": reading.demographics.sex,
+        }
+        lines.append(json.dumps(account, ensure_ascii=False))
     json_out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     console.print(
         f"read {len(lines)} note(s): {counts['findings']} term mention(s), "

@@ -333,6 +333,44 @@ def test_read_notes_writes_one_account_per_note(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "bad.jsonl:1" in result.output
 
 
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b'{"doc_id": "n1", "text": "seizures"}\n{"doc_id": "n2", "text": "caf\xe9"}\n', ":2: not UTF-8 ("),
+        (b'{"doc_id": "n1", "text": "seizures"}\n{"doc_id": "n2"\n', ":2: invalid JSON"),
+    ],
+)
+def test_read_refuses_a_bad_notes_line_in_one_line_and_writes_nothing(
+    tmp_path: Path, content: bytes, said: str
+) -> None:
+    """A notes line that is not UTF-8 or not JSON: exit 2, one line naming file and line, checked before the
+    readers load, and an earlier output is left as it was."""
+    notes = tmp_path / "notes.jsonl"
+    notes.write_bytes(content)
+    out = tmp_path / "accounts.jsonl"
+    out.write_text("earlier\n")
+    result = runner.invoke(app, ["read", "--notes", str(notes), "--json", str(out)])
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # typer.Exit(2), not a traceback
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"error: {notes}:") and said in line, line
+    assert out.read_text() == "earlier\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "what"),
+    [(["read", "--json", "out.jsonl", "--notes"], "notes file"), (["diagnose", "--case"], "case file")],
+)
+def test_a_directory_given_for_an_input_file_is_called_a_directory(
+    tmp_path: Path, command: list[str], what: str
+) -> None:
+    """Not "no such file": the path exists, it is the wrong kind of thing."""
+    result = runner.invoke(app, [*command, str(tmp_path)])
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line == f"error: {tmp_path}: a directory, not a {what}"
+
+
 SECRET_KEY = "0123456789abcdef0123456789abcdef-serve-test"
 
 
