@@ -675,9 +675,11 @@ def _note_rows(notes: Path) -> list[tuple[Any, str]]:
     """Every ``(doc_id, text)`` of a notes file, or one line naming the first bad line (exit 2).
 
     All lines are checked before the readers load (seconds), so a bad line late in the file costs
-    nothing and nothing is written.
+    nothing and nothing is written. A ``doc_id`` given twice is refused: accounts are joined back to
+    their notes by ``doc_id``, and two accounts under one id could not be told apart.
     """
     rows: list[tuple[Any, str]] = []
+    first_seen: dict[str, int] = {}  # doc_id as JSON (an id may be any JSON value) -> its line
     with notes.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
@@ -691,13 +693,19 @@ def _note_rows(notes: Path) -> list[tuple[Any, str]]:
                 raise fail(f"{where}: invalid JSON: {exc.msg}") from None
             if not isinstance(row, dict) or not isinstance(row.get("text"), str) or "doc_id" not in row:
                 raise fail(f'{where}: expected {{"doc_id": ..., "text": "..."}}')
+            key = json.dumps(row["doc_id"], sort_keys=True, ensure_ascii=False)
+            if key in first_seen:
+                raise fail(f"{where}: doc_id {key} repeats line {first_seen[key]}: each note needs its own doc_id")
+            first_seen[key] = number
             rows.append((row["doc_id"], row["text"]))
     return rows
 
 
 @app.command("read")
 def read_command(
-    notes: Annotated[Path, typer.Option("--notes", help='JSONL: one {"doc_id": ..., "text": ...} per line.')],
+    notes: Annotated[
+        Path, typer.Option("--notes", help='JSONL: one {"doc_id": ..., "text": ...} per line, each doc_id once.')
+    ],
     json_out: Annotated[Path, typer.Option("--json", help="Where to write one account per note (JSONL).")],
 ) -> None:
     """Read clinical notes into HPO findings, as the intake does: one account per note, nothing dropped.

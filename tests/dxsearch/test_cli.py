@@ -338,13 +338,18 @@ def test_read_notes_writes_one_account_per_note(tmp_path: Path) -> None:
     [
         (b'{"doc_id": "n1", "text": "seizures"}\n{"doc_id": "n2", "text": "caf\xe9"}\n', ":2: not UTF-8 ("),
         (b'{"doc_id": "n1", "text": "seizures"}\n{"doc_id": "n2"\n', ":2: invalid JSON"),
+        (
+            b'{"doc_id": "n1", "text": "seizures"}\n{"doc_id": "n1", "text": "ataxia"}\n',
+            ':2: doc_id "n1" repeats line 1',
+        ),
+        (b'{"doc_id": 7, "text": "a"}\n\n{"doc_id": 7, "text": "b"}\n', ":3: doc_id 7 repeats line 1"),
     ],
 )
 def test_read_refuses_a_bad_notes_line_in_one_line_and_writes_nothing(
     tmp_path: Path, content: bytes, said: str
 ) -> None:
-    """A notes line that is not UTF-8 or not JSON: exit 2, one line naming file and line, checked before the
-    readers load, and an earlier output is left as it was."""
+    """A notes line that is not UTF-8 or not JSON, or a doc_id given twice (accounts are joined back by doc_id):
+    exit 2, one line naming file and line, checked before the readers load; an earlier output is left as it was."""
     notes = tmp_path / "notes.jsonl"
     notes.write_bytes(content)
     out = tmp_path / "accounts.jsonl"
