@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -102,6 +103,24 @@ def _input_file(path: Path, what: str) -> Path:
         raise fail(f"{path}: a directory, not a {what}")
     if not path.is_file():
         raise fail(f"{path}: no such {what}")
+    return path
+
+
+def _writable_output(path: Path, option: str) -> Path:
+    """``path`` when the command could write it, else one line saying why, before any work is done.
+
+    Why up front: the output is written last, after seconds to minutes of loading and reading; a missing
+    or read-only directory found then loses all of it. The directory is not created, so a typo in it is
+    caught rather than silently made.
+    """
+    parent = path.parent
+    if path.is_dir():
+        raise fail(f"{option} {path}: a directory; give the path of a file to write")
+    if not parent.is_dir():
+        what = "not a directory" if parent.exists() else "no such directory"
+        raise fail(f"{option} {path}: {parent}: {what} (create it first)")
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise fail(f"{option} {path}: not writable (permission denied)")
     return path
 
 
@@ -308,6 +327,8 @@ def diagnose(
     from dxsearch.policies.catalog import index_knowledge, retriever_for
 
     settings = settings_or_fail()
+    if json_out is not None:
+        _writable_output(json_out, "--json")
     if policy is None and settings.policy not in POLICY_CHOICES:
         raise fail(f"DXSEARCH_POLICY={settings.policy!r} is not one of {', '.join(POLICY_CHOICES)}")
     policy = policy or settings.policy
@@ -727,6 +748,7 @@ def read_command(
     from dxsearch.knowledge.hpo import get_hpo_knowledge
     from dxsearch.knowledge.term_lookup import get_term_lookup
 
+    _writable_output(json_out, "--json")
     rows = _note_rows(_input_file(notes, "notes file"))  # every line checked before the readers load
     lookup, knowledge, second = get_term_lookup(), get_hpo_knowledge(), get_second_reader()
     lines: list[str] = []

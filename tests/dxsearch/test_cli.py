@@ -376,6 +376,33 @@ def test_a_directory_given_for_an_input_file_is_called_a_directory(
     assert line == f"error: {tmp_path}: a directory, not a {what}"
 
 
+@pytest.mark.parametrize(
+    "command", [["read", "--notes", "{notes}"], ["diagnose", "--case", "{case}", "--index", "{x}"]]
+)
+@pytest.mark.parametrize(
+    ("out", "said"),
+    [
+        ("missing/out.jsonl", "missing: no such directory (create it first)"),
+        ("notes.jsonl/out.jsonl", "notes.jsonl: not a directory (create it first)"),
+        (".", "a directory; give the path of a file to write"),
+    ],
+)
+def test_an_output_that_could_not_be_written_is_refused_before_any_work(
+    tmp_path: Path, command: list[str], out: str, said: str
+) -> None:
+    """--json is written last, after the loading and reading: a bad path is refused first, in one line, exit 2
+    (the error names --json although the index is missing too)."""
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text(json.dumps({"doc_id": "n1", "text": "Seizures."}) + "\n")
+    case = _write_cases(tmp_path / "case.jsonl", 1)
+    paths = {"notes": notes, "case": case, "x": tmp_path / "no-index"}
+    target = tmp_path / out
+    result = runner.invoke(app, [*(part.format(**paths) for part in command), "--json", str(target)])
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"error: --json {target}: ") and said in line, line
+
+
 SECRET_KEY = "0123456789abcdef0123456789abcdef-serve-test"
 
 
