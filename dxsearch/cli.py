@@ -57,25 +57,31 @@ tables = console if console.is_terminal else Console(width=140)
 IndexOption = Annotated[Path | None, typer.Option("--index", "-i", help="Index directory (default DXSEARCH_INDEX).")]
 
 
-#: What `--policy` accepts: the registered policies, and `enrichment` (hpo3's floor, eval only).
 #: Rankers ``dxsearch eval`` scores beside the policies (dxsearch.evaluation.DIRECT_RANKERS): no agent loop.
 DIRECT_RANKER_NAMES = ("enrichment", "likelihood")
+#: What `dxsearch eval --policy` accepts: the registered policies and the direct rankers.
 POLICY_CHOICES = [*POLICIES.names(), *DIRECT_RANKER_NAMES]
 POLICY_HELP = "; ".join(f"{name}: {POLICIES.get(name).description}" for name in POLICIES.names())
 
 
-def _policy_choice(value: str) -> str:
-    if value not in POLICY_CHOICES:
-        raise typer.BadParameter(f"{value!r} is not one of {', '.join(POLICY_CHOICES)}")
-    return value
+def _playable_policy(value: str | None) -> str | None:
+    """A policy ``diagnose`` can play (what its --help lists), else one line naming those (typer's box would not).
 
-
-def _optional_policy_choice(value: str | None) -> str | None:
-    return None if value is None else _policy_choice(value)
+    The direct rankers are refused by name: they rank diseases with no agent loop, so only ``eval`` runs them.
+    """
+    if value is None or value in POLICIES.names():
+        return value
+    if value in DIRECT_RANKER_NAMES:
+        raise fail(f"--policy {value} ranks diseases directly: it runs only under `dxsearch eval`")
+    raise fail(f"--policy {value!r} is not one of {', '.join(POLICIES.names())}")
 
 
 def _policy_choices(values: list[str] | None) -> list[str] | None:
-    return None if values is None else [_policy_choice(value) for value in values]
+    """The policies and rankers ``eval`` scores, or one line naming what it accepts (typer's box would not)."""
+    for value in values or ():
+        if value not in POLICY_CHOICES:
+            raise fail(f"--policy {value!r} is not one of {', '.join(POLICY_CHOICES)}")
+    return values
 
 
 ModelOption = Annotated[
@@ -242,8 +248,6 @@ def _make_policy(
     """
     from dxsearch.policies.catalog import PolicyLoadError, make_policy
 
-    if name in DIRECT_RANKER_NAMES:
-        raise fail(f"policy {name} ranks diseases directly: it runs only under `dxsearch eval`")
     overrides = {"llm_base_url": llm_url, "llm_model": llm_name}
     settings = settings.model_copy(update={key: value for key, value in overrides.items() if value is not None})
     try:
@@ -287,7 +291,7 @@ def diagnose(
         str | None,
         typer.Option(
             help=f"Who reasons (default: DXSEARCH_POLICY, else learned). {POLICY_HELP}.",
-            callback=_optional_policy_choice,
+            callback=_playable_policy,
             show_default=False,
         ),
     ] = None,
@@ -329,8 +333,8 @@ def diagnose(
     settings = settings_or_fail()
     if json_out is not None:
         _writable_output(json_out, "--json")
-    if policy is None and settings.policy not in POLICY_CHOICES:
-        raise fail(f"DXSEARCH_POLICY={settings.policy!r} is not one of {', '.join(POLICY_CHOICES)}")
+    if policy is None and settings.policy not in POLICIES.names():
+        raise fail(f"DXSEARCH_POLICY={settings.policy!r} is not one of {', '.join(POLICIES.names())}")
     policy = policy or settings.policy
     readings = [_read_case(case, settings) for case in cases]  # every input checked before anything loads
     traces: list[str] = []

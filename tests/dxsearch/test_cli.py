@@ -403,6 +403,34 @@ def test_an_output_that_could_not_be_written_is_refused_before_any_work(
     assert line.startswith(f"error: --json {target}: ") and said in line, line
 
 
+PLAYABLE = ["dense", "evidence", "hybrid", "learned", "lexical", "llm", "phenotype"]
+
+
+@pytest.mark.parametrize(
+    ("command", "listed"),
+    [
+        (["diagnose", "--case", "c.jsonl"], PLAYABLE),
+        (["eval", "--json", "e.json"], [*PLAYABLE, "enrichment", "likelihood"]),
+    ],
+)
+def test_an_unknown_policy_is_one_line_naming_the_policies_help_lists(command: list[str], listed: list[str]) -> None:
+    """One line, not typer's box, naming what the command's --help offers: diagnose plays the policies, eval
+    scores the direct rankers beside them."""
+    result = runner.invoke(app, [*command, "--policy", "bogus"])
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line == f"error: --policy 'bogus' is not one of {', '.join(listed)}"
+    shown = runner.invoke(app, [command[0], "--help"]).output
+    assert all(f"{name}:" in shown for name in listed)
+
+
+def test_diagnose_refuses_a_direct_ranker_saying_where_it_runs() -> None:
+    result = runner.invoke(app, ["diagnose", "--case", "c.jsonl", "--policy", "enrichment"])
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line == "error: --policy enrichment ranks diseases directly: it runs only under `dxsearch eval`"
+
+
 SECRET_KEY = "0123456789abcdef0123456789abcdef-serve-test"
 
 
