@@ -200,33 +200,52 @@ def _read_json_case(path: Path) -> CaseInput:
     return request.case_input()
 
 
+def _read_case_row(path: Path) -> CaseInput:
+    """The first case row of a JSONL case file, saying on stderr what of the file it does not read.
+
+    One case per file, as documented: a file of several rows (the benchmark's, say) is diagnosed by its
+    first, with a warning counting the rows not read, rather than refused or diagnosed at length. Keys
+    nothing reads are named too (:meth:`CaseRow.unread_keys`): a misspelt key silently changes the case.
+    """
+    from dxsearch.intake import CaseInput, FindingInput
+
+    rows = iter_case_rows(path)
+    row = next(rows, None)
+    if row is None:
+        raise fail(f"{path}: no cases in file")
+    if isinstance(row, CaseFileError):
+        raise fail(str(row))
+    unread = row.unread_keys()
+    if unread:
+        log.print(f"warning: {path}: key(s) not read, ignored: {', '.join(unread)}", markup=False)
+    more = sum(1 for _ in rows)
+    if more:
+        log.print(
+            f"warning: {path}: only its first case row is diagnosed, {more} more row(s) not read "
+            "(one case per file: give each its own --case)",
+            markup=False,
+        )
+    findings = tuple(FindingInput(label=p.label or "", hpo_id=p.id, excluded=p.excluded) for p in row.phenotypes)
+    return CaseInput(
+        findings=findings or None,
+        text=row.text,
+        sex=normalise_sex(row.sex) if row.sex else None,
+        age=row.age,
+        patient_id=row.case_id,
+    )
+
+
 def _read_case(path: Path, settings: Settings) -> PreparedCase:
     """The case of a ``.json`` file (a FHIR Bundle or an API-shaped case) or of the first row of a JSONL case file.
 
     A case row needs no answer (``disease``) and its phenotypes may be labels alone (:class:`CaseRow`).
     Whatever the file, the one intake reads it, so an empty findings list is refused as the API refuses it.
     """
-    from dxsearch.intake import CaseInput, FindingInput, IntakeError, intake
+    from dxsearch.intake import IntakeError, intake
     from dxsearch.pseudonym import Pseudonymiser
 
     _input_file(path, "case file")
-    payload: CaseInput
-    if path.suffix == ".json":
-        payload = _read_json_case(path)
-    else:
-        row = next(iter_case_rows(path), None)
-        if row is None:
-            raise fail(f"{path}: no cases in file")
-        if isinstance(row, CaseFileError):
-            raise fail(str(row))
-        findings = tuple(FindingInput(label=p.label or "", hpo_id=p.id, excluded=p.excluded) for p in row.phenotypes)
-        payload = CaseInput(
-            findings=findings or None,
-            text=row.text,
-            sex=normalise_sex(row.sex) if row.sex else None,
-            age=row.age,
-            patient_id=row.case_id,
-        )
+    payload = _read_json_case(path) if path.suffix == ".json" else _read_case_row(path)
     try:
         prepared = intake(payload, pseudonymiser=Pseudonymiser(settings.pseudonym_key), fallback_id=path.stem)
     except IntakeError as exc:
@@ -281,7 +300,8 @@ def diagnose(
             "-c",
             help=(
                 "A .json file (a FHIR Bundle, or a case as POST /v1/diagnose takes it), or a JSONL case file "
-                "(first row; format below): no answer needed. "
+                "(one case: its first row; more rows and keys nothing reads are named on stderr; format below): "
+                "no answer needed. "
                 "Repeat for several cases: the index, knowledge and models are loaded once for all."
             ),
         ),

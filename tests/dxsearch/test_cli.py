@@ -284,6 +284,32 @@ def test_a_bad_case_among_several_fails_before_any_is_diagnosed(small_index: Pat
     assert "differential" not in result.stdout
 
 
+def test_diagnose_says_which_rows_and_keys_of_a_case_file_it_does_not_read(small_index: Path, tmp_path: Path) -> None:
+    """One case per file, as documented: the rows after the first are counted on stderr, and keys nothing reads
+    are named (a misspelt "note" for "text" would otherwise silently drop the note); the answer a phenopacket
+    row carries (disease, pmid, genes) is known not to be read and is not named."""
+    rows = [
+        {"case_id": "a", "phenotypes": [{"label": "Arachnodactyly", "negated": True}], "note": "Ectopia lentis"},
+        {"case_id": "b", "phenotypes": [{"label": "Seizure"}]},
+        {"case_id": "c", "phenotypes": [{"label": "Ataxia"}]},
+    ]
+    cases = tmp_path / "three.jsonl"
+    cases.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    result = runner.invoke(app, ["diagnose", "--case", str(cases), "--index", str(small_index), "--policy", "evidence"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("differential") == 1
+    assert result.stderr.splitlines()[:2] == [
+        f"warning: {cases}: key(s) not read, ignored: note, phenotypes[0].negated",
+        f"warning: {cases}: only its first case row is diagnosed, 2 more row(s) not read (one case per file: give "
+        "each its own --case)",
+    ]
+    phenopacket = _write_cases(tmp_path / "phenopacket.jsonl", 1)
+    assert {"disease", "pmid", "genes"} <= json.loads(phenopacket.read_text()).keys()
+    result = runner.invoke(app, ["diagnose", "--case", str(phenopacket), "--index", str(small_index)])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.stderr
+
+
 def test_diagnose_help_shows_the_case_format() -> None:
     result = runner.invoke(app, ["diagnose", "--help"])
     assert result.exit_code == 0
