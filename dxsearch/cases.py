@@ -173,6 +173,8 @@ class PhenopacketRow(BaseModel):
 
 
 class _CasePhenotype(BaseModel):
+    model_config = ConfigDict(extra="allow")  # kept only to be named as not read (CaseRow.unread_keys)
+
     id: str | None = Field(default=None, pattern=r"^HP:\d{7}$")
     label: str | None = Field(default=None, min_length=1)
     excluded: bool = False
@@ -192,6 +194,8 @@ class CaseRow(BaseModel):
     ``text`` note may stand beside or instead of the phenotypes. ``age`` is an ISO 8601 duration or whole years.
     """
 
+    model_config = ConfigDict(extra="allow")  # kept only to be named as not read (unread_keys)
+
     case_id: str | None = Field(default=None, min_length=1)
     sex: str | None = None
     age: str | None = None
@@ -210,6 +214,23 @@ class CaseRow(BaseModel):
         if not self.phenotypes and self.text is None:
             raise ValueError("give at least one phenotype or a text note")
         return self
+
+    def unread_keys(self) -> list[str]:
+        """The keys of this row nothing reads, as paths (``note``, ``phenotypes[1].negated``), for a warning.
+
+        Why kept rather than refused: a phenopacket row carries its answer beside the case (``disease``,
+        ``pmid``, ``genes``: eval's, known not to be read here, so not named), and such rows are diagnosed
+        as they are. But an unknown key is most often a misspelt one ("note" for "text", "negated" for
+        "excluded") that silently changes the case, so the caller must be told.
+        """
+        unread = [key for key in self.model_extra or {} if key not in ANSWER_KEYS]
+        for number, phenotype in enumerate(self.phenotypes):
+            unread += [f"phenotypes[{number}].{key}" for key in phenotype.model_extra or {}]
+        return unread
+
+
+#: What a phenopacket row holds beside the case (the answer and its provenance): a case row does not read it.
+ANSWER_KEYS = frozenset(PhenopacketRow.model_fields) - frozenset(CaseRow.model_fields)
 
 
 _Row = TypeVar("_Row", bound=BaseModel)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -57,25 +58,31 @@ tables = console if console.is_terminal else Console(width=140)
 IndexOption = Annotated[Path | None, typer.Option("--index", "-i", help="Index directory (default DXSEARCH_INDEX).")]
 
 
-#: What `--policy` accepts: the registered policies, and `enrichment` (hpo3's floor, eval only).
 #: Rankers ``dxsearch eval`` scores beside the policies (dxsearch.evaluation.DIRECT_RANKERS): no agent loop.
 DIRECT_RANKER_NAMES = ("enrichment", "likelihood")
+#: What `dxsearch eval --policy` accepts: the registered policies and the direct rankers.
 POLICY_CHOICES = [*POLICIES.names(), *DIRECT_RANKER_NAMES]
 POLICY_HELP = "; ".join(f"{name}: {POLICIES.get(name).description}" for name in POLICIES.names())
 
 
-def _policy_choice(value: str) -> str:
-    if value not in POLICY_CHOICES:
-        raise typer.BadParameter(f"{value!r} is not one of {', '.join(POLICY_CHOICES)}")
-    return value
+def _playable_policy(value: str | None) -> str | None:
+    """A policy ``diagnose`` can play (what its --help lists), else one line naming those (typer's box would not).
 
-
-def _optional_policy_choice(value: str | None) -> str | None:
-    return None if value is None else _policy_choice(value)
+    The direct rankers are refused by name: they rank diseases with no agent loop, so only ``eval`` runs them.
+    """
+    if value is None or value in POLICIES.names():
+        return value
+    if value in DIRECT_RANKER_NAMES:
+        raise fail(f"--policy {value} ranks diseases directly: it runs only under `dxsearch eval`")
+    raise fail(f"--policy {value!r} is not one of {', '.join(POLICIES.names())}")
 
 
 def _policy_choices(values: list[str] | None) -> list[str] | None:
-    return None if values is None else [_policy_choice(value) for value in values]
+    """The policies and rankers ``eval`` scores, or one line naming what it accepts (typer's box would not)."""
+    for value in values or ():
+        if value not in POLICY_CHOICES:
+            raise fail(f"--policy {value!r} is not one of {', '.join(POLICY_CHOICES)}")
+    return values
 
 
 ModelOption = Annotated[
@@ -97,12 +104,37 @@ def _open_index(index: Path | None) -> EmbeddedIndex:
         raise fail(str(exc)) from None
 
 
+def _input_file(path: Path, what: str) -> Path:
+    """``path`` when it is a file, else one line saying what it is instead ("no such" would mislead for a directory)."""
+    if path.is_dir():
+        raise fail(f"{path}: a directory, not a {what}")
+    if not path.is_file():
+        raise fail(f"{path}: no such {what}")
+    return path
+
+
+def _writable_output(path: Path, option: str) -> Path:
+    """``path`` when the command could write it, else one line saying why, before any work is done.
+
+    Why up front: the output is written last, after seconds to minutes of loading and reading; a missing
+    or read-only directory found then loses all of it. The directory is not created, so a typo in it is
+    caught rather than silently made.
+    """
+    parent = path.parent
+    if path.is_dir():
+        raise fail(f"{option} {path}: a directory; give the path of a file to write")
+    if not parent.is_dir():
+        what = "not a directory" if parent.exists() else "no such directory"
+        raise fail(f"{option} {path}: {parent}: {what} (create it first)")
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise fail(f"{option} {path}: not writable (permission denied)")
+    return path
+
+
 def _read_labelled_cases(path: Path) -> list[LabelledCase]:
     """Labelled cases from a phenopacket JSONL file (for eval); an unreadable line fails the command."""
-    if not path.is_file():
-        raise fail(f"{path}: no such case file")
     try:
-        cases = load_labelled_cases(path)
+        cases = load_labelled_cases(_input_file(path, "case file"))
     except CaseFileError as exc:
         raise fail(str(exc)) from None
     if not cases:
@@ -169,34 +201,52 @@ def _read_json_case(path: Path) -> CaseInput:
     return request.case_input()
 
 
+def _read_case_row(path: Path) -> CaseInput:
+    """The first case row of a JSONL case file, saying on stderr what of the file it does not read.
+
+    One case per file, as documented: a file of several rows (the benchmark's, say) is diagnosed by its
+    first, with a warning counting the rows not read, rather than refused or diagnosed at length. Keys
+    nothing reads are named too (:meth:`CaseRow.unread_keys`): a misspelt key silently changes the case.
+    """
+    from dxsearch.intake import CaseInput, FindingInput
+
+    rows = iter_case_rows(path)
+    row = next(rows, None)
+    if row is None:
+        raise fail(f"{path}: no cases in file")
+    if isinstance(row, CaseFileError):
+        raise fail(str(row))
+    unread = row.unread_keys()
+    if unread:
+        log.print(f"warning: {path}: key(s) not read, ignored: {', '.join(unread)}", markup=False)
+    more = sum(1 for _ in rows)
+    if more:
+        log.print(
+            f"warning: {path}: only its first case row is diagnosed, {more} more row(s) not read "
+            "(one case per file: give each its own --case)",
+            markup=False,
+        )
+    findings = tuple(FindingInput(label=p.label or "", hpo_id=p.id, excluded=p.excluded) for p in row.phenotypes)
+    return CaseInput(
+        findings=findings or None,
+        text=row.text,
+        sex=normalise_sex(row.sex) if row.sex else None,
+        age=row.age,
+        patient_id=row.case_id,
+    )
+
+
 def _read_case(path: Path, settings: Settings) -> PreparedCase:
     """The case of a ``.json`` file (a FHIR Bundle or an API-shaped case) or of the first row of a JSONL case file.
 
     A case row needs no answer (``disease``) and its phenotypes may be labels alone (:class:`CaseRow`).
     Whatever the file, the one intake reads it, so an empty findings list is refused as the API refuses it.
     """
-    from dxsearch.intake import CaseInput, FindingInput, IntakeError, intake
+    from dxsearch.intake import IntakeError, intake
     from dxsearch.pseudonym import Pseudonymiser
 
-    if not path.is_file():
-        raise fail(f"{path}: no such case file")
-    payload: CaseInput
-    if path.suffix == ".json":
-        payload = _read_json_case(path)
-    else:
-        row = next(iter_case_rows(path), None)
-        if row is None:
-            raise fail(f"{path}: no cases in file")
-        if isinstance(row, CaseFileError):
-            raise fail(str(row))
-        findings = tuple(FindingInput(label=p.label or "", hpo_id=p.id, excluded=p.excluded) for p in row.phenotypes)
-        payload = CaseInput(
-            findings=findings or None,
-            text=row.text,
-            sex=normalise_sex(row.sex) if row.sex else None,
-            age=row.age,
-            patient_id=row.case_id,
-        )
+    _input_file(path, "case file")
+    payload = _read_json_case(path) if path.suffix == ".json" else _read_case_row(path)
     try:
         prepared = intake(payload, pseudonymiser=Pseudonymiser(settings.pseudonym_key), fallback_id=path.stem)
     except IntakeError as exc:
@@ -218,8 +268,6 @@ def _make_policy(
     """
     from dxsearch.policies.catalog import PolicyLoadError, make_policy
 
-    if name in DIRECT_RANKER_NAMES:
-        raise fail(f"policy {name} ranks diseases directly: it runs only under `dxsearch eval`")
     overrides = {"llm_base_url": llm_url, "llm_model": llm_name}
     settings = settings.model_copy(update={key: value for key, value in overrides.items() if value is not None})
     try:
@@ -253,7 +301,8 @@ def diagnose(
             "-c",
             help=(
                 "A .json file (a FHIR Bundle, or a case as POST /v1/diagnose takes it), or a JSONL case file "
-                "(first row; format below): no answer needed. "
+                "(one case: its first row; more rows and keys nothing reads are named on stderr; format below): "
+                "no answer needed. "
                 "Repeat for several cases: the index, knowledge and models are loaded once for all."
             ),
         ),
@@ -263,7 +312,7 @@ def diagnose(
         str | None,
         typer.Option(
             help=f"Who reasons (default: DXSEARCH_POLICY, else learned). {POLICY_HELP}.",
-            callback=_optional_policy_choice,
+            callback=_playable_policy,
             show_default=False,
         ),
     ] = None,
@@ -303,8 +352,10 @@ def diagnose(
     from dxsearch.policies.catalog import index_knowledge, retriever_for
 
     settings = settings_or_fail()
-    if policy is None and settings.policy not in POLICY_CHOICES:
-        raise fail(f"DXSEARCH_POLICY={settings.policy!r} is not one of {', '.join(POLICY_CHOICES)}")
+    if json_out is not None:
+        _writable_output(json_out, "--json")
+    if policy is None and settings.policy not in POLICIES.names():
+        raise fail(f"DXSEARCH_POLICY={settings.policy!r} is not one of {', '.join(POLICIES.names())}")
     policy = policy or settings.policy
     readings = [_read_case(case, settings) for case in cases]  # every input checked before anything loads
     traces: list[str] = []
@@ -683,9 +734,41 @@ def _print_report(report: dict[str, dict[str, Any]]) -> None:
         tables.print(table)
 
 
+def _note_rows(notes: Path) -> list[tuple[Any, str]]:
+    """Every ``(doc_id, text)`` of a notes file, or one line naming the first bad line (exit 2).
+
+    All lines are checked before the readers load (seconds), so a bad line late in the file costs
+    nothing and nothing is written. A ``doc_id`` given twice is refused: accounts are joined back to
+    their notes by ``doc_id``, and two accounts under one id could not be told apart.
+    """
+    rows: list[tuple[Any, str]] = []
+    first_seen: dict[str, int] = {}  # doc_id as JSON (an id may be any JSON value) -> its line
+    with notes.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            where = f"{notes}:{number}"
+            try:
+                row = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise fail(f"{where}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+            except json.JSONDecodeError as exc:
+                raise fail(f"{where}: invalid JSON: {exc.msg}") from None
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str) or "doc_id" not in row:
+                raise fail(f'{where}: expected {{"doc_id": ..., "text": "..."}}')
+            key = json.dumps(row["doc_id"], sort_keys=True, ensure_ascii=False)
+            if key in first_seen:
+                raise fail(f"{where}: doc_id {key} repeats line {first_seen[key]}: each note needs its own doc_id")
+            first_seen[key] = number
+            rows.append((row["doc_id"], row["text"]))
+    return rows
+
+
 @app.command("read")
 def read_command(
-    notes: Annotated[Path, typer.Option("--notes", help='JSONL: one {"doc_id": ..., "text": ...} per line.')],
+    notes: Annotated[
+        Path, typer.Option("--notes", help='JSONL: one {"doc_id": ..., "text": ...} per line, each doc_id once.')
+    ],
     json_out: Annotated[Path, typer.Option("--json", help="Where to write one account per note (JSONL).")],
 ) -> None:
     """Read clinical notes into HPO findings, as the intake does: one account per note, nothing dropped.
@@ -707,44 +790,35 @@ def read_command(
     from dxsearch.knowledge.hpo import get_hpo_knowledge
     from dxsearch.knowledge.term_lookup import get_term_lookup
 
-    if not notes.is_file():
-        raise fail(f"{notes}: no such notes file")
+    _writable_output(json_out, "--json")
+    rows = _note_rows(_input_file(notes, "notes file"))  # every line checked before the readers load
     lookup, knowledge, second = get_term_lookup(), get_hpo_knowledge(), get_second_reader()
     lines: list[str] = []
     counts = {"findings": 0, "not_understood": 0}
-    with notes.open(encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise fail(f"{notes}:{number}: invalid JSON: {exc.msg}") from None
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str) or "doc_id" not in row:
-                raise fail(f'{notes}:{number}: expected {{"doc_id": ..., "text": "..."}}')
-            reading = read_text(row["text"], lookup, knowledge, second)
-            found = [
-                {
-                    "id": m.hpo_id,
-                    "label": m.label,
-                    "span": list(m.span or ()),
-                    "assertion": m.assertion,
-                    "kind": m.kind,
-                    "from_value": m.from_value,
-                }
-                for m in reading.mapped
-            ]
-            missed = [{"span": list(n.span or ()), "reason": n.reason} for n in reading.not_understood]
-            counts["findings"] += len(found)
-            counts["not_understood"] += len(missed)
-            account = {
-                "doc_id": row["doc_id"],
-                "findings": found,
-                "not_understood": missed,
-                "age": reading.demographics.age,
-                "sex": reading.demographics.sex,
+    for doc_id, text in rows:
+        reading = read_text(text, lookup, knowledge, second)
+        found = [
+            {
+                "id": m.hpo_id,
+                "label": m.label,
+                "span": list(m.span or ()),
+                "assertion": m.assertion,
+                "kind": m.kind,
+                "from_value": m.from_value,
             }
-            lines.append(json.dumps(account, ensure_ascii=False))
+            for m in reading.mapped
+        ]
+        missed = [{"span": list(n.span or ()), "reason": n.reason} for n in reading.not_understood]
+        counts["findings"] += len(found)
+        counts["not_understood"] += len(missed)
+        account = {
+            "doc_id": doc_id,
+            "findings": found,
+            "not_understood": missed,
+            "age": reading.demographics.age,
+            "sex": reading.demographics.sex,
+        }
+        lines.append(json.dumps(account, ensure_ascii=False))
     json_out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     console.print(
         f"read {len(lines)} note(s): {counts['findings']} term mention(s), "

@@ -284,6 +284,32 @@ def test_a_bad_case_among_several_fails_before_any_is_diagnosed(small_index: Pat
     assert "differential" not in result.stdout
 
 
+def test_diagnose_says_which_rows_and_keys_of_a_case_file_it_does_not_read(small_index: Path, tmp_path: Path) -> None:
+    """One case per file, as documented: the rows after the first are counted on stderr, and keys nothing reads
+    are named (a misspelt "note" for "text" would otherwise silently drop the note); the answer a phenopacket
+    row carries (disease, pmid, genes) is known not to be read and is not named."""
+    rows = [
+        {"case_id": "a", "phenotypes": [{"label": "Arachnodactyly", "negated": True}], "note": "Ectopia lentis"},
+        {"case_id": "b", "phenotypes": [{"label": "Seizure"}]},
+        {"case_id": "c", "phenotypes": [{"label": "Ataxia"}]},
+    ]
+    cases = tmp_path / "three.jsonl"
+    cases.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    result = runner.invoke(app, ["diagnose", "--case", str(cases), "--index", str(small_index), "--policy", "evidence"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("differential") == 1
+    assert result.stderr.splitlines()[:2] == [
+        f"warning: {cases}: key(s) not read, ignored: note, phenotypes[0].negated",
+        f"warning: {cases}: only its first case row is diagnosed, 2 more row(s) not read (one case per file: give "
+        "each its own --case)",
+    ]
+    phenopacket = _write_cases(tmp_path / "phenopacket.jsonl", 1)
+    assert {"disease", "pmid", "genes"} <= json.loads(phenopacket.read_text()).keys()
+    result = runner.invoke(app, ["diagnose", "--case", str(phenopacket), "--index", str(small_index)])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.stderr
+
+
 def test_diagnose_help_shows_the_case_format() -> None:
     result = runner.invoke(app, ["diagnose", "--help"])
     assert result.exit_code == 0
@@ -331,6 +357,104 @@ def test_read_notes_writes_one_account_per_note(tmp_path: Path) -> None:
     bad.write_text('{"text": "no id"}\n')
     result = runner.invoke(app, ["read", "--notes", str(bad), "--json", str(out)])
     assert result.exit_code == 2 and "bad.jsonl:1" in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b'{"doc_id": "n1", "text": "seizures"}\n{"doc_id": "n2", "text": "caf\xe9"}\n', ":2: not UTF-8 ("),
+        (b'{"doc_id": "n1", "text": "seizures"}\n{"doc_id": "n2"\n', ":2: invalid JSON"),
+        (
+            b'{"doc_id": "n1", "text": "seizures"}\n{"doc_id": "n1", "text": "ataxia"}\n',
+            ':2: doc_id "n1" repeats line 1',
+        ),
+        (b'{"doc_id": 7, "text": "a"}\n\n{"doc_id": 7, "text": "b"}\n', ":3: doc_id 7 repeats line 1"),
+    ],
+)
+def test_read_refuses_a_bad_notes_line_in_one_line_and_writes_nothing(
+    tmp_path: Path, content: bytes, said: str
+) -> None:
+    """A notes line that is not UTF-8 or not JSON, or a doc_id given twice (accounts are joined back by doc_id):
+    exit 2, one line naming file and line, checked before the readers load; an earlier output is left as it was."""
+    notes = tmp_path / "notes.jsonl"
+    notes.write_bytes(content)
+    out = tmp_path / "accounts.jsonl"
+    out.write_text("earlier\n")
+    result = runner.invoke(app, ["read", "--notes", str(notes), "--json", str(out)])
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # typer.Exit(2), not a traceback
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"error: {notes}:") and said in line, line
+    assert out.read_text() == "earlier\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "what"),
+    [(["read", "--json", "out.jsonl", "--notes"], "notes file"), (["diagnose", "--case"], "case file")],
+)
+def test_a_directory_given_for_an_input_file_is_called_a_directory(
+    tmp_path: Path, command: list[str], what: str
+) -> None:
+    """Not "no such file": the path exists, it is the wrong kind of thing."""
+    result = runner.invoke(app, [*command, str(tmp_path)])
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line == f"error: {tmp_path}: a directory, not a {what}"
+
+
+@pytest.mark.parametrize(
+    "command", [["read", "--notes", "{notes}"], ["diagnose", "--case", "{case}", "--index", "{x}"]]
+)
+@pytest.mark.parametrize(
+    ("out", "said"),
+    [
+        ("missing/out.jsonl", "missing: no such directory (create it first)"),
+        ("notes.jsonl/out.jsonl", "notes.jsonl: not a directory (create it first)"),
+        (".", "a directory; give the path of a file to write"),
+    ],
+)
+def test_an_output_that_could_not_be_written_is_refused_before_any_work(
+    tmp_path: Path, command: list[str], out: str, said: str
+) -> None:
+    """--json is written last, after the loading and reading: a bad path is refused first, in one line, exit 2
+    (the error names --json although the index is missing too)."""
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text(json.dumps({"doc_id": "n1", "text": "Seizures."}) + "\n")
+    case = _write_cases(tmp_path / "case.jsonl", 1)
+    paths = {"notes": notes, "case": case, "x": tmp_path / "no-index"}
+    target = tmp_path / out
+    result = runner.invoke(app, [*(part.format(**paths) for part in command), "--json", str(target)])
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"error: --json {target}: ") and said in line, line
+
+
+PLAYABLE = ["dense", "evidence", "hybrid", "learned", "lexical", "llm", "phenotype"]
+
+
+@pytest.mark.parametrize(
+    ("command", "listed"),
+    [
+        (["diagnose", "--case", "c.jsonl"], PLAYABLE),
+        (["eval", "--json", "e.json"], [*PLAYABLE, "enrichment", "likelihood"]),
+    ],
+)
+def test_an_unknown_policy_is_one_line_naming_the_policies_help_lists(command: list[str], listed: list[str]) -> None:
+    """One line, not typer's box, naming what the command's --help offers: diagnose plays the policies, eval
+    scores the direct rankers beside them."""
+    result = runner.invoke(app, [*command, "--policy", "bogus"])
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line == f"error: --policy 'bogus' is not one of {', '.join(listed)}"
+    shown = runner.invoke(app, [command[0], "--help"]).output
+    assert all(f"{name}:" in shown for name in listed)
+
+
+def test_diagnose_refuses_a_direct_ranker_saying_where_it_runs() -> None:
+    result = runner.invoke(app, ["diagnose", "--case", "c.jsonl", "--policy", "enrichment"])
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line == "error: --policy enrichment ranks diseases directly: it runs only under `dxsearch eval`"
 
 
 SECRET_KEY = "0123456789abcdef0123456789abcdef-serve-test"
