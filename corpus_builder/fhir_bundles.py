@@ -25,11 +25,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from fhir_core.fhirabstractmodel import FHIRAbstractModel
 
-from dxsearch.cases import LabelledCase
+from dxsearch.cases import Finding, LabelledCase
 from dxsearch.corpus import Document, DocumentKind, DocumentMetadata
 from dxsearch.intake.fhir import (
     AGE_EXTENSION_URL,
@@ -148,10 +149,13 @@ def patient_document(
     feature listed there would make a code filter match its opposite.
     """
     patient = parsed_patient
-    observed = [f for f in patient.findings if not f.excluded]
-    excluded = [f for f in patient.findings if f.excluded]
-    diagnoses = [c for c in patient.conditions if not c.refuted]
-    ruled_out = [c for c in patient.conditions if c.refuted]
+    findings = [named_finding(f) for f in [*patient.findings, *condition_findings(patient.conditions)]]
+    observed = [f for f in findings if not f.excluded]
+    excluded = [f for f in findings if f.excluded]
+    diseases = [c for c in patient.conditions if c.hpo_id is None]
+    diagnoses = [c for c in diseases if not c.refuted and not c.unconfirmed]
+    possible = [c for c in diseases if c.unconfirmed and not c.refuted]
+    ruled_out = [c for c in diseases if c.refuted]
     age_text = describe_age(patient.age)
     sex_text = patient.sex if patient.sex != "unknown" else "sex unknown"
 
@@ -162,6 +166,8 @@ def patient_document(
         lines.append("Excluded findings: " + "; ".join(f.label for f in excluded))
     if diagnoses:
         lines.append("Diagnosis: " + "; ".join(_condition_text(c) for c in diagnoses))
+    if possible:
+        lines.append("Possible diagnosis (unconfirmed): " + "; ".join(_condition_text(c) for c in possible))
     if ruled_out:
         lines.append("Ruled out: " + "; ".join(_condition_text(c) for c in ruled_out))
     if publication:
@@ -188,6 +194,27 @@ def patient_document(
         text="\n".join(lines),
         metadata=DocumentMetadata(source=source, licence=licence, codes=tuple(codes), extra=extra),
     )
+
+
+def named_finding(finding: Finding) -> Finding:
+    """A finding coded without a display or text is indexed by its term's name, not its id."""
+    if finding.hpo_id is None or finding.label != finding.hpo_id:
+        return finding
+    from dxsearch.knowledge.hpo import get_hpo_knowledge
+
+    knowledge = get_hpo_knowledge()
+    current = knowledge.current_id(finding.hpo_id)
+    return finding.model_copy(update={"label": knowledge.term_name(current)}) if current else finding
+
+
+def condition_findings(conditions: Iterable[ParsedCondition]) -> list[Finding]:
+    """The findings of Conditions coded in HPO (a phenotype, not a diagnosis): excluded when refuted; an
+    unconfirmed one is no finding. Only a Condition naming a disease is a diagnosis of the indexed patient."""
+    return [
+        Finding(label=c.label, hpo_id=c.hpo_id, excluded=c.refuted)
+        for c in conditions
+        if c.hpo_id is not None and not (c.unconfirmed and not c.refuted)
+    ]
 
 
 def _condition_text(condition: ParsedCondition) -> str:

@@ -151,6 +151,7 @@ def _explain_records(file: Path, suffix: str, text: str) -> Iterator[RecordExpla
 
 
 def _explain_bundle(location: str, payload: dict[str, Any]) -> Iterator[RecordExplanation]:
+    from corpus_builder.fhir_bundles import condition_findings, named_finding
     from dxsearch.intake.fhir import BundleError, parse_bundle
     from dxsearch.knowledge.term_lookup import get_term_lookup
 
@@ -167,7 +168,8 @@ def _explain_bundle(location: str, payload: dict[str, Any]) -> Iterator[RecordEx
             warnings.append("Patient.gender absent or unknown: sex unknown")
         if resource.get("birthDate") and patient.age is not None:
             warnings.append(
-                f"age {patient.age} computed from birthDate (at the bundle's latest clinical date, else today)"
+                f"age {patient.age} computed from birthDate (at the bundle's timestamp, else its latest clinical "
+                "date; a build never counts from today, so a rebuild gives the same documents)"
             )
         for finding, codes in zip(patient.findings, patient.finding_codes, strict=False):
             mapped = [lookup.by_code(code.replace("ICD10CM:", "ICD10:", 1)) for code in codes]
@@ -183,10 +185,15 @@ def _explain_bundle(location: str, payload: dict[str, Any]) -> Iterator[RecordEx
             kind=f"patient record (FHIR {patient.fhir_version})",
             sex=patient.sex,
             age=patient.age,
-            findings=tuple((f.label, f.hpo_id, f.excluded) for f in patient.findings),
+            findings=tuple(
+                (f.label, f.hpo_id, f.excluded)
+                for f in map(named_finding, [*patient.findings, *condition_findings(patient.conditions)])
+            ),
             diagnoses=tuple(
-                f"{' '.join(c.codes) or '(no code)'} {c.label}" + (" (refuted)" if c.refuted else "")
+                f"{' '.join(c.codes) or '(no code)'} {c.label}"
+                + (" (refuted)" if c.refuted else " (unconfirmed: not indexed as a diagnosis)" if c.unconfirmed else "")
                 for c in patient.conditions
+                if c.hpo_id is None
             ),
             ignored=tuple(f"entry[{index}]: {why}" for index, why in ignored),
             warnings=tuple(warnings),

@@ -319,3 +319,40 @@ def test_age_wording() -> None:
     assert describe_age("P10D") == "10 days"
     assert describe_age("P93Y") == "90 years or older"
     assert describe_age(None) == describe_age("five") == "age unknown"
+
+
+def test_an_indexed_patient_is_diagnosed_only_by_confirmed_disease_conditions() -> None:
+    """An HPO-coded Condition is a phenotype of the indexed patient; a provisional diagnosis is no diagnosis
+    (its code would make the patient vote for a disease nobody confirmed)."""
+    system = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": {"resourceType": "Patient", "id": "p", "gender": "male"}},
+            {
+                "resource": {
+                    "resourceType": "Condition",
+                    "code": {"coding": [{"system": "http://purl.obolibrary.org/obo/hp.owl", "code": "HP:0001250"}]},
+                    "subject": {"reference": "Patient/p"},
+                }
+            },
+            {
+                "resource": {
+                    "resourceType": "Condition",
+                    "code": {"coding": [{"system": "https://omim.org", "code": "154700"}], "text": "Marfan syndrome"},
+                    "verificationStatus": {"coding": [{"system": system, "code": "provisional"}]},
+                    "subject": {"reference": "Patient/p"},
+                }
+            },
+        ],
+    }
+    (patient,) = parse_bundle(bundle).patients
+    doc = patient_document(
+        patient, source="files", licence="supplied by user", pseudonymiser=PSEUDONYMISER, origin_namespace="t"
+    )
+    lines = doc.text.splitlines()
+    assert "Observed findings: Seizure" in lines  # named by its term: the Condition had no display
+    assert "Possible diagnosis (unconfirmed): Marfan syndrome (OMIM:154700)" in lines
+    assert not any(line.startswith("Diagnosis:") for line in lines)
+    assert doc.metadata.codes == ("HP:0001250",)
