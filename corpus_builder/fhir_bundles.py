@@ -149,7 +149,9 @@ def patient_document(
     feature listed there would make a code filter match its opposite.
     """
     patient = parsed_patient
-    findings = [named_finding(f) for f in [*patient.findings, *condition_findings(patient.conditions)]]
+    said = {f.hpo_id for f in patient.findings if f.hpo_id}
+    conditions = [f for f in condition_findings(patient.conditions) if f.hpo_id not in said]  # said once
+    findings = [named_finding(f) for f in [*patient.findings, *conditions]]
     observed = [f for f in findings if not f.excluded]
     excluded = [f for f in findings if f.excluded]
     diseases = [c for c in patient.conditions if c.hpo_id is None]

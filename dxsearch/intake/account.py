@@ -30,11 +30,14 @@ from dxsearch.knowledge.term_lookup import (
     Candidate,
     ExtractedTerm,
     TermLookup,
+    normalise,
     speaks_of_a_relative,
 )
 
 __all__ = [
     "NOT_A_FINDING",
+    "NOT_A_FINDING_POSSIBLE",
+    "NOT_A_FINDING_RULED_OUT",
     "NO_LOINC_DIRECTION_TERM",
     "NO_LOINC_MAPPING",
     "NO_TERM",
@@ -64,6 +67,10 @@ NAMES_NO_FINDING = "{term_id} ({name}) names a branch of HPO, not a finding: giv
 OF_A_RELATIVE = "said of a relative, and names no HPO term: not a finding of the patient"
 #: Why a bundle condition is not a finding: it names a diagnosis (history), not a phenotype.
 NOT_A_FINDING = "a Condition names a diagnosis, not a phenotype: kept out of the findings"
+NOT_A_FINDING_POSSIBLE = (
+    "a Condition names a possible diagnosis (unconfirmed), not a phenotype: kept out of the findings"
+)
+NOT_A_FINDING_RULED_OUT = "a Condition names a ruled-out diagnosis, not a phenotype: kept out of the findings"
 #: Why a LOINC-coded measurement maps to no HPO term: no LOINC-to-HPO table is available offline (loinc2hpo's
 #: annotations ship in no package registry), and without an interpretation a value names no phenotype.
 NO_LOINC_MAPPING = (
@@ -207,6 +214,7 @@ def read_items(
     prefix: str = "findings",
     paths: Sequence[str] | None = None,
     split_lists: bool = True,
+    age: str | None = None,
 ) -> Reading:
     """Findings of a findings list: each item mapped (by its id, its whole label, or terms in its words) or not.
 
@@ -219,6 +227,7 @@ def read_items(
     (a bundle's "Blood pressure: 150/95 mmHg (high, abnormal)" is one item, not a list).
     An item (or part) that is a mode of inheritance or an onset ("Autosomal dominant inheritance",
     HP:0000006) is mapped with that kind and carried by the case beside the findings, not as a finding.
+    ``age`` (ISO 8601), the patient's, dates the milestones items state ("not yet walking", "cannot walk").
     """
     findings: list[Finding] = []
     mapped: list[MappedItem] = []
@@ -229,8 +238,12 @@ def read_items(
         path = paths[index] if paths is not None else f"{prefix}[{index}]"
         forced: Assertion | None = "absent" if item.excluded else item.assertion
         given_id, unknown_id = given_term_id(item.hpo_id, knowledge)
-        if given_id in NO_FINDING_TERMS:
-            reason = NAMES_NO_FINDING.format(term_id=given_id, name=knowledge.term_name(given_id))
+        root = _root_named(item.label, knowledge)
+        if given_id in NO_FINDING_TERMS and root is None and item.label.strip():
+            given_id = None  # "Seizure" with HP:0000118: the label says what the finding is
+        elif given_id in NO_FINDING_TERMS or (given_id is None and root is not None):
+            named = given_id or root or ""
+            reason = NAMES_NO_FINDING.format(term_id=named, name=knowledge.term_name(named))
             missed.append(NotUnderstood(path=path, span=(0, len(item.label)), given=item.label, reason=reason))
             continue
         term_id = given_id or lookup.lookup(item.label) or context.lookup(item.label)
@@ -259,8 +272,11 @@ def read_items(
             read = read_demographics(words)
             if read.age is not None and demographics.age is None:
                 demographics, demographics_path = _shifted(read, start), path
-            read_values = quantity_candidates(words)
-            mentions = _best_per_term(lookup.mentions(words, stated=[*read_values, *ability_candidates(words)]))
+            years = duration_years(age or demographics.age or read.age or "")
+            age_months = None if years is None else 12 * years
+            read_values = quantity_candidates(words, age_months)
+            abilities = ability_candidates(words, age_months)
+            mentions = _best_per_term(lookup.mentions(words, stated=[*read_values, *abilities]))
             values = {(start + a, start + b, term) for a, b, term in read_values}
             for mention in mentions:
                 assertion = forced or mention.assertion
@@ -433,6 +449,12 @@ def given_term_id(hpo_id: str | None, knowledge: HpoKnowledge) -> tuple[str | No
     return (merged_into, None) if merged_into is not None else (None, hpo_id)
 
 
+def _root_named(label: str, knowledge: HpoKnowledge) -> str | None:
+    """The root of :data:`NO_FINDING_TERMS` whose name ``label`` is ("Phenotypic abnormality"), else ``None``."""
+    said = normalise(label)
+    return next((root for root in sorted(NO_FINDING_TERMS) if normalise(knowledge.term_name(root)) == said), None)
+
+
 def label_conflict(label: str, hpo_id: str, lookup: TermLookup, knowledge: HpoKnowledge) -> str | None:
     """Why a label and the HPO id entered with it cannot both be meant, or ``None`` when they agree.
 
@@ -443,6 +465,11 @@ def label_conflict(label: str, hpo_id: str, lookup: TermLookup, knowledge: HpoKn
     """
     named = lookup.lookup(label)
     if named is None or named == hpo_id or not knowledge.has_term(hpo_id):
+        return None
+    text = knowledge.term_text(hpo_id)  # a synonym of the id that the dictionary gave another term ("Lipomas")
+    if normalise(label) in {
+        normalise(name) for name in (knowledge.term_name(hpo_id), *(text.synonyms if text else ()))
+    }:
         return None
     if named in knowledge.ancestors(hpo_id) or hpo_id in knowledge.ancestors(named):
         return None

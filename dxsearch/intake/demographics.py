@@ -58,9 +58,9 @@ _AGE_PHRASES = (
     re.compile(rf"\b{_NUMBER}\s?{_UNIT}(?:\s+\d{{1,2}}\s?months?)?,\s*{_SEX}", re.IGNORECASE),
 )
 #: "Age 8 years" without a colon: read only where it opens the note, a line or a sentence (not "maternal age 35
-#: years", "bone age 6 years").
+#: years", "bone age 6 years", nor after a comma or a colon: "Father, age 40 years", "Seizure onset: age 6 months").
 _BARE_AGE = re.compile(rf"\bage\s+{_NUMBER}\s?{_UNIT}\b(?:[\s,]+{_SEX})?", re.IGNORECASE)
-_OPENS_AFTER = frozenset(".\n;,(:")
+_OPENS_AFTER = frozenset(".\n;(")
 #: Before an age phrase: the age at an event, not the patient's now ("first seizure at 6 months old").
 _EVENT_AGE_BEFORE = re.compile(
     r"\b(?:at|since|from|by|until|before|after|when|till)\s+(?:about\s+|the\s+)?$", re.IGNORECASE

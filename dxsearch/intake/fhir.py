@@ -542,12 +542,7 @@ def _patient(
             age = age or observed_age
             ignored.append((entry_index, "an age Observation: read as the patient's age, not a finding"))
             continue
-        parts = [("", item)] + [
-            (f".component[{number}]", component) for number, component in enumerate(item.get("component") or [])
-        ]
-        if len(parts) > 1 and not _has_value(item):  # a panel ("Blood pressure panel"): its components say it
-            parts = parts[1:]
-        for suffix, part in parts:
+        for suffix, part in _parts(item, entry_index, ignored):
             where = f"entry[{entry_index}].resource{suffix}"
             finding, why_not = _finding(part)
             if finding is None:
@@ -779,6 +774,29 @@ def _finding(observation: dict[str, Any]) -> tuple[Finding | None, str]:
     value = _value_text(observation)
     label = f"{name}: {value}" if value else name
     return Finding(label=label, hpo_id=None, excluded=excluded), ""
+
+
+def _parts(
+    observation: dict[str, Any], entry_index: int, ignored: list[tuple[int, str]]
+) -> list[tuple[str, dict[str, Any]]]:
+    """(path suffix, element) of what an Observation says: itself and its components.
+
+    A panel (a code that is no HPO finding, no value: "Blood pressure panel") says it in its components
+    only. An HPO finding's components qualify it ("Frequency: daily"): read only those that are findings
+    themselves (HPO-coded) or measurements off one way; the others are listed as qualifiers not read.
+    """
+    components = observation.get("component") or []
+    finding_itself = _hpo_coding(observation.get("code")) or _hpo_coding(observation.get("valueCodeableConcept"))
+    parts: list[tuple[str, dict[str, Any]]] = []
+    if not components or finding_itself is not None or _has_value(observation):
+        parts.append(("", observation))
+    for number, component in enumerate(components):
+        suffix = f".component[{number}]"
+        if finding_itself is not None and _hpo_coding(component.get("code")) is None and _direction(component) is None:
+            ignored.append((entry_index, f"a qualifier of the finding ({suffix[1:]}): not read"))
+            continue
+        parts.append((suffix, component))
+    return parts
 
 
 def _has_value(observation: dict[str, Any]) -> bool:

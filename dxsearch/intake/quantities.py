@@ -154,6 +154,19 @@ _NOT_YET_NOW = re.compile(
     r"(?:ing)?\b",
     re.IGNORECASE,
 )
+#: Before a "not yet": the past ("she was not yet walking", "had not yet sat"), which the patient's age now
+#: does not date.
+_PAST_BEFORE = re.compile(r"\b(?:was|were|had|did|could)\s+(?:still\s+)?\Z", re.IGNORECASE)
+#: A sentence that dates its own event ("At 10 months ...", "by 2 years", "until age 3"), or names a relative.
+_OWN_AGE = re.compile(
+    r"\b(?:at|by|until|till|before|after|since|from|when)\s+(?:the\s+age\s+of\s+|age\s+)?\d+(?:[.,]\d+)?\s*"
+    r"(?:months?|mos?|years?|yrs?|y)?\b",
+    re.IGNORECASE,
+)
+_RELATIVE = re.compile(
+    r"\b(?:brother|sister|sibling|sib|twin|cousin|mother|father|parent|aunt|uncle|niece|nephew|grand\w+)s?\b",
+    re.IGNORECASE,
+)
 #: "cannot sit" (no "yet") reads as a delay only in a young child; later it says something else.
 _SIT_DELAY_BEFORE_MONTHS = 72
 _IQ = re.compile(
@@ -187,8 +200,18 @@ def quantity_candidates(text: str, age_months: float | None = None) -> list[Cand
 
 
 def _not_yet_now(text: str, age_months: float) -> list[Candidate]:
+    """Milestones not reached now, at ``age_months``: in the present tense, in a sentence about the patient that
+    gives no age of its own ("At 10 months she was not yet walking" is then, not now; "her brother, a 2-year-old,
+    is not yet walking" is his)."""
     found: list[Candidate] = []
     for match in _NOT_YET_NOW.finditer(text):
+        if _PAST_BEFORE.search(text, max(0, match.start() - 24), match.start()):
+            continue
+        sentence_start = max(text.rfind(mark, 0, match.start()) for mark in ".;\n") + 1
+        sentence_end = min((i for i in (text.find(mark, match.end()) for mark in ".;\n") if i >= 0), default=len(text))
+        sentence = text[sentence_start:sentence_end]
+        if _OWN_AGE.search(sentence) or _RELATIVE.search(text, sentence_start, match.start()):
+            continue
         verb = next(v for v in match.group("yet", "ing", "sit", "listed") if v is not None).casefold()
         term_id = _NOT_YET_TERMS["sit" if verb == "sitt" else verb]
         if match.group("sit") is not None and age_months >= _SIT_DELAY_BEFORE_MONTHS:

@@ -23,6 +23,8 @@ from dxsearch.intake.account import (
     NO_LOINC_DIRECTION_TERM,
     NO_LOINC_MAPPING,
     NOT_A_FINDING,
+    NOT_A_FINDING_POSSIBLE,
+    NOT_A_FINDING_RULED_OUT,
     InputAccount,
     ItemIn,
     NotUnderstood,
@@ -32,7 +34,7 @@ from dxsearch.intake.account import (
     read_items,
     read_text,
 )
-from dxsearch.intake.demographics import check_age
+from dxsearch.intake.demographics import check_age, read_demographics
 from dxsearch.intake.fhir import BundleError, BundleTooLargeError, ParsedPatient, entry_cap_error, parse_bundle
 from dxsearch.intake.second_reader import get_second_reader
 from dxsearch.knowledge.context_lookup import case_onset
@@ -176,7 +178,9 @@ def intake(
         case_id = fallback_id
     lookup, knowledge = get_term_lookup(), get_hpo_knowledge()
     items = [_item(item, f"findings[{index}]") for index, item in enumerate(payload.findings or ())]
-    readings = [read_items(items, lookup, knowledge)]
+    # The age items and the note state milestones against: the caller's, else the note's ("2-year-old").
+    age = payload.age or (read_demographics(payload.text).age if payload.text is not None else None)
+    readings = [read_items(items, lookup, knowledge, age=age)]
     _refuse_contradictions(readings[0], payload.findings or ())
     if payload.text is not None:
         readings.append(read_text(payload.text, lookup, knowledge, get_second_reader(), age=payload.age))
@@ -359,7 +363,7 @@ def case_from_bundle(
             check_label(finding.label)
         except ValueError as exc:
             entry = patient.finding_entries[index] if index < len(patient.finding_entries) else patient.entry_index
-            path = f"entry[{entry}].resource"
+            path = patient.finding_paths[index] if index < len(patient.finding_paths) else f"entry[{entry}].resource"
             raise IntakeError(f"{exc} (at {path})", path=path, reason=str(exc)) from None
     reading, history = _read_patient(patient)
     ignored = tuple(
@@ -422,14 +426,21 @@ def _read_patient(patient: ParsedPatient) -> tuple[Reading, tuple[NotUnderstood,
         coded = given_term_id(condition.hpo_id, knowledge)[0] if condition.hpo_id else None
         term_id = coded or _by_codes(lookup, condition.codes) or lookup.lookup(condition.label)
         if term_id is None:
-            history.append(NotUnderstood(path=path, given=condition.label, reason=NOT_A_FINDING))
+            reason = (
+                NOT_A_FINDING_RULED_OUT
+                if condition.refuted
+                else NOT_A_FINDING_POSSIBLE
+                if condition.unconfirmed
+                else NOT_A_FINDING
+            )
+            history.append(NotUnderstood(path=path, given=condition.label, reason=reason))
             continue
         # Refuted: absent. Unconfirmed (provisional, a differential): a possibility, kept in the account only.
         # Resolved or inactive: the patient's history, a finding all the same.
         said: Assertion | None = "uncertain" if condition.unconfirmed else "historical" if condition.past else None
         items.append(ItemIn(condition.label, term_id, excluded=condition.refuted, assertion=said))
         paths.append(path)
-    reading = read_items(items, lookup, knowledge, paths=paths, split_lists=False)
+    reading = read_items(items, lookup, knowledge, paths=paths, split_lists=False, age=patient.age)
     missed = tuple(
         entry.model_copy(update={"reason": loinc_only[entry.path]}) if entry.path in loinc_only else entry
         for entry in reading.not_understood

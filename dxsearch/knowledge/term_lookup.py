@@ -1003,8 +1003,12 @@ _BAG_STOPWORDS = (
 )
 #: Nouns that say "something is wrong with it": HPO writes "Abnormality of the ear" or "Abnormal heart morphology",
 #: text "ear anomalies", "cardiac malformations", "ocular manifestations", "renal involvement". One word in a bag.
-_ANOMALY_NOUNS = frozenset({"abnormality", "anomaly", "malformation", "defect", "manifestation", "involvement"})
+_ANOMALY_NOUNS = frozenset({"abnormality", "anomaly", "malformation", "defect"})
 _ANOMALY = "anomaly"
+#: "Manifestations" and "involvement" say something is wrong, not that the structure is: they meet HPO's
+#: "Abnormality of X" ("ocular manifestations": Abnormality of the eye), never "Abnormal X morphology".
+_INVOLVEMENT_NOUNS = frozenset({"manifestation", "involvement"})
+_INVOLVEMENT = "involvement"
 #: Stems that say one thing in a bag: an organ's adjective and its noun ("ocular" / "eye", "cutaneous" / "skin");
 #: "reduced" and "diminished" for HPO's "decreased", "sensitivity" for its "sensation" ("reduced sensitivity to
 #: pain" is Decreased pain sensation, not Pain).
@@ -1073,7 +1077,11 @@ def _stem(word: str) -> str:
 def _bag(norms: list[str]) -> tuple[str, ...] | None:
     """Sorted stems of the content words of normalised tokens, ``None`` below two content words."""
     stems = sorted(
-        _ANOMALY if norm in _ANOMALY_NOUNS else _STEM_EQUIVALENTS.get(_stem(norm), _stem(norm))
+        _ANOMALY
+        if norm in _ANOMALY_NOUNS
+        else _INVOLVEMENT
+        if norm in _INVOLVEMENT_NOUNS
+        else _STEM_EQUIVALENTS.get(_stem(norm), _stem(norm))
         for norm in norms
         if norm not in _BAG_STOPWORDS
     )
@@ -1081,10 +1089,15 @@ def _bag(norms: list[str]) -> tuple[str, ...] | None:
 
 
 def _entry_bags(norms: list[str]) -> Iterator[tuple[str, ...]]:
-    """The bags a dictionary phrase is found by: its own, and for "Abnormal X morphology" also "X anomalies"."""
+    """The bags a dictionary phrase is found by: its own, for "Abnormal X morphology" also "X anomalies", and for
+    "Abnormality of X" also "X manifestations"."""
     bag = _bag(norms)
     if bag is not None:
         yield bag
+    if "abnormality" in norms:
+        involvement = _bag([_INVOLVEMENT if norm == "abnormality" else norm for norm in norms])
+        if involvement is not None:
+            yield involvement
     if "abnormal" in norms and "morphology" in norms:
         anomaly = _bag([_ANOMALY if norm == "abnormal" else norm for norm in norms if norm != "morphology"])
         if anomaly is not None and anomaly != bag:
@@ -1092,14 +1105,17 @@ def _entry_bags(norms: list[str]) -> Iterator[tuple[str, ...]]:
 
 
 def speaks_of_a_relative(text: str) -> bool:
-    """Whether words say something of a relative, by the cues the reading uses ("father has Marfan syndrome",
-    "family history of sudden death", "her sister's ..."), even where they name no HPO term."""
+    """Whether words say something of a relative, by the family cues the reading uses ("father has Marfan
+    syndrome", "family history of sudden death"), even where they name no HPO term. A relative who only reports
+    ("per mother's report, breath-holding spells", "parents' concern: hand flapping") does not count."""
+    if _RELATIVE_LINE.match(text):  # "Father: Marfan syndrome"
+        return True
     for tokens in _sentences(text):
         for i in range(len(tokens)):
             cue = _cue(tokens, i, text)
-            if cue is not None and cue[1] == "family_history":
-                return True
-            if tokens[i][0].norm in _RELATIVE_WORDS and tokens[i][0].raw.endswith(("'s", "’s", "s'")):
+            # A possessive alone ("mother's report") is a cue for a mention that follows; here no term follows,
+            # so only a relative with a verb or "family history" says the words are the relative's.
+            if cue is not None and cue[1] == "family_history" and len(cue[0]) > 1:
                 return True
     return False
 

@@ -407,13 +407,29 @@ def test_a_panel_is_read_by_its_components() -> None:
             },
         ],
     }
-    prepared = read(CaseInput(bundle=_bundle(_observation(ARACHNODACTYLY, "Arachnodactyly"), panel)))
+    # An HPO finding with components: the finding itself, its HPO-coded components; "Frequency: daily" qualifies.
+    seizure = {
+        **_observation(SEIZURE, "Seizure"),
+        "component": [
+            {"code": {"text": "Frequency"}, "valueString": "daily"},
+            {
+                "code": {"coding": [{"system": "http://purl.obolibrary.org/obo/hp.owl", "code": "HP:0011097"}]},
+                "valueCodeableConcept": {"text": "absent"},
+            },
+        ],
+    }
+    prepared = read(CaseInput(bundle=_bundle(_observation(ARACHNODACTYLY, "Arachnodactyly"), panel, seizure)))
     assert [(m.path, m.hpo_id, m.assertion) for m in prepared.account.mapped] == [
         ("entry[1].resource", ARACHNODACTYLY, "present"),
         ("entry[2].resource.component[0]", "HP:0004421", "present"),  # Elevated systolic blood pressure
         ("entry[2].resource.component[1]", "HP:0000175", "absent"),
+        ("entry[3].resource", SEIZURE, "present"),
+        ("entry[3].resource.component[1]", "HP:0011097", "absent"),  # Epileptic spasm
     ]
     assert prepared.case.findings[1].label == "Systolic blood pressure: 180 mm[Hg] (high)"
+    assert [(n.path, n.reason) for n in prepared.account.not_understood] == [
+        ("entry[3].resource", "a qualifier of the finding (component[0]): not read")
+    ]
 
 
 def test_an_hpo_coded_condition_is_read_by_its_code_and_a_display_naming_another_term_does_not_label_it() -> None:
@@ -437,9 +453,12 @@ def test_a_findings_list_label_naming_another_term_than_its_id_is_refused() -> N
         r"HP:0001166 \(Arachnodactyly\)",
     ):
         read(CaseInput(findings=(FindingInput(label="Seizure", hpo_id=ARACHNODACTYLY),)))
-    # A broader or narrower label is the caller's wording of the id: the id wins.
+    # A broader or narrower label is the caller's wording of the id: the id wins; so is a synonym HPO gives the
+    # id, even one the dictionary files under another term ("Lipomas": HP:0001012 Multiple lipomas).
     focal = read(CaseInput(findings=(FindingInput(label="Seizure", hpo_id="HP:0007359"),)))
     assert [f.hpo_id for f in focal.case.findings] == ["HP:0007359"]
+    lipomas = read(CaseInput(findings=(FindingInput(label="Lipomas", hpo_id="HP:0001012"),)))
+    assert [f.hpo_id for f in lipomas.case.findings] == ["HP:0001012"]
 
 
 def test_a_root_of_hpo_is_no_finding() -> None:
@@ -449,11 +468,13 @@ def test_a_root_of_hpo_is_no_finding() -> None:
                 FindingInput(label="HP:0000118"),
                 FindingInput(label="All", hpo_id="HP:0000001"),
                 FindingInput(label="Arachnodactyly"),
+                FindingInput(label="Phenotypic abnormality"),
+                FindingInput(label="Seizure", hpo_id="HP:0000118"),  # the label says what the finding is
             )
         )
     )
-    assert [f.hpo_id for f in prepared.case.findings] == [ARACHNODACTYLY]
-    assert [n.path for n in prepared.account.not_understood] == ["findings[0]", "findings[1]"]
+    assert [f.hpo_id for f in prepared.case.findings] == [ARACHNODACTYLY, SEIZURE]
+    assert [n.path for n in prepared.account.not_understood] == ["findings[0]", "findings[1]", "findings[3]"]
     assert "names a branch of HPO, not a finding" in prepared.account.not_understood[0].reason
 
 
@@ -492,11 +513,13 @@ def test_words_naming_no_term_are_searched_unless_said_of_a_relative() -> None:
                 FindingInput(label="Arachnodactyly"),
                 FindingInput(label="father has Marfan syndrome"),
                 FindingInput(label="flibbertigibbet wombles"),
+                FindingInput(label="per mother's report, frequent breath-holding spells"),  # she only reports it
             )
         )
     )
-    assert [f.label for f in prepared.case.findings] == ["Arachnodactyly", "flibbertigibbet wombles"]
-    relative, words = prepared.account.not_understood
+    assert [f.label for f in prepared.case.findings][:2] == ["Arachnodactyly", "flibbertigibbet wombles"]
+    assert any(f.label.startswith("per mother's report") for f in prepared.case.findings)
+    relative, words = prepared.account.not_understood[:2]
     assert (relative.path, relative.words_searched) == ("findings[1]", False)
     assert relative.reason == "said of a relative, and names no HPO term: not a finding of the patient"
     assert (words.path, words.words_searched) == ("findings[2]", True)

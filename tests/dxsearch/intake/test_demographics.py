@@ -81,6 +81,7 @@ def test_check_age_refuses_what_is_no_age(age: str) -> None:
         ("Age 8 years. Seizures.", "P8Y", None),
         ("Seizures.\n  Age 3 years, girl", "P3Y", "female"),
         ("Maternal age 35 years. Bone age 6 years. At age 2 years he walked.", None, None),
+        ("Father, age 40 years, is healthy. Seizure onset: age 6 months.", None, None),
     ],
 )
 def test_the_patients_age_among_other_ages(text: str, age: str | None, sex: str | None) -> None:
