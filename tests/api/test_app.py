@@ -508,7 +508,13 @@ def test_the_account_of_the_input_is_returned_and_recorded(client: TestClient, s
     assert account == data["trace"]["input_account"]
     assert [m["hpo_id"] for m in account["mapped"]] == ["HP:0001166", "HP:0001083", "HP:0000098"]
     assert account["not_understood"] == [
-        {"path": "findings[3]", "span": [0, 12], "given": "wobbly florp", "reason": "no HPO term matches these words"}
+        {
+            "path": "findings[3]",
+            "span": [0, 12],
+            "given": "wobbly florp",
+            "reason": "no HPO term matches these words",
+            "words_searched": True,  # kept in the case by its words: retrieval searches them
+        }
     ]
     # Coverage counts over everything entered: the finding not understood is one the diagnosis does not explain.
     reasoning = "\n".join(turn["text"] for turn in data["trace"]["turns"])
