@@ -718,6 +718,10 @@ class TermLookup:
             if tokens[i][1] and not (listing and self._list_item_at(tokens, i)):
                 assertion = "present"  # a comma ends a cue's clause, unless a list goes on ("no X, Y or Z")
             match = self._longest_match(tokens, i) or self._bag_match(tokens, i)
+            denied_predicate = False
+            if match is None:
+                match = self._negated_predicate(tokens, i)
+                denied_predicate = match is not None
             proposed = candidates.get(tokens[i][0].start)
             if proposed is not None:
                 stop = ends.get(proposed[0])
@@ -730,6 +734,8 @@ class TermLookup:
                     i = end  # "Neurofibromatosis Clinic": a name, not a finding
                     continue
                 said = adjacent[1] if adjacent is not None and adjacent[0] == i else assertion
+                if denied_predicate and said in ("present", "historical"):
+                    said = "absent"  # "his gait is not ataxic"
                 if said == "present" and text[max(0, first.start - 2) : first.start].strip() == "?":
                     said = "uncertain"  # "?ectopia lentis": a query
                 post = _cue_after(tokens, end, _POST_CUES_LONGEST_FIRST)
@@ -801,6 +807,24 @@ class TermLookup:
             if tokens[end - 1][0].norm in _BAG_STOPWORDS or any(soft for _, soft in tokens[i + 1 : end]):
                 continue
             bag = _bag([token.norm for token, _ in tokens[i:end]])
+            term_id = self._bags.get(bag) if bag is not None else None
+            if term_id is not None:
+                return end, term_id
+        return None
+
+    def _negated_predicate(self, tokens: list[tuple[_Token, bool]], i: int) -> tuple[int, str] | None:
+        """A finding stated as a denied predicate, "the heart was not enlarged", "his gait is not ataxic": the
+        bag of the window without its "not" right after a copula, when that names one term (said absent)."""
+        if tokens[i][0].norm in _BAG_STOPWORDS:
+            return None
+        for end in range(min(len(tokens), i + MAX_BAG_TOKENS + 1), i + 2, -1):
+            window = [token.norm for token, _ in tokens[i:end]]
+            if window[-1] in _BAG_STOPWORDS or any(soft for _, soft in tokens[i + 1 : end]):
+                continue
+            nots = [k for k in range(1, len(window) - 1) if window[k] == "not" and window[k - 1] in COPULAS]
+            if len(nots) != 1:
+                continue
+            bag = _bag(window[: nots[0]] + window[nots[0] + 1 :])
             term_id = self._bags.get(bag) if bag is not None else None
             if term_id is not None:
                 return end, term_id

@@ -402,7 +402,10 @@ def test_a_finding_stated_as_a_predicate_is_read(lookup: TermLookup) -> None:
     assert [m.term_id for m in lookup.mentions("His head was small.")] == ["HP:0000252"]
     assert [m.term_id for m in lookup.mentions("Motor milestones were delayed.")] == ["HP:0001270"]
     assert [m.term_id for m in lookup.mentions("Hearing was impaired on the left.")] == ["HP:0000365"]
-    assert lookup.mentions("Hearing was not impaired.") == []  # "not" is a word of its own: no term
+    # Denied: "not" after the copula says the finding is absent.
+    denied = [(m.term_id, m.assertion) for m in lookup.mentions("Hearing was not impaired; his gait is not ataxic.")]
+    assert denied == [("HP:0000365", "absent"), ("HP:0002066", "absent")]
+    assert lookup.mentions("He was not happy.") == []
 
 
 def test_a_coordination_shares_its_modifier(lookup: TermLookup) -> None:
