@@ -55,6 +55,8 @@ _TIER_ABBREVIATION = 4
 # BROAD / NARROW / RELATED synonyms of two words or more ("Aortic root dilatation" of Aortic root aneurysm):
 # used only where no better source claims the phrase and one term alone does.
 _TIER_LOOSE_SYNONYM = 5
+#: The adjective of a one-word "-ia" finding ("hypotonic" for Hypotonia): below every spelling HPO gives.
+_TIER_ADJECTIVE = 6
 # ``xref:`` prefixes of hp.obo -> the CURIE prefixes the FHIR reader gives codes.
 _XREF_PREFIXES = {"SNOMEDCT_US": "SNOMED", "UMLS": "UMLS", "ICD-10": "ICD10"}
 
@@ -492,6 +494,12 @@ class TermLookup:
                         xrefs[f"{_XREF_PREFIXES[prefix]}:{local}"].add(term_id)
         for phrase, term_id in extra.items():
             add(phrase, knowledge.current_id(term_id), _TIER_EXACT_SYNONYM, shortest=1)
+        # A one-word finding in "-ia" is said as its adjective too: "a hypotonic infant", "dystonic posturing",
+        # "ataxic"; below every spelling HPO gives, so a word that names another term keeps it.
+        for key, by_term in list(candidates.items()):
+            if " " not in key and key.endswith("ia") and len(key) >= 6:
+                for term_id in by_term:
+                    add(key[:-2] + "ic", term_id, _TIER_ADJECTIVE)
 
         self._entries: dict[str, _Entry] = {}
         ambiguous: set[str] = set()
@@ -720,7 +728,7 @@ class TermLookup:
             match = self._longest_match(tokens, i) or self._bag_match(tokens, i)
             denied_predicate = False
             if match is None:
-                match = self._negated_predicate(tokens, i)
+                match = self._negated_predicate(tokens, i) or self._denied_by_prefix(tokens, i)
                 denied_predicate = match is not None
             proposed = candidates.get(tokens[i][0].start)
             if proposed is not None:
@@ -806,11 +814,26 @@ class TermLookup:
         for end in range(min(len(tokens), i + MAX_BAG_TOKENS), i + 1, -1):
             if tokens[end - 1][0].norm in _BAG_STOPWORDS or any(soft for _, soft in tokens[i + 1 : end]):
                 continue
-            bag = _bag([token.norm for token, _ in tokens[i:end]])
+            norms = [token.norm for token, _ in tokens[i:end]]
+            bag = _bag(norms)
             term_id = self._bags.get(bag) if bag is not None else None
+            if term_id is None and _DEGREE_ADVERBS.intersection(norms[1:]):
+                # "speech is severely delayed": the degree, where no term grades it, is no word of the finding.
+                bag = _bag([norm for norm in norms if norm not in _DEGREE_ADVERBS])
+                term_id = self._bags.get(bag) if bag is not None else None
             if term_id is not None:
                 return end, term_id
         return None
+
+    def _denied_by_prefix(self, tokens: list[tuple[_Token, bool]], i: int) -> tuple[int, str] | None:
+        """A finding denied by "non-" joined to its first word ("non-ataxic gait", "nondysmorphic facies"), where
+        the joined word names nothing itself ("nonverbal" is Absent speech, matched before this is tried)."""
+        token, soft = tokens[i]
+        if not token.norm.startswith("non") or len(token.norm) < 7:
+            return None
+        rest = _normalise_word(token.raw[3:].lstrip("-"))
+        shadow = [*tokens[:i], (replace(token, norm=rest), soft), *tokens[i + 1 :]]
+        return self._longest_match(shadow, i) or self._bag_match(shadow, i)
 
     def _negated_predicate(self, tokens: list[tuple[_Token, bool]], i: int) -> tuple[int, str] | None:
         """A finding stated as a denied predicate, "the heart was not enlarged", "his gait is not ataxic": the
@@ -1036,22 +1059,29 @@ _INVOLVEMENT = "involvement"
 #: Stems that say one thing in a bag: an organ's adjective and its noun ("ocular" / "eye", "cutaneous" / "skin");
 #: "reduced" and "diminished" for HPO's "decreased", "sensitivity" for its "sensation" ("reduced sensitivity to
 #: pain" is Decreased pain sensation, not Pain).
-_STEM_EQUIVALENTS = {
-    **dict.fromkeys(("reduc", "reduct", "diminish"), "decrea"),
-    "sensitiv": "sen",
+_WORD_EQUIVALENTS = {
+    **dict.fromkeys(("reduced", "reduction", "diminished"), "decreased"),
+    "sensitivity": "sensation",
     **dict.fromkeys(("ocular", "ophthalmic", "ophthalmologic", "ophthalmological"), "eye"),
     **dict.fromkeys(("cutaneous", "dermatologic", "dermatological"), "skin"),
     **dict.fromkeys(("otologic", "otological", "otic"), "ear"),
     "articular": "joint",
-    "auditory": "hear",
+    "auditory": "hearing",
     "renal": "kidney",
     "cardiac": "heart",
     "hepatic": "liver",
     "pulmonary": "lung",
     "oral": "mouth",
-    "facial": "fac",
-    "dental": "dent",
+    "facial": "face",
+    "dental": "dentition",
 }
+#: The same, as stems: what a bag holds (built with ``_stem`` itself, so the two never drift apart).
+_STEM_EQUIVALENTS: dict[str, str] = {}
+#: Adverbs of degree a bag match may read past when the words with them name no term ("severely delayed").
+_DEGREE_ADVERBS = frozenset(
+    {"severely", "significantly", "markedly", "moderately", "slightly", "very", "extremely", "profoundly"}
+    | {"grossly", "somewhat", "considerably", "notably", "quite", "rather", "persistently", "progressively"}
+)
 #: Longest window a bag match looks at, in tokens.
 MAX_BAG_TOKENS = 6
 _STEM_SUFFIXES = (
@@ -1095,7 +1125,12 @@ def _stem(word: str) -> str:
         word = word[:-2]
     if word.endswith("s") and not word.endswith(("ss", "us", "is")) and len(word) > 3:
         word = word[:-1]
+    if word.endswith(("ic", "ia")) and len(word) >= 6:  # the adjective meets its noun: ataxic / ataxia, dystonic
+        word = word[:-2]
     return word
+
+
+_STEM_EQUIVALENTS.update({_stem(word): _stem(same) for word, same in _WORD_EQUIVALENTS.items()})
 
 
 def _bag(norms: list[str]) -> tuple[str, ...] | None:

@@ -392,6 +392,20 @@ def test_reduced_and_sensitivity_meet_hpos_decreased_and_sensation(lookup: TermL
         assert [m.term_id for m in lookup.mentions(text)] == ["HP:0007328"], text  # Impaired pain sensation
 
 
+def test_an_adjective_a_degree_or_a_non_prefix_is_read(lookup: TermLookup) -> None:
+    """ "a hypotonic infant" is Hypotonia, "speech is severely delayed" Delayed speech (no term grades it), and
+    "non-ataxic gait" denies Gait ataxia; a graded term keeps its grade ("severely impaired" hearing)."""
+
+    def said(text: str) -> list[tuple[str, str]]:
+        return [(m.term_id, m.assertion) for m in lookup.mentions(text)]
+
+    assert said("A hypotonic infant with dystonic posturing.") == [("HP:0001252", "present"), ("HP:0001332", "present")]
+    assert said("His speech is severely delayed.") == [("HP:0000750", "present")]
+    assert said("Hearing was severely impaired.") == [("HP:0012714", "present")]  # Severe hearing impairment
+    assert said("non-ataxic gait") == [("HP:0002066", "absent")]
+    assert said("He is nonverbal.") == [("HP:0001344", "present")]  # a word of its own: Absent speech
+
+
 def test_a_linking_verb_is_no_word_of_a_term(lookup: TermLookup) -> None:
     """ "affecting" stems to "affect": without the stop, "abnormalities affecting" read as Abnormal affect."""
     assert "HP:0025766" not in {m.term_id for m in lookup.mentions("with abnormalities affecting branchial arches")}
