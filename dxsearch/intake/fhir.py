@@ -674,13 +674,20 @@ def _hpo_coding(concept: dict[str, Any] | None) -> tuple[str, str | None] | None
     return None
 
 
-def _concept_label(concept: dict[str, Any] | None) -> str | None:
-    concept = concept or {}
+def _display_or_text(concept: dict[str, Any]) -> str | None:
+    """A CodeableConcept's words: its first coding's display, else its text."""
     for coding in concept.get("coding") or []:
         if coding.get("display"):
             return str(coding["display"])
-    if concept.get("text"):
-        return str(concept["text"])
+    return str(concept["text"]) if concept.get("text") else None
+
+
+def _concept_label(concept: dict[str, Any] | None) -> str | None:
+    """A CodeableConcept's words, else its first code with its system ("sct 271611007")."""
+    concept = concept or {}
+    words = _display_or_text(concept)
+    if words is not None:
+        return words
     for coding in concept.get("coding") or []:
         if coding.get("code"):
             system = _system_key(coding.get("system")).rsplit("/", 1)[-1] or "code"
@@ -699,11 +706,9 @@ def _coded_word(concept: dict[str, Any] | None) -> str | None:
     interpretation h"), which reads as noise in a finding's label; an interpretation code is read as its word.
     """
     concept = concept or {}
-    for coding in concept.get("coding") or []:
-        if coding.get("display"):
-            return str(coding["display"])
-    if concept.get("text"):
-        return str(concept["text"])
+    words = _display_or_text(concept)
+    if words is not None:
+        return words
     for coding in concept.get("coding") or []:
         code = str(coding.get("code") or "")
         if code:

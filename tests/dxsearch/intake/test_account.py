@@ -479,27 +479,13 @@ def test_a_root_of_hpo_is_no_finding() -> None:
 
 
 def test_a_birth_date_is_counted_from_the_bundle_else_today_and_a_future_one_is_said() -> None:
-    dated = read(
-        CaseInput(
-            bundle=_bundle(
-                _observation(ARACHNODACTYLY, "Arachnodactyly"),
-                birth_date="2010-03-01",
-                timestamp="2024-06-01T00:00:00Z",
-            )
-        )
-    )
-    assert dated.case.age == "P14Y"
-    undated = read(CaseInput(bundle=_bundle(_observation(ARACHNODACTYLY, "Arachnodactyly"), birth_date="2010-03-01")))
-    assert (duration_years(undated.case.age) or 0) >= 16  # counted from today
-    future = read(
-        CaseInput(
-            bundle=_bundle(
-                _observation(ARACHNODACTYLY, "Arachnodactyly"),
-                birth_date="2030-01-01",
-                timestamp="2024-06-01T00:00:00Z",
-            )
-        )
-    )
+    def age_of(birth_date: str, timestamp: str | None) -> PreparedCase:
+        arachnodactyly = _observation(ARACHNODACTYLY, "Arachnodactyly")
+        return read(CaseInput(bundle=_bundle(arachnodactyly, birth_date=birth_date, timestamp=timestamp)))
+
+    assert age_of("2010-03-01", "2024-06-01T00:00:00Z").case.age == "P14Y"
+    assert (duration_years(age_of("2010-03-01", None).case.age) or 0) >= 16  # counted from today
+    future = age_of("2030-01-01", "2024-06-01T00:00:00Z")
     assert future.case.age is None
     assert [(n.path, n.reason) for n in future.account.not_understood] == [
         ("entry[0].resource", "Patient.birthDate is after 2024-06-01, the date the age is counted from: age not read")
