@@ -9,7 +9,7 @@ note that names no patient in this way gives neither.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dxsearch.cases import AGE_DURATION, Sex, duration_years
 
@@ -42,18 +42,34 @@ _SEX_WORDS: dict[str, Sex] = {
     "lady": "female",
     "daughter": "female",
 }
-# The sex word right after the age; the one-letter forms only in upper case ("14 yo M"), never "m" or "f".
+# The sex word right after the age, perhaps after a word or two ("61-year-old right-handed man", "3-year-old
+# previously healthy girl"); the one-letter forms only in upper case ("14 yo M"), never "m" or "f".
+_SEX_WORD = r"boy|girl|man|woman|male|female|gentleman|lady|son|daughter"
 _SEX = (
+    r"(?:(?!(?:and|or|with|whose|who|has|had|is|was)\b)[a-z][a-z-]*\s+){0,2}?"
     r"(?:(?:infant|baby|child|toddler|teenage|adolescent|young)\s+)?"
-    r"(?P<sex>boy|girl|man|woman|male|female|gentleman|lady|son|daughter|(?-i:M|F))\b"
+    rf"(?P<sex>{_SEX_WORD}|(?-i:M|F))\b"
 )
+#: Units of an age in a form or a header, where "y" and "m" are clear: "Age: 2y 3m", "M, 45y".
+_UNIT_SHORT = r"(?P<unit>years?|yrs?|y|months?|mos?|mo|m|weeks?|wks?|w|days?|d)"
 _AGE_PHRASES = (
     # "14-year-old boy", "a 3-month-old girl", "fourteen year old", "14 years old"
     re.compile(rf"\b{_NUMBER}[- ]?{_UNIT}[- ]old\b(?:[\s,]+{_SEX})?", re.IGNORECASE),
     # "14 yo M", "14yo", "14 y/o female", "14 y.o. boy"
     re.compile(rf"\b{_NUMBER}\s?(?:yo|y/o|y\.o\.?)(?![\w/])(?:[\s,]+{_SEX})?", re.IGNORECASE),
-    # "aged 4 years", "Age: 8 years, male"
-    re.compile(rf"\b(?:aged|age\s*:)\s*{_NUMBER}\s?{_UNIT}\b(?:[\s,]+{_SEX})?", re.IGNORECASE),
+    # "aged 4 years", "a woman aged 30 years", "Faith, aged 3" (years)
+    re.compile(
+        rf"(?:\b(?P<sex_before>{_SEX_WORD})\s+)?\baged\s*{_NUMBER}(?:\s?{_UNIT}\b)?(?:[\s,]+{_SEX})?", re.IGNORECASE
+    ),
+    # "Age: 8 years, male", "Age: 2y 3m"
+    re.compile(rf"\bage\s*:\s*{_NUMBER}\s?{_UNIT_SHORT}\b(?:[\s,]+{_SEX})?", re.IGNORECASE),
+    # a header opening a line: "M, 45y", "Female, 32 years"
+    re.compile(
+        rf"^[ \t]*(?P<sex_before>male|female|(?-i:M|F))\s*,\s*{_NUMBER}\s?{_UNIT_SHORT}\b",
+        re.IGNORECASE | re.MULTILINE,
+    ),
+    # "18/12 old boy" (months), "3/52 old" (weeks), as British notes write them
+    re.compile(rf"\b(?P<number>\d{{1,2}})/(?P<per>12|52)\s+old\b(?:[\s,]+{_SEX})?", re.IGNORECASE),
     # a letter's header: "Re: Oliver N., 8 years, male"; "4 years 2 months, female" (the sex word required)
     re.compile(rf"\b{_NUMBER}\s?{_UNIT}(?:\s+\d{{1,2}}\s?months?)?,\s*{_SEX}", re.IGNORECASE),
 )
@@ -61,6 +77,19 @@ _AGE_PHRASES = (
 #: years", "bone age 6 years", nor after a comma or a colon: "Father, age 40 years", "Seizure onset: age 6 months").
 _BARE_AGE = re.compile(rf"\bage\s+{_NUMBER}\s?{_UNIT}\b(?:[\s,]+{_SEX})?", re.IGNORECASE)
 _OPENS_AFTER = frozenset(".\n;(")
+#: What ends an age phrase after its number and unit: "-old", " old", "yo", "y/o", "y.o.", "4 years 2 months".
+_AGE_TAIL = re.compile(r"(?:\s+\d{1,2}\s?months?)?(?:[- ]?old\b|\s?(?:yo|y/o|y\.o\.?)(?![\w/]))?", re.IGNORECASE)
+#: The sex stated without an age: "Baby boy", "Term female infant", "Sex: F".
+_SEX_ALONE = (
+    re.compile(r"\b(?:baby|newborn|term|preterm|premature)\s+(?P<sex>boy|girl|male|female)\b", re.IGNORECASE),
+    re.compile(r"\b(?P<sex>male|female)\s+(?:infant|neonate|newborn|baby|toddler|child)\b", re.IGNORECASE),
+    re.compile(r"^[ \t]*(?:sex|gender)\s*:\s*(?P<sex>male|female|(?-i:M|F))\b", re.IGNORECASE | re.MULTILINE),
+)
+#: Words before an age in its sentence that make it a relative's: "Her mother, aged 40 years, has ptosis".
+_RELATIVE_BEFORE = re.compile(
+    r"\b(?:brother|sister|sibling|sib|twin|cousin|mother|father|parent|aunt|uncle|niece|nephew|grand\w+)s?\b",
+    re.IGNORECASE,
+)
 #: Before an age phrase: the age at an event, not the patient's now ("first seizure at 6 months old").
 _EVENT_AGE_BEFORE = re.compile(
     r"\b(?:at|since|from|by|until|before|after|when|till)\s+(?:about\s+|the\s+)?$", re.IGNORECASE
@@ -114,15 +143,36 @@ def read_demographics(text: str) -> Demographics:
         key=lambda m: m.start(),
     )
     if not found:
-        return Demographics()
+        return _sex_alone(text, Demographics())
     match = found[0]
-    age = _duration(match.group("number"), match.groupdict().get("unit") or "year")
-    sex_word = match.group("sex")
-    sex = _SEX_WORDS[sex_word.lower()] if sex_word else None
-    age_end = match.start("sex") if sex_word else match.end()
-    age_span = (match.start(), len(text[:age_end].rstrip(" ,\t\n")))
-    sex_span = (match.start("sex"), match.end("sex")) if sex_word else None
-    return Demographics(age=age, age_span=age_span if age else None, sex=sex, sex_span=sex_span)
+    groups = match.groupdict()
+    unit = groups.get("unit") or {"12": "month", "52": "week"}.get(groups.get("per") or "", "year")
+    age = _duration(match.group("number"), unit)
+    sex_group = "sex" if groups.get("sex") else "sex_before" if groups.get("sex_before") else None
+    if sex_group == "sex":  # the age ends at its unit ("-old", "yo"), before any words leading to the sex word
+        end = (
+            match.end("unit") if groups.get("unit") else match.end("per") if groups.get("per") else match.end("number")
+        )
+        tail = _AGE_TAIL.match(text, end)
+        age_span = (match.start(), tail.end() if tail is not None else end)
+    else:  # the sex before the age ("a woman aged 30 years", "M, 45y"), or none
+        start = match.end("sex_before") if sex_group else match.start()
+        while start < match.end() and text[start] in " ,\t":
+            start += 1
+        age_span = (start, match.end())
+    sex = _SEX_WORDS[match.group(sex_group).lower()] if sex_group else None
+    sex_span = (match.start(sex_group), match.end(sex_group)) if sex_group else None
+    read = Demographics(age=age, age_span=age_span if age else None, sex=sex, sex_span=sex_span)
+    return read if sex is not None else _sex_alone(text, read)
+
+
+def _sex_alone(text: str, read: Demographics) -> Demographics:
+    """``read`` with the sex a note states without an age ("Baby boy", "Sex: F"), when it has none."""
+    found = sorted((m for pattern in _SEX_ALONE for m in pattern.finditer(text)), key=lambda m: m.start())
+    if not found:
+        return read
+    match = found[0]
+    return replace(read, sex=_SEX_WORDS[match.group("sex").lower()], sex_span=(match.start("sex"), match.end("sex")))
 
 
 def _patients_age(text: str, match: re.Match[str]) -> bool:
@@ -132,7 +182,12 @@ def _patients_age(text: str, match: re.Match[str]) -> bool:
             return False
     if _EVENT_AGE_BEFORE.search(text[max(0, match.start() - 20) : match.start()]):
         return False
-    return match.group("sex") is not None or _RELATIVE_AFTER.match(text, match.end()) is None
+    if match.groupdict().get("sex") or match.groupdict().get("sex_before"):
+        return True  # "the 3-year-old girl": the patient, whoever else the sentence names
+    sentence_start = max(text.rfind(mark, 0, match.start()) for mark in ".;\n") + 1
+    if _RELATIVE_BEFORE.search(text, sentence_start, match.start()):
+        return False  # "Her mother, aged 40 years, ..."; "Older sibling died aged 6 months"
+    return _RELATIVE_AFTER.match(text, match.end()) is None
 
 
 def _duration(number: str, unit: str) -> str | None:

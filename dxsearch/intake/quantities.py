@@ -147,7 +147,7 @@ _NOT_YET_TERMS = {"walk": DELAYED_WALKING, "sit": DELAYED_SITTING, "talk": DELAY
 #: "Walking: not yet". Read against the patient's age (the note's "2-year-old", or the age the caller gave).
 _NOT_YET_NOW = re.compile(
     r"\b(?:(?:still\s+)?not\s+yet\s+(?:able\s+to\s+)?(?P<yet>walk|sit|talk|speak)"
-    r"|(?:is|was|are)\s+(?:still\s+)?not\s+(?P<ing>walk|sitt|talk|speak)ing"
+    r"|(?:(?:is|was|are)\s+(?:still\s+)?|still\s+)not\s+(?P<ing>walk|sitt|talk|speak)ing"
     r"|(?:cannot|can['’]t|can\s+not|(?:is\s+)?unable\s+to|(?:is\s+)?not\s+able\s+to|does\s+not|doesn['’]t)"
     r"\s+(?:yet\s+)?(?P<sit>sit)(?:\s+(?:up|yet|unsupported|unaided|alone|independently|without\s+support))?(?=\s*(?:[.,;:)\n]|$))"
     r"|(?P<listed>walk|sitt|talk|speak)ing\s*:\s*not\s+yet)"

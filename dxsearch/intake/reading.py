@@ -11,6 +11,7 @@ extraction), so the API runs it in a worker thread.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -27,6 +28,7 @@ from dxsearch.intake.account import (
     NOT_A_FINDING_RULED_OUT,
     InputAccount,
     ItemIn,
+    MappedItem,
     NotUnderstood,
     Reading,
     given_term_id,
@@ -215,7 +217,7 @@ def intake(
         sex_from=sex_from,
         sex_span=sex_span,
     )
-    _require_observed(case, source)
+    _require_observed(case, source, account.mapped)
     return PreparedCase(case, source, identified=payload.patient_id is not None, account=account)
 
 
@@ -296,21 +298,29 @@ def _unique(findings: Iterable[Finding]) -> list[Finding]:
     return kept
 
 
-def _require_observed(case: Case, source: CaseSource) -> None:
+def _require_observed(case: Case, source: CaseSource, mapped: Sequence[MappedItem] = ()) -> None:
     """Refuses a case without an observed finding, in words that say what was read.
 
-    Why: a note of negations ("No seizures. No microcephaly.") was read, as absent findings; telling the
-    clinician nothing was recognised would send them looking for a spelling fault that is not there.
+    Why: a note of negations ("No seizures. No microcephaly."), of possibilities or of relatives' findings was
+    read, as such; telling the clinician nothing was recognised would send them looking for a spelling fault
+    that is not there.
     """
     if case.observed:
         return
     if source != "text":
         raise NoFindingsError("the case has no observed finding: give at least one finding that is present")
-    if case.excluded:
+    said = Counter(m.assertion for m in mapped if m.kind == "finding" and m.assertion not in ("present", "historical"))
+    said["absent"] = len(case.excluded)
+    ways = [f"{_ASSERTION_WORDS[a]} ({n})" for a, n in sorted(said.items(), key=lambda an: -an[1]) if n]
+    if ways:
         raise NoFindingsError(
-            f"the text names findings only as absent ({len(case.excluded)}): name at least one observed finding"
+            f"the text names findings only as {' or '.join(ways)}: name at least one observed finding"
         )
     raise NoFindingsError("no findings recognised in the text: name at least one observed finding")
+
+
+#: How a refusal says what a note's findings were, when none was observed.
+_ASSERTION_WORDS = {"absent": "absent", "uncertain": "uncertain", "family_history": "a relative's"}
 
 
 def bundle_refusal(payload: Mapping[str, Any], limits: IntakeLimits) -> IntakeError | None:
@@ -386,7 +396,7 @@ def case_from_bundle(
         sex=case.sex,
         sex_from="bundle" if case.sex != "unknown" else None,
     )
-    _require_observed(case, "bundle")
+    _require_observed(case, "bundle", account.mapped)
     return PreparedCase(case, "bundle", identified=True, account=account)
 
 

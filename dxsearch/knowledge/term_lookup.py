@@ -147,6 +147,7 @@ _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
     (("deny",), "absent"),  # "denies" after singularising
     (("denied",), "absent"),
     (("without",), "absent"),
+    (("neither",), "absent"),  # "neither hepatomegaly nor splenomegaly"
     (("not",), "absent"),
     (("never",), "absent"),
     (("free", "of"), "absent"),
@@ -178,6 +179,10 @@ _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
     (("at", "risk", "for"), "uncertain"),
     (("risk", "of"), "uncertain"),
     (("tested", "for"), "uncertain"),
+    (("look", "for"), "uncertain"),  # "echo to look for aortic root dilatation"
+    (("looking", "for"), "uncertain"),
+    (("check", "for"), "uncertain"),
+    (("assess", "for"), "uncertain"),
     (("evaluated", "for"), "uncertain"),
     (("evaluation", "for"), "uncertain"),
     (("assessed", "for"), "uncertain"),
@@ -194,6 +199,10 @@ _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
     (("except", "for"), "present"),
     (("with", "exception", "of"), "present"),
     (("besides",), "present"),
+    # The reason for a test or referral is the patient's: "referred to rule out Fragile X given his long face".
+    (("given",), "present"),
+    (("because", "of"), "present"),
+    (("in", "view", "of"), "present"),
 )
 #: Cues that assert only the mention that starts right after them: "normal sweating" (hyperhidrosis absent),
 #: not "normal development until seizures began".
@@ -237,6 +246,8 @@ _PSEUDO_CUES: tuple[tuple[str, ...], ...] = (
     ("not", "necessarily"),
     ("not", "cause"),
     ("not", "certain", "whether"),
+    # A duration, not the past: "a 3-year history of progressive ataxia" is a current problem.
+    *((unit, "history", "of") for unit in ("year", "month", "week", "day", "yr")),
 )
 _SYNONYM = re.compile(r'^"((?:[^"\\]|\\.)*)" (EXACT|RELATED|BROAD|NARROW)(?: ([A-Za-z_:0-9]+))?')
 
@@ -692,6 +703,8 @@ class TermLookup:
                     if not free(first - width, first):
                         continue
                     member = [token for token, _ in tokens[first - width : first]]
+                    if member[0].norm in _SIDES:  # "left congenital diaphragmatic hernia": a side, no modifier
+                        continue
                     stacked = None
                     for keep in range(len(words) - 1, 0, -1):
                         stacked = stacked or shared_term(member, member + words[keep:], mention)
@@ -718,13 +731,16 @@ class TermLookup:
         self, text: str, tokens: list[tuple[_Token, bool]], candidates: dict[int, tuple[int, str]]
     ) -> Iterator[ExtractedTerm]:
         assertion: Assertion = "present"
-        listing = False  # since the last cue, only mentions and conjunctions: a list the cue may run through
+        listing = False  # since the last cue, only list items and conjunctions: a list the cue may run through
+        unknown = 0  # words since the last comma, conjunction or mention that name nothing: a list item ends soon
         adjacent: tuple[int, Assertion] | None = None  # (token index, assertion) of an adjacent-only cue
         ends = {token.end: index + 1 for index, (token, _) in enumerate(tokens)} if candidates else {}
         i = 0
         while i < len(tokens):
             if tokens[i][1] and not (listing and self._list_item_at(tokens, i)):
                 assertion = "present"  # a comma ends a cue's clause, unless a list goes on ("no X, Y or Z")
+            if tokens[i][1]:
+                unknown = 0
             match = self._longest_match(tokens, i) or self._bag_match(tokens, i)
             denied_predicate = False
             if match is None:
@@ -752,6 +768,9 @@ class TermLookup:
                 unsure = _cue_after(tokens, end, _POST_UNCERTAIN, across_commas=True)
                 if unsure and said == "present":
                     said, post = "uncertain", max(post, unsure)
+                over = _cue_after(tokens, end, _POST_HISTORICAL, across_commas=True)
+                if over and said == "present":
+                    said, post = "historical", max(post, over)
                 family = _post_family(tokens, end)  # "seizures in his mother"
                 if family and said in ("present", "historical"):
                     said, post = "family_history", max(post, family)
@@ -761,7 +780,7 @@ class TermLookup:
                 # A clause break inside the mention ("long, slender fingers") ends the cue's scope after it.
                 if any(soft for _, soft in tokens[i + 1 : end]):
                     assertion = "present"
-                i = end + post
+                i, unknown = end + post, 0
                 continue
             cue = _cue(tokens, i, text)
             if cue is not None:
@@ -777,15 +796,21 @@ class TermLookup:
                 relative = cue[1] == "family_history" and tokens[i][0].norm in _RELATIVE_WORDS
                 i += 1 if relative else len(cue[0])
                 continue
-            if tokens[i][0].norm not in _CONJUNCTIONS and tokens[i][0].norm != "nor":
-                listing = False
+            if tokens[i][0].norm in _CONJUNCTIONS or tokens[i][0].norm == "nor":
+                unknown = 0
+            else:
+                # A list runs through an item that names nothing ("denies headaches, visual disturbance or
+                # weakness"), not through a clause ("no fever reported today, hypotonia").
+                unknown += 1
+                listing = listing and unknown <= _LIST_ITEM_WORDS
             adjacent_cue = _ADJACENT_CUES.get(tokens[i][0].norm)
             if adjacent_cue is not None:
                 adjacent = (i + 1, adjacent_cue)
             elif (
                 tokens[i][0].norm in _CLAUSE_BREAKERS
                 or (assertion == "family_history" and tokens[i][0].norm in _PATIENT_SUBJECTS)
-                or (assertion != "present" and _patient_asserts(tokens, i))
+                # "and had" goes on with the relative ("his father has a large head and had a nodule removed")
+                or (assertion not in ("present", "family_history") and _patient_asserts(tokens, i))
             ):
                 assertion = "present"
             i += 1
@@ -798,7 +823,14 @@ class TermLookup:
             i += 1
         match = self._longest_match(tokens, i) if i < len(tokens) else None
         if match is None:
-            return False
+            # An item of a word or two that names nothing ("visual disturbance"), if a list item follows it.
+            j = i + 1
+            while j < len(tokens) and j - i < _LIST_ITEM_WORDS and not tokens[j][1]:
+                if tokens[j][0].norm in (*_CONJUNCTIONS, "nor"):
+                    break
+                j += 1
+            ends_item = j < len(tokens) and (tokens[j][1] or tokens[j][0].norm in (*_CONJUNCTIONS, "nor"))
+            return i < len(tokens) and ends_item and self._list_item_at(tokens, j)
         end = match[0]
         return end >= len(tokens) or tokens[end][1] or tokens[end][0].norm in (*_CONJUNCTIONS, "nor")
 
@@ -815,6 +847,8 @@ class TermLookup:
             if tokens[end - 1][0].norm in _BAG_STOPWORDS or any(soft for _, soft in tokens[i + 1 : end]):
                 continue
             norms = [token.norm for token, _ in tokens[i:end]]
+            if _CONJUNCTIONS.intersection(norms):  # "hands and a small penis" is not Small hand
+                continue
             bag = _bag(norms)
             term_id = self._bags.get(bag) if bag is not None else None
             if term_id is None and _DEGREE_ADVERBS.intersection(norms[1:]):
@@ -919,7 +953,8 @@ def _sentences(text: str, kept: Sequence[tuple[int, int]] = ()) -> Iterator[list
 
 #: A "Family history:" heading (or FHx / FH) at the start of a line.
 _FAMILY_HEADING = re.compile(
-    r"^[ \t]*(?:family\s+(?:medical\s+)?history|family\s+hx|fhx|fh)[ \t]*:", re.IGNORECASE | re.MULTILINE
+    r"^[ \t]*(?:family\s+(?:medical\s+)?history|family\s+hx|fhx|fh)(?:[ \t]*:|[ \t]*(?=\r?\n))",
+    re.IGNORECASE | re.MULTILINE,
 )
 _BLANK_LINE = re.compile(r"\n[ \t\r]*\n")
 _SENTENCE_BOUNDARY = re.compile(r"[.!?](?=\s+\S)")
@@ -935,15 +970,20 @@ _ABOUT_RELATIVES = re.compile(
 )
 #: A line headed by a relative outside any family-history section: "Mother: ptosis", "Sibling: epilepsy".
 _RELATIVE_LINE = re.compile(
-    r"^[ \t]*(?:(?:maternal|paternal|older|younger|elder|half-?)\s*)?(?:"
+    r"^[ \t]*(?:[-*•·][ \t]*)?(?:(?:maternal|paternal|older|younger|elder|half-?)\s*)?(?:"
     + "|".join(_RELATIVES)
-    + r")s?[ \t]*:(?P<said>[^\n]*)",
+    + r")s?(?:[ \t]*:|[ \t]+[-–][ \t])(?P<said>[^\n]*)",
     re.IGNORECASE | re.MULTILINE,
 )
 #: A line headed by a relative inside a family-history section: "Father:", "Maternal aunt:", "Older brother:".
 _RELATIVE_HEADING = re.compile(
     r"[ \t]*(?:(?:maternal|paternal|older|younger|elder|half-?)\s*)?(?:" + "|".join(_RELATIVES) + r")s?\b",
     re.IGNORECASE,
+)
+#: A line about the patient, which ends a family-history section: "The patient has ...", "He was ...".
+_PATIENT_LINE = re.compile(
+    r"^[ \t]*(?:the\s+(?:patient|proband|child|boy|girl|baby|infant)|patient|proband|he|she|they|our\s+patient)\b",
+    re.IGNORECASE | re.MULTILINE,
 )
 #: A heading of another section: a line that starts with a few words and a colon ("Examination:").
 _OTHER_HEADING = re.compile(r"^[ \t]*[A-Za-z][A-Za-z /&()-]{1,40}:", re.MULTILINE)
@@ -970,7 +1010,8 @@ def family_sections(text: str) -> list[tuple[int, int]]:
             if not _RELATIVE_HEADING.match(other.group(0)):
                 end = other.start()
                 break
-        spans.append((heading.end(), end))
+        patient_line = _PATIENT_LINE.search(text, line_end + 1, end)  # "The patient has palpitations."
+        spans.append((heading.end(), patient_line.start() if patient_line is not None else end))
     return spans
 
 
@@ -1004,8 +1045,20 @@ _POST_UNCERTAIN: tuple[tuple[str, ...], ...] = (
     ("not", "excluded"),
     ("is", "suspected"),
     ("was", "suspected"),
+    ("suspected",),  # "Pulmonary hypoplasia suspected."
+    ("queried",),
+    ("to", "be", "excluded"),
     ("is", "possible"),
     ("is", "unlikely"),
+)
+#: After a mention, words that say it is over: "Asthma resolved", "neonatal hypoglycaemia, resolved".
+_POST_HISTORICAL: tuple[tuple[str, ...], ...] = (
+    ("resolved",),
+    ("now", "resolved"),
+    ("has", "resolved"),
+    ("had", "resolved"),
+    ("since", "resolved"),
+    ("in", "remission"),
 )
 #: After a mention, words that make it the name of a place or a team, not a finding: "Epilepsy Clinic Letter",
 #: "Neurofibromatosis Clinic", "Skeletal Dysplasia Service".
@@ -1079,9 +1132,13 @@ _WORD_EQUIVALENTS = {
 _STEM_EQUIVALENTS: dict[str, str] = {}
 #: Adverbs of degree a bag match may read past when the words with them name no term ("severely delayed").
 _DEGREE_ADVERBS = frozenset(
-    {"severely", "significantly", "markedly", "moderately", "slightly", "very", "extremely", "profoundly"}
+    {"severely", "significantly", "markedly", "moderately", "mildly", "slightly", "very", "extremely", "profoundly"}
     | {"grossly", "somewhat", "considerably", "notably", "quite", "rather", "persistently", "progressively"}
 )
+#: Words that say which side, never a modifier a stacked mention shares.
+_SIDES = frozenset({"left", "right", "bilateral", "unilateral", "ipsilateral", "contralateral"})
+#: Most words of a list item that names no term, through which a negation's list still runs.
+_LIST_ITEM_WORDS = 2
 #: Longest window a bag match looks at, in tokens.
 MAX_BAG_TOKENS = 6
 _STEM_SUFFIXES = (
@@ -1174,7 +1231,7 @@ def speaks_of_a_relative(text: str) -> bool:
             cue = _cue(tokens, i, text)
             # A possessive alone ("mother's report") is a cue for a mention that follows; here no term follows,
             # so only a relative with a verb or "family history" says the words are the relative's.
-            if cue is not None and cue[1] == "family_history" and len(cue[0]) > 1:
+            if cue is not None and cue[1] == "family_history" and not _possessive(tokens[i][0], text):
                 return True
     return False
 
@@ -1203,6 +1260,34 @@ def _cues_by_first_word() -> dict[str, tuple[tuple[tuple[str, ...], Assertion | 
 _CUES_BY_FIRST_WORD = _cues_by_first_word()
 
 
+def _possessive(token: _Token, text: str) -> bool:
+    """ "mother's", "parents'" (the plural's apostrophe is after the token, in ``text``)."""
+    plural = token.raw[-1:] in ("s", "S") and text[token.end : token.end + 1] in ("'", "’")
+    return plural or token.raw.casefold().endswith(("'s", "’s"))
+
+
+#: Words between relatives and their verb: "her father and paternal grandmother both have", "grandmother aged
+#: 70 years with dementia", "his two older brothers also had".
+_BETWEEN_RELATIVE_AND_VERB = frozenset(
+    {"and", "or", "both", "also", "all", "maternal", "paternal", "older", "younger", "elder", "half", "his", "her"}
+    | {"their", "two", "three", "of", "aged", "year", "month", "week", "day", "old", "twin", "affected"}
+)
+_RELATIVE_VERB_WORDS = frozenset(_RELATIVE_VERBS)
+
+
+def _relatives_verb(tokens: list[tuple[_Token, bool]], j: int) -> bool:
+    """Whether, past more relatives, "both", an age ("aged 70 years"), a verb of the relatives comes before any
+    comma: the words after it are said of them."""
+    while j < len(tokens) and not tokens[j][1]:
+        norm = tokens[j][0].norm
+        if norm in _RELATIVE_VERB_WORDS:
+            return True
+        if norm not in _BETWEEN_RELATIVE_AND_VERB and norm not in _RELATIVE_WORDS and not norm.isdigit():
+            return False
+        j += 1
+    return False
+
+
 def _cue(tokens: list[tuple[_Token, bool]], i: int, text: str = "") -> tuple[tuple[str, ...], Assertion | None] | None:
     """The (longest) assertion cue starting at token ``i`` (assertion ``None``: a pseudo-cue), ``None`` if none.
 
@@ -1210,8 +1295,9 @@ def _cue(tokens: list[tuple[_Token, bool]], i: int, text: str = "") -> tuple[tup
     "both parents' hearing" (the plural's apostrophe is after the token, in ``text``).
     """
     token = tokens[i][0]
-    plural_possessive = token.raw[-1:] in ("s", "S") and text[token.end : token.end + 1] in ("'", "’")
-    if token.norm in _RELATIVE_WORDS and (token.raw.casefold().endswith(("'s", "’s")) or plural_possessive):
+    if token.norm in _RELATIVE_WORDS and _possessive(token, text):
+        return (token.norm,), "family_history"
+    if token.norm in _RELATIVE_WORDS and _relatives_verb(tokens, i + 1):
         return (token.norm,), "family_history"
     for words, assertion in _CUES_BY_FIRST_WORD.get(tokens[i][0].norm, ()):
         if tuple(token.norm for token, _ in tokens[i : i + len(words)]) == words:
@@ -1241,6 +1327,8 @@ _EVERYDAY_WORDS = frozenset({"fall"})
 #: Everyday words for findings HPO does not spell. Phrases that say an ability is missing ("cannot walk")
 #: are read by ``dxsearch.intake.abilities``, which also checks where the phrase ends.
 FINDING_PHRASES: dict[str, str] = {
+    "deaf": "HP:0000365",  # HPO spells the noun ("Deafness"), notes the adjective ("profoundly deaf since birth")
+    "hypermobile": "HP:0001382",  # "he is markedly hypermobile (Beighton 8/9)": Joint hypermobility
     "wheelchair bound": "HP:0002540",
     "nonambulant": "HP:0002540",
     # HPO spells it "generalized tonic-clonic seizure without specification of onset" and "bilateral ...".

@@ -82,6 +82,19 @@ def test_check_age_refuses_what_is_no_age(age: str) -> None:
         ("Seizures.\n  Age 3 years, girl", "P3Y", "female"),
         ("Maternal age 35 years. Bone age 6 years. At age 2 years he walked.", None, None),
         ("Father, age 40 years, is healthy. Seizure onset: age 6 months.", None, None),
+        # A relative's age before it in the sentence; the patient's after.
+        ("Her mother, aged 40 years, has ptosis.", None, None),
+        ("Older sibling died aged 6 months. She is 2 years old.", "P2Y", None),
+        # Openings a user test met: words before the sex, the sex before the age, short units, 18/12.
+        ("61-year-old right-handed man", "P61Y", "male"),
+        ("A woman aged 30 years", "P30Y", "female"),
+        ("Faith, aged 3, has seizures.", "P3Y", None),
+        ("M, 45y. Seizures.", "P45Y", "male"),
+        ("Sex: F\nAge: 2y 3m", "P2Y", "female"),
+        ("18/12 old boy", "P18M", "male"),
+        # The sex without an age.
+        ("Term female infant born at 39 weeks.", None, "female"),
+        ("Baby boy, 2 days old", "P2D", "male"),
     ],
 )
 def test_the_patients_age_among_other_ages(text: str, age: str | None, sex: str | None) -> None:

@@ -21,6 +21,13 @@ def test_a_note_of_negations_is_refused_as_findings_named_only_as_absent() -> No
     assert message == "the text names findings only as absent (2): name at least one observed finding"
 
 
+def test_a_note_of_possibilities_and_relatives_findings_is_refused_saying_so() -> None:
+    message = _refusal(CaseInput(text="His mother has ptosis. Possible scoliosis. Retinitis pigmentosa is unlikely."))
+    assert message == (
+        "the text names findings only as uncertain (2) or a relative's (1): name at least one observed finding"
+    )
+
+
 def test_a_note_without_any_finding_is_refused_as_nothing_recognised() -> None:
     message = _refusal(CaseInput(text="Seen today, feeling well."))
     assert message == "no findings recognised in the text: name at least one observed finding"

@@ -406,6 +406,49 @@ def test_an_adjective_a_degree_or_a_non_prefix_is_read(lookup: TermLookup) -> No
     assert said("He is nonverbal.") == [("HP:0001344", "present")]  # a word of its own: Absent speech
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Relatives: several before their verb, an age between, "and had" going on with them.
+        ("Her father and paternal grandmother both have hearing loss.", [("HP:0000365", "family_history")]),
+        ("Grandmother aged 70 years with dementia.", [("HP:0000726", "family_history")]),
+        (
+            "His father has a large head and had a thyroid nodule removed.",
+            [("HP:0000256", "family_history"), ("HP:0025388", "family_history")],  # Macrocephaly, Thyroid nodule,
+        ),
+        # Family-history sections: a heading without a colon, bulleted relatives, a line about the patient ending it.
+        (
+            "Family history\n* Father: joint hypermobility\n\nExamination: scoliosis.",
+            [("HP:0001382", "family_history"), ("HP:0002650", "present")],
+        ),
+        ("Mother - epilepsy\nHe has ptosis.", [("HP:0001250", "family_history"), ("HP:0000508", "present")]),
+        (
+            "Family history:\n- Mother: ptosis\nThe patient has palpitations.",
+            [("HP:0000508", "family_history"), ("HP:0001962", "present")],
+        ),
+        # Negation: "neither ... nor", and a list running through an item that names nothing.
+        ("Neither hepatomegaly nor splenomegaly was present.", [("HP:0002240", "absent"), ("HP:0001744", "absent")]),
+        ("Denies headaches, visual disturbance or fever.", [("HP:0002315", "absent"), ("HP:0001945", "absent")]),
+        ("No fever, hypotonia noted.", [("HP:0001945", "absent"), ("HP:0001252", "present")]),
+        # Uncertain, and the reason for a test, which is the patient's.
+        ("Echo to look for aortic root dilatation.", [("HP:0002616", "uncertain")]),
+        ("Pulmonary hypoplasia suspected.", [("HP:0002089", "uncertain")]),
+        (
+            "Referred to rule out Fragile X given his macroorchidism and long face.",
+            [("HP:0000053", "present"), ("HP:0000276", "present")],
+        ),
+        # A duration is no history; "resolved" is.
+        ("A 3-year history of progressive gait ataxia.", [("HP:0007240", "present")]),
+        ("Asthma resolved.", [("HP:0002099", "historical")]),
+        # Words that belonged to another mention's neighbour.
+        ("Polydactyly of both hands and a small penis.", [("HP:0010442", "present"), ("HP:0000054", "present")]),
+        ("Left congenital diaphragmatic hernia.", [("HP:0000776", "present")]),
+    ],
+)
+def test_what_a_user_test_of_notes_found(lookup: TermLookup, text: str, expected: list[tuple[str, str]]) -> None:
+    assert [(m.term_id, m.assertion) for m in lookup.mentions(text)] == expected
+
+
 def test_a_linking_verb_is_no_word_of_a_term(lookup: TermLookup) -> None:
     """ "affecting" stems to "affect": without the stop, "abnormalities affecting" read as Abnormal affect."""
     assert "HP:0025766" not in {m.term_id for m in lookup.mentions("with abnormalities affecting branchial arches")}
