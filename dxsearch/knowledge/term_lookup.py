@@ -309,6 +309,8 @@ def _singular(token: str) -> str:
         return token[:-2]
     if token.endswith(("oses", "yses")) and len(token) > 6:  # arthrogryposes, exostoses, paralyses
         return token[:-2] + "is"
+    if token.endswith("eas") and not token.endswith("creas"):  # apneas, apnoeas, areas; not pancreas
+        return token[:-1]
     if token.endswith(("ss", "us", "is", "as")):
         return token
     if token.endswith("s"):
@@ -328,10 +330,14 @@ def _normalise_word(word: str) -> str:
 
 
 #: British spellings and their American forms, applied alike to text and dictionary (HPO spells American):
-#: hypercholesterolaemia, oedema, haemorrhage, paediatric, behaviour, tumour, generalised.
+#: hypercholesterolaemia, oedema, haemorrhage, paediatric, behaviour, tumour, generalised, apnoea.
 _BRITISH = (
     (re.compile(r"aemia$"), "emia"),
     (re.compile(r"^oe(?=[dsn])"), "e"),
+    (re.compile(r"(?<=[a-z])oea$"), "ea"),  # apnoea, dyspnoea, tachypnoea, diarrhoea, amenorrhoea
+    (re.compile(r"(?<=[a-z])oedem"), "edem"),  # papilloedema, lymphoedema
+    (re.compile(r"^foet"), "fet"),  # foetal
+    (re.compile(r"^coeli"), "celi"),  # coeliac
     (re.compile(r"^(hyper|hypo|an|)haem"), r"\1hem"),
     (re.compile(r"^paed"), "ped"),
     (re.compile(r"(?<=[ilmvb])our(?=$|al|ed|ing)"), "or"),

@@ -443,6 +443,11 @@ def test_an_adjective_a_degree_or_a_non_prefix_is_read(lookup: TermLookup) -> No
         # Words that belonged to another mention's neighbour.
         ("Polydactyly of both hands and a small penis.", [("HP:0010442", "present"), ("HP:0000054", "present")]),
         ("Left congenital diaphragmatic hernia.", [("HP:0000776", "present")]),
+        # British spellings in -oea and -oedema, and a plural in -eas.
+        (
+            "Tachypnoea, apnoeas and papilloedema.",
+            [("HP:0002789", "present"), ("HP:0002104", "present"), ("HP:0001085", "present")],
+        ),
     ],
 )
 def test_what_a_user_test_of_notes_found(lookup: TermLookup, text: str, expected: list[tuple[str, str]]) -> None:
