@@ -309,7 +309,7 @@ def _singular(token: str) -> str:
         return token[:-2]
     if token.endswith(("oses", "yses")) and len(token) > 6:  # arthrogryposes, exostoses, paralyses
         return token[:-2] + "is"
-    if token.endswith("eas") and not token.endswith("creas"):  # apneas, apnoeas, areas; not pancreas
+    if token.endswith(("pneas", "pnoeas", "rrheas", "rrhoeas")):  # apneas, apnoeas, diarrhoeas; not whereas
         return token[:-1]
     if token.endswith(("ss", "us", "is", "as")):
         return token
