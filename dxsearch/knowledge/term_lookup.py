@@ -986,9 +986,10 @@ _RELATIVE_HEADING = re.compile(
     r"[ \t]*(?:(?:maternal|paternal|older|younger|elder|half-?)\s*)?(?:" + "|".join(_RELATIVES) + r")s?\b",
     re.IGNORECASE,
 )
-#: A line about the patient, which ends a family-history section: "The patient has ...", "He was ...".
+#: A line about the patient, which ends a family-history section: "The patient has ...". Not "He" or "She",
+#: which in the section may be a relative ("Mother: ptosis.\nShe also has diabetes.").
 _PATIENT_LINE = re.compile(
-    r"^[ \t]*(?:the\s+(?:patient|proband|child|boy|girl|baby|infant)|patient|proband|he|she|they|our\s+patient)\b",
+    r"^[ \t]*(?:the\s+(?:patient|proband|child|boy|girl|baby|infant)|patient|proband|our\s+patient)\b",
     re.IGNORECASE | re.MULTILINE,
 )
 #: A heading of another section: a line that starts with a few words and a colon ("Examination:").

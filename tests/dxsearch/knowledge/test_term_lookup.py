@@ -426,6 +426,11 @@ def test_an_adjective_a_degree_or_a_non_prefix_is_read(lookup: TermLookup) -> No
             "Family history:\n- Mother: ptosis\nThe patient has palpitations.",
             [("HP:0000508", "family_history"), ("HP:0001962", "present")],
         ),
+        # "She" in the section may be the relative: only the patient named ends it.
+        (
+            "Family history:\nMother: ptosis.\nShe also has scoliosis.",
+            [("HP:0000508", "family_history"), ("HP:0002650", "family_history")],
+        ),
         # Negation: "neither ... nor", and a list running through an item that names nothing.
         ("Neither hepatomegaly nor splenomegaly was present.", [("HP:0002240", "absent"), ("HP:0001744", "absent")]),
         ("Denies headaches, visual disturbance or fever.", [("HP:0002315", "absent"), ("HP:0001945", "absent")]),
