@@ -514,9 +514,10 @@ class TermLookup:
         # A one-word finding in "-ia" is said as its adjective too: "a hypotonic infant", "dystonic posturing",
         # "ataxic"; below every spelling HPO gives, so a word that names another term keeps it.
         for key, by_term in list(candidates.items()):
-            if " " not in key and key.endswith("ia") and len(key) >= 6:
+            adjective = _adjective(key)
+            if adjective is not None:
                 for term_id in by_term:
-                    add(key[:-2] + "ic", term_id, _TIER_ADJECTIVE)
+                    add(adjective, term_id, _TIER_ADJECTIVE)
 
         self._entries: dict[str, _Entry] = {}
         ambiguous: set[str] = set()
@@ -905,6 +906,17 @@ class TermLookup:
         return None
 
 
+def _adjective(key: str) -> str | None:
+    """The adjective of a one-word finding: hypotonia / hypotonic, microcephaly / microcephalic; else ``None``."""
+    if " " in key or len(key) < 6:
+        return None
+    if key.endswith("ia"):
+        return key[:-2] + "ic"
+    if key.endswith("aly"):  # microcephaly, macrocephaly, acromegaly
+        return key[:-1] + "ic"
+    return None
+
+
 def _broadest(term_ids: set[str], knowledge: HpoKnowledge) -> str | None:
     """The one term of ``term_ids`` every other is below, or ``None`` when none is (the words are ambiguous)."""
     if len(term_ids) == 1:
@@ -1105,6 +1117,7 @@ LINKING_VERBS = frozenset(
 COPULAS = frozenset({"is", "are", "was", "were", "been", "appeared", "seemed"})
 _BAG_STOPWORDS = (
     frozenset({"of", "the", "a", "an", "in", "on", "with", "and", "to", "at", "by", "for", "from", "or"})
+    | {"ha", "has", "have", "had"}  # "speech has been delayed" ("has" is "ha" once made singular)
     | LINKING_VERBS
     | COPULAS
 )
@@ -1335,6 +1348,11 @@ _EVERYDAY_WORDS = frozenset({"fall"})
 #: are read by ``dxsearch.intake.abilities``, which also checks where the phrase ends.
 FINDING_PHRASES: dict[str, str] = {
     "deaf": "HP:0000365",  # HPO spells the noun ("Deafness"), notes the adjective ("profoundly deaf since birth")
+    # Tone and weakness as notes shorten them: "increased tone in the legs", "proximal weakness".
+    **dict.fromkeys(("increased tone", "high tone", "raised tone"), "HP:0001276"),
+    **dict.fromkeys(("reduced tone", "decreased tone", "low tone", "poor tone"), "HP:0001252"),
+    "proximal weakness": "HP:0003701",
+    "distal weakness": "HP:0002460",
     "hypermobile": "HP:0001382",  # "he is markedly hypermobile (Beighton 8/9)": Joint hypermobility
     "wheelchair bound": "HP:0002540",
     "nonambulant": "HP:0002540",

@@ -448,6 +448,16 @@ def test_an_adjective_a_degree_or_a_non_prefix_is_read(lookup: TermLookup) -> No
         # Words that belonged to another mention's neighbour.
         ("Polydactyly of both hands and a small penis.", [("HP:0010442", "present"), ("HP:0000054", "present")]),
         ("Left congenital diaphragmatic hernia.", [("HP:0000776", "present")]),
+        # Shorthand and adjectives notes use: tone, proximal weakness, "microcephalic", "has been delayed".
+        (
+            "Microcephalic, with increased tone and proximal weakness; speech has been delayed.",
+            [
+                ("HP:0000252", "present"),
+                ("HP:0001276", "present"),
+                ("HP:0003701", "present"),
+                ("HP:0000750", "present"),
+            ],
+        ),
         # British spellings in -oea and -oedema, and a plural in -eas.
         (
             "Tachypnoea, apnoeas and papilloedema.",
