@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dxsearch.cases import Finding, Sex, duration_years
 from dxsearch.intake.abilities import ability_candidates
+from dxsearch.intake.checklists import checklist_candidates
 from dxsearch.intake.demographics import Demographics, read_demographics
 from dxsearch.intake.quantities import quantity_candidates
 from dxsearch.knowledge.context_lookup import ItemKind, case_modes, case_onset, get_context_lookup, kind_of
@@ -374,9 +375,11 @@ def read_text(
     proposed = second.candidates(text) if second is not None else ()
     years = duration_years(age or demographics.age or "")
     age_months = None if years is None else 12 * years
-    # Values and missing abilities are mentions the dictionary cannot spell: "OFC 42 cm (-3 SD)", "cannot walk".
+    # Values, missing abilities and template items are mentions the dictionary cannot spell: "OFC 42 cm (-3 SD)",
+    # "cannot walk", "Hearing: impaired".
     values = quantity_candidates(text, age_months)
-    mentions = lookup.mentions(text, proposed, stated=[*values, *ability_candidates(text, age_months)])
+    unspelled = [*values, *ability_candidates(text, age_months), *checklist_candidates(text, lookup)]
+    mentions = lookup.mentions(text, proposed, stated=unspelled)
     stated = (context if context is not None else get_context_lookup()).mentions(text)
     findings: list[Finding] = []
     known: set[str] = set()

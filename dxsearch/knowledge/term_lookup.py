@@ -570,6 +570,16 @@ class TermLookup:
         entry = self._entries.get(normalise(label))
         return entry.term_id if entry is not None else None
 
+    def words_term(self, words: str) -> str | None:
+        """The term these words name whole, in any order and form ("hearing impaired": Hearing impairment), as a
+        bag match reads them in text; ``None`` when they name none or more than one."""
+        exact = self.lookup(words)
+        if exact is not None:
+            return exact
+        tokens = [(token, False) for token in _tokens(words)]
+        match = self._bag_match(tokens, 0) if tokens else None
+        return match[1] if match is not None and match[0] == len(tokens) else None
+
     def extract(self, text: str) -> list[ExtractedTerm]:
         """HPO terms mentioned in clinical text, each once, in order of first mention.
 

@@ -219,3 +219,14 @@ def test_the_age_the_caller_gave_dates_the_milestones_of_a_note() -> None:
         payload = CaseInput(findings=(FindingInput(label="cannot walk"), FindingInput(label="Seizure")), age=age)
         prepared = intake(payload, pseudonymiser=PSEUDONYMISER, fallback_id="case-1")
         assert prepared.case.findings[0].hpo_id == expected
+
+
+def test_an_examination_template_item_is_read_with_its_value() -> None:
+    """ "Hearing: impaired": the colon ends a sentence for the dictionary, so subject and value are read together."""
+    note = "Examination:\nHearing: impaired\nReflexes: brisk\nLiver: enlarged\nScoliosis: no\nVision: normal"
+    assert present(note) == [
+        ("HP:0000365", "present"),  # Hearing impairment
+        ("HP:0001348", "present"),  # Brisk reflexes
+        ("HP:0002240", "present"),  # Hepatomegaly
+        ("HP:0002650", "absent"),  # a denial stays the dictionary's reading
+    ]
