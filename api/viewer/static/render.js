@@ -195,6 +195,7 @@ function renderFindings(trace, decision) {
   }
   const fromValues = readFromValues(trace.input_account);
   append(section, h("ul", { class: "chips" }, all.map((f) => findingChip(f, "", fromValues.get(f.hpoId)))));
+  append(section, renderReadNotFindings(trace.input_account));
   append(section, renderNotUnderstood(trace.input_account));
   const c = trace.case;
   const about = [];
@@ -214,6 +215,42 @@ function renderFindings(trace, decision) {
     append(section, h("p", { class: "meta pseudonym" }, label, h("code", {}, String(c.pseudonym)), note));
   }
   return section;
+}
+
+/** How the account says what a mapped item is, when it is not a finding of the patient. */
+const READ_AS = {
+  uncertain: "possible: ",
+  family_history: "a relative's: ",
+  inheritance: "inheritance: ",
+  onset: "onset: ",
+};
+
+/** What was read but is no finding of the patient: a possibility ("rule out microcephaly", a provisional
+ * Condition), a relative's finding, the mode of inheritance or the onset the words state. Shown, so that
+ * nothing the clinician entered disappears between the input and the chips. */
+function renderReadNotFindings(account) {
+  const seen = new Set();
+  const chips = [];
+  for (const m of (account && Array.isArray(account.mapped) && account.mapped) || []) {
+    const kind = m.kind === "finding" ? m.assertion : m.kind;
+    const flag = READ_AS[kind];
+    if (!flag || (m.kind !== "finding" && !["present", "historical"].includes(m.assertion))) continue;
+    const key = `${kind} ${m.hpo_id}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    chips.push(
+      h(
+        "li",
+        { class: `chip read-as ${kind}` },
+        h("span", { class: "chip-flag" }, flag),
+        String(m.label ?? m.hpo_id),
+        " ",
+        typeof m.hpo_id === "string" ? codeLink(m.hpo_id) : null,
+      ),
+    );
+  }
+  if (!chips.length) return null;
+  return [h("p", { class: "meta" }, "Also read, not findings of the patient:"), h("ul", { class: "chips" }, chips)];
 }
 
 /** Where an input item was: the words given (findings, bundle), or characters of the note (never kept). */

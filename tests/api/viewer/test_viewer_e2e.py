@@ -48,7 +48,7 @@ POISON_TEXT = (
 )
 NOTE = (
     "Fourteen-year-old girl, height 182 cm (>97th centile), with arachnodactyly, ectopia lentis and aortic root "
-    "dilatation. No seizures."
+    "dilatation. No seizures. Her father has scoliosis."
 )
 HPO = "http://purl.obolibrary.org/obo/hp.owl"
 BUNDLE = {
@@ -250,6 +250,8 @@ def test_clinician_and_auditor_views_in_chromium(live_server: LiveServer, browse
     expect(page.locator(".chip.excluded")).to_contain_text("seizures", ignore_case=True)
     # Read from the stated height, not named in the words: the chip names the term it was read as.
     expect(page.locator(".findings .chip").first).to_contain_text("height 182 cm (>97th centile) → Tall stature")
+    # A relative's finding is read and shown, not in the case: nothing entered disappears.
+    expect(page.locator(".chip.read-as.family_history")).to_contain_text("a relative's: Scoliosis")
     page.get_by_role("radio", name="FHIR bundle").check()
     page.fill("#bundle", json.dumps(BUNDLE))
     page.get_by_role("button", name="Diagnose").click()
