@@ -889,9 +889,10 @@ class TermLookup:
     def _negated_predicate(self, tokens: list[tuple[_Token, bool]], i: int) -> tuple[int, str] | None:
         """A finding stated as a denied predicate, "the heart was not enlarged", "his gait is not ataxic": the
         bag of the window without its "not" right after a copula, when that names one term (said absent)."""
-        if tokens[i][0].norm in _BAG_STOPWORDS:
-            return None
-        for end in range(min(len(tokens), i + MAX_BAG_TOKENS + 1), i + 2, -1):
+        last = min(len(tokens), i + MAX_BAG_TOKENS + 1)
+        if tokens[i][0].norm in _BAG_STOPWORDS or not any(token.norm == "not" for token, _ in tokens[i + 1 : last]):
+            return None  # tried at every token no match starts at: most have no "not" ahead
+        for end in range(last, i + 2, -1):
             window = [token.norm for token, _ in tokens[i:end]]
             if window[-1] in _BAG_STOPWORDS or any(soft for _, soft in tokens[i + 1 : end]):
                 continue
