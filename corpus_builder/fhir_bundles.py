@@ -149,9 +149,7 @@ def patient_document(
     feature listed there would make a code filter match its opposite.
     """
     patient = parsed_patient
-    said = {f.hpo_id for f in patient.findings if f.hpo_id}
-    conditions = [f for f in condition_findings(patient.conditions) if f.hpo_id not in said]  # said once
-    findings = [named_finding(f) for f in [*patient.findings, *conditions]]
+    findings = indexed_findings(patient)
     observed = [f for f in findings if not f.excluded]
     excluded = [f for f in findings if f.excluded]
     diseases = [c for c in patient.conditions if c.hpo_id is None]
@@ -198,7 +196,18 @@ def patient_document(
     )
 
 
-def named_finding(finding: Finding) -> Finding:
+def indexed_findings(patient: ParsedPatient) -> list[Finding]:
+    """What an indexed patient record says the patient has or has not: its Observations' findings, then those of
+    its HPO-coded Conditions not already said, each named by its term when coded without words.
+
+    The build and ``validate --explain`` both read it, so the explanation is what the index holds.
+    """
+    said = {f.hpo_id for f in patient.findings if f.hpo_id}
+    conditions = [f for f in _condition_findings(patient.conditions) if f.hpo_id not in said]  # said once
+    return [_named_finding(f) for f in [*patient.findings, *conditions]]
+
+
+def _named_finding(finding: Finding) -> Finding:
     """A finding coded without a display or text is indexed by its term's name, not its id."""
     if finding.hpo_id is None or finding.label != finding.hpo_id:
         return finding
@@ -209,7 +218,7 @@ def named_finding(finding: Finding) -> Finding:
     return finding.model_copy(update={"label": knowledge.term_name(current)}) if current else finding
 
 
-def condition_findings(conditions: Iterable[ParsedCondition]) -> list[Finding]:
+def _condition_findings(conditions: Iterable[ParsedCondition]) -> list[Finding]:
     """The findings of Conditions coded in HPO (a phenotype, not a diagnosis): excluded when refuted; an
     unconfirmed one is no finding. Only a Condition naming a disease is a diagnosis of the indexed patient."""
     return [

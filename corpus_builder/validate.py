@@ -151,7 +151,7 @@ def _explain_records(file: Path, suffix: str, text: str) -> Iterator[RecordExpla
 
 
 def _explain_bundle(location: str, payload: dict[str, Any]) -> Iterator[RecordExplanation]:
-    from corpus_builder.fhir_bundles import condition_findings, named_finding
+    from corpus_builder.fhir_bundles import indexed_findings
     from dxsearch.intake.fhir import BundleError, parse_bundle
     from dxsearch.knowledge.term_lookup import get_term_lookup
 
@@ -185,10 +185,7 @@ def _explain_bundle(location: str, payload: dict[str, Any]) -> Iterator[RecordEx
             kind=f"patient record (FHIR {patient.fhir_version})",
             sex=patient.sex,
             age=patient.age,
-            findings=tuple(
-                (f.label, f.hpo_id, f.excluded)
-                for f in map(named_finding, [*patient.findings, *condition_findings(patient.conditions)])
-            ),
+            findings=tuple((f.label, f.hpo_id, f.excluded) for f in indexed_findings(patient)),
             diagnoses=tuple(
                 f"{' '.join(c.codes) or '(no code)'} {c.label}"
                 + (" (refuted)" if c.refuted else " (unconfirmed: not indexed as a diagnosis)" if c.unconfirmed else "")

@@ -273,8 +273,7 @@ def read_items(
             read = read_demographics(words)
             if read.age is not None and demographics.age is None:
                 demographics, demographics_path = _shifted(read, start), path
-            years = duration_years(age or demographics.age or read.age or "")
-            age_months = None if years is None else 12 * years
+            age_months = _months(age or demographics.age or read.age)
             read_values = quantity_candidates(words, age_months)
             abilities = ability_candidates(words, age_months)
             mentions = _best_per_term(lookup.mentions(words, stated=[*read_values, *abilities]))
@@ -373,8 +372,7 @@ def read_text(
     """
     demographics = read_demographics(text)
     proposed = second.candidates(text) if second is not None else ()
-    years = duration_years(age or demographics.age or "")
-    age_months = None if years is None else 12 * years
+    age_months = _months(age or demographics.age)
     # Values, missing abilities and template items are mentions the dictionary cannot spell: "OFC 42 cm (-3 SD)",
     # "cannot walk", "Hearing: impaired".
     values = quantity_candidates(text, age_months)
@@ -450,6 +448,12 @@ def given_term_id(hpo_id: str | None, knowledge: HpoKnowledge) -> tuple[str | No
         return hpo_id, None
     merged_into = knowledge.current_id(hpo_id)
     return (merged_into, None) if merged_into is not None else (None, hpo_id)
+
+
+def _months(age: str | None) -> float | None:
+    """An ISO 8601 age in months, what the milestone and ability readers compare with; ``None`` when unknown."""
+    years = duration_years(age)
+    return None if years is None else 12 * years
 
 
 def _root_named(label: str, knowledge: HpoKnowledge) -> str | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from dxsearch.cases import AGE_DURATION, Sex, duration_years
 
-__all__ = ["MAX_AGE_YEARS", "Demographics", "check_age", "read_demographics"]
+__all__ = ["MAX_AGE_YEARS", "RELATIVE", "Demographics", "check_age", "read_demographics"]
 
 #: The oldest age any input may state; beyond it an age is refused, not read.
 MAX_AGE_YEARS = 150
@@ -85,21 +85,17 @@ _SEX_ALONE = (
     re.compile(r"\b(?P<sex>male|female)\s+(?:infant|neonate|newborn|baby|toddler|child)\b", re.IGNORECASE),
     re.compile(r"^[ \t]*(?:sex|gender)\s*:\s*(?P<sex>male|female|(?-i:M|F))\b", re.IGNORECASE | re.MULTILINE),
 )
-#: Words before an age in its sentence that make it a relative's: "Her mother, aged 40 years, has ptosis".
-_RELATIVE_BEFORE = re.compile(
-    r"\b(?:brother|sister|sibling|sib|twin|cousin|mother|father|parent|aunt|uncle|niece|nephew|grand\w+)s?\b",
-    re.IGNORECASE,
-)
+#: A relative named, singular or plural ("mother", "grandparents"): one list for every reader of ages.
+_RELATIVE_WORD = r"(?:brother|sister|sibling|sib|twin|cousin|mother|father|parent|aunt|uncle|niece|nephew|grand\w+)s?\b"
+#: Words before an age in its sentence that make it a relative's: "Her mother, aged 40 years, has ptosis"; the
+#: milestone reader (``quantities``) uses it too ("her brother, a 2-year-old, is not yet walking").
+RELATIVE = re.compile(rf"\b{_RELATIVE_WORD}", re.IGNORECASE)
 #: Before an age phrase: the age at an event, not the patient's now ("first seizure at 6 months old").
 _EVENT_AGE_BEFORE = re.compile(
     r"\b(?:at|since|from|by|until|before|after|when|till)\s+(?:about\s+|the\s+)?$", re.IGNORECASE
 )
 #: After an age phrase: someone else's age ("her 6-year-old brother").
-_RELATIVE_AFTER = re.compile(
-    r"[\s,]+(?:half-)?(?:brother|sister|sibling|sib|twin|cousin|mother|father|parent|aunt|uncle|niece|nephew"
-    r"|grand\w+)s?\b",
-    re.IGNORECASE,
-)
+_RELATIVE_AFTER = re.compile(rf"[\s,]+(?:half-)?{_RELATIVE_WORD}", re.IGNORECASE)
 _DURATION_LETTER = {"y": "Y", "m": "M", "w": "W", "d": "D"}
 AGE_MESSAGE = f"age must be an ISO 8601 duration such as P14Y or P2Y6M, of at most {MAX_AGE_YEARS} years"
 
@@ -185,7 +181,7 @@ def _patients_age(text: str, match: re.Match[str]) -> bool:
     if match.groupdict().get("sex") or match.groupdict().get("sex_before"):
         return True  # "the 3-year-old girl": the patient, whoever else the sentence names
     sentence_start = max(text.rfind(mark, 0, match.start()) for mark in ".;\n") + 1
-    if _RELATIVE_BEFORE.search(text, sentence_start, match.start()):
+    if RELATIVE.search(text, sentence_start, match.start()):
         return False  # "Her mother, aged 40 years, ..."; "Older sibling died aged 6 months"
     return _RELATIVE_AFTER.match(text, match.end()) is None
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from datetime import time as time_of_day
 from decimal import Decimal
@@ -716,17 +716,22 @@ def _coded_word(concept: dict[str, Any] | None) -> str | None:
     return None
 
 
+def _interpretations(observation: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(code, words) of each interpretation coding, then ("", text) of its concept, words trimmed and lower case:
+    the one walk the readers of negation, normality and direction share."""
+    for concept in observation.get("interpretation") or []:
+        for coding in concept.get("coding") or []:
+            yield str(coding.get("code") or ""), str(coding.get("display") or "").strip().lower()
+        yield "", str(concept.get("text") or "").strip().lower()
+
+
 def _is_negative(observation: dict[str, Any]) -> bool:
     if observation.get("valueBoolean") is False:
         return True
-    for concept in observation.get("interpretation") or []:
-        for coding in concept.get("coding") or []:
-            if coding.get("code") in _NEGATIVE_INTERPRETATIONS:
-                return True
-            if str(coding.get("display") or "").strip().lower() in _ABSENT_WORDS:
-                return True
-        if str(concept.get("text") or "").strip().lower() in _ABSENT_WORDS:
-            return True
+    if any(
+        code in _NEGATIVE_INTERPRETATIONS or words in _ABSENT_WORDS for code, words in _interpretations(observation)
+    ):
+        return True
     if str(observation.get("valueString") or "").strip().lower() in _ABSENT_WORDS:
         return True
     value = observation.get("valueCodeableConcept")
@@ -742,14 +747,8 @@ def _is_negative(observation: dict[str, Any]) -> bool:
 
 def _direction(observation: dict[str, Any]) -> str | None:
     """'high', 'low' or 'abnormal' when the Observation's interpretation says so (code or words), else None."""
-    for concept in observation.get("interpretation") or []:
-        for coding in concept.get("coding") or []:
-            direction = _DIRECTIONS.get(str(coding.get("code") or "")) or _DIRECTION_WORDS.get(
-                str(coding.get("display") or "").strip().lower()
-            )
-            if direction:
-                return direction
-        direction = _DIRECTION_WORDS.get(str(concept.get("text") or "").strip().lower())
+    for code, words in _interpretations(observation):
+        direction = _DIRECTIONS.get(code) or _DIRECTION_WORDS.get(words)
         if direction:
             return direction
     return None
@@ -810,12 +809,9 @@ def _has_value(observation: dict[str, Any]) -> bool:
 
 def _is_normal(observation: dict[str, Any]) -> bool:
     """Whether the interpretation says normal (v3 "N", or its words), and nothing says abnormal beside it."""
-    said_normal = False
-    for concept in observation.get("interpretation") or []:
-        for coding in concept.get("coding") or []:
-            said_normal |= coding.get("code") in _NORMAL_INTERPRETATIONS
-            said_normal |= str(coding.get("display") or "").strip().lower() in _NORMAL_WORDS
-        said_normal |= str(concept.get("text") or "").strip().lower() in _NORMAL_WORDS
+    said_normal = any(
+        code in _NORMAL_INTERPRETATIONS or words in _NORMAL_WORDS for code, words in _interpretations(observation)
+    )
     return said_normal and _direction(observation) is None
 
 

@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable
 from typing import Literal
 
+from dxsearch.intake.demographics import RELATIVE
 from dxsearch.knowledge.term_lookup import Candidate
 
 __all__ = ["REACHED_BY_MONTHS", "quantity_candidates"]
@@ -157,14 +158,10 @@ _NOT_YET_NOW = re.compile(
 #: Before a "not yet": the past ("she was not yet walking", "had not yet sat"), which the patient's age now
 #: does not date.
 _PAST_BEFORE = re.compile(r"\b(?:was|were|had|did|could)\s+(?:still\s+)?\Z", re.IGNORECASE)
-#: A sentence that dates its own event ("At 10 months ...", "by 2 years", "until age 3"), or names a relative.
+#: A sentence that dates its own event ("At 10 months ...", "by 2 years", "until age 3").
 _OWN_AGE = re.compile(
     r"\b(?:at|by|until|till|before|after|since|from|when)\s+(?:the\s+age\s+of\s+|age\s+)?\d+(?:[.,]\d+)?\s*"
     r"(?:months?|mos?|years?|yrs?|y)?\b",
-    re.IGNORECASE,
-)
-_RELATIVE = re.compile(
-    r"\b(?:brother|sister|sibling|sib|twin|cousin|mother|father|parent|aunt|uncle|niece|nephew|grand\w+)s?\b",
     re.IGNORECASE,
 )
 #: "cannot sit" (no "yet") reads as a delay only in a young child; later it says something else.
@@ -210,7 +207,7 @@ def _not_yet_now(text: str, age_months: float) -> list[Candidate]:
         sentence_start = max(text.rfind(mark, 0, match.start()) for mark in ".;\n") + 1
         sentence_end = min((i for i in (text.find(mark, match.end()) for mark in ".;\n") if i >= 0), default=len(text))
         sentence = text[sentence_start:sentence_end]
-        if _OWN_AGE.search(sentence) or _RELATIVE.search(text, sentence_start, match.start()):
+        if _OWN_AGE.search(sentence) or RELATIVE.search(text, sentence_start, match.start()):
             continue
         verb = next(v for v in match.group("yet", "ing", "sit", "listed") if v is not None).casefold()
         term_id = _NOT_YET_TERMS["sit" if verb == "sitt" else verb]
