@@ -179,7 +179,13 @@ def _explain_bundle(location: str, payload: dict[str, Any]) -> Iterator[RecordEx
                     f"{finding.label!r} is indexed by its words: its code maps to {term_id} only when a case is "
                     "read (dxsearch diagnose, the API), not in the index"
                 )
-        ignored = sorted({*parsed.ignored, *patient.ignored})
+        # An unconfirmed Condition coded in HPO is neither a finding nor a diagnosis of the indexed patient: say so.
+        possible = {
+            (c.entry_index, f"an unconfirmed Condition ({c.label}): a possibility, not indexed")
+            for c in patient.conditions
+            if c.hpo_id is not None and c.unconfirmed and not c.refuted and c.entry_index is not None
+        }
+        ignored = sorted({*parsed.ignored, *patient.ignored, *possible})
         yield RecordExplanation(
             location=f"{location}#entry[{patient.entry_index}]",
             kind=f"patient record (FHIR {patient.fhir_version})",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -356,3 +357,35 @@ def test_an_indexed_patient_is_diagnosed_only_by_confirmed_disease_conditions() 
     assert "Possible diagnosis (unconfirmed): Marfan syndrome (OMIM:154700)" in lines
     assert not any(line.startswith("Diagnosis:") for line in lines)
     assert doc.metadata.codes == ("HP:0001250",)
+
+
+def test_validate_explain_names_an_unconfirmed_hpo_condition_it_does_not_index(tmp_path: Path) -> None:
+    from corpus_builder.validate import explain_path
+
+    system = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": {"resourceType": "Patient", "id": "p", "gender": "male"}},
+            {
+                "resource": {
+                    "resourceType": "Condition",
+                    "code": {"coding": [{"system": "http://purl.obolibrary.org/obo/hp.owl", "code": "HP:0000252"}]},
+                    "verificationStatus": {"coding": [{"system": system, "code": "provisional"}]},
+                    "subject": {"reference": "Patient/p"},
+                }
+            },
+            {
+                "resource": {
+                    "resourceType": "Condition",
+                    "code": {"coding": [{"system": "http://purl.obolibrary.org/obo/hp.owl", "code": "HP:0001250"}]},
+                    "subject": {"reference": "Patient/p"},
+                }
+            },
+        ],
+    }
+    (tmp_path / "b.json").write_text(json.dumps(bundle), encoding="utf-8")
+    (record,) = explain_path(tmp_path / "b.json")
+    assert record.findings == (("Seizure", "HP:0001250", False),)
+    assert record.ignored == ("entry[1]: an unconfirmed Condition (HP:0000252): a possibility, not indexed",)
