@@ -245,6 +245,20 @@ _MEANING_WORDS = (
 )
 
 
+#: Words of a term's name that change what it means, each with the words that say the same, which a span must
+#: say for a proposal to be taken (see ``_keeps_its_qualifiers``): FastHPOCR reads "social interactions" as No
+#: social interaction, "seizure onset" as Generalized-onset seizure, "viral infection" as Recurrent viral
+#: infections, its word clusters holding these qualifiers as words it may skip.
+_QUALIFIER_GROUPS: tuple[frozenset[str], ...] = (
+    frozenset({"no", "absent", "absence", "lack", "lacking", "loss", "without", "missing", "aplasia", "agenesis"}),
+    frozenset({"generalized", "generalised", "generalization", "generalisation"}),
+    frozenset({"focal"}),
+    frozenset({"unilateral", "one", "left", "right"}),
+    frozenset({"bilateral", "both", "bilaterally"}),
+    frozenset({"recurrent", "recurring", "repeated", "frequent", "episodes", "multiple"}),
+)
+
+
 class FastHpoCrReader:
     """Proposes (start, end, HPO id) spans of two words or more, phenotypic abnormalities, ids made current."""
 
@@ -276,7 +290,7 @@ class FastHpoCrReader:
             if term_id is None or not self._knowledge.is_phenotypic_abnormality(term_id):
                 continue
             words = re.findall(r"[a-z]+", text[start:end].lower())
-            if len(words) >= 2 and self._says_its_words(term_id, words):
+            if len(words) >= 2 and self._says_its_words(term_id, words) and self._keeps_its_qualifiers(term_id, words):
                 found.append((start, end, term_id))
         return found
 
@@ -290,10 +304,25 @@ class FastHpoCrReader:
         said = _MEANING_WORDS.intersection(words)
         if not said:
             return True
-        text = self._knowledge.term_text(term_id)
-        names = [self._knowledge.term_name(term_id), *(text.synonyms if text is not None else ())]
-        spelled = {word for name in names for word in re.findall(r"[a-z]+", name.lower())}
+        spelled = {word for name in self._names(term_id) for word in re.findall(r"[a-z]+", name.lower())}
         return said <= spelled
+
+    def _keeps_its_qualifiers(self, term_id: str, words: list[str]) -> bool:
+        """Whether some name of the term has no qualifier (:data:`_QUALIFIER_GROUPS`) the span does not say.
+
+        The other direction of :meth:`_says_its_words`: a proposal must not read a negation, a distribution or
+        a recurrence into words that do not state it.
+        """
+        said = set(words)
+        for name in self._names(term_id):
+            spelled = set(re.findall(r"[a-z]+", name.lower()))
+            if not any(group & spelled and not group & said for group in _QUALIFIER_GROUPS):
+                return True
+        return False
+
+    def _names(self, term_id: str) -> list[str]:
+        text = self._knowledge.term_text(term_id)
+        return [self._knowledge.term_name(term_id), *(text.synonyms if text is not None else ())]
 
 
 @lru_cache(maxsize=1)

@@ -311,6 +311,8 @@ def _singular(token: str) -> str:
         return token[:-2] + "is"
     if token.endswith(("pneas", "pnoeas", "rrheas", "rrhoeas")):  # apneas, apnoeas, diarrhoeas; not whereas
         return token[:-1]
+    if token.endswith("ias") and len(token) > 6:  # myoclonias, dystonias, arrhythmias; not bias, alias
+        return token[:-1]
     if token.endswith(("ss", "us", "is", "as")):
         return token
     if token.endswith("s"):
@@ -358,6 +360,8 @@ def _american(word: str) -> str:
 _JOINED_PREFIXES = frozenset(
     {"pre", "post", "peri", "para", "hyper", "hypo", "intra", "inter", "sub", "supra", "micro", "macro", "retro"}
     | {"multi", "poly", "non", "extra", "infra", "trans", "pseudo", "semi", "hemi", "uni", "bi"}
+    # combining forms: "neuro-developmental", "hepato-splenomegaly", "musculo-skeletal", "cranio-facial"
+    | {"neuro", "cardio", "gastro", "hepato", "musculo", "osteo", "oculo", "cranio", "facio", "myo", "psycho"}
 )
 
 

@@ -100,6 +100,19 @@ def test_a_proposal_does_not_read_past_a_negation_or_an_age_period_its_term_does
     assert read == [("HP:0001250", "absent"), ("HP:0001284", "present")]  # Areflexia is a finding of its own
 
 
+def test_a_proposal_does_not_read_a_qualifier_into_words_that_do_not_state_it() -> None:
+    """FastHPOCR's clusters may skip a name's negation, distribution or recurrence: "social interactions" met No
+    social interaction, "seizure onset" Generalized-onset seizure, "viral infection" Recurrent viral infections."""
+    reader = get_second_reader()
+    assert isinstance(reader, FastHpoCrReader)
+    for text in ("Poor social interactions.", "Seizure onset at 3 months.", "A viral infection in May."):
+        assert not any(
+            term_id in ("HP:0008763", "HP:0002197", "HP:0004429") for _, _, term_id in reader.candidates(text)
+        ), text
+    # where the words state the qualifier the proposal stands: "absence of speech" is Absent speech
+    assert [t for _, _, t in reader.candidates("Absence of speech.")] == ["HP:0001344"]
+
+
 def test_the_note_reading_uses_it_and_keeps_its_own_assertions() -> None:
     lookup, knowledge = get_term_lookup(), get_hpo_knowledge()
     text = "Brachydactyly type C. No anomalies of the facial nerve."

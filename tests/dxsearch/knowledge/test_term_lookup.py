@@ -344,6 +344,21 @@ def test_a_hyphenated_prefix_reads_as_the_joined_word(lookup: TermLookup) -> Non
     assert [m.term_id for m in lookup.mentions("Bilateral pre-auricular pits.")] == ["HP:0004467"]
     assert [m.term_id for m in lookup.mentions("post-axial polydactyly")] == ["HP:0100259"]
     assert normalise("X-linked") == "x linked"  # not a prefix: the words stay apart
+    # combining forms too: "neuro-developmental delay", "hepato-splenomegaly"
+    assert [m.term_id for m in lookup.mentions("Neuro-developmental delay and hepato-splenomegaly.")] == [
+        "HP:0012758",
+        "HP:0001433",
+    ]
+
+
+def test_a_latin_plural_in_ias_reads_as_its_singular(lookup: TermLookup) -> None:
+    assert normalise("dystonias") == normalise("dystonia")
+    # Dystonia; Telangiectasia of the skin
+    assert [m.term_id for m in lookup.mentions("Dystonias; telangiectasias of the skin.")] == [
+        "HP:0001332",
+        "HP:0100585",
+    ]
+    assert normalise("bias") == "bias"
 
 
 def test_a_coordination_shares_its_head_word(lookup: TermLookup) -> None:
