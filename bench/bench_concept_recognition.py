@@ -227,7 +227,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         action="append",
         choices=["intake", "intake-named", "dictionary", "fasthpocr"],
         help="intake-named: the intake's findings named in the words only, without those read from stated values "
-        "(measurements, milestone ages, IQ), which the corpora's annotators did not mark.",
+        "(measurements, milestone ages, IQ, onset ages), which the corpora's annotators did not mark.",
     )
     parser.add_argument("--cache", type=Path, default=Path("var/cache"), help="Where the fasthpocr index is kept.")
     parser.add_argument("--misses", type=int, default=0, help="Print the N most frequent missed and wrong ids.")

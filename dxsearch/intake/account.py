@@ -22,6 +22,7 @@ from dxsearch.cases import Finding, Sex, duration_years
 from dxsearch.intake.abilities import ability_candidates
 from dxsearch.intake.checklists import checklist_candidates
 from dxsearch.intake.demographics import Demographics, read_demographics
+from dxsearch.intake.onsets import onset_candidates
 from dxsearch.intake.quantities import quantity_candidates
 from dxsearch.knowledge.context_lookup import ItemKind, case_modes, case_onset, get_context_lookup, kind_of
 from dxsearch.knowledge.hpo import HpoKnowledge
@@ -120,7 +121,8 @@ class MappedItem(BaseModel):
         default=False,
         description=(
             "Read from a stated value, not named in the words: a measurement against the population ('OFC 42 cm "
-            "(-3 SD)' is Microcephaly), a milestone's age ('walked at 3 years'), an IQ."
+            "(-3 SD)' is Microcephaly), a milestone's age ('walked at 3 years'), an IQ, an onset's age ('seizures "
+            "began at 6 months' is Infantile onset)."
         ),
     )
 
@@ -378,7 +380,9 @@ def read_text(
     values = quantity_candidates(text, age_months)
     unspelled = [*values, *ability_candidates(text, age_months), *checklist_candidates(text, lookup)]
     mentions = lookup.mentions(text, proposed, stated=unspelled)
-    stated = (context if context is not None else get_context_lookup()).mentions(text)
+    # The onset stated by an age ("seizures began at 6 months"), beside the onset's names the context reads.
+    onsets = onset_candidates(text)
+    stated = (context if context is not None else get_context_lookup()).mentions(text, stated=onsets)
     findings: list[Finding] = []
     known: set[str] = set()
     for mention in _best_per_term(mentions):
@@ -387,7 +391,7 @@ def read_text(
             findings.append(Finding(label=label, hpo_id=mention.term_id, excluded=mention.excluded))
             known.add(mention.term_id)
     mapped = tuple(
-        _mapped("text", (m.start, m.end), None, m.term_id, m.assertion, knowledge, values)
+        _mapped("text", (m.start, m.end), None, m.term_id, m.assertion, knowledge, [*values, *onsets])
         for m in sorted([*mentions, *stated], key=lambda m: m.start)
     )
     used = [(m.start, m.end) for m in [*mentions, *stated]] + demographics.spans

@@ -13,7 +13,16 @@ from dataclasses import dataclass, replace
 
 from dxsearch.cases import AGE_DURATION, Sex, duration_years
 
-__all__ = ["MAX_AGE_YEARS", "RELATIVE", "Demographics", "check_age", "read_demographics"]
+__all__ = [
+    "AGE_NUMBER",
+    "AGE_UNIT",
+    "MAX_AGE_YEARS",
+    "RELATIVE",
+    "Demographics",
+    "age_duration",
+    "check_age",
+    "read_demographics",
+]
 
 #: The oldest age any input may state; beyond it an age is refused, not read.
 MAX_AGE_YEARS = 150
@@ -26,8 +35,9 @@ _NUMBER_WORD = (
     rf"(?:(?:{'|'.join(_TENS)})(?:[- ](?:{'|'.join(k for k, v in _UNITS.items() if 0 < v < 10)}))?"
     rf"|{'|'.join(sorted(_UNITS, key=len, reverse=True))})"
 )
-_NUMBER = rf"(?P<number>\d{{1,3}}(?:\.5)?|{_NUMBER_WORD})"
-_UNIT = r"(?P<unit>years?|yrs?|months?|mos?|weeks?|wks?|days?)"
+#: An age's number (digits or words, group ``number``) and unit (group ``unit``), for every reader of ages.
+AGE_NUMBER = _NUMBER = rf"(?P<number>\d{{1,3}}(?:\.5)?|{_NUMBER_WORD})"
+AGE_UNIT = _UNIT = r"(?P<unit>years?|yrs?|months?|mos?|weeks?|wks?|days?)"
 _SEX_WORDS: dict[str, Sex] = {
     "boy": "male",
     "man": "male",
@@ -143,7 +153,7 @@ def read_demographics(text: str) -> Demographics:
     match = found[0]
     groups = match.groupdict()
     unit = groups.get("unit") or {"12": "month", "52": "week"}.get(groups.get("per") or "", "year")
-    age = _duration(match.group("number"), unit)
+    age = age_duration(match.group("number"), unit)
     sex_group = "sex" if groups.get("sex") else "sex_before" if groups.get("sex_before") else None
     if sex_group == "sex":  # the age ends at its unit ("-old", "yo"), before any words leading to the sex word
         end = (
@@ -186,7 +196,7 @@ def _patients_age(text: str, match: re.Match[str]) -> bool:
     return _RELATIVE_AFTER.match(text, match.end()) is None
 
 
-def _duration(number: str, unit: str) -> str | None:
+def age_duration(number: str, unit: str) -> str | None:
     """``P14Y``, ``P3M``, ``P2W``, ``P5D``; half years become months; ``None`` for an implausible age."""
     word = number.lower().replace(" ", "-")
     if word[0].isdigit():

@@ -45,6 +45,23 @@ CONGENITAL_ONSET = "HP:0003577"
 NEONATAL_ONSET = "HP:0003623"
 INFANTILE_ONSET = "HP:0003593"
 CHILDHOOD_ONSET = "HP:0011463"
+JUVENILE_ONSET = "HP:0003621"
+ADULT_ONSET = "HP:0003581"
+YOUNG_ADULT_ONSET = "HP:0011462"
+
+#: Words that say the illness began in the period that follows ("began in infancy"), and the periods.
+_BEGAN_WORDS = ("onset", "began", "started", "presented", "appeared", "developed", "first noticed", "first noted")
+_PERIODS = {
+    "infancy": INFANTILE_ONSET,
+    "early infancy": INFANTILE_ONSET,
+    "neonatal period": NEONATAL_ONSET,
+    "newborn period": NEONATAL_ONSET,
+    "childhood": CHILDHOOD_ONSET,
+    "early childhood": CHILDHOOD_ONSET,
+    "adolescence": JUVENILE_ONSET,
+    "adulthood": ADULT_ONSET,
+    "early adulthood": YOUNG_ADULT_ONSET,
+}
 
 #: Phrasings of inheritance and onset the ontology does not spell, each unambiguous in a clinical note.
 #: "dominant" alone is not one ("bifrontally dominant delta waves", "dominant hand"), nor "sporadic" alone
@@ -81,6 +98,10 @@ EXTRA_PHRASES: dict[str, str] = {
     "since infancy": INFANTILE_ONSET,
     "onset in childhood": CHILDHOOD_ONSET,
     "since early childhood": CHILDHOOD_ONSET,
+    # "present at birth", "noted at birth": what was there at birth ("hypotonia at birth" dates a finding only)
+    **{f"{said} at birth": CONGENITAL_ONSET for said in ("present", "noted", "noticed", "apparent", "evident", "seen")},
+    # "began in infancy", "onset in early childhood", "presented in the neonatal period"
+    **{f"{began} in {period}": onset for began in _BEGAN_WORDS for period, onset in _PERIODS.items()},
 }
 
 

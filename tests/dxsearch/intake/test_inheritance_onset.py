@@ -147,3 +147,45 @@ def test_the_context_dictionary_holds_no_one_word_synonym_and_no_root() -> None:
     assert lookup.lookup("uniparental disomy") is None  # a test result, not a mode
     assert lookup.lookup("autosomal recessive") == AUTOSOMAL_RECESSIVE
     assert lookup.lookup("Mitochondrial inheritance") == "HP:0001427"
+
+
+CHILDHOOD_ONSET = "HP:0011463"
+JUVENILE_ONSET = "HP:0003621"
+
+
+def onsets(note: str) -> list[tuple[str, str, str, bool]]:
+    """(id, words, assertion, from a value) of the onsets the account holds for ``note``."""
+    prepared = read(CaseInput(text=note))
+    return [
+        (m.hpo_id, note[m.span[0] : m.span[1]], m.assertion, m.from_value)
+        for m in prepared.account.mapped
+        if m.kind == "onset" and m.span is not None
+    ]
+
+
+def test_an_onset_stated_by_an_age_names_its_hpo_onset_class() -> None:
+    assert onsets("Seizure onset at 3 months.") == [(INFANTILE_ONSET, "onset at 3 months", "present", True)]
+    # the finding's words stay the finding's: the onset is the age
+    assert onsets("She developed seizures at the age of 2 years.") == [
+        (CHILDHOOD_ONSET, "at the age of 2 years", "present", True)
+    ]
+    assert onsets("Weakness since the age of 12; no seizures.") == [
+        (JUVENILE_ONSET, "since the age of 12", "present", True)
+    ]
+    assert read(CaseInput(text="Hypotonia. First seizure at 9 months of age.")).case.onset == INFANTILE_ONSET
+
+
+def test_a_period_after_a_word_of_beginning_is_an_onset() -> None:
+    assert [o[0] for o in onsets("Hypotonia. Symptoms began in infancy.")] == [INFANTILE_ONSET]
+    assert [o[0] for o in onsets("Onset in early childhood with ataxia.")] == [CHILDHOOD_ONSET]
+    assert [o[0] for o in onsets("Hypotonia was noted at birth.")] == [CONGENITAL_ONSET]
+
+
+def test_a_milestone_a_visit_or_a_relative_gives_no_onset_of_the_patient() -> None:
+    assert onsets("Hypotonia. He started saying words at 2 years. He developed independent walking at 18 months.") == []
+    assert onsets("First seen in clinic at 5 years with hypotonia.") == []
+    prepared = read(CaseInput(text="Hypotonia. His brother's seizures began at 2 years."))
+    assert [(m.hpo_id, m.assertion) for m in prepared.account.mapped if m.kind == "onset"] == [
+        (CHILDHOOD_ONSET, "family_history")
+    ]
+    assert prepared.case.onset is None

@@ -1,0 +1,96 @@
+"""When the illness began, as notes state it by an age: "seizures began at 6 months", "onset at 2 years".
+
+Why: the likelihood-ratio scorer weighs the onset of a case against each disease's onset annotations
+(``Case.onset``, an HPO Onset term), and a note states it as an age far more often than by HPO's names
+("Infantile onset"). The context dictionary (:mod:`dxsearch.knowledge.context_lookup`) reads the names and
+period phrasings ("since infancy", "began in early childhood"); this reads an age after a word that says
+something *began* then, and names the HPO onset class whose age range holds it (:data:`ONSET_CLASSES`).
+
+Only an age that follows such a word is read: "walked at 18 months" dates a milestone and "a 3-year-old
+boy" is the age now (:mod:`dxsearch.intake.demographics`). Each reading is a ``Candidate`` the context
+dictionary's reading takes, so cues assert it as for any mention: "his brother's seizures began at 2
+years" is a relative's, and stays in the account only.
+"""
+
+from __future__ import annotations
+
+import re
+
+from dxsearch.cases import duration_years
+from dxsearch.intake.demographics import AGE_NUMBER, AGE_UNIT, age_duration
+from dxsearch.knowledge.term_lookup import Candidate
+
+__all__ = ["ONSET_CLASSES", "onset_candidates", "onset_of_age"]
+
+#: HPO onset classes by the upper end of their age range in years (HPO's definitions; ``likelihood.ONSET_YEARS``):
+#: the first whose bound the age is below names it. An age of exactly one year is childhood (1 to 5 years).
+ONSET_CLASSES: tuple[tuple[float, str], ...] = (
+    (28 / 365.25, "HP:0003623"),  # Neonatal onset: the first 28 days
+    (1.0, "HP:0003593"),  # Infantile onset
+    (5.0, "HP:0011463"),  # Childhood onset
+    (16.0, "HP:0003621"),  # Juvenile onset
+    (40.0, "HP:0011462"),  # Young adult onset
+    (60.0, "HP:0003596"),  # Middle age onset
+    (float("inf"), "HP:0003584"),  # Late onset
+)
+#: Words that say something began at the age that follows: "onset", "began", "first noticed", "presented".
+#: Not "diagnosed" or "seen": a diagnosis or a first visit may come years after the onset.
+_BEGAN = (
+    r"(?:onset|began|begun|begins|started|starts|commenced|presented|appeared|emerged|developed|arose"
+    r"|first\s+(?:noticed|noted|observed|appeared|occurred|developed|presented|recognized|recognised)|first)"
+)
+#: Up to four words between that word and the age ("developed seizures at 6 months", "first febrile seizure at
+#: 9 months"), none a milestone (whose age is not an onset: "developed independent walking at 18 months").
+_BETWEEN = (
+    r"(?:\s+(?!(?:walk|sit|stand|crawl|cruis|talk|speak|say|said|smil|word|babbl|roll|point|wav|clap|climb|run"
+    r"|ride|feed|toilet|read|writ|seen|visit|review|assess|evaluat|clinic|diagnos|referr|admi)\w*)[a-z][\w-]*){0,4}?"
+)
+#: Between the word and the age: "at", "around", "from", "by", "aged", "at the age of", "at age", "at about".
+_LINK = (
+    r"(?:\s*:\s*|\s+(?:at|around|from|by|aged)\s+(?:about\s+|approximately\s+|~\s*)?)"
+    r"(?:(?:the\s+)?age\s+(?:of\s+)?)?"
+)
+_ONSET_AGE = re.compile(
+    rf"\b{_BEGAN}(?P<between>{_BETWEEN})(?P<link>{_LINK}){AGE_NUMBER}\s?[- ]?{AGE_UNIT}\b", re.IGNORECASE
+)
+#: "onset at age 4": after "age", a number without a unit is in years.
+_ONSET_AGE_YEARS = re.compile(
+    rf"\b{_BEGAN}(?P<between>{_BETWEEN})(?P<link>\s+(?:at|around|from|by)\s+(?:the\s+)?age\s+(?:of\s+)?)"
+    rf"{AGE_NUMBER}\b(?!\s?[- ]?[a-z])",
+    re.IGNORECASE,
+)
+#: "since the age of 3 years", "since age 2": something present ever since (a bare "since 3 months" too).
+_SINCE_AGE = re.compile(
+    rf"\bsince\s+(?:(?:the\s+)?age\s+(?:of\s+)?)?{AGE_NUMBER}\s?[- ]?{AGE_UNIT}\b(?!\s+ago)",
+    re.IGNORECASE,
+)
+
+_SINCE_AGE_YEARS = re.compile(rf"\bsince\s+(?:the\s+)?age\s+(?:of\s+)?{AGE_NUMBER}\b(?!\s?[- ]?[a-z])", re.IGNORECASE)
+
+
+def onset_of_age(years: float) -> str:
+    """The HPO onset class whose age range holds ``years`` (an age after birth)."""
+    return next(term_id for bound, term_id in ONSET_CLASSES if years < bound)
+
+
+def onset_candidates(text: str) -> list[Candidate]:
+    """``(start, end, onset term)`` for each age a note says something began at.
+
+    The span is the words that state the onset: "onset at 3 months" whole, but in "developed seizures at 6
+    months" only "at 6 months", so the finding's words stay the finding's.
+    """
+    found: list[Candidate] = []
+    for pattern in (_ONSET_AGE, _ONSET_AGE_YEARS, _SINCE_AGE, _SINCE_AGE_YEARS):
+        for match in pattern.finditer(text):
+            unit = match.groupdict().get("unit") or "years"
+            years = duration_years(age_duration(match.group("number"), unit))
+            if years is None:
+                continue
+            between = match.groupdict().get("between")
+            start = (
+                match.start()
+                if not between
+                else match.start("link") + len(match.group("link")) - len(match.group("link").lstrip())
+            )
+            found.append((start, match.end(), onset_of_age(years)))
+    return sorted(found)
