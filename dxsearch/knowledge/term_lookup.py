@@ -872,9 +872,10 @@ class TermLookup:
                 continue
             bag = _bag(norms)
             term_id = self._bags.get(bag) if bag is not None else None
-            if term_id is None and _DEGREE_ADVERBS.intersection(norms[1:]):
-                # "speech is severely delayed": the degree, where no term grades it, is no word of the finding.
-                bag = _bag([norm for norm in norms if norm not in _DEGREE_ADVERBS])
+            if term_id is None and _READ_PAST.intersection(norms[1:]):
+                # "speech is severely delayed", "bifid right thumb": the degree or the side, where no term names
+                # it, is no word of the finding.
+                bag = _bag([norm for norm in norms if norm not in _READ_PAST])
                 term_id = self._bags.get(bag) if bag is not None else None
             if term_id is not None:
                 return end, term_id
@@ -1172,6 +1173,8 @@ _DEGREE_ADVERBS = frozenset(
 )
 #: Words that say which side, never a modifier a stacked mention shares.
 _SIDES = frozenset({"left", "right", "bilateral", "unilateral", "ipsilateral", "contralateral"})
+#: Words a bag match retries without: a degree or a side no term names.
+_READ_PAST = _DEGREE_ADVERBS | _SIDES
 #: Most words of a list item that names no term, through which a negation's list still runs.
 _LIST_ITEM_WORDS = 2
 #: Longest window a bag match looks at, in tokens.
@@ -1363,6 +1366,8 @@ _EVERYDAY_WORDS = frozenset({"fall"})
 #: are read by ``dxsearch.intake.abilities``, which also checks where the phrase ends.
 FINDING_PHRASES: dict[str, str] = {
     "deaf": "HP:0000365",  # HPO spells the noun ("Deafness"), notes the adjective ("profoundly deaf since birth")
+    # "mildly reduced hearing", "hearing is decreased", "hard of hearing": Hearing impairment
+    **dict.fromkeys(("decreased hearing", "poor hearing", "hard of hearing"), "HP:0000365"),
     # Tone and weakness as notes shorten them: "increased tone in the legs", "proximal weakness".
     **dict.fromkeys(("increased tone", "high tone", "raised tone"), "HP:0001276"),
     **dict.fromkeys(("reduced tone", "decreased tone", "low tone", "poor tone"), "HP:0001252"),

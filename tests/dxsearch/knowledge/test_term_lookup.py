@@ -419,6 +419,14 @@ def test_an_adjective_a_degree_or_a_non_prefix_is_read(lookup: TermLookup) -> No
     assert said("Hearing was severely impaired.") == [("HP:0012714", "present")]  # Severe hearing impairment
     assert said("non-ataxic gait") == [("HP:0002066", "absent")]
     assert said("He is nonverbal.") == [("HP:0001344", "present")]  # a word of its own: Absent speech
+    # a side no term names is read past too: Partial duplication of thumb phalanx ("Bifid thumb")
+    assert said("A bifid right thumb.") == [("HP:0009944", "present")]
+    assert said("Hypoplastic left heart.") == [("HP:0004383", "present")]  # where a term names the side, it stays
+    # hearing "reduced", as notes say it, is Hearing impairment
+    assert said("Mildly reduced hearing; hearing is decreased on the left.") == [
+        ("HP:0000365", "present"),
+        ("HP:0000365", "present"),
+    ]
 
 
 @pytest.mark.parametrize(
