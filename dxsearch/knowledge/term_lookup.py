@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Literal
 
 from dxsearch.cases import Case, Finding
+from dxsearch.knowledge import clinical_abbreviations
+from dxsearch.knowledge.clinical_abbreviations import CLINICAL_ABBREVIATIONS
 from dxsearch.knowledge.derived import cache_key, code_digest, file_digest, gc_paused
 from dxsearch.knowledge.hpo import HP_OBO, PHENOTYPIC_ABNORMALITY, HpoKnowledge, get_hpo_knowledge
 
@@ -442,6 +444,7 @@ class TermLookup:
         roots: tuple[str, ...] = (PHENOTYPIC_ABNORMALITY,),
         leave_out: tuple[str, ...] = (),
         extra: Mapping[str, str] | None = None,
+        abbreviations: Mapping[str, str] | None = None,
         min_words: int = 1,
     ) -> None:
         """A dictionary of the live terms strictly below ``roots`` (default: the phenotype findings).
@@ -449,7 +452,8 @@ class TermLookup:
         ``leave_out`` names subtrees (each term and all below it) kept out of the dictionary.
         ``extra`` adds phrases (phrase -> term id) the ontology does not spell, at the rank of an exact
         synonym; ``min_words`` leaves out names and synonyms shorter than that many words (not ``extra``
-        phrases): the inheritance and onset dictionary (:mod:`dxsearch.knowledge.context_lookup`) needs
+        phrases); ``abbreviations`` adds abbreviations (as written -> term id) matched like HPO's own, only as
+        spelled. ``min_words``: the inheritance and onset dictionary (:mod:`dxsearch.knowledge.context_lookup`) needs
         it, since one-word synonyms there ("Inheritance", "Mitochondrial") match everywhere in text.
         """
         self.max_mention_tokens = max_mention_tokens
@@ -457,7 +461,7 @@ class TermLookup:
         # ~200k small objects and no reference cycles: a cyclic GC pass over a large process heap (a server,
         # a test session) would cost more than the build itself, so collection waits until it is done.
         with gc_paused():
-            self._build(knowledge, roots, leave_out, extra or {}, min_words)
+            self._build(knowledge, roots, leave_out, extra or {}, abbreviations or {}, min_words)
 
     def _build(
         self,
@@ -465,6 +469,7 @@ class TermLookup:
         roots: tuple[str, ...],
         leave_out: tuple[str, ...],
         extra: Mapping[str, str],
+        abbreviations: Mapping[str, str],
         min_words: int,
     ) -> None:
         candidates: dict[str, dict[str, tuple[int, set[tuple[str, ...]]]]] = defaultdict(dict)
@@ -515,6 +520,8 @@ class TermLookup:
                         xrefs[f"{_XREF_PREFIXES[prefix]}:{local}"].add(term_id)
         for phrase, term_id in extra.items():
             add(phrase, knowledge.current_id(term_id), _TIER_EXACT_SYNONYM, shortest=1)
+        for phrase, term_id in abbreviations.items():
+            add(phrase, knowledge.current_id(term_id), _TIER_ABBREVIATION, shortest=1)
         # A one-word finding in "-ia" is said as its adjective too: "a hypotonic infant", "dystonic posturing",
         # "ataxic"; below every spelling HPO gives, so a word that names another term keeps it.
         for key, by_term in list(candidates.items()):
@@ -778,6 +785,9 @@ class TermLookup:
                 if end < len(tokens) and tokens[end][0].norm in _INSTITUTION_WORDS and not tokens[end][1]:
                     i = end  # "Neurofibromatosis Clinic": a name, not a finding
                     continue
+                if end == i + 1 and _names_a_record(text, tokens, i):
+                    i = end  # "Patient ID: 4411": an acronym naming a record, not a finding
+                    continue
                 said = adjacent[1] if adjacent is not None and adjacent[0] == i else assertion
                 if denied_predicate and said in ("present", "historical"):
                     said = "absent"  # "his gait is not ataxic"
@@ -920,6 +930,22 @@ class TermLookup:
                 continue
             return end, entry.term_id
         return None
+
+
+#: Words before an acronym that make it a record's name ("Patient ID", "study ID"), and what after it does ("ID: 4411",
+#: "ID #12", "ID number").
+_RECORD_WORDS = frozenset({"patient", "study", "sample", "hospital", "record", "subject", "mrn", "nhs", "specimen"})
+_RECORD_AFTER = re.compile(r"\s*(?:[:#]\s*\d|(?:number|no\.)\b)", re.IGNORECASE)
+
+
+def _names_a_record(text: str, tokens: list[tuple[_Token, bool]], i: int) -> bool:
+    """Whether the acronym at token ``i`` names a record, not a finding: "Patient ID: 4411", "ID #12"."""
+    token = tokens[i][0]
+    if sum(c.isupper() for c in token.raw) < 2:
+        return False
+    if i > 0 and tokens[i - 1][0].norm in _RECORD_WORDS:
+        return True
+    return _RECORD_AFTER.match(text, token.end) is not None
 
 
 def _adjective(key: str) -> str | None:
@@ -1354,7 +1380,7 @@ def lookup_key(knowledge: HpoKnowledge) -> str:
             "hp_obo": file_digest(knowledge.data_dir / HP_OBO),
             "hpo3": knowledge.versions["hpo3"],
             "hpo3_release": knowledge.versions["hpo3_hpo_release"],
-            "code": code_digest([sys.modules[__name__]]),
+            "code": code_digest([sys.modules[__name__], clinical_abbreviations]),
         }
     )
 
@@ -1399,7 +1425,9 @@ def get_term_lookup() -> TermLookup:
     knowledge's derived-data cache: every process that reads a case needs it, and building it takes ~0.5 s)."""
     knowledge = get_hpo_knowledge()
     return knowledge.derived_cache.load_or_build(
-        "term-lookup", lookup_key(knowledge), lambda: TermLookup(knowledge, extra=FINDING_PHRASES)
+        "term-lookup",
+        lookup_key(knowledge),
+        lambda: TermLookup(knowledge, extra=FINDING_PHRASES, abbreviations=CLINICAL_ABBREVIATIONS),
     )
 
 

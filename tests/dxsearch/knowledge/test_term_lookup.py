@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dxsearch.cases import Case, Finding
+from dxsearch.knowledge.clinical_abbreviations import CLINICAL_ABBREVIATIONS
 from dxsearch.knowledge.hpo import get_hpo_knowledge
 from dxsearch.knowledge.term_lookup import (
     ExtractedTerm,
@@ -605,3 +606,31 @@ def test_family_sections_on_one_line_and_relative_lines(lookup: TermLookup) -> N
     assert said("Family history: mother has ptosis. On examination he has scoliosis.") == ["family_history", "present"]
     assert said("FAMILY HISTORY: mother with ptosis. EXAMINATION: scoliosis.") == ["family_history", "present"]
     assert said("Mother: ptosis\nSibling: epilepsy\nScoliosis.") == ["family_history", "family_history", "present"]
+
+
+def test_clinical_abbreviations_hpo_does_not_list_are_read_as_spelled(lookup: TermLookup) -> None:
+    """A history line is mostly abbreviations; "HTN" was not understood. Only as spelled: "htn" is no finding."""
+    read = [(m.term_id, m.label) for m in lookup.mentions("PMH: HTN, T2DM, OSA. AVSD repaired. GDD/mild ID, SNHL.")]
+    assert read == [
+        ("HP:0000822", "HTN"),  # Hypertension
+        ("HP:0005978", "T2DM"),  # Type II diabetes mellitus
+        ("HP:0002870", "OSA"),  # Obstructive sleep apnea
+        ("HP:0006695", "AVSD"),  # Atrioventricular canal defect
+        ("HP:0001263", "GDD"),
+        ("HP:0001256", "mild ID"),  # Mild intellectual disability
+        ("HP:0000407", "SNHL"),  # Sensorineural hearing impairment
+    ]
+    assert lookup.mentions("htn and id") == []
+
+
+def test_an_acronym_naming_a_record_is_no_finding(lookup: TermLookup) -> None:
+    for text in ("Patient ID: 4411.", "ID #12", "Study ID 55", "ID number 7"):
+        assert lookup.mentions(text) == [], text
+    assert [m.term_id for m in lookup.mentions("ID: moderate")] == ["HP:0001249"]  # a checklist item, not a record
+
+
+def test_every_clinical_abbreviation_names_a_current_phenotype_term() -> None:
+    knowledge = get_hpo_knowledge()
+    for abbreviation, term_id in CLINICAL_ABBREVIATIONS.items():
+        assert knowledge.current_id(term_id) == term_id, abbreviation
+        assert knowledge.is_phenotypic_abnormality(term_id), abbreviation
