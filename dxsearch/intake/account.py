@@ -19,6 +19,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from dxsearch.cases import Finding, Sex, duration_years
+from dxsearch.intake.abbreviation_context import abbreviation_candidates
 from dxsearch.intake.abilities import ability_candidates
 from dxsearch.intake.checklists import checklist_candidates
 from dxsearch.intake.demographics import Demographics, read_demographics
@@ -380,6 +381,10 @@ def read_text(
     values = quantity_candidates(text, age_months)
     unspelled = [*values, *ability_candidates(text, age_months), *checklist_candidates(text, lookup)]
     mentions = lookup.mentions(text, proposed, stated=unspelled)
+    # "ASD" beside "VSD" or beside "autism": read again with the meaning the findings around it give.
+    resolved = abbreviation_candidates(text, mentions, knowledge)
+    if resolved:
+        mentions = lookup.mentions(text, proposed, stated=[*unspelled, *resolved])
     # The onset stated by an age ("seizures began at 6 months"), beside the onset's names the context reads.
     onsets = onset_candidates(text)
     stated = (context if context is not None else get_context_lookup()).mentions(text, stated=onsets)

@@ -624,13 +624,14 @@ class TermLookup:
         ``dxsearch.intake.second_reader``): one of two words or more that starts and ends on a word of
         the text and covers more words than this dictionary's own match there is taken instead, and
         gets its assertion the same way. ``stated`` are candidates of a value or phrase stated whole ("IQ: 55",
-        "OFC: -3 SD"; ``dxsearch.intake.quantities``): taken the same way, and no sentence ends inside them.
+        "OFC: -3 SD"; ``dxsearch.intake.quantities``): taken the same way, one word too ("ASD" read by its
+        context), and no sentence ends inside them.
         """
         stated = list(stated)
-        by_start: dict[int, tuple[int, str]] = {}
-        for start, end, term_id in [*candidates, *stated]:
+        by_start: dict[int, tuple[int, str, int]] = {}  # start -> (end, term id, fewest words taken)
+        for (start, end, term_id), shortest in [*((c, 2) for c in candidates), *((c, 1) for c in stated)]:
             if start not in by_start or end > by_start[start][0]:
-                by_start[start] = (end, term_id)
+                by_start[start] = (end, term_id, shortest)
         found: list[ExtractedTerm] = []
         for sentence in _sentences(text, [(start, end) for start, end, _ in stated]):
             matched = list(self._extract_sentence(text, sentence, by_start))
@@ -756,7 +757,7 @@ class TermLookup:
         return shared
 
     def _extract_sentence(
-        self, text: str, tokens: list[tuple[_Token, bool]], candidates: dict[int, tuple[int, str]]
+        self, text: str, tokens: list[tuple[_Token, bool]], candidates: dict[int, tuple[int, str, int]]
     ) -> Iterator[ExtractedTerm]:
         assertion: Assertion = "present"
         listing = False  # since the last cue, only list items and conjunctions: a list the cue may run through
@@ -777,7 +778,7 @@ class TermLookup:
             proposed = candidates.get(tokens[i][0].start)
             if proposed is not None:
                 stop = ends.get(proposed[0])
-                if stop is not None and stop - i >= 2 and stop > (match[0] if match else i):
+                if stop is not None and stop - i >= proposed[2] and stop > (match[0] if match else i):
                     match = stop, proposed[1]
             if match is not None:
                 end, term_id = match
