@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import sys
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -769,11 +770,14 @@ def read_command(
     notes: Annotated[
         Path, typer.Option("--notes", help='JSONL: one {"doc_id": ..., "text": ...} per line, each doc_id once.')
     ],
-    json_out: Annotated[Path, typer.Option("--json", help="Where to write one account per note (JSONL).")],
+    json_out: Annotated[
+        Path | None,
+        typer.Option("--json", help="Where to write one account per note (JSONL); '-' or left out: standard output."),
+    ] = None,
 ) -> None:
     """Read clinical notes into HPO findings, as the intake does: one account per note, nothing dropped.
 
-    Each output line:
+    Each output line (to --json FILE, or to standard output; the summary goes to standard error):
 
     \b
       {"doc_id": ..., "findings": [{"id": "HP:...", "label": ..., "span": [start, end],
@@ -790,7 +794,9 @@ def read_command(
     from dxsearch.knowledge.hpo import get_hpo_knowledge
     from dxsearch.knowledge.term_lookup import get_term_lookup
 
-    _writable_output(json_out, "--json")
+    to_file = json_out if json_out is not None and str(json_out) != "-" else None
+    if to_file is not None:
+        _writable_output(to_file, "--json")
     rows = _note_rows(_input_file(notes, "notes file"))  # every line checked before the readers load
     lookup, knowledge, second = get_term_lookup(), get_hpo_knowledge(), get_second_reader()
     lines: list[str] = []
@@ -819,11 +825,14 @@ def read_command(
             "sex": reading.demographics.sex,
         }
         lines.append(json.dumps(account, ensure_ascii=False))
-    json_out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    console.print(
+    if to_file is not None:
+        to_file.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    else:
+        sys.stdout.write("".join(line + "\n" for line in lines))
+        sys.stdout.flush()
+    log.print(
         f"read {len(lines)} note(s): {counts['findings']} term mention(s), "
-        f"{counts['not_understood']} segment(s) not understood -> {json_out}",
-        highlight=False,
+        f"{counts['not_understood']} segment(s) not understood -> {to_file or 'standard output'}"
     )
 
 

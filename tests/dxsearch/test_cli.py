@@ -359,6 +359,24 @@ def test_read_notes_writes_one_account_per_note(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "bad.jsonl:1" in result.output
 
 
+@pytest.mark.parametrize("where", [[], ["--json", "-"]])
+def test_read_without_a_file_writes_the_accounts_to_standard_output(tmp_path: Path, where: list[str]) -> None:
+    """Results on stdout, the summary on stderr: `dxsearch read --notes FILE | jq` works ("-" wrote a file named -)."""
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text(json.dumps({"doc_id": "n0", "text": "Seizures began at 7 months. PMH: HTN."}) + "\n")
+    result = runner.invoke(app, ["read", "--notes", str(notes), *where])
+    assert result.exit_code == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    account = json.loads(line)
+    assert [(f["id"], f["kind"]) for f in account["findings"]] == [
+        ("HP:0001250", "finding"),
+        ("HP:0003593", "onset"),  # Infantile onset, read from the age
+        ("HP:0000822", "finding"),  # Hypertension
+    ]
+    assert "-> standard output" in result.stderr
+    assert not (Path.cwd() / "-").exists()
+
+
 @pytest.mark.parametrize(
     ("content", "said"),
     [
