@@ -900,7 +900,14 @@ class TermLookup:
             return None
         rest = _normalise_word(token.raw[3:].lstrip("-"))
         shadow = [*tokens[:i], (replace(token, norm=rest), soft), *tokens[i + 1 :]]
-        return self._longest_match(shadow, i) or self._bag_match(shadow, i)
+        match = self._longest_match(shadow, i) or self._bag_match(shadow, i)
+        if match is not None and match[0] > i + 1:
+            after = self._longest_match(tokens, i + 1) or self._bag_match(tokens, i + 1)
+            if after is not None and after[0] == match[0]:
+                # "non-midline cleft lip", "non-progressive hearing loss": the prefix denies a qualifier of a
+                # finding the words after it name, which is then read on its own (present).
+                return None
+        return match
 
     def _negated_predicate(self, tokens: list[tuple[_Token, bool]], i: int) -> tuple[int, str] | None:
         """A finding stated as a denied predicate, "the heart was not enlarged", "his gait is not ataxic": the
@@ -1395,6 +1402,8 @@ FINDING_PHRASES: dict[str, str] = {
     "deaf": "HP:0000365",  # HPO spells the noun ("Deafness"), notes the adjective ("profoundly deaf since birth")
     # "mildly reduced hearing", "hearing is decreased", "hard of hearing": Hearing impairment
     **dict.fromkeys(("decreased hearing", "poor hearing", "hard of hearing"), "HP:0000365"),
+    # HPO says "Absence of pain sensation" (Pain insensitivity); "absent pain sensation" was Pain, denied
+    **dict.fromkeys(("absent pain sensation", "loss of pain sensation"), "HP:0007021"),
     # Tone and weakness as notes shorten them: "increased tone in the legs", "proximal weakness".
     **dict.fromkeys(("increased tone", "high tone", "raised tone"), "HP:0001276"),
     **dict.fromkeys(("reduced tone", "decreased tone", "low tone", "poor tone"), "HP:0001252"),

@@ -419,6 +419,10 @@ def test_an_adjective_a_degree_or_a_non_prefix_is_read(lookup: TermLookup) -> No
     assert said("His speech is severely delayed.") == [("HP:0000750", "present")]
     assert said("Hearing was severely impaired.") == [("HP:0012714", "present")]  # Severe hearing impairment
     assert said("non-ataxic gait") == [("HP:0002066", "absent")]
+    # "non-" before a qualifier of a finding the next words name denies the qualifier, not the finding
+    assert said("Non-midline cleft lip.") == [("HP:0410030", "present")]  # Cleft lip, not Median cleft lip absent
+    assert said("Non-progressive hearing loss.") == [("HP:0000365", "present")]
+    assert said("Absent pain sensation in the feet.") == [("HP:0007021", "present")]  # Pain insensitivity, not Pain
     assert said("He is nonverbal.") == [("HP:0001344", "present")]  # a word of its own: Absent speech
     # a side no term names is read past too: Partial duplication of thumb phalanx ("Bifid thumb")
     assert said("A bifid right thumb.") == [("HP:0009944", "present")]
