@@ -104,6 +104,11 @@ RELATIVE = re.compile(rf"\b{_RELATIVE_WORD}", re.IGNORECASE)
 _EVENT_AGE_BEFORE = re.compile(
     r"\b(?:at|since|from|by|until|before|after|when|till)\s+(?:about\s+|the\s+)?$", re.IGNORECASE
 )
+#: Right before an age phrase: the patient is its subject ("he is 3 years old", "the patient is now 14 years old").
+_PATIENT_IS = re.compile(
+    r"\b(?:he|she|the\s+(?:patient|child|boy|girl|proband|infant))\s+(?:is|was)\s+(?:now\s+|currently\s+)?$",
+    re.IGNORECASE,
+)
 #: After an age phrase: someone else's age ("her 6-year-old brother").
 _RELATIVE_AFTER = re.compile(rf"[\s,]+(?:half-)?{_RELATIVE_WORD}", re.IGNORECASE)
 _DURATION_LETTER = {"y": "Y", "m": "M", "w": "W", "d": "D"}
@@ -191,6 +196,8 @@ def _patients_age(text: str, match: re.Match[str]) -> bool:
     if match.groupdict().get("sex") or match.groupdict().get("sex_before"):
         return True  # "the 3-year-old girl": the patient, whoever else the sentence names
     sentence_start = max(text.rfind(mark, 0, match.start()) for mark in ".;\n") + 1
+    if _PATIENT_IS.search(text, sentence_start, match.start()):
+        return True  # "Mother reports he is 3 years old": the relative reports, the age is the patient's
     if RELATIVE.search(text, sentence_start, match.start()):
         return False  # "Her mother, aged 40 years, ..."; "Older sibling died aged 6 months"
     return _RELATIVE_AFTER.match(text, match.end()) is None

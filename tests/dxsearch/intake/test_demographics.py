@@ -85,6 +85,9 @@ def test_check_age_refuses_what_is_no_age(age: str) -> None:
         # A relative's age before it in the sentence; the patient's after.
         ("Her mother, aged 40 years, has ptosis.", None, None),
         ("Older sibling died aged 6 months. She is 2 years old.", "P2Y", None),
+        # A relative who reports: the age of "he is" is the patient's.
+        ("Mother reports he is 3 years old and has seizures.", "P3Y", None),
+        ("Her brother is 6 years old. Seizures.", None, None),
         # Openings a user test met: words before the sex, the sex before the age, short units, 18/12.
         ("61-year-old right-handed man", "P61Y", "male"),
         ("A woman aged 30 years", "P30Y", "female"),
