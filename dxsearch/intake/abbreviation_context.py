@@ -2,10 +2,11 @@
 
 Why: "ASD" is an atrial septal defect in a cardiology line ("Echo: small ASD, PDA") and autism spectrum
 disorder in a development line ("GDD, ASD, ADHD"); "MR" is mitral regurgitation or (an older usage)
-intellectual disability, and no finding at all in "MR spectroscopy". The dictionary leaves both out rather than guess
-(:mod:`dxsearch.knowledge.clinical_abbreviations`). Here the other findings of the same sentence or line
-decide: when they lie in one meaning's branch of HPO and none in the other's, that meaning is read; when
-both or neither, the abbreviation stays not understood, and the account says so.
+intellectual disability, and no finding at all in "MR spectroscopy". The dictionary leaves these out rather
+than guess (``clinical_abbreviations.AMBIGUOUS_ABBREVIATIONS``). Here the other findings of the same
+sentence or line decide: when they lie in one meaning's branch of HPO and none in another's, that meaning is
+read; when several or none, the abbreviation stays not understood, and the account says so. "RA" has one
+meaning read this way (rheumatoid arthritis, beside joint or immune findings): "on RA" is room air.
 
 Each reading is a ``Candidate`` for the dictionary's reading, which decides its assertion as for any
 mention ("no ASD" denies it).
@@ -16,26 +17,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from dxsearch.knowledge.clinical_abbreviations import AMBIGUOUS_ABBREVIATIONS
 from dxsearch.knowledge.hpo import HpoKnowledge
 from dxsearch.knowledge.term_lookup import Candidate, ExtractedTerm
 
-__all__ = ["AMBIGUOUS_ABBREVIATIONS", "abbreviation_candidates"]
+__all__ = ["abbreviation_candidates"]
 
-CARDIOVASCULAR = "HP:0001626"  # Abnormality of the cardiovascular system
-NERVOUS_SYSTEM = "HP:0000707"  # Abnormality of the nervous system (development and seizures alike)
-BEHAVIOUR = "HP:0000708"  # Atypical behavior
-
-#: Abbreviation as written -> ((branch of the neighbouring findings, the meaning read), ...).
-AMBIGUOUS_ABBREVIATIONS: dict[str, tuple[tuple[frozenset[str], str], ...]] = {
-    "ASD": (
-        (frozenset({CARDIOVASCULAR}), "HP:0001631"),  # Atrial septal defect
-        (frozenset({NERVOUS_SYSTEM, BEHAVIOUR}), "HP:0000717"),  # Autism
-    ),
-    "MR": (
-        (frozenset({CARDIOVASCULAR}), "HP:0001653"),  # Mitral regurgitation
-        (frozenset({NERVOUS_SYSTEM, BEHAVIOUR}), "HP:0001249"),  # Intellectual disability
-    ),
-}
 #: "MR" is also magnetic resonance: "MR spectroscopy", "MR imaging" name a study, not a finding.
 _ABBREVIATION = re.compile(
     rf"\b(?:{'|'.join(AMBIGUOUS_ABBREVIATIONS)})s?\b"

@@ -96,7 +96,10 @@ _SEX_ALONE = (
     re.compile(r"^[ \t]*(?:sex|gender)\s*:\s*(?P<sex>male|female|(?-i:M|F))\b", re.IGNORECASE | re.MULTILINE),
 )
 #: A relative named, singular or plural ("mother", "grandparents"): one list for every reader of ages.
-_RELATIVE_WORD = r"(?:brother|sister|sibling|sib|twin|cousin|mother|father|parent|aunt|uncle|niece|nephew|grand\w+)s?\b"
+_RELATIVE_WORD = (
+    r"(?:brother|sister|sibling|sib|twin|cousin|mother|father|parent|aunt|uncle|niece|nephew|grand\w+"
+    r"|mum|mom|dad|nan|nana|gran|granny|stepmother|stepfather)s?\b"
+)
 #: Words before an age in its sentence that make it a relative's: "Her mother, aged 40 years, has ptosis"; the
 #: milestone reader (``quantities``) uses it too ("her brother, a 2-year-old, is not yet walking").
 RELATIVE = re.compile(rf"\b{_RELATIVE_WORD}", re.IGNORECASE)

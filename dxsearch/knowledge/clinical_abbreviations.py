@@ -4,15 +4,57 @@ Why: a history line ("PMH: HTN, T2DM, OSA") or a genetics summary ("GDD/ID, SNHL
 abbreviations, and HPO lists only some (VSD, PDA, FTT, GERD); the rest were read as not understood. Each
 entry here is the abbreviation's usual meaning in a clinical note, matched like HPO's own abbreviations:
 only as spelled ("HTN", never "htn"), and never as a record's name ("Patient ID: 4411"; see
-``term_lookup``). Abbreviations with two common clinical meanings are left out ("ASD": atrial septal
-defect or autism; "MR": mitral regurgitation or mental retardation; "DD": developmental delay or
-differential diagnosis; "AR": aortic regurgitation or autosomal recessive; "DM": diabetes or myotonic
-dystrophy), as HPO's own ambiguous ones are.
+``term_lookup``).
+
+Abbreviations with two common clinical meanings are not read by the dictionary, HPO's own included
+(:data:`AMBIGUOUS_ABBREVIATIONS`: "ASD" is an atrial septal defect or autism, "TOF" a tetralogy of Fallot
+or a tracheo-oesophageal fistula, "BPD" bronchopulmonary dysplasia or borderline personality disorder):
+the findings beside them decide (``dxsearch.intake.abbreviation_context``). Others are left out for good
+("DD": developmental delay or differential diagnosis; "AR": aortic regurgitation or autosomal recessive;
+"DM": diabetes or myotonic dystrophy), and HPO abbreviations that notes use for a test are never findings
+(:data:`NOT_FINDINGS`: "LFTs" are liver function tests, not Filum terminale lipoma).
 """
 
 from __future__ import annotations
 
-__all__ = ["CLINICAL_ABBREVIATIONS"]
+__all__ = ["AMBIGUOUS_ABBREVIATIONS", "CLINICAL_ABBREVIATIONS", "NOT_FINDINGS"]
+
+CARDIOVASCULAR = "HP:0001626"  # Abnormality of the cardiovascular system
+NERVOUS_SYSTEM = "HP:0000707"  # Abnormality of the nervous system (development and seizures alike)
+BEHAVIOUR = "HP:0000708"  # Atypical behavior
+RESPIRATORY = "HP:0002086"  # Abnormality of the respiratory system
+DIGESTIVE = "HP:0025031"  # Abnormality of the digestive system
+PRENATAL_OR_BIRTH = "HP:0001197"  # Abnormality of prenatal development or birth (prematurity)
+MUSCULOSKELETAL = "HP:0033127"  # Abnormality of the musculoskeletal system
+IMMUNE = "HP:0002715"  # Abnormality of the immune system
+
+#: Abbreviation as written -> ((branches of HPO the findings beside it lie in, the meaning then read), ...).
+AMBIGUOUS_ABBREVIATIONS: dict[str, tuple[tuple[frozenset[str], str], ...]] = {
+    "ASD": (
+        (frozenset({CARDIOVASCULAR}), "HP:0001631"),  # Atrial septal defect
+        (frozenset({NERVOUS_SYSTEM, BEHAVIOUR}), "HP:0000717"),  # Autism
+    ),
+    "MR": (
+        (frozenset({CARDIOVASCULAR}), "HP:0001653"),  # Mitral regurgitation
+        (frozenset({NERVOUS_SYSTEM, BEHAVIOUR}), "HP:0001249"),  # Intellectual disability
+    ),
+    "TOF": (
+        (frozenset({CARDIOVASCULAR}), "HP:0001636"),  # Tetralogy of Fallot
+        (frozenset({DIGESTIVE}), "HP:0002575"),  # Tracheoesophageal fistula ("TOF/OA")
+    ),
+    "BPD": (
+        (
+            frozenset({RESPIRATORY, PRENATAL_OR_BIRTH}),
+            "HP:0006528",
+        ),  # Chronic lung disease (bronchopulmonary dysplasia)
+        (frozenset({BEHAVIOUR}), "HP:0012076"),  # Borderline personality disorder
+    ),
+    "RA": (
+        (frozenset({MUSCULOSKELETAL, IMMUNE}), "HP:0001370"),  # Rheumatoid arthritis (not "on RA": room air)
+    ),
+}
+#: HPO abbreviations notes write for a test or a result, never read as a finding.
+NOT_FINDINGS = frozenset({"LFT"})  # liver function tests (HPO: Filum terminale lipoma)
 
 #: Abbreviation as written -> HPO id (checked against ``hp.obo``'s names by the tests).
 CLINICAL_ABBREVIATIONS: dict[str, str] = {
@@ -21,7 +63,6 @@ CLINICAL_ABBREVIATIONS: dict[str, str] = {
     "AF": "HP:0005110",  # Atrial fibrillation
     "AFib": "HP:0005110",
     "AVSD": "HP:0006695",  # Atrioventricular canal defect
-    "TOF": "HP:0001636",  # Tetralogy of Fallot
     "HLHS": "HP:0004383",  # Hypoplastic left heart
     "PFO": "HP:0001655",  # Patent foramen ovale
     "CoA": "HP:0001680",  # Coarctation of aorta

@@ -33,7 +33,7 @@ import re
 import sys
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -41,7 +41,7 @@ from typing import Literal
 
 from dxsearch.cases import Case, Finding
 from dxsearch.knowledge import clinical_abbreviations
-from dxsearch.knowledge.clinical_abbreviations import CLINICAL_ABBREVIATIONS
+from dxsearch.knowledge.clinical_abbreviations import AMBIGUOUS_ABBREVIATIONS, CLINICAL_ABBREVIATIONS, NOT_FINDINGS
 from dxsearch.knowledge.derived import cache_key, code_digest, file_digest, gc_paused
 from dxsearch.knowledge.hpo import HP_OBO, PHENOTYPIC_ABNORMALITY, HpoKnowledge, get_hpo_knowledge
 
@@ -99,6 +99,25 @@ _RELATIVES = (
     "nephew",
     "son",
     "daughter",
+    # as notes and letters say them: "Mum has migraine", "Dad had tics as a child", "Nan is diabetic"
+    "mum",
+    "mom",
+    "mam",
+    "mummy",
+    "mommy",
+    "dad",
+    "daddy",
+    "nan",
+    "nana",
+    "nanna",
+    "gran",
+    "granny",
+    "grandma",
+    "grandpa",
+    "grandad",
+    "granddad",
+    "stepmother",
+    "stepfather",
 )
 #: Words that hand a sentence back to the patient after a relative: "his mother is tall and he has ...".
 _RELATIVE_WORDS = frozenset(_RELATIVES)
@@ -161,6 +180,11 @@ _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
     # seizures". Only before a verb or "with": "mother reports seizures" is the patient's history told.
     *(((relative, verb), "family_history") for relative in _RELATIVES for verb in _RELATIVE_VERBS),
     (("possible",), "uncertain"),
+    # a diagnosis once given, since doubted: "previously labelled as CP but MRI is normal"
+    (("labelled", "as"), "uncertain"),
+    (("labeled", "as"), "uncertain"),
+    (("misdiagnosed", "as"), "uncertain"),
+    (("misdiagnosed", "with"), "uncertain"),
     (("possibly",), "uncertain"),
     (("suspected",), "uncertain"),
     (("suspicion", "of"), "uncertain"),
@@ -194,6 +218,9 @@ _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
     (("history", "of"), "historical"),
     (("previous",), "historical"),
     (("previously",), "historical"),
+    (("s", "p"), "historical"),  # "s/p VSD repair": status post
+    (("status", "post"), "historical"),
+    (("h", "o"), "historical"),  # "h/o febrile seizures": history of
     # Scope ends: "no dysmorphic features apart from bilateral clinodactyly" reports clinodactyly.
     (("apart", "from"), "present"),
     (("aside", "from"), "present"),
@@ -445,6 +472,7 @@ class TermLookup:
         leave_out: tuple[str, ...] = (),
         extra: Mapping[str, str] | None = None,
         abbreviations: Mapping[str, str] | None = None,
+        dropped_abbreviations: Collection[str] = (),
         min_words: int = 1,
     ) -> None:
         """A dictionary of the live terms strictly below ``roots`` (default: the phenotype findings).
@@ -453,15 +481,18 @@ class TermLookup:
         ``extra`` adds phrases (phrase -> term id) the ontology does not spell, at the rank of an exact
         synonym; ``min_words`` leaves out names and synonyms shorter than that many words (not ``extra``
         phrases); ``abbreviations`` adds abbreviations (as written -> term id) matched like HPO's own, only as
-        spelled. ``min_words``: the inheritance and onset dictionary (:mod:`dxsearch.knowledge.context_lookup`) needs
-        it, since one-word synonyms there ("Inheritance", "Mitochondrial") match everywhere in text.
+        spelled; ``dropped_abbreviations`` are abbreviations (HPO's own too) the dictionary never reads, since
+        they mean other things in notes. ``min_words``: the inheritance and onset dictionary
+        (:mod:`dxsearch.knowledge.context_lookup`) needs it, since one-word synonyms there ("Inheritance",
+        "Mitochondrial") match everywhere in text.
         """
         self.max_mention_tokens = max_mention_tokens
         self.roots = roots
         # ~200k small objects and no reference cycles: a cyclic GC pass over a large process heap (a server,
         # a test session) would cost more than the build itself, so collection waits until it is done.
         with gc_paused():
-            self._build(knowledge, roots, leave_out, extra or {}, abbreviations or {}, min_words)
+            dropped = frozenset(normalise(a) for a in dropped_abbreviations)
+            self._build(knowledge, roots, leave_out, extra or {}, abbreviations or {}, dropped, min_words)
 
     def _build(
         self,
@@ -470,6 +501,7 @@ class TermLookup:
         leave_out: tuple[str, ...],
         extra: Mapping[str, str],
         abbreviations: Mapping[str, str],
+        dropped: frozenset[str],
         min_words: int,
     ) -> None:
         candidates: dict[str, dict[str, tuple[int, set[tuple[str, ...]]]]] = defaultdict(dict)
@@ -494,6 +526,8 @@ class TermLookup:
             if key is None:
                 key = keys[phrase] = normalise(phrase)  # most names come twice (hpo3 and hp.obo)
             if not key or len(key.split()) < shortest or key in _EVERYDAY_WORDS:
+                return
+            if tier == _TIER_ABBREVIATION and key in dropped:
                 return
             best, surfaces = candidates[key].get(term_id, (tier, set()))
             if tier == _TIER_ABBREVIATION:
@@ -766,8 +800,10 @@ class TermLookup:
         ends = {token.end: index + 1 for index, (token, _) in enumerate(tokens)} if candidates else {}
         i = 0
         while i < len(tokens):
-            if tokens[i][1] and not (listing and self._list_item_at(tokens, i)):
-                assertion = "present"  # a comma ends a cue's clause, unless a list goes on ("no X, Y or Z")
+            if tokens[i][1] and not (listing and self._list_item_at(tokens, i)) and assertion != "family_history":
+                # A comma ends a cue's clause, unless a list goes on ("no X, Y or Z"); what a relative has runs on
+                # to the sentence's end or a patient subject ("her mother (deceased, 58) had balding, cataracts").
+                assertion = "present"
             if tokens[i][1]:
                 unknown = 0
             match = self._longest_match(tokens, i) or self._bag_match(tokens, i)
@@ -792,12 +828,14 @@ class TermLookup:
                 said = adjacent[1] if adjacent is not None and adjacent[0] == i else assertion
                 if denied_predicate and said in ("present", "historical"):
                     said = "absent"  # "his gait is not ataxic"
-                if said == "present" and text[max(0, first.start - 2) : first.start].strip() == "?":
-                    said = "uncertain"  # "?ectopia lentis": a query
+                if said == "present" and text[max(0, first.start - 2) : first.start].strip() in ("?", "(?", "[?"):
+                    said = "uncertain"  # "?ectopia lentis", "(?CVI)": a query
                 post = _cue_after(tokens, end, _POST_CUES_LONGEST_FIRST)
                 if said == "present" and (post or _CHECKLIST_NO.match(text, last.end)):
                     said = "absent"
-                unsure = _cue_after(tokens, end, _POST_UNCERTAIN, across_commas=True)
+                unsure = _cue_after(tokens, end, _POST_UNCERTAIN, across_commas=True) or _cue_after(
+                    tokens, end, _POST_TESTED
+                )
                 if unsure and said == "present":
                     said, post = "uncertain", max(post, unsure)
                 over = _cue_after(tokens, end, _POST_HISTORICAL, across_commas=True)
@@ -1002,21 +1040,39 @@ def _sentences(text: str, kept: Sequence[tuple[int, int]] = ()) -> Iterator[list
     """
     sentence: list[tuple[_Token, bool]] = []
     previous_end = 0
+    depth = 0  # open parentheses: "(deceased, 58)", "(post-mortem: HCM)" neither end the clause nor the sentence
     for token in _tokens(text):
         gap = text[previous_end : token.start]
         decimal = gap in (".", ",") and sentence and sentence[-1][0].raw[-1:].isdigit() and token.raw[:1].isdigit()
+        inside = depth > 0 or "(" in gap.split(")")[-1]
+        # A colon after a cue opens its list ("Negative for: fever, rash"), as one inside brackets goes on.
+        colon_goes_on = inside or _opens_a_list(sentence)
+        hard = _HARD_BOUNDARY.search(gap.replace(":", "") if colon_goes_on else gap)
         if (
-            _HARD_BOUNDARY.search(gap)
+            hard
             and sentence
             and not decimal
             and not any(start < token.start and previous_end < end for start, end in kept)
         ):
             yield sentence
             sentence = []
-        sentence.append((token, bool(_SOFT_BOUNDARY.search(gap))))
+            depth = 0
+        depth = max(0, depth + gap.count("(") - gap.count(")"))
+        soft = bool(_SOFT_BOUNDARY.search(gap)) and not (inside and depth > 0 and "(" not in gap)
+        sentence.append((token, soft))
         previous_end = token.end
     if sentence:
         yield sentence
+
+
+#: Cues a colon may follow before what they deny: "Negative for: fever, rash", "Denies: headaches".
+_CUES_BEFORE_A_COLON = frozenset({("negative", "for"), ("deny",), ("denied",), ("no",), ("without",), ("excluded",)})
+
+
+def _opens_a_list(sentence: list[tuple[_Token, bool]]) -> bool:
+    """Whether the sentence so far ends with a cue a colon may follow ("Negative for:")."""
+    norms = tuple(token.norm for token, _ in sentence[-2:])
+    return norms[-1:] in _CUES_BEFORE_A_COLON or norms in _CUES_BEFORE_A_COLON
 
 
 #: A "Family history:" heading (or FHx / FH) at the start of a line.
@@ -1120,6 +1176,16 @@ _POST_UNCERTAIN: tuple[tuple[str, ...], ...] = (
     ("is", "possible"),
     ("is", "unlikely"),
 )
+#: Right after a mention (no comma between), a test for it, not a finding of it: "an ADHD assessment is underway".
+_POST_TESTED: tuple[tuple[str, ...], ...] = (
+    ("assessment",),
+    ("evaluation",),
+    ("workup",),
+    ("work", "up"),
+    ("screen",),
+    ("screening",),
+    ("referral",),
+)
 #: After a mention, words that say it is over: "Asthma resolved", "neonatal hypoglycaemia, resolved".
 _POST_HISTORICAL: tuple[tuple[str, ...], ...] = (
     ("resolved",),
@@ -1128,6 +1194,13 @@ _POST_HISTORICAL: tuple[tuple[str, ...], ...] = (
     ("had", "resolved"),
     ("since", "resolved"),
     ("in", "remission"),
+    # treated away: "TOF repaired", "VSD closed surgically", "cleft palate corrected"
+    ("repaired",),
+    ("corrected",),
+    ("resected",),
+    ("excised",),
+    ("removed",),
+    ("closed",),
 )
 #: After a mention, words that make it the name of a place or a team, not a finding: "Epilepsy Clinic Letter",
 #: "Neurofibromatosis Clinic", "Skeletal Dysplasia Service".
@@ -1137,7 +1210,10 @@ _INSTITUTION_WORDS = frozenset(
 )
 #: A checklist answer right after a mention: "Scoliosis: no", "Seizures: none", "Scoliosis (-)", "Hypotonia: absent".
 _CHECKLIST_NO = re.compile(
-    r"\s*(?::\s*|-\s+|\(\s*)(?:no|none|nil|absent|negative|not present|-)(?:\s*\))?(?=\s*(?:[.,;\n)]|$))", re.IGNORECASE
+    r"\s*(?::\s*|-\s+|\(\s*)(?:(?:no|none|nil|absent|negative|not present|-)(?:\s*\))?(?=\s*(?:[.,;\n)]|$))"
+    # a phrase that says it whole, whatever follows: "Ectopia lentis: not present on slit lamp"
+    r"|(?:not\s+(?:present|seen|detected|found|observed|identified)|absent(?!\s+since))\b)",
+    re.IGNORECASE,
 )
 
 
@@ -1360,6 +1436,32 @@ def _relatives_verb(tokens: list[tuple[_Token, bool]], j: int) -> bool:
     return False
 
 
+#: Words a sentence may open with before its relative subject: "Her older sister ...", "Maternal uncle ...".
+_SUBJECT_OPENERS = frozenset(
+    {"his", "her", "their", "the", "a", "an", "one", "two", "another", "both", "and", "half", "also"}
+    | {"maternal", "paternal", "older", "younger", "elder", "eldest", "youngest", "only", "twin"}
+)
+#: Verbs after a relative who tells the patient's story: "Mother reports seizures", "Mum noticed he was floppy".
+_REPORTING_VERBS = frozenset(
+    {"report", "reported", "say", "said", "state", "stated", "note", "noted", "describe", "described"}
+    | {"notice", "noticed", "feel", "felt", "think", "thought", "worry", "worried", "mention", "mentioned"}
+    | {"tell", "told", "explain", "explained", "brought", "bring", "consent", "consented", "recall", "recalled"}
+    | {"observe", "observed", "accompanied", "accompany", "attend", "attended", "present"}
+    | {"concerned", "anxious", "ask", "asked", "request", "requested", "wonder", "wondered", "feels", "think"}
+)
+
+
+def _subject_of_sentence(tokens: list[tuple[_Token, bool]], i: int) -> bool:
+    """Whether the relative at ``i`` opens the sentence as its subject ("Maternal uncle on dialysis since 30 and
+    is deaf", "Older sister similarly affected with epilepsy"), not as a teller of the patient's story."""
+    if i + 1 >= len(tokens) or tokens[i + 1][1] or tokens[i + 1][0].norm in _REPORTING_VERBS:
+        return False
+    return all(
+        (tokens[j][0].norm in _SUBJECT_OPENERS or tokens[j][0].norm in _RELATIVE_WORDS) and not tokens[j][1]
+        for j in range(i)
+    )
+
+
 def _cue(tokens: list[tuple[_Token, bool]], i: int, text: str = "") -> tuple[tuple[str, ...], Assertion | None] | None:
     """The (longest) assertion cue starting at token ``i`` (assertion ``None``: a pseudo-cue), ``None`` if none.
 
@@ -1369,7 +1471,7 @@ def _cue(tokens: list[tuple[_Token, bool]], i: int, text: str = "") -> tuple[tup
     token = tokens[i][0]
     if token.norm in _RELATIVE_WORDS and _possessive(token, text):
         return (token.norm,), "family_history"
-    if token.norm in _RELATIVE_WORDS and _relatives_verb(tokens, i + 1):
+    if token.norm in _RELATIVE_WORDS and (_relatives_verb(tokens, i + 1) or _subject_of_sentence(tokens, i)):
         return (token.norm,), "family_history"
     for words, assertion in _CUES_BY_FIRST_WORD.get(tokens[i][0].norm, ()):
         if tuple(token.norm for token, _ in tokens[i : i + len(words)]) == words:
@@ -1404,6 +1506,7 @@ FINDING_PHRASES: dict[str, str] = {
     **dict.fromkeys(("decreased hearing", "poor hearing", "hard of hearing"), "HP:0000365"),
     # HPO says "Absence of pain sensation" (Pain insensitivity); "absent pain sensation" was Pain, denied
     **dict.fromkeys(("absent pain sensation", "loss of pain sensation"), "HP:0007021"),
+    "bronchopulmonary dysplasia": "HP:0006528",  # Chronic lung disease: the chronic lung disease of prematurity
     # Tone and weakness as notes shorten them: "increased tone in the legs", "proximal weakness".
     **dict.fromkeys(("increased tone", "high tone", "raised tone"), "HP:0001276"),
     **dict.fromkeys(("reduced tone", "decreased tone", "low tone", "poor tone"), "HP:0001252"),
@@ -1437,7 +1540,12 @@ def get_term_lookup() -> TermLookup:
     return knowledge.derived_cache.load_or_build(
         "term-lookup",
         lookup_key(knowledge),
-        lambda: TermLookup(knowledge, extra=FINDING_PHRASES, abbreviations=CLINICAL_ABBREVIATIONS),
+        lambda: TermLookup(
+            knowledge,
+            extra=FINDING_PHRASES,
+            abbreviations=CLINICAL_ABBREVIATIONS,
+            dropped_abbreviations={*AMBIGUOUS_ABBREVIATIONS, *NOT_FINDINGS},
+        ),
     )
 
 
