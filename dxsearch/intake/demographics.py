@@ -1,9 +1,11 @@
-"""Age and sex as notes write them: "14-year-old boy", "14 yo M", "a 3-month-old girl", "45-year-old woman".
+"""Age and sex as notes write them: "14-year-old boy", "14 yo M", "a 3-month-old girl", "34M", "Age: 17".
 
-Only the phrases clinicians use to open a case are read: a number (in digits or words) with a unit of
-age and "old" (or the "yo" / "y/o" shorthand), optionally followed by a word for the patient's sex.
-Sex is read only there, never from a pronoun or a relative elsewhere in the note ("his mother"), so a
-note that names no patient in this way gives neither.
+The phrases clinicians use to open a case are read: a number (in digits or words) with a unit of age and
+"old" (or "yo" / "y/o"), optionally followed by a word for the patient's sex; years and months together
+("3 year 4 month old boy"); a header's "34M" or "Age: 17"; "(age 5)"; "Newborn boy". An age at an event
+("first seizure at 6 months old") or a relative's is passed over. The sex comes from such a phrase, a form's
+"Sex: F", or else the patient's pronouns when at least two agree and none says otherwise ("He has seizures.
+His gait is ataxic."); a pronoun that may be a relative's is not counted, and a relative's word never gives it.
 """
 
 from __future__ import annotations
@@ -62,9 +64,31 @@ _SEX = (
 )
 #: Units of an age in a form or a header, where "y" and "m" are clear: "Age: 2y 3m", "M, 45y".
 _UNIT_SHORT = r"(?P<unit>years?|yrs?|y|months?|mos?|mo|m|weeks?|wks?|w|days?|d)"
+#: Years and months together: "3 year 4 month old boy", "a 3-year 4-month-old girl", "8y 6m girl", "6 yrs 2 mo".
+_COMPOUND_AGE = re.compile(
+    rf"\b{_NUMBER}[- ]?(?P<unit>years?|yrs?|y)[-,\s]+(?:and\s+)?(?P<months>\d{{1,2}})[- ]?(?:months?|mos?|mo|m)\b"
+    rf"(?P<old>[- ]old\b)?(?:[\s,]+{_SEX})?",
+    re.IGNORECASE,
+)
+_MONTHS_UNIT = re.compile(r"[- ]?(?:months?|mos?|mo|m)\b", re.IGNORECASE)
 _AGE_PHRASES = (
+    _COMPOUND_AGE,
     # "14-year-old boy", "a 3-month-old girl", "fourteen year old", "14 years old"
     re.compile(rf"\b{_NUMBER}[- ]?{_UNIT}[- ]old\b(?:[\s,]+{_SEX})?", re.IGNORECASE),
+    # "34M", "45F" as a header or an opening writes them (upper case; not "5F catheter")
+    re.compile(
+        r"(?:^|(?<=[\n(:,;]))[ \t]*(?P<number>\d{1,3})(?-i:(?P<sex>M|F))\b"
+        r"(?=\s*(?:[,.;:)\n]|$|(?:with|referred|presenting|presents|presented|who|seen|here|admitted|known)\b))",
+        re.IGNORECASE,
+    ),
+    # "Sofia (age 5)", "(aged 3 years)"
+    re.compile(rf"\(\s*aged?\s*:?\s*{_NUMBER}(?:\s?{_UNIT_SHORT}\b)?\s*\)", re.IGNORECASE),
+    # "11 mo F", "2 y boy": a short unit with the sex right after it
+    re.compile(rf"\b{_NUMBER}\s?{_UNIT_SHORT}\.?\s+(?P<sex>(?-i:M|F)|boy|girl|male|female)\b", re.IGNORECASE),
+    # "Age: 17." (years)
+    re.compile(rf"\bage\s*:\s*{_NUMBER}\b(?!\s?(?:y|m|w|d)[a-z]*\b)(?![./]\d)", re.IGNORECASE),
+    # "Newborn boy", "a neonate": days old
+    re.compile(r"\b(?P<newborn>newborn|neonate)\b(?:\s+(?P<sex>boy|girl|male|female))?", re.IGNORECASE),
     # "14 yo M", "14yo", "14 y/o female", "14 y.o. boy"
     re.compile(rf"\b{_NUMBER}\s?(?:yo|y/o|y\.o\.?)(?![\w/])(?:[\s,]+{_SEX})?", re.IGNORECASE),
     # "aged 4 years", "a woman aged 30 years", "Faith, aged 3" (years)
@@ -72,7 +96,11 @@ _AGE_PHRASES = (
         rf"(?:\b(?P<sex_before>{_SEX_WORD})\s+)?\baged\s*{_NUMBER}(?:\s?{_UNIT}\b)?(?:[\s,]+{_SEX})?", re.IGNORECASE
     ),
     # "Age: 8 years, male", "Age: 2y 3m"
-    re.compile(rf"\bage\s*:\s*{_NUMBER}\s?{_UNIT_SHORT}\b(?:[\s,]+{_SEX})?", re.IGNORECASE),
+    re.compile(
+        rf"\bage\s*:\s*{_NUMBER}\s?{_UNIT_SHORT}\b(?:\s*(?P<months>\d{{1,2}})\s?(?:months?|mos?|mo|m)\b)?"
+        rf"(?:[\s,]+{_SEX})?",
+        re.IGNORECASE,
+    ),
     # a header opening a line: "M, 45y", "Female, 32 years"
     re.compile(
         rf"^[ \t]*(?P<sex_before>male|female|(?-i:M|F))\s*,\s*{_NUMBER}\s?{_UNIT_SHORT}\b",
@@ -93,7 +121,7 @@ _AGE_TAIL = re.compile(r"(?:\s+\d{1,2}\s?months?)?(?:[- ]?old\b|\s?(?:yo|y/o|y\.
 _SEX_ALONE = (
     re.compile(r"\b(?:baby|newborn|term|preterm|premature)\s+(?P<sex>boy|girl|male|female)\b", re.IGNORECASE),
     re.compile(r"\b(?P<sex>male|female)\s+(?:infant|neonate|newborn|baby|toddler|child)\b", re.IGNORECASE),
-    re.compile(r"^[ \t]*(?:sex|gender)\s*:\s*(?P<sex>male|female|(?-i:M|F))\b", re.IGNORECASE | re.MULTILINE),
+    re.compile(r"\b(?:sex|gender)\s*:\s*(?P<sex>male|female|(?-i:M|F))\b", re.IGNORECASE),
 )
 #: A relative named, singular or plural ("mother", "grandparents"): one list for every reader of ages.
 _RELATIVE_WORD = (
@@ -161,12 +189,19 @@ def read_demographics(text: str) -> Demographics:
     match = found[0]
     groups = match.groupdict()
     unit = groups.get("unit") or {"12": "month", "52": "week"}.get(groups.get("per") or "", "year")
-    age = age_duration(match.group("number"), unit)
+    if groups.get("newborn"):
+        age: str | None = "P0D"
+    elif groups.get("months") and unit.lower().startswith("y"):
+        years = age_duration(match.group("number"), "year")
+        age = f"{years}{int(groups['months'])}M" if years and years.endswith("Y") else years
+    else:
+        age = age_duration(match.group("number"), unit)
     sex_group = "sex" if groups.get("sex") else "sex_before" if groups.get("sex_before") else None
     if sex_group == "sex":  # the age ends at its unit ("-old", "yo"), before any words leading to the sex word
-        end = (
-            match.end("unit") if groups.get("unit") else match.end("per") if groups.get("per") else match.end("number")
-        )
+        last = next((name for name in ("months", "unit", "per", "newborn") if groups.get(name)), "number")
+        end = match.end(last)
+        if last == "months":  # "3 year 4 month old": past the months' unit
+            end = _MONTHS_UNIT.match(text, end).end()  # type: ignore[union-attr]
         tail = _AGE_TAIL.match(text, end)
         age_span = (match.start(), tail.end() if tail is not None else end)
     else:  # the sex before the age ("a woman aged 30 years", "M, 45y"), or none
@@ -181,16 +216,44 @@ def read_demographics(text: str) -> Demographics:
 
 
 def _sex_alone(text: str, read: Demographics) -> Demographics:
-    """``read`` with the sex a note states without an age ("Baby boy", "Sex: F"), when it has none."""
+    """``read`` with the sex a note states without an age ("Baby boy", "Sex: F"), when it has none; else the sex
+    its pronouns agree on (:func:`_sex_of_pronouns`)."""
     found = sorted((m for pattern in _SEX_ALONE for m in pattern.finditer(text)), key=lambda m: m.start())
     if not found:
-        return read
+        return _sex_of_pronouns(text, read)
     match = found[0]
     return replace(read, sex=_SEX_WORDS[match.group("sex").lower()], sex_span=(match.start("sex"), match.end("sex")))
 
 
+_PRONOUNS: dict[str, Sex] = {"he": "male", "him": "male", "his": "male", "himself": "male"}
+_PRONOUNS |= {"she": "female", "her": "female", "hers": "female", "herself": "female"}
+_PRONOUN = re.compile(r"\b(?:he|him|his|himself|she|her|hers|herself)\b", re.IGNORECASE)
+#: Pronouns before these in their sentence may be a relative's ("Mother reports she had ..."): not counted.
+_RELATIVE_BEFORE = re.compile(rf"\b{_RELATIVE_WORD}", re.IGNORECASE)
+#: How many pronouns must agree, with none of the other sex, before they give the patient's sex.
+PRONOUNS_NEEDED = 2
+
+
+def _sex_of_pronouns(text: str, read: Demographics) -> Demographics:
+    """``read`` with the sex every pronoun of the patient agrees on ("He has seizures. His gait is ataxic.").
+
+    A pronoun right before a relative is the patient's ("her mother"); one after a relative in its sentence may
+    be the relative's ("Mother reports she had ...") and is not counted. Pronouns of both sexes give none.
+    """
+    said: dict[Sex, list[tuple[int, int]]] = {"male": [], "female": []}
+    for match in _PRONOUN.finditer(text):
+        sentence_start = max(text.rfind(mark, 0, match.start()) for mark in ".;\n") + 1
+        if _RELATIVE_BEFORE.search(text, sentence_start, match.start()):
+            continue
+        said[_PRONOUNS[match.group().lower()]].append(match.span())
+    (sex, spans), (_, others) = sorted(said.items(), key=lambda item: -len(item[1]))
+    if len(spans) < PRONOUNS_NEEDED or others:
+        return read
+    return replace(read, sex=sex, sex_span=spans[0])
+
+
 def _patients_age(text: str, match: re.Match[str]) -> bool:
-    if match.re is _BARE_AGE:
+    if match.re is _BARE_AGE or (match.re is _COMPOUND_AGE and not match.group("old") and not match.group("sex")):
         before = text[: match.start()].rstrip(" \t")
         if before and before[-1] not in _OPENS_AFTER:
             return False

@@ -74,8 +74,8 @@ def test_check_age_refuses_what_is_no_age(age: str) -> None:
         ("Zoe, aged 4 years, had her first seizure at 6 months.", "P4Y", None),
         ("Age: 8 years, male", "P8Y", "male"),
         # An age at an event, or a relative's, is not the patient's.
-        ("Her first seizure was at 6 months old. She is 3 years old.", "P3Y", None),
-        ("Her 6-year-old brother has ptosis. She is 3 years old.", "P3Y", None),
+        ("Her first seizure was at 6 months old. She is 3 years old.", "P3Y", "female"),  # her pronouns agree
+        ("Her 6-year-old brother has ptosis. She is 3 years old.", "P3Y", "female"),
         ("At 4 years, girls walk.", None, None),
         # "Age 8 years" without a colon, where it opens the note, a line or a sentence; not another's age.
         ("Age 8 years. Seizures.", "P8Y", None),
@@ -93,8 +93,27 @@ def test_check_age_refuses_what_is_no_age(age: str) -> None:
         ("A woman aged 30 years", "P30Y", "female"),
         ("Faith, aged 3, has seizures.", "P3Y", None),
         ("M, 45y. Seizures.", "P45Y", "male"),
-        ("Sex: F\nAge: 2y 3m", "P2Y", "female"),
+        ("Sex: F\nAge: 2y 3m", "P2Y3M", "female"),
         ("18/12 old boy", "P18M", "male"),
+        # Forms a user test of 100 notes met: years and months together, "34M", "(age 5)", "11 mo F", "Age: 17.",
+        # "Sex:" mid-line, "Newborn boy"; a duration or an event's age is still none.
+        ("3 year 4 month old boy", "P3Y4M", "male"),  # was P4M
+        ("A 3-year 4-month-old girl", "P3Y4M", "female"),
+        ("8y 6m girl", "P8Y6M", "female"),
+        ("6 yrs 2 mo, seizures", "P6Y2M", None),
+        ("Cardiology OPD\n34M, referred for echo.", "P34Y", "male"),
+        ("45F with palpitations", "P45Y", "female"),
+        ("A 5F catheter was used.", None, None),
+        ("Sofia (age 5) has seizures.", "P5Y", None),
+        ("11 mo F with hypotonia", "P11M", "female"),
+        ("Age: 17.  Sex: F.", "P17Y", "female"),
+        ("Newborn boy with hypotonia.", "P0D", "male"),
+        ("Seizures for 2 yrs 3 mo. He walked at 1 year 6 months.", None, None),
+        # The sex the patient's pronouns agree on, two at least; not a relative's, nor pronouns of both sexes.
+        ("He has seizures. His gait is ataxic.", None, "male"),
+        ("He has seizures.", None, None),
+        ("Mother reports she had seizures as a child. He is hypotonic.", None, None),
+        ("He has seizures; she (his sister) is well.", None, None),
         # The sex without an age.
         ("Term female infant born at 39 weeks.", None, "female"),
         ("Baby boy, 2 days old", "P2D", "male"),
