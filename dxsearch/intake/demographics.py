@@ -53,6 +53,12 @@ _SEX_WORDS: dict[str, Sex] = {
     "f": "female",
     "lady": "female",
     "daughter": "female",
+    # titles before a name in a header ("Mrs P. Rossi, 49")
+    "mr": "male",
+    "master": "male",
+    "mrs": "female",
+    "ms": "female",
+    "miss": "female",
 }
 # The sex word right after the age, perhaps after a word or two ("61-year-old right-handed man", "3-year-old
 # previously healthy girl"); the one-letter forms only in upper case ("14 yo M"), never "m" or "f".
@@ -77,16 +83,35 @@ _AGE_PHRASES = (
     re.compile(rf"\b{_NUMBER}[- ]?{_UNIT}[- ]old\b(?:[\s,]+{_SEX})?", re.IGNORECASE),
     # "34M", "45F" as a header or an opening writes them (upper case; not "5F catheter")
     re.compile(
-        r"(?:^|(?<=[\n(:,;]))[ \t]*(?P<number>\d{1,3})(?-i:(?P<sex>M|F))\b"
+        r"(?:^|(?<=[\n(:,;.-]))[ \t]*(?P<number>\d{1,3})(?-i:(?P<sex>M|F))\b"
         r"(?=\s*(?:[,.;:)\n]|$|(?:with|referred|presenting|presents|presented|who|seen|here|admitted|known)\b))",
         re.IGNORECASE,
     ),
     # "Sofia (age 5)", "(aged 3 years)"
     re.compile(rf"\(\s*aged?\s*:?\s*{_NUMBER}(?:\s?{_UNIT_SHORT}\b)?\s*\)", re.IGNORECASE),
     # "11 mo F", "2 y boy": a short unit with the sex right after it
-    re.compile(rf"\b{_NUMBER}\s?{_UNIT_SHORT}\.?\s+(?P<sex>(?-i:M|F)|boy|girl|male|female)\b", re.IGNORECASE),
+    re.compile(rf"\b{_NUMBER}\s?{_UNIT_SHORT}\.?[,\s]+(?P<sex>(?-i:M|F)|boy|girl|male|female)\b", re.IGNORECASE),
     # "Age: 17." (years)
     re.compile(rf"\bage\s*:\s*{_NUMBER}\b(?!\s?(?:y|m|w|d)[a-z]*\b)(?![./]\d)", re.IGNORECASE),
+    # A letter's or a summary's header, the patient's name then the age: "Re: Tomas, 9 yrs", "Mrs P. Rossi, 49",
+    # "Maya (8).", "Name: Ruby T., 15 y, F", "review - Noah, 6 yrs 2 mo." (a title gives the sex: Mr, Mrs, Ms)
+    (
+        _HEADER_AGE := re.compile(
+            r"(?:^|(?<=[\n:])|(?<=\s-)|(?<=\.))[ \t]*(?:re:\s*|name:\s*)?"
+            r"(?:(?P<title>Mr|Mrs|Ms|Miss|Master)\.?\s+)?(?-i:[A-Z][a-z]+|[A-Z]\.)(?:\s+(?-i:[A-Z][a-z]+|[A-Z]\.?))*"
+            rf"\s*(?:,\s*|\(\s*)(?:now\s+)?{_NUMBER}(?:\s?{_UNIT_SHORT}\b\.?)?(?:\s*(?P<months>\d{{1,2}})\s?(?:mo|m|months?)\b)?"
+            rf"(?=\s*(?:[,.;:)\n]|$|with\b|has\b|is\b|was\b|admitted\b))(?:[\s,]+{_SEX})?",
+            re.MULTILINE,
+        )
+    ),
+    # "adolescent female, 16:", "male, 45."
+    re.compile(rf"\b(?P<sex_before>{_SEX_WORD})\s*,\s*{_NUMBER}\b(?=\s*(?:[:.,;)\n]|$))", re.IGNORECASE),
+    # "day 3 of life", "day 1, male"
+    re.compile(
+        rf"\b(?P<unit>day)\s+(?P<number>\d{{1,2}})(?:\s+of\s+life\b|(?=[\s,]+(?:{_SEX_WORD}|(?-i:M|F))\b))"
+        rf"(?:[\s,]+{_SEX})?",
+        re.IGNORECASE,
+    ),
     # "Newborn boy", "a neonate": days old
     re.compile(r"\b(?P<newborn>newborn|neonate)\b(?:\s+(?P<sex>boy|girl|male|female))?", re.IGNORECASE),
     # "14 yo M", "14yo", "14 y/o female", "14 y.o. boy"
@@ -107,7 +132,11 @@ _AGE_PHRASES = (
         re.IGNORECASE | re.MULTILINE,
     ),
     # "18/12 old boy" (months), "3/52 old" (weeks), as British notes write them
-    re.compile(rf"\b(?P<number>\d{{1,2}})/(?P<per>12|52)\s+old\b(?:[\s,]+{_SEX})?", re.IGNORECASE),
+    (
+        _PER_AGE := re.compile(
+            rf"\b(?P<number>\d{{1,2}})/(?P<per>12|52)(?P<old>\s+old\b)?(?:[\s,]+{_SEX})?", re.IGNORECASE
+        )
+    ),
     # a letter's header: "Re: Oliver N., 8 years, male"; "4 years 2 months, female" (the sex word required)
     re.compile(rf"\b{_NUMBER}\s?{_UNIT}(?:\s+\d{{1,2}}\s?months?)?,\s*{_SEX}", re.IGNORECASE),
 )
@@ -196,19 +225,28 @@ def read_demographics(text: str) -> Demographics:
         age = f"{years}{int(groups['months'])}M" if years and years.endswith("Y") else years
     else:
         age = age_duration(match.group("number"), unit)
-    sex_group = "sex" if groups.get("sex") else "sex_before" if groups.get("sex_before") else None
-    if sex_group == "sex":  # the age ends at its unit ("-old", "yo"), before any words leading to the sex word
-        last = next((name for name in ("months", "unit", "per", "newborn") if groups.get(name)), "number")
-        end = match.end(last)
-        if last == "months":  # "3 year 4 month old": past the months' unit
-            end = _MONTHS_UNIT.match(text, end).end()  # type: ignore[union-attr]
+    sex_group = next((name for name in ("sex", "sex_before", "title") if groups.get(name)), None)
+    last = next((name for name in ("months", "unit", "per", "newborn") if groups.get(name)), "number")
+    end = match.end(last)
+    if last == "months":  # "3 year 4 month old": past the months' unit
+        end = _MONTHS_UNIT.match(text, end).end()  # type: ignore[union-attr]
+    if match.re is _HEADER_AGE:  # the age alone, never the name before it
+        age_span = (match.start("number"), end)
+    elif sex_group == "sex":  # the age ends at its unit ("-old", "yo"), before any words leading to the sex word
         tail = _AGE_TAIL.match(text, end)
-        age_span = (match.start(), tail.end() if tail is not None else end)
+        start = match.start()
+        while text[start] in " \t":  # "81M" after a full stop: the age, not the space before it
+            start += 1
+        age_span = (start, tail.end() if tail is not None else end)
     else:  # the sex before the age ("a woman aged 30 years", "M, 45y"), or none
         start = match.end("sex_before") if sex_group else match.start()
         while start < match.end() and text[start] in " ,\t":
             start += 1
         age_span = (start, match.end())
+    if sex_group is None:  # the same patient's age said again with the sex ("Newborn examination, day 1, male")
+        other = next((m for m in found[1:] if m.groupdict().get("sex")), None)
+        if other is not None:
+            match, sex_group = other, "sex"
     sex = _SEX_WORDS[match.group(sex_group).lower()] if sex_group else None
     sex_span = (match.start(sex_group), match.end(sex_group)) if sex_group else None
     read = Demographics(age=age, age_span=age_span if age else None, sex=sex, sex_span=sex_span)
@@ -253,6 +291,8 @@ def _sex_of_pronouns(text: str, read: Demographics) -> Demographics:
 
 
 def _patients_age(text: str, match: re.Match[str]) -> bool:
+    if match.re is _PER_AGE and not match.group("old") and not match.group("sex"):
+        return False  # "3/52" alone is a duration ("for 3/52"); "5/12 old" or "5/12, female" an age
     if match.re is _BARE_AGE or (match.re is _COMPOUND_AGE and not match.group("old") and not match.group("sex")):
         before = text[: match.start()].rstrip(" \t")
         if before and before[-1] not in _OPENS_AFTER:

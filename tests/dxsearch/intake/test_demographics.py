@@ -109,6 +109,18 @@ def test_check_age_refuses_what_is_no_age(age: str) -> None:
         ("Age: 17.  Sex: F.", "P17Y", "female"),
         ("Newborn boy with hypotonia.", "P0D", "male"),
         ("Seizures for 2 yrs 3 mo. He walked at 1 year 6 months.", None, None),
+        # A header's name then the age (a title gives the sex); numbers after other words are no age.
+        ("Dear Colleague,\nRe: Tomas, 9 yrs\nTomas has weakness.", "P9Y", None),
+        ("Mrs P. Rossi, 49, admitted with weakness.", "P49Y", "female"),
+        ("Nephrology letter\nMr Singh (41) has cysts.", "P41Y", "male"),
+        ("Name: Ruby T., 15 y, F\nDx: CF", "P15Y", "female"),
+        ("Paediatric neurology review - Noah, 6 yrs 2 mo.", "P6Y2M", None),
+        ("D/C summary. 81M. Active problems: COPD.", "P81Y", "male"),
+        ("ROS/Exam, adolescent female, 16:", "P16Y", "female"),
+        ("Examination (infant, 5/12, female):", "P5M", "female"),
+        ("NICU consult\nBaby girl, day 3 of life, term.", "P3D", "female"),
+        ("Newborn examination, day 1, male: flat facial profile.", "P0D", "male"),
+        ("Apgars 8, 9 at birth. Seizures, 3 episodes. Seizures for 3/52.", None, None),
         # The sex the patient's pronouns agree on, two at least; not a relative's, nor pronouns of both sexes.
         ("He has seizures. His gait is ataxic.", None, "male"),
         ("He has seizures.", None, None),
