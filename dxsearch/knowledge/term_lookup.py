@@ -40,8 +40,9 @@ from pathlib import Path
 from typing import Literal
 
 from dxsearch.cases import Case, Finding
-from dxsearch.knowledge import clinical_abbreviations
+from dxsearch.knowledge import clinical_abbreviations, clinical_phrases
 from dxsearch.knowledge.clinical_abbreviations import AMBIGUOUS_ABBREVIATIONS, CLINICAL_ABBREVIATIONS, NOT_FINDINGS
+from dxsearch.knowledge.clinical_phrases import FINDING_PHRASES
 from dxsearch.knowledge.derived import cache_key, code_digest, file_digest, gc_paused
 from dxsearch.knowledge.hpo import HP_OBO, PHENOTYPIC_ABNORMALITY, HpoKnowledge, get_hpo_knowledge
 
@@ -1490,7 +1491,7 @@ def lookup_key(knowledge: HpoKnowledge) -> str:
             "hp_obo": file_digest(knowledge.data_dir / HP_OBO),
             "hpo3": knowledge.versions["hpo3"],
             "hpo3_release": knowledge.versions["hpo3_hpo_release"],
-            "code": code_digest([sys.modules[__name__], clinical_abbreviations]),
+            "code": code_digest([sys.modules[__name__], clinical_abbreviations, clinical_phrases]),
         }
     )
 
@@ -1498,38 +1499,6 @@ def lookup_key(knowledge: HpoKnowledge) -> str:
 #: Names of findings that are, alone, everyday words far more often ("OFC falls below", "falls asleep"): only
 #: the phrases of :data:`FINDING_PHRASES` and longer synonyms read them.
 _EVERYDAY_WORDS = frozenset({"fall"})
-#: Everyday words for findings HPO does not spell. Phrases that say an ability is missing ("cannot walk")
-#: are read by ``dxsearch.intake.abilities``, which also checks where the phrase ends.
-FINDING_PHRASES: dict[str, str] = {
-    "deaf": "HP:0000365",  # HPO spells the noun ("Deafness"), notes the adjective ("profoundly deaf since birth")
-    # "mildly reduced hearing", "hearing is decreased", "hard of hearing": Hearing impairment
-    **dict.fromkeys(("decreased hearing", "poor hearing", "hard of hearing"), "HP:0000365"),
-    # HPO says "Absence of pain sensation" (Pain insensitivity); "absent pain sensation" was Pain, denied
-    **dict.fromkeys(("absent pain sensation", "loss of pain sensation"), "HP:0007021"),
-    "bronchopulmonary dysplasia": "HP:0006528",  # Chronic lung disease: the chronic lung disease of prematurity
-    # Tone and weakness as notes shorten them: "increased tone in the legs", "proximal weakness".
-    **dict.fromkeys(("increased tone", "high tone", "raised tone"), "HP:0001276"),
-    **dict.fromkeys(("reduced tone", "decreased tone", "low tone", "poor tone"), "HP:0001252"),
-    "proximal weakness": "HP:0003701",
-    "distal weakness": "HP:0002460",
-    "hypermobile": "HP:0001382",  # "he is markedly hypermobile (Beighton 8/9)": Joint hypermobility
-    "wheelchair bound": "HP:0002540",
-    "nonambulant": "HP:0002540",
-    # HPO spells it "generalized tonic-clonic seizure without specification of onset" and "bilateral ...".
-    "generalized tonic clonic seizure": "HP:0002069",
-    "tonic clonic seizure": "HP:0002069",
-    **dict.fromkeys(
-        (
-            "recurrent falls",
-            "frequent falls",
-            "repeated falls",
-            "multiple falls",
-            "unexplained falls",
-            "prone to falls",
-        ),
-        "HP:0002527",
-    ),
-}
 
 
 @lru_cache(maxsize=1)

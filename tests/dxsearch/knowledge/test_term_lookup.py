@@ -6,6 +6,7 @@ import pytest
 
 from dxsearch.cases import Case, Finding
 from dxsearch.knowledge.clinical_abbreviations import CLINICAL_ABBREVIATIONS
+from dxsearch.knowledge.clinical_phrases import FINDING_PHRASES
 from dxsearch.knowledge.hpo import get_hpo_knowledge
 from dxsearch.knowledge.term_lookup import (
     ExtractedTerm,
@@ -660,3 +661,26 @@ def test_every_clinical_abbreviation_names_a_current_phenotype_term() -> None:
     for abbreviation, term_id in CLINICAL_ABBREVIATIONS.items():
         assert knowledge.current_id(term_id) == term_id, abbreviation
         assert knowledge.is_phenotypic_abnormality(term_id), abbreviation
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Born floppy with poor suck.", [("HP:0001319", "present"), ("HP:0002033", "present")]),
+        ("Right-sided weakness. Upgoing plantars.", [("HP:0001269", "present"), ("HP:0003487", "present")]),
+        ("Absent ankle jerks; Gowers' manoeuvre.", [("HP:0003438", "present"), ("HP:0003391", "present")]),
+        ("Grade 2/6 systolic murmur. No murmur at follow-up.", [("HP:0031664", "present"), ("HP:0030148", "absent")]),
+        ("She has had eleven fractures from minimal trauma.", [("HP:0002757", "present")]),
+        ("Insatiable appetite; mild autistic features.", [("HP:0002591", "present"), ("HP:0000729", "present")]),
+        ("His father is clumsy.", [("HP:0002312", "family_history")]),
+    ],
+)
+def test_cardinal_signs_as_notes_say_them(lookup: TermLookup, text: str, expected: list[tuple[str, str]]) -> None:
+    """Phrases of two user tests' notes HPO does not spell (``clinical_phrases``), read with the note's cues."""
+    assert [(m.term_id, m.assertion) for m in lookup.mentions(text)] == expected
+
+
+def test_every_finding_phrase_names_a_current_phenotype_term() -> None:
+    knowledge = get_hpo_knowledge()
+    for phrase, term_id in FINDING_PHRASES.items():
+        assert knowledge.current_id(term_id) == term_id and knowledge.is_phenotypic_abnormality(term_id), phrase
