@@ -807,7 +807,11 @@ class TermLookup:
                 assertion = "present"
             if tokens[i][1]:
                 unknown = 0
-            match = self._longest_match(tokens, i) or self._bag_match(tokens, i)
+            match = self._longest_match(tokens, i)
+            if match is None:
+                match = self._bag_match(tokens, i)
+                if match is not None and self._cuts_a_mention(tokens, i, match[0]):
+                    match = None  # "slowing with speech delay" is not Slow speech: it would cut Speech delay in two
             denied_predicate = False
             if match is None:
                 match = self._negated_predicate(tokens, i) or self._denied_by_prefix(tokens, i)
@@ -815,7 +819,12 @@ class TermLookup:
             proposed = candidates.get(tokens[i][0].start)
             if proposed is not None:
                 stop = ends.get(proposed[0])
-                if stop is not None and stop - i >= proposed[2] and stop > (match[0] if match else i):
+                if (
+                    stop is not None
+                    and stop - i >= proposed[2]
+                    and stop > (match[0] if match else i)
+                    and not self._cuts_a_mention(tokens, i, stop)
+                ):
                     match = stop, proposed[1]
             if match is not None:
                 end, term_id = match
@@ -904,6 +913,16 @@ class TermLookup:
             return i < len(tokens) and ends_item and self._list_item_at(tokens, j)
         end = match[0]
         return end >= len(tokens) or tokens[end][1] or tokens[end][0].norm in (*_CONJUNCTIONS, "nor")
+
+    def _cuts_a_mention(self, tokens: list[tuple[_Token, bool]], start: int, stop: int) -> bool:
+        """Whether a match over tokens [start, stop) ends inside a mention the dictionary reads from one of its later
+        words: "slowing with speech delay" read as Slow speech would cut Speech delay in two, "soft cutaneous
+        nodules" as Soft skin Skin nodule."""
+        for j in range(start + 1, stop):
+            own = self._longest_match(tokens, j) or self._bag_match(tokens, j)
+            if own is not None and own[0] > stop:
+                return True
+        return False
 
     def _bag_match(self, tokens: list[tuple[_Token, bool]], i: int) -> tuple[int, str] | None:
         """The longest window from ``i`` whose content words, in any order and form, are one term's only.

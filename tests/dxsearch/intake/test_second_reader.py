@@ -113,6 +113,13 @@ def test_a_proposal_does_not_read_a_qualifier_into_words_that_do_not_state_it() 
     assert [t for _, _, t in reader.candidates("Absence of speech.")] == ["HP:0001344"]
 
 
+def test_a_proposal_that_would_cut_a_mention_in_two_is_not_taken() -> None:
+    """FastHPOCR proposed "soft cutaneous" as Soft skin, cutting the dictionary's "cutaneous nodules" in two."""
+    note = "Two soft cutaneous nodules on the trunk."
+    read = read_text(note, get_term_lookup(), get_hpo_knowledge(), get_second_reader()).mapped
+    assert [(m.hpo_id, note[m.span[0] : m.span[1]]) for m in read if m.span] == [("HP:0200036", "cutaneous nodules")]
+
+
 def test_the_note_reading_uses_it_and_keeps_its_own_assertions() -> None:
     lookup, knowledge = get_term_lookup(), get_hpo_knowledge()
     text = "Brachydactyly type C. No anomalies of the facial nerve."
