@@ -37,6 +37,7 @@ from dxsearch.intake.account import (
     read_text,
 )
 from dxsearch.intake.demographics import check_age, read_demographics
+from dxsearch.intake.directions import by_direction, direction_phrases, measured
 from dxsearch.intake.fhir import BundleError, BundleTooLargeError, ParsedPatient, entry_cap_error, parse_bundle
 from dxsearch.intake.second_reader import get_second_reader
 from dxsearch.knowledge.context_lookup import case_onset
@@ -472,57 +473,6 @@ def _coded_label(finding: Finding, knowledge: HpoKnowledge, lookup: TermLookup) 
     if finding.label == hpo_id or label_conflict(finding.label, hpo_id, lookup, knowledge) is not None:
         return knowledge.term_name(hpo_id)
     return finding.label
-
-
-#: How HPO names a measurement off in one direction, most specific first ("{}" is what was measured).
-_DIRECTION_PHRASES: dict[str, tuple[str, ...]] = {
-    direction: tuple(
-        template.format(word=word)
-        for template in (
-            "{word} circulating {{}} concentration",
-            "{word} circulating {{}} level",
-            "{word} {{}} concentration",
-            "{word} blood {{}} level",
-            "{word} serum {{}} level",
-            "{word} {{}} level",
-            "{word} {{}}",
-        )
-        for word in words
-    )
-    for direction, words in {
-        "high": ("elevated", "increased", "high"),
-        "low": ("decreased", "reduced", "low"),
-        "abnormal": ("abnormal",),
-    }.items()
-}
-_QUALIFIERS = re.compile(r"\s*\[[^\]]*\]|\s*\([^)]*\)")
-_COMPONENT_END = re.compile(r",|:|\s+(?:in|by|from|of)\s+(?:blood|serum|plasma|urine|csf|body|arterial|venous)\b", re.I)
-
-
-def measured(name: str) -> str:
-    """What a LOINC name measures, without property, system and method: "Creatinine [Mass/volume] in Serum"."""
-    bare = _QUALIFIERS.sub("", name)
-    return _COMPONENT_END.split(bare, maxsplit=1)[0].strip().lower()
-
-
-def direction_phrases(component: str, direction: str) -> list[str]:
-    """The phrases HPO uses for ``component`` being high / low / abnormal ("elevated circulating X concentration")."""
-    return [phrase.format(component) for phrase in _DIRECTION_PHRASES.get(direction, ())]
-
-
-def by_direction(lookup: TermLookup, name: str, direction: str) -> str | None:
-    """The phenotype term a measurement off in ``direction`` names, by HPO's own phrasing of it, if any.
-
-    No LOINC-to-HPO table ships in a package registry, so an Observation interpreted as high, low or
-    abnormal is read the way HPO names such findings: "Body height" high is "increased body height" (a
-    synonym of Tall stature), "Creatinine [Mass/volume] in Serum or Plasma" high is "elevated circulating
-    creatinine concentration". Only whole phrases the dictionary knows count; nothing is guessed.
-    """
-    for phrase in direction_phrases(measured(name), direction):
-        term_id = lookup.lookup(phrase)
-        if term_id is not None:
-            return term_id
-    return None
 
 
 def _by_codes(lookup: TermLookup, codes: Iterable[str]) -> str | None:

@@ -259,6 +259,10 @@ _QUALIFIER_GROUPS: tuple[frozenset[str], ...] = (
 )
 
 
+#: Marks a proposal may not span: brackets, a semicolon, a colon.
+_CLAUSE_MARKS = re.compile(r"[()\[\];:]")
+
+
 class FastHpoCrReader:
     """Proposes (start, end, HPO id) spans of two words or more, phenotypic abnormalities, ids made current."""
 
@@ -290,6 +294,8 @@ class FastHpoCrReader:
             if term_id is None or not self._knowledge.is_phenotypic_abnormality(term_id):
                 continue
             words = re.findall(r"[a-z]+", text[start:end].lower())
+            if _CLAUSE_MARKS.search(text, start, end):
+                continue  # "(low), ALP" is not Decreased ALP: a proposal does not run across brackets or clauses
             if len(words) >= 2 and self._says_its_words(term_id, words) and self._keeps_its_qualifiers(term_id, words):
                 found.append((start, end, term_id))
         return found

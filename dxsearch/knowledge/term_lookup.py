@@ -823,7 +823,7 @@ class TermLookup:
                     stop is not None
                     and stop - i >= proposed[2]
                     and stop > (match[0] if match else i)
-                    and not self._cuts_a_mention(tokens, i, stop)
+                    and (proposed[2] == 1 or not self._cuts_a_mention(tokens, i, stop))  # a stated value is whole
                 ):
                     match = stop, proposed[1]
             if match is not None:

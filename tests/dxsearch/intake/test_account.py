@@ -17,7 +17,7 @@ from dxsearch.intake.account import (
     UNKNOWN_ID,
     segments,
 )
-from dxsearch.intake.reading import measured
+from dxsearch.intake.directions import measured
 from dxsearch.pseudonym import Pseudonymiser
 
 PSEUDONYMISER = Pseudonymiser("account-test-key")

@@ -1,0 +1,120 @@
+"""Laboratory results a note flags as high or low: "ALP 850 (high)", "AFP 180 (raised)", "IgA undetectable".
+
+Why: a discharge summary states its abnormal results as a value with a flag, or as a word before or after
+the analyte ("raised AFP", "CK was elevated"), and HPO names these findings in its own way ("Elevated
+circulating alkaline phosphatase concentration"). Only what the note itself says is off is read: a value
+without a flag needs a reference range, which depends on age, sex, method and laboratory, and is not
+guessed ("CK 18,000 U/L" stays not understood). The analyte's name is resolved as the FHIR reader resolves
+an interpreted Observation (``directions.by_direction``: HPO's own phrasing), after the abbreviations notes use
+(:data:`LAB_NAMES`), or by :data:`LAB_TERMS` where HPO names the finding otherwise ("Hypoglycemia").
+
+Each reading is a ``Candidate`` for the dictionary's reading, which decides its assertion as for any
+mention ("his brother's CK was raised" is family history); the account marks it read from a value.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from dxsearch.intake.directions import by_direction
+from dxsearch.knowledge.term_lookup import Candidate, TermLookup
+
+__all__ = ["LAB_NAMES", "LAB_TERMS", "lab_candidates"]
+
+Direction = Literal["high", "low"]
+
+#: Abbreviations of analytes as notes write them -> the name HPO's phrasing uses.
+LAB_NAMES: dict[str, str] = {
+    "ck": "creatine kinase",
+    "cpk": "creatine kinase",
+    "alt": "alanine aminotransferase",
+    "ast": "aspartate aminotransferase",
+    "alp": "alkaline phosphatase",
+    "ggt": "gamma-glutamyltransferase",
+    "ldh": "lactate dehydrogenase",
+    "afp": "alpha-fetoprotein",
+    "hb": "hemoglobin",
+    "hgb": "hemoglobin",
+    "haemoglobin": "hemoglobin",
+    "na": "sodium",
+    "k": "potassium",
+    "ca": "calcium",
+    "po4": "phosphate",
+    "mg": "magnesium",
+    "crp": "C-reactive protein",
+    "esr": "erythrocyte sedimentation rate",
+    "urate": "uric acid",
+    "t4": "thyroxine",
+    "ft4": "free T4",
+    "pth": "parathyroid hormone",
+    "nh3": "ammonia",
+    "transaminases": "transaminase",
+    "lfts": "liver enzymes",
+    "liver function tests": "liver enzymes",
+}
+#: Findings HPO names in words of their own ("Hypoglycemia", not "decreased circulating glucose").
+LAB_TERMS: dict[tuple[str, Direction], str] = {
+    ("glucose", "high"): "HP:0003074",  # Hyperglycemia
+    ("glucose", "low"): "HP:0001943",  # Hypoglycemia
+    ("blood glucose", "high"): "HP:0003074",
+    ("blood glucose", "low"): "HP:0001943",
+    ("white cell count", "high"): "HP:0001974",  # Leukocytosis
+    ("white cell count", "low"): "HP:0001882",  # Leukopenia
+    ("wcc", "high"): "HP:0001974",
+    ("wcc", "low"): "HP:0001882",
+    ("wbc", "high"): "HP:0001974",
+    ("wbc", "low"): "HP:0001882",
+    ("platelets", "high"): "HP:0001894",  # Thrombocytosis
+    ("platelets", "low"): "HP:0001873",  # Thrombocytopenia
+    ("plt", "low"): "HP:0001873",
+    ("neutrophils", "low"): "HP:0001875",  # Neutropenia
+    ("lymphocytes", "low"): "HP:0001888",  # Lymphopenia
+    ("eosinophils", "high"): "HP:0001880",  # Eosinophilia
+}
+#: Words that flag a result: "(high)", "(L)", "raised", "undetectable" (arrows are no words: a token must end a span).
+_FLAGS: dict[str, Direction] = {
+    **dict.fromkeys(("high", "raised", "elevated", "increased", "h"), "high"),
+    **dict.fromkeys(("low", "reduced", "decreased", "l", "undetectable"), "low"),
+}
+_NAME = r"(?P<name>[A-Za-z][A-Za-z0-9-]*(?:\s+[A-Za-z][A-Za-z0-9-]*){0,3}?)"
+_VALUE = r"[<>≤≥~]?\s*\d[\d,]*(?:\.\d+)?(?:\s*(?:[a-zA-Zµ%][\w/%µ^.]*|x\s*10\^?\d+/\w+))?"
+_PATTERNS = (
+    # "ALP 850 (high)", "phosphate 0.8 mmol/L (low)", "Hb: 80 g/L (L)"
+    re.compile(rf"\b{_NAME}\s*[:=]?\s*(?:of\s+)?{_VALUE}\s*\(\s*(?P<flag>high|low|raised|elevated|H|L)\s*\)", re.I),
+    # "raised AFP", "low serum phosphate", "elevated liver enzymes"
+    re.compile(
+        rf"\b(?P<flag>raised|elevated|high|increased|low|reduced|decreased)\s+(?:serum\s+|plasma\s+)?{_NAME}\b", re.I
+    ),
+    # "CK was elevated", "IgA undetectable", "transaminases raised"
+    re.compile(rf"\b{_NAME}\s+(?:(?:was|were|is|are)\s+)?(?P<flag>raised|elevated|high|low|undetectable)\b", re.I),
+)
+
+
+def lab_candidates(text: str, lookup: TermLookup) -> list[Candidate]:
+    """``(start, end, term)`` for each result the note flags off, whose analyte names a finding one way.
+
+    A span starts on the analyte's first word and ends on a word ("ALP 850 (high": the finding's label closes
+    the bracket), as every span the dictionary's reading takes does.
+    """
+    found: list[Candidate] = []
+    for pattern in _PATTERNS:
+        for match in pattern.finditer(text):
+            direction = _FLAGS[match.group("flag").lower()]
+            named = _term(match.group("name"), direction, lookup)
+            if named is not None:
+                term_id, skipped = named
+                start = min(match.start("name") + skipped, match.start("flag"))
+                found.append((start, max(match.end("name"), match.end("flag")), term_id))
+    return sorted(set(found))
+
+
+def _term(name: str, direction: Direction, lookup: TermLookup) -> tuple[str, int] | None:
+    """The finding an analyte off in ``direction`` names, from its last words back ("Bloods serum ALP"), and how
+    many characters of ``name`` come before the words that name it."""
+    for word in re.finditer(r"\S+", name):
+        said = name[word.start() :].lower()
+        term_id = LAB_TERMS.get((said, direction)) or by_direction(lookup, LAB_NAMES.get(said, said), direction)
+        if term_id is not None:
+            return term_id, word.start()
+    return None

@@ -1,0 +1,48 @@
+"""Laboratory results a note flags as off, read through the note reading the API and CLI use."""
+
+from __future__ import annotations
+
+import pytest
+
+from dxsearch.intake.account import read_text
+from dxsearch.intake.second_reader import get_second_reader
+from dxsearch.knowledge.hpo import get_hpo_knowledge
+from dxsearch.knowledge.term_lookup import get_term_lookup
+
+
+def read(note: str) -> list[tuple[str, str, str, bool]]:
+    """(id, words, assertion, from a value) of every finding the account maps."""
+    reading = read_text(note, get_term_lookup(), get_hpo_knowledge(), get_second_reader())
+    return [(m.hpo_id, note[m.span[0] : m.span[1]], m.assertion, m.from_value) for m in reading.mapped if m.span]
+
+
+@pytest.mark.parametrize(
+    ("note", "expected"),
+    [
+        # a value with its flag; the "(low)" of one result is not the next one's ("(low), ALP" was Decreased ALP)
+        (
+            "Bloods: phosphate 0.8 mmol/L (low), ALP 850 (high).",
+            [
+                ("HP:0002148", "phosphate 0.8 mmol/L (low", "present", True),  # Hypophosphatemia
+                ("HP:0003155", "ALP 850 (high", "present", True),  # Elevated alkaline phosphatase
+            ],
+        ),
+        (
+            "Hb 80 g/L (L), platelets 40 (low).",
+            [("HP:0020062", "Hb 80 g/L (L", "present", True), ("HP:0001873", "platelets 40 (low", "present", True)],
+        ),
+        # the flag in words, before or after
+        (
+            "Raised AFP. IgA undetectable.",
+            [("HP:0006254", "Raised AFP", "present", True), ("HP:0002720", "IgA undetectable", "present", True)],
+        ),
+        ("His brother's CK was raised.", [("HP:0003236", "CK was raised", "family_history", True)]),
+    ],
+)
+def test_a_result_the_note_flags_is_read(note: str, expected: list[tuple[str, str, str, bool]]) -> None:
+    assert read(note) == expected
+
+
+def test_a_value_without_a_flag_is_not_guessed() -> None:
+    """A reference range depends on age, sex and laboratory: "CK 18,000 U/L" stays not understood."""
+    assert read("CK 18,000 U/L.") == []
