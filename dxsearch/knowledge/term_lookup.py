@@ -582,6 +582,13 @@ class TermLookup:
             (term_id,) = winners
             surfaces = by_term[term_id][1] if best_tier == _TIER_ABBREVIATION else set()
             self._entries[key] = _Entry(term_id, best_tier, frozenset(surfaces))
+        #: The spelled-out phrases of each term (no abbreviations): what a qualifier before an abbreviation meets
+        #: ("bilateral SNHL" is "bilateral" + "sensorineural hearing impairment").
+        phrases: dict[str, list[str]] = defaultdict(list)
+        for key, entry in self._entries.items():
+            if entry.tier != _TIER_ABBREVIATION:
+                phrases[entry.term_id].append(key)
+        self._phrases_of: dict[str, tuple[str, ...]] = {term_id: tuple(keys) for term_id, keys in phrases.items()}
         #: Keys two terms claim equally (e.g. "asd"); left out rather than guessed.
         self.ambiguous: frozenset[str] = frozenset(ambiguous)
         # Code of another terminology (SNOMED:…, UMLS:…, ICD10:…) -> the one phenotype term hp.obo cross-references.
@@ -995,6 +1002,24 @@ class TermLookup:
             if entry.tier == _TIER_ABBREVIATION and tuple(_surface(t.raw) for t in span) not in entry.surfaces:
                 continue
             return end, entry.term_id
+        return self._qualified_abbreviation(tokens, i)
+
+    def _qualified_abbreviation(self, tokens: list[tuple[_Token, bool]], i: int) -> tuple[int, str] | None:
+        """A qualifier before an abbreviation, read as the term the qualifier and its spelled-out name make:
+        "bilateral SNHL" is Bilateral sensorineural hearing impairment, "severe GDD" Severe global developmental
+        delay. Only where that term exists; else the abbreviation alone is read at the next word."""
+        if tokens[i][0].norm not in _QUALIFIERS or i + 1 >= len(tokens) or tokens[i + 1][1]:
+            return None
+        raw = tokens[i + 1][0].raw
+        if sum(c.isupper() for c in raw) < 2:
+            return None
+        entry = self._entries.get(tokens[i + 1][0].norm)
+        if entry is None or entry.tier != _TIER_ABBREVIATION or (_surface(raw),) not in entry.surfaces:
+            return None
+        for phrase in self._phrases_of.get(entry.term_id, ()):
+            qualified = self._entries.get(f"{tokens[i][0].norm} {phrase}")
+            if qualified is not None and qualified.tier != _TIER_ABBREVIATION:
+                return i + 2, qualified.term_id
         return None
 
 
@@ -1303,6 +1328,11 @@ _DEGREE_ADVERBS = frozenset(
 )
 #: Words that say which side, never a modifier a stacked mention shares.
 _SIDES = frozenset({"left", "right", "bilateral", "unilateral", "ipsilateral", "contralateral"})
+#: Words that qualify a finding and make, with its name, a term of their own ("bilateral", "severe", "congenital").
+_QUALIFIERS = frozenset(
+    {"bilateral", "unilateral", "severe", "mild", "moderate", "profound", "congenital", "progressive", "recurrent"}
+    | {"chronic", "acute", "generalized", "focal", "left", "right", "central", "peripheral", "episodic"}
+)
 #: Words a bag match retries without: a degree or a side no term names.
 _READ_PAST = _DEGREE_ADVERBS | _SIDES
 #: Most words of a list item that names no term, through which a negation's list still runs.

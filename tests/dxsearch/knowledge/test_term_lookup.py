@@ -650,6 +650,16 @@ def test_clinical_abbreviations_hpo_does_not_list_are_read_as_spelled(lookup: Te
     assert lookup.mentions("htn and id") == []
 
 
+def test_a_qualifier_before_an_abbreviation_makes_the_qualified_term(lookup: TermLookup) -> None:
+    """ "Bilateral SNHL" was Sensorineural hearing impairment only; where no such term exists the abbreviation stays."""
+    read = [(m.term_id, m.label) for m in lookup.mentions("Bilateral SNHL, severe GDD; severe HTN.")]
+    assert read == [
+        ("HP:0008619", "Bilateral SNHL"),  # Bilateral sensorineural hearing impairment
+        ("HP:0011344", "severe GDD"),  # Severe global developmental delay
+        ("HP:0000822", "HTN"),  # no "severe hypertension" in HPO: Hypertension
+    ]
+
+
 def test_an_acronym_naming_a_record_is_no_finding(lookup: TermLookup) -> None:
     for text in ("Patient ID: 4411.", "ID #12", "Study ID 55", "ID number 7"):
         assert lookup.mentions(text) == [], text
