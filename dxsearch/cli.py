@@ -558,7 +558,7 @@ def _explanation_lines(explanation: Explanation) -> list[str]:
         given = {"sex": f"sex {factor.value}", "onset": f"stated {factor.name or factor.value}"}.get(
             factor.evidence, factor.name or factor.value
         )  # inheritance: its name; age: "age 14 y"
-        onset = f" (its {factor.matched_name.lower()})" if factor.matched_name else ""
+        onset = f" (the disease's onset: {factor.matched_name.lower()})" if factor.matched_name else ""
         verdict = f"fits{onset}" if factor.fits else "speaks against it"
         lines.append(f"{given}: {verdict}, likelihood ratio {factor.likelihood_ratio:g}")
     return lines

@@ -511,7 +511,7 @@ function factorChip(f) {
   else if (f.evidence === "onset") given = ["stated ", term()];
   else if (f.evidence === "inheritance") given = term();
   const verdict = f.fits
-    ? ["fits", f.matched_name ? [" (its ", String(f.matched_name).toLowerCase(), code(f.matched_id), ")"] : null]
+    ? ["fits", f.matched_name ? [" (the disease's onset: ", String(f.matched_name).toLowerCase(), code(f.matched_id), ")"] : null]
     : "speaks against it";
   return h(
     "li",

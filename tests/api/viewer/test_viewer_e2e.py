@@ -659,7 +659,7 @@ def test_sex_and_age_are_weighed_per_diagnosis_in_the_words_of_the_cli(
     shown = items.nth(weighed[0])
     shown.locator("summary").click()
     expect(shown.locator(".chips.factors")).to_contain_text(
-        re.compile(r"age 14 y: fits \(its [a-z ]+ onset HP:\d{7}\)")
+        re.compile(r"age 14 y: fits \(the disease's onset: [a-z ]+ onset HP:\d{7}\)")
     )
     expect(shown.locator(".chips.factors")).to_contain_text("likelihood ratio ")
     shown.scroll_into_view_if_needed()

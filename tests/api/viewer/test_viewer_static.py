@@ -136,11 +136,18 @@ def test_scripts_set_no_inline_style() -> None:
 
 
 def test_the_viewer_words_sex_inheritance_onset_and_age_as_the_cli_does() -> None:
-    """The phrases of a factor line ("age 14 y: fits (its congenital onset), likelihood ratio 1.025", "sex female:
-    speaks against it, likelihood ratio 0.05") are in both: an edit to one alone fails here, before the browser
-    test (slow) compares whole lines of a real response."""
+    """The phrases of a factor line ("age 14 y: fits (the disease's onset: congenital onset), likelihood ratio
+    1.025", "sex female: speaks against it, likelihood ratio 0.05") are in both: an edit to one alone fails
+    here, before the browser test (slow) compares whole lines of a real response."""
     cli = inspect.getsource(_explanation_lines)
     render = (STATIC_DIR / "render.js").read_text(encoding="utf-8")
-    for phrase in ('"fits', '" (its ', '"speaks against it"', ", likelihood ratio ", '"stated ', '"sex '):
+    for phrase in (
+        '"fits',
+        "\" (the disease's onset: ",
+        '"speaks against it"',
+        ", likelihood ratio ",
+        '"stated ',
+        '"sex ',
+    ):
         assert phrase.strip('"') in cli, phrase
         assert phrase in render or phrase.replace('"', "`") in render, phrase
