@@ -23,6 +23,7 @@ from dxsearch.intake.abbreviation_context import abbreviation_candidates
 from dxsearch.intake.abilities import ability_candidates
 from dxsearch.intake.checklists import checklist_candidates
 from dxsearch.intake.demographics import Demographics, read_demographics
+from dxsearch.intake.gestation import gestation_candidates
 from dxsearch.intake.labs import lab_candidates
 from dxsearch.intake.onsets import onset_candidates
 from dxsearch.intake.quantities import quantity_candidates
@@ -379,7 +380,7 @@ def read_text(
     age_months = _months(age or demographics.age)
     # Values, missing abilities and template items are mentions the dictionary cannot spell: "OFC 42 cm (-3 SD)",
     # "cannot walk", "Hearing: impaired".
-    values = [*quantity_candidates(text, age_months), *lab_candidates(text, lookup)]
+    values = [*quantity_candidates(text, age_months), *lab_candidates(text, lookup), *gestation_candidates(text)]
     unspelled = [*values, *ability_candidates(text, age_months), *checklist_candidates(text, lookup)]
     mentions = lookup.mentions(text, proposed, stated=unspelled)
     # "ASD" beside "VSD" or beside "autism": read again with the meaning the findings around it give.

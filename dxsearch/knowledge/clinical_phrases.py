@@ -90,6 +90,10 @@ FINDING_PHRASES |= {
     **dict.fromkeys(("low mood", "depressed mood"), "HP:0000716"),  # Depression
     "clumsy": "HP:0002312",
     **dict.fromkeys(("head growth has slowed", "slowing of head growth", "decelerating head growth"), "HP:0005484"),
+    **dict.fromkeys(("development has plateaued", "developmental plateau", "plateau in development"), "HP:0007281"),
+    **dict.fromkeys(("loss of skills", "lost skills", "loss of milestones", "lost milestones"), "HP:0002376"),
+    "walked late": "HP:0031936",  # Delayed ability to walk
+    **dict.fromkeys(("talked late", "late talker"), "HP:0000750"),  # Delayed speech and language development
     # heart, lungs, gut, metabolism
     "murmur": "HP:0030148",  # Heart murmur ("No murmur")
     **dict.fromkeys(("systolic murmur", "ejection systolic murmur"), "HP:0031664"),

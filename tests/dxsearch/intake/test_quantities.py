@@ -30,7 +30,7 @@ def present(note: str) -> list[tuple[str, str]]:
         ("Length 45 cm (<P3).", "HP:0004322"),
         ("Height 192 cm, above the 97th centile.", "HP:0000098"),  # Tall stature
         ("Weight was below the 3rd centile.", "HP:0004325"),  # Decreased body weight
-        ("He was born at 35 weeks with a birth weight of 1800 g (-2.4 SD).", "HP:0001518"),  # Small for GA
+        ("He was born at 39 weeks with a birth weight of 1800 g (-2.4 SD).", "HP:0001518"),  # Small for GA (at term)
         ("Birth length 44 cm (<3rd centile).", "HP:0003561"),
         ("She walked independently at 3 years.", "HP:0031936"),  # Delayed ability to walk
         ("At 18 months he was not yet walking.", "HP:0031936"),

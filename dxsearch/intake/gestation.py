@@ -1,0 +1,64 @@
+"""Birth before term, as notes state the gestation: "born at 28 weeks", "ex-33/40 prem", "36+2 wks", "ex-28 weeker".
+
+Why: a neonatal note gives the gestational age at birth as a number, and HPO names the finding by its range
+(Extremely preterm birth below 28 weeks, Very preterm birth below 32, Moderate to late preterm birth below
+37; Postterm pregnancy from 42). Only a gestation the note ties to the birth is read: "born at", "ex-",
+"delivered at", "GA", or a number of weeks in a sentence about a baby or prematurity; "at 20+3 weeks the
+scan showed" dates a pregnancy, not a birth. Term births (37 to 41 weeks) name nothing.
+
+Each reading is a ``Candidate`` for the dictionary's reading ("her brother was born at 30 weeks" is
+family history); the account marks it read from a value.
+"""
+
+from __future__ import annotations
+
+import re
+
+from dxsearch.knowledge.term_lookup import Candidate
+
+__all__ = ["GESTATION_TERMS", "gestation_candidates"]
+
+#: (weeks below which, HPO term), first match wins; 42 weeks and more: Postterm pregnancy.
+GESTATION_TERMS: tuple[tuple[float, str | None], ...] = (
+    (28, "HP:0025665"),  # Extremely preterm birth
+    (32, "HP:0025666"),  # Very preterm birth
+    (37, "HP:0025664"),  # Moderate to late preterm birth
+    (42, None),  # term
+    (float("inf"), "HP:0031169"),  # Postterm pregnancy
+)
+_WEEKS = r"(?P<weeks>\d{2})(?:\s*\+\s*(?P<days>[0-6]))?\s*(?:/40\b|weeks?\b|wks?\b|weeker\b|w\b)"
+_PATTERNS = (
+    # "born at 28 weeks", "delivered at 34+2/40", "born prematurely at 30 weeks' gestation", "ex-28 weeker"
+    re.compile(
+        rf"\b(?:born|delivered|delivery|birth)\s+(?:\w+\s+){{0,2}}?(?:at|@)\s*(?:about\s+)?{_WEEKS}", re.IGNORECASE
+    ),
+    re.compile(rf"\bex[- ]?(?:prem(?:ature)?\s*\(?\s*)?{_WEEKS}", re.IGNORECASE),
+    # "GA 29+3 weeks", "gestational age at birth: 33 weeks"
+    re.compile(rf"\b(?:GA|gestational\s+age(?:\s+at\s+birth)?)\s*[:=]?\s*{_WEEKS}", re.IGNORECASE),
+)
+#: A number of weeks with days ("36+2 wks", "26+5/40") in a sentence about a newborn or prematurity.
+_BARE_WEEKS = re.compile(rf"\b{_WEEKS}")
+_ABOUT_BIRTH = re.compile(r"\b(?:baby|infant|neonate|newborn|prem\w*|preterm|NICU|SCBU)\b", re.IGNORECASE)
+
+
+def gestation_candidates(text: str) -> list[Candidate]:
+    """``(start, end, term)`` for each gestation at birth a note states outside term."""
+    found: dict[int, Candidate] = {}
+    for pattern in _PATTERNS:
+        for match in pattern.finditer(text):
+            _add(found, match.start(), match)
+    for match in _BARE_WEEKS.finditer(text):
+        sentence_start = max(text.rfind(mark, 0, match.start()) for mark in ".;\n") + 1
+        sentence_end = min((i for i in (text.find(mark, match.end()) for mark in ".;\n") if i >= 0), default=len(text))
+        if match.group("days") and _ABOUT_BIRTH.search(text, sentence_start, sentence_end):
+            _add(found, match.start(), match)
+    return sorted(found.values())
+
+
+def _add(found: dict[int, Candidate], start: int, match: re.Match[str]) -> None:
+    weeks = int(match.group("weeks")) + int(match.group("days") or 0) / 7
+    if not 20 <= weeks <= 45:
+        return  # not a gestation at birth
+    term_id = next(term for below, term in GESTATION_TERMS if weeks < below)
+    if term_id is not None and not any(a <= match.end() and start <= b for a, b, _ in found.values()):
+        found[start] = (start, match.end(), term_id)
