@@ -830,7 +830,8 @@ class TermLookup:
                     stop is not None
                     and stop - i >= proposed[2]
                     and stop > (match[0] if match else i)
-                    and (proposed[2] == 1 or not self._cuts_a_mention(tokens, i, stop))  # a stated value is whole
+                    # a stated value is whole; a proposal neither cuts a mention nor swallows a modifier of its own
+                    and (proposed[2] == 1 or not self._cuts_a_mention(tokens, i, stop, proposed[1]))
                 ):
                     match = stop, proposed[1]
             if match is not None:
@@ -921,13 +922,17 @@ class TermLookup:
         end = match[0]
         return end >= len(tokens) or tokens[end][1] or tokens[end][0].norm in (*_CONJUNCTIONS, "nor")
 
-    def _cuts_a_mention(self, tokens: list[tuple[_Token, bool]], start: int, stop: int) -> bool:
+    def _cuts_a_mention(
+        self, tokens: list[tuple[_Token, bool]], start: int, stop: int, term_id: str | None = None
+    ) -> bool:
         """Whether a match over tokens [start, stop) ends inside a mention the dictionary reads from one of its later
         words: "slowing with speech delay" read as Slow speech would cut Speech delay in two, "soft cutaneous
         nodules" as Soft skin Skin nodule."""
         for j in range(start + 1, stop):
             own = self._longest_match(tokens, j) or self._bag_match(tokens, j)
-            if own is not None and own[0] > stop:
+            if own is not None and (own[0] > stop or (own[0] == stop and own[1] == term_id)):
+                # ... or names the same term from a later word: "Low-set posteriorly rotated ears" proposed whole
+                # as Posteriorly rotated ears would swallow "low-set", a finding of its own (Low-set ears)
                 return True
         return False
 

@@ -118,6 +118,10 @@ def test_a_proposal_that_would_cut_a_mention_in_two_is_not_taken() -> None:
     note = "Two soft cutaneous nodules on the trunk."
     read = read_text(note, get_term_lookup(), get_hpo_knowledge(), get_second_reader()).mapped
     assert [(m.hpo_id, note[m.span[0] : m.span[1]]) for m in read if m.span] == [("HP:0200036", "cutaneous nodules")]
+    # ... nor one that swallows a modifier the dictionary reads as a finding of its own: Low-set ears was lost
+    note = "Low-set posteriorly rotated ears."
+    read = read_text(note, get_term_lookup(), get_hpo_knowledge(), get_second_reader()).mapped
+    assert [m.hpo_id for m in read] == ["HP:0000369", "HP:0000358"]  # Low-set ears, Posteriorly rotated ears
 
 
 def test_the_note_reading_uses_it_and_keeps_its_own_assertions() -> None:
