@@ -40,6 +40,7 @@ from dxsearch.knowledge.term_lookup import (
 )
 
 __all__ = [
+    "DENIED_OF_A_RELATIVE",
     "NOT_A_FINDING",
     "NOT_A_FINDING_POSSIBLE",
     "NOT_A_FINDING_RULED_OUT",
@@ -70,6 +71,9 @@ NO_FINDING_TERMS = frozenset(
 NAMES_NO_FINDING = "{term_id} ({name}) names a branch of HPO, not a finding: give the finding itself"
 #: Why words naming no term, said of a relative, are no finding of the patient (and not searched for).
 OF_A_RELATIVE = "said of a relative, and names no HPO term: not a finding of the patient"
+#: Why a finding a note denies of a relative ("Mum has no muscle problems") is in no case: the patient's it is
+#: not, and "a relative's" would say the relative has it.
+DENIED_OF_A_RELATIVE = "said of a relative, who does not have it: not a finding of the patient, nor of the family"
 #: Why a bundle condition is not a finding: it names a diagnosis (history), not a phenotype.
 NOT_A_FINDING = "a Condition names a diagnosis, not a phenotype: kept out of the findings"
 NOT_A_FINDING_POSSIBLE = (
@@ -397,15 +401,29 @@ def read_text(
             label = _closed(mention.label, text, mention.end)
             findings.append(Finding(label=label, hpo_id=mention.term_id, excluded=mention.excluded))
             known.add(mention.term_id)
+    # "Mum has no muscle problems": a relative's denied finding is neither the patient's nor the family's.
+    denied_by_relative = [m for m in mentions if m.assertion == "family_history" and m.excluded]
     mapped = tuple(
         _mapped("text", (m.start, m.end), None, m.term_id, m.assertion, knowledge, [*values, *onsets])
         for m in sorted([*mentions, *stated], key=lambda m: m.start)
+        if m not in denied_by_relative
     )
     used = [(m.start, m.end) for m in [*mentions, *stated]] + demographics.spans
     missed = tuple(
-        NotUnderstood(path="text", span=span, reason=NO_TERM)
-        for span in segments(text)
-        if not any(start < span[1] and span[0] < end for start, end in used)
+        sorted(
+            [
+                *(
+                    NotUnderstood(path="text", span=span, reason=NO_TERM)
+                    for span in segments(text)
+                    if not any(start < span[1] and span[0] < end for start, end in used)
+                ),
+                *(
+                    NotUnderstood(path="text", span=(m.start, m.end), reason=DENIED_OF_A_RELATIVE)
+                    for m in denied_by_relative
+                ),
+            ],
+            key=lambda n: n.span or (0, 0),
+        )
     )
     modes, onset = case_context(mapped, knowledge)
     return Reading(tuple(findings), mapped, missed, demographics, "text" if demographics.age else None, modes, onset)

@@ -286,7 +286,8 @@ _SYNONYM = re.compile(r'^"((?:[^"\\]|\\.)*)" (EXACT|RELATED|BROAD|NARROW)(?: ([A
 class ExtractedTerm:
     """One HPO term found in free text; ``label`` is the text as written, offsets index the input.
 
-    ``excluded`` is ``assertion == "absent"``, kept as a field for the many readers that only ask that.
+    ``excluded`` is ``assertion == "absent"``, kept as a field for the many readers that only ask that; with
+    ``family_history`` it says the relative does *not* have it ("Mum has no muscle problems").
     """
 
     term_id: str
@@ -681,7 +682,7 @@ class TermLookup:
         sections = family_sections(text)
         if sections:
             found = [
-                replace(m, assertion="family_history", excluded=False)
+                replace(m, assertion="family_history")  # "excluded" stays: "no hearing loss" in the family
                 if any(start <= m.start < end for start, end in sections)
                 else m
                 for m in found
@@ -802,6 +803,7 @@ class TermLookup:
         self, text: str, tokens: list[tuple[_Token, bool]], candidates: dict[int, tuple[int, str, int]]
     ) -> Iterator[ExtractedTerm]:
         assertion: Assertion = "present"
+        relative_denies = False  # a negation within a relative's clause: what follows, the relative does not have
         listing = False  # since the last cue, only list items and conjunctions: a list the cue may run through
         unknown = 0  # words since the last comma, conjunction or mention that name nothing: a list item ends soon
         adjacent: tuple[int, Assertion] | None = None  # (token index, assertion) of an adjacent-only cue
@@ -862,9 +864,10 @@ class TermLookup:
                 family = _post_family(tokens, end)  # "seizures in his mother"
                 if family and said in ("present", "historical"):
                     said, post = "family_history", max(post, family)
-                yield ExtractedTerm(
-                    term_id, text[first.start : last.end], said == "absent", first.start, last.end, said
+                denied = said == "absent" or (
+                    said == "family_history" and assertion == "family_history" and relative_denies
                 )
+                yield ExtractedTerm(term_id, text[first.start : last.end], denied, first.start, last.end, said)
                 # A clause break inside the mention ("long, slender fingers") ends the cue's scope after it.
                 if any(soft for _, soft in tokens[i + 1 : end]):
                     assertion = "present"
@@ -874,6 +877,10 @@ class TermLookup:
             if cue is not None:
                 # "no history of seizures", "denies previous surgery": a negated history is still denied;
                 # "his father has never had seizures": a relative's negation is still said of the relative.
+                if cue[1] == "absent" and assertion == "family_history":
+                    relative_denies = True  # "Mum has no muscle problems": the relative does not have it
+                elif cue[1] == "family_history":
+                    relative_denies = False
                 if not (cue[1] == "historical" and assertion == "absent") and not (
                     cue[1] == "absent" and assertion == "family_history"
                 ):
@@ -1115,8 +1122,11 @@ def _sentences(text: str, kept: Sequence[tuple[int, int]] = ()) -> Iterator[list
         yield sentence
 
 
-#: Cues a colon may follow before what they deny: "Negative for: fever, rash", "Denies: headaches".
-_CUES_BEFORE_A_COLON = frozenset({("negative", "for"), ("deny",), ("denied",), ("no",), ("without",), ("excluded",)})
+#: Cues a colon may follow before what they say: "Negative for: fever, rash", "Denies: headaches", and an inline
+#: "Family history: no hearing loss" (the relatives' negation, not the patient's).
+_CUES_BEFORE_A_COLON = frozenset(
+    {("negative", "for"), ("deny",), ("denied",), ("no",), ("without",), ("excluded",), ("family", "history")}
+)
 
 
 def _opens_a_list(sentence: list[tuple[_Token, bool]]) -> bool:

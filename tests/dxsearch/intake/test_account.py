@@ -10,14 +10,19 @@ import pytest
 from dxsearch.cases import duration_years
 from dxsearch.intake import CaseInput, FindingInput, IntakeError, PreparedCase, intake
 from dxsearch.intake.account import (
+    DENIED_OF_A_RELATIVE,
     NO_LOINC_DIRECTION_TERM,
     NO_LOINC_MAPPING,
     NO_TERM,
     NOT_A_FINDING,
     UNKNOWN_ID,
+    read_text,
     segments,
 )
 from dxsearch.intake.directions import measured
+from dxsearch.intake.second_reader import get_second_reader
+from dxsearch.knowledge.hpo import get_hpo_knowledge
+from dxsearch.knowledge.term_lookup import get_term_lookup
 from dxsearch.pseudonym import Pseudonymiser
 
 PSEUDONYMISER = Pseudonymiser("account-test-key")
@@ -509,3 +514,17 @@ def test_words_naming_no_term_are_searched_unless_said_of_a_relative() -> None:
     assert (relative.path, relative.words_searched) == ("findings[1]", False)
     assert relative.reason == "said of a relative, and names no HPO term: not a finding of the patient"
     assert (words.path, words.words_searched) == ("findings[2]", True)
+
+
+def test_a_finding_a_relative_is_said_not_to_have_is_nobodys_finding() -> None:
+    """A viewer user test: "Mum has no muscle problems" showed as "a relative's: Abnormality of the musculature",
+    the opposite of the note; "Family history: no hearing loss" likewise. Listed with why, in no case."""
+    note = "Gowers sign. Mum has no muscle problems. Family history: no hearing loss; father has ptosis."
+    reading = read_text(note, get_term_lookup(), get_hpo_knowledge(), get_second_reader())
+    assert [(m.hpo_id, m.assertion) for m in reading.mapped] == [
+        ("HP:0003391", "present"),  # Gowers sign
+        ("HP:0000508", "family_history"),  # the father's ptosis
+    ]
+    denied = [note[n.span[0] : n.span[1]] for n in reading.not_understood if n.reason == DENIED_OF_A_RELATIVE]
+    assert denied == ["muscle problems", "hearing loss"]
+    assert [f.hpo_id for f in reading.findings] == ["HP:0003391"]
