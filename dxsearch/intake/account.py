@@ -416,6 +416,7 @@ def read_text(
                     NotUnderstood(path="text", span=span, reason=NO_TERM)
                     for span in segments(text)
                     if not any(start < span[1] and span[0] < end for start, end in used)
+                    and not _said_of_the_last(text, span, used)
                 ),
                 *(
                     NotUnderstood(path="text", span=(m.start, m.end), reason=DENIED_OF_A_RELATIVE)
@@ -430,7 +431,21 @@ def read_text(
 
 
 _SEGMENT_BREAK = re.compile(r"[\n;,•·]|[.!?](?=\s|$)")
+#: A segment that only says the mention before it in its sentence is over ("febrile seizures, resolved"): read as
+#: that mention's assertion (``term_lookup``'s post-historical cues), so it is no input item left not understood.
+_SAYS_OF_THE_LAST = re.compile(
+    r"(?:(?:now|since|has|had|have|all|was|were|is|are)\s+)*"
+    r"(?:resolved|in remission|repaired|corrected|closed|removed)",
+    re.IGNORECASE,
+)
 _CONTENT_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def _said_of_the_last(text: str, span: Span, used: Sequence[Span]) -> bool:
+    """Whether the segment only says a mention before it in its sentence is over ("seizures, resolved")."""
+    if not _SAYS_OF_THE_LAST.fullmatch(text, *span):
+        return False
+    return any(end <= span[0] and not re.search(r"[.!?\n]", text[end : span[0]]) for _, end in used)
 
 
 def segments(text: str) -> list[Span]:

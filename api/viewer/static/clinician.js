@@ -101,6 +101,8 @@ async function diagnose(event) {
       indexVersion: response.index_version,
       // A patient id, or a bundle's Patient, names the patient: its pseudonym is the patient's.
       identified: Boolean(body.patient_id) || Boolean(body.bundle),
+      // The note as sent, so what was not understood shows in its words (in this page only; never stored).
+      noteText: typeof body.text === "string" ? body.text : null,
     });
     const count = response.diagnoses.length;
     const summary = count ? `${count} diagnos${count === 1 ? "is" : "es"}` : outcomeLabel(response.outcome);

@@ -160,28 +160,39 @@ export function explainedFindings(diagnosis, coverage, findings) {
 
 // -- the case -----------------------------------------------------------------------------------------------
 
-function findingChip(f, extraClass = "", fromValue = null) {
-  // A finding read from a stated value ("OFC 42 cm (-3 SD)") names its term, which its words do not.
-  const attrs = { class: `chip ${f.excluded ? "excluded" : ""} ${extraClass}`.trim() };
-  if (fromValue) attrs.title = "read from a stated value: a measurement, a milestone's age or an IQ";
+function findingChip(f, extraClass = "", read = null) {
+  // The words as entered, then the term they were read as when its name is other words ("ASD → Autism", "OFC
+  // 42 cm (-3 SD) → Microcephaly"): an abbreviation or a value names its term only through the reading.
+  const classes = ["chip", f.excluded ? "excluded" : "", read && read.past ? "historical" : "", extraClass];
+  const attrs = { class: classes.filter(Boolean).join(" ") };
+  if (read && read.fromValue) {
+    attrs.title = "read from a stated value: a measurement, a milestone's age, an IQ or a lab flag";
+  }
+  const named = read && read.name && read.name.toLowerCase() !== f.label.toLowerCase() ? read.name : null;
   return h(
     "li",
     attrs,
     f.excluded ? h("span", { class: "chip-flag" }, "absent: ") : null,
+    !f.excluded && read && read.past ? h("span", { class: "chip-flag" }, "past: ") : null,
     f.label,
-    fromValue ? ` → ${fromValue}` : null,
+    named ? ` → ${named}` : null,
     " ",
     f.hpoId ? codeLink(f.hpoId) : h("span", { class: "code" }, "(no HPO term)"),
   );
 }
 
-/** HPO id -> term name of the findings the intake read from a stated value (the account's `from_value`). */
-function readFromValues(account) {
-  const names = new Map();
+/** HPO id -> how the intake read it: the term's name, read from a stated value (`from_value`), and past (every
+ * mention of it historical: "history of febrile seizures, resolved"). */
+function readings(account) {
+  const read = new Map();
   for (const m of (account && Array.isArray(account.mapped) && account.mapped) || []) {
-    if (m.from_value && typeof m.hpo_id === "string") names.set(m.hpo_id, String(m.label ?? m.hpo_id));
+    if (typeof m.hpo_id !== "string" || (m.kind && m.kind !== "finding")) continue;
+    const seen = read.get(m.hpo_id) || { name: String(m.label ?? m.hpo_id), fromValue: false, past: true };
+    seen.fromValue = seen.fromValue || Boolean(m.from_value);
+    seen.past = seen.past && m.assertion === "historical";
+    read.set(m.hpo_id, seen);
   }
-  return names;
+  return read;
 }
 
 function renderFindings(trace, decision) {
@@ -193,10 +204,10 @@ function renderFindings(trace, decision) {
     append(section, renderNotUnderstood(trace && trace.input_account));
     return section;
   }
-  const fromValues = readFromValues(trace.input_account);
-  append(section, h("ul", { class: "chips" }, all.map((f) => findingChip(f, "", fromValues.get(f.hpoId)))));
+  const read = readings(trace.input_account);
+  append(section, h("ul", { class: "chips" }, all.map((f) => findingChip(f, "", read.get(f.hpoId)))));
   append(section, renderReadNotFindings(trace.input_account));
-  append(section, renderNotUnderstood(trace.input_account));
+  append(section, renderNotUnderstood(trace.input_account, decision.noteText));
   const c = trace.case;
   const about = [];
   if (c.sex && c.sex !== "unknown") about.push(`sex: ${c.sex}`);
@@ -253,16 +264,21 @@ function renderReadNotFindings(account) {
   return [h("p", { class: "meta" }, "Also read, not findings of the patient:"), h("ul", { class: "chips" }, chips)];
 }
 
-/** Where an input item was: the words given (findings, bundle), or characters of the note (never kept). */
-function inputPlace(item) {
+/** Where an input item was: the words given (findings, bundle); in a note just sent from this page, its words
+ * (the trace keeps only the characters' positions: the note is PHI); else the characters of the note. */
+function inputPlace(item, noteText = null) {
   if (typeof item.given === "string") return item.given;
   const span = Array.isArray(item.span) ? item.span : null;
+  if (span && item.path === "text" && typeof noteText === "string") {
+    // Spans count characters (code points), as the server does; a JS string counts UTF-16 units.
+    return `“${Array.from(noteText).slice(span[0], span[1]).join("")}”`;
+  }
   return span ? `${String(item.path ?? "input")}, characters ${span[0]}–${span[1]}` : String(item.path ?? "input");
 }
 
 /** The input items the intake did not understand: shown, never dropped ("not understood — not used", or
  * "searched by its words only" where the case keeps the words for retrieval without an HPO term). */
-function renderNotUnderstood(account) {
+function renderNotUnderstood(account, noteText = null) {
   const items = (account && Array.isArray(account.not_understood) && account.not_understood) || [];
   if (!items.length) return null;
   const list = h("ul", { class: "chips" });
@@ -277,7 +293,7 @@ function renderNotUnderstood(account) {
           { class: "chip-flag" },
           item.words_searched ? "not understood — searched by its words only: " : "not understood — not used: ",
         ),
-        inputPlace(item),
+        inputPlace(item, noteText),
       ),
     );
   }
@@ -739,8 +755,8 @@ function renderInsufficient(trace, outcome) {
   let summary = "The agent stopped without a differential. Nothing here supports a diagnosis.";
   if (outcome !== "no_diagnosis")
     summary = retrieved
-      ? "The retrieved passages do not support any diagnosis for these findings. " +
-        "Add findings, or review the reasoning below to see what was searched."
+      ? "No diagnosis is likely enough to be given as an answer (why below). The candidates it weighed are in " +
+        "the reasoning below; add findings, or answer the questions under Next steps."
       : "Nothing was searched: the findings as understood are not enough to rank diseases. Add findings.";
   append(box, h("h3", {}, title), h("p", {}, summary));
   if (trace && typeof trace.reason === "string" && trace.reason)
@@ -808,7 +824,8 @@ function renderTurns(trace) {
 
 /**
  * Renders a decision into target. decision: { trace, auditId, outcome, modelVersion, indexVersion,
- * createdAt, identified } (identified: the input named the patient, so its pseudonym is the patient's).
+ * createdAt, identified, noteText } (identified: the input named the patient, so its pseudonym is the patient's;
+ * noteText: the note just sent from this page, to show what was not understood in its words).
  * Returns the number of diagnoses shown.
  */
 export function renderDecision(target, decision) {

@@ -252,6 +252,14 @@ def test_clinician_and_auditor_views_in_chromium(live_server: LiveServer, browse
     expect(page.locator(".findings .chip").first).to_contain_text("height 182 cm (>97th centile) → Tall stature")
     # A relative's finding is read and shown, not in the case: nothing entered disappears.
     expect(page.locator(".chip.read-as.family_history")).to_contain_text("a relative's: Scoliosis")
+    # A viewer user test: a past finding looked current, an abbreviation hid the term it was read as, and what
+    # was not understood showed as character positions. The note just sent shows in its own words.
+    page.fill("#note", "Seen on Tuesday. History of febrile seizures, resolved. HTN. Arachnodactyly, ectopia lentis.")
+    page.get_by_role("button", name="Diagnose").click()
+    expect(page.locator(".findings .chip.historical")).to_contain_text("past: febrile seizures")
+    expect(page.locator(".findings .chip", has_text="HTN")).to_contain_text("HTN → Hypertension")
+    expect(page.locator(".chip.not-understood").first).to_contain_text("“Seen on Tuesday”")
+    page.locator(".findings").screenshot(path=str(ARTIFACTS / "viewer-note-reading.png"))
     page.get_by_role("radio", name="FHIR bundle").check()
     page.fill("#bundle", json.dumps(BUNDLE))
     page.get_by_role("button", name="Diagnose").click()
@@ -274,10 +282,10 @@ def test_clinician_and_auditor_views_in_chromium(live_server: LiveServer, browse
     linked.close()
 
     # -- the auditor view --------------------------------------------------------------------------------------
-    for _ in range(7):  # enough records for a second page of 10; nonspecific (IC 7.9): insufficient evidence
+    for _ in range(6):  # enough records for a second page of 10; nonspecific (IC 7.9): insufficient evidence
         assert live_server.diagnose(["Chorea", "Dementia"]).status_code == 200
     total = len(live_server.get("/v1/traces?limit=1000", AUDITOR_KEY).json()["records"])
-    assert total == 11  # Marfan findings, insufficient evidence, note, bundle, and these 7
+    assert total == 11  # Marfan findings, insufficient evidence, two notes, bundle, and these 6
     auditor = context.new_page()  # a new tab: sessionStorage, so the key, is per tab
     _watch(auditor, problems)
     auditor.goto(f"{base}/viewer/audit.html")

@@ -528,3 +528,12 @@ def test_a_finding_a_relative_is_said_not_to_have_is_nobodys_finding() -> None:
     denied = [note[n.span[0] : n.span[1]] for n in reading.not_understood if n.reason == DENIED_OF_A_RELATIVE]
     assert denied == ["muscle problems", "hearing loss"]
     assert [f.hpo_id for f in reading.findings] == ["HP:0003391"]
+
+
+def test_a_segment_saying_the_mention_before_it_is_over_is_read_with_it() -> None:
+    """ "History of febrile seizures, resolved": "resolved" makes the mention historical, so it is not listed as a
+    segment not understood (a viewer user test saw it there); alone it is listed."""
+    note = "History of febrile seizures, resolved. Resolved."
+    reading = read_text(note, get_term_lookup(), get_hpo_knowledge())
+    assert [(m.hpo_id, m.assertion) for m in reading.mapped] == [("HP:0002373", "historical")]
+    assert [note[n.span[0] : n.span[1]] for n in reading.not_understood] == ["Resolved"]
