@@ -38,7 +38,7 @@ _NUMBER_WORD = (
     rf"|{'|'.join(sorted(_UNITS, key=len, reverse=True))})"
 )
 #: An age's number (digits or words, group ``number``) and unit (group ``unit``), for every reader of ages.
-AGE_NUMBER = _NUMBER = rf"(?P<number>\d{{1,3}}(?:\.5)?|{_NUMBER_WORD})"
+AGE_NUMBER = _NUMBER = rf"(?P<number>\d{{1,3}}(?:\.5|\s1/2|½)?|{_NUMBER_WORD})"
 AGE_UNIT = _UNIT = r"(?P<unit>years?|yrs?|months?|mos?|weeks?|wks?|days?)"
 _SEX_WORDS: dict[str, Sex] = {
     "boy": "male",
@@ -105,7 +105,7 @@ _AGE_PHRASES = (
         )
     ),
     # "adolescent female, 16:", "male, 45."
-    re.compile(rf"\b(?P<sex_before>{_SEX_WORD})\s*,\s*{_NUMBER}\b(?=\s*(?:[:.,;)\n]|$))", re.IGNORECASE),
+    re.compile(rf"\b(?P<sex_before>{_SEX_WORD})\s*,\s*{_NUMBER}\b(?![.,]\d)(?=\s*(?:[:.,;)\n]|$))", re.IGNORECASE),
     # "day 3 of life", "day 1, male"
     re.compile(
         rf"\b(?P<unit>day)\s+(?P<number>\d{{1,2}})(?:\s+of\s+life\b|(?=[\s,]+(?:{_SEX_WORD}|(?-i:M|F))\b))"
@@ -312,7 +312,9 @@ def _patients_age(text: str, match: re.Match[str]) -> bool:
 def age_duration(number: str, unit: str) -> str | None:
     """``P14Y``, ``P3M``, ``P2W``, ``P5D``; half years become months; ``None`` for an implausible age."""
     word = number.lower().replace(" ", "-")
-    if word[0].isdigit():
+    if word.endswith(("-1/2", "½")):  # "3 1/2 years old"
+        value = float(word.split("-")[0].rstrip("½")) + 0.5
+    elif word[0].isdigit():
         value = float(word)
     elif word in _UNITS:
         value = _UNITS[word]

@@ -100,6 +100,7 @@ FINDING_PHRASES |= {
     "pansystolic murmur": "HP:0031667",  # Holosystolic murmur
     **dict.fromkeys(("wheeze", "recurrent wheeze"), "HP:0030828"),  # Wheezing
     "pale stools": "HP:0011985",  # Acholic stools
+    **dict.fromkeys(("near syncope", "near syncopal episodes", "presyncopal episodes"), "HP:0031972"),  # Presyncope
     "hypothyroid": "HP:0000821",
     **dict.fromkeys(("low cholesterol", "low plasma cholesterol"), "HP:0003146"),  # Hypocholesterolemia
     **dict.fromkeys(("born prematurely", "born preterm", "ex prem", "ex premature"), "HP:0001622"),

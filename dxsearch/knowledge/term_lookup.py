@@ -181,6 +181,7 @@ _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
     # seizures". Only before a verb or "with": "mother reports seizures" is the patient's history told.
     *(((relative, verb), "family_history") for relative in _RELATIVES for verb in _RELATIVE_VERBS),
     (("possible",), "uncertain"),
+    (("possibility", "of"), "uncertain"),  # "raised the possibility of ADHD"
     # a diagnosis once given, since doubted: "previously labelled as CP but MRI is normal"
     (("labelled", "as"), "uncertain"),
     (("labeled", "as"), "uncertain"),
@@ -842,14 +843,14 @@ class TermLookup:
                 if end < len(tokens) and tokens[end][0].norm in _INSTITUTION_WORDS and not tokens[end][1]:
                     i = end  # "Neurofibromatosis Clinic": a name, not a finding
                     continue
-                if end == i + 1 and _names_a_record(text, tokens, i):
-                    i = end  # "Patient ID: 4411": an acronym naming a record, not a finding
+                if end == i + 1 and (_names_a_record(text, tokens, i) or _names_a_person(text, tokens[i][0])):
+                    i = end  # "Patient ID: 4411", "Name: Amelia W": a record's or a person's name, not a finding
                     continue
                 said = adjacent[1] if adjacent is not None and adjacent[0] == i else assertion
                 if denied_predicate and said in ("present", "historical"):
                     said = "absent"  # "his gait is not ataxic"
-                if said == "present" and text[max(0, first.start - 2) : first.start].strip() in ("?", "(?", "[?"):
-                    said = "uncertain"  # "?ectopia lentis", "(?CVI)": a query
+                if said == "present" and _QUERIED.search(text, max(0, first.start - 40), first.start):
+                    said = "uncertain"  # "?ectopia lentis", "(?CVI)", "?intestinal ganglioneuromatosis": a query
                 post = _cue_after(tokens, end, _POST_CUES_LONGEST_FIRST)
                 if said == "present" and (post or _CHECKLIST_NO.match(text, last.end)):
                     said = "absent"
@@ -1041,6 +1042,23 @@ _RECORD_WORDS = frozenset({"patient", "study", "sample", "hospital", "record", "
 _RECORD_AFTER = re.compile(r"\s*(?:[:#]\s*\d|(?:number|no\.)\b)", re.IGNORECASE)
 
 
+#: Around a capitalised word that is a person's name ("Amelia" is also an HPO term, absent limbs): a header's
+#: "Name:", "Re:", "Dear", "referring", "saw", or an age right after it ("Amelia, a 4-year-old girl", "Amelia (5)").
+_NAME_BEFORE = re.compile(
+    r"\b(?:name|re|dear|referring|refer|saw|see|seen)\s*[:,]?\s*(?:(?:mr|mrs|ms|miss)\.?\s+)?$", re.I
+)
+_NAME_AFTER = re.compile(r"(?:\s+[A-Z]\.?)?\s*(?:,\s*(?:a|an|aged|now)?\s*\d|\(\s*(?:aged?\s*)?\d)")
+
+
+def _names_a_person(text: str, token: _Token) -> bool:
+    """Whether a capitalised word is a person's name where a header or an age says so ("Name: Amelia W")."""
+    if not (token.raw[:1].isupper() and token.raw[1:].islower()):
+        return False
+    return bool(_NAME_BEFORE.search(text, max(0, token.start - 30), token.start)) or bool(
+        _NAME_AFTER.match(text, token.end)
+    )
+
+
 def _names_a_record(text: str, tokens: list[tuple[_Token, bool]], i: int) -> bool:
     """Whether the acronym at token ``i`` names a record, not a finding: "Patient ID: 4411", "ID #12"."""
     token = tokens[i][0]
@@ -1122,6 +1140,8 @@ def _sentences(text: str, kept: Sequence[tuple[int, int]] = ()) -> Iterator[list
         yield sentence
 
 
+#: A query mark before a mention, on it or on a word or two of its phrase: "?CVI", "(?CVI)", "?intestinal X".
+_QUERIED = re.compile(r"(?:^|[\s(\[])\?[\w-]*(?:\s+[\w-]+){0,2}\s*$|(?:^|[\s(\[])\?\s*$")
 #: Cues a colon may follow before what they say: "Negative for: fever, rash", "Denies: headaches", and an inline
 #: "Family history: no hearing loss" (the relatives' negation, not the patient's).
 _CUES_BEFORE_A_COLON = frozenset(
@@ -1154,9 +1174,11 @@ _ABOUT_RELATIVES = re.compile(
 )
 #: A line headed by a relative outside any family-history section: "Mother: ptosis", "Sibling: epilepsy".
 _RELATIVE_LINE = re.compile(
-    r"^[ \t]*(?:[-*•·][ \t]*)?(?:(?:maternal|paternal|older|younger|elder|half-?)\s*)?(?:"
+    # a pedigree's label may come first: "II-1 (mother): colon cancer at 52"
+    r"^[ \t]*(?:[-*•·][ \t]*)?(?:[IVX]{1,4}[-.:]?\d{1,2}[ \t]*\(?[ \t]*)?"
+    r"(?:(?:maternal|paternal|older|younger|elder|half-?)\s*)?(?:"
     + "|".join(_RELATIVES)
-    + r")s?(?:[ \t]*:|[ \t]+[-–][ \t])(?P<said>[^\n]*)",
+    + r")s?\)?(?:[ \t]*:|[ \t]+[-–][ \t])(?P<said>[^\n]*)",
     re.IGNORECASE | re.MULTILINE,
 )
 #: A line headed by a relative inside a family-history section: "Father:", "Maternal aunt:", "Older brother:".
@@ -1267,10 +1289,13 @@ _POST_HISTORICAL: tuple[tuple[str, ...], ...] = (
 _INSTITUTION_WORDS = frozenset(
     {"clinic", "service", "unit", "department", "team", "society", "foundation", "association", "centre", "center"}
     | {"nurse", "specialist", "consultant", "ward", "programme", "program", "network", "registry", "trust"}
+    # "Cancer Genetics - pedigree summary", "Vascular anomalies MDT" (tokens are singular: "genetic")
+    | {"genetic", "mdt", "board", "conference", "meeting"}
 )
-#: A checklist answer right after a mention: "Scoliosis: no", "Seizures: none", "Scoliosis (-)", "Hypotonia: absent".
+#: A checklist answer right after a mention: "Scoliosis: no", "Seizures: none", "Scoliosis (-)", "Hypotonia: absent",
+#: a Y/N template's "Cleft palate: N", a query answered ("ptosis? - no").
 _CHECKLIST_NO = re.compile(
-    r"\s*(?::\s*|-\s+|\(\s*)(?:(?:no|none|nil|absent|negative|not present|-)(?:\s*\))?(?=\s*(?:[.,;\n)]|$))"
+    r"\s*\??\s*(?::\s*|-\s+|\(\s*)(?:(?:no|none|nil|absent|negative|not present|n|-)(?:\s*\))?(?=\s*(?:[.,;\n)|]|$))"
     # a phrase that says it whole, whatever follows: "Ectopia lentis: not present on slit lamp"
     r"|(?:not\s+(?:present|seen|detected|found|observed|identified)|absent(?!\s+since))\b)",
     re.IGNORECASE,

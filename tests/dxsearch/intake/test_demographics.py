@@ -121,6 +121,8 @@ def test_check_age_refuses_what_is_no_age(age: str) -> None:
         ("NICU consult\nBaby girl, day 3 of life, term.", "P3D", "female"),
         ("Newborn examination, day 1, male: flat facial profile.", "P0D", "male"),
         ("Apgars 8, 9 at birth. Seizures, 3 episodes. Seizures for 3/52.", None, None),
+        ("Term female, 3.4 kg.", None, "female"),  # a birth weight, not an age of 3 years
+        ("3 1/2 years old boy", "P42M", "male"),  # was 2 years
         # The sex the patient's pronouns agree on, two at least; not a relative's, nor pronouns of both sexes.
         ("He has seizures. His gait is ataxic.", None, "male"),
         ("He has seizures.", None, None),

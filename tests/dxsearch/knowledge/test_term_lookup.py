@@ -460,6 +460,21 @@ def test_an_adjective_a_degree_or_a_non_prefix_is_read(lookup: TermLookup) -> No
         ("An ADHD assessment is underway.", [("HP:0007018", "uncertain")]),
         ("Previously labelled as CP but MRI is normal.", [("HP:0100021", "uncertain")]),
         ("s/p VSD repair; PDA closed.", [("HP:0001629", "historical"), ("HP:0001643", "historical")]),
+        # From a held-out note test (then fixed): a Y/N template, a query answered, a hedge, a query on a phrase,
+        # a pedigree's line, a person's name that is a term, a team's name.
+        ("Cleft palate: N. Hypotonia: Y.", [("HP:0000175", "absent"), ("HP:0001252", "present")]),
+        ("bilat. ptosis? - no.", [("HP:0000508", "absent")]),
+        ("She raised the possibility of ADHD.", [("HP:0007018", "uncertain")]),
+        ("?intestinal ganglioneuromatosis, biopsies inconclusive", [("HP:0025151", "uncertain")]),
+        (
+            "Pedigree:\nII-1 (mother): colon cancer at 52\nIII-2 (proband): seizures",
+            [("HP:0003003", "family_history"), ("HP:0001250", "present")],
+        ),
+        (
+            "Name: Amelia W. Thank you for referring Amelia, a 4-year-old girl, with seizures.",
+            [("HP:0001250", "present")],
+        ),
+        ("Cancer Genetics - Pedigree summary", []),
         # Relatives: several before their verb, an age between, "and had" going on with them.
         ("Her father and paternal grandmother both have hearing loss.", [("HP:0000365", "family_history")]),
         ("Grandmother aged 70 years with dementia.", [("HP:0000726", "family_history")]),
