@@ -27,6 +27,9 @@ Direction = Literal["high", "low"]
 #: Abbreviations of analytes as notes write them -> the name HPO's phrasing uses.
 LAB_NAMES: dict[str, str] = {
     "ck": "creatine kinase",
+    "cr": "creatinine",
+    "creat": "creatinine",
+    "anc": "neutrophil count",
     "cpk": "creatine kinase",
     "alt": "alanine aminotransferase",
     "ast": "aspartate aminotransferase",
@@ -71,17 +74,27 @@ LAB_TERMS: dict[tuple[str, Direction], str] = {
     ("neutrophils", "low"): "HP:0001875",  # Neutropenia
     ("lymphocytes", "low"): "HP:0001888",  # Lymphopenia
     ("eosinophils", "high"): "HP:0001880",  # Eosinophilia
+    ("bicarbonate", "low"): "HP:0032066",  # Decreased serum bicarbonate concentration
+    ("bicarb", "low"): "HP:0032066",
+    ("hco3", "low"): "HP:0032066",
+    ("qtc", "high"): "HP:0005184",  # Prolonged QTc interval
 }
 #: Words that flag a result: "(high)", "(L)", "raised", "undetectable" (arrows are no words: a token must end a span).
 _FLAGS: dict[str, Direction] = {
-    **dict.fromkeys(("high", "raised", "elevated", "increased", "h"), "high"),
+    **dict.fromkeys(("high", "raised", "elevated", "increased", "h", "prolonged"), "high"),
     **dict.fromkeys(("low", "reduced", "decreased", "l", "undetectable"), "low"),
 }
+#: A degree before a flag: "(markedly raised)", "(very low)".
+_DEGREE = r"(?:markedly|mildly|moderately|severely|slightly|very|significantly)"
 _NAME = r"(?P<name>[A-Za-z][A-Za-z0-9-]*(?:\s+[A-Za-z][A-Za-z0-9-]*){0,3}?)"
 _VALUE = r"[<>≤≥~]?\s*\d[\d,]*(?:\.\d+)?(?:\s*(?:[a-zA-Zµ%][\w/%µ^.]*|x\s*10\^?\d+/\w+))?"
 _PATTERNS = (
     # "ALP 850 (high)", "phosphate 0.8 mmol/L (low)", "Hb: 80 g/L (L)"
-    re.compile(rf"\b{_NAME}\s*[:=]?\s*(?:of\s+)?{_VALUE}\s*\(\s*(?P<flag>high|low|raised|elevated|H|L)\s*\)", re.I),
+    re.compile(
+        rf"\b{_NAME}\s*[:=]?\s*(?:of\s+)?{_VALUE}\s*\(\s*(?:{_DEGREE}\s+)?"
+        r"(?P<flag>high|low|raised|elevated|prolonged|H|L)\s*\)",
+        re.I,
+    ),
     # "raised AFP", "low serum phosphate", "elevated liver enzymes"
     re.compile(
         rf"\b(?P<flag>raised|elevated|high|increased|low|reduced|decreased)\s+(?:serum\s+|plasma\s+)?{_NAME}\b", re.I

@@ -101,6 +101,19 @@ FINDING_PHRASES |= {
     **dict.fromkeys(("wheeze", "recurrent wheeze"), "HP:0030828"),  # Wheezing
     "pale stools": "HP:0011985",  # Acholic stools
     **dict.fromkeys(("near syncope", "near syncopal episodes", "presyncopal episodes"), "HP:0031972"),  # Presyncope
+    # lay and everyday words
+    **dict.fromkeys(("short sightedness", "short sighted", "shortsightedness"), "HP:0000545"),  # Myopia
+    "sunken chest": "HP:0000767",  # Pectus excavatum
+    **dict.fromkeys(("hardly sweats", "reduced sweating", "decreased sweating"), "HP:0000966"),  # Hypohidrosis
+    **dict.fromkeys(("forgetful", "increasingly forgetful"), "HP:0002354"),  # Forgetfulness
+    **dict.fromkeys(("drools", "drools constantly", "dribbling"), "HP:0002307"),  # Drooling
+    "lethargic": "HP:0001254",
+    "confused": "HP:0001289",  # Confusion
+    **dict.fromkeys(("tachypneic", "tachypnoeic"), "HP:0002789"),  # Tachypnea
+    **dict.fromkeys(("died suddenly", "sudden unexplained death"), "HP:0001699"),  # Sudden death
+    "diabetes": "HP:0000819",  # Diabetes mellitus ("diabetes on metformin")
+    **dict.fromkeys(("reflexes are depressed", "depressed reflexes"), "HP:0001265"),  # Hyporeflexia
+    **dict.fromkeys(("vibration reduced", "reduced vibration sense"), "HP:0002495"),  # Decreased vibration sense
     "hypothyroid": "HP:0000821",
     **dict.fromkeys(("low cholesterol", "low plasma cholesterol"), "HP:0003146"),  # Hypocholesterolemia
     **dict.fromkeys(("born prematurely", "born preterm", "ex prem", "ex premature"), "HP:0001622"),

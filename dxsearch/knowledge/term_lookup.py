@@ -374,6 +374,9 @@ _BRITISH = (
     (re.compile(r"^coeli"), "celi"),  # coeliac
     (re.compile(r"^(hyper|hypo|an|)haem"), r"\1hem"),
     (re.compile(r"^paed"), "ped"),
+    (re.compile(r"(?<=[a-z])paed"), "ped"),  # orthopaedic
+    (re.compile(r"^phaeo"), "pheo"),  # phaeochromocytoma
+    (re.compile(r"^anaes"), "anes"),  # anaesthesia
     (re.compile(r"(?<=[ilmvb])our(?=$|al|ed|ing)"), "or"),
     (re.compile(r"(?<=[a-z]{3})is(?=e$|ed$|es$|ing$|ation$)"), "iz"),
 )

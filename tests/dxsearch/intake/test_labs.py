@@ -37,6 +37,15 @@ def read(note: str) -> list[tuple[str, str, str, bool]]:
             [("HP:0006254", "Raised AFP", "present", True), ("HP:0002720", "IgA undetectable", "present", True)],
         ),
         ("His brother's CK was raised.", [("HP:0003236", "CK was raised", "family_history", True)]),
+        # abbreviations of a discharge summary, a degree before the flag
+        (
+            "Cr 212 umol/L (H), ANC 0.4 (L). QTc 540 ms (markedly prolonged).",
+            [
+                ("HP:0003259", "Cr 212 umol/L (H", "present", True),  # Elevated circulating creatinine
+                ("HP:0001875", "ANC 0.4 (L", "present", True),  # Decreased total neutrophil count
+                ("HP:0005184", "QTc 540 ms (markedly prolonged", "present", True),  # Prolonged QTc interval
+            ],
+        ),
     ],
 )
 def test_a_result_the_note_flags_is_read(note: str, expected: list[tuple[str, str, str, bool]]) -> None:

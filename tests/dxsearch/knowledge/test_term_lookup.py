@@ -451,7 +451,10 @@ def test_an_adjective_a_degree_or_a_non_prefix_is_read(lookup: TermLookup) -> No
         ),
         ("Maternal uncle on dialysis since age 30 and is deaf.", [("HP:0000365", "family_history")]),
         ("Older sister similarly affected with epilepsy.", [("HP:0001250", "family_history")]),
-        ("Her brother died suddenly (post-mortem: HCM).", [("HP:0001639", "family_history")]),
+        (
+            "Her brother died suddenly (post-mortem: HCM).",
+            [("HP:0001699", "family_history"), ("HP:0001639", "family_history")],  # Sudden death, HCM
+        ),
         ("Mother reports seizures since infancy.", [("HP:0001250", "present")]),  # she tells the patient's story
         # ... a cue before a colon, a checklist's phrase with more after it, a query in brackets, a test, a repair
         ("Negative for: scoliosis, strabismus.", [("HP:0002650", "absent"), ("HP:0000486", "absent")]),
@@ -698,6 +701,14 @@ def test_every_clinical_abbreviation_names_a_current_phenotype_term() -> None:
         ("She has had eleven fractures from minimal trauma.", [("HP:0002757", "present")]),
         ("Insatiable appetite; mild autistic features.", [("HP:0002591", "present"), ("HP:0000729", "present")]),
         ("His father is clumsy.", [("HP:0002312", "family_history")]),
+        (
+            "Short-sightedness, sunken chest; hardly sweats.",
+            [("HP:0000545", "present"), ("HP:0000767", "present"), ("HP:0000966", "present")],
+        ),
+        (
+            "Lethargic and tachypnoeic. Bilateral phaeochromocytomas.",
+            [("HP:0001254", "present"), ("HP:0002789", "present"), ("HP:0002666", "present")],
+        ),
         # a match that would cut a longer mention in two is not taken: not Slow speech, not Soft skin
         ("Development is now slowing with speech delay.", [("HP:0000750", "present")]),
     ],
