@@ -88,7 +88,15 @@ _AGE_PHRASES = (
         re.IGNORECASE,
     ),
     # "Sofia (age 5)", "(aged 3 years)"
-    re.compile(rf"\(\s*aged?\s*:?\s*{_NUMBER}(?:\s?{_UNIT_SHORT}\b)?\s*\)", re.IGNORECASE),
+    re.compile(rf"\(\s*aged?\s*:?\s*{_NUMBER}(?:\s?{_UNIT_SHORT}\b)?(?:\s*,\s*{_SEX})?\s*\)", re.IGNORECASE),
+    # a header's fields between bars or dashes: "Mr D. Kowalski | 42 | M", "Amira K. - 2 y 9 m - F", "(9y) | M"
+    re.compile(
+        rf"(?:\||\s[-–]|\()\s*{_NUMBER}\s?(?:{_UNIT_SHORT}\b\.?)?(?:\s*(?P<months>\d{{1,2}})\s?(?:mo|m|months?)\b)?"
+        rf"\s*\)?\s*(?:\||\s[-–])\s*(?P<sex>(?-i:M|F)|male|female|boy|girl)\b",
+        re.IGNORECASE,
+    ),
+    # "DOL 1", "day of life 3"
+    re.compile(r"\b(?P<unit>d)(?:ol|ay\s+of\s+life)\s*(?P<number>\d{1,2})\b", re.IGNORECASE),
     # "11 mo F", "2 y boy": a short unit with the sex right after it
     re.compile(rf"\b{_NUMBER}\s?{_UNIT_SHORT}\.?[,\s]+(?P<sex>(?-i:M|F)|boy|girl|male|female)\b", re.IGNORECASE),
     # "Age: 17." (years)
@@ -122,7 +130,7 @@ _AGE_PHRASES = (
     ),
     # "Age: 8 years, male", "Age: 2y 3m"
     re.compile(
-        rf"\bage\s*:\s*{_NUMBER}\s?{_UNIT_SHORT}\b(?:\s*(?P<months>\d{{1,2}})\s?(?:months?|mos?|mo|m)\b)?"
+        rf"\bage(?:\s+at\s+\w+)?\s*:\s*{_NUMBER}\s?{_UNIT_SHORT}\b(?:\s*(?P<months>\d{{1,2}})\s?(?:months?|mos?|mo|m)\b)?"
         rf"(?:[\s,]+{_SEX})?",
         re.IGNORECASE,
     ),
@@ -162,7 +170,7 @@ _RELATIVE_WORD = (
 RELATIVE = re.compile(rf"\b{_RELATIVE_WORD}", re.IGNORECASE)
 #: Before an age phrase: the age at an event, not the patient's now ("first seizure at 6 months old").
 _EVENT_AGE_BEFORE = re.compile(
-    r"\b(?:at|since|from|by|until|before|after|when|till)\s+(?:about\s+|the\s+)?$", re.IGNORECASE
+    r"\b(?:at|since|from|by|until|before|after|when|till|as)\s+(?:about\s+|the\s+|a\s+|an\s+)?$", re.IGNORECASE
 )
 #: Right before an age phrase: the patient is its subject ("he is 3 years old", "the patient is now 14 years old").
 _PATIENT_IS = re.compile(

@@ -52,6 +52,10 @@ AMBIGUOUS_ABBREVIATIONS: dict[str, tuple[tuple[frozenset[str], str], ...]] = {
     "RA": (
         (frozenset({MUSCULOSKELETAL, IMMUNE}), "HP:0001370"),  # Rheumatoid arthritis (not "on RA": room air)
     ),
+    "CP": (
+        (frozenset({NERVOUS_SYSTEM}), "HP:0100021"),  # Cerebral palsy
+        (frozenset({CARDIOVASCULAR, RESPIRATORY}), "HP:0100749"),  # Chest pain ("denies HA, CP, SOB")
+    ),
 }
 #: HPO abbreviations notes write for a test or a result, never read as a finding.
 NOT_FINDINGS = frozenset({"LFT"})  # liver function tests (HPO: Filum terminale lipoma)
@@ -62,6 +66,7 @@ CLINICAL_ABBREVIATIONS: dict[str, str] = {
     "HTN": "HP:0000822",  # Hypertension
     "AF": "HP:0005110",  # Atrial fibrillation
     "AFib": "HP:0005110",
+    "Afib": "HP:0005110",
     "AVSD": "HP:0006695",  # Atrioventricular canal defect
     "HLHS": "HP:0004383",  # Hypoplastic left heart
     "PFO": "HP:0001655",  # Patent foramen ovale
@@ -73,6 +78,9 @@ CLINICAL_ABBREVIATIONS: dict[str, str] = {
     "T2DM": "HP:0005978",  # Type II diabetes mellitus
     "T1DM": "HP:0100651",  # Type I diabetes mellitus
     "OSA": "HP:0002870",  # Obstructive sleep apnea
+    "SOB": "HP:0002094",  # Dyspnea (shortness of breath)
+    "SOBOE": "HP:0002094",
+    "HLD": "HP:0003077",  # Hyperlipidemia
     "ESRD": "HP:0003774",  # Stage 5 chronic kidney disease
     "NEC": "HP:0033165",  # Necrotizing enterocolitis
     "CDH": "HP:0000776",  # Congenital diaphragmatic hernia

@@ -112,6 +112,9 @@ FINDING_PHRASES |= {
     **dict.fromkeys(("tachypneic", "tachypnoeic"), "HP:0002789"),  # Tachypnea
     **dict.fromkeys(("died suddenly", "sudden unexplained death"), "HP:0001699"),  # Sudden death
     "diabetes": "HP:0000819",  # Diabetes mellitus ("diabetes on metformin")
+    **dict.fromkeys(("hair thinning", "thinning hair", "thinning of the hair"), "HP:0008070"),  # Sparse hair
+    **dict.fromkeys(("breast ca", "breast cancer"), "HP:0003002"),  # Breast carcinoma
+    **dict.fromkeys(("raynauds", "raynaud"), "HP:0030880"),  # Raynaud phenomenon ("Raynaud's in winter")
     **dict.fromkeys(("reflexes are depressed", "depressed reflexes"), "HP:0001265"),  # Hyporeflexia
     **dict.fromkeys(("vibration reduced", "reduced vibration sense"), "HP:0002495"),  # Decreased vibration sense
     "hypothyroid": "HP:0000821",

@@ -182,6 +182,11 @@ _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
     *(((relative, verb), "family_history") for relative in _RELATIVES for verb in _RELATIVE_VERBS),
     (("possible",), "uncertain"),
     (("possibility", "of"), "uncertain"),  # "raised the possibility of ADHD"
+    # a test for it: "assessment for ADHD under way", "tested for coeliac disease"
+    (("assessment", "for"), "uncertain"),
+    (("evaluation", "for"), "uncertain"),
+    (("tested", "for"), "uncertain"),
+    (("testing", "for"), "uncertain"),
     # a diagnosis once given, since doubted: "previously labelled as CP but MRI is normal"
     (("labelled", "as"), "uncertain"),
     (("labeled", "as"), "uncertain"),
@@ -277,6 +282,10 @@ _PSEUDO_CUES: tuple[tuple[str, ...], ...] = (
     ("not", "necessarily"),
     ("not", "cause"),
     ("not", "certain", "whether"),
+    # a letter's courtesy, not a hypothesis: "I would be grateful if you could see this girl with nosebleeds"
+    ("if", "you", "could"),
+    ("if", "you", "would"),
+    ("if", "you", "can"),
     # A duration, not the past: "a 3-year history of progressive ataxia" is a current problem.
     *((unit, "history", "of") for unit in ("year", "month", "week", "day", "yr")),
 )
@@ -1017,6 +1026,8 @@ class TermLookup:
                 continue
             if entry.tier == _TIER_ABBREVIATION and tuple(_surface(t.raw) for t in span) not in entry.surfaces:
                 continue
+            if i > 0 and tokens[i - 1][0].norm in COPULAS and any(soft for _, soft in tokens[i + 1 : end]):
+                continue  # "knee jerks are reduced, ankle jerks present": the predicate ends its clause at the comma
             return end, entry.term_id
         return self._qualified_abbreviation(tokens, i)
 

@@ -34,3 +34,9 @@ def test_asd_with_no_finding_beside_it_or_both_kinds_stays_not_understood() -> N
 def test_mr_of_an_echo_is_mitral_regurgitation_and_of_a_scan_nothing() -> None:
     assert (MITRAL_REGURGITATION, "MR", "present") in read("Moderate MR on echo with LVH.")
     assert not any(words == "MR" for _, words, _ in read("Seizures. VSD. MR spectroscopy showed a lactate peak."))
+
+
+def test_cp_beside_heart_or_breathing_is_chest_pain_beside_the_nervous_system_cerebral_palsy() -> None:
+    """HPO's own "CP" is Cerebral palsy; an adult's "denies HA, CP, SOB" was read as denying cerebral palsy."""
+    assert ("HP:0100749", "CP", "absent") in read("Denies HA, CP, SOB. Palpitations.")  # Chest pain
+    assert ("HP:0100021", "CP", "present") in read("Spastic diplegia, seizures, CP.")  # Cerebral palsy

