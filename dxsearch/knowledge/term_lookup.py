@@ -823,10 +823,18 @@ class TermLookup:
         ends = {token.end: index + 1 for index, (token, _) in enumerate(tokens)} if candidates else {}
         i = 0
         while i < len(tokens):
-            if tokens[i][1] and not (listing and self._list_item_at(tokens, i)) and assertion != "family_history":
-                # A comma ends a cue's clause, unless a list goes on ("no X, Y or Z"); what a relative has runs on
-                # to the sentence's end or a patient subject ("her mother (deceased, 58) had balding, cataracts").
-                assertion = "present"
+            if tokens[i][1] and not (listing and self._list_item_at(tokens, i)):
+                # A comma ends a cue's clause, unless a list goes on ("no X, Y or Z"; "her mother had balding,
+                # cataracts"); "Parents are well, hypotonia since birth" is the patient's hypotonia, but "Mum has no
+                # hearing loss, and has migraine" goes on with Mum.
+                goes_on = (
+                    assertion == "family_history"
+                    and tokens[i][0].norm == "and"
+                    and i + 1 < len(tokens)
+                    and tokens[i + 1][0].norm in _ASSERTING_VERBS
+                )
+                assertion = assertion if goes_on else "present"
+                relative_denies = False
             if tokens[i][1]:
                 unknown = 0
             match = self._longest_match(tokens, i)
@@ -864,6 +872,8 @@ class TermLookup:
                 if said == "present" and _QUERIED.search(text, max(0, first.start - 40), first.start):
                     said = "uncertain"  # "?ectopia lentis", "(?CVI)", "?intestinal ganglioneuromatosis": a query
                 post = _cue_after(tokens, end, _POST_CUES_LONGEST_FIRST)
+                if post and "(" in text[last.end : tokens[end][0].start]:
+                    post = 0  # "Marked hypotonia (absent reflexes)": a bracket opens an item of its own
                 if said == "present" and (post or _CHECKLIST_NO.match(text, last.end)):
                     said = "absent"
                 unsure = _cue_after(tokens, end, _POST_UNCERTAIN, across_commas=True) or _cue_after(
@@ -885,6 +895,8 @@ class TermLookup:
                 if any(soft for _, soft in tokens[i + 1 : end]):
                     assertion = "present"
                 i, unknown = end + post, 0
+                # A relative's list runs on: "her mother (deceased, 58) had balding, cataracts"
+                listing = listing or (said == "family_history" and assertion == "family_history")
                 continue
             cue = _cue(tokens, i, text)
             if cue is not None:
@@ -904,6 +916,10 @@ class TermLookup:
                 relative = cue[1] == "family_history" and tokens[i][0].norm in _RELATIVE_WORDS
                 i += 1 if relative else len(cue[0])
                 continue
+            if tokens[i][0].norm == "but" or (
+                tokens[i][0].norm == "and" and i + 1 < len(tokens) and tokens[i + 1][0].norm in _ASSERTING_VERBS
+            ):
+                relative_denies = False  # "Mum has no hearing loss, and has migraine": the migraine is hers
             if tokens[i][0].norm in _CONJUNCTIONS or tokens[i][0].norm == "nor":
                 unknown = 0
             else:
@@ -1053,6 +1069,7 @@ class TermLookup:
 #: Words before an acronym that make it a record's name ("Patient ID", "study ID"), and what after it does ("ID: 4411",
 #: "ID #12", "ID number").
 _RECORD_WORDS = frozenset({"patient", "study", "sample", "hospital", "record", "subject", "mrn", "nhs", "specimen"})
+_RECORD_ACRONYMS = frozenset({"ID", "MRN", "NHS", "DOB", "CHI", "URN"})
 _RECORD_AFTER = re.compile(r"\s*(?:[:#]\s*\d|(?:number|no\.)\b)", re.IGNORECASE)
 
 
@@ -1061,11 +1078,12 @@ _RECORD_AFTER = re.compile(r"\s*(?:[:#]\s*\d|(?:number|no\.)\b)", re.IGNORECASE)
 _NAME_BEFORE = re.compile(
     r"\b(?:name|re|dear|referring|refer|saw|see|seen)\s*[:,]?\s*(?:(?:mr|mrs|ms|miss)\.?\s+)?$", re.I
 )
-_NAME_AFTER = re.compile(r"(?:\s+[A-Z]\.?)?\s*(?:,\s*(?:a|an|aged|now)?\s*\d|\(\s*(?:aged?\s*)?\d)")
+_NAME_AFTER = re.compile(r"(?:\s+[A-Z]\.?)?\s*(?:,\s*(?:a|an|aged|now)\s+\d|\(\s*aged?\s*\d)")
 
 
 def _names_a_person(text: str, token: _Token) -> bool:
-    """Whether a capitalised word is a person's name where a header or an age says so ("Name: Amelia W")."""
+    """Whether a capitalised word is a person's name where a header says so ("Name: Amelia W") or an age follows
+    as a person's ("Amelia, a 4-year-old"; not "Seizures, 3 per day" nor "Scoliosis (35 degrees)")."""
     if not (token.raw[:1].isupper() and token.raw[1:].islower()):
         return False
     return bool(_NAME_BEFORE.search(text, max(0, token.start - 30), token.start)) or bool(
@@ -1080,7 +1098,8 @@ def _names_a_record(text: str, tokens: list[tuple[_Token, bool]], i: int) -> boo
         return False
     if i > 0 and tokens[i - 1][0].norm in _RECORD_WORDS:
         return True
-    return _RECORD_AFTER.match(text, token.end) is not None
+    # only an identifier's own acronym followed by its number: "ID: 4411" (never "VSD: 3 mm")
+    return token.raw in _RECORD_ACRONYMS and _RECORD_AFTER.match(text, token.end) is not None
 
 
 def _adjective(key: str) -> str | None:
@@ -1155,7 +1174,10 @@ def _sentences(text: str, kept: Sequence[tuple[int, int]] = ()) -> Iterator[list
 
 
 #: A query mark before a mention, on it or on a word or two of its phrase: "?CVI", "(?CVI)", "?intestinal X".
-_QUERIED = re.compile(r"(?:^|[\s(\[])\?[\w-]*(?:\s+[\w-]+){0,2}\s*$|(?:^|[\s(\[])\?\s*$")
+_QUERIED = re.compile(
+    r"(?:^|[\s(\[])\?(?!\s*(?:with|and|or|for)\b)[\w-]*(?:\s+(?!(?:with|and|or|for)\b)[\w-]+){0,2}\s*$"
+    r"|(?:^|[\s(\[])\?\s*$"
+)
 #: Cues a colon may follow before what they say: "Negative for: fever, rash", "Denies: headaches", and an inline
 #: "Family history: no hearing loss" (the relatives' negation, not the patient's).
 _CUES_BEFORE_A_COLON = frozenset(
@@ -1310,8 +1332,9 @@ _INSTITUTION_WORDS = frozenset(
 #: a Y/N template's "Cleft palate: N", a query answered ("ptosis? - no").
 _CHECKLIST_NO = re.compile(
     r"\s*\??\s*(?::\s*|-\s+|\(\s*)(?:(?:no|none|nil|absent|negative|not present|n|-)(?:\s*\))?(?=\s*(?:[.,;\n)|]|$))"
-    # a phrase that says it whole, whatever follows: "Ectopia lentis: not present on slit lamp"
-    r"|(?:not\s+(?:present|seen|detected|found|observed|identified)|absent(?!\s+since))\b)",
+    # after a colon, a phrase that says it whole, whatever follows: "Ectopia lentis: not present on slit lamp"
+    r"|(?<=:)\s*not\s+(?:present|seen|detected|found|observed|identified)\b"
+    r"|(?<=: )not\s+(?:present|seen|detected|found|observed|identified)\b)",
     re.IGNORECASE,
 )
 

@@ -478,6 +478,16 @@ def test_an_adjective_a_degree_or_a_non_prefix_is_read(lookup: TermLookup) -> No
             [("HP:0001250", "present")],
         ),
         ("Cancer Genetics - Pedigree summary", []),
+        # From a code review: numbers after a finding are no name or record, a relative's clause ends at its comma,
+        # a bracket opens an item of its own, a query does not leak past "with", a relative's denial past "and has".
+        (
+            "Scoliosis (35 degrees). Seizures, 3 per day. Echo: VSD: 3 mm.",
+            [("HP:0002650", "present"), ("HP:0001250", "present"), ("HP:0001629", "present")],
+        ),
+        ("Parents are well, hypotonia since birth.", [("HP:0001252", "present")]),
+        ("Marked hypotonia (absent reflexes).", [("HP:0001252", "present"), ("HP:0001284", "present")]),
+        ("Peripheral neuropathy: absent ankle jerks.", [("HP:0009830", "present"), ("HP:0003438", "present")]),
+        ("?NF1 with axillary freckling", [("HP:0000997", "present")]),
         # ... and a second: a test for it, a letter's courtesy, a predicate ending at its comma, CP beside a chest
         ("Assessment for ADHD under way.", [("HP:0007018", "uncertain")]),
         ("I would be grateful if you could see her with recurrent nosebleeds.", [("HP:0000421", "present")]),
