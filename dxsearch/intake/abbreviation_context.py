@@ -15,6 +15,7 @@ mention ("no ASD" denies it).
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 
 from dxsearch.knowledge.clinical_abbreviations import AMBIGUOUS_ABBREVIATIONS
@@ -28,6 +29,7 @@ _ABBREVIATION = re.compile(
     rf"\b(?:{'|'.join(AMBIGUOUS_ABBREVIATIONS)})s?\b"
     r"(?!\s*(?:spectroscopy|imaging|angiogra\w*|venogra\w*|scans?|images?|sequences?|study|studies|signal)\b)"
 )
+_ROOM_AIR = re.compile(r"(?:\bon|%)\s*$", re.IGNORECASE)
 #: Where the findings that decide stop: a sentence's end or a line break.
 _BREAK = re.compile(r"[.!?](?=\s|$)|\n")
 
@@ -35,11 +37,17 @@ _BREAK = re.compile(r"[.!?](?=\s|$)|\n")
 def abbreviation_candidates(text: str, mentions: Sequence[ExtractedTerm], knowledge: HpoKnowledge) -> list[Candidate]:
     """``(start, end, term)`` for each ambiguous abbreviation the findings of its sentence or line resolve."""
     found: list[Candidate] = []
+    breaks = [0] + [m.end() for m in _BREAK.finditer(text)] + [len(text)]  # one pass: a long note stays linear
+    starts = [m.start for m in mentions]
     for match in _ABBREVIATION.finditer(text):
-        start = max((m.end() for m in _BREAK.finditer(text, 0, match.start())), default=0)
-        after = _BREAK.search(text, match.end())
-        end = after.start() if after is not None else len(text)
-        neighbours = [knowledge.ancestors(m.term_id) | {m.term_id} for m in mentions if start <= m.start < end]
+        if _ROOM_AIR.search(text, max(0, match.start() - 8), match.start()):
+            continue  # "sats 96% on RA": room air
+        k = bisect_right(breaks, match.start())
+        start, end = breaks[k - 1], breaks[k] if k < len(breaks) else len(text)
+        neighbours = [
+            knowledge.ancestors(m.term_id) | {m.term_id}
+            for m in mentions[bisect_left(starts, start) : bisect_left(starts, end)]
+        ]
         meanings = {
             meaning
             for branches, meaning in AMBIGUOUS_ABBREVIATIONS[match.group().rstrip("s")]

@@ -11,6 +11,7 @@ His gait is ataxic."); a pronoun that may be a relative's is not counted, and a 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, replace
 
 from dxsearch.cases import AGE_DURATION, Sex, duration_years
@@ -76,7 +77,7 @@ _COMPOUND_AGE = re.compile(
     rf"(?P<old>[- ]old\b)?(?:[\s,]+{_SEX})?",
     re.IGNORECASE,
 )
-_MONTHS_UNIT = re.compile(r"[- ]?(?:months?|mos?|mo|m)\b", re.IGNORECASE)
+_MONTHS_UNIT = re.compile(r"[-\s]?(?:months?|mos?|mo|m)\b", re.IGNORECASE)
 _AGE_PHRASES = (
     _COMPOUND_AGE,
     # "14-year-old boy", "a 3-month-old girl", "fourteen year old", "14 years old"
@@ -96,7 +97,7 @@ _AGE_PHRASES = (
         re.IGNORECASE,
     ),
     # "DOL 1", "day of life 3"
-    re.compile(r"\b(?P<unit>d)(?:ol|ay\s+of\s+life)\s*(?P<number>\d{1,2})\b", re.IGNORECASE),
+    (_DAY_OF_LIFE := re.compile(r"\b(?P<unit>d)(?:ol|ay\s+of\s+life)\s*(?P<number>\d{1,2})\b", re.IGNORECASE)),
     # "11 mo F", "2 y boy": a short unit with the sex right after it
     re.compile(rf"\b{_NUMBER}\s?{_UNIT_SHORT}\.?[,\s]+(?P<sex>(?-i:M|F)|boy|girl|male|female)\b", re.IGNORECASE),
     # "Age: 17." (years)
@@ -105,8 +106,9 @@ _AGE_PHRASES = (
     # "Maya (8).", "Name: Ruby T., 15 y, F", "review - Noah, 6 yrs 2 mo." (a title gives the sex: Mr, Mrs, Ms)
     (
         _HEADER_AGE := re.compile(
-            r"(?:^|(?<=[\n:])|(?<=\s-)|(?<=\.))[ \t]*(?:re:\s*|name:\s*)?"
-            r"(?:(?P<title>Mr|Mrs|Ms|Miss|Master)\.?\s+)?(?-i:[A-Z][a-z]+|[A-Z]\.)(?:\s+(?-i:[A-Z][a-z]+|[A-Z]\.?))*"
+            r"(?:^|(?<=\n)|(?<=\s-)|(?<=[Rr]e:)|(?<=[Nn]ame:)|(?<=[Pp]atient:)|(?<=[Ff]ollow-up:)|(?<=[Rr]eview:))"
+            r"[ \t]*(?i:re:\s*|name:\s*)?"
+            r"(?:(?P<title>Mr|Mrs|Ms|Miss|Master)\.?\s+)?(?P<name>(?-i:[A-Z][a-z]+|[A-Z]\.)(?:\s+(?-i:[A-Z][a-z]+|[A-Z]\.?)){0,3})"
             rf"\s*(?:,\s*|\(\s*)(?:now\s+)?{_NUMBER}(?:\s?{_UNIT_SHORT}\b\.?)?(?:\s*(?P<months>\d{{1,2}})\s?(?:mo|m|months?)\b)?"
             rf"(?=\s*(?:[,.;:)\n]|$|with\b|has\b|is\b|was\b|admitted\b))(?:[\s,]+{_SEX})?",
             re.MULTILINE,
@@ -115,10 +117,12 @@ _AGE_PHRASES = (
     # "adolescent female, 16:", "male, 45."
     re.compile(rf"\b(?P<sex_before>{_SEX_WORD})\s*,\s*{_NUMBER}\b(?![.,]\d)(?=\s*(?:[:.,;)\n]|$))", re.IGNORECASE),
     # "day 3 of life", "day 1, male"
-    re.compile(
-        rf"\b(?P<unit>day)\s+(?P<number>\d{{1,2}})(?:\s+of\s+life\b|(?=[\s,]+(?:{_SEX_WORD}|(?-i:M|F))\b))"
-        rf"(?:[\s,]+{_SEX})?",
-        re.IGNORECASE,
+    (
+        _DAY_N := re.compile(
+            rf"\b(?P<unit>day)\s+(?P<number>\d{{1,2}})(?:\s+of\s+life\b|(?=[\s,]+(?:{_SEX_WORD}|(?-i:M|F))\b))"
+            rf"(?:[\s,]+{_SEX})?",
+            re.IGNORECASE,
+        )
     ),
     # "Newborn boy", "a neonate": days old
     re.compile(r"\b(?P<newborn>newborn|neonate)\b(?:\s+(?P<sex>boy|girl|male|female))?", re.IGNORECASE),
@@ -275,7 +279,7 @@ _PRONOUNS: dict[str, Sex] = {"he": "male", "him": "male", "his": "male", "himsel
 _PRONOUNS |= {"she": "female", "her": "female", "hers": "female", "herself": "female"}
 _PRONOUN = re.compile(r"\b(?:he|him|his|himself|she|her|hers|herself)\b", re.IGNORECASE)
 #: Pronouns before these in their sentence may be a relative's ("Mother reports she had ..."): not counted.
-_RELATIVE_BEFORE = re.compile(rf"\b{_RELATIVE_WORD}", re.IGNORECASE)
+_SENTENCE_MARK = re.compile(r"[.;\n]")
 #: How many pronouns must agree, with none of the other sex, before they give the patient's sex.
 PRONOUNS_NEEDED = 2
 
@@ -287,18 +291,45 @@ def _sex_of_pronouns(text: str, read: Demographics) -> Demographics:
     be the relative's ("Mother reports she had ...") and is not counted. Pronouns of both sexes give none.
     """
     said: dict[Sex, list[tuple[int, int]]] = {"male": [], "female": []}
+    # one pass over the text: where sentences start and relatives are named (a long note in linear time)
+    starts = [0] + [m.end() for m in _SENTENCE_MARK.finditer(text)]
+    relatives = [m.start() for m in RELATIVE.finditer(text)]
     for match in _PRONOUN.finditer(text):
-        sentence_start = max(text.rfind(mark, 0, match.start()) for mark in ".;\n") + 1
-        if _RELATIVE_BEFORE.search(text, sentence_start, match.start()):
+        sentence_start = starts[bisect_right(starts, match.start()) - 1]
+        first_relative = bisect_left(relatives, sentence_start)
+        if first_relative < len(relatives) and relatives[first_relative] < match.start():
             continue
         said[_PRONOUNS[match.group().lower()]].append(match.span())
     (sex, spans), (_, others) = sorted(said.items(), key=lambda item: -len(item[1]))
     if len(spans) < PRONOUNS_NEEDED or others:
         return read
-    return replace(read, sex=sex, sex_span=spans[0])
+    # No span: a pronoun is no item of the note read for the sex, and its sentence may still hold words not understood.
+    return replace(read, sex=sex, sex_span=None)
+
+
+#: Before "age": another age than the patient's ("maternal age: 32", "bone age 8", "gestational age 34+2").
+_OTHER_AGE_BEFORE = re.compile(
+    r"\b(?:maternal|paternal|gestational|bone|corrected|mental|developmental|skeletal)\s*$", re.I
+)
+#: After "newborn": words that make it the patient now ("Newborn examination", "newborn infant with ...").
+_NEWBORN_NOW = re.compile(r"\s+(?:exam\w*|check|baby|infant|with|admitted|referred)\b", re.IGNORECASE)
+#: Before "8F": a device's size, not an age and a sex ("Catheter: 8F").
+_DEVICE_BEFORE = re.compile(r"\b(?:catheter|cannula|tube|sheath|gauge|french|size|ngt?)\W*$", re.IGNORECASE)
 
 
 def _patients_age(text: str, match: re.Match[str]) -> bool:
+    before20 = text[max(0, match.start() - 20) : match.start()]
+    if _OTHER_AGE_BEFORE.search(before20) or _DEVICE_BEFORE.search(before20):
+        return False
+    groups = match.groupdict()
+    if match.re is _HEADER_AGE and RELATIVE.fullmatch(groups.get("name") or ""):
+        return False  # "Mother (32) is well": the mother's age
+    if groups.get("newborn") and not groups.get("sex") and not _NEWBORN_NOW.match(text, match.end()):
+        return False  # "Newborn hearing screen passed": then, not now; "Newborn examination", "Newborn with ..." now
+    if match.re in (_DAY_N, _DAY_OF_LIFE) and not groups.get("sex"):
+        opening = text[: match.start()].rstrip(" \t")
+        if opening and opening[-1] not in _OPENS_AFTER and opening[-1] != ",":
+            return False  # "jaundice on day 3 of life": then, not now
     if match.re is _PER_AGE and not match.group("old") and not match.group("sex"):
         return False  # "3/52" alone is a duration ("for 3/52"); "5/12 old" or "5/12, female" an age
     if match.re is _BARE_AGE or (match.re is _COMPOUND_AGE and not match.group("old") and not match.group("sex")):

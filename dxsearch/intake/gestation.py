@@ -13,6 +13,7 @@ family history); the account marks it read from a value.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 
 from dxsearch.knowledge.term_lookup import Candidate
 
@@ -37,20 +38,38 @@ _PATTERNS = (
     re.compile(rf"\b(?:GA|gestational\s+age(?:\s+at\s+birth)?)\s*[:=]?\s*{_WEEKS}", re.IGNORECASE),
 )
 #: A number of weeks with days ("36+2 wks", "26+5/40") in a sentence about a newborn or prematurity.
-_BARE_WEEKS = re.compile(rf"\b{_WEEKS}")
-_ABOUT_BIRTH = re.compile(r"\b(?:baby|infant|neonate|newborn|prem\w*|preterm|NICU|SCBU)\b", re.IGNORECASE)
+_BARE_WEEKS = re.compile(rf"\b{_WEEKS}", re.IGNORECASE)
+_ABOUT_BIRTH = re.compile(
+    r"\b(?:baby|infant|neonate|newborn|prem|premature|prematurity|preterm|NICU|SCBU)\b", re.IGNORECASE
+)
+#: A sentence about the pregnancy, whose weeks date a scan, not the birth ("Anomaly scan at 20+3 weeks showed a
+#: VSD", "corrected GA 36 weeks").
+_ABOUT_PREGNANCY = re.compile(
+    r"\b(?:scans?|USS|ultrasound|antenatal\w*|pregnan\w*|fetal|foetal|corrected|booking|anomaly)\b", re.IGNORECASE
+)
+_SENTENCE_MARK = re.compile(r"[.;\n](?!\d)")
 
 
 def gestation_candidates(text: str) -> list[Candidate]:
     """``(start, end, term)`` for each gestation at birth a note states outside term."""
+    starts = [0] + [m.end() for m in _SENTENCE_MARK.finditer(text)]
+
+    def sentence(at: int) -> tuple[int, int]:
+        k = bisect_right(starts, at)
+        return starts[k - 1], (starts[k] if k < len(starts) else len(text))
+
     found: dict[int, Candidate] = {}
     for pattern in _PATTERNS:
         for match in pattern.finditer(text):
-            _add(found, match.start(), match)
+            if not _ABOUT_PREGNANCY.search(text, *sentence(match.start())):
+                _add(found, match.start(), match)
     for match in _BARE_WEEKS.finditer(text):
-        sentence_start = max(text.rfind(mark, 0, match.start()) for mark in ".;\n") + 1
-        sentence_end = min((i for i in (text.find(mark, match.end()) for mark in ".;\n") if i >= 0), default=len(text))
-        if match.group("days") and _ABOUT_BIRTH.search(text, sentence_start, sentence_end):
+        start, end = sentence(match.start())
+        if (
+            match.group("days")
+            and _ABOUT_BIRTH.search(text, start, end)
+            and not _ABOUT_PREGNANCY.search(text, start, end)
+        ):
             _add(found, match.start(), match)
     return sorted(found.values())
 

@@ -86,8 +86,19 @@ _FLAGS: dict[str, Direction] = {
 }
 #: A degree before a flag: "(markedly raised)", "(very low)".
 _DEGREE = r"(?:markedly|mildly|moderately|severely|slightly|very|significantly)"
-_NAME = r"(?P<name>[A-Za-z][A-Za-z0-9-]*(?:\s+[A-Za-z][A-Za-z0-9-]*){0,3}?)"
-_VALUE = r"[<>≤≥~]?\s*\d[\d,]*(?:\.\d+)?(?:\s*(?:[a-zA-Zµ%][\w/%µ^.]*|x\s*10\^?\d+/\w+))?"
+# Possessive word runs (``*+``): a word never gives back letters to the value after it, so a 50,000-character
+# run of letters and digits is matched in linear time (it backtracked for over a minute).
+_NAME = r"(?P<name>[A-Za-z][A-Za-z0-9-]*+(?:\s+[A-Za-z][A-Za-z0-9-]*+){0,3}?)"
+_VALUE = r"[<>≤≥~]?\s*\d[\d,]*+(?:\.\d++)?(?:\s*(?:[a-zA-Zµ%][\w/%µ^.]*+|x\s*10\^?\d+/\w+))?"
+#: Analytes read when a word, not a value, flags them ("raised AFP", "CK was elevated"): a word before or after
+#: an everyday noun ("reduced hearing", "tone is low") is the dictionary's, not a laboratory result.
+_ANALYTES = frozenset(
+    {"creatinine", "urea", "sodium", "potassium", "calcium", "phosphate", "magnesium", "glucose", "ferritin", "iron"}
+    | {"ammonia", "lactate", "albumin", "bilirubin", "cholesterol", "triglycerides", "triglyceride", "uric acid"}
+    | {"iga", "igg", "igm", "ige", "tsh", "cortisol", "prolactin", "copper", "ceruloplasmin", "caeruloplasmin"}
+    | {"hemoglobin", "platelets", "neutrophils", "lymphocytes", "eosinophils", "transaminase", "liver enzymes"}
+    | {"alpha-fetoprotein", "creatine kinase", "alkaline phosphatase", "thyroxine", "pyruvate", "parathyroid hormone"}
+)
 _PATTERNS = (
     # "ALP 850 (high)", "phosphate 0.8 mmol/L (low)", "Hb: 80 g/L (L)"
     re.compile(
@@ -111,10 +122,10 @@ def lab_candidates(text: str, lookup: TermLookup) -> list[Candidate]:
     the bracket), as every span the dictionary's reading takes does.
     """
     found: list[Candidate] = []
-    for pattern in _PATTERNS:
+    for number, pattern in enumerate(_PATTERNS):
         for match in pattern.finditer(text):
             direction = _FLAGS[match.group("flag").lower()]
-            named = _term(match.group("name"), direction, lookup)
+            named = _term(match.group("name"), direction, lookup, valued=number == 0)
             if named is not None:
                 term_id, skipped = named
                 start = min(match.start("name") + skipped, match.start("flag"))
@@ -122,11 +133,14 @@ def lab_candidates(text: str, lookup: TermLookup) -> list[Candidate]:
     return sorted(set(found))
 
 
-def _term(name: str, direction: Direction, lookup: TermLookup) -> tuple[str, int] | None:
-    """The finding an analyte off in ``direction`` names, from its last words back ("Bloods serum ALP"), and how
-    many characters of ``name`` come before the words that name it."""
+def _term(name: str, direction: Direction, lookup: TermLookup, *, valued: bool) -> tuple[str, int] | None:
+    """The finding an analyte off in ``direction`` names, and how many characters of ``name`` come before the words
+    that name it: the whole name first, then without its first words ("Bloods serum ALP" -> "ALP"). Without a
+    value (``valued``) only a known analyte counts."""
     for word in re.finditer(r"\S+", name):
         said = name[word.start() :].lower()
+        if not valued and said not in LAB_NAMES and said not in _ANALYTES and (said, direction) not in LAB_TERMS:
+            continue
         term_id = LAB_TERMS.get((said, direction)) or by_direction(lookup, LAB_NAMES.get(said, said), direction)
         if term_id is not None:
             return term_id, word.start()

@@ -43,7 +43,10 @@ _BEGAN = (
 #: 9 months"), none a milestone (whose age is not an onset: "developed independent walking at 18 months").
 _BETWEEN = (
     r"(?:\s+(?!(?:walk|sit|stand|crawl|cruis|talk|speak|say|said|smil|word|babbl|roll|point|wav|clap|climb|run"
-    r"|ride|feed|toilet|read|writ|seen|visit|review|assess|evaluat|clinic|diagnos|referr|admi)\w*)[a-z][\w-]*){0,4}?"
+    r"|ride|feed|toilet|read|writ|seen|visit|review|assess|evaluat|clinic|diagnos|referr|admi"
+    # nor school, a treatment or development itself: "started school at 4", "started levetiracetam at 2 years"
+    r"|school|nurser|kindergarten|treat|therap|medic|tablet|drug|on\b|taking|well\b|normal"
+    r"|\w+(?:am|ine|ate|ide|one|ol)\b)\w*)[a-z][\w-]*){0,4}?"
 )
 #: Between the word and the age: "at", "around", "from", "by", "aged", "at the age of", "at age", "at about".
 _LINK = (
@@ -68,6 +71,10 @@ _SINCE_AGE = re.compile(
 _SINCE_AGE_YEARS = re.compile(rf"\bsince\s+(?:the\s+)?age\s+(?:of\s+)?{AGE_NUMBER}\b(?!\s?[- ]?[a-z])", re.IGNORECASE)
 
 
+#: Before "since age N": a treatment, whose start is no onset ("On melatonin since age 3").
+_TREATED_BEFORE = re.compile(r"\b(?:on|taking|using|wears?|wearing|attend\w*)\b[^.;\n]*$", re.IGNORECASE)
+
+
 def onset_of_age(years: float) -> str:
     """The HPO onset class whose age range holds ``years`` (an age after birth)."""
     return next(term_id for bound, term_id in ONSET_CLASSES if years < bound)
@@ -86,11 +93,13 @@ def onset_candidates(text: str) -> list[Candidate]:
             years = duration_years(age_duration(match.group("number"), unit))
             if years is None:
                 continue
+            if match.re in (_SINCE_AGE, _SINCE_AGE_YEARS) and _TREATED_BEFORE.search(
+                text, max(0, match.start() - 40), match.start()
+            ):
+                continue  # "on melatonin since age 3": a treatment's start, not the illness's
             between = match.groupdict().get("between")
-            start = (
-                match.start()
-                if not between
-                else match.start("link") + len(match.group("link")) - len(match.group("link").lstrip())
-            )
+            start = match.start() if not between else match.start("link")
+            while start < match.end() and not text[start].isalnum():
+                start += 1  # the span starts on a word: "first seizure: 6 months" is "6 months", not ": 6 months"
             found.append((start, match.end(), onset_of_age(years)))
     return sorted(found)

@@ -25,7 +25,7 @@ BEHAVIOUR = "HP:0000708"  # Atypical behavior
 RESPIRATORY = "HP:0002086"  # Abnormality of the respiratory system
 DIGESTIVE = "HP:0025031"  # Abnormality of the digestive system
 PRENATAL_OR_BIRTH = "HP:0001197"  # Abnormality of prenatal development or birth (prematurity)
-MUSCULOSKELETAL = "HP:0033127"  # Abnormality of the musculoskeletal system
+JOINTS = "HP:0001367"  # Abnormal joint morphology
 IMMUNE = "HP:0002715"  # Abnormality of the immune system
 
 #: Abbreviation as written -> ((branches of HPO the findings beside it lie in, the meaning then read), ...).
@@ -50,7 +50,7 @@ AMBIGUOUS_ABBREVIATIONS: dict[str, tuple[tuple[frozenset[str], str], ...]] = {
         (frozenset({BEHAVIOUR}), "HP:0012076"),  # Borderline personality disorder
     ),
     "RA": (
-        (frozenset({MUSCULOSKELETAL, IMMUNE}), "HP:0001370"),  # Rheumatoid arthritis (not "on RA": room air)
+        (frozenset({JOINTS, IMMUNE}), "HP:0001370"),  # Rheumatoid arthritis (never "on RA" nor "% RA": room air)
     ),
     "CP": (
         (frozenset({NERVOUS_SYSTEM}), "HP:0100021"),  # Cerebral palsy

@@ -269,18 +269,19 @@ function renderReadNotFindings(account) {
 function inputPlace(item, noteText = null) {
   if (typeof item.given === "string") return item.given;
   const span = Array.isArray(item.span) ? item.span : null;
-  if (span && item.path === "text" && typeof noteText === "string") {
-    // Spans count characters (code points), as the server does; a JS string counts UTF-16 units.
-    return `“${Array.from(noteText).slice(span[0], span[1]).join("")}”`;
+  if (span && item.path === "text" && Array.isArray(noteText)) {
+    // Spans count characters (code points), as the server does; noteText is the note's code points.
+    return `“${noteText.slice(span[0], span[1]).join("")}”`;
   }
   return span ? `${String(item.path ?? "input")}, characters ${span[0]}–${span[1]}` : String(item.path ?? "input");
 }
 
 /** The input items the intake did not understand: shown, never dropped ("not understood — not used", or
  * "searched by its words only" where the case keeps the words for retrieval without an HPO term). */
-function renderNotUnderstood(account, noteText = null) {
+function renderNotUnderstood(account, note = null) {
   const items = (account && Array.isArray(account.not_understood) && account.not_understood) || [];
   if (!items.length) return null;
+  const noteText = typeof note === "string" ? Array.from(note) : null; // once: a 100,000-character note is common
   const list = h("ul", { class: "chips" });
   for (const item of items) {
     append(

@@ -40,3 +40,7 @@ def test_cp_beside_heart_or_breathing_is_chest_pain_beside_the_nervous_system_ce
     """HPO's own "CP" is Cerebral palsy; an adult's "denies HA, CP, SOB" was read as denying cerebral palsy."""
     assert ("HP:0100749", "CP", "absent") in read("Denies HA, CP, SOB. Palpitations.")  # Chest pain
     assert ("HP:0100021", "CP", "present") in read("Spastic diplegia, seizures, CP.")  # Cerebral palsy
+
+
+def test_on_ra_is_room_air() -> None:
+    assert not any(words == "RA" for _, words, _ in read("Floppy infant, joint laxity, sats 96% on RA."))

@@ -130,6 +130,11 @@ def test_check_age_refuses_what_is_no_age(age: str) -> None:
         ("Re: Ethan R (age 10, male). He was jaundiced as a neonate.", "P10Y", "male"),
         ("DOL 1, term male", "P1D", "male"),
         ("Age at assessment: 4y 1m", "P4Y1M", None),
+        # From a code review: another's age, a count, a device, an event; a no-break space before the months.
+        ("Examined today. Fractures (2), blue sclerae. He is 9 years old.", "P9Y", None),
+        ("Mother (32) is well. Maternal age: 32. Bone age: 8. Catheter: 8F.", None, None),
+        ("Newborn hearing screen passed. Jaundice on day 3 of life. He is now 7 years old.", "P7Y", None),
+        ("Age: 2y 3\u00a0m, male", "P2Y3M", "male"),
         # The sex the patient's pronouns agree on, two at least; not a relative's, nor pronouns of both sexes.
         ("He has seizures. His gait is ataxic.", None, "male"),
         ("He has seizures.", None, None),

@@ -36,3 +36,8 @@ def test_a_gestation_at_birth_before_term_names_its_range(note: str, term: str) 
 def test_a_pregnancy_date_a_term_birth_or_a_relatives_birth_is_no_preterm_birth_of_the_patient() -> None:
     assert births("At 20+3 weeks the scan showed polyhydramnios. Born at 39 weeks by SVD.") == []
     assert births("Hypotonia. Her brother was born at 30 weeks.") == [(VERY, "family_history", True)]
+
+
+def test_a_scans_weeks_are_no_birth() -> None:
+    """A code review: "Anomaly scan at 20+3 weeks" was read as Extremely preterm birth."""
+    assert births("Anomaly scan at 20+3 weeks showed the baby had a VSD. Growth scan at 32+1 weeks: baby small.") == []

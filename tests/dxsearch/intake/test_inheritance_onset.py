@@ -189,3 +189,9 @@ def test_a_milestone_a_visit_or_a_relative_gives_no_onset_of_the_patient() -> No
         (CHILDHOOD_ONSET, "family_history")
     ]
     assert prepared.case.onset is None
+
+
+def test_school_a_treatment_or_normal_development_gives_no_onset() -> None:
+    note = "Hypotonia. He started school at 4 years. Started levetiracetam at 2 years. On melatonin since age 3."
+    assert onsets(note) == []
+    assert onsets("Seizures. First seizure: 6 months.") == [(INFANTILE_ONSET, "6 months", "present", True)]

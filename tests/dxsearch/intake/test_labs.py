@@ -55,3 +55,13 @@ def test_a_result_the_note_flags_is_read(note: str, expected: list[tuple[str, st
 def test_a_value_without_a_flag_is_not_guessed() -> None:
     """A reference range depends on age, sex and laboratory: "CK 18,000 U/L" stays not understood."""
     assert read("CK 18,000 U/L.") == []
+
+
+def test_a_word_flag_needs_a_laboratory_analyte_and_a_long_run_of_letters_is_read_quickly() -> None:
+    """ "Reduced hearing" and "tone is low" are the dictionary's findings, not results read from a value; a
+    50,000-character run of letters and digits backtracked for over a minute in the first version."""
+    from dxsearch.intake.labs import lab_candidates
+
+    lookup = get_term_lookup()
+    assert lab_candidates("Reduced hearing. Tone is low. The palate is high.", lookup) == []
+    assert lab_candidates("a" + "1" * 50_000, lookup) == []
