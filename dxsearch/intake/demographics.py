@@ -255,7 +255,7 @@ def read_demographics(text: str) -> Demographics:
         while start < match.end() and text[start] in " ,\t":
             start += 1
         age_span = (start, match.end())
-    if sex_group is None:  # the same patient's age said again with the sex ("Newborn examination, day 1, male")
+    if sex_group is None:  # another phrase of the patient's age that names the sex ("Newborn examination, day 1, male")
         other = next((m for m in found[1:] if m.groupdict().get("sex")), None)
         if other is not None:
             match, sex_group = other, "sex"

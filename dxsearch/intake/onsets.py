@@ -6,10 +6,11 @@ Why: the likelihood-ratio scorer weighs the onset of a case against each disease
 period phrasings ("since infancy", "began in early childhood"); this reads an age after a word that says
 something *began* then, and names the HPO onset class whose age range holds it (:data:`ONSET_CLASSES`).
 
-Only an age that follows such a word is read: "walked at 18 months" dates a milestone and "a 3-year-old
-boy" is the age now (:mod:`dxsearch.intake.demographics`). Each reading is a ``Candidate`` the context
-dictionary's reading takes, so cues assert it as for any mention: "his brother's seizures began at 2
-years" is a relative's, and stays in the account only.
+Only an age that follows such a word (perhaps after a few words: "developed seizures at 6 months"), or
+"since age N", is read: "walked at 18 months" dates a milestone, "started school at 4" and "on melatonin since
+age 3" are no illness's start, and "a 3-year-old boy" is the age now (:mod:`dxsearch.intake.demographics`).
+Each reading is a ``Candidate`` the context dictionary's reading takes, so cues assert it as for any mention:
+"his brother's seizures began at 2 years" is a relative's, and stays in the account only.
 """
 
 from __future__ import annotations
