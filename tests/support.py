@@ -8,6 +8,9 @@ from corpus_builder.sources.base import Reject, SourceInfo
 from dxsearch.cases import Case, Finding, GoldDiagnosis, LabelledCase
 from dxsearch.corpus import Document, DocumentKind, DocumentMetadata
 
+HPO_SYSTEM = "http://purl.obolibrary.org/obo/hp.owl"
+_CONDITION_STATUS = "http://terminology.hl7.org/CodeSystem/condition-"
+
 #: The Marfan syndrome case most tests reason about: its cardinal findings, by HPO id.
 MARFAN_TERMS: dict[str, str] = {
     "HP:0001166": "Arachnodactyly",
@@ -122,3 +125,39 @@ ORPHA_PATIENTS = [
     )
     for n, age in ((1, 16), (2, 23))
 ]
+
+
+def fhir_bundle(
+    *resources: dict[str, object], gender: str = "female", birth_date: str | None = None, timestamp: str | None = None
+) -> dict[str, object]:
+    """A collection Bundle of Patient "p" (``gender``, perhaps ``birth_date``) and ``resources`` about it."""
+    patient: dict[str, object] = {"resourceType": "Patient", "id": "p", "gender": gender}
+    if birth_date is not None:
+        patient["birthDate"] = birth_date
+    bundle: dict[str, object] = {"resourceType": "Bundle", "type": "collection"}
+    if timestamp is not None:
+        bundle["timestamp"] = timestamp
+    bundle["entry"] = [{"resource": r} for r in [patient, *resources]]
+    return bundle
+
+
+def fhir_condition(
+    code: str,
+    *,
+    system: str = HPO_SYSTEM,
+    text: str | None = None,
+    verification: str | None = None,
+    clinical: str | None = None,
+) -> dict[str, object]:
+    """A Condition of Patient "p" coded ``code`` in ``system``, with a verification or clinical status if given."""
+    concept: dict[str, object] = {"coding": [{"system": system, "code": code}]}
+    if text is not None:
+        concept["text"] = text
+    condition: dict[str, object] = {"resourceType": "Condition", "code": concept, "subject": {"reference": "Patient/p"}}
+    for field, status, value in (
+        ("verificationStatus", "ver-status", verification),
+        ("clinicalStatus", "clinical", clinical),
+    ):
+        if value is not None:
+            condition[field] = {"coding": [{"system": _CONDITION_STATUS + status, "code": value}]}
+    return condition

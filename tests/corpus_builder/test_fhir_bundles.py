@@ -25,6 +25,7 @@ from dxsearch.cases import Case, Finding, GoldDiagnosis, LabelledCase
 from dxsearch.corpus import DocumentKind
 from dxsearch.intake.fhir import BundleError, FhirVersion, parse_bundle
 from dxsearch.pseudonym import Pseudonymiser
+from tests.support import fhir_bundle, fhir_condition
 
 PSEUDONYMISER = Pseudonymiser("test-key-for-pseudonyms-0001")
 
@@ -325,29 +326,11 @@ def test_age_wording() -> None:
 def test_an_indexed_patient_is_diagnosed_only_by_confirmed_disease_conditions() -> None:
     """An HPO-coded Condition is a phenotype of the indexed patient; a provisional diagnosis is no diagnosis
     (its code would make the patient vote for a disease nobody confirmed)."""
-    system = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [
-            {"resource": {"resourceType": "Patient", "id": "p", "gender": "male"}},
-            {
-                "resource": {
-                    "resourceType": "Condition",
-                    "code": {"coding": [{"system": "http://purl.obolibrary.org/obo/hp.owl", "code": "HP:0001250"}]},
-                    "subject": {"reference": "Patient/p"},
-                }
-            },
-            {
-                "resource": {
-                    "resourceType": "Condition",
-                    "code": {"coding": [{"system": "https://omim.org", "code": "154700"}], "text": "Marfan syndrome"},
-                    "verificationStatus": {"coding": [{"system": system, "code": "provisional"}]},
-                    "subject": {"reference": "Patient/p"},
-                }
-            },
-        ],
-    }
+    bundle = fhir_bundle(
+        fhir_condition("HP:0001250"),
+        fhir_condition("154700", system="https://omim.org", text="Marfan syndrome", verification="provisional"),
+        gender="male",
+    )
     (patient,) = parse_bundle(bundle).patients
     doc = patient_document(
         patient, source="files", licence="supplied by user", pseudonymiser=PSEUDONYMISER, origin_namespace="t"
@@ -362,29 +345,9 @@ def test_an_indexed_patient_is_diagnosed_only_by_confirmed_disease_conditions() 
 def test_validate_explain_names_an_unconfirmed_hpo_condition_it_does_not_index(tmp_path: Path) -> None:
     from corpus_builder.validate import explain_path
 
-    system = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [
-            {"resource": {"resourceType": "Patient", "id": "p", "gender": "male"}},
-            {
-                "resource": {
-                    "resourceType": "Condition",
-                    "code": {"coding": [{"system": "http://purl.obolibrary.org/obo/hp.owl", "code": "HP:0000252"}]},
-                    "verificationStatus": {"coding": [{"system": system, "code": "provisional"}]},
-                    "subject": {"reference": "Patient/p"},
-                }
-            },
-            {
-                "resource": {
-                    "resourceType": "Condition",
-                    "code": {"coding": [{"system": "http://purl.obolibrary.org/obo/hp.owl", "code": "HP:0001250"}]},
-                    "subject": {"reference": "Patient/p"},
-                }
-            },
-        ],
-    }
+    bundle = fhir_bundle(
+        fhir_condition("HP:0000252", verification="provisional"), fhir_condition("HP:0001250"), gender="male"
+    )
     (tmp_path / "b.json").write_text(json.dumps(bundle), encoding="utf-8")
     (record,) = explain_path(tmp_path / "b.json")
     assert record.findings == (("Seizure", "HP:0001250", False),)

@@ -24,6 +24,7 @@ from dxsearch.intake.second_reader import get_second_reader
 from dxsearch.knowledge.hpo import get_hpo_knowledge
 from dxsearch.knowledge.term_lookup import get_term_lookup
 from dxsearch.pseudonym import Pseudonymiser
+from tests.support import fhir_bundle, fhir_condition
 
 PSEUDONYMISER = Pseudonymiser("account-test-key")
 ARACHNODACTYLY = "HP:0001166"
@@ -323,28 +324,7 @@ def test_what_a_loinc_name_measures() -> None:
 
 
 def _bundle(*resources: dict[str, object], birth_date: str | None = None, timestamp: str | None = None) -> bytes:
-    patient: dict[str, object] = {"resourceType": "Patient", "id": "p", "gender": "female"}
-    if birth_date is not None:
-        patient["birthDate"] = birth_date
-    bundle: dict[str, object] = {"resourceType": "Bundle", "type": "collection"}
-    if timestamp is not None:
-        bundle["timestamp"] = timestamp
-    bundle["entry"] = [{"resource": r} for r in [patient, *resources]]
-    return json.dumps(bundle).encode()
-
-
-def _condition(code: str, *, verification: str | None = None, clinical: str | None = None) -> dict[str, object]:
-    condition: dict[str, object] = {
-        "resourceType": "Condition",
-        "code": {"coding": [{"system": "http://purl.obolibrary.org/obo/hp.owl", "code": code}]},
-        "subject": {"reference": "Patient/p"},
-    }
-    system = "http://terminology.hl7.org/CodeSystem/condition-"
-    if verification is not None:
-        condition["verificationStatus"] = {"coding": [{"system": system + "ver-status", "code": verification}]}
-    if clinical is not None:
-        condition["clinicalStatus"] = {"coding": [{"system": system + "clinical", "code": clinical}]}
-    return condition
+    return json.dumps(fhir_bundle(*resources, birth_date=birth_date, timestamp=timestamp)).encode()
 
 
 def test_what_a_bundle_does_not_say_is_present_is_not_read_as_present() -> None:
@@ -371,9 +351,9 @@ def test_what_a_bundle_does_not_say_is_present_is_not_read_as_present() -> None:
         not_observed,
         said_no,
         glucose,
-        _condition("HP:0001263", verification="provisional"),
-        _condition("HP:0002650", clinical="resolved"),
-        _condition("HP:0000098", verification="refuted"),
+        fhir_condition("HP:0001263", verification="provisional"),
+        fhir_condition("HP:0002650", clinical="resolved"),
+        fhir_condition("HP:0000098", verification="refuted"),
     ]
     prepared = read(CaseInput(bundle=_bundle(*resources)))
     assert [(f.hpo_id, f.excluded) for f in prepared.case.findings] == [
@@ -439,7 +419,7 @@ def test_a_panel_is_read_by_its_components() -> None:
 
 def test_an_hpo_coded_condition_is_read_by_its_code_and_a_display_naming_another_term_does_not_label_it() -> None:
     seizure_as_fits = {
-        **_condition(SEIZURE),
+        **fhir_condition(SEIZURE),
         "code": {"coding": [{"system": "http://purl.obolibrary.org/obo/hp.owl", "code": SEIZURE, "display": "Fits"}]},
     }
     mislabelled = _observation(ARACHNODACTYLY, "Seizure")
