@@ -19,20 +19,20 @@ import re
 
 from dxsearch.cases import duration_years
 from dxsearch.intake.demographics import AGE_NUMBER, AGE_UNIT, age_duration
+from dxsearch.knowledge.likelihood import ONSET_YEARS
 from dxsearch.knowledge.term_lookup import Candidate
 
 __all__ = ["ONSET_CLASSES", "onset_candidates", "onset_of_age"]
 
-#: HPO onset classes by the upper end of their age range in years (HPO's definitions; ``likelihood.ONSET_YEARS``):
-#: the first whose bound the age is below names it. An age of exactly one year is childhood (1 to 5 years).
+#: The HPO onset classes an age after birth falls in, by the upper end of their age range in years (the
+#: likelihood scorer's ``ONSET_YEARS``, so both read one table): the first whose bound the age is below names
+#: it. An age of exactly one year is childhood (1 to 5 years); past 60 years, late onset.
+# neonatal, infantile, childhood, juvenile, young adult, middle age
+_CLASSES_BY_AGE = ("HP:0003623", "HP:0003593", "HP:0011463", "HP:0003621", "HP:0011462", "HP:0003596")
+LATE_ONSET = "HP:0003584"
 ONSET_CLASSES: tuple[tuple[float, str], ...] = (
-    (28 / 365.25, "HP:0003623"),  # Neonatal onset: the first 28 days
-    (1.0, "HP:0003593"),  # Infantile onset
-    (5.0, "HP:0011463"),  # Childhood onset
-    (16.0, "HP:0003621"),  # Juvenile onset
-    (40.0, "HP:0011462"),  # Young adult onset
-    (60.0, "HP:0003596"),  # Middle age onset
-    (float("inf"), "HP:0003584"),  # Late onset
+    *((ONSET_YEARS[term_id][1], term_id) for term_id in _CLASSES_BY_AGE),
+    (float("inf"), LATE_ONSET),
 )
 #: Words that say something began at the age that follows: "onset", "began", "first noticed", "presented".
 #: Not "diagnosed" or "seen": a diagnosis or a first visit may come years after the onset.
