@@ -15,6 +15,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, replace
 
 from dxsearch.cases import AGE_DURATION, Sex, duration_years
+from dxsearch.knowledge.term_lookup import RELATIVES
 
 __all__ = [
     "AGE_NUMBER",
@@ -165,10 +166,8 @@ _SEX_ALONE = (
     re.compile(r"\b(?:sex|gender)\s*:\s*(?P<sex>male|female|(?-i:M|F))\b", re.IGNORECASE),
 )
 #: A relative named, singular or plural ("mother", "grandparents"): one list for every reader of ages.
-_RELATIVE_WORD = (
-    r"(?:brother|sister|sibling|sib|twin|cousin|mother|father|parent|aunt|uncle|niece|nephew|grand\w+"
-    r"|mum|mom|dad|nan|nana|gran|granny|stepmother|stepfather)s?\b"
-)
+#: "son" and "daughter" name the patient here ("a 14-year-old son"), so they are no relative of an age.
+_RELATIVE_WORD = rf"(?:{'|'.join(r for r in RELATIVES if r not in ('son', 'daughter'))}|grand\w+)s?\b"
 #: Words before an age in its sentence that make it a relative's: "Her mother, aged 40 years, has ptosis"; the
 #: milestone reader (``quantities``) uses it too ("her brother, a 2-year-old, is not yet walking").
 RELATIVE = re.compile(rf"\b{_RELATIVE_WORD}", re.IGNORECASE)

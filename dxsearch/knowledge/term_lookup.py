@@ -80,8 +80,8 @@ ASSERTION_ORDER: dict[Assertion, int] = {
     "family_history": 3,
     "absent": 4,
 }
-#: Relatives (singular, as tokens are normalised) and the words after them that make them the subject.
-_RELATIVES = (
+#: Relatives (singular, as tokens are normalised): one list for every reader of relatives (also ``demographics``).
+RELATIVES = (
     "father",
     "mother",
     "parent",
@@ -121,7 +121,7 @@ _RELATIVES = (
     "stepfather",
 )
 #: Words that hand a sentence back to the patient after a relative: "his mother is tall and he has ...".
-_RELATIVE_WORDS = frozenset(_RELATIVES)
+_RELATIVE_WORDS = frozenset(RELATIVES)
 _PATIENT_SUBJECTS = frozenset({"he", "she", "patient", "proband", "child", "boy", "girl"})
 #: After a patient subject, verbs that state something the patient has: "no seizures and she has scoliosis"
 #: reports scoliosis (the negation's scope ends at the new statement).
@@ -179,7 +179,7 @@ _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
     (("family", "history"), "family_history"),
     # A relative as the subject of what follows: "his father had aortic dissection", "a sister with
     # seizures". Only before a verb or "with": "mother reports seizures" is the patient's history told.
-    *(((relative, verb), "family_history") for relative in _RELATIVES for verb in _RELATIVE_VERBS),
+    *(((relative, verb), "family_history") for relative in RELATIVES for verb in _RELATIVE_VERBS),
     (("possible",), "uncertain"),
     (("possibility", "of"), "uncertain"),  # "raised the possibility of ADHD"
     # a test for it: "assessment for ADHD under way", "tested for coeliac disease"
@@ -1203,7 +1203,7 @@ _INLINE_HEADING = re.compile(r"\s*[A-Za-z][A-Za-z /&-]{1,40}:")
 #: A sentence still about relatives: it names one in its first words, or says the family has nothing.
 _ABOUT_RELATIVES = re.compile(
     r"\s*(?:(?:\w+\s+){0,3}(?:(?:maternal|paternal|older|younger|elder)\s+)?(?:"
-    + "|".join(_RELATIVES)
+    + "|".join(RELATIVES)
     + r")s?\b|no\b|nil\b|non-?contributory|unremarkable|negative\b|none\b|not\s+known|unknown|both\b|family\b"
     + r"|there\s+is\s+no|consanguin|non-?consanguin)",
     re.IGNORECASE,
@@ -1213,13 +1213,13 @@ _RELATIVE_LINE = re.compile(
     # a pedigree's label may come first: "II-1 (mother): colon cancer at 52"
     r"^[ \t]*(?:[-*•·][ \t]*)?(?:[IVX]{1,4}[-.:]?\d{1,2}[ \t]*\(?[ \t]*)?"
     r"(?:(?:maternal|paternal|older|younger|elder|half-?)\s*)?(?:"
-    + "|".join(_RELATIVES)
+    + "|".join(RELATIVES)
     + r")s?\)?(?:[ \t]*:|[ \t]+[-–][ \t])(?P<said>[^\n]*)",
     re.IGNORECASE | re.MULTILINE,
 )
 #: A line headed by a relative inside a family-history section: "Father:", "Maternal aunt:", "Older brother:".
 _RELATIVE_HEADING = re.compile(
-    r"[ \t]*(?:(?:maternal|paternal|older|younger|elder|half-?)\s*)?(?:" + "|".join(_RELATIVES) + r")s?\b",
+    r"[ \t]*(?:(?:maternal|paternal|older|younger|elder|half-?)\s*)?(?:" + "|".join(RELATIVES) + r")s?\b",
     re.IGNORECASE,
 )
 #: A line about the patient, which ends a family-history section: "The patient has ...". Not "He" or "She",
@@ -1677,6 +1677,7 @@ __all__ = [
     "ASSERTION_ORDER",
     "MAX_BAG_TOKENS",
     "MAX_MENTION_TOKENS",
+    "RELATIVES",
     "Assertion",
     "Candidate",
     "ExtractedTerm",
