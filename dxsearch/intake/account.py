@@ -31,6 +31,7 @@ from dxsearch.knowledge.context_lookup import ItemKind, case_modes, case_onset, 
 from dxsearch.knowledge.hpo import HpoKnowledge
 from dxsearch.knowledge.term_lookup import (
     ASSERTION_ORDER,
+    POST_HISTORICAL,
     Assertion,
     Candidate,
     ExtractedTerm,
@@ -431,19 +432,14 @@ def read_text(
 
 
 _SEGMENT_BREAK = re.compile(r"[\n;,•·]|[.!?](?=\s|$)")
-#: A segment that only says the mention before it in its sentence is over ("febrile seizures, resolved"): read as
-#: that mention's assertion (``term_lookup``'s post-historical cues), so it is no input item left not understood.
-_SAYS_OF_THE_LAST = re.compile(
-    r"(?:(?:now|since|has|had|have|all|was|were|is|are)\s+)*"
-    r"(?:resolved|in remission|repaired|corrected|closed|removed)",
-    re.IGNORECASE,
-)
 _CONTENT_WORD = re.compile(r"[^\W\d_]{2,}")
 
 
 def _said_of_the_last(text: str, span: Span, used: Sequence[Span]) -> bool:
-    """Whether the segment only says a mention before it in its sentence is over ("seizures, resolved")."""
-    if not _SAYS_OF_THE_LAST.fullmatch(text, *span):
+    """Whether the segment only says a mention before it in its sentence is over ("seizures, resolved"): the
+    words the reading takes after a mention as its historical cue (``POST_HISTORICAL``), so no input item is
+    left not understood."""
+    if tuple(normalise(text[span[0] : span[1]]).split()) not in POST_HISTORICAL:
         return False
     return any(end <= span[0] and not re.search(r"[.!?\n]", text[end : span[0]]) for _, end in used)
 

@@ -881,7 +881,7 @@ class TermLookup:
                 )
                 if unsure and said == "present":
                     said, post = "uncertain", max(post, unsure)
-                over = _cue_after(tokens, end, _POST_HISTORICAL, across_commas=True)
+                over = _cue_after(tokens, end, POST_HISTORICAL, across_commas=True)
                 if over and said == "present":
                     said, post = "historical", max(post, over)
                 family = _post_family(tokens, end)  # "seizures in his mother"
@@ -1304,21 +1304,15 @@ _POST_TESTED: tuple[tuple[str, ...], ...] = (
     ("screening",),
     ("referral",),
 )
-#: After a mention, words that say it is over: "Asthma resolved", "neonatal hypoglycaemia, resolved".
-_POST_HISTORICAL: tuple[tuple[str, ...], ...] = (
-    ("resolved",),
-    ("now", "resolved"),
-    ("has", "resolved"),
-    ("had", "resolved"),
-    ("since", "resolved"),
-    ("in", "remission"),
-    # treated away: "TOF repaired", "VSD closed surgically", "cleft palate corrected"
-    ("repaired",),
-    ("corrected",),
-    ("resected",),
-    ("excised",),
-    ("removed",),
-    ("closed",),
+#: After a mention, words that say it is over: "Asthma resolved", "neonatal hypoglycaemia, resolved"; and treated
+#: away: "TOF repaired", "VSD closed surgically", "cleft palate corrected". Held as normalised tokens, as the reading
+#: compares them ("excised" is "excized": written by hand, it never matched).
+POST_HISTORICAL: tuple[tuple[str, ...], ...] = tuple(
+    tuple(normalise(phrase).split())
+    for phrase in (
+        *("resolved", "now resolved", "has resolved", "had resolved", "since resolved", "in remission"),
+        *("repaired", "corrected", "resected", "excised", "removed", "closed"),
+    )
 )
 #: After a mention, words that make it the name of a place or a team, not a finding: "Epilepsy Clinic Letter",
 #: "Neurofibromatosis Clinic", "Skeletal Dysplasia Service".
@@ -1677,6 +1671,7 @@ __all__ = [
     "ASSERTION_ORDER",
     "MAX_BAG_TOKENS",
     "MAX_MENTION_TOKENS",
+    "POST_HISTORICAL",
     "RELATIVES",
     "Assertion",
     "Candidate",

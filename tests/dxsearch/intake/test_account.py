@@ -513,7 +513,10 @@ def test_a_finding_a_relative_is_said_not_to_have_is_nobodys_finding() -> None:
 def test_a_segment_saying_the_mention_before_it_is_over_is_read_with_it() -> None:
     """ "History of febrile seizures, resolved": "resolved" makes the mention historical, so it is not listed as a
     segment not understood (a viewer user test saw it there); alone it is listed."""
-    note = "History of febrile seizures, resolved. Resolved."
+    note = "History of febrile seizures, resolved. Lipoma, excised. Resolved."
     reading = read_text(note, get_term_lookup(), get_hpo_knowledge())
-    assert [(m.hpo_id, m.assertion) for m in reading.mapped] == [("HP:0002373", "historical")]
+    assert [(m.hpo_id, m.assertion) for m in reading.mapped] == [
+        ("HP:0002373", "historical"),
+        ("HP:0012032", "historical"),
+    ]
     assert [note[n.span[0] : n.span[1]] for n in reading.not_understood] == ["Resolved"]
