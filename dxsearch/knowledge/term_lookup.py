@@ -1559,7 +1559,7 @@ def _relatives_verb(tokens: list[tuple[_Token, bool]], j: int) -> bool:
 
 #: Words a sentence may open with before its relative subject: "Her older sister ...", "Maternal uncle ...".
 _SUBJECT_OPENERS = frozenset(
-    {"his", "her", "their", "the", "a", "an", "one", "two", "another", "both", "and", "half", "also"}
+    {"his", "her", "their", "one", "two", "another", "both", "and", "half", "also"}  # articles are no tokens
     | {"maternal", "paternal", "older", "younger", "elder", "eldest", "youngest", "only", "twin"}
 )
 #: Verbs after a relative who tells the patient's story: "Mother reports seizures", "Mum noticed he was floppy".
@@ -1568,7 +1568,7 @@ _REPORTING_VERBS = frozenset(
     | {"notice", "noticed", "feel", "felt", "think", "thought", "worry", "worried", "mention", "mentioned"}
     | {"tell", "told", "explain", "explained", "brought", "bring", "consent", "consented", "recall", "recalled"}
     | {"observe", "observed", "accompanied", "accompany", "attend", "attended", "present"}
-    | {"concerned", "anxious", "ask", "asked", "request", "requested", "wonder", "wondered", "feels", "think"}
+    | {"concerned", "anxious", "ask", "asked", "request", "requested", "wonder", "wondered"}
 )
 
 
