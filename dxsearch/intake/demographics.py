@@ -278,7 +278,15 @@ _PRONOUNS: dict[str, Sex] = {"he": "male", "him": "male", "his": "male", "himsel
 _PRONOUNS |= {"she": "female", "her": "female", "hers": "female", "herself": "female"}
 _PRONOUN = re.compile(r"\b(?:he|him|his|himself|she|her|hers|herself)\b", re.IGNORECASE)
 #: Pronouns before these in their sentence may be a relative's ("Mother reports she had ..."): not counted.
-_SENTENCE_MARK = re.compile(r"[.;\n]")
+_SENTENCE_MARK = re.compile(r"[.;\n](?!\d)")
+
+
+def sentence_starts(text: str) -> list[int]:
+    """Where each sentence of ``text`` starts (after ".", ";" or a line break; not a decimal point), in order:
+    found once, so a reader that asks for many positions' sentences (``bisect``) stays linear on a long note."""
+    return [0] + [m.end() for m in _SENTENCE_MARK.finditer(text)]
+
+
 #: How many pronouns must agree, with none of the other sex, before they give the patient's sex.
 PRONOUNS_NEEDED = 2
 
@@ -291,7 +299,7 @@ def _sex_of_pronouns(text: str, read: Demographics) -> Demographics:
     """
     said: dict[Sex, list[tuple[int, int]]] = {"male": [], "female": []}
     # one pass over the text: where sentences start and relatives are named (a long note in linear time)
-    starts = [0] + [m.end() for m in _SENTENCE_MARK.finditer(text)]
+    starts = sentence_starts(text)
     relatives = [m.start() for m in RELATIVE.finditer(text)]
     for match in _PRONOUN.finditer(text):
         sentence_start = starts[bisect_right(starts, match.start()) - 1]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 
+from dxsearch.intake.demographics import sentence_starts
 from dxsearch.knowledge.term_lookup import Candidate
 
 __all__ = ["GESTATION_TERMS", "gestation_candidates"]
@@ -47,12 +48,11 @@ _ABOUT_BIRTH = re.compile(
 _ABOUT_PREGNANCY = re.compile(
     r"\b(?:scans?|USS|ultrasound|antenatal\w*|pregnan\w*|fetal|foetal|corrected|booking|anomaly)\b", re.IGNORECASE
 )
-_SENTENCE_MARK = re.compile(r"[.;\n](?!\d)")
 
 
 def gestation_candidates(text: str) -> list[Candidate]:
     """``(start, end, term)`` for each gestation at birth a note states outside term."""
-    starts = [0] + [m.end() for m in _SENTENCE_MARK.finditer(text)]
+    starts = sentence_starts(text)
 
     def sentence(at: int) -> tuple[int, int]:
         k = bisect_right(starts, at)
