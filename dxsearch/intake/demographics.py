@@ -26,6 +26,7 @@ __all__ = [
     "age_duration",
     "check_age",
     "read_demographics",
+    "sentence_starts",
 ]
 
 #: The oldest age any input may state; beyond it an age is refused, not read.
