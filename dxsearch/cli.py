@@ -780,14 +780,15 @@ def read_command(
     Each output line (to --json FILE, or to standard output; the summary goes to standard error):
 
     \b
-      {"doc_id": ..., "findings": [{"id": "HP:...", "label": ..., "span": [start, end],
+      {"doc_id": ..., "findings": [{"id": "HP:...", "label": ..., "span": \\[start, end],
                                    "assertion": "present|absent|family_history|uncertain|historical",
                                    "kind": "finding|inheritance|onset", "from_value": false}],
-       "not_understood": [{"span": [start, end], "reason": ...}], "age": "P14Y", "sex": "male"}
+       "not_understood": [{"span": \\[start, end], "reason": ...}], "age": "P14Y", "sex": "male"}
 
     A mode of inheritance ("autosomal dominant") or an onset ("since infancy") is listed with its kind.
     A finding read from a stated value, not named in the words ("OFC 42 cm (-3 SD)" is Microcephaly,
-    "walked at 3 years" Delayed ability to walk, "IQ 55" Mild intellectual disability), has "from_value": true.
+    "walked at 3 years" Delayed ability to walk, "IQ 55" Mild intellectual disability, "ALP 850 (high)",
+    "born at 30 weeks", an onset's "began at 6 months"), has "from_value": true.
     """
     from dxsearch.intake.account import read_text
     from dxsearch.intake.second_reader import get_second_reader
