@@ -87,6 +87,12 @@ def build_cards(done: Diagnosed, viewer_url: str) -> list[dict[str, Any]]:
         lines = ["The corpus does not support any candidate diagnosis well enough to list one."]
         if trace.reason:
             lines.append(f"Reason: {markdown_text(trace.reason)}.")
+        if trace.considered:
+            lines += ["", "Considered, each too improbable to name (not a diagnosis):", ""]
+            for d in trace.considered[:MAX_CARD_DIAGNOSES]:
+                probability = f": probability {d.confidence:.2f}" if d.confidence is not None else ""
+                code = f" ({markdown_text(d.code)})" if d.code else ""
+                lines.append(f"{d.rank}\\. {markdown_text(d.name)}{code}{probability}")
     else:
         summary = plain_summary("No differential could be produced for the recorded findings")
         lines = [f"The diagnostic run ended without a diagnosis ({markdown_text(trace.stop_reason.value)})."]

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from api.cds_text import markdown_text, plain_summary
-from dxsearch.next_steps import DiagnosisRef, GuidelinePassage, NextSteps, Question
+from dxsearch.next_steps import NO_DIFFERENTIAL, DiagnosisRef, GuidelinePassage, NextSteps, Question
 
 MAX_CARD_QUESTIONS = 3
 MAX_CARD_GENES = 8
@@ -53,7 +53,7 @@ def _guideline_line(passage: GuidelinePassage) -> str:
 
 def _summary(steps: NextSteps, questions: tuple[Question, ...], genes: list[str]) -> str:
     asks = ", ".join(q.label for q in questions[:2])
-    if steps.basis == "retrieved_diseases":
+    if steps.basis in NO_DIFFERENTIAL:
         return plain_summary(f"More findings would help: ask about {asks}")
     parts = [f"ask about {asks}"] if asks else []
     if genes:

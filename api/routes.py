@@ -9,7 +9,7 @@ body read it themselves (:mod:`api.body`), so a rejected request is not even par
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Annotated, Any
 
@@ -35,6 +35,7 @@ from api.state import services_of
 from audit import AuditError
 from audit.proofs import prove_consistency, prove_inclusion
 from audit.verify import verify_with_checkpoint_file
+from dxsearch.agent import TracedDiagnosis
 from dxsearch.corpus import split_evidence_id
 from dxsearch.intake import PreparedCase, intake
 from dxsearch.retrieval.embedded import EmbeddedIndex
@@ -122,8 +123,9 @@ async def diagnose_case(
     return prepared, done
 
 
-def diagnosis_out(done: Diagnosed) -> list[DiagnosisOut]:
-    """The differential as the API returns it: ranked, each diagnosis with its evidence chain."""
+def diagnosis_out(diagnoses: Sequence[TracedDiagnosis]) -> list[DiagnosisOut]:
+    """The differential (or what an insufficient-evidence answer considered) as the API returns it: ranked, each
+    diagnosis with its evidence chain."""
     return [
         DiagnosisOut(
             rank=d.rank,
@@ -148,7 +150,7 @@ def diagnosis_out(done: Diagnosed) -> list[DiagnosisOut]:
             ],
             unsupported_citations=list(d.unsupported_citations),
         )
-        for d in done.trace.diagnoses
+        for d in diagnoses
     ]
 
 
@@ -192,7 +194,8 @@ async def post_diagnose(principal: Clinical, request: Request) -> DiagnoseRespon
     _, done = await diagnose_case(request, principal, prepare, log=log)
     trace = done.trace
     return DiagnoseResponse(
-        diagnoses=diagnosis_out(done),
+        diagnoses=diagnosis_out(trace.diagnoses),
+        considered=diagnosis_out(trace.considered),
         outcome=trace.outcome,
         reason=trace.reason,
         stop_reason=trace.stop_reason.value,

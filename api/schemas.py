@@ -168,6 +168,14 @@ class DiagnoseResponse(BaseModel):
     """The differential, the audit record id it was committed under, and the full trace."""
 
     diagnoses: list[DiagnosisOut]
+    considered: list[DiagnosisOut] = Field(
+        default_factory=list,
+        description=(
+            "Only when the outcome is insufficient_evidence: the leading candidates the policy weighed and found too "
+            "improbable to name, best first, each with its probability (below the threshold) and evidence. Not a "
+            "diagnosis: `diagnoses` stays empty. Empty when no candidate was ranked (e.g. no finding understood)."
+        ),
+    )
     outcome: str = Field(description="diagnosed | insufficient_evidence | no_diagnosis")
     reason: str | None = Field(
         default=None,
@@ -194,8 +202,9 @@ class DiagnoseResponse(BaseModel):
             "`questions` (findings whose presence or absence would best separate the top candidates, by expected "
             "information gain in bits, with the candidates each answer favours), and `guidelines` (guideline "
             "passages of the corpus that name a candidate, with evidence id, licence and DOIs). `basis` says what "
-            "they were computed over: the differential, or for an insufficient-evidence answer the disease cards "
-            "the search retrieved (questions only). Null when nothing was planned."
+            "they were computed over: the differential, or for an insufficient-evidence answer the candidates it "
+            "considered, or when it named none the disease cards the search retrieved (questions only). Null when "
+            "nothing was planned."
         )
     )
     @property

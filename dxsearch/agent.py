@@ -138,6 +138,11 @@ class Trace(BaseModel):
     turns: tuple[TurnRecord, ...]
     retrievals: tuple[RetrievalRecord, ...]
     diagnoses: tuple[TracedDiagnosis, ...]
+    considered: tuple[TracedDiagnosis, ...] = Field(
+        default=(),
+        description="An insufficient-evidence answer's leading candidates, best first, each with its probability, "
+        "evidence and explanation: what was weighed and found too improbable to name. Not a diagnosis.",
+    )
     outcome: Outcome
     reason: str | None = Field(
         default=None, description="Why the answer is 'insufficient evidence', when the policy said why."
@@ -326,15 +331,15 @@ def diagnose(
         if not record.duplicate:
             first_seen.setdefault(record.evidence_id, record)
     final = env.final
-    diagnoses = _traced_diagnoses(final, env, case, first_seen, resolve_chunk) if final else ()
-    if knowledge is not None and diagnoses:
-        explained = explain_diagnoses([d.code for d in diagnoses], case, knowledge)
-        diagnoses = tuple(d.model_copy(update={"explanation": e}) for d, e in zip(diagnoses, explained, strict=True))
+    diagnoses = _traced_diagnoses(final.candidates, env, case, first_seen, resolve_chunk) if final else ()
+    considered = _traced_diagnoses(final.considered, env, case, first_seen, resolve_chunk) if final else ()
+    if knowledge is not None:
+        diagnoses, considered = _explained(diagnoses, case, knowledge), _explained(considered, case, knowledge)
     outcome: Outcome = "no_diagnosis"
     if final is not None:
         outcome = "insufficient_evidence" if final.insufficient else "diagnosed"
     stop_reason = env.stop_reason or StopReason.POLICY_ERROR
-    planned = _plan(next_steps, case, final, diagnoses, records) if next_steps is not None else None
+    planned = _plan(next_steps, case, final, diagnoses, considered, records) if next_steps is not None else None
     return Trace(
         trace_id=str(uuid.uuid4()),
         created_at=created,
@@ -344,6 +349,7 @@ def diagnose(
         turns=tuple(turns),
         retrievals=tuple(records),
         diagnoses=diagnoses,
+        considered=considered,
         outcome=outcome,
         reason=final.reason if final is not None else None,
         stop_reason=stop_reason,
@@ -359,24 +365,37 @@ def diagnose(
 _RETRIEVED_CANDIDATES = 5
 
 
+def _explained(
+    diagnoses: tuple[TracedDiagnosis, ...], case: Case, knowledge: HpoKnowledge
+) -> tuple[TracedDiagnosis, ...]:
+    if not diagnoses:
+        return diagnoses
+    explained = explain_diagnoses([d.code for d in diagnoses], case, knowledge)
+    return tuple(d.model_copy(update={"explanation": e}) for d, e in zip(diagnoses, explained, strict=True))
+
+
 def _plan(
     planner: NextStepsPlanner,
     case: Case,
     final: Diagnose | None,
     diagnoses: tuple[TracedDiagnosis, ...],
+    considered: tuple[TracedDiagnosis, ...],
     records: list[RetrievalRecord],
 ) -> NextSteps | None:
     """Next steps of the final answer: the differential's, or for "insufficient evidence" questions only.
 
     An insufficient-evidence answer has no differential to test or read about, but more findings are what it
-    lacks: its questions separate the disease cards the episode retrieved (first retrieved first, equally
-    likely), and say so (``basis``). Nothing is planned without an answer or without a candidate.
+    lacks: its questions separate the candidates it considered, with their probabilities, or when it named
+    none the disease cards the episode retrieved (first retrieved first, equally likely), and say which
+    (``basis``). Nothing is planned without an answer or without a candidate.
     """
     if final is None:
         return None
     if not final.insufficient:
-        candidates = [PlanCandidate(d.rank, d.name, d.code, d.confidence) for d in diagnoses]
-        return planner.plan(case, candidates)
+        return planner.plan(case, [PlanCandidate(d.rank, d.name, d.code, d.confidence) for d in diagnoses])
+    if considered:
+        weighed = [PlanCandidate(d.rank, d.name, d.code, d.confidence) for d in considered]
+        return planner.plan(case, weighed, basis="considered")
     return planner.plan(case, retrieved_diseases(records), basis="retrieved_diseases")
 
 
@@ -418,17 +437,18 @@ def _action_name(turn: object) -> str | None:
 
 
 def _traced_diagnoses(
-    final: Diagnose,
+    answered: tuple[Candidate, ...],
     env: DiagnosticEnv,
     case: Case,
     first_seen: dict[str, RetrievalRecord],
     resolve_chunk: Callable[[str], Chunk | None] | None,
 ) -> tuple[TracedDiagnosis, ...]:
-    """The final answer as the trace shows it: each disease once (equivalent OMIM / ORPHA entries folded into
-    the better-ranked one, :func:`~dxsearch.policies.differential.merge_candidates`), ranks renumbered, every
-    cited evidence id resolved to its chain or listed as unsupported."""
+    """The final answer's candidates (or what it considered) as the trace shows them: each disease once
+    (equivalent OMIM / ORPHA entries folded into the better-ranked one,
+    :func:`~dxsearch.policies.differential.merge_candidates`), ranks renumbered, every cited evidence id
+    resolved to its chain or listed as unsupported."""
     traced: list[TracedDiagnosis] = []
-    for rank, candidate in enumerate(merge_candidates(final.candidates), start=1):
+    for rank, candidate in enumerate(merge_candidates(answered), start=1):
         links: list[EvidenceLink] = []
         unsupported: list[str] = []
         for evidence_id in candidate.evidence:

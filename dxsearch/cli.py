@@ -455,9 +455,15 @@ def print_trace(trace: Trace, *, explain: bool, text: str | None = None) -> None
     if trace.outcome == "insufficient_evidence":
         why = trace.reason or "the agent declined to name a diagnosis"
         console.print(f"insufficient evidence: {why}.", markup=False, highlight=False)
+        if trace.considered:
+            console.print(
+                "considered, each too improbable to name (not a diagnosis; more findings would help):",
+                markup=False,
+                highlight=False,
+            )
     elif not trace.diagnoses:
         console.print(f"no diagnosis ({trace.stop_reason.value}).")
-    for diagnosis in trace.diagnoses:
+    for diagnosis in trace.diagnoses or trace.considered:
         confidence = f" · confidence {diagnosis.confidence:.2f}" if diagnosis.confidence is not None else ""
         codes = diagnosis.code or "no code"
         if diagnosis.alternate_codes:  # equivalent entries folded into this one
@@ -503,6 +509,8 @@ def print_next_steps(steps: NextSteps) -> None:
     console.rule("next steps")
     if steps.basis == "retrieved_diseases":
         say(f"no differential: questions that would separate the disease cards retrieved ({refs(steps.candidates)})")
+    elif steps.basis == "considered":
+        say(f"no differential: questions that would separate the candidates considered ({refs(steps.candidates)})")
     else:
         say(f"for the top {len(steps.candidates)} diagnoses (probabilities renormalised among them)")
     panel = steps.gene_panel

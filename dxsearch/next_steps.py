@@ -52,7 +52,9 @@ FLOOR = 0.01
 MIN_INFORMATION_GAIN = 0.01
 GENE_SOURCE = "HPO genes_to_phenotype.txt (genes linked to each disease)"
 
-Basis = Literal["differential", "retrieved_diseases"]
+Basis = Literal["differential", "considered", "retrieved_diseases"]
+#: Bases of an insufficient-evidence answer: questions only (no panel, no guideline: nothing to test or read about).
+NO_DIFFERENTIAL: frozenset[Basis] = frozenset({"considered", "retrieved_diseases"})
 
 
 class DiagnosisRef(BaseModel):
@@ -150,8 +152,10 @@ class NextSteps(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     basis: Basis = Field(
-        description="'differential': the final diagnoses; 'retrieved_diseases': an insufficient-evidence answer, "
-        "questions only, over the disease cards the search retrieved (equally likely: not a differential)."
+        description="'differential': the final diagnoses; 'considered': an insufficient-evidence answer, questions "
+        "only, over the candidates it weighed and found too improbable to name (with their probabilities: not a "
+        "differential); 'retrieved_diseases': an insufficient-evidence answer that named no candidate, questions "
+        "only, over the disease cards the search retrieved (equally likely)."
     )
     candidates: tuple[DiagnosisRef, ...]
     probabilities: tuple[float, ...] = Field(description="The candidates' probabilities renormalised among them.")

@@ -16,7 +16,15 @@ stands for "no code" or "no evidence". The code field may list further codes of 
 same disease after the first, comma-separated (``OMIM:154700, ORPHA:558``): the
 alternate codes of a diagnosis whose equivalent entries were folded into it.
 ``<diagnose>insufficient evidence</diagnose>`` is an explicit, scored outcome; it may name why, on one line:
-``<diagnose>insufficient evidence: no finding was understood</diagnose>``.
+``<diagnose>insufficient evidence: no finding was understood</diagnose>``, and list below that line, in the
+diagnosis-line format, the candidates it *considered* and found too improbable to answer with::
+
+    <diagnose>insufficient evidence: the most probable diagnosis has probability 0.18, below the 0.20 needed
+    1. Noonan syndrome 2 | OMIM:605275 | pt:ab12#0 | 0.18
+    </diagnose>
+
+Considered candidates are not a diagnosis (no reward scores them as one); they let a reader see what was
+weighed, and let next steps ask the questions that would separate them.
 The environment answers retrieval turns with a ``<result>`` holding ``<passage>``
 elements, each tagged with its evidence id; passage text is HTML-escaped so a poisoned corpus cannot forge tags.
 
@@ -155,14 +163,23 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class Diagnose:
-    """The final answer: up to five ranked candidates, or an explicit "insufficient evidence" with its reason."""
+    """The final answer: up to five ranked candidates, or an explicit "insufficient evidence" with its reason.
+
+    ``considered`` belongs to an insufficient-evidence answer only: the leading candidates it weighed and
+    found too improbable to name, best first. They are not candidates: ``insufficient`` stays true.
+    """
 
     candidates: tuple[Candidate, ...] = ()
     reason: str | None = None
+    considered: tuple[Candidate, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.candidates) > MAX_DIAGNOSES:
             raise ValueError(f"at most {MAX_DIAGNOSES} diagnoses, got {len(self.candidates)}")
+        if len(self.considered) > MAX_DIAGNOSES:
+            raise ValueError(f"at most {MAX_DIAGNOSES} considered candidates, got {len(self.considered)}")
+        if self.considered and self.candidates:
+            raise ValueError("considered candidates go with 'insufficient evidence' only, not with diagnoses")
         if self.reason is None:
             return
         if self.candidates:
@@ -234,17 +251,26 @@ def _action_list() -> str:
 def _parse_diagnosis(body: str) -> Diagnose:
     text = body.strip()
     if text[: len(INSUFFICIENT_EVIDENCE)].casefold() == INSUFFICIENT_EVIDENCE:
-        rest = text[len(INSUFFICIENT_EVIDENCE) :]
-        if not rest.strip().rstrip("."):
-            return Diagnose(())
+        first, _, below = text.partition("\n")
+        rest = first[len(INSUFFICIENT_EVIDENCE) :]
+        reason: str | None = None
         if rest.startswith(":"):
-            try:
-                return Diagnose((), reason=rest[1:].strip())
-            except ValueError as exc:
-                raise ProtocolError(ParseErrorKind.BAD_DIAGNOSIS, str(exc)) from exc
+            reason = rest[1:].strip()
+        elif rest.strip().rstrip("."):
+            raise ProtocolError(ParseErrorKind.BAD_DIAGNOSIS, "'insufficient evidence' is followed by ': reason' only")
+        considered = _parse_candidates(below, "considered candidates") if below.strip() else ()
+        try:
+            return Diagnose((), reason=reason, considered=considered)
+        except ValueError as exc:
+            raise ProtocolError(ParseErrorKind.BAD_DIAGNOSIS, str(exc)) from exc
+    return Diagnose(_parse_candidates(body, "diagnoses"))
+
+
+def _parse_candidates(body: str, what: str) -> tuple[Candidate, ...]:
+    """Numbered diagnosis lines, 1 to at most :data:`MAX_DIAGNOSES`."""
     lines = [line.strip() for line in body.splitlines() if line.strip()]
     if len(lines) > MAX_DIAGNOSES:
-        raise ProtocolError(ParseErrorKind.TOO_MANY_DIAGNOSES, f"{len(lines)} diagnoses; at most {MAX_DIAGNOSES}")
+        raise ProtocolError(ParseErrorKind.TOO_MANY_DIAGNOSES, f"{len(lines)} {what}; at most {MAX_DIAGNOSES}")
     candidates: list[Candidate] = []
     for expected_rank, line in enumerate(lines, start=1):
         found = _DIAGNOSIS_LINE.match(line)
@@ -253,7 +279,7 @@ def _parse_diagnosis(body: str) -> Diagnose:
         if int(found.group("rank")) != expected_rank:
             raise ProtocolError(ParseErrorKind.BAD_DIAGNOSIS, f"line {expected_rank} is numbered {found.group('rank')}")
         candidates.append(_parse_candidate(expected_rank, found.group("rest")))
-    return Diagnose(tuple(candidates))
+    return tuple(candidates)
 
 
 def _parse_candidate(rank: int, rest: str) -> Candidate:
@@ -289,7 +315,9 @@ def render_turn(turn: Turn) -> str:
         return f"<{turn.action.value}>{_render_body(turn.action, turn.query)}</{turn.action.value}>"
     if turn.insufficient:
         reason = f": {turn.reason}" if turn.reason else ""
-        return f"<diagnose>{INSUFFICIENT_EVIDENCE}{reason}</diagnose>"
+        considered = "".join(f"\n{_render_candidate(rank, c)}" for rank, c in enumerate(turn.considered, start=1))
+        tail = "\n" if considered else ""
+        return f"<diagnose>{INSUFFICIENT_EVIDENCE}{reason}{considered}{tail}</diagnose>"
     lines = [_render_candidate(rank, c) for rank, c in enumerate(turn.candidates, start=1)]
     return "<diagnose>\n" + "\n".join(lines) + "\n</diagnose>"
 

@@ -256,6 +256,7 @@ class EvidencePolicy:
                         f"the most probable diagnosis, {_plain(top.name)} ({top.code}), has probability "
                         f"{probability}, below the {needed} needed to answer"
                     ),
+                    considered=tuple(self._cite(c) for c in finalists),
                 )
             )
         if not seen.reasoned:

@@ -565,15 +565,6 @@ class LearnedPolicy:
         rows = [by_code[code] for code in _RANKED_LINE.findall(reasoning) if code in by_code]
         confidences = self.params.confidences(scores, rows[0] if rows else None)
         threshold = self.evidence.config.abstain_below
-        if rows and self.params.calibration is not None and confidences[rows[0]] < threshold:
-            top = candidates[rows[0]]
-            return Diagnose(
-                (),
-                reason=(
-                    f"the most probable diagnosis, {_clean(top.name)} ({top.code}), has probability "
-                    f"{confidences[rows[0]]:.2f}, below the {threshold:.2f} needed to answer"
-                ),
-            )
 
         def line(row: int) -> Candidate:
             c = candidates[row]
@@ -590,6 +581,16 @@ class LearnedPolicy:
         for row in rows:
             extra = [line(other) for other in lower.get(row, ()) if other not in rows]
             chosen.append(merge_into(line(row), extra) if extra else line(row))
+        if rows and self.params.calibration is not None and confidences[rows[0]] < threshold:
+            top = candidates[rows[0]]
+            return Diagnose(
+                (),
+                reason=(
+                    f"the most probable diagnosis, {_clean(top.name)} ({top.code}), has probability "
+                    f"{confidences[rows[0]]:.2f}, below the {threshold:.2f} needed to answer"
+                ),
+                considered=merge_candidates(chosen),
+            )
         return Diagnose(merge_candidates(chosen))
 
 

@@ -76,6 +76,12 @@ turns: st.SearchStrategy[Turn] = st.one_of(
     st.builds(Retrieve, st.sampled_from([Action.LOOKUP, Action.MATCH, Action.SEARCH]), bodies),
     st.builds(Diagnose, st.lists(candidates, max_size=MAX_DIAGNOSES).map(tuple)),
     st.builds(Diagnose, st.just(()), reasons),
+    st.builds(
+        Diagnose,
+        st.just(()),
+        st.none() | reasons,
+        st.lists(candidates, min_size=1, max_size=MAX_DIAGNOSES).map(tuple),
+    ),
 )
 
 
@@ -226,3 +232,38 @@ def test_a_reason_goes_with_insufficient_evidence_only() -> None:
         Diagnose((Candidate("Marfan syndrome"),), reason="why not")
     with pytest.raises(ValueError, match="reason"):
         Diagnose((), reason="two\nlines")
+
+
+def test_insufficient_evidence_lists_what_it_considered_without_diagnosing_it() -> None:
+    text = (
+        "<diagnose>insufficient evidence: the most probable diagnosis has probability 0.18\n"
+        "1. Noonan syndrome 2 | OMIM:605275 | pt:0123456789abcdef0123#0 | 0.18\n"
+        "2. Leopard syndrome 1 | OMIM:151100 | - | 0.07\n"
+        "</diagnose>"
+    )
+    turn = parse_turn(text)
+    assert isinstance(turn, Diagnose) and turn.insufficient and turn.candidates == ()
+    assert turn.reason == "the most probable diagnosis has probability 0.18"
+    assert [(c.name, c.code, c.confidence) for c in turn.considered] == [
+        ("Noonan syndrome 2", "OMIM:605275", 0.18),
+        ("Leopard syndrome 1", "OMIM:151100", 0.07),
+    ]
+    assert render_turn(turn) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<diagnose>insufficient evidence\n1. Noonan syndrome 2 | OMIM:605275\n3. Leopard syndrome 1</diagnose>",
+        "<diagnose>insufficient evidence: why\nNoonan syndrome</diagnose>",
+        "<diagnose>insufficient evidence\n" + "".join(f"{i}. D{i}\n" for i in range(1, 8)) + "</diagnose>",
+    ],
+)
+def test_considered_candidates_follow_the_diagnosis_grammar(text: str) -> None:
+    with pytest.raises(ProtocolError):
+        parse_turn(text)
+
+
+def test_considered_candidates_go_with_insufficient_evidence_only() -> None:
+    with pytest.raises(ValueError, match="considered"):
+        Diagnose((Candidate("Marfan syndrome"),), considered=(Candidate("Loeys-Dietz syndrome"),))

@@ -80,7 +80,10 @@ function renderQuestions(questions, basis) {
       basis === "retrieved_diseases"
         ? "Findings whose presence or absence would best separate the diseases the search retrieved (taken as " +
             "equally likely: this is not a differential)."
-        : "Findings whose presence or absence would best separate the top diagnoses, by expected information " +
+        : basis === "considered"
+          ? "Findings whose presence or absence would best separate the candidates considered, by expected " +
+            "information (bits) over their probabilities renormalised among them (not a differential)."
+          : "Findings whose presence or absence would best separate the top diagnoses, by expected information " +
             "(bits) over their probabilities renormalised among them. Findings the patient has, or was asked " +
             "about, are left out.",
     ),
@@ -199,7 +202,10 @@ export function renderNextSteps(trace, evidenceButton) {
       basis === "retrieved_diseases"
         ? "No differential was given, so there is no panel or guideline to suggest; these questions would help " +
             "the next attempt. Diseases retrieved: "
-        : "For the top diagnoses, computed by the server from the differential and the index's disease " +
+        : basis === "considered"
+          ? "No differential was given, so there is no panel or guideline to suggest; these questions would " +
+            "separate the candidates considered, with their probabilities renormalised among them: "
+          : "For the top diagnoses, computed by the server from the differential and the index's disease " +
             "knowledge; nothing here changes the ranking. Candidates, with their probabilities renormalised " +
             "among these (what the questions' information gain is computed over, not the differential's): ",
       candidates.map((c, i) => [
@@ -211,7 +217,7 @@ export function renderNextSteps(trace, evidenceButton) {
   );
   if (steps.gene_panel) append(section, renderPanel(steps.gene_panel));
   append(section, renderQuestions(steps.questions, basis));
-  if (basis !== "retrieved_diseases") append(section, renderGuidelines(steps.guidelines, evidenceButton));
+  if (basis !== "retrieved_diseases" && basis !== "considered") append(section, renderGuidelines(steps.guidelines, evidenceButton));
   const notes = list(steps.notes);
   if (notes.length) append(section, h("ul", { class: "next-notes meta" }, notes.map((n) => h("li", {}, String(n)))));
   return section;

@@ -54,8 +54,8 @@ export function evidenceButton(evidenceId, claim = null) {
  * The diagnoses of a decision in one shape, whether they come from the /v1/diagnose response
  * (score, retrieval_score) or from the stored trace (confidence, score).
  */
-export function normaliseDiagnoses(trace) {
-  const diagnoses = Array.isArray(trace && trace.diagnoses) ? trace.diagnoses : [];
+export function normaliseDiagnoses(trace, key = "diagnoses") {
+  const diagnoses = Array.isArray(trace && trace[key]) ? trace[key] : [];
   return diagnoses.map((d, i) => ({
     rank: typeof d.rank === "number" ? d.rank : i + 1,
     name: String(d.name ?? ""),
@@ -754,11 +754,16 @@ function renderInsufficient(trace, outcome) {
   const title = outcome === "no_diagnosis" ? "No diagnosis" : "Insufficient evidence";
   const retrieved = Array.isArray(trace && trace.retrievals) && trace.retrievals.length > 0;
   let summary = "The agent stopped without a differential. Nothing here supports a diagnosis.";
+  const considered = Array.isArray(trace && trace.considered) && trace.considered.length > 0;
   if (outcome !== "no_diagnosis")
-    summary = retrieved
-      ? "No diagnosis is likely enough to be given as an answer (why below). The candidates it weighed are in " +
-        "the reasoning below; add findings, or answer the questions under Next steps."
-      : "Nothing was searched: the findings as understood are not enough to rank diseases. Add findings.";
+    summary = considered
+      ? "No diagnosis is likely enough to be given as an answer (why below). The candidates it weighed are " +
+        "listed below with their probabilities: they are not a diagnosis. Add findings, or answer the questions " +
+        "under Next steps."
+      : retrieved
+        ? "No diagnosis is likely enough to be given as an answer (why below). The candidates it weighed are in " +
+          "the reasoning below; add findings, or answer the questions under Next steps."
+        : "Nothing was searched: the findings as understood are not enough to rank diseases. Add findings.";
   append(box, h("h3", {}, title), h("p", {}, summary));
   if (trace && typeof trace.reason === "string" && trace.reason)
     append(box, h("p", { class: "reason" }, `Why: ${trace.reason}.`));
@@ -866,6 +871,26 @@ export function renderDecision(target, decision) {
         "ol",
         { class: "differential", "aria-label": "Ranked differential" },
         diagnoses.map((d) =>
+          renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion: decision.modelVersion, patient: trace.case }),
+        ),
+      ),
+    );
+  }
+  const considered = outcome === "insufficient_evidence" ? normaliseDiagnoses(trace, "considered") : [];
+  if (considered.length) {
+    append(
+      target,
+      h("h3", { id: "considered-heading" }, "Considered, each too improbable to name"),
+      h(
+        "p",
+        { class: "hint" },
+        "Not a diagnosis: the leading candidates, with probabilities below the bar for an answer. Open one for " +
+          "what it explains and what speaks against it.",
+      ),
+      h(
+        "ol",
+        { class: "differential considered", "aria-labelledby": "considered-heading" },
+        considered.map((d) =>
           renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion: decision.modelVersion, patient: trace.case }),
         ),
       ),
