@@ -90,8 +90,12 @@ _AGE_PHRASES = (
         r"(?=\s*(?:[,.;:)\n]|$|(?:with|referred|presenting|presents|presented|who|seen|here|admitted|known)\b))",
         re.IGNORECASE,
     ),
-    # "Sofia (age 5)", "(aged 3 years)"
-    re.compile(rf"\(\s*aged?\s*:?\s*{_NUMBER}(?:\s?{_UNIT_SHORT}\b)?(?:\s*,\s*{_SEX})?\s*\)", re.IGNORECASE),
+    # "Sofia (age 5)", "(aged 3 years)", "(age 3y 2m)"
+    re.compile(
+        rf"\(\s*aged?\s*:?\s*{_NUMBER}(?:\s?{_UNIT_SHORT}\b)?(?:\s*(?P<months>\d{{1,2}})\s?(?:mo|m|months?)\b)?"
+        rf"(?:\s*,\s*{_SEX})?\s*\)",
+        re.IGNORECASE,
+    ),
     # a header's fields between bars or dashes: "Mr D. Kowalski | 42 | M", "Amira K. - 2 y 9 m - F", "(9y) | M"
     re.compile(
         rf"(?:\||\s[-–]|\()\s*{_NUMBER}\s?(?:{_UNIT_SHORT}\b\.?)?(?:\s*(?P<months>\d{{1,2}})\s?(?:mo|m|months?)\b)?"
@@ -132,7 +136,9 @@ _AGE_PHRASES = (
     re.compile(rf"\b{_NUMBER}\s?(?:yo|y/o|y\.o\.?)(?![\w/])(?:[\s,]+{_SEX})?", re.IGNORECASE),
     # "aged 4 years", "a woman aged 30 years", "Faith, aged 3" (years)
     re.compile(
-        rf"(?:\b(?P<sex_before>{_SEX_WORD})\s+)?\baged\s*{_NUMBER}(?:\s?{_UNIT}\b)?(?:[\s,]+{_SEX})?", re.IGNORECASE
+        rf"(?:\b(?P<sex_before>{_SEX_WORD})\s+)?\baged\s*{_NUMBER}(?:\s?{_UNIT}\b)?"
+        rf"(?:[\s,]+(?:and\s+)?(?P<months>\d{{1,2}})\s?(?:months?|mos?)\b)?(?:[\s,(]+{_SEX})?",
+        re.IGNORECASE,
     ),
     # "Age: 8 years, male", "Age: 2y 3m"
     re.compile(
@@ -140,10 +146,23 @@ _AGE_PHRASES = (
         rf"(?:[\s,]+{_SEX})?",
         re.IGNORECASE,
     ),
-    # a header opening a line: "M, 45y", "Female, 32 years"
+    # a header opening a line: "M, 45y", "Female, 32 years", "Girl, 3 years 6 months."
     re.compile(
-        rf"^[ \t]*(?P<sex_before>male|female|(?-i:M|F))\s*,\s*{_NUMBER}\s?{_UNIT_SHORT}\b",
+        rf"^[ \t]*(?P<sex_before>male|female|boy|girl|man|woman|(?-i:M|F))\s*,\s*{_NUMBER}\s?{_UNIT_SHORT}\b"
+        r"(?:\s*(?P<months>\d{1,2})\s?(?:months?|mos?|mo|m)\b)?",
         re.IGNORECASE | re.MULTILINE,
+    ),
+    # "Baby girl, day 9": a newborn's day of life after the sex
+    re.compile(r"\bbaby\s+(?P<sex_before>boy|girl|male|female)\s*,\s*(?P<unit>day)\s+(?P<number>\d{1,2})\b", re.I),
+    # "chronological age 8 weeks" (beside a preterm infant's corrected age, which is not the age)
+    re.compile(rf"\bchronological\s+age\s*:?\s*{_NUMBER}\s?{_UNIT}\b", re.IGNORECASE),
+    # a titled name and the age, anywhere: "I reviewed Mr Edwards, now 58, with ...", "Mrs Ali, 63, has ..."
+    (
+        _TITLED_AGE := re.compile(
+            r"\b(?P<title>Mr|Mrs|Ms|Miss|Master)\.?\s+(?:[A-Z]\.?\s+)?(?P<name>[A-Z][a-z]+(?:-[A-Z][a-z]+)?)"
+            rf"\s*,\s*(?:now\s+|aged\s+)?{_NUMBER}(?:\s?{_UNIT_SHORT}\b\.?)?"
+            r"(?=\s*[,.;:)]|\s+(?:with|who|has|is|was|presents|presented)\b)"
+        )
     ),
     # "18/12 old boy" (months), "3/52 old" (weeks), as British notes write them
     (
@@ -165,6 +184,11 @@ _SEX_ALONE = (
     re.compile(r"\b(?:baby|newborn|term|preterm|premature)\s+(?P<sex>boy|girl|male|female)\b", re.IGNORECASE),
     re.compile(r"\b(?P<sex>male|female)\s+(?:infant|neonate|newborn|baby|toddler|child)\b", re.IGNORECASE),
     re.compile(r"\b(?:sex|gender)\s*:\s*(?P<sex>male|female|(?-i:M|F))\b", re.IGNORECASE),
+    # "Gentleman with 2 years of ...", "see this lady who reports ..."
+    re.compile(r"(?:^|\b(?:this|a|the|pleasant)\s+)(?P<sex>gentleman|lady)\b", re.IGNORECASE | re.MULTILINE),
+    # a header line that ends with the sex after the age or birth date: "DOB: 12/05/2019 (age 5)   M",
+    # "Re: Muhammad A., DOB 14.08.2021 (age 3y 2m), male"
+    re.compile(r"[\d)][ \t,]+(?P<sex>(?-i:M|F)|male|female)[ \t]*$", re.IGNORECASE | re.MULTILINE),
 )
 #: A relative named, singular or plural ("mother", "grandparents"): one list for every reader of ages.
 #: "son" and "daughter" name the patient here ("a 14-year-old son"), so they are no relative of an age.
@@ -242,7 +266,7 @@ def read_demographics(text: str) -> Demographics:
     end = match.end(last)
     if last == "months":  # "3 year 4 month old": past the months' unit
         end = _MONTHS_UNIT.match(text, end).end()  # type: ignore[union-attr]
-    if match.re is _HEADER_AGE:  # the age alone, never the name before it
+    if match.re is _HEADER_AGE or match.re is _TITLED_AGE:  # the age alone, never the name before it
         age_span = (match.start("number"), end)
     elif sex_group == "sex":  # the age ends at its unit ("-old", "yo"), before any words leading to the sex word
         tail = _AGE_TAIL.match(text, end)
@@ -330,8 +354,10 @@ def _patients_age(text: str, match: re.Match[str]) -> bool:
     if _OTHER_AGE_BEFORE.search(before20) or _DEVICE_BEFORE.search(before20):
         return False
     groups = match.groupdict()
-    if match.re is _HEADER_AGE and RELATIVE.fullmatch(groups.get("name") or ""):
+    if match.re in (_HEADER_AGE, _TITLED_AGE) and RELATIVE.fullmatch(groups.get("name") or ""):
         return False  # "Mother (32) is well": the mother's age
+    if match.re is _HEADER_AGE and (groups.get("name") or "").lower() in _SEX_WORDS:
+        return False  # "Girl, 7 years.": no name but the sex, which the header-opening phrase reads with the age
     if groups.get("newborn") and not groups.get("sex") and not _NEWBORN_NOW.match(text, match.end()):
         return False  # "Newborn hearing screen passed": then, not now; "Newborn examination", "Newborn with ..." now
     if match.re in (_DAY_N, _DAY_OF_LIFE) and not groups.get("sex"):

@@ -20,6 +20,27 @@ from dxsearch.intake.demographics import check_age, read_demographics
         ("The patient is 7 years old.", "P7Y", None, "7 years old", None),
         ("a 10 day old male infant", "P10D", "male", "10 day old", "male"),
         ("2.5-year-old boy", "P30M", "male", "2.5-year-old", "boy"),
+        # the forms a held-out note test found unread
+        (
+            "Neurodisability review\nGirl, 3 years 6 months.\nNormal development",
+            "P3Y6M",
+            "female",
+            "3 years 6 months",
+            "Girl",
+        ),
+        ("Cardiology referral\nGirl, 7 years. Two episodes of collapse", "P7Y", "female", "7 years", "Girl"),
+        ("Postnatal ward review - Baby girl, day 2\nAntenatal scan", "P2D", "female", "day 2", "girl"),
+        ("Re: Ethan, aged 2 years 8 months (boy)\nEthan was referred", "P2Y8M", "male", "aged 2 years 8 months", "boy"),
+        ("Dear Dr Singh, I reviewed Mr Edwards, now 58, with a 6-year history", "P58Y", "male", "58", "Mr"),
+        (
+            "BW 1.12 kg. Now corrected age 37 weeks, chronological age 8 weeks.",
+            "P8W",
+            None,
+            "chronological age 8 weeks",
+            None,
+        ),
+        ("Re: Muhammad A., DOB 14.08.2021 (age 3y 2m), male\nParents", "P3Y2M", "male", "(age 3y 2m)", "male"),
+        ("Name: Leo   DOB: 12/05/2019 (age 5)   M\nReferred for short stature", "P5Y", "male", "(age 5)", "M"),
     ],
 )
 def test_age_and_sex_with_their_spans(
@@ -95,6 +116,10 @@ def test_check_age_refuses_what_is_no_age(age: str) -> None:
         ("M, 45y. Seizures.", "P45Y", "male"),
         ("Sex: F\nAge: 2y 3m", "P2Y3M", "female"),
         ("18/12 old boy", "P18M", "male"),
+        # The sex alone, as letters write it; the titled age of a relative is not the patient's.
+        ("Gentleman with 2 years of progressive numbness and tingling.", None, "male"),
+        ("I would be grateful if you could see this lady who reports worsening hearing.", None, "female"),
+        ("Her mother, Mrs Jones, 45, has ptosis.", None, None),
         # Forms a user test of 100 notes met: years and months together, "34M", "(age 5)", "11 mo F", "Age: 17.",
         # "Sex:" mid-line, "Newborn boy"; a duration or an event's age is still none.
         ("3 year 4 month old boy", "P3Y4M", "male"),  # was P4M
