@@ -58,7 +58,12 @@ AMBIGUOUS_ABBREVIATIONS: dict[str, tuple[tuple[frozenset[str], str], ...]] = {
     ),
 }
 #: HPO abbreviations notes write for a test or a result, never read as a finding.
-NOT_FINDINGS = frozenset({"LFT"})  # liver function tests (HPO: Filum terminale lipoma)
+NOT_FINDINGS = frozenset(
+    {
+        "LFT",  # liver function tests (HPO: Filum terminale lipoma)
+        "BO",  # "BO every 3 days", "BNO": bowels opened (HPO: Body odor), as notes chart them
+    }
+)
 
 #: Abbreviation as written -> HPO id (checked against ``hp.obo``'s names by the tests).
 CLINICAL_ABBREVIATIONS: dict[str, str] = {

@@ -100,6 +100,7 @@ FINDING_PHRASES |= {
     "pansystolic murmur": "HP:0031667",  # Holosystolic murmur
     **dict.fromkeys(("wheeze", "recurrent wheeze"), "HP:0030828"),  # Wheezing
     "pale stools": "HP:0011985",  # Acholic stools
+    "congenital heart disease": "HP:0001627",  # Abnormal heart morphology (HPO: "congenital heart defect")
     **dict.fromkeys(("near syncope", "near syncopal episodes", "presyncopal episodes"), "HP:0031972"),  # Presyncope
     # lay and everyday words
     **dict.fromkeys(("short sightedness", "short sighted", "shortsightedness"), "HP:0000545"),  # Myopia
@@ -120,4 +121,29 @@ FINDING_PHRASES |= {
     "hypothyroid": "HP:0000821",
     **dict.fromkeys(("low cholesterol", "low plasma cholesterol"), "HP:0003146"),  # Hypocholesterolemia
     **dict.fromkeys(("born prematurely", "born preterm", "ex prem", "ex premature"), "HP:0001622"),
+}
+
+#: From a third user test (50 notes, kept outside the benchmarks): adjectives, examination shorthand and lay
+#: phrasings, each checked against the term HPO names.
+FINDING_PHRASES |= {
+    "hyperactive": "HP:0000752",  # Hyperactivity
+    "constipated": "HP:0002019",  # Constipation
+    "dehydrated": "HP:0001944",  # Dehydration
+    **dict.fromkeys(("aggressive outbursts", "aggressive behavior", "aggressive behaviour"), "HP:0000718"),
+    **dict.fromkeys(("sensitive to noise", "sensitivity to noise", "noise sensitivity"), "HP:0010780"),  # Hyperacusis
+    **dict.fromkeys(
+        ("mottled skin", "skin mottling", "mottling of the skin", "mottled feet", "mottled hands", "mottled legs"),
+        "HP:0000965",  # Cutis marmorata
+    ),
+    **dict.fromkeys(("liver palpable", "palpable liver", "liver edge palpable", "palpable liver edge"), "HP:0002240"),
+    **dict.fromkeys(("spleen palpable", "palpable spleen", "spleen tip palpable", "palpable spleen tip"), "HP:0001744"),
+    **dict.fromkeys(
+        ("short for age", "short for his age", "short for her age", "shortest in her class", "shortest in his class"),
+        "HP:0004322",  # Short stature
+    ),
+    **dict.fromkeys(("romberg positive", "positive romberg", "romberg sign positive"), "HP:0002403"),
+    **dict.fromkeys(
+        ("lost her words", "lost his words", "lost words", "loss of words"), "HP:0002371"
+    ),  # Loss of speech
+    **dict.fromkeys(("abdo distended", "abdomen distended", "distended abdomen"), "HP:0003270"),
 }

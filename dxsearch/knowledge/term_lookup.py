@@ -160,6 +160,11 @@ _RELATIVE_VERBS: tuple[str, ...] = (
 # ... and verbs the readers of abilities and milestones meet after a relative: "his brother cannot walk",
 # "2 siblings walked at 3 years" (normalised: "does" is "doe").
 _RELATIVE_VERBS += ("cannot", "cant", "can", "could", "did", "doe", "walked", "spoke", "sat", "never", "developed")
+#: What an investigation is named by, last word first, in normalised tokens: "CT thorax for", "MRI brain for".
+_INVESTIGATIONS = (
+    *("ct", "mri", "mra", "scan", "echo", "echocardiogram", "ultrasound", "uss", "xray", "ray", "ecg", "eeg", "emg"),
+    *("biopsy", "bloods", "panel", "sequencing", "thorax", "chest", "brain", "abdomen", "spine", "head"),
+)
 # Cues that open a clause with an assertion other than "present", in normalised tokens; the longest cue
 # starting at a token wins, so "family history of" is a family cue and not "history of".
 _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
@@ -213,6 +218,11 @@ _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
     (("risk", "of"), "uncertain"),
     (("tested", "for"), "uncertain"),
     (("look", "for"), "uncertain"),  # "echo to look for aortic root dilatation"
+    # an investigation for it: "CT thorax for thymoma", "MRI brain for tubers", "echo for root dilatation"
+    *(((test, "for"), "uncertain") for test in _INVESTIGATIONS),
+    # a hypothesis, since or then: "brief jerking, initially thought to be epilepsy - EEG normal"
+    (("thought", "to", "be"), "uncertain"),
+    (("thought", "to", "have"), "uncertain"),
     (("looking", "for"), "uncertain"),
     (("check", "for"), "uncertain"),
     (("assess", "for"), "uncertain"),
@@ -386,6 +396,8 @@ _BRITISH = (
     (re.compile(r"(?<=[a-z])paed"), "ped"),  # orthopaedic
     (re.compile(r"^phaeo"), "pheo"),  # phaeochromocytoma
     (re.compile(r"^anaes"), "anes"),  # anaesthesia
+    (re.compile(r"(?<=[a-z])aesthe"), "esthe"),  # paraesthesia, dysaesthesia, hyperaesthesia
+    (re.compile(r"(?<=[a-z]{4})iae$"), "ia"),  # the Latin plural: acroparaesthesiae, telangiectasiae
     (re.compile(r"(?<=[ilmvb])our(?=$|al|ed|ing)"), "or"),
     (re.compile(r"(?<=[a-z]{3})is(?=e$|ed$|es$|ing$|ation$)"), "iz"),
 )
@@ -596,13 +608,22 @@ class TermLookup:
             (term_id,) = winners
             surfaces = by_term[term_id][1] if best_tier == _TIER_ABBREVIATION else set()
             self._entries[key] = _Entry(term_id, best_tier, frozenset(surfaces))
-        #: The spelled-out phrases of each term (no abbreviations): what a qualifier before an abbreviation meets
-        #: ("bilateral SNHL" is "bilateral" + "sensorineural hearing impairment").
-        phrases: dict[str, list[str]] = defaultdict(list)
+        #: (qualifier, term) -> the more specific term a qualifier and a spelled-out name of the term make, and
+        #: that lies below it: ("bilateral", Cryptorchidism) is Bilateral cryptorchidism, so "bilateral
+        #: undescended testes" and "bilateral SNHL" read as written. Below it only: "left diaphragmatic hernia"
+        #: is an hp.obo synonym of Aplasia of the left hemidiaphragm, no kind of Congenital diaphragmatic hernia.
+        self._qualified: dict[tuple[str, str], str] = {}
         for key, entry in self._entries.items():
-            if entry.tier != _TIER_ABBREVIATION:
-                phrases[entry.term_id].append(key)
-        self._phrases_of: dict[str, tuple[str, ...]] = {term_id: tuple(keys) for term_id, keys in phrases.items()}
+            qualifier, _, rest = key.partition(" ")
+            inner = self._entries.get(rest) if qualifier in _QUALIFIERS else None
+            if (
+                inner is not None
+                and entry.tier != _TIER_ABBREVIATION
+                and inner.tier != _TIER_ABBREVIATION
+                and inner.term_id != entry.term_id
+                and inner.term_id in knowledge.ancestors(entry.term_id)
+            ):
+                self._qualified.setdefault((qualifier, inner.term_id), entry.term_id)
         #: Keys two terms claim equally (e.g. "asd"); left out rather than guessed.
         self.ambiguous: frozenset[str] = frozenset(ambiguous)
         # Code of another terminology (SNOMED:…, UMLS:…, ICD10:…) -> the one phenotype term hp.obo cross-references.
@@ -1035,6 +1056,19 @@ class TermLookup:
         return None
 
     def _longest_match(self, tokens: list[tuple[_Token, bool]], i: int) -> tuple[int, str] | None:
+        """The longest dictionary phrase at token ``i``, read with a side written after it ("lenses dislocated
+        bilaterally"), or else a qualifier and the phrase after it (:meth:`_qualified_match`)."""
+        match = self._literal_match(tokens, i)
+        if match is None:
+            return self._qualified_match(tokens, i)
+        end, term_id = match
+        if end < len(tokens) and tokens[end][0].norm == "bilaterally" and not tokens[end][1]:
+            sided = self._qualified_term("bilateral", term_id)
+            if sided is not None:
+                return end + 1, sided
+        return match
+
+    def _literal_match(self, tokens: list[tuple[_Token, bool]], i: int) -> tuple[int, str] | None:
         for end in range(min(len(tokens), i + self.max_mention_tokens), i, -1):
             span = [token for token, _ in tokens[i:end]]
             entry = self._entries.get(" ".join(t.norm for t in span))
@@ -1045,25 +1079,24 @@ class TermLookup:
             if i > 0 and tokens[i - 1][0].norm in COPULAS and any(soft for _, soft in tokens[i + 1 : end]):
                 continue  # "knee jerks are reduced, ankle jerks present": the predicate ends its clause at the comma
             return end, entry.term_id
-        return self._qualified_abbreviation(tokens, i)
+        return None
 
-    def _qualified_abbreviation(self, tokens: list[tuple[_Token, bool]], i: int) -> tuple[int, str] | None:
-        """A qualifier before an abbreviation, read as the term the qualifier and its spelled-out name make:
-        "bilateral SNHL" is Bilateral sensorineural hearing impairment, "severe GDD" Severe global developmental
-        delay. Only where that term exists; else the abbreviation alone is read at the next word."""
+    def _qualified_match(self, tokens: list[tuple[_Token, bool]], i: int) -> tuple[int, str] | None:
+        """A qualifier before a phrase, read as the term the qualifier and another name of the phrase's term make:
+        "bilateral undescended testes" is Bilateral cryptorchidism, "bilateral SNHL" Bilateral sensorineural
+        hearing impairment, "severe GDD" Severe global developmental delay. Only where that term exists; else
+        the phrase alone is read at the next word."""
         if tokens[i][0].norm not in _QUALIFIERS or i + 1 >= len(tokens) or tokens[i + 1][1]:
             return None
-        raw = tokens[i + 1][0].raw
-        if sum(c.isupper() for c in raw) < 2:
+        inner = self._literal_match(tokens, i + 1)
+        if inner is None:
             return None
-        entry = self._entries.get(tokens[i + 1][0].norm)
-        if entry is None or entry.tier != _TIER_ABBREVIATION or (_surface(raw),) not in entry.surfaces:
-            return None
-        for phrase in self._phrases_of.get(entry.term_id, ()):
-            qualified = self._entries.get(f"{tokens[i][0].norm} {phrase}")
-            if qualified is not None and qualified.tier != _TIER_ABBREVIATION:
-                return i + 2, qualified.term_id
-        return None
+        qualified = self._qualified_term(tokens[i][0].norm, inner[1])
+        return (inner[0], qualified) if qualified is not None else None
+
+    def _qualified_term(self, qualifier: str, term_id: str) -> str | None:
+        """The term below ``term_id`` that "<qualifier> <a name of term_id>" names, if the dictionary spells one."""
+        return self._qualified.get((qualifier, term_id))
 
 
 #: Words before an acronym that make it a record's name ("Patient ID", "study ID"), and what after it does ("ID: 4411",
@@ -1616,9 +1649,10 @@ def lookup_key(knowledge: HpoKnowledge) -> str:
     )
 
 
-#: Names of findings that are, alone, everyday words far more often ("OFC falls below", "falls asleep"): only
-#: the phrases of :data:`FINDING_PHRASES` and longer synonyms read them.
-_EVERYDAY_WORDS = frozenset({"fall"})
+#: Names of findings that are, alone, everyday words far more often ("OFC falls below", "falls asleep"), or
+#: in notes a test ("newborn blood spot": the heel-prick screen, not Purpura's lay "blood spots"): only the
+#: phrases of :data:`FINDING_PHRASES` and longer synonyms read them.
+_EVERYDAY_WORDS = frozenset({"fall", "blood spot"})
 
 
 @lru_cache(maxsize=1)

@@ -490,7 +490,8 @@ def test_an_adjective_a_degree_or_a_non_prefix_is_read(lookup: TermLookup) -> No
         ("?NF1 with axillary freckling", [("HP:0000997", "present")]),
         # ... and a second: a test for it, a letter's courtesy, a predicate ending at its comma, CP beside a chest
         ("Assessment for ADHD under way.", [("HP:0007018", "uncertain")]),
-        ("I would be grateful if you could see her with recurrent nosebleeds.", [("HP:0000421", "present")]),
+        # (recurrent nosebleeds: Spontaneous, recurrent epistaxis, the term below Epistaxis "recurrent" names)
+        ("I would be grateful if you could see her with recurrent nosebleeds.", [("HP:0004406", "present")]),
         ("Knee jerks are reduced, ankle jerks present.", []),
         ("Denies HA, SOB. Palpitations.", [("HP:0002094", "absent"), ("HP:0001962", "present")]),
         # Relatives: several before their verb, an age between, "and had" going on with them.
@@ -531,7 +532,8 @@ def test_an_adjective_a_degree_or_a_non_prefix_is_read(lookup: TermLookup) -> No
         ("Asthma resolved.", [("HP:0002099", "historical")]),
         # Words that belonged to another mention's neighbour.
         ("Polydactyly of both hands and a small penis.", [("HP:0010442", "present"), ("HP:0000054", "present")]),
-        ("Left congenital diaphragmatic hernia.", [("HP:0000776", "present")]),
+        # (the side names the term below it, whose synonym is "Left diaphragmatic hernia"; "Left" is not Left-handed)
+        ("Left congenital diaphragmatic hernia.", [("HP:0009112", "present")]),
         # Shorthand and adjectives notes use: tone, proximal weakness, "microcephalic", "has been delayed".
         (
             "Microcephalic, with increased tone and proximal weakness; speech has been delayed.",
@@ -547,6 +549,34 @@ def test_an_adjective_a_degree_or_a_non_prefix_is_read(lookup: TermLookup) -> No
             "Tachypnoea, apnoeas and papilloedema.",
             [("HP:0002789", "present"), ("HP:0002104", "present"), ("HP:0001085", "present")],
         ),
+        # A third user test of 50 notes: a side before or after another name of the finding,
+        ("Bilateral undescended testes.", [("HP:0008689", "present")]),  # Bilateral cryptorchidism
+        ("Ptosis bilaterally.", [("HP:0001488", "present")]),  # Bilateral ptosis
+        # what a plan investigates, and what was once thought, are not findings,
+        ("Plan: CT thorax for thymoma, MRI brain for tubers.", [("HP:0100522", "uncertain")]),
+        ("Brief jerking, initially thought to be epilepsy.", [("HP:0001336", "present"), ("HP:0001250", "uncertain")]),
+        # a chart's "BO" (bowels opened) is not Body odor, the heel-prick "blood spot" not Purpura,
+        ("BO every 3 days. Referred after newborn blood spot.", []),
+        # and "congenital heart disease" is what HPO calls a congenital heart defect.
+        ("Congenital heart disease.", [("HP:0001627", "present")]),
+        # Examination shorthand and adjectives: Positive Romberg sign, Hepatomegaly, Splenomegaly, Cutis marmorata,
+        # Abdominal distention, Dehydration, Constipation, Hyperactivity; denied, the finding is absent.
+        (
+            "Romberg positive. Liver palpable 3 cm, spleen tip palpable. Cold, mottled feet. Abdo distended.",
+            [
+                ("HP:0002403", "present"),
+                ("HP:0002240", "present"),
+                ("HP:0001744", "present"),
+                ("HP:0000965", "present"),
+                ("HP:0003270", "present"),
+            ],
+        ),
+        (
+            "Mildly dehydrated and constipated. Hyperactive as a child. No mottled skin.",
+            [("HP:0001944", "present"), ("HP:0002019", "present"), ("HP:0000752", "present"), ("HP:0000965", "absent")],
+        ),
+        # British "-aesthesia" and the Latin plural "-iae": Acroparesthesia, Paresthesia
+        ("Burning acroparaesthesiae; paraesthesia of the lips.", [("HP:0031006", "present"), ("HP:0003401", "present")]),
     ],
 )
 def test_what_a_user_test_of_notes_found(lookup: TermLookup, text: str, expected: list[tuple[str, str]]) -> None:
