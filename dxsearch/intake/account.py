@@ -27,6 +27,7 @@ from dxsearch.intake.gestation import gestation_candidates
 from dxsearch.intake.labs import lab_candidates
 from dxsearch.intake.onsets import onset_candidates
 from dxsearch.intake.quantities import quantity_candidates
+from dxsearch.intake.strength import strength_candidates
 from dxsearch.knowledge.context_lookup import ItemKind, case_modes, case_onset, get_context_lookup, kind_of
 from dxsearch.knowledge.hpo import HpoKnowledge
 from dxsearch.knowledge.term_lookup import (
@@ -386,6 +387,7 @@ def read_text(
     # Values, missing abilities and template items are mentions the dictionary cannot spell: "OFC 42 cm (-3 SD)",
     # "cannot walk", "Hearing: impaired".
     values = [*quantity_candidates(text, age_months), *lab_candidates(text, lookup), *gestation_candidates(text)]
+    values += strength_candidates(text)
     unspelled = [*values, *ability_candidates(text, age_months), *checklist_candidates(text, lookup)]
     mentions = lookup.mentions(text, proposed, stated=unspelled)
     # "ASD" beside "VSD" or beside "autism": read again with the meaning the findings around it give.
