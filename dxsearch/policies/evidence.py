@@ -248,7 +248,8 @@ class EvidencePolicy:
         if top.probability < self.config.abstain_below:
             if not seen.reasoned:
                 return render_turn(Reason(self._explain(case, finalists)))
-            probability, needed = shown_below(top.probability, self.config.abstain_below, 2)
+            # the probability as its considered line holds it (3 places), so the reason and the list agree
+            probability, needed = shown_below(round(top.probability, 3), self.config.abstain_below, 2)
             return render_turn(
                 Diagnose(
                     (),

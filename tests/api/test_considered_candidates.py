@@ -59,6 +59,8 @@ def test_an_abstention_lists_its_leading_candidates_as_not_a_diagnosis(client: T
     assert 2 <= len(considered) <= 5
     assert considered[0]["code"] in {"OMIM:154700", "ORPHA:558"}  # Marfan syndrome leads what was weighed
     assert "Marfan syndrome" in data["reason"] and considered[0]["name"] in data["reason"]
+    # the reason prints the probability the list gives (it printed 0.18 beside a listed 0.175)
+    assert f"has probability {considered[0]['confidence']:.2f}," in data["reason"]
     assert [c["rank"] for c in considered] == list(range(1, len(considered) + 1))
     probabilities = [c["confidence"] for c in considered]
     assert all(isinstance(p, float) and 0.0 <= p < UNREACHABLE for p in probabilities)

@@ -576,7 +576,10 @@ def test_an_adjective_a_degree_or_a_non_prefix_is_read(lookup: TermLookup) -> No
             [("HP:0001944", "present"), ("HP:0002019", "present"), ("HP:0000752", "present"), ("HP:0000965", "absent")],
         ),
         # British "-aesthesia" and the Latin plural "-iae": Acroparesthesia, Paresthesia
-        ("Burning acroparaesthesiae; paraesthesia of the lips.", [("HP:0031006", "present"), ("HP:0003401", "present")]),
+        (
+            "Burning acroparaesthesiae; paraesthesia of the lips.",
+            [("HP:0031006", "present"), ("HP:0003401", "present")],
+        ),
     ],
 )
 def test_what_a_user_test_of_notes_found(lookup: TermLookup, text: str, expected: list[tuple[str, str]]) -> None:
