@@ -40,7 +40,13 @@ from dxsearch.knowledge.hpo import HpoKnowledge
 from dxsearch.knowledge.term_lookup import get_term_lookup
 from dxsearch.next_steps import NextStepsPlanner
 from dxsearch.policies.base import Policy, PolicyError
-from dxsearch.policies.catalog import configured_policy_name, index_knowledge, make_policy, retriever_for
+from dxsearch.policies.catalog import (
+    configured_policy_name,
+    index_knowledge,
+    index_retriever,
+    make_policy,
+    retriever_for,
+)
 from dxsearch.pseudonym import Pseudonymiser
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.retrieval.layout import CURRENT
@@ -499,7 +505,7 @@ class DiagnosisService:
         # Held for the whole run: a run abandoned by a timeout keeps its index open until it stops.
         with self.serving(serving) as live:
             index = live.index
-            env = DiagnosticEnv(index.retriever(live.retriever), live.budget)
+            env = DiagnosticEnv(index_retriever(index, live.retriever), live.budget)
             policy = live.policy if cancelled is None else _Cancellable(live.policy, cancelled)
             return diagnose(
                 case,

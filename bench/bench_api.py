@@ -229,6 +229,7 @@ def in_process(index: Path, bodies: Sequence[list[str]]) -> Run:
     from dxsearch.agent import diagnose
     from dxsearch.env import DiagnosticEnv
     from dxsearch.intake import CaseInput, FindingInput, intake
+    from dxsearch.policies.catalog import index_retriever
     from dxsearch.pseudonym import Pseudonymiser
     from dxsearch.retrieval.embedded import EmbeddedIndex
     from dxsearch.settings import get_settings
@@ -242,7 +243,7 @@ def in_process(index: Path, bodies: Sequence[list[str]]) -> Run:
 
         def once(i: int, labels: list[str]) -> float:
             payload = CaseInput(findings=tuple(FindingInput(label=label) for label in labels))
-            env = DiagnosticEnv(opened.retriever(retriever), budget)
+            env = DiagnosticEnv(index_retriever(opened, retriever), budget)
             t0 = time.perf_counter()
             case = intake(payload, pseudonymiser=pseudonymiser, fallback_id=f"bench-{i}").case
             diagnose(case, policy, env, index_version=opened.version, resolve_chunk=opened.store.chunk)

@@ -26,7 +26,7 @@ from dxsearch.agent import rollout
 from dxsearch.env import DiagnosticEnv
 from dxsearch.evaluation import GoldMatcher, RankedAnswer, publication_documents
 from dxsearch.knowledge.disease_ontology import get_disease_ontology
-from dxsearch.policies.catalog import index_knowledge, make_policy, retriever_for
+from dxsearch.policies.catalog import index_knowledge, index_retriever, make_policy, retriever_for
 from dxsearch.policies.differential import merge_candidates, same_disease
 from dxsearch.policies.evidence import EvidencePolicy
 from dxsearch.protocol import MAX_DIAGNOSES
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     knowledge = index_knowledge(index)
     policy, budget = make_policy("evidence", settings, None, knowledge)
     assert isinstance(policy, EvidencePolicy)
-    env = DiagnosticEnv(index.retriever(retriever_for("evidence")), budget)
+    env = DiagnosticEnv(index_retriever(index, retriever_for("evidence")), budget)
     hidden = publication_documents(index)
     matcher = GoldMatcher(index, get_disease_ontology())
     report: dict[str, Any] = {"index_version": index.version, "seed": SEED, "sets": {}}

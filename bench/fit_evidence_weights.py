@@ -31,7 +31,7 @@ from dxsearch.env import DiagnosticEnv
 from dxsearch.evaluation import GoldMatcher, RankedAnswer, publication_documents
 from dxsearch.knowledge.disease_ontology import get_disease_ontology
 from dxsearch.knowledge.similarity import get_phenotype_similarity
-from dxsearch.policies.catalog import index_knowledge
+from dxsearch.policies.catalog import index_knowledge, index_retriever
 from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.train.data import annotation_independent, spread
@@ -59,7 +59,7 @@ def play(index_dir: Path, count: int, played: Path) -> list[dict[str, Any]]:
     )
     policy = EvidencePolicy(config, similarity=get_phenotype_similarity(knowledge))
     policy.collect_likelihood = True
-    env = DiagnosticEnv(index.retriever("hybrid"))
+    env = DiagnosticEnv(index_retriever(index, "hybrid"))
     matcher = GoldMatcher(index, get_disease_ontology())
     hidden = publication_documents(index)
     with played.open("a", encoding="utf-8") as handle:

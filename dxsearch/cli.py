@@ -350,7 +350,7 @@ def diagnose(
     from dxsearch.agent import diagnose as run_diagnosis
     from dxsearch.env import DiagnosticEnv
     from dxsearch.next_steps import NextStepsPlanner
-    from dxsearch.policies.catalog import index_knowledge, retriever_for
+    from dxsearch.policies.catalog import index_knowledge, index_retriever, retriever_for
 
     settings = settings_or_fail()
     if json_out is not None:
@@ -369,7 +369,7 @@ def diagnose(
         opened = _open_index(index)
         knowledge = index_knowledge(opened)  # what the policy ranks with, and what next steps are planned with
         chosen, budget = _make_policy(policy, model, llm_url, llm_name, settings, knowledge)
-        env = DiagnosticEnv(opened.retriever(retriever_for(policy)), budget)
+        env = DiagnosticEnv(index_retriever(opened, retriever_for(policy)), budget)
         planner = NextStepsPlanner.for_index(opened, knowledge)
 
         def run(read: PreparedCase) -> Trace:

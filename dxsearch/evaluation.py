@@ -33,6 +33,7 @@ from dxsearch.knowledge.disease_ontology import DiseaseOntology
 from dxsearch.knowledge.hpo import HpoKnowledge, publication_id
 from dxsearch.policies.base import Policy
 from dxsearch.policies.calibration import expected_calibration_error
+from dxsearch.policies.catalog import index_retriever
 from dxsearch.retrieval.embedded import EmbeddedIndex
 
 CUTOFFS = (1, 3, 5)
@@ -300,7 +301,7 @@ def policy_runner(
     (``same_publication``: PMID -> doc ids), so a case file that overlaps the
     index cannot find itself or its family members.
     """
-    env = DiagnosticEnv(index.retriever(retriever), budget)
+    env = DiagnosticEnv(index_retriever(index, retriever), budget)
     hidden = same_publication or {}
 
     def run(labelled: LabelledCase) -> RankedAnswer:

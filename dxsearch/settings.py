@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     fusion_candidates: int = Field(
         default=100, ge=1, description="How many hits each retriever contributes before fusion."
     )
+    match_by_meaning: bool = Field(
+        default=True,
+        description="Similar patients (<match>) ranked by the meaning of their findings (simGIC over HPO), not by "
+        "their words; a query with no finding understood falls back to words (dxsearch.policies.patient_match).",
+    )
     # bench/bench_dense_floor.py on the default index: the closest corpus statement of 20 nonsense queries
     # reaches at most 0.556 cosine, of 60 held-out findings at least 0.786, of 12 disease names 0.59-0.97;
     # hybrid recall@10 on 300 held-out cases is the same for every floor from 0 to 0.75.

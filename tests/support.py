@@ -93,7 +93,7 @@ SMALL_DOCS = [
         DocumentKind.PATIENT_RECORD,
         "Patient record (female, 14 years)",
         "Observed findings: Arachnodactyly; Lens dislocation; Tall stature\nDiagnosis: Marfan syndrome (OMIM:154700)",
-        ("OMIM:154700",),
+        ("OMIM:154700", "HP:0001166", "HP:0001083", "HP:0000098"),  # as built records hold them: diagnosis, findings
     ),
     make_doc(
         "gl:0123456789abcdef",
@@ -121,7 +121,7 @@ ORPHA_PATIENTS = [
         f"Patient record (male, {age} years)",
         "Observed findings: Arachnodactyly; Ectopia lentis; Tall stature; Aortic root aneurysm\n"
         "Diagnosis: Marfan syndrome (ORPHA:558)",
-        ("ORPHA:558",),
+        ("ORPHA:558", "HP:0001166", "HP:0001083", "HP:0000098", "HP:0002616"),
     )
     for n, age in ((1, 16), (2, 23))
 ]

@@ -21,6 +21,7 @@ from dxsearch.settings import Settings
 
 if TYPE_CHECKING:
     from dxsearch.knowledge.hpo import HpoKnowledge
+    from dxsearch.retrieval.base import Retriever
     from dxsearch.retrieval.embedded import EmbeddedIndex
 
 #: Builds a policy from the settings and the disease knowledge it may rank with (``None``: the full release).
@@ -72,6 +73,18 @@ def index_knowledge(index: EmbeddedIndex) -> HpoKnowledge:
     from dxsearch.knowledge.hpo import get_hpo_knowledge
 
     return get_hpo_knowledge(index.manifest.excluded_publications)
+
+
+def index_retriever(index: EmbeddedIndex, name: str) -> Retriever:
+    """The named retriever of ``index`` as an environment searches with it: similar patients (``<match>``) ranked
+    by the meaning of their findings over the index's own knowledge (:mod:`dxsearch.policies.patient_match`),
+    unless ``Settings.match_by_meaning`` is off."""
+    from dxsearch.policies.patient_match import PatientMatchRetriever
+
+    inner = index.retriever(name)
+    if not index.settings.match_by_meaning:
+        return inner
+    return PatientMatchRetriever.over(index, inner, index_knowledge(index))
 
 
 def retriever_for(name: str) -> str:

@@ -189,6 +189,17 @@ class ChunkStore:
             return None
         return Chunk(doc_id=r[0], ordinal=r[1], text=r[2], start=r[3], end=r[4], section=r[5])
 
+    def record_findings(self) -> Iterator[tuple[str, int, tuple[str, ...]]]:
+        """(doc id, row of its first chunk, HPO ids of its observed findings) of every patient record, in id order:
+        what similar-patient matching by meaning reads (a record's ``codes`` hold its diagnosis codes and its
+        observed findings)."""
+        query = (
+            "SELECT d.doc_id, MIN(c.row), json_extract(d.metadata, '$.codes') FROM documents d "
+            "JOIN chunks c USING (doc_id) WHERE d.kind = ? GROUP BY d.doc_id ORDER BY d.doc_id"
+        )
+        for doc_id, row, codes in self._db.execute(query, (DocumentKind.PATIENT_RECORD.value,)):
+            yield doc_id, int(row), tuple(c for c in json.loads(codes or "[]") if c.startswith("HP:"))
+
     def document_hashes(self) -> Iterator[tuple[str, str]]:
         """(doc_id, content_hash) in id order: the input of the corpus version hash."""
         yield from self._db.execute("SELECT doc_id, content_hash FROM documents ORDER BY doc_id")

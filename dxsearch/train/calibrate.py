@@ -31,6 +31,7 @@ from dxsearch.corpus import normalise_name
 from dxsearch.env import DiagnosticEnv
 from dxsearch.evaluation import GoldMatcher, RankedAnswer
 from dxsearch.policies.calibration import FEATURES, Calibrator, CaseSignals, expected_calibration_error
+from dxsearch.policies.catalog import index_retriever
 from dxsearch.policies.evidence import EvidencePolicy
 from dxsearch.retrieval.embedded import EmbeddedIndex
 
@@ -83,7 +84,7 @@ def collect(
 
     ``policy`` should not abstain (abstention thresholds at zero), so every case is ranked.
     """
-    env = DiagnosticEnv(index.retriever(retriever))
+    env = DiagnosticEnv(index_retriever(index, retriever))
     collected: list[CalibrationCase] = []
     for number, labelled in enumerate(cases, start=1):
         hidden = hidden_by_publication.get(labelled.pmid or "", frozenset())
