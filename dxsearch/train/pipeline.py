@@ -31,7 +31,7 @@ from dxsearch.knowledge.similarity import get_phenotype_similarity
 from dxsearch.policies.backends.transformers import TransformersBackend
 from dxsearch.policies.base import Policy
 from dxsearch.policies.card import PolicyCard, write_card
-from dxsearch.policies.catalog import index_knowledge
+from dxsearch.policies.catalog import index_knowledge, index_retriever
 from dxsearch.policies.evidence import EvidencePolicy
 from dxsearch.policies.llm import LlmPolicy
 from dxsearch.policies.prompt import SYSTEM_PROMPTS
@@ -176,7 +176,7 @@ def run(
     started = time.perf_counter()
 
     index = EmbeddedIndex(index_dir)
-    retriever = index.retriever(config.data.retriever)
+    retriever = index_retriever(index, config.data.retriever)
     env = DiagnosticEnv(retriever, config.budget)
     matcher = GoldMatcher(index)
     hidden = publication_documents(index)

@@ -45,7 +45,7 @@ from dxsearch.knowledge.similarity import PhenotypeSimilarity, get_phenotype_sim
 from dxsearch.policies.base import Policy
 from dxsearch.policies.calibration import expected_calibration_error
 from dxsearch.policies.card import PolicyCard, write_card
-from dxsearch.policies.catalog import index_knowledge
+from dxsearch.policies.catalog import index_knowledge, index_retriever
 from dxsearch.policies.evidence import EvidencePolicy
 from dxsearch.policies.learned import (
     ACTIONS,
@@ -668,7 +668,7 @@ def run(
     timings: dict[str, float] = {}
 
     index = EmbeddedIndex(index_dir)
-    cached = CachedRetriever(retriever or index.retriever(config.data.retriever))
+    cached = CachedRetriever(retriever or index_retriever(index, config.data.retriever))
     env = DiagnosticEnv(cached, config.budget)
     matcher = GoldMatcher(index)
     hidden = publication_documents(index)

@@ -40,6 +40,7 @@ from dxsearch.cases import Case
 from dxsearch.corpus import DocumentKind, Evidence
 from dxsearch.env import DiagnosticEnv
 from dxsearch.episode import Budget
+from dxsearch.policies.catalog import index_retriever
 from dxsearch.protocol import Result, render_result, render_turn
 from dxsearch.retrieval.base import Retriever, SearchFilters
 from dxsearch.retrieval.embedded import EmbeddedIndex
@@ -210,7 +211,7 @@ class RetrieveTool(BaseTool):
             if self._retriever is None:
                 index_dir = self.settings.index or get_settings().index
                 self._index = EmbeddedIndex(index_dir.expanduser())
-                self._retriever = self._index.retriever(self.settings.retriever)
+                self._retriever = index_retriever(self._index, self.settings.retriever)
             return self._retriever
 
     def close(self) -> None:
