@@ -40,20 +40,31 @@ SIGNALS = ("phenotype", "enrichment", "votes", "retrieval", "likelihood")
 GRID: dict[str, tuple[float, ...]] = {
     "phenotype": (0.0, 0.5, 1.0),
     "enrichment": (0.0, 0.35, 0.7, 1.0),
-    "votes": (0.0, 0.2, 0.4, 0.8),
+    "votes": (0.0, 0.2, 0.4, 0.8, 1.6, 3.2),
     "retrieval": (0.0, 0.15, 0.3),
     "likelihood": (0.0, 0.25, 0.5, 1.0, 2.0),
 }
 
 
-def play(index_dir: Path, count: int, played: Path) -> list[dict[str, Any]]:
-    """Per case: its publication, and every candidate's signals with whether it is the gold."""
+def play(index_dir: Path, count: int, played: Path, publications: Path | None = None) -> list[dict[str, Any]]:
+    """Per case: its publication, and every candidate's signals with whether it is the gold.
+
+    ``publications``: play the index side's cases of these publications (PMIDs, one per line), which the index
+    at ``index_dir`` must leave out (``corpus-builder build --exclude-publications``): a validation split that
+    meets the index as held-out cases do, their own papers' records *and* annotation rows gone. Without it,
+    the cases whose publication no kept row cites."""
     rows = [json.loads(line) for line in played.read_text().splitlines() if line] if played.is_file() else []
     done = {r["case_id"] for r in rows}
     index = EmbeddedIndex(index_dir)
     knowledge = index_knowledge(index)
-    independent = annotation_independent(index_phenopacket_cases(), knowledge.cited_publications())
-    chosen = sorted(spread(independent, count), key=lambda c: hashlib.sha256(c.case.case_id.encode()).hexdigest())
+    if publications is not None:
+        wanted = {_pmid(line) for line in publications.read_text().splitlines() if line.strip()}
+        if not wanted <= {_pmid(p) for p in index.manifest.excluded_publications}:
+            raise SystemExit(f"{index_dir} does not leave out the publications of {publications}: build it with them")
+        pool = [c for c in index_phenopacket_cases() if c.pmid and _pmid(c.pmid) in wanted]
+    else:
+        pool = annotation_independent(index_phenopacket_cases(), knowledge.cited_publications())
+    chosen = sorted(spread(pool, count), key=lambda c: hashlib.sha256(c.case.case_id.encode()).hexdigest())
     config = EvidencePolicyConfig(
         abstain_below=0.0, min_specific_findings=0, min_information=0.0, max_finalist_lookups=0
     )
@@ -90,6 +101,10 @@ def play(index_dir: Path, count: int, played: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _pmid(text: str) -> str:
+    return text.strip().upper().removeprefix("PMID:").strip()
+
+
 def metrics(rows: list[dict[str, Any]], weights: dict[str, float]) -> dict[str, float]:
     top1 = top5 = mrr = 0.0
     for row in rows:
@@ -115,8 +130,14 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=400)
     parser.add_argument("--played", type=Path, default=Path("var/evidence-weights-played.jsonl"))
     parser.add_argument("--out", type=Path, default=Path("bench/results/evidence-weights.json"))
+    parser.add_argument(
+        "--publications",
+        type=Path,
+        default=None,
+        help="PMIDs (one per line) the index leaves out: play their index-side cases (a validation split)",
+    )
     args = parser.parse_args()
-    rows = play(args.index, args.cases, args.played)
+    rows = play(args.index, args.cases, args.played, args.publications)
     tune = [r for r in rows if int(hashlib.sha256((r["pmid"] or r["case_id"]).encode()).hexdigest(), 16) % 2 == 0]
     report = [r for r in rows if r not in tune]
     today = EvidencePolicyConfig()

@@ -12,6 +12,7 @@ from verl.tools.schemas import ToolResponse
 
 from dxsearch.env import DiagnosticEnv
 from dxsearch.episode import Budget
+from dxsearch.policies.catalog import index_retriever
 from dxsearch.protocol import parse_result, render_result
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.train.verl.tool import RETRIEVED_KEY, RetrieveTool
@@ -46,7 +47,7 @@ def test_match_answers_with_the_environment_result_holding_the_marfan_patient(
     assert next(p for p in result.passages if p.evidence_id == MARFAN_PATIENT).codes == ("OMIM:154700",)
     # the very text DiagnosticEnv itself renders for the same turn, with the tool's budget
     index = EmbeddedIndex(small_index)
-    env = DiagnosticEnv(index.retriever("hybrid"), tool.settings.budget)
+    env = DiagnosticEnv(index_retriever(index, "hybrid"), tool.settings.budget)
     env.reset(MARFAN.case)
     assert text == render_result(env.step("<match>Arachnodactyly; Ectopia lentis</match>").observation)  # type: ignore[arg-type]
     index.close()
