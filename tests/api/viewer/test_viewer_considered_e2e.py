@@ -11,53 +11,32 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM, serving
+from browser_support import NEEDS_CHROMIUM, serving_documents
 from playwright.sync_api import Browser, expect
-from pydantic import SecretStr
-from support import SMALL_DOCS, ListSource
+from support import SMALL_DOCS
 
-from api.app import create_app
-from audit import SqliteAuditStore
-from corpus_builder.build import run_build
 from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
-from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts"
 CLINICIAN_KEY = "considered-clinician-key-000001"
 MARFAN_FINDINGS = "Arachnodactyly\nEctopia lentis\nTall stature\nAortic root aneurysm"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.is_file(),
-        reason="Debian's chromium is missing at /usr/bin/chromium (.ci/run installs it: apt-get install chromium)",
-    ),
-]
+pytestmark = [pytest.mark.slow, NEEDS_CHROMIUM]
 
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory, test_settings: Settings) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("considered-e2e")
-    run_build(root / "index", [ListSource("viewer-docs", list(SMALL_DOCS))], test_settings)
-    settings = test_settings.model_copy(
-        update={
-            "api_keys": SecretStr(f"{CLINICIAN_KEY}:clinician"),
-            "rate_limit_per_minute": 10_000,
-            "policy_timeout_s": 60.0,
-            "pseudonym_key": "considered-test-pseudonym-key-0123",
-        }
-    )
-    index = EmbeddedIndex(root / "index", settings)
-    store = SqliteAuditStore(root / "audit.db")
     policy = EvidencePolicy(EvidencePolicyConfig(abstain_below=0.999))  # no answer reaches it
-    app = create_app(settings, index=index, policy=policy, audit_store=store)
-    try:
-        with serving(app, "considered-uvicorn") as url:
-            yield url
-    finally:
-        index.close()
-        store.close()
+    with serving_documents(
+        tmp_path_factory.mktemp("considered-e2e"),
+        SMALL_DOCS,
+        test_settings,
+        policy,
+        clinician_key=CLINICIAN_KEY,
+        name="considered",
+    ) as url:
+        yield url
 
 
 def test_an_abstention_shows_what_it_weighed_as_not_a_diagnosis(base_url: str, browser: Browser) -> None:

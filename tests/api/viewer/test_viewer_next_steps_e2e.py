@@ -12,17 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM, serving
+from browser_support import NEEDS_CHROMIUM, serving_documents
 from playwright.sync_api import Browser, Page, expect
-from pydantic import SecretStr
-from support import SMALL_DOCS, ListSource
+from support import SMALL_DOCS
 
-from api.app import create_app
-from audit import SqliteAuditStore
-from corpus_builder.build import run_build
 from dxsearch.corpus import Document, DocumentKind, DocumentMetadata
 from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
-from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts"
@@ -47,42 +42,26 @@ GUIDELINE = Document(
     ),
 )
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.is_file(),
-        reason="Debian's chromium is missing at /usr/bin/chromium (.ci/run installs it: apt-get install chromium)",
-    ),
-]
+pytestmark = [pytest.mark.slow, NEEDS_CHROMIUM]
 
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory, test_settings: Settings) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("next-steps-e2e")
-    run_build(root / "index", [ListSource("viewer-docs", [*SMALL_DOCS, GUIDELINE])], test_settings)
-    settings = test_settings.model_copy(
-        update={
-            "api_keys": SecretStr(f"{CLINICIAN_KEY}:clinician"),
-            "rate_limit_per_minute": 10_000,
-            "policy_timeout_s": 60.0,
-            "pseudonym_key": "next-steps-test-pseudonym-key-0123",
-        }
-    )
-    index = EmbeddedIndex(root / "index", settings)
-    store = SqliteAuditStore(root / "audit.db")
     # Similar patients matched by their words and the phenotype-weighted scores of before: the one Marfan record
     # of these documents would otherwise make the differential near-certain, with no question worth asking.
-    settings = settings.model_copy(update={"match_by_meaning": False})
     doubtful = EvidencePolicyConfig(
         similarity_weight=1.0, enrichment_weight=0.7, vote_weight=0.4, retrieval_weight=0.15
     )
-    app = create_app(settings, index=index, policy=EvidencePolicy(doubtful), audit_store=store)
-    try:
-        with serving(app, "next-steps-uvicorn") as url:
-            yield url
-    finally:
-        index.close()
-        store.close()
+    with serving_documents(
+        tmp_path_factory.mktemp("next-steps-e2e"),
+        [*SMALL_DOCS, GUIDELINE],
+        test_settings,
+        EvidencePolicy(doubtful),
+        clinician_key=CLINICIAN_KEY,
+        name="next-steps",
+        match_by_meaning=False,
+    ) as url:
+        yield url
 
 
 def _diagnose(page: Page, base_url: str, findings: str) -> None:
