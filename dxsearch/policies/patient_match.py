@@ -82,7 +82,7 @@ class PatientMatchRetriever:
         observed = [m.term_id for m in self._lookup.mentions(query) if m.assertion == "present"]
         if not observed:
             return self._inner.search(query, kinds, k, filters)
-        exclude = filters.exclude_doc_ids or frozenset() if filters is not None else frozenset()
+        exclude = (filters.exclude_doc_ids if filters is not None else None) or frozenset()
         ranked = self._similarity.rank(observed, k, exclude)
         found = self._store.ranked_evidence([(score, self._first_rows[doc_id]) for doc_id, score in ranked], MEANING)
         if len(found) < k:  # records whose findings carry no HPO id (a corpus of plain text) are found by their words
