@@ -72,7 +72,8 @@ from scipy import sparse
 
 from dxsearch.cases import Case
 from dxsearch.knowledge.frequency import Frequency
-from dxsearch.knowledge.hpo import MODE_OF_INHERITANCE, PHENOTYPIC_ABNORMALITY, Disease, HpoKnowledge
+from dxsearch.knowledge.hpo import MODE_OF_INHERITANCE, Disease, HpoKnowledge
+from dxsearch.knowledge.similarity import phenotype_closure
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -290,12 +291,8 @@ class LikelihoodRatioScorer:
         """A term and its ancestors below "Phenotypic abnormality" (which itself says nothing), the term first."""
         cached = self._closures.get(term_id)
         if cached is None:
-            ancestors = sorted(
-                a
-                for a in self.knowledge.ancestors(term_id)
-                if a != PHENOTYPIC_ABNORMALITY and self.knowledge.is_phenotypic_abnormality(a)
-            )
-            cached = (term_id, *ancestors)
+            _, *ancestors = phenotype_closure(self.knowledge, term_id)
+            cached = (term_id, *sorted(ancestors))
             self._closures[term_id] = cached
         return cached
 

@@ -23,12 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from dxsearch.knowledge.hpo import PHENOTYPIC_ABNORMALITY, ROOT, HpoKnowledge
+from dxsearch.knowledge.hpo import HpoKnowledge
+from dxsearch.knowledge.similarity import phenotype_closure
 
 __all__ = ["PatientFindings", "PatientSimilarity"]
-
-#: Terms every finding shares: no information, left out of every closure.
-_UNINFORMATIVE = frozenset({ROOT, PHENOTYPIC_ABNORMALITY})
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +61,9 @@ class PatientSimilarity:
         closure: set[str] = set()
         for term_id in term_ids:
             current = self.knowledge.current_id(term_id)
-            if current is None or not self.knowledge.has_term(current):
-                continue
-            closure.add(current)
-            closure.update(self.knowledge.ancestors(current))
-        return closure - _UNINFORMATIVE
+            if current is not None and self.knowledge.has_term(current):
+                closure.update(phenotype_closure(self.knowledge, current))
+        return closure
 
     def rank(self, observed: Collection[str], k: int, exclude: Collection[str] = ()) -> list[tuple[str, float]]:
         """At most ``k`` (doc id, similarity) pairs, most similar first; records sharing no meaning are left out."""

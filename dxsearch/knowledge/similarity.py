@@ -68,8 +68,9 @@ class SimilarityMatrices:
     disease_norm: npt.NDArray[np.float64]
 
 
-def _closure(knowledge: HpoKnowledge, term_id: str) -> Iterable[str]:
-    """A term and its ancestors inside "Phenotypic abnormality" (the root carries no information)."""
+def phenotype_closure(knowledge: HpoKnowledge, term_id: str) -> Iterable[str]:
+    """A term, then its ancestors inside "Phenotypic abnormality" (the root carries no information): what every
+    ontology-aware score here (disease similarity, likelihood ratios, patient similarity) counts a term as."""
     yield term_id
     for ancestor in knowledge.ancestors(term_id):
         if ancestor != PHENOTYPIC_ABNORMALITY and knowledge.is_phenotypic_abnormality(ancestor):
@@ -104,7 +105,7 @@ def derive_matrices(knowledge: HpoKnowledge, prefixes: Sequence[str]) -> Similar
                 direct_rows.append(row)
                 direct_cols.append(column(phenotype.term_id))
                 direct_vals.append(weight)
-                for ancestor in _closure(knowledge, phenotype.term_id):
+                for ancestor in phenotype_closure(knowledge, phenotype.term_id):
                     col = column(ancestor)
                     best[col] = max(best.get(col, 0.0), weight)
             closure_rows.extend([row] * len(best))
@@ -119,7 +120,7 @@ def derive_matrices(knowledge: HpoKnowledge, prefixes: Sequence[str]) -> Similar
     anc_rows: list[int] = []
     anc_cols: list[int] = []
     for term_id, col in terms.items():
-        for ancestor in _closure(knowledge, term_id):
+        for ancestor in phenotype_closure(knowledge, term_id):
             if ancestor in terms:
                 anc_rows.append(col)
                 anc_cols.append(terms[ancestor])
@@ -177,7 +178,7 @@ class PhenotypeSimilarity:
         self._row_of = {disease_id: row for row, disease_id in enumerate(self.disease_ids)}
 
     def _closure(self, term_id: str) -> Iterable[str]:
-        return _closure(self.knowledge, term_id)
+        return phenotype_closure(self.knowledge, term_id)
 
     def _current(self, term_ids: Iterable[str]) -> list[str]:
         current: list[str] = []
