@@ -254,18 +254,8 @@ class EvidencePolicy:
         if top.probability < self.config.abstain_below:
             if not seen.reasoned:
                 return render_turn(Reason(self._explain(case, finalists)))
-            # the probability as its considered line holds it (3 places), so the reason and the list agree
-            probability, needed = shown_below(round(top.probability, 3), self.config.abstain_below, 2)
-            return render_turn(
-                Diagnose(
-                    (),
-                    reason=(
-                        f"the most probable diagnosis, {_plain(top.name)} ({top.code}), has probability "
-                        f"{probability}, below the {needed} needed to answer"
-                    ),
-                    considered=tuple(self._cite(c) for c in finalists),
-                )
-            )
+            reason = below_the_bar(_plain(top.name), top.code, top.probability, self.config.abstain_below)
+            return render_turn(Diagnose((), reason=reason, considered=tuple(self._cite(c) for c in finalists)))
         if not seen.reasoned:
             return render_turn(Reason(self._explain(case, finalists)))
         return render_turn(Diagnose(tuple(self._cite(c) for c in finalists)))
@@ -502,6 +492,13 @@ def _codes(candidate: _Candidate) -> str:
     """``OMIM:154700`` or, with codes folded in, ``OMIM:154700, also ORPHA:558``."""
     also = [f.code for f in candidate.folded if f.code != candidate.code]
     return f"{candidate.code}, also {', '.join(also)}" if also else candidate.code
+
+
+def below_the_bar(name: str, code: str, probability: float, needed: float) -> str:
+    """Why an answer abstains on the probability bar, naming its most probable diagnosis: the probability as its
+    considered line holds it (3 places), so the reason and the list agree, printed below what is needed."""
+    shown, wanted = shown_below(round(probability, 3), needed, 2)
+    return f"the most probable diagnosis, {name} ({code}), has probability {shown}, below the {wanted} needed to answer"
 
 
 def shown_below(value: float, needed: float, decimals: int) -> tuple[str, str]:

@@ -41,7 +41,7 @@ import numpy.typing as npt
 from dxsearch.cases import Case
 from dxsearch.episode import Budget, Exchange
 from dxsearch.policies.differential import fold_equivalents, merge_candidates, merge_into
-from dxsearch.policies.evidence import EvidencePolicy, shown_below
+from dxsearch.policies.evidence import EvidencePolicy, below_the_bar
 from dxsearch.protocol import MAX_DIAGNOSES, Action, Candidate, Diagnose, Reason, Retrieve, parse_turn, render_turn
 
 POLICY_NAME = "learned"
@@ -583,16 +583,8 @@ class LearnedPolicy:
             chosen.append(merge_into(line(row), extra) if extra else line(row))
         if rows and self.params.calibration is not None and confidences[rows[0]] < threshold:
             top = candidates[rows[0]]
-            # the probability as its considered line holds it (3 places), so the reason and the list agree
-            probability, needed = shown_below(round(float(confidences[rows[0]]), 3), threshold, 2)
-            return Diagnose(
-                (),
-                reason=(
-                    f"the most probable diagnosis, {_clean(top.name)} ({top.code}), has probability "
-                    f"{probability}, below the {needed} needed to answer"
-                ),
-                considered=merge_candidates(chosen),
-            )
+            reason = below_the_bar(_clean(top.name), top.code, float(confidences[rows[0]]), threshold)
+            return Diagnose((), reason=reason, considered=merge_candidates(chosen))
         return Diagnose(merge_candidates(chosen))
 
 
