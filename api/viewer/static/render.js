@@ -858,6 +858,9 @@ export function renderDecision(target, decision) {
   );
   if (outcome !== "diagnosed" || !diagnoses.length) append(target, renderInsufficient(trace, outcome));
   const factsTargets = [];
+  // a diagnosis and a candidate an abstention considered open alike
+  const render = (d) =>
+    renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion: decision.modelVersion, patient: trace.case });
   if (diagnoses.length) {
     append(
       target,
@@ -867,13 +870,7 @@ export function renderDecision(target, decision) {
         "Open a diagnosis for what it explains, its genes and inheritance, and its evidence chain; open an " +
           "evidence id to read the passage.",
       ),
-      h(
-        "ol",
-        { class: "differential", "aria-label": "Ranked differential" },
-        diagnoses.map((d) =>
-          renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion: decision.modelVersion, patient: trace.case }),
-        ),
-      ),
+      h("ol", { class: "differential", "aria-label": "Ranked differential" }, diagnoses.map(render)),
     );
   }
   const considered = outcome === "insufficient_evidence" ? normaliseDiagnoses(trace, "considered") : [];
@@ -887,13 +884,7 @@ export function renderDecision(target, decision) {
         "Not a diagnosis: the leading candidates, with probabilities below the bar for an answer. Open one for " +
           "what it explains and what speaks against it.",
       ),
-      h(
-        "ol",
-        { class: "differential considered", "aria-labelledby": "considered-heading" },
-        considered.map((d) =>
-          renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion: decision.modelVersion, patient: trace.case }),
-        ),
-      ),
+      h("ol", { class: "differential considered", "aria-labelledby": "considered-heading" }, considered.map(render)),
     );
   }
   append(target, renderNextSteps(trace, evidenceButton), renderTurns(trace));
