@@ -30,6 +30,7 @@ from dxsearch.agent import rollout
 from dxsearch.env import DiagnosticEnv
 from dxsearch.evaluation import GoldMatcher, RankedAnswer, publication_documents
 from dxsearch.knowledge.disease_ontology import get_disease_ontology
+from dxsearch.knowledge.hpo import normalise_publications, publication_id, read_publication_list
 from dxsearch.knowledge.similarity import get_phenotype_similarity
 from dxsearch.policies.catalog import index_knowledge, index_retriever
 from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
@@ -58,10 +59,10 @@ def play(index_dir: Path, count: int, played: Path, publications: Path | None = 
     index = EmbeddedIndex(index_dir)
     knowledge = index_knowledge(index)
     if publications is not None:
-        wanted = {_pmid(line) for line in publications.read_text().splitlines() if line.strip()}
-        if not wanted <= {_pmid(p) for p in index.manifest.excluded_publications}:
+        wanted = read_publication_list(publications)
+        if not wanted <= normalise_publications(index.manifest.excluded_publications):
             raise SystemExit(f"{index_dir} does not leave out the publications of {publications}: build it with them")
-        pool = [c for c in index_phenopacket_cases() if c.pmid and _pmid(c.pmid) in wanted]
+        pool = [c for c in index_phenopacket_cases() if publication_id(c.pmid or "") in wanted]
     else:
         pool = annotation_independent(index_phenopacket_cases(), knowledge.cited_publications())
     chosen = sorted(spread(pool, count), key=lambda c: hashlib.sha256(c.case.case_id.encode()).hexdigest())
@@ -99,10 +100,6 @@ def play(index_dir: Path, count: int, played: Path, publications: Path | None = 
             if number % 25 == 0:
                 print(f"played {number}/{len(chosen)}", file=sys.stderr)
     return rows
-
-
-def _pmid(text: str) -> str:
-    return text.strip().upper().removeprefix("PMID:").strip()
 
 
 def metrics(rows: list[dict[str, Any]], weights: dict[str, float]) -> dict[str, float]:

@@ -102,7 +102,7 @@ NO_EXCLUSIONS = "none"
 def _excluded_publications(specs: list[str]) -> frozenset[str]:
     """``heldout`` (the built-in held-out split's PMIDs), ``none``, or files of PMIDs (one per line, ``#`` comments)."""
     from corpus_builder.sources.phenopackets import heldout_publications
-    from dxsearch.knowledge.hpo import normalise_publications
+    from dxsearch.knowledge.hpo import read_publication_list
 
     if NO_EXCLUSIONS in specs:
         if len(specs) > 1:
@@ -115,17 +115,11 @@ def _excluded_publications(specs: list[str]) -> frozenset[str]:
             continue
         path = Path(spec)
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise fail(f"{path}: cannot read the publication list ({getattr(exc, 'strerror', None) or exc})") from None
-        for number, line in enumerate(lines, start=1):
-            value = line.split("#", 1)[0].strip()
-            if not value:
-                continue
-            try:
-                excluded |= normalise_publications([value])
-            except ValueError as exc:
-                raise fail(f"{path}:{number}: {exc}") from None
+            excluded |= read_publication_list(path)
+        except OSError as exc:
+            raise fail(f"{path}: cannot read the publication list ({exc.strerror or exc})") from None
+        except ValueError as exc:
+            raise fail(str(exc)) from None
     return frozenset(excluded)
 
 
@@ -485,6 +479,42 @@ def simulate_cases_command(
         f"wrote {counts['indexed']} indexed and {counts['heldout']} held-out patients to {out} "
         f"in {time.perf_counter() - started:.1f} s"
     )
+
+
+@app.command("tuning-folds")
+def tuning_folds_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for fold-1.txt ... fold-K.txt.")],
+    folds: Annotated[int, typer.Option(min=1, help="How many disjoint folds.")] = 4,
+    share: Annotated[
+        float, typer.Option(min=0.01, max=1.0, help="Each fold's share of the index side's publications.")
+    ] = 0.07,
+) -> None:
+    """Write disjoint lists of index-side PMIDs to leave out of tuning indexes (one per line).
+
+    Fitting on a tuning index mimics the held-out benchmark only if the fold's cases meet that index as
+    held-out cases meet the real one: their records and their annotation rows gone, the rest nearly as
+    full. So each fold is a small share, drawn by a salted hash (the same on every machine):
+
+    \b
+      corpus-builder tuning-folds --out var/folds --folds 4 --share 0.07
+      corpus-builder build --out var/index-fold-1 --exclude-publications heldout \\
+          --exclude-publications var/folds/fold-1.txt
+      dxsearch calibrate --index var/index-fold-1 --publications var/folds/fold-1.txt --no-fit
+    """
+    from corpus_builder.sources.phenopackets import TUNING_SALT, tuning_folds
+
+    try:
+        chosen = tuning_folds(folds, share)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for number, fold in enumerate(chosen, start=1):
+            header = f"# tuning fold {number} of {folds}, {share} of the index side's publications ({TUNING_SALT})\n"
+            (out / f"fold-{number}.txt").write_text(header + "".join(f"{p}\n" for p in sorted(fold)), encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"{exc.filename or out}: {exc.strerror or exc}") from None
+    typer.echo(f"wrote {folds} folds to {out}: " + ", ".join(str(len(f)) for f in chosen) + " publications")
 
 
 @app.command("eval-retrieval")

@@ -9,8 +9,10 @@ from __future__ import annotations
 import gc
 import json
 import os
+import shlex
 import sys
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -1036,35 +1038,132 @@ def _train_policy(
 DEFAULT_CALIBRATION_OUT = Path(__file__).parent / "policies" / "data" / "evidence-calibration.json"
 
 
+class CalibratedPolicy(StrEnum):
+    """The policies ``dxsearch calibrate`` fits a confidence map for."""
+
+    evidence = "evidence"
+    learned = "learned"
+
+
 @app.command("calibrate")
 def calibrate_command(
     index: IndexOption = None,
+    policy: Annotated[
+        CalibratedPolicy,
+        typer.Option(
+            "--policy", help="evidence: its softmax and isotonic map; learned: the map in its weights (--model)."
+        ),
+    ] = CalibratedPolicy.evidence,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="--policy learned: weights to play and refit (default: the shipped ones)."),
+    ] = None,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Where to write the calibrator (default: the file the package ships).")
-    ] = DEFAULT_CALIBRATION_OUT,
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Where to write (default: what the package ships): the evidence calibration JSON, or, for "
+            "--policy learned, a directory for the weights with the new map.",
+        ),
+    ] = None,
     cases: Annotated[int, typer.Option(min=50, help="Index-side published cases to play (spread over the file).")] = (
         1000
     ),
     played: Annotated[
-        Path,
-        typer.Option("--played", help="JSONL of played cases, appended case by case; a rerun resumes from it."),
-    ] = Path("var/calibration-played.jsonl"),
+        Path | None,
+        typer.Option(
+            "--played",
+            help="JSONL of played cases, appended case by case; a rerun resumes from it "
+            "[default: var/calibration-played-POLICY.jsonl].",
+        ),
+    ] = None,
     play: Annotated[bool, typer.Option(help="Play the cases not yet in --played (--no-play: fit on it as is).")] = True,
+    publications: Annotated[
+        Path | None,
+        typer.Option(
+            "--publications",
+            help="Play the index side's cases of these PMIDs (one per line), which --index must leave out: a "
+            "tuning fold (corpus-builder tuning-folds).",
+        ),
+    ] = None,
+    fit_calibrator: Annotated[
+        bool, typer.Option("--fit/--no-fit", help="Fit and write the map on every row of --played.")
+    ] = True,
 ) -> None:
-    """Fit the evidence policy's probabilities on index-side published cases, leave-publication-out.
+    """Fit a policy's probabilities on index-side published cases, leave-publication-out.
 
-    Plays the evidence policy (abstention off, ranking with the index's own disease knowledge) on
-    index-side phenopacket cases whose publication no kept HPO annotation row cites (so, like held-out
-    cases on a leakage-controlled index, the answer was not curated from their paper), spread over the
-    file in a fixed hash order so any prefix is a fair sample, each with the records of its own
-    publication hidden, then fits a temperature softmax with a "none of these" outcome and an isotonic
-    map of the top probability on out-of-fold predictions (folds are publications). The held-out
+    Plays the policy (abstention off), each case with the records of its own publication hidden, in
+    a fixed hash order so any prefix is a fair sample, then fits on every row of --played: for the
+    evidence policy a temperature softmax with a "none of these" outcome and an isotonic map of the
+    top probability on out-of-fold predictions (folds are publications); for the learned policy a
+    temperature and an isotonic map of its first choice, written into its weights. The held-out
     benchmark is never read. Cases the findings checks reject (Settings abstain_*) are left out of the
-    fit, as the policy never gives them probabilities.
+    evidence fit, as the policy never gives them probabilities.
+
+    Which cases: with --publications, a tuning fold's, whose records and annotation rows the index
+    leaves out, so they meet it as held-out cases meet the real index (the shipped fits: four folds,
+    each played on its own index into one --played file, then fitted):
+
+    \b
+      corpus-builder tuning-folds --out var/folds
+      for k in 1 2 3 4; do
+        corpus-builder build --out var/index-fold-$k --exclude-publications heldout \\
+            --exclude-publications var/folds/fold-$k.txt
+        dxsearch calibrate --index var/index-fold-$k --publications var/folds/fold-$k.txt \\
+            --cases 5000 --no-fit
+      done
+      dxsearch calibrate --no-play
+
+    Without it, the index-side cases whose publication no kept annotation row cites (their answer
+    was not curated from their paper, but their disease keeps the rows of other papers).
     """
+    settings = settings_or_fail()
+    played = played or Path(f"var/calibration-played-{policy.value}.jsonl")
+    chosen: list[LabelledCase] | None = None
+    opened: EmbeddedIndex | None = None
+    if play:
+        opened = _open_index(index)
+        chosen = _calibration_cases(opened, cases, publications)
+    CALIBRATIONS[policy](settings, opened, chosen, played, fit_calibrator, out, model)
+
+
+def _calibration_cases(opened: EmbeddedIndex, count: int, publications: Path | None) -> list[LabelledCase]:
+    """Index-side cases to play: uncited ones, or a left-out fold's; ``count`` spread over the file, hash order."""
     import hashlib
 
     from corpus_builder.sources.phenopackets import index_phenopacket_cases
+    from dxsearch.knowledge.hpo import publication_id
+    from dxsearch.policies.catalog import index_knowledge
+    from dxsearch.train.data import annotation_independent, spread
+
+    knowledge = index_knowledge(opened)
+    pool = annotation_independent(index_phenopacket_cases(), knowledge.cited_publications())
+    if publications is not None:
+        wanted = _left_out_fold(publications, knowledge.excluded_publications, opened.index_dir)
+        pool = [c for c in pool if publication_id(c.pmid or "") in wanted]
+    return sorted(spread(pool, count), key=lambda c: hashlib.sha256(c.case.case_id.encode()).hexdigest())
+
+
+def _fit_record(played: Path) -> dict[str, Any]:
+    """What every fit records of where its rows came from."""
+    return {
+        "source": "index-side phenopacket cases, own publication hidden from retrieval, each ranked with the "
+        "disease knowledge of the index it was played on (see the README's calibration section)",
+        "played_on_indexes": _played_indexes(played),
+        "command": shlex.join(["dxsearch", *sys.argv[1:]]) + " (DXSEARCH_ABSTAIN_* at their defaults)",
+    }
+
+
+def _calibrate_evidence(
+    settings: Settings,
+    opened: EmbeddedIndex | None,
+    chosen: list[LabelledCase] | None,
+    played: Path,
+    fit_calibrator: bool,
+    out: Path | None,
+    model: Path | None,
+) -> None:
     from dxsearch.evaluation import GoldMatcher, publication_documents
     from dxsearch.knowledge.disease_ontology import get_disease_ontology
     from dxsearch.knowledge.similarity import get_phenotype_similarity
@@ -1072,41 +1171,41 @@ def calibrate_command(
     from dxsearch.policies.catalog import index_knowledge
     from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
     from dxsearch.train.calibrate import CalibrationCase, collect, fit
-    from dxsearch.train.data import annotation_independent, spread
 
-    settings = settings_or_fail()
+    if model is not None:
+        raise fail("--model is for --policy learned")
+    out = out or DEFAULT_CALIBRATION_OUT
     rows: list[CalibrationCase] = []
     if played.is_file():
         rows = [CalibrationCase.from_json(json.loads(line)) for line in played.read_text().splitlines() if line]
         typer.echo(f"{len(rows)} played cases in {played}", err=True)
-    if play:
-        opened = _open_index(index)
-        knowledge = index_knowledge(opened)
+    if opened is not None and chosen is not None:
         done = {r.case_id for r in rows}
-        independent = annotation_independent(index_phenopacket_cases(), knowledge.cited_publications())
-        chosen = sorted(
-            spread(independent, cases),
-            key=lambda c: hashlib.sha256(c.case.case_id.encode()).hexdigest(),
-        )
         todo = [c for c in chosen if c.case.case_id not in done]
         policy = EvidencePolicy(
             # Finalist lookups add citations, never scores: the ranking is complete after the findings lookup.
             EvidencePolicyConfig(
                 abstain_below=0.0, min_specific_findings=0, min_information=0.0, max_finalist_lookups=0
             ),
-            similarity=get_phenotype_similarity(knowledge),
+            similarity=get_phenotype_similarity(index_knowledge(opened)),
             calibrator=PROVISIONAL,
         )
         matcher = GoldMatcher(opened, get_disease_ontology())
         played.parent.mkdir(parents=True, exist_ok=True)
+        version = opened.version
 
         def keep(number: int, row: CalibrationCase) -> None:
             with played.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(row.to_json()) + "\n")
+                handle.write(json.dumps({**row.to_json(), "index": version}) + "\n")
             if number % 25 == 0:
                 typer.echo(f"played {number}/{len(todo)}", err=True)
 
         rows += collect(todo, policy, opened, matcher, publication_documents(opened), progress=keep)
+        typer.echo(f"{len(rows)} played cases in {played}", err=True)
+    if not fit_calibrator:
+        return
+    if not rows:
+        raise fail(f"{played}: no played cases to fit on")
     gate = EvidencePolicyConfig.from_settings(settings)
     kept = [
         r
@@ -1116,13 +1215,7 @@ def calibrate_command(
         and r.ics
     ]
     calibrator = fit(kept)
-    fitted_on = {
-        **calibrator.fitted_on,
-        "played": len(rows),
-        "source": "index side of the phenopacket publication split, publications no kept HPO annotation row "
-        "cites, own publication hidden from retrieval; ranked with the index's disease knowledge",
-        "command": f"dxsearch calibrate --index var/index --cases {cases} (DXSEARCH_ABSTAIN_* at their defaults)",
-    }
+    fitted_on = {**calibrator.fitted_on, "played": len(rows), **_fit_record(played)}
     calibrator = calibrator.model_copy(update={"fitted_on": fitted_on})
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(calibrator.model_dump_json(indent=2) + "\n", encoding="utf-8")
@@ -1132,6 +1225,105 @@ def calibrate_command(
         f"(isotonic); wrote {out}",
         highlight=False,
     )
+
+
+def _calibrate_learned(
+    settings: Settings,
+    opened: EmbeddedIndex | None,
+    chosen: list[LabelledCase] | None,
+    played: Path,
+    fit_calibrator: bool,
+    out: Path | None,
+    model: Path | None,
+) -> None:
+    from dxsearch.policies.catalog import index_knowledge, retriever_for
+    from dxsearch.policies.learned import LearnedPolicy, default_weights, load_params, read_trained_by, save_params
+    from dxsearch.train.learned_calibration import LearnedCalibrationRow, fit_rows, out_of_fold_ece, play_rows
+
+    source = model or default_weights()
+    if source is None:
+        raise fail("--policy learned needs --model DIR (no weights ship with this install)")
+    try:
+        params = load_params(source)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    rows: list[LearnedCalibrationRow] = []
+    if played.is_file():
+        rows = [LearnedCalibrationRow.from_json(json.loads(line)) for line in played.read_text().splitlines() if line]
+        typer.echo(f"{len(rows)} played cases in {played}", err=True)
+    if opened is not None and chosen is not None:
+        done = {r.case_id for r in rows}
+        todo = [c for c in chosen if c.case.case_id not in done]
+        played.parent.mkdir(parents=True, exist_ok=True)
+        version = opened.version
+        # As the benchmark plays it, but without abstaining on the probability bar: the refit needs every first
+        # choice (the findings checks still refuse what a served answer would).
+        settings = settings.model_copy(update={"abstain_below": 0.0})
+        policy, budget = _make_policy("learned", source, None, None, settings, index_knowledge(opened))
+        if not isinstance(policy, LearnedPolicy):
+            raise fail(f"{source}: not learned-policy weights")
+
+        def keep(row: LearnedCalibrationRow) -> None:
+            with played.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps({**row.to_json(), "index": version}) + "\n")
+
+        rows += play_rows(todo, policy, budget, opened, retriever_for("learned"), keep=keep)
+        typer.echo(f"{len(rows)} played cases in {played}", err=True)
+    if not fit_calibrator:
+        return
+    if not rows:
+        raise fail(f"{played}: no played cases to fit on")
+    calibration = fit_rows(rows)
+    held = out_of_fold_ece(rows)
+    calibration.fitted_on.update(
+        {"ece_out_of_fold": held, "publications": len({r.pmid or r.case_id for r in rows}), **_fit_record(played)}
+    )
+    params.calibration = calibration
+    target = out or (source.parent if source.is_file() else source)
+    path = save_params(params, target, trained_by=read_trained_by(source))
+    before = calibration.fitted_on["ece_before"]
+    console.print(
+        f"fitted on {len(rows)} cases ({calibration.fitted_on['publications']} publications, top-1 "
+        f"{calibration.fitted_on['top1']:.3f}); ECE of the map they were played with {before:.3f}, out-of-fold "
+        f"ECE of the refit {held if held is None else format(held, '.3f')}; wrote {path}",
+        highlight=False,
+    )
+
+
+CALIBRATIONS: dict[CalibratedPolicy, Callable[..., None]] = {
+    CalibratedPolicy.evidence: _calibrate_evidence,
+    CalibratedPolicy.learned: _calibrate_learned,
+}
+
+
+def _left_out_fold(path: Path, excluded: frozenset[str], index_dir: Path) -> frozenset[str]:
+    """The PMIDs of a fold file, if the index leaves every one of them out (else exit 2, one line)."""
+    from dxsearch.knowledge.hpo import read_publication_list
+
+    try:
+        wanted = read_publication_list(path)
+    except OSError as exc:
+        raise fail(f"{path}: cannot read the publication list ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if not wanted:
+        raise fail(f"{path}: lists no PMID")
+    kept = wanted - excluded
+    if kept:
+        raise fail(
+            f"{index_dir} still holds {len(kept)} of the {len(wanted)} publications of {path} (e.g. {min(kept)}): "
+            f"build it with --exclude-publications {path}"
+        )
+    return wanted
+
+
+def _played_indexes(played: Path) -> dict[str, int]:
+    """How many rows of a --played file each index version played (rows before versions were kept: "unknown")."""
+    counts: Counter[str] = Counter()
+    for line in played.read_text(encoding="utf-8").splitlines() if played.is_file() else []:
+        if line.strip():
+            counts[str(json.loads(line).get("index") or "unknown")] += 1
+    return dict(sorted(counts.items()))
 
 
 @app.command("tiny-model")

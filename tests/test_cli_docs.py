@@ -39,6 +39,6 @@ def test_every_command_has_help_and_is_in_the_readme(program: str) -> None:
 
 def test_the_command_sets_are_the_documented_ones() -> None:
     assert _commands(corpus_builder_app) == [
-        "add", "build", "eval-retrieval", "search", "simulate-cases", "stats", "validate",
+        "add", "build", "eval-retrieval", "search", "simulate-cases", "stats", "tuning-folds", "validate",
     ]  # fmt: skip
     assert _commands(dxsearch_app) == ["calibrate", "diagnose", "eval", "read", "serve", "tiny-model", "train"]

@@ -25,7 +25,14 @@ from corpus_builder.sources.base import SOURCES, BuildScope, Reject, Source, Sou
 from dxsearch.cases import CaseFileError, LabelledCase, iter_phenopacket_rows
 from dxsearch.corpus import Document
 from dxsearch.intake.fhir import BundleError, FhirVersion, parse_bundle
-from dxsearch.intake.splits import DEFAULT_HELDOUT_FRACTION, DEFAULT_SALT, Side, publication_split, split_key
+from dxsearch.intake.splits import (
+    DEFAULT_HELDOUT_FRACTION,
+    DEFAULT_SALT,
+    Side,
+    publication_split,
+    split_key,
+    split_position,
+)
 from dxsearch.knowledge.hpo import publication_id
 from dxsearch.pseudonym import Pseudonymiser
 from dxsearch.settings import get_settings
@@ -188,6 +195,32 @@ def phenopackets_source(scope: BuildScope) -> Source:
     Cases of excluded publications are left out by the builder, like any document of theirs.
     """
     return PhenopacketSource()
+
+
+#: Salt of the tuning folds: a draw independent of the held-out split's.
+TUNING_SALT = "dxsearch-tuning-folds-v1"
+
+
+def tuning_folds(folds: int, share: float, *, salt: str = TUNING_SALT, path: Path = CASES_PATH) -> list[frozenset[str]]:
+    """``folds`` disjoint sets of index-side PMIDs, each about ``share`` of the index side's publications.
+
+    A fold is left out of a tuning index (records and annotation rows), so its cases meet that index
+    as held-out cases meet the real one. Fold k holds the publications whose place under ``salt``
+    falls in [k * share, (k + 1) * share): a small share keeps the tuning index nearly as full as the
+    real one, and several folds give enough cases. Cases without a PMID are left out (no index build
+    can exclude them by publication).
+    """
+    if folds < 1 or share <= 0.0 or folds * share > 1.0:
+        raise ValueError(f"need folds >= 1 and 0 < share with folds * share <= 1, got {folds} x {share}")
+    chosen: list[set[str]] = [set() for _ in range(folds)]
+    for labelled in index_phenopacket_cases(path):
+        pmid = publication_id(labelled.pmid or "")
+        if pmid is None:
+            continue
+        fold = int(split_position(pmid, labelled.case.case_id, salt=salt) // share)
+        if fold < folds:
+            chosen[fold].add(pmid)
+    return [frozenset(fold) for fold in chosen]
 
 
 def heldout_publications(path: Path = CASES_PATH) -> frozenset[str]:

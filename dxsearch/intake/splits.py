@@ -44,6 +44,13 @@ def publication_split(
     """
     if not 0.0 <= heldout_fraction <= 1.0:
         raise ValueError(f"heldout_fraction must be in [0, 1], got {heldout_fraction}")
+    return "heldout" if split_position(pmid, case_id, salt=salt) < heldout_fraction else "index"
+
+
+def split_position(pmid: str | None, case_id: str, *, salt: str = DEFAULT_SALT) -> float:
+    """The publication's place in [0, 1) under ``salt``: a uniform draw, the same on every machine.
+
+    Sides and tuning folds are ranges of it, so one salt gives disjoint folds of any share.
+    """
     digest = hashlib.sha256(f"{salt}\x1f{split_key(pmid, case_id)}".encode()).digest()
-    position = int.from_bytes(digest[:8], "big") / 2**64
-    return "heldout" if position < heldout_fraction else "index"
+    return int.from_bytes(digest[:8], "big") / 2**64

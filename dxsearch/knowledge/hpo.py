@@ -642,6 +642,29 @@ def normalise_publications(publications: Iterable[str]) -> frozenset[str]:
     return frozenset(normalised)
 
 
+def read_publication_list(path: Path) -> frozenset[str]:
+    """The PMIDs of a list file (one per line, ``#`` comments), as ``PMID:n``.
+
+    ``corpus-builder build --exclude-publications``, ``tuning-folds`` and the fits that play a left-out
+    fold all read this format. ``OSError`` if it cannot be read, ``ValueError`` naming the file and line
+    of the first value that is not a PMID.
+    """
+    publications: set[str] = set()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    for number, line in enumerate(lines, start=1):
+        value = line.split("#", 1)[0].strip()
+        if not value:
+            continue
+        try:
+            publications |= normalise_publications([value])
+        except ValueError as exc:
+            raise ValueError(f"{path}:{number}: {exc}") from None
+    return frozenset(publications)
+
+
 @lru_cache(maxsize=4096)
 def _frequency(raw: str) -> Frequency | None:
     """``parse_frequency`` memoised: the file repeats a few thousand distinct values 270k times."""

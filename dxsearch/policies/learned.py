@@ -96,7 +96,7 @@ class Calibration:
 
     The Plackett–Luce scale is sharp (first choices near 0.9 where a tenth are right, runners-up
     near 0), so the confidence a clinician reads is fitted after training on the index-side
-    training cases (:func:`dxsearch.train.policy_grpo.fit_calibration`): ``temperature`` spreads the
+    training cases, or refitted on tuning folds (:mod:`dxsearch.train.learned_calibration`): ``temperature`` spreads the
     scores so that the gold's share among the candidates is as likely as it can be (the runners-up
     then keep a share their evidence justifies, not 0.00), and the isotonic map turns the first
     choice's tempered probability into the share of such answers that were right. The others are
@@ -217,6 +217,12 @@ def save_params(params: LearnedParams, model_dir: Path, *, trained_by: str) -> P
     path = model_dir / WEIGHTS_NAME
     path.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
     return path
+
+
+def read_trained_by(model_dir: Path) -> str:
+    """The command that trained the weights in ``model_dir`` (kept when only the confidence map is refitted)."""
+    path = model_dir / WEIGHTS_NAME if model_dir.is_dir() else model_dir
+    return str(json.loads(path.read_text(encoding="utf-8")).get("trained_by", "unknown"))
 
 
 def load_params(model_dir: Path) -> LearnedParams:

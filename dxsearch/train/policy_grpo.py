@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -65,17 +64,16 @@ from dxsearch.protocol import Action, Diagnose, Reason, Retrieve, parse_turn
 from dxsearch.retrieval.base import Retriever, SearchFilters
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.retrieval.layout import write_atomically
-from dxsearch.train.calibrate import fit_temperature, isotonic
 from dxsearch.train.checkpoints import write_json
 from dxsearch.train.config import PolicyTrainConfig
 from dxsearch.train.data import TrainingCase, prepare_cases
 from dxsearch.train.episodes import Episode, play
+from dxsearch.train.learned_calibration import calibration_row, first_confidence, fit_rows
 from dxsearch.train.metrics import read_metrics
 from dxsearch.train.plot import plot_reward_curve
 from rewards.config import RewardConfig
 from rewards.gold import Gold
 from rewards.scoring import COMPONENTS
-from rewards.transcript import transcript_from_turns
 
 STAGES = ("untrained", "sft", "grpo", "evidence")
 _stderr = Console(stderr=True)
@@ -522,12 +520,6 @@ def run_policy_grpo(
 # -- validation and the run ---------------------------------------------------------------------------
 
 
-def first_confidence(episode: Episode) -> float | None:
-    """The confidence of the episode's first diagnosis (in the answer the reward scored); ``None`` without one."""
-    final = transcript_from_turns(episode.history).final
-    return final.candidates[0].confidence if final is not None and final.candidates else None
-
-
 def _stated(episodes: Sequence[Episode]) -> list[tuple[float, bool]]:
     """(first diagnosis's confidence, was it the gold) of every episode that diagnosed."""
     pairs = []
@@ -538,46 +530,29 @@ def _stated(episodes: Sequence[Episode]) -> list[tuple[float, bool]]:
     return pairs
 
 
-#: Pseudo-cases at the overall hit rate added to every step of the confidence map: the top step of a
-#: fit on 400 cases holds a handful of answers, all right, and a clinician must not read 1.000 off it.
-CALIBRATION_PRIOR = 2.0
-
-
-def fit_calibration(episodes: Sequence[Episode], golds: Sequence[Gold], policy: LearnedPolicy) -> Calibration:
+def fit_calibration(
+    episodes: Sequence[Episode], golds: Sequence[Gold], policy: LearnedPolicy, cases: Sequence[LabelledCase] = ()
+) -> Calibration:
     """Temperature and isotonic map of the first choice over greedy episodes of index-side cases.
 
     ``policy`` (the variant that played them) gives every candidate's score at each diagnosis: the
     temperature is fitted on the cases whose gold is a candidate, the isotonic map of the tempered
-    first-choice probability on every case that diagnosed.
+    first-choice probability on every case that diagnosed (:mod:`dxsearch.train.learned_calibration`).
+    ``cases`` (the played cases, in order) name the rows' publications, if given.
     """
-    played: list[tuple[npt.NDArray[np.float64], int | None, bool]] = []
-    for episode, gold in zip(episodes, golds, strict=True):
-        if first_confidence(episode) is None:
-            continue
-        seen = policy.observe(episode.case, episode.history[:-1])  # what it saw when it diagnosed
-        if not isinstance(seen.done.last, Reason) or not seen.scores.size:
-            continue
-        gold_row = next((row for row, c in enumerate(seen.candidates) if gold.matches(c.code, c.name)), None)
-        played.append((seen.scores, gold_row, int(episode.reward.breakdown["accuracy/gold_rank"]) == 1))
-    temperature = fit_temperature([(scores, row) for scores, row, _ in played if row is not None])
-    tempered = Calibration((), (), temperature=temperature)
-    firsts = [float(tempered.probabilities(scores).max()) for scores, _, _ in played]
-    knots, values = isotonic(firsts, [float(hit) for _, _, hit in played], prior_strength=CALIBRATION_PRIOR)
-    stated = _stated(episodes)
-    before = expected_calibration_error([c for c, _ in stated], [h for _, h in stated]) if stated else None
-    return Calibration(
-        tuple(knots),
-        tuple(values),
-        {
-            "cases": len(episodes),
-            "diagnosed": len(played),
-            "gold_among_candidates": sum(row is not None for _, row, _ in played),
-            "top1": sum(hit for _, _, hit in played) / max(len(played), 1),
-            "ece_before": before,
-            "prior_strength": CALIBRATION_PRIOR,
-        },
-        temperature,
-    )
+    rows = []
+    for number, (episode, gold) in enumerate(zip(episodes, golds, strict=True)):
+        labelled = cases[number] if cases else None
+        row = calibration_row(
+            episode,
+            gold,
+            policy,
+            case_id=labelled.case.case_id if labelled else episode.case.case_id,
+            pmid=labelled.pmid if labelled else None,
+        )
+        if row is not None:
+            rows.append(row)
+    return fit_rows(rows, cases=len(episodes))
 
 
 def episode_metrics(episodes: Sequence[Episode]) -> dict[str, Any]:
@@ -749,7 +724,9 @@ def run(
         params.calibration = None  # fitted on the uncalibrated first-choice probabilities
         policy = greedy(name, params)
         played = play_all(policy, train, env, reward_config, f"calibrate {name}")
-        params.calibration = fit_calibration(played, [case.gold for case in train], policy)
+        params.calibration = fit_calibration(
+            played, [case.gold for case in train], policy, [case.labelled for case in train]
+        )
         run_dir.save(name, params)
         timings[f"calibrate_{name}"] = time.perf_counter() - t0
         run_dir.mark(f"calibrated-{name}")

@@ -368,3 +368,16 @@ def test_an_add_that_reads_nothing_never_loads_the_embedding_model(
     assert result.exit_code == 2, result.output
     assert "bad.jsonl:1" in result.stderr and "bad.jsonl:2" in result.stderr
     assert (index / "CURRENT").read_text() == before
+
+
+def test_tuning_folds_are_written_as_publication_lists_the_build_reads(tmp_path: Path) -> None:
+    from dxsearch.knowledge.hpo import read_publication_list
+
+    result = runner.invoke(app, ["tuning-folds", "--out", str(tmp_path / "folds"), "--folds", "2", "--share", "0.05"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("wrote 2 folds to ")
+    first, second = (read_publication_list(tmp_path / "folds" / f"fold-{k}.txt") for k in (1, 2))
+    assert first and second and first.isdisjoint(second)
+    assert (tmp_path / "folds" / "fold-1.txt").read_text().startswith("# tuning fold 1 of 2")
+    refused = runner.invoke(app, ["tuning-folds", "--out", str(tmp_path / "f"), "--folds", "30", "--share", "0.05"])
+    assert refused.exit_code == 2 and "folds * share <= 1" in refused.output

@@ -13,8 +13,10 @@ from corpus_builder.sources.phenopackets import (
     heldout_phenopacket_cases,
     index_phenopacket_cases,
     split_counts,
+    tuning_folds,
 )
 from dxsearch.corpus import Document, DocumentKind
+from dxsearch.knowledge.hpo import publication_id
 
 #: Rows in cases.jsonl; one (line 2683) lists no phenotypes and is rejected.
 TOTAL_ROWS = 3753
@@ -30,6 +32,22 @@ def test_split_counts_cover_every_row_and_publications_do_not_overlap() -> None:
     assert {c.pmid for c in heldout}.isdisjoint({c.pmid for c in index})
     assert len({c.pmid for c in heldout}) == counts.heldout_publications
     assert 0.15 < counts.heldout_publications / (counts.heldout_publications + counts.index_publications) < 0.25
+
+
+def test_tuning_folds_are_disjoint_index_side_shares_drawn_the_same_way_every_time() -> None:
+    folds = tuning_folds(4, 0.07)
+    index_side = {publication_id(c.pmid or "") for c in index_phenopacket_cases()} - {None}
+    heldout = {publication_id(c.pmid or "") for c in heldout_phenopacket_cases()}
+    assert len(folds) == 4 and all(folds)
+    for number, fold in enumerate(folds):
+        assert fold <= index_side and fold.isdisjoint(heldout)
+        assert 0.04 < len(fold) / len(index_side) < 0.10  # about 7% each
+        assert all(fold.isdisjoint(other) for other in folds[number + 1 :])
+    assert tuning_folds(4, 0.07) == folds
+    # Fold k of a smaller share is the same draw cut finer: the first fold of 14% holds the first two of 7%.
+    assert tuning_folds(1, 0.14)[0] == folds[0] | folds[1]
+    with pytest.raises(ValueError, match="folds \\* share <= 1"):
+        tuning_folds(3, 0.4)
 
 
 def test_registered_source_yields_index_side_patient_records() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from dxsearch.knowledge.hpo import (
     HpoDataMissingError,
     HpoKnowledge,
     get_hpo_knowledge,
+    read_publication_list,
 )
 from dxsearch.settings import get_settings
 
@@ -197,3 +199,12 @@ def test_unknown_disease_raises_key_error(knowledge: HpoKnowledge) -> None:
         knowledge.disease("OMIM:1")
     assert knowledge.annotations("OMIM:1") == ()
     assert knowledge.genes("OMIM:1") == ()
+
+
+def test_a_publication_list_reads_pmids_in_either_form_and_names_a_bad_line(tmp_path: Path) -> None:
+    listed = tmp_path / "fold.txt"
+    listed.write_text("# tuning fold 1\nPMID:123\n\n456  # a comment\npmid:123\n", encoding="utf-8")
+    assert read_publication_list(listed) == {"PMID:123", "PMID:456"}
+    listed.write_text("PMID:1\n10.1000/xyz\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=re.escape("fold.txt:2: '10.1000/xyz' is not a PMID")):
+        read_publication_list(listed)
