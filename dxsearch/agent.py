@@ -90,7 +90,11 @@ class EvidenceLink(BaseModel):
     score: float
     rank: int
     retriever: str
-    supports: tuple[str, ...] = Field(default=(), description="The patient's findings this passage mentions.")
+    supports: tuple[str, ...] = Field(
+        default=(),
+        description="The patient's findings this passage mentions, in their own words or by their HPO term's name "
+        "(the case's labels, as entered).",
+    )
     mentions_diagnosis: bool = False
 
 
@@ -204,6 +208,7 @@ def _link(
     case: Case,
     first_seen: dict[str, RetrievalRecord],
     resolve_chunk: Callable[[str], Chunk | None] | None,
+    term_names: Callable[[str], str | None],
 ) -> EvidenceLink | None:
     evidence = env.seen(evidence_id)
     record = first_seen.get(evidence_id)
@@ -223,9 +228,23 @@ def _link(
         score=record.score,
         rank=record.rank,
         retriever=record.retriever,
-        supports=_mentions(text, [f.label for f in case.observed]),
+        supports=_findings_named(text, case, term_names),
         mentions_diagnosis=mentions,
     )
+
+
+def _findings_named(text: str, case: Case, term_names: Callable[[str], str | None]) -> tuple[str, ...]:
+    """The case's observed findings (their labels) that ``text`` names in their words or by their HPO term's name.
+
+    A note's words ("long thin fingers") are seldom a record's (records list HPO names: "Arachnodactyly"),
+    so a record found by the meaning of its findings would otherwise seem to name none of them.
+    """
+    named: list[str] = []
+    for finding in case.observed:
+        name = term_names(finding.hpo_id) if finding.hpo_id else None
+        if _mentions(text, [finding.label, *([name] if name else [])]):
+            named.append(finding.label)
+    return tuple(named)
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,8 +350,9 @@ def diagnose(
         if not record.duplicate:
             first_seen.setdefault(record.evidence_id, record)
     final = env.final
-    diagnoses = _traced_diagnoses(final.candidates, env, case, first_seen, resolve_chunk) if final else ()
-    considered = _traced_diagnoses(final.considered, env, case, first_seen, resolve_chunk) if final else ()
+    names = _term_names(knowledge) if knowledge is not None else (lambda term: None)
+    diagnoses = _traced_diagnoses(final.candidates, env, case, first_seen, resolve_chunk, names) if final else ()
+    considered = _traced_diagnoses(final.considered, env, case, first_seen, resolve_chunk, names) if final else ()
     if knowledge is not None:
         diagnoses, considered = _explained(diagnoses, case, knowledge), _explained(considered, case, knowledge)
     outcome: Outcome = "no_diagnosis"
@@ -436,12 +456,26 @@ def _action_name(turn: object) -> str | None:
     return "reason"
 
 
+def _term_names(knowledge: HpoKnowledge) -> Callable[[str], str | None]:
+    """An HPO id's current name (``None`` for an id the ontology does not know)."""
+
+    def name(term_id: str) -> str | None:
+        current = knowledge.current_id(term_id)
+        try:
+            return knowledge.term_name(current) if current else None
+        except KeyError:
+            return None
+
+    return name
+
+
 def _traced_diagnoses(
     answered: tuple[Candidate, ...],
     env: DiagnosticEnv,
     case: Case,
     first_seen: dict[str, RetrievalRecord],
     resolve_chunk: Callable[[str], Chunk | None] | None,
+    term_names: Callable[[str], str | None] = lambda term: None,
 ) -> tuple[TracedDiagnosis, ...]:
     """The final answer's candidates (or what it considered) as the trace shows them: each disease once
     (equivalent OMIM / ORPHA entries folded into the better-ranked one,
@@ -452,7 +486,7 @@ def _traced_diagnoses(
         links: list[EvidenceLink] = []
         unsupported: list[str] = []
         for evidence_id in candidate.evidence:
-            link = _link(env, evidence_id, candidate, case, first_seen, resolve_chunk)
+            link = _link(env, evidence_id, candidate, case, first_seen, resolve_chunk, term_names)
             if link is None:
                 unsupported.append(evidence_id)
             else:

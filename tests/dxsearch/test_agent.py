@@ -94,6 +94,27 @@ def test_evidence_baseline_diagnoses_with_a_cited_evidence_chain(index: Embedded
     assert trace.index_version == index.version
 
 
+def test_a_passage_names_a_finding_by_its_hpo_name_when_the_note_used_other_words(index: EmbeddedIndex) -> None:
+    from dxsearch.cases import Finding
+
+    worded = marfan_case(
+        "worded",
+        findings=(
+            Finding(label="long thin fingers", hpo_id="HP:0001166"),
+            Finding(label="dislocated lenses", hpo_id="HP:0001083"),
+            Finding(label="dilated aortic root", hpo_id="HP:0002616"),
+        ),
+    )
+    env = DiagnosticEnv(index.retriever("hybrid"))
+    with_names = diagnose(worded, EvidencePolicy(), env, knowledge=get_hpo_knowledge())
+    card = next(link for link in with_names.diagnoses[0].evidence if link.evidence_id == "omim:154700#0")
+    # The card lists Arachnodactyly and Ectopia lentis; the trace names the findings as the user entered them.
+    assert {"long thin fingers", "dislocated lenses"} <= set(card.supports)
+    without = diagnose(worded, EvidencePolicy(), DiagnosticEnv(index.retriever("hybrid")))
+    bare = next(link for link in without.diagnoses[0].evidence if link.evidence_id == "omim:154700#0")
+    assert "long thin fingers" not in bare.supports  # words alone: the card does not say "long thin fingers"
+
+
 def test_trace_holds_no_phi(index: EmbeddedIndex) -> None:
     env = DiagnosticEnv(index.retriever("hybrid"))
     pseudonymiser = Pseudonymiser("a-test-key-of-sufficient-length")
