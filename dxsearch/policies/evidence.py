@@ -193,6 +193,25 @@ def _primary_code(passage: Passage) -> str | None:
     return None
 
 
+_DIAGNOSIS_LINE = "Diagnosis: "
+
+
+def _recorded_name(passage: Passage, code: str) -> str | None:
+    """The name a patient record gives its diagnosis ``code`` ("Diagnosis: NAME (CODE); ..."), if it gives one.
+
+    A disease whose annotation rows all came from left-out papers has no name in the index's knowledge;
+    without this, a candidate only its patients voted for would be shown as a bare code.
+    """
+    for line in passage.text.splitlines():
+        if not line.startswith(_DIAGNOSIS_LINE):
+            continue
+        for entry in line[len(_DIAGNOSIS_LINE) :].split("; "):
+            name, _, rest = entry.strip().rpartition(" (")
+            if name and rest.rstrip(")") == code:
+                return name.strip()
+    return None
+
+
 class EvidencePolicy:
     """Match, look up, score, ground the finalists, reason, diagnose."""
 
@@ -383,7 +402,7 @@ class EvidencePolicy:
             code = _primary_code(passage)
             if code:
                 votes[code] += weight
-                candidate(code).patients.append(passage.evidence_id)
+                candidate(code, _recorded_name(passage, code)).patients.append(passage.evidence_id)
         findings_query = self.findings_query(case)
         for lookup_query, passages in seen.looked_up:
             for position, passage in enumerate(passages):

@@ -71,3 +71,18 @@ def test_the_environment_matches_by_meaning_unless_the_setting_is_off(
     assert not isinstance(index_retriever(off, "hybrid"), PatientMatchRetriever)
     trace = diagnose(marfan_case(), EvidencePolicy(), DiagnosticEnv(index_retriever(off, "hybrid")))
     assert {r.retriever for r in trace.retrievals if r.action == "match"} == {"hybrid"}
+
+
+def test_a_candidate_only_patients_voted_for_is_named_as_their_records_name_it() -> None:
+    from corpus_builder.sources.phenopackets import heldout_phenopacket_cases, labelled_case_document
+    from dxsearch.policies.evidence import _recorded_name
+    from dxsearch.protocol import Passage
+    from dxsearch.pseudonym import Pseudonymiser
+
+    labelled = heldout_phenopacket_cases()[0]
+    document = labelled_case_document(
+        labelled, source="phenopackets", licence="test", pseudonymiser=Pseudonymiser("a-test-key-of-sufficient-length")
+    )
+    passage = Passage(f"{document.id}#0", document.title, document.text, 0.5, (labelled.gold.id,))
+    assert _recorded_name(passage, labelled.gold.id) == labelled.gold.label
+    assert _recorded_name(passage, "OMIM:000000") is None
