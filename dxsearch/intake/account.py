@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,7 +31,7 @@ from dxsearch.intake.onsets import onset_candidates
 from dxsearch.intake.quantities import quantity_candidates
 from dxsearch.intake.strength import strength_candidates
 from dxsearch.knowledge.context_lookup import ItemKind, case_modes, case_onset, get_context_lookup, kind_of
-from dxsearch.knowledge.hpo import HpoKnowledge
+from dxsearch.knowledge.hpo import HP_OBO, HpoKnowledge
 from dxsearch.knowledge.term_lookup import (
     ASSERTION_ORDER,
     POST_HISTORICAL,
@@ -38,6 +40,7 @@ from dxsearch.knowledge.term_lookup import (
     ExtractedTerm,
     TermLookup,
     normalise,
+    obo_stanzas,
     speaks_of_a_relative,
 )
 
@@ -49,6 +52,9 @@ __all__ = [
     "NO_LOINC_DIRECTION_TERM",
     "NO_LOINC_MAPPING",
     "NO_TERM",
+    "OBSOLETE_KEPT",
+    "OBSOLETE_READ_BY_WORDS",
+    "OBSOLETE_REPLACED",
     "UNKNOWN_ID",
     "Assertion",
     "InputAccount",
@@ -56,6 +62,8 @@ __all__ = [
     "NotUnderstood",
     "Reading",
     "given_term_id",
+    "obsolete_note",
+    "read_by_words",
     "read_items",
     "read_text",
 ]
@@ -76,6 +84,15 @@ OF_A_RELATIVE = "said of a relative, and names no HPO term: not a finding of the
 #: Why a finding a note denies of a relative ("Mum has no muscle problems") is in no case: the patient's it is
 #: not, and "a relative's" would say the relative has it.
 DENIED_OF_A_RELATIVE = "said of a relative, who does not have it: not a finding of the patient, nor of the family"
+#: What the account says of an obsolete HPO id given with an item, read as the term HPO replaced it by.
+OBSOLETE_REPLACED = "{given} ({name}) is obsolete in HPO, replaced by {term_id} ({term}): read as {term_id}"
+#: ... and of one HPO replaced whose label names the findings it bundled (:func:`read_by_words`), read by its words.
+OBSOLETE_READ_BY_WORDS = (
+    "{given} ({name}) is obsolete in HPO, replaced by {term_id} ({term}); the words given name the findings it "
+    "bundled and are read as such"
+)
+#: ... and of one HPO retired without a replacement (``consider:`` only): kept, and what HPO suggests named.
+OBSOLETE_KEPT = "{given} ({name}) is obsolete in HPO, which names no replacement ({consider}): kept as given"
 #: Why a bundle condition is not a finding: it names a diagnosis (history), not a phenotype.
 NOT_A_FINDING = "a Condition names a diagnosis, not a phenotype: kept out of the findings"
 NOT_A_FINDING_POSSIBLE = (
@@ -126,6 +143,14 @@ class MappedItem(BaseModel):
     label: str = Field(description="The HPO term's name.")
     assertion: Assertion
     kind: ItemKind = "finding"
+    id_note: str | None = Field(
+        default=None,
+        description=(
+            "What became of the HPO id the caller gave, when it is obsolete: the term it was read as "
+            "(:data:`OBSOLETE_REPLACED`, :data:`OBSOLETE_READ_BY_WORDS`), or kept for want of a replacement "
+            "(:data:`OBSOLETE_KEPT`)."
+        ),
+    )
     from_value: bool = Field(
         default=False,
         description=(
@@ -246,10 +271,14 @@ def read_items(
     missed: list[NotUnderstood] = []
     demographics, demographics_path = Demographics(), None
     context = get_context_lookup()
+    notes: dict[str, tuple[str | None, str]] = {}  # path -> (its term id, or None: all its terms; the note)
     for index, item in enumerate(items):
         path = paths[index] if paths is not None else f"{prefix}[{index}]"
         forced: Assertion | None = "absent" if item.excluded else item.assertion
         given_id, unknown_id = given_term_id(item.hpo_id, knowledge)
+        note = obsolete_note(item.hpo_id, given_id, knowledge)
+        if note is not None:
+            notes[path] = (given_id, note)
         root = _root_named(item.label, knowledge)
         if given_id in NO_FINDING_TERMS and root is None and item.label.strip():
             given_id = None  # "Seizure" with HP:0000118: the label says what the finding is
@@ -258,6 +287,17 @@ def read_items(
             reason = NAMES_NO_FINDING.format(term_id=named, name=knowledge.term_name(named))
             missed.append(NotUnderstood(path=path, span=(0, len(item.label)), given=item.label, reason=reason))
             continue
+        if (
+            given_id is not None
+            and item.hpo_id is not None
+            and read_by_words(item.label, item.hpo_id, lookup, knowledge)
+        ):
+            # A retired bundle ("Low-set, posteriorly rotated ears", HP:0000368, now Posteriorly rotated ears
+            # alone): its words name each feature, as HPO advises for such terms, so they are read.
+            name, term = knowledge.term_name(item.hpo_id), knowledge.term_name(given_id)
+            said = OBSOLETE_READ_BY_WORDS.format(given=item.hpo_id, name=name, term_id=given_id, term=term)
+            notes[path] = (None, said)
+            given_id = None
         term_id = given_id or lookup.lookup(item.label) or context.lookup(item.label)
         if term_id is not None and kind_of(knowledge, term_id) != "finding":
             mapped.append(_mapped(path, (0, len(item.label)), item.label, term_id, forced or "present", knowledge))
@@ -268,8 +308,8 @@ def read_items(
             whole = (0, len(item.label))
             mapped.append(_mapped(path, whole, item.label, term_id, forced or "present", knowledge))
             continue
-        whole_label = [(0, len(item.label))]
-        for start, end in list_parts(item.label, lookup) if split_lists else whole_label:
+        whole_label = [((0, len(item.label)), False)]
+        for (start, end), shared in _list_parts(item.label, lookup) if split_lists else whole_label:
             words = item.label[start:end]
             if start > 0 or end < len(item.label):
                 term_id = lookup.lookup(words)
@@ -291,11 +331,17 @@ def read_items(
             values = {(start + a, start + b, term) for a, b, term in read_values}
             for mention in mentions:
                 assertion = forced or mention.assertion
+                span = (start + mention.start, start + mention.end)
+                if assertion == "family_history" and mention.excluded:
+                    # "no family history of sudden death", "Mum has no muscle problems": nobody's finding
+                    missed.append(NotUnderstood(path=path, span=span, given=item.label, reason=DENIED_OF_A_RELATIVE))
+                    continue
                 if assertion in PATIENT_ASSERTIONS:
                     # One term in the words: the finding keeps the caller's words; several: each its own words.
                     label = words if len(mentions) == 1 else mention.label
                     findings.append(Finding(label=label, hpo_id=mention.term_id, excluded=assertion == "absent"))
-                span = (start + mention.start, start + mention.end)
+                # Modifiers sharing one head ("Low-set, posteriorly rotated ears") are one item read as several terms.
+                span = (start, end) if shared else span
                 mapped.append(_mapped(path, span, item.label, mention.term_id, assertion, knowledge, values))
             stated = _best_per_term(context.mentions(words))  # "mother affected, autosomal dominant pattern"
             for mention in stated:
@@ -314,8 +360,25 @@ def read_items(
             missed.append(
                 NotUnderstood(path=path, span=(start, end), given=item.label, reason=reason, words_searched=True)
             )
+    for at, entry in enumerate(mapped):
+        term_id, note = notes.get(entry.path, (None, None))
+        if note is not None and term_id in (None, entry.hpo_id):
+            mapped[at] = entry.model_copy(update={"id_note": note})
     modes, onset = case_context(mapped, knowledge)
     return Reading(tuple(findings), tuple(mapped), tuple(missed), demographics, demographics_path, modes, onset)
+
+
+def read_by_words(label: str, given: str, lookup: TermLookup, knowledge: HpoKnowledge) -> bool:
+    """Whether an item given with an obsolete id HPO replaced is read by its words: they name terms the obsolete
+    term's own name names, not its replacement alone. HP:0000368 "Low-set, posteriorly rotated ears" bundled two
+    findings, and HPO, retiring it for Posteriorly rotated ears, advises coding each: the label "Low-set,
+    posteriorly rotated ears" reads both, "Low-set ears" Low-set ears; other words keep the replacement."""
+    replacement = knowledge.current_id(given) if knowledge.has_term(given) else None
+    if replacement is None or replacement == given:
+        return False
+    named = {m.term_id for m in lookup.mentions(label) if m.assertion == "present"}
+    bundled = {m.term_id for m in lookup.mentions(knowledge.term_name(given).removeprefix("obsolete "))}
+    return bool(named) and named != {replacement} and named <= bundled
 
 
 _LIST_SEPARATOR = re.compile(r"[,;\n•·]|(?:^|(?<=\s))[-*](?=\s)")
@@ -325,8 +388,14 @@ def list_parts(label: str, lookup: TermLookup) -> list[Span]:
     """Spans of the items of a list in ``label`` (commas, semicolons, bullets, new lines); one span if no list.
 
     Neighbouring parts are joined back when their joined words are a term of the dictionary, longest
-    join first, so a term that holds a comma stays one part.
+    join first, so a term that holds a comma stays one part; and when they list modifiers of one head
+    ("Low-set, posteriorly rotated ears", :func:`_shared_head`).
     """
+    return [span for span, _ in _list_parts(label, lookup)]
+
+
+def _list_parts(label: str, lookup: TermLookup) -> list[tuple[Span, bool]]:
+    """:func:`list_parts`, each span with whether it joins modifiers sharing one head (one item, several terms)."""
     pieces: list[Span] = []
     start = 0
     for match in [*_LIST_SEPARATOR.finditer(label), None]:
@@ -339,17 +408,45 @@ def list_parts(label: str, lookup: TermLookup) -> list[Span]:
             start = match.end()
     if len(pieces) <= 1:
         stripped = label.strip()
-        return [(label.index(stripped), label.index(stripped) + len(stripped))] if stripped else []
-    parts: list[Span] = []
+        return [((label.index(stripped), label.index(stripped) + len(stripped)), False)] if stripped else []
+    parts: list[tuple[Span, bool]] = []
     i = 0
     while i < len(pieces):
         j = next(
             (j for j in range(len(pieces) - 1, i, -1) if lookup.lookup(label[pieces[i][0] : pieces[j][1]])),
             i,
         )
-        parts.append((pieces[i][0], pieces[j][1]))
+        shared = False
+        if j == i:
+            j = _shared_head(label, pieces, i, lookup)
+            shared = j > i
+        parts.append(((pieces[i][0], pieces[j][1]), shared))
         i = j + 1
     return parts
+
+
+#: Most modifiers a list of them may put before one head ("large, low-set, posteriorly rotated ears": two).
+_MAX_LISTED_MODIFIERS = 3
+
+
+def _shared_head(label: str, pieces: Sequence[Span], i: int, lookup: TermLookup) -> int:
+    """The last piece of a list of modifiers sharing the head of the piece that ends it, from piece ``i``, else ``i``.
+
+    "Low-set, posteriorly rotated ears": "Low-set" names nothing alone, but the words joined read Low-set ears
+    beside Posteriorly rotated ears (:meth:`TermLookup.mentions` shares the head), so the pieces are one item.
+    Only where each piece before the last names nothing alone and is read, joined, as part of a term.
+    """
+    if lookup.lookup(label[pieces[i][0] : pieces[i][1]]) or lookup.mentions(label[pieces[i][0] : pieces[i][1]]):
+        return i
+    for j in range(i + 1, min(len(pieces), i + _MAX_LISTED_MODIFIERS + 1)):
+        start = pieces[i][0]
+        read = [(m.start + start, m.end + start) for m in lookup.mentions(label[start : pieces[j][1]])]
+        if all(any(a < piece[1] and piece[0] < b for a, b in read) for piece in pieces[i : j + 1]):
+            return j
+        middle = label[pieces[j][0] : pieces[j][1]]
+        if lookup.lookup(middle) or lookup.mentions(middle):
+            break  # a piece that names something alone ends the run of modifiers
+    return i
 
 
 def _has_content(words: str, covered: Sequence[Span]) -> bool:
@@ -421,6 +518,9 @@ def read_text(
                     if not any(start < span[1] and span[0] < end for start, end in used)
                     and not _said_of_the_last(text, span, used)
                 ),
+                # "no family history of Marfan syndrome or sudden cardiac death": a list member that names nothing,
+                # in a segment another member's mention covers, is listed too (it vanished before).
+                *(NotUnderstood(path="text", span=span, reason=NO_TERM) for span in unread_members(text, used)),
                 *(
                     NotUnderstood(path="text", span=(m.start, m.end), reason=DENIED_OF_A_RELATIVE)
                     for m in denied_by_relative
@@ -434,6 +534,58 @@ def read_text(
 
 
 _SEGMENT_BREAK = re.compile(r"[\n;,•·]|[.!?](?=\s|$)")
+#: A conjunction joining the members of a list within a segment: "X or Y", "X and Y", "X and/or Y", "neither X nor Y".
+_MEMBER_BREAK = re.compile(r"\s+(?:and\s*/\s*or|and|or|nor)\s+", re.IGNORECASE)
+#: Words that open a clause, not a list member: "seizures and was admitted", "hypotonia and he has ...".
+_CLAUSE_OPENERS = frozenset(
+    {"he", "she", "they", "it", "we", "i", "his", "her", "their", "this", "that", "then", "also", "so", "which"}
+    | {"was", "were", "is", "are", "has", "had", "have", "will", "would", "can", "could", "did", "does", "do"}
+    | {"not", "now", "later", "subsequently", "since", "after", "before", "when", "who", "whose"}
+)
+_AUXILIARIES = frozenset({"was", "were", "is", "are", "has", "had", "have", "been", "be", "will", "would"})
+#: Words before a list's first member that say what the list is, not a member: "no family history of", "with".
+_LIST_LEAD = re.compile(r".*\b(?:of|with|for|without|including|denies|denied|no|nor|neither|either)\s+", re.I)
+#: Most content words a list member naming nothing may have (more is a clause of its own).
+_MEMBER_WORDS = 4
+
+
+def unread_members(text: str, used: Sequence[Span]) -> list[Span]:
+    """Spans of list members that name nothing beside a member that does, inside a segment with a mention.
+
+    A segment is listed as not understood only when nothing in it is read; a member of a list joined by "and" /
+    "or" that names no term ("no family history of Marfan syndrome or sudden cardiac death") would vanish. Such
+    a member is one right across the conjunction from a mention, of at most a few content words, opening no
+    clause of its own ("seizures and was admitted" is no list); a first member leaves out the words that lead
+    the list ("no family history of").
+    """
+    found: list[Span] = []
+    for start, end in segments(text):
+        inside = [(a, b) for a, b in used if a < end and start < b]
+        if not inside:
+            continue
+        breaks = list(_MEMBER_BREAK.finditer(text, start, end))
+        bounds = [start, *(x for match in breaks for x in (match.start(), match.end())), end]
+        pieces = [(bounds[k], bounds[k + 1]) for k in range(0, len(bounds), 2)]
+        for k, (a, b) in enumerate(pieces):
+            if any(u < b and a < v for u, v in inside):
+                continue
+            # A mention must touch the conjunction from the other side: "X or <mention>", "<mention> and X".
+            before = k > 0 and any(v == pieces[k - 1][1] for _, v in inside)
+            after = k + 1 < len(pieces) and any(u == pieces[k + 1][0] for u, _ in inside)
+            if not (before or after):
+                continue
+            if k == 0:
+                lead = _LIST_LEAD.match(text, a, b)
+                a = lead.end() if lead is not None else a
+            words = _CONTENT_WORD.findall(text, a, b)
+            if not words or len(words) > _MEMBER_WORDS or words[0].casefold() in _CLAUSE_OPENERS:
+                continue
+            if any(word.casefold() in _AUXILIARIES for word in words):
+                continue  # "seizures began at 6 months and valproate was given": a clause, not a member
+            found.append((a, b))
+    return found
+
+
 _CONTENT_WORD = re.compile(r"[^\W\d_]{2,}")
 
 
@@ -483,13 +635,43 @@ def _closed(label: str, text: str, end: int) -> str:
 def given_term_id(hpo_id: str | None, knowledge: HpoKnowledge) -> tuple[str | None, str | None]:
     """(the id to use, the id given if it is no term at all) for an item's own HPO id.
 
-    An alternative id (merged into another term) reads as that term; an id the release does not know is
-    set aside so the item is read by its words and, if they name nothing, said to be unknown.
+    An alternative id (merged into another term) and an obsolete id HPO replaced (``replaced_by``) read as
+    that term; an obsolete id with no replacement is kept (:func:`obsolete_note` says so); an id the release
+    does not know is set aside so the item is read by its words and, if they name nothing, said to be unknown.
     """
-    if hpo_id is None or knowledge.has_term(hpo_id):
-        return hpo_id, None
+    if hpo_id is None:
+        return None, None
+    if knowledge.has_term(hpo_id):
+        return knowledge.current_id(hpo_id) or hpo_id, None
     merged_into = knowledge.current_id(hpo_id)
     return (merged_into, None) if merged_into is not None else (None, hpo_id)
+
+
+def obsolete_note(given: str | None, used: str | None, knowledge: HpoKnowledge) -> str | None:
+    """What the account says of an obsolete HPO id given (:data:`OBSOLETE_REPLACED`, :data:`OBSOLETE_KEPT`), read as
+    ``used``; ``None`` for a current id, an alternative id (another spelling of a live term) or an unknown one."""
+    if given is None or used is None or not knowledge.has_term(given):
+        return None
+    name = knowledge.term_name(given)
+    if used != given:
+        return OBSOLETE_REPLACED.format(given=given, name=name, term_id=used, term=knowledge.term_name(used))
+    if knowledge.current_id(given) is not None:
+        return None  # a live term
+    consider = [c for c in _obsolete_considered(knowledge.data_dir).get(given, ()) if knowledge.has_term(c)]
+    named = ", ".join(f"{c} ({knowledge.term_name(c)})" for c in consider)
+    return OBSOLETE_KEPT.format(
+        given=given, name=name, consider=f"consider {named}" if named else "nor any to consider"
+    )
+
+
+@lru_cache(maxsize=2)
+def _obsolete_considered(data_dir: Path) -> dict[str, tuple[str, ...]]:
+    """``consider:`` ids of ``hp.obo``'s obsolete terms, read only when an obsolete id with no replacement is given."""
+    return {
+        stanza["id"][0]: tuple(value.split()[0] for value in stanza.get("consider", ()))
+        for stanza in obo_stanzas(data_dir / HP_OBO)
+        if stanza.get("is_obsolete") == ["true"] and "id" in stanza
+    }
 
 
 def _months(age: str | None) -> float | None:

@@ -33,6 +33,7 @@ from dxsearch.intake.account import (
     Reading,
     given_term_id,
     label_conflict,
+    read_by_words,
     read_items,
     read_text,
 )
@@ -265,14 +266,16 @@ def _item(item: FindingInput, path: str) -> ItemIn:
         known, unknown = given_term_id(hpo_id, knowledge)
         if known is None:
             raise IntakeError(f"unknown HPO term {unknown} (not in the HPO release this server uses)")
-        hpo_id = known
         if not label:
-            label = knowledge.term_name(hpo_id)
-        conflict = label_conflict(label, hpo_id, get_term_lookup(), knowledge)
+            label = knowledge.term_name(known)
+        conflict = label_conflict(label, known, get_term_lookup(), knowledge)
+        if conflict is not None and read_by_words(label, hpo_id, get_term_lookup(), knowledge):
+            conflict = None  # "Low-set ears" with HP:0000368, retired "Low-set, posteriorly rotated ears": a part of it
         if conflict is not None:
             raise IntakeError(f"{path}: {conflict}", path=path, reason=conflict)
     if not label:
         raise IntakeError("finding label is empty")
+    # The id as given: an obsolete one is read as its replacement by ``read_items``, which says so in the account.
     return ItemIn(label=label, hpo_id=hpo_id, excluded=item.excluded)
 
 
@@ -449,7 +452,9 @@ def _read_patient(patient: ParsedPatient) -> tuple[Reading, tuple[NotUnderstood,
         # Refuted: absent. Unconfirmed (provisional, a differential): a possibility, kept in the account only.
         # Resolved or inactive: the patient's history, a finding all the same.
         said: Assertion | None = "uncertain" if condition.unconfirmed else "historical" if condition.past else None
-        items.append(ItemIn(condition.label, term_id, excluded=condition.refuted, assertion=said))
+        # A coded condition keeps the id as given: ``read_items`` reads an obsolete one as its replacement and says so.
+        given = condition.hpo_id if coded is not None else term_id
+        items.append(ItemIn(condition.label, given, excluded=condition.refuted, assertion=said))
         paths.append(path)
     reading = read_items(items, lookup, knowledge, paths=paths, split_lists=False, age=patient.age)
     missed = tuple(

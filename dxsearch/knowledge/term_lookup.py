@@ -755,11 +755,15 @@ class TermLookup:
         def said(part: list[_Token]) -> str:
             return text[part[0].start : part[-1].end]
 
-        def shared_term(member: list[_Token], words: list[_Token], mention: ExtractedTerm) -> ExtractedTerm | None:
+        def shared_term(
+            member: list[_Token], words: list[_Token], mention: ExtractedTerm, *, named: bool = False
+        ) -> ExtractedTerm | None:
             entry = self._entries.get(" ".join(t.norm for t in words))
             term_id: str | None
             if entry is not None and entry.tier != _TIER_ABBREVIATION:
                 term_id = entry.term_id
+            elif named:  # only a term's own name or synonym: "long, thin fingers", not a bag of words
+                return None
             else:  # in any order and form, as a mention may be: "ear and kidney anomalies"
                 bag = _bag([t.norm for t in words])
                 term_id = self._bags.get(bag) if bag is not None else None
@@ -817,6 +821,27 @@ class TermLookup:
                     if stacked is not None:
                         shared.append(stacked)
                         break
+            # Modifiers listed with commas before one head: "low-set, posteriorly rotated ears" also says low-set
+            # ears, "long, thin fingers" long fingers, "small, widely spaced teeth" small teeth; each modifier (a word
+            # or two, not a side, not a predicate's "is small,") only where it and the head are a term's name.
+            end = first
+            while end >= 1 and tokens[end][1]:
+                listed: ExtractedTerm | None = None
+                width = 0
+                for width in (2, 1):
+                    if not free(end - width, end) or tokens[end - width][0].norm in _SIDES:
+                        continue
+                    if end - width >= 1 and tokens[end - width - 1][0].norm in COPULAS and not tokens[end - width][1]:
+                        continue  # "he is small, low-set ears": the modifier is a predicate of its own
+                    member = [token for token, _ in tokens[end - width : end]]
+                    for keep in range(len(words) - 1, 0, -1):
+                        listed = listed or shared_term(member, member + words[keep:], mention, named=True)
+                    if listed is not None:
+                        break
+                if listed is None:
+                    break
+                shared.append(listed)
+                end -= width
             after = last + 1
             if after + 2 < len(tokens) and tokens[after][0].norm == "and" and tokens[after + 1][0].norm == "or":
                 after += 1  # "and/or"
@@ -909,7 +934,9 @@ class TermLookup:
                 if family and said in ("present", "historical"):
                     said, post = "family_history", max(post, family)
                 denied = said == "absent" or (
-                    said == "family_history" and assertion == "family_history" and relative_denies
+                    said == "family_history"
+                    # "Family history of deafness was negative", "his father's hearing loss was not seen"
+                    and ((assertion == "family_history" and relative_denies) or _cue_after(tokens, end, _POST_CUES) > 0)
                 )
                 yield ExtractedTerm(term_id, text[first.start : last.end], denied, first.start, last.end, said)
                 # A clause break inside the mention ("long, slender fingers") ends the cue's scope after it.
@@ -926,7 +953,9 @@ class TermLookup:
                 if cue[1] == "absent" and assertion == "family_history":
                     relative_denies = True  # "Mum has no muscle problems": the relative does not have it
                 elif cue[1] == "family_history":
-                    relative_denies = False
+                    # "No family history of sudden death", "There is no known family history of seizures": the family
+                    # is said not to have it, as when a relative is ("Mum has no muscle problems").
+                    relative_denies = _denied_just_before(tokens, i)
                 if not (cue[1] == "historical" and assertion == "absent") and not (
                     cue[1] == "absent" and assertion == "family_history"
                 ):
@@ -1241,13 +1270,14 @@ _ABOUT_RELATIVES = re.compile(
     + r"|there\s+is\s+no|consanguin|non-?consanguin)",
     re.IGNORECASE,
 )
-#: A line headed by a relative outside any family-history section: "Mother: ptosis", "Sibling: epilepsy".
+#: A line (or a sentence) headed by a relative outside any family-history section: "Mother: ptosis", "Sibling:
+#: epilepsy", "... lens dislocation. Brother: tall, scoliosis."
 _RELATIVE_LINE = re.compile(
     # a pedigree's label may come first: "II-1 (mother): colon cancer at 52"
-    r"^[ \t]*(?:[-*•·][ \t]*)?(?:[IVX]{1,4}[-.:]?\d{1,2}[ \t]*\(?[ \t]*)?"
-    r"(?:(?:maternal|paternal|older|younger|elder|half-?)\s*)?(?:"
+    r"(?:^|(?<=[.!?;]))[ \t]*(?:[-*•·][ \t]*)?(?:[IVX]{1,4}[-.:]?\d{1,2}[ \t]*\(?[ \t]*)?"
+    r"(?:(?:maternal|paternal|older|younger|elder|half-?)\s*)?(?P<relative>"
     + "|".join(RELATIVES)
-    + r")s?\)?(?:[ \t]*:|[ \t]+[-–][ \t])(?P<said>[^\n]*)",
+    + r")(?P<plural>s?)\)?(?:[ \t]*:|[ \t]+[-–][ \t])(?P<said>[^\n]*)",
     re.IGNORECASE | re.MULTILINE,
 )
 #: A line headed by a relative inside a family-history section: "Father:", "Maternal aunt:", "Older brother:".
@@ -1273,12 +1303,16 @@ def family_sections(text: str) -> list[tuple[int, int]]:
     A heading alone on its line runs to the next blank line or heading; lines headed by a relative
     ("Father: short stature", "Maternal aunt: deafness") are part of it.
     """
-    spans: list[tuple[int, int]] = [(m.start("said"), m.end("said")) for m in _RELATIVE_LINE.finditer(text)]
+    spans: list[tuple[int, int]] = [
+        (m.start("said"), _turn_to_the_patient(text, m.start("relative"), m.start("said"), _relative_line_end(text, m)))
+        for m in _RELATIVE_LINE.finditer(text)
+    ]
     for heading in _FAMILY_HEADING.finditer(text):
         line_end = text.find("\n", heading.end())
         line_end = len(text) if line_end < 0 else line_end
         if text[heading.end() : line_end].strip():
-            spans.append((heading.end(), _inline_section_end(text, heading.end(), line_end)))
+            end = _inline_section_end(text, heading.end(), line_end)
+            spans.append((heading.end(), _turn_to_the_patient(text, heading.end(), heading.end(), end)))
             continue
         blank = _BLANK_LINE.search(text, line_end)
         end = blank.start() if blank is not None else len(text)
@@ -1287,8 +1321,61 @@ def family_sections(text: str) -> list[tuple[int, int]]:
                 end = other.start()
                 break
         patient_line = _PATIENT_LINE.search(text, line_end + 1, end)  # "The patient has palpitations."
-        spans.append((heading.end(), patient_line.start() if patient_line is not None else end))
+        end = patient_line.start() if patient_line is not None else end
+        spans.append((heading.end(), _turn_to_the_patient(text, heading.end(), heading.end(), end)))
     return spans
+
+
+#: Where a sentence or clause inside a family-history section or a relative's line turns to the patient: after a
+#: sentence end or semicolon, "Patient:", "The patient has", "Proband:", "the child"; a pronoun ("He has") when it
+#: cannot be the relative (:func:`_turn_to_the_patient`); after ", and" / ", but", the patient named.
+_PATIENT_TURN = re.compile(
+    r"(?:^|[.;!?])[ \t]*(?:(?P<named>(?:(?:the|our)\s+)?(?:patient|proband|index\s+case)\b"
+    r"|the\s+(?:child|boy|girl|baby|infant)\b)|(?P<pronoun>he|she)\b)"
+    r"|,?\s+(?:and|but|while|whereas)\s+(?P<joined>(?:the|our)\s+(?:patient|proband)\b)",
+    re.IGNORECASE | re.MULTILINE,
+)
+#: Relatives a pronoun can stand for: "he" a male one, "she" a female one; "parent", "sibling", "cousin" either.
+_MALE_RELATIVES = frozenset(
+    {"father", "brother", "uncle", "grandfather", "nephew", "son", "dad", "daddy", "grandpa", "grandad"}
+    | {"granddad", "stepfather"}
+)
+_FEMALE_RELATIVES = frozenset(
+    {"mother", "sister", "aunt", "grandmother", "niece", "daughter", "mum", "mom", "mam", "mummy", "mommy", "nan"}
+    | {"nana", "nanna", "gran", "granny", "grandma", "stepmother"}
+)
+_RELATIVE_WORD = re.compile(r"\b(" + "|".join(sorted(RELATIVES, key=len, reverse=True)) + r")(s?)\b", re.IGNORECASE)
+
+
+def _turn_to_the_patient(text: str, since: int, start: int, end: int) -> int:
+    """Where, in ``text[start:end]`` (a family-history section or a relative's line), a new sentence or clause
+    names the patient ("Brother: tall, lens dislocation. Patient: aortic root dilatation."), else ``end``.
+
+    "He" or "She" opening a sentence is the patient only where it cannot be the relative last named since
+    ``since``: "Mother: ptosis. He has scoliosis." is the patient's scoliosis, "Mother: ptosis. She also has
+    diabetes." the mother's diabetes. After relatives in the plural ("Brothers: deaf. He has ...") or none named,
+    the pronoun is the patient.
+    """
+    for turn in _PATIENT_TURN.finditer(text, start, end):
+        pronoun = turn.group("pronoun")
+        if pronoun is not None:
+            relatives = list(_RELATIVE_WORD.finditer(text, since, turn.start("pronoun")))
+            other_sex = _FEMALE_RELATIVES if pronoun.casefold() == "he" else _MALE_RELATIVES
+            if relatives and not relatives[-1].group(2) and relatives[-1].group(1).casefold() not in other_sex:
+                continue  # the relative may be who the pronoun means: "Mother: ptosis. She also has diabetes."
+            return turn.start("pronoun")
+        return turn.start("named") if turn.group("named") else turn.start("joined")
+    return end
+
+
+def _relative_line_end(text: str, line: re.Match[str]) -> int:
+    """Where what a relative's line says ends: at another heading after a sentence ("Father: deafness. Examination:
+    scoliosis."), not another relative's ("Father: deafness. Sister: seizures."), else at the line's end."""
+    for boundary in _SENTENCE_BOUNDARY.finditer(text, line.start("said"), line.end("said")):
+        following = text[boundary.end() : line.end("said")]
+        if _INLINE_HEADING.match(following) and not _RELATIVE_HEADING.match(following):
+            return boundary.start() + 1
+    return line.end("said")
 
 
 def _inline_section_end(text: str, start: int, line_end: int) -> int:
@@ -1536,6 +1623,21 @@ def speaks_of_a_relative(text: str) -> bool:
             if cue is not None and cue[1] == "family_history" and not _possessive(tokens[i][0], text):
                 return True
     return False
+
+
+#: Words that deny a family history right before it: "no family history", "negative family history", "denies any
+#: family history", "There is no known family history" ("known", "significant", "relevant" may come between).
+_FAMILY_DENIALS = frozenset({"no", "deny", "denied", "negative", "nil", "without", "not"})
+_BEFORE_FAMILY_HISTORY = frozenset({"known", "significant", "relevant", "other", "further", "any", "positive", "such"})
+
+
+def _denied_just_before(tokens: list[tuple[_Token, bool]], i: int) -> bool:
+    """Whether a denial comes right before the family-history cue at ``i``, in its clause, only the few words of
+    :data:`_BEFORE_FAMILY_HISTORY` between: "no family history of X" says the family does not have X."""
+    j = i - 1
+    while j >= 0 and tokens[j][0].norm in _BEFORE_FAMILY_HISTORY and not tokens[j + 1][1]:
+        j -= 1
+    return j >= 0 and tokens[j][0].norm in _FAMILY_DENIALS and not tokens[j + 1][1]
 
 
 def _patient_asserts(tokens: list[tuple[_Token, bool]], i: int) -> bool:

@@ -15,6 +15,9 @@ from dxsearch.intake.account import (
     NO_LOINC_MAPPING,
     NO_TERM,
     NOT_A_FINDING,
+    OBSOLETE_KEPT,
+    OBSOLETE_READ_BY_WORDS,
+    OBSOLETE_REPLACED,
     UNKNOWN_ID,
     read_text,
     segments,
@@ -520,3 +523,111 @@ def test_a_segment_saying_the_mention_before_it_is_over_is_read_with_it() -> Non
         ("HP:0012032", "historical"),
     ]
     assert [note[n.span[0] : n.span[1]] for n in reading.not_understood] == ["Resolved"]
+
+
+def test_a_sentence_naming_the_patient_after_a_relatives_line_is_the_patients() -> None:
+    """A user test (2026-11-28): on one line, "Patient:" after "Brother: ..." was still the brother's."""
+    note = "Brother: tall, lens dislocation. Patient: aortic root dilatation."
+    prepared = read(CaseInput(text=note))
+    said = {m.hpo_id: m.assertion for m in prepared.account.mapped}
+    assert said == {"HP:0001083": "family_history", "HP:0002616": "present"}
+    assert [f.hpo_id for f in prepared.case.findings] == ["HP:0002616"]  # Aortic root aneurysm, the patient's
+
+
+def test_a_denied_family_history_is_nobodys_finding_and_every_member_of_its_list_is_accounted_for() -> None:
+    """A user test: "No family history of sudden death" was a relative's Sudden death ("a relative's: ..." in the
+    viewer); in "... of Marfan syndrome or sudden cardiac death", Marfan syndrome was in no part of the account."""
+    note = "Seizures. No family history of sudden death. There is no family history of scoliosis."
+    reading = read_text(note, get_term_lookup(), get_hpo_knowledge(), get_second_reader())
+    assert [(m.hpo_id, m.assertion) for m in reading.mapped] == [(SEIZURE, "present")]
+    denied = [note[n.span[0] : n.span[1]] for n in reading.not_understood if n.reason == DENIED_OF_A_RELATIVE]
+    assert denied == ["sudden death", "scoliosis"]
+    listed = "Seizures. No family history of Marfan syndrome or sudden cardiac death."
+    reading = read_text(listed, get_term_lookup(), get_hpo_knowledge(), get_second_reader())
+    assert [(m.hpo_id, m.assertion) for m in reading.mapped] == [(SEIZURE, "present")]
+    assert [(listed[n.span[0] : n.span[1]], n.reason) for n in reading.not_understood] == [
+        ("Marfan syndrome", NO_TERM),
+        ("sudden cardiac death", DENIED_OF_A_RELATIVE),
+    ]
+    # A clause after "and" is no list member: only whole segments that name nothing are listed for it.
+    clause = "Seizures began at 6 months and valproate was given."
+    assert read_text(clause, get_term_lookup(), get_hpo_knowledge()).not_understood == ()
+    # In a findings list, as in a note.
+    items = read(
+        CaseInput(findings=(FindingInput(label="Seizures"), FindingInput(label="No family history of sudden death")))
+    )
+    assert [(n.path, n.reason) for n in items.account.not_understood] == [("findings[1]", DENIED_OF_A_RELATIVE)]
+    assert [f.hpo_id for f in items.case.findings] == [SEIZURE]
+
+
+def test_modifiers_listed_before_one_head_are_one_item_of_several_terms() -> None:
+    """A user test: the findings item "Low-set, posteriorly rotated ears" was Posteriorly rotated ears and a
+    not-understood "Low-set" (7 items counted as 8); in a note "low-set" vanished."""
+    labels = ["Short stature", "Low-set, posteriorly rotated ears", "long, thin fingers"]
+    prepared = read(CaseInput(findings=tuple(FindingInput(label=label) for label in labels)))
+    account = prepared.account
+    assert [(m.path, m.hpo_id, m.span) for m in account.mapped] == [
+        ("findings[0]", "HP:0004322", (0, 13)),
+        ("findings[1]", "HP:0000369", (0, 33)),  # Low-set ears
+        ("findings[1]", "HP:0000358", (0, 33)),  # Posteriorly rotated ears
+        ("findings[2]", "HP:0100807", (0, 18)),  # Long fingers
+        ("findings[2]", "HP:0001238", (0, 18)),  # Slender finger
+    ]
+    assert not account.not_understood and account.items == 3
+    assert all(f.hpo_id is not None for f in prepared.case.findings)
+    note = "She has short stature, webbed neck and low-set, posteriorly rotated ears."
+    reading = read_text(note, get_term_lookup(), get_hpo_knowledge(), get_second_reader())
+    assert [(m.hpo_id, note[m.span[0] : m.span[1]]) for m in reading.mapped] == [
+        ("HP:0004322", "short stature"),
+        ("HP:0000465", "webbed neck"),
+        ("HP:0000369", "low-set"),
+        ("HP:0000358", "posteriorly rotated ears"),
+    ]
+    assert reading.not_understood == ()
+
+
+def test_an_obsolete_hpo_id_reads_as_its_replacement_and_the_account_says_so() -> None:
+    """A user test: HP:0000368 showed as "obsolete Low-set, posteriorly rotated ears" and stayed in the case."""
+    bare = read(CaseInput(findings=(FindingInput(hpo_id="HP:0000368"), FindingInput(label="Seizures"))))
+    (rotated, _) = bare.account.mapped
+    assert (rotated.hpo_id, rotated.label) == ("HP:0000358", "Posteriorly rotated ears")
+    assert rotated.id_note == OBSOLETE_REPLACED.format(
+        given="HP:0000368",
+        name="obsolete Low-set, posteriorly rotated ears",
+        term_id="HP:0000358",
+        term="Posteriorly rotated ears",
+    )
+    assert [(f.label, f.hpo_id) for f in bare.case.findings] == [
+        ("Posteriorly rotated ears", "HP:0000358"),
+        ("Seizures", SEIZURE),
+    ]
+    # Its label naming the findings HPO retired the bundle for: both read, each its own term.
+    labelled = read(CaseInput(findings=(FindingInput(hpo_id="HP:0000368", label="Low-set, posteriorly rotated ears"),)))
+    assert [f.hpo_id for f in labelled.case.findings] == ["HP:0000369", "HP:0000358"]
+    assert {m.id_note for m in labelled.account.mapped} == {
+        OBSOLETE_READ_BY_WORDS.format(
+            given="HP:0000368",
+            name="obsolete Low-set, posteriorly rotated ears",
+            term_id="HP:0000358",
+            term="Posteriorly rotated ears",
+        )
+    }
+    assert [
+        f.hpo_id
+        for f in read(CaseInput(findings=(FindingInput(hpo_id="HP:0000368", label="Low-set ears"),))).case.findings
+    ] == ["HP:0000369"]
+    # Retired without a replacement ("consider" only): kept as given, and said so.
+    kept = read(CaseInput(findings=(FindingInput(hpo_id="HP:0001145", label="Chorioretinopathy"),)))
+    (chorio,) = kept.account.mapped
+    assert chorio.hpo_id == "HP:0001145" and [f.hpo_id for f in kept.case.findings] == ["HP:0001145"]
+    assert chorio.id_note == OBSOLETE_KEPT.format(
+        given="HP:0001145",
+        name="obsolete Chorioretinopathy",
+        consider="consider HP:0000532 (Abnormal chorioretinal morphology)",
+    )
+    # A FHIR coding of it, the same.
+    resources = [{"resourceType": "Patient", "id": "p"}, _observation("HP:0000368", None)]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+    coded = read(CaseInput(bundle=json.dumps(bundle).encode()))
+    assert [(m.hpo_id, m.id_note is not None) for m in coded.account.mapped] == [("HP:0000358", True)]
+    assert [f.hpo_id for f in coded.case.findings] == ["HP:0000358"]

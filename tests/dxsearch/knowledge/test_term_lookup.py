@@ -770,3 +770,82 @@ def test_every_finding_phrase_names_a_current_phenotype_term() -> None:
     knowledge = get_hpo_knowledge()
     for phrase, term_id in FINDING_PHRASES.items():
         assert knowledge.current_id(term_id) == term_id and knowledge.is_phenotypic_abnormality(term_id), phrase
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A user test (2026-11-28): on one line, "Patient:" after a relative's line read the patient's finding as
+        # the brother's; with a new line before it, it was the patient's.
+        (
+            "Brother: tall, lens dislocation. Patient: aortic root dilatation.",
+            [(ECTOPIA_LENTIS, "family_history"), ("HP:0002616", "present")],
+        ),
+        ("Sister: seizures. Proband: scoliosis.", [(SEIZURE, "family_history"), (SCOLIOSIS, "present")]),
+        ("Sister: seizures; the patient has scoliosis.", [(SEIZURE, "family_history"), (SCOLIOSIS, "present")]),
+        (
+            "Family history:\nMother: ptosis. The patient has scoliosis.",
+            [("HP:0000508", "family_history"), (SCOLIOSIS, "present")],
+        ),
+        # a pronoun that cannot be the relative is the patient; one that can stays with the relative
+        ("Mother: ptosis. He has scoliosis.", [("HP:0000508", "family_history"), (SCOLIOSIS, "present")]),
+        ("Mother: ptosis. She also has scoliosis.", [("HP:0000508", "family_history"), (SCOLIOSIS, "family_history")]),
+        # a relative heading a sentence, not only a line; another heading ends what the relative's line says
+        (
+            "Lens dislocation. Brother: tall, scoliosis. Patient: aortic root dilatation.",
+            [(ECTOPIA_LENTIS, "present"), (SCOLIOSIS, "family_history"), ("HP:0002616", "present")],
+        ),
+        ("Father: deafness. Examination: scoliosis.", [("HP:0000365", "family_history"), (SCOLIOSIS, "present")]),
+        ("Father: deafness. Sister: seizures.", [("HP:0000365", "family_history"), (SEIZURE, "family_history")]),
+    ],
+)
+def test_a_sentence_naming_the_patient_ends_what_a_relative_says(
+    lookup: TermLookup, text: str, expected: list[tuple[str, str]]
+) -> None:
+    assert [(m.term_id, m.assertion) for m in lookup.mentions(text)] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A user test: a denied family history read as a relative's finding ("a relative's: Sudden death").
+        ("No family history of sudden death.", [("HP:0001699", True)]),
+        ("There is no family history of seizures.", [(SEIZURE, True)]),
+        ("No known family history of seizures or deafness.", [(SEIZURE, True), ("HP:0000365", True)]),
+        ("Negative family history for seizures.", [(SEIZURE, True)]),
+        ("Family history of deafness was negative.", [("HP:0000365", True)]),
+        # ... while a family history stated is the family's, and a patient's negation does not reach it.
+        ("Family history of deafness.", [("HP:0000365", False)]),
+        ("No seizures. Family history of deafness.", [(SEIZURE, True), ("HP:0000365", False)]),
+    ],
+)
+def test_a_denied_family_history_is_said_of_a_family_that_does_not_have_it(
+    lookup: TermLookup, text: str, expected: list[tuple[str, bool]]
+) -> None:
+    read = lookup.mentions(text)
+    assert [(m.term_id, m.excluded) for m in read] == expected
+    assert [m.assertion for m in read][-1] == "family_history"
+
+
+def test_modifiers_listed_with_commas_share_their_head(lookup: TermLookup) -> None:
+    """A user test: "low-set, posteriorly rotated ears" (the classic Noonan phrase) lost "low-set"."""
+
+    def read(text: str) -> list[tuple[str, str]]:
+        return [(m.term_id, m.label) for m in lookup.mentions(text)]
+
+    assert read("Webbed neck and low-set, posteriorly rotated ears.") == [
+        ("HP:0000465", "Webbed neck"),
+        ("HP:0000369", "low-set ears"),
+        ("HP:0000358", "posteriorly rotated ears"),
+    ]
+    assert read("Long, thin fingers; small, widely spaced teeth.") == [
+        ("HP:0100807", "Long fingers"),
+        ("HP:0001238", "thin fingers"),  # Slender finger
+        ("HP:0000691", "small teeth"),  # Microdontia
+        ("HP:0000687", "widely spaced teeth"),
+    ]
+    # A modifier and the head that name no term are left as they were; so is a predicate before the comma.
+    assert read("Elegant, slender fingers.") == [("HP:0001238", "slender fingers")]
+    assert read("He is small, low-set ears.") == [("HP:0000369", "low-set ears")]
+    # The list's negation reaches every modifier.
+    assert [m.assertion for m in lookup.mentions("No long, thin fingers.")] == ["absent", "absent"]
