@@ -35,13 +35,46 @@ def _for(diagnoses: tuple[DiagnosisRef, ...]) -> str:
     return ", ".join(f"{markdown_text(d.name)} (\\#{d.rank})" for d in diagnoses)
 
 
-def _question_line(question: Question) -> str:
+def percent(probability: float) -> str:
+    """A probability as a whole percentage that never reads 100% (or 0%) unless it is: ">99%", "<1%"."""
+    if 0.995 <= probability < 1.0:
+        return ">99%"
+    if 0.0 < probability < 0.005:
+        return "<1%"
+    return f"{probability:.0%}"
+
+
+def scale_line(steps: NextSteps) -> str:
+    """What the percentages of the questions are (the scale of ``steps.probabilities``), in one sentence."""
+    if steps.scale == "equal":
+        return (
+            "No probabilities were given, so the candidates are taken as equally likely; percentages are a "
+            "candidate's share among them, before to after the answer."
+        )
+    if steps.scale == "among_candidates":
+        return (
+            "The candidates' probabilities summed above 100%, so percentages are their shares among them, before to "
+            "after the answer."
+        )
+    weighed = "in the differential" if steps.basis == "differential" else "the candidates were weighed at"
+    rest = f"; {percent(steps.none_of_these)} is left to none of these" if steps.none_of_these > 0 else ""
+    return f"Percentages are probabilities {weighed}, before to after the answer{rest}."
+
+
+def _question_line(question: Question, steps: NextSteps) -> str:
     line = f"- **{markdown_text(question.label)}**"
     favours = []
-    for answer, shifts in (("yes", question.if_present), ("no", question.if_absent)):
+    for answer, shifts, rest in (
+        ("yes", question.if_present, question.none_of_these_if_present),
+        ("no", question.if_absent, question.none_of_these_if_absent),
+    ):
         if shifts:
             top = shifts[0]
-            favours.append(f"{answer} favours {markdown_text(top.name)} ({top.before:.0%} to {top.after:.0%})")
+            favours.append(
+                f"{answer} favours {markdown_text(top.name)} ({percent(top.before)} to {percent(top.after)})"
+            )
+        elif rest is not None and rest >= steps.none_of_these + 0.005:
+            favours.append(f"{answer} favours none of these ({percent(steps.none_of_these)} to {percent(rest)})")
     return line + (": " + "; ".join(favours) if favours else "")
 
 
@@ -75,8 +108,8 @@ def next_steps_card(steps: NextSteps | None, viewer_url: str, source_label: str)
         return None
     lines = ["Suggested next steps for this differential (decision support; they do not change the ranking)."]
     if questions:
-        lines += ["", "**Ask about** (the answers that best separate the candidates):"]
-        lines += [_question_line(q) for q in questions]
+        lines += ["", "**Ask about** (the answers that best separate the candidates):", scale_line(steps)]
+        lines += [_question_line(q, steps) for q in questions]
     if panel:
         lines += ["", "**Genes to test** (HPO genes\\_to\\_phenotype; gene: the diagnoses it is for):"]
         lines += [f"- **{markdown_text(g.symbol)}**: {_for(g.diagnoses)}" for g in panel[:MAX_CARD_GENES]]

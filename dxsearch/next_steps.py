@@ -8,12 +8,18 @@ browser. Nothing here changes the differential.
 - **Gene panel**: the genes ``genes_to_phenotype.txt`` links to the top candidates, deduplicated, each
   with the diagnoses it is for.
 - **Ask-next questions**: the annotated findings of the top candidates whose presence or absence would
-  best separate them, by expected information gain (bits) over the candidates' probabilities renormalised
-  among them. A candidate's chance of showing a finding is its annotated frequency (the highest of the
-  finding and its annotated descendants: a patient with a focal seizure has a seizure; a count n/m of
-  reported patients is smoothed to (n + 1) / (m + 2)), a small default
-  when not annotated, and almost none when annotated as absent. Findings the patient has (or that a
-  finding of the patient implies) and findings already reported absent (or implied absent) are skipped.
+  best separate them, by expected information gain (bits) over the candidates' probabilities *as the
+  differential states them*, with the share they leave ("none of these": every disease not among the
+  candidates, and any candidate the knowledge does not annotate) kept as one more hypothesis. So a
+  question's "before" is the probability the differential shows, and an answer moves it by Bayes' rule
+  without pretending the candidates are all there is (renormalising among them turned an abstention's 0.10
+  into 0.48, and a 0.86 into 1.00). Only probabilities summing above 1 are renormalised, and missing ones
+  taken as equal (``NextSteps.scale`` says which). A candidate's chance of showing a finding is its
+  annotated frequency (the highest of the finding and its annotated descendants: a patient with a focal
+  seizure has a seizure; a count n/m of reported patients is smoothed to (n + 1) / (m + 2)), a small
+  default when not annotated, and almost none when annotated as absent; "none of these" shows it as
+  diseases at large do (:func:`background_chance`). Findings the patient has (or that a finding of the
+  patient implies) and findings already reported absent (or implied absent) are skipped.
 - **Guideline passages**: guideline documents of the index that name a top candidate, found with a
   retriever restricted to the guideline kind and kept only when the passage names the disease (a BM25
   hit on "syndrome" is not a guideline for it); each cites its evidence id, licence and references.
@@ -53,6 +59,9 @@ MIN_INFORMATION_GAIN = 0.01
 GENE_SOURCE = "HPO genes_to_phenotype.txt (genes linked to each disease)"
 
 Basis = Literal["differential", "considered", "retrieved_diseases"]
+#: What the candidates' probabilities are: as the differential states them (the rest is "none of these"),
+#: renormalised among the candidates (they summed above 1), or equal (none was given).
+Scale = Literal["differential", "among_candidates", "equal"]
 #: Bases of an insufficient-evidence answer: questions only (no panel, no guideline: nothing to test or read about).
 NO_DIFFERENTIAL: frozenset[Basis] = frozenset({"considered", "retrieved_diseases"})
 
@@ -98,8 +107,10 @@ class FindingChance(BaseModel):
 
 
 class Shift(BaseModel):
-    """A candidate an answer favours: its probability before and after the answer, among the candidates the
-    disease knowledge annotates (a candidate it does not know cannot be moved by a finding, so it is left out)."""
+    """A candidate an answer favours: its probability before and after the answer, on the scale of
+    ``NextSteps.probabilities`` (``NextSteps.scale``): "before" is the probability the differential gives it.
+    Only candidates the disease knowledge annotates are listed (one it does not know cannot be moved by a
+    finding: its share moves with "none of these")."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -118,10 +129,21 @@ class Question(BaseModel):
     hpo_id: str
     label: str
     information_gain_bits: float = Field(description="Expected fall in the entropy of the candidates (bits).")
-    chance_present: float = Field(description="Probability the answer is yes, over the candidates.")
+    chance_present: float = Field(
+        description="Probability the answer is yes, over the candidates and 'none of these' (NextSteps.scale)."
+    )
     chances: tuple[FindingChance, ...]
     if_present: tuple[Shift, ...] = Field(description="Candidates a 'yes' favours, most probable after first.")
     if_absent: tuple[Shift, ...] = Field(description="Candidates a 'no' favours, most probable after first.")
+    none_of_these_chance: float | None = Field(
+        default=None,
+        description="Chance of the finding in a disease not among the candidates (background_chance); null when "
+        "the candidates take all the probability (no 'none of these' share).",
+    )
+    none_of_these_if_present: float | None = Field(
+        default=None, description="The 'none of these' share after a 'yes' (before: NextSteps.none_of_these)."
+    )
+    none_of_these_if_absent: float | None = Field(default=None, description="The 'none of these' share after a 'no'.")
 
 
 class GuidelinePassage(BaseModel):
@@ -158,7 +180,21 @@ class NextSteps(BaseModel):
         "only, over the disease cards the search retrieved (equally likely)."
     )
     candidates: tuple[DiagnosisRef, ...]
-    probabilities: tuple[float, ...] = Field(description="The candidates' probabilities renormalised among them.")
+    probabilities: tuple[float, ...] = Field(
+        description="The candidates' probabilities on the scale 'scale' names: as the differential states them "
+        "(the default), so they equal the probabilities the differential shows and may sum to less than 1."
+    )
+    scale: Scale = Field(
+        default="differential",
+        description="'differential': the probabilities as given, the rest left to 'none of these'; "
+        "'among_candidates': renormalised among the candidates, as they summed above 1; 'equal': none was given, "
+        "so the candidates are taken as equally likely.",
+    )
+    none_of_these: float = Field(
+        default=0.0,
+        description="The probability left to diseases not among the candidates (1 minus the probabilities' sum), "
+        "plus the candidates the disease knowledge does not annotate when questions are weighed.",
+    )
     gene_panel: GenePanel | None = None
     questions: tuple[Question, ...] = ()
     guidelines: tuple[GuidelinePassage, ...] = ()
@@ -247,13 +283,30 @@ def information_gain(prior: Sequence[float], chances: Sequence[float]) -> tuple[
     return max(gain, 0.0), p_yes, if_yes, if_no
 
 
-def _renormalised(candidates: Sequence[PlanCandidate]) -> list[float]:
-    """The candidates' probabilities among themselves; equal when any is missing or all are zero."""
+def on_scale(candidates: Sequence[PlanCandidate]) -> tuple[list[float], Scale]:
+    """The candidates' probabilities as the differential states them, and the scale they are on.
+
+    As given when they sum to at most 1 (the rest is "none of these"); renormalised among the candidates
+    when they sum above 1 (they cannot all be probabilities of one diagnosis); equal when any is missing or
+    all are zero.
+    """
     given = [c.confidence for c in candidates]
     if any(p is None or p < 0 for p in given) or not sum(p or 0.0 for p in given):
-        return [1.0 / len(candidates)] * len(candidates)
+        return [1.0 / len(candidates)] * len(candidates), "equal"
     total = sum(p or 0.0 for p in given)
-    return [(p or 0.0) / total for p in given]
+    if total > 1.0 + 1e-9:
+        return [(p or 0.0) / total for p in given], "among_candidates"
+    return [p or 0.0 for p in given], "differential"
+
+
+def shown(probability: float) -> float:
+    """A probability rounded to 4 places that never reads as certain (1.0) or impossible (0.0) unless it is."""
+    rounded = round(probability, 4)
+    if probability < 1.0 and rounded >= 1.0:
+        return 0.9999
+    if probability > 0.0 and rounded <= 0.0:
+        return 0.0001
+    return rounded
 
 
 class NextStepsPlanner:
@@ -296,7 +349,7 @@ class NextStepsPlanner:
         top = list(candidates[: self.top])
         if not top:
             return None
-        probabilities = _renormalised(top)
+        probabilities, scale = on_scale(top)
         known: list[tuple[PlanCandidate, float, Disease]] = []
         unknown: list[PlanCandidate] = []
         for candidate, probability in zip(top, probabilities, strict=True):
@@ -321,7 +374,9 @@ class NextStepsPlanner:
         return NextSteps(
             basis=basis,
             candidates=tuple(c.ref for c in top),
-            probabilities=tuple(round(p, 4) for p in probabilities),
+            probabilities=tuple(shown(p) for p in probabilities),
+            scale=scale,
+            none_of_these=shown(max(0.0, 1.0 - sum(probabilities))),
             gene_panel=gene_panel,
             questions=questions,
             guidelines=guidelines,
@@ -374,8 +429,10 @@ class NextStepsPlanner:
     def _questions(self, case: Case, known: list[tuple[PlanCandidate, float, Disease]]) -> tuple[Question, ...]:
         if len(known) < 2:
             return ()
-        total = sum(p for _, p, _ in known)
-        prior = [p / total for _, p, _ in known] if total else [1.0 / len(known)] * len(known)
+        # On the differential's scale: the candidates as stated, and what they leave ("none of these", with
+        # the candidates the knowledge does not annotate) as one more hypothesis, last.
+        prior = [p for _, p, _ in known]
+        prior.append(max(0.0, 1.0 - sum(prior)))
         present, absent = self._patient_terms(case)
         tables = [self._chances(disease) for _, _, disease in known]
         asked: list[tuple[float, float, str]] = []
@@ -389,7 +446,7 @@ class NextStepsPlanner:
                 if self._implied(term, present, absent):
                     continue
                 chances = [_clip(table.get(term, (UNANNOTATED_FREQUENCY, ""))[0]) for table in tables]
-                gain = information_gain(prior, chances)[0]
+                gain = information_gain(prior, [*chances, self.background_chance(term)])[0]
                 if gain >= MIN_INFORMATION_GAIN:
                     asked.append((gain, self.knowledge.information_content(term), term))
         asked.sort(key=lambda item: (-round(item[0], 6), -item[1], item[2]))
@@ -412,13 +469,15 @@ class NextStepsPlanner:
     ) -> Question:
         found = [table.get(term, (UNANNOTATED_FREQUENCY, "not annotated (default chance)")) for table in tables]
         chances = [_clip(chance) for chance, _ in found]
-        gain, p_yes, if_yes, if_no = information_gain(prior, chances)
+        background = self.background_chance(term)
+        gain, p_yes, if_yes, if_no = information_gain(prior, [*chances, background])
         refs = [candidate for candidate, _, _ in known]
+        rest = prior[-1] > 0.0  # a "none of these" share to report
 
         def favoured(after: list[float]) -> tuple[Shift, ...]:
             shifts = [
-                Shift(rank=c.rank, name=c.name, code=c.code, before=round(b, 4), after=round(a, 4))
-                for c, b, a in zip(refs, prior, after, strict=True)
+                Shift(rank=c.rank, name=c.name, code=c.code, before=shown(b), after=shown(a))
+                for c, b, a in zip(refs, prior, after, strict=False)  # the last prior is "none of these"
                 if a >= b + 0.005  # a visible rise, not a rounding
             ]
             return tuple(sorted(shifts, key=lambda s: -s.after))
@@ -434,7 +493,18 @@ class NextStepsPlanner:
             ),
             if_present=favoured(if_yes),
             if_absent=favoured(if_no),
+            none_of_these_chance=round(background, 4) if rest else None,
+            none_of_these_if_present=shown(if_yes[-1]) if rest else None,
+            none_of_these_if_absent=shown(if_no[-1]) if rest else None,
         )
+
+    def background_chance(self, term: str) -> float:
+        """The chance of ``term`` in a disease not among the candidates: diseases at large, as this module sees
+        any disease. The share of diseases annotated with the term (or a narrower one; its information content
+        is minus the log of that share) show it at the chance of an annotation without a frequency, the
+        others at the chance of a finding not annotated."""
+        share = math.exp(-self.knowledge.information_content(term))
+        return _clip(share * UNKNOWN_FREQUENCY + (1.0 - share) * UNANNOTATED_FREQUENCY)
 
     def _patient_terms(self, case: Case) -> tuple[set[str], set[str]]:
         present: set[str] = set()

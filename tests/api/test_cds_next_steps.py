@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.cds_next_steps import MAX_CARD_GENES, MAX_CARD_QUESTIONS, doi_url, next_steps_card
+from api.cds_next_steps import MAX_CARD_GENES, MAX_CARD_QUESTIONS, doi_url, next_steps_card, percent
 from api.cds_text import SUMMARY_MAX_CHARS
 from dxsearch.next_steps import (
     DiagnosisRef,
@@ -90,6 +90,47 @@ def test_the_card_holds_questions_genes_and_guidelines_within_the_spec() -> None
             "type": "absolute",
         },
     ]
+
+
+def test_the_card_says_what_its_numbers_are_and_never_rounds_to_certainty() -> None:
+    # A user test: the card said "Multiple lentigines: yes favours Leopard syndrome 1 (47% to 89%)" for a candidate
+    # the abstention weighed at 0.10, and a near-certain "yes" read 100%. The numbers are the differential's now,
+    # and the card says so.
+    leopard = DiagnosisRef(rank=1, name="Leopard syndrome 1", code="OMIM:151100")
+    lentigines = Question(
+        hpo_id="HP:0001003",
+        label="Multiple lentigines",
+        information_gain_bits=0.5,
+        chance_present=0.2,
+        chances=(FindingChance(rank=1, code=leopard.code, chance=0.9, annotation="very frequent"),),
+        if_present=(Shift(rank=1, name=leopard.name, code=leopard.code, before=0.1, after=0.9996),),
+        if_absent=(),
+        none_of_these_chance=0.05,
+        none_of_these_if_present=0.0003,
+        none_of_these_if_absent=0.93,
+    )
+    steps = _steps(
+        basis="considered",
+        candidates=(leopard, LOEYS),
+        probabilities=(0.1, 0.05),
+        none_of_these=0.85,
+        questions=(lentigines,),
+        gene_panel=None,
+        guidelines=(),
+    )
+    card = next_steps_card(steps, VIEWER, "DxSearch")
+    assert card is not None
+    detail = card["detail"]
+    assert "Percentages are probabilities the candidates were weighed at, before to after the answer; 85% is" in detail
+    assert "yes favours Leopard syndrome 1 (10% to >99%); no favours none of these (85% to 93%)" in detail
+    assert "100%" not in detail
+    on_the_differential = next_steps_card(_steps(none_of_these=0.1), VIEWER, "DxSearch")
+    assert on_the_differential is not None
+    assert "Percentages are probabilities in the differential" in on_the_differential["detail"]
+    assert percent(0.9949) == "99%" and percent(0.995) == ">99%" and percent(1.0) == "100%"
+    assert percent(0.004) == "<1%" and percent(0.0) == "0%"
+    renormalised = next_steps_card(_steps(scale="among_candidates"), VIEWER, "DxSearch")
+    assert renormalised is not None and "summed above 100%" in renormalised["detail"]
 
 
 def test_an_insufficient_evidence_answer_asks_for_more_findings() -> None:

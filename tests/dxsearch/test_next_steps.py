@@ -14,11 +14,15 @@ from dxsearch.cases import Finding
 from dxsearch.corpus import Chunk, Document, DocumentKind, DocumentMetadata, Evidence
 from dxsearch.knowledge.hpo import HpoKnowledge, get_hpo_knowledge
 from dxsearch.next_steps import (
+    NextSteps,
     NextStepsPlanner,
     PlanCandidate,
+    Shift,
     information_gain,
     name_variants,
     names_disease,
+    on_scale,
+    shown,
 )
 from dxsearch.retrieval.base import SearchFilters
 
@@ -130,6 +134,73 @@ def test_missing_probabilities_count_the_candidates_as_equally_likely(knowledge:
     unscored = [PlanCandidate(1, MARFAN.name, MARFAN.code), PlanCandidate(2, LOEYS_DIETZ.name, LOEYS_DIETZ.code)]
     steps = NextStepsPlanner(knowledge).plan(marfan_case(), unscored)
     assert steps is not None and steps.probabilities == (0.5, 0.5)
+    assert steps.scale == "equal" and steps.none_of_these == 0.0
+
+
+def _shifts(steps: NextSteps) -> list[Shift]:
+    return [s for q in steps.questions for s in (*q.if_present, *q.if_absent)]
+
+
+def test_shifts_are_on_the_differentials_scale_with_none_of_these_kept(knowledge: HpoKnowledge) -> None:
+    # A user test: an abstention weighed its leading candidate at 0.10, and the next steps said a "yes" took it
+    # from 0.48 to 0.94: the candidates' probabilities had been renormalised among them, dropping the 0.8 left
+    # to "none of these". The "before" of every shift is now the probability the answer stated.
+    weighed = [
+        PlanCandidate(1, MARFAN.name, MARFAN.code, 0.10),
+        PlanCandidate(2, LOEYS_DIETZ.name, LOEYS_DIETZ.code, 0.06),
+        PlanCandidate(3, MARFAN_LIPODYSTROPHY.name, MARFAN_LIPODYSTROPHY.code, 0.04),
+    ]
+    steps = NextStepsPlanner(knowledge).plan(marfan_case(), weighed, basis="considered")
+    assert steps is not None and steps.questions
+    assert steps.scale == "differential" and steps.probabilities == (0.1, 0.06, 0.04)
+    assert steps.none_of_these == pytest.approx(0.8)
+    stated = {c.code: c.confidence for c in weighed}
+    for shift in _shifts(steps):
+        assert shift.before == stated[shift.code]
+    for question in steps.questions:  # "none of these" moves with the answers, and says how
+        assert question.none_of_these_chance is not None and 0.0 < question.none_of_these_chance < 1.0
+        assert question.none_of_these_if_present is not None and question.none_of_these_if_absent is not None
+        assert 0.0 < question.chance_present < 1.0
+    pair = NextStepsPlanner(knowledge).plan(marfan_case(), [MARFAN, LOEYS_DIETZ])  # 0.6 and 0.2: 0.2 left over
+    assert pair is not None
+    uvula = next(q for q in pair.questions if q.hpo_id == BIFID_UVULA)
+    loeys = uvula.if_present[0]
+    assert loeys.before == 0.2 and loeys.after > 0.2  # from the stated 0.2, not the 0.25 renormalised among the two
+
+
+def test_a_near_certain_differential_is_never_made_certain(knowledge: HpoKnowledge) -> None:
+    # A user test: the differential said Marfan syndrome 0.86, the next steps "0.94 -> 1.00". A "yes" raises it,
+    # short of certainty: some of the 0.09 left to other diseases stays with them.
+    differential = [
+        PlanCandidate(1, MARFAN.name, MARFAN.code, 0.86),
+        PlanCandidate(2, MARFAN_LIPODYSTROPHY.name, MARFAN_LIPODYSTROPHY.code, 0.04),
+        PlanCandidate(3, LOEYS_DIETZ.name, LOEYS_DIETZ.code, 0.01),
+    ]
+    steps = NextStepsPlanner(knowledge, max_questions=20).plan(marfan_case(), differential)
+    assert steps is not None and steps.questions and steps.none_of_these == pytest.approx(0.09)
+    marfan = [s for s in _shifts(steps) if s.code == MARFAN.code]
+    assert marfan and all(s.before == 0.86 for s in marfan)
+    assert all(s.after < 1.0 for s in _shifts(steps))
+    assert max(s.after for s in marfan) < 0.995  # not even rounded to certainty
+
+
+@given(st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_a_shown_probability_is_certain_or_impossible_only_when_it_is(probability: float, _: float) -> None:
+    value = shown(probability)
+    assert (value == 1.0) == (probability == 1.0) and (value == 0.0) == (probability == 0.0)
+    assert abs(value - probability) <= 1e-4
+
+
+def test_probabilities_summing_above_one_are_renormalised_and_say_so(knowledge: HpoKnowledge) -> None:
+    scores = [
+        PlanCandidate(1, MARFAN.name, MARFAN.code, 0.9),
+        PlanCandidate(2, LOEYS_DIETZ.name, LOEYS_DIETZ.code, 0.6),
+    ]
+    probabilities, scale = on_scale(scores)
+    assert probabilities == pytest.approx([0.6, 0.4]) and scale == "among_candidates"
+    steps = NextStepsPlanner(knowledge).plan(marfan_case(), scores)
+    assert steps is not None and steps.scale == "among_candidates" and steps.none_of_these == 0.0
+    assert all(q.none_of_these_if_present is None for q in steps.questions)
 
 
 def test_retrieved_diseases_get_questions_only(knowledge: HpoKnowledge) -> None:

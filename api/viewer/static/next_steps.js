@@ -59,17 +59,57 @@ function renderPanel(panel) {
   return box;
 }
 
-function shiftList(shifts) {
+/** A probability to two places that never reads 1.00 (or 0.00) unless it is: ">0.99", "<0.01". */
+export function probability(value) {
+  if (typeof value === "number" && value >= 0.995 && value < 1) return ">0.99";
+  if (typeof value === "number" && value > 0 && value < 0.005) return "<0.01";
+  return fixed(value, 2);
+}
+
+/** The scale of the candidates' probabilities: a trace from before `scale` was recorded had them renormalised. */
+function scaleOf(steps) {
+  if (typeof steps.scale === "string") return steps.scale;
+  return steps.basis === "retrieved_diseases" ? "equal" : "among_candidates";
+}
+
+/** What the share left to diseases not among the candidates is, when there is one. */
+function noneOfThese(steps) {
+  const rest = steps.none_of_these;
+  return scaleOf(steps) === "differential" && typeof rest === "number" && rest > 0 ? rest : null;
+}
+
+function shiftList(shifts, restBefore, restAfter) {
   const items = list(shifts);
-  if (!items.length) return h("span", { class: "meta" }, "none of the candidates");
+  if (!items.length) {
+    if (restBefore !== null && typeof restAfter === "number" && restAfter >= restBefore + 0.005) {
+      return [h("span", { class: "dx-name" }, "none of these"), ` ${probability(restBefore)} → ${probability(restAfter)}`];
+    }
+    return h("span", { class: "meta" }, "none of the candidates");
+  }
   return items.map((s, i) => [
     i ? "; " : "",
     h("span", { class: "dx-name" }, String(s.name ?? "")),
-    ` ${fixed(s.before, 2)} → ${fixed(s.after, 2)}`,
+    ` ${probability(s.before)} → ${probability(s.after)}`,
   ]);
 }
 
-function renderQuestions(questions, basis) {
+/** What the numbers after each answer are, in one sentence. */
+function scaleSentence(steps) {
+  const scale = scaleOf(steps);
+  if (scale === "equal") return "Each answer shows a candidate's share before → after it, the candidates taken as equally likely.";
+  if (scale === "among_candidates") {
+    return "Each answer shows a candidate's probability before → after it, renormalised among the candidates (not the differential's).";
+  }
+  const rest = noneOfThese(steps);
+  const weighed = steps.basis === "differential" ? "as the differential gives it" : "as it was weighed";
+  return (
+    `Each answer shows a candidate's probability ${weighed}, before → after the answer` +
+    (rest !== null ? `; ${probability(rest)} is left to none of these candidates, and moves too.` : ".")
+  );
+}
+
+function renderQuestions(questions, steps) {
+  const basis = steps.basis;
   const box = h("div", { class: "next-block questions" });
   append(
     box,
@@ -82,12 +122,12 @@ function renderQuestions(questions, basis) {
             "equally likely: this is not a differential)."
         : basis === "considered"
           ? "Findings whose presence or absence would best separate the candidates considered, by expected " +
-            "information (bits) over their probabilities renormalised among them (not a differential)."
+            "information (bits) (not a differential). " + scaleSentence(steps)
           : "Findings whose presence or absence would best separate the top diagnoses, by expected information " +
-            "(bits) over their probabilities renormalised among them. Findings the patient has, or was asked " +
-            "about, are left out.",
+            "(bits). " + scaleSentence(steps) + " Findings the patient has, or was asked about, are left out.",
     ),
   );
+  const restBefore = noneOfThese(steps);
   const ol = h("ol", { class: "question-list" });
   for (const q of list(questions)) {
     const chances = h(
@@ -111,6 +151,15 @@ function renderQuestions(questions, basis) {
             h("td", {}, String(c.annotation ?? "")),
           ),
         ),
+        restBefore !== null && typeof q.none_of_these_chance === "number"
+          ? h(
+              "tr",
+              { class: "none-of-these" },
+              h("td", {}, "none of these"),
+              h("td", { class: "num" }, fixed(q.none_of_these_chance, 2)),
+              h("td", {}, "diseases at large: the share annotated with it, the others at the default chance"),
+            )
+          : null,
       ),
     );
     append(
@@ -126,8 +175,18 @@ function renderQuestions(questions, basis) {
           codeLink(q.hpo_id),
           h("span", { class: "meta" }, ` · ${fixed(q.information_gain_bits, 2)} bits expected`),
         ),
-        h("p", { class: "answer answer-yes" }, h("span", { class: "answer-label" }, "If present, favours: "), shiftList(q.if_present)),
-        h("p", { class: "answer answer-no" }, h("span", { class: "answer-label" }, "If absent, favours: "), shiftList(q.if_absent)),
+        h(
+          "p",
+          { class: "answer answer-yes" },
+          h("span", { class: "answer-label" }, "If present, favours: "),
+          shiftList(q.if_present, restBefore, q.none_of_these_if_present),
+        ),
+        h(
+          "p",
+          { class: "answer answer-no" },
+          h("span", { class: "answer-label" }, "If absent, favours: "),
+          shiftList(q.if_absent, restBefore, q.none_of_these_if_absent),
+        ),
         h(
           "details",
           { class: "chances" },
@@ -193,6 +252,16 @@ export function renderNextSteps(trace, evidenceButton) {
   const section = h("section", { class: "next-steps", "aria-labelledby": "next-steps-heading" });
   const candidates = list(steps.candidates);
   const probabilities = list(steps.probabilities);
+  const scale = scaleOf(steps);
+  const rest = noneOfThese(steps);
+  const stated =
+    scale === "among_candidates"
+      ? "with their probabilities renormalised among them (not the differential's)"
+      : scale === "equal"
+        ? "taken as equally likely (no probabilities were given)"
+        : basis === "considered"
+          ? "with the probabilities they were weighed at"
+          : "with their probabilities as the differential gives them";
   append(
     section,
     h("h3", { id: "next-steps-heading" }, "Next steps"),
@@ -204,19 +273,21 @@ export function renderNextSteps(trace, evidenceButton) {
             "the next attempt. Diseases retrieved: "
         : basis === "considered"
           ? "No differential was given, so there is no panel or guideline to suggest; these questions would " +
-            "separate the candidates considered, with their probabilities renormalised among them: "
+            `separate the candidates considered, ${stated}: `
           : "For the top diagnoses, computed by the server from the differential and the index's disease " +
-            "knowledge; nothing here changes the ranking. Candidates, with their probabilities renormalised " +
-            "among these (what the questions' information gain is computed over, not the differential's): ",
+            `knowledge; nothing here changes the ranking. Candidates, ${stated}: `,
       candidates.map((c, i) => [
         i ? ", " : "",
         diagnosisLabel(c),
-        basis === "retrieved_diseases" || typeof probabilities[i] !== "number" ? "" : ` (${fixed(probabilities[i], 2)})`,
+        basis === "retrieved_diseases" || scale === "equal" || typeof probabilities[i] !== "number"
+          ? ""
+          : ` (${probability(probabilities[i])})`,
       ]),
+      rest !== null ? `; none of these: ${probability(rest)}` : "",
     ),
   );
   if (steps.gene_panel) append(section, renderPanel(steps.gene_panel));
-  append(section, renderQuestions(steps.questions, basis));
+  append(section, renderQuestions(steps.questions, steps));
   if (basis !== "retrieved_diseases" && basis !== "considered") append(section, renderGuidelines(steps.guidelines, evidenceButton));
   const notes = list(steps.notes);
   if (notes.length) append(section, h("ul", { class: "next-notes meta" }, notes.map((n) => h("li", {}, String(n)))));

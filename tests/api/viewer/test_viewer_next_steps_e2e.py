@@ -8,6 +8,7 @@ stay characters). Debian's chromium only (``/usr/bin/chromium``); screenshots go
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,6 +104,12 @@ def test_next_steps_show_panel_questions_and_a_guideline_passage(base_url: str, 
     assert questions.count() >= 1
     expect(questions.first.locator(".answer-yes")).to_contain_text("favours")
     expect(questions.first.locator(".answer-no")).to_contain_text("favours")
+    # On the differential's scale: the top diagnosis's probability here is the one the differential shows.
+    shown = page.locator(".differential > li").first.locator(".confidence").text_content() or ""
+    top = re.search(r"probability (\d\.\d\d)", shown)
+    assert top is not None, shown
+    expect(section.locator("p.meta").first).to_contain_text(f"1. Marfan syndrome ({top.group(1)})")
+    expect(section.locator("p.meta").first).to_contain_text("as the differential gives them")
     asked = [q.get_attribute("data-hpo-id") for q in questions.all()]
     assert not {"HP:0001166", "HP:0001083", "HP:0000098", "HP:0001250"} & set(asked)
     # The guideline passage: labelled as a summary, with its DOI link, its title as characters.
@@ -167,6 +174,66 @@ INSUFFICIENT_STEPS = {
     "guidelines": [],
     "notes": [],
 }
+
+
+CONSIDERED_STEPS = {
+    "basis": "considered",
+    "scale": "differential",
+    "candidates": [
+        {"rank": 1, "name": "Leopard syndrome 1", "code": "OMIM:151100"},
+        {"rank": 2, "name": "Noonan syndrome 1", "code": "OMIM:163950"},
+    ],
+    "probabilities": [0.1, 0.05],
+    "none_of_these": 0.85,
+    "gene_panel": None,
+    "questions": [
+        {
+            "hpo_id": "HP:0001003",
+            "label": "Multiple lentigines",
+            "information_gain_bits": 0.5,
+            "chance_present": 0.2,
+            "chances": [
+                {"rank": 1, "code": "OMIM:151100", "chance": 0.9, "annotation": "very frequent, 80-99%"},
+                {"rank": 2, "code": "OMIM:163950", "chance": 0.05, "annotation": "not annotated (default chance)"},
+            ],
+            "if_present": [
+                {"rank": 1, "name": "Leopard syndrome 1", "code": "OMIM:151100", "before": 0.1, "after": 0.9996}
+            ],
+            "if_absent": [],
+            "none_of_these_chance": 0.05,
+            "none_of_these_if_present": 0.0003,
+            "none_of_these_if_absent": 0.93,
+        }
+    ],
+    "guidelines": [],
+    "notes": [],
+}
+
+
+def test_next_steps_numbers_are_the_differentials_and_never_read_certain(base_url: str, browser: Browser) -> None:
+    """A user test: an abstention weighed Leopard syndrome 1 at 0.10 and the viewer said "0.48 → 0.94"; a
+    near-certain "yes" read "1.00". The numbers are the differential's, "none of these" shown, never 1.00."""
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    page = context.new_page()
+    page.goto(f"{base_url}/viewer/")
+    draw = """async (steps) => {
+        const m = await import("./next_steps.js");
+        const section = m.renderNextSteps({ next_steps: steps }, (id) => document.createTextNode(id));
+        section.id = "drawn";
+        document.querySelector("main").prepend(section);
+        return [0.9996, 0.995, 0.9949, 1, 0.004, 0].map(m.probability);
+    }"""
+    assert page.evaluate(draw, CONSIDERED_STEPS) == [">0.99", ">0.99", "0.99", "1.00", "<0.01", "0.00"]
+    drawn = page.locator("#drawn")
+    expect(drawn).to_contain_text("with the probabilities they were weighed at: 1. Leopard syndrome 1 (0.10)")
+    expect(drawn).to_contain_text("none of these: 0.85")
+    expect(drawn.locator(".questions > p.meta")).to_contain_text("0.85 is left to none of these candidates")
+    expect(drawn.locator(".answer-yes")).to_have_text("If present, favours: Leopard syndrome 1 0.10 → >0.99")
+    expect(drawn.locator(".answer-no")).to_have_text("If absent, favours: none of these 0.85 → 0.93")
+    expect(drawn.locator(".chance-table tr.none-of-these")).to_contain_text("0.05")
+    assert "1.00" not in (drawn.text_content() or "")
+    _shoot(page, "next-steps-scale.png", "#drawn")
+    context.close()
 
 
 def test_an_insufficient_answer_shows_questions_only(base_url: str, browser: Browser) -> None:
