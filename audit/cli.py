@@ -220,18 +220,21 @@ def export_command(
     ] = None,
 ) -> None:
     """Export records (optionally filtered) as JSONL or FHIR R4B AuditEvent + Provenance."""
-    query = AuditQuery(
-        since=_parse_time(since, "--since"),
-        until=_parse_time(until, "--until"),
-        patient_pseudonym=patient,
-        diagnosis=diagnosis,
-        diagnosis_equivalents=_diagnosis_equivalents(diagnosis),
-        evidence_id=evidence_id,
-        model_version=model_version,
-        outcome=outcome,
-        kind=None if kind is None else ("access" if kind is RecordKindOption.access else "decision"),
-        limit=500,
-    )
+    try:
+        query = AuditQuery(
+            since=_parse_time(since, "--since"),
+            until=_parse_time(until, "--until"),
+            patient_pseudonym=patient,
+            diagnosis=diagnosis,
+            diagnosis_equivalents=_diagnosis_equivalents(diagnosis),
+            evidence_id=evidence_id,
+            model_version=model_version,
+            outcome=outcome,
+            kind=None if kind is None else ("access" if kind is RecordKindOption.access else "decision"),
+            limit=500,
+        )
+    except ValueError as exc:  # filters that cannot match (--since not before --until): bad input, not "nothing"
+        raise _fail(str(exc)) from None
     try:
         with ExitStack() as stack:
             store = stack.enter_context(open_store(url, read_only=True))

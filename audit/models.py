@@ -286,6 +286,12 @@ class AuditQuery:
                     value.astimezone(UTC)
                 except OverflowError:
                     raise ValueError(f"{name} is outside the years 1 to 9999 once converted to UTC") from None
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            # since is inclusive and until exclusive: the window is empty, so the filter can match nothing.
+            raise ValueError(
+                f"since ({self.since.isoformat()}) must be before until ({self.until.isoformat()}): since is "
+                "inclusive and until exclusive, so no record can match"
+            )
         if self.cursor is not None:
             cursor_seq(self.cursor)
         if self.diagnosis_equivalents:

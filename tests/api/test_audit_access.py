@@ -194,6 +194,9 @@ def test_a_read_the_log_cannot_record_returns_nothing(
         ({"since": "yesterday"}, "ISO 8601"),
         ({"order": "newest"}, "order"),
         ({"kind": "reads"}, "kind"),
+        # an empty window: since is inclusive, until exclusive (a user test got an empty 200 for these)
+        ({"since": "2026-11-27T00:00:00Z", "until": "2026-11-26T00:00:00Z"}, "must be before until"),
+        ({"since": "2026-11-26T10:30+01:00", "until": "2026-11-26T09:30:00Z"}, "must be before until"),
     ],
 )
 def test_filter_values_that_can_never_match_are_a_422(
@@ -202,6 +205,8 @@ def test_filter_values_that_can_never_match_are_a_422(
     response = app_client.get("/v1/traces", params=params, headers=auth("auditor"))
     assert response.status_code == 422, response.text
     assert says in response.json()["detail"]
+    exported = app_client.get("/v1/audit/export", params=params, headers=auth("auditor"))
+    assert exported.status_code == 422 and says in exported.json()["detail"]
 
 
 def test_a_diagnosis_filter_finds_equivalent_codes_and_names(app_client: TestClient, log: SqliteAuditStore) -> None:

@@ -151,6 +151,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, db_path: Path, make_en
     assert result.exit_code == 2
     assert "no zone" in result.stderr and "2026-11-26Z" in result.stderr and len(result.stderr.splitlines()) == 1
 
+    # An empty window (since inclusive, until exclusive) cannot match: bad input, not "nothing found".
+    result = runner.invoke(app, ["export", "--url", _url(db_path), "--since", "2024-01-02Z", "--until", "2024-01-01Z"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "must be before until" in result.stderr and len(result.stderr.splitlines()) == 1
+
 
 def test_export_takes_a_date_with_a_zone_and_an_offset(db_path: Path, make_entry: Callable[..., AuditEntry]) -> None:
     _populate(db_path, make_entry, count=2)

@@ -37,6 +37,17 @@ def _seqs(store: SqliteAuditStore, **filters: object) -> list[int]:
     return [r.seq for r in store.iter_query(AuditQuery(**filters))]  # type: ignore[arg-type]
 
 
+def test_a_window_that_cannot_match_is_refused() -> None:
+    # since is inclusive and until exclusive: since at or after until selects nothing, which is a mistake to say.
+    for since, until in ((T0 + timedelta(minutes=1), T0), (T0, T0)):
+        with pytest.raises(ValueError, match="must be before until"):
+            AuditQuery(since=since, until=until)
+    later_in_utc = (T0 + timedelta(minutes=1)).astimezone(timezone(timedelta(hours=-5)))  # earlier wall clock
+    with pytest.raises(ValueError, match="must be before until"):
+        AuditQuery(since=later_in_utc, until=T0)
+    assert AuditQuery(since=T0, until=T0 + timedelta(microseconds=1)).until is not None
+
+
 def test_filters(populated: SqliteAuditStore) -> None:
     assert _seqs(populated) == list(range(1, 21))
     assert _seqs(populated, since=T0 + timedelta(minutes=3), until=T0 + timedelta(minutes=6)) == [4, 5, 6]

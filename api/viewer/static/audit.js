@@ -21,6 +21,10 @@ const passage = document.getElementById("passage");
 let cursors = [null];
 let nextCursor = null;
 
+// The order the search asks for, sent with every query so the table's caption says what the server did.
+const ORDER = "desc";
+const ORDER_LABEL = { desc: "newest first", asc: "oldest first" };
+
 /** The query string of the filter form (empty fields left out; local times sent as UTC ISO 8601). */
 export function filterQuery(form, cursor) {
   const params = new URLSearchParams();
@@ -37,6 +41,7 @@ export function filterQuery(form, cursor) {
     if (value) params.set(name, value);
   }
   params.set("limit", form.elements.limit.value || "25");
+  params.set("order", ORDER);
   if (cursor) params.set("cursor", cursor);
   return params.toString();
 }
@@ -109,7 +114,7 @@ async function search(cursor) {
   const table = h("table", { class: "records", id: "records-table" });
   append(
     table,
-    h("caption", {}, `Audit records, page ${cursors.length} (${rows.length} shown, oldest first)`),
+    h("caption", {}, `Audit records, page ${cursors.length} (${rows.length} shown, ${ORDER_LABEL[ORDER]})`),
     h(
       "thead",
       {},

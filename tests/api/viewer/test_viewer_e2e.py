@@ -298,6 +298,10 @@ def test_clinician_and_auditor_views_in_chromium(live_server: LiveServer, browse
     expect(auditor.locator("#verification")).to_contain_text(re.compile(r"Records checked(1[1-9]|[2-9]\d|\d{3,})"))
     rows = auditor.locator("#records-table tbody tr")
     expect(rows).to_have_count(11)
+    # The caption says the order the rows are in (it said "oldest first" above newest-first rows).
+    expect(auditor.locator("#records-table caption")).to_contain_text("11 shown, newest first")
+    shown = [int(seq) for seq in auditor.locator("#records-table tbody tr td.num").all_text_contents()]
+    assert shown == sorted(shown, reverse=True), shown
 
     auditor.select_option("#limit", "10")
     auditor.get_by_role("button", name="Search").click()
