@@ -27,6 +27,7 @@ from anyio import to_thread
 from api.heap import freeze_warm_heap
 from api.keys import Principal
 from api.logging import get_logger
+from api.screening import screen_trace
 from audit import AuditEntry, AuditRecord, AuditStore, CheckpointSigner, Diagnosis, open_store
 from dxsearch.agent import Trace, diagnose
 from dxsearch.cases import Case, Finding
@@ -597,8 +598,12 @@ class DiagnosisService:
         ``request_id`` is the server's; the caller's own ``X-Request-ID`` is kept beside it in the trace.
         ``serving``: the set the trace was made with (passage hashes are read from its index); else the live one.
 
+        Findings-list words the intake did not understand are kept out of the record and the response, as a
+        note's words are (:func:`api.screening.screen_trace`): the returned ``Diagnosed`` holds the screened trace.
+
         Raises :class:`ServiceUnavailableError` when the append fails, so the caller sends no diagnosis.
         """
+        trace = screen_trace(trace)
         with self.serving(serving) as live:
             index = live.index
             trace_json = cast(dict[str, Any], json.loads(trace.model_dump_json()))

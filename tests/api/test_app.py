@@ -513,16 +513,98 @@ def test_the_account_of_the_input_is_returned_and_recorded(client: TestClient, s
         {
             "path": "findings[3]",
             "span": [0, 12],
-            "given": "wobbly florp",
+            "given": None,  # by position only, as a note's words: free text in a list may be PHI
             "reason": "no HPO term matches these words",
             "words_searched": True,  # kept in the case by its words: retrieval searches them
         }
     ]
+    assert "wobbly florp" not in json.dumps(data)
     # Coverage counts over everything entered: the finding not understood is one the diagnosis does not explain.
     reasoning = "\n".join(turn["text"] for turn in data["trace"]["turns"])
     assert "/4 findings" in reasoning and "/3 findings" not in reasoning
     record = store.get(data["audit_id"])
     assert record is not None and record.to_json()["trace"]["input_account"] == account
+
+
+PHI_ITEM = "Patient Zebedee Quixotic NHS 9434765919"
+PHI_WORDS = ("Zebedee", "Quixotic", "9434765919", "zebedee", "ZEBEDEE")
+
+
+def _stored_bytes(store: SqliteAuditStore) -> bytes:
+    """Everything the SQLite audit log holds on disk (the database and its write-ahead log)."""
+    path = store.path
+    return b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+
+
+def test_a_findings_list_item_not_understood_is_kept_out_of_the_record_as_a_notes_words_are(
+    client: TestClient, store: SqliteAuditStore, log_stream: io.StringIO
+) -> None:
+    # A user test typed a patient's name and NHS number into the findings list: it was stored word for word in
+    # the append-only log (the case, the turns that searched it, the account) while the same words in a note
+    # were not. An item not understood is free text, so it is kept as a note's words are: by position only.
+    start = log_stream.tell()
+    body = {"findings": ["Arachnodactyly", "Ectopia lentis", "Tall stature", PHI_ITEM, "Zebedee Quixotic, Scoliosis"]}
+    response = client.post("/v1/diagnose", json=body, headers=auth("clinician"))
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert data["diagnoses"][0]["code"] == "OMIM:154700"  # the understood findings still diagnose
+    record = store.get(data["audit_id"])
+    assert record is not None
+    stored = json.dumps(record.to_json())
+    for written in (stored, response.text, log_stream.getvalue()[start:]):
+        for word in PHI_WORDS:
+            assert word not in written, word
+    store_bytes = _stored_bytes(store)
+    for word in PHI_WORDS:
+        assert word.encode() not in store_bytes, word
+    # The understood findings keep their labels; the item not understood is named by its path only.
+    trace = record.trace
+    labels = [f["label"] for f in trace["case"]["findings"]]  # type: ignore[index]
+    assert labels[:3] == ["Arachnodactyly", "Ectopia lentis", "Tall stature"] and "Scoliosis" in labels
+    assert "[words of findings[3] removed]" in labels and "[words of findings[4] removed]" in labels
+    account = data["account"]
+    assert {m["given"] for m in account["mapped"] if m["path"] != "findings[4]"} == {
+        "Arachnodactyly",
+        "Ectopia lentis",
+        "Tall stature",
+    }
+    # Its understood part keeps its term, not the item's words (its ``given`` was the whole item).
+    scoliosis = next(m for m in account["mapped"] if m["path"] == "findings[4]")
+    assert scoliosis["label"] == "Scoliosis" and scoliosis["given"] is None and scoliosis["span"] == [18, 27]
+    missed = {n["path"]: n for n in account["not_understood"]}
+    assert missed["findings[3]"] == {
+        "path": "findings[3]",
+        "span": [0, len(PHI_ITEM)],
+        "given": None,
+        "reason": "no HPO term matches these words",
+        "words_searched": True,  # still searched within the request, never kept
+    }
+    assert missed["findings[4]"]["given"] is None and missed["findings[4]"]["span"] == [0, 16]
+    # Searched within the request: the turns that searched it say so by the placeholder, and coverage counts it.
+    reasoning = "\n".join(turn["text"] for turn in trace["turns"])  # type: ignore[index]
+    assert "[words of findings[3] removed]" in reasoning and "/6 findings" in reasoning
+    # The auditor's list row and a search by words find nothing of it.
+    rows = client.get("/v1/traces", params={"limit": 5}, headers=auth("auditor")).json()["records"]
+    row = next(r for r in rows if r["record_id"] == data["audit_id"])
+    assert not any(word in json.dumps(row) for word in PHI_WORDS)
+    # The same name in a note was already kept out: both inputs now leave the same nothing behind.
+    note = client.post("/v1/diagnose", json={"text": f"{PHI_ITEM}. Arachnodactyly."}, headers=auth("clinician"))
+    assert note.status_code == 200 and not any(word in note.text for word in PHI_WORDS)
+
+
+def test_removing_an_item_not_understood_leaves_the_understood_labels_it_is_part_of(
+    client: TestClient, store: SqliteAuditStore
+) -> None:
+    body = {"findings": ["Arachnodactyly", "Ectopia lentis", "Tall stature", "stature"]}
+    response = client.post("/v1/diagnose", json=body, headers=auth("clinician"))
+    assert response.status_code == 200, response.text
+    trace = response.json()["trace"]
+    labels = [f["label"] for f in trace["case"]["findings"]]
+    assert labels == ["Arachnodactyly", "Ectopia lentis", "Tall stature", "[words of findings[3] removed]"]
+    reasoning = "\n".join(turn["text"] for turn in trace["turns"])
+    assert "Tall stature; [words of findings[3] removed]" in reasoning  # the term kept, the lone word removed
+    record = store.get(response.json()["audit_id"])
+    assert record is not None and record.trace == trace
 
 
 @pytest.mark.parametrize(

@@ -103,6 +103,8 @@ async function diagnose(event) {
       identified: Boolean(body.patient_id) || Boolean(body.bundle),
       // The note as sent, so what was not understood shows in its words (in this page only; never stored).
       noteText: typeof body.text === "string" ? body.text : null,
+      // The findings list as sent, for the same reason: an item not understood is kept by position only.
+      sentFindings: Array.isArray(body.findings) ? body.findings : null,
     });
     const count = response.diagnoses.length;
     const summary = count ? `${count} diagnos${count === 1 ? "is" : "es"}` : outcomeLabel(response.outcome);

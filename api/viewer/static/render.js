@@ -160,6 +160,17 @@ export function explainedFindings(diagnosis, coverage, findings) {
 
 // -- the case -----------------------------------------------------------------------------------------------
 
+// The findings list just sent from this page (renderDecision's decision.sentFindings), else null.
+let sentList = null;
+
+/** A finding's label as shown: the trace's own, but for a list item not understood, whose words the trace does not
+ * keep ("[words of findings[3] removed]"): in the page that just sent the list, its words. */
+function shownLabel(label) {
+  const found = /^\[words of (findings\[\d+\]) removed\]$/.exec(String(label ?? ""));
+  const words = found ? sentItemWords(found[1], null, sentList) : null;
+  return words !== null ? words : String(label ?? "");
+}
+
 function findingChip(f, extraClass = "", read = null) {
   // The words as entered, then the term they were read as when its name is other words ("ASD → Autism", "OFC
   // 42 cm (-3 SD) → Microcephaly"): an abbreviation or a value names its term only through the reading.
@@ -174,7 +185,7 @@ function findingChip(f, extraClass = "", read = null) {
     attrs,
     f.excluded ? h("span", { class: "chip-flag" }, "absent: ") : null,
     !f.excluded && read && read.past ? h("span", { class: "chip-flag" }, "past: ") : null,
-    f.label,
+    shownLabel(f.label),
     named ? ` → ${named}` : null,
     " ",
     f.hpoId ? codeLink(f.hpoId) : h("span", { class: "code" }, "(no HPO term)"),
@@ -201,13 +212,13 @@ function renderFindings(trace, decision) {
   append(section, h("h3", { id: "findings-heading" }, "Findings as understood"));
   if (!all.length) {
     append(section, h("p", {}, "No findings were recognised in the input."));
-    append(section, renderNotUnderstood(trace && trace.input_account));
+    append(section, renderNotUnderstood(trace && trace.input_account, decision.noteText, decision.sentFindings));
     return section;
   }
   const read = readings(trace.input_account);
   append(section, h("ul", { class: "chips" }, all.map((f) => findingChip(f, "", read.get(f.hpoId)))));
   append(section, renderReadNotFindings(trace.input_account));
-  append(section, renderNotUnderstood(trace.input_account, decision.noteText));
+  append(section, renderNotUnderstood(trace.input_account, decision.noteText, decision.sentFindings));
   const c = trace.case;
   const about = [];
   if (c.sex && c.sex !== "unknown") about.push(`sex: ${c.sex}`);
@@ -264,21 +275,36 @@ function renderReadNotFindings(account) {
   return [h("p", { class: "meta" }, "Also read, not findings of the patient:"), h("ul", { class: "chips" }, chips)];
 }
 
-/** Where an input item was: the words given (findings, bundle); in a note just sent from this page, its words
- * (the trace keeps only the characters' positions: the note is PHI); else the characters of the note. */
-function inputPlace(item, noteText = null) {
+/** The words of item `path` ("findings[3]") of a findings list just sent from this page, within `span`; null when
+ * the list was not sent from here (a reopened trace) or has no such item. */
+function sentItemWords(path, span, sentFindings) {
+  const found = /^findings\[(\d+)\]$/.exec(String(path ?? ""));
+  if (!found || !Array.isArray(sentFindings)) return null;
+  const item = sentFindings[Number(found[1])];
+  const label = typeof item === "string" ? item : item && typeof item.label === "string" ? item.label : null;
+  if (label === null) return null;
+  // Spans count characters (code points), as the server does.
+  return span ? Array.from(label).slice(span[0], span[1]).join("") : label;
+}
+
+/** Where an input item was: the words given (understood findings, bundle); in a note or findings list just sent
+ * from this page, its words (the trace keeps only the characters' positions of a note, and of a list item not
+ * understood: either may be PHI); else the item and its characters. */
+function inputPlace(item, noteText = null, sentFindings = null) {
   if (typeof item.given === "string") return item.given;
   const span = Array.isArray(item.span) ? item.span : null;
   if (span && item.path === "text" && Array.isArray(noteText)) {
     // Spans count characters (code points), as the server does; noteText is the note's code points.
     return `“${noteText.slice(span[0], span[1]).join("")}”`;
   }
+  const sent = sentItemWords(item.path, span, sentFindings);
+  if (sent !== null) return `“${sent}”`;
   return span ? `${String(item.path ?? "input")}, characters ${span[0]}–${span[1]}` : String(item.path ?? "input");
 }
 
 /** The input items the intake did not understand: shown, never dropped ("not understood — not used", or
  * "searched by its words only" where the case keeps the words for retrieval without an HPO term). */
-function renderNotUnderstood(account, note = null) {
+function renderNotUnderstood(account, note = null, sentFindings = null) {
   const items = (account && Array.isArray(account.not_understood) && account.not_understood) || [];
   if (!items.length) return null;
   const noteText = typeof note === "string" ? Array.from(note) : null; // once: a 100,000-character note is common
@@ -294,7 +320,7 @@ function renderNotUnderstood(account, note = null) {
           { class: "chip-flag" },
           item.words_searched ? "not understood — searched by its words only: " : "not understood — not used: ",
         ),
-        inputPlace(item, noteText),
+        inputPlace(item, noteText, sentFindings),
       ),
     );
   }
@@ -471,7 +497,7 @@ export function explanationDetail(d, patient = null) {
       "li",
       { class: `chip ${cls}`, title: lr ? `likelihood ratio ${lr}` : "" },
       absent ? h("span", { class: "chip-flag" }, "absent: ") : null,
-      String(role.label ?? ""),
+      shownLabel(role.label),
       " ",
       role.hpo_id ? codeLink(String(role.hpo_id)) : h("span", { class: "code" }, "(not understood)"),
       ...matched,
@@ -830,14 +856,16 @@ function renderTurns(trace) {
 
 /**
  * Renders a decision into target. decision: { trace, auditId, outcome, modelVersion, indexVersion,
- * createdAt, identified, noteText } (identified: the input named the patient, so its pseudonym is the patient's;
- * noteText: the note just sent from this page, to show what was not understood in its words).
+ * createdAt, identified, noteText, sentFindings } (identified: the input named the patient, so its pseudonym is the
+ * patient's; noteText, sentFindings: the note or findings list just sent from this page, to show what was not
+ * understood in its words, which the trace keeps by position only).
  * Returns the number of diagnoses shown.
  */
 export function renderDecision(target, decision) {
   for (const [panel, home] of panelHomes) if (target.contains(panel)) home.append(panel);
   clear(target);
   documents = new Map();
+  sentList = Array.isArray(decision.sentFindings) ? decision.sentFindings : null;
   const trace = decision.trace || {};
   const outcome = decision.outcome || trace.outcome;
   const diagnoses = normaliseDiagnoses(trace);
