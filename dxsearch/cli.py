@@ -499,6 +499,23 @@ def print_trace(trace: Trace, *, explain: bool, text: str | None = None) -> None
         print_next_steps(trace.next_steps)
 
 
+#: What a next-steps probability means, by ``NextSteps.scale``.
+_SCALES = {
+    "differential": "probabilities as the differential gives them; {rest:.2f} left to none of these",
+    "among_candidates": "probabilities renormalised among them, as the differential's summed above 1",
+    "equal": "no probabilities were given: taken as equally likely",
+}
+
+
+def _two_places(probability: float) -> str:
+    """Two places that never read as certain or impossible unless it is: '>0.99', '<0.01'."""
+    if 0.995 <= probability < 1.0:
+        return ">0.99"
+    if 0.0 < probability < 0.005:
+        return "<0.01"
+    return f"{probability:.2f}"
+
+
 def print_next_steps(steps: NextSteps) -> None:
     """The trace's next steps: the gene panel, the questions to ask next, and guideline passages."""
 
@@ -514,7 +531,7 @@ def print_next_steps(steps: NextSteps) -> None:
     elif steps.basis == "considered":
         say(f"no differential: questions that would separate the candidates considered ({refs(steps.candidates)})")
     else:
-        say(f"for the top {len(steps.candidates)} diagnoses (probabilities renormalised among them)")
+        say(f"for the top {len(steps.candidates)} diagnoses ({_SCALES[steps.scale].format(rest=steps.none_of_these)})")
     panel = steps.gene_panel
     if panel is not None:
         say(f"gene panel: {len(panel.genes)} gene(s) ({panel.source})")
@@ -527,7 +544,7 @@ def print_next_steps(steps: NextSteps) -> None:
     for number, question in enumerate(steps.questions, start=1):
 
         def shifts(favoured: Sequence[Shift]) -> str:
-            return "; ".join(f"{s.name} {s.before:.2f}→{s.after:.2f}" for s in favoured) or "none"
+            return "; ".join(f"{s.name} {_two_places(s.before)}→{_two_places(s.after)}" for s in favoured) or "none"
 
         say(
             f"  {number}. {question.label} [{question.hpo_id}] · {question.information_gain_bits:.2f} bits · "

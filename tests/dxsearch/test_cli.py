@@ -123,6 +123,8 @@ def test_diagnose_explain_prints_turns_passages_and_chains(
     assert trace["stop_reason"] == "diagnosed" and trace["diagnoses"]
     assert all(link["evidence_id"] for d in trace["diagnoses"] for link in d["evidence"])
     assert trace["next_steps"]["basis"] == "differential" and "next steps" in result.stdout
+    left = trace["next_steps"]["none_of_these"]
+    assert f"probabilities as the differential gives them; {left:.2f} left to none of these" in result.stdout
     assert heldout_phenopacket_cases()[0].case.case_id not in out.read_text()
 
 
