@@ -727,8 +727,8 @@ export function cardFields(text) {
   return fields;
 }
 
-async function fillDiseaseFacts({ diagnosis, facts, summaryFacts }) {
-  const card = diseaseCardFor(diagnosis);
+export async function fillDiseaseFacts({ diagnosis, facts, summaryFacts }) {
+  let card = diseaseCardFor(diagnosis);
   const say = (...content) => {
     clear(facts);
     append(facts, ...content);
@@ -748,7 +748,22 @@ async function fillDiseaseFacts({ diagnosis, facts, summaryFacts }) {
     say(h("dt", {}, "Genes, inheritance"), h("dd", { class: "meta" }, why));
     return;
   }
-  const fields = cardFields((data.document && data.document.text) || "");
+  let fields = cardFields((data.document && data.document.text) || "");
+  // A cited card of another source (Orphanet's, for an OMIM diagnosis) may list neither genes nor inheritance:
+  // then the diagnosis's own card says them, shown as not cited.
+  const own = diagnosis.code ? `${String(diagnosis.code).toLowerCase()}#0` : null;
+  if (!fields.Genes && !fields.Inheritance && own && own !== card.evidenceId && /^(omim|orpha):\d+#0$/.test(own)) {
+    try {
+      const ownData = await fetchPassage(own);
+      const ownFields = cardFields((ownData.document && ownData.document.text) || "");
+      if (ownFields.Genes || ownFields.Inheritance) {
+        fields = ownFields;
+        card = { evidenceId: own, cited: diagnosis.evidence.some((e) => e.evidenceId === own) };
+      }
+    } catch (error) {
+      // no own card in this index: the cited card's (empty) fields stand
+    }
+  }
   const row = (label, values) => [
     h("dt", {}, label),
     h("dd", { class: values && values.length ? "" : "meta" }, values && values.length ? values.join(", ") : "not given"),

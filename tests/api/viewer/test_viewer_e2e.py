@@ -786,5 +786,19 @@ def test_a_disease_folded_from_two_entries_shows_its_other_code(two_cards_url: s
     assert codes.count("OMIM:154700") == 1 and codes.count("ORPHA:558") == 1, codes
     first.screenshot(path=str(ARTIFACTS / "viewer-alternate-codes.png"))
 
+    # An OMIM diagnosis that cites only the Orphanet card (which lists no genes): its own card says them.
+    facts = page.evaluate(
+        """async () => {
+             const { fillDiseaseFacts } = await import("./render.js");
+             const facts = document.createElement("dl"), summaryFacts = document.createElement("span");
+             const diagnosis = { name: "Marfan syndrome", code: "OMIM:154700", evidence: [{ evidenceId: "orpha:558#0",
+               docId: "orpha:558", kind: "disease_knowledge", mentionsDiagnosis: true, supports: [] }] };
+             await fillDiseaseFacts({ diagnosis, facts, summaryFacts });
+             return [facts.textContent, summaryFacts.textContent];
+           }"""
+    )
+    assert "FBN1" in facts[0] and "omim:154700#0 (not cited by the diagnosis)" in facts[0], facts
+    assert facts[1].startswith("genes FBN1")
+
     page.context.close()
     assert not problems, problems
