@@ -76,14 +76,15 @@ class DiagnoseRequest(BaseModel):
         max_length=MAX_TEXT_CHARS,
         description="Free clinical note; findings are extracted from it (negations respected). Never logged.",
     )
-    findings: list[Annotated[FindingIn, BeforeValidator(_string_to_finding)]] | None = Field(
-        default=None, max_length=MAX_FINDINGS, description="Findings as strings or objects."
-    )
+    # The schema says what is accepted (a label string or an object), not only what it becomes.
+    findings: (
+        list[Annotated[FindingIn, BeforeValidator(_string_to_finding, json_schema_input_type=Label | FindingIn)]] | None
+    ) = Field(default=None, max_length=MAX_FINDINGS, description="Findings as strings or objects.")
     bundle: dict[str, Any] | None = Field(
         default=None, description="FHIR R4B or R5 Bundle with one Patient and its Observations."
     )
     sex: Sex | None = None
-    age: Annotated[str | None, BeforeValidator(_age)] = Field(
+    age: Annotated[str | None, BeforeValidator(_age, json_schema_input_type=str | int | None)] = Field(
         default=None, description="ISO 8601 duration (P14Y) or whole years."
     )
     patient_id: str | None = Field(

@@ -31,3 +31,18 @@ def test_next_steps_are_documented_in_the_openapi_schema(client: TestClient) -> 
     field = response["properties"]["next_steps"]
     assert "gene_panel" in field["description"] and "questions" in field["description"]
     assert "NextSteps" in schema["components"]["schemas"]
+
+
+def test_the_request_schema_accepts_its_own_examples_and_what_the_server_accepts(client: TestClient) -> None:
+    """Findings as strings or objects, an age in whole years: the schema a client generates from must say so."""
+    import jsonschema
+
+    schema = client.get("/openapi.json").json()
+    definitions = schema["components"]["schemas"]
+    request = {**definitions["DiagnoseRequest"], "components": schema["components"]}  # "#/components/..." resolve
+    validator = jsonschema.Draft202012Validator(request)
+    bodies = [*request["examples"], {"findings": ["Arachnodactyly", "Tall stature"], "age": 14, "sex": "male"}]
+    for body in bodies:
+        assert not list(validator.iter_errors(body)), body
+        assert client.post("/v1/diagnose", json=body, headers=auth("clinician")).status_code == 200
+    assert list(validator.iter_errors({"findings": [3]})), "a number is neither a label nor a finding object"
