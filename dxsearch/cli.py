@@ -788,6 +788,8 @@ def _note_rows(notes: Path) -> list[tuple[Any, str]]:
             if key in first_seen:
                 raise fail(f"{where}: doc_id {key} repeats line {first_seen[key]}: each note needs its own doc_id")
             first_seen[key] = number
+            if not row["text"].strip():
+                log.print(f"{where}: the text is empty: its account will hold nothing", markup=False, highlight=False)
             rows.append((row["doc_id"], row["text"]))
     return rows
 

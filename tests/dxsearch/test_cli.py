@@ -359,6 +359,11 @@ def test_read_notes_writes_one_account_per_note(tmp_path: Path) -> None:
     bad.write_text('{"text": "no id"}\n')
     result = runner.invoke(app, ["read", "--notes", str(bad), "--json", str(out)])
     assert result.exit_code == 2 and "bad.jsonl:1" in result.output
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text('{"doc_id": "a", "text": "Arachnodactyly."}\n{"doc_id": "b", "text": "  "}\n')
+    result = runner.invoke(app, ["read", "--notes", str(empty), "--json", str(out)])
+    assert result.exit_code == 0 and "empty.jsonl:2: the text is empty" in result.stderr
+    assert [json.loads(line)["findings"] for line in out.read_text().splitlines()][1] == []
 
 
 @pytest.mark.parametrize("where", [[], ["--json", "-"]])
