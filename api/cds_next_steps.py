@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from api.cds_text import markdown_text, plain_summary
-from dxsearch.next_steps import NO_DIFFERENTIAL, DiagnosisRef, GuidelinePassage, NextSteps, Question
+from dxsearch.next_steps import NO_DIFFERENTIAL, DiagnosisRef, GuidelinePassage, NextSteps, Question, said
 
 MAX_CARD_QUESTIONS = 3
 MAX_CARD_GENES = 8
@@ -37,11 +37,7 @@ def _for(diagnoses: tuple[DiagnosisRef, ...]) -> str:
 
 def percent(probability: float) -> str:
     """A probability as a whole percentage that never reads 100% (or 0%) unless it is: ">99%", "<1%"."""
-    if 0.995 <= probability < 1.0:
-        return ">99%"
-    if 0.0 < probability < 0.005:
-        return "<1%"
-    return f"{probability:.0%}"
+    return said(probability, as_percent=True)
 
 
 def scale_line(steps: NextSteps) -> str:

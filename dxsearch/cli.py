@@ -13,6 +13,7 @@ import shlex
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -507,17 +508,9 @@ _SCALES = {
 }
 
 
-def _two_places(probability: float) -> str:
-    """Two places that never read as certain or impossible unless it is: '>0.99', '<0.01'."""
-    if 0.995 <= probability < 1.0:
-        return ">0.99"
-    if 0.0 < probability < 0.005:
-        return "<0.01"
-    return f"{probability:.2f}"
-
-
 def print_next_steps(steps: NextSteps) -> None:
     """The trace's next steps: the gene panel, the questions to ask next, and guideline passages."""
+    from dxsearch.next_steps import said
 
     def say(text: str) -> None:
         console.print(text, markup=False, highlight=False, soft_wrap=True)
@@ -544,7 +537,7 @@ def print_next_steps(steps: NextSteps) -> None:
     for number, question in enumerate(steps.questions, start=1):
 
         def shifts(favoured: Sequence[Shift]) -> str:
-            return "; ".join(f"{s.name} {_two_places(s.before)}→{_two_places(s.after)}" for s in favoured) or "none"
+            return "; ".join(f"{s.name} {said(s.before)}→{said(s.after)}" for s in favoured) or "none"
 
         say(
             f"  {number}. {question.label} [{question.hpo_id}] · {question.information_gain_bits:.2f} bits · "
@@ -1139,12 +1132,9 @@ def calibrate_command(
     """
     settings = settings_or_fail()
     played = played or Path(f"var/calibration-played-{policy.value}.jsonl")
-    chosen: list[LabelledCase] | None = None
-    opened: EmbeddedIndex | None = None
-    if play:
-        opened = _open_index(index)
-        chosen = _calibration_cases(opened, cases, publications)
-    CALIBRATIONS[policy](settings, opened, chosen, played, fit_calibrator, out, model)
+    opened = _open_index(index) if play else None
+    chosen = _calibration_cases(opened, cases, publications) if opened is not None else []
+    CALIBRATIONS[policy](_CalibrationRun(settings, opened, chosen, played, fit_calibrator, out, model))
 
 
 def _calibration_cases(opened: EmbeddedIndex, count: int, publications: Path | None) -> list[LabelledCase]:
@@ -1174,15 +1164,40 @@ def _fit_record(played: Path) -> dict[str, Any]:
     }
 
 
-def _calibrate_evidence(
-    settings: Settings,
-    opened: EmbeddedIndex | None,
-    chosen: list[LabelledCase] | None,
-    played: Path,
-    fit_calibrator: bool,
-    out: Path | None,
-    model: Path | None,
-) -> None:
+@dataclass(frozen=True)
+class _CalibrationRun:
+    """One `dxsearch calibrate`: the cases to play on ``opened`` (none with --no-play), the --played file they
+    are appended to (a rerun resumes from it), whether to fit, and where to write."""
+
+    settings: Settings
+    opened: EmbeddedIndex | None
+    chosen: list[LabelledCase]
+    played: Path
+    fit: bool
+    out: Path | None
+    model: Path | None
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows played so far (said on stderr)."""
+        if not self.played.is_file():
+            return []
+        rows = [json.loads(line) for line in self.played.read_text(encoding="utf-8").splitlines() if line]
+        typer.echo(f"{len(rows)} played cases in {self.played}", err=True)
+        return rows
+
+    def todo(self, done: set[str]) -> list[LabelledCase]:
+        """The chosen cases not played yet."""
+        return [c for c in self.chosen if c.case.case_id not in done]
+
+    def keep(self, row: dict[str, Any]) -> None:
+        """Append one played row, with the version of the index it was played on."""
+        assert self.opened is not None  # rows are only played on an opened index
+        self.played.parent.mkdir(parents=True, exist_ok=True)
+        with self.played.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps({**row, "index": self.opened.version}) + "\n")
+
+
+def _calibrate_evidence(run: _CalibrationRun) -> None:
     from dxsearch.evaluation import GoldMatcher, publication_documents
     from dxsearch.knowledge.disease_ontology import get_disease_ontology
     from dxsearch.knowledge.similarity import get_phenotype_similarity
@@ -1191,16 +1206,12 @@ def _calibrate_evidence(
     from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
     from dxsearch.train.calibrate import CalibrationCase, collect, fit
 
-    if model is not None:
+    if run.model is not None:
         raise fail("--model is for --policy learned")
-    out = out or DEFAULT_CALIBRATION_OUT
-    rows: list[CalibrationCase] = []
-    if played.is_file():
-        rows = [CalibrationCase.from_json(json.loads(line)) for line in played.read_text().splitlines() if line]
-        typer.echo(f"{len(rows)} played cases in {played}", err=True)
-    if opened is not None and chosen is not None:
-        done = {r.case_id for r in rows}
-        todo = [c for c in chosen if c.case.case_id not in done]
+    out, played, opened = run.out or DEFAULT_CALIBRATION_OUT, run.played, run.opened
+    rows = [CalibrationCase.from_json(row) for row in run.rows()]
+    if opened is not None:
+        todo = run.todo({r.case_id for r in rows})
         policy = EvidencePolicy(
             # Finalist lookups add citations, never scores: the ranking is complete after the findings lookup.
             EvidencePolicyConfig(
@@ -1210,22 +1221,19 @@ def _calibrate_evidence(
             calibrator=PROVISIONAL,
         )
         matcher = GoldMatcher(opened, get_disease_ontology())
-        played.parent.mkdir(parents=True, exist_ok=True)
-        version = opened.version
 
         def keep(number: int, row: CalibrationCase) -> None:
-            with played.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps({**row.to_json(), "index": version}) + "\n")
+            run.keep(row.to_json())
             if number % 25 == 0:
                 typer.echo(f"played {number}/{len(todo)}", err=True)
 
         rows += collect(todo, policy, opened, matcher, publication_documents(opened), progress=keep)
         typer.echo(f"{len(rows)} played cases in {played}", err=True)
-    if not fit_calibrator:
+    if not run.fit:
         return
     if not rows:
         raise fail(f"{played}: no played cases to fit on")
-    gate = EvidencePolicyConfig.from_settings(settings)
+    gate = EvidencePolicyConfig.from_settings(run.settings)
     kept = [
         r
         for r in rows
@@ -1246,49 +1254,31 @@ def _calibrate_evidence(
     )
 
 
-def _calibrate_learned(
-    settings: Settings,
-    opened: EmbeddedIndex | None,
-    chosen: list[LabelledCase] | None,
-    played: Path,
-    fit_calibrator: bool,
-    out: Path | None,
-    model: Path | None,
-) -> None:
+def _calibrate_learned(run: _CalibrationRun) -> None:
     from dxsearch.policies.catalog import index_knowledge, retriever_for
     from dxsearch.policies.learned import LearnedPolicy, default_weights, load_params, read_trained_by, save_params
     from dxsearch.train.learned_calibration import LearnedCalibrationRow, fit_rows, out_of_fold_ece, play_rows
 
-    source = model or default_weights()
+    source = run.model or default_weights()
     if source is None:
         raise fail("--policy learned needs --model DIR (no weights ship with this install)")
     try:
         params = load_params(source)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    rows: list[LearnedCalibrationRow] = []
-    if played.is_file():
-        rows = [LearnedCalibrationRow.from_json(json.loads(line)) for line in played.read_text().splitlines() if line]
-        typer.echo(f"{len(rows)} played cases in {played}", err=True)
-    if opened is not None and chosen is not None:
-        done = {r.case_id for r in rows}
-        todo = [c for c in chosen if c.case.case_id not in done]
-        played.parent.mkdir(parents=True, exist_ok=True)
-        version = opened.version
+    played, opened = run.played, run.opened
+    rows = [LearnedCalibrationRow.from_json(row) for row in run.rows()]
+    if opened is not None:
         # As the benchmark plays it, but without abstaining on the probability bar: the refit needs every first
         # choice (the findings checks still refuse what a served answer would).
-        settings = settings.model_copy(update={"abstain_below": 0.0})
+        settings = run.settings.model_copy(update={"abstain_below": 0.0})
         policy, budget = _make_policy("learned", source, None, None, settings, index_knowledge(opened))
         if not isinstance(policy, LearnedPolicy):
             raise fail(f"{source}: not learned-policy weights")
-
-        def keep(row: LearnedCalibrationRow) -> None:
-            with played.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps({**row.to_json(), "index": version}) + "\n")
-
-        rows += play_rows(todo, policy, budget, opened, retriever_for("learned"), keep=keep)
+        todo = run.todo({r.case_id for r in rows})
+        rows += play_rows(todo, policy, budget, opened, retriever_for("learned"), keep=lambda r: run.keep(r.to_json()))
         typer.echo(f"{len(rows)} played cases in {played}", err=True)
-    if not fit_calibrator:
+    if not run.fit:
         return
     if not rows:
         raise fail(f"{played}: no played cases to fit on")
@@ -1298,7 +1288,7 @@ def _calibrate_learned(
         {"ece_out_of_fold": held, "publications": len({r.pmid or r.case_id for r in rows}), **_fit_record(played)}
     )
     params.calibration = calibration
-    target = out or (source.parent if source.is_file() else source)
+    target = run.out or (source.parent if source.is_file() else source)
     path = save_params(params, target, trained_by=read_trained_by(source))
     before = calibration.fitted_on["ece_before"]
     console.print(
@@ -1309,7 +1299,7 @@ def _calibrate_learned(
     )
 
 
-CALIBRATIONS: dict[CalibratedPolicy, Callable[..., None]] = {
+CALIBRATIONS: dict[CalibratedPolicy, Callable[[_CalibrationRun], None]] = {
     CalibratedPolicy.evidence: _calibrate_evidence,
     CalibratedPolicy.learned: _calibrate_learned,
 }

@@ -309,6 +309,16 @@ def shown(probability: float) -> float:
     return rounded
 
 
+def said(probability: float, *, as_percent: bool = False) -> str:
+    """A probability in two places (or a whole percentage) that never reads as certain or impossible unless it
+    is: ">0.99" / ">99%", "<0.01" / "<1%" at the ends."""
+    if 0.995 <= probability < 1.0:
+        return ">99%" if as_percent else ">0.99"
+    if 0.0 < probability < 0.005:
+        return "<1%" if as_percent else "<0.01"
+    return f"{probability:.0%}" if as_percent else f"{probability:.2f}"
+
+
 class NextStepsPlanner:
     """Plans next steps with one index's disease knowledge and (optionally) its retriever for guidelines.
 
