@@ -150,7 +150,8 @@ def _role(contribution: Contribution, supported: set[str]) -> str | None:
             # A finding merely related to one of the disease's (a shared ancestor) is not explained by it.
             return "not_explained" if contribution.relation == "related" else "supports"
         if contribution.relation == "implied":  # a more general finding of one the patient also has
-            return "supports" if contribution.matched_term in supported else "not_explained"
+            explained = contribution.matched_term in supported or contribution.frequency is not None
+            return "supports" if explained else "not_explained"
         return "not_explained"
     if contribution.evidence == "excluded" and contribution.kind in ("contradicts", "against"):
         return "contradicts"

@@ -754,7 +754,12 @@ class LikelihoodRatioScorer:
                     )
                 )
             for term_id, by in patient.implied:
-                items.append(Contribution(term_id, "neutral", "implied", by, None, 1.0, "observed"))
+                # Counted once, through ``by``; its own frequency in the disease (a kind of an annotated feature, or
+                # the feature itself) still says whether the disease explains it ("long fingers" beside "wrist sign":
+                # Marfan syndrome explains long fingers, as arachnodactyly, whatever it makes of the wrist sign).
+                items.append(
+                    Contribution(term_id, "neutral", "implied", by, self._own_frequency(row, term_id), 1.0, "observed")
+                )
             for term_id in patient.unknown:
                 items.append(Contribution(term_id, "neutral", "unknown", None, None, 1.0, "observed"))
             results.append(
@@ -768,6 +773,14 @@ class LikelihoodRatioScorer:
                 )
             )
         return results
+
+    def _own_frequency(self, row: int, term_id: str) -> float | None:
+        """The disease's frequency of ``term_id`` or a kind of it (``None``: not annotated, or annotated NOT)."""
+        column = self._terms.get(term_id)
+        if column is None or self._negated[row, column] > 0:
+            return None
+        frequency = float(self._closure_freq[row, column])
+        return frequency if frequency > 0 else None
 
     def _observed_contribution(self, row: int, term_id: str, part: _ObservedParts) -> Contribution:
         lr = float(part.lr[row])

@@ -69,3 +69,24 @@ def test_the_age_and_sex_are_listed_as_factors_and_counted_in_the_total() -> Non
     assert becker.log10_likelihood_ratio - plain.log10_likelihood_ratio == pytest.approx(math.log10(product), abs=0.01)
     (sma_age,) = [f for f in sma.factors if f.evidence == "age"]  # spinal muscular atrophy I: begins in infancy
     assert sma_age.fits and sma_age.matched_name is not None and sma_age.likelihood_ratio > 1
+
+
+def test_a_general_finding_the_disease_explains_is_explained_though_its_specific_kind_is_not() -> None:
+    """ "long fingers" beside "wrist sign" (a kind of long fingers Marfan syndrome is not annotated with): the
+    wrist sign is counted, once, and not explained; the long fingers are Marfan's arachnodactyly all the same."""
+    knowledge = get_hpo_knowledge()
+    long_fingers, wrist_sign = "HP:0100807", "HP:0025091"
+    assert long_fingers in knowledge.ancestors(wrist_sign)
+    case = Case(
+        case_id="w",
+        findings=(Finding(label="long fingers", hpo_id=long_fingers), Finding(label="wrist sign", hpo_id=wrist_sign)),
+    )
+    (marfan,) = explain_diagnoses([MARFAN], case, knowledge)
+    assert marfan is not None
+    assert [r.label for r in marfan.supports] == ["long fingers"]
+    (supported,) = marfan.supports
+    assert supported.frequency is not None and supported.frequency > 0.5 and supported.likelihood_ratio is None
+    assert [r.label for r in marfan.not_explained] == ["wrist sign"]
+    # Huntington disease has no kind of long fingers: neither is explained.
+    (huntington,) = explain_diagnoses(["OMIM:143100"], case, knowledge)
+    assert huntington is not None and not huntington.supports
