@@ -524,8 +524,9 @@ export function explanationDetail(d, patient = null) {
     h(
       "p",
       { class: "meta" },
-      "From the trace: likelihood ratios of each finding against this index's disease annotations (frequency = " +
-        "share of the disease's patients with the feature). A finding not understood counts as not explained. " +
+      "From the trace: likelihood ratios of each finding against this index's disease annotations (HPO's " +
+        "phenotype.hpoa rows; frequency = share of the annotated patients with the feature, so a disease card's " +
+        "own range, e.g. Orphanet's 80-99%, may differ). A finding not understood counts as not explained. " +
         "The age counts only when no onset is stated; a factor whose ratio is exactly 1 says nothing and is not listed.",
     ),
   );
