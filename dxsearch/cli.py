@@ -536,12 +536,18 @@ def print_next_steps(steps: NextSteps) -> None:
         say("ask next (expected information gain over the candidates):")
     for number, question in enumerate(steps.questions, start=1):
 
-        def shifts(favoured: Sequence[Shift]) -> str:
-            return "; ".join(f"{s.name} {said(s.before)}→{said(s.after)}" for s in favoured) or "none"
+        def shifts(favoured: Sequence[Shift], rest: float | None) -> str:
+            if favoured:
+                return "; ".join(f"{s.name} {said(s.before)}→{said(s.after)}" for s in favoured)
+            if rest is not None and rest >= steps.none_of_these + 0.005:  # no candidate gains: the rest does
+                return f"none of these {said(steps.none_of_these)}→{said(rest)}"
+            return "no candidate"
 
+        yes = shifts(question.if_present, question.none_of_these_if_present)
+        no = shifts(question.if_absent, question.none_of_these_if_absent)
         say(
             f"  {number}. {question.label} [{question.hpo_id}] · {question.information_gain_bits:.2f} bits · "
-            f"yes favours {shifts(question.if_present)} · no favours {shifts(question.if_absent)}"
+            f"yes favours {yes} · no favours {no}"
         )
     if steps.guidelines:
         say("guideline passages naming a diagnosis:")

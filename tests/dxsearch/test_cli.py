@@ -96,6 +96,10 @@ def test_diagnose_explain_prints_the_next_steps(small_index: Path, tmp_path: Pat
     if steps["questions"]:
         first = steps["questions"][0]
         assert f"1. {first['label']} [{first['hpo_id']}]" in result.stdout and "yes favours" in result.stdout
+        for question in steps["questions"]:  # an answer no candidate gains from says where the probability goes
+            if not question["if_absent"]:
+                assert "no favours none of these" in result.stdout or "no favours no candidate" in result.stdout
+    assert "favours none ·" not in result.stdout and not result.stdout.rstrip().endswith("favours none")
     plain = runner.invoke(app, args[:-3])  # without --explain: the differential only
     assert plain.exit_code == 0 and "next steps" not in plain.stdout
 
