@@ -182,6 +182,12 @@ _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
     (("ruled", "out"), "absent"),
     (("family", "history", "of"), "family_history"),
     (("family", "history"), "family_history"),
+    (("family", "hx", "of"), "family_history"),
+    (
+        ("fh", "of"),
+        "family_history",
+    ),  # "No FH of sudden cardiac death" (never bare "FH": familial hypercholesterolaemia)
+    (("fhx", "of"), "family_history"),
     # A relative as the subject of what follows: "his father had aortic dissection", "a sister with
     # seizures". Only before a verb or "with": "mother reports seizures" is the patient's history told.
     *(((relative, verb), "family_history") for relative in RELATIVES for verb in _RELATIVE_VERBS),
@@ -1275,6 +1281,8 @@ _ABOUT_RELATIVES = re.compile(
 _RELATIVE_LINE = re.compile(
     # a pedigree's label may come first: "II-1 (mother): colon cancer at 52"
     r"(?:^|(?<=[.!?;]))[ \t]*(?:[-*•·][ \t]*)?(?:[IVX]{1,4}[-.:]?\d{1,2}[ \t]*\(?[ \t]*)?"
+    # whose relative: "Patient's father: scoliosis", "Proband's mother: ptosis"
+    r"(?:(?:the\s+)?(?:patient|proband|child|boy|girl|baby|infant)['’]s\s+)?"
     r"(?:(?:maternal|paternal|older|younger|elder|half-?)\s*)?(?P<relative>"
     + "|".join(RELATIVES)
     + r")(?P<plural>s?)\)?(?:[ \t]*:|[ \t]+[-–][ \t])(?P<said>[^\n]*)",
@@ -1330,8 +1338,8 @@ def family_sections(text: str) -> list[tuple[int, int]]:
 #: sentence end or semicolon, "Patient:", "The patient has", "Proband:", "the child"; a pronoun ("He has") when it
 #: cannot be the relative (:func:`_turn_to_the_patient`); after ", and" / ", but", the patient named.
 _PATIENT_TURN = re.compile(
-    r"(?:^|[.;!?])[ \t]*(?:(?P<named>(?:(?:the|our)\s+)?(?:patient|proband|index\s+case)\b"
-    r"|the\s+(?:child|boy|girl|baby|infant)\b)|(?P<pronoun>he|she)\b)"
+    r"(?:^|[.;!?])[ \t]*(?:(?P<named>(?:(?:the|our)\s+)?(?:patient|proband|index\s+case)\b(?!['’]s\b)"
+    r"|the\s+(?:child|boy|girl|baby|infant)\b(?!['’]s\b))|(?P<pronoun>he|she)\b)"
     r"|,?\s+(?:and|but|while|whereas)\s+(?P<joined>(?:the|our)\s+(?:patient|proband)\b)",
     re.IGNORECASE | re.MULTILINE,
 )

@@ -797,6 +797,13 @@ def test_every_finding_phrase_names_a_current_phenotype_term() -> None:
         ),
         ("Father: deafness. Examination: scoliosis.", [("HP:0000365", "family_history"), (SCOLIOSIS, "present")]),
         ("Father: deafness. Sister: seizures.", [("HP:0000365", "family_history"), (SEIZURE, "family_history")]),
+        # whose relative: the patient's father is the father ("Patient's" names no turn to the patient)
+        ("Patient's father: scoliosis.", [(SCOLIOSIS, "family_history")]),
+        ("Proband's mother: ptosis.", [("HP:0000508", "family_history")]),
+        (
+            "Mother: ptosis. Patient's father: scoliosis.",
+            [("HP:0000508", "family_history"), (SCOLIOSIS, "family_history")],
+        ),
     ],
 )
 def test_a_sentence_naming_the_patient_ends_what_a_relative_says(
@@ -813,6 +820,7 @@ def test_a_sentence_naming_the_patient_ends_what_a_relative_says(
         ("There is no family history of seizures.", [(SEIZURE, True)]),
         ("No known family history of seizures or deafness.", [(SEIZURE, True), ("HP:0000365", True)]),
         ("Negative family history for seizures.", [(SEIZURE, True)]),
+        ("No FH of sudden cardiac death.", [("HP:0001645", True)]),
         ("Family history of deafness was negative.", [("HP:0000365", True)]),
         # ... while a family history stated is the family's, and a patient's negation does not reach it.
         ("Family history of deafness.", [("HP:0000365", False)]),
