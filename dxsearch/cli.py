@@ -36,7 +36,7 @@ from dxsearch.settings import Settings
 if TYPE_CHECKING:
     from dxsearch.agent import Trace
     from dxsearch.intake import CaseInput, PreparedCase
-    from dxsearch.intake.account import NotUnderstood
+    from dxsearch.intake.account import InputAccount, NotUnderstood
     from dxsearch.knowledge.explanation import Explanation, FindingRole
     from dxsearch.knowledge.hpo import HpoKnowledge
     from dxsearch.next_steps import DiagnosisRef, NextSteps, Shift
@@ -421,7 +421,8 @@ def print_trace(trace: Trace, *, explain: bool, text: str | None = None) -> None
     account = trace.input_account
     if account is not None:
         console.print(
-            f"input: {len(account.mapped)} item(s) mapped to HPO, {len(account.not_understood)} not understood",
+            f"input: {len(account.mapped)} HPO term(s) read from {_input_items(account)}, "
+            f"{len(account.not_understood)} part(s) not understood",
             highlight=False,
         )
         for item in account.not_understood:
@@ -506,6 +507,12 @@ _SCALES = {
     "among_candidates": "probabilities renormalised among them, as the differential's summed above 1",
     "equal": "no probabilities were given: taken as equally likely",
 }
+
+
+def _input_items(account: InputAccount) -> str:
+    """How many input items the terms were read from ("6 input items"; one item may hold several terms)."""
+    paths = {entry.path for entry in account.mapped} | {entry.path for entry in account.not_understood}
+    return f"{len(paths)} input item(s)"
 
 
 def print_next_steps(steps: NextSteps) -> None:
@@ -1092,8 +1099,8 @@ def calibrate_command(
         Path | None,
         typer.Option(
             "--played",
-            help="JSONL of played cases, appended case by case; a rerun resumes from it "
-            "[default: var/calibration-played-POLICY.jsonl].",
+            help="JSONL of played cases, appended case by case; a rerun resumes from it. Default: "
+            "var/calibration-played-POLICY.jsonl.",
         ),
     ] = None,
     play: Annotated[bool, typer.Option(help="Play the cases not yet in --played (--no-play: fit on it as is).")] = True,
@@ -1129,9 +1136,9 @@ def calibrate_command(
         corpus-builder build --out var/index-fold-$k --exclude-publications heldout \\
             --exclude-publications var/folds/fold-$k.txt
         dxsearch calibrate --index var/index-fold-$k --publications var/folds/fold-$k.txt \\
-            --cases 5000 --no-fit
+            --cases 5000 --played var/calibration-folds.jsonl --no-fit
       done
-      dxsearch calibrate --no-play
+      dxsearch calibrate --played var/calibration-folds.jsonl --no-play
 
     Without it, the index-side cases whose publication no kept annotation row cites (their answer
     was not curated from their paper, but their disease keeps the rows of other papers).
@@ -1157,6 +1164,8 @@ def _calibration_cases(opened: EmbeddedIndex, count: int, publications: Path | N
     if publications is not None:
         wanted = _left_out_fold(publications, knowledge.excluded_publications, opened.index_dir)
         pool = [c for c in pool if publication_id(c.pmid or "") in wanted]
+        if not pool:
+            raise fail(f"{publications}: no index-side case with findings is from these publications (held-out ones?)")
     return sorted(spread(pool, count), key=lambda c: hashlib.sha256(c.case.case_id.encode()).hexdigest())
 
 
@@ -1326,8 +1335,8 @@ def _left_out_fold(path: Path, excluded: frozenset[str], index_dir: Path) -> fro
     kept = wanted - excluded
     if kept:
         raise fail(
-            f"{index_dir} still holds {len(kept)} of the {len(wanted)} publications of {path} (e.g. {min(kept)}): "
-            f"build it with --exclude-publications {path}"
+            f"{index_dir} does not leave out {len(kept)} of the {len(wanted)} publications of {path} (e.g. "
+            f"{min(kept)}): build it with --exclude-publications {path}"
         )
     return wanted
 

@@ -761,3 +761,14 @@ def test_a_json_case_in_the_apis_shape_is_diagnosed_as_the_same_jsonl_row(small_
     assert from_json["case"]["age"] == "P14Y" and from_json["diagnoses"][0]["code"] == "OMIM:154700"
     assert [f["label"] for f in from_json["case"]["findings"]] == [f["label"] for f in from_row["case"]["findings"]]
     assert [d["code"] for d in from_json["diagnoses"]] == [d["code"] for d in from_row["diagnoses"]]
+
+
+def test_diagnose_counts_terms_and_the_input_items_they_were_read_from(small_index: Path, tmp_path: Path) -> None:
+    """One item may hold two terms ("Low-set, posteriorly rotated ears"): six items read as seven terms."""
+    case = tmp_path / "noonan.jsonl"
+    labels = ["Short stature", "Pulmonic stenosis", "Hypertelorism", "Low-set, posteriorly rotated ears"]
+    labels += ["Webbed neck", "Pectus excavatum"]
+    case.write_text(json.dumps({"case_id": "n1", "phenotypes": [{"label": x} for x in labels]}) + "\n")
+    result = runner.invoke(app, ["diagnose", "--case", str(case), "--index", str(small_index)])
+    assert result.exit_code == 0, result.output
+    assert "input: 7 HPO term(s) read from 6 input item(s), 0 part(s) not understood" in result.stdout

@@ -324,9 +324,15 @@ function renderNotUnderstood(account, note = null, sentFindings = null) {
       ),
     );
   }
-  const mapped = Array.isArray(account.mapped) ? account.mapped.length : 0;
+  const mappedEntries = Array.isArray(account.mapped) ? account.mapped : [];
+  // One input item may hold several terms ("Low-set, posteriorly rotated ears"): count both, each as what it is.
+  const inputItems = new Set([...mappedEntries, ...items].map((e) => String(e.path ?? ""))).size;
   return [
-    h("p", { class: "meta" }, `${mapped} input item(s) mapped to HPO terms; ${items.length} not understood:`),
+    h(
+      "p",
+      { class: "meta" },
+      `${mappedEntries.length} HPO term(s) read from ${inputItems} input item(s); ${items.length} part(s) not understood:`,
+    ),
     list,
   ];
 }

@@ -108,7 +108,7 @@ def test_a_fold_the_index_still_holds_is_refused_in_one_line(small_index: Path, 
             app, ["calibrate", "--policy", policy, "--index", str(small_index), "--publications", str(fold)]
         )
         assert result.exit_code == 2, result.output
-        assert "still holds 2 of the 2 publications" in result.output
+        assert "does not leave out 2 of the 2 publications" in result.output
         assert len(result.output.strip().splitlines()) == 1
 
 
