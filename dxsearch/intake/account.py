@@ -329,6 +329,14 @@ def read_items(
             abilities = ability_candidates(words, age_months)
             mentions = _best_per_term(lookup.mentions(words, stated=[*read_values, *abilities]))
             values = {(start + a, start + b, term) for a, b, term in read_values}
+            stated = _best_per_term(context.mentions(words))  # "mother affected, autosomal dominant pattern"
+            covered = [(m.start, m.end) for m in (*mentions, *stated)] + [(a, b) for a, b, _ in read_values]
+            covered += [span for span in read.spans if span is not None]
+            # "Arachnodactyly John Smith": words beside the terms that no HPO name uses may be anything typed into the
+            # wrong box (a name, an NHS number). The terms are read; the item's words are kept nowhere (``given``
+            # and the finding's label hold only what was read), as a note's are.
+            leftover = bool(_leftover(words, covered, lookup)) if mentions or stated else False
+            given = None if leftover else item.label
             for mention in mentions:
                 assertion = forced or mention.assertion
                 span = (start + mention.start, start + mention.end)
@@ -337,17 +345,17 @@ def read_items(
                     missed.append(NotUnderstood(path=path, span=span, given=item.label, reason=DENIED_OF_A_RELATIVE))
                     continue
                 if assertion in PATIENT_ASSERTIONS:
-                    # One term in the words: the finding keeps the caller's words; several: each its own words.
-                    label = words if len(mentions) == 1 else mention.label
+                    # One term in the words: the finding keeps the caller's words; several, or words beside it no
+                    # term uses: each its own words.
+                    label = words if len(mentions) == 1 and not leftover else mention.label
                     findings.append(Finding(label=label, hpo_id=mention.term_id, excluded=assertion == "absent"))
                 # Modifiers sharing one head ("Low-set, posteriorly rotated ears") are one item read as several terms.
                 span = (start, end) if shared else span
-                mapped.append(_mapped(path, span, item.label, mention.term_id, assertion, knowledge, values))
-            stated = _best_per_term(context.mentions(words))  # "mother affected, autosomal dominant pattern"
+                mapped.append(_mapped(path, span, given, mention.term_id, assertion, knowledge, values))
             for mention in stated:
                 span = (start + mention.start, start + mention.end)
                 assertion = forced or mention.assertion
-                mapped.append(_mapped(path, span, item.label, mention.term_id, assertion, knowledge))
+                mapped.append(_mapped(path, span, given, mention.term_id, assertion, knowledge))
             if mentions or stated:
                 continue
             if read.age is not None and not _has_content(words, read.spans):
@@ -447,6 +455,32 @@ def _shared_head(label: str, pieces: Sequence[Span], i: int, lookup: TermLookup)
         if lookup.lookup(middle) or lookup.mentions(middle):
             break  # a piece that names something alone ends the run of modifiers
     return i
+
+
+def _leftover(words: str, covered: Sequence[Span], lookup: TermLookup) -> list[Span]:
+    """The stretches of ``words`` between what was read (``covered``) that hold a word no HPO name uses or a
+    number of 3+ digits ("Arachnodactyly John Smith": " John Smith"), trimmed: a findings-list item's words that
+    are neither read nor needed to read it, which may be anything typed into the wrong box (a name, an NHS
+    number). Modifiers ("severe", "bilateral") and values read are not listed."""
+    unknown = lookup.unknown_words(words)
+    if not unknown:
+        return []
+    edges = sorted(covered)
+    gaps: list[Span] = []
+    at = 0
+    for a, b in [*edges, (len(words), len(words))]:
+        if a > at:
+            gaps.append((at, a))
+        at = max(at, b)
+    found: list[Span] = []
+    for a, b in gaps:
+        if any(a <= u < b for u, _ in unknown):
+            text = words[a:b]
+            left = a + len(text) - len(text.lstrip(" \t,;:.()-"))
+            right = b - (len(text) - len(text.rstrip(" \t,;:.()-")))
+            if right > left:
+                found.append((left, right))
+    return found
 
 
 def _has_content(words: str, covered: Sequence[Span]) -> bool:

@@ -598,6 +598,7 @@ class TermLookup:
                     add(adjective, term_id, _TIER_ADJECTIVE)
 
         self._entries: dict[str, _Entry] = {}
+        self._vocabulary: frozenset[str] | None = None  # every word of the entries, built on first use
         ambiguous: set[str] = set()
         for key, by_term in candidates.items():
             if len(by_term) == 1:  # most phrases: one term, nothing to arbitrate
@@ -1129,6 +1130,22 @@ class TermLookup:
         qualified = self._qualified_term(tokens[i][0].norm, inner[1])
         return (inner[0], qualified) if qualified is not None else None
 
+    def unknown_words(self, text: str) -> list[tuple[int, int]]:
+        """Spans of the words of ``text`` no name or synonym of the dictionary uses, and of numbers of 3+ digits.
+
+        What is left of a findings-list item beside the terms read in it ("Arachnodactyly John Smith"): words
+        a clinician's finding would not need, so the account lists them instead of dropping them unseen.
+        """
+        if getattr(self, "_vocabulary", None) is None:  # a lookup read back from an older cache has none yet
+            self._vocabulary = frozenset(word for key in self._entries for word in key.split()) | _READING_WORDS
+        assert self._vocabulary is not None
+        return [
+            (token.start, token.end)
+            for token in _tokens(text)
+            if (token.raw.isdigit() and len(token.raw) >= 3)
+            or (len(token.raw) >= 2 and not token.raw.isdigit() and token.norm not in self._vocabulary)
+        ]
+
     def _qualified_term(self, qualifier: str, term_id: str) -> str | None:
         """The term below ``term_id`` that "<qualifier> <a name of term_id>" names, if the dictionary spells one."""
         return self._qualified.get((qualifier, term_id))
@@ -1144,7 +1161,7 @@ _RECORD_AFTER = re.compile(r"\s*(?:[:#]\s*\d|(?:number|no\.)\b)", re.IGNORECASE)
 #: Around a capitalised word that is a person's name ("Amelia" is also an HPO term, absent limbs): a header's
 #: "Name:", "Re:", "Dear", "referring", "saw", or an age right after it ("Amelia, a 4-year-old girl", "Amelia (5)").
 _NAME_BEFORE = re.compile(
-    r"\b(?:name|re|dear|referring|refer|saw|see|seen)\s*[:,]?\s*(?:(?:mr|mrs|ms|miss)\.?\s+)?$", re.I
+    r"\b(?:name|re|dear|referring|refer|saw|see|seen|patient)\s*[:,]?\s*(?:(?:mr|mrs|ms|miss)\.?\s+)?$", re.I
 )
 _NAME_AFTER = re.compile(r"(?:\s+[A-Z]\.?)?\s*(?:,\s*(?:a|an|aged|now)\s+\d|\(\s*aged?\s*\d)")
 
@@ -1670,6 +1687,15 @@ def _cues_by_first_word() -> dict[str, tuple[tuple[tuple[str, ...], Assertion | 
 
 
 _CUES_BY_FIRST_WORD = _cues_by_first_word()
+#: The words the reading itself uses (cues, relatives, sides, qualifiers, connectives): words beside a term that
+#: say how it is meant, never "words no HPO name uses" (:meth:`TermLookup.unknown_words`).
+_READING_WORDS = frozenset(
+    {word for cue, _ in _CUES for word in cue}
+    | {word for cue in (*_POST_CUES, *_PSEUDO_CUES) for word in cue}
+    | set(_ADJACENT_CUES)
+    | {*RELATIVES, *_RELATIVE_VERBS, *_CONJUNCTIONS, *_ARTICLES, *COPULAS, *_SIDES, *_QUALIFIERS, *_DEGREE_ADVERBS}
+    | {*_INVESTIGATIONS, *_PATIENT_SUBJECTS, *_CLAUSE_BREAKERS}
+)
 
 
 def _possessive(token: _Token, text: str) -> bool:

@@ -536,6 +536,27 @@ def _stored_bytes(store: SqliteAuditStore) -> bytes:
     return b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
 
 
+def test_words_beside_a_term_in_a_findings_item_are_kept_out_of_the_record(
+    client: TestClient, store: SqliteAuditStore
+) -> None:
+    # A second user test: "Arachnodactyly John Smith" read Arachnodactyly and kept the whole item (the case's
+    # finding label, the account's given) in the append-only log; "Patient Amelia ..." read Amelia (absent limbs).
+    body = {"findings": ["Arachnodactyly John Smith", "Ectopia lentis", "Tall stature", "Patient Amelia Quixotic"]}
+    response = client.post("/v1/diagnose", json=body, headers=auth("clinician"))
+    assert response.status_code == 200, response.text
+    data = response.json()
+    record = store.get(data["audit_id"])
+    assert record is not None
+    for written in (json.dumps(record.to_json()), response.text, _stored_bytes(store).decode("utf-8", "replace")):
+        for word in ("John", "Amelia", "Quixotic"):
+            assert word not in written, word
+    account = data["account"]
+    first = next(m for m in account["mapped"] if m["path"] == "findings[0]")
+    assert (first["hpo_id"], first["given"], first["span"]) == ("HP:0001166", None, [0, 14])
+    assert "HP:0009827" not in {m["hpo_id"] for m in account["mapped"]}  # Amelia, a name here: no finding
+    assert [n["path"] for n in account["not_understood"]] == ["findings[3]"]
+
+
 def test_a_findings_list_item_not_understood_is_kept_out_of_the_record_as_a_notes_words_are(
     client: TestClient, store: SqliteAuditStore, log_stream: io.StringIO
 ) -> None:
