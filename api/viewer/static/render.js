@@ -302,6 +302,16 @@ function inputPlace(item, noteText = null, sentFindings = null) {
   return span ? `${String(item.path ?? "input")}, characters ${span[0]}–${span[1]}` : String(item.path ?? "input");
 }
 
+/** What a chip of the not-understood list says first: a relative's words are understood, only not the patient's
+ * (the intake's reason says which); other words were not understood, and maybe searched by their words. */
+export function notUnderstoodFlag(item) {
+  const reason = String(item.reason ?? "");
+  if (reason.startsWith("said of a relative, who does not have it"))
+    return "said of the family, who do not have it — not used: ";
+  if (reason.startsWith("said of a relative")) return "a relative's, not the patient's — not used: ";
+  return item.words_searched ? "not understood — searched by its words only: " : "not understood — not used: ";
+}
+
 /** The input items the intake did not understand: shown, never dropped ("not understood — not used", or
  * "searched by its words only" where the case keeps the words for retrieval without an HPO term). */
 function renderNotUnderstood(account, note = null, sentFindings = null) {
@@ -315,11 +325,7 @@ function renderNotUnderstood(account, note = null, sentFindings = null) {
       h(
         "li",
         { class: "chip not-understood", title: String(item.reason ?? "") },
-        h(
-          "span",
-          { class: "chip-flag" },
-          item.words_searched ? "not understood — searched by its words only: " : "not understood — not used: ",
-        ),
+        h("span", { class: "chip-flag" }, notUnderstoodFlag(item)),
         inputPlace(item, noteText, sentFindings),
       ),
     );
