@@ -84,9 +84,10 @@ class DiagnoseRequest(BaseModel):
         default=None, description="FHIR R4B or R5 Bundle with one Patient and its Observations."
     )
     sex: Sex | None = None
-    age: Annotated[str | None, BeforeValidator(_age, json_schema_input_type=str | int | None)] = Field(
-        default=None, description="ISO 8601 duration (P14Y) or whole years."
-    )
+    age: Annotated[
+        str | None,
+        BeforeValidator(_age, json_schema_input_type=str | Annotated[int, Field(ge=0, le=MAX_AGE_YEARS)] | None),
+    ] = Field(default=None, description="ISO 8601 duration (P14Y) or whole years.")
     patient_id: str | None = Field(
         default=None,
         min_length=1,

@@ -46,3 +46,11 @@ def test_the_request_schema_accepts_its_own_examples_and_what_the_server_accepts
         assert not list(validator.iter_errors(body)), body
         assert client.post("/v1/diagnose", json=body, headers=auth("clinician")).status_code == 200
     assert list(validator.iter_errors({"findings": [3]})), "a number is neither a label nor a finding object"
+    for age in (-3, 999):  # the schema refuses what the server refuses
+        assert list(validator.iter_errors({"findings": ["Arachnodactyly"], "age": age})), age
+        assert (
+            client.post(
+                "/v1/diagnose", json={"findings": ["Tall stature"], "age": age}, headers=auth("clinician")
+            ).status_code
+            == 422
+        )
