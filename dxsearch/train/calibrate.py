@@ -19,7 +19,7 @@ import hashlib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -128,8 +128,18 @@ def _gold_rank(matcher: GoldMatcher, labelled: LabelledCase, ranked: Sequence[tu
     return None
 
 
-def fold_of(case: CalibrationCase, folds: int = FOLDS) -> int:
-    """A stable fold per publication (per case when it has none)."""
+class Published(Protocol):
+    """A played case as the folds see it: its publication, and its own id for a case without one."""
+
+    @property
+    def case_id(self) -> str: ...
+
+    @property
+    def pmid(self) -> str | None: ...
+
+
+def fold_of(case: Published, folds: int = FOLDS) -> int:
+    """A stable fold per publication (per case when it has none); both calibrations' out-of-fold fits use it."""
     key = case.pmid or f"case:{case.case_id}"
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") % folds
 

@@ -10,7 +10,6 @@ vote says too little on the real index. Both paths go through :func:`calibration
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +28,8 @@ from dxsearch.policies.catalog import index_retriever
 from dxsearch.policies.learned import Calibration, LearnedPolicy
 from dxsearch.protocol import Reason
 from dxsearch.retrieval.embedded import EmbeddedIndex
-from dxsearch.train.calibrate import fit_temperature, isotonic
-from dxsearch.train.data import gold_for
+from dxsearch.train.calibrate import fit_temperature, fold_of, isotonic
+from dxsearch.train.data import training_cases
 from dxsearch.train.episodes import Episode, play
 from rewards.config import RewardConfig
 from rewards.gold import Gold
@@ -126,16 +125,14 @@ def play_rows(
     """
     env = DiagnosticEnv(index_retriever(index, retriever), budget)
     matcher = GoldMatcher(index, get_disease_ontology())
-    hidden = publication_documents(index)
     reward_config = RewardConfig()
     rows: list[LearnedCalibrationRow] = []
     with Progress(transient=True) as bar:
         task = bar.add_task("play", total=len(cases))
-        for labelled in cases:
-            gold = gold_for(labelled, matcher)
-            exclude = tuple(sorted(hidden.get(labelled.pmid or "", frozenset())))
-            episode = play(labelled.case, policy, env, gold, reward_config, exclude_doc_ids=exclude)
-            row = calibration_row(episode, gold, policy, case_id=labelled.case.case_id, pmid=labelled.pmid)
+        for case in training_cases(cases, matcher, publication_documents(index)):
+            labelled = case.labelled
+            episode = play(labelled.case, policy, env, case.gold, reward_config, exclude_doc_ids=case.hidden_doc_ids)
+            row = calibration_row(episode, case.gold, policy, case_id=labelled.case.case_id, pmid=labelled.pmid)
             if row is not None:
                 rows.append(row)
                 keep(row)
@@ -180,19 +177,14 @@ def out_of_fold_ece(rows: Sequence[LearnedCalibrationRow], *, folds: int = FOLDS
     stated: list[float] = []
     hits: list[bool] = []
     for fold in range(folds):
-        inside = [r for r in rows if _fold(r, folds) == fold]
-        outside = [r for r in rows if _fold(r, folds) != fold]
+        inside = [r for r in rows if fold_of(r, folds) == fold]
+        outside = [r for r in rows if fold_of(r, folds) != fold]
         if not inside or not outside:
             continue
         calibration = fit_rows(outside)
         stated += [first_probability(calibration, r) for r in inside]
         hits += [r.hit for r in inside]
     return expected_calibration_error(stated, hits) if stated else None
-
-
-def _fold(row: LearnedCalibrationRow, folds: int) -> int:
-    key = row.pmid or f"case:{row.case_id}"
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") % folds
 
 
 def _scores(row: LearnedCalibrationRow) -> npt.NDArray[np.float64]:
