@@ -335,7 +335,7 @@ def read_items(
             # "Arachnodactyly John Smith": words beside the terms that no HPO name uses may be anything typed into the
             # wrong box (a name, an NHS number). The terms are read; the item's words are kept nowhere (``given``
             # and the finding's label hold only what was read), as a note's are.
-            leftover = bool(_leftover(words, covered, lookup)) if mentions or stated else False
+            leftover = bool(mentions or stated) and _has_leftover(words, covered, lookup)
             given = None if leftover else item.label
             for mention in mentions:
                 assertion = forced or mention.assertion
@@ -457,30 +457,11 @@ def _shared_head(label: str, pieces: Sequence[Span], i: int, lookup: TermLookup)
     return i
 
 
-def _leftover(words: str, covered: Sequence[Span], lookup: TermLookup) -> list[Span]:
-    """The stretches of ``words`` between what was read (``covered``) that hold a word no HPO name uses or a
-    number of 3+ digits ("Arachnodactyly John Smith": " John Smith"), trimmed: a findings-list item's words that
-    are neither read nor needed to read it, which may be anything typed into the wrong box (a name, an NHS
-    number). Modifiers ("severe", "bilateral") and values read are not listed."""
-    unknown = lookup.unknown_words(words)
-    if not unknown:
-        return []
-    edges = sorted(covered)
-    gaps: list[Span] = []
-    at = 0
-    for a, b in [*edges, (len(words), len(words))]:
-        if a > at:
-            gaps.append((at, a))
-        at = max(at, b)
-    found: list[Span] = []
-    for a, b in gaps:
-        if any(a <= u < b for u, _ in unknown):
-            text = words[a:b]
-            left = a + len(text) - len(text.lstrip(" \t,;:.()-"))
-            right = b - (len(text) - len(text.rstrip(" \t,;:.()-")))
-            if right > left:
-                found.append((left, right))
-    return found
+def _has_leftover(words: str, covered: Sequence[Span], lookup: TermLookup) -> bool:
+    """Whether ``words`` hold, outside what was read (``covered``), a word no HPO name uses or a number of 3+
+    digits ("Arachnodactyly John Smith"): words neither read nor needed to read the item, which may be anything
+    typed into the wrong box (a name, an NHS number). Modifiers ("severe", "bilateral") and values read are not."""
+    return any(not any(a <= start < b for a, b in covered) for start, _ in lookup.unknown_words(words))
 
 
 def _has_content(words: str, covered: Sequence[Span]) -> bool:
