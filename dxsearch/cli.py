@@ -13,7 +13,7 @@ import shlex
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -1169,12 +1169,12 @@ def _calibration_cases(opened: EmbeddedIndex, count: int, publications: Path | N
     return sorted(spread(pool, count), key=lambda c: hashlib.sha256(c.case.case_id.encode()).hexdigest())
 
 
-def _fit_record(played: Path) -> dict[str, Any]:
+def _fit_record(run: _CalibrationRun) -> dict[str, Any]:
     """What every fit records of where its rows came from."""
     return {
         "source": "index-side phenopacket cases, own publication hidden from retrieval, each ranked with the "
         "disease knowledge of the index it was played on (see the README's calibration section)",
-        "played_on_indexes": _played_indexes(played),
+        "played_on_indexes": dict(sorted(run.indexes.items())),
         "command": shlex.join(["dxsearch", *sys.argv[1:]]) + " (DXSEARCH_ABSTAIN_* at their defaults)",
     }
 
@@ -1192,11 +1192,15 @@ class _CalibrationRun:
     out: Path | None
     model: Path | None
 
+    #: Rows of --played by the index version they were played on (rows from before versions were kept: "unknown").
+    indexes: Counter[str] = field(default_factory=Counter)
+
     def rows(self) -> list[dict[str, Any]]:
         """The rows played so far (said on stderr)."""
         if not self.played.is_file():
             return []
         rows = [json.loads(line) for line in self.played.read_text(encoding="utf-8").splitlines() if line]
+        self.indexes.update(str(row.get("index") or "unknown") for row in rows)
         typer.echo(f"{len(rows)} played cases in {self.played}", err=True)
         return rows
 
@@ -1210,6 +1214,7 @@ class _CalibrationRun:
         self.played.parent.mkdir(parents=True, exist_ok=True)
         with self.played.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps({**row, "index": self.opened.version}) + "\n")
+        self.indexes[self.opened.version] += 1
 
 
 def _calibrate_evidence(run: _CalibrationRun) -> None:
@@ -1257,7 +1262,7 @@ def _calibrate_evidence(run: _CalibrationRun) -> None:
         and r.ics
     ]
     calibrator = fit(kept)
-    fitted_on = {**calibrator.fitted_on, "played": len(rows), **_fit_record(played)}
+    fitted_on = {**calibrator.fitted_on, "played": len(rows), **_fit_record(run)}
     calibrator = calibrator.model_copy(update={"fitted_on": fitted_on})
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(calibrator.model_dump_json(indent=2) + "\n", encoding="utf-8")
@@ -1300,7 +1305,7 @@ def _calibrate_learned(run: _CalibrationRun) -> None:
     calibration = fit_rows(rows)
     held = out_of_fold_ece(rows)
     calibration.fitted_on.update(
-        {"ece_out_of_fold": held, "publications": len({r.pmid or r.case_id for r in rows}), **_fit_record(played)}
+        {"ece_out_of_fold": held, "publications": len({r.pmid or r.case_id for r in rows}), **_fit_record(run)}
     )
     params.calibration = calibration
     target = run.out or (source.parent if source.is_file() else source)
@@ -1339,15 +1344,6 @@ def _left_out_fold(path: Path, excluded: frozenset[str], index_dir: Path) -> fro
             f"{min(kept)}): build it with --exclude-publications {path}"
         )
     return wanted
-
-
-def _played_indexes(played: Path) -> dict[str, int]:
-    """How many rows of a --played file each index version played (rows before versions were kept: "unknown")."""
-    counts: Counter[str] = Counter()
-    for line in played.read_text(encoding="utf-8").splitlines() if played.is_file() else []:
-        if line.strip():
-            counts[str(json.loads(line).get("index") or "unknown")] += 1
-    return dict(sorted(counts.items()))
 
 
 @app.command("tiny-model")
