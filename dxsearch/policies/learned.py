@@ -219,15 +219,20 @@ def save_params(params: LearnedParams, model_dir: Path, *, trained_by: str) -> P
     return path
 
 
+def _weights_file(model_dir: Path) -> Path:
+    """The weights file of a model directory (or the file itself, as the package ships it)."""
+    return model_dir / WEIGHTS_NAME if model_dir.is_dir() else model_dir
+
+
 def read_trained_by(model_dir: Path) -> str:
     """The command that trained the weights in ``model_dir`` (kept when only the confidence map is refitted)."""
-    path = model_dir / WEIGHTS_NAME if model_dir.is_dir() else model_dir
+    path = _weights_file(model_dir)
     return str(json.loads(path.read_text(encoding="utf-8")).get("trained_by", "unknown"))
 
 
 def load_params(model_dir: Path) -> LearnedParams:
     """The weights in ``model_dir``; features of another version or shape are refused, not guessed."""
-    path = model_dir / WEIGHTS_NAME if model_dir.is_dir() else model_dir
+    path = _weights_file(model_dir)
     if not path.is_file():
         raise ValueError(f"{model_dir}: no {WEIGHTS_NAME} (train one with `dxsearch train --preset cpu-policy`)")
     payload: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
