@@ -206,10 +206,18 @@ def fit_temperature(scored: Sequence[tuple[npt.NDArray[np.float64], int]]) -> fl
 
 
 def isotonic(x: Sequence[float], y: Sequence[float], *, prior_strength: float = 0.0) -> tuple[list[float], list[float]]:
-    """Pool-adjacent-violators: the non-decreasing step fit of ``y`` on ``x``, as (knots, values).
+    """Centred isotonic regression: pool-adjacent-violators, each block kept as one knot at its centre.
+
+    Pool-adjacent-violators gives non-decreasing steps; read as steps, every input of a block (first-choice
+    probabilities from 0.15 to 0.40, in one fit) maps to one number, so very different evidence reads as
+    the same probability. Each block is kept instead as one knot, at the mean ``x`` of its points, with
+    the block's accuracy as its value; interpolating between knots (``np.interp``) rises strictly from
+    one block to the next and is flat only beyond the first and last knots (Oron & Flournoy's centred
+    isotonic regression). The block means are kept at the knots, so the fit keeps the mean of ``y``
+    only approximately.
 
     Equal ``x`` values are pooled first (one point, weighted by its count), so tied inputs map to one
-    value and the fit keeps the mean of ``y`` (confidences rounded for display tie often).
+    value (confidences rounded for display tie often).
 
     ``prior_strength`` > 0 adds that many pseudo-points at the mean of ``y`` to every block, so a
     block of a few points all right (or all wrong) maps to a probability short of 1 (or 0): a fit
@@ -226,35 +234,28 @@ def isotonic(x: Sequence[float], y: Sequence[float], *, prior_strength: float = 
         tally = pooled.setdefault(float(xi), [0.0, 0.0])
         tally[0] += float(yi)
         tally[1] += 1.0
-    blocks: list[list[float]] = []  # [sum of y, count, min x, max x]
+    blocks: list[list[float]] = []  # [sum of y, count, sum of x, min x, max x]
 
     def pool(violates: Callable[[list[float], list[float]], bool]) -> None:
         while len(blocks) > 1 and violates(blocks[-2], blocks[-1]):
             last = blocks.pop()
             blocks[-1][0] += last[0]
             blocks[-1][1] += last[1]
-            blocks[-1][3] = last[3]
+            blocks[-1][2] += last[2]
+            blocks[-1][4] = last[4]
 
     for xi in sorted(pooled):
         total, count = pooled[xi]
-        blocks.append([total, count, xi, xi])
-        if prior_strength:  # equal means pool too, so that the prior shrinks whole steps, not single points
-            pool(lambda a, b: a[0] / a[1] >= b[0] / b[1])
-        else:
-            pool(lambda a, b: a[0] / a[1] > b[0] / b[1])
+        blocks.append([total, count, xi * count, xi, xi])
+        # Equal means pool too: the map rises strictly between knots, and the prior shrinks whole steps.
+        pool(lambda a, b: a[0] / a[1] >= b[0] / b[1])
     if prior_strength:  # shrunk steps of different sizes can cross: pool them again until they rise
         raw, blocks = blocks, []
         for block in raw:
             blocks.append(block)
-            pool(lambda a, b: value(a) > value(b))
-    knots: list[float] = []
-    values: list[float] = []
-    for block in blocks:
-        low, high = block[2], block[3]
-        for point in (low, high) if high > low else (low,):
-            knots.append(point)
-            values.append(value(block))
-    return knots, values
+            pool(lambda a, b: value(a) >= value(b))
+    centres = [min(max(block[2] / block[1], block[3]), block[4]) for block in blocks]  # rounding stays inside
+    return centres, [value(block) for block in blocks]
 
 
 def _top_probabilities(calibrator: Calibrator, cases: Sequence[CalibrationCase]) -> list[float]:
