@@ -39,8 +39,10 @@ from dxsearch.knowledge.term_lookup import (
     Candidate,
     ExtractedTerm,
     TermLookup,
+    family_sections,
     normalise,
     obo_stanzas,
+    said_of_a_relative,
     speaks_of_a_relative,
 )
 
@@ -524,11 +526,18 @@ def read_text(
         if m not in denied_by_relative
     )
     used = [(m.start, m.end) for m in [*mentions, *stated]] + demographics.spans
+    sections = family_sections(text)
     missed = tuple(
         sorted(
             [
                 *(
-                    NotUnderstood(path="text", span=span, reason=NO_TERM)
+                    # "Father has NF1": a relative's diagnosis names no finding of the patient, and "no HPO term
+                    # matches" would send the clinician looking for a spelling fault that is not there.
+                    NotUnderstood(
+                        path="text",
+                        span=span,
+                        reason=OF_A_RELATIVE if said_of_a_relative(text, span, sections) else NO_TERM,
+                    )
                     for span in segments(text)
                     if not any(start < span[1] and span[0] < end for start, end in used)
                     and not _said_of_the_last(text, span, used)

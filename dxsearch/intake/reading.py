@@ -26,6 +26,7 @@ from dxsearch.intake.account import (
     NOT_A_FINDING,
     NOT_A_FINDING_POSSIBLE,
     NOT_A_FINDING_RULED_OUT,
+    OF_A_RELATIVE,
     InputAccount,
     ItemIn,
     MappedItem,
@@ -219,7 +220,7 @@ def intake(
         sex_from=sex_from,
         sex_span=sex_span,
     )
-    _require_observed(case, source, account.mapped)
+    _require_observed(case, source, account.mapped, account.not_understood)
     return PreparedCase(case, source, identified=payload.patient_id is not None, account=account)
 
 
@@ -302,12 +303,14 @@ def _unique(findings: Iterable[Finding]) -> list[Finding]:
     return kept
 
 
-def _require_observed(case: Case, source: CaseSource, mapped: Sequence[MappedItem] = ()) -> None:
+def _require_observed(
+    case: Case, source: CaseSource, mapped: Sequence[MappedItem] = (), not_understood: Sequence[NotUnderstood] = ()
+) -> None:
     """Refuses a case without an observed finding, in words that say what was read.
 
     Why: a note of negations ("No seizures. No microcephaly."), of possibilities or of relatives' findings was
     read, as such; telling the clinician nothing was recognised would send them looking for a spelling fault
-    that is not there.
+    that is not there. A relative's diagnosis no term names ("Father has NF1") counts as a relative's.
     """
     if case.observed:
         return
@@ -315,6 +318,7 @@ def _require_observed(case: Case, source: CaseSource, mapped: Sequence[MappedIte
         raise NoFindingsError("the case has no observed finding: give at least one finding that is present")
     said = Counter(m.assertion for m in mapped if m.kind == "finding" and m.assertion not in ("present", "historical"))
     said["absent"] = len(case.excluded)
+    said["family_history"] += sum(1 for n in not_understood if n.reason == OF_A_RELATIVE)
     ways = [f"{_ASSERTION_WORDS[a]} ({n})" for a, n in sorted(said.items(), key=lambda an: -an[1]) if n]
     if ways:
         raise NoFindingsError(

@@ -23,8 +23,12 @@ stems matches a term whatever the word order and form ("dilated aortic root",
 "dislocated lenses") if exactly one term has that bag. Mentions carry a
 ConText-style assertion (present, absent, family history, uncertain,
 historical) with clause scope, "apart from" / "other than" ending it, "normal
-X" and "X was not seen" asserting absence. ``bench/bench_term_variants.py``
-measures how this generalises and what it costs in precision.
+X" and "X was not seen" asserting absence; hedges ("likely", "presumed",
+"consistent with") scoped to the mention after them, "X vs Y" uncertain on
+both sides, "X-free" absent (or, said since when, for how long or on what,
+historical), and a past-history heading ("PMH:") historical to the end of its
+sentence or section. ``bench/bench_term_variants.py`` measures how this
+generalises and what it costs in precision.
 """
 
 from __future__ import annotations
@@ -165,6 +169,26 @@ _INVESTIGATIONS = (
     *("ct", "mri", "mra", "scan", "echo", "echocardiogram", "ultrasound", "uss", "xray", "ray", "ecg", "eeg", "emg"),
     *("biopsy", "bloods", "panel", "sequencing", "thorax", "chest", "brain", "abdomen", "spine", "head"),
 )
+#: Hedges whose scope is the mention right after them, not their clause (ConText's probable-existence cues, scoped
+#: narrowly): "likely hepatomegaly", "presumed hypothyroidism", "equivocal splenomegaly", "consistent with
+#: periventricular leukomalacia". The scope runs through the words a mention may open with (a qualifier, a degree,
+#: "to have") and, after the mention, through a list of mentions ("likely hepatomegaly and splenomegaly"); any other
+#: word ends it, so "Likely Marfan syndrome with tall stature" leaves the tall stature the patient's, and the
+#: findings a sentence lists before "consistent with" are never touched (a cue looks forward only).
+_NARROW_CUES: tuple[tuple[str, ...], ...] = (
+    ("likely",),
+    ("presumed",),
+    ("presumably",),
+    ("equivocal",),
+    ("consistent", "with"),
+    ("compatible", "with"),
+    ("suggestive", "of"),
+)
+#: ... of which these hedge only where they open their sentence or clause, an impression given as a fit ("Consistent
+#: with scoliosis.", "Impression: compatible with VSD"): after the evidence they qualify ("MRI findings consistent
+#: with periventricular leukomalacia", "features consistent with X"), ConText's rules (medspaCy's) end a scope at them
+#: and affirm what follows, as annotators of clinical descriptions and abstracts do.
+_OPENING_HEDGES = frozenset({("consistent", "with"), ("compatible", "with")})
 # Cues that open a clause with an assertion other than "present", in normalised tokens; the longest cue
 # starting at a token wins, so "family history of" is a family cue and not "history of".
 _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
@@ -204,6 +228,8 @@ _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
     (("misdiagnosed", "as"), "uncertain"),
     (("misdiagnosed", "with"), "uncertain"),
     (("possibly",), "uncertain"),
+    # a hedge on the mention that follows (:data:`_NARROW_CUES`): "likely hepatomegaly", "consistent with X"
+    *((cue, "uncertain") for cue in _NARROW_CUES),
     (("suspected",), "uncertain"),
     (("suspicion", "of"), "uncertain"),
     (("probable",), "uncertain"),
@@ -212,6 +238,7 @@ _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
     # "to exclude ectopia lentis"; "screening for Wilms tumour"; "at risk of scoliosis"; ConText's cues.
     (("if",), "uncertain"),
     (("rule", "out"), "uncertain"),
+    (("r", "o"), "uncertain"),  # "r/o optic glioma", "R/O hepatomegaly": rule out
     (("exclude",), "uncertain"),
     (("query",), "uncertain"),
     (("unlikely",), "uncertain"),
@@ -241,6 +268,17 @@ _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
     (("history", "of"), "historical"),
     (("previous",), "historical"),
     (("previously",), "historical"),
+    (("prior",), "historical"),  # "Prior VSD closure" ("prior to" is a pseudo-cue)
+    # a past history written short, before its items without a colon: "Hx asthma", "PMH eczema" (with a colon, a
+    # heading: :func:`history_sections`); "past" alone is no cue ("over the past 2 months, seizures")
+    (("hx",), "historical"),
+    (("pmh",), "historical"),
+    (("pmhx",), "historical"),
+    (("phx",), "historical"),
+    (("past", "history"), "historical"),
+    (("past", "hx"), "historical"),
+    (("past", "medical", "history"), "historical"),
+    (("past", "medical", "hx"), "historical"),
     (("s", "p"), "historical"),  # "s/p VSD repair": status post
     (("status", "post"), "historical"),
     (("h", "o"), "historical"),  # "h/o febrile seizures": history of
@@ -298,6 +336,7 @@ _PSEUDO_CUES: tuple[tuple[str, ...], ...] = (
     ("not", "necessarily"),
     ("not", "cause"),
     ("not", "certain", "whether"),
+    ("prior", "to"),  # a time, not a history: "prior to surgery she had seizures"
     # a letter's courtesy, not a hypothesis: "I would be grateful if you could see this girl with nosebleeds"
     ("if", "you", "could"),
     ("if", "you", "would"),
@@ -697,12 +736,14 @@ class TermLookup:
         Greedy longest match over normalised tokens within a sentence. A mention inside a clause opened
         by a cue ("no", "denies", "without", "negative for", "absence of"; "family history of", a relative
         as subject or in the possessive; "possible", "suspected", "if", "to exclude", "at risk of";
-        "history of", "previous") takes that cue's assertion; the clause ends at a semicolon, sentence end
-        or "but", and at a comma unless a list of terms goes on ("no scoliosis, pectus excavatum or
-        arachnodactyly"). Cues after a mention ("was normal", "cannot be excluded", "in his mother",
-        "Scoliosis: no") and a "Family history:" section (:func:`family_sections`) assert it too; a
-        mention naming a place ("Epilepsy Clinic") is no mention. Coordinations share words
-        (:meth:`_distributed`).
+        "history of", "previous", "prior", "Hx") takes that cue's assertion; the clause ends at a semicolon,
+        sentence end or "but", and at a comma unless a list of terms goes on ("no scoliosis, pectus excavatum
+        or arachnodactyly"). A hedge (:data:`_NARROW_CUES`: "likely", "consistent with") covers only the
+        mention after it and a list joined to it by "and" / "or". Cues after a mention ("was normal", "cannot
+        be excluded", "Scoliosis likely.", "in his mother", "Scoliosis: no", "vs syncope", "seizure-free",
+        :func:`_free_of`), a "Family history:" section (:func:`family_sections`) and a past-history section
+        (:func:`history_sections`) assert it too; a mention naming a place ("Epilepsy Clinic") is no mention.
+        Coordinations share words (:meth:`_distributed`).
 
         ``candidates`` are ``(start, end, term_id)`` character spans another recogniser proposes (see
         ``dxsearch.intake.second_reader``): one of two words or more that starts and ends on a word of
@@ -725,6 +766,14 @@ class TermLookup:
             found = [
                 replace(m, assertion="family_history")  # "excluded" stays: "no hearing loss" in the family
                 if any(start <= m.start < end for start, end in sections)
+                else m
+                for m in found
+            ]
+        past = history_sections(text)
+        if past:
+            found = [
+                replace(m, assertion="historical")  # only what is said present: "PMH: no asthma" stays denied
+                if m.assertion == "present" and any(start <= m.start < end for start, end in past)
                 else m
                 for m in found
             ]
@@ -873,9 +922,12 @@ class TermLookup:
         listing = False  # since the last cue, only list items and conjunctions: a list the cue may run through
         unknown = 0  # words since the last comma, conjunction or mention that name nothing: a list item ends soon
         adjacent: tuple[int, Assertion] | None = None  # (token index, assertion) of an adjacent-only cue
+        narrow: Assertion | None = None  # under a narrow cue ("likely"): the assertion its scope hands back to
         ends = {token.end: index + 1 for index, (token, _) in enumerate(tokens)} if candidates else {}
         i = 0
         while i < len(tokens):
+            if tokens[i][1] and narrow is not None:
+                assertion, narrow = narrow, None  # "likely hepatomegaly, scoliosis": a hedge ends at a comma
             if tokens[i][1] and not (listing and self._list_item_at(tokens, i)):
                 # A comma ends a cue's clause, unless a list goes on ("no X, Y or Z"; "her mother had balding,
                 # cataracts"); "Parents are well, hypotonia since birth" is the patient's hypotonia, but "Mum has no
@@ -888,6 +940,7 @@ class TermLookup:
                 )
                 assertion = assertion if goes_on else "present"
                 relative_denies = False
+                narrow = None if not goes_on else narrow
             if tokens[i][1]:
                 unknown = 0
             match = self._longest_match(tokens, i)
@@ -929,11 +982,20 @@ class TermLookup:
                     post = 0  # "Marked hypotonia (absent reflexes)": a bracket opens an item of its own
                 if said == "present" and (post or _CHECKLIST_NO.match(text, last.end)):
                     said = "absent"
-                unsure = _cue_after(tokens, end, _POST_UNCERTAIN, across_commas=True) or _cue_after(
-                    tokens, end, _POST_TESTED
+                unsure = (
+                    _cue_after(tokens, end, _POST_UNCERTAIN, across_commas=True)
+                    or _cue_after(tokens, end, _POST_TESTED)
+                    or _post_likely(tokens, end)
                 )
                 if unsure and said == "present":
                     said, post = "uncertain", max(post, unsure)
+                other = self._versus(tokens, end)  # "seizures vs syncope": a differential, both uncertain
+                if other is not None:
+                    said = "uncertain" if said == "present" else said
+                    adjacent = (other, "uncertain")
+                free = _free_of(tokens, end) if not post else None  # "seizure-free for 2 years on valproate"
+                if free is not None and said in ("present", "historical"):
+                    said, post = free, 1
                 over = _cue_after(tokens, end, POST_HISTORICAL, across_commas=True)
                 if over and said == "present":
                     said, post = "historical", max(post, over)
@@ -954,6 +1016,10 @@ class TermLookup:
                 listing = listing or (said == "family_history" and assertion == "family_history")
                 continue
             cue = _cue(tokens, i, text)
+            if cue is not None and cue[0] == ("free", "of") and _said_since(tokens, i + 2):
+                cue = cue[0], "historical"  # "free of seizures since starting levetiracetam": as "seizure-free"
+            elif cue is not None and cue[0] in _OPENING_HEDGES and i > 0 and not tokens[i][1]:
+                cue = cue[0], None  # "MRI findings consistent with PVL": the evidence before it affirms what follows
             if cue is not None:
                 # "no history of seizures", "denies previous surgery": a negated history is still denied;
                 # "his father has never had seizures": a relative's negation is still said of the relative.
@@ -963,9 +1029,16 @@ class TermLookup:
                     # "No family history of sudden death", "There is no known family history of seizures": the family
                     # is said not to have it, as when a relative is ("Mum has no muscle problems").
                     relative_denies = _denied_just_before(tokens, i)
-                if not (cue[1] == "historical" and assertion == "absent") and not (
+                hedge = cue[1] is not None and cue[0] in _NARROW_CUE_SET
+                if hedge and assertion == "family_history":
+                    pass  # "her mother likely had seizures": still the mother's
+                elif not (cue[1] == "historical" and assertion == "absent") and not (
                     cue[1] == "absent" and assertion == "family_history"
                 ):
+                    if hedge:
+                        narrow = narrow or assertion  # the scope's end hands back what held before it
+                    elif cue[1] is not None:
+                        narrow = None
                     assertion = cue[1] or assertion
                 listing = cue[1] is not None and cue[1] != "present"
                 # A relative's cue ("brother walked", "sister cannot") ends at the relative: the verb may start a
@@ -984,6 +1057,8 @@ class TermLookup:
                 # weakness"), not through a clause ("no fever reported today, hypotonia").
                 unknown += 1
                 listing = listing and unknown <= _LIST_ITEM_WORDS
+                if narrow is not None and tokens[i][0].norm not in _NARROW_SCOPE_WORDS:
+                    assertion, narrow = narrow, None  # "Likely Marfan syndrome with tall stature": the hedge ends
             adjacent_cue = _ADJACENT_CUES.get(tokens[i][0].norm)
             if adjacent_cue is not None:
                 adjacent = (i + 1, adjacent_cue)
@@ -993,8 +1068,21 @@ class TermLookup:
                 # "and had" goes on with the relative ("his father has a large head and had a nodule removed")
                 or (assertion not in ("present", "family_history") and _patient_asserts(tokens, i))
             ):
-                assertion = "present"
+                assertion, narrow = "present", None
             i += 1
+
+    def _versus(self, tokens: list[tuple[_Token, bool]], end: int) -> int | None:
+        """Where the other side of a differential starts, when "vs" / "versus" joins a mention ending at ``end`` to
+        another ("seizures vs syncope", "hepatomegaly versus mild splenomegaly"): both are uncertain. ``None`` when
+        no mention follows it ("in patients with seizures versus controls" leaves the seizures alone)."""
+        if end + 1 >= len(tokens) or tokens[end][0].norm not in _VERSUS or tokens[end][1] or tokens[end + 1][1]:
+            return None
+        for j in (end + 1, end + 2):
+            if j < len(tokens) and (self._longest_match(tokens, j) or self._bag_match(tokens, j)):
+                return j
+            if j >= len(tokens) or tokens[j][0].norm not in _MODIFIERS:
+                return None
+        return None
 
     def _list_item_at(self, tokens: list[tuple[_Token, bool]], i: int) -> bool:
         """Whether a list item starts at ``i`` (after a comma): a term, alone up to the next comma, "and",
@@ -1153,9 +1241,15 @@ class TermLookup:
 
 #: Words before an acronym that make it a record's name ("Patient ID", "study ID"), and what after it does ("ID: 4411",
 #: "ID #12", "ID number").
-_RECORD_WORDS = frozenset({"patient", "study", "sample", "hospital", "record", "subject", "mrn", "nhs", "specimen"})
+_RECORD_WORDS = frozenset(
+    {"patient", "study", "sample", "hospital", "record", "subject", "mrn", "nhs", "specimen", "photo", "staff"}
+)
 _RECORD_ACRONYMS = frozenset({"ID", "MRN", "NHS", "DOB", "CHI", "URN"})
-_RECORD_AFTER = re.compile(r"\s*(?:[:#]\s*\d|(?:number|no\.)\b)", re.IGNORECASE)
+#: ... and what it names when a thing that carries it follows: "ID badge checked", "ID band on", "ID bracelet".
+_RECORD_AFTER = re.compile(
+    r"\s*(?:[:#]\s*\d|(?:number|no\.|badges?|cards?|bracelets?|bands?|wristbands?|tags?|checked|verified)(?!\w))",
+    re.IGNORECASE,
+)
 
 
 #: Around a capitalised word that is a person's name ("Amelia" is also an HPO term, absent limbs): a header's
@@ -1229,7 +1323,7 @@ def _sentences(text: str, kept: Sequence[tuple[int, int]] = ()) -> Iterator[list
     """Tokens grouped by sentence; the flag marks a token after a comma or semicolon (a new clause).
 
     No sentence ends inside a span of ``kept`` (another reader's proposal: "IQ: 55", "OFC: -3 SD"), nor at a
-    decimal point ("2.5 SD").
+    decimal point ("2.5 SD") or the point of "vs.".
     """
     sentence: list[tuple[_Token, bool]] = []
     previous_end = 0
@@ -1237,6 +1331,8 @@ def _sentences(text: str, kept: Sequence[tuple[int, int]] = ()) -> Iterator[list
     for token in _tokens(text):
         gap = text[previous_end : token.start]
         decimal = gap in (".", ",") and sentence and sentence[-1][0].raw[-1:].isdigit() and token.raw[:1].isdigit()
+        # "seizures vs. syncope": the point of an abbreviation ends no sentence
+        decimal = decimal or (bool(sentence) and sentence[-1][0].raw.casefold() == "vs" and gap.strip() == ".")
         inside = depth > 0 or "(" in gap.split(")")[-1]
         # A colon after a cue opens its list ("Negative for: fever, rash"), as one inside brackets goes on.
         colon_goes_on = inside or _opens_a_list(sentence)
@@ -1318,6 +1414,39 @@ _PATIENT_LINE = re.compile(
 )
 #: A heading of another section: a line that starts with a few words and a colon ("Examination:").
 _OTHER_HEADING = re.compile(r"^[ \t]*[A-Za-z][A-Za-z /&()-]{1,40}:", re.MULTILINE)
+
+
+#: A past-history heading: "Past history:", "Past medical history:", "PMH:", "PMHx:", "Medical history:", "Previous
+#: history:", at the start of a line or after a sentence. Not "History:" alone nor "Hx:", which head the history of
+#: the presenting complaint (current), nor "Family medical history:".
+_HISTORY_HEADING = re.compile(
+    r"(?:^|(?<=[.;!?])[ \t]+)[ \t]*(?:[-*•·][ \t]*)?(?:past\s+(?:medical\s+|surgical\s+)?(?:history|hx)"
+    r"|previous\s+(?:medical\s+)?history|medical\s+history|pmhx?|phx|psh)[ \t]*:",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def history_sections(text: str) -> list[tuple[int, int]]:
+    """Character spans of a note's past-history sections: what they say present is the patient's history.
+
+    A heading with text on its line ("PMH: asthma, eczema.", "Past history: recurrent otitis media") runs to the end
+    of its sentence: a note typed as one paragraph ("PMH: asthma. Tall stature, arachnodactyly.") goes on about
+    the patient today after it, and today's findings read as history would mislead more than a second history
+    sentence read as today's. A heading alone on its line runs to the next blank line or heading.
+    """
+    spans: list[tuple[int, int]] = []
+    for heading in _HISTORY_HEADING.finditer(text):
+        line_end = text.find("\n", heading.end())
+        line_end = len(text) if line_end < 0 else line_end
+        if text[heading.end() : line_end].strip():
+            boundary = _SENTENCE_BOUNDARY.search(text, heading.end(), line_end)
+            spans.append((heading.end(), boundary.start() + 1 if boundary is not None else line_end))
+            continue
+        blank = _BLANK_LINE.search(text, line_end)
+        end = blank.start() if blank is not None else len(text)
+        other = _OTHER_HEADING.search(text, line_end + 1, end)
+        spans.append((heading.end(), other.start() if other is not None else end))
+    return spans
 
 
 def family_sections(text: str) -> list[tuple[int, int]]:
@@ -1425,6 +1554,69 @@ def _post_family(tokens: list[tuple[_Token, bool]], end: int) -> int:
     return at + 1
 
 
+def _post_likely(tokens: list[tuple[_Token, bool]], end: int) -> int:
+    """Length in tokens of a hedge closing the clause of a mention ending at ``end``: "Scoliosis likely.", "Marfan
+    syndrome is most likely, given ...", else 0. "likely" must end the clause: "hypotonia likely due to ..." and
+    "seizures likely secondary to ..." say the cause is likely, not the finding."""
+    j = end
+    if j < len(tokens) and tokens[j][0].norm in COPULAS and not tokens[j][1]:
+        j += 1
+    if j < len(tokens) and tokens[j][0].norm in ("most", "very", "quite") and not tokens[j][1]:
+        j += 1
+    if j >= len(tokens) or tokens[j][0].norm != "likely" or tokens[j][1]:
+        return 0
+    return j + 1 - end if j + 1 == len(tokens) or tokens[j + 1][1] else 0
+
+
+#: Words after "X-free" that say the patient had X and has it no longer (:func:`_free_of`): since when, on or off
+#: what, after what.
+_FREE_SINCE = frozenset({"since", "on", "off", "after", "following"})
+#: ... "for" only before a duration: "seizure free for 2 years", "for several months", "for the past year".
+_DURATION_WORDS = frozenset(
+    {"several", "many", "some", "past", "last", "over", "more", "almost", "nearly", "about", "around", "at", "least"}
+    | {"year", "month", "week", "day", "yr", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
+    | {"ten", "eleven", "twelve", "few", "long", "whole"}
+)
+#: ... and "on" not before what a clinician does: "pain-free on examination" says no pain now.
+_NOT_A_TREATMENT = frozenset(
+    {"examination", "exam", "palpation", "auscultation", "inspection", "review", "assessment", "testing", "walking"}
+    | {"exertion", "movement", "mobilisation", "mobilization", "arrival", "admission", "discharge", "day", "ward"}
+)
+#: Most tokens after "free" in which :func:`_said_since` looks for its words.
+_FREE_WINDOW = 6
+
+
+def _said_since(tokens: list[tuple[_Token, bool]], j: int) -> bool:
+    """Whether the clause from token ``j`` says since when, for how long, or on what treatment: "since starting
+    levetiracetam", "for 2 years", "on valproate", "off medication", "after surgery"."""
+    for k in range(j, min(len(tokens), j + _FREE_WINDOW)):
+        if k > j and tokens[k][1]:
+            return False
+        norm = tokens[k][0].norm
+        following = tokens[k + 1][0].norm if k + 1 < len(tokens) and not tokens[k + 1][1] else ""
+        if norm == "for" and (following.isdigit() or following in _DURATION_WORDS):
+            return True
+        if norm in _FREE_SINCE and following and not (norm == "on" and following in _NOT_A_TREATMENT):
+            return True
+    return False
+
+
+def _free_of(tokens: list[tuple[_Token, bool]], end: int) -> Assertion | None:
+    """What "X-free" or "X free" right after a mention ending at ``end`` says of X; ``None`` if no "free" follows.
+
+    One rule for "seizure-free", "pain free", "tumour-free", "fever free" (and "free of X"): the words say the
+    patient does not have X now. Where the clause also says since when, for how long or on what treatment
+    ("seizure free for 2 years on valproate", "seizure-free since starting levetiracetam", "free of seizures
+    after surgery"), the patient had X and it is controlled: ``historical``, a finding of the patient's past. Else
+    ("Pain-free.", "He is seizure free") it is ``absent``.
+    """
+    if end >= len(tokens) or tokens[end][0].norm != "free" or tokens[end][1]:
+        return None
+    if end + 1 < len(tokens) and tokens[end + 1][0].norm == "of" and not tokens[end + 1][1]:
+        return None  # "... free of": what follows is what it is free of
+    return "historical" if _said_since(tokens, end + 1) else "absent"
+
+
 #: After a mention, words that leave it open: "mild hypotonia cannot be excluded", "scoliosis is suspected".
 _POST_UNCERTAIN: tuple[tuple[str, ...], ...] = (
     ("cannot", "be", "excluded"),
@@ -1457,6 +1649,10 @@ POST_HISTORICAL: tuple[tuple[str, ...], ...] = tuple(
     for phrase in (
         *("resolved", "now resolved", "has resolved", "had resolved", "since resolved", "in remission"),
         *("repaired", "corrected", "resected", "excised", "removed", "closed"),
+        *("ligated", "clipped", "ablated", "embolised", "embolized"),  # "PDA ligated", "WPW ablated"
+        # a past stage of life: "Had hypoglycaemia as a neonate", "hyperactive as a child"
+        *("as a neonate", "as a newborn", "as a baby", "as an infant", "as a toddler", "as a child"),
+        *("as a young child", "as a teenager", "as an adolescent", "in the neonatal period"),
     )
 )
 #: After a mention, words that make it the name of a place or a team, not a finding: "Epilepsy Clinic Letter",
@@ -1553,6 +1749,15 @@ _QUALIFIERS = frozenset(
 _READ_PAST = _DEGREE_ADVERBS | _SIDES
 #: Most words of a list item that names no term, through which a negation's list still runs.
 _LIST_ITEM_WORDS = 2
+_NARROW_CUE_SET = frozenset(_NARROW_CUES)
+#: Words that join the two sides of a differential: "seizures vs syncope" ("vs." too: :func:`_sentences`).
+_VERSUS = frozenset({"vs", "versus"})
+#: Words a mention may open with, through which a hedge's scope or a differential's other side runs on: "likely mild
+#: hepatomegaly", "presumed bilateral SNHL", "hepatomegaly vs mild splenomegaly".
+_MODIFIERS = _QUALIFIERS | _DEGREE_ADVERBS | _SIDES
+#: Words a narrow cue's scope runs through (:data:`_NARROW_CUES`): modifiers, a copula, "to have" ("likely to have
+#: scoliosis", "she likely has ..."); the conjunctions of a list are read apart.
+_NARROW_SCOPE_WORDS = _MODIFIERS | COPULAS | {"to", "be", "have", "has", "had", "develop", "most", "more"}
 #: Longest window a bag match looks at, in tokens.
 MAX_BAG_TOKENS = 6
 _STEM_SUFFIXES = (
@@ -1648,6 +1853,15 @@ def speaks_of_a_relative(text: str) -> bool:
             if cue is not None and cue[1] == "family_history" and not _possessive(tokens[i][0], text):
                 return True
     return False
+
+
+def said_of_a_relative(text: str, span: tuple[int, int], sections: Sequence[tuple[int, int]] | None = None) -> bool:
+    """Whether the words of ``text`` at ``span`` say something of a relative (:func:`speaks_of_a_relative`: "Father
+    has NF1") or lie in a family-history section ("Family history:\nNF1 in father"); ``sections`` are
+    :func:`family_sections` of ``text`` when the caller has them already."""
+    start, end = span
+    within = family_sections(text) if sections is None else sections
+    return any(a <= start < b for a, b in within) or speaks_of_a_relative(text[start:end])
 
 
 #: Words that deny a family history right before it: "no family history", "negative family history", "denies any
@@ -1850,4 +2064,5 @@ __all__ = [
     "get_term_lookup",
     "normalise",
     "resolve_findings",
+    "said_of_a_relative",
 ]

@@ -17,7 +17,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dxsearch.intake import CaseInput, intake
-from dxsearch.intake.account import DENIED_OF_A_RELATIVE, ItemIn, Reading, Span, read_items, read_text, segments
+from dxsearch.intake.account import (
+    DENIED_OF_A_RELATIVE,
+    ItemIn,
+    MappedItem,
+    NotUnderstood,
+    Reading,
+    Span,
+    read_items,
+    read_text,
+    segments,
+)
 from dxsearch.intake.second_reader import get_second_reader
 from dxsearch.knowledge.hpo import get_hpo_knowledge
 from dxsearch.knowledge.term_lookup import TermLookup, get_term_lookup
@@ -43,7 +53,10 @@ phrase = st.one_of(
     st.deferred(lambda: st.sampled_from(hpo_names())),
     st.lists(junk, min_size=1, max_size=3).map(" ".join),
 )
-negated = st.tuples(st.sampled_from(["", "", "no ", "not ", "normal ", "family history of "]), phrase).map("".join)
+#: Cues around a phrase: negations, a relative, hedges, a past history ("PMH: " heads what follows on its line);
+#: after it, "free" and a differential's "vs".
+CUES = ["", "", "no ", "not ", "normal ", "family history of ", "likely ", "r/o ", "presumed ", "PMH: ", "Hx "]
+negated = st.tuples(st.sampled_from(CUES), phrase, st.sampled_from(["", "", "", " free", "-free", " vs"])).map("".join)
 separator = st.sampled_from([", ", "; ", "\n", "\n- ", " • ", " and "])
 
 
@@ -111,7 +124,8 @@ def test_every_note_segment_is_mapped_or_not_understood_and_no_words_are_kept(
         assert bool(covering) != bool(listed), (note, segment)  # exactly one of the two
     for span in used + missed:
         assert 0 <= span[0] < span[1] <= len(note)
-    assert all(entry.given is None for entry in [*reading.mapped, *reading.not_understood])
+    entries: list[MappedItem | NotUnderstood] = [*reading.mapped, *reading.not_understood]
+    assert all(entry.given is None for entry in entries)
 
 
 HPO_SYSTEM = "http://purl.obolibrary.org/obo/hp.owl"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dxsearch.intake import CaseInput, FindingInput, IntakeError, NoFindingsError, intake
+from dxsearch.intake.account import NO_TERM, OF_A_RELATIVE
 from dxsearch.pseudonym import Pseudonymiser
 
 PSEUDONYMS = Pseudonymiser("reading-test-pseudonym-key")
@@ -63,3 +64,50 @@ def test_a_findings_list_entering_one_finding_present_and_excluded_is_refused(
         CaseInput(text="No seizures at first; seizures from age 3."), pseudonymiser=PSEUDONYMS, fallback_id="t"
     )
     assert [(f.hpo_id, f.excluded) for f in note.case.findings] == [("HP:0001250", False)]
+
+
+def test_a_relatives_diagnosis_is_accounted_for_as_said_of_a_relative() -> None:
+    """ "Father has NF1" was "no HPO term matches these words": a relative's diagnosis, no finding of the patient's,
+    and none is made up from it."""
+    text = "Father has NF1. Mother has Marfan syndrome.\nFamily history:\nNF1 in paternal aunt\n\nSeizures. Xyzzy."
+    prepared = intake(CaseInput(text=text), pseudonymiser=PSEUDONYMS, fallback_id="t")
+    reasons = {text[n.span[0] : n.span[1]]: n.reason for n in prepared.account.not_understood if n.span is not None}
+    assert reasons == {
+        "Father has NF1": OF_A_RELATIVE,
+        "Mother has Marfan syndrome": OF_A_RELATIVE,
+        "Family history:": OF_A_RELATIVE,
+        "NF1 in paternal aunt": OF_A_RELATIVE,
+        "Xyzzy": NO_TERM,  # words of the patient's that name nothing stay not understood
+    }
+    assert [f.hpo_id for f in prepared.case.findings] == ["HP:0001250"]
+    assert [m.hpo_id for m in prepared.account.mapped] == ["HP:0001250"]
+
+
+def test_a_note_naming_only_a_relatives_diagnosis_is_refused_as_a_relatives() -> None:
+    message = _refusal(CaseInput(text="Father has NF1."))
+    assert message == "the text names findings only as a relative's (1): name at least one observed finding"
+
+
+def test_hedges_free_of_and_past_history_reach_the_account_as_read() -> None:
+    """The user test's notes through the whole intake (second reader included): none is a present finding."""
+    text = (
+        "r/o optic glioma. Likely hepatomegaly. Seizures vs syncope. Seizure free for 2 years on valproate. "
+        "Pain-free. PMH: asthma, eczema\nPrior VSD closure. PDA ligated. ID badge checked. Tall stature."
+    )
+    prepared = intake(CaseInput(text=text), pseudonymiser=PSEUDONYMS, fallback_id="t")
+    said = {(m.hpo_id, m.assertion) for m in prepared.account.mapped}
+    assert said == {
+        ("HP:0009734", "uncertain"),  # Optic nerve glioma
+        ("HP:0002240", "uncertain"),  # Hepatomegaly
+        ("HP:0001279", "uncertain"),  # Syncope
+        ("HP:0001250", "uncertain"),  # Seizure (also historical: the patient's history wins in the case)
+        ("HP:0001250", "historical"),
+        ("HP:0012531", "absent"),  # Pain
+        ("HP:0002099", "historical"),  # Asthma
+        ("HP:0000964", "historical"),  # Eczema
+        ("HP:0001629", "historical"),  # Ventricular septal defect
+        ("HP:0001643", "historical"),  # Patent ductus arteriosus
+        ("HP:0000098", "present"),  # Tall stature
+    }
+    observed = {f.hpo_id for f in prepared.case.findings if not f.excluded}
+    assert observed == {"HP:0001250", "HP:0002099", "HP:0000964", "HP:0001629", "HP:0001643", "HP:0000098"}
