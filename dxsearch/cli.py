@@ -12,7 +12,7 @@ import os
 import shlex
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -735,7 +735,19 @@ def _print_report(report: dict[str, dict[str, Any]]) -> None:
     group_names = sorted({g for metrics in report.values() for g in metrics.get("groups", {})})
     for scope in ["all", *set_names, *group_names]:
         table = Table(title=f"cases: {scope}")
-        columns = ("policy", "n", "top1", "top3", "top5", "MRR", "gene top1", "ECE", "coverage", "acc@cov", "cite prec")
+        columns = (
+            "policy",
+            "n",
+            "top1",
+            "top3",
+            "top5",
+            "MRR",
+            "gene top1",
+            "ECE (90%)",
+            "coverage",
+            "acc@cov",
+            "cite prec",
+        )
         for column in (*columns, "retr/case", "p50 ms", "p95 ms"):
             table.add_column(column, justify="left" if column == "policy" else "right")
         for name, metrics in report.items():
@@ -757,7 +769,7 @@ def _print_report(report: dict[str, dict[str, Any]]) -> None:
                 f"{m['top5']:.3f}",
                 f"{m['mrr']:.3f}",
                 f"{m['group_top1']:.3f}",
-                "—" if m.get("ece") is None else f"{m['ece']:.3f}",
+                _ece_cell(m),
                 "—" if not coverage else f"{coverage['coverage']:.3f}",
                 "—" if coverage.get("accuracy") is None else f"{coverage['accuracy']:.3f}",
                 "—" if precision is None else f"{precision:.3f}",
@@ -766,6 +778,14 @@ def _print_report(report: dict[str, dict[str, Any]]) -> None:
                 f"{m['latency_p95_ms']:.0f}",
             )
         tables.print(table)
+
+
+def _ece_cell(metrics: Mapping[str, Any]) -> str:
+    """The ECE with its interval over publication resamples, when the report has one."""
+    if metrics.get("ece") is None:
+        return "—"
+    interval = metrics.get("ece_interval")
+    return f"{metrics['ece']:.3f}" + (f" ({interval[0]:.2f}–{interval[1]:.2f})" if interval else "")
 
 
 def _note_rows(notes: Path) -> list[tuple[Any, str]]:

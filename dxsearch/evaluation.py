@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 from rich.progress import track
 
 from dxsearch.agent import Trace, TracedDiagnosis, diagnose
@@ -175,6 +176,9 @@ def answer_from_trace(trace: Trace, knowledge: HpoKnowledge | None) -> RankedAns
 
 #: Confidence bins of the reliability diagram and the expected calibration error.
 ECE_BINS = 10
+#: Publication resamples behind the ECE's interval, and the interval's coverage.
+ECE_RESAMPLES = 1000
+ECE_INTERVAL = 0.9
 
 
 @dataclass
@@ -183,11 +187,14 @@ class _Tally:
     answers: list[RankedAnswer] = field(default_factory=list)
     abstain_below: float = 0.0
     group_ranks: list[int | None] = field(default_factory=list)
+    units: list[str] = field(default_factory=list)
 
-    def add(self, rank: int | None, answer: RankedAnswer, group_rank: int | None = None) -> None:
+    def add(self, rank: int | None, answer: RankedAnswer, group_rank: int | None = None, unit: str = "") -> None:
+        """One case; ``unit``: what its outcome is shared with (its publication), for the ECE's interval."""
         self.ranks.append(rank)
         self.answers.append(answer)
         self.group_ranks.append(group_rank if group_rank is not None else rank)
+        self.units.append(unit or f"case {len(self.units)}")
 
     def summary(self) -> dict[str, Any]:
         n = len(self.ranks)
@@ -226,7 +233,8 @@ class _Tally:
             (a.confidence, r == 1) for a, r in zip(self.answers, self.ranks, strict=True) if a.confidence is not None
         ]
         if not stated:
-            return {"ece": None, "reliability": [], "coverage": None}
+            return {"ece": None, "ece_interval": None, "reliability": [], "coverage": None}
+        units = [u for a, u in zip(self.answers, self.units, strict=True) if a.confidence is not None]
         confidences = [c for c, _ in stated]
         correct = [hit for _, hit in stated]
         bins: list[dict[str, float | int]] = []
@@ -247,6 +255,7 @@ class _Tally:
         n = len(self.ranks)
         return {
             "ece": expected_calibration_error(confidences, correct, ECE_BINS),
+            "ece_interval": _ece_interval(confidences, correct, units),
             "ece_cases": len(stated),
             "reliability": bins,
             "coverage": {
@@ -477,6 +486,28 @@ def knowledge_ceiling(cases: Sequence[LabelledCase], knowledge: HpoKnowledge) ->
     return known / len(cases)
 
 
+def _ece_interval(confidences: Sequence[float], correct: Sequence[bool], units: Sequence[str]) -> list[float]:
+    """The ECE's :data:`ECE_INTERVAL` bootstrap interval, resampling whole publications.
+
+    A publication's patients share a disease and a write-up, so its cases are right or wrong together
+    (one series of 15 was all wrong): how far the ECE of another set of papers could fall from this
+    one's depends on how many papers there are, not cases. Seeded, so a rerun reports the same.
+    """
+    by_unit: dict[str, list[int]] = {}
+    for position, unit in enumerate(units):
+        by_unit.setdefault(unit, []).append(position)
+    groups = list(by_unit.values())
+    conf = np.asarray(confidences, dtype=np.float64)
+    hits = np.asarray(correct, dtype=bool)
+    draws = np.random.default_rng(0).integers(0, len(groups), size=(ECE_RESAMPLES, len(groups)))
+    values = []
+    for draw in draws:
+        chosen = np.concatenate([groups[g] for g in draw])
+        values.append(expected_calibration_error(conf[chosen].tolist(), hits[chosen].tolist(), ECE_BINS))
+    tail = (1.0 - ECE_INTERVAL) / 2.0
+    return [float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))]
+
+
 GroupRanker = Callable[[RankedAnswer, LabelledCase, int | None], int | None]
 
 
@@ -533,12 +564,13 @@ def evaluate(
                 answer = run(labelled)
                 rank = matcher.rank_of_gold(answer, labelled.gold.id, labelled.gold.label)
                 related = group_rank(answer, labelled, rank) if group_rank is not None else rank
+                unit = publication_id(labelled.pmid or "") or labelled.case.case_id
                 for bucket in (pooled, tally):
-                    bucket.add(rank, answer, related)
+                    bucket.add(rank, answer, related, unit)
                 for grouper in groupers:
                     group = grouper(labelled)
                     if group is not None:
-                        groups.setdefault(group, _Tally(abstain_below=abstain_below)).add(rank, answer, related)
+                        groups.setdefault(group, _Tally(abstain_below=abstain_below)).add(rank, answer, related, unit)
         summary = pooled.summary()
         summary["sets"] = {s: t.summary() for s, t in per_set.items()}
         summary["groups"] = {g: t.summary() for g, t in groups.items()}

@@ -54,6 +54,24 @@ def test_ece_coverage_and_reliability_are_reported(matcher: GoldMatcher, tmp_pat
     assert plot.read_bytes().startswith(b"\x89PNG")
 
 
+def test_the_ece_interval_resamples_publications_so_one_paper_of_many_cases_is_one_draw(
+    matcher: GoldMatcher,
+) -> None:
+    """All cases from one paper: every resample is that paper, so the interval is the ECE itself; from ten
+    papers it has width, and holds the ECE."""
+
+    def interval(pmid_of: dict[int, str]) -> list[float]:
+        cases = [LabelledCase(case=_case(i).case, gold=MARFAN, pmid=pmid_of[i]) for i in range(10)]
+        run = {"p": lambda labelled: ANSWERS[labelled.case.case_id]}
+        return evaluate(run, {"s": cases}, matcher)["p"]["ece_interval"]
+
+    one = interval(dict.fromkeys(range(10), "PMID:1"))
+    assert one == pytest.approx([0.1, 0.1])
+    ten = interval({i: f"PMID:{100 + i}" for i in range(10)})
+    assert ten[0] <= 0.1 <= ten[1] and ten[1] - ten[0] > 0.05
+    assert interval({i: f"PMID:{100 + i}" for i in range(10)}) == ten  # seeded: a rerun reports the same
+
+
 def test_disease_group_accuracy_counts_a_candidate_of_the_same_gene_beside_the_exact_headline(
     matcher: GoldMatcher,
 ) -> None:
