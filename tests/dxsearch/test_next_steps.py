@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support import marfan_case, marfan_findings
 
-from dxsearch.cases import Finding
+from dxsearch.cases import Case, Finding
 from dxsearch.corpus import Chunk, Document, DocumentKind, DocumentMetadata, Evidence
 from dxsearch.knowledge.hpo import HpoKnowledge, get_hpo_knowledge
 from dxsearch.next_steps import (
@@ -23,6 +23,7 @@ from dxsearch.next_steps import (
     names_disease,
     on_scale,
     shown,
+    variant_of,
 )
 from dxsearch.retrieval.base import SearchFilters
 
@@ -293,3 +294,74 @@ def test_findings_without_a_known_term_are_ignored(knowledge: HpoKnowledge) -> N
     )
     steps = NextStepsPlanner(knowledge).plan(case, [MARFAN, LOEYS_DIETZ])
     assert steps is not None and steps.questions
+
+
+# -- exclusive variants of one finding (a user test, 2026-11-27) -------------------------------------------------
+
+CAFE_AU_LAIT, FEW_CAFE_AU_LAIT, MULTIPLE_CAFE_AU_LAIT = "HP:0000957", "HP:0007429", "HP:0007565"
+NF1_DIFFERENTIAL = [
+    PlanCandidate(1, "Neurofibromatosis, type 1", "OMIM:162200", 0.725),
+    PlanCandidate(2, "Neurofibromatosis-Noonan syndrome", "OMIM:601321", 0.043),
+    PlanCandidate(3, "Chromosome 17q11.2 deletion syndrome, 1.4-mb", "OMIM:613675", 0.015),
+    PlanCandidate(4, "Watson syndrome", "OMIM:193520", 0.011),
+    PlanCandidate(5, "Legius syndrome", "OMIM:611431", 0.007),
+]
+
+
+def _nf1_case(spots: str) -> Case:
+    """The user test's note ("more than six café-au-lait macules, inguinal freckling, a plexiform neurofibroma,
+    optic pathway glioma, scoliosis and short stature") with the spots read as ``spots``."""
+    others = {
+        "HP:0030052": "Inguinal freckling",
+        "HP:0009732": "Plexiform neurofibroma",
+        "HP:0009733": "Glioma",
+        "HP:0002650": "Scoliosis",
+        "HP:0004322": "Short stature",
+    }
+    findings = (
+        Finding(label="café-au-lait macules", hpo_id=spots),
+        *(Finding(label=n, hpo_id=t) for t, n in others.items()),
+    )
+    return Case(case_id="nf1", sex="female", age="P10Y", findings=findings)
+
+
+def test_variants_of_one_finding_are_one_question_asked_of_the_commonest(knowledge: HpoKnowledge) -> None:
+    """NF1 is annotated with both few (48/56) and multiple (677/781) café-au-lait spots: for a patient with café-au-lait
+    spots the viewer asked "Few cafe-au-lait spots?" first, a "yes" taking NF1 from 0.72 to 0.98, and then "Multiple
+    cafe-au-lait spots?" too. One question now, about the variant more diseases are annotated with."""
+    steps = NextStepsPlanner(knowledge, max_questions=50).plan(_nf1_case(CAFE_AU_LAIT), NF1_DIFFERENTIAL)
+    assert steps is not None
+    asked = [q.hpo_id for q in steps.questions]
+    assert MULTIPLE_CAFE_AU_LAIT in asked and FEW_CAFE_AU_LAIT not in asked
+    assert knowledge.information_content(MULTIPLE_CAFE_AU_LAIT) < knowledge.information_content(FEW_CAFE_AU_LAIT)
+    multiple = next(q for q in steps.questions if q.hpo_id == MULTIPLE_CAFE_AU_LAIT)
+    assert multiple.if_present[0].code == "OMIM:162200"
+
+
+@pytest.mark.parametrize("spots", [MULTIPLE_CAFE_AU_LAIT, FEW_CAFE_AU_LAIT])
+def test_a_variant_the_patient_has_answers_the_others(knowledge: HpoKnowledge, spots: str) -> None:
+    steps = NextStepsPlanner(knowledge, max_questions=50).plan(_nf1_case(spots), NF1_DIFFERENTIAL)
+    assert steps is not None
+    assert not {FEW_CAFE_AU_LAIT, MULTIPLE_CAFE_AU_LAIT} & {q.hpo_id for q in steps.questions}
+
+
+def test_variants_are_told_by_their_names_and_never_nested_in_hpo(knowledge: HpoKnowledge) -> None:
+    assert variant_of("Few cafe-au-lait spots") == ("count", "cafe au lait spots", "few")
+    assert variant_of("Multiple cafe-au-lait spots") == ("count", "cafe au lait spots", "many")
+    assert variant_of("Bilateral ptosis") == ("side", "ptosis", "both sides")
+    assert variant_of("Three rows of eyelashes") is None and variant_of("Multiple") is None
+    # Every group of variants HPO has (words saying different things of one finding) holds no broader or narrower
+    # form of another member: they are alternatives, as the rule takes them.
+    groups: dict[tuple[str, str], list[str]] = {}
+    for term in knowledge.phenotypic_abnormality_terms:
+        variant = variant_of(knowledge.term_name(term))
+        if variant is not None:
+            groups.setdefault((variant.kind, variant.rest), []).append(term)
+    alternatives = {
+        key: members
+        for key, members in groups.items()
+        if len({variant_of(knowledge.term_name(t)).says for t in members}) > 1  # type: ignore[union-attr]
+    }
+    assert ("count", "cafe au lait spots") in alternatives and len(alternatives) >= 20
+    for members in alternatives.values():
+        assert not any(a in knowledge.ancestors(b) for a in members for b in members), members

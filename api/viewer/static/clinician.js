@@ -105,6 +105,8 @@ async function diagnose(event) {
       noteText: typeof body.text === "string" ? body.text : null,
       // The findings list as sent, for the same reason: an item not understood is kept by position only.
       sentFindings: Array.isArray(body.findings) ? body.findings : null,
+      // And the bundle: a Condition or Observation not understood is kept by its path only.
+      sentBundle: body.bundle && typeof body.bundle === "object" ? body.bundle : null,
     });
     const count = response.diagnoses.length;
     const summary = count ? `${count} diagnos${count === 1 ? "is" : "es"}` : outcomeLabel(response.outcome);

@@ -162,13 +162,45 @@ export function explainedFindings(diagnosis, coverage, findings) {
 
 // The findings list just sent from this page (renderDecision's decision.sentFindings), else null.
 let sentList = null;
+// The entries of the FHIR bundle just sent from this page (renderDecision's decision.sentBundle), else null.
+let sentEntries = null;
 
-/** A finding's label as shown: the trace's own, but for a list item not understood, whose words the trace does not
- * keep ("[words of findings[3] removed]"): in the page that just sent the list, its words. */
+/** A finding's label as shown: the trace's own, but for a list item or bundle element not understood, whose words
+ * the trace does not keep ("[words of findings[3] removed]", "[words of entry[3].resource removed]"): in the page
+ * that just sent the list or bundle, its words. */
 function shownLabel(label) {
-  const found = /^\[words of (findings\[\d+\]) removed\]$/.exec(String(label ?? ""));
-  const words = found ? sentItemWords(found[1], null, sentList) : null;
-  return words !== null ? words : String(label ?? "");
+  const found = /^\[words of (.+) removed\]$/.exec(String(label ?? ""));
+  const entry = found ? sentEntryWords(found[1]) : null;
+  const words = found ? (entry ? entry.words : sentItemWords(found[1], null, sentList)) : null;
+  return words !== null && words !== undefined ? words : String(label ?? "");
+}
+
+/** The words a concept of a FHIR resource gives: its text, else its first coding's display; null when neither. */
+function conceptWords(concept) {
+  if (!concept || typeof concept !== "object") return null;
+  if (typeof concept.text === "string" && concept.text.trim()) return concept.text.trim();
+  const codings = Array.isArray(concept.coding) ? concept.coding : [];
+  const coding = codings.find((c) => c && typeof c.display === "string" && c.display.trim());
+  return coding ? coding.display.trim() : null;
+}
+
+/** For bundle element `path` ("entry[4].resource", "entry[3].resource.component[1]") of the bundle just sent from
+ * this page: {type, words} (words null when it names nothing: an Encounter); null when the bundle was not sent from
+ * here (a reopened trace, whose account keeps such words by path only) or has no such element. */
+function sentEntryWords(path) {
+  const found = /^entry\[(\d+)\]\.resource(?:\.component\[(\d+)\])?$/.exec(String(path ?? ""));
+  if (!found || !Array.isArray(sentEntries)) return null;
+  const entry = sentEntries[Number(found[1])];
+  const resource = entry && typeof entry === "object" ? entry.resource : null;
+  if (!resource || typeof resource !== "object") return null;
+  const components = Array.isArray(resource.component) ? resource.component : [];
+  const part = found[2] === undefined ? resource : components[Number(found[2])];
+  if (!part || typeof part !== "object") return null;
+  const words =
+    conceptWords(part.code) ||
+    conceptWords(part.medicationCodeableConcept) ||
+    (Array.isArray(part.type) ? conceptWords(part.type[0]) : null);
+  return { type: found[2] === undefined ? String(resource.resourceType ?? "") : "component", words };
 }
 
 function findingChip(f, extraClass = "", read = null) {
@@ -212,12 +244,13 @@ function renderFindings(trace, decision) {
   append(section, h("h3", { id: "findings-heading" }, "Findings as understood"));
   if (!all.length) {
     append(section, h("p", {}, "No findings were recognised in the input."));
+    append(section, renderReadNotFindings(trace && trace.input_account, decision.noteText, decision.sentFindings));
     append(section, renderNotUnderstood(trace && trace.input_account, decision.noteText, decision.sentFindings));
     return section;
   }
   const read = readings(trace.input_account);
   append(section, h("ul", { class: "chips" }, all.map((f) => findingChip(f, "", read.get(f.hpoId)))));
-  append(section, renderReadNotFindings(trace.input_account));
+  append(section, renderReadNotFindings(trace.input_account, decision.noteText, decision.sentFindings));
   append(section, renderNotUnderstood(trace.input_account, decision.noteText, decision.sentFindings));
   const c = trace.case;
   const about = [];
@@ -247,10 +280,54 @@ const READ_AS = {
   onset: "onset: ",
 };
 
+/** The account's reason for words that name no HPO term (dxsearch/intake/account.py NO_TERM): "not understood". */
+export const NO_TERM = "no HPO term matches these words";
+
+/**
+ * A bundle Condition that names a diagnosis, not a phenotype, is kept out of the findings with one of these reasons
+ * (dxsearch/intake/account.py: NOT_A_FINDING_RULED_OUT, NOT_A_FINDING_POSSIBLE, NOT_A_FINDING): it was understood,
+ * so it is shown as what the record says it is (a refuted aortic dissection, a provisional Marfan syndrome), never
+ * as "not understood". [start of the account's reason, flag, class]; the first that matches wins.
+ */
+export const DIAGNOSIS_READINGS = [
+  ["a Condition names a ruled-out diagnosis", "ruled out: ", "ruled-out"],
+  ["a Condition names a possible diagnosis", "possible diagnosis: ", "possible-diagnosis"],
+  ["a Condition names a diagnosis", "diagnosis on record: ", "diagnosis-on-record"],
+];
+
+/** {flag, cls} when the account's item is a Condition naming a diagnosis (DIAGNOSIS_READINGS), else null. */
+export function diagnosisReading(item) {
+  const reason = String((item && item.reason) ?? "");
+  const found = DIAGNOSIS_READINGS.find(([start]) => reason.startsWith(start));
+  return found ? { flag: found[1], cls: found[2] } : null;
+}
+
+/** Why an item was kept out, as a muted second line of its chip (visible, not only a hover title: screenshots and
+ * touch screens show no title). Left out where the chip's flag already says all of it: words naming no term ("not
+ * understood"), words said of a relative. */
+export function reasonLine(item) {
+  const reason = String((item && item.reason) ?? "").trim();
+  if (!reason || reason === NO_TERM || reason.startsWith("said of a relative")) return null;
+  return h("span", { class: "chip-reason" }, reason);
+}
+
+/** A chip for an account item that is kept out of the findings: its flag, where it was, and why (reasonLine). */
+function keptOutChip(item, flag, cls, place) {
+  const why = reasonLine(item);
+  return h(
+    "li",
+    { class: `chip ${cls}${why ? " has-reason" : ""}`, title: String(item.reason ?? "") },
+    h("span", { class: "chip-flag" }, flag),
+    place,
+    why,
+  );
+}
+
 /** What was read but is no finding of the patient: a possibility ("rule out microcephaly", a provisional
- * Condition), a relative's finding, the mode of inheritance or the onset the words state. Shown, so that
- * nothing the clinician entered disappears between the input and the chips. */
-function renderReadNotFindings(account) {
+ * Condition), a relative's finding, the mode of inheritance or the onset the words state, and a Condition naming a
+ * diagnosis (ruled out, possible, or on record). Shown, so that nothing the clinician entered disappears between
+ * the input and the chips. */
+function renderReadNotFindings(account, note = null, sentFindings = null) {
   const seen = new Set();
   const chips = [];
   for (const m of (account && Array.isArray(account.mapped) && account.mapped) || []) {
@@ -271,6 +348,13 @@ function renderReadNotFindings(account) {
       ),
     );
   }
+  for (const item of (account && Array.isArray(account.not_understood) && account.not_understood) || []) {
+    const reading = diagnosisReading(item);
+    if (reading) {
+      const place = inputPlace(item, typeof note === "string" ? Array.from(note) : null, sentFindings);
+      chips.push(keptOutChip(item, reading.flag, `read-as ${reading.cls}`, place));
+    }
+  }
   if (!chips.length) return null;
   return [h("p", { class: "meta" }, "Also read, not findings of the patient:"), h("ul", { class: "chips" }, chips)];
 }
@@ -287,9 +371,9 @@ function sentItemWords(path, span, sentFindings) {
   return span ? Array.from(label).slice(span[0], span[1]).join("") : label;
 }
 
-/** Where an input item was: the words given (understood findings, bundle); in a note or findings list just sent
- * from this page, its words (the trace keeps only the characters' positions of a note, and of a list item not
- * understood: either may be PHI); else the item and its characters. */
+/** Where an input item was: the words given (understood findings, bundle); in a note, findings list or bundle just
+ * sent from this page, its words (the trace keeps only the characters' positions of a note, and the path of a list
+ * item or bundle element not understood: any may be PHI); else the item and its characters. */
 function inputPlace(item, noteText = null, sentFindings = null) {
   if (typeof item.given === "string") return item.given;
   const span = Array.isArray(item.span) ? item.span : null;
@@ -299,45 +383,48 @@ function inputPlace(item, noteText = null, sentFindings = null) {
   }
   const sent = sentItemWords(item.path, span, sentFindings);
   if (sent !== null) return `“${sent}”`;
+  const entry = sentEntryWords(item.path);
+  if (entry) return `${entry.words ? `“${entry.words}”` : entry.type || "entry"} (${item.path})`;
   return span ? `${String(item.path ?? "input")}, characters ${span[0]}–${span[1]}` : String(item.path ?? "input");
 }
 
 /** What a chip of the not-understood list says first: a relative's words are understood, only not the patient's
- * (the intake's reason says which); other words were not understood, and maybe searched by their words. */
+ * (the intake's reason says which); words were not understood, and maybe searched by their words; a whole entry of
+ * a bundle the reader set aside (no words of it kept: a normal lab result, a MedicationStatement, an Encounter) was
+ * not used, for the reason the chip's second line gives. */
 export function notUnderstoodFlag(item) {
   const reason = String(item.reason ?? "");
   if (reason.startsWith("said of a relative, who does not have it"))
     return "said of the family, who do not have it — not used: ";
   if (reason.startsWith("said of a relative")) return "a relative's, not the patient's — not used: ";
-  return item.words_searched ? "not understood — searched by its words only: " : "not understood — not used: ";
+  if (item.words_searched) return "not understood — searched by its words only: ";
+  if (reason.endsWith(NO_TERM)) return "not understood — not used: "; // an unknown HPO id's reason ends so too
+  if (typeof item.given !== "string" && !Array.isArray(item.span)) return "not used: ";
+  return "not understood — not used: ";
 }
 
-/** The input items the intake did not understand: shown, never dropped ("not understood — not used", or
- * "searched by its words only" where the case keeps the words for retrieval without an HPO term). */
+/** The input items the intake did not use: shown, never dropped, each with why ("not understood — not used", "searched
+ * by its words only" where the case keeps the words for retrieval without an HPO term, "not used" for a bundle entry
+ * set aside). A Condition naming a diagnosis is shown with what was read instead (renderReadNotFindings). */
 function renderNotUnderstood(account, note = null, sentFindings = null) {
-  const items = (account && Array.isArray(account.not_understood) && account.not_understood) || [];
+  const all = (account && Array.isArray(account.not_understood) && account.not_understood) || [];
+  const items = all.filter((item) => !diagnosisReading(item));
   if (!items.length) return null;
   const noteText = typeof note === "string" ? Array.from(note) : null; // once: a 100,000-character note is common
-  const list = h("ul", { class: "chips" });
-  for (const item of items) {
-    append(
-      list,
-      h(
-        "li",
-        { class: "chip not-understood", title: String(item.reason ?? "") },
-        h("span", { class: "chip-flag" }, notUnderstoodFlag(item)),
-        inputPlace(item, noteText, sentFindings),
-      ),
-    );
-  }
+  const list = h(
+    "ul",
+    { class: "chips" },
+    items.map((item) => keptOutChip(item, notUnderstoodFlag(item), "not-understood", inputPlace(item, noteText, sentFindings))),
+  );
   const mappedEntries = Array.isArray(account.mapped) ? account.mapped : [];
   // One input item may hold several terms ("Low-set, posteriorly rotated ears"): count both, each as what it is.
-  const inputItems = new Set([...mappedEntries, ...items].map((e) => String(e.path ?? ""))).size;
+  const inputItems = new Set([...mappedEntries, ...all].map((e) => String(e.path ?? ""))).size;
   return [
     h(
       "p",
       { class: "meta" },
-      `${mappedEntries.length} HPO term(s) read from ${inputItems} input item(s); ${items.length} part(s) not understood:`,
+      `${mappedEntries.length} HPO term(s) read from ${inputItems} input item(s); ${items.length} part(s) not ` +
+        "understood or not used, each with why:",
     ),
     list,
   ];
@@ -345,7 +432,36 @@ function renderNotUnderstood(account, note = null, sentFindings = null) {
 
 // -- one diagnosis ------------------------------------------------------------------------------------------
 
-function renderEvidenceTable(diagnosis, findings) {
+/** What a passage's search score and rank are (the evidence table's last column, the reasoning's passages). */
+const SCORE_MEANING =
+  "Search score, rank: how closely the passage matched the search that retrieved it, on that search's own scale " +
+  "(higher is closer; comparable only within one search, and not a probability), and its place among that " +
+  "search's results (rank 1 came first). They say why a passage was read, not how likely the diagnosis is.";
+
+/** The searches of the trace's retrievals, in words (`retriever` of each retrieved passage). */
+const RETRIEVER_LABELS = {
+  phenotype: "similar patients, by phenotype similarity",
+  hybrid: "words and meaning (rank fusion)",
+  lexical: "words (BM25)",
+  dense: "meaning (embeddings)",
+};
+
+export function retrieverLabel(retriever) {
+  const name = String(retriever ?? "");
+  return RETRIEVER_LABELS[name] ? `${name}: ${RETRIEVER_LABELS[name]}` : name || "search not recorded";
+}
+
+/** Evidence id -> the retriever that first found it, from the trace's retrievals. */
+function retrieversOf(trace) {
+  const found = new Map();
+  for (const r of Array.isArray(trace && trace.retrievals) ? trace.retrievals : []) {
+    const id = String(r.evidence_id ?? "");
+    if (id && r.retriever && !found.has(id)) found.set(id, String(r.retriever));
+  }
+  return found;
+}
+
+function renderEvidenceTable(diagnosis, findings, retrievers = new Map()) {
   if (!diagnosis.evidence.length) {
     return h("p", { class: "no-evidence" }, "No retrieved passage is cited for this diagnosis.");
   }
@@ -360,7 +476,7 @@ function renderEvidenceTable(diagnosis, findings) {
       h(
         "tr",
         {},
-        ["Evidence id", "Document", "Kind", `Findings it names (of ${entered} entered)`, "Retrieval"].map((label) =>
+        ["Evidence id", "Document", "Kind", `Findings it names (of ${entered} entered)`, "Search score, rank"].map((label) =>
           h("th", { scope: "col" }, label),
         ),
       ),
@@ -395,7 +511,14 @@ function renderEvidenceTable(diagnosis, findings) {
               )
             : h("span", { class: "meta" }, " none of the case's findings"),
         ),
-        h("td", { class: "num" }, `score ${fixed(e.score)}`, h("br"), `rank ${e.rank ?? "–"}`),
+        h(
+          "td",
+          { class: "num" },
+          `score ${fixed(e.score)}`,
+          h("br"),
+          `rank ${e.rank ?? "–"}`,
+          retrievers.has(e.evidenceId) ? [h("br"), h("span", { class: "meta" }, retrieverLabel(retrievers.get(e.evidenceId)))] : null,
+        ),
       ),
     );
   }
@@ -403,6 +526,7 @@ function renderEvidenceTable(diagnosis, findings) {
   return [
     h("p", { class: "scroll-hint" }, "Scroll the table sideways for every column →"),
     h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": `Evidence chain for ${diagnosis.name}` }, table),
+    h("p", { class: "meta score-meaning" }, SCORE_MEANING),
   ];
 }
 
@@ -502,7 +626,7 @@ export function explanationDetail(d, patient = null) {
   const percent = (value) => (value === null || value === undefined ? null : `${Math.round(Number(value) * 100)}%`);
   const roleChip = (role, cls, absent = false) => {
     const frequency = percent(role.frequency);
-    const lr = role.likelihood_ratio === null || role.likelihood_ratio === undefined ? null : fixed(role.likelihood_ratio, 2);
+    const lr = role.likelihood_ratio === null || role.likelihood_ratio === undefined ? null : lrText(role.likelihood_ratio);
     const matched =
       role.matched_id && role.matched_id !== role.hpo_id ? [" as ", String(role.matched_name ?? role.matched_id), " ", codeLink(String(role.matched_id))] : [];
     return h(
@@ -514,14 +638,20 @@ export function explanationDetail(d, patient = null) {
       role.hpo_id ? codeLink(String(role.hpo_id)) : h("span", { class: "code" }, "(not understood)"),
       ...matched,
       frequency ? h("span", { class: "meta" }, ` · in ${frequency} of patients`) : null,
+      lr ? h("span", { class: "lr", dataset: { lr: String(role.likelihood_ratio) } }, ` · LR ${lr}`) : null,
     );
   };
+  const total = typeof e.log10_likelihood_ratio === "number" ? e.log10_likelihood_ratio : null;
   append(
     box,
     h("h4", {}, `Explains ${supports.length} of the ${entered} findings entered`),
-    h("p", { class: "coverage-label" }, "Explained (annotated for this disease):"),
+    h("p", { class: "coverage-label" }, "Explained (annotated for this disease, and commoner in it than in others: LR above 1):"),
     supports.length ? h("ul", { class: "chips explains" }, supports.map((r) => roleChip(r, "explained"))) : h("p", { class: "meta" }, "none"),
-    h("p", { class: "coverage-label" }, "Not explained:"),
+    h(
+      "p",
+      { class: "coverage-label" },
+      "Not explained (not annotated for it, only a related finding is, or no commoner in it than in others: LR 1 or below):",
+    ),
     notExplained.length
       ? h("ul", { class: "chips not-explained" }, notExplained.map((r) => roleChip(r, "unexplained")))
       : h("p", { class: "meta" }, "none: every finding entered is explained"),
@@ -533,16 +663,44 @@ export function explanationDetail(d, patient = null) {
     factors.length
       ? h("ul", { class: "chips factors" }, factors.map(factorChip))
       : h("p", { class: "meta" }, noFactorsText(patient)),
+    total === null
+      ? null
+      : h(
+          "p",
+          { class: "lr-total" },
+          `All of it together (the ratios multiplied, as the trace sums them): likelihood ratio ${totalText(total)}.`,
+        ),
     h(
       "p",
-      { class: "meta" },
-      "From the trace: likelihood ratios of each finding against this index's disease annotations (HPO's " +
-        "phenotype.hpoa rows; frequency = share of the annotated patients with the feature, so a disease card's " +
-        "own range, e.g. Orphanet's 80-99%, may differ). A finding not understood counts as not explained. " +
-        "The age counts only when no onset is stated; a factor whose ratio is exactly 1 says nothing and is not listed.",
+      { class: "meta lr-meaning" },
+      "Likelihood ratio (LR): how many times more often patients with this disease show a finding than patients with " +
+        "other diseases, in this index's disease annotations (HPO's phenotype.hpoa rows); above 1 favours the " +
+        "diagnosis, below 1 weighs against it. Frequency = share of the annotated patients with the feature, so a " +
+        "disease card's own range, e.g. Orphanet's 80-99%, may differ. A finding not understood counts as not " +
+        "explained. The age counts only when no onset is stated; a factor whose ratio is exactly 1 says nothing and is " +
+        "not listed. These ratios are computed from the trace's case beside the ranking, whatever policy answered: the " +
+        "probability above is the policy's.",
     ),
   );
   return box;
+}
+
+/** A likelihood ratio short enough for a chip: 611, 72.6, 0.78, 0.05. */
+export function lrText(value) {
+  const n = Number(value);
+  if (!Number.isFinite(n)) return "–";
+  if (n >= 100) return String(Math.round(n));
+  if (n >= 10) return n.toFixed(1);
+  return n >= 0.01 ? n.toFixed(2) : n.toPrecision(1);
+}
+
+/** A total log10 likelihood ratio as a ratio: "about 1,600 (10^3.2)", "about 1 in 40 (10^-1.6)". */
+export function totalText(log10) {
+  const power = `10^${log10.toFixed(1)}`;
+  if (Math.abs(log10) > 6) return `${power} (${log10 > 0 ? "over a million" : "under one in a million"})`;
+  const ratio = 10 ** log10;
+  const about = (n) => Number(n.toPrecision(2)).toLocaleString("en-GB");
+  return ratio >= 1 ? `about ${about(ratio)} (${power})` : `about 1 in ${about(1 / ratio)} (${power})`;
 }
 
 /** A likelihood ratio as `dxsearch diagnose` prints it (Python's "{:g}": 1.025, 0.05, 1). */
@@ -611,22 +769,56 @@ export function frequencyText(probability) {
 }
 
 /**
- * What a probability means. The evidence policy's are calibrated (API: DiagnosisOut.confidence); for any
- * other model the viewer does not claim a calibration it was not told about.
+ * What the policy's reasoning says its probabilities are: "calibrated" or "first-choice" (the learned policy's
+ * header, "p = calibrated probability"), else null. Read from the trace, so a reopened decision says the same.
  */
-export function probabilityText(confidence, modelVersion) {
+export function probabilityKind(trace) {
+  const turns = Array.isArray(trace && trace.turns) ? trace.turns : [];
+  for (const turn of turns) {
+    if (turn.action !== "reason" || typeof turn.text !== "string") continue;
+    const found = /\bp = (calibrated|first-choice) probability\b/.exec(turn.text);
+    if (found) return found[1];
+  }
+  return null;
+}
+
+/**
+ * What a probability means, in words a clinician can check. The evidence policy's are calibrated on published cases
+ * the system did not learn from (API: DiagnosisOut.confidence); a policy whose reasoning states its probabilities are
+ * calibrated (`kind`, from probabilityKind) gets the same reading, with the note that the response does not say
+ * what it was fitted on; for any other the viewer claims no calibration it was not told about.
+ */
+export function probabilityText(confidence, modelVersion, kind = null) {
   if (confidence === null) return "The policy gave no probability for this diagnosis.";
-  if (!String(modelVersion ?? "").startsWith("evidence@")) {
-    return `Probability ${fixed(confidence, 2)}, as given by the model ${modelVersion ?? "(not recorded)"}.`;
+  const p = fixed(confidence, 2);
+  const rest = "The probabilities of one differential sum to at most 1; the rest is “none of these”.";
+  if (String(modelVersion ?? "").startsWith("evidence@")) {
+    return (
+      `Probability ${p} that this diagnosis is the right one, calibrated on published cases the system did not ` +
+      `learn from: of diagnoses given about this probability there, ${frequencyText(confidence)} were right. ${rest}`
+    );
+  }
+  if (kind === "calibrated") {
+    return (
+      `Probability ${p} that this diagnosis is the right one: a calibrated probability (the policy's reasoning says ` +
+      `so: “p = calibrated probability”), so of diagnoses given about this probability on the cases it was fitted ` +
+      `on, ${frequencyText(confidence)} were right; this response does not say which cases those were ` +
+      `(model ${modelVersion ?? "not recorded"}). ${rest}`
+    );
+  }
+  if (kind === "first-choice") {
+    return (
+      `Probability ${p}, the model's own share for this diagnosis among its candidates (its reasoning says “p = ` +
+      `first-choice probability”): not calibrated, so not how often such answers are right.`
+    );
   }
   return (
-    `Probability ${fixed(confidence, 2)}: of diagnoses given about this probability on published cases the ` +
-    `system did not learn from, ${frequencyText(confidence)} were right. The probabilities of one differential sum to ` +
-    "at most 1; the rest is “none of these”."
+    `Probability ${p}, as given by the model ${modelVersion ?? "(not recorded)"}; the trace does not say that it is ` +
+    "calibrated, so it need not be how often such answers are right."
   );
 }
 
-function renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion, patient }) {
+function renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion, patient, kind, retrievers }) {
   const confidence = typeof d.confidence === "number" ? d.confidence : null;
   const explained = explainedFindings(d, coverage, findings);
   const summaryFacts = h("span", { class: "dx-facts meta" });
@@ -665,7 +857,7 @@ function renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion, pa
         "span",
         {
           class: "confidence",
-          title: probabilityText(confidence, modelVersion),
+          title: probabilityText(confidence, modelVersion, kind),
         },
         confidence === null
           ? "probability –"
@@ -681,12 +873,18 @@ function renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion, pa
   const card = h(
     "section",
     { class: "explanation", "aria-label": `Why ${d.name}` },
-    h("p", { class: "probability-meaning" }, probabilityText(confidence, modelVersion)),
+    h("p", { class: "probability-meaning" }, probabilityText(confidence, modelVersion, kind)),
     // The trace's explanation, when it carries one, is the one account of coverage; else the reasoning's.
     d.explanation ? explanationDetail(d, patient) : renderCoverage(d, explained, findings),
     facts,
   );
-  const details = h("details", { class: "diagnosis", dataset: { rank: String(d.rank) } }, summary, card, renderEvidenceTable(d, findings));
+  const details = h(
+    "details",
+    { class: "diagnosis", dataset: { rank: String(d.rank) } },
+    summary,
+    card,
+    renderEvidenceTable(d, findings, retrievers),
+  );
   if (d.unsupported.length) {
     append(
       details,
@@ -826,7 +1024,66 @@ function renderInsufficient(trace, outcome) {
   return box;
 }
 
-function renderTurns(trace) {
+/**
+ * Where a reasoning turn's "explains n/m" differs from the differential's for a diagnosis, says so under the turn:
+ * the policy counts a finding the disease is annotated with (or with a narrower term), the differential (the trace's
+ * explanation) only one that also favours it (likelihood ratio above 1). The turn's words are the policy's record
+ * and stay as written; the note names the findings that make the difference when the explanation shows them (those
+ * annotated for the disease at a likelihood ratio of 1 or below, when they account for all of it). `shown`: the
+ * diagnoses drawn above (normaliseDiagnoses).
+ */
+export function countNote(turn, shown) {
+  const coverage = reasoningCoverage({ turns: [turn] });
+  const lines = [];
+  for (const d of shown) {
+    const e = d.explanation;
+    if (!e || !e.annotated) continue;
+    const entry = (d.code && coverage.get(d.code)) || coverage.get(`name:${d.name.trim().toLowerCase()}`);
+    const ours = Array.isArray(e.supports) ? e.supports.length : 0;
+    const entered = Number(e.entered ?? 0);
+    if (!entry || (entry.explained === ours && entry.entered === entered)) continue;
+    const annotatedAgainst = (Array.isArray(e.not_explained) ? e.not_explained : []).filter(
+      (r) => typeof r.frequency === "number" && r.frequency > 0 && !(Number(r.likelihood_ratio) > 1),
+    );
+    const named =
+      annotatedAgainst.length && annotatedAgainst.length === entry.explained - ours
+        ? `: ${annotatedAgainst
+            .map(
+              (r) =>
+                `${shownLabel(r.label)}, annotated (in ${Math.round(r.frequency * 100)}% of its patients) but no ` +
+                "commoner in it than in other diseases" +
+                (r.likelihood_ratio === null || r.likelihood_ratio === undefined
+                  ? ""
+                  : ` (likelihood ratio ${fixed(r.likelihood_ratio, 2)})`),
+            )
+            .join("; ")}`
+        : "";
+    lines.push(
+      h(
+        "li",
+        {},
+        h("span", { class: "dx-name" }, d.name),
+        ` explains ${entry.explained}/${entry.entered} here, ${ours}/${entered} in the differential above${named}.`,
+      ),
+    );
+  }
+  if (!lines.length) return null;
+  return h(
+    "div",
+    { class: "count-note" },
+    h(
+      "p",
+      {},
+      "Counted two ways: this turn, in the policy's own words, counts a finding as explained when the disease is " +
+        "annotated with it (or with a narrower term); the differential above, the figure the viewer shows, counts a " +
+        "finding that favours the disease in the likelihood ratios (above 1), which leaves out one annotated but no " +
+        "commoner in it than in other diseases, and takes in one the disease is annotated with only in a broader form.",
+    ),
+    h("ul", {}, lines),
+  );
+}
+
+function renderTurns(trace, shown = []) {
   const turns = Array.isArray(trace && trace.turns) ? trace.turns : [];
   const retrievals = Array.isArray(trace && trace.retrievals) ? trace.retrievals : [];
   const section = h("section", { class: "turns", "aria-labelledby": "turns-heading" });
@@ -847,6 +1104,7 @@ function renderTurns(trace) {
         h("span", { class: "meta" }, ` policy ${fixed(turn.policy_ms, 1)} ms · retrieval ${fixed(turn.env_ms, 1)} ms`),
       ),
       h("pre", { class: "turn-text" }, String(turn.text ?? "")),
+      turn.action === "reason" ? countNote(turn, shown) : null,
     );
     if (turn.error) append(item, h("p", { class: "warning" }, `Error: ${turn.error}`));
     const found = retrievals.filter((r) => r.turn === index);
@@ -869,7 +1127,17 @@ function renderTurns(trace) {
           ),
         );
       }
-      append(item, h("p", { class: "retrieved-label" }, `Passages retrieved (${found.length}):`), passages);
+      const searches = [...new Set(found.map((r) => retrieverLabel(r.retriever)))].join("; ");
+      append(
+        item,
+        h(
+          "p",
+          { class: "retrieved-label" },
+          `Passages retrieved (${found.length}), by ${searches}; score: that search's own scale, higher is closer, ` +
+            "not a probability:",
+        ),
+        passages,
+      );
     }
     if (turn.observation) {
       append(
@@ -884,9 +1152,9 @@ function renderTurns(trace) {
 
 /**
  * Renders a decision into target. decision: { trace, auditId, outcome, modelVersion, indexVersion,
- * createdAt, identified, noteText, sentFindings } (identified: the input named the patient, so its pseudonym is the
- * patient's; noteText, sentFindings: the note or findings list just sent from this page, to show what was not
- * understood in its words, which the trace keeps by position only).
+ * createdAt, identified, noteText, sentFindings, sentBundle } (identified: the input named the patient, so its pseudonym
+ * is the patient's; noteText, sentFindings, sentBundle: the note, findings list or FHIR bundle just sent from this
+ * page, to show what was not understood in its words, which the trace keeps by position or path only).
  * Returns the number of diagnoses shown.
  */
 export function renderDecision(target, decision) {
@@ -894,6 +1162,8 @@ export function renderDecision(target, decision) {
   clear(target);
   documents = new Map();
   sentList = Array.isArray(decision.sentFindings) ? decision.sentFindings : null;
+  const bundle = decision.sentBundle;
+  sentEntries = bundle && typeof bundle === "object" && Array.isArray(bundle.entry) ? bundle.entry : null;
   const trace = decision.trace || {};
   const outcome = decision.outcome || trace.outcome;
   const diagnoses = normaliseDiagnoses(trace);
@@ -915,8 +1185,18 @@ export function renderDecision(target, decision) {
   if (outcome !== "diagnosed" || !diagnoses.length) append(target, renderInsufficient(trace, outcome));
   const factsTargets = [];
   // a diagnosis and a candidate an abstention considered open alike
+  const kind = probabilityKind(trace);
+  const retrievers = retrieversOf(trace);
   const render = (d) =>
-    renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion: decision.modelVersion, patient: trace.case });
+    renderDiagnosis(d, {
+      coverage,
+      findings,
+      factsTargets,
+      modelVersion: decision.modelVersion,
+      patient: trace.case,
+      kind,
+      retrievers,
+    });
   if (diagnoses.length) {
     append(
       target,
@@ -943,7 +1223,7 @@ export function renderDecision(target, decision) {
       h("ol", { class: "differential considered", "aria-labelledby": "considered-heading" }, considered.map(render)),
     );
   }
-  append(target, renderNextSteps(trace, evidenceButton), renderTurns(trace));
+  append(target, renderNextSteps(trace, evidenceButton), renderTurns(trace, [...diagnoses, ...considered]));
   target.hidden = false;
   for (const item of factsTargets) fillDiseaseFacts(item);
   return diagnoses.length;
