@@ -1,4 +1,4 @@
-"""Findings-list words the intake did not understand, kept out of the trace as a note's words are.
+"""Findings-list and bundle words the intake did not understand, kept out of the trace as a note's words are.
 
 A note is PHI as a whole: the trace keeps its keyed pseudonym, the account gives its segments by position
 only, and echoes of it are removed from the policy's turns (:func:`dxsearch.agent.trace_case`,
@@ -17,6 +17,13 @@ note's words are, before the trace is committed or returned:
 The words were still searched for, within the request: retrieval and the "explains n/m" coverage are
 unchanged; only what is kept (audit log, response) no longer holds them. Understood items keep their
 labels. Logs never held labels (:mod:`api.logging`).
+
+A FHIR bundle's free text is screened the same way: an Observation's ``code.text`` or a Condition's words the
+intake did not understand (a user test's Condition "Jane Doe's tall stature" was stored whole in the
+append-only log) are given by the element's path only (``entry[3].resource``, ``entry[3].resource.component[1]``),
+whatever the reason they were not understood, a diagnosis kept out of the findings included: such words were
+typed by a person into a record, and may name one. The bundle reader itself copies no ``valueString`` or
+``note`` out, and reads a Condition's words for the terms they name (:mod:`dxsearch.intake.fhir`).
 """
 
 from __future__ import annotations
@@ -30,17 +37,20 @@ from typing import Any, cast
 
 from dxsearch.agent import Trace
 
-#: A findings-list item's path in the account (bundle items have other paths).
-_LIST_PATH = re.compile(r"^findings\[\d+\]$")
+#: The path in the account of an item a person typed: a findings-list item, or a bundle element (a resource, a
+#: component of one; ``bundle.findings[n]`` and ``bundle.conditions[n]`` where its entry is not known).
+_TYPED_PATH = re.compile(
+    r"^(?:findings\[\d+\]|entry\[\d+\]\.resource(?:\.component\[\d+\])?|bundle\.(?:findings|conditions)\[\d+\])$"
+)
 
 
 def removed(path: str) -> str:
-    """What stands in the trace where a findings-list item's words were (the path says which item)."""
+    """What stands in the trace where an item's words were (the path says which item)."""
     return f"[words of {path} removed]"
 
 
 def screen_trace(trace: Trace) -> Trace:
-    """``trace`` with the words of findings-list items not understood kept out (module docstring).
+    """``trace`` with the words of findings-list items and bundle elements not understood kept out (module docstring).
 
     The same trace when no item was left not understood.
     """
@@ -52,7 +62,7 @@ def screen_trace(trace: Trace) -> Trace:
     paths: set[str] = set()
     words: dict[str, str] = {}
     for item in account.not_understood:
-        if not _LIST_PATH.match(item.path) or item.given is None:
+        if not _TYPED_PATH.match(item.path) or item.given is None:
             continue
         paths.add(item.path)
         if not item.words_searched:  # not in the case (a relative's, a branch of HPO): only ``given`` held them

@@ -153,9 +153,7 @@ def _explain_records(file: Path, suffix: str, text: str) -> Iterator[RecordExpla
 def _explain_bundle(location: str, payload: dict[str, Any]) -> Iterator[RecordExplanation]:
     from corpus_builder.fhir_bundles import indexed_findings
     from dxsearch.intake.fhir import BundleError, parse_bundle
-    from dxsearch.knowledge.term_lookup import get_term_lookup
 
-    lookup = get_term_lookup()
     try:
         parsed = parse_bundle(payload)
     except BundleError:
@@ -171,17 +169,16 @@ def _explain_bundle(location: str, payload: dict[str, Any]) -> Iterator[RecordEx
                 f"age {patient.age} computed from birthDate (at the bundle's timestamp, else its latest clinical "
                 "date; a build never counts from today, so a rebuild gives the same documents)"
             )
-        for finding, codes in zip(patient.findings, patient.finding_codes, strict=False):
-            mapped = [lookup.by_code(code.replace("ICD10CM:", "ICD10:", 1)) for code in codes]
-            term_id = next((t for t in mapped if t is not None), None)
-            if finding.hpo_id is None and term_id is not None:
-                warnings.append(
-                    f"{finding.label!r} is indexed by its words: its code maps to {term_id} only when a case is "
-                    "read (dxsearch diagnose, the API), not in the index"
-                )
-        # An unconfirmed Condition coded in HPO is neither a finding nor a diagnosis of the indexed patient: say so.
+        # The codes a case maps through hp.obo (SNOMED CT, UMLS, ICD-10) are mapped here too: ``parse_bundle`` reads
+        # them for every reader, so the index and a case read a bundle alike and nothing is left to warn of.
+        # An unconfirmed Condition (or an uncertain Observation) coded in HPO is neither a finding nor a diagnosis of
+        # the indexed patient: say so.
         possible = {
-            (c.entry_index, f"an unconfirmed Condition ({c.label}): a possibility, not indexed")
+            (
+                c.entry_index,
+                f"an {'uncertain' if c.resource_type == 'Observation' else 'unconfirmed'} {c.resource_type} "
+                f"({c.label}): a possibility, not indexed",
+            )
             for c in patient.conditions
             if c.hpo_id is not None and c.unconfirmed and not c.refuted and c.entry_index is not None
         }

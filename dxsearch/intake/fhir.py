@@ -7,14 +7,21 @@ codes, sex, age and findings only. Names, identifiers, birth dates, addresses, t
 notes are never copied out; identifiers are kept only to derive a keyed pseudonym. The writer of
 bundles and the maker of indexed patient documents live in ``corpus_builder.fhir_bundles``.
 
-What is read:
+What is read, the same for a case and for the index (a Condition the API reads as Scoliosis is no diagnosis
+of an indexed patient):
 
 * Findings: an ``Observation`` coded in HPO is a finding, observed unless its value is false or a coded
-  "absent"/"negative", or its interpretation is NEG/ND; other Observations become findings in words.
+  "absent"/"negative" ("Known absent", "Absence findings"), or its interpretation is NEG/ND/NR; uncertain
+  (not in the case) when its interpretation is IND/E or its value "possible". One coded in SNOMED CT, UMLS or
+  ICD-10 is the term ``hp.obo`` cross-references; a measurement interpreted high / low (or off its own
+  ``referenceRange``) is the term :data:`LOINC_TERMS` names, else the term HPO's phrasing names
+  (:mod:`dxsearch.intake.directions`); other Observations become findings in words.
+* Conditions: one coded in HPO, cross-referenced by ``hp.obo`` or whose words name HPO terms is a finding of
+  the patient; one coded in OMIM / Orphanet / Mondo, or naming a disease HPO annotates, is a diagnosis; any
+  other is listed as not understood, with why.
 * Age: a ``Patient.extension`` (:data:`AGE_EXTENSION_URL`) holding an ISO 8601 duration, a LOINC age
   Observation (30525-0, 21612-7), or ``birthDate`` plus a reference date.
 * Publication: ``Patient.meta.source`` = ``https://pubmed.ncbi.nlm.nih.gov/<n>/``.
-* Diagnoses: ``Condition`` resources coded with OMIM / Orphanet / ICD-10 / SNOMED / Mondo systems.
 """
 
 from __future__ import annotations
@@ -26,7 +33,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from datetime import time as time_of_day
 from decimal import Decimal
-from typing import Any, Literal
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Literal
 
 from fhir.resources import get_fhir_model_class as _r5_model_class
 from fhir.resources.R4B import get_fhir_model_class as _r4b_model_class
@@ -36,6 +44,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dxsearch.cases import Case, Finding, Sex, normalise_sex
 from dxsearch.intake.demographics import MAX_AGE_YEARS, check_age
 from dxsearch.pseudonym import Pseudonymiser
+
+if TYPE_CHECKING:
+    from dxsearch.knowledge.term_lookup import ExtractedTerm, TermLookup
 
 FhirVersion = Literal["R4B", "R5"]
 AGE_EXTENSION_URL = "urn:dxsearch:fhir:extension:age-iso8601"
@@ -65,9 +76,43 @@ _HPO_SYSTEMS = {
 _AGE_LOINC = {"30525-0", "21612-7"}
 _LOINC_SYSTEM = "loinc.org"
 _UCUM_AGE_UNITS = {"a": "Y", "mo": "M", "wk": "W", "d": "D"}
-_ABSENT_SNOMED = {"2667000", "260385009", "410594000"}
-_ABSENT_WORDS = {"absent", "negative", "not present", "not detected", "not observed", "not seen", "excluded", "no"}
-_NEGATIVE_INTERPRETATIONS = {"NEG", "ND"}
+#: SNOMED CT values that say a finding is not there: Absent, Negative, Definitely NOT present, Known absent,
+#: Absence findings, No, None, Not detected.
+_ABSENT_SNOMED = {"2667000", "260385009", "410594000", "410516002", "272519000", "373067005", "260413007", "260415000"}
+_ABSENT_WORDS = {
+    "absent",
+    "negative",
+    "not present",
+    "not detected",
+    "not observed",
+    "not seen",
+    "not found",
+    "excluded",
+    "no",
+    "none",
+    "known absent",
+    "absence findings",
+    "definitely not present",
+}
+#: v3 ObservationInterpretation codes of a negative result: Negative, Not detected, Non-reactive.
+_NEGATIVE_INTERPRETATIONS = {"NEG", "ND", "NR"}
+#: ... of a result that says neither yes nor no: Indeterminate, Equivocal. Of a finding: uncertain, not present.
+_UNCERTAIN_INTERPRETATIONS = {"IND", "E"}
+#: SNOMED CT values (Possible diagnosis, Probable diagnosis, Suspected) and words of a finding not known either way.
+_UNCERTAIN_SNOMED = {"60022001", "2931005", "415684004"}
+_UNCERTAIN_WORDS = {
+    "indeterminate",
+    "equivocal",
+    "possible",
+    "probable",
+    "suspected",
+    "uncertain",
+    "possible diagnosis",
+    "probable diagnosis",
+}
+#: SNOMED CT Unknown, and words of a value that is none: the question was asked, the answer not known.
+_UNKNOWN_SNOMED = {"261665006"}
+_UNKNOWN_WORDS = {"unknown", "not known", "asked but unknown", "asked-unknown"}
 #: v3 ObservationInterpretation "N" (Normal) and its words: of an HPO-coded finding, that it is not there; of a
 #: measurement, a normal result, which is no finding.
 _NORMAL_INTERPRETATIONS = {"N"}
@@ -95,11 +140,69 @@ _DIRECTION_WORDS = {
     "abnormal": "abnormal",
     "critical abnormal": "abnormal",
 }
+#: Measurements HPO names in words of their own, by LOINC code and direction: (HPO id, HPO name). Why a table:
+#: HPO's phrasing of a value off ("decreased X", :mod:`dxsearch.intake.directions`) names no term for a body
+#: measurement or vital sign ("decreased head circumference by tape measure" is Microcephaly, "increased body
+#: temperature" Fever), and no LOINC-to-HPO table ships in a package registry. Each id and name is checked
+#: against hp.obo by a test.
+LOINC_TERMS: dict[tuple[str, str], tuple[str, str]] = {
+    **{
+        (code, direction): term
+        for code in ("8287-5", "9843-4")  # Head occipital-frontal circumference (by tape measure)
+        for direction, term in (("low", ("HP:0000252", "Microcephaly")), ("high", ("HP:0000256", "Macrocephaly")))
+    },
+    **{
+        (code, direction): term
+        for code in ("8302-2", "8306-3", "3137-7")  # Body height (lying; measured)
+        for direction, term in (("low", ("HP:0004322", "Short stature")), ("high", ("HP:0000098", "Tall stature")))
+    },
+    **{
+        (code, direction): term
+        for code in ("29463-7", "3141-9")  # Body weight (measured)
+        for direction, term in (
+            ("low", ("HP:0004325", "Decreased body weight")),
+            ("high", ("HP:0004324", "Increased body weight")),
+        )
+    },
+    ("39156-5", "low"): ("HP:0045082", "Decreased body mass index"),  # Body mass index
+    ("39156-5", "high"): ("HP:0031418", "Increased body mass index"),
+    **{
+        (code, direction): term
+        for code in ("8310-5", "8331-1", "8328-7")  # Body temperature (oral, axillary)
+        for direction, term in (("low", ("HP:0002045", "Hypothermia")), ("high", ("HP:0001945", "Fever")))
+    },
+    ("8867-4", "low"): ("HP:0001662", "Bradycardia"),  # Heart rate
+    ("8867-4", "high"): ("HP:0001649", "Tachycardia"),
+    ("9279-1", "low"): ("HP:0046507", "Bradypnea"),  # Respiratory rate
+    ("9279-1", "high"): ("HP:0002789", "Tachypnea"),
+    ("8480-6", "low"): ("HP:0500105", "Decreased systolic blood pressure"),  # Systolic blood pressure
+    ("8480-6", "high"): ("HP:0004421", "Elevated systolic blood pressure"),
+    ("8462-4", "low"): ("HP:0500104", "Decreased diastolic blood pressure"),  # Diastolic blood pressure
+    ("8462-4", "high"): ("HP:0005117", "Elevated diastolic blood pressure"),
+    ("2708-6", "low"): ("HP:0012418", "Hypoxemia"),  # Oxygen saturation in arterial blood
+    ("59408-5", "low"): ("HP:0012418", "Hypoxemia"),  # ... by pulse oximetry
+    **{
+        (code, direction): term
+        # Glucose in blood, in serum or plasma (mass, moles), fasting, capillary by glucometer
+        for code in ("2339-0", "2345-7", "15074-8", "14749-6", "1558-6", "41653-7")
+        for direction, term in (("low", ("HP:0001943", "Hypoglycemia")), ("high", ("HP:0003074", "Hyperglycemia")))
+    },
+    ("4548-4", "high"): ("HP:0040217", "Elevated hemoglobin A1c"),  # Hemoglobin A1c
+}
 _SKIPPED_STATUSES = {"entered-in-error", "cancelled"}
 #: Condition.verificationStatus codes that leave the condition a possibility, not a fact of the patient.
 _UNCONFIRMED = {"unconfirmed", "provisional", "differential"}
 #: Condition.clinicalStatus codes of a condition the patient had, and no longer has.
 _PAST = {"inactive", "resolved", "remission"}
+#: Code systems whose codes name diseases (never phenotypes): a Condition coded in one is a diagnosis.
+_DISEASE_PREFIXES = frozenset({"OMIM", "ORPHA", "MONDO"})
+#: Last words of a name that name a diagnosis, when the name is no disease HPO annotates ("Foo-Bar syndrome").
+_DIAGNOSIS_WORDS = frozenset({"syndrome", "disease", "disorder"})
+#: Resource types the reader says more of than "not read" when it meets them.
+_NOT_READ = {
+    "FamilyMemberHistory": "FamilyMemberHistory: a relative's history, not the patient's findings; this reader "
+    "does not read family history from it (only Patient, Observation, Condition)",
+}
 ISO_DURATION = re.compile(r"^P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T[0-9HMS.]*)?$")
 _HPO_CODE = re.compile(r"^(?:HP[:_])?(\d{7})$")
 _PUBMED_SOURCE = re.compile(r"^https?://(?:www\.)?pubmed\.ncbi\.nlm\.nih\.gov/(\d+)/?$")
@@ -144,13 +247,22 @@ class BundleTooLargeError(BundleError):
 
 
 class ParsedCondition(BaseModel):
-    """A diagnosis as codes (CURIEs) and a display name."""
+    """A Condition as codes (CURIEs) and a display name: a diagnosis, or a phenotype (``hpo_id``) with a status.
+
+    An HPO-coded Observation the record leaves uncertain (interpretation indeterminate, value "possible") is one
+    too (``resource_type`` Observation, ``unconfirmed``): a possibility, read as a provisional Condition is.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     label: str
     codes: tuple[str, ...] = ()
-    hpo_id: str | None = Field(default=None, description="The HPO coding, when the Condition is coded as a phenotype.")
+    hpo_id: str | None = Field(
+        default=None,
+        description="The phenotype it names: its HPO coding, the term hp.obo cross-references from its code, or the "
+        "term its words name.",
+    )
+    resource_type: Literal["Condition", "Observation"] = "Condition"
     refuted: bool = False
     unconfirmed: bool = Field(default=False, description="verificationStatus unconfirmed, provisional or differential.")
     past: bool = Field(default=False, description="clinicalStatus inactive, resolved or in remission.")
@@ -257,6 +369,8 @@ def parse_bundle(
     """
     data = _as_mapping(payload)
     resource_type = data.get("resourceType")
+    if resource_type is None:
+        raise BundleError("resourceType", 'no resourceType: a FHIR Bundle says "resourceType": "Bundle"')
     if resource_type != "Bundle":
         raise BundleError("resourceType", f"resourceType is {resource_type!r}, expected 'Bundle'")
     too_large = entry_cap_error(data, max_entries)
@@ -335,13 +449,15 @@ def _validate(data: Mapping[str, Any], version: FhirVersion) -> FHIRAbstractMode
         return model_class("Bundle").model_validate(data)
     except ValidationError as exc:
         errors = exc.errors()
-        problems = tuple((_json_path(error["loc"]), _error_reason(error, with_value=True)) for error in errors)
-        reason = _error_reason(first := errors[0], with_value=False)
+        problems = tuple(
+            (_json_path(error["loc"]), _error_reason(error, data, version, with_value=True)) for error in errors
+        )
+        reason = _error_reason(first := errors[0], data, version, with_value=False)
         if len(errors) > 1:
             reason += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
         raise _VersionError(BundleError(_json_path(first["loc"]), reason, problems), len(errors)) from None
-    except (KeyError, TypeError, ValueError) as exc:  # fhir_core raises these for some malformed shapes
-        raise _VersionError(BundleError("<root>", _one_line(f"{type(exc).__name__}: {exc}")), 1) from None
+    except (KeyError, TypeError, ValueError):  # fhir_core raises these for some malformed shapes
+        raise _VersionError(BundleError("<root>", "the JSON is not shaped as a FHIR Bundle"), 1) from None
 
 
 def _plain(value: Any) -> Any:
@@ -368,24 +484,112 @@ def _plain(value: Any) -> Any:
 
 
 def _json_path(loc: Sequence[int | str]) -> str:
-    """``('entry', 3, 'resource', 'code')`` -> ``entry[3].resource.code``."""
+    """``('entry', 3, 'resource', 'code')`` -> ``entry[3].resource.code`` (the library's ``root`` left out)."""
     path = ""
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
         elif part == "resource_type":
             path += ".resourceType" if path else "resourceType"
-        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part):
+        elif part != "root" and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part):
             path += f".{part}" if path else part
     return path or "<root>"
 
 
-def _error_reason(error: Mapping[str, Any], *, with_value: bool) -> str:
-    """A pydantic error as one line, optionally with the offending value (``... (got 17)``)."""
-    reason = _one_line(str(error["msg"]))
-    if with_value and "input" in error and error.get("type") != "missing":  # a missing field's input is its parent
-        reason += f" (got {offending_value(error['input'])})"
+#: What a JSON value is, in the words a message about it uses.
+_JSON_KINDS: tuple[tuple[type, str], ...] = (
+    (bool, "true or false"),
+    (int, "a number"),
+    (float, "a number"),
+    (Decimal, "a number"),
+    (str, "a string"),
+    (list, "an array"),
+    (dict, "an object"),
+)
+#: FHIR primitive types whose format the library checks by a pattern, and an example of each.
+_FORMATS = {
+    "Decimal": "a number",
+    "DateTime": "a FHIR dateTime, such as 2024-06-01 or 2024-06-01T09:30:00Z",
+    "Date": "a FHIR date: YYYY, YYYY-MM or YYYY-MM-DD",
+    "Instant": "a FHIR instant, such as 2024-06-01T09:30:00Z",
+    "Time": "a FHIR time, such as 09:30:00",
+    "Uri": "a URI",
+    "Url": "a URL",
+    "Code": "a FHIR code: no leading or trailing spaces",
+    "Id": "a FHIR id: letters, digits, '-' and '.', at most 64",
+    "Integer": "a whole number",
+    "PositiveInt": "a whole number above 0",
+    "UnsignedInt": "a whole number, 0 or more",
+}
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    return next((word for kind, word in _JSON_KINDS if isinstance(value, kind)), "another kind of value")
+
+
+def _error_reason(error: Mapping[str, Any], data: Mapping[str, Any], version: str, *, with_value: bool) -> str:
+    """A validation error as one line in plain words, which element is wrong and how; optionally with the
+    offending value (``... (got 17)``). The library's own messages ("Value is expected from the instance of
+    Quantity, but got type <class 'int'>", "Invalid JSON: trailing characters") name its internals, not the
+    bundle's mistake."""
+    reason = _plain_reason(error, data, version)
+    if with_value and "input" in error and not str(error.get("type", "")).endswith("missing"):
+        reason += f" (got {offending_value(error['input'])})"  # a missing field's input is its parent
     return reason
+
+
+def _plain_reason(error: Mapping[str, Any], data: Mapping[str, Any], version: str) -> str:
+    kind = str(error.get("type", ""))
+    ctx = error.get("ctx") or {}
+    loc = [part for part in error.get("loc", ()) if part != "root"]
+    element = _json_path(loc).rsplit(".", 1)[-1] if loc else "the bundle"
+    got = _json_kind(error.get("input"))
+    if kind in {"model_validation_format", "model_type", "dict_type", "model_attributes_type", "json_invalid"}:
+        model = ctx.get("model_class")
+        return f"{element} must be a JSON object{f' (a FHIR {model})' if model else ''}, not {got}"
+    if kind == "list_type":
+        return f"{element} must be a JSON array ([...]), not {got}"
+    if kind == "extra_forbidden":
+        return f"{element} is not an element of a FHIR {version} {_resource_type_at(data, loc[:-1])}"
+    if kind.endswith("missing"):
+        return f"{element} is required and missing"
+    if kind in {"bool_type", "bool_parsing"}:
+        return f"{element} must be a valid boolean, true or false, not {got}"
+    if kind in {"string_type", "string_unicode"}:
+        return f"{element} must be a string, not {got}"
+    if kind.startswith(("int_", "float_", "decimal_")):
+        return f"{element} must be a number, not {got}"
+    message = " ".join(str(error.get("msg", "")).split()).removeprefix("Value error, ")
+    pattern = re.match(r"(\w+) value string does not match spec regex", message)
+    if pattern is not None:
+        return f"{element} must be {_FORMATS.get(pattern.group(1), 'a FHIR ' + pattern.group(1))}, not {got}"
+    choices = re.search(r"from this list \[([^\]]*)\], but got multiple", message)
+    if choices is not None:
+        listed = [name.strip(" '") for name in choices.group(1).split(",")]
+        given = error.get("input")
+        present = [name for name in listed if isinstance(given, dict) and name in given] or listed
+        owner = _resource_type_at(data, loc)
+        return f"{owner} holds more than one of {', '.join(present)}: give one"
+    # Anything else: the library's words, without its type names ("<class 'int'>").
+    return _one_line(f"{element}: " + re.sub(r"<class '(\w+)'>", r"\1", message))
+
+
+def _resource_type_at(data: Mapping[str, Any], loc: Sequence[int | str]) -> str:
+    """The FHIR name of the element at ``loc``: "Observation" for a resource, "Observation.code" inside one."""
+    name = "Bundle"
+    node: Any = data
+    for part in loc:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(node, dict) and isinstance(node.get("resourceType"), str):
+            name = node["resourceType"]
+        elif isinstance(part, str):
+            name += f".{part}"
+    return name
 
 
 def offending_value(value: Any, limit: int = 80) -> str:
@@ -437,9 +641,8 @@ def _extract(
         if kind == "Patient":
             continue
         if kind not in {"Observation", "Condition"}:
-            ignored.append(
-                (index, f"{kind or 'an entry without a resource'}: not read (only Patient, Observation, Condition)")
-            )
+            why = f"{kind or 'an entry without a resource'}: not read (only Patient, Observation, Condition)"
+            ignored.append((index, _NOT_READ.get(str(kind), why)))
             continue
         owner = _owner(resource, index, references, patients)
         if owner is not None:
@@ -524,15 +727,15 @@ def _patient(
     latest: date | None = None
     finding_paths: list[str] = []
     first_entry: dict[Finding, str] = {}  # finding -> element it was first read from: linear de-duplication
+    vocabulary = _Vocabulary()
     for entry_index, item in owned:
         for key in ("effectiveDateTime", "issued", "recordedDate", "onsetDateTime"):
             latest = max(filter(None, [latest, _date_of(item.get(key))]), default=None)
         if item.get("resourceType") == "Condition":
-            condition = _condition(item)
-            if condition is not None:
-                conditions.append(condition.model_copy(update={"entry_index": entry_index}))
-            else:
-                ignored.append((entry_index, "Condition entered in error, or with no code or text: not read"))
+            read, why_not = _conditions(item, vocabulary)
+            conditions.extend(condition.model_copy(update={"entry_index": entry_index}) for condition in read)
+            if why_not is not None:
+                ignored.append((entry_index, why_not))
             continue
         if item.get("status") in _SKIPPED_STATUSES:
             ignored.append((entry_index, f"Observation with status {item.get('status')}: not read"))
@@ -544,8 +747,23 @@ def _patient(
             continue
         for suffix, part in _parts(item, entry_index, ignored):
             where = f"entry[{entry_index}].resource{suffix}"
-            finding, why_not = _finding(part)
-            if finding is None:
+            finding, why_not, uncertain = _finding(part, vocabulary)
+            if finding is not None and uncertain and finding.hpo_id is not None and not suffix:
+                # An HPO finding the record leaves open (indeterminate, "possible"): read as a provisional Condition.
+                codes = _codes(part.get("code"), part.get("valueCodeableConcept"))
+                possible = ParsedCondition(
+                    label=finding.label,
+                    codes=codes,
+                    hpo_id=finding.hpo_id,
+                    unconfirmed=True,
+                    entry_index=entry_index,
+                    resource_type="Observation",
+                )
+                conditions.append(possible)
+            elif finding is not None and uncertain:
+                why = "an indeterminate result, neither present nor absent: not read"
+                ignored.append((entry_index, f"{why}{' (' + suffix[1:] + ')' if suffix else ''}"))
+            elif finding is None:
                 ignored.append((entry_index, f"{why_not}{' (' + suffix[1:] + ')' if suffix else ''}"))
             elif finding in first_entry:  # repeated observations: one finding
                 ignored.append((entry_index, f"repeats the finding of {first_entry[finding]}: counted once"))
@@ -696,7 +914,16 @@ def _concept_label(concept: dict[str, Any] | None) -> str | None:
 
 
 #: Words for the v3 ObservationInterpretation codes a coding may carry without a display.
-_INTERPRETATION_WORDS = {**_DIRECTIONS, "N": "normal", "NEG": "negative", "POS": "positive", "ND": "not detected"}
+_INTERPRETATION_WORDS = {
+    **_DIRECTIONS,
+    "N": "normal",
+    "NEG": "negative",
+    "POS": "positive",
+    "ND": "not detected",
+    "NR": "non-reactive",
+    "IND": "indeterminate",
+    "E": "equivocal",
+}
 
 
 def _coded_word(concept: dict[str, Any] | None) -> str | None:
@@ -725,6 +952,22 @@ def _interpretations(observation: dict[str, Any]) -> Iterator[tuple[str, str]]:
         yield "", str(concept.get("text") or "").strip().lower()
 
 
+def _value_says(observation: dict[str, Any], snomed: set[str], words: set[str]) -> bool:
+    """Whether the Observation's value says one of ``words`` (its valueString, or a valueCodeableConcept that is no
+    HPO term, by a SNOMED CT code of ``snomed`` or by a display or text)."""
+    if str(observation.get("valueString") or "").strip().lower() in words:
+        return True
+    value = observation.get("valueCodeableConcept")
+    if value is None or _hpo_coding(value) is not None:
+        return False
+    for coding in value.get("coding") or []:
+        if _system_key(coding.get("system")) == "snomed.info/sct" and str(coding.get("code")) in snomed:
+            return True
+        if str(coding.get("display") or "").strip().lower() in words:
+            return True
+    return str(value.get("text") or "").strip().lower() in words
+
+
 def _is_negative(observation: dict[str, Any]) -> bool:
     if observation.get("valueBoolean") is False:
         return True
@@ -732,20 +975,19 @@ def _is_negative(observation: dict[str, Any]) -> bool:
         code in _NEGATIVE_INTERPRETATIONS or words in _ABSENT_WORDS for code, words in _interpretations(observation)
     ):
         return True
-    if str(observation.get("valueString") or "").strip().lower() in _ABSENT_WORDS:
+    return _value_says(observation, _ABSENT_SNOMED, _ABSENT_WORDS)
+
+
+def _is_uncertain(observation: dict[str, Any]) -> bool:
+    """Whether the record leaves the finding open: an indeterminate or equivocal result, a "possible" value."""
+    if any(
+        code in _UNCERTAIN_INTERPRETATIONS or words in _UNCERTAIN_WORDS for code, words in _interpretations(observation)
+    ):
         return True
-    value = observation.get("valueCodeableConcept")
-    if value is not None and _hpo_coding(value) is None:
-        for coding in value.get("coding") or []:
-            if _system_key(coding.get("system")) == "snomed.info/sct" and coding.get("code") in _ABSENT_SNOMED:
-                return True
-        label = (_concept_label(value) or "").strip().lower()
-        if label in _ABSENT_WORDS:
-            return True
-    return False
+    return _value_says(observation, _UNCERTAIN_SNOMED, _UNCERTAIN_WORDS)
 
 
-def _direction(observation: dict[str, Any]) -> str | None:
+def _interpreted(observation: dict[str, Any]) -> str | None:
     """'high', 'low' or 'abnormal' when the Observation's interpretation says so (code or words), else None."""
     for code, words in _interpretations(observation):
         direction = _DIRECTIONS.get(code) or _DIRECTION_WORDS.get(words)
@@ -754,30 +996,95 @@ def _direction(observation: dict[str, Any]) -> str | None:
     return None
 
 
-def _finding(observation: dict[str, Any]) -> tuple[Finding | None, str]:
-    """An HPO-coded Observation (in code, or in value) -> HPO finding; any other -> label: value.
+def _direction(observation: dict[str, Any]) -> str | None:
+    """Which way the value is off: as its interpretation says, else as its reference range places it."""
+    interpreted = _interpreted(observation)
+    if interpreted is not None:
+        return interpreted
+    placed = _against_range(observation)
+    return placed[0] if placed is not None and placed[0] != "normal" else None
 
-    Or no finding, and why: an Observation (or component) with a ``dataAbsentReason`` holds no value (a
-    finding "asked, unknown" is not a finding present); a measurement interpreted as normal names nothing.
+
+def _against_range(observation: dict[str, Any]) -> tuple[str, str] | None:
+    """('high' | 'low' | 'normal', words saying so) of a valueQuantity against the Observation's referenceRange.
+
+    Only where the record leaves nothing to guess: no interpretation (the laboratory's own word wins), a number
+    without a comparator, exactly one range with a low or a high, for every patient (no ``appliesTo`` or
+    ``age``), of the normal kind, in the value's unit. Anything else: None, and the value names nothing.
+    """
+    if observation.get("interpretation"):
+        return None
+    quantity = observation.get("valueQuantity")
+    if not isinstance(quantity, dict) or quantity.get("comparator"):
+        return None
+    value = quantity.get("value")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    ranges = [r for r in observation.get("referenceRange") or [] if r.get("low") or r.get("high")]
+    if len(ranges) != 1 or ranges[0].get("appliesTo") or ranges[0].get("age"):
+        return None
+    reference = ranges[0]
+    if {str(c.get("code")) for c in (reference.get("type") or {}).get("coding") or []} - {"normal"}:
+        return None  # a therapeutic or treatment range says nothing of normal
+    unit = _unit(quantity)
+    low, high = reference.get("low") or {}, reference.get("high") or {}
+    if any(unit and _unit(bound) and _unit(bound) != unit for bound in (low, high) if bound):
+        return None
+    low_value, high_value = low.get("value"), high.get("value")
+    shown_unit = f" {quantity.get('unit') or quantity.get('code')}" if unit else ""
+    if low_value is not None and high_value is not None:
+        shown = f"{_number(low_value)}–{_number(high_value)}{shown_unit}"
+    elif high_value is not None:
+        shown = f"up to {_number(high_value)}{shown_unit}"
+    else:
+        shown = f"from {_number(low_value)}{shown_unit}"
+    if isinstance(high_value, int | float) and value > high_value:
+        return "high", f"above the reference range, {shown}"
+    if isinstance(low_value, int | float) and value < low_value:
+        return "low", f"below the reference range, {shown}"
+    return "normal", f"within the reference range, {shown}"
+
+
+def _unit(quantity: dict[str, Any]) -> str:
+    return str(quantity.get("code") or quantity.get("unit") or "").strip().lower()
+
+
+def _finding(observation: dict[str, Any], vocabulary: _Vocabulary) -> tuple[Finding | None, str, bool]:
+    """An HPO-coded Observation (in code, or in value) -> HPO finding; any other -> label: value, with the HPO term
+    its codes or its value off one way name (:meth:`_Vocabulary.observed`), if any. Third: whether the record
+    leaves the finding open (indeterminate, "possible"): uncertain, not present.
+
+    Or no finding, and why: an Observation (or component) with a ``dataAbsentReason`` or a value "unknown" holds no
+    value (a finding "asked, unknown" is not a finding present); a measurement interpreted as normal, or within
+    its reference range, names nothing.
     """
     absent_reason = observation.get("dataAbsentReason")
     if absent_reason is not None and not _has_value(observation):
         why = _coded_word(absent_reason) or "no value"
-        return None, f"Observation with no value (dataAbsentReason: {why.lower()}): not read"
+        return None, f"Observation with no value (dataAbsentReason: {why.lower()}): not read", False
+    if _value_says(observation, _UNKNOWN_SNOMED, _UNKNOWN_WORDS):
+        return None, "Observation whose value is unknown (asked, not known): not read", False
     excluded = _is_negative(observation)
-    hpo = _hpo_coding(observation.get("code")) or _hpo_coding(observation.get("valueCodeableConcept"))
+    uncertain = not excluded and _is_uncertain(observation)
+    code = observation.get("code") or {}
+    hpo = _hpo_coding(code) or _hpo_coding(observation.get("valueCodeableConcept"))
     if hpo is not None:
         hpo_id, display = hpo
-        label = display or (observation.get("code") or {}).get("text") or hpo_id
-        return Finding(label=str(label), hpo_id=hpo_id, excluded=excluded or _is_normal(observation)), ""
-    name = _concept_label(observation.get("code"))
+        # Free text beside a code may hold anything (a name): it labels the finding only if HPO's words are all it has.
+        label = display or vocabulary.plain(code.get("text")) or hpo_id
+        return Finding(label=str(label), hpo_id=hpo_id, excluded=excluded or _is_normal(observation)), "", uncertain
+    name = _concept_label(code)
     if name is None:
-        return None, "Observation with no code or text to read"
+        return None, "Observation with no code or text to read", False
+    placed = _against_range(observation)
+    if not excluded and placed is not None and placed[0] == "normal":
+        return None, f"{name}: {placed[1]}, a normal result, no finding", False
     if not excluded and _is_normal(observation):
-        return None, f"{name}: a normal result, no finding"
+        return None, f"{name}: a normal result, no finding", False
     value = _value_text(observation)
     label = f"{name}: {value}" if value else name
-    return Finding(label=label, hpo_id=None, excluded=excluded), ""
+    term = vocabulary.observed(observation, name, _direction(observation), valued=value is not None)
+    return Finding(label=label, hpo_id=term, excluded=excluded), "", uncertain
 
 
 def _parts(
@@ -812,11 +1119,15 @@ def _is_normal(observation: dict[str, Any]) -> bool:
     said_normal = any(
         code in _NORMAL_INTERPRETATIONS or words in _NORMAL_WORDS for code, words in _interpretations(observation)
     )
-    return said_normal and _direction(observation) is None
+    return said_normal and _interpreted(observation) is None
 
 
 def _value_text(observation: dict[str, Any]) -> str | None:
-    """A readable value; free text (valueString) and dates are left out on purpose (PHI)."""
+    """A readable value; free text (valueString) and dates are left out on purpose (PHI).
+
+    A direction read from the reference range, not from an interpretation, says so: "3.1 mg/dL (high: above
+    the reference range, 0.6–1.0 mg/dL)".
+    """
     text: str | None = None
     if "valueQuantity" in observation:
         quantity = observation["valueQuantity"]
@@ -837,6 +1148,9 @@ def _value_text(observation: dict[str, Any]) -> str | None:
     interpretations = [label for label in (_coded_word(c) for c in observation.get("interpretation") or []) if label]
     if interpretations and text:
         text += f" ({', '.join(interpretations).lower()})"
+    placed = _against_range(observation)
+    if placed is not None and text:
+        text += f" ({placed[0]}: {placed[1]})"
     return text
 
 
@@ -857,30 +1171,201 @@ def _codes(*concepts: dict[str, Any] | None) -> tuple[str, ...]:
     return tuple(codes)
 
 
-def _condition(resource: dict[str, Any]) -> ParsedCondition | None:
-    verification = {c.get("code") for c in (resource.get("verificationStatus") or {}).get("coding") or []}
-    clinical = {c.get("code") for c in (resource.get("clinicalStatus") or {}).get("coding") or []}
+def _status_codes(concept: dict[str, Any] | None) -> set[str]:
+    """The codes (and text) of a Condition's clinicalStatus or verificationStatus, lower case."""
+    concept = concept or {}
+    said = {str(coding.get("code") or "").strip().lower() for coding in concept.get("coding") or []}
+    said.add(str(concept.get("text") or "").strip().lower())
+    return said - {""}
+
+
+def _conditions(resource: dict[str, Any], vocabulary: _Vocabulary) -> tuple[list[ParsedCondition], str | None]:
+    """What a Condition says of the patient, or why it is read into nothing.
+
+    Coded in HPO, cross-referenced by ``hp.obo`` from a code, or named in words HPO uses ("Scoliosis"; "Dislocated
+    lens in both eyes", one condition per term its words name): a phenotype. Coded in OMIM, Orphanet or Mondo, or
+    named as a disease HPO annotates ("Marfan syndrome"): a diagnosis. Anything else was not understood, and the
+    reason says what was tried. Refuted, unconfirmed (provisional, differential) and past (inactive, resolved,
+    remission) are kept beside it; entered in error, it is not read.
+    """
+    verification = _status_codes(resource.get("verificationStatus"))
+    clinical = _status_codes(resource.get("clinicalStatus"))
     if "entered-in-error" in verification:
-        return None
+        return [], "Condition entered in error (verificationStatus): not read"
+    refuted, unconfirmed, past = "refuted" in verification, bool(verification & _UNCONFIRMED), bool(clinical & _PAST)
     concept = resource.get("code") or {}
-    codes: list[str] = []
-    for coding in concept.get("coding") or []:
-        curie = _coding_curie(coding)
-        if curie is not None and curie not in codes:
-            codes.append(curie)
+    codes = _codes(concept)
+    text = str(concept["text"]) if concept.get("text") else None
+    display = next((str(c["display"]) for c in concept.get("coding") or [] if c.get("display")), None)
+
+    def condition(label: str, hpo_id: str | None = None, said: str = "present") -> ParsedCondition:
+        return ParsedCondition(
+            label=label,
+            codes=codes,
+            hpo_id=hpo_id,
+            refuted=refuted or said == "absent",
+            unconfirmed=unconfirmed or said == "uncertain",
+            past=past or said == "historical",
+        )
+
     hpo = _hpo_coding(concept)
-    # Coded in HPO without a display: the id, which the intake names by its term (not "hp.owl HP:0001250").
-    label = (hpo[1] or concept.get("text") or hpo[0]) if hpo is not None else _concept_label(concept)
+    if hpo is not None:
+        # Coded in HPO without a display: the id, which the intake names by its term (not "hp.owl HP:0001250").
+        return [condition(hpo[1] or vocabulary.plain(text) or hpo[0], hpo[0])], None
+    label = _concept_label(concept)
     if label is None:
-        return None
-    return ParsedCondition(
-        label=label,
-        codes=tuple(codes),
-        hpo_id=hpo[0] if hpo is not None else None,
-        refuted="refuted" in verification,
-        unconfirmed=bool(verification & _UNCONFIRMED),
-        past=bool(clinical & _PAST),
+        return [], "Condition with no code or text: not read"
+    if any(code.split(":", 1)[0] in _DISEASE_PREFIXES for code in codes):
+        return [condition(label)], None  # a diagnosis
+    words = [w for w in (display, text) if w]
+    term = vocabulary.by_codes(codes) or next(filter(None, (vocabulary.term(w) for w in words)), None)
+    if term is not None:
+        return [condition(display or vocabulary.plain(text) or term, term)], None
+    if any(vocabulary.names_disease(w) for w in words):
+        return [condition(label)], None  # a diagnosis, named
+    for said in words:
+        named = vocabulary.mentions(said)
+        own = [(label, term_id, assertion) for label, term_id, assertion in named if assertion != "family_history"]
+        if own:
+            return [condition(label, term_id, assertion) for label, term_id, assertion in own], None
+        if named:
+            return [], "a Condition said of a relative: not a finding of the patient, not read"
+    return [], _not_understood(concept, codes, refuted=refuted, unconfirmed=unconfirmed)
+
+
+def _not_understood(concept: dict[str, Any], codes: Sequence[str], *, refuted: bool, unconfirmed: bool) -> str:
+    """Why a Condition was read into nothing: what its codes and its words were tried for (no value of them but the
+    codes, which name no patient)."""
+    tried: list[str] = []
+    if codes:
+        tried.append(
+            f"hp.obo cross-references no HPO term from its code{'s' if len(codes) > 1 else ''} {', '.join(codes)}"
+        )
+    elif any(coding.get("code") for coding in concept.get("coding") or []):
+        systems = sorted({str(c.get("system") or "no system") for c in concept.get("coding") or [] if c.get("code")})
+        tried.append(f"its code is in a system this reader does not know ({', '.join(systems)})")
+    tried.append(
+        "its words name no HPO term nor a disease HPO annotates" if _display_or_text(concept) else "it has no words"
     )
+    status = " (refuted)" if refuted else " (unconfirmed)" if unconfirmed else ""
+    return f"a Condition not understood{status}: {', and '.join(tried)}; not read"
+
+
+class _Vocabulary:
+    """The HPO dictionary and the names of the diseases HPO annotates, read when a bundle first needs them.
+
+    A bundle coded in HPO with displays and in OMIM or Orphanet (the shipped phenopackets) never needs them, so
+    building the index from those loads nothing. Every reader of a bundle (a case, the index, ``validate
+    --explain``) reads codes and words through this one vocabulary, so they read a bundle alike.
+    """
+
+    def __init__(self) -> None:
+        self._lookup: TermLookup | None = None
+
+    @property
+    def lookup(self) -> TermLookup:
+        if self._lookup is None:
+            from dxsearch.knowledge.term_lookup import get_term_lookup
+
+            self._lookup = get_term_lookup()
+        return self._lookup
+
+    def plain(self, text: str | None) -> str | None:
+        """``text`` when every word of it is one HPO names use (a clinician's words for a finding), else None:
+        free text beside a code may be anything typed into the wrong box ("Jane Doe's seizures")."""
+        if not text or self.lookup.unknown_words(text):
+            return None
+        return text
+
+    def by_codes(self, codes: Iterable[str]) -> str | None:
+        """The first phenotype term ``hp.obo`` cross-references from one of ``codes`` (ICD-10-CM read as ICD-10)."""
+        crossed = [code.replace("ICD10CM:", "ICD10:", 1) for code in codes if code.split(":", 1)[0] in _XREF_PREFIXES]
+        return next(filter(None, (self.lookup.by_code(code) for code in crossed)), None)
+
+    def term(self, words: str) -> str | None:
+        """The term whose name or synonym ``words`` are, whole."""
+        return self.lookup.lookup(words)
+
+    def observed(self, observation: dict[str, Any], name: str, direction: str | None, *, valued: bool) -> str | None:
+        """The term an Observation that is not coded in HPO names: by a code ``hp.obo`` cross-references; a value off
+        one way by :data:`LOINC_TERMS`, by the laboratory's words (:data:`dxsearch.intake.labs.LAB_TERMS`,
+        "Hypoglycemia"), else by HPO's phrasing ("elevated circulating creatinine concentration"); one without a
+        value by its words, when they are a term's name ("Scoliosis")."""
+        term = self.by_codes(_codes(observation.get("code"), observation.get("valueCodeableConcept")))
+        if term is None and direction in ("high", "low"):
+            loinc = [
+                str(coding.get("code"))
+                for coding in (observation.get("code") or {}).get("coding") or []
+                if _system_key(coding.get("system")) == _LOINC_SYSTEM
+            ]
+            named = next(
+                (LOINC_TERMS[(code, direction)][0] for code in loinc if (code, direction) in LOINC_TERMS), None
+            )
+            term = named or _lab_term(name, direction)
+        if term is None and direction is not None:
+            from dxsearch.intake.directions import by_direction
+
+            term = by_direction(self.lookup, name, direction)
+        if term is None and not valued:
+            term = self.term(name)
+        return term
+
+    def names_disease(self, words: str) -> bool:
+        """Whether ``words`` name a disease: one HPO annotates (its name, or the name before its subtype: "Ehlers-Danlos
+        syndrome" for "Ehlers-Danlos syndrome, classic type"), or a name ending "syndrome", "disease", "disorder"."""
+        from dxsearch.knowledge.term_lookup import normalise
+
+        said = normalise(words)
+        return bool(said) and (said in _disease_names() or said.split()[-1] in _DIAGNOSIS_WORDS)
+
+    def mentions(self, words: str) -> list[tuple[str, str, str]]:
+        """(words, term, assertion) of each term ``words`` mention, once per term (the mention saying most of the
+        patient). The words are all of ``words`` when they name one term and hold no word HPO names do not use;
+        else the mention's own ("Jane Doe's tall stature" is "tall stature"), as a findings-list item is read."""
+        from dxsearch.knowledge.term_lookup import ASSERTION_ORDER
+
+        best: dict[str, ExtractedTerm] = {}
+        for mention in self.lookup.mentions(words):
+            kept = best.get(mention.term_id)
+            if kept is None or ASSERTION_ORDER[mention.assertion] < ASSERTION_ORDER[kept.assertion]:
+                best[mention.term_id] = mention
+        covered = [(m.start, m.end) for m in best.values()]
+        leftover = any(not any(a <= start < b for a, b in covered) for start, _ in self.lookup.unknown_words(words))
+        whole = len(best) == 1 and not leftover
+        return [(words if whole else m.label, m.term_id, m.assertion) for m in best.values()]
+
+
+#: Code prefixes ``hp.obo`` cross-references (``TermLookup.by_code``).
+_XREF_PREFIXES = frozenset({"SNOMED", "UMLS", "ICD10", "ICD10CM"})
+
+
+def _lab_term(name: str, direction: str) -> str | None:
+    """The term a laboratory result off one way names where HPO has a word of its own (Hypoglycemia)."""
+    from dxsearch.intake.directions import measured
+    from dxsearch.intake.labs import LAB_TERMS
+
+    analyte = measured(name)
+    return next((term for (said, way), term in LAB_TERMS.items() if said == analyte and way == direction), None)
+
+
+@lru_cache(maxsize=1)
+def _disease_names() -> frozenset[str]:
+    """The names of the diseases HPO annotates, normalised; with the name before a subtype ("Ehlers-Danlos
+    syndrome, classic type", "Short QT syndrome 2")."""
+    from dxsearch.knowledge.hpo import get_hpo_knowledge
+    from dxsearch.knowledge.term_lookup import normalise
+
+    names: set[str] = set()
+    for rows in get_hpo_knowledge().tables.annotations.values():
+        if not rows:
+            continue
+        name = rows[0].disease_name
+        head = name.split(",")[0]
+        for form in (name, head, re.sub(r"\s+(?:type\s+)?[0-9]+[A-Za-z]?$", "", head)):
+            key = normalise(form)
+            if len(key) >= 4 and any(c.isalpha() for c in key):
+                names.add(key)
+    return frozenset(names)
 
 
 def _coding_curie(coding: dict[str, Any]) -> str | None:

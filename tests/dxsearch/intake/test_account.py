@@ -269,7 +269,8 @@ def test_an_ehr_bundle_maps_codes_through_hpo_cross_references() -> None:
         ("Dislocation of lens", "HP:0001083"),  # SNOMED CT 74969002 -> Ectopia lentis (hp.obo xref)
         ("Body height: 185 cm (high)", "HP:0000098"),  # LOINC 8302-2, H: "increased body height", Tall stature
         ("Creatinine [Mass/volume] in Serum or Plasma: 2.1 mg/dL (high)", "HP:0003259"),  # elevated circulating ...
-        ("Glucose [Mass/volume] in Serum or Plasma: 210 mg/dL (high)", None),  # no such HPO phrase: words only
+        # LOINC 2345-7, H: Hyperglycemia (``LOINC_TERMS``: HPO has no "elevated circulating glucose concentration")
+        ("Glucose [Mass/volume] in Serum or Plasma: 210 mg/dL (high)", "HP:0003074"),
         ("Scoliosis", "HP:0002650"),  # a Condition coded in SNOMED CT as a phenotype is a finding
     ]
     by_path = {m.path: m for m in account.mapped}
@@ -277,9 +278,8 @@ def test_an_ehr_bundle_maps_codes_through_hpo_cross_references() -> None:
     assert by_path["entry[5].resource"].label == "Tall stature"
     assert by_path["entry[10].resource"].label == "Elevated circulating creatinine concentration"
     assert by_path["entry[6].resource"].assertion == "absent"  # valueBoolean false, SNOMED CT of Arachnodactyly
-    glucose = NO_LOINC_DIRECTION_TERM.format(direction="high", example="elevated circulating glucose concentration")
+    assert by_path["entry[11].resource"].label == "Hyperglycemia"
     assert [(n.path, n.reason) for n in account.not_understood] == [
-        ("entry[11].resource", glucose),
         ("entry[2].resource", NOT_A_FINDING),  # ICD-10 Q87.4 Marfan syndrome: history, not a finding
         ("entry[7].resource", "Encounter: not read (only Patient, Observation, Condition)"),
         ("entry[8].resource", "Observation with status entered-in-error: not read"),
