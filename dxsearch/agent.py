@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -30,7 +30,7 @@ from dxsearch.knowledge.hpo import HpoKnowledge
 from dxsearch.next_steps import NextSteps, NextStepsPlanner, PlanCandidate
 from dxsearch.policies.base import Policy, PolicyError, PolicyUnavailableError
 from dxsearch.policies.differential import merge_candidates
-from dxsearch.protocol import Candidate, Diagnose, Retrieve, render_result
+from dxsearch.protocol import Candidate, Diagnose, Retrieve, render_result, render_turn
 from dxsearch.pseudonym import Pseudonymiser
 from dxsearch.retrieval.base import RetrievalUnavailableError
 from dxsearch.settings import get_settings
@@ -303,6 +303,30 @@ def rollout(case: Case, policy: Policy, env: DiagnosticEnv, *, exclude_doc_ids: 
     return Rollout(tuple(history), tuple(steps), error)
 
 
+#: Why a note in which no finding was understood gets "insufficient evidence".
+NOTHING_UNDERSTOOD = "no finding was understood in the text"
+
+
+class _NothingObserved:
+    """The answer to a case without an observed finding: insufficient evidence, said before the policy runs.
+
+    Such a case comes from a note in which nothing was understood (:func:`dxsearch.intake.intake` keeps it, as
+    a findings list of words nobody can read is kept). The evidence policies would answer it so themselves; a
+    language model must not be asked to diagnose from nothing. Named as the policy it stands for: the decision
+    is that deployment's, and the turn says why.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        self.inner = policy
+        self.name = policy.name
+        self.version = policy.version
+        self.model_id: str | None = getattr(policy, "model_id", None)
+
+    def next_turn(self, case: Case, history: Sequence[Exchange]) -> str:
+        reason = NOTHING_UNDERSTOOD if case.text is not None else "no observed finding was given"
+        return render_turn(Diagnose((), reason=reason))
+
+
 def diagnose(
     case: Case,
     policy: Policy,
@@ -327,7 +351,7 @@ def diagnose(
     started = time.perf_counter()
     created = datetime.now(UTC)
     pseudonymiser = pseudonymiser or Pseudonymiser(get_settings().pseudonym_key)
-    played = rollout(case, policy, env, exclude_doc_ids=exclude_doc_ids)
+    played = rollout(case, policy if case.observed else _NothingObserved(policy), env, exclude_doc_ids=exclude_doc_ids)
     turns: list[TurnRecord] = []
     for step in played.steps:
         result = step.result

@@ -311,6 +311,10 @@ def _require_observed(
     Why: a note of negations ("No seizures. No microcephaly."), of possibilities or of relatives' findings was
     read, as such; telling the clinician nothing was recognised would send them looking for a spelling fault
     that is not there. A relative's diagnosis no term names ("Father has NF1") counts as a relative's.
+
+    A note in which nothing was understood at all ("Doing well.", "xyzzy plugh") is not refused: it is a case
+    without findings, its words listed as not understood, which the policies answer with "insufficient evidence"
+    and a reason, audited like any answer, as a findings list of words nobody can read is.
     """
     if case.observed:
         return
@@ -324,7 +328,6 @@ def _require_observed(
         raise NoFindingsError(
             f"the text names findings only as {' or '.join(ways)}: name at least one observed finding"
         )
-    raise NoFindingsError("no findings recognised in the text: name at least one observed finding")
 
 
 #: How a refusal says what a note's findings were, when none was observed.
@@ -441,8 +444,9 @@ def _read_patient(patient: ParsedPatient) -> tuple[Reading, tuple[NotUnderstood,
     for index, condition in enumerate(patient.conditions):
         entry = condition.entry_index
         path = f"entry[{entry}].resource" if entry is not None else f"bundle.conditions[{index}]"
-        coded = given_term_id(condition.hpo_id, knowledge)[0] if condition.hpo_id else None
-        term_id = coded or _by_codes(lookup, condition.codes) or lookup.lookup(condition.label)
+        # The bundle's reader decided what the Condition names (fhir.py); reading its words again here made an
+        # OMIM-coded "Hypertrophic cardiomyopathy" a finding for the API and a diagnosis for the index.
+        term_id = given_term_id(condition.hpo_id, knowledge)[0] if condition.hpo_id else None
         if term_id is None:
             reason = (
                 NOT_A_FINDING_RULED_OUT
@@ -456,8 +460,8 @@ def _read_patient(patient: ParsedPatient) -> tuple[Reading, tuple[NotUnderstood,
         # Refuted: absent. Unconfirmed (provisional, a differential): a possibility, kept in the account only.
         # Resolved or inactive: the patient's history, a finding all the same.
         said: Assertion | None = "uncertain" if condition.unconfirmed else "historical" if condition.past else None
-        # A coded condition keeps the id as given: ``read_items`` reads an obsolete one as its replacement and says so.
-        given = condition.hpo_id if coded is not None else term_id
+        # The id as given: ``read_items`` reads an obsolete one as its replacement and says so.
+        given = condition.hpo_id
         items.append(ItemIn(condition.label, given, excluded=condition.refuted, assertion=said))
         paths.append(path)
     reading = read_items(items, lookup, knowledge, paths=paths, split_lists=False, age=patient.age)

@@ -29,9 +29,16 @@ def test_a_note_of_possibilities_and_relatives_findings_is_refused_saying_so() -
     )
 
 
-def test_a_note_without_any_finding_is_refused_as_nothing_recognised() -> None:
-    message = _refusal(CaseInput(text="Seen today, feeling well."))
-    assert message == "no findings recognised in the text: name at least one observed finding"
+def test_a_note_in_which_nothing_was_understood_is_a_case_without_findings_not_a_refusal() -> None:
+    """The policies answer it "insufficient evidence" with a reason, audited, as a findings list nobody can read."""
+    text = "Seen today, feeling well. 14-year-old boy."
+    prepared = intake(CaseInput(text=text), pseudonymiser=PSEUDONYMS, fallback_id="t")
+    assert prepared.case.findings == () and prepared.case.text == text
+    assert (prepared.case.age, prepared.case.sex) == ("P14Y", "male")
+    assert [text[n.span[0] : n.span[1]] for n in prepared.account.not_understood if n.span] == [
+        "Seen today",
+        "feeling well",
+    ]
 
 
 def test_a_findings_list_of_absent_findings_keeps_its_message() -> None:
