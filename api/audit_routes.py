@@ -12,54 +12,60 @@ Every read of a record, by anyone, is appended to the audit log as an access eve
 (:mod:`audit.access`) *before* the data goes out: if the log cannot record the read, nothing is returned
 (503). Listing the log is such a read; so are exports and pseudonym lookups.
 
-Filters take one time convention (:mod:`audit.times`: ISO 8601 with ``Z`` or an offset, a date with a
-zone; a naive time is a 422 that says what is wanted) and refuse values that cannot match (an unknown
-outcome, a diagnosis that is neither a code nor a name HPO, the Disease Ontology or any decision gives)
-with 422 instead of an empty page. A diagnosis finds the decisions that carry it or any equivalent:
-``ORPHA:558``, ``OMIM:154700`` and "Marfan syndrome" find the same ones
-(:mod:`dxsearch.knowledge.disease_equivalents`).
+Filters are checked by :func:`audit.access.search_filter`, as ``audit export`` checks its options: one time
+convention (:mod:`audit.times`: ISO 8601 with ``Z`` or an offset, a date with a zone; a naive time is a 422
+that says what is wanted), and a 422 instead of an empty page for values that cannot match (an unknown
+outcome, a diagnosis that is neither a code nor a name HPO, the Disease Ontology or any decision gives, an
+evidence id that is not ``doc_id#n``). A patient filter must be a pseudonym: an identifier (an MRN) is a 422
+pointing to ``POST /v1/audit/pseudonym``, refused before the access event, so the log never holds it. A
+query parameter a route does not read (``evidence_id`` for ``evidence``) is a 422 naming those it does. A
+diagnosis finds the decisions that carry it or any equivalent: ``ORPHA:558``, ``OMIM:154700`` and "Marfan
+syndrome" find the same ones (:mod:`dxsearch.knowledge.disease_equivalents`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Annotated, Any, Literal, get_args
+from dataclasses import replace
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from api.auth import Auditor, Clinical, TraceReader
 from api.body import body_openapi, read_body
-from api.errors import request_id_of, single_valued_query
+from api.errors import known_query_only, request_id_of, single_valued_query
 from api.keys import Principal, Role
 from api.logging import get_logger, log_fields
+from api.schemas import JsonBody
 from api.state import services_of
 from audit import AuditQuery, AuditRecord
 from audit.access import (
     ACCESS_OUTCOME,
     MAX_REASON_CHARS,
     MIN_REASON_CHARS,
+    OUTCOMES,
+    PSEUDONYM_PATTERN,
     AccessAction,
     AccessEvent,
     AccessPurpose,
+    FilterError,
+    SearchFilter,
     access_entry,
     check_reason,
+    search_filter,
 )
 from audit.errors import InvalidEntryError
 from audit.export import fhir_bundle
-from audit.models import MAX_DIAGNOSIS_EQUIVALENTS, MAX_PAGE_SIZE
+from audit.models import MAX_PAGE_SIZE
 from audit.times import EXPECTED as TIME_EXPECTED
-from audit.times import TimeFormatError, parse_instant
-from dxsearch.agent import CASE_NAMESPACE, Outcome
+from dxsearch.agent import CASE_NAMESPACE
 from dxsearch.intake.reading import PATIENT_NAMESPACE
 from dxsearch.knowledge.disease_equivalents import get_disease_equivalents
 
-router = APIRouter(dependencies=[Depends(single_valued_query)])
+router = APIRouter(dependencies=[Depends(single_valued_query), Depends(known_query_only)])
 
 AuditId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
-#: Outcomes a filter may ask for: the agent's, and ``access`` for access events.
-OUTCOMES: tuple[str, ...] = (*get_args(Outcome), ACCESS_OUTCOME)
 #: How the intake's ``source`` is shown in list rows.
 _INPUT_TYPES = {"text": "note", "findings": "findings", "bundle": "fhir"}
 #: Finding labels shown per list row (the count is always whole).
@@ -161,7 +167,7 @@ async def get_trace(audit_id: AuditId, principal: TraceReader, request: Request)
     return _with_access_header(record.to_json(), access)
 
 
-class BreakGlassRequest(BaseModel):
+class BreakGlassRequest(JsonBody):
     """Why a clinician needs a decision another key made; kept in the audit log with the read."""
 
     model_config = ConfigDict(extra="forbid")
@@ -202,21 +208,8 @@ async def break_glass(audit_id: AuditId, principal: Clinical, request: Request) 
 # -- searching ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Filters:
-    """An auditor's search, checked: what the store is asked, and what the access event records."""
-
-    query: AuditQuery
-    described: dict[str, Any]
-
-
-def _instant(value: str | None, name: str) -> Any:
-    if value is None:
-        return None
-    try:
-        return parse_instant(value, name)
-    except TimeFormatError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+def _filter_error(exc: FilterError) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
 
 
 _TIME_HELP = f"ISO 8601 with a zone ({TIME_EXPECTED}); a time without a zone is refused."
@@ -231,7 +224,11 @@ async def search_filters(
         Query(
             min_length=1,
             max_length=128,
-            description="Patient pseudonym (POST /v1/audit/pseudonym maps an identifier to it).",
+            description=(
+                "Patient pseudonym, as records carry it; a patient identifier (an MRN) is refused: map it first "
+                "with POST /v1/audit/pseudonym."
+            ),
+            json_schema_extra={"pattern": PSEUDONYM_PATTERN},
         ),
     ] = None,
     diagnosis: Annotated[
@@ -251,8 +248,13 @@ async def search_filters(
     ] = None,
     model_version: Annotated[str | None, Query(min_length=1, max_length=512)] = None,
     outcome: Annotated[
-        Literal["diagnosed", "insufficient_evidence", "no_diagnosis", "access"] | None,
-        Query(description="Outcome of a decision, or `access` for access events."),
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="Outcome of a decision, or `access` for access events.",
+            json_schema_extra={"enum": list(OUTCOMES)},
+        ),
     ] = None,
     kind: Annotated[
         Literal["decision", "access", "all"],
@@ -261,21 +263,21 @@ async def search_filters(
     order: Annotated[Literal["desc", "asc"], Query(description="Newest first (default) or oldest first.")] = "desc",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     cursor: Annotated[str | None, Query(max_length=32, pattern=r"^s\d+$")] = None,
-) -> Filters:
-    """The query parameters shared by search and export, checked (422 for a value that can never match)."""
-    if evidence is not None and "#" in evidence:
-        evidence = evidence.rpartition("#")[0]
-    if outcome == ACCESS_OUTCOME and kind == "decision":
-        kind = "access"
-    if outcome is not None and outcome != ACCESS_OUTCOME and kind == "access":
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"outcome '{outcome}' is not an access event's")
-    try:
-        query = AuditQuery(
-            since=_instant(since, "since"),
-            until=_instant(until, "until"),
-            patient_pseudonym=patient,
+) -> SearchFilter:
+    """The query parameters shared by search and export, checked as ``audit export`` checks its options
+    (:func:`audit.access.search_filter`): 422 for a value that is malformed or can never match."""
+    service = services_of(request).diagnosis
+    store = service.audit_store
+
+    def check() -> SearchFilter:
+        return search_filter(
+            expand_diagnosis=lambda value: get_disease_equivalents().expand(value),
+            count=store.count,
+            since=since,
+            until=until,
+            patient=patient,
             diagnosis=diagnosis,
-            evidence_id=evidence,
+            evidence=evidence,
             model_version=model_version,
             outcome=outcome,
             kind=None if kind == "all" else kind,
@@ -283,53 +285,14 @@ async def search_filters(
             limit=limit,
             cursor=cursor,
         )
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    if diagnosis is not None:
-        query = await _with_equivalents(request, query, diagnosis)
-    described = {
-        name: value
-        for name, value in (
-            ("since", since),
-            ("until", until),
-            ("patient", patient),
-            ("diagnosis", diagnosis),
-            ("evidence", evidence),
-            ("model_version", model_version),
-            ("outcome", outcome),
-            ("kind", kind),
-            ("order", order),
-            ("limit", limit),
-            ("cursor", cursor),
-        )
-        if value is not None
-    }
-    return Filters(query=query, described=described)
+
+    try:
+        return await service.in_thread(check)
+    except FilterError as exc:
+        raise _filter_error(exc) from None
 
 
-SearchFilters = Annotated[Filters, Depends(search_filters)]
-
-
-async def _with_equivalents(request: Request, query: AuditQuery, diagnosis: str) -> AuditQuery:
-    """The query finding ``diagnosis`` or any equivalent; 422 for a name nothing knows.
-
-    A name matches whole, so a partial one ("Marfan") would find nothing, silently: unless HPO or the
-    Disease Ontology knows it, or some decision gives it, it is refused.
-    """
-    service = services_of(request).diagnosis
-    found = await service.in_thread(lambda: get_disease_equivalents().expand(diagnosis))
-    # Codes come first in the keys, so the (theoretical) cut drops names, never a code.
-    expanded = replace(query, diagnosis_equivalents=found.keys()[:MAX_DIAGNOSIS_EQUIVALENTS])
-    if found.codes:  # a code (even one HPO and DO lack), or a name they know
-        return expanded
-    named = AuditQuery(diagnosis=diagnosis, kind="decision")
-    if await service.in_thread(lambda: service.audit_store.count(named)) == 0:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "diagnosis must be a code such as OMIM:154700 or ORPHA:558, or a whole disease name as HPO, the "
-            "Disease Ontology or a decision gives it; nothing names a diagnosis like this",
-        )
-    return expanded
+SearchFilters = Annotated[SearchFilter, Depends(search_filters)]
 
 
 def row_summary(trace: dict[str, Any]) -> dict[str, Any]:
@@ -433,7 +396,7 @@ async def export(principal: Auditor, request: Request, filters: SearchFilters) -
 # -- patient pseudonyms ------------------------------------------------------------------------------------
 
 
-class PseudonymRequest(BaseModel):
+class PseudonymRequest(JsonBody):
     """A patient identifier to map to the pseudonym decisions about that patient carry."""
 
     model_config = ConfigDict(extra="forbid")

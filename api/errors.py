@@ -48,3 +48,29 @@ async def single_valued_query(request: Request) -> None:
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT, f"query parameter '{name[:64]}' is given more than once"
             )
+
+
+def _query_names(dependant: Any) -> list[str]:
+    """The query parameters a route (its dependencies included) reads, by the names a caller sends."""
+    names = [str(getattr(field, "alias", None) or field.name) for field in getattr(dependant, "query_params", ())]
+    for dependency in getattr(dependant, "dependencies", ()):
+        names.extend(_query_names(dependency))
+    return list(dict.fromkeys(names))
+
+
+async def known_query_only(request: Request) -> None:
+    """Refuse a query parameter the route does not read (422 naming it and those it reads).
+
+    Why: an unknown parameter is ignored by default, so a misspelt filter (``evidence_id=`` for
+    ``evidence=``) answers with everything, as if it had been applied.
+    """
+    accepted = _query_names(getattr(request.scope.get("route"), "dependant", None))
+    unknown = [name for name in dict.fromkeys(request.query_params) if name not in accepted]
+    if not unknown:
+        return
+    listed = ", ".join(f"'{name[:64]}'" for name in unknown[:5])
+    takes = f"it takes {', '.join(accepted)}" if accepted else "it takes no query parameters"
+    plural = "s" if len(unknown) > 1 else ""
+    raise HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown query parameter{plural} {listed} for this route; {takes}"
+    )

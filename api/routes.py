@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from api.auth import AnyRole, Auditor, Clinical
 from api.body import Refused, body_openapi, read_body
-from api.errors import client_request_id_of, request_id_of, single_valued_query
+from api.errors import client_request_id_of, known_query_only, request_id_of, single_valued_query
 from api.keys import Principal
 from api.logging import log_fields
 from api.schemas import (
@@ -163,7 +163,10 @@ def diagnosis_out(diagnoses: Sequence[TracedDiagnosis]) -> list[DiagnosisOut]:
         401: {"description": "Missing or unknown API key"},
         403: {"description": "Role may not diagnose"},
         413: {"description": "Body over the size limit, or a bundle over the entry cap"},
-        422: {"description": "Not a case: invalid fields, malformed FHIR bundle (with path), no findings, too many"},
+        422: {
+            "description": "Not a case: a body that is not a JSON object, invalid fields, malformed FHIR bundle (with "
+            "path), no observed finding, too many findings"
+        },
         429: {"description": "Rate limit of the key exceeded"},
         503: {"description": "Not ready, or the audit log could not record the decision"},
         504: {"description": "The policy did not finish in time"},
@@ -210,8 +213,18 @@ async def post_diagnose(principal: Clinical, request: Request) -> DiagnoseRespon
 
 # -- audit -------------------------------------------------------------------------------------------------
 
+#: The audit routes refuse a query parameter they do not read: a misspelt one must not pass for applied.
+_KNOWN_QUERY_ONLY = [Depends(known_query_only)]
+_UNKNOWN_QUERY: dict[int | str, dict[str, Any]] = {422: {"description": "A query parameter this route does not read"}}
 
-@router.get("/v1/audit/verify", tags=["audit"], summary="Verify the audit log's hash chain and checkpoints")
+
+@router.get(
+    "/v1/audit/verify",
+    tags=["audit"],
+    summary="Verify the audit log's hash chain and checkpoints",
+    dependencies=_KNOWN_QUERY_ONLY,
+    responses=_UNKNOWN_QUERY,
+)
 async def verify_audit_log(principal: Auditor, request: Request) -> JSONResponse:
     """Walk the whole chain; ``ok`` is false with the first broken record named (roles: auditor, admin).
 
@@ -235,7 +248,8 @@ async def verify_audit_log(principal: Auditor, request: Request) -> JSONResponse
     "/v1/audit/checkpoint",
     tags=["audit"],
     summary="The latest signed checkpoint (tree size, Merkle root, time), for auditors to keep",
-    responses={404: {"description": "No signed Merkle checkpoint yet"}},
+    dependencies=_KNOWN_QUERY_ONLY,
+    responses={404: {"description": "No signed Merkle checkpoint yet"}, **_UNKNOWN_QUERY},
 )
 async def latest_checkpoint(principal: Auditor, request: Request) -> dict[str, Any]:
     """The newest checkpoint's signed note and fields (roles: auditor, admin).
@@ -262,7 +276,8 @@ async def latest_checkpoint(principal: Auditor, request: Request) -> dict[str, A
     "/v1/audit/proof/consistency",
     tags=["audit"],
     summary="Merkle consistency proof between two tree sizes",
-    responses={422: {"description": "A tree size outside the log"}},
+    dependencies=_KNOWN_QUERY_ONLY,
+    responses={422: {"description": "A tree size outside the log, or a query parameter this route does not read"}},
 )
 async def consistency(
     principal: Auditor,
@@ -283,7 +298,10 @@ async def consistency(
     "/v1/audit/proof/inclusion",
     tags=["audit"],
     summary="Merkle inclusion proof of one record",
-    responses={422: {"description": "A record or tree size outside the log"}},
+    dependencies=_KNOWN_QUERY_ONLY,
+    responses={
+        422: {"description": "A record or tree size outside the log, or a query parameter this route does not read"}
+    },
 )
 async def inclusion(
     principal: Auditor,

@@ -46,18 +46,65 @@ def _age(value: object) -> object:
 
 Label = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_CHARS), AfterValidator(check_label)]
 
+#: What a body that is not a JSON object is told.
+NOT_JSON_MESSAGE = "the request body must be JSON: send a JSON object with the header Content-Type: application/json"
+NOT_AN_OBJECT_MESSAGE = "the request body must be a JSON object ({{...}}), not {kind}"
+#: JSON values that are not objects, as a refusal names them (bool before int: True is an int).
+_JSON_KINDS: tuple[tuple[type, str], ...] = (
+    (type(None), "null"),
+    (list, "an array"),
+    (bool, "true or false"),
+    (int, "a number"),
+    (float, "a number"),
+    (str, "a string"),
+)
+
+
+class JsonBody(BaseModel):
+    """A request body: a JSON object; anything else is refused saying so, in words (not the library's).
+
+    A body sent with another ``Content-Type`` (``text/plain``) reaches the model unparsed, as bytes
+    (:func:`api.body.parse_body`, as FastAPI does); the refusal then says to send JSON, rather than that
+    the input "should be a valid dictionary".
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_json_object(cls, value: Any) -> Any:
+        if isinstance(value, bytes | bytearray):
+            raise ValueError(NOT_JSON_MESSAGE)
+        for kind, words in _JSON_KINDS:
+            if isinstance(value, kind):
+                raise ValueError(NOT_AN_OBJECT_MESSAGE.format(kind=words))
+        return value
+
 
 class FindingIn(BaseModel):
-    """One finding: words as a clinician writes them, optionally with its HPO id, possibly excluded."""
+    """One finding: words as a clinician writes them, or its HPO id, or both; possibly excluded.
+
+    Given the id alone, the label is the term's name in the HPO release the server uses.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    label: Label
+    label: Label | None = Field(default=None, description="The finding in words; the term's name when left out.")
     hpo_id: str | None = Field(default=None, pattern=r"^HP:\d{7}$", description="HPO term id, e.g. HP:0001166.")
     excluded: bool = Field(default=False, description="True when the finding was looked for and is absent.")
 
+    @model_validator(mode="after")
+    def _label_or_id(self) -> FindingIn:
+        if self.label is None and self.hpo_id is None:
+            raise ValueError("give the finding's label, its hpo_id, or both")
+        return self
 
-class DiagnoseRequest(BaseModel):
+
+def _note(value: str) -> str:
+    if not value.strip():
+        raise ValueError("text is empty (only whitespace): give the clinical note")
+    return value
+
+
+class DiagnoseRequest(JsonBody):
     """A case as exactly one of: a free clinical note, a list of findings, or a FHIR R4B/R5 Bundle."""
 
     model_config = ConfigDict(
@@ -70,7 +117,7 @@ class DiagnoseRequest(BaseModel):
         },
     )
 
-    text: str | None = Field(
+    text: Annotated[str, AfterValidator(_note)] | None = Field(
         default=None,
         min_length=1,
         max_length=MAX_TEXT_CHARS,
@@ -111,7 +158,10 @@ class DiagnoseRequest(BaseModel):
         bundle is some 100,000), a quarter of the server's time per such request, before the intake
         refuses it for its entry count.
         """
-        return CaseInput.model_validate({**self.model_dump(exclude={"bundle"}), "bundle": self.bundle})
+        fields = self.model_dump(exclude={"bundle"})
+        if fields["findings"] is not None:  # a finding given by its id alone: the intake names it
+            fields["findings"] = [{**f, "label": f["label"] or ""} for f in fields["findings"]]
+        return CaseInput.model_validate({**fields, "bundle": self.bundle})
 
 
 def diagnose_refusal(body: DiagnoseRequest, limits: IntakeLimits) -> IntakeError | None:

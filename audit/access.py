@@ -10,19 +10,25 @@ stores and the verifier need nothing new.
 Who read is the event's ``actor_role`` and ``actor_id`` (the keyed pseudonym of the API key, never the
 key); whose records were read is ``patient_pseudonym`` when one patient's were, and the record ids in the
 event. Exports render an access event as a FHIR ``AuditEvent`` with action ``R`` (:mod:`audit.export`).
+
+The filters of a search (what an access event records of it) are checked here too, once for the API and
+the ``audit`` command line (:func:`search_filter`): the same values are refused with the same words, and a
+patient identifier given where a pseudonym belongs never reaches the log.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal, Protocol
 
 from audit.canonical import JsonObject, JsonValue
-from audit.errors import InvalidEntryError
+from audit.errors import AuditError, InvalidEntryError
 from audit.models import ACCESS_OUTCOME as ACCESS_OUTCOME
-from audit.models import AuditEntry, AuditRecord
+from audit.models import MAX_DIAGNOSIS_EQUIVALENTS, AuditEntry, AuditQuery, AuditRecord, RecordKind, SortOrder
+from audit.times import TimeFormatError, parse_instant
 
 #: ``trace.event`` of an access event.
 ACCESS_EVENT = "access"
@@ -135,3 +141,187 @@ def access_entry(
 def is_access(record: AuditRecord) -> bool:
     """True for an access event, False for a decision."""
     return record.outcome == ACCESS_OUTCOME and record.trace.get("event") == ACCESS_EVENT
+
+
+# -- search filters ----------------------------------------------------------------------------------------
+#
+# An auditor's search is checked here, once, for the API (``GET /v1/traces``, ``/v1/audit/export``) and the
+# ``audit export`` command line alike, so both refuse the same values with the same words (422, exit 2) and
+# match the same records. The filters are what an access event records: a value that must not be stored (a
+# patient identifier where a pseudonym belongs) is refused before anything is appended.
+
+#: What a decision's ``outcome`` can be (``dxsearch.agent.Outcome``; a test keeps the two equal).
+DECISION_OUTCOMES: tuple[str, ...] = ("diagnosed", "insufficient_evidence", "no_diagnosis")
+#: What an outcome filter may ask for: a decision's outcome, or ``access`` for access events.
+OUTCOMES: tuple[str, ...] = (*DECISION_OUTCOMES, ACCESS_OUTCOME)
+#: Hex digits of a patient pseudonym (``dxsearch.pseudonym.Pseudonymiser``'s length; a test keeps them equal).
+PSEUDONYM_DIGITS = 20
+#: A patient pseudonym as records carry it.
+PSEUDONYM_PATTERN = f"^[0-9a-f]{{{PSEUDONYM_DIGITS}}}$"
+_PSEUDONYM = re.compile(f"[0-9a-f]{{{PSEUDONYM_DIGITS}}}")
+#: Between an evidence id's document id and its chunk ordinal (``omim:154700#0``); never in a document id.
+EVIDENCE_SEPARATOR = "#"
+
+
+class FilterError(AuditError, ValueError):
+    """A search filter that is malformed or can never match: a 422 in the API, exit 2 on the command line.
+
+    The message says what is wanted and never quotes a patient filter's value (it may be an identifier).
+    """
+
+
+class DiagnosisExpansion(Protocol):
+    """What a diagnosis filter stands for (``dxsearch.knowledge.disease_equivalents.Equivalence``)."""
+
+    @property
+    def codes(self) -> tuple[str, ...]: ...
+
+    def keys(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilter:
+    """A checked search: the query for the store, and the filters as asked, for the access event."""
+
+    query: AuditQuery
+    described: dict[str, JsonValue]
+
+
+def check_patient(patient: str, name: str = "patient") -> str:
+    """``patient`` when it is a pseudonym as records carry it; else :class:`FilterError`, quoting nothing.
+
+    Why refuse: a search by an identifier (an MRN) finds nothing, since records hold only pseudonyms, and
+    the access event would keep the identifier in the append-only log for good.
+    """
+    if _PSEUDONYM.fullmatch(patient) is None:
+        raise FilterError(
+            f"{name} must be a patient pseudonym ({PSEUDONYM_DIGITS} lowercase hexadecimal digits, as records "
+            "carry it), not a patient identifier: map an identifier (an MRN) to its pseudonym first with "
+            "POST /v1/audit/pseudonym"
+        )
+    return patient
+
+
+def evidence_document(evidence: str, name: str = "evidence") -> str:
+    """The document id an evidence filter asks for: ``omim:154700`` for ``omim:154700#0`` or ``omim:154700``.
+
+    Records index the documents their evidence came from, so a passage's evidence id finds its document's
+    decisions. A value with a separator that is not ``doc_id#n`` can never match: :class:`FilterError`.
+    """
+    if EVIDENCE_SEPARATOR not in evidence:
+        return evidence
+    document, _, ordinal = evidence.rpartition(EVIDENCE_SEPARATOR)
+    if not document or EVIDENCE_SEPARATOR in document or not (ordinal.isascii() and ordinal.isdigit()):
+        raise FilterError(f"{name} must be a document id such as omim:154700 or an evidence id such as omim:154700#0")
+    return document
+
+
+def check_outcome(outcome: str, name: str = "outcome") -> str:
+    """``outcome`` when a record can have it; else :class:`FilterError` naming the outcomes there are."""
+    if outcome not in OUTCOMES:
+        raise FilterError(f"{name} must be one of {', '.join(OUTCOMES)} (in lower case)")
+    return outcome
+
+
+def search_filter(
+    *,
+    expand_diagnosis: Callable[[str], DiagnosisExpansion],
+    count: Callable[[AuditQuery], int],
+    since: str | None = None,
+    until: str | None = None,
+    patient: str | None = None,
+    diagnosis: str | None = None,
+    evidence: str | None = None,
+    model_version: str | None = None,
+    outcome: str | None = None,
+    kind: RecordKind | None = None,
+    order: SortOrder = "desc",
+    limit: int = 50,
+    cursor: str | None = None,
+    names: Mapping[str, str] | None = None,
+) -> SearchFilter:
+    """The query an auditor's filters make, checked; :class:`FilterError` for a value that can never match.
+
+    Refused: a time without a zone, ``since`` not before ``until``, a patient that is not a pseudonym, an
+    evidence id that is not ``doc_id#n``, an outcome no record has (or a decision's outcome with
+    ``kind="access"``), and a diagnosis that is neither a code nor a whole disease name HPO, the Disease
+    Ontology (``expand_diagnosis``) or some decision in the log (``count``) gives. ``kind`` None asks for
+    decisions and access events alike; ``outcome="access"`` asks for access events. ``names`` says how the
+    caller's interface calls each filter (``{"since": "--since"}``), for the messages.
+
+    A diagnosis is expanded to its equivalent codes and names (``ORPHA:558`` finds ``OMIM:154700``): the
+    expansion is computed here, the access event records the filter as asked.
+    """
+    called = dict(names or {})
+
+    def name(field_name: str) -> str:
+        return called.get(field_name, field_name)
+
+    if patient is not None:
+        check_patient(patient, name("patient"))
+    if outcome is not None:
+        check_outcome(outcome, name("outcome"))
+    document = evidence_document(evidence, name("evidence")) if evidence is not None else None
+    if outcome == ACCESS_OUTCOME and kind == "decision":
+        kind = "access"
+    if outcome is not None and outcome != ACCESS_OUTCOME and kind == "access":
+        raise FilterError(f"{name('outcome')} '{outcome}' is not an access event's (access events have 'access')")
+    try:
+        query = AuditQuery(
+            since=parse_instant(since, name("since")) if since is not None else None,
+            until=parse_instant(until, name("until")) if until is not None else None,
+            patient_pseudonym=patient,
+            diagnosis=diagnosis,
+            evidence_id=document,
+            model_version=model_version,
+            outcome=outcome,
+            kind=kind,
+            order=order,
+            limit=limit,
+            cursor=cursor,
+        )
+    except TimeFormatError as exc:
+        raise FilterError(str(exc)) from None
+    except ValueError as exc:  # since not before until, a malformed cursor: nothing could match
+        raise FilterError(str(exc)) from None
+    if diagnosis is not None:
+        query = _with_equivalents(query, diagnosis, expand_diagnosis, count, name("diagnosis"))
+    asked: tuple[tuple[str, JsonValue], ...] = (
+        ("since", since),
+        ("until", until),
+        ("patient", patient),
+        ("diagnosis", diagnosis),
+        ("evidence", document),
+        ("model_version", model_version),
+        ("outcome", outcome),
+        ("kind", kind or "all"),
+        ("order", order),
+        ("limit", limit),
+        ("cursor", cursor),
+    )
+    return SearchFilter(query=query, described={key: value for key, value in asked if value is not None})
+
+
+def _with_equivalents(
+    query: AuditQuery,
+    diagnosis: str,
+    expand: Callable[[str], DiagnosisExpansion],
+    count: Callable[[AuditQuery], int],
+    name: str,
+) -> AuditQuery:
+    """``query`` finding ``diagnosis`` or any equivalent; :class:`FilterError` for a name nothing knows.
+
+    A name matches whole, so a partial one ("Marfan") would find nothing, silently: unless HPO or the
+    Disease Ontology knows it, or some decision gives it, it is refused.
+    """
+    found = expand(diagnosis)
+    # Codes come first in the keys, so the (theoretical) cut drops names, never a code.
+    expanded = replace(query, diagnosis_equivalents=found.keys()[:MAX_DIAGNOSIS_EQUIVALENTS])
+    if found.codes:  # a code (even one HPO and DO lack), or a name they know
+        return expanded
+    if count(AuditQuery(diagnosis=diagnosis, kind="decision")) == 0:
+        raise FilterError(
+            f"{name} must be a code such as OMIM:154700 or ORPHA:558, or a whole disease name as HPO, the "
+            "Disease Ontology or a decision gives it; nothing names a diagnosis like this"
+        )
+    return expanded

@@ -17,7 +17,6 @@ import json
 import os
 import sys
 from contextlib import ExitStack
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TextIO
@@ -25,13 +24,13 @@ from typing import Annotated, TextIO
 import typer
 from fhir.resources.R4B.auditevent import AuditEvent
 
+from audit.access import DiagnosisExpansion, FilterError, search_filter
 from audit.backends import open_store
 from audit.errors import AuditError
 from audit.export import fhir_bundle, write_fhir_ndjson, write_jsonl
-from audit.models import MAX_DIAGNOSIS_EQUIVALENTS, AuditQuery, Checkpoint
+from audit.models import Checkpoint
 from audit.proofs import prove_consistency, prove_inclusion
 from audit.signing import CheckpointSigner, load_public_key
-from audit.times import TimeFormatError, parse_instant
 from audit.verify import verify
 from audit.witness import append_checkpoint, read_checkpoints
 
@@ -65,35 +64,27 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _diagnosis_equivalents(diagnosis: str | None) -> tuple[str, ...]:
+def _expand_diagnosis(diagnosis: str) -> DiagnosisExpansion:
     """The codes and names that mean the same disease as ``diagnosis`` (ORPHA:558 for OMIM:154700, names).
 
     The one place the audit package reaches into dxsearch, and only when a diagnosis is asked: the CLI is
     a composition root, and ``verify`` or ``checkpoint`` must not wait for the ontologies (~3 s).
     """
-    if diagnosis is None:
-        return ()
     from dxsearch.knowledge.disease_equivalents import get_disease_equivalents
 
-    found = get_disease_equivalents().expand(diagnosis)
-    if not found.codes:
-        typer.echo(
-            f"note: HPO and the Disease Ontology name no disease {diagnosis!r}; only decisions giving exactly this "
-            "name are exported",
-            err=True,
-        )
-    # Codes come first, so the (theoretical) cut drops names, never a code.
-    return found.keys()[:MAX_DIAGNOSIS_EQUIVALENTS]
+    return get_disease_equivalents().expand(diagnosis)
 
 
-def _parse_time(value: str | None, name: str) -> datetime | None:
-    """The one time convention of :mod:`audit.times` (the API's too); a refusal says what is wanted."""
-    if value is None:
-        return None
-    try:
-        return parse_instant(value, name)
-    except TimeFormatError as exc:
-        raise _fail(str(exc)) from None
+#: How ``audit export`` names the filters, in the messages of :func:`audit.access.search_filter`.
+_OPTION_NAMES = {
+    "since": "--since",
+    "until": "--until",
+    "patient": "--patient",
+    "diagnosis": "--diagnosis",
+    "evidence": "--evidence",
+    "model_version": "--model-version",
+    "outcome": "--outcome",
+}
 
 
 @app.command("verify")
@@ -203,7 +194,13 @@ def export_command(
     until: Annotated[
         str | None, typer.Option(help="Exclusive end, ISO 8601 with a zone: 2026-11-27Z, 2026-11-27T00:00+01:00")
     ] = None,
-    patient: Annotated[str | None, typer.Option(help="Patient pseudonym")] = None,
+    patient: Annotated[
+        str | None,
+        typer.Option(
+            help="Patient pseudonym, as records carry it (20 hex digits); for an MRN ask the API for its pseudonym "
+            "first (POST /v1/audit/pseudonym)"
+        ),
+    ] = None,
     diagnosis: Annotated[
         str | None,
         typer.Option(
@@ -211,35 +208,53 @@ def export_command(
             "(ORPHA:558 finds OMIM:154700)"
         ),
     ] = None,
-    evidence_id: Annotated[str | None, typer.Option(help="Evidence document id")] = None,
+    evidence: Annotated[
+        str | None,
+        typer.Option(
+            "--evidence",
+            "--evidence-id",
+            help="Evidence document id (omim:154700); an evidence id (omim:154700#0) finds its document",
+        ),
+    ] = None,
     model_version: Annotated[str | None, typer.Option(help="Model version")] = None,
-    outcome: Annotated[str | None, typer.Option(help="Outcome")] = None,
+    outcome: Annotated[
+        str | None,
+        typer.Option(help="Outcome: diagnosed, insufficient_evidence, no_diagnosis, or access (access events)"),
+    ] = None,
     kind: Annotated[
         RecordKindOption | None,
         typer.Option("--kind", help="Only decisions, or only access events (reads of records); default both"),
     ] = None,
 ) -> None:
-    """Export records (optionally filtered) as JSONL or FHIR R4B AuditEvent + Provenance."""
-    try:
-        query = AuditQuery(
-            since=_parse_time(since, "--since"),
-            until=_parse_time(until, "--until"),
-            patient_pseudonym=patient,
-            diagnosis=diagnosis,
-            diagnosis_equivalents=_diagnosis_equivalents(diagnosis),
-            evidence_id=evidence_id,
-            model_version=model_version,
-            outcome=outcome,
-            kind=None if kind is None else ("access" if kind is RecordKindOption.access else "decision"),
-            limit=500,
-        )
-    except ValueError as exc:  # filters that cannot match (--since not before --until): bad input, not "nothing"
-        raise _fail(str(exc)) from None
+    """Export records (optionally filtered) as JSONL or FHIR R4B AuditEvent + Provenance.
+
+    The filters are checked as the API checks them (``GET /v1/audit/export``): a value that is malformed or
+    can never match (a time without a zone, an identifier for --patient, an unknown outcome, a diagnosis
+    nothing names) is one line on stderr and exit 2.
+    """
     try:
         with ExitStack() as stack:
             store = stack.enter_context(open_store(url, read_only=True))
+            try:
+                checked = search_filter(
+                    expand_diagnosis=_expand_diagnosis,
+                    count=store.count,
+                    since=since,
+                    until=until,
+                    patient=patient,
+                    diagnosis=diagnosis,
+                    evidence=evidence,
+                    model_version=model_version,
+                    outcome=outcome,
+                    kind=None if kind is None else ("access" if kind is RecordKindOption.access else "decision"),
+                    order="asc",
+                    limit=500,
+                    names=_OPTION_NAMES,
+                )
+            except FilterError as exc:  # bad input, not "nothing found"
+                raise _fail(str(exc)) from None
             sink: TextIO = sys.stdout if out is None else stack.enter_context(out.open("w", encoding="utf-8"))
-            records = store.iter_query(query)
+            records = store.iter_query(checked.query)
             if fmt is ExportFormat.jsonl:
                 count = write_jsonl(records, sink)
             elif fmt is ExportFormat.fhir:

@@ -164,7 +164,15 @@ REJECTIONS: list[tuple[str, str | None, dict[str, Any], int, Sequence[str]]] = [
         422,
         ["resourceType"],
     ),
-    ("no findings in the text", "clinician", {"json": {"text": "Seen today, feeling well."}}, 422, ["no findings"]),
+    # A note in which nothing was understood is an audited "insufficient evidence" (test_diagnose_input.py); one that
+    # names findings only as absent was understood, and is refused saying so.
+    (
+        "only absent findings in the text",
+        "clinician",
+        {"json": {"text": "No seizures. No microcephaly."}},
+        422,
+        ["only as absent"],
+    ),
     (
         "only excluded findings",
         "clinician",

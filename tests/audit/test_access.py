@@ -7,8 +7,17 @@ from collections.abc import Callable
 import pytest
 from fhir.resources.R4B.auditevent import AuditEvent
 
-from audit import AuditEntry, AuditQuery, AuditStore, verify
-from audit.access import ACCESS_OUTCOME, AccessEvent, access_entry, check_reason, is_access
+from audit import AuditEntry, AuditQuery, AuditStore, Diagnosis, verify
+from audit.access import (
+    ACCESS_OUTCOME,
+    AccessEvent,
+    FilterError,
+    SearchFilter,
+    access_entry,
+    check_reason,
+    is_access,
+    search_filter,
+)
 from audit.errors import InvalidEntryError
 from audit.export import fhir_bundle, to_fhir
 
@@ -77,3 +86,59 @@ def test_unknown_actions_and_purposes_are_refused() -> None:
         AccessEvent(action="write", purpose="audit")  # type: ignore[arg-type]
     with pytest.raises(InvalidEntryError, match="purpose"):
         AccessEvent(action="read", purpose="curiosity")  # type: ignore[arg-type]
+
+
+# -- search filters (the API's and the ``audit`` command line's one check) ----------------------------------
+
+
+class _Unknown:
+    """An expansion of a name no ontology knows: no codes, the name itself."""
+
+    def __init__(self, name: str) -> None:
+        self.codes: tuple[str, ...] = ()
+        self._name = name
+
+    def keys(self) -> tuple[str, ...]:
+        return (self._name,)
+
+
+def _checked(store: AuditStore, **filters: object) -> SearchFilter:
+    return search_filter(expand_diagnosis=_Unknown, count=store.count, **filters)  # type: ignore[arg-type]
+
+
+def test_an_evidence_id_filter_asks_for_its_document(store: AuditStore, make_entry: Callable[..., AuditEntry]) -> None:
+    store.append(make_entry(1))  # evidence doc-1, doc-common
+    for asked in ("doc-1", "doc-1#0", "doc-1#42"):
+        checked = _checked(store, evidence=asked)
+        assert checked.query.evidence_id == "doc-1" and checked.described["evidence"] == "doc-1"
+        assert store.count(checked.query) == 1
+    for never in ("doc-1#", "#0", "doc-1#0#1", "doc-1#first"):
+        with pytest.raises(FilterError, match="document id such as omim:154700"):
+            _checked(store, evidence=never)
+
+
+@pytest.mark.parametrize("patient", ["MRN-12345678", "12345678", "A" * 20, "0" * 19, "0" * 21, "pt-1"])
+def test_a_patient_filter_must_be_a_pseudonym_and_is_never_quoted(store: AuditStore, patient: str) -> None:
+    with pytest.raises(FilterError) as refused:
+        _checked(store, patient=patient)
+    assert "POST /v1/audit/pseudonym" in str(refused.value) and patient not in str(refused.value)
+    assert _checked(store, patient="0123456789abcdef0123").described["patient"] == "0123456789abcdef0123"
+
+
+def test_outcomes_kinds_and_diagnoses_that_can_never_match_are_refused(
+    store: AuditStore, make_entry: Callable[..., AuditEntry]
+) -> None:
+    store.append(make_entry(1, diagnoses=[Diagnosis(name="A house syndrome")]))
+    for outcome in ("bogus", "Diagnosed", "ok"):
+        with pytest.raises(FilterError, match="outcome must be one of diagnosed, insufficient_evidence"):
+            _checked(store, outcome=outcome)
+    with pytest.raises(FilterError, match="not an access event's"):
+        _checked(store, outcome="diagnosed", kind="access")
+    assert _checked(store, outcome="access", kind="decision").query.kind == "access"
+    with pytest.raises(FilterError, match="--diagnosis must be a code"):
+        _checked(store, diagnosis="A house", names={"diagnosis": "--diagnosis"})
+    assert store.count(_checked(store, diagnosis="a HOUSE syndrome").query) == 1  # a name some decision gives
+    with pytest.raises(FilterError, match="must be before until"):
+        _checked(store, since="2024-01-02Z", until="2024-01-01Z")
+    with pytest.raises(FilterError, match=r"--since: .* has no zone"):
+        _checked(store, since="2024-01-01", names={"since": "--since"})

@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
 from typer.testing import CliRunner
@@ -23,10 +24,15 @@ def _url(path: Path) -> str:
     return f"sqlite:///{path}"  # an absolute path gives the four-slash form
 
 
+def _pseudonym(patient: int) -> str:
+    """A patient pseudonym as decisions carry it (20 hex digits); the one filter ``--patient`` takes."""
+    return f"{patient:020x}"
+
+
 def _populate(db_path: Path, make_entry: Callable[..., AuditEntry], count: int = 5) -> None:
     with SqliteAuditStore(db_path) as store:
         for i in range(1, count + 1):
-            store.append(make_entry(i))
+            store.append(make_entry(i, patient_pseudonym=_pseudonym(i % 3)))
 
 
 def test_verify_ok_then_broken(db_path: Path, make_entry: Callable[..., AuditEntry]) -> None:
@@ -92,11 +98,11 @@ def test_export_formats(tmp_path: Path, db_path: Path, make_entry: Callable[...,
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["seq"] for r in rows] == [1, 2, 3, 4, 5, 6]
 
-    result = runner.invoke(app, ["export", "--url", _url(db_path), "--format", "fhir", "--patient", "pt-1"])
+    result = runner.invoke(app, ["export", "--url", _url(db_path), "--format", "fhir", "--patient", _pseudonym(1)])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     events = [AuditEvent.model_validate(r) for r in lines if r["resourceType"] == "AuditEvent"]
-    assert len(lines) == 4 and len(events) == 2  # records 1 and 4 (pt-1), each AuditEvent + Provenance
+    assert len(lines) == 4 and len(events) == 2  # records 1 and 4 (patient 1), each AuditEvent + Provenance
     assert "exported 2 records" in result.stderr
 
     out = tmp_path / "bundle.json"
@@ -133,8 +139,59 @@ def test_export_by_diagnosis_finds_equivalent_codes_and_names(
 
     assert exported("ORPHA:558") == exported("marfan syndrome") == exported("OMIM:154700") == [1]
     assert exported("ORPHA:586") == exported("Cystic fibrosis") == [2]
+    # A partial name matches nothing: refused as the API refuses it (422), not an empty export.
     result = runner.invoke(app, ["export", "--url", _url(db_path), "--diagnosis", "Marfan"])
-    assert result.exit_code == 0 and result.stdout == "" and "name no disease 'Marfan'" in result.stderr
+    assert result.exit_code == 2 and result.stdout == "" and len(result.stderr.splitlines()) == 1
+    assert "--diagnosis must be a code such as OMIM:154700" in result.stderr
+
+
+def test_export_by_a_name_only_a_decision_gives_finds_it(db_path: Path, make_entry: Callable[..., AuditEntry]) -> None:
+    with SqliteAuditStore(db_path) as store:
+        store.append(make_entry(1, diagnoses=[Diagnosis(name="Syndrome of the house")]))
+    result = runner.invoke(app, ["export", "--url", _url(db_path), "--diagnosis", "syndrome of the HOUSE"])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["seq"] for line in result.stdout.splitlines()] == [1]
+
+
+def test_export_by_an_evidence_id_finds_its_documents_records(
+    db_path: Path, make_entry: Callable[..., AuditEntry]
+) -> None:
+    with SqliteAuditStore(db_path) as store:
+        store.append(make_entry(1, evidence_ids=["omim:154700", "pt:ab12"]))
+        store.append(make_entry(2, evidence_ids=["omim:219700"]))
+
+    def exported(*args: str) -> list[int]:
+        result = runner.invoke(app, ["export", "--url", _url(db_path), *args])
+        assert result.exit_code == 0, result.output
+        return [json.loads(line)["seq"] for line in result.stdout.splitlines()]
+
+    for option in ("--evidence", "--evidence-id"):
+        assert exported(option, "omim:154700") == exported(option, "omim:154700#0") == [1]
+        assert exported(option, "omim:154700#12") == [1]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--outcome", "bogus"], "--outcome must be one of diagnosed, insufficient_evidence, no_diagnosis, access"),
+        (["--outcome", "Diagnosed"], "--outcome must be one of"),
+        (["--outcome", "diagnosed", "--kind", "access"], "not an access event's"),
+        (["--patient", "MRN-12345678"], "--patient must be a patient pseudonym"),
+        (["--patient", "pt-1"], "POST /v1/audit/pseudonym"),
+        (["--evidence-id", "omim:154700#0#1"], "--evidence must be a document id"),
+    ],
+)
+def test_export_refuses_filters_that_can_never_match_in_one_line_exit_2(
+    tmp_path: Path, db_path: Path, make_entry: Callable[..., AuditEntry], args: list[str], says: str
+) -> None:
+    _populate(db_path, make_entry, count=3)
+    out = tmp_path / "export.jsonl"
+    result = runner.invoke(app, ["export", "--url", _url(db_path), "--out", str(out), *args])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
+    assert says in result.stderr, result.stderr
+    assert "MRN-12345678" not in result.stderr
+    assert not out.exists()  # refused before anything was written
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, db_path: Path, make_entry: Callable[..., AuditEntry]) -> None:

@@ -1,7 +1,7 @@
 // The auditor view: search the audit log (filters, cursor pagination), open one record with its full
 // trace, and show whether the hash chain and its signed checkpoints verify.
 
-import { api, append, clear, h, localTime, setupKeyForm, showError } from "./common.js";
+import { ApiError, api, append, clear, describeFailure, h, localTime, setupKeyForm, showError } from "./common.js";
 import { outcomeLabel, renderDecision, wireEvidenceLinks } from "./render.js";
 
 const filters = document.getElementById("filters");
@@ -24,6 +24,9 @@ let nextCursor = null;
 // The order the search asks for, sent with every query so the table's caption says what the server did.
 const ORDER = "desc";
 const ORDER_LABEL = { desc: "newest first", asc: "oldest first" };
+// A patient pseudonym as records carry it (audit.access.PSEUDONYM_PATTERN). Anything else (an MRN) is refused
+// here, before it is sent: it would find nothing, and a query string can end up in a proxy's logs.
+const PSEUDONYM = /^[0-9a-f]{20}$/;
 
 /** The query string of the filter form (empty fields left out; local times sent as UTC ISO 8601). */
 export function filterQuery(form, cursor) {
@@ -38,12 +41,29 @@ export function filterQuery(form, cursor) {
   }
   for (const name of ["patient", "diagnosis", "evidence", "model_version", "outcome"]) {
     const value = form.elements[name].value.trim();
+    if (name === "patient" && value && !PSEUDONYM.test(value)) {
+      throw new Error(
+        "“Patient pseudonym” must be a pseudonym as records carry it (20 lowercase hexadecimal digits), not a " +
+          "patient identifier: map an identifier (an MRN) to its pseudonym first (POST /v1/audit/pseudonym).",
+      );
+    }
     if (value) params.set(name, value);
   }
   params.set("limit", form.elements.limit.value || "25");
   params.set("order", ORDER);
   if (cursor) params.set("cursor", cursor);
   return params.toString();
+}
+
+/**
+ * A refused search as what it is: the filters, not a case. The server's 422 says what is wrong with which
+ * filter; the generic words the shared client puts before every 422 are replaced.
+ */
+export function filterError(error) {
+  if (!(error instanceof ApiError) || error.status !== 422) return error;
+  const generic = describeFailure(422, null, null);
+  const detail = error.message.startsWith(`${generic} — `) ? error.message.slice(generic.length + 3) : error.message;
+  return new ApiError(422, `A search filter was refused — ${detail}`, error.requestId);
 }
 
 async function verify() {
@@ -105,7 +125,7 @@ async function search(cursor) {
     page = await api(`/v1/traces?${query}`);
   } catch (error) {
     progress.textContent = "";
-    showError(message, error);
+    showError(message, filterError(error));
     return;
   }
   nextCursor = page.next_cursor || null;
