@@ -1289,7 +1289,7 @@ def _calibrate_evidence(run: _CalibrationRun) -> None:
     console.print(
         f"fitted on {fitted_on['cases']} cases ({fitted_on['publications']} publications); out-of-fold ECE "
         f"{fitted_on['ece_softmax_out_of_fold']:.3f} (softmax) -> {fitted_on['ece_isotonic_out_of_fold']:.3f} "
-        f"(isotonic); wrote {out}",
+        f"(isotonic; map {fitted_on['isotonic_map']}); wrote {out}",
         highlight=False,
     )
 

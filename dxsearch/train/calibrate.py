@@ -266,7 +266,9 @@ def fit(cases: Sequence[CalibrationCase], *, folds: int = FOLDS) -> Calibrator:
     """The shipped calibrator: softmax fitted on all cases, isotonic map fitted on out-of-fold top probabilities.
 
     ``fitted_on`` records the cases, publications, and the out-of-fold ECE before and after the
-    isotonic map (the map's own ECE is measured by a second cross-validation over the same folds).
+    isotonic map (the map's own ECE is measured by a second cross-validation over the same folds). The
+    map is kept only if it lowers that error: on 1,474 fold cases the softmax alone scored 0.017 and the map
+    0.027, a correction that fits the folds it saw and not the ones it did not.
     """
     usable = [c for c in cases if c.signals.scores]
     out_of_fold = np.zeros(len(usable))
@@ -284,7 +286,10 @@ def fit(cases: Sequence[CalibrationCase], *, folds: int = FOLDS) -> Calibrator:
         others = fold != k
         knots, values = isotonic(list(out_of_fold[others]), list(correct[others]))
         mapped[~others] = np.interp(out_of_fold[~others], knots, values) if knots else out_of_fold[~others]
-    knots, values = isotonic(list(out_of_fold), list(correct))
+    hits = list(correct.astype(bool))
+    ece_softmax = expected_calibration_error(list(out_of_fold), hits)
+    ece_isotonic = expected_calibration_error(list(mapped), hits)
+    knots, values = isotonic(list(out_of_fold), list(correct)) if ece_isotonic < ece_softmax else ([], [])
     softmax = fit_softmax(usable)
     publications = {c.pmid for c in usable if c.pmid}
     return softmax.model_copy(
@@ -296,8 +301,11 @@ def fit(cases: Sequence[CalibrationCase], *, folds: int = FOLDS) -> Calibrator:
                 "publications": len(publications),
                 "top1": float(correct.mean()) if len(correct) else 0.0,
                 "folds": folds,
-                "ece_softmax_out_of_fold": expected_calibration_error(list(out_of_fold), list(correct.astype(bool))),
-                "ece_isotonic_out_of_fold": expected_calibration_error(list(mapped), list(correct.astype(bool))),
+                "ece_softmax_out_of_fold": ece_softmax,
+                "ece_isotonic_out_of_fold": ece_isotonic,
+                "isotonic_map": "kept: it lowers the out-of-fold ECE"
+                if knots
+                else "not kept: it does not lower the out-of-fold ECE",
             },
         }
     )
