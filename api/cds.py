@@ -13,7 +13,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from api.auth import Clinical
 from api.body import body_openapi, read_body
@@ -23,6 +23,7 @@ from api.errors import single_valued_query
 from api.logging import log_fields
 from api.prefetch import bundle_from_prefetch
 from api.routes import diagnose_case
+from api.schemas import JsonBody
 from api.service import Diagnosed
 from api.state import services_of
 from dxsearch.intake import IntakeError, NoFindingsError, case_from_bundle
@@ -50,7 +51,7 @@ SERVICE_DEFINITION: dict[str, Any] = {
 }
 
 
-class CdsHookRequest(BaseModel):
+class CdsHookRequest(JsonBody):
     """A CDS Hooks service request; only ``hook``, ``context`` and ``prefetch`` are read."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
@@ -61,7 +62,7 @@ class CdsHookRequest(BaseModel):
     prefetch: dict[str, Any] | None = None
 
 
-class CdsFeedbackRequest(BaseModel):
+class CdsFeedbackRequest(JsonBody):
     model_config = ConfigDict(extra="allow")
 
     feedback: list[dict[str, Any]] = Field(max_length=100)

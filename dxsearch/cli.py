@@ -182,8 +182,9 @@ def _read_json_case(path: Path) -> CaseInput:
     if not isinstance(data, dict):
         kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(data), "a number")
         raise fail(f"{path}: the file holds {kind}; {JSON_CASE_EXPECTED}")
-    if "resourceType" in data:
-        resource_type = data["resourceType"]
+    # An object with entries and no case fields is a bundle that lost its resourceType: the bundle's reader says so.
+    if "resourceType" in data or ("entry" in data and not {"findings", "text"} & data.keys()):
+        resource_type = data.get("resourceType", "Bundle")
         if resource_type != "Bundle":
             what = f"a FHIR {resource_type} resource" if isinstance(resource_type, str) else "an invalid resourceType"
             raise fail(

@@ -476,6 +476,13 @@ def test_cds_hooks_discovery_and_patient_view_cards(client: TestClient, store: S
         headers=auth("clinician"),
     )
     assert feedback.status_code == 200
+    # A body that is not JSON is told to send JSON, as /v1/diagnose tells it (not "a valid dictionary").
+    plain = client.post(
+        f"/cds-services/{service['id']}",
+        content=b"hook=patient-view",
+        headers={**auth("clinician"), "Content-Type": "text/plain"},
+    )
+    assert plain.status_code == 422 and "must be JSON" in plain.text and "dictionary" not in plain.text
 
 
 def test_logs_carry_request_ids_and_no_phi(client: TestClient, log_stream: io.StringIO) -> None:

@@ -729,6 +729,8 @@ NO_OBSERVED_FINDING = "the case has no observed finding: give at least one findi
         (b'{"findings": ["a<b"]}', "not a case: findings[0].label: finding labels may not contain"),
         (b'{"phenotypes": [{"label": "Arachnodactyly"}]}', 'a case row with "phenotypes" belongs in a .jsonl file'),
         (b'{"resourceType": "Bundle", "type": "collection"}', "the bundle must describe exactly one Patient"),
+        # entries without a resourceType: a bundle that lost it, told so (it was "finding: Extra inputs ...")
+        (b'{"type": "collection", "entry": []}', 'no resourceType: a FHIR Bundle says "resourceType": "Bundle"'),
     ],
 )
 def test_a_json_case_file_that_is_no_case_is_one_line_and_exit_2(
