@@ -109,8 +109,8 @@ NO_LOINC_MAPPING = (
 )
 #: Why a LOINC-coded measurement read as high / low / abnormal maps to no HPO term (``{...}`` filled in).
 NO_LOINC_DIRECTION_TERM = (
-    "a LOINC-coded measurement interpreted as {direction}: no offline LOINC-to-HPO mapping, and no HPO term "
-    "is named '{example}' or the like; kept by its words only"
+    "a LOINC-coded measurement of {measurement}, {direction}: no HPO term maps from it (neither the LOINC table "
+    "nor HPO's names of such findings has one); kept by its words only"
 )
 #: Assertions that describe the patient's own findings (observed or excluded); others stay in the account only.
 PATIENT_ASSERTIONS: frozenset[Assertion] = frozenset({"present", "historical", "absent"})

@@ -39,7 +39,7 @@ from dxsearch.intake.account import (
     read_text,
 )
 from dxsearch.intake.demographics import check_age, read_demographics
-from dxsearch.intake.directions import by_direction, direction_phrases, measured
+from dxsearch.intake.directions import by_direction, measured
 from dxsearch.intake.fhir import BundleError, BundleTooLargeError, ParsedPatient, entry_cap_error, parse_bundle
 from dxsearch.intake.second_reader import get_second_reader
 from dxsearch.knowledge.context_lookup import case_onset
@@ -436,9 +436,7 @@ def _read_patient(patient: ParsedPatient) -> tuple[Reading, tuple[NotUnderstood,
             loinc_only[path] = (
                 NO_LOINC_MAPPING
                 if directed is None
-                else NO_LOINC_DIRECTION_TERM.format(
-                    direction=directed[1], example=direction_phrases(measured(directed[0]), directed[1])[0]
-                )
+                else NO_LOINC_DIRECTION_TERM.format(measurement=measured(directed[0]), direction=directed[1])
             )
     history: list[NotUnderstood] = []
     for index, condition in enumerate(patient.conditions):

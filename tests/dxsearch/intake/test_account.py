@@ -323,7 +323,9 @@ def test_what_a_loinc_name_measures() -> None:
     assert measured("Creatinine [Mass/volume] in Serum or Plasma") == "creatinine"
     assert measured("Platelets [#/volume] in Blood by Automated count") == "platelets"
     assert measured("Body height") == "body height"
-    assert "{direction}" in NO_LOINC_DIRECTION_TERM
+    # The reason names what was measured and how it was off, never a phrase HPO does not use.
+    said = NO_LOINC_DIRECTION_TERM.format(measurement=measured("Chest circumference"), direction="low")
+    assert said.startswith("a LOINC-coded measurement of chest circumference, low: ") and "concentration" not in said
 
 
 def _bundle(*resources: dict[str, object], birth_date: str | None = None, timestamp: str | None = None) -> bytes:
