@@ -1744,6 +1744,8 @@ _SIDES = frozenset({"left", "right", "bilateral", "unilateral", "ipsilateral", "
 _QUALIFIERS = frozenset(
     {"bilateral", "unilateral", "severe", "mild", "moderate", "profound", "congenital", "progressive", "recurrent"}
     | {"chronic", "acute", "generalized", "focal", "left", "right", "central", "peripheral", "episodic"}
+    # "multiple cafe-au-lait macules": Multiple cafe-au-lait spots, which next steps would otherwise ask about
+    | {"multiple"}
 )
 #: Words a bag match retries without: a degree or a side no term names.
 _READ_PAST = _DEGREE_ADVERBS | _SIDES

@@ -552,6 +552,9 @@ def test_an_adjective_a_degree_or_a_non_prefix_is_read(lookup: TermLookup) -> No
         # A third user test of 50 notes: a side before or after another name of the finding,
         ("Bilateral undescended testes.", [("HP:0008689", "present")]),  # Bilateral cryptorchidism
         ("Ptosis bilaterally.", [("HP:0001488", "present")]),  # Bilateral ptosis
+        # "multiple" before another name of a finding: Multiple cafe-au-lait spots, not the bare Cafe-au-lait spot
+        # (next steps then asked "Multiple cafe-au-lait spots?" of a note that said so)
+        ("Multiple cafe-au-lait macules.", [("HP:0007565", "present")]),
         # what a plan investigates, and what was once thought, are not findings,
         ("Plan: CT thorax for thymoma, MRI brain for tubers.", [("HP:0100522", "uncertain")]),
         ("Brief jerking, initially thought to be epilepsy.", [("HP:0001336", "present"), ("HP:0001250", "uncertain")]),
