@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from dxsearch.policies.calibration import (
     expected_calibration_error,
     shipped_calibrator,
 )
-from dxsearch.train.calibrate import fit_temperature, isotonic
+from dxsearch.train.calibrate import CalibrationCase, fit, fit_temperature, isotonic
 
 scores = st.lists(st.floats(min_value=0.0, max_value=3.0), min_size=1, max_size=40).map(
     lambda xs: tuple(sorted(xs, reverse=True))
@@ -109,3 +110,29 @@ def test_a_prior_keeps_a_small_fit_from_claiming_certainty() -> None:
     assert values == sorted(values) and knots == sorted(knots)
     # Two pseudo-points at the mean (0.5) in each block: 0/5 -> 1/7, 5/5 -> 6/7.
     assert values[0] == pytest.approx(1 / 7) and values[-1] == pytest.approx(6 / 7)
+
+
+def _played(rule: Callable[[float], bool], count: int = 600) -> list[CalibrationCase]:
+    """Cases of one publication each: a first candidate of score s beside a runner-up at 0, right by ``rule(s)``."""
+    scores = np.random.default_rng(7).uniform(0.0, 0.6, count)
+    return [
+        CalibrationCase(
+            case_id=f"c{i}",
+            pmid=f"PMID:{i}",
+            signals=CaseSignals(scores=(float(s), 0.0), best_similarity=0.5, information=20.0, findings=5),
+            gold_rank=1 if rule(float(s)) else 2,
+            ics=(4.0,) * 5,
+        )
+        for i, s in enumerate(scores)
+    ]
+
+
+def test_the_isotonic_map_ships_only_where_it_lowers_the_out_of_fold_error() -> None:
+    """Right exactly when the score passes 0.3: no softmax draws that step and the map does, so it is kept; right
+    at random, half the time whatever the score: the softmax alone says so, and a map fitted to noise is not."""
+    step = fit(_played(lambda s: s > 0.3))
+    assert step.isotonic_x and step.fitted_on["isotonic_map"].startswith("kept")
+    assert step.fitted_on["ece_isotonic_out_of_fold"] < step.fitted_on["ece_softmax_out_of_fold"]
+    coin = np.random.default_rng(11)
+    noise = fit(_played(lambda s: bool(coin.random() < 0.5)))
+    assert not noise.isotonic_x and noise.fitted_on["isotonic_map"].startswith("not kept")
