@@ -52,10 +52,11 @@ def direction_phrases(component: str, direction: str) -> list[str]:
 def by_direction(lookup: TermLookup, name: str, direction: str) -> str | None:
     """The phenotype term a measurement off in ``direction`` names, by HPO's own phrasing of it, if any.
 
-    No LOINC-to-HPO table ships in a package registry, so an Observation interpreted as high, low or
-    abnormal is read the way HPO names such findings: "Body height" high is "increased body height" (a
-    synonym of Tall stature), "Creatinine [Mass/volume] in Serum or Plasma" high is "elevated circulating
-    creatinine concentration". Only whole phrases the dictionary knows count; nothing is guessed.
+    What the bundle reader's small table (``fhir.LOINC_TERMS``) and the laboratory words do not name is read
+    the way HPO names such findings (no full LOINC-to-HPO table ships in a package registry): "Body height"
+    high is "increased body height" (a synonym of Tall stature), "Creatinine [Mass/volume] in Serum or Plasma"
+    high is "elevated circulating creatinine concentration". Only whole phrases the dictionary knows count;
+    nothing is guessed.
     """
     for phrase in direction_phrases(measured(name), direction):
         term_id = lookup.lookup(phrase)

@@ -39,7 +39,7 @@ from dxsearch.intake.account import (
     read_text,
 )
 from dxsearch.intake.demographics import check_age, read_demographics
-from dxsearch.intake.directions import by_direction, measured
+from dxsearch.intake.directions import measured
 from dxsearch.intake.fhir import BundleError, BundleTooLargeError, ParsedPatient, entry_cap_error, parse_bundle
 from dxsearch.intake.second_reader import get_second_reader
 from dxsearch.knowledge.context_lookup import case_onset
@@ -427,10 +427,8 @@ def _read_patient(patient: ParsedPatient) -> tuple[Reading, tuple[NotUnderstood,
         path = patient.finding_paths[index] if index < len(patient.finding_paths) else f"bundle.findings[{index}]"
         codes = patient.finding_codes[index] if index < len(patient.finding_codes) else ()
         directed = patient.finding_directions[index] if index < len(patient.finding_directions) else None
-        hpo_id = finding.hpo_id or _by_codes(lookup, codes)
-        if hpo_id is None and directed is not None:
-            hpo_id = by_direction(lookup, *directed)
-        items.append(ItemIn(label=finding.label, hpo_id=hpo_id, excluded=finding.excluded))
+        # The bundle's reader has tried the codes' cross-references and the direction of a value (fhir.py).
+        items.append(ItemIn(label=finding.label, hpo_id=finding.hpo_id, excluded=finding.excluded))
         paths.append(path)
         if codes and all(code.startswith("LOINC:") for code in codes):
             loinc_only[path] = (
@@ -484,12 +482,3 @@ def _coded_label(finding: Finding, knowledge: HpoKnowledge, lookup: TermLookup) 
     if finding.label == hpo_id or label_conflict(finding.label, hpo_id, lookup, knowledge) is not None:
         return knowledge.term_name(hpo_id)
     return finding.label
-
-
-def _by_codes(lookup: TermLookup, codes: Iterable[str]) -> str | None:
-    """The first phenotype term one of ``codes`` cross-references (ICD-10-CM read as ICD-10)."""
-    for code in codes:
-        term_id = lookup.by_code(code.replace("ICD10CM:", "ICD10:", 1))
-        if term_id is not None:
-            return term_id
-    return None
