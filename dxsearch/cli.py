@@ -633,7 +633,9 @@ def evaluate_command(
     Leakage-controlled by default: every policy ranks with the index's own disease knowledge (the HPO
     rows of its excluded publications dropped, as its manifest records), and cases whose publication
     feeds the index are refused unless --allow-leakage. The report gives, per set, the ceiling: the
-    share of cases whose gold disease keeps any annotation after the exclusions.
+    share of cases whose gold disease keeps any annotation after the exclusions. Each ECE comes with a
+    90% interval over resampled publications (``ece_interval`` in --json; a paper's patients are right or
+    wrong together, so the interval is as wide as the papers are few).
     """
     from dxsearch.evaluation import (
         DIRECT_RANKERS,
