@@ -87,6 +87,7 @@ def _diagnose(client: TestClient, store: SqliteAuditStore) -> tuple[str, str]:
     response = client.post("/v1/diagnose", json=MARFAN, headers=auth("clinician"))
     assert response.status_code == 200, response.text
     data = response.json()
+    assert data["trace"]["error"] is None, data["trace"]["error"]  # the policy ran to its answer
     assert data["trace"]["index_version"] == data["index_version"]
     record = store.get(data["audit_id"])
     assert record is not None
@@ -167,22 +168,31 @@ def test_a_generation_that_fails_to_load_leaves_the_old_one_serving(
 
 
 class GatedPolicy:
-    """The evidence policy; once armed, its next turn waits until the test opens the gate."""
+    """The evidence policy; once armed, its next turn waits until the test opens the gate.
+
+    It serialises the evidence policy's turns itself and says it is ``thread_safe``, so the service does
+    not wrap it in its one-turn-at-a-time lock: an injected policy serves every generation, and under that
+    lock the new generation's warm-up would wait for the gated turn (until the gate timed out) instead of
+    running beside it as a real policy's one short turn lets it.
+    """
 
     name = "evidence"
     version = "gated"
+    thread_safe = True
 
     def __init__(self) -> None:
         self.inner = EvidencePolicy()
         self.armed = threading.Event()
         self.entered = threading.Event()
         self.gate = threading.Event()
+        self._turns = threading.Lock()
 
     def next_turn(self, case: Case, history: Sequence[Exchange]) -> str:
         if self.armed.is_set():
             self.entered.set()
             assert self.gate.wait(60)
-        return self.inner.next_turn(case, history)
+        with self._turns:
+            return self.inner.next_turn(case, history)
 
 
 def test_a_request_in_flight_during_a_reload_finishes_on_its_own_generation(
