@@ -274,10 +274,27 @@ def _item(item: FindingInput, path: str) -> ItemIn:
             conflict = None  # "Low-set ears" with HP:0000368, retired "Low-set, posteriorly rotated ears": a part of it
         if conflict is not None:
             raise IntakeError(f"{path}: {conflict}", path=path, reason=conflict)
+        if _typed_beside(label, get_term_lookup()):
+            label = knowledge.term_name(known)
     if not label:
         raise IntakeError("finding label is empty")
     # The id as given: an obsolete one is read as its replacement by ``read_items``, which says so in the account.
     return ItemIn(label=label, hpo_id=hpo_id, excluded=item.excluded)
+
+
+def _typed_beside(label: str, lookup: TermLookup) -> bool:
+    """Whether a label given with an HPO id holds, beside the terms it names, words no HPO name uses or a number
+    of 3+ digits ("Priscilla Vandermeer's tall stature" with HP:0000098, "Arachnodactyly (MRN 3141592)").
+
+    The id says what the finding is; such words may be anything typed into the wrong box (a name, a record
+    number), so the item is named by its term instead, and its words are kept nowhere, as a label without an
+    id is read (:func:`dxsearch.intake.account.read_items`). A user test found these labels stored word for
+    word in the append-only audit log while the same words without an id were screened out.
+    """
+    if lookup.lookup(label) is not None:
+        return False  # the whole label is a name of a term
+    covered = [(m.start, m.end) for m in lookup.mentions(label)]
+    return any(not any(a <= start < b for a, b in covered) for start, _ in lookup.unknown_words(label))
 
 
 def _unique(findings: Iterable[Finding]) -> list[Finding]:
