@@ -41,7 +41,7 @@ import numpy.typing as npt
 from dxsearch.cases import Case
 from dxsearch.episode import Budget, Exchange
 from dxsearch.policies.differential import fold_equivalents, merge_candidates, merge_into
-from dxsearch.policies.evidence import EvidencePolicy, below_the_bar
+from dxsearch.policies.evidence import EvidencePolicy, annotations_only, below_the_bar
 from dxsearch.protocol import MAX_DIAGNOSES, Action, Candidate, Diagnose, Reason, Retrieve, parse_turn, render_turn
 
 POLICY_NAME = "learned"
@@ -399,7 +399,7 @@ class LearnedPolicy:
         seen = self.observe(case, history)
         done, candidates, features, scores = seen.done, seen.candidates, seen.features, seen.scores
         if isinstance(done.last, Reason):
-            return render_turn(self._diagnose(done.last.text, candidates, scores))
+            return render_turn(self._diagnose(done.last.text, candidates, scores, case))
         state, mask = seen.state, seen.mask
         choice = self._choose(self.params.action_logits(state, mask))
         if self.recorder is not None:
@@ -571,7 +571,9 @@ class LearnedPolicy:
             )
         return "\n".join(lines)
 
-    def _diagnose(self, reasoning: str, candidates: Sequence[Any], scores: npt.NDArray[np.float64]) -> Diagnose:
+    def _diagnose(
+        self, reasoning: str, candidates: Sequence[Any], scores: npt.NDArray[np.float64], case: Case | None = None
+    ) -> Diagnose:
         by_code = {c.code: row for row, c in enumerate(candidates)}
         rows = [by_code[code] for code in _RANKED_LINE.findall(reasoning) if code in by_code]
         confidences = self.params.confidences(scores, rows[0] if rows else None)
@@ -594,7 +596,9 @@ class LearnedPolicy:
             chosen.append(merge_into(line(row), extra) if extra else line(row))
         if rows and self.params.calibration is not None and confidences[rows[0]] < threshold:
             top = candidates[rows[0]]
-            reason = below_the_bar(_clean(top.name), top.code, float(confidences[rows[0]]), threshold)
+            folded = [candidates[row] for row in lower.get(rows[0], ())]
+            because = "" if case is None else annotations_only(top, case, self.evidence.similarity.knowledge, folded)
+            reason = below_the_bar(_clean(top.name), top.code, float(confidences[rows[0]]), threshold, because)
             return Diagnose((), reason=reason, considered=merge_candidates(chosen))
         return Diagnose(merge_candidates(chosen))
 

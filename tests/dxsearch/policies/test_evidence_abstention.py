@@ -6,11 +6,20 @@ before any retrieval.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from dxsearch.cases import Case
 from dxsearch.intake import CaseInput, FindingInput, intake
-from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig, shown_below
+from dxsearch.policies.evidence import (
+    EvidencePolicy,
+    EvidencePolicyConfig,
+    _Candidate,
+    annotations_only,
+    below_the_bar,
+    shown_below,
+)
 from dxsearch.protocol import Action, Diagnose, Retrieve, parse_turn
 from dxsearch.pseudonym import Pseudonymiser
 from dxsearch.settings import Settings
@@ -98,3 +107,35 @@ def test_thresholds_come_from_settings_and_zero_turns_the_checks_off() -> None:
     turn = _first_turn(["Fever", "Cough"], EvidencePolicy(config))
     assert isinstance(turn, Retrieve)
     assert EvidencePolicyConfig.from_settings(Settings()) == EvidencePolicyConfig()
+
+
+DOWN_SYNDROME = [
+    "Upslanted palpebral fissure",
+    "Epicanthus",
+    "Single transverse palmar crease",
+    "Generalized hypotonia",
+    "Flat face",
+    "Brushfield spots",
+    "Sandal gap",
+    "Atrioventricular canal defect",
+]
+
+
+def test_an_abstention_says_when_its_first_choice_explains_everything_on_annotations_alone() -> None:
+    # A user test's textbook Down syndrome abstained at 0.07 with no word of why; the reason now names the
+    # situation the calibration measured (explains all, no similar patient), counted as the differential counts.
+    case = _case(DOWN_SYNDROME)
+    knowledge = EvidencePolicy().similarity.knowledge
+    down = _Candidate(code="OMIM:190685", name="Down syndrome")
+    because = annotations_only(down, case, knowledge)
+    assert because.startswith("; it explains all 8 findings, but no similar patient in the index had it")
+    reason = below_the_bar("Down syndrome", "OMIM:190685", 0.07, 0.2, because)
+    assert reason.startswith("the most probable diagnosis, Down syndrome (OMIM:190685), has probability 0.07")
+    assert Diagnose((), reason=reason).reason == reason  # one line the protocol accepts
+    # A similar patient had it (itself or a code folded into it): the calibration saw that, nothing to add.
+    assert annotations_only(replace(down, patients=["pt:0123456789abcdef0123#0"]), case, knowledge) == ""
+    orpha = _Candidate(code="ORPHA:870", name="Down syndrome", patients=["pt:0123456789abcdef0123#0"])
+    assert annotations_only(down, case, knowledge, folded=[orpha]) == ""
+    # A diagnosis that leaves a finding unexplained, or too few findings to say "all" of.
+    assert annotations_only(_Candidate(code="OMIM:154700", name="Marfan syndrome"), case, knowledge) == ""
+    assert annotations_only(down, _case(DOWN_SYNDROME[:2]), knowledge) == ""
