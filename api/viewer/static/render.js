@@ -624,28 +624,62 @@ export function explanationDetail(d, patient = null) {
     return box;
   }
   const percent = (value) => (value === null || value === undefined ? null : `${Math.round(Number(value) * 100)}%`);
+  const hasRatio = (role) => typeof role.likelihood_ratio === "number" && Number.isFinite(role.likelihood_ratio);
+  // The findings entered with a ratio of their own: a finding without one (a null likelihood_ratio: "implied") is
+  // counted through one of these, more specific, whose ratio covers both; named where the explanation shows it
+  // (the finding met the disease's annotation as this very term, so it is a kind of it).
+  const rated = [...supports, ...notExplained].filter(hasRatio);
+  const through = (role) =>
+    rated
+      .filter((r) => role.hpo_id && r.hpo_id !== role.hpo_id && r.matched_id === role.hpo_id)
+      .map((r) => shownLabel(r.label));
+  const countedThrough = (role, explained) => {
+    if (!explained) {
+      // Not explained: the more specific finding is not one this disease explains either (or the term is one the
+      // ratios do not use: both have no ratio of their own).
+      const why = "no LR of its own: counted through a more specific finding entered, or a term the ratios do not use";
+      return h("span", { class: "meta counted-through" }, ` · ${why}`);
+    }
+    const named = through(role);
+    const which = named.length
+      ? `${named.join(", ")}, ${named.length === 1 ? "a more specific finding" : "more specific findings"} entered`
+      : "a more specific finding entered";
+    let why = `no LR of its own: counted through ${which}, whose ${named.length > 1 ? "ratios cover" : "ratio covers"} it`;
+    if (role.frequency === null) why += " (and which this disease explains)";
+    return h("span", { class: "meta counted-through" }, ` · ${why}`);
+  };
   const roleChip = (role, cls, absent = false) => {
     const frequency = percent(role.frequency);
-    const lr = role.likelihood_ratio === null || role.likelihood_ratio === undefined ? null : lrText(role.likelihood_ratio);
+    const lr = hasRatio(role) ? lrText(role.likelihood_ratio) : null;
+    const implied = !lr && Boolean(role.hpo_id) && cls !== "contradicts";
     const matched =
       role.matched_id && role.matched_id !== role.hpo_id ? [" as ", String(role.matched_name ?? role.matched_id), " ", codeLink(String(role.matched_id))] : [];
     return h(
       "li",
-      { class: `chip ${cls}`, title: lr ? `likelihood ratio ${lr}` : "" },
+      { class: `chip ${cls}${implied ? " implied" : ""}`, title: lr ? `likelihood ratio ${lr}` : "" },
       absent ? h("span", { class: "chip-flag" }, "absent: ") : null,
       shownLabel(role.label),
       " ",
       role.hpo_id ? codeLink(String(role.hpo_id)) : h("span", { class: "code" }, "(not understood)"),
       ...matched,
-      frequency ? h("span", { class: "meta" }, ` · in ${frequency} of patients`) : null,
+      // A finding counted through a more specific one: the disease has it or a kind of it, at this frequency.
+      frequency
+        ? h("span", { class: "meta" }, ` · in ${frequency} of patients${implied ? " (it or a kind of it)" : ""}`)
+        : null,
       lr ? h("span", { class: "lr", dataset: { lr: String(role.likelihood_ratio) } }, ` · LR ${lr}`) : null,
+      implied ? countedThrough(role, cls === "explained") : null,
     );
   };
   const total = typeof e.log10_likelihood_ratio === "number" ? e.log10_likelihood_ratio : null;
   append(
     box,
     h("h4", {}, `Explains ${supports.length} of the ${entered} findings entered`),
-    h("p", { class: "coverage-label" }, "Explained (annotated for this disease, and commoner in it than in others: LR above 1):"),
+    h(
+      "p",
+      { class: "coverage-label" },
+      "Explained (annotated for this disease, and commoner in it than in others: LR above 1; or, with no LR of its " +
+        "own, counted through a more specific finding entered):",
+    ),
     supports.length ? h("ul", { class: "chips explains" }, supports.map((r) => roleChip(r, "explained"))) : h("p", { class: "meta" }, "none"),
     h(
       "p",
@@ -663,26 +697,67 @@ export function explanationDetail(d, patient = null) {
     factors.length
       ? h("ul", { class: "chips factors" }, factors.map(factorChip))
       : h("p", { class: "meta" }, noFactorsText(patient)),
-    total === null
-      ? null
-      : h(
-          "p",
-          { class: "lr-total" },
-          `All of it together (the ratios multiplied, as the trace sums them): likelihood ratio ${totalText(total)}.`,
-        ),
+    total === null ? null : totalLine(total, { supports, notExplained, against, factors }),
     h(
       "p",
       { class: "meta lr-meaning" },
       "Likelihood ratio (LR): how many times more often patients with this disease show a finding than patients with " +
         "other diseases, in this index's disease annotations (HPO's phenotype.hpoa rows); above 1 favours the " +
         "diagnosis, below 1 weighs against it. Frequency = share of the annotated patients with the feature, so a " +
-        "disease card's own range, e.g. Orphanet's 80-99%, may differ. A finding not understood counts as not " +
-        "explained. The age counts only when no onset is stated; a factor whose ratio is exactly 1 says nothing and is " +
-        "not listed. These ratios are computed from the trace's case beside the ranking, whatever policy answered: the " +
-        "probability above is the policy's.",
+        "disease card's own range, e.g. Orphanet's 80-99%, may differ. A finding more general than another one entered " +
+        "(long fingers beside arachnodactyly) has no LR of its own: the more specific one's counts for both, so " +
+        "nothing is counted twice. A finding not understood counts as not explained. The age counts only when no " +
+        "onset is stated; a factor whose ratio is exactly 1 says nothing and is not listed. These ratios are " +
+        "computed from the trace's case beside the ranking, whatever policy answered: the probability above is the " +
+        "policy's.",
     ),
   );
   return box;
+}
+
+/**
+ * The product of the ratios, and what it multiplies: the ratios listed (the findings with one of their own, the
+ * absent findings and the factors), said with how many findings have none of their own, so that the product and
+ * "explains n/m" are read as counting different things; and the part the trace's sum holds beyond the ratios listed
+ * (the disease's frequent features no finding entered touches, absent findings that do not weigh against it), as
+ * a factor, so that the ratios on screen multiply to the total shown.
+ */
+function totalLine(total, { supports, notExplained, against, factors }) {
+  const ratios = (roles) => roles.map((r) => r.likelihood_ratio).filter((v) => typeof v === "number" && Number.isFinite(v));
+  const plural = (n, one, many) => (n === 1 ? one : many);
+  const present = [...supports, ...notExplained];
+  const own = ratios(present).length;
+  const without = present.filter((r) => r.hpo_id && ratios([r]).length === 0).length;
+  const listed = [...ratios(present), ...ratios(against), ...ratios(factors)];
+  const parts = [`the ${own} finding${plural(own, "", "s")} entered with a ratio of ${plural(own, "its", "their")} own`];
+  if (ratios(against).length) parts.push(`the ${ratios(against).length} under “speaks against it”`);
+  if (ratios(factors).length) parts.push(`the ${ratios(factors).length} factor${plural(ratios(factors).length, "", "s")}`);
+  const list = parts.length === 1 ? parts[0] : `${parts.slice(0, -1).join(", ")} and ${parts[parts.length - 1]}`;
+  const covers =
+    `It multiplies the ratios shown above, those of ${list}` +
+    (without
+      ? ` (the ${without} finding${plural(without, "", "s")} without one ${plural(without, "is", "are")} counted ` +
+        "through a more specific one)"
+      : "");
+  // What the sum holds beyond the ratios listed; only where every ratio is positive (a log of each is meaningful)
+  // and the gap is more than the rounding of the ratios shown (3 decimals).
+  const rest = listed.every((v) => v > 0) ? total - listed.reduce((sum, v) => sum + Math.log10(v), 0) : 0;
+  return h(
+    "p",
+    { class: "lr-total" },
+    `All of it together (the ratios multiplied, as the trace sums them): likelihood ratio ${totalText(total)}. `,
+    h("span", { class: "lr-covers" }, covers),
+    Math.abs(rest) >= 0.02
+      ? h(
+          "span",
+          { class: "lr-rest", dataset: { log10: rest.toFixed(3) } },
+          `, and ×${lrText(10 ** rest)} for evidence not listed here: the disease's frequent features that none of ` +
+            "the findings entered touches (each lowers it a little), and findings reported absent that do not weigh " +
+            "against it",
+        )
+      : null,
+    ".",
+  );
 }
 
 /** A likelihood ratio short enough for a chip: 611, 72.6, 0.78, 0.05. */
@@ -710,31 +785,47 @@ export function ratioText(value) {
 }
 
 /**
- * One factor in the words of `dxsearch diagnose --explain` (cli._explanation_lines), e.g. "age 14 y: fits (its
- * congenital onset), likelihood ratio 1.025" or "sex female: speaks against it, likelihood ratio 0.05". A named
- * HPO term is followed by its code as a link (in a .factor-code span), as a finding's chip is.
+ * One factor, e.g. "sex female: speaks against it, likelihood ratio 0.05" or "stated Infantile onset: fits (the
+ * disease's onset: infantile onset), likelihood ratio 3.25", in the words of `dxsearch diagnose --explain`
+ * (cli._explanation_lines). The age is said from the disease's side, "the disease's onset: congenital — fits an age
+ * of 45 y, likelihood ratio 1.004": the patient's age bounds the onset from above (the disease began by then), and
+ * "age 45 y: fits (congenital onset)" read as if a 45-year-old were congenital. A named HPO term is followed by its
+ * code as a link (in a .factor-code span), as a finding's chip is.
  */
 function factorChip(f) {
   const value = String(f.value ?? "");
   const name = f.name ? String(f.name) : null;
   const code = (id) => (id ? h("span", { class: "factor-code" }, " ", codeLink(String(id))) : null);
+  const ratio = `, likelihood ratio ${ratioText(f.likelihood_ratio)}`;
+  const attrs = {
+    class: `chip factor ${f.fits ? "factor-fits" : "factor-against"}`,
+    dataset: { evidence: String(f.evidence ?? "") },
+  };
+  if (f.evidence === "age") {
+    const age = value.replace(/^age /, ""); // "45 y"
+    if (f.fits && f.matched_name) {
+      // "Congenital onset" -> "congenital"; a name that is only "Onset" stays whole.
+      const onset = String(f.matched_name).toLowerCase().replace(/(.) onset$/, "$1");
+      return h("li", attrs, "the disease's onset: ", onset, code(f.matched_id), ` — fits an age of ${age}`, ratio);
+    }
+    return h(
+      "li",
+      attrs,
+      `age ${age}: `,
+      f.fits ? "fits the disease's onset" : "younger than any onset of the disease — speaks against it",
+      ratio,
+    );
+  }
   // Inheritance and a stated onset are HPO terms: their name, else the code itself (as a link).
   const term = () => (name ? [name, code(value)] : codeLink(value));
-  let given = value; // age: "age 14 y"
+  let given = value;
   if (f.evidence === "sex") given = `sex ${value}`;
   else if (f.evidence === "onset") given = ["stated ", term()];
   else if (f.evidence === "inheritance") given = term();
   const verdict = f.fits
     ? ["fits", f.matched_name ? [" (the disease's onset: ", String(f.matched_name).toLowerCase(), code(f.matched_id), ")"] : null]
     : "speaks against it";
-  return h(
-    "li",
-    { class: `chip factor ${f.fits ? "factor-fits" : "factor-against"}`, dataset: { evidence: String(f.evidence ?? "") } },
-    given,
-    ": ",
-    verdict,
-    `, likelihood ratio ${ratioText(f.likelihood_ratio)}`,
-  );
+  return h("li", attrs, given, ": ", verdict, ratio);
 }
 
 /** What to say when no factor is listed: what the case gave says nothing either way, or the case gave none. */
@@ -758,14 +849,17 @@ function renderDiseaseFacts(d) {
 }
 
 /**
- * A probability as a natural frequency: "about 7 in 10"; below one in ten, in a hundred ("about 4 in 100"),
- * so a small probability never reads as "about 0 in 10"; below half a percent, "fewer than 1 in 100".
+ * A probability as a natural frequency, always in a hundred so that it says what the two-decimal figure beside it
+ * says ("0.06": "about 6 in 100", "0.72": "about 72 in 100") and never rounds a small probability to a
+ * tenth ("1 in 10" for 0.058 was near twice the figure). Below half a percent (shown 0.00), "fewer than 1 in
+ * 100"; shown 1.00, "more than 99 in 100".
  */
 export function frequencyText(probability) {
-  const inTen = Math.round(probability * 10);
-  if (inTen >= 1) return `about ${inTen} in 10`;
-  const inHundred = Math.round(probability * 100);
-  return inHundred >= 1 ? `about ${inHundred} in 100` : "fewer than 1 in 100";
+  // From the figure as shown (toFixed), so that 0.145 shown as "0.14" is "about 14 in 100", never 15.
+  const inHundred = Math.round(Number(Number(probability).toFixed(2)) * 100);
+  if (inHundred < 1) return "fewer than 1 in 100";
+  if (inHundred >= 100) return "more than 99 in 100";
+  return `about ${inHundred} in 100`;
 }
 
 /**
@@ -913,13 +1007,38 @@ function fetchPassage(evidenceId) {
   return documents.get(evidenceId);
 }
 
-/** The disease card a diagnosis rests on: its own card when cited, else a cited card naming it, else its own. */
-export function diseaseCardFor(d) {
+/**
+ * The evidence ids a decision is known to have read: its retrievals, its passage hashes, and the passages its
+ * diagnoses (and candidates considered) cite. Only these are asked of /v1/documents: a disease card is never
+ * guessed from a code ("omim:621063#0"), since an index without it answers 404 and the console shows an error.
+ */
+export function knownEvidence(trace) {
+  const known = new Set();
+  const add = (id) => {
+    if (typeof id === "string" && id) known.add(id);
+  };
+  for (const r of Array.isArray(trace && trace.retrievals) ? trace.retrievals : []) add(r && r.evidence_id);
+  const hashes = trace && trace.passage_hashes;
+  if (hashes && typeof hashes === "object") Object.keys(hashes).forEach(add);
+  for (const key of ["diagnoses", "considered"]) {
+    for (const d of Array.isArray(trace && trace[key]) ? trace[key] : []) {
+      for (const e of Array.isArray(d && d.evidence) ? d.evidence : []) add(e && e.evidence_id);
+    }
+  }
+  return known;
+}
+
+/**
+ * The disease card a diagnosis rests on: its own card when cited, else a cited card naming it, else its own card
+ * when the decision read it (`known`, from knownEvidence; by default the passages the diagnosis cites), else null.
+ */
+export function diseaseCardFor(d, known = null) {
   const own = d.code ? String(d.code).toLowerCase() : null;
   const cards = d.evidence.filter((e) => e.kind === "disease_knowledge");
   const cited = cards.find((e) => own && e.docId === own) || cards.find((e) => e.mentionsDiagnosis);
   if (cited) return { evidenceId: cited.evidenceId, cited: true };
-  if (own && /^(omim|orpha):\d+$/.test(own)) return { evidenceId: `${own}#0`, cited: false };
+  const read = known || new Set(d.evidence.map((e) => e.evidenceId));
+  if (own && /^(omim|orpha):\d+$/.test(own) && read.has(`${own}#0`)) return { evidenceId: `${own}#0`, cited: false };
   return null;
 }
 
@@ -938,14 +1057,23 @@ export function cardFields(text) {
   return fields;
 }
 
-export async function fillDiseaseFacts({ diagnosis, facts, summaryFacts }) {
-  let card = diseaseCardFor(diagnosis);
+/**
+ * Fills a diagnosis's genes, inheritance and onset from its disease card (diseaseCardFor). `known`: the evidence ids
+ * the decision read (knownEvidence); no other document is asked for, so a diagnosis whose card the decision did
+ * not read says so calmly instead of asking the index for a card it may not hold.
+ */
+export async function fillDiseaseFacts({ diagnosis, facts, summaryFacts, known = null }) {
+  const read = known || new Set(diagnosis.evidence.map((e) => e.evidenceId));
+  let card = diseaseCardFor(diagnosis, read);
   const say = (...content) => {
     clear(facts);
     append(facts, ...content);
   };
   if (!card) {
-    say(h("dt", {}, "Genes, inheritance"), h("dd", { class: "meta" }, "no disease card for this diagnosis"));
+    const why = diagnosis.code
+      ? "no disease card among the passages this decision read; its code above links to its entry at the source"
+      : "no disease card for this diagnosis";
+    say(h("dt", {}, "Genes, inheritance"), h("dd", { class: "meta no-card" }, why));
     return;
   }
   let data;
@@ -956,14 +1084,14 @@ export async function fillDiseaseFacts({ diagnosis, facts, summaryFacts }) {
       error.status === 404
         ? `no disease card for ${diagnosis.code ?? diagnosis.name} in this index`
         : `the disease card could not be read: ${error.message}`;
-    say(h("dt", {}, "Genes, inheritance"), h("dd", { class: "meta" }, why));
+    say(h("dt", {}, "Genes, inheritance"), h("dd", { class: "meta no-card" }, why));
     return;
   }
   let fields = cardFields((data.document && data.document.text) || "");
   // A cited card of another source (Orphanet's, for an OMIM diagnosis) may list neither genes nor inheritance:
   // then the diagnosis's own card says them, shown as not cited.
   const own = diagnosis.code ? `${String(diagnosis.code).toLowerCase()}#0` : null;
-  if (!fields.Genes && !fields.Inheritance && own && own !== card.evidenceId && /^(omim|orpha):\d+#0$/.test(own)) {
+  if (!fields.Genes && !fields.Inheritance && own && own !== card.evidenceId && read.has(own)) {
     try {
       const ownData = await fetchPassage(own);
       const ownFields = cardFields((ownData.document && ownData.document.text) || "");
@@ -972,7 +1100,7 @@ export async function fillDiseaseFacts({ diagnosis, facts, summaryFacts }) {
         card = { evidenceId: own, cited: diagnosis.evidence.some((e) => e.evidenceId === own) };
       }
     } catch (error) {
-      // no own card in this index: the cited card's (empty) fields stand
+      // its own card is no longer in this index: the cited card's (empty) fields stand
     }
   }
   const row = (label, values) => [
@@ -1225,7 +1353,8 @@ export function renderDecision(target, decision) {
   }
   append(target, renderNextSteps(trace, evidenceButton), renderTurns(trace, [...diagnoses, ...considered]));
   target.hidden = false;
-  for (const item of factsTargets) fillDiseaseFacts(item);
+  const known = knownEvidence(trace);
+  for (const item of factsTargets) fillDiseaseFacts({ ...item, known });
   return diagnoses.length;
 }
 

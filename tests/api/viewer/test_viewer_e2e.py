@@ -449,7 +449,7 @@ def test_each_diagnosis_says_what_it_explains_with_its_genes_links_and_a_precise
     expect(card.locator(".chips.not-explained")).to_contain_text("Blue toenails")
     expect(card.locator(".chips.explains")).to_contain_text("Arachnodactyly")
     expect(card.locator(".chips.explains")).to_contain_text("of patients")  # the disease's frequency of it
-    expect(first.locator(".probability-meaning")).to_contain_text("in 10 were right")  # the evidence policy's
+    expect(first.locator(".probability-meaning")).to_contain_text(" in 100 were right")  # the evidence policy's
     expect(first.locator("table.evidence th").nth(3)).to_contain_text("(of 4 entered)")
     # The learned policy's line names no findings: "all" and "none" still list them, "some" only counts.
     parsed = page.evaluate(
@@ -493,12 +493,13 @@ def test_each_diagnosis_says_what_it_explains_with_its_genes_links_and_a_precise
              ["Tall stature"])"""
     )
     assert [line["marked"] for line in lines] == [True, False]
-    # A small probability is said in a hundred, never "about 0 in 10".
+    # A probability is said in a hundred, as its two-decimal figure says it: never "about 0 in 10", nor "about 1 in
+    # 10" for 0.06 (test_viewer_numbers_e2e).
     said = page.evaluate(
         """async () => { const r = await import("./render.js");
              return [0.73, 0.12, 0.04, 0.004].map((p) => r.frequencyText(p)); }"""
     )
-    assert said == ["about 7 in 10", "about 1 in 10", "about 4 in 100", "fewer than 1 in 100"]
+    assert said == ["about 73 in 100", "about 12 in 100", "about 4 in 100", "fewer than 1 in 100"]
     assert "Aortic root aneurysm" not in " ".join(marked)
     expect(page.locator("#passage .passage-hint")).to_contain_text("Highlighted: the 4 lines")
     # HPO codes with their names, folded away; the disease code a link.
@@ -632,9 +633,23 @@ def _factor_lines(card: Locator) -> list[str]:
 
 
 def _cli_factor_lines(explanation: Explanation) -> list[str]:
-    """The CLI's lines for the factors: the last ones of its explanation."""
+    """The CLI's lines for the factors: the last ones of its explanation; an age the viewer says from the disease's
+    onset ("the disease's onset: congenital — fits an age of 14 y", not "age 14 y: fits (... congenital onset)", which
+    read as if the patient were congenital), the same facts and ratio."""
     lines = _explanation_lines(explanation)
-    return lines[len(lines) - len(explanation.factors) :] if explanation.factors else []
+    cli = lines[len(lines) - len(explanation.factors) :] if explanation.factors else []
+    said = []
+    for factor, line in zip(explanation.factors, cli, strict=True):
+        if factor.evidence == "age" and factor.fits and factor.matched_name:
+            onset = re.sub(r"(.) onset$", r"\1", factor.matched_name.lower())
+            age = factor.value.removeprefix("age ")
+            line = f"the disease's onset: {onset} — fits an age of {age}, likelihood ratio {factor.likelihood_ratio:g}"
+        elif factor.evidence == "age":
+            verdict = "fits the disease's onset" if factor.fits else "younger than any onset of the disease"
+            verdict += "" if factor.fits else " — speaks against it"
+            line = f"{factor.value}: {verdict}, likelihood ratio {factor.likelihood_ratio:g}"
+        said.append(line)
+    return said
 
 
 def test_sex_and_age_are_weighed_per_diagnosis_in_the_words_of_the_cli(
@@ -685,7 +700,7 @@ def test_sex_and_age_are_weighed_per_diagnosis_in_the_words_of_the_cli(
     shown = items.nth(weighed[0])
     shown.locator("summary").click()
     expect(shown.locator(".chips.factors")).to_contain_text(
-        re.compile(r"age 14 y: fits \(the disease's onset: [a-z ]+ onset HP:\d{7}\)")
+        re.compile(r"the disease's onset: [a-z ]+ HP:\d{7} — fits an age of 14 y, likelihood ratio ")
     )
     expect(shown.locator(".chips.factors")).to_contain_text("likelihood ratio ")
     shown.scroll_into_view_if_needed()
@@ -800,14 +815,16 @@ def test_a_disease_folded_from_two_entries_shows_its_other_code(two_cards_url: s
     assert codes.count("OMIM:154700") == 1 and codes.count("ORPHA:558") == 1, codes
     first.screenshot(path=str(ARTIFACTS / "viewer-alternate-codes.png"))
 
-    # An OMIM diagnosis that cites only the Orphanet card (which lists no genes): its own card says them.
+    # An OMIM diagnosis that cites only the Orphanet card (which lists no genes): its own card says them, when the
+    # decision read it (retrieved: `known`); a card the decision did not read is never asked for.
     facts = page.evaluate(
         """async () => {
              const { fillDiseaseFacts } = await import("./render.js");
              const facts = document.createElement("dl"), summaryFacts = document.createElement("span");
              const diagnosis = { name: "Marfan syndrome", code: "OMIM:154700", evidence: [{ evidenceId: "orpha:558#0",
                docId: "orpha:558", kind: "disease_knowledge", mentionsDiagnosis: true, supports: [] }] };
-             await fillDiseaseFacts({ diagnosis, facts, summaryFacts });
+             const known = new Set(["orpha:558#0", "omim:154700#0"]);
+             await fillDiseaseFacts({ diagnosis, facts, summaryFacts, known });
              return [facts.textContent, summaryFacts.textContent];
            }"""
     )

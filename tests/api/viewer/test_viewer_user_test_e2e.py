@@ -17,6 +17,7 @@ go to ``artifacts/``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -387,7 +388,10 @@ def test_the_detail_panel_says_what_the_probability_score_and_rank_are_and_shows
     first.locator("summary").click()
     meaning = first.locator(".probability-meaning")
     expect(meaning).to_contain_text("that this diagnosis is the right one, calibrated on published cases")
-    expect(meaning).to_contain_text("in 10 were right")
+    # In words, as the two-decimal figure beside them says it (0.06: "about 6 in 100", never "about 1 in 10").
+    figure = re.search(r"Probability (\d\.\d\d) ", meaning.text_content() or "")
+    assert figure, meaning.text_content()
+    expect(meaning).to_contain_text(f"about {round(float(figure[1]) * 100)} in 100 were right")
     # Each finding's likelihood ratio, visible on its chip, as the trace gives it; the total beside them.
     explanation = response["trace"]["diagnoses"][0]["explanation"]
     total = explanation["log10_likelihood_ratio"]
