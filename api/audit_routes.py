@@ -25,6 +25,7 @@ syndrome" find the same ones (:mod:`dxsearch.knowledge.disease_equivalents`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Annotated, Any, Literal
 
@@ -57,7 +58,7 @@ from audit.access import (
 )
 from audit.errors import InvalidEntryError
 from audit.export import fhir_bundle
-from audit.models import MAX_PAGE_SIZE
+from audit.models import MAX_PAGE_SIZE, RECORD_ID_PATTERN
 from audit.times import EXPECTED as TIME_EXPECTED
 from dxsearch.agent import CASE_NAMESPACE
 from dxsearch.intake.reading import PATIENT_NAMESPACE
@@ -65,7 +66,17 @@ from dxsearch.knowledge.disease_equivalents import get_disease_equivalents
 
 router = APIRouter(dependencies=[Depends(single_valued_query), Depends(known_query_only)])
 
-AuditId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
+#: A record id as the schema documents it; the route checks it (:func:`_load`), to say what it must be in words.
+AuditId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=128,
+        description="The record's id (`audit_id` of a diagnosis), a lowercase UUID.",
+        json_schema_extra={"pattern": f"^{RECORD_ID_PATTERN}$"},
+    ),
+]
+_RECORD_ID = re.compile(RECORD_ID_PATTERN)
 #: How the intake's ``source`` is shown in list rows.
 _INPUT_TYPES = {"text": "note", "findings": "findings", "bundle": "fhir"}
 #: Finding labels shown per list row (the count is always whole).
@@ -131,6 +142,13 @@ def _with_access_header(body: dict[str, Any], access: AuditRecord) -> JSONRespon
 
 
 async def _load(request: Request, audit_id: str) -> AuditRecord:
+    """The record ``audit_id`` names: 422 when it is no record id at all (a 404 would say it might be one)."""
+    if _RECORD_ID.fullmatch(audit_id) is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "not an audit record id: records are named by a lowercase UUID such as "
+            "0b9d3c8e-6f1a-4c2b-9e7d-5a4f3b2c1d0e (the `audit_id` of a diagnosis)",
+        )
     service = services_of(request).diagnosis
     record = await service.in_thread(lambda: service.audit_store.get(audit_id))
     if record is None:
@@ -148,6 +166,7 @@ async def _load(request: Request, audit_id: str) -> AuditRecord:
     responses={
         403: {"description": "A clinician asked for a decision another key made (use break-glass)"},
         404: {"description": "No record with this id"},
+        422: {"description": "Not a record id (records are named by UUIDs), or a query parameter it does not read"},
     },
 )
 async def get_trace(audit_id: AuditId, principal: TraceReader, request: Request) -> JSONResponse:
@@ -183,7 +202,10 @@ class BreakGlassRequest(JsonBody):
     "/v1/traces/{audit_id}/break-glass",
     tags=["audit"],
     summary="Break-glass: read a decision another clinician's key made, with a stated reason (audited)",
-    responses={404: {"description": "No record with this id"}, 422: {"description": "No usable reason"}},
+    responses={
+        404: {"description": "No record with this id"},
+        422: {"description": "No usable reason, or not a record id (records are named by UUIDs)"},
+    },
     openapi_extra=body_openapi(BreakGlassRequest),
 )
 async def break_glass(audit_id: AuditId, principal: Clinical, request: Request) -> JSONResponse:

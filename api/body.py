@@ -9,7 +9,10 @@ limit) let through, and in a worker thread; :func:`body_openapi` documents the m
 
 Errors are FastAPI's own :class:`RequestValidationError`, built as FastAPI builds them, so the app's
 handler answers exactly as for a body parameter: malformed JSON 400, invalid fields 422 (``body.…``
-locations), in the one error shape of :mod:`api.errors`.
+locations), in the one error shape of :mod:`api.errors`. Where FastAPI says less, it says more: a body
+that is not UTF-8 or is nested too deeply is a 400 saying which (FastAPI: "There was an error parsing the
+body"), and a string holding a lone UTF-16 surrogate, which JSON's ``\\u`` escapes allow and FastAPI lets
+through, is a 422 at its location (it crashed the pseudonymiser and the audit log's encoder with a 500).
 
 A route may pass a *screen*: a check of the validated body that returns the error its route would raise
 later anyway (``/v1/diagnose``: a bundle over the entry cap, :func:`api.schemas.diagnose_refusal`). It runs
@@ -32,6 +35,8 @@ from anyio import to_thread
 from fastapi import HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
+
+from api.errors import LONE_SURROGATE, not_unicode_message
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 #: A check of a validated body: the error its route would raise for it later, or None. Module-level
@@ -102,7 +107,7 @@ def parse_body(raw: bytes, content_type: str | None, model: type[ModelT]) -> Mod
 
     FastAPI's strict content type: a body without a JSON media type is not parsed, and is then refused
     by the model like any other non-object; an empty body is a missing one; a body that cannot be
-    decoded at all is a plain 400.
+    decoded at all is a 400 saying why (not UTF-8, nested too deeply), malformed JSON one saying where.
     """
     if not raw:
         raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}])
@@ -119,8 +124,24 @@ def parse_body(raw: bytes, content_type: str | None, model: type[ModelT]) -> Mod
                 "ctx": {"error": exc.msg},
             }
             raise RequestValidationError([error], body=exc.doc) from None
-        except Exception:  # not UTF-8, nested too deep: FastAPI's answer, whatever failed
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, "There was an error parsing the body") from None
+        except _NotUnicodeError as exc:
+            raise RequestValidationError([exc.error]) from None
+        except UnicodeDecodeError as exc:  # json.loads reads UTF-16 and UTF-32 too, when the bytes say so
+            encoding = "UTF-8" if exc.encoding.startswith("utf-8") else f"valid {exc.encoding.upper()}"
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST,
+                f"the request body is not {encoding} ({exc.reason} at byte {exc.start}): send JSON encoded as UTF-8",
+            ) from None
+        except RecursionError:
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST,
+                "the request body's JSON is nested too deeply to read (arrays or objects about a thousand levels "
+                "deep): a request is a JSON object a few levels deep",
+            ) from None
+        except Exception as exc:  # anything else json.loads may raise: say that, and what
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST, f"the request body could not be read as JSON ({type(exc).__name__})"
+            ) from None
     try:
         return model.model_validate(value, from_attributes=True)
     except ValidationError as exc:
@@ -144,13 +165,53 @@ def _loads(raw: bytes) -> Any:
     JSON) is parsed again by ``json.loads``, which accepts it or raises the very error FastAPI would; and a
     body with 19 digits in a row (in a number or a string alike) never goes to orjson, which reads an
     integer past 64 bits as a float where ``json.loads`` keeps it exact. The scan costs ~1 ms per MB.
+
+    What ``json.loads`` parsed is then searched for a lone surrogate (:class:`_NotUnicodeError`): only it can
+    let one through (orjson refuses them), so the common body, parsed by orjson, is never walked.
     """
     if _LONG_DIGIT_RUN not in raw.translate(_DIGITS_AS_ZEROS):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
             pass
-    return json.loads(raw)
+    value = json.loads(raw)
+    _refuse_lone_surrogates(value)
+    return value
+
+
+class _NotUnicodeError(Exception):
+    """A string (or an object key) of the body holds a lone surrogate; ``error`` is its validation error."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error["msg"])
+        self.error = error
+
+
+def _refuse_lone_surrogates(value: Any) -> None:
+    """Raise :class:`_NotUnicodeError` at the first string or key (in document order) holding a lone surrogate.
+
+    Its location is the string's (``body.text``, ``body.bundle.entry[4].resource.code.text``; a key's is
+    its object's), typed ``string_unicode`` as pydantic types the same refusal of a constrained string
+    (``findings[0].label``, ``patient_id``). Neither the text nor the key is quoted: it is patient data,
+    and a lone surrogate in an answer could not even be encoded.
+    """
+    stack: list[tuple[tuple[int | str, ...], Any]] = [((), value)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, str):
+            found = LONE_SURROGATE.search(node)
+            message = not_unicode_message(found.group()) if found else None
+        elif isinstance(node, dict):
+            found = next((hit for key in node if (hit := LONE_SURROGATE.search(key))), None)
+            message = not_unicode_message(found.group(), "a key of this object") if found else None
+            stack.extend(reversed([((*path, key), item) for key, item in node.items()]))
+        elif isinstance(node, list):
+            message = None
+            stack.extend(reversed([((*path, index), item) for index, item in enumerate(node)]))
+        else:
+            message = None
+        if message is not None:
+            raise _NotUnicodeError({"type": "string_unicode", "loc": ("body", *path), "msg": message, "input": None})
 
 
 def _is_json(content_type: str | None) -> bool:

@@ -23,7 +23,7 @@ from api.errors import single_valued_query
 from api.logging import log_fields
 from api.prefetch import bundle_from_prefetch
 from api.routes import diagnose_case
-from api.schemas import JsonBody
+from api.schemas import JsonBody, entry_refusal
 from api.service import Diagnosed
 from api.state import services_of
 from dxsearch.intake import IntakeError, NoFindingsError, case_from_bundle
@@ -134,6 +134,9 @@ async def patient_view(principal: Clinical, request: Request) -> dict[str, Any]:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"this service answers the '{HOOK}' hook")
     services = services_of(request)
     bundle = bundle_from_prefetch(body.prefetch)
+    refused = entry_refusal(bundle)  # a prefetch.bundle's entry that is null: said as /v1/diagnose says it
+    if refused is not None:
+        raise refused
     context_patient = body.context.get("patientId")
     prefetched = (body.prefetch or {}).get("patient")
     if (

@@ -7,6 +7,7 @@ request in words; they never echo request values back into logs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,21 @@ from starlette.types import Scope
 REQUEST_ID_KEY = "dxsearch.request_id"
 #: Scope key holding the caller's own ``X-Request-ID``, when it sent a well-formed one.
 CLIENT_REQUEST_ID_KEY = "dxsearch.client_request_id"
+#: A lone UTF-16 surrogate (U+D800-U+DFFF): JSON's ``"\udfff"`` escape unpaired. A paired escape is read as
+#: the one character beyond U+FFFF it encodes, so any surrogate left in a string is a lone one.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def not_unicode_message(surrogate: str, what: str = "the text") -> str:
+    """Why ``what`` holding the lone ``surrogate`` is refused, naming its code point, never the text around it.
+
+    Why refuse: such text has no UTF-8 form, so it cannot be pseudonymised, logged or committed to the audit
+    log (each encodes it), and it failed deep inside those as a 500 or a traceback.
+    """
+    return (
+        f"{what} holds a lone UTF-16 surrogate (\\u{ord(surrogate):04x}), which is not valid Unicode: send text as "
+        "UTF-8, and a character beyond U+FFFF as a surrogate pair"
+    )
 
 
 def request_id_of(scope: Scope) -> str:

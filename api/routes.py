@@ -213,7 +213,8 @@ async def post_diagnose(principal: Clinical, request: Request) -> DiagnoseRespon
 
 # -- audit -------------------------------------------------------------------------------------------------
 
-#: The audit routes refuse a query parameter they do not read: a misspelt one must not pass for applied.
+#: The audit routes (and /v1/documents) refuse a query parameter they do not read: a misspelt one must not
+#: pass for applied (``?expected_hash`` misspelt would answer ``changed: null``, as if nothing were asked).
 _KNOWN_QUERY_ONLY = [Depends(known_query_only)]
 _UNKNOWN_QUERY: dict[int | str, dict[str, Any]] = {422: {"description": "A query parameter this route does not read"}}
 
@@ -347,7 +348,12 @@ async def corpus(principal: AnyRole, request: Request) -> dict[str, Any]:
     "/v1/documents/{evidence_id}",
     tags=["corpus"],
     summary="A cited passage in its source document (percent-encode '#' as %23)",
-    responses={400: {"description": "Malformed evidence id"}, 404: {"description": "Unknown evidence id"}},
+    dependencies=_KNOWN_QUERY_ONLY,
+    responses={
+        400: {"description": "Malformed evidence id"},
+        404: {"description": "Unknown evidence id"},
+        422: {"description": "A malformed expected_hash, or a query parameter this route does not read"},
+    },
 )
 async def document(
     evidence_id: Annotated[str, Path(max_length=512, description="Evidence id `doc_id#n`, e.g. omim:154700%230.")],

@@ -8,10 +8,12 @@ here, before anything runs: they are data, spliced verbatim into the agent's tag
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, computed_field, model_validator
 
+from api.errors import LONE_SURROGATE, not_unicode_message
 from dxsearch.intake import CaseInput, IntakeError, IntakeLimits, bundle_refusal, check_label
 from dxsearch.intake.demographics import MAX_AGE_YEARS, check_age
 from dxsearch.knowledge.hpo import get_hpo_knowledge
@@ -25,8 +27,41 @@ MAX_TEXT_CHARS = 100_000
 
 
 def _string_to_finding(value: object) -> object:
-    """A bare string in ``findings`` is a finding label (observed)."""
-    return {"label": value} if isinstance(value, str) else value
+    """A bare string in ``findings`` is a finding label (observed); null, a number or an array is refused.
+
+    Why refused here: pydantic would say the item "should be a valid dictionary", though a string is
+    as good; the refusal says both forms a finding may take.
+    """
+    if isinstance(value, str):
+        return {"label": value}
+    for kind, words in _JSON_KINDS:
+        if isinstance(value, kind):
+            raise ValueError(f"a finding is a label (a string) or an object with label and/or hpo_id, not {words}")
+    return value
+
+
+def _unicode(value: object) -> object:
+    """Text as given, refused when it holds a lone UTF-16 surrogate (no UTF-8 form: it crashed the pseudonymiser).
+
+    Pydantic refuses one too in a length-bounded string, but as "unable to parse raw data as a unicode
+    string"; this says what is wrong. The API finds them as it parses a body (:mod:`api.body`); this is for
+    whoever validates the model directly (``dxsearch diagnose --case case.json``).
+    """
+    found = LONE_SURROGATE.search(value) if isinstance(value, str) else None
+    if found is not None:
+        raise ValueError(not_unicode_message(found.group()))
+    return value
+
+
+def _boolean(value: object) -> object:
+    """``excluded`` as JSON's true or false only: pydantic would read "yes", "no", 0 or 1 as a boolean.
+
+    Why strict: a finding wrongly read as absent (or present) changes the diagnosis, silently.
+    """
+    if not isinstance(value, bool):
+        words = next((w for kind, w in _JSON_KINDS if isinstance(value, kind)), "another kind of value")
+        raise ValueError(f"excluded must be true or false, not {words}")
+    return value
 
 
 def _age(value: object) -> object:
@@ -44,7 +79,9 @@ def _age(value: object) -> object:
     raise ValueError("age must be an ISO 8601 duration such as P14Y or P2Y6M, or whole years")
 
 
-Label = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_CHARS), AfterValidator(check_label)]
+Label = Annotated[
+    str, Field(min_length=1, max_length=MAX_LABEL_CHARS), AfterValidator(check_label), BeforeValidator(_unicode)
+]
 
 #: What a body that is not a JSON object is told.
 NOT_JSON_MESSAGE = "the request body must be JSON: send a JSON object with the header Content-Type: application/json"
@@ -89,7 +126,9 @@ class FindingIn(BaseModel):
 
     label: Label | None = Field(default=None, description="The finding in words; the term's name when left out.")
     hpo_id: str | None = Field(default=None, pattern=r"^HP:\d{7}$", description="HPO term id, e.g. HP:0001166.")
-    excluded: bool = Field(default=False, description="True when the finding was looked for and is absent.")
+    excluded: Annotated[bool, BeforeValidator(_boolean, json_schema_input_type=bool)] = Field(
+        default=False, description="True when the finding was looked for and is absent."
+    )
 
     @model_validator(mode="after")
     def _label_or_id(self) -> FindingIn:
@@ -102,6 +141,12 @@ def _note(value: str) -> str:
     if not value.strip():
         raise ValueError("text is empty (only whitespace): give the clinical note")
     return value
+
+
+#: A clinical note. Its length bounds sit on the string itself, not on the optional field: there pydantic
+#: counted "items" and let a lone surrogate through (a 500 later), where a bounded string is checked as
+#: one, as ``findings`` labels and ``patient_id`` are.
+Note = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(_note), BeforeValidator(_unicode)]
 
 
 class DiagnoseRequest(JsonBody):
@@ -117,10 +162,8 @@ class DiagnoseRequest(JsonBody):
         },
     )
 
-    text: Annotated[str, AfterValidator(_note)] | None = Field(
+    text: Note | None = Field(
         default=None,
-        min_length=1,
-        max_length=MAX_TEXT_CHARS,
         description="Free clinical note; findings are extracted from it (negations respected). Never logged.",
     )
     # The schema says what is accepted (a label string or an object), not only what it becomes.
@@ -135,11 +178,8 @@ class DiagnoseRequest(JsonBody):
         str | None,
         BeforeValidator(_age, json_schema_input_type=str | Annotated[int, Field(ge=0, le=MAX_AGE_YEARS)] | None),
     ] = Field(default=None, description="ISO 8601 duration (P14Y) or whole years.")
-    patient_id: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=256,
-        description="The patient's identifier; only its keyed pseudonym is kept (trace, audit log).",
+    patient_id: Annotated[str, Field(min_length=1, max_length=256), BeforeValidator(_unicode)] | None = Field(
+        default=None, description="The patient's identifier; only its keyed pseudonym is kept (trace, audit log)."
     )
 
     @model_validator(mode="after")
@@ -170,9 +210,30 @@ def diagnose_refusal(body: DiagnoseRequest, limits: IntakeLimits) -> IntakeError
     The screen of ``POST /v1/diagnose`` (:mod:`api.body`): it runs where the body is parsed, for a big body
     the low-priority process of :mod:`api.body_process`, so a bundle over the cap reaches the serving
     process as this one error, not as its objects. The route raises it where the intake would have (after
-    the readiness check), so the answer is the same.
+    the readiness check), so the answer is the same. Below the cap, an entry that is not an object is the
+    422 of :func:`entry_refusal`.
     """
-    return None if body.bundle is None else bundle_refusal(body.bundle, limits)
+    if body.bundle is None:
+        return None
+    return bundle_refusal(body.bundle, limits) or entry_refusal(body.bundle)
+
+
+def entry_refusal(bundle: Mapping[str, Any]) -> IntakeError | None:
+    """The 422 for the first ``entry`` of ``bundle`` that is not a JSON object, in the intake's words, or None.
+
+    Why here: the FHIR reader said of ``"entry": [null]`` that "entry must be a JSON array ([...]), not an
+    array" (the library reports a null item as the list's fault); this names the item and what it must be.
+    """
+    entries = bundle.get("entry")
+    if not isinstance(entries, list):
+        return None
+    for position, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            got = next((words for kind, words in _JSON_KINDS if isinstance(entry, kind)), "another kind of value")
+            path = f"entry[{position}]"
+            reason = f'{path} must be a JSON object, a Bundle entry such as {{"resource": {{...}}}}, not {got}'
+            return IntakeError(f"malformed FHIR bundle at {path}: {reason}", path=path, reason=reason)
+    return None
 
 
 class EvidenceOut(BaseModel):

@@ -69,7 +69,7 @@ class AccessEvent:
         if self.purpose not in ACCESS_PURPOSES:
             raise InvalidEntryError(f"access purpose must be one of {', '.join(ACCESS_PURPOSES)}, got {self.purpose!r}")
         if self.purpose == "break-glass":
-            check_reason(self.reason)
+            _recordable_reason(self.reason)
         object.__setattr__(self, "records", tuple(self.records))
 
     def to_json(self) -> JsonObject:
@@ -107,7 +107,26 @@ class AccessEvent:
 
 
 def check_reason(reason: str | None) -> str:
-    """A break-glass reason: words, at least :data:`MIN_REASON_CHARS`, no control characters."""
+    """A break-glass reason given now: words, at least :data:`MIN_REASON_CHARS`, no control characters.
+
+    Stricter than what an access event may hold (:func:`_recordable_reason`): a tab or a line break inside
+    the reason is refused too (they were let through, though the rule is one line of words), while events
+    recorded before must still read back (export, verify). Whitespace around the reason is dropped, not refused.
+    """
+    stripped = _recordable_reason(reason)
+    if any(unicodedata.category(c) == "Cc" for c in stripped):
+        raise InvalidEntryError(
+            "a break-glass reason may not hold control characters (a tab or a line break included): "
+            "give it as one line of words"
+        )
+    return stripped
+
+
+def _recordable_reason(reason: str | None) -> str:
+    """A reason an access event may hold, stripped: long enough, not too long, no hidden characters.
+
+    Tabs and line breaks pass here: events appended before :func:`check_reason` refused them hold some.
+    """
     if reason is None or len(reason.strip()) < MIN_REASON_CHARS:
         raise InvalidEntryError(f"a break-glass reason of at least {MIN_REASON_CHARS} characters is required")
     if len(reason) > MAX_REASON_CHARS:
@@ -161,6 +180,10 @@ PSEUDONYM_PATTERN = f"^[0-9a-f]{{{PSEUDONYM_DIGITS}}}$"
 _PSEUDONYM = re.compile(f"[0-9a-f]{{{PSEUDONYM_DIGITS}}}")
 #: Between an evidence id's document id and its chunk ordinal (``omim:154700#0``); never in a document id.
 EVIDENCE_SEPARATOR = "#"
+#: A document id as decisions cite them, ``prefix:local`` (``omim:154700``, ``gl:…``, ``pt:…``): the pattern of
+#: ``dxsearch.corpus.Document.id`` (the audit package imports nothing of dxsearch; a test keeps the two equal).
+DOCUMENT_ID_PATTERN = r"[a-z][a-z0-9_]*:[A-Za-z0-9_.:\-]+"
+_DOCUMENT_ID = re.compile(DOCUMENT_ID_PATTERN)
 
 
 class FilterError(AuditError, ValueError):
@@ -206,12 +229,11 @@ def evidence_document(evidence: str, name: str = "evidence") -> str:
     """The document id an evidence filter asks for: ``omim:154700`` for ``omim:154700#0`` or ``omim:154700``.
 
     Records index the documents their evidence came from, so a passage's evidence id finds its document's
-    decisions. A value with a separator that is not ``doc_id#n`` can never match: :class:`FilterError`.
+    decisions. A value that is neither a document id (:data:`DOCUMENT_ID_PATTERN`) nor one with ``#n`` after
+    it (``bogus``, ``doc#first``) can never match: :class:`FilterError`, not an empty page.
     """
-    if EVIDENCE_SEPARATOR not in evidence:
-        return evidence
-    document, _, ordinal = evidence.rpartition(EVIDENCE_SEPARATOR)
-    if not document or EVIDENCE_SEPARATOR in document or not (ordinal.isascii() and ordinal.isdigit()):
+    document, separator, ordinal = evidence.partition(EVIDENCE_SEPARATOR)
+    if _DOCUMENT_ID.fullmatch(document) is None or (separator and not (ordinal.isascii() and ordinal.isdigit())):
         raise FilterError(f"{name} must be a document id such as omim:154700 or an evidence id such as omim:154700#0")
     return document
 

@@ -19,7 +19,7 @@ import sys
 from contextlib import ExitStack
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, TextIO, TypeVar
 
 import typer
 from fhir.resources.R4B.auditevent import AuditEvent
@@ -59,9 +59,35 @@ class RecordKindOption(StrEnum):
     access = "access"
 
 
+ChoiceT = TypeVar("ChoiceT", bound=StrEnum)
+
+
 def _fail(message: str) -> typer.Exit:
+    """Print ``error: message`` as one line on stderr and return the exit to raise (code 2).
+
+    The contract of ``dxsearch.cli_errors.fail``, kept here: the audit package imports nothing of dxsearch.
+    """
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code=2)
+
+
+def _choice(value: str, choices: type[ChoiceT], option: str) -> ChoiceT:
+    """``value`` as one of ``choices``, else the one-line exit 2 naming them.
+
+    Why not an enum-typed option: the command-line library refuses a bad value in a multi-line box on stderr,
+    where every other bad input of this command line is one line.
+    """
+    try:
+        return choices(value)
+    except ValueError:
+        raise _fail(f"{option} {value!r} is not one of {', '.join(choices)}") from None
+
+
+def _positive(value: int | None, option: str, what: str) -> int | None:
+    """``value`` when it is 1 or more (or not given), else the one-line exit 2 saying why (see :func:`_choice`)."""
+    if value is not None and value < 1:
+        raise _fail(f"{option} must be 1 or more: {what}")
+    return value
 
 
 def _expand_diagnosis(diagnosis: str) -> DiagnosisExpansion:
@@ -107,7 +133,6 @@ def verify_command(
         int | None,
         typer.Option(
             "--checkpoint-every",
-            min=1,
             envvar="DXSEARCH_AUDIT_CHECKPOINT_EVERY",
             help="With --public-key: require a checkpoint by that key at every multiple of N records",
         ),
@@ -122,6 +147,7 @@ def verify_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
 ) -> None:
     """Walk the hash chain, Merkle tree and checkpoints; exit 1 and name what is broken if the log was altered."""
+    _positive(checkpoint_every, "--checkpoint-every", "a checkpoint every N records")
     if against is not None and public_key is None:
         raise _fail("--against needs --public-key (the key that signed the kept checkpoints)")
     if remember and against is None:
@@ -184,9 +210,9 @@ def verify_command(
 @app.command("export")
 def export_command(
     url: UrlOption,
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="jsonl, fhir (NDJSON resources) or fhir-bundle")] = (
-        ExportFormat.jsonl
-    ),
+    format_name: Annotated[
+        str, typer.Option("--format", help="jsonl, fhir (NDJSON resources) or fhir-bundle")
+    ] = ExportFormat.jsonl.value,
     out: Annotated[Path | None, typer.Option("--out", help="Output file (default: stdout)")] = None,
     since: Annotated[
         str | None, typer.Option(help="Inclusive start, ISO 8601 with a zone: 2026-11-26T09:30:00Z, 2026-11-26Z")
@@ -221,9 +247,11 @@ def export_command(
         str | None,
         typer.Option(help="Outcome: diagnosed, insufficient_evidence, no_diagnosis, or access (access events)"),
     ] = None,
-    kind: Annotated[
-        RecordKindOption | None,
-        typer.Option("--kind", help="Only decisions, or only access events (reads of records); default both"),
+    kind_name: Annotated[
+        str | None,
+        typer.Option(
+            "--kind", help="decision or access: only decisions, or only access events (reads of records); default both"
+        ),
     ] = None,
 ) -> None:
     """Export records (optionally filtered) as JSONL or FHIR R4B AuditEvent + Provenance.
@@ -232,6 +260,8 @@ def export_command(
     can never match (a time without a zone, an identifier for --patient, an unknown outcome, a diagnosis
     nothing names) is one line on stderr and exit 2.
     """
+    fmt = _choice(format_name, ExportFormat, "--format")
+    kind = None if kind_name is None else _choice(kind_name, RecordKindOption, "--kind")
     try:
         with ExitStack() as stack:
             store = stack.enter_context(open_store(url, read_only=True))
@@ -318,18 +348,21 @@ def checkpoint_command(
 @app.command("prove")
 def prove_command(
     url: UrlOption,
-    seq: Annotated[int | None, typer.Option("--seq", min=1, help="Inclusion proof of this record")] = None,
+    seq: Annotated[int | None, typer.Option("--seq", help="Inclusion proof of this record (1 or more)")] = None,
     old_size: Annotated[
-        int | None, typer.Option("--from", min=1, help="Consistency proof from the tree of this many records")
+        int | None, typer.Option("--from", help="Consistency proof from the tree of this many records (1 or more)")
     ] = None,
     size: Annotated[
-        int | None, typer.Option("--size", "--to", min=1, help="Tree size to prove against (default: the head)")
+        int | None, typer.Option("--size", "--to", help="Tree size to prove against (default: the head)")
     ] = None,
 ) -> None:
     """Print a Merkle proof as JSON: a record's inclusion (--seq) or a prefix's consistency (--from).
 
     Check it against the root of a signed checkpoint of the same tree size that you hold.
     """
+    _positive(seq, "--seq", "records are numbered from 1")
+    _positive(old_size, "--from", "the smallest tree holds one record")
+    _positive(size, "--size", "the smallest tree holds one record")
     if (seq is None) == (old_size is None):
         raise _fail("give exactly one of --seq (inclusion) or --from (consistency)")
     try:

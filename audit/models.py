@@ -19,6 +19,9 @@ from audit.errors import InvalidEntryError
 #: Longest value accepted for an indexed text field; longer ones are almost certainly a caller bug (free
 #: text where an identifier belongs) and would bloat every index.
 MAX_FIELD_CHARS = 512
+#: A record id: stores name each record ``str(uuid.uuid4())`` as they append it (:mod:`audit.sql_store`, since
+#: the first record format), so a value of any other shape names no record, and readers can say so.
+RECORD_ID_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
 def fold(value: str) -> str:

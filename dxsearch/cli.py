@@ -796,7 +796,8 @@ def _note_rows(notes: Path) -> list[tuple[Any, str]]:
 
     All lines are checked before the readers load (seconds), so a bad line late in the file costs
     nothing and nothing is written. A ``doc_id`` given twice is refused: accounts are joined back to
-    their notes by ``doc_id``, and two accounts under one id could not be told apart.
+    their notes by ``doc_id``, and two accounts under one id could not be told apart. A file holding no
+    note (empty, or blank lines only) is refused too: exit 0 would say the command did what was asked.
     """
     rows: list[tuple[Any, str]] = []
     first_seen: dict[str, int] = {}  # doc_id as JSON (an id may be any JSON value) -> its line
@@ -813,6 +814,8 @@ def _note_rows(notes: Path) -> list[tuple[Any, str]]:
                 raise fail(f"{where}: invalid JSON: {exc.msg}") from None
             if not isinstance(row, dict) or not isinstance(row.get("text"), str) or "doc_id" not in row:
                 raise fail(f'{where}: expected {{"doc_id": ..., "text": "..."}}')
+            for name in ("doc_id", "text"):
+                _refuse_lone_surrogates(row[name], f"{where}: {name}")
             key = json.dumps(row["doc_id"], sort_keys=True, ensure_ascii=False)
             if key in first_seen:
                 raise fail(f"{where}: doc_id {key} repeats line {first_seen[key]}: each note needs its own doc_id")
@@ -820,7 +823,22 @@ def _note_rows(notes: Path) -> list[tuple[Any, str]]:
             if not row["text"].strip():
                 log.print(f"{where}: the text is empty: its account will hold nothing", markup=False, highlight=False)
             rows.append((row["doc_id"], row["text"]))
+    if not rows:  # an empty file is a wrong path or a failed export upstream, not "0 notes read, all is well"
+        raise fail(f'{notes}: the file holds no note; expected one {{"doc_id": ..., "text": "..."}} per line')
     return rows
+
+
+def _refuse_lone_surrogates(value: Any, where: str) -> None:
+    """One line (exit 2) when ``value`` holds a lone UTF-16 surrogate (JSON's ``\\udfff`` unpaired).
+
+    Such text has no UTF-8 form: an account holding it could not be written (a traceback after the
+    readers had loaded), and the API refuses the same note (422).
+    """
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        surrogate = ord(exc.object[exc.start])
+        raise fail(f"{where} holds a lone UTF-16 surrogate (\\u{surrogate:04x}), which is not valid Unicode") from None
 
 
 @app.command("read")

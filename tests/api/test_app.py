@@ -7,6 +7,7 @@ import json
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -303,7 +304,8 @@ def test_auditors_query_by_diagnosis_and_evidence_with_pagination(client: TestCl
         "/v1/traces", params={"since": "2999-01-01T00:00:00Z", "include_trace": True}, headers=auth("auditor")
     )
     assert since.json() == {"records": [], "next_cursor": None}
-    assert client.get("/v1/traces/nope", headers=auth("auditor")).status_code == 404
+    assert client.get(f"/v1/traces/{uuid.uuid4()}", headers=auth("auditor")).status_code == 404
+    assert client.get("/v1/traces/nope", headers=auth("auditor")).status_code == 422  # not a record id at all
 
 
 def test_corpus_and_documents_for_any_role(client: TestClient, index: EmbeddedIndex) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,15 +105,19 @@ def test_break_glass_reads_another_clinicians_decision_with_a_reason_on_record(
 ) -> None:
     theirs = _diagnose(app_client, other())
     route = f"/v1/traces/{theirs['audit_id']}/break-glass"
-    for reason in ("", "urgent", "needed \u202e now for care"):
+    for reason in ("", "urgent", "needed \u202e now for care", "needed\tnow for care", "needed\nnow for care"):
         refused = app_client.post(route, json={"reason": reason}, headers=auth("clinician"))
         assert refused.status_code == 422 and "reason" in refused.json()["detail"], reason
     assert app_client.post(route, json={}, headers=auth("clinician")).status_code == 422
     assert app_client.post(route, json={"reason": "x" * 20}, headers=auth("auditor")).status_code == 403
     unknown = app_client.post(
-        "/v1/traces/no-such-record/break-glass", json={"reason": "x" * 20}, headers=auth("clinician")
+        f"/v1/traces/{uuid.uuid4()}/break-glass", json={"reason": "x" * 20}, headers=auth("clinician")
     )
     assert unknown.status_code == 404
+    not_an_id = app_client.post(
+        "/v1/traces/no-such-record/break-glass", json={"reason": "x" * 20}, headers=auth("clinician")
+    )
+    assert not_an_id.status_code == 422 and "not an audit record id" in not_an_id.json()["detail"]
 
     reason = "patient transferred to my care overnight"
     response = app_client.post(route, json={"reason": reason}, headers=auth("clinician"))

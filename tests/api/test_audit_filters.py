@@ -20,9 +20,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from audit import AuditQuery, SqliteAuditStore
-from audit.access import DECISION_OUTCOMES, PSEUDONYM_PATTERN, check_patient
+from audit.access import DECISION_OUTCOMES, DOCUMENT_ID_PATTERN, PSEUDONYM_PATTERN, check_patient
 from audit.cli import app as audit_cli
 from dxsearch.agent import CASE_NAMESPACE, Outcome
+from dxsearch.corpus import _DOC_ID_PATTERN
 from dxsearch.pseudonym import Pseudonymiser
 from tests.api.helpers import MARFAN_FINDINGS, access_count, auth, log_size
 
@@ -59,6 +60,7 @@ def _export(store: SqliteAuditStore, *args: str) -> Any:
         ("/v1/audit/proof/consistency?from=1&too=2", "too", "from, to"),
         ("/v1/audit/verify?foo=1", "foo", "no query parameters"),
         ("/v1/audit/checkpoint?foo=1", "foo", "no query parameters"),
+        ("/v1/documents/omim:154700%230?foo=1", "foo", "expected_hash"),  # it took any (user test)
     ],
 )
 def test_an_unknown_query_parameter_is_a_422_naming_it_and_the_accepted_ones(
@@ -118,6 +120,7 @@ def test_the_filters_know_what_the_rest_of_the_project_writes() -> None:
     pseudonym = Pseudonymiser("a-pseudonym-key-for-this-test-0001").pseudonym("case-1", CASE_NAMESPACE)
     assert check_patient(pseudonym) == pseudonym
     assert f"^[0-9a-f]{{{len(pseudonym)}}}$" == PSEUDONYM_PATTERN
+    assert f"^{DOCUMENT_ID_PATTERN}$" == _DOC_ID_PATTERN.pattern  # what an evidence filter may name
 
 
 # -- one behaviour: the API and the command line -----------------------------------------------------------
@@ -146,6 +149,7 @@ def test_an_evidence_id_finds_its_documents_decisions_in_the_api_and_the_command
         ("diagnosis", "--diagnosis", "Marfan"),
         ("patient", "--patient", MRN),
         ("evidence", "--evidence", "omim:154700#first"),
+        ("evidence", "--evidence", "bogus"),  # no document id: an empty page and exit 0 (user test)
         ("since", "--since", "2024-01-01"),
     ],
 )

@@ -48,6 +48,19 @@ def test_a_bundle_of_10000_observations_is_refused_with_the_cap_named(
         assert audit_count(store) == before
 
 
+def test_a_note_over_the_text_cap_is_a_422_counting_characters(
+    test_settings: Settings, index: EmbeddedIndex, policy: EvidencePolicy, store: SqliteAuditStore
+) -> None:
+    # It said "at most 100000 items": the length bound sat on the optional field, not on the string.
+    settings = api_settings(test_settings, max_request_bytes=1024 * 1024)
+    with running(create_app(settings, index=index, policy=policy, audit_store=store)) as client:
+        before = audit_count(store)
+        response = client.post("/v1/diagnose", json={"text": "a" * 100_001}, headers=auth("clinician"))
+        assert response.status_code == 422, response.text
+        assert "body.text: String should have at most 100000 characters" in response.json()["detail"]
+        assert audit_count(store) == before
+
+
 @pytest.mark.parametrize("how", ["bundle", "findings"])
 def test_a_case_over_the_findings_cap_is_a_422_naming_it(
     test_settings: Settings, index: EmbeddedIndex, policy: EvidencePolicy, store: SqliteAuditStore, how: str

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 
-from audit import SqliteAuditStore
+from audit import AuditQuery, SqliteAuditStore
 from tests.api.helpers import audit_count, auth, observation, patient_bundle, patient_resource
 
 CDS_SERVICE = "/cds-services/dxsearch-patient-view"
@@ -166,3 +168,133 @@ def test_empty_or_repeated_filters_are_a_422(client: TestClient, params: Any) ->
         response = client.get(route, params=params, headers=auth("auditor"))
         assert response.status_code == 422, (route, response.text)
         assert _detail(response)
+
+
+# -- a user test's findings (each a 500, a wrong word, or a value read as something else) -----------------
+
+
+def _post_raw(client: TestClient, route: str, body: Any, role: str = "clinician") -> Any:
+    """``body`` as JSON with every non-ASCII character escaped: how a lone surrogate reaches the server."""
+    headers = {**auth(role), "Content-Type": "application/json"}
+    return client.post(route, content=json.dumps(body).encode("ascii"), headers=headers)
+
+
+def _bundle_with_code_text(text: str) -> dict[str, Any]:
+    bundle = patient_bundle()
+    bundle["entry"][1]["resource"]["code"]["text"] = text
+    return bundle
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"text": "tall stature, arachnodactyly \udfff"}, "body.text"),
+        ({"findings": ["Tall stature \ud800"]}, "body.findings[0]"),
+        ({"findings": [{"label": "Tall stature", "hpo_id": "HP:0000098"}], "patient_id": "p\udc00"}, "body.patient_id"),
+        ({"bundle": _bundle_with_code_text("tall \udfff")}, "body.bundle.entry[1].resource.code.text"),
+        ({"text": "tall stature", "\udfff": 1}, "body:"),
+    ],
+)
+def test_a_lone_surrogate_in_a_diagnose_body_is_a_422_naming_where(
+    client: TestClient, store: SqliteAuditStore, body: dict[str, Any], where: str
+) -> None:
+    # The note was a 500 (UnicodeEncodeError in the pseudonymiser); a bundle said "text must be a string, not a string".
+    before = audit_count(store)
+    response = _post_raw(client, "/v1/diagnose", body)
+    assert response.status_code == 422, response.text
+    detail = _detail(response)
+    assert where in detail and "lone UTF-16 surrogate" in detail and "not valid Unicode" in detail, detail
+    assert "not a string" not in detail
+    assert audit_count(store) == before
+
+
+def test_a_lone_surrogate_in_any_other_body_is_a_422(client: TestClient, store: SqliteAuditStore) -> None:
+    made = client.post("/v1/diagnose", json={"findings": ["Tall stature", "Arachnodactyly"]}, headers=auth("clinician"))
+    audit_id = made.json()["audit_id"]
+    size = store.count(AuditQuery())
+    prefetch = {"patient": patient_resource(), "observations": [observation("HP:0000098", "Tall \udfff")]}
+    refused = [
+        _post_raw(client, CDS_SERVICE, _cds_request(prefetch)),
+        _post_raw(
+            client, f"/v1/traces/{audit_id}/break-glass", {"reason": "covering the ward \udfff tonight"}, "admin"
+        ),
+        _post_raw(client, "/v1/audit/pseudonym", {"patient_id": "MRN-\udfff"}, "auditor"),
+    ]
+    for response, where in zip(
+        refused, ("body.prefetch.observations[0]", "body.reason", "body.patient_id"), strict=True
+    ):
+        assert response.status_code == 422, response.text
+        assert where in _detail(response) and "lone UTF-16 surrogate" in _detail(response)
+    assert store.count(AuditQuery()) == size  # no decision, no access event
+
+
+def test_a_surrogate_pair_is_one_character_and_accepted(client: TestClient) -> None:
+    response = _post_raw(client, "/v1/diagnose", {"text": "Tall stature and arachnodactyly \U0001f600."})
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("entry", [None, 5, "abc", []])
+def test_a_bundle_entry_that_is_not_an_object_is_named_as_the_entry(client: TestClient, entry: object) -> None:
+    # "entry": [null] was "entry must be a JSON array ([...]), not an array".
+    bundle = patient_bundle()
+    bundle["entry"].append(entry)
+    position = len(bundle["entry"]) - 1
+    for route, body in (
+        ("/v1/diagnose", {"bundle": bundle}),
+        (CDS_SERVICE, _cds_request({"bundle": bundle})),
+    ):
+        response = client.post(route, json=body, headers=auth("clinician"))
+        assert response.status_code == 422, response.text
+        assert response.json()["path"] == f"entry[{position}]"
+        assert f"entry[{position}] must be a JSON object" in _detail(response)
+        assert "not an array" not in _detail(response) or entry == []
+
+
+@pytest.mark.parametrize(("finding", "kind"), [(None, "null"), (5, "a number"), (["Tall stature"], "an array")])
+def test_a_finding_that_is_neither_a_label_nor_an_object_says_what_a_finding_is(
+    client: TestClient, finding: object, kind: str
+) -> None:
+    response = client.post("/v1/diagnose", json={"findings": [finding]}, headers=auth("clinician"))
+    assert response.status_code == 422, response.text
+    detail = _detail(response)
+    assert f"a finding is a label (a string) or an object with label and/or hpo_id, not {kind}" in detail
+    assert "dictionary" not in detail
+
+
+@pytest.mark.parametrize("excluded", ["yes", "true", "false", 1, 0, None])
+def test_excluded_must_be_true_or_false(client: TestClient, store: SqliteAuditStore, excluded: object) -> None:
+    # "yes" was read as true: a finding the clinician may have meant as present was taken as absent.
+    before = audit_count(store)
+    finding = {"label": "Tall stature", "excluded": excluded}
+    response = client.post("/v1/diagnose", json={"findings": [finding, "Arachnodactyly"]}, headers=auth("clinician"))
+    assert response.status_code == 422, response.text
+    assert "body.findings[0].excluded: excluded must be true or false" in _detail(response)
+    assert audit_count(store) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b'{"text": "tall \xff stature"}', "the request body is not UTF-8 (invalid start byte at byte 15)"),
+        (b'{"text": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested too deeply"),
+        (
+            b'{"text": "tall stature",}',
+            "malformed JSON body: Expecting property name enclosed in double quotes (at character 24)",
+        ),
+    ],
+)
+def test_a_body_that_cannot_be_parsed_is_a_400_saying_why(client: TestClient, body: bytes, says: str) -> None:
+    # Not UTF-8 and nested too deeply were "There was an error parsing the body".
+    response = client.post(
+        "/v1/diagnose", content=body, headers={**auth("clinician"), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert says in _detail(response), _detail(response)
+
+
+@pytest.mark.parametrize("audit_id", ["not-a-uuid", "12345", "9AB80630-6089-4AF8-BA19-E363015887E9"])
+def test_a_trace_id_that_is_not_a_record_id_is_a_422(client: TestClient, audit_id: str) -> None:
+    response = client.get(f"/v1/traces/{audit_id}", headers=auth("auditor"))
+    assert response.status_code == 422, response.text
+    assert "not an audit record id" in _detail(response) and audit_id not in _detail(response)
+    assert client.get(f"/v1/traces/{uuid.uuid4()}", headers=auth("auditor")).status_code == 404

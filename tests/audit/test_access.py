@@ -81,6 +81,25 @@ def test_a_break_glass_read_needs_a_reason(reason: str | None) -> None:
     assert check_reason("patient transferred to my care tonight") == "patient transferred to my care tonight"
 
 
+@pytest.mark.parametrize("reason", ["needed for care\tnow, Dr A away", "needed for care\nnow, Dr A away"])
+def test_a_new_reason_is_one_line_but_events_recorded_with_a_tab_still_read_back(
+    store: AuditStore, make_entry: Callable[..., AuditEntry], reason: str
+) -> None:
+    # The README says no control characters; a tab and a line break were let through (user test).
+    with pytest.raises(InvalidEntryError, match="control characters"):
+        check_reason(reason)
+    assert check_reason(f"\t {reason.replace(reason[15], ' ')}\n") == reason.replace(reason[15], " ")
+    # What was recorded before the change is history: it reads back, exports and verifies.
+    decision = store.append(make_entry(1))
+    event = AccessEvent(action="read", purpose="break-glass", records=[decision.record_id], reason=reason)
+    read = store.append(access_entry(event, request_id="req-read", actor_role="clinician", actor_id="actor-9"))
+    again = AccessEvent.from_record(read)
+    assert again is not None and again.reason == reason
+    [purpose] = to_fhir(read)[0].purposeOfEvent or []
+    assert purpose.text == reason
+    assert verify(store).ok
+
+
 def test_unknown_actions_and_purposes_are_refused() -> None:
     with pytest.raises(InvalidEntryError, match="action"):
         AccessEvent(action="write", purpose="audit")  # type: ignore[arg-type]
@@ -107,12 +126,13 @@ def _checked(store: AuditStore, **filters: object) -> SearchFilter:
 
 
 def test_an_evidence_id_filter_asks_for_its_document(store: AuditStore, make_entry: Callable[..., AuditEntry]) -> None:
-    store.append(make_entry(1))  # evidence doc-1, doc-common
-    for asked in ("doc-1", "doc-1#0", "doc-1#42"):
+    store.append(make_entry(1, evidence_ids=["omim:154700", "gl:0123456789abcdef"]))
+    for asked in ("omim:154700", "omim:154700#0", "omim:154700#42"):
         checked = _checked(store, evidence=asked)
-        assert checked.query.evidence_id == "doc-1" and checked.described["evidence"] == "doc-1"
+        assert checked.query.evidence_id == "omim:154700" and checked.described["evidence"] == "omim:154700"
         assert store.count(checked.query) == 1
-    for never in ("doc-1#", "#0", "doc-1#0#1", "doc-1#first"):
+    # Nothing can match these: a 422 and exit 2, not an empty page ("bogus" was one, in a user test).
+    for never in ("omim:154700#", "#0", "omim:154700#0#1", "omim:154700#first", "bogus", "OMIM:154700", "omim:"):
         with pytest.raises(FilterError, match="document id such as omim:154700"):
             _checked(store, evidence=never)
 

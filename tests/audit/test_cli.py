@@ -179,6 +179,7 @@ def test_export_by_an_evidence_id_finds_its_documents_records(
         (["--patient", "MRN-12345678"], "--patient must be a patient pseudonym"),
         (["--patient", "pt-1"], "POST /v1/audit/pseudonym"),
         (["--evidence-id", "omim:154700#0#1"], "--evidence must be a document id"),
+        (["--evidence", "bogus"], "--evidence must be a document id"),  # was exit 0, nothing exported
     ],
 )
 def test_export_refuses_filters_that_can_never_match_in_one_line_exit_2(
@@ -212,6 +213,37 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, db_path: Path, make_en
     result = runner.invoke(app, ["export", "--url", _url(db_path), "--since", "2024-01-02Z", "--until", "2024-01-01Z"])
     assert result.exit_code == 2 and result.stdout == ""
     assert "must be before until" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["export", "--kind", "weird"], "--kind 'weird' is not one of decision, access"),
+        (["export", "--format", "xml"], "--format 'xml' is not one of jsonl, fhir, fhir-bundle"),
+        (["prove", "--seq", "0"], "--seq must be 1 or more"),
+        (["prove", "--from", "0"], "--from must be 1 or more"),
+        (["prove", "--seq", "1", "--size", "0"], "--size must be 1 or more"),
+        (["verify", "--checkpoint-every", "0"], "--checkpoint-every must be 1 or more"),
+    ],
+)
+def test_an_option_value_out_of_its_range_is_one_line_and_exit_2(
+    db_path: Path, make_entry: Callable[..., AuditEntry], args: list[str], says: str
+) -> None:
+    # The command-line library drew these as a multi-line box (user test); every other bad input is one line.
+    _populate(db_path, make_entry, count=2)
+    result = runner.invoke(app, [*args, "--url", _url(db_path)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"error: {says}") and len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_export_formats_and_kinds_are_still_taken_by_name(db_path: Path, make_entry: Callable[..., AuditEntry]) -> None:
+    _populate(db_path, make_entry, count=2)
+    for fmt in ("jsonl", "fhir", "fhir-bundle"):
+        for kind in ("decision", "access"):
+            result = runner.invoke(app, ["export", "--url", _url(db_path), "--format", fmt, "--kind", kind])
+            assert result.exit_code == 0, (fmt, kind, result.output)
+    result = runner.invoke(app, ["export", "--url", _url(db_path), "--kind", "decision"])
+    assert [json.loads(line)["seq"] for line in result.stdout.splitlines()] == [1, 2]
 
 
 def test_export_takes_a_date_with_a_zone_and_an_offset(db_path: Path, make_entry: Callable[..., AuditEntry]) -> None:

@@ -398,6 +398,11 @@ def test_read_without_a_file_writes_the_accounts_to_standard_output(tmp_path: Pa
             ':2: doc_id "n1" repeats line 1',
         ),
         (b'{"doc_id": 7, "text": "a"}\n\n{"doc_id": 7, "text": "b"}\n', ":3: doc_id 7 repeats line 1"),
+        # An empty file exited 0 after "read 0 note(s)"; a lone surrogate in a doc_id was a traceback at the end.
+        (b"", ": the file holds no note; expected one"),
+        (b"\n  \n", ": the file holds no note; expected one"),
+        (b'{"doc_id": "n1", "text": "tall \\udfff"}\n', ":1: text holds a lone UTF-16 surrogate (\\udfff)"),
+        (b'{"doc_id": "n\\ud800", "text": "tall"}\n', ":1: doc_id holds a lone UTF-16 surrogate (\\ud800)"),
     ],
 )
 def test_read_refuses_a_bad_notes_line_in_one_line_and_writes_nothing(
@@ -727,6 +732,11 @@ NO_OBSERVED_FINDING = "the case has no observed finding: give at least one findi
         (b'{"findings": [{"label": "Seizure", "excluded": true}]}', NO_OBSERVED_FINDING),
         (b'{"findings": ["Arachnodactyly"], "finding": "typo"}', "not a case: finding: Extra inputs are not permitted"),
         (b'{"findings": ["a<b"]}', "not a case: findings[0].label: finding labels may not contain"),
+        # A lone surrogate in a note was a 49-line traceback from the pseudonymiser (user test):
+        (b'{"text": "tall stature, arachnodactyly \\udfff"}', "not a case: text: the text holds a lone UTF-16"),
+        (b'{"findings": ["Tall stature"], "patient_id": "\\ud800"}', "not a case: patient_id: the text holds a lone"),
+        (b'{"findings": [{"label": "Tall stature", "excluded": "yes"}]}', "excluded must be true or false, not a"),
+        (b'{"findings": [null]}', "findings[0]: a finding is a label (a string) or an object with label and/or"),
         (b'{"phenotypes": [{"label": "Arachnodactyly"}]}', 'a case row with "phenotypes" belongs in a .jsonl file'),
         (b'{"resourceType": "Bundle", "type": "collection"}', "the bundle must describe exactly one Patient"),
         # entries without a resourceType: a bundle that lost it, told so (it was "finding: Extra inputs ...")
