@@ -535,7 +535,8 @@ def _error_reason(error: Mapping[str, Any], data: Mapping[str, Any], version: st
     Quantity, but got type <class 'int'>", "Invalid JSON: trailing characters") name its internals, not the
     bundle's mistake."""
     reason = _plain_reason(error, data, version)
-    if with_value and "input" in error and not str(error.get("type", "")).endswith("missing"):
+    quotable = not _has_lone_surrogate(error.get("input"))  # patient text, and it has no UTF-8 form to print
+    if with_value and quotable and "input" in error and not str(error.get("type", "")).endswith("missing"):
         reason += f" (got {offending_value(error['input'])})"  # a missing field's input is its parent
     return reason
 
@@ -550,6 +551,11 @@ def _plain_reason(error: Mapping[str, Any], data: Mapping[str, Any], version: st
         model = ctx.get("model_class")
         return f"{element} must be a JSON object{f' (a FHIR {model})' if model else ''}, not {got}"
     if kind == "list_type":
+        given = error.get("input")
+        if isinstance(given, list):  # the library's answer to a null item: "must be an array, not an array"
+            nulls = [index for index, item in enumerate(given) if item is None]
+            where = f"{element}[{nulls[0]}]" if nulls else "an item of it"
+            return f"{element} must be a JSON array of values: {where} is null (remove it)"
         return f"{element} must be a JSON array ([...]), not {got}"
     if kind == "extra_forbidden":
         return f"{element} is not an element of a FHIR {version} {_resource_type_at(data, loc[:-1])}"
@@ -558,6 +564,8 @@ def _plain_reason(error: Mapping[str, Any], data: Mapping[str, Any], version: st
     if kind in {"bool_type", "bool_parsing"}:
         return f"{element} must be a valid boolean, true or false, not {got}"
     if kind in {"string_type", "string_unicode"}:
+        if _has_lone_surrogate(error.get("input")):  # a string, and yet refused: "must be a string, not a string"
+            return f"{element} holds a lone UTF-16 surrogate, which is not valid Unicode: send text as UTF-8"
         return f"{element} must be a string, not {got}"
     if kind.startswith(("int_", "float_", "decimal_")):
         return f"{element} must be a number, not {got}"
@@ -574,6 +582,11 @@ def _plain_reason(error: Mapping[str, Any], data: Mapping[str, Any], version: st
         return f"{owner} holds more than one of {', '.join(present)}: give one"
     # Anything else: the library's words, without its type names ("<class 'int'>").
     return _one_line(f"{element}: " + re.sub(r"<class '(\w+)'>", r"\1", message))
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    """Whether ``value`` is a string holding a lone UTF-16 surrogate (JSON's ``"\\udfff"`` unpaired)."""
+    return isinstance(value, str) and any("\ud800" <= char <= "\udfff" for char in value)
 
 
 def _resource_type_at(data: Mapping[str, Any], loc: Sequence[int | str]) -> str:

@@ -360,3 +360,26 @@ def test_a_family_member_history_is_listed_with_why_it_is_not_read() -> None:
         "history from it (only Patient, Observation, Condition)"
     ]
     assert "HP:0002650" not in {f.hpo_id for f in prepared.case.findings}
+
+
+@pytest.mark.parametrize(
+    ("entry", "said"),
+    [
+        (None, "entry must be a JSON array of values: entry[0] is null (remove it)"),
+        (
+            {"resource": {"resourceType": "Observation", "status": "final", "code": {"coding": [{"code": "x"}, None]}}},
+            "coding must be a JSON array of values: coding[1] is null (remove it)",
+        ),
+        (
+            {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "Jane \udfff"}}},
+            "text holds a lone UTF-16 surrogate, which is not valid Unicode: send text as UTF-8",
+        ),
+    ],
+)
+def test_a_null_item_or_a_lone_surrogate_is_named_as_such(entry: Any, said: str) -> None:
+    # A user test read "entry must be a JSON array ([...]), not an array" and "text must be a string, not a
+    # string": the library's refusal of a null item and of a lone surrogate, in words that contradicted themselves.
+    with pytest.raises(BundleError) as raised:
+        parse_bundle({"resourceType": "Bundle", "type": "collection", "entry": [entry]})
+    assert said in str(raised.value)
+    assert "Jane" not in str(raised.value)  # the text is never quoted
