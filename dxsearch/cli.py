@@ -589,13 +589,30 @@ def _explanation_lines(explanation: Explanation) -> list[str]:
     if explanation.contradicts:
         lines.append(f"speaks against it: {named(explanation.contradicts, with_frequency=True)}")
     for factor in explanation.factors:
+        ratio = f", likelihood ratio {factor.likelihood_ratio:g}"
+        if factor.evidence == "age":
+            lines.append(_age_line(factor.value.removeprefix("age "), factor.fits, factor.matched_name) + ratio)
+            continue
         given = {"sex": f"sex {factor.value}", "onset": f"stated {factor.name or factor.value}"}.get(
             factor.evidence, factor.name or factor.value
-        )  # inheritance: its name; age: "age 14 y"
+        )  # inheritance: its name
         onset = f" (the disease's onset: {factor.matched_name.lower()})" if factor.matched_name else ""
         verdict = f"fits{onset}" if factor.fits else "speaks against it"
-        lines.append(f"{given}: {verdict}, likelihood ratio {factor.likelihood_ratio:g}")
+        lines.append(f"{given}: {verdict}{ratio}")
     return lines
+
+
+def _age_line(age: str, fits: bool, onset: str | None) -> str:
+    """The age factor said from the disease's side, as the viewer says it: "the disease's onset: congenital — fits
+    an age of 45 y". The patient's age bounds the onset from above (the disease began by then); "age 45 y: fits
+    (the disease's onset: congenital onset)" read as if a 45-year-old were congenital (user test)."""
+    if fits and onset:
+        name = onset.lower()
+        short = name.removesuffix(" onset") or name  # "Congenital onset" -> "congenital"; "Onset" stays whole
+        return f"the disease's onset: {short} — fits an age of {age}"
+    if fits:
+        return f"age {age}: fits the disease's onset"
+    return f"age {age}: younger than any onset of the disease — speaks against it"
 
 
 @app.command("eval")

@@ -633,23 +633,10 @@ def _factor_lines(card: Locator) -> list[str]:
 
 
 def _cli_factor_lines(explanation: Explanation) -> list[str]:
-    """The CLI's lines for the factors: the last ones of its explanation; an age the viewer says from the disease's
-    onset ("the disease's onset: congenital — fits an age of 14 y", not "age 14 y: fits (... congenital onset)", which
-    read as if the patient were congenital), the same facts and ratio."""
+    """The CLI's lines for the factors: the last ones of its explanation (an age said from the disease's onset in
+    both: "the disease's onset: congenital — fits an age of 14 y")."""
     lines = _explanation_lines(explanation)
-    cli = lines[len(lines) - len(explanation.factors) :] if explanation.factors else []
-    said = []
-    for factor, line in zip(explanation.factors, cli, strict=True):
-        if factor.evidence == "age" and factor.fits and factor.matched_name:
-            onset = re.sub(r"(.) onset$", r"\1", factor.matched_name.lower())
-            age = factor.value.removeprefix("age ")
-            line = f"the disease's onset: {onset} — fits an age of {age}, likelihood ratio {factor.likelihood_ratio:g}"
-        elif factor.evidence == "age":
-            verdict = "fits the disease's onset" if factor.fits else "younger than any onset of the disease"
-            verdict += "" if factor.fits else " — speaks against it"
-            line = f"{factor.value}: {verdict}, likelihood ratio {factor.likelihood_ratio:g}"
-        said.append(line)
-    return said
+    return lines[len(lines) - len(explanation.factors) :] if explanation.factors else []
 
 
 def test_sex_and_age_are_weighed_per_diagnosis_in_the_words_of_the_cli(
