@@ -21,14 +21,14 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from dxsearch.cases import Finding, Sex, duration_years
-from dxsearch.intake.abbreviation_context import abbreviation_candidates
+from dxsearch.intake.abbreviation_context import abbreviation_candidates, symptom_initial_candidates
 from dxsearch.intake.abilities import ability_candidates
 from dxsearch.intake.checklists import checklist_candidates
 from dxsearch.intake.demographics import Demographics, read_demographics
 from dxsearch.intake.gestation import gestation_candidates
 from dxsearch.intake.labs import lab_candidates
 from dxsearch.intake.onsets import onset_candidates
-from dxsearch.intake.quantities import quantity_candidates
+from dxsearch.intake.quantities import count_candidates, quantity_candidates
 from dxsearch.intake.strength import strength_candidates
 from dxsearch.knowledge.context_lookup import ItemKind, case_modes, case_onset, get_context_lookup, kind_of
 from dxsearch.knowledge.hpo import HP_OBO, HpoKnowledge
@@ -42,6 +42,7 @@ from dxsearch.knowledge.term_lookup import (
     family_sections,
     normalise,
     obo_stanzas,
+    reading_word,
     said_of_a_relative,
     speaks_of_a_relative,
 )
@@ -500,9 +501,15 @@ def read_text(
     age_months = _months(age or demographics.age)
     # Values, missing abilities and template items are mentions the dictionary cannot spell: "OFC 42 cm (-3 SD)",
     # "cannot walk", "Hearing: impaired".
-    values = [*quantity_candidates(text, age_months), *lab_candidates(text, lookup), *gestation_candidates(text)]
+    values = [
+        *quantity_candidates(text, age_months),
+        *lab_candidates(text, lookup, age_months),
+        *gestation_candidates(text),
+    ]
     values += strength_candidates(text)
+    values += count_candidates(text, lookup)  # ">6 cafe-au-lait macules": Multiple cafe-au-lait spots
     unspelled = [*values, *ability_candidates(text, age_months), *checklist_candidates(text, lookup)]
+    unspelled += symptom_initial_candidates(text)  # "N/V": nausea and vomiting, one letter each
     mentions = lookup.mentions(text, proposed, stated=unspelled)
     # "ASD" beside "VSD" or beside "autism": read again with the meaning the findings around it give.
     resolved = abbreviation_candidates(text, mentions, knowledge)
@@ -527,6 +534,7 @@ def read_text(
     )
     used = [(m.start, m.end) for m in [*mentions, *stated]] + demographics.spans
     sections = family_sections(text)
+    members = unread_members(text, used)
     missed = tuple(
         sorted(
             [
@@ -544,7 +552,17 @@ def read_text(
                 ),
                 # "no family history of Marfan syndrome or sudden cardiac death": a list member that names nothing,
                 # in a segment another member's mention covers, is listed too (it vanished before).
-                *(NotUnderstood(path="text", span=span, reason=NO_TERM) for span in unread_members(text, used)),
+                *(NotUnderstood(path="text", span=span, reason=NO_TERM) for span in members),
+                # "4yo with N/V and HA x3 days": words no HPO name and no cue uses, beside what was read in their
+                # segment, are listed too: only whole segments were, and these vanished from the account.
+                *(
+                    NotUnderstood(
+                        path="text",
+                        span=span,
+                        reason=OF_A_RELATIVE if said_of_a_relative(text, span, sections) else NO_TERM,
+                    )
+                    for span in unread_words(text, [*used, *members])
+                ),
                 *(
                     NotUnderstood(path="text", span=(m.start, m.end), reason=DENIED_OF_A_RELATIVE)
                     for m in denied_by_relative
@@ -557,7 +575,13 @@ def read_text(
     return Reading(tuple(findings), mapped, missed, demographics, "text" if demographics.age else None, modes, onset)
 
 
-_SEGMENT_BREAK = re.compile(r"[\n;,•·]|[.!?](?=\s|$)")
+#: Where a segment ends; not at a query mark its answer follows ("Hypertelorism? Possibly.", "Ptosis? - no"), which
+#: is one item with the finding it answers for.
+_SEGMENT_BREAK = re.compile(
+    r"[\n;,•·]|[.!](?=\s|$)"
+    r"|\?(?=\s|$)(?![ \t]*(?:[-:][ \t]*)?(?:yes|no|none|y|n|possibly|probably|maybe|likely|unlikely|unsure)\b)",
+    re.IGNORECASE,
+)
 #: A conjunction joining the members of a list within a segment: "X or Y", "X and Y", "X and/or Y", "neither X nor Y".
 _MEMBER_BREAK = re.compile(r"\s+(?:and\s*/\s*or|and|or|nor)\s+", re.IGNORECASE)
 #: Words that open a clause, not a list member: "seizures and was admitted", "hypotonia and he has ...".
@@ -610,7 +634,90 @@ def unread_members(text: str, used: Sequence[Span]) -> list[Span]:
     return found
 
 
-_CONTENT_WORD = re.compile(r"[^\W\d_]{2,}")
+#: A word of a note: two letters or more, or single letters joined by slashes or "&" ("N/V", "n/v/d", "D&V"), as
+#: notes abbreviate symptoms; a letter alone ("(R > L)", "e.g.") is a side, an initial or a list mark, no word.
+_CONTENT_WORD = re.compile(r"[^\W\d_]{2,}|(?<![^\W\d_])[^\W\d_](?:[/&][^\W\d_])+(?![^\W\d_])")
+
+
+def unread_words(text: str, used: Sequence[Span]) -> list[Span]:
+    """Spans of words nothing read, inside segments where something else was read: "N/V and HA" in "4yo with N/V
+    and HA x3 days", whose age alone was read; "?Parkinson disease vs drug-induced" before a mention.
+
+    A segment is listed whole when nothing in it is read (:func:`segments`); beside a mention, the words around it
+    may only say how it is meant ("no", "with", "mild", "since", "x3 days"; :data:`_SAYING_HOW`, the reading's own
+    cues). Any other word between two things read is listed, the run from its first such word to its last, so that
+    nothing with words is dropped from the account unseen, as a segment of its own is not. Words holding a digit
+    ("x3", "FBN1", "46,XY") are values and codes, not words.
+    """
+    spans = sorted(used)
+    found: list[Span] = []
+    at = 0  # the first used span that may still reach a segment: segments and spans in order, one pass
+    for start, end in segments(text):
+        while at < len(spans) and spans[at][1] <= start:
+            at += 1
+        inside = []
+        for a, b in spans[at:]:
+            if a >= end:
+                break
+            if b > start:
+                inside.append((a, b))
+        if not inside:
+            continue
+        gaps, cursor = [], start
+        for a, b in inside:
+            if a > cursor:
+                gaps.append((cursor, a))
+            cursor = max(cursor, b)
+        if cursor < end:
+            gaps.append((cursor, end))
+        for a, b in gaps:
+            words = [match.span() for match in _CONTENT_WORD.finditer(text, a, b) if not _says_how(match.group())]
+            if words:
+                found.append((words[0][0], words[-1][1]))
+    return found
+
+
+#: Words that say how, when, where or of whom a finding is said, not what it is: English's closed classes
+#: (articles, pronouns, prepositions, conjunctions, auxiliaries), time, degree and course, and verbs that report a
+#: finding; with the reading's own cues (:func:`reading_word`: "no", "likely", "mother", "left", "severe").
+_SAYING_HOW = frozenset(
+    {"a", "an", "the", "this", "that", "these", "those", "some", "any", "all", "both", "each", "every", "other"}
+    | {"he", "she", "it", "they", "we", "i", "you", "him", "her", "his", "hers", "its", "their", "them", "our"}
+    | {"patient", "pt", "child", "boy", "girl", "baby", "infant", "man", "woman", "who", "whom", "which", "what"}
+    | {"of", "in", "on", "at", "to", "for", "from", "by", "with", "within", "into", "onto", "over", "under"}
+    | {"about", "around", "after", "before", "during", "since", "until", "till", "through", "throughout", "via"}
+    | {"between", "among", "above", "below", "across", "along", "up", "down", "out", "off", "per", "than", "as"}
+    | {"and", "or", "nor", "but", "so", "also", "then", "too", "either", "neither", "whether", "when", "where"}
+    | {"is", "are", "was", "were", "be", "been", "being", "am", "has", "have", "had", "having", "do", "does", "did"}
+    | {"will", "would", "can", "could", "may", "might", "shall", "should", "must", "not", "no", "yes", "only"}
+    | {"very", "more", "most", "less", "least", "much", "many", "few", "several", "well", "still", "yet", "just"}
+    | {"now", "currently", "today", "recently", "again", "already", "ago", "once", "twice", "always", "sometimes"}
+    | {"often", "occasionally", "frequently", "rarely", "usually", "new", "old", "early", "late", "later", "first"}
+    | {"year", "years", "yr", "yrs", "month", "months", "mo", "mos", "week", "weeks", "wk", "wks", "day", "days"}
+    | {"hour", "hours", "hr", "hrs", "minute", "minutes", "min", "mins", "night", "nights", "morning", "evening"}
+    | {"noted", "seen", "observed", "found", "reported", "described", "documented", "present", "presents"}
+    | {"presented", "presenting", "shows", "showed", "shown", "showing", "revealed", "reveals", "demonstrated"}
+    | {"developed", "develops", "complains", "complained", "experienced", "experiences", "suffers"}
+    | {"marked", "markedly", "mild", "mildly", "moderate", "severe", "significant", "prominent", "slight"}
+    | {"progressive", "intermittent", "episodic", "recurrent", "persistent", "transient", "chronic", "acute"}
+    | {"worsening", "improving", "ongoing", "increasing", "decreasing", "occasional", "frequent", "daily"}
+    | {"generalised", "generalized", "focal", "diffuse", "proximal", "distal", "symmetric", "symmetrical"}
+    | {"asymmetric", "asymmetrical", "bilaterally", "sides", "side", "associated", "together", "possibly"}
+    | {"one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "times", "episodes"}
+    | {"second", "third", "fourth", "fifth", "cent", "percent", "half"}
+    | {"patients", "children", "examination", "exam", "noticed", "there"}
+    | {"newborn", "neonate", "term", "preterm", "aged", "age", "sex", "gender"}
+    | {"cm", "mm", "kg", "g", "ml", "mmol", "mg", "sd", "centile", "percentile", "cms"}
+    | {"affected", "unaffected", "similarly", "similar", "likewise"}
+    # where and when the patient was seen: "14-year-old boy seen in clinic", "reviewed on the ward"
+    | {"clinic", "ward", "review", "reviewed", "referred", "referral", "visit", "appointment", "follow", "admitted"}
+    | {"admission", "attended", "consultation", "yesterday", "tonight"}
+)
+
+
+def _says_how(word: str) -> bool:
+    """Whether ``word`` only says how a finding is meant (:data:`_SAYING_HOW`, the reading's cues)."""
+    return word.casefold() in _SAYING_HOW or reading_word(word)
 
 
 def _said_of_the_last(text: str, span: Span, used: Sequence[Span]) -> bool:

@@ -120,8 +120,12 @@ _AGE_PHRASES = (
             re.MULTILINE,
         )
     ),
-    # "adolescent female, 16:", "male, 45."
-    re.compile(rf"\b(?P<sex_before>{_SEX_WORD})\s*,\s*{_NUMBER}\b(?![.,]\d)(?=\s*(?:[:.,;)\n]|$))", re.IGNORECASE),
+    # "adolescent female, 16:", "male, 45.", "Female, age 3.", "Male, aged 45.", "girl, age 3 years"
+    re.compile(
+        rf"\b(?P<sex_before>{_SEX_WORD})\s*,\s*(?:aged?\s*:?\s*)?{_NUMBER}(?:\s?{_UNIT}\b)?(?![.,]\d)"
+        r"(?=\s*(?:[:.,;)\n]|$))",
+        re.IGNORECASE,
+    ),
     # "day 3 of life", "day 1, male"
     (
         _DAY_N := re.compile(
@@ -153,7 +157,13 @@ _AGE_PHRASES = (
         re.IGNORECASE | re.MULTILINE,
     ),
     # "Baby girl, day 9": a newborn's day of life after the sex
-    re.compile(r"\bbaby\s+(?P<sex_before>boy|girl|male|female)\s*,\s*(?P<unit>day)\s+(?P<number>\d{1,2})\b", re.I),
+    (
+        _BABY_DAY := re.compile(
+            r"\bbaby\s+(?P<sex_before>boy|girl|male|female)\s*,\s*(?P<unit>day)\s+(?P<number>\d{1,2})\b"
+            r"(?:\s+of\s+life\b)?",
+            re.I,
+        )
+    ),
     # "chronological age 8 weeks" (beside a preterm infant's corrected age, which is not the age)
     re.compile(rf"\bchronological\s+age\s*:?\s*{_NUMBER}\s?{_UNIT}\b", re.IGNORECASE),
     # a titled name and the age, anywhere: "I reviewed Mr Edwards, now 58, with ...", "Mrs Ali, 63, has ..."
@@ -173,6 +183,10 @@ _AGE_PHRASES = (
     # a letter's header: "Re: Oliver N., 8 years, male"; "4 years 2 months, female" (the sex word required)
     re.compile(rf"\b{_NUMBER}\s?{_UNIT}(?:\s+\d{{1,2}}\s?months?)?,\s*{_SEX}", re.IGNORECASE),
 )
+#: Phrases of a newborn's day of life ("day 3 of life", "DOL 2", "Baby girl, day 9"): day 1 is the day of birth.
+_DAYS_OF_LIFE = (_DAY_OF_LIFE, _DAY_N, _BABY_DAY)
+#: Right before a day of life: the patient it dates ("Newborn girl day 2 of life", "term male infant, day 3").
+_NEWBORN_BEFORE = re.compile(r"\b(?:newborn|neonate|baby|infant|boy|girl|male|female|term|preterm)\W*$", re.I)
 #: "Age 8 years" without a colon: read only where it opens the note, a line or a sentence (not "maternal age 35
 #: years", "bone age 6 years", nor after a comma or a colon: "Father, age 40 years", "Seizure onset: age 6 months").
 _BARE_AGE = re.compile(rf"\bage\s+{_NUMBER}\s?{_UNIT}\b(?:[\s,]+{_SEX})?", re.IGNORECASE)
@@ -252,10 +266,17 @@ def read_demographics(text: str) -> Demographics:
     if not found:
         return _sex_alone(text, Demographics())
     match = found[0]
+    if match.groupdict().get("newborn"):
+        # "Newborn girl, day 2 of life": the day says more than "newborn" (day 1 or later)
+        match = next((m for m in found if m.re in _DAYS_OF_LIFE), match)
     groups = match.groupdict()
     unit = groups.get("unit") or {"12": "month", "52": "week"}.get(groups.get("per") or "", "year")
     if groups.get("newborn"):
         age: str | None = "P0D"
+    elif match.re in _DAYS_OF_LIFE:
+        # Day 1 of life is the day of birth: on day N the baby is N - 1 days old ("DOL 0", where a unit counts from
+        # 0, stays the day of birth).
+        age = age_duration(str(max(0, int(match.group("number")) - 1)), "day")
     elif groups.get("months") and unit.lower().startswith("y"):
         years = age_duration(match.group("number"), "year")
         age = f"{years}{int(groups['months'])}M" if years and years.endswith("Y") else years
@@ -280,7 +301,7 @@ def read_demographics(text: str) -> Demographics:
             start += 1
         age_span = (start, match.end())
     if sex_group is None:  # another phrase of the patient's age that names the sex ("Newborn examination, day 1, male")
-        other = next((m for m in found[1:] if m.groupdict().get("sex")), None)
+        other = next((m for m in found if m is not match and m.groupdict().get("sex")), None)
         if other is not None:
             match, sex_group = other, "sex"
     sex = _SEX_WORDS[match.group(sex_group).lower()] if sex_group else None
@@ -362,7 +383,8 @@ def _patients_age(text: str, match: re.Match[str]) -> bool:
         return False  # "Newborn hearing screen passed": then, not now; "Newborn examination", "Newborn with ..." now
     if match.re in (_DAY_N, _DAY_OF_LIFE) and not groups.get("sex"):
         opening = text[: match.start()].rstrip(" \t")
-        if opening and opening[-1] not in _OPENS_AFTER and opening[-1] != ",":
+        newborn = _NEWBORN_BEFORE.search(text, max(0, match.start() - 20), match.start()) is not None
+        if opening and opening[-1] not in _OPENS_AFTER and opening[-1] != "," and not newborn:
             return False  # "jaundice on day 3 of life": then, not now
     if match.re is _PER_AGE and not match.group("old") and not match.group("sex"):
         return False  # "3/52" alone is a duration ("for 3/52"); "5/12 old" or "5/12, female" an age

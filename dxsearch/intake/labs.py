@@ -4,7 +4,10 @@ Why: a discharge summary states its abnormal results as a value with a flag, or 
 the analyte ("raised AFP", "CK was elevated"), and HPO names these findings in its own way ("Elevated
 circulating alkaline phosphatase concentration"). Only what the note itself says is off is read: a value
 without a flag needs a reference range, which depends on age, sex, method and laboratory, and is not
-guessed ("CK 18,000 U/L" stays not understood). The analyte's name is resolved as the FHIR reader resolves
+guessed ("CK 18,000 U/L" stays not understood). The exceptions are the few analytes with a published
+decision limit that holds whatever the laboratory, and the age and sex it applies to (:data:`VALUE_LIMITS`: a
+sweat chloride of 60 mmol/L or more is cystic fibrosis's diagnostic range at any age): a value beyond it names
+the finding without a flag. The analyte's name is resolved as the FHIR reader resolves
 an interpreted Observation (``directions.by_direction``: HPO's own phrasing), after the abbreviations notes use
 (:data:`LAB_NAMES`), or by :data:`LAB_TERMS` where HPO names the finding otherwise ("Hypoglycemia").
 
@@ -15,12 +18,13 @@ mention ("his brother's CK was raised" is family history); the account marks it 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Literal
 
 from dxsearch.intake.directions import by_direction
 from dxsearch.knowledge.term_lookup import Candidate, TermLookup
 
-__all__ = ["LAB_NAMES", "LAB_TERMS", "lab_candidates"]
+__all__ = ["LAB_NAMES", "LAB_TERMS", "VALUE_LIMITS", "ValueLimit", "lab_candidates"]
 
 Direction = Literal["high", "low"]
 
@@ -115,13 +119,91 @@ _PATTERNS = (
 )
 
 
-def lab_candidates(text: str, lookup: TermLookup) -> list[Candidate]:
-    """``(start, end, term)`` for each result the note flags off, whose analyte names a finding one way.
+@dataclass(frozen=True, slots=True)
+class ValueLimit:
+    """A decision limit: a value above it (or at it, ``inclusive``) is the finding ``term``, in one of ``units``
+    (as written, lower case; ``""``: no unit written, the one the limit is stated in), from ``min_months`` of age."""
+
+    term: str
+    limit: float
+    inclusive: bool
+    units: frozenset[str]
+    min_months: float = 0
+
+
+_PER_LITRE_MICROGRAMS = frozenset({"", "ng/ml", "µg/l", "μg/l", "ug/l", "mcg/l"})
+#: Analytes whose value alone names a finding, by a cut-off that holds whatever the laboratory and for every age and
+#: sex it is given for; never a laboratory's reference range, which is not guessed. Each with its source.
+VALUE_LIMITS: dict[str, ValueLimit] = {
+    # Sweat chloride >= 60 mmol/L is the diagnostic range of cystic fibrosis at every age (CF Foundation consensus,
+    # Farrell et al., J Pediatr 2017;181S:S4-S15); 30-59 is intermediate and names nothing here.
+    "sweat chloride": ValueLimit("HP:0012236", 60, True, frozenset({"", "mmol/l", "meq/l"})),  # Elevated sweat chloride
+    # Transferrin saturation > 45% is raised (EASL clinical practice guidelines on HFE hemochromatosis, J Hepatol
+    # 2010;53:3-22; AASLD 2011 uses >= 45%); newborns' runs higher, so from 1 year of age.
+    "transferrin saturation": ValueLimit("HP:0012463", 45, False, frozenset({"%", ""}), 12),
+    # Ferritin > 1000 ug/L: the threshold of iron overload's organ damage (EASL 2010, as above), above the upper
+    # reference limit of every age and sex (adult men ~300-400, neonates ~600 ug/L); a value between a laboratory's
+    # limit and this one is not judged. ng/mL is ug/L.
+    "ferritin": ValueLimit("HP:0003281", 1000, False, _PER_LITRE_MICROGRAMS),  # Increased circulating ferritin
+}
+#: How notes write the analytes of :data:`VALUE_LIMITS`.
+_LIMIT_NAMES: dict[str, str] = {
+    "sweat chloride": "sweat chloride",
+    "sweat cl": "sweat chloride",
+    "sweat test": "sweat chloride",
+    "sweat chloride test": "sweat chloride",
+    "transferrin saturation": "transferrin saturation",
+    "transferrin sat": "transferrin saturation",
+    "tf sat": "transferrin saturation",
+    "tsat": "transferrin saturation",
+    "iron saturation": "transferrin saturation",
+    "ferritin": "ferritin",
+    "serum ferritin": "ferritin",
+    "s-ferritin": "ferritin",
+}
+_LIMIT_NAME = "|".join(re.escape(name).replace(r"\ ", r"\s+") for name in sorted(_LIMIT_NAMES, key=len, reverse=True))
+#: "sweat chloride 78 mmol/L", "Transferrin saturation: 85%", "ferritin was 2,400", "ferritin > 2000 ng/mL".
+_LIMIT_VALUE = re.compile(
+    rf"\b(?P<name>{_LIMIT_NAME})\b(?:\s+(?:level|levels|concentration|value|result)\b)?"
+    r"\s*(?::|=|\bof\b|\b(?:was|is|were|are)\b)?\s*(?P<cmp>[<>≤≥~]=?)?\s*"
+    r"(?P<value>\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?)"
+    r"(?:\s*(?P<unit>mmol/l|meq/l|%|ng/ml|[µμu]g/l|mcg/l|pmol/l|[a-z]+/[a-z]+)(?![\w/]))?",
+    re.IGNORECASE,
+)
+#: After a value: a flag of its own (read by the flagged pattern, or said normal), a range or a change ("-> 800").
+_NOT_ALONE = re.compile(r"\s*(?:\(|(?:-|–|→|->|to)\s*\d)", re.IGNORECASE)
+
+
+def _limit_candidates(text: str, age_months: float | None) -> list[Candidate]:
+    """``(start, end, term)`` for each value of :data:`VALUE_LIMITS` beyond its limit, with no flag of its own.
+
+    "<" says nothing of a value above a limit, so is not read; ">" beyond it is. Where the note's age is below the
+    limit's, or a unit is not the limit's, nothing is read. The span ends on the value's last word (its unit's
+    letters, or its digits: "85%" ends at "85").
+    """
+    found: list[Candidate] = []
+    for match in _LIMIT_VALUE.finditer(text):
+        limit = VALUE_LIMITS[_LIMIT_NAMES[" ".join(match.group("name").lower().split())]]
+        unit = (match.group("unit") or "").lower()
+        if unit not in limit.units or match.group("cmp") in ("<", "<=", "≤") or _NOT_ALONE.match(text, match.end()):
+            continue
+        if age_months is not None and age_months < limit.min_months:
+            continue
+        value = float(match.group("value").replace(",", ""))
+        if value > limit.limit or (limit.inclusive and value == limit.limit):
+            end = match.end("unit") if unit[-1:].isalpha() else match.end("value")
+            found.append((match.start("name"), end, limit.term))
+    return found
+
+
+def lab_candidates(text: str, lookup: TermLookup, age_months: float | None = None) -> list[Candidate]:
+    """``(start, end, term)`` for each result the note flags off, whose analyte names a finding one way, and each
+    value beyond a decision limit (:data:`VALUE_LIMITS`; ``age_months``, the patient's, if known).
 
     A span starts on the analyte's first word and ends on a word ("ALP 850 (high": the finding's label closes
     the bracket), as every span the dictionary's reading takes does.
     """
-    found: list[Candidate] = []
+    found: list[Candidate] = _limit_candidates(text, age_months)
     for number, pattern in enumerate(_PATTERNS):
         for match in pattern.finditer(text):
             direction = _FLAGS[match.group("flag").lower()]

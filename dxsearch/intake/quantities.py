@@ -1,4 +1,4 @@
-"""Findings a note states as numbers: growth against the population, milestones by age, IQ.
+"""Findings a note states as numbers: growth against the population, milestones by age, IQ, counts.
 
 Why: clinical descriptions often give the measurement, not the word for it. "Head circumference 42 cm
 (-3 SD)" is microcephaly, "walked at 3 years" a delayed ability to walk, "full-scale IQ 55" a mild
@@ -11,7 +11,10 @@ A number is read only when it says which side of the mean it is on and belongs t
 body measurement: "within 2 SD", "± 2 SD", ranges ("-1 to -2 SD"), a change without a sign ("dropped by
 2.5 SD"), another body part's length ("palpebral fissure length"), a relative's or a target height are
 not read. A measurement followed over time is read at its last value ("OFC -2.4 SD at birth, now 0 SD"
-names nothing). Each reading is a ``Candidate`` (a span of the note and an HPO id) handed to the
+names nothing). A count before a plural finding HPO has a "Multiple X" term of is that term when it says as
+many as the term's definition asks for (:func:`count_candidates`: ">6 cafe-au-lait macules", "6 or more CALMs" are
+Multiple cafe-au-lait spots, six or more by its definition; "3 cafe-au-lait macules" stays the spot). Each reading
+is a ``Candidate`` (a span of the note and an HPO id) handed to the
 dictionary's reading (``TermLookup.mentions``), which decides its assertion as for any mention
 ("his brother walked at 3 years" is family history, "if not walking by 18 months" uncertain).
 """
@@ -23,9 +26,9 @@ from collections.abc import Callable
 from typing import Literal
 
 from dxsearch.intake.demographics import RELATIVE
-from dxsearch.knowledge.term_lookup import Candidate
+from dxsearch.knowledge.term_lookup import Candidate, TermLookup
 
-__all__ = ["REACHED_BY_MONTHS", "quantity_candidates"]
+__all__ = ["REACHED_BY_MONTHS", "count_candidates", "quantity_candidates"]
 
 MICROCEPHALY, MACROCEPHALY = "HP:0000252", "HP:0000256"
 SHORT_STATURE, TALL_STATURE = "HP:0004322", "HP:0000098"
@@ -384,3 +387,46 @@ def _iq(text: str) -> list[Candidate]:
 
 
 _READERS: tuple[Callable[[str], list[Candidate]], ...] = (_growth, _milestones, _not_yet, _iq)
+
+
+_COUNT_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9}
+_COUNT_WORDS |= {"ten": 10, "eleven": 11, "twelve": 12, "twenty": 20}
+#: A count, and how it says the fewest: "more than 6", "over six", ">6" (one more than the number), "at least 6",
+#: "≥6", "6+", "6 or more" (the number), "6" (the number). The span starts on the count's first word (a sign is no
+#: word of the reading); the phrase counted follows it.
+_COUNT = re.compile(
+    r"(?:(?P<above>\bmore\s+than|\bover|>)|(?P<least>\bat\s+least|≥|>=))?\s*"
+    rf"\b(?P<number>\d{{1,3}}|{'|'.join(_COUNT_WORDS)})\b(?![.,]\d)"
+    r"(?P<plus>\+|\s+or\s+more\b)?[ \t]+",
+    re.IGNORECASE,
+)
+#: Words right before a number that make it no count: "type 2 ...", "grade 3 ...", "day 6 ...", "aged 6 ...".
+_NOT_A_COUNT_BEFORE = re.compile(
+    r"\b(?:type|grade|stage|class|level|group|phase|score|day|week|month|year|age|aged|at|since|for|by)\s*$",
+    re.IGNORECASE,
+)
+
+
+def count_candidates(text: str, lookup: TermLookup) -> list[Candidate]:
+    """``(start, end, term)`` for each count of a finding that makes it HPO's "Multiple X" (:meth:`TermLookup.
+    counted_term`): the count says at least as many as the term asks for (two, or what its definition states), as a
+    bound ("more than six", ">6", "6 or more", "at least 6", "6+"), or as a number where the definition states one
+    ("6 cafe-au-lait macules")."""
+    found: list[Candidate] = []
+    for match in _COUNT.finditer(text):
+        if _NOT_A_COUNT_BEFORE.search(text, max(0, match.start() - 12), match.start()):
+            continue
+        said = match.group("number").lower()
+        number = int(said) if said.isdigit() else _COUNT_WORDS[said]
+        fewest_said = number + 1 if match.group("above") else number
+        counted = lookup.counted_term(text, match.end())
+        if counted is None or fewest_said < counted[2]:
+            continue
+        if not (match.group("above") or match.group("least") or match.group("plus")) and not counted[3]:
+            # "two lipomas were excised": a number alone counts what was found; it makes "Multiple X" only where
+            # HPO defines that by a count ("six or more cafe-au-lait spots"), which it then meets.
+            continue
+        # the span starts on the count's first word: a sign (">6", "≥6") is no word of the reading
+        start = match.start() + len(match.group()) - len(match.group().lstrip(" \t>≥="))
+        found.append((start, counted[0], counted[1]))
+    return found

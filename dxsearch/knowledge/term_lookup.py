@@ -658,6 +658,8 @@ class TermLookup:
         #: that lies below it: ("bilateral", Cryptorchidism) is Bilateral cryptorchidism, so "bilateral
         #: undescended testes" and "bilateral SNHL" read as written. Below it only: "left diaphragmatic hernia"
         #: is an hp.obo synonym of Aplasia of the left hemidiaphragm, no kind of Congenital diaphragmatic hernia.
+        #: "Multiple" is exempt: "multiple X" is more than one X wherever HPO files it (Multiple lipomas is no child
+        #: of Lipoma), so "several lipomas" reads it.
         self._qualified: dict[tuple[str, str], str] = {}
         for key, entry in self._entries.items():
             qualifier, _, rest = key.partition(" ")
@@ -667,9 +669,20 @@ class TermLookup:
                 and entry.tier != _TIER_ABBREVIATION
                 and inner.tier != _TIER_ABBREVIATION
                 and inner.term_id != entry.term_id
-                and inner.term_id in knowledge.ancestors(entry.term_id)
+                and (qualifier == "multiple" or inner.term_id in knowledge.ancestors(entry.term_id))
             ):
                 self._qualified.setdefault((qualifier, inner.term_id), entry.term_id)
+        #: The fewest a count must say for a "Multiple X" term: what its definition states ("The presence of six or
+        #: more cafe-au-lait spots": 6; "two or more", "more than one"), else two. "2 cafe-au-lait macules" is not
+        #: Multiple cafe-au-lait spots, whose definition asks for six.
+        #: Only terms HPO names "Multiple X" are counted (:meth:`counted_term`): "3 respiratory infections" says how
+        #: many, not that they recur (Recurrent respiratory infections), nor are 2 fractures Recurrent fractures.
+        self._fewest: dict[str, tuple[int, bool]] = {}  # term -> (fewest, whether its definition states it)
+        for (qualifier, _), term_id in self._qualified.items():
+            text = knowledge.term_text(term_id) if qualifier == "multiple" else None
+            if text is not None and knowledge.term_name(term_id).casefold().startswith("multiple "):
+                stated = _fewest_said(text.definition or "")
+                self._fewest[term_id] = (stated, True) if stated is not None else (2, False)
         #: Keys two terms claim equally (e.g. "asd"); left out rather than guessed.
         self.ambiguous: frozenset[str] = frozenset(ambiguous)
         # Code of another terminology (SNOMED:…, UMLS:…, ICD10:…) -> the one phenotype term hp.obo cross-references.
@@ -977,11 +990,22 @@ class TermLookup:
                     said = "absent"  # "his gait is not ataxic"
                 if said == "present" and _QUERIED.search(text, max(0, first.start - 40), first.start):
                     said = "uncertain"  # "?ectopia lentis", "(?CVI)", "?intestinal ganglioneuromatosis": a query
-                post = _cue_after(tokens, end, _POST_CUES_LONGEST_FIRST)
-                if post and "(" in text[last.end : tokens[end][0].start]:
+                if said == "present" and self._after_versus(text, tokens, i):
+                    said = "uncertain"  # "?Parkinson disease vs drug-induced parkinsonism": the other side of one
+                # "Ptosis (R > L) - absent now": a bracket of sides is part of the mention, not an item of its own
+                side = _side_bracket(text, tokens, end)
+                post = _cue_after(tokens, end + side, _POST_CUES_LONGEST_FIRST)
+                if post and not side and "(" in text[last.end : tokens[end][0].start]:
                     post = 0  # "Marked hypotonia (absent reflexes)": a bracket opens an item of its own
-                if said == "present" and (post or _CHECKLIST_NO.match(text, last.end)):
+                post += side if post else 0
+                if said == "present" and post and _was_there(tokens, end + post):
+                    said = "historical"  # "absent now, was present at birth": it was there and is gone
+                elif said == "present" and (post or _CHECKLIST_NO.match(text, last.end)):
                     said = "absent"
+                answer = _QUERY_ANSWERED.match(text, last.end) if said == "present" else None
+                if answer is not None:
+                    # "Hypertelorism? Possibly.", "Seizures?": a query after it, unless answered ("Ptosis? No.")
+                    said = "absent" if answer.group("no") else "present" if answer.group("yes") else "uncertain"
                 unsure = (
                     _cue_after(tokens, end, _POST_UNCERTAIN, across_commas=True)
                     or _cue_after(tokens, end, _POST_TESTED)
@@ -1083,6 +1107,26 @@ class TermLookup:
             if j >= len(tokens) or tokens[j][0].norm not in _MODIFIERS:
                 return None
         return None
+
+    def _after_versus(self, text: str, tokens: list[tuple[_Token, bool]], i: int) -> bool:
+        """Whether a mention starting at token ``i`` is the second side of a differential whose first side names no
+        term ("?Parkinson disease vs drug-induced parkinsonism", "benign macrocephaly versus hydrocephalus"): "vs"
+        right before it, or before a modifier or a hyphenated word joined to it ("drug-induced"), within its
+        clause and after words of the first side, which are no modifier ("mild versus severe ID" doubts the
+        degree, not the finding). A first side that is a mention makes the second uncertain itself
+        (:meth:`_versus`)."""
+        j = i - 1
+        while j > 0 and i - j <= _VERSUS_REACH and not tokens[j + 1][1]:
+            token = tokens[j][0]
+            if token.norm in _VERSUS:
+                # "mild versus severe intellectual disability", "unilateral vs bilateral": a degree or a side in
+                # doubt, not the finding
+                return tokens[j - 1][0].norm not in _MODIFIERS
+            hyphenated = "-" in (text[token.end : tokens[j + 1][0].start], text[tokens[j - 1][0].end : token.start])
+            if token.norm not in _MODIFIERS and not hyphenated:
+                return False
+            j -= 1
+        return False
 
     def _list_item_at(self, tokens: list[tuple[_Token, bool]], i: int) -> bool:
         """Whether a list item starts at ``i`` (after a comma): a term, alone up to the next comma, "and",
@@ -1209,14 +1253,34 @@ class TermLookup:
         """A qualifier before a phrase, read as the term the qualifier and another name of the phrase's term make:
         "bilateral undescended testes" is Bilateral cryptorchidism, "bilateral SNHL" Bilateral sensorineural
         hearing impairment, "severe GDD" Severe global developmental delay. Only where that term exists; else
-        the phrase alone is read at the next word."""
-        if tokens[i][0].norm not in _QUALIFIERS or i + 1 >= len(tokens) or tokens[i + 1][1]:
+        the phrase alone is read at the next word. A word for many before a plural is "multiple" (:data:`_MANY`:
+        "numerous cafe-au-lait spots" is Multiple cafe-au-lait spots; a count in numbers is read by
+        ``dxsearch.intake.quantities`` through :meth:`counted_term`)."""
+        many = tokens[i][0].norm in _MANY - {"multiple"}  # "numerous", "several": many of what follows
+        qualifier = "multiple" if many else tokens[i][0].norm
+        if qualifier not in _QUALIFIERS or i + 1 >= len(tokens) or tokens[i + 1][1]:
             return None
         inner = self._literal_match(tokens, i + 1)
-        if inner is None:
+        if inner is None or (many and not _plural(tokens[inner[0] - 1][0])):
             return None
-        qualified = self._qualified_term(tokens[i][0].norm, inner[1])
+        qualified = self._qualified_term(qualifier, inner[1])
         return (inner[0], qualified) if qualified is not None else None
+
+    def counted_term(self, text: str, start: int) -> tuple[int, str, int, bool] | None:
+        """The "Multiple X" term a count before the phrase at ``start`` in ``text`` would read, as ``(end of the
+        phrase, term, the fewest the term asks for, whether its definition states that number)``; ``None`` unless
+        the phrase names, plural, a term HPO has a "Multiple X" of ("cafe-au-lait macules": Multiple cafe-au-lait
+        spots, six at least, as its definition says; "lipomas": Multiple lipomas, two, the definition saying none).
+        """
+        tokens = [(token, False) for token in _tokens(text[start : start + _COUNTED_WINDOW])]
+        match = self._literal_match(tokens, 0) if tokens and tokens[0][0].start == 0 else None
+        if match is None or not _plural(tokens[match[0] - 1][0]):
+            return None
+        counted = self._qualified_term("multiple", match[1])
+        fewest = self._fewest.get(counted) if counted is not None else None
+        if counted is None or fewest is None:
+            return None
+        return start + tokens[match[0] - 1][0].end, counted, fewest[0], fewest[1]
 
     def unknown_words(self, text: str) -> list[tuple[int, int]]:
         """Spans of the words of ``text`` no name or synonym of the dictionary uses, and of numbers of 3+ digits.
@@ -1641,6 +1705,54 @@ _POST_TESTED: tuple[tuple[str, ...], ...] = (
     ("screening",),
     ("referral",),
 )
+#: A query mark right after a mention, touching it ("Hypertelorism?", "(ptosis?)"; "hypotonia ? cause" queries the
+#: cause, "hypotonia ?CVI" the CVI), and the answer after it, if any: "yes" keeps it the patient's, "no" denies it;
+#: without one (or "possibly"), it is asked, not stated.
+_QUERY_ANSWERED = re.compile(
+    r"\)?\?(?!\w)[ \t]*(?:[-:(][ \t]*)?"
+    r"(?:(?P<yes>yes|y|present|confirmed|positive|\+)(?![\w+])|(?P<no>no|none|absent|negative|n)(?!\w))?",
+    re.IGNORECASE,
+)
+#: A bracket of sides right after a mention: "(R > L)", "(L)", "(bilateral)", "(right and left)".
+_SIDE_BRACKET = re.compile(
+    r"\s*\(\s*(?:(?:r|l|rt|lt|right|left|bilateral|bilat|both|sides?)\b\.?|[<>=,/&]|and\b|\s)+\)", re.IGNORECASE
+)
+
+
+def _side_bracket(text: str, tokens: list[tuple[_Token, bool]], end: int) -> int:
+    """How many tokens a bracket of sides right after a mention ending at token ``end`` holds ("Ptosis (R > L)"),
+    else 0: the words after it ("- absent now") are said of the mention as if the bracket were not there."""
+    if end >= len(tokens):
+        return 0
+    start = tokens[end - 1][0].end
+    bracket = _SIDE_BRACKET.match(text, start)
+    if bracket is None:
+        return 0
+    inside = 0
+    while end + inside < len(tokens) and tokens[end + inside][0].end <= bracket.end():
+        inside += 1
+    return inside
+
+
+#: Words after an absence that date it now, so the finding was there before: "absent now", "now resolved".
+_NOW = frozenset({"now", "currently"})
+#: ... or that say, next, it was there in the past: "absent, was present at birth", "absent now but was present".
+_WAS_THERE = frozenset({("was", "present"), ("were", "present"), ("wa", "present"), ("previously", "present")})
+#: Words that may join the absence to what says it was there: "absent now, but was present at birth".
+_JOINING_THEN = frozenset({"but", "though", "although", "and", "yet"})
+
+
+def _was_there(tokens: list[tuple[_Token, bool]], j: int) -> bool:
+    """Whether the words from token ``j``, after an absence said of a mention, say it was there before: "now" right
+    after it ("Ptosis - absent now"), or "was present" next ("absent, was present at birth"), not another mention's
+    ("scoliosis absent, kyphosis was present" leaves the scoliosis absent)."""
+    if j < len(tokens) and tokens[j][0].norm in _NOW:
+        return True
+    while j < len(tokens) and tokens[j][0].norm in _JOINING_THEN:
+        j += 1
+    return tuple(token.norm for token, _ in tokens[j : j + 2]) in _WAS_THERE
+
+
 #: After a mention, words that say it is over: "Asthma resolved", "neonatal hypoglycaemia, resolved"; and treated
 #: away: "TOF repaired", "VSD closed surgically", "cleft palate corrected". Held as normalised tokens, as the reading
 #: compares them ("excised" is "excized": written by hand, it never matched).
@@ -1747,6 +1859,40 @@ _QUALIFIERS = frozenset(
     # "multiple cafe-au-lait macules": Multiple cafe-au-lait spots, which next steps would otherwise ask about
     | {"multiple"}
 )
+#: Words that say there are many of a finding: "numerous cafe-au-lait spots", "several lipomas".
+_MANY = frozenset({"multiple", "numerous", "several", "many", "countless", "innumerable", "myriad"})
+#: Numbers in words a definition states its fewest with: "The presence of six or more cafe-au-lait spots".
+_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
+_NUMBER_WORDS |= {"nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20}
+#: Characters of a phrase after a count that :meth:`TermLookup.counted_term` reads.
+_COUNTED_WINDOW = 200
+
+
+#: "six or more", "two or more", "at least two", "more than one" in a definition: the fewest it asks for.
+_FEWEST = re.compile(
+    rf"\b(?:(?P<n>\d+|{'|'.join(_NUMBER_WORDS)})\s+or\s+more|at\s+least\s+(?P<least>\d+|{'|'.join(_NUMBER_WORDS)})"
+    rf"|more\s+than\s+(?P<than>\d+|{'|'.join(_NUMBER_WORDS)}))\b",
+    re.IGNORECASE,
+)
+
+
+def _fewest_said(definition: str) -> int | None:
+    """The fewest a term's definition asks for ("The presence of six or more cafe-au-lait spots": 6), else ``None``."""
+    match = _FEWEST.search(definition)
+    if match is None:
+        return None
+    said = match.group("n") or match.group("least") or match.group("than")
+    number = int(said) if said.isdigit() else _NUMBER_WORDS[said.lower()]
+    return number + 1 if match.group("than") else number
+
+
+def _plural(token: _Token) -> bool:
+    """Whether a finding's last word is written plural ("macules", "CALMs", "neurofibromata"): a count before a
+    singular is something else ("6 cm cafe-au-lait macule" holds no count of spots; "several lipoma" none)."""
+    raw = token.raw.casefold().replace("'", "").replace("’", "")
+    return raw != token.norm and (raw.endswith(("s", "ata", "ae")) or _singular(raw) != raw)
+
+
 #: Words a bag match retries without: a degree or a side no term names.
 _READ_PAST = _DEGREE_ADVERBS | _SIDES
 #: Most words of a list item that names no term, through which a negation's list still runs.
@@ -1754,6 +1900,8 @@ _LIST_ITEM_WORDS = 2
 _NARROW_CUE_SET = frozenset(_NARROW_CUES)
 #: Words that join the two sides of a differential: "seizures vs syncope" ("vs." too: :func:`_sentences`).
 _VERSUS = frozenset({"vs", "versus"})
+#: Most words between "vs" and the mention it opens: "vs drug-induced parkinsonism", "versus mild splenomegaly".
+_VERSUS_REACH = 3
 #: Words a mention may open with, through which a hedge's scope or a differential's other side runs on: "likely mild
 #: hepatomegaly", "presumed bilateral SNHL", "hepatomegaly vs mild splenomegaly".
 _MODIFIERS = _QUALIFIERS | _DEGREE_ADVERBS | _SIDES
@@ -1910,8 +2058,14 @@ _READING_WORDS = frozenset(
     | {word for cue in (*_POST_CUES, *_PSEUDO_CUES) for word in cue}
     | set(_ADJACENT_CUES)
     | {*RELATIVES, *_RELATIVE_VERBS, *_CONJUNCTIONS, *_ARTICLES, *COPULAS, *_SIDES, *_QUALIFIERS, *_DEGREE_ADVERBS}
-    | {*_INVESTIGATIONS, *_PATIENT_SUBJECTS, *_CLAUSE_BREAKERS}
+    | {*_INVESTIGATIONS, *_PATIENT_SUBJECTS, *_CLAUSE_BREAKERS, *_VERSUS}
 )
+
+
+def reading_word(word: str) -> bool:
+    """Whether the reading itself uses ``word`` (a cue, a relative, a side, an investigation: "PMH", "MRI", "no"):
+    a word beside a term that says how it is meant, never one left unread."""
+    return _normalise_word(word) in _READING_WORDS
 
 
 def _possessive(token: _Token, text: str) -> bool:
@@ -2007,6 +2161,11 @@ def lookup_key(knowledge: HpoKnowledge) -> str:
 _EVERYDAY_WORDS = frozenset({"fall", "blood spot"})
 
 
+#: Abbreviations of findings read as spelled, beside :data:`CLINICAL_ABBREVIATIONS` (where they belong; kept here
+#: until that table takes them): "CALMs", cafe-au-lait macules, as NF1 notes count them ("6 or more CALMs").
+NOTE_ABBREVIATIONS: dict[str, str] = {"CALM": "HP:0000957"}  # Cafe-au-lait spot
+
+
 @lru_cache(maxsize=1)
 def get_term_lookup() -> TermLookup:
     """The process-wide ``TermLookup`` over ``get_hpo_knowledge()``, built on first call (or read back from the
@@ -2018,7 +2177,7 @@ def get_term_lookup() -> TermLookup:
         lambda: TermLookup(
             knowledge,
             extra=FINDING_PHRASES,
-            abbreviations=CLINICAL_ABBREVIATIONS,
+            abbreviations={**CLINICAL_ABBREVIATIONS, **NOTE_ABBREVIATIONS},
             dropped_abbreviations={*AMBIGUOUS_ABBREVIATIONS, *NOT_FINDINGS},
         ),
     )
@@ -2065,6 +2224,7 @@ __all__ = [
     "TermLookup",
     "get_term_lookup",
     "normalise",
+    "reading_word",
     "resolve_findings",
     "said_of_a_relative",
 ]

@@ -44,3 +44,43 @@ def test_cp_beside_heart_or_breathing_is_chest_pain_beside_the_nervous_system_ce
 
 def test_on_ra_is_room_air() -> None:
     assert not any(words == "RA" for _, words, _ in read("Floppy infant, joint laxity, sats 96% on RA."))
+
+
+NAUSEA, VOMITING, DIARRHEA, HEADACHE, DYSPNEA = "HP:0002018", "HP:0002013", "HP:0002014", "HP:0002315", "HP:0002094"
+
+
+def test_symptom_initials_are_read_letter_by_letter() -> None:
+    """A user test (2026-11-28): "N/V" and "n/v/d" were in no part of the account; each letter is its symptom."""
+    assert read("Seizures, N/V.")[1:] == [(NAUSEA, "N", "present"), (VOMITING, "V", "present")]
+    assert read("Seizures, n/v/d.")[1:] == [
+        (NAUSEA, "n", "present"),
+        (VOMITING, "v", "present"),
+        (DIARRHEA, "d", "present"),
+    ]
+    assert read("No N/V. D&V for 2 days.") == [
+        (NAUSEA, "N", "absent"),
+        (VOMITING, "V", "absent"),
+        (DIARRHEA, "D", "present"),
+        (VOMITING, "V", "present"),
+    ]
+
+
+def test_initials_that_are_no_symptoms_are_not_read() -> None:
+    """A limb's neurovascular status, mixed case, letters without vomiting, a path: nothing is read."""
+    for note in ("Distal N/V intact.", "Seizures, N/v.", "Seizures, N/D.", "See notes/v/d2."):
+        assert not any(term in (NAUSEA, VOMITING, DIARRHEA) for term, _, _ in read(note)), note
+
+
+def test_ha_is_a_headache_beside_the_symptoms_of_a_history_and_nothing_alone_or_beside_hearing() -> None:
+    """ "4yo with N/V and HA x3 days" read only the age; "HA" beside hearing is a hearing aid, alone anything."""
+    note = "4yo with N/V and HA x3 days, photophobia. SOB."
+    assert read(note) == [
+        (NAUSEA, "N", "present"),
+        (VOMITING, "V", "present"),
+        (HEADACHE, "HA", "present"),
+        ("HP:0000613", "photophobia", "present"),
+        (DYSPNEA, "SOB", "present"),
+    ]
+    assert (HEADACHE, "HA", "absent") in read("Denies HA, CP, SOB. Palpitations.")
+    for unread in ("HA.", "Bilateral SNHL, wears HAs."):
+        assert not any(words.startswith("HA") for _, words, _ in read(unread)), unread

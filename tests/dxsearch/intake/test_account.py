@@ -551,15 +551,36 @@ def test_a_denied_family_history_is_nobodys_finding_and_every_member_of_its_list
         ("Marfan syndrome", NO_TERM),
         ("sudden cardiac death", DENIED_OF_A_RELATIVE),
     ]
-    # A clause after "and" is no list member: only whole segments that name nothing are listed for it.
+    # A clause after "and" is no list member; its words no reading uses are listed as such (they vanished before).
     clause = "Seizures began at 6 months and valproate was given."
-    assert read_text(clause, get_term_lookup(), get_hpo_knowledge()).not_understood == ()
+    missed = read_text(clause, get_term_lookup(), get_hpo_knowledge()).not_understood
+    assert [(clause[n.span[0] : n.span[1]], n.reason) for n in missed if n.span] == [("valproate", NO_TERM)]
     # In a findings list, as in a note.
     items = read(
         CaseInput(findings=(FindingInput(label="Seizures"), FindingInput(label="No family history of sudden death")))
     )
     assert [(n.path, n.reason) for n in items.account.not_understood] == [("findings[1]", DENIED_OF_A_RELATIVE)]
     assert [f.hpo_id for f in items.case.findings] == [SEIZURE]
+
+
+@pytest.mark.parametrize(
+    ("note", "listed"),
+    [
+        # A user test (2026-11-28): words beside what was read in their segment vanished ("4yo with N/V and HA x3
+        # days": only the age was read); letters joined by slashes were no words at all ("Seizures, X/Y.").
+        ("4yo with URI and HA x3 days.", ["URI and HA"]),
+        ("Seizures, X/Y.", ["X/Y"]),
+        ("Hypotonia noted by Dr Smith on valproate.", ["Dr Smith on valproate"]),
+        ("?Parkinson disease vs drug-induced parkinsonism", ["Parkinson disease vs drug-induced"]),
+        # ... while words that say how a finding is meant are no item of their own
+        ("Marked hypotonia and mild ptosis since birth were noted at 3 months.", []),
+        ("Hypertelorism? Possibly.", []),
+    ],
+)
+def test_words_nothing_read_beside_what_was_read_are_listed(note: str, listed: list[str]) -> None:
+    reading = read_text(note, get_term_lookup(), get_hpo_knowledge(), get_second_reader())
+    assert [note[n.span[0] : n.span[1]] for n in reading.not_understood if n.span] == listed
+    assert all(n.reason == NO_TERM for n in reading.not_understood)
 
 
 def test_modifiers_listed_before_one_head_are_one_item_of_several_terms() -> None:

@@ -124,6 +124,12 @@ def test_every_note_segment_is_mapped_or_not_understood_and_no_words_are_kept(
         assert bool(covering) != bool(listed), (note, segment)  # exactly one of the two
     for span in used + missed:
         assert 0 <= span[0] < span[1] <= len(note)
+    # Nor is a word no HPO name and no cue uses dropped: it is read, or inside a span listed as not understood,
+    # whether or not something else of its segment was read ("4yo with N/V and HA" read only the age).
+    covered = used + missed + reading.demographics.spans
+    for start, end in get_term_lookup().unknown_words(note):
+        if not any(c.isdigit() for c in note[start:end]):
+            assert any(a <= start and end <= b for a, b in covered), (note, note[start:end])
     entries: list[MappedItem | NotUnderstood] = [*reading.mapped, *reading.not_understood]
     assert all(entry.given is None for entry in entries)
 

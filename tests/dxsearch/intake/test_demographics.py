@@ -29,7 +29,8 @@ from dxsearch.intake.demographics import check_age, read_demographics
             "Girl",
         ),
         ("Cardiology referral\nGirl, 7 years. Two episodes of collapse", "P7Y", "female", "7 years", "Girl"),
-        ("Postnatal ward review - Baby girl, day 2\nAntenatal scan", "P2D", "female", "day 2", "girl"),
+        # day 1 of life is the day of birth: on day 2 the baby is a day old
+        ("Postnatal ward review - Baby girl, day 2\nAntenatal scan", "P1D", "female", "day 2", "girl"),
         ("Re: Ethan, aged 2 years 8 months (boy)\nEthan was referred", "P2Y8M", "male", "aged 2 years 8 months", "boy"),
         ("Dear Dr Singh, I reviewed Mr Edwards, now 58, with a 6-year history", "P58Y", "male", "58", "Mr"),
         (
@@ -143,7 +144,7 @@ def test_check_age_refuses_what_is_no_age(age: str) -> None:
         ("D/C summary. 81M. Active problems: COPD.", "P81Y", "male"),
         ("ROS/Exam, adolescent female, 16:", "P16Y", "female"),
         ("Examination (infant, 5/12, female):", "P5M", "female"),
-        ("NICU consult\nBaby girl, day 3 of life, term.", "P3D", "female"),
+        ("NICU consult\nBaby girl, day 3 of life, term.", "P2D", "female"),
         ("Newborn examination, day 1, male: flat facial profile.", "P0D", "male"),
         ("Apgars 8, 9 at birth. Seizures, 3 episodes. Seizures for 3/52.", None, None),
         ("Term female, 3.4 kg.", None, "female"),  # a birth weight, not an age of 3 years
@@ -153,7 +154,7 @@ def test_check_age_refuses_what_is_no_age(age: str) -> None:
         ("Mr D. Kowalski | 42 | M", "P42Y", "male"),
         ("Amira K.  -  2 y 9 m  -  F", "P2Y9M", "female"),
         ("Re: Ethan R (age 10, male). He was jaundiced as a neonate.", "P10Y", "male"),
-        ("DOL 1, term male", "P1D", "male"),
+        ("DOL 1, term male", "P0D", "male"),
         ("Age at assessment: 4y 1m", "P4Y1M", None),
         # From a code review: another's age, a count, a device, an event; a no-break space before the months.
         ("Examined today. Fractures (2), blue sclerae. He is 9 years old.", "P9Y", None),
@@ -171,5 +172,28 @@ def test_check_age_refuses_what_is_no_age(age: str) -> None:
     ],
 )
 def test_the_patients_age_among_other_ages(text: str, age: str | None, sex: str | None) -> None:
+    read = read_demographics(text)
+    assert (read.age, read.sex) == (age, sex)
+
+
+@pytest.mark.parametrize(
+    ("text", "age", "sex"),
+    [
+        # A user test (2026-11-28): the sex, a comma, then "age" or "aged" and a number (years); both were listed as
+        # not understood ("Female, age 3."), or the age read without the sex ("Male, aged 45.").
+        ("Female, age 3.", "P3Y", "female"),
+        ("Male, aged 45.", "P45Y", "male"),
+        ("girl, age 3 years, with seizures", "P3Y", "female"),
+        ("Sex: female. Age: 3 years", "P3Y", "female"),
+        # ... and a newborn's day of life: day 1 is the day of birth, so on day 2 the baby is a day old; a day of
+        # life beside "newborn" says more than it ("Newborn girl day 2 of life" was P0D).
+        ("day 2 of life", "P1D", None),
+        ("Newborn girl day 2 of life", "P1D", "female"),
+        ("Baby boy, day 2 of life", "P1D", "male"),
+        ("DOL 0", "P0D", None),
+        ("Newborn boy with hypotonia.", "P0D", "male"),
+    ],
+)
+def test_a_sex_then_its_age_and_a_day_of_life(text: str, age: str, sex: str | None) -> None:
     read = read_demographics(text)
     assert (read.age, read.sex) == (age, sex)

@@ -65,3 +65,47 @@ def test_a_word_flag_needs_a_laboratory_analyte_and_a_long_run_of_letters_is_rea
     lookup = get_term_lookup()
     assert lab_candidates("Reduced hearing. Tone is low. The palate is high.", lookup) == []
     assert lab_candidates("a" + "1" * 50_000, lookup) == []
+
+
+@pytest.mark.parametrize(
+    ("note", "expected"),
+    [
+        # A user test (2026-11-28): values beyond a decision limit that holds whatever the laboratory, age and sex
+        # were not read without a flag; each is read from its value.
+        ("Sweat chloride 78 mmol/L.", [("HP:0012236", "Sweat chloride 78 mmol/L", "present", True)]),
+        ("Sweat test: 60 mmol/L.", [("HP:0012236", "Sweat test: 60 mmol/L", "present", True)]),  # 60 or more
+        ("Transferrin saturation 85%.", [("HP:0012463", "Transferrin saturation 85", "present", True)]),
+        ("Ferritin 2400.", [("HP:0003281", "Ferritin 2400", "present", True)]),
+        ("Ferritin 2,400 ng/mL.", [("HP:0003281", "Ferritin 2,400 ng/mL", "present", True)]),
+        ("His brother's ferritin was 3000 ug/L.", [("HP:0003281", "ferritin was 3000 ug/L", "family_history", True)]),
+        # within the limit, below it, in another unit, as a range or a change: nothing is judged
+        ("Sweat chloride 45 mmol/L.", []),
+        ("Transferrin saturation 45%.", []),
+        ("Ferritin 600 ug/L.", []),  # high for a woman in most laboratories, not beyond every limit
+        ("Ferritin <1000.", []),
+        ("Ferritin 2400 pmol/L.", []),
+        ("Ferritin 2400-3000.", []),
+        ("Ferritin 2400 -> 800 after venesection.", []),
+    ],
+)
+def test_a_value_beyond_a_decision_limit_is_read_without_a_flag(
+    note: str, expected: list[tuple[str, str, str, bool]]
+) -> None:
+    assert read(note) == expected
+
+
+def test_a_decision_limit_for_older_patients_is_not_applied_to_a_younger_one() -> None:
+    """Transferrin saturation runs higher in the newborn: its limit holds from 1 year of age."""
+    assert read("3-week-old boy. Transferrin saturation 85%.") == []
+    assert [m[0] for m in read("3-year-old boy. Transferrin saturation 85%.")] == ["HP:0012463"]
+
+
+def test_every_decision_limit_names_a_current_phenotype_term() -> None:
+    from dxsearch.intake.labs import VALUE_LIMITS
+
+    knowledge = get_hpo_knowledge()
+    names = {"sweat chloride": "Elevated sweat chloride", "transferrin saturation": "Elevated transferrin saturation"}
+    names["ferritin"] = "Increased circulating ferritin concentration"
+    for analyte, limit in VALUE_LIMITS.items():
+        assert knowledge.current_id(limit.term) == limit.term, analyte
+        assert knowledge.term_name(limit.term) == names[analyte]

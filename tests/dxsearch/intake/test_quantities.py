@@ -230,3 +230,32 @@ def test_an_examination_template_item_is_read_with_its_value() -> None:
         ("HP:0002240", "present"),  # Hepatomegaly
         ("HP:0002650", "absent"),  # a denial stays the dictionary's reading
     ]
+
+
+MULTIPLE_CALMS, CALM = "HP:0007565", "HP:0000957"
+
+
+@pytest.mark.parametrize(
+    ("note", "expected"),
+    [
+        # A user test (2026-11-28): counts of cafe-au-lait spots were read as a single spot. A count that says as
+        # many as HPO's "Multiple X" asks for is that term, read from a value (six or more, by the definition).
+        (">6 cafe-au-lait macules", [(MULTIPLE_CALMS, "6 cafe-au-lait macules")]),
+        ("more than six café-au-lait spots", [(MULTIPLE_CALMS, "more than six café-au-lait spots")]),
+        ("6 or more CALMs", [(MULTIPLE_CALMS, "6 or more CALMs")]),
+        ("At least 6 cafe au lait macules.", [(MULTIPLE_CALMS, "At least 6 cafe au lait macules")]),
+        ("≥6 CALMs; 6+ CALMs.", [(MULTIPLE_CALMS, "6 CALMs"), (MULTIPLE_CALMS, "6+ CALMs")]),
+        ("Six cafe-au-lait macules.", [(MULTIPLE_CALMS, "Six cafe-au-lait macules")]),
+        ("More than two lipomas.", [("HP:0001012", "More than two lipomas")]),  # Multiple lipomas
+        ("2 or more exostoses", [("HP:0002762", "2 or more exostoses")]),  # Multiple exostoses
+        # fewer than the definition asks, a number alone where it states none, a size, a type: the finding itself
+        ("3 cafe-au-lait macules", [(CALM, "cafe-au-lait macules")]),
+        ("Two lipomas were excised.", [("HP:0012032", "lipomas")]),
+        ("A 2 cm cafe-au-lait macule.", [(CALM, "cafe-au-lait macule")]),
+        ("Type 2 cafe-au-lait spots.", [(CALM, "cafe-au-lait spots")]),
+    ],
+)
+def test_a_count_reads_multiple_as_the_term_defines_it(note: str, expected: list[tuple[str, str]]) -> None:
+    reading = read_text(note, get_term_lookup(), get_hpo_knowledge(), get_second_reader())
+    assert [(m.hpo_id, note[m.span[0] : m.span[1]]) for m in reading.mapped if m.span] == expected
+    assert all(m.from_value == (m.hpo_id != CALM and m.hpo_id != "HP:0012032") for m in reading.mapped)

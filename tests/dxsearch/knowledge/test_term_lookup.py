@@ -993,3 +993,54 @@ def test_id_before_what_carries_an_identifier_is_no_intellectual_disability(look
         assert lookup.mentions(text) == [], text
     read = lookup.mentions("GDD/ID. ID band on. Severe ID.")
     assert [m.term_id for m in read] == ["HP:0001263", INTELLECTUAL_DISABILITY, "HP:0010864"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A user test (2026-11-28): a query mark after a mention asks, unless answered ("Ptosis? No.").
+        ("Hypertelorism? Possibly.", [("HP:0000316", "uncertain")]),
+        ("Hypertelorism?", [("HP:0000316", "uncertain")]),
+        ("Hypertelorism? No.", [("HP:0000316", "absent")]),
+        ("Seizures? Yes, since age 2.", [(SEIZURE, "present")]),
+        ("bilat. ptosis? - no.", [("HP:0000508", "absent")]),
+        # "X vs Y" whose first side names no term still makes Y a possibility, past a hyphenated modifier.
+        ("?Parkinson disease vs drug-induced parkinsonism", [("HP:0001300", "uncertain")]),
+        (
+            "Benign familial macrocephaly versus hydrocephalus.",
+            [("HP:0000256", "uncertain"), ("HP:0000238", "uncertain")],
+        ),
+        ("Patients versus controls with hypotonia.", [("HP:0001252", "present")]),  # no differential
+        ("Mild versus severe intellectual disability.", [("HP:0010864", "present")]),  # the degree in doubt
+        # Absent now and present before: a past finding, past a bracket of sides.
+        ("Ptosis (R > L) - absent now, was present at birth", [("HP:0000508", "historical")]),
+        ("Ptosis absent, was present in infancy.", [("HP:0000508", "historical")]),
+        ("Ptosis (L) absent.", [("HP:0000508", "absent")]),
+        ("Scoliosis absent, kyphosis was present.", [("HP:0002650", "absent"), ("HP:0002808", "present")]),
+        ("Marked hypotonia (absent reflexes).", [("HP:0001252", "present"), ("HP:0001284", "present")]),
+    ],
+)
+def test_a_query_a_differential_and_a_finding_gone_now(
+    lookup: TermLookup, text: str, expected: list[tuple[str, str]]
+) -> None:
+    assert [(m.term_id, m.assertion) for m in lookup.mentions(text)] == expected
+
+
+MULTIPLE_CALMS, CALM = "HP:0007565", "HP:0000957"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A user test (2026-11-28): a word for many before a plural finding that has a "Multiple X" term reads it, as
+        # "multiple" did (a count in numbers is read by ``dxsearch.intake.quantities``); CALMs are cafe-au-lait macules.
+        ("Numerous café-au-lait spots.", MULTIPLE_CALMS),
+        ("Multiple lipomas.", "HP:0001012"),
+        ("Several lipomas.", "HP:0001012"),  # no child of Lipoma in HPO, still more than one lipoma
+        ("Numerous CALMs.", MULTIPLE_CALMS),
+        ("CALMs noted.", CALM),
+        ("Several lipoma", "HP:0012032"),  # no plural, no count
+    ],
+)
+def test_a_word_for_many_reads_multiple(lookup: TermLookup, text: str, expected: str) -> None:
+    assert [m.term_id for m in lookup.mentions(text)] == [expected]
