@@ -301,7 +301,9 @@ def read_items(
             said = OBSOLETE_READ_BY_WORDS.format(given=item.hpo_id, name=name, term_id=given_id, term=term)
             notes[path] = (None, said)
             given_id = None
-        term_id = given_id or lookup.lookup(item.label) or context.lookup(item.label)
+        # "?hypotonia", "Seizures (?)": a question, read as a note's words are (uncertain), never as the whole term.
+        asked = "?" in item.label
+        term_id = given_id or (None if asked else lookup.lookup(item.label) or context.lookup(item.label))
         if term_id is not None and kind_of(knowledge, term_id) != "finding":
             mapped.append(_mapped(path, (0, len(item.label)), item.label, term_id, forced or "present", knowledge))
             continue
@@ -315,7 +317,7 @@ def read_items(
         for (start, end), shared in _list_parts(item.label, lookup) if split_lists else whole_label:
             words = item.label[start:end]
             if start > 0 or end < len(item.label):
-                term_id = lookup.lookup(words)
+                term_id = None if "?" in words else lookup.lookup(words)
                 context_id = context.lookup(words) if term_id is None else None
                 if context_id is not None:
                     mapped.append(_mapped(path, (start, end), item.label, context_id, forced or "present", knowledge))

@@ -1705,11 +1705,11 @@ _POST_TESTED: tuple[tuple[str, ...], ...] = (
     ("screening",),
     ("referral",),
 )
-#: A query mark right after a mention, touching it ("Hypertelorism?", "(ptosis?)"; "hypotonia ? cause" queries the
-#: cause, "hypotonia ?CVI" the CVI), and the answer after it, if any: "yes" keeps it the patient's, "no" denies it;
-#: without one (or "possibly"), it is asked, not stated.
+#: A query mark right after a mention, touching it ("Hypertelorism?", "(ptosis?)", "Seizures (?)"; "hypotonia ? cause"
+#: queries the cause, "hypotonia ?CVI" the CVI), and the answer after it, if any: "yes" keeps it the patient's, "no"
+#: denies it; without one (or "possibly"), it is asked, not stated.
 _QUERY_ANSWERED = re.compile(
-    r"\)?\?(?!\w)[ \t]*(?:[-:(][ \t]*)?"
+    r"(?:[ \t]*\(\?\)|\)?\?)(?!\w)[ \t]*(?:[-:(][ \t]*)?"
     r"(?:(?P<yes>yes|y|present|confirmed|positive|\+)(?![\w+])|(?P<no>no|none|absent|negative|n)(?!\w))?",
     re.IGNORECASE,
 )

@@ -654,3 +654,18 @@ def test_an_obsolete_hpo_id_reads_as_its_replacement_and_the_account_says_so() -
     coded = read(CaseInput(bundle=json.dumps(bundle).encode()))
     assert [(m.hpo_id, m.id_note is not None) for m in coded.account.mapped] == [("HP:0000358", True)]
     assert [f.hpo_id for f in coded.case.findings] == ["HP:0000358"]
+
+
+def test_a_findings_list_item_with_a_query_mark_is_uncertain_as_in_a_note() -> None:
+    # A user test: "?hypotonia" and "hypotonia?" in a findings list were present, while a note read them as asked.
+    labels = ["?hypotonia", "Tall stature, ?arachnodactyly", "Seizures (?)", "Ectopia lentis"]
+    prepared = read(CaseInput(findings=tuple(FindingInput(label=label) for label in labels)))
+    said = {(m.path, m.hpo_id): m.assertion for m in prepared.account.mapped}
+    assert said == {
+        ("findings[0]", "HP:0001252"): "uncertain",
+        ("findings[1]", "HP:0000098"): "present",
+        ("findings[1]", ARACHNODACTYLY): "uncertain",
+        ("findings[2]", SEIZURE): "uncertain",
+        ("findings[3]", "HP:0001083"): "present",
+    }
+    assert {f.hpo_id for f in prepared.case.findings} == {"HP:0000098", "HP:0001083"}  # a question is no finding

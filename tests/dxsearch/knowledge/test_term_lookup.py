@@ -1002,6 +1002,7 @@ def test_id_before_what_carries_an_identifier_is_no_intellectual_disability(look
         ("Hypertelorism? Possibly.", [("HP:0000316", "uncertain")]),
         ("Hypertelorism?", [("HP:0000316", "uncertain")]),
         ("Hypertelorism? No.", [("HP:0000316", "absent")]),
+        ("Seizures (?) since infancy.", [(SEIZURE, "uncertain")]),
         ("Seizures? Yes, since age 2.", [(SEIZURE, "present")]),
         ("bilat. ptosis? - no.", [("HP:0000508", "absent")]),
         # "X vs Y" whose first side names no term still makes Y a possibility, past a hyphenated modifier.
