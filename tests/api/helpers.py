@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from support import MARFAN_CORE, MARFAN_TERMS
 
 from api.body_process import BodyParser
-from audit import AuditQuery, AuditStore
+from audit import AuditQuery, AuditStore, SqliteAuditStore
 from dxsearch.settings import Settings
 
 KEYS: dict[str, str] = {
@@ -127,3 +127,10 @@ def worker_up(parser: BodyParser, timeout_s: float = 120.0) -> int:
             return pid
         time.sleep(0.05)
     raise AssertionError("the body worker did not start")
+
+
+def stored_bytes(store: SqliteAuditStore) -> bytes:
+    """Everything the SQLite audit log holds on disk (the database and its write-ahead log): where a test looks
+    for words that must never be kept (names, record numbers), past any API that might filter them."""
+    path = store.path
+    return b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())

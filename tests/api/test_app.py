@@ -37,6 +37,7 @@ from tests.api.helpers import (
     patient_bundle,
     patient_resource,
     running,
+    stored_bytes,
 )
 
 NOTE = "Fourteen-year-old girl, very tall, with arachnodactyly, ectopia lentis and aortic root dilatation. No seizures."
@@ -547,12 +548,6 @@ PHI_ITEM = "Patient Zebedee Quixotic NHS 9434765919"
 PHI_WORDS = ("Zebedee", "Quixotic", "9434765919", "zebedee", "ZEBEDEE")
 
 
-def _stored_bytes(store: SqliteAuditStore) -> bytes:
-    """Everything the SQLite audit log holds on disk (the database and its write-ahead log)."""
-    path = store.path
-    return b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
-
-
 def test_words_beside_a_term_in_a_findings_item_are_kept_out_of_the_record(
     client: TestClient, store: SqliteAuditStore
 ) -> None:
@@ -564,7 +559,7 @@ def test_words_beside_a_term_in_a_findings_item_are_kept_out_of_the_record(
     data = response.json()
     record = store.get(data["audit_id"])
     assert record is not None
-    for written in (json.dumps(record.to_json()), response.text, _stored_bytes(store).decode("utf-8", "replace")):
+    for written in (json.dumps(record.to_json()), response.text, stored_bytes(store).decode("utf-8", "replace")):
         for word in ("John", "Amelia", "Quixotic"):
             assert word not in written, word
     account = data["account"]
@@ -592,7 +587,7 @@ def test_a_findings_list_item_not_understood_is_kept_out_of_the_record_as_a_note
     for written in (stored, response.text, log_stream.getvalue()[start:]):
         for word in PHI_WORDS:
             assert word not in written, word
-    store_bytes = _stored_bytes(store)
+    store_bytes = stored_bytes(store)
     for word in PHI_WORDS:
         assert word.encode() not in store_bytes, word
     # The understood findings keep their labels; the item not understood is named by its path only.

@@ -10,17 +10,11 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from audit import SqliteAuditStore
-from tests.api.helpers import MARFAN_FINDINGS, PHI_STRINGS, auth, patient_bundle
+from tests.api.helpers import MARFAN_FINDINGS, PHI_STRINGS, auth, patient_bundle, stored_bytes
 
 #: Words of a person typed into the bundle's free text: none may reach the response or the log.
 TYPED = ("Jane", "Doe", "Wobblesworth", "Quimby")
 SNOMED = "http://snomed.info/sct"
-
-
-def _stored_bytes(store: SqliteAuditStore) -> bytes:
-    """Everything the SQLite audit log holds on disk (the database and its write-ahead log)."""
-    path = store.path
-    return b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
 
 
 def _resource(kind: str, **fields: Any) -> dict[str, Any]:
@@ -52,7 +46,7 @@ def test_bundle_free_text_not_understood_is_kept_out_of_the_record(client: TestC
     data = response.json()
     record = store.get(data["audit_id"])
     assert record is not None
-    stored = _stored_bytes(store)
+    stored = stored_bytes(store)
     for word in (*TYPED, *PHI_STRINGS):
         assert word not in response.text, word
         assert word not in json.dumps(record.to_json()), word

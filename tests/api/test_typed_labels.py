@@ -7,12 +7,7 @@ import json
 from fastapi.testclient import TestClient
 
 from audit import SqliteAuditStore
-from tests.api.helpers import auth
-
-
-def _stored_bytes(store: SqliteAuditStore) -> bytes:
-    path = store.path
-    return b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+from tests.api.helpers import auth, stored_bytes
 
 
 def test_a_name_or_record_number_in_a_coded_findings_label_is_kept_out_of_the_record(
@@ -32,7 +27,7 @@ def test_a_name_or_record_number_in_a_coded_findings_label_is_kept_out_of_the_re
     data = response.json()
     record = store.get(data["audit_id"])
     assert record is not None
-    for written in (json.dumps(record.to_json()), response.text, _stored_bytes(store).decode("utf-8", "replace")):
+    for written in (json.dumps(record.to_json()), response.text, stored_bytes(store).decode("utf-8", "replace")):
         for word in ("Priscilla", "Vandermeer", "3141592"):
             assert word not in written, word
     labels = {f["hpo_id"]: f["label"] for f in data["trace"]["case"]["findings"]}
