@@ -669,3 +669,27 @@ def test_a_findings_list_item_with_a_query_mark_is_uncertain_as_in_a_note() -> N
         ("findings[3]", "HP:0001083"): "present",
     }
     assert {f.hpo_id for f in prepared.case.findings} == {"HP:0000098", "HP:0001083"}  # a question is no finding
+
+
+def test_a_label_given_with_an_id_still_says_whether_the_patient_has_it() -> None:
+    # A user test: these labels, each with its id, were all read present (a denied finding, a relative's, a
+    # question); without an id the same words were read by the note's rules.
+    items = [
+        ("no seizures", SEIZURE, "absent"),
+        ("FHx: deafness", "HP:0000365", "family_history"),
+        ("Ptosis? No.", "HP:0000508", "absent"),
+        ("?hypotonia", "HP:0001252", "uncertain"),
+        ("h/o scoliosis", "HP:0002650", "historical"),
+        ("Family history of cancer", "HP:0032317", "present"),  # a name whose own words hold the cue
+        ("Arachnodactyly", ARACHNODACTYLY, "present"),
+    ]
+    prepared = read(CaseInput(findings=tuple(FindingInput(label=label, hpo_id=term) for label, term, _ in items)))
+    assert [(m.hpo_id, m.assertion) for m in prepared.account.mapped] == [(term, said) for _, term, said in items]
+    kept = {(f.hpo_id, f.excluded) for f in prepared.case.findings}
+    assert kept == {
+        (SEIZURE, True),
+        ("HP:0000508", True),
+        ("HP:0002650", False),
+        ("HP:0032317", False),
+        (ARACHNODACTYLY, False),
+    }
