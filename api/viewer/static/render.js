@@ -772,7 +772,13 @@ export function lrText(value) {
 /** A total log10 likelihood ratio as a ratio: "about 1,600 (10^3.2)", "about 1 in 40 (10^-1.6)". */
 export function totalText(log10) {
   const power = `10^${log10.toFixed(1)}`;
-  if (Math.abs(log10) > 6) return `${power} (${log10 > 0 ? "over a million" : "under one in a million"})`;
+  if (Math.abs(log10) > 6) {
+    // The largest named power of ten it passes: "10^10.2 (over ten billion)", never "over a million" for it.
+    const names = [[12, "a trillion"], [11, "a hundred billion"], [10, "ten billion"], [9, "a billion"],
+      [8, "a hundred million"], [7, "ten million"], [6, "a million"]];
+    const [, name] = names.find(([at]) => Math.abs(log10) >= at) || names[names.length - 1];
+    return `${power} (${log10 > 0 ? `over ${name}` : `under one in ${name}`})`;
+  }
   const ratio = 10 ** log10;
   const about = (n) => Number(n.toPrecision(2)).toLocaleString("en-GB");
   return ratio >= 1 ? `about ${about(ratio)} (${power})` : `about 1 in ${about(1 / ratio)} (${power})`;

@@ -141,6 +141,21 @@ def _cites(evidence_id: str, kind: str, title: str) -> dict[str, Any]:
     }
 
 
+def test_a_likelihood_ratio_total_names_the_power_of_ten_it_passes(watch: Watch) -> None:
+    # A second user test: "likelihood ratio 10^10.2 (over a million)", true but over ten thousand times short.
+    said = watch.page.evaluate(
+        """async () => { const r = await import("./render.js");
+             return [6.5, 8.8, 10.2, 13.0, -7.4].map((p) => r.totalText(p)); }"""
+    )
+    assert said == [
+        "10^6.5 (over a million)",
+        "10^8.8 (over a hundred million)",
+        "10^10.2 (over ten billion)",
+        "10^13.0 (over a trillion)",
+        "10^-7.4 (under one in ten million)",
+    ]
+
+
 # -- 1. a probability in words --------------------------------------------------------------------------------
 
 
