@@ -745,7 +745,7 @@ class LikelihoodRatioScorer:
             if patient.onset is not None or patient.age_years is not None:
                 items.append(
                     _demographic(
-                        patient.onset or f"age {round(patient.age_years or 0.0, 2):g} y",
+                        patient.onset or f"age {age_words(patient.age_years or 0.0)}",
                         "onset" if patient.onset is not None else "age",
                         float(onset_lr[row]),
                         bool(onset_consistent[row]),
@@ -851,6 +851,21 @@ def _meeting(window: tuple[float, float], onsets: tuple[tuple[str, tuple[float, 
         if start <= high + max(1.0, 0.25 * high) and end >= low - 1.0:
             return term_id
     return None
+
+
+def age_words(years: float) -> str:
+    """An age as a clinician says it: "2 days" under a month, "8 months" under two years, else "14 y".
+
+    Why: the factor said "age 0 y" for a 2-day-old and "age 0.67 y" for an 8-month-old (user test).
+    """
+    days = years * 365.25
+    if days < 30.0:
+        whole = max(round(days), 0)
+        return f"{whole} day{'' if whole == 1 else 's'}"
+    if years < 2.0:
+        months = max(round(years * 12), 1)
+        return f"{months} month{'' if months == 1 else 's'}"
+    return f"{round(years, 1):g} y"
 
 
 def _demographic(

@@ -9,6 +9,7 @@ import pytest
 from dxsearch.cases import Case, Finding
 from dxsearch.knowledge.explanation import explain_diagnoses
 from dxsearch.knowledge.hpo import get_hpo_knowledge
+from dxsearch.knowledge.likelihood import age_words
 
 MARFAN = "OMIM:154700"
 
@@ -62,7 +63,7 @@ def test_the_age_and_sex_are_listed_as_factors_and_counted_in_the_total() -> Non
     assert becker is not None and sma is not None and plain is not None and plain.factors == ()
     factors = {f.evidence: f for f in becker.factors}
     assert set(factors) == {"sex", "age"}
-    assert factors["age"].value == "age 0.25 y" and not factors["age"].fits and factors["age"].likelihood_ratio < 0.3
+    assert factors["age"].value == "age 3 months" and not factors["age"].fits and factors["age"].likelihood_ratio < 0.3
     assert factors["sex"].value == "female" and factors["sex"].likelihood_ratio < 1
     product = math.prod(f.likelihood_ratio for f in becker.factors)
     assert becker.log10_likelihood_ratio is not None and plain.log10_likelihood_ratio is not None
@@ -90,3 +91,21 @@ def test_a_general_finding_the_disease_explains_is_explained_though_its_specific
     # Huntington disease has no kind of long fingers: neither is explained.
     (huntington,) = explain_diagnoses(["OMIM:143100"], case, knowledge)
     assert huntington is not None and not huntington.supports
+
+
+@pytest.mark.parametrize(
+    ("years", "said"),
+    [
+        (2 / 365.25, "2 days"),
+        (1 / 365.25, "1 day"),
+        (0.0, "0 days"),
+        (8 / 12, "8 months"),
+        (1 / 12, "1 month"),
+        (1.5, "18 months"),
+        (14.0, "14 y"),
+        (45.25, "45.2 y"),
+    ],
+)
+def test_an_age_factor_says_the_age_as_a_clinician_would(years: float, said: str) -> None:
+    # A user test read "fits an age of 0 y" for a 2-day-old and "0.67 y" for an 8-month-old.
+    assert age_words(years) == said
