@@ -738,7 +738,11 @@ _SAYING_HOW = frozenset(
     | {"affected", "unaffected", "similarly", "similar", "likewise"}
     # where and when the patient was seen: "14-year-old boy seen in clinic", "reviewed on the ward"
     | {"clinic", "ward", "review", "reviewed", "referred", "referral", "visit", "appointment", "follow", "admitted"}
-    | {"admission", "attended", "consultation", "yesterday", "tonight"}
+    | {"admission", "attended", "consultation", "yesterday", "tonight", "overnight", "birth"}
+    # chart shorthand for how a finding is said ("h/o seizures", "r/o Marfan", "O/E: ..."), and what a cue leaves
+    # ("no longer", "none since", "maternal"): a second user test found them listed as not understood
+    | {"h/o", "r/o", "c/o", "o/e", "s/p", "f/u", "hx", "fhx", "pmh", "none", "longer", "maternal", "paternal"}
+    | {"repaired", "resolved", "ve"}  # "ascites -ve", "Coombs +ve"
 )
 
 

@@ -1776,9 +1776,11 @@ _INSTITUTION_WORDS = frozenset(
     | {"genetic", "mdt", "board", "conference", "meeting"}
 )
 #: A checklist answer right after a mention: "Scoliosis: no", "Seizures: none", "Scoliosis (-)", "Hypotonia: absent",
-#: a Y/N template's "Cleft palate: N", a query answered ("ptosis? - no").
+#: a Y/N template's "Cleft palate: N", a query answered ("ptosis? - no"), an examination's sign ("ascites -",
+#: "ascites -ve", beside "hepatomegaly ++": a second user test read it present).
 _CHECKLIST_NO = re.compile(
-    r"\s*\??\s*(?::\s*|-\s+|\(\s*)(?:(?:no|none|nil|absent|negative|not present|n|-)(?:\s*\))?(?=\s*(?:[.,;\n)|]|$))"
+    r"\s+-(?:ve)?(?=\s*(?:[.,;\n)|]|$))"
+    r"|\s*\??\s*(?::\s*|-\s+|\(\s*)(?:(?:no|none|nil|absent|negative|not present|n|-)(?:\s*\))?(?=\s*(?:[.,;\n)|]|$))"
     # after a colon, a phrase that says it whole, whatever follows: "Ectopia lentis: not present on slit lamp"
     r"|(?<=:)\s*not\s+(?:present|seen|detected|found|observed|identified)\b"
     r"|(?<=: )not\s+(?:present|seen|detected|found|observed|identified)\b)",

@@ -693,3 +693,11 @@ def test_a_label_given_with_an_id_still_says_whether_the_patient_has_it() -> Non
         ("HP:0032317", False),
         (ARACHNODACTYLY, False),
     }
+
+
+def test_chart_shorthand_for_how_a_finding_is_said_is_not_listed_as_not_understood() -> None:
+    # A second user test found "h/o", "c/o", "O/E", "-ve", "overnight", "none", "longer" listed beside what was read.
+    text = "h/o seizures. O/E: hepatomegaly, ascites -ve. c/o headache overnight. No longer has seizures."
+    reading = read_text(text, get_term_lookup(), get_hpo_knowledge(), get_second_reader())
+    assert {m.hpo_id for m in reading.mapped} >= {SEIZURE, "HP:0002240", "HP:0001541", "HP:0002315"}
+    assert [text[n.span[0] : n.span[1]] for n in reading.not_understood] == []

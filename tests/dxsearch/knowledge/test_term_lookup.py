@@ -1003,6 +1003,10 @@ def test_id_before_what_carries_an_identifier_is_no_intellectual_disability(look
         ("Hypertelorism?", [("HP:0000316", "uncertain")]),
         ("Hypertelorism? No.", [("HP:0000316", "absent")]),
         ("Seizures (?) since infancy.", [(SEIZURE, "uncertain")]),
+        # An examination's sign after a finding (a second user test: "ascites -" was present).
+        ("O/E: hepatomegaly ++, ascites -.", [("HP:0002240", "present"), ("HP:0001541", "absent")]),
+        ("Ascites -ve, splenomegaly -", [("HP:0001541", "absent"), ("HP:0001744", "absent")]),
+        ("Hypotonia - mild.", [("HP:0001252", "present")]),
         ("Seizures? Yes, since age 2.", [(SEIZURE, "present")]),
         ("bilat. ptosis? - no.", [("HP:0000508", "absent")]),
         # "X vs Y" whose first side names no term still makes Y a possibility, past a hyphenated modifier.
