@@ -13,6 +13,24 @@ __all__ = ["FINDING_PHRASES"]
 #: Everyday words for findings HPO does not spell.
 FINDING_PHRASES: dict[str, str] = {
     "deaf": "HP:0000365",  # HPO spells the noun ("Deafness"), notes the adjective ("profoundly deaf since birth")
+    # "Tall boy with arachnodactyly", "tall for age": Tall stature (a second user test lost the cardinal Marfan sign).
+    # Never "tall" alone: "tall T waves", "5 ft tall".
+    **dict.fromkeys(
+        (
+            "tall boy",
+            "tall girl",
+            "tall child",
+            "tall man",
+            "tall woman",
+            "tall teenager",
+            "tall adolescent",
+            "tall for age",
+            "tall for his age",
+            "tall for her age",
+            "very tall",
+        ),
+        "HP:0000098",
+    ),
     # "mildly reduced hearing", "hearing is decreased", "hard of hearing": Hearing impairment
     **dict.fromkeys(("decreased hearing", "poor hearing", "hard of hearing"), "HP:0000365"),
     # HPO says "Absence of pain sensation" (Pain insensitivity); "absent pain sensation" was Pain, denied

@@ -752,6 +752,9 @@ def test_every_clinical_abbreviation_names_a_current_phenotype_term() -> None:
     ("text", "expected"),
     [
         ("Born floppy with poor suck.", [("HP:0001319", "present"), ("HP:0002033", "present")]),
+        ("Tall boy with arachnodactyly.", [("HP:0000098", "present"), ("HP:0001166", "present")]),
+        ("She is very tall, tall for her age.", [("HP:0000098", "present"), ("HP:0000098", "present")]),
+        ("Tall T waves on ECG.", []),  # never "tall" alone
         ("Right-sided weakness. Upgoing plantars.", [("HP:0001269", "present"), ("HP:0003487", "present")]),
         ("Absent ankle jerks; Gowers' manoeuvre.", [("HP:0003438", "present"), ("HP:0003391", "present")]),
         ("Grade 2/6 systolic murmur. No murmur at follow-up.", [("HP:0031664", "present"), ("HP:0030148", "absent")]),
