@@ -121,14 +121,18 @@ _PATTERNS = (
 
 @dataclass(frozen=True, slots=True)
 class ValueLimit:
-    """A decision limit: a value above it (or at it, ``inclusive``) is the finding ``term``, in one of ``units``
-    (as written, lower case; ``""``: no unit written, the one the limit is stated in), from ``min_months`` of age."""
+    """A decision limit: a value above it (or at it, ``inclusive``; below it when ``below``) is the finding
+    ``term``, in one of ``units`` (as written, lower case; ``""``: no unit written, the one the limit is stated in),
+    from ``min_months`` of age. ``plausible``: the values a number without a unit may be in this unit ("Temp 39.2"
+    is Celsius; "Temp 101" is not read)."""
 
     term: str
     limit: float
     inclusive: bool
     units: frozenset[str]
     min_months: float = 0
+    below: bool = False
+    plausible: tuple[float, float] | None = None
 
 
 _PER_LITRE_MICROGRAMS = frozenset({"", "ng/ml", "µg/l", "μg/l", "ug/l", "mcg/l"})
@@ -145,6 +149,16 @@ VALUE_LIMITS: dict[str, ValueLimit] = {
     # reference limit of every age and sex (adult men ~300-400, neonates ~600 ug/L); a value between a laboratory's
     # limit and this one is not judged. ng/mL is ug/L.
     "ferritin": ValueLimit("HP:0003281", 1000, False, _PER_LITRE_MICROGRAMS),  # Increased circulating ferritin
+    # A second user test's unflagged "Na 118", "Glucose 1.2 mmol/L", "Temp 39.2" were not read:
+    # Sodium < 135 mmol/L is hyponatraemia at every age (the definition used by the European clinical practice
+    # guideline on hyponatraemia, Spasovski et al., Eur J Endocrinol 2014;170:G1-G47); mEq/L is mmol/L.
+    "sodium": ValueLimit("HP:0002902", 135, False, frozenset({"", "mmol/l", "meq/l"}), below=True),  # Hyponatremia
+    # Glucose < 2.6 mmol/L is hypoglycaemia at every age: the neonatal operational threshold (Cornblath et al.,
+    # Pediatrics 2000;105:1141-5), below the adult alert value of 3.9 and level 2 of 3.0 (ADA Standards of Care).
+    "glucose": ValueLimit("HP:0001943", 2.6, False, frozenset({"", "mmol/l"}), below=True, plausible=(0, 40)),
+    # Body temperature >= 38.0 C is fever at every age (NICE NG143 for children; the common adult definition); a
+    # number without a unit is read as Celsius only between 34 and 45.
+    "temperature": ValueLimit("HP:0001945", 38.0, True, frozenset({"", "c", "°c", "ºc"}), plausible=(34, 45)),
 }
 #: How notes write the analytes of :data:`VALUE_LIMITS`.
 _LIMIT_NAMES: dict[str, str] = {
@@ -160,6 +174,17 @@ _LIMIT_NAMES: dict[str, str] = {
     "ferritin": "ferritin",
     "serum ferritin": "ferritin",
     "s-ferritin": "ferritin",
+    "na": "sodium",
+    "na+": "sodium",
+    "sodium": "sodium",
+    "serum sodium": "sodium",
+    "glucose": "glucose",
+    "blood glucose": "glucose",
+    "bgl": "glucose",
+    "temp": "temperature",
+    "temperature": "temperature",
+    "tmax": "temperature",
+    "t max": "temperature",
 }
 _LIMIT_NAME = "|".join(re.escape(name).replace(r"\ ", r"\s+") for name in sorted(_LIMIT_NAMES, key=len, reverse=True))
 #: "sweat chloride 78 mmol/L", "Transferrin saturation: 85%", "ferritin was 2,400", "ferritin > 2000 ng/mL".
@@ -167,7 +192,7 @@ _LIMIT_VALUE = re.compile(
     rf"\b(?P<name>{_LIMIT_NAME})\b(?:\s+(?:level|levels|concentration|value|result)\b)?"
     r"\s*(?::|=|\bof\b|\b(?:was|is|were|are)\b)?\s*(?P<cmp>[<>≤≥~]=?)?\s*"
     r"(?P<value>\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?)"
-    r"(?:\s*(?P<unit>mmol/l|meq/l|%|ng/ml|[µμu]g/l|mcg/l|pmol/l|[a-z]+/[a-z]+)(?![\w/]))?",
+    r"(?:\s*(?P<unit>mmol/l|meq/l|%|ng/ml|[µμu]g/l|mcg/l|pmol/l|[°º]?c\b|[°º]f\b|[a-z]+/[a-z]+)(?![\w/]))?",
     re.IGNORECASE,
 )
 #: After a value: a flag of its own (read by the flagged pattern, or said normal), a range or a change ("-> 800").
@@ -185,12 +210,16 @@ def _limit_candidates(text: str, age_months: float | None) -> list[Candidate]:
     for match in _LIMIT_VALUE.finditer(text):
         limit = VALUE_LIMITS[_LIMIT_NAMES[" ".join(match.group("name").lower().split())]]
         unit = (match.group("unit") or "").lower()
-        if unit not in limit.units or match.group("cmp") in ("<", "<=", "≤") or _NOT_ALONE.match(text, match.end()):
+        against = (">", ">=", "≥") if limit.below else ("<", "<=", "≤")  # says nothing of a value past the limit
+        if unit not in limit.units or match.group("cmp") in against or _NOT_ALONE.match(text, match.end()):
             continue
         if age_months is not None and age_months < limit.min_months:
             continue
         value = float(match.group("value").replace(",", ""))
-        if value > limit.limit or (limit.inclusive and value == limit.limit):
+        if not unit and limit.plausible is not None and not limit.plausible[0] <= value <= limit.plausible[1]:
+            continue
+        beyond = value < limit.limit if limit.below else value > limit.limit
+        if beyond or (limit.inclusive and value == limit.limit):
             end = match.end("unit") if unit[-1:].isalpha() else match.end("value")
             found.append((match.start("name"), end, limit.term))
     return found

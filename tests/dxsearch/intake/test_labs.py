@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dxsearch.intake.account import read_text
+from dxsearch.intake.labs import lab_candidates
 from dxsearch.intake.second_reader import get_second_reader
 from dxsearch.knowledge.hpo import get_hpo_knowledge
 from dxsearch.knowledge.term_lookup import get_term_lookup
@@ -106,6 +107,25 @@ def test_every_decision_limit_names_a_current_phenotype_term() -> None:
     knowledge = get_hpo_knowledge()
     names = {"sweat chloride": "Elevated sweat chloride", "transferrin saturation": "Elevated transferrin saturation"}
     names["ferritin"] = "Increased circulating ferritin concentration"
+    names |= {"sodium": "Hyponatremia", "glucose": "Hypoglycemia", "temperature": "Fever"}
     for analyte, limit in VALUE_LIMITS.items():
         assert knowledge.current_id(limit.term) == limit.term, analyte
         assert knowledge.term_name(limit.term) == names[analyte]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A second user test: unflagged values past limits that hold at every age were not read.
+        ("Na 118 mmol/L.", ["HP:0002902"]),
+        ("Glucose 1.2 mmol/L.", ["HP:0001943"]),
+        ("Temp 39.2, HR 160.", ["HP:0001945"]),
+        ("Temperature 38.0 C", ["HP:0001945"]),
+        ("Temp 37.2. Na 140. Glucose 5.4.", []),  # within the limits
+        ("Temp 101", []),  # no unit and no Celsius value: Fahrenheit is not guessed
+        ("Na > 130", []),  # says nothing of a value below the limit
+        ("BM 2 today", []),  # a bowel movement, or a capillary glucose: not read
+    ],
+)
+def test_a_value_past_a_limit_of_every_age_is_read_below_or_above(text: str, expected: list[str]) -> None:
+    assert [term for _, _, term in lab_candidates(text, get_term_lookup())] == expected
