@@ -275,7 +275,8 @@ class EvidencePolicy:
         if top.probability < self.config.abstain_below:
             if not seen.reasoned:
                 return render_turn(Reason(self._explain(case, finalists)))
-            because = annotations_only(top, case, self.similarity.knowledge)
+            considered = [(c, c.probability, c.folded) for c in finalists]
+            because = all_explained(considered, case, self.similarity.knowledge)
             reason = below_the_bar(_plain(top.name), top.code, top.probability, self.config.abstain_below, because)
             return render_turn(Diagnose((), reason=reason, considered=tuple(self._cite(c) for c in finalists)))
         if not seen.reasoned:
@@ -532,10 +533,16 @@ ALL_EXPLAINED_MIN_FINDINGS = 3
 
 
 def annotations_only(
-    candidate: _Candidate, case: Case, knowledge: HpoKnowledge, folded: Sequence[_Candidate] | None = None
+    candidate: _Candidate,
+    case: Case,
+    knowledge: HpoKnowledge,
+    folded: Sequence[_Candidate] | None = None,
+    *,
+    subject: str = "it",
 ) -> str:
-    """The clause an abstention's reason adds when its most probable diagnosis explains every finding entered
-    and no similar patient of the index had it; else "".
+    """The clause an abstention's reason adds when a diagnosis it considered explains every finding entered and
+    no similar patient of the index had it; else "". ``subject`` names it: "it" for the most probable one, else
+    its name, code and probability (:func:`all_explained`).
 
     Why: a user test's textbook Down syndrome (8 of 8 findings explained, the next candidate 6) abstained at
     0.07, which reads as the system failing. The probability is what the calibration measured: on held-out
@@ -555,10 +562,27 @@ def annotations_only(
     if explanation is None or len(explanation.supports) < entered or explanation.contradicts:
         return ""
     return (
-        f"; it explains all {entered} findings, but no similar patient in the index had it, and on published "
+        f"; {subject} explains all {entered} findings, but no similar patient in the index had it, and on published "
         "cases answers resting on disease annotations alone were seldom right, so a classic presentation may be "
         "underrated"
     )
+
+
+def all_explained(
+    considered: Sequence[tuple[_Candidate, float, Sequence[_Candidate]]], case: Case, knowledge: HpoKnowledge
+) -> str:
+    """The :func:`annotations_only` clause of the first of ``considered`` (candidate, its probability, what was
+    folded into it; best first) it holds for, named unless it is the first.
+
+    Why: a second user test's Down syndrome note put a disease that explains none of the findings first (known
+    from a similar patient only) and Down syndrome, 7 of 7 explained, second: the reason said nothing of it.
+    """
+    for position, (candidate, probability, folded) in enumerate(considered):
+        subject = "it" if position == 0 else f"{_plain(candidate.name)} ({candidate.code}), at {probability:.2f},"
+        because = annotations_only(candidate, case, knowledge, folded, subject=subject)
+        if because:
+            return because
+    return ""
 
 
 def shown_below(value: float, needed: float, decimals: int) -> tuple[str, str]:

@@ -41,7 +41,7 @@ import numpy.typing as npt
 from dxsearch.cases import Case
 from dxsearch.episode import Budget, Exchange
 from dxsearch.policies.differential import fold_equivalents, merge_candidates, merge_into
-from dxsearch.policies.evidence import EvidencePolicy, annotations_only, below_the_bar
+from dxsearch.policies.evidence import EvidencePolicy, all_explained, below_the_bar
 from dxsearch.protocol import MAX_DIAGNOSES, Action, Candidate, Diagnose, Reason, Retrieve, parse_turn, render_turn
 
 POLICY_NAME = "learned"
@@ -596,8 +596,11 @@ class LearnedPolicy:
             chosen.append(merge_into(line(row), extra) if extra else line(row))
         if rows and self.params.calibration is not None and confidences[rows[0]] < threshold:
             top = candidates[rows[0]]
-            folded = [candidates[row] for row in lower.get(rows[0], ())]
-            because = "" if case is None else annotations_only(top, case, self.evidence.similarity.knowledge, folded)
+            considered = [
+                (candidates[row], float(confidences[row]), [candidates[other] for other in lower.get(row, ())])
+                for row in rows
+            ]
+            because = "" if case is None else all_explained(considered, case, self.evidence.similarity.knowledge)
             reason = below_the_bar(_clean(top.name), top.code, float(confidences[rows[0]]), threshold, because)
             return Diagnose((), reason=reason, considered=merge_candidates(chosen))
         return Diagnose(merge_candidates(chosen))

@@ -16,6 +16,7 @@ from dxsearch.policies.evidence import (
     EvidencePolicy,
     EvidencePolicyConfig,
     _Candidate,
+    all_explained,
     annotations_only,
     below_the_bar,
     shown_below,
@@ -139,3 +140,16 @@ def test_an_abstention_says_when_its_first_choice_explains_everything_on_annotat
     # A diagnosis that leaves a finding unexplained, or too few findings to say "all" of.
     assert annotations_only(_Candidate(code="OMIM:154700", name="Marfan syndrome"), case, knowledge) == ""
     assert annotations_only(down, _case(DOWN_SYNDROME[:2]), knowledge) == ""
+
+
+def test_an_abstention_names_a_later_candidate_that_explains_everything_on_annotations_alone() -> None:
+    # A second user test: a disease known from one similar patient, explaining none of the findings, came first;
+    # Down syndrome, 8 of 8, second, and the reason said nothing of it.
+    case = _case(DOWN_SYNDROME)
+    knowledge = EvidencePolicy().similarity.knowledge
+    patient_only = _Candidate(code="OMIM:621063", name="Muggenthaler-Chowdhury-Chioza syndrome", patients=["pt:x#0"])
+    down = _Candidate(code="OMIM:190685", name="Down syndrome")
+    because = all_explained([(patient_only, 0.04, ()), (down, 0.031, ())], case, knowledge)
+    assert because.startswith("; Down syndrome (OMIM:190685), at 0.03, explains all 8 findings, but no similar")
+    assert all_explained([(down, 0.07, ()), (patient_only, 0.04, ())], case, knowledge).startswith("; it explains")
+    assert all_explained([(patient_only, 0.04, ())], case, knowledge) == ""
