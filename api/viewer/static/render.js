@@ -255,7 +255,7 @@ function renderFindings(trace, decision) {
   const c = trace.case;
   const about = [];
   if (c.sex && c.sex !== "unknown") about.push(`sex: ${c.sex}`);
-  if (c.age) about.push(`age: ${c.age}`);
+  if (c.age) about.push(`age: ${ageText(String(c.age))}`);
   if (about.length) append(section, h("p", { class: "meta" }, about.join(" · ")));
   if (c.pseudonym) {
     // A patient pseudonym only when the input named the patient (a patient id, a bundle's Patient): the same
@@ -758,6 +758,22 @@ function totalLine(total, { supports, notExplained, against, factors }) {
       : null,
     ".",
   );
+}
+
+/**
+ * An ISO 8601 age as a clinician reads it, with the code kept beside it: "P14Y" -> "14 years (P14Y)", "P1D" ->
+ * "1 day (P1D)", "P3Y4M" -> "3 years 4 months (P3Y4M)". A user test read the bare "age: P1D" as unclinical. A value
+ * that is not such an age is shown as given.
+ */
+export function ageText(iso) {
+  const match = /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?$/.exec(iso);
+  if (!match || iso === "P") return iso;
+  const units = ["year", "month", "week", "day"];
+  const parts = match
+    .slice(1)
+    .map((n, i) => (n === undefined ? null : `${Number(n)} ${units[i]}${Number(n) === 1 ? "" : "s"}`))
+    .filter(Boolean);
+  return `${parts.join(" ")} (${iso})`;
 }
 
 /** A likelihood ratio short enough for a chip: 611, 72.6, 0.78, 0.05. */

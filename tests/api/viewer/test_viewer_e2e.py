@@ -654,7 +654,7 @@ def test_sex_and_age_are_weighed_per_diagnosis_in_the_words_of_the_cli(
     assert answer.value.ok
     traced = answer.value.json()["trace"]["diagnoses"]  # the response the page drew
     expect(page.locator("#progress")).to_contain_text("Done")
-    expect(page.locator(".findings .meta", has_text="sex: male")).to_contain_text("age: P14Y")
+    expect(page.locator(".findings .meta", has_text="sex: male")).to_contain_text("age: 14 years (P14Y)")
     items = page.locator(".differential > li")
     expect(items).to_have_count(len(traced))
 

@@ -156,6 +156,24 @@ def test_a_likelihood_ratio_total_names_the_power_of_ten_it_passes(watch: Watch)
     ]
 
 
+def test_an_age_is_shown_in_words_beside_its_code(watch: Watch) -> None:
+    # A second user test read the bare "age: P1D" and "age: P15Y" as unclinical.
+    said = watch.page.evaluate(
+        """async () => { const r = await import("./render.js");
+             return ["P14Y", "P1D", "P3Y4M", "P8M", "P2W", "P0D", "14 years", "P"].map((a) => r.ageText(a)); }"""
+    )
+    assert said == [
+        "14 years (P14Y)",
+        "1 day (P1D)",
+        "3 years 4 months (P3Y4M)",
+        "8 months (P8M)",
+        "2 weeks (P2W)",
+        "0 days (P0D)",
+        "14 years",
+        "P",
+    ]
+
+
 # -- 1. a probability in words --------------------------------------------------------------------------------
 
 
