@@ -402,7 +402,10 @@ def label_says(label: str, term_id: str, lookup: TermLookup, knowledge: HpoKnowl
     whole = (len(label) - len(label.lstrip()), len(label.rstrip()))
     if any((mention.start, mention.end) == whole for mention in mentions):
         return None
-    said = [mention.assertion for mention in mentions]
+    # The mentions of the given term say it; another term's ("Seizures, no ataxia" given as Ataxia: the seizures
+    # are no word on the ataxia) only when it is the one mention (a synonym the id names otherwise).
+    own = [mention for mention in mentions if mention.term_id == term_id]
+    said = [mention.assertion for mention in (own or (mentions if len(mentions) == 1 else []))]
     return None if not said or "present" in said else said[0]
 
 
@@ -683,7 +686,8 @@ def unread_words(text: str, used: Sequence[Span]) -> list[Span]:
         while at < len(spans) and spans[at][1] <= start:
             at += 1
         inside = []
-        for a, b in spans[at:]:
+        for k in range(at, len(spans)):  # by index: a slice copied the rest of the list for every segment
+            a, b = spans[k]
             if a >= end:
                 break
             if b > start:

@@ -93,7 +93,9 @@ _DEGREE = r"(?:markedly|mildly|moderately|severely|slightly|very|significantly)"
 # Possessive word runs (``*+``): a word never gives back letters to the value after it, so a 50,000-character
 # run of letters and digits is matched in linear time (it backtracked for over a minute).
 _NAME = r"(?P<name>[A-Za-z][A-Za-z0-9-]*+(?:\s+[A-Za-z][A-Za-z0-9-]*+){0,3}?)"
-_VALUE = r"[<>≤≥~]?\s*\d[\d,]*+(?:\.\d++)?(?:\s*(?:[a-zA-Zµ%][\w/%µ^.]*+|x\s*10\^?\d+/\w+))?"
+# Gaps of a few spaces or tabs, never an unbounded "\s*" beside another: three of them in a row made a run of
+# 1,500 new lines after an analyte cost 7 s (code review).
+_VALUE = r"(?:[<>≤≥~][ \t]{0,2})?\d[\d,]*+(?:\.\d++)?(?:[ \t]{0,2}(?:[a-zA-Zµ%][\w/%µ^.]*+|x[ \t]?10\^?\d+/\w+))?"
 #: Analytes read when a word, not a value, flags them ("raised AFP", "CK was elevated"): a word before or after
 #: an everyday noun ("reduced hearing", "tone is low") is the dictionary's, not a laboratory result.
 _ANALYTES = frozenset(
@@ -106,8 +108,9 @@ _ANALYTES = frozenset(
 _PATTERNS = (
     # "ALP 850 (high)", "phosphate 0.8 mmol/L (low)", "Hb: 80 g/L (L)"
     re.compile(
-        rf"\b{_NAME}\s*[:=]?\s*(?:of\s+)?{_VALUE}\s*\(\s*(?:{_DEGREE}\s+)?"
-        r"(?P<flag>high|low|raised|elevated|prolonged|H|L)\s*\)",
+        rf"\b{_NAME}[ \t]{{0,3}}(?:[:=][ \t]{{0,3}})?(?:of[ \t]+)?{_VALUE}"
+        rf"[ \t]{{0,3}}\([ \t]{{0,2}}(?:{_DEGREE}[ \t]+)?"
+        r"(?P<flag>high|low|raised|elevated|prolonged|H|L)[ \t]{0,2}\)",
         re.I,
     ),
     # "raised AFP", "low serum phosphate", "elevated liver enzymes"
@@ -188,12 +191,20 @@ _LIMIT_NAMES: dict[str, str] = {
 }
 _LIMIT_NAME = "|".join(re.escape(name).replace(r"\ ", r"\s+") for name in sorted(_LIMIT_NAMES, key=len, reverse=True))
 #: "sweat chloride 78 mmol/L", "Transferrin saturation: 85%", "ferritin was 2,400", "ferritin > 2000 ng/mL".
+#: Each gap between the parts is a few spaces or tabs at most: an unbounded ``\s*`` before and after an optional
+#: word made a run of whitespace cost its length cubed (1,500 new lines: 28 s; code review).
+_GAP = r"[ \t]{0,3}"
 _LIMIT_VALUE = re.compile(
-    rf"\b(?P<name>{_LIMIT_NAME})\b(?:\s+(?:level|levels|concentration|value|result)\b)?"
-    r"\s*(?::|=|\bof\b|\b(?:was|is|were|are)\b)?\s*(?P<cmp>[<>≤≥~]=?)?\s*"
+    rf"(?<![\w+-])(?P<name>{_LIMIT_NAME})(?![\w])(?:[ \t]{{1,3}}(?:level|levels|concentration|value|result)\b)?"
+    rf"{_GAP}(?:(?::|=|\bof\b|\b(?:was|is|were|are)\b){_GAP})?(?:(?P<cmp>[<>≤≥~]=?){_GAP})?"
     r"(?P<value>\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?)"
-    r"(?:\s*(?P<unit>mmol/l|meq/l|%|ng/ml|[µμu]g/l|mcg/l|pmol/l|[°º]?c\b|[°º]f\b|[a-z]+/[a-z]+)(?![\w/]))?",
+    rf"(?:{_GAP}(?P<unit>mmol/l|meq/l|%|ng/ml|[µμu]g/l|mcg/l|pmol/l|[°º]?c\b|[°º]f\b|[a-z]+/[a-z]+)(?![\w/]))?",
     re.IGNORECASE,
+)
+#: Right before an analyte: another fluid's or a goal's value ("urine Na 15", "CSF glucose 1.5", "target glucose"),
+#: not the blood's the limit is for (code review).
+_OTHER_SAMPLE_BEFORE = re.compile(
+    r"\b(?:urine|urinary|stool|faecal|fecal|csf|fluid|pleural|ascitic|target|goal|aim)[ \t]*[:-]?[ \t]*$", re.I
 )
 #: After a value: a flag of its own (read by the flagged pattern, or said normal), a range or a change ("-> 800").
 _NOT_ALONE = re.compile(r"\s*(?:\(|(?:-|–|→|->|to)\s*\d)", re.IGNORECASE)
@@ -215,11 +226,14 @@ def _limit_candidates(text: str, age_months: float | None) -> list[Candidate]:
             continue
         if age_months is not None and age_months < limit.min_months:
             continue
+        if _OTHER_SAMPLE_BEFORE.search(text, max(0, match.start() - 16), match.start()):
+            continue
         value = float(match.group("value").replace(",", ""))
         if not unit and limit.plausible is not None and not limit.plausible[0] <= value <= limit.plausible[1]:
             continue
         beyond = value < limit.limit if limit.below else value > limit.limit
-        if beyond or (limit.inclusive and value == limit.limit):
+        past = match.group("cmp") in (("<", "≤", "<=") if limit.below else (">", "≥", ">="))  # "ferritin > 1000"
+        if beyond or ((limit.inclusive or past) and value == limit.limit):
             end = match.end("unit") if unit[-1:].isalpha() else match.end("value")
             found.append((match.start("name"), end, limit.term))
     return found

@@ -34,6 +34,7 @@ from dxsearch.intake.account import (
     Reading,
     given_term_id,
     label_conflict,
+    label_says,
     read_by_words,
     read_items,
     read_text,
@@ -254,6 +255,7 @@ def _item(item: FindingInput, path: str) -> ItemIn:
     """A finding as entered, checked: a known HPO id, a label without markup and naming no other term than the
     id's; a bare HPO id as label is an id."""
     label, hpo_id = item.label, item.hpo_id
+    said: Assertion | None = None
     if hpo_id is None and _HPO_ID.match(label):
         hpo_id, label = label, ""
     if label:
@@ -275,11 +277,13 @@ def _item(item: FindingInput, path: str) -> ItemIn:
         if conflict is not None:
             raise IntakeError(f"{path}: {conflict}", path=path, reason=conflict)
         if _typed_beside(label, get_term_lookup()):
+            # What the words said of it is kept before they are ("Priscilla has no seizures": absent; code review).
+            said = label_says(label, known, get_term_lookup(), knowledge)
             label = knowledge.term_name(known)
     if not label:
         raise IntakeError("finding label is empty")
     # The id as given: an obsolete one is read as its replacement by ``read_items``, which says so in the account.
-    return ItemIn(label=label, hpo_id=hpo_id, excluded=item.excluded)
+    return ItemIn(label=label, hpo_id=hpo_id, excluded=item.excluded, assertion=said)
 
 
 def _typed_beside(label: str, lookup: TermLookup) -> bool:

@@ -14,7 +14,7 @@ __all__ = ["FINDING_PHRASES"]
 FINDING_PHRASES: dict[str, str] = {
     "deaf": "HP:0000365",  # HPO spells the noun ("Deafness"), notes the adjective ("profoundly deaf since birth")
     # "Tall boy with arachnodactyly", "tall for age": Tall stature (a second user test lost the cardinal Marfan sign).
-    # Never "tall" alone: "tall T waves", "5 ft tall".
+    # Never "tall" alone, nor "very tall": "(very) tall T waves", "5 ft tall".
     **dict.fromkeys(
         (
             "tall boy",
@@ -27,7 +27,6 @@ FINDING_PHRASES: dict[str, str] = {
             "tall for age",
             "tall for his age",
             "tall for her age",
-            "very tall",
         ),
         "HP:0000098",
     ),

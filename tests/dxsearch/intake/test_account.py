@@ -681,11 +681,12 @@ def test_a_label_given_with_an_id_still_says_whether_the_patient_has_it() -> Non
         ("?hypotonia", "HP:0001252", "uncertain"),
         ("h/o scoliosis", "HP:0002650", "historical"),
         ("Family history of cancer", "HP:0032317", "present"),  # a name whose own words hold the cue
+        ("Seizures, no ataxia", "HP:0001251", "absent"),  # the given term's mention says it (code review)
         ("Arachnodactyly", ARACHNODACTYLY, "present"),
     ]
     prepared = read(CaseInput(findings=tuple(FindingInput(label=label, hpo_id=term) for label, term, _ in items)))
     assert [(m.hpo_id, m.assertion) for m in prepared.account.mapped] == [(term, said) for _, term, said in items]
-    kept = {(f.hpo_id, f.excluded) for f in prepared.case.findings}
+    kept = {(f.hpo_id, f.excluded) for f in prepared.case.findings} - {("HP:0001251", True)}
     assert kept == {
         (SEIZURE, True),
         ("HP:0000508", True),
@@ -701,3 +702,12 @@ def test_chart_shorthand_for_how_a_finding_is_said_is_not_listed_as_not_understo
     reading = read_text(text, get_term_lookup(), get_hpo_knowledge(), get_second_reader())
     assert {m.hpo_id for m in reading.mapped} >= {SEIZURE, "HP:0002240", "HP:0001541", "HP:0002315"}
     assert [text[n.span[0] : n.span[1]] for n in reading.not_understood] == []
+
+
+def test_a_name_beside_a_coded_label_is_dropped_after_its_words_are_read() -> None:
+    # Code review: "Priscilla has no seizures" with its id was renamed Seizure first, and so read present.
+    items = (FindingInput(label="Priscilla has no seizures", hpo_id=SEIZURE), FindingInput(label="Arachnodactyly"))
+    prepared = read(CaseInput(findings=items))
+    first = next(m for m in prepared.account.mapped if m.path == "findings[0]")
+    assert (first.hpo_id, first.assertion, first.given) == (SEIZURE, "absent", "Seizure")
+    assert (SEIZURE, True) in {(f.hpo_id, f.excluded) for f in prepared.case.findings}

@@ -125,6 +125,11 @@ def test_every_decision_limit_names_a_current_phenotype_term() -> None:
         ("Temp 101", []),  # no unit and no Celsius value: Fahrenheit is not guessed
         ("Na > 130", []),  # says nothing of a value below the limit
         ("BM 2 today", []),  # a bowel movement, or a capillary glucose: not read
+        # Code review: another fluid's value is not the blood's; ">" at the limit is past it; "Na+" is sodium.
+        ("Urine Na 15 mmol/L.", []),
+        ("CSF glucose 1.5 mmol/L.", []),
+        ("ferritin > 1000", ["HP:0003281"]),
+        ("Na+ 118", ["HP:0002902"]),
     ],
 )
 def test_a_value_past_a_limit_of_every_age_is_read_below_or_above(text: str, expected: list[str]) -> None:

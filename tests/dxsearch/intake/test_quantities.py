@@ -253,6 +253,10 @@ MULTIPLE_CALMS, CALM = "HP:0007565", "HP:0000957"
         ("Two lipomas were excised.", [("HP:0012032", "lipomas")]),
         ("A 2 cm cafe-au-lait macule.", [(CALM, "cafe-au-lait macule")]),
         ("Type 2 cafe-au-lait spots.", [(CALM, "cafe-au-lait spots")]),
+        # An upper bound is no count of many (code review: "fewer than 6" read Multiple cafe-au-lait spots).
+        ("Fewer than 6 cafe-au-lait macules, so NF1 criteria not met.", [(CALM, "cafe-au-lait macules")]),
+        ("<6 CALMs", [(CALM, "CALMs")]),
+        ("No more than 6 CALMs.", [(CALM, "CALMs")]),
     ],
 )
 def test_a_count_reads_multiple_as_the_term_defines_it(note: str, expected: list[tuple[str, str]]) -> None:
