@@ -36,7 +36,8 @@ from fastapi import HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from api.errors import LONE_SURROGATE, not_unicode_message
+from api.errors import not_unicode_message
+from dxsearch.lone_surrogates import lone_surrogate
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 #: A check of a validated body: the error its route would raise for it later, or None. Module-level
@@ -201,11 +202,11 @@ def _refuse_lone_surrogates(value: Any) -> None:
     while stack:
         path, node = stack.pop()
         if isinstance(node, str):
-            found = LONE_SURROGATE.search(node)
-            message = not_unicode_message(found.group()) if found else None
+            found = lone_surrogate(node)
+            message = not_unicode_message(found) if found else None
         elif isinstance(node, dict):
-            found = next((hit for key in node if (hit := LONE_SURROGATE.search(key))), None)
-            message = not_unicode_message(found.group(), "a key of this object") if found else None
+            found = next((hit for key in node if (hit := lone_surrogate(key))), None)
+            message = not_unicode_message(found, "a key of this object") if found else None
             stack.extend(reversed([((path, key), item) for key, item in node.items()]))
         elif isinstance(node, list):
             message = None

@@ -7,7 +7,6 @@ request in words; they never echo request values back into logs.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,9 +18,6 @@ from starlette.types import Scope
 REQUEST_ID_KEY = "dxsearch.request_id"
 #: Scope key holding the caller's own ``X-Request-ID``, when it sent a well-formed one.
 CLIENT_REQUEST_ID_KEY = "dxsearch.client_request_id"
-#: A lone UTF-16 surrogate (U+D800-U+DFFF): JSON's ``"\udfff"`` escape unpaired. A paired escape is read as
-#: the one character beyond U+FFFF it encodes, so any surrogate left in a string is a lone one.
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def not_unicode_message(surrogate: str, what: str = "the text") -> str:

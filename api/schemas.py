@@ -13,10 +13,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, computed_field, model_validator
 
-from api.errors import LONE_SURROGATE, not_unicode_message
+from api.errors import not_unicode_message
 from dxsearch.intake import CaseInput, IntakeError, IntakeLimits, bundle_refusal, check_label
 from dxsearch.intake.demographics import MAX_AGE_YEARS, check_age
 from dxsearch.knowledge.hpo import get_hpo_knowledge
+from dxsearch.lone_surrogates import lone_surrogate
 from dxsearch.next_steps import NextSteps
 
 Sex = Literal["male", "female", "other", "unknown"]
@@ -47,9 +48,9 @@ def _unicode(value: object) -> object:
     string"; this says what is wrong. The API finds them as it parses a body (:mod:`api.body`); this is for
     whoever validates the model directly (``dxsearch diagnose --case case.json``).
     """
-    found = LONE_SURROGATE.search(value) if isinstance(value, str) else None
+    found = lone_surrogate(value) if isinstance(value, str) else None
     if found is not None:
-        raise ValueError(not_unicode_message(found.group()))
+        raise ValueError(not_unicode_message(found))
     return value
 
 

@@ -27,6 +27,7 @@ from dxsearch.cases import CaseFileError, LabelledCase, iter_case_rows, load_lab
 from dxsearch.cli_errors import fail, one_line_errors, settings_or_fail
 from dxsearch.episode import Budget
 from dxsearch.knowledge.derived import gc_paused
+from dxsearch.lone_surrogates import lone_surrogate
 from dxsearch.policies.base import PolicyUnavailableError
 from dxsearch.policies.catalog import POLICIES
 from dxsearch.retrieval.base import RetrievalUnavailableError
@@ -851,11 +852,9 @@ def _refuse_lone_surrogates(value: Any, where: str) -> None:
     Such text has no UTF-8 form: an account holding it could not be written (a traceback after the
     readers had loaded), and the API refuses the same note (422).
     """
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as exc:
-        surrogate = ord(exc.object[exc.start])
-        raise fail(f"{where} holds a lone UTF-16 surrogate (\\u{surrogate:04x}), which is not valid Unicode") from None
+    found = lone_surrogate(value)
+    if found is not None:
+        raise fail(f"{where} holds a lone UTF-16 surrogate (\\u{ord(found):04x}), which is not valid Unicode")
 
 
 @app.command("read")

@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dxsearch.cases import Case, Finding, Sex, normalise_sex
 from dxsearch.intake.demographics import MAX_AGE_YEARS, check_age
+from dxsearch.lone_surrogates import lone_surrogate
 from dxsearch.pseudonym import Pseudonymiser
 
 if TYPE_CHECKING:
@@ -586,7 +587,7 @@ def _plain_reason(error: Mapping[str, Any], data: Mapping[str, Any], version: st
 
 def _has_lone_surrogate(value: object) -> bool:
     """Whether ``value`` is a string holding a lone UTF-16 surrogate (JSON's ``"\\udfff"`` unpaired)."""
-    return isinstance(value, str) and any("\ud800" <= char <= "\udfff" for char in value)
+    return isinstance(value, str) and lone_surrogate(value) is not None
 
 
 def _resource_type_at(data: Mapping[str, Any], loc: Sequence[int | str]) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -134,3 +135,19 @@ def stored_bytes(store: SqliteAuditStore) -> bytes:
     for words that must never be kept (names, record numbers), past any API that might filter them."""
     path = store.path
     return b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+
+
+def diagnosed_keeping_none_of(
+    client: TestClient, store: SqliteAuditStore, body: dict[str, Any], words: Sequence[str]
+) -> dict[str, Any]:
+    """The answer to ``body`` (``POST /v1/diagnose`` as a clinician, asserted 200), asserting first that none of
+    ``words`` is kept: not in its audit record, the response, nor the raw database (:func:`stored_bytes`)."""
+    response = client.post("/v1/diagnose", json=body, headers=auth("clinician"))
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    record = store.get(data["audit_id"])
+    assert record is not None
+    for written in (json.dumps(record.to_json()), response.text, stored_bytes(store).decode("utf-8", "replace")):
+        for word in words:
+            assert word not in written, word
+    return data

@@ -32,6 +32,7 @@ from tests.api.helpers import (
     api_settings,
     audit_count,
     auth,
+    diagnosed_keeping_none_of,
     log_size,
     observation,
     patient_bundle,
@@ -554,14 +555,7 @@ def test_words_beside_a_term_in_a_findings_item_are_kept_out_of_the_record(
     # A second user test: "Arachnodactyly John Smith" read Arachnodactyly and kept the whole item (the case's
     # finding label, the account's given) in the append-only log; "Patient Amelia ..." read Amelia (absent limbs).
     body = {"findings": ["Arachnodactyly John Smith", "Ectopia lentis", "Tall stature", "Patient Amelia Quixotic"]}
-    response = client.post("/v1/diagnose", json=body, headers=auth("clinician"))
-    assert response.status_code == 200, response.text
-    data = response.json()
-    record = store.get(data["audit_id"])
-    assert record is not None
-    for written in (json.dumps(record.to_json()), response.text, stored_bytes(store).decode("utf-8", "replace")):
-        for word in ("John", "Amelia", "Quixotic"):
-            assert word not in written, word
+    data = diagnosed_keeping_none_of(client, store, body, ("John", "Amelia", "Quixotic"))
     account = data["account"]
     first = next(m for m in account["mapped"] if m["path"] == "findings[0]")
     assert (first["hpo_id"], first["given"], first["span"]) == ("HP:0001166", None, [0, 14])
