@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dxsearch.cases import Finding, Sex, duration_years
 from dxsearch.intake.abbreviation_context import abbreviation_candidates, symptom_initial_candidates
+from dxsearch.intake.abbreviation_definitions import ShortFormUse, definitions, short_form_uses
 from dxsearch.intake.abilities import ability_candidates
 from dxsearch.intake.checklists import checklist_candidates
 from dxsearch.intake.demographics import Demographics, read_demographics
@@ -545,6 +546,11 @@ def read_text(
     resolved = abbreviation_candidates(text, mentions, knowledge)
     if resolved:
         mentions = lookup.mentions(text, proposed, stated=[*unspelled, *resolved])
+    # "hepatitis A (HA)": the note says what its "HA" means, and it is no headache.
+    uses = short_form_uses(text, definitions(text))
+    defined_spans: list[Span] = []
+    if uses:
+        mentions, defined_spans = _read_as_defined(text, lookup, proposed, [*unspelled, *resolved], mentions, uses)
     # The onset stated by an age ("seizures began at 6 months"), beside the onset's names the context reads.
     onsets = onset_candidates(text)
     stated = (context if context is not None else get_context_lookup()).mentions(text, stated=onsets)
@@ -562,7 +568,7 @@ def read_text(
         for m in sorted([*mentions, *stated], key=lambda m: m.start)
         if m not in denied_by_relative
     )
-    used = [(m.start, m.end) for m in [*mentions, *stated]] + demographics.spans
+    used = [(m.start, m.end) for m in [*mentions, *stated]] + demographics.spans + defined_spans
     sections = family_sections(text)
     members = unread_members(text, used)
     missed = tuple(
@@ -603,6 +609,52 @@ def read_text(
     )
     modes, onset = case_context(mapped, knowledge)
     return Reading(tuple(findings), mapped, missed, demographics, "text" if demographics.age else None, modes, onset)
+
+
+#: Least share of a long form's characters its term's mention must cover to speak for it ("hepatitis A": 9 of 11).
+_LONG_FORM_COVER = 0.6
+
+
+def _read_as_defined(
+    text: str,
+    lookup: TermLookup,
+    proposed: Sequence[Candidate],
+    stated: Sequence[Candidate],
+    mentions: list[ExtractedTerm],
+    uses: Sequence[ShortFormUse],
+) -> tuple[list[ExtractedTerm], list[Span]]:
+    """Mentions again, each defined short form read as its long form; and the short forms' spans so read.
+
+    A use is read as the term of the long form's mention (one covering :data:`_LONG_FORM_COVER` of it), in its
+    own context ("no HA" denies it), and nothing else is read in its words: not the dictionary's meaning, not
+    a chart-shorthand guess. A long form naming no term leaves its short form naming none. The defining
+    parentheses are no mention: they repeat the long form.
+    """
+    meaning: dict[Span, str | None] = {}
+    for use in uses:
+        long_start, long_end = use.definition.long_span
+        covering = [
+            (min(m.end, long_end) - max(m.start, long_start), m.term_id)
+            for m in mentions
+            if m.start < long_end and long_start < m.end
+        ]
+        best = max(covering, default=(0, ""))
+        meaning[use.definition.long_span] = best[1] if best[0] >= _LONG_FORM_COVER * (long_end - long_start) else None
+    # What each short form's words may be read as: the defining parentheses as nothing, a use as its long form.
+    allowed = {use.span: None if use.defining else meaning[use.definition.long_span] for use in uses}
+    readings = [(start, end, term) for (start, end), term in allowed.items() if term is not None]
+
+    def fits(start: int, end: int, term: str | None) -> bool:
+        """A reading of a short form's words is its meaning, or a phrase built on a use (">6 CALS")."""
+        return all(
+            meant == term or (meant is not None and start <= a and b <= end and (start, end) != (a, b))
+            for (a, b), meant in allowed.items()
+            if a < end and start < b
+        )
+
+    others = [c for c in stated if fits(*c)]
+    kept = [m for m in lookup.mentions(text, proposed, stated=[*others, *readings]) if fits(m.start, m.end, m.term_id)]
+    return kept, [use.span for use in uses if meaning[use.definition.long_span] is not None]
 
 
 #: Where a segment ends; not at a query mark its answer follows ("Hypertelorism? Possibly.", "Ptosis? - no"), which

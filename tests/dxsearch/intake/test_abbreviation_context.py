@@ -84,3 +84,34 @@ def test_ha_is_a_headache_beside_the_symptoms_of_a_history_and_nothing_alone_or_
     assert (HEADACHE, "HA", "absent") in read("Denies HA, CP, SOB. Palpitations.")
     for unread in ("HA.", "Bilateral SNHL, wears HAs."):
         assert not any(words.startswith("HA") for _, words, _ in read(unread)), unread
+
+
+HEPATITIS, INTELLECTUAL_DISABILITY, UTI = "HP:0012115", "HP:0001249", "HP:0000010"
+
+
+def test_an_abbreviation_the_note_defines_means_its_long_form_wherever_it_is_used() -> None:
+    """Stop 30 left "Hepatitis A (HA)" read as a headache beside it; the note itself says what "HA" is."""
+    note = "Known hepatitis A (HA) infection last month. Jaundice. No HA since."
+    read_note = read(note)
+    assert HEADACHE not in {term for term, _, _ in read_note}
+    assert (HEPATITIS, "HA", "absent") in read_note  # the later use, in its own context
+    assert not any(span_words == "HA" and assertion == "present" for _, span_words, assertion in read_note)
+    defined_once = "Intellectual disability (ID) and seizures. ID was severe."
+    assert (INTELLECTUAL_DISABILITY, "ID", "present") in read(defined_once)
+    assert (UTI, "UTIs", "absent") in read("Recurrent urinary tract infections (UTIs). No UTIs since.")
+
+
+def test_a_short_form_whose_long_form_names_no_finding_names_none() -> None:
+    """ "Hearing aids (HA)": the note has said that its "HA" is no headache, whatever symptom stands beside it."""
+    assert read("Hearing aids (HA) fitted. HA and vomiting.") == [(VOMITING, "vomiting", "present")]
+
+
+def test_the_defining_parentheses_are_no_second_mention_and_are_not_listed_unread() -> None:
+    note = "Global developmental delay (GDD) at 2 years."
+    reading = read_text(note, get_term_lookup(), get_hpo_knowledge(), get_second_reader())
+    assert [note[m.span[0] : m.span[1]] for m in reading.mapped if m.span] == ["Global developmental delay"]
+    assert not any(n.span and n.span[0] <= note.index("GDD") < n.span[1] for n in reading.not_understood)
+
+
+def test_an_undefined_abbreviation_is_still_read_by_its_context() -> None:
+    assert (HEADACHE, "HA", "present") in read("4yo with N/V and HA x3 days.")
