@@ -74,6 +74,11 @@ _SINCE_AGE_YEARS = re.compile(rf"\bsince\s+(?:the\s+)?age\s+(?:of\s+)?{AGE_NUMBE
 
 #: Before "since age N": a treatment, whose start is no onset ("On melatonin since age 3").
 _TREATED_BEFORE = re.compile(r"\b(?:on|taking|using|wears?|wearing|attend\w*)\b[^.;\n]*$", re.IGNORECASE)
+#: Before "since age N" in its clause: an end, not a start ("seizures as a baby but none since age 2",
+#: "seizure-free since age 5", "no attacks since the age of 3").
+_ENDED_BEFORE = re.compile(
+    r"\b(?:none|no|nothing|not|never|free|stopped|ceased|resolved|without|off)\b[^.;,\n]*$", re.IGNORECASE
+)
 
 
 def onset_of_age(years: float) -> str:
@@ -94,10 +99,11 @@ def onset_candidates(text: str) -> list[Candidate]:
             years = duration_years(age_duration(match.group("number"), unit))
             if years is None:
                 continue
-            if match.re in (_SINCE_AGE, _SINCE_AGE_YEARS) and _TREATED_BEFORE.search(
-                text, max(0, match.start() - 40), match.start()
+            if match.re in (_SINCE_AGE, _SINCE_AGE_YEARS) and any(
+                before.search(text, max(0, match.start() - 40), match.start())
+                for before in (_TREATED_BEFORE, _ENDED_BEFORE)
             ):
-                continue  # "on melatonin since age 3": a treatment's start, not the illness's
+                continue  # "on melatonin since age 3", "none since age 2": a treatment's start, an illness's end
             between = match.groupdict().get("between")
             start = match.start() if not between else match.start("link")
             while start < match.end() and not text[start].isalnum():

@@ -194,4 +194,12 @@ def test_a_milestone_a_visit_or_a_relative_gives_no_onset_of_the_patient() -> No
 def test_school_a_treatment_or_normal_development_gives_no_onset() -> None:
     note = "Hypotonia. He started school at 4 years. Started levetiracetam at 2 years. On melatonin since age 3."
     assert onsets(note) == []
+    # Stop 30 left "none since age 2" read as a childhood onset: it is when they ended.
+    for ended in (
+        "He had seizures as a baby but none since age 2.",
+        "Seizure-free since age 5.",
+        "No attacks since age 3.",
+    ):
+        assert onsets(ended) == [], ended
+    assert [o[0] for o in onsets("Seizures since age 2.")] == [CHILDHOOD_ONSET]
     assert onsets("Seizures. First seizure: 6 months.") == [(INFANTILE_ONSET, "6 months", "present", True)]
