@@ -30,8 +30,16 @@ REQUEST_ID_HEADER = "X-Request-ID"
 #: The caller's own request id, echoed under this header when it looks like an id (never used as ours).
 CLIENT_REQUEST_ID_HEADER = "X-Client-Request-ID"
 _PROBE_ROUTES = frozenset({"/healthz", "/readyz"})
+#: Why a caller's own request id was not kept, sent back under this header (the id itself is never echoed then).
+CLIENT_REQUEST_ID_REFUSED_HEADER = "X-Client-Request-ID-Refused"
 #: A caller's own request id is kept only if it looks like an id (it is echoed and stored in the audit log).
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+#: Ids that are random by construction: a UUID (with or without its hyphens) or a ULID.
+_OPAQUE_ID = re.compile(
+    r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}|[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}"
+)
+#: Five digits in a row outside a UUID or ULID: a record number, a phone number or a date of birth may be one.
+_DIGIT_RUN = re.compile(r"\d{5,}")
 #: Keys no log event may carry, whatever a future caller passes: a last guard against PHI in logs.
 _FORBIDDEN_KEYS = frozenset(
     {
@@ -152,7 +160,7 @@ class RequestContextMiddleware:
         # The server owns request ids: a client's id is kept beside ours (log line, audit trace, echo
         # header), never used as ours, so two clients (or one replaying an id) cannot share one.
         request_id = uuid.uuid4().hex
-        client_request_id = self._client_request_id(scope)
+        client_request_id, refused = self._client_request_id(scope)
         scope[REQUEST_ID_KEY] = request_id
         fields = log_fields(scope)
         if client_request_id is not None:
@@ -172,6 +180,8 @@ class RequestContextMiddleware:
                 headers.append((REQUEST_ID_HEADER.lower().encode(), request_id.encode()))
                 if client_request_id is not None:
                     headers.append((CLIENT_REQUEST_ID_HEADER.lower().encode(), client_request_id.encode()))
+                if refused is not None:
+                    headers.append((CLIENT_REQUEST_ID_REFUSED_HEADER.lower().encode(), refused.encode()))
                 headers.append((b"x-content-type-options", b"nosniff"))
                 if not any(name.lower() == b"cache-control" for name, _ in headers):
                     # Responses carry clinical data: no shared or browser cache should keep them.
@@ -199,10 +209,22 @@ class RequestContextMiddleware:
             structlog.contextvars.reset_contextvars(**token)
 
     @staticmethod
-    def _client_request_id(scope: Scope) -> str | None:
+    def _client_request_id(scope: Scope) -> tuple[str | None, str | None]:
+        """The caller's ``X-Request-ID`` if it is kept, else why not (``None, None``: none was sent).
+
+        Kept ids are written to the log line and the audit log, which hold no PHI: "MRN12345678" is
+        well-formed but may be the patient's record number, so an id with five digits in a row is kept only
+        as a UUID or a ULID, which are random by construction.
+        """
         for name, value in scope.get("headers", []):
             if name.lower() == REQUEST_ID_HEADER.lower().encode():
                 candidate = bytes(value).decode("latin-1")
-                if _CLIENT_REQUEST_ID.fullmatch(candidate):
-                    return candidate
-        return None
+                if not _CLIENT_REQUEST_ID.fullmatch(candidate):
+                    return None, "not an id: 8 to 64 letters, digits, '.', '_' or '-'"
+                if _DIGIT_RUN.search(candidate) and not _OPAQUE_ID.fullmatch(candidate):
+                    return None, (
+                        "five or more digits in a row may be a patient identifier, and request ids are logged; "
+                        "send a UUID or a ULID"
+                    )
+                return candidate, None
+        return None, None

@@ -221,3 +221,26 @@ def test_request_ids_are_the_servers_and_the_clients_is_kept_beside(
     assert record.trace["client_request_id"] == chosen
     odd = client.get("/healthz", headers={"X-Request-ID": "not an id; <script>"})
     assert "X-Client-Request-ID" not in odd.headers and len(odd.headers["X-Request-ID"]) == 32
+    assert "not an id" in odd.headers["X-Client-Request-ID-Refused"]
+
+
+def test_a_client_request_id_that_may_be_a_record_number_is_neither_kept_nor_logged(
+    client: TestClient, store: SqliteAuditStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A user test (2026-11-28): "MRN12345678" was well-formed, so it went to the log line and the audit log."""
+    with caplog.at_level(logging.INFO, logger="dxsearch.api"):
+        response = client.post(
+            "/v1/diagnose",
+            json={"findings": ["Tall stature", "Arachnodactyly"]},
+            headers={**auth("clinician"), "X-Request-ID": "MRN12345678"},
+        )
+    assert response.status_code == 200
+    assert "X-Client-Request-ID" not in response.headers
+    assert "UUID" in response.headers["X-Client-Request-ID-Refused"]
+    record = store.get(response.json()["audit_id"])
+    assert record is not None and "client_request_id" not in record.trace
+    assert "12345678" not in json.dumps(record.trace) and "12345678" not in caplog.text
+    uuid_id = "0f8fad5b-d9cb-469f-a165-70867728950e"  # random digits may run on in a UUID: kept
+    kept = client.get("/healthz", headers={"X-Request-ID": uuid_id})
+    assert kept.headers["X-Client-Request-ID"] == uuid_id and "X-Client-Request-ID-Refused" not in kept.headers
+    assert "/v1/diagnose" in caplog.text  # the log line was written, without the id
