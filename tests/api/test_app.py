@@ -704,6 +704,6 @@ def test_a_server_plays_the_shipped_learned_policy_unless_told_otherwise(
         confidences = [d["confidence"] for d in data["diagnoses"]]
         assert 0.2 <= confidences[0] < 1.0 and confidences == sorted(confidences, reverse=True)
         reasoning = "\n".join(turn["text"] for turn in data["trace"]["turns"])
-        assert "p = calibrated probability" in reasoning and "interactions" in reasoning
+        assert "p = calibrated probability" in reasoning and "integrated gradients" in reasoning
         nonsense = served.post("/v1/diagnose", json={"findings": ["xyzzy plugh"]}, headers=auth("clinician")).json()
         assert nonsense["outcome"] == "insufficient_evidence" and "no finding was understood" in nonsense["reason"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -119,8 +120,25 @@ def test_make_policy_loads_a_checkpoint_and_diagnoses_with_feature_contributions
     assert trace.stop_reason.value in {"diagnosed", "insufficient_evidence"}
     if trace.diagnoses:
         reasoning = next(t.text for t in trace.turns if t.action == "reason")
-        assert "similarity" in reasoning and "interactions" in reasoning and trace.diagnoses[0].code in reasoning
+        assert "similarity" in reasoning and "base" in reasoning and trace.diagnoses[0].code in reasoning
         assert all(d.confidence is not None for d in trace.diagnoses)
+        # Each line's parts add up to its score: the tanh layer is shared out, not one opaque term.
+        for line in reasoning.splitlines()[1:]:
+            score, parts = re.search(r"score (-?[\d.]+) = (.*?); explains", line).groups()
+            total = sum(float(part.rsplit(" ", 1)[1]) for part in parts.split(", "))
+            assert total == pytest.approx(float(score), abs=0.01 + 0.002 * len(parts.split(", "))), line
+
+
+def test_feature_contributions_add_up_to_the_score_and_a_zero_feature_has_none() -> None:
+    """Integrated gradients over the tanh layer: complete (base + parts = score) on trained-sized weights."""
+    params = LearnedParams.initial(3, scale=1.0)
+    features = np.abs(np.random.default_rng(4).normal(0.0, 2.0, (5, params.rank_linear.size)))
+    features[:, 2] = 0.0
+    scores, _ = params.scores(features)
+    base, parts = params.contributions(features)
+    assert base + parts.sum(axis=1) == pytest.approx(scores, abs=1e-3)
+    assert (parts[:, 2] == 0.0).all()
+    assert base == pytest.approx(float(params.scores(np.zeros((1, params.rank_linear.size)))[0][0]))
 
 
 def test_the_confidence_a_clinician_reads_is_calibrated_on_played_cases_and_survives_a_reload(
