@@ -17,6 +17,10 @@ never from a hand-written table:
 
 The equivalence is the closure over those links from the asked code (or from the codes the asked name
 names), bounded by :data:`MAX_CODES`.
+
+Apart from equivalence, :meth:`DiseaseEquivalents.subtype_heads` names the disease an Orphanet subtype
+("Neurofibromatosis type 1 due to NF1 mutation or intragenic deletion") is a form of (``OMIM:162200``), so
+a differential shows one entry for both; the search (:meth:`~DiseaseEquivalents.expand`) does not follow it.
 """
 
 from __future__ import annotations
@@ -24,17 +28,22 @@ from __future__ import annotations
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from dxsearch.corpus import normalise_name
 from dxsearch.knowledge.disease_ontology import DiseaseOntology, get_disease_ontology
-from dxsearch.knowledge.hpo import load_hpo3
+from dxsearch.knowledge.hpo import get_hpo_knowledge, load_hpo3
 
 #: A disease code as decisions record them: ``OMIM:154700``, ``ORPHA:558`` (any prefix, any case).
 DISEASE_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_]*:[A-Za-z0-9_.\-]+")
 #: At most this many codes in one equivalence (a safety bound on the SQL the filter becomes).
 MAX_CODES = 32
+#: How an Orphanet subtype's name joins its disease's to what makes it a subtype: "X due to Y".
+SUBTYPE_JOIN = " due to "
+#: Most genes a disease may have to be the head of a subtype: "Obesity" (ten genes) is a phenotype many
+#: monogenic diseases share, and folding "Obesity due to leptin deficiency" into it would hide the diagnosis.
+MAX_HEAD_GENES = 3
 
 
 def canonical_code(code: str) -> str:
@@ -61,8 +70,16 @@ class Equivalence:
 class DiseaseEquivalents:
     """Codes and names linked by DO cross-references and unambiguous HPO / DO names (see the module doc)."""
 
-    def __init__(self, labels: Iterable[tuple[str, str]], ontology: DiseaseOntology) -> None:
-        """``labels``: ``(code, name)`` pairs, one per disease (HPO's); ``ontology``: the DO subsets."""
+    def __init__(
+        self,
+        labels: Iterable[tuple[str, str]],
+        ontology: DiseaseOntology,
+        genes: Callable[[str], Sequence[str]] | None = None,
+    ) -> None:
+        """``labels``: ``(code, name)`` pairs, one per disease (HPO's); ``ontology``: the DO subsets; ``genes``:
+        a disease's gene symbols (HPO's ``genes_to_phenotype.txt``), read only for :meth:`subtype_heads`."""
+        self._genes = genes
+        self._heads: dict[str, tuple[str, ...]] | None = None
         names: dict[str, set[str]] = defaultdict(set)
         for code, name in labels:
             names[code].add(name)
@@ -91,6 +108,38 @@ class DiseaseEquivalents:
             if self._unambiguous(name):
                 linked.update(self._by_name.get(normalise_name(name), ()))
         return linked
+
+    def subtype_heads(self, code: str) -> tuple[str, ...]:
+        """The diseases ``code`` is a subtype of: an Orphanet "X due to Y" whose X is exactly the name of one
+        disease of at most :data:`MAX_HEAD_GENES` genes, with every gene of the subtype among them.
+
+        Why: "Neurofibromatosis type 1 due to NF1 mutation or intragenic deletion" (``ORPHA:363700``) and
+        neurofibromatosis type 1 (``OMIM:162200``) took two of five places in one differential. The gene
+        check keeps apart what only shares a phenotype's name ("Obesity due to leptin deficiency" and
+        obesity) or a subtype that adds a gene; a subtype of no gene (a chromosomal one) cannot be checked
+        and links nothing.
+        """
+        if self._heads is None:
+            self._heads = self._subtypes()
+        return self._heads.get(canonical_code(code), ())
+
+    def _subtypes(self) -> dict[str, tuple[str, ...]]:
+        genes = self._genes or (lambda _code: ())
+        heads: dict[str, tuple[str, ...]] = {}
+        for code, names in self._names.items():
+            for name in names:
+                head, joined, _ = name.partition(SUBTYPE_JOIN)
+                own = set(genes(code))
+                if not joined or not own:
+                    continue
+                found = tuple(
+                    other
+                    for other in self._by_name.get(normalise_name(head), ())
+                    if other != code and 0 < len(set(genes(other))) <= MAX_HEAD_GENES and own <= set(genes(other))
+                )
+                if found:
+                    heads[code] = tuple(sorted({*heads.get(code, ()), *found}))
+        return heads
 
     def codes_named(self, name: str) -> tuple[str, ...]:
         """Every code HPO or DO gives this name (folded for case, punctuation and spacing)."""
@@ -140,5 +189,7 @@ def get_disease_equivalents() -> DiseaseEquivalents:
     global _DEFAULT
     with _LOCK:
         if _DEFAULT is None:
-            _DEFAULT = DiseaseEquivalents(hpo_disease_labels(), get_disease_ontology())
+            _DEFAULT = DiseaseEquivalents(
+                hpo_disease_labels(), get_disease_ontology(), lambda code: get_hpo_knowledge().genes(code)
+            )
         return _DEFAULT

@@ -68,10 +68,28 @@ def same_disease(first: str, second: str, equivalents: DiseaseEquivalents | None
     can chain two diseases through a group: DO maps both ``OMIM:180700`` and ``OMIM:616331`` (Robinow
     syndrome, autosomal dominant 1 and 2) to ``ORPHA:3107`` (autosomal dominant Robinow syndrome). Two OMIM
     entries are two diseases, and a group is not its member, so an equivalence with two codes of one
-    namespace merges nothing.
+    namespace merges nothing. An Orphanet subtype and the disease it is a form of are one disease too.
     """
     a, b = canonical_code(first), canonical_code(second)
-    return a == b or (b in _mergeable(a, equivalents) and a in _mergeable(b, equivalents))
+    return a == b or (b in _mergeable(a, equivalents) and a in _mergeable(b, equivalents)) or _subtype_pair(a, b)
+
+
+def _heads(code: str) -> tuple[str, ...]:
+    """The diseases ``code`` is a subtype of (:meth:`DiseaseEquivalents.subtype_heads`, the process-wide table)."""
+    return get_disease_equivalents().subtype_heads(code)
+
+
+def _subtype_pair(a: str, b: str) -> bool:
+    """Whether one code is an Orphanet subtype of the other ("NF1 due to NF1 mutation ..." and NF1): one entry."""
+    return b in _heads(a) or a in _heads(b)
+
+
+def _foldable(code: str, equivalents: DiseaseEquivalents | None) -> set[str]:
+    """The codes ``code`` may fold with: :func:`_mergeable`, its heads, and the codes its heads are equivalent to."""
+    found = set(_mergeable(code, equivalents))
+    for head in _heads(code):
+        found.update(_mergeable(head, equivalents))
+    return found
 
 
 def fold_equivalents(
@@ -93,8 +111,11 @@ def fold_equivalents(
             groups.append((item, []))
             continue
         key = canonical_code(code)
+        # A head ranked above its subtype is found by the subtype's heads; a subtype ranked above its head,
+        # by the codes already home whose heads include this one.
+        near = _foldable(key, equivalents) | {c for c in home if key in _heads(c)}
         found = min(
-            (home[c] for c in _mergeable(key, equivalents) if c in home and same_disease(c, key, equivalents)),
+            (home[c] for c in near if c in home and same_disease(c, key, equivalents)),
             default=None,
         )
         if found is None:

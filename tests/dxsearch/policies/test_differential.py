@@ -43,6 +43,26 @@ def test_equivalence_comes_from_the_release_files_and_never_merges_two_diseases(
     assert not same_disease("OMIM:180700", "ORPHA:3107")
 
 
+def test_an_orphanet_subtype_is_one_disease_with_the_disease_it_is_a_form_of() -> None:
+    """A user test's NF1 note showed OMIM:162200 and "Neurofibromatosis type 1 due to NF1 mutation or intragenic
+    deletion" (ORPHA:363700) as two of five entries. A shared phenotype's name is no subtype relation."""
+    assert same_disease("ORPHA:363700", "OMIM:162200") and same_disease("OMIM:162200", "ORPHA:363700")
+    assert same_disease("ORPHA:411511", "OMIM:105830")  # Angelman syndrome due to a point mutation (UBE3A)
+    assert not same_disease("ORPHA:66628", "OMIM:601665")  # obesity due to leptin deficiency is no "obesity"
+    assert not same_disease("ORPHA:411511", "ORPHA:98795")  # two subtypes of one disease stay two entries
+    merged = merge_candidates(
+        (
+            Candidate("Neurofibromatosis type 1 due to NF1 mutation", "ORPHA:363700", ("orpha:363700#0",), 0.3),
+            Candidate("Legius syndrome", "OMIM:611431", ("omim:611431#0",), 0.2),
+            Candidate("Neurofibromatosis, type 1", "OMIM:162200", ("omim:162200#0",), 0.1),
+        )
+    )
+    assert [(c.code, c.alternate_codes, c.confidence) for c in merged] == [
+        ("ORPHA:363700", ("OMIM:162200",), 0.3),
+        ("OMIM:611431", (), 0.2),
+    ]
+
+
 def test_the_better_ranked_entry_keeps_its_place_name_and_confidence() -> None:
     merged = merge_candidates(
         (
