@@ -25,6 +25,7 @@ syndrome" find the same ones (:mod:`dxsearch.knowledge.disease_equivalents`).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import replace
 from typing import Annotated, Any, Literal
@@ -54,15 +55,19 @@ from audit.access import (
     SearchFilter,
     access_entry,
     check_reason,
+    diagnosis_match,
     search_filter,
 )
 from audit.errors import InvalidEntryError
 from audit.export import fhir_bundle
-from audit.models import MAX_PAGE_SIZE, RECORD_ID_PATTERN
+from audit.models import CONSIDERED_KEY, MAX_PAGE_SIZE, RECORD_ID_PATTERN
 from audit.times import EXPECTED as TIME_EXPECTED
 from dxsearch.agent import CASE_NAMESPACE
 from dxsearch.intake.reading import PATIENT_NAMESPACE
 from dxsearch.knowledge.disease_equivalents import get_disease_equivalents
+from dxsearch.knowledge.hpo import HP_OBO
+from dxsearch.knowledge.term_lookup import obo_stanzas
+from dxsearch.settings import get_settings
 
 router = APIRouter(dependencies=[Depends(single_valued_query), Depends(known_query_only)])
 
@@ -83,6 +88,27 @@ _INPUT_TYPES = {"text": "note", "findings": "findings", "bundle": "fhir"}
 _MAX_ROW_LABELS = 20
 
 
+#: Letters of a word, as :func:`audit.access.identifying_content` splits a reason into words.
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+@functools.cache
+def clinical_words() -> frozenset[str]:
+    """Casefolded words of HPO's term names, synonyms and definitions (the local ``hp.obo``, ~1 s once).
+
+    The clinical vocabulary a break-glass reason's capitalised words are checked against
+    (:func:`audit.access.check_reason`): "Marfan", "Down" or "Seizure" are clinical words, a patient's name is not.
+    """
+    words: set[str] = set()
+    for stanza in obo_stanzas(get_settings().hpo_data_dir / HP_OBO):
+        texts = list(stanza.get("name", ()))
+        for tag in ("synonym", "def"):  # the quoted text, without the scope and references after it
+            texts.extend(value.split('"')[1] for value in stanza.get(tag, ()) if value.count('"') >= 2)
+        for text in texts:
+            words.update(word.casefold() for word in _LETTERS.findall(text))
+    return frozenset(words)
+
+
 # -- access events -----------------------------------------------------------------------------------------
 
 
@@ -96,8 +122,13 @@ async def record_access(
     reason: str | None = None,
     filters: dict[str, Any] | None = None,
     patient_pseudonym: str | None = None,
+    denied: bool = False,
 ) -> AuditRecord:
-    """Append the access event of this read; 503 (nothing returned) when the log cannot take it."""
+    """Append the access event of this read; 503 (nothing returned) when the log cannot take it.
+
+    ``denied``: the read was refused (403) and ``records`` is what was asked for; the attempt is recorded all
+    the same, since a refused read is what an auditor asks about.
+    """
     service = services_of(request).diagnosis
     if patient_pseudonym is None:
         patients = {r.patient_pseudonym for r in records}
@@ -111,6 +142,7 @@ async def record_access(
         route=route if isinstance(route, str) else None,
         reason=reason,
         filters=filters or {},
+        denied=denied,
     )
     entry = access_entry(
         event,
@@ -142,7 +174,8 @@ def _with_access_header(body: dict[str, Any], access: AuditRecord) -> JSONRespon
 
 
 async def _load(request: Request, audit_id: str) -> AuditRecord:
-    """The record ``audit_id`` names: 422 when it is no record id at all (a 404 would say it might be one)."""
+    """The record ``audit_id`` names, by record id or else by the ``trace.trace_id`` of a decision (both UUIDs:
+    a user handed the trace's id got a 404); 422 when it is no such id at all (a 404 would say it might be one)."""
     if _RECORD_ID.fullmatch(audit_id) is None:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -150,9 +183,18 @@ async def _load(request: Request, audit_id: str) -> AuditRecord:
             "0b9d3c8e-6f1a-4c2b-9e7d-5a4f3b2c1d0e (the `audit_id` of a diagnosis)",
         )
     service = services_of(request).diagnosis
-    record = await service.in_thread(lambda: service.audit_store.get(audit_id))
+    store = service.audit_store
+
+    def find() -> AuditRecord | None:
+        found = store.get(audit_id)
+        if found is not None:
+            return found
+        by_trace = store.query(AuditQuery(trace_id=audit_id, kind="decision", limit=2)).records
+        return by_trace[0] if len(by_trace) == 1 else None
+
+    record = await service.in_thread(find)
     if record is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no audit record with this id")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no audit record with this id (as a record id or a trace id)")
     return record
 
 
@@ -177,6 +219,7 @@ async def get_trace(audit_id: AuditId, principal: TraceReader, request: Request)
     """
     record = await _load(request, audit_id)
     if principal.role is Role.CLINICIAN and (record.actor_id != principal.actor_id or record.outcome == ACCESS_OUTCOME):
+        await record_access(request, principal, "read", _purpose(principal), [record], denied=True)
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
             "clinicians read only the decisions their own key made; to read this one for a patient's care, "
@@ -194,7 +237,11 @@ class BreakGlassRequest(JsonBody):
     reason: str = Field(
         min_length=MIN_REASON_CHARS,
         max_length=MAX_REASON_CHARS,
-        description="Why this record is needed now, in words (e.g. 'patient transferred to my care tonight').",
+        description=(
+            "Why this record is needed now, in words (e.g. 'patient transferred to my care tonight'), never who it "
+            "is about: a likely identifier (a name, a number of 3 or more digits, an e-mail address, a phone "
+            "number) is refused, since the audit log keeps the reason for good."
+        ),
     )
 
 
@@ -215,8 +262,10 @@ async def break_glass(audit_id: AuditId, principal: Clinical, request: Request) 
     that auditors find with ``GET /v1/traces?kind=access``.
     """
     body = await read_body(request, BreakGlassRequest)  # once the caller is admitted (api.body)
+    service = services_of(request).diagnosis
+    vocabulary = await service.in_thread(clinical_words)
     try:
-        reason = check_reason(body.reason)
+        reason = check_reason(body.reason, vocabulary)  # a likely patient identifier is refused: the log keeps it
     except InvalidEntryError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     record = await _load(request, audit_id)
@@ -260,7 +309,9 @@ async def search_filters(
             max_length=512,
             description=(
                 "Diagnosis code (OMIM:154700, ORPHA:558) or disease name (whole, case-insensitive); finds decisions "
-                "carrying it or an equivalent code or name (Disease Ontology cross-references, HPO labels)."
+                "carrying it or an equivalent code or name (Disease Ontology cross-references, HPO labels), as a "
+                "diagnosis or as a candidate an abstention considered; each row's `diagnosis_match` says which "
+                "(`answered` or `considered`)."
             ),
         ),
     ] = None,
@@ -277,6 +328,21 @@ async def search_filters(
             description="Outcome of a decision, or `access` for access events.",
             json_schema_extra={"enum": list(OUTCOMES)},
         ),
+    ] = None,
+    request_id: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=128,
+            description=(
+                "A request's id: the server's (`request_id`, the `X-Request-ID` it answered with) or the client's own "
+                "`X-Request-ID` as the decision's trace keeps it."
+            ),
+        ),
+    ] = None,
+    trace_id: Annotated[
+        str | None,
+        Query(min_length=1, max_length=128, description="The `trace.trace_id` of a decision (not its record id)."),
     ] = None,
     kind: Annotated[
         Literal["decision", "access", "all"],
@@ -302,6 +368,8 @@ async def search_filters(
             evidence=evidence,
             model_version=model_version,
             outcome=outcome,
+            request_id=request_id,
+            trace_id=trace_id,
             kind=None if kind == "all" else kind,
             order=order,
             limit=limit,
@@ -318,7 +386,8 @@ SearchFilters = Annotated[SearchFilter, Depends(search_filters)]
 
 
 def row_summary(trace: dict[str, Any]) -> dict[str, Any]:
-    """What a list row shows of a decision without its trace: input type, findings count and labels."""
+    """What a list row shows of a decision without its trace: input type, findings count and labels, and the
+    candidates an abstention considered (it answers with no diagnosis, but names these to the clinician)."""
     account = trace.get("input_account")
     source = account.get("source") if isinstance(account, dict) else None
     case = trace.get("case")
@@ -326,7 +395,10 @@ def row_summary(trace: dict[str, Any]) -> dict[str, Any]:
     findings = [f for f in findings if isinstance(f, dict)] if isinstance(findings, list) else []
     observed = [str(f.get("label")) for f in findings if not f.get("excluded")]
     excluded = [str(f.get("label")) for f in findings if f.get("excluded")]
+    considered = trace.get(CONSIDERED_KEY)
+    considered = [c for c in considered if isinstance(c, dict)] if isinstance(considered, list) else []
     return {
+        "considered": [{"code": c.get("code"), "name": c.get("name")} for c in considered[:_MAX_ROW_LABELS]],
         "input_type": _INPUT_TYPES.get(str(source)) if source is not None else None,
         "findings_count": len(observed),
         "excluded_count": len(excluded),
@@ -349,13 +421,17 @@ async def list_traces(
 ) -> JSONResponse:
     """Records matching every filter, a page at a time; the page read is recorded as an access event.
 
-    Each row carries ``summary`` (input type note/findings/fhir, findings count and labels) so a table can
-    show them without the trace. Clinicians see only the decisions their own key made (roles: clinician,
-    auditor, admin).
+    Each row carries ``summary`` (input type note/findings/fhir, findings count and labels, considered
+    candidates) so a table can show them without the trace; with a diagnosis filter, ``diagnosis_match`` says
+    whether the record answered with it or only considered it. Clinicians see only the decisions their own key
+    made (roles: clinician, auditor, admin).
     """
     query = filters.query
     if principal.role is Role.CLINICIAN:
         if query.kind == "access" or query.outcome == ACCESS_OUTCOME:
+            await record_access(
+                request, principal, "search", _purpose(principal), [], filters=filters.described, denied=True
+            )
             raise HTTPException(status.HTTP_403_FORBIDDEN, "access events are for auditors")
         query = replace(query, actor_id=principal.actor_id, kind="decision")
     service = services_of(request).diagnosis
@@ -373,6 +449,8 @@ async def list_traces(
     for record in page.records:
         item = record.to_json()
         item["summary"] = row_summary(record.trace) if record.outcome != ACCESS_OUTCOME else None
+        if query.diagnosis is not None:
+            item["diagnosis_match"] = diagnosis_match(record, query)
         if not include_trace:
             item.pop("trace", None)
         records.append(item)

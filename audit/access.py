@@ -18,16 +18,27 @@ patient identifier given where a pseudonym belongs never reaches the log.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 from audit.canonical import JsonObject, JsonValue
 from audit.errors import AuditError, InvalidEntryError
 from audit.models import ACCESS_OUTCOME as ACCESS_OUTCOME
-from audit.models import MAX_DIAGNOSIS_EQUIVALENTS, AuditEntry, AuditQuery, AuditRecord, RecordKind, SortOrder
+from audit.models import (
+    MAX_DIAGNOSIS_EQUIVALENTS,
+    AuditEntry,
+    AuditQuery,
+    AuditRecord,
+    Diagnosis,
+    RecordKind,
+    SortOrder,
+    considered_diagnoses,
+    fold,
+)
 from audit.times import TimeFormatError, parse_instant
 
 #: ``trace.event`` of an access event.
@@ -53,7 +64,9 @@ class AccessEvent:
     """One access, as stored in the event's ``trace``.
 
     ``records`` are the record ids read, in the order returned; ``filters`` the query that selected them
-    (search and export), so an auditor can see what was asked, not only what came back.
+    (search and export), so an auditor can see what was asked, not only what came back. ``denied`` marks an
+    attempt that was refused (a clinician asking for another's decision without break-glass): nothing was
+    returned, and ``records`` names what was asked for; an auditor asks about exactly these.
     """
 
     action: AccessAction
@@ -62,6 +75,7 @@ class AccessEvent:
     route: str | None = None
     reason: str | None = None
     filters: JsonObject = field(default_factory=dict)
+    denied: bool = False
 
     def __post_init__(self) -> None:
         if self.action not in ACCESS_ACTIONS:
@@ -84,6 +98,8 @@ class AccessEvent:
             body["route"] = self.route
         if self.reason is not None:
             body["reason"] = self.reason
+        if self.denied:  # only then: events before this field existed hash and read as they were
+            body["denied"] = True
         return body
 
     @classmethod
@@ -103,15 +119,51 @@ class AccessEvent:
             route=str(trace["route"]) if isinstance(trace.get("route"), str) else None,
             reason=str(trace["reason"]) if isinstance(trace.get("reason"), str) else None,
             filters=filters if isinstance(filters, dict) else {},
+            denied=trace.get("denied") is True,
         )
 
 
-def check_reason(reason: str | None) -> str:
-    """A break-glass reason given now: words, at least :data:`MIN_REASON_CHARS`, no control characters.
+#: Words a break-glass reason may start a sentence with or capitalise without naming anyone, beside the
+#: clinical vocabulary the caller passes (HPO's words, in the API): the common English of a stated reason.
+_COMMON_WORDS_TEXT = """
+    a about above access accident acute admission admitted admit after afternoon again against ago all also am
+    an and another any are as asked at attending available away back be because been before being below between
+    bed both but by call called came can care case cases check clinic clinical clinician colleague come consult
+    consultant continuity continuing cover covering critical current currently day days decision decisions
+    department deteriorated deteriorating diagnosis did discharge do doctor does dr during each early emergency
+    evening every family few first follow following for from further given had handover has have he her here him
+    his hospital how i if ill immediate immediately in inpatient into is it its last late later life made make
+    may me medical midnight morning most mr mrs ms much must my need needed needs new night no not note now of
+    off office on on-call once one only or other our out outpatient over overnight own past patient patients
+    plan please previous prior professor prompt question reason record records referral referred reply result
+    results review reviewing round rounds safety same saw second see seen service shift she should since so some
+    soon specialist staff still sudden surgery surgical team than that the their them then there these they this
+    those through today tomorrow tonight transfer transferred transport treating treatment trust unavailable
+    under unwell until up urgent urgently us use used was ward we week weekend were what when where which while
+    who why will with within without work would yesterday you your monday tuesday wednesday thursday friday
+    saturday sunday
+"""
+COMMON_WORDS: frozenset[str] = frozenset(_COMMON_WORDS_TEXT.split())
+#: Capitalised words of up to this many letters written all in capitals are abbreviations (ED, ICU, MRN).
+MAX_ABBREVIATION_LETTERS = 5
+_EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
+#: A phone number: 7 or more digits in groups joined by spaces, dots, dashes, slashes or brackets.
+_PHONE = re.compile(r"\+?\(?\d[\d\s().\-/]{5,}\d")
+_DIGIT_RUN = re.compile(r"\d{3,}")
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def check_reason(reason: str | None, vocabulary: Container[str] = frozenset()) -> str:
+    """A break-glass reason given now: words, at least :data:`MIN_REASON_CHARS`, no control characters, and
+    nothing that likely identifies a patient (:func:`identifying_content`).
 
     Stricter than what an access event may hold (:func:`_recordable_reason`): a tab or a line break inside
-    the reason is refused too (they were let through, though the rule is one line of words), while events
+    the reason is refused too (they were let through, though the rule is one line of words), and so is a
+    likely identifier, since the log is append-only and a name or an MRN written there stays for good
+    (a user test stored "Emergency: patient <name> MRN <number> collapsed in ED" word for word). Events
     recorded before must still read back (export, verify). Whitespace around the reason is dropped, not refused.
+    ``vocabulary`` is the casefolded words of a clinical vocabulary (HPO's names, synonyms and definitions):
+    a capitalised word found neither there nor in :data:`COMMON_WORDS` is taken for a name.
     """
     stripped = _recordable_reason(reason)
     if any(unicodedata.category(c) == "Cc" for c in stripped):
@@ -119,7 +171,43 @@ def check_reason(reason: str | None) -> str:
             "a break-glass reason may not hold control characters (a tab or a line break included): "
             "give it as one line of words"
         )
+    found = identifying_content(stripped, vocabulary)
+    if found is not None:
+        raise InvalidEntryError(
+            f"a break-glass reason is kept for good in the audit log and must not identify a patient; this one "
+            f"holds {found}. Say why you need the record now (e.g. 'patient transferred to my care tonight'), "
+            "not who it is about: the record already names the patient by pseudonym"
+        )
     return stripped
+
+
+def identifying_content(text: str, vocabulary: Container[str] = frozenset()) -> str | None:
+    """What kind of likely identifier ``text`` holds, in words that never quote it; None when it holds none.
+
+    Looked for: an e-mail address, a phone-like number (7 or more digits in groups), a run of 3 or more
+    digits (an MRN, a date, a bed or room number), and a capitalised word that is neither an abbreviation of up
+    to :data:`MAX_ABBREVIATION_LETTERS` capitals (ED, ICU, MRN) nor a word of ``vocabulary`` or
+    :data:`COMMON_WORDS` (a name). Lower-case names go unseen: this is a screen, not a proof.
+    """
+    if _EMAIL.search(text):
+        return "an e-mail address"
+    for phone in _PHONE.finditer(text):
+        digits = sum(c.isdigit() for c in phone.group())
+        if digits >= 7 and (digits < len(phone.group()) or phone.group().startswith("+")):  # grouped, or +
+            return "a phone number"
+    if _DIGIT_RUN.search(text):
+        return "a number of 3 or more digits (an identifier such as an MRN, a date or a room number)"
+    for position, match in enumerate(_WORD.finditer(text), start=1):
+        word = match.group()
+        if word == word.casefold() or (word.isupper() and len(word) <= MAX_ABBREVIATION_LETTERS):
+            continue
+        folded = word.casefold()
+        if folded not in COMMON_WORDS and folded not in vocabulary:
+            return (
+                f"a capitalised word (word {position}) that is neither a clinical term nor common English, "
+                "likely a name"
+            )
+    return None
 
 
 def _recordable_reason(reason: str | None) -> str:
@@ -256,6 +344,8 @@ def search_filter(
     evidence: str | None = None,
     model_version: str | None = None,
     outcome: str | None = None,
+    request_id: str | None = None,
+    trace_id: str | None = None,
     kind: RecordKind | None = None,
     order: SortOrder = "desc",
     limit: int = 50,
@@ -269,7 +359,9 @@ def search_filter(
     ``kind="access"``), and a diagnosis that is neither a code nor a whole disease name HPO, the Disease
     Ontology (``expand_diagnosis``) or some decision in the log (``count``) gives. ``kind`` None asks for
     decisions and access events alike; ``outcome="access"`` asks for access events. ``names`` says how the
-    caller's interface calls each filter (``{"since": "--since"}``), for the messages.
+    caller's interface calls each filter (``{"since": "--since"}``), for the messages. ``request_id`` finds the
+    records of a request by the server's id or the client's own ``X-Request-ID`` (as a decision's trace keeps it),
+    ``trace_id`` the decision whose trace has that id.
 
     A diagnosis is expanded to its equivalent codes and names (``ORPHA:558`` finds ``OMIM:154700``): the
     expansion is computed here, the access event records the filter as asked.
@@ -297,12 +389,16 @@ def search_filter(
             evidence_id=document,
             model_version=model_version,
             outcome=outcome,
+            any_request_id=request_id,
+            trace_id=trace_id,
             kind=kind,
             order=order,
             limit=limit,
             cursor=cursor,
         )
     except TimeFormatError as exc:
+        raise FilterError(str(exc)) from None
+    except InvalidEntryError as exc:  # an empty or over-long request or trace id
         raise FilterError(str(exc)) from None
     except ValueError as exc:  # since not before until, a malformed cursor: nothing could match
         raise FilterError(str(exc)) from None
@@ -316,12 +412,29 @@ def search_filter(
         ("evidence", document),
         ("model_version", model_version),
         ("outcome", outcome),
+        ("request_id", None if request_id is None else recordable_id(request_id)),
+        ("trace_id", None if trace_id is None else recordable_id(trace_id)),
         ("kind", kind or "all"),
         ("order", order),
         ("limit", limit),
         ("cursor", cursor),
     )
     return SearchFilter(query=query, described={key: value for key, value in asked if value is not None})
+
+
+#: Ids the server makes (a request id: 32 hex digits; a record or trace id: a UUID), recorded as asked.
+_SERVER_ID = re.compile(r"[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def recordable_id(value: str) -> str:
+    """How an access event records an id it was asked for: as given when the server made it, else its digest.
+
+    Why: a client's own ``X-Request-ID`` is whatever the client sent (a user test sent an MRN); searching by it
+    must not write it into the append-only log once more. The digest still tells which value was asked.
+    """
+    if _SERVER_ID.fullmatch(value):
+        return value
+    return "sha256:" + hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
 def _with_equivalents(
@@ -347,3 +460,25 @@ def _with_equivalents(
             "Disease Ontology or a decision gives it; nothing names a diagnosis like this"
         )
     return expanded
+
+
+#: How a record matched a diagnosis filter: among the diagnoses it answered with, or among the candidates an
+#: abstention considered (and named to the clinician) without answering.
+DiagnosisMatch = Literal["answered", "considered"]
+
+
+def diagnosis_match(record: AuditRecord, query: AuditQuery) -> DiagnosisMatch | None:
+    """Whether ``record`` carries ``query``'s diagnosis (or an equivalent) as an answer or as a considered
+    candidate; None without a diagnosis filter, or for a record that matched neither way."""
+    keys = set(query.diagnosis_keys())
+    if not keys:
+        return None
+
+    def named(diagnoses: Sequence[Diagnosis]) -> bool:
+        return any(fold(d.name) in keys or (d.code is not None and fold(d.code) in keys) for d in diagnoses)
+
+    if named(record.diagnoses):
+        return "answered"
+    if record.outcome != ACCESS_OUTCOME and named(considered_diagnoses(record.trace)):
+        return "considered"
+    return None

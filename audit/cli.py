@@ -13,9 +13,13 @@ which fails unless the log still extends every checkpoint kept.
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import re
 import sys
+import uuid
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from enum import StrEnum
 from pathlib import Path
@@ -24,13 +28,23 @@ from typing import Annotated, TextIO, TypeVar
 import typer
 from fhir.resources.R4B.auditevent import AuditEvent
 
-from audit.access import DiagnosisExpansion, FilterError, search_filter
+from audit.access import (
+    AccessAction,
+    AccessEvent,
+    DiagnosisExpansion,
+    FilterError,
+    access_entry,
+    diagnosis_match,
+    recordable_id,
+    search_filter,
+)
 from audit.backends import open_store
 from audit.errors import AuditError
-from audit.export import fhir_bundle, write_fhir_ndjson, write_jsonl
-from audit.models import Checkpoint
+from audit.export import fhir_bundle, record_to_jsonl_line, write_fhir_ndjson
+from audit.models import RECORD_ID_PATTERN, AuditQuery, AuditRecord, Checkpoint
 from audit.proofs import prove_consistency, prove_inclusion
 from audit.signing import CheckpointSigner, load_public_key
+from audit.store import AuditStore
 from audit.verify import verify
 from audit.witness import append_checkpoint, read_checkpoints
 
@@ -101,6 +115,104 @@ def _expand_diagnosis(diagnosis: str) -> DiagnosisExpansion:
     return get_disease_equivalents().expand(diagnosis)
 
 
+#: The role access events appended by this command line carry (the API's are clinician, auditor, admin).
+CLI_ROLE = "cli"
+#: Records per access event of an export: each batch is recorded before it is written.
+_EXPORT_BATCH = 500
+
+SigningKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key",
+        envvar="DXSEARCH_AUDIT_SIGNING_KEY",
+        help="The server's checkpoint key (PEM), so the access event this read appends keeps the checkpoint cadence",
+    ),
+]
+CheckpointEveryOption = Annotated[
+    int,
+    typer.Option(
+        "--checkpoint-every", envvar="DXSEARCH_AUDIT_CHECKPOINT_EVERY", help="With --key: as the server signs"
+    ),
+]
+CheckpointFileOption = Annotated[
+    Path | None, typer.Option("--checkpoint-file", envvar="DXSEARCH_AUDIT_CHECKPOINT_FILE", help="As the server")
+]
+
+
+def _open_for_reading(url: str, key: Path | None, checkpoint_every: int, checkpoint_file: Path | None) -> AuditStore:
+    """The store, opened for writing: every read is appended to the log as an access event before data goes out
+    (as the API does), so the command line reads with the server's signing settings (from its environment)."""
+    _positive(checkpoint_every, "--checkpoint-every", "a checkpoint every N records")
+    signer = None if key is None else CheckpointSigner.from_pem(key)
+    return open_store(
+        url,
+        signer=signer,
+        checkpoint_every=checkpoint_every if signer is not None else None,
+        checkpoint_file=checkpoint_file if signer is not None else None,
+    )
+
+
+def operator_id() -> str:
+    """Who runs this command line, as its access events name them: ``cli:<login name>`` (an operator, not a key)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name for this uid (a container)
+        return f"cli:uid-{os.getuid()}"
+
+
+def _record_read(
+    store: AuditStore,
+    action: AccessAction,
+    records: list[AuditRecord],
+    *,
+    request_id: str,
+    filters: dict[str, object],
+    patient_pseudonym: str | None = None,
+) -> AuditRecord:
+    """Append the access event of this read by the operator (role ``cli``), before the records are written."""
+    if patient_pseudonym is None:
+        patients = {r.patient_pseudonym for r in records}
+        patient_pseudonym = patients.pop() if len(patients) == 1 else None
+    event = AccessEvent(
+        action=action,
+        purpose="audit",
+        records=[r.record_id for r in records],
+        route=f"audit {action if action != 'read' else 'show'}",
+        filters=filters,  # type: ignore[arg-type]
+    )
+    return store.append(
+        access_entry(
+            event,
+            request_id=request_id,
+            actor_role=CLI_ROLE,
+            actor_id=operator_id(),
+            patient_pseudonym=patient_pseudonym,
+        )
+    )
+
+
+def _audited_export(
+    store: AuditStore, records: Iterable[AuditRecord], *, head_seq: int, filters: dict[str, object], patient: str | None
+) -> Iterator[AuditRecord]:
+    """``records`` (up to ``head_seq``, so the export's own events are not exported), each batch recorded as an
+    access event (action ``export``) before it goes out; an export that finds nothing is recorded too."""
+    request_id = uuid.uuid4().hex
+    batch: list[AuditRecord] = []
+    recorded = False
+    for record in records:
+        if record.seq > head_seq:
+            break
+        batch.append(record)
+        if len(batch) == _EXPORT_BATCH:
+            _record_read(store, "export", batch, request_id=request_id, filters=filters, patient_pseudonym=patient)
+            recorded = True
+            yield from batch
+            batch = []
+    if batch or not recorded:
+        _record_read(store, "export", batch, request_id=request_id, filters=filters, patient_pseudonym=patient)
+        yield from batch
+
+
 #: How ``audit export`` names the filters, in the messages of :func:`audit.access.search_filter`.
 _OPTION_NAMES = {
     "since": "--since",
@@ -110,6 +222,8 @@ _OPTION_NAMES = {
     "evidence": "--evidence",
     "model_version": "--model-version",
     "outcome": "--outcome",
+    "request_id": "--request-id",
+    "trace_id": "--trace-id",
 }
 
 
@@ -247,24 +361,35 @@ def export_command(
         str | None,
         typer.Option(help="Outcome: diagnosed, insufficient_evidence, no_diagnosis, or access (access events)"),
     ] = None,
+    request_id: Annotated[
+        str | None,
+        typer.Option("--request-id", help="A request's id: the server's, or the client's own X-Request-ID"),
+    ] = None,
+    trace_id: Annotated[str | None, typer.Option("--trace-id", help="The trace.trace_id of a decision")] = None,
     kind_name: Annotated[
         str | None,
         typer.Option(
             "--kind", help="decision or access: only decisions, or only access events (reads of records); default both"
         ),
     ] = None,
+    key: SigningKeyOption = None,
+    checkpoint_every: CheckpointEveryOption = 1000,
+    checkpoint_file: CheckpointFileOption = None,
 ) -> None:
     """Export records (optionally filtered) as JSONL or FHIR R4B AuditEvent + Provenance.
 
     The filters are checked as the API checks them (``GET /v1/audit/export``): a value that is malformed or
     can never match (a time without a zone, an identifier for --patient, an unknown outcome, a diagnosis
-    nothing names) is one line on stderr and exit 2.
+    nothing names) is one line on stderr and exit 2. The export is a read like any other: each batch of
+    records is appended to the log as an access event (role ``cli``, the operator's login name) before it is
+    written, so the log must be writable. With --diagnosis each JSONL line says in ``diagnosis_match`` whether
+    the record answered with the diagnosis or only considered it.
     """
     fmt = _choice(format_name, ExportFormat, "--format")
     kind = None if kind_name is None else _choice(kind_name, RecordKindOption, "--kind")
     try:
         with ExitStack() as stack:
-            store = stack.enter_context(open_store(url, read_only=True))
+            store = stack.enter_context(_open_for_reading(url, key, checkpoint_every, checkpoint_file))
             try:
                 checked = search_filter(
                     expand_diagnosis=_expand_diagnosis,
@@ -276,6 +401,8 @@ def export_command(
                     evidence=evidence,
                     model_version=model_version,
                     outcome=outcome,
+                    request_id=request_id,
+                    trace_id=trace_id,
                     kind=None if kind is None else ("access" if kind is RecordKindOption.access else "decision"),
                     order="asc",
                     limit=500,
@@ -284,9 +411,17 @@ def export_command(
             except FilterError as exc:  # bad input, not "nothing found"
                 raise _fail(str(exc)) from None
             sink: TextIO = sys.stdout if out is None else stack.enter_context(out.open("w", encoding="utf-8"))
-            records = store.iter_query(checked.query)
+            head = store.head()
+            query = checked.query
+            records = _audited_export(
+                store,
+                store.iter_query(query),
+                head_seq=0 if head is None else head.seq,
+                filters=dict(checked.described),
+                patient=query.patient_pseudonym,
+            )
             if fmt is ExportFormat.jsonl:
-                count = write_jsonl(records, sink)
+                count = _write_jsonl(records, sink, query)
             elif fmt is ExportFormat.fhir:
                 count = write_fhir_ndjson(records, sink)
             else:
@@ -301,6 +436,71 @@ def export_command(
     except (AuditError, OSError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"exported {count} records", err=True)
+
+
+def _write_jsonl(records: Iterable[AuditRecord], sink: TextIO, query: AuditQuery) -> int:
+    """One JSON line per record; with a diagnosis filter, ``diagnosis_match`` (answered or considered) in each."""
+    count = 0
+    for record in records:
+        if query.diagnosis is None:
+            sink.write(record_to_jsonl_line(record))
+        else:
+            line = {**record.to_json(), "diagnosis_match": diagnosis_match(record, query)}
+            sink.write(json.dumps(line, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+        sink.write("\n")
+        count += 1
+    return count
+
+
+_RECORD_ID = re.compile(RECORD_ID_PATTERN)
+
+
+@app.command("show")
+def show_command(
+    url: UrlOption,
+    record: Annotated[
+        str,
+        typer.Argument(
+            help="A record id (audit_id), a decision's trace.trace_id, or a request id (the server's or the client's)"
+        ),
+    ],
+    key: SigningKeyOption = None,
+    checkpoint_every: CheckpointEveryOption = 1000,
+    checkpoint_file: CheckpointFileOption = None,
+) -> None:
+    """Print the records an id names, one JSON line each: by record id, else by trace id, else by request id.
+
+    A request id can name several records (a decision and the access events of one request). The read is
+    appended to the log as an access event (role ``cli``) before anything is printed; nothing found is exit 1.
+    """
+    if not record.strip() or len(record) > 512:
+        raise _fail("give a record id, a trace id or a request id (at most 512 characters)")
+    try:
+        with _open_for_reading(url, key, checkpoint_every, checkpoint_file) as store:
+            found = store.get(record) if _RECORD_ID.fullmatch(record) else None
+            how = "record_id"
+            matches = [found] if found is not None else []
+            if not matches:
+                how = "trace_id"
+                matches = store.query(AuditQuery(trace_id=record, kind="decision", limit=100)).records
+            if not matches:
+                how = "request_id"
+                matches = store.query(AuditQuery(any_request_id=record, limit=100)).records
+            _record_read(
+                store,
+                "read" if matches else "search",
+                matches,
+                request_id=uuid.uuid4().hex,
+                filters={"id": recordable_id(record), "matched_by": how if matches else None},
+            )
+    except (AuditError, OSError) as exc:
+        raise _fail(str(exc)) from exc
+    if not matches:
+        typer.echo("no record with this id (as a record id, a trace id or a request id)", err=True)
+        raise typer.Exit(code=1)
+    for match in matches:
+        typer.echo(record_to_jsonl_line(match))
+    typer.echo(f"{len(matches)} record(s) found by {how}", err=True)
 
 
 @app.command("checkpoint")

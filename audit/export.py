@@ -164,8 +164,8 @@ def access_to_audit_event(record: AuditRecord, event: AccessEvent) -> AuditEvent
             "subtype": [{"system": _RESTFUL_INTERACTION, "code": subtype_code, "display": subtype_display}],
             "action": "R",
             "recorded": format_timestamp(record.created_at),
-            "outcome": "0",
-            "outcomeDesc": f"{event.action} ({event.purpose})",
+            "outcome": "4" if event.denied else "0",  # minor failure: the read was refused
+            "outcomeDesc": f"{event.action} ({event.purpose})" + (": denied" if event.denied else ""),
             "purposeOfEvent": [purpose],
             "agent": [{**_actor(record), "purposeOfUse": [purpose]}],
             "source": _source(),

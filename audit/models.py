@@ -228,6 +228,24 @@ class Checkpoint:
     frontier: str | None = None
 
 
+#: The trace key under which a decision lists the candidates it considered without answering with them (a list
+#: of objects with ``code`` and ``name``): the one part of the trace stores look into, for diagnosis filters.
+CONSIDERED_KEY = "considered"
+
+
+def considered_diagnoses(trace: JsonObject) -> tuple[Diagnosis, ...]:
+    """The candidates ``trace`` lists under :data:`CONSIDERED_KEY`, as diagnoses (malformed items are skipped)."""
+    items = trace.get(CONSIDERED_KEY)
+    found: list[Diagnosis] = []
+    for item in items if isinstance(items, list) else []:
+        name = item.get("name") if isinstance(item, dict) else None
+        code = item.get("code") if isinstance(item, dict) else None
+        if isinstance(name, str) and name.strip():
+            kept_code = code[:MAX_FIELD_CHARS] if isinstance(code, str) and code.strip() else None
+            found.append(Diagnosis(name=name[:MAX_FIELD_CHARS], code=kept_code))
+    return tuple(found)
+
+
 SortOrder = Literal["asc", "desc"]
 #: Which records a query returns: decisions, access events (:mod:`audit.access`), or both (None).
 RecordKind = Literal["decision", "access"]
@@ -248,10 +266,13 @@ class AuditQuery:
     """Filters (all optional, combined with AND) and pagination for :meth:`AuditStore.query`.
 
     ``since`` is inclusive and ``until`` exclusive, both timezone-aware. ``diagnosis`` matches a code or a
-    name, case-insensitively (Unicode case folding), exactly; ``diagnosis_equivalents`` are further codes
-    and names that count as the same diagnosis (``OMIM:154700`` for ``ORPHA:558``). This package knows no
-    ontology, so the caller expands (``dxsearch.knowledge.disease_equivalents``). Pagination is by ``cursor`` (the
-    ``next_cursor`` of the previous page: stable while records are appended) and/or ``offset``.
+    name, case-insensitively (Unicode case folding), exactly, among a decision's diagnoses or the candidates
+    its trace lists as considered (:data:`CONSIDERED_KEY`: an abstention names them to the clinician);
+    ``diagnosis_equivalents`` are further codes and names that count as the same diagnosis (``OMIM:154700``
+    for ``ORPHA:558``). ``patient_pseudonym`` matches a record about that patient, and an access event whose
+    records read (or asked for) include one about that patient, whatever its own ``patient_pseudonym``. This
+    package knows no ontology, so the caller expands (``dxsearch.knowledge.disease_equivalents``). Pagination is
+    by ``cursor`` (the ``next_cursor`` of the previous page: stable while records are appended) and/or ``offset``.
     """
 
     since: datetime | None = None
@@ -264,6 +285,11 @@ class AuditQuery:
     index_version: str | None = None
     outcome: str | None = None
     request_id: str | None = None
+    #: The server's request id (the ``request_id`` column) or the client's own ``X-Request-ID``, as the decision's
+    #: trace keeps it (``client_request_id``): whichever an auditor was handed.
+    any_request_id: str | None = None
+    #: The ``trace_id`` a decision's trace carries (the agent's id, not the record id).
+    trace_id: str | None = None
     actor_id: str | None = None
     limit: int = 50
     offset: int = 0
@@ -297,6 +323,8 @@ class AuditQuery:
             )
         if self.cursor is not None:
             cursor_seq(self.cursor)
+        _require_text("any_request_id", self.any_request_id, optional=True)
+        _require_text("trace_id", self.trace_id, optional=True)
         if self.diagnosis_equivalents:
             if self.diagnosis is None:
                 raise ValueError("diagnosis_equivalents need the diagnosis they are equivalent to")

@@ -30,6 +30,7 @@ from psycopg import sql
 
 from audit.chain import GENESIS_HASH
 from audit.errors import AuditError
+from audit.models import CONSIDERED_KEY
 from audit.signing import CheckpointSigner
 from audit.sql_store import (
     APPEND_ONLY_TABLES,
@@ -248,6 +249,35 @@ class PostgresAuditStore(SqlAuditStore[psycopg.Connection[Any]]):
                 )
             elif version != SCHEMA_VERSION:  # the ALTERs above upgraded it
                 conn.execute("UPDATE audit_meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+
+    # -- what queries read inside a trace ----------------------------------------------------------------
+
+    def _trace_text_sql(self, key: str) -> str:
+        return f"(trace::jsonb ->> '{key}')"
+
+    def _trace_contains_sql(self) -> str:
+        return "strpos(trace, ?) > 0"
+
+    @staticmethod
+    def _trace_list(alias: str, key: str) -> str:
+        value = f"{alias}.trace::jsonb -> '{key}'"
+        return f"(CASE WHEN jsonb_typeof({value}) = 'array' THEN {value} ELSE '[]'::jsonb END)"
+
+    def _considered_seqs_sql(self, keys: int) -> str:
+        marks = ", ".join("?" * keys)
+        return (
+            f"SELECT r.seq FROM audit_records r CROSS JOIN LATERAL jsonb_array_elements("
+            f"{self._trace_list('r', CONSIDERED_KEY)}) AS c(value) "
+            f"WHERE r.outcome <> ? AND strpos(r.trace, '\"{CONSIDERED_KEY}\":[{{') > 0 "
+            f"AND (lower(c.value ->> 'code') IN ({marks}) OR lower(c.value ->> 'name') IN ({marks}))"
+        )
+
+    def _reading_seqs_sql(self) -> str:
+        return (
+            f"SELECT a.seq FROM audit_records a CROSS JOIN LATERAL jsonb_array_elements_text("
+            f"{self._trace_list('a', 'records')}) AS e(value) WHERE a.outcome = ? "
+            "AND e.value IN (SELECT record_id FROM audit_records WHERE patient_pseudonym = ?)"
+        )
 
     # -- statements and transactions -------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+from audit.canonical import canonical_text
 from audit.chain import GENESIS_HASH, hash_payload, prepare, seal
 from audit.errors import AuditError, CorruptRecordError, EmptyLogError, SigningKeyError
 from audit.merkle import MerkleFrontier, leaf_hash
@@ -534,8 +535,36 @@ class SqlAuditStore(AuditStore, Generic[ConnT]):
     def get_by_seq(self, seq: int) -> AuditRecord | None:
         return self._record_where("seq", seq)
 
-    @staticmethod
-    def _where(query: AuditQuery, *, with_cursor: bool) -> tuple[str, list[object]]:
+    # -- what stores read inside a trace (backend SQL; constants only, values travel as ``?`` parameters) ----
+
+    @abstractmethod
+    def _trace_text_sql(self, key: str) -> str:
+        """SQL of the text at the top-level ``key`` of the row's ``trace`` (NULL when absent)."""
+
+    @abstractmethod
+    def _trace_contains_sql(self) -> str:
+        """SQL true when the row's ``trace`` text contains the ``?`` parameter (a cheap scan before parsing)."""
+
+    def _trace_text_is(self, key: str, value: str) -> tuple[str, list[object]]:
+        """The clause and parameters of "the trace's ``key`` is ``value``": the canonical text of the pair is
+        looked for first (no index holds trace fields: a text scan, then one parse per candidate)."""
+        return (
+            f"({self._trace_contains_sql()} AND {self._trace_text_sql(key)} = ?)",
+            [f"{canonical_text(key)}:{canonical_text(value)}", value],
+        )
+
+    @abstractmethod
+    def _considered_seqs_sql(self, keys: int) -> str:
+        """SQL selecting the ``seq`` of decisions whose trace lists under :data:`CONSIDERED_KEY` a candidate whose
+        folded code or name is one of ``keys`` parameters (given twice: codes, then names; after the ``?`` of the
+        access outcome, which it excludes)."""
+
+    @abstractmethod
+    def _reading_seqs_sql(self) -> str:
+        """SQL selecting the ``seq`` of access events (outcome ``?``) whose trace ``records`` include a record of
+        patient ``?``."""
+
+    def _where(self, query: AuditQuery, *, with_cursor: bool) -> tuple[str, list[object]]:
         clauses: list[str] = []
         params: list[object] = []
         if query.since is not None:
@@ -545,7 +574,6 @@ class SqlAuditStore(AuditStore, Generic[ConnT]):
             clauses.append("created_at < ?")
             params.append(format_timestamp(query.until))
         for column, value in (
-            ("patient_pseudonym", query.patient_pseudonym),
             ("model_version", query.model_version),
             ("index_version", query.index_version),
             ("outcome", query.outcome),
@@ -555,6 +583,24 @@ class SqlAuditStore(AuditStore, Generic[ConnT]):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
+        if query.patient_pseudonym is not None:
+            if query.kind == "decision":
+                clauses.append("patient_pseudonym = ?")
+                params.append(query.patient_pseudonym)
+            else:
+                # A search or export that returned several patients' records is an access event without a
+                # patient of its own: it is found through the records it returned (computed on read, so
+                # events appended before this existed are found too).
+                clauses.append(f"(patient_pseudonym = ? OR seq IN ({self._reading_seqs_sql()}))")
+                params.extend((query.patient_pseudonym, ACCESS_OUTCOME, query.patient_pseudonym))
+        if query.any_request_id is not None:
+            client, client_params = self._trace_text_is("client_request_id", query.any_request_id)
+            clauses.append(f"(request_id = ? OR {client})")
+            params.extend((query.any_request_id, *client_params))
+        if query.trace_id is not None:
+            clause, clause_params = self._trace_text_is("trace_id", query.trace_id)
+            clauses.append(clause)
+            params.extend(clause_params)
         if query.kind == "decision":
             clauses.append("outcome <> ?")
             params.append(ACCESS_OUTCOME)
@@ -565,13 +611,15 @@ class SqlAuditStore(AuditStore, Generic[ConnT]):
         if keys:
             # A UNION of two indexed lookups instead of "code_key IN (...) OR name_key IN (...)", which
             # SQLite may answer with a full scan. The asked value and its equivalents are matched alike,
-            # as codes and as names, one bound parameter each.
+            # as codes and as names, one bound parameter each; then the candidates an abstention considered,
+            # read from the traces (no lookup table holds them: logs written before are searched alike).
             marks = ", ".join("?" * len(keys))
             clauses.append(
                 f"seq IN (SELECT seq FROM audit_record_diagnoses WHERE code_key IN ({marks}) "
-                f"UNION SELECT seq FROM audit_record_diagnoses WHERE name_key IN ({marks}))"
+                f"UNION SELECT seq FROM audit_record_diagnoses WHERE name_key IN ({marks}) "
+                f"UNION {self._considered_seqs_sql(len(keys))})"
             )
-            params.extend((*keys, *keys))
+            params.extend((*keys, *keys, ACCESS_OUTCOME, *keys, *keys))
         if query.evidence_id is not None:
             clauses.append("seq IN (SELECT seq FROM audit_record_evidence WHERE doc_id = ?)")
             params.append(query.evidence_id)

@@ -36,6 +36,7 @@ from urllib.parse import unquote, urlsplit
 
 from audit.chain import GENESIS_HASH
 from audit.errors import AuditError, StoreUrlError
+from audit.models import CONSIDERED_KEY, fold
 from audit.signing import CheckpointSigner
 from audit.sql_store import (
     APPEND_ONLY_TABLES,
@@ -127,6 +128,15 @@ def _decode_text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
+def _fold_sql(value: object) -> str | None:
+    return fold(value) if isinstance(value, str) else None
+
+
+def _add_functions(conn: sqlite3.Connection) -> None:
+    """``audit_fold``: the case folding of lookup keys (:func:`audit.models.fold`), which SQLite's ``lower`` is not."""
+    conn.create_function("audit_fold", 1, _fold_sql, deterministic=True)
+
+
 def sqlite_path_from_url(url: str) -> Path:
     """The file a ``sqlite:`` URL names, with SQLAlchemy's convention.
 
@@ -203,6 +213,7 @@ class SqliteAuditStore(SqlAuditStore[sqlite3.Connection]):
                 check_same_thread=False,
             )
             conn.text_factory = _decode_text
+            _add_functions(conn)
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
             try:
                 version = conn.execute("SELECT value FROM audit_meta WHERE key = 'schema_version'").fetchone()
@@ -218,6 +229,7 @@ class SqliteAuditStore(SqlAuditStore[sqlite3.Connection]):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False)
         conn.text_factory = _decode_text
+        _add_functions(conn)
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -292,6 +304,30 @@ class SqliteAuditStore(SqlAuditStore[sqlite3.Connection]):
             if self._lock_fd is not None:
                 os.close(self._lock_fd)
             self._lock_fd = None
+
+    # -- what queries read inside a trace ----------------------------------------------------------------
+
+    def _trace_text_sql(self, key: str) -> str:
+        return f"json_extract(trace, '$.{key}')"
+
+    def _trace_contains_sql(self) -> str:
+        return "instr(trace, ?) > 0"
+
+    def _considered_seqs_sql(self, keys: int) -> str:
+        marks = ", ".join("?" * keys)
+        # instr() first: a cheap scan of the text skips every trace without a considered candidate unparsed.
+        return (
+            "SELECT r.seq FROM audit_records r, json_each(r.trace, '$.considered') c "
+            f"WHERE r.outcome <> ? AND instr(r.trace, '\"{CONSIDERED_KEY}\":[{{') > 0 "
+            f"AND (audit_fold(json_extract(c.value, '$.code')) IN ({marks}) "
+            f"OR audit_fold(json_extract(c.value, '$.name')) IN ({marks}))"
+        )
+
+    def _reading_seqs_sql(self) -> str:
+        return (
+            "SELECT a.seq FROM audit_records a, json_each(a.trace, '$.records') e WHERE a.outcome = ? "
+            "AND e.value IN (SELECT record_id FROM audit_records WHERE patient_pseudonym = ?)"
+        )
 
     # -- statements and transactions -------------------------------------------------------------------
 

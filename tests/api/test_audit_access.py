@@ -89,7 +89,16 @@ def test_a_clinician_reads_its_own_decisions_and_each_read_is_an_access_event(
     reads = access_count(log)
     denied = app_client.get(f"/v1/traces/{theirs['audit_id']}", headers=auth("clinician"))
     assert denied.status_code == 403 and "break-glass" in denied.json()["detail"]
-    assert access_count(log) == reads  # nothing was read
+    assert "trace" not in denied.json()
+    # The refused attempt is on record all the same (it was not: a denied read is what an auditor asks about).
+    assert access_count(log) == reads + 1
+    [attempt] = log.query(AuditQuery(kind="access", order="desc", limit=1)).records
+    assert attempt.trace["denied"] is True and attempt.trace["records"] == [theirs["audit_id"]]
+    assert (
+        attempt.actor_id == decision.actor_id
+        and attempt.patient_pseudonym == log.get(theirs["audit_id"]).patient_pseudonym
+    )  # type: ignore[union-attr]
+    assert attempt.request_id == denied.headers["X-Request-ID"]
 
     # A clinician lists only its own decisions, newest first, and never the access events.
     listed = app_client.get("/v1/traces", headers=auth("clinician"))
@@ -97,7 +106,9 @@ def test_a_clinician_reads_its_own_decisions_and_each_read_is_an_access_event(
     ids = [r["record_id"] for r in listed.json()["records"]]
     assert mine["audit_id"] in ids and theirs["audit_id"] not in ids
     assert all(r["actor_id"] == decision.actor_id and r["outcome"] != "access" for r in listed.json()["records"])
+    reads = access_count(log)
     assert app_client.get("/v1/traces", params={"kind": "access"}, headers=auth("clinician")).status_code == 403
+    assert access_count(log) == reads + 1  # the refused search too
 
 
 def test_break_glass_reads_another_clinicians_decision_with_a_reason_on_record(
@@ -339,3 +350,110 @@ def test_export_pages_through_the_log_as_fhir(app_client: TestClient) -> None:
     nxt = app_client.get(link["url"].removeprefix("http://testserver"), headers=auth("admin"))
     assert nxt.status_code == 200 and Bundle.model_validate(nxt.json()).entry
     assert app_client.get("/v1/audit/export", headers=auth("clinician")).status_code == 403
+
+
+PHI_REASON = "Emergency: patient Priscilla Vandermeer MRN 12345678 collapsed in ED"  # the user test's (ut-3)
+
+
+@pytest.mark.parametrize(
+    ("reason", "kind"),
+    [
+        (PHI_REASON, "number of 3 or more digits"),
+        ("Emergency: patient Priscilla Vandermeer collapsed in ED", "capitalised word (word 3)"),
+        ("please call the family on 06 12 34 56 78 tonight", "phone number"),
+        ("family asked by mail to jo.v@example.org to review", "e-mail address"),
+    ],
+)
+def test_a_break_glass_reason_that_identifies_a_patient_is_refused_and_nothing_is_appended(
+    app_client: TestClient, log: SqliteAuditStore, reason: str, kind: str
+) -> None:
+    theirs = _diagnose(app_client, other())
+    before = log.count(AuditQuery())
+    refused = app_client.post(
+        f"/v1/traces/{theirs['audit_id']}/break-glass", json={"reason": reason}, headers=auth("clinician")
+    )
+    assert refused.status_code == 422, refused.text
+    detail = refused.json()["detail"]
+    assert kind in detail and "why" in detail and "not who" in detail
+    assert not any(word in refused.text for word in ("Priscilla", "Vandermeer", "12345678", "jo.v", "56 78"))
+    assert log.count(AuditQuery()) == before  # nothing appended: the reason never reached the log
+    database = Path(log.path)
+    stored = b"".join(f.read_bytes() for f in database.parent.glob(database.name + "*"))
+    assert b"Vandermeer" not in stored and b"MRN 12345678" not in stored
+
+
+def test_a_break_glass_reason_in_words_is_accepted(app_client: TestClient, log: SqliteAuditStore) -> None:
+    theirs = _diagnose(app_client, other())
+    reason = "Emergency admission overnight, covering clinician needs the prior decision"
+    response = app_client.post(
+        f"/v1/traces/{theirs['audit_id']}/break-glass", json={"reason": reason}, headers=auth("clinician")
+    )
+    assert response.status_code == 200, response.text
+    assert _access(log, response).trace["reason"] == reason
+
+
+def test_a_record_is_found_by_its_trace_id_and_by_the_servers_or_the_clients_request_id(
+    app_client: TestClient, log: SqliteAuditStore
+) -> None:
+    response = app_client.post(
+        "/v1/diagnose",
+        json={"findings": [c for c, _ in MARFAN_FINDINGS]},
+        headers={**auth("clinician"), "X-Request-ID": "ticket-4711-support"},
+    )
+    assert response.status_code == 200, response.text
+    made = response.json()
+    trace_id, audit_id = made["trace"]["trace_id"], made["audit_id"]
+    assert trace_id != audit_id  # the user test's 404: the trace's id is not the record's
+
+    by_trace = app_client.get(f"/v1/traces/{trace_id}", headers=auth("auditor"))
+    assert by_trace.status_code == 200, by_trace.text
+    assert by_trace.json()["record_id"] == audit_id and _access(log, by_trace).trace["records"] == [audit_id]
+    assert app_client.get(f"/v1/traces/{trace_id}", headers=auth("clinician")).json()["record_id"] == audit_id
+    assert app_client.get(f"/v1/traces/{uuid.uuid4()}", headers=auth("auditor")).status_code == 404
+
+    server_id = response.headers["X-Request-ID"]
+    for params in ({"request_id": server_id}, {"request_id": "ticket-4711-support"}, {"trace_id": trace_id}):
+        found = app_client.get("/v1/traces", params=params, headers=auth("auditor"))
+        assert found.status_code == 200, (params, found.text)
+        assert [r["record_id"] for r in found.json()["records"]] == [audit_id], params
+    # the client's own id is whatever the client sent: the search's access event keeps only its digest
+    asked = _access(log, found)
+    assert asked.trace["filters"]["trace_id"] == trace_id
+    searched = app_client.get("/v1/traces", params={"request_id": "ticket-4711-support"}, headers=auth("auditor"))
+    assert _access(log, searched).trace["filters"]["request_id"].startswith("sha256:")
+    assert (
+        app_client.get("/v1/traces", params={"request_id": "no-such-request"}, headers=auth("auditor")).json()[
+            "records"
+        ]
+        == []
+    )
+    unknown = app_client.get("/v1/traces", params={"requestid": server_id}, headers=auth("auditor"))
+    assert unknown.status_code == 422 and "request_id" in unknown.json()["detail"]  # still refused, named
+
+
+def test_who_saw_this_patient_finds_the_searches_that_returned_several_patients_records(
+    app_client: TestClient, log: SqliteAuditStore
+) -> None:
+    first = _diagnose(app_client, auth("clinician"), findings=[c for c, _ in MARFAN_FINDINGS], patient_id="MRN-A-1")
+    second = _diagnose(app_client, auth("clinician"), findings=[c for c, _ in MARFAN_FINDINGS], patient_id="MRN-B-2")
+    patient = log.get(first["audit_id"]).patient_pseudonym  # type: ignore[union-attr]
+    assert patient is not None and patient != log.get(second["audit_id"]).patient_pseudonym  # type: ignore[union-attr]
+
+    listing = app_client.get("/v1/traces", params={"limit": 2}, headers=auth("auditor"))
+    assert listing.status_code == 200
+    search = _access(log, listing)
+    assert search.patient_pseudonym is None and first["audit_id"] in search.trace["records"]  # several patients
+
+    who = app_client.get(
+        "/v1/traces", params={"kind": "access", "patient": patient, "limit": 1000}, headers=auth("auditor")
+    )
+    assert who.status_code == 200, who.text
+    assert search.record_id in [r["record_id"] for r in who.json()["records"]]
+    other_patient = log.get(second["audit_id"]).patient_pseudonym  # type: ignore[union-attr]
+    found_other = app_client.get(
+        "/v1/traces", params={"kind": "access", "patient": other_patient, "limit": 1000}, headers=auth("auditor")
+    )
+    assert search.record_id in [r["record_id"] for r in found_other.json()["records"]]
+    # a read of only the other patient's record is not a read of this one
+    only_second = app_client.get(f"/v1/traces/{second['audit_id']}", headers=auth("auditor"))
+    assert _access(log, only_second).record_id not in [r["record_id"] for r in who.json()["records"]]

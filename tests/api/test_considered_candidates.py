@@ -4,14 +4,17 @@ and evidence, labelled as not a diagnosis, in the response, the audited trace, t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from api.app import create_app
 from audit import CheckpointSigner, SqliteAuditStore
+from audit.cli import app as audit_cli
 from dxsearch.policies.base import Policy
 from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
 from dxsearch.policies.learned import LearnedPolicy, default_weights, load_params
@@ -108,3 +111,37 @@ def test_the_cds_card_says_insufficient_and_names_what_was_considered(client: Te
     detail = card["detail"]
     assert "Considered, each too improbable to name (not a diagnosis):" in detail
     assert "1\\. Marfan syndrome" in detail and "probability 0." in detail
+
+
+def test_a_diagnosis_filter_finds_the_abstentions_that_considered_it_and_says_so(client: TestClient) -> None:
+    """ "Every answer where disease Y was considered": an abstention names its candidates to the clinician, and the
+    diagnosis filter of the API and of ``audit export`` found none of them (user test ut-3)."""
+    response = client.post("/v1/diagnose", json={"findings": MARFAN_FOUR, "age": 15}, headers=auth("clinician"))
+    data = response.json()
+    assert data["outcome"] == "insufficient_evidence" and data["diagnoses"] == []
+    audit_id, considered = data["audit_id"], data["considered"]
+    equivalent = {"OMIM:154700": "ORPHA:558", "ORPHA:558": "OMIM:154700"}[considered[0]["code"]]
+
+    for asked in (considered[0]["code"], equivalent, considered[0]["name"], considered[-1]["code"]):
+        found = client.get("/v1/traces", params={"diagnosis": asked, "limit": 1000}, headers=auth("auditor"))
+        assert found.status_code == 200, (asked, found.text)
+        rows = {r["record_id"]: r for r in found.json()["records"]}
+        assert audit_id in rows, asked
+        assert rows[audit_id]["diagnosis_match"] == "considered" and rows[audit_id]["diagnoses"] == []
+    row = rows[audit_id]
+    assert [c["code"] for c in row["summary"]["considered"]] == [c["code"] for c in considered]
+
+    # An answer naming the disease says "answered" (the same filter, the real app with a reachable bar).
+    answered = client.get(
+        "/v1/traces", params={"diagnosis": considered[0]["code"], "outcome": "diagnosed"}, headers=auth("auditor")
+    )
+    assert all(r["diagnosis_match"] == "answered" for r in answered.json()["records"])
+
+    # The command line finds it too, and says so in each line.
+    store_path = client.app.state.services.diagnosis.audit_store.path  # type: ignore[attr-defined]
+    result = CliRunner().invoke(
+        audit_cli, ["export", "--url", f"sqlite:///{store_path}", "--diagnosis", equivalent, "--kind", "decision"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = {line["record_id"]: line for line in map(json.loads, result.stdout.splitlines())}
+    assert lines[audit_id]["diagnosis_match"] == "considered"

@@ -12,7 +12,7 @@ from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
 from typer.testing import CliRunner
 
-from audit import AuditEntry, CheckpointSigner, Diagnosis, SqliteAuditStore
+from audit import AuditEntry, AuditQuery, CheckpointSigner, Diagnosis, SqliteAuditStore, verify
 from audit.cli import app
 from audit.signing import load_public_key
 from audit.witness import read_checkpoints
@@ -102,8 +102,9 @@ def test_export_formats(tmp_path: Path, db_path: Path, make_entry: Callable[...,
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     events = [AuditEvent.model_validate(r) for r in lines if r["resourceType"] == "AuditEvent"]
-    assert len(lines) == 4 and len(events) == 2  # records 1 and 4 (patient 1), each AuditEvent + Provenance
-    assert "exported 2 records" in result.stderr
+    # records 1 and 4 (patient 1), each AuditEvent + Provenance, and the export above, which read them (action R)
+    assert len(lines) == 5 and [e.action for e in events] == ["E", "E", "R"]
+    assert "exported 3 records" in result.stderr
 
     out = tmp_path / "bundle.json"
     result = runner.invoke(
@@ -121,7 +122,8 @@ def test_export_formats(tmp_path: Path, db_path: Path, make_entry: Callable[...,
         ],
     )
     assert result.exit_code == 0, result.output
-    assert len(Bundle.model_validate_json(out.read_text(encoding="utf-8")).entry) == 12
+    # 6 decisions (AuditEvent + Provenance each) and the 2 exports before this one (an AuditEvent each)
+    assert len(Bundle.model_validate_json(out.read_text(encoding="utf-8")).entry) == 14
 
 
 def test_export_by_diagnosis_finds_equivalent_codes_and_names(
@@ -249,7 +251,7 @@ def test_export_formats_and_kinds_are_still_taken_by_name(db_path: Path, make_en
 def test_export_takes_a_date_with_a_zone_and_an_offset(db_path: Path, make_entry: Callable[..., AuditEntry]) -> None:
     _populate(db_path, make_entry, count=2)
     for since in ("2000-01-01Z", "2000-01-01+01:00", "2000-01-01T00:00:00Z"):
-        result = runner.invoke(app, ["export", "--url", _url(db_path), "--since", since])
+        result = runner.invoke(app, ["export", "--url", _url(db_path), "--since", since, "--kind", "decision"])
         assert result.exit_code == 0, (since, result.output)
         assert len(result.stdout.splitlines()) == 2
     result = runner.invoke(app, ["export", "--url", _url(db_path), "--until", "2000-01-01Z"])
@@ -337,3 +339,34 @@ def test_prove_prints_proofs_that_verify(db_path: Path, make_entry: Callable[...
 
     assert runner.invoke(app, ["prove", "--url", _url(db_path)]).exit_code == 2
     assert runner.invoke(app, ["prove", "--url", _url(db_path), "--seq", "7"]).exit_code == 2
+
+
+def test_export_and_show_are_reads_on_record_and_show_finds_a_record_by_any_of_its_ids(
+    db_path: Path, make_entry: Callable[..., AuditEntry]
+) -> None:
+    """The user test's ``audit export`` left no trace, though every read is appended; and no command showed a
+    record by its trace id or request id."""
+    with SqliteAuditStore(db_path) as store:
+        first = store.append(make_entry(1, trace={**make_entry(1).trace, "client_request_id": "ticket-4711"}))
+        store.append(make_entry(2))
+
+    result = runner.invoke(app, ["export", "--url", _url(db_path), "--kind", "decision"])
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 2
+    with SqliteAuditStore(db_path, read_only=True) as store:
+        [export] = store.query(AuditQuery(kind="access")).records
+    assert export.actor_role == "cli" and export.actor_id.startswith("cli:")
+    assert export.trace["action"] == "export" and len(export.trace["records"]) == 2
+    assert export.trace["filters"]["kind"] == "decision"
+
+    for asked in (first.record_id, "trace-0001", "req-0001", "ticket-4711"):
+        shown = runner.invoke(app, ["show", "--url", _url(db_path), asked])
+        assert shown.exit_code == 0, (asked, shown.output)
+        assert [json.loads(line)["record_id"] for line in shown.stdout.splitlines()] == [first.record_id], asked
+    assert runner.invoke(app, ["show", "--url", _url(db_path), "no-such-id"]).exit_code == 1
+    with SqliteAuditStore(db_path, read_only=True) as store:
+        reads = store.query(AuditQuery(kind="access", order="asc")).records[1:]
+        assert [r.trace["action"] for r in reads] == ["read"] * 4 + ["search"]
+        assert all(r.trace["records"] == [first.record_id] for r in reads[:4]) and reads[4].trace["records"] == []
+        assert reads[3].trace["filters"]["id"].startswith("sha256:")  # a client's id is not copied into the log
+        assert verify(store).ok

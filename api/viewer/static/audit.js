@@ -27,6 +27,14 @@ const ORDER_LABEL = { desc: "newest first", asc: "oldest first" };
 // A patient pseudonym as records carry it (audit.access.PSEUDONYM_PATTERN). Anything else (an MRN) is refused
 // here, before it is sent: it would find nothing, and a query string can end up in a proxy's logs.
 const PSEUDONYM = /^[0-9a-f]{20}$/;
+// A trace id (a UUID); a server's request id is 32 hex digits without dashes, a client's anything else.
+const TRACE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+// What each kind of search lists, said above the table: a count that differs from the chain's is explained.
+const KIND_SHOWN = {
+  decision: "Decisions only; access events (reads of the log, break-glass, refused reads) are under “Kind of record”.",
+  access: "Access events only: every read of the log, break-glass reads with their reasons, refused reads.",
+  all: "All records: decisions and access events.",
+};
 
 /** The query string of the filter form (empty fields left out; local times sent as UTC ISO 8601). */
 export function filterQuery(form, cursor) {
@@ -39,7 +47,7 @@ export function filterQuery(form, cursor) {
       params.set(name, date.toISOString());
     }
   }
-  for (const name of ["patient", "diagnosis", "evidence", "model_version", "outcome"]) {
+  for (const name of ["patient", "diagnosis", "evidence", "model_version", "outcome", "request_id"]) {
     const value = form.elements[name].value.trim();
     if (name === "patient" && value && !PSEUDONYM.test(value)) {
       throw new Error(
@@ -47,8 +55,13 @@ export function filterQuery(form, cursor) {
           "patient identifier: map an identifier (an MRN) to its pseudonym first (POST /v1/audit/pseudonym).",
       );
     }
-    if (value) params.set(name, value);
+    if (name === "request_id" && TRACE_ID.test(value)) params.set("trace_id", value);
+    else if (value) params.set(name, value);
   }
+  const kind = form.elements.kind ? form.elements.kind.value : "decision";
+  params.set("kind", kind || "decision");
+  // An access event's trace is small and says what was done and why (break-glass and its reason): list it.
+  if (kind === "access") params.set("include_trace", "true");
   params.set("limit", form.elements.limit.value || "25");
   params.set("order", ORDER);
   if (cursor) params.set("cursor", cursor);
@@ -104,10 +117,25 @@ async function verify() {
   append(verification, status, facts);
 }
 
-function diagnosesText(list) {
-  if (!Array.isArray(list) || !list.length) return "–";
+function namesText(list) {
   const names = list.slice(0, 3).map((d) => (d.code ? `${d.name} (${d.code})` : String(d.name)));
   return list.length > 3 ? `${names.join("; ")}; +${list.length - 3} more` : names.join("; ");
+}
+
+/** A row's diagnoses; an abstention's considered candidates (named to the clinician, not a diagnosis); an access event. */
+export function diagnosesText(row) {
+  if (row.outcome === "access") {
+    const t = row.trace;
+    if (!t) return "access event (open it for what was read and why)";
+    const why = t.purpose === "break-glass" ? `break-glass: “${t.reason ?? ""}”` : String(t.purpose ?? "");
+    const count = Array.isArray(t.records) ? t.records.length : 0;
+    return `${t.denied ? "REFUSED " : ""}${t.action ?? "read"} (${why}), ${count} record${count === 1 ? "" : "s"}`;
+  }
+  const matched = row.diagnosis_match ? ` [filter matched: ${row.diagnosis_match}]` : "";
+  if (Array.isArray(row.diagnoses) && row.diagnoses.length) return namesText(row.diagnoses) + matched;
+  const considered = row.summary && Array.isArray(row.summary.considered) ? row.summary.considered : [];
+  if (considered.length) return `considered (not a diagnosis): ${namesText(considered)}${matched}`;
+  return "–";
 }
 
 async function search(cursor) {
@@ -130,18 +158,23 @@ async function search(cursor) {
   }
   nextCursor = page.next_cursor || null;
   const rows = Array.isArray(page.records) ? page.records : [];
+  const shownKind = new URLSearchParams(query).get("kind") || "decision";
   clear(records);
   const table = h("table", { class: "records", id: "records-table" });
   append(
     table,
-    h("caption", {}, `Audit records, page ${cursors.length} (${rows.length} shown, ${ORDER_LABEL[ORDER]})`),
+    h(
+      "caption",
+      {},
+      `Audit records, page ${cursors.length} (${rows.length} shown, ${ORDER_LABEL[ORDER]}). ${KIND_SHOWN[shownKind]}`,
+    ),
     h(
       "thead",
       {},
       h(
         "tr",
         {},
-        ["Seq", "Time", "Outcome", "Diagnoses", "Model", "Patient pseudonym", "Actor", ""].map((label) =>
+        ["Seq", "Time", "Outcome", "Diagnoses / what was read", "Model", "Patient pseudonym", "Actor", ""].map((label) =>
           h("th", { scope: "col" }, label),
         ),
       ),
@@ -157,7 +190,7 @@ async function search(cursor) {
         h("td", { class: "num" }, String(r.seq)),
         h("td", {}, localTime(r.created_at)),
         h("td", {}, outcomeLabel(r.outcome)),
-        h("td", {}, diagnosesText(r.diagnoses)),
+        h("td", {}, diagnosesText(r)),
         h("td", {}, String(r.model_version ?? "–")),
         h("td", {}, h("code", {}, String(r.patient_pseudonym ?? "–"))),
         h("td", {}, `${r.actor_role ?? "–"} `, h("code", {}, String(r.actor_id ?? ""))),
@@ -184,7 +217,9 @@ async function search(cursor) {
   previous.disabled = cursors.length <= 1;
   next.disabled = !nextCursor;
   pageLabel.textContent = `Page ${cursors.length}`;
-  progress.textContent = `${rows.length} record${rows.length === 1 ? "" : "s"} on this page${nextCursor ? "; more on the next page" : ""}.`;
+  progress.textContent =
+    `${rows.length} record${rows.length === 1 ? "" : "s"} on this page${nextCursor ? "; more on the next page" : ""}. ` +
+    KIND_SHOWN[shownKind];
 }
 
 async function openRecord(recordId) {

@@ -6,6 +6,8 @@ on loopback over the small test documents; Debian's chromium only (``/usr/bin/ch
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -19,6 +21,7 @@ from dxsearch.settings import Settings
 
 CLINICIAN_KEY = "audit-filters-clinician-key-01"
 AUDITOR_KEY = "audit-filters-auditor-key-0002"
+OTHER_CLINICIAN_KEY = "audit-filters-clinician-key-03"
 MRN = "MRN-12345678"
 
 pytestmark = [pytest.mark.slow, NEEDS_CHROMIUM]
@@ -33,7 +36,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory, test_settings: Settings) 
         EvidencePolicy(),
         clinician_key=CLINICIAN_KEY,
         name="audit-filters",
-        api_keys=SecretStr(f"{CLINICIAN_KEY}:clinician,{AUDITOR_KEY}:auditor"),
+        api_keys=SecretStr(f"{CLINICIAN_KEY}:clinician,{AUDITOR_KEY}:auditor,{OTHER_CLINICIAN_KEY}:clinician"),
     ) as url:
         yield url
 
@@ -71,5 +74,43 @@ def test_a_refused_filter_says_what_is_wrong_with_it(base_url: str, browser: Bro
     expect(message).to_contain_text("POST /v1/audit/pseudonym")
     expect(message).not_to_contain_text("Not a valid case")
     assert not any(MRN in url for url in sent), sent
+    assert not problems, problems
+    context.close()
+
+
+def _post(url: str, key: str, body: dict[str, object]) -> dict[str, object]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {key}", "content-type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def test_the_page_lists_access_events_and_says_what_it_shows(base_url: str, browser: Browser) -> None:
+    """A user test found no way to list break-glass reads, and 18 of 35 records shown with no word why."""
+    expect.set_options(timeout=30_000)
+    made = _post(f"{base_url}/v1/diagnose", CLINICIAN_KEY, {"findings": ["Arachnodactyly", "Ectopia lentis"]})
+    reason = "covering clinician needs the prior decision overnight"
+    _post(f"{base_url}/v1/traces/{made['audit_id']}/break-glass", OTHER_CLINICIAN_KEY, {"reason": reason})
+    problems: list[str] = []
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.on("pageerror", lambda exc: problems.append(f"uncaught: {exc}"))
+    page.goto(f"{base_url}/viewer/audit.html")
+    page.fill("#api-key", AUDITOR_KEY)
+    page.get_by_role("button", name="Use key").click()
+    caption = page.locator("#records-table caption")
+    expect(caption).to_contain_text("Decisions only; access events")
+
+    page.select_option("#kind", "access")
+    page.get_by_role("button", name="Search").click()
+    expect(caption).to_contain_text("Access events only")
+    expect(page.locator("#records-table")).to_contain_text(f"break-glass: “{reason}”")
+    page.select_option("#kind", "all")
+    page.get_by_role("button", name="Search").click()
+    expect(caption).to_contain_text("All records: decisions and access events")
     assert not problems, problems
     context.close()
