@@ -16,6 +16,8 @@ answer that verl will not cut, the same retrieval budget for tool and reward, an
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import sys
 import warnings
 from collections.abc import Sequence
@@ -34,12 +36,14 @@ CONFIG_NAME = "dxsearch_grpo"
 TOOL_CONFIG = CONFIG_DIR / "dxsearch_tool.yaml"
 #: Markup of one rendered passage beyond its text and title (id, score, codes attributes): generous.
 _PASSAGE_MARKUP_CHARS = 512
+#: Where the tool config is given (the tool checks need it).
+TOOL_CONFIG_KEY = "actor_rollout_ref.rollout.multi_turn.tool_config_path"
 #: Keys dxsearch_grpo.yaml leaves null: every launch must give them.
 REQUIRED = (
     "actor_rollout_ref.model.path",
     "data.train_files",
     "data.val_files",
-    "actor_rollout_ref.rollout.multi_turn.tool_config_path",
+    TOOL_CONFIG_KEY,
     "ray_kwargs.ray_init.runtime_env.env_vars.DXSEARCH_INDEX",
 )
 
@@ -59,7 +63,9 @@ def verl_problems(cfg: DictConfig) -> list[str]:
     from verl.utils.config import validate_config
 
     try:
-        with warnings.catch_warnings():
+        # verl prints "All configuration checks passed successfully!" on stdout: a lie beside our own problems,
+        # and stdout is for our one result line.
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore", UserWarning)  # "Disabled critic as adv_estimator != gae": intended
             validate_config(config=cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
     except Exception as exc:  # verl raises AssertionError, ValueError or Hydra's InstantiationException
@@ -76,10 +82,9 @@ def _tool_budget_chars(tool: RetrieveTool) -> int:
 
 def dxsearch_problems(cfg: DictConfig, *, check_paths: bool = False) -> list[str]:
     """The DxSearch-specific problems of a composed config (empty if none)."""
-    found: list[str] = []
     missing = [key for key in REQUIRED if OmegaConf.select(cfg, key) in (None, "")]
-    if missing:
-        return [f"{key} is not set (give it as an override)" for key in missing]
+    # Every check that needs no missing value runs all the same: fixing the problems shown must not reveal others.
+    found = [f"{key} is not set (give it as an override)" for key in missing]
     rollout = cfg.actor_rollout_ref.rollout
     if cfg.algorithm.adv_estimator == "grpo" and rollout.n < 2:
         found.append(f"actor_rollout_ref.rollout.n={rollout.n}: GRPO needs groups of at least 2 rollouts per case")
@@ -88,10 +93,30 @@ def dxsearch_problems(cfg: DictConfig, *, check_paths: bool = False) -> list[str
         found.append("actor_rollout_ref.rollout.multi_turn must be enabled with format=hermes")
     if rollout.agent.default_agent_loop != "tool_agent":
         found.append("actor_rollout_ref.rollout.agent.default_agent_loop must be tool_agent")
-    found += _tool_problems(cfg, check_paths=check_paths)
+    if TOOL_CONFIG_KEY not in missing:
+        found += _tool_problems(cfg, check_paths=check_paths)
     found += _reward_problems(cfg)
-    if check_paths:
+    if check_paths and not missing:
         found += _path_problems(cfg)
+    return found
+
+
+def type_problems(cfg: DictConfig, overrides: Sequence[str]) -> list[str]:
+    """Overrides whose value is text where the default config holds a number or a flag ("data.train_batch_size=abc").
+
+    Why: verl's validation fails on them deep inside ("TypeError: not all arguments converted during string
+    formatting"), naming neither the key nor what it wanted.
+    """
+    defaults = compose()
+    found: list[str] = []
+    for override in overrides:
+        key, equals, _ = override.lstrip("+~").partition("=")
+        if not equals:
+            continue
+        default, given = OmegaConf.select(defaults, key), OmegaConf.select(cfg, key)
+        if isinstance(given, str) and isinstance(default, bool | int | float):
+            wanted = "true or false" if isinstance(default, bool) else "a number"
+            found.append(f"{key}={given}: {wanted} is expected (the default is {default})")
     return found
 
 
@@ -171,9 +196,14 @@ def _path_problems(cfg: DictConfig) -> list[str]:
     return found
 
 
-def problems(cfg: DictConfig, *, check_paths: bool = False) -> list[str]:
-    """verl's own validation, then DxSearch's checks; empty means the trainer would accept the config."""
-    return verl_problems(cfg) + dxsearch_problems(cfg, check_paths=check_paths)
+def problems(cfg: DictConfig, *, check_paths: bool = False, overrides: Sequence[str] = ()) -> list[str]:
+    """verl's own validation, then DxSearch's checks; empty means the trainer would accept the config.
+
+    ``overrides`` (as given to :func:`compose`) are checked for values of the wrong type first: with one, verl's
+    validation is skipped, since its message would only be a symptom.
+    """
+    wrong_types = type_problems(cfg, overrides)
+    return (wrong_types or verl_problems(cfg)) + dxsearch_problems(cfg, check_paths=check_paths)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -198,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # Hydra: unknown key, bad override syntax, ...
         print(f"error: the config does not compose: {exc}", file=sys.stderr)
         return 2
-    found = problems(cfg, check_paths=args.check_paths)
+    found = problems(cfg, check_paths=args.check_paths, overrides=args.overrides)
     for problem in found:
         print(f"error: {problem}", file=sys.stderr)
     if not found:

@@ -128,6 +128,23 @@ def test_the_preflight_command_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--print-config-dir"]) == 0 and capsys.readouterr().out.strip() == str(CONFIG_DIR)
 
 
+def test_preflight_says_every_problem_at_once_and_only_its_own_result_on_stdout(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A user test: with the paths missing, a group of 1 was only reported after they were given; verl's own
+    "All configuration checks passed successfully!" stood on stdout above the errors."""
+    assert main(["actor_rollout_ref.rollout.n=1"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "GRPO needs groups of at least 2" in err and "data.train_files is not set" in err
+
+
+def test_an_override_of_the_wrong_type_is_named_not_a_verl_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*LAUNCH, "data.train_batch_size=abc"]) == 2
+    err = capsys.readouterr().err
+    assert "data.train_batch_size=abc: a number is expected" in err and "TypeError" not in err
+
+
 def test_verl_main_ppo_composes_the_same_config(tmp_path: Path) -> None:
     """``main_ppo --config-path ... --config-name dxsearch_grpo --cfg job`` (Hydra prints and exits before main)."""
     command = [
