@@ -44,11 +44,27 @@ def plot_reward_curve(
     plt.close(figure)
 
 
-def plot_reliability(report: Mapping[str, Mapping[str, Any]], path: Path) -> None:
+def plot_reliability(report: Mapping[str, Mapping[str, Any]], path: Path, headline: str = "") -> None:
     """Reliability diagram (stated probability of the first diagnosis against its accuracy, per bin) and the
-    risk-coverage curve, one line per policy that states probabilities."""
-    figure, (reliability, coverage) = plt.subplots(1, 2, figsize=(10, 4.5))
+    risk-coverage curve, one line per policy that states probabilities.
+
+    ``headline`` titles the figure (what was held out: "leakage-controlled ..." or "LEAKY ..."), so a plot
+    passed on alone still says what it measured. With no policy stating probabilities, each panel says so.
+    """
+    figure, (reliability, coverage) = plt.subplots(1, 2, figsize=(10, 4.8 if headline else 4.5))
     reliability.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfect calibration")
+    stating = [name for name, metrics in report.items() if metrics.get("reliability")]
+    if not stating:
+        for axis in (reliability, coverage):
+            axis.text(
+                0.5,
+                0.5,
+                f"no policy states a probability\n({', '.join(report) or 'none evaluated'})",
+                ha="center",
+                va="center",
+                fontsize=9,
+            )
+    labelled: set[tuple[float, float]] = set()
     for name, metrics in report.items():
         bins = metrics.get("reliability") or []
         if not bins:
@@ -58,14 +74,24 @@ def plot_reliability(report: Mapping[str, Mapping[str, Any]], path: Path) -> Non
         reliability.plot(
             [b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o", linewidth=1.5, label=label
         )
-        for b in bins:
-            reliability.annotate(str(b["cases"]), (b["confidence"], b["accuracy"]), fontsize=6, alpha=0.7)
+        for b in bins:  # beside the point, below right: on it, the count hid the marker and the next label
+            reliability.annotate(
+                str(b["cases"]),
+                (b["confidence"], b["accuracy"]),
+                xytext=(4, -9),
+                textcoords="offset points",
+                fontsize=6,
+                alpha=0.7,
+            )
         curve = metrics.get("risk_coverage") or []
         coverage.plot([p["coverage"] for p in curve], [p["accuracy"] for p in curve], linewidth=1.5, label=name)
         at = metrics.get("coverage") or {}
         if at.get("accuracy") is not None:
             coverage.scatter([at["coverage"]], [at["accuracy"]], marker="x", color="black")
-            coverage.annotate(f"threshold {at['threshold']:.2f}", (at["coverage"], at["accuracy"]), fontsize=7)
+            point = (at["coverage"], at["accuracy"])
+            if point not in labelled:  # two policies at one point: one label, not two overprinted
+                labelled.add(point)
+                coverage.annotate(f"threshold {at['threshold']:.2f}", point, fontsize=7)
     reliability.set_xlabel("stated probability of the first diagnosis")
     reliability.set_ylabel("share of first diagnoses that were right")
     reliability.set_xlim(0, 1)
@@ -77,7 +103,10 @@ def plot_reliability(report: Mapping[str, Mapping[str, Any]], path: Path) -> Non
     coverage.set_xlim(0, 1)
     coverage.set_ylim(0, 1)
     coverage.set_title("Accuracy against coverage")
-    coverage.legend(fontsize=7, loc="lower left")
+    if stating:  # an empty legend box (and matplotlib's warning about it) said nothing
+        coverage.legend(fontsize=7, loc="lower left")
+    if headline:
+        figure.suptitle(headline, fontsize=8)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)

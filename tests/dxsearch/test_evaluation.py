@@ -50,8 +50,18 @@ def test_ece_coverage_and_reliability_are_reported(matcher: GoldMatcher, tmp_pat
     assert metrics["risk_coverage"][-1]["coverage"] == pytest.approx(0.8)
     assert metrics["sets"]["s"]["ece"] == pytest.approx(0.1)
     plot = tmp_path / "eval.reliability.png"
-    plot_reliability(report, plot)
+    plot_reliability(report, plot, headline="leakage-controlled: test")
     assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_reliability_plot_of_policies_stating_no_probability_says_so_without_an_empty_legend(
+    tmp_path: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    """A user test: enrichment's plot was an empty figure with an empty legend box, and matplotlib warned."""
+    plot = tmp_path / "enrichment.reliability.png"
+    plot_reliability({"enrichment": {"top1": 0.2, "reliability": [], "risk_coverage": []}}, plot, headline="LEAKY")
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    assert not [w for w in recwarn if "legend" in str(w.message).lower()]
 
 
 def test_the_ece_interval_resamples_publications_so_one_paper_of_many_cases_is_one_draw(
