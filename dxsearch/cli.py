@@ -422,15 +422,28 @@ def print_trace(trace: Trace, *, explain: bool, text: str | None = None) -> None
     )
     account = trace.input_account
     if account is not None:
+        from dxsearch.intake.account import understood_not_a_finding
+
+        # Diagnoses on record, duplicates, a contradicted statement: read, and no finding of the patient; they
+        # were listed under "not understood", which they were not.
+        also = [item for item in account.not_understood if understood_not_a_finding(item)]
+        missed = [item for item in account.not_understood if not understood_not_a_finding(item)]
         console.print(
             f"input: {len(account.mapped)} HPO term(s) read from {_input_items(account)}, "
-            f"{len(account.not_understood)} part(s) not understood",
+            f"{len(missed)} part(s) not understood"
+            + (f", {len(also)} read that are not findings of the patient" if also else ""),
             highlight=False,
         )
-        for item in account.not_understood:
+        for item in missed:
             use = "searched by its words only" if item.words_searched else "not used"
             console.print(
                 f"  not understood — {use}: {_input_place(item, text)}: {item.reason}",
+                markup=False,
+                highlight=False,
+            )
+        for item in also:
+            console.print(
+                f"  also read, not a finding of the patient: {_input_place(item, text)}: {item.reason}",
                 markup=False,
                 highlight=False,
             )

@@ -70,6 +70,7 @@ __all__ = [
     "read_by_words",
     "read_items",
     "read_text",
+    "understood_not_a_finding",
 ]
 
 #: Why an item was not understood: its words name no HPO phenotype the dictionary knows.
@@ -103,6 +104,29 @@ NOT_A_FINDING_POSSIBLE = (
     "a Condition names a possible diagnosis (unconfirmed), not a phenotype: kept out of the findings"
 )
 NOT_A_FINDING_RULED_OUT = "a Condition names a ruled-out diagnosis, not a phenotype: kept out of the findings"
+#: How the reasons of account entries start that were read, and understood, but are no finding of the patient:
+#: a diagnosis on record (confirmed, possible, ruled out), a repeat of a finding, the side of a contradiction not
+#: kept, an age read from an Observation or counted to a death. "Not understood" is the wrong heading for them.
+_UNDERSTOOD_NOT_A_FINDING = re.compile(
+    "|".join(
+        [
+            *(re.escape(reason) for reason in (NOT_A_FINDING, NOT_A_FINDING_POSSIBLE, NOT_A_FINDING_RULED_OUT)),
+            r"repeats the finding of ",
+            r"an age Observation: read as ",
+            r"says .* is absent: contradicts ",
+            r"Patient\.deceasedDateTime: the age is the age at death",
+            r"Patient\.birthDate gives only a (?:year|month) \([^)]*\): age counted",
+        ]
+    )
+)
+
+
+def understood_not_a_finding(item: NotUnderstood) -> bool:
+    """Whether an account entry listed beside what was not understood was in fact read, and is only no finding
+    of the patient (a diagnosis on record, a duplicate, a contradicted statement, where an age came from)."""
+    return _UNDERSTOOD_NOT_A_FINDING.match(item.reason) is not None
+
+
 #: Why a LOINC-coded measurement maps to no HPO term: no LOINC-to-HPO table is available offline (loinc2hpo's
 #: annotations ship in no package registry), and without an interpretation a value names no phenotype.
 NO_LOINC_MAPPING = (
@@ -284,7 +308,9 @@ def read_items(
         if note is not None:
             notes[path] = (given_id, note)
         root = _root_named(item.label, knowledge)
-        if given_id in NO_FINDING_TERMS and root is None and item.label.strip():
+        # A label that is only the id ("HP:0000118", a bundle's coding with no display) says no finding either.
+        own_words = item.label.strip() and normalise(item.label) != normalise(item.hpo_id or "")
+        if given_id in NO_FINDING_TERMS and root is None and own_words:
             given_id = None  # "Seizure" with HP:0000118: the label says what the finding is
         elif given_id in NO_FINDING_TERMS or (given_id is None and root is not None):
             named = given_id or root or ""

@@ -19,8 +19,14 @@ of an indexed patient):
 * Conditions: one coded in HPO, cross-referenced by ``hp.obo`` or whose words name HPO terms is a finding of
   the patient; one coded in OMIM / Orphanet / Mondo, or naming a disease HPO annotates, is a diagnosis; any
   other is listed as not understood, with why.
+* Not the patient's, not read, each with why: an Observation whose ``focus`` is someone else (a fetus), one with
+  no result yet (status registered) or cancelled, a Condition whose words speak of a relative. Contained
+  Observations and Conditions about the patient are read (``entry[3].resource.contained[0]``); other contained
+  resources are listed. A finding said present and absent keeps present, and the account says so
+  (:func:`_settle_contradictions`). An abated Condition with no clinicalStatus is history.
 * Age: a ``Patient.extension`` (:data:`AGE_EXTENSION_URL`) holding an ISO 8601 duration, a LOINC age
-  Observation (30525-0, 21612-7), or ``birthDate`` plus a reference date.
+  Observation (30525-0, 21612-7), or ``birthDate`` plus a reference date (the date of death, when given); a
+  birth year or month alone gives an age no more exact than it is.
 * Publication: ``Patient.meta.source`` = ``https://pubmed.ncbi.nlm.nih.gov/<n>/``.
 """
 
@@ -190,7 +196,16 @@ LOINC_TERMS: dict[tuple[str, str], tuple[str, str]] = {
     },
     ("4548-4", "high"): ("HP:0040217", "Elevated hemoglobin A1c"),  # Hemoglobin A1c
 }
-_SKIPPED_STATUSES = {"entered-in-error", "cancelled"}
+#: Observation.status codes of an Observation that holds no result of the patient, and why: entered in error,
+#: cancelled, or none yet (registered; R5's specimen-in-process and cannot-be-obtained). Preliminary, final, amended,
+#: corrected and appended results are read.
+_SKIPPED_STATUSES = {
+    "entered-in-error": "",
+    "cancelled": "",
+    "registered": " (no result yet)",
+    "specimen-in-process": " (no result yet)",
+    "cannot-be-obtained": " (its result could not be obtained)",
+}
 #: Condition.verificationStatus codes that leave the condition a possibility, not a fact of the patient.
 _UNCONFIRMED = {"unconfirmed", "provisional", "differential"}
 #: Condition.clinicalStatus codes of a condition the patient had, and no longer has.
@@ -205,7 +220,7 @@ _NOT_READ = {
     "does not read family history from it (only Patient, Observation, Condition)",
 }
 ISO_DURATION = re.compile(r"^P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T[0-9HMS.]*)?$")
-_HPO_CODE = re.compile(r"^(?:HP[:_])?(\d{7})$")
+_HPO_CODE = re.compile(r"^(?:HP[:_])?(\d{7})$", re.IGNORECASE)  # "hp:0001166" too, in an HPO system
 _PUBMED_SOURCE = re.compile(r"^https?://(?:www\.)?pubmed\.ncbi\.nlm\.nih\.gov/(\d+)/?$")
 #: Bundle.type codes (http://hl7.org/fhir/bundle-type; R5 adds subscription-notification).
 BUNDLE_TYPES: dict[FhirVersion, frozenset[str]] = {
@@ -268,6 +283,11 @@ class ParsedCondition(BaseModel):
     unconfirmed: bool = Field(default=False, description="verificationStatus unconfirmed, provisional or differential.")
     past: bool = Field(default=False, description="clinicalStatus inactive, resolved or in remission.")
     entry_index: int | None = Field(default=None, description="The Bundle entry it was read from.")
+    path: str | None = Field(
+        default=None,
+        description="Where in its entry, when not the entry's resource itself: a contained one "
+        "(``entry[3].resource.contained[0]``).",
+    )
 
 
 class ParsedPatient(BaseModel):
@@ -633,6 +653,8 @@ def _extract(
         plain: dict[str, Any] = _plain(entry)
         if entry.resource is not None:
             plain["resource"]["resourceType"] = entry.resource.get_resource_type()
+            for number, inner in enumerate(getattr(entry.resource, "contained", None) or []):
+                plain["resource"]["contained"][number]["resourceType"] = inner.get_resource_type()
         entries.append(plain)
     patients: dict[int, dict[str, Any]] = {}
     references: dict[str, int] = {}
@@ -647,22 +669,36 @@ def _extract(
             # relative references ("Patient/1") name the resource id, whatever the fullUrl
             references.setdefault(f"Patient/{resource['id']}", index)
 
-    owned: dict[int, list[tuple[int, dict[str, Any]]]] = {index: [] for index in patients}
+    owned: dict[int, list[tuple[int, dict[str, Any], str]]] = {index: [] for index in patients}
     ignored: list[tuple[int, str]] = []
     for index, entry in enumerate(entries):
         resource = entry.get("resource") or {}
         kind = resource.get("resourceType")
-        if kind == "Patient":
-            continue
-        if kind not in {"Observation", "Condition"}:
+        owner: int | None = index if kind == "Patient" else None
+        if kind not in {"Observation", "Condition", "Patient"}:
             why = f"{kind or 'an entry without a resource'}: not read (only Patient, Observation, Condition)"
+            if any(
+                inner.get("resourceType") in {"Observation", "Condition"} for inner in resource.get("contained") or []
+            ):
+                why += "; the Observations and Conditions it contains are read, each on its own (contained[n])"
             ignored.append((index, _NOT_READ.get(str(kind), why)))
-            continue
-        owner = _owner(resource, index, references, patients)
-        if owner is not None:
-            owned[owner].append((index, resource))
-        else:
-            ignored.append((index, f"{kind} about no patient of this bundle: not read"))
+            if kind is not None and resource.get("subject") is not None:
+                owner = _owner(resource, index, references, patients, strict=False)
+        elif kind != "Patient":
+            owner = _owner(resource, index, references, patients)
+            about_another = _focus_elsewhere(resource, owner, references)
+            if owner is None:
+                ignored.append((index, f"{kind} about no patient of this bundle: not read"))
+            elif about_another is not None:
+                ignored.append((index, about_another))
+            else:
+                owned[owner].append((index, resource, ""))
+        for number, inner in enumerate(resource.get("contained") or []):
+            read, why_not = _contained(inner, owner, index, references, patients)
+            if read is not None:
+                owned[read].append((index, inner, f".contained[{number}]"))
+            else:
+                ignored.append((index, f"contained[{number}]: {why_not}"))
 
     timestamp = getattr(bundle, "timestamp", None)
     bundle_date = timestamp.date() if isinstance(timestamp, datetime) else None
@@ -686,14 +722,77 @@ def _extract(
     )
 
 
+def _focus_elsewhere(resource: dict[str, Any], owner: int | None, references: dict[str, int]) -> str | None:
+    """Why an Observation is not read when its ``focus`` is someone or something other than its patient (a fetus,
+    a relative, a donor, a specimen), else None. FHIR: the focus is what the Observation is about when that is
+    not the subject; a finding of a fetus is no finding of the mother. A focus on the patient itself, or on a
+    BodyStructure (a part of the patient), leaves it the patient's."""
+    for focus in resource.get("focus") or []:
+        reference = str(focus.get("reference") or "")
+        if owner is not None and references.get(reference) == owner:
+            continue
+        typed = re.search(r"([A-Z][A-Za-z]+)/[^/]+$", reference)
+        if typed is not None and typed.group(1) == "BodyStructure":
+            continue
+        what = f"a {typed.group(1)}" if typed is not None else "another resource"
+        if reference in references:
+            what = "another Patient of this bundle"
+        return (
+            f"{resource.get('resourceType')} whose focus is {what}, not the patient (a fetus, a relative, a "
+            "donor...): not a finding of the patient, not read"
+        )
+    return None
+
+
+def _contained(
+    inner: dict[str, Any],
+    container_owner: int | None,
+    index: int,
+    references: dict[str, int],
+    patients: dict[int, dict[str, Any]],
+) -> tuple[int | None, str]:
+    """(the patient a contained Observation or Condition is read for, "") or (None, why it is not read).
+
+    A contained Observation or Condition (a DiagnosticReport's results, sent inside it) is read as a bundle entry
+    is, when it is about the patient: its own subject, or, with none, its container's. Any other contained
+    resource (a Patient, a Practitioner, a Medication) is listed as not read: a contained Patient is no patient
+    of the bundle, and nothing of it is read.
+    """
+    kind = inner.get("resourceType")
+    if kind == "Patient":
+        return None, "a contained Patient: not read (only the bundle's Patient entries are its patients)"
+    if kind not in {"Observation", "Condition"}:
+        return None, f"a contained {kind or 'resource'}: not read (only Observation and Condition are read)"
+    owner = container_owner
+    if (inner.get("subject") or {}).get("reference") is not None:
+        owner = _owner(inner, index, references, patients, strict=False)
+    if owner is None:
+        return None, f"a contained {kind} about no patient of this bundle: not read"
+    elsewhere = _focus_elsewhere(inner, owner, references)
+    if elsewhere is not None:
+        return None, f"a contained {elsewhere}"
+    return owner, ""
+
+
 def _owner(
-    resource: dict[str, Any], index: int, references: dict[str, int], patients: dict[int, dict[str, Any]]
+    resource: dict[str, Any],
+    index: int,
+    references: dict[str, int],
+    patients: dict[int, dict[str, Any]],
+    *,
+    strict: bool = True,
 ) -> int | None:
     """The entry index of the Patient a resource is about, None if it is about something else.
 
     A patient reference that resolves to no Patient in the bundle is an error:
-    silently dropping the finding would misrepresent the patient.
+    silently dropping the finding would misrepresent the patient. Not ``strict`` (a resource the reader does not
+    read, a contained one), such a reference is about no patient of the bundle: None.
     """
+    if not strict:
+        try:
+            return _owner(resource, index, references, patients)
+        except BundleError:
+            return None
     reference = (resource.get("subject") or {}).get("reference")
     if reference is None:
         if len(patients) == 1:
@@ -718,7 +817,7 @@ def _owner(
 def _patient(
     index: int,
     resource: dict[str, Any],
-    owned: list[tuple[int, dict[str, Any]]],
+    owned: list[tuple[int, dict[str, Any], str]],
     *,
     bundle_id: str | None,
     version: FhirVersion,
@@ -742,17 +841,25 @@ def _patient(
     finding_paths: list[str] = []
     first_entry: dict[Finding, str] = {}  # finding -> element it was first read from: linear de-duplication
     vocabulary = _Vocabulary()
-    for entry_index, item in owned:
+    said_at = (0, "")  # where the last resource's reasons start in ``ignored``, and whether it was contained
+    for entry_index, item, inner in owned:
+        _say_contained(ignored, *said_at)
+        said_at = (len(ignored), inner)
+        base = f"entry[{entry_index}].resource{inner}"
         for key in ("effectiveDateTime", "issued", "recordedDate", "onsetDateTime"):
             latest = max(filter(None, [latest, _date_of(item.get(key))]), default=None)
         if item.get("resourceType") == "Condition":
             read, why_not = _conditions(item, vocabulary)
-            conditions.extend(condition.model_copy(update={"entry_index": entry_index}) for condition in read)
+            conditions.extend(
+                condition.model_copy(update={"entry_index": entry_index, "path": base if inner else None})
+                for condition in read
+            )
             if why_not is not None:
                 ignored.append((entry_index, why_not))
             continue
-        if item.get("status") in _SKIPPED_STATUSES:
-            ignored.append((entry_index, f"Observation with status {item.get('status')}: not read"))
+        status = item.get("status")
+        if status in _SKIPPED_STATUSES:
+            ignored.append((entry_index, f"Observation with status {status}{_SKIPPED_STATUSES[status]}: not read"))
             continue
         observed_age = _age_from_observation(item, entry_index)
         if observed_age is not None:
@@ -760,7 +867,7 @@ def _patient(
             ignored.append((entry_index, "an age Observation: read as the patient's age, not a finding"))
             continue
         for suffix, part in _parts(item, entry_index, ignored):
-            where = f"entry[{entry_index}].resource{suffix}"
+            where = f"{base}{suffix}"
             finding, why_not, uncertain = _finding(part, vocabulary)
             if finding is not None and uncertain and finding.hpo_id is not None and not suffix:
                 # An HPO finding the record leaves open (indeterminate, "possible"): read as a provisional Condition.
@@ -771,6 +878,7 @@ def _patient(
                     hpo_id=finding.hpo_id,
                     unconfirmed=True,
                     entry_index=entry_index,
+                    path=base if inner else None,
                     resource_type="Observation",
                 )
                 conditions.append(possible)
@@ -782,7 +890,7 @@ def _patient(
             elif finding in first_entry:  # repeated observations: one finding
                 ignored.append((entry_index, f"repeats the finding of {first_entry[finding]}: counted once"))
             else:
-                first_entry[finding] = where if suffix else f"entry[{entry_index}]"
+                first_entry[finding] = where if suffix or inner else f"entry[{entry_index}]"
                 findings.append(finding)
                 finding_codes.append(_codes(part.get("code"), part.get("valueCodeableConcept")))
                 finding_entries.append(entry_index)
@@ -791,12 +899,33 @@ def _patient(
                 name = _concept_label(part.get("code"))
                 directed = (name, direction) if direction and name and finding.hpo_id is None else None
                 finding_directions.append(directed)
+    _say_contained(ignored, *said_at)
+    dropped_findings, dropped_conditions, contradicted = _settle_contradictions(findings, finding_paths, conditions)
+    ignored.extend(contradicted)
+    if dropped_findings:
+        kept = [k for k in range(len(findings)) if k not in dropped_findings]
+        findings, finding_codes = [findings[k] for k in kept], [finding_codes[k] for k in kept]
+        finding_entries, finding_paths = [finding_entries[k] for k in kept], [finding_paths[k] for k in kept]
+        finding_directions = [finding_directions[k] for k in kept]
+    conditions = [c for k, c in enumerate(conditions) if k not in dropped_conditions]
     if age is None and resource.get("birthDate"):
-        counted_from = reference_date or latest or today
-        age = _age_from_birth_date(str(resource["birthDate"]), counted_from)
-        if age is None:
-            ignored.append((index, _no_age_from_birth_date(counted_from)))
-    canonical = json.dumps([resource, *(item for _, item in owned)], sort_keys=True, ensure_ascii=False)
+        died = _date_of(resource.get("deceasedDateTime"))
+        counted_from = died or reference_date or latest or today
+        birth_date = str(resource["birthDate"])
+        if died is None and resource.get("deceasedBoolean") is True:
+            age = None
+            ignored.append((index, _DIED_WHEN_UNKNOWN))
+        else:
+            age, why = _age_from_birth_date(birth_date, counted_from)
+            if age is None:
+                ignored.append((index, why or _no_age_from_birth_date(counted_from)))
+            elif why:
+                ignored.append((index, why))  # said at the precision its birth date allows
+            if age is not None and died is not None:
+                ignored.append((index, f"Patient.deceasedDateTime: the age is the age at death ({age}), not today's"))
+    # Entries only (contained resources are inside them): the hash, and so a pseudonym, is what it always was.
+    entries = [item for _, item, inner in owned if not inner]
+    canonical = json.dumps([resource, *entries], sort_keys=True, ensure_ascii=False)
     source_match = _PUBMED_SOURCE.match(str((resource.get("meta") or {}).get("source") or ""))
     return ParsedPatient(
         entry_index=index,
@@ -816,6 +945,66 @@ def _patient(
         publication=f"PMID:{source_match.group(1)}" if source_match else None,
         fhir_version=version,
     )
+
+
+def _say_contained(ignored: list[tuple[int, str]], mark: int, inner: str) -> None:
+    """Prefix the reasons a contained resource (``inner`` ".contained[n]") added to ``ignored`` from ``mark`` on
+    with where it is in its entry ("contained[0]: ..."): the entry index alone would name its container."""
+    if inner:
+        ignored[mark:] = [(at, f"{inner[1:]}: {why}") for at, why in ignored[mark:]]
+
+
+def _settle_contradictions(
+    findings: Sequence[Finding], finding_paths: Sequence[str], conditions: Sequence[ParsedCondition]
+) -> tuple[set[int], set[int], list[tuple[int, str]]]:
+    """(findings to drop, conditions to drop, (entry index, why) of each) where the record says one finding both
+    present and absent: an Observation or a refuted Condition says absent what another Observation or Condition says
+    present (or had: resolved, inactive).
+
+    The rule, the one every reader of a bundle follows (a case, the index, ``validate --explain``), since all read
+    this reader's :class:`ParsedPatient`: **present is kept, the absent statement is not read, and the account says
+    so** ("contradicts entry[4], which says present"). Why present: a record holds statements made at different
+    times, by different people; a finding seen at any time is part of the patient's phenotype (a resolved one is
+    read as history, a finding all the same), and one examination that did not find it (a scoliosis corrected,
+    a murmur not heard that day) does not undo it. It is the rule a note is read by ("no seizures at first;
+    seizures from age 3" has seizures). Why not "uncertain" (neither): that would drop a finding a clinician
+    recorded, and an index patient would lose it too. Unconfirmed statements (provisional, indeterminate) are no
+    side of a contradiction: they say neither. Only the same HPO term counts; a broader or narrower one says
+    something else.
+    """
+    present: dict[str, tuple[str, bool]] = {}  # term -> (where it is said present, whether only as past)
+    for path, finding in zip(finding_paths, findings, strict=False):
+        if finding.hpo_id is not None and not finding.excluded and finding.hpo_id not in present:
+            place = path.removesuffix(".resource") if path.endswith("].resource") else path
+            present[finding.hpo_id] = (place, False)
+    for condition in conditions:
+        said = condition.hpo_id is not None and not condition.refuted and not condition.unconfirmed
+        if said and condition.hpo_id not in present and condition.entry_index is not None:
+            place = condition.path or f"entry[{condition.entry_index}]"
+            present[str(condition.hpo_id)] = (place, condition.past)
+
+    def why(label: str, hpo_id: str) -> str:
+        place, past = present[hpo_id]
+        says = "it was present (resolved or inactive)" if past else "present"
+        named = hpo_id if label == hpo_id else f"{label} ({hpo_id})"
+        return (
+            f"says {named} is absent: contradicts {place}, which says {says}; kept: present (a finding recorded at "
+            "any time is part of the patient's phenotype), this statement not read"
+        )
+
+    dropped_findings: set[int] = set()
+    dropped_conditions: set[int] = set()
+    notes: list[tuple[int, str]] = []
+    for k, finding in enumerate(findings):
+        if finding.hpo_id in present and finding.excluded:
+            dropped_findings.add(k)
+            entry = re.match(r"entry\[(\d+)\]", finding_paths[k]) if k < len(finding_paths) else None
+            notes.append((int(entry.group(1)) if entry else -1, why(finding.label, finding.hpo_id)))
+    for k, condition in enumerate(conditions):
+        if condition.hpo_id in present and condition.refuted and condition.entry_index is not None:
+            dropped_conditions.add(k)
+            notes.append((condition.entry_index, why(condition.label, condition.hpo_id)))
+    return dropped_findings, dropped_conditions, notes
 
 
 def _identifiers(raw: Iterable[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
@@ -856,23 +1045,52 @@ def _age_from_observation(observation: dict[str, Any], index: int) -> str | None
     return f"P{int(value)}{unit}"
 
 
-def _age_from_birth_date(birth_date: str, reference: date | None) -> str | None:
-    """Whole years (and months under 2 years); partial dates count from their earliest day."""
+#: Why a dead patient's age is not read when the bundle does not say when they died.
+_DIED_WHEN_UNKNOWN = (
+    "Patient.deceasedBoolean is true and no date of death is given: the age at death is unknown, age not read "
+    "(counting to today would age the patient past death)"
+)
+
+
+def _age_from_birth_date(birth_date: str, reference: date | None) -> tuple[str | None, str]:
+    """(the age at ``reference``, "") or (an age, why it is said as it is) or (None, why not, or "" for no date).
+
+    Whole years from 2 years on, years and months below, days under a month. A partial birth date says no more
+    than it knows: a birth month ("2020-05") is counted from its middle (within half a month) and no age in
+    days is said; a birth year ("2020") from its middle (within half a year), in whole years only, and no age
+    under 2 years is said from it (a birth year cannot tell 3 months from 11). The reason says so.
+    """
     if reference is None:
-        return None
+        return None, ""
     parts = [int(p) for p in birth_date[:10].split("-")]
-    born = date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
-    if born > reference:
-        return None
+    precision = len(parts)  # 1: a year, 2: a month, 3: a day
+    born = date(parts[0], parts[1] if precision > 1 else 7 if precision == 1 else 1, parts[2] if precision > 2 else 1)
+    if precision == 2:
+        born = born.replace(day=15)
+    earliest = date(parts[0], parts[1] if precision > 1 else 1, parts[2] if precision > 2 else 1)
+    if earliest > reference:
+        return None, ""
+    born = min(born, reference)
     months = (reference.year - born.year) * 12 + reference.month - born.month
     if reference.day < born.day:
         months -= 1
     years, rest = divmod(months, 12)
+    if precision == 1:
+        said = f"Patient.birthDate gives only a year ({parts[0]})"
+        if years < 2:
+            return None, f"{said}: too young for a year alone to say the age, age not read"
+        return f"P{years}Y", f"{said}: age counted from its middle, in whole years (within half a year)"
+    if precision == 2:
+        said = f"Patient.birthDate gives only a month ({birth_date[:7]})"
+        if months < 1:
+            return None, f"{said}: too young for a month alone to say the age, age not read"
+        age = f"P{years}Y" if years >= 2 else f"P{years}Y{rest}M"
+        return age, f"{said}: age counted from its middle{', in whole months' if years < 2 else ''}"
     if years >= 2:
-        return f"P{years}Y"
+        return f"P{years}Y", ""
     if months >= 1:
-        return f"P{years}Y{rest}M"
-    return f"P{(reference - born).days}D"
+        return f"P{years}Y{rest}M", ""
+    return f"P{(reference - born).days}D", ""
 
 
 def _no_age_from_birth_date(counted_from: date | None) -> str:
@@ -1200,13 +1418,19 @@ def _conditions(resource: dict[str, Any], vocabulary: _Vocabulary) -> tuple[list
     lens in both eyes", one condition per term its words name): a phenotype. Coded in OMIM, Orphanet or Mondo, or
     named as a disease HPO annotates ("Marfan syndrome"): a diagnosis. Anything else was not understood, and the
     reason says what was tried. Refuted, unconfirmed (provisional, differential) and past (inactive, resolved,
-    remission) are kept beside it; entered in error, it is not read.
+    remission) are kept beside it; entered in error, it is not read. A Condition with an ``abatement[x]`` and no
+    clinicalStatus is past: FHIR says an abated condition is resolved, inactive or in remission (invariant con-4),
+    so a date, age, period or words of its abatement say the patient no longer has it. A clinicalStatus given wins.
+    Words that speak of a relative ("Father has Marfan syndrome") make it no finding and no diagnosis of the
+    patient, whatever its code: a Condition's subject is the patient, but its words say whose it is.
     """
     verification = _status_codes(resource.get("verificationStatus"))
     clinical = _status_codes(resource.get("clinicalStatus"))
     if "entered-in-error" in verification:
         return [], "Condition entered in error (verificationStatus): not read"
-    refuted, unconfirmed, past = "refuted" in verification, bool(verification & _UNCONFIRMED), bool(clinical & _PAST)
+    abated = not clinical and any(key.startswith("abatement") for key in resource)
+    refuted, unconfirmed = "refuted" in verification, bool(verification & _UNCONFIRMED)
+    past = bool(clinical & _PAST) or abated
     concept = resource.get("code") or {}
     codes = _codes(concept)
     text = str(concept["text"]) if concept.get("text") else None
@@ -1222,6 +1446,9 @@ def _conditions(resource: dict[str, Any], vocabulary: _Vocabulary) -> tuple[list
             past=past or said == "historical",
         )
 
+    words = [w for w in (display, text) if w]
+    if any(vocabulary.of_a_relative(w) for w in words):
+        return [], CONDITION_OF_A_RELATIVE
     hpo = _hpo_coding(concept)
     if hpo is not None:
         # Coded in HPO without a display: the id, which the intake names by its term (not "hp.owl HP:0001250").
@@ -1231,19 +1458,22 @@ def _conditions(resource: dict[str, Any], vocabulary: _Vocabulary) -> tuple[list
         return [], "Condition with no code or text: not read"
     if any(code.split(":", 1)[0] in _DISEASE_PREFIXES for code in codes):
         return [condition(label)], None  # a diagnosis
-    words = [w for w in (display, text) if w]
     term = vocabulary.by_codes(codes) or next(filter(None, (vocabulary.term(w) for w in words)), None)
     if term is not None:
         return [condition(display or vocabulary.plain(text) or term, term)], None
     if any(vocabulary.names_disease(w) for w in words):
         return [condition(label)], None  # a diagnosis, named
+    diseases = vocabulary.icd_diseases(codes, words)
+    if diseases:  # an ICD-10 code of a disease the Disease Ontology joins to OMIM or Orphanet: a diagnosis
+        codes = (*codes, *(code for code in diseases if code not in codes))
+        return [condition(label)], None
     for said in words:
         named = vocabulary.mentions(said)
         own = [(label, term_id, assertion) for label, term_id, assertion in named if assertion != "family_history"]
         if own:
             return [condition(label, term_id, assertion) for label, term_id, assertion in own], None
         if named:
-            return [], "a Condition said of a relative: not a finding of the patient, not read"
+            return [], CONDITION_OF_A_RELATIVE
     return [], _not_understood(concept, codes, refuted=refuted, unconfirmed=unconfirmed)
 
 
@@ -1263,6 +1493,13 @@ def _not_understood(concept: dict[str, Any], codes: Sequence[str], *, refuted: b
     )
     status = " (refuted)" if refuted else " (unconfirmed)" if unconfirmed else ""
     return f"a Condition not understood{status}: {', and '.join(tried)}; not read"
+
+
+#: Why a Condition whose words speak of a relative ("Father has Marfan syndrome") is read into nothing.
+CONDITION_OF_A_RELATIVE = (
+    "a Condition said of a relative: not a finding nor a diagnosis of the patient (a relative's history belongs in "
+    "FamilyMemberHistory), not read"
+)
 
 
 class _Vocabulary:
@@ -1331,6 +1568,37 @@ class _Vocabulary:
 
         said = normalise(words)
         return bool(said) and (said in _disease_names() or said.split()[-1] in _DIAGNOSIS_WORDS)
+
+    def of_a_relative(self, words: str) -> bool:
+        """Whether ``words`` speak of a relative ("Father has Marfan syndrome", "FHx: deafness"), by the note
+        reader's family cues (:func:`dxsearch.knowledge.term_lookup.speaks_of_a_relative`); not when they are,
+        whole, the name of a term or of a disease HPO annotates ("Twin pregnancy", "Cousin syndrome")."""
+        from dxsearch.knowledge.term_lookup import normalise, speaks_of_a_relative
+
+        if not speaks_of_a_relative(words):
+            return False
+        return self.term(words) is None and normalise(words) not in _disease_names()
+
+    def icd_diseases(self, codes: Sequence[str], words: Sequence[str]) -> tuple[str, ...]:
+        """The OMIM and Orphanet ids of the disease an ICD-10(-CM) code names, by the Disease Ontology's
+        cross-references (offline, shipped with the knowledge): the code itself ("Q87.4", Marfan syndrome), or its
+        category ("E84" for "E84.9") when the words name that disease ("Cystic fibrosis, unspecified"). A subcode
+        alone is not read as its category's disease: a category may group several."""
+        icd = [code.split(":", 1)[1] for code in codes if code.split(":", 1)[0] in ("ICD10", "ICD10CM")]
+        if not icd:
+            return ()
+        from dxsearch.knowledge.disease_ontology import get_disease_ontology
+        from dxsearch.knowledge.term_lookup import normalise
+
+        said = {normalise(w.split(",")[0]) for w in words}
+        for code in icd:
+            category = code.split(".")[0]
+            for term in get_disease_ontology().terms():
+                exact = f"ICD10CM:{code}" in term.icd10cm
+                named = f"ICD10CM:{category}" in term.icd10cm and normalise(term.name) in said
+                if (exact or named) and (term.omim or term.orpha):
+                    return (*term.omim, *term.orpha)
+        return ()
 
     def mentions(self, words: str) -> list[tuple[str, str, str]]:
         """(words, term, assertion) of each term ``words`` mention, once per term (the mention saying most of the

@@ -460,7 +460,7 @@ def _read_patient(patient: ParsedPatient) -> tuple[Reading, tuple[NotUnderstood,
     history: list[NotUnderstood] = []
     for index, condition in enumerate(patient.conditions):
         entry = condition.entry_index
-        path = f"entry[{entry}].resource" if entry is not None else f"bundle.conditions[{index}]"
+        path = condition.path or (f"entry[{entry}].resource" if entry is not None else f"bundle.conditions[{index}]")
         # The bundle's reader decided what the Condition names (fhir.py); reading its words again here made an
         # OMIM-coded "Hypertrophic cardiomyopathy" a finding for the API and a diagnosis for the index.
         term_id = given_term_id(condition.hpo_id, knowledge)[0] if condition.hpo_id else None

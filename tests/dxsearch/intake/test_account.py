@@ -175,15 +175,16 @@ def test_an_alternative_hpo_id_reads_as_the_term_it_was_merged_into() -> None:
 
 
 def test_a_bundle_saying_a_finding_both_ways_keeps_it_present_and_both_in_the_account() -> None:
-    """An EHR's Observation "absent" at one visit and "present" at another: present wins, as in a note."""
+    """An EHR's Observation "absent" at one visit and "present" at another: present wins, as in a note; the absent
+    statement is listed with the contradiction (the FHIR reader's one rule, the index's too)."""
     negative = {**_observation(ARACHNODACTYLY, "Arachnodactyly"), "valueBoolean": False}
     resources = [{"resourceType": "Patient", "id": "p"}, negative, _observation(ARACHNODACTYLY, "Arachnodactyly")]
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
     prepared = read(CaseInput(bundle=json.dumps(bundle).encode()))
     assert [(f.hpo_id, f.excluded) for f in prepared.case.findings] == [(ARACHNODACTYLY, False)]
-    assert [(m.path, m.assertion) for m in prepared.account.mapped] == [
-        ("entry[1].resource", "absent"),
-        ("entry[2].resource", "present"),
+    assert [(m.path, m.assertion) for m in prepared.account.mapped] == [("entry[2].resource", "present")]
+    assert [(n.path, n.reason.split(";")[0]) for n in prepared.account.not_understood] == [
+        ("entry[1].resource", "says Arachnodactyly (HP:0001166) is absent: contradicts entry[2], which says present")
     ]
 
 
@@ -277,9 +278,11 @@ def test_an_ehr_bundle_maps_codes_through_hpo_cross_references() -> None:
     assert by_path["entry[4].resource"].label == "Ectopia lentis"
     assert by_path["entry[5].resource"].label == "Tall stature"
     assert by_path["entry[10].resource"].label == "Elevated circulating creatinine concentration"
-    assert by_path["entry[6].resource"].assertion == "absent"  # valueBoolean false, SNOMED CT of Arachnodactyly
     assert by_path["entry[11].resource"].label == "Hyperglycemia"
-    assert [(n.path, n.reason) for n in account.not_understood] == [
+    # entry[6], valueBoolean false, SNOMED CT of Arachnodactyly: read through hp.obo, and it contradicts entry[3]
+    contradicted = next(n for n in account.not_understood if n.path == "entry[6].resource")
+    assert "(HP:0001166) is absent: contradicts entry[3], which says present; kept: present" in contradicted.reason
+    assert [(n.path, n.reason) for n in account.not_understood if n is not contradicted] == [
         ("entry[2].resource", NOT_A_FINDING),  # ICD-10 Q87.4 Marfan syndrome: history, not a finding
         ("entry[7].resource", "Encounter: not read (only Patient, Observation, Condition)"),
         ("entry[8].resource", "Observation with status entered-in-error: not read"),
