@@ -982,7 +982,9 @@ class TermLookup:
                 if end < len(tokens) and tokens[end][0].norm in _INSTITUTION_WORDS and not tokens[end][1]:
                     i = end  # "Neurofibromatosis Clinic": a name, not a finding
                     continue
-                if end == i + 1 and (_names_a_record(text, tokens, i) or _names_a_person(text, tokens[i][0])):
+                if end == i + 1 and (
+                    _names_a_record(text, tokens, i) or _names_a_person(text, tokens[i][0], self.vocabulary())
+                ):
                     i = end  # "Patient ID: 4411", "Name: Amelia W": a record's or a person's name, not a finding
                     continue
                 said = adjacent[1] if adjacent is not None and adjacent[0] == i else assertion
@@ -1282,20 +1284,25 @@ class TermLookup:
             return None
         return start + tokens[match[0] - 1][0].end, counted, fewest[0], fewest[1]
 
+    def vocabulary(self) -> frozenset[str]:
+        """Every normalised word of the dictionary's names and synonyms, and the words the reading itself uses."""
+        if getattr(self, "_vocabulary", None) is None:  # a lookup read back from an older cache has none yet
+            self._vocabulary = frozenset(word for key in self._entries for word in key.split()) | _READING_WORDS
+        assert self._vocabulary is not None
+        return self._vocabulary
+
     def unknown_words(self, text: str) -> list[tuple[int, int]]:
         """Spans of the words of ``text`` no name or synonym of the dictionary uses, and of numbers of 3+ digits.
 
         What is left of a findings-list item beside the terms read in it ("Arachnodactyly John Smith"): words
         a clinician's finding would not need, so the account lists them instead of dropping them unseen.
         """
-        if getattr(self, "_vocabulary", None) is None:  # a lookup read back from an older cache has none yet
-            self._vocabulary = frozenset(word for key in self._entries for word in key.split()) | _READING_WORDS
-        assert self._vocabulary is not None
+        vocabulary = self.vocabulary()
         return [
             (token.start, token.end)
             for token in _tokens(text)
             if (token.raw.isdigit() and len(token.raw) >= 3)
-            or (len(token.raw) >= 2 and not token.raw.isdigit() and token.norm not in self._vocabulary)
+            or (len(token.raw) >= 2 and not token.raw.isdigit() and token.norm not in vocabulary)
         ]
 
     def _qualified_term(self, qualifier: str, term_id: str) -> str | None:
@@ -1321,17 +1328,31 @@ _RECORD_AFTER = re.compile(
 _NAME_BEFORE = re.compile(
     r"\b(?:name|re|dear|referring|refer|saw|see|seen|patient)\s*[:,]?\s*(?:(?:mr|mrs|ms|miss)\.?\s+)?$", re.I
 )
-_NAME_AFTER = re.compile(r"(?:\s+[A-Z]\.?)?\s*(?:,\s*(?:a|an|aged|now)\s+\d|\(\s*aged?\s*\d)")
+_NAME_AFTER = re.compile(
+    r"(?:\s+[A-Z]\.?)?\s*(?:,\s*(?:a|an|aged|now)\s+\d|\(\s*aged?\s*\d)"
+    # "Amelia is a 6 year old girl", "Amelia was a 3-month-old": a person's age said of her
+    r"|\s+(?:is|was)\s+(?:a|an|now)\s+\d"
+)
+#: "Amelia Hartley is a ...", "Amelia Hartley presented with ...", "Amelia Hartley's mother": a first name and a
+#: surname, then what a person does or has. The surname must be a word no term uses ("Ptosis Left is mild" is no
+#: name): :func:`_names_a_person` checks it against the dictionary's words.
+_SURNAME_AFTER = re.compile(
+    r"\s+(?P<surname>[A-Z][a-z]+(?:-[A-Z][a-z]+)?)(?:'s\b|\s+(?:is|was|has|had|presented|presents|attended|came|"
+    r"comes|returns|returned|reports|reported|complains|denies|lives|aged?)\b)"
+)
 
 
-def _names_a_person(text: str, token: _Token) -> bool:
-    """Whether a capitalised word is a person's name where a header says so ("Name: Amelia W") or an age follows
-    as a person's ("Amelia, a 4-year-old"; not "Seizures, 3 per day" nor "Scoliosis (35 degrees)")."""
+def _names_a_person(text: str, token: _Token, vocabulary: Collection[str] = frozenset()) -> bool:
+    """Whether a capitalised word is a person's name where a header says so ("Name: Amelia W"), an age follows
+    as a person's ("Amelia, a 4-year-old", "Amelia is a 6 year old"; not "Seizures, 3 per day" nor "Scoliosis (35
+    degrees)"), or a surname and a person's verb follow ("Amelia Hartley is ...": the first name was read as the
+    finding Amelia, and its words reached the audit log as a finding's label)."""
     if not (token.raw[:1].isupper() and token.raw[1:].islower()):
         return False
-    return bool(_NAME_BEFORE.search(text, max(0, token.start - 30), token.start)) or bool(
-        _NAME_AFTER.match(text, token.end)
-    )
+    if _NAME_BEFORE.search(text, max(0, token.start - 30), token.start) or _NAME_AFTER.match(text, token.end):
+        return True
+    surname = _SURNAME_AFTER.match(text, token.end)
+    return surname is not None and normalise(surname.group("surname")) not in vocabulary
 
 
 def _names_a_record(text: str, tokens: list[tuple[_Token, bool]], i: int) -> bool:

@@ -478,6 +478,12 @@ def test_an_adjective_a_degree_or_a_non_prefix_is_read(lookup: TermLookup) -> No
             [("HP:0001250", "present")],
         ),
         ("Cancer Genetics - Pedigree summary", []),
+        # A third user test: a first name that is a term, then a surname and what a person does (the name reached
+        # the audit log as a finding's label); a finding's own next word is no surname.
+        ("Amelia Hartley is a 6 year old girl with ptosis.", [("HP:0000508", "present")]),
+        ("Amelia is a 6 year old girl with ptosis.", [("HP:0000508", "present")]),
+        ("Amelia Hartley's mother has ptosis.", [("HP:0000508", "family_history")]),
+        ("Amelia. Ptosis Left is mild.", [("HP:0009827", "present"), ("HP:0000508", "present")]),
         # From a code review: numbers after a finding are no name or record, a relative's clause ends at its comma,
         # a bracket opens an item of its own, a query does not leak past "with", a relative's denial past "and has".
         (
