@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import shlex
 import sys
 from collections import Counter
@@ -55,7 +56,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 #: Results (traces, metric tables) on stdout; progress and notes on stderr: `dxsearch ... > out.txt` keeps results.
-console = Console()
+#: Piped, lines are not cut at 80 columns ("stop: ⏎diagnosed" broke grep, a user test found); a terminal wraps them.
+console = Console(soft_wrap=not sys.stdout.isatty())
 log = Console(stderr=True, soft_wrap=True, highlight=False)
 #: Metric tables are wide; when output is not a terminal (CI logs, pipes) rich would squeeze them to 80 columns.
 tables = console if console.is_terminal else Console(width=140)
@@ -136,11 +138,31 @@ def _writable_output(path: Path, option: str) -> Path:
     return path
 
 
+def _run_directory(path: Path, option: str) -> Path:
+    """``path`` when the command can make or reuse it as its output directory, else one line saying why.
+
+    Why up front: ``train --out FILE`` loaded for seconds, then ended in a FileExistsError traceback. A missing
+    directory is made later (with its parents, as a run directory is); only what stops that is refused here.
+    """
+    if path.exists() and not path.is_dir():
+        raise fail(f"{option} {path}: a file, not a directory; give a directory (it is made if missing)")
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise fail(f"{option} {path}: {existing} is not a writable directory")
+    return path
+
+
 def _read_labelled_cases(path: Path) -> list[LabelledCase]:
     """Labelled cases from a phenopacket JSONL file (for eval); an unreadable line fails the command."""
     try:
         cases = load_labelled_cases(_input_file(path, "case file"))
     except CaseFileError as exc:
+        if re.search(r"phenotypes\.\d+\.id: Field required", exc.reason):
+            # `diagnose` takes labels; a scored case needs the ids its gold is compared through (user test 4)
+            raise fail(
+                f"{exc}: eval scores labelled cases, each phenotype with an HPO id (labels alone are for "
+                "`dxsearch diagnose`)"
+            ) from None
         raise fail(str(exc)) from None
     if not cases:
         raise fail(f"{path}: no cases in file")
@@ -454,7 +476,8 @@ def print_trace(trace: Trace, *, explain: bool, text: str | None = None) -> None
                 console.print(f"  read from a stated value: {finding.label!r} -> {name}", markup=False, highlight=False)
     console.print(
         f"policy {trace.policy.name} v{trace.policy.version} · index {trace.index_version} · "
-        f"{len(trace.turns)} turns · stop: {trace.stop_reason.value} · {trace.total_ms:.0f} ms",
+        f"{len(trace.turns)} turn{'' if len(trace.turns) == 1 else 's'} · stop: {trace.stop_reason.value} · "
+        f"{trace.total_ms:.0f} ms",
         highlight=False,
     )
     if explain:
@@ -644,7 +667,11 @@ def evaluate_command(
     ] = None,
     cases: Annotated[
         Path | None,
-        typer.Option("--cases", help="Phenopacket-format JSONL (default: built-in held-out real + simulated sets)."),
+        typer.Option(
+            "--cases",
+            help="Phenopacket-format JSONL, each case with its gold `disease` and an HPO `id` per phenotype (default: "
+            "built-in held-out real + simulated sets).",
+        ),
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="At most N cases per set.")] = None,
     allow_leakage: Annotated[
@@ -667,6 +694,12 @@ def evaluate_command(
     share of cases whose gold disease keeps any annotation after the exclusions. Each ECE comes with a
     90% interval over resampled publications (``ece_interval`` in --json; a paper's patients are right or
     wrong together, so the interval is as wide as the papers are few).
+
+    Writes: --json FILE, with ``policies`` {name: metrics} (one policy's metrics also at the top level:
+    ``top1``, ``top3``, ``top5``, ``mrr``, ``ece``, ``ece_interval``, ``coverage``, ``risk_coverage``,
+    ``reliability``, ``sets``, ``groups``), ``leakage``, ``ceiling``, ``case_sets``, ``index_version``; and
+    FILE's ``.reliability.png`` beside it (reliability diagram and accuracy against coverage). Tables on
+    stdout, progress on stderr.
     """
     from dxsearch.evaluation import (
         DIRECT_RANKERS,
@@ -685,6 +718,7 @@ def evaluate_command(
     from dxsearch.knowledge.disease_ontology import get_disease_ontology
     from dxsearch.policies.catalog import index_knowledge, retriever_for
 
+    _writable_output(json_out, "--json")  # before the minutes of work, as `diagnose` and `read` check theirs
     settings = settings_or_fail()
     threshold = settings.abstain_below
     # Policies play with probability abstention off, so top-k and ECE see every ranking; coverage and
@@ -730,7 +764,10 @@ def evaluate_command(
         abstain_below=threshold,
         group_rank=gene_group_rank(knowledge),
     )
-    payload: dict[str, Any] = {**report[chosen[0]], "policy": chosen[0]} if len(chosen) == 1 else {"policies": report}
+    # "policies" always holds every policy's metrics, so a script reads one shape whatever the count; one policy's
+    # are also at the top level, where the benchmark reads top1, top5, mrr, ece and coverage.
+    payload: dict[str, Any] = {**report[chosen[0]], "policy": chosen[0]} if len(chosen) == 1 else {}
+    payload["policies"] = report
     payload["index_version"] = opened.version
     payload["case_sets"] = {name: len(items) for name, items in case_sets.items()}
     payload["leakage"] = {
@@ -742,17 +779,15 @@ def evaluate_command(
     payload["ceiling"] = {
         name: knowledge_ceiling(items[:limit] if limit else items, knowledge) for name, items in case_sets.items()
     }
-    json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(payload, indent=2, sort_keys=True), encoding="utf-8")
     _print_report(report)
     headline = "leakage-controlled" if not leaks else "LEAKY (--allow-leakage)"
     ceilings = ", ".join(f"{name} {value:.3f}" for name, value in payload["ceiling"].items() if value is not None)
-    tables.print(
+    held_out = (
         f"{headline}: index {opened.version} leaves out {len(knowledge.excluded_publications)} publications; "
-        f"ceiling (gold disease still annotated): {ceilings}",
-        markup=False,
-        highlight=False,
+        f"ceiling (gold disease still annotated): {ceilings}"
     )
+    tables.print(held_out, markup=False, highlight=False)
     log.print(f"wrote {json_out}")
     plot = json_out.with_suffix(".reliability.png")
     try:
@@ -760,13 +795,14 @@ def evaluate_command(
     except ImportError:
         log.print("no reliability diagram: matplotlib is not installed (pip install '.[train]')")
     else:
-        plot_reliability(report, plot)
+        plot_reliability(report, plot, headline=held_out)
         log.print(f"wrote {plot}")
 
 
 def _print_report(report: dict[str, dict[str, Any]]) -> None:
     set_names = sorted({s for metrics in report.values() for s in metrics.get("sets", {})})
     group_names = sorted({g for metrics in report.values() for g in metrics.get("groups", {})})
+    printed: dict[tuple[tuple[str, ...], ...], str] = {}  # the rows of each table printed, and its scope
     for scope in ["all", *set_names, *group_names]:
         table = Table(title=f"cases: {scope}")
         columns = (
@@ -784,6 +820,7 @@ def _print_report(report: dict[str, dict[str, Any]]) -> None:
         )
         for column in (*columns, "retr/case", "p50 ms", "p95 ms"):
             table.add_column(column, justify="left" if column == "policy" else "right")
+        rows: list[tuple[str, ...]] = []
         for name, metrics in report.items():
             if scope == "all":
                 m = metrics
@@ -795,22 +832,31 @@ def _print_report(report: dict[str, dict[str, Any]]) -> None:
                 continue
             precision = m["citation_precision"]
             coverage = m.get("coverage") or {}
-            table.add_row(
-                name,
-                str(m["cases"]),
-                f"{m['top1']:.3f}",
-                f"{m['top3']:.3f}",
-                f"{m['top5']:.3f}",
-                f"{m['mrr']:.3f}",
-                f"{m['group_top1']:.3f}",
-                _ece_cell(m),
-                "—" if not coverage else f"{coverage['coverage']:.3f}",
-                "—" if coverage.get("accuracy") is None else f"{coverage['accuracy']:.3f}",
-                "—" if precision is None else f"{precision:.3f}",
-                f"{m['retrievals_per_case']:.1f}",
-                f"{m['latency_p50_ms']:.0f}",
-                f"{m['latency_p95_ms']:.0f}",
+            rows.append(
+                (
+                    name,
+                    str(m["cases"]),
+                    f"{m['top1']:.3f}",
+                    f"{m['top3']:.3f}",
+                    f"{m['top5']:.3f}",
+                    f"{m['mrr']:.3f}",
+                    f"{m['group_top1']:.3f}",
+                    _ece_cell(m),
+                    "—" if not coverage else f"{coverage['coverage']:.3f}",
+                    "—" if coverage.get("accuracy") is None else f"{coverage['accuracy']:.3f}",
+                    "—" if precision is None else f"{precision:.3f}",
+                    f"{m['retrievals_per_case']:.1f}",
+                    f"{m['latency_p50_ms']:.0f}",
+                    f"{m['latency_p95_ms']:.0f}",
+                )
             )
+        same = printed.get(tuple(rows))
+        if same is not None:  # "annotation_independent" is "all" on a leakage-controlled index: one table, not three
+            tables.print(f"cases: {scope} — as many cases, the same results as '{same}'", markup=False, highlight=False)
+            continue
+        printed[tuple(rows)] = scope
+        for row in rows:
+            table.add_row(*row)
         tables.print(table)
 
 
@@ -1051,6 +1097,7 @@ def train_command(
     from dxsearch.train.config import PRESETS
     from dxsearch.train.pipeline import RunConfigMismatchError, run
 
+    _run_directory(out, "--out")
     settings = settings_or_fail()
     index_dir = index or settings.index
     try:
@@ -1428,7 +1475,7 @@ def tiny_model(
     """
     from dxsearch.train.tiny_model import build_tiny_model
 
-    path = build_tiny_model(out, seed=seed)
+    path = build_tiny_model(_run_directory(out, "--out"), seed=seed)
     console.print(f"wrote {path}")
 
 

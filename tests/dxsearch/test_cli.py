@@ -67,6 +67,9 @@ def test_diagnose_prints_the_differential_on_stdout_with_dxsearch_index_as_the_d
     assert result.exit_code == 0, result.output
     assert "differential" in result.stdout and "policy learned" in result.stdout
     assert "differential" not in result.stderr
+    # Piped output is not cut at 80 columns (a user test's grep missed "stop: ⏎diagnosed").
+    header = next(line for line in result.stdout.splitlines() if line.startswith("policy learned"))
+    assert " turns · stop: " in header and header.endswith(" ms"), header
 
 
 def test_diagnose_says_which_findings_it_read_from_a_stated_value(small_index: Path, tmp_path: Path) -> None:
@@ -168,6 +171,7 @@ def test_an_untrained_llm_is_scored_as_garbage_within_bounded_turns(default_inde
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert report["policy"] == "llm" and report["cases"] == 6
+    assert report["policies"]["llm"]["top5"] == report["top5"]  # one shape for one policy or several
     assert report["top5"] == 0.0 and report["mrr"] == 0.0
     assert report["outcomes"].get("no_diagnosis", 0) >= 5
     assert report["turns_per_case"] <= 12
@@ -329,6 +333,26 @@ def test_eval_still_needs_the_answer(small_index: Path, tmp_path: Path) -> None:
     args = ["eval", "--index", str(small_index), "--cases", str(cases), "--json", str(tmp_path / "e.json")]
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "disease" in result.output
+    # A user test: label-only phenotypes said "phenotypes.0.id: Field required", not that eval needs ids.
+    cases.write_text(json.dumps({"case_id": "u1", "phenotypes": [{"label": "Arachnodactyly"}]}) + "\n")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "each phenotype with an HPO id" in result.output
+
+
+def test_eval_and_train_refuse_an_output_they_cannot_write_before_any_work(small_index: Path, tmp_path: Path) -> None:
+    """A user test: `eval --json DIR` ran the whole evaluation, then a traceback; `train --out FILE` loaded, then
+    FileExistsError; `eval --json /missing/x.json` made the directories."""
+    cases = _write_cases(tmp_path / "few.jsonl", 2)
+    evaluate = ["eval", "--index", str(small_index), "--cases", str(cases), "--policy", "enrichment", "--json"]
+    result = runner.invoke(app, [*evaluate, str(tmp_path)])
+    assert result.exit_code == 2 and "a directory; give the path of a file" in result.output
+    result = runner.invoke(app, [*evaluate, str(tmp_path / "missing" / "e.json")])
+    assert result.exit_code == 2 and "no such directory (create it first)" in result.output
+    assert not (tmp_path / "missing").exists()
+    a_file = tmp_path / "afile"
+    a_file.write_text("x")
+    result = runner.invoke(app, ["train", "--preset", "smoke", "--index", str(small_index), "--out", str(a_file)])
+    assert result.exit_code == 2 and "a file, not a directory" in result.output and "Traceback" not in result.output
 
 
 def test_read_notes_writes_one_account_per_note(tmp_path: Path) -> None:
