@@ -220,6 +220,30 @@ _NOT_READ = {
     "does not read family history from it (only Patient, Observation, Condition)",
 }
 ISO_DURATION = re.compile(r"^P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T[0-9HMS.]*)?$")
+#: Where in its entry a reason of ``ignored`` is about, as this reader writes it: "contained[0]: ..." first (see
+#: ``_say_contained``), "... (component[1])" last.
+_CONTAINED_SAID = re.compile(r"^(contained\[\d+\]): ")
+_COMPONENT_SAID = re.compile(r" \((component\[\d+\])\)$")
+
+
+def ignored_path(entry_index: int, reason: str) -> str:
+    """The element path of an ``ignored`` reason: ``entry[12].resource.component[1]`` when it is about a component
+    ("Diastolic blood pressure: a normal result, no finding (component[1])"), ``...contained[0]`` about a contained
+    resource, else the entry's resource.
+
+    Why: the account named the panel ("Blood pressure panel: not used") for its normal diastolic part while its
+    systolic part was read; the viewer labels an item by its path.
+    """
+    path = f"entry[{entry_index}].resource"
+    contained = _CONTAINED_SAID.match(reason)
+    if contained is not None:
+        path += f".{contained.group(1)}"
+    component = _COMPONENT_SAID.search(reason)
+    if component is not None:
+        path += f".{component.group(1)}"
+    return path
+
+
 _HPO_CODE = re.compile(r"^(?:HP[:_])?(\d{7})$", re.IGNORECASE)  # "hp:0001166" too, in an HPO system
 _PUBMED_SOURCE = re.compile(r"^https?://(?:www\.)?pubmed\.ncbi\.nlm\.nih\.gov/(\d+)/?$")
 #: Bundle.type codes (http://hl7.org/fhir/bundle-type; R5 adds subscription-notification).
@@ -1336,7 +1360,7 @@ def _parts(
     for number, component in enumerate(components):
         suffix = f".component[{number}]"
         if finding_itself is not None and _hpo_coding(component.get("code")) is None and _direction(component) is None:
-            ignored.append((entry_index, f"a qualifier of the finding ({suffix[1:]}): not read"))
+            ignored.append((entry_index, f"a qualifier of the finding, not read ({suffix[1:]})"))
             continue
         parts.append((suffix, component))
     return parts

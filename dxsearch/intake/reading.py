@@ -41,7 +41,14 @@ from dxsearch.intake.account import (
 )
 from dxsearch.intake.demographics import check_age, read_demographics
 from dxsearch.intake.directions import measured
-from dxsearch.intake.fhir import BundleError, BundleTooLargeError, ParsedPatient, entry_cap_error, parse_bundle
+from dxsearch.intake.fhir import (
+    BundleError,
+    BundleTooLargeError,
+    ParsedPatient,
+    entry_cap_error,
+    ignored_path,
+    parse_bundle,
+)
 from dxsearch.intake.second_reader import get_second_reader
 from dxsearch.knowledge.context_lookup import case_onset
 from dxsearch.knowledge.hpo import HpoKnowledge, get_hpo_knowledge
@@ -409,7 +416,7 @@ def case_from_bundle(
             raise IntakeError(f"{exc} (at {path})", path=path, reason=str(exc)) from None
     reading, history = _read_patient(patient)
     ignored = tuple(
-        NotUnderstood(path=f"entry[{index}].resource", reason=reason)
+        NotUnderstood(path=ignored_path(index, reason), reason=reason)
         for index, reason in sorted([*parsed.ignored, *patient.ignored])
     )
     case = patient.to_case(patient.pseudonym(pseudonymiser, PATIENT_NAMESPACE)).model_copy(

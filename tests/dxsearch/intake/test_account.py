@@ -398,6 +398,11 @@ def test_a_panel_is_read_by_its_components() -> None:
                 "code": {"coding": [{"system": "http://purl.obolibrary.org/obo/hp.owl", "code": "HP:0000175"}]},
                 "valueBoolean": False,
             },
+            {
+                "code": {"coding": [{"system": bp_system, "code": "8462-4", "display": "Diastolic blood pressure"}]},
+                "valueQuantity": {"value": 70, "unit": "mm[Hg]"},
+                "interpretation": [{"coding": [{"code": "N"}]}],
+            },
         ],
     }
     # An HPO finding with components: the finding itself, its HPO-coded components; "Frequency: daily" qualifies.
@@ -420,8 +425,11 @@ def test_a_panel_is_read_by_its_components() -> None:
         ("entry[3].resource.component[1]", "HP:0011097", "absent"),  # Epileptic spasm
     ]
     assert prepared.case.findings[1].label == "Systolic blood pressure: 180 mm[Hg] (high)"
+    # Each part not read is named by its own path: a user test's viewer said "not used: Blood pressure panel" for a
+    # normal diastolic part while the systolic part was read.
     assert [(n.path, n.reason) for n in prepared.account.not_understood] == [
-        ("entry[3].resource", "a qualifier of the finding (component[0]): not read")
+        ("entry[2].resource.component[2]", "Diastolic blood pressure: a normal result, no finding (component[2])"),
+        ("entry[3].resource.component[0]", "a qualifier of the finding, not read (component[0])"),
     ]
 
 

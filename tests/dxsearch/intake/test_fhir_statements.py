@@ -179,7 +179,7 @@ def test_a_contained_observation_of_the_patient_is_read_and_a_contained_patient_
         "DiagnosticReport: not read (only Patient, Observation, Condition); the Observations and Conditions it "
         "contains are read, each on its own (contained[n])"
     ]
-    assert _why(prepared, "entry[3].resource") == [
+    assert _why(prepared, "entry[3].resource.contained[0]") == [
         "contained[0]: a contained Patient: not read (only the bundle's Patient entries are its patients)"
     ]
 
@@ -189,7 +189,9 @@ def test_a_contained_observation_about_someone_else_is_listed_not_read() -> None
     report = {"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "Echo"}, "contained": [contained]}
     prepared = read(_bundle(report))
     assert "HP:0001659" not in {f.hpo_id for f in prepared.case.findings}
-    assert "contained[0]: a contained Observation about no patient of this bundle: not read" in _why(prepared)
+    assert "contained[0]: a contained Observation about no patient of this bundle: not read" in _why(
+        prepared, "entry[2].resource.contained[0]"
+    )
 
 
 # -- 7. age at death, partial birth dates --------------------------------------------------------------------------
