@@ -47,32 +47,61 @@ class ShortFormUse:
         return self.span == self.definition.short_span
 
 
+#: Most short forms read from one text: each is looked for in the whole text, and a note or an abstract defines
+#: a few dozen at most; beyond this the text is no clinical prose (a bounded cost for any input).
+MAX_DEFINITIONS = 64
+
+
 def definitions(text: str) -> list[Definition]:
-    """Each abbreviation the text defines ("long form (SF)"), in order; the first definition of a short form wins."""
+    """Each abbreviation the text defines ("long form (SF)"), in order; the first definition of a short form wins,
+    and the first :data:`MAX_DEFINITIONS` short forms are kept."""
     found: dict[str, Definition] = {}
     offset = 0
     for line in text.splitlines(keepends=True):
         for definition in _line_definitions(line, offset):
-            found.setdefault(definition.short, definition)
+            if len(found) < MAX_DEFINITIONS or definition.short in found:
+                found.setdefault(definition.short, definition)
         offset += len(line)
     return sorted(found.values(), key=lambda d: d.short_span)
 
 
+#: Characters before a short form the long form is looked for in. Schwartz and Hearst bound a long form to
+#: min(|A| + 5, 2|A|) words for a short form of |A| characters (at most 10 here, so 20 words); the package
+#: splits everything before the parenthesis into words for each candidate, which took 48 s on a one-line
+#: note of 100,000 characters (a code review); 300 characters hold 20 words of clinical prose.
+LOOK_BACK_CHARS = 300
+#: The sentences the package is given: a line of a long note is one very long sentence to it.
+_SENTENCE = re.compile(r"[^.!?;\n]+(?:[.!?;]+|$)")
+
+
 def _line_definitions(line: str, offset: int) -> list[Definition]:
+    found: list[Definition] = []
+    for sentence in _SENTENCE.finditer(line):
+        found.extend(_sentence_definitions(sentence.group(), offset + sentence.start()))
+    return found
+
+
+def _sentence_definitions(sentence: str, offset: int) -> list[Definition]:
+    if "(" not in sentence:
+        return []
     try:
-        candidates = list(schwartz_hearst.best_candidates(line))
-    except ValueError:  # unbalanced parentheses: the package gives up on the line
+        candidates = list(schwartz_hearst.best_candidates(sentence))
+    except ValueError:  # unbalanced parentheses: the package gives up on the sentence
         return []
     found: list[Definition] = []
     for candidate in candidates:
         short = str(candidate)
         if not any(character.isupper() for character in short) or " " in short:
             continue
+        start = max(0, candidate.start - LOOK_BACK_CHARS)
+        window = sentence[start : candidate.stop + 1]
+        near = schwartz_hearst.Candidate(short)
+        near.set_position(candidate.start - start, candidate.stop - start)
         try:
-            long_form = schwartz_hearst.select_definition(schwartz_hearst.get_definition(candidate, line), candidate)
+            long_form = schwartz_hearst.select_definition(schwartz_hearst.get_definition(near, window), near)
         except (ValueError, IndexError):
             continue
-        if line[candidate.start : candidate.stop] != short or line[long_form.start : long_form.stop] != str(long_form):
+        if window[near.start : near.stop] != short or window[long_form.start : long_form.stop] != str(long_form):
             continue
         if not str(long_form).strip():
             continue
@@ -80,7 +109,7 @@ def _line_definitions(line: str, offset: int) -> list[Definition]:
             Definition(
                 short,
                 (offset + candidate.start, offset + candidate.stop),
-                (offset + long_form.start, offset + long_form.stop),
+                (offset + start + long_form.start, offset + start + long_form.stop),
             )
         )
     return found
