@@ -139,17 +139,30 @@ CheckpointFileOption = Annotated[
 ]
 
 
-def _open_for_reading(url: str, key: Path | None, checkpoint_every: int, checkpoint_file: Path | None) -> AuditStore:
-    """The store, opened for writing: every read is appended to the log as an access event before data goes out
-    (as the API does), so the command line reads with the server's signing settings (from its environment)."""
+#: Said on stderr when a command-line read is not recorded (no signing key).
+NOT_RECORDED = (
+    "this read is not recorded as an access event: no signing key (give the server's with --key or "
+    "DXSEARCH_AUDIT_SIGNING_KEY to record it; an append without it would leave a checkpoint the server signs "
+    "unsigned, and `audit verify --checkpoint-every` would then fail)"
+)
+
+
+def _open_for_reading(
+    url: str, key: Path | None, checkpoint_every: int, checkpoint_file: Path | None
+) -> tuple[AuditStore, bool]:
+    """The store, and whether this read is appended to it as an access event before data goes out.
+
+    With the server's signing key (``--key``, from its environment) the store is opened for writing with the
+    server's checkpoint cadence, and the read is recorded as the API records its reads. Without it the store is
+    opened read only and nothing is appended (a code review: a keyless append landed on a checkpoint position the
+    server signs, and verification then failed; it also needed a writable log, which a read-only replica is not).
+    """
     _positive(checkpoint_every, "--checkpoint-every", "a checkpoint every N records")
-    signer = None if key is None else CheckpointSigner.from_pem(key)
-    return open_store(
-        url,
-        signer=signer,
-        checkpoint_every=checkpoint_every if signer is not None else None,
-        checkpoint_file=checkpoint_file if signer is not None else None,
-    )
+    if key is None:
+        return open_store(url, read_only=True), False
+    signer = CheckpointSigner.from_pem(key)
+    store = open_store(url, signer=signer, checkpoint_every=checkpoint_every, checkpoint_file=checkpoint_file)
+    return store, True
 
 
 def operator_id() -> str:
@@ -192,10 +205,23 @@ def _record_read(
 
 
 def _audited_export(
-    store: AuditStore, records: Iterable[AuditRecord], *, head_seq: int, filters: dict[str, object], patient: str | None
+    store: AuditStore,
+    records: Iterable[AuditRecord],
+    *,
+    head_seq: int,
+    filters: dict[str, object],
+    patient: str | None,
+    recording: bool = True,
 ) -> Iterator[AuditRecord]:
     """``records`` (up to ``head_seq``, so the export's own events are not exported), each batch recorded as an
-    access event (action ``export``) before it goes out; an export that finds nothing is recorded too."""
+    access event (action ``export``) before it goes out when ``recording``; an export that finds nothing is
+    recorded too."""
+    if not recording:
+        for record in records:
+            if record.seq > head_seq:
+                break
+            yield record
+        return
     request_id = uuid.uuid4().hex
     batch: list[AuditRecord] = []
     recorded = False
@@ -380,16 +406,18 @@ def export_command(
 
     The filters are checked as the API checks them (``GET /v1/audit/export``): a value that is malformed or
     can never match (a time without a zone, an identifier for --patient, an unknown outcome, a diagnosis
-    nothing names) is one line on stderr and exit 2. The export is a read like any other: each batch of
-    records is appended to the log as an access event (role ``cli``, the operator's login name) before it is
-    written, so the log must be writable. With --diagnosis each JSONL line says in ``diagnosis_match`` whether
+    nothing names) is one line on stderr and exit 2. With the server's signing key (--key) the export is
+    recorded as the API's reads are: each batch of records is appended to the log as an access event (role
+    ``cli``, the operator's login name) before it is written; without it the log is only read, and stderr says
+    the read was not recorded. With --diagnosis each JSONL line says in ``diagnosis_match`` whether
     the record answered with the diagnosis or only considered it.
     """
     fmt = _choice(format_name, ExportFormat, "--format")
     kind = None if kind_name is None else _choice(kind_name, RecordKindOption, "--kind")
     try:
         with ExitStack() as stack:
-            store = stack.enter_context(_open_for_reading(url, key, checkpoint_every, checkpoint_file))
+            opened, recording = _open_for_reading(url, key, checkpoint_every, checkpoint_file)
+            store = stack.enter_context(opened)
             try:
                 checked = search_filter(
                     expand_diagnosis=_expand_diagnosis,
@@ -419,7 +447,10 @@ def export_command(
                 head_seq=0 if head is None else head.seq,
                 filters=dict(checked.described),
                 patient=query.patient_pseudonym,
+                recording=recording,
             )
+            if not recording:
+                typer.echo(NOT_RECORDED, err=True)
             if fmt is ExportFormat.jsonl:
                 count = _write_jsonl(records, sink, query)
             elif fmt is ExportFormat.fhir:
@@ -470,13 +501,15 @@ def show_command(
 ) -> None:
     """Print the records an id names, one JSON line each: by record id, else by trace id, else by request id.
 
-    A request id can name several records (a decision and the access events of one request). The read is
-    appended to the log as an access event (role ``cli``) before anything is printed; nothing found is exit 1.
+    A request id can name several records (a decision and the access events of one request). With --key the
+    read is appended to the log as an access event (role ``cli``) before anything is printed (without it, stderr
+    says it was not recorded); nothing found is exit 1.
     """
     if not record.strip() or len(record) > 512:
         raise _fail("give a record id, a trace id or a request id (at most 512 characters)")
     try:
-        with _open_for_reading(url, key, checkpoint_every, checkpoint_file) as store:
+        opened, recording = _open_for_reading(url, key, checkpoint_every, checkpoint_file)
+        with opened as store:
             found = store.get(record) if _RECORD_ID.fullmatch(record) else None
             how = "record_id"
             matches = [found] if found is not None else []
@@ -486,13 +519,16 @@ def show_command(
             if not matches:
                 how = "request_id"
                 matches = store.query(AuditQuery(any_request_id=record, limit=100)).records
-            _record_read(
-                store,
-                "read" if matches else "search",
-                matches,
-                request_id=uuid.uuid4().hex,
-                filters={"id": recordable_id(record), "matched_by": how if matches else None},
-            )
+            if recording:
+                _record_read(
+                    store,
+                    "read" if matches else "search",
+                    matches,
+                    request_id=uuid.uuid4().hex,
+                    filters={"id": recordable_id(record), "matched_by": how if matches else None},
+                )
+            else:
+                typer.echo(NOT_RECORDED, err=True)
     except (AuditError, OSError) as exc:
         raise _fail(str(exc)) from exc
     if not matches:

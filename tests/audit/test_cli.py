@@ -102,9 +102,8 @@ def test_export_formats(tmp_path: Path, db_path: Path, make_entry: Callable[...,
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     events = [AuditEvent.model_validate(r) for r in lines if r["resourceType"] == "AuditEvent"]
-    # records 1 and 4 (patient 1), each AuditEvent + Provenance, and the export above, which read them (action R)
-    assert len(lines) == 5 and [e.action for e in events] == ["E", "E", "R"]
-    assert "exported 3 records" in result.stderr
+    assert len(lines) == 4 and len(events) == 2  # records 1 and 4 (patient 1), each AuditEvent + Provenance
+    assert "exported 2 records" in result.stderr and "not recorded" in result.stderr  # no key: read only
 
     out = tmp_path / "bundle.json"
     result = runner.invoke(
@@ -122,8 +121,7 @@ def test_export_formats(tmp_path: Path, db_path: Path, make_entry: Callable[...,
         ],
     )
     assert result.exit_code == 0, result.output
-    # 6 decisions (AuditEvent + Provenance each) and the 2 exports before this one (an AuditEvent each)
-    assert len(Bundle.model_validate_json(out.read_text(encoding="utf-8")).entry) == 14
+    assert len(Bundle.model_validate_json(out.read_text(encoding="utf-8")).entry) == 12
 
 
 def test_export_by_diagnosis_finds_equivalent_codes_and_names(
@@ -341,18 +339,24 @@ def test_prove_prints_proofs_that_verify(db_path: Path, make_entry: Callable[...
     assert runner.invoke(app, ["prove", "--url", _url(db_path), "--seq", "7"]).exit_code == 2
 
 
-def test_export_and_show_are_reads_on_record_and_show_finds_a_record_by_any_of_its_ids(
-    db_path: Path, make_entry: Callable[..., AuditEntry]
+def test_export_and_show_with_the_signing_key_are_reads_on_record_and_verify_still_holds(
+    tmp_path: Path, db_path: Path, make_entry: Callable[..., AuditEntry]
 ) -> None:
-    """The user test's ``audit export`` left no trace, though every read is appended; and no command showed a
-    record by its trace id or request id."""
-    with SqliteAuditStore(db_path) as store:
+    """The user test's ``audit export`` left no trace, and no command showed a record by its trace or request id.
+    With the server's key a command-line read is appended as the API's are, at the server's checkpoint cadence;
+    without it nothing is appended (a code review: a keyless append left a checkpoint position unsigned)."""
+    key = tmp_path / "log.pem"
+    assert runner.invoke(app, ["keygen", "--out", str(key)]).exit_code == 0
+    signing = ["--key", str(key), "--checkpoint-every", "2"]
+    with SqliteAuditStore(db_path, signer=CheckpointSigner.from_pem(key), checkpoint_every=2) as store:
         first = store.append(make_entry(1, trace={**make_entry(1).trace, "client_request_id": "ticket-4711"}))
         store.append(make_entry(2))
 
-    result = runner.invoke(app, ["export", "--url", _url(db_path), "--kind", "decision"])
+    unrecorded = runner.invoke(app, ["export", "--url", _url(db_path), "--kind", "decision"])
+    assert unrecorded.exit_code == 0 and "not recorded" in unrecorded.stderr
+    result = runner.invoke(app, ["export", "--url", _url(db_path), "--kind", "decision", *signing])
     assert result.exit_code == 0, result.output
-    assert len(result.stdout.splitlines()) == 2
+    assert len(result.stdout.splitlines()) == 2 and "not recorded" not in result.stderr
     with SqliteAuditStore(db_path, read_only=True) as store:
         [export] = store.query(AuditQuery(kind="access")).records
     assert export.actor_role == "cli" and export.actor_id.startswith("cli:")
@@ -360,13 +364,15 @@ def test_export_and_show_are_reads_on_record_and_show_finds_a_record_by_any_of_i
     assert export.trace["filters"]["kind"] == "decision"
 
     for asked in (first.record_id, "trace-0001", "req-0001", "ticket-4711"):
-        shown = runner.invoke(app, ["show", "--url", _url(db_path), asked])
+        shown = runner.invoke(app, ["show", "--url", _url(db_path), asked, *signing])
         assert shown.exit_code == 0, (asked, shown.output)
         assert [json.loads(line)["record_id"] for line in shown.stdout.splitlines()] == [first.record_id], asked
-    assert runner.invoke(app, ["show", "--url", _url(db_path), "no-such-id"]).exit_code == 1
+    assert runner.invoke(app, ["show", "--url", _url(db_path), "no-such-id", *signing]).exit_code == 1
     with SqliteAuditStore(db_path, read_only=True) as store:
         reads = store.query(AuditQuery(kind="access", order="asc")).records[1:]
         assert [r.trace["action"] for r in reads] == ["read"] * 4 + ["search"]
         assert all(r.trace["records"] == [first.record_id] for r in reads[:4]) and reads[4].trace["records"] == []
         assert reads[3].trace["filters"]["id"].startswith("sha256:")  # a client's id is not copied into the log
-        assert verify(store).ok
+    public = str(tmp_path / "log.pem.pub")
+    result = runner.invoke(app, ["verify", "--url", _url(db_path), "--public-key", public, "--checkpoint-every", "2"])
+    assert result.exit_code == 0, result.output
