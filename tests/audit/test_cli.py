@@ -12,7 +12,7 @@ from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
 from typer.testing import CliRunner
 
-from audit import AuditEntry, AuditQuery, CheckpointSigner, Diagnosis, SqliteAuditStore, verify
+from audit import AuditEntry, AuditQuery, CheckpointSigner, Diagnosis, SqliteAuditStore
 from audit.cli import app
 from audit.signing import load_public_key
 from audit.witness import read_checkpoints
