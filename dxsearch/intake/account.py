@@ -121,10 +121,14 @@ _UNDERSTOOD_NOT_A_FINDING = re.compile(
 )
 
 
+_CONTAINED_PREFIX = re.compile(r"^contained\[\d+\]: ")
+
+
 def understood_not_a_finding(item: NotUnderstood) -> bool:
     """Whether an account entry listed beside what was not understood was in fact read, and is only no finding
     of the patient (a diagnosis on record, a duplicate, a contradicted statement, where an age came from)."""
-    return _UNDERSTOOD_NOT_A_FINDING.match(item.reason) is not None
+    # "contained[0]: repeats the finding of ...": where in its entry comes first (a code review)
+    return _UNDERSTOOD_NOT_A_FINDING.match(_CONTAINED_PREFIX.sub("", item.reason, count=1)) is not None
 
 
 #: Why a LOINC-coded measurement maps to no HPO term: no LOINC-to-HPO table is available offline (loinc2hpo's

@@ -717,7 +717,13 @@ def _extract(
                 ignored.append((index, about_another))
             else:
                 owned[owner].append((index, resource, ""))
+        withdrawn = _withdrawn(resource) or (
+            _focus_elsewhere(resource, owner, references) if kind == "Observation" else None
+        )
         for number, inner in enumerate(resource.get("contained") or []):
+            if withdrawn is not None:  # what a withdrawn or another's resource holds is no finding of the patient
+                ignored.append((index, f"contained[{number}]: not read, since its container is {withdrawn}"))
+                continue
             read, why_not = _contained(inner, owner, index, references, patients)
             if read is not None:
                 owned[read].append((index, inner, f".contained[{number}]"))
@@ -744,6 +750,19 @@ def _extract(
         patients=parsed,
         ignored=tuple(ignored),
     )
+
+
+def _withdrawn(resource: dict[str, Any]) -> str | None:
+    """Why a resource's contents are withdrawn, else None: entered in error or cancelled (its ``status``, or a
+    Condition's ``verificationStatus``). A code review found a withdrawn report's contained result read."""
+    status = resource.get("status")
+    if status in ("entered-in-error", "cancelled"):
+        return f"{status} ({resource.get('resourceType')}.status)"
+    verification = resource.get("verificationStatus") or {}
+    codes = {str(c.get("code")) for c in verification.get("coding") or [] if isinstance(c, dict)}
+    if "entered-in-error" in codes:
+        return "entered-in-error (verificationStatus)"
+    return None
 
 
 def _focus_elsewhere(resource: dict[str, Any], owner: int | None, references: dict[str, int]) -> str | None:

@@ -278,3 +278,27 @@ def test_diagnoses_duplicates_and_contradictions_are_read_not_not_understood() -
         _bundle({"resourceType": "Condition", "code": {"text": "Zorblax"}, "subject": {"reference": "Patient/p"}})
     )
     assert [understood_not_a_finding(n) for n in words.account.not_understood] == [False]
+
+
+def test_what_a_withdrawn_or_anothers_resource_contains_is_not_read() -> None:
+    """A code review: a report entered in error, or an Observation of a fetus, had its contained result read as the
+    patient's finding; and a contained repeat was listed as not understood."""
+    contained = _hpo("HP:0001659", valueBoolean=True, id="c1")
+    del contained["subject"]
+    withdrawn = {
+        "resourceType": "DiagnosticReport",
+        "status": "entered-in-error",
+        "code": {"text": "Echo"},
+        "subject": {"reference": "Patient/p"},
+        "contained": [contained],
+    }
+    fetal = _hpo("HP:0000486", valueBoolean=True, focus=[{"reference": "Patient/fetus1"}], contained=[contained])
+    for container in (withdrawn, fetal):
+        prepared = read(_bundle(container))
+        assert "HP:0001659" not in {f.hpo_id for f in prepared.case.findings}
+        (why,) = _why(prepared, "entry[2].resource.contained[0]")
+        assert why.startswith("contained[0]: not read, since its container is "), why
+    repeat = {**withdrawn, "status": "final", "contained": [{**contained, "code": _hpo(ARACHNODACTYLY)["code"]}]}
+    prepared = read(_bundle(repeat))
+    (item,) = [n for n in prepared.account.not_understood if n.path == "entry[2].resource.contained[0]"]
+    assert "repeats the finding" in item.reason and understood_not_a_finding(item)
