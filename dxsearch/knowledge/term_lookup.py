@@ -982,9 +982,7 @@ class TermLookup:
                 if end < len(tokens) and tokens[end][0].norm in _INSTITUTION_WORDS and not tokens[end][1]:
                     i = end  # "Neurofibromatosis Clinic": a name, not a finding
                     continue
-                if end == i + 1 and (
-                    _names_a_record(text, tokens, i) or _names_a_person(text, tokens[i][0], self.vocabulary())
-                ):
+                if end == i + 1 and (_names_a_record(text, tokens, i) or _names_a_person(text, tokens[i][0])):
                     i = end  # "Patient ID: 4411", "Name: Amelia W": a record's or a person's name, not a finding
                     continue
                 said = adjacent[1] if adjacent is not None and adjacent[0] == i else assertion
@@ -1334,25 +1332,41 @@ _NAME_AFTER = re.compile(
     r"|\s+(?:is|was)\s+(?:a|an|now)\s+\d"
 )
 #: "Amelia Hartley is a ...", "Amelia Hartley presented with ...", "Amelia Hartley's mother": a first name and a
-#: surname, then what a person does or has. The surname must be a word no term uses ("Ptosis Left is mild" is no
-#: name): :func:`_names_a_person` checks it against the dictionary's words.
+#: surname, then what a person does or has. The surname must be no qualifier ("Ptosis Left is mild" is no
+#: name): :func:`_names_a_person` checks it against :data:`_QUALIFIERS_AFTER`.
 _SURNAME_AFTER = re.compile(
-    r"\s+(?P<surname>[A-Z][a-z]+(?:-[A-Z][a-z]+)?)(?:'s\b|\s+(?:is|was|has|had|presented|presents|attended|came|"
-    r"comes|returns|returned|reports|reported|complains|denies|lives|aged?)\b)"
+    r"\s+(?P<surname>[A-Z][a-z]+(?:-[A-Z][a-z]+)?|[A-Z]{2,}(?:-[A-Z]{2,})?)(?:'s\b|\s+(?:is|was|has|had|presented|"
+    r"presents|attended|came|comes|returns|returned|reports|reported|complains|denies|lives|aged?)\b)"
 )
 
 
-def _names_a_person(text: str, token: _Token, vocabulary: Collection[str] = frozenset()) -> bool:
+#: Words that may follow a finding, capitalised, before a verb ("Ptosis Left is mild", "Seizures Focal are
+#: frequent"): a qualifier, never a surname. Surnames are an open class, qualifiers a closed one.
+_QUALIFIERS_AFTER = frozenset(
+    {"left", "right", "bilateral", "unilateral", "mild", "moderate", "severe", "profound", "marked", "focal"}
+    | {"generalized", "generalised", "partial", "complete", "recurrent", "chronic", "acute", "congenital"}
+    | {"progressive", "intermittent", "episodic", "transient", "noted", "present", "absent", "resolved", "only"}
+    | {"again", "also", "too", "still", "now", "today", "here", "there", "type", "grade", "stage"}
+)
+
+
+def _names_a_person(text: str, token: _Token) -> bool:
     """Whether a capitalised word is a person's name where a header says so ("Name: Amelia W"), an age follows
     as a person's ("Amelia, a 4-year-old", "Amelia is a 6 year old"; not "Seizures, 3 per day" nor "Scoliosis (35
     degrees)"), or a surname and a person's verb follow ("Amelia Hartley is ...": the first name was read as the
     finding Amelia, and its words reached the audit log as a finding's label)."""
-    if not (token.raw[:1].isupper() and token.raw[1:].islower()):
+    capitalised = token.raw[:1].isupper() and token.raw[1:].islower()
+    if not capitalised and not (token.raw.isupper() and len(token.raw) > 3):  # "AMELIA HARTLEY has"
         return False
-    if _NAME_BEFORE.search(text, max(0, token.start - 30), token.start) or _NAME_AFTER.match(text, token.end):
+    if capitalised and (
+        _NAME_BEFORE.search(text, max(0, token.start - 30), token.start) or _NAME_AFTER.match(text, token.end)
+    ):
         return True
     surname = _SURNAME_AFTER.match(text, token.end)
-    return surname is not None and normalise(surname.group("surname")) not in vocabulary
+    if surname is None or surname.group("surname").isupper() != token.raw.isupper():
+        return False
+    # A surname may be a word of some term ("Wilson", "Brown"); a qualifier is none: "Ptosis Left is mild".
+    return surname.group("surname").casefold() not in _QUALIFIERS_AFTER
 
 
 def _names_a_record(text: str, tokens: list[tuple[_Token, bool]], i: int) -> bool:

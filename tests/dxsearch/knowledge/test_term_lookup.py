@@ -484,6 +484,10 @@ def test_an_adjective_a_degree_or_a_non_prefix_is_read(lookup: TermLookup) -> No
         ("Amelia is a 6 year old girl with ptosis.", [("HP:0000508", "present")]),
         ("Amelia Hartley's mother has ptosis.", [("HP:0000508", "family_history")]),
         ("Amelia. Ptosis Left is mild.", [("HP:0009827", "present"), ("HP:0000508", "present")]),
+        # A code review: surnames that are words of some term, and a name in capitals.
+        ("Amelia Wilson has seizures.", [("HP:0001250", "present")]),
+        ("AMELIA HARTLEY has seizures.", [("HP:0001250", "present")]),
+        ("Hypotonia Noted was mild.", [("HP:0001252", "present")]),
         # From a code review: numbers after a finding are no name or record, a relative's clause ends at its comma,
         # a bracket opens an item of its own, a query does not leak past "with", a relative's denial past "and has".
         (
