@@ -74,10 +74,12 @@ _SINCE_AGE_YEARS = re.compile(rf"\bsince\s+(?:the\s+)?age\s+(?:of\s+)?{AGE_NUMBE
 
 #: Before "since age N": a treatment, whose start is no onset ("On melatonin since age 3").
 _TREATED_BEFORE = re.compile(r"\b(?:on|taking|using|wears?|wearing|attend\w*)\b[^.;\n]*$", re.IGNORECASE)
-#: Before "since age N" in its clause: an end, not a start ("seizures as a baby but none since age 2",
-#: "seizure-free since age 5", "no attacks since the age of 3").
+#: Right before "since age N": an end, not a start ("seizures as a baby but none since age 2", "seizure-free since
+#: age 5", "none at all since", "no more since", "off medication since"). Only right before: "migraine with no aura
+#: since age 10" has its onset at 10 (a code review: any negation in the clause cancelled the onset).
 _ENDED_BEFORE = re.compile(
-    r"\b(?:none|no|nothing|not|never|free|stopped|ceased|resolved|without|off)\b[^.;,\n]*$", re.IGNORECASE
+    r"\b(?:none(?:\s+at\s+all)?|nothing|free|stopped|ceased|resolved|off|no\s+(?:more|further|longer))\s*$",
+    re.IGNORECASE,
 )
 
 
