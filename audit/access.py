@@ -141,11 +141,23 @@ _COMMON_WORDS_TEXT = """
     those through today tomorrow tonight transfer transferred transport treating treatment trust unavailable
     under unwell until up urgent urgently us use used was ward we week weekend were what when where which while
     who why will with within without work would yesterday you your monday tuesday wednesday thursday friday
-    saturday sunday
+    saturday sunday cardiology neurology oncology paediatrics pediatrics obstetrics surgery radiology
+    anaesthetics anesthesia anaesthesia nephrology gastroenterology haematology hematology genetics psychiatry
+    dermatology ophthalmology orthopaedics orthopedics urology endocrinology rheumatology respiratory medicine
+    nurse nursing registrar resident fellow intern physician paramedic ambulance theatre theater unit
 """
 COMMON_WORDS: frozenset[str] = frozenset(_COMMON_WORDS_TEXT.split())
-#: Capitalised words of up to this many letters written all in capitals are abbreviations (ED, ICU, MRN).
+#: Capitalised words of up to this many letters written all in capitals may be abbreviations (ED, ICU, MRN) ...
 MAX_ABBREVIATION_LETTERS = 5
+#: ... when they are one of these, of a care setting or a role: "Patient JONES collapsed" wrote a surname in
+#: capitals, as notes do, and five capitals passed as an abbreviation (a code review).
+CARE_ABBREVIATIONS = frozenset(
+    {"ED", "ER", "AE", "ICU", "PICU", "NICU", "HDU", "CCU", "ITU", "OR", "GP", "ENT", "MDT", "OPD", "IPD", "MRN"}
+    | {"EHR", "EMR", "CT", "MRI", "ECG", "EKG", "EEG", "IV", "DNR", "DNACPR", "RN", "MD", "NP", "PA", "SHO"}
+    | {"SPR", "FY", "CNS", "OOH", "ASAP", "STAT", "PM", "AM", "UK", "US", "NHS", "VA", "CPR", "RRT", "MET"}
+)
+#: A date: "1-2-90", "01/02/1990", "1.2.90".
+_DATE = re.compile(r"\b\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}\b")
 _EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
 #: A phone number: 7 or more digits in groups joined by spaces, dots, dashes, slashes or brackets.
 _PHONE = re.compile(r"\+?\(?\d[\d\s().\-/]{5,}\d")
@@ -185,9 +197,10 @@ def identifying_content(text: str, vocabulary: Container[str] = frozenset()) -> 
     """What kind of likely identifier ``text`` holds, in words that never quote it; None when it holds none.
 
     Looked for: an e-mail address, a phone-like number (7 or more digits in groups), a run of 3 or more
-    digits (an MRN, a date, a bed or room number), and a capitalised word that is neither an abbreviation of up
-    to :data:`MAX_ABBREVIATION_LETTERS` capitals (ED, ICU, MRN) nor a word of ``vocabulary`` or
-    :data:`COMMON_WORDS` (a name). Lower-case names go unseen: this is a screen, not a proof.
+    digits (an MRN, a date, a bed or room number), a date, and a capitalised word that is neither an abbreviation
+    of a care setting or role (:data:`CARE_ABBREVIATIONS`: ED, ICU, MRN) nor a word of ``vocabulary`` or
+    :data:`COMMON_WORDS` (a name; in capitals too, "JONES"). Lower-case names go unseen: this is a screen, not a
+    proof.
     """
     if _EMAIL.search(text):
         return "an e-mail address"
@@ -197,11 +210,15 @@ def identifying_content(text: str, vocabulary: Container[str] = frozenset()) -> 
             return "a phone number"
     if _DIGIT_RUN.search(text):
         return "a number of 3 or more digits (an identifier such as an MRN, a date or a room number)"
+    if _DATE.search(text):
+        return "a date (a date of birth identifies a patient)"
     for position, match in enumerate(_WORD.finditer(text), start=1):
         word = match.group()
-        if word == word.casefold() or (word.isupper() and len(word) <= MAX_ABBREVIATION_LETTERS):
+        if word == word.casefold() or word in CARE_ABBREVIATIONS:
             continue
         folded = word.casefold()
+        if word.isupper() and len(word) <= MAX_ABBREVIATION_LETTERS and folded in vocabulary:
+            continue  # an abbreviation HPO uses (ASD, VSD)
         if folded not in COMMON_WORDS and folded not in vocabulary:
             return (
                 f"a capitalised word (word {position}) that is neither a clinical term nor common English, "

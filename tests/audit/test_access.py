@@ -16,6 +16,7 @@ from audit.access import (
     access_entry,
     check_reason,
     diagnosis_match,
+    identifying_content,
     is_access,
     search_filter,
 )
@@ -256,3 +257,12 @@ def test_a_patient_filter_finds_access_events_that_returned_that_patients_record
     assert event.outcome == "4" and "denied" in (event.outcomeDesc or "")
     assert AccessEvent.from_record(read).denied and not AccessEvent.from_record(search).denied  # type: ignore[union-attr]
     assert verify(store).ok
+
+
+def test_a_surname_in_capitals_and_a_date_are_identifiers_a_ward_abbreviation_is_not() -> None:
+    """A code review: "Patient JONES" passed as a five-letter abbreviation, "DOB 1-2-90" as no 3-digit run, and
+    "Covering for Cardiology colleague" was refused."""
+    assert "likely a name" in (identifying_content("Patient JONES collapsed in ED tonight") or "")
+    assert "a date" in (identifying_content("DOB 1-2-90, collapsed on the ward") or "")
+    for fine in ("Covering for Cardiology colleague tonight", "Transferred from PICU to my care overnight"):
+        assert identifying_content(fine) is None, fine
