@@ -34,9 +34,11 @@ _PROBE_ROUTES = frozenset({"/healthz", "/readyz"})
 CLIENT_REQUEST_ID_REFUSED_HEADER = "X-Client-Request-ID-Refused"
 #: A caller's own request id is kept only if it looks like an id (it is echoed and stored in the audit log).
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
-#: Ids that are random by construction: a UUID (with or without its hyphens) or a ULID.
+#: Ids that are random by construction: a UUID (with or without its hyphens, a version digit where RFC 9562 puts
+#: it) or a ULID, each holding a letter (32 or 26 digits are a number, a code review found).
 _OPAQUE_ID = re.compile(
-    r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}|[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}"
+    r"(?=[0-9-]*[a-fA-F])[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[1-8][0-9a-fA-F]{3}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+    r"|(?=[0-9A-Za-z]*[A-HJKMNP-TV-Za-hjkmnp-tv-z])[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}"
 )
 #: Five digits in a row outside a UUID or ULID: a record number, a phone number or a date of birth may be one.
 _DIGIT_RUN = re.compile(r"\d{5,}")

@@ -244,3 +244,5 @@ def test_a_client_request_id_that_may_be_a_record_number_is_neither_kept_nor_log
     kept = client.get("/healthz", headers={"X-Request-ID": uuid_id})
     assert kept.headers["X-Client-Request-ID"] == uuid_id and "X-Client-Request-ID-Refused" not in kept.headers
     assert "/v1/diagnose" in caplog.text  # the log line was written, without the id
+    for number in ("12345678901234567890123456", "12345678123412341234123456789012"):  # a ULID's, a UUID's length
+        assert "X-Client-Request-ID" not in client.get("/healthz", headers={"X-Request-ID": number}).headers
