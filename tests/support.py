@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from corpus_builder.sources.base import Reject, SourceInfo
 from dxsearch.cases import Case, Finding, GoldDiagnosis, LabelledCase
@@ -139,6 +140,17 @@ def fhir_bundle(
         bundle["timestamp"] = timestamp
     bundle["entry"] = [{"resource": r} for r in [patient, *resources]]
     return bundle
+
+
+def fhir_hpo_observation(code: str, **fields: Any) -> dict[str, Any]:
+    """A final Observation of Patient "p" coded ``code`` in HPO, with ``fields`` added (a value, a status, ...)."""
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": HPO_SYSTEM, "code": code}]},
+        "subject": {"reference": "Patient/p"},
+        **fields,
+    }
 
 
 def fhir_condition(

@@ -17,7 +17,7 @@ from dxsearch.intake.account import NOT_A_FINDING
 from dxsearch.intake.fhir import LOINC_TERMS, BundleError, parse_bundle
 from dxsearch.knowledge.hpo import get_hpo_knowledge
 from dxsearch.pseudonym import Pseudonymiser
-from tests.support import HPO_SYSTEM, fhir_bundle, fhir_condition
+from tests.support import fhir_bundle, fhir_condition, fhir_hpo_observation
 
 PSEUDONYMISER = Pseudonymiser("fhir-reading-test-key")
 ARACHNODACTYLY = "HP:0001166"
@@ -34,14 +34,7 @@ def read(*resources: dict[str, Any]) -> PreparedCase:
     return intake(CaseInput(bundle=json.dumps(bundle).encode()), pseudonymiser=PSEUDONYMISER, fallback_id="t")
 
 
-def _hpo(code: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "resourceType": "Observation",
-        "status": "final",
-        "code": {"coding": [{"system": HPO_SYSTEM, "code": code}]},
-        "subject": {"reference": "Patient/p"},
-        **fields,
-    }
+_hpo = fhir_hpo_observation
 
 
 def _measured(code: str, name: str, value: float, unit: str, flag: str | None = None, **fields: Any) -> dict[str, Any]:

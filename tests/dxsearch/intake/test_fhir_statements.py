@@ -19,7 +19,7 @@ from dxsearch.intake import CaseInput, PreparedCase, intake
 from dxsearch.intake.account import NOT_A_FINDING, understood_not_a_finding
 from dxsearch.intake.fhir import CONDITION_OF_A_RELATIVE, parse_bundle
 from dxsearch.pseudonym import Pseudonymiser
-from tests.support import HPO_SYSTEM, fhir_bundle, fhir_condition
+from tests.support import fhir_bundle, fhir_condition, fhir_hpo_observation
 
 PSEUDONYMISER = Pseudonymiser("fhir-statements-test-key")
 ARACHNODACTYLY = "HP:0001166"
@@ -27,14 +27,7 @@ SCOLIOSIS = "HP:0002650"
 SNOMED = "http://snomed.info/sct"
 
 
-def _hpo(code: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "resourceType": "Observation",
-        "status": "final",
-        "code": {"coding": [{"system": HPO_SYSTEM, "code": code}]},
-        "subject": {"reference": "Patient/p"},
-        **fields,
-    }
+_hpo = fhir_hpo_observation
 
 
 def _bundle(*resources: dict[str, Any], **patient: Any) -> dict[str, Any]:
