@@ -295,11 +295,24 @@ export const DIAGNOSIS_READINGS = [
   ["a Condition names a diagnosis", "diagnosis on record: ", "diagnosis-on-record"],
 ];
 
-/** {flag, cls} when the account's item is a Condition naming a diagnosis (DIAGNOSIS_READINGS), else null. */
+/**
+ * Other statements read and kept out of the findings (dxsearch/intake/account.py understood_not_a_finding): a repeat
+ * of a finding and the side of a contradiction not kept were shown as "not used", as if not understood (user test
+ * 3). [pattern of the reason, flag, class]; a contained resource's reason starts with "contained[n]: ".
+ */
+export const OTHER_READINGS = [
+  [/^repeats the finding of /, "counted once: ", "repeat"],
+  [/^says .* is absent: contradicts /, "contradicted, present kept: ", "contradicted"],
+];
+
+/** {flag, cls} when the account's item is a Condition naming a diagnosis (DIAGNOSIS_READINGS) or another statement
+ * read and kept out of the findings (OTHER_READINGS), else null. */
 export function diagnosisReading(item) {
-  const reason = String((item && item.reason) ?? "");
+  const reason = String((item && item.reason) ?? "").replace(/^contained\[\d+\]: /, "");
   const found = DIAGNOSIS_READINGS.find(([start]) => reason.startsWith(start));
-  return found ? { flag: found[1], cls: found[2] } : null;
+  if (found) return { flag: found[1], cls: found[2] };
+  const other = OTHER_READINGS.find(([pattern]) => pattern.test(reason));
+  return other ? { flag: other[1], cls: other[2] } : null;
 }
 
 /** Why an item was kept out, as a muted second line of its chip (visible, not only a hover title: screenshots and
@@ -324,8 +337,8 @@ function keptOutChip(item, flag, cls, place) {
 }
 
 /** What was read but is no finding of the patient: a possibility ("rule out microcephaly", a provisional
- * Condition), a relative's finding, the mode of inheritance or the onset the words state, and a Condition naming a
- * diagnosis (ruled out, possible, or on record). Shown, so that nothing the clinician entered disappears between
+ * Condition), a relative's finding, the mode of inheritance or the onset the words state, a Condition naming a
+ * diagnosis (ruled out, possible, or on record), a repeat and a contradicted statement. Shown, so that nothing the clinician entered disappears between
  * the input and the chips. */
 function renderReadNotFindings(account, note = null, sentFindings = null) {
   const seen = new Set();

@@ -435,3 +435,28 @@ def test_the_detail_panel_says_what_the_probability_score_and_rank_are_and_shows
     assert "not calibrated" in said[0] and "does not say that it is calibrated" in said[1]
     assert said[2] == ["611", "72.6", "1.25", "0.78", "0.004"]
     assert not problems, problems
+
+
+def test_a_repeat_and_a_contradicted_statement_are_shown_as_read_not_as_not_used(
+    base_url: str, browser: Browser
+) -> None:
+    """User test 3: the viewer said "not used" of a repeated finding and of the absent side of a contradiction, both
+    read; they are shown under "Also read, not findings of the patient", as `dxsearch diagnose` lists them."""
+    from tests.support import fhir_bundle, fhir_condition, fhir_hpo_observation
+
+    problems: list[str] = []
+    page = _page(browser, base_url, problems)
+    bundle = fhir_bundle(
+        fhir_hpo_observation("HP:0001166", valueBoolean=True),
+        fhir_hpo_observation("HP:0001166", valueBoolean=True),
+        fhir_condition("HP:0002650"),
+        fhir_hpo_observation("HP:0002650", valueBoolean=False),
+    )
+    response = _diagnose(page, "FHIR bundle", "#bundle", json.dumps(bundle))
+    reasons = [item["reason"] for item in response["account"]["not_understood"]]
+    assert any(r.startswith("repeats the finding of") for r in reasons) and any("contradicts" in r for r in reasons)
+    findings = page.locator("#result")
+    expect(findings.locator(".chip.read-as.repeat .chip-flag")).to_have_text("counted once:")
+    expect(findings.locator(".chip.read-as.contradicted .chip-flag")).to_have_text("contradicted, present kept:")
+    expect(findings.locator(".chip.not-understood")).to_have_count(0)
+    assert not problems, problems
