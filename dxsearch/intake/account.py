@@ -618,14 +618,23 @@ def read_text(
                 ),
                 # "no family history of Marfan syndrome or sudden cardiac death": a list member that names nothing,
                 # in a segment another member's mention covers, is listed too (it vanished before).
-                *(NotUnderstood(path="text", span=span, reason=NO_TERM) for span in members),
+                *(
+                    NotUnderstood(
+                        path="text",
+                        span=span,
+                        reason=OF_A_RELATIVE if _beside_a_relatives(text, span, mentions) else NO_TERM,
+                    )
+                    for span in members
+                ),
                 # "4yo with N/V and HA x3 days": words no HPO name and no cue uses, beside what was read in their
                 # segment, are listed too: only whole segments were, and these vanished from the account.
                 *(
                     NotUnderstood(
                         path="text",
                         span=span,
-                        reason=OF_A_RELATIVE if said_of_a_relative(text, span, sections) else NO_TERM,
+                        reason=OF_A_RELATIVE
+                        if said_of_a_relative(text, span, sections) or _beside_a_relatives(text, span, mentions)
+                        else NO_TERM,
                     )
                     for span in unread_words(text, [*used, *members])
                 ),
@@ -639,6 +648,20 @@ def read_text(
     )
     modes, onset = case_context(mapped, knowledge)
     return Reading(tuple(findings), mapped, missed, demographics, "text" if demographics.age else None, modes, onset)
+
+
+#: What ends the statement an unread word shares with a relative's finding.
+_STATEMENT_END = re.compile(r"[.;!?\n]")
+
+
+def _beside_a_relatives(text: str, span: Span, mentions: Sequence[ExtractedTerm]) -> bool:
+    """Whether unread words share their statement with a relative's finding (one the relative has), and no finding
+    of the patient's:
+    "Mother has several lipomas and NF1" listed "NF1" as words no term matches (stop 30), when they are the
+    mother's diagnosis."""
+    start, end = span
+    mine = [m for m in mentions if not _STATEMENT_END.search(text, min(m.end, start), max(m.start, end))]
+    return bool(mine) and all(m.assertion == "family_history" and not m.excluded for m in mine)
 
 
 #: Least share of a long form's characters its term's mention must cover to speak for it ("hepatitis A": 9 of 11).

@@ -18,6 +18,7 @@ from dxsearch.intake.account import (
     OBSOLETE_KEPT,
     OBSOLETE_READ_BY_WORDS,
     OBSOLETE_REPLACED,
+    OF_A_RELATIVE,
     UNKNOWN_ID,
     read_text,
     segments,
@@ -722,3 +723,14 @@ def test_a_name_beside_a_coded_label_is_dropped_after_its_words_are_read() -> No
     first = next(m for m in prepared.account.mapped if m.path == "findings[0]")
     assert (first.hpo_id, first.assertion, first.given) == (SEIZURE, "absent", "Seizure")
     assert (SEIZURE, True) in {(f.hpo_id, f.excluded) for f in prepared.case.findings}
+
+
+def test_words_beside_a_relatives_finding_are_the_relatives() -> None:
+    """Stop 30 left "Mother has several lipomas and NF1" listing "NF1" as words no term matches: it is the mother's
+    diagnosis. Beside the patient's own finding, such words stay not understood."""
+    note = "Mother has several lipomas and NF1."
+    reading = read_text(note, get_term_lookup(), get_hpo_knowledge(), get_second_reader())
+    assert [(note[n.span[0] : n.span[1]], n.reason) for n in reading.not_understood] == [("NF1", OF_A_RELATIVE)]
+    note = "Hypotonia and NF1."
+    reading = read_text(note, get_term_lookup(), get_hpo_knowledge(), get_second_reader())
+    assert [(note[n.span[0] : n.span[1]], n.reason) for n in reading.not_understood] == [("NF1", NO_TERM)]
