@@ -136,6 +136,17 @@ class ValueLimit:
     min_months: float = 0
     below: bool = False
     plausible: tuple[float, float] | None = None
+    #: Other units the value may be given in, each as (unit, offset, scale) to the limit's: ``(v + offset) * scale``.
+    converted: tuple[tuple[str, float, float], ...] = ()
+
+    def in_limit_unit(self, value: float, unit: str) -> float | None:
+        """``value`` in the limit's unit, or None when ``unit`` is none the limit reads."""
+        if unit in self.units:
+            return value
+        for other, offset, scale in self.converted:
+            if unit == other:
+                return round((value + offset) * scale, 6)  # 100.4 F is 38.0 C, not 37.99999
+        return None
 
 
 _PER_LITRE_MICROGRAMS = frozenset({"", "ng/ml", "µg/l", "μg/l", "ug/l", "mcg/l"})
@@ -161,7 +172,15 @@ VALUE_LIMITS: dict[str, ValueLimit] = {
     "glucose": ValueLimit("HP:0001943", 2.6, False, frozenset({"", "mmol/l"}), below=True, plausible=(0, 40)),
     # Body temperature >= 38.0 C is fever at every age (NICE NG143 for children; the common adult definition); a
     # number without a unit is read as Celsius only between 34 and 45.
-    "temperature": ValueLimit("HP:0001945", 38.0, True, frozenset({"", "c", "°c", "ºc"}), plausible=(34, 45)),
+    # (Fahrenheit too, converted: "Temp 101 F" is 38.3 C; stop 30 left it unread.)
+    "temperature": ValueLimit(
+        "HP:0001945",
+        38.0,
+        True,
+        frozenset({"", "c", "°c", "ºc"}),
+        plausible=(34, 45),
+        converted=tuple((unit, -32.0, 5 / 9) for unit in ("f", "°f", "ºf")),
+    ),
 }
 #: How notes write the analytes of :data:`VALUE_LIMITS`.
 _LIMIT_NAMES: dict[str, str] = {
@@ -198,7 +217,7 @@ _LIMIT_VALUE = re.compile(
     rf"(?<![\w+-])(?P<name>{_LIMIT_NAME})(?![\w])(?:[ \t]{{1,3}}(?:level|levels|concentration|value|result)\b)?"
     rf"{_GAP}(?:(?::|=|\bof\b|\b(?:was|is|were|are)\b){_GAP})?(?:(?P<cmp>[<>≤≥~]=?){_GAP})?"
     r"(?P<value>\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?)"
-    rf"(?:{_GAP}(?P<unit>mmol/l|meq/l|%|ng/ml|[µμu]g/l|mcg/l|pmol/l|[°º]?c\b|[°º]f\b|[a-z]+/[a-z]+)(?![\w/]))?",
+    rf"(?:{_GAP}(?P<unit>mmol/l|meq/l|%|ng/ml|[µμu]g/l|mcg/l|pmol/l|[°º]?c\b|[°º]?f\b|[a-z]+/[a-z]+)(?![\w/]))?",
     re.IGNORECASE,
 )
 #: Right before an analyte: another fluid's or a goal's value ("urine Na 15", "CSF glucose 1.5", "target glucose"),
@@ -222,13 +241,16 @@ def _limit_candidates(text: str, age_months: float | None) -> list[Candidate]:
         limit = VALUE_LIMITS[_LIMIT_NAMES[" ".join(match.group("name").lower().split())]]
         unit = (match.group("unit") or "").lower()
         against = (">", ">=", "≥") if limit.below else ("<", "<=", "≤")  # says nothing of a value past the limit
-        if unit not in limit.units or match.group("cmp") in against or _NOT_ALONE.match(text, match.end()):
+        if match.group("cmp") in against or _NOT_ALONE.match(text, match.end()):
+            continue
+        written = float(match.group("value").replace(",", ""))
+        value = limit.in_limit_unit(written, unit)
+        if value is None:
             continue
         if age_months is not None and age_months < limit.min_months:
             continue
         if _OTHER_SAMPLE_BEFORE.search(text, max(0, match.start() - 16), match.start()):
             continue
-        value = float(match.group("value").replace(",", ""))
         if not unit and limit.plausible is not None and not limit.plausible[0] <= value <= limit.plausible[1]:
             continue
         beyond = value < limit.limit if limit.below else value > limit.limit

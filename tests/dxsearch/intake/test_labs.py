@@ -130,6 +130,11 @@ def test_every_decision_limit_names_a_current_phenotype_term() -> None:
         ("CSF glucose 1.5 mmol/L.", []),
         ("ferritin > 1000", ["HP:0003281"]),
         ("Na+ 118", ["HP:0002902"]),
+        # Stop 30 left "Temp 101 F" unread: Fahrenheit written is converted (100.4 F is 38.0 C, the limit).
+        ("Temp 101 F, cough.", ["HP:0001945"]),
+        ("Temperature 100.4 °F", ["HP:0001945"]),
+        ("Temp 99.5 F.", []),
+        ("Na 130 F", []),  # no unit sodium is given in
     ],
 )
 def test_a_value_past_a_limit_of_every_age_is_read_below_or_above(text: str, expected: list[str]) -> None:
