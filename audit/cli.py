@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from enum import StrEnum
+from itertools import takewhile
 from pathlib import Path
 from typing import Annotated, TextIO, TypeVar
 
@@ -217,10 +218,7 @@ def _audited_export(
     access event (action ``export``) before it goes out when ``recording``; an export that finds nothing is
     recorded too."""
     if not recording:
-        for record in records:
-            if record.seq > head_seq:
-                break
-            yield record
+        yield from takewhile(lambda record: record.seq <= head_seq, records)
         return
     request_id = uuid.uuid4().hex
     batch: list[AuditRecord] = []

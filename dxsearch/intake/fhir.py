@@ -758,9 +758,7 @@ def _withdrawn(resource: dict[str, Any]) -> str | None:
     status = resource.get("status")
     if status in ("entered-in-error", "cancelled"):
         return f"{status} ({resource.get('resourceType')}.status)"
-    verification = resource.get("verificationStatus") or {}
-    codes = {str(c.get("code")) for c in verification.get("coding") or [] if isinstance(c, dict)}
-    if "entered-in-error" in codes:
+    if "entered-in-error" in _status_codes(resource.get("verificationStatus")):  # as a Condition's own is read
         return "entered-in-error (verificationStatus)"
     return None
 
