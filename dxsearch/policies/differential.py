@@ -71,23 +71,25 @@ def same_disease(first: str, second: str, equivalents: DiseaseEquivalents | None
     namespace merges nothing. An Orphanet subtype and the disease it is a form of are one disease too.
     """
     a, b = canonical_code(first), canonical_code(second)
-    return a == b or (b in _mergeable(a, equivalents) and a in _mergeable(b, equivalents)) or _subtype_pair(a, b)
+    mergeable = b in _mergeable(a, equivalents) and a in _mergeable(b, equivalents)
+    return a == b or mergeable or _subtype_pair(a, b, equivalents)
 
 
-def _heads(code: str) -> tuple[str, ...]:
-    """The diseases ``code`` is a subtype of (:meth:`DiseaseEquivalents.subtype_heads`, the process-wide table)."""
-    return get_disease_equivalents().subtype_heads(code)
+def _heads(code: str, equivalents: DiseaseEquivalents | None) -> tuple[str, ...]:
+    """The diseases ``code`` is a subtype of (:meth:`DiseaseEquivalents.subtype_heads`; the process-wide table
+    unless ``equivalents`` is given, as every other lookup here)."""
+    return (equivalents or get_disease_equivalents()).subtype_heads(code)
 
 
-def _subtype_pair(a: str, b: str) -> bool:
+def _subtype_pair(a: str, b: str, equivalents: DiseaseEquivalents | None) -> bool:
     """Whether one code is an Orphanet subtype of the other ("NF1 due to NF1 mutation ..." and NF1): one entry."""
-    return b in _heads(a) or a in _heads(b)
+    return b in _heads(a, equivalents) or a in _heads(b, equivalents)
 
 
 def _foldable(code: str, equivalents: DiseaseEquivalents | None) -> set[str]:
     """The codes ``code`` may fold with: :func:`_mergeable`, its heads, and the codes its heads are equivalent to."""
     found = set(_mergeable(code, equivalents))
-    for head in _heads(code):
+    for head in _heads(code, equivalents):
         found.update(_mergeable(head, equivalents))
     return found
 
@@ -113,7 +115,7 @@ def fold_equivalents(
         key = canonical_code(code)
         # A head ranked above its subtype is found by the subtype's heads; a subtype ranked above its head,
         # by the codes already home whose heads include this one.
-        near = _foldable(key, equivalents) | {c for c in home if key in _heads(c)}
+        near = _foldable(key, equivalents) | {c for c in home if key in _heads(c, equivalents)}
         found = min(
             (home[c] for c in near if c in home and same_disease(c, key, equivalents)),
             default=None,
