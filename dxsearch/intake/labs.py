@@ -4,7 +4,8 @@ Why: a discharge summary states its abnormal results as a value with a flag, or 
 the analyte ("raised AFP", "CK was elevated"), and HPO names these findings in its own way ("Elevated
 circulating alkaline phosphatase concentration"). Only what the note itself says is off is read: a value
 without a flag needs a reference range, which depends on age, sex, method and laboratory, and is not
-guessed ("CK 18,000 U/L" stays not understood). The exceptions are the few analytes with a published
+guessed ("CK 18,000 U/L" stays not understood), unless the note gives it beside the value, as case reports do
+("CK 2,500 IU/L (normal range 24-195 IU/L)", "ALT 5x ULN"). The exceptions are the few analytes with a published
 decision limit that holds whatever the laboratory, and the age and sex it applies to (:data:`VALUE_LIMITS`: a
 sweat chloride of 60 mmol/L or more is cystic fibrosis's diagnostic range at any age): a value beyond it names
 the finding without a flag. The analyte's name is resolved as the FHIR reader resolves
@@ -82,6 +83,9 @@ LAB_TERMS: dict[tuple[str, Direction], str] = {
     ("bicarb", "low"): "HP:0032066",
     ("hco3", "low"): "HP:0032066",
     ("qtc", "high"): "HP:0005184",  # Prolonged QTc interval
+    ("urea", "high"): "HP:0003138",  # Increased blood urea nitrogen (urea and BUN measure one thing)
+    ("bun", "high"): "HP:0003138",
+    ("blood urea nitrogen", "high"): "HP:0003138",
 }
 #: Words that flag a result: "(high)", "(L)", "raised", "undetectable" (arrows are no words: a token must end a span).
 _FLAGS: dict[str, Direction] = {
@@ -261,6 +265,86 @@ def _limit_candidates(text: str, age_months: float | None) -> list[Candidate]:
     return found
 
 
+_NUMBER = r"\d{1,3}(?:,\d{3})++(?![\d.])|\d++(?:\.\d++)?"
+_UNIT = r"(?:[a-zA-Zµμ%][\w/%µμ^.]*+|x[ \t]?10\^?\d+/\w+)"
+#: What introduces the range a note gives beside a value: "(normal <200)", "(reference range: 24-195 IU/L)",
+#: "[NR 0.5-2.2]", "(N: 20-200)", "(ULN 40)".
+_RANGE_WORDS = (
+    r"(?:normal|reference|ref\.?|nr|rr|n(?=[ \t]*:)|upper[ \t]+limit(?:[ \t]+of[ \t]+normal)?|uln)"
+    r"(?:[ \t]+(?:range|ranges|values?|limits?|interval|level|levels))?"
+)
+#: A value and the range the note gives for it: "CK 350 U/L (normal <200)", "serum CK level was 2,500 IU/L
+#: (normal range, 24-195 IU/L)", "ammonia 180 umol/L [N: 11-32]". The range is the note's own, so the value can
+#: be judged without guessing a laboratory's.
+_WITH_RANGE = re.compile(
+    rf"\b{_NAME}(?:[ \t]{{1,3}}(?:level|levels|concentration|concentrations|activity|activities))?"
+    r"[ \t]{0,3}(?:(?:[:=]|\bof\b|\b(?:was|were|is|are)\b)[ \t]{0,3})?"
+    rf"(?P<cmp>[<>≤≥][ \t]{{0,2}})?(?P<value>{_NUMBER})(?:[ \t]{{0,2}}(?P<unit>{_UNIT}))?"
+    rf"[ \t]{{0,3}}[(\[,;][ \t]{{0,2}}{_RANGE_WORDS}[ \t]{{0,2}}[:,=]?[ \t]{{0,2}}"
+    rf"(?:(?P<low>{_NUMBER})[ \t]{{0,2}}(?:-|–|—|to)[ \t]{{0,2}}(?P<high>{_NUMBER})"
+    rf"|(?P<below><|≤|<=|up[ \t]+to|below)[ \t]{{0,2}}(?P<upper>{_NUMBER})"
+    rf"|(?P<above>>|≥|>=|above)[ \t]{{0,2}}(?P<lower>{_NUMBER}))"
+    rf"(?:[ \t]{{0,2}}(?P<range_unit>{_UNIT}))?",
+    re.IGNORECASE,
+)
+#: "CK 20 times the upper limit of normal", "ALT 5x ULN", "transaminases 3-fold above normal": high by the note's words.
+_TIMES_NORMAL = re.compile(
+    rf"\b{_NAME}(?:[ \t]{{1,3}}(?:level|levels|concentration|concentrations|activity|activities))?"
+    r"[ \t]{0,3}(?:(?:[:=]|\b(?:was|were|is|are)\b)[ \t]{0,3})?(?:(?:about|around|over|more[ \t]+than|>)[ \t]{0,3})?"
+    rf"(?P<times>{_NUMBER})[ \t]{{0,2}}(?:x|×|times|-?fold)[ \t]{{1,3}}"
+    r"(?:(?:above|over)[ \t]{1,3})?(?:the[ \t]{1,3})?"
+    r"(?:upper[ \t]+limit(?:[ \t]+of[ \t]+(?:the[ \t]+)?normal)?|uln|normal)\b",
+    re.IGNORECASE,
+)
+
+
+def _number(written: str) -> float:
+    return float(written.replace(",", ""))
+
+
+def _same_unit(value_unit: str | None, range_unit: str | None) -> bool:
+    """Whether a range may judge a value: a unit written on one side only is the other's ("2,500 IU/L (normal
+    <200)"); two units must be the same, IU/L and U/L alike."""
+    if not value_unit or not range_unit:
+        return True
+
+    def plain(unit: str) -> str:
+        return unit.lower().rstrip(".").replace("μ", "µ").replace("iu/", "u/")
+
+    return plain(value_unit) == plain(range_unit)
+
+
+def _range_candidates(text: str, lookup: TermLookup) -> list[Candidate]:
+    """``(start, end, term)`` for each value outside the range the note gives beside it, and each value the note
+    gives as a multiple of the upper limit of normal; the span ends on the range's last number."""
+    found: list[Candidate] = []
+    for match in _WITH_RANGE.finditer(text):
+        if not _same_unit(match.group("unit"), match.group("range_unit")):
+            continue
+        value, cmp = _number(match.group("value")), (match.group("cmp") or "").strip()
+        low = match.group("low") or match.group("lower")
+        high = match.group("high") or match.group("upper")
+        direction: Direction | None = None
+        if high is not None and value > _number(high) and cmp not in ("<", "≤"):
+            direction = "high"
+        elif low is not None and value < _number(low) and cmp not in (">", "≥"):
+            direction = "low"
+        if direction is None:
+            continue
+        named = _term(match.group("name"), direction, lookup, valued=True)
+        if named is not None:
+            bound = "high" if match.group("high") else "upper" if match.group("upper") else "lower"
+            end = match.end("range_unit") if match.group("range_unit") else match.end(bound)
+            found.append((match.start("name") + named[1], end, named[0]))
+    for match in _TIMES_NORMAL.finditer(text):
+        if _number(match.group("times")) <= 1:
+            continue
+        named = _term(match.group("name"), "high", lookup, valued=True)
+        if named is not None:
+            found.append((match.start("name") + named[1], match.end(), named[0]))
+    return found
+
+
 def lab_candidates(text: str, lookup: TermLookup, age_months: float | None = None) -> list[Candidate]:
     """``(start, end, term)`` for each result the note flags off, whose analyte names a finding one way, and each
     value beyond a decision limit (:data:`VALUE_LIMITS`; ``age_months``, the patient's, if known).
@@ -268,7 +352,7 @@ def lab_candidates(text: str, lookup: TermLookup, age_months: float | None = Non
     A span starts on the analyte's first word and ends on a word ("ALP 850 (high": the finding's label closes
     the bracket), as every span the dictionary's reading takes does.
     """
-    found: list[Candidate] = _limit_candidates(text, age_months)
+    found: list[Candidate] = [*_limit_candidates(text, age_months), *_range_candidates(text, lookup)]
     for number, pattern in enumerate(_PATTERNS):
         for match in pattern.finditer(text):
             direction = _FLAGS[match.group("flag").lower()]

@@ -139,3 +139,57 @@ def test_every_decision_limit_names_a_current_phenotype_term() -> None:
 )
 def test_a_value_past_a_limit_of_every_age_is_read_below_or_above(text: str, expected: list[str]) -> None:
     assert [term for _, _, term in lab_candidates(text, get_term_lookup())] == expected
+
+
+@pytest.mark.parametrize(
+    ("note", "expected"),
+    [
+        # A case report gives the laboratory's own range beside the value: that range judges it, nothing is guessed.
+        (
+            "Serum CK 350 U/L (normal <200).",
+            [("HP:0003236", "Serum CK 350 U/L (normal <200", "present", True)],
+        ),
+        (
+            "His serum CK level was 2,500 IU/L (normal range, 24–195 IU/L) and lactate 4.5 mmol/L (normal 0.5-2.2).",
+            [
+                ("HP:0003236", "serum CK level was 2,500 IU/L (normal range, 24–195 IU/L", "present", True),
+                ("HP:0002151", "lactate 4.5 mmol/L (normal 0.5-2.2", "present", True),
+            ],
+        ),
+        (
+            "Ammonia 180 umol/L [N: 11-32]. Albumin 22 g/L (reference range 35-50 g/L). Urea 12 mmol/L (ref 2.5-6.5).",
+            [
+                ("HP:0001987", "Ammonia 180 umol/L [N: 11-32", "present", True),  # Hyperammonemia
+                ("HP:0003073", "Albumin 22 g/L (reference range 35-50 g/L", "present", True),  # Hypoalbuminemia
+                ("HP:0003138", "Urea 12 mmol/L (ref 2.5-6.5", "present", True),  # Increased blood urea nitrogen
+            ],
+        ),
+        ("IgG 2.1 g/L (normal > 6).", [("HP:0004315", "IgG 2.1 g/L (normal > 6", "present", True)]),
+        # a multiple of the upper limit of normal is high by the note's own words
+        (
+            "CK was 20 times the upper limit of normal; ALT 5x ULN.",
+            [
+                ("HP:0003236", "CK was 20 times the upper limit of normal", "present", True),
+                ("HP:0031964", "ALT 5x ULN", "present", True),
+            ],
+        ),
+    ],
+)
+def test_a_value_outside_the_range_the_note_gives_is_read(
+    note: str, expected: list[tuple[str, str, str, bool]]
+) -> None:
+    assert read(note) == expected
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "CK 150 U/L (normal <200).",  # within its range
+        "Glucose 5.1 mmol/L (normal 3.9-5.5).",
+        "Hb 7.2 g/dL (normal 12-16 g/L).",  # the range is in another unit: no judgement across units
+        "CK <100 U/L (normal <200).",  # a bound below the limit says nothing of a value above it
+        "CK 1 times the upper limit of normal.",
+    ],
+)
+def test_a_value_the_range_does_not_place_outside_is_not_read(note: str) -> None:
+    assert [hpo for hpo, *_ in read(note)] == []
