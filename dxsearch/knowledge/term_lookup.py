@@ -755,7 +755,8 @@ class TermLookup:
         mention after it and a list joined to it by "and" / "or". Cues after a mention ("was normal", "cannot
         be excluded", "Scoliosis likely.", "in his mother", "Scoliosis: no", "vs syncope", "seizure-free",
         :func:`_free_of`), a "Family history:" section (:func:`family_sections`) and a past-history section
-        (:func:`history_sections`) assert it too; a mention naming a place ("Epilepsy Clinic") is no mention.
+        (:func:`history_sections`, "Resolved:" too) and a heading of what is absent ("Absent:", "Negatives:";
+        :func:`denial_sections`) assert it too; a mention naming a place ("Epilepsy Clinic") is no mention.
         Coordinations share words (:meth:`_distributed`).
 
         ``candidates`` are ``(start, end, term_id)`` character spans another recogniser proposes (see
@@ -779,6 +780,14 @@ class TermLookup:
             found = [
                 replace(m, assertion="family_history")  # "excluded" stays: "no hearing loss" in the family
                 if any(start <= m.start < end for start, end in sections)
+                else m
+                for m in found
+            ]
+        denied = denial_sections(text)
+        if denied:
+            found = [
+                replace(m, assertion="absent", excluded=True)  # "Absent: seizures": the list is what he has not
+                if m.assertion == "present" and any(start <= m.start < end for start, end in denied)
                 else m
                 for m in found
             ]
@@ -1520,7 +1529,17 @@ _OTHER_HEADING = re.compile(r"^[ \t]*[A-Za-z][A-Za-z /&()-]{1,40}:", re.MULTILIN
 #: the presenting complaint (current), nor "Family medical history:".
 _HISTORY_HEADING = re.compile(
     r"(?:^|(?<=[.;!?])[ \t]+)[ \t]*(?:[-*•·][ \t]*)?(?:past\s+(?:medical\s+|surgical\s+)?(?:history|hx)"
-    r"|previous\s+(?:medical\s+)?history|medical\s+history|pmhx?|phx|psh)[ \t]*:",
+    r"|previous\s+(?:medical\s+)?history|medical\s+history|pmhx?|phx|psh"
+    # a problem list's resolved part: "Resolved: eczema, asthma", "Past problems:", "Inactive problems:"
+    r"|resolved(?:\s+(?:problems|issues|conditions))?|(?:past|previous|inactive)\s+(?:problems|issues|conditions))"
+    r"[ \t]*:",
+    re.IGNORECASE | re.MULTILINE,
+)
+#: A heading of what the patient does not have: "Absent: seizures, ataxia", "Not present: hepatomegaly",
+#: "Negatives: rash, fever", "Pertinent negatives:". Read as said present, its list was the patient's findings.
+_DENIAL_HEADING = re.compile(
+    r"(?:^|(?<=[.;!?])[ \t]+)[ \t]*(?:[-*•·][ \t]*)?"
+    r"(?:absent|not\s+present|(?:pertinent\s+)?negatives?|(?:signs|symptoms|findings)\s+absent)[ \t]*:",
     re.IGNORECASE | re.MULTILINE,
 )
 
@@ -1533,8 +1552,20 @@ def history_sections(text: str) -> list[tuple[int, int]]:
     the patient today after it, and today's findings read as history would mislead more than a second history
     sentence read as today's. A heading alone on its line runs to the next blank line or heading.
     """
+    return _heading_sections(text, _HISTORY_HEADING)
+
+
+def denial_sections(text: str) -> list[tuple[int, int]]:
+    """Character spans of a note's lists of what the patient does not have ("Absent: seizures, ataxia."), bounded
+    as :func:`history_sections` bounds a past history."""
+    return _heading_sections(text, _DENIAL_HEADING)
+
+
+def _heading_sections(text: str, headings: re.Pattern[str]) -> list[tuple[int, int]]:
+    """What each of ``headings`` heads: to the end of its sentence when text follows it on its line, else to the
+    next blank line or heading."""
     spans: list[tuple[int, int]] = []
-    for heading in _HISTORY_HEADING.finditer(text):
+    for heading in headings.finditer(text):
         line_end = text.find("\n", heading.end())
         line_end = len(text) if line_end < 0 else line_end
         if text[heading.end() : line_end].strip():

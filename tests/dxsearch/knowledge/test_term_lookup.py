@@ -995,9 +995,40 @@ def test_a_finding_the_patient_is_free_of_is_historical_or_absent(
         ("Over the past 2 months, seizures have increased.", [(SEIZURE, "present")]),
         ("Prior to surgery she had seizures.", [(SEIZURE, "present")]),
         ("Family medical history: deafness", [("HP:0000365", "family_history")]),
+        # A problem list's resolved part (a user probe of 2026-11-28 read it as today's findings).
+        ("Resolved: eczema, asthma.", [("HP:0000964", "historical"), ("HP:0002099", "historical")]),
+        (
+            "Problem list: scoliosis. Resolved problems: asthma",
+            [("HP:0002650", "present"), ("HP:0002099", "historical")],
+        ),
     ],
 )
 def test_past_history_is_historical(lookup: TermLookup, text: str, expected: list[tuple[str, str]]) -> None:
+    assert [(m.term_id, m.assertion) for m in lookup.mentions(text)] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A heading of what the patient has not: its list was read as his findings (a user probe of 2026-11-28).
+        ("Absent: seizures, ataxia.", [(SEIZURE, "absent"), ("HP:0001251", "absent")]),
+        ("Not present: hepatomegaly.", [("HP:0002240", "absent")]),
+        (
+            "Negatives: rash, fever. Positives: arthralgia.",
+            [("HP:0000988", "absent"), ("HP:0001945", "absent"), ("HP:0002829", "present")],
+        ),
+        ("Absent: seizures. He has ataxia.", [(SEIZURE, "absent"), ("HP:0001251", "present")]),
+        (
+            "Examination:\nPresent: scoliosis.\nAbsent:\nhepatomegaly\nsplenomegaly\n\nHe has tall stature.",
+            [("HP:0002650", "present"), ("HP:0002240", "absent"), ("HP:0001744", "absent"), ("HP:0000098", "present")],
+        ),
+        # "absent" before a part is a finding, no heading
+        ("Absent thumbs.", [("HP:0009777", "present")]),
+    ],
+)
+def test_a_heading_of_what_is_absent_denies_its_list(
+    lookup: TermLookup, text: str, expected: list[tuple[str, str]]
+) -> None:
     assert [(m.term_id, m.assertion) for m in lookup.mentions(text)] == expected
 
 
