@@ -228,6 +228,21 @@ _CUES: tuple[tuple[tuple[str, ...], Assertion], ...] = (
     (("misdiagnosed", "as"), "uncertain"),
     (("misdiagnosed", "with"), "uncertain"),
     (("possibly",), "uncertain"),
+    # A hedge said of this patient (a user test of 2026-11-28: "She may have ptosis" was present); "patients may
+    # have seizures" in an abstract says what a disease shows, and stays a finding.
+    *(
+        ((subject, modal, *also, verb), "uncertain")
+        for subject in ("he", "she", "there", "it")
+        for modal in ("may", "might", "could")
+        for also in ((), ("also",))
+        for verb in ("have", "be", "had")
+    ),
+    (("unclear", "whether"), "uncertain"),
+    (("unclear", "if"), "uncertain"),
+    (("uncertain", "whether"), "uncertain"),
+    (("not", "clear", "whether"), "uncertain"),
+    (("not", "sure", "whether"), "uncertain"),
+    (("not", "sure", "if"), "uncertain"),
     # a hedge on the mention that follows (:data:`_NARROW_CUES`): "likely hepatomegaly", "consistent with X"
     *((cue, "uncertain") for cue in _NARROW_CUES),
     (("suspected",), "uncertain"),
@@ -336,6 +351,12 @@ _PSEUDO_CUES: tuple[tuple[str, ...], ...] = (
     ("not", "necessarily"),
     ("not", "cause"),
     ("not", "certain", "whether"),
+    # a claim about a population, not a hedge on a patient's finding: "there may be an increased incidence of X"
+    *(
+        ("there", modal, "be", word)
+        for modal in ("may", "might", "could")
+        for word in ("increased", "higher", "greater", "association", "link", "risk", "incidence")
+    ),
     ("prior", "to"),  # a time, not a history: "prior to surgery she had seizures"
     # a letter's courtesy, not a hypothesis: "I would be grateful if you could see this girl with nosebleeds"
     ("if", "you", "could"),
@@ -1030,6 +1051,8 @@ class TermLookup:
                 if free is not None and said in ("present", "historical"):
                     said, post = free, 1
                 over = _cue_after(tokens, end, POST_HISTORICAL, across_commas=True)
+                if over and _names_a_measure(tokens, end):
+                    over = 0  # "hypercalcaemia (corrected calcium 2.92)": a measure of it, not its repair
                 if over and said == "present":
                     said, post = "historical", max(post, over)
                 family = _post_family(tokens, end)  # "seizures in his mother"
@@ -1096,7 +1119,7 @@ class TermLookup:
             if adjacent_cue is not None:
                 adjacent = (i + 1, adjacent_cue)
             elif (
-                tokens[i][0].norm in _CLAUSE_BREAKERS
+                (tokens[i][0].norm in _CLAUSE_BREAKERS and not _age_aside_who(tokens, i))
                 or (assertion == "family_history" and tokens[i][0].norm in _PATIENT_SUBJECTS)
                 # "and had" goes on with the relative ("his father has a large head and had a nodule removed")
                 or (assertion not in ("present", "family_history") and _patient_asserts(tokens, i))
@@ -1427,15 +1450,29 @@ def _synonym(value: str) -> tuple[str, int] | None:
     return text, _TIER_ABBREVIATION if kind == "abbreviation" else _TIER_EXACT_SYNONYM
 
 
+#: A relative's age set off by commas: "Her mother, now 58, has cataracts", "Her sister, 12, has epilepsy", "Her
+#: brother, who is 10, ...". Its commas open no clause, as the brackets of "Her sister (12)" do not: the relative
+#: stays the subject of what follows.
+_RELATIVE_AGE_ASIDE = re.compile(
+    r"\b(?:"
+    + "|".join(RELATIVES)
+    + r")s?(?P<open>[ \t]*,)[ \t]*(?:(?:now|aged|age|currently|who[ \t]+is|who's)[ \t]+)?"
+    r"\d{1,3}(?:[ \t]*(?:years?|yrs?|y)(?:[ \t]+old)?)?(?P<close>[ \t]*,)",
+    re.IGNORECASE,
+)
+
+
 def _sentences(text: str, kept: Sequence[tuple[int, int]] = ()) -> Iterator[list[tuple[_Token, bool]]]:
     """Tokens grouped by sentence; the flag marks a token after a comma or semicolon (a new clause).
 
     No sentence ends inside a span of ``kept`` (another reader's proposal: "IQ: 55", "OFC: -3 SD"), nor at a
-    decimal point ("2.5 SD") or the point of "vs.".
+    decimal point ("2.5 SD") or the point of "vs.". The commas of a relative's age (:data:`_RELATIVE_AGE_ASIDE`)
+    open no clause.
     """
     sentence: list[tuple[_Token, bool]] = []
     previous_end = 0
     depth = 0  # open parentheses: "(deceased, 58)", "(post-mortem: HCM)" neither end the clause nor the sentence
+    aside_commas = {match.end(part) - 1 for match in _RELATIVE_AGE_ASIDE.finditer(text) for part in ("open", "close")}
     for token in _tokens(text):
         gap = text[previous_end : token.start]
         decimal = gap in (".", ",") and sentence and sentence[-1][0].raw[-1:].isdigit() and token.raw[:1].isdigit()
@@ -1456,6 +1493,8 @@ def _sentences(text: str, kept: Sequence[tuple[int, int]] = ()) -> Iterator[list
             depth = 0
         depth = max(0, depth + gap.count("(") - gap.count(")"))
         soft = bool(_SOFT_BOUNDARY.search(gap)) and not (inside and depth > 0 and "(" not in gap)
+        if soft and gap.strip() == "," and previous_end + gap.index(",") in aside_commas:
+            soft = False  # "Her mother, now 58, has cataracts": the age is an aside
         sentence.append((token, soft))
         previous_end = token.end
     if sentence:
@@ -1760,6 +1799,9 @@ _POST_UNCERTAIN: tuple[tuple[str, ...], ...] = (
     ("to", "be", "excluded"),
     ("is", "possible"),
     ("is", "unlikely"),
+    ("may", "be", "present"),  # "Ptosis may be present"
+    ("might", "be", "present"),
+    ("could", "be", "present"),
 )
 #: Right after a mention (no comma between), a test for it, not a finding of it: "an ADHD assessment is underway".
 _POST_TESTED: tuple[tuple[str, ...], ...] = (
@@ -1856,6 +1898,15 @@ _CHECKLIST_NO = re.compile(
     r"|(?<=: )not\s+(?:present|seen|detected|found|observed|identified)\b)",
     re.IGNORECASE,
 )
+
+
+#: Measures a word of :data:`POST_HISTORICAL` qualifies: "corrected calcium", "corrected age", "corrected QT".
+_MEASURED_NOUNS = frozenset({"calcium", "age", "qt", "qtc", "sodium", "reticulocyte", "count", "gestation", "value"})
+
+
+def _names_a_measure(tokens: list[tuple[_Token, bool]], end: int) -> bool:
+    """Whether the word after a mention is an adjective of a measure ("hypercalcaemia, corrected calcium 2.92")."""
+    return end + 1 < len(tokens) and tokens[end + 1][0].norm in _MEASURED_NOUNS
 
 
 def _cue_after(
@@ -2088,8 +2139,11 @@ def said_of_a_relative(text: str, span: tuple[int, int], sections: Sequence[tupl
 
 #: Words that deny a family history right before it: "no family history", "negative family history", "denies any
 #: family history", "There is no known family history" ("known", "significant", "relevant" may come between).
-_FAMILY_DENIALS = frozenset({"no", "deny", "denied", "negative", "nil", "without", "not"})
-_BEFORE_FAMILY_HISTORY = frozenset({"known", "significant", "relevant", "other", "further", "any", "positive", "such"})
+#: ... and "Neither parent has X", "None of his siblings has X": the relatives are said not to have it.
+_FAMILY_DENIALS = frozenset({"no", "deny", "denied", "negative", "nil", "without", "not", "neither", "none"})
+_BEFORE_FAMILY_HISTORY = frozenset(
+    {"known", "significant", "relevant", "other", "further", "any", "positive", "such", "of", "his", "her", "their"}
+)
 
 
 def _denied_just_before(tokens: list[tuple[_Token, bool]], i: int) -> bool:
@@ -2151,8 +2205,21 @@ def _possessive(token: _Token, text: str) -> bool:
 _BETWEEN_RELATIVE_AND_VERB = frozenset(
     {"and", "or", "both", "also", "all", "maternal", "paternal", "older", "younger", "elder", "half", "his", "her"}
     | {"their", "two", "three", "of", "aged", "year", "month", "week", "day", "old", "twin", "affected"}
+    | {"now", "age", "currently", "who", "yr", "y"}  # an age aside: "Her mother, now 58, has", "sister, who is 10, has"
 )
 _RELATIVE_VERB_WORDS = frozenset(_RELATIVE_VERBS)
+
+
+def _age_aside_who(tokens: list[tuple[_Token, bool]], i: int) -> bool:
+    """Whether the "who" at ``i`` opens a relative's age ("Her brother, who is 10, has scoliosis"), which ends no
+    clause of the relative's."""
+    return (
+        tokens[i][0].norm == "who"
+        and i > 0
+        and tokens[i - 1][0].norm in _RELATIVE_WORDS
+        and [token.norm for token, _ in tokens[i + 1 : i + 2]] == ["is"]
+        and any(token.norm.isdigit() for token, _ in tokens[i + 2 : i + 3])
+    )
 
 
 def _relatives_verb(tokens: list[tuple[_Token, bool]], j: int) -> bool:
@@ -2205,6 +2272,8 @@ def _cue(tokens: list[tuple[_Token, bool]], i: int, text: str = "") -> tuple[tup
         return (token.norm,), "family_history"
     if token.norm in _RELATIVE_WORDS and (_relatives_verb(tokens, i + 1) or _subject_of_sentence(tokens, i)):
         return (token.norm,), "family_history"
+    if token.norm == "who" and i > 0 and tokens[i - 1][0].norm in _RELATIVE_WORDS and _relatives_verb(tokens, i + 1):
+        return (token.norm,), "family_history"  # "Her brother, who has epilepsy, is 10": what he has
     for words, assertion in _CUES_BY_FIRST_WORD.get(tokens[i][0].norm, ()):
         if tuple(token.norm for token, _ in tokens[i : i + len(words)]) == words:
             return words, assertion

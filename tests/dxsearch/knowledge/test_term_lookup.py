@@ -1095,3 +1095,80 @@ MULTIPLE_CALMS, CALM = "HP:0007565", "HP:0000957"
 )
 def test_a_word_for_many_reads_multiple(lookup: TermLookup, text: str, expected: str) -> None:
     assert [m.term_id for m in lookup.mentions(text)] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A relative's age set off by commas keeps the relative the subject (a user test of 2026-11-28: the mother's
+        # cataracts and diabetes were the patient's, and changed the differential).
+        (
+            "Her mother, now 58, has cataracts and diabetes.",
+            [("HP:0000518", "family_history"), ("HP:0000819", "family_history")],
+        ),
+        ("Her sister, 12, has epilepsy.", [(SEIZURE, "family_history")]),
+        ("Her brother, who is 10, has scoliosis.", [("HP:0002650", "family_history")]),
+        (
+            "Her brother, who has scoliosis, is 10. She has ptosis.",
+            [("HP:0002650", "family_history"), ("HP:0000508", "present")],
+        ),
+        ("The patient, who has scoliosis, is 10.", [("HP:0002650", "present")]),
+        ("Seizures, 3 per day, and ataxia.", [(SEIZURE, "present"), ("HP:0001251", "present")]),
+    ],
+)
+def test_a_relatives_age_between_commas_keeps_the_relative(
+    lookup: TermLookup, text: str, expected: list[tuple[str, str]]
+) -> None:
+    assert [(m.term_id, m.assertion) for m in lookup.mentions(text)] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # "Neither parent has X" denies X of the parents; it was a parent's finding.
+        ("Neither parent has a large head.", [("HP:0000256", "family_history", True)]),
+        ("Neither of his parents has seizures.", [(SEIZURE, "family_history", True)]),
+        ("None of her siblings has hearing loss.", [("HP:0000365", "family_history", True)]),
+        (
+            "Neither parent has a large head, but he has macrocephaly.",
+            [("HP:0000256", "family_history", True), ("HP:0000256", "present", False)],
+        ),
+    ],
+)
+def test_neither_parent_denies_it_of_the_parents(
+    lookup: TermLookup, text: str, expected: list[tuple[str, str, bool]]
+) -> None:
+    assert [(m.term_id, m.assertion, m.excluded) for m in lookup.mentions(text)] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A hedge said of this patient is uncertain ("She may have ptosis" was present); an abstract's "patients may
+        # have seizures" says what a disease shows.
+        ("There may be mild ptosis on the left.", [("HP:0000508", "uncertain")]),
+        ("She may have ptosis.", [("HP:0000508", "uncertain")]),
+        ("He might have a small VSD.", [("HP:0001629", "uncertain")]),
+        ("Ptosis may be present.", [("HP:0000508", "uncertain")]),
+        ("It is unclear whether there is ptosis.", [("HP:0000508", "uncertain")]),
+        ("Patients may have seizures and ataxia.", [(SEIZURE, "present"), ("HP:0001251", "present")]),
+        ("She has ptosis. It may be familial.", [("HP:0000508", "present")]),
+    ],
+)
+def test_may_and_might_of_the_patient_hedge(lookup: TermLookup, text: str, expected: list[tuple[str, str]]) -> None:
+    assert [(m.term_id, m.assertion) for m in lookup.mentions(text)] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # "corrected calcium" measures the finding; it is no repair ("hypercalcaemia" was historical)
+        ("presented with hypercalcaemia (corrected calcium 2.92 mmol/L)", [("HP:0003072", "present")]),
+        ("Cleft palate corrected at 1 year.", [("HP:0000175", "historical")]),
+        ("Asthma (resolved).", [("HP:0002099", "historical")]),
+    ],
+)
+def test_corrected_before_a_measure_is_no_repair(
+    lookup: TermLookup, text: str, expected: list[tuple[str, str]]
+) -> None:
+    assert [(m.term_id, m.assertion) for m in lookup.mentions(text)] == expected
