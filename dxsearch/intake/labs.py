@@ -60,6 +60,14 @@ LAB_NAMES: dict[str, str] = {
     "transaminases": "transaminase",
     "lfts": "liver enzymes",
     "liver function tests": "liver enzymes",
+    "caeruloplasmin": "ceruloplasmin",
+    "mcv": "mean corpuscular volume",
+    "egfr": "glomerular filtration rate",
+    "gfr": "glomerular filtration rate",
+    "faecal elastase": "stool elastase",
+    "fecal elastase": "stool elastase",
+    "stool elastase": "stool elastase",
+    "lvef": "left ventricular ejection fraction",
 }
 #: Findings HPO names in words of their own ("Hypoglycemia", not "decreased circulating glucose").
 LAB_TERMS: dict[tuple[str, Direction], str] = {
@@ -83,6 +91,12 @@ LAB_TERMS: dict[tuple[str, Direction], str] = {
     ("bicarb", "low"): "HP:0032066",
     ("hco3", "low"): "HP:0032066",
     ("qtc", "high"): "HP:0005184",  # Prolonged QTc interval
+    ("conjugated bilirubin", "high"): "HP:0002908",  # Conjugated hyperbilirubinemia
+    ("direct bilirubin", "high"): "HP:0002908",
+    ("unconjugated bilirubin", "high"): "HP:0008282",  # Unconjugated hyperbilirubinemia
+    ("indirect bilirubin", "high"): "HP:0008282",
+    ("ejection fraction", "low"): "HP:0012664",  # Reduced left ventricular ejection fraction
+    ("left ventricular ejection fraction", "low"): "HP:0012664",
     ("urea", "high"): "HP:0003138",  # Increased blood urea nitrogen (urea and BUN measure one thing)
     ("bun", "high"): "HP:0003138",
     ("blood urea nitrogen", "high"): "HP:0003138",
@@ -108,7 +122,11 @@ _ANALYTES = frozenset(
     | {"iga", "igg", "igm", "ige", "tsh", "cortisol", "prolactin", "copper", "ceruloplasmin", "caeruloplasmin"}
     | {"hemoglobin", "platelets", "neutrophils", "lymphocytes", "eosinophils", "transaminase", "liver enzymes"}
     | {"alpha-fetoprotein", "creatine kinase", "alkaline phosphatase", "thyroxine", "pyruvate", "parathyroid hormone"}
+    | {"mean corpuscular volume", "qtc", "ejection fraction", "left ventricular ejection fraction"}
 )
+#: Words that name the sample before an analyte ("24-h urinary copper", "serum ALT"): the analyte is still one of
+#: :data:`_ANALYTES`, and HPO's phrase of the sample is tried first ("Increased urinary copper concentration").
+_SAMPLE_WORDS = re.compile(r"^(?:(?:serum|plasma|blood|urinary|urine|24-?h(?:our)?|random|fasting|total)\s+)+", re.I)
 _PATTERNS = (
     # "ALP 850 (high)", "phosphate 0.8 mmol/L (low)", "Hb: 80 g/L (L)"
     re.compile(
@@ -119,10 +137,14 @@ _PATTERNS = (
     ),
     # "raised AFP", "low serum phosphate", "elevated liver enzymes"
     re.compile(
-        rf"\b(?P<flag>raised|elevated|high|increased|low|reduced|decreased)\s+(?:serum\s+|plasma\s+)?{_NAME}\b", re.I
+        rf"\b(?P<flag>raised|elevated|high|increased|low|reduced|decreased|prolonged)\s+(?:serum\s+|plasma\s+)?{_NAME}\b",
+        re.I,
     ),
     # "CK was elevated", "IgA undetectable", "transaminases raised"
-    re.compile(rf"\b{_NAME}\s+(?:(?:was|were|is|are)\s+)?(?P<flag>raised|elevated|high|low|undetectable)\b", re.I),
+    re.compile(
+        rf"\b{_NAME}\s+(?:(?:was|were|is|are)\s+)?(?:{_DEGREE}\s+)?(?P<flag>raised|elevated|high|low|undetectable|prolonged)\b",
+        re.I,
+    ),
 )
 
 
@@ -185,6 +207,16 @@ VALUE_LIMITS: dict[str, ValueLimit] = {
         plausible=(34, 45),
         converted=tuple((unit, -32.0, 5 / 9) for unit in ("f", "°f", "ºf")),
     ),
+    # QTc >= 460 ms is prolonged in women, children and men alike (>= 450 ms already in men): AHA/ACCF/HRS
+    # recommendations for the standardization and interpretation of the ECG, part IV (Rautaharju et al.,
+    # Circulation 2009;119:e241-50). A user test's "ECG showed a QTc of 510 ms" was not read.
+    "qtc": ValueLimit("HP:0005184", 460, True, frozenset({"", "ms", "msec"}), plausible=(250, 800)),
+    # eGFR < 60 mL/min/1.73 m2 is a decreased GFR in every KDIGO category from G3 (KDIGO 2012 CKD guideline), from 2
+    # years of age, when GFR has reached adult values; a unit written as mL/min/1.73m2 is read without its unit.
+    "egfr": ValueLimit("HP:0012213", 60, False, frozenset({"", "ml/min"}), 24, below=True, plausible=(0, 200)),
+    # LVEF < 50% is reduced (ESC 2021 heart failure guideline: mildly reduced 41-49%, reduced <= 40%; ASE/EACVI 2015
+    # give < 52% / < 54% as abnormal, so 50% is the conservative cut).
+    "lvef": ValueLimit("HP:0012664", 50, False, frozenset({"%"}), below=True),
 }
 #: How notes write the analytes of :data:`VALUE_LIMITS`.
 _LIMIT_NAMES: dict[str, str] = {
@@ -211,6 +243,17 @@ _LIMIT_NAMES: dict[str, str] = {
     "temperature": "temperature",
     "tmax": "temperature",
     "t max": "temperature",
+    "qtc": "qtc",
+    "qtc interval": "qtc",
+    "corrected qt": "qtc",
+    "corrected qt interval": "qtc",
+    "egfr": "egfr",
+    "estimated gfr": "egfr",
+    "lvef": "lvef",
+    "ejection fraction": "lvef",
+    "lv ejection fraction": "lvef",
+    "left ventricular ejection fraction": "lvef",
+    "ef": "lvef",
 }
 _LIMIT_NAME = "|".join(re.escape(name).replace(r"\ ", r"\s+") for name in sorted(_LIMIT_NAMES, key=len, reverse=True))
 #: "sweat chloride 78 mmol/L", "Transferrin saturation: 85%", "ferritin was 2,400", "ferritin > 2000 ng/mL".
@@ -221,7 +264,7 @@ _LIMIT_VALUE = re.compile(
     rf"(?<![\w+-])(?P<name>{_LIMIT_NAME})(?![\w])(?:[ \t]{{1,3}}(?:level|levels|concentration|value|result)\b)?"
     rf"{_GAP}(?:(?::|=|\bof\b|\b(?:was|is|were|are)\b){_GAP})?(?:(?P<cmp>[<>≤≥~]=?){_GAP})?"
     r"(?P<value>\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?)"
-    rf"(?:{_GAP}(?P<unit>mmol/l|meq/l|%|ng/ml|[µμu]g/l|mcg/l|pmol/l|[°º]?c\b|[°º]?f\b|[a-z]+/[a-z]+)(?![\w/]))?",
+    rf"(?:{_GAP}(?P<unit>mmol/l|meq/l|%|ng/ml|[µμu]g/l|mcg/l|pmol/l|[°º]?c\b|[°º]?f\b|msec|ms|[a-z]+/[a-z]+)(?![\w/]))?",
     re.IGNORECASE,
 )
 #: Right before an analyte: another fluid's or a goal's value ("urine Na 15", "CSF glucose 1.5", "target glucose"),
@@ -276,15 +319,25 @@ _RANGE_WORDS = (
 #: A value and the range the note gives for it: "CK 350 U/L (normal <200)", "serum CK level was 2,500 IU/L
 #: (normal range, 24-195 IU/L)", "ammonia 180 umol/L [N: 11-32]". The range is the note's own, so the value can
 #: be judged without guessing a laboratory's.
-_WITH_RANGE = re.compile(
+_VALUE_BEFORE_RANGE = (
     rf"\b{_NAME}(?:[ \t]{{1,3}}(?:level|levels|concentration|concentrations|activity|activities))?"
     r"[ \t]{0,3}(?:(?:[:=]|\bof\b|\b(?:was|were|is|are)\b)[ \t]{0,3})?"
-    rf"(?P<cmp>[<>≤≥][ \t]{{0,2}})?(?P<value>{_NUMBER})(?:[ \t]{{0,2}}(?P<unit>{_UNIT}))?"
-    rf"[ \t]{{0,3}}[(\[,;][ \t]{{0,2}}{_RANGE_WORDS}[ \t]{{0,2}}[:,=]?[ \t]{{0,2}}"
+    rf"(?P<cmp>[<>≤≥][ \t]{{0,2}})?(?P<value>{_NUMBER})(?:[ \t]{{0,2}}(?P<unit>{_UNIT}))?[ \t]{{0,3}}"
+)
+_RANGE = (
     rf"(?:(?P<low>{_NUMBER})[ \t]{{0,2}}(?:-|–|—|to)[ \t]{{0,2}}(?P<high>{_NUMBER})"
     rf"|(?P<below><|≤|<=|up[ \t]+to|below)[ \t]{{0,2}}(?P<upper>{_NUMBER})"
     rf"|(?P<above>>|≥|>=|above)[ \t]{{0,2}}(?P<lower>{_NUMBER}))"
-    rf"(?:[ \t]{{0,2}}(?P<range_unit>{_UNIT}))?",
+    rf"(?:[ \t]{{0,2}}(?P<range_unit>{_UNIT}))?"
+)
+_WITH_RANGE = re.compile(
+    rf"{_VALUE_BEFORE_RANGE}[(\[,;][ \t]{{0,2}}{_RANGE_WORDS}[ \t]{{0,2}}[:,=]?[ \t]{{0,2}}{_RANGE}", re.IGNORECASE
+)
+#: ... and a range alone in the bracket after a value, as case reports and results tables give it: "Hb 82 g/L
+#: (115-155)", "bilirubin 98 umol/L (<20)". Only a value with its unit, and a bracket that holds the range and
+#: nothing else.
+_WITH_BARE_RANGE = re.compile(
+    rf"{_VALUE_BEFORE_RANGE}[(\[][ \t]{{0,2}}{_RANGE}[ \t]{{0,2}}[)\]]",
     re.IGNORECASE,
 )
 #: "CK 20 times the upper limit of normal", "ALT 5x ULN", "transaminases 3-fold above normal": high by the note's words.
@@ -318,9 +371,12 @@ def _range_candidates(text: str, lookup: TermLookup) -> list[Candidate]:
     """``(start, end, term)`` for each value outside the range the note gives beside it, and each value the note
     gives as a multiple of the upper limit of normal; the span ends on the range's last number."""
     found: list[Candidate] = []
-    for match in _WITH_RANGE.finditer(text):
+    with_range = [*_WITH_RANGE.finditer(text), *_WITH_BARE_RANGE.finditer(text)]
+    for match in with_range:
         if not _same_unit(match.group("unit"), match.group("range_unit")):
             continue
+        if match.re is _WITH_BARE_RANGE and not match.group("unit"):
+            continue  # "seizures 3 (2-4)": a bare range judges only a value measured in a unit
         value, cmp = _number(match.group("value")), (match.group("cmp") or "").strip()
         low = match.group("low") or match.group("lower")
         high = match.group("high") or match.group("upper")
@@ -370,7 +426,10 @@ def _term(name: str, direction: Direction, lookup: TermLookup, *, valued: bool) 
     value (``valued``) only a known analyte counts."""
     for word in re.finditer(r"\S+", name):
         said = name[word.start() :].lower()
-        if not valued and said not in LAB_NAMES and said not in _ANALYTES and (said, direction) not in LAB_TERMS:
+        analyte = _SAMPLE_WORDS.sub("", said)
+        if not valued and not any(
+            known in LAB_NAMES or known in _ANALYTES or (known, direction) in LAB_TERMS for known in (said, analyte)
+        ):
             continue
         term_id = LAB_TERMS.get((said, direction)) or by_direction(lookup, LAB_NAMES.get(said, said), direction)
         if term_id is not None:

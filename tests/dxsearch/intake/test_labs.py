@@ -108,6 +108,8 @@ def test_every_decision_limit_names_a_current_phenotype_term() -> None:
     names = {"sweat chloride": "Elevated sweat chloride", "transferrin saturation": "Elevated transferrin saturation"}
     names["ferritin"] = "Increased circulating ferritin concentration"
     names |= {"sodium": "Hyponatremia", "glucose": "Hypoglycemia", "temperature": "Fever"}
+    names |= {"qtc": "Prolonged QTc interval", "egfr": "Decreased glomerular filtration rate"}
+    names["lvef"] = "Reduced left ventricular ejection fraction"
     for analyte, limit in VALUE_LIMITS.items():
         assert knowledge.current_id(limit.term) == limit.term, analyte
         assert knowledge.term_name(limit.term) == names[analyte]
@@ -193,3 +195,60 @@ def test_a_value_outside_the_range_the_note_gives_is_read(
 )
 def test_a_value_the_range_does_not_place_outside_is_not_read(note: str) -> None:
     assert [hpo for hpo, *_ in read(note)] == []
+
+
+@pytest.mark.parametrize(
+    ("note", "expected"),
+    [
+        # A user test (2026-11-28): results with the range alone in brackets, as case reports give them
+        (
+            "Hb 82 g/L (115-155), MCV 68 fL (80-100), ferritin 8 ug/L (15-200), platelets 450 x10^9/L (150-400)",
+            [
+                ("HP:0020062", "Hb 82 g/L (115-155", "present", True),  # Decreased hemoglobin concentration
+                ("HP:0025066", "MCV 68 fL (80-100", "present", True),  # Decreased mean corpuscular volume
+                ("HP:0012343", "ferritin 8 ug/L (15-200", "present", True),  # Decreased circulating ferritin
+                ("HP:0001894", "platelets 450 x10^9/L (150-400", "present", True),  # Thrombocytosis
+            ],
+        ),
+        (
+            "Conjugated bilirubin 98 umol/L (<20).",
+            [("HP:0002908", "Conjugated bilirubin 98 umol/L (<20", "present", True)],
+        ),
+        # the sample the note names, and a flag word after a degree
+        (
+            "The 24-h urinary copper was raised and serum caeruloplasmin was low.",
+            [
+                ("HP:0010839", "urinary copper was raised", "present", True),  # not circulating copper
+                ("HP:0010837", "caeruloplasmin was low", "present", True),
+            ],
+        ),
+        (
+            "LFTs: ALT mildly raised. Faecal elastase was low. ECG: prolonged QTc.",
+            [
+                ("HP:0031964", "ALT mildly raised", "present", True),
+                ("HP:0034469", "Faecal elastase was low", "present", True),  # Decreased stool elastase level
+                ("HP:0005184", "prolonged QTc", "present", True),
+            ],
+        ),
+        # decision limits that hold for every laboratory (each with its source in labs.VALUE_LIMITS)
+        ("ECG showed a QTc of 510 ms.", [("HP:0005184", "QTc of 510 ms", "present", True)]),
+        ("Renal function is reduced (eGFR 52).", [("HP:0012213", "eGFR 52", "present", True)]),
+        ("Echo: ejection fraction of 45%.", [("HP:0012664", "ejection fraction of 45", "present", True)]),
+    ],
+)
+def test_results_a_case_report_gives_are_read(note: str, expected: list[tuple[str, str, str, bool]]) -> None:
+    assert read(note) == expected
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "He had 3 seizures (2-4) per week.",
+        "Height 150 cm (145-155).",
+        "QTc 440 ms.",
+        "EF 60%.",
+        "A 6-month-old boy. eGFR 52.",
+    ],
+)
+def test_a_bare_range_or_a_limit_places_nothing_outside_here(note: str) -> None:
+    assert [hpo for hpo, _, _, from_value in read(note) if from_value] == []
