@@ -164,3 +164,53 @@ FINDING_PHRASES |= {
     ),  # Loss of speech
     **dict.fromkeys(("abdo distended", "abdomen distended", "distended abdomen"), "HP:0003270"),
 }
+
+#: From a user test of case-report paragraphs (2026-11-28): regression, and names HPO spells otherwise. "Learning
+#: difficulties" is left out: in British letters it means intellectual disability, in American ones a specific one.
+FINDING_PHRASES |= {
+    **dict.fromkeys(
+        (
+            *("lost her acquired words", "lost his acquired words", "loss of acquired words", "speech regression"),
+            *("regression of speech", "regression in speech", "lost her speech", "lost his speech"),
+        ),
+        "HP:0002371",  # Loss of speech
+    ),
+    **dict.fromkeys(
+        ("lost purposeful hand use", "loss of purposeful hand use", "lost purposeful hand movements"), "HP:0032588"
+    ),  # Hand apraxia (HPO's synonym: "Lack of purposeful hand use")
+    **dict.fromkeys(
+        ("deteriorating vision", "worsening vision", "declining vision", "vision deteriorated", "vision deteriorating"),
+        "HP:0000529",  # Progressive visual loss
+    ),
+    **dict.fromkeys(
+        (
+            *("declining school performance", "deteriorating school performance", "decline in school performance"),
+            *("falling school performance", "worsening school performance"),
+        ),
+        "HP:0001268",  # Mental deterioration (HPO's synonym: "Cognitive decline")
+    ),
+    **dict.fromkeys(("heavy menstrual bleeding", "heavy periods"), "HP:0000132"),  # Menorrhagia
+    **dict.fromkeys(("foamy cells", "foamy macrophages", "foamy histiocytes"), "HP:0003651"),  # Foam cells
+    "microadenoma": "HP:0025694",  # Pituitary microadenoma: a microadenoma is the pituitary's in clinical use
+    **dict.fromkeys(
+        ("narrow bifrontal diameter", "decreased bifrontal diameter", "reduced bifrontal diameter"), "HP:0000341"
+    ),  # Narrow forehead
+    **dict.fromkeys(("squared iliac wings", "square iliac wings", "squared iliac wing"), "HP:0003177"),
+    **dict.fromkeys(("frequent laughter", "excessive laughter", "easily provoked laughter"), "HP:0000748"),
+    **dict.fromkeys(("visible veins", "prominent veins", "visible superficial veins"), "HP:0001015"),
+    **dict.fromkeys(("bronzed skin", "bronze pigmentation", "bronzing of the skin"), "HP:0007574"),
+    "fibroadenoma": "HP:0010619",  # Fibroadenoma of the breast, where fibroadenomas grow
+    "prolonged jaundice": "HP:0006579",  # Prolonged neonatal jaundice: a newborn's jaundice beyond two weeks
+    **dict.fromkeys(
+        (
+            *(
+                "first degree heart block",
+                "first-degree heart block",
+                "1st degree heart block",
+                "first degree av block",
+            ),
+            *("first-degree av block", "1st degree av block", "first-degree atrioventricular block"),
+        ),
+        "HP:0011705",  # First degree atrioventricular block
+    ),
+}

@@ -1172,3 +1172,22 @@ def test_corrected_before_a_measure_is_no_repair(
     lookup: TermLookup, text: str, expected: list[tuple[str, str]]
 ) -> None:
     assert [(m.term_id, m.assertion) for m in lookup.mentions(text)] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A user test of case-report paragraphs (2026-11-28): the classic Rett history was read as nothing, and Rett
+        # syndrome was not in the top five; with HPO's wording it ranked first.
+        ("She lost purposeful hand use at 18 months.", ["HP:0032588"]),  # Hand apraxia
+        ("Her speech regressed from age 4.", ["HP:0002371"]),  # Loss of speech
+        ("Her vision was deteriorating.", ["HP:0000529"]),  # Progressive visual loss
+        ("Declining school performance.", ["HP:0001268"]),  # Mental deterioration
+        ("Bone marrow showed foamy cells.", ["HP:0003651"]),
+        ("MRI pituitary showed a microadenoma.", ["HP:0025694"]),
+        ("ECG: 1st degree AV block.", ["HP:0011705"]),
+        ("Heavy menstrual bleeding.", ["HP:0000132"]),
+    ],
+)
+def test_phrases_of_case_reports_name_their_terms(lookup: TermLookup, text: str, expected: list[str]) -> None:
+    assert [m.term_id for m in lookup.mentions(text)] == expected
