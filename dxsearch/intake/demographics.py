@@ -3,9 +3,11 @@
 The phrases clinicians use to open a case are read: a number (in digits or words) with a unit of age and
 "old" (or "yo" / "y/o"), optionally followed by a word for the patient's sex; years and months together
 ("3 year 4 month old boy"); a header's "34M" or "Age: 17"; "(age 5)"; "Newborn boy". An age at an event
-("first seizure at 6 months old") or a relative's is passed over. The sex comes from such a phrase, a form's
-"Sex: F", or else the patient's pronouns when at least two agree and none says otherwise ("He has seizures.
-His gait is ataxic."); a pronoun that may be a relative's is not counted, and a relative's word never gives it.
+("first seizure at 6 months old") or a relative's is passed over; "She is now 7" is read, and "At 15 he has
+obesity" (the present tense) when nothing else gives the age ("At 3 he walked" dates an event). The sex comes
+from such a phrase, a form's "Sex: F", "this boy", or else the patient's pronouns when at least two agree and none
+says otherwise ("He has seizures. His gait is ataxic."), or one "he" / "she" that cannot mean anyone named before
+it ("He is 14 years old."); a pronoun that may be a relative's is not counted, and a relative's word never gives it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from dxsearch.cases import AGE_DURATION, Sex, duration_years
 from dxsearch.knowledge.term_lookup import RELATIVES
@@ -114,7 +117,10 @@ _AGE_PHRASES = (
         _HEADER_AGE := re.compile(
             r"(?:^|(?<=\n)|(?<=\s-)|(?<=[Rr]e:)|(?<=[Nn]ame:)|(?<=[Pp]atient:)|(?<=[Ff]ollow-up:)|(?<=[Rr]eview:))"
             r"[ \t]*(?i:re:\s*|name:\s*)?"
-            r"(?:(?P<title>Mr|Mrs|Ms|Miss|Master)\.?\s+)?(?P<name>(?-i:[A-Z][a-z]+|[A-Z]\.)(?:\s+(?-i:[A-Z][a-z]+|[A-Z]\.?)){0,3})"
+            # after a title, the name may be an initial alone ("Mrs K, 47", a user test of 2026-11-28: it was read
+            # without the sex, "Mrs K" taken for a name)
+            r"(?:(?P<title>Mr|Mrs|Ms|Miss|Master)\.?\s+)?"
+            r"(?P<name>(?-i:[A-Z][a-z]+|[A-Z]\.|(?(title)[A-Z](?=\s*[,(])|(?!)))(?:\s+(?-i:[A-Z][a-z]+|[A-Z]\.?)){0,3})"
             rf"\s*(?:,\s*|\(\s*)(?:now\s+)?{_NUMBER}(?:\s?{_UNIT_SHORT}\b\.?)?(?:\s*(?P<months>\d{{1,2}})\s?(?:mo|m|months?)\b)?"
             rf"(?=\s*(?:[,.;:)\n]|$|with\b|has\b|is\b|was\b|admitted\b))(?:[\s,]+{_SEX})?",
             re.MULTILINE,
@@ -169,7 +175,7 @@ _AGE_PHRASES = (
     # a titled name and the age, anywhere: "I reviewed Mr Edwards, now 58, with ...", "Mrs Ali, 63, has ..."
     (
         _TITLED_AGE := re.compile(
-            r"\b(?P<title>Mr|Mrs|Ms|Miss|Master)\.?\s+(?:[A-Z]\.?\s+)?(?P<name>[A-Z][a-z]+(?:-[A-Z][a-z]+)?)"
+            r"\b(?P<title>Mr|Mrs|Ms|Miss|Master)\.?\s+(?:[A-Z]\.?\s+)?(?P<name>[A-Z][a-z]+(?:-[A-Z][a-z]+)?|[A-Z]\.?(?=\s*,))"
             rf"\s*,\s*(?:now\s+|aged\s+)?{_NUMBER}(?:\s?{_UNIT_SHORT}\b\.?)?"
             r"(?=\s*[,.;:)]|\s+(?:with|who|has|is|was|presents|presented)\b)"
         )
@@ -193,13 +199,25 @@ _BARE_AGE = re.compile(rf"\bage\s+{_NUMBER}\s?{_UNIT}\b(?:[\s,]+{_SEX})?", re.IG
 _OPENS_AFTER = frozenset(".\n;(")
 #: What ends an age phrase after its number and unit: "-old", " old", "yo", "y/o", "y.o.", "4 years 2 months".
 _AGE_TAIL = re.compile(r"(?:\s+\d{1,2}\s?months?)?(?:[- ]?old\b|\s?(?:yo|y/o|y\.o\.?)(?![\w/]))?", re.IGNORECASE)
-#: The sex stated without an age: "Baby boy", "Term female infant", "Sex: F".
+#: Words between "this" and the patient's sex word: "this little girl", "this young man", "this lovely boy".
+_SEX_ADJECTIVE = (
+    r"(?:little|young|small|tiny|big|tall|older|elderly|teenage|lovely|delightful|pleasant|charming|friendly|bright"
+    r"|cheerful|happy|lively|active|chatty|shy|quiet|sociable|smiley|sweet)"
+)
+#: The sex stated without an age: "Baby boy", "Term female infant", "Sex: F", "this boy".
 _SEX_ALONE = (
     re.compile(r"\b(?:baby|newborn|term|preterm|premature)\s+(?P<sex>boy|girl|male|female)\b", re.IGNORECASE),
     re.compile(r"\b(?P<sex>male|female)\s+(?:infant|neonate|newborn|baby|toddler|child)\b", re.IGNORECASE),
     re.compile(r"\b(?:sex|gender)\s*:\s*(?P<sex>male|female|(?-i:M|F))\b", re.IGNORECASE),
     # "Gentleman with 2 years of ...", "see this lady who reports ..."
     re.compile(r"(?:^|\b(?:this|a|the|pleasant)\s+)(?P<sex>gentleman|lady)\b", re.IGNORECASE | re.MULTILINE),
+    # "I saw this boy", "this little girl", "this young man", "this pleasant 7-year-old ..." (the age phrase reads that
+    # one): "this" is the writer pointing at the patient (a user test, 2026-11-28). Not "this boy's sister", whose
+    # patient is the sister, nor "a boy" or "the man", who may be anyone.
+    re.compile(
+        rf"\bthis\s+(?:{_SEX_ADJECTIVE}\s+){{0,2}}(?P<sex>boy|girl|man|woman|gentleman|lady|lad)\b(?!['’]s\b)",
+        re.IGNORECASE,
+    ),
     # a header line that ends with the sex after the age or birth date: "DOB: 12/05/2019 (age 5)   M",
     # "Re: Muhammad A., DOB 14.08.2021 (age 3y 2m), male"
     re.compile(r"[\d)][ \t,]+(?P<sex>(?-i:M|F)|male|female)[ \t]*$", re.IGNORECASE | re.MULTILINE),
@@ -217,6 +235,27 @@ _EVENT_AGE_BEFORE = re.compile(
 #: Right before an age phrase: the patient is its subject ("he is 3 years old", "the patient is now 14 years old").
 _PATIENT_IS = re.compile(
     r"\b(?:he|she|the\s+(?:patient|child|boy|girl|proband|infant))\s+(?:is|was)\s+(?:now\s+|currently\s+)?$",
+    re.IGNORECASE,
+)
+#: The patient as the subject of a sentence: a pronoun (whom it means is checked, :func:`_may_mean_another`) or
+#: "the patient", "the child", ...
+_SUBJECT = r"(?P<subject>he|she|the\s+(?:patient|child|boy|girl|proband|infant))"
+#: Years or months only after a subject: "she is 34 weeks", "at 34 weeks she has pre-eclampsia" date a pregnancy.
+_YEARS_OR_MONTHS = r"(?P<unit>years?|yrs?|months?|mos?)"
+#: "She is now 7.", "he is 14, and ...", "the child is currently 3": a bare number (years) or an age with its unit,
+#: the patient its subject, ending the clause (not "he is now 2 years seizure-free", "she is 1 of 3 children").
+_IS_AGE = re.compile(
+    rf"\b{_SUBJECT}\s+is\s+(?:now\s+|currently\s+)?{_NUMBER}(?:\s?{_YEARS_OR_MONTHS}\b)?"
+    r"(?!\s+and\s+a\s+half)(?=\s*(?:[.,;:)\n]|$|and\b|but\b|with\b))",
+    re.IGNORECASE,
+)
+#: "At 15 he has obesity", "at the age of 15 years she is 182 cm tall": an age at which the patient, in the present
+#: tense, is or has something is the age now. Read only when no other phrase gives the patient's age, since the
+#: present tense may still tell a story ("At 18 months he is not yet walking. He is now 4 years old."); "At 3 he
+#: walked", in the past, dates an event and is never read.
+_AT_AGE = re.compile(
+    rf"\bat\s+(?:(?:the\s+)?age\s+(?:of\s+)?)?{_NUMBER}(?:\s?{_YEARS_OR_MONTHS}\b)?(?:\s+old\b)?,?\s+{_SUBJECT}\s+"
+    r"(?:is|has|weighs|measures|attends|remains|lives|needs|uses|can|cannot|can['’]t|does|doesn['’]t)\b",
     re.IGNORECASE,
 )
 #: After an age phrase: someone else's age ("her 6-year-old brother").
@@ -259,10 +298,13 @@ def read_demographics(text: str) -> Demographics:
     An age at an event ("first seizure at 6 months old") or of a relative ("her 6-year-old brother") is
     passed over.
     """
+    patterns = (*_AGE_PHRASES, _BARE_AGE, _IS_AGE)
     found = sorted(
-        (m for pattern in (*_AGE_PHRASES, _BARE_AGE) for m in pattern.finditer(text) if _patients_age(text, m)),
-        key=lambda m: m.start(),
+        (m for pattern in patterns for m in pattern.finditer(text) if _patients_age(text, m)), key=lambda m: m.start()
     )
+    if not found:  # "At 15 he has obesity": only when nothing else gives the age (see _AT_AGE)
+        at_age = next((m for m in _AT_AGE.finditer(text) if _patients_age(text, m)), None)
+        found = [at_age] if at_age is not None else []
     if not found:
         return _sex_alone(text, Demographics())
     match = found[0]
@@ -287,7 +329,7 @@ def read_demographics(text: str) -> Demographics:
     end = match.end(last)
     if last == "months":  # "3 year 4 month old": past the months' unit
         end = _MONTHS_UNIT.match(text, end).end()  # type: ignore[union-attr]
-    if match.re is _HEADER_AGE or match.re is _TITLED_AGE:  # the age alone, never the name before it
+    if match.re in (_HEADER_AGE, _TITLED_AGE, _IS_AGE, _AT_AGE):  # the age alone, not the name or the words before it
         age_span = (match.start("number"), end)
     elif sex_group == "sex":  # the age ends at its unit ("-old", "yo"), before any words leading to the sex word
         tail = _AGE_TAIL.match(text, end)
@@ -333,15 +375,78 @@ def sentence_starts(text: str) -> list[int]:
     return [0] + [m.end() for m in _SENTENCE_MARK.finditer(text)]
 
 
-#: How many pronouns must agree, with none of the other sex, before they give the patient's sex.
+#: How many pronouns must agree, with none of the other sex, before they give the patient's sex; one is enough when
+#: it is "he" or "she" and cannot mean anyone the note named before it (:func:`_may_mean_another`).
 PRONOUNS_NEEDED = 2
+_SUBJECT_PRONOUNS = frozenset({"he", "she"})
+#: Relatives a pronoun can stand for by their sex: "he" a male one, "she" a female one; any other word of
+#: ``RELATIVES`` ("parent", "sibling", "cousin", a relative added later) may be either.
+_MALE_RELATIVES = frozenset(
+    {"father", "brother", "uncle", "grandfather", "nephew", "son", "dad", "daddy", "grandpa", "grandad", "granddad"}
+    | {"stepfather"}
+)
+_FEMALE_RELATIVES = frozenset(
+    {"mother", "sister", "aunt", "grandmother", "niece", "daughter", "mum", "mom", "mam", "mummy", "mommy", "nan"}
+    | {"nana", "nanna", "gran", "granny", "grandma", "stepmother"}
+)
+#: Every relative, "son" and "daughter" too, singular or plural (group ``plural``): whom a pronoun after it may mean.
+_ANY_RELATIVE = re.compile(
+    rf"\b(?P<relative>{'|'.join(sorted(RELATIVES, key=len, reverse=True))}|grand\w+?)(?P<plural>s)?\b", re.IGNORECASE
+)
+#: People other than relatives a note may name before a pronoun ("Referred by Dr Shah. She ..."): whoever they are,
+#: a lone pronoun after them gives no sex.
+_OTHER_PERSON = re.compile(
+    r"\b(?:dr|doctor|gp|nurse|carer|caregiver|guardian|teacher|consultant|paediatrician|pediatrician|physician"
+    r"|surgeon|registrar|therapist|physio\w*|midwife|health\s+visitor|social\s+worker|key\s?worker|interpreter"
+    r"|partner|husband|wife|boyfriend|girlfriend|fianc\w+|friend|colleague|neighbou?r|referrer|clinician)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _People:
+    """Whom a note names besides the patient: where it first names someone not a relative, and each relative named
+    (start, word in lower case, plural), in order."""
+
+    first_other: int
+    relative_starts: tuple[int, ...]
+    relatives: tuple[tuple[str, bool], ...]
+
+
+@lru_cache(maxsize=4)
+def _people(text: str) -> _People:
+    """Found once per note, so that every pronoun and age asks in logarithmic time (a long note stays linear)."""
+    other = _OTHER_PERSON.search(text)
+    found = [(m.start(), m.group("relative").lower(), bool(m.group("plural"))) for m in _ANY_RELATIVE.finditer(text)]
+    return _People(
+        first_other=other.start() if other is not None else len(text),
+        relative_starts=tuple(start for start, _, _ in found),
+        relatives=tuple((word, plural) for _, word, plural in found),
+    )
+
+
+def _may_mean_another(text: str, at: int, sex: Sex) -> bool:
+    """Whether a pronoun of ``sex`` at ``at`` may mean someone the note named before it, not the patient: anyone not a
+    relative ("Dr", "carer"), or the relative last named if it is one person who may be of that sex ("Her father has
+    ptosis. He has scoliosis."); not relatives in the plural or of the other sex ("Mother reports she had seizures
+    as a child. He is hypotonic."), as :func:`dxsearch.knowledge.term_lookup.family_sections` reads such a turn."""
+    people = _people(text)
+    if people.first_other < at:
+        return True
+    last = bisect_left(people.relative_starts, at) - 1  # the relative last named is whom it may mean
+    if last < 0:
+        return False
+    word, plural = people.relatives[last]
+    return not plural and word not in (_FEMALE_RELATIVES if sex == "male" else _MALE_RELATIVES)
 
 
 def _sex_of_pronouns(text: str, read: Demographics) -> Demographics:
     """``read`` with the sex every pronoun of the patient agrees on ("He has seizures. His gait is ataxic.").
 
     A pronoun right before a relative is the patient's ("her mother"); one after a relative in its sentence may
-    be the relative's ("Mother reports she had ...") and is not counted. Pronouns of both sexes give none.
+    be the relative's ("Mother reports she had ...") and is not counted. Pronouns of both sexes give none. Two
+    pronouns that agree give the sex, or one "he" / "she" that cannot mean anyone named before it ("He is 14 years
+    old."; not "Her father has ptosis. He has scoliosis.", nor "Referred by Dr Shah. She ...").
     """
     said: dict[Sex, list[tuple[int, int]]] = {"male": [], "female": []}
     # one pass over the text: where sentences start and relatives are named (a long note in linear time)
@@ -354,8 +459,14 @@ def _sex_of_pronouns(text: str, read: Demographics) -> Demographics:
             continue
         said[_PRONOUNS[match.group().lower()]].append(match.span())
     (sex, spans), (_, others) = sorted(said.items(), key=lambda item: -len(item[1]))
-    if len(spans) < PRONOUNS_NEEDED or others:
+    if not spans or others:
         return read
+    if len(spans) < PRONOUNS_NEEDED:
+        # One pronoun: "He is 14 years old.", "She is now 7." (a user test, 2026-11-28: a lone pronoun is how a
+        # note often says the sex), if it is "he" or "she" and cannot mean someone named before it.
+        start, end = spans[0]
+        if text[start:end].lower() not in _SUBJECT_PRONOUNS or _may_mean_another(text, start, sex):
+            return read
     # No span: a pronoun is no item of the note read for the sex, and its sentence may still hold words not understood.
     return replace(read, sex=sex, sex_span=None)
 
@@ -396,6 +507,9 @@ def _patients_age(text: str, match: re.Match[str]) -> bool:
         return False
     if match.groupdict().get("sex") or match.groupdict().get("sex_before"):
         return True  # "the 3-year-old girl": the patient, whoever else the sentence names
+    if match.re in (_IS_AGE, _AT_AGE):  # "She is now 7": hers, unless "she" may be a relative just named
+        subject = match.group("subject").lower()
+        return subject not in _PRONOUNS or not _may_mean_another(text, match.start("subject"), _PRONOUNS[subject])
     sentence_start = max(text.rfind(mark, 0, match.start()) for mark in ".;\n") + 1
     if _PATIENT_IS.search(text, sentence_start, match.start()):
         return True  # "Mother reports he is 3 years old": the relative reports, the age is the patient's

@@ -11,9 +11,12 @@ A number is read only when it says which side of the mean it is on and belongs t
 body measurement: "within 2 SD", "± 2 SD", ranges ("-1 to -2 SD"), a change without a sign ("dropped by
 2.5 SD"), another body part's length ("palpebral fissure length"), a relative's or a target height are
 not read. A measurement followed over time is read at its last value ("OFC -2.4 SD at birth, now 0 SD"
-names nothing). A count before a plural finding HPO has a "Multiple X" term of is that term when it says as
-many as the term's definition asks for (:func:`count_candidates`: ">6 cafe-au-lait macules", "6 or more CALMs" are
-Multiple cafe-au-lait spots, six or more by its definition; "3 cafe-au-lait macules" stays the spot). Each reading
+names nothing). A measurement's words end at the next one's name, abbreviated ("ht 110 cm", "wt 14 kg": a
+height and a weight before a measurement's number) or not read ("BMI", "arm span"): "OFC 47.5 cm (-2.8 SD),
+ht 110 cm (25th centile)" is Microcephaly, not an OFC at the 25th centile (a user test, 2026-11-28). A count
+before a plural finding HPO has a "Multiple X" term of is that term when it says as many as the term's
+definition asks for (:func:`count_candidates`: ">6 cafe-au-lait macules", "6 or more CALMs" are Multiple
+cafe-au-lait spots, six or more by its definition; "3 cafe-au-lait macules" stays the spot). Each reading
 is a ``Candidate`` (a span of the note and an HPO id) handed to the
 dictionary's reading (``TermLookup.mentions``), which decides its assertion as for any mention
 ("his brother walked at 3 years" is family history, "if not walking by 18 months" uncertain).
@@ -53,15 +56,27 @@ _MEASURES: dict[str, tuple[str, str]] = {
     "height": (SHORT_STATURE, TALL_STATURE),
     "weight": (DECREASED_WEIGHT, INCREASED_WEIGHT),
 }
+#: Right after "ht" or "wt": a measurement's number ("ht 110 cm", "Wt: 18.2 kg", "ht <3rd centile", "wt -2.5 SD"),
+#: which makes the abbreviation a height or a weight (not "HT" for hypertension, "wt" for wild type).
+#: (Spaces bounded: "\s*[:=]?\s*" backtracked in square time over a run of spaces, 20,000 took 25 s.)
+_ABBREVIATED_VALUE = (
+    r"(?=\.?[ \t]{0,3}[:=]?[ \t]{0,3}(?:[<>][ \t]{0,2})?[-+−–]?[ \t]?\d+(?:[.,]\d+)?[ \t]?"
+    r"(?:cm|mm|m|kg|g|lbs?|in|ft|SDS?|(?:st|nd|rd|th)?\s?(?:centile|percentile|%ile))(?![A-Za-z]))"
+)
 _MEASURE_NAMES = {
     "birth_weight": r"birth ?weight|weight at birth",
     "birth_length": r"birth length|length at birth",
     "head": r"head circumference|occipito-?frontal (?:head )?circumference|OFC|HC",
-    "height": r"height|body length|length|stature",
-    "weight": r"body weight|weight",
+    "height": rf"height|body length|length|stature|ht{_ABBREVIATED_VALUE}",
+    "weight": rf"body weight|weight|wt{_ABBREVIATED_VALUE}",
 }
+#: Other measurements, which are not read but end the words of the one before them: "OFC 47.5 cm (-2.8 SD), BMI 15
+#: (25th centile)" is Microcephaly, the centile the BMI's.
+_OTHER_MEASURE_NAMES = r"BMI|body mass index|arm ?span"
 _MEASURE = re.compile(
-    r"\b(?:" + "|".join(f"(?P<{kind}>{names})" for kind, names in _MEASURE_NAMES.items()) + r")\b(?!-)",
+    r"\b(?:"
+    + "|".join(f"(?P<{kind}>{names})" for kind, names in _MEASURE_NAMES.items())
+    + rf"|(?P<other>{_OTHER_MEASURE_NAMES}))\b(?!-)",
     re.IGNORECASE,
 )
 #: Words that may stand right before a measurement of the patient's body. Any other word names what is
@@ -226,7 +241,7 @@ def _growth(text: str) -> list[Candidate]:
     found: list[Candidate] = []
     names = list(_MEASURE.finditer(text))
     for position, name in enumerate(names):
-        if not _is_own_body_measure(text, name.start(), name.end()):
+        if name.group("other") or not _is_own_body_measure(text, name.start(), name.end()):
             continue
         limit = names[position + 1].start() if position + 1 < len(names) else len(text)
         limit = min(limit, name.end() + _VALUE_WINDOW)

@@ -41,3 +41,31 @@ def test_a_pregnancy_date_a_term_birth_or_a_relatives_birth_is_no_preterm_birth_
 def test_a_scans_weeks_are_no_birth() -> None:
     """A code review: "Anomaly scan at 20+3 weeks" was read as Extremely preterm birth."""
     assert births("Anomaly scan at 20+3 weeks showed the baby had a VSD. Growth scan at 32+1 weeks: baby small.") == []
+
+
+@pytest.mark.parametrize(
+    ("note", "term"),
+    [
+        # A user test (2026-11-28): the reason after the birth ("for reduced fetal movements") took the preterm birth
+        # for a pregnancy's date; after "born at" or "ex-", a pregnancy's word is the birth's story.
+        ("Born at 34 weeks by emergency caesarean for reduced fetal movements.", MODERATE_TO_LATE),
+        ("She was born at 30 weeks after an uncomplicated pregnancy.", VERY),
+        ("Ex-27 weeker, delivered for fetal distress.", EXTREMELY),
+        ("Fetal scan at 20 weeks was normal; born at 30 weeks.", VERY),
+    ],
+)
+def test_a_birth_before_term_is_read_whatever_reason_follows_it(note: str, term: str) -> None:
+    assert births(note) == [(term, "present", True)]
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        # ... while a pregnancy's word before the weeks, or any beside "GA" (no word of a birth), still dates a scan.
+        "GA 32 weeks at the anomaly scan.",
+        "Now corrected GA 36 weeks.",
+        "At 20+3 weeks the scan showed polyhydramnios.",
+    ],
+)
+def test_a_gestation_beside_a_pregnancys_words_without_a_birth_is_no_preterm_birth(note: str) -> None:
+    assert births(note) == []

@@ -263,3 +263,40 @@ def test_a_count_reads_multiple_as_the_term_defines_it(note: str, expected: list
     reading = read_text(note, get_term_lookup(), get_hpo_knowledge(), get_second_reader())
     assert [(m.hpo_id, note[m.span[0] : m.span[1]]) for m in reading.mapped if m.span] == expected
     assert all(m.from_value == (m.hpo_id != CALM and m.hpo_id != "HP:0012032") for m in reading.mapped)
+
+
+@pytest.mark.parametrize(
+    ("note", "expected"),
+    [
+        # A user test (2026-11-28): "ht" was no measurement's name, so the OFC took the height's centile and read as
+        # normal; an abbreviation before a measurement's number is the height or the weight, and a BMI or an arm span
+        # ends the words of the measurement before it.
+        ("O/E: OFC 47.5 cm (-2.8 SD), ht 110 cm (25th centile).", [("HP:0000252", "present")]),
+        ("O/E: OFC 47.5 cm (-2.8 SD), height 110 cm (25th centile).", [("HP:0000252", "present")]),
+        ("Ht 95 cm (-3.1 SD), wt 14 kg (25th centile).", [("HP:0004322", "present")]),
+        ("OFC 49 cm (50th centile), wt: 9.1 kg (-2.4 SD).", [("HP:0004325", "present")]),
+        ("OFC 47.5 cm (-2.8 SD), BMI 15 (25th centile).", [("HP:0000252", "present")]),
+        ("OFC 47 cm (-2.6 SD), arm span 110 cm (50th centile).", [("HP:0000252", "present")]),
+    ],
+)
+def test_an_abbreviated_or_unread_measurement_ends_the_one_before_it(
+    note: str, expected: list[tuple[str, str]]
+) -> None:
+    assert present(note) == expected
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "HT 140/90 on two readings.",  # hypertension's blood pressure, not a height
+        "The wt allele was not detected.",  # wild type
+        "Weight 30 kg, BMI 32 (>99th centile).",  # the BMI's centile, not the weight's
+    ],
+)
+def test_ht_and_wt_without_a_measurements_number_name_no_measurement(note: str) -> None:
+    assert quantity_candidates(note) == []
+
+
+def test_spaces_after_ht_read_in_linear_time() -> None:
+    """The first look for a number after "ht" backtracked in square time over spaces: 20,000 took 25 s."""
+    assert quantity_candidates("ht" + " " * 20_000 + "x") == []
