@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, computed_field, model_validator
 
 from api.errors import not_unicode_message
-from dxsearch.intake import CaseInput, IntakeError, IntakeLimits, bundle_refusal, check_label
+from dxsearch.intake import CaseInput, InputAccount, IntakeError, IntakeLimits, bundle_refusal, check_label
 from dxsearch.intake.demographics import MAX_AGE_YEARS, check_age
 from dxsearch.knowledge.hpo import get_hpo_knowledge
 from dxsearch.lone_surrogates import lone_surrogate
@@ -300,11 +300,13 @@ class DiagnoseResponse(BaseModel):
     request_id: str
     model_version: str
     index_version: str
-    account: dict[str, Any] | None = Field(
+    account: InputAccount | None = Field(
         default=None,
         description=(
             "What was understood of each input item: `mapped` (HPO id, term label, `path` and `span` of the input "
-            "it came from, assertion) and `not_understood` (where, and why); the same object as `trace.input_account`."
+            "it came from, assertion) and `not_understood` (where, why, and `category`: what kind of entry it is, "
+            "e.g. a diagnosis on record or a repeat, read and no finding of the patient); the same object as "
+            "`trace.input_account`."
         ),
     )
     trace: dict[str, Any]

@@ -38,7 +38,7 @@ from dxsearch.settings import Settings
 if TYPE_CHECKING:
     from dxsearch.agent import Trace
     from dxsearch.intake import CaseInput, PreparedCase
-    from dxsearch.intake.account import InputAccount, NotUnderstood
+    from dxsearch.intake.account import EntryCategory, InputAccount, NotUnderstood
     from dxsearch.knowledge.explanation import Explanation, FindingRole
     from dxsearch.knowledge.hpo import HpoKnowledge
     from dxsearch.next_steps import DiagnosisRef, NextSteps, Shift
@@ -420,6 +420,18 @@ def diagnose(
         json_out.write_text("\n".join(traces) + ("\n" if len(traces) > 1 else ""), encoding="utf-8")
 
 
+#: How ``diagnose`` names an account entry read that is no finding of the patient, by its category (the viewer's
+#: chips say the same: api/viewer/static/render.js CATEGORY_READINGS).
+_ALSO_READ: dict[EntryCategory, str] = {
+    "diagnosis": "diagnosis on record",
+    "possible_diagnosis": "possible diagnosis",
+    "ruled_out_diagnosis": "ruled out",
+    "repeat": "counted once",
+    "contradicted": "contradicted, present kept",
+    "age_source": "where the age came from",
+}
+
+
 def _input_place(item: NotUnderstood, text: str | None) -> str:
     """What the user entered there: the item's words, the note's words at its span, else the element's path."""
     if item.given is not None:
@@ -447,7 +459,7 @@ def print_trace(trace: Trace, *, explain: bool, text: str | None = None) -> None
         from dxsearch.intake.account import understood_not_a_finding
 
         # Diagnoses on record, duplicates, a contradicted statement: read, and no finding of the patient; they
-        # were listed under "not understood", which they were not.
+        # were listed under "not understood", which they were not. Told apart by their category, never their words.
         also = [item for item in account.not_understood if understood_not_a_finding(item)]
         missed = [item for item in account.not_understood if not understood_not_a_finding(item)]
         console.print(
@@ -464,8 +476,10 @@ def print_trace(trace: Trace, *, explain: bool, text: str | None = None) -> None
                 highlight=False,
             )
         for item in also:
+            said = _ALSO_READ.get(item.category)
             console.print(
-                f"  also read, not a finding of the patient: {_input_place(item, text)}: {item.reason}",
+                f"  also read, not a finding of the patient{' — ' + said if said else ''}: "
+                f"{_input_place(item, text)}: {item.reason}",
                 markup=False,
                 highlight=False,
             )
@@ -934,9 +948,13 @@ def read_command(
       {"doc_id": ..., "findings": [{"id": "HP:...", "label": ..., "span": \\[start, end],
                                    "assertion": "present|absent|family_history|uncertain|historical",
                                    "kind": "finding|inheritance|onset", "from_value": false}],
-       "not_understood": [{"span": \\[start, end], "reason": ...}], "age": "P14Y", "sex": "male"}
+       "not_understood": [{"span": \\[start, end], "reason": ...,
+                           "category": "not_understood|of_a_relative|denied_of_a_relative"}],
+       "age": "P14Y", "sex": "male"}
 
     A mode of inheritance ("autosomal dominant") or an onset ("since infancy") is listed with its kind.
+    A "category" says what kind of entry each not-understood span is: words naming no HPO term, words said of
+    a relative, or a relative's finding denied ("no family history of ..."); read it, not the reason's words.
     A finding read from a stated value, not named in the words ("OFC 42 cm (-3 SD)" is Microcephaly,
     "walked at 3 years" Delayed ability to walk, "IQ 55" Mild intellectual disability, "ALP 850 (high)",
     "born at 30 weeks", an onset's "began at 6 months"), has "from_value": true.
@@ -966,7 +984,9 @@ def read_command(
             }
             for m in reading.mapped
         ]
-        missed = [{"span": list(n.span or ()), "reason": n.reason} for n in reading.not_understood]
+        missed = [
+            {"span": list(n.span or ()), "reason": n.reason, "category": n.category} for n in reading.not_understood
+        ]
         counts["findings"] += len(found)
         counts["not_understood"] += len(missed)
         account = {

@@ -50,6 +50,7 @@ from dxsearch.knowledge.term_lookup import (
 
 __all__ = [
     "DENIED_OF_A_RELATIVE",
+    "ENTRY_CATEGORIES",
     "NOT_A_FINDING",
     "NOT_A_FINDING_POSSIBLE",
     "NOT_A_FINDING_RULED_OUT",
@@ -59,8 +60,10 @@ __all__ = [
     "OBSOLETE_KEPT",
     "OBSOLETE_READ_BY_WORDS",
     "OBSOLETE_REPLACED",
+    "UNDERSTOOD_NOT_A_FINDING",
     "UNKNOWN_ID",
     "Assertion",
+    "EntryCategory",
     "InputAccount",
     "MappedItem",
     "NotUnderstood",
@@ -104,31 +107,47 @@ NOT_A_FINDING_POSSIBLE = (
     "a Condition names a possible diagnosis (unconfirmed), not a phenotype: kept out of the findings"
 )
 NOT_A_FINDING_RULED_OUT = "a Condition names a ruled-out diagnosis, not a phenotype: kept out of the findings"
-#: How the reasons of account entries start that were read, and understood, but are no finding of the patient:
-#: a diagnosis on record (confirmed, possible, ruled out), a repeat of a finding, the side of a contradiction not
-#: kept, an age read from an Observation or counted to a death. "Not understood" is the wrong heading for them.
-_UNDERSTOOD_NOT_A_FINDING = re.compile(
-    "|".join(
-        [
-            *(re.escape(reason) for reason in (NOT_A_FINDING, NOT_A_FINDING_POSSIBLE, NOT_A_FINDING_RULED_OUT)),
-            r"repeats the finding of ",
-            r"an age Observation: read as ",
-            r"says .* is absent: contradicts ",
-            r"Patient\.deceasedDateTime: the age is the age at death",
-            r"Patient\.birthDate gives only a (?:year|month) \([^)]*\): age counted",
-        ]
-    )
+#: What kind of entry of the account's ``not_understood`` an item is (:attr:`NotUnderstood.category`): consumers (the
+#: command line, the viewer) sort and flag entries by it, never by their reason's words, which may be reworded.
+EntryCategory = Literal[
+    "not_understood",
+    "of_a_relative",
+    "denied_of_a_relative",
+    "diagnosis",
+    "possible_diagnosis",
+    "ruled_out_diagnosis",
+    "repeat",
+    "contradicted",
+    "age_source",
+]
+#: What each category means, as the API's schema says it (and a test checks every category is said).
+ENTRY_CATEGORIES: dict[EntryCategory, str] = {
+    "not_understood": "not understood, or not used for the reason given: words naming no HPO term (maybe searched "
+    "by their words), an unknown HPO id, a bundle entry set aside (a resource type not read, a normal result, a "
+    "qualifier, an entry about another patient)",
+    "of_a_relative": "words said of a relative that name no HPO term: not a finding of the patient",
+    "denied_of_a_relative": "a finding said of a relative who does not have it: nobody's finding",
+    "diagnosis": "a Condition naming a diagnosis on record (not a phenotype): kept out of the findings",
+    "possible_diagnosis": "a Condition naming a possible (unconfirmed) diagnosis: kept out of the findings",
+    "ruled_out_diagnosis": "a Condition naming a ruled-out diagnosis: kept out of the findings",
+    "repeat": "a repeat of a finding already read: counted once",
+    "contradicted": "the absent side of a present/absent contradiction: present kept, this statement not read",
+    "age_source": "where the age came from, read and not a finding: an age Observation, an age counted to a death, "
+    "a partial birth date's age counted from its middle",
+}
+#: Categories of entries read, and understood, that are no finding of the patient: a diagnosis on record
+#: (confirmed, possible, ruled out), a repeat of a finding, the side of a contradiction not kept, an age read from
+#: an Observation or counted to a death. "Not understood" is the wrong heading for them.
+UNDERSTOOD_NOT_A_FINDING: frozenset[EntryCategory] = frozenset(
+    {"diagnosis", "possible_diagnosis", "ruled_out_diagnosis", "repeat", "contradicted", "age_source"}
 )
-
-
-_CONTAINED_PREFIX = re.compile(r"^contained\[\d+\]: ")
 
 
 def understood_not_a_finding(item: NotUnderstood) -> bool:
     """Whether an account entry listed beside what was not understood was in fact read, and is only no finding
-    of the patient (a diagnosis on record, a duplicate, a contradicted statement, where an age came from)."""
-    # "contained[0]: repeats the finding of ...": where in its entry comes first (a code review)
-    return _UNDERSTOOD_NOT_A_FINDING.match(_CONTAINED_PREFIX.sub("", item.reason, count=1)) is not None
+    of the patient (a diagnosis on record, a duplicate, a contradicted statement, where an age came from): its
+    :attr:`~NotUnderstood.category`, never its reason's words."""
+    return item.category in UNDERSTOOD_NOT_A_FINDING
 
 
 #: Why a LOINC-coded measurement maps to no HPO term: no LOINC-to-HPO table is available offline (loinc2hpo's
@@ -194,14 +213,28 @@ class MappedItem(BaseModel):
 
 
 class NotUnderstood(BaseModel):
-    """An input item (or part of one) the intake could not use, and why."""
+    """An input item (or part of one) the intake could not use, and why; ``category`` says what kind of entry it
+    is, for consumers to sort by (the reason is words for people, and may be reworded)."""
 
     model_config = ConfigDict(frozen=True)
 
-    path: str
-    span: Span | None = None
-    given: str | None = None
-    reason: str
+    path: str = Field(
+        description="Which input it came from: `text`, `findings[3]`, a bundle element (`entry[4].resource`, "
+        "`entry[4].resource.component[1]`, `entry[4].resource.contained[0]`) or `bundle.conditions[0]`."
+    )
+    span: Span | None = Field(default=None, description="[start, end] in the note (`text`) or in the label given.")
+    given: str | None = Field(
+        default=None, description="The label the caller gave, for list and bundle items only (never words of a note)."
+    )
+    reason: str = Field(description="Why it was not used, in words for people (not to be parsed: see `category`).")
+    category: EntryCategory = Field(
+        default="not_understood",
+        description="What kind of entry this is: "
+        + "; ".join(f"`{name}`: {meaning}" for name, meaning in ENTRY_CATEGORIES.items())
+        + ". Read, and no finding of the patient: "
+        + ", ".join(f"`{name}`" for name in ENTRY_CATEGORIES if name in UNDERSTOOD_NOT_A_FINDING)
+        + ".",
+    )
     words_searched: bool = Field(
         default=False,
         description="Kept in the case by its words alone: retrieval searches them, no HPO-based scoring reads them.",
@@ -380,7 +413,15 @@ def read_items(
                 span = (start + mention.start, start + mention.end)
                 if assertion == "family_history" and mention.excluded:
                     # "no family history of sudden death", "Mum has no muscle problems": nobody's finding
-                    missed.append(NotUnderstood(path=path, span=span, given=item.label, reason=DENIED_OF_A_RELATIVE))
+                    missed.append(
+                        NotUnderstood(
+                            path=path,
+                            span=span,
+                            given=item.label,
+                            reason=DENIED_OF_A_RELATIVE,
+                            category="denied_of_a_relative",
+                        )
+                    )
                     continue
                 if assertion in PATIENT_ASSERTIONS:
                     # One term in the words: the finding keeps the caller's words; several, or words beside it no
@@ -399,7 +440,11 @@ def read_items(
             if read.age is not None and not _has_content(words, read.spans):
                 continue  # an age (and sex) and nothing else: accounted for as demographics
             if speaks_of_a_relative(words):  # "father has Marfan syndrome": not the patient's, not searched for
-                missed.append(NotUnderstood(path=path, span=(start, end), given=item.label, reason=OF_A_RELATIVE))
+                missed.append(
+                    NotUnderstood(
+                        path=path, span=(start, end), given=item.label, reason=OF_A_RELATIVE, category="of_a_relative"
+                    )
+                )
                 continue
             findings.append(Finding(label=words, excluded=item.excluded))
             reason = NO_TERM if unknown_id is None else UNKNOWN_ID.format(term_id=unknown_id)
@@ -607,39 +652,31 @@ def read_text(
                 *(
                     # "Father has NF1": a relative's diagnosis names no finding of the patient, and "no HPO term
                     # matches" would send the clinician looking for a spelling fault that is not there.
-                    NotUnderstood(
-                        path="text",
-                        span=span,
-                        reason=OF_A_RELATIVE if said_of_a_relative(text, span, sections) else NO_TERM,
-                    )
+                    _unread(span, of_a_relative=said_of_a_relative(text, span, sections))
                     for span in segments(text)
                     if not any(start < span[1] and span[0] < end for start, end in used)
                     and not _said_of_the_last(text, span, used)
                 ),
                 # "no family history of Marfan syndrome or sudden cardiac death": a list member that names nothing,
                 # in a segment another member's mention covers, is listed too (it vanished before).
-                *(
-                    NotUnderstood(
-                        path="text",
-                        span=span,
-                        reason=OF_A_RELATIVE if _beside_a_relatives(text, span, mentions) else NO_TERM,
-                    )
-                    for span in members
-                ),
+                *(_unread(span, of_a_relative=_beside_a_relatives(text, span, mentions)) for span in members),
                 # "4yo with N/V and HA x3 days": words no HPO name and no cue uses, beside what was read in their
                 # segment, are listed too: only whole segments were, and these vanished from the account.
                 *(
-                    NotUnderstood(
-                        path="text",
-                        span=span,
-                        reason=OF_A_RELATIVE
-                        if said_of_a_relative(text, span, sections) or _beside_a_relatives(text, span, mentions)
-                        else NO_TERM,
+                    _unread(
+                        span,
+                        of_a_relative=said_of_a_relative(text, span, sections)
+                        or _beside_a_relatives(text, span, mentions),
                     )
                     for span in unread_words(text, [*used, *members])
                 ),
                 *(
-                    NotUnderstood(path="text", span=(m.start, m.end), reason=DENIED_OF_A_RELATIVE)
+                    NotUnderstood(
+                        path="text",
+                        span=(m.start, m.end),
+                        reason=DENIED_OF_A_RELATIVE,
+                        category="denied_of_a_relative",
+                    )
                     for m in denied_by_relative
                 ),
             ],
@@ -652,6 +689,14 @@ def read_text(
 
 #: What ends the statement an unread word shares with a relative's finding.
 _STATEMENT_END = re.compile(r"[.;!?\n]")
+
+
+def _unread(span: Span, *, of_a_relative: bool) -> NotUnderstood:
+    """The account entry of a note's words read into nothing: said of a relative (:data:`OF_A_RELATIVE`), else
+    naming no HPO term (:data:`NO_TERM`)."""
+    if of_a_relative:
+        return NotUnderstood(path="text", span=span, reason=OF_A_RELATIVE, category="of_a_relative")
+    return NotUnderstood(path="text", span=span, reason=NO_TERM)
 
 
 def _beside_a_relatives(text: str, span: Span, mentions: Sequence[ExtractedTerm]) -> bool:

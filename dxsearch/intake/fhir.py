@@ -48,6 +48,7 @@ from fhir_core.fhirabstractmodel import FHIRAbstractModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dxsearch.cases import Case, Finding, Sex, normalise_sex
+from dxsearch.intake.account import EntryCategory
 from dxsearch.intake.demographics import MAX_AGE_YEARS, check_age
 from dxsearch.lone_surrogates import lone_surrogate
 from dxsearch.pseudonym import Pseudonymiser
@@ -220,28 +221,34 @@ _NOT_READ = {
     "does not read family history from it (only Patient, Observation, Condition)",
 }
 ISO_DURATION = re.compile(r"^P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T[0-9HMS.]*)?$")
-#: Where in its entry a reason of ``ignored`` is about, as this reader writes it: "contained[0]: ..." first (see
-#: ``_say_contained``), "... (component[1])" last.
-_CONTAINED_SAID = re.compile(r"^(contained\[\d+\]): ")
-_COMPONENT_SAID = re.compile(r" \((component\[\d+\])\)$")
 
 
-def ignored_path(entry_index: int, reason: str) -> str:
-    """The element path of an ``ignored`` reason: ``entry[12].resource.component[1]`` when it is about a component
-    ("Diastolic blood pressure: a normal result, no finding (component[1])"), ``...contained[0]`` about a contained
-    resource, else the entry's resource.
+class IgnoredItem(BaseModel):
+    """A resource of a bundle, or a part of one, read into no finding or condition: where, why, and what kind of
+    account entry it makes (:attr:`dxsearch.intake.account.NotUnderstood.category`).
 
-    Why: the account named the panel ("Blood pressure panel: not used") for its normal diastolic part while its
-    systolic part was read; the viewer labels an item by its path.
+    The path is built where the reason is written, never parsed back out of it: the account named the panel
+    ("Blood pressure panel: not used") for its normal diastolic part while its systolic part was read, and the
+    viewer labels an item by its path.
     """
-    path = f"entry[{entry_index}].resource"
-    contained = _CONTAINED_SAID.match(reason)
-    if contained is not None:
-        path += f".{contained.group(1)}"
-    component = _COMPONENT_SAID.search(reason)
-    if component is not None:
-        path += f".{component.group(1)}"
-    return path
+
+    model_config = ConfigDict(frozen=True)
+
+    entry_index: int = Field(description="Its Bundle entry index (a contained resource's is its container's).")
+    path: str = Field(
+        description="The element it is about: ``entry[12].resource``, ``entry[12].resource.component[1]``, "
+        "``entry[12].resource.contained[0]``."
+    )
+    reason: str
+    category: EntryCategory = "not_understood"
+
+
+def _aside(
+    entry_index: int, reason: str, path: str | None = None, category: EntryCategory = "not_understood"
+) -> IgnoredItem:
+    """An :class:`IgnoredItem` of entry ``entry_index``; ``path`` the element it is about, by default its resource."""
+    where = path if path is not None else f"entry[{entry_index}].resource"
+    return IgnoredItem(entry_index=entry_index, path=where, reason=reason, category=category)
 
 
 _HPO_CODE = re.compile(r"^(?:HP[:_])?(\d{7})$", re.IGNORECASE)  # "hp:0001166" too, in an HPO system
@@ -347,8 +354,8 @@ class ParsedPatient(BaseModel):
         "interpretation says which way the value is off, else None.",
     )
     conditions: tuple[ParsedCondition, ...] = ()
-    ignored: tuple[tuple[int, str], ...] = Field(
-        default=(), description="(entry index, why) of this patient's resources that became no finding or condition."
+    ignored_items: tuple[IgnoredItem, ...] = Field(
+        default=(), description="This patient's resources (or parts of them) that became no finding or condition."
     )
     publication: str | None = Field(default=None, description="PMID:n when meta.source is a PubMed URL.")
     fhir_version: FhirVersion
@@ -356,6 +363,11 @@ class ParsedPatient(BaseModel):
     def to_case(self, case_id: str) -> Case:
         """The ``Case`` a diagnostic system may see (no diagnosis); ``case_id`` should be a pseudonym."""
         return Case(case_id=case_id, sex=self.sex, age=self.age, findings=self.findings)
+
+    @property
+    def ignored(self) -> tuple[tuple[int, str], ...]:
+        """(entry index, why) of each of :attr:`ignored_items`."""
+        return tuple((item.entry_index, item.reason) for item in self.ignored_items)
 
     def pseudonym(self, pseudonymiser: Pseudonymiser, namespace: str) -> str:
         """Pseudonym of the preferred identifier (system + value), else of bundle + resource id, else of content.
@@ -379,9 +391,14 @@ class ParsedBundle(BaseModel):
     fhir_version: FhirVersion
     bundle_type: str
     patients: tuple[ParsedPatient, ...]
-    ignored: tuple[tuple[int, str], ...] = Field(
-        default=(), description="(entry index, why) of entries about no patient, or of types not read."
+    ignored_items: tuple[IgnoredItem, ...] = Field(
+        default=(), description="Entries about no patient, of types not read, or contained resources not read."
     )
+
+    @property
+    def ignored(self) -> tuple[tuple[int, str], ...]:
+        """(entry index, why) of each of :attr:`ignored_items`."""
+        return tuple((item.entry_index, item.reason) for item in self.ignored_items)
 
 
 def fhir_model_class(version: FhirVersion) -> Callable[[str], type[FHIRAbstractModel]]:
@@ -694,7 +711,7 @@ def _extract(
             references.setdefault(f"Patient/{resource['id']}", index)
 
     owned: dict[int, list[tuple[int, dict[str, Any], str]]] = {index: [] for index in patients}
-    ignored: list[tuple[int, str]] = []
+    ignored: list[IgnoredItem] = []
     for index, entry in enumerate(entries):
         resource = entry.get("resource") or {}
         kind = resource.get("resourceType")
@@ -705,30 +722,33 @@ def _extract(
                 inner.get("resourceType") in {"Observation", "Condition"} for inner in resource.get("contained") or []
             ):
                 why += "; the Observations and Conditions it contains are read, each on its own (contained[n])"
-            ignored.append((index, _NOT_READ.get(str(kind), why)))
+            ignored.append(_aside(index, _NOT_READ.get(str(kind), why)))
             if kind is not None and resource.get("subject") is not None:
                 owner = _owner(resource, index, references, patients, strict=False)
         elif kind != "Patient":
             owner = _owner(resource, index, references, patients)
             about_another = _focus_elsewhere(resource, owner, references)
             if owner is None:
-                ignored.append((index, f"{kind} about no patient of this bundle: not read"))
+                ignored.append(_aside(index, f"{kind} about no patient of this bundle: not read"))
             elif about_another is not None:
-                ignored.append((index, about_another))
+                ignored.append(_aside(index, about_another))
             else:
                 owned[owner].append((index, resource, ""))
         withdrawn = _withdrawn(resource) or (
             _focus_elsewhere(resource, owner, references) if kind == "Observation" else None
         )
         for number, inner in enumerate(resource.get("contained") or []):
+            where = f"entry[{index}].resource.contained[{number}]"
             if withdrawn is not None:  # what a withdrawn or another's resource holds is no finding of the patient
-                ignored.append((index, f"contained[{number}]: not read, since its container is {withdrawn}"))
+                ignored.append(
+                    _aside(index, f"contained[{number}]: not read, since its container is {withdrawn}", where)
+                )
                 continue
             read, why_not = _contained(inner, owner, index, references, patients)
             if read is not None:
                 owned[read].append((index, inner, f".contained[{number}]"))
             else:
-                ignored.append((index, f"contained[{number}]: {why_not}"))
+                ignored.append(_aside(index, f"contained[{number}]: {why_not}", where))
 
     timestamp = getattr(bundle, "timestamp", None)
     bundle_date = timestamp.date() if isinstance(timestamp, datetime) else None
@@ -748,7 +768,7 @@ def _extract(
         fhir_version=version,
         bundle_type=str(getattr(bundle, "type", "")),
         patients=parsed,
-        ignored=tuple(ignored),
+        ignored_items=tuple(ignored),
     )
 
 
@@ -877,7 +897,7 @@ def _patient(
     finding_entries: list[int] = []
     finding_directions: list[tuple[str, str] | None] = []
     conditions: list[ParsedCondition] = []
-    ignored: list[tuple[int, str]] = []
+    ignored: list[IgnoredItem] = []
     latest: date | None = None
     finding_paths: list[str] = []
     first_entry: dict[Finding, str] = {}  # finding -> element it was first read from: linear de-duplication
@@ -896,18 +916,20 @@ def _patient(
                 for condition in read
             )
             if why_not is not None:
-                ignored.append((entry_index, why_not))
+                ignored.append(_aside(entry_index, why_not, base))
             continue
         status = item.get("status")
         if status in _SKIPPED_STATUSES:
-            ignored.append((entry_index, f"Observation with status {status}{_SKIPPED_STATUSES[status]}: not read"))
+            why = f"Observation with status {status}{_SKIPPED_STATUSES[status]}: not read"
+            ignored.append(_aside(entry_index, why, base))
             continue
         observed_age = _age_from_observation(item, entry_index)
         if observed_age is not None:
             age = age or observed_age
-            ignored.append((entry_index, "an age Observation: read as the patient's age, not a finding"))
+            why = "an age Observation: read as the patient's age, not a finding"
+            ignored.append(_aside(entry_index, why, base, "age_source"))
             continue
-        for suffix, part in _parts(item, entry_index, ignored):
+        for suffix, part in _parts(item, entry_index, base, ignored):
             where = f"{base}{suffix}"
             finding, why_not, uncertain = _finding(part, vocabulary)
             if finding is not None and uncertain and finding.hpo_id is not None and not suffix:
@@ -925,11 +947,12 @@ def _patient(
                 conditions.append(possible)
             elif finding is not None and uncertain:
                 why = "an indeterminate result, neither present nor absent: not read"
-                ignored.append((entry_index, f"{why}{' (' + suffix[1:] + ')' if suffix else ''}"))
+                ignored.append(_aside(entry_index, f"{why}{' (' + suffix[1:] + ')' if suffix else ''}", where))
             elif finding is None:
-                ignored.append((entry_index, f"{why_not}{' (' + suffix[1:] + ')' if suffix else ''}"))
+                ignored.append(_aside(entry_index, f"{why_not}{' (' + suffix[1:] + ')' if suffix else ''}", where))
             elif finding in first_entry:  # repeated observations: one finding
-                ignored.append((entry_index, f"repeats the finding of {first_entry[finding]}: counted once"))
+                why = f"repeats the finding of {first_entry[finding]}: counted once"
+                ignored.append(_aside(entry_index, why, where, "repeat"))
             else:
                 first_entry[finding] = where if suffix or inner else f"entry[{entry_index}]"
                 findings.append(finding)
@@ -955,15 +978,16 @@ def _patient(
         birth_date = str(resource["birthDate"])
         if died is None and resource.get("deceasedBoolean") is True:
             age = None
-            ignored.append((index, _DIED_WHEN_UNKNOWN))
+            ignored.append(_aside(index, _DIED_WHEN_UNKNOWN))
         else:
             age, why = _age_from_birth_date(birth_date, counted_from)
             if age is None:
-                ignored.append((index, why or _no_age_from_birth_date(counted_from)))
-            elif why:
-                ignored.append((index, why))  # said at the precision its birth date allows
+                ignored.append(_aside(index, why or _no_age_from_birth_date(counted_from)))
+            elif why:  # said at the precision its birth date allows
+                ignored.append(_aside(index, why, category="age_source"))
             if age is not None and died is not None:
-                ignored.append((index, f"Patient.deceasedDateTime: the age is the age at death ({age}), not today's"))
+                why = f"Patient.deceasedDateTime: the age is the age at death ({age}), not today's"
+                ignored.append(_aside(index, why, category="age_source"))
     # Entries only (contained resources are inside them): the hash, and so a pseudonym, is what it always was.
     entries = [item for _, item, inner in owned if not inner]
     canonical = json.dumps([resource, *entries], sort_keys=True, ensure_ascii=False)
@@ -982,23 +1006,24 @@ def _patient(
         finding_paths=tuple(finding_paths),
         finding_directions=tuple(finding_directions),
         conditions=tuple(conditions),
-        ignored=tuple(ignored),
+        ignored_items=tuple(ignored),
         publication=f"PMID:{source_match.group(1)}" if source_match else None,
         fhir_version=version,
     )
 
 
-def _say_contained(ignored: list[tuple[int, str]], mark: int, inner: str) -> None:
+def _say_contained(ignored: list[IgnoredItem], mark: int, inner: str) -> None:
     """Prefix the reasons a contained resource (``inner`` ".contained[n]") added to ``ignored`` from ``mark`` on
-    with where it is in its entry ("contained[0]: ..."): the entry index alone would name its container."""
+    with where it is in its entry ("contained[0]: ..."): a reader of the reason alone would take the entry index
+    for its container's. (Their paths say where already.)"""
     if inner:
-        ignored[mark:] = [(at, f"{inner[1:]}: {why}") for at, why in ignored[mark:]]
+        ignored[mark:] = [item.model_copy(update={"reason": f"{inner[1:]}: {item.reason}"}) for item in ignored[mark:]]
 
 
 def _settle_contradictions(
     findings: Sequence[Finding], finding_paths: Sequence[str], conditions: Sequence[ParsedCondition]
-) -> tuple[set[int], set[int], list[tuple[int, str]]]:
-    """(findings to drop, conditions to drop, (entry index, why) of each) where the record says one finding both
+) -> tuple[set[int], set[int], list[IgnoredItem]]:
+    """(findings to drop, conditions to drop, where and why of each) where the record says one finding both
     present and absent: an Observation or a refuted Condition says absent what another Observation or Condition says
     present (or had: resolved, inactive).
 
@@ -1035,16 +1060,19 @@ def _settle_contradictions(
 
     dropped_findings: set[int] = set()
     dropped_conditions: set[int] = set()
-    notes: list[tuple[int, str]] = []
+    notes: list[IgnoredItem] = []
     for k, finding in enumerate(findings):
         if finding.hpo_id in present and finding.excluded:
             dropped_findings.add(k)
-            entry = re.match(r"entry\[(\d+)\]", finding_paths[k]) if k < len(finding_paths) else None
-            notes.append((int(entry.group(1)) if entry else -1, why(finding.label, finding.hpo_id)))
+            element = finding_paths[k] if k < len(finding_paths) else None
+            entry = re.match(r"entry\[(\d+)\]", element) if element is not None else None
+            at = int(entry.group(1)) if entry else -1
+            notes.append(_aside(at, why(finding.label, finding.hpo_id), element, "contradicted"))
     for k, condition in enumerate(conditions):
         if condition.hpo_id in present and condition.refuted and condition.entry_index is not None:
             dropped_conditions.add(k)
-            notes.append((condition.entry_index, why(condition.label, condition.hpo_id)))
+            reason = why(condition.label, condition.hpo_id)
+            notes.append(_aside(condition.entry_index, reason, condition.path, "contradicted"))
     return dropped_findings, dropped_conditions, notes
 
 
@@ -1361,7 +1389,7 @@ def _finding(observation: dict[str, Any], vocabulary: _Vocabulary) -> tuple[Find
 
 
 def _parts(
-    observation: dict[str, Any], entry_index: int, ignored: list[tuple[int, str]]
+    observation: dict[str, Any], entry_index: int, base: str, ignored: list[IgnoredItem]
 ) -> list[tuple[str, dict[str, Any]]]:
     """(path suffix, element) of what an Observation says: itself and its components.
 
@@ -1377,7 +1405,7 @@ def _parts(
     for number, component in enumerate(components):
         suffix = f".component[{number}]"
         if finding_itself is not None and _hpo_coding(component.get("code")) is None and _direction(component) is None:
-            ignored.append((entry_index, f"a qualifier of the finding, not read ({suffix[1:]})"))
+            ignored.append(_aside(entry_index, f"a qualifier of the finding, not read ({suffix[1:]})", base + suffix))
             continue
         parts.append((suffix, component))
     return parts

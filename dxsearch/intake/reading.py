@@ -27,6 +27,7 @@ from dxsearch.intake.account import (
     NOT_A_FINDING_POSSIBLE,
     NOT_A_FINDING_RULED_OUT,
     OF_A_RELATIVE,
+    EntryCategory,
     InputAccount,
     ItemIn,
     MappedItem,
@@ -46,7 +47,6 @@ from dxsearch.intake.fhir import (
     BundleTooLargeError,
     ParsedPatient,
     entry_cap_error,
-    ignored_path,
     parse_bundle,
 )
 from dxsearch.intake.second_reader import get_second_reader
@@ -416,8 +416,8 @@ def case_from_bundle(
             raise IntakeError(f"{exc} (at {path})", path=path, reason=str(exc)) from None
     reading, history = _read_patient(patient)
     ignored = tuple(
-        NotUnderstood(path=ignored_path(index, reason), reason=reason)
-        for index, reason in sorted([*parsed.ignored, *patient.ignored])
+        NotUnderstood(path=item.path, reason=item.reason, category=item.category)
+        for item in sorted([*parsed.ignored_items, *patient.ignored_items], key=lambda i: (i.entry_index, i.reason))
     )
     case = patient.to_case(patient.pseudonym(pseudonymiser, PATIENT_NAMESPACE)).model_copy(
         update={
@@ -472,14 +472,15 @@ def _read_patient(patient: ParsedPatient) -> tuple[Reading, tuple[NotUnderstood,
         # OMIM-coded "Hypertrophic cardiomyopathy" a finding for the API and a diagnosis for the index.
         term_id = given_term_id(condition.hpo_id, knowledge)[0] if condition.hpo_id else None
         if term_id is None:
-            reason = (
-                NOT_A_FINDING_RULED_OUT
+            diagnosis: tuple[str, EntryCategory] = (
+                (NOT_A_FINDING_RULED_OUT, "ruled_out_diagnosis")
                 if condition.refuted
-                else NOT_A_FINDING_POSSIBLE
+                else (NOT_A_FINDING_POSSIBLE, "possible_diagnosis")
                 if condition.unconfirmed
-                else NOT_A_FINDING
+                else (NOT_A_FINDING, "diagnosis")
             )
-            history.append(NotUnderstood(path=path, given=condition.label, reason=reason))
+            reason, category = diagnosis
+            history.append(NotUnderstood(path=path, given=condition.label, reason=reason, category=category))
             continue
         # Refuted: absent. Unconfirmed (provisional, a differential): a possibility, kept in the account only.
         # Resolved or inactive: the patient's history, a finding all the same.

@@ -534,6 +534,7 @@ def test_the_account_of_the_input_is_returned_and_recorded(client: TestClient, s
             "span": [0, 12],
             "given": None,  # by position only, as a note's words: free text in a list may be PHI
             "reason": "no HPO term matches these words",
+            "category": "not_understood",  # what kind of entry: consumers sort by it, not by the reason's words
             "words_searched": True,  # kept in the case by its words: retrieval searches them
         }
     ]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 from fastapi.testclient import TestClient
 
+from dxsearch.intake.account import ENTRY_CATEGORIES, EntryCategory
 from tests.api.helpers import auth
+from tests.support import fhir_bundle, fhir_condition, fhir_hpo_observation
 
 
 def test_the_response_carries_the_traces_next_steps(client: TestClient) -> None:
@@ -54,3 +58,30 @@ def test_the_request_schema_accepts_its_own_examples_and_what_the_server_accepts
             ).status_code
             == 422
         )
+
+
+def test_the_accounts_entries_say_what_kind_they_are_in_the_response_and_its_schema(client: TestClient) -> None:
+    """A consumer told a diagnosis on record or a repeat from what was not understood by the reason's words; the
+    account's entries carry a documented ``category`` now (added: the response is what it was, with one more field).
+    """
+    schema = client.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+    account = components["DiagnoseResponse"]["properties"]["account"]
+    assert {"$ref": "#/components/schemas/InputAccount"} in account["anyOf"]
+    assert "category" in account["description"]
+    category = components["NotUnderstood"]["properties"]["category"]
+    assert category["enum"] == list(get_args(EntryCategory)) and category["default"] == "not_understood"
+    assert all(f"`{name}`: {meaning}" in category["description"] for name, meaning in ENTRY_CATEGORIES.items())
+    assert "category" not in components["NotUnderstood"].get("required", [])  # older records lack it
+
+    arachnodactyly = fhir_hpo_observation("HP:0001166", valueBoolean=True)
+    marfan = fhir_condition("154700", system="https://omim.org", text="Marfan syndrome", verification="provisional")
+    bundle = fhir_bundle(arachnodactyly, marfan, fhir_hpo_observation("HP:0001166", valueBoolean=True))
+    response = client.post("/v1/diagnose", json={"bundle": bundle}, headers=auth("clinician"))
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert data["account"] == data["trace"]["input_account"]
+    assert [(n["path"], n["category"]) for n in data["account"]["not_understood"]] == [
+        ("entry[2].resource", "possible_diagnosis"),
+        ("entry[3].resource", "repeat"),
+    ]

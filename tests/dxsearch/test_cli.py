@@ -373,6 +373,7 @@ def test_read_notes_writes_one_account_per_note(tmp_path: Path) -> None:
     assert texts[0][span[0] : span[1]] == "dislocated lenses"
     (missed,) = first["not_understood"]
     assert texts[0][missed["span"][0] : missed["span"][1]] == "Seen on Tuesday"
+    assert missed["category"] == "not_understood"  # what kind of entry: a field, not the reason's words
     assert [(f["id"], f["assertion"]) for f in second["findings"]] == [
         ("HP:0002650", "family_history"),
         ("HP:0001250", "absent"),
@@ -808,3 +809,84 @@ def test_diagnose_counts_terms_and_the_input_items_they_were_read_from(small_ind
     result = runner.invoke(app, ["diagnose", "--case", str(case), "--index", str(small_index)])
     assert result.exit_code == 0, result.output
     assert "input: 7 HPO term(s) read from 6 input item(s), 0 part(s) not understood" in result.stdout
+
+
+@pytest.mark.parametrize("where", [[], ["--json", "-"]])
+def test_read_says_what_kind_each_entry_not_understood_is(tmp_path: Path, where: list[str]) -> None:
+    note = "Arachnodactyly. Father has NF1. No family history of sudden cardiac death. Seen on Tuesday."
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text(json.dumps({"doc_id": "n0", "text": note}) + "\n")
+    result = runner.invoke(app, ["read", "--notes", str(notes), *where])
+    assert result.exit_code == 0, result.stderr
+    missed = json.loads(result.stdout)["not_understood"]
+    assert [(note[n["span"][0] : n["span"][1]], n["category"]) for n in missed] == [
+        ("Father has NF1", "of_a_relative"),
+        ("sudden cardiac death", "denied_of_a_relative"),
+        ("Seen on Tuesday", "not_understood"),
+    ]
+
+
+def _trace_with_account(*entries: Any) -> Any:
+    from dxsearch.agent import Trace
+    from dxsearch.intake.account import InputAccount
+
+    return Trace.model_validate(
+        {
+            "trace_id": "t",
+            "created_at": "2026-01-01T00:00:00Z",
+            "case": {"pseudonym": "p", "sex": "unknown", "age": None, "findings": [{"label": "Arachnodactyly"}]},
+            "policy": {"name": "evidence", "version": "1"},
+            "index_version": None,
+            "turns": [],
+            "retrievals": [],
+            "diagnoses": [],
+            "outcome": "no_diagnosis",
+            "stop_reason": "insufficient_evidence",
+            "retrievals_used": 0,
+            "total_ms": 1.0,
+            "input_account": InputAccount(source="bundle", not_understood=entries),
+        }
+    )
+
+
+def test_diagnose_puts_an_entry_under_the_heading_its_category_says_whatever_its_reason_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The split between "not understood" and "also read, not a finding" matched reason texts: a reworded reason
+    moved an entry to the wrong heading. It follows the entry's category now."""
+    import io
+
+    from rich.console import Console
+
+    from dxsearch import cli
+    from dxsearch.intake.account import NOT_A_FINDING, NotUnderstood
+
+    out = io.StringIO()
+    monkeypatch.setattr(cli, "console", Console(file=out, width=400, soft_wrap=True))
+    trace = _trace_with_account(
+        NotUnderstood(path="entry[3].resource", reason="seen again, kept once", category="repeat"),
+        NotUnderstood(path="entry[4].resource", given="Marfan", reason="on file", category="diagnosis"),
+        # words that read like a diagnosis's reason, in a category that is not one: not understood
+        NotUnderstood(path="entry[5].resource", given="Zorblax", reason=NOT_A_FINDING),
+    )
+    cli.print_trace(trace, explain=False)
+    lines = out.getvalue().splitlines()
+    assert "input: 0 HPO term(s) read from 3 input item(s), 1 part(s) not understood, 2 read" in lines[1]
+    assert "  also read, not a finding of the patient — counted once: entry[3].resource: seen again, kept once" in lines
+    assert "  also read, not a finding of the patient — diagnosis on record: 'Marfan': on file" in lines
+    assert f"  not understood — not used: 'Zorblax': {NOT_A_FINDING}" in lines
+
+
+def test_every_category_read_and_no_finding_has_its_words_in_the_cli_and_the_viewer() -> None:
+    """``diagnose`` and the viewer's chips name each kind alike (the viewer's flag ends with ': ')."""
+    import re
+
+    from dxsearch.cli import _ALSO_READ
+    from dxsearch.intake.account import UNDERSTOOD_NOT_A_FINDING
+
+    assert set(_ALSO_READ) == set(UNDERSTOOD_NOT_A_FINDING)
+    render = (Path(__file__).resolve().parents[2] / "api" / "viewer" / "static" / "render.js").read_text()
+    block = render.split("export const CATEGORY_READINGS = {", 1)[1].split("};", 1)[0]
+    viewer = {name: flag.removesuffix(": ") for name, flag in re.findall(r'(\w+): \["([^"]+)"', block)}
+    # The viewer lists where the age came from under "not used" (no chip of its own); the others are named alike.
+    assert {k: v for k, v in _ALSO_READ.items() if k != "age_source"} == viewer

@@ -284,43 +284,65 @@ const READ_AS = {
 export const NO_TERM = "no HPO term matches these words";
 
 /**
- * A bundle Condition that names a diagnosis, not a phenotype, is kept out of the findings with one of these reasons
- * (dxsearch/intake/account.py: NOT_A_FINDING_RULED_OUT, NOT_A_FINDING_POSSIBLE, NOT_A_FINDING): it was understood,
- * so it is shown as what the record says it is (a refuted aortic dissection, a provisional Marfan syndrome), never
- * as "not understood". [start of the account's reason, flag, class]; the first that matches wins.
+ * What kind of entry an account item is: its `category` (dxsearch/intake/account.py EntryCategory), which the
+ * viewer sorts and flags by, never by the reason's words (a reworded reason moved an item to the wrong heading).
+ * A decision audited before entries carried a category has none; reopened, its kind is read from its reason as
+ * the intake wrote it then (LEGACY_CATEGORIES), so an old trace shows as it did.
  */
-export const DIAGNOSIS_READINGS = [
-  ["a Condition names a ruled-out diagnosis", "ruled out: ", "ruled-out"],
-  ["a Condition names a possible diagnosis", "possible diagnosis: ", "possible-diagnosis"],
-  ["a Condition names a diagnosis", "diagnosis on record: ", "diagnosis-on-record"],
+export function entryCategory(item) {
+  if (item && typeof item.category === "string") return item.category;
+  const reason = String((item && item.reason) ?? "").replace(/^contained\[\d+\]: /, "");
+  const found = LEGACY_CATEGORIES.find(([pattern]) => pattern.test(reason));
+  return found ? found[1] : "not_understood";
+}
+
+/**
+ * For stored traces without categories only: [pattern of the reason as the intake then wrote it, category]; the
+ * first that matches wins. Frozen: a new kind of entry is a new category of the account, never a pattern here.
+ */
+export const LEGACY_CATEGORIES = [
+  [/^a Condition names a ruled-out diagnosis/, "ruled_out_diagnosis"],
+  [/^a Condition names a possible diagnosis/, "possible_diagnosis"],
+  [/^a Condition names a diagnosis/, "diagnosis"],
+  [/^repeats the finding of /, "repeat"],
+  [/^says .* is absent: contradicts /, "contradicted"],
+  [/^said of a relative, who does not have it/, "denied_of_a_relative"],
+  [/^said of a relative/, "of_a_relative"],
 ];
 
 /**
- * Other statements read and kept out of the findings (dxsearch/intake/account.py understood_not_a_finding): a repeat
- * of a finding and the side of a contradiction not kept were shown as "not used", as if not understood (user test
- * 3). [pattern of the reason, flag, class]; a contained resource's reason starts with "contained[n]: ".
+ * Entries read and kept out of the findings, by category -> [flag, class]. A bundle Condition that names a
+ * diagnosis, not a phenotype (ruled out, possible, on record), was understood, so it is shown as what the record
+ * says it is (a refuted aortic dissection, a provisional Marfan syndrome), never as "not understood"; a repeat of a
+ * finding and the side of a contradiction not kept were shown as "not used", as if not understood (user test 3).
+ * The command line names them alike (dxsearch/cli.py _ALSO_READ).
  */
-export const OTHER_READINGS = [
-  [/^repeats the finding of /, "counted once: ", "repeat"],
-  [/^says .* is absent: contradicts /, "contradicted, present kept: ", "contradicted"],
-];
+export const CATEGORY_READINGS = {
+  ruled_out_diagnosis: ["ruled out: ", "ruled-out"],
+  possible_diagnosis: ["possible diagnosis: ", "possible-diagnosis"],
+  diagnosis: ["diagnosis on record: ", "diagnosis-on-record"],
+  repeat: ["counted once: ", "repeat"],
+  contradicted: ["contradicted, present kept: ", "contradicted"],
+};
 
-/** {flag, cls} when the account's item is a Condition naming a diagnosis (DIAGNOSIS_READINGS) or another statement
- * read and kept out of the findings (OTHER_READINGS), else null. */
+/** {flag, cls} when the account's item is a Condition naming a diagnosis or another statement read and kept out of
+ * the findings (CATEGORY_READINGS, by its category), else null. */
 export function diagnosisReading(item) {
-  const reason = String((item && item.reason) ?? "").replace(/^contained\[\d+\]: /, "");
-  const found = DIAGNOSIS_READINGS.find(([start]) => reason.startsWith(start));
-  if (found) return { flag: found[1], cls: found[2] };
-  const other = OTHER_READINGS.find(([pattern]) => pattern.test(reason));
-  return other ? { flag: other[1], cls: other[2] } : null;
+  const category = entryCategory(item);
+  if (!Object.hasOwn(CATEGORY_READINGS, category)) return null;
+  const [flag, cls] = CATEGORY_READINGS[category];
+  return { flag, cls };
 }
+
+/** Entries said of a relative: the chip's flag says all of it. */
+const OF_A_RELATIVE = new Set(["of_a_relative", "denied_of_a_relative"]);
 
 /** Why an item was kept out, as a muted second line of its chip (visible, not only a hover title: screenshots and
  * touch screens show no title). Left out where the chip's flag already says all of it: words naming no term ("not
  * understood"), words said of a relative. */
 export function reasonLine(item) {
   const reason = String((item && item.reason) ?? "").trim();
-  if (!reason || reason === NO_TERM || reason.startsWith("said of a relative")) return null;
+  if (!reason || reason === NO_TERM || OF_A_RELATIVE.has(entryCategory(item))) return null;
   return h("span", { class: "chip-reason" }, reason);
 }
 
@@ -402,16 +424,16 @@ function inputPlace(item, noteText = null, sentFindings = null) {
 }
 
 /** What a chip of the not-understood list says first: a relative's words are understood, only not the patient's
- * (the intake's reason says which); words were not understood, and maybe searched by their words; a whole entry of
+ * (the entry's category says which); words were not understood, and maybe searched by their words; a whole entry of
  * a bundle the reader set aside (no words of it kept: a normal lab result, a MedicationStatement, an Encounter) was
  * not used, for the reason the chip's second line gives. */
 export function notUnderstoodFlag(item) {
-  const reason = String(item.reason ?? "");
-  if (reason.startsWith("said of a relative, who does not have it"))
-    return "said of the family, who do not have it — not used: ";
-  if (reason.startsWith("said of a relative")) return "a relative's, not the patient's — not used: ";
+  const category = entryCategory(item);
+  if (category === "denied_of_a_relative") return "said of the family, who do not have it — not used: ";
+  if (category === "of_a_relative") return "a relative's, not the patient's — not used: ";
   if (item.words_searched) return "not understood — searched by its words only: ";
-  if (reason.endsWith(NO_TERM)) return "not understood — not used: "; // an unknown HPO id's reason ends so too
+  // Words naming no term (an unknown HPO id's reason ends so too), given or kept by position only: not understood.
+  if (String(item.reason ?? "").endsWith(NO_TERM)) return "not understood — not used: ";
   if (typeof item.given !== "string" && !Array.isArray(item.span)) return "not used: ";
   return "not understood — not used: ";
 }

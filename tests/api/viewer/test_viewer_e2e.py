@@ -259,16 +259,20 @@ def test_clinician_and_auditor_views_in_chromium(live_server: LiveServer, browse
     expect(page.locator(".findings .chip.historical")).to_contain_text("past: febrile seizures")
     expect(page.locator(".findings .chip", has_text="HTN")).to_contain_text("HTN → Hypertension")
     expect(page.locator(".chip.not-understood").first).to_contain_text("“Seen on Tuesday”")
-    # A second user test: a denied family history showed as "not understood", its reason only in a tooltip.
+    # A second user test: a denied family history showed as "not understood", its reason only in a tooltip. By
+    # category; by the reason only for a decision stored before entries had one (the last three).
     flags = page.evaluate(
         """async () => { const { notUnderstoodFlag } = await import("./render.js");
              return [
+               { reason: "reworded", category: "denied_of_a_relative" },
+               { reason: "reworded", category: "of_a_relative" },
+               { reason: "no HPO term matches these words", category: "not_understood", words_searched: true },
                { reason: "said of a relative, who does not have it: not a finding of the patient, nor of the family" },
                { reason: "said of a relative, and names no HPO term: not a finding of the patient" },
                { reason: "no HPO term matches these words", words_searched: true },
              ].map(notUnderstoodFlag); }"""
     )
-    assert flags == [
+    assert flags == 2 * [
         "said of the family, who do not have it — not used: ",
         "a relative's, not the patient's — not used: ",
         "not understood — searched by its words only: ",

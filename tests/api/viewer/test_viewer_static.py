@@ -7,6 +7,7 @@ import inspect
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.viewer import CONTENT_SECURITY_POLICY, STATIC_DIR
 from dxsearch.cli import _explanation_lines
+from dxsearch.intake.account import EntryCategory
 from dxsearch.settings import Settings
 
 STATIC_FILES = sorted(p for p in STATIC_DIR.iterdir() if p.is_file())
@@ -153,3 +155,19 @@ def test_the_viewer_words_sex_inheritance_onset_and_age_as_the_cli_does() -> Non
     ):
         assert phrase.strip('"') in cli, phrase
         assert phrase in render or phrase.replace('"', "`") in render, phrase
+
+
+def test_the_viewer_sorts_account_entries_by_categories_the_account_has() -> None:
+    """The viewer reads each entry's ``category`` (dxsearch/intake/account.py EntryCategory), not its reason's words:
+    a category it names that the account does not have (a typo, one renamed) would sort nothing, silently."""
+    render = (STATIC_DIR / "render.js").read_text(encoding="utf-8")
+    start = render.index("export function entryCategory(")
+    code = render[start : render.index("function renderNotUnderstood(", start)]
+    readings = code.split("export const CATEGORY_READINGS = {", 1)[1].split("};", 1)[0]
+    named = set(re.findall(r"^\s*(\w+): \[", readings, re.MULTILINE))
+    named |= set(re.findall(r'(?<![.\w])category === "(\w+)"', code))
+    named |= set(re.findall(r'\[/[^\n]*/, "(\w+)"\]', code))  # LEGACY_CATEGORIES' targets
+    named |= {word for group in re.findall(r"new Set\(\[([^\]]*)\]\)", code) for word in re.findall(r'"(\w+)"', group)}
+    assert {"repeat", "contradicted", "diagnosis", "of_a_relative", "denied_of_a_relative"} <= named
+    assert named <= set(get_args(EntryCategory))
+    assert '"not_understood"' in code  # an entry without a category nor a known reason: not understood

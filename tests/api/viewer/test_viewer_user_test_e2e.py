@@ -123,6 +123,12 @@ DIAGNOSES = {
     NOT_A_FINDING_POSSIBLE: ("possible-diagnosis", "possible diagnosis: "),
     NOT_A_FINDING: ("diagnosis-on-record", "diagnosis on record: "),
 }
+#: ... and the category the account gives each.
+CATEGORIES = {
+    NOT_A_FINDING_RULED_OUT: "ruled_out_diagnosis",
+    NOT_A_FINDING_POSSIBLE: "possible_diagnosis",
+    NOT_A_FINDING: "diagnosis",
+}
 
 pytestmark = [pytest.mark.slow, NEEDS_CHROMIUM]
 
@@ -180,8 +186,10 @@ def test_what_a_bundle_holds_besides_findings_says_why_and_diagnoses_say_what_th
     by_reason = {item["reason"]: item for item in account["not_understood"]}
     # The account this test reads: Conditions naming diagnoses, each with its documented reason, and entries set aside.
     assert set(DIAGNOSES) <= set(by_reason), by_reason
+    assert {reason: by_reason[reason]["category"] for reason in DIAGNOSES} == CATEGORIES
     set_aside = [i for i in account["not_understood"] if i["reason"] not in DIAGNOSES]
     assert len(set_aside) >= 3, set_aside
+    assert {i["category"] for i in set_aside} == {"not_understood"}
 
     findings = page.locator(".findings")
     # Each entry set aside: "not used", its path, and why, visible on the chip's second line.
@@ -226,6 +234,29 @@ def test_what_a_bundle_holds_besides_findings_says_why_and_diagnoses_say_what_th
     # Words naming no term were not understood, given or not (a bundle's words are kept by path only); an entry set
     # aside for another reason was not used.
     assert [f[2] for f in flags[3:]] == ["not understood — not used: "] * 2 + ["not used: "]
+    # Those entries had no category (a decision stored before the account carried one): read by their reason. An
+    # entry with a category is read by it alone, whatever its reason says.
+    flags = page.evaluate(
+        """async (entries) => { const r = await import("./render.js");
+             return entries.map((e) => [(r.diagnosisReading(e) || {}).flag ?? null, r.reasonLine(e) === null,
+                                        r.notUnderstoodFlag(e)]); }""",
+        [
+            *({"reason": "reworded", "category": category} for category in CATEGORIES.values()),
+            {"reason": NOT_A_FINDING, "category": "not_understood", "path": "entry[9].resource"},
+            {"reason": "reworded", "category": "of_a_relative", "given": "x", "span": [0, 1]},
+            {"reason": "reworded", "category": "denied_of_a_relative", "given": "x", "span": [0, 1]},
+            {"reason": "said of a relative, and names no HPO term", "category": "not_understood", "span": [0, 1]},
+            {"reason": "reworded", "category": "constructor"},  # no category of the account: no reading
+        ],
+    )
+    assert [f[0] for f in flags] == [flag for _, flag in DIAGNOSES.values()] + [None] * 5
+    assert [f[1:] for f in flags[3:]] == [
+        [False, "not used: "],
+        [True, "a relative's, not the patient's — not used: "],
+        [True, "said of the family, who do not have it — not used: "],
+        [False, "not understood — not used: "],
+        [False, "not used: "],
+    ]
     assert not problems, problems
 
 
@@ -455,7 +486,34 @@ def test_a_repeat_and_a_contradicted_statement_are_shown_as_read_not_as_not_used
     response = _diagnose(page, "FHIR bundle", "#bundle", json.dumps(bundle))
     reasons = [item["reason"] for item in response["account"]["not_understood"]]
     assert any(r.startswith("repeats the finding of") for r in reasons) and any("contradicts" in r for r in reasons)
+    assert [item["category"] for item in response["account"]["not_understood"]] == ["repeat", "contradicted"]
     findings = page.locator("#result")
+    expect(findings.locator(".chip.read-as.repeat .chip-flag")).to_have_text("counted once:")
+    expect(findings.locator(".chip.read-as.contradicted .chip-flag")).to_have_text("contradicted, present kept:")
+    expect(findings.locator(".chip.not-understood")).to_have_count(0)
+
+    # The same decision reopened: its entries go where their category says, never where their reason's words would.
+    def reopen(entries: list[dict[str, Any]]) -> None:
+        trace = {**response["trace"], "input_account": {**response["account"], "not_understood": entries}}
+        page.evaluate(
+            """async (trace) => { const r = await import("./render.js");
+                 r.renderDecision(document.getElementById("result"), { trace, auditId: "reopened",
+                   outcome: trace.outcome, modelVersion: "test", indexVersion: "test" }); }""",
+            trace,
+        )
+        expect(findings.locator(".audit-id")).to_have_text("reopened")
+
+    entries = response["account"]["not_understood"]
+    reopen([{**item, "reason": f"reworded {k}"} for k, item in enumerate(entries)])
+    expect(findings.locator(".chip.read-as.repeat .chip-flag")).to_have_text("counted once:")
+    expect(findings.locator(".chip.read-as.contradicted .chip-flag")).to_have_text("contradicted, present kept:")
+    expect(findings.locator(".chip.read-as.repeat .chip-reason")).to_have_text("reworded 0")
+    expect(findings.locator(".chip.not-understood")).to_have_count(0)
+    reopen([{**item, "category": "not_understood"} for item in entries])  # the words say repeat, the field does not
+    expect(findings.locator(".chip.read-as.repeat")).to_have_count(0)
+    expect(findings.locator(".chip.not-understood")).to_have_count(2)
+    # A decision audited before entries had a category: read by the reasons the intake wrote then, as it was shown.
+    reopen([{key: value for key, value in item.items() if key != "category"} for item in entries])
     expect(findings.locator(".chip.read-as.repeat .chip-flag")).to_have_text("counted once:")
     expect(findings.locator(".chip.read-as.contradicted .chip-flag")).to_have_text("contradicted, present kept:")
     expect(findings.locator(".chip.not-understood")).to_have_count(0)

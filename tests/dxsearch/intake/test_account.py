@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
@@ -11,6 +12,7 @@ from dxsearch.cases import duration_years
 from dxsearch.intake import CaseInput, FindingInput, IntakeError, PreparedCase, intake
 from dxsearch.intake.account import (
     DENIED_OF_A_RELATIVE,
+    ENTRY_CATEGORIES,
     NO_LOINC_DIRECTION_TERM,
     NO_LOINC_MAPPING,
     NO_TERM,
@@ -19,9 +21,13 @@ from dxsearch.intake.account import (
     OBSOLETE_READ_BY_WORDS,
     OBSOLETE_REPLACED,
     OF_A_RELATIVE,
+    UNDERSTOOD_NOT_A_FINDING,
     UNKNOWN_ID,
+    EntryCategory,
+    NotUnderstood,
     read_text,
     segments,
+    understood_not_a_finding,
 )
 from dxsearch.intake.directions import measured
 from dxsearch.intake.second_reader import get_second_reader
@@ -511,6 +517,7 @@ def test_words_naming_no_term_are_searched_unless_said_of_a_relative() -> None:
     assert (relative.path, relative.words_searched) == ("findings[1]", False)
     assert relative.reason == "said of a relative, and names no HPO term: not a finding of the patient"
     assert (words.path, words.words_searched) == ("findings[2]", True)
+    assert (relative.category, words.category) == ("of_a_relative", "not_understood")
 
 
 def test_a_finding_a_relative_is_said_not_to_have_is_nobodys_finding() -> None:
@@ -572,6 +579,7 @@ def test_a_denied_family_history_is_nobodys_finding_and_every_member_of_its_list
         CaseInput(findings=(FindingInput(label="Seizures"), FindingInput(label="No family history of sudden death")))
     )
     assert [(n.path, n.reason) for n in items.account.not_understood] == [("findings[1]", DENIED_OF_A_RELATIVE)]
+    assert [n.category for n in items.account.not_understood] == ["denied_of_a_relative"]
     assert [f.hpo_id for f in items.case.findings] == [SEIZURE]
 
 
@@ -734,3 +742,33 @@ def test_words_beside_a_relatives_finding_are_the_relatives() -> None:
     note = "Hypotonia and NF1."
     reading = read_text(note, get_term_lookup(), get_hpo_knowledge(), get_second_reader())
     assert [(note[n.span[0] : n.span[1]], n.reason) for n in reading.not_understood] == [("NF1", NO_TERM)]
+
+
+# -- what kind of entry: a field, never the reason's words ---------------------------------------------------------
+
+
+def test_every_category_is_described_and_the_understood_ones_are_categories() -> None:
+    """The API schema describes ``category`` from :data:`ENTRY_CATEGORIES`: a category added without its meaning
+    fails here."""
+    assert set(ENTRY_CATEGORIES) == set(get_args(EntryCategory))
+    assert set(UNDERSTOOD_NOT_A_FINDING) < set(ENTRY_CATEGORIES)
+    assert NotUnderstood(path="text", reason=NO_TERM).category == "not_understood"  # the default
+
+
+@pytest.mark.parametrize("category", get_args(EntryCategory))
+def test_understood_not_a_finding_follows_the_category_not_the_reasons_words(category: EntryCategory) -> None:
+    """A reason reworded (or one that reads like another kind) moves no entry to another heading."""
+    reworded = NotUnderstood(path="entry[9].resource", reason="seen twice, kept once", category=category)
+    assert understood_not_a_finding(reworded) == (category in UNDERSTOOD_NOT_A_FINDING)
+    looks_like = NotUnderstood(path="entry[2].resource", reason=NOT_A_FINDING, category=category)
+    assert understood_not_a_finding(looks_like) == (category in UNDERSTOOD_NOT_A_FINDING)
+
+
+def test_a_notes_entries_say_what_kind_they_are() -> None:
+    note = "Arachnodactyly. Father has NF1. No family history of sudden cardiac death. Seen on Tuesday."
+    reading = read_text(note, get_term_lookup(), get_hpo_knowledge(), get_second_reader())
+    assert [(note[n.span[0] : n.span[1]], n.category) for n in reading.not_understood if n.span] == [
+        ("Father has NF1", "of_a_relative"),
+        ("sudden cardiac death", "denied_of_a_relative"),
+        ("Seen on Tuesday", "not_understood"),
+    ]

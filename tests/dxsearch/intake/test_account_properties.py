@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 from dxsearch.intake import CaseInput, intake
 from dxsearch.intake.account import (
     DENIED_OF_A_RELATIVE,
+    NO_TERM,
+    OF_A_RELATIVE,
     ItemIn,
     MappedItem,
     NotUnderstood,
@@ -118,6 +120,9 @@ def test_every_note_segment_is_mapped_or_not_understood_and_no_words_are_kept(
     denied = [n.span for n in reading.not_understood if n.span is not None and n.reason == DENIED_OF_A_RELATIVE]
     used = [m.span for m in reading.mapped if m.span is not None] + reading.demographics.spans + denied
     missed = [n.span for n in reading.not_understood if n.span is not None and n.reason != DENIED_OF_A_RELATIVE]
+    # Each entry says what kind it is beside why: consumers sort by the kind, never by the words.
+    kinds = {NO_TERM: "not_understood", OF_A_RELATIVE: "of_a_relative", DENIED_OF_A_RELATIVE: "denied_of_a_relative"}
+    assert all(kinds[n.reason] == n.category for n in reading.not_understood), reading.not_understood
     for segment in segments(note):
         covering = [span for span in used if _overlaps(span, segment)]
         listed = [span for span in missed if span == segment]

@@ -194,6 +194,8 @@ def test_a_dead_patients_age_is_the_age_at_death() -> None:
     (patient,) = parse_bundle(_bundle(birthDate="1950-01-01", deceasedDateTime="1990-01-01")).patients
     assert patient.age == "P40Y"
     assert (0, "Patient.deceasedDateTime: the age is the age at death (P40Y), not today's") in patient.ignored
+    (item,) = [i for i in patient.ignored_items if i.reason.startswith("Patient.deceasedDateTime")]
+    assert (item.path, item.category) == ("entry[0].resource", "age_source")
 
 
 def test_a_dead_patient_without_a_date_of_death_has_no_age() -> None:
@@ -219,6 +221,8 @@ def test_a_partial_birth_date_says_no_more_than_it_knows(
     assert patient.age == age
     notes = [why for at, why in patient.ignored if at == 0]
     assert [said in why for why in notes] == ([True] if said else [])
+    # An age counted from a partial date says where the age came from; a date too coarse to say one read nothing.
+    assert [i.category for i in patient.ignored_items] == (["age_source" if age else "not_understood"] if said else [])
 
 
 def _date(text: str) -> Any:
@@ -267,10 +271,71 @@ def test_diagnoses_duplicates_and_contradictions_are_read_not_not_understood() -
     prepared = read(_bundle(omim, _hpo(ARACHNODACTYLY, valueBoolean=True), _hpo(ARACHNODACTYLY, valueBoolean=False)))
     by_path = {n.path: understood_not_a_finding(n) for n in prepared.account.not_understood}
     assert by_path == {"entry[2].resource": True, "entry[3].resource": True, "entry[4].resource": True}
+    categories = {n.path: n.category for n in prepared.account.not_understood}
+    assert categories == {
+        "entry[2].resource": "diagnosis",
+        "entry[3].resource": "repeat",
+        "entry[4].resource": "contradicted",
+    }
     words = read(
         _bundle({"resourceType": "Condition", "code": {"text": "Zorblax"}, "subject": {"reference": "Patient/p"}})
     )
     assert [understood_not_a_finding(n) for n in words.account.not_understood] == [False]
+    assert [n.category for n in words.account.not_understood] == ["not_understood"]
+
+
+@pytest.mark.parametrize(
+    ("verification", "category"),
+    [(None, "diagnosis"), ("provisional", "possible_diagnosis"), ("refuted", "ruled_out_diagnosis")],
+)
+def test_a_condition_naming_a_diagnosis_says_which_in_its_category(verification: str | None, category: str) -> None:
+    omim = fhir_condition("154700", system="https://omim.org", text="Marfan syndrome", verification=verification)
+    (item,) = read(_bundle(omim)).account.not_understood
+    assert (item.path, item.given, item.category) == ("entry[2].resource", "Marfan syndrome", category)
+    assert understood_not_a_finding(item)
+
+
+def test_where_an_age_came_from_is_read_not_not_understood() -> None:
+    age = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "30525-0"}]},
+        "valueQuantity": {"value": 14, "unit": "a", "code": "a", "system": "http://unitsofmeasure.org"},
+        "subject": {"reference": "Patient/p"},
+    }
+    prepared = read(_bundle(age))
+    assert prepared.case.age == "P14Y"
+    (item,) = prepared.account.not_understood
+    assert (item.path, item.category) == ("entry[2].resource", "age_source") and understood_not_a_finding(item)
+
+
+def test_an_ignored_part_has_the_path_of_the_element_it_is_about_built_not_parsed_from_its_reason() -> None:
+    """``fhir.ignored_path`` parsed "contained[0]: ..." and "(component[1])" back out of the reason; a reason that
+    said neither (a repeat, a contradiction) named the whole entry. The reader now builds each path where it writes
+    the reason: a repeated component and a contradicting contained result are named as such."""
+    panel = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "Hand examination"},
+        "subject": {"reference": "Patient/p"},
+        "component": [{"code": _hpo(ARACHNODACTYLY)["code"], "valueBoolean": True}],
+    }
+    (repeat,) = read(_bundle(panel)).account.not_understood
+    assert (repeat.path, repeat.category) == ("entry[2].resource.component[0]", "repeat")
+    assert repeat.reason == "repeats the finding of entry[1]: counted once"
+    contained = _hpo(ARACHNODACTYLY, valueBoolean=False, id="c1")
+    del contained["subject"]
+    report = {"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "Exam"}, "contained": [contained]}
+    report["subject"] = {"reference": "Patient/p"}
+    prepared = read(_bundle(report))
+    assert ARACHNODACTYLY in {f.hpo_id for f in prepared.case.observed}
+    (contradicted,) = [n for n in prepared.account.not_understood if n.category == "contradicted"]
+    assert contradicted.path == "entry[2].resource.contained[0]"
+    assert contradicted.reason.startswith("says HP:0001166 is absent: contradicts entry[1], which says present")
+    (patient,) = parse_bundle(_bundle(report)).patients
+    assert [(i.entry_index, i.path, i.category) for i in patient.ignored_items] == [
+        (2, "entry[2].resource.contained[0]", "contradicted")
+    ]
 
 
 def test_what_a_withdrawn_or_anothers_resource_contains_is_not_read() -> None:
@@ -295,3 +360,4 @@ def test_what_a_withdrawn_or_anothers_resource_contains_is_not_read() -> None:
     prepared = read(_bundle(repeat))
     (item,) = [n for n in prepared.account.not_understood if n.path == "entry[2].resource.contained[0]"]
     assert "repeats the finding" in item.reason and understood_not_a_finding(item)
+    assert item.category == "repeat"
