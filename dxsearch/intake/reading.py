@@ -26,7 +26,6 @@ from dxsearch.intake.account import (
     NOT_A_FINDING,
     NOT_A_FINDING_POSSIBLE,
     NOT_A_FINDING_RULED_OUT,
-    OF_A_RELATIVE,
     EntryCategory,
     InputAccount,
     ItemIn,
@@ -350,7 +349,7 @@ def _require_observed(
         raise NoFindingsError("the case has no observed finding: give at least one finding that is present")
     said = Counter(m.assertion for m in mapped if m.kind == "finding" and m.assertion not in ("present", "historical"))
     said["absent"] = len(case.excluded)
-    said["family_history"] += sum(1 for n in not_understood if n.reason == OF_A_RELATIVE)
+    said["family_history"] += sum(1 for n in not_understood if n.category == "of_a_relative")
     ways = [f"{_ASSERTION_WORDS[a]} ({n})" for a, n in sorted(said.items(), key=lambda an: -an[1]) if n]
     if ways:
         raise NoFindingsError(
