@@ -9,8 +9,10 @@ Who reads what (issue 16 part 4):
 * auditors and admins read and search everything.
 
 Every read of a record, by anyone, is appended to the audit log as an access event
-(:mod:`audit.access`) *before* the data goes out: if the log cannot record the read, nothing is returned
-(503). Listing the log is such a read; so are exports and pseudonym lookups.
+(:mod:`audit.access`, appended by :func:`api.auth.record_access`) *before* the data goes out: if the log
+cannot record the read, nothing is returned (503). Listing the log is such a read; so are exports and
+pseudonym lookups. A refused read is recorded too (``denied``): a clinician's on another's decision here, a
+role's on a route it may not use in :mod:`api.auth`.
 
 Filters are checked by :func:`audit.access.search_filter`, as ``audit export`` checks its options: one time
 convention (:mod:`audit.times`: ISO 8601 with ``Z`` or an offset, a date with a zone; a naive time is a 422
@@ -34,11 +36,19 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field
 
-from api.auth import Auditor, Clinical, TraceReader
+from api.auth import (
+    AuditExporter,
+    BreakGlassReader,
+    PseudonymLookup,
+    TraceReader,
+    TraceSearcher,
+    access_purpose,
+    record_access,
+)
 from api.body import body_openapi, read_body
-from api.errors import known_query_only, request_id_of, single_valued_query
-from api.keys import Principal, Role
-from api.logging import get_logger, log_fields
+from api.errors import known_query_only, single_valued_query
+from api.keys import Role
+from api.logging import log_fields
 from api.schemas import JsonBody
 from api.state import services_of
 from audit import AuditQuery, AuditRecord
@@ -48,12 +58,8 @@ from audit.access import (
     MIN_REASON_CHARS,
     OUTCOMES,
     PSEUDONYM_PATTERN,
-    AccessAction,
-    AccessEvent,
-    AccessPurpose,
     FilterError,
     SearchFilter,
-    access_entry,
     check_reason,
     diagnosis_match,
     search_filter,
@@ -112,63 +118,6 @@ def clinical_words() -> frozenset[str]:
 # -- access events -----------------------------------------------------------------------------------------
 
 
-async def record_access(
-    request: Request,
-    principal: Principal,
-    action: AccessAction,
-    purpose: AccessPurpose,
-    records: list[AuditRecord],
-    *,
-    reason: str | None = None,
-    filters: dict[str, Any] | None = None,
-    patient_pseudonym: str | None = None,
-    denied: bool = False,
-) -> AuditRecord:
-    """Append the access event of this read; 503 (nothing returned) when the log cannot take it.
-
-    ``denied``: the read was refused (403) and ``records`` is what was asked for; the attempt is recorded all
-    the same, since a refused read is what an auditor asks about.
-    """
-    service = services_of(request).diagnosis
-    if patient_pseudonym is None:
-        patients = {r.patient_pseudonym for r in records}
-        if len(patients) == 1:
-            patient_pseudonym = patients.pop()
-    route = getattr(request.scope.get("route"), "path", None)
-    event = AccessEvent(
-        action=action,
-        purpose=purpose,
-        records=[r.record_id for r in records],
-        route=route if isinstance(route, str) else None,
-        reason=reason,
-        filters=filters or {},
-        denied=denied,
-    )
-    entry = access_entry(
-        event,
-        request_id=request_id_of(request.scope),
-        actor_role=principal.role.value,
-        actor_id=principal.actor_id,
-        patient_pseudonym=patient_pseudonym,
-    )
-    store = service.audit_store
-    try:
-        recorded = await service.in_thread(lambda: store.append(entry))
-    except Exception as exc:
-        get_logger().error("audit_access_append_failed", error_type=type(exc).__name__)
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "the audit log could not record this read, so nothing is returned; retry later",
-            headers={"Retry-After": "5"},
-        ) from None
-    log_fields(request.scope)["access_audit_seq"] = recorded.seq
-    return recorded
-
-
-def _purpose(principal: Principal) -> AccessPurpose:
-    return "treatment" if principal.role is Role.CLINICIAN else "audit"
-
-
 def _with_access_header(body: dict[str, Any], access: AuditRecord) -> JSONResponse:
     return JSONResponse(body, headers={"X-Audit-Access-Id": access.record_id})
 
@@ -219,13 +168,13 @@ async def get_trace(audit_id: AuditId, principal: TraceReader, request: Request)
     """
     record = await _load(request, audit_id)
     if principal.role is Role.CLINICIAN and (record.actor_id != principal.actor_id or record.outcome == ACCESS_OUTCOME):
-        await record_access(request, principal, "read", _purpose(principal), [record], denied=True)
+        await record_access(request, principal, "read", access_purpose(principal), [record], denied=True)
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
             "clinicians read only the decisions their own key made; to read this one for a patient's care, "
             f"POST /v1/traces/{audit_id}/break-glass with a reason (the read is audited)",
         )
-    access = await record_access(request, principal, "read", _purpose(principal), [record])
+    access = await record_access(request, principal, "read", access_purpose(principal), [record])
     return _with_access_header(record.to_json(), access)
 
 
@@ -255,7 +204,7 @@ class BreakGlassRequest(JsonBody):
     },
     openapi_extra=body_openapi(BreakGlassRequest),
 )
-async def break_glass(audit_id: AuditId, principal: Clinical, request: Request) -> JSONResponse:
+async def break_glass(audit_id: AuditId, principal: BreakGlassReader, request: Request) -> JSONResponse:
     """The record, read for a stated reason; the access event carries the reason (roles: clinician, admin).
 
     Every break-glass read is an access event with purpose ``break-glass`` (FHIR: purposeOfEvent ``BTG``)
@@ -414,7 +363,7 @@ def row_summary(trace: dict[str, Any]) -> dict[str, Any]:
     responses={422: {"description": "A filter value that is malformed or can never match"}},
 )
 async def list_traces(
-    principal: TraceReader,
+    principal: TraceSearcher,
     request: Request,
     filters: SearchFilters,
     include_trace: Annotated[bool, Query(description="Include each record's full trace.")] = False,
@@ -430,7 +379,7 @@ async def list_traces(
     if principal.role is Role.CLINICIAN:
         if query.kind == "access" or query.outcome == ACCESS_OUTCOME:
             await record_access(
-                request, principal, "search", _purpose(principal), [], filters=filters.described, denied=True
+                request, principal, "search", access_purpose(principal), [], filters=filters.described, denied=True
             )
             raise HTTPException(status.HTTP_403_FORBIDDEN, "access events are for auditors")
         query = replace(query, actor_id=principal.actor_id, kind="decision")
@@ -440,7 +389,7 @@ async def list_traces(
         request,
         principal,
         "search",
-        _purpose(principal),
+        access_purpose(principal),
         page.records,
         filters=filters.described,
         patient_pseudonym=query.patient_pseudonym,
@@ -466,7 +415,7 @@ async def list_traces(
         422: {"description": "A filter value that is malformed or can never match"},
     },
 )
-async def export(principal: Auditor, request: Request, filters: SearchFilters) -> JSONResponse:
+async def export(principal: AuditExporter, request: Request, filters: SearchFilters) -> JSONResponse:
     """The records a search selects, as FHIR: a decision is an AuditEvent (action E) and a Provenance, an access
     event an AuditEvent (action R). The next page is ``link[relation=next]`` (roles: auditor, admin).
     """
@@ -519,7 +468,7 @@ class PseudonymRequest(JsonBody):
     summary="Map a patient identifier to its pseudonym (auditors; the lookup is audited)",
     openapi_extra=body_openapi(PseudonymRequest),
 )
-async def pseudonym(principal: Auditor, request: Request) -> JSONResponse:
+async def pseudonym(principal: PseudonymLookup, request: Request) -> JSONResponse:
     """The pseudonym decisions about this patient carry, computed with the server's pseudonym key.
 
     The identifier is never stored or logged; the lookup is an access event holding only the pseudonym.

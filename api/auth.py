@@ -1,26 +1,34 @@
 """The dependencies every protected route declares: authenticate the key, rate-limit it, admit its role.
 
-Keys and roles themselves live in :mod:`api.keys`; this module only wires them into FastAPI.
+Keys and roles themselves live in :mod:`api.keys`; this module only wires them into FastAPI. It also appends
+access events to the audit log (:func:`record_access`): the reads the audit routes grant, and every call a
+key's role is refused (403), so an auditor sees who tried to read the audit trail or another role's data.
+A request without a known key (401) is not recorded: anyone could send those, and so fill the log.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from api.errors import request_id_of
 from api.keys import Principal, Role
 from api.limits import UNKNOWN_KEYS, RateLimiter, body_cost
-from api.logging import log_fields
+from api.logging import get_logger, log_fields
 from api.state import services_of
+from audit import AuditRecord
+from audit.access import AccessAction, AccessEvent, AccessPurpose, access_entry
 
 _bearer = HTTPBearer(auto_error=False, description="API key as a bearer token: `Authorization: Bearer <key>`.")
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key (alternative header).")
+#: Prefix of the rate-limit bucket a key's role refusals draw on (:func:`refusal_bucket`).
+_REFUSED = "refused:"
 
 
-def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
+def require_roles(*roles: Role, attempt: AccessAction = "operation") -> Callable[..., Awaitable[Principal]]:
     """A dependency that authenticates the caller, admits only ``roles`` and rate-limits its key.
 
     401 for a missing or unknown key, 403 for a known key whose role is not admitted, 429 when the key's
@@ -29,6 +37,12 @@ def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     keys is throttled like any caller. A request with a big body costs more tokens (:func:`api.limits.body_cost`),
     charged from its ``Content-Length`` before the body is read. The role and actor id are added to the
     request's log line.
+
+    A refused role is recorded before the 403 goes out, as an access event with ``denied`` (:func:`record_refusal`;
+    ``attempt`` is what the route would have done: ``read``, ``search``, ``export``, ...). Such refusals draw on
+    a bucket of their own per key (:func:`refusal_bucket`): a key cannot append to the log faster than its rate
+    limit by calling routes it may not use (a 429 then, not recorded, like every throttled request), and a
+    misconfigured client's refusals do not spend the budget of its allowed calls.
     """
     allowed = frozenset(roles)
     allowed_text = ", ".join(sorted(r.value for r in allowed))
@@ -57,6 +71,9 @@ def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
         fields["role"] = principal.role.value
         fields["actor_id"] = principal.actor_id
         if principal.role not in allowed:
+            # One token whatever the body: the body of a refused call is never read.
+            _throttle(services.rate_limiter, refusal_bucket(principal), 1, settings.rate_limit_body_unit_bytes)
+            await record_refusal(request, principal, attempt)
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
                 f"role '{principal.role.value}' may not use this route (allowed: {allowed_text})",
@@ -67,12 +84,22 @@ def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
+def refusal_bucket(principal: Principal) -> str:
+    """The rate-limit bucket the role refusals of ``principal``'s key draw on (see :func:`require_roles`)."""
+    return _REFUSED + principal.key_digest
+
+
 def _throttle(limiter: RateLimiter, bucket: str, cost: int, unit_bytes: int) -> None:
     """Spend ``cost`` tokens of ``bucket``; 429 with ``Retry-After`` when there are not enough."""
     wait_s = limiter.acquire(bucket, cost)
     if wait_s > 0:
         retry = max(1, int(wait_s + 0.999))
-        who = "unauthenticated requests" if bucket == UNKNOWN_KEYS else "this key"
+        if bucket == UNKNOWN_KEYS:
+            who = "unauthenticated requests"
+        elif bucket.startswith(_REFUSED):
+            who = "this key's requests refused for its role"
+        else:
+            who = "this key"
         charged = limiter.cost_cap(cost)
         why = f" (this request counts as {charged}: one per {unit_bytes:,} bytes of body)" if charged > 1 else ""
         raise HTTPException(
@@ -82,8 +109,90 @@ def _throttle(limiter: RateLimiter, bucket: str, cost: int, unit_bytes: int) -> 
         )
 
 
+# -- access events -----------------------------------------------------------------------------------------
+
+
+def access_purpose(principal: Principal) -> AccessPurpose:
+    """Why a role reads: a clinician for a patient's care (``treatment``), any other role for ``audit``."""
+    return "treatment" if principal.role is Role.CLINICIAN else "audit"
+
+
+async def record_access(
+    request: Request,
+    principal: Principal,
+    action: AccessAction,
+    purpose: AccessPurpose,
+    records: list[AuditRecord],
+    *,
+    reason: str | None = None,
+    filters: dict[str, Any] | None = None,
+    patient_pseudonym: str | None = None,
+    denied: bool = False,
+) -> AuditRecord:
+    """Append the access event of this read; 503 (nothing returned) when the log cannot take it.
+
+    ``denied``: the read was refused (403) and ``records`` is what was asked for; the attempt is recorded all
+    the same, since a refused read is what an auditor asks about. Who read is the key's actor id (the keyed
+    pseudonym of its digest, :class:`api.keys.Principal`), never the key; the route is its template
+    (``/v1/traces/{audit_id}``), so no value a client put in the path reaches the log through it.
+    """
+    service = services_of(request).diagnosis
+    if patient_pseudonym is None:
+        patients = {r.patient_pseudonym for r in records}
+        if len(patients) == 1:
+            patient_pseudonym = patients.pop()
+    route = getattr(request.scope.get("route"), "path", None)
+    event = AccessEvent(
+        action=action,
+        purpose=purpose,
+        records=[r.record_id for r in records],
+        route=route if isinstance(route, str) else None,
+        reason=reason,
+        filters=filters or {},
+        denied=denied,
+    )
+    entry = access_entry(
+        event,
+        request_id=request_id_of(request.scope),
+        actor_role=principal.role.value,
+        actor_id=principal.actor_id,
+        patient_pseudonym=patient_pseudonym,
+    )
+    store = service.audit_store
+    try:
+        recorded = await service.in_thread(lambda: store.append(entry))
+    except Exception as exc:
+        get_logger().error("audit_access_append_failed", error_type=type(exc).__name__)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the audit log could not record this read, so nothing is returned; retry later",
+            headers={"Retry-After": "5"},
+        ) from None
+    log_fields(request.scope)["access_audit_seq"] = recorded.seq
+    return recorded
+
+
+async def record_refusal(request: Request, principal: Principal, attempt: AccessAction) -> AuditRecord:
+    """Record that ``principal``'s role was refused this route: an access event with ``denied``, no records.
+
+    What was attempted is the route (its template) and ``attempt``; nothing the client sent is kept: not the
+    query (its filters are checked only once a caller is admitted, and a refused one may hold a patient
+    identifier, as an unchecked ``patient=MRN`` would), not the path's values, not the body (never read).
+    """
+    return await record_access(request, principal, attempt, access_purpose(principal), [], denied=True)
+
+
 #: Route dependencies by who may call: ``principal: Clinical`` in a signature authenticates and authorises.
+#: Each names what its routes do, for the access event of a refused role: ``TraceReader`` reads one record,
+#: ``TraceSearcher`` searches, ``AuditExporter`` exports, ``PseudonymLookup`` maps an identifier,
+#: ``LogVerifier`` verifies the log (its chain, checkpoints and proofs), ``BreakGlassReader`` reads another
+#: clinician's decision; ``Clinical`` and ``Auditor`` are routes that read no record (``operation``).
 Clinical = Annotated[Principal, Depends(require_roles(Role.CLINICIAN, Role.ADMIN))]
-TraceReader = Annotated[Principal, Depends(require_roles(Role.CLINICIAN, Role.AUDITOR, Role.ADMIN))]
+BreakGlassReader = Annotated[Principal, Depends(require_roles(Role.CLINICIAN, Role.ADMIN, attempt="read"))]
+TraceReader = Annotated[Principal, Depends(require_roles(Role.CLINICIAN, Role.AUDITOR, Role.ADMIN, attempt="read"))]
+TraceSearcher = Annotated[Principal, Depends(require_roles(Role.CLINICIAN, Role.AUDITOR, Role.ADMIN, attempt="search"))]
 Auditor = Annotated[Principal, Depends(require_roles(Role.AUDITOR, Role.ADMIN))]
+AuditExporter = Annotated[Principal, Depends(require_roles(Role.AUDITOR, Role.ADMIN, attempt="export"))]
+PseudonymLookup = Annotated[Principal, Depends(require_roles(Role.AUDITOR, Role.ADMIN, attempt="pseudonym-lookup"))]
+LogVerifier = Annotated[Principal, Depends(require_roles(Role.AUDITOR, Role.ADMIN, attempt="verify"))]
 AnyRole = Annotated[Principal, Depends(require_roles(*Role))]

@@ -1,8 +1,9 @@
 """The ``/v1`` routes and the health probes.
 
-Each route names who may call it through its principal parameter (``Clinical``, ``TraceReader``,
-``Auditor``, ``AnyRole``): authentication, rate limiting and the role check happen before the body of
-the route runs, so a rejected request never reaches the policy or the audit log. Routes that take a
+Each route names who may call it through its principal parameter (``Clinical``, ``LogVerifier``,
+``AnyRole``, :mod:`api.auth`): authentication, rate limiting and the role check happen before the body of
+the route runs, so a rejected request never reaches the policy; a key refused for its role is recorded in
+the audit log as a refused access (:func:`api.auth.record_refusal`), nothing else of it. Routes that take a
 body read it themselves (:mod:`api.body`), so a rejected request is not even parsed.
 """
 
@@ -16,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 
-from api.auth import AnyRole, Auditor, Clinical
+from api.auth import AnyRole, Clinical, LogVerifier
 from api.body import Refused, body_openapi, read_body
 from api.errors import client_request_id_of, known_query_only, request_id_of, single_valued_query
 from api.keys import Principal
@@ -226,7 +227,7 @@ _UNKNOWN_QUERY: dict[int | str, dict[str, Any]] = {422: {"description": "A query
     dependencies=_KNOWN_QUERY_ONLY,
     responses=_UNKNOWN_QUERY,
 )
-async def verify_audit_log(principal: Auditor, request: Request) -> JSONResponse:
+async def verify_audit_log(principal: LogVerifier, request: Request) -> JSONResponse:
     """Walk the whole chain; ``ok`` is false with the first broken record named (roles: auditor, admin).
 
     Checkpoints are checked against this server's signing key when one is configured: one is then
@@ -252,7 +253,7 @@ async def verify_audit_log(principal: Auditor, request: Request) -> JSONResponse
     dependencies=_KNOWN_QUERY_ONLY,
     responses={404: {"description": "No signed Merkle checkpoint yet"}, **_UNKNOWN_QUERY},
 )
-async def latest_checkpoint(principal: Auditor, request: Request) -> dict[str, Any]:
+async def latest_checkpoint(principal: LogVerifier, request: Request) -> dict[str, Any]:
     """The newest checkpoint's signed note and fields (roles: auditor, admin).
 
     Keep what this returns outside the service (one JSON line per poll makes a file for
@@ -281,7 +282,7 @@ async def latest_checkpoint(principal: Auditor, request: Request) -> dict[str, A
     responses={422: {"description": "A tree size outside the log, or a query parameter this route does not read"}},
 )
 async def consistency(
-    principal: Auditor,
+    principal: LogVerifier,
     request: Request,
     old_size: Annotated[int, Query(alias="from", ge=1, le=2**62, description="Tree size of a checkpoint you hold")],
     new_size: Annotated[int | None, Query(alias="to", ge=1, le=2**62, description="Later tree size (the head)")] = None,
@@ -305,7 +306,7 @@ async def consistency(
     },
 )
 async def inclusion(
-    principal: Auditor,
+    principal: LogVerifier,
     request: Request,
     seq: Annotated[int, Query(ge=1, le=2**62, description="The record's sequence number")],
     size: Annotated[int | None, Query(ge=1, le=2**62, description="Tree size (default: the head)")] = None,

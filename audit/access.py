@@ -46,12 +46,14 @@ ACCESS_EVENT = "access"
 #: ``model_version`` and ``index_version`` of access events: no model or index made them.
 NOT_A_DECISION = "none"
 
-#: What was accessed: one record (``read``), a page of a search (``search``), an export, or the lookup of
-#: a patient's pseudonym (``pseudonym-lookup``).
-AccessAction = Literal["read", "search", "export", "pseudonym-lookup"]
+#: What was accessed: one record (``read``), a page of a search (``search``), an export, the lookup of a
+#: patient's pseudonym (``pseudonym-lookup``), a verification of the log (``verify``: its chain, checkpoints
+#: or proofs, of which no record's content goes out), or a route that reads no record (``operation``: a
+#: diagnosis, a CDS Hooks call; recorded only when the caller's role is refused it).
+AccessAction = Literal["read", "search", "export", "pseudonym-lookup", "verify", "operation"]
 #: Why: a clinician's own decision (``treatment``), an auditor's review (``audit``), or break-glass.
 AccessPurpose = Literal["treatment", "audit", "break-glass"]
-ACCESS_ACTIONS: tuple[str, ...] = ("read", "search", "export", "pseudonym-lookup")
+ACCESS_ACTIONS: tuple[str, ...] = ("read", "search", "export", "pseudonym-lookup", "verify", "operation")
 ACCESS_PURPOSES: tuple[str, ...] = ("treatment", "audit", "break-glass")
 
 #: Shortest break-glass reason: a reason has to say something ("emergency" alone is not a reason).
@@ -65,8 +67,9 @@ class AccessEvent:
 
     ``records`` are the record ids read, in the order returned; ``filters`` the query that selected them
     (search and export), so an auditor can see what was asked, not only what came back. ``denied`` marks an
-    attempt that was refused (a clinician asking for another's decision without break-glass): nothing was
-    returned, and ``records`` names what was asked for; an auditor asks about exactly these.
+    attempt that was refused (a clinician asking for another's decision without break-glass, or a key whose
+    role may not use the route at all): nothing was returned, and ``records`` names what was asked for when
+    it is known; an auditor asks about exactly these.
     """
 
     action: AccessAction

@@ -44,7 +44,7 @@ from audit.errors import AuditError
 from audit.export import fhir_bundle, record_to_jsonl_line, write_fhir_ndjson
 from audit.models import RECORD_ID_PATTERN, AuditQuery, AuditRecord, Checkpoint
 from audit.proofs import prove_consistency, prove_inclusion
-from audit.signing import CheckpointSigner, load_public_key
+from audit.signing import CheckpointSigner, key_fingerprint, load_public_key
 from audit.store import AuditStore
 from audit.verify import verify
 from audit.witness import append_checkpoint, read_checkpoints
@@ -120,6 +120,8 @@ def _expand_diagnosis(diagnosis: str) -> DiagnosisExpansion:
 CLI_ROLE = "cli"
 #: Records per access event of an export: each batch is recorded before it is written.
 _EXPORT_BATCH = 500
+#: The server's checkpoint cadence unless told otherwise (``DXSEARCH_AUDIT_CHECKPOINT_EVERY``'s default).
+SERVER_CHECKPOINT_EVERY = 1000
 
 SigningKeyOption = Annotated[
     Path | None,
@@ -272,7 +274,10 @@ def verify_command(
         typer.Option(
             "--checkpoint-every",
             envvar="DXSEARCH_AUDIT_CHECKPOINT_EVERY",
-            help="With --public-key: require a checkpoint by that key at every multiple of N records",
+            help=(
+                "With --public-key: require a checkpoint by that key at every multiple of N records; with --key: "
+                f"as the server signs (default {SERVER_CHECKPOINT_EVERY})"
+            ),
         ),
     ] = None,
     remember: Annotated[
@@ -283,8 +288,15 @@ def verify_command(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    signing_key: SigningKeyOption = None,
+    checkpoint_file: CheckpointFileOption = None,
 ) -> None:
-    """Walk the hash chain, Merkle tree and checkpoints; exit 1 and name what is broken if the log was altered."""
+    """Walk the hash chain, Merkle tree and checkpoints; exit 1 and name what is broken if the log was altered.
+
+    The log is verified read only. With the server's signing key (--key) the run is then recorded as the other
+    reads of this command line are: an access event (action ``verify``, role ``cli``, the head it verified up
+    to) is appended before the verdict is printed; without it, stderr says the run was not recorded.
+    """
     _positive(checkpoint_every, "--checkpoint-every", "a checkpoint every N records")
     if against is not None and public_key is None:
         raise _fail("--against needs --public-key (the key that signed the kept checkpoints)")
@@ -293,6 +305,12 @@ def verify_command(
     remembered: Checkpoint | None = None
     try:
         key = None if public_key is None else load_public_key(public_key)
+        signer = None if signing_key is None else CheckpointSigner.from_pem(signing_key)
+        if signer is not None and key is not None and signer.fingerprint != key_fingerprint(key):
+            raise _fail(
+                "--key is not the private half of --public-key: the access event this run appends would be "
+                "checkpointed by a key the log is not verified against"
+            )
         kept = [] if against is None or key is None else read_checkpoints(against, key)
         with open_store(url, read_only=True) as store:
             report = verify(store, key, checkpoint_every=checkpoint_every, kept=kept)
@@ -311,6 +329,18 @@ def verify_command(
                     append_checkpoint(against, remembered)
     except (AuditError, OSError) as exc:
         raise _fail(str(exc)) from exc
+    if signer is not None:  # after the verdict, so the run never writes to the log it judges
+        cadence = SERVER_CHECKPOINT_EVERY if checkpoint_every is None else checkpoint_every
+        try:
+            with open_store(url, signer=signer, checkpoint_every=cadence, checkpoint_file=checkpoint_file) as store:
+                _record_read(store, "verify", [], request_id=uuid.uuid4().hex, filters={"head_seq": report.head_seq})
+        except Exception as exc:  # as the API: any failure to record, a database error the store leaves unwrapped too
+            raise _fail(
+                f"this verification could not be recorded as an access event, so its verdict is not printed ({exc}); "
+                "run it without --key to verify without recording"
+            ) from exc
+    if signer is None:
+        typer.echo(NOT_RECORDED, err=True)
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=2))
     elif report.ok:
@@ -397,7 +427,7 @@ def export_command(
         ),
     ] = None,
     key: SigningKeyOption = None,
-    checkpoint_every: CheckpointEveryOption = 1000,
+    checkpoint_every: CheckpointEveryOption = SERVER_CHECKPOINT_EVERY,
     checkpoint_file: CheckpointFileOption = None,
 ) -> None:
     """Export records (optionally filtered) as JSONL or FHIR R4B AuditEvent + Provenance.
@@ -494,7 +524,7 @@ def show_command(
         ),
     ],
     key: SigningKeyOption = None,
-    checkpoint_every: CheckpointEveryOption = 1000,
+    checkpoint_every: CheckpointEveryOption = SERVER_CHECKPOINT_EVERY,
     checkpoint_file: CheckpointFileOption = None,
 ) -> None:
     """Print the records an id names, one JSON line each: by record id, else by trace id, else by request id.

@@ -52,12 +52,15 @@ _PURPOSE_CODES = {
     "audit": ("HOPERAT", "healthcare operations"),
     "break-glass": ("BTG", "break the glass"),
 }
-#: AuditEvent.subtype of an access (FHIR restful interactions; a pseudonym lookup is a search by identifier).
+#: AuditEvent.subtype of an access (FHIR restful interactions; a pseudonym lookup is a search by identifier,
+#: a verification or a refused call of a route that reads no record an operation).
 _ACCESS_SUBTYPES = {
     "read": ("read", "read"),
     "search": ("search-type", "search type"),
     "export": ("search-type", "search type"),
     "pseudonym-lookup": ("search-type", "search type"),
+    "verify": ("operation", "operation"),
+    "operation": ("operation", "operation"),
 }
 
 #: Outcomes that mean the decision failed (AuditEvent.outcome "8", serious failure); any other outcome,

@@ -457,3 +457,145 @@ def test_who_saw_this_patient_finds_the_searches_that_returned_several_patients_
     # a read of only the other patient's record is not a read of this one
     only_second = app_client.get(f"/v1/traces/{second['audit_id']}", headers=auth("auditor"))
     assert _access(log, only_second).record_id not in [r["record_id"] for r in who.json()["records"]]
+
+
+#: Every kind of route a role can be refused, with what its access event must say was attempted. The query,
+#: path and body hold a patient identifier where a caller could put one: none of it may reach the log.
+ROLE_REFUSALS: list[tuple[str, str, str, str, dict[str, Any], str]] = [
+    ("clinician", "GET", "/v1/audit/export", "/v1/audit/export", {"params": {"patient": MRN}}, "export"),
+    (
+        "clinician",
+        "POST",
+        "/v1/audit/pseudonym",
+        "/v1/audit/pseudonym",
+        {"json": {"patient_id": MRN}},
+        "pseudonym-lookup",
+    ),
+    ("clinician", "GET", "/v1/audit/verify", "/v1/audit/verify", {}, "verify"),
+    ("clinician", "GET", "/v1/audit/checkpoint", "/v1/audit/checkpoint", {}, "verify"),
+    ("data_team", "GET", "/v1/audit/proof/inclusion", "/v1/audit/proof/inclusion", {"params": {"seq": 1}}, "verify"),
+    ("data_team", "GET", "/v1/traces", "/v1/traces", {"params": {"patient": MRN, "kind": "access"}}, "search"),
+    ("data_team", "GET", f"/v1/traces/{MRN}", "/v1/traces/{audit_id}", {}, "read"),
+    (
+        "auditor",
+        "POST",
+        f"/v1/traces/{uuid.uuid4()}/break-glass",
+        "/v1/traces/{audit_id}/break-glass",
+        {"json": {"reason": f"patient {MRN} collapsed in ED"}},
+        "read",
+    ),
+    (
+        "auditor",
+        "POST",
+        "/v1/diagnose",
+        "/v1/diagnose",
+        {"json": {"findings": ["Tall stature"], "patient_id": MRN}},
+        "operation",
+    ),
+    (
+        "data_team",
+        "POST",
+        "/cds-services/dxsearch-patient-view",
+        "/cds-services/dxsearch-patient-view",
+        {"json": {"hook": "patient-view", "context": {"patientId": MRN}}},
+        "operation",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("role", "method", "path", "route", "kwargs", "attempt"),
+    ROLE_REFUSALS,
+    ids=[f"{r[0]} {r[1]} {r[3]}" for r in ROLE_REFUSALS],
+)
+def test_a_role_refused_a_route_is_an_access_event_naming_the_key_and_the_attempt_and_nothing_it_sent(
+    app_client: TestClient,
+    log: SqliteAuditStore,
+    role: str,
+    method: str,
+    path: str,
+    route: str,
+    kwargs: dict[str, Any],
+    attempt: str,
+) -> None:
+    """A clinician's key calling an auditor route (or any refused role) left no trace: the 403 was all there was,
+    so an auditor could not see who tried to read the audit trail or another role's data."""
+    before = access_count(log)
+    refused = app_client.request(method, path, headers=auth(role), **kwargs)
+    assert refused.status_code == 403, refused.text
+    assert f"role '{role}' may not use this route" in refused.json()["detail"]
+    assert access_count(log) == before + 1
+    [event] = log.query(AuditQuery(kind="access", order="desc", limit=1)).records
+    principal = app_client.app.state.services.keyring.authenticate(KEYS[role])  # type: ignore[attr-defined]
+    assert event.actor_role == role and event.actor_id == principal.actor_id  # the key's pseudonym, as decisions
+    assert event.request_id == refused.headers["X-Request-ID"] and event.patient_pseudonym is None
+    assert event.trace == {
+        "event": "access",
+        "action": attempt,
+        "purpose": "treatment" if role == "clinician" else "audit",
+        "records": [],
+        "filters": {},
+        "route": route,
+        "denied": True,
+    }
+    stored = json.dumps(event.to_json())
+    assert MRN not in stored and KEYS[role] not in stored and "collapsed" not in stored
+
+
+def test_an_admitted_role_is_not_recorded_as_refused(app_client: TestClient, log: SqliteAuditStore) -> None:
+    _diagnose(app_client, auth("clinician"))
+    before = access_count(log)
+    assert app_client.get("/v1/audit/proof/inclusion", params={"seq": 1}, headers=auth("admin")).status_code == 200
+    assert app_client.get("/v1/audit/verify", headers=auth("auditor")).status_code == 200
+    assert access_count(log) == before  # verification and proofs read no record's content: not access events
+
+
+def test_role_refusals_export_as_failed_fhir_reads(app_client: TestClient, log: SqliteAuditStore) -> None:
+    assert app_client.get("/v1/audit/verify", headers=auth("clinician")).status_code == 403
+    [event] = log.query(AuditQuery(kind="access", order="desc", limit=1)).records
+    exported = app_client.get("/v1/audit/export", params={"kind": "access", "limit": 1000}, headers=auth("auditor"))
+    assert exported.status_code == 200, exported.text
+    bundle = Bundle.model_validate(exported.json())
+    [fhir] = [
+        e.resource
+        for e in bundle.entry or []
+        if isinstance(e.resource, AuditEvent) and e.resource.id == event.record_id
+    ]
+    assert fhir.action == "R" and fhir.outcome == "4" and fhir.outcomeDesc == "verify (treatment): denied"
+    assert fhir.subtype is not None and fhir.subtype[0].code == "operation"
+    assert fhir.purposeOfEvent is not None and fhir.purposeOfEvent[0].coding is not None
+    assert fhir.purposeOfEvent[0].coding[0].code == "TREAT"
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer not-a-configured-key-at-all"}, {"X-API-Key": KEYS["clinician"] + "x"}]
+)
+def test_requests_without_a_known_key_are_refused_and_never_recorded(
+    app_client: TestClient, log: SqliteAuditStore, headers: dict[str, str]
+) -> None:
+    """A 401 leaves no audit record, as before: anyone can send one, so recording them would let anyone fill the
+    log (they draw on the shared bucket of unknown keys instead)."""
+    before = log.count(AuditQuery())
+    for method, path in (("GET", "/v1/audit/export"), ("GET", "/v1/traces"), ("POST", "/v1/audit/pseudonym")):
+        assert app_client.request(method, path, headers=headers).status_code == 401, (method, path)
+    assert log.count(AuditQuery()) == before
+
+
+class _FullStore(SqliteAuditStore):
+    """A real store whose appends fail as a full or broken disk would make them fail."""
+
+    def append(self, entry: AuditEntry) -> AuditRecord:
+        raise sqlite3.OperationalError("disk I/O error")
+
+
+def test_a_role_refusal_the_log_cannot_record_is_a_503_as_any_unrecorded_read(
+    tmp_path: Path, settings: Settings, index: EmbeddedIndex, policy: EvidencePolicy
+) -> None:
+    full = _FullStore(tmp_path / "audit.db")
+    try:
+        with running(create_app(settings, index=index, policy=policy, audit_store=full)) as client:
+            refused = client.get("/v1/audit/export", headers=auth("clinician"))
+        assert refused.status_code == 503 and "could not record" in refused.json()["detail"]
+        assert refused.headers["Retry-After"] == "5"
+    finally:
+        full.close()

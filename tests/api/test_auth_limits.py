@@ -21,7 +21,7 @@ from dxsearch.policies.evidence import EvidencePolicy
 from dxsearch.pseudonym import Pseudonymiser
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings
-from tests.api.helpers import KEYS, PATIENT_NAME_FAMILY, PATIENT_NAME_GIVEN, auth, running
+from tests.api.helpers import KEYS, PATIENT_NAME_FAMILY, PATIENT_NAME_GIVEN, access_count, auth, running
 
 PSEUDONYMISER = Pseudonymiser("auth-test-pseudonym-key-0123")
 KEY = "a-clinician-key-long-enough"
@@ -177,10 +177,18 @@ def _small_limit_app(settings: Settings, index: EmbeddedIndex, policy: EvidenceP
 def test_the_role_is_checked_before_a_token_is_spent(
     settings: Settings, index: EmbeddedIndex, policy: EvidencePolicy, store: SqliteAuditStore
 ) -> None:
+    """A refusal costs the key nothing of its budget; since each is appended to the audit log, refusals draw on a
+    bucket of their own, so a key cannot fill the log by calling routes it may not use (past it: 429, unrecorded)."""
     with running(_small_limit_app(settings, index, policy, store)) as client:
-        for _ in range(5):  # refused for its role: costs the key nothing
+        before = access_count(store)
+        for _ in range(2):  # refused for its role, and recorded
             assert client.get("/v1/audit/verify", headers=auth("clinician")).status_code == 403
-        assert client.get("/v1/corpus", headers=auth("clinician")).status_code == 200
+        assert access_count(store) == before + 2
+        throttled = client.get("/v1/audit/export", headers=auth("clinician"))
+        assert throttled.status_code == 429 and "refused for its role" in throttled.json()["detail"]
+        assert int(throttled.headers["Retry-After"]) >= 1
+        assert access_count(store) == before + 2  # not recorded, as no throttled request is
+        assert client.get("/v1/corpus", headers=auth("clinician")).status_code == 200  # its own budget is whole
         assert client.get("/v1/corpus", headers=auth("clinician")).status_code == 200
         limited = client.get("/v1/corpus", headers=auth("clinician"))
         assert limited.status_code == 429 and "this key" in limited.json()["detail"]

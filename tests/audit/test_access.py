@@ -9,6 +9,7 @@ from fhir.resources.R4B.auditevent import AuditEvent
 
 from audit import AuditEntry, AuditQuery, AuditStore, Diagnosis, verify
 from audit.access import (
+    ACCESS_ACTIONS,
     ACCESS_OUTCOME,
     AccessEvent,
     FilterError,
@@ -266,3 +267,24 @@ def test_a_surname_in_capitals_and_a_date_are_identifiers_a_ward_abbreviation_is
     assert "a date" in (identifying_content("DOB 1-2-90, collapsed on the ward") or "")
     for fine in ("Covering for Cardiology colleague tonight", "Transferred from PICU to my care overnight"):
         assert identifying_content(fine) is None, fine
+
+
+@pytest.mark.parametrize("denied", [False, True])
+def test_every_access_action_is_stored_read_back_and_exported_as_a_fhir_audit_event(
+    store: AuditStore, denied: bool
+) -> None:
+    """The actions a role refusal or ``audit verify`` records (``verify``, ``operation``) included: one missing from
+    the export's subtypes would fail the export of the whole page."""
+    recorded = []
+    for action in ACCESS_ACTIONS:
+        event = AccessEvent(action=action, purpose="audit", route=f"/v1/{action}", denied=denied)  # type: ignore[arg-type]
+        recorded.append(store.append(access_entry(event, request_id="req-1", actor_role="auditor", actor_id="a-1")))
+    assert verify(store).ok
+    for record in recorded:
+        back = AccessEvent.from_record(record)
+        assert back is not None and back.denied is denied and back.action == record.trace["action"]
+    events = [next(r for r in to_fhir(record) if isinstance(r, AuditEvent)) for record in recorded]
+    assert [e.outcome for e in events] == ["4" if denied else "0"] * len(ACCESS_ACTIONS)
+    subtypes = {record.trace["action"]: e.subtype[0].code for record, e in zip(recorded, events, strict=True)}  # type: ignore[index]
+    assert subtypes["verify"] == subtypes["operation"] == "operation" and subtypes["read"] == "read"
+    assert len(fhir_bundle(recorded).entry or []) == len(ACCESS_ACTIONS)

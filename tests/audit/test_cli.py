@@ -376,3 +376,88 @@ def test_export_and_show_with_the_signing_key_are_reads_on_record_and_verify_sti
     public = str(tmp_path / "log.pem.pub")
     result = runner.invoke(app, ["verify", "--url", _url(db_path), "--public-key", public, "--checkpoint-every", "2"])
     assert result.exit_code == 0, result.output
+
+
+def test_verify_with_the_signing_key_is_a_run_on_record_and_without_it_says_it_is_not(
+    tmp_path: Path, db_path: Path, make_entry: Callable[..., AuditEntry]
+) -> None:
+    """``audit verify`` read the whole log and left no trace, unlike ``export`` and ``show``. It follows their rule:
+    with the server's key the run is appended (after verifying read only, before the verdict is printed), at the
+    server's checkpoint cadence; without it nothing is appended and stderr says so."""
+    key = tmp_path / "log.pem"
+    assert runner.invoke(app, ["keygen", "--out", str(key)]).exit_code == 0
+    public = str(tmp_path / "log.pem.pub")
+    with SqliteAuditStore(db_path, signer=CheckpointSigner.from_pem(key), checkpoint_every=2) as store:
+        for i in range(1, 4):
+            store.append(make_entry(i))
+
+    keyless = runner.invoke(app, ["verify", "--url", _url(db_path), "--public-key", public, "--checkpoint-every", "2"])
+    assert keyless.exit_code == 0, keyless.output
+    assert keyless.stdout.startswith("OK: 3 records") and "not recorded" in keyless.stderr
+    with SqliteAuditStore(db_path, read_only=True) as store:
+        assert store.count(AuditQuery()) == 3
+
+    signing = ["--key", str(key), "--checkpoint-every", "2"]
+    recorded = runner.invoke(app, ["verify", "--url", _url(db_path), "--public-key", public, *signing])
+    assert recorded.exit_code == 0, recorded.output
+    assert recorded.stdout.startswith("OK: 3 records") and "not recorded" not in recorded.stderr  # its own verdict
+    with SqliteAuditStore(db_path, read_only=True) as store:
+        [run] = store.query(AuditQuery(kind="access")).records
+    assert run.seq == 4 and run.actor_role == "cli" and run.actor_id.startswith("cli:")
+    assert run.trace["action"] == "verify" and run.trace["route"] == "audit verify" and run.trace["purpose"] == "audit"
+    assert run.trace["records"] == [] and run.trace["filters"] == {"head_seq": 3}
+    assert run.patient_pseudonym is None and "denied" not in run.trace
+
+    # The run kept the cadence (record 4 is checkpointed by the server's key), and exports as a FHIR operation.
+    again = runner.invoke(app, ["verify", "--url", _url(db_path), "--public-key", public, "--checkpoint-every", "2"])
+    assert again.exit_code == 0 and again.stdout.startswith("OK: 4 records, 2 checkpoints"), again.output
+    exported = runner.invoke(app, ["export", "--url", _url(db_path), "--kind", "access", "--format", "fhir"])
+    [event] = [AuditEvent.model_validate_json(line) for line in exported.stdout.splitlines()]
+    assert event.subtype is not None and event.subtype[0].code == "operation" and event.outcome == "0"
+
+    # A key that is not the private half of the trusted public key is bad input: nothing appended, no verdict.
+    other = tmp_path / "other.pem"
+    assert runner.invoke(app, ["keygen", "--out", str(other)]).exit_code == 0
+    wrong = runner.invoke(app, ["verify", "--url", _url(db_path), "--public-key", public, "--key", str(other)])
+    assert wrong.exit_code == 2 and wrong.stdout == "" and "not the private half" in wrong.stderr
+    with SqliteAuditStore(db_path, read_only=True) as store:
+        assert store.count(AuditQuery()) == 4
+
+
+def test_verify_with_the_signing_key_records_a_broken_verdict_too(
+    tmp_path: Path, db_path: Path, make_entry: Callable[..., AuditEntry]
+) -> None:
+    """A run that finds the log altered is a run all the same: recorded, then BROKEN printed with exit 1."""
+    key = tmp_path / "log.pem"
+    assert runner.invoke(app, ["keygen", "--out", str(key)]).exit_code == 0
+    _populate(db_path, make_entry)
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("DROP TRIGGER audit_records_no_update")
+    conn.execute(
+        "UPDATE audit_records SET trace = replace(trace, 'marker-record-0004', 'marker-record-0005') WHERE seq = 4"
+    )
+    conn.close()
+    result = runner.invoke(app, ["verify", "--url", _url(db_path), "--key", str(key)])
+    assert result.exit_code == 1 and result.stdout.startswith("BROKEN: first broken record: 4"), result.output
+    with SqliteAuditStore(db_path, read_only=True) as store:
+        [run] = store.query(AuditQuery(kind="access")).records
+    assert (
+        run.seq == 6 and run.trace["action"] == "verify" and run.trace["filters"] == {"head_seq": 5}
+    )  # the head it read
+
+
+def test_verify_with_the_signing_key_prints_no_verdict_it_could_not_record(
+    tmp_path: Path, db_path: Path, make_entry: Callable[..., AuditEntry]
+) -> None:
+    """As ``export`` and ``show``: what cannot be recorded is not shown; the message says how to verify anyway."""
+    key = tmp_path / "log.pem"
+    assert runner.invoke(app, ["keygen", "--out", str(key)]).exit_code == 0
+    _populate(db_path, make_entry)
+    with sqlite3.connect(db_path, isolation_level=None) as conn:  # a log that takes no more records
+        conn.execute("CREATE TRIGGER full BEFORE INSERT ON audit_records BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    result = runner.invoke(app, ["verify", "--url", _url(db_path), "--key", str(key)])
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    assert (
+        result.stderr.startswith("error: this verification could not be recorded") and "without --key" in result.stderr
+    )
+    assert runner.invoke(app, ["verify", "--url", _url(db_path)]).stdout.startswith("OK: 5 records")
