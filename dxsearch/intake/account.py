@@ -44,6 +44,7 @@ from dxsearch.knowledge.term_lookup import (
     normalise,
     obo_stanzas,
     reading_word,
+    relative_age_asides,
     said_of_a_relative,
     speaks_of_a_relative,
 )
@@ -644,6 +645,7 @@ def read_text(
         if m not in denied_by_relative
     )
     used = [(m.start, m.end) for m in [*mentions, *stated]] + demographics.spans + defined_spans
+    used += relative_age_asides(text)  # "His mother, now 34, has ...": the relative and her age say whose
     sections = family_sections(text)
     members = unread_members(text, used)
     missed = tuple(

@@ -1462,6 +1462,12 @@ _RELATIVE_AGE_ASIDE = re.compile(
 )
 
 
+def relative_age_asides(text: str) -> list[tuple[int, int]]:
+    """Spans of a relative and the age set off by commas after it ("mother, now 58,"): words the reading uses, to
+    say whose the findings after them are, so no account lists them as not understood."""
+    return [(match.start(), match.end()) for match in _RELATIVE_AGE_ASIDE.finditer(text)]
+
+
 def _sentences(text: str, kept: Sequence[tuple[int, int]] = ()) -> Iterator[list[tuple[_Token, bool]]]:
     """Tokens grouped by sentence; the flag marks a token after a comma or semicolon (a new clause).
 

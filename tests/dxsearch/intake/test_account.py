@@ -772,3 +772,12 @@ def test_a_notes_entries_say_what_kind_they_are() -> None:
         ("sudden cardiac death", "denied_of_a_relative"),
         ("Seen on Tuesday", "not_understood"),
     ]
+
+
+def test_a_relatives_age_between_commas_is_no_words_left_unread() -> None:
+    """ "His mother, now 34, has mild cardiomyopathy": the relative and her age say whose the finding is (the
+    viewer listed "His mother" and "now 34" as not understood)."""
+    text = "His mother, now 34, has mild cardiomyopathy."
+    reading = read_text(text, get_term_lookup(), get_hpo_knowledge(), get_second_reader())
+    assert [(m.hpo_id, m.assertion) for m in reading.mapped] == [("HP:0001638", "family_history")]
+    assert reading.not_understood == ()
