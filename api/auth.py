@@ -32,11 +32,11 @@ def require_roles(*roles: Role, attempt: AccessAction = "operation") -> Callable
     """A dependency that authenticates the caller, admits only ``roles`` and rate-limits its key.
 
     401 for a missing or unknown key, 403 for a known key whose role is not admitted, 429 when the key's
-    bucket is empty. The role is checked before a token is spent (a refused call costs the key nothing);
-    missing and unknown keys all draw on one shared bucket (:data:`api.limits.UNKNOWN_KEYS`), so guessing
-    keys is throttled like any caller. A request with a big body costs more tokens (:func:`api.limits.body_cost`),
-    charged from its ``Content-Length`` before the body is read. The role and actor id are added to the
-    request's log line.
+    bucket is empty. The role is checked before a token is spent (a refused call costs the key's budget
+    nothing, only a token of its refusal bucket); missing and unknown keys all draw on one shared bucket
+    (:data:`api.limits.UNKNOWN_KEYS`), so guessing keys is throttled like any caller. A request with a big body
+    costs more tokens (:func:`api.limits.body_cost`), charged from its ``Content-Length`` before the body is read.
+    The role and actor id are added to the request's log line.
 
     A refused role is recorded before the 403 goes out, as an access event with ``denied`` (:func:`record_refusal`;
     ``attempt`` is what the route would have done: ``read``, ``search``, ``export``, ...). Such refusals draw on
