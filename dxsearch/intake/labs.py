@@ -270,7 +270,10 @@ _LIMIT_VALUE = re.compile(
 #: Right before an analyte: another fluid's or a goal's value ("urine Na 15", "CSF glucose 1.5", "target glucose"),
 #: not the blood's the limit is for (code review).
 _OTHER_SAMPLE_BEFORE = re.compile(
-    r"\b(?:urine|urinary|stool|faecal|fecal|csf|fluid|pleural|ascitic|target|goal|aim)[ \t]*[:-]?[ \t]*$", re.I
+    r"\b(?:urine|urinary|stool|faecal|fecal|csf|fluid|pleural|ascitic|target|goal|aim"
+    # another heart's or chamber's: "RV EF 40%", "right ventricular ejection fraction 38%", "fetal heart" (code review)
+    r"|rv|right[ \t]+ventricular|right[ \t]+ventricle|fetal|foetal)[ \t]*[:-]?[ \t]*$",
+    re.I,
 )
 #: After a value: a flag of its own (read by the flagged pattern, or said normal), a range or a change ("-> 800").
 _NOT_ALONE = re.compile(r"\s*(?:\(|(?:-|–|→|->|to)\s*\d)", re.IGNORECASE)
@@ -296,7 +299,7 @@ def _limit_candidates(text: str, age_months: float | None) -> list[Candidate]:
             continue
         if age_months is not None and age_months < limit.min_months:
             continue
-        if _OTHER_SAMPLE_BEFORE.search(text, max(0, match.start() - 16), match.start()):
+        if _OTHER_SAMPLE_BEFORE.search(text, max(0, match.start() - 24), match.start()):
             continue
         if not unit and limit.plausible is not None and not limit.plausible[0] <= value <= limit.plausible[1]:
             continue
@@ -311,7 +314,7 @@ def _limit_candidates(text: str, age_months: float | None) -> list[Candidate]:
 _NUMBER = r"\d{1,3}(?:,\d{3})++(?![\d.])|\d++(?:\.\d++)?"
 _UNIT = r"(?:[a-zA-Zµμ%][\w/%µμ^.]*+|x[ \t]?10\^?\d+/\w+)"
 #: What introduces the range a note gives beside a value: "(normal <200)", "(reference range: 24-195 IU/L)",
-#: "[NR 0.5-2.2]", "(N: 20-200)", "(ULN 40)".
+#: "[NR 0.5-2.2]", "(N: 20-200)", "(ULN < 40)" (a bare "(ULN 40)" is not read: the range needs its bound's sign).
 _RANGE_WORDS = (
     r"(?:normal|reference|ref\.?|nr|rr|n(?=[ \t]*:)|upper[ \t]+limit(?:[ \t]+of[ \t]+normal)?|uln)"
     r"(?:[ \t]+(?:range|ranges|values?|limits?|interval|level|levels))?"
@@ -387,7 +390,8 @@ def _range_candidates(text: str, lookup: TermLookup) -> list[Candidate]:
             direction = "low"
         if direction is None:
             continue
-        named = _term(match.group("name"), direction, lookup, valued=True)
+        # a laboratory analyte only: "Weight 18 kg (50-75)" gives centiles, not a reference range (code review)
+        named = _term(match.group("name"), direction, lookup, valued=False)
         if named is not None:
             bound = "high" if match.group("high") else "upper" if match.group("upper") else "lower"
             end = match.end("range_unit") if match.group("range_unit") else match.end(bound)
@@ -395,7 +399,7 @@ def _range_candidates(text: str, lookup: TermLookup) -> list[Candidate]:
     for match in _TIMES_NORMAL.finditer(text):
         if _number(match.group("times")) <= 1:
             continue
-        named = _term(match.group("name"), "high", lookup, valued=True)
+        named = _term(match.group("name"), "high", lookup, valued=False)
         if named is not None:
             found.append((match.start("name") + named[1], match.end(), named[0]))
     return found

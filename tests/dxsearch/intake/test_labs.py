@@ -248,6 +248,12 @@ def test_results_a_case_report_gives_are_read(note: str, expected: list[tuple[st
         "QTc 440 ms.",
         "EF 60%.",
         "A 6-month-old boy. eGFR 52.",
+        # a code review: centiles in brackets are no reference range, another chamber's EF no left ventricle's
+        "A 5-year-old boy. Weight 18 kg (50-75), height 110 cm (50-75).",
+        "Body weight 28 kg (0.4-2)",
+        "BMI 17 kg/m2 (50-75)",
+        "Echo: RV EF 40%, LV function normal.",
+        "right ventricular ejection fraction 38%, LVEF 62%",
     ],
 )
 def test_a_bare_range_or_a_limit_places_nothing_outside_here(note: str) -> None:
