@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, replace
-from functools import lru_cache
 
 from dxsearch.cases import AGE_DURATION, Sex, duration_years
 from dxsearch.knowledge.term_lookup import RELATIVES
@@ -245,7 +244,7 @@ _YEARS_OR_MONTHS = r"(?P<unit>years?|yrs?|months?|mos?)"
 #: "She is now 7.", "he is 14, and ...", "the child is currently 3": a bare number (years) or an age with its unit,
 #: the patient its subject, ending the clause (not "he is now 2 years seizure-free", "she is 1 of 3 children").
 _IS_AGE = re.compile(
-    rf"\b{_SUBJECT}\s+is\s+(?:now\s+|currently\s+)?{_NUMBER}(?:\s?{_YEARS_OR_MONTHS}\b)?"
+    rf"\b{_SUBJECT}\s+is\s+(?:now\s+|currently\s+)?{_NUMBER}(?![.,]\d)(?:\s?{_YEARS_OR_MONTHS}\b)?"
     r"(?!\s+and\s+a\s+half)(?=\s*(?:[.,;:)\n]|$|and\b|but\b|with\b))",
     re.IGNORECASE,
 )
@@ -255,7 +254,8 @@ _IS_AGE = re.compile(
 #: walked", in the past, dates an event and is never read.
 _AT_AGE = re.compile(
     rf"\bat\s+(?:(?:the\s+)?age\s+(?:of\s+)?)?{_NUMBER}(?:\s?{_YEARS_OR_MONTHS}\b)?(?:\s+old\b)?,?\s+{_SUBJECT}\s+"
-    r"(?:is|has|weighs|measures|attends|remains|lives|needs|uses|can|cannot|can['’]t|does|doesn['’]t)\b",
+    # no "cannot", "does not": a milestone not met is told of the age it was missed at ("At 10 months she cannot sit")
+    r"(?:is|has|weighs|measures|attends|remains|lives|needs|uses)\b",
     re.IGNORECASE,
 )
 #: After an age phrase: someone else's age ("her 6-year-old brother").
@@ -298,15 +298,19 @@ def read_demographics(text: str) -> Demographics:
     An age at an event ("first seizure at 6 months old") or of a relative ("her 6-year-old brother") is
     passed over.
     """
+    people = _people(text)
     patterns = (*_AGE_PHRASES, _BARE_AGE, _IS_AGE)
     found = sorted(
-        (m for pattern in patterns for m in pattern.finditer(text) if _patients_age(text, m)), key=lambda m: m.start()
+        (m for pattern in patterns for m in pattern.finditer(text) if _patients_age(text, m, people)),
+        key=lambda m: m.start(),
     )
-    if not found:  # "At 15 he has obesity": only when nothing else gives the age (see _AT_AGE)
-        at_age = next((m for m in _AT_AGE.finditer(text) if _patients_age(text, m)), None)
-        found = [at_age] if at_age is not None else []
     if not found:
-        return _sex_alone(text, Demographics())
+        # "At 15 he has obesity": only when nothing else gives the age (see _AT_AGE), and only one such phrase: "At 2
+        # years he is not walking. At 4 years he has no words." tells a story, whose first age is not today's.
+        at_ages = [m for m in _AT_AGE.finditer(text) if _patients_age(text, m, people)]
+        found = at_ages if len(at_ages) == 1 and not _DENIED_AFTER.match(text, at_ages[0].end()) else []
+    if not found:
+        return _sex_alone(text, Demographics(), people)
     match = found[0]
     if match.groupdict().get("newborn"):
         # "Newborn girl, day 2 of life": the day says more than "newborn" (day 1 or later)
@@ -349,15 +353,15 @@ def read_demographics(text: str) -> Demographics:
     sex = _SEX_WORDS[match.group(sex_group).lower()] if sex_group else None
     sex_span = (match.start(sex_group), match.end(sex_group)) if sex_group else None
     read = Demographics(age=age, age_span=age_span if age else None, sex=sex, sex_span=sex_span)
-    return read if sex is not None else _sex_alone(text, read)
+    return read if sex is not None else _sex_alone(text, read, people)
 
 
-def _sex_alone(text: str, read: Demographics) -> Demographics:
+def _sex_alone(text: str, read: Demographics, people: _People) -> Demographics:
     """``read`` with the sex a note states without an age ("Baby boy", "Sex: F"), when it has none; else the sex
     its pronouns agree on (:func:`_sex_of_pronouns`)."""
     found = sorted((m for pattern in _SEX_ALONE for m in pattern.finditer(text)), key=lambda m: m.start())
     if not found:
-        return _sex_of_pronouns(text, read)
+        return _sex_of_pronouns(text, read, people)
     match = found[0]
     return replace(read, sex=_SEX_WORDS[match.group("sex").lower()], sex_span=(match.start("sex"), match.end("sex")))
 
@@ -398,7 +402,9 @@ _ANY_RELATIVE = re.compile(
 _OTHER_PERSON = re.compile(
     r"\b(?:dr|doctor|gp|nurse|carer|caregiver|guardian|teacher|consultant|paediatrician|pediatrician|physician"
     r"|surgeon|registrar|therapist|physio\w*|midwife|health\s+visitor|social\s+worker|key\s?worker|interpreter"
-    r"|partner|husband|wife|boyfriend|girlfriend|fianc\w+|friend|colleague|neighbou?r|referrer|clinician)\b",
+    r"|partner|husband|wife|boyfriend|girlfriend|fianc\w+|friend|colleague|neighbou?r|referrer|clinician"
+    # whoever brings the patient or tells the history (code review: "Seen with Mrs Patel. She reports ...")
+    r"|mr|mrs|ms|miss|stepdad|stepmum|stepmom|childminder|nanny|foster\w*|babysitter|escort|paramedic\w*)\b",
     re.IGNORECASE,
 )
 
@@ -413,9 +419,9 @@ class _People:
     relatives: tuple[tuple[str, bool], ...]
 
 
-@lru_cache(maxsize=4)
 def _people(text: str) -> _People:
-    """Found once per note, so that every pronoun and age asks in logarithmic time (a long note stays linear)."""
+    """Found once per note (:func:`read_demographics` passes it down), so that every pronoun and age asks in
+    logarithmic time and a long note stays linear; never cached beyond the call, which would keep notes in memory."""
     other = _OTHER_PERSON.search(text)
     found = [(m.start(), m.group("relative").lower(), bool(m.group("plural"))) for m in _ANY_RELATIVE.finditer(text)]
     return _People(
@@ -425,12 +431,21 @@ def _people(text: str) -> _People:
     )
 
 
-def _may_mean_another(text: str, at: int, sex: Sex) -> bool:
+#: A reporting verb right after a pronoun: its sentence tells what someone says, and the teller may be anyone.
+_REPORTS = re.compile(
+    r"\s+(?:reports?|reported|says?|said|states?|stated|describes?|described|notes?|noted|noticed|feels?|felt|thinks?"
+    r"|thought|worries|worried|explains?|explained|tells?|told)\b",
+    re.IGNORECASE,
+)
+#: A negation right after an "At N he is / has": a milestone not yet met, told of an age gone by.
+_DENIED_AFTER = re.compile(r"\s+(?:not|no|never|yet|unable)\b", re.IGNORECASE)
+
+
+def _may_mean_another(people: _People, at: int, sex: Sex) -> bool:
     """Whether a pronoun of ``sex`` at ``at`` may mean someone the note named before it, not the patient: anyone not a
     relative ("Dr", "carer"), or the relative last named if it is one person who may be of that sex ("Her father has
     ptosis. He has scoliosis."); not relatives in the plural or of the other sex ("Mother reports she had seizures
     as a child. He is hypotonic."), as :func:`dxsearch.knowledge.term_lookup.family_sections` reads such a turn."""
-    people = _people(text)
     if people.first_other < at:
         return True
     last = bisect_left(people.relative_starts, at) - 1  # the relative last named is whom it may mean
@@ -440,7 +455,7 @@ def _may_mean_another(text: str, at: int, sex: Sex) -> bool:
     return not plural and word not in (_FEMALE_RELATIVES if sex == "male" else _MALE_RELATIVES)
 
 
-def _sex_of_pronouns(text: str, read: Demographics) -> Demographics:
+def _sex_of_pronouns(text: str, read: Demographics, people: _People) -> Demographics:
     """``read`` with the sex every pronoun of the patient agrees on ("He has seizures. His gait is ataxic.").
 
     A pronoun right before a relative is the patient's ("her mother"); one after a relative in its sentence may
@@ -465,7 +480,11 @@ def _sex_of_pronouns(text: str, read: Demographics) -> Demographics:
         # One pronoun: "He is 14 years old.", "She is now 7." (a user test, 2026-11-28: a lone pronoun is how a
         # note often says the sex), if it is "he" or "she" and cannot mean someone named before it.
         start, end = spans[0]
-        if text[start:end].lower() not in _SUBJECT_PRONOUNS or _may_mean_another(text, start, sex):
+        if (
+            text[start:end].lower() not in _SUBJECT_PRONOUNS
+            or _may_mean_another(people, start, sex)
+            or _REPORTS.match(text, end)  # "Seen with the childminder. She reports daily seizures": the teller's
+        ):
             return read
     # No span: a pronoun is no item of the note read for the sex, and its sentence may still hold words not understood.
     return replace(read, sex=sex, sex_span=None)
@@ -481,7 +500,7 @@ _NEWBORN_NOW = re.compile(r"\s+(?:exam\w*|check|baby|infant|with|admitted|referr
 _DEVICE_BEFORE = re.compile(r"\b(?:catheter|cannula|tube|sheath|gauge|french|size|ngt?)\W*$", re.IGNORECASE)
 
 
-def _patients_age(text: str, match: re.Match[str]) -> bool:
+def _patients_age(text: str, match: re.Match[str], people: _People) -> bool:
     before20 = text[max(0, match.start() - 20) : match.start()]
     if _OTHER_AGE_BEFORE.search(before20) or _DEVICE_BEFORE.search(before20):
         return False
@@ -508,8 +527,10 @@ def _patients_age(text: str, match: re.Match[str]) -> bool:
     if match.groupdict().get("sex") or match.groupdict().get("sex_before"):
         return True  # "the 3-year-old girl": the patient, whoever else the sentence names
     if match.re in (_IS_AGE, _AT_AGE):  # "She is now 7": hers, unless "she" may be a relative just named
+        if not match.group("unit") and not match.group("number").isdigit():
+            return False  # "On arrival he is 38.5, tachycardic": a temperature (code review), no age without a unit
         subject = match.group("subject").lower()
-        return subject not in _PRONOUNS or not _may_mean_another(text, match.start("subject"), _PRONOUNS[subject])
+        return subject not in _PRONOUNS or not _may_mean_another(people, match.start("subject"), _PRONOUNS[subject])
     sentence_start = max(text.rfind(mark, 0, match.start()) for mark in ".;\n") + 1
     if _PATIENT_IS.search(text, sentence_start, match.start()):
         return True  # "Mother reports he is 3 years old": the relative reports, the age is the patient's

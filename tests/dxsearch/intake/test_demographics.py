@@ -248,6 +248,15 @@ def test_a_sex_then_its_age_and_a_day_of_life(text: str, age: str, sex: str | No
         ("She is 34 weeks.", None, "female"),  # a pregnancy's weeks, not her age
         ("At 34 weeks she has pre-eclampsia.", None, "female"),
         ("He is now 18 months.", "P18M", "male"),
+        # a code review's counter-examples: a temperature, a story of milestones, whoever tells the history
+        ("On arrival he is 38.5, tachycardic.", None, "male"),
+        ("Temperature: she is 39.2 and flushed.", None, "female"),
+        ("At 2 years he is not walking. At 4 years he has no words. He is now seen for review.", None, "male"),
+        ("At 10 months she cannot sit. She now walks.", None, "female"),
+        ("Seen with Mrs Patel. She reports daily seizures.", None, None),
+        ("Seen with stepdad. He reports daily seizures.", None, None),
+        ("Seen with the childminder. She reports daily seizures.", None, None),
+        ("History from Mr Smith. He reports that Amy has daily seizures.", None, None),
     ],
 )
 def test_what_a_user_test_of_the_note_reader_found(text: str, age: str | None, sex: str | None) -> None:
