@@ -605,6 +605,7 @@ def test_a_findings_list_item_not_understood_is_kept_out_of_the_record_as_a_note
         "span": [0, len(PHI_ITEM)],
         "given": None,
         "reason": "no HPO term matches these words",
+        "category": "not_understood",
         "words_searched": True,  # still searched within the request, never kept
     }
     assert missed["findings[4]"]["given"] is None and missed["findings[4]"]["span"] == [0, 16]

@@ -306,6 +306,9 @@ export const LEGACY_CATEGORIES = [
   [/^a Condition names a diagnosis/, "diagnosis"],
   [/^repeats the finding of /, "repeat"],
   [/^says .* is absent: contradicts /, "contradicted"],
+  [/^an age Observation: read as /, "age_source"],
+  [/^Patient\.deceasedDateTime: the age is the age at death/, "age_source"],
+  [/^Patient\.birthDate gives only a (?:year|month) /, "age_source"],
   [/^said of a relative, who does not have it/, "denied_of_a_relative"],
   [/^said of a relative/, "of_a_relative"],
 ];
@@ -323,6 +326,7 @@ export const CATEGORY_READINGS = {
   diagnosis: ["diagnosis on record: ", "diagnosis-on-record"],
   repeat: ["counted once: ", "repeat"],
   contradicted: ["contradicted, present kept: ", "contradicted"],
+  age_source: ["where the age came from: ", "age-source"],
 };
 
 /** {flag, cls} when the account's item is a Condition naming a diagnosis or another statement read and kept out of
