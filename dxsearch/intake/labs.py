@@ -322,9 +322,10 @@ _RANGE_WORDS = (
 #: A value and the range the note gives for it: "CK 350 U/L (normal <200)", "serum CK level was 2,500 IU/L
 #: (normal range, 24-195 IU/L)", "ammonia 180 umol/L [N: 11-32]". The range is the note's own, so the value can
 #: be judged without guessing a laboratory's.
+#: An analyte's name, and the word a case report may put after it: "serum CK level", "ammonia concentration".
+_ANALYTE_NAMED = rf"\b{_NAME}(?:[ \t]{{1,3}}(?:level|levels|concentration|concentrations|activity|activities))?"
 _VALUE_BEFORE_RANGE = (
-    rf"\b{_NAME}(?:[ \t]{{1,3}}(?:level|levels|concentration|concentrations|activity|activities))?"
-    r"[ \t]{0,3}(?:(?:[:=]|\bof\b|\b(?:was|were|is|are)\b)[ \t]{0,3})?"
+    _ANALYTE_NAMED + r"[ \t]{0,3}(?:(?:[:=]|\bof\b|\b(?:was|were|is|are)\b)[ \t]{0,3})?"
     rf"(?P<cmp>[<>≤≥][ \t]{{0,2}})?(?P<value>{_NUMBER})(?:[ \t]{{0,2}}(?P<unit>{_UNIT}))?[ \t]{{0,3}}"
 )
 _RANGE = (
@@ -345,8 +346,8 @@ _WITH_BARE_RANGE = re.compile(
 )
 #: "CK 20 times the upper limit of normal", "ALT 5x ULN", "transaminases 3-fold above normal": high by the note's words.
 _TIMES_NORMAL = re.compile(
-    rf"\b{_NAME}(?:[ \t]{{1,3}}(?:level|levels|concentration|concentrations|activity|activities))?"
-    r"[ \t]{0,3}(?:(?:[:=]|\b(?:was|were|is|are)\b)[ \t]{0,3})?(?:(?:about|around|over|more[ \t]+than|>)[ \t]{0,3})?"
+    _ANALYTE_NAMED
+    + r"[ \t]{0,3}(?:(?:[:=]|\b(?:was|were|is|are)\b)[ \t]{0,3})?(?:(?:about|around|over|more[ \t]+than|>)[ \t]{0,3})?"
     rf"(?P<times>{_NUMBER})[ \t]{{0,2}}(?:x|×|times|-?fold)[ \t]{{1,3}}"
     r"(?:(?:above|over)[ \t]{1,3})?(?:the[ \t]{1,3})?"
     r"(?:upper[ \t]+limit(?:[ \t]+of[ \t]+(?:the[ \t]+)?normal)?|uln|normal)\b",

@@ -801,30 +801,21 @@ class TermLookup:
         for sentence in _sentences(text, [(start, end) for start, end, _ in stated]):
             matched = list(self._extract_sentence(text, sentence, by_start))
             found.extend(sorted([*matched, *self._distributed(text, sentence, matched)], key=lambda m: m.start))
-        sections = family_sections(text)
-        sections_at = _merged(sections)
-        if sections:
+        # Sections that say whose or when what they hold is, in this order: (spans, what a mention in one is said to
+        # be, whether only what is said present changes). A family section keeps "excluded" ("no hearing loss" in the
+        # family); "PMH: no asthma" stays denied; "Absent: seizures" is what he has not.
+        sectioned: tuple[tuple[list[tuple[int, int]], Assertion, bool], ...] = (
+            (family_sections(text), "family_history", False),
+            (denial_sections(text), "absent", True),
+            (history_sections(text), "historical", True),
+        )
+        for spans, assertion, present_only in sectioned:
+            if not spans:
+                continue
+            at = _merged(spans)
             found = [
-                replace(m, assertion="family_history")  # "excluded" stays: "no hearing loss" in the family
-                if _inside(m.start, sections_at)
-                else m
-                for m in found
-            ]
-        denied = denial_sections(text)
-        denied_at = _merged(denied)
-        if denied:
-            found = [
-                replace(m, assertion="absent", excluded=True)  # "Absent: seizures": the list is what he has not
-                if m.assertion == "present" and _inside(m.start, denied_at)
-                else m
-                for m in found
-            ]
-        past = history_sections(text)
-        past_at = _merged(past)
-        if past:
-            found = [
-                replace(m, assertion="historical")  # only what is said present: "PMH: no asthma" stays denied
-                if m.assertion == "present" and _inside(m.start, past_at)
+                replace(m, assertion=assertion, excluded=m.excluded or assertion == "absent")
+                if (m.assertion == "present" or not present_only) and _inside(m.start, at)
                 else m
                 for m in found
             ]
