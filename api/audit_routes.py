@@ -43,6 +43,7 @@ from api.auth import (
     TraceReader,
     TraceSearcher,
     access_purpose,
+    after_role_check,
     record_access,
 )
 from api.body import body_openapi, read_body
@@ -75,7 +76,10 @@ from dxsearch.knowledge.hpo import HP_OBO
 from dxsearch.knowledge.term_lookup import obo_stanzas
 from dxsearch.settings import get_settings
 
-router = APIRouter(dependencies=[Depends(single_valued_query), Depends(known_query_only)])
+#: The query is checked once the role is (api.auth.after_role_check): a refused role is a 403, recorded.
+router = APIRouter(
+    dependencies=[Depends(after_role_check(single_valued_query)), Depends(after_role_check(known_query_only))]
+)
 
 #: A record id as the schema documents it; the route checks it (:func:`_load`), to say what it must be in words.
 AuditId = Annotated[

@@ -3,7 +3,9 @@
 Keys and roles themselves live in :mod:`api.keys`; this module only wires them into FastAPI. It also appends
 access events to the audit log (:func:`record_access`): the reads the audit routes grant, and every call a
 key's role is refused (403), so an auditor sees who tried to read the audit trail or another role's data.
-A request without a known key (401) is not recorded: anyone could send those, and so fill the log.
+A request without a known key (401) is not recorded: anyone could send those, and so fill the log. The role is
+checked before the query is (:func:`after_role_check`), so a refused role is a recorded 403 even when its query
+string would have been a 422.
 """
 
 from __future__ import annotations
@@ -26,6 +28,15 @@ _bearer = HTTPBearer(auto_error=False, description="API key as a bearer token: `
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key (alternative header).")
 #: Prefix of the rate-limit bucket a key's role refusals draw on (:func:`refusal_bucket`).
 _REFUSED = "refused:"
+#: Scope keys: the query checks a route put off until its role check (:func:`after_role_check`), and that check's
+#: admission of the caller, after which a query check runs at once.
+_DEFERRED_CHECKS = "dxsearch.deferred_query_checks"
+_ADMITTED = "dxsearch.role_admitted"
+
+#: A check of a request's query string that refuses it with an :class:`HTTPException` (:mod:`api.errors`).
+QueryCheck = Callable[[Request], Awaitable[None]]
+#: Every role check :func:`require_roles` made, compared by identity: how a route is seen to have one.
+_ROLE_CHECKS: list[Callable[..., Awaitable[Principal]]] = []
 
 
 def require_roles(*roles: Role, attempt: AccessAction = "operation") -> Callable[..., Awaitable[Principal]]:
@@ -43,6 +54,9 @@ def require_roles(*roles: Role, attempt: AccessAction = "operation") -> Callable
     a bucket of their own per key (:func:`refusal_bucket`): a key cannot append to the log faster than its rate
     limit by calling routes it may not use (a 429 then, not recorded, like every throttled request), and a
     misconfigured client's refusals do not spend the budget of its allowed calls.
+
+    The query checks the route put off (:func:`after_role_check`: a repeated or unknown query parameter, a 422)
+    run once the role is admitted, before a token is spent, so only a caller holding the role learns of them.
     """
     allowed = frozenset(roles)
     allowed_text = ", ".join(sorted(r.value for r in allowed))
@@ -78,10 +92,47 @@ def require_roles(*roles: Role, attempt: AccessAction = "operation") -> Callable
                 status.HTTP_403_FORBIDDEN,
                 f"role '{principal.role.value}' may not use this route (allowed: {allowed_text})",
             )
+        await _run_deferred_checks(request)
         _throttle(services.rate_limiter, principal.key_digest, cost, settings.rate_limit_body_unit_bytes)
         return principal
 
+    _ROLE_CHECKS.append(dependency)
     return dependency
+
+
+def after_role_check(check: QueryCheck) -> QueryCheck:
+    """``check`` as a route or router dependency that waits for the route's role check (:func:`require_roles`).
+
+    Why: FastAPI runs route and router dependencies before those of the route's signature, where the role check
+    is; a query check there answered a key refused the route with a 422 instead of the recorded 403, so its
+    attempt left no trace and the 422 told it which query parameters the route takes. Put off, the check runs
+    once the role is admitted: a refused caller gets the 403 (recorded) and learns nothing of the parameters, a
+    caller holding the role still gets the 422. A route without a role check (the probes) runs it at once.
+    """
+
+    async def deferred(request: Request) -> None:
+        scope = request.scope
+        if scope.get(_ADMITTED) or not _has_role_check(getattr(scope.get("route"), "dependant", None)):
+            await check(request)
+            return
+        scope.setdefault(_DEFERRED_CHECKS, []).append(check)
+
+    return deferred
+
+
+def _has_role_check(dependant: Any) -> bool:
+    """Whether a route's dependencies, at any depth, include a role check: only then can a query check wait for it
+    (a check put off on a route without one would never run)."""
+    subs = getattr(dependant, "dependencies", ())
+    return any(any(sub.call is made for made in _ROLE_CHECKS) or _has_role_check(sub) for sub in subs)
+
+
+async def _run_deferred_checks(request: Request) -> None:
+    """Run the query checks the route put off until its role check (:func:`after_role_check`), in their order;
+    from now on a query check of this request runs at once."""
+    request.scope[_ADMITTED] = True
+    for check in request.scope.pop(_DEFERRED_CHECKS, ()):
+        await check(request)
 
 
 def refusal_bucket(principal: Principal) -> str:

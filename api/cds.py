@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from pydantic import ConfigDict, Field
 
-from api.auth import Clinical
+from api.auth import Clinical, after_role_check
 from api.body import body_openapi, read_body
 from api.cds_next_steps import next_steps_card
 from api.cds_text import markdown_text, plain_summary
@@ -28,7 +28,8 @@ from api.service import Diagnosed
 from api.state import services_of
 from dxsearch.intake import IntakeError, NoFindingsError, case_from_bundle
 
-router = APIRouter(tags=["cds-hooks"], dependencies=[Depends(single_valued_query)])
+#: The query is checked once the role is (api.auth.after_role_check): a refused role is a 403, recorded.
+router = APIRouter(tags=["cds-hooks"], dependencies=[Depends(after_role_check(single_valued_query))])
 
 SERVICE_ID = "dxsearch-patient-view"
 HOOK = "patient-view"

@@ -3,8 +3,10 @@
 Each route names who may call it through its principal parameter (``Clinical``, ``LogVerifier``,
 ``AnyRole``, :mod:`api.auth`): authentication, rate limiting and the role check happen before the body of
 the route runs, so a rejected request never reaches the policy; a key refused for its role is recorded in
-the audit log as a refused access (:func:`api.auth.record_refusal`), nothing else of it. Routes that take a
-body read it themselves (:mod:`api.body`), so a rejected request is not even parsed.
+the audit log as a refused access (:func:`api.auth.record_refusal`), nothing else of it. The query string is
+checked only once the role is admitted (:func:`api.auth.after_role_check`), so that refusal is a 403 even for
+a query that would be a 422. Routes that take a body read it themselves (:mod:`api.body`), so a rejected
+request is not even parsed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 
-from api.auth import AnyRole, Clinical, LogVerifier
+from api.auth import AnyRole, Clinical, LogVerifier, access_purpose, after_role_check, record_access
 from api.body import Refused, body_openapi, read_body
 from api.errors import client_request_id_of, known_query_only, request_id_of, single_valued_query
 from api.keys import Principal
@@ -41,7 +43,8 @@ from dxsearch.corpus import split_evidence_id
 from dxsearch.intake import PreparedCase, intake
 from dxsearch.retrieval.embedded import EmbeddedIndex
 
-router = APIRouter(dependencies=[Depends(single_valued_query)])
+#: The query is checked once the role is (api.auth.after_role_check): a refused role is a 403, recorded.
+router = APIRouter(dependencies=[Depends(after_role_check(single_valued_query))])
 #: An evidence id: a document id (``prefix:local``) and a chunk ordinal; matched whole (``fullmatch``: a
 #: ``$`` would let a trailing newline through).
 _EVIDENCE_ID = re.compile(r"[a-z][a-z0-9_]*:[A-Za-z0-9_.:\-]+#[0-9]+")
@@ -216,7 +219,7 @@ async def post_diagnose(principal: Clinical, request: Request) -> DiagnoseRespon
 
 #: The audit routes (and /v1/documents) refuse a query parameter they do not read: a misspelt one must not
 #: pass for applied (``?expected_hash`` misspelt would answer ``changed: null``, as if nothing were asked).
-_KNOWN_QUERY_ONLY = [Depends(known_query_only)]
+_KNOWN_QUERY_ONLY = [Depends(after_role_check(known_query_only))]
 _UNKNOWN_QUERY: dict[int | str, dict[str, Any]] = {422: {"description": "A query parameter this route does not read"}}
 
 
@@ -233,6 +236,11 @@ async def verify_audit_log(principal: LogVerifier, request: Request) -> JSONResp
     Checkpoints are checked against this server's signing key when one is configured: one is then
     required at every multiple of the configured checkpoint interval, and the log must extend every
     checkpoint published to the configured checkpoint file.
+
+    The run is an access event (action ``verify``, ``filters.head_seq`` the head verified up to), appended once
+    the log is verified and before the report goes out, so the report never covers its own event (the next run
+    verifies it), as ``audit verify --key`` records its run and the other audit routes their reads; 503 and no
+    report when the log cannot take it. The response names the event in ``X-Audit-Access-Id``.
     """
     service = services_of(request).diagnosis
     store = service.audit_store
@@ -243,7 +251,10 @@ async def verify_audit_log(principal: LogVerifier, request: Request) -> JSONResp
     report = await service.in_thread(
         lambda: verify_with_checkpoint_file(store, public_key, checkpoint_every=every, checkpoint_file=published)
     )
-    return JSONResponse(report.to_json())
+    access = await record_access(
+        request, principal, "verify", access_purpose(principal), [], filters={"head_seq": report.head_seq}
+    )
+    return JSONResponse(report.to_json(), headers={"X-Audit-Access-Id": access.record_id})
 
 
 @router.get(

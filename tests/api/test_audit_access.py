@@ -546,8 +546,135 @@ def test_an_admitted_role_is_not_recorded_as_refused(app_client: TestClient, log
     _diagnose(app_client, auth("clinician"))
     before = access_count(log)
     assert app_client.get("/v1/audit/proof/inclusion", params={"seq": 1}, headers=auth("admin")).status_code == 200
+    assert access_count(log) == before  # a proof reads hashes, no record's content: not an access event
     assert app_client.get("/v1/audit/verify", headers=auth("auditor")).status_code == 200
-    assert access_count(log) == before  # verification and proofs read no record's content: not access events
+    assert access_count(log) == before + 1  # the run of a verification is one (see below), not a refusal
+    [run] = log.query(AuditQuery(kind="access", order="desc", limit=1)).records
+    assert run.trace["action"] == "verify" and "denied" not in run.trace
+
+
+def test_an_auditors_verification_is_an_access_event_and_the_next_one_verifies_it(
+    app_client: TestClient, log: SqliteAuditStore
+) -> None:
+    """``GET /v1/audit/verify`` read the whole log and left no trace, while every other read of the audit log by an
+    auditor is recorded and ``audit verify --key`` records its run. It is an access event now, as the command
+    line's: action ``verify``, the head it verified up to, appended after verifying and before the report goes
+    out; the next verification checks that event like any record."""
+    _diagnose(app_client, auth("clinician"))
+    first = app_client.get("/v1/audit/verify", headers=auth("auditor"))
+    assert first.status_code == 200, first.text
+    report = first.json()
+    assert report["ok"] is True
+    run = _access(log, first)
+    principal = app_client.app.state.services.keyring.authenticate(KEYS["auditor"])  # type: ignore[attr-defined]
+    assert run.actor_role == "auditor" and run.actor_id == principal.actor_id
+    assert run.request_id == first.headers["X-Request-ID"] and run.patient_pseudonym is None
+    assert run.trace == {
+        "event": "access",
+        "action": "verify",
+        "purpose": "audit",
+        "records": [],
+        "filters": {"head_seq": report["head_seq"]},
+        "route": "/v1/audit/verify",
+    }
+    assert run.seq == report["head_seq"] + 1  # the report is of the log before its own event
+
+    second = app_client.get("/v1/audit/verify", headers=auth("admin"))
+    assert second.status_code == 200 and second.json()["ok"] is True, second.text
+    assert second.json()["head_seq"] == run.seq  # the first run's event is verified by the next
+    assert _access(log, second).trace["filters"] == {"head_seq": run.seq}
+
+
+#: A role refused a route, with a query string that is a 422 for a caller holding the role (a parameter the route
+#: does not read, one given twice, a value out of range). A patient identifier stands where a caller could put one.
+REFUSED_WITH_A_BAD_QUERY: list[tuple[str, str, str, str, dict[str, Any], str]] = [
+    ("clinician", "GET", "/v1/audit/verify", "/v1/audit/verify", {"params": {"mrn": MRN}}, "verify"),
+    ("clinician", "GET", "/v1/audit/checkpoint", "/v1/audit/checkpoint", {"params": {"mrn": MRN}}, "verify"),
+    (
+        "data_team",
+        "GET",
+        "/v1/audit/proof/inclusion",
+        "/v1/audit/proof/inclusion",
+        {"params": {"seq": 0, "patient": MRN}},
+        "verify",
+    ),
+    ("clinician", "GET", f"/v1/audit/export?patient={MRN}&patient={MRN}", "/v1/audit/export", {}, "export"),
+    ("clinician", "GET", "/v1/audit/export", "/v1/audit/export", {"params": {"evidence_id": MRN}}, "export"),
+    ("data_team", "GET", "/v1/traces", "/v1/traces", {"params": {"limit": 0, "mrn": MRN}}, "search"),
+    (
+        "clinician",
+        "POST",
+        "/v1/audit/pseudonym",
+        "/v1/audit/pseudonym",
+        {"params": {"patient_id": MRN}, "json": {"patient_id": MRN}},
+        "pseudonym-lookup",
+    ),
+    (
+        "auditor",
+        "POST",
+        f"/v1/diagnose?patient_id={MRN}&patient_id={MRN}",
+        "/v1/diagnose",
+        {"json": {"findings": ["Tall stature"]}},
+        "operation",
+    ),
+    (
+        "auditor",
+        "POST",
+        f"/cds-services/dxsearch-patient-view?patientId={MRN}&patientId={MRN}",
+        "/cds-services/dxsearch-patient-view",
+        {"json": {"hook": "patient-view", "context": {"patientId": MRN}}},
+        "operation",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("role", "method", "path", "route", "kwargs", "attempt"),
+    REFUSED_WITH_A_BAD_QUERY,
+    ids=[f"{r[0]} {r[1]} {r[3]}" for r in REFUSED_WITH_A_BAD_QUERY],
+)
+def test_a_refused_role_is_a_recorded_403_whatever_its_query_and_the_role_holder_still_gets_the_422(
+    app_client: TestClient,
+    log: SqliteAuditStore,
+    role: str,
+    method: str,
+    path: str,
+    route: str,
+    kwargs: dict[str, Any],
+    attempt: str,
+) -> None:
+    """The query was checked before the role: a clinician's key calling an auditor route with a parameter it does
+    not read got a 422 naming the parameters the route takes, and nothing was recorded. The role comes first now:
+    the refused caller gets the 403, recorded like any role refusal and keeping nothing of the query; a caller
+    holding the role still gets the 422, unrecorded as before."""
+    before = access_count(log)
+    refused = app_client.request(method, path, headers=auth(role), **kwargs)
+    assert refused.status_code == 403, refused.text
+    assert f"role '{role}' may not use this route" in refused.json()["detail"]
+    assert "takes" not in refused.json()["detail"]  # nothing of the route's parameters
+    assert access_count(log) == before + 1
+    [event] = log.query(AuditQuery(kind="access", order="desc", limit=1)).records
+    assert event.request_id == refused.headers["X-Request-ID"] and event.actor_role == role
+    assert event.trace["action"] == attempt and event.trace["route"] == route and event.trace["denied"] is True
+    assert event.trace["filters"] == {} and MRN not in json.dumps(event.to_json())
+
+    holder = "clinician" if role == "auditor" else "auditor"
+    admitted = app_client.request(method, path, headers=auth(holder), **kwargs)
+    assert admitted.status_code == 422, admitted.text
+    assert access_count(log) == before + 1  # a malformed query reads nothing: no access event
+
+
+def test_the_query_of_a_route_without_a_role_check_is_checked_as_before_and_an_unknown_key_is_a_401_first(
+    app_client: TestClient, log: SqliteAuditStore
+) -> None:
+    """The probes check no role: a repeated parameter is still their 422. A request without a known key is a 401
+    whatever its query (the query is checked only for a caller who may use the route), and is never recorded."""
+    assert app_client.get("/healthz?a=1&a=2").status_code == 422
+    before = log.count(AuditQuery())
+    for headers in ({}, {"Authorization": "Bearer not-a-configured-key-at-all"}):
+        for path in ("/v1/audit/verify?foo=1", "/v1/traces?kind=a&kind=b", f"/v1/documents/x?mrn={MRN}"):
+            assert app_client.get(path, headers=headers).status_code == 401, path
+    assert log.count(AuditQuery()) == before
 
 
 def test_role_refusals_export_as_failed_fhir_reads(app_client: TestClient, log: SqliteAuditStore) -> None:
