@@ -58,6 +58,9 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Help texts are Markdown: a paragraph's lines (the docstrings' source lines) are joined and wrapped to the
+    # terminal, paragraphs are kept. In Typer's default ("rich") mode each source line break showed mid-sentence.
+    rich_markup_mode="markdown",
 )
 
 UrlOption = Annotated[str, typer.Option("--url", help="Audit store URL, e.g. sqlite:///var/audit.db")]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import typer
 from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
 from typer.testing import CliRunner
@@ -461,3 +463,79 @@ def test_verify_with_the_signing_key_prints_no_verdict_it_could_not_record(
         result.stderr.startswith("error: this verification could not be recorded") and "without --key" in result.stderr
     )
     assert runner.invoke(app, ["verify", "--url", _url(db_path)]).stdout.startswith("OK: 5 records")
+
+
+def test_scheduled_verify_runs_with_the_signing_key_each_verify_the_run_before_and_pass(
+    tmp_path: Path, db_path: Path, make_entry: Callable[..., AuditEntry]
+) -> None:
+    """``audit verify --key`` on a schedule appends a record each run, by design. A run must not then fail, or call
+    the record it appended unverified: it reports the log up to the head it read (its own event comes after), and
+    the next run verifies that event like any record, at the server's checkpoint cadence, against the kept
+    checkpoints it remembers. Three runs: the first run's event lands on a checkpoint position, the second's not."""
+    key = tmp_path / "log.pem"
+    assert runner.invoke(app, ["keygen", "--out", str(key)]).exit_code == 0
+    published = tmp_path / "published.jsonl"
+    with SqliteAuditStore(
+        db_path, signer=CheckpointSigner.from_pem(key), checkpoint_every=2, checkpoint_file=published
+    ) as store:
+        for i in range(1, 4):
+            store.append(make_entry(i))
+    kept = tmp_path / "kept.jsonl"
+    assert runner.invoke(app, ["checkpoint", "--url", _url(db_path), "--out", str(kept)]).exit_code == 0
+    scheduled = [
+        "verify", "--url", _url(db_path), "--public-key", str(tmp_path / "log.pem.pub"), "--checkpoint-every", "2",
+        "--against", str(kept), "--remember", "--key", str(key), "--checkpoint-file", str(published), "--json",
+    ]  # fmt: skip
+
+    reports = []
+    for run in range(3):
+        result = runner.invoke(app, scheduled)
+        assert result.exit_code == 0, (run, result.output)
+        reports.append(json.loads(result.stdout))
+    for run, report in enumerate(reports):
+        assert report["ok"] is True and report["first_broken"] is None and report["reason"] is None, report
+        assert report["head_seq"] == report["records_checked"] == 3 + run  # the log before this run's own event
+        assert report["unsigned_tail"] == report["head_seq"] % 2  # a record awaits the next checkpoint, no more
+    with SqliteAuditStore(db_path, read_only=True) as store:
+        runs = store.query(AuditQuery(kind="access", order="asc")).records
+    assert [r.seq for r in runs] == [4, 5, 6] and all(r.trace["action"] == "verify" for r in runs)
+    assert [r.trace["filters"]["head_seq"] for r in runs] == [3, 4, 5]
+    assert [k.head.size for k in read_checkpoints(kept, load_public_key(tmp_path / "log.pem.pub"))] == [2, 4]
+
+
+def _paragraphs(help_text: str) -> list[str]:
+    """A command's help as a reader should see it: paragraphs, each one line of text (Markdown code marks off)."""
+    return [" ".join(p.replace("`", "").split()) for p in inspect.cleandoc(help_text).split("\n\n") if p.strip()]
+
+
+@pytest.mark.parametrize("command", sorted(typer.main.get_command(app).commands))  # type: ignore[attr-defined]
+def test_help_shows_whole_paragraphs_not_the_source_lines_of_the_docstring(command: str) -> None:
+    """``--help`` broke lines where the docstring's source lines break, mid-sentence, however wide the terminal.
+    The help is Markdown now: Typer joins a paragraph's lines and wraps it to the terminal, so on a terminal wide
+    enough each paragraph is one line, with every sentence whole."""
+    written = typer.main.get_command(app).commands[command].help  # type: ignore[attr-defined]
+    assert written
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "1000"})
+    assert result.exit_code == 0, result.output
+    lines = [" ".join(line.split()) for line in result.output.splitlines()]
+    for paragraph in _paragraphs(written):
+        assert any(paragraph in line for line in lines), (command, paragraph)
+
+
+#: Sentences (or their first clause) the help broke mid-way, where the docstring's source lines break; each is
+#: shorter than a 200-column terminal, and Typer's own wrapping leaves it whole there.
+BROKEN_SENTENCES = {
+    "checkpoint": (
+        "Without --key the log is opened read-only and its latest checkpoint (size, Merkle root, time, signed note) "
+        "is written to --out: what an auditor without the private key runs."
+    ),
+    "show": "With --key the read is appended to the log as an access event (role cli) before anything is printed",
+    "verify": "With the server's signing key (--key) the run is then recorded as the other reads of this command line",
+}
+
+
+@pytest.mark.parametrize(("command", "sentence"), sorted(BROKEN_SENTENCES.items()))
+def test_a_sentence_the_help_broke_mid_way_is_one_line_on_a_wide_terminal(command: str, sentence: str) -> None:
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert any(sentence in line for line in result.output.splitlines()), result.output
