@@ -5,9 +5,11 @@ The phrases clinicians use to open a case are read: a number (in digits or words
 ("3 year 4 month old boy"); a header's "34M" or "Age: 17"; "(age 5)"; "Newborn boy". An age at an event
 ("first seizure at 6 months old") or a relative's is passed over; "She is now 7" is read, and "At 15 he has
 obesity" (the present tense) when nothing else gives the age ("At 3 he walked" dates an event). The sex comes
-from such a phrase, a form's "Sex: F", "this boy", or else the patient's pronouns when at least two agree and none
-says otherwise ("He has seizures. His gait is ataxic."), or one "he" / "she" that cannot mean anyone named before
-it ("He is 14 years old."); a pronoun that may be a relative's is not counted, and a relative's word never gives it.
+from such a phrase, a form's "Sex: F", "this boy", "The boy was referred ..." (a child opening a sentence), or
+else the patient's pronouns when at least two agree and none says otherwise ("He has seizures. His gait is
+ataxic."), or one "he" / "she" that cannot mean anyone named before it ("He is 14 years old."); a pronoun that may be
+a relative's is not counted, and a relative's word never gives it. "3 and a half years old" is 42 months, as "3½" is;
+"The boy was referred at 6 years" gives the age the patient was seen at when nothing else gives one.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ _NUMBER_WORD = (
     rf"|{'|'.join(sorted(_UNITS, key=len, reverse=True))})"
 )
 #: An age's number (digits or words, group ``number``) and unit (group ``unit``), for every reader of ages.
-AGE_NUMBER = _NUMBER = rf"(?P<number>\d{{1,3}}(?:\.5|\s1/2|½)?|{_NUMBER_WORD})"
+#: "3 and a half" and "three-and-a-half" are read as "3½" and "3 1/2" are ("3 and a half years old" was no age).
+AGE_NUMBER = _NUMBER = rf"(?P<number>(?:\d{{1,3}}(?:\.5|\s1/2|½)?|{_NUMBER_WORD})(?:[\s-]+and[\s-]+a[\s-]+half\b)?)"
 AGE_UNIT = _UNIT = r"(?P<unit>years?|yrs?|months?|mos?|weeks?|wks?|days?)"
 _SEX_WORDS: dict[str, Sex] = {
     "boy": "male",
@@ -221,6 +224,17 @@ _SEX_ALONE = (
     # "Re: Muhammad A., DOB 14.08.2021 (age 3y 2m), male"
     re.compile(r"[\d)][ \t,]+(?P<sex>(?-i:M|F)|male|female)[ \t]*$", re.IGNORECASE | re.MULTILINE),
 )
+#: "The boy was referred ...", "A girl with seizures ...": the sex word as the subject opening a sentence ("The boy was
+#: referred at 6 years" gave no sex). Not "The boy's sister ...", whose patient is the sister, nor a sex word within a
+#: sentence ("His sister, a girl of 8, ..."); one that may mean a relative just named is passed over
+#: (:func:`_subject_is_the_patient`). A child only: "A man was coughing in the waiting room" may be anyone.
+_SEX_SUBJECT = re.compile(
+    rf"(?:^|(?<=[.!?]))[ \t]*(?:the|a|an|our)\s+(?:{_SEX_ADJECTIVE}\s+){{0,2}}"
+    r"(?P<sex>boy|girl)\b(?!['’]s\b)"
+    r"(?=[ \t]*(?:,|\b(?:was|is|has|had|presented|presents|developed|attended|came|underwent|showed|shows|now|with"
+    r"|who|aged)\b))",
+    re.IGNORECASE | re.MULTILINE,
+)
 #: A relative named, singular or plural ("mother", "grandparents"): one list for every reader of ages.
 #: "son" and "daughter" name the patient here ("a 14-year-old son"), so they are no relative of an age.
 _RELATIVE_WORD = rf"(?:{'|'.join(r for r in RELATIVES if r not in ('son', 'daughter'))}|grand\w+)s?\b"
@@ -258,6 +272,18 @@ _AT_AGE = re.compile(
     r"(?:is|has|weighs|measures|attends|remains|lives|needs|uses)\b",
     re.IGNORECASE,
 )
+#: "The boy was referred at 6 years for ...", "she presented at the age of 4 with ...": the age the patient came to be
+#: seen at, the visit the note tells of. Read as :data:`_AT_AGE` is, only when nothing else gives the age and no other
+#: such phrase tells a story; never "first seen at 2 years" (a first visit, of a story told on); with a unit or "age"
+#: (not "seen at 6 for ...", a time).
+_SEEN_AT_AGE = re.compile(
+    r"\b(?P<subject>he|she|(?:the|a|our)\s+(?:patient|child|boy|girl|proband|infant))\s+(?:was\s+|were\s+)?"
+    r"(?:referred|presented|seen|evaluated|assessed|examined|admitted|reviewed)\b[^.;\n]{0,40}?"
+    rf"\bat\s+(?P<aged>(?:the\s+)?age\s+(?:of\s+)?)?{_NUMBER}(?:\s?{_YEARS_OR_MONTHS}\b)?(?:\s+(?:of\s+age|old)\b)?",
+    re.IGNORECASE,
+)
+#: Phrases whose age is a part of them: the age's span is its number and unit, not the name or subject before it.
+_AGE_WITHIN = (_HEADER_AGE, _TITLED_AGE, _IS_AGE, _AT_AGE, _SEEN_AT_AGE)
 #: After an age phrase: someone else's age ("her 6-year-old brother").
 _RELATIVE_AFTER = re.compile(rf"[\s,]+(?:half-)?{_RELATIVE_WORD}", re.IGNORECASE)
 _DURATION_LETTER = {"y": "Y", "m": "M", "w": "W", "d": "D"}
@@ -307,7 +333,7 @@ def read_demographics(text: str) -> Demographics:
     if not found:
         # "At 15 he has obesity": only when nothing else gives the age (see _AT_AGE), and only one such phrase: "At 2
         # years he is not walking. At 4 years he has no words." tells a story, whose first age is not today's.
-        at_ages = [m for m in _AT_AGE.finditer(text) if _patients_age(text, m, people)]
+        at_ages = [m for at in (_AT_AGE, _SEEN_AT_AGE) for m in at.finditer(text) if _patients_age(text, m, people)]
         found = at_ages if len(at_ages) == 1 and not _DENIED_AFTER.match(text, at_ages[0].end()) else []
     if not found:
         return _sex_alone(text, Demographics(), people)
@@ -333,7 +359,7 @@ def read_demographics(text: str) -> Demographics:
     end = match.end(last)
     if last == "months":  # "3 year 4 month old": past the months' unit
         end = _MONTHS_UNIT.match(text, end).end()  # type: ignore[union-attr]
-    if match.re in (_HEADER_AGE, _TITLED_AGE, _IS_AGE, _AT_AGE):  # the age alone, not the name or the words before it
+    if match.re in _AGE_WITHIN:  # the age alone, not the name or the words before it
         age_span = (match.start("number"), end)
     elif sex_group == "sex":  # the age ends at its unit ("-old", "yo"), before any words leading to the sex word
         tail = _AGE_TAIL.match(text, end)
@@ -357,9 +383,19 @@ def read_demographics(text: str) -> Demographics:
 
 
 def _sex_alone(text: str, read: Demographics, people: _People) -> Demographics:
-    """``read`` with the sex a note states without an age ("Baby boy", "Sex: F"), when it has none; else the sex
-    its pronouns agree on (:func:`_sex_of_pronouns`)."""
-    found = sorted((m for pattern in _SEX_ALONE for m in pattern.finditer(text)), key=lambda m: m.start())
+    """``read`` with the sex a note states without an age ("Baby boy", "Sex: F", "The boy was referred ..."), when it
+    has none; else the sex its pronouns agree on (:func:`_sex_of_pronouns`)."""
+    found = sorted(
+        [
+            *(m for pattern in _SEX_ALONE for m in pattern.finditer(text)),
+            *(
+                m
+                for m in _SEX_SUBJECT.finditer(text)
+                if _subject_is_the_patient(m.group("sex"), m.start("sex"), people)
+            ),
+        ],
+        key=lambda m: m.start(),
+    )
     if not found:
         return _sex_of_pronouns(text, read, people)
     match = found[0]
@@ -446,13 +482,29 @@ def _may_mean_another(people: _People, at: int, sex: Sex) -> bool:
     relative ("Dr", "carer"), or the relative last named if it is one person who may be of that sex ("Her father has
     ptosis. He has scoliosis."); not relatives in the plural or of the other sex ("Mother reports she had seizures
     as a child. He is hypotonic."), as :func:`dxsearch.knowledge.term_lookup.family_sections` reads such a turn."""
-    if people.first_other < at:
-        return True
+    return people.first_other < at or _may_mean_a_relative(people, at, sex)
+
+
+def _may_mean_a_relative(people: _People, at: int, sex: Sex) -> bool:
+    """Whether words for a person of ``sex`` at ``at`` ("he", "the boy") may mean the relative last named before them:
+    one person who may be of that sex ("Her brother is well. The boy ..."), not relatives in the plural or of the
+    other sex."""
     last = bisect_left(people.relative_starts, at) - 1  # the relative last named is whom it may mean
     if last < 0:
         return False
     word, plural = people.relatives[last]
     return not plural and word not in (_FEMALE_RELATIVES if sex == "male" else _MALE_RELATIVES)
+
+
+def _subject_is_the_patient(subject: str, at: int, people: _People) -> bool:
+    """Whether a sentence's subject at ``at`` ("he", "the boy", "the patient") is the patient: a pronoun that may
+    mean no one named before it (:func:`_may_mean_another`), a sex word that may mean no relative named before it,
+    or a word for the patient."""
+    word = subject.split()[-1].lower()
+    if word in _PRONOUNS:
+        return not _may_mean_another(people, at, _PRONOUNS[word])
+    sex = _SEX_WORDS.get(word)
+    return sex is None or not _may_mean_a_relative(people, at, sex)
 
 
 def _sex_of_pronouns(text: str, read: Demographics, people: _People) -> Demographics:
@@ -526,8 +578,12 @@ def _patients_age(text: str, match: re.Match[str], people: _People) -> bool:
         return False
     if match.groupdict().get("sex") or match.groupdict().get("sex_before"):
         return True  # "the 3-year-old girl": the patient, whoever else the sentence names
+    if match.re is _SEEN_AT_AGE and not (match.group("unit") or match.group("aged")):
+        return False  # "she was seen at 6 for review": a time of day, maybe; an age has its unit or "age"
+    if match.re is _SEEN_AT_AGE and not _subject_is_the_patient(match.group("subject"), match.start(), people):
+        return False  # "Her brother is well. The boy was referred at 6 years": the brother, maybe
     if match.re in (_IS_AGE, _AT_AGE):  # "She is now 7": hers, unless "she" may be a relative just named
-        if not match.group("unit") and not match.group("number").isdigit():
+        if not match.group("unit") and not _AND_A_HALF.sub("", match.group("number")).isdigit():
             return False  # "On arrival he is 38.5, tachycardic": a temperature (code review), no age without a unit
         subject = match.group("subject").lower()
         return subject not in _PRONOUNS or not _may_mean_another(people, match.start("subject"), _PRONOUNS[subject])
@@ -539,18 +595,27 @@ def _patients_age(text: str, match: re.Match[str], people: _People) -> bool:
     return _RELATIVE_AFTER.match(text, match.end()) is None
 
 
+#: "and a half" after an age's number as written: "She is 3 and a half." is an age without a unit, as "She is 3." is.
+_AND_A_HALF = re.compile(r"[\s-]+and[\s-]+a[\s-]+half$", re.IGNORECASE)
+#: A half after an age's number, as :data:`AGE_NUMBER` spells it ("-" for spaces): "3-1/2", "3½", "3-and-a-half".
+_HALF = re.compile(r"(?:-1/2|½|-+and-+a-+half)$")
+
+
+def _whole_number(word: str) -> float:
+    """An age's number in digits ("14", "2.5") or words ("fourteen", "twenty-one"), spaces written "-"."""
+    if word[0].isdigit():
+        return float(word)
+    if word in _UNITS:
+        return _UNITS[word]
+    tens, _, units = word.partition("-")
+    return _TENS[tens] + _UNITS.get(units, 0)
+
+
 def age_duration(number: str, unit: str) -> str | None:
     """``P14Y``, ``P3M``, ``P2W``, ``P5D``; half years become months; ``None`` for an implausible age."""
-    word = number.lower().replace(" ", "-")
-    if word.endswith(("-1/2", "½")):  # "3 1/2 years old"
-        value = float(word.split("-")[0].rstrip("½")) + 0.5
-    elif word[0].isdigit():
-        value = float(word)
-    elif word in _UNITS:
-        value = _UNITS[word]
-    else:
-        tens, _, units = word.partition("-")
-        value = _TENS[tens] + _UNITS.get(units, 0)
+    word = " ".join(number.lower().split()).replace(" ", "-")
+    whole = _HALF.sub("", word)
+    value = _whole_number(whole) + (0.5 if whole != word else 0)  # "3 1/2", "3½", "3 and a half": half a year more
     letter = _DURATION_LETTER[unit.lower()[0]]
     if letter == "Y" and value != int(value):
         return f"P{int(value * 12)}M"

@@ -172,6 +172,8 @@ FINDING_PHRASES |= {
         (
             *("lost her acquired words", "lost his acquired words", "loss of acquired words", "speech regression"),
             *("regression of speech", "regression in speech", "lost her speech", "lost his speech"),
+            # "He lost speech at 2 years", "lost acquired words": as the possessive forms above
+            *("lost speech", "lost acquired words", "lost acquired speech", "loss of acquired speech"),
         ),
         "HP:0002371",  # Loss of speech
     ),

@@ -23,12 +23,14 @@ stems matches a term whatever the word order and form ("dilated aortic root",
 "dislocated lenses") if exactly one term has that bag. Mentions carry a
 ConText-style assertion (present, absent, family history, uncertain,
 historical) with clause scope, "apart from" / "other than" ending it, "normal
-X" and "X was not seen" asserting absence; hedges ("likely", "presumed",
-"consistent with") scoped to the mention after them, "X vs Y" uncertain on
-both sides, "X-free" absent (or, said since when, for how long or on what,
-historical), and a past-history heading ("PMH:") historical to the end of its
-sentence or section. ``bench/bench_term_variants.py`` measures how this
-generalises and what it costs in precision.
+X" and "X was not seen" asserting absence (not when parents go on to describe
+episodes of it); hedges ("likely", "presumed", "consistent with") scoped to the
+mention after them, "X vs Y" uncertain on both sides, "X-free" absent (or, said
+since when, for how long or on what, historical), a past-history heading
+("PMH:") historical to the end of its sentence or section, and a bracket dating
+a finding in the past ("(present last year)") historical.
+``bench/bench_term_variants.py`` measures how this generalises and what it costs
+in precision.
 """
 
 from __future__ import annotations
@@ -800,7 +802,8 @@ class TermLookup:
         found: list[ExtractedTerm] = []
         for sentence in _sentences(text, [(start, end) for start, end, _ in stated]):
             matched = list(self._extract_sentence(text, sentence, by_start))
-            found.extend(sorted([*matched, *self._distributed(text, sentence, matched)], key=lambda m: m.start))
+            shared = [*self._distributed(text, sentence, matched), *self._attached(text, sentence, matched)]
+            found.extend(sorted([*matched, *shared], key=lambda m: m.start))
         # Sections that say whose or when what they hold is, in this order: (spans, what a mention in one is said to
         # be, whether only what is said present changes). A family section keeps "excluded" ("no hearing loss" in the
         # family); "PMH: no asthma" stays denied; "Absent: seizures" is what he has not.
@@ -835,12 +838,7 @@ class TermLookup:
         words it stands for, with the mention's assertion. Words already part of a mention are left alone.
         """
         index = {token.start: i for i, (token, _) in enumerate(tokens)}
-        taken: set[int] = set()
-        for m in matched:
-            i = index.get(m.start, len(tokens))
-            while i < len(tokens) and tokens[i][0].start < m.end:
-                taken.add(i)
-                i += 1
+        taken = _taken(tokens, matched, index)
 
         def free(i: int, j: int) -> bool:
             """Tokens i..j-1 exist, are in no mention, are no stop word, and no comma falls between them."""
@@ -956,6 +954,55 @@ class TermLookup:
                         break
         return shared
 
+    def _attached(
+        self, text: str, tokens: list[tuple[_Token, bool]], matched: list[ExtractedTerm]
+    ) -> list[ExtractedTerm]:
+        """Findings "with" attaches to the organ a mention names: "enlarged kidneys with multiple cysts" also says
+        Multiple renal cysts, "an enlarged liver with cysts" Hepatic cysts.
+
+        Why: a note names the organ once and what is wrong with it after "with"; read alone, "multiple cysts" names
+        no term (whose cysts?), so the second finding was lost. The words right after "with" (:func:`_attached_words`)
+        are read with one word of the mention, last word first, as a bag (:func:`_bag`); a term other than the
+        mention's is a mention of it, spanning those words, with the mention's assertion. A mention of one word
+        ("seizures with fever") lends no organ, and words that go on to name a place of their own ("cysts in the
+        liver") are not the mention's organ's.
+        """
+        index = {token.start: i for i, (token, _) in enumerate(tokens)}
+        taken = _taken(tokens, matched, index)
+        attached: list[ExtractedTerm] = []
+        for mention in matched:
+            first = index.get(mention.start)
+            if first is None:
+                continue
+            last = first
+            while last + 1 < len(tokens) and tokens[last + 1][0].end <= mention.end:
+                last += 1
+            after = last + 1
+            if last == first or after >= len(tokens) or tokens[after][0].norm not in _ATTACHING or tokens[after][1]:
+                continue
+            organ = [token for token, _ in tokens[first : last + 1] if token.norm not in _BAG_STOPWORDS]
+            tried = _attached_words(tokens, after + 1, taken)
+            for member in tried:
+                term_id = next(
+                    (
+                        found
+                        for word in reversed(organ)
+                        if (found := self._bag_term([word.norm, *member])) not in (None, mention.term_id)
+                    ),
+                    None,
+                )
+                if term_id is not None:
+                    start, end = tokens[after + 1][0].start, tokens[after + len(tried[0])][0].end
+                    label = text[mention.start : end]
+                    attached.append(ExtractedTerm(term_id, label, mention.excluded, start, end, mention.assertion))
+                    break
+        return attached
+
+    def _bag_term(self, norms: list[str]) -> str | None:
+        """The one term whose bag these normalised words make, if any."""
+        bag = _bag(norms)
+        return self._bags.get(bag) if bag is not None else None
+
     def _extract_sentence(
         self, text: str, tokens: list[tuple[_Token, bool]], candidates: dict[int, tuple[int, str, int]]
     ) -> Iterator[ExtractedTerm]:
@@ -1027,9 +1074,17 @@ class TermLookup:
                 if post and not side and "(" in text[last.end : tokens[end][0].start]:
                     post = 0  # "Marked hypotonia (absent reflexes)": a bracket opens an item of its own
                 post += side if post else 0
-                if said == "present" and post and _was_there(tokens, end + post):
+                past = _past_bracket(text, tokens, end + side)
+                if said == "present" and past:
+                    said, post = "historical", max(post, side + past)  # "seizures (present last year)": gone now
+                elif said == "present" and post and _was_there(tokens, end + post):
                     said = "historical"  # "absent now, was present at birth": it was there and is gone
-                elif said == "present" and (post or _CHECKLIST_NO.match(text, last.end)):
+                elif (
+                    said == "present"
+                    and (post or _CHECKLIST_NO.match(text, last.end))
+                    # "Cataplexy was not observed during the visit, but parents describe episodes": theirs to tell
+                    and not _told_though_unseen(text, tokens, end + post)
+                ):
                     said = "absent"
                 answer = _QUERY_ANSWERED.match(text, last.end) if said == "present" else None
                 if answer is not None:
@@ -1620,10 +1675,12 @@ _HISTORY_HEADING = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 #: A heading of what the patient does not have: "Absent: seizures, ataxia", "Not present: hepatomegaly",
-#: "Negatives: rash, fever", "Pertinent negatives:". Read as said present, its list was the patient's findings.
+#: "Negatives: rash, fever", "Pertinent negatives:", and dated now ("Absent now:", "Currently absent:"). Read as said
+#: present, its list was the patient's findings.
 _DENIAL_HEADING = re.compile(
     r"(?:^|(?<=[.;!?])[ \t]+)[ \t]*(?:[-*•·][ \t]*)?"
-    r"(?:absent|not\s+present|(?:pertinent\s+)?negatives?|(?:signs|symptoms|findings)\s+absent)[ \t]*:",
+    r"(?:(?:currently\s+)?(?:absent|not\s+present)(?:\s+(?:now|currently|today|at\s+present))?"
+    r"|(?:pertinent\s+)?negatives?|(?:signs|symptoms|findings)\s+absent)[ \t]*:",
     re.IGNORECASE | re.MULTILINE,
 )
 
@@ -1876,6 +1933,33 @@ _SIDE_BRACKET = re.compile(
 )
 
 
+#: A bracket right after a mention that dates it in the past: "(present last year)", "(was present until age 3)",
+#: "(seen 2 years ago)", "(previously)". Not "(present since last year)", which runs on to now, nor "(present at
+#: birth)", which says when it began. After a bracket of sides too ("Ptosis (R > L) (present until age 2)").
+_PAST_BRACKET = re.compile(
+    r"(?:[ \t]{0,3}\))?[ \t]{0,3}\([ \t]{0,3}(?:(?:was|were)[ \t]{1,3})?(?:(?:present|seen|noted)[ \t]{1,3})?"
+    r"(?:last[ \t]{1,3}(?:year|month|week|summer|winter|spring|autumn|fall)|previously|earlier|before"
+    r"|in[ \t]{1,3}the[ \t]{1,3}past|(?:until|till)[ \t]{1,3}[\w \t]{1,20}?"
+    r"|(?:\d{1,2}|a|an|one|two|three|four|five|six|several|a[ \t]{1,3}few)[ \t]{1,3}(?:years?|months?|weeks?)"
+    r"[ \t]{1,3}ago|in[ \t]{1,3}(?:19|20)\d\d)[ \t]{0,3}\)",
+    re.IGNORECASE,
+)
+
+
+def _past_bracket(text: str, tokens: list[tuple[_Token, bool]], end: int) -> int:
+    """How many tokens a bracket dating a mention ending at token ``end`` in the past holds ("Absent now: seizures
+    (present last year)"), else 0: the finding was there and is gone, a history of it, whatever a heading says now."""
+    if end == 0 or end > len(tokens):
+        return 0
+    bracket = _PAST_BRACKET.match(text, tokens[end - 1][0].end)
+    if bracket is None:
+        return 0
+    inside = 0
+    while end + inside < len(tokens) and tokens[end + inside][0].end <= bracket.end():
+        inside += 1
+    return inside
+
+
 def _side_bracket(text: str, tokens: list[tuple[_Token, bool]], end: int) -> int:
     """How many tokens a bracket of sides right after a mention ending at token ``end`` holds ("Ptosis (R > L)"),
     else 0: the words after it ("- absent now") are said of the mention as if the bracket were not there."""
@@ -1897,6 +1981,31 @@ _NOW = frozenset({"now", "currently"})
 _WAS_THERE = frozenset({("was", "present"), ("were", "present"), ("wa", "present"), ("previously", "present")})
 #: Words that may join the absence to what says it was there: "absent now, but was present at birth".
 _JOINING_THEN = frozenset({"but", "though", "although", "and", "yet"})
+
+
+#: The ends of post cues that deny only what the examiner saw: "was not observed", "not seen".
+_UNSEEN = frozenset({("not", "observed"), ("not", "seen")})
+#: After "X was not observed": a history of it that someone gives, which the examiner not seeing it does not deny
+#: ("..., but parents describe episodes of ...", "but his mother reports such attacks"). The history must speak of
+#: episodes of it ("episodes", "attacks", "them"), not of something else ("but parents report headaches").
+_TOLD_INSTEAD = re.compile(
+    r"[^.;:\n]{0,60}?\bbut\s+(?:(?:the|his|her|their)\s+)?"
+    r"(?:parents?|mother|father|mum|mom|dad|family|carers?|caregivers?|teachers?|grandparents?|nursery|school)\s+"
+    r"(?:describes?|described|reports?|reported|recounts?|recounted|recalls?|recalled|mentions?|mentioned"
+    r"|(?:has|have)\s+(?:described|reported|noticed|seen|witnessed|observed))\s+"
+    r"(?:(?:typical|frequent|recurrent|daily|weekly|several|many|multiple|brief|similar|such|these|those|some"
+    r"|repeated|the)\s+)*(?:episodes?|events?|attacks?|spells?|them|it)\b",
+    re.IGNORECASE,
+)
+
+
+def _told_though_unseen(text: str, tokens: list[tuple[_Token, bool]], j: int) -> bool:
+    """Whether a post cue of not seeing ends at token ``j`` ("was not observed") and the sentence goes on with someone
+    telling of episodes of it ("during the visit, but parents describe episodes ..."): the visit saw none, the
+    history says it happens, so the finding is not denied. "Cataplexy was not observed." alone stays absent."""
+    if j < 2 or tuple(token.norm for token, _ in tokens[j - 2 : j]) not in _UNSEEN:
+        return False
+    return _TOLD_INSTEAD.match(text, tokens[j - 1][0].end) is not None
 
 
 def _was_there(tokens: list[tuple[_Token, bool]], j: int) -> bool:
@@ -2071,6 +2180,60 @@ def _plural(token: _Token) -> bool:
     singular is something else ("6 cm cafe-au-lait macule" holds no count of spots; "several lipoma" none)."""
     raw = token.raw.casefold().replace("'", "").replace("’", "")
     return raw != token.norm and (raw.endswith(("s", "ata", "ae")) or _singular(raw) != raw)
+
+
+#: Words that attach a finding to the organ the mention before them names: "enlarged kidneys with multiple cysts".
+_ATTACHING = frozenset({"with"})
+#: After the words "with" attaches: a place of their own ("with cysts in the liver"), not the mention's organ.
+_PLACE_AFTER = frozenset({"in", "of", "on", "at", "within", "throughout", "involving", "affecting"})
+#: Most words of what "with" attaches: "numerous small cysts".
+_ATTACHED_WORDS = 3
+
+
+def _taken(tokens: list[tuple[_Token, bool]], matched: Sequence[ExtractedTerm], index: Mapping[int, int]) -> set[int]:
+    """Indices of the tokens some mention of ``matched`` covers."""
+    taken: set[int] = set()
+    for m in matched:
+        i = index.get(m.start, len(tokens))
+        while i < len(tokens) and tokens[i][0].start < m.end:
+            taken.add(i)
+            i += 1
+    return taken
+
+
+def _attached_words(tokens: list[tuple[_Token, bool]], start: int, taken: set[int]) -> list[list[str]]:
+    """What "with" may attach, from token ``start``, as normalised words to try in turn: the whole phrase ("multiple
+    cysts"), "multiple" and its head for a word of many ("numerous small cysts"), and its head alone ("small cysts").
+
+    The phrase is at most :data:`_ATTACHED_WORDS` words in no mention, with no stop word and no comma, and ends its
+    noun phrase (then a comma, a stop word or the sentence's end); a place after it ("cysts in the liver") says whose
+    they are, so nothing is tried.
+    """
+    stop = start
+    while (
+        stop < len(tokens)
+        and stop - start < _ATTACHED_WORDS
+        and stop not in taken
+        and tokens[stop][0].norm not in _BAG_STOPWORDS
+        and (stop == start or not tokens[stop][1])
+    ):
+        stop += 1
+    ends_phrase = stop == len(tokens) or tokens[stop][1] or tokens[stop][0].norm in _BAG_STOPWORDS
+    if (
+        stop == start
+        or tokens[start][1]
+        or not ends_phrase
+        or (stop < len(tokens) and tokens[stop][0].norm in _PLACE_AFTER)
+    ):
+        return []
+    phrase = [token for token, _ in tokens[start:stop]]
+    norms = [token.norm for token in phrase]
+    tried = [norms]
+    if len(phrase) > 1 and _MANY.intersection(norms[:-1]) and _plural(phrase[-1]):
+        tried.append(["multiple", norms[-1]])
+    if len(phrase) > 1:
+        tried.append(norms[-1:])
+    return tried
 
 
 #: Words a bag match retries without: a degree or a side no term names.

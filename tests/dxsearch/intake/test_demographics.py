@@ -302,3 +302,41 @@ def test_a_long_note_of_pronouns_and_relatives_is_read_quickly() -> None:
     started = time.perf_counter()
     read_demographics(note)
     assert time.perf_counter() - started < 10  # a bound against quadratic time, not a speed target
+
+
+@pytest.mark.parametrize(
+    ("text", "age", "sex"),
+    [
+        # "the boy" / "a girl" opening a sentence as its subject is the patient ...
+        ("The boy was referred at 6 years for seizures.", "P6Y", "male"),
+        ("A girl presented with seizures.", None, "female"),
+        ("The little girl has seizures.", None, "female"),
+        ("The patient presented at the age of 4 with ataxia.", "P4Y", None),
+        # ... not within a sentence, nor when it may be the relative just named, nor a possessive's
+        ("His sister, a girl of 8, has seizures.", None, None),
+        ("Her brother is well. The boy was referred at 6 years for seizures.", None, None),
+        ("The girl's brother has seizures.", None, None),
+        ("A man was coughing in the waiting room.", None, None),
+        # an age at a first visit tells a story, and a referral's age is the patient's only without another age
+        ("The boy was first seen at 2 years and referred again at 6 years for seizures.", None, "male"),
+        ("The boy was referred at 6 years for seizures. He is now 9 years old.", "P9Y", "male"),
+        ("Her mother was referred at 30 years for ataxia.", None, None),
+        # half years in words, as "3½" and "3 1/2" are read
+        ("She is 3 and a half years old and has seizures.", "P42M", "female"),
+        ("a 3 and a half year old girl with hypotonia", "P42M", "female"),
+        ("A three-and-a-half-year-old boy with hypotonia.", "P42M", "male"),
+        ("A girl aged 3½ with seizures.", "P42M", "female"),
+        ("She is 3 and a half.", "P42M", "female"),
+    ],
+)
+def test_the_boy_as_subject_and_half_years_in_words(text: str, age: str | None, sex: str | None) -> None:
+    read = read_demographics(text)
+    assert (read.age, read.sex) == (age, sex)
+
+
+def test_the_note_reader_reads_the_boy_referred_at_6_years() -> None:
+    """Through the note reader (``dxsearch read``): the age and sex beside the finding."""
+    note = "The boy was referred at 6 years for seizures."
+    reading = read_text(note, get_term_lookup(), get_hpo_knowledge(), get_second_reader())
+    assert (reading.demographics.age, reading.demographics.sex) == ("P6Y", "male")
+    assert [(m.hpo_id, m.assertion) for m in reading.mapped] == [("HP:0001250", "present")]

@@ -1230,3 +1230,96 @@ def test_many_absent_headings_are_read_in_near_linear_time(lookup: TermLookup) -
     now searched by bisection. Asserts the reading, not a time (speed targets live in bench/)."""
     found = lookup.mentions("Absent: ataxia. " * 6250)
     assert len(found) == 6250 and {m.assertion for m in found} == {"absent"}
+
+
+ENLARGED_KIDNEY, MULTIPLE_RENAL_CYSTS = "HP:0000105", "HP:0005562"
+RENAL_CYST, HEPATIC_CYSTS = "HP:0000107", "HP:0001407"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # "with" lends what follows it the organ of the mention before it: the cysts are the kidneys' (they were lost)
+        (
+            "enlarged kidneys with multiple cysts",
+            [(ENLARGED_KIDNEY, "present"), (MULTIPLE_RENAL_CYSTS, "present")],
+        ),
+        (
+            "Ultrasound: kidneys were enlarged with multiple cysts.",
+            [(ENLARGED_KIDNEY, "present"), (MULTIPLE_RENAL_CYSTS, "present")],
+        ),
+        ("enlarged kidneys with small cysts", [(ENLARGED_KIDNEY, "present"), (RENAL_CYST, "present")]),
+        # a word of many is "multiple"; a size before the head is no finding of its own (it was Renal hypoplasia)
+        (
+            "enlarged kidneys with numerous small cysts",
+            [(ENLARGED_KIDNEY, "present"), (MULTIPLE_RENAL_CYSTS, "present")],
+        ),
+        # the mention's assertion goes with it
+        ("No enlarged kidneys with cysts.", [(ENLARGED_KIDNEY, "absent"), (RENAL_CYST, "absent")]),
+        # a place of their own says whose they are
+        ("enlarged kidneys with cysts in the liver", [(ENLARGED_KIDNEY, "present"), (HEPATIC_CYSTS, "present")]),
+    ],
+)
+def test_with_lends_the_organ_of_the_mention_before_it(
+    lookup: TermLookup, text: str, expected: list[tuple[str, str]]
+) -> None:
+    assert [(m.term_id, m.assertion) for m in lookup.mentions(text)] == expected
+
+
+CATAPLEXY = "HP:0002524"
+
+
+@pytest.mark.parametrize(
+    ("text", "cataplexy"),
+    [
+        # not seen at the visit, told by the parents: the history is not denied
+        (
+            "Cataplexy was not observed during the visit, but parents describe episodes of sudden loss of muscle "
+            "tone with laughter.",
+            "present",
+        ),
+        ("Cataplexy not seen in clinic today but his mother reports daily episodes.", "present"),
+        ("Cataplexy was not observed.", "absent"),
+        ("Cataplexy was not observed during the visit.", "absent"),
+        # the parents telling of something else leaves the denial ("but parents report headaches")
+        ("Cataplexy was not observed, but parents report headaches.", "absent"),
+        # a result, not a sighting, stays a denial whatever is told after it
+        ("Cataplexy was not detected, but parents describe episodes.", "absent"),
+    ],
+)
+def test_what_the_visit_did_not_see_does_not_deny_what_parents_describe(
+    lookup: TermLookup, text: str, cataplexy: str
+) -> None:
+    assert [m.assertion for m in lookup.mentions(text) if m.term_id == CATAPLEXY] == [cataplexy]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # "Absent now:" heads a denial as "Absent:" does; a bracket dating the finding in the past makes it history
+        ("Absent now: seizures (present last year)", [(SEIZURE, "historical")]),
+        ("Absent now: seizures, ataxia.", [(SEIZURE, "absent"), ("HP:0001251", "absent")]),
+        ("Currently absent: seizures.", [(SEIZURE, "absent")]),
+        ("Absent now: seizures (present last year), ataxia.", [(SEIZURE, "historical"), ("HP:0001251", "absent")]),
+        ("Seizures (2 years ago).", [(SEIZURE, "historical")]),
+        ("Ptosis (R > L) (present until age 2).", [("HP:0000508", "historical")]),
+        # ... not a bracket that runs on to now or says when it began
+        ("Seizures (present since last year).", [(SEIZURE, "present")]),
+    ],
+)
+def test_absent_now_and_a_past_bracket(lookup: TermLookup, text: str, expected: list[tuple[str, str]]) -> None:
+    assert [(m.term_id, m.assertion) for m in lookup.mentions(text)] == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "She lost her acquired words at 18 months.",
+        "She lost the words she had acquired.",
+        "He lost speech at 2 years.",
+        "She lost acquired words by age 2.",
+    ],
+)
+def test_lost_words_are_loss_of_speech(lookup: TermLookup, text: str) -> None:
+    """The term the reading already uses for "lost her speech" and "speech regressed": Loss of speech."""
+    assert [(m.term_id, m.assertion) for m in lookup.mentions(text)] == [("HP:0002371", "present")]
