@@ -31,6 +31,7 @@ from dxsearch.intake.labs import lab_candidates
 from dxsearch.intake.onsets import onset_candidates
 from dxsearch.intake.quantities import count_candidates, quantity_candidates
 from dxsearch.intake.strength import strength_candidates
+from dxsearch.knowledge.clinical_phrases import UNMAPPED_PHRASES
 from dxsearch.knowledge.context_lookup import ItemKind, case_modes, case_onset, get_context_lookup, kind_of
 from dxsearch.knowledge.hpo import HP_OBO, HpoKnowledge
 from dxsearch.knowledge.term_lookup import (
@@ -448,7 +449,7 @@ def read_items(
                 )
                 continue
             findings.append(Finding(label=words, excluded=item.excluded))
-            reason = NO_TERM if unknown_id is None else UNKNOWN_ID.format(term_id=unknown_id)
+            reason = no_term_reason(words) if unknown_id is None else UNKNOWN_ID.format(term_id=unknown_id)
             missed.append(
                 NotUnderstood(path=path, span=(start, end), given=item.label, reason=reason, words_searched=True)
             )
@@ -654,18 +655,19 @@ def read_text(
                 *(
                     # "Father has NF1": a relative's diagnosis names no finding of the patient, and "no HPO term
                     # matches" would send the clinician looking for a spelling fault that is not there.
-                    _unread(span, of_a_relative=said_of_a_relative(text, span, sections))
+                    _unread(text, span, of_a_relative=said_of_a_relative(text, span, sections))
                     for span in segments(text)
                     if not any(start < span[1] and span[0] < end for start, end in used)
                     and not _said_of_the_last(text, span, used)
                 ),
                 # "no family history of Marfan syndrome or sudden cardiac death": a list member that names nothing,
                 # in a segment another member's mention covers, is listed too (it vanished before).
-                *(_unread(span, of_a_relative=_beside_a_relatives(text, span, mentions)) for span in members),
+                *(_unread(text, span, of_a_relative=_beside_a_relatives(text, span, mentions)) for span in members),
                 # "4yo with N/V and HA x3 days": words no HPO name and no cue uses, beside what was read in their
                 # segment, are listed too: only whole segments were, and these vanished from the account.
                 *(
                     _unread(
+                        text,
                         span,
                         of_a_relative=said_of_a_relative(text, span, sections)
                         or _beside_a_relatives(text, span, mentions),
@@ -693,12 +695,28 @@ def read_text(
 _STATEMENT_END = re.compile(r"[.;!?\n]")
 
 
-def _unread(span: Span, *, of_a_relative: bool) -> NotUnderstood:
+def _unread(text: str, span: Span, *, of_a_relative: bool) -> NotUnderstood:
     """The account entry of a note's words read into nothing: said of a relative (:data:`OF_A_RELATIVE`), else
-    naming no HPO term (:data:`NO_TERM`)."""
+    naming no HPO term (:data:`NO_TERM`), or a phrase left out on purpose (:func:`no_term_reason`)."""
     if of_a_relative:
         return NotUnderstood(path="text", span=span, reason=OF_A_RELATIVE, category="of_a_relative")
-    return NotUnderstood(path="text", span=span, reason=NO_TERM)
+    return NotUnderstood(path="text", span=span, reason=no_term_reason(text[span[0] : span[1]]))
+
+
+@lru_cache(maxsize=1)
+def _unmapped_phrases() -> dict[str, str]:
+    return {normalise(phrase): why for phrase, why in UNMAPPED_PHRASES.items()}
+
+
+def no_term_reason(words: str) -> str:
+    """Why words read into no term: a phrase the dictionary leaves out on purpose (:data:`UNMAPPED_PHRASES`:
+    "learning difficulties", which British and American letters mean differently) says so and why, with the
+    fixed phrase only, never the note's words; anything else names no HPO term (:data:`NO_TERM`)."""
+    said = f" {normalise(words)} "
+    for phrase, why in _unmapped_phrases().items():
+        if f" {phrase} " in said:
+            return f'"{phrase}" is {why}'
+    return NO_TERM
 
 
 def _beside_a_relatives(text: str, span: Span, mentions: Sequence[ExtractedTerm]) -> bool:

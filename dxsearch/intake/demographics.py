@@ -209,6 +209,11 @@ _SEX_ADJECTIVE = (
 #: The sex stated without an age: "Baby boy", "Term female infant", "Sex: F", "this boy".
 _SEX_ALONE = (
     re.compile(r"\b(?:baby|newborn|term|preterm|premature)\s+(?P<sex>boy|girl|male|female)\b", re.IGNORECASE),
+    # "Infant girl, 4 months old": opening the note, a line or a sentence (not "His sister, an infant girl, ...")
+    re.compile(
+        r"(?:^|(?<=[.!?]))[ \t]*(?:an?\s+|the\s+)?infant\s+(?P<sex>boy|girl|male|female)\b(?!['’]s\b)",
+        re.IGNORECASE | re.MULTILINE,
+    ),
     re.compile(r"\b(?P<sex>male|female)\s+(?:infant|neonate|newborn|baby|toddler|child)\b", re.IGNORECASE),
     re.compile(r"\b(?:sex|gender)\s*:\s*(?P<sex>male|female|(?-i:M|F))\b", re.IGNORECASE),
     # "Gentleman with 2 years of ...", "see this lady who reports ..."
@@ -282,8 +287,15 @@ _SEEN_AT_AGE = re.compile(
     rf"\bat\s+(?P<aged>(?:the\s+)?age\s+(?:of\s+)?)?{_NUMBER}(?:\s?{_YEARS_OR_MONTHS}\b)?(?:\s+(?:of\s+age|old)\b)?",
     re.IGNORECASE,
 )
+#: "The boy, now 7, has ...", "the child, aged 4 years, was ...": the patient named, the age an aside between commas
+#: (not "the boy, 7 months after surgery", whose number is no aside).
+_SUBJECT_AGE = re.compile(
+    rf"\b(?:the|our|this)\s+(?:(?P<sex_before>boy|girl)|patient|child|proband|infant)\s*,\s*(?:now\s+|aged\s+)?"
+    rf"{_NUMBER}(?![.,]\d)(?:\s?{_YEARS_OR_MONTHS}\b)?(?:\s+old\b)?(?=\s*,)",
+    re.IGNORECASE,
+)
 #: Phrases whose age is a part of them: the age's span is its number and unit, not the name or subject before it.
-_AGE_WITHIN = (_HEADER_AGE, _TITLED_AGE, _IS_AGE, _AT_AGE, _SEEN_AT_AGE)
+_AGE_WITHIN = (_HEADER_AGE, _TITLED_AGE, _IS_AGE, _AT_AGE, _SEEN_AT_AGE, _SUBJECT_AGE)
 #: After an age phrase: someone else's age ("her 6-year-old brother").
 _RELATIVE_AFTER = re.compile(rf"[\s,]+(?:half-)?{_RELATIVE_WORD}", re.IGNORECASE)
 _DURATION_LETTER = {"y": "Y", "m": "M", "w": "W", "d": "D"}
@@ -325,7 +337,7 @@ def read_demographics(text: str) -> Demographics:
     passed over.
     """
     people = _people(text)
-    patterns = (*_AGE_PHRASES, _BARE_AGE, _IS_AGE)
+    patterns = (*_AGE_PHRASES, _BARE_AGE, _IS_AGE, _SUBJECT_AGE)
     found = sorted(
         (m for pattern in patterns for m in pattern.finditer(text) if _patients_age(text, m, people)),
         key=lambda m: m.start(),

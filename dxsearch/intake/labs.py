@@ -68,6 +68,7 @@ LAB_NAMES: dict[str, str] = {
     "fecal elastase": "stool elastase",
     "stool elastase": "stool elastase",
     "lvef": "left ventricular ejection fraction",
+    "7-dhc": "7-dehydrocholesterol",
 }
 #: Findings HPO names in words of their own ("Hypoglycemia", not "decreased circulating glucose").
 LAB_TERMS: dict[tuple[str, Direction], str] = {
@@ -100,6 +101,9 @@ LAB_TERMS: dict[tuple[str, Direction], str] = {
     ("urea", "high"): "HP:0003138",  # Increased blood urea nitrogen (urea and BUN measure one thing)
     ("bun", "high"): "HP:0003138",
     ("blood urea nitrogen", "high"): "HP:0003138",
+    # HPO names a raised phenylalanine by the disorder's word: "Plasma phenylalanine 1450 umol/L (ref 35-120)"
+    ("phenylalanine", "high"): "HP:0004923",  # Hyperphenylalaninemia
+    ("phe", "high"): "HP:0004923",
 }
 #: Words that flag a result: "(high)", "(L)", "raised", "undetectable" (arrows are no words: a token must end a span).
 _FLAGS: dict[str, Direction] = {
@@ -110,7 +114,8 @@ _FLAGS: dict[str, Direction] = {
 _DEGREE = r"(?:markedly|mildly|moderately|severely|slightly|very|significantly)"
 # Possessive word runs (``*+``): a word never gives back letters to the value after it, so a 50,000-character
 # run of letters and digits is matched in linear time (it backtracked for over a minute).
-_NAME = r"(?P<name>[A-Za-z][A-Za-z0-9-]*+(?:\s+[A-Za-z][A-Za-z0-9-]*+){0,3}?)"
+# A name may open with a locant: "7-dehydrocholesterol", "17-hydroxyprogesterone".
+_NAME = r"(?P<name>(?:\d{1,2}-)?[A-Za-z][A-Za-z0-9-]*+(?:\s+[A-Za-z][A-Za-z0-9-]*+){0,3}?)"
 # Gaps of a few spaces or tabs, never an unbounded "\s*" beside another: three of them in a row made a run of
 # 1,500 new lines after an analyte cost 7 s (code review).
 _VALUE = r"(?:[<>≤≥~][ \t]{0,2})?\d[\d,]*+(?:\.\d++)?(?:[ \t]{0,2}(?:[a-zA-Zµ%][\w/%µ^.]*+|x[ \t]?10\^?\d+/\w+))?"
@@ -123,10 +128,14 @@ _ANALYTES = frozenset(
     | {"hemoglobin", "platelets", "neutrophils", "lymphocytes", "eosinophils", "transaminase", "liver enzymes"}
     | {"alpha-fetoprotein", "creatine kinase", "alkaline phosphatase", "thyroxine", "pyruvate", "parathyroid hormone"}
     | {"mean corpuscular volume", "qtc", "ejection fraction", "left ventricular ejection fraction"}
+    # metabolites a genetics letter reports: "7-dehydrocholesterol markedly elevated" (Smith-Lemli-Opitz syndrome)
+    | {"phenylalanine", "7-dehydrocholesterol", "7-dhc"}
 )
 #: Words that name the sample before an analyte ("24-h urinary copper", "serum ALT"): the analyte is still one of
 #: :data:`_ANALYTES`, and HPO's phrase of the sample is tried first ("Increased urinary copper concentration").
 _SAMPLE_WORDS = re.compile(r"^(?:(?:serum|plasma|blood|urinary|urine|24-?h(?:our)?|random|fasting|total)\s+)+", re.I)
+#: ... of which the samples that are not blood: "urinary copper" raised is no circulating copper.
+_OTHER_SAMPLE = re.compile(r"^(?:\S+\s+)*?(?:urinary|urine|24-?h(?:our)?)\b", re.I)
 _PATTERNS = (
     # "ALP 850 (high)", "phosphate 0.8 mmol/L (low)", "Hb: 80 g/L (L)"
     re.compile(
@@ -437,6 +446,11 @@ def _term(name: str, direction: Direction, lookup: TermLookup, *, valued: bool) 
         ):
             continue
         term_id = LAB_TERMS.get((said, direction)) or by_direction(lookup, LAB_NAMES.get(said, said), direction)
+        if term_id is None and analyte != said and not _OTHER_SAMPLE.match(said):
+            # "Plasma phenylalanine ... (ref 35-120)", "serum ALP 850 (high)": the sample's word is the finding's too
+            term_id = LAB_TERMS.get((analyte, direction)) or by_direction(
+                lookup, LAB_NAMES.get(analyte, analyte), direction
+            )
         if term_id is not None:
             return term_id, word.start()
     return None

@@ -248,6 +248,11 @@ def _growth(text: str) -> list[Candidate]:
         sentence_end = _SENTENCE_END.search(text, name.end(), limit)
         window = text[name.end() : sentence_end.start() if sentence_end else limit]
         values = _values(window)
+        if not values and name.group("birth_weight"):
+            mass = _BIRTH_MASS.match(window)
+            if mass is not None and _LARGE_BIRTH_WEIGHT_G <= _grams(mass) < _IMPLAUSIBLE_BIRTH_WEIGHT_G:
+                found.append((name.start(), name.end() + mass.end(), LARGE_FOR_AGE))  # "birth weight 4.6 kg"
+            continue
         if not values or values[-1][1] is None:
             continue  # no value, or the last one says no side (within, ±, a range, a change)
         end, side = values[-1]
@@ -278,9 +283,35 @@ def _at_birth(text: str, start: int, window: str, kind: str) -> str:
     before = text[max(0, start - _BIRTH_LOOKBACK) : start]
     ends = list(_SENTENCE_END.finditer(before))
     sentence = before[ends[-1].end() :] if ends else before
-    if _AT_BIRTH.search(sentence) or _AT_BIRTH.search(window):
+    births = list(_AT_BIRTH.finditer(sentence))
+    # "large at birth (...) and has had overgrowth since infancy: height +3.1 SD": a later time dates it anew
+    dated = bool(births) and not _REDATED.search(sentence, births[-1].end())
+    if dated or _AT_BIRTH.search(window):
         return "birth_weight" if kind == "weight" else "birth_length"
     return kind
+
+
+#: After "at birth", words that date what follows to a later time: "since infancy", "now", "at 7 years".
+_REDATED = re.compile(
+    r"\b(?:since|now|currently|today|aged?|later|subsequently)\b|\bat\s+\d+(?:[.,]\d+)?\s*(?:years?|months?|y|m)\b",
+    re.IGNORECASE,
+)
+#: A birth weight in grams or kilograms ("birth weight 4.6 kg", "BW 4600 g") right after its name.
+_BIRTH_MASS = re.compile(
+    r"[ \t]{0,3}(?:[:=]|\bof\b|\b(?:was|is)\b)?[ \t]{0,3}(?P<value>\d+(?:[.,]\d+)?)[ \t]{0,2}(?P<unit>kg|g)\b",
+    re.IGNORECASE,
+)
+#: A birth weight of 4.5 kg or more is large for gestational age at any gestation: above the 90th centile even at 42
+#: weeks (Fenton 2013 preterm growth chart, INTERGROWTH-21st newborn standards), and macrosomia by the American
+#: College of Obstetricians and Gynecologists' definition (Practice Bulletin 216, 2020: >= 4,500 g). A lighter baby
+#: is judged against its gestation, which is not guessed.
+_LARGE_BIRTH_WEIGHT_G = 4500
+_IMPLAUSIBLE_BIRTH_WEIGHT_G = 7000
+
+
+def _grams(mass: re.Match[str]) -> float:
+    value = float(mass.group("value").replace(",", "."))
+    return value if mass.group("unit").lower() == "g" else value * 1000
 
 
 def _is_own_body_measure(text: str, start: int, end: int) -> bool:

@@ -8,7 +8,7 @@ phrases that say an ability is missing ("cannot walk") are read by ``dxsearch.in
 
 from __future__ import annotations
 
-__all__ = ["FINDING_PHRASES"]
+__all__ = ["FINDING_PHRASES", "NORMAL_FUNCTIONS", "UNMAPPED_PHRASES"]
 
 #: Everyday words for findings HPO does not spell.
 FINDING_PHRASES: dict[str, str] = {
@@ -216,3 +216,40 @@ FINDING_PHRASES |= {
         "HP:0011705",  # First degree atrioventricular block
     ),
 }
+
+#: From a user test of clinic letters (a clinical geneticist's): the adjective, a shared verb's object, a screen.
+FINDING_PHRASES |= {
+    "obese": "HP:0001513",  # Obesity ("He is obese", "now obese (BMI 31 kg/m2, >99.6th centile)")
+    # "then lost purposeful hand use and her few words": the object "lost" shares out (term_lookup._distributed)
+    **dict.fromkeys(
+        ("lost her few words", "lost his few words", "lost few words", "lost her first words", "lost his first words"),
+        "HP:0002371",  # Loss of speech
+    ),
+    # HPO has no term of a newborn screen; a failed one is abnormal hearing, not yet a confirmed impairment
+    **dict.fromkeys(
+        (
+            *("failed newborn hearing screen", "failed newborn hearing screening", "failed newborn hearing test"),
+            *("failed neonatal hearing screen", "failed hearing screen", "failed newborn screening hearing test"),
+        ),
+        "HP:0000364",  # Hearing abnormality
+    ),
+}
+
+#: A function said normal says its impairment is absent: "normal hearing", "hearing normal", "hearing is normal"
+#: (Hearing impairment absent). Read by ``term_lookup`` only beside "normal", "intact" or "unremarkable": the noun
+#: alone ("hearing test") names nothing.
+NORMAL_FUNCTIONS: dict[str, str] = {
+    "hearing": "HP:0000365",  # Hearing impairment
+    "vision": "HP:0000505",  # Visual impairment
+    "eyesight": "HP:0000505",
+}
+
+#: Phrases left out of the dictionary on purpose, and why: the account says so rather than "no HPO term matches".
+UNMAPPED_PHRASES: dict[str, str] = dict.fromkeys(
+    (
+        *("learning disability", "learning disabilities", "learning difficulty", "learning difficulties"),
+        *("learning disabled", "learning problems"),
+    ),
+    "ambiguous, not mapped: in British usage intellectual disability (HP:0001249), in American usage a specific "
+    "learning disability (HP:0001328); name the one meant",
+)

@@ -49,7 +49,7 @@ from typing import Literal
 from dxsearch.cases import Case, Finding
 from dxsearch.knowledge import clinical_abbreviations, clinical_phrases
 from dxsearch.knowledge.clinical_abbreviations import AMBIGUOUS_ABBREVIATIONS, CLINICAL_ABBREVIATIONS, NOT_FINDINGS
-from dxsearch.knowledge.clinical_phrases import FINDING_PHRASES
+from dxsearch.knowledge.clinical_phrases import FINDING_PHRASES, NORMAL_FUNCTIONS
 from dxsearch.knowledge.derived import cache_key, code_digest, file_digest, gc_paused
 from dxsearch.knowledge.hpo import HP_OBO, PHENOTYPIC_ABNORMALITY, HpoKnowledge, get_hpo_knowledge
 
@@ -471,7 +471,7 @@ _BRITISH = (
     (re.compile(r"^anaes"), "anes"),  # anaesthesia
     (re.compile(r"(?<=[a-z])aesthe"), "esthe"),  # paraesthesia, dysaesthesia, hyperaesthesia
     (re.compile(r"(?<=[a-z]{4})iae$"), "ia"),  # the Latin plural: acroparaesthesiae, telangiectasiae
-    (re.compile(r"(?<=[ilmvb])our(?=$|al|ed|ing)"), "or"),
+    (re.compile(r"(?<=[ilmvbd])our(?=$|al|ed|ing)"), "or"),  # behaviour, tumour, odour
     (re.compile(r"(?<=[a-z]{3})is(?=e$|ed$|es$|ing$|ation$)"), "iz"),
 )
 
@@ -593,6 +593,9 @@ class TermLookup:
         with gc_paused():
             dropped = frozenset(normalise(a) for a in dropped_abbreviations)
             self._build(knowledge, roots, leave_out, extra or {}, abbreviations or {}, dropped, min_words)
+        # "normal hearing": only where this dictionary reads the impairment (not the inheritance and onset one's)
+        terms = {entry.term_id for entry in self._entries.values()}
+        self._normal_functions = {word: term for word, term in NORMAL_FUNCTIONS.items() if term in terms}
 
     def _build(
         self,
@@ -800,8 +803,14 @@ class TermLookup:
             if start not in by_start or end > by_start[start][0]:
                 by_start[start] = (end, term_id, shortest)
         found: list[ExtractedTerm] = []
+        subject: tuple[str, str | None] | None = None  # the relative the previous clause was about
+        previous_end = 0
         for sentence in _sentences(text, [(start, end) for start, end, _ in stated]):
-            matched = list(self._extract_sentence(text, sentence, by_start))
+            # "Father died of a stroke; he also had kidney cysts": the clause after a semicolon may go on with him
+            gap = text[previous_end : sentence[0][0].start]
+            carried = subject if ";" in gap and not _SENTENCE_END.search(gap) else None
+            matched = list(self._extract_sentence(text, sentence, by_start, carried))
+            subject, previous_end = _relative_subject(sentence, text) or carried, sentence[-1][0].end
             shared = [*self._distributed(text, sentence, matched), *self._attached(text, sentence, matched)]
             found.extend(sorted([*matched, *shared], key=lambda m: m.start))
         # Sections that say whose or when what they hold is, in this order: (spans, what a mention in one is said to
@@ -942,7 +951,9 @@ class TermLookup:
             if after + 2 < len(tokens) and tokens[after][0].norm == "and" and tokens[after + 1][0].norm == "or":
                 after += 1  # "and/or"
             if after + 1 < len(tokens) and tokens[after][0].norm in _CONJUNCTIONS and not tokens[after][1]:
-                for width in (2, 1):
+                # a possessive opens a member of three words: "lost purposeful hand use and her few words"
+                possessive = tokens[after + 1][0].norm in ("her", "his", "their")
+                for width in (3, 2, 1) if possessive else (2, 1):
                     if not free(after + 1, after + 1 + width):
                         continue
                     member = [token for token, _ in tokens[after + 1 : after + 1 + width]]
@@ -1004,8 +1015,14 @@ class TermLookup:
         return self._bags.get(bag) if bag is not None else None
 
     def _extract_sentence(
-        self, text: str, tokens: list[tuple[_Token, bool]], candidates: dict[int, tuple[int, str, int]]
+        self,
+        text: str,
+        tokens: list[tuple[_Token, bool]],
+        candidates: dict[int, tuple[int, str, int]],
+        carried: tuple[str, str | None] | None = None,
     ) -> Iterator[ExtractedTerm]:
+        # ``carried``: the relative the clause before this one (after a semicolon) was about, whom "he" may mean
+        subject = carried  # the relative the sentence is about so far, and the "his" / "her" before it
         assertion: Assertion = "present"
         relative_denies = False  # a negation within a relative's clause: what follows, the relative does not have
         listing = False  # since the last cue, only list items and conjunctions: a list the cue may run through
@@ -1040,6 +1057,8 @@ class TermLookup:
             denied_predicate = False
             if match is None:
                 match = self._negated_predicate(tokens, i) or self._denied_by_prefix(tokens, i)
+                # "normal hearing", "hearing is normal": the impairment, absent
+                match = match or _normal_function(tokens, i, self._normal_functions)
                 denied_predicate = match is not None
             proposed = candidates.get(tokens[i][0].start)
             if proposed is not None:
@@ -1112,10 +1131,21 @@ class TermLookup:
                 family = _post_family(tokens, end)  # "seizures in his mother"
                 if family and said in ("present", "historical"):
                     said, post = "family_history", max(post, family)
-                denied = said == "absent" or (
-                    said == "family_history"
-                    # "Family history of deafness was negative", "his father's hearing loss was not seen"
-                    and ((assertion == "family_history" and relative_denies) or _cue_after(tokens, end, _POST_CUES) > 0)
+                # "Mother denies any history of seizures herself": what she says of herself, not of the child
+                own = said in ("present", "historical", "absent") and _relative_themselves(tokens, i, end)
+                own_denied = own and said == "absent"
+                said = "family_history" if own else said
+                denied = (
+                    said == "absent"
+                    or own_denied
+                    or (
+                        said == "family_history"
+                        # "Family history of deafness was negative", "his father's hearing loss was not seen"
+                        and (
+                            (assertion == "family_history" and relative_denies)
+                            or _cue_after(tokens, end, _POST_CUES) > 0
+                        )
+                    )
                 )
                 yield ExtractedTerm(term_id, text[first.start : last.end], denied, first.start, last.end, said)
                 # A clause break inside the mention ("long, slender fingers") ends the cue's scope after it.
@@ -1124,6 +1154,11 @@ class TermLookup:
                 i, unknown = end + post, 0
                 # A relative's list runs on: "her mother (deceased, 58) had balding, cataracts"
                 listing = listing or (said == "family_history" and assertion == "family_history")
+                continue
+            if subject is not None and _pronoun_means(tokens, i, subject):
+                # "Father died of a stroke; he also had kidney cysts": "he" is the father, named just before
+                assertion, relative_denies, listing, narrow, unknown = "family_history", False, True, None, -1
+                i += 1
                 continue
             cue = _cue(tokens, i, text)
             if cue is not None and cue[0] == ("free", "of") and _said_since(tokens, i + 2):
@@ -1154,6 +1189,9 @@ class TermLookup:
                 # A relative's cue ("brother walked", "sister cannot") ends at the relative: the verb may start a
                 # mention of its own ("walked at 3 years", "cannot walk"), which is then the relative's.
                 relative = cue[1] == "family_history" and tokens[i][0].norm in _RELATIVE_WORDS
+                if relative and not _possessive(tokens[i][0], text):
+                    subject = tokens[i][0].norm, tokens[i - 1][0].norm if i > 0 else None
+                    unknown = -1  # the relative's verb names nothing, but is no list item: "Mother has X, Y and Z"
                 i += 1 if relative else len(cue[0])
                 continue
             if tokens[i][0].norm == "but" or (
@@ -1162,6 +1200,8 @@ class TermLookup:
                 relative_denies = False  # "Mum has no hearing loss, and has migraine": the migraine is hers
             if tokens[i][0].norm in _CONJUNCTIONS or tokens[i][0].norm == "nor":
                 unknown = 0
+            elif tokens[i][0].norm in _DIAGNOSIS_ENDS and listing:
+                unknown = 0  # a list item naming a diagnosis: "Mother has Loeys-Dietz syndrome, ectopia lentis and ..."
             else:
                 # A list runs through an item that names nothing ("denies headaches, visual disturbance or
                 # weakness"), not through a clause ("no fever reported today, hypotonia").
@@ -1174,7 +1214,14 @@ class TermLookup:
                 adjacent = (i + 1, adjacent_cue)
             elif (
                 (tokens[i][0].norm in _CLAUSE_BREAKERS and not _age_aside_who(tokens, i))
-                or (assertion == "family_history" and tokens[i][0].norm in _PATIENT_SUBJECTS)
+                or (
+                    assertion == "family_history"
+                    and tokens[i][0].norm in _PATIENT_SUBJECTS
+                    # "Father had a murmur as a child and has ...": a time of his life, not the patient
+                    and not (
+                        i > 0 and tokens[i - 1][0].norm in ("as", "when") and tokens[i][0].norm not in ("he", "she")
+                    )
+                )
                 # "and had" goes on with the relative ("his father has a large head and had a nodule removed")
                 or (assertion not in ("present", "family_history") and _patient_asserts(tokens, i))
             ):
@@ -2028,6 +2075,12 @@ POST_HISTORICAL: tuple[tuple[str, ...], ...] = tuple(
         *("resolved", "now resolved", "has resolved", "had resolved", "since resolved", "in remission"),
         *("repaired", "corrected", "resected", "excised", "removed", "closed"),
         *("ligated", "clipped", "ablated", "embolised", "embolized"),  # "PDA ligated", "WPW ablated"
+        # "Bilateral cataracts were removed at 35", as "Cataracts removed at 35."
+        *(
+            f"{copula} {done}"
+            for copula in ("was", "were", "has been", "have been", "had been")
+            for done in ("repaired", "corrected", "resected", "excised", "removed", "closed", "ligated")
+        ),
         # a past stage of life: "Had hypoglycaemia as a neonate", "hyperactive as a child"
         *("as a neonate", "as a newborn", "as a baby", "as an infant", "as a toddler", "as a child"),
         *("as a young child", "as a teenager", "as an adolescent", "in the neonatal period"),
@@ -2237,7 +2290,8 @@ def _attached_words(tokens: list[tuple[_Token, bool]], start: int, taken: set[in
 
 
 #: Words a bag match retries without: a degree or a side no term names.
-_READ_PAST = _DEGREE_ADVERBS | _SIDES
+# ... and "still", which says it is there now: "spleen still palpable" (after "splenomegaly as a toddler")
+_READ_PAST = _DEGREE_ADVERBS | _SIDES | {"still"}
 #: Most words of a list item that names no term, through which a negation's list still runs.
 _LIST_ITEM_WORDS = 2
 _NARROW_CUE_SET = frozenset(_NARROW_CUES)
@@ -2386,6 +2440,80 @@ def _patient_asserts(tokens: list[tuple[_Token, bool]], i: int) -> bool:
     )
 
 
+#: Words that end a diagnosis's name: a list item that names something, though no HPO term ("Marfan syndrome").
+_DIAGNOSIS_ENDS = frozenset({"syndrome", "disease"})
+#: A sentence end (not a semicolon) between two clauses: "he" after it no longer goes on with the relative.
+_SENTENCE_END = re.compile(r"[.!?\n]")
+_REFLEXIVES = frozenset({"herself", "himself", "themselves"})
+_REFLEXIVE_REACH = 4
+
+
+def _relative_subject(tokens: list[tuple[_Token, bool]], text: str) -> tuple[str, str | None] | None:
+    """The relative a sentence opens with as its subject ("Father died of ...", "Her father had ..."), with the word
+    before it, else ``None``: whom a "he" or "she" in the next clause may mean."""
+    for i, (token, _) in enumerate(tokens):
+        if token.norm in _RELATIVE_WORDS:
+            cue = _cue(tokens, i, text)
+            if cue is None or cue[1] != "family_history" or _possessive(token, text):
+                return None
+            return token.norm, tokens[i - 1][0].norm if i > 0 else None
+        if token.norm not in _SUBJECT_OPENERS:
+            return None
+    return None
+
+
+def _pronoun_means(tokens: list[tuple[_Token, bool]], i: int, subject: tuple[str, str | None]) -> bool:
+    """Whether the "he" or "she" at ``i``, opening a statement ("he also had", "she has"), means the relative
+    ``subject`` (the relative and the word before it): a relative of its sex, not introduced as the patient's by the
+    same pronoun ("his father has NF1 and he has ..." is the boy; "Father has NF1; he also has ..." the father)."""
+    pronoun = tokens[i][0].norm
+    relative, before = subject
+    if pronoun == "he":
+        own, relatives = "his", _MALE_RELATIVES
+    elif pronoun == "she":
+        own, relatives = "her", _FEMALE_RELATIVES
+    else:
+        return False
+    following = [token.norm for token, _ in tokens[i + 1 : i + 3]]
+    verb = next((word for word in following if word != "also"), None)
+    return relative in relatives and before != own and verb in _RELATIVE_VERB_WORDS
+
+
+def _relative_themselves(tokens: list[tuple[_Token, bool]], start: int, end: int) -> bool:
+    """Whether the mention at tokens [start, end) is said of a relative named before it in its sentence, by a
+    reflexive in its clause right after it: "Mother denies any history of seizures herself"."""
+    if not any(token.norm in _RELATIVE_WORDS for token, _ in tokens[:start]):
+        return False
+    for token, soft in tokens[end : end + _REFLEXIVE_REACH]:
+        if soft:
+            return False
+        if token.norm in _REFLEXIVES:
+            return True
+    return False
+
+
+#: Words that say a function is normal (:data:`NORMAL_FUNCTIONS`), and the words that may come between.
+_NORMAL_WORDS = frozenset({"normal", "intact", "unremarkable"})
+_BEFORE_NORMAL = COPULAS | {"grossly", "clinically", "entirely", "completely", "subjectively", "reportedly"}
+
+
+def _normal_function(tokens: list[tuple[_Token, bool]], i: int, functions: Mapping[str, str]) -> tuple[int, str] | None:
+    """(end, impairment) of a function of ``functions`` (:data:`NORMAL_FUNCTIONS`) said normal at token ``i``
+    ("normal hearing", "Hearing normal", "hearing is grossly normal", "vision intact"), whose reading says the
+    impairment is absent; else ``None``."""
+    term_id = functions.get(tokens[i][0].norm)
+    if term_id is None:
+        return None
+    if i > 0 and tokens[i - 1][0].norm in _NORMAL_WORDS and not tokens[i][1]:
+        return i + 1, term_id
+    j = i + 1
+    while j < len(tokens) and tokens[j][0].norm in _BEFORE_NORMAL and not tokens[j][1]:
+        j += 1
+    if j < len(tokens) and tokens[j][0].norm in _NORMAL_WORDS and not tokens[j][1]:
+        return j + 1, term_id
+    return None
+
+
 def _cues_by_first_word() -> dict[str, tuple[tuple[tuple[str, ...], Assertion | None], ...]]:
     """Cues (pseudo-cues first, then longest first) by their first word: a note's token is checked against
     the few cues that start with it, not all of them (the relative-and-verb cues alone number hundreds)."""
@@ -2405,7 +2533,7 @@ _READING_WORDS = frozenset(
     | {word for cue in (*_POST_CUES, *_PSEUDO_CUES) for word in cue}
     | set(_ADJACENT_CUES)
     | {*RELATIVES, *_RELATIVE_VERBS, *_CONJUNCTIONS, *_ARTICLES, *COPULAS, *_SIDES, *_QUALIFIERS, *_DEGREE_ADVERBS}
-    | {*_INVESTIGATIONS, *_PATIENT_SUBJECTS, *_CLAUSE_BREAKERS, *_VERSUS}
+    | {*_INVESTIGATIONS, *_PATIENT_SUBJECTS, *_CLAUSE_BREAKERS, *_VERSUS, *_REFLEXIVES}
 )
 
 
@@ -2468,6 +2596,8 @@ _REPORTING_VERBS = frozenset(
     | {"tell", "told", "explain", "explained", "brought", "bring", "consent", "consented", "recall", "recalled"}
     | {"observe", "observed", "accompanied", "accompany", "attend", "attended", "present"}
     | {"concerned", "anxious", "ask", "asked", "request", "requested", "wonder", "wondered"}
+    # a denial of the patient's finding: "Parents deny seizures", "Mother denies any seizures in the child"
+    | {"deny", "denied"}
 )
 
 

@@ -781,3 +781,17 @@ def test_a_relatives_age_between_commas_is_no_words_left_unread() -> None:
     reading = read_text(text, get_term_lookup(), get_hpo_knowledge(), get_second_reader())
     assert [(m.hpo_id, m.assertion) for m in reading.mapped] == [("HP:0001638", "family_history")]
     assert reading.not_understood == ()
+
+
+def test_learning_difficulties_are_said_to_be_ambiguous_not_unmatched() -> None:
+    """Deliberately not mapped (British: intellectual disability; American: a specific learning disability): the account
+    names the ambiguity instead of "no HPO term matches", in a note and in a findings list alike."""
+    lookup, knowledge = get_term_lookup(), get_hpo_knowledge()
+    for text in ("She has learning difficulties.", "learning disability"):
+        reading = read_text(text, lookup, knowledge)
+        assert not reading.mapped
+        (entry,) = reading.not_understood
+        assert "ambiguous" in entry.reason and "HP:0001249" in entry.reason and "HP:0001328" in entry.reason
+        assert entry.category == "not_understood"
+    (other,) = read_text("She has zorblatt.", lookup, knowledge).not_understood
+    assert other.reason == NO_TERM

@@ -48,6 +48,10 @@ from dxsearch.knowledge.term_lookup import get_term_lookup
         ),
         ("Re: Muhammad A., DOB 14.08.2021 (age 3y 2m), male\nParents", "P3Y2M", "male", "(age 3y 2m)", "male"),
         ("Name: Leo   DOB: 12/05/2019 (age 5)   M\nReferred for short stature", "P5Y", "male", "(age 5)", "M"),
+        # a genetics clinic letter (a user test): the patient named, the age an aside; an infant's sex as a header
+        ("The boy, now 7, has macrocephaly and overgrowth.", "P7Y", "male", "7", "boy"),
+        ("The girl, aged 4 years, was seen.", "P4Y", "female", "4 years", "girl"),
+        ("Infant girl, 4 months old. Hypotonia.", "P4M", "female", "4 months old", "girl"),
     ],
 )
 def test_age_and_sex_with_their_spans(
@@ -69,6 +73,7 @@ def test_age_and_sex_with_their_spans(
         "Seizures for 3 years.",  # a duration, not an age
         "14 yo m",  # lower-case one-letter sex is not read (but the age is)
         "male pattern baldness in the father",  # sex only from the age phrase
+        "Her brother, now 7, has macrocephaly.",  # a relative's age aside
     ],
 )
 def test_no_sex_outside_an_age_phrase(text: str) -> None:
@@ -340,3 +345,8 @@ def test_the_note_reader_reads_the_boy_referred_at_6_years() -> None:
     reading = read_text(note, get_term_lookup(), get_hpo_knowledge(), get_second_reader())
     assert (reading.demographics.age, reading.demographics.sex) == ("P6Y", "male")
     assert [(m.hpo_id, m.assertion) for m in reading.mapped] == [("HP:0001250", "present")]
+
+
+def test_a_number_after_the_patient_named_is_an_age_only_as_an_aside() -> None:
+    """ "The boy, now 7, has ..." gives his age; "The boy, 7 months after surgery, ..." a time, no age."""
+    assert read_demographics("The boy, 7 months after surgery, walked.").age is None

@@ -219,7 +219,7 @@ def test_a_value_the_range_does_not_place_outside_is_not_read(note: str) -> None
             "The 24-h urinary copper was raised and serum caeruloplasmin was low.",
             [
                 ("HP:0010839", "urinary copper was raised", "present", True),  # not circulating copper
-                ("HP:0010837", "caeruloplasmin was low", "present", True),
+                ("HP:0010837", "serum caeruloplasmin was low", "present", True),
             ],
         ),
         (
@@ -234,6 +234,15 @@ def test_a_value_the_range_does_not_place_outside_is_not_read(note: str) -> None
         ("ECG showed a QTc of 510 ms.", [("HP:0005184", "QTc of 510 ms", "present", True)]),
         ("Renal function is reduced (eGFR 52).", [("HP:0012213", "eGFR 52", "present", True)]),
         ("Echo: ejection fraction of 45%.", [("HP:0012664", "ejection fraction of 45", "present", True)]),
+        # a genetics clinic letter's metabolites (a user test): HPO's word for a raised phenylalanine, a locant
+        (
+            "Plasma phenylalanine 1450 umol/L (ref 35-120)",
+            [("HP:0004923", "Plasma phenylalanine 1450 umol/L (ref 35-120", "present", True)],
+        ),
+        (
+            "7-dehydrocholesterol markedly elevated",
+            [("HP:0010569", "7-dehydrocholesterol markedly elevated", "present", True)],
+        ),
     ],
 )
 def test_results_a_case_report_gives_are_read(note: str, expected: list[tuple[str, str, str, bool]]) -> None:

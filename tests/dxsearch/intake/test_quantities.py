@@ -300,3 +300,23 @@ def test_ht_and_wt_without_a_measurements_number_name_no_measurement(note: str) 
 def test_spaces_after_ht_read_in_linear_time() -> None:
     """The first look for a number after "ht" backtracked in square time over spaces: 20,000 took 25 s."""
     assert quantity_candidates("ht" + " " * 20_000 + "x") == []
+
+
+def test_a_birth_weight_of_4_5_kg_or_more_is_large_for_gestational_age() -> None:
+    """A Sotos letter (a user test): 4.5 kg is above the 90th centile at any gestation; a lighter weight, whose
+    centile depends on the gestation, names nothing."""
+    assert present("Birth weight 4.6 kg.") == [("HP:0001520", "present")]
+    assert present("Birth weight 4600 g.") == [("HP:0001520", "present")]
+    assert present("Birth weight 3.9 kg.") == []
+
+
+def test_a_later_time_after_at_birth_dates_a_measurement_anew() -> None:
+    """ "large at birth (...) and ... overgrowth since infancy: height +3.1 SD" is tall stature now, not a birth length
+    large for gestational age; a measurement the sentence dates to birth still is one."""
+    note = "He was large at birth (birth weight 4.6 kg) and has had overgrowth since infancy: height +3.1 SD."
+    found = {hpo_id for hpo_id, assertion in present(note) if assertion == "present"}
+    assert {"HP:0001520", "HP:0000098"} <= found  # Large for gestational age (the weight), Tall stature (the height)
+    assert [c[2] for c in quantity_candidates(note)] == ["HP:0001520", "HP:0000098"]
+    assert [c[2] for c in quantity_candidates("Growth parameters at birth were length 44 cm (-2.5 SD).")] == [
+        "HP:0003561"
+    ]

@@ -255,8 +255,10 @@ def test_negation_scope(lookup: TermLookup) -> None:
     assert [(m.term_id, m.assertion) for m in lookup.extract("normal sweating")] == [(hyperhidrosis, "absent")]
     # "normal" asserts only what follows it at once, not the rest of the clause.
     assert [m.assertion for m in lookup.extract("normal development until seizures began")] == ["present"]
+    # "Hearing was normal" says Hearing impairment is absent (a user test of clinic letters)
     assert [(m.term_id, m.assertion) for m in lookup.extract("Hearing was normal. Scoliosis was not seen.")] == [
-        (SCOLIOSIS, "absent")
+        ("HP:0000365", "absent"),
+        (SCOLIOSIS, "absent"),
     ]
     assert [m.assertion for m in lookup.extract("She has never had seizures")] == ["absent"]
 
@@ -1323,3 +1325,89 @@ def test_absent_now_and_a_past_bracket(lookup: TermLookup, text: str, expected: 
 def test_lost_words_are_loss_of_speech(lookup: TermLookup, text: str) -> None:
     """The term the reading already uses for "lost her speech" and "speech regressed": Loss of speech."""
     assert [(m.term_id, m.assertion) for m in lookup.mentions(text)] == [("HP:0002371", "present")]
+
+
+def said(lookup: TermLookup, text: str) -> list[tuple[str, str, bool]]:
+    """(HPO id, assertion, denied) of every mention of ``text``, in order."""
+    return [(m.term_id, m.assertion, m.excluded) for m in lookup.mentions(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # "he" after a relative, in the clause after a semicolon, is the relative (a user test of clinic letters)
+        (
+            "Father died of a subarachnoid haemorrhage aged 50; he also had kidney cysts.",
+            [("HP:0002138", "family_history", False), ("HP:0000107", "family_history", False)],
+        ),
+        # a relative's list that opens with a diagnosis stays the relative's
+        (
+            "Mother has Marfan syndrome, ectopia lentis and aortic root dilatation. The child is well.",
+            [("HP:0001083", "family_history", False), ("HP:0002616", "family_history", False)],
+        ),
+        # "as a child" is a time of the father's life; "and has X" keeps the sentence's subject
+        (
+            "Father had a heart murmur as a child and has posterior embryotoxon.",
+            [("HP:0030148", "family_history", False), ("HP:0000627", "family_history", False)],
+        ),
+    ],
+)
+def test_a_relatives_findings_stay_the_relatives(
+    lookup: TermLookup, text: str, expected: list[tuple[str, str, bool]]
+) -> None:
+    assert said(lookup, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the patient's pronoun, or a pronoun of the other sex, or after a full stop: the patient
+        ("His father has ptosis; he has scoliosis.", [("HP:0000508", "family_history"), (SCOLIOSIS, "present")]),
+        ("Father has ptosis; she has scoliosis.", [("HP:0000508", "family_history"), (SCOLIOSIS, "present")]),
+        ("Father has ptosis. He has scoliosis.", [("HP:0000508", "family_history"), (SCOLIOSIS, "present")]),
+        ("She was well as a child and has scoliosis.", [(SCOLIOSIS, "present")]),
+    ],
+)
+def test_a_pronoun_that_cannot_be_the_relative_is_the_patient(
+    lookup: TermLookup, text: str, expected: list[tuple[str, str]]
+) -> None:
+    assert [(m.term_id, m.assertion) for m in lookup.mentions(text)] == expected
+
+
+def test_a_relative_denying_a_finding_reports_the_patients_absence(lookup: TermLookup) -> None:
+    seizure = "HP:0001250"
+    assert said(lookup, "Parents deny seizures.") == [(seizure, "absent", True)]
+    assert said(lookup, "Mother denies any seizures in the child.") == [(seizure, "absent", True)]
+    # ... unless she says it of herself: the relative's, denied (nobody's finding)
+    assert said(lookup, "Mother denies any history of seizures herself.") == [(seizure, "family_history", True)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("He is obese.", [("HP:0001513", "present")]),
+        ("now obese (BMI 31 kg/m2, >99.6th centile)", [("HP:0001513", "present")]),
+        ("He is not obese.", [("HP:0001513", "absent")]),
+        ("musty odour", [("HP:0410021", "present")]),  # British spelling of Musty odor
+        ("Failed newborn hearing screen bilaterally.", [("HP:0000364", "present")]),
+        ("Hearing normal.", [("HP:0000365", "absent")]),
+        ("Normal hearing.", [("HP:0000365", "absent")]),
+        ("Vision intact.", [("HP:0000505", "absent")]),
+        ("hearing test booked", []),  # the function named alone names nothing
+        # a shared verb's object: "lost ... and her few words"
+        (
+            "then lost purposeful hand use and her few words",
+            [("HP:0032588", "present"), ("HP:0002371", "present")],
+        ),
+        # "still" makes it the patient's now
+        (
+            "splenomegaly as a toddler; spleen still palpable 3 cm below the costal margin",
+            [("HP:0001744", "historical"), ("HP:0001744", "present")],
+        ),
+        # a cataract removed is a history of cataract, said with a copula or without
+        ("Bilateral cataracts were removed at 35", [("HP:0000518", "historical")]),
+        ("Cataracts removed at 35.", [("HP:0000518", "historical")]),
+    ],
+)
+def test_phrasings_of_a_genetics_clinic_letter(lookup: TermLookup, text: str, expected: list[tuple[str, str]]) -> None:
+    assert [(m.term_id, m.assertion) for m in lookup.mentions(text)] == expected
