@@ -45,6 +45,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help texts are Markdown: a paragraph's lines (the docstrings' source lines) are joined and wrapped to the
+    # terminal, paragraphs are kept, and example commands are indented code blocks, shown line for line. In
+    # Typer's default ("rich") mode each source line break showed mid-sentence.
+    rich_markup_mode="markdown",
 )
 #: Progress and logs (stderr) ...
 console = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -495,11 +499,10 @@ def tuning_folds_command(
     held-out cases meet the real one: their records and their annotation rows gone, the rest nearly as
     full. So each fold is a small share, drawn by a salted hash (the same on every machine):
 
-    \b
-      corpus-builder tuning-folds --out var/folds --folds 4 --share 0.07
-      corpus-builder build --out var/index-fold-1 --exclude-publications heldout \\
-          --exclude-publications var/folds/fold-1.txt
-      dxsearch calibrate --index var/index-fold-1 --publications var/folds/fold-1.txt --no-fit
+        corpus-builder tuning-folds --out var/folds --folds 4 --share 0.07
+        corpus-builder build --out var/index-fold-1 --exclude-publications heldout \\
+            --exclude-publications var/folds/fold-1.txt
+        dxsearch calibrate --index var/index-fold-1 --publications var/folds/fold-1.txt --no-fit
     """
     from corpus_builder.sources.phenopackets import TUNING_SALT, tuning_folds
 

@@ -54,6 +54,10 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Help texts are Markdown: a paragraph's lines (the docstrings' source lines) are joined and wrapped to the
+    # terminal, paragraphs are kept, and example commands are indented code blocks, shown line for line. In
+    # Typer's default ("rich") mode each source line break showed mid-sentence.
+    rich_markup_mode="markdown",
 )
 #: Results (traces, metric tables) on stdout; progress and notes on stderr: `dxsearch ... > out.txt` keeps results.
 #: Piped, lines are not cut at 80 columns ("stop: ⏎diagnosed" broke grep, a user test found); a terminal wraps them.
@@ -357,18 +361,16 @@ def diagnose(
 
     A JSONL case row (the phenopacket format, without the answer):
 
-    \b
-      {"case_id": "p1", "sex": "male", "age": "P14Y",
-       "phenotypes": [{"label": "Arachnodactyly"}, {"id": "HP:0001083"},
-                      {"label": "Seizures", "excluded": true}],
-       "text": "optional clinical note, read like the phenotypes"}
+        {"case_id": "p1", "sex": "male", "age": "P14Y",
+         "phenotypes": [{"label": "Arachnodactyly"}, {"id": "HP:0001083"},
+                        {"label": "Seizures", "excluded": true}],
+         "text": "optional clinical note, read like the phenotypes"}
 
     Phenotypes need a label or an HPO id. Sex and age may be left out: a note's "14-year-old boy" fills them.
 
     A .json file holds one case: a FHIR Bundle ("resourceType": "Bundle") or a POST /v1/diagnose body:
 
-    \b
-      {"findings": ["Arachnodactyly", "Ectopia lentis"], "age": 14}
+        {"findings": ["Arachnodactyly", "Ectopia lentis"], "age": 14}
 
     It is read by the API's rules: a findings list with no observed finding is refused in the API's words.
 
@@ -725,6 +727,7 @@ def evaluate_command(
         gene_group_rank,
         indexed_diagnosis_counts,
         knowledge_ceiling,
+        knowledge_group,
         leaking_publications,
         policy_runner,
         publication_documents,
@@ -767,7 +770,12 @@ def evaluate_command(
         else:
             made, budget = _make_policy(name, model, llm_url, llm_name, settings, knowledge)
             runners[name] = policy_runner(made, opened, retriever_for(name), budget, knowledge, same_publication)
-    groupers = [frequency_group(indexed_diagnosis_counts(opened)), annotation_group(knowledge)]
+    indexed_counts = indexed_diagnosis_counts(opened)
+    groupers = [
+        frequency_group(indexed_counts),
+        annotation_group(knowledge),
+        knowledge_group(indexed_counts, knowledge),
+    ]
     matcher = GoldMatcher(opened, get_disease_ontology())
     report = evaluate(
         runners,
@@ -944,13 +952,12 @@ def read_command(
 
     Each output line (to --json FILE, or to standard output; the summary goes to standard error):
 
-    \b
-      {"doc_id": ..., "findings": [{"id": "HP:...", "label": ..., "span": \\[start, end],
-                                   "assertion": "present|absent|family_history|uncertain|historical",
-                                   "kind": "finding|inheritance|onset", "from_value": false}],
-       "not_understood": [{"span": \\[start, end], "reason": ...,
-                           "category": "not_understood|of_a_relative|denied_of_a_relative"}],
-       "age": "P14Y", "sex": "male"}
+        {"doc_id": ..., "findings": [{"id": "HP:...", "label": ..., "span": [start, end],
+                                     "assertion": "present|absent|family_history|uncertain|historical",
+                                     "kind": "finding|inheritance|onset", "from_value": false}],
+         "not_understood": [{"span": [start, end], "reason": ...,
+                             "category": "not_understood|of_a_relative|denied_of_a_relative"}],
+         "age": "P14Y", "sex": "male"}
 
     A mode of inheritance ("autosomal dominant") or an onset ("since infancy") is listed with its kind.
     A "category" says what kind of entry each not-understood span is: words naming no HPO term, words said of
@@ -1267,15 +1274,14 @@ def calibrate_command(
     leaves out, so they meet it as held-out cases meet the real index (the shipped fits: four folds,
     each played on its own index into one --played file, then fitted):
 
-    \b
-      corpus-builder tuning-folds --out var/folds
-      for k in 1 2 3 4; do
-        corpus-builder build --out var/index-fold-$k --exclude-publications heldout \\
-            --exclude-publications var/folds/fold-$k.txt
-        dxsearch calibrate --index var/index-fold-$k --publications var/folds/fold-$k.txt \\
-            --cases 5000 --played var/calibration-folds.jsonl --no-fit
-      done
-      dxsearch calibrate --played var/calibration-folds.jsonl --no-play
+        corpus-builder tuning-folds --out var/folds
+        for k in 1 2 3 4; do
+          corpus-builder build --out var/index-fold-$k --exclude-publications heldout \\
+              --exclude-publications var/folds/fold-$k.txt
+          dxsearch calibrate --index var/index-fold-$k --publications var/folds/fold-$k.txt \\
+              --cases 5000 --played var/calibration-folds.jsonl --no-fit
+        done
+        dxsearch calibrate --played var/calibration-folds.jsonl --no-play
 
     Without it, the index-side cases whose publication no kept annotation row cites (their answer
     was not curated from their paper, but their disease keeps the rows of other papers).

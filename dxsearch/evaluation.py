@@ -424,6 +424,40 @@ def annotation_group(knowledge: HpoKnowledge) -> Grouper:
     return group
 
 
+#: What the index knows of a case's gold disease (:func:`knowledge_group`), for the groups of the report.
+KNOWN_BY_PATIENTS_AND_ANNOTATIONS = "gold_has_patients_and_annotations"
+KNOWN_BY_ANNOTATIONS_ONLY = "gold_has_annotations_only"
+KNOWN_BY_PATIENTS_ONLY = "gold_has_patients_only"
+UNKNOWN_TO_THE_INDEX = "gold_unknown_to_the_index"
+
+
+def knowledge_group(indexed_counts: Mapping[str, int], knowledge: HpoKnowledge) -> Grouper:
+    """Of a published case: whether the index holds patient records of its gold disease (other papers' patients,
+    the votes' source), phenotype annotations of it (what the phenotype scores read), both, or neither.
+
+    Why: a leakage-controlled headline mixes cases no method can get right (the index knows nothing of the
+    disease once the case's paper is left out) with cases only similar patients can answer and cases only the
+    annotations can. The ceiling says how many are in the first kind; these groups say how each policy does
+    on each kind, so a change is read where it acts. Cases without a publication (simulated) are in no group.
+    """
+
+    def group(labelled: LabelledCase) -> str | None:
+        if not labelled.pmid:
+            return None
+        patients = indexed_counts.get(labelled.gold.id, 0) > 0
+        try:
+            annotated = bool(knowledge.disease(labelled.gold.id).phenotypes)
+        except KeyError:
+            annotated = False
+        if patients and annotated:
+            return KNOWN_BY_PATIENTS_AND_ANNOTATIONS
+        if annotated:
+            return KNOWN_BY_ANNOTATIONS_ONLY
+        return KNOWN_BY_PATIENTS_ONLY if patients else UNKNOWN_TO_THE_INDEX
+
+    return group
+
+
 @dataclass(frozen=True, slots=True)
 class Leak:
     """A publication that both gives evaluated cases and feeds the index."""

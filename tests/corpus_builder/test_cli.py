@@ -3,10 +3,13 @@ found) / 2 (bad input), every problem named; help that teaches, docs kept true."
 
 from __future__ import annotations
 
+import inspect
 import json
+import textwrap
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from corpus_builder.cli import app
@@ -384,3 +387,65 @@ def test_tuning_folds_are_written_as_publication_lists_the_build_reads(tmp_path:
     assert (tmp_path / "folds" / "fold-1.txt").read_text().startswith("# tuning fold 1 of 2")
     refused = runner.invoke(app, ["tuning-folds", "--out", str(tmp_path / "f"), "--folds", "30", "--share", "0.05"])
     assert refused.exit_code == 2 and "folds * share <= 1" in refused.output
+
+
+def _help_blocks(help_text: str) -> tuple[list[str], list[list[str]]]:
+    """A help text as a reader should see it: its paragraphs, each one line of text (Markdown code marks off),
+    and its examples (blocks indented four spaces: Markdown code), each line as written."""
+    paragraphs, examples = [], []
+    for block in inspect.cleandoc(help_text).split("\n\n"):
+        if all(line.startswith("    ") for line in block.splitlines()):
+            examples.append(textwrap.dedent(block).splitlines())
+        elif block.strip():
+            paragraphs.append(" ".join(block.replace("`", "").split()))
+    return paragraphs, examples
+
+
+@pytest.mark.parametrize("command", ["", *sorted(typer.main.get_command(app).commands)])  # type: ignore[attr-defined]
+def test_help_shows_whole_paragraphs_examples_line_for_line_and_every_option_help(command: str) -> None:
+    """``--help`` broke lines where the docstring's source lines break, mid-sentence, however wide the terminal.
+    The help is Markdown now: Typer joins a paragraph's lines and wraps it to the terminal, so on a terminal wide
+    enough each paragraph is one line, with every sentence whole. An example (the tuning-folds commands) is a
+    code block, shown line for line with its indentation and its ``\\`` continuations; no option's help loses a
+    character to the Markdown (an ``_`` of DXSEARCH_INDEX, a quote)."""
+    group = typer.main.get_command(app)
+    shown = group.commands[command] if command else group  # type: ignore[attr-defined]
+    assert shown.help
+    result = runner.invoke(app, [command, "--help"] if command else ["--help"], env={"COLUMNS": "1000"})
+    assert result.exit_code == 0, result.output
+    lines = [line.rstrip() for line in result.output.splitlines()]
+    flat = [" ".join(line.split()) for line in lines]
+    paragraphs, examples = _help_blocks(shown.help)
+    for paragraph in paragraphs:
+        assert any(paragraph in line for line in flat), (command, paragraph)
+    for example in examples:
+        windows = ("\n".join(lines[i : i + len(example)]) for i in range(len(lines)))
+        assert any(textwrap.dedent(window).splitlines() == example for window in windows), (command, example)
+    for param in shown.params:
+        if option_help := getattr(param, "help", None):
+            assert any(" ".join(option_help.replace("`", "").split()) in line for line in flat), (command, param.name)
+
+
+#: Sentences (or their first clause) the help broke mid-way, where the docstring's source lines break; each is
+#: shorter than a 200-column terminal, and Typer's own wrapping leaves it whole there.
+BROKEN_SENTENCES = {
+    "add": (
+        "The index keeps the publications it was built without (its manifest's list): records of theirs are left "
+        "out here too."
+    ),
+    "search": (
+        "Exit 1 (with a note on stderr) when nothing matches, or when the index holds no passage of the requested "
+        "--kind; exit 2 for an empty query or a missing index."
+    ),
+    "simulate-cases": (
+        "Writes indexed.jsonl and heldout.jsonl (phenopacket format) and one FHIR R4B bundle per patient under "
+        "fhir/indexed/ and fhir/heldout/."
+    ),
+}
+
+
+@pytest.mark.parametrize(("command", "sentence"), sorted(BROKEN_SENTENCES.items()))
+def test_a_sentence_the_help_broke_mid_way_is_one_line_on_a_wide_terminal(command: str, sentence: str) -> None:
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert any(sentence in line for line in result.output.splitlines()), result.output

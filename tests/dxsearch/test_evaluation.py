@@ -8,7 +8,17 @@ from pathlib import Path
 import pytest
 
 from dxsearch.cases import Case, Finding, GoldDiagnosis, LabelledCase
-from dxsearch.evaluation import GoldMatcher, RankedAnswer, evaluate
+from dxsearch.evaluation import (
+    KNOWN_BY_ANNOTATIONS_ONLY,
+    KNOWN_BY_PATIENTS_AND_ANNOTATIONS,
+    KNOWN_BY_PATIENTS_ONLY,
+    UNKNOWN_TO_THE_INDEX,
+    GoldMatcher,
+    RankedAnswer,
+    evaluate,
+    knowledge_group,
+)
+from dxsearch.knowledge.hpo import get_hpo_knowledge
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.settings import Settings
 from dxsearch.train.plot import plot_reliability
@@ -131,3 +141,20 @@ def test_the_likelihood_ranker_weighs_the_cases_age() -> None:
 
     assert any(begins_at_five_or_later(code) for code in unknown.codes)
     assert len(infant.codes) == 5 and not any(begins_at_five_or_later(code) for code in infant.codes)
+
+
+def test_the_knowledge_groups_say_what_the_index_knows_of_the_gold_disease() -> None:
+    """Patients of the gold disease (from other papers) and its annotations are the two things a ranking can
+    learn it from; a case of a disease with neither cannot be answered, whatever the policy."""
+    knowledge = get_hpo_knowledge()
+    group = knowledge_group({"OMIM:154700": 4, "OMIM:999999": 1}, knowledge)
+
+    def published(gold: GoldDiagnosis, pmid: str | None = "PMID:1") -> LabelledCase:
+        return LabelledCase(case=_case(0).case, gold=gold, pmid=pmid)
+
+    unknown = GoldDiagnosis(id="OMIM:999998", label="Not a disease")
+    assert group(published(MARFAN)) == KNOWN_BY_PATIENTS_AND_ANNOTATIONS
+    assert group(published(GoldDiagnosis(id="OMIM:999999", label="Patients only"))) == KNOWN_BY_PATIENTS_ONLY
+    assert group(published(GoldDiagnosis(id="OMIM:101600", label="Pfeiffer syndrome"))) == KNOWN_BY_ANNOTATIONS_ONLY
+    assert group(published(unknown)) == UNKNOWN_TO_THE_INDEX
+    assert group(published(MARFAN, pmid=None)) is None  # simulated: no publication, in no group
