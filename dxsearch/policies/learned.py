@@ -103,41 +103,25 @@ class Calibration:
     then keep a share their evidence justifies, not 0.00), and the isotonic map turns the first
     choice's tempered probability into the share of such answers that were right. The others are
     scaled with it, so that the confidences still sum to at most 1 and keep their order.
-
-    ``unexplained_factor`` scales the mapped probability of a first choice that explains none of the
-    findings entered (its annotations match none of them; it ranks first on similar patients' votes or
-    retrieval alone). Why: a user test's myotonic dystrophy note was answered "Atrial septal defect with
-    atrioventricular conduction defects", explaining 0 of 7 findings, at 0.34; on the tuning folds such
-    first choices were right far less often than the map said of answers with their score. The map is then
-    fitted on the first choices that explain something, the factor on those that explain nothing
-    (:func:`dxsearch.train.learned_calibration.fit_rows`); 1 (no change) in maps fitted before it existed.
     """
 
     knots: tuple[float, ...]
     values: tuple[float, ...]
     fitted_on: dict[str, Any] = field(default_factory=dict)
     temperature: float = 1.0
-    unexplained_factor: float = 1.0
 
     def probabilities(self, scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """The tempered first-choice probabilities of ``scores`` (what the isotonic map reads)."""
         return _softmax(scores / self.temperature) if scores.size else np.zeros(0)
 
-    def apply(
-        self, probabilities: npt.NDArray[np.float64], first: int, *, explains_none: bool = False
-    ) -> npt.NDArray[np.float64]:
-        """Map the first stated diagnosis's tempered probability (row ``first``); scale the others with it.
-
-        ``explains_none``: the first explains none of the findings entered (times ``unexplained_factor``).
-        """
+    def apply(self, probabilities: npt.NDArray[np.float64], first: int) -> npt.NDArray[np.float64]:
+        """Map the first stated diagnosis's tempered probability (row ``first``); scale the others with it."""
         if not probabilities.size or not self.knots:
             return probabilities
         top = float(probabilities[first])
         if top <= 0:
             return probabilities
         mapped = float(np.interp(top, self.knots, self.values))
-        if explains_none:
-            mapped *= self.unexplained_factor
         # The others keep their proportions, below the first and within the mass the first leaves.
         rest = min(mapped / top, (1.0 - mapped) / (1.0 - top)) if top < 1.0 else 0.0
         out: npt.NDArray[np.float64] = probabilities * rest
@@ -149,7 +133,6 @@ class Calibration:
             "temperature": self.temperature,
             "isotonic_x": list(self.knots),
             "isotonic_y": list(self.values),
-            "unexplained_factor": self.unexplained_factor,
             "fitted_on": self.fitted_on,
         }
 
@@ -161,10 +144,7 @@ class Calibration:
         temperature = float(payload.get("temperature", 1.0))
         if not temperature > 0:
             raise ValueError("calibration: temperature must be positive")
-        factor = float(payload.get("unexplained_factor", 1.0))
-        if not 0.0 <= factor <= 1.0:
-            raise ValueError("calibration: unexplained_factor must be in [0, 1]")
-        return cls(knots, values, dict(payload.get("fitted_on") or {}), temperature, factor)
+        return cls(knots, values, dict(payload.get("fitted_on") or {}), temperature)
 
 
 @dataclass
@@ -232,18 +212,15 @@ class LearnedParams:
         nonlinear = nonlinear + np.where(totals > 0, weight / np.where(totals > 0, totals, 1.0), 0.0) * gap[:, None]
         return base, nonlinear + rows * self.rank_linear
 
-    def confidences(
-        self, scores: npt.NDArray[np.float64], first: int | None = None, *, explains_none: bool = False
-    ) -> npt.NDArray[np.float64]:
+    def confidences(self, scores: npt.NDArray[np.float64], first: int | None = None) -> npt.NDArray[np.float64]:
         """What each candidate's confidence says: calibrated if a calibration was fitted, else first-choice.
 
         ``first``: the row stated first (default: the best score); the calibration maps its probability.
-        ``explains_none``: that row explains none of the findings entered (:meth:`Calibration.apply`).
         """
         if self.calibration is None or not scores.size:
             return _softmax(scores) if scores.size else np.zeros(0)
         first = int(np.argmax(scores)) if first is None else first
-        return self.calibration.apply(self.calibration.probabilities(scores), first, explains_none=explains_none)
+        return self.calibration.apply(self.calibration.probabilities(scores), first)
 
     def action_logits(self, state: npt.NDArray[np.float64], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
         logits = self.action @ state
@@ -352,12 +329,6 @@ def candidate_features(candidate: Any, observed: int) -> list[float]:
         candidate.likelihood,
         1.0 + max(math.log10(candidate.likelihood), -30.0) / 30.0 if candidate.likelihood > 0 else 0.0,
     ]
-
-
-def explains_none(candidates: Sequence[Any], row: int | None) -> bool:
-    """Whether the candidate at ``row`` (the first stated) explains none of the observed findings: its annotations
-    match none of them (its ``explained`` feature is 0). ``False`` when no row is stated."""
-    return row is not None and not candidates[row].matched
 
 
 @dataclass
@@ -476,8 +447,7 @@ class LearnedPolicy:
         if action == "abstain":
             return render_turn(Diagnose(()))
         order = self._order(scores, features, candidates)
-        first = order[0] if order else None
-        confidences = self.params.confidences(scores, first, explains_none=explains_none(candidates, first))
+        confidences = self.params.confidences(scores, order[0] if order else None)
         text = self._explain(case, candidates, order, features, scores, confidences)
         return render_turn(Reason(text))
 
@@ -635,8 +605,7 @@ class LearnedPolicy:
     ) -> Diagnose:
         by_code = {c.code: row for row, c in enumerate(candidates)}
         rows = [by_code[code] for code in _RANKED_LINE.findall(reasoning) if code in by_code]
-        first = rows[0] if rows else None
-        confidences = self.params.confidences(scores, first, explains_none=explains_none(candidates, first))
+        confidences = self.params.confidences(scores, rows[0] if rows else None)
         threshold = self.evidence.config.abstain_below
 
         def line(row: int) -> Candidate:

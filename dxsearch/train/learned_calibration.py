@@ -25,7 +25,7 @@ from dxsearch.evaluation import GoldMatcher, publication_documents
 from dxsearch.knowledge.disease_ontology import get_disease_ontology
 from dxsearch.policies.calibration import expected_calibration_error
 from dxsearch.policies.catalog import index_retriever
-from dxsearch.policies.learned import Calibration, LearnedPolicy, explains_none
+from dxsearch.policies.learned import Calibration, LearnedPolicy
 from dxsearch.protocol import Reason
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.train.calibrate import fit_temperature, fold_of, isotonic
@@ -40,8 +40,6 @@ from rewards.transcript import transcript_from_turns
 CALIBRATION_PRIOR = 2.0
 #: Folds (whole publications) of the out-of-fold ECE a refit reports.
 FOLDS = 5
-#: Fewest rows whose first choice explains no finding for their own factor (:func:`fit_rows`).
-MIN_UNEXPLAINED_ROWS = 30
 
 
 def first_confidence(episode: Episode) -> float | None:
@@ -55,8 +53,6 @@ class LearnedCalibrationRow:
     """One greedy episode that diagnosed: every candidate's score, the gold's row, whether it came first.
 
     ``stated``: the confidence the policy gave its first diagnosis with the map it had then.
-    ``first_explains_none``: the best-scored candidate explains none of the findings entered (``None`` in rows
-    played before it was recorded: they count as explaining some).
     """
 
     case_id: str
@@ -65,10 +61,9 @@ class LearnedCalibrationRow:
     gold_row: int | None
     hit: bool
     stated: float
-    first_explains_none: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
-        row: dict[str, Any] = {
+        return {
             "case_id": self.case_id,
             "pmid": self.pmid,
             "scores": list(self.scores),
@@ -76,9 +71,6 @@ class LearnedCalibrationRow:
             "hit": self.hit,
             "stated": self.stated,
         }
-        if self.first_explains_none is not None:
-            row["first_explains_none"] = self.first_explains_none
-        return row
 
     @classmethod
     def from_json(cls, row: Mapping[str, Any]) -> LearnedCalibrationRow:
@@ -89,7 +81,6 @@ class LearnedCalibrationRow:
             gold_row=None if row.get("gold_row") is None else int(row["gold_row"]),
             hit=bool(row["hit"]),
             stated=float(row["stated"]),
-            first_explains_none=None if row.get("first_explains_none") is None else bool(row["first_explains_none"]),
         )
 
 
@@ -114,7 +105,6 @@ def calibration_row(
         gold_row=gold_row,
         hit=int(episode.reward.breakdown["accuracy/gold_rank"]) == 1,
         stated=float(stated),
-        first_explains_none=explains_none(seen.candidates, int(np.argmax(seen.scores))),
     )
 
 
@@ -151,29 +141,14 @@ def play_rows(
 
 
 def fit_rows(rows: Sequence[LearnedCalibrationRow], *, cases: int | None = None) -> Calibration:
-    """Temperature on the rows whose gold is a candidate, then an isotonic map of the tempered first choice, then
-    the factor of first choices that explain no finding (:attr:`Calibration.unexplained_factor`).
+    """Temperature on the rows whose gold is a candidate, then an isotonic map of the tempered first choice.
 
-    With at least :data:`MIN_UNEXPLAINED_ROWS` rows whose first explains nothing, the map is fitted on the others
-    and the factor on those: their hits over what the map gives them, with :data:`CALIBRATION_PRIOR` pseudo-cases
-    right as often as the map says (so a few rows cannot move it far), never above 1 (an answer no finding
-    supports is not made surer). Fewer: the map on every row, factor 1.
     ``cases``: how many episodes were played (rows are only those that diagnosed), for the record.
     """
     temperature = fit_temperature([(_scores(r), r.gold_row) for r in rows if r.gold_row is not None])
     tempered = Calibration((), (), temperature=temperature)
-    unexplained = [r for r in rows if r.first_explains_none]
-    separate = len(unexplained) >= MIN_UNEXPLAINED_ROWS and len(unexplained) < len(rows)
-    mapped_on = [r for r in rows if not r.first_explains_none] if separate else list(rows)
-    firsts = [float(tempered.probabilities(_scores(r)).max()) for r in mapped_on]
-    knots, values = isotonic(firsts, [float(r.hit) for r in mapped_on], prior_strength=CALIBRATION_PRIOR)
-    mapped = Calibration(tuple(knots), tuple(values), temperature=temperature)
-    factor = 1.0
-    if separate:
-        given = sum(first_probability(mapped, r) for r in unexplained)
-        right = sum(r.hit for r in unexplained)
-        mean = given / len(unexplained)
-        factor = min(1.0, (right + CALIBRATION_PRIOR * mean) / (given + CALIBRATION_PRIOR * mean)) if given else 1.0
+    firsts = [float(tempered.probabilities(_scores(r)).max()) for r in rows]
+    knots, values = isotonic(firsts, [float(r.hit) for r in rows], prior_strength=CALIBRATION_PRIOR)
     before = expected_calibration_error([r.stated for r in rows], [r.hit for r in rows]) if rows else None
     return Calibration(
         tuple(knots),
@@ -185,11 +160,8 @@ def fit_rows(rows: Sequence[LearnedCalibrationRow], *, cases: int | None = None)
             "top1": sum(r.hit for r in rows) / max(len(rows), 1),
             "ece_before": before,
             "prior_strength": CALIBRATION_PRIOR,
-            "first_explains_none": len(unexplained),
-            "first_explains_none_top1": sum(r.hit for r in unexplained) / len(unexplained) if unexplained else None,
         },
         temperature,
-        factor,
     )
 
 
@@ -197,10 +169,7 @@ def first_probability(calibration: Calibration, row: LearnedCalibrationRow) -> f
     """The calibrated probability ``calibration`` gives the row's first choice."""
     scores = _scores(row)
     first = int(np.argmax(scores))
-    probabilities = calibration.apply(
-        calibration.probabilities(scores), first, explains_none=bool(row.first_explains_none)
-    )
-    return float(probabilities[first])
+    return float(calibration.apply(calibration.probabilities(scores), first)[first])
 
 
 def out_of_fold_ece(rows: Sequence[LearnedCalibrationRow], *, folds: int = FOLDS) -> float | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +12,7 @@ from typer.testing import CliRunner
 
 from dxsearch.cli import app
 from dxsearch.policies.evidence import EvidencePolicy
-from dxsearch.policies.learned import (
-    Calibration,
-    LearnedParams,
-    LearnedPolicy,
-    load_params,
-    read_trained_by,
-    save_params,
-)
+from dxsearch.policies.learned import LearnedParams, LearnedPolicy, load_params, read_trained_by, save_params
 from dxsearch.retrieval.embedded import EmbeddedIndex
 from dxsearch.train.config import POLICY_PRESETS
 from dxsearch.train.learned_calibration import (
@@ -125,40 +117,3 @@ def test_a_fold_file_with_a_bad_line_names_it(small_index: Path, tmp_path: Path)
     fold.write_text("PMID:123\ndoi:10.1/x\n")
     result = runner.invoke(app, ["calibrate", "--index", str(small_index), "--publications", str(fold)])
     assert result.exit_code == 2 and "fold.txt:2" in result.output
-
-
-def test_first_choices_that_explain_no_finding_get_a_factor_of_their_own() -> None:
-    """A user test's myotonic dystrophy note was answered with a disease explaining 0 of 7 findings at 0.34: such
-    first choices (here right 1 time in 10 whatever their score) get the map's probability times a factor fitted
-    on them, and the map is fitted on the others, so neither group's confidence is off."""
-    explained = _rows(400)
-    generator = np.random.default_rng(11)
-    unexplained = [
-        replace(row, case_id=f"u{n}", hit=bool(generator.random() < 0.1), first_explains_none=True)
-        for n, row in enumerate(_rows(400)[:150])
-    ]
-    calibration = fit_rows([*explained, *unexplained])
-    assert calibration.fitted_on["first_explains_none"] == 150
-    assert 0.0 < calibration.unexplained_factor < 1.0
-    for group in (explained, unexplained):
-        stated = [first_probability(calibration, r) for r in group]
-        assert sum(stated) / len(group) == pytest.approx(sum(r.hit for r in group) / len(group), abs=0.03)
-    # The factor scales the first choice and every other candidate with it: the order is kept.
-    probabilities = calibration.probabilities(np.array([2.0, 1.0, 0.5]))
-    plain = calibration.apply(probabilities, 0)
-    scaled = calibration.apply(probabilities, 0, explains_none=True)
-    assert scaled[0] == pytest.approx(plain[0] * calibration.unexplained_factor)
-    assert list(np.argsort(-scaled)) == [0, 1, 2] and all(scaled[1:] <= plain[1:])
-    restored = Calibration.from_json(json.loads(json.dumps(calibration.as_json())))
-    assert restored.unexplained_factor == calibration.unexplained_factor
-
-
-def test_too_few_unexplained_first_choices_or_better_ones_leave_the_factor_at_one() -> None:
-    rows = _rows(400)
-    few = [replace(r, first_explains_none=True, hit=False) for r in rows[:10]] + rows[10:]
-    assert fit_rows(few).unexplained_factor == 1.0  # 10 rows: not enough for a factor of their own
-    better = [replace(r, first_explains_none=True, hit=True) for r in rows[:100]] + rows[100:]
-    assert fit_rows(better).unexplained_factor == 1.0  # never surer for explaining nothing
-    assert Calibration.from_json({"isotonic_x": [0.0, 1.0], "isotonic_y": [0.0, 0.5]}).unexplained_factor == 1.0
-    with pytest.raises(ValueError, match="unexplained_factor"):
-        Calibration.from_json({"isotonic_x": [0.0, 1.0], "isotonic_y": [0.0, 0.5], "unexplained_factor": 1.5})
