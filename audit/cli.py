@@ -3,8 +3,15 @@
 Runs as ``python -m audit …`` (or as an ``audit`` console script once one is declared). Stores are
 named by URL (``sqlite:///relative.db``, ``sqlite:////absolute.db``). Results (the verdict, exported
 records) go to stdout, notes to stderr. Bad input (malformed URL, missing file, unreadable key, a
-checkpoint file that is not signed by the trusted key) is one line on stderr and exit code 2; a log that
-fails verification exits 1.
+checkpoint file that is not signed by the trusted key, an option the command-line parser refuses, a
+missing option) is one line on stderr and exit code 2; a log that fails verification exits 1.
+
+Files a command writes (``export --out``, ``keygen --out``, ``checkpoint --out``, ``--checkpoint-file``) must
+be in a directory that exists: a missing one is refused before any work, never created. A private key given
+as ``verify --public-key`` is refused: the auditor's trust is the public key ``audit keygen`` wrote beside
+it (``OUT.pub``), and a private key on the auditor's side is one copy too many. A command that appends
+(``--key``) signs at the cadence the log's checkpoints show, and refuses one that contradicts them
+(:mod:`audit.cadence`).
 
 An auditor's routine: ``audit checkpoint --url URL --out kept.jsonl`` now and then (kept somewhere the
 log's operators cannot write), and ``audit verify --url URL --public-key PUB --against kept.jsonl``,
@@ -24,10 +31,12 @@ from contextlib import ExitStack
 from enum import StrEnum
 from itertools import takewhile
 from pathlib import Path
-from typing import Annotated, TextIO, TypeVar
+from typing import Annotated, Any, TextIO, TypeVar
 
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fhir.resources.R4B.auditevent import AuditEvent
+from typer.core import TyperGroup
 
 from audit.access import (
     AccessAction,
@@ -40,6 +49,7 @@ from audit.access import (
     search_filter,
 )
 from audit.backends import open_store
+from audit.cadence import SERVER_CHECKPOINT_EVERY, append_cadence, shown_cadence
 from audit.errors import AuditError
 from audit.export import fhir_bundle, record_to_jsonl_line, write_fhir_ndjson
 from audit.models import RECORD_ID_PATTERN, AuditQuery, AuditRecord, Checkpoint
@@ -49,10 +59,56 @@ from audit.store import AuditStore
 from audit.verify import verify
 from audit.witness import append_checkpoint, read_checkpoints
 
+
+def _one_line(message: str) -> str:
+    """``message`` on one line: a library's multi-line text (psycopg's connection hint) joined with "; "."""
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+#: The parser's error class as this Typer raises it (Typer 0.29 carries its own copy of click, earlier ones use
+#: click's): the base of ``typer.BadParameter``. ``NoArgsIsHelpError`` (``audit`` alone) is told by its name, as
+#: Typer tells it.
+_UsageError: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class _OneLineUsageErrors(TyperGroup):
+    """The command group, reporting what the parser refuses as every other bad input: one line, exit 2.
+
+    A value the parser cannot convert (``--checkpoint-every abc``), a missing option (``verify`` without
+    ``--url``), an unknown option or command were a multi-line box on stderr (a user test). The errors are raised
+    while the group parses its own arguments and while it invokes a command (which parses the command's), so both
+    are caught here; ``audit`` alone still prints the help. Why not ``dxsearch.cli_errors.one_line_errors``: it wraps
+    the commands' callbacks, which the parser's errors never reach (and the audit package imports no dxsearch).
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except _UsageError as exc:
+            raise _usage_error(exc) from None
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _UsageError as exc:
+            raise _usage_error(exc) from None
+
+
+def _usage_error(exc: Exception) -> Exception:
+    """One line and exit 2 for a parser error; ``audit`` alone (no command) keeps printing the help."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        return exc
+    ctx = getattr(exc, "ctx", None)
+    command = getattr(ctx, "command_path", None) or "audit"
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    return _fail(f"{str(message).rstrip('.')} (see {command} --help)")
+
+
 app = typer.Typer(
+    cls=_OneLineUsageErrors,
     help=(
         "Audit log of DxSearch decisions: verify the hash chain, export records, sign checkpoints.\n\n"
-        "  audit verify --url sqlite:///var/audit.db --public-key audit-key.pub.pem --against kept.jsonl\n\n"
+        "  audit verify --url sqlite:///var/audit.db --public-key audit-key.pem.pub --against kept.jsonl\n\n"
         "  audit checkpoint --url sqlite:///var/audit.db --out kept.jsonl\n\n"
         "  audit export --url sqlite:///var/audit.db --format fhir --out audit.ndjson"
     ),
@@ -83,9 +139,10 @@ ChoiceT = TypeVar("ChoiceT", bound=StrEnum)
 def _fail(message: str) -> typer.Exit:
     """Print ``error: message`` as one line on stderr and return the exit to raise (code 2).
 
-    The contract of ``dxsearch.cli_errors.fail``, kept here: the audit package imports nothing of dxsearch.
+    The contract of ``dxsearch.cli_errors.fail``, kept here: the audit package imports nothing of dxsearch. A
+    message of several lines (a library's, such as psycopg's "connection refused" and its hint) is joined.
     """
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {_one_line(message)}", err=True)
     return typer.Exit(code=2)
 
 
@@ -123,9 +180,6 @@ def _expand_diagnosis(diagnosis: str) -> DiagnosisExpansion:
 CLI_ROLE = "cli"
 #: Records per access event of an export: each batch is recorded before it is written.
 _EXPORT_BATCH = 500
-#: The server's checkpoint cadence unless told otherwise (``DXSEARCH_AUDIT_CHECKPOINT_EVERY``'s default).
-SERVER_CHECKPOINT_EVERY = 1000
-
 SigningKeyOption = Annotated[
     Path | None,
     typer.Option(
@@ -135,9 +189,15 @@ SigningKeyOption = Annotated[
     ),
 ]
 CheckpointEveryOption = Annotated[
-    int,
+    int | None,
     typer.Option(
-        "--checkpoint-every", envvar="DXSEARCH_AUDIT_CHECKPOINT_EVERY", help="With --key: as the server signs"
+        "--checkpoint-every",
+        envvar="DXSEARCH_AUDIT_CHECKPOINT_EVERY",
+        help=(
+            "With --key: sign a checkpoint at every multiple of N records, as the server does; refused when the "
+            "log's checkpoints show another cadence (default: the one they show, else "
+            f"{SERVER_CHECKPOINT_EVERY})"
+        ),
     ),
 ]
 CheckpointFileOption = Annotated[
@@ -153,22 +213,71 @@ NOT_RECORDED = (
 )
 
 
+def _cadence_for_append(ctx: typer.Context, url: str, checkpoint_every: int | None) -> int:
+    """The cadence a command that appends signs at: the one given, unless the log's checkpoints contradict it,
+    else the one they show, else the server's default (:mod:`audit.cadence`); read before anything is written.
+
+    A user test: four ``audit show --key`` runs with the default 1000 against a server signing every 10 crossed
+    seq 40 unsigned, and ``audit verify --checkpoint-every 10`` then called records 31..40 unproven.
+    """
+    with open_store(url, read_only=True) as store:
+        shown = shown_cadence(store)
+    source = ctx.get_parameter_source("checkpoint_every")
+    from_environment = source is not None and source.name == "ENVIRONMENT"
+    given_as = f"DXSEARCH_AUDIT_CHECKPOINT_EVERY={checkpoint_every}" if from_environment else None
+    return append_cadence(shown, checkpoint_every, given_as=given_as)
+
+
 def _open_for_reading(
-    url: str, key: Path | None, checkpoint_every: int, checkpoint_file: Path | None
+    ctx: typer.Context, url: str, key: Path | None, checkpoint_every: int | None, checkpoint_file: Path | None
 ) -> tuple[AuditStore, bool]:
     """The store, and whether this read is appended to it as an access event before data goes out.
 
     With the server's signing key (``--key``, from its environment) the store is opened for writing with the
-    server's checkpoint cadence, and the read is recorded as the API records its reads. Without it the store is
-    opened read only and nothing is appended (a code review: a keyless append landed on a checkpoint position the
-    server signs, and verification then failed; it also needed a writable log, which a read-only replica is not).
+    server's checkpoint cadence (:func:`_cadence_for_append`), and the read is recorded as the API records its
+    reads. Without it the store is opened read only and nothing is appended (a code review: a keyless append
+    landed on a checkpoint position the server signs, and verification then failed; it also needed a writable
+    log, which a read-only replica is not).
     """
     _positive(checkpoint_every, "--checkpoint-every", "a checkpoint every N records")
     if key is None:
         return open_store(url, read_only=True), False
     signer = CheckpointSigner.from_pem(key)
-    store = open_store(url, signer=signer, checkpoint_every=checkpoint_every, checkpoint_file=checkpoint_file)
+    _output_file(checkpoint_file, "--checkpoint-file")
+    cadence = _cadence_for_append(ctx, url, checkpoint_every)
+    store = open_store(url, signer=signer, checkpoint_every=cadence, checkpoint_file=checkpoint_file)
     return store, True
+
+
+def _output_file(path: Path | None, option: str) -> None:
+    """Refuse, before any work, a file to write whose directory does not exist (it is never created) or that is
+    a directory (a user test: ``export --out /nonexistent/dir/x.jsonl`` printed a bare "[Errno 2] …")."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise _fail(f"{option} {path} is a directory; give a file name in it")
+    if not path.parent.is_dir():
+        raise _fail(f"{option} {path}: its directory {path.parent} does not exist (create it first)")
+
+
+def _trusted_public_key(path: Path) -> Ed25519PublicKey:
+    """The public key an auditor trusts, from ``--public-key``; a private key there is refused in one line.
+
+    A user test gave the private key (``audit-key.pem``) for ``--public-key``, and it was taken without a word.
+    Refused rather than used: the auditor's side is meant to hold the public half only (``audit keygen`` writes it
+    to ``OUT.pub``), so a private key there is a mix-up to fix, or a copy of the signing key where it should not be.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read --public-key {path}: {exc.strerror or exc}") from None
+    if b"PRIVATE KEY" in data:
+        public = path.with_name(path.name + ".pub")
+        hint = f" ({public}, as audit keygen wrote it)" if public.is_file() else " (OUT.pub of audit keygen --out OUT)"
+        raise _fail(
+            f"--public-key {path} is a PRIVATE key, where the public key is expected: give the public key{hint}"
+        )
+    return load_public_key(path)
 
 
 def operator_id() -> str:
@@ -258,11 +367,16 @@ _OPTION_NAMES = {
 
 @app.command("verify")
 def verify_command(
+    ctx: typer.Context,
     url: UrlOption,
     public_key: Annotated[
         Path | None,
         typer.Option(
-            "--public-key", help="Trusted Ed25519 public key (PEM); without it signatures prove consistency only"
+            "--public-key",
+            help=(
+                "Trusted Ed25519 public key (PEM: OUT.pub of audit keygen; a private key is refused); without it "
+                "signatures prove consistency only"
+            ),
         ),
     ] = None,
     against: Annotated[
@@ -278,8 +392,9 @@ def verify_command(
             "--checkpoint-every",
             envvar="DXSEARCH_AUDIT_CHECKPOINT_EVERY",
             help=(
-                "With --public-key: require a checkpoint by that key at every multiple of N records; with --key: "
-                f"as the server signs (default {SERVER_CHECKPOINT_EVERY})"
+                "With --public-key: require a checkpoint by that key at every multiple of N records. With --key: "
+                "also the cadence the run's access event is signed at, refused when the log's checkpoints show "
+                f"another (default: the one they show, else {SERVER_CHECKPOINT_EVERY})"
             ),
         ),
     ] = None,
@@ -298,7 +413,8 @@ def verify_command(
 
     The log is verified read only. With the server's signing key (--key) the run is then recorded as the other
     reads of this command line are: an access event (action ``verify``, role ``cli``, the head it verified up
-    to) is appended before the verdict is printed; without it, stderr says the run was not recorded.
+    to) is appended before the verdict is printed; without it, stderr says the run was not recorded. The event is
+    signed at the cadence the log's checkpoints show (a --checkpoint-every they contradict is refused first).
     """
     _positive(checkpoint_every, "--checkpoint-every", "a checkpoint every N records")
     if against is not None and public_key is None:
@@ -307,13 +423,17 @@ def verify_command(
         raise _fail("--remember needs --against (the file to remember the checkpoint in)")
     remembered: Checkpoint | None = None
     try:
-        key = None if public_key is None else load_public_key(public_key)
+        key = None if public_key is None else _trusted_public_key(public_key)
         signer = None if signing_key is None else CheckpointSigner.from_pem(signing_key)
         if signer is not None and key is not None and signer.fingerprint != key_fingerprint(key):
             raise _fail(
                 "--key is not the private half of --public-key: the access event this run appends would be "
                 "checkpointed by a key the log is not verified against"
             )
+        cadence = None
+        if signer is not None:  # checked before verifying: a run that cannot be recorded prints no verdict
+            _output_file(checkpoint_file, "--checkpoint-file")
+            cadence = _cadence_for_append(ctx, url, checkpoint_every)
         kept = [] if against is None or key is None else read_checkpoints(against, key)
         with open_store(url, read_only=True) as store:
             report = verify(store, key, checkpoint_every=checkpoint_every, kept=kept)
@@ -333,7 +453,6 @@ def verify_command(
     except (AuditError, OSError) as exc:
         raise _fail(str(exc)) from exc
     if signer is not None:  # after the verdict, so the run never writes to the log it judges
-        cadence = SERVER_CHECKPOINT_EVERY if checkpoint_every is None else checkpoint_every
         try:
             with open_store(url, signer=signer, checkpoint_every=cadence, checkpoint_file=checkpoint_file) as store:
                 _record_read(store, "verify", [], request_id=uuid.uuid4().hex, filters={"head_seq": report.head_seq})
@@ -380,6 +499,7 @@ def verify_command(
 
 @app.command("export")
 def export_command(
+    ctx: typer.Context,
     url: UrlOption,
     format_name: Annotated[
         str, typer.Option("--format", help="jsonl, fhir (NDJSON resources) or fhir-bundle")
@@ -430,7 +550,7 @@ def export_command(
         ),
     ] = None,
     key: SigningKeyOption = None,
-    checkpoint_every: CheckpointEveryOption = SERVER_CHECKPOINT_EVERY,
+    checkpoint_every: CheckpointEveryOption = None,
     checkpoint_file: CheckpointFileOption = None,
 ) -> None:
     """Export records (optionally filtered) as JSONL or FHIR R4B AuditEvent + Provenance.
@@ -445,9 +565,10 @@ def export_command(
     """
     fmt = _choice(format_name, ExportFormat, "--format")
     kind = None if kind_name is None else _choice(kind_name, RecordKindOption, "--kind")
+    _output_file(out, "--out")
     try:
         with ExitStack() as stack:
-            opened, recording = _open_for_reading(url, key, checkpoint_every, checkpoint_file)
+            opened, recording = _open_for_reading(ctx, url, key, checkpoint_every, checkpoint_file)
             store = stack.enter_context(opened)
             try:
                 checked = search_filter(
@@ -519,6 +640,7 @@ _RECORD_ID = re.compile(RECORD_ID_PATTERN)
 
 @app.command("show")
 def show_command(
+    ctx: typer.Context,
     url: UrlOption,
     record: Annotated[
         str,
@@ -527,7 +649,7 @@ def show_command(
         ),
     ],
     key: SigningKeyOption = None,
-    checkpoint_every: CheckpointEveryOption = SERVER_CHECKPOINT_EVERY,
+    checkpoint_every: CheckpointEveryOption = None,
     checkpoint_file: CheckpointFileOption = None,
 ) -> None:
     """Print the records an id names, one JSON line each: by record id, else by trace id, else by request id.
@@ -539,7 +661,7 @@ def show_command(
     if not record.strip() or len(record) > 512:
         raise _fail("give a record id, a trace id or a request id (at most 512 characters)")
     try:
-        opened, recording = _open_for_reading(url, key, checkpoint_every, checkpoint_file)
+        opened, recording = _open_for_reading(ctx, url, key, checkpoint_every, checkpoint_file)
         with opened as store:
             found = store.get(record) if _RECORD_ID.fullmatch(record) else None
             how = "record_id"
@@ -588,6 +710,7 @@ def checkpoint_command(
     """
     if key is None and out is None:
         raise _fail("give --key (sign the head now), --out (keep the latest checkpoint), or both")
+    _output_file(out, "--out")
     try:
         checkpoint: Checkpoint | None
         if key is not None:
@@ -646,7 +769,11 @@ def prove_command(
 def keygen_command(
     out: Annotated[Path, typer.Option("--out", help="Where to write the private key; the public key goes to OUT.pub")],
 ) -> None:
-    """Generate an Ed25519 checkpoint key pair (private key mode 0600; never overwrites)."""
+    """Generate an Ed25519 checkpoint key pair (private key mode 0600; never overwrites).
+
+    The directory of --out must exist, as for every file this command line writes: it is not created.
+    """
+    _output_file(out, "--out")
     public_path = out.with_name(out.name + ".pub")
     if public_path.exists():
         raise _fail(f"refusing to overwrite {public_path}")

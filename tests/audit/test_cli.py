@@ -201,6 +201,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, db_path: Path, make_en
     result = runner.invoke(app, ["verify", "--url", "postgresql://audit@127.0.0.1:1/audit"])  # nothing listens
     assert result.exit_code == 2
     assert "cannot connect to the PostgreSQL audit store" in result.stderr
+    # psycopg's message and its hint were two lines (user test): one line, the hint kept.
+    assert len(result.stderr.splitlines()) == 1 and "Is the server running" in result.stderr, result.stderr
 
     result = runner.invoke(app, ["verify", "--url", _url(tmp_path / "absent.db")])
     assert result.exit_code == 2
@@ -539,3 +541,155 @@ def test_a_sentence_the_help_broke_mid_way_is_one_line_on_a_wide_terminal(comman
     result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert any(sentence in line for line in result.output.splitlines()), result.output
+
+
+def _server_log(tmp_path: Path, db_path: Path, make_entry: Callable[..., AuditEntry], every: int, count: int) -> Path:
+    """A log written as the server writes it, signing every ``every`` records; returns the private key's path."""
+    key = tmp_path / "server.pem"
+    assert runner.invoke(app, ["keygen", "--out", str(key)]).exit_code == 0
+    with SqliteAuditStore(db_path, signer=CheckpointSigner.from_pem(key), checkpoint_every=every) as store:
+        for i in range(1, count + 1):
+            store.append(make_entry(i))
+    return key
+
+
+#: Neither --checkpoint-every nor the variable: what the auditor of the user test ran.
+_NO_CADENCE_GIVEN: dict[str, str | None] = {"DXSEARCH_AUDIT_CHECKPOINT_EVERY": None}
+
+
+def test_commands_that_append_without_a_cadence_sign_at_the_logs_and_verify_holds(
+    tmp_path: Path, db_path: Path, make_entry: Callable[..., AuditEntry]
+) -> None:
+    """The user test: the server signs every 10; four `audit show --key` runs without --checkpoint-every (then 1000)
+    crossed seq 40 unsigned, and `audit verify --checkpoint-every 10` said records 31..40 were unproven (exit 1).
+    Now a command that appends takes the cadence the log's checkpoints show: seq 40 and 50 are signed."""
+    key = _server_log(tmp_path, db_path, make_entry, every=10, count=36)
+    url = _url(db_path)
+    for _ in range(4):  # records 37..40
+        result = runner.invoke(app, ["show", "--url", url, "req-0001", "--key", str(key)], env=_NO_CADENCE_GIVEN)
+        assert result.exit_code == 0, result.output
+    for command in (["export", "--url", url, "--kind", "decision"], ["verify", "--url", url]):  # 41..50
+        for _ in range(5):
+            result = runner.invoke(app, [*command, "--key", str(key)], env=_NO_CADENCE_GIVEN)
+            assert result.exit_code == 0, result.output
+    with SqliteAuditStore(db_path, read_only=True) as store:
+        assert [c.seq for c in store.checkpoints()] == [10, 20, 30, 40, 50]
+    public = str(tmp_path / "server.pem.pub")
+    result = runner.invoke(app, ["verify", "--url", url, "--public-key", public, "--checkpoint-every", "10"])
+    assert result.exit_code == 0 and result.stdout.startswith("OK: 50 records, 5 checkpoints"), result.output
+
+
+def test_a_commands_cadence_the_log_contradicts_is_refused_in_one_line_naming_the_logs(
+    tmp_path: Path, db_path: Path, make_entry: Callable[..., AuditEntry]
+) -> None:
+    """Given by option or by the variable, a cadence other than the one the log's checkpoints show is refused
+    before anything is appended (exit 2, one line naming the log's cadence); the log's own is taken."""
+    key = _server_log(tmp_path, db_path, make_entry, every=10, count=35)
+    url = _url(db_path)
+    commands = [["show", "--url", url, "req-0001"], ["export", "--url", url], ["verify", "--url", url]]
+    for command in commands:
+        cases: list[tuple[list[str], dict[str, str | None], str]] = [
+            (["--checkpoint-every", "1000"], _NO_CADENCE_GIVEN, "--checkpoint-every 1000"),
+            (["--checkpoint-every", "5"], _NO_CADENCE_GIVEN, "--checkpoint-every 5"),
+            ([], {"DXSEARCH_AUDIT_CHECKPOINT_EVERY": "1000"}, "DXSEARCH_AUDIT_CHECKPOINT_EVERY=1000"),
+        ]
+        for given, env, names in cases:
+            result = runner.invoke(app, [*command, "--key", str(key), *given], env=env)
+            assert result.exit_code == 2 and result.stdout == "", (command, given, result.output)
+            assert len(result.stderr.splitlines()) == 1, result.stderr
+            assert result.stderr.startswith(f"error: {names} contradicts the log"), result.stderr
+            assert "a checkpoint every 10 records" in result.stderr and "give 10" in result.stderr
+    with SqliteAuditStore(db_path, read_only=True) as store:
+        head = store.head()
+    assert head is not None and head.seq == 35  # nothing appended
+    for command in commands:
+        result = runner.invoke(app, [*command, "--key", str(key)], env={"DXSEARCH_AUDIT_CHECKPOINT_EVERY": "10"})
+        assert result.exit_code == 0, (command, result.output)
+
+
+def test_a_command_that_appends_to_a_log_with_no_checkpoint_yet_uses_the_servers_default(
+    tmp_path: Path, db_path: Path, make_entry: Callable[..., AuditEntry]
+) -> None:
+    _populate(db_path, make_entry, count=3)
+    key = tmp_path / "log.pem"
+    assert runner.invoke(app, ["keygen", "--out", str(key)]).exit_code == 0
+    for given in ([], ["--checkpoint-every", "5"]):  # the default signs nothing at 4, the given cadence at 5
+        result = runner.invoke(
+            app, ["verify", "--url", _url(db_path), "--key", str(key), *given], env=_NO_CADENCE_GIVEN
+        )
+        assert result.exit_code == 0, result.output
+    with SqliteAuditStore(db_path, read_only=True) as store:
+        assert [c.seq for c in store.checkpoints()] == [5]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["verify", "--url", "sqlite:///x.db", "--checkpoint-every", "abc"], "Invalid value for '--checkpoint-every'"),
+        (["verify"], "Missing option '--url' (see audit verify --help)"),
+        (["export", "--url", "sqlite:///x.db", "--bogus"], "No such option: --bogus"),
+        (["bogus"], "No such command 'bogus' (see audit --help)"),
+    ],
+)
+def test_what_the_parser_refuses_is_one_line_and_exit_2(args: list[str], says: str) -> None:
+    """They were multi-line boxes on stderr (user test); every other bad input of this command line is one line."""
+    result = runner.invoke(app, args, env=_NO_CADENCE_GIVEN, prog_name="audit")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1, result.stderr
+    assert says in result.stderr, result.stderr
+    assert "╭" not in result.stderr
+
+
+def test_audit_alone_still_prints_its_help() -> None:
+    result = runner.invoke(app, [], prog_name="audit")
+    assert "Usage: audit" in result.output and "verify" in result.output
+
+
+def test_a_private_key_given_as_the_public_key_is_refused_in_one_line(
+    tmp_path: Path, db_path: Path, make_entry: Callable[..., AuditEntry]
+) -> None:
+    """It was taken without a word (user test). Refused, pointing at the public key keygen wrote beside it."""
+    key = _server_log(tmp_path, db_path, make_entry, every=2, count=3)
+    for extra in ([], ["--key", str(key)]):
+        result = runner.invoke(app, ["verify", "--url", _url(db_path), "--public-key", str(key), *extra])
+        assert result.exit_code == 2 and result.stdout == "", result.output
+        assert len(result.stderr.splitlines()) == 1, result.stderr
+        assert f"--public-key {key} is a PRIVATE key, where the public key is expected" in result.stderr
+        assert f"{key}.pub" in result.stderr
+    with SqliteAuditStore(db_path, read_only=True) as store:
+        head = store.head()
+    assert head is not None and head.seq == 3  # nothing appended
+    public = str(tmp_path / "server.pem.pub")
+    assert runner.invoke(app, ["verify", "--url", _url(db_path), "--public-key", public]).exit_code == 0
+
+
+def test_a_file_to_write_in_a_directory_that_does_not_exist_is_refused_before_any_work(
+    tmp_path: Path, db_path: Path, make_entry: Callable[..., AuditEntry]
+) -> None:
+    """``export --out /nonexistent/dir/x.jsonl`` printed a bare "[Errno 2] …"; ``keygen --out`` created the
+    directories. Both (and ``checkpoint --out``, ``--checkpoint-file``) refuse in one line now, nothing done."""
+    key = _server_log(tmp_path, db_path, make_entry, every=2, count=3)
+    missing = tmp_path / "nonexistent" / "dir"
+    url = _url(db_path)
+    for args, option in [
+        (["export", "--url", url, "--out", str(missing / "x.jsonl"), "--key", str(key)], "--out"),
+        (["keygen", "--out", str(missing / "k.pem")], "--out"),
+        (["checkpoint", "--url", url, "--key", str(key), "--out", str(missing / "kept.jsonl")], "--out"),
+        (["show", "--url", url, "req-0001", "--key", str(key), "--checkpoint-file", str(missing / "c.jsonl")],
+         "--checkpoint-file"),
+        (["verify", "--url", url, "--key", str(key), "--checkpoint-file", str(missing / "c.jsonl")],
+         "--checkpoint-file"),
+    ]:  # fmt: skip
+        result = runner.invoke(app, args, env=_NO_CADENCE_GIVEN)
+        assert result.exit_code == 2 and result.stdout == "", (args, result.output)
+        assert len(result.stderr.splitlines()) == 1 and "Errno" not in result.stderr, result.stderr
+        assert f"error: {option} {missing}/" in result.stderr and f"its directory {missing} does not exist" in (
+            result.stderr
+        )
+    assert not missing.parent.exists()  # keygen made no directory
+    with SqliteAuditStore(db_path, read_only=True) as store:  # no access event, no checkpoint signed
+        head = store.head()
+        assert [c.seq for c in store.checkpoints()] == [2]
+    assert head is not None and head.seq == 3
+    result = runner.invoke(app, ["export", "--url", url, "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "is a directory" in result.stderr
