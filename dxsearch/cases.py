@@ -267,9 +267,17 @@ def _iter_rows(path: Path, model: type[_Row]) -> Iterator[_Row | CaseFileError]:
             try:
                 yield model.model_validate(payload)
             except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first["loc"]) or "<root>"
-                yield CaseFileError(path, number, f"{where}: {first['msg']}")
+                yield CaseFileError(path, number, _row_problem(exc))
+
+
+def _row_problem(exc: ValidationError) -> str:
+    """A row's first validation problem in plain words: ``field: reason``, or the reason alone when the row as a
+    whole is wrong ("give at least one phenotype or a text note"), never pydantic's "<root>" nor "Value error,"
+    (a user test found both in ``dxsearch diagnose``'s one line)."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    reason = " ".join(str(first["msg"]).split()).removeprefix("Value error, ")
+    return f"{where}: {reason}" if where else reason
 
 
 def load_labelled_cases(path: Path) -> list[LabelledCase]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Protocol
@@ -126,7 +126,8 @@ EntryCategory = Literal[
 ENTRY_CATEGORIES: dict[EntryCategory, str] = {
     "not_understood": "not understood, or not used for the reason given: words naming no HPO term (maybe searched "
     "by their words), an unknown HPO id, a bundle entry set aside (a resource type not read, a normal result, a "
-    "qualifier, an entry about another patient)",
+    "qualifier, an entry about another patient), an age or sex the words state that is not used (an age no one can "
+    "be, or one the input gives otherwise)",
     "of_a_relative": "words said of a relative that name no HPO term: not a finding of the patient",
     "denied_of_a_relative": "a finding said of a relative who does not have it: nobody's finding",
     "diagnosis": "a Condition naming a diagnosis on record (not a phenotype): kept out of the findings",
@@ -397,6 +398,11 @@ def read_items(
             read = read_demographics(words)
             if read.age is not None and demographics.age is None:
                 demographics, demographics_path = _shifted(read, start), path
+            if read.age_not_read is not None and read.age_not_read_span is not None:  # "200-year-old man"
+                a, b = read.age_not_read_span
+                missed.append(
+                    NotUnderstood(path=path, span=(start + a, start + b), given=item.label, reason=read.age_not_read)
+                )
             age_months = _months(age or demographics.age or read.age)
             read_values = quantity_candidates(words, age_months)
             abilities = ability_candidates(words, age_months)
@@ -439,8 +445,8 @@ def read_items(
                 mapped.append(_mapped(path, span, given, mention.term_id, assertion, knowledge))
             if mentions or stated:
                 continue
-            if read.age is not None and not _has_content(words, read.spans):
-                continue  # an age (and sex) and nothing else: accounted for as demographics
+            if (read.age is not None or read.age_not_read is not None) and not _has_content(words, read.spans):
+                continue  # an age (and sex) and nothing else: accounted for as demographics, or as an age not read
             if speaks_of_a_relative(words):  # "father has Marfan syndrome": not the patient's, not searched for
                 missed.append(
                     NotUnderstood(
@@ -584,7 +590,12 @@ def _shifted(read: Demographics, offset: int) -> Demographics:
     def shift(span: Span | None) -> Span | None:
         return None if span is None else (span[0] + offset, span[1] + offset)
 
-    return Demographics(read.age, shift(read.age_span), read.sex, shift(read.sex_span))
+    return replace(
+        read,
+        age_span=shift(read.age_span),
+        sex_span=shift(read.sex_span),
+        age_not_read_span=shift(read.age_not_read_span),
+    )
 
 
 def read_text(
@@ -652,6 +663,7 @@ def read_text(
     missed = tuple(
         sorted(
             [
+                *_age_not_read(demographics),
                 *(
                     # "Father has NF1": a relative's diagnosis names no finding of the patient, and "no HPO term
                     # matches" would send the clinician looking for a spelling fault that is not there.
@@ -688,7 +700,16 @@ def read_text(
         )
     )
     modes, onset = case_context(mapped, knowledge)
-    return Reading(tuple(findings), mapped, missed, demographics, "text" if demographics.age else None, modes, onset)
+    # The sex alone ("He has seizures. His gait is ataxic.") came from the note too: the account said from nowhere.
+    read_any = demographics.age is not None or demographics.sex is not None
+    return Reading(tuple(findings), mapped, missed, demographics, "text" if read_any else None, modes, onset)
+
+
+def _age_not_read(demographics: Demographics) -> list[NotUnderstood]:
+    """The account entry of an age a note states and that is not read ("200-year-old man": not plausible)."""
+    if demographics.age_not_read is None:
+        return []
+    return [NotUnderstood(path="text", span=demographics.age_not_read_span, reason=demographics.age_not_read)]
 
 
 #: What ends the statement an unread word shares with a relative's finding.

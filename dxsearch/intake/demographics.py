@@ -24,17 +24,26 @@ from dxsearch.knowledge.term_lookup import RELATIVES
 __all__ = [
     "AGE_NUMBER",
     "AGE_UNIT",
+    "IMPLAUSIBLE_AGE",
     "MAX_AGE_YEARS",
+    "MAX_NOTE_AGE_YEARS",
     "RELATIVE",
     "Demographics",
     "age_duration",
     "check_age",
+    "implausible_age",
     "read_demographics",
     "sentence_starts",
 ]
 
 #: The oldest age any input may state; beyond it an age is refused, not read.
 MAX_AGE_YEARS = 150
+#: The oldest age read from a note's words; an older one is listed in the account as not used (:data:`IMPLAUSIBLE_AGE`).
+MAX_NOTE_AGE_YEARS = 130
+#: Why an age a note states is not read: the account says so, at the age's span (it was dropped in silence).
+IMPLAUSIBLE_AGE = "age {value} {unit} is not plausible (more than {most} years)"
+_YEARS_PER_LETTER = {"Y": 1.0, "M": 1 / 12, "W": 7 / 365.25, "D": 1 / 365.25}
+_UNIT_WORDS = {"Y": "years", "M": "months", "W": "weeks", "D": "days"}
 
 _UNITS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
 _UNITS |= {"nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15}
@@ -324,10 +333,14 @@ class Demographics:
     age_span: tuple[int, int] | None = None
     sex: Sex | None = None
     sex_span: tuple[int, int] | None = None
+    #: An age the words state that is not read, and why ("age 200 years is not plausible ..."): the account lists it.
+    age_not_read: str | None = None
+    age_not_read_span: tuple[int, int] | None = None
 
     @property
     def spans(self) -> list[tuple[int, int]]:
-        return [span for span in (self.age_span, self.sex_span) if span is not None]
+        """Where the words were read: the age (read or not), the sex."""
+        return [span for span in (self.age_span, self.age_not_read_span, self.sex_span) if span is not None]
 
 
 def read_demographics(text: str) -> Demographics:
@@ -390,7 +403,16 @@ def read_demographics(text: str) -> Demographics:
             match, sex_group = other, "sex"
     sex = _SEX_WORDS[match.group(sex_group).lower()] if sex_group else None
     sex_span = (match.start(sex_group), match.end(sex_group)) if sex_group else None
-    read = Demographics(age=age, age_span=age_span if age else None, sex=sex, sex_span=sex_span)
+    # An age no one can be ("200-year-old man") is not read, and the account says why at its words.
+    not_read = None if age is not None else implausible_age(match.group("number"), unit)
+    read = Demographics(
+        age=age,
+        age_span=age_span if age else None,
+        sex=sex,
+        sex_span=sex_span,
+        age_not_read=not_read,
+        age_not_read_span=age_span if not_read is not None else None,
+    )
     return read if sex is not None else _sex_alone(text, read, people)
 
 
@@ -624,13 +646,31 @@ def _whole_number(word: str) -> float:
 
 
 def age_duration(number: str, unit: str) -> str | None:
-    """``P14Y``, ``P3M``, ``P2W``, ``P5D``; half years become months; ``None`` for an implausible age."""
-    word = " ".join(number.lower().split()).replace(" ", "-")
-    whole = _HALF.sub("", word)
-    value = _whole_number(whole) + (0.5 if whole != word else 0)  # "3 1/2", "3½", "3 and a half": half a year more
-    letter = _DURATION_LETTER[unit.lower()[0]]
+    """``P14Y``, ``P3M``, ``P2W``, ``P5D``; half years become months; ``None`` for an implausible age (more than
+    :data:`MAX_NOTE_AGE_YEARS`, :func:`implausible_age` says which).
+
+    Plausibility is of the age, whatever its unit: "a 200-day-old boy" is 7 months old (any number over 150 was
+    refused, in days and weeks too), and "140.5-year-old" is as implausible as "140-year-old" (it became months
+    before the check, and passed).
+    """
+    value, letter = _age_value(number, unit)
+    if value * _YEARS_PER_LETTER[letter] > MAX_NOTE_AGE_YEARS:
+        return None
     if letter == "Y" and value != int(value):
         return f"P{int(value * 12)}M"
-    if value > MAX_AGE_YEARS or (letter == "Y" and value > 130):
-        return None
     return f"P{int(value)}{letter}"
+
+
+def implausible_age(number: str, unit: str) -> str | None:
+    """Why an age a note states is not read ("age 200 years is not plausible ..."), or ``None`` when it is read."""
+    if age_duration(number, unit) is not None:
+        return None
+    value, letter = _age_value(number, unit)
+    return IMPLAUSIBLE_AGE.format(value=f"{value:g}", unit=_UNIT_WORDS[letter], most=MAX_NOTE_AGE_YEARS)
+
+
+def _age_value(number: str, unit: str) -> tuple[float, str]:
+    """An age's number as a value ("3 1/2", "3½", "3 and a half": half a year more) and its duration letter."""
+    word = " ".join(number.lower().split()).replace(" ", "-")
+    whole = _HALF.sub("", word)
+    return _whole_number(whole) + (0.5 if whole != word else 0), _DURATION_LETTER[unit.lower()[0]]

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dxsearch.cases import Case, Finding, Sex
+from dxsearch.cases import Case, Finding, Sex, duration_years
 from dxsearch.intake.account import (
     NO_LOINC_DIRECTION_TERM,
     NO_LOINC_MAPPING,
@@ -207,6 +207,9 @@ def intake(
             age, age_from, age_span = read.age, reading.demographics_path, read.age_span
         if sex is None and read.sex is not None:
             sex, sex_from, sex_span = read.sex, reading.demographics_path, read.sex_span
+    # What the words say and is not used (another age or sex was given, or read first) is said in the account: the
+    # field wins, being the structured value, but "Newborn girl" sent with sex male was taken in silence (a user test).
+    overruled = _overruled(readings, payload, age=(age, age_from), sex=(sex, sex_from))
     case = Case(
         case_id=case_id,
         sex=sex or "unknown",
@@ -219,7 +222,7 @@ def intake(
     account = InputAccount(
         source=source,
         mapped=tuple(m for reading in readings for m in reading.mapped),
-        not_understood=tuple(n for reading in readings for n in reading.not_understood),
+        not_understood=(*(n for reading in readings for n in reading.not_understood), *overruled),
         age=case.age,
         age_from=age_from,
         age_span=age_span,
@@ -229,6 +232,60 @@ def intake(
     )
     _require_observed(case, source, account.mapped, account.not_understood)
     return PreparedCase(case, source, identified=payload.patient_id is not None, account=account)
+
+
+def _overruled(
+    readings: Sequence[Reading],
+    payload: CaseInput,
+    *,
+    age: tuple[str | None, str | None],
+    sex: tuple[Sex | None, str | None],
+) -> list[NotUnderstood]:
+    """Account entries for an age or sex the words state that disagrees with the one the case takes (``age`` and
+    ``sex``: the value used and where it came from, ``given`` for a field of the input), at the words' span."""
+    entries: list[NotUnderstood] = []
+    for reading in readings:
+        read, path = reading.demographics, reading.demographics_path
+        if path is None:
+            continue
+        given = _given_words(path, payload)
+        said = "the note says" if path == "text" else f"{path} says"
+        (age_used, age_from), (sex_used, sex_from) = age, sex
+        if read.age is not None and age_used is not None and path != age_from and not _ages_agree(read.age, age_used):
+            what = f"the age given ({age_used})" if age_from == "given" else f"the age of {age_from} ({age_used})"
+            reason = f"{said} age {read.age}; {what} is used"
+            entries.append(NotUnderstood(path=path, span=read.age_span, given=given, reason=reason))
+        if read.sex is not None and sex_used is not None and path != sex_from and read.sex != sex_used:
+            what = f"the sex given ({sex_used})" if sex_from == "given" else f"the sex of {sex_from} ({sex_used})"
+            reason = f"{said} {read.sex}; {what} is used"
+            entries.append(NotUnderstood(path=path, span=read.sex_span, given=given, reason=reason))
+    return entries
+
+
+def _given_words(path: str, payload: CaseInput) -> str | None:
+    """The label a findings-list item was given with (account entries of list items carry it), else ``None``."""
+    if not path.startswith("findings[") or not path.endswith("]"):
+        return None
+    index = int(path[len("findings[") : -1])
+    return payload.findings[index].label if payload.findings is not None and index < len(payload.findings) else None
+
+
+def _ages_agree(said: str, used: str) -> bool:
+    """Whether an age the words state and the age used may be one age, each read at its precision: "14-year-old"
+    (P14Y) is anything from 14 to 15 years, so P14Y6M agrees with it; a newborn (P0D) is up to 28 days old."""
+    said_years, used_years = duration_years(said), duration_years(used)
+    if said_years is None or used_years is None:
+        return said == used
+
+    def within(age: str, years: float, other: float) -> bool:
+        step = 28 / 365.25 if age == "P0D" else _PRECISION_YEARS.get(age.rstrip("0123456789.")[-1:], 0.0)
+        return years - 1e-9 <= other < years + step - 1e-9
+
+    return within(said, said_years, used_years) or within(used, used_years, said_years)
+
+
+#: How much an ISO 8601 age written to its last unit leaves open ("P14Y": a year; "P3M": a month), in years.
+_PRECISION_YEARS = {"Y": 1.0, "M": 1 / 12, "W": 7 / 365.25, "D": 1 / 365.25, "H": 1 / 8766, "S": 0.0}
 
 
 def _refuse_contradictions(reading: Reading, entered: Sequence[FindingInput]) -> None:

@@ -184,3 +184,52 @@ def test_a_finding_with_neither_label_nor_id_is_refused(client: TestClient, find
     response = _diagnose(client, json={"findings": [finding]})
     assert response.status_code == 422, response.text
     assert says in response.json()["detail"]
+
+
+# -- a case file's row sent as a body; an age or sex the note states and the case does not take ---------------
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"case_id": "x", "phenotypes": []}, "body.phenotypes: Extra inputs are not permitted"),
+        ({}, "body: give exactly one of 'text', 'findings' or 'bundle'"),
+        ({"findings": [{}]}, "body.findings[0]: give the finding's label, its hpo_id, or both"),
+    ],
+)
+def test_a_body_wrong_as_a_whole_is_told_without_the_libraries_words(
+    client: TestClient, body: dict[str, Any], says: str
+) -> None:
+    """What a user test found ``dxsearch diagnose`` say of an empty case row ("<root>: Value error, ..."): the API
+    says it in its own words, field and reason, for the same body and for a body wrong as a whole."""
+    response = _diagnose(client, json=body)
+    assert response.status_code == 422, response.text
+    answer = response.json()
+    assert says in answer["detail"]
+    for text in (answer["detail"], *(error["msg"] for error in answer["errors"])):
+        assert "Value error" not in text and "<root>" not in text, text
+
+
+def test_a_sex_given_that_the_note_contradicts_is_used_and_the_account_says_so(client: TestClient) -> None:
+    """A user test: "Newborn girl" sent with ``"sex": "male"`` took the field's sex with no word of the note's."""
+    note = "Newborn girl with seizures and hypotonia."
+    response = _diagnose(client, json={"text": note, "sex": "male"})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer["trace"]["case"]["sex"], answer["account"]["sex_from"]) == ("male", "given")
+    (said,) = [n for n in answer["account"]["not_understood"] if "the note says" in n["reason"]]
+    assert said["reason"] == "the note says female; the sex given (male) is used"
+    assert note[said["span"][0] : said["span"][1]] == "girl" and said["category"] == "not_understood"
+
+
+def test_an_age_no_one_can_be_in_a_note_is_listed_as_not_used(client: TestClient) -> None:
+    """A user test: "200-year-old man" lost the age in silence, where the same age as a field is a 422."""
+    note = "200-year-old man with seizures and hypotonia."
+    response = _diagnose(client, json={"text": note})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["trace"]["case"]["age"] is None
+    (said,) = [n for n in answer["account"]["not_understood"] if "not plausible" in n["reason"]]
+    assert said["reason"] == "age 200 years is not plausible (more than 130 years)"
+    assert note[said["span"][0] : said["span"][1]] == "200-year-old"
+    assert _diagnose(client, json={"text": note, "age": 200}).status_code == 422

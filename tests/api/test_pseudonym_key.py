@@ -5,12 +5,15 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
+
 from api.app import create_app
+from api.serve import UnsafeSettingsError, require_safe, serving_refusal
 from audit import AuditQuery, SqliteAuditStore
 from dxsearch.policies.evidence import EvidencePolicy
 from dxsearch.pseudonym import Pseudonymiser
 from dxsearch.retrieval.embedded import EmbeddedIndex
-from dxsearch.settings import Settings
+from dxsearch.settings import DEFAULT_PSEUDONYM_KEY, Settings
 from tests.api.helpers import auth, patient_bundle, running
 
 
@@ -40,3 +43,21 @@ def test_another_key_has_another_fingerprint() -> None:
     one = Pseudonymiser("a" * 32).key_fingerprint()
     assert one != Pseudonymiser("a" * 31 + "b").key_fingerprint()
     assert one == Pseudonymiser("a" * 32).key_fingerprint()
+
+
+def test_serving_names_every_required_secret_missing_at_once() -> None:
+    """A user test: `dxsearch serve` named the pseudonym key, then (set, tried again) the signing key; the API's own
+    check (``uvicorn --factory api.serve:app_factory`` too) names both, each in :meth:`Settings.serving_refusal`'s
+    words, the development hint once."""
+    neither = Settings(development=False, pseudonym_key=DEFAULT_PSEUDONYM_KEY, audit_signing_key=None)
+    reason = serving_refusal(neither)
+    assert reason is not None and "\n" not in reason
+    assert reason.startswith("DXSEARCH_PSEUDONYM_KEY is the public default key: ")
+    assert "; DXSEARCH_AUDIT_SIGNING_KEY is not set: " in reason
+    assert reason.count("DXSEARCH_DEVELOPMENT=1") == 1 and reason.endswith("for development only")
+    with pytest.raises(UnsafeSettingsError, match="AUDIT_SIGNING_KEY"):
+        require_safe(neither)
+    secret = "0123456789abcdef0123456789abcdef-api-test"
+    one = Settings(development=False, pseudonym_key=secret, audit_signing_key=None)
+    assert serving_refusal(one) == one.serving_refusal()  # one missing: its reason as it always was
+    assert serving_refusal(neither.model_copy(update={"development": True})) is None

@@ -47,3 +47,13 @@ def test_one_letter_sexes() -> None:
 def test_a_cases_age_in_years(age: str | None, years: float | None) -> None:
     found = Case(case_id="a", age=age).age_years
     assert found == (None if years is None else pytest.approx(years))
+
+
+def test_a_row_wrong_as_a_whole_says_so_in_plain_words(tmp_path: Path) -> None:
+    """A user test: ``{"phenotypes": []}`` was "<root>: Value error, give at least one phenotype ...", pydantic's
+    words; a row's problem is its field and reason (``phenotypes.0: ...``), or the reason alone."""
+    path = _write(tmp_path / "c.jsonl", {"case_id": "x", "phenotypes": []}, {"phenotypes": [{"excluded": True}]})
+    whole, field = iter_case_rows(path)
+    assert isinstance(whole, CaseFileError) and isinstance(field, CaseFileError)
+    assert str(whole) == f"{path}:1: give at least one phenotype or a text note"
+    assert str(field) == f"{path}:2: phenotypes.0: a phenotype needs a label or an HPO id"

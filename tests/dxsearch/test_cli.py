@@ -55,6 +55,36 @@ def test_malformed_case_line_names_file_and_line(small_index: Path, tmp_path: Pa
     assert result.exit_code == 2 and "bad.jsonl:1" in result.output
 
 
+def test_a_case_row_with_nothing_to_read_is_one_plain_line_naming_file_and_line(
+    small_index: Path, tmp_path: Path
+) -> None:
+    """A user test: ``{"case_id":"x","phenotypes":[]}`` said "<root>: Value error, give at least one phenotype...",
+    pydantic's words; it reads as the file's other line errors do (``FILE:LINE: reason``)."""
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text('{"case_id":"x","phenotypes":[]}\n')
+    result = runner.invoke(app, ["diagnose", "--case", str(empty), "--index", str(small_index)])
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"error: {empty}:1: give at least one phenotype or a text note"
+    assert "<root>" not in result.output and "Value error" not in result.output
+
+
+def test_a_case_rows_sex_field_wins_and_the_account_says_the_note_said_otherwise(
+    small_index: Path, tmp_path: Path
+) -> None:
+    """A user test: a row's ``sex`` disagreeing with its note ("Newborn girl") was taken with no word of it."""
+    cases = tmp_path / "girl.jsonl"
+    cases.write_text(json.dumps({"text": "Newborn girl with seizures and hypotonia.", "sex": "male"}) + "\n")
+    out = tmp_path / "trace.json"
+    result = runner.invoke(app, ["diagnose", "--case", str(cases), "--index", str(small_index), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "not understood — not used: 'girl': the note says female; the sex given (male) is used" in result.output
+    trace = json.loads(out.read_text())
+    assert (trace["case"]["sex"], trace["input_account"]["sex_from"]) == ("male", "given")
+    (said,) = [n for n in trace["input_account"]["not_understood"] if "the note says" in n["reason"]]
+    assert (said["path"], said["category"]) == ("text", "not_understood")
+
+
 def test_missing_index_is_one_line_and_exit_2(tmp_path: Path) -> None:
     cases = _write_cases(tmp_path / "one.jsonl", 1)
     result = runner.invoke(app, ["diagnose", "--case", str(cases), "--index", str(tmp_path / "no-index")])
@@ -556,6 +586,22 @@ def test_serve_refuses_unsafe_keys_outside_development(
     assert named in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert started == []
     assert SECRET_KEY not in result.output
+
+
+def test_serve_names_every_missing_secret_in_one_line(small_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user test: without secrets, serve named the pseudonym key, then (set, tried again) the signing key."""
+    started = _no_server(monkeypatch, {})
+    result = runner.invoke(app, ["serve", "--index", str(small_index)])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "DXSEARCH_PSEUDONYM_KEY is the public default" in line and "DXSEARCH_AUDIT_SIGNING_KEY is not set" in line
+    assert line.count("DXSEARCH_DEVELOPMENT=1") == 1 and line.endswith("for development only")  # the hint once
+    assert started == []
+    short = _no_server(monkeypatch, {"DXSEARCH_PSEUDONYM_KEY": "short-but-16-chars-ok"})
+    result = runner.invoke(app, ["serve", "--index", str(small_index)])
+    assert result.exit_code == 2 and short == []
+    (line,) = result.stderr.strip().splitlines()
+    assert "shorter than 32 bytes" in line and "DXSEARCH_AUDIT_SIGNING_KEY is not set" in line
 
 
 @pytest.mark.parametrize(

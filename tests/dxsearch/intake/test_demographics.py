@@ -350,3 +350,30 @@ def test_the_note_reader_reads_the_boy_referred_at_6_years() -> None:
 def test_a_number_after_the_patient_named_is_an_age_only_as_an_aside() -> None:
     """ "The boy, now 7, has ..." gives his age; "The boy, 7 months after surgery, ..." a time, no age."""
     assert read_demographics("The boy, 7 months after surgery, walked.").age is None
+
+
+@pytest.mark.parametrize(
+    ("text", "age", "not_read"),
+    [
+        (
+            "200-year-old man",
+            None,
+            "age 200 years is not plausible (more than 130 years)",
+        ),
+        (
+            "140.5-year-old woman",
+            None,
+            "age 140.5 years is not plausible (more than 130 years)",
+        ),
+        ("a 200-day-old boy", "P200D", None),  # 7 months: every number over 150 was refused, whatever its unit
+        ("160 weeks old girl", "P160W", None),
+        ("130-year-old woman", "P130Y", None),
+    ],
+)
+def test_an_age_no_one_can_be_is_not_read_and_says_why(text: str, age: str | None, not_read: str | None) -> None:
+    """A user test: "200-year-old man" lost its age in silence; the reading now keeps why, for the account."""
+    read = read_demographics(text)
+    assert (read.age, read.age_not_read) == (age, not_read)
+    if not_read is not None:
+        assert read.age_span is None and read.age_not_read_span is not None
+        assert read.age_not_read_span in read.spans  # its words are accounted for, not listed again as unread

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dxsearch.intake import CaseInput, FindingInput, IntakeError, NoFindingsError, intake
+from dxsearch.intake import CaseInput, FindingInput, IntakeError, NoFindingsError, PreparedCase, intake
 from dxsearch.intake.account import NO_TERM, OF_A_RELATIVE
 from dxsearch.pseudonym import Pseudonymiser
 
@@ -118,3 +118,69 @@ def test_hedges_free_of_and_past_history_reach_the_account_as_read() -> None:
     }
     observed = {f.hpo_id for f in prepared.case.findings if not f.excluded}
     assert observed == {"HP:0001250", "HP:0002099", "HP:0000964", "HP:0001629", "HP:0001643", "HP:0000098"}
+
+
+def _read(**fields: object) -> tuple[PreparedCase, list[tuple[str, str | None, str]]]:
+    """The case of ``fields`` and its account's not-understood entries as (path, words at their span, reason)."""
+    prepared = intake(CaseInput.model_validate(fields), pseudonymiser=PSEUDONYMS, fallback_id="t")
+    text = str(fields.get("text") or "")
+    entries = [
+        (n.path, text[n.span[0] : n.span[1]] if n.path == "text" and n.span else n.given, n.reason)
+        for n in prepared.account.not_understood
+    ]
+    return prepared, entries
+
+
+def test_an_age_no_one_can_be_is_listed_as_not_used_with_its_reason() -> None:
+    """A user test: "200-year-old man" lost the age in silence (the API refuses such an age given as a field)."""
+    prepared, entries = _read(text="200-year-old man with seizures")
+    assert prepared.case.age is None and prepared.account.age_from is None
+    reason = "age 200 years is not plausible (more than 130 years)"
+    assert ("text", "200-year-old", reason) in entries
+    # in a findings list too: it was kept as a finding of words naming no term
+    prepared, entries = _read(findings=[{"label": "200-year-old man"}, {"label": "Seizure"}])
+    assert entries == [("findings[0]", "200-year-old man", reason)]
+    assert [f.label for f in prepared.case.findings] == ["Seizure"]
+
+
+def test_a_sex_given_that_the_note_contradicts_wins_and_the_account_says_so() -> None:
+    """A user test: "Newborn girl" sent with sex male took the field's sex with no word of the note's."""
+    prepared, entries = _read(text="Newborn girl with seizures", sex="male")
+    case, account = prepared.case, prepared.account
+    assert (case.sex, account.sex_from) == ("male", "given")
+    assert entries == [("text", "girl", "the note says female; the sex given (male) is used")]
+    assert [n.category for n in account.not_understood] == ["not_understood"]
+
+
+@pytest.mark.parametrize(
+    ("text", "age", "said"),
+    [
+        (
+            "Newborn girl with seizures",
+            "P2Y",
+            ("text", "Newborn", "the note says age P0D; the age given (P2Y) is used"),
+        ),
+        (
+            "14-year-old boy with seizures",
+            "P15Y",
+            ("text", "14-year-old", "the note says age P14Y; the age given (P15Y) is used"),
+        ),
+        ("14-year-old boy with seizures", "P14Y6M", None),  # within the note's year: the same age, more precisely
+        ("Newborn girl with seizures", "P5D", None),  # a newborn is up to 28 days old
+    ],
+)
+def test_an_age_given_that_the_note_contradicts_wins_and_the_account_says_so(
+    text: str, age: str, said: tuple[str, str, str] | None
+) -> None:
+    prepared, entries = _read(text=text, age=age)
+    assert prepared.case.age == age
+    assert entries == ([said] if said else [])
+
+
+def test_a_note_that_agrees_with_the_fields_adds_nothing_and_pronouns_say_where_the_sex_came_from() -> None:
+    _, entries = _read(text="Newborn girl with seizures", sex="female", age="P3D")
+    assert entries == []
+    prepared, _ = _read(text="He has seizures. His gait is ataxic.")
+    assert (prepared.account.sex, prepared.account.sex_from) == ("male", "text")
+    _, entries = _read(text="He has seizures. His gait is ataxic.", sex="female")
+    assert entries == [("text", None, "the note says male; the sex given (female) is used")]
