@@ -881,12 +881,10 @@ class TermLookup:
 
         shared: list[ExtractedTerm] = []
         for mention in matched:
-            first = index.get(mention.start)
-            if first is None:
+            covered = _mention_tokens(tokens, index, mention)
+            if covered is None:
                 continue
-            last = first
-            while last + 1 < len(tokens) and tokens[last + 1][0].end <= mention.end:
-                last += 1
+            first, last = covered
             words = [token for token, _ in tokens[first : last + 1]]
             if len(words) < 2:
                 continue
@@ -982,12 +980,10 @@ class TermLookup:
         taken = _taken(tokens, matched, index)
         attached: list[ExtractedTerm] = []
         for mention in matched:
-            first = index.get(mention.start)
-            if first is None:
+            covered = _mention_tokens(tokens, index, mention)
+            if covered is None:
                 continue
-            last = first
-            while last + 1 < len(tokens) and tokens[last + 1][0].end <= mention.end:
-                last += 1
+            first, last = covered
             after = last + 1
             if last == first or after >= len(tokens) or tokens[after][0].norm not in _ATTACHING or tokens[after][1]:
                 continue
@@ -2241,6 +2237,20 @@ _ATTACHING = frozenset({"with"})
 _PLACE_AFTER = frozenset({"in", "of", "on", "at", "within", "throughout", "involving", "affecting"})
 #: Most words of what "with" attaches: "numerous small cysts".
 _ATTACHED_WORDS = 3
+
+
+def _mention_tokens(
+    tokens: list[tuple[_Token, bool]], index: Mapping[int, int], mention: ExtractedTerm
+) -> tuple[int, int] | None:
+    """The first and last token a mention covers (``index``: token start -> position), or ``None`` when it starts
+    inside a token."""
+    first = index.get(mention.start)
+    if first is None:
+        return None
+    last = first
+    while last + 1 < len(tokens) and tokens[last + 1][0].end <= mention.end:
+        last += 1
+    return first, last
 
 
 def _taken(tokens: list[tuple[_Token, bool]], matched: Sequence[ExtractedTerm], index: Mapping[int, int]) -> set[int]:

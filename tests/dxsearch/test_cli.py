@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
+from help_support import assert_help_reads_whole, help_commands
 from typer.testing import CliRunner
 
 from corpus_builder.simulate import phenopacket_row
@@ -958,41 +956,14 @@ def test_every_category_read_and_no_finding_has_its_words_in_the_cli_and_the_vie
     assert viewer == _ALSO_READ
 
 
-def _help_blocks(help_text: str) -> tuple[list[str], list[list[str]]]:
-    """A help text as a reader should see it: its paragraphs, each one line of text (Markdown code marks off),
-    and its examples (blocks indented four spaces: Markdown code), each line as written."""
-    paragraphs, examples = [], []
-    for block in inspect.cleandoc(help_text).split("\n\n"):
-        if all(line.startswith("    ") for line in block.splitlines()):
-            examples.append(textwrap.dedent(block).splitlines())
-        elif block.strip():
-            paragraphs.append(" ".join(block.replace("`", "").split()))
-    return paragraphs, examples
-
-
-@pytest.mark.parametrize("command", ["", *sorted(typer.main.get_command(app).commands)])  # type: ignore[attr-defined]
+@pytest.mark.parametrize("command", help_commands(app))
 def test_help_shows_whole_paragraphs_examples_line_for_line_and_every_option_help(command: str) -> None:
     """``--help`` broke lines where the docstring's source lines break, mid-sentence, however wide the terminal.
     The help is Markdown now: Typer joins a paragraph's lines and wraps it to the terminal, so on a terminal wide
     enough each paragraph is one line, with every sentence whole. An example (a case row, a shell loop) is a
     code block, shown line for line with its indentation; no option's help loses a character to the Markdown
     (a ``*`` or an ``_`` of DXSEARCH_*, a bracket)."""
-    group = typer.main.get_command(app)
-    shown = group.commands[command] if command else group  # type: ignore[attr-defined]
-    assert shown.help
-    result = runner.invoke(app, [command, "--help"] if command else ["--help"], env={"COLUMNS": "1000"})
-    assert result.exit_code == 0, result.output
-    lines = [line.rstrip() for line in result.output.splitlines()]
-    flat = [" ".join(line.split()) for line in lines]
-    paragraphs, examples = _help_blocks(shown.help)
-    for paragraph in paragraphs:
-        assert any(paragraph in line for line in flat), (command, paragraph)
-    for example in examples:
-        windows = ("\n".join(lines[i : i + len(example)]) for i in range(len(lines)))
-        assert any(textwrap.dedent(window).splitlines() == example for window in windows), (command, example)
-    for param in shown.params:
-        if option_help := getattr(param, "help", None):
-            assert any(" ".join(option_help.replace("`", "").split()) in line for line in flat), (command, param.name)
+    assert_help_reads_whole(app, command)
 
 
 #: Sentences (or their first clause) the help broke mid-way, where the docstring's source lines break; each is
