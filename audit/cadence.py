@@ -11,24 +11,29 @@ The rule (:func:`shown_cadence`, :func:`append_cadence`):
 * The evidence is the log's *automatic* checkpoints: those signed by the append that wrote their record, so
   the checkpoint's time is its record's. ``audit checkpoint --key`` signs the head later, wherever it is, and
   is not evidence of a cadence.
-* The cadence the log shows is the interval between its last two automatic checkpoints (checkpoints at 30 and
-  40: every 10), and with a single one its position (at 10 alone: every 10). A log without one shows none.
+* The cadence the log shows is the greatest common divisor of its last two automatic checkpoints' positions
+  (30 and 40: every 10), and with a single one, of its position and the server's default 1000 (at 10: every
+  10). Every position the server signs at is then a multiple of it, also across a change of the server's
+  cadence (4 and 8, then 9: every 1, until a second checkpoint at the new cadence shows every 3): signing more
+  often than the server is safe, skipping a position it signs is not. A log without one shows none.
 * Given a cadence (``--checkpoint-every`` or ``DXSEARCH_AUDIT_CHECKPOINT_EVERY``), a command that appends uses
-  it only if it is the one the log shows; with a single automatic checkpoint, a cadence its position is a
-  multiple of is taken too (a log signed every 1000 only from record 1500 on has its first checkpoint at
-  2000). Anything else is refused (:class:`CadenceError`), naming the cadence the log shows.
+  it only if the cadence the log shows is a multiple of it; anything else could skip a position the server
+  signs, and is refused (:class:`CadenceError`), naming the cadence the log shows.
 * Given none, it uses the cadence the log shows, and on a log that shows none the server's default, 1000.
 
-Limits: after the server's cadence is changed, the log shows the new one from its second checkpoint at the
-new cadence on; until then run the command without ``--key`` (the read is then not recorded) or give the
-cadence the log shows. The rule reads the log, which a writer could alter; it only decides where the
-command line signs, never what verification requires (``audit verify`` takes ``--checkpoint-every`` from
-the auditor alone).
+Limits: right after the server's cadence is changed, the log shows a smaller cadence than either (signing
+there is safe but adds checkpoints) and refuses the new one until its second checkpoint at it. A log whose
+signing began mid-way at a cadence that is not a divisor of 1000 shows its first position's divisor with 1000
+until its second checkpoint. The rule reads the log, which a writer could alter; it only decides where the
+command line signs, never what verification requires (``audit verify`` takes ``--checkpoint-every`` from the
+auditor alone).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from math import gcd
 
 from audit.errors import AuditError
 from audit.store import AuditStore
@@ -76,10 +81,15 @@ def automatic_checkpoint_seqs(store: AuditStore, *, newest: int = 2) -> list[int
 
 def shown_cadence(store: AuditStore) -> ShownCadence | None:
     """The cadence the log's automatic checkpoints show (see the module's rule), or None when it has none."""
-    seqs = automatic_checkpoint_seqs(store)
+    return cadence_of(automatic_checkpoint_seqs(store))
+
+
+def cadence_of(seqs: Sequence[int]) -> ShownCadence | None:
+    """The cadence automatic checkpoints at ``seqs`` (the last one or two, oldest first) show: the greatest common
+    divisor of their positions, and of a single one's with the server's default; ``None`` for none."""
     if not seqs:
         return None
-    every = seqs[-1] - seqs[0] if len(seqs) == 2 else seqs[0]
+    every = gcd(*seqs) if len(seqs) > 1 else gcd(seqs[0], SERVER_CHECKPOINT_EVERY)
     return ShownCadence(every=every, at=tuple(seqs))
 
 
@@ -91,10 +101,10 @@ def append_cadence(shown: ShownCadence | None, given: int | None, *, given_as: s
     """
     if given is None:
         return SERVER_CHECKPOINT_EVERY if shown is None else shown.every
-    if shown is None or given == shown.every or (len(shown.at) == 1 and shown.at[0] % given == 0):
+    if shown is None or shown.every % given == 0:
         return given
     raise CadenceError(
         f"{given_as or f'--checkpoint-every {given}'} contradicts the log, which shows {shown.describe()}: "
-        f"appending at another cadence would leave a position the server signs unsigned; give {shown.every}, "
-        "or leave it out to use the log's"
+        f"appending at a cadence {shown.every} is no multiple of could leave a position the server signs unsigned; "
+        f"give {shown.every} (or a divisor of it), or leave it out to use the log's"
     )
