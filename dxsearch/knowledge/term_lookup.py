@@ -810,7 +810,11 @@ class TermLookup:
             gap = text[previous_end : sentence[0][0].start]
             carried = subject if ";" in gap and not _SENTENCE_END.search(gap) else None
             matched = list(self._extract_sentence(text, sentence, by_start, carried))
-            subject, previous_end = _relative_subject(sentence, text) or carried, sentence[-1][0].end
+            # "...; the boy has ataxia; he has seizures": a clause about the patient, or a relative said only to be
+            # well ("Father is healthy; he had seizures"), hands no relative on to the next "he" (code review)
+            named = _relative_subject(sentence, text)
+            resets = _opens_with_the_patient(sentence, text) or (named is not None and _said_well(sentence))
+            subject, previous_end = None if resets else named or carried, sentence[-1][0].end
             shared = [*self._distributed(text, sentence, matched), *self._attached(text, sentence, matched)]
             found.extend(sorted([*matched, *shared], key=lambda m: m.start))
         # Sections that say whose or when what they hold is, in this order: (spans, what a mention in one is said to
@@ -936,6 +940,8 @@ class TermLookup:
                         continue
                     if end - width >= 1 and tokens[end - width - 1][0].norm in COPULAS and not tokens[end - width][1]:
                         continue  # "he is small, low-set ears": the modifier is a predicate of its own
+                    if end - width >= 1 and tokens[end - width - 1][0].norm in _NORMAL_WORDS:
+                        continue  # "Normal vision, hearing loss": a function said normal, no modifier of the loss
                     member = [token for token, _ in tokens[end - width : end]]
                     for keep in range(len(words) - 1, 0, -1):
                         listed = listed or shared_term(member, member + words[keep:], mention, named=True)
@@ -989,6 +995,15 @@ class TermLookup:
                 continue
             organ = [token for token, _ in tokens[first : last + 1] if token.norm not in _BAG_STOPWORDS]
             tried = _attached_words(tokens, after + 1, taken)
+            # "with no cysts", "with possible cysts": the words say how the attached finding is meant (code review)
+            said = _attached_assertion(tried[0]) if tried else None
+            if said is not None and mention.assertion != "present":
+                continue  # a relative's or a doubted mention with a denied or doubted finding: read no more
+            assertion = said or mention.assertion
+            width = len(tried[0]) if tried else 0
+            if said is not None:
+                tried = [[word for word in tried[0] if word not in _ATTACHED_CUES]][:1]
+                tried = [words[-1:] for words in tried if words]  # the head alone: "not many cysts" is no cyst
             for member in tried:
                 term_id = next(
                     (
@@ -999,9 +1014,10 @@ class TermLookup:
                     None,
                 )
                 if term_id is not None:
-                    start, end = tokens[after + 1][0].start, tokens[after + len(tried[0])][0].end
+                    start, end = tokens[after + 1][0].start, tokens[after + width][0].end
                     label = text[mention.start : end]
-                    attached.append(ExtractedTerm(term_id, label, mention.excluded, start, end, mention.assertion))
+                    excluded = mention.excluded or assertion == "absent"
+                    attached.append(ExtractedTerm(term_id, label, excluded, start, end, assertion))
                     break
         return attached
 
@@ -1030,6 +1046,10 @@ class TermLookup:
         while i < len(tokens):
             if tokens[i][1] and narrow is not None:
                 assertion, narrow = narrow, None  # "likely hepatomegaly, scoliosis": a hedge ends at a comma
+            if tokens[i][1] and assertion == "family_history" and _patients_clause_ahead(tokens, i):
+                # "Mother has Marfan syndrome, tall stature and ectopia lentis are present in the patient": a clause
+                # with a verb of its own, said of the patient, ends the relative's list (code review)
+                assertion, listing, relative_denies, narrow = "present", False, False, None
             if tokens[i][1] and not (listing and self._list_item_at(tokens, i)):
                 # A comma ends a cue's clause, unless a list goes on ("no X, Y or Z"; "her mother had balding,
                 # cataracts"); "Parents are well, hypotonia since birth" is the patient's hypotonia, but "Mum has no
@@ -1050,11 +1070,13 @@ class TermLookup:
                 match = self._bag_match(tokens, i)
                 if match is not None and self._cuts_a_mention(tokens, i, match[0]):
                     match = None  # "slowing with speech delay" is not Slow speech: it would cut Speech delay in two
-            denied_predicate = False
+            denied_predicate = normal_function = False
             if match is None:
                 match = self._negated_predicate(tokens, i) or self._denied_by_prefix(tokens, i)
-                # "normal hearing", "hearing is normal": the impairment, absent
-                match = match or _normal_function(tokens, i, self._normal_functions)
+                if match is None:
+                    # "normal hearing", "hearing is normal": the impairment, absent
+                    match = _normal_function(text, tokens, i, self._normal_functions)
+                    normal_function = match is not None
                 denied_predicate = match is not None
             proposed = candidates.get(tokens[i][0].start)
             if proposed is not None:
@@ -1077,6 +1099,8 @@ class TermLookup:
                     i = end  # "Patient ID: 4411", "Name: Amelia W": a record's or a person's name, not a finding
                     continue
                 said = adjacent[1] if adjacent is not None and adjacent[0] == i else assertion
+                if normal_function and (assertion == "family_history" or _relative_before(tokens, i)):
+                    said = "family_history"  # "Father has normal hearing": his, not the patient's (code review)
                 if denied_predicate and said in ("present", "historical"):
                     said = "absent"  # "his gait is not ataxic"
                 if said == "present" and _QUERIED.search(text, max(0, first.start - 40), first.start):
@@ -1134,6 +1158,7 @@ class TermLookup:
                 denied = (
                     said == "absent"
                     or own_denied
+                    or (said == "family_history" and normal_function)
                     or (
                         said == "family_history"
                         # "Family history of deafness was negative", "his father's hearing loss was not seen"
@@ -1978,11 +2003,14 @@ _SIDE_BRACKET = re.compile(
 
 #: A bracket right after a mention that dates it in the past: "(present last year)", "(was present until age 3)",
 #: "(seen 2 years ago)", "(previously)". Not "(present since last year)", which runs on to now, nor "(present at
-#: birth)", which says when it began. After a bracket of sides too ("Ptosis (R > L) (present until age 2)").
+#: birth)", which says when it began, nor "(until now)", which says it still is. After a bracket of sides too
+#: ("Ptosis (R > L) (present until age 2)").
 _PAST_BRACKET = re.compile(
     r"(?:[ \t]{0,3}\))?[ \t]{0,3}\([ \t]{0,3}(?:(?:was|were)[ \t]{1,3})?(?:(?:present|seen|noted)[ \t]{1,3})?"
     r"(?:last[ \t]{1,3}(?:year|month|week|summer|winter|spring|autumn|fall)|previously|earlier|before"
-    r"|in[ \t]{1,3}the[ \t]{1,3}past|(?:until|till)[ \t]{1,3}[\w \t]{1,20}?"
+    r"|in[ \t]{1,3}the[ \t]{1,3}past|(?:until|till)[ \t]{1,3}"
+    # "until now", "until today", "till date": it is still there
+    r"(?!(?:now|today|present|date|the[ \t]{1,3}present|this[ \t]{1,3}day)[ \t]{0,3}\))[\w \t]{1,20}?"
     r"|(?:\d{1,2}|a|an|one|two|three|four|five|six|several|a[ \t]{1,3}few)[ \t]{1,3}(?:years?|months?|weeks?)"
     r"[ \t]{1,3}ago|in[ \t]{1,3}(?:19|20)\d\d)[ \t]{0,3}\)",
     re.IGNORECASE,
@@ -2239,6 +2267,26 @@ _PLACE_AFTER = frozenset({"in", "of", "on", "at", "within", "throughout", "invol
 _ATTACHED_WORDS = 3
 
 
+#: Words among what "with" attaches that deny it ("with no cysts", "with not many cysts", "with absent cysts") or
+#: doubt it ("with possible cysts", "with unknown cysts"): the attached finding is absent or uncertain.
+_ATTACHED_DENIALS = frozenset({"no", "not", "absent", "none", "nil", "non", "never", "without", "lack", "lacking"})
+_ATTACHED_DOUBTS = frozenset(
+    {"possible", "possibly", "probable", "probably", "likely", "suspected", "questionable", "query", "unknown"}
+    | {"uncertain", "equivocal", "presumed", "presumably", "maybe", "perhaps", "unclear", "doubtful", "potential"}
+)
+_ATTACHED_CUES = _ATTACHED_DENIALS | _ATTACHED_DOUBTS
+
+
+def _attached_assertion(words: Sequence[str]) -> Assertion | None:
+    """How the words "with" attaches say their finding: "absent" for a denial among them, "uncertain" for a doubt,
+    else ``None`` (as the mention they are attached to says)."""
+    if _ATTACHED_DENIALS.intersection(words):
+        return "absent"
+    if _ATTACHED_DOUBTS.intersection(words):
+        return "uncertain"
+    return None
+
+
 def _mention_tokens(
     tokens: list[tuple[_Token, bool]], index: Mapping[int, int], mention: ExtractedTerm
 ) -> tuple[int, int] | None:
@@ -2472,6 +2520,57 @@ def _relative_subject(tokens: list[tuple[_Token, bool]], text: str) -> tuple[str
     return None
 
 
+#: Words a clause about the patient opens with ("the boy has ataxia", "our patient is 5"), articles being no tokens.
+_PATIENT_NOUNS = frozenset({"boy", "girl", "patient", "proband", "child", "infant", "baby", "index", "case"})
+_BEFORE_PATIENT_NOUN = frozenset({"our", "this", "the", "index", "affected", "little", "young"})
+#: What a clause says of a relative who is well: "Father is healthy", "Mother is well", "both parents are unaffected".
+_WELL_WORDS = frozenset({"well", "healthy", "unaffected", "normal", "fit", "asymptomatic"})
+_BESIDE_WELL = (
+    COPULAS
+    | _RELATIVE_WORDS
+    | {"and", "alive", "otherwise", "apparently", "clinically", "reportedly", "currently", "now", "both", "also"}
+)
+
+
+#: Most words between a clause's verb and the patient it says its words of: "are present in the patient".
+_VERB_TO_PATIENT = 4
+
+
+def _patients_clause_ahead(tokens: list[tuple[_Token, bool]], i: int) -> bool:
+    """Whether the clause opening at the comma of token ``i`` has a verb of its own said of the patient ("tall stature
+    and ectopia lentis are present in the patient", "..., both noted in the proband")."""
+    k = i
+    while k < len(tokens) and (k == i or not tokens[k][1]):
+        if tokens[k][0].norm in COPULAS or tokens[k][0].norm in ("present", "noted", "seen", "found", "observed"):
+            reach = tokens[k + 1 : k + 1 + _VERB_TO_PATIENT]
+            for token, soft in reach:
+                if soft:
+                    break
+                if token.norm in _PATIENT_NOUNS:
+                    return True
+        k += 1
+    return False
+
+
+def _opens_with_the_patient(tokens: list[tuple[_Token, bool]], text: str) -> bool:
+    """Whether a clause opens with the patient as its subject: "the boy has ataxia", "our patient is 5" (not "the
+    boy's father ...")."""
+    for token, _ in tokens[:3]:
+        if token.norm in _PATIENT_NOUNS:
+            return not _possessive(token, text)
+        if token.norm not in _BEFORE_PATIENT_NOUN:
+            return False
+    return False
+
+
+def _said_well(tokens: list[tuple[_Token, bool]]) -> bool:
+    """Whether a clause about a relative says no more than that they are well: "Father is healthy"."""
+    norms = [token.norm for token, _ in tokens]
+    return bool(_WELL_WORDS.intersection(norms)) and all(
+        n in _WELL_WORDS or n in _BESIDE_WELL or n in _SUBJECT_OPENERS for n in norms
+    )
+
+
 def _pronoun_means(tokens: list[tuple[_Token, bool]], i: int, subject: tuple[str, str | None]) -> bool:
     """Whether the "he" or "she" at ``i``, opening a statement ("he also had", "she has"), means the relative
     ``subject`` (the relative and the word before it): a relative of its sex, not introduced as the patient's by the
@@ -2486,14 +2585,25 @@ def _pronoun_means(tokens: list[tuple[_Token, bool]], i: int, subject: tuple[str
         return False
     following = [token.norm for token, _ in tokens[i + 1 : i + 3]]
     verb = next((word for word in following if word != "also"), None)
+    if "born" in following:
+        return False  # "he was born at term": the patient's story
     return relative in relatives and before != own and verb in _RELATIVE_VERB_WORDS
 
 
 def _relative_themselves(tokens: list[tuple[_Token, bool]], start: int, end: int) -> bool:
     """Whether the mention at tokens [start, end) is said of a relative named before it in its sentence, by a
-    reflexive in its clause right after it: "Mother denies any history of seizures herself"."""
-    if not any(token.norm in _RELATIVE_WORDS for token, _ in tokens[:start]):
+    reflexive in its clause right after it: "Mother denies any history of seizures herself", or by her pregnancy
+    ("Mother denied a history of seizures in pregnancy"). The words after it are looked at first: the relative is
+    looked for only when they say so (a long sentence is not scanned again for every mention of it)."""
+    pregnancy = _in_pregnancy(tokens, end)
+    if not pregnancy and not _reflexive_after(tokens, end):
         return False
+    relatives = _MOTHERS if pregnancy else _RELATIVE_WORDS
+    return any(token.norm in relatives for token, _ in tokens[:start])
+
+
+def _reflexive_after(tokens: list[tuple[_Token, bool]], end: int) -> bool:
+    """Whether a reflexive ("herself") follows token ``end`` within :data:`_REFLEXIVE_REACH` words of its clause."""
     for token, soft in tokens[end : end + _REFLEXIVE_REACH]:
         if soft:
             return False
@@ -2502,26 +2612,90 @@ def _relative_themselves(tokens: list[tuple[_Token, bool]], start: int, end: int
     return False
 
 
+#: The mother, whose pregnancy a mention after her may be dated in: "Mother denied seizures in pregnancy".
+_MOTHERS = frozenset({"mother", "mum", "mom", "mummy", "mommy", "maternal"})
+_PREGNANCY = frozenset({"pregnancy", "pregnant", "gestation"})
+
+
+def _in_pregnancy(tokens: list[tuple[_Token, bool]], end: int) -> bool:
+    """Whether "in / during (the / her) pregnancy" follows token ``end`` in its clause."""
+    if end >= len(tokens) or tokens[end][1] or tokens[end][0].norm not in ("in", "during", "while"):
+        return False
+    for token, soft in tokens[end + 1 : end + 4]:
+        if soft:
+            return False
+        if token.norm in _PREGNANCY:
+            return True
+        if token.norm not in ("the", "her", "this", "that", "was", "she", "wa", "is"):
+            return False
+    return False
+
+
 #: Words that say a function is normal (:data:`NORMAL_FUNCTIONS`), and the words that may come between.
 _NORMAL_WORDS = frozenset({"normal", "intact", "unremarkable"})
 _BEFORE_NORMAL = COPULAS | {"grossly", "clinically", "entirely", "completely", "subjectively", "reportedly"}
 
 
-def _normal_function(tokens: list[tuple[_Token, bool]], i: int, functions: Mapping[str, str]) -> tuple[int, str] | None:
+#: Words in the sentence of a function said normal that date it ("at birth", "until age 5", "initially", "was normal
+#: ... but"), qualify it ("with aids", "on the left", "?", "unlikely", "probably") or tell of its impairment beside it
+#: ("hearing loss", "reduced", "deteriorated"): the normal function then says nothing (code review).
+_NORMAL_UNSAID = re.compile(
+    r"\?|\b(?:was|were|had[ \t]+been)\b.*\b(?:but|although|though|however)\b"  # "was normal ... but"
+    r"|\b(?:birth|born|newborn|neonat\w*|infan\w*|until|till|initially|originally|previously|formerly|first"
+    r"|earlier|later|since|became|now|aids?|aided|implants?|amplification|corrected"
+    r"|glasses|spectacles|lenses|left|right|unilateral|one|side|ear|eye|unlikely|likely|probabl\w*|possibl\w*"
+    r"|presum\w*|query|uncertain|unclear|not|no|loss|impair\w*|deaf\w*|reduc\w*|decreas\w*|poor|deteriorat\w*"
+    r"|progressive|blind\w*|low|partial|mild\w*|moderate\w*|severe\w*|profound\w*)\b",
+    re.IGNORECASE,
+)
+
+
+def _normal_function(
+    text: str, tokens: list[tuple[_Token, bool]], i: int, functions: Mapping[str, str]
+) -> tuple[int, str] | None:
     """(end, impairment) of a function of ``functions`` (:data:`NORMAL_FUNCTIONS`) said normal at token ``i``
     ("normal hearing", "Hearing normal", "hearing is grossly normal", "vision intact"), whose reading says the
-    impairment is absent; else ``None``."""
+    impairment is absent; else ``None``. Only where nothing in its sentence dates or qualifies it
+    (:data:`_NORMAL_UNSAID`): "Hearing was normal at birth but has deteriorated" denies no hearing loss."""
     term_id = functions.get(tokens[i][0].norm)
     if term_id is None:
         return None
+    end = None
     if i > 0 and tokens[i - 1][0].norm in _NORMAL_WORDS and not tokens[i][1]:
-        return i + 1, term_id
-    j = i + 1
-    while j < len(tokens) and tokens[j][0].norm in _BEFORE_NORMAL and not tokens[j][1]:
-        j += 1
-    if j < len(tokens) and tokens[j][0].norm in _NORMAL_WORDS and not tokens[j][1]:
-        return j + 1, term_id
-    return None
+        end = i + 1
+    else:
+        j = i + 1
+        while j < len(tokens) and tokens[j][0].norm in _BEFORE_NORMAL and not tokens[j][1]:
+            j += 1
+        if j < len(tokens) and tokens[j][0].norm in _NORMAL_WORDS and not tokens[j][1]:
+            end = j + 1
+    if end is None:
+        return None
+    # The sentence around it, to its ends (not a semicolon's: "Hearing normal at birth; now hearing loss").
+    at, stop = tokens[i][0].start, tokens[end - 1][0].end
+    window = max(0, at - _NORMAL_SENTENCE)
+    before = max(text.rfind(".", window, at), text.rfind("\n", window, at), text.rfind("!", window, at)) + 1
+    after = _SENTENCE_END.search(text, stop, stop + _NORMAL_SENTENCE)
+    if (before == 0 and window > 0) or (after is None and stop + _NORMAL_SENTENCE < len(text)):
+        return None  # a sentence too long to look through
+    sentence = text[before : after.end() if after is not None else len(text)]  # with its "?"
+    if _NORMAL_UNSAID.search(sentence):
+        return None
+    return end, term_id
+
+
+#: Longest sentence in which a function said normal is read: beyond it, what else the sentence says is not looked at.
+_NORMAL_SENTENCE = 300
+
+
+def _relative_before(tokens: list[tuple[_Token, bool]], i: int) -> bool:
+    """Whether a relative comes before token ``i`` in its clause: "Both parents have normal hearing"."""
+    for j in range(i - 1, max(-1, i - 8), -1):
+        if tokens[j][0].norm in _RELATIVE_WORDS:
+            return True
+        if tokens[j + 1][1]:
+            return False
+    return False
 
 
 def _cues_by_first_word() -> dict[str, tuple[tuple[tuple[str, ...], Assertion | None], ...]]:

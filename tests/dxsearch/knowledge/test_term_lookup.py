@@ -1260,12 +1260,24 @@ RENAL_CYST, HEPATIC_CYSTS = "HP:0000107", "HP:0001407"
         ("No enlarged kidneys with cysts.", [(ENLARGED_KIDNEY, "absent"), (RENAL_CYST, "absent")]),
         # a place of their own says whose they are
         ("enlarged kidneys with cysts in the liver", [(ENLARGED_KIDNEY, "present"), (HEPATIC_CYSTS, "present")]),
+        # a denial among the attached words denies them, a doubt doubts them (code review)
+        ("Enlarged kidneys with no cysts.", [(ENLARGED_KIDNEY, "present"), (RENAL_CYST, "absent")]),
+        ("Enlarged kidneys with no obvious cysts.", [(ENLARGED_KIDNEY, "present"), (RENAL_CYST, "absent")]),
+        ("Enlarged kidneys with absent cysts.", [(ENLARGED_KIDNEY, "present"), (RENAL_CYST, "absent")]),
+        ("Enlarged kidneys with not many cysts.", [(ENLARGED_KIDNEY, "present"), (RENAL_CYST, "absent")]),
+        ("Enlarged kidneys with possible cysts.", [(ENLARGED_KIDNEY, "present"), (RENAL_CYST, "uncertain")]),
+        ("Enlarged kidneys with unknown cysts.", [(ENLARGED_KIDNEY, "present"), (RENAL_CYST, "uncertain")]),
+        ("Enlarged kidneys with multiple cysts.", [(ENLARGED_KIDNEY, "present"), (MULTIPLE_RENAL_CYSTS, "present")]),
     ],
 )
 def test_with_lends_the_organ_of_the_mention_before_it(
     lookup: TermLookup, text: str, expected: list[tuple[str, str]]
 ) -> None:
     assert [(m.term_id, m.assertion) for m in lookup.mentions(text)] == expected
+
+
+def test_a_denied_attached_finding_is_excluded(lookup: TermLookup) -> None:
+    assert said(lookup, "Enlarged kidneys with no cysts.")[-1] == (RENAL_CYST, "absent", True)
 
 
 CATAPLEXY = "HP:0002524"
@@ -1307,6 +1319,11 @@ def test_what_the_visit_did_not_see_does_not_deny_what_parents_describe(
         ("Ptosis (R > L) (present until age 2).", [("HP:0000508", "historical")]),
         # ... not a bracket that runs on to now or says when it began
         ("Seizures (present since last year).", [(SEIZURE, "present")]),
+        # "until now" runs on to now: still there (code review)
+        ("Seizures (until now).", [(SEIZURE, "present")]),
+        ("Ataxia (present until now).", [("HP:0001251", "present")]),
+        ("Ataxia (present until today).", [("HP:0001251", "present")]),
+        ("Ataxia (present until age 3).", [("HP:0001251", "historical")]),
     ],
 )
 def test_absent_now_and_a_past_bracket(lookup: TermLookup, text: str, expected: list[tuple[str, str]]) -> None:
@@ -1345,6 +1362,11 @@ def said(lookup: TermLookup, text: str) -> list[tuple[str, str, bool]]:
             "Mother has Marfan syndrome, ectopia lentis and aortic root dilatation. The child is well.",
             [("HP:0001083", "family_history", False), ("HP:0002616", "family_history", False)],
         ),
+        # a relative who is ill still hands "he" on
+        (
+            "Father has epilepsy; he has ataxia.",
+            [(SEIZURE, "family_history", False), ("HP:0001251", "family_history", False)],
+        ),
         # "as a child" is a time of the father's life; "and has X" keeps the sentence's subject
         (
             "Father had a heart murmur as a child and has posterior embryotoxon.",
@@ -1366,6 +1388,26 @@ def test_a_relatives_findings_stay_the_relatives(
         ("Father has ptosis; she has scoliosis.", [("HP:0000508", "family_history"), (SCOLIOSIS, "present")]),
         ("Father has ptosis. He has scoliosis.", [("HP:0000508", "family_history"), (SCOLIOSIS, "present")]),
         ("She was well as a child and has scoliosis.", [(SCOLIOSIS, "present")]),
+        # a clause about the patient in between resets the relative "he" would go on with (code review)
+        (
+            "Father has epilepsy; the boy has ataxia; he has seizures.",
+            [(SEIZURE, "family_history"), ("HP:0001251", "present"), (SEIZURE, "present")],
+        ),
+        (
+            "Father has epilepsy; our patient is 5; he has seizures.",
+            [(SEIZURE, "family_history"), (SEIZURE, "present")],
+        ),
+        # a relative said only to be well is not whom the next "he" means
+        (
+            "Father is healthy; he had seizures at 6 months and now has hypotonia.",
+            [(SEIZURE, "present"), ("HP:0001252", "present")],
+        ),
+        ("Father is well; he has seizures since age 2.", [(SEIZURE, "present")]),
+        # being born is the patient's story
+        (
+            "Father has a murmur; he was born at term and has hypotonia.",
+            [("HP:0030148", "family_history"), ("HP:0001252", "present")],
+        ),
     ],
 )
 def test_a_pronoun_that_cannot_be_the_relative_is_the_patient(
@@ -1380,6 +1422,65 @@ def test_a_relative_denying_a_finding_reports_the_patients_absence(lookup: TermL
     assert said(lookup, "Mother denies any seizures in the child.") == [(seizure, "absent", True)]
     # ... unless she says it of herself: the relative's, denied (nobody's finding)
     assert said(lookup, "Mother denies any history of seizures herself.") == [(seizure, "family_history", True)]
+    # ... or of her pregnancy (code review)
+    assert said(lookup, "Mother denied a history of seizures in pregnancy.") == [(seizure, "family_history", True)]
+    assert said(lookup, "Mother denies seizures during the pregnancy.") == [(seizure, "family_history", True)]
+
+
+def test_a_relatives_list_ends_at_a_clause_said_of_the_patient(lookup: TermLookup) -> None:
+    text = "Mother has Marfan syndrome, tall stature and ectopia lentis are present in the patient."
+    assert said(lookup, text) == [(TALL_STATURE, "present", False), (ECTOPIA_LENTIS, "present", False)]
+    # ... a list that goes on with the relative stays hers
+    text = "Mother has Marfan syndrome, tall stature and ectopia lentis."
+    assert said(lookup, text) == [(TALL_STATURE, "family_history", False), (ECTOPIA_LENTIS, "family_history", False)]
+
+
+HEARING_IMPAIRMENT = "HP:0000365"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a relative's normal function is the relative's, never the patient's absence (code review)
+        (
+            "Sensorineural hearing loss. Father has normal hearing.",
+            [("HP:0000407", "present", False), (HEARING_IMPAIRMENT, "family_history", True)],
+        ),
+        ("Parents have normal hearing.", [(HEARING_IMPAIRMENT, "family_history", True)]),
+        ("Both parents have normal hearing and vision.", [(HEARING_IMPAIRMENT, "family_history", True)]),
+        ("Father has normal vision.", [("HP:0000505", "family_history", True)]),
+        ("Mother's hearing is normal.", [(HEARING_IMPAIRMENT, "family_history", True)]),
+        # dated, qualified or beside an impairment: normal says nothing
+        ("Hearing was normal at birth but has deteriorated since age 5.", []),
+        ("Normal hearing until age 5, now progressive hearing loss.", [("HP:0001730", "present", False)]),
+        (
+            "Hearing normal at birth; now bilateral sensorineural hearing loss.",
+            [("HP:0008619", "present", False)],
+        ),
+        (
+            "Newborn screen showed normal hearing; hearing loss diagnosed at 4.",
+            [(HEARING_IMPAIRMENT, "present", False)],
+        ),
+        ("Hearing aids; hearing normal with aids.", []),
+        ("Hearing normal on the left, reduced on the right.", []),
+        ("Hearing normal? To be tested.", []),
+        ("Normal hearing is unlikely.", []),
+        # the function said normal lends no modifier to a loss listed after it (it was Visual loss present)
+        ("Normal vision, hearing loss on the right.", [(HEARING_IMPAIRMENT, "present", False)]),
+        # said plainly, the patient's impairment is absent; "but" after "is" dates nothing
+        (
+            "Hearing is normal but speech is delayed.",
+            [(HEARING_IMPAIRMENT, "absent", True), ("HP:0000750", "present", False)],
+        ),
+        ("Normal hearing test.", [(HEARING_IMPAIRMENT, "absent", True)]),
+        ("Hearing normal.", [(HEARING_IMPAIRMENT, "absent", True)]),
+        ("Growth is fine. Hearing is grossly normal.", [(HEARING_IMPAIRMENT, "absent", True)]),
+    ],
+)
+def test_a_normal_function_is_read_only_when_plainly_the_patients_now(
+    lookup: TermLookup, text: str, expected: list[tuple[str, str, bool]]
+) -> None:
+    assert said(lookup, text) == expected
 
 
 @pytest.mark.parametrize(
