@@ -8,7 +8,6 @@ other records (startup, shutdown) go through the same JSON handler as everything
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -19,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from api.app import create_app
 from api.logging import configure_logging
 from api.slow_clients import protocol_with_header_timeout
-from dxsearch.settings import MIN_PSEUDONYM_KEY_BYTES, Settings, get_settings
+from dxsearch.settings import Settings, get_settings
 
 
 class ServerLimits(BaseSettings):
@@ -59,49 +58,10 @@ def server_limits() -> ServerLimits:
         raise UnsafeSettingsError(f"{name}: {first['msg']}") from None
 
 
-#: A stand-in for each secret serving requires, used only to ask :meth:`Settings.serving_refusal` about the others.
-_SECRET_STAND_INS: dict[str, Any] = {
-    "pseudonym_key": "s" * MIN_PSEUDONYM_KEY_BYTES,
-    "audit_signing_key": Path("audit-signing-key.pem"),
-}
-
-
-def serving_refusal(settings: Settings) -> str | None:
-    """Why ``settings`` must not serve patients, naming every required secret missing or unsafe at once, or None.
-
-    Why: :meth:`Settings.serving_refusal` stops at the first, so an operator learnt of the signing key only after
-    fixing the pseudonym key and trying again (a user test). Each secret is asked about with the others stood in
-    for, so the reasons (and the rules) stay :meth:`Settings.serving_refusal`'s own. The hint they share (how to
-    run in development instead) is said once, at the end: still one line.
-    """
-    reasons = [
-        reason
-        for secret in _SECRET_STAND_INS
-        if (
-            reason := settings.model_copy(
-                update={name: value for name, value in _SECRET_STAND_INS.items() if name != secret}
-            ).serving_refusal()
-        )
-        is not None
-    ]
-    reasons = list(dict.fromkeys(reasons))
-    if not reasons:
-        return settings.serving_refusal()  # a refusal of something besides the secrets, should one be added
-    if len(reasons) == 1:
-        return reasons[0]
-    shared = reasons[0]
-    while not all(reason.endswith(shared) for reason in reasons):  # the tail every reason ends with
-        shared = shared[1:]
-    hint_at = shared.find(", or ")
-    if hint_at < 0:
-        return "; ".join(reasons)
-    hint = shared[hint_at + len(", ") :]
-    return "; ".join(reason[: len(reason) - len(shared) + hint_at] for reason in reasons) + f"; {hint}"
-
-
 def require_safe(settings: Settings) -> None:
-    """Refuse to serve with :func:`serving_refusal`'s reasons (every secret missing), unless in development mode."""
-    reason = serving_refusal(settings)
+    """Refuse to serve with :meth:`Settings.serving_refusal`'s reasons (every secret missing), unless in development
+    mode."""
+    reason = settings.serving_refusal()
     if reason is not None:
         raise UnsafeSettingsError(reason)
 

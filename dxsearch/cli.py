@@ -1046,7 +1046,7 @@ def serve(
     start (no index yet, Elasticsearch or the model server down) is retried every
     DXSEARCH_WARM_UP_RETRY_S (30 s); /readyz answers 503 with the reason until it succeeds.
     """
-    from api.serve import UnsafeSettingsError, serving_refusal
+    from api.serve import UnsafeSettingsError
     from api.serve import serve as run_server
 
     settings = settings_or_fail()
@@ -1054,7 +1054,7 @@ def serve(
         settings = settings.model_copy(update={"index": index})
     if dev:
         settings = settings.model_copy(update={"development": True})
-    refusal = serving_refusal(settings)  # every required secret missing, in one line
+    refusal = settings.serving_refusal()  # every required secret missing, in one line
     if refusal is not None:
         raise fail(f"cannot start the API: {refusal}")
     try:

@@ -338,31 +338,36 @@ class Settings(BaseSettings):
         return written.splitlines()[0].strip() if written else None
 
     def serving_refusal(self) -> str | None:
-        """Why these settings must not serve patients (one line naming the variable), or None.
+        """Why these settings must not serve patients (one line naming every variable at fault), or None.
 
         Outside development: a public or short pseudonym key makes pseudonyms reversible by enumerating
         identifiers (an MRN falls in about a thousand guesses), and without a signing key the audit log
-        cannot be verified against checkpoints an auditor keeps.
+        cannot be verified against checkpoints an auditor keeps. Every such problem is named at once, the
+        development hint once at the end: a user test learnt of the signing key only after fixing the
+        pseudonym key and trying again.
         """
         if self.development:
             return None
-        hint = "set DXSEARCH_DEVELOPMENT=1 (or `dxsearch serve --dev`) for development only"
+        problems: list[str] = []
         if self.pseudonym_key == DEFAULT_PSEUDONYM_KEY:
-            return (
+            problems.append(
                 "DXSEARCH_PSEUDONYM_KEY is the public default key: set a secret of at least "
-                f"{MIN_PSEUDONYM_KEY_BYTES} bytes (e.g. `openssl rand -hex 32`), or {hint}"
+                f"{MIN_PSEUDONYM_KEY_BYTES} bytes (e.g. `openssl rand -hex 32`)"
             )
-        if len(self.pseudonym_key.encode("utf-8")) < MIN_PSEUDONYM_KEY_BYTES:
-            return (
+        elif len(self.pseudonym_key.encode("utf-8")) < MIN_PSEUDONYM_KEY_BYTES:
+            problems.append(
                 f"DXSEARCH_PSEUDONYM_KEY is shorter than {MIN_PSEUDONYM_KEY_BYTES} bytes (256 bits): set a longer "
-                f"secret (e.g. `openssl rand -hex 32`), or {hint}"
+                "secret (e.g. `openssl rand -hex 32`)"
             )
         if self.audit_signing_key is None:
-            return (
+            problems.append(
                 "DXSEARCH_AUDIT_SIGNING_KEY is not set: without a signing key the audit log cannot be verified "
-                f"against signed checkpoints; set it to an Ed25519 key file, or {hint}"
+                "against signed checkpoints; set it to an Ed25519 key file"
             )
-        return None
+        if not problems:
+            return None
+        hint = "set DXSEARCH_DEVELOPMENT=1 (or `dxsearch serve --dev`) for development only"
+        return f"{problems[0]}, or {hint}" if len(problems) == 1 else f"{'; '.join(problems)}; or {hint}"
 
 
 @lru_cache(maxsize=1)

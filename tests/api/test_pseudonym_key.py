@@ -8,7 +8,7 @@ import json
 import pytest
 
 from api.app import create_app
-from api.serve import UnsafeSettingsError, require_safe, serving_refusal
+from api.serve import UnsafeSettingsError, require_safe
 from audit import AuditQuery, SqliteAuditStore
 from dxsearch.policies.evidence import EvidencePolicy
 from dxsearch.pseudonym import Pseudonymiser
@@ -47,10 +47,10 @@ def test_another_key_has_another_fingerprint() -> None:
 
 def test_serving_names_every_required_secret_missing_at_once() -> None:
     """A user test: `dxsearch serve` named the pseudonym key, then (set, tried again) the signing key; the API's own
-    check (``uvicorn --factory api.serve:app_factory`` too) names both, each in :meth:`Settings.serving_refusal`'s
-    words, the development hint once."""
+    check (``uvicorn --factory api.serve:app_factory`` too) names both, in :meth:`Settings.serving_refusal`, the
+    development hint once."""
     neither = Settings(development=False, pseudonym_key=DEFAULT_PSEUDONYM_KEY, audit_signing_key=None)
-    reason = serving_refusal(neither)
+    reason = neither.serving_refusal()
     assert reason is not None and "\n" not in reason
     assert reason.startswith("DXSEARCH_PSEUDONYM_KEY is the public default key: ")
     assert "; DXSEARCH_AUDIT_SIGNING_KEY is not set: " in reason
@@ -59,5 +59,9 @@ def test_serving_names_every_required_secret_missing_at_once() -> None:
         require_safe(neither)
     secret = "0123456789abcdef0123456789abcdef-api-test"
     one = Settings(development=False, pseudonym_key=secret, audit_signing_key=None)
-    assert serving_refusal(one) == one.serving_refusal()  # one missing: its reason as it always was
-    assert serving_refusal(neither.model_copy(update={"development": True})) is None
+    assert one.serving_refusal() == (  # one missing: its reason as it always was
+        "DXSEARCH_AUDIT_SIGNING_KEY is not set: without a signing key the audit log cannot be verified against signed "
+        "checkpoints; set it to an Ed25519 key file, or set DXSEARCH_DEVELOPMENT=1 (or `dxsearch serve --dev`) for "
+        "development only"
+    )
+    assert neither.model_copy(update={"development": True}).serving_refusal() is None
