@@ -445,10 +445,7 @@ def knowledge_group(indexed_counts: Mapping[str, int], knowledge: HpoKnowledge) 
         if not labelled.pmid:
             return None
         patients = indexed_counts.get(labelled.gold.id, 0) > 0
-        try:
-            annotated = bool(knowledge.disease(labelled.gold.id).phenotypes)
-        except KeyError:
-            annotated = False
+        annotated = keeps_annotations(knowledge, labelled.gold.id)
         if patients and annotated:
             return KNOWN_BY_PATIENTS_AND_ANNOTATIONS
         if annotated:
@@ -511,13 +508,15 @@ def knowledge_ceiling(cases: Sequence[LabelledCase], knowledge: HpoKnowledge) ->
     """
     if not cases:
         return None
-    known = 0
-    for labelled in cases:
-        try:
-            known += bool(knowledge.disease(labelled.gold.id).phenotypes)
-        except KeyError:
-            continue
-    return known / len(cases)
+    return sum(keeps_annotations(knowledge, labelled.gold.id) for labelled in cases) / len(cases)
+
+
+def keeps_annotations(knowledge: HpoKnowledge, disease_id: str) -> bool:
+    """Whether ``knowledge`` (after its exclusions) keeps any phenotype annotation of ``disease_id``."""
+    try:
+        return bool(knowledge.disease(disease_id).phenotypes)
+    except KeyError:
+        return False
 
 
 def _ece_interval(confidences: Sequence[float], correct: Sequence[bool], units: Sequence[str]) -> list[float]:
