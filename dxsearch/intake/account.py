@@ -287,7 +287,8 @@ class ItemIn:
 class Reading:
     """Findings for the case, with the account entries they came from, and age and sex the words gave.
 
-    ``demographics`` spans index the text of ``demographics_path`` (``text`` or a findings item).
+    ``demographics`` spans index the text of ``demographics_path`` (``text`` or a findings item), given with the
+    label ``demographics_given`` when it is an item (what account entries of the item carry).
     ``inheritance`` and ``onset`` are what the words say of the patient's disease (:func:`case_context`).
     """
 
@@ -296,6 +297,7 @@ class Reading:
     not_understood: tuple[NotUnderstood, ...]
     demographics: Demographics = field(default_factory=Demographics)
     demographics_path: str | None = None
+    demographics_given: str | None = None
     inheritance: tuple[str, ...] = ()
     onset: str | None = None
 
@@ -337,7 +339,7 @@ def read_items(
     findings: list[Finding] = []
     mapped: list[MappedItem] = []
     missed: list[NotUnderstood] = []
-    demographics, demographics_path = Demographics(), None
+    demographics, demographics_path, demographics_given = Demographics(), None, None
     context = get_context_lookup()
     notes: dict[str, tuple[str | None, str]] = {}  # path -> (its term id, or None: all its terms; the note)
     for index, item in enumerate(items):
@@ -397,12 +399,8 @@ def read_items(
                     continue
             read = read_demographics(words)
             if read.age is not None and demographics.age is None:
-                demographics, demographics_path = _shifted(read, start), path
-            if read.age_not_read is not None and read.age_not_read_span is not None:  # "200-year-old man"
-                a, b = read.age_not_read_span
-                missed.append(
-                    NotUnderstood(path=path, span=(start + a, start + b), given=item.label, reason=read.age_not_read)
-                )
+                demographics, demographics_path, demographics_given = _shifted(read, start), path, item.label
+            missed += _age_not_read(_shifted(read, start), path, item.label)  # "200-year-old man"
             age_months = _months(age or demographics.age or read.age)
             read_values = quantity_candidates(words, age_months)
             abilities = ability_candidates(words, age_months)
@@ -464,7 +462,9 @@ def read_items(
         if note is not None and term_id in (None, entry.hpo_id):
             mapped[at] = entry.model_copy(update={"id_note": note})
     modes, onset = case_context(mapped, knowledge)
-    return Reading(tuple(findings), tuple(mapped), tuple(missed), demographics, demographics_path, modes, onset)
+    return Reading(
+        tuple(findings), tuple(mapped), tuple(missed), demographics, demographics_path, demographics_given, modes, onset
+    )
 
 
 def label_says(label: str, term_id: str, lookup: TermLookup, knowledge: HpoKnowledge) -> Assertion | None:
@@ -702,14 +702,18 @@ def read_text(
     modes, onset = case_context(mapped, knowledge)
     # The sex alone ("He has seizures. His gait is ataxic.") came from the note too: the account said from nowhere.
     read_any = demographics.age is not None or demographics.sex is not None
-    return Reading(tuple(findings), mapped, missed, demographics, "text" if read_any else None, modes, onset)
+    return Reading(
+        tuple(findings), mapped, missed, demographics, "text" if read_any else None, inheritance=modes, onset=onset
+    )
 
 
-def _age_not_read(demographics: Demographics) -> list[NotUnderstood]:
-    """The account entry of an age a note states and that is not read ("200-year-old man": not plausible)."""
-    if demographics.age_not_read is None:
+def _age_not_read(demographics: Demographics, path: str = "text", given: str | None = None) -> list[NotUnderstood]:
+    """The account entry of an age the words at ``path`` state and that is not read ("200-year-old man": not
+    plausible); ``given``: the item's label, for a findings item."""
+    if demographics.age_not_read is None or demographics.age_not_read_span is None:
         return []
-    return [NotUnderstood(path="text", span=demographics.age_not_read_span, reason=demographics.age_not_read)]
+    span = demographics.age_not_read_span
+    return [NotUnderstood(path=path, span=span, given=given, reason=demographics.age_not_read)]
 
 
 #: What ends the statement an unread word shares with a relative's finding.

@@ -209,7 +209,7 @@ def intake(
             sex, sex_from, sex_span = read.sex, reading.demographics_path, read.sex_span
     # What the words say and is not used (another age or sex was given, or read first) is said in the account: the
     # field wins, being the structured value, but "Newborn girl" sent with sex male was taken in silence (a user test).
-    overruled = _overruled(readings, payload, age=(age, age_from), sex=(sex, sex_from))
+    overruled = _overruled(readings, age=(age, age_from), sex=(sex, sex_from))
     case = Case(
         case_id=case_id,
         sex=sex or "unknown",
@@ -236,7 +236,6 @@ def intake(
 
 def _overruled(
     readings: Sequence[Reading],
-    payload: CaseInput,
     *,
     age: tuple[str | None, str | None],
     sex: tuple[Sex | None, str | None],
@@ -248,7 +247,7 @@ def _overruled(
         read, path = reading.demographics, reading.demographics_path
         if path is None:
             continue
-        given = _given_words(path, payload)
+        given = reading.demographics_given
         said = "the note says" if path == "text" else f"{path} says"
         (age_used, age_from), (sex_used, sex_from) = age, sex
         if read.age is not None and age_used is not None and path != age_from and not _ages_agree(read.age, age_used):
@@ -260,14 +259,6 @@ def _overruled(
             reason = f"{said} {read.sex}; {what} is used"
             entries.append(NotUnderstood(path=path, span=read.sex_span, given=given, reason=reason))
     return entries
-
-
-def _given_words(path: str, payload: CaseInput) -> str | None:
-    """The label a findings-list item was given with (account entries of list items carry it), else ``None``."""
-    if not path.startswith("findings[") or not path.endswith("]"):
-        return None
-    index = int(path[len("findings[") : -1])
-    return payload.findings[index].label if payload.findings is not None and index < len(payload.findings) else None
 
 
 def _ages_agree(said: str, used: str) -> bool:
