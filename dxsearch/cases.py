@@ -36,8 +36,8 @@ AGE_DURATION = re.compile(
     r"(?:T(?:(?P<h>[0-9]{1,6})H)?(?:(?P<m>[0-9]{1,6})M)?(?:(?P<s>[0-9]{1,6}(?:\.[0-9]{1,6})?)S)?)?"
 )
 #: Years per unit of an ISO 8601 duration (a year of 365.25 days).
-_YEARS_PER_UNIT = {"Y": 1.0, "M": 1 / 12, "W": 7 / 365.25, "D": 1 / 365.25}
-_YEARS_PER_UNIT |= {"h": 1 / 8766, "m": 1 / 525_960, "s": 1 / 31_557_600}
+YEARS_PER_UNIT = {"Y": 1.0, "M": 1 / 12, "W": 7 / 365.25, "D": 1 / 365.25}
+YEARS_PER_UNIT |= {"h": 1 / 8766, "m": 1 / 525_960, "s": 1 / 31_557_600}
 
 
 def duration_years(value: str | None) -> float | None:
@@ -47,7 +47,7 @@ def duration_years(value: str | None) -> float | None:
     found = AGE_DURATION.fullmatch(value.strip())
     if found is None or not any(found.groupdict().values()):
         return None
-    return sum(float(number) * _YEARS_PER_UNIT[unit] for unit, number in found.groupdict().items() if number)
+    return sum(float(number) * YEARS_PER_UNIT[unit] for unit, number in found.groupdict().items() if number)
 
 
 def normalise_sex(value: str | None) -> Sex:

@@ -18,7 +18,7 @@ import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, replace
 
-from dxsearch.cases import AGE_DURATION, Sex, duration_years
+from dxsearch.cases import AGE_DURATION, YEARS_PER_UNIT, Sex, duration_years
 from dxsearch.knowledge.term_lookup import RELATIVES
 
 __all__ = [
@@ -42,7 +42,6 @@ MAX_AGE_YEARS = 150
 MAX_NOTE_AGE_YEARS = 130
 #: Why an age a note states is not read: the account says so, at the age's span (it was dropped in silence).
 IMPLAUSIBLE_AGE = "age {value} {unit} is not plausible (more than {most} years)"
-_YEARS_PER_LETTER = {"Y": 1.0, "M": 1 / 12, "W": 7 / 365.25, "D": 1 / 365.25}
 _UNIT_WORDS = {"Y": "years", "M": "months", "W": "weeks", "D": "days"}
 
 _UNITS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
@@ -654,7 +653,7 @@ def age_duration(number: str, unit: str) -> str | None:
     before the check, and passed).
     """
     value, letter = _age_value(number, unit)
-    if value * _YEARS_PER_LETTER[letter] > MAX_NOTE_AGE_YEARS:
+    if value * YEARS_PER_UNIT[letter] > MAX_NOTE_AGE_YEARS:
         return None
     if letter == "Y" and value != int(value):
         return f"P{int(value * 12)}M"

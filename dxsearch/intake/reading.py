@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dxsearch.cases import Case, Finding, Sex, duration_years
+from dxsearch.cases import YEARS_PER_UNIT, Case, Finding, Sex, duration_years
 from dxsearch.intake.account import (
     NO_LOINC_DIRECTION_TERM,
     NO_LOINC_MAPPING,
@@ -276,7 +276,7 @@ def _ages_agree(said: str, used: str) -> bool:
 
 
 #: How much an ISO 8601 age written to its last unit leaves open ("P14Y": a year; "P3M": a month), in years.
-_PRECISION_YEARS = {"Y": 1.0, "M": 1 / 12, "W": 7 / 365.25, "D": 1 / 365.25, "H": 1 / 8766, "S": 0.0}
+_PRECISION_YEARS = {unit: YEARS_PER_UNIT[unit] for unit in "YMWD"} | {"H": YEARS_PER_UNIT["h"], "S": 0.0}
 
 
 def _refuse_contradictions(reading: Reading, entered: Sequence[FindingInput]) -> None:
