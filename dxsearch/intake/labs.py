@@ -445,12 +445,16 @@ def _term(name: str, direction: Direction, lookup: TermLookup, *, valued: bool) 
             known in LAB_NAMES or known in _ANALYTES or (known, direction) in LAB_TERMS for known in (said, analyte)
         ):
             continue
-        term_id = LAB_TERMS.get((said, direction)) or by_direction(lookup, LAB_NAMES.get(said, said), direction)
+        term_id = _named(said, direction, lookup)
         if term_id is None and analyte != said and not _OTHER_SAMPLE.match(said):
             # "Plasma phenylalanine ... (ref 35-120)", "serum ALP 850 (high)": the sample's word is the finding's too
-            term_id = LAB_TERMS.get((analyte, direction)) or by_direction(
-                lookup, LAB_NAMES.get(analyte, analyte), direction
-            )
+            term_id = _named(analyte, direction, lookup)
         if term_id is not None:
             return term_id, word.start()
     return None
+
+
+def _named(name: str, direction: Direction, lookup: TermLookup) -> str | None:
+    """The HPO term of analyte ``name`` off in ``direction``: HPO's own word for it (:data:`LAB_TERMS`), else the
+    term of "increased/decreased <name>" (by its usual name, :data:`LAB_NAMES`)."""
+    return LAB_TERMS.get((name, direction)) or by_direction(lookup, LAB_NAMES.get(name, name), direction)
