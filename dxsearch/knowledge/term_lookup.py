@@ -2521,7 +2521,7 @@ def _relative_subject(tokens: list[tuple[_Token, bool]], text: str) -> tuple[str
 
 
 #: Words a clause about the patient opens with ("the boy has ataxia", "our patient is 5"), articles being no tokens.
-_PATIENT_NOUNS = frozenset({"boy", "girl", "patient", "proband", "child", "infant", "baby", "index", "case"})
+_PATIENT_NOUNS = (_PATIENT_SUBJECTS - {"he", "she"}) | {"infant", "baby", "index", "case"}
 _BEFORE_PATIENT_NOUN = frozenset({"our", "this", "the", "index", "affected", "little", "young"})
 #: What a clause says of a relative who is well: "Father is healthy", "Mother is well", "both parents are unaffected".
 _WELL_WORDS = frozenset({"well", "healthy", "unaffected", "normal", "fit", "asymptomatic"})
