@@ -50,3 +50,11 @@ def assert_help_reads_whole(app: typer.Typer, command: str) -> None:
     for param in shown.params:
         if option_help := getattr(param, "help", None):
             assert any(" ".join(option_help.replace("`", "").split()) in line for line in flat), (command, param.name)
+
+
+def assert_sentence_on_one_line(app: typer.Typer, command: str, sentence: str) -> None:
+    """``sentence``, which the help once broke where its docstring's source line broke, is on one line of
+    ``command``'s ``--help`` on a 200-column terminal (Typer's own wrapping leaves it whole there)."""
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert any(sentence in line for line in result.output.splitlines()), result.output

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import typer
 from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
+from help_support import assert_help_reads_whole, assert_sentence_on_one_line, help_commands
 from typer.testing import CliRunner
 
 from audit import AuditEntry, AuditQuery, CheckpointSigner, Diagnosis, SqliteAuditStore
@@ -505,23 +504,12 @@ def test_scheduled_verify_runs_with_the_signing_key_each_verify_the_run_before_a
     assert [k.head.size for k in read_checkpoints(kept, load_public_key(tmp_path / "log.pem.pub"))] == [2, 4]
 
 
-def _paragraphs(help_text: str) -> list[str]:
-    """A command's help as a reader should see it: paragraphs, each one line of text (Markdown code marks off)."""
-    return [" ".join(p.replace("`", "").split()) for p in inspect.cleandoc(help_text).split("\n\n") if p.strip()]
-
-
-@pytest.mark.parametrize("command", sorted(typer.main.get_command(app).commands))  # type: ignore[attr-defined]
+@pytest.mark.parametrize("command", help_commands(app))
 def test_help_shows_whole_paragraphs_not_the_source_lines_of_the_docstring(command: str) -> None:
     """``--help`` broke lines where the docstring's source lines break, mid-sentence, however wide the terminal.
     The help is Markdown now: Typer joins a paragraph's lines and wraps it to the terminal, so on a terminal wide
-    enough each paragraph is one line, with every sentence whole."""
-    written = typer.main.get_command(app).commands[command].help  # type: ignore[attr-defined]
-    assert written
-    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "1000"})
-    assert result.exit_code == 0, result.output
-    lines = [" ".join(line.split()) for line in result.output.splitlines()]
-    for paragraph in _paragraphs(written):
-        assert any(paragraph in line for line in lines), (command, paragraph)
+    enough each paragraph is one line, with every sentence whole (the check the other command lines' tests make)."""
+    assert_help_reads_whole(app, command)
 
 
 #: Sentences (or their first clause) the help broke mid-way, where the docstring's source lines break; each is
@@ -538,9 +526,7 @@ BROKEN_SENTENCES = {
 
 @pytest.mark.parametrize(("command", "sentence"), sorted(BROKEN_SENTENCES.items()))
 def test_a_sentence_the_help_broke_mid_way_is_one_line_on_a_wide_terminal(command: str, sentence: str) -> None:
-    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
-    assert result.exit_code == 0, result.output
-    assert any(sentence in line for line in result.output.splitlines()), result.output
+    assert_sentence_on_one_line(app, command, sentence)
 
 
 def _server_log(tmp_path: Path, db_path: Path, make_entry: Callable[..., AuditEntry], every: int, count: int) -> Path:
