@@ -254,6 +254,22 @@ _RELATIVE_WORD = rf"(?:{'|'.join(r for r in RELATIVES if r not in ('son', 'daugh
 #: Words before an age in its sentence that make it a relative's: "Her mother, aged 40 years, has ptosis"; the
 #: milestone reader (``quantities``) uses it too ("her brother, a 2-year-old, is not yet walking").
 RELATIVE = re.compile(rf"\b{_RELATIVE_WORD}", re.IGNORECASE)
+#: Right before a phrase, a relative it is said of, in apposition: "His sister, a baby girl, ...", "Her brother, a
+#: 3-year-old boy, ...", "his sister (a 5-year-old girl)", "a brother, now a 10-year-old boy".
+_RELATIVE_APPOSED = re.compile(
+    rf"\b{_RELATIVE_WORD}[ \t]*(?:,|\(|[-–])[ \t]*(?:(?:now|currently|also|herself|himself|an?|the)[ \t]+)*$",
+    re.IGNORECASE,
+)
+#: How far back a relative in apposition is looked for.
+_APPOSED_REACH = 40
+
+
+def _describes_a_relative(text: str, start: int) -> bool:
+    """Whether the age or sex phrase at ``start`` describes a relative named right before it, in apposition: "His
+    sister, a baby girl, has seizures" gives no patient's sex, "Her brother, a 3-year-old boy, ..." no age."""
+    return _RELATIVE_APPOSED.search(text, max(0, start - _APPOSED_REACH), start) is not None
+
+
 #: Before an age phrase: the age at an event, not the patient's now ("first seizure at 6 months old").
 _EVENT_AGE_BEFORE = re.compile(
     r"\b(?:at|since|from|by|until|before|after|when|till|as)\s+(?:about\s+|the\s+|a\s+|an\s+)?$", re.IGNORECASE
@@ -420,7 +436,12 @@ def _sex_alone(text: str, read: Demographics, people: _People) -> Demographics:
     has none; else the sex its pronouns agree on (:func:`_sex_of_pronouns`)."""
     found = sorted(
         [
-            *(m for pattern in _SEX_ALONE for m in pattern.finditer(text)),
+            *(
+                m
+                for pattern in _SEX_ALONE
+                for m in pattern.finditer(text)
+                if not _describes_a_relative(text, m.start())
+            ),
             *(
                 m
                 for m in _SEX_SUBJECT.finditer(text)
@@ -609,6 +630,8 @@ def _patients_age(text: str, match: re.Match[str], people: _People) -> bool:
             return False
     if _EVENT_AGE_BEFORE.search(text[max(0, match.start() - 20) : match.start()]):
         return False
+    if _describes_a_relative(text, match.start()):
+        return False  # "Her brother, a 3-year-old boy, has seizures": the brother's age and sex
     if match.groupdict().get("sex") or match.groupdict().get("sex_before"):
         return True  # "the 3-year-old girl": the patient, whoever else the sentence names
     if match.re is _SEEN_AT_AGE and not (match.group("unit") or match.group("aged")):

@@ -63,8 +63,11 @@ _ABBREVIATED_VALUE = (
     r"(?=\.?[ \t]{0,3}[:=]?[ \t]{0,3}(?:[<>][ \t]{0,2})?[-+−–]?[ \t]?\d+(?:[.,]\d+)?[ \t]?"
     r"(?:cm|mm|m|kg|g|lbs?|in|ft|SDS?|(?:st|nd|rd|th)?\s?(?:centile|percentile|%ile))(?![A-Za-z]))"
 )
+#: Right after "BW": a mass ("BW 4,600 g", "BW: 3.2 kg"), which makes the abbreviation a weight; whether a birth weight
+#: is judged by the value (:func:`_birth_weight_abbreviated`).
+_ABBREVIATED_MASS = r"(?=\.?[ \t]{0,3}[:=]?[ \t]{0,3}\d+(?:[.,]\d+)?[ \t]?(?:kg|g)(?![A-Za-z]))"
 _MEASURE_NAMES = {
-    "birth_weight": r"birth ?weight|weight at birth",
+    "birth_weight": rf"birth ?weight|weight at birth|BW{_ABBREVIATED_MASS}",
     "birth_length": r"birth length|length at birth",
     "head": r"head circumference|occipito-?frontal (?:head )?circumference|OFC|HC",
     "height": rf"height|body length|length|stature|ht{_ABBREVIATED_VALUE}",
@@ -248,6 +251,8 @@ def _growth(text: str) -> list[Candidate]:
         sentence_end = _SENTENCE_END.search(text, name.end(), limit)
         window = text[name.end() : sentence_end.start() if sentence_end else limit]
         values = _values(window)
+        if name.group("birth_weight") and name.group().casefold() == "bw" and not _birth_weight_abbreviated(window):
+            continue  # "BW 12 kg": a body weight, maybe, never a newborn's
         if not values and name.group("birth_weight"):
             mass = _BIRTH_MASS.match(window)
             if mass is not None and _LARGE_BIRTH_WEIGHT_G <= _grams(mass) < _IMPLAUSIBLE_BIRTH_WEIGHT_G:
@@ -309,9 +314,37 @@ _LARGE_BIRTH_WEIGHT_G = 4500
 _IMPLAUSIBLE_BIRTH_WEIGHT_G = 7000
 
 
+#: The least weight a live-born baby's record gives (below it, "BW" is no birth weight read here).
+_LEAST_BIRTH_WEIGHT_G = 250
+#: In a "BW" value's words: it is dated after birth ("BW 5.2 kg at 3 months", "BW now 6 kg"), a body weight.
+_AFTER_BIRTH = re.compile(
+    r"\b(?:now|currently|today|current|aged?|since|later)\b|\bat\s+\d+(?:[.,]\d+)?\s*(?:years?|months?|weeks?|y|m|w)\b",
+    re.IGNORECASE,
+)
+
+
+def _birth_weight_abbreviated(window: str) -> bool:
+    """Whether "BW" followed by ``window`` is a birth weight: "BW" is a birth weight in a newborn's or a child's
+    history, and a body weight in an adult's, so it is read as a birth weight only when its value is one a newborn
+    can weigh (250 g to 7 kg: "BW 12 kg" is no newborn's) and its words date it to no later time ("BW 5.2 kg at 3
+    months", "BW now 6 kg")."""
+    mass = _BIRTH_MASS.match(window)
+    if mass is None or not _LEAST_BIRTH_WEIGHT_G <= _grams(mass) < _IMPLAUSIBLE_BIRTH_WEIGHT_G:
+        return False
+    return _AFTER_BIRTH.search(window) is None
+
+
+#: A comma between thousands in grams: "4,600 g" is 4600 g, where "4,6 kg" is a decimal comma.
+_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+")
+
+
 def _grams(mass: re.Match[str]) -> float:
-    value = float(mass.group("value").replace(",", "."))
-    return value if mass.group("unit").lower() == "g" else value * 1000
+    said = mass.group("value")
+    grams = mass.group("unit").lower() == "g"
+    if grams and _THOUSANDS.fullmatch(said):
+        return float(said.replace(",", ""))  # "4,600 g"
+    value = float(said.replace(",", "."))
+    return value if grams else value * 1000
 
 
 def _is_own_body_measure(text: str, start: int, end: int) -> bool:

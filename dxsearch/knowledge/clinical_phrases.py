@@ -253,3 +253,20 @@ UNMAPPED_PHRASES: dict[str, str] = dict.fromkeys(
     "ambiguous, not mapped: in British usage intellectual disability (HP:0001249), in American usage a specific "
     "learning disability (HP:0001328); name the one meant",
 )
+# Parental consanguinity is what the family is, not a finding of the patient, and HPO has no term for it: the account
+# says so, denied ("Parents deny consanguinity", "non-consanguineous parents") or stated, where it said only "no HPO
+# term matches these words". A denial comes first: the first phrase a note's words hold gives the reason.
+UNMAPPED_PHRASES |= dict.fromkeys(
+    (
+        *("deny consanguinity", "denied consanguinity", "consanguinity denied", "consanguinity is denied"),
+        *("no consanguinity", "no known consanguinity", "no parental consanguinity", "not consanguineous"),
+        *("nonconsanguineous", "non consanguineous", "unrelated parents", "parents are not related"),
+        *("parents not related", "consanguinity negative", "negative for consanguinity", "without consanguinity"),
+    ),
+    "said of the family, not of the patient: the parents are not related (no consanguinity), which HPO has no term for",
+)
+UNMAPPED_PHRASES |= dict.fromkeys(
+    ("consanguinity", "consanguineous", "parents are related"),
+    "said of the family, not of the patient: parental consanguinity, which HPO has no term for (it makes an "
+    "autosomal recessive disorder likelier)",
+)

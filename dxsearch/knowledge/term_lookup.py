@@ -805,14 +805,22 @@ class TermLookup:
         found: list[ExtractedTerm] = []
         subject: tuple[str, str | None] | None = None  # the relative the previous clause was about
         previous_end = 0
-        for sentence in _sentences(text, [(start, end) for start, end, _ in stated]):
+        sentences = list(_sentences(text, [(start, end) for start, end, _ in stated]))
+        for k, sentence in enumerate(sentences):
             # "Father died of a stroke; he also had kidney cysts": the clause after a semicolon may go on with him
             gap = text[previous_end : sentence[0][0].start]
             carried = subject if ";" in gap and not _SENTENCE_END.search(gap) else None
-            matched = list(self._extract_sentence(text, sentence, by_start, carried))
+            # "Her mother denies headaches but has migraine", "Mother denies headaches; she has migraine": the denier
+            # goes on to say what she has, so she speaks of herself: both are hers, not the patient's
+            denier = _denier(sentence, text)
+            owns = denier is not None and (
+                _goes_on_to_have(sentence)
+                or (k + 1 < len(sentences) and _goes_on_after(text, sentence, sentences[k + 1], denier))
+            )
+            matched = list(self._extract_sentence(text, sentence, by_start, carried, denier_owns=owns))
             # "...; the boy has ataxia; he has seizures": a clause about the patient, or a relative said only to be
             # well ("Father is healthy; he had seizures"), hands no relative on to the next "he" (code review)
-            named = _relative_subject(sentence, text)
+            named = _relative_subject(sentence, text) or (denier if owns else None)
             resets = _opens_with_the_patient(sentence, text) or (named is not None and _said_well(sentence))
             subject, previous_end = None if resets else named or carried, sentence[-1][0].end
             shared = [*self._distributed(text, sentence, matched), *self._attached(text, sentence, matched)]
@@ -835,7 +843,7 @@ class TermLookup:
                 else m
                 for m in found
             ]
-        return found
+        return _with_regression(found)
 
     def _distributed(
         self, text: str, tokens: list[tuple[_Token, bool]], matched: list[ExtractedTerm]
@@ -1032,8 +1040,11 @@ class TermLookup:
         tokens: list[tuple[_Token, bool]],
         candidates: dict[int, tuple[int, str, int]],
         carried: tuple[str, str | None] | None = None,
+        *,
+        denier_owns: bool = False,
     ) -> Iterator[ExtractedTerm]:
-        # ``carried``: the relative the clause before this one (after a semicolon) was about, whom "he" may mean
+        # ``carried``: the relative the clause before this one (after a semicolon) was about, whom "he" may mean;
+        # ``denier_owns``: the relative opening the sentence with a denial speaks of herself (:func:`_denier`)
         subject = carried  # the relative the sentence is about so far, and the "his" / "her" before it
         assertion: Assertion = "present"
         relative_denies = False  # a negation within a relative's clause: what follows, the relative does not have
@@ -1059,7 +1070,7 @@ class TermLookup:
                     and tokens[i][0].norm == "and"
                     and i + 1 < len(tokens)
                     and tokens[i + 1][0].norm in _ASSERTING_VERBS
-                )
+                ) or (assertion == "family_history" and subject is not None and _but_has(tokens, i))
                 assertion = assertion if goes_on else "present"
                 relative_denies = False
                 narrow = None if not goes_on else narrow
@@ -1182,6 +1193,14 @@ class TermLookup:
                 i += 1
                 continue
             cue = _cue(tokens, i, text)
+            if (
+                cue is None
+                and denier_owns
+                and tokens[i][0].norm in _RELATIVE_WORDS
+                and i + 1 < len(tokens)
+                and tokens[i + 1][0].norm in _DENY_VERBS
+            ):
+                cue = (tokens[i][0].norm,), "family_history"  # "Her mother denies headaches but has migraine"
             if cue is not None and cue[0] == ("free", "of") and _said_since(tokens, i + 2):
                 cue = cue[0], "historical"  # "free of seizures since starting levetiracetam": as "seizure-free"
             elif cue is not None and cue[0] in _OPENING_HEDGES and i > 0 and not tokens[i][1]:
@@ -1234,7 +1253,12 @@ class TermLookup:
             if adjacent_cue is not None:
                 adjacent = (i + 1, adjacent_cue)
             elif (
-                (tokens[i][0].norm in _CLAUSE_BREAKERS and not _age_aside_who(tokens, i))
+                (
+                    tokens[i][0].norm in _CLAUSE_BREAKERS
+                    and not _age_aside_who(tokens, i)
+                    # "Mum has no hearing loss but has migraine": the relative goes on, and the migraine is hers
+                    and not (assertion == "family_history" and subject is not None and _but_has(tokens, i))
+                )
                 or (
                     assertion == "family_history"
                     and tokens[i][0].norm in _PATIENT_SUBJECTS
@@ -1244,7 +1268,12 @@ class TermLookup:
                     )
                 )
                 # "and had" goes on with the relative ("his father has a large head and had a nodule removed")
-                or (assertion not in ("present", "family_history") and _patient_asserts(tokens, i))
+                or (
+                    assertion not in ("present", "family_history")
+                    and _patient_asserts(tokens, i)
+                    # "Mother denies that he has seizures": what is denied, not a new statement
+                    and not (i > 0 and tokens[i - 1][0].norm in _DENIED_THAT and not tokens[i][1])
+                )
             ):
                 assertion, narrow = "present", None
             i += 1
@@ -1625,9 +1654,33 @@ def _inside(position: int, merged: tuple[list[int], list[int]]) -> bool:
 
 
 def relative_age_asides(text: str) -> list[tuple[int, int]]:
-    """Spans of a relative and the age set off by commas after it ("mother, now 58,"): words the reading uses, to
-    say whose the findings after them are, so no account lists them as not understood."""
-    return [(match.start(), match.end()) for match in _subject_asides(text)]
+    """Spans of a relative and the age set off by commas after it ("mother, now 58,"), or who they are ("sister, a
+    baby girl,"): words the reading uses, to say whose the findings after them are, so no account lists them as not
+    understood."""
+    return [(match.start(), match.end()) for match in (*_subject_asides(text), *_subject_appositions(text))]
+
+
+#: A relative and who they are, set off by commas or brackets: "His sister, a baby girl, has seizures", "Her brother
+#: (a 3-year-old boy) has ...". The words between are the relative's, and read as no finding and no clause of their
+#: own: the findings after them are the relative's (they were the patient's, and "girl" the patient's sex).
+_RELATIVE_APPOSITION = re.compile(
+    r"\b(?:" + "|".join(RELATIVES) + r")s?(?P<open>[ \t]*[,(])[ \t]*(?:now[ \t]+)?an?[ \t]+"
+    r"(?:\d{1,2}(?:[.,]\d)?[ \t-]*(?:years?|yrs?|months?|weeks?|days?)[ \t-]*old[ \t]+)?"
+    r"(?:(?:baby|infant|newborn|little|young|teenage|healthy|older|younger)[ \t]+)?"
+    r"(?:boy|girl|man|woman|child|infant|baby|toddler|teenager|adolescent|newborn)(?P<close>[ \t]*[,)])",
+    re.IGNORECASE,
+)
+
+
+def _subject_appositions(text: str) -> list[re.Match[str]]:
+    """The appositions of :data:`_RELATIVE_APPOSITION` whose relative opens its sentence, as its subject, and whose
+    marks pair (a comma with a comma, a bracket with a bracket)."""
+    return [
+        m
+        for m in _RELATIVE_APPOSITION.finditer(text)
+        if (m.group("open").strip() == "(") == (m.group("close").strip() == ")")
+        and _BEFORE_A_SUBJECT.search(text, max(0, m.start() - 60), m.start())
+    ]
 
 
 def _sentences(text: str, kept: Sequence[tuple[int, int]] = ()) -> Iterator[list[tuple[_Token, bool]]]:
@@ -1641,7 +1694,13 @@ def _sentences(text: str, kept: Sequence[tuple[int, int]] = ()) -> Iterator[list
     previous_end = 0
     depth = 0  # open parentheses: "(deceased, 58)", "(post-mortem: HCM)" neither end the clause nor the sentence
     aside_commas = {match.end(part) - 1 for match in _subject_asides(text) for part in ("open", "close")}
+    # "His sister, a baby girl, has seizures": who the relative is, no tokens (the words after, hers)
+    apposed = [(match.end("open"), match.end("close")) for match in _subject_appositions(text)]
     for token in _tokens(text):
+        within = next((end for start, end in apposed if start <= token.start < end), None) if apposed else None
+        if within is not None:
+            previous_end = within
+            continue
         gap = text[previous_end : token.start]
         decimal = gap in (".", ",") and sentence and sentence[-1][0].raw[-1:].isdigit() and token.raw[:1].isdigit()
         # "seizures vs. syncope": the point of an abbreviation ends no sentence
@@ -2506,6 +2565,86 @@ _REFLEXIVES = frozenset({"herself", "himself", "themselves"})
 _REFLEXIVE_REACH = 4
 
 
+#: Developmental regression: loss of acquired skills.
+DEVELOPMENTAL_REGRESSION = "HP:0002376"
+#: Terms of a skill lost, and the words of their mention that say an acquired skill was lost (not only that it is
+#: missing now): "lost purposeful hand use" (Hand apraxia; HPO's Rett syndrome phrase), "lost her words", "speech
+#: regression", "loss of acquired speech" (Loss of speech). Not "Loss of speech" alone, HPO's name, which an adult's
+#: aphasia after a stroke is too, nor Loss of ambulation, which is also how a muscular dystrophy progresses.
+_LOST_SKILLS: dict[str, re.Pattern[str]] = {
+    "HP:0032588": re.compile(r"^(?:lost|losing|loses|lose|loss\s+of)\b", re.IGNORECASE),  # Hand apraxia
+    "HP:0002371": re.compile(r"^(?:lost|losing|loses|lose)\b|\bregression\b|\bacquired\b", re.IGNORECASE),
+}
+
+
+def _with_regression(found: list[ExtractedTerm]) -> list[ExtractedTerm]:
+    """``found`` with Developmental regression beside each mention of a skill lost (:data:`_LOST_SKILLS`), on its
+    words, with its assertion: "She lost purposeful hand use" was Hand apraxia alone, the regression that defines
+    Rett syndrome unread. A denied loss says nothing of regression: another skill may have been lost."""
+    with_it: list[ExtractedTerm] = []
+    for mention in found:
+        with_it.append(mention)
+        said = _LOST_SKILLS.get(mention.term_id)
+        # "no loss of purposeful hand use" denies that loss, not that any skill was lost
+        if said is not None and not mention.excluded and said.search(mention.label):
+            with_it.append(replace(mention, term_id=DEVELOPMENTAL_REGRESSION))
+    return with_it
+
+
+#: A relative's verbs of denial ("denies" is "deny" once singularised), and the words right before a denied clause's
+#: subject: "Mother denies that he has seizures", "Parents deny he has had seizures".
+_DENY_VERBS = frozenset({"deny", "denied"})
+_DENIED_THAT = _DENY_VERBS | {"that"}
+#: Words between "but" and the verb of the subject it goes on with: "but also has", "but still has".
+_BUT_HAS_BETWEEN = frozenset({"also", "still", "herself", "himself", "now", "does"})
+_BUT_HAS_VERBS = _ASSERTING_VERBS | {"is", "wa", "was", "suffers", "suffered", "get", "gets", "got"}
+
+
+def _but_has(tokens: list[tuple[_Token, bool]], i: int) -> bool:
+    """Whether "but" at ``i`` goes on with the subject before it, which has no subject of its own: "but has
+    migraine", "but also has", not "but he has" nor "but seizures", nor what a relative tells ("Mother denies
+    seizures but has noticed staring spells", "but is worried about his gait": the child's)."""
+    if tokens[i][0].norm != "but":
+        return False
+    j = i + 1
+    while j < len(tokens) and tokens[j][0].norm in _BUT_HAS_BETWEEN and not tokens[j][1]:
+        j += 1
+    if j >= len(tokens) or tokens[j][1] or tokens[j][0].norm not in _BUT_HAS_VERBS:
+        return False
+    return j + 1 >= len(tokens) or tokens[j + 1][0].norm not in _REPORTING_VERBS
+
+
+def _denier(tokens: list[tuple[_Token, bool]], text: str) -> tuple[str, str | None] | None:
+    """The relative a sentence opens with, as the subject of a denial ("Her mother denies headaches"), with the word
+    before it; else ``None``. Her denial is the patient's absence unless she goes on to say what she has herself
+    (:func:`_goes_on_to_have`, :func:`_goes_on_after`)."""
+    for i, (token, _) in enumerate(tokens):
+        if token.norm in _RELATIVE_WORDS:
+            if _possessive(token, text) or i + 1 >= len(tokens) or tokens[i + 1][0].norm not in _DENY_VERBS:
+                return None
+            if i + 2 < len(tokens) and tokens[i + 2][0].norm in _DENIED_THAT | _PATIENT_SUBJECTS:
+                return None  # "Mother denies that he has seizures": the patient's, denied
+            return token.norm, tokens[i - 1][0].norm if i > 0 else None
+        if token.norm not in _SUBJECT_OPENERS:
+            return None
+    return None
+
+
+def _goes_on_to_have(tokens: list[tuple[_Token, bool]]) -> bool:
+    """Whether the sentence goes on with "but has ..." and no subject of its own: "Her mother denies headaches but
+    has migraine"."""
+    return any(_but_has(tokens, i) for i in range(len(tokens)))
+
+
+def _goes_on_after(
+    text: str, tokens: list[tuple[_Token, bool]], following: list[tuple[_Token, bool]], denier: tuple[str, str | None]
+) -> bool:
+    """Whether the clause after a semicolon goes on with the denier by a pronoun of her own ("Mother denies headaches;
+    she has migraine"), as :func:`_pronoun_means` reads a relative's pronoun."""
+    gap = text[tokens[-1][0].end : following[0][0].start]
+    return ";" in gap and not _SENTENCE_END.search(gap) and _pronoun_means(following, 0, denier)
+
+
 def _relative_subject(tokens: list[tuple[_Token, bool]], text: str) -> tuple[str, str | None] | None:
     """The relative a sentence opens with as its subject ("Father died of ...", "Her father had ..."), with the word
     before it, else ``None``: whom a "he" or "she" in the next clause may mean."""
@@ -2661,14 +2800,16 @@ def _normal_function(
     if term_id is None:
         return None
     end = None
-    if i > 0 and tokens[i - 1][0].norm in _NORMAL_WORDS and not tokens[i][1]:
+    # "normal hearing and vision", "hearing and vision are normal": functions listed together share "normal"
+    first, last = _listed_functions(tokens, i, -1, functions), _listed_functions(tokens, i, 1, functions)
+    if first > 0 and tokens[first - 1][0].norm in _NORMAL_WORDS and not tokens[first][1]:
         end = i + 1
     else:
-        j = i + 1
+        j = last + 1
         while j < len(tokens) and tokens[j][0].norm in _BEFORE_NORMAL and not tokens[j][1]:
             j += 1
         if j < len(tokens) and tokens[j][0].norm in _NORMAL_WORDS and not tokens[j][1]:
-            end = j + 1
+            end = j + 1 if last == i else i + 1  # the last function listed takes "normal" in its words
     if end is None:
         return None
     # The sentence around it, to its ends (not a semicolon's: "Hearing normal at birth; now hearing loss").
@@ -2684,6 +2825,28 @@ def _normal_function(
     return end, term_id
 
 
+def _listed_functions(tokens: list[tuple[_Token, bool]], i: int, step: int, functions: Mapping[str, str]) -> int:
+    """The first (``step`` -1) or last (``step`` 1) token of the functions listed with the one at ``i``, joined by
+    "and", "or" or commas ("hearing and vision", "vision, hearing and eyesight"); ``i`` when it stands alone."""
+    at = i
+    while True:
+        near, far = at + step, at + 2 * step
+        # the comma's flag is on the token after it: between ``at`` and ``near`` when going back, else after
+        comma = tokens[at][1] if step < 0 else (0 <= near < len(tokens) and tokens[near][1])
+        if 0 <= near < len(tokens) and comma and tokens[near][0].norm in functions:
+            at = near  # "vision, hearing"
+        elif (
+            0 <= far < len(tokens)
+            and tokens[near][0].norm in _FUNCTION_JOINS
+            and not tokens[max(near, far)][1]
+            and tokens[far][0].norm in functions
+        ):
+            at = far  # "hearing and vision"
+        else:
+            return at
+
+
+_FUNCTION_JOINS = frozenset({"and", "or"})
 #: Longest sentence in which a function said normal is read: beyond it, what else the sentence says is not looked at.
 _NORMAL_SENTENCE = 300
 

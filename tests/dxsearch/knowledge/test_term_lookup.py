@@ -1181,7 +1181,8 @@ def test_corrected_before_a_measure_is_no_repair(
     [
         # A user test of case-report paragraphs (2026-11-28): the classic Rett history was read as nothing, and Rett
         # syndrome was not in the top five; with HPO's wording it ranked first.
-        ("She lost purposeful hand use at 18 months.", ["HP:0032588"]),  # Hand apraxia
+        # Hand apraxia, and the skill lost is Developmental regression (session 34)
+        ("She lost purposeful hand use at 18 months.", ["HP:0032588", "HP:0002376"]),
         ("Her speech regressed from age 4.", ["HP:0002371"]),  # Loss of speech
         ("Her vision was deteriorating.", ["HP:0000529"]),  # Progressive visual loss
         ("Declining school performance.", ["HP:0001268"]),  # Mental deterioration
@@ -1340,8 +1341,12 @@ def test_absent_now_and_a_past_bracket(lookup: TermLookup, text: str, expected: 
     ],
 )
 def test_lost_words_are_loss_of_speech(lookup: TermLookup, text: str) -> None:
-    """The term the reading already uses for "lost her speech" and "speech regressed": Loss of speech."""
-    assert [(m.term_id, m.assertion) for m in lookup.mentions(text)] == [("HP:0002371", "present")]
+    """The term the reading already uses for "lost her speech" and "speech regressed": Loss of speech; and, words
+    once acquired being lost, Developmental regression."""
+    assert [(m.term_id, m.assertion) for m in lookup.mentions(text)] == [
+        ("HP:0002371", "present"),
+        ("HP:0002376", "present"),
+    ]
 
 
 def said(lookup: TermLookup, text: str) -> list[tuple[str, str, bool]]:
@@ -1447,7 +1452,10 @@ HEARING_IMPAIRMENT = "HP:0000365"
             [("HP:0000407", "present", False), (HEARING_IMPAIRMENT, "family_history", True)],
         ),
         ("Parents have normal hearing.", [(HEARING_IMPAIRMENT, "family_history", True)]),
-        ("Both parents have normal hearing and vision.", [(HEARING_IMPAIRMENT, "family_history", True)]),
+        (
+            "Both parents have normal hearing and vision.",
+            [(HEARING_IMPAIRMENT, "family_history", True), ("HP:0000505", "family_history", True)],
+        ),
         ("Father has normal vision.", [("HP:0000505", "family_history", True)]),
         ("Mother's hearing is normal.", [(HEARING_IMPAIRMENT, "family_history", True)]),
         # dated, qualified or beside an impairment: normal says nothing
@@ -1498,7 +1506,12 @@ def test_a_normal_function_is_read_only_when_plainly_the_patients_now(
         # a shared verb's object: "lost ... and her few words"
         (
             "then lost purposeful hand use and her few words",
-            [("HP:0032588", "present"), ("HP:0002371", "present")],
+            [
+                ("HP:0032588", "present"),
+                ("HP:0002376", "present"),
+                ("HP:0002371", "present"),
+                ("HP:0002376", "present"),
+            ],
         ),
         # "still" makes it the patient's now
         (
