@@ -37,6 +37,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field
 
 from api.auth import (
+    ACCESS_EVENTS_REFUSED,
     AuditExporter,
     BreakGlassReader,
     PseudonymLookup,
@@ -381,11 +382,13 @@ async def list_traces(
     """
     query = filters.query
     if principal.role is Role.CLINICIAN:
+        # Asking for access events was refused by the role check already (api.auth.access_events_for_auditors,
+        # before the query was checked); this holds should the query have come to ask for them otherwise.
         if query.kind == "access" or query.outcome == ACCESS_OUTCOME:
             await record_access(
                 request, principal, "search", access_purpose(principal), [], filters=filters.described, denied=True
             )
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "access events are for auditors")
+            raise HTTPException(status.HTTP_403_FORBIDDEN, ACCESS_EVENTS_REFUSED)
         query = replace(query, actor_id=principal.actor_id, kind="decision")
     service = services_of(request).diagnosis
     page = await service.in_thread(lambda: service.audit_store.query(query))

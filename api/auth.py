@@ -22,7 +22,7 @@ from api.limits import UNKNOWN_KEYS, RateLimiter, body_cost
 from api.logging import get_logger, log_fields
 from api.state import services_of
 from audit import AuditRecord
-from audit.access import AccessAction, AccessEvent, AccessPurpose, access_entry
+from audit.access import ACCESS_OUTCOME, AccessAction, AccessEvent, AccessPurpose, access_entry
 
 _bearer = HTTPBearer(auto_error=False, description="API key as a bearer token: `Authorization: Bearer <key>`.")
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key (alternative header).")
@@ -35,11 +35,16 @@ _ADMITTED = "dxsearch.role_admitted"
 
 #: A check of a request's query string that refuses it with an :class:`HTTPException` (:mod:`api.errors`).
 QueryCheck = Callable[[Request], Awaitable[None]]
+#: A route's refusal of an admitted role for what its query string asks (before that query is checked): the 403's
+#: detail, or None to admit it (:func:`require_roles`).
+RoleRefusal = Callable[[Request, Principal], str | None]
 #: Every role check :func:`require_roles` made, compared by identity: how a route is seen to have one.
 _ROLE_CHECKS: list[Callable[..., Awaitable[Principal]]] = []
 
 
-def require_roles(*roles: Role, attempt: AccessAction = "operation") -> Callable[..., Awaitable[Principal]]:
+def require_roles(
+    *roles: Role, attempt: AccessAction = "operation", refuses: RoleRefusal | None = None
+) -> Callable[..., Awaitable[Principal]]:
     """A dependency that authenticates the caller, admits only ``roles`` and rate-limits its key.
 
     401 for a missing or unknown key, 403 for a known key whose role is not admitted, 429 when the key's
@@ -57,6 +62,12 @@ def require_roles(*roles: Role, attempt: AccessAction = "operation") -> Callable
 
     The query checks the route put off (:func:`after_role_check`: a repeated or unknown query parameter, a 422)
     run once the role is admitted, before a token is spent, so only a caller holding the role learns of them.
+
+    ``refuses`` refuses an admitted role what the raw query string asks for (a clinician asking a search for
+    access events, :func:`access_events_for_auditors`), before any query check: the refusal is the 403 a refused
+    role gets, recorded as one (:func:`record_refusal`), whatever else the query holds. Why: the check ran in the
+    route, after the query's, so a clinician asking for access events with a bad parameter got a 422 (and
+    learnt which parameters the auditor's search takes) instead of the recorded 403.
     """
     allowed = frozenset(roles)
     allowed_text = ", ".join(sorted(r.value for r in allowed))
@@ -92,6 +103,11 @@ def require_roles(*roles: Role, attempt: AccessAction = "operation") -> Callable
                 status.HTTP_403_FORBIDDEN,
                 f"role '{principal.role.value}' may not use this route (allowed: {allowed_text})",
             )
+        refused = refuses(request, principal) if refuses is not None else None
+        if refused is not None:
+            _throttle(services.rate_limiter, refusal_bucket(principal), 1, settings.rate_limit_body_unit_bytes)
+            await record_refusal(request, principal, attempt)
+            raise HTTPException(status.HTTP_403_FORBIDDEN, refused)
         await _run_deferred_checks(request)
         _throttle(services.rate_limiter, principal.key_digest, cost, settings.rate_limit_body_unit_bytes)
         return principal
@@ -133,6 +149,22 @@ async def _run_deferred_checks(request: Request) -> None:
     request.scope[_ADMITTED] = True
     for check in request.scope.pop(_DEFERRED_CHECKS, ()):
         await check(request)
+
+
+#: The 403's detail for a clinician asking a search for access events (:func:`access_events_for_auditors`).
+ACCESS_EVENTS_REFUSED = "access events are for auditors"
+
+
+def access_events_for_auditors(request: Request, principal: Principal) -> str | None:
+    """Refuse a clinician a search that asks for access events (``kind=access`` or ``outcome=access``, among any
+    values given): read from the raw query string, before its parameters are checked, so that asking is the
+    same recorded 403 with good parameters or bad. Other roles are admitted (their query is checked next)."""
+    if principal.role is not Role.CLINICIAN:
+        return None
+    query = request.query_params
+    if "access" in query.getlist("kind") or ACCESS_OUTCOME in query.getlist("outcome"):
+        return ACCESS_EVENTS_REFUSED
+    return None
 
 
 def refusal_bucket(principal: Principal) -> str:
@@ -241,7 +273,12 @@ async def record_refusal(request: Request, principal: Principal, attempt: Access
 Clinical = Annotated[Principal, Depends(require_roles(Role.CLINICIAN, Role.ADMIN))]
 BreakGlassReader = Annotated[Principal, Depends(require_roles(Role.CLINICIAN, Role.ADMIN, attempt="read"))]
 TraceReader = Annotated[Principal, Depends(require_roles(Role.CLINICIAN, Role.AUDITOR, Role.ADMIN, attempt="read"))]
-TraceSearcher = Annotated[Principal, Depends(require_roles(Role.CLINICIAN, Role.AUDITOR, Role.ADMIN, attempt="search"))]
+TraceSearcher = Annotated[
+    Principal,
+    Depends(
+        require_roles(Role.CLINICIAN, Role.AUDITOR, Role.ADMIN, attempt="search", refuses=access_events_for_auditors)
+    ),
+]
 Auditor = Annotated[Principal, Depends(require_roles(Role.AUDITOR, Role.ADMIN))]
 AuditExporter = Annotated[Principal, Depends(require_roles(Role.AUDITOR, Role.ADMIN, attempt="export"))]
 PseudonymLookup = Annotated[Principal, Depends(require_roles(Role.AUDITOR, Role.ADMIN, attempt="pseudonym-lookup"))]

@@ -27,6 +27,7 @@ from api.schemas import JsonBody, entry_refusal
 from api.service import Diagnosed
 from api.state import services_of
 from dxsearch.intake import IntakeError, NoFindingsError, case_from_bundle
+from dxsearch.protocol import probability_text
 
 #: The query is checked once the role is (api.auth.after_role_check): a refused role is a 403, recorded.
 router = APIRouter(tags=["cds-hooks"], dependencies=[Depends(after_role_check(single_valued_query))])
@@ -92,7 +93,7 @@ def build_cards(done: Diagnosed, viewer_url: str) -> list[dict[str, Any]]:
         if trace.considered:
             lines += ["", "Considered, each too improbable to name (not a diagnosis):", ""]
             for d in trace.considered[:MAX_CARD_DIAGNOSES]:
-                probability = f": probability {d.confidence:.2f}" if d.confidence is not None else ""
+                probability = f": probability {probability_text(d.confidence)}" if d.confidence is not None else ""
                 code = f" ({markdown_text(d.code)})" if d.code else ""
                 lines.append(f"{d.rank}\\. {markdown_text(d.name)}{code}{probability}")
     else:

@@ -261,14 +261,18 @@ async def verify_audit_log(principal: LogVerifier, request: Request) -> JSONResp
     "/v1/audit/checkpoint",
     tags=["audit"],
     summary="The latest signed checkpoint (tree size, Merkle root, time), for auditors to keep",
+    response_model=dict[str, Any],
     dependencies=_KNOWN_QUERY_ONLY,
     responses={404: {"description": "No signed Merkle checkpoint yet"}, **_UNKNOWN_QUERY},
 )
-async def latest_checkpoint(principal: LogVerifier, request: Request) -> dict[str, Any]:
+async def latest_checkpoint(principal: LogVerifier, request: Request) -> JSONResponse:
     """The newest checkpoint's signed note and fields (roles: auditor, admin).
 
     Keep what this returns outside the service (one JSON line per poll makes a file for
     ``audit verify --against``); later, ask for a consistency proof from its ``tree_size``.
+
+    The read is an access event (:func:`_audit_read`, action ``verify``, ``filters.tree_size`` the checkpoint's),
+    as ``GET /v1/audit/verify``'s run is; the response names it in ``X-Audit-Access-Id``.
     """
     service = services_of(request).diagnosis
     checkpoints = await service.in_thread(service.audit_store.checkpoints)
@@ -276,19 +280,21 @@ async def latest_checkpoint(principal: LogVerifier, request: Request) -> dict[st
     if not signed:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the audit log has no signed Merkle checkpoint yet")
     latest = max(signed, key=lambda c: (c.seq, c.checkpoint_id))
-    return {
+    body = {
         "tree_size": latest.seq,
         "root_hash": latest.root_hash,
         "created_at": latest.created_at,
         "key_fingerprint": latest.key_fingerprint,
         "note": latest.note,
     }
+    return await _audit_read(request, principal, body, {"tree_size": latest.seq})
 
 
 @router.get(
     "/v1/audit/proof/consistency",
     tags=["audit"],
     summary="Merkle consistency proof between two tree sizes",
+    response_model=dict[str, Any],
     dependencies=_KNOWN_QUERY_ONLY,
     responses={422: {"description": "A tree size outside the log, or a query parameter this route does not read"}},
 )
@@ -297,20 +303,25 @@ async def consistency(
     request: Request,
     old_size: Annotated[int, Query(alias="from", ge=1, le=2**62, description="Tree size of a checkpoint you hold")],
     new_size: Annotated[int | None, Query(alias="to", ge=1, le=2**62, description="Later tree size (the head)")] = None,
-) -> dict[str, Any]:
-    """Proof that the log of ``from`` records is a prefix of the log of ``to`` (roles: auditor, admin)."""
+) -> JSONResponse:
+    """Proof that the log of ``from`` records is a prefix of the log of ``to`` (roles: auditor, admin).
+
+    The read is an access event (:func:`_audit_read`: ``filters`` the two tree sizes proved), named in
+    ``X-Audit-Access-Id``; a size outside the log is a 422 and reads nothing, so it is not one.
+    """
     service = services_of(request).diagnosis
     try:
         proof = await service.in_thread(lambda: prove_consistency(service.audit_store, old_size, new_size))
     except AuditError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    return proof.to_json()
+    return await _audit_read(request, principal, proof.to_json(), {"from": proof.old_size, "to": proof.new_size})
 
 
 @router.get(
     "/v1/audit/proof/inclusion",
     tags=["audit"],
     summary="Merkle inclusion proof of one record",
+    response_model=dict[str, Any],
     dependencies=_KNOWN_QUERY_ONLY,
     responses={
         422: {"description": "A record or tree size outside the log, or a query parameter this route does not read"}
@@ -321,14 +332,33 @@ async def inclusion(
     request: Request,
     seq: Annotated[int, Query(ge=1, le=2**62, description="The record's sequence number")],
     size: Annotated[int | None, Query(ge=1, le=2**62, description="Tree size (default: the head)")] = None,
-) -> dict[str, Any]:
-    """Proof that record ``seq`` is leaf ``seq - 1`` of the tree of ``size`` records (roles: auditor, admin)."""
+) -> JSONResponse:
+    """Proof that record ``seq`` is leaf ``seq - 1`` of the tree of ``size`` records (roles: auditor, admin).
+
+    The read is an access event (:func:`_audit_read`: ``filters`` the record's seq and the tree size), named in
+    ``X-Audit-Access-Id``; a record or size outside the log is a 422 and reads nothing, so it is not one.
+    """
     service = services_of(request).diagnosis
     try:
         proof = await service.in_thread(lambda: prove_inclusion(service.audit_store, seq, size))
     except AuditError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    return proof.to_json()
+    return await _audit_read(request, principal, proof.to_json(), {"seq": proof.seq, "size": proof.size})
+
+
+async def _audit_read(
+    request: Request, principal: Principal, body: dict[str, Any], filters: dict[str, Any]
+) -> JSONResponse:
+    """``body`` once its read of the audit surface (a checkpoint, a proof) is an access event, as the run of
+    ``GET /v1/audit/verify`` is: action ``verify`` (the log's chain, checkpoints or proofs, no record's content),
+    ``filters`` what was asked for, appended before the body goes out; 503 and no body when the log cannot take
+    it. The response names the event in ``X-Audit-Access-Id``.
+
+    Why: every read of the audit surface by an auditor is an access event, and these were not (only a refusal
+    of the route was recorded), so an auditor's polling of checkpoints and proofs left no trace.
+    """
+    access = await record_access(request, principal, "verify", access_purpose(principal), [], filters=filters)
+    return JSONResponse(body, headers={"X-Audit-Access-Id": access.record_id})
 
 
 # -- corpus ------------------------------------------------------------------------------------------------

@@ -335,6 +335,27 @@ def _render_body(action: Action, text: str) -> str:
     return body
 
 
+def probability_text(value: float, places: int = 2) -> str:
+    """A probability as text shows it (an abstention's reason, a reasoning line, the command line's differential and
+    considered list, a CDS card): ``places`` decimals, except that one that would print as 0 is "under 0.01" and
+    one that would print as 1 "over 0.99" (at ``places=2``).
+
+    Why: an abstention's reason said "probability 0.00" of a candidate at 0.004, and the command line's considered
+    list the same, while the viewer said "fewer than 1 in 100". The ends are said as the next steps say them
+    (``<0.01`` / ``>0.99``, :func:`dxsearch.next_steps.said`), in words, since a reason may not hold '<' or '>'
+    (:class:`Diagnose`): the reason and every list print one figure the same way. A 0 is "under" too: the
+    policies round what they answer (a candidate's confidence to 3 places), so 0.0 stands for anything below
+    0.0005, and no policy here is ever certain a disease is ruled out (or, at 1, in).
+    """
+    shown = f"{value:.{places}f}"
+    if math.isfinite(value) and 0.0 <= value <= 1.0:
+        if float(shown) == 0.0:
+            return f"under {10.0**-places:.{places}f}"
+        if float(shown) == 1.0:
+            return f"over {1.0 - 10.0**-places:.{places}f}"
+    return shown
+
+
 def _render_candidate(rank: int, candidate: Candidate) -> str:
     parts = [
         f"{rank}. {candidate.name}",

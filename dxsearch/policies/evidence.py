@@ -40,6 +40,7 @@ from dxsearch.protocol import (
     Reason,
     Retrieve,
     parse_turn,
+    probability_text,
     render_turn,
 )
 from dxsearch.settings import (
@@ -460,24 +461,23 @@ class EvidencePolicy:
         return Ranking(ranked, signals)
 
     def _explain(self, case: Case, finalists: list[_Candidate]) -> str:
-        labels = {f.hpo_id: f.label for f in case.observed if f.hpo_id}
-        # Over every observed finding entered, understood or not: an unmapped finding is one not explained.
-        entered = len(case.observed)
+        # "explains n/m" as the differential's explanation counts it, over every observed finding entered.
+        coverage = explained_findings([c.code for c in finalists], case, self.similarity.knowledge)
         lines = [f"Scored {len(finalists)} finalists by phenotype similarity, similar patients and retrieval."]
-        for c in finalists:
+        for c, (explained, entered) in zip(finalists, coverage, strict=True):
             if self.config.brief_reasoning:
                 lines.append(
-                    f"{c.name} ({_codes(c)}): probability {c.probability:.2f}; "
-                    f"explains {len(c.matched)}/{entered} findings; "
+                    f"{c.name} ({_codes(c)}): probability {probability_text(c.probability)}; "
+                    f"explains {len(explained)}/{entered} findings; "
                     f"{len(c.patients)} similar patient(s)."
                 )
                 continue
-            explained = ", ".join(labels.get(t, t) for t in c.matched[:6]) or "none directly"
+            named = ", ".join(explained[:6]) or "none directly"
             enrichment = f"enrichment p={c.enrichment_p:.2g}" if c.enrichment_p is not None else "not enriched"
             lines.append(
-                f"{c.name} ({_codes(c)}): probability {c.probability:.2f}; score {c.score:.3f}; "
+                f"{c.name} ({_codes(c)}): probability {probability_text(c.probability)}; score {c.score:.3f}; "
                 f"similarity {c.phenotype:.2f}, {enrichment}; explains "
-                f"{len(c.matched)}/{entered} findings ({explained}); "
+                f"{len(explained)}/{entered} findings ({named}); "
                 f"{len(c.patients)} similar patient(s); knowledge rank weight {c.retrieval:.2f}."
             )
         return "\n".join(lines)
@@ -511,6 +511,23 @@ def fold_ranking(ranked: Sequence[_Candidate]) -> list[_Candidate]:
     ]
 
 
+def explained_findings(codes: Sequence[str], case: Case, knowledge: HpoKnowledge) -> list[tuple[tuple[str, ...], int]]:
+    """Per code, the findings it explains (their labels) and how many were entered: the "explains n/m" of a
+    reasoning line, counted as the differential counts it (:func:`dxsearch.knowledge.explanation.explain_diagnoses`
+    over the same disease knowledge), so the two never differ for one diagnosis.
+
+    Why: the reasoning counted the similarity module's matched terms, the differential its explanation's
+    supported findings; a clinician saw "explains 9/12" in one and "11 of 12" in the other. ``m`` is every
+    observed finding entered, understood or not (a finding not understood is one not explained); a disease
+    without phenotype annotations explains none.
+    """
+    explanations = explain_diagnoses(list(codes), case, knowledge)
+    entered = len(case.observed)
+    return [
+        (tuple(f.label for f in e.supports) if e is not None and e.annotated else (), entered) for e in explanations
+    ]
+
+
 def _codes(candidate: _Candidate) -> str:
     """``OMIM:154700`` or, with codes folded in, ``OMIM:154700, also ORPHA:558``."""
     also = [f.code for f in candidate.folded if f.code != candidate.code]
@@ -521,7 +538,12 @@ def below_the_bar(name: str, code: str, probability: float, needed: float, becau
     """Why an answer abstains on the probability bar, naming its most probable diagnosis: the probability as its
     considered line holds it (3 places), so the reason and the list agree, printed below what is needed.
     ``because`` (:func:`annotations_only`) adds why a diagnosis that explains everything is still improbable."""
-    shown, wanted = shown_below(round(probability, 3), needed, 2)
+    value = round(probability, 3)
+    shown, wanted = shown_below(value, needed, 2)
+    if shown == f"{value:.2f}" and shown != probability_text(value):  # it prints as 0.00 (or 1.00)
+        # as every other text prints it ("under 0.01"), unless the bar itself is that low: then the digits
+        # that tell the two apart
+        shown, wanted = (probability_text(value), wanted) if float(wanted) > 0.01 else shown_below(value, needed, 3)
     return (
         f"the most probable diagnosis, {name} ({code}), has probability {shown}, below the {wanted} needed to "
         f"answer{because}"
@@ -589,7 +611,11 @@ def all_explained(
     from a similar patient only) and Down syndrome, 7 of 7 explained, second: the reason said nothing of it.
     """
     for position, (candidate, probability, folded) in enumerate(considered):
-        subject = "it" if position == 0 else f"{_plain(candidate.name)} ({candidate.code}), at {probability:.2f},"
+        subject = (
+            "it"
+            if position == 0
+            else f"{_plain(candidate.name)} ({candidate.code}), at {probability_text(probability)},"
+        )
         because = annotations_only(candidate, case, knowledge, folded, subject=subject)
         if because:
             return because

@@ -41,8 +41,18 @@ import numpy.typing as npt
 from dxsearch.cases import Case
 from dxsearch.episode import Budget, Exchange
 from dxsearch.policies.differential import fold_equivalents, merge_candidates, merge_into
-from dxsearch.policies.evidence import EvidencePolicy, all_explained, below_the_bar
-from dxsearch.protocol import MAX_DIAGNOSES, Action, Candidate, Diagnose, Reason, Retrieve, parse_turn, render_turn
+from dxsearch.policies.evidence import EvidencePolicy, all_explained, below_the_bar, explained_findings
+from dxsearch.protocol import (
+    MAX_DIAGNOSES,
+    Action,
+    Candidate,
+    Diagnose,
+    Reason,
+    Retrieve,
+    parse_turn,
+    probability_text,
+    render_turn,
+)
 
 POLICY_NAME = "learned"
 #: Bump when a feature's definition changes: weights trained on other features must not load.
@@ -578,7 +588,8 @@ class LearnedPolicy:
         scores: npt.NDArray[np.float64],
         confidences: npt.NDArray[np.float64],
     ) -> str:
-        observed = len(case.observed)
+        # "explains n/m" as the differential counts it (the same explanation), over every observed finding entered.
+        coverage = explained_findings([candidates[row].code for row in order], case, self.evidence.similarity.knowledge)
         meaning = "calibrated probability" if self.params.calibration is not None else "first-choice probability"
         lines = [
             f"Ranked {len(candidates)} candidates by a learned score over evidence features "
@@ -586,8 +597,11 @@ class LearnedPolicy:
             f"layer's interactions by integrated gradients, base = the score of no evidence; p = {meaning})."
         ]
         base, shares = self.params.contributions(features[list(order)]) if order else (0.0, features[:0])
-        for position, (row, share) in enumerate(zip(order, shares, strict=True), start=1):
+        for position, (row, share, (explained, entered)) in enumerate(
+            zip(order, shares, coverage, strict=True), start=1
+        ):
             c = candidates[row]
+            p = probability_text(confidences[row], 3)
             parts = [f"base {base:+.3f}"] + [
                 f"{name} {part:+.3f}"
                 for name, part, value in zip(CANDIDATE_FEATURES, share, features[row], strict=True)
@@ -595,8 +609,8 @@ class LearnedPolicy:
             ]
             cited = ", ".join([*c.knowledge[:2], *c.patients[:3]]) or "none"
             lines.append(
-                f"{position}. {_clean(c.name)} [{c.code}] p={confidences[row]:.3f} score {scores[row]:.3f} = "
-                f"{', '.join(parts)}; explains {len(c.matched)}/{observed} findings; evidence {cited}"
+                f"{position}. {_clean(c.name)} [{c.code}] p={p} score {scores[row]:.3f} = "
+                f"{', '.join(parts)}; explains {len(explained)}/{entered} findings; evidence {cited}"
             )
         return "\n".join(lines)
 

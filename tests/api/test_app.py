@@ -274,7 +274,8 @@ def test_auditors_poll_checkpoints_and_proofs(client: TestClient, store: SqliteA
 
     client.post("/v1/diagnose", json={"findings": ["Tall stature"]}, headers=auth("clinician"))
     proof = client.get(f"/v1/audit/proof/consistency?from={size}", headers=auth("auditor")).json()
-    assert proof["old_root"] == kept["root_hash"] and proof["new_size"] == log_size(store)
+    # the proof's read is an access event appended after the proof was made: the log is one record longer
+    assert proof["old_root"] == kept["root_hash"] and proof["new_size"] == log_size(store) - 1
     path = [bytes.fromhex(h) for h in proof["path"]]
     new_root = bytes.fromhex(proof["new_root"])
     assert verify_consistency(size, proof["new_size"], bytes.fromhex(kept["root_hash"]), new_root, path)
@@ -286,6 +287,50 @@ def test_auditors_poll_checkpoints_and_proofs(client: TestClient, store: SqliteA
 
     for query in ("consistency?from=999999", "consistency?from=0", "inclusion?seq=999999", "inclusion?seq=1&size=0"):
         assert client.get(f"/v1/audit/proof/{query}", headers=auth("auditor")).status_code == 422, query
+
+
+def test_every_read_of_a_checkpoint_or_a_proof_is_an_access_event_named_in_the_response(
+    client: TestClient, store: SqliteAuditStore
+) -> None:
+    """``GET /v1/audit/verify`` recorded its run, while an auditor's reads of the latest checkpoint and of the
+    consistency and inclusion proofs left no trace: each is an access event now, in the same way (action
+    ``verify``, what was asked for in ``filters``, the event named in ``X-Audit-Access-Id``)."""
+    client.post("/v1/diagnose", json={"findings": ["Arachnodactyly", "Tall stature"]}, headers=auth("clinician"))
+    checkpoint = client.get("/v1/audit/checkpoint", headers=auth("auditor"))
+    assert checkpoint.status_code == 200, checkpoint.text
+    size = checkpoint.json()["tree_size"]
+    reads = [
+        (checkpoint, "/v1/audit/checkpoint", {"tree_size": size}),
+        (
+            client.get("/v1/audit/proof/consistency", params={"from": size, "to": size}, headers=auth("auditor")),
+            "/v1/audit/proof/consistency",
+            {"from": size, "to": size},
+        ),
+        (
+            client.get("/v1/audit/proof/inclusion", params={"seq": 1, "size": size}, headers=auth("admin")),
+            "/v1/audit/proof/inclusion",
+            {"seq": 1, "size": size},
+        ),
+    ]
+    for response, route, filters in reads:
+        assert response.status_code == 200, response.text
+        event = store.get(response.headers["X-Audit-Access-Id"])
+        assert event is not None and event.outcome == "access"
+        assert event.request_id == response.headers["X-Request-ID"] and event.patient_pseudonym is None
+        assert event.actor_role == ("admin" if route.endswith("inclusion") else "auditor")
+        assert event.trace == {
+            "event": "access",
+            "action": "verify",
+            "purpose": "audit",
+            "records": [],
+            "filters": filters,
+            "route": route,
+        }
+    # A proof asked of a tree the log does not have reads nothing: a 422, and no event.
+    before = log_size(store)
+    refused = client.get("/v1/audit/proof/inclusion", params={"seq": 999999}, headers=auth("auditor"))
+    assert refused.status_code == 422 and "X-Audit-Access-Id" not in refused.headers
+    assert log_size(store) == before
 
 
 def test_auditors_query_by_diagnosis_and_evidence_with_pagination(client: TestClient) -> None:

@@ -545,10 +545,16 @@ def test_a_role_refused_a_route_is_an_access_event_naming_the_key_and_the_attemp
 def test_an_admitted_role_is_not_recorded_as_refused(app_client: TestClient, log: SqliteAuditStore) -> None:
     _diagnose(app_client, auth("clinician"))
     before = access_count(log)
-    assert app_client.get("/v1/audit/proof/inclusion", params={"seq": 1}, headers=auth("admin")).status_code == 200
-    assert access_count(log) == before  # a proof reads hashes, no record's content: not an access event
+    proof = app_client.get("/v1/audit/proof/inclusion", params={"seq": 1}, headers=auth("admin"))
+    assert proof.status_code == 200
+    # A proof reads hashes, no record's content, but it is a read of the audit surface: one access event (it was
+    # none; changed on purpose, as GET /v1/audit/verify's run), named in the response, and not a refusal.
+    assert access_count(log) == before + 1
+    read = _access(log, proof)
+    assert read.trace["action"] == "verify" and read.trace["filters"] == {"seq": 1, "size": proof.json()["tree_size"]}
+    assert "denied" not in read.trace
     assert app_client.get("/v1/audit/verify", headers=auth("auditor")).status_code == 200
-    assert access_count(log) == before + 1  # the run of a verification is one (see below), not a refusal
+    assert access_count(log) == before + 2  # the run of a verification is one (see below), not a refusal
     [run] = log.query(AuditQuery(kind="access", order="desc", limit=1)).records
     assert run.trace["action"] == "verify" and "denied" not in run.trace
 
@@ -662,6 +668,56 @@ def test_a_refused_role_is_a_recorded_403_whatever_its_query_and_the_role_holder
     admitted = app_client.request(method, path, headers=auth(holder), **kwargs)
     assert admitted.status_code == 422, admitted.text
     assert access_count(log) == before + 1  # a malformed query reads nothing: no access event
+
+
+#: A clinician's search for access events with a query that is a 422 for an auditor: a value out of range, a
+#: malformed time, an unknown parameter, one given twice, an outcome that no access event has.
+ACCESS_SEARCH_WITH_A_BAD_QUERY: list[str] = [
+    "kind=access&limit=0",
+    "kind=access&since=2024-01-01T00:00:00",
+    f"kind=access&mrn={MRN}",
+    "kind=access&order=asc&order=desc",
+    "kind=access&outcome=diagnosed",
+    f"outcome=access&patient={MRN}",
+]
+
+
+@pytest.mark.parametrize("query", ACCESS_SEARCH_WITH_A_BAD_QUERY)
+def test_a_clinician_searching_access_events_is_the_recorded_403_with_a_bad_parameter_too(
+    app_client: TestClient, log: SqliteAuditStore, query: str
+) -> None:
+    """A clinician's key asking ``GET /v1/traces`` for access events got the 403 with good parameters but a 422
+    with a bad one, since the parameters were checked before the kind: the 422 told it which parameters the
+    auditor's search takes, and left no trace. The kind is checked with the role now, before the parameters:
+    the same 403, recorded as a refused search that keeps nothing of the query; an auditor still gets the 422."""
+    good = app_client.get("/v1/traces", params={"kind": "access"}, headers=auth("clinician"))
+    assert good.status_code == 403, good.text
+    before = access_count(log)
+    refused = app_client.get(f"/v1/traces?{query}", headers=auth("clinician"))
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["detail"] == good.json()["detail"] == "access events are for auditors"
+    assert access_count(log) == before + 1
+    [event] = log.query(AuditQuery(kind="access", order="desc", limit=1)).records
+    principal = app_client.app.state.services.keyring.authenticate(KEYS["clinician"])  # type: ignore[attr-defined]
+    assert event.request_id == refused.headers["X-Request-ID"] and event.actor_id == principal.actor_id
+    assert event.trace == {
+        "event": "access",
+        "action": "search",
+        "purpose": "treatment",
+        "records": [],
+        "filters": {},
+        "route": "/v1/traces",
+        "denied": True,
+    }
+    assert MRN not in json.dumps(event.to_json())
+
+    admitted = app_client.get(f"/v1/traces?{query}", headers=auth("auditor"))
+    assert admitted.status_code == 422, admitted.text
+    assert access_count(log) == before + 1  # a malformed query reads nothing: no access event
+    # A clinician's search of its own decisions with the same bad parameter is still the 422.
+    own = query.replace("kind=access&", "").replace("outcome=access&", "")
+    if own != "outcome=diagnosed":  # a good query of decisions
+        assert app_client.get(f"/v1/traces?{own}", headers=auth("clinician")).status_code == 422, own
 
 
 def test_the_query_of_a_route_without_a_role_check_is_checked_as_before_and_an_unknown_key_is_a_401_first(

@@ -5,6 +5,7 @@ and evidence, labelled as not a diagnosis, in the response, the audited trace, t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,6 +112,9 @@ def test_the_cds_card_says_insufficient_and_names_what_was_considered(client: Te
     detail = card["detail"]
     assert "Considered, each too improbable to name (not a diagnosis):" in detail
     assert "1\\. Marfan syndrome" in detail and "probability 0." in detail
+    # every probability as the reason and the command line print it: never "0.00" for one under 0.005
+    printed = re.findall(r": probability (under 0\.01|over 0\.99|\d\.\d\d)$", detail, re.MULTILINE)
+    assert "under 0.01" in printed and "probability 0.00" not in detail
 
 
 def test_a_diagnosis_filter_finds_the_abstentions_that_considered_it_and_says_so(client: TestClient) -> None:

@@ -24,6 +24,7 @@ from dxsearch.protocol import (
     Turn,
     parse_result,
     parse_turn,
+    probability_text,
     render_result,
     render_turn,
 )
@@ -267,3 +268,34 @@ def test_considered_candidates_follow_the_diagnosis_grammar(text: str) -> None:
 def test_considered_candidates_go_with_insufficient_evidence_only() -> None:
     with pytest.raises(ValueError, match="considered"):
         Diagnose((Candidate("Marfan syndrome"),), considered=(Candidate("Loeys-Dietz syndrome"),))
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (0.004, "under 0.01"),
+        (0.0049, "under 0.01"),
+        (0.0, "under 0.01"),  # a candidate's confidence is rounded to 3 places: 0.0 is anything below 0.0005
+        (0.005, "0.01"),
+        (0.18, "0.18"),
+        (0.994, "0.99"),
+        (0.996, "over 0.99"),
+        (1.0, "over 0.99"),
+    ],
+)
+def test_a_probability_never_prints_as_0_or_1_and_says_so_where_a_reason_can_hold_it(value: float, shown: str) -> None:
+    """An abstention's reason said "probability 0.00" of a candidate at 0.004 (the command line's considered list
+    the same), while the viewer said "fewer than 1 in 100". One formatter prints every probability text shows."""
+    assert probability_text(value) == shown
+    # in words: an abstention's reason may hold no '<' or '>', and this prints in one
+    reason = f"the most probable diagnosis, Marfan syndrome (OMIM:154700), has probability {probability_text(value)}"
+    assert Diagnose((), reason=reason).reason == reason
+
+
+def test_the_ends_are_where_the_next_steps_say_them() -> None:
+    from dxsearch.next_steps import said
+
+    for value in (0.0001, 0.004, 0.0049, 0.006, 0.5, 0.9949, 0.996, 0.9999):
+        words = probability_text(value)
+        assert words.replace("under ", "<").replace("over ", ">") == said(value), value
+    assert probability_text(0.0004, 3) == "under 0.001" and probability_text(0.004, 3) == "0.004"

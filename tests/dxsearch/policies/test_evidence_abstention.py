@@ -142,6 +142,27 @@ def test_an_abstention_says_when_its_first_choice_explains_everything_on_annotat
     assert annotations_only(down, _case(DOWN_SYNDROME[:2]), knowledge) == ""
 
 
+def test_an_abstention_below_one_in_a_hundred_never_says_probability_0_00() -> None:
+    # A user test: the reason said "probability 0.00" of a first choice at 0.004 (the command line's considered
+    # list the same), while the viewer said "fewer than 1 in 100".
+    reason = below_the_bar("Marfan syndrome", "OMIM:154700", 0.004, 0.2)
+    assert reason == (
+        "the most probable diagnosis, Marfan syndrome (OMIM:154700), has probability under 0.01, below the 0.20 "
+        "needed to answer"
+    )
+    assert Diagnose((), reason=reason).reason == reason  # one line the protocol accepts
+    # A bar itself under 0.01 still gets the digits that tell the two apart.
+    assert "has probability 0.004, below the 0.005 needed" in below_the_bar(
+        "Marfan syndrome", "OMIM:154700", 0.004, 0.005
+    )
+    case = _case(DOWN_SYNDROME)
+    knowledge = EvidencePolicy().similarity.knowledge
+    patient_only = _Candidate(code="OMIM:621063", name="Muggenthaler-Chowdhury-Chioza syndrome", patients=["pt:x#0"])
+    down = _Candidate(code="OMIM:190685", name="Down syndrome")
+    because = all_explained([(patient_only, 0.04, ()), (down, 0.004, ())], case, knowledge)
+    assert because.startswith("; Down syndrome (OMIM:190685), at under 0.01, explains all 8 findings")
+
+
 def test_an_abstention_names_a_later_candidate_that_explains_everything_on_annotations_alone() -> None:
     # A second user test: a disease known from one similar patient, explaining none of the findings, came first;
     # Down syndrome, 8 of 8, second, and the reason said nothing of it.
