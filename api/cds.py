@@ -26,6 +26,8 @@ from api.routes import diagnose_case
 from api.schemas import JsonBody, entry_refusal
 from api.service import Diagnosed
 from api.state import services_of
+from dxsearch.agent import TracedDiagnosis
+from dxsearch.corpus import DocumentKind
 from dxsearch.intake import IntakeError, NoFindingsError, case_from_bundle
 from dxsearch.protocol import probability_text
 
@@ -70,6 +72,34 @@ class CdsFeedbackRequest(JsonBody):
     feedback: list[dict[str, Any]] = Field(max_length=100)
 
 
+def support_text(diagnosis: TracedDiagnosis) -> str:
+    """What a card line says of a diagnosis's weight: its probability, then how many of the entered findings it
+    explains, and, when it explains none, that it rests on similar published patients alone (if so).
+
+    Why: a card listed "probability 0.02" for a disease that explains none of the patient's findings, carried by
+    the votes of similar published patients alone, and the clinician in the EHR could not tell it from one that
+    explains them all (a user test); the viewer and the command line say both.
+    """
+    parts = [f"probability {probability_text(diagnosis.confidence)}"] if diagnosis.confidence is not None else []
+    explanation = diagnosis.explanation
+    if explanation is not None and not explanation.annotated:
+        parts.append("no phenotype annotation to explain the findings with")
+    elif explanation is not None:
+        explained = len(explanation.supports)
+        parts.append(
+            f"explains {explained} of {explanation.entered} findings"
+            if explained
+            else f"explains none of the {explanation.entered} findings"
+        )
+    if (
+        (explanation is None or not explanation.supports)
+        and diagnosis.evidence
+        and all(link.kind is DocumentKind.PATIENT_RECORD for link in diagnosis.evidence)
+    ):
+        parts.append("rests on similar published patients alone")
+    return "; ".join(parts) or "no probability or explanation recorded"
+
+
 def build_cards(done: Diagnosed, viewer_url: str) -> list[dict[str, Any]]:
     """An info card for the decision (the differential, or an honest "insufficient evidence"), then one for
     its next steps when it has any (:mod:`api.cds_next_steps`)."""
@@ -84,7 +114,7 @@ def build_cards(done: Diagnosed, viewer_url: str) -> list[dict[str, Any]]:
         for d in diagnoses:
             code = f" ({markdown_text(', '.join((d.code, *d.alternate_codes)))})" if d.code else ""
             sources = "; ".join(markdown_text(link.title) for link in d.evidence[:3]) or "no cited passage"
-            lines.append(f"{d.rank}\\. **{markdown_text(d.name)}**{code}: evidence: {sources}")
+            lines.append(f"{d.rank}\\. **{markdown_text(d.name)}**{code}: {support_text(d)}; evidence: {sources}")
     elif trace.outcome == "insufficient_evidence":
         summary = plain_summary("Insufficient evidence for a differential from the recorded findings")
         lines = ["The corpus does not support any candidate diagnosis well enough to list one."]
@@ -93,9 +123,8 @@ def build_cards(done: Diagnosed, viewer_url: str) -> list[dict[str, Any]]:
         if trace.considered:
             lines += ["", "Considered, each too improbable to name (not a diagnosis):", ""]
             for d in trace.considered[:MAX_CARD_DIAGNOSES]:
-                probability = f": probability {probability_text(d.confidence)}" if d.confidence is not None else ""
                 code = f" ({markdown_text(d.code)})" if d.code else ""
-                lines.append(f"{d.rank}\\. {markdown_text(d.name)}{code}{probability}")
+                lines.append(f"{d.rank}\\. {markdown_text(d.name)}{code}: {support_text(d)}")
     else:
         summary = plain_summary("No differential could be produced for the recorded findings")
         lines = [f"The diagnostic run ended without a diagnosis ({markdown_text(trace.stop_reason.value)})."]

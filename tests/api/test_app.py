@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -491,6 +492,11 @@ def test_cds_hooks_discovery_and_patient_view_cards(client: TestClient, store: S
     assert len(card["summary"]) <= SUMMARY_MAX_CHARS and "Marfan" in card["summary"]
     assert card["indicator"] == "info" and card["source"]["label"] == "DxSearch"
     assert "Marfan" in card["detail"]
+    # each line says what the diagnosis weighs: its probability and how many of the findings it explains
+    marfan_line = next(line for line in card["detail"].splitlines() if "**Marfan syndrome**" in line)
+    said = r": probability (\d\.\d\d|under 0\.01|over 0\.99); explains \d+ of (\d+) findings; evidence: "
+    weighed = re.search(said, marfan_line)
+    assert weighed is not None and int(weighed.group(2)) == len(MARFAN_FINDINGS)
     (link,) = card["links"]
     assert link["type"] == "absolute" and "/viewer/?trace=" in link["url"]
     audit_id = link["url"].rpartition("=")[2]

@@ -14,8 +14,12 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
+from api.cds import support_text
 from audit import CheckpointSigner, SqliteAuditStore
 from audit.cli import app as audit_cli
+from dxsearch.agent import EvidenceLink, TracedDiagnosis
+from dxsearch.corpus import DocumentKind
+from dxsearch.knowledge.explanation import Explanation, FindingRole
 from dxsearch.policies.base import Policy
 from dxsearch.policies.evidence import EvidencePolicy, EvidencePolicyConfig
 from dxsearch.policies.learned import LearnedPolicy, default_weights, load_params
@@ -113,7 +117,7 @@ def test_the_cds_card_says_insufficient_and_names_what_was_considered(client: Te
     assert "Considered, each too improbable to name (not a diagnosis):" in detail
     assert "1\\. Marfan syndrome" in detail and "probability 0." in detail
     # every probability as the reason and the command line print it: never "0.00" for one under 0.005
-    printed = re.findall(r": probability (under 0\.01|over 0\.99|\d\.\d\d)$", detail, re.MULTILINE)
+    printed = re.findall(r": probability (under 0\.01|over 0\.99|\d\.\d\d);", detail)
     assert "under 0.01" in printed and "probability 0.00" not in detail
 
 
@@ -149,3 +153,32 @@ def test_a_diagnosis_filter_finds_the_abstentions_that_considered_it_and_says_so
     assert result.exit_code == 0, result.output
     lines = {line["record_id"]: line for line in map(json.loads, result.stdout.splitlines())}
     assert lines[audit_id]["diagnosis_match"] == "considered"
+
+
+def test_a_card_line_says_when_a_diagnosis_rests_on_similar_patients_alone() -> None:
+    """A candidate that explains none of the findings, cited only by similar published patients, says so on the card
+    (it read "probability 0.02" alone); one that explains some says how many; one with no annotation says that."""
+    patient = EvidenceLink(
+        evidence_id="pt:1#0",
+        doc_id="pt:1",
+        kind=DocumentKind.PATIENT_RECORD,
+        title="Patient record",
+        score=1.0,
+        rank=1,
+        retriever="phenotype",
+    )
+
+    def diagnosis(supports: int, annotated: bool = True) -> TracedDiagnosis:
+        explained = tuple(FindingRole(label=f"finding {k}", hpo_id=None) for k in range(supports))
+        explanation = Explanation(annotated=annotated, entered=8, supports=explained, not_explained=(), contradicts=())
+        return TracedDiagnosis(
+            rank=2, name="A disease", code="OMIM:1", confidence=0.024, evidence=(patient,), explanation=explanation
+        )
+
+    assert support_text(diagnosis(0)) == (
+        "probability 0.02; explains none of the 8 findings; rests on similar published patients alone"
+    )
+    assert support_text(diagnosis(3)) == "probability 0.02; explains 3 of 8 findings"
+    assert support_text(diagnosis(0, annotated=False)).startswith(
+        "probability 0.02; no phenotype annotation to explain the findings with; rests on similar"
+    )
