@@ -135,8 +135,9 @@ ENTRY_CATEGORIES: dict[EntryCategory, str] = {
     "ruled_out_diagnosis": "a Condition naming a ruled-out diagnosis: kept out of the findings",
     "repeat": "a repeat of a finding already read: counted once",
     "contradicted": "the absent side of a present/absent contradiction: present kept, this statement not read",
-    "age_source": "where the age came from, read and not a finding: an age Observation, an age counted to a death, "
-    "a partial birth date's age counted from its middle",
+    "age_source": "where the age came from, read and not a finding: the Patient entry (its sex and age, and the "
+    "date its age was counted to), an age Observation, an age counted to a death, a partial birth date's age "
+    "counted from its middle",
 }
 #: Categories of entries read, and understood, that are no finding of the patient: a diagnosis on record
 #: (confirmed, possible, ruled out), a repeat of a finding, the side of a contradiction not kept, an age read from
@@ -173,7 +174,8 @@ PATIENT_ASSERTIONS: frozenset[Assertion] = frozenset({"present", "historical", "
 CONTEXT_ASSERTIONS: frozenset[Assertion] = frozenset({"present", "historical"})
 
 Span = tuple[int, int]
-#: Where age or sex came from: ``given`` (a field of the request), ``bundle``, ``text`` or a findings item path.
+#: Where age or sex came from: ``given`` (a field of the request), ``bundle``, ``today`` (a bundle's birth date counted
+#: to today: nothing in the bundle dated it), ``text`` or a findings item path.
 DemographicSource = str
 
 

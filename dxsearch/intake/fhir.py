@@ -25,8 +25,12 @@ of an indexed patient):
   resources are listed. A finding said present and absent keeps present, and the account says so
   (:func:`_settle_contradictions`). An abated Condition with no clinicalStatus is history.
 * Age: a ``Patient.extension`` (:data:`AGE_EXTENSION_URL`) holding an ISO 8601 duration, a LOINC age
-  Observation (30525-0, 21612-7), or ``birthDate`` plus a reference date (the date of death, when given); a
-  birth year or month alone gives an age no more exact than it is.
+  Observation (30525-0, 21612-7), or ``birthDate`` plus a reference date (the date of death, when given; else the
+  bundle's timestamp; else the latest clinical date: an Observation's, a Condition's, an Encounter's start); a
+  birth year or month alone gives an age no more exact than it is. The Patient entry is itself one item of the
+  account: what it gave (sex, age, and what the age was counted to), so that every entry is accounted for.
+* Conditions coded in ICD-10: linked to a disease only when the Disease Ontology lists the code for one disease, or
+  the words name one of those it lists (E75.2 is listed for 16: linked to none, and the account says so).
 * Publication: ``Patient.meta.source`` = ``https://pubmed.ncbi.nlm.nih.gov/<n>/``.
 """
 
@@ -57,6 +61,8 @@ if TYPE_CHECKING:
     from dxsearch.knowledge.term_lookup import ExtractedTerm, TermLookup
 
 FhirVersion = Literal["R4B", "R5"]
+#: What an age from ``Patient.birthDate`` was counted to (:attr:`ParsedPatient.age_counted_to`).
+AgeCountedTo = Literal["death", "reference", "timestamp", "clinical", "today"]
 AGE_EXTENSION_URL = "urn:dxsearch:fhir:extension:age-iso8601"
 #: System URIs seen in the wild (normalised: lower case, no scheme, no trailing slash) -> prefix.
 _SYSTEM_TO_PREFIX: dict[str, str] = {
@@ -196,6 +202,18 @@ LOINC_TERMS: dict[tuple[str, str], tuple[str, str]] = {
         for direction, term in (("low", ("HP:0001943", "Hypoglycemia")), ("high", ("HP:0003074", "Hyperglycemia")))
     },
     ("4548-4", "high"): ("HP:0040217", "Elevated hemoglobin A1c"),  # Hemoglobin A1c
+    # Laboratory results HPO names in words of their own, not "increased X in urine" (found by a user test of a
+    # Fabry bundle, 2026-11-28: each was listed as not understood).
+    ("2888-6", "high"): ("HP:0000093", "Proteinuria"),  # Protein [Mass/volume] in Urine
+    **{
+        (code, "low"): ("HP:0012213", "Decreased glomerular filtration rate")
+        # Glomerular filtration rate/1.73 sq M.predicted in Serum or Plasma: by Creatinine-based formula (MDRD),
+        # by Creatinine-based formula (CKD-EPI), among non-blacks and among blacks (MDRD), by the CKD-EPI 2021 formula
+        for code in ("33914-3", "62238-1", "48642-3", "48643-1", "98979-8")
+    },
+    # Alpha galactosidase [Enzymatic activity/mass] in Leukocytes: the enzyme is alpha-galactosidase A (GLA), whose
+    # deficiency HPO names (its comment: Fabry disease)
+    ("24086-8", "low"): ("HP:0034864", "Decreased alpha-galactosidase A activity"),
 }
 #: Observation.status codes of an Observation that holds no result of the patient, and why: entered in error,
 #: cancelled, or none yet (registered; R5's specimen-in-process and cannot-be-obtained). Preliminary, final, amended,
@@ -359,6 +377,12 @@ class ParsedPatient(BaseModel):
     )
     publication: str | None = Field(default=None, description="PMID:n when meta.source is a PubMed URL.")
     fhir_version: FhirVersion
+    age_counted_to: AgeCountedTo | None = Field(
+        default=None,
+        description="When the age was counted from Patient.birthDate, the date it was counted to: the date of death, "
+        "the reference date given to the reader, the bundle's timestamp, the latest clinical date of the patient's "
+        "entries (an Observation, a Condition, an Encounter's start), or today (nothing in the bundle dated it).",
+    )
 
     def to_case(self, case_id: str) -> Case:
         """The ``Case`` a diagnostic system may see (no diagnosis); ``case_id`` should be a pseudonym."""
@@ -417,12 +441,15 @@ def parse_bundle(
     """Validate a Bundle with ``fhir.resources`` and extract each Patient's indexable content.
 
     ``auto`` tries R5, then R4B; content valid in both is reported as R5 (it
-    reads the same). When neither validates, the error of the version with
-    fewer errors is raised (ties go to R4B, the common EHR export).
+    reads the same). When neither validates, the errors of the version whose
+    elements the bundle uses are raised (an ``actualPeriod`` is R5's), else of
+    the version with fewer errors (ties go to R4B, the common EHR export); every
+    problem is listed in ``BundleError.problems``, in one pass.
 
     Age from ``birthDate`` needs a reference date: ``reference_date``, else the
-    bundle ``timestamp``, else the latest date on the patient's observations or
-    conditions, else ``today``. An index build passes no ``today``, so the age stays
+    bundle ``timestamp``, else the latest date on the patient's observations,
+    conditions or encounters (``period.start``, R5 ``actualPeriod.start``), else ``today``
+    (:attr:`ParsedPatient.age_counted_to` says which). An index build passes no ``today``, so the age stays
     unknown there: "today" would make a rebuild give different documents on
     different days; the intake of a patient being diagnosed passes today's date.
 
@@ -439,19 +466,43 @@ def parse_bundle(
     if too_large is not None:
         raise too_large
     versions: tuple[FhirVersion, ...] = ("R5", "R4B") if fhir_version == "auto" else (fhir_version,)
-    failures: list[tuple[FhirVersion, BundleError, int]] = []
+    failures: list[tuple[FhirVersion, _VersionError]] = []
     for version in versions:
         try:
             validated = _validate(data, version)
         except _VersionError as exc:
-            failures.append((version, exc.error, exc.count))
+            failures.append((version, exc))
             continue
         return _extract(validated, version, reference_date, today)
     if len(failures) == 1:
-        raise failures[0][1]
-    best_version, best, _ = min(failures, key=lambda item: (item[2], item[0] != "R4B"))
-    others = ", ".join(v for v, _, _ in failures if v != best_version)
-    raise BundleError(best.path, f"{best.reason} (as {best_version}; also invalid as {others})", best.problems)
+        raise failures[0][1].error
+    best_version, best, spoken = _version_meant(failures)
+    others = ", ".join(v for v, _ in failures if v != best_version)
+    said = f"as {best_version}, {spoken}" if spoken else f"as {best_version}"
+    raise BundleError(best.error.path, f"{best.error.reason} ({said}; also invalid as {others})", best.error.problems)
+
+
+def _version_meant(failures: Sequence[tuple[FhirVersion, _VersionError]]) -> tuple[FhirVersion, _VersionError, str]:
+    """(the version a bundle valid in none was written in, its errors, why that one) to report it against.
+
+    The version whose elements it uses: an element one version does not have and the other accepts (an R5
+    Encounter's ``actualPeriod``) says which it is, and its errors are the ones to fix (a user test's R5 bundle was
+    reported against R4B, "actualPeriod is not an element of a FHIR R4B Encounter", and its R5 errors never shown).
+    Else the version with fewer errors, ties to R4B (the common EHR export).
+    """
+    meant = []
+    for version, failure in failures:
+        others = [other for v, other in failures if v != version]
+        # Elements another version refuses as not its own, and this one accepts: this version's elements.
+        own = [path for other in others for path in other.extra if path not in {p for p, _ in failure.error.problems}]
+        if own and not failure.extra:
+            meant.append((version, failure, own))
+    if len(meant) == 1:
+        version, failure, own = meant[0]
+        shown = ", ".join(sorted(own, key=_path_order)[:3]) + (", ..." if len(own) > 3 else "")
+        return version, failure, f"the version whose elements it uses ({shown})"
+    version, failure = min(failures, key=lambda item: (item[1].count, item[0] != "R4B"))
+    return version, failure, ""
 
 
 def entry_cap_error(data: Mapping[str, Any], max_entries: int | None) -> BundleTooLargeError | None:
@@ -470,10 +521,12 @@ def entry_cap_error(data: Mapping[str, Any], max_entries: int | None) -> BundleT
 
 
 class _VersionError(Exception):
-    def __init__(self, error: BundleError, count: int) -> None:
+    def __init__(self, error: BundleError, count: int, extra: frozenset[str] = frozenset()) -> None:
         super().__init__(str(error))
         self.error = error
         self.count = count
+        #: Paths of elements the version does not have (an R5 Encounter's ``actualPeriod``, read as R4B).
+        self.extra = extra
 
 
 def _as_mapping(payload: Mapping[str, Any] | str | bytes) -> Mapping[str, Any]:
@@ -491,10 +544,17 @@ def _as_mapping(payload: Mapping[str, Any] | str | bytes) -> Mapping[str, Any]:
 
 
 def _validate(data: Mapping[str, Any], version: FhirVersion) -> FHIRAbstractModel:
-    """Validate with the version's models; unknown resource types are caught first (fhir_core KeyErrors)."""
+    """Validate with the version's models, listing every problem in one pass (a user test fixed one, ran again, and
+    met the next, three times over): entries with no or an unknown resourceType (fhir_core raises a KeyError on
+    them, so they are set aside and the rest validated without them), what the models refuse, a Bundle.type and a
+    Patient.gender that are no code of the version."""
     model_class = fhir_model_class(version)
+    found: list[tuple[str, str, str]] = []  # (path, reason with the value, reason without)
+    extra: set[str] = set()  # paths of elements this version does not have ("actualPeriod" in R4B)
+    checked: Mapping[str, Any] = data
     entries = data.get("entry")
     if isinstance(entries, list):
+        set_aside: set[int] = set()
         for index, entry in enumerate(entries):
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if not isinstance(resource, dict):
@@ -502,24 +562,55 @@ def _validate(data: Mapping[str, Any], version: FhirVersion) -> FHIRAbstractMode
             name = resource.get("resourceType")
             where = f"entry[{index}].resource.resourceType"
             if not isinstance(name, str):
-                raise _VersionError(BundleError(where, "resource has no resourceType"), 1)
+                found.append((where, "resource has no resourceType", "resource has no resourceType"))
+                set_aside.add(index)
+                continue
             try:
                 model_class(name)
             except (KeyError, ValueError):
-                raise _VersionError(BundleError(where, f"unknown {version} resource type {name!r}"), 1) from None
+                why = f"unknown {version} resource type {name!r}"
+                found.append((where, why, why))
+                set_aside.add(index)
+                continue
+            gender = resource.get("gender") if name == "Patient" else None
+            if isinstance(gender, str) and gender not in ADMINISTRATIVE_GENDERS:
+                why = "Patient.gender must be one of male, female, other, unknown"
+                found.append((f"entry[{index}].resource.gender", f"{why} (got {offending_value(gender)})", why))
+        if set_aside:
+            kept = [
+                {key: value for key, value in entry.items() if key != "resource"} if k in set_aside else entry
+                for k, entry in enumerate(entries)
+            ]
+            checked = {**data, "entry": kept}
+    bundle_type = data.get("type")
+    if isinstance(bundle_type, str) and bundle_type not in BUNDLE_TYPES[version]:
+        why = f"{offending_value(bundle_type)} is not a {version} Bundle.type code (such as 'collection')"
+        found.append(("type", why, why))
+    validated: FHIRAbstractModel | None = None
     try:
-        return model_class("Bundle").model_validate(data)
+        validated = model_class("Bundle").model_validate(checked)
     except ValidationError as exc:
-        errors = exc.errors()
-        problems = tuple(
-            (_json_path(error["loc"]), _error_reason(error, data, version, with_value=True)) for error in errors
-        )
-        reason = _error_reason(first := errors[0], data, version, with_value=False)
-        if len(errors) > 1:
-            reason += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
-        raise _VersionError(BundleError(_json_path(first["loc"]), reason, problems), len(errors)) from None
+        for error in exc.errors():
+            path = _json_path(error["loc"])
+            if error.get("type") == "extra_forbidden":
+                extra.add(path)
+            reason = _error_reason(error, data, version, with_value=False)
+            found.append((path, _error_reason(error, data, version, with_value=True), reason))
     except (KeyError, TypeError, ValueError):  # fhir_core raises these for some malformed shapes
-        raise _VersionError(BundleError("<root>", "the JSON is not shaped as a FHIR Bundle"), 1) from None
+        found.append(("<root>", "the JSON is not shaped as a FHIR Bundle", "the JSON is not shaped as a FHIR Bundle"))
+    if not found and validated is not None:
+        return validated
+    found.sort(key=lambda problem: _path_order(problem[0]))
+    path, _, reason = found[0]
+    if len(found) > 1:
+        reason += f" (and {len(found) - 1} more error{'s' if len(found) > 2 else ''})"
+    problems = tuple((where, why) for where, why, _ in found)
+    raise _VersionError(BundleError(path, reason, problems), len(found), frozenset(extra))
+
+
+def _path_order(path: str) -> tuple[tuple[int, int | str], ...]:
+    """A problem's path as a sort key: in the order of the bundle (entry[2] before entry[10])."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"[\[\].]+", path) if part)
 
 
 def _plain(value: Any) -> Any:
@@ -711,6 +802,7 @@ def _extract(
             references.setdefault(f"Patient/{resource['id']}", index)
 
     owned: dict[int, list[tuple[int, dict[str, Any], str]]] = {index: [] for index in patients}
+    encounters: dict[int, list[tuple[date, str]]] = {}  # patient -> (start, element) of each of its Encounters
     ignored: list[IgnoredItem] = []
     for index, entry in enumerate(entries):
         resource = entry.get("resource") or {}
@@ -722,9 +814,13 @@ def _extract(
                 inner.get("resourceType") in {"Observation", "Condition"} for inner in resource.get("contained") or []
             ):
                 why += "; the Observations and Conditions it contains are read, each on its own (contained[n])"
-            ignored.append(_aside(index, _NOT_READ.get(str(kind), why)))
             if kind is not None and resource.get("subject") is not None:
                 owner = _owner(resource, index, references, patients, strict=False)
+            started = _encounter_start(resource) if kind == "Encounter" else None
+            if started is not None and owner is not None and _withdrawn(resource) is None:
+                encounters.setdefault(owner, []).append((started[0], f"{started[1]} of entry[{index}]"))
+                why += f"; its start ({started[1]}) is a clinical date the age may be counted to"
+            ignored.append(_aside(index, _NOT_READ.get(str(kind), why)))
         elif kind != "Patient":
             owner = _owner(resource, index, references, patients)
             about_another = _focus_elsewhere(resource, owner, references)
@@ -752,6 +848,13 @@ def _extract(
 
     timestamp = getattr(bundle, "timestamp", None)
     bundle_date = timestamp.date() if isinstance(timestamp, datetime) else None
+    reference = (
+        (reference_date, "the reference date given to the reader")
+        if reference_date is not None
+        else (bundle_date, "the bundle's timestamp")
+        if bundle_date is not None
+        else None
+    )
     parsed = tuple(
         _patient(
             index,
@@ -759,8 +862,9 @@ def _extract(
             owned[index],
             bundle_id=getattr(bundle, "id", None),
             version=version,
-            reference_date=reference_date or bundle_date,
+            reference=reference,
             today=today,
+            encounters=encounters.get(index, []),
         )
         for index in sorted(patients)
     )
@@ -882,8 +986,9 @@ def _patient(
     *,
     bundle_id: str | None,
     version: FhirVersion,
-    reference_date: date | None,
+    reference: tuple[date, str] | None,
     today: date | None = None,
+    encounters: Sequence[tuple[date, str]] = (),
 ) -> ParsedPatient:
     gender = resource.get("gender")
     if gender is not None and gender not in ADMINISTRATIVE_GENDERS:
@@ -898,7 +1003,11 @@ def _patient(
     finding_directions: list[tuple[str, str] | None] = []
     conditions: list[ParsedCondition] = []
     ignored: list[IgnoredItem] = []
-    latest: date | None = None
+    # The latest clinical date (its date, and what gave it): the age from birthDate is counted to it when the bundle
+    # has no timestamp. An Encounter's start counts (period.start in R4B, actualPeriod.start in R5): a user test
+    # found a bundle dated only by its Encounter counted to today (P39Y, where the patient was 37 at the visit).
+    latest: tuple[date, str] | None = max(encounters, default=None)
+    age_said: str | None = "an age extension (Patient.extension)" if age is not None else None
     finding_paths: list[str] = []
     first_entry: dict[Finding, str] = {}  # finding -> element it was first read from: linear de-duplication
     vocabulary = _Vocabulary()
@@ -908,7 +1017,9 @@ def _patient(
         said_at = (len(ignored), inner)
         base = f"entry[{entry_index}].resource{inner}"
         for key in ("effectiveDateTime", "issued", "recordedDate", "onsetDateTime"):
-            latest = max(filter(None, [latest, _date_of(item.get(key))]), default=None)
+            dated = _date_of(item.get(key))
+            if dated is not None and (latest is None or dated > latest[0]):
+                latest = (dated, f"{item.get('resourceType')}.{key} of {base.removesuffix('.resource')}")
         if item.get("resourceType") == "Condition":
             read, why_not = _conditions(item, vocabulary)
             conditions.extend(
@@ -925,7 +1036,8 @@ def _patient(
             continue
         observed_age = _age_from_observation(item, entry_index)
         if observed_age is not None:
-            age = age or observed_age
+            if age is None:
+                age, age_said = observed_age, f"the age Observation of {base.removesuffix('.resource')}"
             why = "an age Observation: read as the patient's age, not a finding"
             ignored.append(_aside(entry_index, why, base, "age_source"))
             continue
@@ -972,22 +1084,56 @@ def _patient(
         finding_entries, finding_paths = [finding_entries[k] for k in kept], [finding_paths[k] for k in kept]
         finding_directions = [finding_directions[k] for k in kept]
     conditions = [c for k, c in enumerate(conditions) if k not in dropped_conditions]
+    # What the Patient entry gave, said in one account item: every entry of the bundle is in the account once.
+    notes: list[str] = []
+    category: EntryCategory = "age_source"
+    counted_to: AgeCountedTo | None = None
     if age is None and resource.get("birthDate"):
         died = _date_of(resource.get("deceasedDateTime"))
-        counted_from = died or reference_date or latest or today
+        # Which date the age is counted to: the date of death, else the date given to the reader or the bundle's
+        # timestamp, else the latest clinical date of the patient's entries (an Observation's, a Condition's, an
+        # Encounter's start), else today (the intake of a patient being seen; an index build passes no today).
+        source: tuple[date, AgeCountedTo, str] | None = None
+        if died is not None:
+            source = (died, "death", "the date of death (Patient.deceasedDateTime)")
+        elif reference is not None:
+            source = (
+                reference[0],
+                "reference" if reference[1].startswith("the reference") else "timestamp",
+                reference[1],
+            )
+        elif latest is not None:
+            source = (latest[0], "clinical", f"the latest clinical date in the bundle ({latest[1]})")
+        elif today is not None:
+            source = (today, "today", "today (no date in the bundle to count the age to)")
+        counted_from = source[0] if source is not None else None
         birth_date = str(resource["birthDate"])
         if died is None and resource.get("deceasedBoolean") is True:
             age = None
-            ignored.append(_aside(index, _DIED_WHEN_UNKNOWN))
+            notes.append(_DIED_WHEN_UNKNOWN)
+            category = "not_understood"
         else:
             age, why = _age_from_birth_date(birth_date, counted_from)
             if age is None:
-                ignored.append(_aside(index, why or _no_age_from_birth_date(counted_from)))
-            elif why:  # said at the precision its birth date allows
-                ignored.append(_aside(index, why, category="age_source"))
+                notes.append(why or _no_age_from_birth_date(counted_from))
+                category = "not_understood"
+            else:
+                assert source is not None and counted_from is not None
+                counted_to = source[1]
+                age_said = f"Patient.birthDate, counted to {counted_from.isoformat()}: {source[2]}"
+                if why:  # said at the precision its birth date allows
+                    notes.append(why)
             if age is not None and died is not None:
-                why = f"Patient.deceasedDateTime: the age is the age at death ({age}), not today's"
-                ignored.append(_aside(index, why, category="age_source"))
+                notes.append(f"Patient.deceasedDateTime: the age is the age at death ({age}), not today's")
+    sex = normalise_sex(resource.get("gender"))
+    said_sex = f"sex {sex} (Patient.gender)" if sex != "unknown" else "no sex (no Patient.gender)"
+    said_age = f"age {age} (from {age_said})" if age is not None else "no age"
+    notes.insert(
+        0,
+        f"the Patient: read for sex and age only, giving {said_sex} and {said_age}; its names, identifiers (kept "
+        "only to derive a pseudonym), contact details and other elements are not read",
+    )
+    ignored.append(_aside(index, "; ".join(notes), category=category))
     # Entries only (contained resources are inside them): the hash, and so a pseudonym, is what it always was.
     entries = [item for _, item, inner in owned if not inner]
     canonical = json.dumps([resource, *entries], sort_keys=True, ensure_ascii=False)
@@ -998,8 +1144,9 @@ def _patient(
         resource_id=resource.get("id"),
         bundle_id=bundle_id,
         content_hash=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
-        sex=normalise_sex(resource.get("gender")),
+        sex=sex,
         age=age,
+        age_counted_to=counted_to,
         findings=tuple(findings),
         finding_codes=tuple(finding_codes),
         finding_entries=tuple(finding_entries),
@@ -1166,6 +1313,16 @@ def _no_age_from_birth_date(counted_from: date | None) -> str:
     if counted_from is None:
         return "Patient.birthDate: no date in the bundle to count the age from, age not read"
     return f"Patient.birthDate is after {counted_from.isoformat()}, the date the age is counted from: age not read"
+
+
+def _encounter_start(encounter: dict[str, Any]) -> tuple[date, str] | None:
+    """(the date an Encounter started, the element saying it): ``actualPeriod.start`` (R5), else ``period.start``
+    (R4B), else None."""
+    for key in ("actualPeriod", "period"):
+        started = _date_of((encounter.get(key) or {}).get("start"))
+        if started is not None:
+            return started, f"Encounter.{key}.start"
+    return None
 
 
 def _date_of(value: object) -> date | None:
@@ -1530,12 +1687,14 @@ def _conditions(resource: dict[str, Any], vocabulary: _Vocabulary) -> tuple[list
     term = vocabulary.by_codes(codes) or next(filter(None, (vocabulary.term(w) for w in words)), None)
     if term is not None:
         return [condition(display or vocabulary.plain(text) or term, term)], None
-    if any(vocabulary.names_disease(w) for w in words):
-        return [condition(label)], None  # a diagnosis, named
-    diseases = vocabulary.icd_diseases(codes, words)
-    if diseases:  # an ICD-10 code of a disease the Disease Ontology joins to OMIM or Orphanet: a diagnosis
+    # An ICD-10 code of one disease the Disease Ontology joins to OMIM or Orphanet (or of one its words name): a
+    # diagnosis, linked to it. Before a disease named in words, so that "Marfan syndrome" on Q87.4 is linked too.
+    diseases, shared = vocabulary.icd_diseases(codes, words)
+    if diseases:
         codes = (*codes, *(code for code in diseases if code not in codes))
         return [condition(label)], None
+    if any(vocabulary.names_disease(w) for w in words):
+        return [condition(label)], None  # a diagnosis, named
     for said in words:
         named = vocabulary.mentions(said)
         own = [(label, term_id, assertion) for label, term_id, assertion in named if assertion != "family_history"]
@@ -1543,13 +1702,25 @@ def _conditions(resource: dict[str, Any], vocabulary: _Vocabulary) -> tuple[list
             return [condition(label, term_id, assertion) for label, term_id, assertion in own], None
         if named:
             return [], CONDITION_OF_A_RELATIVE
-    return [], _not_understood(concept, codes, refuted=refuted, unconfirmed=unconfirmed)
+    return [], _not_understood(concept, codes, refuted=refuted, unconfirmed=unconfirmed, shared=shared)
 
 
-def _not_understood(concept: dict[str, Any], codes: Sequence[str], *, refuted: bool, unconfirmed: bool) -> str:
+def _not_understood(
+    concept: dict[str, Any],
+    codes: Sequence[str],
+    *,
+    refuted: bool,
+    unconfirmed: bool,
+    shared: tuple[str, int] = ("", 0),
+) -> str:
     """Why a Condition was read into nothing: what its codes and its words were tried for (no value of them but the
-    codes, which name no patient)."""
+    codes, which name no patient); ``shared`` (an ICD-10 code, n) when the code is listed for n diseases."""
     tried: list[str] = []
+    if shared[1] > 1:
+        tried.append(
+            f"its code ICD-10 {shared[0]} is ambiguous: the Disease Ontology lists it for {shared[1]} diseases, so "
+            "it names none of them alone and is linked to none (its words name none of them either)"
+        )
     if codes:
         tried.append(
             f"hp.obo cross-references no HPO term from its code{'s' if len(codes) > 1 else ''} {', '.join(codes)}"
@@ -1648,26 +1819,46 @@ class _Vocabulary:
             return False
         return self.term(words) is None and normalise(words) not in _disease_names()
 
-    def icd_diseases(self, codes: Sequence[str], words: Sequence[str]) -> tuple[str, ...]:
-        """The OMIM and Orphanet ids of the disease an ICD-10(-CM) code names, by the Disease Ontology's
-        cross-references (offline, shipped with the knowledge): the code itself ("Q87.4", Marfan syndrome), or its
-        category ("E84" for "E84.9") when the words name that disease ("Cystic fibrosis, unspecified"). A subcode
-        alone is not read as its category's disease: a category may group several."""
+    def icd_diseases(self, codes: Sequence[str], words: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, int]]:
+        """(the OMIM and Orphanet ids of the disease an ICD-10(-CM) code names, ("", 0)), by the Disease Ontology's
+        cross-references (offline, shipped with the knowledge), or ((), (code, n)) when the code is listed for
+        ``n`` > 1 diseases and the words name none of them.
+
+        A code names a disease when every Disease Ontology term listing it has the same OMIM / Orphanet ids ("Q87.4",
+        Marfan syndrome), or when the words name one of them. A code the ontology lists for several diseases
+        ("E75.2", Other sphingolipidosis: 16 of them, Gaucher's, Niemann-Pick, hypomyelinating leukodystrophies) is
+        linked to none: a user test found E75.2 given for Fabry disease read as the first of them. Its category
+        ("E84" for "E84.9") counts only when the words name that disease ("Cystic fibrosis, unspecified"): a
+        category may group several.
+        """
         icd = [code.split(":", 1)[1] for code in codes if code.split(":", 1)[0] in ("ICD10", "ICD10CM")]
         if not icd:
-            return ()
+            return (), ("", 0)
         from dxsearch.knowledge.disease_ontology import get_disease_ontology
         from dxsearch.knowledge.term_lookup import normalise
 
         said = {normalise(w.split(",")[0]) for w in words}
+        shared = ("", 0)
         for code in icd:
             category = code.split(".")[0]
+            listed: set[tuple[str, ...]] = set()  # the distinct id sets of the terms listing the code
+            named: list[tuple[str, ...]] = []
             for term in get_disease_ontology().terms():
-                exact = f"ICD10CM:{code}" in term.icd10cm
-                named = f"ICD10CM:{category}" in term.icd10cm and normalise(term.name) in said
-                if (exact or named) and (term.omim or term.orpha):
-                    return (*term.omim, *term.orpha)
-        return ()
+                if not (term.omim or term.orpha):
+                    continue
+                ids = (*term.omim, *term.orpha)
+                by_words = normalise(term.name) in said
+                if f"ICD10CM:{code}" in term.icd10cm:
+                    listed.add(ids)
+                if by_words and (f"ICD10CM:{code}" in term.icd10cm or f"ICD10CM:{category}" in term.icd10cm):
+                    named.append(ids)
+            if len(set(named)) == 1:
+                return named[0], ("", 0)
+            if len(listed) == 1:
+                return next(iter(listed)), ("", 0)
+            if len(listed) > 1 and not shared[1]:
+                shared = (code, len(listed))
+        return (), shared
 
     def mentions(self, words: str) -> list[tuple[str, str, str]]:
         """(words, term, assertion) of each term ``words`` mention, once per term (the mention saying most of the

@@ -478,7 +478,8 @@ def case_from_bundle(
         mapped=reading.mapped,
         not_understood=reading.not_understood + history + ignored,
         age=case.age,
-        age_from="bundle" if case.age is not None else None,
+        # counted to today (nothing in the bundle dated it): said so, not "bundle" (a user test's Fabry bundle)
+        age_from=None if case.age is None else "today" if patient.age_counted_to == "today" else "bundle",
         sex=case.sex,
         sex_from="bundle" if case.sex != "unknown" else None,
     )

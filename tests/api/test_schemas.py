@@ -83,5 +83,6 @@ def test_the_accounts_entries_say_what_kind_they_are_in_the_response_and_its_sch
     assert data["account"] == data["trace"]["input_account"]
     assert [(n["path"], n["category"]) for n in data["account"]["not_understood"]] == [
         ("entry[2].resource", "possible_diagnosis"),
+        ("entry[0].resource", "age_source"),  # the Patient entry: read for sex and age
         ("entry[3].resource", "repeat"),
     ]

@@ -289,7 +289,8 @@ def test_validate_explain_says_what_each_record_becomes_and_warns_on_normalised_
     assert "  warning  sex 'boy' not recognised: read as unknown" in out
     assert f"{tmp_path / 'ehr.json'}#entry[0]: patient record (FHIR R4B) (sex male, age P14Y)" in out
     assert "  ignored  entry[7]: Encounter: not read (only Patient, Observation, Condition)" in out
-    assert "  diagnosis ICD10:Q87.4 Marfan syndrome" in out
+    # Q87.4 names Marfan syndrome alone in the Disease Ontology: linked to it, its words naming it too.
+    assert "  diagnosis ICD10:Q87.4 OMIM:154700 Marfan syndrome" in out
     # Codes hp.obo cross-references are read as a case reads them (one reading of a bundle): SNOMED CT 74969002 is
     # Ectopia lentis, and the SNOMED CT Condition "Scoliosis" a finding, not a diagnosis of the indexed patient.
     assert "  finding  HP:0001083  Dislocation of lens" in out and "  finding  HP:0002650  Scoliosis" in out

@@ -24,6 +24,7 @@ from dxsearch.intake.account import (
     UNDERSTOOD_NOT_A_FINDING,
     UNKNOWN_ID,
     EntryCategory,
+    InputAccount,
     NotUnderstood,
     read_text,
     segments,
@@ -44,6 +45,11 @@ INFANTILE_ONSET = "HP:0003593"
 
 def read(payload: CaseInput) -> PreparedCase:
     return intake(payload, pseudonymiser=PSEUDONYMISER, fallback_id="test")
+
+
+def _but_the_patient(account: InputAccount) -> list[NotUnderstood]:
+    """A bundle account's listed entries but the Patient's (``entry[0]``, read for sex and age, always listed)."""
+    return [n for n in account.not_understood if n.path != "entry[0].resource"]
 
 
 def test_findings_list_items_are_mapped_or_listed_as_not_understood() -> None:
@@ -146,7 +152,7 @@ def test_bundle_conditions_are_listed_not_dropped() -> None:
     account = prepared.account
     assert [m.hpo_id for m in account.mapped] == [ARACHNODACTYLY]
     assert account.mapped[0].path == "entry[1].resource"  # the Bundle entry it came from
-    assert [(n.given, n.reason) for n in account.not_understood] == [("Marfan syndrome", NOT_A_FINDING)]
+    assert [(n.given, n.reason) for n in _but_the_patient(account)] == [("Marfan syndrome", NOT_A_FINDING)]
     assert account.sex == "male" and account.sex_from == "bundle"
 
 
@@ -176,7 +182,7 @@ def test_an_alternative_hpo_id_reads_as_the_term_it_was_merged_into() -> None:
     account = read(CaseInput(bundle=json.dumps(bundle).encode())).account
     assert [(m.path, m.hpo_id) for m in account.mapped] == [("entry[1].resource", "HP:0000365")]
     # An HPO code no release knows is not passed on as a term: the item is read by its words, and said unknown.
-    assert [(n.path, n.given, n.reason) for n in account.not_understood] == [
+    assert [(n.path, n.given, n.reason) for n in _but_the_patient(account)] == [
         ("entry[2].resource", "blue ears", UNKNOWN_ID.format(term_id="HP:9999999"))
     ]
 
@@ -190,7 +196,7 @@ def test_a_bundle_saying_a_finding_both_ways_keeps_it_present_and_both_in_the_ac
     prepared = read(CaseInput(bundle=json.dumps(bundle).encode()))
     assert [(f.hpo_id, f.excluded) for f in prepared.case.findings] == [(ARACHNODACTYLY, False)]
     assert [(m.path, m.assertion) for m in prepared.account.mapped] == [("entry[2].resource", "present")]
-    assert [(n.path, n.reason.split(";")[0]) for n in prepared.account.not_understood] == [
+    assert [(n.path, n.reason.split(";")[0]) for n in _but_the_patient(prepared.account)] == [
         ("entry[1].resource", "says Arachnodactyly (HP:0001166) is absent: contradicts entry[2], which says present")
     ]
 
@@ -289,7 +295,7 @@ def test_an_ehr_bundle_maps_codes_through_hpo_cross_references() -> None:
     # entry[6], valueBoolean false, SNOMED CT of Arachnodactyly: read through hp.obo, and it contradicts entry[3]
     contradicted = next(n for n in account.not_understood if n.path == "entry[6].resource")
     assert "(HP:0001166) is absent: contradicts entry[3], which says present; kept: present" in contradicted.reason
-    assert [(n.path, n.reason) for n in account.not_understood if n is not contradicted] == [
+    assert [(n.path, n.reason) for n in _but_the_patient(account) if n is not contradicted] == [
         ("entry[2].resource", NOT_A_FINDING),  # ICD-10 Q87.4 Marfan syndrome: history, not a finding
         ("entry[7].resource", "Encounter: not read (only Patient, Observation, Condition)"),
         ("entry[8].resource", "Observation with status entered-in-error: not read"),
@@ -326,7 +332,7 @@ def test_loinc_interpretations_low_and_abnormal_by_code_or_words_and_none_at_all
         "entry[2].resource": "Hyponatremia",
         "entry[3].resource": "Tachycardia",
     }
-    assert [(n.path, n.reason) for n in account.not_understood] == [("entry[4].resource", NO_LOINC_MAPPING)]
+    assert [(n.path, n.reason) for n in _but_the_patient(account)] == [("entry[4].resource", NO_LOINC_MAPPING)]
 
 
 def test_what_a_loinc_name_measures() -> None:
@@ -434,7 +440,7 @@ def test_a_panel_is_read_by_its_components() -> None:
     assert prepared.case.findings[1].label == "Systolic blood pressure: 180 mm[Hg] (high)"
     # Each part not read is named by its own path: a user test's viewer said "not used: Blood pressure panel" for a
     # normal diastolic part while the systolic part was read.
-    assert [(n.path, n.reason) for n in prepared.account.not_understood] == [
+    assert [(n.path, n.reason) for n in _but_the_patient(prepared.account)] == [
         ("entry[2].resource.component[2]", "Diastolic blood pressure: a normal result, no finding (component[2])"),
         ("entry[3].resource.component[0]", "a qualifier of the finding, not read (component[0])"),
     ]
@@ -495,9 +501,11 @@ def test_a_birth_date_is_counted_from_the_bundle_else_today_and_a_future_one_is_
     assert (duration_years(age_of("2010-03-01", None).case.age) or 0) >= 16  # counted from today
     future = age_of("2030-01-01", "2024-06-01T00:00:00Z")
     assert future.case.age is None
-    assert [(n.path, n.reason) for n in future.account.not_understood] == [
-        ("entry[0].resource", "Patient.birthDate is after 2024-06-01, the date the age is counted from: age not read")
-    ]
+    (patient,) = future.account.not_understood  # the Patient entry, one item: what it gave, and why no age
+    assert patient.path == "entry[0].resource"
+    assert patient.reason.endswith(
+        "; Patient.birthDate is after 2024-06-01, the date the age is counted from: age not read"
+    )
 
 
 def test_words_naming_no_term_are_searched_unless_said_of_a_relative() -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from corpus_builder.validate import explain_path
 from dxsearch.intake import CaseInput, PreparedCase, intake
-from dxsearch.intake.account import NOT_A_FINDING, understood_not_a_finding
+from dxsearch.intake.account import NOT_A_FINDING, NotUnderstood, understood_not_a_finding
 from dxsearch.intake.fhir import CONDITION_OF_A_RELATIVE, parse_bundle
 from dxsearch.pseudonym import Pseudonymiser
 from tests.support import fhir_bundle, fhir_condition, fhir_hpo_observation
@@ -43,6 +43,11 @@ def read(bundle: dict[str, Any]) -> PreparedCase:
 
 def _why(prepared: PreparedCase, path: str = "entry[2].resource") -> list[str]:
     return [n.reason for n in prepared.account.not_understood if n.path == path]
+
+
+def _but_the_patient(prepared: PreparedCase) -> list[NotUnderstood]:
+    """The account's listed entries but the Patient's (``entry[0]``, read for age and sex, always listed)."""
+    return [n for n in prepared.account.not_understood if n.path != "entry[0].resource"]
 
 
 def _explained(bundle: dict[str, Any], tmp_path: Path) -> list[str]:
@@ -193,9 +198,11 @@ def test_a_contained_observation_about_someone_else_is_listed_not_read() -> None
 def test_a_dead_patients_age_is_the_age_at_death() -> None:
     (patient,) = parse_bundle(_bundle(birthDate="1950-01-01", deceasedDateTime="1990-01-01")).patients
     assert patient.age == "P40Y"
-    assert (0, "Patient.deceasedDateTime: the age is the age at death (P40Y), not today's") in patient.ignored
-    (item,) = [i for i in patient.ignored_items if i.reason.startswith("Patient.deceasedDateTime")]
+    # The Patient entry is one item of the account: what it gave, and how the age was counted.
+    (item,) = patient.ignored_items
+    assert "; Patient.deceasedDateTime: the age is the age at death (P40Y), not today's" in item.reason
     assert (item.path, item.category) == ("entry[0].resource", "age_source")
+    assert patient.age_counted_to == "death"
 
 
 def test_a_dead_patient_without_a_date_of_death_has_no_age() -> None:
@@ -219,10 +226,11 @@ def test_a_partial_birth_date_says_no_more_than_it_knows(
 ) -> None:
     (patient,) = parse_bundle(_bundle(birthDate=birth_date), reference_date=_date(counted_to)).patients
     assert patient.age == age
-    notes = [why for at, why in patient.ignored if at == 0]
-    assert [said in why for why in notes] == ([True] if said else [])
+    (note,) = [why for at, why in patient.ignored if at == 0]  # the Patient entry: one item, whatever it gave
+    assert note.startswith("the Patient: read for sex and age only, giving ")
+    assert said is None or said in note
     # An age counted from a partial date says where the age came from; a date too coarse to say one read nothing.
-    assert [i.category for i in patient.ignored_items] == (["age_source" if age else "not_understood"] if said else [])
+    assert [i.category for i in patient.ignored_items] == ["age_source" if age else "not_understood"]
 
 
 def _date(text: str) -> Any:
@@ -270,9 +278,15 @@ def test_diagnoses_duplicates_and_contradictions_are_read_not_not_understood() -
     omim = fhir_condition("154700", system="https://omim.org", text="Marfan syndrome")
     prepared = read(_bundle(omim, _hpo(ARACHNODACTYLY, valueBoolean=True), _hpo(ARACHNODACTYLY, valueBoolean=False)))
     by_path = {n.path: understood_not_a_finding(n) for n in prepared.account.not_understood}
-    assert by_path == {"entry[2].resource": True, "entry[3].resource": True, "entry[4].resource": True}
+    assert by_path == {
+        "entry[0].resource": True,
+        "entry[2].resource": True,
+        "entry[3].resource": True,
+        "entry[4].resource": True,
+    }
     categories = {n.path: n.category for n in prepared.account.not_understood}
     assert categories == {
+        "entry[0].resource": "age_source",  # the Patient: its sex (and age, when it gives one)
         "entry[2].resource": "diagnosis",
         "entry[3].resource": "repeat",
         "entry[4].resource": "contradicted",
@@ -280,8 +294,8 @@ def test_diagnoses_duplicates_and_contradictions_are_read_not_not_understood() -
     words = read(
         _bundle({"resourceType": "Condition", "code": {"text": "Zorblax"}, "subject": {"reference": "Patient/p"}})
     )
-    assert [understood_not_a_finding(n) for n in words.account.not_understood] == [False]
-    assert [n.category for n in words.account.not_understood] == ["not_understood"]
+    assert [understood_not_a_finding(n) for n in _but_the_patient(words)] == [False]
+    assert [n.category for n in _but_the_patient(words)] == ["not_understood"]
 
 
 @pytest.mark.parametrize(
@@ -290,7 +304,7 @@ def test_diagnoses_duplicates_and_contradictions_are_read_not_not_understood() -
 )
 def test_a_condition_naming_a_diagnosis_says_which_in_its_category(verification: str | None, category: str) -> None:
     omim = fhir_condition("154700", system="https://omim.org", text="Marfan syndrome", verification=verification)
-    (item,) = read(_bundle(omim)).account.not_understood
+    (item,) = _but_the_patient(read(_bundle(omim)))
     assert (item.path, item.given, item.category) == ("entry[2].resource", "Marfan syndrome", category)
     assert understood_not_a_finding(item)
 
@@ -305,7 +319,7 @@ def test_where_an_age_came_from_is_read_not_not_understood() -> None:
     }
     prepared = read(_bundle(age))
     assert prepared.case.age == "P14Y"
-    (item,) = prepared.account.not_understood
+    (item,) = _but_the_patient(prepared)
     assert (item.path, item.category) == ("entry[2].resource", "age_source") and understood_not_a_finding(item)
 
 
@@ -320,7 +334,7 @@ def test_an_ignored_part_has_the_path_of_the_element_it_is_about_built_not_parse
         "subject": {"reference": "Patient/p"},
         "component": [{"code": _hpo(ARACHNODACTYLY)["code"], "valueBoolean": True}],
     }
-    (repeat,) = read(_bundle(panel)).account.not_understood
+    (repeat,) = _but_the_patient(read(_bundle(panel)))
     assert (repeat.path, repeat.category) == ("entry[2].resource.component[0]", "repeat")
     assert repeat.reason == "repeats the finding of entry[1]: counted once"
     contained = _hpo(ARACHNODACTYLY, valueBoolean=False, id="c1")
@@ -334,7 +348,8 @@ def test_an_ignored_part_has_the_path_of_the_element_it_is_about_built_not_parse
     assert contradicted.reason.startswith("says HP:0001166 is absent: contradicts entry[1], which says present")
     (patient,) = parse_bundle(_bundle(report)).patients
     assert [(i.entry_index, i.path, i.category) for i in patient.ignored_items] == [
-        (2, "entry[2].resource.contained[0]", "contradicted")
+        (2, "entry[2].resource.contained[0]", "contradicted"),
+        (0, "entry[0].resource", "age_source"),  # the Patient entry, read for its sex
     ]
 
 
