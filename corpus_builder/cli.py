@@ -424,16 +424,47 @@ def validate(
             "what was ignored, and warnings on normalised values (sex 'M' read as male).",
         ),
     ] = False,
+    case: Annotated[
+        bool,
+        typer.Option(
+            "--case",
+            help="Check a JSONL case file as `dxsearch diagnose --case` reads it (a case to diagnose: no disease, "
+            "labels alone allowed), not as build input.",
+        ),
+    ] = False,
 ) -> None:
     """Check a file without indexing it: every problem as `location: reason (got value)` on stdout.
 
     Exit 2 if anything was rejected or nothing would be indexed; the summary goes to stderr.
-    """
-    from corpus_builder.validate import explain_path, validate_path
 
-    report = validate_path(file)
+    A case file for a build (.jsonl) holds one published case per line, with its answer; case_id, phenotypes
+    (each with an HPO id; label optional) and disease.id and disease.label are required, sex, age (ISO 8601),
+    pmid and genes optional:
+
+        {"case_id": "p1", "sex": "male", "age": "P14Y", "pmid": "PMID:123",
+         "phenotypes": [{"id": "HP:0001166", "label": "Arachnodactyly"},
+                        {"id": "HP:0001250", "label": "Seizure", "excluded": true}],
+         "disease": {"id": "OMIM:154700", "label": "Marfan syndrome"}}
+
+    An HPO id the HPO release does not know is a problem (dxsearch diagnose and the API refuse it too).
+
+    With --case the file is read as `dxsearch diagnose --case` reads it: no disease needed (one given is never
+    read), a phenotype needs a label or an HPO id, a "text" note may stand beside or instead of them, and
+    --explain prints what diagnose reads of each row (labels resolved to HPO terms, close names offered for a
+    label naming none).
+    """
+    from corpus_builder.validate import explain_path, validate_case_rows, validate_path
+
+    if case:
+        if file.suffix.lower() != ".jsonl" or not file.is_file():
+            what = "no such file" if not file.exists() else "not a .jsonl case file"
+            raise fail(f"{file}: {what}; --case reads JSONL case rows (one JSON object per line)")
+        report, explained = validate_case_rows(file, settings=settings_or_fail())
+        explained = explained if explain else []
+    else:
+        report = validate_path(file)
+        explained = explain_path(file) if explain else []
     failed = bool(report.rejects or report.duplicate_ids or not report.documents)
-    explained = explain_path(file) if explain else []
     if as_json:
         if explain:
             payload = report.model_dump(mode="json") | {"records": [r.model_dump(mode="json") for r in explained]}
@@ -451,7 +482,8 @@ def validate(
             typer.echo(f"{file}: duplicate document id {duplicate} (a build keeps only the first)")
         problems = sum(len(reject.lines()) for reject in report.rejects)
         console.print(
-            f"{report.documents} document(s) ok, {len(report.rejects)} rejected ({problems} problem(s))",
+            f"{report.documents} {'case row(s)' if case else 'document(s)'} ok, {len(report.rejects)} rejected "
+            f"({problems} problem(s))",
             highlight=False,
         )
     if failed:

@@ -113,13 +113,8 @@ def explain_path(path: Path, *, settings: Settings | None = None) -> list[Record
     from dxsearch.settings import get_settings
 
     limit = (settings or get_settings()).max_input_bytes
-    files = (
-        sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.parts))
-        if path.is_dir()
-        else [path]
-    )
     explained: list[RecordExplanation] = []
-    for file in files:
+    for file in _files(path):
         suffix = file.suffix.lower()
         if suffix not in SUPPORTED_SUFFIXES:
             continue
@@ -132,6 +127,13 @@ def explain_path(path: Path, *, settings: Settings | None = None) -> list[Record
             continue  # validate_path reports it
         explained.extend(_explain_records(file, suffix, text))
     return explained
+
+
+def _files(path: Path) -> list[Path]:
+    """The files under ``path`` a build reads, in order (hidden ones never)."""
+    if not path.is_dir():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.parts))
 
 
 def _explain_records(file: Path, suffix: str, text: str) -> Iterator[RecordExplanation]:
@@ -204,8 +206,12 @@ def _explain_row(location: str, row: dict[str, Any]) -> RecordExplanation:
     from dxsearch.cases import normalise_sex
     from dxsearch.intake.demographics import check_age
     from dxsearch.knowledge.hpo import get_hpo_knowledge
+    from dxsearch.knowledge.term_lookup import get_term_lookup
 
     warnings: list[str] = []
+    unread = _unread_keys(row)
+    if unread:  # dropped without a word, a user test found ("gender": "M": sex unknown); diagnose says so too
+        warnings.append(f"key(s) not read, ignored: {', '.join(unread)}")
     given_sex = row.get("sex")
     sex = normalise_sex(given_sex if isinstance(given_sex, str) else None)
     if isinstance(given_sex, str) and given_sex != sex:
@@ -221,16 +227,27 @@ def _explain_row(location: str, row: dict[str, Any]) -> RecordExplanation:
             warnings.append(f"age {age!r} is not an ISO 8601 duration (P14Y, P2Y6M): a case read from it is refused")
     knowledge = get_hpo_knowledge()
     findings: list[tuple[str, str | None, bool]] = []
-    for phenotype in row.get("phenotypes") or []:
+    for index, phenotype in enumerate(row.get("phenotypes") or []):
         if not isinstance(phenotype, dict):
             continue
         hpo_id, label = phenotype.get("id"), str(phenotype.get("label") or phenotype.get("id") or "")
         findings.append((label, hpo_id, bool(phenotype.get("excluded"))))
         current = knowledge.current_id(hpo_id) if isinstance(hpo_id, str) else None
         if isinstance(hpo_id, str) and current is None:
-            warnings.append(f"{hpo_id} is not in the HPO release this build uses")
+            warnings.append(f"{hpo_id} is not a term of the HPO release DxSearch uses: the row is refused")
         elif current is not None and current != hpo_id:
             warnings.append(f"{hpo_id} is obsolete or an alternative id of {current}: indexed as given")
+        elif hpo_id is None and label:
+            lookup = get_term_lookup()
+            term = lookup.lookup(label)
+            where = f"phenotypes.{index} {label!r}"
+            if term is not None:
+                warnings.append(
+                    f"{where} has no HPO id: its label names {term} ({knowledge.term_name(term)}); a build needs "
+                    f'the id in the row ("id": "{term}"); dxsearch diagnose reads the label alone'
+                )
+            else:
+                warnings.append(f"{where} has no HPO id, and no HPO term has this name{_did_you_mean(label)}")
     disease = row.get("disease") if isinstance(row.get("disease"), dict) else None
     return RecordExplanation(
         location=location,
@@ -238,6 +255,109 @@ def _explain_row(location: str, row: dict[str, Any]) -> RecordExplanation:
         sex=sex,
         age=age if isinstance(age, str) else None,
         findings=tuple(findings),
-        diagnoses=(f"{disease.get('id')} {disease.get('label')}",) if disease else (),
+        diagnoses=(_disease_text(disease),) if disease else (),
         warnings=tuple(warnings),
     )
+
+
+def _disease_text(disease: dict[str, Any]) -> str:
+    """``OMIM:310200 Duchenne muscular dystrophy``; a disease without an id says so ("diagnosis None ..." did)."""
+    return f"{disease.get('id') or '(no id)'} {disease.get('label') or '(no label)'}"
+
+
+def _unread_keys(row: dict[str, Any]) -> list[str]:
+    """The keys of a phenopacket row a build does not read (``gender``, ``phenotypes[1].negated``)."""
+    from dxsearch.cases import PhenopacketRow
+
+    read = {"id", "label", "excluded"}
+    unread = [key for key in row if key not in PhenopacketRow.model_fields]
+    for number, phenotype in enumerate(row.get("phenotypes") or []):
+        if isinstance(phenotype, dict):
+            unread += [f"phenotypes[{number}].{key}" for key in phenotype if key not in read]
+    return unread
+
+
+def _did_you_mean(label: str) -> str:
+    """``; did you mean 'Hypertelorism' (HP:0000316)?`` for a label spelt close to a term's name or synonym, else ""."""
+    from dxsearch.knowledge.hpo import get_hpo_knowledge
+    from dxsearch.knowledge.term_lookup import get_term_lookup
+
+    knowledge = get_hpo_knowledge()
+    named = ", ".join(f"{knowledge.term_name(term)!r} ({term})" for term in get_term_lookup().close_terms(label))
+    return f"; did you mean {named}?" if named else ""
+
+
+def validate_case_rows(path: Path, *, settings: Settings) -> tuple[ValidationReport, list[RecordExplanation]]:
+    """Check a JSONL case file as ``dxsearch diagnose --case`` reads it: each row through the same intake.
+
+    A case to diagnose needs no ``disease`` (one given is never read) and its phenotypes may be labels alone
+    (:class:`dxsearch.cases.CaseRow`); what diagnose refuses (an unknown HPO id, a line over the API's request
+    limit) is a problem, and what it reads differently from what was written (keys not read, a sex normalised,
+    a label naming no term) a warning. ``diagnose`` reads a file's first row only: later rows are said to be so.
+    """
+    from dxsearch.cases import CaseFileError, iter_numbered_case_rows, normalise_sex
+    from dxsearch.intake import CaseInput, IntakeError, IntakeLimits, intake
+    from dxsearch.knowledge.term_lookup import normalise
+    from dxsearch.pseudonym import Pseudonymiser
+
+    limits = IntakeLimits(max_bundle_entries=settings.max_bundle_entries, max_findings=settings.max_case_findings)
+    pseudonymiser = Pseudonymiser(settings.pseudonym_key)
+    rejects: list[Reject] = []
+    explained: list[RecordExplanation] = []
+    for number, row in iter_numbered_case_rows(path, max_line_bytes=settings.max_request_bytes):
+        location = f"{path}:{number}"
+        if isinstance(row, CaseFileError):
+            rejects.append(Reject(source="case file", location=location, reason=row.reason))
+            continue
+        try:
+            prepared = intake(
+                CaseInput.model_validate(row.intake_fields()),
+                pseudonymiser=pseudonymiser,
+                fallback_id=path.stem,
+                limits=limits,
+            )
+        except IntakeError as exc:
+            reason = exc.message.replace(" this server uses", " DxSearch uses")
+            rejects.append(Reject(source="case file", location=location, reason=reason))
+            continue
+        warnings: list[str] = []
+        if explained or rejects:
+            warnings.append("dxsearch diagnose --case reads a file's first row only: give this case its own file")
+        unread = row.unread_keys()
+        if unread:
+            warnings.append(f"key(s) not read, ignored: {', '.join(unread)}")
+        if row.sex and normalise_sex(row.sex) != row.sex:
+            warnings.append(f"sex {row.sex!r} read as {normalise_sex(row.sex)}")
+        for mapped in prepared.account.mapped:  # a label read as a term of another name: say which
+            if (
+                mapped.given
+                and mapped.path.startswith("findings[")
+                and normalise(mapped.given) != normalise(mapped.label)
+            ):
+                where = mapped.path.replace("findings[", "phenotypes[", 1)
+                warnings.append(f"{where} {mapped.given!r} read as {mapped.hpo_id} ({mapped.label})")
+        for item in prepared.account.not_understood:
+            where = item.path.replace("findings[", "phenotypes[", 1)  # the intake's name of a row's phenotypes
+            said = f"{where} {item.given!r}" if item.given is not None else where
+            hint = _did_you_mean(item.given) if item.given and item.category == "not_understood" else ""
+            warnings.append(f"{said}: {item.reason}{hint}")
+        answer = "disease" in (row.model_extra or {})
+        ignored = ("disease: the answer, never read by dxsearch diagnose",) if answer else ()
+        explained.append(
+            RecordExplanation(
+                location=location,
+                kind="case to diagnose",
+                sex=prepared.case.sex,
+                age=prepared.case.age,
+                findings=tuple((f.label, f.hpo_id, f.excluded) for f in prepared.case.findings),
+                ignored=ignored,
+                warnings=tuple(warnings),
+            )
+        )
+    report = ValidationReport(
+        path=str(path),
+        documents=len(explained),
+        by_kind={"case": len(explained)} if explained else {},
+        rejects=tuple(rejects),
+    )
+    return report, explained

@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, BinaryIO, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -215,6 +215,21 @@ class CaseRow(BaseModel):
             raise ValueError("give at least one phenotype or a text note")
         return self
 
+    def intake_fields(self) -> dict[str, Any]:
+        """The row as the intake's ``CaseInput`` fields (``CaseInput.model_validate(row.intake_fields())``): what
+        ``dxsearch diagnose --case`` and ``corpus-builder validate --case`` both read. A sex given is normalised
+        (``M``: male); none given is left for a note to fill. (Fields, not a ``CaseInput``: the intake builds
+        on this module, not the other way round.)
+        """
+        findings = [{"label": p.label or "", "hpo_id": p.id, "excluded": p.excluded} for p in self.phenotypes]
+        return {
+            "findings": findings or None,
+            "text": self.text,
+            "sex": normalise_sex(self.sex) if self.sex else None,
+            "age": self.age,
+            "patient_id": self.case_id,
+        }
+
     def unread_keys(self) -> list[str]:
         """The keys of this row nothing reads, as paths (``note``, ``phenotypes[1].negated``), for a warning.
 
@@ -241,33 +256,84 @@ def iter_phenopacket_rows(path: Path) -> Iterator[PhenopacketRow | CaseFileError
 
     Errors are yielded, not raised, so that one bad line never loses the rest.
     """
-    return _iter_rows(path, PhenopacketRow)
+    return (row for _, row in _iter_numbered_rows(path, PhenopacketRow))
 
 
-def iter_case_rows(path: Path) -> Iterator[CaseRow | CaseFileError]:
-    """Like :func:`iter_phenopacket_rows`, for case files without answers (:class:`CaseRow`)."""
-    return _iter_rows(path, CaseRow)
+def iter_case_rows(path: Path, *, max_line_bytes: int | None = None) -> Iterator[CaseRow | CaseFileError]:
+    """Like :func:`iter_phenopacket_rows`, for case files without answers (:class:`CaseRow`).
+
+    ``max_line_bytes``: a longer line is a ``CaseFileError`` naming the limit, never parsed nor kept whole.
+    """
+    return (row for _, row in iter_numbered_case_rows(path, max_line_bytes=max_line_bytes))
 
 
-def _iter_rows(path: Path, model: type[_Row]) -> Iterator[_Row | CaseFileError]:
+def iter_numbered_case_rows(
+    path: Path, *, max_line_bytes: int | None = None
+) -> Iterator[tuple[int, CaseRow | CaseFileError]]:
+    """Like :func:`iter_case_rows`, each row with its line number (from 1)."""
+    return _iter_numbered_rows(path, CaseRow, max_line_bytes)
+
+
+#: The setting a line or file limit of the command lines comes from: the API's request limit, so that a case the
+#: API refuses (413) is refused by the command line too, rather than read for minutes (a user test: a 5 MB line).
+LINE_LIMIT_SETTING = "DXSEARCH_MAX_REQUEST_BYTES"
+_CHUNK = 64 * 1024
+
+
+def too_long(size: int, limit: int, what: str = "line") -> str:
+    """Why an input over the size limit is not read, naming the limit and where it comes from."""
+    return (
+        f"the {what} is {size:,} bytes, over the {limit:,}-byte limit ({LINE_LIMIT_SETTING}, the API's request "
+        "limit); not read"
+    )
+
+
+def iter_lines(handle: BinaryIO, max_bytes: int | None = None) -> Iterator[tuple[int, bytes | int]]:
+    """Each line of a binary file with its number (from 1): its bytes, or for a line of more than ``max_bytes``
+    bytes (its line break aside) its length in bytes alone: such a line is read past in pieces, never held whole."""
+    number = 0
+    while True:
+        kept: list[bytes] = []
+        size, last = 0, b""
+        while not last.endswith(b"\n"):
+            last = handle.readline(_CHUNK)
+            if not last:
+                break
+            size += len(last)
+            if max_bytes is None or size <= max_bytes + 2:  # the line and its break (\r\n at most)
+                kept.append(last)
+        if not size:
+            return
+        number += 1
+        content = size - (2 if last.endswith(b"\r\n") else 1 if last.endswith(b"\n") else 0)
+        yield (number, content) if max_bytes is not None and content > max_bytes else (number, b"".join(kept))
+
+
+def _iter_numbered_rows(
+    path: Path, model: type[_Row], max_line_bytes: int | None = None
+) -> Iterator[tuple[int, _Row | CaseFileError]]:
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in iter_lines(handle, max_line_bytes):
+            if isinstance(raw, int):
+                assert max_line_bytes is not None
+                yield number, CaseFileError(path, number, too_long(raw, max_line_bytes))
+                continue
             if not raw.strip():
                 continue
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                yield CaseFileError(path, number, f"not UTF-8 ({exc.reason} at byte {exc.start})")
+                yield number, CaseFileError(path, number, f"not UTF-8 ({exc.reason} at byte {exc.start})")
                 continue
             try:
                 payload = json.loads(line)
             except json.JSONDecodeError as exc:
-                yield CaseFileError(path, number, f"invalid JSON: {exc.msg} at column {exc.colno}")
+                yield number, CaseFileError(path, number, f"invalid JSON: {exc.msg} at column {exc.colno}")
                 continue
             try:
-                yield model.model_validate(payload)
+                yield number, model.model_validate(payload)
             except ValidationError as exc:
-                yield CaseFileError(path, number, _row_problem(exc))
+                yield number, CaseFileError(path, number, _row_problem(exc))
 
 
 def _row_problem(exc: ValidationError) -> str:

@@ -24,13 +24,21 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from dxsearch.cases import CaseFileError, LabelledCase, iter_case_rows, load_labelled_cases, normalise_sex
+from dxsearch.cases import (
+    CaseFileError,
+    LabelledCase,
+    iter_case_rows,
+    iter_lines,
+    load_labelled_cases,
+    too_long,
+)
 from dxsearch.cli_errors import fail, one_line_errors, settings_or_fail
 from dxsearch.episode import Budget
 from dxsearch.knowledge.derived import gc_paused
 from dxsearch.lone_surrogates import lone_surrogate
 from dxsearch.policies.base import PolicyUnavailableError
 from dxsearch.policies.catalog import POLICIES
+from dxsearch.protocol import probability_text
 from dxsearch.retrieval.base import RetrievalUnavailableError
 from dxsearch.retrieval.layout import IndexNotFoundError, current_generation
 from dxsearch.settings import Settings
@@ -180,19 +188,23 @@ JSON_CASE_EXPECTED = (
 )
 
 
-def _read_json_case(path: Path) -> CaseInput:
+def _read_json_case(path: Path, max_bytes: int) -> CaseInput:
     """A ``.json`` case file: a FHIR Bundle when it says so (``resourceType``), else a case in the API's shape.
 
     The case object is read by the API's own request model (:class:`api.schemas.DiagnoseRequest`: unknown
     fields refused, labels checked, age as ISO 8601 or whole years), so a file and a request body mean the
     same. Anything else (an empty file, not UTF-8, not JSON, not an object, another FHIR resource, an
-    invalid case) stops the command with one line naming what was expected.
+    invalid case) stops the command with one line naming what was expected. A file over ``max_bytes`` (the API's
+    request limit) is refused from its size, unread, as the API refuses such a body (413).
     """
     from pydantic import ValidationError
 
     from api.schemas import DiagnoseRequest
     from dxsearch.intake import CaseInput
 
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise fail(f"{path}: {too_long(size, max_bytes, 'file')}")
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
@@ -233,16 +245,17 @@ def _read_json_case(path: Path) -> CaseInput:
     return request.case_input()
 
 
-def _read_case_row(path: Path) -> CaseInput:
+def _read_case_row(path: Path, max_bytes: int) -> CaseInput:
     """The first case row of a JSONL case file, saying on stderr what of the file it does not read.
 
     One case per file, as documented: a file of several rows (the benchmark's, say) is diagnosed by its
     first, with a warning counting the rows not read, rather than refused or diagnosed at length. Keys
-    nothing reads are named too (:meth:`CaseRow.unread_keys`): a misspelt key silently changes the case.
+    nothing reads are named too (:meth:`CaseRow.unread_keys`): a misspelt key silently changes the case. A line
+    over ``max_bytes`` (the API's request limit) is refused unread, naming file, line and limit.
     """
-    from dxsearch.intake import CaseInput, FindingInput
+    from dxsearch.intake import CaseInput
 
-    rows = iter_case_rows(path)
+    rows = iter_case_rows(path, max_line_bytes=max_bytes)
     row = next(rows, None)
     if row is None:
         raise fail(f"{path}: no cases in file")
@@ -258,14 +271,7 @@ def _read_case_row(path: Path) -> CaseInput:
             "(one case per file: give each its own --case)",
             markup=False,
         )
-    findings = tuple(FindingInput(label=p.label or "", hpo_id=p.id, excluded=p.excluded) for p in row.phenotypes)
-    return CaseInput(
-        findings=findings or None,
-        text=row.text,
-        sex=normalise_sex(row.sex) if row.sex else None,
-        age=row.age,
-        patient_id=row.case_id,
-    )
+    return CaseInput.model_validate(row.intake_fields())
 
 
 def _read_case(path: Path, settings: Settings) -> PreparedCase:
@@ -274,16 +280,38 @@ def _read_case(path: Path, settings: Settings) -> PreparedCase:
     A case row needs no answer (``disease``) and its phenotypes may be labels alone (:class:`CaseRow`).
     Whatever the file, the one intake reads it, so an empty findings list is refused as the API refuses it.
     """
-    from dxsearch.intake import IntakeError, intake
+    from dxsearch.intake import IntakeError, IntakeLimits, intake
     from dxsearch.pseudonym import Pseudonymiser
 
     _input_file(path, "case file")
-    payload = _read_json_case(path) if path.suffix == ".json" else _read_case_row(path)
+    limit = settings.max_request_bytes
+    payload = _read_json_case(path, limit) if path.suffix == ".json" else _read_case_row(path, limit)
+    # The API's caps too (bundle entries, findings): the command line refuses what the API refuses.
+    limits = IntakeLimits(max_bundle_entries=settings.max_bundle_entries, max_findings=settings.max_case_findings)
     try:
-        prepared = intake(payload, pseudonymiser=Pseudonymiser(settings.pseudonym_key), fallback_id=path.stem)
+        prepared = intake(
+            payload, pseudonymiser=Pseudonymiser(settings.pseudonym_key), fallback_id=path.stem, limits=limits
+        )
     except IntakeError as exc:
-        raise fail(f"{path}: {exc.message}") from None
+        # The intake speaks for the API ("the HPO release this server uses"); here no server is involved.
+        raise fail(f"{path}: {exc.message.replace(' this server uses', ' DxSearch uses')}") from None
     return prepared
+
+
+def _read_cases(paths: Sequence[Path], settings: Settings) -> tuple[list[PreparedCase], int]:
+    """The cases of ``paths`` that can be read, and how many could not: each of those is named in one line.
+
+    Why not stop at the first: a batch of cases is the work of one load (seconds); one bad file among many
+    lost the diagnoses of the good ones (a user test). The caller exits 2 at the end when any was refused.
+    """
+    readings: list[PreparedCase] = []
+    refused = 0
+    for path in paths:
+        try:
+            readings.append(_read_case(path, settings))
+        except typer.Exit:  # fail() has named it on stderr
+            refused += 1
+    return readings, refused
 
 
 def _make_policy(
@@ -335,7 +363,9 @@ def diagnose(
                 "A .json file (a FHIR Bundle, or a case as POST /v1/diagnose takes it), or a JSONL case file "
                 "(one case: its first row; more rows and keys nothing reads are named on stderr; format below): "
                 "no answer needed. "
-                "Repeat for several cases: the index, knowledge and models are loaded once for all."
+                "Repeat for several cases: the index, knowledge and models are loaded once for all. "
+                "Every case that can be read is diagnosed; each refused one (unreadable, invalid, over the API's "
+                "size limit DXSEARCH_MAX_REQUEST_BYTES) is named on stderr, and the exit code is 2 if any was."
             ),
         ),
     ],
@@ -387,11 +417,13 @@ def diagnose(
     if policy is None and settings.policy not in POLICIES.names():
         raise fail(f"DXSEARCH_POLICY={settings.policy!r} is not one of {', '.join(POLICIES.names())}")
     policy = policy or settings.policy
-    readings = [_read_case(case, settings) for case in cases]  # every input checked before anything loads
+    readings, refused = _read_cases(cases, settings)  # every input checked before anything loads
+    if not readings:
+        raise typer.Exit(code=2)  # each was named, and nothing is loaded for nothing
     traces: list[str] = []
 
     def show(trace: Trace, read: PreparedCase) -> None:
-        traces.append(trace.model_dump_json(indent=2) if len(readings) == 1 else trace.model_dump_json())
+        traces.append(trace.model_dump_json(indent=2) if len(cases) == 1 else trace.model_dump_json())
         print_trace(trace, explain=explain, text=read.case.text)
 
     with gc_paused():  # until all is loaded: see _keep_out_of_collection
@@ -419,7 +451,10 @@ def diagnose(
     for read in readings[1:]:
         show(run(read), read)
     if json_out is not None:
-        json_out.write_text("\n".join(traces) + ("\n" if len(traces) > 1 else ""), encoding="utf-8")
+        json_out.write_text("\n".join(traces) + ("\n" if len(cases) > 1 else ""), encoding="utf-8")
+    if refused:
+        log.print(f"{len(readings)} of {len(cases)} cases diagnosed; {refused} refused (named above)", markup=False)
+        raise typer.Exit(code=2)
 
 
 #: How ``diagnose`` names an account entry read that is no finding of the patient, by its category (the viewer's
@@ -522,7 +557,9 @@ def print_trace(trace: Trace, *, explain: bool, text: str | None = None) -> None
     elif not trace.diagnoses:
         console.print(f"no diagnosis ({trace.stop_reason.value}).")
     for diagnosis in trace.diagnoses or trace.considered:
-        confidence = f" · confidence {diagnosis.confidence:.2f}" if diagnosis.confidence is not None else ""
+        confidence = (
+            f" · confidence {probability_text(diagnosis.confidence)}" if diagnosis.confidence is not None else ""
+        )
         codes = diagnosis.code or "no code"
         if diagnosis.alternate_codes:  # equivalent entries folded into this one
             codes += f", also {', '.join(diagnosis.alternate_codes)}"
@@ -890,58 +927,76 @@ def _ece_cell(metrics: Mapping[str, Any]) -> str:
     return f"{metrics['ece']:.3f}" + (f" ({interval[0]:.2f}–{interval[1]:.2f})" if interval else "")
 
 
-def _note_rows(notes: Path) -> list[tuple[Any, str]]:
-    """Every ``(doc_id, text)`` of a notes file, or one line naming the first bad line (exit 2).
+def _note_rows(notes: Path, max_bytes: int) -> tuple[list[tuple[Any, str]], int]:
+    """Every readable ``(doc_id, text)`` of a notes file, and how many lines were refused, each named in one line.
 
-    All lines are checked before the readers load (seconds), so a bad line late in the file costs
-    nothing and nothing is written. A ``doc_id`` given twice is refused: accounts are joined back to
-    their notes by ``doc_id``, and two accounts under one id could not be told apart. A file holding no
-    note (empty, or blank lines only) is refused too: exit 0 would say the command did what was asked.
+    All lines are checked before the readers load (seconds), so a file of bad lines costs nothing and
+    writes nothing. A bad line does not lose the good ones (a user test: one non-JSON line wrote no account
+    at all): they are read, and the caller exits 2 at the end. A ``doc_id`` given again is refused (the first
+    is kept): accounts are joined back to their notes by ``doc_id``, and two accounts under one id could not
+    be told apart. A line over ``max_bytes`` (the API's request limit) is refused unread. A file holding no
+    note (empty, or blank lines only) is refused: exit 0 would say the command did what was asked.
     """
     rows: list[tuple[Any, str]] = []
+    refused = 0
     first_seen: dict[str, int] = {}  # doc_id as JSON (an id may be any JSON value) -> its line
     with notes.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
+        for number, raw in iter_lines(handle, max_bytes):
+            where, row = f"{notes}:{number}", dict[str, Any]()
+            if isinstance(raw, int):
+                problem: str | None = too_long(raw, max_bytes)
+            elif not raw.strip():
                 continue
-            where = f"{notes}:{number}"
-            try:
-                row = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                raise fail(f"{where}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-            except json.JSONDecodeError as exc:
-                raise fail(f"{where}: invalid JSON: {exc.msg}") from None
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str) or "doc_id" not in row:
-                raise fail(f'{where}: expected {{"doc_id": ..., "text": "..."}}')
-            for name in ("doc_id", "text"):
-                _refuse_lone_surrogates(row[name], f"{where}: {name}")
-            key = json.dumps(row["doc_id"], sort_keys=True, ensure_ascii=False)
-            if key in first_seen:
-                raise fail(f"{where}: doc_id {key} repeats line {first_seen[key]}: each note needs its own doc_id")
-            first_seen[key] = number
+            else:
+                problem, row = _note_row(raw)
+            if problem is None:
+                key = json.dumps(row["doc_id"], sort_keys=True, ensure_ascii=False)
+                if key in first_seen:
+                    problem = f"doc_id {key} repeats line {first_seen[key]}: each note needs its own doc_id"
+                else:
+                    first_seen[key] = number
+            if problem is not None:
+                fail(f"{where}: {problem}")  # named on stderr; the other lines are still read
+                refused += 1
+                continue
             if not row["text"].strip():
                 log.print(f"{where}: the text is empty: its account will hold nothing", markup=False, highlight=False)
             rows.append((row["doc_id"], row["text"]))
-    if not rows:  # an empty file is a wrong path or a failed export upstream, not "0 notes read, all is well"
+    if not rows and not refused:  # an empty file is a wrong path or a failed export upstream, not "0 notes read"
         raise fail(f'{notes}: the file holds no note; expected one {{"doc_id": ..., "text": "..."}} per line')
-    return rows
+    return rows, refused
 
 
-def _refuse_lone_surrogates(value: Any, where: str) -> None:
-    """One line (exit 2) when ``value`` holds a lone UTF-16 surrogate (JSON's ``\\udfff`` unpaired).
-
-    Such text has no UTF-8 form: an account holding it could not be written (a traceback after the
-    readers had loaded), and the API refuses the same note (422).
-    """
-    found = lone_surrogate(value)
-    if found is not None:
-        raise fail(f"{where} holds a lone UTF-16 surrogate (\\u{ord(found):04x}), which is not valid Unicode")
+def _note_row(raw: bytes) -> tuple[str | None, dict[str, Any]]:
+    """A notes line as its row, or why it is none (not UTF-8, not JSON, not a note, a lone surrogate)."""
+    try:
+        row = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 ({exc.reason} at byte {exc.start})", {}
+    except json.JSONDecodeError as exc:
+        return f"invalid JSON: {exc.msg}", {}
+    except RecursionError:
+        return "invalid JSON: nested too deeply", {}
+    if not isinstance(row, dict) or not isinstance(row.get("text"), str) or "doc_id" not in row:
+        return 'expected {"doc_id": ..., "text": "..."}', {}
+    for name in ("doc_id", "text"):
+        found = lone_surrogate(row[name])
+        if found is not None:
+            # Such text has no UTF-8 form: its account could not be written, and the API refuses the note (422).
+            return f"{name} holds a lone UTF-16 surrogate (\\u{ord(found):04x}), which is not valid Unicode", {}
+    return None, row
 
 
 @app.command("read")
 def read_command(
     notes: Annotated[
-        Path, typer.Option("--notes", help='JSONL: one {"doc_id": ..., "text": ...} per line, each doc_id once.')
+        Path,
+        typer.Option(
+            "--notes",
+            help='JSONL: one {"doc_id": ..., "text": ...} per line, each doc_id once. Every readable note is read; '
+            "each refused line (not JSON, not a note, a doc_id repeated, over the API's size limit "
+            "DXSEARCH_MAX_REQUEST_BYTES) is named on stderr, and the exit code is 2 if any was.",
+        ),
     ],
     json_out: Annotated[
         Path | None,
@@ -974,7 +1029,10 @@ def read_command(
     to_file = json_out if json_out is not None and str(json_out) != "-" else None
     if to_file is not None:
         _writable_output(to_file, "--json")
-    rows = _note_rows(_input_file(notes, "notes file"))  # every line checked before the readers load
+    settings = settings_or_fail()
+    rows, refused = _note_rows(_input_file(notes, "notes file"), settings.max_request_bytes)  # before readers load
+    if not rows:
+        raise typer.Exit(code=2)  # each bad line was named; an earlier output is left as it was
     lookup, knowledge, second = get_term_lookup(), get_hpo_knowledge(), get_second_reader()
     lines: list[str] = []
     counts = {"findings": 0, "not_understood": 0}
@@ -1012,7 +1070,10 @@ def read_command(
     log.print(
         f"read {len(lines)} note(s): {counts['findings']} term mention(s), "
         f"{counts['not_understood']} segment(s) not understood -> {to_file or 'standard output'}"
+        + (f"; {refused} line(s) refused (named above)" if refused else "")
     )
+    if refused:
+        raise typer.Exit(code=2)
 
 
 @app.command()

@@ -60,6 +60,40 @@ SUPPORTED_SUFFIXES = (*RECORD_SUFFIXES, *GUIDELINE_SUFFIXES)
 _PHENOPACKET_KEYS = {"case_id", "phenotypes"}
 
 
+#: Why an HPO id the release does not know refuses a case row (``dxsearch diagnose`` and the API refuse it: 422).
+UNKNOWN_ID = (
+    "{term_id} is not a term of the HPO release DxSearch uses (dxsearch diagnose and the API refuse it; "
+    "an index would hold a finding no case can match)"
+)
+
+
+def _unknown_terms(line: str, location: str) -> tuple[tuple[str, str], ...]:
+    """A problem per phenotype of the row on ``line`` whose HPO id the release does not know (an alternative id is
+    known), read from the raw JSON so that a row refused for another reason lists these too.
+
+    Why: the build indexed such a row, whose finding no case can ever match, while ``dxsearch diagnose`` and the
+    API refused the same id; ``corpus-builder validate`` only warned (a user test).
+    """
+    from dxsearch.knowledge.hpo import get_hpo_knowledge
+
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return ()
+    phenotypes = row.get("phenotypes") if isinstance(row, dict) else None
+    if not isinstance(phenotypes, list):
+        return ()
+    knowledge = get_hpo_knowledge()
+    return tuple(
+        (location, f"phenotypes.{index}.id: " + UNKNOWN_ID.format(term_id=term_id))
+        for index, phenotype in enumerate(phenotypes)
+        if isinstance(phenotype, dict)
+        and isinstance(term_id := phenotype.get("id"), str)
+        and term_id.startswith("HP:")
+        and knowledge.current_id(term_id) is None
+    )
+
+
 class FileSource:
     """A file or a directory of files, as documents and rejects."""
 
@@ -199,13 +233,22 @@ class FileSource:
                 if errors[0]["type"] == "json_invalid":
                     yield Reject(source=SOURCE_NAME, location=location, reason=json_error_reason_from_line(line))
                     continue
-                more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+                problems = (
+                    *((location, _row_error(error, with_value=True)) for error in errors),
+                    *_unknown_terms(line, location),
+                )
+                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
                 yield Reject(
                     source=SOURCE_NAME,
                     location=location,
                     reason=_row_error(errors[0], with_value=False) + more,
-                    problems=tuple((location, _row_error(error, with_value=True)) for error in errors),
+                    problems=problems,
                 )
+                continue
+            unknown = _unknown_terms(line, location)
+            if unknown:
+                more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+                yield Reject(source=SOURCE_NAME, location=location, reason=unknown[0][1] + more, problems=unknown)
                 continue
             try:
                 yield labelled_case_document(

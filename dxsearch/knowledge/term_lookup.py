@@ -35,6 +35,7 @@ in precision.
 
 from __future__ import annotations
 
+import difflib
 import re
 import sys
 import unicodedata
@@ -747,6 +748,20 @@ class TermLookup:
         """The current HPO id whose name or synonym equals the whole label once normalised, else ``None``."""
         entry = self._entries.get(normalise(label))
         return entry.term_id if entry is not None else None
+
+    def close_terms(self, label: str, limit: int = 3) -> list[str]:
+        """HPO ids whose name or synonym is spelt close to ``label`` (a misspelling's "did you mean"), closest
+        first, at most ``limit``; empty when none is close. Cheap (milliseconds): only names within three
+        characters of the label's length are compared, by :func:`difflib.get_close_matches` (ratio >= 0.85).
+        """
+        wanted = normalise(label)
+        near = [key for key in self._entries if abs(len(key) - len(wanted)) <= 3]
+        terms: list[str] = []
+        for key in difflib.get_close_matches(wanted, near, n=2 * limit, cutoff=0.85):
+            term = self._entries[key].term_id
+            if term not in terms:
+                terms.append(term)
+        return terms[:limit]
 
     def words_term(self, words: str) -> str | None:
         """The term these words name whole, in any order and form ("hearing impaired": Hearing impairment), as a

@@ -334,12 +334,31 @@ def test_several_cases_are_diagnosed_in_one_run_as_each_alone(small_index: Path,
         assert _stable(json.loads(line)) == _stable(json.loads(alone.read_text(encoding="utf-8")))
 
 
-def test_a_bad_case_among_several_fails_before_any_is_diagnosed(small_index: Path, tmp_path: Path) -> None:
+def test_a_bad_case_among_several_is_named_and_the_others_are_diagnosed(small_index: Path, tmp_path: Path) -> None:
+    """A user test: one bad file among four lost the diagnoses of the three good ones. Now each good case is
+    diagnosed (and written to --json), each bad one named in one line, and the exit code is 2 at the end."""
     good = _write_cases(tmp_path / "good.jsonl", 1)
-    args = ["diagnose", "--index", str(small_index), "--case", str(good), "--case", str(tmp_path / "nope.jsonl")]
+    unknown = tmp_path / "unknown.jsonl"
+    unknown.write_text(json.dumps({"case_id": "u", "phenotypes": [{"id": "HP:9999999"}]}) + "\n")
+    truncated = tmp_path / "truncated.json"
+    truncated.write_text('{"resourceType": "Bundle", "entry": [')
+    out = tmp_path / "traces.jsonl"
+    cases = [str(tmp_path / "nope.jsonl"), str(good), str(unknown), str(truncated)]
+    args = ["diagnose", "--index", str(small_index), "--json", str(out), *(a for c in cases for a in ("-c", c))]
     result = runner.invoke(app, args)
-    assert result.exit_code == 2 and "nope.jsonl: no such case file" in result.output
-    assert "differential" not in result.stdout
+    assert result.exit_code == 2, result.output
+    assert result.stdout.count("differential") == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: {tmp_path / 'nope.jsonl'}: no such case file",
+        f"error: {unknown}: unknown HPO term HP:9999999 (not in the HPO release DxSearch uses)",
+        f"error: {truncated}: invalid JSON: Expecting value at line 1 column 38",
+    ]
+    assert "1 of 4 cases diagnosed; 3 refused (named above)" in result.stderr
+    (trace,) = (json.loads(line) for line in out.read_text(encoding="utf-8").splitlines())
+    assert trace["diagnoses"]
+    alone = runner.invoke(app, ["diagnose", "--index", str(small_index), "-c", str(unknown), "-c", str(truncated)])
+    assert alone.exit_code == 2 and "differential" not in alone.stdout  # nothing readable: nothing loaded
 
 
 def test_diagnose_says_which_rows_and_keys_of_a_case_file_it_does_not_read(small_index: Path, tmp_path: Path) -> None:
@@ -462,27 +481,30 @@ def test_read_without_a_file_writes_the_accounts_to_standard_output(tmp_path: Pa
 
 
 @pytest.mark.parametrize(
-    ("content", "said"),
+    ("content", "said", "kept"),
     [
-        (b'{"doc_id": "n1", "text": "seizures"}\n{"doc_id": "n2", "text": "caf\xe9"}\n', ":2: not UTF-8 ("),
-        (b'{"doc_id": "n1", "text": "seizures"}\n{"doc_id": "n2"\n', ":2: invalid JSON"),
+        (b'{"doc_id": "n1", "text": "seizures"}\n{"doc_id": "n2", "text": "caf\xe9"}\n', ":2: not UTF-8 (", ["n1"]),
+        (b'{"doc_id": "n1", "text": "seizures"}\n{"doc_id": "n2"\n', ":2: invalid JSON", ["n1"]),
         (
             b'{"doc_id": "n1", "text": "seizures"}\n{"doc_id": "n1", "text": "ataxia"}\n',
             ':2: doc_id "n1" repeats line 1',
+            ["n1"],
         ),
-        (b'{"doc_id": 7, "text": "a"}\n\n{"doc_id": 7, "text": "b"}\n', ":3: doc_id 7 repeats line 1"),
+        (b'{"doc_id": 7, "text": "a"}\n\n{"doc_id": 7, "text": "b"}\n', ":3: doc_id 7 repeats line 1", [7]),
         # An empty file exited 0 after "read 0 note(s)"; a lone surrogate in a doc_id was a traceback at the end.
-        (b"", ": the file holds no note; expected one"),
-        (b"\n  \n", ": the file holds no note; expected one"),
-        (b'{"doc_id": "n1", "text": "tall \\udfff"}\n', ":1: text holds a lone UTF-16 surrogate (\\udfff)"),
-        (b'{"doc_id": "n\\ud800", "text": "tall"}\n', ":1: doc_id holds a lone UTF-16 surrogate (\\ud800)"),
+        (b"", ": the file holds no note; expected one", None),
+        (b"\n  \n", ": the file holds no note; expected one", None),
+        (b'{"doc_id": "n1", "text": "tall \\udfff"}\n', ":1: text holds a lone UTF-16 surrogate (\\udfff)", None),
+        (b'{"doc_id": "n\\ud800", "text": "tall"}\n', ":1: doc_id holds a lone UTF-16 surrogate (\\ud800)", None),
     ],
 )
-def test_read_refuses_a_bad_notes_line_in_one_line_and_writes_nothing(
-    tmp_path: Path, content: bytes, said: str
+def test_read_names_a_bad_notes_line_in_one_line_and_keeps_the_good_ones(
+    tmp_path: Path, content: bytes, said: str, kept: list[object] | None
 ) -> None:
-    """A notes line that is not UTF-8 or not JSON, or a doc_id given twice (accounts are joined back by doc_id):
-    exit 2, one line naming file and line, checked before the readers load; an earlier output is left as it was."""
+    """A notes line that is not UTF-8 or not JSON, or a doc_id given again (accounts are joined back by doc_id):
+    one line naming file and line, and exit 2 at the end. The good lines are still read and written (a user test:
+    one non-JSON line lost every account); when none is good, the readers never load and an earlier output is
+    left as it was. (Until then a bad line refused the whole file: this test said "writes nothing".)"""
     notes = tmp_path / "notes.jsonl"
     notes.write_bytes(content)
     out = tmp_path / "accounts.jsonl"
@@ -490,9 +512,14 @@ def test_read_refuses_a_bad_notes_line_in_one_line_and_writes_nothing(
     result = runner.invoke(app, ["read", "--notes", str(notes), "--json", str(out)])
     assert result.exit_code == 2, result.output
     assert isinstance(result.exception, SystemExit)  # typer.Exit(2), not a traceback
-    (line,) = result.output.strip().splitlines()
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert line.startswith(f"error: {notes}:") and said in line, line
-    assert out.read_text() == "earlier\n"
+    if kept is None:
+        assert result.stderr.strip() == line
+        assert out.read_text() == "earlier\n"
+    else:
+        assert [json.loads(account)["doc_id"] for account in out.read_text().splitlines()] == kept
+        assert "; 1 line(s) refused (named above)" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -698,6 +725,37 @@ def test_diagnose_gives_marfan_first_with_a_probability(small_index: Path, tmp_p
     trace = json.loads(out.read_text())
     assert trace["outcome"] == "diagnosed" and trace["diagnoses"][0]["code"] == "OMIM:154700"
     assert 0.0 < trace["diagnoses"][0]["confidence"] <= 1.0 and "confidence" in result.output
+
+
+@pytest.mark.parametrize("policy", ["evidence", "learned"])
+def test_an_abstentions_considered_list_never_prints_confidence_0_00(
+    small_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy: str
+) -> None:
+    """A user test: the considered list printed "confidence 0.00" for candidates weighed at under 0.005, while the
+    viewer said "fewer than 1 in 100"; the reason the same of its first choice. One formatter prints them all."""
+    from dxsearch.protocol import probability_text
+    from dxsearch.settings import get_settings
+
+    marfan = [("HP:0001166", "Arachnodactyly"), ("HP:0001083", "Ectopia lentis"), ("HP:0000098", "Tall stature")]
+    case = _bundle(tmp_path / "marfan.json", marfan)
+    out = tmp_path / "trace.json"
+    monkeypatch.setenv("DXSEARCH_ABSTAIN_BELOW", "0.9999")  # the bar out of reach: an abstention, and what it weighed
+    get_settings.cache_clear()
+    try:
+        args = ["diagnose", "--case", str(case), "--index", str(small_index), "--policy", policy, "--json", str(out)]
+        result = runner.invoke(app, args)
+    finally:
+        monkeypatch.delenv("DXSEARCH_ABSTAIN_BELOW")
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    trace = json.loads(out.read_text())
+    assert trace["outcome"] == "insufficient_evidence", trace["reason"]
+    confidences = [c["confidence"] for c in trace["considered"]]
+    assert any(c < 0.005 for c in confidences), confidences  # the candidates this is about
+    printed = re.findall(r"· confidence (under 0\.01|over 0\.99|\d\.\d\d)$", result.stdout, re.MULTILINE)
+    assert printed == [probability_text(c) for c in confidences]
+    assert "under 0.01" in printed and "confidence 0.00" not in result.stdout
+    assert "probability 0.00," not in trace["reason"]
 
 
 @pytest.mark.slow
