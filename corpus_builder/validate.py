@@ -317,8 +317,7 @@ def validate_case_rows(path: Path, *, settings: Settings) -> tuple[ValidationRep
                 limits=limits,
             )
         except IntakeError as exc:
-            reason = exc.message.replace(" this server uses", " DxSearch uses")
-            rejects.append(Reject(source="case file", location=location, reason=reason))
+            rejects.append(Reject(source="case file", location=location, reason=exc.message))
             continue
         warnings: list[str] = []
         if explained or rejects:

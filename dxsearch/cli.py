@@ -293,8 +293,7 @@ def _read_case(path: Path, settings: Settings) -> PreparedCase:
             payload, pseudonymiser=Pseudonymiser(settings.pseudonym_key), fallback_id=path.stem, limits=limits
         )
     except IntakeError as exc:
-        # The intake speaks for the API ("the HPO release this server uses"); here no server is involved.
-        raise fail(f"{path}: {exc.message.replace(' this server uses', ' DxSearch uses')}") from None
+        raise fail(f"{path}: {exc.message}") from None
     return prepared
 
 

@@ -81,7 +81,7 @@ __all__ = [
 #: Why an item was not understood: its words name no HPO phenotype the dictionary knows.
 NO_TERM = "no HPO term matches these words"
 #: Why an item whose own HPO id is no term was not understood (its words named none either).
-UNKNOWN_ID = "{term_id} is not a term of the HPO release this server uses, and " + NO_TERM
+UNKNOWN_ID = "{term_id} is not a term of the HPO release DxSearch uses, and " + NO_TERM
 #: Terms that name a branch of HPO, not anything of a patient: the root, "Phenotypic abnormality", the roots of
 #: the inheritance, onset, course, modifier and frequency branches. Entered as findings they would swell
 #: every "explains n/m" and match every disease.

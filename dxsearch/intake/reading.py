@@ -322,7 +322,7 @@ def _item(item: FindingInput, path: str) -> ItemIn:
         # An alternative id HPO merged into another term reads as that term; an id it does not know is refused.
         known, unknown = given_term_id(hpo_id, knowledge)
         if known is None:
-            raise IntakeError(f"unknown HPO term {unknown} (not in the HPO release this server uses)")
+            raise IntakeError(f"unknown HPO term {unknown} (not in the HPO release DxSearch uses)")
         if not label:
             label = knowledge.term_name(known)
         conflict = label_conflict(label, known, get_term_lookup(), knowledge)
