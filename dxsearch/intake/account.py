@@ -29,7 +29,7 @@ from dxsearch.intake.demographics import Demographics, read_demographics
 from dxsearch.intake.gestation import gestation_candidates
 from dxsearch.intake.labs import lab_candidates
 from dxsearch.intake.onsets import onset_candidates
-from dxsearch.intake.quantities import count_candidates, quantity_candidates
+from dxsearch.intake.quantities import count_candidates, quantity_candidates, stature_candidates
 from dxsearch.intake.strength import strength_candidates
 from dxsearch.knowledge.clinical_phrases import UNMAPPED_PHRASES
 from dxsearch.knowledge.context_lookup import ItemKind, case_modes, case_onset, get_context_lookup, kind_of
@@ -404,7 +404,10 @@ def read_items(
                 demographics, demographics_path, demographics_given = _shifted(read, start), path, item.label
             missed += _age_not_read(_shifted(read, start), path, item.label)  # "200-year-old man"
             age_months = _months(age or demographics.age or read.age)
-            read_values = quantity_candidates(words, age_months)
+            # "CK 15,000 U/L", "Na 118 mmol/L", "ALT raised": a list item is a laboratory result as a note's is; not a
+            # bundle's Observation, whose interpretation the FHIR reader has read already (its words repeat it)
+            labs = lab_candidates(words, lookup, age_months) if split_lists else []
+            read_values = [*quantity_candidates(words, age_months), *labs]
             abilities = ability_candidates(words, age_months)
             mentions = _best_per_term(lookup.mentions(words, stated=[*read_values, *abilities]))
             values = {(start + a, start + b, term) for a, b, term in read_values}
@@ -508,7 +511,9 @@ def read_by_words(label: str, given: str, lookup: TermLookup, knowledge: HpoKnow
     return bool(named) and named != {replacement} and named <= bundled
 
 
-_LIST_SEPARATOR = re.compile(r"[,;\n•·]|(?:^|(?<=\s))[-*](?=\s)")
+#: A comma between thousands separates nothing: "Creatine kinase 15,000 U/L" is one item.
+_THOUSANDS_COMMA = r"(?<=\d),(?=\d{3}(?!\d))"
+_LIST_SEPARATOR = re.compile(rf"(?!{_THOUSANDS_COMMA})[,;\n•·]|(?:^|(?<=\s))[-*](?=\s)")
 
 
 def list_parts(label: str, lookup: TermLookup) -> list[Span]:
@@ -631,6 +636,7 @@ def read_text(
     values += count_candidates(text, lookup)  # ">6 cafe-au-lait macules": Multiple cafe-au-lait spots
     unspelled = [*values, *ability_candidates(text, age_months), *checklist_candidates(text, lookup)]
     unspelled += symptom_initial_candidates(text)  # "N/V": nausea and vomiting, one letter each
+    unspelled += stature_candidates(text)  # "He is tall (196 cm, >99th centile)": named, not a value
     mentions = lookup.mentions(text, proposed, stated=unspelled)
     # "ASD" beside "VSD" or beside "autism": read again with the meaning the findings around it give.
     resolved = abbreviation_candidates(text, mentions, knowledge)
@@ -804,8 +810,9 @@ def _read_as_defined(
 
 #: Where a segment ends; not at a query mark its answer follows ("Hypertelorism? Possibly.", "Ptosis? - no"), which
 #: is one item with the finding it answers for.
+#: Nor at a comma between thousands ("Creatine kinase was 15,000 U/L" was two segments, "...was 15" and "000 U/L").
 _SEGMENT_BREAK = re.compile(
-    r"[\n;,•·]|[.!](?=\s|$)"
+    rf"(?!{_THOUSANDS_COMMA})[\n;,•·]|[.!](?=\s|$)"
     r"|\?(?=\s|$)(?![ \t]*(?:[-:][ \t]*)?(?:yes|no|none|y|n|possibly|probably|maybe|likely|unlikely|unsure)\b)",
     re.IGNORECASE,
 )

@@ -226,6 +226,14 @@ VALUE_LIMITS: dict[str, ValueLimit] = {
     # LVEF < 50% is reduced (ESC 2021 heart failure guideline: mildly reduced 41-49%, reduced <= 40%; ASE/EACVI 2015
     # give < 52% / < 54% as abnormal, so 50% is the conservative cut).
     "lvef": ValueLimit("HP:0012664", 50, False, frozenset({"%"}), below=True),
+    # Creatine kinase > 2000 U/L is above the upper reference limit of every group at every age: adults' highest,
+    # Black men's 97.5th centile, is about 800 U/L (Brewster et al., Am Heart J 2007;154:655-61), and a newborn's
+    # rise after birth stays below about 1600 U/L (the neonatal reference intervals of the CALIPER study, Colantonio
+    # et al., Clin Chem 2012;58:854-68); a value between a laboratory's limit and this one is not judged. A user
+    # test's "Creatine kinase was 15,000 U/L" in a Duchenne letter was not read, then asked back as a next step.
+    "creatine kinase": ValueLimit(
+        "HP:0003236", 2000, False, frozenset({"", "u/l", "iu/l"}), plausible=(0, 1_000_000)
+    ),  # Elevated circulating creatine kinase concentration
 }
 #: How notes write the analytes of :data:`VALUE_LIMITS`.
 _LIMIT_NAMES: dict[str, str] = {
@@ -263,6 +271,12 @@ _LIMIT_NAMES: dict[str, str] = {
     "lv ejection fraction": "lvef",
     "left ventricular ejection fraction": "lvef",
     "ef": "lvef",
+    "ck": "creatine kinase",
+    "cpk": "creatine kinase",
+    "creatine kinase": "creatine kinase",
+    "creatine phosphokinase": "creatine kinase",
+    "serum ck": "creatine kinase",
+    "serum creatine kinase": "creatine kinase",
 }
 _LIMIT_NAME = "|".join(re.escape(name).replace(r"\ ", r"\s+") for name in sorted(_LIMIT_NAMES, key=len, reverse=True))
 #: "sweat chloride 78 mmol/L", "Transferrin saturation: 85%", "ferritin was 2,400", "ferritin > 2000 ng/mL".

@@ -31,7 +31,7 @@ from typing import Literal
 from dxsearch.intake.demographics import RELATIVE
 from dxsearch.knowledge.term_lookup import Candidate, TermLookup
 
-__all__ = ["REACHED_BY_MONTHS", "count_candidates", "quantity_candidates"]
+__all__ = ["REACHED_BY_MONTHS", "count_candidates", "quantity_candidates", "stature_candidates"]
 
 MICROCEPHALY, MACROCEPHALY = "HP:0000252", "HP:0000256"
 SHORT_STATURE, TALL_STATURE = "HP:0004322", "HP:0000098"
@@ -466,6 +466,46 @@ def _iq(text: str) -> list[Candidate]:
 
 
 _READERS: tuple[Callable[[str], list[Candidate]], ...] = (_growth, _milestones, _not_yet, _iq)
+
+
+#: "tall" or "short" said of the patient as a predicate: "He is tall", "She is very short", "he has always been tall".
+#: Only after the patient as subject and a copula, and only where the adjective ends its phrase (a stop, a comma, a
+#: bracket, "and", "for", "too", "with"): "tall" alone is never read ("tall T waves", "5 ft tall": clinical_phrases),
+#: nor "short of breath", "short-sighted", "he is short with staff" or a relative's "her mother is tall".
+_STATURE_PREDICATE = re.compile(
+    r"\b(?:he|she|the\s+(?:patient|boy|girl|child|proband)|patient)(?:'s|\s+"
+    r"(?:is|was|has\s+(?:always\s+)?been|had\s+always\s+been|remains|remained|appears|appeared|looks|looked|seems"
+    r"|seemed|became|has\s+become))"
+    r"\s+(?:(?:very|quite|extremely|rather|relatively|markedly|noticeably|strikingly|exceptionally|particularly"
+    r"|unusually|significantly|disproportionately|proportionately|mildly|somewhat|now|also|still|not|always)\s+){0,2}"
+    r"(?P<word>tall|short)(?![\w-])"
+    r"(?=\s*(?:[.,;:!(\n]|$|and\b|but\b|for\b|too\b|compared\b|relative\b|(?<=tall)\s*with\b))",
+    re.IGNORECASE,
+)
+#: A bracket right after it that gives the measurement ("He is tall (196 cm, >99th centile)"): read with it.
+_BRACKET = re.compile(r"\s*\([^()\n]{1,60}\)")
+
+
+def stature_candidates(text: str) -> list[Candidate]:
+    """Spans where the note says the patient is tall or short (:data:`_STATURE_PREDICATE`): Tall or Short stature.
+
+    The span is the adjective, with the bracket after it when that bracket's centiles and z-scores are on the same
+    side ("He is tall (196 cm, >99th centile)"); when the bracket says otherwise ("She is tall (50th centile)") the
+    words and the measurement disagree and neither is read. The dictionary decides the assertion ("he is not tall"
+    is absent).
+    """
+    found: list[Candidate] = []
+    for match in _STATURE_PREDICATE.finditer(text):
+        tall = match.group("word").casefold() == "tall"
+        start, end = match.start("word"), match.end("word")
+        bracket = _BRACKET.match(text, end)
+        values = _values(bracket.group()) if bracket is not None else []
+        if bracket is not None and values:
+            if any(side != ("above" if tall else "below") for _, side in values):
+                continue  # "She is tall (50th centile)": the measurement says otherwise; neither is read
+            end = bracket.start() + len(bracket.group().rstrip(")").rstrip(" %"))  # ends on the bracket's last word
+        found.append((start, end, TALL_STATURE if tall else SHORT_STATURE))
+    return found
 
 
 _COUNT_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9}

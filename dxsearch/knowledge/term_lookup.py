@@ -795,7 +795,8 @@ class TermLookup:
         Greedy longest match over normalised tokens within a sentence. A mention inside a clause opened
         by a cue ("no", "denies", "without", "negative for", "absence of"; "family history of", a relative
         as subject or in the possessive; "possible", "suspected", "if", "to exclude", "at risk of";
-        "history of", "previous", "prior", "Hx") takes that cue's assertion; the clause ends at a semicolon,
+        "history of", "previous", "prior", "Hx"; a leading "resolved", "past", "former" over its noun phrase only:
+        :func:`_past_adjective`) takes that cue's assertion; the clause ends at a semicolon,
         sentence end or "but", and at a comma unless a list of terms goes on ("no scoliosis, pectus excavatum
         or arachnodactyly"). A hedge (:data:`_NARROW_CUES`: "likely", "consistent with") covers only the
         mention after it and a list joined to it by "and" / "or". Cues after a mention ("was normal", "cannot
@@ -915,6 +916,7 @@ class TermLookup:
             words = [token for token, _ in tokens[first : last + 1]]
             if len(words) < 2:
                 continue
+            lent: list[list[_Token]] = []  # modifiers before the mention that, with its head, named a term
             if first >= 2 and tokens[first - 1][0].norm in _CONJUNCTIONS:
                 end, size = first - 1, 3
                 if end >= 2 and tokens[end - 1][0].norm == "and" and tokens[first - 1][0].norm == "or":
@@ -950,6 +952,7 @@ class TermLookup:
                         stacked = stacked or shared_term(member, member + words[keep:], mention)
                     if stacked is not None:
                         shared.append(stacked)
+                        lent.append(member)
                         break
             # Modifiers listed with commas before one head: "low-set, posteriorly rotated ears" also says low-set
             # ears, "long, thin fingers" long fingers, "small, widely spaced teeth" small teeth; each modifier (a word
@@ -973,6 +976,7 @@ class TermLookup:
                 if listed is None:
                     break
                 shared.append(listed)
+                lent.append(member)
                 end -= width
             after = last + 1
             if after + 2 < len(tokens) and tokens[after][0].norm == "and" and tokens[after + 1][0].norm == "or":
@@ -987,8 +991,15 @@ class TermLookup:
                     found = None
                     for keep in range(len(words) - 1, 0, -1):
                         found = found or shared_term(member, words[:keep] + member, mention)
-                    if found is not None:
-                        shared.append(found)
+                    # "long thin fingers and toes": a modifier before the mention that named a term with its head
+                    # ("long fingers") is shared by the member too (Long toe), beside the mention's own words
+                    terms = [found] if found is not None else []
+                    for modifier in lent:
+                        term = shared_term(member, modifier + member, mention, named=True)
+                        if term is not None and all(term.term_id != t.term_id for t in terms):
+                            terms.append(term)
+                    if terms:
+                        shared.extend(terms)
                         break
         return shared
 
@@ -1067,6 +1078,7 @@ class TermLookup:
         unknown = 0  # words since the last comma, conjunction or mention that name nothing: a list item ends soon
         adjacent: tuple[int, Assertion] | None = None  # (token index, assertion) of an adjacent-only cue
         narrow: Assertion | None = None  # under a narrow cue ("likely"): the assertion its scope hands back to
+        past_scope = False  # the narrow cue is an adjective saying it is over ("resolved"): its scope is a noun phrase
         ends = {token.end: index + 1 for index, (token, _) in enumerate(tokens)} if candidates else {}
         i = 0
         while i < len(tokens):
@@ -1172,6 +1184,8 @@ class TermLookup:
                 over = _cue_after(tokens, end, POST_HISTORICAL, across_commas=True)
                 if over and _names_a_measure(tokens, end, over):
                     over = 0  # "hypercalcaemia (corrected calcium 2.92)": a measure of it, not its repair
+                if over and tokens[end][1] and self._opens_a_past_item(tokens, end):
+                    over = 0  # "hypotonia, resolved jaundice": the next item's adjective, not the hypotonia's end
                 if over and said == "present":
                     said, post = "historical", max(post, over)
                 family = _post_family(tokens, end)  # "seizures in his mother"
@@ -1229,7 +1243,8 @@ class TermLookup:
                     # "No family history of sudden death", "There is no known family history of seizures": the family
                     # is said not to have it, as when a relative is ("Mum has no muscle problems").
                     relative_denies = _denied_just_before(tokens, i)
-                hedge = cue[1] is not None and cue[0] in _NARROW_CUE_SET
+                past_adjective = cue[1] == "historical" and len(cue[0]) == 1 and cue[0][0] in _PAST_ADJECTIVES
+                hedge = cue[1] is not None and (cue[0] in _NARROW_CUE_SET or past_adjective)
                 if hedge and assertion == "family_history":
                     pass  # "her mother likely had seizures": still the mother's
                 elif not (cue[1] == "historical" and assertion == "absent") and not (
@@ -1237,6 +1252,7 @@ class TermLookup:
                 ):
                     if hedge:
                         narrow = narrow or assertion  # the scope's end hands back what held before it
+                        past_scope = past_adjective
                     elif cue[1] is not None:
                         narrow = None
                     assertion = cue[1] or assertion
@@ -1262,7 +1278,11 @@ class TermLookup:
                 # weakness"), not through a clause ("no fever reported today, hypotonia").
                 unknown += 1
                 listing = listing and unknown <= _LIST_ITEM_WORDS
-                if narrow is not None and tokens[i][0].norm not in _NARROW_SCOPE_WORDS:
+                if narrow is not None and (
+                    tokens[i][0].norm in _PAST_SCOPE_ENDS
+                    if past_scope
+                    else tokens[i][0].norm not in _NARROW_SCOPE_WORDS
+                ):
                     assertion, narrow = narrow, None  # "Likely Marfan syndrome with tall stature": the hedge ends
             adjacent_cue = _ADJACENT_CUES.get(tokens[i][0].norm)
             if adjacent_cue is not None:
@@ -1292,6 +1312,19 @@ class TermLookup:
             ):
                 assertion, narrow = "present", None
             i += 1
+
+    def _opens_a_past_item(self, tokens: list[tuple[_Token, bool]], i: int) -> bool:
+        """Whether token ``i``, after a comma, is an adjective saying a finding is over that opens the next list
+        item, a mention starting within its next three words ("hypotonia, resolved neonatal jaundice"), not words
+        said of the mention before it ("hypoglycaemia, resolved with feeds", "seizures, resolved at 5")."""
+        if not _past_adjective(tokens, i):
+            return False
+        for j in range(i + 1, min(i + 4, len(tokens))):
+            if tokens[j][1]:
+                return False
+            if self._longest_match(tokens, j) is not None:
+                return True
+        return False
 
     def _versus(self, tokens: list[tuple[_Token, bool]], end: int) -> int | None:
         """Where the other side of a differential starts, when "vs" / "versus" joins a mention ending at ``end`` to
@@ -2171,6 +2204,7 @@ POST_HISTORICAL: tuple[tuple[str, ...], ...] = tuple(
     tuple(normalise(phrase).split())
     for phrase in (
         *("resolved", "now resolved", "has resolved", "had resolved", "since resolved", "in remission"),
+        *("have resolved", "have now resolved", "has now resolved"),  # "Seizures have resolved and hypotonia ..."
         *("repaired", "corrected", "resected", "excised", "removed", "closed"),
         *("ligated", "clipped", "ablated", "embolised", "embolized"),  # "PDA ligated", "WPW ablated"
         # "Bilateral cataracts were removed at 35", as "Cataracts removed at 35."
@@ -2997,7 +3031,38 @@ def _cue(tokens: list[tuple[_Token, bool]], i: int, text: str = "") -> tuple[tup
     for words, assertion in _CUES_BY_FIRST_WORD.get(tokens[i][0].norm, ()):
         if tuple(token.norm for token, _ in tokens[i : i + len(words)]) == words:
             return words, assertion
+    if _past_adjective(tokens, i):
+        return (token.norm,), "historical"  # "Resolved neonatal feeding difficulties", "past seizures"
     return None
+
+
+#: Adjectives that, before a finding, say it is over, as "now resolved" after it does (:data:`POST_HISTORICAL`):
+#: "Resolved neonatal feeding difficulties", "Past seizures", "Former preterm infant" ("previous" is a cue anyway).
+_PAST_ADJECTIVES = frozenset({"resolved", "past", "former"})
+#: Words after which such an adjective qualifies the noun phrase it opens: a determiner, a possessive, "with", "of",
+#: a list's "and" / "or" ("hypotonia and resolved jaundice"). Not a verb's auxiliary: "seizures have resolved and
+#: hypotonia improved" says nothing of the hypotonia; nor "over the past 2 months" (a time, no finding).
+_BEFORE_PAST_ADJECTIVE = frozenset({"his", "her", "their", "its", "with", "of", "and", "or", "any", "some", "h", "o"})
+#: Words that end such an adjective's scope, the noun phrase it opens (a list of them joined by "and" / "or" too):
+#: "Former preterm infant with hypotonia" leaves the hypotonia present, as "... now has seizures" the seizures.
+_PAST_SCOPE_ENDS = frozenset(
+    {"with", "without", "now", "since", "who", "which", "that", "on", "at", "in", "after", "currently", "still"}
+    | {"ha", "has", "have", "had", "is", "wa", "was", "are", "were", "being", "today", "presenting", "presented"}
+    | {"new", "recent", "current", "ongoing", "persistent", "persisting", "developed", "develop", "then", "later"}
+)
+
+
+def _past_adjective(tokens: list[tuple[_Token, bool]], i: int) -> bool:
+    """Whether token ``i`` is an adjective of :data:`_PAST_ADJECTIVES` opening a noun phrase: first in its clause or
+    after a word of :data:`_BEFORE_PAST_ADJECTIVE`, and followed in the same clause by a word that is no number,
+    duration or conjunction ("Resolved neonatal feeding difficulties"; not "in the past 2 months", "past year",
+    "seizures, resolved.", "resolved and")."""
+    if tokens[i][0].norm not in _PAST_ADJECTIVES or i + 1 >= len(tokens) or tokens[i + 1][1]:
+        return False
+    following = tokens[i + 1][0].norm
+    if following.isdigit() or following in _DURATION_WORDS or following in _CONJUNCTIONS:
+        return False
+    return i == 0 or tokens[i][1] or tokens[i - 1][0].norm in _BEFORE_PAST_ADJECTIVE
 
 
 #: Mentions that do not describe the patient as they are: kept in the intake's account, not in the case.

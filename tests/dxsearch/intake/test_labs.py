@@ -54,8 +54,10 @@ def test_a_result_the_note_flags_is_read(note: str, expected: list[tuple[str, st
 
 
 def test_a_value_without_a_flag_is_not_guessed() -> None:
-    """A reference range depends on age, sex and laboratory: "CK 18,000 U/L" stays not understood."""
-    assert read("CK 18,000 U/L.") == []
+    """A reference range depends on age, sex and laboratory: "CK 1,800 U/L" stays not understood (a value past every
+    laboratory's limit, "CK 18,000 U/L", is read: :data:`labs.VALUE_LIMITS`)."""
+    assert read("CK 1,800 U/L.") == []
+    assert read("CK 18,000 U/L.") == [("HP:0003236", "CK 18,000 U/L", "present", True)]
 
 
 def test_a_word_flag_needs_a_laboratory_analyte_and_a_long_run_of_letters_is_read_quickly() -> None:
@@ -110,6 +112,7 @@ def test_every_decision_limit_names_a_current_phenotype_term() -> None:
     names |= {"sodium": "Hyponatremia", "glucose": "Hypoglycemia", "temperature": "Fever"}
     names |= {"qtc": "Prolonged QTc interval", "egfr": "Decreased glomerular filtration rate"}
     names["lvef"] = "Reduced left ventricular ejection fraction"
+    names["creatine kinase"] = "Elevated circulating creatine kinase concentration"
     for analyte, limit in VALUE_LIMITS.items():
         assert knowledge.current_id(limit.term) == limit.term, analyte
         assert knowledge.term_name(limit.term) == names[analyte]
