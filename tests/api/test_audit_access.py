@@ -782,3 +782,28 @@ def test_a_role_refusal_the_log_cannot_record_is_a_503_as_any_unrecorded_read(
         assert refused.headers["Retry-After"] == "5"
     finally:
         full.close()
+
+
+#: Refused calls of a user test (h34g), each a clinician's on an auditor route: the 403 named no access event.
+REFUSED_CLINICIAN_CALLS: list[str] = [
+    "/v1/traces?kind=access&limit=abc",
+    "/v1/audit/checkpoint",
+    "/v1/audit/verify",
+]
+
+
+@pytest.mark.parametrize("path", REFUSED_CLINICIAN_CALLS)
+def test_a_recorded_refusal_names_its_access_event_in_x_audit_access_id(
+    app_client: TestClient, log: SqliteAuditStore, path: str
+) -> None:
+    """A user test: a clinician's refused call on an auditor route was recorded (``denied``) but its 403 carried
+    no ``X-Audit-Access-Id``, which every other audited response carries (README). It names the event now."""
+    before = access_count(log)
+    refused = app_client.get(path, headers=auth("clinician"))
+    assert refused.status_code == 403, refused.text
+    assert access_count(log) == before + 1
+    event = _access(log, refused)
+    [latest] = log.query(AuditQuery(kind="access", order="desc", limit=1)).records
+    assert event.record_id == latest.record_id
+    assert event.trace["denied"] is True and event.actor_role == "clinician"
+    assert event.request_id == refused.headers["X-Request-ID"]

@@ -99,10 +99,22 @@ async function verify() {
     { class: ok ? "verify-ok" : "verify-broken", id: "verify-status", role: "status" },
     ok ? "✔ Chain verified: intact" : "✘ Chain BROKEN",
   );
-  const facts = h("dl", { class: "doc-meta" });
-  const row = (label, value) => append(facts, h("dt", {}, label), h("dd", {}, String(value ?? "–")));
+  const facts = h("dl", { class: "doc-meta verification-facts" });
+  const row = (label, value) =>
+    append(facts, h("dt", {}, label), h("dd", {}, value instanceof Node ? value : String(value ?? "–")));
   row("Records checked", report.records_checked);
-  row("Head", report.head_seq ? `record ${report.head_seq}, hash ${report.head_hash}` : "empty log");
+  // Only the hash may break anywhere (it has no word to keep whole); the words around it wrap as words.
+  row(
+    "Head",
+    report.head_seq
+      ? h(
+          "span",
+          {},
+          `record ${report.head_seq}, hash `,
+          h("code", { class: "hash" }, String(report.head_hash ?? "–")),
+        )
+      : "empty log",
+  );
   row("Signed checkpoints checked", report.checkpoints_checked);
   row("Last checkpoint at record", report.last_checkpoint_seq);
   row("Records after the last checkpoint (chain only)", report.unsigned_tail);
@@ -212,7 +224,9 @@ async function search(cursor) {
     );
   }
   append(table, body);
-  append(records, rows.length ? table : h("p", {}, "No audit record matches these filters."));
+  // The table scrolls sideways inside its own frame on a narrow screen; the page itself never gets wider.
+  const frame = h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Audit records" }, table);
+  append(records, rows.length ? frame : h("p", {}, "No audit record matches these filters."));
   pager.hidden = false;
   previous.disabled = cursors.length <= 1;
   next.disabled = !nextCursor;

@@ -204,6 +204,23 @@ export function fixed(value, digits = 3) {
   return typeof value === "number" && Number.isFinite(value) ? value.toFixed(digits) : "–";
 }
 
+/**
+ * A probability as every part of the viewer prints it, by the rule of the API and command line
+ * (dxsearch/protocol.py `probability_text`): two places, except that one that would print as 0.00 is
+ * "under 0.01" and one that would print as 1.00 is "over 0.99" (0 and 1 included: no policy here is ever
+ * certain). "–" when absent. Why: the considered list printed "probability 0.00" while the next steps beside it
+ * said "(<0.01)" and the command line "under 0.01".
+ */
+export function probabilityFigure(value) {
+  if (typeof value !== "number" || !Number.isFinite(value)) return "–";
+  const shown = value.toFixed(2);
+  if (value >= 0 && value <= 1) {
+    if (Number(shown) === 0) return "under 0.01";
+    if (Number(shown) === 1) return "over 0.99";
+  }
+  return shown;
+}
+
 /** A readable local time for an ISO timestamp (the ISO text itself when it does not parse). */
 export function localTime(iso) {
   if (!iso) return "–";

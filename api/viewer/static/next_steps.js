@@ -5,7 +5,7 @@
 //
 // Text from the trace goes into the page as text nodes (h/append), never parsed as HTML.
 
-import { append, fixed, h } from "./common.js";
+import { append, fixed, h, probabilityFigure } from "./common.js";
 import { codeLink } from "./links.js";
 
 function list(value) {
@@ -59,12 +59,8 @@ function renderPanel(panel) {
   return box;
 }
 
-/** A probability to two places that never reads 1.00 (or 0.00) unless it is: ">0.99", "<0.01". */
-export function probability(value) {
-  if (typeof value === "number" && value >= 0.995 && value < 1) return ">0.99";
-  if (typeof value === "number" && value > 0 && value < 0.005) return "<0.01";
-  return fixed(value, 2);
-}
+/** A probability as the whole viewer prints it (common.js probabilityFigure): never "0.00" or "1.00". */
+export const probability = probabilityFigure;
 
 /** The scale of the candidates' probabilities: a trace from before `scale` was recorded had them renormalised. */
 function scaleOf(steps) {

@@ -6,7 +6,7 @@
 // HTML. Nothing here reasons about the case: every figure is read from the trace or from the cited
 // documents, and the viewer only says where it came from.
 
-import { api, append, clear, fixed, h, localTime, showError } from "./common.js";
+import { api, append, clear, fixed, h, localTime, probabilityFigure, showError } from "./common.js";
 import { codeLink } from "./links.js";
 import { renderNextSteps } from "./next_steps.js";
 
@@ -442,6 +442,19 @@ export function notUnderstoodFlag(item) {
   return "not understood — not used: ";
 }
 
+/**
+ * How many HPO terms were read, counted as the chips show them: distinct terms, one chip each. Two mentions of one
+ * term ("head growth has slowed", "acquired microcephaly": Secondary microcephaly) are one term, and the count
+ * says how many mentions there were. Why: the line said "9 HPO term(s) read" above 8 chips.
+ */
+export function termsReadText(mappedEntries, inputItems) {
+  const mentions = mappedEntries.filter((m) => m && typeof m.hpo_id === "string");
+  const terms = new Set(mentions.map((m) => m.hpo_id)).size;
+  const repeated =
+    mentions.length > terms ? ` (${mentions.length} mentions: a term mentioned more than once is one chip)` : "";
+  return `${terms} distinct HPO term${terms === 1 ? "" : "s"} read${repeated} from ${inputItems} input item(s)`;
+}
+
 /** The input items the intake did not use: shown, never dropped, each with why ("not understood — not used", "searched
  * by its words only" where the case keeps the words for retrieval without an HPO term, "not used" for a bundle entry
  * set aside). A Condition naming a diagnosis is shown with what was read instead (renderReadNotFindings). */
@@ -461,9 +474,8 @@ function renderNotUnderstood(account, note = null, sentFindings = null) {
   return [
     h(
       "p",
-      { class: "meta" },
-      `${mappedEntries.length} HPO term(s) read from ${inputItems} input item(s); ${items.length} part(s) not ` +
-        "understood or not used, each with why:",
+      { class: "meta terms-read" },
+      `${termsReadText(mappedEntries, inputItems)}; ${items.length} part(s) not understood or not used, each with why:`,
     ),
     list,
   ];
@@ -912,8 +924,8 @@ function renderDiseaseFacts(d) {
 /**
  * A probability as a natural frequency, always in a hundred so that it says what the two-decimal figure beside it
  * says ("0.06": "about 6 in 100", "0.72": "about 72 in 100") and never rounds a small probability to a
- * tenth ("1 in 10" for 0.058 was near twice the figure). Below half a percent (shown 0.00), "fewer than 1 in
- * 100"; shown 1.00, "more than 99 in 100".
+ * tenth ("1 in 10" for 0.058 was near twice the figure). Below half a percent (shown "under 0.01",
+ * probabilityFigure), "fewer than 1 in 100"; shown "over 0.99", "more than 99 in 100".
  */
 export function frequencyText(probability) {
   // From the figure as shown (toFixed), so that 0.145 shown as "0.14" is "about 14 in 100", never 15.
@@ -945,7 +957,7 @@ export function probabilityKind(trace) {
  */
 export function probabilityText(confidence, modelVersion, kind = null) {
   if (confidence === null) return "The policy gave no probability for this diagnosis.";
-  const p = fixed(confidence, 2);
+  const p = probabilityFigure(confidence);
   const rest = "The probabilities of one differential sum to at most 1; the rest is “none of these”.";
   if (String(modelVersion ?? "").startsWith("evidence@")) {
     return (
@@ -1018,7 +1030,7 @@ function renderDiagnosis(d, { coverage, findings, factsTargets, modelVersion, pa
           ? "probability –"
           : [
               h("meter", { min: 0, max: 1, value: Math.max(0, Math.min(1, confidence)), "aria-hidden": "true" }),
-              ` probability ${fixed(confidence, 2)}`,
+              ` probability ${probabilityFigure(confidence)}`,
             ],
       ),
     ),

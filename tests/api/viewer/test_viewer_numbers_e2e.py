@@ -216,12 +216,20 @@ def test_a_probability_in_words_says_what_the_figure_beside_it_says(watch: Watch
     for position, diagnosis in enumerate(response["trace"]["diagnoses"]):
         item = page.locator(".differential > li").nth(position)
         text = item.locator(".probability-meaning").text_content() or ""
-        figure = re.search(r"Probability (\d\.\d\d) ", text)
-        assert figure and abs(float(figure[1]) - diagnosis["confidence"]) <= 0.005 + 1e-9, (diagnosis, text)
+        # Never "0.00" or "1.00": "under 0.01" and "over 0.99", as the API and command line print them.
+        figure = re.search(r"Probability (under 0\.01|over 0\.99|\d\.\d\d) ", text)
+        assert figure, (diagnosis, text)
         expect(item.locator(".confidence")).to_contain_text(f"probability {figure[1]}")
+        if figure[1] == "under 0.01":
+            assert diagnosis["confidence"] < 0.005 and "fewer than 1 in 100 were right" in text, (diagnosis, text)
+            continue
+        if figure[1] == "over 0.99":
+            assert diagnosis["confidence"] >= 0.995 and "more than 99 in 100 were right" in text, (diagnosis, text)
+            continue
+        assert figure[1] not in ("0.00", "1.00"), text
+        assert abs(float(figure[1]) - diagnosis["confidence"]) <= 0.005 + 1e-9, (diagnosis, text)
         hundred = round(float(figure[1]) * 100)
-        words = {0: "fewer than 1 in 100", 100: "more than 99 in 100"}.get(hundred, f"about {hundred} in 100")
-        assert f"{words} were right" in text, text
+        assert f"about {hundred} in 100 were right" in text, text
     first = page.locator(".differential > li").first
     first.locator("summary").click()
     first.locator(".probability-meaning").screenshot(path=str(ARTIFACTS / "viewer-probability-in-words.png"))
