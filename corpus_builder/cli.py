@@ -14,7 +14,7 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -410,6 +410,10 @@ def search(
     )
 
 
+#: What ``validate --fhir-version`` accepts (any case), as :func:`dxsearch.intake.fhir.parse_bundle` names it.
+_FHIR_VERSIONS: dict[str, Literal["auto", "R4B", "R5"]] = {"auto": "auto", "r4b": "R4B", "r5": "R5"}
+
+
 @app.command()
 def validate(
     file: Annotated[Path, typer.Argument(help="A FHIR bundle (.json/.ndjson), case file (.jsonl) or guideline.")],
@@ -432,6 +436,14 @@ def validate(
             "labels alone allowed), not as build input.",
         ),
     ] = False,
+    fhir_version: Annotated[
+        str,
+        typer.Option(
+            "--fhir-version",
+            help="Read FHIR bundles as R4B or R5. `auto` (the default) tries R5, then R4B, and reports a bundle valid "
+            "in neither against the version whose elements it uses (else the one with fewer errors).",
+        ),
+    ] = "auto",
 ) -> None:
     """Check a file without indexing it: every problem as `location: reason (got value)` on stdout.
 
@@ -462,8 +474,11 @@ def validate(
         report, explained = validate_case_rows(file, settings=settings_or_fail())
         explained = explained if explain else []
     else:
-        report = validate_path(file)
-        explained = explain_path(file) if explain else []
+        version = _FHIR_VERSIONS.get(fhir_version.casefold())
+        if version is None:
+            raise fail(f"--fhir-version {fhir_version!r}: expected one of auto, R4B, R5")
+        report = validate_path(file, fhir_version=version)
+        explained = explain_path(file, fhir_version=version) if explain else []
     failed = bool(report.rejects or report.duplicate_ids or not report.documents)
     if as_json:
         if explain:

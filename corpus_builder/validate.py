@@ -16,13 +16,14 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from corpus_builder.sources.base import Reject
 from corpus_builder.sources.files import sources_for_path
 from dxsearch.corpus import Document
+from dxsearch.intake.fhir import FhirVersion
 from dxsearch.settings import Settings
 
 
@@ -51,13 +52,15 @@ class ValidationReport(BaseModel):
         return f"{self.documents} document(s) ok ({kinds}), {len(self.rejects)} rejected"
 
 
-def validate_path(path: Path, *, settings: Settings | None = None) -> ValidationReport:
-    """Check a file or directory the way ``build --source PATH`` would read it."""
+def validate_path(
+    path: Path, *, settings: Settings | None = None, fhir_version: FhirVersion | Literal["auto"] = "auto"
+) -> ValidationReport:
+    """Check a file or directory the way ``build --source PATH`` would read it (bundles as ``fhir_version``)."""
     kinds: Counter[str] = Counter()
     rejects: list[Reject] = []
     seen: set[str] = set()
     duplicates: list[str] = []
-    for item in sources_for_path(path, settings=settings).iter_items():
+    for item in sources_for_path(path, settings=settings, fhir_version=fhir_version).iter_items():
         if isinstance(item, Document):
             kinds[item.kind.value] += 1
             if item.id in seen and item.id not in duplicates:
@@ -107,7 +110,9 @@ class RecordExplanation(BaseModel):
         return out
 
 
-def explain_path(path: Path, *, settings: Settings | None = None) -> list[RecordExplanation]:
+def explain_path(
+    path: Path, *, settings: Settings | None = None, fhir_version: FhirVersion | Literal["auto"] = "auto"
+) -> list[RecordExplanation]:
     """What each record under ``path`` becomes (files a build reads; rejects are ``validate_path``'s to tell)."""
     from corpus_builder.sources.files import RECORD_SUFFIXES, SUPPORTED_SUFFIXES, decode_text, read_checked
     from dxsearch.settings import get_settings
@@ -125,7 +130,7 @@ def explain_path(path: Path, *, settings: Settings | None = None) -> list[Record
             text = decode_text(read_checked(file, limit))
         except ValueError:
             continue  # validate_path reports it
-        explained.extend(_explain_records(file, suffix, text))
+        explained.extend(_explain_records(file, suffix, text, fhir_version))
     return explained
 
 
@@ -136,7 +141,9 @@ def _files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.parts))
 
 
-def _explain_records(file: Path, suffix: str, text: str) -> Iterator[RecordExplanation]:
+def _explain_records(
+    file: Path, suffix: str, text: str, fhir_version: FhirVersion | Literal["auto"] = "auto"
+) -> Iterator[RecordExplanation]:
     if suffix == ".json":
         lines = [(str(file), text)]
     else:
@@ -147,17 +154,19 @@ def _explain_records(file: Path, suffix: str, text: str) -> Iterator[RecordExpla
         except json.JSONDecodeError:
             continue
         if isinstance(payload, dict) and payload.get("resourceType") == "Bundle":
-            yield from _explain_bundle(location, payload)
+            yield from _explain_bundle(location, payload, fhir_version)
         elif isinstance(payload, dict) and "phenotypes" in payload:
             yield _explain_row(location, payload)
 
 
-def _explain_bundle(location: str, payload: dict[str, Any]) -> Iterator[RecordExplanation]:
+def _explain_bundle(
+    location: str, payload: dict[str, Any], fhir_version: FhirVersion | Literal["auto"] = "auto"
+) -> Iterator[RecordExplanation]:
     from corpus_builder.fhir_bundles import indexed_findings
     from dxsearch.intake.fhir import BundleError, parse_bundle
 
     try:
-        parsed = parse_bundle(payload)
+        parsed = parse_bundle(payload, fhir_version=fhir_version)
     except BundleError:
         return  # validate_path reports it
     entries = payload.get("entry") or []

@@ -31,7 +31,7 @@ import json
 import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -46,7 +46,7 @@ from corpus_builder.sources.guidelines import (
 from corpus_builder.sources.phenopackets import labelled_case_document
 from dxsearch.cases import PhenopacketRow
 from dxsearch.corpus import Document
-from dxsearch.intake.fhir import BundleError, offending_value, parse_bundle
+from dxsearch.intake.fhir import BundleError, FhirVersion, offending_value, parse_bundle
 from dxsearch.pseudonym import Pseudonymiser
 from dxsearch.settings import Settings, get_settings
 
@@ -104,8 +104,11 @@ class FileSource:
         settings: Settings | None = None,
         origin_namespace: str = DEFAULT_ORIGIN,
         pseudonymiser: Pseudonymiser | None = None,
+        fhir_version: FhirVersion | Literal["auto"] = "auto",
     ) -> None:
         self.path = path
+        #: The FHIR version bundles are read as; "auto" tries R5, then R4B (:func:`parse_bundle`).
+        self.fhir_version = fhir_version
         self._settings = settings or get_settings()
         self._origin = origin_namespace
         self._pseudonymiser = pseudonymiser or Pseudonymiser(self._settings.pseudonym_key)
@@ -269,7 +272,7 @@ class FileSource:
             return
         assert isinstance(payload, dict)  # bundle_shape_problem checked it
         try:
-            parsed = parse_bundle(payload)
+            parsed = parse_bundle(payload, fhir_version=self.fhir_version)
         except BundleError as exc:
             yield _bundle_reject(exc, location)
             return
@@ -311,9 +314,15 @@ class FileSource:
         return Reject(source=SOURCE_NAME, location=str(path), reason=reason)
 
 
-def sources_for_path(path: Path, *, settings: Settings | None = None, origin_namespace: str = DEFAULT_ORIGIN) -> Source:
+def sources_for_path(
+    path: Path,
+    *,
+    settings: Settings | None = None,
+    origin_namespace: str = DEFAULT_ORIGIN,
+    fhir_version: FhirVersion | Literal["auto"] = "auto",
+) -> Source:
     """The source behind ``corpus-builder ... --source PATH`` (a file or a directory)."""
-    return FileSource(path, settings=settings, origin_namespace=origin_namespace)
+    return FileSource(path, settings=settings, origin_namespace=origin_namespace, fhir_version=fhir_version)
 
 
 # -- checks usable on their own (an upload path can run the same ones) ----------------------------------

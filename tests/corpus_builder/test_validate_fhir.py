@@ -100,3 +100,29 @@ def test_validate_says_in_plain_words_which_element_is_wrong(tmp_path: Path) -> 
         "number (got 42)"
     ) in result.stdout
     assert "<class" not in result.output and "instance of" not in result.output
+
+
+def test_validate_reads_bundles_as_the_fhir_version_asked(tmp_path: Path) -> None:
+    """``--fhir-version``: a bundle read as R4B or R5 on request (auto guesses), and a version nobody has is one line,
+    exit 2. An R5 Encounter's ``actualPeriod`` is no R4B element; as R5 the bundle's own R5 errors are told."""
+    encounter = {
+        "resourceType": "Encounter",
+        "status": "completed",
+        "class": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}]}],
+        "subject": {"reference": "Patient/p"},
+        "actualPeriod": {"start": "2024-09-03"},
+    }
+    condition = {"resourceType": "Condition", "subject": {"reference": "Patient/p"}, "code": {"text": "Seizures"}}
+    bundle = fhir_bundle(encounter, condition)
+    path = tmp_path / "r5.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+
+    as_r4b = runner.invoke(app, ["validate", str(path), "--fhir-version", "R4B"])
+    assert as_r4b.exit_code == 2
+    assert "actualPeriod is not an element of a FHIR R4B Encounter" in as_r4b.stdout
+    as_r5 = runner.invoke(app, ["validate", str(path), "--fhir-version", "r5"])  # any case
+    assert as_r5.exit_code == 2
+    assert "clinicalStatus is required and missing" in as_r5.stdout and "R4B" not in as_r5.stdout
+    unknown = runner.invoke(app, ["validate", str(path), "--fhir-version", "R6"])
+    assert unknown.exit_code == 2
+    assert unknown.stderr.strip() == "error: --fhir-version 'R6': expected one of auto, R4B, R5"
