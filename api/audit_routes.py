@@ -46,6 +46,7 @@ from api.auth import (
     access_purpose,
     after_role_check,
     record_access,
+    refusal_headers,
 )
 from api.body import body_openapi, read_body
 from api.errors import known_query_only, single_valued_query
@@ -173,11 +174,12 @@ async def get_trace(audit_id: AuditId, principal: TraceReader, request: Request)
     """
     record = await _load(request, audit_id)
     if principal.role is Role.CLINICIAN and (record.actor_id != principal.actor_id or record.outcome == ACCESS_OUTCOME):
-        await record_access(request, principal, "read", access_purpose(principal), [record], denied=True)
+        denial = await record_access(request, principal, "read", access_purpose(principal), [record], denied=True)
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
             "clinicians read only the decisions their own key made; to read this one for a patient's care, "
             f"POST /v1/traces/{audit_id}/break-glass with a reason (the read is audited)",
+            headers=refusal_headers(denial),
         )
     access = await record_access(request, principal, "read", access_purpose(principal), [record])
     return _with_access_header(record.to_json(), access)
@@ -385,10 +387,10 @@ async def list_traces(
         # Asking for access events was refused by the role check already (api.auth.access_events_for_auditors,
         # before the query was checked); this holds should the query have come to ask for them otherwise.
         if query.kind == "access" or query.outcome == ACCESS_OUTCOME:
-            await record_access(
+            denial = await record_access(
                 request, principal, "search", access_purpose(principal), [], filters=filters.described, denied=True
             )
-            raise HTTPException(status.HTTP_403_FORBIDDEN, ACCESS_EVENTS_REFUSED)
+            raise HTTPException(status.HTTP_403_FORBIDDEN, ACCESS_EVENTS_REFUSED, headers=refusal_headers(denial))
         query = replace(query, actor_id=principal.actor_id, kind="decision")
     service = services_of(request).diagnosis
     page = await service.in_thread(lambda: service.audit_store.query(query))

@@ -255,19 +255,34 @@ _RELATIVE_WORD = rf"(?:{'|'.join(r for r in RELATIVES if r not in ('son', 'daugh
 #: milestone reader (``quantities``) uses it too ("her brother, a 2-year-old, is not yet walking").
 RELATIVE = re.compile(rf"\b{_RELATIVE_WORD}", re.IGNORECASE)
 #: Right before a phrase, a relative it is said of, in apposition: "His sister, a baby girl, ...", "Her brother, a
-#: 3-year-old boy, ...", "his sister (a 5-year-old girl)", "a brother, now a 10-year-old boy".
+#: 3-year-old boy, ...", "his sister (a 5-year-old girl)", "He has a sister, a healthy 8-year-old girl".
 _RELATIVE_APPOSED = re.compile(
-    rf"\b{_RELATIVE_WORD}[ \t]*(?:,|\(|[-–])[ \t]*(?:(?:now|currently|also|herself|himself|an?|the)[ \t]+)*$",
+    rf"\b{_RELATIVE_WORD}[ \t]*[,(][ \t]*"
+    r"(?:(?:now|currently|also|herself|himself|an?|the|healthy|unaffected|well|little|young|older|younger)[ \t]+)*$",
     re.IGNORECASE,
 )
-#: How far back a relative in apposition is looked for.
+#: Before the relative of an apposition: the relative opens its sentence, as its subject ("His sister, a baby girl,
+#: has seizures"), or is one the patient has ("He has a sister, a healthy 8-year-old girl"); not "Accompanied by
+#: father, a 7-year-old boy with hypotonia", "Referred by her grandmother, a 4-year-old girl" (the patient).
+_BEFORE_THE_RELATIVE = re.compile(
+    r"(?:(?:^|[.;!?\n:])[ \t\r\n]*|\b(?:has|have|had)[ \t]+(?:an?|one|two|three|\d)[ \t]+)"
+    r"(?:(?:his|her|their|the|patient's|maternal|paternal|older|younger|elder|eldest)[ \t]+){0,3}$",
+    re.IGNORECASE,
+)
+#: How far back a relative in apposition is looked for, and before it the start of its sentence.
 _APPOSED_REACH = 40
+_SUBJECT_REACH = 60
 
 
 def _describes_a_relative(text: str, start: int) -> bool:
     """Whether the age or sex phrase at ``start`` describes a relative named right before it, in apposition: "His
-    sister, a baby girl, has seizures" gives no patient's sex, "Her brother, a 3-year-old boy, ..." no age."""
-    return _RELATIVE_APPOSED.search(text, max(0, start - _APPOSED_REACH), start) is not None
+    sister, a baby girl, has seizures" gives no patient's sex, "Her brother, a 3-year-old boy, ..." no age. The
+    relative is the sentence's subject (or one the patient has): a code review found "Accompanied by father, a
+    7-year-old boy with hypotonia" and "Informant: mother - 3-year-old girl" losing the patient's age and sex."""
+    apposed = _RELATIVE_APPOSED.search(text, max(0, start - _APPOSED_REACH), start)
+    if apposed is None:
+        return False
+    return _BEFORE_THE_RELATIVE.search(text, max(0, apposed.start() - _SUBJECT_REACH), apposed.start()) is not None
 
 
 #: Before an age phrase: the age at an event, not the patient's now ("first seizure at 6 months old").

@@ -233,6 +233,8 @@ _PAST = {"inactive", "resolved", "remission"}
 _DISEASE_PREFIXES = frozenset({"OMIM", "ORPHA", "MONDO"})
 #: Last words of a name that name a diagnosis, when the name is no disease HPO annotates ("Foo-Bar syndrome").
 _DIAGNOSIS_WORDS = frozenset({"syndrome", "disease", "disorder"})
+#: Encounter statuses of a visit not (yet) made: its start is no date the patient was seen (R4B and R5).
+_NOT_YET_HAPPENED = frozenset({"planned"})
 #: Resource types the reader says more of than "not read" when it meets them.
 _NOT_READ = {
     "FamilyMemberHistory": "FamilyMemberHistory: a relative's history, not the patient's findings; this reader "
@@ -817,7 +819,9 @@ def _extract(
             if kind is not None and resource.get("subject") is not None:
                 owner = _owner(resource, index, references, patients, strict=False)
             started = _encounter_start(resource) if kind == "Encounter" else None
-            if started is not None and owner is not None and _withdrawn(resource) is None:
+            if started is not None and resource.get("status") in _NOT_YET_HAPPENED:
+                why += f"; its start ({started[1]}) is not counted: the Encounter is {resource.get('status')}"
+            elif started is not None and owner is not None and _withdrawn(resource) is None:
                 encounters.setdefault(owner, []).append((started[0], f"{started[1]} of entry[{index}]"))
                 why += f"; its start ({started[1]}) is a clinical date the age may be counted to"
             ignored.append(_aside(index, _NOT_READ.get(str(kind), why)))
@@ -1006,7 +1010,14 @@ def _patient(
     # The latest clinical date (its date, and what gave it): the age from birthDate is counted to it when the bundle
     # has no timestamp. An Encounter's start counts (period.start in R4B, actualPeriod.start in R5): a user test
     # found a bundle dated only by its Encounter counted to today (P39Y, where the patient was 37 at the visit).
-    latest: tuple[date, str] | None = max(encounters, default=None)
+    # Only a date between the birth and today counts (a code review found a planned visit in 2031 counted to).
+    born = _earliest_birth(resource.get("birthDate"))
+    latest_possible = today if today is not None else date.today()
+
+    def happened(dated: date) -> bool:
+        return dated <= latest_possible and (born is None or dated >= born)
+
+    latest: tuple[date, str] | None = max((e for e in encounters if happened(e[0])), default=None)
     age_said: str | None = "an age extension (Patient.extension)" if age is not None else None
     finding_paths: list[str] = []
     first_entry: dict[Finding, str] = {}  # finding -> element it was first read from: linear de-duplication
@@ -1018,7 +1029,7 @@ def _patient(
         base = f"entry[{entry_index}].resource{inner}"
         for key in ("effectiveDateTime", "issued", "recordedDate", "onsetDateTime"):
             dated = _date_of(item.get(key))
-            if dated is not None and (latest is None or dated > latest[0]):
+            if dated is not None and happened(dated) and (latest is None or dated > latest[0]):
                 latest = (dated, f"{item.get('resourceType')}.{key} of {base.removesuffix('.resource')}")
         if item.get("resourceType") == "Condition":
             read, why_not = _conditions(item, vocabulary)
@@ -1307,6 +1318,17 @@ def _age_from_birth_date(birth_date: str, reference: date | None) -> tuple[str |
     if months >= 1:
         return f"P{years}Y{rest}M", ""
     return f"P{(reference - born).days}D", ""
+
+
+def _earliest_birth(birth_date: object) -> date | None:
+    """The earliest day ``Patient.birthDate`` allows (its first day, of a month or year alone), else None."""
+    if not isinstance(birth_date, str):
+        return None
+    try:
+        parts = [int(p) for p in birth_date[:10].split("-")]
+        return date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
+    except (ValueError, IndexError):
+        return None
 
 
 def _no_age_from_birth_date(counted_from: date | None) -> str:
@@ -1829,7 +1851,8 @@ class _Vocabulary:
         ("E75.2", Other sphingolipidosis: 16 of them, Gaucher's, Niemann-Pick, hypomyelinating leukodystrophies) is
         linked to none: a user test found E75.2 given for Fabry disease read as the first of them. Its category
         ("E84" for "E84.9") counts only when the words name that disease ("Cystic fibrosis, unspecified"): a
-        category may group several.
+        category may group several. Words naming another disease link none: a code review found Q87.4 with
+        "Ehlers-Danlos syndrome" linked to Marfan syndrome.
         """
         icd = [code.split(":", 1)[1] for code in codes if code.split(":", 1)[0] in ("ICD10", "ICD10CM")]
         if not icd:
@@ -1842,6 +1865,7 @@ class _Vocabulary:
         for code in icd:
             category = code.split(".")[0]
             listed: set[tuple[str, ...]] = set()  # the distinct id sets of the terms listing the code
+            listed_names: set[str] = set()  # their names and exact synonyms, normalised
             named: list[tuple[str, ...]] = []
             for term in get_disease_ontology().terms():
                 if not (term.omim or term.orpha):
@@ -1850,11 +1874,13 @@ class _Vocabulary:
                 by_words = normalise(term.name) in said
                 if f"ICD10CM:{code}" in term.icd10cm:
                     listed.add(ids)
+                    listed_names.update(normalise(name) for name in (term.name, *term.exact_synonyms))
                 if by_words and (f"ICD10CM:{code}" in term.icd10cm or f"ICD10CM:{category}" in term.icd10cm):
                     named.append(ids)
             if len(set(named)) == 1:
                 return named[0], ("", 0)
-            if len(listed) == 1:
+            diseases_said = {w for w in said if w and (w in _disease_names() or w.split()[-1] in _DIAGNOSIS_WORDS)}
+            if len(listed) == 1 and not (diseases_said - listed_names):
                 return next(iter(listed)), ("", 0)
             if len(listed) > 1 and not shared[1]:
                 shared = (code, len(listed))

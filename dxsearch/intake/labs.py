@@ -161,8 +161,8 @@ _PATTERNS = (
 class ValueLimit:
     """A decision limit: a value above it (or at it, ``inclusive``; below it when ``below``) is the finding
     ``term``, in one of ``units`` (as written, lower case; ``""``: no unit written, the one the limit is stated in),
-    from ``min_months`` of age. ``plausible``: the values a number without a unit may be in this unit ("Temp 39.2"
-    is Celsius; "Temp 101" is not read)."""
+    from ``min_months`` of age. ``plausible``: the values a number may be in this unit, with its unit or without
+    ("Temp 39.2" is Celsius; "Temp 101" is not read, nor "Serum CK 1,234,567 U/L")."""
 
     term: str
     limit: float
@@ -302,6 +302,16 @@ _OTHER_SAMPLE_BEFORE = re.compile(
 _NOT_ALONE = re.compile(r"\s*(?:\(|(?:-|–|→|->|to)\s*\d)", re.IGNORECASE)
 
 
+#: After a value in its sentence: the value is past, the analyte normal now ("CK 25,000 U/L during rhabdomyolysis, now
+#: normal"; a code review found it read as elevated now). Such a value is not read (no past finding is said of it).
+_NOW_NORMAL = re.compile(
+    r"\b(?:(?:now|since|subsequently|later)[ \t]+(?:back[ \t]+to[ \t]+)?(?:normal|normali[sz]ed|resolved)"
+    r"|(?:has|have|had)[ \t]+(?:since[ \t]+)?normali[sz]ed|normali[sz]ed[ \t]+since|back[ \t]+to[ \t]+normal)\b",
+    re.IGNORECASE,
+)
+_NOW_NORMAL_REACH = 60
+
+
 def _limit_candidates(text: str, age_months: float | None) -> list[Candidate]:
     """``(start, end, term)`` for each value of :data:`VALUE_LIMITS` beyond its limit, with no flag of its own.
 
@@ -324,8 +334,10 @@ def _limit_candidates(text: str, age_months: float | None) -> list[Candidate]:
             continue
         if _OTHER_SAMPLE_BEFORE.search(text, max(0, match.start() - 24), match.start()):
             continue
-        if not unit and limit.plausible is not None and not limit.plausible[0] <= value <= limit.plausible[1]:
+        if limit.plausible is not None and not limit.plausible[0] <= value <= limit.plausible[1]:
             continue
+        if _NOW_NORMAL.search(text[match.end() : match.end() + _NOW_NORMAL_REACH].split(".")[0].split(";")[0]):
+            continue  # "CK 25,000 U/L during rhabdomyolysis, now normal": a past value, not read
         beyond = value < limit.limit if limit.below else value > limit.limit
         past = match.group("cmp") in (("<", "≤", "<=") if limit.below else (">", "≥", ">="))  # "ferritin > 1000"
         if beyond or ((limit.inclusive or past) and value == limit.limit):

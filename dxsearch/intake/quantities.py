@@ -251,7 +251,11 @@ def _growth(text: str) -> list[Candidate]:
         sentence_end = _SENTENCE_END.search(text, name.end(), limit)
         window = text[name.end() : sentence_end.start() if sentence_end else limit]
         values = _values(window)
-        if name.group("birth_weight") and name.group().casefold() == "bw" and not _birth_weight_abbreviated(window):
+        if (
+            name.group("birth_weight")
+            and name.group().casefold() == "bw"
+            and not _birth_weight_abbreviated(window, text[max(0, name.start() - _VALUE_WINDOW) : name.start()])
+        ):
             continue  # "BW 12 kg": a body weight, maybe, never a newborn's
         if not values and name.group("birth_weight"):
             mass = _BIRTH_MASS.match(window)
@@ -316,22 +320,31 @@ _IMPLAUSIBLE_BIRTH_WEIGHT_G = 7000
 
 #: The least weight a live-born baby's record gives (below it, "BW" is no birth weight read here).
 _LEAST_BIRTH_WEIGHT_G = 250
-#: In a "BW" value's words: it is dated after birth ("BW 5.2 kg at 3 months", "BW now 6 kg"), a body weight.
+#: In a "BW" value's words, or before "BW" in its clause: it is dated after birth ("BW 5.2 kg at 3 months", "BW now
+#: 6 kg", "Current BW 5.2 kg", "BW 4.6 kg at day 10", "BW 4.6 kg at 2/12"), a body weight.
 _AFTER_BIRTH = re.compile(
-    r"\b(?:now|currently|today|current|aged?|since|later)\b|\bat\s+\d+(?:[.,]\d+)?\s*(?:years?|months?|weeks?|y|m|w)\b",
+    r"\b(?:now|currently|today|current|aged?|since|later)\b"
+    r"|\bat\s+\d+(?:[.,]\d+)?\s*(?:years?|months?|weeks?|days?|y|m|w|d)\b"
+    r"|\b(?:day|DOL)\s*(?:[2-9]|\d{2,})\b|\b\d{1,2}\s*/\s*(?:12|52)\b",
     re.IGNORECASE,
 )
+#: Before "BW" in its clause: words dating it to now ("Current BW 5.2 kg"); not an age, which is a gestation there
+#: ("Born at 39 weeks BW 4.6 kg").
+_NOW_BEFORE = re.compile(r"\b(?:now|currently|today(?:'s)?|current|present|latest|recent)\b", re.IGNORECASE)
+#: Where the words before "BW" that may date it start: the clause's start.
+_CLAUSE_START = re.compile(r"[.;,\n]")
 
 
-def _birth_weight_abbreviated(window: str) -> bool:
+def _birth_weight_abbreviated(window: str, before: str = "") -> bool:
     """Whether "BW" followed by ``window`` is a birth weight: "BW" is a birth weight in a newborn's or a child's
     history, and a body weight in an adult's, so it is read as a birth weight only when its value is one a newborn
-    can weigh (250 g to 7 kg: "BW 12 kg" is no newborn's) and its words date it to no later time ("BW 5.2 kg at 3
-    months", "BW now 6 kg")."""
+    can weigh (250 g to 7 kg: "BW 12 kg" is no newborn's) and its words, or those before it in its clause
+    (``before``), date it to no later time ("BW 5.2 kg at 3 months", "BW now 6 kg", "Current BW 5.2 kg")."""
     mass = _BIRTH_MASS.match(window)
     if mass is None or not _LEAST_BIRTH_WEIGHT_G <= _grams(mass) < _IMPLAUSIBLE_BIRTH_WEIGHT_G:
         return False
-    return _AFTER_BIRTH.search(window) is None
+    clause = _CLAUSE_START.split(before)[-1]
+    return _AFTER_BIRTH.search(window) is None and _NOW_BEFORE.search(clause) is None
 
 
 #: A comma between thousands in grams: "4,600 g" is 4600 g, where "4,6 kg" is a decimal comma.

@@ -830,7 +830,7 @@ class TermLookup:
             # goes on to say what she has, so she speaks of herself: both are hers, not the patient's
             denier = _denier(sentence, text)
             owns = denier is not None and (
-                _goes_on_to_have(sentence)
+                any(self._but_has_finding(sentence, i) for i in range(len(sentence)))
                 or (k + 1 < len(sentences) and _goes_on_after(text, sentence, sentences[k + 1], denier))
             )
             matched = list(self._extract_sentence(text, sentence, by_start, carried, denier_owns=owns))
@@ -859,7 +859,7 @@ class TermLookup:
                 else m
                 for m in found
             ]
-        return _with_regression(found)
+        return _with_regression(found, text)
 
     def _distributed(
         self, text: str, tokens: list[tuple[_Token, bool]], matched: list[ExtractedTerm]
@@ -926,6 +926,8 @@ class TermLookup:
                     for width in range(size, 0, -1):
                         if not free(end - width, end):
                             continue
+                        if end - width > 0 and tokens[end - width - 1][0].norm in _NORMAL_WORDS:
+                            continue  # "Normal hearing and visual impairment": no hearing impairment (code review)
                         member = found_member = [token for token, _ in tokens[end - width : end]]
                         # The head alone first: "myoclonic and atypical absence seizures" is myoclonic seizures.
                         for keep in range(len(words) - 1, 0, -1):
@@ -1097,7 +1099,7 @@ class TermLookup:
                     and tokens[i][0].norm == "and"
                     and i + 1 < len(tokens)
                     and tokens[i + 1][0].norm in _ASSERTING_VERBS
-                ) or (assertion == "family_history" and subject is not None and _but_has(tokens, i))
+                ) or (assertion == "family_history" and subject is not None and self._but_has_finding(tokens, i))
                 assertion = assertion if goes_on else "present"
                 relative_denies = False
                 narrow = None if not goes_on else narrow
@@ -1137,7 +1139,9 @@ class TermLookup:
                     i = end  # "Patient ID: 4411", "Name: Amelia W": a record's or a person's name, not a finding
                     continue
                 said = adjacent[1] if adjacent is not None and adjacent[0] == i else assertion
-                if normal_function and (assertion == "family_history" or _relative_before(tokens, i)):
+                if normal_function and (
+                    assertion == "family_history" or _relative_before(tokens, i) or _relative_after(tokens, i)
+                ):
                     said = "family_history"  # "Father has normal hearing": his, not the patient's (code review)
                 if denied_predicate and said in ("present", "historical"):
                     said = "absent"  # "his gait is not ataxic"
@@ -1157,14 +1161,18 @@ class TermLookup:
                 elif said == "present" and post and _was_there(tokens, end + post):
                     said = "historical"  # "absent now, was present at birth": it was there and is gone
                 elif (
-                    said == "present"
-                    and (post or _CHECKLIST_NO.match(text, last.end))
+                    (said == "present" and (post or _CHECKLIST_NO.match(text, last.end)))
+                    # "Past seizures: none", "Previous seizures - denied": a checklist's "no" wins over its history
+                    or (said == "historical" and _CHECKLIST_NO.match(text, last.end))
+                ) and (
                     # "Cataplexy was not observed during the visit, but parents describe episodes": theirs to tell
-                    and not _told_though_unseen(text, tokens, end + post)
+                    not _told_though_unseen(text, tokens, end + post)
                 ):
                     said = "absent"
-                answer = _QUERY_ANSWERED.match(text, last.end) if said == "present" else None
-                if answer is not None:
+                answer = _QUERY_ANSWERED.match(text, last.end) if said in ("present", "historical") else None
+                if answer is not None and said == "historical":
+                    said = "absent" if answer.group("no") else said  # "Any past seizures? No."
+                elif answer is not None:
                     # "Hypertelorism? Possibly.", "Seizures?": a query after it, unless answered ("Ptosis? No.")
                     said = "absent" if answer.group("no") else "present" if answer.group("yes") else "uncertain"
                 unsure = (
@@ -1189,6 +1197,8 @@ class TermLookup:
                 if over and said == "present":
                     said, post = "historical", max(post, over)
                 family = _post_family(tokens, end)  # "seizures in his mother"
+                if not family and self._shared_head_in_family(tokens, end):
+                    family = 2 + _post_family(tokens, end + 2)  # "Long thin fingers and toes in his father"
                 if family and said in ("present", "historical"):
                     said, post = "family_history", max(post, family)
                 # "Mother denies any history of seizures herself": what she says of herself, not of the child
@@ -1247,8 +1257,12 @@ class TermLookup:
                 hedge = cue[1] is not None and (cue[0] in _NARROW_CUE_SET or past_adjective)
                 if hedge and assertion == "family_history":
                     pass  # "her mother likely had seizures": still the mother's
-                elif not (cue[1] == "historical" and assertion == "absent") and not (
-                    cue[1] == "absent" and assertion == "family_history"
+                elif (
+                    not (cue[1] == "historical" and assertion == "absent")
+                    and not (cue[1] == "absent" and assertion == "family_history")
+                    # "Mother has a history of seizures" (the patient's history, before), "Mother denies any history of
+                    # seizures but has migraine": a relative's history is the relative's, never the patient's
+                    and not (cue[1] == "historical" and assertion == "family_history")
                 ):
                     if hedge:
                         narrow = narrow or assertion  # the scope's end hands back what held before it
@@ -1292,7 +1306,7 @@ class TermLookup:
                     tokens[i][0].norm in _CLAUSE_BREAKERS
                     and not _age_aside_who(tokens, i)
                     # "Mum has no hearing loss but has migraine": the relative goes on, and the migraine is hers
-                    and not (assertion == "family_history" and subject is not None and _but_has(tokens, i))
+                    and not (assertion == "family_history" and subject is not None and self._but_has_finding(tokens, i))
                 )
                 or (
                     assertion == "family_history"
@@ -1313,6 +1327,27 @@ class TermLookup:
                 assertion, narrow = "present", None
             i += 1
 
+    def _shared_head_in_family(self, tokens: list[tuple[_Token, bool]], end: int) -> bool:
+        """Whether a mention ending at ``end`` goes on with "and" / "or", one word naming nothing by itself that the
+        mention lends its words to, and a relative: "Long thin fingers and toes in his father" is the father's long
+        fingers and toes (code review)."""
+        if end + 2 >= len(tokens) or tokens[end][0].norm not in _FUNCTION_JOINS:
+            return False
+        if tokens[end][1] or tokens[end + 1][1] or tokens[end + 2][1] or self._longest_match(tokens, end + 1):
+            return False
+        return _post_family(tokens, end + 2) > 0
+
+    def _but_has_finding(self, tokens: list[tuple[_Token, bool]], i: int) -> bool:
+        """Whether "but" at ``i`` goes on with the subject before it having a finding named right after its verb
+        (:func:`_but_has`): "Mum has no hearing loss but has migraine". Not "but has been worried about his gait",
+        "but has concerns about speech delay", "but has given him ondansetron", "but has a brother with autism"
+        (what she tells or who she has), nor a finding of a pregnancy, which is the patient's ("Mother was well in
+        pregnancy but had polyhydramnios")."""
+        j = _but_has(tokens, i)
+        if j is None or any(token.norm in _PRENATAL_WORDS for token, _ in tokens):
+            return False
+        return self._longest_match(tokens, j) is not None or self._bag_match(tokens, j) is not None
+
     def _opens_a_past_item(self, tokens: list[tuple[_Token, bool]], i: int) -> bool:
         """Whether token ``i``, after a comma, is an adjective saying a finding is over that opens the next list
         item, a mention starting within its next three words ("hypotonia, resolved neonatal jaundice"), not words
@@ -1320,7 +1355,8 @@ class TermLookup:
         if not _past_adjective(tokens, i):
             return False
         for j in range(i + 1, min(i + 4, len(tokens))):
-            if tokens[j][1]:
+            # "Hypotonia, resolved after seizure control": what it resolved after is no item of its own
+            if tokens[j][1] or tokens[j][0].norm in _PAST_ITEM_ENDS:
                 return False
             if self._longest_match(tokens, j) is not None:
                 return True
@@ -2231,7 +2267,8 @@ _INSTITUTION_WORDS = frozenset(
 #: "ascites -ve", beside "hepatomegaly ++": a second user test read it present).
 _CHECKLIST_NO = re.compile(
     r"[ \t]+-(?:ve)?(?=[ \t]*(?:[.,;)|]|\Z))"  # not before a new line: "Seizures -\n onset age 2" is a heading
-    r"|\s*\??\s*(?::\s*|-\s+|\(\s*)(?:(?:no|none|nil|absent|negative|not present|n|-)(?:\s*\))?(?=\s*(?:[.,;\n)|]|$))"
+    r"|\s*\??\s*(?::\s*|-\s+|\(\s*)"
+    r"(?:(?:no|none|nil|absent|negative|not present|denied|n|-)(?:\s*\))?(?=\s*(?:[.,;\n)|]|$))"
     # after a colon, a phrase that says it whole, whatever follows: "Ectopia lentis: not present on slit lamp"
     r"|(?<=:)\s*not\s+(?:present|seen|detected|found|observed|identified)\b"
     r"|(?<=: )not\s+(?:present|seen|detected|found|observed|identified)\b)",
@@ -2626,18 +2663,54 @@ _LOST_SKILLS: dict[str, re.Pattern[str]] = {
 }
 
 
-def _with_regression(found: list[ExtractedTerm]) -> list[ExtractedTerm]:
+#: What in the sentence of a skill lost says it is no developmental regression: a cause ("after the stroke",
+#: "following the tracheostomy", "due to", "because of", "secondary to", "post-ictal"; not an age or a time of normal
+#: development: "after 18 months", "after a period of normal development"), a passing loss ("for 10 minutes") or
+#: an adult's age ("at 58", "a 45-year-old").
+_LOST_NOT_REGRESSION = re.compile(
+    r"\b(?:after|following|post|due\s+to|because\s+of|secondary\s+to)\s+(?!(?:the\s+)?(?:age|aged)\b|\d"
+    r"|(?:a|an|one|two|three|four|five|six|about|around|several|some|few|many|initial|early|he|she|learning|learnt"
+    r"|learned|acquiring|gaining|having|initially|apparently|previously|normal|typical|period|months?|years?|weeks?)\b)"
+    r"|\bpost[-\s]?ictal\w*"
+    r"|\bfor\s+(?:\d+|a|an|one|two|a\s+few|few|several|some)\s+(?:\w+\s+)?(?:seconds?|minutes?|mins?|hours?|hrs?)\b"
+    r"|\b(?:at|aged?)\s+(?:age\s+)?(?P<at>\d{2,3})\b(?!\s*(?:months?|mo|m|weeks?|wks?|w|days?|d|/12)\b)"
+    r"|\b(?P<old>\d{2,3})[-\s]?(?:years?|yrs?|y)[-\s]?old\b",
+    re.IGNORECASE,
+)
+
+
+def _with_regression(found: list[ExtractedTerm], text: str) -> list[ExtractedTerm]:
     """``found`` with Developmental regression beside each mention of a skill lost (:data:`_LOST_SKILLS`), on its
     words, with its assertion: "She lost purposeful hand use" was Hand apraxia alone, the regression that defines
-    Rett syndrome unread. A denied loss says nothing of regression: another skill may have been lost."""
+    Rett syndrome unread. A denied loss says nothing of regression: another skill may have been lost; nor does a loss
+    its sentence gives a cause, a passing one or an adult's (:func:`_lost_to_a_cause`)."""
     with_it: list[ExtractedTerm] = []
     for mention in found:
         with_it.append(mention)
         said = _LOST_SKILLS.get(mention.term_id)
         # "no loss of purposeful hand use" denies that loss, not that any skill was lost
-        if said is not None and not mention.excluded and said.search(mention.label):
+        if (
+            said is not None
+            and not mention.excluded
+            and said.search(mention.label)
+            and not _lost_to_a_cause(text, mention.start, mention.end)
+        ):
             with_it.append(replace(mention, term_id=DEVELOPMENTAL_REGRESSION))
     return with_it
+
+
+def _lost_to_a_cause(text: str, start: int, end: int) -> bool:
+    """Whether the sentence of a skill lost at ``start``-``end`` says it is no developmental regression
+    (:data:`_LOST_NOT_REGRESSION`): "He lost his words after the stroke at 58", "He lost speech for 10 minutes after
+    the seizure", "Following the tracheostomy he lost speech"."""
+    before = max(text.rfind(mark, 0, start) for mark in ".!?\n") + 1
+    after = _SENTENCE_END.search(text, end)
+    sentence = text[before : after.start() if after is not None else len(text)]
+    for found in _LOST_NOT_REGRESSION.finditer(sentence):
+        age = found.group("at") or found.group("old")
+        if age is None or int(age) >= 18:
+            return True
+    return False
 
 
 #: A relative's verbs of denial ("denies" is "deny" once singularised), and the words right before a denied clause's
@@ -2649,24 +2722,46 @@ _BUT_HAS_BETWEEN = frozenset({"also", "still", "herself", "himself", "now", "doe
 _BUT_HAS_VERBS = _ASSERTING_VERBS | {"is", "wa", "was", "suffers", "suffered", "get", "gets", "got"}
 
 
-def _but_has(tokens: list[tuple[_Token, bool]], i: int) -> bool:
-    """Whether "but" at ``i`` goes on with the subject before it, which has no subject of its own: "but has
-    migraine", "but also has", not "but he has" nor "but seizures", nor what a relative tells ("Mother denies
-    seizures but has noticed staring spells", "but is worried about his gait": the child's)."""
+#: Words after "resolved" that say what of the mention before it, not open a past item (:meth:`TermLookup.
+#: _opens_a_past_item`): "resolved after seizure control", "resolved with feeds", "resolved by 6 months".
+_PAST_ITEM_ENDS = frozenset(
+    {"after", "with", "by", "on", "at", "following", "since", "in", "when", "once", "without", "until", "upon"}
+)
+
+
+def _but_has(tokens: list[tuple[_Token, bool]], i: int) -> int | None:
+    """Where what the subject has starts, when "but" at ``i`` goes on with the subject before it, which has no
+    subject of its own: "but has migraine", "but also has", not "but he has" nor "but seizures", nor what a relative
+    tells ("Mother denies seizures but has noticed staring spells", "but is worried about his gait": the child's);
+    else ``None``. Whether a finding is named there is :meth:`TermLookup._but_has_finding`'s to tell."""
     if tokens[i][0].norm != "but":
-        return False
+        return None
     j = i + 1
     while j < len(tokens) and tokens[j][0].norm in _BUT_HAS_BETWEEN and not tokens[j][1]:
         j += 1
     if j >= len(tokens) or tokens[j][1] or tokens[j][0].norm not in _BUT_HAS_VERBS:
-        return False
-    return j + 1 >= len(tokens) or tokens[j + 1][0].norm not in _REPORTING_VERBS
+        return None
+    if j + 1 < len(tokens) and tokens[j + 1][0].norm in _REPORTING_VERBS:
+        return None
+    j += 1
+    # "but has had migraine", "but has a mild hearing loss": a finding right after, not "has been", "has a brother"
+    while j < len(tokens) and tokens[j][0].norm in _BUT_HAS_BEFORE_FINDING and not tokens[j][1]:
+        j += 1
+    return j if j < len(tokens) and not tokens[j][1] else None
+
+
+#: Words between "but has" and the finding the subject has: "but has had", "but has a mild".
+_BUT_HAS_BEFORE_FINDING = _MODIFIERS | {"a", "an", "had", "also", "still", "some"}
+#: Words of a pregnancy and its findings: "Mother was well in pregnancy but had polyhydramnios" is the patient's.
+_PRENATAL_WORDS = frozenset({"pregnancy", "pregnant", "gestation", "antenatal", "antenatally", "prenatal"})
+_PRENATAL_WORDS |= {"prenatally", "fetal", "foetal", "utero", "amniotic", "placenta", "placental"}
+_PRENATAL_WORDS |= {"polyhydramnios", "oligohydramnios", "anhydramnios"}
 
 
 def _denier(tokens: list[tuple[_Token, bool]], text: str) -> tuple[str, str | None] | None:
     """The relative a sentence opens with, as the subject of a denial ("Her mother denies headaches"), with the word
     before it; else ``None``. Her denial is the patient's absence unless she goes on to say what she has herself
-    (:func:`_goes_on_to_have`, :func:`_goes_on_after`)."""
+    (:meth:`TermLookup._but_has_finding`, :func:`_goes_on_after`)."""
     for i, (token, _) in enumerate(tokens):
         if token.norm in _RELATIVE_WORDS:
             if _possessive(token, text) or i + 1 >= len(tokens) or tokens[i + 1][0].norm not in _DENY_VERBS:
@@ -2677,12 +2772,6 @@ def _denier(tokens: list[tuple[_Token, bool]], text: str) -> tuple[str, str | No
         if token.norm not in _SUBJECT_OPENERS:
             return None
     return None
-
-
-def _goes_on_to_have(tokens: list[tuple[_Token, bool]]) -> bool:
-    """Whether the sentence goes on with "but has ..." and no subject of its own: "Her mother denies headaches but
-    has migraine"."""
-    return any(_but_has(tokens, i) for i in range(len(tokens)))
 
 
 def _goes_on_after(
@@ -2893,6 +2982,17 @@ def _listed_functions(tokens: list[tuple[_Token, bool]], i: int, step: int, func
             at = far  # "hearing and vision"
         else:
             return at
+
+
+def _relative_after(tokens: list[tuple[_Token, bool]], i: int) -> bool:
+    """Whether "in his mother", "in both parents" comes after token ``i`` in its clause: "Normal hearing and vision
+    in her mother" is hers, not the patient's (code review)."""
+    for j in range(i + 1, min(len(tokens), i + 8)):
+        if tokens[j][1]:
+            return False
+        if _post_family(tokens, j):
+            return True
+    return False
 
 
 _FUNCTION_JOINS = frozenset({"and", "or"})

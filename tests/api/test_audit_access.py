@@ -99,6 +99,8 @@ def test_a_clinician_reads_its_own_decisions_and_each_read_is_an_access_event(
         and attempt.patient_pseudonym == log.get(theirs["audit_id"]).patient_pseudonym
     )  # type: ignore[union-attr]
     assert attempt.request_id == denied.headers["X-Request-ID"]
+    # Its 403 names the access event it wrote, as every other recorded refusal does (a review found it did not).
+    assert _access(log, denied).record_id == attempt.record_id
 
     # A clinician lists only its own decisions, newest first, and never the access events.
     listed = app_client.get("/v1/traces", headers=auth("clinician"))

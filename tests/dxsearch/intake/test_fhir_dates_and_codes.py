@@ -90,6 +90,24 @@ def test_an_icd10_code_of_one_disease_still_links_to_it(display: str | None) -> 
     assert [c.codes for c in patient.conditions] == [("ICD10:Q87.4", "OMIM:154700")]
 
 
+@pytest.mark.parametrize("where", ["text", "display"])
+def test_an_icd10_code_of_one_disease_with_words_naming_another_links_to_none(where: str) -> None:
+    """A code review: Q87.4 (Marfan syndrome alone) with "Ehlers-Danlos syndrome" was linked to Marfan syndrome
+    (OMIM:154700). The words name a disease the code is not listed for: a diagnosis, linked to none."""
+    condition = _icd("Q87.4", "Ehlers-Danlos syndrome" if where == "display" else None)
+    if where == "text":
+        condition["code"]["text"] = "Ehlers-Danlos syndrome"
+    bundle = fhir_bundle(fhir_hpo_observation(ANGIOKERATOMA), condition)
+    (patient,) = parse_bundle(bundle).patients
+    assert [c.codes for c in patient.conditions] == [("ICD10:Q87.4",)]
+    assert "OMIM:154700" not in json.dumps(read(bundle).account.model_dump())
+    # Its own name, possessive or not, still links it.
+    named = _icd("Q87.4")
+    named["code"]["text"] = "Marfan's syndrome"
+    (patient,) = parse_bundle(fhir_bundle(named)).patients
+    assert [c.codes for c in patient.conditions] == [("ICD10:Q87.4", "OMIM:154700")]
+
+
 # -- item 4: an Encounter's start is a clinical date; an age counted from today says so -----------------------------
 
 
@@ -148,6 +166,43 @@ def test_an_age_counted_from_today_says_today_not_the_bundle() -> None:
     (patient,) = parse_bundle(timestamped, today=date(2026, 11, 28)).patients
     assert (patient.age, patient.age_counted_to) == ("P14Y", "timestamp")
     assert (read(timestamped).account.age, read(timestamped).account.age_from) == ("P14Y", "bundle")
+
+
+def _planned(encounter: dict[str, Any]) -> dict[str, Any]:
+    return {**encounter, "status": "planned"}
+
+
+def test_a_planned_encounter_or_a_date_after_today_never_dates_the_age() -> None:
+    """A code review: a planned Encounter starting 2031-06-01 (born 2020-03-01) gave P11Y, counted to "clinical"."""
+    bundle = fhir_bundle(
+        _planned(_encounter("2031-06-01")), fhir_hpo_observation(ANGIOKERATOMA), birth_date="2020-03-01"
+    )
+    (patient,) = parse_bundle(bundle, today=date(2026, 11, 28)).patients
+    assert (patient.age, patient.age_counted_to) == ("P6Y", "today")
+    prepared = read(bundle)
+    (encounter,) = [n.reason for n in prepared.account.not_understood if n.path == "entry[1].resource"]
+    assert "is not counted: the Encounter is planned" in encounter
+    assert "may be counted to" not in encounter
+    # A planned visit beside one made: the one made dates the age.
+    both = fhir_bundle(
+        _encounter("2024-11-02"),
+        _planned(_encounter("2027-01-10")),
+        fhir_hpo_observation(ANGIOKERATOMA),
+        birth_date="2020-03-01",
+    )
+    (patient,) = parse_bundle(both, today=date(2026, 11, 28)).patients
+    assert (patient.age, patient.age_counted_to) == ("P4Y", "clinical")
+    # A finished Encounter dated after today is not counted to either.
+    future = fhir_bundle(_encounter("2031-06-01"), fhir_hpo_observation(ANGIOKERATOMA), birth_date="2020-03-01")
+    (patient,) = parse_bundle(future, today=date(2026, 11, 28)).patients
+    assert (patient.age, patient.age_counted_to) == ("P6Y", "today")
+
+
+def test_an_encounter_before_the_birth_is_no_date_to_count_the_age_to() -> None:
+    """A code review: a bundle whose only Encounter was before the birth gave no age, not today's."""
+    bundle = fhir_bundle(_encounter("2019-06-01"), fhir_hpo_observation(ANGIOKERATOMA), birth_date="2020-03-01")
+    (patient,) = parse_bundle(bundle, today=date(2026, 11, 28)).patients
+    assert (patient.age, patient.age_counted_to) == ("P6Y", "today")
 
 
 # -- item 5: Fabry's laboratory results named as HPO names them -------------------------------------------------------

@@ -38,6 +38,10 @@ def test_a_creatine_kinase_past_every_reference_limit_is_elevated_without_a_flag
         "A 5-year-old boy. CK 1,800 U/L.",  # raised or not by a laboratory's range, which the note does not give
         "A 5-year-old boy. Urine CK 5000.",  # another sample's
         "A 5-year-old boy. CK < 2000 U/L.",  # says nothing of a value past the limit
+        # a code review: a past value, normal now, was read as elevated now; and a value no blood holds, with its unit
+        "A 5-year-old boy. CK 25,000 U/L during rhabdomyolysis, now normal.",
+        "A 5-year-old boy. CK was 25,000 U/L in 2019 and has since normalised.",
+        "A 5-year-old boy. Serum CK 1,234,567 U/L.",
     ],
 )
 def test_a_creatine_kinase_a_laboratory_may_call_normal_is_not_read_as_elevated(note: str) -> None:
