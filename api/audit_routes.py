@@ -43,10 +43,10 @@ from api.auth import (
     PseudonymLookup,
     TraceReader,
     TraceSearcher,
+    access_headers,
     access_purpose,
     after_role_check,
     record_access,
-    refusal_headers,
 )
 from api.body import body_openapi, read_body
 from api.errors import known_query_only, single_valued_query
@@ -125,7 +125,7 @@ def clinical_words() -> frozenset[str]:
 
 
 def _with_access_header(body: dict[str, Any], access: AuditRecord) -> JSONResponse:
-    return JSONResponse(body, headers={"X-Audit-Access-Id": access.record_id})
+    return JSONResponse(body, headers=access_headers(access))
 
 
 async def _load(request: Request, audit_id: str) -> AuditRecord:
@@ -179,7 +179,7 @@ async def get_trace(audit_id: AuditId, principal: TraceReader, request: Request)
             status.HTTP_403_FORBIDDEN,
             "clinicians read only the decisions their own key made; to read this one for a patient's care, "
             f"POST /v1/traces/{audit_id}/break-glass with a reason (the read is audited)",
-            headers=refusal_headers(denial),
+            headers=access_headers(denial),
         )
     access = await record_access(request, principal, "read", access_purpose(principal), [record])
     return _with_access_header(record.to_json(), access)
@@ -390,7 +390,7 @@ async def list_traces(
             denial = await record_access(
                 request, principal, "search", access_purpose(principal), [], filters=filters.described, denied=True
             )
-            raise HTTPException(status.HTTP_403_FORBIDDEN, ACCESS_EVENTS_REFUSED, headers=refusal_headers(denial))
+            raise HTTPException(status.HTTP_403_FORBIDDEN, ACCESS_EVENTS_REFUSED, headers=access_headers(denial))
         query = replace(query, actor_id=principal.actor_id, kind="decision")
     service = services_of(request).diagnosis
     page = await service.in_thread(lambda: service.audit_store.query(query))

@@ -102,13 +102,13 @@ def require_roles(
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
                 f"role '{principal.role.value}' may not use this route (allowed: {allowed_text})",
-                headers=refusal_headers(denial),
+                headers=access_headers(denial),
             )
         refused = refuses(request, principal) if refuses is not None else None
         if refused is not None:
             _throttle(services.rate_limiter, refusal_bucket(principal), 1, settings.rate_limit_body_unit_bytes)
             denial = await record_refusal(request, principal, attempt)
-            raise HTTPException(status.HTTP_403_FORBIDDEN, refused, headers=refusal_headers(denial))
+            raise HTTPException(status.HTTP_403_FORBIDDEN, refused, headers=access_headers(denial))
         await _run_deferred_checks(request)
         _throttle(services.rate_limiter, principal.key_digest, cost, settings.rate_limit_body_unit_bytes)
         return principal
@@ -266,11 +266,10 @@ async def record_refusal(request: Request, principal: Principal, attempt: Access
     return await record_access(request, principal, attempt, access_purpose(principal), [], denied=True)
 
 
-def refusal_headers(denial: AuditRecord) -> dict[str, str]:
-    """The headers of a recorded 403: ``X-Audit-Access-Id`` names its access event (``denied``), as every other
-    audited response names its own. Why: a user test found refused calls recorded but their 403s naming no event,
-    though the README says responses name it."""
-    return {"X-Audit-Access-Id": denial.record_id}
+def access_headers(access: AuditRecord) -> dict[str, str]:
+    """The header naming the access event a response was recorded as, ``X-Audit-Access-Id``: on every audited read,
+    and on a recorded 403 (its ``denied`` event), so that each response names its own event."""
+    return {"X-Audit-Access-Id": access.record_id}
 
 
 #: Route dependencies by who may call: ``principal: Clinical`` in a signature authenticates and authorises.

@@ -19,7 +19,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 
-from api.auth import AnyRole, Clinical, LogVerifier, access_purpose, after_role_check, record_access
+from api.auth import (
+    AnyRole,
+    Clinical,
+    LogVerifier,
+    access_headers,
+    access_purpose,
+    after_role_check,
+    record_access,
+)
 from api.body import Refused, body_openapi, read_body
 from api.errors import client_request_id_of, known_query_only, request_id_of, single_valued_query
 from api.keys import Principal
@@ -251,10 +259,7 @@ async def verify_audit_log(principal: LogVerifier, request: Request) -> JSONResp
     report = await service.in_thread(
         lambda: verify_with_checkpoint_file(store, public_key, checkpoint_every=every, checkpoint_file=published)
     )
-    access = await record_access(
-        request, principal, "verify", access_purpose(principal), [], filters={"head_seq": report.head_seq}
-    )
-    return JSONResponse(report.to_json(), headers={"X-Audit-Access-Id": access.record_id})
+    return await _audit_read(request, principal, report.to_json(), {"head_seq": report.head_seq})
 
 
 @router.get(
@@ -349,8 +354,8 @@ async def inclusion(
 async def _audit_read(
     request: Request, principal: Principal, body: dict[str, Any], filters: dict[str, Any]
 ) -> JSONResponse:
-    """``body`` once its read of the audit surface (a checkpoint, a proof) is an access event, as the run of
-    ``GET /v1/audit/verify`` is: action ``verify`` (the log's chain, checkpoints or proofs, no record's content),
+    """``body`` once its read of the audit surface (a verification's report, a checkpoint, a proof) is an access
+    event: action ``verify`` (the log's chain, checkpoints or proofs, no record's content),
     ``filters`` what was asked for, appended before the body goes out; 503 and no body when the log cannot take
     it. The response names the event in ``X-Audit-Access-Id``.
 
@@ -358,7 +363,7 @@ async def _audit_read(
     of the route was recorded), so an auditor's polling of checkpoints and proofs left no trace.
     """
     access = await record_access(request, principal, "verify", access_purpose(principal), [], filters=filters)
-    return JSONResponse(body, headers={"X-Audit-Access-Id": access.record_id})
+    return JSONResponse(body, headers=access_headers(access))
 
 
 # -- corpus ------------------------------------------------------------------------------------------------
