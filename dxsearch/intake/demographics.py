@@ -19,7 +19,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, replace
 
 from dxsearch.cases import AGE_DURATION, YEARS_PER_UNIT, Sex, duration_years
-from dxsearch.knowledge.term_lookup import RELATIVES
+from dxsearch.knowledge.term_lookup import RELATIVE_DETERMINERS, RELATIVES
 
 __all__ = [
     "AGE_NUMBER",
@@ -265,8 +265,7 @@ _RELATIVE_APPOSED = re.compile(
 #: has seizures"), or is one the patient has ("He has a sister, a healthy 8-year-old girl"); not "Accompanied by
 #: father, a 7-year-old boy with hypotonia", "Referred by her grandmother, a 4-year-old girl" (the patient).
 _BEFORE_THE_RELATIVE = re.compile(
-    r"(?:(?:^|[.;!?\n:])[ \t\r\n]*|\b(?:has|have|had)[ \t]+(?:an?|one|two|three|\d)[ \t]+)"
-    r"(?:(?:his|her|their|the|patient's|maternal|paternal|older|younger|elder|eldest)[ \t]+){0,3}$",
+    r"(?:(?:^|[.;!?\n:])[ \t\r\n]*|\b(?:has|have|had)[ \t]+(?:an?|one|two|three|\d)[ \t]+)" + RELATIVE_DETERMINERS,
     re.IGNORECASE,
 )
 #: How far back a relative in apposition is looked for, and before it the start of its sentence.

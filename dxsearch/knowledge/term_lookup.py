@@ -1697,12 +1697,11 @@ _RELATIVE_AGE_ASIDE = re.compile(
 )
 
 
+#: The words before a relative that still leave it the subject, up to the relative: "Her", "The maternal", "His older"
+#: (``demographics`` reads a relative in apposition with the same words).
+RELATIVE_DETERMINERS = r"(?:(?:his|her|their|the|patient's|maternal|paternal|older|younger|elder|eldest)[ \t]+){0,3}$"
 #: What may open a sentence before its relative subject: "Her mother, now 58, ...", "The maternal aunt, 40, ...".
-_BEFORE_A_SUBJECT = re.compile(
-    r"(?:^|[.;!?\n:])[ \t\r\n]*"
-    r"(?:(?:his|her|their|the|patient's|maternal|paternal|older|younger|elder|eldest)[ \t]+){0,3}$",
-    re.IGNORECASE,
-)
+_BEFORE_A_SUBJECT = re.compile(r"(?:^|[.;!?\n:])[ \t\r\n]*" + RELATIVE_DETERMINERS, re.IGNORECASE)
 
 
 def _subject_asides(text: str) -> list[re.Match[str]]:
@@ -3244,6 +3243,7 @@ __all__ = [
     "MAX_MENTION_TOKENS",
     "POST_HISTORICAL",
     "RELATIVES",
+    "RELATIVE_DETERMINERS",
     "Assertion",
     "Candidate",
     "ExtractedTerm",
