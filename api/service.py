@@ -523,9 +523,7 @@ class DiagnosisService:
     @property
     def intake_limits(self) -> IntakeLimits:
         """The caps on what one request may ask of the intake (bundle entries, findings), from the settings."""
-        return IntakeLimits(
-            max_bundle_entries=self.settings.max_bundle_entries, max_findings=self.settings.max_case_findings
-        )
+        return IntakeLimits.from_settings(self.settings)
 
     def deadline(self) -> float:
         """The ``time.monotonic()`` by which one diagnosis, intake included, must be done."""

@@ -309,7 +309,7 @@ def validate_case_rows(path: Path, *, settings: Settings) -> tuple[ValidationRep
     from dxsearch.knowledge.term_lookup import normalise
     from dxsearch.pseudonym import Pseudonymiser
 
-    limits = IntakeLimits(max_bundle_entries=settings.max_bundle_entries, max_findings=settings.max_case_findings)
+    limits = IntakeLimits.from_settings(settings)
     pseudonymiser = Pseudonymiser(settings.pseudonym_key)
     rejects: list[Reject] = []
     explained: list[RecordExplanation] = []

@@ -287,7 +287,7 @@ def _read_case(path: Path, settings: Settings) -> PreparedCase:
     limit = settings.max_request_bytes
     payload = _read_json_case(path, limit) if path.suffix == ".json" else _read_case_row(path, limit)
     # The API's caps too (bundle entries, findings): the command line refuses what the API refuses.
-    limits = IntakeLimits(max_bundle_entries=settings.max_bundle_entries, max_findings=settings.max_case_findings)
+    limits = IntakeLimits.from_settings(settings)
     try:
         prepared = intake(
             payload, pseudonymiser=Pseudonymiser(settings.pseudonym_key), fallback_id=path.stem, limits=limits

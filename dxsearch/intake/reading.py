@@ -53,6 +53,7 @@ from dxsearch.knowledge.context_lookup import case_onset
 from dxsearch.knowledge.hpo import HpoKnowledge, get_hpo_knowledge
 from dxsearch.knowledge.term_lookup import Assertion, TermLookup, get_term_lookup
 from dxsearch.pseudonym import Pseudonymiser
+from dxsearch.settings import Settings
 
 #: Pseudonym namespace of patient identifiers given to intake (the trace pseudonymises the result again).
 PATIENT_NAMESPACE = "api|patient"
@@ -139,6 +140,12 @@ class IntakeLimits:
     max_findings: int | None = None
     entries_setting: str = "DXSEARCH_MAX_BUNDLE_ENTRIES"
     findings_setting: str = "DXSEARCH_MAX_CASE_FINDINGS"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IntakeLimits:
+        """The caps the settings give (``DXSEARCH_MAX_BUNDLE_ENTRIES``, ``DXSEARCH_MAX_CASE_FINDINGS``): the API's,
+        and the command lines' too, so that a case the API refuses is refused on the command line."""
+        return cls(max_bundle_entries=settings.max_bundle_entries, max_findings=settings.max_case_findings)
 
     def check_findings(self, count: int, *, path: str | None = None) -> None:
         """A 422 naming the cap when a case would hold more than ``max_findings`` findings."""
