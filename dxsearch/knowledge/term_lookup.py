@@ -2761,13 +2761,20 @@ def _denier(tokens: list[tuple[_Token, bool]], text: str) -> tuple[str, str | No
     """The relative a sentence opens with, as the subject of a denial ("Her mother denies headaches"), with the word
     before it; else ``None``. Her denial is the patient's absence unless she goes on to say what she has herself
     (:meth:`TermLookup._but_has_finding`, :func:`_goes_on_after`)."""
+    i = _opening_relative(tokens)
+    if i is None or _possessive(tokens[i][0], text) or i + 1 >= len(tokens) or tokens[i + 1][0].norm not in _DENY_VERBS:
+        return None
+    if i + 2 < len(tokens) and tokens[i + 2][0].norm in _DENIED_THAT | _PATIENT_SUBJECTS:
+        return None  # "Mother denies that he has seizures": the patient's, denied
+    return tokens[i][0].norm, tokens[i - 1][0].norm if i > 0 else None
+
+
+def _opening_relative(tokens: list[tuple[_Token, bool]]) -> int | None:
+    """The position of the relative a sentence opens with, after subject openers only ("Her older sister ..."), if
+    it opens with one: where :func:`_relative_subject` and :func:`_denier` look for their subject."""
     for i, (token, _) in enumerate(tokens):
         if token.norm in _RELATIVE_WORDS:
-            if _possessive(token, text) or i + 1 >= len(tokens) or tokens[i + 1][0].norm not in _DENY_VERBS:
-                return None
-            if i + 2 < len(tokens) and tokens[i + 2][0].norm in _DENIED_THAT | _PATIENT_SUBJECTS:
-                return None  # "Mother denies that he has seizures": the patient's, denied
-            return token.norm, tokens[i - 1][0].norm if i > 0 else None
+            return i
         if token.norm not in _SUBJECT_OPENERS:
             return None
     return None
@@ -2785,15 +2792,13 @@ def _goes_on_after(
 def _relative_subject(tokens: list[tuple[_Token, bool]], text: str) -> tuple[str, str | None] | None:
     """The relative a sentence opens with as its subject ("Father died of ...", "Her father had ..."), with the word
     before it, else ``None``: whom a "he" or "she" in the next clause may mean."""
-    for i, (token, _) in enumerate(tokens):
-        if token.norm in _RELATIVE_WORDS:
-            cue = _cue(tokens, i, text)
-            if cue is None or cue[1] != "family_history" or _possessive(token, text):
-                return None
-            return token.norm, tokens[i - 1][0].norm if i > 0 else None
-        if token.norm not in _SUBJECT_OPENERS:
-            return None
-    return None
+    i = _opening_relative(tokens)
+    if i is None:
+        return None
+    cue = _cue(tokens, i, text)
+    if cue is None or cue[1] != "family_history" or _possessive(tokens[i][0], text):
+        return None
+    return tokens[i][0].norm, tokens[i - 1][0].norm if i > 0 else None
 
 
 #: Words a clause about the patient opens with ("the boy has ataxia", "our patient is 5"), articles being no tokens.
